@@ -1,0 +1,169 @@
+"""What every command shares: a one-line-error argument parser, flag types and the error wrapper.
+
+Commands are written as ``def main(argv=None) -> int`` over importable functions; ``run_main`` turns
+domain errors into one line on stderr and an exit code (2 usage, 1 data), with a traceback only when
+``--debug`` was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from ..errors import Sca2lstmError
+
+log = logging.getLogger("sca2lstm")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 1") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 1")
+    return v
+
+
+def non_negative_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 0")
+    return v
+
+
+def positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number > 0") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a finite number > 0")
+    return v
+
+
+def non_negative_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number >= 0") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a finite number >= 0")
+    return v
+
+
+def open_unit_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number in (0, 1)") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number in (0, 1)")
+    return v
+
+
+def basin_id(s: str) -> str:
+    s = s.strip()
+    if not s or not s.replace("_", "").replace("-", "").isalnum():
+        raise argparse.ArgumentTypeError(f"invalid basin id {s!r}: expected a gauge id such as 32006")
+    return s
+
+
+def add_common_flags(p: argparse.ArgumentParser) -> None:
+    """Flags every command has: device selection, data location, config file and --debug."""
+    p.add_argument("--data_dir", default=None,
+                   help="CAMELS-GB folder (default: $SCA2LSTM_DATA_DIR, else the config's data_dir, "
+                        "else the built-in synthetic basins)")
+    p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="compute device (default: the config's, 'auto')")
+    p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def setup_logging(quiet: bool = False, logfile=None) -> None:
+    """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked."""
+    root = logging.getLogger("sca2lstm")
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    h = logging.StreamHandler(sys.stderr if quiet else sys.stdout)
+    h.setFormatter(logging.Formatter("%(message)s"))
+    h.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.addHandler(h)
+    if logfile is not None:
+        fh = logging.FileHandler(logfile, encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(fh)
+
+
+def add_log_file(path) -> logging.Handler:
+    fh = logging.FileHandler(path, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("sca2lstm").addHandler(fh)
+    return fh
+
+
+def remove_handler(h: logging.Handler) -> None:
+    logging.getLogger("sca2lstm").removeHandler(h)
+    h.close()
+
+
+def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+             argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run ``body(args)``, mapping failures to one stderr line and an exit code.
+
+    - :class:`~sca2lstm.errors.Sca2lstmError`: its own exit code (2 usage, 1 data/checkpoint).
+    - KeyboardInterrupt: exit 130 (the trainers save a resumable state before it gets here).
+    - Out of memory: exit 1 with the guide's remedy, a smaller ``--batch_size``.
+    Anything else is a bug and keeps its traceback.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
+    debug = getattr(args, "debug", False)
+    setup_logging(getattr(args, "quiet", False))
+    try:
+        return int(body(args) or 0)
+    except Sca2lstmError as e:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{prog}: error: {_one_line(e)}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{prog}: error: out of host memory; try a smaller --batch_size\n")
+        return 1
+    except RuntimeError as e:
+        if "out of memory" in str(e).lower():
+            if debug:
+                traceback.print_exc()
+            sys.stderr.write(f"{prog}: error: out of memory on the device; try a smaller --batch_size\n")
+            return 1
+        raise
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

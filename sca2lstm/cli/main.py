@@ -1,0 +1,43 @@
+"""The ``sca2lstm`` console script: one entry point with a subcommand per job.
+
+Each subcommand is a module with ``main(argv) -> int``; the guide's root scripts call the same
+functions (``sca2lstm.py`` -> train, ``fine_train.py`` -> finetune, ``predict.py`` -> predict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "train": ("sca2lstm.cli.train", "pretrain the model on many basins"),
+    "finetune": ("sca2lstm.cli.finetune", "fine-tune a pretrained model to one or more basins"),
+    "predict": ("sca2lstm.cli.predict", "forecast a basin with a checkpoint; metrics and figures"),
+    "data": ("sca2lstm.cli.data", "data tools: 'synth' writes the built-in synthetic basins"),
+    "demo": ("sca2lstm.cli.demo", "the whole story offline: synth, pretrain, fine-tune, predict"),
+    "report": ("sca2lstm.cli.report", "rebuild report.html of a run folder"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: sca2lstm <command> [options]", "", "commands:"]
+    lines += [f"  {name:<9} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
+    lines += ["", "'sca2lstm <command> --help' lists a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in SUBCOMMANDS:
+        sys.stderr.write(f"sca2lstm: error: unknown command {cmd!r}; choose from {', '.join(SUBCOMMANDS)}\n")
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[cmd][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
