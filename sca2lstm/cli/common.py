@@ -83,12 +83,13 @@ def basin_id(s: str) -> str:
     return s
 
 
-def add_common_flags(p: argparse.ArgumentParser) -> None:
+def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     """Flags every command has: device selection, data location, config file and --debug."""
     p.add_argument("--data_dir", default=None,
                    help="CAMELS-GB folder (default: $SCA2LSTM_DATA_DIR, else the config's data_dir, "
                         "else the built-in synthetic basins)")
-    p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
+    if config:
+        p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="compute device (default: the config's, 'auto')")
     p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")

@@ -1,0 +1,54 @@
+"""``python predict.py`` / ``sca2lstm predict``: forecast basins with a checkpoint, score and plot.
+
+Example (the user's guide):
+``python predict.py --model ./model_output/fine_tune/basin_32006/*/best_model_basin_32006.pth --basin 32006``
+An unquoted glob with several matches arrives as several arguments; all are accepted and the newest
+checkpoint is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import ArgumentParser, add_common_flags, basin_id, run_main
+
+PROG = "predict.py"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
+    p.add_argument("--model", nargs="+", required=True, help="checkpoint path or glob (newest match is used)")
+    p.add_argument("--basin", type=basin_id, action="extend", nargs="+", required=True,
+                   help="basin id(s); repeat the flag or list several")
+    p.add_argument("--start", default=None, help="first day, YYYY-MM-DD (default: the test period's)")
+    p.add_argument("--end", default=None, help="last day, YYYY-MM-DD (default: the test period's)")
+    p.add_argument("--output_dir", default=None, help="default: a predictions/ folder beside the model")
+    p.add_argument("--format", choices=["csv", "netcdf"], default="csv", help="series format (default csv)")
+    add_common_flags(p, config=False)
+    return p
+
+
+def _body(args) -> int:
+    from ..evaluation.predict import predict, resolve_model_path, write_prediction
+    from ..training.runtime import load_model, resolve_device
+
+    device = resolve_device(args.device, args.no_cuda)
+    path = resolve_model_path(args.model)
+    bundle = load_model(path, device)
+    out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
+    rows = []
+    for basin in dict.fromkeys(args.basin):
+        pred = predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle)
+        folder = write_prediction(pred, out_dir, args.format)
+        rows.append((pred, folder))
+    print(f"\nModel: {path}")
+    print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} | unpredicted  output")
+    for pred, folder in rows:
+        m, q = pred.metrics["model"], pred.metrics["persistence"]
+        print(f"{pred.basin:>8} {pred.metrics['n_days']:6d} {m['nse']:7.3f} {m['kge']:7.3f} {m['rmse']:8.3f} "
+              f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {pred.n_unpredicted:11d}  {folder}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

@@ -1,0 +1,40 @@
+"""``sca2lstm report RUN_DIR``: rebuild the self-contained ``report.html`` of a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import DataError
+from .common import ArgumentParser, log, run_main
+
+PROG = "sca2lstm report"
+
+
+def build_parser() -> ArgumentParser:
+    """The command's argument parser."""
+    p = ArgumentParser(prog=PROG, description="Rebuild RUN_DIR/report.html from the files of a run "
+                                              "folder (config, history, metrics, figures).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (e.g. runs/<name>)")
+    p.add_argument("--title", default=None, help="page title (default: 'sca2lstm run: <folder>')")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def _body(args: argparse.Namespace) -> int:
+    from ..evaluation.report import build_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        if run_dir.exists():
+            raise DataError(f"run folder {run_dir} is not a folder")
+        raise DataError(f"run folder {run_dir} does not exist")
+    path = build_report(run_dir, title=args.title)
+    log.info(f"wrote {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point: ``sca2lstm report RUN_DIR [--title TITLE]``; returns the exit code."""
+    return run_main(PROG, _body, build_parser(), argv)

@@ -1,0 +1,92 @@
+"""``python sca2lstm.py`` / ``sca2lstm train``: multi-basin pretraining.
+
+Example (the user's guide): ``python sca2lstm.py --epochs 60 --parallel``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import load_config
+from ..errors import DataError
+from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int,
+                     positive_float, positive_int, remove_handler, run_main)
+
+PROG = "sca2lstm.py"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Pretrain SCA2LSTM on many basins.")
+    p.add_argument("--epochs", type=non_negative_int, default=60, help="maximum epochs (default 60; early stopping may end sooner)")
+    p.add_argument("--parallel", action="store_true", help="use all cores for data preparation and training")
+    p.add_argument("--batch_size", type=positive_int, default=None, help="windows per batch (default: config, 32)")
+    p.add_argument("--learning_rate", type=positive_float, default=None, help="AdamW learning rate (default: config)")
+    p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience in epochs (default: config)")
+    p.add_argument("--basins", nargs="+", default=None,
+                   help="gauge ids, or one file listing ids (one per line); default: every basin in the data")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: config, 42)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU users)")
+    p.add_argument("--mixed_precision", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run of --output")
+    p.add_argument("--output", default="./model_output/sca2lstm.pth", help="checkpoint path (default ./model_output/sca2lstm.pth)")
+    add_common_flags(p)
+    return p
+
+
+def parse_basins(values) -> list[str] | None:
+    """Ids given inline, or a single existing file with one id per line (# comments allowed)."""
+    if not values:
+        return None
+    if len(values) == 1 and Path(values[0]).is_file():
+        path = Path(values[0])
+        ids = [ln.split("#")[0].strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+        ids = [i for i in ids if i]
+        if not ids:
+            raise DataError(f"basin list {path} is empty; expected one gauge id per line")
+        values = ids
+    return [basin_id(v) for v in values]
+
+
+def _body(args) -> int:
+    from ..distributed import cleanup, init_distributed, is_main_process
+    from ..training.pretrain import pretrain
+    from ..training.runtime import resolve_device
+
+    overrides = {"training": {"epochs": args.epochs}}
+    for flag, key in (("batch_size", "batch_size"), ("learning_rate", "learning_rate"), ("seed", "seed"),
+                      ("patience", "patience")):
+        if getattr(args, flag) is not None:
+            overrides["training"][key] = getattr(args, flag)
+    if args.compile:
+        overrides["training"]["compile"] = True
+    if args.mixed_precision:
+        overrides["training"]["mixed_precision"] = True
+    cfg = load_config(args.config, overrides)
+    device = resolve_device(args.device or cfg.training.device, args.no_cuda)
+    try:
+        basins = parse_basins(args.basins)
+    except Exception as e:  # argparse-style type errors from basin_id
+        if isinstance(e, DataError):
+            raise
+        from ..errors import UsageError
+        raise UsageError(f"--basins: {e}") from None
+    distributed = init_distributed(device)
+    output = Path(args.output)
+    run_dir = output.with_name(f"{output.stem}_run")
+    handler = None
+    if is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handler = add_log_file(run_dir / "train.log")
+    try:
+        pretrain(cfg, output, data_dir=args.data_dir, basins=basins, parallel=args.parallel,
+                 resume=args.resume, device=device, progress=not args.quiet)
+    finally:
+        if handler is not None:
+            remove_handler(handler)
+        if distributed:
+            cleanup()
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

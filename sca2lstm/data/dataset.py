@@ -1,0 +1,267 @@
+"""From files to model-ready arrays: basin records, the feature cache, scaled sequences and windows.
+
+Samples are indexed by (basin, window start) and gathered on demand from one float32 array per
+quantity, so memory grows with days x features, never with the number of overlapping windows.
+
+A window of ``seq_len`` days ends at day t. Its inputs hold meteorology up to day t and observed
+discharge up to day t - lead_days (the features are built that way); the loss and the reported
+forecasts are the last ``seq_len - spinup`` steps, the first ``spinup`` steps only warm up the states.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..errors import DataError
+from . import camels_gb
+from .features import feature_spec, raw_features, required_columns
+from .scaling import Scalers
+
+log = logging.getLogger("sca2lstm")
+
+CACHE_VERSION = "3"  # bump when raw_features() changes meaning
+
+
+# ---------------------------------------------------------------------------------------- locations
+def cache_root(cfg: Config) -> Path:
+    root = cfg.data.cache_dir or os.environ.get("SCA2LSTM_CACHE_DIR") or "~/.cache/sca2lstm"
+    return Path(root).expanduser()
+
+
+def resolve_data_dir(cli_value, cfg: Config) -> tuple[Path, bool]:
+    """Where the data is: ``--data_dir``, else ``$SCA2LSTM_DATA_DIR``, else ``cfg.data.data_dir``.
+
+    With none of them set, the built-in synthetic basins are generated once into the cache folder and
+    used, which the log says in one line. Returns ``(path, is_builtin)``.
+    """
+    for value in (cli_value, os.environ.get("SCA2LSTM_DATA_DIR"), cfg.data.data_dir):
+        if value:
+            p = Path(value).expanduser()
+            if not p.is_dir():
+                raise DataError(f"data folder {p} does not exist; expected a CAMELS-GB folder with timeseries/")
+            return p, False
+    from .synthetic import builtin_dataset_dir
+    p = builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
+    log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
+             "built-in synthetic basins in %s", p)
+    return p, True
+
+
+# ---------------------------------------------------------------------------------------- records
+@dataclass
+class BasinRecord:
+    """One basin's raw daily data: ``dates`` [T] (datetime64[D]), ``x`` [T, N], ``y`` [T] (m3/s)."""
+
+    basin: str
+    dates: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    source_hash: str = ""
+
+    def index_of(self, date) -> int:
+        """Position of ``date`` relative to the first day (may be negative or past the end)."""
+        return int((np.datetime64(date, "D") - self.dates[0]).astype(int))
+
+    def period(self, start, end) -> tuple[int, int]:
+        """Half-open index range [i0, i1) of the days from ``start`` to ``end`` that exist in the record."""
+        i0 = max(0, self.index_of(start))
+        i1 = min(len(self.dates), self.index_of(end) + 1)
+        return i0, max(i0, i1)
+
+
+def _feature_key(cfg: Config) -> dict:
+    d = cfg.data
+    return {"v": CACHE_VERSION, "dyn": d.dynamic_inputs, "derived": d.derived_features,
+            "hi": d.high_precip_mm, "lo": d.low_precip_mm, "ssi": d.ssi_window,
+            "q_in": d.use_discharge_input, "lead": d.lead_days, "target": d.target}
+
+
+def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True) -> BasinRecord:
+    """Read and featurise one basin, through an on-disk cache keyed by file contents and feature config."""
+    path = camels_gb.timeseries_file(data_dir, basin)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    key = hashlib.sha256((digest + json.dumps(_feature_key(cfg), sort_keys=True)).encode()).hexdigest()[:24]
+    cfile = cache_root(cfg) / "features" / f"{basin}_{key}.npz"
+    if use_cache and cfile.is_file():
+        try:
+            with np.load(cfile) as z:
+                return BasinRecord(basin, z["dates"].astype("datetime64[D]"), z["x"], z["y"], digest)
+        except (OSError, ValueError, KeyError, EOFError):
+            log.warning("cache file %s is unreadable; rebuilding it", cfile)
+    df = camels_gb.read_timeseries(data_dir, basin, columns=required_columns(cfg))
+    x, y = raw_features(df, cfg)
+    dates = df.index.to_numpy().astype("datetime64[D]")
+    rec = BasinRecord(basin, dates, x, y, digest)
+    if use_cache:
+        _write_cache(cfile, rec)
+    return rec
+
+
+def _write_cache(cfile: Path, rec: BasinRecord) -> None:
+    try:
+        cfile.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, dates=rec.dates.astype("int64"), x=rec.x, y=rec.y)
+        os.replace(tmp, cfile)
+    except OSError as e:  # a read-only or full cache must not stop the run
+        log.warning("could not write feature cache %s (%s); continuing without it", cfile, e.strerror)
+
+
+def _load_one(args):
+    data_dir, basin, cfg, use_cache = args
+    return load_basin(data_dir, basin, cfg, use_cache)
+
+
+def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache: bool = True) -> list[BasinRecord]:
+    """Load several basins; ``parallel`` spreads the cache misses over all cores."""
+    basins = [str(b) for b in basins]
+    for b in basins:  # fail fast, with the list of known basins, before any work
+        camels_gb.timeseries_file(data_dir, b)
+    jobs = [(data_dir, b, cfg, use_cache) for b in basins]
+    if parallel and len(basins) > 1 and (os.cpu_count() or 1) > 1:
+        with ProcessPoolExecutor(max_workers=min(len(basins), os.cpu_count() or 1)) as ex:
+            return list(ex.map(_load_one, jobs))
+    return [_load_one(j) for j in jobs]
+
+
+def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
+    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model)."""
+    names = cfg.data.static_attributes
+    df = camels_gb.read_attributes(data_dir, basins, names)
+    arr = df.to_numpy(np.float64) if names else np.zeros((len(basins), 0))
+    n_missing = int((~np.isfinite(arr)).sum())
+    if n_missing:
+        rows = [f"{b}: {', '.join(n for n, m in zip(names, ~np.isfinite(r)) if m)}"
+                for b, r in zip(df.index, arr) if (~np.isfinite(r)).any()]
+        log.warning("%d static attribute values are missing and flagged as such (%s)", n_missing,
+                    "; ".join(rows[:5]) + (" ..." if len(rows) > 5 else ""))
+    return arr
+
+
+def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
+    """Number of observed target days of ``rec`` in [start, end]; DataError when there are none."""
+    i0, i1 = rec.period(start, end)
+    if i1 <= i0:
+        raise DataError(f"basin {rec.basin}: the {what} period {start}..{end} is outside its data "
+                        f"({rec.dates[0]}..{rec.dates[-1]})")
+    n = int(np.isfinite(rec.y[i0:i1]).sum())
+    if n == 0:
+        raise DataError(f"basin {rec.basin}: no observed discharge in the {what} period {start}..{end}")
+    return n
+
+
+# ---------------------------------------------------------------------------------------- scaled arrays
+class SequenceData:
+    """Scaled arrays of several basins, concatenated, padded with ``pad`` missing days on each side.
+
+    Attributes
+    ----------
+    x : numpy.ndarray [sum(T_b + 2 pad), N] float32, NaN where missing
+    y : numpy.ndarray [sum(T_b + 2 pad)] float32, scaled target, NaN where not observed
+    static : numpy.ndarray [B, S] float32, scaled (0 where missing); static_missing : bool [B, S]
+    offsets : numpy.ndarray [B] int64, index of each basin's first real day in the concatenation
+    """
+
+    def __init__(self, records: list[BasinRecord], static_raw: np.ndarray, scalers: Scalers, pad: int):
+        self.records = records
+        self.basins = [r.basin for r in records]
+        self.scalers = scalers
+        self.pad = pad
+        n_feat = len(scalers.feature_names)
+        lengths = np.array([len(r.dates) for r in records], dtype=np.int64)
+        total = int((lengths + 2 * pad).sum())
+        self.x = np.full((total, n_feat), np.nan, dtype=np.float32)
+        self.y = np.full(total, np.nan, dtype=np.float32)
+        self.offsets = np.zeros(len(records), dtype=np.int64)
+        pos = 0
+        for i, r in enumerate(records):
+            o = pos + pad
+            self.offsets[i] = o
+            self.x[o:o + len(r.dates)] = scalers.transform_x(r.x, r.basin)
+            self.y[o:o + len(r.dates)] = scalers.transform_y(r.y, r.basin)
+            pos += len(r.dates) + 2 * pad
+        self.static, self.static_missing = scalers.transform_static(np.asarray(static_raw, dtype=np.float64))
+
+    def gather(self, basin_idx: np.ndarray, starts: np.ndarray, seq_len: int):
+        """Windows of ``seq_len`` days starting at basin-local day ``starts`` (may reach into the padding).
+
+        Returns
+        -------
+        x : [B, L, N] float32 with missing set to 0;  x_missing : [B, L, N] bool
+        y : [B, L] float32 (NaN where not observed);  static : [B, S];  static_missing : [B, S] bool
+        """
+        g = (self.offsets[basin_idx] + starts)[:, None] + np.arange(seq_len)[None, :]
+        x = self.x[g]
+        miss = np.isnan(x)
+        x = np.where(miss, np.float32(0), x)
+        return x, miss, self.y[g], self.static[basin_idx], self.static_missing[basin_idx]
+
+    def training_windows(self, periods: list[tuple[int, int]], seq_len: int, spinup: int, coverage: float,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Window starts for one epoch: each basin's target period is tiled with a random offset.
+
+        Parameters
+        ----------
+        periods : list of (i0, i1)
+            Half-open target-day range per basin (its training days).
+        coverage : float
+            Windows per epoch as a multiple of one tiling; >1 overlaps tiles for more steps per epoch.
+
+        Returns
+        -------
+        basin_idx, starts : numpy.ndarray [W] int64
+            Windows whose loss steps (the last ``seq_len - spinup``) lie inside the period, shuffled.
+        """
+        k = seq_len - spinup
+        b_all, s_all = [], []
+        for b, (i0, i1) in enumerate(periods):
+            if i1 <= i0:
+                continue
+            n = max(1, int(np.ceil((i1 - i0) / k * coverage)))
+            # Last loss step of each window (window end), uniformly spread over the period.
+            ends = rng.integers(i0 + min(k, i1 - i0) - 1, i1, size=n)
+            b_all.append(np.full(n, b, dtype=np.int64))
+            s_all.append(ends - seq_len + 1)
+        if not b_all:
+            raise DataError("no training windows: every basin's training period is empty")
+        b_all, s_all = np.concatenate(b_all), np.concatenate(s_all)
+        order = rng.permutation(len(b_all))
+        return b_all[order], s_all[order]
+
+    def loss_mask(self, basin_idx: np.ndarray, starts: np.ndarray, seq_len: int, spinup: int,
+                  periods: list[tuple[int, int]]) -> np.ndarray:
+        """[B, L] bool: steps after spin-up whose day lies in the basin's target period."""
+        day = starts[:, None] + np.arange(seq_len)[None, :]
+        lo = np.array([p[0] for p in periods])[basin_idx][:, None]
+        hi = np.array([p[1] for p in periods])[basin_idx][:, None]
+        m = (day >= lo) & (day < hi)
+        m[:, :spinup] = False
+        return m
+
+
+def chunk_starts(i0: int, i1: int, seq_len: int, spinup: int) -> np.ndarray:
+    """Starts of the windows that forecast every day of [i0, i1) exactly once.
+
+    Each window forecasts its last ``seq_len - spinup`` days after warming up on the ``spinup`` days
+    before them, exactly as in training. Windows may begin before the record (padding is missing data).
+    """
+    k = seq_len - spinup
+    firsts = np.arange(i0, i1, k, dtype=np.int64)  # first forecast day of each window
+    return firsts - spinup
+
+
+def spec_kinds(cfg: Config):
+    spec = feature_spec(cfg)
+    return [n for n, _ in spec], [k for _, k in spec]

@@ -1,0 +1,109 @@
+"""Input features, all strictly causal.
+
+A feature at day t uses meteorology up to and including day t, and observed discharge only up to day
+t - lead_days (the forecast issue time). Nothing looks ahead: rolling windows are trailing, running
+counts only look back, and discharge-derived features are shifted by ``lead_days`` before anything
+else is done with them.
+
+Raw features are returned unscaled; :mod:`sca2lstm.data.scaling` standardises them with statistics
+fitted on the training period only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+
+# How each feature is scaled: "global" (mean/std pooled over training basins), "basin_q" (the basin's
+# discharge scaler, like the target) or "basin_ssi" (the basin's log-discharge state scaler).
+GLOBAL, BASIN_Q, BASIN_SSI = "global", "basin_q", "basin_ssi"
+
+SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
+
+
+def feature_spec(cfg: Config) -> list[tuple[str, str]]:
+    """Names and scaling kinds of the dynamic input features, in model order (from the config alone)."""
+    d = cfg.data
+    spec = [(c, GLOBAL) for c in d.dynamic_inputs]
+    if d.derived_features:
+        spec += [("precip_sum_7d", GLOBAL), ("precip_sum_30d", GLOBAL),
+                 ("high_precip_days", GLOBAL), ("low_precip_days", GLOBAL)]
+    spec += [("doy_sin", GLOBAL), ("doy_cos", GLOBAL)]
+    if d.use_discharge_input:
+        spec += [(f"discharge_lag{d.lead_days}", BASIN_Q)]
+        if d.derived_features:
+            spec += [("ssi", BASIN_SSI)]
+    return spec
+
+
+def feature_names(cfg: Config) -> list[str]:
+    return [n for n, _ in feature_spec(cfg)]
+
+
+def required_columns(cfg: Config) -> list[str]:
+    cols = list(cfg.data.dynamic_inputs)
+    if cfg.data.derived_features and "precipitation" not in cols:
+        cols.append("precipitation")
+    cols.append(cfg.data.target)
+    return cols
+
+
+def _run_length(cond: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Length of the run of True in ``cond`` that ends at each day (0 where False); NaN where invalid.
+
+    A missing day breaks a run: the count restarts after it. Vectorised with a running maximum of the
+    last index where the run was broken.
+    """
+    idx = np.arange(len(cond))
+    broken = ~(cond & valid)
+    last_break = np.maximum.accumulate(np.where(broken, idx, -1))
+    run = (idx - last_break).astype(np.float64)
+    run[~valid] = np.nan
+    return run
+
+
+def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Compute the raw (unscaled) dynamic features and the target of one basin.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Output of :func:`sca2lstm.data.camels_gb.read_timeseries`: a daily, gap-free date index.
+    cfg : Config
+
+    Returns
+    -------
+    x : numpy.ndarray, float32, shape [T, N]
+        Features in :func:`feature_names` order; NaN where missing.
+    y : numpy.ndarray, float32, shape [T]
+        The target (``cfg.data.target``, m3/s); NaN where not observed. Never filled.
+    """
+    d = cfg.data
+    cols = []
+    for c in d.dynamic_inputs:
+        cols.append(df[c].to_numpy(np.float64))
+    if d.derived_features:
+        p = df["precipitation"]
+        cols.append(p.rolling(7, min_periods=7).sum().to_numpy())
+        cols.append(p.rolling(30, min_periods=30).sum().to_numpy())
+        pv = p.to_numpy()
+        valid = np.isfinite(pv)
+        with np.errstate(invalid="ignore"):
+            cols.append(_run_length(pv >= d.high_precip_mm, valid))
+            cols.append(_run_length(pv < d.low_precip_mm, valid))
+    doy = df.index.dayofyear.to_numpy(np.float64)
+    cols.append(np.sin(2 * np.pi * doy / 365.25))
+    cols.append(np.cos(2 * np.pi * doy / 365.25))
+    q = df[d.target]
+    if d.use_discharge_input:
+        q_lag = q.shift(d.lead_days)
+        cols.append(q_lag.to_numpy())
+        if d.derived_features:
+            # SSI state: log of the trailing mean flow, standardised per basin later (a log-normal SSI).
+            mean_q = q_lag.rolling(d.ssi_window, min_periods=max(1, d.ssi_window // 2)).mean()
+            cols.append(np.log(mean_q.to_numpy() + SSI_EPS))
+    x = np.stack(cols, axis=1).astype(np.float32)
+    y = q.to_numpy(np.float32)
+    return x, y

@@ -1,0 +1,362 @@
+"""Goodness-of-fit metrics for discharge forecasts.
+
+Every function takes observed and simulated values of the same shape (numpy broadcasting is allowed),
+works along the **last** axis and ignores every position where either value is not finite (pairwise
+deletion). A 1-D input gives a Python ``float``; an ``[basins, days]`` input gives one value per basin
+as an array of shape ``[basins]``. Nothing here loops over samples: all reductions are masked numpy
+sums, so a whole test period of many basins is scored at once.
+
+A metric that is undefined for the valid days it is given is ``NaN`` rather than an error or an
+infinite value: fewer than two valid days, constant observations (NSE, KGE, r), a zero observed mean
+(KGE's beta) or a zero observed total (PBIAS).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+__all__ = ["valid_mask", "nse", "kge", "rmse", "mae", "pbias", "r2", "all_metrics",
+           "paired_metrics", "metrics_table", "METRIC_NAMES"]
+
+#: Keys of :func:`all_metrics`, in display order.
+METRIC_NAMES = ("nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "pbias", "r2", "n_days")
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+def valid_mask(*arrays) -> np.ndarray:
+    """Positions where every array holds a finite number.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Arrays of broadcast-compatible shapes.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``True`` where all arrays are finite (not NaN, not +-inf), in the broadcast shape.
+    """
+    if not arrays:
+        raise ValueError("valid_mask needs at least one array")
+    mask = np.ones((), dtype=bool)
+    for a in arrays:
+        mask = mask & np.isfinite(np.asarray(a, dtype=np.float64))
+    return mask
+
+
+class _Pairs:
+    """Masked, float64 views of ``obs`` and ``sim`` with their sufficient statistics along the last axis.
+
+    Invalid positions are replaced by zeros in ``o``/``s`` (and in the deviations), so plain sums over
+    the last axis are the sums over valid days only.
+    """
+
+    def __init__(self, obs, sim):
+        obs = np.asarray(obs, dtype=np.float64)
+        sim = np.asarray(sim, dtype=np.float64)
+        try:
+            obs, sim = np.broadcast_arrays(obs, sim)
+        except ValueError:
+            raise ValueError(f"obs and sim have incompatible shapes {obs.shape} and {sim.shape}") from None
+        if obs.ndim == 0:
+            obs, sim = obs.reshape(1), sim.reshape(1)
+        self.mask = valid_mask(obs, sim)
+        self.n = self.mask.sum(axis=-1)
+        self.o = np.where(self.mask, obs, 0.0)
+        self.s = np.where(self.mask, sim, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.mean_o = self.o.sum(axis=-1) / self.n
+            self.mean_s = self.s.sum(axis=-1) / self.n
+        # Two-pass deviations (numerically safer than sum of squares minus square of sums).
+        self.do = np.where(self.mask, self.o - self.mean_o[..., None], 0.0)
+        self.ds = np.where(self.mask, self.s - self.mean_s[..., None], 0.0)
+
+    def constant(self, which: str) -> np.ndarray:
+        """True where the valid values of ``obs`` (``which='o'``) or ``sim`` (``'s'``) are all equal.
+
+        Tested as max == min over the valid values, which is exact, unlike a variance test that can
+        leave round-off residue of a mean that is not representable.
+        """
+        a = self.o if which == "o" else self.s
+        hi = np.where(self.mask, a, -np.inf).max(axis=-1, initial=-np.inf)
+        lo = np.where(self.mask, a, np.inf).min(axis=-1, initial=np.inf)
+        return ~(hi > lo)  # also True when there are no valid values
+
+    def ss_o(self) -> np.ndarray:
+        return np.square(self.do).sum(axis=-1)
+
+    def ss_s(self) -> np.ndarray:
+        return np.square(self.ds).sum(axis=-1)
+
+
+def _out(x):
+    """A 0-d result as a Python float, anything else as a float64 array."""
+    x = np.asarray(x, dtype=np.float64)
+    return float(x) if x.ndim == 0 else x
+
+
+def _out_int(x):
+    x = np.asarray(x)
+    return int(x) if x.ndim == 0 else x.astype(np.int64)
+
+
+def _nse(p: _Pairs) -> np.ndarray:
+    sse = np.square(p.s - p.o).sum(axis=-1)  # invalid positions are 0 - 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = 1.0 - sse / p.ss_o()
+    return np.where((p.n >= 2) & ~p.constant("o") & (p.ss_o() > 0), val, np.nan)
+
+
+def _pearson(p: _Pairs) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (p.do * p.ds).sum(axis=-1) / np.sqrt(p.ss_o() * p.ss_s())
+    r = np.clip(r, -1.0, 1.0)  # round-off can push |r| a hair above 1
+    return np.where((p.n >= 2) & ~p.constant("o") & ~p.constant("s"), r, np.nan)
+
+
+def _kge(p: _Pairs):
+    r = _pearson(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Population standard deviations; the ratio is the same for any ddof.
+        alpha = np.sqrt(p.ss_s() / p.ss_o())
+        beta = p.mean_s / p.mean_o
+    ok = (p.n >= 2) & ~p.constant("o") & (p.ss_o() > 0)
+    alpha = np.where(ok, alpha, np.nan)
+    beta = np.where(ok & (p.mean_o != 0), beta, np.nan)
+    kge_ = 1.0 - np.sqrt(np.square(r - 1.0) + np.square(alpha - 1.0) + np.square(beta - 1.0))
+    return kge_, r, alpha, beta
+
+
+def _rmse(p: _Pairs) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.square(p.s - p.o).sum(axis=-1) / p.n)  # 0/0 -> NaN when no valid days
+
+
+def _mae(p: _Pairs) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(p.s - p.o).sum(axis=-1) / p.n
+
+
+def _pbias(p: _Pairs) -> np.ndarray:
+    total = p.o.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = 100.0 * (p.s - p.o).sum(axis=-1) / total
+    return np.where((p.n >= 1) & (total != 0), val, np.nan)
+
+
+# --------------------------------------------------------------------------------------------------
+# public metrics
+# --------------------------------------------------------------------------------------------------
+
+def nse(obs, sim):
+    """Nash-Sutcliffe efficiency.
+
+    ``NSE = 1 - sum((sim - obs)^2) / sum((obs - mean(obs))^2)`` over the valid days. 1 is a perfect
+    fit, 0 is no better than predicting the observed mean, and it is unbounded below.
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        NaN where fewer than two days are valid or the valid observations are constant.
+    """
+    return _out(_nse(_Pairs(obs, sim)))
+
+
+def kge(obs, sim) -> dict:
+    """Kling-Gupta efficiency and its components (Gupta et al., 2009).
+
+    ``KGE = 1 - sqrt((r - 1)^2 + (alpha - 1)^2 + (beta - 1)^2)`` with ``r`` the Pearson correlation,
+    ``alpha = std(sim) / std(obs)`` and ``beta = mean(sim) / mean(obs)``.
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    dict
+        ``{'kge', 'r', 'alpha', 'beta'}``, each a float (1-D input) or an array. ``r`` is NaN when
+        either series is constant, ``beta`` when the observed mean is 0, and ``kge`` whenever a
+        component is NaN.
+    """
+    kge_, r, alpha, beta = _kge(_Pairs(obs, sim))
+    return {"kge": _out(kge_), "r": _out(r), "alpha": _out(alpha), "beta": _out(beta)}
+
+
+def rmse(obs, sim):
+    """Root-mean-square error, in the unit of the data.
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        NaN where no day is valid.
+    """
+    return _out(_rmse(_Pairs(obs, sim)))
+
+
+def mae(obs, sim):
+    """Mean absolute error, in the unit of the data.
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        NaN where no day is valid.
+    """
+    return _out(_mae(_Pairs(obs, sim)))
+
+
+def pbias(obs, sim):
+    """Percent bias of the simulated volume.
+
+    ``PBIAS = 100 * sum(sim - obs) / sum(obs)``. **Positive means the simulation overestimates**
+    the observed volume, negative that it underestimates it. (``hydroeval.pbias`` uses the opposite
+    sign, ``sum(obs - sim)``.)
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        NaN where no day is valid or the observed total is 0.
+    """
+    return _out(_pbias(_Pairs(obs, sim)))
+
+
+def r2(obs, sim):
+    """Coefficient of determination as the squared Pearson correlation of ``obs`` and ``sim``.
+
+    Note this is insensitive to bias and scale (unlike NSE, which is sometimes also called R^2).
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        NaN where fewer than two days are valid or either series is constant.
+    """
+    return _out(np.square(_pearson(_Pairs(obs, sim))))
+
+
+def all_metrics(obs, sim) -> dict:
+    """Every metric of this module at once (the shared statistics are computed once).
+
+    Parameters
+    ----------
+    obs, sim : array_like
+        Observed and simulated values; the last axis is time.
+
+    Returns
+    -------
+    dict
+        Keys :data:`METRIC_NAMES`: ``nse, kge, kge_r, kge_alpha, kge_beta, rmse, mae, pbias, r2``
+        (floats or arrays) and ``n_days``, the number of valid days (int or int array).
+    """
+    p = _Pairs(obs, sim)
+    kge_, r, alpha, beta = _kge(p)
+    return {
+        "nse": _out(_nse(p)),
+        "kge": _out(kge_),
+        "kge_r": _out(r),
+        "kge_alpha": _out(alpha),
+        "kge_beta": _out(beta),
+        "rmse": _out(_rmse(p)),
+        "mae": _out(_mae(p)),
+        "pbias": _out(_pbias(p)),
+        "r2": _out(np.square(r)),
+        "n_days": _out_int(p.n),
+    }
+
+
+def paired_metrics(obs, model, persistence) -> dict:
+    """Score a model and the persistence baseline on exactly the same days.
+
+    Only days where ``obs``, ``model`` and ``persistence`` are all finite count, so a forecast with
+    a gap cannot look better by skipping hard days.
+
+    Parameters
+    ----------
+    obs, model, persistence : array_like
+        Observations and the two forecasts; the last axis is time (normally 1-D).
+
+    Returns
+    -------
+    dict
+        ``{'n_days': int, 'model': all_metrics(...), 'persistence': all_metrics(...)}``; with N-D
+        input, ``n_days`` and the metric values are arrays over the leading axes.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    model = np.asarray(model, dtype=np.float64)
+    persistence = np.asarray(persistence, dtype=np.float64)
+    try:
+        obs, model, persistence = np.broadcast_arrays(obs, model, persistence)
+    except ValueError:
+        raise ValueError(f"obs, model and persistence have incompatible shapes {obs.shape}, "
+                         f"{model.shape} and {persistence.shape}") from None
+    mask = np.atleast_1d(valid_mask(obs, model, persistence))
+    obs_c = np.where(mask, np.atleast_1d(obs), np.nan)
+    return {
+        "n_days": _out_int(mask.sum(axis=-1)),
+        "model": all_metrics(obs_c, model),
+        "persistence": all_metrics(obs_c, persistence),
+    }
+
+
+def metrics_table(rows: Mapping[str, Mapping]):
+    """A table of metric dicts, one row per name.
+
+    Parameters
+    ----------
+    rows : mapping of str to mapping
+        ``name -> metrics``; nested dicts (e.g. the output of :func:`paired_metrics`) are flattened
+        with dotted column names such as ``model.nse``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the names; columns: the metric keys in first-seen order.
+    """
+    import pandas as pd
+
+    flat = {str(name): _flatten(m) for name, m in rows.items()}
+    columns: list[str] = []
+    for m in flat.values():
+        columns.extend(k for k in m if k not in columns)
+    return pd.DataFrame.from_dict(flat, orient="index", columns=columns or None)
+
+
+def _flatten(d: Mapping, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v.item() if isinstance(v, np.generic) else v
+    return out

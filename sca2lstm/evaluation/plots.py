@@ -1,0 +1,471 @@
+"""Figures of a run: training curve, hydrographs, attention heatmaps and the fine-tune comparison.
+
+Figures are built with matplotlib's object API (:class:`matplotlib.figure.Figure`) and rendered by
+the Agg backend, so nothing here needs a display, touches pyplot's global figure list or changes the
+backend of an interactive session that imports it. Every function writes one PNG (110 dpi)
+atomically - to a temporary file in the target folder, then :func:`os.replace` - creates the folder
+if needed, and returns the :class:`~pathlib.Path` written. Missing values (NaN) are drawn as gaps.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .metrics import nse
+
+__all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
+           "event_window", "DPI"]
+
+DPI = 110
+#: Days shown before and after the largest observed flow in the zoom panels.
+EVENT_BEFORE, EVENT_AFTER = 30, 60
+
+_OBS = dict(color="black", lw=1.2, label="observed")
+_SIM = dict(color="tab:blue", lw=1.0, label="predicted")
+_PERS = dict(color="tab:gray", lw=0.7, ls="--", alpha=0.8, label="persistence")
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+def _new_figure(figsize) -> Figure:
+    fig = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically and release it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name opened with O_EXCL (not mkstemp, whose 0600 mode would ignore the umask).
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            fig.savefig(fh, format="png", dpi=DPI)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    finally:
+        fig.clear()
+    return path
+
+
+def _as_float(a, name: str, n: int | None = None) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64).reshape(-1) if a is not None else None
+    if arr is not None and n is not None and arr.size != n:
+        raise ValueError(f"{name} has {arr.size} values but dates has {n}")
+    return arr
+
+
+def _as_x(dates, n: int | None = None):
+    """The x values for ``dates``: datetime64 when they look like dates, else plain numbers.
+
+    Returns
+    -------
+    x : numpy.ndarray
+    is_date : bool
+    """
+    if dates is None:
+        if n is None:
+            raise ValueError("dates is None and no length is known")
+        return np.arange(n), False
+    arr = np.asarray(dates)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.bool_):
+        x, is_date = arr, False
+    else:
+        import pandas as pd
+
+        x, is_date = pd.to_datetime(arr).values.astype("datetime64[ns]"), True
+    if n is not None and x.size != n:
+        raise ValueError(f"dates has {x.size} values but the data has {n}")
+    return x, is_date
+
+
+def event_window(obs, before: int = EVENT_BEFORE, after: int = EVENT_AFTER):
+    """Index slice around the largest observed value, clipped to the data.
+
+    Parameters
+    ----------
+    obs : array_like
+        Observed series (NaN allowed).
+    before, after : int
+        Time steps kept before and after the peak.
+
+    Returns
+    -------
+    slice or None
+        ``None`` when ``obs`` has no finite value.
+    """
+    obs = np.asarray(obs, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(obs)
+    if not finite.any():
+        return None
+    peak = int(np.argmax(np.where(finite, obs, -np.inf)))
+    return slice(max(0, peak - before), min(obs.size, peak + after + 1))
+
+
+def _format_time_axis(ax, is_date: bool) -> None:
+    if is_date:
+        import matplotlib.dates as mdates
+
+        loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.grid(True, alpha=0.3)
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _has_finite(*arrays) -> bool:
+    return any(a is not None and np.isfinite(a).any() for a in arrays)
+
+
+# --------------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------------
+
+def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve") -> Path:
+    """Training and validation loss per epoch, with the best validation epoch marked.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One row per epoch with ``'epoch'``, ``'train_loss'``, ``'val_loss'`` (NaN or None when not
+        validated) and optionally ``'lr'`` (drawn on a second, logarithmic axis).
+    path : str or os.PathLike
+        PNG file to write.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    def col(key):
+        return np.array([np.nan if r.get(key) is None else float(r.get(key)) for r in history],
+                        dtype=np.float64)
+
+    history = list(history or [])
+    fig = _new_figure((8, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_title(title)
+    if not history:
+        _no_data(ax, "no epochs recorded")
+        return _save(fig, path)
+
+    epoch = col("epoch")
+    if not np.isfinite(epoch).all():
+        epoch = np.arange(1, len(history) + 1, dtype=np.float64)
+    train, val, lr = col("train_loss"), col("val_loss"), col("lr")
+    marker = "o" if len(history) <= 30 else None
+    ax.plot(epoch, train, marker=marker, ms=3, color="tab:blue", label="train loss")
+    if np.isfinite(val).any():
+        vok = np.isfinite(val)  # validation may run every few epochs: join the points it has
+        ax.plot(epoch[vok], val[vok], marker=marker, ms=3, color="tab:orange", label="validation loss")
+        best = int(np.nanargmin(val))
+        ax.axvline(epoch[best], color="tab:green", ls=":", lw=1)
+        ax.plot([epoch[best]], [val[best]], marker="*", ms=12, color="tab:green", ls="none",
+                label=f"best val {val[best]:.4g} (epoch {epoch[best]:g})")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("loss")
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if np.isfinite(lr).any() and np.nanmin(lr) > 0:
+        ax2 = ax.twinx()
+        ax2.plot(epoch, lr, color="tab:gray", lw=0.8, ls="--", label="learning rate")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("learning rate")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
+                    unit: str = "m$^3$/s") -> Path:
+    """Observed vs predicted discharge: the full period and a zoom on the largest flood.
+
+    Parameters
+    ----------
+    dates : array_like
+        Dates (anything :func:`pandas.to_datetime` reads) or plain numbers (e.g. day indices).
+    obs, sim : array_like
+        Observed and predicted discharge, one value per date; NaN is drawn as a gap.
+    path : str or os.PathLike
+        PNG file to write.
+    title : str
+        Figure title.
+    persistence : array_like, optional
+        Persistence forecast, drawn as a thin dashed line.
+    unit : str
+        Discharge unit for the y label (matplotlib mathtext allowed).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. The zoom panel is the window of :func:`event_window` (-30..+60 steps around the
+        largest observed value); with no finite observation it says so instead.
+    """
+    obs = _as_float(obs, "obs")
+    x, is_date = _as_x(dates, obs.size)
+    sim = _as_float(sim, "sim", obs.size)
+    pers = _as_float(persistence, "persistence", obs.size)
+
+    fig = _new_figure((11, 7))
+    ax_full, ax_zoom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.3, 1]})
+    if title:
+        fig.suptitle(title)
+    win = event_window(obs)
+    for ax, sl in ((ax_full, slice(None)), (ax_zoom, win)):
+        if sl is None:
+            _no_data(ax, "no observed discharge: no flood event to zoom on")
+            continue
+        ax.plot(x[sl], obs[sl], **_OBS)
+        ax.plot(x[sl], sim[sl], **_SIM)
+        if pers is not None:
+            ax.plot(x[sl], pers[sl], **_PERS)
+        ax.set_ylabel(f"discharge ({unit})")
+        _format_time_axis(ax, is_date)
+        ax.legend(loc="upper right", fontsize=8)
+    ax_full.set_title("full period", fontsize=10)
+    if win is not None:
+        ax_full.axvspan(x[win.start], x[win.stop - 1], color="tab:orange", alpha=0.12, lw=0)
+        ax_zoom.set_title("largest observed flood", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, obs=None,
+                           title: str = "") -> Path:
+    """Attention weights per input feature: monthly means and the days around the largest event.
+
+    Parameters
+    ----------
+    dates : array_like
+        One date per row of ``weights`` (or plain numbers).
+    weights : array_like
+        ``[time, features]`` attention weights in [0, 1]; rows of NaN for days without a forecast.
+    feature_names : sequence of str
+        One label per feature (column of ``weights``).
+    path : str or os.PathLike
+        PNG file to write.
+    obs : array_like, optional
+        Observed discharge; when given, the event panel is centred on its largest value and the
+        hydrograph is drawn above the daily heatmap.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
+    Panel (a) averages the weights per calendar month (January..December) when the period spans at
+    least two years, otherwise per month of the series; with numeric ``dates`` it uses blocks of 30
+    steps. Panel (b) shows -30..+60 steps around the peak of ``obs`` (or around the middle of the
+    period). Colour scales run from 0 to the largest weight shown, so small weights stay visible.
+    """
+    import pandas as pd
+
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 1:
+        w = w[:, None]
+    if w.ndim != 2:
+        raise ValueError(f"weights must be [time, features], got shape {w.shape}")
+    names = [str(n) for n in feature_names]
+    if len(names) != w.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {w.shape[1]} weight columns")
+    x, is_date = _as_x(dates, w.shape[0])
+    obs = _as_float(obs, "obs", w.shape[0])
+
+    # (a) monthly means -----------------------------------------------------------------------
+    frame = pd.DataFrame(w, columns=range(w.shape[1]))
+    if is_date:
+        idx = pd.DatetimeIndex(x)
+        span_months = (idx.max().year - idx.min().year) * 12 + idx.max().month - idx.min().month + 1 \
+            if len(idx) else 0
+        if span_months >= 24:
+            monthly = frame.groupby(idx.month).mean().reindex(range(1, 13))
+            mlabels = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                       "Dec"]
+            mtitle = "(a) mean weight by calendar month"
+        else:
+            periods = idx.to_period("M")
+            monthly = frame.groupby(periods).mean()
+            mlabels = [p.strftime("%b %Y") for p in monthly.index]
+            mtitle = "(a) mean weight by month"
+    else:
+        block = np.arange(w.shape[0]) // 30
+        monthly = frame.groupby(block).mean()
+        mlabels = [f"{int(b) * 30}" for b in monthly.index]
+        mtitle = "(a) mean weight per 30 steps"
+    mvals = monthly.to_numpy(dtype=np.float64).T  # features x months
+
+    # (b) window ------------------------------------------------------------------------------
+    win = event_window(obs) if obs is not None else None
+    if win is None and w.shape[0]:
+        mid = w.shape[0] // 2
+        win = slice(max(0, mid - EVENT_BEFORE), min(w.shape[0], mid + EVENT_AFTER + 1))
+    show_hydro = obs is not None
+
+    n_feat = w.shape[1]
+    heat_h = max(1.6, 0.28 * n_feat + 0.8)
+    heights = [heat_h] + ([1.6] if show_hydro else []) + [heat_h]
+    fig = _new_figure((12, sum(heights) + 1.4))
+    gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[40, 1],
+                          hspace=0.55, wspace=0.03)
+    if title:
+        fig.suptitle(title)
+
+    cmap = _heat_cmap()
+    ax_m, cax_m = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    vmax = np.nanmax(mvals) if np.isfinite(mvals).any() else 1.0
+    im = ax_m.imshow(np.ma.masked_invalid(mvals), aspect="auto", cmap=cmap, vmin=0,
+                     vmax=max(vmax, 1e-12), interpolation="nearest")
+    ax_m.set_yticks(range(n_feat), names, fontsize=8)
+    step = max(1, int(np.ceil(len(mlabels) / 24)))
+    ax_m.set_xticks(range(0, len(mlabels), step), mlabels[::step], rotation=45, ha="right", fontsize=8)
+    ax_m.set_title(mtitle, fontsize=10, loc="left")
+    fig.colorbar(im, cax=cax_m, label="weight")
+
+    ax_d = fig.add_subplot(gs[-1, 0])
+    cax_d = fig.add_subplot(gs[-1, 1])
+    if show_hydro:
+        ax_h = fig.add_subplot(gs[1, 0], sharex=ax_d)
+        fig.add_subplot(gs[1, 1]).axis("off")
+    if win is None or win.stop <= win.start:
+        _no_data(ax_d, "no attention weights")
+        cax_d.axis("off")
+        if show_hydro:
+            _no_data(ax_h, "no observed discharge")
+    else:
+        xs = x[win]
+        if is_date:
+            import matplotlib.dates as mdates
+
+            xn = mdates.date2num(xs)
+        else:
+            xn = xs.astype(np.float64)
+        half = (np.median(np.diff(xn)) / 2) if xn.size > 1 else 0.5
+        dvals = w[win].T
+        vmax = np.nanmax(dvals) if np.isfinite(dvals).any() else 1.0
+        im = ax_d.imshow(np.ma.masked_invalid(dvals), aspect="auto", cmap=cmap, vmin=0,
+                         vmax=max(vmax, 1e-12), interpolation="nearest",
+                         extent=(xn[0] - half, xn[-1] + half, n_feat - 0.5, -0.5))
+        ax_d.set_yticks(range(n_feat), names, fontsize=8)
+        if is_date:
+            ax_d.xaxis_date()
+        _format_time_axis(ax_d, is_date)
+        ax_d.grid(False)
+        fig.colorbar(im, cax=cax_d, label="weight")
+        centre = "largest observed flood" if (obs is not None and _has_finite(obs)) else "mid-period"
+        ax_d.set_title(f"(b) daily weights around the {centre}", fontsize=10, loc="left")
+        if show_hydro:
+            if _has_finite(obs[win]):
+                ax_h.plot(xn, obs[win], **_OBS)
+                ax_h.legend(loc="upper right", fontsize=8)
+            else:
+                ax_h.text(0.5, 0.5, "no observed discharge", ha="center", va="center",
+                          transform=ax_h.transAxes, color="0.4")
+            ax_h.set_ylabel("discharge")
+            ax_h.grid(True, alpha=0.3)
+            ax_h.tick_params(labelbottom=False)
+            ax_h.set_xlim(xn[0] - half, xn[-1] + half)
+    return _save(fig, path)
+
+
+def plot_before_after(dates, obs, before, after, path, title: str = "") -> Path:
+    """The fine-tuning chart: validation hydrograph and scatter, before vs after fine-tuning.
+
+    Parameters
+    ----------
+    dates : array_like
+        Dates of the validation period (or plain numbers).
+    obs : array_like
+        Observed discharge.
+    before, after : array_like
+        Predictions of the pretrained and of the fine-tuned model.
+    path : str or os.PathLike
+        PNG file to write.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. Each model's NSE (:func:`~sca2lstm.evaluation.metrics.nse`, over its own valid
+        days) is shown in the legends.
+    """
+    obs = _as_float(obs, "obs")
+    x, is_date = _as_x(dates, obs.size)
+    before = _as_float(before, "before", obs.size)
+    after = _as_float(after, "after", obs.size)
+    nse_b, nse_a = nse(obs, before), nse(obs, after)
+    lab_b, lab_a = f"before (NSE {nse_b:.3f})", f"after (NSE {nse_a:.3f})"
+
+    fig = _new_figure((13, 5))
+    ax_h, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    if title:
+        fig.suptitle(title)
+    ax_h.plot(x, obs, **_OBS)
+    ax_h.plot(x, before, color="tab:orange", lw=0.9, alpha=0.9, label=lab_b)
+    ax_h.plot(x, after, color="tab:blue", lw=0.9, label=lab_a)
+    ax_h.set_ylabel("discharge")
+    ax_h.set_title("validation period", fontsize=10)
+    _format_time_axis(ax_h, is_date)
+    ax_h.legend(loc="upper right", fontsize=8)
+
+    lo, hi = np.inf, -np.inf
+    for pred, color, label in ((before, "tab:orange", lab_b), (after, "tab:blue", lab_a)):
+        ok = np.isfinite(obs) & np.isfinite(pred)
+        if ok.any():
+            ax_s.scatter(obs[ok], pred[ok], s=6, alpha=0.5, color=color, label=label, lw=0)
+            lo = min(lo, obs[ok].min(), pred[ok].min())
+            hi = max(hi, obs[ok].max(), pred[ok].max())
+    if np.isfinite(lo):
+        pad = 0.02 * (hi - lo) if hi > lo else 1.0
+        ax_s.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=0.8, ls="--",
+                  label="1:1")
+        ax_s.set_xlim(lo - pad, hi + pad)
+        ax_s.set_ylim(lo - pad, hi + pad)
+        ax_s.set_aspect("equal", adjustable="box")
+        ax_s.legend(loc="upper left", fontsize=8)
+        ax_s.grid(True, alpha=0.3)
+    else:
+        _no_data(ax_s, "no valid pairs")
+    ax_s.set_xlabel("observed")
+    ax_s.set_ylabel("predicted")
+    ax_s.set_title("observed vs predicted", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _heat_cmap():
+    import matplotlib
+
+    return matplotlib.colormaps["viridis"].with_extremes(bad="0.85")

@@ -1,0 +1,201 @@
+"""Prediction as an importable API: ``predict(model_path, basin, start, end)`` returns a DataFrame.
+
+The forecast is the lead-``L`` forecast the model was trained for: Q(t) from meteorology up to day t
+and observed discharge up to day t - L. Inputs with gaps are masked, not dropped; days that cannot be
+forecast stay NaN and are counted. Everything users see is in m3/s.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import SequenceData, load_basin, load_static, resolve_data_dir
+from ..data.scaling import Scalers
+from ..errors import DataError, UsageError
+from .forecast import forecast_periods
+from .metrics import paired_metrics
+
+log = logging.getLogger("sca2lstm")
+
+
+@dataclass
+class Prediction:
+    """``series``: date, observed, predicted, persistence (m3/s), input_gap; ``weights``: date x feature."""
+
+    basin: str
+    series: pd.DataFrame
+    weights: pd.DataFrame
+    metrics: dict
+    n_unpredicted: int
+    model_path: Path
+    seconds: float
+
+
+def resolve_model_path(patterns) -> Path:
+    """A path or glob (quoted, or already expanded by the shell into several paths): the newest match."""
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    matches = []
+    for p in patterns:
+        p = str(p)
+        hits = glob.glob(os.path.expanduser(p)) if glob.has_magic(p) else ([p] if Path(p).exists() else [])
+        matches += [Path(h) for h in hits]
+    matches = sorted({m.resolve() for m in matches if m.is_file()}, key=lambda m: (m.stat().st_mtime, str(m)))
+    if not matches:
+        raise DataError(f"no checkpoint matches {' '.join(map(str, patterns))}")
+    if len(matches) > 1:
+        log.info("%d checkpoints match; using the newest: %s", len(matches), matches[-1])
+    return matches[-1]
+
+
+def _parse_date(value, flag: str):
+    try:
+        return np.datetime64(pd.Timestamp(value).date(), "D")
+    except (ValueError, TypeError):
+        raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None) -> Prediction:
+    """Forecast ``basin`` from ``start`` to ``end`` (default: the model config's test period).
+
+    Parameters
+    ----------
+    model_path : path or glob
+        Any sca2lstm checkpoint, pretrained or fine-tuned.
+    basin : str or int
+    start, end : str or date, optional
+    model_bundle : tuple, optional
+        ``load_model(...)`` output, to reuse a loaded model across basins.
+
+    Returns
+    -------
+    Prediction
+    """
+    from ..training.runtime import load_model
+
+    t_start = time.time()
+    basin = str(basin)
+    path = resolve_model_path(model_path)
+    model, cfg, scalers, _ = model_bundle or load_model(path, device)
+    s = _parse_date(start or cfg.data.test_start, "--start")
+    e = _parse_date(end or cfg.data.test_end, "--end")
+    if s > e:
+        raise UsageError(f"--start {s} is after --end {e}")
+    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    rec = load_basin(data_dir, basin, cfg)
+    if s > rec.dates[-1] or e < rec.dates[0]:
+        raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
+    scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
+    if basin not in scalers.basins:
+        # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
+        i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
+        scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
+        log.info("basin %s is not in the checkpoint; discharge scale fitted on its training period %s..%s",
+                 basin, cfg.data.train_start, cfg.data.train_end)
+    data = SequenceData([rec], load_static(data_dir, [basin], cfg), scalers, pad=cfg.training.seq_len)
+    i0, i1 = rec.period(s, e)
+    fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
+                          return_weights=True)[0]
+    o, lead = data.offsets[0], cfg.data.lead_days
+    pred = scalers.inverse_y(fc.pred.astype(np.float64), basin)
+    obs = rec.y[i0:i1].astype(np.float64)
+    pers_idx = np.arange(i0, i1) - lead
+    pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)
+    gap = np.isnan(data.x[o + i0:o + i1]).any(axis=1)
+    dates = pd.DatetimeIndex(rec.dates[i0:i1].astype("datetime64[ns]"), name="date")
+    series = pd.DataFrame({"observed": obs, "predicted": pred, "persistence": pers, "input_gap": gap},
+                          index=dates).reset_index()
+    weights = pd.DataFrame(fc.weights, index=dates, columns=scalers.feature_names)
+    metrics = paired_metrics(obs, pred, pers)
+    n_unpred = int(np.isnan(pred).sum())
+    if n_unpred:
+        log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start)
+
+
+def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
+    """Write series, metrics, hydrograph, attention heatmap and weights to ``out_dir/basin_{id}/``.
+
+    Everything is written into a temporary folder first, then swapped in: a failure midway leaves an
+    earlier good output untouched.
+    """
+    from .plots import plot_attention_heatmap, plot_hydrograph
+    from .report import build_report
+
+    out_dir = Path(out_dir)
+    final = out_dir / f"basin_{pred.basin}"
+    tmp = out_dir / f".basin_{pred.basin}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        s = pred.series
+        if fmt == "netcdf":
+            _write_netcdf(pred, tmp / "series.nc")
+        else:
+            s.to_csv(tmp / "series.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
+        m = {"basin": pred.basin, "model_checkpoint": str(pred.model_path),
+             "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
+             "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
+             "n_input_gap_days": int(s["input_gap"].sum()),
+             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"]}
+        (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
+        title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
+                f"(persistence {pred.metrics['persistence']['nse']:.3f})"
+        plot_hydrograph(s["date"], s["observed"], s["predicted"], tmp / "hydrograph.png", title=title,
+                        persistence=s["persistence"])
+        plot_attention_heatmap(s["date"], pred.weights.to_numpy(), list(pred.weights.columns),
+                               tmp / "attention_heatmap.png", obs=s["observed"].to_numpy(),
+                               title=f"Basin {pred.basin}: attention weights")
+        pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
+                                          date_format="%Y-%m-%d")
+        build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}")
+        old = None
+        if final.exists():
+            old = out_dir / f".basin_{pred.basin}.{os.getpid()}.old"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    raise TypeError(type(v).__name__)
+
+
+def _write_netcdf(pred: Prediction, path: Path) -> None:
+    import xarray as xr
+
+    s = pred.series.set_index("date")
+    ds = xr.Dataset(
+        {
+            "observed": ("time", s["observed"].to_numpy(), {"long_name": "observed discharge", "units": "m3 s-1",
+                                                             "standard_name": "water_volume_transport_in_river_channel"}),
+            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": "SCA2LSTM lead-1 forecast of discharge",
+                                                               "units": "m3 s-1"}),
+            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": "persistence forecast (observed discharge of the previous day)",
+                                                                   "units": "m3 s-1"}),
+            "input_gap": ("time", s["input_gap"].to_numpy().astype("int8"), {"long_name": "1 where any input of the day was missing",
+                                                                              "flag_values": [0, 1]}),
+            "attention": (("time", "feature"), pred.weights.to_numpy(), {"long_name": "attention weight", "units": "1"}),
+        },
+        coords={"time": s.index.to_numpy(), "feature": list(pred.weights.columns)},
+        attrs={"Conventions": "CF-1.8", "title": f"SCA2LSTM forecast for basin {pred.basin}",
+               "source": str(pred.model_path), "gauge_id": pred.basin},
+    )
+    ds["time"].attrs.update({"standard_name": "time", "long_name": "time"})
+    ds.to_netcdf(path)

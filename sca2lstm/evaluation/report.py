@@ -1,0 +1,376 @@
+"""``report.html``: one self-contained page that sums up a run folder.
+
+The page opens offline and can be mailed as one file: every figure is embedded as a base64 ``data:``
+URI, and the styles are inline. It is rebuilt from whatever the folder holds, so it can be made again
+at any time (``sca2lstm report RUN_DIR``); each section appears only when its files exist.
+
+Files read (top level, and one level of subfolders for figures, metrics and histories):
+
+- ``config.json``, ``config.yaml``, ``resolved_config.yaml`` - "Configuration"
+- ``data_summary.json`` / ``data_summary.csv`` - "Data summary"
+- ``history.csv`` and figures named ``*curve*`` / ``*loss*`` - "Training"
+- ``*metrics*.csv`` / ``*metrics*.json`` - "Metrics"
+- figures named ``*hydrograph*`` / ``*performance*`` - "Hydrographs"; ``*attention*`` - "Attention";
+  every other ``*.png`` - "Other figures"
+
+Each embedded ``<img>`` also carries ``data-src`` with the PNG's path relative to the run folder. A
+file that cannot be read becomes a note in its section rather than a failed report.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import DataError
+
+__all__ = ["build_report", "REPORT_NAME"]
+
+REPORT_NAME = "report.html"
+_CONFIG_FILES = ("config.json", "config.yaml", "resolved_config.yaml")
+_HISTORY_PREVIEW_ROWS = 400
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;
+max-width:1200px;padding:1em 2em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+h3{margin-bottom:.3em}.meta{color:#666;font-size:.9em}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+tr:nth-child(even) td{background:#fafafa}
+pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.85em;border-radius:4px}
+details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
+figure{margin:1em 0;text-align:center}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.85em;font-family:monospace}.note{color:#a33}
+nav a{margin-right:1em}
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# public
+# --------------------------------------------------------------------------------------------------
+
+def build_report(run_dir, title: str | None = None) -> Path:
+    """Write ``run_dir/report.html`` from the files of a run folder.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        The run folder.
+    title : str, optional
+        Page title; default ``"sca2lstm run: <folder name>"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The report written (atomically: a temporary file in ``run_dir`` then :func:`os.replace`).
+
+    Raises
+    ------
+    DataError
+        If ``run_dir`` does not exist or is not a folder.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise DataError(f"run folder {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise DataError(f"run folder {run_dir} is not a folder")
+    title = title or f"sca2lstm run: {run_dir.resolve().name}"
+    now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    pngs = _find(run_dir, "*.png")
+    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "other": []}
+    for p in pngs:
+        groups[_figure_group(p.name)].append(p)
+
+    sections: list[tuple[str, str, str]] = []  # (anchor, heading, body html)
+    for anchor, heading, body in (
+        ("configuration", "Configuration", _section_config(run_dir)),
+        ("data", "Data summary", _section_data(run_dir)),
+        ("training", "Training", _section_training(run_dir, groups["training"])),
+        ("metrics", "Metrics", _section_metrics(run_dir)),
+        ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
+        ("attention", "Attention", _figures(run_dir, groups["attention"])),
+        ("figures", "Other figures", _figures(run_dir, groups["other"])),
+    ):
+        if body:
+            sections.append((anchor, heading, body))
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Run folder <code>{_e(run_dir.resolve().name)}</code> '
+        f"&middot; generated {_e(now)}</p>",
+    ]
+    if sections:
+        parts.append("<nav>" + "".join(f'<a href="#{a}">{_e(h)}</a>' for a, h, _ in sections)
+                     + "</nav>")
+    else:
+        parts.append('<p class="note">This folder holds none of the files a report shows.</p>')
+    for anchor, heading, body in sections:
+        parts.append(f'<section id="{anchor}"><h2>{_e(heading)}</h2>\n{body}</section>')
+    parts.append("</body></html>\n")
+    return _write_atomic(run_dir / REPORT_NAME, "\n".join(parts))
+
+
+# --------------------------------------------------------------------------------------------------
+# sections
+# --------------------------------------------------------------------------------------------------
+
+def _section_config(run_dir: Path) -> str:
+    out = []
+    for name in _CONFIG_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            if name.endswith(".json"):
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            out.append(_note(name, e))
+            continue
+        out.append(f"<details><summary>{_e(name)}</summary><pre>{_e(text)}</pre></details>")
+    return "\n".join(out)
+
+
+def _section_data(run_dir: Path) -> str:
+    out = []
+    path = run_dir / "data_summary.json"
+    if path.is_file():
+        try:
+            out.append(_render_json(_read_json(path)))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            out.append(_note(path.name, e))
+    path = run_dir / "data_summary.csv"
+    if path.is_file():
+        out.append(_csv_table(path))
+    return "\n".join(out)
+
+
+def _section_training(run_dir: Path, figures: list[Path]) -> str:
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for path in _find(run_dir, "history.csv"):
+        rel = _rel(run_dir, path)
+        try:
+            df = pd.read_csv(path)
+        except Exception as e:  # noqa: BLE001 - pandas raises many kinds; any of them is a note
+            out.append(_note(rel, e))
+            continue
+        summary = f"{rel}: {len(df)} epoch{'s' if len(df) != 1 else ''}"
+        if "val_loss" in df.columns:
+            val = pd.to_numeric(df["val_loss"], errors="coerce")
+            if val.notna().any():
+                i = int(np.nanargmin(val.to_numpy(dtype=float)))
+                ep = df["epoch"].iloc[i] if "epoch" in df.columns else i + 1
+                summary += f"; best val_loss {_fmt(val.iloc[i])} at epoch {_fmt(ep)}"
+        shown = df.tail(_HISTORY_PREVIEW_ROWS)
+        note = (f'<p class="meta">last {_HISTORY_PREVIEW_ROWS} of {len(df)} rows</p>'
+                if len(df) > _HISTORY_PREVIEW_ROWS else "")
+        out.append(f"<details><summary>{_e(summary)}</summary>{note}{_df_html(shown)}</details>")
+    out.append(_figures(run_dir, figures))
+    return "\n".join(s for s in out if s)
+
+
+def _section_metrics(run_dir: Path) -> str:
+    out = []
+    files = [p for p in _find(run_dir, "*metrics*") if p.suffix.lower() in (".csv", ".json")]
+    for path in files:
+        rel = _rel(run_dir, path)
+        out.append(f"<h3>{_e(rel)}</h3>")
+        if path.suffix.lower() == ".csv":
+            out.append(_csv_table(path))
+        else:
+            try:
+                out.append(_render_json(_read_json(path)))
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                out.append(_note(rel, e))
+    return "\n".join(out)
+
+
+def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
+    out = []
+    for path in paths:
+        rel = _rel(run_dir, path)
+        try:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+        except OSError as e:
+            out.append(_note(rel, e))
+            continue
+        out.append(f'<figure><img src="data:image/png;base64,{data}" data-src="{_e(rel)}" '
+                   f'alt="{_e(path.name)}"><figcaption>{_e(rel)}</figcaption></figure>')
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------------
+
+def _render_json(obj: Any) -> str:
+    """HTML for a metrics/summary JSON value.
+
+    - ``{'model': {...}, 'persistence': {...}, ...}``: the two side by side, other keys below.
+    - a dict whose values are all such dicts (e.g. one per basin): one side-by-side table each.
+    - a list of flat dicts: one row per dict.
+    - anything else: a flattened key/value table.
+    """
+    if _is_paired(obj):
+        return _paired_table(obj)
+    if isinstance(obj, dict) and obj and all(_is_paired(v) for v in obj.values()):
+        return "\n".join(f"<h4>{_e(str(k))}</h4>{_paired_table(v)}" for k, v in obj.items())
+    if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
+        import pandas as pd
+
+        return _df_html(pd.DataFrame([_flatten(r) for r in obj]))
+    if isinstance(obj, dict):
+        return _kv_table(_flatten(obj))
+    return f"<pre>{_e(json.dumps(obj, indent=2))}</pre>"
+
+
+def _is_paired(obj: Any) -> bool:
+    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict)
+            and isinstance(obj.get("persistence"), dict))
+
+
+def _paired_table(obj: dict) -> str:
+    model, pers = _flatten(obj["model"]), _flatten(obj["persistence"])
+    keys = list(model) + [k for k in pers if k not in model]
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_fmt(model.get(k)))}</td>"
+                   f"<td>{_e(_fmt(pers.get(k)))}</td></tr>" for k in keys)
+    table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table>")
+    rest = {k: v for k, v in obj.items() if k not in ("model", "persistence")}
+    return table + (_kv_table(_flatten(rest)) if rest else "")
+
+
+def _kv_table(flat: dict) -> str:
+    rows = "".join(f"<tr><td>{_e(str(k))}</td><td>{_e(_fmt(v))}</td></tr>" for k, v in flat.items())
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def _csv_table(path: Path) -> str:
+    try:
+        import pandas as pd
+
+        return _df_html(pd.read_csv(path))
+    except Exception as e:  # noqa: BLE001 - an unreadable CSV becomes a note, not a failed report
+        return _note(path.name, e)
+
+
+def _df_html(df) -> str:
+    return df.to_html(index=False, border=0, na_rep="NaN", escape=True,
+                      float_format=_num)
+
+
+def _num(v: float) -> str:
+    """Three decimals; numbers below 0.01 or above 1e7 in magnitude keep three significant digits."""
+    if math.isnan(v):
+        return "NaN"
+    if not math.isfinite(v):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e7):
+        return f"{v:.3g}"
+    return f"{v:.3f}"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return _num(v)
+    try:  # numpy scalars
+        import numpy as np
+
+        if isinstance(v, np.integer):
+            return str(int(v))
+        if isinstance(v, np.floating):
+            return _fmt(float(v))
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------------
+
+def _find(run_dir: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` in ``run_dir`` and its direct subfolders (not hidden), sorted."""
+    top = sorted(p for p in run_dir.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    sub = sorted(p for p in run_dir.glob(f"*/{pattern}")
+                 if p.is_file() and not p.name.startswith(".") and not p.parent.name.startswith("."))
+    return top + sub
+
+
+def _figure_group(name: str) -> str:
+    n = name.lower()
+    if "hydrograph" in n or "performance" in n:
+        return "hydro"
+    if "attention" in n:
+        return "attention"
+    if "curve" in n or "loss" in n:
+        return "training"
+    return "other"
+
+
+def _rel(run_dir: Path, path: Path) -> str:
+    return path.relative_to(run_dir).as_posix()
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _note(name: str, err: BaseException) -> str:
+    msg = " ".join(str(err).split()) or type(err).__name__
+    return f'<p class="note">could not read {_e(name)}: {_e(msg)}</p>'
+
+
+def _e(s: str) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

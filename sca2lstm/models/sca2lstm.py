@@ -1,0 +1,177 @@
+"""The SCA2LSTM model: an attention LSTM steering a prediction LSTM, with causal residual feedback.
+
+At every step t (all states carry across the whole window; nothing is reset, nothing is clamped):
+
+1. **LSTM1 (attention LSTM)** reads the dynamic features x(t), their missing flags m(t), the basin
+   embedding e, LSTM2's previous state h2(t-1) and, in forecast mode, the residual of the forecast
+   made ``lead_days`` steps ago, pred(t-L) - obs(t-L), with a flag saying whether obs(t-L) exists.
+2. **Weight head**: a softmax over the N features from h1(t). Weights of missing features are exactly
+   0 and the rest are renormalised; a step with every feature missing gets all-zero weights.
+3. **LSTM2 (prediction LSTM)** reads the weighted features N * w(t) * x(t) (scaled by N so uniform
+   weights leave the inputs' magnitude unchanged), h1(t) and e.
+4. **Prediction head** maps h2(t) to the scaled discharge at t. Predictions exist at every step, which
+   the residual feedback needs and which lets the loss use every step after a spin-up.
+
+**Basin embedding.** An MLP encoder of the static attributes and their missing flags. It has no
+per-basin lookup table, so a basin never seen in pretraining gets an embedding from its attributes,
+and no parameter shape depends on the data: ``SCA2LSTM(load_config())`` always fits a checkpoint made
+with the same config.
+
+**Speed.** The parts of each LSTM's input that do not depend on the recurrence (x, m, e) are projected
+for all steps in one matrix product before the loop; each step then does one small product per cell.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..data.features import feature_spec
+
+
+class SCA2LSTM(nn.Module):
+    """Dual-LSTM attention model.
+
+    Parameters
+    ----------
+    config : Config
+        Only the config is needed: sizes come from ``config.model`` and the feature lists of
+        ``config.data``. The model reads no files.
+    """
+
+    #: Module groups that fine-tuning freezes or trains as units.
+    FREEZABLE_GROUPS = ("embedding", "lstm1", "weight_head", "lstm2", "predict_head")
+
+    def __init__(self, config: Config):
+        super().__init__()
+        m, d = config.model, config.data
+        self.n_features = len(feature_spec(config))
+        self.n_static = len(d.static_attributes)
+        self.lead = d.lead_days if d.use_discharge_input else 0
+        h1, h2, emb = m.attention_hidden_size, m.hidden_size, m.embedding_size
+        self.h1_size, self.h2_size = h1, h2
+
+        # embedding: static attributes (+ missing flags) -> e
+        if self.n_static:
+            self.embedding = nn.Sequential(nn.Linear(2 * self.n_static, 32), nn.Tanh(), nn.Linear(32, emb))
+        else:
+            self.embedding = _ConstantEmbedding(emb)
+        # lstm1: input projection for all steps, and the recurrent product [h1, h2, residual, flag]
+        self.lstm1 = nn.ModuleDict({
+            "inp": nn.Linear(2 * self.n_features + emb, 4 * h1),
+            "rec": nn.Linear(h1 + h2 + 2, 4 * h1, bias=False),
+        })
+        self.weight_head = nn.Linear(h1, self.n_features)
+        # lstm2: static part (e, with the bias) and the recurrent product [weighted x, h1, h2]
+        self.lstm2 = nn.ModuleDict({
+            "inp": nn.Linear(emb, 4 * h2),
+            "rec": nn.Linear(self.n_features + h1 + h2, 4 * h2, bias=False),
+        })
+        self.dropout = nn.Dropout(m.dropout)
+        self.predict_head = nn.Linear(h2, 1)
+        self._init_forget_bias(m.initial_forget_bias)
+
+    def _init_forget_bias(self, value: float) -> None:
+        # Gate order in each 4H block is [input, forget, output, cell]; a positive forget bias starts
+        # the cells with long memory.
+        with torch.no_grad():
+            for blk, h in ((self.lstm1["inp"], self.h1_size), (self.lstm2["inp"], self.h2_size)):
+                blk.bias[h:2 * h] = value
+
+    def group_parameters(self, group: str):
+        """Parameters of one of :attr:`FREEZABLE_GROUPS`."""
+        if group not in self.FREEZABLE_GROUPS:
+            raise ValueError(f"unknown group {group!r}; expected one of {self.FREEZABLE_GROUPS}")
+        return list(getattr(self, group).parameters())
+
+    @staticmethod
+    def _cell(gates: torch.Tensor, c: torch.Tensor, h_size: int):
+        sig = torch.sigmoid(gates[:, :3 * h_size])
+        g = torch.tanh(gates[:, 3 * h_size:])
+        c = sig[:, h_size:2 * h_size] * c + sig[:, :h_size] * g
+        h = sig[:, 2 * h_size:] * torch.tanh(c)
+        return h, c
+
+    def forward(self, x: torch.Tensor, x_missing: torch.Tensor, static: torch.Tensor,
+                static_missing: torch.Tensor, q_obs: torch.Tensor | None = None,
+                return_weights: bool = False):
+        """Run the window.
+
+        Parameters
+        ----------
+        x : Tensor [B, T, N]
+            Scaled dynamic features, 0 where missing.
+        x_missing : Tensor [B, T, N] bool
+            True where a feature is missing.
+        static : Tensor [B, S]
+            Scaled static attributes, 0 where missing.
+        static_missing : Tensor [B, S] bool
+        q_obs : Tensor [B, T], optional
+            Scaled observed target (NaN where not observed), for the residual feedback in forecast
+            mode: step t uses pred(t-L) - q_obs(t-L) only, which is known at forecast time.
+        return_weights : bool
+            Also return the attention weights.
+
+        Returns
+        -------
+        pred : Tensor [B, T]
+            Scaled discharge forecast at every step.
+        weights : Tensor [B, T, N], only if ``return_weights``
+            Attention weights; sum to 1 over present features, exactly 0 on missing ones.
+        """
+        B, T, N = x.shape
+        dtype = x.dtype
+        miss = x_missing.to(dtype)
+        e = self.embedding(torch.cat([static, static_missing.to(static.dtype)], dim=-1))  # [B, E]
+        g1_pre = self.lstm1["inp"](torch.cat([x, miss, e.unsqueeze(1).expand(B, T, e.shape[-1])], dim=-1))
+        g2_pre = self.lstm2["inp"](e)
+        # Masked softmax pieces for all steps: -inf on missing features; all-missing steps get finite
+        # logits (no 0/0) and are then zeroed.
+        all_miss = x_missing.all(dim=-1, keepdim=True)
+        neg = torch.zeros_like(x).masked_fill(x_missing & ~all_miss, float("-inf"))
+        keep = (~all_miss).to(dtype)
+        # Residual-feedback inputs known before the loop: which obs(t-L) exist and their values.
+        use_res = self.lead > 0 and q_obs is not None
+        if use_res:
+            known = torch.isfinite(q_obs)
+            obs0 = torch.where(known, q_obs, torch.zeros_like(q_obs))
+            known_f = known.to(dtype)
+        zeros2 = x.new_zeros(B, 2)
+
+        h1 = x.new_zeros(B, self.h1_size)
+        c1 = torch.zeros_like(h1)
+        h2 = x.new_zeros(B, self.h2_size)
+        c2 = torch.zeros_like(h2)
+        preds, weights = [], []
+        for t in range(T):
+            if use_res and t >= self.lead:
+                s = t - self.lead
+                # The fed-back forecast is detached: it is an input signal, not a path for gradients.
+                r = (preds[s].detach() - obs0[:, s]) * known_f[:, s]
+                res = torch.stack([r, known_f[:, s]], dim=1)
+            else:
+                res = zeros2
+            g1 = g1_pre[:, t] + self.lstm1["rec"](torch.cat([h1, h2, res], dim=1))
+            h1, c1 = self._cell(g1, c1, self.h1_size)
+            w = torch.softmax(self.weight_head(h1) + neg[:, t], dim=-1) * keep[:, t]
+            g2 = g2_pre + self.lstm2["rec"](torch.cat([N * w * x[:, t], h1, h2], dim=1))
+            h2, c2 = self._cell(g2, c2, self.h2_size)
+            preds.append(self.predict_head(self.dropout(h2)).squeeze(-1))
+            if return_weights:
+                weights.append(w)
+        pred = torch.stack(preds, dim=1)
+        if return_weights:
+            return pred, torch.stack(weights, dim=1)
+        return pred
+
+
+class _ConstantEmbedding(nn.Module):
+    """A learned embedding shared by all basins, for configs with no static attributes."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(size))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(s.shape[0], -1)

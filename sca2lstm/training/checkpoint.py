@@ -1,0 +1,109 @@
+"""Checkpoints: atomic writes, safe loads, and clear messages when a file does not fit.
+
+A checkpoint is a dict of tensors and plain Python types only, so ``torch.load(path,
+weights_only=True)`` reads it and a file from a stranger cannot run code. Writes go to a temp file
+in the same folder, are fsync-ed, then renamed over the target, so a crash never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+
+FORMAT = "sca2lstm-checkpoint-v1"
+REQUIRED_KEYS = ("format", "model_state_dict", "config", "scalers", "basins")
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save`` to a temp file, fsync, then rename onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def clean_state_dict(state: dict) -> dict:
+    """CPU tensors without the ``module.`` (DDP) or ``_orig_mod.`` (torch.compile) prefixes."""
+    out = {}
+    for k, v in state.items():
+        for prefix in ("module.", "_orig_mod."):
+            while k.startswith(prefix):
+                k = k[len(prefix):]
+        out[k] = v.detach().cpu() if isinstance(v, torch.Tensor) else v
+    return out
+
+
+def load_checkpoint(path, require_model: bool = True) -> dict:
+    """Load a checkpoint safely (``weights_only=True``) and check its structure.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated, not a checkpoint, carrying code (a pickle payload), or lacking keys.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {p} is empty")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"checkpoint {p} was refused: it holds objects other than tensors and plain "
+                              f"Python types, which could run code ({first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {p} is truncated or not a PyTorch checkpoint ({first[:160]})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: expected a dict, got {type(ckpt).__name__}")
+    if require_model:
+        missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: missing key(s) {missing}")
+        if ckpt.get("format") != FORMAT:
+            raise CheckpointError(f"checkpoint {p} has format {ckpt.get('format')!r}; expected {FORMAT!r}")
+    return ckpt
+
+
+def load_state_into(model: torch.nn.Module, state: dict, source) -> None:
+    """``load_state_dict`` with a message naming the mismatched parameters and shapes."""
+    state = clean_state_dict(state)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append("shape mismatch " + "; ".join(shapes[:3]))
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}")
+        raise CheckpointError(f"checkpoint {source} does not fit this model config: {', '.join(parts)}")
+    model.load_state_dict(state)

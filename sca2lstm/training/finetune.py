@@ -1,0 +1,198 @@
+"""Per-basin fine-tuning of a pretrained model (the CLI ``fine_train.py`` is a thin layer over it).
+
+- Split: the basin's train + validation periods, in time order; the first ``fine_tune_ratio`` of the
+  days trains, the rest validates (early stopping). The test period is never loaded into either.
+- Scalers: inputs use the pretrained scalers, so frozen layers see what they learned on. A basin that
+  was not in pretraining gets its discharge scale from its own training part only.
+- Freezing: the groups of ``SCA2LSTM.FREEZABLE_GROUPS`` not released by an unfreeze flag are frozen.
+- Epoch 0 scores the pretrained weights on the validation part, so the restored best model is never
+  worse there than zero-shot.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import Config
+from ..data.dataset import SequenceData, load_basin, load_static, resolve_data_dir
+from ..data.scaling import Scalers
+from ..errors import DataError
+from ..evaluation.plots import plot_before_after
+from .checkpoint import atomic_torch_save
+from .outputs import atomic_write_text, metrics_frame, write_training_artifacts
+from .pretrain import train_settings
+from .runtime import build_checkpoint, load_model, seed_everything
+from .trainer import Trainer, evaluate
+
+log = logging.getLogger("sca2lstm")
+
+DEFAULT_OUT_ROOT = Path("./model_output/fine_tune")
+
+
+@dataclass
+class FinetuneSplit:
+    i0: int       # first day of the train part
+    i_split: int  # first day of the validation part
+    i1: int       # one past the last validation day
+    n_train_valid: int
+
+
+def chronological_split(rec, cfg: Config) -> FinetuneSplit:
+    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random."""
+    d = cfg.data
+    i0, i1 = rec.period(d.train_start, d.val_end)
+    if i1 - i0 < 2:
+        raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {d.train_start}..{d.val_end} "
+                        f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
+    i_split = i0 + int(np.floor((i1 - i0) * cfg.finetune.fine_tune_ratio))
+    n_valid = int(np.isfinite(rec.y[i0:i_split]).sum())
+    return FinetuneSplit(i0, i_split, i1, n_valid)
+
+
+def apply_freezing(model, cfg: Config) -> dict:
+    """Freeze every group except LSTM2, the head and those released by the unfreeze flags.
+
+    Returns ``{group: trainable}`` for the log.
+    """
+    f = cfg.finetune
+    trainable = {"embedding": f.unfreeze_embedding, "lstm1": f.unfreeze_lstm1,
+                 "weight_head": f.unfreeze_weight_head, "lstm2": True, "predict_head": True}
+    for group in model.FREEZABLE_GROUPS:
+        for p in model.group_parameters(group):
+            p.requires_grad_(trainable[group])
+    return trainable
+
+
+def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = None, data_dir=None,
+             device="cpu", out_root=DEFAULT_OUT_ROOT, progress: bool = True, resume: bool = False,
+             seed: int | None = None) -> dict:
+    """Fine-tune ``pretrained_model`` to ``basin``; write ``best_model_basin_{id}.pth`` and the run files.
+
+    Returns
+    -------
+    dict with ``checkpoint``, ``run_dir``, ``before`` and ``after`` (validation EvalResults), ``seconds``.
+    """
+    basin = str(basin)
+    model, pcfg, scalers, src = load_model(pretrained_model, device)
+    updates = {"finetune": dict(finetune_overrides or {})}
+    if seed is not None:
+        updates["training"] = {"seed": seed}
+    cfg = pcfg.replace(**updates)
+    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    rec = load_basin(data_dir, basin, cfg)
+    split = chronological_split(rec, cfg)
+    if split.n_train_valid == 0:
+        raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
+                        f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
+    if split.n_train_valid < cfg.finetune.min_records:
+        log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
+                    split.n_train_valid, cfg.finetune.min_records)
+    in_set = basin in scalers.basins
+    if not in_set:  # a new basin: its discharge scale from its own training part only
+        scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[split.i0:split.i_split],
+                                                  rec.y[split.i0:split.i_split], scalers.kinds)
+    static_raw = load_static(data_dir, [basin], cfg)
+    data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
+    if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
+        raise DataError(f"basin {basin}: no observed discharge in the validation part "
+                        f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
+
+    base = Path(out_root) / f"basin_{basin}"
+    run_dir = _resume_dir(base) if resume else None
+    if resume and run_dir is None:
+        raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
+    run_dir = run_dir or base / _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from ..cli.common import add_log_file, remove_handler
+    handler = add_log_file(run_dir / "finetune.log")
+    try:
+        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,
+                    device, progress, resume)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if not resume and not (run_dir / f"best_model_basin_{basin}.pth").exists():
+            remove_handler(handler)
+            handler = None
+            shutil.rmtree(run_dir, ignore_errors=True)  # no partial outputs from a failed run
+        raise
+    finally:
+        if handler is not None:
+            remove_handler(handler)
+
+
+def _resume_dir(base: Path):
+    if not base.is_dir():
+        return None
+    cands = sorted(p for p in base.iterdir() if (p / "last_state.pth").is_file()
+                   and not any(p.glob("best_model_basin_*.pth")))
+    return cands[-1] if cands else None
+
+
+def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir, device,
+         progress, resume) -> dict:
+    basin = rec.basin
+    seed_everything(cfg.training.seed)
+    groups = apply_freezing(model, cfg)
+    for g, on in groups.items():
+        n = sum(p.numel() for p in model.group_parameters(g))
+        log.info("  %-13s %-9s %6d parameters", g, "trainable" if on else "frozen", n)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("Fine-tuning basin %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
+             "validate %s..%s", basin, "in" if in_set else "new to", n_train, rec.dates[split.i0],
+             rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
+    settings = train_settings(cfg, "finetune")
+    tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
+    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
+    trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
+                      progress=progress)
+    if resume:
+        trainer.load_state(run_dir / "last_state.pth")
+    before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
+    t0 = time.time()
+    result = trainer.fit()
+    seconds = time.time() - t0
+    after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
+
+    # Outputs ---------------------------------------------------------------------------------------
+    comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
+                            metrics_frame(after.per_basin).assign(stage="after (fine-tuned)")])
+    config_record = {**cfg.to_dict(), "source_checkpoint": str(Path(pretrained_model).resolve()),
+                     "data_dir": str(data_dir), "data_sha256": rec.source_hash, "basin": basin,
+                     "basin_in_pretraining": in_set,
+                     "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
+                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]},
+                     "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
+                             f"Fine-tuning basin {basin}")
+    dates = rec.dates[split.i_split:split.i1]
+    inv = scalers.inverse_y
+    o = data.offsets[0]
+    obs = inv(data.y[o + split.i_split:o + split.i1].astype(np.float64), basin)
+    plot_before_after(dates, obs, inv(before.forecasts[0].pred.astype(np.float64), basin),
+                      inv(after.forecasts[0].pred.astype(np.float64), basin), run_dir / "performance_chart.png",
+                      title=f"Basin {basin}: validation before and after fine-tuning")
+    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin]}
+    atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
+    ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
+                            history=result["history"], source_checkpoint=str(pretrained_model),
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+    path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
+    b, a = vm["before"], vm["after"]
+    log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
+             basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
+             a["persistence"]["nse"], seconds, path)
+    from ..evaluation.report import build_report
+    build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
+    return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,
+            "model": model, "config": cfg}

@@ -1,0 +1,26 @@
+"""Losses. Targets are standardised per basin, so plain masked MSE is the NSE-style loss of
+Kratzert et al. (2019): squared error divided by the basin's discharge variance. Do not scale twice."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the positions where ``mask`` is True and the target is observed.
+
+    Parameters
+    ----------
+    pred, target : Tensor [B, T]
+        Scaled forecast and target (NaN where not observed).
+    mask : Tensor [B, T] bool
+        Steps that carry a loss (after spin-up, inside the training period).
+
+    Returns
+    -------
+    Tensor, scalar
+        NaN when no position is valid (the caller skips such a batch).
+    """
+    valid = mask & torch.isfinite(target)
+    diff = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    return diff.pow(2).sum() / valid.sum()

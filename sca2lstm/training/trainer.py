@@ -1,0 +1,267 @@
+"""One trainer for pretraining and fine-tuning, readable from top to bottom.
+
+Per epoch: draw training windows (a fresh random tiling of each basin's training days), run them in
+mini-batches (AdamW, gradient clipping), then forecast the validation days exactly as prediction does
+and score them. ReduceLROnPlateau and early stopping follow the validation loss; the best weights are
+kept and restored. After each epoch a resumable state is written atomically, so Ctrl-C or a crash
+loses at most the epoch in progress, and ``resume`` repeats an uninterrupted run bit for bit on CPU
+(each epoch seeds its own random streams from (seed, epoch)).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.dataset import SequenceData
+from ..errors import CheckpointError, TrainingError
+from ..evaluation.forecast import forecast_periods
+from ..evaluation.metrics import paired_metrics
+from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint
+from .loss import masked_mse
+
+log = logging.getLogger("sca2lstm")
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    patience: int
+    lr_factor: float
+    lr_patience: int
+    grad_clip: float
+    coverage: float
+    max_bad_batches: int
+    seed: int
+    seq_len: int
+    spinup: int
+    lead_days: int
+    mixed_precision: bool = False
+
+
+@dataclass
+class EvalResult:
+    """Validation/test scores. ``per_basin``: basin -> paired_metrics (model vs persistence, m3/s)."""
+
+    loss: float
+    per_basin: dict
+    forecasts: list = field(default_factory=list)
+
+    def median(self, who: str, metric: str) -> float:
+        vals = [m[who][metric] for m in self.per_basin.values() if m["n_days"] > 1]
+        return float(np.nanmedian(vals)) if vals else float("nan")
+
+
+def evaluate(model, data: SequenceData, periods, seq_len: int, spinup: int, lead_days: int, device,
+             return_weights: bool = False) -> EvalResult:
+    """Forecast each basin's period and score it against the observations and persistence.
+
+    The loss is the mean squared scaled error over all scored days (the training loss, on new days).
+    Model and persistence are scored on the same days: obs, forecast and obs(t - lead) all present.
+    """
+    fcs = forecast_periods(model, data, periods, seq_len, spinup, device, return_weights=return_weights)
+    sq, n, per = 0.0, 0, {}
+    for b, fc in enumerate(fcs):
+        o = data.offsets[b]
+        obs = data.y[o + fc.i0:o + fc.i1].astype(np.float64)
+        pers = data.y[o + fc.i0 - lead_days:o + fc.i1 - lead_days].astype(np.float64)
+        pred = fc.pred.astype(np.float64)
+        ok = np.isfinite(obs) & np.isfinite(pred) & np.isfinite(pers)
+        sq += float(((pred[ok] - obs[ok]) ** 2).sum())
+        n += int(ok.sum())
+        inv = data.scalers.inverse_y
+        per[fc.basin] = paired_metrics(inv(obs, fc.basin), inv(pred, fc.basin), inv(pers, fc.basin))
+    return EvalResult(sq / n if n else float("nan"), per, fcs)
+
+
+def _rank_world():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """Train ``model`` on windows of ``train_data`` and early-stop on ``val_data``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Parameters with ``requires_grad=False`` stay frozen (they are not given to the optimizer).
+    train_periods, val_periods : list of (i0, i1)
+        Per-basin half-open day ranges: training targets, and validation days.
+    state_path : Path
+        Where the resumable state is written after every epoch.
+    meta : dict
+        Plain data stored with the resumable state (config, scalers, basins), so a resume needs
+        nothing else.
+    """
+
+    def __init__(self, model, train_data: SequenceData, train_periods, val_data: SequenceData, val_periods,
+                 settings: TrainSettings, device, state_path: Path, meta: dict, progress: bool = True,
+                 ddp_model=None):
+        self.model = model
+        self.net = ddp_model or model  # what runs the training forward (DDP wrapper, compiled module)
+        self.train_data, self.train_periods = train_data, train_periods
+        self.val_data, self.val_periods = val_data, val_periods
+        self.s = settings
+        self.device = torch.device(device)
+        self.state_path = Path(state_path)
+        self.meta = meta
+        self.progress = progress
+        self.rank, self.world = _rank_world()
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
+        self.history: list[dict] = []
+        self.best_state = copy.deepcopy(clean_state_dict(model.state_dict()))
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self.best_eval: EvalResult | None = None
+        self.bad_epochs = 0
+        self.epoch = 0  # completed epochs
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {"format": "sca2lstm-train-state-v1", "epoch": self.epoch,
+                "model_state_dict": clean_state_dict(self.model.state_dict()),
+                "optimizer_state_dict": self.optimizer.state_dict(),
+                "scheduler_state_dict": self.scheduler.state_dict(),
+                "history": self.history, "best_state_dict": self.best_state, "best_val": self.best_val,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "meta": self.meta}
+
+    def load_state(self, path) -> None:
+        st = load_checkpoint(path, require_model=False)
+        if st.get("format") != "sca2lstm-train-state-v1":
+            raise CheckpointError(f"{path} is not an sca2lstm resumable training state")
+        self.model.load_state_dict(st["model_state_dict"])
+        self.optimizer.load_state_dict(st["optimizer_state_dict"])
+        self.scheduler.load_state_dict(st["scheduler_state_dict"])
+        self.history = list(st["history"])
+        self.best_state, self.best_val = st["best_state_dict"], float(st["best_val"])
+        self.best_epoch, self.bad_epochs, self.epoch = int(st["best_epoch"]), int(st["bad_epochs"]), int(st["epoch"])
+        log.info("Resuming from %s after epoch %d", path, self.epoch)
+
+    def _save_state(self) -> None:
+        if self.rank == 0:
+            atomic_torch_save(self.state_dict(), self.state_path)
+
+    # ------------------------------------------------------------------ loop
+    def _validate(self) -> EvalResult:
+        s = self.s
+        return evaluate(self.model, self.val_data, self.val_periods, s.seq_len, s.spinup, s.lead_days, self.device)
+
+    def _train_epoch(self, epoch: int) -> float:
+        s, d = self.s, self.train_data
+        rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
+        torch.manual_seed(s.seed * 1000 + epoch)
+        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng)
+        if self.world > 1:  # DistributedSampler-like: each rank takes every world-th window
+            n = len(b_idx) // self.world * self.world
+            b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
+        self.net.train()
+        total, count, bad = 0.0, 0, 0
+        batches = range(0, len(b_idx), s.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or self.rank != 0,
+                   unit="batch")
+        for lo in bar:
+            bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
+            x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
+            mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
+            t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask)]
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
+                pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[4])
+            loss = masked_mse(pred.float(), t[4], t[5])
+            if not torch.isfinite(loss):
+                if not bool((t[5] & torch.isfinite(t[4])).any()):
+                    continue  # no observed target in this batch: nothing to learn, not an error
+                bad += 1
+                where = self._describe_batch(bb, ss)
+                log.warning("non-finite loss (%s) in the batch of %s; skipped (%d in a row)", loss.item(), where, bad)
+                if bad >= s.max_bad_batches:
+                    raise TrainingError(f"{bad} consecutive batches had a non-finite loss (last: {where}); "
+                                        "check the inputs or lower --learning_rate")
+                self.optimizer.zero_grad(set_to_none=True)
+                continue
+            bad = 0
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], s.grad_clip)
+            self.optimizer.step()
+            total += loss.item()
+            count += 1
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        bar.close()
+        mean = total / count if count else float("nan")
+        if self.world > 1:
+            t = torch.tensor([total, float(count)], dtype=torch.float64)
+            torch.distributed.all_reduce(t)
+            mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
+        return mean
+
+    def _describe_batch(self, bb, ss) -> str:
+        d, L = self.train_data, self.s.seq_len
+        parts = []
+        for b, s0 in list(zip(bb, ss))[:3]:
+            rec = d.records[b]
+            first = rec.dates[0] + np.timedelta64(int(s0), "D")
+            parts.append(f"basin {rec.basin} {first}..{first + np.timedelta64(L - 1, 'D')}")
+        return ", ".join(parts) + (" ..." if len(bb) > 3 else "")
+
+    def fit(self) -> dict:
+        """Run until ``epochs`` or early stopping; restore the best weights. Returns the history."""
+        s = self.s
+        try:
+            if self.epoch == 0 and not self.history:
+                # Epoch 0 scores the starting weights: a fine-tune can then never end worse than it began.
+                ev = self._validate()
+                self._record(0, float("nan"), ev, 0.0)
+                self._save_state()
+            while self.epoch < s.epochs and self.bad_epochs < s.patience:
+                epoch = self.epoch + 1
+                t0 = time.time()
+                train_loss = self._train_epoch(epoch)
+                ev = self._validate()
+                self.scheduler.step(ev.loss if math.isfinite(ev.loss) else math.inf)
+                self.epoch = epoch
+                self._record(epoch, train_loss, ev, time.time() - t0)
+                self._save_state()
+            if self.bad_epochs >= s.patience:
+                log.info("Early stopping: no validation improvement for %d epochs", s.patience)
+        except KeyboardInterrupt:
+            if self.rank == 0:
+                log.warning("Interrupted: the state after epoch %d is saved in %s; rerun with --resume to "
+                            "continue", self.epoch, self.state_path)
+            raise
+        self.model.load_state_dict(self.best_state)
+        log.info("Best epoch %d: validation loss %.4f", self.best_epoch, self.best_val)
+        return {"history": self.history, "best_epoch": self.best_epoch, "best_val": self.best_val}
+
+    def _record(self, epoch: int, train_loss: float, ev: EvalResult, seconds: float) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": ev.loss,
+               "val_nse_median": ev.median("model", "nse"), "val_kge_median": ev.median("model", "kge"),
+               "persistence_nse_median": ev.median("persistence", "nse"), "lr": lr, "seconds": seconds}
+        self.history.append(row)
+        improved = math.isfinite(ev.loss) and ev.loss < self.best_val
+        if improved:
+            self.best_val, self.best_epoch, self.best_eval = ev.loss, epoch, ev
+            self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
+            self.bad_epochs = 0
+        elif epoch > 0:
+            self.bad_epochs += 1
+        if self.rank == 0:
+            log.info("epoch %3d/%d  train %.4f  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
+                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
+                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, "  *" if improved else "")

@@ -1,0 +1,89 @@
+"""Figures: each writes a valid PNG on tiny inputs with gaps, and degenerate inputs do not crash."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.evaluation import plots as P
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+N = 90
+
+
+def _is_png(path):
+    data = path.read_bytes()
+    return len(data) > 1000 and data[:8] == PNG_MAGIC
+
+
+def _no_temp_files(folder):
+    return not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def series():
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2001-10-01", periods=N, freq="D")
+    obs = 5 + 3 * np.sin(np.arange(N) / 9) + rng.random(N)
+    obs[10:14] = np.nan
+    sim = obs + rng.normal(0, 0.3, N)
+    sim[40:43] = np.nan
+    return dates, obs, sim
+
+
+def test_loss_curves(tmp_path):
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": None, "lr": 1e-3},
+               {"epoch": 2, "train_loss": 0.6, "val_loss": 0.8, "lr": 1e-3},
+               {"epoch": 3, "train_loss": 0.4, "val_loss": float("nan"), "lr": 5e-4},
+               {"epoch": 4, "train_loss": 0.3, "val_loss": 0.7, "lr": 5e-4}]
+    out = P.plot_loss_curves(history, tmp_path / "sub" / "loss_curve.png")
+    assert out == tmp_path / "sub" / "loss_curve.png" and _is_png(out)
+    assert _is_png(P.plot_loss_curves([], tmp_path / "empty.png"))
+    assert _no_temp_files(tmp_path)
+
+
+def test_hydrograph(tmp_path, series):
+    dates, obs, sim = series
+    out = P.plot_hydrograph(dates, obs, sim, tmp_path / "hydrograph.png", title="basin <1>",
+                            persistence=np.roll(obs, 1))
+    assert _is_png(out)
+    # numeric x and all-NaN observations: no zoom event, but still a figure
+    out = P.plot_hydrograph(np.arange(N), np.full(N, np.nan), sim, tmp_path / "hydro_nan.png")
+    assert _is_png(out)
+    assert _no_temp_files(tmp_path)
+
+
+def test_hydrograph_length_mismatch(tmp_path, series):
+    dates, obs, sim = series
+    with pytest.raises(ValueError, match="sim has"):
+        P.plot_hydrograph(dates, obs, sim[:-1], tmp_path / "x.png")
+
+
+def test_event_window():
+    obs = np.full(200, np.nan)
+    assert P.event_window(obs) is None
+    obs[5] = 1.0
+    assert P.event_window(obs) == slice(0, 66)
+    obs[150] = 2.0
+    assert P.event_window(obs) == slice(120, 200)
+
+
+def test_attention_heatmap(tmp_path, series):
+    dates, obs, _ = series
+    rng = np.random.default_rng(1)
+    w = rng.random((N, 3))
+    w /= w.sum(axis=1, keepdims=True)
+    w[:7] = np.nan  # days without a forecast
+    names = ["precipitation", "temperature", "discharge"]
+    assert _is_png(P.plot_attention_heatmap(dates, w, names, tmp_path / "attention.png", obs=obs,
+                                            title="attention"))
+    assert _is_png(P.plot_attention_heatmap(dates, w, names, tmp_path / "attention_noobs.png"))
+    with pytest.raises(ValueError, match="feature names"):
+        P.plot_attention_heatmap(dates, w, names[:2], tmp_path / "bad.png")
+
+
+def test_before_after(tmp_path, series):
+    dates, obs, sim = series
+    out = P.plot_before_after(dates, obs, sim * 1.4, sim, tmp_path / "performance.png", title="ft")
+    assert _is_png(out)
+    out = P.plot_before_after(dates, obs, np.full(N, np.nan), sim, tmp_path / "performance2.png")
+    assert _is_png(out)

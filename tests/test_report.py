@@ -1,0 +1,110 @@
+"""report.html: self-contained (images as data URIs), sections from the files present, and the CLI."""
+
+import base64
+import json
+import struct
+import zlib
+from html.parser import HTMLParser
+
+import pytest
+
+from sca2lstm.cli.report import main
+from sca2lstm.evaluation.report import build_report
+
+
+def _tiny_png(path):
+    """A valid 2x2 grey PNG, written without matplotlib."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x80\x80" for _ in range(2))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return png
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.h2, self.text, self._tag = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self._tag = tag
+        if tag == "img":
+            self.imgs.append(dict(attrs))
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._tag == "h2":
+            self.h2.append(data.strip())
+
+    def handle_endtag(self, tag):
+        self._tag = None
+
+
+def _parse(path):
+    c = _Collector()
+    c.feed(path.read_text(encoding="utf-8"))
+    return c
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    d = tmp_path / "run_<x>"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model": {"hidden_size": 64}, "note": "<b>hi</b>"}))
+    (d / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1.0,,0.001\n2,0.5,0.61234,0.001\n"
+                                   "3,0.4,0.7,0.0005\n")
+    (d / "test_metrics.json").write_text(json.dumps({
+        "basin": "32006", "n_days": 300,
+        "model": {"nse": 0.81234, "kge": 0.7, "n_days": 300},
+        "persistence": {"nse": 0.5, "kge": float("nan"), "n_days": 300}}))
+    (d / "basins_metrics.csv").write_text("basin,nse,kge\n1001,0.812345,0.7\n1002,,0.1\n")
+    _tiny_png(d / "loss_curve.png")
+    _tiny_png(d / "basin_32006" / "hydrograph_32006.png")
+    return d
+
+
+def test_build_report(run_dir):
+    out = build_report(run_dir)
+    assert out == run_dir / "report.html"
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    page = _parse(out)
+    assert len(page.imgs) == 2
+    for img in page.imgs:
+        assert img["src"].startswith("data:image/png;base64,")
+        target = run_dir / img["data-src"]
+        assert target.is_file()
+        assert base64.b64decode(img["src"].split(",", 1)[1]) == target.read_bytes()
+    assert {i["data-src"] for i in page.imgs} == {"loss_curve.png", "basin_32006/hydrograph_32006.png"}
+    assert page.h2 == ["Configuration", "Training", "Metrics", "Hydrographs"]
+    text = " ".join(page.text)
+    assert "<b>hi</b>" in text  # shown as text: it was escaped in the source
+    assert "0.812" in text and "persistence" in text and "best val_loss 0.612 at epoch 2" in text
+    html_src = out.read_text(encoding="utf-8")
+    assert "<b>hi</b>" not in html_src and "run_&lt;x&gt;" in html_src
+
+
+def test_report_of_empty_folder_and_title_escaping(tmp_path):
+    out = build_report(tmp_path, title="<script>alert(1)</script>")
+    src = out.read_text(encoding="utf-8")
+    assert "<script>" not in src and "&lt;script&gt;" in src
+    assert _parse(out).imgs == []
+
+
+def test_unreadable_files_become_notes(tmp_path):
+    (tmp_path / "val_metrics.json").write_text("{not json")
+    (tmp_path / "config.json").write_text("[1, 2")
+    src = build_report(tmp_path).read_text(encoding="utf-8")
+    assert src.count("could not read") == 2
+
+
+def test_cli(run_dir, capsys):
+    assert main([str(run_dir), "--quiet"]) == 0
+    assert (run_dir / "report.html").is_file()
+    missing = run_dir / "nope"
+    assert main([str(missing)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"sca2lstm report: error: run folder {missing} does not exist"]
