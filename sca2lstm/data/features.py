@@ -93,7 +93,7 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
         with np.errstate(invalid="ignore"):
             cols.append(_run_length(pv >= d.high_precip_mm, valid))
             cols.append(_run_length(pv < d.low_precip_mm, valid))
-    doy = df.index.dayofyear.to_numpy(np.float64)
+    doy = df.index.day_of_year.to_numpy(np.float64)
     cols.append(np.sin(2 * np.pi * doy / 365.25))
     cols.append(np.cos(2 * np.pi * doy / 365.25))
     q = df[d.target]
