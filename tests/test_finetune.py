@@ -1,0 +1,138 @@
+"""Fine-tuning: freezing, unfreeze flags, chronological split, test-period isolation, guide snippet."""
+
+import logging
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sca2lstm import SCA2LSTM, load_config
+from sca2lstm.training.finetune import apply_freezing, chronological_split, finetune
+from sca2lstm.training.pretrain import pretrain
+
+from conftest import TINY_PERIODS, TINY_TRAINING, make_tiny_config
+
+FT = {"epochs": 2, "batch_size": 8, "min_records": 0, "epoch_coverage": 1.0}
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)["model_state_dict"]
+
+
+def test_frozen_bit_identical_trainable_changed(pretrained_ckpt, tiny_data_dir, tmp_path):
+    r = finetune(pretrained_ckpt, "32006", {**FT, "learning_rate": 1e-3}, data_dir=tiny_data_dir,
+                 out_root=tmp_path, progress=False)
+    before, after = _state(pretrained_ckpt), _state(r["checkpoint"])
+    model = r["model"]
+    for group in model.FREEZABLE_GROUPS:
+        names = [n for n, p in model.named_parameters() if any(p is q for q in model.group_parameters(group))]
+        same = [torch.equal(before[n], after[n]) for n in names]
+        if group in ("lstm2", "predict_head"):
+            assert not all(same), f"{group} should have trained"
+        else:
+            assert all(same), f"{group} should be frozen"
+    assert r["checkpoint"].name == "best_model_basin_32006.pth"
+    run = r["run_dir"]
+    for name in ("training_curve.png", "performance_chart.png", "history.csv", "config.json", "finetune.log",
+                 "val_metrics.json", "val_metrics_before_after.csv", "report.html"):
+        assert (run / name).is_file(), name
+    assert run.parent.name == "basin_32006" and len(run.name) == 15  # YYYYmmdd_HHMMSS
+
+
+@pytest.mark.parametrize("flag,group", [("unfreeze_embedding", "embedding"), ("unfreeze_lstm1", "lstm1"),
+                                        ("unfreeze_weight_head", "weight_head")])
+def test_each_unfreeze_flag_releases_exactly_its_group(flag, group):
+    cfg = load_config(overrides={"finetune": {flag: True}})
+    model = SCA2LSTM(cfg)
+    state = apply_freezing(model, cfg)
+    expected = {"embedding": False, "lstm1": False, "weight_head": False, "lstm2": True, "predict_head": True,
+                group: True}
+    assert state == expected
+    for g, on in expected.items():
+        assert all(p.requires_grad == on for p in model.group_parameters(g))
+
+
+def test_default_freezing():
+    cfg = load_config()
+    model = SCA2LSTM(cfg)
+    assert apply_freezing(model, cfg) == {"embedding": False, "lstm1": False, "weight_head": False,
+                                          "lstm2": True, "predict_head": True}
+
+
+def test_split_is_chronological(tiny_cfg, tiny_data_dir):
+    from sca2lstm.data.dataset import load_basin
+
+    rec = load_basin(tiny_data_dir, "32006", tiny_cfg)
+    sp = chronological_split(rec, tiny_cfg)
+    n = sp.i1 - sp.i0
+    assert sp.i_split - sp.i0 == int(np.floor(n * tiny_cfg.finetune.fine_tune_ratio))
+    assert str(rec.dates[sp.i0]) == TINY_PERIODS["train_start"]
+    assert str(rec.dates[sp.i1 - 1]) == TINY_PERIODS["val_end"]
+    assert rec.dates[sp.i_split - 1] < rec.dates[sp.i_split]  # train part strictly before validation
+
+
+def test_test_period_never_used(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """Garbage in the test period changes nothing in the fine-tuned model."""
+    changed = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, changed)
+    f = next((changed / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    test = df["date"] >= TINY_PERIODS["test_start"]
+    df.loc[test, "discharge_vol"] = df.loc[test, "discharge_vol"] * 7 + 3
+    df.loc[test, "precipitation"] = 99.0
+    df.to_csv(f, index=False)
+    a = finetune(pretrained_ckpt, "32006", FT, data_dir=tiny_data_dir, out_root=tmp_path / "a", progress=False)
+    b = finetune(pretrained_ckpt, "32006", FT, data_dir=changed, out_root=tmp_path / "b", progress=False)
+    sa, sb = _state(a["checkpoint"]), _state(b["checkpoint"])
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_never_worse_than_pretrained_on_validation(pretrained_ckpt, tiny_data_dir, tmp_path):
+    r = finetune(pretrained_ckpt, "10002", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
+    assert r["after"].loss <= r["before"].loss + 1e-12
+
+
+def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        finetune(pretrained_ckpt, "32006", {**FT, "epochs": 1, "min_records": 5000}, data_dir=tiny_data_dir,
+                 out_root=tmp_path / "w", progress=False)
+    assert any("valid records; at least 5000 are recommended" in r.getMessage() for r in caplog.records)
+
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_data_dir, empty)
+    f = next((empty / "timeseries").glob("*_10003_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] < TINY_PERIODS["val_end"], "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    from sca2lstm.errors import DataError
+    with pytest.raises(DataError, match="no valid discharge records"):
+        finetune(pretrained_ckpt, "10003", FT, data_dir=empty, out_root=tmp_path / "e", progress=False)
+    assert not (tmp_path / "e").exists() or not any((tmp_path / "e").rglob("*.pth"))
+
+
+@pytest.fixture(scope="module")
+def default_model_ckpt(tiny_data_dir, tmp_path_factory):
+    """Pretrained with the DEFAULT model config on two basins (10003 is left out)."""
+    cfg = load_config(overrides={"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
+                                 "training": {**TINY_TRAINING, "epochs": 1}})
+    out = tmp_path_factory.mktemp("default_model") / "sca2lstm.pth"
+    pretrain(cfg, out, data_dir=tiny_data_dir, basins=["32006", "10002"], progress=False)
+    return out
+
+
+@pytest.mark.parametrize("basin", ["32006", "10003"])  # in the pretraining set, and new to it
+def test_guide_snippet_loads_finetuned_checkpoint(default_model_ckpt, tiny_data_dir, tmp_path, basin,
+                                                  monkeypatch):
+    r = finetune(default_model_ckpt, basin, {**FT, "epochs": 1}, data_dir=tiny_data_dir,
+                 out_root=tmp_path / "model_output" / "fine_tune", progress=False)
+    monkeypatch.chdir(tmp_path)
+    # The guide's snippet, as written (only the path differs):
+    config = load_config()
+    model = SCA2LSTM(config)
+    checkpoint = torch.load(r["checkpoint"])
+    model.load_state_dict(checkpoint["model_state_dict"])
+    model.eval()
+    assert basin in checkpoint["scalers"]["basins"]
+    assert checkpoint["finetuned_basin"] == basin
