@@ -1,0 +1,127 @@
+"""Prediction: API, outputs, denormalisation, gaps, glob resolution, batching equivalence."""
+
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sca2lstm.evaluation.predict import predict, resolve_model_path, write_prediction
+from sca2lstm.errors import DataError
+
+from conftest import TINY_PERIODS
+
+
+def test_predict_api_returns_series_in_m3s(pretrained_ckpt, tiny_data_dir):
+    p = predict(pretrained_ckpt, 32006, data_dir=tiny_data_dir)
+    s = p.series
+    assert list(s.columns) == ["date", "observed", "predicted", "persistence", "input_gap"]
+    assert str(s["date"].iloc[0].date()) == TINY_PERIODS["test_start"]
+    assert str(s["date"].iloc[-1].date()) == TINY_PERIODS["test_end"]
+    raw = pd.read_csv(next((tiny_data_dir / "timeseries").glob("*_32006_*.csv")), parse_dates=["date"])
+    raw = raw.set_index("date")["discharge_vol"]
+    np.testing.assert_allclose(s["observed"].to_numpy(), raw.loc[s["date"]].to_numpy(), rtol=1e-6)
+    # persistence is yesterday's observation
+    np.testing.assert_allclose(s["persistence"].to_numpy(), raw.shift(1).loc[s["date"]].to_numpy(), rtol=1e-6)
+    # predictions are on the observed scale (m3/s), not standardised units
+    obs_mean = np.nanmean(s["observed"])
+    assert 0.2 * obs_mean < np.nanmean(s["predicted"]) < 5 * obs_mean
+    assert p.metrics["n_days"] > 300
+    assert set(p.metrics["model"]) >= {"nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "pbias", "r2"}
+
+
+def test_forecasts_run_through_gaps(pretrained_ckpt, tiny_data_dir, tmp_path):
+    gappy = tmp_path / "gappy"
+    shutil.copytree(tiny_data_dir, gappy)
+    f = next((gappy / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    hole = (df["date"] >= "1976-03-01") & (df["date"] <= "1976-03-20")
+    df.loc[hole, "discharge_vol"] = np.nan
+    df.loc[hole & (df["date"] <= "1976-03-05"), "precipitation"] = np.nan
+    df.to_csv(f, index=False)
+    p = predict(pretrained_ckpt, "32006", data_dir=gappy)
+    s = p.series.set_index("date")
+    assert p.n_unpredicted == 0
+    assert s.loc["1976-03-02":"1976-03-21", "input_gap"].all()  # lagged discharge missing there
+    assert np.isfinite(s.loc["1976-03-01":"1976-03-20", "predicted"]).all()
+    assert s.loc["1976-03-01":"1976-03-20", "observed"].isna().all()
+    # scored days exclude the gap, for the model and persistence alike
+    assert p.metrics["n_days"] == int((s["observed"].notna() & s["persistence"].notna()).sum())
+
+
+def test_write_prediction_outputs(pretrained_ckpt, tiny_data_dir, tmp_path):
+    p = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
+    folder = write_prediction(p, tmp_path)
+    for name in ("series.csv", "metrics.json", "hydrograph.png", "attention_heatmap.png",
+                 "attention_weights.csv", "report.html"):
+        assert (folder / name).is_file(), name
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["n_days"] == p.metrics["n_days"] and "persistence" in m and "model" in m
+    w = pd.read_csv(folder / "attention_weights.csv")
+    assert w.shape[1] == 1 + len(p.weights.columns)
+    np.testing.assert_allclose(w.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)
+    assert not list(tmp_path.glob(".basin_*"))  # no temporary folders left
+
+
+def test_netcdf_output(pretrained_ckpt, tiny_data_dir, tmp_path):
+    import xarray as xr
+
+    p = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
+    folder = write_prediction(p, tmp_path, fmt="netcdf")
+    ds = xr.open_dataset(folder / "series.nc")
+    assert ds["predicted"].attrs["units"] == "m3 s-1"
+    np.testing.assert_allclose(ds["predicted"].values, p.series["predicted"].to_numpy(), rtol=1e-6)
+    ds.close()
+
+
+def test_glob_uses_newest_and_accepts_expanded_lists(pretrained_ckpt, tmp_path):
+    a, b = tmp_path / "r1" / "best_model_basin_1.pth", tmp_path / "r2" / "best_model_basin_1.pth"
+    for f in (a, b):
+        f.parent.mkdir()
+        shutil.copyfile(pretrained_ckpt, f)
+    now = time.time()
+    os.utime(a, (now - 100, now - 100))
+    assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_1.pth")) == b.resolve()
+    assert resolve_model_path([str(a), str(b)]) == b.resolve()  # what the shell hands over
+    with pytest.raises(DataError, match="no checkpoint matches"):
+        resolve_model_path(str(tmp_path / "*" / "nothing.pth"))
+
+
+def test_cli_guide_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.predict import main
+
+    run = tmp_path / "fine_tune" / "basin_32006" / "20240101_000000"
+    run.mkdir(parents=True)
+    shutil.copyfile(pretrained_ckpt, run / "best_model_basin_32006.pth")
+    rc = main(["--model", str(tmp_path / "fine_tune" / "basin_32006" / "*" / "best_model_basin_32006.pth"),
+               "--basin", "32006", "--data_dir", str(tiny_data_dir), "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "32006" in out and "NSE" in out
+    assert (run / "predictions" / "basin_32006" / "series.csv").is_file()
+
+
+def test_chunked_forecast_matches_single_windows(pretrained_ckpt, tiny_data_dir):
+    """Each day's forecast equals running the model on the window that forecasts it; batching is exact."""
+    from sca2lstm.data.dataset import SequenceData, chunk_starts, load_basin, load_static
+    from sca2lstm.evaluation.forecast import forecast_periods
+    from sca2lstm.training.runtime import load_model
+
+    model, cfg, scalers, _ = load_model(pretrained_ckpt)
+    rec = load_basin(tiny_data_dir, "32006", cfg)
+    data = SequenceData([rec], load_static(tiny_data_dir, ["32006"], cfg), scalers, pad=cfg.training.seq_len)
+    i0, i1 = rec.period(cfg.data.test_start, cfg.data.test_end)
+    L, spin = cfg.training.seq_len, cfg.training.spinup
+    a = forecast_periods(model, data, [(i0, i1)], L, spin, batch_size=512)[0].pred
+    b = forecast_periods(model, data, [(i0, i1)], L, spin, batch_size=2)[0].pred
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    starts = chunk_starts(i0, i1, L, spin)
+    x, miss, y, st, stm = (torch.from_numpy(v) for v in data.gather(np.array([0]), starts[1:2], L))
+    with torch.no_grad():
+        single = model(x, miss, st, stm, q_obs=y)[0, spin:].numpy()
+    first = starts[1] + spin - i0
+    np.testing.assert_allclose(a[first:first + L - spin], single[:len(a[first:first + L - spin])], rtol=1e-5, atol=1e-6)
