@@ -183,9 +183,11 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[4])
             loss = masked_mse(pred.float(), t[4], t[5])
-            if not torch.isfinite(loss):
-                if not bool((t[5] & torch.isfinite(t[4])).any()):
+            if not bool((t[5] & torch.isfinite(t[4])).any()):
+                if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
+                loss = pred.sum() * 0.0  # under DDP every rank must still take part in the all-reduce
+            if not torch.isfinite(loss):
                 bad += 1
                 where = self._describe_batch(bb, ss)
                 log.warning("non-finite loss (%s) in the batch of %s; skipped (%d in a row)", loss.item(), where, bad)

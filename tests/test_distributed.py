@@ -1,0 +1,55 @@
+"""Scale-out: torchrun DDP pretraining on CPU, and parallel multi-basin fine-tuning with a failure."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import torch
+import yaml
+
+from conftest import REPO, TINY_MODEL, TINY_PERIODS, TINY_TRAINING
+
+
+def test_torchrun_two_processes(tiny_data_dir, tmp_path):
+    conf = tmp_path / "tiny.yaml"
+    conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
+                                    "training": TINY_TRAINING, "model": TINY_MODEL}))
+    out = tmp_path / "ddp" / "sca2lstm.pth"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "sca2lstm.py"), "--config", str(conf), "--epochs", "2", "--output", str(out), "--quiet"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = torch.load(out, weights_only=True)  # loads in a single process, same format as a 1-process run
+    assert not any(k.startswith("module.") for k in ck["model_state_dict"])
+    from sca2lstm import SCA2LSTM
+    from sca2lstm.config import Config
+    SCA2LSTM(Config.from_dict(ck["config"])).load_state_dict(ck["model_state_dict"])
+    # Only rank 0 wrote: one checkpoint, one run folder, each epoch logged once.
+    assert sorted(p.name for p in out.parent.iterdir()) == ["sca2lstm.pth", "sca2lstm_run"]
+    log = (out.parent / "sca2lstm_run" / "train.log").read_text()
+    assert sum(" epoch   1/2" in ln for ln in log.splitlines()) == 1
+    assert len(pd.read_csv(out.parent / "sca2lstm_run" / "history.csv")) == 3
+
+
+def test_parallel_finetune_reports_failure_and_continues(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.finetune import main
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    broken = next((data / "timeseries").glob("*_10003_*.csv"))
+    broken.write_text("date,precipitation\n1971-01-01,abc\n")  # broken on purpose
+    rc = main(["--target_basin", "32006", "10002", "10003", "--pretrained_model", str(pretrained_ckpt),
+               "--data_dir", str(data), "--epochs", "1", "--jobs", "2", "--output_dir", str(tmp_path / "ft"),
+               "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip() and ln.split()[0].isdigit()}
+    assert " ok " in rows["32006"] and " ok " in rows["10002"]
+    assert "failed" in rows["10003"]
+    assert "1 of 3 basins failed: 10003" in err
+    assert len(list((tmp_path / "ft").glob("basin_32006/*/best_model_basin_32006.pth"))) == 1
+    assert len(list((tmp_path / "ft").glob("basin_10002/*/best_model_basin_10002.pth"))) == 1
+    assert not list((tmp_path / "ft").glob("basin_10003/*/*.pth"))
