@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -223,8 +224,15 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
             raise ConfigError(f"{source}: {name}={value!r} must be an integer")
         return value
     if tp == "float":
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: accept plain numbers
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ConfigError(f"{source}: {name}={value!r} must be a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {name}={value!r} must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {name}={value!r} must be a finite number")
         return float(value)
     if "list" in tp:
         if not isinstance(value, (list, tuple)):
@@ -274,8 +282,10 @@ def _check_consistency(cfg: Config, source: str) -> None:
     for p in ("train", "val", "test"):
         if dates[f"{p}_start"] > dates[f"{p}_end"]:
             raise ConfigError(f"{source}: data.{p}_start={dates[p + '_start']} is after data.{p}_end={dates[p + '_end']}")
-    if not (dates["train_end"] < dates["val_start"] and dates["val_end"] < dates["test_start"]):
-        raise ConfigError(f"{source}: periods must be in order and not overlap: train < val < test")
+    for end, start in (("train_end", "val_start"), ("val_end", "test_start")):
+        if not dates[end] < dates[start]:
+            raise ConfigError(f"{source}: data.{end}={dates[end]} must be before data.{start}={dates[start]}; "
+                              f"periods must be in order and not overlap: train < val < test")
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> Config:

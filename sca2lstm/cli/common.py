@@ -149,8 +149,9 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
             traceback.print_exc()
         sys.stderr.write(f"{prog}: error: {_one_line(e)}\n")
         return e.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted\n")
+    except KeyboardInterrupt as e:  # the trainers say where their resumable state is
+        detail = f"; {_one_line(e)}" if str(e) else ""
+        sys.stderr.write(f"{prog}: interrupted{detail}\n")
         return 130
     except MemoryError:
         if debug:

@@ -36,11 +36,10 @@ def _body(args) -> int:
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
-    rows = []
-    for basin in dict.fromkeys(args.basin):
-        pred = predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle)
-        folder = write_prediction(pred, out_dir, args.format)
-        rows.append((pred, folder))
+    # Every basin is forecast before anything is written: a bad basin leaves no partial output.
+    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle)
+             for basin in dict.fromkeys(args.basin)]
+    rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} | unpredicted  output")
     for pred, folder in rows:

@@ -5,6 +5,7 @@ Example (the user's guide): ``python sca2lstm.py --epochs 60 --parallel``
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..config import load_config
@@ -74,12 +75,21 @@ def _body(args) -> int:
     output = Path(args.output)
     run_dir = output.with_name(f"{output.stem}_run")
     handler = None
+    new_run_dir = not run_dir.exists()
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = add_log_file(run_dir / "train.log")
     try:
         pretrain(cfg, output, data_dir=args.data_dir, basins=basins, parallel=args.parallel,
                  resume=args.resume, device=device, progress=not args.quiet)
+    except Exception:
+        # A run that failed before it saved a resumable state leaves nothing behind.
+        if handler is not None:
+            remove_handler(handler)
+            handler = None
+        if new_run_dir and is_main_process() and not (run_dir / "last_state.pth").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         if handler is not None:
             remove_handler(handler)

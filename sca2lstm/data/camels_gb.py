@@ -136,10 +136,9 @@ def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; found columns {list(df.columns)}")
-    dates = pd.to_datetime(df["date"].astype(str).str.strip(), errors="coerce", format="mixed")
-    if dates.isna().any():
-        bad = df["date"][dates.isna()].iloc[0]
-        raise DataError(f"{path}: column 'date' has a value that is not a date: {bad!r} (row {int(dates.isna().to_numpy().argmax()) + 2})")
+    if len(df) == 0:
+        raise DataError(f"{path} has a header but no data rows; expected one row per day")
+    dates = _parse_dates(df["date"], path)
     if dates.duplicated().any():
         dup = dates[dates.duplicated()].iloc[0].date()
         raise DataError(f"{path}: duplicate date {dup}; expected one row per day")
@@ -160,12 +159,55 @@ def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
     return out
 
 
+_YEAR_FIRST = re.compile(r"^\d{4}([-/.])\d{1,2}\1\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_YEAR_LAST = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4})$")
+
+
+def _parse_dates(values: pd.Series, path: Path) -> pd.Series:
+    """Parse the ``date`` column; a day and a month are never guessed.
+
+    Accepted: year first (``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD``, optionally with a time of
+    day, which is dropped), or year last (``DD/MM/YYYY`` or ``MM/DD/YYYY``) when the column itself
+    shows which field is the day (some value above 12 in it and none in the other). Anything else,
+    including a year-last column whose order cannot be told, is a DataError.
+    """
+    s = values.astype(str).str.strip()
+    year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
+    parts = s.str.extract(_YEAR_LAST)
+    year_last = parts[0].notna().to_numpy()
+    if year_first.all():
+        iso = s.str.replace(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3", regex=True)
+        parsed = pd.to_datetime(iso, format="ISO8601", errors="coerce")
+    elif year_last.all():
+        a, b = parts[0].astype(int), parts[2].astype(int)
+        if (a == b).all():  # 01/01, 02/02, ...: the same date either way
+            day, month = a, b
+        elif (a > 12).any() and not (b > 12).any():
+            day, month = a, b
+        elif (b > 12).any() and not (a > 12).any():
+            day, month = b, a
+        else:
+            raise DataError(f"{path}: column 'date' is day/month/year or month/day/year and the values "
+                            f"(e.g. {s.iloc[0]!r}) do not show which; expected YYYY-MM-DD")
+        parsed = pd.to_datetime(pd.DataFrame({"year": parts[3].astype(int), "month": month, "day": day}),
+                                errors="coerce")
+    else:
+        form = year_first if year_first[0] else year_last
+        i = int((~form).argmax())
+        raise DataError(f"{path}: column 'date' has a value that is not a date in the form of the first "
+                        f"row: {values.iloc[i]!r} (row {i + 2}); expected YYYY-MM-DD")
+    if parsed.isna().any():
+        i = int(parsed.isna().to_numpy().argmax())
+        raise DataError(f"{path}: column 'date' has a value that is not a date: {values.iloc[i]!r} (row {i + 2})")
+    return parsed.dt.normalize()
+
+
 def _quality_control(df: pd.DataFrame, basin: str) -> None:
     counts = {}
     for c, (lo, hi) in QC_RANGES.items():
         if c not in df.columns:
             continue
-        v = df[c].to_numpy()
+        v = df[c].to_numpy(dtype=np.float64, copy=True)  # a copy: pandas >= 3 returns read-only views
         bad = np.zeros(len(v), dtype=bool)
         with np.errstate(invalid="ignore"):
             if lo is not None:
@@ -211,7 +253,7 @@ def read_attributes(data_dir, basins, names) -> pd.DataFrame:
     out = pd.DataFrame(index=sub.index)
     for c in names:
         col = sub[c]
-        if col.dtype == object:
+        if not pd.api.types.is_numeric_dtype(col):  # object, or pandas >= 3's string dtype
             s = col.astype(str).str.strip().str.upper()
             yn = s.isin(["Y", "N"]) | col.isna()
             if yn.all():

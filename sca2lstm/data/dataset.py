@@ -162,6 +162,27 @@ def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
     return n
 
 
+def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) -> int:
+    """Missing meteorological inputs of ``rec`` in [start, end]: a column missing on every day is a
+    DataError; a few missing days are masked for the model, with one warning that counts them.
+
+    Returns the number of missing input values.
+    """
+    i0, i1 = rec.period(start, end)
+    names = cfg.data.dynamic_inputs  # the first columns of ``x``, in this order (features.feature_spec)
+    n_miss = (~np.isfinite(rec.x[i0:i1, :len(names)])).sum(axis=0)
+    empty = [n for n, m in zip(names, n_miss) if i1 > i0 and m == i1 - i0]
+    if empty:
+        raise DataError(f"basin {rec.basin}: input column(s) {empty} have no values in the {what} period "
+                        f"{start}..{end}; fill them or remove them from data.dynamic_inputs")
+    total = int(n_miss.sum())
+    if total:
+        detail = ", ".join(f"{n}: {int(m)}" for n, m in zip(names, n_miss) if m)
+        log.warning("basin %s: %d missing input values in the %s period %s..%s (%s); they are masked",
+                    rec.basin, total, what, start, end, detail)
+    return total
+
+
 # ---------------------------------------------------------------------------------------- scaled arrays
 class SequenceData:
     """Scaled arrays of several basins, concatenated, padded with ``pad`` missing days on each side.

@@ -19,6 +19,13 @@ with the same config.
 
 **Speed.** The parts of each LSTM's input that do not depend on the recurrence (x, m, e) are projected
 for all steps in one matrix product before the loop; each step then does one small product per cell.
+The loop itself runs by default as one custom autograd Function with hand-written backpropagation
+through time (:mod:`sca2lstm.models.recurrence`): a training step is several times faster than the
+eager loop, which records ~30 autograd nodes per step. The eager loop stays as the readable reference
+(``model.use_fused_recurrence = False``) and is used automatically under autocast, ``torch.compile``
+and when gradients with respect to ``x`` or ``q_obs`` are asked for. Both give the same results up to
+float rounding, except that in training mode the fused path draws its dropout mask explicitly from
+torch's global RNG (reproducible with ``torch.manual_seed``, but not the same draws as ``nn.Dropout``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.features import feature_spec
+from .recurrence import DualRecurrence, run_recurrence
 
 
 class SCA2LSTM(nn.Module):
@@ -42,6 +50,10 @@ class SCA2LSTM(nn.Module):
 
     #: Module groups that fine-tuning freezes or trains as units.
     FREEZABLE_GROUPS = ("embedding", "lstm1", "weight_head", "lstm2", "predict_head")
+
+    #: Run the recurrence through :mod:`sca2lstm.models.recurrence` (same results, several times
+    #: faster); False runs the eager reference loop. A plain attribute: not part of the state_dict.
+    use_fused_recurrence: bool = True
 
     def __init__(self, config: Config):
         super().__init__()
@@ -137,8 +149,42 @@ class SCA2LSTM(nn.Module):
             known = torch.isfinite(q_obs)
             obs0 = torch.where(known, q_obs, torch.zeros_like(q_obs))
             known_f = known.to(dtype)
-        zeros2 = x.new_zeros(B, 2)
+        else:
+            obs0 = known_f = None
 
+        if self._fused_ok(x, q_obs):
+            return self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights)
+        return self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights)
+
+    def _fused_ok(self, x: torch.Tensor, q_obs: torch.Tensor | None) -> bool:
+        if not self.use_fused_recurrence:
+            return False
+        if torch.is_autocast_enabled(x.device.type) or torch.compiler.is_compiling():
+            return False
+        # The Function gives no gradient to x or q_obs (the reference does, through N*w*x and the residual).
+        return not (torch.is_grad_enabled() and (x.requires_grad or (q_obs is not None and q_obs.requires_grad)))
+
+    def _fused_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights):
+        B, T, _ = x.shape
+        p = self.dropout.p
+        mask = None
+        if self.training and p > 0:
+            # Explicit dropout mask on h2 (drawn from torch's RNG: reproducible with torch.manual_seed).
+            mask = (x.new_zeros(B, T, self.h2_size) if p >= 1 else
+                    x.new_empty(B, T, self.h2_size).bernoulli_(1 - p).div_(1 - p))
+        params = (g1_pre, g2_pre, self.lstm1["rec"].weight, self.weight_head.weight, self.weight_head.bias,
+                  self.lstm2["rec"].weight, self.predict_head.weight, self.predict_head.bias)
+        lead = self.lead if use_res else 0
+        if torch.is_grad_enabled() and any(t.requires_grad for t in params):
+            pred, weights = DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None)
+        else:
+            pred, weights = run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead)
+        return (pred, weights) if return_weights else pred
+
+    def _reference_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights):
+        """The eager per-step loop: the readable definition the fused recurrence must match."""
+        B, T, N = x.shape
+        zeros2 = x.new_zeros(B, 2)
         h1 = x.new_zeros(B, self.h1_size)
         c1 = torch.zeros_like(h1)
         h2 = x.new_zeros(B, self.h2_size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+import re
 from pathlib import Path
 
 import torch
@@ -72,12 +72,16 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointError(f"checkpoint {p} was refused: it holds objects other than tensors and plain "
-                              f"Python types, which could run code ({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {p} is truncated or not a PyTorch checkpoint ({first[:160]})") from None
+        glob = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if glob:  # weights_only refused a reference to code: the file is unsafe, whatever else it is
+            raise CheckpointError(f"checkpoint {p} was refused: it references {glob.group(1)}, but a checkpoint "
+                                  "may hold only tensors and plain Python types (loading it could run code)") from None
+        raise CheckpointError(f"checkpoint {p} is not a PyTorch checkpoint, or holds data that cannot be "
+                              "loaded safely (unreadable pickle data)") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # torch.load on a damaged file raises many types (zip, EOF, KeyError, ...)
+        raise CheckpointError(f"checkpoint {p} is truncated or not a PyTorch checkpoint ({_detail(e)})") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: expected a dict, got {type(ckpt).__name__}")
     if require_model:
@@ -87,6 +91,16 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
         if ckpt.get("format") != FORMAT:
             raise CheckpointError(f"checkpoint {p} has format {ckpt.get('format')!r}; expected {FORMAT!r}")
     return ckpt
+
+
+def _detail(e: BaseException) -> str:
+    """The first sentence of an exception's first line, without terminal colour codes, for one-line messages."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    first = first.split(". ")[0].strip().rstrip(".")
+    if len(first) < 12:  # e.g. a bare KeyError('101'): the type says more than the text
+        first = f"{type(e).__name__} {first}".strip()
+    return first[:120]
 
 
 def load_state_into(model: torch.nn.Module, state: dict, source) -> None:

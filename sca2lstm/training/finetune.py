@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from ..config import Config
-from ..data.dataset import SequenceData, load_basin, load_static, resolve_data_dir
+from ..data.dataset import SequenceData, check_period_inputs, load_basin, load_static, resolve_data_dir
 from ..data.scaling import Scalers
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
@@ -94,6 +94,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if split.n_train_valid == 0:
         raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
                         f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
+    check_period_inputs(rec, cfg, rec.dates[split.i0], rec.dates[split.i_split - 1], "fine-tuning training")
     if split.n_train_valid < cfg.finetune.min_records:
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
@@ -111,8 +112,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     run_dir = _resume_dir(base) if resume else None
     if resume and run_dir is None:
         raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
-    run_dir = run_dir or base / _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir or _new_run_dir(base)
     from ..cli.common import add_log_file, remove_handler
     handler = add_log_file(run_dir / "finetune.log")
     try:
@@ -125,10 +125,28 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
             remove_handler(handler)
             handler = None
             shutil.rmtree(run_dir, ignore_errors=True)  # no partial outputs from a failed run
+            try:
+                base.rmdir()  # only if this run was its first
+            except OSError:
+                pass
         raise
     finally:
         if handler is not None:
             remove_handler(handler)
+
+
+def _new_run_dir(base: Path) -> Path:
+    """A fresh ``base/<timestamp>`` folder; a second run in the same second gets ``_2``, ``_3``, ..."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+    base.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        cand = base / (stamp if i == 1 else f"{stamp}_{i}")
+        try:
+            cand.mkdir()
+            return cand
+        except FileExistsError:
+            continue
+    raise DataError(f"cannot create a new run folder under {base}: too many runs in one second")
 
 
 def _resume_dir(base: Path):
@@ -156,9 +174,10 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress)
+    # The pretrained weights' scores, taken before a resumed state replaces them.
+    before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:
         trainer.load_state(run_dir / "last_state.pth")
-    before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     t0 = time.time()
     result = trainer.fit()
     seconds = time.time() - t0

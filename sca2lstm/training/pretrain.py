@@ -13,8 +13,8 @@ import torch
 
 from ..config import Config
 from ..data import camels_gb
-from ..data.dataset import (SequenceData, check_period_has_target, load_basins, load_static,
-                            resolve_data_dir, spec_kinds)
+from ..data.dataset import (SequenceData, check_period_has_target, check_period_inputs, load_basins,
+                            load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
 from ..models.sca2lstm import SCA2LSTM
@@ -51,6 +51,7 @@ def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool 
     for r in records:
         check_period_has_target(r, d.train_start, d.train_end, "training")
         check_period_has_target(r, d.val_start, d.val_end, "validation")
+        check_period_inputs(r, cfg, d.train_start, d.train_end, "training")
         i0, i1 = r.period(d.train_start, d.train_end)
         basin_scalers[r.basin] = Scalers.fit_basin(r.basin, r.x[i0:i1], r.y[i0:i1], kinds)
         x_trains.append(r.x[i0:i1])
@@ -77,13 +78,16 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
-             device="cpu", progress: bool = True) -> dict:
+             device="cpu", progress: bool = True, model_factory=None) -> dict:
     """Pretrain on many basins and write ``output`` (checkpoint) plus a run folder beside it.
 
     The run folder ``<output stem>_run/`` holds the training curve, history, per-basin validation
     metrics, the resolved config, the log, the report and the resumable state ``last_state.pth``.
     The checkpoint is written only when training completes, atomically: a failed run never replaces an
     earlier good model.
+
+    ``model_factory(cfg)`` builds the model to train (default :class:`SCA2LSTM`); the benchmark uses it
+    to train a baseline with the same pipeline. ``load_model`` only rebuilds SCA2LSTM checkpoints.
 
     Returns
     -------
@@ -98,14 +102,15 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     data_dir, builtin = resolve_data_dir(data_dir, cfg)
     prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel)
     seed_everything(cfg.training.seed)
-    model = SCA2LSTM(cfg).to(device)
+    model = (model_factory or SCA2LSTM)(cfg).to(device)
     net = ddp_wrap(model, device)
     if cfg.training.compile:
         net = torch.compile(net)
     n_par = sum(p.numel() for p in model.parameters())
     main_proc = is_main_process()
     if main_proc:
-        log.info("SCA2LSTM: %d parameters; %d basins; device %s", n_par, len(prep.basins), device)
+        log.info("%s: %d parameters; %d basins; device %s", type(model).__name__, n_par, len(prep.basins),
+                 device)
     meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins}
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net)

@@ -130,6 +130,7 @@ class Trainer:
         self.best_epoch = 0
         self.best_eval: EvalResult | None = None
         self.bad_epochs = 0
+        self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
 
     # ------------------------------------------------------------------ state
@@ -171,7 +172,7 @@ class Trainer:
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
         self.net.train()
-        total, count, bad = 0.0, 0, 0
+        total, count = 0.0, 0
         batches = range(0, len(b_idx), s.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or self.rank != 0,
                    unit="batch")
@@ -188,7 +189,8 @@ class Trainer:
                     continue  # no observed target in this batch: nothing to learn, not an error
                 loss = pred.sum() * 0.0  # under DDP every rank must still take part in the all-reduce
             if not torch.isfinite(loss):
-                bad += 1
+                self.bad_batches += 1
+                bad = self.bad_batches
                 where = self._describe_batch(bb, ss)
                 log.warning("non-finite loss (%s) in the batch of %s; skipped (%d in a row)", loss.item(), where, bad)
                 if bad >= s.max_bad_batches:
@@ -196,7 +198,7 @@ class Trainer:
                                         "check the inputs or lower --learning_rate")
                 self.optimizer.zero_grad(set_to_none=True)
                 continue
-            bad = 0
+            self.bad_batches = 0
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], s.grad_clip)
@@ -243,8 +245,10 @@ class Trainer:
                 log.info("Early stopping: no validation improvement for %d epochs", s.patience)
         except KeyboardInterrupt:
             if self.rank == 0:
-                log.warning("Interrupted: the state after epoch %d is saved in %s; rerun with --resume to "
-                            "continue", self.epoch, self.state_path)
+                # The command line prints the message as its one stderr line; the log file keeps it too.
+                hint = f"the state after epoch {self.epoch} is saved in {self.state_path}; rerun with --resume to continue"
+                log.info("Interrupted: %s", hint)
+                raise KeyboardInterrupt(hint) from None
             raise
         self.model.load_state_dict(self.best_state)
         log.info("Best epoch %d: validation loss %.4f", self.best_epoch, self.best_val)

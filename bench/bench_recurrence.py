@@ -1,0 +1,113 @@
+"""Benchmark one SCA2LSTM training step: eager reference loop vs fused recurrence vs a plain nn.LSTM.
+
+Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1]``.
+All variants run interleaved in the same process (the machine may be shared: only side-by-side
+numbers are comparable). A training step is forward + masked MSE + backward; inference is the forward
+under ``torch.no_grad()``. Medians over ``--reps`` repetitions after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+import sca2lstm
+from sca2lstm.models.sca2lstm import SCA2LSTM
+
+
+def make_batch(model: SCA2LSTM, B: int, T: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    N, S = model.n_features, model.n_static
+    x = torch.randn(B, T, N, generator=g)
+    miss = torch.rand(B, T, N, generator=g) < 0.05
+    miss[:, 10:12] = True                                     # a couple of all-missing steps
+    x = x.masked_fill(miss, 0.0)
+    st = torch.randn(B, S, generator=g)
+    stm = torch.rand(B, S, generator=g) < 0.1
+    q = torch.randn(B, T, generator=g)
+    q[torch.rand(B, T, generator=g) < 0.1] = float("nan")
+    return x, miss, st.masked_fill(stm, 0.0), stm, q
+
+
+class PlainLSTM(nn.Module):
+    """The floor: one fused nn.LSTM with LSTM2's hidden size on the same inputs, and a linear head."""
+
+    def __init__(self, n_in: int, hidden: int):
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x, miss, *_, q_obs=None):
+        out, _ = self.lstm(torch.cat([x, miss.to(x.dtype)], dim=-1))
+        return self.head(out).squeeze(-1)
+
+
+def masked_loss(pred, q, spinup):
+    y = q[:, spinup:]
+    ok = torch.isfinite(y)
+    return ((pred[:, spinup:] - torch.where(ok, y, 0.0)) ** 2 * ok).sum() / ok.sum().clamp(min=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq_len", type=int, default=270)
+    ap.add_argument("--spinup", type=int, default=90)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cfg = sca2lstm.load_config()
+    torch.manual_seed(0)
+    model = SCA2LSTM(cfg)
+    model.train()
+    batch = make_batch(model, a.batch, a.seq_len)
+    plain = PlainLSTM(2 * model.n_features, model.h2_size)
+
+    def step(net, fused=None):
+        if fused is not None:
+            net.use_fused_recurrence = fused
+        net.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        loss = masked_loss(net(*batch[:4], q_obs=batch[4]), batch[4], a.spinup)
+        loss.backward()
+        return time.perf_counter() - t0
+
+    def infer(net, fused=None):
+        if fused is not None:
+            net.use_fused_recurrence = fused
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            net(*batch[:4], q_obs=batch[4])
+        return time.perf_counter() - t0
+
+    variants = {
+        "train: reference loop": lambda: step(model, False),
+        "train: fused recurrence": lambda: step(model, True),
+        "train: nn.LSTM (floor)": lambda: step(plain),
+        "infer: reference loop": lambda: infer(model, False),
+        "infer: fused recurrence": lambda: infer(model, True),
+        "infer: nn.LSTM (floor)": lambda: infer(plain),
+    }
+    times = {k: [] for k in variants}
+    for k, f in variants.items():  # warm-up
+        f()
+    for _ in range(a.reps):
+        for k, f in variants.items():
+            times[k].append(f())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"B={a.batch} T={a.seq_len} N={model.n_features} H1={model.h1_size} H2={model.h2_size} "
+          f"threads={torch.get_num_threads()} reps={a.reps} (median seconds)")
+    print(f"{'variant':28s} {'median s':>9s} {'min s':>8s} {'ref/this':>9s}")
+    for k in variants:
+        ref = med[k.split(":")[0] + ": reference loop"]
+        print(f"{k:28s} {med[k]:9.4f} {min(times[k]):8.4f} {ref / med[k]:9.2f}")
+
+
+if __name__ == "__main__":
+    main()

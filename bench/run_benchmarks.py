@@ -1,0 +1,696 @@
+#!/usr/bin/env python
+"""SCA2LSTM benchmark harness: accuracy, leave-one-out, speed, prediction, DDP and memory.
+
+Run from the repository root (one command; ``--quick`` is a ~3-minute smoke run of the harness)::
+
+    python bench/run_benchmarks.py [--data_dir ../shared/data/camels_gb] [--out bench_output] [--quick]
+                                   [--only accuracy,loo,speed,predict,ddp,memory]
+
+Every section prints its tables and writes them as CSV into ``--out``; ``results.json`` there holds
+all tables, the summaries and the environment. Every number is measured by this script, except the
+NeuralHydrology rows, which are reference values quoted from the issue and labelled as such.
+Training runs each happen in a fresh spawned process, so their peak RSS (``ru_maxrss``) is per run.
+Everything runs on the CPU. Timings on a shared machine are noisy: compare numbers measured side by
+side in one run (the speed section interleaves its variants for that reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python bench/run_benchmarks.py` puts bench/, not the repo root, on the path
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SECTIONS = ("accuracy", "loo", "speed", "predict", "ddp", "memory")
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "camels_gb"
+FULL_RECORD = ("1970-10-01", "2015-09-30")
+
+# Reference values, NOT measured here: NSE on the test period as reported in the issue.
+REFERENCE_LABEL = "NeuralHydrology 1.13.0, reported in the issue, not measured here"
+REFERENCE_BASINS = ["10002", "10003", "22001", "32006", "39025", "42003", "51001", "75003", "79005"]
+REFERENCE_NSE = {
+    "NH persistence": [0.444, 0.728, 0.290, 0.648, 0.608, 0.210, 0.767, 0.900, 0.353],
+    "NH CudaLSTM": [0.816, 0.874, 0.802, 0.868, 0.884, 0.749, 0.904, 0.902, 0.869],
+    "NH ARLSTM": [0.844, 0.921, 0.808, 0.908, 0.902, 0.784, 0.930, 0.912, 0.882],
+}
+
+log = logging.getLogger("bench")
+
+
+# ============================================================================ settings
+@dataclass
+class Settings:
+    """What a run does; ``--quick`` shrinks every knob so the harness itself can be smoke-tested."""
+
+    data_dir: Path
+    out: Path
+    quick: bool
+    verbose: bool = False
+    train_overrides: dict = field(default_factory=dict)     # on top of the default config
+    loo_basins: tuple = ("32006", "42003", "22001")
+    loo_train_overrides: dict = field(default_factory=dict)
+    finetune_overrides: dict = field(default_factory=dict)  # empty: the guide's defaults
+    speed_reps: int = 7
+    speed_warmup: int = 1
+    predict_reps: int = 3
+    naive_windows: int = 200
+    ddp_epochs: int = 3
+    ddp_coverage: float | None = None
+    memory_basins: int = 671
+
+    @classmethod
+    def make(cls, data_dir, out, quick: bool, verbose: bool = False) -> "Settings":
+        s = cls(Path(data_dir).resolve(), Path(out).resolve(), quick, verbose)
+        if quick:
+            s.train_overrides = {"training": {"epochs": 2, "epoch_coverage": 0.1}}
+            s.loo_basins = ("32006", "42003")
+            s.loo_train_overrides = {"training": {"epochs": 1, "epoch_coverage": 0.1}}
+            s.finetune_overrides = {"epochs": 1, "epoch_coverage": 0.5}
+            s.speed_reps, s.speed_warmup = 2, 1
+            s.predict_reps, s.naive_windows = 1, 10
+            s.ddp_epochs, s.ddp_coverage = 1, 0.1
+            s.memory_basins = 30
+        return s
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.out / "cache"
+
+    def config(self, extra: dict | None = None):
+        """The project's DEFAULT config (never a ./sca2lstm.yaml) with this run's data, cache and overrides."""
+        from sca2lstm.config import DEFAULT_CONFIG_PATH, load_config
+
+        over = {"data": {"data_dir": str(self.data_dir), "cache_dir": str(self.cache_dir)}}
+        for part in (self.train_overrides, extra or {}):
+            for sec, vals in part.items():
+                over.setdefault(sec, {}).update(vals)
+        return load_config(DEFAULT_CONFIG_PATH, over)
+
+
+# ============================================================================ small helpers
+def peak_rss_bytes(who=resource.RUSAGE_SELF) -> int:
+    """Peak resident set size of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    r = resource.getrusage(who).ru_maxrss
+    return int(r if sys.platform == "darwin" else r * 1024)
+
+
+def _gb(n_bytes) -> float:
+    return n_bytes / 1e9
+
+
+def _child_main(fn, args, kwargs, log_file, verbose):
+    """Body of a spawned worker: log to a file, run ``fn``, return (result, seconds, peak RSS)."""
+    from sca2lstm.cli.common import setup_logging
+
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    setup_logging(quiet=not verbose, logfile=log_file)
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - t0, peak_rss_bytes()
+
+
+def run_isolated(S: Settings, name: str, fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in a fresh spawned process (its log in ``out/logs/<name>.log``).
+
+    Returns ``(result, wall seconds inside the worker, peak RSS of the worker in bytes)``.
+    """
+    log_file = S.out / "logs" / f"{name}.log"
+    print(f"  [{time.strftime('%H:%M:%S')}] {name} (log: {log_file.relative_to(S.out)})", flush=True)
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
+        return ex.submit(_child_main, fn, args, kwargs, str(log_file), S.verbose).result()
+
+
+def median_time(fn, reps: int, warmup: int = 0) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, reps)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def show(title: str, df: pd.DataFrame, note: str | None = None) -> None:
+    print(f"\n{title}")
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    if note:
+        print(note)
+
+
+def metric(m: dict, who: str, name: str) -> float:
+    v = m[who][name]
+    return float(v) if v is not None else float("nan")
+
+
+# ============================================================================ worker jobs (spawned)
+def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: bool, test: bool = True) -> dict:
+    """Pretrain with the project's pipeline; optionally score the lead-1 forecast on the TEST period."""
+    from sca2lstm.config import Config
+    from sca2lstm.models.baseline import LSTMBaseline
+    from sca2lstm.training.pretrain import pretrain
+    from sca2lstm.training.trainer import evaluate
+
+    cfg = Config.from_dict(cfg_dict)
+    res = pretrain(cfg, output, data_dir=data_dir, basins=basins, progress=False,
+                   model_factory=LSTMBaseline if baseline else None)
+    model, prep = res["model"], res["prepared"]
+    out = {"checkpoint": str(res["checkpoint"]), "train_seconds": res["seconds"],
+           "epochs_run": len(res["history"]) - 1,
+           "best_epoch": int(min(res["history"], key=lambda r: r["val_loss"])["epoch"]),
+           "n_params": sum(p.numel() for p in model.parameters())}
+    if test:
+        d, t = cfg.data, cfg.training
+        periods = [r.period(d.test_start, d.test_end) for r in prep.data.records]
+        ev = evaluate(model, prep.data, periods, t.seq_len, t.spinup, d.lead_days, "cpu")
+        out["test"] = ev.per_basin
+    return out
+
+
+def _finetune_job(pretrained: str, basin: str, overrides: dict, data_dir: str, out_root: str) -> dict:
+    from sca2lstm.training.finetune import finetune
+
+    res = finetune(pretrained, basin, overrides or None, data_dir=data_dir, out_root=out_root, progress=False)
+    return {"checkpoint": str(res["checkpoint"]), "train_seconds": res["seconds"]}
+
+
+def _generate_job(out_dir: str, n_basins: int) -> int:
+    from sca2lstm.data.synthetic import generate_synthetic
+
+    return len(generate_synthetic(out_dir, n_basins=n_basins, seed=42))
+
+
+def _prepare_job(cfg_dict: dict, data_dir: str) -> dict:
+    from sca2lstm.config import Config
+    from sca2lstm.training.pretrain import prepare_pretraining_data
+
+    prep = prepare_pretraining_data(Config.from_dict(cfg_dict), data_dir)
+    d = prep.data
+    return {"basins": len(prep.basins), "days": int(sum(len(r.dates) for r in d.records)),
+            "array_bytes": int(d.x.nbytes + d.y.nbytes + sum(r.x.nbytes + r.y.nbytes for r in d.records))}
+
+
+def _idle_job() -> None:
+    """Imports what the other jobs import: the floor under every worker's peak RSS."""
+    import sca2lstm.training.finetune  # noqa: F401
+    import sca2lstm.training.pretrain  # noqa: F401
+
+
+# ============================================================================ 1. accuracy
+def section_accuracy(S: Settings) -> dict:
+    cfg = S.config()
+    runs, per = [], {}
+    for name, baseline in (("SCA2LSTM", False), ("LSTMBaseline", True)):
+        ckpt = S.out / "accuracy" / ("sca2lstm.pth" if not baseline else "lstm_baseline.pth")
+        res, wall, rss = run_isolated(S, f"accuracy_{name}", _pretrain_job, cfg.to_dict(), str(ckpt),
+                                      str(S.data_dir), None, baseline)
+        per[name] = res["test"]
+        runs.append({"model": name, "parameters": res["n_params"], "epochs_run": res["epochs_run"],
+                     "best_epoch": res["best_epoch"], "train_s": res["train_seconds"], "process_wall_s": wall,
+                     "peak_rss_GB": _gb(rss)})
+    basins = sorted(per["SCA2LSTM"])
+    rows = []
+    for b in basins:
+        s, lstm = per["SCA2LSTM"][b], per["LSTMBaseline"][b]
+        rows.append({"basin": b, "persistence_NSE": metric(s, "persistence", "nse"),
+                     "LSTM_NSE": metric(lstm, "model", "nse"), "SCA2LSTM_NSE": metric(s, "model", "nse"),
+                     "persistence_KGE": metric(s, "persistence", "kge"),
+                     "LSTM_KGE": metric(lstm, "model", "kge"), "SCA2LSTM_KGE": metric(s, "model", "kge"),
+                     "test_days": int(s["n_days"])})
+    table = pd.DataFrame(rows)
+    med = table.drop(columns="basin").median(numeric_only=True).to_dict()
+    table = pd.concat([table, pd.DataFrame([{"basin": "median", **med}])], ignore_index=True)
+
+    ref = pd.DataFrame({"basin": REFERENCE_BASINS, **REFERENCE_NSE})
+    mine = table.set_index("basin")
+    both = [b for b in REFERENCE_BASINS if b in mine.index]
+    ref = ref[ref["basin"].isin(both)].copy()
+    ref["SCA2LSTM_NSE (measured)"] = [mine.loc[b, "SCA2LSTM_NSE"] for b in ref["basin"]]
+    ref = pd.concat([ref, pd.DataFrame([{"basin": "median", **ref.drop(columns="basin").median().to_dict()}])],
+                    ignore_index=True)
+
+    sca = np.array([mine.loc[b, "SCA2LSTM_NSE"] for b in both])
+    nh = {k: np.array([v[REFERENCE_BASINS.index(b)] for b in both]) for k, v in REFERENCE_NSE.items()}
+    counts = {f">= {k}": int((sca >= v).sum()) for k, v in nh.items()}
+    counts[">= every NH row"] = int((sca >= np.max(np.stack(list(nh.values())), axis=0)).sum())
+    counts["> LSTMBaseline (NSE)"] = int(sum(mine.loc[b, "SCA2LSTM_NSE"] > mine.loc[b, "LSTM_NSE"] for b in basins))
+    counts["> LSTMBaseline (KGE)"] = int(sum(mine.loc[b, "SCA2LSTM_KGE"] > mine.loc[b, "LSTM_KGE"] for b in basins))
+    counts["> measured persistence (NSE)"] = int(sum(mine.loc[b, "SCA2LSTM_NSE"] > mine.loc[b, "persistence_NSE"]
+                                                     for b in basins))
+
+    epochs = cfg.training.epochs
+    show(f"Accuracy: lead-{cfg.data.lead_days} forecast, TEST period {cfg.data.test_start}..{cfg.data.test_end} "
+         f"(max {epochs} epochs, default config; persistence scored on the same days)", table)
+    show(f"REFERENCE ({REFERENCE_LABEL}) beside the measured SCA2LSTM NSE", ref)
+    print("SCA2LSTM NSE basin counts (of %d with a reference / %d measured): %s"
+          % (len(both), len(basins), ", ".join(f"{k}: {v}" for k, v in counts.items())))
+    runs_df = pd.DataFrame(runs)
+    show("Pretraining runs (each in a fresh process; peak RSS = ru_maxrss of that process)", runs_df)
+    return {"tables": {"accuracy_per_basin": table, "accuracy_nh_reference": ref, "accuracy_runs": runs_df},
+            "summary": {"counts": counts, "reference_label": REFERENCE_LABEL, "max_epochs": epochs}}
+
+
+# ============================================================================ 2. leave-one-out
+def section_loo(S: Settings) -> dict:
+    from sca2lstm.data import camels_gb
+    from sca2lstm.evaluation.predict import predict
+
+    cfg = S.config(S.loo_train_overrides)
+    d = cfg.data
+    all_basins = camels_gb.list_basins(S.data_dir)
+    held_out = [b for b in S.loo_basins if b in all_basins]
+    rows = []
+    for b in held_out:
+        root = S.out / "loo" / b
+        shutil.rmtree(root, ignore_errors=True)
+        others = [x for x in all_basins if x != b]
+        pre, pre_wall, _ = run_isolated(S, f"loo_{b}_pretrain", _pretrain_job, cfg.to_dict(),
+                                        str(root / "pretrained.pth"), str(S.data_dir), others, False, False)
+        ft, ft_wall, _ = run_isolated(S, f"loo_{b}_finetune", _finetune_job, pre["checkpoint"], b,
+                                      S.finetune_overrides, str(S.data_dir), str(root / "finetune"))
+        sc, sc_wall, _ = run_isolated(S, f"loo_{b}_scratch", _pretrain_job, cfg.to_dict(),
+                                      str(root / "scratch.pth"), str(S.data_dir), [b], False, False)
+        # Every variant scored with the prediction API on the held-out basin's test period.
+        zs = predict(pre["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
+        fm = predict(ft["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
+        sm = predict(sc["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
+        rows.append({"basin": b, "persistence_NSE": metric(zs, "persistence", "nse"),
+                     "zero_shot_NSE": metric(zs, "model", "nse"), "fine_tuned_NSE": metric(fm, "model", "nse"),
+                     "scratch_NSE": metric(sm, "model", "nse"),
+                     "persistence_KGE": metric(zs, "persistence", "kge"), "zero_shot_KGE": metric(zs, "model", "kge"),
+                     "fine_tuned_KGE": metric(fm, "model", "kge"), "scratch_KGE": metric(sm, "model", "kge"),
+                     "pretrain_8_s": pre["train_seconds"], "finetune_s": ft["train_seconds"],
+                     "finetune_process_s": ft_wall, "scratch_s": sc["train_seconds"]})
+    table = pd.DataFrame(rows)
+    ft_desc = "guide defaults" if not S.finetune_overrides else f"overrides {S.finetune_overrides}"
+    show(f"Leave-one-out (pretrained on the other {len(all_basins) - 1} basins; test period "
+         f"{d.test_start}..{d.test_end}; fine-tune: {ft_desc}; *_s = training seconds)", table)
+    return {"tables": {"loo": table}, "summary": {"held_out": held_out, "finetune": ft_desc}}
+
+
+# ============================================================================ 3. speed
+def _random_batch(n_features: int, n_static: int, batch: int, seq_len: int, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    miss = torch.rand(batch, seq_len, n_features, generator=g) < 0.02
+    x = torch.randn(batch, seq_len, n_features, generator=g).masked_fill(miss, 0.0)
+    static = torch.randn(batch, n_static, generator=g)
+    static_missing = torch.zeros(batch, n_static, dtype=torch.bool)
+    q = torch.randn(batch, seq_len, generator=g)
+    q[torch.rand(batch, seq_len, generator=g) < 0.05] = float("nan")
+    return x, miss, static, static_missing, q
+
+
+def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, seq_len: int | None = None,
+                bf16: bool = True) -> pd.DataFrame:
+    """Training-step and inference samples/s of SCA2LSTM (fused, reference loop) and LSTMBaseline.
+
+    A training step is what the trainer does per batch: forward, masked MSE after the spin-up,
+    backward, gradient clipping, AdamW step. Inference is the forward under ``torch.no_grad()``.
+    All variants run interleaved, rep by rep, so they see the same machine load; medians after warm-up.
+    ``bf16`` adds each model under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
+    """
+    import torch
+
+    from sca2lstm.models.baseline import LSTMBaseline
+    from sca2lstm.models.sca2lstm import SCA2LSTM
+    from sca2lstm.training.loss import masked_mse
+
+    t = cfg.training
+    B, T = batch or t.batch_size, seq_len or t.seq_len
+    spinup = min(t.spinup, T - 1)
+    torch.manual_seed(0)
+    variants = []  # (name, precision, model, autocast)
+    variants.append(("SCA2LSTM", "fp32", SCA2LSTM(cfg), False))
+    if hasattr(SCA2LSTM, "use_fused_recurrence"):  # the eager loop as the readable reference
+        ref = SCA2LSTM(cfg)
+        ref.use_fused_recurrence = False
+        variants.append(("SCA2LSTM reference loop", "fp32", ref, False))
+    variants.append(("LSTMBaseline", "fp32", LSTMBaseline(cfg), False))
+    if bf16:
+        variants.append(("SCA2LSTM", "bf16 autocast", SCA2LSTM(cfg), True))
+        variants.append(("LSTMBaseline", "bf16 autocast", LSTMBaseline(cfg), True))
+    m0 = variants[0][2]
+    x, miss, st, stm, q = _random_batch(m0.n_features, m0.n_static, B, T)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[:, :spinup] = False
+    opts = [torch.optim.AdamW(m.parameters(), lr=t.learning_rate) for _, _, m, _ in variants]
+
+    def train_step(model, opt, amp):
+        model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            pred = model(x, miss, st, stm, q_obs=q)
+        loss = masked_mse(pred.float(), q, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        opt.step()
+
+    @torch.no_grad()
+    def infer_step(model, amp):
+        model.eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            model(x, miss, st, stm, q_obs=q)
+
+    times = {i: {"train": [], "infer": []} for i in range(len(variants))}
+    unsupported = {}  # variant -> why bf16 could not run (oneDNN has no bf16 LSTM without AVX-512 bf16)
+    for rep in range(warmup + reps):
+        for i, (_, _, model, amp) in enumerate(variants):
+            if i in unsupported:
+                continue
+            try:
+                t0 = time.perf_counter()
+                train_step(model, opts[i], amp)
+                t1 = time.perf_counter()
+                infer_step(model, amp)
+                t2 = time.perf_counter()
+            except RuntimeError as e:
+                if not amp:
+                    raise
+                unsupported[i] = f"bf16 not supported here: {str(e).splitlines()[0][:90]}"
+                continue
+            if rep >= warmup:
+                times[i]["train"].append(t1 - t0)
+                times[i]["infer"].append(t2 - t1)
+    rows = []
+    for i, (name, prec, model, _) in enumerate(variants):
+        ok = i not in unsupported
+        rows.append({"model": name, "precision": prec, "parameters": sum(p.numel() for p in model.parameters()),
+                     "train_samples_s": B / statistics.median(times[i]["train"]) if ok else float("nan"),
+                     "infer_samples_s": B / statistics.median(times[i]["infer"]) if ok else float("nan"),
+                     "note": unsupported.get(i, "")})
+    df = pd.DataFrame(rows)
+    base = df.iloc[0]
+    df["train_vs_SCA2LSTM"] = df["train_samples_s"] / base["train_samples_s"]
+    df["infer_vs_SCA2LSTM"] = df["infer_samples_s"] / base["infer_samples_s"]
+    df.attrs.update(batch=B, seq_len=T, reps=reps, warmup=warmup)
+    return df
+
+
+def section_speed(S: Settings) -> dict:
+    import torch
+
+    cfg = S.config()
+    df = bench_speed(cfg, reps=S.speed_reps, warmup=S.speed_warmup)
+    fp32 = df[df["precision"] == "fp32"].drop_duplicates("model").set_index("model")
+    pays = {}
+    for _, r in df[df["precision"] != "fp32"].iterrows():
+        ref = fp32.loc[r["model"]]
+        pays[r["model"]] = {"train_speedup": r["train_samples_s"] / ref["train_samples_s"],
+                            "infer_speedup": r["infer_samples_s"] / ref["infer_samples_s"]}
+    show(f"Speed on random inputs: batch {df.attrs['batch']}, window {df.attrs['seq_len']}, hidden "
+         f"{cfg.model.hidden_size}, {torch.get_num_threads()} torch threads; median of {df.attrs['reps']} reps "
+         f"after {df.attrs['warmup']} warm-up, variants interleaved", df,
+         "SCA2LSTM under autocast runs its eager loop (the fused recurrence is fp32 only).")
+    for m, p in pays.items():
+        if math.isnan(p["train_speedup"]):
+            print(f"bf16 autocast for {m}: could not run on this CPU (see the note column)")
+            continue
+        verdict = "pays" if p["train_speedup"] > 1 or p["infer_speedup"] > 1 else "does not pay"
+        print(f"bf16 autocast for {m}: train x{p['train_speedup']:.2f}, inference x{p['infer_speedup']:.2f} "
+              f"vs its default fp32 path -> {verdict}")
+    lstm = fp32.loc["LSTMBaseline"]
+    sca = fp32.loc["SCA2LSTM"]
+    ratio = {"train": lstm["train_samples_s"] / sca["train_samples_s"],
+             "infer": lstm["infer_samples_s"] / sca["infer_samples_s"]}
+    print(f"LSTMBaseline / SCA2LSTM samples/s: training {ratio['train']:.2f}, inference {ratio['infer']:.2f}")
+    return {"tables": {"speed": df}, "summary": {"bf16": pays, "lstm_over_sca2lstm": ratio, **df.attrs,
+                                                 "torch_threads": torch.get_num_threads()}}
+
+
+# ============================================================================ 4. predict
+def section_predict(S: Settings) -> dict:
+    import torch
+
+    from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+    from sca2lstm.evaluation.forecast import forecast_periods
+    from sca2lstm.evaluation.metrics import paired_metrics
+    from sca2lstm.evaluation.predict import predict
+    from sca2lstm.training.runtime import load_model
+
+    ckpt = S.out / "accuracy" / "sca2lstm.pth"
+    source = "the accuracy section's SCA2LSTM"
+    if not ckpt.is_file():  # timing does not depend on training quality; a short run is enough
+        ckpt = S.out / "predict" / "sca2lstm.pth"
+        source = "a 1-epoch SCA2LSTM (no accuracy checkpoint in --out)"
+        cfg1 = S.config({"training": {"epochs": 1, "epoch_coverage": 0.1}})
+        run_isolated(S, "predict_pretrain", _pretrain_job, cfg1.to_dict(), str(ckpt), str(S.data_dir), None,
+                     False, False)
+    bundle = load_model(ckpt)
+    model, cfg, scalers, _ = bundle
+    L, spinup = cfg.training.seq_len, cfg.training.spinup
+    basin = "32006" if "32006" in scalers.basins else sorted(scalers.basins)[0]
+
+    # The chunked batched forecast through the public API (reads the basin, scales, forecasts).
+    t_api = median_time(lambda: predict(ckpt, basin, *FULL_RECORD, data_dir=S.data_dir, model_bundle=bundle),
+                        S.predict_reps, warmup=1)
+    # The same scaled arrays predict() builds, to time the model runs alone.
+    rec = load_basin(S.data_dir, basin, cfg)
+    data = SequenceData([rec], load_static(S.data_dir, [basin], cfg), scalers, pad=L)
+    n = len(rec.dates)
+    chunked = {}
+
+    def run_chunked():
+        chunked["pred"] = forecast_periods(model, data, [(0, n)], L, spinup)[0].pred
+
+    t_chunk = median_time(run_chunked, S.predict_reps)
+
+    def arrays(start, length):
+        x, miss, y, st, stm = data.gather(np.array([0]), np.array([start]), length)
+        return [torch.from_numpy(a) for a in (x, miss, st, stm, y)]
+
+    one = {}
+
+    @torch.no_grad()
+    def run_one_pass():  # batch of 1 over the whole record, one sequential pass
+        a = arrays(0, n)
+        one["pred"] = model(*a[:4], q_obs=a[4])[0].numpy()
+
+    t_one = median_time(run_one_pass, S.predict_reps)
+
+    days = np.linspace(L - 1, n - 1, S.naive_windows).astype(int)
+    naive = []
+
+    @torch.no_grad()
+    def run_naive():  # one overlapping window per forecast day, each run on its own
+        naive.clear()
+        for day in days:
+            a = arrays(day - L + 1, L)
+            naive.append(float(model(*a[:4], q_obs=a[4])[0, -1]))
+
+    t0 = time.perf_counter()
+    run_naive()
+    per_window = (time.perf_counter() - t0) / len(days)
+    t_naive = per_window * n
+
+    inv = lambda v: scalers.inverse_y(np.asarray(v, dtype=np.float64), basin)  # noqa: E731
+    # Agreement on the test period: the API's chunked forecast vs the one-pass run, same observed days.
+    test = predict(ckpt, basin, data_dir=S.data_dir, model_bundle=bundle)
+    i0, i1 = rec.period(cfg.data.test_start, cfg.data.test_end)
+    s = test.series
+    one_m = paired_metrics(s["observed"], inv(one["pred"][i0:i1]), s["persistence"])
+    diff = np.abs(s["predicted"].to_numpy() - inv(one["pred"][i0:i1]))
+    naive_diff = np.abs(inv(naive) - inv(chunked["pred"][days]))
+    mean_q = float(np.nanmean(s["observed"]))
+
+    table = pd.DataFrame([
+        {"method": "predict() API, chunked batched", "windows": len(forecast_windows(n, L, spinup)),
+         "seconds": t_api, "measured": f"median of {S.predict_reps}"},
+        {"method": "chunked forecast, model runs only", "windows": len(forecast_windows(n, L, spinup)),
+         "seconds": t_chunk, "measured": f"median of {S.predict_reps}"},
+        {"method": "one pass, batch of 1 over the record", "windows": 1, "seconds": t_one,
+         "measured": f"median of {S.predict_reps}"},
+        {"method": "naive per-day windows (extrapolated)", "windows": n, "seconds": t_naive,
+         "measured": f"{len(days)} windows x {n} days"},
+    ])
+    agree = pd.DataFrame([
+        {"forecast": "chunked (predict API)", "NSE": metric(test.metrics, "model", "nse"),
+         "KGE": metric(test.metrics, "model", "kge"), "persistence_NSE": metric(test.metrics, "persistence", "nse"),
+         "days": int(test.metrics["n_days"])},
+        {"forecast": "one pass", "NSE": metric(one_m, "model", "nse"), "KGE": metric(one_m, "model", "kge"),
+         "persistence_NSE": metric(one_m, "persistence", "nse"), "days": int(one_m["n_days"])},
+    ])
+    show(f"Prediction of basin {basin}, {n} days {FULL_RECORD[0]}..{FULL_RECORD[1]}, model loaded "
+         f"({source}); window {L}, spin-up {spinup}", table)
+    show(f"Chunked vs one-pass on the test period {cfg.data.test_start}..{cfg.data.test_end}", agree,
+         f"max |chunked - one pass| = {np.nanmax(diff):.4f} m3/s (mean flow {mean_q:.3f} m3/s); "
+         f"naive windows vs chunked on {len(days)} sampled days: max |diff| = {np.nanmax(naive_diff):.4f} m3/s")
+    return {"tables": {"predict_timing": table, "predict_agreement": agree},
+            "summary": {"basin": basin, "days": n, "checkpoint": str(ckpt), "source": source,
+                        "max_abs_diff_chunked_vs_one_pass": float(np.nanmax(diff)),
+                        "max_abs_diff_naive_vs_chunked": float(np.nanmax(naive_diff)), "mean_flow": mean_q}}
+
+
+def forecast_windows(n_days: int, seq_len: int, spinup: int):
+    from sca2lstm.data.dataset import chunk_starts
+
+    return chunk_starts(0, n_days, seq_len, spinup)
+
+
+# ============================================================================ 5. DDP
+def section_ddp(S: Settings) -> dict:
+    import yaml
+
+    from sca2lstm.training.pretrain import prepare_pretraining_data
+
+    cfg = S.config({"training": {"epoch_coverage": S.ddp_coverage}} if S.ddp_coverage else None)
+    t = cfg.training
+    prep = prepare_pretraining_data(cfg, S.data_dir)
+    n_windows = len(prep.data.training_windows(prep.train_periods, t.seq_len, t.spinup, t.epoch_coverage,
+                                               np.random.default_rng(0))[0])
+    root = S.out / "ddp"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    conf = root / "config.yaml"
+    conf.write_text(yaml.safe_dump({k: v for k, v in cfg.to_dict().items()}), encoding="utf-8")
+    cores = os.cpu_count() or 1
+    rows = []
+    for nproc in (1, 2):
+        output = root / f"nproc{nproc}" / "sca2lstm.pth"
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // nproc)), "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               str(REPO / "sca2lstm.py"), "--config", str(conf), "--epochs", str(S.ddp_epochs),
+               "--output", str(output), "--device", "cpu", "--quiet"]
+        print(f"  [{time.strftime('%H:%M:%S')}] torchrun --nproc_per_node {nproc} (OMP_NUM_THREADS="
+              f"{env['OMP_NUM_THREADS']})", flush=True)
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        (root / f"nproc{nproc}.log").write_text(r.stdout + r.stderr, encoding="utf-8")
+        if r.returncode != 0:
+            raise RuntimeError(f"torchrun with {nproc} processes failed (exit {r.returncode}): {r.stderr[-2000:]}")
+        hist = pd.read_csv(output.with_name(f"{output.stem}_run") / "history.csv")
+        epoch_s = hist.loc[hist["epoch"] >= 1, "seconds"].to_numpy()
+        trained = n_windows // nproc * nproc  # each rank takes every nproc-th window, the rest are dropped
+        rows.append({"processes": nproc, "omp_threads": int(env["OMP_NUM_THREADS"]), "epochs": len(epoch_s),
+                     "windows_per_epoch": trained, "mean_epoch_s": float(epoch_s.mean()),
+                     "windows_per_s": trained / float(epoch_s.mean()), "command_wall_s": wall})
+    df = pd.DataFrame(rows)
+    df["speedup_vs_1"] = df["windows_per_s"] / df["windows_per_s"].iloc[0]
+    show(f"DDP pretraining throughput on {len(prep.basins)} basins ({S.ddp_epochs} epoch(s); epoch seconds from "
+         f"history.csv include the validation pass every rank runs; {cores} cores)", df)
+    return {"tables": {"ddp": df}, "summary": {"cores": cores, "epochs": S.ddp_epochs}}
+
+
+# ============================================================================ 6. memory
+def section_memory(S: Settings) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="sca2lstm_bench_mem_"))
+    try:
+        _, t_gen, _ = run_isolated(S, "memory_generate", _generate_job, str(tmp / "data"), S.memory_basins)
+        cfg = S.config({"data": {"data_dir": str(tmp / "data"), "cache_dir": str(tmp / "fresh_cache")}})
+        prep, t_prep, rss = run_isolated(S, "memory_prepare", _prepare_job, cfg.to_dict(), str(tmp / "data"))
+        _, _, rss_idle = run_isolated(S, "memory_idle", _idle_job)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    df = pd.DataFrame([{"basins": prep["basins"], "days": prep["days"], "generate_s": t_gen, "prepare_s": t_prep,
+                        "peak_rss_GB": _gb(rss), "idle_worker_rss_GB": _gb(rss_idle),
+                        "arrays_GB": _gb(prep["array_bytes"])}])
+    show(f"Memory: prepare_pretraining_data on {prep['basins']} synthetic basins x 45 years, fresh cache, one process "
+         "(peak_rss = ru_maxrss of that process; idle = a worker that only imports the package)", df)
+    return {"tables": {"memory": df}, "summary": {}}
+
+
+# ============================================================================ main
+RUNNERS = {"accuracy": section_accuracy, "loo": section_loo, "speed": section_speed, "predict": section_predict,
+           "ddp": section_ddp, "memory": section_memory}
+
+
+def environment(S: Settings) -> dict:
+    import torch
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": S.quick, "data_dir": str(S.data_dir),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain"))}
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(type(v).__name__)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_dir", default=str(DEFAULT_DATA_DIR), help=f"CAMELS-GB folder (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--out", default="bench_output", help="output folder (default ./bench_output)")
+    p.add_argument("--quick", action="store_true", help="shrink everything: a few-minute smoke run of the harness")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
+    p.add_argument("--verbose", action="store_true", help="stream the training logs to the console too")
+    a = p.parse_args(argv)
+    a.only = [s.strip() for s in a.only.split(",") if s.strip()]
+    bad = [s for s in a.only if s not in SECTIONS]
+    if bad:
+        p.error(f"--only: unknown section(s) {bad}; choose from {', '.join(SECTIONS)}")
+    if not (Path(a.data_dir) / "timeseries").is_dir():
+        p.error(f"--data_dir {a.data_dir} has no timeseries/ folder")
+    return a
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    S = Settings.make(a.data_dir, a.out, a.quick, a.verbose)
+    S.out.mkdir(parents=True, exist_ok=True)
+    from sca2lstm.cli.common import setup_logging
+
+    setup_logging(quiet=not S.verbose)
+    results = {"environment": environment(S), "sections": {}}
+    print(f"sca2lstm benchmarks{' (QUICK smoke run: numbers are not meaningful)' if S.quick else ''}: "
+          f"{', '.join(a.only)}; output in {S.out}")
+    failed = []
+    for name in [s for s in SECTIONS if s in a.only]:
+        print(f"\n=== {name} ===", flush=True)
+        t0 = time.perf_counter()
+        try:
+            res = RUNNERS[name](S)
+        except Exception as e:  # keep going: one broken section should not hide the others
+            traceback.print_exc()
+            failed.append(name)
+            results["sections"][name] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        for tname, df in res["tables"].items():
+            df.to_csv(S.out / f"{tname}.csv", index=False)
+        results["sections"][name] = {"seconds": time.perf_counter() - t0, "summary": res["summary"],
+                                     "tables": {k: v.to_dict(orient="records") for k, v in res["tables"].items()}}
+        print(f"({name}: {time.perf_counter() - t0:.0f} s)")
+        (S.out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable), encoding="utf-8")
+    (S.out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable), encoding="utf-8")
+    print(f"\nWrote {S.out / 'results.json'} and one CSV per table."
+          + (f" FAILED sections: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

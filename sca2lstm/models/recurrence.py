@@ -1,0 +1,271 @@
+"""Fast recurrence of SCA2LSTM: the per-step loop of both cells as one autograd Function.
+
+The eager loop in :mod:`sca2lstm.models.sca2lstm` records ~30 small autograd nodes per step; at
+T = 270 steps the cost of a training step is almost all per-op overhead (graph bookkeeping and
+Python), not arithmetic. :class:`DualRecurrence` runs the same loop with autograd off, keeps the
+per-step tensors the backward needs (stacked time-major after the loop), and does backpropagation
+through time by hand:
+
+* the reverse loop carries only the state gradients (dh1, dc1, dh2, dc2) with ~17 ops per step; all
+  activation-derivative factors are computed for every step at once before it;
+* every weight gradient is one large product over all steps after it
+  (e.g. dW1 = dG1^T @ Z1 with Z1 = [h1(t-1), h2(t-1), residual(t)] for all t);
+* the prediction head's contribution dpred * Wp is added for every step at once.
+
+The maths is the model's (see its docstring). Gate order in each 4H block is [input, forget,
+output, cell]. Per step t::
+
+    z1 = [h1, h2, res(t)]            g1 = g1_pre(t) + z1 @ W1^T      -> h1, c1   (LSTM1)
+    w  = softmax(h1 @ Wa^T + ba + neg(t)) * keep(t)                            (weight head)
+    z2 = [N * w * x(t), h1, h2]      g2 = g2_pre + z2 @ W2^T         -> h2, c2   (LSTM2)
+    pred(t) = (h2 * mask(t)) @ Wp^T + bp                                       (head, dropout mask)
+    res(t + L) = [(pred(t) - obs(t)) * known(t), known(t)]   (pred detached: no gradient path)
+
+:func:`run_recurrence` is the forward loop alone, also the inference path under ``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _cell_backward_factors(s: torch.Tensor, g: torch.Tensor, c: torch.Tensor, tc: torch.Tensor):
+    """Per-step factors of an LSTM cell's backward, for all steps at once.
+
+    ``s`` [T, B, 3H] holds sigmoid(i, f, o), ``g`` [T, B, H] the tanh cell input, ``c`` [T+1, B, H]
+    the cell states with c[0] the initial one, ``tc`` [T, B, H] = tanh(c[1:]). With dh the gradient
+    reaching h(t) and dc_next the one reaching c(t) from step t+1:
+
+        dc      = dc_next + dh * a                      a = o (1 - tanh(c)^2)
+        dgates  = [dc, dc, dh, dc] * b                  b = [g i(1-i), c_prev f(1-f), tanh(c) o(1-o), i(1-g^2)]
+        dc_prev = dc * f
+
+    Written with in-place ops into two buffers: on the CPU, each fresh [T, B, H] temporary costs more
+    (page faults) than the arithmetic.
+    """
+    T, B, H = tc.shape
+    b = s.new_empty(T, B, 4 * H)
+    b3, bg = b[..., :3 * H], b[..., 3 * H:]
+    for k, u in enumerate((g, c[:-1], tc)):
+        b[..., k * H:(k + 1) * H].copy_(u)
+    b3.mul_(s).addcmul_(b3, s, value=-1)                     # X s - X s^2 = X s (1 - s)
+    i, o = s[..., :H], s[..., 2 * H:]
+    torch.mul(g, g, out=bg).mul_(i)
+    torch.sub(i, bg, out=bg)                                 # i - i g^2
+    a = torch.mul(tc, tc).mul_(o)
+    torch.sub(o, a, out=a)                                   # o - o tanh(c)^2
+    return a, b
+
+
+def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=None, known=None,
+                   mask=None, lead: int = 0, fed_back=None, save: bool = False):
+    """Run the dual-LSTM loop without autograd bookkeeping.
+
+    Parameters
+    ----------
+    g1_pre : Tensor [B, T, 4*H1]
+        LSTM1 input projection (with bias) for every step.
+    g2_pre : Tensor [B, 4*H2]
+        LSTM2 static projection (with bias).
+    w1 : Tensor [4*H1, H1 + H2 + 2]
+    wa, ba : Tensor [N, H1], [N]
+    w2 : Tensor [4*H2, N + H1 + H2]
+    wp, bp : Tensor [1, H2], [1]
+    x : Tensor [B, T, N]
+    neg : Tensor [B, T, N]
+        0, or -inf on missing features of steps that are not all-missing.
+    keep : Tensor [B, T, 1]
+        0 on all-missing steps, else 1.
+    obs0, known : Tensor [B, T], optional
+        Observed target (0 where unknown) and 1/0 flags, for the residual feedback of step t + lead.
+    mask : Tensor [B, T, H2], optional
+        Dropout mask (already scaled) on h2 before the prediction head.
+    lead : int
+        Residual feedback delay; 0 (or obs0 None) disables it.
+    fed_back : Tensor [B, T], optional
+        Predictions to feed back instead of the loop's own. The loop's prediction is a constant
+        input to later steps (no gradient path), so a gradient check, which perturbs the inputs,
+        must hold the fed-back values fixed to see the same function; the model never passes it.
+    save : bool
+        Also return the stacked per-step tensors the backward needs.
+
+    Returns
+    -------
+    pred [B, T], weights [B, T, N] and, if ``save``, a dict of time-major [T, B, ...] tensors.
+    """
+    B, T, N = x.shape
+    H1, H2 = w1.shape[0] // 4, w2.shape[0] // 4
+    use_res = lead > 0 and obs0 is not None and lead < T
+    online = use_res and fed_back is None
+    with torch.no_grad():
+        w1t, wat, w2t, wpt = w1.t(), wa.t(), w2.t(), wp.t()
+        # N * x, and 0 on all-missing steps: the weighted input s * xk then equals N * w * x with
+        # w = s * keep, so the keep mask is applied to the weights once, after the loop.
+        xk = x * (keep * N)
+        g1p, negb, xkv = g1_pre.unbind(1), (neg + ba).unbind(1), xk.unbind(1)
+        # Residual-feedback inputs [r(t), known flag(t)] of LSTM1, time-major.
+        res = x.new_zeros(T, B, 2)
+        if use_res:
+            res[lead:, :, 1] = known.t()[:T - lead]
+            if fed_back is not None:
+                res[lead:, :, 0] = ((fed_back - obs0) * known).t()[:T - lead]
+        resv = res.unbind(0)
+        if online:
+            kt = known.t().unsqueeze(-1)                           # [T, B, 1]
+            nobsk, knv = (-(obs0.t().unsqueeze(-1) * kt)).unbind(0), kt.unbind(0)
+            resr = res[:, :, :1].unbind(0)
+            preds = x.new_empty(T, B, 1)
+            pv = preds.unbind(0)
+            maskv = mask.unbind(1) if mask is not None else None
+        split1, split2 = (3 * H1, H1), (3 * H2, H2)
+
+        h1, h2 = x.new_zeros(B, H1), x.new_zeros(B, H2)
+        c1, c2 = torch.zeros_like(h1), torch.zeros_like(h2)
+        SM, H2S = [], []
+        Z1, S1, G1, C1, TC1 = [], [], [], [c1], []
+        Z2, S2, G2, C2, TC2 = [], [], [], [c2], []
+        for t in range(T):
+            # LSTM1 on [h1, h2, residual]
+            z1 = torch.cat((h1, h2, resv[t]), 1)
+            gs, gc = torch.addmm(g1p[t], z1, w1t).split_with_sizes(split1, 1)
+            s1, g1 = torch.sigmoid(gs), torch.tanh(gc)
+            i, f, o = s1.chunk(3, 1)
+            c1 = torch.addcmul(f * c1, i, g1)
+            tc1 = torch.tanh(c1)
+            h1 = o * tc1
+            # masked softmax (keep applied after the loop) and LSTM2 on [N w x, h1, h2]
+            sm = torch.softmax(torch.addmm(negb[t], h1, wat), 1)
+            z2 = torch.cat((sm * xkv[t], h1, h2), 1)
+            gs, gc = torch.addmm(g2_pre, z2, w2t).split_with_sizes(split2, 1)
+            s2, g2 = torch.sigmoid(gs), torch.tanh(gc)
+            i, f, o = s2.chunk(3, 1)
+            c2 = torch.addcmul(f * c2, i, g2)
+            tc2 = torch.tanh(c2)
+            h2 = o * tc2
+            SM.append(sm)
+            H2S.append(h2)
+            if save:
+                Z1.append(z1), S1.append(s1), G1.append(g1), C1.append(c1), TC1.append(tc1)
+                Z2.append(z2), S2.append(s2), G2.append(g2), C2.append(c2), TC2.append(tc2)
+            if online:
+                # the prediction fed back at t + lead (the returned one, too)
+                p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
+                if t + lead < T:
+                    torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
+
+        h2all = torch.stack(H2S)                                     # [T, B, H2]
+        hd = h2all if mask is None else h2all * mask.transpose(0, 1)
+        if not online:
+            preds = torch.addmm(bp, hd.view(T * B, H2), wpt)
+        pred = preds.view(T, B).t().contiguous()
+        wts = torch.stack(SM).mul_(keep.transpose(0, 1))             # [T, B, N]
+        weights = wts.transpose(0, 1).contiguous()
+    if not save:
+        return pred, weights
+    st = torch.stack
+    return pred, weights, dict(z1=st(Z1), z2=st(Z2), s1=st(S1), g1=st(G1), c1=st(C1), tc1=st(TC1),
+                               s2=st(S2), g2=st(G2), c2=st(C2), tc2=st(TC2), wts=wts, xk=xk, hd=hd)
+
+
+class DualRecurrence(torch.autograd.Function):
+    """The recurrence as one autograd node; see the module docstring.
+
+    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back)``
+    (arguments as in :func:`run_recurrence`, all positional) returns ``(pred [B, T], weights [B, T, N])``.
+    Gradients flow to the first eight inputs only; x, neg, keep, obs0, known, mask and fed_back are
+    constants (the fed-back prediction is detached, as in the model).
+    """
+
+    @staticmethod
+    def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead,
+                fed_back):
+        pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep,
+                                            obs0, known, mask, lead, fed_back, save=True)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(w1, wa, w2, wp, mask, *(buf[k] for k in _SAVED))
+        return pred, weights
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dpred, dweights):
+        w1, wa, w2, wp, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        grads = [None] * 16
+        if dpred is None and dweights is None:
+            return tuple(grads)
+        T, B, N = wts.shape
+        H1, H2 = w1.shape[0] // 4, w2.shape[0] // 4
+        K2 = N + H1 + H2
+        dp = dpred.t() if dpred is not None else wts.new_zeros(T, B)      # [T, B]
+        # prediction head
+        if need[6]:
+            grads[6] = dp.reshape(1, T * B) @ hd.reshape(T * B, H2)
+        if need[7]:
+            grads[7] = dp.sum().reshape(1)
+        if not any(need[:6]):
+            return tuple(grads)
+
+        # Everything off the sequential path, for all steps at once.
+        a1, b1 = _cell_backward_factors(s1, g1, c1, tc1)
+        a2, b2 = _cell_backward_factors(s2, g2, c2, tc2)
+        mask_t = mask.transpose(0, 1) if mask is not None else None
+        # pad[t] holds dh2_head(t-1) = dpred(t-1) * Wp (* mask) in its h2 columns, so the product
+        # dG2(t) @ W2 also adds the prediction head's part of dh2(t-1).
+        pad = wts.new_zeros(T, B, K2)
+        head = torch.mul(dp[:-1].unsqueeze(-1), wp.view(H2), out=pad[1:, :, N + H1:])
+        dh2 = dp[T - 1].unsqueeze(-1) * wp.view(H2)
+        if mask_t is not None:
+            head.mul_(mask_t[:-1])
+            dh2 = dh2 * mask_t[T - 1]
+        wx = wts * xk.transpose(0, 1)
+        dww = (dweights.transpose(0, 1) * wts).unbind(0) if dweights is not None else None
+        w1h1, w1h2 = w1[:, :H1], w1[:, H1:H1 + H2]
+        dg1, dg2, da = wts.new_empty(T, B, 4 * H1), wts.new_empty(T, B, 4 * H2), wts.new_empty(T, B, N)
+
+        a1v, b1v, a2v, b2v = a1.unbind(0), b1.unbind(0), a2.unbind(0), b2.unbind(0)
+        f1v, f2v = s1[..., H1:2 * H1].unbind(0), s2[..., H2:2 * H2].unbind(0)
+        padv, wxv, wv = pad.unbind(0), wx.unbind(0), wts.unbind(0)
+        dg1v, dg2v, dav = dg1.unbind(0), dg2.unbind(0), da.unbind(0)
+
+        split_z2 = (N, H1, H2)
+        dc1 = dc2 = dh1c = None
+        for t in range(T - 1, -1, -1):
+            # LSTM2 at t
+            dc2 = dh2 * a2v[t] if dc2 is None else torch.addcmul(dc2, dh2, a2v[t])
+            gr2 = torch.mul(torch.cat((dc2, dc2, dh2, dc2), 1), b2v[t], out=dg2v[t])
+            dzx, dzh1, dzh2 = torch.addmm(padv[t], gr2, w2).split_with_sizes(split_z2, 1)
+            # masked softmax: da = w (dw - sum(w dw)) with dw = N x dz2_x (+ the weights' own grad)
+            p = dzx * wxv[t] if dww is None else torch.addcmul(dww[t], dzx, wxv[t])
+            d_a = torch.addcmul(p, wv[t], p.sum(1, keepdim=True), value=-1, out=dav[t])
+            # LSTM1 at t
+            dh1 = torch.addmm(dzh1, d_a, wa)
+            if dh1c is not None:
+                dh1 += dh1c
+            dc1 = dh1 * a1v[t] if dc1 is None else torch.addcmul(dc1, dh1, a1v[t])
+            gr1 = torch.mul(torch.cat((dc1, dc1, dh1, dc1), 1), b1v[t], out=dg1v[t])
+            if t == 0:
+                break
+            # carries to step t-1
+            dc1 = dc1 * f1v[t]
+            dc2 = dc2 * f2v[t]
+            dh1c = torch.mm(gr1, w1h1)
+            dh2 = torch.addmm(dzh2, gr1, w1h2)
+
+        # Weight gradients: one product over all steps each.
+        if need[0]:
+            grads[0] = dg1.transpose(0, 1)
+        if need[1]:
+            grads[1] = dg2.sum(0)
+        if need[2]:
+            grads[2] = dg1.view(T * B, 4 * H1).t() @ z1.view(T * B, -1)
+        if need[3]:
+            grads[3] = da.view(T * B, N).t() @ z2[..., N:N + H1].reshape(T * B, H1)
+        if need[4]:
+            grads[4] = da.sum((0, 1))
+        if need[5]:
+            grads[5] = dg2.view(T * B, 4 * H2).t() @ z2.view(T * B, K2)
+        return tuple(grads)
+
+
+_SAVED = ("z1", "z2", "s1", "g1", "c1", "tc1", "s2", "g2", "c2", "tc2", "wts", "xk", "hd")

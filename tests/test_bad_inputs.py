@@ -1,0 +1,376 @@
+"""Bad inputs: every command and the data loader fail with one clear line, the right exit code, no
+traceback, and nothing left behind; messy but valid CSVs are read correctly.
+
+Broken datasets are copies of the tiny synthetic data with one file damaged. The commands run in
+process (``main(argv)``), so their stderr is what a user would see.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sca2lstm.cli import finetune as finetune_cli
+from sca2lstm.cli import predict as predict_cli
+from sca2lstm.cli import train as train_cli
+from sca2lstm.data.camels_gb import read_timeseries
+from sca2lstm.data.dataset import load_basin
+from sca2lstm.errors import DataError
+
+from failure_helpers import BASIN, copy_data, everything_under, one_line, snapshot, tiny_yaml, ts_file
+
+MAINS = {"train": train_cli.main, "finetune": finetune_cli.main, "predict": predict_cli.main}
+PROGS = {"train": "sca2lstm.py", "finetune": "fine_train.py", "predict": "predict.py"}
+
+
+# ------------------------------------------------------------------------------------ damaged files
+def _frame(path):
+    return pd.read_csv(path, dtype=str, keep_default_na=False)  # the file's text, cell for cell
+
+
+def _rewrite(path, fn, **to_csv):
+    df = fn(_frame(path))
+    df.to_csv(path, index=to_csv.pop("index", False), **to_csv)
+
+
+def _set(col, value, row=None):
+    def fn(df):
+        if row is None:
+            df[col] = value
+        else:
+            df.loc[row, col] = value
+        return df
+    return fn
+
+
+def _shuffle(df):
+    return df.sample(frac=1.0, random_state=0)
+
+
+def _day_first(df):
+    df["date"] = pd.to_datetime(df["date"]).dt.strftime("%d/%m/%Y")
+    return df
+
+
+def _messy(path):
+    """Everything the reader must accept at once: unsorted rows, day-first dates, an index column, BOM, CRLF."""
+    df = _day_first(_shuffle(_frame(path)))
+    text = df.to_csv(index=True, lineterminator="\r\n")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+
+
+DAMAGES = {
+    "missing_file": lambda f: f.unlink(),
+    "empty_file": lambda f: f.write_bytes(b""),
+    "header_only": lambda f: f.write_text(f.read_text().splitlines()[0] + "\n"),
+    "renamed_column": lambda f: f.write_text(f.read_text().replace("discharge_vol", "q", 1)),
+    "dropped_precip": lambda f: _rewrite(f, lambda df: df.drop(columns=["precipitation"])),
+    "non_numeric": lambda f: _rewrite(f, _set("precipitation", "abc", row=400)),
+    "duplicate_dates": lambda f: _rewrite(f, lambda df: pd.concat([df.iloc[:401], df.iloc[400:]])),
+    "bad_date": lambda f: _rewrite(f, _set("date", "1971-13-45", row=400)),
+    "not_utf8": lambda f: f.write_bytes(f.read_bytes().replace(b"humidity", "humidit\u00e9".encode("latin-1"), 1)),
+    "all_nan_discharge": lambda f: _rewrite(f, lambda df: _set("discharge_spec", "NaN")(_set("discharge_vol", "NaN")(df))),
+    "all_nan_precip": lambda f: _rewrite(f, _set("precipitation", "NaN")),
+    "few_nan_precip": lambda f: _rewrite(f, lambda df: _set("precipitation", "", row=[500, 501, 900])(df)),
+    # accepted
+    "unsorted": lambda f: _rewrite(f, _shuffle),
+    "bom": lambda f: f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes()),
+    "crlf": lambda f: f.write_bytes(f.read_bytes().replace(b"\n", b"\r\n")),
+    "index_column": lambda f: _rewrite(f, lambda df: df, index=True),
+    "day_first": lambda f: _rewrite(f, _day_first),
+    "slash_year_first": lambda f: _rewrite(f, lambda df: df.assign(date=df["date"].str.replace("-", "/"))),
+    "messy": _messy,
+}
+
+
+def _damaged(tmp_path, src, name):
+    d = copy_data(src, tmp_path / "camels")
+    DAMAGES[name](ts_file(d))
+    return d
+
+
+# ------------------------------------------------------------------------------------ the data loader
+LOADER_ERRORS = [
+    ("missing_file", "unknown basin '32006'"),
+    ("empty_file", "is empty"),
+    ("header_only", "no data rows"),
+    ("renamed_column", "'discharge_vol'"),
+    ("non_numeric", "'abc'"),
+    ("duplicate_dates", "duplicate date 1971-11-05"),
+    ("bad_date", "'1971-13-45'"),
+    ("not_utf8", "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("reader", ["read_timeseries", "load_basin"])
+@pytest.mark.parametrize("damage,expected", LOADER_ERRORS + [("dropped_precip", "'precipitation'")],
+                         ids=[d for d, _ in LOADER_ERRORS] + ["dropped_precip"])
+def test_loader_rejects_bad_file(tmp_path, tiny_data_dir, tiny_cfg, reader, damage, expected):
+    d = _damaged(tmp_path, tiny_data_dir, damage)
+    if reader == "read_timeseries" and damage == "dropped_precip":
+        pytest.skip("read_timeseries requires only date and discharge_vol unless told otherwise")
+    with pytest.raises(DataError) as e:
+        if reader == "read_timeseries":
+            read_timeseries(d, BASIN)
+        else:
+            load_basin(d, BASIN, tiny_cfg)
+    msg = str(e.value)
+    assert expected in msg
+    assert "\n" not in msg
+    if damage not in ("missing_file",):
+        assert ts_file(d).name in msg  # names the file
+
+
+@pytest.mark.parametrize("damage", ["unsorted", "bom", "crlf", "index_column", "day_first", "slash_year_first",
+                                    "messy"])
+def test_loader_accepts_messy_but_valid_file(tmp_path, tiny_data_dir, tiny_cfg, damage):
+    clean = read_timeseries(tiny_data_dir, BASIN)
+    d = _damaged(tmp_path, tiny_data_dir, damage)
+    got = read_timeseries(d, BASIN)
+    pd.testing.assert_frame_equal(got, clean)
+    assert got.index.is_monotonic_increasing
+    a, b = load_basin(tiny_data_dir, BASIN, tiny_cfg), load_basin(d, BASIN, tiny_cfg, use_cache=False)
+    assert np.array_equal(a.dates, b.dates)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+
+
+def test_ambiguous_day_month_order_is_an_error_not_a_guess(tmp_path, tiny_data_dir):
+    """01/02/1971 .. 12/02/1971 could be January 2nd or February 1st: refuse rather than guess."""
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    f = ts_file(d)
+    df = _frame(f).iloc[:200].copy()
+    df = df[pd.to_datetime(df["date"]).dt.day <= 12]  # no day above 12 anywhere
+    df["date"] = pd.to_datetime(df["date"]).dt.strftime("%d/%m/%Y")
+    df.to_csv(f, index=False)
+    with pytest.raises(DataError, match="do not show which"):
+        read_timeseries(d, BASIN)
+
+
+def test_few_missing_inputs_warn_once_with_a_count(tmp_path, tiny_data_dir, capsys):
+    d = _damaged(tmp_path, tiny_data_dir, "few_nan_precip")
+    cfg = tiny_yaml(tmp_path / "tiny.yaml")
+    out = tmp_path / "out" / "m.pth"
+    rc = train_cli.main(["--config", str(cfg), "--data_dir", str(d), "--output", str(out), "--epochs", "0",
+                         "--basins", BASIN])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    warn = [ln for ln in cap.out.splitlines() if "missing input values" in ln]
+    assert len(warn) == 1, cap.out
+    assert "basin 32006" in warn[0] and "precipitation: 3" in warn[0]
+    assert out.is_file()
+
+
+# ------------------------------------------------------------------------------------ the commands
+class Ctx:
+    """Paths one command run needs; the data folder and checkpoint may be damaged per case."""
+
+    def __init__(self, tmp_path, data, ckpt):
+        self.tmp, self.data, self.good_ckpt = tmp_path, data, ckpt
+        self.out = tmp_path / "out"
+        self.out.mkdir()
+        self.cfg = tiny_yaml(tmp_path / "tiny.yaml")
+        self.ckpt = ckpt
+
+    def fmt(self, s: str) -> str:
+        return s.format(tmp=self.tmp, data=self.data, ckpt=self.ckpt, out=self.out)
+
+    def argv(self, cmd: str, overrides: dict) -> list:
+        base = {
+            "train": {"config": self.cfg, "data_dir": self.data, "output": self.out / "m.pth", "epochs": "1",
+                      "basins": BASIN},
+            "finetune": {"target_basin": BASIN, "pretrained_model": self.ckpt, "data_dir": self.data,
+                         "output_dir": self.out, "epochs": "1"},
+            "predict": {"model": self.ckpt, "basin": BASIN, "data_dir": self.data, "output_dir": self.out},
+        }[cmd]
+        for k, v in overrides.items():
+            base[k] = v(self) if callable(v) else v
+        argv = []
+        for k, v in base.items():
+            if v is None:
+                continue
+            argv.append(f"--{k}")
+            argv += [self.fmt(str(x)) for x in (v if isinstance(v, list) else [v])]
+        return argv
+
+
+def _bad_ckpt(ctx, kind):
+    p = ctx.tmp / f"{kind}.pth"
+    good = ctx.good_ckpt.read_bytes()
+    if kind == "missing":
+        pass
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "truncated":
+        p.write_bytes(good[: len(good) // 2])
+    elif kind == "random":
+        p.write_bytes(random.Random(0).randbytes(4096))
+    elif kind == "text":
+        p.write_text("this is a text file, not a model\n")
+    elif kind == "other_config":  # weights of a model with another hidden size, under the original config
+        from sca2lstm import SCA2LSTM
+        from sca2lstm.config import Config
+        ck = torch.load(ctx.good_ckpt, weights_only=True)
+        other = Config.from_dict(ck["config"]).replace(model={"hidden_size": 8})
+        ck["model_state_dict"] = SCA2LSTM(other).state_dict()
+        torch.save(ck, p)
+    return p
+
+
+def _yaml(**sections):
+    return lambda c: tiny_yaml(c.tmp / "case.yaml", **sections)
+
+
+NOWHERE = "{tmp}/nowhere"
+OUTSIDE = {"train_start": "1990-01-01", "train_end": "1993-12-31", "val_start": "1994-01-01",
+           "val_end": "1994-12-31", "test_start": "1995-01-01", "test_end": "1995-12-31"}
+
+# (command, damage, checkpoint kind, flag overrides, exit code, text the one stderr line must hold)
+CASES = [
+    # pretraining
+    ("train", None, None, {"epochs": "-1"}, 2, "--epochs"),
+    ("train", None, None, {"batch_size": "0"}, 2, "--batch_size"),
+    ("train", None, None, {"learning_rate": "-1"}, 2, "--learning_rate"),
+    ("train", None, None, {"epocs": "3"}, 2, "--epocs"),
+    ("train", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("train", None, None, {"basins": "99999"}, 1, "unknown basin '99999'"),
+    ("train", None, None, {"config": "{tmp}/missing.yaml"}, 2, "missing.yaml"),
+    ("train", None, None, {"config": _yaml(data={"train_start": "1974-12-31", "train_end": "1971-01-01"})}, 2,
+     "data.train_start=1974-12-31 is after data.train_end"),
+    ("train", None, None, {"config": _yaml(data=OUTSIDE)}, 1, "outside its data"),
+    ("train", "missing_file", None, {}, 1, "unknown basin '32006'"),
+    ("train", "empty_file", None, {}, 1, "is empty"),
+    ("train", "header_only", None, {}, 1, "no data rows"),
+    ("train", "renamed_column", None, {}, 1, "'discharge_vol'"),
+    ("train", "non_numeric", None, {}, 1, "'abc'"),
+    ("train", "duplicate_dates", None, {}, 1, "duplicate date"),
+    ("train", "all_nan_discharge", None, {}, 1, "no observed discharge in the training period"),
+    ("train", "all_nan_precip", None, {}, 1, "['precipitation'] have no values in the training period"),
+    # fine-tuning
+    ("finetune", None, None, {"fine_tune_ratio": "0"}, 2, "--fine_tune_ratio"),
+    ("finetune", None, None, {"fine_tune_ratio": "1"}, 2, "--fine_tune_ratio"),
+    ("finetune", None, None, {"fine_tune_ratio": "1.5"}, 2, "--fine_tune_ratio"),
+    ("finetune", None, None, {"epochs": "-1"}, 2, "--epochs"),
+    ("finetune", None, None, {"batch_size": "0"}, 2, "--batch_size"),
+    ("finetune", None, None, {"learning_rate": "-1"}, 2, "--learning_rate"),
+    ("finetune", None, None, {"pretrained_model": None}, 2, "--pretrained_model"),
+    ("finetune", None, None, {"target_basin": "32006;rm"}, 2, "invalid basin id"),
+    ("finetune", None, "missing", {}, 1, "{ckpt} does not exist"),
+    ("finetune", None, "empty", {}, 1, "{ckpt} is empty"),
+    ("finetune", None, "truncated", {}, 1, "{ckpt} is truncated"),
+    ("finetune", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
+    ("finetune", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
+    ("finetune", None, "other_config", {}, 1, "{ckpt} does not fit this model config: shape mismatch"),
+    ("finetune", None, None, {"target_basin": "99999"}, 1, "unknown basin '99999'"),
+    ("finetune", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("finetune", "missing_file", None, {}, 1, "unknown basin '32006'"),
+    ("finetune", "renamed_column", None, {}, 1, "'discharge_vol'"),
+    ("finetune", "all_nan_discharge", None, {}, 1, "basin 32006: no valid discharge records"),
+    ("finetune", "all_nan_precip", None, {}, 1, "['precipitation'] have no values"),
+    # prediction
+    ("predict", None, None, {"model": "{tmp}/nothing/*.pth"}, 1, "no checkpoint matches {tmp}/nothing/*.pth"),
+    ("predict", None, None, {"basin": None}, 2, "--basin"),
+    ("predict", None, None, {"format": "xlsx"}, 2, "--format"),
+    ("predict", None, None, {"start": "1976-12-31", "end": "1976-01-01"}, 2, "--start 1976-12-31 is after --end"),
+    ("predict", None, None, {"start": "soon"}, 2, "--start 'soon' is not a date"),
+    ("predict", None, None, {"start": "1990-01-01", "end": "1990-12-31"}, 1, "outside its data"),
+    ("predict", None, None, {"basin": "99999"}, 1, "unknown basin '99999'"),
+    ("predict", None, None, {"basin": ["32006", "99999"]}, 1, "unknown basin '99999'"),  # no partial output
+    ("predict", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("predict", None, "missing", {}, 1, "no checkpoint matches {ckpt}"),
+    ("predict", None, "truncated", {}, 1, "{ckpt} is truncated"),
+    ("predict", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
+    ("predict", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
+    ("predict", None, "other_config", {}, 1, "{ckpt} does not fit this model config"),
+    ("predict", "missing_file", None, {}, 1, "unknown basin '32006'"),
+    ("predict", "header_only", None, {}, 1, "no data rows"),
+    ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),
+    ("predict", "bad_date", None, {}, 1, "'1971-13-45'"),
+]
+
+
+def _case_id(c):
+    cmd, damage, ck, over, _, _ = c
+    what = damage or (f"ckpt_{ck}" if ck else "_".join(f"{k}={v}" if not callable(v) else k
+                                                        for k, v in over.items()))
+    return f"{cmd}-{what}".replace("/", "").replace("{tmp}", "")
+
+
+@pytest.mark.parametrize("cmd,damage,ck,over,code,expected", CASES, ids=[_case_id(c) for c in CASES])
+def test_command_rejects_bad_input(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, cmd, damage, ck, over,
+                                   code, expected):
+    data = _damaged(tmp_path, tiny_data_dir, damage) if damage else tiny_data_dir
+    ctx = Ctx(tmp_path, data, pretrained_ckpt)
+    if ck:
+        ctx.ckpt = _bad_ckpt(ctx, ck)
+    rc = MAINS[cmd](ctx.argv(cmd, over))
+    err = capsys.readouterr().err
+    line = one_line(err)
+    assert rc == code, err
+    assert line.startswith(f"{PROGS[cmd]}: error: ")
+    assert ctx.fmt(expected) in line
+    assert everything_under(ctx.out) == []  # no checkpoint, run folder or prediction left behind
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    cfg = tiny_yaml(tmp_path / "tiny.yaml")
+    rc = train_cli.main(["--config", str(cfg), "--data_dir", str(tmp_path / "nowhere"), "--output",
+                         str(tmp_path / "m.pth"), "--debug"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "Traceback" in err and "DataError" in err
+    assert err.strip().splitlines()[-1].startswith("sca2lstm.py: error: data folder")
+
+
+# ------------------------------------------------------------------------------------ earlier outputs survive
+def test_failed_predict_leaves_earlier_output_untouched(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    ctx = Ctx(tmp_path, tiny_data_dir, pretrained_ckpt)
+    assert predict_cli.main(ctx.argv("predict", {})) == 0
+    before = snapshot(ctx.out)
+    assert "basin_32006/series.csv" in before
+    bad_data = _damaged(tmp_path, tiny_data_dir, "renamed_column")
+    for over in ({"basin": ["32006", "99999"]}, {"data_dir": bad_data}, {"model": _bad_ckpt(ctx, "truncated")}):
+        capsys.readouterr()
+        assert predict_cli.main(ctx.argv("predict", over)) == 1
+        one_line(capsys.readouterr().err)
+        assert snapshot(ctx.out) == before  # byte-identical, and no new or temp files
+
+
+def test_failed_finetune_leaves_earlier_output_untouched(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    ctx = Ctx(tmp_path, tiny_data_dir, pretrained_ckpt)
+    assert finetune_cli.main(ctx.argv("finetune", {"epochs": "0"})) == 0
+    before = snapshot(ctx.out)
+    (run,) = (ctx.out / "basin_32006").iterdir()
+    assert (run / "best_model_basin_32006.pth").is_file()
+    bad = _damaged(tmp_path, tiny_data_dir, "all_nan_discharge")
+    capsys.readouterr()
+    assert finetune_cli.main(ctx.argv("finetune", {"data_dir": bad})) == 1
+    one_line(capsys.readouterr().err)
+    assert snapshot(ctx.out) == before
+
+
+def test_failed_pretrain_leaves_earlier_checkpoint_untouched(tmp_path, tiny_data_dir, capsys):
+    ctx = Ctx(tmp_path, tiny_data_dir, None)
+    assert train_cli.main(ctx.argv("train", {"epochs": "0"})) == 0
+    ck = (ctx.out / "m.pth").read_bytes()
+    bad = _damaged(tmp_path, tiny_data_dir, "non_numeric")
+    capsys.readouterr()
+    assert train_cli.main(ctx.argv("train", {"data_dir": bad})) == 1
+    one_line(capsys.readouterr().err)
+    assert (ctx.out / "m.pth").read_bytes() == ck
+    assert (ctx.out / "m_run" / "history.csv").is_file()  # the earlier run folder is kept
+
+
+def test_messy_csv_is_accepted_by_predict(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    """BOM + CRLF + index column + unsorted rows + day-first dates: predicted, with the right observations."""
+    ctx = Ctx(tmp_path, _damaged(tmp_path, tiny_data_dir, "messy"), pretrained_ckpt)
+    rc = predict_cli.main(ctx.argv("predict", {"start": "1976-01-01", "end": "1976-03-31"}))
+    assert rc == 0, capsys.readouterr().err
+    got = pd.read_csv(ctx.out / "basin_32006" / "series.csv", parse_dates=["date"]).set_index("date")
+    want = read_timeseries(tiny_data_dir, BASIN).loc["1976-01-01":"1976-03-31", "discharge_vol"]
+    assert list(got.index) == list(want.index)
+    np.testing.assert_allclose(got["observed"].to_numpy(), want.to_numpy(), atol=5e-5)  # written with 4 decimals

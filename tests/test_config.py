@@ -1,0 +1,196 @@
+"""The typed configuration: defaults, the working-directory file, and validation at load."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from sca2lstm.config import DEFAULT_CONFIG_PATH, Config, load_config
+from sca2lstm.errors import ConfigError
+
+
+def write_yaml(path, data) -> str:
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data, encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture()
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_load_config_without_argument_gives_the_defaults(in_tmp):
+    cfg = load_config()
+    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    d = cfg.to_dict()
+    for section, values in raw.items():
+        for key, value in values.items():
+            assert d[section][key] == value, f"{section}.{key}"
+    assert cfg.training.seq_len == 270 and cfg.training.spinup == 90 and cfg.training.epochs == 60
+    f = cfg.finetune
+    assert (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, f.fine_tune_ratio) == \
+        (20, 16, 1e-4, 1e-5, 8, 0.8)
+    assert cfg.data.data_dir is None and cfg.data.cache_dir is None
+    assert cfg == Config.from_dict({})
+
+
+def test_sca2lstm_yaml_in_the_working_directory_is_picked_up(in_tmp):
+    write_yaml(in_tmp / "sca2lstm.yaml", {"training": {"epochs": 3}, "model": {"hidden_size": 8}})
+    cfg = load_config()
+    assert cfg.training.epochs == 3 and cfg.model.hidden_size == 8
+    assert cfg.training.seq_len == 270  # a partial file overrides only the keys it names
+    # an explicit path wins over the working-directory file; overrides win over both
+    other = write_yaml(in_tmp / "other.yaml", {"training": {"epochs": 5}})
+    assert load_config(other).training.epochs == 5
+    assert load_config(other, overrides={"training": {"epochs": 9}}).training.epochs == 9
+
+
+def test_empty_file_means_defaults(in_tmp):
+    assert load_config(write_yaml(in_tmp / "empty.yaml", "")) == Config.from_dict({})
+
+
+def test_missing_file_is_a_config_error(in_tmp):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config(in_tmp / "nope.yaml")
+
+
+@pytest.mark.parametrize("data, named", [
+    ({"training": {"epoch": 3}}, "training.epoch"),
+    ({"model": {"hidden": 3}}, "model.hidden"),
+    ({"trainig": {"epochs": 3}}, "trainig"),
+    ({"predict": {}}, "predict"),
+])
+def test_unknown_keys_and_sections_are_named(in_tmp, data, named):
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "c.yaml", data))
+    msg = str(e.value)
+    assert named in msg and "allowed" in msg and "\n" not in msg
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        Config.from_dict(data)
+
+
+@pytest.mark.parametrize("section, key, value, allowed", [
+    ("training", "seq_len", 1, ">= 2"),
+    ("training", "seq_len", 0, ">= 2"),
+    ("model", "dropout", 1.0, "[0, 1)"),
+    ("model", "dropout", -0.1, "[0, 1)"),
+    ("finetune", "fine_tune_ratio", 1.5, "(0, 1)"),
+    ("finetune", "fine_tune_ratio", 0.0, "(0, 1)"),
+    ("training", "epochs", -1, ">= 0"),
+    ("finetune", "epochs", -1, ">= 0"),
+    ("training", "batch_size", 0, ">= 1"),
+    ("training", "learning_rate", 0.0, "> 0"),
+    ("data", "lead_days", 0, ">= 1"),
+    ("data", "ssi_window", 0, ">= 1"),
+    ("training", "device", "tpu", "auto, cpu, cuda"),
+])
+def test_out_of_range_values_name_key_and_range(in_tmp, section, key, value, allowed):
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "c.yaml", {section: {key: value}}))
+    msg = str(e.value)
+    assert f"{section}.{key}" in msg and allowed in msg and "c.yaml" in msg and "\n" not in msg
+
+
+def test_spinup_must_be_below_seq_len():
+    with pytest.raises(ConfigError, match=r"training\.spinup=60.*training\.seq_len=60"):
+        Config.from_dict({"training": {"seq_len": 60, "spinup": 60}})
+    with pytest.raises(ConfigError, match=r"training\.spinup"):
+        Config.from_dict({"training": {"seq_len": 60, "spinup": 61}})
+    assert Config.from_dict({"training": {"seq_len": 60, "spinup": 59}}).predict_steps == 1
+
+
+@pytest.mark.parametrize("update, named", [
+    ({"train_start": "2000-13-01"}, "data.train_start"),
+    ({"test_end": "yesterday"}, "data.test_end"),
+    ({"val_start": "2001-01-01", "val_end": "2000-12-31"}, "data.val_start"),
+    ({"train_end": "2001-01-01"}, "data.train_end"),  # overlaps validation (starts 2000-10-01)
+    ({"val_end": "2005-10-01"}, "data.val_end"),  # overlaps test (starts 2005-10-01)
+    ({"test_start": "2000-01-01", "test_end": "2001-01-01"}, "data.val_end"),  # test before validation
+])
+def test_bad_dates_and_overlapping_periods(update, named):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict({"data": update})
+    assert named in str(e.value) and "\n" not in str(e.value)
+
+
+def test_yaml_dates_unquoted_are_accepted(in_tmp):
+    path = write_yaml(in_tmp / "c.yaml", "data:\n  train_start: 1980-10-01\n")
+    assert load_config(path).data.train_start == "1980-10-01"
+
+
+@pytest.mark.parametrize("section, key, value, expected", [
+    ("training", "seq_len", "abc", "integer"),
+    ("training", "seq_len", 270.5, "integer"),
+    ("training", "epochs", True, "integer"),
+    ("model", "dropout", "lots", "number"),
+    ("model", "dropout", [0.1], "number"),
+    ("data", "derived_features", "yes", "true or false"),
+    ("data", "derived_features", 1, "true or false"),
+    ("data", "dynamic_inputs", "precipitation", "list"),
+    ("training", "seed", None, "null"),
+    ("training", "grad_clip", float("inf"), "finite"),  # YAML .inf
+])
+def test_wrong_types_are_rejected(section, key, value, expected):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict({section: {key: value}})
+    assert f"{section}.{key}" in str(e.value) and expected in str(e.value)
+
+
+def test_section_must_be_a_mapping(in_tmp):
+    with pytest.raises(ConfigError, match="training"):
+        load_config(write_yaml(in_tmp / "c.yaml", "training: 5\n"))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(write_yaml(in_tmp / "c.yaml", "- a\n- b\n"))
+
+
+def test_unknown_dynamic_input_is_named():
+    with pytest.raises(ConfigError, match="rainfall"):
+        Config.from_dict({"data": {"dynamic_inputs": ["precipitation", "rainfall"]}})
+
+
+def test_exponent_notation_from_yaml_is_a_number(in_tmp):
+    # PyYAML reads 1e-3 (no dot) as a string; a float setting accepts it
+    cfg = load_config(write_yaml(in_tmp / "c.yaml", "training:\n  learning_rate: 1e-3\n"))
+    assert cfg.training.learning_rate == 0.001
+
+
+def test_yaml_is_parsed_safely(in_tmp):
+    marker = in_tmp / "pwned"
+    text = f"training: !!python/object/apply:os.system ['touch {marker}']\n"
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "evil.yaml", text))
+    assert "evil.yaml" in str(e.value) and "YAML" in str(e.value)
+    assert not marker.exists()
+    text = "model: !!python/object:sca2lstm.config.ModelConfig {hidden_size: 3}\n"
+    with pytest.raises(ConfigError):
+        load_config(write_yaml(in_tmp / "evil2.yaml", text))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write_yaml(in_tmp / "broken.yaml", "training: [unclosed\n"))
+
+
+def _plain(v) -> bool:
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(_plain(x) for x in v)
+    return v is None or type(v) in (str, int, float, bool)
+
+
+def test_to_dict_round_trips_and_is_plain():
+    cfg = Config.from_dict({"training": {"epochs": 3, "learning_rate": 0.01},
+                            "data": {"basins": ["32006", 10002], "train_start": "1980-10-01"}})
+    d = cfg.to_dict()
+    assert _plain(d) and set(d) == {"data", "model", "training", "finetune"}
+    assert d["data"]["basins"] == ["32006", "10002"]
+    back = Config.from_dict(d)
+    assert back == cfg and back.to_dict() == d
+    assert yaml.safe_load(yaml.safe_dump(d)) == d
+    # replace() validates too
+    assert cfg.replace(training={"epochs": 4}).training.epochs == 4
+    with pytest.raises(ConfigError, match="training.epochs"):
+        cfg.replace(training={"epochs": -4})
+    assert all(dataclasses.is_dataclass(getattr(cfg, s)) for s in d)

@@ -1,0 +1,169 @@
+"""The fused recurrence (custom autograd Function, hand-written BPTT) against autograd and the eager loop."""
+
+import pytest
+import torch
+
+import sca2lstm
+from sca2lstm.models.recurrence import DualRecurrence, run_recurrence
+from sca2lstm.models.sca2lstm import SCA2LSTM
+
+
+# ----------------------------------------------------------------------------- the Function alone
+def _tiny_inputs(dtype=torch.float64):
+    """B=2, T=5, N=3, H1=3, H2=4 with missing features, one all-missing step and unknown obs."""
+    g = torch.Generator().manual_seed(0)
+    B, T, N, H1, H2 = 2, 5, 3, 3, 4
+
+    def r(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=dtype) * scale).requires_grad_()
+
+    miss = torch.zeros(B, T, N, dtype=torch.bool)
+    miss[0, 1, 0] = True
+    miss[0, 3, 1:] = True
+    miss[1, 2, :] = True                                      # all features missing at one step
+    x = torch.randn(B, T, N, generator=g, dtype=dtype).masked_fill(miss, 0.0)
+    all_miss = miss.all(-1, keepdim=True)
+    neg = torch.zeros_like(x).masked_fill(miss & ~all_miss, float("-inf"))
+    keep = (~all_miss).to(dtype)
+    q = torch.randn(B, T, generator=g, dtype=dtype)
+    q[0, 2] = q[1, 0] = float("nan")                           # unknown observations
+    known = torch.isfinite(q)
+    obs0 = torch.where(known, q, torch.zeros_like(q))
+    mask = (torch.rand(B, T, H2, generator=g, dtype=dtype) > 0.3).to(dtype) / 0.7
+    params = [r(B, T, 4 * H1), r(B, 4 * H2), r(4 * H1, H1 + H2 + 2, scale=0.5), r(N, H1), r(N),
+              r(4 * H2, N + H1 + H2, scale=0.5), r(1, H2), r(1)]
+    return params, (x, neg, keep, obs0, known.to(dtype)), mask
+
+
+@pytest.mark.parametrize("lead", [0, 1])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_gradcheck(lead, dropout):
+    params, (x, neg, keep, obs0, known), mask = _tiny_inputs()
+    mask = mask if dropout else None
+    pred, _ = DualRecurrence.apply(*params, x, neg, keep, obs0, known, mask, lead, None)
+    fed = pred.detach()
+
+    # The fed-back prediction is a constant input to later steps (detached): gradcheck perturbs the
+    # inputs, so it must hold the fed-back values fixed to see that function.
+    def f(*p):
+        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, fed)
+
+    pred_fixed, w = f(*params)
+    assert torch.equal(pred_fixed, pred)                        # same values as the online feedback
+    # Both outputs (pred and weights). The full Jacobian for the richest case, the randomised fast
+    # mode (a few directional derivatives) for the others, to keep the suite quick.
+    assert torch.autograd.gradcheck(f, params, fast_mode=not (lead and dropout))
+    assert torch.all(w[1, 2] == 0) and torch.all(w[0, 1, 0] == 0) and torch.all(w[0, 3, 1:] == 0)
+
+
+def test_forward_matches_no_grad_loop():
+    params, consts, mask = _tiny_inputs()
+    a = DualRecurrence.apply(*params, *consts, mask, 1, None)
+    b = run_recurrence(*params, *consts, mask, 1)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+# ----------------------------------------------------------------------------- against the eager loop
+def _small_model(dropout=0.0, seed=0):
+    cfg = sca2lstm.load_config().replace(
+        model={"hidden_size": 12, "attention_hidden_size": 6, "embedding_size": 4, "dropout": dropout})
+    torch.manual_seed(seed)
+    return SCA2LSTM(cfg)
+
+
+def _batch(model, B=3, T=40, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    N, S = model.n_features, model.n_static
+    miss = torch.rand(B, T, N, generator=g) < 0.2
+    miss[0, 7] = True                                          # all-missing steps
+    miss[2, 30:32] = True
+    x = torch.randn(B, T, N, generator=g).masked_fill(miss, 0.0)
+    stm = torch.rand(B, S, generator=g) < 0.2
+    st = torch.randn(B, S, generator=g).masked_fill(stm, 0.0)
+    q = torch.randn(B, T, generator=g)
+    q[torch.rand(B, T, generator=g) < 0.25] = float("nan")
+    return x, miss, st, stm, q
+
+
+def _loss_and_grads(model, batch, fused, q_obs=True):
+    model.use_fused_recurrence = fused
+    model.zero_grad(set_to_none=True)
+    x, miss, st, stm, q = batch
+    pred, w = model(x, miss, st, stm, q_obs=q if q_obs else None, return_weights=True)
+    ok = torch.isfinite(q)
+    g = torch.Generator().manual_seed(5)
+    # the loss also uses the weights, so their own gradient path is checked too
+    loss = ((pred - torch.where(ok, q, 0.0)) ** 2 * ok).sum() / ok.sum() \
+        + (w * torch.randn(w.shape, generator=g)).sum()
+    loss.backward()
+    return pred.detach(), w.detach(), {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("frozen", [(), ("embedding", "lstm1", "weight_head"),
+                                    ("embedding", "lstm1", "weight_head", "lstm2")])
+@pytest.mark.parametrize("q_obs", [True, False])
+def test_fused_matches_reference(frozen, q_obs):
+    model = _small_model()
+    assert model.lead == 1                                     # residual feedback is on
+    for grp in frozen:
+        for p in model.group_parameters(grp):
+            p.requires_grad_(False)
+    batch = _batch(model)
+    p_ref, w_ref, g_ref = _loss_and_grads(model, batch, fused=False, q_obs=q_obs)
+    p_fast, w_fast, g_fast = _loss_and_grads(model, batch, fused=True, q_obs=q_obs)
+    torch.testing.assert_close(p_fast, p_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(w_fast, w_ref, rtol=1e-5, atol=1e-5)
+    frozen_names = {f"{grp}." for grp in frozen}
+    for name, g in g_ref.items():
+        if any(name.startswith(f) for f in frozen_names):
+            assert g is None and g_fast[name] is None, name
+        else:
+            assert g is not None and torch.isfinite(g_fast[name]).all(), name
+            torch.testing.assert_close(g_fast[name], g, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_weights_semantics_and_inference_path():
+    model = _small_model().eval()
+    x, miss, st, stm, q = _batch(model)
+    with torch.no_grad():
+        pred, w = model(x, miss, st, stm, q_obs=q, return_weights=True)
+        model.use_fused_recurrence = False
+        pred_ref = model(x, miss, st, stm, q_obs=q)
+    torch.testing.assert_close(pred, pred_ref, rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(pred).all() and torch.isfinite(w).all()
+    assert torch.all(w[miss] == 0)
+    all_miss = miss.all(-1)
+    assert torch.all(w[all_miss] == 0)
+    torch.testing.assert_close(w.sum(-1)[~all_miss], torch.ones(int((~all_miss).sum())))
+
+
+def test_path_selection():
+    model = _small_model()
+    x, miss, st, stm, q = _batch(model, T=10)
+    assert model(x, miss, st, stm, q_obs=q).grad_fn.name() == "DualRecurrenceBackward"
+    # gradients with respect to the inputs: only the eager loop provides them
+    xg = x.clone().requires_grad_()
+    model(xg, miss, st, stm, q_obs=q).sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()
+    # autocast: the eager loop
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, miss, st, stm, q_obs=q)
+    assert out.grad_fn.name() != "DualRecurrenceBackward"
+
+
+def test_dropout_deterministic():
+    model = _small_model(dropout=0.3).train()
+    batch = _batch(model)
+
+    def grads(seed):
+        torch.manual_seed(seed)
+        return _loss_and_grads(model, batch, fused=True)[2]
+
+    a, b, c = grads(7), grads(7), grads(8)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    assert not torch.equal(a["lstm2.rec.weight"], c["lstm2.rec.weight"])   # the mask is drawn
+    model.eval()                                                           # no mask in eval mode
+    d = _loss_and_grads(model, batch, fused=True)[2]
+    e = _loss_and_grads(model, batch, fused=False)[2]
+    for n in d:
+        torch.testing.assert_close(d[n], e[n], rtol=1e-4, atol=1e-5, msg=n)

@@ -1,0 +1,317 @@
+"""Safety: checkpoints cannot run code, writes are atomic, interruptions resume exactly, out-of-memory
+and non-finite losses end with one clear line."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sca2lstm.cli import finetune as finetune_cli
+from sca2lstm.cli import predict as predict_cli
+from sca2lstm.cli import train as train_cli
+from sca2lstm.data.dataset import SequenceData
+from sca2lstm.training import trainer as trainer_mod
+from sca2lstm.training.checkpoint import atomic_torch_save, load_checkpoint
+
+from conftest import REPO
+from failure_helpers import BASIN, FEW_RECORDS, everything_under, one_line, snapshot, tiny_yaml
+
+
+def _train_argv(tmp_path, data, out, *extra):
+    cfg = tmp_path / "tiny.yaml"
+    if not cfg.exists():
+        tiny_yaml(cfg)
+    return ["--config", str(cfg), "--data_dir", str(data), "--output", str(out), "--basins", BASIN,
+            "--patience", "1000", *extra]
+
+
+def _ft_argv(ckpt, data, out, *extra):
+    return ["--target_basin", BASIN, "--pretrained_model", str(ckpt), "--data_dir", str(data), "--output_dir",
+            str(out), "--patience", "1000", *extra]
+
+
+def _interrupt_on_call(monkeypatch, n):
+    """Make the n-th training epoch raise KeyboardInterrupt (as Ctrl-C would)."""
+    real = trainer_mod.Trainer._train_epoch
+    calls = {"n": 0}
+
+    def epoch(self, e):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(self, e)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_train_epoch", epoch)
+
+
+def _same_weights(a, b):
+    sa = torch.load(a, weights_only=True)["model_state_dict"]
+    sb = torch.load(b, weights_only=True)["model_state_dict"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+# ------------------------------------------------------------------------------------ unsafe checkpoints
+class _OpenPayload:
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):  # unpickling would create the file
+        return (open, (self.target, "w"))
+
+
+class _SystemPayload:
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):  # unpickling would run a shell command
+        return (os.system, (f"touch {self.target}",))
+
+
+@pytest.mark.parametrize("payload", [_OpenPayload, _SystemPayload], ids=["open", "os.system"])
+@pytest.mark.parametrize("cmd", ["predict", "finetune"])
+def test_checkpoint_with_code_is_refused(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, payload, cmd):
+    pwned = tmp_path / "pwned"
+    ck = torch.load(pretrained_ckpt, weights_only=True)  # a real checkpoint, plus one poisoned entry
+    ck["val_metrics"] = {"note": payload(pwned)}
+    evil = tmp_path / "evil.pth"
+    torch.save(ck, evil)
+    out = tmp_path / "out"
+    if cmd == "predict":
+        rc = predict_cli.main(["--model", str(evil), "--basin", BASIN, "--data_dir", str(tiny_data_dir),
+                               "--output_dir", str(out)])
+    else:
+        rc = finetune_cli.main(_ft_argv(evil, tiny_data_dir, out))
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1
+    assert f"checkpoint {evil} was refused" in line and "could run code" in line
+    assert not pwned.exists()
+    assert not out.exists()
+
+
+def test_resume_state_with_code_is_refused(tmp_path, tiny_data_dir, capsys):
+    pwned = tmp_path / "pwned"
+    out = tmp_path / "m.pth"
+    state = tmp_path / "m_run" / "last_state.pth"
+    state.parent.mkdir()
+    torch.save({"format": "sca2lstm-train-state-v1", "epoch": _OpenPayload(pwned)}, state)
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--resume"))
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1 and "was refused" in line and str(state) in line
+    assert not pwned.exists() and not out.exists()
+
+
+def test_project_checkpoints_load_weights_only(pretrained_ckpt):
+    for p in (pretrained_ckpt, pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth"):
+        ck = torch.load(p, weights_only=True)
+        assert isinstance(ck, dict) and "model_state_dict" in ck
+
+
+# ------------------------------------------------------------------------------------ atomic writes
+def test_atomic_save_leaves_no_temp_files(tmp_path):
+    p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")
+    atomic_torch_save({"w": torch.arange(6)}, p)
+    assert everything_under(tmp_path) == ["a.pth"]
+    assert torch.equal(torch.load(p, weights_only=True)["w"], torch.arange(6))
+
+
+def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
+    p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")
+    before = p.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 half a zip")  # some bytes reach the disk, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        atomic_torch_save({"w": torch.arange(7)}, p)
+    assert p.read_bytes() == before
+    assert everything_under(tmp_path) == ["a.pth"]
+
+
+# ------------------------------------------------------------------------------------ interruptions
+def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, monkeypatch):
+    a, b = tmp_path / "a" / "m.pth", tmp_path / "b" / "m.pth"
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, a, "--epochs", "3", "--quiet")) == 0
+
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 2)
+        capsys.readouterr()
+        rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, b, "--epochs", "3", "--quiet"))
+    line = one_line(capsys.readouterr().err)
+    assert rc == 130
+    assert line.startswith("sca2lstm.py: interrupted") and "--resume" in line
+    state = b.with_name("m_run") / "last_state.pth"
+    assert torch.load(state, weights_only=True)["epoch"] == 1
+    assert not b.exists()
+
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, b, "--epochs", "3", "--quiet", "--resume")) == 0
+    _same_weights(a, b)
+    ha = torch.load(a, weights_only=True)["history"]
+    hb = torch.load(b, weights_only=True)["history"]
+    for key in ("val_loss", "train_loss", "lr"):  # epoch 0 has no train loss (NaN == NaN here)
+        np.testing.assert_array_equal([h[key] for h in ha], [h[key] for h in hb])
+
+
+def test_finetune_resume_equals_uninterrupted(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, a, "--epochs", "2", "--quiet")) == 0
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 2)
+        capsys.readouterr()
+        rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, b, "--epochs", "2", "--quiet"))
+    line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS,))
+    assert rc == 130 and line.startswith("fine_train.py: interrupted")
+    (run,) = (b / "basin_32006").iterdir()
+    assert (run / "last_state.pth").is_file() and not (run / "best_model_basin_32006.pth").exists()
+
+    assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, b, "--epochs", "2", "--quiet",
+                                      "--resume")) == 0
+    (ca,) = a.glob("basin_32006/*/best_model_basin_32006.pth")
+    cb = run / "best_model_basin_32006.pth"
+    _same_weights(ca, cb)
+    va, vb = torch.load(ca, weights_only=True), torch.load(cb, weights_only=True)
+    assert [h["val_loss"] for h in va["history"]] == [h["val_loss"] for h in vb["history"]]
+    # "before" scores the pretrained weights in both runs, not the resumed state
+    assert va["val_metrics"]["before"] == vb["val_metrics"]["before"]
+    torch.load(run / "last_state.pth", weights_only=True)
+
+
+def _spawn_training(tmp_path, data):
+    env = {k: v for k, v in os.environ.items() if k != "SCA2LSTM_DATA_DIR"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               SCA2LSTM_CACHE_DIR=str(tmp_path / "cache"))
+    out = tmp_path / "m.pth"
+    argv = [sys.executable, "sca2lstm.py", *_train_argv(tmp_path, data, out, "--epochs", "1000", "--quiet")]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, tmp_path, out, out.with_name("m_run") / "last_state.pth"
+
+
+@pytest.fixture(scope="module")
+def trainings(tmp_path_factory, tiny_data_dir):
+    """Two real ``python sca2lstm.py`` runs (1000 epochs), started together to save wall time."""
+    runs = {k: _spawn_training(tmp_path_factory.mktemp(k), tiny_data_dir) for k in ("sigint", "sigkill")}
+    yield runs
+    for proc, *_ in runs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _wait_for(proc, cond, timeout=90.0):
+    t0 = time.time()
+    while not cond():
+        if proc.poll() is not None:
+            pytest.fail(f"training ended early (rc {proc.returncode}): {proc.communicate()[1]}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            pytest.fail("timed out waiting for the training state")
+        time.sleep(0.05)
+
+
+def test_sigint_saves_state_and_exits_130(trainings):
+    proc, _, out, state = trainings["sigint"]
+    _wait_for(proc, state.is_file)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    line = one_line(err)
+    assert line.startswith("sca2lstm.py: interrupted") and "--resume" in line
+    st = torch.load(state, weights_only=True)
+    assert st["format"] == "sca2lstm-train-state-v1"
+    assert not out.exists()
+
+
+def test_sigkill_leaves_a_loadable_state_that_resumes(trainings, tiny_data_dir, capsys):
+    proc, tmp, out, state = trainings["sigkill"]
+    _wait_for(proc, state.is_file)
+    first = state.stat().st_mtime_ns
+    _wait_for(proc, lambda: state.stat().st_mtime_ns != first)  # at least one epoch saved
+    proc.kill()  # SIGKILL: no handler runs
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    st = load_checkpoint(state, require_model=False)
+    assert st["epoch"] >= 1
+    assert not out.exists()
+    # The state resumes: with --epochs equal to the epochs it holds, it writes the final checkpoint at once.
+    rc = train_cli.main(_train_argv(tmp, tiny_data_dir, out, "--epochs", str(st["epoch"]), "--resume", "--quiet"))
+    assert rc == 0, capsys.readouterr().err
+    assert torch.load(out, weights_only=True)["history"][-1]["epoch"] == st["epoch"]
+
+
+# ------------------------------------------------------------------------------------ out of memory
+OOM = [RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.8 GiB total capacity)"),
+       torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 512.00 MiB"), MemoryError()]
+
+
+@pytest.mark.parametrize("exc", OOM, ids=["RuntimeError", "OutOfMemoryError", "MemoryError"])
+def test_out_of_memory_suggests_smaller_batch(tmp_path, tiny_data_dir, capsys, monkeypatch, exc):
+    def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(SequenceData, "loss_mask", boom)  # the training batches, after epoch 0's state
+    out = tmp_path / "m.pth"
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--quiet"))
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1
+    assert line.startswith("sca2lstm.py: error: out of") and "try a smaller --batch_size" in line
+    assert not out.exists()
+
+
+def test_out_of_memory_in_finetune(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, monkeypatch):
+    monkeypatch.setattr(SequenceData, "loss_mask", lambda *a, **k: (_ for _ in ()).throw(OOM[0]))
+    out = tmp_path / "ft"
+    rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "2", "--quiet"))
+    line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS,))
+    assert rc == 1 and "try a smaller --batch_size" in line
+    assert everything_under(out) == []
+
+
+# ------------------------------------------------------------------------------------ non-finite losses
+def _nan_loss(monkeypatch):
+    monkeypatch.setattr(trainer_mod, "masked_mse", lambda pred, target, mask: (pred * float("nan")).mean())
+
+
+BATCH_RE = r"basin 32006 \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d"
+
+
+def test_nan_guard_stops_pretraining(tmp_path, tiny_data_dir, capsys, monkeypatch):
+    _nan_loss(monkeypatch)
+    out = tmp_path / "m.pth"
+    # One tiny basin has only 3 batches an epoch: the guard counts across epochs.
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "5", "--quiet"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    warnings = [ln for ln in lines[:-1] if "non-finite loss" in ln]
+    assert len(warnings) == len(lines) - 1 == 5  # max_bad_batches, each naming basin and dates
+    assert all(re.search(BATCH_RE, w) for w in warnings)
+    assert lines[-1].startswith("sca2lstm.py: error: 5 consecutive batches had a non-finite loss")
+    assert re.search(BATCH_RE, lines[-1])
+    assert not out.exists()
+
+
+def test_nan_guard_stops_finetune_and_keeps_earlier_run(tmp_path, tiny_data_dir, pretrained_ckpt, capsys,
+                                                        monkeypatch):
+    out = tmp_path / "ft"
+    assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "0", "--quiet")) == 0
+    before = snapshot(out)
+    _nan_loss(monkeypatch)
+    capsys.readouterr()
+    rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "2", "--quiet"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fine_train.py: error: 5 consecutive batches had a non-finite loss (last: basin 32006 ")
+    assert snapshot(out) == before  # the earlier run is byte-identical and the failed one left nothing
