@@ -106,13 +106,13 @@ LOADER_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("reader", ["read_timeseries", "load_basin"])
-@pytest.mark.parametrize("damage,expected", LOADER_ERRORS + [("dropped_precip", "'precipitation'")],
-                         ids=[d for d, _ in LOADER_ERRORS] + ["dropped_precip"])
+LOADER_CASES = [(r, d, e) for r in ("read_timeseries", "load_basin") for d, e in LOADER_ERRORS]
+LOADER_CASES.append(("load_basin", "dropped_precip", "'precipitation'"))  # required by the feature config
+
+
+@pytest.mark.parametrize("reader,damage,expected", LOADER_CASES, ids=[f"{d}-{r}" for r, d, _ in LOADER_CASES])
 def test_loader_rejects_bad_file(tmp_path, tiny_data_dir, tiny_cfg, reader, damage, expected):
     d = _damaged(tmp_path, tiny_data_dir, damage)
-    if reader == "read_timeseries" and damage == "dropped_precip":
-        pytest.skip("read_timeseries requires only date and discharge_vol unless told otherwise")
     with pytest.raises(DataError) as e:
         if reader == "read_timeseries":
             read_timeseries(d, BASIN)
