@@ -9,7 +9,7 @@ Run from the repository root (one command; ``--quick`` is a ~3-minute smoke run 
 Every section prints its tables and writes them as CSV into ``--out``; ``results.json`` there holds
 all tables, the summaries and the environment. Every number is measured by this script, except the
 NeuralHydrology rows, which are reference values quoted from the issue and labelled as such.
-Training runs each happen in a fresh spawned process, so their peak RSS (``ru_maxrss``) is per run.
+Training runs each happen in a fresh spawned process, so their peak RSS (VmHWM) is per run.
 Everything runs on the CPU. Timings on a shared machine are noisy: compare numbers measured side by
 side in one run (the speed section interleaves its variants for that reason).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import multiprocessing as mp
 import os
@@ -55,7 +54,6 @@ REFERENCE_NSE = {
     "NH ARLSTM": [0.844, 0.921, 0.808, 0.908, 0.902, 0.784, 0.930, 0.912, 0.882],
 }
 
-log = logging.getLogger("bench")
 
 
 # ============================================================================ settings
@@ -67,6 +65,7 @@ class Settings:
     out: Path
     quick: bool
     verbose: bool = False
+    threads: int = 0                                         # torch threads in every process; 0: torch's default
     train_overrides: dict = field(default_factory=dict)     # on top of the default config
     loo_basins: tuple = ("32006", "42003", "22001")
     loo_train_overrides: dict = field(default_factory=dict)
@@ -80,14 +79,14 @@ class Settings:
     memory_basins: int = 671
 
     @classmethod
-    def make(cls, data_dir, out, quick: bool, verbose: bool = False) -> "Settings":
-        s = cls(Path(data_dir).resolve(), Path(out).resolve(), quick, verbose)
+    def make(cls, data_dir, out, quick: bool, verbose: bool = False, threads: int = 0) -> "Settings":
+        s = cls(Path(data_dir).resolve(), Path(out).resolve(), quick, verbose, threads)
         if quick:
             s.train_overrides = {"training": {"epochs": 2, "epoch_coverage": 0.1}}
             s.loo_basins = ("32006", "42003")
             s.loo_train_overrides = {"training": {"epochs": 1, "epoch_coverage": 0.1}}
             s.finetune_overrides = {"epochs": 1, "epoch_coverage": 0.5}
-            s.speed_reps, s.speed_warmup = 2, 1
+            s.speed_reps, s.speed_warmup = 1, 1
             s.predict_reps, s.naive_windows = 1, 10
             s.ddp_epochs, s.ddp_coverage = 1, 0.1
             s.memory_basins = 30
@@ -109,9 +108,20 @@ class Settings:
 
 
 # ============================================================================ small helpers
-def peak_rss_bytes(who=resource.RUSAGE_SELF) -> int:
-    """Peak resident set size of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    r = resource.getrusage(who).ru_maxrss
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process's program: VmHWM from /proc where it exists.
+
+    Not ``ru_maxrss`` on Linux: the kernel carries the parent's peak over fork + exec, so every spawned
+    worker of a large parent would report at least the parent's peak. Elsewhere (macOS) ru_maxrss.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == "darwin" else r * 1024)
 
 
@@ -119,10 +129,11 @@ def _gb(n_bytes) -> float:
     return n_bytes / 1e9
 
 
-def _child_main(fn, args, kwargs, log_file, verbose):
+def _child_main(fn, args, kwargs, log_file, verbose, threads):
     """Body of a spawned worker: log to a file, run ``fn``, return (result, seconds, peak RSS)."""
     from sca2lstm.cli.common import setup_logging
 
+    set_threads(threads)
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     setup_logging(quiet=not verbose, logfile=log_file)
     t0 = time.perf_counter()
@@ -138,7 +149,16 @@ def run_isolated(S: Settings, name: str, fn, *args, **kwargs):
     log_file = S.out / "logs" / f"{name}.log"
     print(f"  [{time.strftime('%H:%M:%S')}] {name} (log: {log_file.relative_to(S.out)})", flush=True)
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
-        return ex.submit(_child_main, fn, args, kwargs, str(log_file), S.verbose).result()
+        return ex.submit(_child_main, fn, args, kwargs, str(log_file), S.verbose, S.threads).result()
+
+
+def set_threads(n: int) -> None:
+    """``torch.set_num_threads(n)`` when n > 0. On a busy machine 1 thread can be several times faster
+    than 2: the OpenMP workers wait for each other whenever one of them is descheduled."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def median_time(fn, reps: int, warmup: int = 0) -> float:
@@ -188,11 +208,33 @@ def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: 
     return out
 
 
-def _finetune_job(pretrained: str, basin: str, overrides: dict, data_dir: str, out_root: str) -> dict:
+def _loo_job(cfg_dict: dict, basin: str, others: list, finetune_overrides: dict, data_dir: str,
+             root: str) -> dict:
+    """One held-out basin: pretrain on ``others``, then score zero-shot, fine-tuned and from-scratch
+    models on the basin's TEST period with the prediction API (persistence on the same days)."""
+    from sca2lstm.config import Config
+    from sca2lstm.evaluation.predict import predict
     from sca2lstm.training.finetune import finetune
+    from sca2lstm.training.pretrain import pretrain
 
-    res = finetune(pretrained, basin, overrides or None, data_dir=data_dir, out_root=out_root, progress=False)
-    return {"checkpoint": str(res["checkpoint"]), "train_seconds": res["seconds"]}
+    cfg = Config.from_dict(cfg_dict)
+    d, root = cfg.data, Path(root)
+
+    def test_metrics(ckpt):
+        return predict(ckpt, basin, d.test_start, d.test_end, data_dir=data_dir).metrics
+
+    pre = pretrain(cfg, root / "pretrained.pth", data_dir=data_dir, basins=others, progress=False)
+    zero_shot = test_metrics(pre["checkpoint"])  # the basin's discharge scale from its training period
+    t0 = time.perf_counter()
+    ft = finetune(pre["checkpoint"], basin, finetune_overrides or None, data_dir=data_dir,
+                  out_root=root / "finetune", progress=False)
+    ft_wall = time.perf_counter() - t0
+    fine_tuned = test_metrics(ft["checkpoint"])
+    sc = pretrain(cfg, root / "scratch.pth", data_dir=data_dir, basins=[basin], progress=False)
+    scratch = test_metrics(sc["checkpoint"])
+    return {"zero_shot": zero_shot, "fine_tuned": fine_tuned, "scratch": scratch,
+            "pretrain_s": pre["seconds"], "finetune_s": ft["seconds"], "finetune_wall_s": ft_wall,
+            "scratch_s": sc["seconds"]}
 
 
 def _generate_job(out_dir: str, n_basins: int) -> int:
@@ -241,6 +283,7 @@ def section_accuracy(S: Settings) -> dict:
     table = pd.DataFrame(rows)
     med = table.drop(columns="basin").median(numeric_only=True).to_dict()
     table = pd.concat([table, pd.DataFrame([{"basin": "median", **med}])], ignore_index=True)
+    table["test_days"] = table["test_days"].round().astype("Int64")
 
     ref = pd.DataFrame({"basin": REFERENCE_BASINS, **REFERENCE_NSE})
     mine = table.set_index("basin")
@@ -266,7 +309,8 @@ def section_accuracy(S: Settings) -> dict:
     print("SCA2LSTM NSE basin counts (of %d with a reference / %d measured): %s"
           % (len(both), len(basins), ", ".join(f"{k}: {v}" for k, v in counts.items())))
     runs_df = pd.DataFrame(runs)
-    show("Pretraining runs (each in a fresh process; peak RSS = ru_maxrss of that process)", runs_df)
+    show("Pretraining runs (each in a fresh process; train_s = Trainer.fit incl. validation; "
+         "peak RSS = VmHWM of that process)", runs_df)
     return {"tables": {"accuracy_per_basin": table, "accuracy_nh_reference": ref, "accuracy_runs": runs_df},
             "summary": {"counts": counts, "reference_label": REFERENCE_LABEL, "max_epochs": epochs}}
 
@@ -274,7 +318,6 @@ def section_accuracy(S: Settings) -> dict:
 # ============================================================================ 2. leave-one-out
 def section_loo(S: Settings) -> dict:
     from sca2lstm.data import camels_gb
-    from sca2lstm.evaluation.predict import predict
 
     cfg = S.config(S.loo_train_overrides)
     d = cfg.data
@@ -285,27 +328,22 @@ def section_loo(S: Settings) -> dict:
         root = S.out / "loo" / b
         shutil.rmtree(root, ignore_errors=True)
         others = [x for x in all_basins if x != b]
-        pre, pre_wall, _ = run_isolated(S, f"loo_{b}_pretrain", _pretrain_job, cfg.to_dict(),
-                                        str(root / "pretrained.pth"), str(S.data_dir), others, False, False)
-        ft, ft_wall, _ = run_isolated(S, f"loo_{b}_finetune", _finetune_job, pre["checkpoint"], b,
-                                      S.finetune_overrides, str(S.data_dir), str(root / "finetune"))
-        sc, sc_wall, _ = run_isolated(S, f"loo_{b}_scratch", _pretrain_job, cfg.to_dict(),
-                                      str(root / "scratch.pth"), str(S.data_dir), [b], False, False)
-        # Every variant scored with the prediction API on the held-out basin's test period.
-        zs = predict(pre["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
-        fm = predict(ft["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
-        sm = predict(sc["checkpoint"], b, d.test_start, d.test_end, data_dir=S.data_dir).metrics
+        r, _, _ = run_isolated(S, f"loo_{b}", _loo_job, cfg.to_dict(), b, others, S.finetune_overrides,
+                               str(S.data_dir), str(root))
+        zs, fm, sm = r["zero_shot"], r["fine_tuned"], r["scratch"]
         rows.append({"basin": b, "persistence_NSE": metric(zs, "persistence", "nse"),
                      "zero_shot_NSE": metric(zs, "model", "nse"), "fine_tuned_NSE": metric(fm, "model", "nse"),
                      "scratch_NSE": metric(sm, "model", "nse"),
                      "persistence_KGE": metric(zs, "persistence", "kge"), "zero_shot_KGE": metric(zs, "model", "kge"),
                      "fine_tuned_KGE": metric(fm, "model", "kge"), "scratch_KGE": metric(sm, "model", "kge"),
-                     "pretrain_8_s": pre["train_seconds"], "finetune_s": ft["train_seconds"],
-                     "finetune_process_s": ft_wall, "scratch_s": sc["train_seconds"]})
+                     "test_days": int(zs["n_days"]), "pretrain_s": r["pretrain_s"], "finetune_s": r["finetune_s"],
+                     "finetune_wall_s": r["finetune_wall_s"], "scratch_s": r["scratch_s"]})
     table = pd.DataFrame(rows)
     ft_desc = "guide defaults" if not S.finetune_overrides else f"overrides {S.finetune_overrides}"
     show(f"Leave-one-out (pretrained on the other {len(all_basins) - 1} basins; test period "
-         f"{d.test_start}..{d.test_end}; fine-tune: {ft_desc}; *_s = training seconds)", table)
+         f"{d.test_start}..{d.test_end}; fine-tune: {ft_desc})", table,
+         "*_s: Trainer.fit seconds (incl. validation); finetune_wall_s: the whole finetune() call "
+         "(loading, training, plots, report)")
     return {"tables": {"loo": table}, "summary": {"held_out": held_out, "finetune": ft_desc}}
 
 
@@ -389,7 +427,7 @@ def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, s
             except RuntimeError as e:
                 if not amp:
                     raise
-                unsupported[i] = f"bf16 not supported here: {str(e).splitlines()[0][:90]}"
+                unsupported[i] = f"not supported here: {str(e).splitlines()[0][:70]}"
                 continue
             if rep >= warmup:
                 times[i]["train"].append(t1 - t0)
@@ -423,7 +461,7 @@ def section_speed(S: Settings) -> dict:
     show(f"Speed on random inputs: batch {df.attrs['batch']}, window {df.attrs['seq_len']}, hidden "
          f"{cfg.model.hidden_size}, {torch.get_num_threads()} torch threads; median of {df.attrs['reps']} reps "
          f"after {df.attrs['warmup']} warm-up, variants interleaved", df,
-         "SCA2LSTM under autocast runs its eager loop (the fused recurrence is fp32 only).")
+         "Under autocast SCA2LSTM falls back to its eager reference loop (see sca2lstm/models/sca2lstm.py).")
     for m, p in pays.items():
         if math.isnan(p["train_speedup"]):
             print(f"bf16 autocast for {m}: could not run on this CPU (see the note column)")
@@ -431,6 +469,13 @@ def section_speed(S: Settings) -> dict:
         verdict = "pays" if p["train_speedup"] > 1 or p["infer_speedup"] > 1 else "does not pay"
         print(f"bf16 autocast for {m}: train x{p['train_speedup']:.2f}, inference x{p['infer_speedup']:.2f} "
               f"vs its default fp32 path -> {verdict}")
+        if m == "SCA2LSTM" and "SCA2LSTM reference loop" in fp32.index:
+            ref = fp32.loc["SCA2LSTM reference loop"]
+            row = df[(df["model"] == m) & (df["precision"] != "fp32")].iloc[0]
+            p["train_vs_reference_loop"] = row["train_samples_s"] / ref["train_samples_s"]
+            p["infer_vs_reference_loop"] = row["infer_samples_s"] / ref["infer_samples_s"]
+            print(f"  (vs the fp32 reference loop it replaces: train x{p['train_vs_reference_loop']:.2f}, "
+                  f"inference x{p['infer_vs_reference_loop']:.2f})")
     lstm = fp32.loc["LSTMBaseline"]
     sca = fp32.loc["SCA2LSTM"]
     ratio = {"train": lstm["train_samples_s"] / sca["train_samples_s"],
@@ -444,7 +489,7 @@ def section_speed(S: Settings) -> dict:
 def section_predict(S: Settings) -> dict:
     import torch
 
-    from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+    from sca2lstm.data.dataset import SequenceData, chunk_starts, load_basin, load_static
     from sca2lstm.evaluation.forecast import forecast_periods
     from sca2lstm.evaluation.metrics import paired_metrics
     from sca2lstm.evaluation.predict import predict
@@ -470,6 +515,7 @@ def section_predict(S: Settings) -> dict:
     rec = load_basin(S.data_dir, basin, cfg)
     data = SequenceData([rec], load_static(S.data_dir, [basin], cfg), scalers, pad=L)
     n = len(rec.dates)
+    n_chunks = len(chunk_starts(0, n, L, spinup))
     chunked = {}
 
     def run_chunked():
@@ -516,9 +562,9 @@ def section_predict(S: Settings) -> dict:
     mean_q = float(np.nanmean(s["observed"]))
 
     table = pd.DataFrame([
-        {"method": "predict() API, chunked batched", "windows": len(forecast_windows(n, L, spinup)),
+        {"method": "predict() API, chunked batched", "windows": n_chunks,
          "seconds": t_api, "measured": f"median of {S.predict_reps}"},
-        {"method": "chunked forecast, model runs only", "windows": len(forecast_windows(n, L, spinup)),
+        {"method": "chunked forecast, model runs only", "windows": n_chunks,
          "seconds": t_chunk, "measured": f"median of {S.predict_reps}"},
         {"method": "one pass, batch of 1 over the record", "windows": 1, "seconds": t_one,
          "measured": f"median of {S.predict_reps}"},
@@ -541,12 +587,6 @@ def section_predict(S: Settings) -> dict:
             "summary": {"basin": basin, "days": n, "checkpoint": str(ckpt), "source": source,
                         "max_abs_diff_chunked_vs_one_pass": float(np.nanmax(diff)),
                         "max_abs_diff_naive_vs_chunked": float(np.nanmax(naive_diff)), "mean_flow": mean_q}}
-
-
-def forecast_windows(n_days: int, seq_len: int, spinup: int):
-    from sca2lstm.data.dataset import chunk_starts
-
-    return chunk_starts(0, n_days, seq_len, spinup)
 
 
 # ============================================================================ 5. DDP
@@ -608,7 +648,7 @@ def section_memory(S: Settings) -> dict:
                         "peak_rss_GB": _gb(rss), "idle_worker_rss_GB": _gb(rss_idle),
                         "arrays_GB": _gb(prep["array_bytes"])}])
     show(f"Memory: prepare_pretraining_data on {prep['basins']} synthetic basins x 45 years, fresh cache, one process "
-         "(peak_rss = ru_maxrss of that process; idle = a worker that only imports the package)", df)
+         "(peak_rss = VmHWM of that process; idle = a worker that only imports the package)", df)
     return {"tables": {"memory": df}, "summary": {}}
 
 
@@ -632,6 +672,19 @@ def environment(S: Settings) -> dict:
             "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain"))}
 
 
+def _clean(v):
+    """NaN and infinities as null, so results.json is strict JSON."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+        return None
+    if v is pd.NA:
+        return None
+    return v
+
+
 def _jsonable(v):
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
@@ -649,6 +702,9 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="shrink everything: a few-minute smoke run of the harness")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
     p.add_argument("--verbose", action="store_true", help="stream the training logs to the console too")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads in every process except the DDP runs (default: torch's default); "
+                        "1 is steadier on a shared machine")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
     bad = [s for s in a.only if s not in SECTIONS]
@@ -661,8 +717,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    S = Settings.make(a.data_dir, a.out, a.quick, a.verbose)
+    S = Settings.make(a.data_dir, a.out, a.quick, a.verbose, a.threads)
     S.out.mkdir(parents=True, exist_ok=True)
+    set_threads(S.threads)
     from sca2lstm.cli.common import setup_logging
 
     setup_logging(quiet=not S.verbose)
@@ -685,8 +742,8 @@ def main(argv=None) -> int:
         results["sections"][name] = {"seconds": time.perf_counter() - t0, "summary": res["summary"],
                                      "tables": {k: v.to_dict(orient="records") for k, v in res["tables"].items()}}
         print(f"({name}: {time.perf_counter() - t0:.0f} s)")
-        (S.out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable), encoding="utf-8")
-    (S.out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable), encoding="utf-8")
+        (S.out / "results.json").write_text(json.dumps(_clean(results), indent=2, default=_jsonable), encoding="utf-8")
+    (S.out / "results.json").write_text(json.dumps(_clean(results), indent=2, default=_jsonable), encoding="utf-8")
     print(f"\nWrote {S.out / 'results.json'} and one CSV per table."
           + (f" FAILED sections: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

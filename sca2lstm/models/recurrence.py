@@ -2,8 +2,8 @@
 
 The eager loop in :mod:`sca2lstm.models.sca2lstm` records ~30 small autograd nodes per step; at
 T = 270 steps the cost of a training step is almost all per-op overhead (graph bookkeeping and
-Python), not arithmetic. :class:`DualRecurrence` runs the same loop with autograd off, keeps the
-per-step tensors the backward needs (stacked time-major after the loop), and does backpropagation
+Python), not arithmetic. :class:`DualRecurrence` runs the same loop with autograd off, each step
+writing what the backward needs into preallocated time-major buffers, and does backpropagation
 through time by hand:
 
 * the reverse loop carries only the state gradients (dh1, dc1, dh2, dc2) with ~17 ops per step; all
@@ -92,7 +92,7 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
 
     Returns
     -------
-    pred [B, T], weights [B, T, N] and, if ``save``, a dict of time-major [T, B, ...] tensors.
+    pred [B, T], weights [B, T, N] and, if ``save``, a dict of time-major [T, B, ...] buffers.
     """
     B, T, N = x.shape
     H1, H2 = w1.shape[0] // 4, w2.shape[0] // 4
@@ -119,53 +119,56 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
             pv = preds.unbind(0)
             maskv = mask.unbind(1) if mask is not None else None
         split1, split2 = (3 * H1, H1), (3 * H2, H2)
+        # Time-major buffers: each step writes its rows (contiguous) in place. What only the backward
+        # needs is not kept without ``save`` (out=None: fresh per-step tensors, dropped at once).
+        new = x.new_empty
+        wts, h2all = new(T, B, N), new(T, B, H2)
+        wv, h2v = wts.unbind(0), h2all.unbind(0)
+        if save:
+            K1, K2 = H1 + H2 + 2, N + H1 + H2
+            buf = dict(z1=new(T, B, K1), z2=new(T, B, K2), s1=new(T, B, 3 * H1), g1=new(T, B, H1),
+                       tc1=new(T, B, H1), c1=x.new_zeros(T + 1, B, H1), s2=new(T, B, 3 * H2),
+                       g2=new(T, B, H2), tc2=new(T, B, H2), c2=x.new_zeros(T + 1, B, H2))
+            z1v, z2v, s1v, g1v, tc1v, s2v, g2v, tc2v = (
+                buf[k].unbind(0) for k in ("z1", "z2", "s1", "g1", "tc1", "s2", "g2", "tc2"))
+            c1v, c2v = buf["c1"][1:].unbind(0), buf["c2"][1:].unbind(0)
+        else:
+            z1v = z2v = s1v = g1v = tc1v = c1v = s2v = g2v = tc2v = c2v = [None] * T
 
         h1, h2 = x.new_zeros(B, H1), x.new_zeros(B, H2)
         c1, c2 = torch.zeros_like(h1), torch.zeros_like(h2)
-        SM, H2S = [], []
-        Z1, S1, G1, C1, TC1 = [], [], [], [c1], []
-        Z2, S2, G2, C2, TC2 = [], [], [], [c2], []
         for t in range(T):
             # LSTM1 on [h1, h2, residual]
-            z1 = torch.cat((h1, h2, resv[t]), 1)
+            z1 = torch.cat((h1, h2, resv[t]), 1, out=z1v[t])
             gs, gc = torch.addmm(g1p[t], z1, w1t).split_with_sizes(split1, 1)
-            s1, g1 = torch.sigmoid(gs), torch.tanh(gc)
+            s1, g1 = torch.sigmoid(gs, out=s1v[t]), torch.tanh(gc, out=g1v[t])
             i, f, o = s1.chunk(3, 1)
-            c1 = torch.addcmul(f * c1, i, g1)
-            tc1 = torch.tanh(c1)
-            h1 = o * tc1
+            c1 = torch.addcmul(f * c1, i, g1, out=c1v[t])
+            h1 = o * torch.tanh(c1, out=tc1v[t])
             # masked softmax (keep applied after the loop) and LSTM2 on [N w x, h1, h2]
-            sm = torch.softmax(torch.addmm(negb[t], h1, wat), 1)
-            z2 = torch.cat((sm * xkv[t], h1, h2), 1)
+            sm = torch.softmax(torch.addmm(negb[t], h1, wat), 1, out=wv[t])
+            z2 = torch.cat((sm * xkv[t], h1, h2), 1, out=z2v[t])
             gs, gc = torch.addmm(g2_pre, z2, w2t).split_with_sizes(split2, 1)
-            s2, g2 = torch.sigmoid(gs), torch.tanh(gc)
+            s2, g2 = torch.sigmoid(gs, out=s2v[t]), torch.tanh(gc, out=g2v[t])
             i, f, o = s2.chunk(3, 1)
-            c2 = torch.addcmul(f * c2, i, g2)
-            tc2 = torch.tanh(c2)
-            h2 = o * tc2
-            SM.append(sm)
-            H2S.append(h2)
-            if save:
-                Z1.append(z1), S1.append(s1), G1.append(g1), C1.append(c1), TC1.append(tc1)
-                Z2.append(z2), S2.append(s2), G2.append(g2), C2.append(c2), TC2.append(tc2)
+            c2 = torch.addcmul(f * c2, i, g2, out=c2v[t])
+            h2 = torch.mul(o, torch.tanh(c2, out=tc2v[t]), out=h2v[t])
             if online:
                 # the prediction fed back at t + lead (the returned one, too)
                 p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
                 if t + lead < T:
                     torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
 
-        h2all = torch.stack(H2S)                                     # [T, B, H2]
         hd = h2all if mask is None else h2all * mask.transpose(0, 1)
         if not online:
             preds = torch.addmm(bp, hd.view(T * B, H2), wpt)
         pred = preds.view(T, B).t().contiguous()
-        wts = torch.stack(SM).mul_(keep.transpose(0, 1))             # [T, B, N]
+        wts.mul_(keep.transpose(0, 1))
         weights = wts.transpose(0, 1).contiguous()
     if not save:
         return pred, weights
-    st = torch.stack
-    return pred, weights, dict(z1=st(Z1), z2=st(Z2), s1=st(S1), g1=st(G1), c1=st(C1), tc1=st(TC1),
-                               s2=st(S2), g2=st(G2), c2=st(C2), tc2=st(TC2), wts=wts, xk=xk, hd=hd)
+    buf.update(wts=wts, xk=xk, hd=hd)
+    return pred, weights, buf
 
 
 class DualRecurrence(torch.autograd.Function):
