@@ -75,6 +75,7 @@ class ModelConfig:
     embedding_size: int = 16
     dropout: float = 0.1
     initial_forget_bias: float = 3.0
+    persistence_skip: bool = False
 
 
 @dataclass

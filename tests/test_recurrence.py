@@ -175,3 +175,30 @@ def test_dropout_deterministic():
     e = _loss_and_grads(model, batch, fused=False)[2]
     for n in d:
         torch.testing.assert_close(d[n], e[n], rtol=1e-4, atol=1e-5, msg=n)
+
+
+def test_persistence_skip_fused_matches_reference_and_adds_last_observation():
+    cfg = sca2lstm.load_config().replace(
+        model={"hidden_size": 12, "attention_hidden_size": 6, "embedding_size": 4, "dropout": 0.0,
+               "persistence_skip": True})
+    torch.manual_seed(0)
+    model = SCA2LSTM(cfg)
+    batch = _batch(model)
+    p_ref, w_ref, g_ref = _loss_and_grads(model, batch, fused=False)
+    p_fast, w_fast, g_fast = _loss_and_grads(model, batch, fused=True)
+    torch.testing.assert_close(p_fast, p_ref, rtol=1e-5, atol=1e-5)
+    for name, g in g_ref.items():
+        torch.testing.assert_close(g_fast[name], g, rtol=1e-4, atol=1e-5, msg=name)
+    # With a zero head, the forecast is exactly the last observation (0 where it is unknown).
+    x, miss, st, stm, q = batch
+    with torch.no_grad():
+        model.predict_head.weight.zero_()
+        model.predict_head.bias.zero_()
+    model.eval()
+    for fused in (True, False):
+        model.use_fused_recurrence = fused
+        with torch.no_grad():
+            pred = model(x, miss, st, stm, q_obs=q)
+        expected = torch.zeros_like(q)
+        expected[:, 1:] = torch.nan_to_num(q[:, :-1])
+        torch.testing.assert_close(pred, expected, rtol=0, atol=1e-6)

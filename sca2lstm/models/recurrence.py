@@ -59,7 +59,7 @@ def _cell_backward_factors(s: torch.Tensor, g: torch.Tensor, c: torch.Tensor, tc
 
 
 def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=None, known=None,
-                   mask=None, lead: int = 0, fed_back=None, save: bool = False):
+                   mask=None, lead: int = 0, fed_back=None, base=None, save: bool = False):
     """Run the dual-LSTM loop without autograd bookkeeping.
 
     Parameters
@@ -87,6 +87,9 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
         Predictions to feed back instead of the loop's own. The loop's prediction is a constant
         input to later steps (no gradient path), so a gradient check, which perturbs the inputs,
         must hold the fed-back values fixed to see the same function; the model never passes it.
+    base : Tensor [B, T], optional
+        A constant added to every prediction (the persistence skip: the last known observation), so
+        the head forecasts the change. No gradient flows through it.
     save : bool
         Also return the stacked per-step tensors the backward needs.
 
@@ -118,6 +121,7 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
             preds = x.new_empty(T, B, 1)
             pv = preds.unbind(0)
             maskv = mask.unbind(1) if mask is not None else None
+            basev = base.t().unsqueeze(-1).unbind(0) if base is not None else None
         split1, split2 = (3 * H1, H1), (3 * H2, H2)
         # Time-major buffers: each step writes its rows (contiguous) in place. What only the backward
         # needs is not kept without ``save`` (out=None: fresh per-step tensors, dropped at once).
@@ -156,12 +160,16 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
             if online:
                 # the prediction fed back at t + lead (the returned one, too)
                 p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
+                if basev is not None:
+                    p.add_(basev[t])
                 if t + lead < T:
                     torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
 
         hd = h2all if mask is None else h2all * mask.transpose(0, 1)
         if not online:
             preds = torch.addmm(bp, hd.view(T * B, H2), wpt)
+            if base is not None:
+                preds += base.t().reshape(T * B, 1)
         pred = preds.view(T, B).t().contiguous()
         wts.mul_(keep.transpose(0, 1))
         weights = wts.transpose(0, 1).contiguous()
@@ -174,7 +182,7 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
 class DualRecurrence(torch.autograd.Function):
     """The recurrence as one autograd node; see the module docstring.
 
-    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back)``
+    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back, base)``
     (arguments as in :func:`run_recurrence`, all positional) returns ``(pred [B, T], weights [B, T, N])``.
     Gradients flow to the first eight inputs only; x, neg, keep, obs0, known, mask and fed_back are
     constants (the fed-back prediction is detached, as in the model).
@@ -182,9 +190,9 @@ class DualRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead,
-                fed_back):
+                fed_back, base=None):
         pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep,
-                                            obs0, known, mask, lead, fed_back, save=True)
+                                            obs0, known, mask, lead, fed_back, base, save=True)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(w1, wa, w2, wp, mask, *(buf[k] for k in _SAVED))
         return pred, weights
@@ -194,7 +202,7 @@ class DualRecurrence(torch.autograd.Function):
     def backward(ctx, dpred, dweights):
         w1, wa, w2, wp, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grads = [None] * 16
+        grads = [None] * 17
         if dpred is None and dweights is None:
             return tuple(grads)
         T, B, N = wts.shape

@@ -9,7 +9,9 @@ At every step t (all states carry across the whole window; nothing is reset, not
    0 and the rest are renormalised; a step with every feature missing gets all-zero weights.
 3. **LSTM2 (prediction LSTM)** reads the weighted features N * w(t) * x(t) (scaled by N so uniform
    weights leave the inputs' magnitude unchanged), h1(t) and e.
-4. **Prediction head** maps h2(t) to the scaled discharge at t. Predictions exist at every step, which
+4. **Prediction head** maps h2(t) to the scaled discharge at t. With ``model.persistence_skip`` the
+   head forecasts the change from the last observation: pred(t) = obs(t-L) + head(h2(t)) where
+   obs(t-L) is known, and the level itself where it is not. Predictions exist at every step, which
    the residual feedback needs and which lets the loss use every step after a spin-up.
 
 **Basin embedding.** An MLP encoder of the static attributes and their missing flags. It has no
@@ -61,6 +63,7 @@ class SCA2LSTM(nn.Module):
         self.n_features = len(feature_spec(config))
         self.n_static = len(d.static_attributes)
         self.lead = d.lead_days if d.use_discharge_input else 0
+        self.persistence_skip = bool(m.persistence_skip and self.lead > 0)
         h1, h2, emb = m.attention_hidden_size, m.hidden_size, m.embedding_size
         self.h1_size, self.h2_size = h1, h2
 
@@ -151,10 +154,19 @@ class SCA2LSTM(nn.Module):
             known_f = known.to(dtype)
         else:
             obs0 = known_f = None
+        base = None
+        if self.persistence_skip:
+            if not use_res:
+                raise ValueError("this model forecasts the change from the last observation: pass q_obs")
+            # base(t) = obs(t-L) where known, else 0 (then the head forecasts the level itself).
+            base = torch.zeros_like(obs0)
+            base[:, self.lead:] = (obs0 * known_f)[:, :T - self.lead]
 
         if self._fused_ok(x, q_obs):
-            return self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights)
-        return self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights)
+            return self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
+                                          return_weights)
+        return self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
+                                          return_weights)
 
     def _fused_ok(self, x: torch.Tensor, q_obs: torch.Tensor | None) -> bool:
         if not self.use_fused_recurrence:
@@ -164,7 +176,7 @@ class SCA2LSTM(nn.Module):
         # The Function gives no gradient to x or q_obs (the reference does, through N*w*x and the residual).
         return not (torch.is_grad_enabled() and (x.requires_grad or (q_obs is not None and q_obs.requires_grad)))
 
-    def _fused_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights):
+    def _fused_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base, return_weights):
         B, T, _ = x.shape
         p = self.dropout.p
         mask = None
@@ -176,12 +188,13 @@ class SCA2LSTM(nn.Module):
                   self.lstm2["rec"].weight, self.predict_head.weight, self.predict_head.bias)
         lead = self.lead if use_res else 0
         if torch.is_grad_enabled() and any(t.requires_grad for t in params):
-            pred, weights = DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None)
+            pred, weights = DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None, base)
         else:
-            pred, weights = run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead)
+            pred, weights = run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead, base=base)
         return (pred, weights) if return_weights else pred
 
-    def _reference_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, return_weights):
+    def _reference_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
+                              return_weights):
         """The eager per-step loop: the readable definition the fused recurrence must match."""
         B, T, N = x.shape
         zeros2 = x.new_zeros(B, 2)
@@ -203,7 +216,8 @@ class SCA2LSTM(nn.Module):
             w = torch.softmax(self.weight_head(h1) + neg[:, t], dim=-1) * keep[:, t]
             g2 = g2_pre + self.lstm2["rec"](torch.cat([N * w * x[:, t], h1, h2], dim=1))
             h2, c2 = self._cell(g2, c2, self.h2_size)
-            preds.append(self.predict_head(self.dropout(h2)).squeeze(-1))
+            p = self.predict_head(self.dropout(h2)).squeeze(-1)
+            preds.append(p if base is None else p + base[:, t])
             if return_weights:
                 weights.append(w)
         pred = torch.stack(preds, dim=1)
