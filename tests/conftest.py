@@ -28,7 +28,12 @@ def _isolated_env(tmp_path_factory):
     os.environ["SCA2LSTM_CACHE_DIR"] = str(cache)
     os.environ.pop("SCA2LSTM_DATA_DIR", None)
     os.environ["MPLBACKEND"] = "Agg"
+    # The tiny test models are far faster on one thread: small ops do not pay for thread hand-offs.
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
