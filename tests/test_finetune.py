@@ -12,7 +12,7 @@ from sca2lstm import SCA2LSTM, load_config
 from sca2lstm.training.finetune import apply_freezing, chronological_split, finetune
 from sca2lstm.training.pretrain import pretrain
 
-from conftest import TINY_PERIODS, TINY_TRAINING, make_tiny_config
+from conftest import TINY_PERIODS, TINY_TRAINING
 
 FT = {"epochs": 2, "batch_size": 8, "min_records": 0, "epoch_coverage": 1.0}
 

@@ -1,8 +1,6 @@
 """Pretraining: checkpoint contents, artefacts, reproducibility, and the CLI on tiny data."""
 
-import logging
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import traceback
 from typing import Callable, Sequence
@@ -26,54 +27,25 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 1") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 1")
-    return v
+def _number_type(cast, ok, expected: str):
+    """An argparse ``type`` that parses with ``cast`` and accepts values where ``ok`` holds."""
+    def parse(s: str):
+        try:
+            v = cast(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected {expected}") from None
+        if not ok(v) or (isinstance(v, float) and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected {expected}")
+        return v
+    parse.__name__ = cast.__name__  # argparse names the type in its messages
+    return parse
 
 
-def non_negative_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 0") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected an integer >= 0")
-    return v
-
-
-def positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number > 0") from None
-    if not v > 0 or v != v or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a finite number > 0")
-    return v
-
-
-def non_negative_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number >= 0") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a finite number >= 0")
-    return v
-
-
-def open_unit_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number in (0, 1)") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a number in (0, 1)")
-    return v
+positive_int = _number_type(int, lambda v: v >= 1, "an integer >= 1")
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: v > 0, "a finite number > 0")
+non_negative_float = _number_type(float, lambda v: v >= 0, "a finite number >= 0")
+open_unit_float = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def basin_id(s: str) -> str:

@@ -12,7 +12,6 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from ..errors import Sca2lstmError
 from .common import (ArgumentParser, add_common_flags, basin_id, non_negative_float, non_negative_int,

@@ -9,8 +9,6 @@ if needed, and returns the :class:`~pathlib.Path` written. Missing values (NaN) 
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..fileio import atomic_write
 from .metrics import nse
 
 __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
@@ -45,23 +44,10 @@ def _new_figure(figsize) -> Figure:
 
 def _save(fig: Figure, path) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically and release it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name opened with O_EXCL (not mkstemp, whose 0600 mode would ignore the umask).
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI), binary=True)
     finally:
         fig.clear()
-    return path
 
 
 def _as_float(a, name: str, n: int | None = None) -> np.ndarray:

@@ -24,12 +24,12 @@ import datetime as _dt
 import html
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import DataError
+from ..fileio import atomic_write_text
+from .metrics import _flatten
 
 __all__ = ["build_report", "REPORT_NAME"]
 
@@ -121,7 +121,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
     for anchor, heading, body in sections:
         parts.append(f'<section id="{anchor}"><h2>{_e(heading)}</h2>\n{body}</section>')
     parts.append("</body></html>\n")
-    return _write_atomic(run_dir / REPORT_NAME, "\n".join(parts))
+    return atomic_write_text(run_dir / REPORT_NAME, "\n".join(parts))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,15 +287,6 @@ def _num(v: float) -> str:
     return f"{v:.3f}"
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _fmt(v: Any) -> str:
@@ -361,16 +352,3 @@ def _e(s: str) -> str:
     return html.escape(str(s), quote=True)
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path

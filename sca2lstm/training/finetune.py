@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..config import Config
 from ..data.dataset import SequenceData, check_period_inputs, load_basin, load_static, resolve_data_dir

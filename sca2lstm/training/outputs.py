@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from ..evaluation.plots import plot_loss_curves
+from ..fileio import atomic_write_text  # noqa: F401  (re-exported for the pipelines)
 
 
-def atomic_write_text(path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def metrics_frame(per_basin: dict) -> pd.DataFrame:

@@ -1,0 +1,34 @@
+"""Atomic file writes: a unique temp file in the target folder, then ``os.replace`` onto the target.
+
+A crash or a failed writer never leaves a half-written file, and an earlier good file stays as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+
+
+def atomic_write(path, write: Callable, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temp file beside ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name opened with O_EXCL (not mkstemp, whose 0600 mode would ignore the umask).
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text))
