@@ -295,7 +295,7 @@ def test_cache_serves_the_second_load_and_lives_in_the_cache_dir(tiny_data_dir, 
     assert cfg.data.cache_dir is None and cache_root(cfg) == cache
     before = _files(data_dir)
     first = load_basin(data_dir, "32006", cfg)
-    cached = list((cache / "features").glob("32006_*.npz"))
+    cached = list((cache / "features").glob("32006_*.npy"))
     assert len(cached) == 1
     assert _files(data_dir) == before  # nothing written beside the data
 
@@ -359,15 +359,15 @@ def test_cache_follows_the_feature_config(tiny_data_dir, tmp_path, monkeypatch):
     assert reader.calls == 3 and c.x.shape == a.x.shape
     load_basin(tiny_data_dir, "10002", cfg.replace(training={"epochs": 7}))  # not a feature key
     assert reader.calls == 3
-    assert len(list((tmp_path / "cache" / "features").glob("10002_*.npz"))) == 3
+    assert len(list((tmp_path / "cache" / "features").glob("10002_*.npy"))) == 3
 
 
 def test_unreadable_cache_file_is_rebuilt(tiny_data_dir, tmp_path, monkeypatch, sca_log):
     monkeypatch.setenv("SCA2LSTM_CACHE_DIR", str(tmp_path / "cache"))
     cfg = make_tiny_config(tiny_data_dir)
     a = load_basin(tiny_data_dir, "10002", cfg)
-    (cfile,) = (tmp_path / "cache" / "features").glob("10002_*.npz")
-    cfile.write_bytes(b"not an npz file")
+    (cfile,) = (tmp_path / "cache" / "features").glob("10002_*.npy")
+    cfile.write_bytes(b"not an npy file")
     b = load_basin(tiny_data_dir, "10002", cfg)
     np.testing.assert_array_equal(a.x, b.x)
     assert any("unreadable" in w.getMessage() for w in warnings_of(sca_log))

@@ -93,7 +93,7 @@ def _cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}") from None
     key = hashlib.sha256((digest + json.dumps(_feature_key(cfg), sort_keys=True)).encode()).hexdigest()[:24]
-    return digest, cache_root(cfg) / "features" / f"{basin}_{key}.npz"
+    return digest, cache_root(cfg) / "features" / f"{basin}_{key}.npy"
 
 
 def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True) -> BasinRecord:
@@ -101,9 +101,13 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True) -> Bas
     digest, cfile = _cache_entry(data_dir, basin, cfg)
     if use_cache and cfile.is_file():
         try:
-            with np.load(cfile) as z:
-                return BasinRecord(basin, z["dates"].astype("datetime64[D]"), z["x"], z["y"], digest)
-        except (OSError, ValueError, KeyError, EOFError):
+            # Memory-mapped: many basins cost page cache, not resident copies, until they are scaled.
+            arr = np.load(cfile, mmap_mode="r", allow_pickle=False)
+            if arr.ndim == 2 and arr.dtype == np.float32 and arr.shape[1] >= 3:
+                dates = np.asarray(arr[:, -1]).astype(np.int64).astype("datetime64[D]")
+                return BasinRecord(basin, dates, arr[:, :-2], arr[:, -2], digest)
+            log.warning("cache file %s has an unexpected layout; rebuilding it", cfile)
+        except (OSError, ValueError, EOFError):
             log.warning("cache file %s is unreadable; rebuilding it", cfile)
     df = camels_gb.read_timeseries(data_dir, basin, columns=required_columns(cfg))
     x, y = raw_features(df, cfg)
@@ -117,8 +121,11 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True) -> Bas
 def _write_cache(cfile: Path, rec: BasinRecord) -> None:
     try:
         cfile.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, dates=rec.dates.astype("int64"), x=rec.x, y=rec.y)
+        tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npy")
+        # One float32 array [T, N + 2]: the features, the target, and the day number (exact in
+        # float32 up to 2**24 days), so a single file can be memory-mapped.
+        days = rec.dates.astype("datetime64[D]").astype(np.int64).astype(np.float32)
+        np.save(tmp, np.column_stack([rec.x, rec.y, days]).astype(np.float32), allow_pickle=False)
         os.replace(tmp, cfile)
     except OSError as e:  # a read-only or full cache must not stop the run
         log.warning("could not write feature cache %s (%s); continuing without it", cfile, e.strerror)
