@@ -111,7 +111,7 @@ class Trainer:
                  settings: TrainSettings, device, state_path: Path, meta: dict, progress: bool = True,
                  ddp_model=None):
         self.model = model
-        self.net = ddp_model or model  # what runs the training forward (DDP wrapper, compiled module)
+        self.net = model if ddp_model is None else ddp_model  # DDP wrapper or compiled module, if any
         self.train_data, self.train_periods = train_data, train_periods
         self.val_data, self.val_periods = val_data, val_periods
         self.s = settings
