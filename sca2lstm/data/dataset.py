@@ -96,9 +96,12 @@ def _cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
     return digest, cache_root(cfg) / "features" / f"{basin}_{key}.npy"
 
 
-def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True) -> BasinRecord:
-    """Read and featurise one basin, through an on-disk cache keyed by file contents and feature config."""
-    digest, cfile = _cache_entry(data_dir, basin, cfg)
+def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=None) -> BasinRecord:
+    """Read and featurise one basin, through an on-disk cache keyed by file contents and feature config.
+
+    ``entry`` is the basin's ``_cache_entry`` when the caller has already hashed its file.
+    """
+    digest, cfile = entry or _cache_entry(data_dir, basin, cfg)
     if use_cache and cfile.is_file():
         try:
             # Memory-mapped: many basins cost page cache, not resident copies, until they are scaled.
@@ -132,8 +135,8 @@ def _write_cache(cfile: Path, rec: BasinRecord) -> None:
 
 
 def _load_one(args):
-    data_dir, basin, cfg, use_cache = args
-    return load_basin(data_dir, basin, cfg, use_cache)
+    data_dir, basin, cfg, use_cache, entry = args
+    return load_basin(data_dir, basin, cfg, use_cache, entry)
 
 
 def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache: bool = True) -> list[BasinRecord]:
@@ -141,9 +144,11 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     basins = [str(b) for b in basins]
     for b in basins:  # fail fast, with the list of known basins, before any work
         camels_gb.timeseries_file(data_dir, b)
-    jobs = [(data_dir, b, cfg, use_cache) for b in basins]
+    # Each file is hashed once: the entry tells both whether it is cached and where.
+    entries = [_cache_entry(data_dir, b, cfg) for b in basins]
+    jobs = [(data_dir, b, cfg, use_cache, e) for b, e in zip(basins, entries)]
     # A process pool costs ~0.1 s to start: worth it only for several cache misses.
-    misses = basins if not use_cache else [b for b in basins if not _cache_entry(data_dir, b, cfg)[1].is_file()]
+    misses = basins if not use_cache else [b for b, (_, cfile) in zip(basins, entries) if not cfile.is_file()]
     if parallel and len(misses) > 1 and (os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor(max_workers=min(len(basins), os.cpu_count() or 1)) as ex:
             return list(ex.map(_load_one, jobs))
