@@ -1,4 +1,5 @@
-"""Benchmark one SCA2LSTM training step: eager reference loop vs fused recurrence vs a plain nn.LSTM.
+"""Benchmark one SCA2LSTM training step: eager reference loop, fused recurrence with its Python loops,
+fused recurrence with its C++ loops (the default), and a plain fused nn.LSTM.
 
 Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1]``.
 All variants run interleaved in the same process (the machine may be shared: only side-by-side
@@ -9,6 +10,7 @@ under ``torch.no_grad()``. Medians over ``--reps`` repetitions after one warm-up
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -71,18 +73,22 @@ def main():
     batch = make_batch(model, a.batch, a.seq_len)
     plain = PlainLSTM(2 * model.n_features, model.h2_size)
 
-    def step(net, fused=None):
+    def use(net, fused, loops):
+        # loops: "native" (the C++ loops, default when they build) or "python" (SCA2LSTM_NATIVE=0)
         if fused is not None:
             net.use_fused_recurrence = fused
+        os.environ["SCA2LSTM_NATIVE"] = "0" if loops == "python" else "auto"
+
+    def step(net, fused=None, loops="native"):
+        use(net, fused, loops)
         net.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
         loss = masked_loss(net(*batch[:4], q_obs=batch[4]), batch[4], a.spinup)
         loss.backward()
         return time.perf_counter() - t0
 
-    def infer(net, fused=None):
-        if fused is not None:
-            net.use_fused_recurrence = fused
+    def infer(net, fused=None, loops="native"):
+        use(net, fused, loops)
         t0 = time.perf_counter()
         with torch.no_grad():
             net(*batch[:4], q_obs=batch[4])
@@ -90,9 +96,11 @@ def main():
 
     variants = {
         "train: reference loop": lambda: step(model, False),
+        "train: fused, Python loops": lambda: step(model, True, "python"),
         "train: fused recurrence": lambda: step(model, True),
         "train: nn.LSTM (floor)": lambda: step(plain),
         "infer: reference loop": lambda: infer(model, False),
+        "infer: fused, Python loops": lambda: infer(model, True, "python"),
         "infer: fused recurrence": lambda: infer(model, True),
         "infer: nn.LSTM (floor)": lambda: infer(plain),
     }
@@ -103,6 +111,8 @@ def main():
         for k, f in variants.items():
             times[k].append(f())
     med = {k: statistics.median(v) for k, v in times.items()}
+    from sca2lstm.models import native
+    print(f"C++ loops: {'built' if native.get() is not None else 'NOT available (Python loops only)'}")
     print(f"B={a.batch} T={a.seq_len} N={model.n_features} H1={model.h1_size} H2={model.h2_size} "
           f"threads={torch.get_num_threads()} reps={a.reps} (median seconds)")
     print(f"{'variant':28s} {'median s':>9s} {'min s':>8s} {'ref/this':>9s} {'this/floor':>11s}")

@@ -363,7 +363,8 @@ def _random_batch(n_features: int, n_static: int, batch: int, seq_len: int, seed
 
 def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, seq_len: int | None = None,
                 bf16: bool = True) -> pd.DataFrame:
-    """Training-step and inference samples/s of SCA2LSTM (fused, reference loop) and LSTMBaseline.
+    """Training-step and inference samples/s of SCA2LSTM (fused with its C++ loops, fused with its
+    Python loops, eager reference loop) and LSTMBaseline.
 
     A training step is what the trainer does per batch: forward, masked MSE after the spin-up,
     backward, gradient clipping, AdamW step. Inference is the forward under ``torch.no_grad()``.
@@ -382,6 +383,11 @@ def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, s
     torch.manual_seed(0)
     variants = []  # (name, precision, model, autocast)
     variants.append(("SCA2LSTM", "fp32", SCA2LSTM(cfg), False))
+    from sca2lstm.models import native
+    python_loops = set()  # variants run with SCA2LSTM_NATIVE=0
+    if native.get() is not None:
+        python_loops.add(len(variants))
+        variants.append(("SCA2LSTM, Python loops", "fp32", SCA2LSTM(cfg), False))
     if hasattr(SCA2LSTM, "use_fused_recurrence"):  # the eager loop as the readable reference
         ref = SCA2LSTM(cfg)
         ref.use_fused_recurrence = False
@@ -414,24 +420,32 @@ def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, s
 
     times = {i: {"train": [], "infer": []} for i in range(len(variants))}
     unsupported = {}  # variant -> why bf16 could not run (oneDNN has no bf16 LSTM without AVX-512 bf16)
-    for rep in range(warmup + reps):
-        for i, (_, _, model, amp) in enumerate(variants):
-            if i in unsupported:
-                continue
-            try:
-                t0 = time.perf_counter()
-                train_step(model, opts[i], amp)
-                t1 = time.perf_counter()
-                infer_step(model, amp)
-                t2 = time.perf_counter()
-            except RuntimeError as e:
-                if not amp:
-                    raise
-                unsupported[i] = f"not supported here: {str(e).splitlines()[0][:70]}"
-                continue
-            if rep >= warmup:
-                times[i]["train"].append(t1 - t0)
-                times[i]["infer"].append(t2 - t1)
+    setting = os.environ.get("SCA2LSTM_NATIVE")
+    try:
+        for rep in range(warmup + reps):
+            for i, (_, _, model, amp) in enumerate(variants):
+                if i in unsupported:
+                    continue
+                os.environ["SCA2LSTM_NATIVE"] = "0" if i in python_loops else (setting or "auto")
+                try:
+                    t0 = time.perf_counter()
+                    train_step(model, opts[i], amp)
+                    t1 = time.perf_counter()
+                    infer_step(model, amp)
+                    t2 = time.perf_counter()
+                except RuntimeError as e:
+                    if not amp:
+                        raise
+                    unsupported[i] = f"not supported here: {str(e).splitlines()[0][:70]}"
+                    continue
+                if rep >= warmup:
+                    times[i]["train"].append(t1 - t0)
+                    times[i]["infer"].append(t2 - t1)
+    finally:
+        if setting is None:
+            os.environ.pop("SCA2LSTM_NATIVE", None)
+        else:
+            os.environ["SCA2LSTM_NATIVE"] = setting
     rows = []
     for i, (name, prec, model, _) in enumerate(variants):
         ok = i not in unsupported

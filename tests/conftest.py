@@ -24,14 +24,21 @@ TINY_MODEL = {"hidden_size": 16, "attention_hidden_size": 8, "embedding_size": 4
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    old = {k: os.environ.get(k) for k in ("SCA2LSTM_CACHE_DIR", "SCA2LSTM_DATA_DIR", "MPLBACKEND")}
+    old = {k: os.environ.get(k) for k in ("SCA2LSTM_CACHE_DIR", "SCA2LSTM_DATA_DIR", "MPLBACKEND",
+                                          "SCA2LSTM_NATIVE_DIR")}
     os.environ["SCA2LSTM_CACHE_DIR"] = str(cache)
+    # One build of the C++ recurrence for the whole session, subprocesses included (they inherit the
+    # variable), made here up front so that no timed test pays for the compiler. A developer can keep
+    # builds between sessions by exporting SCA2LSTM_NATIVE_DIR.
+    os.environ["SCA2LSTM_NATIVE_DIR"] = old["SCA2LSTM_NATIVE_DIR"] or str(cache / "native")
     os.environ.pop("SCA2LSTM_DATA_DIR", None)
     os.environ["MPLBACKEND"] = "Agg"
     # The tiny test models are far faster on one thread: small ops do not pay for thread hand-offs.
     import torch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    from sca2lstm.models import native
+    native.get()
     yield
     torch.set_num_threads(threads)
     for k, v in old.items():

@@ -1,6 +1,7 @@
 """The benchmark harness imports and its speed section runs (tiny sizes; no timing assertions)."""
 
 import importlib.util
+import os
 import sys
 
 from conftest import REPO, make_tiny_config
@@ -18,7 +19,8 @@ def test_speed_section_gives_positive_rates(tiny_data_dir):
     bench = _load_harness()
     assert set(bench.SECTIONS) == {"accuracy", "loo", "speed", "predict", "ddp", "memory"}
     df = bench.bench_speed(make_tiny_config(tiny_data_dir), reps=1, warmup=0, batch=2, seq_len=12)
-    assert {"SCA2LSTM", "LSTMBaseline"} <= set(df["model"])
+    assert {"SCA2LSTM", "SCA2LSTM, Python loops", "LSTMBaseline"} <= set(df["model"])
+    assert "SCA2LSTM_NATIVE" not in os.environ               # the Python-loops row restored the setting
     assert set(df["precision"]) == {"fp32", "bf16 autocast"}
     ran = df[df["note"] == ""]  # bf16 rows may be marked unsupported (oneDNN bf16 LSTM needs AVX-512)
     assert set(ran.loc[ran["precision"] == "fp32", "model"]) >= {"SCA2LSTM", "LSTMBaseline"}

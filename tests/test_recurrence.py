@@ -31,17 +31,20 @@ def _tiny_inputs(dtype=torch.float64):
     miss[0, 3, 1:] = True
     miss[1, 2, :] = True                                      # all features missing at one step
     x = torch.randn(B, T, N, generator=g, dtype=dtype).masked_fill(miss, 0.0)
-    all_miss = miss.all(-1, keepdim=True)
-    neg = torch.zeros_like(x).masked_fill(miss & ~all_miss, float("-inf"))
-    keep = (~all_miss).to(dtype)
     q = torch.randn(B, T, generator=g, dtype=dtype)
     q[0, 2] = q[1, 0] = float("nan")                           # unknown observations
-    known = torch.isfinite(q)
-    obs0 = torch.where(known, q, torch.zeros_like(q))
     mask = (torch.rand(B, T, H2, generator=g, dtype=dtype) > 0.3).to(dtype) / 0.7
     params = [r(B, T, 4 * H1), r(B, 4 * H2), r(4 * H1, H1 + H2 + 2, scale=0.5), r(N, H1), r(N),
               r(4 * H2, N + H1 + H2, scale=0.5), r(1, H2), r(1)]
-    return params, (x, neg, keep, obs0, known.to(dtype)), mask
+    return params, _constants(x, miss, q), mask
+
+
+def _constants(x, miss, q):
+    """The loop's constant inputs (x, neg, keep, obs0, known) from features, missing flags and targets."""
+    all_miss = miss.all(-1, keepdim=True)
+    neg = torch.zeros_like(x).masked_fill(miss & ~all_miss, float("-inf"))
+    known = torch.isfinite(q)
+    return x, neg, (~all_miss).to(x.dtype), torch.where(known, q, torch.zeros_like(q)), known.to(x.dtype)
 
 
 @pytest.mark.parametrize("lead", [0, 1])
@@ -202,3 +205,100 @@ def test_persistence_skip_fused_matches_reference_and_adds_last_observation():
         expected = torch.zeros_like(q)
         expected[:, 1:] = torch.nan_to_num(q[:, :-1])
         torch.testing.assert_close(pred, expected, rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the C++ loops
+def _sized_inputs(B, T, N, H1, H2, dtype, seed=3):
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=0.5):
+        return (torch.randn(*shape, generator=g, dtype=dtype) * scale).requires_grad_()
+
+    miss = torch.rand(B, T, N, generator=g) < 0.15
+    miss[0, 4] = True                                          # an all-missing step
+    x = torch.randn(B, T, N, generator=g, dtype=dtype).masked_fill(miss, 0.0)
+    q = torch.randn(B, T, generator=g, dtype=dtype)
+    q[torch.rand(B, T, generator=g) < 0.2] = float("nan")
+    mask = (torch.rand(B, T, H2, generator=g, dtype=dtype) > 0.2).to(dtype) / 0.8
+    params = [r(B, T, 4 * H1), r(B, 4 * H2), r(4 * H1, H1 + H2 + 2, scale=0.3), r(N, H1), r(N),
+              r(4 * H2, N + H1 + H2, scale=0.3), r(1, H2), r(1)]
+    return params, _constants(x, miss, q), mask
+
+
+def _run_impl(impl, params, consts, mask, lead, base=None):
+    for p in params:
+        p.grad = None
+    pred, w = DualRecurrence.apply(*params, *consts, mask, lead, None, base, impl)
+    g = torch.Generator().manual_seed(9)
+    (pred.square().sum() + (w * torch.randn(w.shape, generator=g, dtype=w.dtype)).sum()).backward()
+    return [pred.detach(), w.detach()] + [p.grad.clone() for p in params]
+
+
+@pytest.mark.parametrize("B, threads", [(3, 1), (37, 2), (64, 2)])
+@pytest.mark.parametrize("lead, dropout, skip", [(1, True, False), (0, False, False), (1, False, True)])
+def test_native_matches_python_loops(B, threads, lead, dropout, skip):
+    """Model-sized states (the C++ products' 4 x 16 tiles and their edges; rows split over threads):
+    forward values, weights and every gradient agree with the Python loops."""
+    torch.set_num_threads(threads)
+    params, consts, mask = _sized_inputs(B, 40, 11, 32, 64, torch.float32)
+    mask = mask if dropout else None
+    base = consts[3] * 0.5 if skip else None
+    py = _run_impl("python", params, consts, mask, lead, base)
+    cc = _run_impl("native", params, consts, mask, lead, base)
+    # float32 sums in another order: compare against each tensor's scale (gradients reach the hundreds)
+    for i, (a, b) in enumerate(zip(cc, py)):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max(), f"output {i}"
+    nograd = [run_recurrence(*[p.detach() for p in params], *consts, mask, lead, base=base, impl=impl)
+              for impl in ("native", "python")]
+    for a, b in zip(*nograd):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@pytest.mark.parametrize("lead", [0, 1])
+def test_native_gradcheck(lead):
+    params, (x, neg, keep, obs0, known), mask = _tiny_inputs()
+    pred = DualRecurrence.apply(*params, x, neg, keep, obs0, known, mask, lead, None, None, "native")[0]
+
+    def f(*p):
+        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, pred.detach(), None, "native")
+
+    assert torch.autograd.gradcheck(f, params)
+
+
+def test_native_setting(monkeypatch):
+    from sca2lstm.errors import ConfigError
+    from sca2lstm.models import native
+
+    monkeypatch.setenv("SCA2LSTM_NATIVE", "yes")
+    with pytest.raises(ConfigError, match="SCA2LSTM_NATIVE='yes'.*auto, 0, 1"):
+        native.get()
+    monkeypatch.setenv("SCA2LSTM_NATIVE", "0")
+    assert native.get() is None
+    params, consts, mask = _tiny_inputs(torch.float32)
+    with pytest.raises(RuntimeError, match="not available"):
+        run_recurrence(*params, *consts, mask, 1, impl="native")
+    pred, _ = run_recurrence(*params, *consts, mask, 1)       # auto: the Python loops
+    assert torch.isfinite(pred).all()
+
+
+def test_native_build_failure(monkeypatch, caplog):
+    """No compiler: `auto` logs one warning with the compiler's reason and runs the Python loops;
+    SCA2LSTM_NATIVE=1 makes it an error."""
+    from torch.utils import cpp_extension
+
+    from sca2lstm.errors import TrainingError
+    from sca2lstm.models import native
+
+    def broken(**kw):
+        raise RuntimeError("Error building extension 'x'\nfoo.cpp:1: error: no compiler here\nmore")
+
+    monkeypatch.setattr(cpp_extension, "load", broken)
+    monkeypatch.setattr(native, "_loaded", {})
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(native.build_dir().parent / "native_broken"))
+    monkeypatch.setenv("SCA2LSTM_NATIVE", "auto")
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        assert native.get() is None
+    assert "foo.cpp:1: error: no compiler here" in caplog.text
+    monkeypatch.setenv("SCA2LSTM_NATIVE", "1")
+    with pytest.raises(TrainingError, match="no compiler here"):
+        native.get()

@@ -22,12 +22,23 @@ output, cell]. Per step t::
     res(t + L) = [(pred(t) - obs(t)) * known(t), known(t)]   (pred detached: no gradient path)
 
 :func:`run_recurrence` is the forward loop alone, also the inference path under ``torch.no_grad()``.
+
+**Two implementations of the two sequential loops.** Even at ~20 ops per step, Python's per-call
+overhead (5-20 us each) dominates tensors of 32 x 64. On the CPU the loops therefore run by default in
+C++ (``recurrence_native.cpp``, built on first use by :mod:`sca2lstm.models.native`): plain loops for
+the element-wise work, small register-tiled products, and the batch rows split across torch's threads
+(rows never interact inside the recurrence, so no step needs a synchronisation). The Python loops
+below (:func:`_loop_python`, :func:`_bptt_python`) are the reference the C++ must match
+(tests/test_recurrence.py), and run on CUDA, with ``SCA2LSTM_NATIVE=0``, or where no compiler is found.
+Everything outside the loops (buffers, weight gradients) is shared by both.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from . import native
 
 
 def _cell_backward_factors(s: torch.Tensor, g: torch.Tensor, c: torch.Tensor, tc: torch.Tensor):
@@ -59,7 +70,8 @@ def _cell_backward_factors(s: torch.Tensor, g: torch.Tensor, c: torch.Tensor, tc
 
 
 def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=None, known=None,
-                   mask=None, lead: int = 0, fed_back=None, base=None, save: bool = False):
+                   mask=None, lead: int = 0, fed_back=None, base=None, save: bool = False,
+                   impl: str = "auto"):
     """Run the dual-LSTM loop without autograd bookkeeping.
 
     Parameters
@@ -92,81 +104,38 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
         the head forecasts the change. No gradient flows through it.
     save : bool
         Also return the stacked per-step tensors the backward needs.
+    impl : {"auto", "native", "python"}
+        Which loop runs: the compiled one (:mod:`sca2lstm.models.native`), the Python one, or
+        ``auto``: the compiled one on the CPU when it is available.
 
     Returns
     -------
     pred [B, T], weights [B, T, N] and, if ``save``, a dict of time-major [T, B, ...] buffers.
     """
     B, T, N = x.shape
-    H1, H2 = w1.shape[0] // 4, w2.shape[0] // 4
+    H2 = w2.shape[0] // 4
     use_res = lead > 0 and obs0 is not None and lead < T
     online = use_res and fed_back is None
+    nat = _native_module(impl, x)
     with torch.no_grad():
         w1t, wat, w2t, wpt = w1.t(), wa.t(), w2.t(), wp.t()
         # N * x, and 0 on all-missing steps: the weighted input s * xk then equals N * w * x with
         # w = s * keep, so the keep mask is applied to the weights once, after the loop.
         xk = x * (keep * N)
-        g1p, negb, xkv = g1_pre.unbind(1), (neg + ba).unbind(1), xk.unbind(1)
         # Residual-feedback inputs [r(t), known flag(t)] of LSTM1, time-major.
         res = x.new_zeros(T, B, 2)
         if use_res:
             res[lead:, :, 1] = known.t()[:T - lead]
             if fed_back is not None:
                 res[lead:, :, 0] = ((fed_back - obs0) * known).t()[:T - lead]
-        resv = res.unbind(0)
-        if online:
-            kt = known.t().unsqueeze(-1)                           # [T, B, 1]
-            nobsk, knv = (-(obs0.t().unsqueeze(-1) * kt)).unbind(0), kt.unbind(0)
-            resr = res[:, :, :1].unbind(0)
-            preds = x.new_empty(T, B, 1)
-            pv = preds.unbind(0)
-            maskv = mask.unbind(1) if mask is not None else None
-            basev = base.t().unsqueeze(-1).unbind(0) if base is not None else None
-        split1, split2 = (3 * H1, H1), (3 * H2, H2)
-        # Time-major buffers: each step writes its rows (contiguous) in place. What only the backward
-        # needs is not kept without ``save`` (out=None: fresh per-step tensors, dropped at once).
-        new = x.new_empty
-        wts, h2all = new(T, B, N), new(T, B, H2)
-        wv, h2v = wts.unbind(0), h2all.unbind(0)
-        if save:
-            K1, K2 = H1 + H2 + 2, N + H1 + H2
-            buf = dict(z1=new(T, B, K1), z2=new(T, B, K2), s1=new(T, B, 3 * H1), g1=new(T, B, H1),
-                       tc1=new(T, B, H1), c1=x.new_zeros(T + 1, B, H1), s2=new(T, B, 3 * H2),
-                       g2=new(T, B, H2), tc2=new(T, B, H2), c2=x.new_zeros(T + 1, B, H2))
-            z1v, z2v, s1v, g1v, tc1v, s2v, g2v, tc2v = (
-                buf[k].unbind(0) for k in ("z1", "z2", "s1", "g1", "tc1", "s2", "g2", "tc2"))
-            c1v, c2v = buf["c1"][1:].unbind(0), buf["c2"][1:].unbind(0)
+        if nat is not None:
+            wts, h2all, preds, buf = _loop_native(nat, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, xk, neg, res,
+                                                  obs0, known, mask, base, lead, online, save)
         else:
-            z1v = z2v = s1v = g1v = tc1v = c1v = s2v = g2v = tc2v = c2v = [None] * T
-
-        h1, h2 = x.new_zeros(B, H1), x.new_zeros(B, H2)
-        c1, c2 = torch.zeros_like(h1), torch.zeros_like(h2)
-        for t in range(T):
-            # LSTM1 on [h1, h2, residual]
-            z1 = torch.cat((h1, h2, resv[t]), 1, out=z1v[t])
-            gs, gc = torch.addmm(g1p[t], z1, w1t).split_with_sizes(split1, 1)
-            s1, g1 = torch.sigmoid(gs, out=s1v[t]), torch.tanh(gc, out=g1v[t])
-            i, f, o = s1.chunk(3, 1)
-            c1 = torch.addcmul(f * c1, i, g1, out=c1v[t])
-            h1 = o * torch.tanh(c1, out=tc1v[t])
-            # masked softmax (keep applied after the loop) and LSTM2 on [N w x, h1, h2]
-            sm = torch.softmax(torch.addmm(negb[t], h1, wat), 1, out=wv[t])
-            z2 = torch.cat((sm * xkv[t], h1, h2), 1, out=z2v[t])
-            gs, gc = torch.addmm(g2_pre, z2, w2t).split_with_sizes(split2, 1)
-            s2, g2 = torch.sigmoid(gs, out=s2v[t]), torch.tanh(gc, out=g2v[t])
-            i, f, o = s2.chunk(3, 1)
-            c2 = torch.addcmul(f * c2, i, g2, out=c2v[t])
-            h2 = torch.mul(o, torch.tanh(c2, out=tc2v[t]), out=h2v[t])
-            if online:
-                # the prediction fed back at t + lead (the returned one, too)
-                p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
-                if basev is not None:
-                    p.add_(basev[t])
-                if t + lead < T:
-                    torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
-
+            wts, h2all, preds, buf = _loop_python(g1_pre, g2_pre, w1t, wat, ba, w2t, wpt, bp, xk, neg, res,
+                                                  obs0, known, mask, base, lead, online, save)
         hd = h2all if mask is None else h2all * mask.transpose(0, 1)
-        if not online:
+        if preds is None:
             preds = torch.addmm(bp, hd.view(T * B, H2), wpt)
             if base is not None:
                 preds += base.t().reshape(T * B, 1)
@@ -179,20 +148,164 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
     return pred, weights, buf
 
 
+def _native_module(impl: str, x: torch.Tensor):
+    if impl not in ("auto", "native", "python"):
+        raise ValueError(f"impl={impl!r}; expected 'auto', 'native' or 'python'")
+    if impl == "python" or x.device.type != "cpu":
+        if impl == "native":
+            raise ValueError(f"the compiled recurrence runs on the CPU only, not {x.device.type}")
+        return None
+    mod = native.get()
+    if mod is None and impl == "native":
+        raise RuntimeError("the compiled recurrence is not available (see SCA2LSTM_NATIVE)")
+    return mod
+
+
+def _loop_native(nat, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, xk, neg, res, obs0, known, mask, base, lead,
+                 online, save):
+    """The loop in C++ (``recurrence_native.cpp``): the same maths and buffers as :func:`_loop_python`."""
+    empty = xk.new_empty(0)
+
+    def tm(t):  # time-major and contiguous, or empty
+        return empty if t is None else t.transpose(0, 1).contiguous()
+
+    out = nat.forward(tm(g1_pre), g2_pre.contiguous(), w1.t().contiguous(), wa.t().contiguous(),
+                      tm(neg + ba), w2.t().contiguous(), wp.reshape(-1).contiguous(), bp.reshape(1).contiguous(),
+                      tm(xk), res, tm(-(obs0 * known)) if online else empty, tm(known) if online else empty,
+                      tm(mask), tm(base), lead, online, save)
+    wts, h2all, preds = out[:3]
+    buf = dict(zip(("z1", "z2", "s1", "g1", "c1", "tc1", "s2", "g2", "c2", "tc2"), out[3:])) if save else None
+    return wts, h2all, preds.unsqueeze(-1), buf
+
+
+def _loop_python(g1_pre, g2_pre, w1t, wat, ba, w2t, wpt, bp, xk, neg, res, obs0, known, mask, base, lead,
+                 online, save):
+    """The loop in Python: time-major buffers [T, B, ...] that each step writes in place."""
+    B, T, N = xk.shape
+    H1, H2 = w1t.shape[1] // 4, w2t.shape[1] // 4
+    g1p, negb, xkv = g1_pre.unbind(1), (neg + ba).unbind(1), xk.unbind(1)
+    resv = res.unbind(0)
+    if online:
+        kt = known.t().unsqueeze(-1)                           # [T, B, 1]
+        nobsk, knv = (-(obs0.t().unsqueeze(-1) * kt)).unbind(0), kt.unbind(0)
+        resr = res[:, :, :1].unbind(0)
+        preds = xk.new_empty(T, B, 1)
+        pv = preds.unbind(0)
+        maskv = mask.unbind(1) if mask is not None else None
+        basev = base.t().unsqueeze(-1).unbind(0) if base is not None else None
+    split1, split2 = (3 * H1, H1), (3 * H2, H2)
+    # Time-major buffers: each step writes its rows (contiguous) in place. What only the backward
+    # needs is not kept without ``save`` (out=None: fresh per-step tensors, dropped at once).
+    new = xk.new_empty
+    wts, h2all = new(T, B, N), new(T, B, H2)
+    wv, h2v = wts.unbind(0), h2all.unbind(0)
+    if save:
+        K1, K2 = H1 + H2 + 2, N + H1 + H2
+        buf = dict(z1=new(T, B, K1), z2=new(T, B, K2), s1=new(T, B, 3 * H1), g1=new(T, B, H1),
+                   tc1=new(T, B, H1), c1=xk.new_zeros(T + 1, B, H1), s2=new(T, B, 3 * H2),
+                   g2=new(T, B, H2), tc2=new(T, B, H2), c2=xk.new_zeros(T + 1, B, H2))
+        z1v, z2v, s1v, g1v, tc1v, s2v, g2v, tc2v = (
+            buf[k].unbind(0) for k in ("z1", "z2", "s1", "g1", "tc1", "s2", "g2", "tc2"))
+        c1v, c2v = buf["c1"][1:].unbind(0), buf["c2"][1:].unbind(0)
+    else:
+        z1v = z2v = s1v = g1v = tc1v = c1v = s2v = g2v = tc2v = c2v = [None] * T
+
+    h1, h2 = xk.new_zeros(B, H1), xk.new_zeros(B, H2)
+    c1, c2 = torch.zeros_like(h1), torch.zeros_like(h2)
+    for t in range(T):
+        # LSTM1 on [h1, h2, residual]
+        z1 = torch.cat((h1, h2, resv[t]), 1, out=z1v[t])
+        gs, gc = torch.addmm(g1p[t], z1, w1t).split_with_sizes(split1, 1)
+        s1, g1 = torch.sigmoid(gs, out=s1v[t]), torch.tanh(gc, out=g1v[t])
+        i, f, o = s1.chunk(3, 1)
+        c1 = torch.addcmul(f * c1, i, g1, out=c1v[t])
+        h1 = o * torch.tanh(c1, out=tc1v[t])
+        # masked softmax (keep applied after the loop) and LSTM2 on [N w x, h1, h2]
+        sm = torch.softmax(torch.addmm(negb[t], h1, wat), 1, out=wv[t])
+        z2 = torch.cat((sm * xkv[t], h1, h2), 1, out=z2v[t])
+        gs, gc = torch.addmm(g2_pre, z2, w2t).split_with_sizes(split2, 1)
+        s2, g2 = torch.sigmoid(gs, out=s2v[t]), torch.tanh(gc, out=g2v[t])
+        i, f, o = s2.chunk(3, 1)
+        c2 = torch.addcmul(f * c2, i, g2, out=c2v[t])
+        h2 = torch.mul(o, torch.tanh(c2, out=tc2v[t]), out=h2v[t])
+        if online:
+            # the prediction fed back at t + lead (the returned one, too)
+            p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
+            if basev is not None:
+                p.add_(basev[t])
+            if t + lead < T:
+                torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
+    return wts, h2all, (preds if online else None), (buf if save else None)
+
+
+def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, mask, w1, w2, wa):
+    """Backpropagation through time in Python: returns dG1 [T, B, 4*H1], dG2 [T, B, 4*H2] and the
+    weight-head logit gradients dA [T, B, N] (see :func:`_cell_backward_factors` for the cell maths)."""
+    T, B, N = wts.shape
+    H1, H2 = w1.shape[0] // 4, w2.shape[0] // 4
+    K2 = N + H1 + H2
+    # Everything off the sequential path, for all steps at once.
+    a1, b1 = _cell_backward_factors(s1, g1, c1, tc1)
+    a2, b2 = _cell_backward_factors(s2, g2, c2, tc2)
+    mask_t = mask.transpose(0, 1) if mask is not None else None
+    # pad[t] holds dh2_head(t-1) = dpred(t-1) * Wp (* mask) in its h2 columns, so the product
+    # dG2(t) @ W2 also adds the prediction head's part of dh2(t-1).
+    pad = wts.new_zeros(T, B, K2)
+    head = torch.mul(dp[:-1].unsqueeze(-1), wp.view(H2), out=pad[1:, :, N + H1:])
+    dh2 = dp[T - 1].unsqueeze(-1) * wp.view(H2)
+    if mask_t is not None:
+        head.mul_(mask_t[:-1])
+        dh2 = dh2 * mask_t[T - 1]
+    dww = (dweights.transpose(0, 1) * wts).unbind(0) if dweights is not None else None
+    w1h1, w1h2 = w1[:, :H1], w1[:, H1:H1 + H2]
+    dg1, dg2, da = wts.new_empty(T, B, 4 * H1), wts.new_empty(T, B, 4 * H2), wts.new_empty(T, B, N)
+
+    a1v, b1v, a2v, b2v = a1.unbind(0), b1.unbind(0), a2.unbind(0), b2.unbind(0)
+    f1v, f2v = s1[..., H1:2 * H1].unbind(0), s2[..., H2:2 * H2].unbind(0)
+    padv, wxv, wv = pad.unbind(0), wx.unbind(0), wts.unbind(0)
+    dg1v, dg2v, dav = dg1.unbind(0), dg2.unbind(0), da.unbind(0)
+
+    split_z2 = (N, H1, H2)
+    dc1 = dc2 = dh1c = None
+    for t in range(T - 1, -1, -1):
+        # LSTM2 at t
+        dc2 = dh2 * a2v[t] if dc2 is None else torch.addcmul(dc2, dh2, a2v[t])
+        gr2 = torch.mul(torch.cat((dc2, dc2, dh2, dc2), 1), b2v[t], out=dg2v[t])
+        dzx, dzh1, dzh2 = torch.addmm(padv[t], gr2, w2).split_with_sizes(split_z2, 1)
+        # masked softmax: da = w (dw - sum(w dw)) with dw = N x dz2_x (+ the weights' own grad)
+        p = dzx * wxv[t] if dww is None else torch.addcmul(dww[t], dzx, wxv[t])
+        d_a = torch.addcmul(p, wv[t], p.sum(1, keepdim=True), value=-1, out=dav[t])
+        # LSTM1 at t
+        dh1 = torch.addmm(dzh1, d_a, wa)
+        if dh1c is not None:
+            dh1 += dh1c
+        dc1 = dh1 * a1v[t] if dc1 is None else torch.addcmul(dc1, dh1, a1v[t])
+        gr1 = torch.mul(torch.cat((dc1, dc1, dh1, dc1), 1), b1v[t], out=dg1v[t])
+        if t == 0:
+            break
+        # carries to step t-1
+        dc1 = dc1 * f1v[t]
+        dc2 = dc2 * f2v[t]
+        dh1c = torch.mm(gr1, w1h1)
+        dh2 = torch.addmm(dzh2, gr1, w1h2)
+    return dg1, dg2, da
+
+
 class DualRecurrence(torch.autograd.Function):
     """The recurrence as one autograd node; see the module docstring.
 
-    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back, base)``
-    (arguments as in :func:`run_recurrence`, all positional) returns ``(pred [B, T], weights [B, T, N])``.
+    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back, base,
+    impl)`` (arguments as in :func:`run_recurrence`, all positional) returns ``(pred [B, T], weights [B, T, N])``.
     Gradients flow to the first eight inputs only; x, neg, keep, obs0, known, mask and fed_back are
     constants (the fed-back prediction is detached, as in the model).
     """
 
     @staticmethod
     def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead,
-                fed_back, base=None):
+                fed_back, base=None, impl="auto"):
         pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep,
-                                            obs0, known, mask, lead, fed_back, base, save=True)
+                                            obs0, known, mask, lead, fed_back, base, save=True, impl=impl)
+        ctx.native = _native_module(impl, x)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(w1, wa, w2, wp, mask, *(buf[k] for k in _SAVED))
         return pred, weights
@@ -202,7 +315,7 @@ class DualRecurrence(torch.autograd.Function):
     def backward(ctx, dpred, dweights):
         w1, wa, w2, wp, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grads = [None] * 17
+        grads = [None] * 18
         if dpred is None and dweights is None:
             return tuple(grads)
         T, B, N = wts.shape
@@ -217,51 +330,17 @@ class DualRecurrence(torch.autograd.Function):
         if not any(need[:6]):
             return tuple(grads)
 
-        # Everything off the sequential path, for all steps at once.
-        a1, b1 = _cell_backward_factors(s1, g1, c1, tc1)
-        a2, b2 = _cell_backward_factors(s2, g2, c2, tc2)
-        mask_t = mask.transpose(0, 1) if mask is not None else None
-        # pad[t] holds dh2_head(t-1) = dpred(t-1) * Wp (* mask) in its h2 columns, so the product
-        # dG2(t) @ W2 also adds the prediction head's part of dh2(t-1).
-        pad = wts.new_zeros(T, B, K2)
-        head = torch.mul(dp[:-1].unsqueeze(-1), wp.view(H2), out=pad[1:, :, N + H1:])
-        dh2 = dp[T - 1].unsqueeze(-1) * wp.view(H2)
-        if mask_t is not None:
-            head.mul_(mask_t[:-1])
-            dh2 = dh2 * mask_t[T - 1]
         wx = wts * xk.transpose(0, 1)
-        dww = (dweights.transpose(0, 1) * wts).unbind(0) if dweights is not None else None
-        w1h1, w1h2 = w1[:, :H1], w1[:, H1:H1 + H2]
-        dg1, dg2, da = wts.new_empty(T, B, 4 * H1), wts.new_empty(T, B, 4 * H2), wts.new_empty(T, B, N)
-
-        a1v, b1v, a2v, b2v = a1.unbind(0), b1.unbind(0), a2.unbind(0), b2.unbind(0)
-        f1v, f2v = s1[..., H1:2 * H1].unbind(0), s2[..., H2:2 * H2].unbind(0)
-        padv, wxv, wv = pad.unbind(0), wx.unbind(0), wts.unbind(0)
-        dg1v, dg2v, dav = dg1.unbind(0), dg2.unbind(0), da.unbind(0)
-
-        split_z2 = (N, H1, H2)
-        dc1 = dc2 = dh1c = None
-        for t in range(T - 1, -1, -1):
-            # LSTM2 at t
-            dc2 = dh2 * a2v[t] if dc2 is None else torch.addcmul(dc2, dh2, a2v[t])
-            gr2 = torch.mul(torch.cat((dc2, dc2, dh2, dc2), 1), b2v[t], out=dg2v[t])
-            dzx, dzh1, dzh2 = torch.addmm(padv[t], gr2, w2).split_with_sizes(split_z2, 1)
-            # masked softmax: da = w (dw - sum(w dw)) with dw = N x dz2_x (+ the weights' own grad)
-            p = dzx * wxv[t] if dww is None else torch.addcmul(dww[t], dzx, wxv[t])
-            d_a = torch.addcmul(p, wv[t], p.sum(1, keepdim=True), value=-1, out=dav[t])
-            # LSTM1 at t
-            dh1 = torch.addmm(dzh1, d_a, wa)
-            if dh1c is not None:
-                dh1 += dh1c
-            dc1 = dh1 * a1v[t] if dc1 is None else torch.addcmul(dc1, dh1, a1v[t])
-            gr1 = torch.mul(torch.cat((dc1, dc1, dh1, dc1), 1), b1v[t], out=dg1v[t])
-            if t == 0:
-                break
-            # carries to step t-1
-            dc1 = dc1 * f1v[t]
-            dc2 = dc2 * f2v[t]
-            dh1c = torch.mm(gr1, w1h1)
-            dh2 = torch.addmm(dzh2, gr1, w1h2)
+        if ctx.native is not None:
+            empty = wts.new_empty(0)
+            dg1, dg2, da = ctx.native.backward(
+                s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx,
+                empty if dweights is None else dweights.transpose(0, 1).contiguous(), dp.contiguous(),
+                wp.reshape(-1).contiguous(), empty if mask is None else mask.transpose(0, 1).contiguous(),
+                w2.contiguous(), wa.contiguous(), w1[:, :H1 + H2].contiguous())
+        else:
+            dg1, dg2, da = _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, mask,
+                                        w1, w2, wa)
 
         # Weight gradients: one product over all steps each.
         if need[0]:

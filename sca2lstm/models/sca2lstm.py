@@ -22,8 +22,9 @@ with the same config.
 **Speed.** The parts of each LSTM's input that do not depend on the recurrence (x, m, e) are projected
 for all steps in one matrix product before the loop; each step then does one small product per cell.
 The loop itself runs by default as one custom autograd Function with hand-written backpropagation
-through time (:mod:`sca2lstm.models.recurrence`): a training step is several times faster than the
-eager loop, which records ~30 autograd nodes per step. The eager loop stays as the readable reference
+through time (:mod:`sca2lstm.models.recurrence`), whose two sequential loops run in C++ on the CPU
+when a compiler is available (built once, on first use): a training step is several times faster than
+the eager loop, which records ~30 autograd nodes per step. The eager loop stays as the readable reference
 (``model.use_fused_recurrence = False``) and is used automatically under autocast, ``torch.compile``
 and when gradients with respect to ``x`` or ``q_obs`` are asked for. Both give the same results up to
 float rounding, except that in training mode the fused path draws its dropout mask explicitly from
