@@ -77,10 +77,13 @@ class Settings:
     ddp_epochs: int = 3
     ddp_coverage: float | None = None
     memory_basins: int = 671
+    extra_seeds: tuple = ()                                  # accuracy: more seeds, for the seed-to-seed spread
 
     @classmethod
-    def make(cls, data_dir, out, quick: bool, verbose: bool = False, threads: int = 0) -> "Settings":
+    def make(cls, data_dir, out, quick: bool, verbose: bool = False, threads: int = 0,
+             extra_seeds=()) -> "Settings":
         s = cls(Path(data_dir).resolve(), Path(out).resolve(), quick, verbose, threads)
+        s.extra_seeds = tuple(int(x) for x in extra_seeds)
         if quick:
             s.train_overrides = {"training": {"epochs": 2, "epoch_coverage": 0.1}}
             s.loo_basins = ("32006", "42003")
@@ -311,8 +314,46 @@ def section_accuracy(S: Settings) -> dict:
     runs_df = pd.DataFrame(runs)
     show("Pretraining runs (each in a fresh process; train_s = Trainer.fit incl. validation; "
          "peak RSS = VmHWM of that process)", runs_df)
-    return {"tables": {"accuracy_per_basin": table, "accuracy_nh_reference": ref, "accuracy_runs": runs_df},
-            "summary": {"counts": counts, "reference_label": REFERENCE_LABEL, "max_epochs": epochs}}
+    tables = {"accuracy_per_basin": table, "accuracy_nh_reference": ref, "accuracy_runs": runs_df}
+    summary = {"counts": counts, "reference_label": REFERENCE_LABEL, "max_epochs": epochs}
+    if S.extra_seeds:
+        spread = _seed_spread(S, cfg, per)
+        tables["accuracy_seeds"] = spread
+        summary["seed_medians"] = spread[spread["basin"] == "median"].drop(columns="basin").to_dict("records")
+    return {"tables": tables, "summary": summary}
+
+
+def _seed_spread(S: Settings, cfg, first: dict) -> pd.DataFrame:
+    """Both models pretrained again with each of ``S.extra_seeds``: per-basin test NSE for every seed,
+    the mean over seeds, and a median row. How far apart single runs land says which differences in
+    the main table mean anything."""
+    seeds = [cfg.training.seed, *S.extra_seeds]
+    per = {(name, seeds[0]): first[name] for name in first}
+    for seed in S.extra_seeds:
+        cfg_s = cfg.replace(training={"seed": seed})
+        for name, baseline in (("SCA2LSTM", False), ("LSTMBaseline", True)):
+            ckpt = S.out / "accuracy" / f"{'lstm_baseline' if baseline else 'sca2lstm'}_seed{seed}.pth"
+            res, _, _ = run_isolated(S, f"accuracy_{name}_seed{seed}", _pretrain_job, cfg_s.to_dict(), str(ckpt),
+                                     str(S.data_dir), None, baseline)
+            per[(name, seed)] = res["test"]
+    basins = sorted(first["SCA2LSTM"])
+    rows = []
+    for b in basins:
+        row = {"basin": b}
+        for name in ("SCA2LSTM", "LSTMBaseline"):
+            vals = [metric(per[(name, sd)][b], "model", "nse") for sd in seeds]
+            row.update({f"{name}_seed{sd}": v for sd, v in zip(seeds, vals)})
+            row[f"{name}_mean"] = float(np.mean(vals))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table = pd.concat([table, pd.DataFrame([{"basin": "median",
+                                             **table.drop(columns="basin").median().to_dict()}])],
+                      ignore_index=True)
+    show(f"Seed spread: test NSE per seed ({', '.join(map(str, seeds))}) and the mean over seeds", table)
+    mean = table[table["basin"] != "median"]
+    print(f"SCA2LSTM mean-over-seeds NSE > LSTMBaseline mean-over-seeds NSE on "
+          f"{int((mean['SCA2LSTM_mean'] > mean['LSTMBaseline_mean']).sum())} of {len(mean)} basins")
+    return table
 
 
 # ============================================================================ 2. leave-one-out
@@ -719,7 +760,14 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads in every process except the DDP runs (default: torch's default); "
                         "1 is steadier on a shared machine")
+    p.add_argument("--extra_seeds", default="",
+                   help="accuracy section: also pretrain both models with these seeds (comma-separated, e.g. "
+                        "1,2) and print the seed-to-seed spread; each seed adds ~4 minutes")
     a = p.parse_args(argv)
+    try:
+        a.extra_seeds = [int(x) for x in a.extra_seeds.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--extra_seeds {a.extra_seeds!r}: expected comma-separated integers, e.g. 1,2")
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
     bad = [s for s in a.only if s not in SECTIONS]
     if bad:
@@ -731,7 +779,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    S = Settings.make(a.data_dir, a.out, a.quick, a.verbose, a.threads)
+    S = Settings.make(a.data_dir, a.out, a.quick, a.verbose, a.threads, a.extra_seeds)
     S.out.mkdir(parents=True, exist_ok=True)
     set_threads(S.threads)
     from sca2lstm.cli.common import setup_logging
