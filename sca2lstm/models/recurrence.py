@@ -303,9 +303,11 @@ class DualRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead,
                 fed_back, base=None, impl="auto"):
+        # Chosen once: the backward must run the same implementation as the forward.
+        ctx.native = _native_module(impl, x)
+        impl = "python" if ctx.native is None else "native"
         pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep,
                                             obs0, known, mask, lead, fed_back, base, save=True, impl=impl)
-        ctx.native = _native_module(impl, x)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(w1, wa, w2, wp, mask, *(buf[k] for k in _SAVED))
         return pred, weights
