@@ -1,6 +1,7 @@
-"""Atomic file writes: a unique temp file in the target folder, then ``os.replace`` onto the target.
+"""Where caches live, and atomic file writes.
 
-A crash or a failed writer never leaves a half-written file, and an earlier good file stays as it was.
+Atomic writes: a unique temp file in the target folder, then ``os.replace`` onto the target. A crash or a
+failed writer never leaves a half-written file, and an earlier good file stays as it was.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ import os
 import uuid
 from pathlib import Path
 from typing import Callable
+
+
+def default_cache_root() -> Path:
+    """``$SCA2LSTM_CACHE_DIR``, else ``~/.cache/sca2lstm`` (a config's ``data.cache_dir`` comes first
+    where there is a config: see :func:`sca2lstm.data.dataset.cache_root`)."""
+    return Path(os.environ.get("SCA2LSTM_CACHE_DIR") or "~/.cache/sca2lstm").expanduser()
 
 
 def atomic_write(path, write: Callable, binary: bool = False) -> Path:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
+from ..fileio import default_cache_root
 from . import camels_gb
 from .features import feature_spec, raw_features, required_columns
 from .scaling import Scalers
@@ -33,8 +34,7 @@ CACHE_VERSION = "3"  # bump when raw_features() changes meaning
 
 # ---------------------------------------------------------------------------------------- locations
 def cache_root(cfg: Config) -> Path:
-    root = cfg.data.cache_dir or os.environ.get("SCA2LSTM_CACHE_DIR") or "~/.cache/sca2lstm"
-    return Path(root).expanduser()
+    return Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_root()
 
 
 def resolve_data_dir(cli_value, cfg: Config) -> tuple[Path, bool]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, TrainingError
+from ..fileio import default_cache_root
 
 log = logging.getLogger("sca2lstm")
 
@@ -46,8 +47,7 @@ def setting() -> str:
 def build_dir() -> Path:
     if os.environ.get("SCA2LSTM_NATIVE_DIR"):
         return Path(os.environ["SCA2LSTM_NATIVE_DIR"]).expanduser()
-    root = os.environ.get("SCA2LSTM_CACHE_DIR") or "~/.cache/sca2lstm"
-    return Path(root).expanduser() / "native"
+    return default_cache_root() / "native"
 
 
 def _put_ninja_on_path() -> None:
