@@ -287,8 +287,6 @@ def _num(v: float) -> str:
     return f"{v:.3f}"
 
 
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -350,5 +348,3 @@ def _note(name: str, err: BaseException) -> str:
 
 def _e(s: str) -> str:
     return html.escape(str(s), quote=True)
-
-

@@ -27,8 +27,9 @@ from ..data.dataset import SequenceData, check_period_inputs, load_basin, load_s
 from ..data.scaling import Scalers
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
+from ..fileio import atomic_write_text
 from .checkpoint import atomic_torch_save
-from .outputs import atomic_write_text, metrics_frame, write_training_artifacts
+from .outputs import metrics_frame, write_training_artifacts
 from .pretrain import train_settings
 from .runtime import build_checkpoint, load_model, seed_everything
 from .trainer import Trainer, evaluate

@@ -8,9 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..evaluation.plots import plot_loss_curves
-from ..fileio import atomic_write_text  # noqa: F401  (re-exported for the pipelines)
-
-
+from ..fileio import atomic_write_text
 
 
 def metrics_frame(per_basin: dict) -> pd.DataFrame:

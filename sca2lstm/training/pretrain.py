@@ -17,9 +17,10 @@ from ..data.dataset import (SequenceData, check_period_has_target, check_period_
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
+from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
 from .checkpoint import atomic_torch_save
-from .outputs import atomic_write_text, metrics_frame, write_training_artifacts
+from .outputs import metrics_frame, write_training_artifacts
 from .runtime import build_checkpoint, seed_everything
 from .trainer import Trainer, TrainSettings, evaluate
 
