@@ -83,7 +83,7 @@ class Settings:
     def make(cls, data_dir, out, quick: bool, verbose: bool = False, threads: int = 0,
              extra_seeds=()) -> "Settings":
         s = cls(Path(data_dir).resolve(), Path(out).resolve(), quick, verbose, threads)
-        s.extra_seeds = tuple(int(x) for x in extra_seeds)
+        s.extra_seeds = tuple(extra_seeds)  # ints: parse_args converts them
         if quick:
             s.train_overrides = {"training": {"epochs": 2, "epoch_coverage": 0.1}}
             s.loo_basins = ("32006", "42003")
@@ -266,10 +266,7 @@ def _idle_job() -> None:
 def section_accuracy(S: Settings) -> dict:
     cfg = S.config()
     runs, per = [], {}
-    for name, baseline in (("SCA2LSTM", False), ("LSTMBaseline", True)):
-        ckpt = S.out / "accuracy" / ("sca2lstm.pth" if not baseline else "lstm_baseline.pth")
-        res, wall, rss = run_isolated(S, f"accuracy_{name}", _pretrain_job, cfg.to_dict(), str(ckpt),
-                                      str(S.data_dir), None, baseline)
+    for name, (res, wall, rss) in _pretrain_both(S, cfg).items():
         per[name] = res["test"]
         runs.append({"model": name, "parameters": res["n_params"], "epochs_run": res["epochs_run"],
                      "best_epoch": res["best_epoch"], "train_s": res["train_seconds"], "process_wall_s": wall,
@@ -323,6 +320,17 @@ def section_accuracy(S: Settings) -> dict:
     return {"tables": tables, "summary": summary}
 
 
+def _pretrain_both(S: Settings, cfg, suffix: str = "") -> dict:
+    """SCA2LSTM and LSTMBaseline pretrained on all basins, each in a fresh process:
+    {name: (result of _pretrain_job, wall seconds, peak RSS bytes)}."""
+    out = {}
+    for name, stem, baseline in (("SCA2LSTM", "sca2lstm", False), ("LSTMBaseline", "lstm_baseline", True)):
+        ckpt = S.out / "accuracy" / f"{stem}{suffix}.pth"
+        out[name] = run_isolated(S, f"accuracy_{name}{suffix}", _pretrain_job, cfg.to_dict(), str(ckpt),
+                                 str(S.data_dir), None, baseline)
+    return out
+
+
 def _seed_spread(S: Settings, cfg, first: dict) -> pd.DataFrame:
     """Both models pretrained again with each of ``S.extra_seeds``: per-basin test NSE for every seed,
     the mean over seeds, and a median row. How far apart single runs land says which differences in
@@ -330,11 +338,7 @@ def _seed_spread(S: Settings, cfg, first: dict) -> pd.DataFrame:
     seeds = [cfg.training.seed, *S.extra_seeds]
     per = {(name, seeds[0]): first[name] for name in first}
     for seed in S.extra_seeds:
-        cfg_s = cfg.replace(training={"seed": seed})
-        for name, baseline in (("SCA2LSTM", False), ("LSTMBaseline", True)):
-            ckpt = S.out / "accuracy" / f"{'lstm_baseline' if baseline else 'sca2lstm'}_seed{seed}.pth"
-            res, _, _ = run_isolated(S, f"accuracy_{name}_seed{seed}", _pretrain_job, cfg_s.to_dict(), str(ckpt),
-                                     str(S.data_dir), None, baseline)
+        for name, (res, _, _) in _pretrain_both(S, cfg.replace(training={"seed": seed}), f"_seed{seed}").items():
             per[(name, seed)] = res["test"]
     basins = sorted(first["SCA2LSTM"])
     rows = []
