@@ -294,7 +294,6 @@ def test_native_build_failure(monkeypatch, caplog):
 
     monkeypatch.setattr(cpp_extension, "load", broken)
     monkeypatch.setattr(native, "_loaded", {})
-    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(native.build_dir().parent / "native_broken"))
     monkeypatch.setenv("SCA2LSTM_NATIVE", "auto")
     with caplog.at_level("WARNING", logger="sca2lstm"):
         assert native.get() is None
