@@ -26,3 +26,29 @@ def test_speed_section_gives_positive_rates(tiny_data_dir):
     assert set(ran.loc[ran["precision"] == "fp32", "model"]) >= {"SCA2LSTM", "LSTMBaseline"}
     for col in ("train_samples_s", "infer_samples_s", "train_vs_SCA2LSTM", "infer_vs_SCA2LSTM"):
         assert (ran[col] > 0).all(), df
+
+
+def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
+    """A forecast equal to the observations has no flood bias and reaches the largest flood; one at
+    half the observations is 50 % low on the largest floods too."""
+    from sca2lstm.evaluation.forecast import Forecast
+    from sca2lstm.training.pretrain import prepare_pretraining_data
+
+    bench = _load_harness()
+    prep = prepare_pretraining_data(tiny_cfg, tiny_data_dir)
+    data = prep.data
+
+    def forecasts(factor):
+        fcs = []
+        for b, (r, (v0, v1)) in enumerate(zip(data.records, prep.val_periods)):
+            obs = data.scalers.inverse_y(data.y[data.offsets[b] + v0:data.offsets[b] + v1].astype(float), r.basin)
+            fcs.append(Forecast(r.basin, v0, v1, data.scalers.transform_y(obs * factor, r.basin), None))
+        return fcs
+
+    exact = bench._flood_stats(prep, forecasts(1))
+    half = bench._flood_stats(prep, forecasts(0.5))
+    assert set(exact) == {r.basin for r in data.records}
+    for b, f in exact.items():
+        assert abs(f["top1pct_bias"]) < 1e-5 and abs(f["test_max_forecast"] - f["test_max_obs"]) < 1e-3 * f["test_max_obs"]
+        assert f["train_max_obs"] > 0
+        assert abs(half[b]["top1pct_bias"] + 0.5) < 1e-4
