@@ -214,8 +214,9 @@ def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: 
 
 def _flood_stats(prep, forecasts) -> dict:
     """Per basin, in m3/s: the largest observed flow of the training and of the test period, the
-    largest test forecast, and the mean relative error of the forecast on the test days whose observed
-    flow is in the top 1 % (negative: floods under-forecast)."""
+    largest test forecast, the mean relative error of the forecast on the test days whose observed
+    flow is in the top 1 % (negative: floods under-forecast), and those days' share of the squared error
+    (what they cost in NSE; NaN for a perfect forecast)."""
     data, out, inv = prep.data, {}, prep.data.scalers.inverse_y
     # evaluate() forecasts every record in order, so forecast b belongs to record b
     for b, (fc, (t0, t1)) in enumerate(zip(forecasts, prep.train_periods)):
@@ -226,9 +227,11 @@ def _flood_stats(prep, forecasts) -> dict:
         ok = np.isfinite(obs) & np.isfinite(pred)
         obs, pred = obs[ok], pred[ok]
         top = obs >= np.quantile(obs, 0.99)
+        sq = (pred - obs) ** 2
         out[fc.basin] = {"train_max_obs": float(np.nanmax(train)), "test_max_obs": float(obs.max()),
                          "test_max_forecast": float(pred.max()),
-                         "top1pct_bias": float((pred[top] - obs[top]).sum() / obs[top].sum())}
+                         "top1pct_bias": float((pred[top] - obs[top]).sum() / obs[top].sum()),
+                         "top1pct_sq_error_share": float(sq[top].sum() / sq.sum()) if sq.sum() > 0 else float("nan")}
     return out
 
 
@@ -335,10 +338,12 @@ def section_accuracy(S: Settings) -> dict:
          "peak RSS = VmHWM of that process)", runs_df)
     flood_df = pd.DataFrame([{"basin": bsn, "train_max_obs": f["train_max_obs"], "test_max_obs": f["test_max_obs"],
                               **{f"{name}_max": floods[name][bsn]["test_max_forecast"] for name in floods},
-                              **{f"{name}_top1pct_bias": floods[name][bsn]["top1pct_bias"] for name in floods}}
+                              **{f"{name}_top1pct_bias": floods[name][bsn]["top1pct_bias"] for name in floods},
+                              "SCA2LSTM_top1pct_sq_error_share": floods["SCA2LSTM"][bsn]["top1pct_sq_error_share"]}
                              for bsn, f in sorted(floods["SCA2LSTM"].items())])
-    show("Floods (m3/s): largest observed flow in training and test, largest test forecast, and the mean "
-         "relative error on the test days with the top 1 % of observed flows", flood_df.round(3))
+    show("Floods (m3/s): largest observed flow in training and test, largest test forecast, the mean "
+         "relative error on the test days with the top 1 % of observed flows, and those days' share of "
+         "SCA2LSTM's squared error", flood_df.round(3))
     tables = {"accuracy_per_basin": table, "accuracy_nh_reference": ref, "accuracy_runs": runs_df,
               "accuracy_floods": flood_df}
     summary = {"counts": counts, "reference_label": REFERENCE_LABEL, "max_epochs": epochs}

@@ -52,3 +52,4 @@ def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
         assert abs(f["top1pct_bias"]) < 1e-5 and abs(f["test_max_forecast"] - f["test_max_obs"]) < 1e-3 * f["test_max_obs"]
         assert f["train_max_obs"] > 0
         assert abs(half[b]["top1pct_bias"] + 0.5) < 1e-4
+        assert 0.01 <= half[b]["top1pct_sq_error_share"] <= 1    # the largest flows carry the largest errors
