@@ -122,19 +122,21 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
         # N * x, and 0 on all-missing steps: the weighted input s * xk then equals N * w * x with
         # w = s * keep, so the keep mask is applied to the weights once, after the loop.
         xk = x * (keep * N)
+        negb = neg + ba                      # weight-head logits' mask and bias, added once
         # Residual-feedback inputs [r(t), known flag(t)] of LSTM1, time-major.
         res = x.new_zeros(T, B, 2)
         if use_res:
             res[lead:, :, 1] = known.t()[:T - lead]
             if fed_back is not None:
                 res[lead:, :, 0] = ((fed_back - obs0) * known).t()[:T - lead]
-        if nat is not None:
-            wts, h2all, preds, buf = _loop_native(nat, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, xk, neg, res,
-                                                  obs0, known, mask, base, lead, online, save)
-        else:
-            wts, h2all, preds, buf = _loop_python(g1_pre, g2_pre, w1t, wat, ba, w2t, wpt, bp, xk, neg, res,
-                                                  obs0, known, mask, base, lead, online, save)
-        hd = h2all if mask is None else h2all * mask.transpose(0, 1)
+        loop = (g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead, online,
+                save)
+        wts, h2all, preds, buf = _loop_native(nat, *loop) if nat is not None else _loop_python(*loop)
+        # The head's input (h2 after the dropout mask): for the predictions when the loop made none, and
+        # for the backward; not formed otherwise.
+        hd = None
+        if preds is None or save:
+            hd = h2all if mask is None else h2all * mask.transpose(0, 1)
         if preds is None:
             preds = torch.addmm(bp, hd.view(T * B, H2), wpt)
             if base is not None:
@@ -161,16 +163,17 @@ def _native_module(impl: str, x: torch.Tensor):
     return mod
 
 
-def _loop_native(nat, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, xk, neg, res, obs0, known, mask, base, lead,
+def _loop_native(nat, g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead,
                  online, save):
-    """The loop in C++ (``recurrence_native.cpp``): the same maths and buffers as :func:`_loop_python`."""
+    """The loop in C++ (``recurrence_native.cpp``): the same arguments, maths and buffers as
+    :func:`_loop_python`."""
     empty = xk.new_empty(0)
 
     def tm(t):  # time-major and contiguous, or empty
         return empty if t is None else t.transpose(0, 1).contiguous()
 
-    out = nat.forward(tm(g1_pre), g2_pre.contiguous(), w1.t().contiguous(), wa.t().contiguous(),
-                      tm(neg + ba), w2.t().contiguous(), wp.reshape(-1).contiguous(), bp.reshape(1).contiguous(),
+    out = nat.forward(tm(g1_pre), g2_pre.contiguous(), w1t.contiguous(), wat.contiguous(),
+                      tm(negb), w2t.contiguous(), wpt.reshape(-1).contiguous(), bp.reshape(1).contiguous(),
                       tm(xk), res, tm(-(obs0 * known)) if online else empty, tm(known) if online else empty,
                       tm(mask), tm(base), lead, online, save)
     wts, h2all, preds = out[:3]
@@ -178,12 +181,12 @@ def _loop_native(nat, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, xk, neg, res, obs0
     return wts, h2all, preds.unsqueeze(-1), buf
 
 
-def _loop_python(g1_pre, g2_pre, w1t, wat, ba, w2t, wpt, bp, xk, neg, res, obs0, known, mask, base, lead,
+def _loop_python(g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead,
                  online, save):
     """The loop in Python: time-major buffers [T, B, ...] that each step writes in place."""
     B, T, N = xk.shape
     H1, H2 = w1t.shape[1] // 4, w2t.shape[1] // 4
-    g1p, negb, xkv = g1_pre.unbind(1), (neg + ba).unbind(1), xk.unbind(1)
+    g1p, negb, xkv = g1_pre.unbind(1), negb.unbind(1), xk.unbind(1)
     resv = res.unbind(0)
     if online:
         kt = known.t().unsqueeze(-1)                           # [T, B, 1]
