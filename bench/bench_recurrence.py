@@ -10,7 +10,7 @@ under ``torch.no_grad()``. Medians over ``--reps`` repetitions after one warm-up
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import statistics
 import time
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import sca2lstm
+from sca2lstm.models import native
 from sca2lstm.models.sca2lstm import SCA2LSTM
 
 
@@ -77,22 +78,22 @@ def main():
         # loops: "native" (the C++ loops, default when they build) or "python" (SCA2LSTM_NATIVE=0)
         if fused is not None:
             net.use_fused_recurrence = fused
-        os.environ["SCA2LSTM_NATIVE"] = "0" if loops == "python" else "auto"
+        return native.disabled() if loops == "python" else contextlib.nullcontext()
 
     def step(net, fused=None, loops="native"):
-        use(net, fused, loops)
-        net.zero_grad(set_to_none=True)
-        t0 = time.perf_counter()
-        loss = masked_loss(net(*batch[:4], q_obs=batch[4]), batch[4], a.spinup)
-        loss.backward()
-        return time.perf_counter() - t0
+        with use(net, fused, loops):
+            net.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            loss = masked_loss(net(*batch[:4], q_obs=batch[4]), batch[4], a.spinup)
+            loss.backward()
+            return time.perf_counter() - t0
 
     def infer(net, fused=None, loops="native"):
-        use(net, fused, loops)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            net(*batch[:4], q_obs=batch[4])
-        return time.perf_counter() - t0
+        with use(net, fused, loops):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                net(*batch[:4], q_obs=batch[4])
+            return time.perf_counter() - t0
 
     variants = {
         "train: reference loop": lambda: step(model, False),
@@ -111,7 +112,6 @@ def main():
         for k, f in variants.items():
             times[k].append(f())
     med = {k: statistics.median(v) for k, v in times.items()}
-    from sca2lstm.models import native
     print(f"C++ loops: {'built' if native.get() is not None else 'NOT available (Python loops only)'}")
     print(f"B={a.batch} T={a.seq_len} N={model.n_features} H1={model.h1_size} H2={model.h2_size} "
           f"threads={torch.get_num_threads()} reps={a.reps} (median seconds)")

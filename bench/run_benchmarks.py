@@ -17,6 +17,7 @@ side in one run (the speed section interleaves its variants for that reason).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -499,32 +500,25 @@ def bench_speed(cfg, reps: int = 5, warmup: int = 1, batch: int | None = None, s
 
     times = {i: {"train": [], "infer": []} for i in range(len(variants))}
     unsupported = {}  # variant -> why bf16 could not run (oneDNN has no bf16 LSTM without AVX-512 bf16)
-    setting = os.environ.get("SCA2LSTM_NATIVE")
-    try:
-        for rep in range(warmup + reps):
-            for i, (_, _, model, amp) in enumerate(variants):
-                if i in unsupported:
-                    continue
-                os.environ["SCA2LSTM_NATIVE"] = "0" if i in python_loops else (setting or "auto")
-                try:
+    for rep in range(warmup + reps):
+        for i, (_, _, model, amp) in enumerate(variants):
+            if i in unsupported:
+                continue
+            try:
+                with native.disabled() if i in python_loops else contextlib.nullcontext():
                     t0 = time.perf_counter()
                     train_step(model, opts[i], amp)
                     t1 = time.perf_counter()
                     infer_step(model, amp)
                     t2 = time.perf_counter()
-                except RuntimeError as e:
-                    if not amp:
-                        raise
-                    unsupported[i] = f"not supported here: {str(e).splitlines()[0][:70]}"
-                    continue
-                if rep >= warmup:
-                    times[i]["train"].append(t1 - t0)
-                    times[i]["infer"].append(t2 - t1)
-    finally:
-        if setting is None:
-            os.environ.pop("SCA2LSTM_NATIVE", None)
-        else:
-            os.environ["SCA2LSTM_NATIVE"] = setting
+            except RuntimeError as e:
+                if not amp:
+                    raise
+                unsupported[i] = f"not supported here: {str(e).splitlines()[0][:70]}"
+                continue
+            if rep >= warmup:
+                times[i]["train"].append(t1 - t0)
+                times[i]["infer"].append(t2 - t1)
     rows = []
     for i, (name, prec, model, _) in enumerate(variants):
         ok = i not in unsupported

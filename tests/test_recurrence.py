@@ -1,5 +1,7 @@
 """The fused recurrence (custom autograd Function, hand-written BPTT) against autograd and the eager loop."""
 
+import os
+
 import pytest
 import torch
 
@@ -279,6 +281,15 @@ def test_native_setting(monkeypatch):
         run_recurrence(*params, *consts, mask, 1, impl="native")
     pred, _ = run_recurrence(*params, *consts, mask, 1)       # auto: the Python loops
     assert torch.isfinite(pred).all()
+    # disabled(): the Python loops inside the block, the previous setting (set or unset) after it
+    monkeypatch.setenv("SCA2LSTM_NATIVE", "auto")
+    with native.disabled():
+        assert native.get() is None
+    assert os.environ["SCA2LSTM_NATIVE"] == "auto"
+    monkeypatch.delenv("SCA2LSTM_NATIVE")
+    with native.disabled():
+        assert os.environ["SCA2LSTM_NATIVE"] == "0"
+    assert "SCA2LSTM_NATIVE" not in os.environ
 
 
 def test_native_build_failure(monkeypatch, caplog):

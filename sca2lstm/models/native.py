@@ -18,6 +18,7 @@ Python headers (``ninja`` comes with the package).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -42,6 +43,21 @@ def setting() -> str:
     if value not in CHOICES:
         raise ConfigError(f"SCA2LSTM_NATIVE={value!r} is not valid; expected one of {', '.join(CHOICES)}")
     return value
+
+
+@contextlib.contextmanager
+def disabled():
+    """Inside the block the Python loops run (``SCA2LSTM_NATIVE=0``); the setting is restored after it.
+    For benchmarks that time both implementations side by side."""
+    old = os.environ.get("SCA2LSTM_NATIVE")
+    os.environ["SCA2LSTM_NATIVE"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SCA2LSTM_NATIVE", None)
+        else:
+            os.environ["SCA2LSTM_NATIVE"] = old
 
 
 def build_dir() -> Path:
