@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""SCA2LSTM benchmark harness: accuracy, leave-one-out, speed, prediction, DDP and memory.
+"""SCA2LSTM benchmark harness: accuracy, patchy records, leave-one-out, speed, prediction, DDP and memory.
 
 Run from the repository root (one command; ``--quick`` is a ~3-minute smoke run of the harness)::
 
     python bench/run_benchmarks.py [--data_dir ../shared/data/camels_gb] [--out bench_output] [--quick]
-                                   [--only accuracy,loo,speed,predict,ddp,memory]
+                                   [--only accuracy,gaps,loo,speed,predict,ddp,memory]
 
 Every section prints its tables and writes them as CSV into ``--out``; ``results.json`` there holds
 all tables, the summaries and the environment. Every number is measured by this script, except the
@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:  # `python bench/run_benchmarks.py` puts bench/, n
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-SECTIONS = ("accuracy", "loo", "speed", "predict", "ddp", "memory")
+SECTIONS = ("accuracy", "gaps", "loo", "speed", "predict", "ddp", "memory")
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "camels_gb"
 FULL_RECORD = ("1970-10-01", "2015-09-30")
 
@@ -79,6 +79,7 @@ class Settings:
     ddp_coverage: float | None = None
     memory_basins: int = 671
     extra_seeds: tuple = ()                                  # accuracy: more seeds, for the seed-to-seed spread
+    gap_fraction: float = 0.2                                # gaps: share of test days without observed discharge
 
     @classmethod
     def make(cls, data_dir, out, quick: bool, verbose: bool = False, threads: int = 0,
@@ -395,7 +396,117 @@ def _seed_spread(S: Settings, cfg, first: dict) -> pd.DataFrame:
     return table
 
 
-# ============================================================================ 2. leave-one-out
+# ============================================================================ 2. patchy records
+def gap_mask(n_days: int, i0: int, i1: int, fraction: float, seed: int) -> np.ndarray:
+    """[n_days] bool: observed discharge removed in blocks of 1-30 days until ``fraction`` of the
+    days [i0, i1) are removed (blocks may start up to 30 days before i0)."""
+    rng = np.random.default_rng(seed)
+    gap = np.zeros(n_days, dtype=bool)
+    while i1 > i0 and gap[i0:i1].mean() < fraction:
+        start = int(rng.integers(max(0, i0 - 30), i1))
+        gap[start:start + int(rng.integers(1, 31))] = True
+    return gap
+
+
+def gap_forecast(model, cfg, scalers, data_dir, basin: str, fraction: float) -> dict:
+    """Test-period forecast of ``basin`` when the gauge lost ``fraction`` of its discharge record.
+
+    The removed days are gone from every input (lagged discharge, SSI state, residual feedback: the
+    features are rebuilt from the gappy record, as a user's file would give them), never from the
+    observations the forecast is scored against.
+
+    Returns
+    -------
+    dict of numpy.ndarray [test days]
+        ``obs`` (true flow), ``pred``, ``last`` (persistence of the last observed flow) in m3/s, and
+        ``after_gap`` (bool: the observation the forecast would normally start from was removed).
+    """
+    from sca2lstm.data import camels_gb
+    from sca2lstm.data.dataset import BasinRecord, SequenceData, load_static
+    from sca2lstm.data.features import raw_features, required_columns
+    from sca2lstm.evaluation.forecast import forecast_periods
+
+    d, t = cfg.data, cfg.training
+    df = camels_gb.read_timeseries(data_dir, basin, columns=required_columns(cfg))
+    dates = df.index.to_numpy().astype("datetime64[D]")
+    obs = df[d.target].to_numpy(np.float64)
+    i0, i1 = BasinRecord(basin, dates, np.empty((len(dates), 0)), obs).period(d.test_start, d.test_end)
+    gap = gap_mask(len(df), i0, i1, fraction, seed=int(basin) if basin.isdigit() else 0)
+    gappy = df.copy()
+    gappy.loc[gap, d.target] = np.nan
+    x, y = raw_features(gappy, cfg)
+    data = SequenceData([BasinRecord(basin, dates, x, y)], load_static(data_dir, [basin], cfg), scalers,
+                        pad=t.seq_len)
+    fc = forecast_periods(model, data, [(i0, i1)], t.seq_len, t.spinup)[0]
+    last = gappy[d.target].ffill().shift(d.lead_days).to_numpy(np.float64)
+    return {"obs": obs[i0:i1], "pred": scalers.inverse_y(fc.pred.astype(np.float64), basin),
+            "last": last[i0:i1], "after_gap": gap[i0 - d.lead_days:i1 - d.lead_days]}
+
+
+def _gap_scores(model, cfg, scalers, data_dir, basins, fraction: float) -> dict:
+    """Per basin: NSE of the gappy-record forecast on every test day and on the days after a removed
+    observation, beside persistence of the last observed flow on the same days."""
+    from sca2lstm.evaluation.metrics import nse
+
+    out = {}
+    for basin in basins:
+        f = gap_forecast(model, cfg, scalers, data_dir, basin, fraction)
+        obs, pred, last = f["obs"], f["pred"], f["last"]
+        ok = np.isfinite(obs) & np.isfinite(pred) & np.isfinite(last)
+        aft = ok & f["after_gap"]
+        out[basin] = {"all_NSE": nse(obs[ok], pred[ok]), "all_persistence_NSE": nse(obs[ok], last[ok]),
+                      "after_gap_NSE": nse(obs[aft], pred[aft]),  # NaN with < 2 such days
+                      "after_gap_persistence_NSE": nse(obs[aft], last[aft]),
+                      "after_gap_days": int(aft.sum())}
+    return out
+
+
+def _gaps_job(cfg_dict: dict, output: str, data_dir: str, fraction: float) -> dict:
+    """Pretrain, then score the test period with the full record and with a gappy one."""
+    from sca2lstm.config import Config
+    from sca2lstm.training.pretrain import pretrain
+    from sca2lstm.training.trainer import evaluate
+
+    cfg = Config.from_dict(cfg_dict)
+    res = pretrain(cfg, output, data_dir=data_dir, progress=False)
+    model, prep = res["model"], res["prepared"]
+    d, t = cfg.data, cfg.training
+    periods = [r.period(d.test_start, d.test_end) for r in prep.data.records]
+    full = evaluate(model, prep.data, periods, t.seq_len, t.spinup, d.lead_days, "cpu").per_basin
+    return {"full": {b: metric(m, "model", "nse") for b, m in full.items()},
+            "gappy": _gap_scores(model, cfg, prep.scalers, data_dir, prep.basins, fraction)}
+
+
+def section_gaps(S: Settings) -> dict:
+    cfg = S.config()
+    default_p = cfg.training.discharge_dropout
+    variants = sorted({0.0, default_p})
+    res = {p: run_isolated(S, f"gaps_dropout{p}", _gaps_job, cfg.replace(training={"discharge_dropout": p}).to_dict(),
+                           str(S.out / "gaps" / f"sca2lstm_dropout{p}.pth"), str(S.data_dir), S.gap_fraction)[0]
+           for p in variants}
+    rows = []
+    for b in sorted(res[variants[0]]["full"]):
+        g0 = res[variants[0]]["gappy"][b]
+        row = {"basin": b, "after_gap_days": g0["after_gap_days"],
+               "persistence_gappy_NSE": g0["all_persistence_NSE"],
+               "persistence_after_gap_NSE": g0["after_gap_persistence_NSE"]}
+        for p in variants:
+            row[f"dropout{p}_full_NSE"] = res[p]["full"][b]
+            row[f"dropout{p}_gappy_NSE"] = res[p]["gappy"][b]["all_NSE"]
+            row[f"dropout{p}_after_gap_NSE"] = res[p]["gappy"][b]["after_gap_NSE"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table = pd.concat([table, pd.DataFrame([{"basin": "median", **table.drop(columns="basin").median().to_dict()}])],
+                      ignore_index=True)
+    table["after_gap_days"] = table["after_gap_days"].round().astype("Int64")
+    show(f"Patchy records: SCA2LSTM pretrained with training.discharge_dropout {' and '.join(map(str, variants))} "
+         f"(default {default_p}); test NSE with the full record (full), with {S.gap_fraction:.0%} of the test days' "
+         "discharge removed in blocks of 1-30 days (gappy: every day; after_gap: the days whose previous "
+         "observation was removed); persistence = the last observed flow, on the same days", table.round(3))
+    return {"tables": {"gaps": table}, "summary": {"gap_fraction": S.gap_fraction, "default_dropout": default_p}}
+
+
+# ============================================================================ 3. leave-one-out
 def section_loo(S: Settings) -> dict:
     from sca2lstm.data import camels_gb
 
@@ -427,7 +538,7 @@ def section_loo(S: Settings) -> dict:
     return {"tables": {"loo": table}, "summary": {"held_out": held_out, "finetune": ft_desc}}
 
 
-# ============================================================================ 3. speed
+# ============================================================================ 4. speed
 def _random_batch(n_features: int, n_static: int, batch: int, seq_len: int, seed: int = 0):
     import torch
 
@@ -572,7 +683,7 @@ def section_speed(S: Settings) -> dict:
                                                  "torch_threads": torch.get_num_threads()}}
 
 
-# ============================================================================ 4. predict
+# ============================================================================ 5. predict
 def section_predict(S: Settings) -> dict:
     import torch
 
@@ -676,7 +787,7 @@ def section_predict(S: Settings) -> dict:
                         "max_abs_diff_naive_vs_chunked": float(np.nanmax(naive_diff)), "mean_flow": mean_q}}
 
 
-# ============================================================================ 5. DDP
+# ============================================================================ 6. DDP
 def section_ddp(S: Settings) -> dict:
     import yaml
 
@@ -721,7 +832,7 @@ def section_ddp(S: Settings) -> dict:
     return {"tables": {"ddp": df}, "summary": {"cores": cores, "epochs": S.ddp_epochs}}
 
 
-# ============================================================================ 6. memory
+# ============================================================================ 7. memory
 def section_memory(S: Settings) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sca2lstm_bench_mem_"))
     try:
@@ -740,7 +851,7 @@ def section_memory(S: Settings) -> dict:
 
 
 # ============================================================================ main
-RUNNERS = {"accuracy": section_accuracy, "loo": section_loo, "speed": section_speed, "predict": section_predict,
+RUNNERS = {"accuracy": section_accuracy, "gaps": section_gaps, "loo": section_loo, "speed": section_speed, "predict": section_predict,
            "ddp": section_ddp, "memory": section_memory}
 
 

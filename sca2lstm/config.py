@@ -96,6 +96,7 @@ class TrainingConfig:
     device: str = "auto"
     compile: bool = False
     mixed_precision: bool = False
+    discharge_dropout: float = 0.1
 
 
 @dataclass
@@ -136,6 +137,7 @@ _RULES = {
     ("training", "lr_patience"): (_non_negative, "an integer >= 0"),
     ("training", "epoch_coverage"): (_positive, "a number > 0"),
     ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
+    ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),

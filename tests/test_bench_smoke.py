@@ -4,6 +4,8 @@ import importlib.util
 import os
 import sys
 
+import numpy as np
+
 from conftest import REPO, make_tiny_config
 
 
@@ -17,7 +19,7 @@ def _load_harness():
 
 def test_speed_section_gives_positive_rates(tiny_data_dir):
     bench = _load_harness()
-    assert set(bench.SECTIONS) == {"accuracy", "loo", "speed", "predict", "ddp", "memory"}
+    assert set(bench.SECTIONS) == {"accuracy", "gaps", "loo", "speed", "predict", "ddp", "memory"}
     df = bench.bench_speed(make_tiny_config(tiny_data_dir), reps=1, warmup=0, batch=2, seq_len=12)
     assert {"SCA2LSTM", "SCA2LSTM, Python loops", "LSTMBaseline"} <= set(df["model"])
     assert "SCA2LSTM_NATIVE" not in os.environ               # the Python-loops row restored the setting
@@ -53,3 +55,35 @@ def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
         assert f["train_max_obs"] > 0
         assert abs(half[b]["top1pct_bias"] + 0.5) < 1e-4
         assert 0.01 <= half[b]["top1pct_sq_error_share"] <= 1    # the largest flows carry the largest errors
+
+
+def test_gap_mask_properties():
+    bench = _load_harness()
+    n, i0, i1 = 4000, 1000, 3000
+    for seed in range(5):
+        gap = bench.gap_mask(n, i0, i1, 0.2, seed)
+        assert 0.2 <= gap[i0:i1].mean() < 0.2 + 31 / (i1 - i0)    # reached, overshot by at most one block
+        assert not gap[:i0 - 30].any() and not gap[i1 + 30:].any()
+        edges = np.flatnonzero(np.diff(np.r_[0, gap.astype(int), 0]))
+        assert len(edges) >= 2 and np.array_equal(gap, bench.gap_mask(n, i0, i1, 0.2, seed))
+    assert not bench.gap_mask(n, i0, i1, 0.0, 0).any()
+
+
+def test_gap_forecast_is_causal_and_matches_predict(pretrained_ckpt, tiny_data_dir):
+    """Without gaps the harness forecasts exactly what predict() does; with gaps, every day before the
+    first removed observation can be used is forecast exactly as without them."""
+    from sca2lstm.evaluation.predict import predict
+    from sca2lstm.training.runtime import load_model
+
+    bench = _load_harness()
+    model, cfg, scalers, _ = load_model(pretrained_ckpt)
+    full = bench.gap_forecast(model, cfg, scalers, tiny_data_dir, "32006", 0.0)
+    ref = predict(pretrained_ckpt, "32006", data_dir=tiny_data_dir)
+    assert np.allclose(full["pred"], ref.series["predicted"].to_numpy(), equal_nan=True)
+    assert not full["after_gap"].any()
+    gappy = bench.gap_forecast(model, cfg, scalers, tiny_data_dir, "32006", 0.3)
+    first = int(np.argmax(gappy["after_gap"]))
+    assert 0.25 < gappy["after_gap"].mean() and first > 0
+    assert np.array_equal(gappy["pred"][:first], full["pred"][:first], equal_nan=True)
+    assert not np.allclose(gappy["pred"][first:], full["pred"][first:], equal_nan=True)
+    assert np.array_equal(gappy["obs"], full["obs"], equal_nan=True)     # scored against the true flows

@@ -78,6 +78,7 @@ def test_unknown_keys_and_sections_are_named(in_tmp, data, named):
     ("training", "seq_len", 0, ">= 2"),
     ("model", "dropout", 1.0, "[0, 1)"),
     ("model", "dropout", -0.1, "[0, 1)"),
+    ("training", "discharge_dropout", 1.0, "[0, 1)"),
     ("finetune", "fine_tune_ratio", 1.5, "(0, 1)"),
     ("finetune", "fine_tune_ratio", 0.0, "(0, 1)"),
     ("training", "epochs", -1, ">= 0"),

@@ -22,9 +22,11 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import SequenceData
+from ..data.features import BASIN_Q
 from ..errors import CheckpointError, TrainingError
 from ..evaluation.forecast import forecast_periods
 from ..evaluation.metrics import paired_metrics
+from .augment import hide_discharge
 from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint
 from .loss import masked_mse
 
@@ -48,6 +50,7 @@ class TrainSettings:
     spinup: int
     lead_days: int
     mixed_precision: bool = False
+    discharge_dropout: float = 0.0
 
 
 @dataclass
@@ -132,6 +135,8 @@ class Trainer:
         self.bad_epochs = 0
         self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
+        kinds = list(train_data.scalers.kinds)
+        self.q_column = kinds.index(BASIN_Q) if BASIN_Q in kinds else None  # lagged discharge input
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -180,9 +185,12 @@ class Trainer:
             bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
             x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
             mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
-            t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask)]
+            q_in = y  # observed discharge as the model may read it; y itself stays the target
+            if s.discharge_dropout > 0 and self.q_column is not None:
+                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng)
+            t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
-                pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[4])
+                pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[6])
             loss = masked_mse(pred.float(), t[4], t[5])
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
