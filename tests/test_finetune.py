@@ -136,3 +136,40 @@ def test_guide_snippet_loads_finetuned_checkpoint(default_model_ckpt, tiny_data_
     model.eval()
     assert basin in checkpoint["scalers"]["basins"]
     assert checkpoint["finetuned_basin"] == basin
+
+
+def test_new_basin_starts_from_exactly_the_zero_shot_model(default_model_ckpt, tiny_data_dir, tmp_path):
+    """10003 was not pretrained on: zero-shot prediction and the fine-tune fit its discharge scale on the
+    same days, so a fine-tune that keeps the pretrained weights forecasts exactly what zero-shot does
+    (before, the two scales differed and 'no improvement' could still change every forecast)."""
+    from sca2lstm.evaluation.predict import predict
+
+    r = finetune(default_model_ckpt, "10003", {**FT, "epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path,
+                 progress=False)
+    ft = torch.load(r["checkpoint"], weights_only=True)
+    pre = torch.load(default_model_ckpt, weights_only=True)
+    assert all(torch.equal(ft["model_state_dict"][k], v) for k, v in pre["model_state_dict"].items())
+    zero_shot = predict(default_model_ckpt, "10003", data_dir=tiny_data_dir)
+    tuned = predict(r["checkpoint"], "10003", data_dir=tiny_data_dir)
+    assert np.array_equal(zero_shot.series["predicted"].to_numpy(), tuned.series["predicted"].to_numpy(),
+                          equal_nan=True)
+    assert zero_shot.metrics["model"]["nse"] == tuned.metrics["model"]["nse"]
+
+
+def test_new_station_opened_after_the_training_period(default_model_ckpt, tiny_data_dir, tmp_path):
+    """No discharge in the training period: zero-shot has no scale to use and says so; a fine-tune whose
+    training part reaches the station's first years fits the scale there."""
+    from sca2lstm.errors import DataError
+    from sca2lstm.evaluation.predict import predict
+
+    late = tmp_path / "late"
+    shutil.copytree(tiny_data_dir, late)
+    f = next((late / "timeseries").glob("*_10003_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] <= TINY_PERIODS["train_end"], "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    with pytest.raises(DataError, match="no observed discharge in the training period"):
+        predict(default_model_ckpt, "10003", data_dir=late)
+    r = finetune(default_model_ckpt, "10003", {**FT, "epochs": 1, "fine_tune_ratio": 0.95}, data_dir=late,
+                 out_root=tmp_path / "ft", progress=False)
+    assert "10003" in torch.load(r["checkpoint"], weights_only=True)["scalers"]["basins"]

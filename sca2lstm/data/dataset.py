@@ -169,6 +169,32 @@ def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
     return arr
 
 
+def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None) -> str:
+    """Give a basin the scalers do not know its discharge scale, from its days in the configured
+    training period: the days a pretraining run would have fitted it on. Prediction (zero-shot) and
+    fine-tuning share this rule, so a fine-tune starts from exactly the zero-shot model.
+
+    Parameters
+    ----------
+    fallback : (i0, i1), optional
+        Days to fit on instead when the basin has fewer than two observed flows in the training
+        period (a station that opened later); without it that is a DataError.
+
+    Returns
+    -------
+    str
+        The dates the scale was fitted on, for the log.
+    """
+    i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
+    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < 2:
+        i0, i1 = fallback
+    if i1 <= i0:
+        raise DataError(f"basin {rec.basin}: no days in the training period {cfg.data.train_start}.."
+                        f"{cfg.data.train_end} to fit its discharge scale on")
+    scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
+    return f"{rec.dates[i0]}..{rec.dates[i1 - 1]}"
+
+
 def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
     """Number of observed target days of ``rec`` in [start, end]; DataError when there are none."""
     i0, i1 = rec.period(start, end)

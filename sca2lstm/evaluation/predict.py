@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.dataset import SequenceData, load_basin, load_static, resolve_data_dir
+from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
@@ -98,10 +98,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
-        i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
-        scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
-        log.info("basin %s is not in the checkpoint; discharge scale fitted on its training period %s..%s",
-                 basin, cfg.data.train_start, cfg.data.train_end)
+        days = fit_new_basin_scaler(scalers, rec, cfg)
+        log.info("basin %s is not in the checkpoint; discharge scale fitted on its training days %s", basin, days)
     data = SequenceData([rec], load_static(data_dir, [basin], cfg), scalers, pad=cfg.training.seq_len)
     i0, i1 = rec.period(s, e)
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,

@@ -3,7 +3,10 @@
 - Split: the basin's train + validation periods, in time order; the first ``fine_tune_ratio`` of the
   days trains, the rest validates (early stopping). The test period is never loaded into either.
 - Scalers: inputs use the pretrained scalers, so frozen layers see what they learned on. A basin that
-  was not in pretraining gets its discharge scale from its own training part only.
+  was not in pretraining gets its discharge scale as zero-shot prediction fits it (its days in the
+  configured training period; the fine-tune's training part if it has none there), so epoch 0 is the
+  zero-shot model itself. As for a pretrained basin, that period may overlap the fine-tune's
+  validation part: only a mean and a standard deviation, the same for every epoch compared.
 - Freezing: the groups of ``SCA2LSTM.FREEZABLE_GROUPS`` not released by an unfreeze flag are frozen.
 - Epoch 0 scores the pretrained weights on the validation part, so the restored best model is never
   worse there than zero-shot.
@@ -23,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ..data.dataset import SequenceData, check_period_inputs, load_basin, load_static, resolve_data_dir
-from ..data.scaling import Scalers
+from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
+                            resolve_data_dir)
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
@@ -99,9 +102,9 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
     in_set = basin in scalers.basins
-    if not in_set:  # a new basin: its discharge scale from its own training part only
-        scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[split.i0:split.i_split],
-                                                  rec.y[split.i0:split.i_split], scalers.kinds)
+    if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
+        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split))
+        log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
     static_raw = load_static(data_dir, [basin], cfg)
     data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
     if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
