@@ -200,7 +200,14 @@ def _spawn_training(tmp_path, data):
 @pytest.fixture(scope="module")
 def trainings(tmp_path_factory, tiny_data_dir):
     """Two real ``python sca2lstm.py`` runs (1000 epochs), started together to save wall time."""
-    runs = {k: _spawn_training(tmp_path_factory.mktemp(k), tiny_data_dir) for k in ("sigint", "sigkill")}
+    # A CI job started in the background (nohup, `&`) ignores SIGINT, and children inherit an ignored
+    # signal, so the Ctrl-C sent below would be lost. A handler installed here is reset to the default
+    # in the children when they exec, which is what a terminal gives them.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        runs = {k: _spawn_training(tmp_path_factory.mktemp(k), tiny_data_dir) for k in ("sigint", "sigkill")}
+    finally:
+        signal.signal(signal.SIGINT, before)
     yield runs
     for proc, *_ in runs.values():
         if proc.poll() is None:
