@@ -184,14 +184,26 @@ def show(title: str, df: pd.DataFrame, note: str | None = None) -> None:
         print(note)
 
 
+def with_median_row(table: pd.DataFrame, counts=()) -> pd.DataFrame:
+    """``table`` (one row per basin) with a last row "median" of every numeric column; ``counts`` are
+    integer columns, rounded back to integers in that row."""
+    med = table.drop(columns="basin").median(numeric_only=True).to_dict()
+    table = pd.concat([table, pd.DataFrame([{"basin": "median", **med}])], ignore_index=True)
+    for col in counts:
+        table[col] = table[col].round().astype("Int64")
+    return table
+
+
 def metric(m: dict, who: str, name: str) -> float:
     v = m[who][name]
     return float(v) if v is not None else float("nan")
 
 
 # ============================================================================ worker jobs (spawned)
-def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: bool, test: bool = True) -> dict:
-    """Pretrain with the project's pipeline; optionally score the lead-1 forecast on the TEST period."""
+def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: bool, test: bool = True,
+                  gap_fraction: float | None = None) -> dict:
+    """Pretrain with the project's pipeline; optionally score the lead-1 forecast on the TEST period,
+    and with ``gap_fraction`` also on a gappy record (:func:`_gap_scores`)."""
     from sca2lstm.config import Config
     from sca2lstm.models.baseline import LSTMBaseline
     from sca2lstm.training.pretrain import pretrain
@@ -211,6 +223,8 @@ def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: 
         ev = evaluate(model, prep.data, periods, t.seq_len, t.spinup, d.lead_days, "cpu")
         out["test"] = ev.per_basin
         out["floods"] = _flood_stats(prep, ev.forecasts)
+    if gap_fraction is not None:
+        out["gappy"] = _gap_scores(model, cfg, prep.scalers, data_dir, prep.basins, gap_fraction)
     return out
 
 
@@ -307,18 +321,14 @@ def section_accuracy(S: Settings) -> dict:
                      "persistence_KGE": metric(s, "persistence", "kge"),
                      "LSTM_KGE": metric(lstm, "model", "kge"), "SCA2LSTM_KGE": metric(s, "model", "kge"),
                      "test_days": int(s["n_days"])})
-    table = pd.DataFrame(rows)
-    med = table.drop(columns="basin").median(numeric_only=True).to_dict()
-    table = pd.concat([table, pd.DataFrame([{"basin": "median", **med}])], ignore_index=True)
-    table["test_days"] = table["test_days"].round().astype("Int64")
+    table = with_median_row(pd.DataFrame(rows), counts=("test_days",))
 
     ref = pd.DataFrame({"basin": REFERENCE_BASINS, **REFERENCE_NSE})
     mine = table.set_index("basin")
     both = [b for b in REFERENCE_BASINS if b in mine.index]
     ref = ref[ref["basin"].isin(both)].copy()
     ref["SCA2LSTM_NSE (measured)"] = [mine.loc[b, "SCA2LSTM_NSE"] for b in ref["basin"]]
-    ref = pd.concat([ref, pd.DataFrame([{"basin": "median", **ref.drop(columns="basin").median().to_dict()}])],
-                    ignore_index=True)
+    ref = with_median_row(ref)
 
     sca = np.array([mine.loc[b, "SCA2LSTM_NSE"] for b in both])
     nh = {k: np.array([v[REFERENCE_BASINS.index(b)] for b in both]) for k, v in REFERENCE_NSE.items()}
@@ -385,10 +395,7 @@ def _seed_spread(S: Settings, cfg, first: dict) -> pd.DataFrame:
             row.update({f"{name}_seed{sd}": v for sd, v in zip(seeds, vals)})
             row[f"{name}_mean"] = float(np.mean(vals))
         rows.append(row)
-    table = pd.DataFrame(rows)
-    table = pd.concat([table, pd.DataFrame([{"basin": "median",
-                                             **table.drop(columns="basin").median().to_dict()}])],
-                      ignore_index=True)
+    table = with_median_row(pd.DataFrame(rows))
     show(f"Seed spread: test NSE per seed ({', '.join(map(str, seeds))}) and the mean over seeds", table)
     mean = table[table["basin"] != "median"]
     print(f"SCA2LSTM mean-over-seeds NSE > LSTMBaseline mean-over-seeds NSE on "
@@ -461,44 +468,26 @@ def _gap_scores(model, cfg, scalers, data_dir, basins, fraction: float) -> dict:
     return out
 
 
-def _gaps_job(cfg_dict: dict, output: str, data_dir: str, fraction: float) -> dict:
-    """Pretrain, then score the test period with the full record and with a gappy one."""
-    from sca2lstm.config import Config
-    from sca2lstm.training.pretrain import pretrain
-    from sca2lstm.training.trainer import evaluate
-
-    cfg = Config.from_dict(cfg_dict)
-    res = pretrain(cfg, output, data_dir=data_dir, progress=False)
-    model, prep = res["model"], res["prepared"]
-    d, t = cfg.data, cfg.training
-    periods = [r.period(d.test_start, d.test_end) for r in prep.data.records]
-    full = evaluate(model, prep.data, periods, t.seq_len, t.spinup, d.lead_days, "cpu").per_basin
-    return {"full": {b: metric(m, "model", "nse") for b, m in full.items()},
-            "gappy": _gap_scores(model, cfg, prep.scalers, data_dir, prep.basins, fraction)}
-
-
 def section_gaps(S: Settings) -> dict:
     cfg = S.config()
     default_p = cfg.training.discharge_dropout
     variants = sorted({0.0, default_p})
-    res = {p: run_isolated(S, f"gaps_dropout{p}", _gaps_job, cfg.replace(training={"discharge_dropout": p}).to_dict(),
-                           str(S.out / "gaps" / f"sca2lstm_dropout{p}.pth"), str(S.data_dir), S.gap_fraction)[0]
+    res = {p: run_isolated(S, f"gaps_dropout{p}", _pretrain_job, cfg.replace(training={"discharge_dropout": p}).to_dict(),
+                           str(S.out / "gaps" / f"sca2lstm_dropout{p}.pth"), str(S.data_dir), None, False,
+                           gap_fraction=S.gap_fraction)[0]
            for p in variants}
     rows = []
-    for b in sorted(res[variants[0]]["full"]):
+    for b in sorted(res[variants[0]]["test"]):
         g0 = res[variants[0]]["gappy"][b]
         row = {"basin": b, "after_gap_days": g0["after_gap_days"],
                "persistence_gappy_NSE": g0["all_persistence_NSE"],
                "persistence_after_gap_NSE": g0["after_gap_persistence_NSE"]}
         for p in variants:
-            row[f"dropout{p}_full_NSE"] = res[p]["full"][b]
+            row[f"dropout{p}_full_NSE"] = metric(res[p]["test"][b], "model", "nse")
             row[f"dropout{p}_gappy_NSE"] = res[p]["gappy"][b]["all_NSE"]
             row[f"dropout{p}_after_gap_NSE"] = res[p]["gappy"][b]["after_gap_NSE"]
         rows.append(row)
-    table = pd.DataFrame(rows)
-    table = pd.concat([table, pd.DataFrame([{"basin": "median", **table.drop(columns="basin").median().to_dict()}])],
-                      ignore_index=True)
-    table["after_gap_days"] = table["after_gap_days"].round().astype("Int64")
+    table = with_median_row(pd.DataFrame(rows), counts=("after_gap_days",))
     show(f"Patchy records: SCA2LSTM pretrained with training.discharge_dropout {' and '.join(map(str, variants))} "
          f"(default {default_p}); test NSE with the full record (full), with {S.gap_fraction:.0%} of the test days' "
          "discharge removed in blocks of 1-30 days (gappy: every day; after_gap: the days whose previous "
