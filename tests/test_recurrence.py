@@ -1,6 +1,7 @@
 """The fused recurrence (custom autograd Function, hand-written BPTT) against autograd and the eager loop."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -312,3 +313,31 @@ def test_native_build_failure(monkeypatch, caplog):
     monkeypatch.setenv("SCA2LSTM_NATIVE", "1")
     with pytest.raises(TrainingError, match="no compiler here"):
         native.get()
+
+
+def test_native_builds_from_one_path_whatever_the_checkout(monkeypatch, tmp_path):
+    """Two checkouts sharing the cache compile the same source path (else ninja rebuilds whenever the
+    other checkout built last), and the copy is written once: a newer mtime would also rebuild."""
+    from torch.utils import cpp_extension
+
+    from sca2lstm.models import native
+
+    calls = []
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: calls.append(kw) or "module")
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(tmp_path / "cache"))
+    text = native.SOURCE.read_bytes()
+    for checkout in ("a", "b", "a"):
+        src = tmp_path / checkout / native.SOURCE.name
+        src.parent.mkdir(exist_ok=True)
+        src.write_bytes(text)
+        monkeypatch.setattr(native, "SOURCE", src)
+        assert native._build(required=True) == "module"
+    paths = {kw["sources"][0] for kw in calls}
+    assert len(calls) == 3 and len(paths) == 1
+    built = Path(paths.pop())
+    assert built.parent == Path(calls[0]["build_directory"]) and built.read_bytes() == text
+    assert str(tmp_path / "cache") in str(built)
+    mtime = built.stat().st_mtime_ns
+    native._build(required=True)
+    assert built.stat().st_mtime_ns == mtime
+    assert not list(built.parent.glob("*.tmp"))

@@ -88,6 +88,24 @@ def compile_flags() -> list[str]:
     return flags
 
 
+def _source_copy(folder: Path) -> Path:
+    """The source, copied into the build folder once, so every checkout compiles the same path.
+
+    ninja's build file names the source by its absolute path: compiled from two checkouts (a clone
+    beside the working copy, a git worktree, another virtual environment) that share the cache, each
+    would rebuild the module whenever the other had built it last, a minute each time. The folder's
+    name carries the hash of the source, so an existing copy is this very text; it is written once
+    (atomically, as concurrent first runs may race) and never touched again, since a newer mtime
+    would make ninja rebuild.
+    """
+    copy = folder / SOURCE.name
+    if not copy.exists():
+        tmp = folder / f".{SOURCE.name}.{os.getpid()}.tmp"
+        tmp.write_bytes(SOURCE.read_bytes())
+        os.replace(tmp, copy)
+    return copy
+
+
 def get():
     """The compiled module, or None when it is switched off or (with ``auto``) cannot be built."""
     mode = setting()
@@ -113,7 +131,7 @@ def _build(required: bool):
         log.info("compiling the C++ recurrence (once per machine and torch version, about a minute)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return cpp_extension.load(name=name, sources=[str(SOURCE)], build_directory=str(folder),
+        return cpp_extension.load(name=name, sources=[str(_source_copy(folder))], build_directory=str(folder),
                                   extra_cflags=flags, verbose=False)
     # What a missing or failing compiler looks like: cpp_extension raises these and nothing else.
     except (OSError, RuntimeError, ImportError, subprocess.CalledProcessError) as exc:
