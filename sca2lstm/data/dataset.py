@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..fileio import default_cache_root
 from . import camels_gb
 from .features import feature_spec, raw_features, required_columns
-from .scaling import Scalers
+from .scaling import MIN_SCALE_FLOWS, Scalers
 
 log = logging.getLogger("sca2lstm")
 
@@ -186,11 +186,9 @@ def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallba
         The dates the scale was fitted on, for the log.
     """
     i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
-    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < 2:
+    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
         i0, i1 = fallback
-    if i1 <= i0:
-        raise DataError(f"basin {rec.basin}: no days in the training period {cfg.data.train_start}.."
-                        f"{cfg.data.train_end} to fit its discharge scale on")
+    # Too few observed flows there (none at all, or no days) is fit_basin's DataError.
     scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
     return f"{rec.dates[i0]}..{rec.dates[i1 - 1]}"
 

@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import DataError
 from .features import BASIN_Q, BASIN_SSI, GLOBAL
 
+MIN_SCALE_FLOWS = 2  # observed flows a basin's discharge scale needs (a mean and a standard deviation)
+
 
 def _mean_std(a: np.ndarray, axis=0):
     with np.errstate(invalid="ignore"):
@@ -54,7 +56,7 @@ class Scalers:
     def fit_basin(basin: str, x_train: np.ndarray, y_train: np.ndarray, kinds) -> BasinScaler:
         """Per-basin discharge (and SSI) statistics from the basin's training days only."""
         yv = y_train[np.isfinite(y_train)]
-        if yv.size < 2:
+        if yv.size < MIN_SCALE_FLOWS:
             raise DataError(f"basin {basin}: no observed discharge in the training period; cannot fit its scaler")
         q_std = float(yv.std())
         if q_std == 0:
