@@ -76,6 +76,7 @@ class ModelConfig:
     dropout: float = 0.1
     initial_forget_bias: float = 3.0
     persistence_skip: bool = False
+    cell_readout: bool = True
 
 
 @dataclass

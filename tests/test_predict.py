@@ -125,3 +125,24 @@ def test_chunked_forecast_matches_single_windows(pretrained_ckpt, tiny_data_dir)
         single = model(x, miss, st, stm, q_obs=y)[0, spin:].numpy()
     first = starts[1] + spin - i0
     np.testing.assert_allclose(a[first:first + L - spin], single[:len(a[first:first + L - spin])], rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoint_from_before_the_cell_readout_still_loads(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """A checkpoint whose stored config has no model.cell_readout (written before the key existed) has
+    no cell head: it loads as a model without one and forecasts as before. With the readout's weight
+    at 0, a current checkpoint forecasts exactly the same."""
+    from sca2lstm.training.runtime import load_model
+
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+    assert ckpt["config"]["model"]["cell_readout"] is True
+    ckpt["model_state_dict"]["cell_head.weight"].zero_()
+    torch.save(ckpt, tmp_path / "new.pth")
+    old = dict(ckpt, config={**ckpt["config"], "model": dict(ckpt["config"]["model"])},
+               model_state_dict=dict(ckpt["model_state_dict"]))
+    del old["config"]["model"]["cell_readout"], old["model_state_dict"]["cell_head.weight"]
+    torch.save(old, tmp_path / "old.pth")
+    model, cfg, _, _ = load_model(tmp_path / "old.pth")
+    assert model.cell_head is None and cfg.model.cell_readout is False
+    a = predict(tmp_path / "old.pth", 32006, data_dir=tiny_data_dir).series["predicted"].to_numpy()
+    b = predict(tmp_path / "new.pth", 32006, data_dir=tiny_data_dir).series["predicted"].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -10,7 +10,8 @@ through time by hand:
   activation-derivative factors are computed for every step at once before it;
 * every weight gradient is one large product over all steps after it
   (e.g. dW1 = dG1^T @ Z1 with Z1 = [h1(t-1), h2(t-1), residual(t)] for all t);
-* the prediction head's contribution dpred * Wp is added for every step at once.
+* the prediction head's contribution dpred * Wp is added for every step at once; with the cell
+  readout, dpred * Wc reaches c2(t) directly.
 
 The maths is the model's (see its docstring). Gate order in each 4H block is [input, forget,
 output, cell]. Per step t::
@@ -18,7 +19,7 @@ output, cell]. Per step t::
     z1 = [h1, h2, res(t)]            g1 = g1_pre(t) + z1 @ W1^T      -> h1, c1   (LSTM1)
     w  = softmax(h1 @ Wa^T + ba + neg(t)) * keep(t)                            (weight head)
     z2 = [N * w * x(t), h1, h2]      g2 = g2_pre + z2 @ W2^T         -> h2, c2   (LSTM2)
-    pred(t) = (h2 * mask(t)) @ Wp^T + bp                                       (head, dropout mask)
+    pred(t) = (h2 * mask(t)) @ Wp^T + bp [+ (c2 * mask(t)) @ Wc^T]             (head, dropout mask)
     res(t + L) = [(pred(t) - obs(t)) * known(t), known(t)]   (pred detached: no gradient path)
 
 :func:`run_recurrence` is the forward loop alone, also the inference path under ``torch.no_grad()``.
@@ -69,7 +70,7 @@ def _cell_backward_factors(s: torch.Tensor, g: torch.Tensor, c: torch.Tensor, tc
     return a, b
 
 
-def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=None, known=None,
+def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs0=None, known=None,
                    mask=None, lead: int = 0, fed_back=None, base=None, save: bool = False,
                    impl: str = "auto"):
     """Run the dual-LSTM loop without autograd bookkeeping.
@@ -84,6 +85,8 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
     wa, ba : Tensor [N, H1], [N]
     w2 : Tensor [4*H2, N + H1 + H2]
     wp, bp : Tensor [1, H2], [1]
+    wc : Tensor [1, H2] or None
+        The cell readout: the head also reads LSTM2's cell state, (c2 * mask) @ wc^T. None: h2 only.
     x : Tensor [B, T, N]
     neg : Tensor [B, T, N]
         0, or -inf on missing features of steps that are not all-missing.
@@ -129,11 +132,12 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0=No
             res[lead:, :, 1] = known.t()[:T - lead]
             if fed_back is not None:
                 res[lead:, :, 0] = ((fed_back - obs0) * known).t()[:T - lead]
-        loop = (g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead, online,
-                save)
+        wcv = None if wc is None else wc.reshape(-1)
+        loop = (g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, wcv, xk, negb, res, obs0, known, mask, base, lead,
+                online, save)
         wts, h2all, preds, buf = _loop_native(nat, *loop) if nat is not None else _loop_python(*loop)
-        # The head's input (h2 after the dropout mask): for the predictions when the loop made none, and
-        # for the backward; not formed otherwise.
+        # The head's input (h2 after the dropout mask): for the predictions when the loop made none (only
+        # the Python loop without feedback and without the cell readout), and for the backward.
         hd = None
         if preds is None or save:
             hd = h2all if mask is None else h2all * mask.transpose(0, 1)
@@ -163,8 +167,8 @@ def _native_module(impl: str, x: torch.Tensor):
     return mod
 
 
-def _loop_native(nat, g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead,
-                 online, save):
+def _loop_native(nat, g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, wcv, xk, negb, res, obs0, known, mask, base,
+                 lead, online, save):
     """The loop in C++ (``recurrence_native.cpp``): the same arguments, maths and buffers as
     :func:`_loop_python`."""
     empty = xk.new_empty(0)
@@ -174,24 +178,30 @@ def _loop_native(nat, g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs
 
     out = nat.forward(tm(g1_pre), g2_pre.contiguous(), w1t.contiguous(), wat.contiguous(),
                       tm(negb), w2t.contiguous(), wpt.reshape(-1).contiguous(), bp.reshape(1).contiguous(),
-                      tm(xk), res, tm(-(obs0 * known)) if online else empty, tm(known) if online else empty,
+                      empty if wcv is None else wcv.contiguous(), tm(xk), res,
+                      tm(-(obs0 * known)) if online else empty, tm(known) if online else empty,
                       tm(mask), tm(base), lead, online, save)
     wts, h2all, preds = out[:3]
     buf = dict(zip(("z1", "z2", "s1", "g1", "c1", "tc1", "s2", "g2", "c2", "tc2"), out[3:])) if save else None
     return wts, h2all, preds.unsqueeze(-1), buf
 
 
-def _loop_python(g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, known, mask, base, lead,
+def _loop_python(g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, wcv, xk, negb, res, obs0, known, mask, base, lead,
                  online, save):
     """The loop in Python: time-major buffers [T, B, ...] that each step writes in place."""
     B, T, N = xk.shape
     H1, H2 = w1t.shape[1] // 4, w2t.shape[1] // 4
     g1p, negb, xkv = g1_pre.unbind(1), negb.unbind(1), xk.unbind(1)
     resv = res.unbind(0)
+    # The head runs inside the loop when its prediction is fed back, or when it reads c2 (not kept
+    # for all steps without ``save``).
+    in_loop = online or wcv is not None
     if online:
         kt = known.t().unsqueeze(-1)                           # [T, B, 1]
         nobsk, knv = (-(obs0.t().unsqueeze(-1) * kt)).unbind(0), kt.unbind(0)
         resr = res[:, :, :1].unbind(0)
+    if in_loop:
+        wcol = None if wcv is None else wcv.unsqueeze(1)       # [H2, 1]
         preds = xk.new_empty(T, B, 1)
         pv = preds.unbind(0)
         maskv = mask.unbind(1) if mask is not None else None
@@ -231,17 +241,19 @@ def _loop_python(g1_pre, g2_pre, w1t, wat, w2t, wpt, bp, xk, negb, res, obs0, kn
         i, f, o = s2.chunk(3, 1)
         c2 = torch.addcmul(f * c2, i, g2, out=c2v[t])
         h2 = torch.mul(o, torch.tanh(c2, out=tc2v[t]), out=h2v[t])
-        if online:
-            # the prediction fed back at t + lead (the returned one, too)
+        if in_loop:
+            # the prediction (fed back at t + lead when online; the returned one, too)
             p = torch.addmm(bp, h2 if maskv is None else h2 * maskv[t], wpt, out=pv[t])
+            if wcol is not None:
+                p.addmm_(c2 if maskv is None else c2 * maskv[t], wcol)
             if basev is not None:
                 p.add_(basev[t])
-            if t + lead < T:
+            if online and t + lead < T:
                 torch.addcmul(nobsk[t], p, knv[t], out=resr[t + lead])
-    return wts, h2all, (preds if online else None), (buf if save else None)
+    return wts, h2all, (preds if in_loop else None), (buf if save else None)
 
 
-def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, mask, w1, w2, wa):
+def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, wc, mask, w1, w2, wa):
     """Backpropagation through time in Python: returns dG1 [T, B, 4*H1], dG2 [T, B, 4*H2] and the
     weight-head logit gradients dA [T, B, N] (see :func:`_cell_backward_factors` for the cell maths)."""
     T, B, N = wts.shape
@@ -260,6 +272,13 @@ def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, ma
         head.mul_(mask_t[:-1])
         dh2 = dh2 * mask_t[T - 1]
     dww = (dweights.transpose(0, 1) * wts).unbind(0) if dweights is not None else None
+    # The cell readout's direct part of dc2(t): dpred(t) * Wc (* mask), for all steps at once.
+    dcr = None
+    if wc is not None:
+        dcr = dp.unsqueeze(-1) * wc.view(H2)
+        if mask_t is not None:
+            dcr.mul_(mask_t)
+        dcr = dcr.unbind(0)
     w1h1, w1h2 = w1[:, :H1], w1[:, H1:H1 + H2]
     dg1, dg2, da = wts.new_empty(T, B, 4 * H1), wts.new_empty(T, B, 4 * H2), wts.new_empty(T, B, N)
 
@@ -273,6 +292,8 @@ def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, ma
     for t in range(T - 1, -1, -1):
         # LSTM2 at t
         dc2 = dh2 * a2v[t] if dc2 is None else torch.addcmul(dc2, dh2, a2v[t])
+        if dcr is not None:
+            dc2 = dc2 + dcr[t]
         gr2 = torch.mul(torch.cat((dc2, dc2, dh2, dc2), 1), b2v[t], out=dg2v[t])
         dzx, dzh1, dzh2 = torch.addmm(padv[t], gr2, w2).split_with_sizes(split_z2, 1)
         # masked softmax: da = w (dw - sum(w dw)) with dw = N x dz2_x (+ the weights' own grad)
@@ -297,30 +318,30 @@ def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, ma
 class DualRecurrence(torch.autograd.Function):
     """The recurrence as one autograd node; see the module docstring.
 
-    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead, fed_back, base,
-    impl)`` (arguments as in :func:`run_recurrence`, all positional) returns ``(pred [B, T], weights [B, T, N])``.
-    Gradients flow to the first eight inputs only; x, neg, keep, obs0, known, mask and fed_back are
-    constants (the fed-back prediction is detached, as in the model).
+    ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs0, known, mask, lead, fed_back,
+    base, impl)`` (arguments as in :func:`run_recurrence`, all positional) returns
+    ``(pred [B, T], weights [B, T, N])``. Gradients flow to the first nine inputs only; x, neg, keep,
+    obs0, known, mask and fed_back are constants (the fed-back prediction is detached, as in the model).
     """
 
     @staticmethod
-    def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep, obs0, known, mask, lead,
+    def forward(ctx, g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs0, known, mask, lead,
                 fed_back, base=None, impl="auto"):
         # Chosen once: the backward must run the same implementation as the forward.
         ctx.native = _native_module(impl, x)
         impl = "python" if ctx.native is None else "native"
-        pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, x, neg, keep,
+        pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep,
                                             obs0, known, mask, lead, fed_back, base, save=True, impl=impl)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(w1, wa, w2, wp, mask, *(buf[k] for k in _SAVED))
+        ctx.save_for_backward(w1, wa, w2, wp, wc, mask, *(buf[k] for k in _SAVED))
         return pred, weights
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dpred, dweights):
-        w1, wa, w2, wp, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
+        w1, wa, w2, wp, wc, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grads = [None] * 18
+        grads = [None] * 19
         if dpred is None and dweights is None:
             return tuple(grads)
         T, B, N = wts.shape
@@ -332,6 +353,9 @@ class DualRecurrence(torch.autograd.Function):
             grads[6] = dp.reshape(1, T * B) @ hd.reshape(T * B, H2)
         if need[7]:
             grads[7] = dp.sum().reshape(1)
+        if need[8]:
+            cm = c2[1:] if mask is None else c2[1:] * mask.transpose(0, 1)
+            grads[8] = dp.reshape(1, T * B) @ cm.reshape(T * B, H2)
         if not any(need[:6]):
             return tuple(grads)
 
@@ -341,10 +365,11 @@ class DualRecurrence(torch.autograd.Function):
             dg1, dg2, da = ctx.native.backward(
                 s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx,
                 empty if dweights is None else dweights.transpose(0, 1).contiguous(), dp.contiguous(),
-                wp.reshape(-1).contiguous(), empty if mask is None else mask.transpose(0, 1).contiguous(),
+                wp.reshape(-1).contiguous(), empty if wc is None else wc.reshape(-1).contiguous(),
+                empty if mask is None else mask.transpose(0, 1).contiguous(),
                 w2.contiguous(), wa.contiguous(), w1[:, :H1 + H2].contiguous())
         else:
-            dg1, dg2, da = _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, mask,
+            dg1, dg2, da = _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, wc, mask,
                                         w1, w2, wa)
 
         # Weight gradients: one product over all steps each.

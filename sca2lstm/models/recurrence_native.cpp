@@ -207,14 +207,14 @@ void check(const at::Tensor& t, const char* name, const at::Tensor& like) {
 // Forward loop. Inputs (time-major, contiguous):
 //   g1p [T, B, 4H1] LSTM1 input projection; g2pre [B, 4H2]; w1t [K1, 4H1] with K1 = H1 + H2 + 2;
 //   wat [H1, N]; negb [T, B, N] (0 / -inf mask + weight-head bias); w2t [K2, 4H2] with K2 = N + H1 + H2;
-//   wp [H2]; bp [1]; xk [T, B, N] (N * x * keep); res [T, B, 2] residual inputs, updated in place
+//   wp [H2]; bp [1]; wc [H2] (the cell readout) or empty; xk [T, B, N] (N * x * keep); res [T, B, 2] residual inputs, updated in place
 //   when `online`; nobsk, known [T, B]; mask [T, B, H2] or empty; base [T, B] or empty.
 // Returns {wts [T, B, N], h2all [T, B, H2], preds [T, B]} and, when `save`,
 // also z1, z2, s1, g1, c1 [T+1, ...], tc1, s2, g2, c2 [T+1, ...], tc2.
 std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, const at::Tensor& w1t,
                                 const at::Tensor& wat, const at::Tensor& negb, const at::Tensor& w2t,
-                                const at::Tensor& wp, const at::Tensor& bp, const at::Tensor& xk,
-                                at::Tensor res, const at::Tensor& nobsk, const at::Tensor& known,
+                                const at::Tensor& wp, const at::Tensor& bp, const at::Tensor& wc,
+                                const at::Tensor& xk, at::Tensor res, const at::Tensor& nobsk, const at::Tensor& known,
                                 const at::Tensor& mask, const at::Tensor& base, int64_t lead, bool online,
                                 bool save) {
   const int64_t T = g1p.size(0), B = g1p.size(1), H1 = g1p.size(2) / 4, H2 = g2pre.size(1) / 4,
@@ -223,7 +223,8 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
   for (const at::Tensor* p : {&g1p, &g2pre, &w1t, &wat, &negb, &w2t, &wp, &bp, &xk, static_cast<const at::Tensor*>(&res)})
     check(*p, "input", g1p);
   TORCH_CHECK(w1t.size(0) == K1 && w2t.size(0) == K2, "weight shapes do not match the states");
-  const bool has_mask = mask.numel() > 0, has_base = base.numel() > 0;
+  const bool has_mask = mask.numel() > 0, has_base = base.numel() > 0, has_wc = wc.numel() > 0;
+  if (has_wc) check(wc, "wc", g1p);
   if (online) {
     check(nobsk, "nobsk", g1p);
     check(known, "known", g1p);
@@ -255,6 +256,7 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
       T_* resp = res.data_ptr<T_>();
       const T_* maskp = has_mask ? mask.data_ptr<T_>() : nullptr;
       const T_* basep = has_base ? base.data_ptr<T_>() : nullptr;
+      const T_* wcp = has_wc ? wc.data_ptr<T_>() : nullptr;
       const T_* nobskp = online ? nobsk.data_ptr<T_>() : nullptr;
       const T_* knp = online ? known.data_ptr<T_>() : nullptr;
       T_* predp = preds.data_ptr<T_>();
@@ -302,18 +304,25 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
         }
         gemm<T_>(nb, 4 * H2, K2, z2p, K2, w2tp, 4 * H2, g2prep, 4 * H2, gates2p, 4 * H2);
         T_* h2t = h2b + trow * H2;
-        cell_forward(gates2p, c2b + (cprev * B + b0) * H2, s2b + row * 3 * H2, g2b + row * H2,
-                     c2b + (ccur * B + b0) * H2, tc2b + row * H2, h2t, nb, H2);
-        // the prediction (with the dropout mask and the skip base), fed back at t + lead when online
+        T_* c2t = c2b + (ccur * B + b0) * H2;
+        cell_forward(gates2p, c2b + (cprev * B + b0) * H2, s2b + row * 3 * H2, g2b + row * H2, c2t,
+                     tc2b + row * H2, h2t, nb, H2);
+        // the prediction (with the dropout mask, the cell readout and the skip base), fed back at
+        // t + lead when online
         for (int64_t b = 0; b < nb; ++b) {
           const int64_t i = trow + b;
           T_ p = bpv;
-          const T_* hb = h2t + b * H2;
-          if (maskp) {
-            const T_* mb = maskp + i * H2;
+          const T_ *hb = h2t + b * H2, *cb = c2t + b * H2;
+          const T_* mb = maskp ? maskp + i * H2 : nullptr;
+          if (mb) {
             for (int64_t j = 0; j < H2; ++j) p += hb[j] * mb[j] * wpp[j];
           } else {
             for (int64_t j = 0; j < H2; ++j) p += hb[j] * wpp[j];
+          }
+          if (wcp && mb) {
+            for (int64_t j = 0; j < H2; ++j) p += cb[j] * mb[j] * wcp[j];
+          } else if (wcp) {
+            for (int64_t j = 0; j < H2; ++j) p += cb[j] * wcp[j];
           }
           if (basep) p += basep[i];
           predp[i] = p;
@@ -333,7 +342,7 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
 // Backward loop: the state gradients carried from step T-1 down to 0.
 //   s1 [T, B, 3H1], g1, tc1 [T, B, H1], c1 [T+1, B, H1] (likewise for LSTM2); wts [T, B, N] (weights
 //   after the keep mask); wx [T, B, N] = wts * xk; dww [T, B, N] gradient reaching the returned
-//   weights, or empty; dp [T, B]; wp [H2]; mask [T, B, H2] or empty; w2 [4H2, K2]; wa [N, H1];
+//   weights, or empty; dp [T, B]; wp [H2]; wc [H2] (the cell readout) or empty; mask [T, B, H2] or empty; w2 [4H2, K2]; wa [N, H1];
 //   w1hh [4H1, H1 + H2] (LSTM1's recurrent weights on [h1, h2]).
 // Returns {dg1 [T, B, 4H1], dg2 [T, B, 4H2], da [T, B, N]}: gradients of the gate pre-activations and
 // of the weight-head logits at every step.
@@ -341,14 +350,16 @@ std::vector<at::Tensor> backward(const at::Tensor& s1, const at::Tensor& g1, con
                                  const at::Tensor& tc1, const at::Tensor& s2, const at::Tensor& g2,
                                  const at::Tensor& c2, const at::Tensor& tc2, const at::Tensor& wts,
                                  const at::Tensor& wx, const at::Tensor& dww, const at::Tensor& dp,
-                                 const at::Tensor& wp, const at::Tensor& mask, const at::Tensor& w2,
+                                 const at::Tensor& wp, const at::Tensor& wc, const at::Tensor& mask,
+                                 const at::Tensor& w2,
                                  const at::Tensor& wa, const at::Tensor& w1hh) {
   const int64_t T = s1.size(0), B = s1.size(1), H1 = g1.size(2), H2 = g2.size(2), N = wts.size(2);
   const int64_t K2 = N + H1 + H2;
   for (const at::Tensor* p : {&s1, &g1, &c1, &tc1, &s2, &g2, &c2, &tc2, &wts, &wx, &dp, &wp, &w2, &wa, &w1hh})
     check(*p, "saved tensor", s1);
-  const bool has_mask = mask.numel() > 0, has_dww = dww.numel() > 0;
+  const bool has_mask = mask.numel() > 0, has_dww = dww.numel() > 0, has_wc = wc.numel() > 0;
   if (has_mask) check(mask, "mask", s1);
+  if (has_wc) check(wc, "wc", s1);
   if (has_dww) check(dww, "dweights", s1);
 
   auto opt = s1.options();
@@ -368,6 +379,7 @@ std::vector<at::Tensor> backward(const at::Tensor& s1, const at::Tensor& g1, con
                *wxb = wx.data_ptr<T_>(), *wtsb = wts.data_ptr<T_>();
       const T_* maskp = has_mask ? mask.data_ptr<T_>() : nullptr;
       const T_* dwwp = has_dww ? dww.data_ptr<T_>() : nullptr;
+      const T_* wcp = has_wc ? wc.data_ptr<T_>() : nullptr;
       T_ *dg1b = dg1.data_ptr<T_>(), *dg2b = dg2.data_ptr<T_>(), *dab = da.data_ptr<T_>();
       T_ *dzp = dz.data_ptr<T_>() + b0 * K2, *dh1p = dh1.data_ptr<T_>() + b0 * H1,
          *dhhp = dhh.data_ptr<T_>() + b0 * (H1 + H2), *dh2p = dh2.data_ptr<T_>() + b0 * H2,
@@ -376,12 +388,14 @@ std::vector<at::Tensor> backward(const at::Tensor& s1, const at::Tensor& g1, con
       std::vector<T_> carry_h2(nb * H2, T_(0));
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t row = t * B + b0;
-        // dh2(t) = carried part + the prediction head's dpred(t) * wp (* dropout mask)
+        // dh2(t) = carried part + the prediction head's dpred(t) * wp (* dropout mask); the cell
+        // readout adds dpred(t) * wc (* mask) to the gradient reaching c2(t)
         for (int64_t b = 0; b < nb; ++b) {
           const T_ d = dpp[row + b];
           for (int64_t j = 0; j < H2; ++j) {
             const T_ m = maskp ? maskp[(row + b) * H2 + j] : T_(1);
             dh2p[b * H2 + j] = carry_h2[b * H2 + j] + d * wpp[j] * m;
+            if (wcp) dc2p[b * H2 + j] += d * wcp[j] * m;
           }
         }
         // LSTM2 at t, then the gradients of z2 = [N w x, h1, h2(t-1)]

@@ -9,7 +9,9 @@ At every step t (all states carry across the whole window; nothing is reset, not
    0 and the rest are renormalised; a step with every feature missing gets all-zero weights.
 3. **LSTM2 (prediction LSTM)** reads the weighted features N * w(t) * x(t) (scaled by N so uniform
    weights leave the inputs' magnitude unchanged), h1(t) and e.
-4. **Prediction head** maps h2(t) to the scaled discharge at t. With ``model.persistence_skip`` the
+4. **Prediction head** maps h2(t) to the scaled discharge at t; with ``model.cell_readout`` (the
+   default) it also reads LSTM2's cell state: pred(t) = head(h2(t)) + v . c2(t), v starting at 0.
+   The dropout mask of a unit applies to both its h2 and c2. With ``model.persistence_skip`` the
    head forecasts the change from the last observation: pred(t) = obs(t-L) + head(h2(t)) where
    obs(t-L) is known, and the level itself where it is not. Predictions exist at every step, which
    the residual feedback needs and which lets the loss use every step after a spin-up.
@@ -86,6 +88,12 @@ class SCA2LSTM(nn.Module):
         })
         self.dropout = nn.Dropout(m.dropout)
         self.predict_head = nn.Linear(h2, 1)
+        # The cell readout v (no bias: the head has one). Zero at the start, so training begins from
+        # the plain h2 readout; part of the "predict_head" group.
+        self.cell_head = None
+        if m.cell_readout:
+            self.cell_head = nn.Linear(h2, 1, bias=False)
+            nn.init.zeros_(self.cell_head.weight)
         self._init_forget_bias(m.initial_forget_bias)
 
     def _init_forget_bias(self, value: float) -> None:
@@ -99,7 +107,10 @@ class SCA2LSTM(nn.Module):
         """Parameters of one of :attr:`FREEZABLE_GROUPS`."""
         if group not in self.FREEZABLE_GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {self.FREEZABLE_GROUPS}")
-        return list(getattr(self, group).parameters())
+        params = list(getattr(self, group).parameters())
+        if group == "predict_head" and self.cell_head is not None:
+            params += list(self.cell_head.parameters())
+        return params
 
     @staticmethod
     def _cell(gates: torch.Tensor, c: torch.Tensor, h_size: int):
@@ -186,9 +197,10 @@ class SCA2LSTM(nn.Module):
             mask = (x.new_zeros(B, T, self.h2_size) if p >= 1 else
                     x.new_empty(B, T, self.h2_size).bernoulli_(1 - p).div_(1 - p))
         params = (g1_pre, g2_pre, self.lstm1["rec"].weight, self.weight_head.weight, self.weight_head.bias,
-                  self.lstm2["rec"].weight, self.predict_head.weight, self.predict_head.bias)
+                  self.lstm2["rec"].weight, self.predict_head.weight, self.predict_head.bias,
+                  None if self.cell_head is None else self.cell_head.weight)
         lead = self.lead if use_res else 0
-        if torch.is_grad_enabled() and any(t.requires_grad for t in params):
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in params):
             pred, weights = DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None, base)
         else:
             pred, weights = run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead, base=base)
@@ -217,7 +229,11 @@ class SCA2LSTM(nn.Module):
             w = torch.softmax(self.weight_head(h1) + neg[:, t], dim=-1) * keep[:, t]
             g2 = g2_pre + self.lstm2["rec"](torch.cat([N * w * x[:, t], h1, h2], dim=1))
             h2, c2 = self._cell(g2, c2, self.h2_size)
-            p = self.predict_head(self.dropout(h2)).squeeze(-1)
+            if self.cell_head is None:
+                p = self.predict_head(self.dropout(h2)).squeeze(-1)
+            else:  # one dropout mask per unit, on its h2 and c2 alike (as the fused loop does)
+                keep_unit = self.dropout(torch.ones_like(h2))
+                p = (self.predict_head(h2 * keep_unit) + self.cell_head(c2 * keep_unit)).squeeze(-1)
             preds.append(p if base is None else p + base[:, t])
             if return_weights:
                 weights.append(w)

@@ -62,8 +62,12 @@ def load_model(path, device="cpu"):
     from ..models.sca2lstm import SCA2LSTM
 
     ckpt = load_checkpoint(path)
+    stored = ckpt["config"]
+    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "cell_readout" not in stored["model"]:
+        # Checkpoints written before model.cell_readout existed have no cell head: build them without.
+        stored = {**stored, "model": {**stored["model"], "cell_readout": False}}
     try:
-        cfg = Config.from_dict(ckpt["config"], source=f"config stored in {path}")
+        cfg = Config.from_dict(stored, source=f"config stored in {path}")
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path} has a config this version cannot use: {e}") from None
     try:

@@ -27,7 +27,7 @@ from ..errors import CheckpointError, TrainingError
 from ..evaluation.forecast import forecast_periods
 from ..evaluation.metrics import paired_metrics
 from .augment import hide_discharge
-from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint
+from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from .loss import masked_mse
 
 log = logging.getLogger("sca2lstm")
@@ -151,7 +151,7 @@ class Trainer:
         st = load_checkpoint(path, require_model=False)
         if st.get("format") != "sca2lstm-train-state-v1":
             raise CheckpointError(f"{path} is not an sca2lstm resumable training state")
-        self.model.load_state_dict(st["model_state_dict"])
+        load_state_into(self.model, st["model_state_dict"], path)  # a mismatch: one line naming the keys
         self.optimizer.load_state_dict(st["optimizer_state_dict"])
         self.scheduler.load_state_dict(st["scheduler_state_dict"])
         self.history = list(st["history"])
