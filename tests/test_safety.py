@@ -110,6 +110,21 @@ def test_resume_state_with_code_is_refused(tmp_path, tiny_data_dir, capsys):
     assert not pwned.exists() and not out.exists()
 
 
+def test_resume_state_that_does_not_fit_gives_one_line(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    """A resumable state from another model config (here: one written before the cell readout) is
+    refused with one line naming the parameter, and no checkpoint is written."""
+    st = torch.load(pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth", weights_only=True)
+    del st["model_state_dict"]["cell_head.weight"]
+    out = tmp_path / "m.pth"
+    state = tmp_path / "m_run" / "last_state.pth"
+    state.parent.mkdir()
+    torch.save(st, state)
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--resume"))
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1 and "does not fit this model config" in line and "cell_head.weight" in line
+    assert not out.exists()
+
+
 def test_project_checkpoints_load_weights_only(pretrained_ckpt):
     for p in (pretrained_ckpt, pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth"):
         ck = torch.load(p, weights_only=True)
