@@ -293,7 +293,7 @@ def _bptt_python(s1, g1, c1, tc1, s2, g2, c2, tc2, wts, wx, dweights, dp, wp, wc
         # LSTM2 at t
         dc2 = dh2 * a2v[t] if dc2 is None else torch.addcmul(dc2, dh2, a2v[t])
         if dcr is not None:
-            dc2 = dc2 + dcr[t]
+            dc2.add_(dcr[t])                                 # dc2 is this step's own tensor
         gr2 = torch.mul(torch.cat((dc2, dc2, dh2, dc2), 1), b2v[t], out=dg2v[t])
         dzx, dzh1, dzh2 = torch.addmm(padv[t], gr2, w2).split_with_sizes(split_z2, 1)
         # masked softmax: da = w (dw - sum(w dw)) with dw = N x dz2_x (+ the weights' own grad)

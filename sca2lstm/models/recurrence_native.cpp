@@ -207,14 +207,16 @@ void check(const at::Tensor& t, const char* name, const at::Tensor& like) {
 // Forward loop. Inputs (time-major, contiguous):
 //   g1p [T, B, 4H1] LSTM1 input projection; g2pre [B, 4H2]; w1t [K1, 4H1] with K1 = H1 + H2 + 2;
 //   wat [H1, N]; negb [T, B, N] (0 / -inf mask + weight-head bias); w2t [K2, 4H2] with K2 = N + H1 + H2;
-//   wp [H2]; bp [1]; wc [H2] (the cell readout) or empty; xk [T, B, N] (N * x * keep); res [T, B, 2] residual inputs, updated in place
-//   when `online`; nobsk, known [T, B]; mask [T, B, H2] or empty; base [T, B] or empty.
+//   wp [H2]; bp [1]; wc [H2] (the cell readout) or empty; xk [T, B, N] (N * x * keep); res [T, B, 2]
+//   residual inputs, updated in place when `online`; nobsk, known [T, B]; mask [T, B, H2] or empty;
+//   base [T, B] or empty.
 // Returns {wts [T, B, N], h2all [T, B, H2], preds [T, B]} and, when `save`,
 // also z1, z2, s1, g1, c1 [T+1, ...], tc1, s2, g2, c2 [T+1, ...], tc2.
 std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, const at::Tensor& w1t,
                                 const at::Tensor& wat, const at::Tensor& negb, const at::Tensor& w2t,
                                 const at::Tensor& wp, const at::Tensor& bp, const at::Tensor& wc,
-                                const at::Tensor& xk, at::Tensor res, const at::Tensor& nobsk, const at::Tensor& known,
+                                const at::Tensor& xk, at::Tensor res, const at::Tensor& nobsk,
+                                const at::Tensor& known,
                                 const at::Tensor& mask, const at::Tensor& base, int64_t lead, bool online,
                                 bool save) {
   const int64_t T = g1p.size(0), B = g1p.size(1), H1 = g1p.size(2) / 4, H2 = g2pre.size(1) / 4,
@@ -314,16 +316,10 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
           T_ p = bpv;
           const T_ *hb = h2t + b * H2, *cb = c2t + b * H2;
           const T_* mb = maskp ? maskp + i * H2 : nullptr;
-          if (mb) {
-            for (int64_t j = 0; j < H2; ++j) p += hb[j] * mb[j] * wpp[j];
-          } else {
-            for (int64_t j = 0; j < H2; ++j) p += hb[j] * wpp[j];
-          }
-          if (wcp && mb) {
-            for (int64_t j = 0; j < H2; ++j) p += cb[j] * mb[j] * wcp[j];
-          } else if (wcp) {
-            for (int64_t j = 0; j < H2; ++j) p += cb[j] * wcp[j];
-          }
+          // (x * 1 is exact: without a mask these sums are the same as without the factor)
+          for (int64_t j = 0; j < H2; ++j) p += hb[j] * (mb ? mb[j] : T_(1)) * wpp[j];
+          if (wcp)
+            for (int64_t j = 0; j < H2; ++j) p += cb[j] * (mb ? mb[j] : T_(1)) * wcp[j];
           if (basep) p += basep[i];
           predp[i] = p;
           if (online && t + lead < T) resp[(i + lead * B) * 2] = nobskp[i] + p * knp[i];
@@ -342,8 +338,8 @@ std::vector<at::Tensor> forward(const at::Tensor& g1p, const at::Tensor& g2pre, 
 // Backward loop: the state gradients carried from step T-1 down to 0.
 //   s1 [T, B, 3H1], g1, tc1 [T, B, H1], c1 [T+1, B, H1] (likewise for LSTM2); wts [T, B, N] (weights
 //   after the keep mask); wx [T, B, N] = wts * xk; dww [T, B, N] gradient reaching the returned
-//   weights, or empty; dp [T, B]; wp [H2]; wc [H2] (the cell readout) or empty; mask [T, B, H2] or empty; w2 [4H2, K2]; wa [N, H1];
-//   w1hh [4H1, H1 + H2] (LSTM1's recurrent weights on [h1, h2]).
+//   weights, or empty; dp [T, B]; wp [H2]; wc [H2] (the cell readout) or empty; mask [T, B, H2] or
+//   empty; w2 [4H2, K2]; wa [N, H1]; w1hh [4H1, H1 + H2] (LSTM1's recurrent weights on [h1, h2]).
 // Returns {dg1 [T, B, 4H1], dg2 [T, B, 4H2], da [T, B, N]}: gradients of the gate pre-activations and
 // of the weight-head logits at every step.
 std::vector<at::Tensor> backward(const at::Tensor& s1, const at::Tensor& g1, const at::Tensor& c1,
