@@ -38,6 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/run_benchmarks.py` puts bench/, not the repo root, on the path
     sys.path.insert(0, str(REPO))
+if str(REPO / "bench") not in sys.path:  # the spawned workers import gbm_reference from there
+    sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -223,6 +225,7 @@ def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: 
         ev = evaluate(model, prep.data, periods, t.seq_len, t.spinup, d.lead_days, "cpu")
         out["test"] = ev.per_basin
         out["floods"] = _flood_stats(prep, ev.forecasts)
+        out["forecasts"] = _forecast_series(prep, ev.forecasts)
     if gap_fraction is not None:
         out["gappy"] = _gap_scores(model, cfg, prep.scalers, data_dir, prep.basins, gap_fraction)
     return out
@@ -249,6 +252,26 @@ def _flood_stats(prep, forecasts) -> dict:
                          "top1pct_bias": float((pred[top] - obs[top]).sum() / obs[top].sum()),
                          "top1pct_sq_error_share": float(sq[top].sum() / sq.sum()) if sq.sum() > 0 else float("nan")}
     return out
+
+
+def _forecast_series(prep, forecasts) -> dict:
+    """{basin: forecast in m3/s as a Series indexed by date}, for comparing models day by day."""
+    out = {}
+    for fc, rec in zip(forecasts, prep.data.records):  # evaluate() keeps the records' order
+        dates = pd.DatetimeIndex(rec.dates[fc.i0:fc.i1].astype("datetime64[ns]"), name="date")
+        out[fc.basin] = pd.Series(prep.data.scalers.inverse_y(fc.pred.astype(np.float64), fc.basin), index=dates)
+    return out
+
+
+def _gbm_job(cfg_dict: dict, data_dir: str, basins, threads: int) -> dict:
+    """LightGBM reference (bench/gbm_reference.py): test forecasts of every basin."""
+    from gbm_reference import gbm_forecasts
+
+    from sca2lstm.config import Config
+
+    t0 = time.perf_counter()
+    forecasts, n_trees = gbm_forecasts(Config.from_dict(cfg_dict), data_dir, basins, threads=threads)
+    return {"forecasts": forecasts, "trees": n_trees, "train_seconds": time.perf_counter() - t0}
 
 
 def _loo_job(cfg_dict: dict, basin: str, others: list, finetune_overrides: dict, data_dir: str,
@@ -305,23 +328,32 @@ def _idle_job() -> None:
 # ============================================================================ 1. accuracy
 def section_accuracy(S: Settings) -> dict:
     cfg = S.config()
-    runs, per, floods = [], {}, {}
+    runs, per, floods, series = [], {}, {}, {}
     for name, (res, wall, rss) in _pretrain_both(S, cfg).items():
         per[name] = res["test"]
         floods[name] = res["floods"]
         runs.append({"model": name, "parameters": res["n_params"], "epochs_run": res["epochs_run"],
                      "best_epoch": res["best_epoch"], "train_s": res["train_seconds"], "process_wall_s": wall,
                      "peak_rss_GB": _gb(rss)})
+        series[name] = res["forecasts"]
     basins = sorted(per["SCA2LSTM"])
+    gbm = _gbm_reference(S, cfg, basins, series, runs)
     rows = []
     for b in basins:
         s, lstm = per["SCA2LSTM"][b], per["LSTMBaseline"][b]
         rows.append({"basin": b, "persistence_NSE": metric(s, "persistence", "nse"),
                      "LSTM_NSE": metric(lstm, "model", "nse"), "SCA2LSTM_NSE": metric(s, "model", "nse"),
+                     **({"GBM_NSE": metric(gbm[b]["GBM"], "model", "nse"),
+                         "mean_of_3_NSE": metric(gbm[b]["mean_of_3"], "model", "nse")} if gbm else {}),
                      "persistence_KGE": metric(s, "persistence", "kge"),
                      "LSTM_KGE": metric(lstm, "model", "kge"), "SCA2LSTM_KGE": metric(s, "model", "kge"),
+                     **({"GBM_KGE": metric(gbm[b]["GBM"], "model", "kge")} if gbm else {}),
                      "test_days": int(s["n_days"])})
     table = with_median_row(pd.DataFrame(rows), counts=("test_days",))
+    if gbm:  # the reference must be scored on the very days the neural models are
+        days = {b: (int(per["SCA2LSTM"][b]["n_days"]), int(gbm[b]["GBM"]["n_days"])) for b in basins}
+        if any(a != g for a, g in days.values()):
+            raise RuntimeError(f"GBM scored on other days than SCA2LSTM: {days}")
 
     ref = pd.DataFrame({"basin": REFERENCE_BASINS, **REFERENCE_NSE})
     mine = table.set_index("basin")
@@ -336,6 +368,8 @@ def section_accuracy(S: Settings) -> dict:
     counts[">= every NH row"] = int((sca >= np.max(np.stack(list(nh.values())), axis=0)).sum())
     counts["> LSTMBaseline (NSE)"] = int(sum(mine.loc[b, "SCA2LSTM_NSE"] > mine.loc[b, "LSTM_NSE"] for b in basins))
     counts["> LSTMBaseline (KGE)"] = int(sum(mine.loc[b, "SCA2LSTM_KGE"] > mine.loc[b, "LSTM_KGE"] for b in basins))
+    if gbm:
+        counts["> GBM (NSE)"] = int(sum(mine.loc[b, "SCA2LSTM_NSE"] > mine.loc[b, "GBM_NSE"] for b in basins))
     counts["> measured persistence (NSE)"] = int(sum(mine.loc[b, "SCA2LSTM_NSE"] > mine.loc[b, "persistence_NSE"]
                                                      for b in basins))
 
@@ -364,6 +398,30 @@ def section_accuracy(S: Settings) -> dict:
         tables["accuracy_seeds"] = spread
         summary["seed_medians"] = spread[spread["basin"] == "median"].drop(columns="basin").to_dict("records")
     return {"tables": tables, "summary": summary}
+
+
+def _gbm_reference(S: Settings, cfg, basins, series: dict, runs: list) -> dict | None:
+    """LightGBM's test forecasts (a fresh process, like the neural runs) and the day-by-day mean of the
+    three models' forecasts, each scored beside persistence on the same days:
+    {basin: {"GBM": paired metrics, "mean_of_3": paired metrics}}, or None without LightGBM."""
+    import importlib.util
+
+    from sca2lstm.evaluation.metrics import paired_metrics
+
+    if importlib.util.find_spec("lightgbm") is None:
+        print("GBM reference left out: LightGBM is not installed (pip install -e \".[bench]\")")
+        return None
+    res, wall, rss = run_isolated(S, "accuracy_GBM", _gbm_job, cfg.to_dict(), str(S.data_dir), basins, S.threads)
+    runs.append({"model": "GBM (LightGBM)", "trees": res["trees"],
+                 "train_s": res["train_seconds"], "process_wall_s": wall, "peak_rss_GB": _gb(rss)})
+    out = {}
+    for b in basins:
+        f = res["forecasts"][b].set_index("date")
+        nets = [series[name][b].reindex(f.index) for name in ("SCA2LSTM", "LSTMBaseline")]
+        mean3 = (nets[0] + nets[1] + f["predicted"]) / 3
+        out[b] = {"GBM": paired_metrics(f["observed"], f["predicted"], f["persistence"]),
+                  "mean_of_3": paired_metrics(f["observed"], mean3, f["persistence"])}
+    return out
 
 
 def _pretrain_both(S: Settings, cfg, suffix: str = "") -> dict:
