@@ -20,7 +20,7 @@ def _load_harness():
 
 def test_speed_section_gives_positive_rates(tiny_data_dir):
     bench = _load_harness()
-    assert set(bench.SECTIONS) == {"accuracy", "gaps", "loo", "speed", "predict", "ddp", "memory"}
+    assert set(bench.SECTIONS) == {"accuracy", "gaps", "loo", "scaling", "speed", "predict", "ddp", "memory"}
     df = bench.bench_speed(make_tiny_config(tiny_data_dir), reps=1, warmup=0, batch=2, seq_len=12)
     assert {"SCA2LSTM", "SCA2LSTM, Python loops", "LSTMBaseline"} <= set(df["model"])
     assert "SCA2LSTM_NATIVE" not in os.environ               # the Python-loops row restored the setting
@@ -56,6 +56,21 @@ def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
         assert f["train_max_obs"] > 0
         assert abs(half[b]["top1pct_bias"] + 0.5) < 1e-4
         assert 0.01 <= half[b]["top1pct_sq_error_share"] <= 1    # the largest flows carry the largest errors
+
+
+def test_scaling_groups_cover_every_basin_equally():
+    """Each basin is pretrained on alone once, in one third, in two of the two-thirds sets and in all."""
+    bench = _load_harness()
+    for n in (3, 7, 9):
+        basins = [f"{10000 + 7 * i}" for i in range(n)][::-1]
+        g = bench.scaling_groups(basins)
+        assert list(g) == ["alone", "third", "two_thirds", "all"]
+        for b in basins:
+            for label, times in (("alone", 1), ("third", 1), ("two_thirds", 2), ("all", 1)):
+                assert sum(b in m for m in g[label]) == times, (n, label)
+        sizes = [len(g[label][0]) for label in g]
+        assert sizes == sorted(sizes) and sizes[0] == 1 and sizes[-1] == n
+        assert all(len(m) == len(set(m)) for sets in g.values() for m in sets)
 
 
 def test_gap_mask_properties():
