@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""SCA2LSTM benchmark harness: accuracy, patchy records, leave-one-out, speed, prediction, DDP and memory.
+"""SCA2LSTM benchmark harness: accuracy, patchy records, leave-one-out, more basins, speed, prediction, DDP and memory.
 
 Run from the repository root (one command; ``--quick`` is a ~3-minute smoke run of the harness)::
 
     python bench/run_benchmarks.py [--data_dir ../shared/data/camels_gb] [--out bench_output] [--quick]
-                                   [--only accuracy,gaps,loo,speed,predict,ddp,memory]
+                                   [--only accuracy,gaps,loo,scaling,speed,predict,ddp,memory]
 
 Every section prints its tables and writes them as CSV into ``--out``; ``results.json`` there holds
 all tables, the summaries and the environment. Every number is measured by this script, except the
