@@ -68,14 +68,13 @@ def lag_features(df: pd.DataFrame, z: pd.Series, inputs, lead: int) -> pd.DataFr
     return X
 
 
-def gbm_forecasts(cfg, data_dir, basins, seed: int | None = None, threads: int = 0) -> dict:
+def gbm_forecasts(cfg, data_dir, basins, threads: int = 0) -> dict:
     """Train the pooled trees and forecast every basin's test period.
 
     Parameters
     ----------
     cfg : Config
-        Periods, inputs, lead and target come from ``cfg.data``; the seed from ``cfg.training``
-        unless ``seed`` is given.
+        Periods, inputs, lead and target come from ``cfg.data``; the seed from ``cfg.training``.
     data_dir : path
         CAMELS-GB folder.
     basins : sequence of str
@@ -121,7 +120,7 @@ def gbm_forecasts(cfg, data_dir, basins, seed: int | None = None, threads: int =
 
     tr = rows(d.train_start, d.train_end) & A["_target"].notna().to_numpy()
     va = rows(d.val_start, d.val_end) & A["_target"].notna().to_numpy()
-    params = dict(LGB_PARAMS, seed=cfg.training.seed if seed is None else seed,
+    params = dict(LGB_PARAMS, seed=cfg.training.seed,
                   **({"num_threads": threads} if threads > 0 else {}))
     model = lgb.train(params, lgb.Dataset(A.loc[tr, feats], A.loc[tr, "_target"]), num_boost_round=3000,
                       valid_sets=[lgb.Dataset(A.loc[va, feats], A.loc[va, "_target"])],

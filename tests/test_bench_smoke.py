@@ -10,12 +10,17 @@ import pandas as pd
 from conftest import REPO, make_tiny_config
 
 
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("run_benchmarks", REPO / "bench" / "run_benchmarks.py")
+def _load_bench(name: str):
+    """bench/<name>.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_harness():
+    return _load_bench("run_benchmarks")
 
 
 def test_speed_section_gives_positive_rates(tiny_data_dir):
@@ -105,17 +110,10 @@ def test_gap_forecast_is_causal_and_matches_predict(pretrained_ckpt, tiny_data_d
     assert np.array_equal(gappy["obs"], full["obs"], equal_nan=True)     # scored against the true flows
 
 
-def _load_gbm_reference():
-    spec = importlib.util.spec_from_file_location("gbm_reference", REPO / "bench" / "gbm_reference.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_gbm_features_are_causal():
     """Changing anything after day k leaves every feature of days <= k as it was; discharge enters only
     from t - lead on."""
-    gbm = _load_gbm_reference()
+    gbm = _load_bench("gbm_reference")
     rng = np.random.default_rng(0)
     idx = pd.date_range("2000-01-01", periods=400, freq="D")
     df = pd.DataFrame({"precipitation": rng.gamma(0.7, 3.0, 400), "peti": rng.uniform(0, 3, 400),
@@ -137,7 +135,7 @@ def test_gbm_reference_forecasts_the_test_period_better_than_persistence(tiny_cf
     from sca2lstm.data.camels_gb import read_timeseries
     from sca2lstm.evaluation.metrics import paired_metrics
 
-    gbm = _load_gbm_reference()
+    gbm = _load_bench("gbm_reference")
     basins = ["10002", "10003", "32006"]
     fc, n_trees = gbm.gbm_forecasts(tiny_cfg, tiny_data_dir, basins, threads=1)
     assert set(fc) == set(basins) and n_trees >= 1
