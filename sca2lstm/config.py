@@ -77,6 +77,7 @@ class ModelConfig:
     initial_forget_bias: float = 3.0
     persistence_skip: bool = False
     cell_readout: bool = True
+    persistence_blend: bool = True
 
 
 @dataclass

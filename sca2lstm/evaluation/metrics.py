@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["valid_mask", "nse", "kge", "rmse", "mae", "pbias", "r2", "all_metrics",
-           "paired_metrics", "metrics_table", "METRIC_NAMES"]
+           "paired_metrics", "skill_vs_persistence", "metrics_table", "METRIC_NAMES"]
 
 #: Keys of :func:`all_metrics`, in display order.
 METRIC_NAMES = ("nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "pbias", "r2", "n_days")
@@ -294,6 +294,31 @@ def all_metrics(obs, sim) -> dict:
     }
 
 
+def skill_vs_persistence(obs, sim, pers):
+    """Skill against persistence, ``1 - MSE(sim) / MSE(pers)``, on the days where all three are finite.
+
+    Parameters
+    ----------
+    obs, sim, pers : array_like, shape [..., T]
+        Observations, the forecast scored, and persistence (obs(t - L)); broadcast-compatible.
+
+    Returns
+    -------
+    float or ndarray [...]
+        1 is a perfect forecast, 0 as good as persistence, < 0 worse. NaN with fewer than two valid
+        days or where persistence has no error at all.
+    """
+    obs, sim, pers = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (obs, sim, pers)))
+    mask = valid_mask(obs, sim, pers)
+    o, s, p = (np.where(mask, a, 0.0) for a in (obs, sim, pers))
+    n = mask.sum(axis=-1)
+    sse_s = np.square(s - o).sum(axis=-1)
+    sse_p = np.square(p - o).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = 1.0 - sse_s / sse_p
+    return _out(np.where((n >= 2) & (sse_p > 0), val, np.nan))
+
+
 def paired_metrics(obs, model, persistence) -> dict:
     """Score a model and the persistence baseline on exactly the same days.
 
@@ -308,8 +333,9 @@ def paired_metrics(obs, model, persistence) -> dict:
     Returns
     -------
     dict
-        ``{'n_days': int, 'model': all_metrics(...), 'persistence': all_metrics(...)}``; with N-D
-        input, ``n_days`` and the metric values are arrays over the leading axes.
+        ``{'n_days': int, 'model': {**all_metrics(...), 'skill_vs_persistence': ...},
+        'persistence': all_metrics(...)}``; with N-D input, ``n_days`` and the metric values are
+        arrays over the leading axes.
     """
     obs = np.asarray(obs, dtype=np.float64)
     model = np.asarray(model, dtype=np.float64)
@@ -323,7 +349,8 @@ def paired_metrics(obs, model, persistence) -> dict:
     obs_c = np.where(mask, np.atleast_1d(obs), np.nan)
     return {
         "n_days": _out_int(mask.sum(axis=-1)),
-        "model": all_metrics(obs_c, model),
+        "model": {**all_metrics(obs_c, model),
+                  "skill_vs_persistence": skill_vs_persistence(obs_c, model, persistence)},
         "persistence": all_metrics(obs_c, persistence),
     }
 

@@ -24,6 +24,7 @@ from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
 from .metrics import paired_metrics
+from .persistence import apply_blend, basin_alpha
 
 log = logging.getLogger("sca2lstm")
 
@@ -39,6 +40,7 @@ class Prediction:
     n_unpredicted: int
     model_path: Path
     seconds: float
+    predicted_raw: np.ndarray | None = None  # the model before the persistence blend (m3/s)
 
 
 def resolve_model_path(patterns) -> Path:
@@ -86,7 +88,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     t_start = time.time()
     basin = str(basin)
     path = resolve_model_path(model_path)
-    model, cfg, scalers, _ = model_bundle or load_model(path, device)
+    model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
     s = _parse_date(start or cfg.data.test_start, "--start")
     e = _parse_date(end or cfg.data.test_end, "--end")
     if s > e:
@@ -109,16 +111,39 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     obs = rec.y[i0:i1].astype(np.float64)
     pers_idx = np.arange(i0, i1) - lead
     pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)
+    alpha, source = basin_alpha(model, cfg, ckpt, data, rec, device)
+    log.info("basin %s: persistence blend %s(%s)", basin, "" if alpha is None else f"alpha={alpha:.3f} ", source)
+    pred_raw = pred
+    if alpha is not None:
+        pred = apply_blend(pred_raw, pers, alpha)
     gap = np.isnan(data.x[o + i0:o + i1]).any(axis=1)
     dates = pd.DatetimeIndex(rec.dates[i0:i1].astype("datetime64[ns]"), name="date")
     series = pd.DataFrame({"observed": obs, "predicted": pred, "persistence": pers, "input_gap": gap},
                           index=dates).reset_index()
     weights = pd.DataFrame(fc.weights, index=dates, columns=scalers.feature_names)
-    metrics = paired_metrics(obs, pred, pers)
+    metrics = _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e)
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
-    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start)
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, pred_raw)
+
+
+def _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e) -> dict:
+    """paired_metrics of the forecast, plus the raw model's scores, the blend weight and the flags."""
+    metrics = paired_metrics(obs, pred, pers)
+    metrics["model_raw"] = paired_metrics(obs, pred_raw, pers)["model"]
+    metrics["persistence_blend"] = {"alpha": alpha, "source": source}
+    below = {k: bool(metrics[k]["skill_vs_persistence"] < 0) for k in ("model", "model_raw")}
+    metrics["below_persistence"] = below
+    if below["model"]:
+        log.warning("basin %s, %s..%s: the model is below persistence (skill %.3f; NSE %.3f against %.3f)",
+                    basin, s, e, metrics["model"]["skill_vs_persistence"], metrics["model"]["nse"],
+                    metrics["persistence"]["nse"])
+    elif below["model_raw"]:
+        log.info("basin %s, %s..%s: the raw model is below persistence (skill %.3f); the blend (alpha=%.3f) "
+                 "is not (skill %.3f)", basin, s, e, metrics["model_raw"]["skill_vs_persistence"], alpha,
+                 metrics["model"]["skill_vs_persistence"])
+    return metrics
 
 
 def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
@@ -145,7 +170,9 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
              "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
              "n_input_gap_days": int(s["input_gap"].sum()),
-             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"]}
+             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
+             **{k: pred.metrics[k] for k in ("model_raw", "persistence_blend", "below_persistence")
+                if k in pred.metrics}}
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
         title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"

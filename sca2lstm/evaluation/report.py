@@ -254,7 +254,19 @@ def _paired_table(obj: dict) -> str:
     table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th></tr></thead>"
              f"<tbody>{rows}</tbody></table>")
     rest = {k: v for k, v in obj.items() if k not in ("model", "persistence")}
-    return table + (_kv_table(_flatten(rest)) if rest else "")
+    return _below_flag(obj) + table + (_kv_table(_flatten(rest)) if rest else "")
+
+
+def _below_flag(obj: dict) -> str:
+    """A warning line where the model (or the raw model, before the persistence blend) lost to persistence."""
+    below = obj.get("below_persistence")
+    if not isinstance(below, dict) or not any(below.values()):
+        return ""
+    who = " and ".join({"model": "the model", "model_raw": "the raw model (before the persistence blend)"}.get(k, k)
+                       for k, v in below.items() if v)
+    period = f" on {obj['start']}..{obj['end']}" if "start" in obj and "end" in obj else ""
+    return (f'<p class="warn"><strong>Below persistence</strong>{_e(period)}: {_e(who)} scored worse than '
+            f"persistence (skill 1 - MSE/MSE<sub>persistence</sub> &lt; 0).</p>")
 
 
 def _kv_table(flat: dict) -> str:

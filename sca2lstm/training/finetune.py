@@ -29,6 +29,7 @@ from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
                             resolve_data_dir)
 from ..errors import DataError
+from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
 from .checkpoint import atomic_torch_save
@@ -185,6 +186,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     result = trainer.fit()
     seconds = time.time() - t0
     after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
+    blend = _fit_blend(cfg, data, after, basin)
 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
@@ -194,7 +196,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
                      "basin_in_pretraining": in_set,
                      "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
                                "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]},
-                     "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+                     "persistence_blend": blend, "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
     dates = rec.dates[split.i_split:split.i1]
@@ -204,11 +206,12 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     plot_before_after(dates, obs, inv(before.forecasts[0].pred.astype(np.float64), basin),
                       inv(after.forecasts[0].pred.astype(np.float64), basin), run_dir / "performance_chart.png",
                       title=f"Basin {basin}: validation before and after fine-tuning")
-    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin]}
+    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend}
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
-                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
+                            persistence_blend={basin: blend["alpha"]} if blend else {})
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
@@ -217,4 +220,27 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,
-            "model": model, "config": cfg}
+            "model": model, "config": cfg, "persistence_blend": blend}
+
+
+def _fit_blend(cfg, data, after, basin) -> dict | None:
+    """The basin's blend weight with persistence, fitted on the fine-tune's validation part.
+
+    Says in one line when the raw fine-tuned model is worse than persistence there, and how the blend
+    resolves it (or that it is off). Returns ``BlendFit.as_dict()`` or None when the blend is off.
+    """
+    fit = fit_forecasts(data, after.forecasts, cfg.data.lead_days)[basin]
+    if not cfg.model.persistence_blend:
+        if fit.skill_model < 0:
+            log.warning("basin %s: the fine-tuned model is worse than persistence on its validation part "
+                        "(skill %.3f); model.persistence_blend is off in the source checkpoint's config, so "
+                        "nothing resolves it", basin, fit.skill_model)
+        return None
+    if fit.skill_model < 0:
+        log.warning("basin %s: the fine-tuned model alone is worse than persistence on its validation part "
+                    "(skill %.3f); the persistence blend (alpha=%.3f) resolves it (skill %.3f)", basin,
+                    fit.skill_model, fit.alpha, fit.skill_blend)
+    else:
+        log.info("basin %s: persistence blend alpha=%.3f (validation skill vs persistence %.3f raw, %.3f "
+                 "blended)", basin, fit.alpha, fit.skill_model, fit.skill_blend)
+    return fit.as_dict()

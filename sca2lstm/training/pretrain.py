@@ -17,6 +17,7 @@ from ..data.dataset import (SequenceData, check_period_has_target, check_period_
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
+from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
 from .checkpoint import atomic_torch_save
@@ -127,13 +128,21 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
                   cfg.data.lead_days, device)
     out = {"checkpoint": output, "run_dir": run_dir, "val": ev, "history": result["history"], "seconds": wall,
-           "prepared": prep, "model": model}
+           "prepared": prep, "model": model, "persistence_blend": {}}
     if not main_proc:
         return out
     val_metrics = {b: m for b, m in ev.per_basin.items()}
+    blend = {}
+    if cfg.model.persistence_blend:  # per-basin weight of the model against persistence, validation days only
+        fits = fit_forecasts(prep.data, ev.forecasts, cfg.data.lead_days)
+        blend = {b: f.alpha for b, f in fits.items()}
+        for b, f in fits.items():
+            val_metrics[b] = {**val_metrics[b], "persistence_blend": f.as_dict()}
+        log.info("%s", summary_line(fits))
     ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
                             val_metrics, history=result["history"], data_dir=str(data_dir),
-                            builtin_data=builtin, train_seconds=wall)
+                            builtin_data=builtin, train_seconds=wall, persistence_blend=blend)
+    out["persistence_blend"] = blend
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")
     atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep).to_csv(index=False))

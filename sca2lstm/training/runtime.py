@@ -66,6 +66,9 @@ def load_model(path, device="cpu"):
     if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "cell_readout" not in stored["model"]:
         # Checkpoints written before model.cell_readout existed have no cell head: build them without.
         stored = {**stored, "model": {**stored["model"], "cell_readout": False}}
+    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "persistence_blend" not in stored["model"]:
+        # Written before the persistence blend existed: no weights stored, forecast as before (raw model).
+        stored = {**stored, "model": {**stored["model"], "persistence_blend": False}}
     try:
         cfg = Config.from_dict(stored, source=f"config stored in {path}")
     except ConfigError as e:
