@@ -4,14 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_tiny_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.persistence import apply_blend, fit_blend, skill_vs_persistence
-
-from conftest import make_tiny_config
 
 
 def _sse(o, f):
@@ -76,7 +75,9 @@ def test_skill_vs_persistence_values_and_in_paired_metrics():
     assert skill_vs_persistence(obs, obs, pers) == 1.0
     assert np.isnan(skill_vs_persistence(obs, model, obs))  # persistence without error: undefined
     m = paired_metrics(obs, model, pers)
-    mse = lambda f: np.nanmean((f[1:] - obs[1:]) ** 2)  # noqa: E731
+    def mse(f):
+        return np.nanmean((f[1:] - obs[1:]) ** 2)
+
     assert m["model"]["skill_vs_persistence"] == pytest.approx(1 - mse(model) / mse(pers))
     assert paired_metrics(np.stack([obs, obs]), np.stack([model, pers]), pers)["model"]["skill_vs_persistence"].shape == (2,)
 

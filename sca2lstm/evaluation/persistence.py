@@ -22,8 +22,8 @@ import numpy as np
 
 from .metrics import skill_vs_persistence, valid_mask
 
-__all__ = ["BlendFit", "fit_blend", "apply_blend", "skill_vs_persistence", "fit_forecasts",
-           "scaled_triplet"]
+__all__ = ["BlendFit", "apply_blend", "basin_alpha", "fit_blend", "fit_forecasts", "scaled_triplet",
+           "skill_vs_persistence", "summary_line"]
 
 
 @dataclass
