@@ -235,3 +235,23 @@ def test_below_persistence_flagged_in_table_and_report(pretrained_ckpt, tiny_dat
     m = json.loads((tmp_path / "out" / "basin_32006" / "metrics.json").read_text())
     assert m["below_persistence"] == {"model": True, "model_raw": True}
     assert "Below persistence" in (tmp_path / "out" / "basin_32006" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_bench_persistence_quick(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """bench/persistence.py --quick runs, writes its files, and its counts agree with its table."""
+    import json
+
+    from test_bench_smoke import _load_bench
+
+    bench = _load_bench("persistence")
+    assert bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--quick",
+                       "--out", str(tmp_path / "b")]) == 0
+    df = pd.read_csv(tmp_path / "b" / "per_basin.csv", dtype={"basin": str})
+    sm = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert len(df) == 3 and df["alpha"].between(0, 1).all() and df["baseflow_index"].notna().all()
+    assert sm["below_persistence"]["raw"]["n"] == int((df["skill_raw"] < 0).sum())
+    assert sm["below_persistence"]["blend"]["n"] == int((df["skill_blend"] < 0).sum())
+    assert sm["nse"]["blend"]["median"] == pytest.approx(df["nse_blend"].median(), abs=1e-4)
+    assert (tmp_path / "b" / "persistence_skill.png").stat().st_size > 1000
+    assert "below persistence (skill < 0): raw" in capsys.readouterr().out
