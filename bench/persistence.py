@@ -154,7 +154,9 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lo = -1.0  # skills far below 0 are drawn at the bottom edge (the CSV has the values)
+    # Skills below -1 are drawn at -1 (the CSV has the values); 0 (persistence) always in view.
+    s = pd.concat([df["skill_raw"], df["skill_blend"]]).astype(float)
+    lo = float(np.clip(np.nanmin(s) - 0.05, -1.0, -0.1)) if s.notna().any() else -1.0
     def clip(v):
         return np.clip(v.astype(float), lo, 1.0)
 
@@ -168,7 +170,8 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     a.set_ylabel("skill vs persistence, 1 - MSE/MSE$_{pers}$ (test)")
     a.set_ylim(lo - 0.05, 1.02)
     a.legend(loc="lower left", fontsize=8)
-    b.scatter(clip(df["skill_raw"]), clip(df["skill_blend"]), s=16, c=df["baseflow_index"], cmap="viridis")
+    sc = b.scatter(clip(df["skill_raw"]), clip(df["skill_blend"]), s=16, c=df["baseflow_index"], cmap="viridis")
+    fig.colorbar(sc, ax=b, label="baseflow index")
     b.plot([lo, 1], [lo, 1], color="grey", lw=0.8)
     b.axhline(0, color="k", lw=0.8)
     b.axvline(0, color="k", lw=0.8)
