@@ -155,6 +155,8 @@ def test_recession_basin_not_worse_than_persistence_on_validation(recession_dir,
     assert 0.0 <= blend["alpha"] <= 1.0 and blend["skill_blend"] >= 0.0
     ck = torch.load(ft["checkpoint"], weights_only=True)
     assert ck["persistence_blend"] == {basin: blend["alpha"]}
+    html = (ft["run_dir"] / "report.html").read_text()  # before/after side by side, the blend below
+    assert "<h4>after</h4>" in html and "alpha" in html
     # predict over the fine-tune's validation part gives the same windows, so the same scores
     lo, hi = _ft_val_dates(ft["run_dir"])
     p = predict(ft["checkpoint"], basin, lo, hi, data_dir=recession_dir)

@@ -224,14 +224,17 @@ def _render_json(obj: Any) -> str:
     """HTML for a metrics/summary JSON value.
 
     - ``{'model': {...}, 'persistence': {...}, ...}``: the two side by side, other keys below.
-    - a dict whose values are all such dicts (e.g. one per basin): one side-by-side table each.
+    - a dict with such dicts among its values (e.g. one per basin, or before/after): one side-by-side
+      table each, the other values below.
     - a list of flat dicts: one row per dict.
     - anything else: a flattened key/value table.
     """
     if _is_paired(obj):
         return _paired_table(obj)
-    if isinstance(obj, dict) and obj and all(_is_paired(v) for v in obj.values()):
-        return "\n".join(f"<h4>{_e(str(k))}</h4>{_paired_table(v)}" for k, v in obj.items())
+    if isinstance(obj, dict) and obj and any(_is_paired(v) for v in obj.values()):
+        rest = {k: v for k, v in obj.items() if not _is_paired(v)}  # e.g. the fine-tune's blend weight
+        return "\n".join(f"<h4>{_e(str(k))}</h4>{_paired_table(v)}" for k, v in obj.items() if _is_paired(v)) \
+            + (f"<h4>other</h4>{_kv_table(_flatten(rest))}" if rest else "")
     if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
         import pandas as pd
 
