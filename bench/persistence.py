@@ -179,6 +179,8 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     b.set_ylabel("skill, blended")
     b.set_xlim(lo - 0.05, 1.02)
     b.set_ylim(lo - 0.05, 1.02)
+    if (pd.concat([df["skill_raw"], df["skill_blend"]]).astype(float) < lo).any():
+        title += f" (skills below {lo:.2f} drawn at {lo:.2f})"
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
