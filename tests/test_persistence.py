@@ -132,7 +132,7 @@ def recession_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_recession_basin_not_worse_than_persistence_on_validation(recession_dir, tmp_path):
+def test_recession_basin_not_worse_than_persistence_on_validation(recession_dir, tmp_path, caplog):
     """A basin where yesterday's flow explains nearly all: pretrained and fine-tuned for a few epochs,
     the forecast (what predict returns) is not worse than persistence on the validation days."""
     from sca2lstm.evaluation.predict import predict
@@ -153,6 +153,8 @@ def test_recession_basin_not_worse_than_persistence_on_validation(recession_dir,
                   data_dir=recession_dir, out_root=tmp_path / "ft", progress=False)
     blend = ft["persistence_blend"]
     assert 0.0 <= blend["alpha"] <= 1.0 and blend["skill_blend"] >= 0.0
+    if blend["skill_model"] < 0:  # the fine-tune says so, and how the blend resolved it
+        assert f"the persistence blend (alpha={blend['alpha']:.3f}) resolves it" in caplog.text
     ck = torch.load(ft["checkpoint"], weights_only=True)
     assert ck["persistence_blend"] == {basin: blend["alpha"]}
     html = (ft["run_dir"] / "report.html").read_text()  # before/after side by side, the blend below
