@@ -259,3 +259,19 @@ def test_bench_persistence_quick(pretrained_ckpt, tiny_data_dir, tmp_path, capsy
     assert sm["nse"]["blend"]["median"] == pytest.approx(df["nse_blend"].median(), abs=1e-4)
     assert (tmp_path / "b" / "persistence_skill.png").stat().st_size > 1000
     assert "below persistence (skill < 0): raw" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_finetune_of_an_old_checkpoint_uses_the_blend(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The old checkpoint keeps forecasting raw; the checkpoint its fine-tune writes has the blend."""
+    from sca2lstm.training.finetune import finetune
+
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    old = dict(ck, config={**ck["config"], "model": dict(ck["config"]["model"])})
+    del old["config"]["model"]["persistence_blend"], old["persistence_blend"]
+    torch.save(old, tmp_path / "old.pth")
+    r = finetune(tmp_path / "old.pth", "32006", {"epochs": 1, "batch_size": 8, "epoch_coverage": 0.5},
+                 data_dir=tiny_data_dir, out_root=tmp_path / "ft", progress=False)
+    ft = torch.load(r["checkpoint"], weights_only=True)
+    assert ft["config"]["model"]["persistence_blend"] is True
+    assert ft["persistence_blend"] == {"32006": r["persistence_blend"]["alpha"]}

@@ -91,6 +91,10 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     updates = {"finetune": dict(finetune_overrides or {})}
     if seed is not None:
         updates["training"] = {"seed": seed}
+    if "persistence_blend" not in ((src.get("config") or {}).get("model") or {}):
+        # A source written before the blend existed forecasts raw; the new checkpoint gets the default.
+        updates["model"] = {"persistence_blend": True}
+        log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
     cfg = pcfg.replace(**updates)
     data_dir, _ = resolve_data_dir(data_dir, cfg)
     rec = load_basin(data_dir, basin, cfg)
