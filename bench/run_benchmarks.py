@@ -209,7 +209,7 @@ def _pretrain_job(cfg_dict: dict, output: str, data_dir: str, basins, baseline: 
     from sca2lstm.config import Config
     from sca2lstm.models.baseline import LSTMBaseline
     from sca2lstm.training.pretrain import pretrain
-    from sca2lstm.training.trainer import evaluate
+    from sca2lstm.evaluation.evaluate import evaluate
 
     cfg = Config.from_dict(cfg_dict)
     res = pretrain(cfg, output, data_dir=data_dir, basins=basins, progress=False,
@@ -777,7 +777,7 @@ def section_predict(S: Settings) -> dict:
     from sca2lstm.evaluation.forecast import forecast_periods
     from sca2lstm.evaluation.metrics import paired_metrics
     from sca2lstm.evaluation.predict import predict
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     ckpt = S.out / "accuracy" / "sca2lstm.pth"
     source = "the accuracy section's SCA2LSTM"

@@ -94,7 +94,7 @@ def test_gap_forecast_is_causal_and_matches_predict(pretrained_ckpt, tiny_data_d
     """Without gaps the harness forecasts exactly what predict() does; with gaps, every day before the
     first removed observation can be used is forecast exactly as without them."""
     from sca2lstm.evaluation.predict import predict
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     bench = _load_harness()
     model, cfg, scalers, _ = load_model(pretrained_ckpt)

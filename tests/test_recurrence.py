@@ -277,7 +277,8 @@ def _as(params, consts, mask, dtype):
             mask.to(dtype))
 
 
-@pytest.mark.parametrize("B, threads", [(3, 1), (37, 2), (64, 2)])
+@pytest.mark.parametrize("B, threads", [(3, 1), pytest.param(37, 2, marks=pytest.mark.slow),
+                                        pytest.param(64, 2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("lead, dropout, skip", [(1, True, False), (0, False, False), (1, False, True)])
 def test_native_matches_python_loops(B, threads, lead, dropout, skip):
     """Model-sized states (the C++ products' 4 x 16 tiles and their edges; rows split over threads):
