@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, make_tiny_config
 
@@ -129,6 +130,7 @@ def test_gbm_features_are_causal():
     assert not np.allclose(X.iloc[k + 1:].to_numpy(), X2.iloc[k + 1:].to_numpy(), equal_nan=True)
 
 
+@pytest.mark.slow
 def test_gbm_reference_forecasts_the_test_period_better_than_persistence(tiny_cfg, tiny_data_dir):
     """Sanity on synthetic basins: one row per test day, the observed and persistence columns are the
     data themselves, and the trees beat persistence in median NSE."""

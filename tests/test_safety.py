@@ -155,6 +155,7 @@ def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ interruptions
+@pytest.mark.slow
 def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, monkeypatch):
     a, b = tmp_path / "a" / "m.pth", tmp_path / "b" / "m.pth"
     assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, a, "--epochs", "3", "--quiet")) == 0
