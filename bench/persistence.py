@@ -39,7 +39,7 @@ from sca2lstm.data import camels_gb
 from sca2lstm.evaluation.metrics import nse, skill_vs_persistence
 from sca2lstm.evaluation.persistence import apply_blend, fit_blend
 from sca2lstm.evaluation.predict import predict, resolve_model_path
-from sca2lstm.training.runtime import load_model
+from sca2lstm.checkpoint import load_model
 
 log = logging.getLogger("sca2lstm")
 

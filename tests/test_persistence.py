@@ -200,7 +200,7 @@ def test_checkpoint_without_blend_predicts_as_before(pretrained_ckpt, tiny_data_
     """A checkpoint written before the blend (no key in its config nor at the top) loads with the blend
     off and forecasts the raw model, exactly what a current checkpoint's model forecasts before blending."""
     from sca2lstm.evaluation.predict import predict, write_prediction
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     ck = torch.load(pretrained_ckpt, weights_only=True)
     old = dict(ck, config={**ck["config"], "model": dict(ck["config"]["model"])})
