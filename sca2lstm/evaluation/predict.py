@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
+from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
+                            resolve_data_dir)
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
@@ -86,12 +87,12 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     t_start = time.time()
     basin = str(basin)
     path = resolve_model_path(model_path)
-    model, cfg, scalers, _ = model_bundle or load_model(path, device)
+    model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
     s = _parse_date(start or cfg.data.test_start, "--start")
     e = _parse_date(end or cfg.data.test_end, "--end")
     if s > e:
         raise UsageError(f"--start {s} is after --end {e}")
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
     rec = load_basin(data_dir, basin, cfg)
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")

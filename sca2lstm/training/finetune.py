@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
-                            resolve_data_dir)
+                            recorded_data, resolve_data_dir)
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
@@ -91,7 +91,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if seed is not None:
         updates["training"] = {"seed": seed}
     cfg = pcfg.replace(**updates)
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(src))
     rec = load_basin(data_dir, basin, cfg)
     split = chronological_split(rec, cfg)
     if split.n_train_valid == 0:
@@ -119,8 +119,8 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     from ..cli.common import add_log_file, remove_handler
     handler = add_log_file(run_dir / "finetune.log")
     try:
-        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,
-                    device, progress, resume)
+        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, (data_dir, builtin),
+                    run_dir, device, progress, resume)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -160,9 +160,10 @@ def _resume_dir(base: Path):
     return cands[-1] if cands else None
 
 
-def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir, device,
+def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, source, run_dir, device,
          progress, resume) -> dict:
     basin = rec.basin
+    data_dir, builtin = source  # where the data came from, recorded in the fine-tuned checkpoint
     seed_everything(cfg.training.seed)
     groups = apply_freezing(model, cfg)
     for g, on in groups.items():
@@ -208,7 +209,8 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
-                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
+                            data_dir=str(data_dir), builtin_data=builtin)
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
