@@ -271,6 +271,9 @@ def _check_consistency(cfg: Config, source: str) -> None:
     t, dc = cfg.training, cfg.data
     if t.spinup >= t.seq_len:
         raise ConfigError(f"{source}: training.spinup={t.spinup} must be smaller than training.seq_len={t.seq_len}")
+    if dc.lead_days >= t.seq_len - t.spinup:
+        raise ConfigError(f"{source}: data.lead_days={dc.lead_days} must be smaller than training.seq_len - "
+                          f"training.spinup = {t.seq_len} - {t.spinup} = {t.seq_len - t.spinup}")
     bad = [c for c in dc.dynamic_inputs if c not in KNOWN_DYNAMIC]
     if bad:
         raise ConfigError(f"{source}: unknown data.dynamic_inputs {bad}; allowed: {', '.join(KNOWN_DYNAMIC)}")

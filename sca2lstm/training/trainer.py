@@ -131,7 +131,6 @@ class Trainer:
         self.best_state = copy.deepcopy(clean_state_dict(model.state_dict()))
         self.best_val = math.inf
         self.best_epoch = 0
-        self.best_eval: EvalResult | None = None
         self.bad_epochs = 0
         self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
@@ -270,7 +269,7 @@ class Trainer:
         self.history.append(row)
         improved = math.isfinite(ev.loss) and ev.loss < self.best_val
         if improved:
-            self.best_val, self.best_epoch, self.best_eval = ev.loss, epoch, ev
+            self.best_val, self.best_epoch = ev.loss, epoch
             self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
             self.bad_epochs = 0
         elif epoch > 0:
