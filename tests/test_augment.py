@@ -114,7 +114,7 @@ def test_a_hidden_days_flow_leaves_every_input_unchanged(tiny_data_dir, tmp_path
     assert hidden[:W].any() and hidden[W + 2:].any()  # windows starting before the batch, and inside it
     dates = prep.data.records[0].dates[S0:S0 + L][hidden]
     changed = _with_flow(tiny_data_dir, tmp_path / "changed", cfg, prep, dates, 1234.5)
-    (x2, _, y2), (xh2, mh2, qh2) = _hide(cfg, changed, prep.scalers)
+    (x2, _, _), (xh2, mh2, qh2) = _hide(cfg, changed, prep.scalers)
     assert not np.array_equal(x, x2)  # without hiding, the change shows in the inputs
     assert np.array_equal(xh, xh2) and np.array_equal(mh, mh2) and np.array_equal(qh, qh2, equal_nan=True)
 
@@ -124,7 +124,7 @@ def test_hiding_a_day_is_a_gap_in_the_record(tiny_data_dir, tmp_path):
     hidden days missing; earlier steps whose window holds a hidden day are masked."""
     from sca2lstm.data.features import BASIN_SSI
     cfg, prep = _ssi_setup(tiny_data_dir)
-    (x, miss, y), (xh, mh, qh) = _hide(cfg, prep.data, prep.scalers)
+    (x, _, y), (xh, mh, qh) = _hide(cfg, prep.data, prep.scalers)
     hidden = np.isnan(qh[0]) & np.isfinite(y[0])
     dates = prep.data.records[0].dates[S0:S0 + L][hidden]
     gap = _with_flow(tiny_data_dir, tmp_path / "gap", cfg, prep, dates, np.nan)

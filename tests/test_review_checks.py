@@ -11,6 +11,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_tiny_config
 
 from sca2lstm.config import load_config
 from sca2lstm.data.camels_gb import timeseries_file
@@ -19,8 +20,6 @@ from sca2lstm.errors import ConfigError, DataError
 from sca2lstm.evaluation.metrics import all_metrics
 from sca2lstm.evaluation.predict import Prediction, predict, write_prediction
 from sca2lstm.training.finetune import chronological_split, finetune
-
-from conftest import make_tiny_config
 
 
 def test_end_beyond_the_data_warns_with_the_last_day(pretrained_ckpt, tiny_data_dir, caplog):
