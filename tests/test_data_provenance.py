@@ -72,3 +72,19 @@ def test_recorded_folder_gone_falls_back_to_the_environment(pretrained_ckpt, tin
     assert str(tmp_path / "gone") in str(e.value) and "--data_dir" in str(e.value)
     monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(tiny_data_dir))
     assert predict(model, "32006").metrics["n_days"] > 300
+
+
+def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypatch):
+    """resolve_data_dir alone: the recorded folder first, a built-in folder named by path is built-in."""
+    from sca2lstm.data.dataset import resolve_data_dir
+    built = tmp_path / "cache" / "synthetic" / "gb_n3_seed7_v1"
+    (built / "timeseries").mkdir(parents=True)
+    cfg = tiny_cfg.replace(data={"data_dir": None})
+    assert resolve_data_dir(None, cfg, recorded=(str(built), True)) == (built, True)
+    assert resolve_data_dir(str(built), cfg, recorded=(str(tmp_path / "old"), True)) == (built, True)
+    assert resolve_data_dir(None, cfg, recorded=(str(tiny_data_dir), False)) == (tiny_data_dir, False)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(built))
+    assert resolve_data_dir(None, cfg, recorded=(str(tiny_data_dir), False)) == (tiny_data_dir, False)
+    with pytest.raises(DataError, match="built-in synthetic"):  # the environment names a built-in folder
+        resolve_data_dir(None, cfg, recorded=(str(tmp_path / "gone"), False))
+    assert resolve_data_dir(None, cfg) == (built, True)  # no model: as before, now with its kind right

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,11 @@ BUILTIN = "builtin"  # the data_dir value that asks for the built-in synthetic b
 def _builtin_dir(cfg: Config) -> Path:
     from .synthetic import builtin_dataset_dir
     return builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
+
+
+def _is_builtin_folder(path: Path) -> bool:
+    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``)."""
+    return path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None
 
 
 def _describe(path, builtin: bool) -> str:
@@ -97,7 +103,10 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
     if not chosen:
         chosen = os.environ.get("SCA2LSTM_DATA_DIR") or cfg.data.data_dir
     if chosen and str(chosen) != BUILTIN:
-        path, builtin = Path(chosen).expanduser(), False
+        path = Path(chosen).expanduser()
+        # A built-in dataset's folder named explicitly (e.g. the recorded one) is still the built-in data.
+        builtin = _is_builtin_folder(path) or (
+            bool(rec_builtin) and rec_dir is not None and path.resolve() == Path(rec_dir).expanduser().resolve())
         if not path.is_dir():
             raise DataError(f"data folder {path} does not exist; expected a CAMELS-GB folder with timeseries/ "
                             f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
