@@ -98,8 +98,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
     if e > rec.dates[-1]:
-        log.warning("basin %s: --end %s is beyond its data; forecasting up to its last day with data, %s",
-                    basin, e, rec.dates[-1])
+        log.warning("basin %s: %s %s is beyond its data; forecasting up to its last day with data, %s",
+                    basin, "--end" if end else "the test period's end", e, rec.dates[-1])
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
