@@ -88,3 +88,11 @@ def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypat
     with pytest.raises(DataError, match="built-in synthetic"):  # the environment names a built-in folder
         resolve_data_dir(None, cfg, recorded=(str(tmp_path / "gone"), False))
     assert resolve_data_dir(None, cfg) == (built, True)  # no model: as before, now with its kind right
+
+
+def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
+    from sca2lstm.data.dataset import resolve_data_dir
+    cfg = tiny_cfg.replace(data={"data_dir": None, "cache_dir": str(tmp_path / "cache"), "synthetic_basins": 1})
+    path, builtin = resolve_data_dir(None, cfg, recorded=(str(tmp_path / "old_cache" / "gone"), True))
+    assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v1"
+    assert any((path / "timeseries").iterdir())

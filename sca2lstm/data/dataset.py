@@ -111,6 +111,12 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
             raise DataError(f"data folder {path} does not exist; expected a CAMELS-GB folder with timeseries/ "
                             f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
     else:
+        if rec_builtin is False:  # a model trained on real data: refuse before generating anything
+            gone = " (gone)" if rec_dir and not Path(rec_dir).expanduser().is_dir() else ""
+            why = ("as --data_dir builtin asks" if chosen else
+                   "as nothing else is configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir)")
+            raise DataError(f"the model was trained on {_describe(rec_dir, False)}{gone} but would run on the "
+                            f"built-in synthetic basins, {why}; pass --data_dir with a CAMELS-GB folder")
         path, builtin = _builtin_dir(cfg), True
         if not chosen:
             log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
