@@ -28,7 +28,7 @@ from . import camels_gb
 from .features import feature_spec, raw_features, required_columns
 from .scaling import MIN_SCALE_FLOWS, Scalers
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = "3"  # bump when raw_features() changes meaning
 
