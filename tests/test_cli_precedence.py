@@ -82,6 +82,7 @@ def test_help_still_shows_the_guide_defaults(capsys):
     assert "default 60" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.slow
 def test_stored_finetune_section_applies_without_flags(pretrained_ckpt, tiny_data_dir, tmp_path):
     """The checkpoint's finetune section sits under the config file and the flags."""
     import torch

@@ -23,6 +23,7 @@ def _recorded_copy(src, dst, **keys):
     return dst
 
 
+@pytest.mark.slow
 def test_finetune_and_predict_default_to_the_recorded_folder(pretrained_ckpt, tiny_data_dir, tmp_path):
     ck = torch.load(pretrained_ckpt, weights_only=True)
     assert ck["data_dir"] == str(tiny_data_dir) and ck["builtin_data"] is False
@@ -90,6 +91,7 @@ def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypat
     assert resolve_data_dir(None, cfg) == (built, True)  # no model: as before, now with its kind right
 
 
+@pytest.mark.slow
 def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
     from sca2lstm.data.dataset import resolve_data_dir
     cfg = tiny_cfg.replace(data={"data_dir": None, "cache_dir": str(tmp_path / "cache"), "synthetic_basins": 1})

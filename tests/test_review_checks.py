@@ -98,6 +98,7 @@ def test_finetune_records_the_split_rule(pretrained_ckpt, tiny_data_dir, tmp_pat
     assert "val_start" in rec["split"]["rule"]
 
 
+@pytest.mark.slow
 def test_all_days_score_beside_the_paired_one(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     gappy = tmp_path / "gappy"
     shutil.copytree(tiny_data_dir, gappy)
