@@ -42,18 +42,21 @@ def _body(args) -> int:
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
+    # Left of the first bar: the days where persistence also has a forecast (the fair comparison); "NSE all
+    # days" also scores the days right after a gap in the record, which persistence cannot forecast.
+    # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
-          f"| {'skill':>6} {'raw':>6} {'alpha':>5} | unpredicted  output")
+          f"| {'skill':>6} {'raw':>6} {'alpha':>5} | {'days':>6} {'NSE all days':>12} | unpredicted  output")
     below = []
     for pred, folder in rows:
-        m, q = pred.metrics["model"], pred.metrics["persistence"]
+        m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
         raw = pred.metrics.get("model_raw", m)
         alpha = (pred.metrics.get("persistence_blend") or {}).get("alpha")
         flag = "  BELOW PERSISTENCE" if m["skill_vs_persistence"] < 0 else ""
         print(f"{pred.basin:>8} {pred.metrics['n_days']:6d} {m['nse']:7.3f} {m['kge']:7.3f} {m['rmse']:8.3f} "
               f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {m['skill_vs_persistence']:6.3f} "
               f"{raw['skill_vs_persistence']:6.3f} {'-' if alpha is None else f'{alpha:.2f}':>5} "
-              f"| {pred.n_unpredicted:11d}  {folder}{flag}")
+              f"| {a['n_days']:6d} {a['nse']:12.3f} | {pred.n_unpredicted:11d}  {folder}{flag}")
         if m["skill_vs_persistence"] < 0:
             d = pred.series["date"]
             below.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
