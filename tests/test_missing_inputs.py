@@ -228,3 +228,20 @@ def test_new_config_keys_are_validated():
         load_config(overrides={"data": {"pet_from_temperature": "sometimes"}})
     assert load_config(overrides={"training": {"windows_per_epoch": 5000}}).training.windows_per_epoch == 5000
     assert load_config().training.windows_per_epoch is None
+
+
+@pytest.mark.slow
+def test_fixed_windows_resume_repeats_the_uninterrupted_run(tiny_data_dir, tmp_path):
+    """windows_per_epoch draws per (seed, epoch): 1 epoch + --resume to 2 equals 2 epochs at once."""
+    import torch
+
+    cfg = make_tiny_config(tiny_data_dir, training={"windows_per_epoch": 24, "epochs": 2})
+    a = pretrain(cfg, tmp_path / "a" / "m.pth", data_dir=tiny_data_dir, progress=False)
+    one = cfg.replace(training={"epochs": 1})
+    pretrain(one, tmp_path / "b" / "m.pth", data_dir=tiny_data_dir, progress=False)
+    b = pretrain(cfg, tmp_path / "b" / "m.pth", data_dir=tiny_data_dir, progress=False, resume=True)
+    assert [r["train_loss"] for r in a["history"]][1:] == [r["train_loss"] for r in b["history"]][1:]
+    sa = torch.load(tmp_path / "a" / "m.pth", weights_only=True)["model_state_dict"]
+    sb = torch.load(tmp_path / "b" / "m.pth", weights_only=True)["model_state_dict"]
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
