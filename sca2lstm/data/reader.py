@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 ATTRIBUTE_GROUPS = ("climatic", "humaninfluence", "hydrogeology", "hydrologic", "hydrometry",
                     "landcover", "soil", "topographic")

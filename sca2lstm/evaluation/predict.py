@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import load_model
 from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
 from .metrics import paired_metrics
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,7 +82,6 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     -------
     Prediction
     """
-    from ..training.runtime import load_model
 
     t_start = time.time()
     basin = str(basin)
