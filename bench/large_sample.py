@@ -39,13 +39,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.config import load_config  # noqa: E402
 from sca2lstm.data import reader  # noqa: E402
 from sca2lstm.errors import DataError  # noqa: E402
 from sca2lstm.evaluation.predict import predict  # noqa: E402
 from sca2lstm.training.finetune import finetune  # noqa: E402
 from sca2lstm.training.pretrain import pretrain  # noqa: E402
-from sca2lstm.training.runtime import load_model  # noqa: E402
 
 log = logging.getLogger("sca2lstm.bench")
 

@@ -139,6 +139,15 @@ def test_a_basin_without_training_discharge_is_left_out_and_the_rest_train(tiny_
     assert summary.loc[["10002", "32006"], "used_training"].all()
     assert summary["empty_inputs"].isna().all()  # every used basin has every input
     assert np.isfinite(predict(out, "10002", data_dir=d).series["predicted"]).sum() > 300
+    # A second file for one basin: that basin is left out with the message naming both, the rest prepare.
+    f2 = reader.timeseries_file(d, "32006")
+    shutil.copy(f2, f2.parent / "32006.csv")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        prep = prepare_pretraining_data(cfg, d)
+    assert prep.basins == ["10002"]
+    dup = [r.getMessage() for r in caplog.records if r.getMessage().startswith("basin 32006 left out")]
+    assert len(dup) == 1 and "32006.csv and CAMELS_GB_hydromet_timeseries_32006_" in dup[0]
 
 
 def test_too_few_training_flows_validation_gaps_and_unusable_runs(tiny_data_dir, tmp_path, caplog):
