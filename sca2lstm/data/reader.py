@@ -240,6 +240,11 @@ def _parse_dates(values: pd.Series, path: Path) -> pd.Series:
     including a year-last column whose order cannot be told, is a DataError.
     """
     s = values.astype(str).str.strip()
+    # The common case, plain YYYY-MM-DD, in one vectorised parse (the regex checks below cost ~0.2 s
+    # per 16,000-day file, most of a large sample's cold load); anything else takes the full path.
+    fast = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+    if not fast.isna().any():
+        return fast
     year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
     parts = s.str.extract(_YEAR_LAST)
     year_last = parts[0].notna().to_numpy()
