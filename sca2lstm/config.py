@@ -95,6 +95,7 @@ class TrainingConfig:
     lr_patience: int = 3
     epoch_coverage: float = 1.0
     windows_per_epoch: Optional[int] = None
+    max_windows_per_epoch: Optional[int] = 8192
     max_bad_batches: int = 5
     seed: int = 42
     device: str = "auto"
@@ -144,6 +145,7 @@ _RULES = {
     ("training", "lr_patience"): (_non_negative, "an integer >= 0"),
     ("training", "epoch_coverage"): (_positive, "a number > 0"),
     ("training", "windows_per_epoch"): (_positive, "null or an integer >= 1"),
+    ("training", "max_windows_per_epoch"): (_positive, "null or an integer >= 1"),
     ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
     ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),

@@ -417,7 +417,8 @@ class SequenceData:
         return x, miss, self.y[g], self.static[basin_idx], self.static_missing[basin_idx]
 
     def training_windows(self, periods: list[tuple[int, int]], seq_len: int, spinup: int, coverage: float,
-                         rng: np.random.Generator, n_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         rng: np.random.Generator, n_windows: int | None = None,
+                         max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Window starts for one epoch: each basin's target period is tiled with a random offset.
 
         Parameters
@@ -429,6 +430,10 @@ class SequenceData:
         n_windows : int, optional
             A fixed number of windows instead of ``coverage``: every basin with training days gets
             ``n_windows // B`` or one more (which basins get one more is drawn), uniformly placed.
+        max_windows : int, optional
+            A cap on the ``coverage`` rule: when it would draw more windows than this, draw
+            ``max_windows`` the fixed, fair way instead (hundreds of basins then cost a fixed time per
+            epoch; a few basins are unaffected).
 
         Returns
         -------
@@ -438,6 +443,10 @@ class SequenceData:
         k = seq_len - spinup
         b_all, s_all = [], []
         active = [b for b, (i0, i1) in enumerate(periods) if i1 > i0]
+        if n_windows is None and max_windows is not None:
+            by_coverage = sum(max(1, int(np.ceil((i1 - i0) / k * coverage))) for i0, i1 in periods if i1 > i0)
+            if by_coverage > max_windows:
+                n_windows = max_windows
         counts = np.zeros(len(periods), dtype=np.int64)
         if n_windows is not None and active:
             base, extra = divmod(int(n_windows), len(active))

@@ -145,7 +145,8 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
-        windows_per_epoch=getattr(src, "windows_per_epoch", None))
+        windows_per_epoch=getattr(src, "windows_per_epoch", None),
+        max_windows_per_epoch=getattr(src, "max_windows_per_epoch", None))
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,

@@ -52,6 +52,7 @@ class TrainSettings:
     discharge_dropout: float = 0.0
     ssi_window: int = 30  # data.ssi_window: hidden discharge is also taken out of the SSI state
     windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
+    max_windows_per_epoch: int | None = None  # a cap on the ``coverage`` rule (fair draw above it)
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -149,7 +150,7 @@ class Trainer:
         rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
         torch.manual_seed(s.seed * 1000 + epoch)
         b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng,
-                                             n_windows=s.windows_per_epoch)
+                                             n_windows=s.windows_per_epoch, max_windows=s.max_windows_per_epoch)
         if self.world > 1:  # DistributedSampler-like: each rank takes every world-th window
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
