@@ -169,7 +169,7 @@ def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
     return arr
 
 
-def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None) -> str:
+def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None, period=None) -> str:
     """Give a basin the scalers do not know its discharge scale, from its days in the configured
     training period: the days a pretraining run would have fitted it on. Prediction (zero-shot) and
     fine-tuning share this rule, so a fine-tune starts from exactly the zero-shot model.
@@ -179,14 +179,17 @@ def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallba
     fallback : (i0, i1), optional
         Days to fit on instead when the basin has fewer than two observed flows in the training
         period (a station that opened later); without it that is a DataError.
+    period : (i0, i1), optional
+        Days to fit on, whatever the configured training period holds (a station following its own
+        record fits on its own training part; :mod:`sca2lstm.data.periods`).
 
     Returns
     -------
     str
         The dates the scale was fitted on, for the log.
     """
-    i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
-    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
+    i0, i1 = period or rec.period(cfg.data.train_start, cfg.data.train_end)
+    if period is None and fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
         i0, i1 = fallback
     # Too few observed flows there (none at all, or no days) is fit_basin's DataError.
     scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)

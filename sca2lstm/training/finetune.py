@@ -28,6 +28,7 @@ import pandas as pd
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
                             resolve_data_dir)
+from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
@@ -50,14 +51,16 @@ class FinetuneSplit:
     n_train_valid: int
 
 
-def chronological_split(rec, cfg: Config) -> FinetuneSplit:
-    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random."""
+def chronological_split(rec, cfg: Config, periods: BasinPeriods | None = None) -> FinetuneSplit:
+    """First ``fine_tune_ratio`` of the fine-tuning days trains, the rest validates. Never random.
+
+    The fine-tuning days are the configured train..validation periods, or ``periods`` (a station's own).
+    """
     d = cfg.data
-    i0, i1 = rec.period(d.train_start, d.val_end)
-    if i1 - i0 < 2:
-        raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {d.train_start}..{d.val_end} "
-                        f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
-    i_split = i0 + int(np.floor((i1 - i0) * cfg.finetune.fine_tune_ratio))
+    if periods is None:
+        periods = BasinPeriods("configured", np.datetime64(d.train_start, "D"), np.datetime64(d.val_end, "D"),
+                               np.datetime64(d.test_start, "D"), np.datetime64(d.test_end, "D"))
+    i0, i_split, i1 = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)
     n_valid = int(np.isfinite(rec.y[i0:i_split]).sum())
     return FinetuneSplit(i0, i_split, i1, n_valid)
 
@@ -78,8 +81,11 @@ def apply_freezing(model, cfg: Config) -> dict:
 
 def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = None, data_dir=None,
              device="cpu", out_root=DEFAULT_OUT_ROOT, progress: bool = True, resume: bool = False,
-             seed: int | None = None) -> dict:
+             seed: int | None = None, test_start=None) -> dict:
     """Fine-tune ``pretrained_model`` to ``basin``; write ``best_model_basin_{id}.pth`` and the run files.
+
+    The days read follow :mod:`sca2lstm.data.periods`: the configured periods for a basin that covers
+    them, else the station's own record without its test part (``test_start``: where that begins).
 
     Returns
     -------
@@ -93,7 +99,12 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     cfg = pcfg.replace(**updates)
     data_dir, _ = resolve_data_dir(data_dir, cfg)
     rec = load_basin(data_dir, basin, cfg)
-    split = chronological_split(rec, cfg)
+    periods = basin_periods(rec, cfg, test_start)
+    if periods.rule == "station":
+        log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
+                 "%s..%s is never read here", basin, ", --test_start" if test_start else "",
+                 periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
+    split = chronological_split(rec, cfg, periods)
     if split.n_train_valid == 0:
         raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
                         f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
@@ -103,7 +114,8 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
                     split.n_train_valid, cfg.finetune.min_records)
     in_set = basin in scalers.basins
     if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
-        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split))
+        own = (split.i0, split.i_split) if periods.rule == "station" else None  # a station: its training part
+        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split), period=own)
         log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
     static_raw = load_static(data_dir, [basin], cfg)
     data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
@@ -120,7 +132,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     handler = add_log_file(run_dir / "finetune.log")
     try:
         return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,
-                    device, progress, resume)
+                    device, progress, resume, periods)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -161,7 +173,7 @@ def _resume_dir(base: Path):
 
 
 def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir, device,
-         progress, resume) -> dict:
+         progress, resume, periods) -> dict:
     basin = rec.basin
     seed_everything(cfg.training.seed)
     groups = apply_freezing(model, cfg)
@@ -194,6 +206,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
                      "basin_in_pretraining": in_set,
                      "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
                                "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]},
+                     "periods": periods.to_dict(),
                      "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
@@ -208,7 +221,8 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
-                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
+                            periods=periods.to_dict())
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
