@@ -67,7 +67,8 @@ DAMAGES = {
     "missing_file": lambda f: f.unlink(),
     "empty_file": lambda f: f.write_bytes(b""),
     "header_only": lambda f: f.write_text(f.read_text().splitlines()[0] + "\n"),
-    "renamed_column": lambda f: f.write_text(f.read_text().replace("discharge_vol", "q", 1)),
+    # No discharge in m3/s and none in mm/d to derive it from.
+    "renamed_column": lambda f: f.write_text(f.read_text().replace("discharge_vol", "q", 1).replace("discharge_spec", "qs", 1)),
     "dropped_precip": lambda f: _rewrite(f, lambda df: df.drop(columns=["precipitation"])),
     "non_numeric": lambda f: _rewrite(f, _set("precipitation", "abc", row=400)),
     "duplicate_dates": lambda f: _rewrite(f, lambda df: pd.concat([df.iloc[:401], df.iloc[400:]])),

@@ -20,6 +20,7 @@ import pytest
 from conftest import make_tiny_config
 from sca2lstm.config import load_config
 from sca2lstm.data import camels_gb
+from sca2lstm.data import reader as reader_mod
 from sca2lstm.data.dataset import (BasinRecord, cache_root, check_period_has_target, load_basin, load_static)
 from sca2lstm.errors import DataError
 
@@ -258,12 +259,15 @@ def test_no_observed_discharge_in_the_training_period(shared_camels):
     assert_one_line(e, "10003", "outside")
 
 
-def test_missing_attributes_file_is_named(tiny_data_dir, tmp_path, tiny_cfg):
+def test_an_attribute_in_no_file_is_named_the_others_still_read(tiny_data_dir, tmp_path, tiny_cfg):
+    """Without the soil file the soil attributes are in no file: an error naming them, not a guess."""
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels")
     (data_dir / "attributes" / "CAMELS_GB_soil_attributes.csv").unlink()
     with pytest.raises(DataError) as e:
         load_static(data_dir, ["32006"], tiny_cfg)
-    assert_one_line(e, "CAMELS_GB_soil_attributes.csv", "not found")
+    assert_one_line(e, "tawc", "not in any attribute file")
+    got = camels_gb.read_attributes(data_dir, ["32006"], ["area", "dpsbar"])
+    assert np.isfinite(got.to_numpy()).all()
 
 
 def test_unknown_attribute_is_named(tiny_data_dir):
@@ -301,7 +305,7 @@ def test_cache_serves_the_second_load_and_lives_in_the_cache_dir(tiny_data_dir, 
 
     def boom(*a, **k):
         raise AssertionError("read_timeseries called: the cache was not used")
-    monkeypatch.setattr(camels_gb, "read_timeseries", boom)
+    monkeypatch.setattr(reader_mod, "read_timeseries", boom)
     second = load_basin(data_dir, "32006", cfg)
     assert isinstance(second, BasinRecord)
     np.testing.assert_array_equal(first.dates, second.dates)
@@ -313,7 +317,7 @@ def test_cache_serves_the_second_load_and_lives_in_the_cache_dir(tiny_data_dir, 
 class _CountingReader:
     def __init__(self):
         self.calls = 0
-        self.real = camels_gb.read_timeseries
+        self.real = reader_mod.read_timeseries
 
     def __call__(self, *a, **k):
         self.calls += 1
@@ -325,7 +329,7 @@ def test_cache_follows_file_contents(tiny_data_dir, tmp_path, monkeypatch):
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels", basins=["32006"])
     cfg = make_tiny_config(data_dir)
     reader = _CountingReader()
-    monkeypatch.setattr(camels_gb, "read_timeseries", reader)
+    monkeypatch.setattr(reader_mod, "read_timeseries", reader)
     a = load_basin(data_dir, "32006", cfg)
     path = camels_gb.timeseries_file(data_dir, "32006")
     os.utime(path)  # touched, same contents: still the same data, served from the cache
@@ -350,7 +354,7 @@ def test_cache_follows_the_feature_config(tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SCA2LSTM_CACHE_DIR", str(tmp_path / "cache"))
     cfg = make_tiny_config(tiny_data_dir)
     reader = _CountingReader()
-    monkeypatch.setattr(camels_gb, "read_timeseries", reader)
+    monkeypatch.setattr(reader_mod, "read_timeseries", reader)
     a = load_basin(tiny_data_dir, "10002", cfg)
     b = load_basin(tiny_data_dir, "10002", cfg.replace(data={"ssi_window": 10}))
     assert reader.calls == 2

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Config
 from ..errors import DataError
 from ..fileio import default_cache_root
-from . import camels_gb
+from . import reader
 from .features import feature_spec, raw_features, required_columns
 from .scaling import MIN_SCALE_FLOWS, Scalers
 
@@ -87,7 +87,7 @@ def _feature_key(cfg: Config) -> dict:
 
 def _cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
     """(sha256 of the timeseries file, its cache file), keyed by file contents and feature config."""
-    path = camels_gb.timeseries_file(data_dir, basin)
+    path = reader.timeseries_file(data_dir, basin)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as e:
@@ -112,7 +112,7 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=
             log.warning("cache file %s has an unexpected layout; rebuilding it", cfile)
         except (OSError, ValueError, EOFError):
             log.warning("cache file %s is unreadable; rebuilding it", cfile)
-    df = camels_gb.read_timeseries(data_dir, basin, columns=required_columns(cfg))
+    df = reader.read_timeseries(data_dir, basin, columns=required_columns(cfg))
     x, y = raw_features(df, cfg)
     dates = df.index.to_numpy().astype("datetime64[D]")
     rec = BasinRecord(basin, dates, x, y, digest)
@@ -143,7 +143,7 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     """Load several basins; ``parallel`` spreads the cache misses over all cores."""
     basins = [str(b) for b in basins]
     for b in basins:  # fail fast, with the list of known basins, before any work
-        camels_gb.timeseries_file(data_dir, b)
+        reader.timeseries_file(data_dir, b)
     # Each file is hashed once: the entry tells both whether it is cached and where.
     entries = [_cache_entry(data_dir, b, cfg) for b in basins]
     jobs = [(data_dir, b, cfg, use_cache, e) for b, e in zip(basins, entries)]
@@ -158,7 +158,7 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
 def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
     """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model)."""
     names = cfg.data.static_attributes
-    df = camels_gb.read_attributes(data_dir, basins, names)
+    df = reader.read_attributes(data_dir, basins, names)
     arr = df.to_numpy(np.float64) if names else np.zeros((len(basins), 0))
     n_missing = int((~np.isfinite(arr)).sum())
     if n_missing:

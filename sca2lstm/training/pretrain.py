@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..data import camels_gb
+from ..data import reader
 from ..data.dataset import (SequenceData, check_period_has_target, check_period_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
@@ -42,7 +42,7 @@ class PreparedData:
 def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool = False) -> PreparedData:
     """Load basins, fit scalers on the training period, and build the scaled sequences."""
     d = cfg.data
-    basins = [str(b) for b in (basins or d.basins or camels_gb.list_basins(data_dir))]
+    basins = [str(b) for b in (basins or d.basins or reader.list_basins(data_dir))]
     if not basins:
         raise DataError("no basins to train on")
     t0 = time.time()
