@@ -48,9 +48,8 @@ class BasinPeriods:
 
     @classmethod
     def from_dict(cls, d: dict) -> BasinPeriods:
-        day = lambda v: np.datetime64(str(v), "D")  # noqa: E731
-        return cls(str(d["rule"]), day(d["fine_tune"][0]), day(d["fine_tune"][1]), day(d["test"][0]),
-                   day(d["test"][1]))
+        f, t = [np.datetime64(str(v), "D") for v in d["fine_tune"]], [np.datetime64(str(v), "D") for v in d["test"]]
+        return cls(str(d["rule"]), f[0], f[1], t[0], t[1])
 
 
 def _parse_day(value, flag: str) -> np.datetime64:
@@ -76,8 +75,8 @@ def basin_periods(rec, cfg: Config, test_start=None) -> BasinPeriods:
     """The periods of ``rec`` by the module's rule; ``test_start`` forces the station rule with that day."""
     d = cfg.data
     if test_start is None and covers_configured(rec, cfg):
-        day = lambda v: np.datetime64(v, "D")  # noqa: E731
-        return BasinPeriods("configured", day(d.train_start), day(d.val_end), day(d.test_start), day(d.test_end))
+        return BasinPeriods("configured", *(np.datetime64(v, "D") for v in (d.train_start, d.val_end, d.test_start,
+                                                                             d.test_end)))
     obs = np.flatnonzero(np.isfinite(rec.y))
     n = len(obs)
     if n < MIN_OBSERVED_DAYS:
