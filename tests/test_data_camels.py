@@ -234,16 +234,29 @@ def test_unknown_basin_lists_the_available_ids(shared_camels):
     assert_one_line(e, "12345", "available", "10002", "32006")
 
 
-def test_missing_column_is_named(tiny_data_dir, tmp_path, tiny_cfg):
+def test_missing_input_column_is_masked_with_one_line(tiny_data_dir, tmp_path, tiny_cfg, caplog):
+    """A configured input the file lacks is all-missing (masked), said once; the target is still required."""
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels", basins=["32006"])
 
     def drop(header, rows):
         j = header.index("temperature")
         return [h for i, h in enumerate(header) if i != j], [[v for i, v in enumerate(r) if i != j] for r in rows]
     rewrite_csv(camels_gb.timeseries_file(data_dir, "32006"), drop)
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        rec = load_basin(data_dir, "32006", tiny_cfg, use_cache=False)
+    lines = [r.getMessage() for r in caplog.records if "temperature" in r.getMessage()]
+    assert lines == ["basin 32006: no column(s) ['temperature'] in its file; masked as missing"]
+    j = tiny_cfg.data.dynamic_inputs.index("temperature")
+    assert np.isnan(rec.x[:, j]).all()
+    assert np.isfinite(rec.x[:, 0]).any() and np.isfinite(rec.y).any()
+
+    def drop_q(header, rows):
+        keep = [i for i, h in enumerate(header) if h not in ("discharge_vol", "discharge_spec")]
+        return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    rewrite_csv(camels_gb.timeseries_file(data_dir, "32006"), drop_q)
     with pytest.raises(DataError) as e:
         load_basin(data_dir, "32006", tiny_cfg, use_cache=False)
-    assert_one_line(e, "missing column", "temperature", "CAMELS_GB_hydromet_timeseries_32006")
+    assert_one_line(e, "basin 32006", "discharge_vol", "CAMELS_GB_hydromet_timeseries_32006")
 
 
 def test_no_observed_discharge_in_the_training_period(shared_camels):

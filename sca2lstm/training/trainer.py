@@ -51,6 +51,7 @@ class TrainSettings:
     lead_days: int
     mixed_precision: bool = False
     discharge_dropout: float = 0.0
+    windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
 
 
 @dataclass
@@ -172,7 +173,8 @@ class Trainer:
         s, d = self.s, self.train_data
         rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
         torch.manual_seed(s.seed * 1000 + epoch)
-        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng)
+        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng,
+                                             n_windows=s.windows_per_epoch)
         if self.world > 1:  # DistributedSampler-like: each rank takes every world-th window
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
@@ -277,5 +279,15 @@ class Trainer:
             self.bad_epochs += 1
         if self.rank == 0:
             log.info("epoch %3d/%d  train %.4f  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
-                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, "  *" if improved else "")
+                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
+                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, self._eta(epoch),
+                     "  *" if improved else "")
+
+    def _eta(self, epoch: int) -> str:
+        """``  ETA 7.5 min``: the mean epoch time so far times the epochs left until the maximum (early
+        stopping may end sooner); empty before the first epoch and after the last."""
+        times = [r["seconds"] for r in self.history if r["epoch"] > 0]
+        left = self.s.epochs - epoch
+        if not times or left <= 0:
+            return ""
+        return f"  ETA {left * float(np.mean(times)) / 60:.1f} min"
