@@ -221,10 +221,14 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     return [e if isinstance(e, DataError) else next(loaded) for e in entries]
 
 
-def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
-    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model)."""
+def load_static(data_dir, basins, cfg: Config, allow_absent: bool = False) -> np.ndarray:
+    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model).
+
+    ``allow_absent``: an attribute no file of ``data_dir`` has is masked too, not an error (fine-tuning
+    and prediction of a trained model, whose attribute list is fixed).
+    """
     names = cfg.data.static_attributes
-    df = reader.read_attributes(data_dir, basins, names)
+    df = reader.read_attributes(data_dir, basins, names, allow_absent=allow_absent)
     arr = df.to_numpy(np.float64) if names else np.zeros((len(basins), 0))
     n_missing = int((~np.isfinite(arr)).sum())
     if n_missing:

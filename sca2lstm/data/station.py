@@ -257,10 +257,11 @@ def _check_timestep(dates: pd.DatetimeIndex, name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ attributes
-def climate_attributes(ts: pd.DataFrame) -> dict:
+def climate_attributes(ts: pd.DataFrame, lat: float | None = None) -> dict:
     """CAMELS-GB climate indices from the station's own daily meteorology (NaN-aware).
 
-    p_mean, pet_mean: mean daily precipitation / PET (mm/d); aridity = pet_mean / p_mean;
+    p_mean, pet_mean: mean daily precipitation / PET (mm/d; without a PET column, Oudin PET from the
+    temperature and ``lat``, as the loader derives it); aridity = pet_mean / p_mean;
     high_prec_freq: days per year with precipitation >= 5 x p_mean; low_prec_freq: days per year
     with precipitation < 1 mm; frac_snow: share of the precipitation on days colder than 0 degC.
     Only meteorology is used, never discharge, so nothing of the test part's target leaks in.
@@ -278,12 +279,16 @@ def climate_attributes(ts: pd.DataFrame) -> dict:
             both = ok & np.isfinite(t)
             if both.sum() >= 365 and p[both].sum() > 0:
                 out["frac_snow"] = float(p[both & (t < 0)].sum() / p[both].sum())
+        e = None
         if "pet" in ts:
             e = ts["pet"].to_numpy(np.float64)
-            if np.isfinite(e).sum() >= 365:
-                out["pet_mean"] = float(np.nanmean(e))
-                if p_mean > 0:
-                    out["aridity"] = out["pet_mean"] / p_mean
+        elif "temperature" in ts and lat is not None:
+            from .pet import oudin_pet
+            e = oudin_pet(ts["temperature"].to_numpy(np.float64), lat, ts.index.dayofyear.to_numpy())
+        if e is not None and np.isfinite(e).sum() >= 365:
+            out["pet_mean"] = float(np.nanmean(e))
+            if p_mean > 0:
+                out["aridity"] = out["pet_mean"] / p_mean
     return out
 
 
@@ -355,7 +360,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     gaps = {c: int(ts[c].isna().sum()) for c in ts.columns}
     summary.insert(1, "missing days per column: " + ", ".join(f"{c} {n}" for c, n in gaps.items()))
 
-    computed = climate_attributes(ts)
+    computed = climate_attributes(ts, o.lat)
     attrs = {k: v for k, v in computed.items() if k not in o.attributes}
     attrs.update(o.attributes)
     for name, v in (("area", o.area_km2), ("gauge_lat", o.lat), ("gauge_lon", o.lon)):

@@ -115,7 +115,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
             own = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[:2]
         days = fit_new_basin_scaler(scalers, rec, cfg, period=own)
         log.info("basin %s is not in the checkpoint; discharge scale fitted on its training days %s", basin, days)
-    data = SequenceData([rec], load_static(data_dir, [basin], cfg), scalers, pad=cfg.training.seq_len)
+    data = SequenceData([rec], load_static(data_dir, [basin], cfg, allow_absent=True), scalers, pad=cfg.training.seq_len)
     i0, i1 = rec.period(s, e)
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]

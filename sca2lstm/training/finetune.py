@@ -117,7 +117,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         own = (split.i0, split.i_split) if periods.rule == "station" else None  # a station: its training part
         days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split), period=own)
         log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
-    static_raw = load_static(data_dir, [basin], cfg)
+    static_raw = load_static(data_dir, [basin], cfg, allow_absent=True)
     data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
     if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
         raise DataError(f"basin {basin}: no observed discharge in the validation part "
