@@ -320,3 +320,24 @@ def test_test_start_flag_and_errors(imported, pretrained_ckpt, tmp_path, capsys)
     rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "../etc", "--data_dir", str(imported)])
     err = capsys.readouterr().err
     assert rc == 2 and "invalid basin id '../etc'" in err
+
+
+@pytest.mark.slow
+def test_camels_de_bench_quick(pretrained_ckpt, tmp_path, capsys):
+    """bench/camels_de.py --quick imports the three German stations from their own files and scores four
+    forecasts per station on the same test days."""
+    import importlib.util
+
+    from conftest import REPO
+    de = REPO.parent / "shared" / "data" / "camels_de_sample"
+    if not (de / "timeseries").is_dir():
+        pytest.skip(f"the CAMELS-DE sample is not at {de}")
+    spec = importlib.util.spec_from_file_location("camels_de_bench", REPO / "bench" / "camels_de.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--model", str(pretrained_ckpt), "--out", str(tmp_path)]) == 0
+    res = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(res["station"].unique()) == ["DE110000", "DE110010", "DE110020"]
+    assert set(res["model"]) == {"zero-shot", "fine-tuned", "from scratch", "persistence"} and len(res) == 12
+    assert res.groupby("station")["test_start"].nunique().eq(1).all() and res["nse"].notna().all()
+    assert "fine-tuned beats persistence" in capsys.readouterr().out
