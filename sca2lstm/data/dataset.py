@@ -279,23 +279,30 @@ def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
 
 
 def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) -> int:
-    """Missing meteorological inputs of ``rec`` in [start, end], masked for the model: one warning that
-    counts them (and names a column missing on every day). Whether an input has values in any basin
-    at all is the pretraining's check (it fits the input's scaler on them).
+    """Missing meteorological inputs of ``rec`` in [start, end], masked for the model, with one warning
+    that counts them. An input the basin lacks on every day of its record was said when its file was
+    read (:func:`complete_inputs`) and is not repeated; whether an input has values in any basin at
+    all is the pretraining's check (it fits the input's scaler on them).
 
-    Returns the number of missing input values.
+    Returns the number of missing input values, absent inputs included.
     """
     i0, i1 = rec.period(start, end)
     names = cfg.data.dynamic_inputs  # the first columns of ``x``, in this order (features.feature_spec)
     n_miss = (~np.isfinite(rec.x[i0:i1, :len(names)])).sum(axis=0)
-    total = int(n_miss.sum())
-    if total:
-        empty = [n for n, m in zip(names, n_miss) if i1 > i0 and m == i1 - i0]
-        detail = ", ".join(f"{n}: {int(m)}" for n, m in zip(names, n_miss) if m)
-        log.warning("basin %s: %d missing input values in the %s period %s..%s (%s%s); they are masked",
-                    rec.basin, total, what, start, end, detail,
-                    f"; {empty} have no values at all" if empty else "")
-    return total
+    absent = set(empty_inputs(rec, cfg))
+    partial = {n: int(m) for n, m in zip(names, n_miss) if m and n not in absent}
+    if partial:
+        detail = ", ".join(f"{n}: {m}" for n, m in partial.items())
+        log.warning("basin %s: %d missing input values in the %s period %s..%s (%s); they are masked",
+                    rec.basin, sum(partial.values()), what, start, end, detail)
+    return int(n_miss.sum())
+
+
+def empty_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+    """The configured dynamic inputs that ``rec`` has no value of on any day (absent from its file)."""
+    names = cfg.data.dynamic_inputs
+    has = np.isfinite(rec.x[:, :len(names)]).any(axis=0)
+    return [n for n, h in zip(names, has) if not h]
 
 
 # ---------------------------------------------------------------------------------------- scaled arrays

@@ -13,7 +13,7 @@ import torch
 
 from ..config import Config
 from ..data import reader
-from ..data.dataset import (SequenceData, check_period_inputs, load_basins,
+from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
@@ -82,13 +82,17 @@ def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool 
             _skip(skipped, b, "the run", f"{what} in the training period {d.train_start}..{d.train_end} "
                                          f"(data.min_train_flows: {d.min_train_flows})")
             continue
+        try:
+            basin_scalers[r.basin] = Scalers.fit_basin(r.basin, r.x[i0:i1], r.y[i0:i1], kinds)
+        except DataError as e:  # e.g. a constant discharge record
+            _skip(skipped, b, "the run", str(e))
+            continue
         v0, v1 = r.period(d.val_start, d.val_end)
         if int(np.isfinite(r.y[v0:v1]).sum()) == 0:
             _skip(skipped, b, "validation", f"no observed discharge in the validation period "
                                             f"{d.val_start}..{d.val_end}")
             v0 = v1 = i1
         check_period_inputs(r, cfg, d.train_start, d.train_end, "training")
-        basin_scalers[r.basin] = Scalers.fit_basin(r.basin, r.x[i0:i1], r.y[i0:i1], kinds)
         records.append(r)
         x_trains.append(r.x[i0:i1])
         train_periods.append((i0, i1))
@@ -200,7 +204,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                             builtin_data=builtin, train_seconds=wall)
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")
-    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep).to_csv(index=False))
+    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
     atomic_torch_save(ckpt, output)
     med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
     log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s | saved %s",
@@ -211,7 +215,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     return out
 
 
-def _data_summary(prep: PreparedData):
+def _data_summary(prep: PreparedData, cfg: Config):
     """One row per basin considered: its days, observed discharge per period, and whether it was used
     in training and validation (with the reason when not)."""
     import pandas as pd
@@ -221,7 +225,8 @@ def _data_summary(prep: PreparedData):
                      "train_days": t1 - t0, "train_observed": int(np.isfinite(r.y[t0:t1]).sum()),
                      "val_days": v1 - v0, "val_observed": int(np.isfinite(r.y[v0:v1]).sum()),
                      "q_mean_train": prep.scalers.basins[r.basin].q_mean,
-                     "used_training": True, "used_validation": v1 > v0, "reason": ""})
+                     "used_training": True, "used_validation": v1 > v0, "reason": "",
+                     "empty_inputs": " ".join(empty_inputs(r, cfg))})
     for s in prep.skipped:
         if s["period"] == "validation":
             row = next(x for x in rows if x["basin"] == s["basin"])
