@@ -265,18 +265,21 @@ def test_minimum_is_documented_where_it_is_enforced():
 # ------------------------------------------------------------------------------------------ the guide's commands
 @pytest.fixture(scope="module")
 def imported(source, tmp_path_factory):
-    """Three dialects of the same station imported under string ids into one folder."""
+    """Three dialects of the same station imported under string ids into one folder, and a 3-year one."""
     root = tmp_path_factory.mktemp("guide")
     data = root / "data"
     for sid, (name, (opts, flags, factor)) in zip(("de-semicolon", "iso-m3s", "iso-mmd"), DIALECTS.items()):
         f = write_csv(source, root / f"{sid}.csv", **opts, q_factor=factor)
         assert main_cli.main(["station", "import", str(f), "--id", sid, "--out", str(data), "--map", MAP,
                               "--area_km2", "120", "--lat", "52.1", "--lon", "-1.5", "--quiet", *flags]) == 0, name
+    f = write_csv(source, root / "short3y.csv", days=3 * 365 + 10)  # three years: works, with a warning
+    assert main_cli.main(["station", "import", str(f), "--id", "short3y", "--out", str(data), "--map", MAP,
+                          "--lat", "52.1", "--discharge_unit", "m3/s", "--quiet"]) == 0
     return data
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sid", ["de-semicolon", "iso-m3s", "iso-mmd"])
+@pytest.mark.parametrize("sid", ["de-semicolon", "iso-m3s", "iso-mmd", "short3y"])
 def test_guide_commands_on_an_imported_station(sid, imported, pretrained_ckpt, tmp_path):
     """fine_train.py then predict.py, as the guide writes them, on a string id: the fine-tune never
     reads the test part (the last 20 % of observed days), stores it, and predict.py scores exactly it."""
