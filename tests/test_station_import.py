@@ -172,6 +172,11 @@ def _case_file(kind, src, path):
     if kind == "empty":
         path.write_bytes(b"")
         return
+    if kind == "comma-sep-decimal-comma":
+        rows = [f"{d:%Y-%m-%d},{str(n).replace('.', ',')},{t},{str(q).replace('.', ',')}"
+                for d, n, t, q in zip(df["date"], df["N"].round(1) + 0.5, df["T"].round(0).astype(int), df["Q"].fillna(1.0) + 0.25)]
+        path.write_text("Datum,N,T,Q\n" + "\n".join(rows) + "\n")
+        return
     if kind == "header-only":
         path.write_text("Datum,N,T,Q\n")
         return
@@ -213,6 +218,7 @@ BAD = [
     ("q-negative", {}, 1, "column 'Q' (discharge, m3/s) has 1 negative"),
     ("p-negative", {}, 1, "column 'N' (precipitation, mm/d) has 1 negative"),
     ("decimal-comma", {"--sep": ";"}, 1, "add --decimal ,"),
+    ("comma-sep-decimal-comma", {}, 1, "more fields than the header"),
     ("short", {}, 1, "the minimum is 730 days"),
     ("clash", {"--id": "keep"}, 2, "station id 'keep' already exists"),
     ("unsafe-dotdot", {"--id": "../x"}, 2, "invalid station id '../x'"),

@@ -191,6 +191,10 @@ def read_station_file(path, sep: str = ",", na_values=()) -> tuple[pd.DataFrame,
                          skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as e:
         raise DataError(f"{path} is not a readable CSV with --sep {sep!r}: {str(e).splitlines()[0]}") from None
+    if not isinstance(df.index, pd.RangeIndex):  # pandas turned the surplus leading fields into an index
+        raise DataError(f"{path}: the rows have more fields than the header ({len(df.columns)} names) with --sep "
+                        f"{sep!r}; decimal commas with a comma separator? give the right --sep (e.g. ';') "
+                        "and --decimal ,")
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
         raise DataError(f"{path} has a header but no data rows; expected one row per day")
