@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
+from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
@@ -91,7 +92,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     from ..training.runtime import load_model
 
     t_start = time.time()
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     path = resolve_model_path(model_path)
     model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
     data_dir, _ = resolve_data_dir(data_dir, cfg)

@@ -28,6 +28,7 @@ import pandas as pd
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
                             resolve_data_dir)
+from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..errors import DataError
 from ..evaluation.plots import plot_before_after
@@ -91,7 +92,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     -------
     dict with ``checkpoint``, ``run_dir``, ``before`` and ``after`` (validation EvalResults), ``seconds``.
     """
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     model, pcfg, scalers, src = load_model(pretrained_model, device)
     updates = {"finetune": dict(finetune_overrides or {})}
     if seed is not None:
