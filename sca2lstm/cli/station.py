@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import ArgumentParser, run_main
+from .common import ArgumentParser, log, run_main
 
 PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
@@ -25,7 +25,7 @@ _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Station tools: 'import' writes a station's CSV into a data folder.")
-    sub = p.add_subparsers(dest="action", required=True, parser_class=ArgumentParser)
+    sub = p.add_subparsers(dest="action", required=True, metavar="{import}", parser_class=ArgumentParser)
     q = sub.add_parser("import", help="import a station's daily CSV into a data folder")
     q.add_argument("file", nargs="?", help="the station's daily CSV (plain or .gz)")
     q.add_argument("--spec", default=None, help="YAML with these options (one station or a 'stations:' list)")
@@ -136,12 +136,15 @@ def _body(args) -> int:
     for out in dict.fromkeys(p[0] for p in prepared):
         group = [st for o, _, st in prepared if o == out]
         write_stations(out, group, overwrite=any(ov for o, ov, _ in prepared if o == out))
+    for _, _, st in prepared:
+        for w in st.warnings:
+            log.warning("warning: %s", w)
+    if args.quiet:
+        return 0
     for out, _, st in prepared:
         print(f"Station {st.station_id} -> {out / 'timeseries' / (st.station_id + '.csv')}")
         for line in st.summary:
             print(f"  {line}")
-        for w in st.warnings:
-            print(f"  warning: {w}")
     for out in dict.fromkeys(p[0] for p in prepared):
         ids = [st.station_id for o, _, st in prepared if o == out]
         print("\nNext: fine-tune a pretrained model on it, then forecast its test part:")
