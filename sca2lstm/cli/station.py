@@ -114,39 +114,21 @@ def _num(d: dict, key: str):
 
 
 def _body(args) -> int:
-    from ..data.station import (
-        check_clash,
-        check_options,
-        default_static_attributes,
-        prepare_station,
-        read_station_file,
-        write_stations,
-    )
+    from ..data.station import import_files
 
     items = _from_spec(args.spec, args) if args.spec else _from_flags(args)
-    static = default_static_attributes()
-    prepared = []  # (out_dir, station): every station is read and checked before anything is written
-    for d in items:
-        o = check_options(_options(d))
-        check_clash(Path(d["out"]).expanduser(), o.station_id, o.overwrite)
-        frame, digest = read_station_file(d["file"], o.sep, o.na_values)
-        st = prepare_station(frame, o, source=str(d["file"]), sha256=digest, static_attributes=static)
-        st.meta["source"] = str(Path(d["file"]).expanduser().resolve())
-        prepared.append((Path(d["out"]).expanduser(), o.overwrite, st))
-    for out in dict.fromkeys(p[0] for p in prepared):
-        group = [st for o, _, st in prepared if o == out]
-        write_stations(out, group, overwrite=any(ov for o, ov, _ in prepared if o == out))
-    for _, _, st in prepared:
+    prepared = import_files([(d["file"], Path(d["out"]).expanduser(), _options(d)) for d in items])
+    for _, st in prepared:
         for w in st.warnings:
             log.warning("warning: %s", w)
     if args.quiet:
         return 0
-    for out, _, st in prepared:
+    for out, st in prepared:
         print(f"Station {st.station_id} -> {out / 'timeseries' / (st.station_id + '.csv')}")
         for line in st.summary:
             print(f"  {line}")
     for out in dict.fromkeys(p[0] for p in prepared):
-        ids = [st.station_id for o, _, st in prepared if o == out]
+        ids = [st.station_id for o, st in prepared if o == out]
         print("\nNext: fine-tune a pretrained model on it, then forecast its test part:")
         for sid in ids:
             print(f"  python fine_train.py --data_dir {out} --target_basin {sid} "

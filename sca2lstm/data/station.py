@@ -150,6 +150,8 @@ def check_options(o: ImportOptions) -> ImportOptions:
         raise UsageError(f"--lat {o.lat} is out of range; expected degrees north in [-90, 90]")
     if o.lon is not None and not (math.isfinite(o.lon) and -180 <= o.lon <= 180):
         raise UsageError(f"--lon {o.lon} is out of range; expected degrees east in [-180, 180]")
+    if o.sep in ("\\t", "tab"):
+        o.sep = "\t"
     if o.decimal not in (".", ","):
         raise UsageError(f"--decimal {o.decimal!r} unknown; choose '.' or ','")
     if o.decimal == o.sep:
@@ -510,6 +512,28 @@ def _unlink(p: Path) -> None:
         p.unlink()
     except OSError:
         pass
+
+
+def import_files(jobs) -> list:
+    """Import stations from files: ``jobs`` is a list of ``(file, out_dir, ImportOptions)``.
+
+    Every station is read and checked before any is written; then each output folder is written all
+    or nothing. Returns ``[(out_dir, PreparedStation), ...]`` (summary lines and warnings to show).
+    """
+    static = default_static_attributes()
+    prepared = []
+    for file, out_dir, o in jobs:
+        o = check_options(o)
+        out_dir = Path(out_dir).expanduser()
+        check_clash(out_dir, o.station_id, o.overwrite)
+        frame, digest = read_station_file(file, o.sep, o.na_values)
+        st = prepare_station(frame, o, source=str(file), sha256=digest, static_attributes=static)
+        st.meta["source"] = str(Path(file).expanduser().resolve())
+        prepared.append((out_dir, o.overwrite, st))
+    for out in dict.fromkeys(p[0] for p in prepared):
+        write_stations(out, [st for o, _, st in prepared if o == out],
+                       overwrite=any(ov for o, ov, _ in prepared if o == out))  # each was checked above
+    return [(o, st) for o, _, st in prepared]
 
 
 # ------------------------------------------------------------------------------------------ Python API
