@@ -56,6 +56,7 @@ def test_lead_shifts_the_hidden_input_step(lead):
     assert not newly_missing[:, :lead].any()
 
 
+@pytest.mark.slow
 def test_the_trainer_applies_it(tiny_data_dir, tmp_path):
     """Same seed, with and without hiding: the training losses differ, and both runs stay finite."""
     runs = {}

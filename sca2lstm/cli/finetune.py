@@ -18,7 +18,7 @@ from .common import (ArgumentParser, add_common_flags, basin_id, non_negative_fl
                      open_unit_float, positive_float, positive_int, run_main, setup_logging)
 
 PROG = "fine_train.py"
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:

@@ -34,7 +34,8 @@ def build_parser() -> ArgumentParser:
 
 def _body(args) -> int:
     from ..evaluation.predict import predict, resolve_model_path, write_prediction
-    from ..training.runtime import load_model, resolve_device
+    from ..checkpoint import load_model
+    from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)

@@ -13,10 +13,13 @@ as mappings). Every station is checked before anything is written.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import ArgumentParser, log, run_main
+from .common import ArgumentParser, run_main
+
+log = logging.getLogger(__name__)
 
 PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",

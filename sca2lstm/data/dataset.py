@@ -28,7 +28,7 @@ from .features import feature_spec, raw_features
 from .pet import PET_COLUMNS, oudin_pet
 from .scaling import MIN_SCALE_FLOWS, Scalers
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = "4"  # bump when raw_features() or the input completion changes meaning
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import load_model
 from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
@@ -27,7 +28,7 @@ from ..errors import DataError, UsageError
 from .forecast import forecast_periods
 from .metrics import paired_metrics
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,7 +90,6 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     -------
     Prediction
     """
-    from ..training.runtime import load_model
 
     t_start = time.time()
     basin = check_basin_id(basin)  # it names folders and files

@@ -25,21 +25,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import atomic_torch_save, build_checkpoint, load_model
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
                             resolve_data_dir)
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
-from .checkpoint import atomic_torch_save
+from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, write_training_artifacts
 from .pretrain import train_settings
-from .runtime import build_checkpoint, load_model, seed_everything
-from .trainer import Trainer, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 DEFAULT_OUT_ROOT = Path("./model_output/fine_tune")
 
@@ -129,7 +131,6 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if resume and run_dir is None:
         raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
     run_dir = run_dir or _new_run_dir(base)
-    from ..cli.common import add_log_file, remove_handler
     handler = add_log_file(run_dir / "finetune.log")
     try:
         return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,

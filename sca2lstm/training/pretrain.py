@@ -11,20 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import atomic_torch_save, build_checkpoint
 from ..config import Config
 from ..data import reader
 from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
-from .checkpoint import atomic_torch_save
 from .outputs import metrics_frame, write_training_artifacts
-from .runtime import build_checkpoint, seed_everything
-from .trainer import Trainer, TrainSettings, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer, TrainSettings
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass

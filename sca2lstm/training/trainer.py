@@ -14,7 +14,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +24,12 @@ from tqdm import tqdm
 from ..data.dataset import SequenceData
 from ..data.features import BASIN_Q
 from ..errors import CheckpointError, TrainingError
-from ..evaluation.forecast import forecast_periods
-from ..evaluation.metrics import paired_metrics
+from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
+from ..evaluation.evaluate import EvalResult, evaluate
 from .augment import hide_discharge
-from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from .loss import masked_mse
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,39 +53,11 @@ class TrainSettings:
     windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
 
 
-@dataclass
-class EvalResult:
-    """Validation/test scores. ``per_basin``: basin -> paired_metrics (model vs persistence, m3/s)."""
-
-    loss: float
-    per_basin: dict
-    forecasts: list = field(default_factory=list)
-
-    def median(self, who: str, metric: str) -> float:
-        vals = [m[who][metric] for m in self.per_basin.values() if m["n_days"] > 1]
-        return float(np.nanmedian(vals)) if vals else float("nan")
-
-
-def evaluate(model, data: SequenceData, periods, seq_len: int, spinup: int, lead_days: int, device,
-             return_weights: bool = False) -> EvalResult:
-    """Forecast each basin's period and score it against the observations and persistence.
-
-    The loss is the mean squared scaled error over all scored days (the training loss, on new days).
-    Model and persistence are scored on the same days: obs, forecast and obs(t - lead) all present.
-    """
-    fcs = forecast_periods(model, data, periods, seq_len, spinup, device, return_weights=return_weights)
-    sq, n, per = 0.0, 0, {}
-    for b, fc in enumerate(fcs):
-        o = data.offsets[b]
-        obs = data.y[o + fc.i0:o + fc.i1].astype(np.float64)
-        pers = data.y[o + fc.i0 - lead_days:o + fc.i1 - lead_days].astype(np.float64)
-        pred = fc.pred.astype(np.float64)
-        ok = np.isfinite(obs) & np.isfinite(pred) & np.isfinite(pers)
-        sq += float(((pred[ok] - obs[ok]) ** 2).sum())
-        n += int(ok.sum())
-        inv = data.scalers.inverse_y
-        per[fc.basin] = paired_metrics(inv(obs, fc.basin), inv(pred, fc.basin), inv(pers, fc.basin))
-    return EvalResult(sq / n if n else float("nan"), per, fcs)
+def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
+    """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a
+    terminal: tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a
+    bar would leave a carriage-return update per batch in it, thousands per pretraining run."""
+    return tqdm(iterable, disable=None if enabled else True, file=file, **kwargs)
 
 
 def _rank_world():
@@ -181,8 +152,8 @@ class Trainer:
         self.net.train()
         total, count = 0.0, 0
         batches = range(0, len(b_idx), s.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or self.rank != 0,
-                   unit="batch")
+        bar = progress_bar(batches, self.progress and self.rank == 0, desc=f"epoch {epoch}", leave=False,
+                           unit="batch")
         for lo in bar:
             bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
             x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
@@ -278,8 +249,10 @@ class Trainer:
         elif epoch > 0:
             self.bad_epochs += 1
         if self.rank == 0:
-            log.info("epoch %3d/%d  train %.4f  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
+            # epoch 0 scores the starting weights: no training pass, so no training loss to show
+            train_txt = "-" if epoch == 0 else f"{train_loss:.4f}"
+            log.info("epoch %3d/%d  train %s  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
+                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
                      row["val_kge_median"], row["persistence_nse_median"], lr, seconds, self._eta(epoch),
                      "  *" if improved else "")
 
