@@ -350,3 +350,19 @@ def test_camels_de_bench_quick(pretrained_ckpt, tmp_path, capsys):
     assert set(res["model"]) == {"zero-shot", "fine-tuned", "from scratch", "persistence"} and len(res) == 12
     assert res.groupby("station")["test_start"].nunique().eq(1).all() and res["nse"].notna().all()
     assert "fine-tuned beats persistence" in capsys.readouterr().out
+
+
+def test_missing_value_code_needs_na_value(source, tmp_path, capsys):
+    """-999 for a missing flow is refused as a negative flow, and read as missing with --na_value -999."""
+    df = source.iloc[:900].copy()
+    df["Q"] = df["Q"].fillna(-999.0)
+    df.loc[df.index[20:25], "Q"] = -999.0
+    f = write_csv(df, tmp_path / "codes.csv")
+    argv = ["station", "import", str(f), "--id", "coded", "--out", str(tmp_path / "d"), "--map", MAP,
+            "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "--na_value" in err and not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", "-999"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "coded.csv")
+    assert ts["discharge_vol"].isna().sum() == (df["Q"] == -999.0).sum() and (ts["discharge_vol"].dropna() >= 0).all()

@@ -222,6 +222,13 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str) -> pd.Series:
     return vals.astype(np.float64)
 
 
+def _float_or_none(v):
+    try:
+        return float(str(v).replace(",", "."))
+    except ValueError:
+        return None
+
+
 def _dates(col: pd.Series, name: str, fmt: str | None) -> pd.DatetimeIndex:
     s = col.astype(str)
     if col.isna().any():
@@ -316,6 +323,9 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     what = {"precipitation": "precipitation, mm/d", "discharge": f"discharge, {o.discharge_unit}",
             "temperature": "temperature, degC", "pet": "PET, mm/d"}
     vals = {k: _numeric(frame[m[k]], m[k], what[k], o.decimal) for k in MAP_KEYS[1:] if k in m}
+    codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
+    if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
+        vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
     for k in ("discharge", "precipitation", "pet"):
         if k in vals and (vals[k] < 0).any():
             neg = vals[k] < 0
