@@ -139,6 +139,15 @@ def test_a_basin_without_training_discharge_is_left_out_and_the_rest_train(tiny_
     assert summary.loc[["10002", "32006"], "used_training"].all()
     assert summary["empty_inputs"].isna().all()  # every used basin has every input
     assert np.isfinite(predict(out, "10002", data_dir=d).series["predicted"]).sum() > 300
+    # A second file for one basin: that basin is left out with the message naming both, the rest prepare.
+    f2 = reader.timeseries_file(d, "32006")
+    shutil.copy(f2, f2.parent / "32006.csv")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        prep = prepare_pretraining_data(cfg, d)
+    assert prep.basins == ["10002"]
+    dup = [r.getMessage() for r in caplog.records if r.getMessage().startswith("basin 32006 left out")]
+    assert len(dup) == 1 and "32006.csv and CAMELS_GB_hydromet_timeseries_32006_" in dup[0]
 
 
 def test_too_few_training_flows_validation_gaps_and_unusable_runs(tiny_data_dir, tmp_path, caplog):
@@ -228,3 +237,20 @@ def test_new_config_keys_are_validated():
         load_config(overrides={"data": {"pet_from_temperature": "sometimes"}})
     assert load_config(overrides={"training": {"windows_per_epoch": 5000}}).training.windows_per_epoch == 5000
     assert load_config().training.windows_per_epoch is None
+
+
+@pytest.mark.slow
+def test_fixed_windows_resume_repeats_the_uninterrupted_run(tiny_data_dir, tmp_path):
+    """windows_per_epoch draws per (seed, epoch): 1 epoch + --resume to 2 equals 2 epochs at once."""
+    import torch
+
+    cfg = make_tiny_config(tiny_data_dir, training={"windows_per_epoch": 24, "epochs": 2})
+    a = pretrain(cfg, tmp_path / "a" / "m.pth", data_dir=tiny_data_dir, progress=False)
+    one = cfg.replace(training={"epochs": 1})
+    pretrain(one, tmp_path / "b" / "m.pth", data_dir=tiny_data_dir, progress=False)
+    b = pretrain(cfg, tmp_path / "b" / "m.pth", data_dir=tiny_data_dir, progress=False, resume=True)
+    assert [r["train_loss"] for r in a["history"]][1:] == [r["train_loss"] for r in b["history"]][1:]
+    sa = torch.load(tmp_path / "a" / "m.pth", weights_only=True)["model_state_dict"]
+    sb = torch.load(tmp_path / "b" / "m.pth", weights_only=True)["model_state_dict"]
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
