@@ -366,3 +366,15 @@ def test_missing_value_code_needs_na_value(source, tmp_path, capsys):
     assert rc == 0, err
     ts = pd.read_csv(tmp_path / "d" / "timeseries" / "coded.csv")
     assert ts["discharge_vol"].isna().sum() == (df["Q"] == -999.0).sum() and (ts["discharge_vol"].dropna() >= 0).all()
+
+
+def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_cfg):
+    """A station's own PET (written as ``pet``) is the model's ``peti`` input, not a temperature formula."""
+    from sca2lstm.data.dataset import load_basin
+
+    df = source.iloc[:900].rename(columns={"N": "precipitation", "Q": "discharge", "T": "temperature"})
+    df["pet"] = 2.5
+    import_station(df, "with-pet", tmp_path / "st", {"gauge_lat": 51.0})
+    rec = load_basin(tmp_path / "st", "with-pet", tiny_cfg, use_cache=False)
+    col = tiny_cfg.data.dynamic_inputs.index("peti")
+    assert np.allclose(rec.x[:, col], 2.5)

@@ -121,6 +121,12 @@ def complete_inputs(df, basin: str, cfg: Config, lat: float):
     d = cfg.data
     df = df.copy()
     for c in (c for c in d.dynamic_inputs if c in PET_COLUMNS):
+        other = next((o for o in PET_COLUMNS if o != c and o in df.columns), None)
+        if c not in df.columns and other is not None and d.pet_from_temperature != "always":
+            # The basin's own PET under the other name (an imported station writes ``pet``): better than
+            # a temperature formula.
+            df[c] = df[other]
+            continue
         if d.pet_from_temperature == "always" or (d.pet_from_temperature == "missing" and c not in df.columns):
             if "temperature" in df.columns and np.isfinite(lat):
                 df[c] = oudin_pet(df["temperature"].to_numpy(np.float64), lat, df.index.day_of_year.to_numpy())
