@@ -58,8 +58,10 @@ def basin_id(s: str) -> str:
 def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     """Flags every command has: device selection, data location, config file and --debug."""
     p.add_argument("--data_dir", default=None,
-                   help="CAMELS-GB folder (default: $SCA2LSTM_DATA_DIR, else the config's data_dir, "
-                        "else the built-in synthetic basins)")
+                   help="CAMELS-GB folder, or 'builtin' for the built-in synthetic basins (default: for a "
+                        "trained model, the folder recorded in its checkpoint; else $SCA2LSTM_DATA_DIR, else "
+                        "the config's data_dir, else the built-in synthetic basins). A model trained on real "
+                        "data never runs on the built-in basins, nor the reverse")
     if config:
         p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoint import load_model
-from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
+from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
+                            resolve_data_dir)
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
-from .metrics import paired_metrics
+from .metrics import all_metrics, paired_metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Prediction:
     n_unpredicted: int
     model_path: Path
     seconds: float
+    lead_days: int = 1
     periods: dict | None = None  # the basin's periods rule when the defaults were used (data.periods)
 
 
@@ -95,7 +97,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     basin = check_basin_id(basin)  # it names folders and files
     path = resolve_model_path(model_path)
     model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
     rec = load_basin(data_dir, basin, cfg)
     periods = None
     if test_start is not None or start is None or end is None or basin not in scalers.basins:
@@ -108,6 +110,9 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
         raise UsageError(f"--start {s} is after --end {e}")
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
+    if e > rec.dates[-1]:
+        log.warning("basin %s: %s %s is beyond its data; forecasting up to its last day with data, %s",
+                    basin, "--end" if end else "the test period's end", e, rec.dates[-1])
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
@@ -131,11 +136,24 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
                           index=dates).reset_index()
     weights = pd.DataFrame(fc.weights, index=dates, columns=scalers.feature_names)
     metrics = paired_metrics(obs, pred, pers)
+    # The paired score skips the days right after a gap (no persistence there); this one keeps them.
+    metrics["model_all_days"] = model_all_days(obs, pred)
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
-    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start,
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead,
                       periods.to_dict() if periods else None)
+
+
+def model_all_days(obs, pred) -> dict:
+    """The model's metrics on every day with an observation and a forecast, and ``n_days``.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray [T]
+        Observed and forecast discharge (m3/s), NaN where missing.
+    """
+    return all_metrics(obs, pred)  # pairs with a NaN on either side are left out, n_days counts the rest
 
 
 def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
@@ -162,7 +180,8 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
              "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
              "n_input_gap_days": int(s["input_gap"].sum()),
-             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"]}
+             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
+             "model_all_days": pred.metrics.get("model_all_days")}
         if pred.periods:
             m["periods"] = pred.periods
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
@@ -198,13 +217,15 @@ def _write_netcdf(pred: Prediction, path: Path) -> None:
     import xarray as xr
 
     s = pred.series.set_index("date")
+    lead = int(pred.lead_days)
+    when = "of the previous day" if lead == 1 else f"{lead} days earlier"
     ds = xr.Dataset(
         {
             "observed": ("time", s["observed"].to_numpy(), {"long_name": "observed discharge", "units": "m3 s-1",
                                                              "standard_name": "water_volume_transport_in_river_channel"}),
-            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": "SCA2LSTM lead-1 forecast of discharge",
+            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": f"SCA2LSTM lead-{lead} forecast of discharge",
                                                                "units": "m3 s-1"}),
-            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": "persistence forecast (observed discharge of the previous day)",
+            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": f"persistence forecast (observed discharge {when})",
                                                                    "units": "m3 s-1"}),
             "input_gap": ("time", s["input_gap"].to_numpy().astype("int8"), {"long_name": "1 where any input of the day was missing",
                                                                               "flag_values": [0, 1]}),

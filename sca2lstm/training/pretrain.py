@@ -144,7 +144,7 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
-        discharge_dropout=t.discharge_dropout,
+        discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=getattr(src, "windows_per_epoch", None))
 
 

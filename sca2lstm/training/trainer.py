@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import SequenceData
-from ..data.features import BASIN_Q
+from ..data.features import BASIN_Q, BASIN_SSI
 from ..errors import CheckpointError, TrainingError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
@@ -50,6 +50,7 @@ class TrainSettings:
     lead_days: int
     mixed_precision: bool = False
     discharge_dropout: float = 0.0
+    ssi_window: int = 30  # data.ssi_window: hidden discharge is also taken out of the SSI state
     windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
 
 
@@ -103,12 +104,15 @@ class Trainer:
         self.best_state = copy.deepcopy(clean_state_dict(model.state_dict()))
         self.best_val = math.inf
         self.best_epoch = 0
-        self.best_eval: EvalResult | None = None
         self.bad_epochs = 0
         self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
         kinds = list(train_data.scalers.kinds)
         self.q_column = kinds.index(BASIN_Q) if BASIN_Q in kinds else None  # lagged discharge input
+        self.ssi_column = kinds.index(BASIN_SSI) if BASIN_SSI in kinds else None  # derived from it
+        sc = train_data.scalers.basins
+        self.basin_scales = np.array([[sc[b].q_mean, sc[b].q_std, sc[b].ssi_mean, sc[b].ssi_std]
+                                      for b in train_data.basins], dtype=np.float64).reshape(-1, 4)  # [n_basins, 4]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -160,7 +164,9 @@ class Trainer:
             mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
             q_in = y  # observed discharge as the model may read it; y itself stays the target
             if s.discharge_dropout > 0 and self.q_column is not None:
-                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng)
+                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng,
+                                               ssi_column=self.ssi_column, ssi_window=s.ssi_window,
+                                               scales=self.basin_scales[bb])
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[6])
@@ -243,7 +249,7 @@ class Trainer:
         self.history.append(row)
         improved = math.isfinite(ev.loss) and ev.loss < self.best_val
         if improved:
-            self.best_val, self.best_epoch, self.best_eval = ev.loss, epoch, ev
+            self.best_val, self.best_epoch = ev.loss, epoch
             self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
             self.bad_epochs = 0
         elif epoch > 0:
