@@ -5,6 +5,7 @@ Run from the repository root (long: hours on 2 cores for the full set)::
 
     PYTHONPATH=. python bench/large_sample.py [--config my.yaml] [--out bench_out/large_sample]
         [--threads 2] [--holdout_frac 0.1] [--finetune_n 10] [--quick]
+    SCA2LSTM_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python bench/large_sample.py --prepare_only   # cold cache
 
 Periods (fixed by the benchmark, not the config): train 1970-10-01..2000-09-30, validation
 2000-10-01..2005-09-30, test 2005-10-01..2015-09-30. A seeded ``--holdout_frac`` of the basins
@@ -145,6 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--holdout_seed", type=int, default=0)
     p.add_argument("--finetune_n", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="6 basins, 2 epochs, a small model: a smoke run")
+    p.add_argument("--prepare_only", action="store_true",
+                   help="only load and scale every basin (parallel; the feature cache is cold when "
+                        "$SCA2LSTM_CACHE_DIR is empty): time, basins used, array size, peak RSS")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -157,6 +161,14 @@ def main(argv=None) -> int:
         over.update(QUICK)
     cfg = load_config(args.config, overrides=over)
     data_dir = Path(args.data_dir)
+    if args.prepare_only:
+        from sca2lstm.training.pretrain import prepare_pretraining_data
+        t0 = time.time()
+        prep = prepare_pretraining_data(cfg, data_dir, parallel=True)
+        print(f"prepare_pretraining_data: {time.time() - t0:.1f} s; {len(prep.basins)} basins used, "
+              f"{len(prep.skipped)} left out of a period; inputs {prep.data.x.shape} float32 = "
+              f"{prep.data.x.nbytes / 1e9:.2f} GB; peak RSS {peak_rss_bytes() / 1e9:.2f} GB")
+        return 0
     basins = reader.list_basins(data_dir)
     if args.quick:
         basins = basins[:6]
