@@ -297,7 +297,7 @@ def climate_attributes(ts: pd.DataFrame, lat: float | None = None) -> dict:
             e = ts["pet"].to_numpy(np.float64)
         elif "temperature" in ts and lat is not None:
             from .pet import oudin_pet
-            e = oudin_pet(ts["temperature"].to_numpy(np.float64), lat, ts.index.dayofyear.to_numpy())
+            e = oudin_pet(ts["temperature"].to_numpy(np.float64), lat, ts.index.day_of_year.to_numpy())
         if e is not None and np.isfinite(e).sum() >= 365:
             out["pet_mean"] = float(np.nanmean(e))
             if p_mean > 0:
