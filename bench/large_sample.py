@@ -146,6 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--holdout_seed", type=int, default=0)
     p.add_argument("--finetune_n", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="6 basins, 2 epochs, a small model: a smoke run")
+    p.add_argument("--model", default=None,
+                   help="score this pretrained checkpoint instead of pretraining (its basins must exclude the "
+                        "seeded hold-out; cost figures then come from the checkpoint)")
     p.add_argument("--prepare_only", action="store_true",
                    help="only load and scale every basin (parallel; the feature cache is cold when "
                         "$SCA2LSTM_CACHE_DIR is empty): time, basins used, array size, peak RSS")
@@ -179,22 +182,33 @@ def main(argv=None) -> int:
           f"{args.threads} threads")
 
     # ---- pretraining: wall time and peak RSS of this process, which has done nothing heavy before
-    ckpt = out / "model" / "sca2lstm.pth"
-    t0 = time.time()
-    res = pretrain(cfg, ckpt, data_dir=data_dir, basins=train_b, parallel=True, progress=False)
-    wall = time.time() - t0
-    rss = peak_rss_bytes()
-    prep = res["prepared"]
-    cost = {"pretrain_wall_s": round(wall, 1), "train_seconds": round(res["seconds"], 1),
-            "peak_rss_gb": round(rss / 1e9, 3), "epochs_run": len(res["history"]) - 1,
-            "basins_used": len(prep.basins), "basins_left_out": [s for s in prep.skipped]}
-    print(f"pretraining: {wall / 60:.1f} min wall ({res['seconds'] / 60:.1f} min training), peak RSS "
-          f"{rss / 1e9:.2f} GB, {len(prep.basins)} basins used, {len(prep.skipped)} left out of a period")
+    if args.model:
+        ckpt = Path(args.model)
+        stored = load_model(ckpt)[3]
+        leaked = sorted(set(held) & set(stored["basins"]))
+        if leaked:
+            raise SystemExit(f"--model {ckpt} was pretrained on held-out basins {leaked[:5]}")
+        cost = {"train_seconds": round(float(stored.get("train_seconds", float("nan"))), 1),
+                "epochs_run": len(stored.get("history", [])) - 1, "basins_used": len(stored["basins"]),
+                "model": str(ckpt)}
+        print(f"scoring {ckpt}: {len(stored['basins'])} pretraining basins")
+    else:
+        ckpt = out / "model" / "sca2lstm.pth"
+        t0 = time.time()
+        res = pretrain(cfg, ckpt, data_dir=data_dir, basins=train_b, parallel=True, progress=False)
+        wall = time.time() - t0
+        rss = peak_rss_bytes()
+        prep = res["prepared"]
+        cost = {"pretrain_wall_s": round(wall, 1), "train_seconds": round(res["seconds"], 1),
+                "peak_rss_gb": round(rss / 1e9, 3), "epochs_run": len(res["history"]) - 1,
+                "basins_used": len(prep.basins), "basins_left_out": [s for s in prep.skipped]}
+        print(f"pretraining: {wall / 60:.1f} min wall ({res['seconds'] / 60:.1f} min training), peak RSS "
+              f"{rss / 1e9:.2f} GB, {len(prep.basins)} basins used, {len(prep.skipped)} left out of a period")
 
     # ---- test scores
     bundle = load_model(ckpt)
     rows = []
-    for b in train_b:
+    for b in (stored["basins"] if args.model else train_b):
         rows.append({"group": "pretraining basins", "model": "pretrained", **score(ckpt, b, data_dir, bundle)})
     for b in held:
         rows.append({"group": "held out (zero-shot)", "model": "pretrained", **score(ckpt, b, data_dir, bundle)})
