@@ -271,7 +271,9 @@ CASES = [
     ("finetune", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
     ("finetune", "missing_file", None, {}, 1, "unknown basin '32006'"),
     ("finetune", "renamed_column", None, {}, 1, "'discharge_vol'"),
-    ("finetune", "all_nan_discharge", None, {}, 1, "basin 32006: no valid discharge records"),
+    # No observed day: the record does not cover the configured periods, and the station rule's minimum
+    # (data/periods.py) names what it found.
+    ("finetune", "all_nan_discharge", None, {}, 1, "basin 32006: 0 days of observed discharge; the minimum is 730 days"),
     # ("finetune", "all_nan_precip") is no error: the basin's empty input is masked (test_missing_inputs.py).
     # prediction
     ("predict", None, None, {"model": "{tmp}/nothing/*.pth"}, 1, "no checkpoint matches {tmp}/nothing/*.pth"),

@@ -193,6 +193,12 @@ def complete_inputs(df, basin: str, cfg: Config, lat: float):
     d = cfg.data
     df = df.copy()
     for c in (c for c in d.dynamic_inputs if c in PET_COLUMNS):
+        other = next((o for o in PET_COLUMNS if o != c and o in df.columns), None)
+        if c not in df.columns and other is not None and d.pet_from_temperature != "always":
+            # The basin's own PET under the other name (an imported station writes ``pet``): better than
+            # a temperature formula.
+            df[c] = df[other]
+            continue
         if d.pet_from_temperature == "always" or (d.pet_from_temperature == "missing" and c not in df.columns):
             if "temperature" in df.columns and np.isfinite(lat):
                 df[c] = oudin_pet(df["temperature"].to_numpy(np.float64), lat, df.index.day_of_year.to_numpy())
@@ -293,10 +299,14 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     return [e if isinstance(e, DataError) else next(loaded) for e in entries]
 
 
-def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
-    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model)."""
+def load_static(data_dir, basins, cfg: Config, allow_absent: bool = False) -> np.ndarray:
+    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model).
+
+    ``allow_absent``: an attribute no file of ``data_dir`` has is masked too, not an error (fine-tuning
+    and prediction of a trained model, whose attribute list is fixed).
+    """
     names = cfg.data.static_attributes
-    df = reader.read_attributes(data_dir, basins, names)
+    df = reader.read_attributes(data_dir, basins, names, allow_absent=allow_absent)
     arr = df.to_numpy(np.float64) if names else np.zeros((len(basins), 0))
     n_missing = int((~np.isfinite(arr)).sum())
     if n_missing:
@@ -307,7 +317,7 @@ def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
     return arr
 
 
-def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None) -> str:
+def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None, period=None) -> str:
     """Give a basin the scalers do not know its discharge scale, from its days in the configured
     training period: the days a pretraining run would have fitted it on. Prediction (zero-shot) and
     fine-tuning share this rule, so a fine-tune starts from exactly the zero-shot model.
@@ -317,14 +327,17 @@ def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallba
     fallback : (i0, i1), optional
         Days to fit on instead when the basin has fewer than two observed flows in the training
         period (a station that opened later); without it that is a DataError.
+    period : (i0, i1), optional
+        Days to fit on, whatever the configured training period holds (a station following its own
+        record fits on its own training part; :mod:`sca2lstm.data.periods`).
 
     Returns
     -------
     str
         The dates the scale was fitted on, for the log.
     """
-    i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
-    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
+    i0, i1 = period or rec.period(cfg.data.train_start, cfg.data.train_end)
+    if period is None and fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
         i0, i1 = fallback
     # Too few observed flows there (none at all, or no days) is fit_basin's DataError.
     scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)

@@ -366,13 +366,14 @@ def basin_attribute(data_dir, basin: str, name: str) -> float:
     return float(v)
 
 
-def read_attributes(data_dir, basins, names) -> pd.DataFrame:
+def read_attributes(data_dir, basins, names, allow_absent: bool = False) -> pd.DataFrame:
     """Static attributes of ``basins`` (rows) for ``names`` (columns), as float.
 
     Y/N columns become 1/0 explicitly; any other non-numeric attribute requested is an error. A
     basin absent from the attribute files, or a missing value, stays NaN: the caller flags it. An
     attribute that no file has is a DataError, unless the folder has no attribute file at all (then
-    every value is NaN, with one warning).
+    every value is NaN, with one warning), or ``allow_absent`` (fine-tuning and prediction: the model's
+    attributes are fixed and a station's unknown ones are masked).
     """
     names = list(names)
     index = pd.Index([str(b) for b in basins], name="gauge_id")
@@ -384,7 +385,9 @@ def read_attributes(data_dir, basins, names) -> pd.DataFrame:
                     "missing", data_dir, len(names))
         return pd.DataFrame(np.nan, index=index, columns=names)
     unknown = [n for n in names if n not in allattrs.columns]
-    if unknown:
+    if unknown and allow_absent:
+        allattrs = allattrs.reindex(columns=[*allattrs.columns, *unknown])
+    elif unknown:
         raise DataError(f"static attribute(s) {unknown} are not in any attribute file of {data_dir}; "
                         f"remove them from data.static_attributes")
     sub = allattrs.reindex(index)[names]
