@@ -175,7 +175,7 @@ def summary_line(fits: dict) -> str:
             f"{' (' + ', '.join(raw[:10]) + ')' if raw else ''}, blended {len(blended)}")
 
 
-def basin_alpha(model, cfg, ckpt: dict, data, rec, device="cpu") -> tuple[float | None, str]:
+def basin_alpha(model, cfg, ckpt: dict, data, rec, device="cpu", val_period=None) -> tuple[float | None, str]:
     """The blend weight prediction applies to ``rec.basin``, and where it came from.
 
     - ``model.persistence_blend`` false (also every checkpoint written before the key existed):
@@ -194,6 +194,9 @@ def basin_alpha(model, cfg, ckpt: dict, data, rec, device="cpu") -> tuple[float 
     data : SequenceData
         Holding ``rec`` (one basin), scaled with the scalers in use.
     rec : BasinRecord
+    val_period : (i0, i1), optional
+        The basin's own validation days (a station whose periods do not follow the configured ones);
+        default: the configured validation period.
 
     Returns
     -------
@@ -207,13 +210,14 @@ def basin_alpha(model, cfg, ckpt: dict, data, rec, device="cpu") -> tuple[float 
     if rec.basin in stored:
         return float(stored[rec.basin]), "stored in the checkpoint"
     d = cfg.data
-    v0, v1 = rec.period(d.val_start, d.val_end)
+    v0, v1 = val_period if val_period is not None else rec.period(d.val_start, d.val_end)
     if v1 - v0 < 2 or np.isfinite(rec.y[v0:v1]).sum() < 2:
-        return 1.0, f"raw model (no observed discharge in the validation period {d.val_start}..{d.val_end})"
+        return 1.0, "raw model (fewer than two observed days in the validation period)"
+    span = f"{rec.dates[v0]}..{rec.dates[v1 - 1]}"
     b = data.basins.index(rec.basin)
     fc = forecast_periods(model, data, [(v0, v1)], cfg.training.seq_len, cfg.training.spinup, device,
                           basin_indices=[b])[0]
     fit = fit_forecasts(data, [fc], d.lead_days)[rec.basin]
     if fit.n_days < 2:
-        return 1.0, f"raw model (fewer than two scorable days in the validation period {d.val_start}..{d.val_end})"
-    return fit.alpha, f"fitted on the validation period {d.val_start}..{d.val_end} ({fit.n_days} days)"
+        return 1.0, f"raw model (fewer than two scorable days in the validation period {span})"
+    return fit.alpha, f"fitted on the validation period {span} ({fit.n_days} days)"
