@@ -82,4 +82,5 @@ def load_model(path, device="cpu"):
     model = SCA2LSTM(cfg)
     load_state_into(model, ckpt["model_state_dict"], path)
     model.to(device).eval()
+    ckpt["source_path"] = str(path)  # for outputs that name their model (operational forecasts)
     return model, cfg, scalers, ckpt
