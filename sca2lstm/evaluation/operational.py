@@ -18,8 +18,12 @@ benchmark the observed weather as a perfect forecast).
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -361,3 +365,51 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin)))
     return out
 
+
+
+def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
+    """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
+    forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+
+    Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
+    """
+    from .plots import plot_fan_chart, plot_feature_weights
+    from .report import build_report
+
+    out_dir = Path(out_dir)
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}"
+    final = out_dir / name
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        t = fc.table
+        t.to_csv(tmp / "forecast.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
+        if fmt == "json":
+            rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
+                            valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
+            doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
+                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict()}
+            (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
+        bands = {}
+        for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
+            if lo in t and hi in t and t[lo].notna().all():
+                bands[label] = (t[lo], t[hi])
+        plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
+                       tmp / "forecast_fan_chart.png",
+                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}")
+        fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
+                                                               float_format="%.5f")
+        plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
+                             title=f"Attention weights on the issue day {fc.issue_date.date()}")
+        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}")
+        old = None
+        if final.exists():
+            old = out_dir / f".{name}.{os.getpid()}.old"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
