@@ -29,7 +29,12 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
-    from ..evaluation.predict import HINDCAST_SETTING, predict, resolve_model_path, write_prediction
+    from ..evaluation.predict import (
+        HINDCAST_SETTING,
+        predict,
+        resolve_model_path,
+        write_prediction,
+    )
     from ..training.runtime import load_model, resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
