@@ -104,7 +104,18 @@ def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
     """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns)."""
     cols = required_columns(cfg)
     if timeseries is None:
-        return camels_gb.read_timeseries(data_dir, basin, columns=cols)
+        # Parsing 45 years of CSV costs ~10x the forecast: keep recent basins, keyed by the file's
+        # modification time and size (a rewritten file is read again).
+        f = camels_gb.timeseries_file(data_dir, basin)
+        st = f.stat()
+        key = (str(f.resolve()), tuple(cols))
+        hit = _SERIES_CACHE.get(key)
+        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
+            if len(_SERIES_CACHE) >= 64:
+                _SERIES_CACHE.clear()
+            hit = _SERIES_CACHE[key] = ((st.st_mtime_ns, st.st_size),
+                                        camels_gb.read_timeseries(data_dir, basin, columns=cols))
+        return hit[1].copy()
     if not isinstance(timeseries, pd.DataFrame):
         raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
     df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
@@ -247,7 +258,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     cols = issue_time_columns(scalers.feature_names, scalers.kinds)
     xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
                                    weather_known=weather_forecast is not None)
-    st, stm = scalers.transform_static(load_static(data_dir, [basin], cfg))
+    st, stm = scalers.transform_static(_static(data_dir, basin, cfg))
     med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None])
     sl = slice(pos + 1, pos + 1 + leads)
     med = np.maximum(scalers.inverse_y(med[0, sl].astype(np.float64), basin), 0.0)
@@ -266,6 +277,27 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
 
 
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+_SERIES_CACHE: dict = {}
+
+# Static attributes by (data folder, basin, names), with the attribute files' signature: reading the
+# attribute CSVs costs more than the whole forecast, and they rarely change.
+_STATIC_CACHE: dict = {}
+
+
+def _static(data_dir, basin: str, cfg) -> np.ndarray:
+    root = Path(data_dir)
+    files = sorted([*root.glob("*attributes*.csv"), *root.glob("attributes/*.csv")])
+    sig = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    key = (str(root.resolve()), basin, tuple(cfg.data.static_attributes))
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1].copy()
+    arr = load_static(data_dir, [basin], cfg)
+    if len(_STATIC_CACHE) > 1024:
+        _STATIC_CACHE.clear()
+    _STATIC_CACHE[key] = (sig, arr.copy())
+    return arr
 
 
 @torch.no_grad()
