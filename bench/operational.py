@@ -218,7 +218,8 @@ def main(argv=None) -> int:
         curves = {f"lead {k}": np.concatenate(rel[(setting, k)]).mean(axis=0) for k in range(1, F + 1)
                   if rel.get((setting, k)) and sum(len(a) for a in rel[(setting, k)])}
         plot_reliability(LEVELS, curves, out / f"reliability_{setting.replace('+', '_')}.png",
-                         title=f"Quantile reliability, {setting}")
+                         title=f"Quantile reliability, {setting}", xlabel="quantile level tau",
+                         ylabel="observed frequency of obs <= q_tau")
 
     # time to forecast one basin at one issue date, the model loaded
     b0 = records[0].basin

@@ -507,8 +507,10 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -
     return _save(fig, path)
 
 
-def plot_reliability(nominal, observed: dict, path, title: str = "") -> Path:
-    """Observed against nominal interval coverage, one line per label (e.g. per lead), and the diagonal."""
+def plot_reliability(nominal, observed: dict, path, title: str = "", xlabel: str = "nominal coverage",
+                     ylabel: str = "observed coverage") -> Path:
+    """Observed against nominal frequencies (interval coverage, or how often the observation falls
+    below each quantile), one line per label (e.g. per lead), and the diagonal."""
     nominal = _as_float(nominal, "nominal")
     fig = _new_figure((5, 5))
     ax = fig.add_subplot()
@@ -517,8 +519,8 @@ def plot_reliability(nominal, observed: dict, path, title: str = "") -> Path:
         ax.plot(nominal, _as_float(cov, str(label), len(nominal)), marker="o", ms=3, lw=1, label=str(label))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("nominal coverage")
-    ax.set_ylabel("observed coverage")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7)
     return _save(fig, path)
