@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     train_s = time.time() - t0
     model, mcfg, scalers, ck = bundle = load_model(ckpt)
     F = mcfg.training.forecast_leads
+    if F <= 0:
+        raise SystemExit(f"{ckpt} is a hindcast-only model (training.forecast_leads 0): no issue-time forecasts")
     L, lead_days = mcfg.training.seq_len, mcfg.data.lead_days
     if args.model:
         basins = [b for b in ck.get("basins", []) if b in basins] or basins
