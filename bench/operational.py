@@ -116,6 +116,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="bench_output/operational")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, 1 epoch, 2 basins, 1 test year")
     ap.add_argument("--timing_reps", type=int, default=50)
+    ap.add_argument("--period", choices=["test", "val"], default="test",
+                    help="score the test period (default) or the validation period (for design choices)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -149,7 +151,8 @@ def main(argv=None) -> int:
             fit_new_basin_scaler(scalers, r, mcfg)
     data = SequenceData(records, load_static(data_dir, basins, mcfg), scalers, pad=L)
     d = mcfg.data
-    test = [r.period(d.test_start, d.test_end) for r in records]
+    start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)
+    test = [r.period(start, end) for r in records]  # the scored period
     train = [r.period(d.train_start, d.train_end) for r in records]
     # Issue days: every day from the day before the test period to the day before its end, so that
     # every lead's valid days cover the test period (each lead scored on valid days inside it).
@@ -246,14 +249,14 @@ def main(argv=None) -> int:
 
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
-    print(f"\nModel {ckpt} (training.forecast_leads {F}); {len(records)} basins; test "
-          f"{d.test_start}..{d.test_end}; pretraining {train_s:.0f} s, all forecasts {fc_s:.0f} s")
+    print(f"\nModel {ckpt} (training.forecast_leads {F}); {len(records)} basins; {args.period} period "
+          f"{start}..{end}; pretraining {train_s:.0f} s, all forecasts {fc_s:.0f} s")
     print("Per lead and setting (medians over basins; persistence = last observed flow carried forward, same days;\n"
           "CRPS = 2 x mean pinball loss over the 5 quantiles; CRPSS = 1 - CRPS / CRPS of the baseline):")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for label, ms in timing.items():
         print(f"one basin, one issue date, {F} leads, {label}: {ms:.1f} ms")
-    res = {"model": str(ckpt), "basins": [r.basin for r in records], "test": [d.test_start, d.test_end],
+    res = {"model": str(ckpt), "basins": [r.basin for r in records], "period": [args.period, start, end],
            "forecast_leads": F, "quick": args.quick, "pretrain_seconds": train_s, "forecast_seconds": fc_s,
            "timing_ms_median": timing, "summary": summary.to_dict(orient="records"),
            "crps_note": "2 x mean pinball loss over the quantiles 0.05, 0.25, 0.5, 0.75, 0.95"}
