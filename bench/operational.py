@@ -56,7 +56,7 @@ from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
 from sca2lstm.evaluation.plots import plot_reliability
 from sca2lstm.training.pretrain import pretrain
-from sca2lstm.training.runtime import load_model
+from sca2lstm.checkpoint import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -189,7 +189,7 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
 
     from sca2lstm.training import trainer as trainer_mod
     from sca2lstm.training.pretrain import pretrain
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     seen = []
     real = trainer_mod.mask_issue_time
@@ -211,7 +211,7 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
 
 
 def test_checkpoint_from_before_the_quantile_head_loads_as_hindcast_only(pretrained_ckpt, tmp_path):
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     ck = torch.load(pretrained_ckpt, weights_only=True)
     del ck["config"]["model"]["quantiles"], ck["config"]["training"]["forecast_leads"]

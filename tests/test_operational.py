@@ -12,7 +12,7 @@ from sca2lstm.data.dataset import SequenceData, load_basin, load_static
 from sca2lstm.data.features import required_columns
 from sca2lstm.errors import DataError, UsageError
 from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
-from sca2lstm.training.runtime import load_model
+from sca2lstm.checkpoint import load_model
 
 ISSUE = "1976-06-15"
 
