@@ -146,6 +146,13 @@ def build_checkpoint(model, cfg: Config, scalers: Scalers, basins, epoch: int, o
     return ckpt
 
 
+#: Config keys newer than some checkpoints, and the value that rebuilds such a checkpoint as it was trained:
+#: no cell head (model.cell_readout), the raw model without the persistence blend, no quantile head and a
+#: hindcast-only model (no issue-time training).
+_LEGACY_VALUES = {("model", "cell_readout"): False, ("model", "persistence_blend"): False,
+                  ("model", "quantiles"): [], ("training", "forecast_leads"): 0}
+
+
 def load_model(path, device="cpu"):
     """Rebuild the model, config and scalers from a checkpoint.
 
@@ -155,12 +162,13 @@ def load_model(path, device="cpu"):
     """
     ckpt = load_checkpoint(path)
     stored = ckpt["config"]
-    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "cell_readout" not in stored["model"]:
-        # Checkpoints written before model.cell_readout existed have no cell head: build them without.
-        stored = {**stored, "model": {**stored["model"], "cell_readout": False}}
-    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "persistence_blend" not in stored["model"]:
-        # Written before the persistence blend existed: no weights stored, forecast as before (raw model).
-        stored = {**stored, "model": {**stored["model"], "persistence_blend": False}}
+    if isinstance(stored, dict):
+        # Keys added after a checkpoint was written get the value that rebuilds it as it was trained.
+        stored = {**stored}
+        for (section, key), legacy in _LEGACY_VALUES.items():
+            values = stored.get(section)
+            if isinstance(values, dict) and key not in values:
+                stored[section] = {**values, key: legacy}
     try:
         cfg = Config.from_dict(stored, source=f"config stored in {path}")
     except ConfigError as e:
@@ -172,4 +180,5 @@ def load_model(path, device="cpu"):
     model = SCA2LSTM(cfg)
     load_state_into(model, ckpt["model_state_dict"], path)
     model.to(device).eval()
+    ckpt["source_path"] = str(path)  # for outputs that name their model (operational forecasts)
     return model, cfg, scalers, ckpt

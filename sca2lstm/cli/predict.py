@@ -33,8 +33,13 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
-    from ..evaluation.predict import predict, resolve_model_path, write_prediction
     from ..checkpoint import load_model
+    from ..evaluation.predict import (
+        HINDCAST_SETTING,
+        predict,
+        resolve_model_path,
+        write_prediction,
+    )
     from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
@@ -47,6 +52,7 @@ def _body(args) -> int:
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
+    print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
     # Left of the first bar: the days where persistence also has a forecast (the fair comparison); "NSE all
     # days" also scores the days right after a gap in the record, which persistence cannot forecast.
     # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
