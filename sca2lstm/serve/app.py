@@ -1,0 +1,346 @@
+"""The forecast service: a FastAPI app over the data folder, the database and a forecaster.
+
+:func:`create_app` takes the forecaster as a callable, so tests can run the whole API on a fake one;
+:func:`model_forecaster` wraps a loaded checkpoint (:func:`sca2lstm.evaluation.operational.issue_forecast`).
+
+Data: the CSV data folder is only read; days posted to the API are kept in the database and laid over
+the file's days (a posted value replaces the file's value for that day and column; columns not posted
+keep the file's value; days after the file's end are appended).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Optional
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from ..data import camels_gb
+from ..errors import Sca2lstmError
+from . import schemas
+from .store import OBS_COLUMNS, Store
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 1_000_000
+MAX_LEADS = 30
+HISTORY_DAYS = 90
+STATION_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+# Posted name -> column of the data files.
+FILE_COLUMN = {"precipitation": "precipitation", "temperature": "temperature", "pet": "pet",
+               "discharge": "discharge_vol"}
+
+Forecaster = Callable[[str, pd.DataFrame, Optional[dt.date], int], object]
+
+
+# ----------------------------------------------------------------------------- body size limit
+class BodyLimitMiddleware:
+    """Refuses (413) a request body over ``limit`` bytes, by its Content-Length and by counting the
+    stream (a chunked body has no length), before any route sees it."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.limit
+            except ValueError:
+                return await _send_error(send, 400, "content-length: not an integer")
+            if too_big:
+                return await _send_error(send, 413, f"body: over the limit of {self.limit} bytes")
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.limit:
+                return await _send_error(send, 413, f"body: over the limit of {self.limit} bytes")
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replay = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        sent = False
+
+        async def replay_receive():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return replay
+            return await receive()
+
+        return await self.app(scope, replay_receive, send)
+
+
+async def _send_error(send, status: int, detail: str) -> None:
+    body = JSONResponse({"detail": detail}, status_code=status).body
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ----------------------------------------------------------------------------- station data
+class StationData:
+    """Each station's file timeseries (read once) overlaid with its posted days (per data version)."""
+
+    def __init__(self, data_dir, store: Store):
+        self.data_dir = Path(data_dir)
+        self.store = store
+        self.ids = camels_gb.list_basins(self.data_dir)
+        self._known = set(self.ids)
+        self._files: dict[str, pd.DataFrame] = {}
+        self._overlays: dict[str, tuple[int, pd.DataFrame]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, station: str) -> None:
+        if station not in self._known:
+            shown = ", ".join(self.ids[:10]) + (" ..." if len(self.ids) > 10 else "")
+            raise HTTPException(404, f"station: unknown station {station!r}; available: {shown}")
+
+    def _file(self, station: str) -> pd.DataFrame:
+        df = self._files.get(station)
+        if df is None:
+            df = camels_gb.read_timeseries(self.data_dir, station)
+            self._files[station] = df
+        return df
+
+    def timeseries(self, station: str, version: int) -> pd.DataFrame:
+        """Daily DataFrame (date index, the file's columns) with the posted days of ``version`` laid over."""
+        with self._lock:
+            hit = self._overlays.get(station)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            df = self._file(station)
+            rows = self.store.observations(station)
+            if rows:
+                posted = pd.DataFrame(rows)
+                posted.index = pd.DatetimeIndex(pd.to_datetime(posted.pop("date")), name="date")
+                start = min(df.index[0], posted.index[0])
+                end = max(df.index[-1], posted.index[-1])
+                df = df.reindex(pd.date_range(start, end, freq="D", name="date"))
+                for name, col in FILE_COLUMN.items():
+                    vals = posted[name].dropna()
+                    if len(vals):
+                        if col not in df.columns:
+                            df[col] = float("nan")
+                        df.loc[vals.index, col] = vals.to_numpy(dtype=float)
+                df.attrs["posted_dates"] = set(posted.index)
+            self._overlays[station] = (version, df)
+            return df
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _history(ts: pd.DataFrame, issue: pd.Timestamp, days: int = HISTORY_DAYS) -> list[dict]:
+    part = ts.loc[issue - pd.Timedelta(days=days - 1):issue]
+    flow = part["discharge_vol"] if "discharge_vol" in part.columns else pd.Series(float("nan"), index=part.index)
+    return [{"date": d.date(), "observed": _num(v)} for d, v in flow.items()]
+
+
+def _table_rows(table: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in table.itertuples(index=False):
+        rows.append({"valid_date": pd.Timestamp(r.valid_date).date().isoformat(), "lead_days": int(r.lead_days),
+                     **{k: float(getattr(r, k)) for k in ("median", "q05", "q25", "q75", "q95")}})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the app
+def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None = None, model_path: str = "",
+               model_sha256: str = "", max_body: int = MAX_BODY_BYTES, cache_size: int = 2048) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    data_dir : path
+        CAMELS-GB-style folder (``timeseries/``); its basins are the stations; only read.
+    db_path : path
+        SQLite file (created if absent).
+    forecaster : callable
+        ``forecaster(station, timeseries, issue_date, leads)`` -> an object with ``.table`` (DataFrame:
+        valid_date, lead_days, median, q05, q25, q75, q95, setting) and ``.weights`` (Series: input ->
+        attention weight on the issue day). ``timeseries`` is the station's overlaid daily data.
+    token : str, optional
+        The write token; without one, posts are refused (403).
+    """
+    store = Store(db_path)
+    stations = StationData(data_dir, store)
+    cache: OrderedDict = OrderedDict()
+    cache_lock = threading.Lock()
+    issue_lock = threading.Lock()  # one model run at a time; also makes "find, else issue" atomic
+    token_bytes = token.encode("utf-8") if token else None
+
+    app = FastAPI(title="sca2lstm forecast service",
+                  description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations.",
+                  version="1")
+    app.add_middleware(BodyLimitMiddleware, limit=max_body)
+    app.state.store = store
+    app.state.stations = stations
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
+            where = ".".join(loc) or "body"
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(Sca2lstmError)
+    async def _domain(request: Request, exc: Sca2lstmError):
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
+
+    bearer = HTTPBearer(auto_error=False, description="the write token given to the server at start")
+
+    def require_token(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+        if token_bytes is None:
+            raise HTTPException(403, "authorization: writes are off (the server was started without a token)")
+        if cred is None or not cred.credentials:
+            raise HTTPException(401, "authorization: missing token; send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(cred.credentials.encode("utf-8"), token_bytes):
+            raise HTTPException(401, "authorization: wrong token", headers={"WWW-Authenticate": "Bearer"})
+
+    StationId = PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/health", response_model=schemas.Health)
+    def health():
+        return {"status": "ok", "model": str(model_path), "model_sha256": model_sha256,
+                "stations": len(stations.ids), "writes_enabled": token_bytes is not None}
+
+    @app.get("/stations", response_model=list[schemas.Station])
+    def list_stations():
+        counts = store.posted_counts()
+        return [{"id": s, "posted_days": counts.get(s, 0), "data_version": store.data_version(s)}
+                for s in stations.ids]
+
+    @app.get("/stations/{station}/observations", response_model=schemas.ObservationsOut)
+    def get_observations(station: str = StationId, start: Optional[dt.date] = Query(None),
+                         end: Optional[dt.date] = Query(None)):
+        stations.check(station)
+        version = store.data_version(station)
+        ts = stations.timeseries(station, version)
+        last = ts.index[-1]
+        end_t = pd.Timestamp(end) if end else last
+        start_t = pd.Timestamp(start) if start else end_t - pd.Timedelta(days=HISTORY_DAYS - 1)
+        if start_t > end_t:
+            raise HTTPException(422, f"start: {start_t.date()} is after end {end_t.date()}")
+        if (end_t - start_t).days >= 3660:
+            raise HTTPException(422, "end: at most 3660 days per request")
+        part = ts.loc[start_t:end_t]
+        posted = ts.attrs.get("posted_dates", set())
+        rows = []
+        for d, r in zip(part.index, part.itertuples(index=False)):
+            rec = r._asdict()
+            rows.append({"date": d.date(), "posted": d in posted,
+                         **{name: _num(rec[col]) if col in rec else None for name, col in FILE_COLUMN.items()}})
+        return {"station": station, "data_version": version, "observations": rows}
+
+    @app.post("/stations/{station}/observations", response_model=schemas.PostResult,
+              dependencies=[Depends(require_token)])
+    def post_observations(body: schemas.ObservationsIn, station: str = StationId):
+        stations.check(station)
+        days = [{"date": d.date.isoformat(), **{c: getattr(d, c) for c in OBS_COLUMNS}} for d in body.observations]
+        version = store.upsert_observations(station, days)
+        log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
+        return {"station": station, "stored": len(days), "data_version": version}
+
+    def _answer(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
+        issue = pd.Timestamp(row["issue_date"])
+        return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
+                "setting": row["setting"], "data_version": row["data_version"],
+                "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
+                "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue)}
+
+    @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
+    def get_forecast(station: str = StationId, issue_date: Optional[dt.date] = Query(None),
+                     leads: int = Query(7, ge=1, le=MAX_LEADS)):
+        stations.check(station)
+        version = store.data_version(station)
+        ts = stations.timeseries(station, version)
+        issue = pd.Timestamp(issue_date) if issue_date else ts.index[-1]
+        if not ts.index[0] <= issue <= ts.index[-1]:
+            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
+                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
+        key = (station, issue.date().isoformat(), leads, version)
+        with cache_lock:
+            row = cache.get(key)
+            if row is not None:
+                cache.move_to_end(key)
+        if row is not None:
+            return _answer(row, ts, cached=True)
+        with issue_lock:
+            row = store.find_forecast(*key, model_sha256)
+            cached = row is not None
+            if row is None:
+                t0 = time.perf_counter()
+                res = forecaster(station, ts.copy(), issue.date(), leads)
+                table = res.table
+                setting = str(table["setting"].iloc[0]) if "setting" in table.columns and len(table) else ""
+                weights = {str(k): float(v) for k, v in res.weights.items()}
+                row = store.add_forecast(*key, model_sha256, setting, _table_rows(table), weights)
+                log.info("station %s: forecast issued for %s (%d leads) in %.3f s", station, key[1], leads,
+                         time.perf_counter() - t0)
+        with cache_lock:
+            cache[key] = row
+            while len(cache) > cache_size:
+                cache.popitem(last=False)
+        return _answer(row, ts, cached=cached)
+
+    @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
+    def get_forecasts(station: str = StationId, limit: int = Query(50, ge=1, le=1000)):
+        stations.check(station)
+        ts = stations.timeseries(station, store.data_version(station))
+        flow = ts["discharge_vol"] if "discharge_vol" in ts.columns else None
+        out = []
+        for row in store.forecasts(station, limit):
+            leads = []
+            for lead in row["table"]:
+                d = pd.Timestamp(lead["valid_date"])
+                obs = _num(flow.get(d, float("nan"))) if flow is not None else None
+                leads.append({**lead, "observed": obs})
+            out.append({k: row[k] for k in ("id", "issue_date", "leads", "setting", "data_version",
+                                            "model_sha256", "created_at")} | {"forecast": leads})
+        return {"station": station, "forecasts": out}
+
+    return app
+
+
+def model_forecaster(bundle, data_dir) -> Forecaster:
+    """The forecaster of a loaded checkpoint ``bundle`` (``load_model``'s tuple)."""
+    from ..evaluation.operational import issue_forecast
+
+    def forecast(station: str, timeseries: pd.DataFrame, issue_date, leads: int):
+        return issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue_date, leads=leads,
+                              timeseries=timeseries)
+
+    return forecast

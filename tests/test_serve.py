@@ -1,0 +1,299 @@
+"""The forecast service (sca2lstm serve) through FastAPI's test client, on a fake forecaster.
+
+The fake forecaster's median is the issue day's discharge in the timeseries it is handed, so a test can
+see that posted observations reach the model's input and that the cache follows the data version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from sca2lstm.data import camels_gb  # noqa: E402
+from sca2lstm.errors import DataError  # noqa: E402
+from sca2lstm.serve.app import create_app  # noqa: E402
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class FakeForecaster:
+    """Median = issue-day discharge x (1 + lead/100); quantiles at fixed ratios; counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, station, timeseries, issue_date, leads):
+        self.calls += 1
+        issue = pd.Timestamp(issue_date)
+        q = float(timeseries.loc[issue, "discharge_vol"])
+        if station == "10003" and issue.year == 1970:
+            raise DataError(f"basin {station}: not enough days before {issue.date()} to forecast")
+        rows = []
+        for k in range(1, leads + 1):
+            m = q * (1 + k / 100)
+            rows.append({"issue_date": issue, "valid_date": issue + pd.Timedelta(days=k), "lead_days": k,
+                         "median": m, "q05": 0.5 * m, "q25": 0.8 * m, "q75": 1.2 * m, "q95": 1.6 * m,
+                         "setting": "hindcast"})
+        weights = pd.Series({"precipitation": 0.5, "temperature": 0.2, "pet": 0.3})
+        return SimpleNamespace(table=pd.DataFrame(rows), weights=weights)
+
+
+@pytest.fixture()
+def service(tiny_data_dir, tmp_path):
+    fake = FakeForecaster()
+    db = tmp_path / "serve.sqlite"
+    app = create_app(tiny_data_dir, db, fake, token=TOKEN, model_path="fake.pth", model_sha256="abc123")
+    with TestClient(app) as client:
+        yield SimpleNamespace(client=client, fake=fake, db=db, data_dir=tiny_data_dir)
+
+
+def _rows(db) -> tuple[int, int, int]:
+    """(observation rows, data-version rows, forecast rows) straight from the database file."""
+    con = sqlite3.connect(db)
+    try:
+        return tuple(con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                     for t in ("observations", "data_versions", "forecasts"))
+    finally:
+        con.close()
+
+
+def test_health_and_stations(service):
+    h = service.client.get("/health").json()
+    assert h["status"] == "ok" and h["writes_enabled"] is True and h["model_sha256"] == "abc123"
+    ids = [s["id"] for s in service.client.get("/stations").json()]
+    assert ids == camels_gb.list_basins(service.data_dir)
+    assert "32006" in ids
+
+
+def test_posted_day_overlays_the_file_and_last_post_wins(service):
+    c = service.client
+    file = camels_gb.read_timeseries(service.data_dir, "32006")
+    day = "1977-06-15"
+    r = c.post("/stations/32006/observations", headers=AUTH,
+               json={"observations": [{"date": day, "discharge": 12.5}]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"station": "32006", "stored": 1, "data_version": 1}
+    got = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()
+    row = got["observations"][0]
+    assert row["posted"] is True and row["discharge"] == 12.5
+    # Columns not posted keep the file's value.
+    assert row["precipitation"] == pytest.approx(file.loc[day, "precipitation"])
+    # Same day again: the discharge posted last wins; a post of rain alone keeps that discharge.
+    c.post("/stations/32006/observations", headers=AUTH, json={"observations": [{"date": day, "discharge": 7.0}]})
+    c.post("/stations/32006/observations", headers=AUTH, json={"observations": [{"date": day, "precipitation": 3.0}]})
+    row = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()["observations"][0]
+    assert (row["discharge"], row["precipitation"]) == (7.0, 3.0)
+    assert got["data_version"] == 1 and c.get("/stations/32006/observations").json()["data_version"] == 3
+    # Other days and stations are untouched; one row per (station, day).
+    prev = c.get("/stations/32006/observations", params={"start": "1977-06-14", "end": "1977-06-14"}).json()
+    assert prev["observations"][0]["posted"] is False
+    assert prev["observations"][0]["discharge"] == pytest.approx(file.loc["1977-06-14", "discharge_vol"])
+    assert _rows(service.db)[:2] == (1, 1)
+
+
+def test_days_after_the_file_are_appended(service):
+    c = service.client
+    r = c.post("/stations/10002/observations", headers=AUTH, json={"observations": [
+        {"date": "1978-01-02", "discharge": 4.0, "precipitation": 1.0, "temperature": 5.0}]})
+    assert r.status_code == 200, r.text
+    obs = c.get("/stations/10002/observations", params={"start": "1977-12-31", "end": "1978-01-02"}).json()
+    days = [o["date"] for o in obs["observations"]]
+    assert days == ["1977-12-31", "1978-01-01", "1978-01-02"]
+    assert obs["observations"][1]["discharge"] is None  # a gap day stays missing, not invented
+    # The default issue day is now the posted last day, and the model sees the posted flow.
+    fc = c.get("/stations/10002/forecast", params={"leads": 2}).json()
+    assert fc["issue_date"] == "1978-01-02"
+    assert fc["forecast"][0]["median"] == pytest.approx(4.0 * 1.01)
+
+
+def test_forecast_is_cached_per_issue_day_leads_and_data_version(service):
+    c, fake = service.client, service.fake
+    file = camels_gb.read_timeseries(service.data_dir, "32006")
+    p = {"issue_date": "1977-12-01", "leads": 3}
+    a = c.get("/stations/32006/forecast", params=p).json()
+    assert a["cached"] is False and fake.calls == 1
+    assert [f["lead_days"] for f in a["forecast"]] == [1, 2, 3]
+    assert a["forecast"][0]["valid_date"] == "1977-12-02"
+    assert a["forecast"][0]["median"] == pytest.approx(file.loc["1977-12-01", "discharge_vol"] * 1.01)
+    assert a["weights"] == {"precipitation": 0.5, "temperature": 0.2, "pet": 0.3}
+    assert a["setting"] == "hindcast" and a["model_sha256"] == "abc123"
+    assert a["history"][-1]["date"] == "1977-12-01" and len(a["history"]) == 90
+    b = c.get("/stations/32006/forecast", params=p).json()
+    assert b["cached"] is True and b["id"] == a["id"] and fake.calls == 1
+    assert b["forecast"] == a["forecast"]
+    c.get("/stations/32006/forecast", params={**p, "leads": 4})  # other leads: a new forecast
+    assert fake.calls == 2
+    # A post to this station changes its data version: the next answer is issued afresh on the new data.
+    c.post("/stations/32006/observations", headers=AUTH,
+           json={"observations": [{"date": "1977-12-01", "discharge": 50.0}]})
+    d = c.get("/stations/32006/forecast", params=p).json()
+    assert d["cached"] is False and d["data_version"] == 1 and fake.calls == 3
+    assert d["forecast"][0]["median"] == pytest.approx(50.0 * 1.01)
+    # A post to another station does not throw this one's cache away.
+    c.post("/stations/10002/observations", headers=AUTH,
+           json={"observations": [{"date": "1977-12-01", "discharge": 1.0}]})
+    assert c.get("/stations/32006/forecast", params=p).json()["cached"] is True and fake.calls == 3
+    assert _rows(service.db)[2] == 3
+
+
+def test_forecast_history_is_joined_with_later_observations(service):
+    c = service.client
+    file = camels_gb.read_timeseries(service.data_dir, "32006")
+    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-20", "leads": 3})
+    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-29", "leads": 5})  # runs past the data
+    hist = c.get("/stations/32006/forecasts").json()["forecasts"]
+    assert [h["issue_date"] for h in hist] == ["1977-12-29", "1977-12-20"]
+    old = hist[1]["forecast"]
+    assert [f["observed"] for f in old] == pytest.approx(
+        list(file.loc["1977-12-21":"1977-12-23", "discharge_vol"]))
+    assert [f["observed"] for f in hist[0]["forecast"]][2:] == [None, None, None]  # not observed yet
+
+
+def test_a_restart_keeps_posts_and_issued_forecasts(service, tmp_path):
+    c = service.client
+    c.post("/stations/32006/observations", headers=AUTH,
+           json={"observations": [{"date": "1977-05-01", "discharge": 9.25}, {"date": "1977-05-02", "temperature": 11.0}]})
+    first = c.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()
+    fake2 = FakeForecaster()
+    app2 = create_app(service.data_dir, service.db, fake2, token=TOKEN, model_sha256="abc123")
+    with TestClient(app2) as c2:
+        obs = c2.get("/stations/32006/observations", params={"start": "1977-05-01", "end": "1977-05-02"}).json()
+        assert obs["observations"][0]["discharge"] == 9.25 and obs["observations"][1]["temperature"] == 11.0
+        again = c2.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()
+        assert again["id"] == first["id"] and again["forecast"] == first["forecast"] and fake2.calls == 0
+        # Another model (another sha256) does not reuse the first model's forecasts.
+    app3 = create_app(service.data_dir, service.db, fake2, token=TOKEN, model_sha256="other")
+    with TestClient(app3) as c3:
+        assert c3.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()["id"] != first["id"]
+        assert fake2.calls == 1
+
+
+def _day(**kw):
+    return {"observations": [{"date": "1977-03-01", "discharge": 2.0, **kw}]}
+
+
+BAD_POSTS = [
+    # (name, kwargs for client.post, status, text the message must contain)
+    ("malformed json", {"content": b'{"observations": [', "headers": {**AUTH, "Content-Type": "application/json"}},
+     422, "JSON"),
+    ("wrong type", {"json": _day(discharge="high"), "headers": AUTH}, 422, "observations.0.discharge"),
+    ("bool as number", {"json": _day(precipitation=True), "headers": AUTH}, 422, "observations.0.precipitation"),
+    ("future date", {"json": {"observations": [{"date": (dt.date.today() + dt.timedelta(days=2)).isoformat(),
+                                                "discharge": 1.0}]}, "headers": AUTH}, 422, "observations.0.date"),
+    ("negative flow", {"json": _day(discharge=-1.0), "headers": AUTH}, 422, "observations.0.discharge"),
+    ("unknown field", {"json": _day(flow=3.0), "headers": AUTH}, 422, "observations.0.flow"),
+    ("no values", {"json": {"observations": [{"date": "1977-03-01"}]}, "headers": AUTH}, 422, "observations.0"),
+    ("no days", {"json": {"observations": []}, "headers": AUTH}, 422, "observations"),
+    ("day twice", {"json": {"observations": [{"date": "1977-03-01", "discharge": 1.0},
+                                             {"date": "1977-03-01", "discharge": 2.0}]}, "headers": AUTH},
+     422, "observations"),
+    ("over size", {"content": b'{"observations": [' + b" " * 1_100_000 + b"]}",
+                   "headers": {**AUTH, "Content-Type": "application/json"}}, 413, "body"),
+    ("missing token", {"json": _day()}, 401, "authorization"),
+    ("wrong token", {"json": _day(), "headers": {"Authorization": "Bearer s3cret-tokem"}}, 401, "authorization"),
+    ("token not bearer", {"json": _day(), "headers": {"Authorization": f"Basic {TOKEN}"}}, 401, "authorization"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,text", BAD_POSTS, ids=[b[0] for b in BAD_POSTS])
+def test_bad_posts_are_refused_naming_the_field_and_store_nothing(service, name, kwargs, status, text):
+    r = service.client.post("/stations/32006/observations", **kwargs)
+    assert r.status_code == status, r.text
+    assert text in r.json()["detail"]
+    assert _rows(service.db) == (0, 0, 0)
+    assert service.client.get("/stations/32006/observations").json()["data_version"] == 0
+
+
+def test_a_chunked_body_over_the_limit_is_refused(tiny_data_dir, tmp_path):
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", FakeForecaster(), token=TOKEN, max_body=1000)
+
+    def chunks():  # no Content-Length: the limit must count the stream
+        yield b'{"observations": ['
+        for _ in range(100):
+            yield b" " * 50
+
+    with TestClient(app) as c:
+        r = c.post("/stations/32006/observations", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 413 and "body" in r.json()["detail"]
+        ok = c.post("/stations/32006/observations", json=_day(), headers=AUTH)
+        assert ok.status_code == 200
+    assert _rows(tmp_path / "db.sqlite")[0] == 1
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/stations/99999/observations", 404),            # unknown station
+    ("/stations/..%2F..%2Fetc%2Fpasswd/observations", 404),  # decoded slashes: no such route
+    ("/stations/..%5C..%5Cwindows/observations", 422),  # backslashes: not a station id
+    ("/stations/32006%00/observations", 422),
+    ("/stations/%2E%2E/observations", 422),
+])
+def test_unknown_and_path_traversal_station_ids(service, path, status):
+    for r in (service.client.get(path), service.client.post(path, json=_day(), headers=AUTH)):
+        assert r.status_code == status, (path, r.text)
+        if status == 422:
+            assert "station" in r.json()["detail"]
+    assert _rows(service.db) == (0, 0, 0)
+    r = service.client.get("/stations/99999/forecast")
+    assert r.status_code == 404 and "station" in r.json()["detail"] and "32006" in r.json()["detail"]
+
+
+def test_writes_are_off_without_a_token(tiny_data_dir, tmp_path):
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", FakeForecaster(), token=None)
+    with TestClient(app) as c:
+        assert c.get("/health").json()["writes_enabled"] is False
+        r = c.post("/stations/32006/observations", json=_day(), headers=AUTH)
+        assert r.status_code == 403 and "writes are off" in r.json()["detail"]
+    assert _rows(tmp_path / "db.sqlite") == (0, 0, 0)
+
+
+def test_bad_forecast_requests_name_the_parameter(service):
+    c = service.client
+    for params, text in [({"leads": 0}, "leads"), ({"leads": 31}, "leads"), ({"leads": "x"}, "leads"),
+                         ({"issue_date": "1977-13-01"}, "issue_date"), ({"issue_date": "1990-01-01"}, "issue_date")]:
+        r = c.get("/stations/32006/forecast", params=params)
+        assert r.status_code == 422 and text in r.json()["detail"], (params, r.text)
+    # A domain error of the forecaster is a 422 with its one-line message, and nothing is recorded.
+    r = c.get("/stations/10003/forecast", params={"issue_date": "1970-10-05"})
+    assert r.status_code == 422 and "not enough days" in r.json()["detail"]
+    r = c.get("/stations/32006/observations", params={"start": "1977-02-01", "end": "1977-01-01"})
+    assert r.status_code == 422 and "start" in r.json()["detail"]
+    assert _rows(service.db) == (0, 0, 0)
+
+
+def test_the_page_and_its_assets_are_served_offline(service):
+    c = service.client
+    page = c.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for hook in ('id="station"', 'id="chart"', 'id="forecast-table"', 'id="weights"', 'id="post-form"',
+                 'id="obs-token"', 'id="verification"'):
+        assert hook in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        r = c.get(asset)
+        assert r.status_code == 200 and len(r.text) > 100
+        page.text.index(asset)
+    # Offline: nothing is fetched from another host.
+    for text in (page.text, c.get("/static/app.js").text, c.get("/static/style.css").text):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+    assert "/stations/{station}/forecast" in json.dumps(c.get("/openapi.json").json()["paths"])
+
+
+def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    assert main(["serve", "--model", str(tmp_path / "none.pth"), "--token_file", str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--token_file" in err and len(err.splitlines()) == 1
+    assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "none.pth" in err and len(err.splitlines()) == 1
