@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from sca2lstm.data import camels_gb  # noqa: E402
-from sca2lstm.errors import DataError  # noqa: E402
-from sca2lstm.serve.app import create_app  # noqa: E402
+from sca2lstm.data import camels_gb
+from sca2lstm.errors import DataError
+from sca2lstm.serve.app import create_app
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

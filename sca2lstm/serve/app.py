@@ -17,11 +17,13 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -40,10 +42,14 @@ MAX_LEADS = 30
 HISTORY_DAYS = 90
 STATION_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 # Posted name -> column of the data files.
+# Module level: FastAPI resolves the (postponed) annotations of the routes in this module's namespace.
+StationId = Annotated[str, PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None,
+                              Depends(HTTPBearer(auto_error=False, description="the write token given to the server"))]
 FILE_COLUMN = {"precipitation": "precipitation", "temperature": "temperature", "pet": "pet",
                "discharge": "discharge_vol"}
 
-Forecaster = Callable[[str, pd.DataFrame, Optional[dt.date], int], object]
+Forecaster = Callable[[str, pd.DataFrame, dt.date | None, int], object]
 
 
 # ----------------------------------------------------------------------------- body size limit
@@ -213,9 +219,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
     async def _domain(request: Request, exc: Sca2lstmError):
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
 
-    bearer = HTTPBearer(auto_error=False, description="the write token given to the server at start")
-
-    def require_token(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+    def require_token(cred: BearerCredentials) -> None:
         if token_bytes is None:
             raise HTTPException(403, "authorization: writes are off (the server was started without a token)")
         if cred is None or not cred.credentials:
@@ -223,8 +227,6 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                                 headers={"WWW-Authenticate": "Bearer"})
         if not hmac.compare_digest(cred.credentials.encode("utf-8"), token_bytes):
             raise HTTPException(401, "authorization: wrong token", headers={"WWW-Authenticate": "Bearer"})
-
-    StationId = PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -244,8 +246,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                 for s in stations.ids]
 
     @app.get("/stations/{station}/observations", response_model=schemas.ObservationsOut)
-    def get_observations(station: str = StationId, start: Optional[dt.date] = Query(None),
-                         end: Optional[dt.date] = Query(None)):
+    def get_observations(station: StationId, start: dt.date | None = None, end: dt.date | None = None):
         stations.check(station)
         version = store.data_version(station)
         ts = stations.timeseries(station, version)
@@ -267,7 +268,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
 
     @app.post("/stations/{station}/observations", response_model=schemas.PostResult,
               dependencies=[Depends(require_token)])
-    def post_observations(body: schemas.ObservationsIn, station: str = StationId):
+    def post_observations(body: schemas.ObservationsIn, station: StationId):
         stations.check(station)
         days = [{"date": d.date.isoformat(), **{c: getattr(d, c) for c in OBS_COLUMNS}} for d in body.observations]
         version = store.upsert_observations(station, days)
@@ -282,8 +283,8 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                 "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue)}
 
     @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
-    def get_forecast(station: str = StationId, issue_date: Optional[dt.date] = Query(None),
-                     leads: int = Query(7, ge=1, le=MAX_LEADS)):
+    def get_forecast(station: StationId, issue_date: dt.date | None = None,
+                     leads: Annotated[int, Query(ge=1, le=MAX_LEADS)] = 7):
         stations.check(station)
         version = store.data_version(station)
         ts = stations.timeseries(station, version)
@@ -317,7 +318,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         return _answer(row, ts, cached=cached)
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
-    def get_forecasts(station: str = StationId, limit: int = Query(50, ge=1, le=1000)):
+    def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
         stations.check(station)
         ts = stations.timeseries(station, store.data_version(station))
         flow = ts["discharge_vol"] if "discharge_vol" in ts.columns else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,10 +21,10 @@ class ObservationDay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: dt.date = Field(description="the day observed, YYYY-MM-DD; not after today (UTC)")
-    precipitation: Optional[Annotated[_Number, Field(ge=0, le=2000)]] = Field(None, description="mm/day")
-    temperature: Optional[Annotated[_Number, Field(ge=-60, le=60)]] = Field(None, description="degC, daily mean")
-    pet: Optional[Annotated[_Number, Field(ge=0, le=50)]] = Field(None, description="potential evapotranspiration, mm/day")
-    discharge: Optional[Annotated[_Number, Field(ge=0, le=1e6)]] = Field(None, description="mean flow, m3/s")
+    precipitation: Annotated[_Number, Field(ge=0, le=2000)] | None = Field(None, description="mm/day")
+    temperature: Annotated[_Number, Field(ge=-60, le=60)] | None = Field(None, description="degC, daily mean")
+    pet: Annotated[_Number, Field(ge=0, le=50)] | None = Field(None, description="potential evapotranspiration, mm/day")
+    discharge: Annotated[_Number, Field(ge=0, le=1000000.0)] | None = Field(None, description="mean flow, m3/s")
 
     @field_validator("date")
     @classmethod
@@ -67,10 +67,10 @@ class PostResult(BaseModel):
 
 class ObservationRow(BaseModel):
     date: dt.date
-    precipitation: Optional[float] = None
-    temperature: Optional[float] = None
-    pet: Optional[float] = None
-    discharge: Optional[float] = None
+    precipitation: float | None = None
+    temperature: float | None = None
+    pet: float | None = None
+    discharge: float | None = None
     posted: bool = Field(description="true where a posted value replaced or added to the data file's day")
 
 
@@ -106,7 +106,7 @@ class LeadForecast(BaseModel):
 
 class HistoryDay(BaseModel):
     date: dt.date
-    observed: Optional[float] = None
+    observed: float | None = None
 
 
 class ForecastOut(BaseModel):
@@ -125,7 +125,7 @@ class ForecastOut(BaseModel):
 
 
 class VerifiedLead(LeadForecast):
-    observed: Optional[float] = Field(None, description="discharge later observed on valid_date, if known")
+    observed: float | None = Field(None, description="discharge later observed on valid_date, if known")
 
 
 class IssuedForecast(BaseModel):
