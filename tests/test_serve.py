@@ -1,8 +1,5 @@
-"""The forecast service (sca2lstm serve) through FastAPI's test client, on a fake forecaster.
-
-The fake forecaster's median is the issue day's discharge in the timeseries it is handed, so a test can
-see that posted observations reach the model's input and that the cache follows the data version.
-"""
+"""The forecast service (sca2lstm serve) through FastAPI's test client, on a fake forecaster
+(serve_helpers.FakeForecaster: its median is the issue day's discharge in the data it is handed)."""
 
 from __future__ import annotations
 
@@ -11,40 +8,15 @@ import json
 import sqlite3
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
-
-fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
+from serve_helpers import FakeForecaster
 
 from sca2lstm.data import camels_gb
-from sca2lstm.errors import DataError
 from sca2lstm.serve.app import create_app
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class FakeForecaster:
-    """Median = issue-day discharge x (1 + lead/100); quantiles at fixed ratios; counts its calls."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, station, timeseries, issue_date, leads):
-        self.calls += 1
-        issue = pd.Timestamp(issue_date)
-        q = float(timeseries.loc[issue, "discharge_vol"])
-        if station == "10003" and issue.year == 1970:
-            raise DataError(f"basin {station}: not enough days before {issue.date()} to forecast")
-        rows = []
-        for k in range(1, leads + 1):
-            m = q * (1 + k / 100)
-            rows.append({"issue_date": issue, "valid_date": issue + pd.Timedelta(days=k), "lead_days": k,
-                         "median": m, "q05": 0.5 * m, "q25": 0.8 * m, "q75": 1.2 * m, "q95": 1.6 * m,
-                         "setting": "hindcast"})
-        weights = pd.Series({"precipitation": 0.5, "temperature": 0.2, "pet": 0.3})
-        return SimpleNamespace(table=pd.DataFrame(rows), weights=weights)
 
 
 @pytest.fixture()
