@@ -269,3 +269,18 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 1
     err = capsys.readouterr().err.strip()
     assert "none.pth" in err and len(err.splitlines()) == 1
+
+
+def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
+    from sca2lstm.serve.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.add_forecast("32006", "1977-01-01", 7, 0, "m", "hindcast", [], {})  # NORMAL for this one only
+
+    def pragma(name):
+        return store._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    assert pragma("journal_mode") == "wal" and pragma("synchronous") == 2  # 2 = FULL
+    assert store.upsert_observations("32006", [{"date": "1977-01-01", "discharge": 1.0}]) == 1
+    store.close()
+    assert Store(tmp_path / "s.sqlite").data_version("32006") == 1  # versions survive a reopen

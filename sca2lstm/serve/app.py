@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 import math
 import threading
@@ -25,7 +26,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
@@ -163,14 +164,19 @@ def _num(v) -> float | None:
 def _history(ts: pd.DataFrame, issue: pd.Timestamp, days: int = HISTORY_DAYS) -> list[dict]:
     part = ts.loc[issue - pd.Timedelta(days=days - 1):issue]
     flow = part["discharge_vol"] if "discharge_vol" in part.columns else pd.Series(float("nan"), index=part.index)
-    return [{"date": d.date(), "observed": _num(v)} for d, v in flow.items()]
+    return [{"date": d.strftime("%Y-%m-%d"), "observed": _num(v)} for d, v in flow.items()]
+
+
+def _encode(answer: dict) -> bytes:
+    """JSON of an answer made of plain types (NaN is already None)."""
+    return json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def _table_rows(table: pd.DataFrame) -> list[dict]:
     rows = []
     for r in table.itertuples(index=False):
         rows.append({"valid_date": pd.Timestamp(r.valid_date).date().isoformat(), "lead_days": int(r.lead_days),
-                     **{k: float(getattr(r, k)) for k in ("median", "q05", "q25", "q75", "q95")}})
+                     **{k: _num(getattr(r, k)) for k in ("median", "q05", "q25", "q75", "q95")}})
     return rows
 
 
@@ -294,11 +300,11 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")
         key = (station, issue.date().isoformat(), leads, version)
         with cache_lock:
-            row = cache.get(key)
-            if row is not None:
+            body = cache.get(key)
+            if body is not None:
                 cache.move_to_end(key)
-        if row is not None:
-            return _answer(row, ts, cached=True)
+        if body is not None:  # the answer as sent before, already encoded: no model, no database
+            return Response(body, media_type="application/json")
         with issue_lock:
             row = store.find_forecast(*key, model_sha256)
             cached = row is not None
@@ -311,11 +317,12 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                 row = store.add_forecast(*key, model_sha256, setting, _table_rows(table), weights)
                 log.info("station %s: forecast issued for %s (%d leads) in %.3f s", station, key[1], leads,
                          time.perf_counter() - t0)
+        answer = _answer(row, ts, cached=cached)
         with cache_lock:
-            cache[key] = row
+            cache[key] = _encode({**answer, "cached": True})
             while len(cache) > cache_size:
                 cache.popitem(last=False)
-        return _answer(row, ts, cached=cached)
+        return Response(_encode(answer), media_type="application/json")
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
     def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):

@@ -97,11 +97,12 @@ class Health(BaseModel):
 class LeadForecast(BaseModel):
     valid_date: dt.date
     lead_days: int
-    median: float
-    q05: float
-    q25: float
-    q75: float
-    q95: float
+    # None where the model gave no finite value (JSON has no NaN).
+    median: float | None
+    q05: float | None
+    q25: float | None
+    q75: float | None
+    q95: float | None
 
 
 class HistoryDay(BaseModel):

@@ -1,7 +1,8 @@
 """The service's one database file (SQLite, standard library): posted observations and issued forecasts.
 
-Durability: WAL journal with ``synchronous=FULL``, so a write the API has acknowledged is on disk
-before the response leaves; every write is one transaction (all days of a post, or none). The
+Durability: WAL journal with ``synchronous=FULL``, so a post the API has acknowledged is on disk
+before the response leaves (issued forecasts, which can be issued again, commit with NORMAL: a process
+crash keeps them, a power cut may drop the last few); every write is one transaction (all days of a post, or none). The
 connection is shared by the server's worker threads behind a lock: SQLite serialises writers anyway,
 and the queries are small.
 
@@ -76,6 +77,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # Data versions in memory: this process is the database's only writer (one server per file).
+        self._versions = {r[0]: int(r[1]) for r in self._db.execute("SELECT station, version FROM data_versions")}
 
     def close(self) -> None:
         with self._lock:
@@ -108,6 +111,7 @@ class Store:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            self._versions[station] = int(version)
         return int(version)
 
     def observations(self, station: str, start: str | None = None, end: str | None = None) -> list[dict]:
@@ -126,9 +130,7 @@ class Store:
 
     def data_version(self, station: str) -> int:
         """0 until the first post for ``station``, then one more per post."""
-        with self._lock:
-            row = self._db.execute("SELECT version FROM data_versions WHERE station = ?", (station,)).fetchone()
-        return int(row[0]) if row else 0
+        return self._versions.get(station, 0)
 
     def posted_counts(self) -> dict[str, int]:
         with self._lock:
@@ -151,6 +153,10 @@ class Store:
         first), keep the earlier row and return it."""
         with self._lock:
             cur = self._db.cursor()
+            # NORMAL, not FULL, for this one: an issued forecast can be issued again from the data and the
+            # model, so it does not wait for an fsync of its own (it survives a crash of the process; a
+            # power cut may drop the last few). The next FULL commit, a post, syncs it along.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("BEGIN IMMEDIATE")
             try:
                 cur.execute(
@@ -166,6 +172,8 @@ class Store:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                cur.execute("PRAGMA synchronous=FULL")
         return _forecast_row(row)
 
     def forecasts(self, station: str, limit: int = 50) -> list[dict]:
