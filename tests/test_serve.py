@@ -284,3 +284,17 @@ def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
     assert store.upsert_observations("32006", [{"date": "1977-01-01", "discharge": 1.0}]) == 1
     store.close()
     assert Store(tmp_path / "s.sqlite").data_version("32006") == 1  # versions survive a reopen
+
+
+def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_flow(tiny_data_dir, tmp_path):
+    fake = FakeForecaster()
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", fake, token=TOKEN, max_leads=3)
+    with TestClient(app) as c:
+        assert len(c.get("/stations/32006/forecast").json()["forecast"]) == 3  # default 7, cut to the model's 3
+        r = c.get("/stations/32006/forecast", params={"leads": 4})
+        assert r.status_code == 422 and "leads" in r.json()["detail"] and "3" in r.json()["detail"]
+        # Rain posted after the file's end, without flow: the default issue day stays the last observed flow.
+        c.post("/stations/32006/observations", headers=AUTH,
+               json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
+        fc = c.get("/stations/32006/forecast").json()
+        assert fc["issue_date"] == "1977-12-31"

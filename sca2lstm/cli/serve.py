@@ -69,10 +69,14 @@ def _body(args) -> int:
     token = read_token(args.token_file)
     model_path = Path(args.model).expanduser()
     bundle = load_model(model_path, "cpu")
+    max_leads = int(getattr(bundle[1].training, "forecast_leads", 0) or 0)
+    if max_leads < 1:
+        raise UsageError(f"--model {model_path} is a hindcast-only model (training.forecast_leads 0); the service "
+                         "needs one trained to forecast from an issue date (training.forecast_leads >= 1)")
     data_dir, _ = resolve_data_dir(args.data_dir, bundle[1])
     db = Path(args.db).expanduser() if args.db else model_path.parent / "serve.sqlite"
     app = create_app(data_dir, db, model_forecaster(bundle, data_dir), token=token, model_path=str(model_path),
-                     model_sha256=file_sha256(model_path))
+                     model_sha256=file_sha256(model_path), max_leads=max_leads)
     log.info("model %s, stations from %s, database %s", model_path, data_dir, db)
     if token is None:
         log.warning("writes are off: no write token ($SCA2LSTM_TOKEN or --token_file); posts get 403")

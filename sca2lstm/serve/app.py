@@ -167,6 +167,12 @@ def _history(ts: pd.DataFrame, issue: pd.Timestamp, days: int = HISTORY_DAYS) ->
     return [{"date": d.strftime("%Y-%m-%d"), "observed": _num(v)} for d, v in flow.items()]
 
 
+def _default_issue(ts: pd.DataFrame) -> pd.Timestamp:
+    """The last day with observed discharge (the operational forecast's default), else the last day."""
+    last = ts["discharge_vol"].last_valid_index() if "discharge_vol" in ts.columns else None
+    return last if last is not None else ts.index[-1]
+
+
 def _encode(answer: dict) -> bytes:
     """JSON of an answer made of plain types (NaN is already None)."""
     return json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
@@ -174,15 +180,16 @@ def _encode(answer: dict) -> bytes:
 
 def _table_rows(table: pd.DataFrame) -> list[dict]:
     rows = []
-    for r in table.itertuples(index=False):
-        rows.append({"valid_date": pd.Timestamp(r.valid_date).date().isoformat(), "lead_days": int(r.lead_days),
-                     **{k: _num(getattr(r, k)) for k in ("median", "q05", "q25", "q75", "q95")}})
+    for r in table.to_dict("records"):  # a model without some quantile level gives None for it
+        rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
+                     **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")}})
     return rows
 
 
 # ----------------------------------------------------------------------------- the app
 def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None = None, model_path: str = "",
-               model_sha256: str = "", max_body: int = MAX_BODY_BYTES, cache_size: int = 2048) -> FastAPI:
+               model_sha256: str = "", max_leads: int = MAX_LEADS, max_body: int = MAX_BODY_BYTES,
+               cache_size: int = 2048) -> FastAPI:
     """Build the service.
 
     Parameters
@@ -197,6 +204,8 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         attention weight on the issue day). ``timeseries`` is the station's overlaid daily data.
     token : str, optional
         The write token; without one, posts are refused (403).
+    max_leads : int
+        The most lead days a forecast may ask for (the model's ``training.forecast_leads``).
     """
     store = Store(db_path)
     stations = StationData(data_dir, store)
@@ -290,11 +299,16 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
 
     @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
     def get_forecast(station: StationId, issue_date: dt.date | None = None,
-                     leads: Annotated[int, Query(ge=1, le=MAX_LEADS)] = 7):
+                     leads: Annotated[int | None, Query(ge=1, le=MAX_LEADS,
+                                                        description="lead days (default 7, or fewer if the model "
+                                                                    "forecasts fewer)")] = None):
+        leads = min(7, max_leads) if leads is None else leads
+        if leads > max_leads:
+            raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
         stations.check(station)
         version = store.data_version(station)
         ts = stations.timeseries(station, version)
-        issue = pd.Timestamp(issue_date) if issue_date else ts.index[-1]
+        issue = pd.Timestamp(issue_date) if issue_date else _default_issue(ts)
         if not ts.index[0] <= issue <= ts.index[-1]:
             raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")

@@ -155,7 +155,9 @@ async function load() {
   document.body.dataset.ready = "0";
   setStatus("Loading " + station + " …");
   try {
-    const fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?leads=${leads}`);
+    const issue = $("#issue-date").value;
+    const query = "leads=" + leads + (issue ? "&issue_date=" + issue : "");
+    const fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?${query}`);
     drawChart(fc);
     fillTable(fc);
     drawWeights(fc.weights);
@@ -206,6 +208,7 @@ async function init() {
     if (wanted && stations.some((s) => s.id === wanted)) sel.value = wanted;
     sel.addEventListener("change", load);
     $("#leads").addEventListener("change", load);
+    $("#issue-date").addEventListener("change", load);
     $("#post-form").addEventListener("submit", post);
     await load();
   } catch (e) {
