@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import itertools
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -77,6 +78,7 @@ class ModelConfig:
     initial_forget_bias: float = 3.0
     persistence_skip: bool = False
     cell_readout: bool = True
+    quantiles: list = field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
 
 
 @dataclass
@@ -98,6 +100,9 @@ class TrainingConfig:
     compile: bool = False
     mixed_precision: bool = False
     discharge_dropout: float = 0.1
+    forecast_leads: int = 7
+    forecast_fraction: float = 0.5
+    forecast_weather_known: float = 0.5
 
 
 @dataclass
@@ -139,6 +144,9 @@ _RULES = {
     ("training", "epoch_coverage"): (_positive, "a number > 0"),
     ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
     ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
+    ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
+    ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),
@@ -241,6 +249,10 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
     if "list" in tp:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: {name}={value!r} must be a list")
+        if name == "model.quantiles":  # the one list of numbers
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise ConfigError(f"{source}: {name}={value!r} must be a list of numbers")
+            return [float(v) for v in value]
         return [str(v) for v in value]
     if isinstance(value, (_dt.date,)):
         return value.isoformat()
@@ -271,6 +283,13 @@ def _check_consistency(cfg: Config, source: str) -> None:
     t, dc = cfg.training, cfg.data
     if t.spinup >= t.seq_len:
         raise ConfigError(f"{source}: training.spinup={t.spinup} must be smaller than training.seq_len={t.seq_len}")
+    if t.forecast_leads >= t.seq_len:  # the window must hold the issue date
+        raise ConfigError(f"{source}: training.forecast_leads={t.forecast_leads} must be smaller than "
+                          f"training.seq_len={t.seq_len}")
+    qs = cfg.model.quantiles
+    if qs and (any(not 0 < q < 1 for q in qs) or any(a >= b for a, b in itertools.pairwise(qs)) or 0.5 not in qs):
+        raise ConfigError(f"{source}: model.quantiles={qs} must be empty or increasing numbers in (0, 1) "
+                          "that include 0.5 (the median)")
     bad = [c for c in dc.dynamic_inputs if c not in KNOWN_DYNAMIC]
     if bad:
         raise ConfigError(f"{source}: unknown data.dynamic_inputs {bad}; allowed: {', '.join(KNOWN_DYNAMIC)}")

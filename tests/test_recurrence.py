@@ -56,13 +56,13 @@ def test_gradcheck(lead, dropout, cell):
     params, (x, neg, keep, obs0, known), mask = _tiny_inputs()
     mask = mask if dropout else None
     params = params if cell else params[:-1] + [None]
-    pred, _ = DualRecurrence.apply(*params, x, neg, keep, obs0, known, mask, lead, None)
+    pred, _, _ = DualRecurrence.apply(*params, x, neg, keep, obs0, known, mask, lead, None)
     fed = pred.detach()
 
     # The fed-back prediction is a constant input to later steps (detached): gradcheck perturbs the
     # inputs, so it must hold the fed-back values fixed to see that function.
     def f(*p):
-        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, fed)
+        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, fed)[:2]
 
     pred_fixed, w = f(*params)
     assert torch.equal(pred_fixed, pred)                        # same values as the online feedback
@@ -110,12 +110,12 @@ def _loss_and_grads(model, batch, fused, q_obs=True):
     model.use_fused_recurrence = fused
     model.zero_grad(set_to_none=True)
     x, miss, st, stm, q = batch
-    pred, w = model(x, miss, st, stm, q_obs=q if q_obs else None, return_weights=True)
+    pred, w, qs = model(x, miss, st, stm, q_obs=q if q_obs else None, return_weights=True, return_quantiles=True)
     ok = torch.isfinite(q)
     g = torch.Generator().manual_seed(5)
-    # the loss also uses the weights, so their own gradient path is checked too
+    # the loss also uses the weights and the quantiles, so their own gradient paths are checked too
     loss = ((pred - torch.where(ok, q, 0.0)) ** 2 * ok).sum() / ok.sum() \
-        + (w * torch.randn(w.shape, generator=g)).sum()
+        + (w * torch.randn(w.shape, generator=g)).sum() + (qs * torch.randn(qs.shape, generator=g)).sum()
     loss.backward()
     return pred.detach(), w.detach(), {n: p.grad for n, p in model.named_parameters()}
 
@@ -241,7 +241,7 @@ def _sized_inputs(B, T, N, H1, H2, dtype, seed=3):
 def _run_impl(impl, params, consts, mask, lead, base=None):
     for p in params:
         p.grad = None
-    pred, w = DualRecurrence.apply(*params, *consts, mask, lead, None, base, impl)
+    pred, w, _ = DualRecurrence.apply(*params, *consts, mask, lead, None, base, impl)
     g = torch.Generator().manual_seed(9)
     (pred.square().sum() + (w * torch.randn(w.shape, generator=g, dtype=w.dtype)).sum()).backward()
     return [pred.detach(), w.detach()] + [p.grad.clone() for p in params]
@@ -273,7 +273,7 @@ def test_native_gradcheck(lead):
     pred = DualRecurrence.apply(*params, x, neg, keep, obs0, known, mask, lead, None, None, "native")[0]
 
     def f(*p):
-        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, pred.detach(), None, "native")
+        return DualRecurrence.apply(*p, x, neg, keep, obs0, known, mask, lead, pred.detach(), None, "native")[:2]
 
     assert torch.autograd.gradcheck(f, params)
 
@@ -290,7 +290,7 @@ def test_native_setting(monkeypatch):
     params, consts, mask = _tiny_inputs(torch.float32)
     with pytest.raises(RuntimeError, match="not available"):
         run_recurrence(*params, *consts, mask, 1, impl="native")
-    pred, _ = run_recurrence(*params, *consts, mask, 1)       # auto: the Python loops
+    pred, _, _ = run_recurrence(*params, *consts, mask, 1)    # auto: the Python loops
     assert torch.isfinite(pred).all()
     # disabled(): the Python loops inside the block, the previous setting (set or unset) after it
     monkeypatch.setenv("SCA2LSTM_NATIVE", "auto")

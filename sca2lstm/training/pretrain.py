@@ -76,7 +76,8 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
-        discharge_dropout=t.discharge_dropout)
+        discharge_dropout=t.discharge_dropout, forecast_leads=t.forecast_leads,
+        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,

@@ -66,6 +66,11 @@ def load_model(path, device="cpu"):
     if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "cell_readout" not in stored["model"]:
         # Checkpoints written before model.cell_readout existed have no cell head: build them without.
         stored = {**stored, "model": {**stored["model"], "cell_readout": False}}
+    # Written before the quantile head and issue-time training: no quantiles, a hindcast-only model.
+    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "quantiles" not in stored["model"]:
+        stored = {**stored, "model": {**stored["model"], "quantiles": []}}
+    if isinstance(stored, dict) and "forecast_leads" not in (stored.get("training") or {}):
+        stored = {**stored, "training": {**(stored.get("training") or {}), "forecast_leads": 0}}
     try:
         cfg = Config.from_dict(stored, source=f"config stored in {path}")
     except ConfigError as e:
@@ -77,4 +82,5 @@ def load_model(path, device="cpu"):
     model = SCA2LSTM(cfg)
     load_state_into(model, ckpt["model_state_dict"], path)
     model.to(device).eval()
+    ckpt["source_path"] = str(path)  # for outputs that name their model (operational forecasts)
     return model, cfg, scalers, ckpt

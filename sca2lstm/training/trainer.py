@@ -23,12 +23,13 @@ from tqdm import tqdm
 
 from ..data.dataset import SequenceData
 from ..data.features import BASIN_Q
+from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError
 from ..evaluation.forecast import forecast_periods
 from ..evaluation.metrics import paired_metrics
 from .augment import hide_discharge
 from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
-from .loss import masked_mse
+from .loss import masked_mse, pinball_loss
 
 log = logging.getLogger("sca2lstm")
 
@@ -51,6 +52,9 @@ class TrainSettings:
     lead_days: int
     mixed_precision: bool = False
     discharge_dropout: float = 0.0
+    forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
+    forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
+    forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
 
 
 @dataclass
@@ -137,6 +141,16 @@ class Trainer:
         self.epoch = 0  # completed epochs
         kinds = list(train_data.scalers.kinds)
         self.q_column = kinds.index(BASIN_Q) if BASIN_Q in kinds else None  # lagged discharge input
+        self.issue_cols = None
+        if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
+            self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
+        # The quantile head (if any) trains on the pinball loss from detached inputs.
+        self.quantiles = list(getattr(model, "quantiles", None) or [])
+        head = getattr(model, "quantile_head", None)
+        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.head_params = [p for p in trainable if id(p) in head_ids]
+        self.point_params = [p for p in trainable if id(p) not in head_ids]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -188,10 +202,18 @@ class Trainer:
             q_in = y  # observed discharge as the model may read it; y itself stays the target
             if s.discharge_dropout > 0 and self.q_column is not None:
                 x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng)
+            if self.issue_cols is not None:
+                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
-                pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[6])
+                if self.quantiles:
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_quantiles=True)
+                else:
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
             loss = masked_mse(pred.float(), t[4], t[5])
+            if quants is not None:
+                # Added to the MSE; the head's inputs are detached, so only the head learns from it.
+                loss = loss + pinball_loss(quants.float(), t[4], t[5], self.quantiles)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
@@ -209,7 +231,10 @@ class Trainer:
             self.bad_batches = 0
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], s.grad_clip)
+            # Clipped apart: the head's gradients must not rescale the point forecast's.
+            torch.nn.utils.clip_grad_norm_(self.point_params, s.grad_clip)
+            if self.head_params:
+                torch.nn.utils.clip_grad_norm_(self.head_params, s.grad_clip)
             self.optimizer.step()
             total += loss.item()
             count += 1
@@ -221,6 +246,20 @@ class Trainer:
             torch.distributed.all_reduce(t)
             mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
         return mean
+
+    def _issue_time_windows(self, x, miss, q_in, rng):
+        """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
+
+        Such a window's issue date is ``forecast_leads`` days before its last day; a share of them keep
+        the observed weather of the lead days (a perfect weather forecast). The draws come from the
+        epoch's rng, so a resumed run repeats them.
+        """
+        s = self.s
+        B, L = q_in.shape
+        issue = rng.random(B) < s.forecast_fraction
+        weather = rng.random(B) < s.forecast_weather_known
+        t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len
