@@ -298,3 +298,33 @@ def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_f
                json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
         fc = c.get("/stations/32006/forecast").json()
         assert fc["issue_date"] == "1977-12-31"
+
+
+@pytest.mark.slow
+def test_end_to_end_with_a_trained_model(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The real forecaster: the API gives issue_forecast's numbers, and a posted flow changes them."""
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.serve.app import model_forecaster
+    from sca2lstm.training.runtime import load_model
+
+    bundle = load_model(pretrained_ckpt)
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", model_forecaster(bundle, tiny_data_dir), token=TOKEN,
+                     max_leads=bundle[1].training.forecast_leads)
+    direct = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1977-06-30", leads=5)
+    with TestClient(app) as c:
+        fc = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 5}).json()
+        assert fc["setting"] == direct.setting
+        for got, want in zip(fc["forecast"], direct.table.to_dict("records")):
+            assert got["valid_date"] == want["valid_date"].date().isoformat()
+            for k in ("median", "q05", "q25", "q75", "q95"):
+                assert got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-9)
+        assert fc["weights"] == pytest.approx(direct.weights.to_dict())
+        assert list(fc["weights"]) == list(bundle[2].feature_names)
+        # Ten times the flow of the issue week, posted: the model sees it, the median moves.
+        file = camels_gb.read_timeseries(tiny_data_dir, "32006")
+        week = file.loc["1977-06-24":"1977-06-30", "discharge_vol"]
+        c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+            {"date": d.date().isoformat(), "discharge": float(v) * 10} for d, v in week.items()]})
+        again = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 5}).json()
+        assert again["cached"] is False and again["data_version"] == 1
+        assert again["forecast"][0]["median"] != pytest.approx(fc["forecast"][0]["median"], rel=1e-3)
