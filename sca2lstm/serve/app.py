@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from ..data import camels_gb
 from ..errors import Sca2lstmError
@@ -130,6 +131,11 @@ class StationData:
             df = camels_gb.read_timeseries(self.data_dir, station)
             self._files[station] = df
         return df
+
+    def peek(self, station: str, version: int) -> pd.DataFrame | None:
+        """The overlaid timeseries if it is built already (never blocks on a file or the database)."""
+        hit = self._overlays.get(station)
+        return hit[1] if hit is not None and hit[0] == version else None
 
     def timeseries(self, station: str, version: int) -> pd.DataFrame:
         """Daily DataFrame (date index, the file's columns) with the posted days of ``version`` laid over."""
@@ -297,28 +303,9 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                 "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
                 "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue)}
 
-    @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
-    def get_forecast(station: StationId, issue_date: dt.date | None = None,
-                     leads: Annotated[int | None, Query(ge=1, le=MAX_LEADS,
-                                                        description="lead days (default 7, or fewer if the model "
-                                                                    "forecasts fewer)")] = None):
-        leads = min(7, max_leads) if leads is None else leads
-        if leads > max_leads:
-            raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
-        stations.check(station)
-        version = store.data_version(station)
-        ts = stations.timeseries(station, version)
-        issue = pd.Timestamp(issue_date) if issue_date else _default_issue(ts)
-        if not ts.index[0] <= issue <= ts.index[-1]:
-            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
-                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
-        key = (station, issue.date().isoformat(), leads, version)
-        with cache_lock:
-            body = cache.get(key)
-            if body is not None:
-                cache.move_to_end(key)
-        if body is not None:  # the answer as sent before, already encoded: no model, no database
-            return Response(body, media_type="application/json")
+    def _issue(key: tuple, ts: pd.DataFrame, issue: pd.Timestamp) -> bytes:
+        """Find the forecast of ``key`` in the database, else run the model and record it; cache it."""
+        station, _, leads, _ = key
         with issue_lock:
             row = store.find_forecast(*key, model_sha256)
             cached = row is not None
@@ -336,7 +323,35 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
             cache[key] = _encode({**answer, "cached": True})
             while len(cache) > cache_size:
                 cache.popitem(last=False)
-        return Response(_encode(answer), media_type="application/json")
+        return _encode(answer)
+
+    @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
+    async def get_forecast(station: StationId, issue_date: dt.date | None = None,
+                           leads: Annotated[int | None, Query(ge=1, le=MAX_LEADS,
+                                                              description="lead days (default 7, or fewer if the "
+                                                                          "model forecasts fewer)")] = None):
+        # Async: a cached answer is sent from the event loop without a thread hand-off; anything that
+        # reads a file, the database or runs the model goes to the thread pool.
+        leads = min(7, max_leads) if leads is None else leads
+        if leads > max_leads:
+            raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
+        stations.check(station)
+        version = store.data_version(station)
+        ts = stations.peek(station, version)
+        if ts is None:
+            ts = await run_in_threadpool(stations.timeseries, station, version)
+        issue = pd.Timestamp(issue_date) if issue_date else _default_issue(ts)
+        if not ts.index[0] <= issue <= ts.index[-1]:
+            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
+                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
+        key = (station, issue.date().isoformat(), leads, version)
+        with cache_lock:
+            body = cache.get(key)
+            if body is not None:
+                cache.move_to_end(key)
+        if body is None:
+            body = await run_in_threadpool(_issue, key, ts, issue)
+        return Response(body, media_type="application/json")
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
     def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
