@@ -138,3 +138,40 @@ def test_bad_input_one_line_each(bundle, tiny_data_dir, series):
     hind = (bundle[0], cfg.replace(training={"forecast_leads": 0}), bundle[2], bundle[3])
     with pytest.raises(UsageError, match=r"hindcast-only"):
         issue_forecast(hind, "32006", data_dir=tiny_data_dir)
+
+
+def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "fc"
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "7", "--format", "json", "--output_dir", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "issue-time forecast issued 1976-06-15" in text and "1976-06-22" in text
+    folder = out / "basin_32006_issued_1976-06-15"
+    for name in ("forecast.csv", "forecast.json", "forecast_fan_chart.png", "forecast_attention_weights.csv",
+                 "forecast_attention_weights.png", "report.html"):
+        assert (folder / name).is_file(), name
+    t = pd.read_csv(folder / "forecast.csv")
+    assert len(t) == 7 and list(t.columns)[:5] == ["issue_date", "valid_date", "lead_days", "median", "q05"]
+    assert "Operational forecast" in (folder / "report.html").read_text()
+    # a bad request: one line, exit 2 (usage), and the earlier output is untouched
+    before = (folder / "forecast.csv").read_bytes()
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "9", "--output_dir", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--leads 9" in err[0]
+    assert (folder / "forecast.csv").read_bytes() == before
+
+
+def test_cli_weather_forecast_file_errors_name_the_file(pretrained_ckpt, tiny_data_dir, tmp_path, capsys, series):
+    from sca2lstm.cli.main import main
+
+    f = tmp_path / "wx.csv"
+    _weather(series, load_model(pretrained_ckpt)[1], ISSUE, 3).to_csv(f, index=False)
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "5", "--weather_forecast", str(f), "--output_dir",
+               str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and str(f) in err[0] and "covers 3 of the 5 lead days" in err[0]

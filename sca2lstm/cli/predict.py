@@ -29,7 +29,12 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
-    from ..evaluation.predict import predict, resolve_model_path, write_prediction
+    from ..evaluation.predict import (
+        HINDCAST_SETTING,
+        predict,
+        resolve_model_path,
+        write_prediction,
+    )
     from ..training.runtime import load_model, resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
@@ -41,6 +46,7 @@ def _body(args) -> int:
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
+    print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} | unpredicted  output")
     for pred, folder in rows:
         m, q = pred.metrics["model"], pred.metrics["persistence"]

@@ -18,8 +18,12 @@ benchmark the observed weather as a perfect forecast).
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,7 +104,18 @@ def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
     """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns)."""
     cols = required_columns(cfg)
     if timeseries is None:
-        return camels_gb.read_timeseries(data_dir, basin, columns=cols)
+        # Parsing 45 years of CSV costs ~10x the forecast: keep recent basins, keyed by the file's
+        # modification time and size (a rewritten file is read again).
+        f = camels_gb.timeseries_file(data_dir, basin)
+        st = f.stat()
+        key = (str(f.resolve()), tuple(cols))
+        hit = _SERIES_CACHE.get(key)
+        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
+            if len(_SERIES_CACHE) >= 64:
+                _SERIES_CACHE.clear()
+            hit = _SERIES_CACHE[key] = ((st.st_mtime_ns, st.st_size),
+                                        camels_gb.read_timeseries(data_dir, basin, columns=cols))
+        return hit[1].copy()
     if not isinstance(timeseries, pd.DataFrame):
         raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
     df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
@@ -243,7 +258,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     cols = issue_time_columns(scalers.feature_names, scalers.kinds)
     xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
                                    weather_known=weather_forecast is not None)
-    st, stm = scalers.transform_static(load_static(data_dir, [basin], cfg))
+    st, stm = scalers.transform_static(_static(data_dir, basin, cfg))
     med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None])
     sl = slice(pos + 1, pos + 1 + leads)
     med = np.maximum(scalers.inverse_y(med[0, sl].astype(np.float64), basin), 0.0)
@@ -262,6 +277,27 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
 
 
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+_SERIES_CACHE: dict = {}
+
+# Static attributes by (data folder, basin, names), with the attribute files' signature: reading the
+# attribute CSVs costs more than the whole forecast, and they rarely change.
+_STATIC_CACHE: dict = {}
+
+
+def _static(data_dir, basin: str, cfg) -> np.ndarray:
+    root = Path(data_dir)
+    files = sorted([*root.glob("*attributes*.csv"), *root.glob("attributes/*.csv")])
+    sig = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    key = (str(root.resolve()), basin, tuple(cfg.data.static_attributes))
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1].copy()
+    arr = load_static(data_dir, [basin], cfg)
+    if len(_STATIC_CACHE) > 1024:
+        _STATIC_CACHE.clear()
+    _STATIC_CACHE[key] = (sig, arr.copy())
+    return arr
 
 
 @torch.no_grad()
@@ -361,3 +397,51 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin)))
     return out
 
+
+
+def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
+    """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
+    forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+
+    Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
+    """
+    from .plots import plot_fan_chart, plot_feature_weights
+    from .report import build_report
+
+    out_dir = Path(out_dir)
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}"
+    final = out_dir / name
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        t = fc.table
+        t.to_csv(tmp / "forecast.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
+        if fmt == "json":
+            rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
+                            valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
+            doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
+                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict()}
+            (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
+        bands = {}
+        for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
+            if lo in t and hi in t and t[lo].notna().all():
+                bands[label] = (t[lo], t[hi])
+        plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
+                       tmp / "forecast_fan_chart.png",
+                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}")
+        fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
+                                                               float_format="%.5f")
+        plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
+                             title=f"Attention weights on the issue day {fc.issue_date.date()}")
+        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}")
+        old = None
+        if final.exists():
+            old = out_dir / f".{name}.{os.getpid()}.old"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -27,6 +27,10 @@ from .metrics import paired_metrics
 
 log = logging.getLogger("sca2lstm")
 
+#: The information setting of :func:`predict`, named in its outputs (issue-time forecasts are
+#: :mod:`sca2lstm.evaluation.operational`).
+HINDCAST_SETTING = "hindcast: observed weather of the target day"
+
 
 @dataclass
 class Prediction:
@@ -141,7 +145,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
             _write_netcdf(pred, tmp / "series.nc")
         else:
             s.to_csv(tmp / "series.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
-        m = {"basin": pred.basin, "model_checkpoint": str(pred.model_path),
+        m = {"basin": pred.basin, "model_checkpoint": str(pred.model_path), "setting": HINDCAST_SETTING,
              "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
              "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
              "n_input_gap_days": int(s["input_gap"].sum()),

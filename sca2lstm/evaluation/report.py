@@ -87,7 +87,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     pngs = _find(run_dir, "*.png")
-    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "other": []}
+    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "forecast": [], "other": []}
     for p in pngs:
         groups[_figure_group(p.name)].append(p)
 
@@ -97,6 +97,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
         ("data", "Data summary", _section_data(run_dir)),
         ("training", "Training", _section_training(run_dir, groups["training"])),
         ("metrics", "Metrics", _section_metrics(run_dir)),
+        ("forecast", "Operational forecast", _section_forecast(run_dir, groups["forecast"])),
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
         ("attention", "Attention", _figures(run_dir, groups["attention"])),
         ("figures", "Other figures", _figures(run_dir, groups["other"])),
@@ -200,6 +201,20 @@ def _section_metrics(run_dir: Path) -> str:
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 out.append(_note(rel, e))
     return "\n".join(out)
+
+
+def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
+    """An issue-time forecast (``sca2lstm forecast``): its table, setting, fan chart and the issue
+    day's attention weights."""
+    path = run_dir / "forecast.csv"
+    if not path.is_file():
+        return ""
+    intro = ("<p>Flow forecast for the lead days after the issue date, from what was known on it "
+             "(setting <code>issue-time</code>: weather up to the issue date only; "
+             "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
+             "Median and quantiles in m&sup3;/s.</p>")
+    out = [intro, _csv_table(path)]
+    return "\n".join(out) + "\n" + _figures(run_dir, figures)
 
 
 def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
@@ -324,6 +339,8 @@ def _find(run_dir: Path, pattern: str) -> list[Path]:
 
 def _figure_group(name: str) -> str:
     n = name.lower()
+    if n.startswith("forecast"):
+        return "forecast"
     if "hydrograph" in n or "performance" in n:
         return "hydro"
     if "attention" in n:
