@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,13 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             messages = []
             page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type == "error" else None)
             page.on("requestfailed", lambda r: messages.append(f"request failed: {r.url}"))
+            # Two earlier forecasts first, so the verification table has days that were observed since.
+            latest = httpx.get(f"{url}/stations/{STATION}/forecast", timeout=60).json()["issue_date"]
+            for back in (14, 7):
+                day = (dt.date.fromisoformat(latest) - dt.timedelta(days=back)).isoformat()
+                r = httpx.get(f"{url}/stations/{STATION}/forecast", params={"issue_date": day}, timeout=60)
+                if r.status_code != 200:
+                    problems.append(f"forecast of {day}: HTTP {r.status_code} {r.text[:200]}")
             page.goto(url + "/", wait_until="networkidle")
             page.select_option("#station", STATION)
             page.wait_for_selector(f'body[data-ready="1"][data-station="{STATION}"]', timeout=60_000)
@@ -62,6 +70,9 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             for sel in ("#chart polygon.band90", "#chart polygon.band50", "#chart path.observed-line"):
                 if page.locator(sel).count() != 1:
                     problems.append(f"chart: {sel} not drawn once")
+            verified = page.eval_on_selector_all("#verification tbody tr", "rs => rs.length")
+            if verified < 3 * leads:
+                problems.append(f"verification table: {verified} rows, expected {3 * leads} (three issued forecasts)")
             bars = page.eval_on_selector_all("#weights .bar-row", "rs => rs.map(r => r.dataset.feature)")
             if sorted(bars) != sorted(api["weights"]):
                 problems.append(f"attention bars {bars} != API weights {list(api['weights'])}")

@@ -328,3 +328,20 @@ def test_end_to_end_with_a_trained_model(pretrained_ckpt, tiny_data_dir, tmp_pat
         again = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 5}).json()
         assert again["cached"] is False and again["data_version"] == 1
         assert again["forecast"][0]["median"] != pytest.approx(fc["forecast"][0]["median"], rel=1e-3)
+
+
+def test_the_page_ships_in_the_package():
+    """pyproject lists the serve package and its static files, so an installed wheel has the page."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "sca2lstm.serve" in meta["tool"]["setuptools"]["packages"]
+    globs = meta["tool"]["setuptools"]["package-data"]["sca2lstm"]
+    shipped = {p for g in globs for p in (root / "sca2lstm").glob(g)}
+    for name in ("index.html", "app.js", "style.css"):
+        assert root / "sca2lstm" / "serve" / "static" / name in shipped
+    extras = meta["project"]["optional-dependencies"]
+    for dep in ("fastapi", "uvicorn", "pydantic", "httpx"):
+        assert any(d.startswith(dep) for d in extras["serve"]) and any(d.startswith(dep) for d in extras["test"])
