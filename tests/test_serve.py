@@ -156,7 +156,7 @@ def _day(**kw):
 BAD_POSTS = [
     # (name, kwargs for client.post, status, text the message must contain)
     ("malformed json", {"content": b'{"observations": [', "headers": {**AUTH, "Content-Type": "application/json"}},
-     422, "JSON"),
+     422, "body: malformed JSON"),
     ("wrong type", {"json": _day(discharge="high"), "headers": AUTH}, 422, "observations.0.discharge"),
     ("bool as number", {"json": _day(precipitation=True), "headers": AUTH}, 422, "observations.0.precipitation"),
     ("future date", {"json": {"observations": [{"date": (dt.date.today() + dt.timedelta(days=2)).isoformat(),
@@ -345,3 +345,17 @@ def test_the_page_ships_in_the_package():
     extras = meta["project"]["optional-dependencies"]
     for dep in ("fastapi", "uvicorn", "pydantic", "httpx"):
         assert any(d.startswith(dep) for d in extras["serve"]) and any(d.startswith(dep) for d in extras["test"])
+
+
+def test_serve_is_a_subcommand_with_its_flags(capsys):
+    from sca2lstm.cli.main import main
+
+    assert main(["--help"]) == 0
+    assert "serve" in capsys.readouterr().out
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--model", "--data_dir", "--db", "--host", "--port", "--token_file"):
+        assert flag in out
+    assert "127.0.0.1" in out
+    assert main(["serve", "--model", "m.pth", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err

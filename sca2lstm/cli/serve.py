@@ -83,6 +83,9 @@ def _body(args) -> int:
     else:
         log.info("writes are on (token from %s)", "--token_file" if args.token_file else "$SCA2LSTM_TOKEN")
     log.info("serving on http://%s:%d/ (API documentation at /docs)", args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: other machines can reach the service; put it behind TLS before "
+                    "posting with a token over a network", args.host)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
                 access_log=False)
     return 0

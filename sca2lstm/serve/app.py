@@ -231,6 +231,10 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
     async def _validation(request: Request, exc: RequestValidationError):
         parts = []
         for e in exc.errors():
+            if e.get("type") == "json_invalid":  # loc is ("body", character offset)
+                at = e.get("loc", ("body", "?"))[-1]
+                parts.append(f"body: malformed JSON at character {at} ({e.get('ctx', {}).get('error', 'invalid')})")
+                continue
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
             where = ".".join(loc) or "body"
             parts.append(f"{where}: {e.get('msg', 'invalid')}")
