@@ -3,9 +3,10 @@
 
 Starts the server on a free 127.0.0.1 port, loads ``/``, picks station 32006 and checks that the
 forecast table and the chart's median points show the numbers of ``GET /stations/32006/forecast``, that
-the attention bars and the 90 observed days are drawn, then saves a screenshot (default
-docs/figures/serve.png). Not in CI (CI has no chromium). Needs ``pip install playwright`` and
-``apt-get install chromium``; it never downloads a browser (``executable_path`` points at chromium).
+the attention bars and the 90 observed days are drawn; then picks an issue day a week earlier (its
+chart shows the days observed since) and saves a screenshot (default docs/figures/serve.png).
+Not in CI (CI has no chromium). Needs ``pip install playwright`` and ``apt-get install chromium``; it
+never downloads a browser (``executable_path`` points at chromium).
 
 Usage:
     python scripts/browser_check.py                          # tiny synthetic basins + a tiny model
@@ -79,7 +80,16 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             n_obs = sum(h["observed"] is not None for h in api["history"])
             print(f"station {STATION}: issue day {api['issue_date']}, {len(rows)} leads in the table and the "
                   f"chart, {len(bars)} attention bars, {n_obs} observed days drawn")
+            # An earlier issue day: the days observed since are drawn dashed beside its forecast.
+            earlier = (dt.date.fromisoformat(latest) - dt.timedelta(days=7)).isoformat()
+            page.fill("#issue-date", earlier)
+            page.dispatch_event("#issue-date", "change")
+            page.wait_for_function(f"document.querySelector('#forecast-meta').textContent.includes('{earlier}') "
+                                   "&& document.body.dataset.ready === '1'", timeout=60_000)
+            if page.locator("#chart path.observed-after-line").count() != 1:
+                problems.append(f"chart of the forecast issued for {earlier}: no line of the days observed since")
             problems += messages
+            page.evaluate("document.activeElement && document.activeElement.blur()")
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"screenshot: {screenshot}")

@@ -99,6 +99,8 @@ def test_forecast_is_cached_per_issue_day_leads_and_data_version(service):
     assert a["weights"] == {"precipitation": 0.5, "temperature": 0.2, "pet": 0.3}
     assert a["setting"] == "hindcast" and a["model_sha256"] == "abc123"
     assert a["history"][-1]["date"] == "1977-12-01" and len(a["history"]) == 90
+    assert [o["date"] for o in a["observed_after"]] == ["1977-12-02", "1977-12-03", "1977-12-04"]
+    assert a["observed_after"][0]["observed"] == pytest.approx(file.loc["1977-12-02", "discharge_vol"])
     b = c.get("/stations/32006/forecast", params=p).json()
     assert b["cached"] is True and b["id"] == a["id"] and fake.calls == 1
     assert b["forecast"] == a["forecast"]

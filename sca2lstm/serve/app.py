@@ -179,6 +179,14 @@ def _default_issue(ts: pd.DataFrame) -> pd.Timestamp:
     return last if last is not None else ts.index[-1]
 
 
+def _observed_after(ts: pd.DataFrame, issue: pd.Timestamp, leads: int) -> list[dict]:
+    """Observed discharge of the forecast's valid days that are in the data (a forecast of the past)."""
+    if "discharge_vol" not in ts.columns:
+        return []
+    part = ts["discharge_vol"].loc[issue + pd.Timedelta(days=1):issue + pd.Timedelta(days=leads)]
+    return [{"date": d.strftime("%Y-%m-%d"), "observed": _num(v)} for d, v in part.items()]
+
+
 def _encode(answer: dict) -> bytes:
     """JSON of an answer made of plain types (NaN is already None)."""
     return json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
@@ -305,7 +313,8 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
                 "setting": row["setting"], "data_version": row["data_version"],
                 "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
-                "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue)}
+                "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue),
+                "observed_after": _observed_after(ts, issue, row["leads"])}
 
     def _issue(key: tuple, ts: pd.DataFrame, issue: pd.Timestamp) -> bytes:
         """Find the forecast of ``key`` in the database, else run the model and record it; cache it."""

@@ -122,7 +122,9 @@ class ForecastOut(BaseModel):
     cached: bool = Field(description="true when this answer came from the cache, not the model")
     forecast: list[LeadForecast]
     weights: dict[str, float] = Field(description="attention weight of each input on the issue day")
-    history: list[HistoryDay] = Field(description="observed discharge of the days before the issue day (m3/s)")
+    history: list[HistoryDay] = Field(description="observed discharge of the 90 days up to the issue day (m3/s)")
+    observed_after: list[HistoryDay] = Field(
+        description="observed discharge of the valid days already in the data (a forecast of a past day)")
 
 
 class VerifiedLead(LeadForecast):

@@ -35,7 +35,8 @@ function drawChart(fc) {
   const hist = fc.history.filter((d) => d.observed !== null);
   const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
   const x0 = Math.min(...days), x1 = Math.max(...days);
-  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => f.q95));
+  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => f.q95))
+    .concat((fc.observed_after || []).map((d) => d.observed).filter((v) => v !== null));
   const yMax = Math.max(1e-6, ...ys) * 1.08;
   const sx = (d) => L + ((d - x0) / Math.max(1, x1 - x0)) * (W - L - R);
   const sy = (v) => H - B - (v / yMax) * (H - T - B);
@@ -77,6 +78,12 @@ function drawChart(fc) {
     svgEl("path", { d: dPath, fill: "none", ...attrs }, svg);
   };
   line(hist.map((h) => [toDay(h.date), h.observed]), { stroke: "#1d2733", "stroke-width": 1.5, class: "observed-line" });
+  // Days observed after the issue day (a forecast of the past): dashed, so the forecast can be judged.
+  const after = (fc.observed_after || []).filter((d) => d.observed !== null);
+  if (after.length && lastObs) {
+    line([[toDay(lastObs.date), lastObs.observed]].concat(after.map((d) => [toDay(d.date), d.observed])),
+         { stroke: "#1d2733", "stroke-width": 1.5, "stroke-dasharray": "5 3", class: "observed-after-line" });
+  }
   line(start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f.median])),
        { stroke: "#c0392b", "stroke-width": 2.5, class: "median-line" });
   for (const f of fc.forecast) {
