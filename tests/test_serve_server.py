@@ -1,6 +1,10 @@
-"""Durability of the service: SIGKILL the server during a burst of posts, restart it, and find every
-acknowledged write. The server is the real uvicorn process (a subprocess: a kill needs one) on the
-fake forecaster of serve_helpers; posts do not touch the model."""
+"""The service as a real server process (subprocesses: a kill needs one).
+
+- Durability: SIGKILL the server during a burst of posts, restart it, and find every acknowledged
+  write (uvicorn on the fake forecaster of serve_helpers; posts do not touch the model).
+- The load script on `sca2lstm serve` with a trained model, scaled down: no error, nothing lost or
+  duplicated.
+"""
 
 from __future__ import annotations
 
@@ -106,3 +110,14 @@ def test_every_acknowledged_post_survives_a_sigkill(tiny_data_dir, tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_load_script_passes_on_the_real_server(pretrained_ckpt, tiny_data_dir):
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "load_test.py"), "--model", str(pretrained_ckpt),
+                        "--data_dir", str(tiny_data_dir), "--requests", "300", "--concurrency", "8",
+                        "--time_limit", "120"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "errors: 0; lost/duplicated-row problems: 0" in r.stdout and "RESULT: PASS" in r.stdout
+    for kind in ("cached forecast", "fresh forecast", "post"):
+        assert kind in r.stdout
