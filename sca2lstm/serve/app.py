@@ -132,19 +132,21 @@ class StationData:
             self._files[station] = df
         return df
 
-    def peek(self, station: str, version: int) -> pd.DataFrame | None:
-        """The overlaid timeseries if it is built already (never blocks on a file or the database)."""
+    def peek(self, station: str) -> tuple[int, pd.DataFrame] | None:
+        """``(version, timeseries)`` if the station's current version is built (never blocks)."""
         hit = self._overlays.get(station)
-        return hit[1] if hit is not None and hit[0] == version else None
+        return hit if hit is not None and hit[0] == self.store.data_version(station) else None
 
-    def timeseries(self, station: str, version: int) -> pd.DataFrame:
-        """Daily DataFrame (date index, the file's columns) with the posted days of ``version`` laid over."""
+    def timeseries(self, station: str) -> tuple[int, pd.DataFrame]:
+        """``(data version, daily DataFrame)``: the file's days (date index, the file's columns) with the
+        days posted up to that version laid over."""
         with self._lock:
-            hit = self._overlays.get(station)
-            if hit is not None and hit[0] == version:
-                return hit[1]
+            hit = self.peek(station)
+            if hit is not None:
+                return hit
             df = self._file(station)
-            rows = self.store.observations(station)
+            # The version and the rows in one read: a post landing meanwhile gets the next version.
+            version, rows = self.store.observations_at_version(station)
             if rows:
                 posted = pd.DataFrame(rows)
                 posted.index = pd.DatetimeIndex(pd.to_datetime(posted.pop("date")), name="date")
@@ -159,7 +161,7 @@ class StationData:
                         df.loc[vals.index, col] = vals.to_numpy(dtype=float)
                 df.attrs["posted_dates"] = set(posted.index)
             self._overlays[station] = (version, df)
-            return df
+            return version, df
 
 
 def _num(v) -> float | None:
@@ -281,8 +283,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
     @app.get("/stations/{station}/observations", response_model=schemas.ObservationsOut)
     def get_observations(station: StationId, start: dt.date | None = None, end: dt.date | None = None):
         stations.check(station)
-        version = store.data_version(station)
-        ts = stations.timeseries(station, version)
+        version, ts = stations.timeseries(station)
         last = ts.index[-1]
         end_t = pd.Timestamp(end) if end else last
         start_t = pd.Timestamp(start) if start else end_t - pd.Timedelta(days=HISTORY_DAYS - 1)
@@ -349,10 +350,8 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         if leads > max_leads:
             raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
         stations.check(station)
-        version = store.data_version(station)
-        ts = stations.peek(station, version)
-        if ts is None:
-            ts = await run_in_threadpool(stations.timeseries, station, version)
+        hit = stations.peek(station)
+        version, ts = hit if hit is not None else await run_in_threadpool(stations.timeseries, station)
         issue = pd.Timestamp(issue_date) if issue_date else _default_issue(ts)
         if not ts.index[0] <= issue <= ts.index[-1]:
             raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
@@ -369,7 +368,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
     def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
         stations.check(station)
-        ts = stations.timeseries(station, store.data_version(station))
+        _, ts = stations.timeseries(station)
         flow = ts["discharge_vol"] if "discharge_vol" in ts.columns else None
         out = []
         for row in store.forecasts(station, limit):

@@ -128,6 +128,13 @@ class Store:
             rows = self._db.execute(sql + " ORDER BY date", args).fetchall()
         return [dict(r) for r in rows]
 
+    def observations_at_version(self, station: str) -> tuple[int, list[dict]]:
+        """``(data version, every posted row)`` of ``station``, read together (no post in between)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT date, {', '.join(OBS_COLUMNS)} FROM observations WHERE station = ? "
+                                    "ORDER BY date", (station,)).fetchall()
+            return self._versions.get(station, 0), [dict(r) for r in rows]
+
     def data_version(self, station: str) -> int:
         """0 until the first post for ``station``, then one more per post."""
         return self._versions.get(station, 0)
