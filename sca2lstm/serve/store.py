@@ -114,20 +114,6 @@ class Store:
             self._versions[station] = int(version)
         return int(version)
 
-    def observations(self, station: str, start: str | None = None, end: str | None = None) -> list[dict]:
-        """Posted rows of ``station`` between ``start`` and ``end`` (inclusive, 'YYYY-MM-DD'), by date."""
-        sql = f"SELECT date, {', '.join(OBS_COLUMNS)}, updated_at FROM observations WHERE station = ?"
-        args: list = [station]
-        if start:
-            sql += " AND date >= ?"
-            args.append(start)
-        if end:
-            sql += " AND date <= ?"
-            args.append(end)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY date", args).fetchall()
-        return [dict(r) for r in rows]
-
     def observations_at_version(self, station: str) -> tuple[int, list[dict]]:
         """``(data version, every posted row)`` of ``station``, read together (no post in between)."""
         with self._lock:
