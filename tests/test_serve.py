@@ -8,6 +8,7 @@ import json
 import sqlite3
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from serve_helpers import FakeForecaster
@@ -361,3 +362,39 @@ def test_serve_is_a_subcommand_with_its_flags(capsys):
     assert "127.0.0.1" in out
     assert main(["serve", "--model", "m.pth", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_recent_part_cuts_only_where_no_feature_can_reach_back(tiny_cfg):
+    from sca2lstm.serve.app import recent_part
+
+    days = pd.date_range("2000-01-01", "2004-12-31", freq="D", name="date")
+    issue = pd.Timestamp("2004-06-30")
+    target = issue - pd.Timedelta(days=tiny_cfg.training.seq_len + 400)
+    rain = pd.Series(0.0, index=days)  # dry throughout: one run of low-rain days, never ended
+    ts = pd.DataFrame({"precipitation": rain, "discharge_vol": 1.0})
+    assert recent_part(ts, issue, tiny_cfg).index[0] == days[0]  # the run reaches back to the start
+    assert recent_part(ts, issue, tiny_cfg).index[-1] == issue    # days after the issue day are not known
+    ts.loc["2001-03-05", "precipitation"] = 5.0                   # neither low nor high: ends both runs
+    ts.loc[target - pd.Timedelta(days=3), "precipitation"] = 20.0  # high: ends only the dry run
+    assert recent_part(ts, issue, tiny_cfg).index[0] == pd.Timestamp("2001-03-05")
+    ts.loc[target, "precipitation"] = float("nan")                 # a missing day ends both too
+    assert recent_part(ts, issue, tiny_cfg).index[0] == target
+
+
+
+@pytest.mark.slow
+def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_ckpt, tiny_data_dir):
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.serve.app import model_forecaster
+    from sca2lstm.training.runtime import load_model
+
+    bundle = load_model(pretrained_ckpt)
+    fc = model_forecaster(bundle, tiny_data_dir)
+    for basin in ("32006", "10002"):
+        ts = camels_gb.read_timeseries(tiny_data_dir, basin)
+        for day in ("1973-02-10", "1975-08-01", "1977-12-20"):
+            full = issue_forecast(bundle, basin, data_dir=tiny_data_dir, issue_date=day, leads=7)
+            cut = fc(basin, ts, dt.date.fromisoformat(day), 7)
+            # check_dtype off: the date columns may differ in their unit (s or us), not in their values.
+            pd.testing.assert_frame_equal(cut.table, full.table, check_exact=True, check_dtype=False)
+            pd.testing.assert_series_equal(cut.weights, full.weights, check_exact=True)

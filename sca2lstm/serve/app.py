@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -384,11 +385,40 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
     return app
 
 
+def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
+    """The part of ``ts`` from which an issue-time forecast for ``issue`` comes out the same as from all of it.
+
+    Days after the issue day are not known at issue time, so they go. The model reads ``seq_len`` days; its inputs look back at most 30 days (trailing sums, the SSI
+    state) plus the lead days, except the runs of high- and low-precipitation days, which count back to
+    their start. So the cut is at least ``seq_len + 400`` days before the issue day, on a day that ends
+    both runs (neither high nor low rain, or missing): every feature of the kept days is then computed
+    from the same values as with the whole record. Nothing is cut where no such day exists.
+    """
+    target = issue - pd.Timedelta(days=cfg.training.seq_len + 400)
+    if target <= ts.index[0]:
+        return ts.loc[:issue]
+    head = ts.loc[:target]
+    if cfg.data.derived_features:
+        p = head["precipitation"].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            ends_both = ~np.isfinite(p) | ((p >= cfg.data.low_precip_mm) & (p < cfg.data.high_precip_mm))
+        if not ends_both.any():
+            return ts.loc[:issue]
+        target = head.index[np.flatnonzero(ends_both)[-1]]
+    return ts.loc[target:issue]
+
+
 def model_forecaster(bundle, data_dir) -> Forecaster:
     """The forecaster of a loaded checkpoint ``bundle`` (``load_model``'s tuple)."""
     from ..evaluation.operational import issue_forecast
 
+    cfg, known = bundle[1], set(bundle[2].basins)
+
     def forecast(station: str, timeseries: pd.DataFrame, issue_date, leads: int):
+        # Only the recent part: the forecast reads a window, and the features of the whole record cost
+        # ~10x the model. A basin the scalers do not know is fitted on its record, so it gets all of it.
+        if station in known:
+            timeseries = recent_part(timeseries, pd.Timestamp(issue_date), cfg)
         return issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue_date, leads=leads,
                               timeseries=timeseries)
 
