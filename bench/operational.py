@@ -24,8 +24,10 @@ on the basins of ``--data_dir``. Then, for each basin's test period, every day i
   parses the basin's CSV and attribute files), then the median of 50 later calls (the API keeps
   parsed files, keyed by modification time and size) and of 50 calls given the series in memory.
 
-``--quick`` is a smoke test (a tiny model trained for 1 epoch on 2 basins, one test year): its numbers
-mean nothing. Nothing here is asserted: the script prints and saves what it measured.
+``--quick`` without ``--model`` is a smoke test (a tiny model trained for 1 epoch on 2 basins, one
+test year): its numbers mean nothing. With ``--model``, the model's own basins (those of
+``--data_dir`` it was trained on) and periods are used. Nothing here is asserted: the script prints
+and saves what it measured.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
 from sca2lstm.evaluation.plots import plot_reliability
 from sca2lstm.training.pretrain import pretrain
-from sca2lstm.training.runtime import load_model
+from sca2lstm.checkpoint import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -114,6 +116,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="bench_output/operational")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, 1 epoch, 2 basins, 1 test year")
     ap.add_argument("--timing_reps", type=int, default=50)
+    ap.add_argument("--period", choices=["test", "val"], default="test",
+                    help="score the test period (default) or the validation period (for design choices)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -122,7 +126,7 @@ def main(argv=None) -> int:
 
     cfg = load_config(overrides={"data": {"data_dir": str(data_dir)}})
     basins = camels_gb.list_basins(data_dir)
-    if args.quick:
+    if args.quick and not args.model:
         basins = basins[:2]
         cfg = cfg.replace(data={"basins": basins, "test_start": "2005-10-01", "test_end": "2006-09-30"},
                           model={"hidden_size": 16, "attention_hidden_size": 8, "embedding_size": 4},
@@ -134,18 +138,21 @@ def main(argv=None) -> int:
         ckpt = out / "sca2lstm.pth"
         pretrain(cfg, ckpt, data_dir=data_dir, basins=basins, progress=False)
     train_s = time.time() - t0
-    model, mcfg, scalers, _ = bundle = load_model(ckpt)
-    if args.quick:  # the quick model was trained on the full config; score one test year only
-        mcfg = mcfg.replace(data={"test_start": "2005-10-01", "test_end": "2006-09-30"})
+    model, mcfg, scalers, ck = bundle = load_model(ckpt)
     F = mcfg.training.forecast_leads
+    if F <= 0:
+        raise SystemExit(f"{ckpt} is a hindcast-only model (training.forecast_leads 0): no issue-time forecasts")
     L, lead_days = mcfg.training.seq_len, mcfg.data.lead_days
+    if args.model:
+        basins = [b for b in ck.get("basins", []) if b in basins] or basins
     records = [load_basin(data_dir, b, mcfg) for b in basins]
     for r in records:
         if r.basin not in scalers.basins:
             fit_new_basin_scaler(scalers, r, mcfg)
     data = SequenceData(records, load_static(data_dir, basins, mcfg), scalers, pad=L)
     d = mcfg.data
-    test = [r.period(d.test_start, d.test_end) for r in records]
+    start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)
+    test = [r.period(start, end) for r in records]  # the scored period
     train = [r.period(d.train_start, d.train_end) for r in records]
     # Issue days: every day from the day before the test period to the day before its end, so that
     # every lead's valid days cover the test period (each lead scored on valid days inside it).
@@ -242,14 +249,14 @@ def main(argv=None) -> int:
 
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
-    print(f"\nModel {ckpt} (training.forecast_leads {F}); {len(records)} basins; test "
-          f"{d.test_start}..{d.test_end}; pretraining {train_s:.0f} s, all forecasts {fc_s:.0f} s")
+    print(f"\nModel {ckpt} (training.forecast_leads {F}); {len(records)} basins; {args.period} period "
+          f"{start}..{end}; pretraining {train_s:.0f} s, all forecasts {fc_s:.0f} s")
     print("Per lead and setting (medians over basins; persistence = last observed flow carried forward, same days;\n"
           "CRPS = 2 x mean pinball loss over the 5 quantiles; CRPSS = 1 - CRPS / CRPS of the baseline):")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for label, ms in timing.items():
         print(f"one basin, one issue date, {F} leads, {label}: {ms:.1f} ms")
-    res = {"model": str(ckpt), "basins": [r.basin for r in records], "test": [d.test_start, d.test_end],
+    res = {"model": str(ckpt), "basins": [r.basin for r in records], "period": [args.period, start, end],
            "forecast_leads": F, "quick": args.quick, "pretrain_seconds": train_s, "forecast_seconds": fc_s,
            "timing_ms_median": timing, "summary": summary.to_dict(orient="records"),
            "crps_note": "2 x mean pinball loss over the quantiles 0.05, 0.25, 0.5, 0.75, 0.95"}

@@ -290,6 +290,9 @@ def _check_consistency(cfg: Config, source: str) -> None:
     if qs and (any(not 0 < q < 1 for q in qs) or any(a >= b for a, b in itertools.pairwise(qs)) or 0.5 not in qs):
         raise ConfigError(f"{source}: model.quantiles={qs} must be empty or increasing numbers in (0, 1) "
                           "that include 0.5 (the median)")
+    if dc.lead_days >= t.seq_len - t.spinup:
+        raise ConfigError(f"{source}: data.lead_days={dc.lead_days} must be smaller than training.seq_len - "
+                          f"training.spinup = {t.seq_len} - {t.spinup} = {t.seq_len - t.spinup}")
     bad = [c for c in dc.dynamic_inputs if c not in KNOWN_DYNAMIC]
     if bad:
         raise ConfigError(f"{source}: unknown data.dynamic_inputs {bad}; allowed: {', '.join(KNOWN_DYNAMIC)}")
@@ -311,8 +314,44 @@ def _check_consistency(cfg: Config, source: str) -> None:
                               f"periods must be in order and not overlap: train < val < test")
 
 
+def read_config_file(path: str | os.PathLike | None = None) -> tuple[str | None, dict]:
+    """The keys a user config file names, validated on top of the defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file. Without it, ``./sca2lstm.yaml`` when it exists, else no file.
+
+    Returns
+    -------
+    (source, sections) : (str or None, dict)
+        The file read (None: none) and its nested ``{section: {key: value}}`` exactly as written, so
+        a caller can tell a key the file sets from a default.
+    """
+    if path is None and Path(USER_CONFIG_NAME).is_file():
+        path = USER_CONFIG_NAME
+    if path is None:
+        return None, {}
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {source} does not exist")
+    try:
+        with open(p, encoding="utf-8") as f:
+            user = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {source} is not valid YAML: {str(e).splitlines()[0]}") from None
+    base = _default_dict()
+    _merge(base, user, source)
+    _build(base, source)  # unknown keys and bad values fail here, naming the file
+    return source, {k: dict(v) for k, v in (user or {}).items() if v}
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> Config:
     """Load and validate the configuration.
+
+    Precedence: ``overrides`` (command-line flags that were given) > the config file > the project
+    defaults of ``default_config.yaml``.
 
     Parameters
     ----------
@@ -326,20 +365,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
     Config
     """
     base = _default_dict()
-    if path is None and Path(USER_CONFIG_NAME).is_file():
-        path = USER_CONFIG_NAME
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {source} does not exist")
-        try:
-            with open(p, encoding="utf-8") as f:
-                user = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {source} is not valid YAML: {str(e).splitlines()[0]}") from None
-        _merge(base, user, source)
+    source, user = read_config_file(path)
+    source = source or "defaults"
+    _merge(base, user, source)
     if overrides:
         _merge(base, copy.deepcopy(overrides), "override")
     return _build(base, source)

@@ -97,7 +97,9 @@ def sca_log(caplog):
 
 
 def warnings_of(caplog):
-    return [r for r in caplog.records if r.name == "sca2lstm" and r.levelno == logging.WARNING]
+    # module loggers (getLogger(__name__)) are children of "sca2lstm"
+    return [r for r in caplog.records
+            if (r.name == "sca2lstm" or r.name.startswith("sca2lstm.")) and r.levelno == logging.WARNING]
 
 
 # ------------------------------------------------------------------------------------------ layouts

@@ -21,6 +21,7 @@ def _state(path):
     return torch.load(path, weights_only=True)["model_state_dict"]
 
 
+@pytest.mark.slow
 def test_frozen_bit_identical_trainable_changed(pretrained_ckpt, tiny_data_dir, tmp_path):
     r = finetune(pretrained_ckpt, "32006", {**FT, "learning_rate": 1e-3}, data_dir=tiny_data_dir,
                  out_root=tmp_path, progress=False)
@@ -73,6 +74,7 @@ def test_split_is_chronological(tiny_cfg, tiny_data_dir):
     assert rec.dates[sp.i_split - 1] < rec.dates[sp.i_split]  # train part strictly before validation
 
 
+@pytest.mark.slow
 def test_test_period_never_used(pretrained_ckpt, tiny_data_dir, tmp_path):
     """Garbage in the test period changes nothing in the fine-tuned model."""
     changed = tmp_path / "data"
@@ -89,11 +91,13 @@ def test_test_period_never_used(pretrained_ckpt, tiny_data_dir, tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_never_worse_than_pretrained_on_validation(pretrained_ckpt, tiny_data_dir, tmp_path):
     r = finetune(pretrained_ckpt, "10002", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
     assert r["after"].loss <= r["before"].loss + 1e-12
 
 
+@pytest.mark.slow
 def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sca2lstm"):
         finetune(pretrained_ckpt, "32006", {**FT, "epochs": 1, "min_records": 5000}, data_dir=tiny_data_dir,

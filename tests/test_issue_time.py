@@ -169,12 +169,12 @@ def test_coverage_on_synthetic_data_is_near_nominal():
     ok = torch.ones(1, n_train, dtype=torch.bool)
     for _ in range(150):
         opt.zero_grad()
-        loss = pinball_loss(head(xs, mean, gap).unsqueeze(0), y.unsqueeze(0), ok, levels)
+        loss = pinball_loss(head(xs, mean, gap, 0 * gap).unsqueeze(0), y.unsqueeze(0), ok, levels)
         loss.backward()
         opt.step()
     xt, mt, yt = sample(n_test)
     with torch.no_grad():
-        qt = head(xt, mt, torch.ones(n_test))
+        qt = head(xt, mt, torch.ones(n_test), torch.zeros(n_test))
     for lo, hi, p in ((0, 4, 0.9), (1, 3, 0.5)):
         cover = ((yt >= qt[:, lo]) & (yt <= qt[:, hi])).double().mean().item()
         bound = 3 * (p * (1 - p) / n_test) ** 0.5
@@ -189,7 +189,7 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
 
     from sca2lstm.training import trainer as trainer_mod
     from sca2lstm.training.pretrain import pretrain
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     seen = []
     real = trainer_mod.mask_issue_time
@@ -211,7 +211,7 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
 
 
 def test_checkpoint_from_before_the_quantile_head_loads_as_hindcast_only(pretrained_ckpt, tmp_path):
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     ck = torch.load(pretrained_ckpt, weights_only=True)
     del ck["config"]["model"]["quantiles"], ck["config"]["training"]["forecast_leads"]

@@ -12,7 +12,7 @@ from sca2lstm.data.dataset import SequenceData, load_basin, load_static
 from sca2lstm.data.features import required_columns
 from sca2lstm.errors import DataError, UsageError
 from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
-from sca2lstm.training.runtime import load_model
+from sca2lstm.checkpoint import load_model
 
 ISSUE = "1976-06-15"
 
@@ -175,3 +175,38 @@ def test_cli_weather_forecast_file_errors_name_the_file(pretrained_ckpt, tiny_da
                str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and str(f) in err[0] and "covers 3 of the 5 lead days" in err[0]
+
+
+def _bench():
+    import importlib.util
+    import sys
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_operational", REPO / "bench" / "operational.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quantile_score_of_a_point_forecast_is_its_mae():
+    """The CRPS of a point forecast is its mean absolute error; the approximation keeps that."""
+    bench = _bench()
+    obs = np.array([1.0, 3.0, np.nan, 0.5])
+    x = np.array([2.0, 2.0, 1.0, 0.0])
+    assert bench.quantile_score(obs, np.repeat(x[:, None], 5, axis=1)) == pytest.approx(np.mean([1.0, 1.0, 0.5]))
+
+
+@pytest.mark.slow
+def test_operational_benchmark_runs_on_tiny_data(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "op"
+    assert bench.main(["--data_dir", str(tiny_data_dir), "--model", str(pretrained_ckpt), "--out", str(out),
+                       "--timing_reps", "2"]) == 0
+    s = pd.read_csv(out / "summary.csv")
+    assert set(s["setting"]) == {"issue-time", "issue-time+perfect-weather", "hindcast"}
+    assert len(s) == 2 * 7 + 1 and (s["basins"] == 3).all()
+    assert s.loc[s["setting"] != "hindcast", ["coverage90_mean", "crpss_clim_median"]].notna().all().all()
+    assert (out / "reliability_issue-time.png").is_file() and (out / "results.json").is_file()
+    assert "one basin, one issue date" in capsys.readouterr().out

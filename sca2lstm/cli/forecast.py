@@ -54,7 +54,8 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.operational import issue_forecast, write_forecast
     from ..evaluation.predict import resolve_model_path
-    from ..training.runtime import load_model, resolve_device
+    from ..checkpoint import load_model
+    from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)

@@ -29,13 +29,14 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
+    from ..checkpoint import load_model
     from ..evaluation.predict import (
         HINDCAST_SETTING,
         predict,
         resolve_model_path,
         write_prediction,
     )
-    from ..training.runtime import load_model, resolve_device
+    from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
@@ -47,11 +48,15 @@ def _body(args) -> int:
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
     print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
-    print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} | unpredicted  output")
+    # Left of the bar: the days where persistence also has a forecast (the fair comparison); "NSE all
+    # days" also scores the days right after a gap in the record, which persistence cannot forecast.
+    print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
+          f"| {'days':>6} {'NSE all days':>12} | unpredicted  output")
     for pred, folder in rows:
-        m, q = pred.metrics["model"], pred.metrics["persistence"]
+        m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
         print(f"{pred.basin:>8} {pred.metrics['n_days']:6d} {m['nse']:7.3f} {m['kge']:7.3f} {m['rmse']:8.3f} "
-              f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {pred.n_unpredicted:11d}  {folder}")
+              f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {a['n_days']:6d} {a['nse']:12.3f} "
+              f"| {pred.n_unpredicted:11d}  {folder}")
     return 0
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 ATTRIBUTE_GROUPS = ("climatic", "humaninfluence", "hydrogeology", "hydrologic", "hydrometry",
                     "landcover", "soil", "topographic")
@@ -84,6 +84,9 @@ def timeseries_file(data_dir, basin: str) -> Path:
         known = list_basins(data_dir)
         shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
         raise DataError(f"unknown basin {basin!r}: no timeseries file in {ts}; available: {shown}")
+    if len(hits) > 1:  # which one is meant is not ours to guess
+        raise DataError(f"basin {basin!r}: several timeseries files in {ts}: {', '.join(h.name for h in hits)}; "
+                        "keep exactly one")
     return hits[0]
 
 

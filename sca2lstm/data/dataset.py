@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from . import camels_gb
 from .features import feature_spec, raw_features, required_columns
 from .scaling import MIN_SCALE_FLOWS, Scalers
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = "3"  # bump when raw_features() changes meaning
 
@@ -37,23 +38,94 @@ def cache_root(cfg: Config) -> Path:
     return Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_root()
 
 
-def resolve_data_dir(cli_value, cfg: Config) -> tuple[Path, bool]:
-    """Where the data is: ``--data_dir``, else ``$SCA2LSTM_DATA_DIR``, else ``cfg.data.data_dir``.
+BUILTIN = "builtin"  # the data_dir value that asks for the built-in synthetic basins by name
 
-    With none of them set, the built-in synthetic basins are generated once into the cache folder and
-    used, which the log says in one line. Returns ``(path, is_builtin)``.
-    """
-    for value in (cli_value, os.environ.get("SCA2LSTM_DATA_DIR"), cfg.data.data_dir):
-        if value:
-            p = Path(value).expanduser()
-            if not p.is_dir():
-                raise DataError(f"data folder {p} does not exist; expected a CAMELS-GB folder with timeseries/")
-            return p, False
+
+def _builtin_dir(cfg: Config) -> Path:
     from .synthetic import builtin_dataset_dir
-    p = builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
-    log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
-             "built-in synthetic basins in %s", p)
-    return p, True
+    return builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
+
+
+def _is_builtin_folder(path: Path) -> bool:
+    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``)."""
+    return path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None
+
+
+def _describe(path, builtin: bool) -> str:
+    return f"the built-in synthetic basins ({path})" if builtin else f"the data folder {path}"
+
+
+def recorded_data(ckpt: dict) -> tuple | None:
+    """``(data_dir, builtin_data)`` a checkpoint records, or None for one written before these keys."""
+    if not isinstance(ckpt, dict) or "builtin_data" not in ckpt:
+        return None
+    return ckpt.get("data_dir"), bool(ckpt["builtin_data"])
+
+
+def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> tuple[Path, bool]:
+    """Where the data is, and whether it is the built-in synthetic dataset.
+
+    Precedence: ``cli_value`` (``--data_dir``); else the folder ``recorded`` in a checkpoint, when it
+    still exists; else ``$SCA2LSTM_DATA_DIR``; else ``cfg.data.data_dir``; else the built-in synthetic
+    basins, generated once into the cache folder (the log says so in one line). Any of these may be
+    ``"builtin"``, which asks for the built-in basins by name.
+
+    Parameters
+    ----------
+    cli_value : str or Path or None
+    cfg : Config
+    recorded : (str or None, bool or None), optional
+        ``(data_dir, builtin_data)`` of the checkpoint a model comes from (``None`` for pretraining
+        and for checkpoints written before these keys existed). A model trained on the built-in
+        basins gets them back (regenerated into the cache if its folder is gone).
+
+    Returns
+    -------
+    (Path, bool)
+        The folder and ``is_builtin``.
+
+    Raises
+    ------
+    DataError
+        A folder that does not exist; or a model trained on real data pointed at the built-in basins,
+        or the reverse (one line naming both folders). Another real folder than the recorded one is
+        allowed: data gets moved.
+    """
+    rec_dir, rec_builtin = recorded if recorded is not None else (None, None)
+    chosen = cli_value
+    if not chosen and rec_dir:
+        if rec_builtin:
+            if (Path(rec_dir) / "timeseries").is_dir():
+                return Path(rec_dir), True
+            chosen = BUILTIN  # gone: the same basins, regenerated into the cache
+        elif Path(rec_dir).expanduser().is_dir():
+            chosen = rec_dir
+    if not chosen:
+        chosen = os.environ.get("SCA2LSTM_DATA_DIR") or cfg.data.data_dir
+    if chosen and str(chosen) != BUILTIN:
+        path = Path(chosen).expanduser()
+        # A built-in dataset's folder named explicitly (e.g. the recorded one) is still the built-in data.
+        builtin = _is_builtin_folder(path) or (
+            bool(rec_builtin) and rec_dir is not None and path.resolve() == Path(rec_dir).expanduser().resolve())
+        if not path.is_dir():
+            raise DataError(f"data folder {path} does not exist; expected a CAMELS-GB folder with timeseries/ "
+                            f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
+    else:
+        if rec_builtin is False:  # a model trained on real data: refuse before generating anything
+            gone = " (gone)" if rec_dir and not Path(rec_dir).expanduser().is_dir() else ""
+            why = ("as --data_dir builtin asks" if chosen else
+                   "as nothing else is configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir)")
+            raise DataError(f"the model was trained on {_describe(rec_dir, False)}{gone} but would run on the "
+                            f"built-in synthetic basins, {why}; pass --data_dir with a CAMELS-GB folder")
+        path, builtin = _builtin_dir(cfg), True
+        if not chosen:
+            log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
+                     "built-in synthetic basins in %s", path)
+    if rec_builtin is not None and bool(rec_builtin) != builtin:
+        raise DataError(f"the model was trained on {_describe(rec_dir, bool(rec_builtin))} but would run on "
+                        f"{_describe(path, builtin)}; pass --data_dir with the model's kind of data "
+                        f"({'--data_dir ' + BUILTIN if rec_builtin else 'a CAMELS-GB folder'})")
+    return path, builtin
 
 
 # ---------------------------------------------------------------------------------------- records

@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
+from ..checkpoint import load_model
+from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
+                            resolve_data_dir)
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
-from .metrics import paired_metrics
+from .metrics import all_metrics, paired_metrics
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 #: The information setting of :func:`predict`, named in its outputs (issue-time forecasts are
 #: :mod:`sca2lstm.evaluation.operational`).
@@ -43,6 +45,7 @@ class Prediction:
     n_unpredicted: int
     model_path: Path
     seconds: float
+    lead_days: int = 1
 
 
 def resolve_model_path(patterns) -> Path:
@@ -85,20 +88,22 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     -------
     Prediction
     """
-    from ..training.runtime import load_model
 
     t_start = time.time()
     basin = str(basin)
     path = resolve_model_path(model_path)
-    model, cfg, scalers, _ = model_bundle or load_model(path, device)
+    model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
     s = _parse_date(start or cfg.data.test_start, "--start")
     e = _parse_date(end or cfg.data.test_end, "--end")
     if s > e:
         raise UsageError(f"--start {s} is after --end {e}")
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
     rec = load_basin(data_dir, basin, cfg)
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
+    if e > rec.dates[-1]:
+        log.warning("basin %s: %s %s is beyond its data; forecasting up to its last day with data, %s",
+                    basin, "--end" if end else "the test period's end", e, rec.dates[-1])
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
@@ -119,10 +124,23 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
                           index=dates).reset_index()
     weights = pd.DataFrame(fc.weights, index=dates, columns=scalers.feature_names)
     metrics = paired_metrics(obs, pred, pers)
+    # The paired score skips the days right after a gap (no persistence there); this one keeps them.
+    metrics["model_all_days"] = model_all_days(obs, pred)
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
-    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start)
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead)
+
+
+def model_all_days(obs, pred) -> dict:
+    """The model's metrics on every day with an observation and a forecast, and ``n_days``.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray [T]
+        Observed and forecast discharge (m3/s), NaN where missing.
+    """
+    return all_metrics(obs, pred)  # pairs with a NaN on either side are left out, n_days counts the rest
 
 
 def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
@@ -149,7 +167,8 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
              "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
              "n_input_gap_days": int(s["input_gap"].sum()),
-             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"]}
+             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
+             "model_all_days": pred.metrics.get("model_all_days")}
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
         title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"
@@ -183,13 +202,15 @@ def _write_netcdf(pred: Prediction, path: Path) -> None:
     import xarray as xr
 
     s = pred.series.set_index("date")
+    lead = int(pred.lead_days)
+    when = "of the previous day" if lead == 1 else f"{lead} days earlier"
     ds = xr.Dataset(
         {
             "observed": ("time", s["observed"].to_numpy(), {"long_name": "observed discharge", "units": "m3 s-1",
                                                              "standard_name": "water_volume_transport_in_river_channel"}),
-            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": "SCA2LSTM lead-1 forecast of discharge",
+            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": f"SCA2LSTM lead-{lead} forecast of discharge",
                                                                "units": "m3 s-1"}),
-            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": "persistence forecast (observed discharge of the previous day)",
+            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": f"persistence forecast (observed discharge {when})",
                                                                    "units": "m3 s-1"}),
             "input_gap": ("time", s["input_gap"].to_numpy().astype("int8"), {"long_name": "1 where any input of the day was missing",
                                                                               "flag_values": [0, 1]}),

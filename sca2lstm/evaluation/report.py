@@ -263,12 +263,16 @@ def _is_paired(obj: Any) -> bool:
 
 def _paired_table(obj: dict) -> str:
     model, pers = _flatten(obj["model"]), _flatten(obj["persistence"])
+    # A prediction's score on all days (the days after a gap too) gets a column beside the paired one.
+    alld = _flatten(obj["model_all_days"]) if isinstance(obj.get("model_all_days"), dict) else None
     keys = list(model) + [k for k in pers if k not in model]
+    extra_head = "<th>model, all days</th>" if alld is not None else ""
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_fmt(model.get(k)))}</td>"
-                   f"<td>{_e(_fmt(pers.get(k)))}</td></tr>" for k in keys)
-    table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th></tr></thead>"
+                   f"<td>{_e(_fmt(pers.get(k)))}</td>"
+                   + (f"<td>{_e(_fmt(alld.get(k)))}</td>" if alld is not None else "") + "</tr>" for k in keys)
+    table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th>{extra_head}</tr></thead>"
              f"<tbody>{rows}</tbody></table>")
-    rest = {k: v for k, v in obj.items() if k not in ("model", "persistence")}
+    rest = {k: v for k, v in obj.items() if k not in ("model", "persistence", "model_all_days")}
     return table + (_kv_table(_flatten(rest)) if rest else "")
 
 

@@ -17,7 +17,9 @@ MAX_GAP_DAYS = 365
 
 
 class QuantileHead(nn.Module):
-    """Quantiles from a state, a point forecast and the days since the last observed discharge.
+    """Quantiles from a state, a point forecast, the days since the last observed discharge and the
+    share of the inputs that are missing (both known at forecast time: together they tell a hindcast
+    day, an issue-time lead day with a weather forecast, and one without, apart).
 
     ``q50 = point + d0``; upper quantiles ``q50 + cumsum(softplus(d_up))``, lower ones
     ``q50 - cumsum(softplus(d_low))`` outward from the median: strictly ordered.
@@ -36,9 +38,10 @@ class QuantileHead(nn.Module):
         super().__init__()
         self.quantiles = [float(q) for q in quantiles]
         self.median_index = self.quantiles.index(0.5)
-        self.net = nn.Sequential(nn.Linear(state_size + 2, hidden), nn.Tanh(), nn.Linear(hidden, len(self.quantiles)))
+        self.net = nn.Sequential(nn.Linear(state_size + 3, hidden), nn.Tanh(), nn.Linear(hidden, len(self.quantiles)))
 
-    def forward(self, state: torch.Tensor, point: torch.Tensor, gap_days: torch.Tensor) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, point: torch.Tensor, gap_days: torch.Tensor,
+                missing_share: torch.Tensor) -> torch.Tensor:
         """Quantiles in the units of ``point``.
 
         Parameters
@@ -48,12 +51,15 @@ class QuantileHead(nn.Module):
             The point forecast (detach it first where it must not learn from the head).
         gap_days : Tensor [...]
             Days since the last observed discharge the forecast could use (>= 0).
+        missing_share : Tensor [...]
+            Share of the dynamic input features that are missing on the day (0 .. 1).
 
         Returns
         -------
         Tensor [..., Q], increasing along the last axis.
         """
-        z = torch.cat([state, point.unsqueeze(-1), torch.log1p(gap_days).unsqueeze(-1)], dim=-1)
+        z = torch.cat([state, point.unsqueeze(-1), torch.log1p(gap_days).unsqueeze(-1),
+                       missing_share.unsqueeze(-1)], dim=-1)
         o = self.net(z)
         k = self.median_index
         q50 = point + o[..., k]

@@ -16,7 +16,8 @@ At every step t (all states carry across the whole window; nothing is reset, not
    obs(t-L) is known, and the level itself where it is not. Predictions exist at every step, which
    the residual feedback needs and which lets the loss use every step after a spin-up.
 5. **Quantile head** (``model.quantiles``, :mod:`sca2lstm.models.quantile`): forecast quantiles
-   from the detached h2(t), the detached pred(t) and the days since the last observed discharge;
+   from the detached h2(t), the detached pred(t), the days since the last observed discharge and
+   the share of missing inputs (what tells hindcast and issue-time lead days apart);
    trained with the pinball loss, it leaves the point forecast's training unchanged.
 
 **Basin embedding.** An MLP encoder of the static attributes and their missing flags. It has no
@@ -200,7 +201,7 @@ class SCA2LSTM(nn.Module):
             out += (weights,)
         if return_quantiles:
             gap = days_since_observation(q_obs if use_res else None, self.lead, (B, T)).to(x.device, dtype)
-            out += (self.quantile_head(h2.detach(), pred.detach(), gap),)
+            out += (self.quantile_head(h2.detach(), pred.detach(), gap, miss.mean(-1)),)
         return out[0] if len(out) == 1 else out
 
     def _fused_ok(self, x: torch.Tensor, q_obs: torch.Tensor | None) -> bool:

@@ -1,7 +1,9 @@
 """Per-basin fine-tuning of a pretrained model (the CLI ``fine_train.py`` is a thin layer over it).
 
 - Split: the basin's train + validation periods, in time order; the first ``fine_tune_ratio`` of the
-  days trains, the rest validates (early stopping). The test period is never loaded into either.
+  days trains, the rest validates (early stopping). For a basin that was in pretraining, validation
+  never starts before ``data.val_start`` (earlier days were pretraining targets). The test period is
+  never loaded into either.
 - Scalers: inputs use the pretrained scalers, so frozen layers see what they learned on. A basin that
   was not in pretraining gets its discharge scale as zero-shot prediction fits it (its days in the
   configured training period; the fine-tune's training part if it has none there), so epoch 0 is the
@@ -25,19 +27,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import atomic_torch_save, build_checkpoint, load_model
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
-                            resolve_data_dir)
+                            recorded_data, resolve_data_dir)
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
-from .checkpoint import atomic_torch_save
+from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, write_training_artifacts
 from .pretrain import train_settings
-from .runtime import build_checkpoint, load_model, seed_everything
-from .trainer import Trainer, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 DEFAULT_OUT_ROOT = Path("./model_output/fine_tune")
 
@@ -48,18 +52,35 @@ class FinetuneSplit:
     i_split: int  # first day of the validation part
     i1: int       # one past the last validation day
     n_train_valid: int
+    rule: str = ""  # how i_split was chosen, for the log and config.json
 
 
-def chronological_split(rec, cfg: Config) -> FinetuneSplit:
-    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random."""
+def chronological_split(rec, cfg: Config, in_pretraining: bool = False) -> FinetuneSplit:
+    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random.
+
+    For a basin the model was pretrained on (``in_pretraining``), the days before ``data.val_start``
+    were pretraining targets: a validation part starting earlier would score the pretrained model
+    partly in-sample. Its validation part therefore starts at the later of the ratio split and
+    ``data.val_start``. A basin new to the model keeps the ratio split.
+    """
     d = cfg.data
     i0, i1 = rec.period(d.train_start, d.val_end)
     if i1 - i0 < 2:
         raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {d.train_start}..{d.val_end} "
                         f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
-    i_split = i0 + int(np.floor((i1 - i0) * cfg.finetune.fine_tune_ratio))
+    ratio = cfg.finetune.fine_tune_ratio
+    i_split = i0 + int(np.floor((i1 - i0) * ratio))
+    rule = f"fine_tune_ratio {ratio:g} of {d.train_start}..{d.val_end}"
+    if in_pretraining:
+        i_val = min(max(rec.index_of(d.val_start), i0 + 1), i1 - 1)
+        if i_val > i_split:
+            i_split = i_val
+            rule = (f"data.val_start {d.val_start}: the basin was in pretraining, whose training targets end "
+                    f"there, so validation starts no earlier (the ratio {ratio:g} split was earlier)")
+        else:
+            rule += f" (not before data.val_start {d.val_start}: the basin was in pretraining)"
     n_valid = int(np.isfinite(rec.y[i0:i_split]).sum())
-    return FinetuneSplit(i0, i_split, i1, n_valid)
+    return FinetuneSplit(i0, i_split, i1, n_valid, rule)
 
 
 def apply_freezing(model, cfg: Config) -> dict:
@@ -91,9 +112,11 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if seed is not None:
         updates["training"] = {"seed": seed}
     cfg = pcfg.replace(**updates)
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(src))
     rec = load_basin(data_dir, basin, cfg)
-    split = chronological_split(rec, cfg)
+    in_set = basin in scalers.basins
+    split = chronological_split(rec, cfg, in_pretraining=in_set)
+    log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
     if split.n_train_valid == 0:
         raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
                         f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
@@ -101,7 +124,6 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if split.n_train_valid < cfg.finetune.min_records:
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
-    in_set = basin in scalers.basins
     if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
         days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split))
         log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
@@ -116,11 +138,10 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if resume and run_dir is None:
         raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
     run_dir = run_dir or _new_run_dir(base)
-    from ..cli.common import add_log_file, remove_handler
     handler = add_log_file(run_dir / "finetune.log")
     try:
-        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,
-                    device, progress, resume)
+        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, (data_dir, builtin),
+                    run_dir, device, progress, resume)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -160,9 +181,10 @@ def _resume_dir(base: Path):
     return cands[-1] if cands else None
 
 
-def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir, device,
+def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, source, run_dir, device,
          progress, resume) -> dict:
     basin = rec.basin
+    data_dir, builtin = source  # where the data came from, recorded in the fine-tuned checkpoint
     seed_everything(cfg.training.seed)
     groups = apply_freezing(model, cfg)
     for g, on in groups.items():
@@ -193,7 +215,8 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
                      "data_dir": str(data_dir), "data_sha256": rec.source_hash, "basin": basin,
                      "basin_in_pretraining": in_set,
                      "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
-                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]},
+                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])],
+                               "rule": split.rule},
                      "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
@@ -208,7 +231,8 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
-                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
+                            data_dir=str(data_dir), builtin_data=builtin)
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",

@@ -11,20 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import atomic_torch_save, build_checkpoint
 from ..config import Config
 from ..data import camels_gb
 from ..data.dataset import (SequenceData, check_period_has_target, check_period_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
-from .checkpoint import atomic_torch_save
 from .outputs import metrics_frame, write_training_artifacts
-from .runtime import build_checkpoint, seed_everything
-from .trainer import Trainer, TrainSettings, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer, TrainSettings
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,7 +77,7 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
-        discharge_dropout=t.discharge_dropout, forecast_leads=t.forecast_leads,
+        discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window, forecast_leads=t.forecast_leads,
         forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known)
 
 

@@ -14,7 +14,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +22,15 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import SequenceData
-from ..data.features import BASIN_Q
+from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError
-from ..evaluation.forecast import forecast_periods
-from ..evaluation.metrics import paired_metrics
+from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
+from ..evaluation.evaluate import EvalResult, evaluate
 from .augment import hide_discharge
-from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from .loss import masked_mse, pinball_loss
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,44 +51,17 @@ class TrainSettings:
     lead_days: int
     mixed_precision: bool = False
     discharge_dropout: float = 0.0
+    ssi_window: int = 30  # data.ssi_window: hidden discharge is also taken out of the SSI state
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
 
 
-@dataclass
-class EvalResult:
-    """Validation/test scores. ``per_basin``: basin -> paired_metrics (model vs persistence, m3/s)."""
-
-    loss: float
-    per_basin: dict
-    forecasts: list = field(default_factory=list)
-
-    def median(self, who: str, metric: str) -> float:
-        vals = [m[who][metric] for m in self.per_basin.values() if m["n_days"] > 1]
-        return float(np.nanmedian(vals)) if vals else float("nan")
-
-
-def evaluate(model, data: SequenceData, periods, seq_len: int, spinup: int, lead_days: int, device,
-             return_weights: bool = False) -> EvalResult:
-    """Forecast each basin's period and score it against the observations and persistence.
-
-    The loss is the mean squared scaled error over all scored days (the training loss, on new days).
-    Model and persistence are scored on the same days: obs, forecast and obs(t - lead) all present.
-    """
-    fcs = forecast_periods(model, data, periods, seq_len, spinup, device, return_weights=return_weights)
-    sq, n, per = 0.0, 0, {}
-    for b, fc in enumerate(fcs):
-        o = data.offsets[b]
-        obs = data.y[o + fc.i0:o + fc.i1].astype(np.float64)
-        pers = data.y[o + fc.i0 - lead_days:o + fc.i1 - lead_days].astype(np.float64)
-        pred = fc.pred.astype(np.float64)
-        ok = np.isfinite(obs) & np.isfinite(pred) & np.isfinite(pers)
-        sq += float(((pred[ok] - obs[ok]) ** 2).sum())
-        n += int(ok.sum())
-        inv = data.scalers.inverse_y
-        per[fc.basin] = paired_metrics(inv(obs, fc.basin), inv(pred, fc.basin), inv(pers, fc.basin))
-    return EvalResult(sq / n if n else float("nan"), per, fcs)
+def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
+    """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a
+    terminal: tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a
+    bar would leave a carriage-return update per batch in it, thousands per pretraining run."""
+    return tqdm(iterable, disable=None if enabled else True, file=file, **kwargs)
 
 
 def _rank_world():
@@ -135,12 +107,15 @@ class Trainer:
         self.best_state = copy.deepcopy(clean_state_dict(model.state_dict()))
         self.best_val = math.inf
         self.best_epoch = 0
-        self.best_eval: EvalResult | None = None
         self.bad_epochs = 0
         self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
         kinds = list(train_data.scalers.kinds)
         self.q_column = kinds.index(BASIN_Q) if BASIN_Q in kinds else None  # lagged discharge input
+        self.ssi_column = kinds.index(BASIN_SSI) if BASIN_SSI in kinds else None  # derived from it
+        sc = train_data.scalers.basins
+        self.basin_scales = np.array([[sc[b].q_mean, sc[b].q_std, sc[b].ssi_mean, sc[b].ssi_std]
+                                      for b in train_data.basins], dtype=np.float64).reshape(-1, 4)  # [n_basins, 4]
         self.issue_cols = None
         if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
@@ -193,15 +168,17 @@ class Trainer:
         self.net.train()
         total, count = 0.0, 0
         batches = range(0, len(b_idx), s.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or self.rank != 0,
-                   unit="batch")
+        bar = progress_bar(batches, self.progress and self.rank == 0, desc=f"epoch {epoch}", leave=False,
+                           unit="batch")
         for lo in bar:
             bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
             x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
             mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
             q_in = y  # observed discharge as the model may read it; y itself stays the target
             if s.discharge_dropout > 0 and self.q_column is not None:
-                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng)
+                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng,
+                                               ssi_column=self.ssi_column, ssi_window=s.ssi_window,
+                                               scales=self.basin_scales[bb])
             if self.issue_cols is not None:
                 x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
@@ -309,12 +286,14 @@ class Trainer:
         self.history.append(row)
         improved = math.isfinite(ev.loss) and ev.loss < self.best_val
         if improved:
-            self.best_val, self.best_epoch, self.best_eval = ev.loss, epoch, ev
+            self.best_val, self.best_epoch = ev.loss, epoch
             self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
             self.bad_epochs = 0
         elif epoch > 0:
             self.bad_epochs += 1
         if self.rank == 0:
-            log.info("epoch %3d/%d  train %.4f  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
+            # epoch 0 scores the starting weights: no training pass, so no training loss to show
+            train_txt = "-" if epoch == 0 else f"{train_loss:.4f}"
+            log.info("epoch %3d/%d  train %s  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
+                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
                      row["val_kge_median"], row["persistence_nse_median"], lr, seconds, "  *" if improved else "")
