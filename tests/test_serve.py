@@ -308,7 +308,7 @@ def test_end_to_end_with_a_trained_model(pretrained_ckpt, tiny_data_dir, tmp_pat
     """The real forecaster: the API gives issue_forecast's numbers, and a posted flow changes them."""
     from sca2lstm.evaluation.operational import issue_forecast
     from sca2lstm.serve.app import model_forecaster
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     bundle = load_model(pretrained_ckpt)
     app = create_app(tiny_data_dir, tmp_path / "db.sqlite", model_forecaster(bundle, tiny_data_dir), token=TOKEN,
@@ -386,7 +386,7 @@ def test_recent_part_cuts_only_where_no_feature_can_reach_back(tiny_cfg):
 def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_ckpt, tiny_data_dir):
     from sca2lstm.evaluation.operational import issue_forecast
     from sca2lstm.serve.app import model_forecaster
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     bundle = load_model(pretrained_ckpt)
     fc = model_forecaster(bundle, tiny_data_dir)

@@ -62,7 +62,7 @@ def _body(args) -> int:
 
     from ..data.dataset import resolve_data_dir
     from ..serve.app import create_app, model_forecaster
-    from ..training.runtime import load_model
+    from ..checkpoint import load_model
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected 1..65535")
