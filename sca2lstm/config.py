@@ -61,6 +61,8 @@ class DataConfig:
     lead_days: int = 1
     static_attributes: list = field(default_factory=list)
     target: str = "discharge_vol"
+    pet_from_temperature: str = "missing"
+    min_train_flows: int = 365
     train_start: str = ""
     train_end: str = ""
     val_start: str = ""
@@ -94,6 +96,8 @@ class TrainingConfig:
     lr_factor: float = 0.5
     lr_patience: int = 3
     epoch_coverage: float = 1.0
+    windows_per_epoch: Optional[int] = None
+    max_windows_per_epoch: Optional[int] = 8192
     max_bad_batches: int = 5
     seed: int = 42
     device: str = "auto"
@@ -127,6 +131,9 @@ _RULES = {
     ("data", "low_precip_mm"): (_positive, "a number > 0"),
     ("data", "ssi_window"): (_positive, "an integer >= 1"),
     ("data", "lead_days"): (_positive, "an integer >= 1"),
+    ("data", "pet_from_temperature"): (lambda v: v in ("missing", "always", "never"),
+                                       "one of missing, always, never"),
+    ("data", "min_train_flows"): (lambda v: v >= 2, "an integer >= 2"),
     ("model", "hidden_size"): (_positive, "an integer >= 1"),
     ("model", "attention_hidden_size"): (_positive, "an integer >= 1"),
     ("model", "embedding_size"): (_positive, "an integer >= 1"),
@@ -142,6 +149,8 @@ _RULES = {
     ("training", "lr_factor"): (_open_unit, "a number in (0, 1)"),
     ("training", "lr_patience"): (_non_negative, "an integer >= 0"),
     ("training", "epoch_coverage"): (_positive, "a number > 0"),
+    ("training", "windows_per_epoch"): (_positive, "null or an integer >= 1"),
+    ("training", "max_windows_per_epoch"): (_positive, "null or an integer >= 1"),
     ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
     ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
     ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
@@ -231,7 +240,7 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {name}={value!r} must be true or false")
         return value
-    if tp == "int":
+    if tp in ("int", "Optional[int]"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: {name}={value!r} must be an integer")
         return value

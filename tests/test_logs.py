@@ -42,7 +42,7 @@ def test_every_module_logs_under_the_package_logger():
         module = importlib.import_module(info.name)
         if isinstance(getattr(module, "log", None), logging.Logger):
             names[info.name] = module.log.name
-    assert {"sca2lstm.data.dataset", "sca2lstm.data.camels_gb", "sca2lstm.training.trainer"} <= set(names)
+    assert {"sca2lstm.data.dataset", "sca2lstm.data.reader", "sca2lstm.training.trainer"} <= set(names)
     assert all(name == module for module, name in names.items()), names
 
 

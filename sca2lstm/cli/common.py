@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
-from ..errors import Sca2lstmError
+from ..errors import Sca2lstmError, UsageError
 from ..logs import add_log_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
 
 
@@ -47,10 +47,12 @@ open_unit_float = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def basin_id(s: str) -> str:
-    s = s.strip()
-    if not s or not s.replace("_", "").replace("-", "").isalnum():
-        raise argparse.ArgumentTypeError(f"invalid basin id {s!r}: expected a gauge id such as 32006")
-    return s
+    """A basin id flag: a string such as 32006, DE110000 or my-gauge, safe for file names."""
+    from ..data.ids import check_basin_id
+    try:
+        return check_basin_id(s)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("station id", "basin id")) from None
 
 
 def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:

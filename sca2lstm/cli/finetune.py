@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
         "given, else the config file's finetune: section, else the finetune section stored in the "
         "pretrained checkpoint, else the built-in default shown here."))
     p.add_argument("--target_basin", type=basin_id, nargs="+", required=True,
-                   help="target basin id (integer, e.g. 32006); several ids fine-tune one model each")
+                   help="target basin id (e.g. 32006, DE110000, my-gauge); several ids fine-tune one model each")
     p.add_argument("--pretrained_model", required=True, help="pretrained checkpoint, e.g. ./model_output/sca2lstm.pth")
     p.add_argument("--epochs", type=non_negative_int, default=None, help="fine-tuning epochs (default 20)")
     p.add_argument("--batch_size", type=positive_int, default=None, help="batch size (default 16)")
@@ -40,6 +40,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--fine_tune_ratio", type=open_unit_float, default=None,
                    help="share of the train+validation days, in time order, used for training (default 0.8); "
                         "for a basin the model was pretrained on, validation never starts before data.val_start")
+    p.add_argument("--test_start", default=None,
+                   help="first day of the basin's test part, YYYY-MM-DD: fine-tuning reads only the days before "
+                        "it (default: the configured periods, or the last 20%% of a station's own record)")
     p.add_argument("--unfreeze_embedding", action="store_true", default=None, help="also train the basin embedding")
     p.add_argument("--unfreeze_lstm1", action="store_true", default=None, help="also train LSTM1 (attention LSTM)")
     p.add_argument("--unfreeze_weight_head", action="store_true", default=None,
@@ -93,7 +96,7 @@ def _one(job) -> dict:
         device = resolve_device(args.device, args.no_cuda)
         r = finetune(args.pretrained_model, basin, overrides, data_dir=args.data_dir, device=device,
                      out_root=args.output_dir, progress=not args.quiet and not in_worker, resume=args.resume,
-                     seed=seed)
+                     seed=seed, test_start=args.test_start)
         b, a = r["before"].per_basin[basin], r["after"].per_basin[basin]
         return {"basin": basin, "status": "ok", "val_nse_before": b["model"]["nse"], "val_nse_after": a["model"]["nse"],
                 "persistence_nse": a["persistence"]["nse"], "seconds": round(r["seconds"], 1),
@@ -110,7 +113,8 @@ def _body(args) -> int:
         from ..training.runtime import resolve_device
         device = resolve_device(args.device, args.no_cuda)
         finetune(args.pretrained_model, basins[0], overrides, data_dir=args.data_dir, device=device,
-                 out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=seed)
+                 out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=seed,
+                 test_start=args.test_start)
         return 0
     jobs = min(args.jobs, len(basins))
     if jobs > 1:

@@ -22,6 +22,10 @@ def build_parser() -> ArgumentParser:
                    help="basin id(s); repeat the flag or list several")
     p.add_argument("--start", default=None, help="first day, YYYY-MM-DD (default: the test period's)")
     p.add_argument("--end", default=None, help="last day, YYYY-MM-DD (default: the test period's)")
+    p.add_argument("--test_start", default=None,
+                   help="first day of the test part, YYYY-MM-DD, to its last observed day (default: the one "
+                        "stored in a fine-tuned checkpoint, else the configured test period or the last 20%% "
+                        "of a station's record)")
     p.add_argument("--output_dir", default=None, help="default: a predictions/ folder beside the model")
     p.add_argument("--format", choices=["csv", "netcdf"], default="csv", help="series format (default csv)")
     add_common_flags(p, config=False)
@@ -43,7 +47,8 @@ def _body(args) -> int:
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     # Every basin is forecast before anything is written: a bad basin leaves no partial output.
-    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle)
+    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle,
+                     test_start=args.test_start)
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")

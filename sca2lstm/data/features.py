@@ -75,7 +75,7 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     Parameters
     ----------
     df : pandas.DataFrame
-        Output of :func:`sca2lstm.data.camels_gb.read_timeseries`: a daily, gap-free date index.
+        Output of :func:`sca2lstm.data.reader.read_timeseries`: a daily, gap-free date index.
     cfg : Config
 
     Returns

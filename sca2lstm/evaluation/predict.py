@@ -22,6 +22,8 @@ import pandas as pd
 from ..checkpoint import load_model
 from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
                             resolve_data_dir)
+from ..data.ids import check_basin_id
+from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
@@ -46,6 +48,7 @@ class Prediction:
     model_path: Path
     seconds: float
     lead_days: int = 1
+    periods: dict | None = None  # the basin's periods rule when the defaults were used (data.periods)
 
 
 def resolve_model_path(patterns) -> Path:
@@ -72,8 +75,13 @@ def _parse_date(value, flag: str):
         raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
-def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None) -> Prediction:
-    """Forecast ``basin`` from ``start`` to ``end`` (default: the model config's test period).
+def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None,
+            test_start=None) -> Prediction:
+    """Forecast ``basin`` from ``start`` to ``end`` (default: the basin's test part).
+
+    The default test part is the one a fine-tuned checkpoint of this basin stored; else the configured
+    test period, or, for a basin whose record does not cover the configured periods, the last 20 % of
+    its observed record (:mod:`sca2lstm.data.periods`; ``test_start`` sets its first day).
 
     Parameters
     ----------
@@ -90,15 +98,20 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     """
 
     t_start = time.time()
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     path = resolve_model_path(model_path)
     model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
-    s = _parse_date(start or cfg.data.test_start, "--start")
-    e = _parse_date(end or cfg.data.test_end, "--end")
-    if s > e:
-        raise UsageError(f"--start {s} is after --end {e}")
     data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
     rec = load_basin(data_dir, basin, cfg)
+    periods = None
+    if test_start is not None or start is None or end is None or basin not in scalers.basins:
+        stored = ckpt.get("periods") if ckpt.get("finetuned_basin") == basin else None
+        periods = BasinPeriods.from_dict(stored) if stored and test_start is None else \
+            basin_periods(rec, cfg, test_start)
+    s = _parse_date(start or (periods.test_start if periods else cfg.data.test_start), "--start")
+    e = _parse_date(end or (periods.test_end if periods else cfg.data.test_end), "--end")
+    if s > e:
+        raise UsageError(f"--start {s} is after --end {e}")
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
     if e > rec.dates[-1]:
@@ -107,9 +120,12 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
-        days = fit_new_basin_scaler(scalers, rec, cfg)
+        own = None
+        if periods is not None and periods.rule == "station":  # its own training part, as fine-tuning fits it
+            own = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[:2]
+        days = fit_new_basin_scaler(scalers, rec, cfg, period=own)
         log.info("basin %s is not in the checkpoint; discharge scale fitted on its training days %s", basin, days)
-    data = SequenceData([rec], load_static(data_dir, [basin], cfg), scalers, pad=cfg.training.seq_len)
+    data = SequenceData([rec], load_static(data_dir, [basin], cfg, allow_absent=True), scalers, pad=cfg.training.seq_len)
     i0, i1 = rec.period(s, e)
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
@@ -129,7 +145,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
-    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead)
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead,
+                      periods.to_dict() if periods else None)
 
 
 def model_all_days(obs, pred) -> dict:
@@ -169,6 +186,8 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "n_input_gap_days": int(s["input_gap"].sum()),
              "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
              "model_all_days": pred.metrics.get("model_all_days")}
+        if pred.periods:
+            m["periods"] = pred.periods
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
         title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"

@@ -31,6 +31,8 @@ from ..checkpoint import atomic_torch_save, build_checkpoint, load_model
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
                             recorded_data, resolve_data_dir)
+from ..data.ids import check_basin_id
+from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..errors import DataError
 from ..evaluation.evaluate import evaluate
 from ..evaluation.plots import plot_before_after
@@ -55,23 +57,26 @@ class FinetuneSplit:
     rule: str = ""  # how i_split was chosen, for the log and config.json
 
 
-def chronological_split(rec, cfg: Config, in_pretraining: bool = False) -> FinetuneSplit:
-    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random.
+def chronological_split(rec, cfg: Config, periods: BasinPeriods | None = None,
+                        in_pretraining: bool = False) -> FinetuneSplit:
+    """First ``fine_tune_ratio`` of the fine-tuning days trains, the rest validates. Never random.
 
-    For a basin the model was pretrained on (``in_pretraining``), the days before ``data.val_start``
-    were pretraining targets: a validation part starting earlier would score the pretrained model
-    partly in-sample. Its validation part therefore starts at the later of the ratio split and
-    ``data.val_start``. A basin new to the model keeps the ratio split.
+    The fine-tuning days are the configured train..validation periods, or ``periods`` (a station's own
+    record without its test part, :mod:`sca2lstm.data.periods`).
+
+    For a basin the model was pretrained on (``in_pretraining``) under the configured periods, the days
+    before ``data.val_start`` were pretraining targets: a validation part starting earlier would score
+    the pretrained model partly in-sample. Its validation part therefore starts at the later of the
+    ratio split and ``data.val_start``. A basin new to the model keeps the ratio split.
     """
     d = cfg.data
-    i0, i1 = rec.period(d.train_start, d.val_end)
-    if i1 - i0 < 2:
-        raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {d.train_start}..{d.val_end} "
-                        f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
+    if periods is None:
+        periods = BasinPeriods("configured", np.datetime64(d.train_start, "D"), np.datetime64(d.val_end, "D"),
+                               np.datetime64(d.test_start, "D"), np.datetime64(d.test_end, "D"))
     ratio = cfg.finetune.fine_tune_ratio
-    i_split = i0 + int(np.floor((i1 - i0) * ratio))
-    rule = f"fine_tune_ratio {ratio:g} of {d.train_start}..{d.val_end}"
-    if in_pretraining:
+    i0, i_split, i1 = fit_split(rec, periods, ratio)
+    rule = f"fine_tune_ratio {ratio:g} of {periods.fit_start}..{periods.fit_end}"
+    if in_pretraining and periods.rule == "configured":
         i_val = min(max(rec.index_of(d.val_start), i0 + 1), i1 - 1)
         if i_val > i_split:
             i_split = i_val
@@ -99,14 +104,17 @@ def apply_freezing(model, cfg: Config) -> dict:
 
 def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = None, data_dir=None,
              device="cpu", out_root=DEFAULT_OUT_ROOT, progress: bool = True, resume: bool = False,
-             seed: int | None = None) -> dict:
+             seed: int | None = None, test_start=None) -> dict:
     """Fine-tune ``pretrained_model`` to ``basin``; write ``best_model_basin_{id}.pth`` and the run files.
+
+    The days read follow :mod:`sca2lstm.data.periods`: the configured periods for a basin that covers
+    them, else the station's own record without its test part (``test_start``: where that begins).
 
     Returns
     -------
     dict with ``checkpoint``, ``run_dir``, ``before`` and ``after`` (validation EvalResults), ``seconds``.
     """
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     model, pcfg, scalers, src = load_model(pretrained_model, device)
     updates = {"finetune": dict(finetune_overrides or {})}
     if seed is not None:
@@ -114,8 +122,13 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     cfg = pcfg.replace(**updates)
     data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(src))
     rec = load_basin(data_dir, basin, cfg)
+    periods = basin_periods(rec, cfg, test_start)
+    if periods.rule == "station":
+        log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
+                 "%s..%s is never read here", basin, ", --test_start" if test_start else "",
+                 periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
     in_set = basin in scalers.basins
-    split = chronological_split(rec, cfg, in_pretraining=in_set)
+    split = chronological_split(rec, cfg, periods, in_pretraining=in_set)
     log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
     if split.n_train_valid == 0:
         raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
@@ -125,9 +138,10 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
     if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
-        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split))
+        own = (split.i0, split.i_split) if periods.rule == "station" else None  # a station: its training part
+        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split), period=own)
         log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
-    static_raw = load_static(data_dir, [basin], cfg)
+    static_raw = load_static(data_dir, [basin], cfg, allow_absent=True)
     data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
     if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
         raise DataError(f"basin {basin}: no observed discharge in the validation part "
@@ -141,7 +155,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     handler = add_log_file(run_dir / "finetune.log")
     try:
         return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, (data_dir, builtin),
-                    run_dir, device, progress, resume)
+                    run_dir, device, progress, resume, periods)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -182,7 +196,7 @@ def _resume_dir(base: Path):
 
 
 def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, source, run_dir, device,
-         progress, resume) -> dict:
+         progress, resume, periods) -> dict:
     basin = rec.basin
     data_dir, builtin = source  # where the data came from, recorded in the fine-tuned checkpoint
     seed_everything(cfg.training.seed)
@@ -217,6 +231,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
                      "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
                                "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])],
                                "rule": split.rule},
+                     "periods": periods.to_dict(),
                      "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
@@ -232,7 +247,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
                             finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
-                            data_dir=str(data_dir), builtin_data=builtin)
+                            data_dir=str(data_dir), builtin_data=builtin, periods=periods.to_dict())
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",

@@ -55,6 +55,8 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
+    max_windows_per_epoch: int | None = None  # a cap on the ``coverage`` rule (fair draw above it)
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -161,7 +163,8 @@ class Trainer:
         s, d = self.s, self.train_data
         rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
         torch.manual_seed(s.seed * 1000 + epoch)
-        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng)
+        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng,
+                                             n_windows=s.windows_per_epoch, max_windows=s.max_windows_per_epoch)
         if self.world > 1:  # DistributedSampler-like: each rank takes every world-th window
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
@@ -295,5 +298,15 @@ class Trainer:
             # epoch 0 scores the starting weights: no training pass, so no training loss to show
             train_txt = "-" if epoch == 0 else f"{train_loss:.4f}"
             log.info("epoch %3d/%d  train %s  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
-                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, "  *" if improved else "")
+                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
+                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, self._eta(epoch),
+                     "  *" if improved else "")
+
+    def _eta(self, epoch: int) -> str:
+        """``  ETA 7.5 min``: the mean epoch time so far times the epochs left until the maximum (early
+        stopping may end sooner); empty before the first epoch and after the last."""
+        times = [r["seconds"] for r in self.history if r["epoch"] > 0]
+        left = self.s.epochs - epoch
+        if not times or left <= 0:
+            return ""
+        return f"  ETA {left * float(np.mean(times)) / 60:.1f} min"
