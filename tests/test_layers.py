@@ -19,6 +19,8 @@ FORBIDDEN = {
     "models": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.evaluation"),
     "evaluation": ("sca2lstm.cli", "sca2lstm.training"),
     "training": ("sca2lstm.cli",),
+    # The service sits beside the CLI: it serves forecasts (evaluation) and never trains.
+    "serve": ("sca2lstm.cli", "sca2lstm.training"),
 }
 
 

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "demo": ("sca2lstm.cli.demo", "the whole story offline: synth, pretrain, fine-tune, predict"),
     "report": ("sca2lstm.cli.report", "rebuild report.html of a run folder"),
     "station": ("sca2lstm.cli.station", "'station import' brings a gauge's own CSV into a data folder"),
+    "serve": ("sca2lstm.cli.serve", "forecast service: JSON API, web page, posted observations (SQLite)"),
 }
 
 
