@@ -106,7 +106,7 @@ def main():
         "infer: nn.LSTM (floor)": lambda: infer(plain),
     }
     times = {k: [] for k in variants}
-    for k, f in variants.items():  # warm-up
+    for f in variants.values():  # warm-up
         f()
     for _ in range(a.reps):
         for k, f in variants.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import itertools
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -60,6 +61,8 @@ class DataConfig:
     lead_days: int = 1
     static_attributes: list = field(default_factory=list)
     target: str = "discharge_vol"
+    pet_from_temperature: str = "missing"
+    min_train_flows: int = 365
     train_start: str = ""
     train_end: str = ""
     val_start: str = ""
@@ -77,6 +80,8 @@ class ModelConfig:
     initial_forget_bias: float = 3.0
     persistence_skip: bool = False
     cell_readout: bool = True
+    persistence_blend: bool = True
+    quantiles: list = field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
 
 
 @dataclass
@@ -92,12 +97,17 @@ class TrainingConfig:
     lr_factor: float = 0.5
     lr_patience: int = 3
     epoch_coverage: float = 1.0
+    windows_per_epoch: Optional[int] = None
+    max_windows_per_epoch: Optional[int] = 8192
     max_bad_batches: int = 5
     seed: int = 42
     device: str = "auto"
     compile: bool = False
     mixed_precision: bool = False
     discharge_dropout: float = 0.1
+    forecast_leads: int = 7
+    forecast_fraction: float = 0.5
+    forecast_weather_known: float = 0.5
 
 
 @dataclass
@@ -122,6 +132,9 @@ _RULES = {
     ("data", "low_precip_mm"): (_positive, "a number > 0"),
     ("data", "ssi_window"): (_positive, "an integer >= 1"),
     ("data", "lead_days"): (_positive, "an integer >= 1"),
+    ("data", "pet_from_temperature"): (lambda v: v in ("missing", "always", "never"),
+                                       "one of missing, always, never"),
+    ("data", "min_train_flows"): (lambda v: v >= 2, "an integer >= 2"),
     ("model", "hidden_size"): (_positive, "an integer >= 1"),
     ("model", "attention_hidden_size"): (_positive, "an integer >= 1"),
     ("model", "embedding_size"): (_positive, "an integer >= 1"),
@@ -137,8 +150,13 @@ _RULES = {
     ("training", "lr_factor"): (_open_unit, "a number in (0, 1)"),
     ("training", "lr_patience"): (_non_negative, "an integer >= 0"),
     ("training", "epoch_coverage"): (_positive, "a number > 0"),
+    ("training", "windows_per_epoch"): (_positive, "null or an integer >= 1"),
+    ("training", "max_windows_per_epoch"): (_positive, "null or an integer >= 1"),
     ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
     ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
+    ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
+    ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),
@@ -223,7 +241,7 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {name}={value!r} must be true or false")
         return value
-    if tp == "int":
+    if tp in ("int", "Optional[int]"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: {name}={value!r} must be an integer")
         return value
@@ -241,6 +259,10 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
     if "list" in tp:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: {name}={value!r} must be a list")
+        if name == "model.quantiles":  # the one list of numbers
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise ConfigError(f"{source}: {name}={value!r} must be a list of numbers")
+            return [float(v) for v in value]
         return [str(v) for v in value]
     if isinstance(value, (_dt.date,)):
         return value.isoformat()
@@ -271,6 +293,16 @@ def _check_consistency(cfg: Config, source: str) -> None:
     t, dc = cfg.training, cfg.data
     if t.spinup >= t.seq_len:
         raise ConfigError(f"{source}: training.spinup={t.spinup} must be smaller than training.seq_len={t.seq_len}")
+    if t.forecast_leads >= t.seq_len:  # the window must hold the issue date
+        raise ConfigError(f"{source}: training.forecast_leads={t.forecast_leads} must be smaller than "
+                          f"training.seq_len={t.seq_len}")
+    qs = cfg.model.quantiles
+    if qs and (any(not 0 < q < 1 for q in qs) or any(a >= b for a, b in itertools.pairwise(qs)) or 0.5 not in qs):
+        raise ConfigError(f"{source}: model.quantiles={qs} must be empty or increasing numbers in (0, 1) "
+                          "that include 0.5 (the median)")
+    if dc.lead_days >= t.seq_len - t.spinup:
+        raise ConfigError(f"{source}: data.lead_days={dc.lead_days} must be smaller than training.seq_len - "
+                          f"training.spinup = {t.seq_len} - {t.spinup} = {t.seq_len - t.spinup}")
     bad = [c for c in dc.dynamic_inputs if c not in KNOWN_DYNAMIC]
     if bad:
         raise ConfigError(f"{source}: unknown data.dynamic_inputs {bad}; allowed: {', '.join(KNOWN_DYNAMIC)}")
@@ -292,8 +324,44 @@ def _check_consistency(cfg: Config, source: str) -> None:
                               f"periods must be in order and not overlap: train < val < test")
 
 
+def read_config_file(path: str | os.PathLike | None = None) -> tuple[str | None, dict]:
+    """The keys a user config file names, validated on top of the defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file. Without it, ``./sca2lstm.yaml`` when it exists, else no file.
+
+    Returns
+    -------
+    (source, sections) : (str or None, dict)
+        The file read (None: none) and its nested ``{section: {key: value}}`` exactly as written, so
+        a caller can tell a key the file sets from a default.
+    """
+    if path is None and Path(USER_CONFIG_NAME).is_file():
+        path = USER_CONFIG_NAME
+    if path is None:
+        return None, {}
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {source} does not exist")
+    try:
+        with open(p, encoding="utf-8") as f:
+            user = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {source} is not valid YAML: {str(e).splitlines()[0]}") from None
+    base = _default_dict()
+    _merge(base, user, source)
+    _build(base, source)  # unknown keys and bad values fail here, naming the file
+    return source, {k: dict(v) for k, v in (user or {}).items() if v}
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> Config:
     """Load and validate the configuration.
+
+    Precedence: ``overrides`` (command-line flags that were given) > the config file > the project
+    defaults of ``default_config.yaml``.
 
     Parameters
     ----------
@@ -307,20 +375,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
     Config
     """
     base = _default_dict()
-    if path is None and Path(USER_CONFIG_NAME).is_file():
-        path = USER_CONFIG_NAME
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {source} does not exist")
-        try:
-            with open(p, encoding="utf-8") as f:
-                user = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {source} is not valid YAML: {str(e).splitlines()[0]}") from None
-        _merge(base, user, source)
+    source, user = read_config_file(path)
+    source = source or "defaults"
+    _merge(base, user, source)
     if overrides:
         _merge(base, copy.deepcopy(overrides), "override")
     return _build(base, source)

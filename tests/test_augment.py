@@ -1,6 +1,9 @@
 """Hiding observed discharge in training (``training.discharge_dropout``): what is hidden, and where."""
 
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from sca2lstm.training.augment import hide_discharge
@@ -56,6 +59,7 @@ def test_lead_shifts_the_hidden_input_step(lead):
     assert not newly_missing[:, :lead].any()
 
 
+@pytest.mark.slow
 def test_the_trainer_applies_it(tiny_data_dir, tmp_path):
     """Same seed, with and without hiding: the training losses differ, and both runs stay finite."""
     runs = {}
@@ -65,3 +69,73 @@ def test_the_trainer_applies_it(tiny_data_dir, tmp_path):
                                                      progress=False)["history"][1:]]
     assert np.all(np.isfinite(runs[0.0] + runs[0.5]))
     assert runs[0.0] != runs[0.5]
+
+
+# ---------------------------------------------------------------- the SSI channel (issue 19, 4.5)
+S0, L, P, SEED = 400, 150, 0.15, 3
+
+
+def _ssi_setup(tiny_data_dir):
+    from sca2lstm.training.pretrain import prepare_pretraining_data
+    cfg = make_tiny_config(tiny_data_dir)
+    prep = prepare_pretraining_data(cfg, tiny_data_dir, ["32006"])
+    return cfg, prep
+
+
+def _hide(cfg, data, scalers):
+    from sca2lstm.data.features import BASIN_Q, BASIN_SSI
+    x, miss, y, _, _ = data.gather(np.array([0]), np.array([S0]), L)
+    bs = scalers.basins["32006"]
+    scales = np.array([[bs.q_mean, bs.q_std, bs.ssi_mean, bs.ssi_std]])
+    kinds = list(scalers.kinds)
+    xh, mh, qh = hide_discharge(x, miss, y, P, cfg.data.lead_days, kinds.index(BASIN_Q),
+                                np.random.default_rng(SEED), ssi_column=kinds.index(BASIN_SSI),
+                                ssi_window=cfg.data.ssi_window, scales=scales)
+    return (x, miss, y), (xh, mh, qh)
+
+
+def _with_flow(tiny_data_dir, dst, cfg, prep, days, value):
+    """The basin's record with the discharge of ``days`` replaced by ``value`` (NaN: a real gap)."""
+    from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+    shutil.copytree(tiny_data_dir, dst)
+    f = next((dst / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"].isin([str(d) for d in days]), "discharge_vol"] = value
+    df.to_csv(f, index=False)
+    rec = load_basin(dst, "32006", cfg, use_cache=False)
+    return SequenceData([rec], load_static(dst, ["32006"], cfg), prep.scalers, pad=cfg.training.seq_len)
+
+
+def test_a_hidden_days_flow_leaves_every_input_unchanged(tiny_data_dir, tmp_path):
+    """Change the flow of the hidden days: every model input of the batch stays the same (the SSI too)."""
+    cfg, prep = _ssi_setup(tiny_data_dir)
+    (x, _, y), (xh, mh, qh) = _hide(cfg, prep.data, prep.scalers)
+    hidden = np.isnan(qh[0]) & np.isfinite(y[0])
+    W = cfg.data.ssi_window
+    assert hidden[:W].any() and hidden[W + 2:].any()  # windows starting before the batch, and inside it
+    dates = prep.data.records[0].dates[S0:S0 + L][hidden]
+    changed = _with_flow(tiny_data_dir, tmp_path / "changed", cfg, prep, dates, 1234.5)
+    (x2, _, _), (xh2, mh2, qh2) = _hide(cfg, changed, prep.scalers)
+    assert not np.array_equal(x, x2)  # without hiding, the change shows in the inputs
+    assert np.array_equal(xh, xh2) and np.array_equal(mh, mh2) and np.array_equal(qh, qh2, equal_nan=True)
+
+
+def test_hiding_a_day_is_a_gap_in_the_record(tiny_data_dir, tmp_path):
+    """Where the whole SSI window lies in the batch, the recomputed SSI is that of a record with the
+    hidden days missing; earlier steps whose window holds a hidden day are masked."""
+    from sca2lstm.data.features import BASIN_SSI
+    cfg, prep = _ssi_setup(tiny_data_dir)
+    (x, _, y), (xh, mh, qh) = _hide(cfg, prep.data, prep.scalers)
+    hidden = np.isnan(qh[0]) & np.isfinite(y[0])
+    dates = prep.data.records[0].dates[S0:S0 + L][hidden]
+    gap = _with_flow(tiny_data_dir, tmp_path / "gap", cfg, prep, dates, np.nan)
+    xg, mg, _, _, _ = gap.gather(np.array([0]), np.array([S0]), L)
+    c, W, lead = list(prep.scalers.kinds).index(BASIN_SSI), cfg.data.ssi_window, cfg.data.lead_days
+    full = slice(lead + W - 1, L)
+    np.testing.assert_allclose(xh[0, full, c], xg[0, full, c], rtol=1e-4, atol=1e-4)
+    assert np.array_equal(mh[0, full, c], mg[0, full, c])
+    h_idx = np.flatnonzero(hidden)
+    early = np.arange(lead + W - 1)
+    touched = np.array([((h_idx >= t - lead - W + 1) & (h_idx <= t - lead)).any() for t in early])
+    assert mh[0, early[touched], c].all() and np.all(xh[0, early[touched], c] == 0)
+    assert np.array_equal(xh[0, early[~touched], c], x[0, early[~touched], c])

@@ -1,31 +1,35 @@
 """The benchmark harness imports and its speed section runs (tiny sizes; no timing assertions)."""
 
-import importlib.util
+import importlib
 import os
 import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, make_tiny_config
 
 
 def _load_bench(name: str):
-    """bench/<name>.py as a module (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    """A bench/ module by its import name, e.g. ``sections.gaps`` (bench/ is scripts, not a package: its
+    modules import each other from that folder, as when the harness runs)."""
+    if str(REPO / "bench") not in sys.path:
+        sys.path.insert(0, str(REPO / "bench"))
+    return importlib.import_module(name)
 
 
-def _load_harness():
-    return _load_bench("run_benchmarks")
+def test_driver_runs_every_section_with_the_same_command_line(tmp_path):
+    bench = _load_bench("run_benchmarks")
+    assert set(bench.SECTIONS) == {"accuracy", "gaps", "loo", "scaling", "speed", "predict", "ddp", "memory"}
+    assert list(bench.RUNNERS) == list(bench.SECTIONS) and all(map(callable, bench.RUNNERS.values()))
+    (tmp_path / "timeseries").mkdir()
+    a = bench.parse_args(["--data_dir", str(tmp_path), "--only", "speed,gaps", "--quick", "--extra_seeds", "1,2"])
+    assert a.only == ["speed", "gaps"] and a.quick and a.extra_seeds == [1, 2]
 
 
 def test_speed_section_gives_positive_rates(tiny_data_dir):
-    bench = _load_harness()
-    assert set(bench.SECTIONS) == {"accuracy", "gaps", "loo", "scaling", "speed", "predict", "ddp", "memory"}
+    bench = _load_bench("sections.speed")
     df = bench.bench_speed(make_tiny_config(tiny_data_dir), reps=1, warmup=0, batch=2, seq_len=12)
     assert {"SCA2LSTM", "SCA2LSTM, Python loops", "LSTMBaseline"} <= set(df["model"])
     assert "SCA2LSTM_NATIVE" not in os.environ               # the Python-loops row restored the setting
@@ -42,7 +46,7 @@ def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
     from sca2lstm.evaluation.forecast import Forecast
     from sca2lstm.training.pretrain import prepare_pretraining_data
 
-    bench = _load_harness()
+    bench = _load_bench("harness")
     prep = prepare_pretraining_data(tiny_cfg, tiny_data_dir)
     data = prep.data
 
@@ -65,7 +69,7 @@ def test_flood_stats_properties(tiny_cfg, tiny_data_dir):
 
 def test_scaling_groups_cover_every_basin_equally():
     """Each basin is pretrained on alone once, in one third, in two of the two-thirds sets and in all."""
-    bench = _load_harness()
+    bench = _load_bench("sections.scaling")
     for n in (3, 7, 9):
         basins = [f"{10000 + 7 * i}" for i in range(n)][::-1]
         g = bench.scaling_groups(basins)
@@ -79,7 +83,7 @@ def test_scaling_groups_cover_every_basin_equally():
 
 
 def test_gap_mask_properties():
-    bench = _load_harness()
+    bench = _load_bench("sections.gaps")
     n, i0, i1 = 4000, 1000, 3000
     for seed in range(5):
         gap = bench.gap_mask(n, i0, i1, 0.2, seed)
@@ -94,13 +98,13 @@ def test_gap_forecast_is_causal_and_matches_predict(pretrained_ckpt, tiny_data_d
     """Without gaps the harness forecasts exactly what predict() does; with gaps, every day before the
     first removed observation can be used is forecast exactly as without them."""
     from sca2lstm.evaluation.predict import predict
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
-    bench = _load_harness()
+    bench = _load_bench("sections.gaps")
     model, cfg, scalers, _ = load_model(pretrained_ckpt)
     full = bench.gap_forecast(model, cfg, scalers, tiny_data_dir, "32006", 0.0)
     ref = predict(pretrained_ckpt, "32006", data_dir=tiny_data_dir)
-    assert np.allclose(full["pred"], ref.series["predicted"].to_numpy(), equal_nan=True)
+    assert np.allclose(full["pred"], ref.predicted_raw, equal_nan=True)  # the model, before the persistence blend
     assert not full["after_gap"].any()
     gappy = bench.gap_forecast(model, cfg, scalers, tiny_data_dir, "32006", 0.3)
     first = int(np.argmax(gappy["after_gap"]))
@@ -129,6 +133,7 @@ def test_gbm_features_are_causal():
     assert not np.allclose(X.iloc[k + 1:].to_numpy(), X2.iloc[k + 1:].to_numpy(), equal_nan=True)
 
 
+@pytest.mark.slow
 def test_gbm_reference_forecasts_the_test_period_better_than_persistence(tiny_cfg, tiny_data_dir):
     """Sanity on synthetic basins: one row per test day, the observed and persistence columns are the
     data themselves, and the trees beat persistence in median NSE."""

@@ -20,6 +20,7 @@ import pytest
 from conftest import make_tiny_config
 from sca2lstm.config import load_config
 from sca2lstm.data import camels_gb
+from sca2lstm.data import reader as reader_mod
 from sca2lstm.data.dataset import (BasinRecord, cache_root, check_period_has_target, load_basin, load_static)
 from sca2lstm.errors import DataError
 
@@ -97,7 +98,9 @@ def sca_log(caplog):
 
 
 def warnings_of(caplog):
-    return [r for r in caplog.records if r.name == "sca2lstm" and r.levelno == logging.WARNING]
+    # module loggers (getLogger(__name__)) are children of "sca2lstm"
+    return [r for r in caplog.records
+            if (r.name == "sca2lstm" or r.name.startswith("sca2lstm.")) and r.levelno == logging.WARNING]
 
 
 # ------------------------------------------------------------------------------------------ layouts
@@ -233,16 +236,29 @@ def test_unknown_basin_lists_the_available_ids(shared_camels):
     assert_one_line(e, "12345", "available", "10002", "32006")
 
 
-def test_missing_column_is_named(tiny_data_dir, tmp_path, tiny_cfg):
+def test_missing_input_column_is_masked_with_one_line(tiny_data_dir, tmp_path, tiny_cfg, caplog):
+    """A configured input the file lacks is all-missing (masked), said once; the target is still required."""
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels", basins=["32006"])
 
     def drop(header, rows):
         j = header.index("temperature")
         return [h for i, h in enumerate(header) if i != j], [[v for i, v in enumerate(r) if i != j] for r in rows]
     rewrite_csv(camels_gb.timeseries_file(data_dir, "32006"), drop)
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        rec = load_basin(data_dir, "32006", tiny_cfg, use_cache=False)
+    lines = [r.getMessage() for r in caplog.records if "temperature" in r.getMessage()]
+    assert lines == ["basin 32006: no column(s) ['temperature'] in its file; masked as missing"]
+    j = tiny_cfg.data.dynamic_inputs.index("temperature")
+    assert np.isnan(rec.x[:, j]).all()
+    assert np.isfinite(rec.x[:, 0]).any() and np.isfinite(rec.y).any()
+
+    def drop_q(header, rows):
+        keep = [i for i, h in enumerate(header) if h not in ("discharge_vol", "discharge_spec")]
+        return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    rewrite_csv(camels_gb.timeseries_file(data_dir, "32006"), drop_q)
     with pytest.raises(DataError) as e:
         load_basin(data_dir, "32006", tiny_cfg, use_cache=False)
-    assert_one_line(e, "missing column", "temperature", "CAMELS_GB_hydromet_timeseries_32006")
+    assert_one_line(e, "basin 32006", "discharge_vol", "CAMELS_GB_hydromet_timeseries_32006")
 
 
 def test_no_observed_discharge_in_the_training_period(shared_camels):
@@ -258,12 +274,15 @@ def test_no_observed_discharge_in_the_training_period(shared_camels):
     assert_one_line(e, "10003", "outside")
 
 
-def test_missing_attributes_file_is_named(tiny_data_dir, tmp_path, tiny_cfg):
+def test_an_attribute_in_no_file_is_named_the_others_still_read(tiny_data_dir, tmp_path, tiny_cfg):
+    """Without the soil file the soil attributes are in no file: an error naming them, not a guess."""
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels")
     (data_dir / "attributes" / "CAMELS_GB_soil_attributes.csv").unlink()
     with pytest.raises(DataError) as e:
         load_static(data_dir, ["32006"], tiny_cfg)
-    assert_one_line(e, "CAMELS_GB_soil_attributes.csv", "not found")
+    assert_one_line(e, "tawc", "not in any attribute file")
+    got = camels_gb.read_attributes(data_dir, ["32006"], ["area", "dpsbar"])
+    assert np.isfinite(got.to_numpy()).all()
 
 
 def test_unknown_attribute_is_named(tiny_data_dir):
@@ -301,7 +320,7 @@ def test_cache_serves_the_second_load_and_lives_in_the_cache_dir(tiny_data_dir, 
 
     def boom(*a, **k):
         raise AssertionError("read_timeseries called: the cache was not used")
-    monkeypatch.setattr(camels_gb, "read_timeseries", boom)
+    monkeypatch.setattr(reader_mod, "read_timeseries", boom)
     second = load_basin(data_dir, "32006", cfg)
     assert isinstance(second, BasinRecord)
     np.testing.assert_array_equal(first.dates, second.dates)
@@ -313,7 +332,7 @@ def test_cache_serves_the_second_load_and_lives_in_the_cache_dir(tiny_data_dir, 
 class _CountingReader:
     def __init__(self):
         self.calls = 0
-        self.real = camels_gb.read_timeseries
+        self.real = reader_mod.read_timeseries
 
     def __call__(self, *a, **k):
         self.calls += 1
@@ -325,7 +344,7 @@ def test_cache_follows_file_contents(tiny_data_dir, tmp_path, monkeypatch):
     data_dir = copy_nh_layout(tiny_data_dir, tmp_path / "camels", basins=["32006"])
     cfg = make_tiny_config(data_dir)
     reader = _CountingReader()
-    monkeypatch.setattr(camels_gb, "read_timeseries", reader)
+    monkeypatch.setattr(reader_mod, "read_timeseries", reader)
     a = load_basin(data_dir, "32006", cfg)
     path = camels_gb.timeseries_file(data_dir, "32006")
     os.utime(path)  # touched, same contents: still the same data, served from the cache
@@ -350,7 +369,7 @@ def test_cache_follows_the_feature_config(tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SCA2LSTM_CACHE_DIR", str(tmp_path / "cache"))
     cfg = make_tiny_config(tiny_data_dir)
     reader = _CountingReader()
-    monkeypatch.setattr(camels_gb, "read_timeseries", reader)
+    monkeypatch.setattr(reader_mod, "read_timeseries", reader)
     a = load_basin(tiny_data_dir, "10002", cfg)
     b = load_basin(tiny_data_dir, "10002", cfg.replace(data={"ssi_window": 10}))
     assert reader.calls == 2

@@ -3,6 +3,7 @@
 from html.parser import HTMLParser
 
 import pandas as pd
+import pytest
 import torch
 
 from sca2lstm.cli.demo import main
@@ -24,6 +25,7 @@ def _images(path):
     return p.imgs
 
 
+@pytest.mark.slow
 def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
     out = tmp_path / "demo_output"
     assert main(["--tiny", "--out", str(out), "--quiet"]) == 0
@@ -33,7 +35,7 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
     pre = out / "model_output" / "sca2lstm.pth"
     fts = list((out / "model_output" / "fine_tune" / "basin_32006").glob("*/best_model_basin_32006.pth"))
     assert len(fts) == 1
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
     for ckpt in (pre, fts[0]):
         load_model(ckpt)                       # rebuilds the model from the checkpoint alone
         torch.load(ckpt, weights_only=True)    # and loads safely

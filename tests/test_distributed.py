@@ -6,12 +6,14 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import torch
 import yaml
 
 from conftest import REPO, TINY_MODEL, TINY_PERIODS, TINY_TRAINING
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(tiny_data_dir, tmp_path):
     conf = tmp_path / "tiny.yaml"
     conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
@@ -34,6 +36,7 @@ def test_torchrun_two_processes(tiny_data_dir, tmp_path):
     assert len(pd.read_csv(out.parent / "sca2lstm_run" / "history.csv")) == 3
 
 
+@pytest.mark.slow
 def test_parallel_finetune_reports_failure_and_continues(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.finetune import main
 

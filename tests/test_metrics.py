@@ -153,3 +153,95 @@ def test_nse_property(obs, data):
     assert M.nse(obs, obs) == 1.0
     sim = data.draw(arrays(np.float64, obs.shape, elements=_finite))
     assert M.nse(obs, sim) <= 1.0
+
+
+# ----------------------------------------------------------------------------- high flows and gaps
+def _rows_with_gaps(seed=0, shape=(4, 300)):
+    rng = np.random.default_rng(seed)
+    obs = rng.gamma(0.8, 5.0, shape)
+    sim = obs * rng.uniform(0.6, 1.3, shape) + rng.normal(0, 0.5, shape)
+    obs[rng.random(shape) < 0.1] = np.nan
+    sim[rng.random(shape) < 0.05] = np.inf
+    return obs, sim
+
+
+def test_fhv_hand_computed_and_ranked_separately():
+    obs = np.arange(1.0, 101.0)                       # 100 days: the top 2 % are 100 and 99
+    assert M.fhv(obs, obs * 1.1) == pytest.approx(10.0)
+    assert M.fhv(obs, obs[::-1]) == pytest.approx(0.0)  # same flow duration curve, other days
+    sim = obs.copy()
+    sim[-2:] = [50.0, 49.5]                           # both floods missed: top of sim is now 98, 97
+    assert M.fhv(obs, sim) == pytest.approx(100 * ((98 + 97) - (100 + 99)) / (100 + 99))
+    assert M.fhv(obs[:50], obs[:50] * 2) == pytest.approx(100.0)   # h = ceil(0.02 * 50) = 1 day
+    assert math.isnan(M.fhv([1.0], [2.0])) and math.isnan(M.fhv([0.0, 0.0], [1.0, 1.0]))
+    with pytest.raises(ValueError, match="top"):
+        M.fhv(obs, obs, top=0.0)
+
+
+def test_fhv_vectorised_and_pairwise_deletion():
+    obs, sim = _rows_with_gaps()
+    rows = M.fhv(obs, sim)
+    assert rows.shape == (4,)
+    for i in range(4):
+        ok = np.isfinite(obs[i]) & np.isfinite(sim[i])
+        o, s = np.sort(obs[i][ok])[::-1], np.sort(sim[i][ok])[::-1]
+        h = math.ceil(0.02 * ok.sum())
+        assert rows[i] == pytest.approx(100 * (s[:h].sum() - o[:h].sum()) / o[:h].sum())
+
+
+def _flood_stats_loop(obs, sim, top=0.01):
+    """The benchmark's former per-basin code, as the reference."""
+    ok = np.isfinite(obs) & np.isfinite(sim)
+    obs, sim = obs[ok], sim[ok]
+    flood = obs >= np.quantile(obs, 1 - top)
+    sq = (sim - obs) ** 2
+    return {"max_obs": obs.max(), "max_sim": sim.max(),
+            "top_bias": (sim[flood] - obs[flood]).sum() / obs[flood].sum(),
+            "top_sq_error_share": sq[flood].sum() / sq.sum() if sq.sum() > 0 else float("nan"),
+            "n_top": int(flood.sum())}
+
+
+def test_flood_stats_match_a_plain_loop_row_by_row():
+    obs, sim = _rows_with_gaps(1)
+    got = M.flood_stats(obs, sim)
+    for i in range(obs.shape[0]):
+        ref = _flood_stats_loop(obs[i], sim[i])
+        one = M.flood_stats(obs[i], sim[i])
+        for k, v in ref.items():
+            assert got[k][i] == pytest.approx(v, rel=1e-12), k
+            assert one[k] == pytest.approx(v, rel=1e-12), k
+    assert type(one["top_bias"]) is float and type(one["n_top"]) is int
+
+
+def test_flood_stats_properties():
+    obs, _ = _rows_with_gaps(2, shape=(500,))
+    exact = M.flood_stats(obs, obs)
+    assert exact["top_bias"] == 0.0 and math.isnan(exact["top_sq_error_share"])
+    assert exact["max_sim"] == exact["max_obs"] == np.nanmax(obs) and exact["n_top"] >= 1
+    half = M.flood_stats(obs, obs * 0.5)
+    assert half["top_bias"] == pytest.approx(-0.5)
+    assert 0.01 <= half["top_sq_error_share"] <= 1        # the largest flows carry the largest errors
+    empty = M.flood_stats([np.nan, np.nan], [1.0, 2.0])
+    assert math.isnan(empty["max_obs"]) and math.isnan(empty["top_bias"]) and empty["n_top"] == 0
+
+
+def test_after_gap_scores_on_the_same_days_and_vectorised():
+    rng = np.random.default_rng(3)
+    obs = rng.gamma(1.0, 3.0, (3, 400))
+    pers = np.roll(obs, 1, axis=-1)
+    sim = obs + rng.normal(0, 0.3, obs.shape)
+    after = rng.random(obs.shape) < 0.15
+    sim[after] += rng.normal(0, 3.0, int(after.sum()))   # worse right after a gap
+    pers[:, :5] = np.nan
+    got = M.after_gap_scores(obs, sim, pers, after)
+    for i in range(3):
+        ok = np.isfinite(pers[i])
+        aft = ok & after[i]
+        assert got["nse"][i] == pytest.approx(M.nse(obs[i][ok], sim[i][ok]))
+        assert got["persistence_nse"][i] == pytest.approx(M.nse(obs[i][ok], pers[i][ok]))
+        assert got["after_gap_nse"][i] == pytest.approx(M.nse(obs[i][aft], sim[i][aft]))
+        assert got["after_gap_persistence_nse"][i] == pytest.approx(M.nse(obs[i][aft], pers[i][aft]))
+        assert got["n_days"][i] == ok.sum() and got["n_after_gap"][i] == aft.sum()
+    assert (got["after_gap_nse"] < got["nse"]).all()
+    none = M.after_gap_scores(obs[0], sim[0], pers[0], np.zeros(400, bool))
+    assert math.isnan(none["after_gap_nse"]) and none["n_after_gap"] == 0 and not math.isnan(none["nse"])

@@ -43,31 +43,28 @@ def test_guide_scripts_help(script):
         assert flag in r.stdout, (script, flag)
 
 
-def test_finetune_defaults_are_the_guides():
-    from sca2lstm.cli.finetune import build_parser
-
-    a = build_parser().parse_args(["--target_basin", "32006", "--pretrained_model", "m.pth"])
-    assert a.target_basin == ["32006"] and a.pretrained_model == "m.pth"
-    assert (a.epochs, a.batch_size, a.learning_rate, a.weight_decay, a.patience, a.fine_tune_ratio, a.seed) == \
-        (20, 16, 1e-4, 1e-5, 8, 0.8, 42)
-    assert not (a.unfreeze_embedding or a.unfreeze_lstm1 or a.unfreeze_weight_head or a.no_cuda)
-
-
-def test_finetune_parser_defaults_match_the_config():
-    from sca2lstm.cli.finetune import build_parser
+def test_finetune_defaults_are_the_guides(tmp_path, monkeypatch):
+    """Flags not given stay None; with no config file the effective settings are the guide's."""
+    from sca2lstm.cli.finetune import build_parser, settings
     from sca2lstm.config import Config
 
+    monkeypatch.chdir(tmp_path)  # no ./sca2lstm.yaml here
     a = build_parser().parse_args(["--target_basin", "32006", "--pretrained_model", "m.pth"])
-    f = Config.from_dict({}).finetune
-    assert (a.epochs, a.batch_size, a.learning_rate, a.weight_decay, a.patience, a.fine_tune_ratio) == \
-        (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, f.fine_tune_ratio)
+    assert a.target_basin == ["32006"] and a.pretrained_model == "m.pth"
+    assert settings(a) == ({}, 42)  # nothing overridden: the checkpoint's finetune section, seed 42
+    f = Config.from_dict({}).finetune  # the built-in finetune section a default checkpoint stores
+    assert (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, f.fine_tune_ratio) == \
+        (20, 16, 1e-4, 1e-5, 8, 0.8)
+    assert not (f.unfreeze_embedding or f.unfreeze_lstm1 or f.unfreeze_weight_head or a.no_cuda)
 
 
 def test_pretrain_defaults_are_the_guides():
     from sca2lstm.cli.train import build_parser
+    from sca2lstm.config import Config
 
     a = build_parser().parse_args([])
-    assert a.epochs == 60 and a.output == "./model_output/sca2lstm.pth" and a.parallel is False
+    assert a.epochs is None and a.output == "./model_output/sca2lstm.pth" and a.parallel is False
+    assert Config.from_dict({}).training.epochs == 60  # what an epochs flag not given leaves
     assert build_parser().parse_args(["--epochs", "3", "--parallel"]).parallel is True
 
 

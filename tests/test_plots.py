@@ -41,6 +41,7 @@ def test_loss_curves(tmp_path):
     assert _no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_hydrograph(tmp_path, series):
     dates, obs, sim = series
     out = P.plot_hydrograph(dates, obs, sim, tmp_path / "hydrograph.png", title="basin <1>",
@@ -67,6 +68,7 @@ def test_event_window():
     assert P.event_window(obs) == slice(120, 200)
 
 
+@pytest.mark.slow
 def test_attention_heatmap(tmp_path, series):
     dates, obs, _ = series
     rng = np.random.default_rng(1)
@@ -81,6 +83,7 @@ def test_attention_heatmap(tmp_path, series):
         P.plot_attention_heatmap(dates, w, names[:2], tmp_path / "bad.png")
 
 
+@pytest.mark.slow
 def test_before_after(tmp_path, series):
     dates, obs, sim = series
     out = P.plot_before_after(dates, obs, sim * 1.4, sim, tmp_path / "performance.png", title="ft")

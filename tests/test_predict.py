@@ -53,6 +53,7 @@ def test_forecasts_run_through_gaps(pretrained_ckpt, tiny_data_dir, tmp_path):
     assert p.metrics["n_days"] == int((s["observed"].notna() & s["persistence"].notna()).sum())
 
 
+@pytest.mark.slow
 def test_write_prediction_outputs(pretrained_ckpt, tiny_data_dir, tmp_path):
     p = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
     folder = write_prediction(p, tmp_path)
@@ -67,6 +68,7 @@ def test_write_prediction_outputs(pretrained_ckpt, tiny_data_dir, tmp_path):
     assert not list(tmp_path.glob(".basin_*"))  # no temporary folders left
 
 
+@pytest.mark.slow
 def test_netcdf_output(pretrained_ckpt, tiny_data_dir, tmp_path):
     import xarray as xr
 
@@ -109,7 +111,7 @@ def test_chunked_forecast_matches_single_windows(pretrained_ckpt, tiny_data_dir)
     """Each day's forecast equals running the model on the window that forecasts it; batching is exact."""
     from sca2lstm.data.dataset import SequenceData, chunk_starts, load_basin, load_static
     from sca2lstm.evaluation.forecast import forecast_periods
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     model, cfg, scalers, _ = load_model(pretrained_ckpt)
     rec = load_basin(tiny_data_dir, "32006", cfg)
@@ -131,7 +133,7 @@ def test_checkpoint_from_before_the_cell_readout_still_loads(pretrained_ckpt, ti
     """A checkpoint whose stored config has no model.cell_readout (written before the key existed) has
     no cell head: it loads as a model without one and forecasts as before. With the readout's weight
     at 0, a current checkpoint forecasts exactly the same."""
-    from sca2lstm.training.runtime import load_model
+    from sca2lstm.checkpoint import load_model
 
     ckpt = torch.load(pretrained_ckpt, weights_only=True)
     assert ckpt["config"]["model"]["cell_readout"] is True

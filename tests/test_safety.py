@@ -19,7 +19,7 @@ from sca2lstm.cli import predict as predict_cli
 from sca2lstm.cli import train as train_cli
 from sca2lstm.data.dataset import SequenceData
 from sca2lstm.training import trainer as trainer_mod
-from sca2lstm.training.checkpoint import atomic_torch_save, load_checkpoint
+from sca2lstm.checkpoint import atomic_torch_save, load_checkpoint
 
 from conftest import REPO
 from failure_helpers import BASIN, FEW_RECORDS, everything_under, one_line, snapshot, tiny_yaml
@@ -155,6 +155,7 @@ def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ interruptions
+@pytest.mark.slow
 def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, monkeypatch):
     a, b = tmp_path / "a" / "m.pth", tmp_path / "b" / "m.pth"
     assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, a, "--epochs", "3", "--quiet")) == 0
@@ -178,6 +179,7 @@ def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, m
         np.testing.assert_array_equal([h[key] for h in ha], [h[key] for h in hb])
 
 
+@pytest.mark.slow
 def test_finetune_resume_equals_uninterrupted(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, a, "--epochs", "2", "--quiet")) == 0
@@ -241,6 +243,7 @@ def _wait_for(proc, cond, timeout=90.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigint_saves_state_and_exits_130(trainings):
     proc, _, out, state = trainings["sigint"]
     _wait_for(proc, state.is_file)
@@ -254,6 +257,7 @@ def test_sigint_saves_state_and_exits_130(trainings):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_a_loadable_state_that_resumes(trainings, tiny_data_dir, capsys):
     proc, tmp, out, state = trainings["sigkill"]
     _wait_for(proc, state.is_file)
@@ -307,6 +311,7 @@ def _nan_loss(monkeypatch):
 BATCH_RE = r"basin 32006 \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d"
 
 
+@pytest.mark.slow
 def test_nan_guard_stops_pretraining(tmp_path, tiny_data_dir, capsys, monkeypatch):
     _nan_loss(monkeypatch)
     out = tmp_path / "m.pth"
@@ -323,6 +328,7 @@ def test_nan_guard_stops_pretraining(tmp_path, tiny_data_dir, capsys, monkeypatc
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_nan_guard_stops_finetune_and_keeps_earlier_run(tmp_path, tiny_data_dir, pretrained_ckpt, capsys,
                                                         monkeypatch):
     out = tmp_path / "ft"

@@ -208,6 +208,7 @@ def test_refuses_to_overwrite_and_rejects_bad_periods(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "full"]
 
 
+@pytest.mark.slow
 def test_builtin_dataset_dir_generates_once(tmp_path):
     path = builtin_dataset_dir(tmp_path, n_basins=1, seed=3)
     assert path == tmp_path / "synthetic" / "gb_n1_seed3_v1"

@@ -2,6 +2,7 @@
 
 
 import pandas as pd
+import pytest
 import torch
 import yaml
 
@@ -47,6 +48,7 @@ def test_run_artefacts(pretrained_ckpt):
     assert {"nse", "kge", "persistence_nse", "n_days"} <= set(vm.columns)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(tiny_cfg, tiny_data_dir, tmp_path):
     a = pretrain(tiny_cfg, tmp_path / "a.pth", data_dir=tiny_data_dir, progress=False)
     b = pretrain(tiny_cfg, tmp_path / "b.pth", data_dir=tiny_data_dir, progress=False)
@@ -74,6 +76,7 @@ def test_cli_logs_one_line_per_epoch(tiny_data_dir, tmp_path, caplog, capsys):
     assert ck["basins"] == ["32006", "10002"]
 
 
+@pytest.mark.slow
 def test_trained_model_beats_persistence_on_synthetic(tiny_data_dir, tmp_path):
     """Sanity only: a few epochs on synthetic basins forecast better than persistence."""
     from conftest import make_tiny_config
@@ -84,6 +87,7 @@ def test_trained_model_beats_persistence_on_synthetic(tiny_data_dir, tmp_path):
     assert ev.median("model", "nse") > ev.median("persistence", "nse")
 
 
+@pytest.mark.slow
 def test_trainer_accepts_a_compiled_module(tiny_cfg, tiny_data_dir, tmp_path):
     """--compile hands the trainer a wrapper module; it must not be judged by truthiness (len())."""
     from sca2lstm.training.pretrain import prepare_pretraining_data, train_settings

@@ -8,15 +8,13 @@ domain errors into one line on stderr and an exit code (2 usage, 1 data), with a
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
 import traceback
 from typing import Callable, Sequence
 
-from ..errors import Sca2lstmError
-
-log = logging.getLogger("sca2lstm")
+from ..errors import Sca2lstmError, UsageError
+from ..logs import add_log_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -49,17 +47,21 @@ open_unit_float = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def basin_id(s: str) -> str:
-    s = s.strip()
-    if not s or not s.replace("_", "").replace("-", "").isalnum():
-        raise argparse.ArgumentTypeError(f"invalid basin id {s!r}: expected a gauge id such as 32006")
-    return s
+    """A basin id flag: a string such as 32006, DE110000 or my-gauge, safe for file names."""
+    from ..data.ids import check_basin_id
+    try:
+        return check_basin_id(s)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("station id", "basin id")) from None
 
 
 def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     """Flags every command has: device selection, data location, config file and --debug."""
     p.add_argument("--data_dir", default=None,
-                   help="CAMELS-GB folder (default: $SCA2LSTM_DATA_DIR, else the config's data_dir, "
-                        "else the built-in synthetic basins)")
+                   help="CAMELS-GB folder, or 'builtin' for the built-in synthetic basins (default: for a "
+                        "trained model, the folder recorded in its checkpoint; else $SCA2LSTM_DATA_DIR, else "
+                        "the config's data_dir, else the built-in synthetic basins). A model trained on real "
+                        "data never runs on the built-in basins, nor the reverse")
     if config:
         p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
@@ -67,36 +69,6 @@ def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def setup_logging(quiet: bool = False, logfile=None) -> None:
-    """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked."""
-    root = logging.getLogger("sca2lstm")
-    for h in list(root.handlers):
-        root.removeHandler(h)
-        h.close()
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    h = logging.StreamHandler(sys.stderr if quiet else sys.stdout)
-    h.setFormatter(logging.Formatter("%(message)s"))
-    h.setLevel(logging.WARNING if quiet else logging.INFO)
-    root.addHandler(h)
-    if logfile is not None:
-        fh = logging.FileHandler(logfile, encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root.addHandler(fh)
-
-
-def add_log_file(path) -> logging.Handler:
-    fh = logging.FileHandler(path, encoding="utf-8")
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("sca2lstm").addHandler(fh)
-    return fh
-
-
-def remove_handler(h: logging.Handler) -> None:
-    logging.getLogger("sca2lstm").removeHandler(h)
-    h.close()
 
 
 def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

@@ -40,11 +40,11 @@ def _body(args) -> int:
     import numpy as np
 
     from ..config import load_config
-    from ..data import camels_gb
+    from ..data import reader
     from ..data.dataset import load_basins, resolve_data_dir
     cfg = load_config()
     data_dir, _ = resolve_data_dir(args.data_dir, cfg)
-    basins = camels_gb.list_basins(data_dir)
+    basins = reader.list_basins(data_dir)
     t0 = time.time()
     recs = load_basins(data_dir, basins, cfg)
     print(f"{data_dir}: {len(recs)} basins read in {time.time() - t0:.2f} s")

@@ -45,13 +45,13 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     """Run the demo; returns the summary rows and the paths of every artefact."""
     import pandas as pd
 
+    from ..checkpoint import load_model
     from ..config import load_config
     from ..data.synthetic import generate_synthetic
     from ..evaluation.predict import predict, write_prediction
     from ..evaluation.report import build_report
     from ..training.finetune import finetune
     from ..training.pretrain import pretrain
-    from ..training.runtime import load_model
 
     s = dict(TINY if tiny else DEMO)
     out = Path(out)

@@ -3,6 +3,9 @@
 Every flag and default of the user's guide is kept: --target_basin, --pretrained_model, --epochs 20,
 --batch_size 16, --learning_rate 1e-4, --weight_decay 1e-5, --patience 8, --fine_tune_ratio 0.8,
 --unfreeze_embedding, --unfreeze_lstm1, --unfreeze_weight_head, --no_cuda, --seed 42.
+Precedence of each setting: the flag, if given; else the ``finetune:`` section of ``--config`` (default
+./sca2lstm.yaml if present; ``training.seed`` for the seed); else the finetune section stored in the
+pretrained checkpoint; else those built-in defaults.
 """
 
 from __future__ import annotations
@@ -18,43 +21,70 @@ from .common import (ArgumentParser, add_common_flags, basin_id, non_negative_fl
                      open_unit_float, positive_float, positive_int, run_main, setup_logging)
 
 PROG = "fine_train.py"
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Fine-tune a pretrained SCA2LSTM model to one or more basins.")
+    p = ArgumentParser(prog=PROG, description=(
+        "Fine-tune a pretrained SCA2LSTM model to one or more basins. Each setting comes from the flag if "
+        "given, else the config file's finetune: section, else the finetune section stored in the "
+        "pretrained checkpoint, else the built-in default shown here."))
     p.add_argument("--target_basin", type=basin_id, nargs="+", required=True,
-                   help="target basin id (integer, e.g. 32006); several ids fine-tune one model each")
+                   help="target basin id (e.g. 32006, DE110000, my-gauge); several ids fine-tune one model each")
     p.add_argument("--pretrained_model", required=True, help="pretrained checkpoint, e.g. ./model_output/sca2lstm.pth")
-    p.add_argument("--epochs", type=non_negative_int, default=20, help="fine-tuning epochs (default 20)")
-    p.add_argument("--batch_size", type=positive_int, default=16, help="batch size (default 16)")
-    p.add_argument("--learning_rate", type=positive_float, default=1e-4, help="learning rate (default 1e-4)")
-    p.add_argument("--weight_decay", type=non_negative_float, default=1e-5, help="weight decay (default 1e-5)")
-    p.add_argument("--patience", type=positive_int, default=8, help="early-stopping patience (default 8)")
-    p.add_argument("--fine_tune_ratio", type=open_unit_float, default=0.8,
-                   help="share of the train+validation days, in time order, used for training (default 0.8)")
-    p.add_argument("--unfreeze_embedding", action="store_true", help="also train the basin embedding")
-    p.add_argument("--unfreeze_lstm1", action="store_true", help="also train LSTM1 (attention LSTM)")
-    p.add_argument("--unfreeze_weight_head", action="store_true", help="also train the attention weight head")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--epochs", type=non_negative_int, default=None, help="fine-tuning epochs (default 20)")
+    p.add_argument("--batch_size", type=positive_int, default=None, help="batch size (default 16)")
+    p.add_argument("--learning_rate", type=positive_float, default=None, help="learning rate (default 1e-4)")
+    p.add_argument("--weight_decay", type=non_negative_float, default=None, help="weight decay (default 1e-5)")
+    p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience (default 8)")
+    p.add_argument("--fine_tune_ratio", type=open_unit_float, default=None,
+                   help="share of the train+validation days, in time order, used for training (default 0.8); "
+                        "for a basin the model was pretrained on, validation never starts before data.val_start")
+    p.add_argument("--test_start", default=None,
+                   help="first day of the basin's test part, YYYY-MM-DD: fine-tuning reads only the days before "
+                        "it (default: the configured periods, or the last 20%% of a station's own record)")
+    p.add_argument("--unfreeze_embedding", action="store_true", default=None, help="also train the basin embedding")
+    p.add_argument("--unfreeze_lstm1", action="store_true", default=None, help="also train LSTM1 (attention LSTM)")
+    p.add_argument("--unfreeze_weight_head", action="store_true", default=None,
+                   help="also train the attention weight head")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config file's training.seed)")
     p.add_argument("--resume", action="store_true", help="continue the latest interrupted fine-tune of the basin")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
     p.add_argument("--output_dir", default="./model_output/fine_tune",
                    help="root of the run folders (default ./model_output/fine_tune)")
-    add_common_flags(p, config=False)
+    add_common_flags(p)
     return p
 
 
-def _overrides(args) -> dict:
-    return {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "weight_decay": args.weight_decay, "patience": args.patience,
-            "fine_tune_ratio": args.fine_tune_ratio, "unfreeze_embedding": args.unfreeze_embedding,
-            "unfreeze_lstm1": args.unfreeze_lstm1, "unfreeze_weight_head": args.unfreeze_weight_head}
+FLAGS = ("epochs", "batch_size", "learning_rate", "weight_decay", "patience", "fine_tune_ratio",
+         "unfreeze_embedding", "unfreeze_lstm1", "unfreeze_weight_head")
+DEFAULT_SEED = 42  # the guide's
+
+
+def settings(args) -> tuple[dict, int]:
+    """The ``finetune`` overrides and the seed: flag > config file > (checkpoint's section) > built-in.
+
+    Returns
+    -------
+    overrides : dict
+        The config file's ``finetune:`` keys, updated with the flags that were given. Keys in neither
+        are left out, so :func:`~sca2lstm.training.finetune.finetune` keeps the pretrained checkpoint's
+        stored ``finetune`` section for them (the built-in defaults, unless pretraining set others).
+    seed : int
+        ``--seed``, else the config file's ``training.seed``, else 42.
+    """
+    from ..config import read_config_file
+
+    _, user = read_config_file(args.config)
+    overrides = dict(user.get("finetune", {}))
+    overrides.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
+    seed = args.seed if args.seed is not None else user.get("training", {}).get("seed", DEFAULT_SEED)
+    return overrides, int(seed)
 
 
 def _one(job) -> dict:
     """Fine-tune one basin; errors become a row of the summary (used for several basins)."""
-    args, basin, threads, in_worker = job
+    args, basin, threads, in_worker, overrides, seed = job
     import torch
 
     from ..training.finetune import finetune
@@ -64,9 +94,9 @@ def _one(job) -> dict:
         torch.set_num_threads(threads)
     try:
         device = resolve_device(args.device, args.no_cuda)
-        r = finetune(args.pretrained_model, basin, _overrides(args), data_dir=args.data_dir, device=device,
+        r = finetune(args.pretrained_model, basin, overrides, data_dir=args.data_dir, device=device,
                      out_root=args.output_dir, progress=not args.quiet and not in_worker, resume=args.resume,
-                     seed=args.seed)
+                     seed=seed, test_start=args.test_start)
         b, a = r["before"].per_basin[basin], r["after"].per_basin[basin]
         return {"basin": basin, "status": "ok", "val_nse_before": b["model"]["nse"], "val_nse_after": a["model"]["nse"],
                 "persistence_nse": a["persistence"]["nse"], "seconds": round(r["seconds"], 1),
@@ -77,20 +107,22 @@ def _one(job) -> dict:
 
 def _body(args) -> int:
     basins = list(dict.fromkeys(args.target_basin))
+    overrides, seed = settings(args)
     if len(basins) == 1:  # the guide's form: errors propagate to one stderr line and an exit code
         from ..training.finetune import finetune
         from ..training.runtime import resolve_device
         device = resolve_device(args.device, args.no_cuda)
-        finetune(args.pretrained_model, basins[0], _overrides(args), data_dir=args.data_dir, device=device,
-                 out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=args.seed)
+        finetune(args.pretrained_model, basins[0], overrides, data_dir=args.data_dir, device=device,
+                 out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=seed,
+                 test_start=args.test_start)
         return 0
     jobs = min(args.jobs, len(basins))
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            rows = list(ex.map(_one, [(args, b, threads, True) for b in basins]))
+            rows = list(ex.map(_one, [(args, b, threads, True, overrides, seed) for b in basins]))
     else:
-        rows = [_one((args, b, 0, False)) for b in basins]
+        rows = [_one((args, b, 0, False, overrides, seed)) for b in basins]
     _print_summary(rows)
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:

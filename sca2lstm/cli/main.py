@@ -12,10 +12,13 @@ import sys
 SUBCOMMANDS = {
     "train": ("sca2lstm.cli.train", "pretrain the model on many basins"),
     "finetune": ("sca2lstm.cli.finetune", "fine-tune a pretrained model to one or more basins"),
-    "predict": ("sca2lstm.cli.predict", "forecast a basin with a checkpoint; metrics and figures"),
+    "predict": ("sca2lstm.cli.predict", "hindcast a basin with a checkpoint; metrics and figures"),
+    "forecast": ("sca2lstm.cli.forecast", "issue-time forecast of the next days, with quantiles"),
     "data": ("sca2lstm.cli.data", "data tools: 'synth' writes the built-in synthetic basins"),
     "demo": ("sca2lstm.cli.demo", "the whole story offline: synth, pretrain, fine-tune, predict"),
     "report": ("sca2lstm.cli.report", "rebuild report.html of a run folder"),
+    "station": ("sca2lstm.cli.station", "'station import' brings a gauge's own CSV into a data folder"),
+    "serve": ("sca2lstm.cli.serve", "forecast service: JSON API, web page, posted observations (SQLite)"),
 }
 
 

@@ -22,6 +22,10 @@ def build_parser() -> ArgumentParser:
                    help="basin id(s); repeat the flag or list several")
     p.add_argument("--start", default=None, help="first day, YYYY-MM-DD (default: the test period's)")
     p.add_argument("--end", default=None, help="last day, YYYY-MM-DD (default: the test period's)")
+    p.add_argument("--test_start", default=None,
+                   help="first day of the test part, YYYY-MM-DD, to its last observed day (default: the one "
+                        "stored in a fine-tuned checkpoint, else the configured test period or the last 20%% "
+                        "of a station's record)")
     p.add_argument("--output_dir", default=None, help="default: a predictions/ folder beside the model")
     p.add_argument("--format", choices=["csv", "netcdf"], default="csv", help="series format (default csv)")
     add_common_flags(p, config=False)
@@ -29,23 +33,47 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
-    from ..evaluation.predict import predict, resolve_model_path, write_prediction
-    from ..training.runtime import load_model, resolve_device
+    from ..checkpoint import load_model
+    from ..evaluation.predict import (
+        HINDCAST_SETTING,
+        predict,
+        resolve_model_path,
+        write_prediction,
+    )
+    from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     # Every basin is forecast before anything is written: a bad basin leaves no partial output.
-    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle)
+    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle,
+                     test_start=args.test_start)
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
-    print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} | unpredicted  output")
+    print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
+    # Left of the first bar: the days where persistence also has a forecast (the fair comparison); "NSE all
+    # days" also scores the days right after a gap in the record, which persistence cannot forecast.
+    # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
+    print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
+          f"| {'skill':>6} {'raw':>6} {'alpha':>5} | {'days':>6} {'NSE all days':>12} | unpredicted  output")
+    below = []
     for pred, folder in rows:
-        m, q = pred.metrics["model"], pred.metrics["persistence"]
+        m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
+        raw = pred.metrics.get("model_raw", m)
+        alpha = (pred.metrics.get("persistence_blend") or {}).get("alpha")
+        flag = "  BELOW PERSISTENCE" if m["skill_vs_persistence"] < 0 else ""
         print(f"{pred.basin:>8} {pred.metrics['n_days']:6d} {m['nse']:7.3f} {m['kge']:7.3f} {m['rmse']:8.3f} "
-              f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {pred.n_unpredicted:11d}  {folder}")
+              f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {m['skill_vs_persistence']:6.3f} "
+              f"{raw['skill_vs_persistence']:6.3f} {'-' if alpha is None else f'{alpha:.2f}':>5} "
+              f"| {a['n_days']:6d} {a['nse']:12.3f} | {pred.n_unpredicted:11d}  {folder}{flag}")
+        if m["skill_vs_persistence"] < 0:
+            d = pred.series["date"]
+            below.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
+    print("skill = 1 - MSE/MSE_persistence on the same days (raw: the model before the persistence blend)")
+    if below:
+        print(f"WARNING: the model is below persistence (skill < 0) for basin {', '.join(below)}")
     return 0
 
 

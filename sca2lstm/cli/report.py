@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ..errors import DataError
-from .common import ArgumentParser, log, run_main
+from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm report"
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:

@@ -17,15 +17,17 @@ PROG = "sca2lstm.py"
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Pretrain SCA2LSTM on many basins.")
-    p.add_argument("--epochs", type=non_negative_int, default=60, help="maximum epochs (default 60; early stopping may end sooner)")
+    p = ArgumentParser(prog=PROG, description="Pretrain SCA2LSTM on many basins. A flag that is given beats "
+                       "the config file (training: section), which beats the built-in default shown here.")
+    p.add_argument("--epochs", type=non_negative_int, default=None,
+                   help="maximum epochs (default 60, or the config's training.epochs; early stopping may end sooner)")
     p.add_argument("--parallel", action="store_true", help="use all cores for data preparation and training")
-    p.add_argument("--batch_size", type=positive_int, default=None, help="windows per batch (default: config, 32)")
-    p.add_argument("--learning_rate", type=positive_float, default=None, help="AdamW learning rate (default: config)")
-    p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience in epochs (default: config)")
+    p.add_argument("--batch_size", type=positive_int, default=None, help="windows per batch (default 32, or the config's)")
+    p.add_argument("--learning_rate", type=positive_float, default=None, help="AdamW learning rate (default 0.002, or the config's)")
+    p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience in epochs (default 10, or the config's)")
     p.add_argument("--basins", nargs="+", default=None,
                    help="gauge ids, or one file listing ids (one per line); default: every basin in the data")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: config, 42)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU users)")
     p.add_argument("--mixed_precision", action="store_true", help="bfloat16 autocast")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run of --output")
@@ -53,9 +55,9 @@ def _body(args) -> int:
     from ..training.pretrain import pretrain
     from ..training.runtime import resolve_device
 
-    overrides = {"training": {"epochs": args.epochs}}
-    for flag, key in (("batch_size", "batch_size"), ("learning_rate", "learning_rate"), ("seed", "seed"),
-                      ("patience", "patience")):
+    overrides = {"training": {}}  # only the flags given: flag > config file > built-in default
+    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("learning_rate", "learning_rate"),
+                      ("seed", "seed"), ("patience", "patience")):
         if getattr(args, flag) is not None:
             overrides["training"][key] = getattr(args, flag)
     if args.compile:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,14 @@ import numpy as np
 from ..config import Config
 from ..errors import DataError
 from ..fileio import default_cache_root
-from . import camels_gb
-from .features import feature_spec, raw_features, required_columns
+from . import reader
+from .features import feature_spec, raw_features
+from .pet import PET_COLUMNS, oudin_pet
 from .scaling import MIN_SCALE_FLOWS, Scalers
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
-CACHE_VERSION = "3"  # bump when raw_features() changes meaning
+CACHE_VERSION = "4"  # bump when raw_features() or the input completion changes meaning
 
 
 # ---------------------------------------------------------------------------------------- locations
@@ -37,23 +39,94 @@ def cache_root(cfg: Config) -> Path:
     return Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_root()
 
 
-def resolve_data_dir(cli_value, cfg: Config) -> tuple[Path, bool]:
-    """Where the data is: ``--data_dir``, else ``$SCA2LSTM_DATA_DIR``, else ``cfg.data.data_dir``.
+BUILTIN = "builtin"  # the data_dir value that asks for the built-in synthetic basins by name
 
-    With none of them set, the built-in synthetic basins are generated once into the cache folder and
-    used, which the log says in one line. Returns ``(path, is_builtin)``.
-    """
-    for value in (cli_value, os.environ.get("SCA2LSTM_DATA_DIR"), cfg.data.data_dir):
-        if value:
-            p = Path(value).expanduser()
-            if not p.is_dir():
-                raise DataError(f"data folder {p} does not exist; expected a CAMELS-GB folder with timeseries/")
-            return p, False
+
+def _builtin_dir(cfg: Config) -> Path:
     from .synthetic import builtin_dataset_dir
-    p = builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
-    log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
-             "built-in synthetic basins in %s", p)
-    return p, True
+    return builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
+
+
+def _is_builtin_folder(path: Path) -> bool:
+    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``)."""
+    return path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None
+
+
+def _describe(path, builtin: bool) -> str:
+    return f"the built-in synthetic basins ({path})" if builtin else f"the data folder {path}"
+
+
+def recorded_data(ckpt: dict) -> tuple | None:
+    """``(data_dir, builtin_data)`` a checkpoint records, or None for one written before these keys."""
+    if not isinstance(ckpt, dict) or "builtin_data" not in ckpt:
+        return None
+    return ckpt.get("data_dir"), bool(ckpt["builtin_data"])
+
+
+def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> tuple[Path, bool]:
+    """Where the data is, and whether it is the built-in synthetic dataset.
+
+    Precedence: ``cli_value`` (``--data_dir``); else the folder ``recorded`` in a checkpoint, when it
+    still exists; else ``$SCA2LSTM_DATA_DIR``; else ``cfg.data.data_dir``; else the built-in synthetic
+    basins, generated once into the cache folder (the log says so in one line). Any of these may be
+    ``"builtin"``, which asks for the built-in basins by name.
+
+    Parameters
+    ----------
+    cli_value : str or Path or None
+    cfg : Config
+    recorded : (str or None, bool or None), optional
+        ``(data_dir, builtin_data)`` of the checkpoint a model comes from (``None`` for pretraining
+        and for checkpoints written before these keys existed). A model trained on the built-in
+        basins gets them back (regenerated into the cache if its folder is gone).
+
+    Returns
+    -------
+    (Path, bool)
+        The folder and ``is_builtin``.
+
+    Raises
+    ------
+    DataError
+        A folder that does not exist; or a model trained on real data pointed at the built-in basins,
+        or the reverse (one line naming both folders). Another real folder than the recorded one is
+        allowed: data gets moved.
+    """
+    rec_dir, rec_builtin = recorded if recorded is not None else (None, None)
+    chosen = cli_value
+    if not chosen and rec_dir:
+        if rec_builtin:
+            if (Path(rec_dir) / "timeseries").is_dir():
+                return Path(rec_dir), True
+            chosen = BUILTIN  # gone: the same basins, regenerated into the cache
+        elif Path(rec_dir).expanduser().is_dir():
+            chosen = rec_dir
+    if not chosen:
+        chosen = os.environ.get("SCA2LSTM_DATA_DIR") or cfg.data.data_dir
+    if chosen and str(chosen) != BUILTIN:
+        path = Path(chosen).expanduser()
+        # A built-in dataset's folder named explicitly (e.g. the recorded one) is still the built-in data.
+        builtin = _is_builtin_folder(path) or (
+            bool(rec_builtin) and rec_dir is not None and path.resolve() == Path(rec_dir).expanduser().resolve())
+        if not path.is_dir():
+            raise DataError(f"data folder {path} does not exist; expected a CAMELS-GB folder with timeseries/ "
+                            f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
+    else:
+        if rec_builtin is False:  # a model trained on real data: refuse before generating anything
+            gone = " (gone)" if rec_dir and not Path(rec_dir).expanduser().is_dir() else ""
+            why = ("as --data_dir builtin asks" if chosen else
+                   "as nothing else is configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir)")
+            raise DataError(f"the model was trained on {_describe(rec_dir, False)}{gone} but would run on the "
+                            f"built-in synthetic basins, {why}; pass --data_dir with a CAMELS-GB folder")
+        path, builtin = _builtin_dir(cfg), True
+        if not chosen:
+            log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
+                     "built-in synthetic basins in %s", path)
+    if rec_builtin is not None and bool(rec_builtin) != builtin:
+        raise DataError(f"the model was trained on {_describe(rec_dir, bool(rec_builtin))} but would run on "
+                        f"{_describe(path, builtin)}; pass --data_dir with the model's kind of data "
+                        f"({'--data_dir ' + BUILTIN if rec_builtin else 'a CAMELS-GB folder'})")
+    return path, builtin
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -82,18 +155,65 @@ def _feature_key(cfg: Config) -> dict:
     d = cfg.data
     return {"v": CACHE_VERSION, "dyn": d.dynamic_inputs, "derived": d.derived_features,
             "hi": d.high_precip_mm, "lo": d.low_precip_mm, "ssi": d.ssi_window,
-            "q_in": d.use_discharge_input, "lead": d.lead_days, "target": d.target}
+            "q_in": d.use_discharge_input, "lead": d.lead_days, "target": d.target,
+            "pet": d.pet_from_temperature}
+
+
+def _basin_geometry(data_dir, basin: str) -> dict:
+    """The attributes that change a basin's features: area (m3/s from mm/d) and latitude (PET)."""
+    return {"area": reader.basin_attribute(data_dir, basin, "area"),
+            "lat": reader.basin_attribute(data_dir, basin, "gauge_lat")}
 
 
 def _cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
-    """(sha256 of the timeseries file, its cache file), keyed by file contents and feature config."""
-    path = camels_gb.timeseries_file(data_dir, basin)
+    """(sha256 of the timeseries file, its cache file), keyed by file contents, the basin's area and
+    latitude, and the feature config."""
+    path = reader.timeseries_file(data_dir, basin)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}") from None
-    key = hashlib.sha256((digest + json.dumps(_feature_key(cfg), sort_keys=True)).encode()).hexdigest()[:24]
+    key_data = {**_feature_key(cfg), **_basin_geometry(data_dir, basin)}
+    key = hashlib.sha256((digest + json.dumps(key_data, sort_keys=True)).encode()).hexdigest()[:24]
     return digest, cache_root(cfg) / "features" / f"{basin}_{key}.npy"
+
+
+def complete_inputs(df, basin: str, cfg: Config, lat: float):
+    """Give ``df`` every column the features need: PET from temperature where configured
+    (``data.pet_from_temperature``), and all-NaN columns (masked for the model) for inputs the basin
+    lacks, with one log line for each basin that lacks any.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A basin's daily timeseries (:func:`sca2lstm.data.reader.read_timeseries`).
+    lat : float
+        Gauge latitude in degrees north (NaN when unknown).
+    """
+    d = cfg.data
+    df = df.copy()
+    for c in (c for c in d.dynamic_inputs if c in PET_COLUMNS):
+        other = next((o for o in PET_COLUMNS if o != c and o in df.columns), None)
+        if c not in df.columns and other is not None and d.pet_from_temperature != "always":
+            # The basin's own PET under the other name (an imported station writes ``pet``): better than
+            # a temperature formula.
+            df[c] = df[other]
+            continue
+        if d.pet_from_temperature == "always" or (d.pet_from_temperature == "missing" and c not in df.columns):
+            if "temperature" in df.columns and np.isfinite(lat):
+                df[c] = oudin_pet(df["temperature"].to_numpy(np.float64), lat, df.index.day_of_year.to_numpy())
+            else:
+                why = "no temperature column" if "temperature" not in df.columns else "no gauge_lat attribute"
+                log.warning("basin %s: %s from temperature (Oudin) is not possible (%s); %s is masked as missing",
+                            basin, c, why, c)
+                df[c] = np.nan
+    needed = list(d.dynamic_inputs) + (["precipitation"] if d.derived_features else [])
+    absent = [c for c in dict.fromkeys(needed) if c not in df.columns]
+    if absent:
+        log.warning("basin %s: no column(s) %s in its file; masked as missing", basin, absent)
+        for c in absent:
+            df[c] = np.nan
+    return df
 
 
 def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=None) -> BasinRecord:
@@ -112,7 +232,8 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=
             log.warning("cache file %s has an unexpected layout; rebuilding it", cfile)
         except (OSError, ValueError, EOFError):
             log.warning("cache file %s is unreadable; rebuilding it", cfile)
-    df = camels_gb.read_timeseries(data_dir, basin, columns=required_columns(cfg))
+    df = reader.read_timeseries(data_dir, basin, columns=[cfg.data.target])
+    df = complete_inputs(df, basin, cfg, reader.basin_attribute(data_dir, basin, "gauge_lat"))
     x, y = raw_features(df, cfg)
     dates = df.index.to_numpy().astype("datetime64[D]")
     rec = BasinRecord(basin, dates, x, y, digest)
@@ -135,30 +256,57 @@ def _write_cache(cfile: Path, rec: BasinRecord) -> None:
 
 
 def _load_one(args):
-    data_dir, basin, cfg, use_cache, entry = args
-    return load_basin(data_dir, basin, cfg, use_cache, entry)
+    data_dir, basin, cfg, use_cache, entry, skip_bad = args
+    try:
+        return load_basin(data_dir, basin, cfg, use_cache, entry)
+    except DataError as e:
+        if not skip_bad:
+            raise
+        return e
 
 
-def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache: bool = True) -> list[BasinRecord]:
-    """Load several basins; ``parallel`` spreads the cache misses over all cores."""
+def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache: bool = True,
+                skip_bad: bool = False) -> list:
+    """Load several basins; ``parallel`` spreads the cache misses over all cores.
+
+    With ``skip_bad`` a basin whose file cannot be read or used comes back as its DataError instead
+    of stopping the others (the caller reports it); an unknown basin id is always an error.
+    """
     basins = [str(b) for b in basins]
+    known = set(reader.list_basins(data_dir)) if skip_bad else None
     for b in basins:  # fail fast, with the list of known basins, before any work
-        camels_gb.timeseries_file(data_dir, b)
+        if known is None or b not in known:
+            reader.timeseries_file(data_dir, b)
     # Each file is hashed once: the entry tells both whether it is cached and where.
-    entries = [_cache_entry(data_dir, b, cfg) for b in basins]
-    jobs = [(data_dir, b, cfg, use_cache, e) for b, e in zip(basins, entries)]
+    entries = []
+    for b in basins:
+        try:
+            entries.append(_cache_entry(data_dir, b, cfg))
+        except DataError as e:  # an unreadable file
+            if not skip_bad:
+                raise
+            entries.append(e)
+    jobs = [(data_dir, b, cfg, use_cache, e, skip_bad) for b, e in zip(basins, entries)
+            if not isinstance(e, DataError)]
     # A process pool costs ~0.1 s to start: worth it only for several cache misses.
-    misses = basins if not use_cache else [b for b, (_, cfile) in zip(basins, entries) if not cfile.is_file()]
-    if parallel and len(misses) > 1 and (os.cpu_count() or 1) > 1:
-        with ProcessPoolExecutor(max_workers=min(len(basins), os.cpu_count() or 1)) as ex:
-            return list(ex.map(_load_one, jobs))
-    return [_load_one(j) for j in jobs]
+    misses = [j for j in jobs if not use_cache or not j[4][1].is_file()]
+    n_cpu = os.cpu_count() or 1
+    if parallel and len(misses) > 1 and n_cpu > 1:
+        with ProcessPoolExecutor(max_workers=min(len(misses), n_cpu)) as ex:
+            loaded = iter(list(ex.map(_load_one, jobs, chunksize=max(1, len(jobs) // (8 * n_cpu)))))
+    else:
+        loaded = iter([_load_one(j) for j in jobs])
+    return [e if isinstance(e, DataError) else next(loaded) for e in entries]
 
 
-def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
-    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model)."""
+def load_static(data_dir, basins, cfg: Config, allow_absent: bool = False) -> np.ndarray:
+    """Raw static attributes [B, S] (NaN where missing; such entries are flagged to the model).
+
+    ``allow_absent``: an attribute no file of ``data_dir`` has is masked too, not an error (fine-tuning
+    and prediction of a trained model, whose attribute list is fixed).
+    """
     names = cfg.data.static_attributes
-    df = camels_gb.read_attributes(data_dir, basins, names)
+    df = reader.read_attributes(data_dir, basins, names, allow_absent=allow_absent)
     arr = df.to_numpy(np.float64) if names else np.zeros((len(basins), 0))
     n_missing = int((~np.isfinite(arr)).sum())
     if n_missing:
@@ -169,7 +317,7 @@ def load_static(data_dir, basins, cfg: Config) -> np.ndarray:
     return arr
 
 
-def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None) -> str:
+def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None, period=None) -> str:
     """Give a basin the scalers do not know its discharge scale, from its days in the configured
     training period: the days a pretraining run would have fitted it on. Prediction (zero-shot) and
     fine-tuning share this rule, so a fine-tune starts from exactly the zero-shot model.
@@ -179,14 +327,17 @@ def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallba
     fallback : (i0, i1), optional
         Days to fit on instead when the basin has fewer than two observed flows in the training
         period (a station that opened later); without it that is a DataError.
+    period : (i0, i1), optional
+        Days to fit on, whatever the configured training period holds (a station following its own
+        record fits on its own training part; :mod:`sca2lstm.data.periods`).
 
     Returns
     -------
     str
         The dates the scale was fitted on, for the log.
     """
-    i0, i1 = rec.period(cfg.data.train_start, cfg.data.train_end)
-    if fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
+    i0, i1 = period or rec.period(cfg.data.train_start, cfg.data.train_end)
+    if period is None and fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
         i0, i1 = fallback
     # Too few observed flows there (none at all, or no days) is fit_basin's DataError.
     scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
@@ -206,24 +357,30 @@ def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
 
 
 def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) -> int:
-    """Missing meteorological inputs of ``rec`` in [start, end]: a column missing on every day is a
-    DataError; a few missing days are masked for the model, with one warning that counts them.
+    """Missing meteorological inputs of ``rec`` in [start, end], masked for the model, with one warning
+    that counts them. An input the basin lacks on every day of its record was said when its file was
+    read (:func:`complete_inputs`) and is not repeated; whether an input has values in any basin at
+    all is the pretraining's check (it fits the input's scaler on them).
 
-    Returns the number of missing input values.
+    Returns the number of missing input values, absent inputs included.
     """
     i0, i1 = rec.period(start, end)
     names = cfg.data.dynamic_inputs  # the first columns of ``x``, in this order (features.feature_spec)
     n_miss = (~np.isfinite(rec.x[i0:i1, :len(names)])).sum(axis=0)
-    empty = [n for n, m in zip(names, n_miss) if i1 > i0 and m == i1 - i0]
-    if empty:
-        raise DataError(f"basin {rec.basin}: input column(s) {empty} have no values in the {what} period "
-                        f"{start}..{end}; fill them or remove them from data.dynamic_inputs")
-    total = int(n_miss.sum())
-    if total:
-        detail = ", ".join(f"{n}: {int(m)}" for n, m in zip(names, n_miss) if m)
+    absent = set(empty_inputs(rec, cfg))
+    partial = {n: int(m) for n, m in zip(names, n_miss) if m and n not in absent}
+    if partial:
+        detail = ", ".join(f"{n}: {m}" for n, m in partial.items())
         log.warning("basin %s: %d missing input values in the %s period %s..%s (%s); they are masked",
-                    rec.basin, total, what, start, end, detail)
-    return total
+                    rec.basin, sum(partial.values()), what, start, end, detail)
+    return int(n_miss.sum())
+
+
+def empty_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+    """The configured dynamic inputs that ``rec`` has no value of on any day (absent from its file)."""
+    names = cfg.data.dynamic_inputs
+    has = np.isfinite(rec.x[:, :len(names)]).any(axis=0)
+    return [n for n, h in zip(names, has) if not h]
 
 
 # ---------------------------------------------------------------------------------------- scaled arrays
@@ -273,7 +430,8 @@ class SequenceData:
         return x, miss, self.y[g], self.static[basin_idx], self.static_missing[basin_idx]
 
     def training_windows(self, periods: list[tuple[int, int]], seq_len: int, spinup: int, coverage: float,
-                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                         rng: np.random.Generator, n_windows: int | None = None,
+                         max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Window starts for one epoch: each basin's target period is tiled with a random offset.
 
         Parameters
@@ -282,6 +440,13 @@ class SequenceData:
             Half-open target-day range per basin (its training days).
         coverage : float
             Windows per epoch as a multiple of one tiling; >1 overlaps tiles for more steps per epoch.
+        n_windows : int, optional
+            A fixed number of windows instead of ``coverage``: every basin with training days gets
+            ``n_windows // B`` or one more (which basins get one more is drawn), uniformly placed.
+        max_windows : int, optional
+            A cap on the ``coverage`` rule: when it would draw more windows than this, draw
+            ``max_windows`` the fixed, fair way instead (hundreds of basins then cost a fixed time per
+            epoch; a few basins are unaffected).
 
         Returns
         -------
@@ -290,10 +455,22 @@ class SequenceData:
         """
         k = seq_len - spinup
         b_all, s_all = [], []
+        active = [b for b, (i0, i1) in enumerate(periods) if i1 > i0]
+        if n_windows is None and max_windows is not None:
+            by_coverage = sum(max(1, int(np.ceil((i1 - i0) / k * coverage))) for i0, i1 in periods if i1 > i0)
+            if by_coverage > max_windows:
+                n_windows = max_windows
+        counts = np.zeros(len(periods), dtype=np.int64)
+        if n_windows is not None and active:
+            base, extra = divmod(int(n_windows), len(active))
+            counts[active] = base
+            counts[rng.permutation(np.asarray(active))[:extra]] += 1
         for b, (i0, i1) in enumerate(periods):
             if i1 <= i0:
                 continue
-            n = max(1, int(np.ceil((i1 - i0) / k * coverage)))
+            n = int(counts[b]) if n_windows is not None else max(1, int(np.ceil((i1 - i0) / k * coverage)))
+            if n == 0:
+                continue
             # Last loss step of each window (window end), uniformly spread over the period.
             ends = rng.integers(i0 + min(k, i1 - i0) - 1, i1, size=n)
             b_all.append(np.full(n, b, dtype=np.int64))

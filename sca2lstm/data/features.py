@@ -20,6 +20,12 @@ from ..config import Config
 # discharge scaler, like the target) or "basin_ssi" (the basin's log-discharge state scaler).
 GLOBAL, BASIN_Q, BASIN_SSI = "global", "basin_q", "basin_ssi"
 
+#: Derived features computed from precipitation alone (unknown after an issue date without a
+#: weather forecast, like the meteorological inputs themselves).
+PRECIP_DERIVED = ("precip_sum_7d", "precip_sum_30d", "high_precip_days", "low_precip_days")
+#: Calendar features: known on every day.
+CALENDAR = ("doy_sin", "doy_cos")
+
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
 
 
@@ -28,9 +34,8 @@ def feature_spec(cfg: Config) -> list[tuple[str, str]]:
     d = cfg.data
     spec = [(c, GLOBAL) for c in d.dynamic_inputs]
     if d.derived_features:
-        spec += [("precip_sum_7d", GLOBAL), ("precip_sum_30d", GLOBAL),
-                 ("high_precip_days", GLOBAL), ("low_precip_days", GLOBAL)]
-    spec += [("doy_sin", GLOBAL), ("doy_cos", GLOBAL)]
+        spec += [(n, GLOBAL) for n in PRECIP_DERIVED]
+    spec += [(n, GLOBAL) for n in CALENDAR]
     if d.use_discharge_input:
         spec += [(f"discharge_lag{d.lead_days}", BASIN_Q)]
         if d.derived_features:
@@ -70,7 +75,7 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     Parameters
     ----------
     df : pandas.DataFrame
-        Output of :func:`sca2lstm.data.camels_gb.read_timeseries`: a daily, gap-free date index.
+        Output of :func:`sca2lstm.data.reader.read_timeseries`: a daily, gap-free date index.
     cfg : Config
 
     Returns

@@ -13,12 +13,14 @@ infinite value: fewer than two valid days, constant observations (NSE, KGE, r), 
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import numpy as np
 
 __all__ = ["valid_mask", "nse", "kge", "rmse", "mae", "pbias", "r2", "all_metrics",
-           "paired_metrics", "metrics_table", "METRIC_NAMES"]
+           "paired_metrics", "skill_vs_persistence", "metrics_table", "METRIC_NAMES", "fhv", "flood_stats",
+           "after_gap_scores"]
 
 #: Keys of :func:`all_metrics`, in display order.
 METRIC_NAMES = ("nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "pbias", "r2", "n_days")
@@ -294,6 +296,31 @@ def all_metrics(obs, sim) -> dict:
     }
 
 
+def skill_vs_persistence(obs, sim, pers):
+    """Skill against persistence, ``1 - MSE(sim) / MSE(pers)``, on the days where all three are finite.
+
+    Parameters
+    ----------
+    obs, sim, pers : array_like, shape [..., T]
+        Observations, the forecast scored, and persistence (obs(t - L)); broadcast-compatible.
+
+    Returns
+    -------
+    float or ndarray [...]
+        1 is a perfect forecast, 0 as good as persistence, < 0 worse. NaN with fewer than two valid
+        days or where persistence has no error at all.
+    """
+    obs, sim, pers = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (obs, sim, pers)))
+    mask = valid_mask(obs, sim, pers)
+    o, s, p = (np.where(mask, a, 0.0) for a in (obs, sim, pers))
+    n = mask.sum(axis=-1)
+    sse_s = np.square(s - o).sum(axis=-1)
+    sse_p = np.square(p - o).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = 1.0 - sse_s / sse_p
+    return _out(np.where((n >= 2) & (sse_p > 0), val, np.nan))
+
+
 def paired_metrics(obs, model, persistence) -> dict:
     """Score a model and the persistence baseline on exactly the same days.
 
@@ -308,8 +335,9 @@ def paired_metrics(obs, model, persistence) -> dict:
     Returns
     -------
     dict
-        ``{'n_days': int, 'model': all_metrics(...), 'persistence': all_metrics(...)}``; with N-D
-        input, ``n_days`` and the metric values are arrays over the leading axes.
+        ``{'n_days': int, 'model': {**all_metrics(...), 'skill_vs_persistence': ...},
+        'persistence': all_metrics(...)}``; with N-D input, ``n_days`` and the metric values are
+        arrays over the leading axes.
     """
     obs = np.asarray(obs, dtype=np.float64)
     model = np.asarray(model, dtype=np.float64)
@@ -323,9 +351,127 @@ def paired_metrics(obs, model, persistence) -> dict:
     obs_c = np.where(mask, np.atleast_1d(obs), np.nan)
     return {
         "n_days": _out_int(mask.sum(axis=-1)),
-        "model": all_metrics(obs_c, model),
+        "model": {**all_metrics(obs_c, model),
+                  "skill_vs_persistence": skill_vs_persistence(obs_c, model, persistence)},
         "persistence": all_metrics(obs_c, persistence),
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# high flows and gaps
+# --------------------------------------------------------------------------------------------------
+
+def fhv(obs, sim, top: float = 0.02):
+    """Percent bias of the high-flow volume of the flow duration curve (FHV; Yilmaz et al., 2008).
+
+    ``FHV = 100 * (sum(sim_h) - sum(obs_h)) / sum(obs_h)``, where ``obs_h`` and ``sim_h`` are the
+    ``h = ceil(top * n)`` largest of the ``n`` valid days of each series, ranked **separately** (the
+    top of each flow duration curve, not the same days): whether the model produces floods of the
+    right size, whenever they come. Negative: the high flows are too low.
+
+    Parameters
+    ----------
+    obs, sim : array_like [..., days]
+    top : float in (0, 1]
+        Share of the flow duration curve that counts as high flow (Yilmaz et al.: 2 %).
+
+    Returns
+    -------
+    float or numpy.ndarray [...]
+        NaN with fewer than two valid days or a zero observed high-flow volume.
+    """
+    if not 0 < top <= 1:
+        raise ValueError(f"top={top!r}: expected a share in (0, 1]")
+    p = _Pairs(obs, sim)
+    h = np.ceil(top * p.n).astype(np.int64)[..., None]
+    rank = np.arange(p.mask.shape[-1])
+    # descending sort of the valid values; invalid days sort last as -inf and are never in the top h
+    o = -np.sort(np.where(p.mask, -p.o, np.inf), axis=-1)
+    s = -np.sort(np.where(p.mask, -p.s, np.inf), axis=-1)
+    in_top = rank < h
+    o_h = np.where(in_top, o, 0.0).sum(axis=-1)
+    s_h = np.where(in_top, s, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = 100.0 * (s_h - o_h) / o_h
+    return _out(np.where((p.n >= 2) & (o_h != 0), val, np.nan))
+
+
+def flood_stats(obs, sim, top: float = 0.01) -> dict:
+    """How a forecast does on the days of the largest observed flows (the same days, unlike :func:`fhv`).
+
+    The flood days are the valid days whose observed flow is at or above the ``1 - top`` quantile of
+    the valid observations (linear interpolation, as ``numpy.quantile``).
+
+    Parameters
+    ----------
+    obs, sim : array_like [..., days]
+    top : float in (0, 1)
+        Share of the valid days that counts as floods (the benchmark uses 1 %).
+
+    Returns
+    -------
+    dict of float or numpy.ndarray [...]
+        ``max_obs``, ``max_sim``: the largest valid values; ``top_bias``: ``sum(sim - obs) /
+        sum(obs)`` over the flood days (a fraction: -0.5 is half the flood volume; negative, floods
+        under-forecast); ``top_sq_error_share``: the flood days' share of the squared error over all
+        valid days (what they cost in NSE; NaN for a perfect forecast); ``n_top``: number of flood days.
+    """
+    if not 0 < top < 1:
+        raise ValueError(f"top={top!r}: expected a share in (0, 1)")
+    p = _Pairs(obs, sim)
+    o_nan = np.where(p.mask, p.o, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a basin without valid days
+        q = np.nanquantile(o_nan, 1.0 - top, axis=-1, keepdims=True)
+    flood = p.mask & (o_nan >= q)
+    sq = np.square(p.s - p.o)
+    top_obs = np.where(flood, p.o, 0.0).sum(axis=-1)
+    top_sq, all_sq = np.where(flood, sq, 0.0).sum(axis=-1), sq.sum(axis=-1)
+    none = p.n == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bias = np.where(flood, p.s - p.o, 0.0).sum(axis=-1) / top_obs
+        share = np.where(all_sq > 0, top_sq / all_sq, np.nan)
+    return {
+        "max_obs": _out(np.where(none, np.nan, np.where(p.mask, p.o, -np.inf).max(axis=-1))),
+        "max_sim": _out(np.where(none, np.nan, np.where(p.mask, p.s, -np.inf).max(axis=-1))),
+        "top_bias": _out(np.where(top_obs != 0, bias, np.nan)),
+        "top_sq_error_share": _out(share),
+        "n_top": _out_int(flood.sum(axis=-1)),
+    }
+
+
+def after_gap_scores(obs, sim, persistence, after_gap) -> dict:
+    """NSE of a forecast and of persistence on every scored day and on the days right after a gap.
+
+    A model fed with observed discharge meets its hardest days when the observation it would start
+    from is missing; a score over all days hides them among many easy ones. Both forecasts are scored
+    on the same days: ``obs``, ``sim`` and ``persistence`` all finite (and, for the after-gap scores,
+    ``after_gap`` true).
+
+    Parameters
+    ----------
+    obs, sim, persistence : array_like [..., days]
+        Observed flow, the forecast, and the persistence forecast (the last observed flow).
+    after_gap : array_like of bool [..., days]
+        Days whose usual input observation (day ``t - lead``) is missing.
+
+    Returns
+    -------
+    dict of float or numpy.ndarray [...]
+        ``nse``, ``persistence_nse`` (all scored days), ``after_gap_nse``,
+        ``after_gap_persistence_nse`` (NaN with fewer than two such days), ``n_days``,
+        ``n_after_gap``.
+    """
+    obs, sim, persistence, after_gap = np.broadcast_arrays(np.asarray(obs, dtype=np.float64),
+                                                           np.asarray(sim, dtype=np.float64),
+                                                           np.asarray(persistence, dtype=np.float64),
+                                                           np.asarray(after_gap, dtype=bool))
+    ok = valid_mask(obs, sim, persistence)
+    aft = ok & after_gap
+    o_all, o_aft = np.where(ok, obs, np.nan), np.where(aft, obs, np.nan)
+    return {"nse": nse(o_all, sim), "persistence_nse": nse(o_all, persistence),
+            "after_gap_nse": nse(o_aft, sim), "after_gap_persistence_nse": nse(o_aft, persistence),
+            "n_days": _out_int(ok.sum(axis=-1)), "n_after_gap": _out_int(aft.sum(axis=-1))}
 
 
 def metrics_table(rows: Mapping[str, Mapping]):

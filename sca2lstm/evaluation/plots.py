@@ -21,7 +21,7 @@ from ..fileio import atomic_write
 from .metrics import nse
 
 __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
-           "event_window", "DPI"]
+           "plot_fan_chart", "plot_feature_weights", "plot_reliability", "event_window", "DPI"]
 
 DPI = 110
 #: Days shown before and after the largest observed flow in the zoom panels.
@@ -455,3 +455,72 @@ def _heat_cmap():
     import matplotlib
 
     return matplotlib.colormaps["viridis"].with_extremes(bad="0.85")
+
+
+# --------------------------------------------------------------------------------------------------
+# operational forecasts
+# --------------------------------------------------------------------------------------------------
+
+def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "") -> Path:
+    """The last observed days, then the lead days: median line and shaded intervals.
+
+    Parameters
+    ----------
+    hist_dates, hist_obs : sequence [H]
+        Observed flow up to the issue date (NaN gaps drawn as gaps).
+    valid_dates, median : sequence [K]
+        The lead days and the median forecast.
+    bands : dict
+        ``{label: (lower [K], upper [K])}``, widest first (e.g. "90 %" then "50 %").
+    """
+    n = len(hist_dates)
+    hx, _ = _as_x(hist_dates, n)
+    obs = _as_float(hist_obs, "hist_obs", n)
+    k = len(valid_dates)
+    med = _as_float(median, "median", k)
+    vx, _ = _as_x(valid_dates, k)
+    fig = _new_figure((9, 4))
+    ax = fig.add_subplot()
+    ax.plot(hx, obs, **_OBS)
+    for (label, (lo, hi)), alpha in zip(bands.items(), (0.18, 0.35, 0.5)):
+        ax.fill_between(vx, _as_float(lo, label, k), _as_float(hi, label, k), color="tab:blue", alpha=alpha,
+                        lw=0, label=f"{label} interval")
+    ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
+    if n:
+        ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")
+    ax.set_ylabel("discharge (m$^3$/s)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    _format_time_axis(ax, True)
+    return _save(fig, path)
+
+
+def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -> Path:
+    """Horizontal bars of one day's attention weight per feature, largest on top."""
+    w = _as_float(weights, "weights", len(names))
+    order = np.argsort(np.nan_to_num(w, nan=-1.0))
+    fig = _new_figure((6, 0.3 * len(names) + 1.2))
+    ax = fig.add_subplot()
+    ax.barh([names[i] for i in order], w[order], color="tab:orange")
+    ax.set_xlabel("attention weight")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_reliability(nominal, observed: dict, path, title: str = "", xlabel: str = "nominal coverage",
+                     ylabel: str = "observed coverage") -> Path:
+    """Observed against nominal frequencies (interval coverage, or how often the observation falls
+    below each quantile), one line per label (e.g. per lead), and the diagonal."""
+    nominal = _as_float(nominal, "nominal")
+    fig = _new_figure((5, 5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="ideal")
+    for label, cov in observed.items():
+        ax.plot(nominal, _as_float(cov, str(label), len(nominal)), marker="o", ms=3, lw=1, label=str(label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -19,13 +19,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static, resolve_data_dir
+from ..checkpoint import load_model
+from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
+                            resolve_data_dir)
+from ..data.ids import check_basin_id
+from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from .forecast import forecast_periods
-from .metrics import paired_metrics
+from .metrics import all_metrics, paired_metrics
+from .persistence import apply_blend, basin_alpha
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
+
+#: The information setting of :func:`predict`, named in its outputs (issue-time forecasts are
+#: :mod:`sca2lstm.evaluation.operational`).
+HINDCAST_SETTING = "hindcast: observed weather of the target day"
 
 
 @dataclass
@@ -39,6 +48,9 @@ class Prediction:
     n_unpredicted: int
     model_path: Path
     seconds: float
+    lead_days: int = 1
+    periods: dict | None = None  # the basin's periods rule when the defaults were used (data.periods)
+    predicted_raw: np.ndarray | None = None  # the model before the persistence blend (m3/s)
 
 
 def resolve_model_path(patterns) -> Path:
@@ -65,8 +77,13 @@ def _parse_date(value, flag: str):
         raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
-def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None) -> Prediction:
-    """Forecast ``basin`` from ``start`` to ``end`` (default: the model config's test period).
+def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None,
+            test_start=None) -> Prediction:
+    """Forecast ``basin`` from ``start`` to ``end`` (default: the basin's test part).
+
+    The default test part is the one a fine-tuned checkpoint of this basin stored; else the configured
+    test period, or, for a basin whose record does not cover the configured periods, the last 20 % of
+    its observed record (:mod:`sca2lstm.data.periods`; ``test_start`` sets its first day).
 
     Parameters
     ----------
@@ -81,26 +98,36 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     -------
     Prediction
     """
-    from ..training.runtime import load_model
 
     t_start = time.time()
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     path = resolve_model_path(model_path)
-    model, cfg, scalers, _ = model_bundle or load_model(path, device)
-    s = _parse_date(start or cfg.data.test_start, "--start")
-    e = _parse_date(end or cfg.data.test_end, "--end")
+    model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
+    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
+    rec = load_basin(data_dir, basin, cfg)
+    periods = None
+    if test_start is not None or start is None or end is None or basin not in scalers.basins:
+        stored = ckpt.get("periods") if ckpt.get("finetuned_basin") == basin else None
+        periods = BasinPeriods.from_dict(stored) if stored and test_start is None else \
+            basin_periods(rec, cfg, test_start)
+    s = _parse_date(start or (periods.test_start if periods else cfg.data.test_start), "--start")
+    e = _parse_date(end or (periods.test_end if periods else cfg.data.test_end), "--end")
     if s > e:
         raise UsageError(f"--start {s} is after --end {e}")
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
-    rec = load_basin(data_dir, basin, cfg)
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
+    if e > rec.dates[-1]:
+        log.warning("basin %s: %s %s is beyond its data; forecasting up to its last day with data, %s",
+                    basin, "--end" if end else "the test period's end", e, rec.dates[-1])
     scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
     if basin not in scalers.basins:
         # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
-        days = fit_new_basin_scaler(scalers, rec, cfg)
+        own = None
+        if periods is not None and periods.rule == "station":  # its own training part, as fine-tuning fits it
+            own = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[:2]
+        days = fit_new_basin_scaler(scalers, rec, cfg, period=own)
         log.info("basin %s is not in the checkpoint; discharge scale fitted on its training days %s", basin, days)
-    data = SequenceData([rec], load_static(data_dir, [basin], cfg), scalers, pad=cfg.training.seq_len)
+    data = SequenceData([rec], load_static(data_dir, [basin], cfg, allow_absent=True), scalers, pad=cfg.training.seq_len)
     i0, i1 = rec.period(s, e)
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
@@ -109,16 +136,56 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     obs = rec.y[i0:i1].astype(np.float64)
     pers_idx = np.arange(i0, i1) - lead
     pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)
+    val_period = None
+    if periods is not None and periods.rule == "station":  # its own validation part, never its test days
+        val_period = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[1:]
+    alpha, source = basin_alpha(model, cfg, ckpt, data, rec, device, val_period)
+    log.info("basin %s: persistence blend %s(%s)", basin, "" if alpha is None else f"alpha={alpha:.3f} ", source)
+    pred_raw = pred
+    if alpha is not None:
+        pred = apply_blend(pred_raw, pers, alpha)
     gap = np.isnan(data.x[o + i0:o + i1]).any(axis=1)
     dates = pd.DatetimeIndex(rec.dates[i0:i1].astype("datetime64[ns]"), name="date")
     series = pd.DataFrame({"observed": obs, "predicted": pred, "persistence": pers, "input_gap": gap},
                           index=dates).reset_index()
     weights = pd.DataFrame(fc.weights, index=dates, columns=scalers.feature_names)
-    metrics = paired_metrics(obs, pred, pers)
+    metrics = _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e)
+    # The paired score skips the days right after a gap (no persistence there); this one keeps them.
+    metrics["model_all_days"] = model_all_days(obs, pred)
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
-    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start)
+    return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead,
+                      periods.to_dict() if periods else None, predicted_raw=pred_raw)
+
+
+def _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e) -> dict:
+    """paired_metrics of the forecast, plus the raw model's scores, the blend weight and the flags."""
+    metrics = paired_metrics(obs, pred, pers)
+    metrics["model_raw"] = paired_metrics(obs, pred_raw, pers)["model"]
+    metrics["persistence_blend"] = {"alpha": alpha, "source": source}
+    below = {k: bool(metrics[k]["skill_vs_persistence"] < 0) for k in ("model", "model_raw")}
+    metrics["below_persistence"] = below
+    if below["model"]:
+        log.warning("basin %s, %s..%s: the model is below persistence (skill %.3f; NSE %.3f against %.3f)",
+                    basin, s, e, metrics["model"]["skill_vs_persistence"], metrics["model"]["nse"],
+                    metrics["persistence"]["nse"])
+    elif below["model_raw"]:
+        log.info("basin %s, %s..%s: the raw model is below persistence (skill %.3f); the blend (alpha=%.3f) "
+                 "is not (skill %.3f)", basin, s, e, metrics["model_raw"]["skill_vs_persistence"], alpha,
+                 metrics["model"]["skill_vs_persistence"])
+    return metrics
+
+
+def model_all_days(obs, pred) -> dict:
+    """The model's metrics on every day with an observation and a forecast, and ``n_days``.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray [T]
+        Observed and forecast discharge (m3/s), NaN where missing.
+    """
+    return all_metrics(obs, pred)  # pairs with a NaN on either side are left out, n_days counts the rest
 
 
 def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
@@ -141,11 +208,16 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
             _write_netcdf(pred, tmp / "series.nc")
         else:
             s.to_csv(tmp / "series.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
-        m = {"basin": pred.basin, "model_checkpoint": str(pred.model_path),
+        m = {"basin": pred.basin, "model_checkpoint": str(pred.model_path), "setting": HINDCAST_SETTING,
              "start": str(s["date"].iloc[0].date()), "end": str(s["date"].iloc[-1].date()),
              "n_days": int(pred.metrics["n_days"]), "n_unpredicted": pred.n_unpredicted,
              "n_input_gap_days": int(s["input_gap"].sum()),
-             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"]}
+             "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
+             "model_all_days": pred.metrics.get("model_all_days"),
+             **{k: pred.metrics[k] for k in ("model_raw", "persistence_blend", "below_persistence")
+                if k in pred.metrics}}
+        if pred.periods:
+            m["periods"] = pred.periods
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
         title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"
@@ -179,13 +251,15 @@ def _write_netcdf(pred: Prediction, path: Path) -> None:
     import xarray as xr
 
     s = pred.series.set_index("date")
+    lead = int(pred.lead_days)
+    when = "of the previous day" if lead == 1 else f"{lead} days earlier"
     ds = xr.Dataset(
         {
             "observed": ("time", s["observed"].to_numpy(), {"long_name": "observed discharge", "units": "m3 s-1",
                                                              "standard_name": "water_volume_transport_in_river_channel"}),
-            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": "SCA2LSTM lead-1 forecast of discharge",
+            "predicted": ("time", s["predicted"].to_numpy(), {"long_name": f"SCA2LSTM lead-{lead} forecast of discharge",
                                                                "units": "m3 s-1"}),
-            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": "persistence forecast (observed discharge of the previous day)",
+            "persistence": ("time", s["persistence"].to_numpy(), {"long_name": f"persistence forecast (observed discharge {when})",
                                                                    "units": "m3 s-1"}),
             "input_gap": ("time", s["input_gap"].to_numpy().astype("int8"), {"long_name": "1 where any input of the day was missing",
                                                                               "flag_values": [0, 1]}),

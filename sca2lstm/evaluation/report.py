@@ -87,7 +87,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     pngs = _find(run_dir, "*.png")
-    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "other": []}
+    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "forecast": [], "other": []}
     for p in pngs:
         groups[_figure_group(p.name)].append(p)
 
@@ -97,6 +97,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
         ("data", "Data summary", _section_data(run_dir)),
         ("training", "Training", _section_training(run_dir, groups["training"])),
         ("metrics", "Metrics", _section_metrics(run_dir)),
+        ("forecast", "Operational forecast", _section_forecast(run_dir, groups["forecast"])),
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
         ("attention", "Attention", _figures(run_dir, groups["attention"])),
         ("figures", "Other figures", _figures(run_dir, groups["other"])),
@@ -202,6 +203,20 @@ def _section_metrics(run_dir: Path) -> str:
     return "\n".join(out)
 
 
+def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
+    """An issue-time forecast (``sca2lstm forecast``): its table, setting, fan chart and the issue
+    day's attention weights."""
+    path = run_dir / "forecast.csv"
+    if not path.is_file():
+        return ""
+    intro = ("<p>Flow forecast for the lead days after the issue date, from what was known on it "
+             "(setting <code>issue-time</code>: weather up to the issue date only; "
+             "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
+             "Median and quantiles in m&sup3;/s.</p>")
+    out = [intro, _csv_table(path)]
+    return "\n".join(out) + "\n" + _figures(run_dir, figures)
+
+
 def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
     out = []
     for path in paths:
@@ -224,14 +239,17 @@ def _render_json(obj: Any) -> str:
     """HTML for a metrics/summary JSON value.
 
     - ``{'model': {...}, 'persistence': {...}, ...}``: the two side by side, other keys below.
-    - a dict whose values are all such dicts (e.g. one per basin): one side-by-side table each.
+    - a dict with such dicts among its values (e.g. one per basin, or before/after): one side-by-side
+      table each, the other values below.
     - a list of flat dicts: one row per dict.
     - anything else: a flattened key/value table.
     """
     if _is_paired(obj):
         return _paired_table(obj)
-    if isinstance(obj, dict) and obj and all(_is_paired(v) for v in obj.values()):
-        return "\n".join(f"<h4>{_e(str(k))}</h4>{_paired_table(v)}" for k, v in obj.items())
+    if isinstance(obj, dict) and obj and any(_is_paired(v) for v in obj.values()):
+        rest = {k: v for k, v in obj.items() if not _is_paired(v)}  # e.g. the fine-tune's blend weight
+        return "\n".join(f"<h4>{_e(str(k))}</h4>{_paired_table(v)}" for k, v in obj.items() if _is_paired(v)) \
+            + (f"<h4>other</h4>{_kv_table(_flatten(rest))}" if rest else "")
     if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
         import pandas as pd
 
@@ -248,13 +266,29 @@ def _is_paired(obj: Any) -> bool:
 
 def _paired_table(obj: dict) -> str:
     model, pers = _flatten(obj["model"]), _flatten(obj["persistence"])
+    # A prediction's score on all days (the days after a gap too) gets a column beside the paired one.
+    alld = _flatten(obj["model_all_days"]) if isinstance(obj.get("model_all_days"), dict) else None
     keys = list(model) + [k for k in pers if k not in model]
+    extra_head = "<th>model, all days</th>" if alld is not None else ""
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_fmt(model.get(k)))}</td>"
-                   f"<td>{_e(_fmt(pers.get(k)))}</td></tr>" for k in keys)
-    table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th></tr></thead>"
+                   f"<td>{_e(_fmt(pers.get(k)))}</td>"
+                   + (f"<td>{_e(_fmt(alld.get(k)))}</td>" if alld is not None else "") + "</tr>" for k in keys)
+    table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th>{extra_head}</tr></thead>"
              f"<tbody>{rows}</tbody></table>")
-    rest = {k: v for k, v in obj.items() if k not in ("model", "persistence")}
-    return table + (_kv_table(_flatten(rest)) if rest else "")
+    rest = {k: v for k, v in obj.items() if k not in ("model", "persistence", "model_all_days")}
+    return _below_flag(obj) + table + (_kv_table(_flatten(rest)) if rest else "")
+
+
+def _below_flag(obj: dict) -> str:
+    """A warning line where the model (or the raw model, before the persistence blend) lost to persistence."""
+    below = obj.get("below_persistence")
+    if not isinstance(below, dict) or not any(below.values()):
+        return ""
+    who = " and ".join({"model": "the model", "model_raw": "the raw model (before the persistence blend)"}.get(k, k)
+                       for k, v in below.items() if v)
+    period = f" on {obj['start']}..{obj['end']}" if "start" in obj and "end" in obj else ""
+    return (f'<p class="warn"><strong>Below persistence</strong>{_e(period)}: {_e(who)} scored worse than '
+            f"persistence (skill 1 - MSE/MSE<sub>persistence</sub> &lt; 0).</p>")
 
 
 def _kv_table(flat: dict) -> str:
@@ -324,6 +358,8 @@ def _find(run_dir: Path, pattern: str) -> list[Path]:
 
 def _figure_group(name: str) -> str:
     n = name.lower()
+    if n.startswith("forecast"):
+        return "forecast"
     if "hydrograph" in n or "performance" in n:
         return "hydro"
     if "attention" in n:

@@ -31,7 +31,7 @@ import torch
 from ..errors import ConfigError, TrainingError
 from ..fileio import default_cache_root
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("recurrence_native.cpp")
 CHOICES = ("auto", "0", "1")

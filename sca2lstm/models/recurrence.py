@@ -113,7 +113,8 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs
 
     Returns
     -------
-    pred [B, T], weights [B, T, N] and, if ``save``, a dict of time-major [T, B, ...] buffers.
+    pred [B, T], weights [B, T, N], h2 [B, T, H2] (LSTM2's state before the dropout mask: the
+    quantile head's input) and, if ``save``, a dict of time-major [T, B, ...] buffers.
     """
     B, T, N = x.shape
     H2 = w2.shape[0] // 4
@@ -148,10 +149,11 @@ def run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs
         pred = preds.view(T, B).t().contiguous()
         wts.mul_(keep.transpose(0, 1))
         weights = wts.transpose(0, 1).contiguous()
+        h2 = h2all.transpose(0, 1).contiguous()  # a copy: h2all may be saved for the backward (hd)
     if not save:
-        return pred, weights
+        return pred, weights, h2
     buf.update(wts=wts, xk=xk, hd=hd)
-    return pred, weights, buf
+    return pred, weights, h2, buf
 
 
 def _native_module(impl: str, x: torch.Tensor):
@@ -320,7 +322,8 @@ class DualRecurrence(torch.autograd.Function):
 
     ``apply(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep, obs0, known, mask, lead, fed_back,
     base, impl)`` (arguments as in :func:`run_recurrence`, all positional) returns
-    ``(pred [B, T], weights [B, T, N])``. Gradients flow to the first nine inputs only; x, neg, keep,
+    ``(pred [B, T], weights [B, T, N], h2 [B, T, H2])``; h2 is a non-differentiable output (the
+    quantile head reads it detached). Gradients flow to the first nine inputs only; x, neg, keep,
     obs0, known, mask and fed_back are constants (the fed-back prediction is detached, as in the model).
     """
 
@@ -330,15 +333,16 @@ class DualRecurrence(torch.autograd.Function):
         # Chosen once: the backward must run the same implementation as the forward.
         ctx.native = _native_module(impl, x)
         impl = "python" if ctx.native is None else "native"
-        pred, weights, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep,
+        pred, weights, h2, buf = run_recurrence(g1_pre, g2_pre, w1, wa, ba, w2, wp, bp, wc, x, neg, keep,
                                             obs0, known, mask, lead, fed_back, base, save=True, impl=impl)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(w1, wa, w2, wp, wc, mask, *(buf[k] for k in _SAVED))
-        return pred, weights
+        ctx.mark_non_differentiable(h2)
+        return pred, weights, h2
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, dpred, dweights):
+    def backward(ctx, dpred, dweights, dh2=None):
         w1, wa, w2, wp, wc, mask, z1, z2, s1, g1, c1, tc1, s2, g2, c2, tc2, wts, xk, hd = ctx.saved_tensors
         need = ctx.needs_input_grad
         grads = [None] * 19

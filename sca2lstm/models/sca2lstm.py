@@ -15,6 +15,10 @@ At every step t (all states carry across the whole window; nothing is reset, not
    head forecasts the change from the last observation: pred(t) = obs(t-L) + head(h2(t)) where
    obs(t-L) is known, and the level itself where it is not. Predictions exist at every step, which
    the residual feedback needs and which lets the loss use every step after a spin-up.
+5. **Quantile head** (``model.quantiles``, :mod:`sca2lstm.models.quantile`): forecast quantiles
+   from the detached h2(t), the detached pred(t), the days since the last observed discharge and
+   the share of missing inputs (what tells hindcast and issue-time lead days apart);
+   trained with the pinball loss, it leaves the point forecast's training unchanged.
 
 **Basin embedding.** An MLP encoder of the static attributes and their missing flags. It has no
 per-basin lookup table, so a basin never seen in pretraining gets an embedding from its attributes,
@@ -40,6 +44,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.features import feature_spec
+from .quantile import QuantileHead, days_since_observation
 from .recurrence import DualRecurrence, run_recurrence
 
 
@@ -94,6 +99,9 @@ class SCA2LSTM(nn.Module):
         if m.cell_readout:
             self.cell_head = nn.Linear(h2, 1, bias=False)
             nn.init.zeros_(self.cell_head.weight)
+        # Forecast quantiles (model.quantiles) from detached states: part of the "predict_head" group.
+        self.quantiles = list(m.quantiles)
+        self.quantile_head = QuantileHead(h2, self.quantiles) if self.quantiles else None
         self._init_forget_bias(m.initial_forget_bias)
 
     def _init_forget_bias(self, value: float) -> None:
@@ -108,8 +116,10 @@ class SCA2LSTM(nn.Module):
         if group not in self.FREEZABLE_GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {self.FREEZABLE_GROUPS}")
         params = list(getattr(self, group).parameters())
-        if group == "predict_head" and self.cell_head is not None:
-            params += list(self.cell_head.parameters())
+        if group == "predict_head":
+            for extra in (self.cell_head, self.quantile_head):
+                if extra is not None:
+                    params += list(extra.parameters())
         return params
 
     @staticmethod
@@ -122,7 +132,7 @@ class SCA2LSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, x_missing: torch.Tensor, static: torch.Tensor,
                 static_missing: torch.Tensor, q_obs: torch.Tensor | None = None,
-                return_weights: bool = False):
+                return_weights: bool = False, return_quantiles: bool = False):
         """Run the window.
 
         Parameters
@@ -139,6 +149,8 @@ class SCA2LSTM(nn.Module):
             mode: step t uses pred(t-L) - q_obs(t-L) only, which is known at forecast time.
         return_weights : bool
             Also return the attention weights.
+        return_quantiles : bool
+            Also return the forecast quantiles of the quantile head (``model.quantiles``).
 
         Returns
         -------
@@ -146,7 +158,12 @@ class SCA2LSTM(nn.Module):
             Scaled discharge forecast at every step.
         weights : Tensor [B, T, N], only if ``return_weights``
             Attention weights; sum to 1 over present features, exactly 0 on missing ones.
+        quantiles : Tensor [B, T, Q], only if ``return_quantiles``
+            Scaled forecast quantiles, increasing along the last axis. The head reads LSTM2's
+            state and the point forecast detached: its loss never changes the point forecast.
         """
+        if return_quantiles and self.quantile_head is None:
+            raise ValueError("this model has no quantile head (model.quantiles is empty)")
         B, T, N = x.shape
         dtype = x.dtype
         miss = x_missing.to(dtype)
@@ -175,10 +192,17 @@ class SCA2LSTM(nn.Module):
             base[:, self.lead:] = (obs0 * known_f)[:, :T - self.lead]
 
         if self._fused_ok(x, q_obs):
-            return self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
-                                          return_weights)
-        return self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
-                                          return_weights)
+            pred, weights, h2 = self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base)
+        else:
+            pred, weights, h2 = self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res,
+                                                           base, return_weights or return_quantiles)
+        out = (pred,)
+        if return_weights:
+            out += (weights,)
+        if return_quantiles:
+            gap = days_since_observation(q_obs if use_res else None, self.lead, (B, T)).to(x.device, dtype)
+            out += (self.quantile_head(h2.detach(), pred.detach(), gap, miss.mean(-1)),)
+        return out[0] if len(out) == 1 else out
 
     def _fused_ok(self, x: torch.Tensor, q_obs: torch.Tensor | None) -> bool:
         if not self.use_fused_recurrence:
@@ -188,7 +212,7 @@ class SCA2LSTM(nn.Module):
         # The Function gives no gradient to x or q_obs (the reference does, through N*w*x and the residual).
         return not (torch.is_grad_enabled() and (x.requires_grad or (q_obs is not None and q_obs.requires_grad)))
 
-    def _fused_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base, return_weights):
+    def _fused_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base):
         B, T, _ = x.shape
         p = self.dropout.p
         mask = None
@@ -201,21 +225,21 @@ class SCA2LSTM(nn.Module):
                   None if self.cell_head is None else self.cell_head.weight)
         lead = self.lead if use_res else 0
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in params):
-            pred, weights = DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None, base)
-        else:
-            pred, weights = run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead, base=base)
-        return (pred, weights) if return_weights else pred
+            return DualRecurrence.apply(*params, x, neg, keep, obs0, known_f, mask, lead, None, base)
+        return run_recurrence(*params, x, neg, keep, obs0, known_f, mask, lead, base=base)
 
-    def _reference_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base,
-                              return_weights):
-        """The eager per-step loop: the readable definition the fused recurrence must match."""
+    def _reference_recurrence(self, x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base, keep_states):
+        """The eager per-step loop: the readable definition the fused recurrence must match.
+
+        Returns pred [B, T] and, if ``keep_states``, weights [B, T, N] and h2 [B, T, H2] (else None).
+        """
         B, T, N = x.shape
         zeros2 = x.new_zeros(B, 2)
         h1 = x.new_zeros(B, self.h1_size)
         c1 = torch.zeros_like(h1)
         h2 = x.new_zeros(B, self.h2_size)
         c2 = torch.zeros_like(h2)
-        preds, weights = [], []
+        preds, weights, h2s = [], [], []
         for t in range(T):
             if use_res and t >= self.lead:
                 s = t - self.lead
@@ -235,12 +259,13 @@ class SCA2LSTM(nn.Module):
                 keep_unit = self.dropout(torch.ones_like(h2))
                 p = (self.predict_head(h2 * keep_unit) + self.cell_head(c2 * keep_unit)).squeeze(-1)
             preds.append(p if base is None else p + base[:, t])
-            if return_weights:
+            if keep_states:
                 weights.append(w)
+                h2s.append(h2)
         pred = torch.stack(preds, dim=1)
-        if return_weights:
-            return pred, torch.stack(weights, dim=1)
-        return pred
+        if keep_states:
+            return pred, torch.stack(weights, dim=1), torch.stack(h2s, dim=1)
+        return pred, None, None
 
 
 class _ConstantEmbedding(nn.Module):

@@ -1,7 +1,9 @@
 """Per-basin fine-tuning of a pretrained model (the CLI ``fine_train.py`` is a thin layer over it).
 
 - Split: the basin's train + validation periods, in time order; the first ``fine_tune_ratio`` of the
-  days trains, the rest validates (early stopping). The test period is never loaded into either.
+  days trains, the rest validates (early stopping). For a basin that was in pretraining, validation
+  never starts before ``data.val_start`` (earlier days were pretraining targets). The test period is
+  never loaded into either.
 - Scalers: inputs use the pretrained scalers, so frozen layers see what they learned on. A basin that
   was not in pretraining gets its discharge scale as zero-shot prediction fits it (its days in the
   configured training period; the fine-tune's training part if it has none there), so epoch 0 is the
@@ -25,19 +27,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import atomic_torch_save, build_checkpoint, load_model
 from ..config import Config
 from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
-                            resolve_data_dir)
+                            recorded_data, resolve_data_dir)
+from ..data.ids import check_basin_id
+from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
+from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
-from .checkpoint import atomic_torch_save
+from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, write_training_artifacts
 from .pretrain import train_settings
-from .runtime import build_checkpoint, load_model, seed_everything
-from .trainer import Trainer, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 DEFAULT_OUT_ROOT = Path("./model_output/fine_tune")
 
@@ -48,18 +55,38 @@ class FinetuneSplit:
     i_split: int  # first day of the validation part
     i1: int       # one past the last validation day
     n_train_valid: int
+    rule: str = ""  # how i_split was chosen, for the log and config.json
 
 
-def chronological_split(rec, cfg: Config) -> FinetuneSplit:
-    """First ``fine_tune_ratio`` of the train+validation days trains, the rest validates. Never random."""
+def chronological_split(rec, cfg: Config, periods: BasinPeriods | None = None,
+                        in_pretraining: bool = False) -> FinetuneSplit:
+    """First ``fine_tune_ratio`` of the fine-tuning days trains, the rest validates. Never random.
+
+    The fine-tuning days are the configured train..validation periods, or ``periods`` (a station's own
+    record without its test part, :mod:`sca2lstm.data.periods`).
+
+    For a basin the model was pretrained on (``in_pretraining``) under the configured periods, the days
+    before ``data.val_start`` were pretraining targets: a validation part starting earlier would score
+    the pretrained model partly in-sample. Its validation part therefore starts at the later of the
+    ratio split and ``data.val_start``. A basin new to the model keeps the ratio split.
+    """
     d = cfg.data
-    i0, i1 = rec.period(d.train_start, d.val_end)
-    if i1 - i0 < 2:
-        raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {d.train_start}..{d.val_end} "
-                        f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
-    i_split = i0 + int(np.floor((i1 - i0) * cfg.finetune.fine_tune_ratio))
+    if periods is None:
+        periods = BasinPeriods("configured", np.datetime64(d.train_start, "D"), np.datetime64(d.val_end, "D"),
+                               np.datetime64(d.test_start, "D"), np.datetime64(d.test_end, "D"))
+    ratio = cfg.finetune.fine_tune_ratio
+    i0, i_split, i1 = fit_split(rec, periods, ratio)
+    rule = f"fine_tune_ratio {ratio:g} of {periods.fit_start}..{periods.fit_end}"
+    if in_pretraining and periods.rule == "configured":
+        i_val = min(max(rec.index_of(d.val_start), i0 + 1), i1 - 1)
+        if i_val > i_split:
+            i_split = i_val
+            rule = (f"data.val_start {d.val_start}: the basin was in pretraining, whose training targets end "
+                    f"there, so validation starts no earlier (the ratio {ratio:g} split was earlier)")
+        else:
+            rule += f" (not before data.val_start {d.val_start}: the basin was in pretraining)"
     n_valid = int(np.isfinite(rec.y[i0:i_split]).sum())
-    return FinetuneSplit(i0, i_split, i1, n_valid)
+    return FinetuneSplit(i0, i_split, i1, n_valid, rule)
 
 
 def apply_freezing(model, cfg: Config) -> dict:
@@ -78,22 +105,36 @@ def apply_freezing(model, cfg: Config) -> dict:
 
 def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = None, data_dir=None,
              device="cpu", out_root=DEFAULT_OUT_ROOT, progress: bool = True, resume: bool = False,
-             seed: int | None = None) -> dict:
+             seed: int | None = None, test_start=None) -> dict:
     """Fine-tune ``pretrained_model`` to ``basin``; write ``best_model_basin_{id}.pth`` and the run files.
+
+    The days read follow :mod:`sca2lstm.data.periods`: the configured periods for a basin that covers
+    them, else the station's own record without its test part (``test_start``: where that begins).
 
     Returns
     -------
     dict with ``checkpoint``, ``run_dir``, ``before`` and ``after`` (validation EvalResults), ``seconds``.
     """
-    basin = str(basin)
+    basin = check_basin_id(basin)  # it names folders and files
     model, pcfg, scalers, src = load_model(pretrained_model, device)
     updates = {"finetune": dict(finetune_overrides or {})}
     if seed is not None:
         updates["training"] = {"seed": seed}
+    if "persistence_blend" not in ((src.get("config") or {}).get("model") or {}):
+        # A source written before the blend existed forecasts raw; the new checkpoint gets the default.
+        updates["model"] = {"persistence_blend": True}
+        log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
     cfg = pcfg.replace(**updates)
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(src))
     rec = load_basin(data_dir, basin, cfg)
-    split = chronological_split(rec, cfg)
+    periods = basin_periods(rec, cfg, test_start)
+    if periods.rule == "station":
+        log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
+                 "%s..%s is never read here", basin, ", --test_start" if test_start else "",
+                 periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
+    in_set = basin in scalers.basins
+    split = chronological_split(rec, cfg, periods, in_pretraining=in_set)
+    log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
     if split.n_train_valid == 0:
         raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
                         f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
@@ -101,11 +142,11 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if split.n_train_valid < cfg.finetune.min_records:
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
-    in_set = basin in scalers.basins
     if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
-        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split))
+        own = (split.i0, split.i_split) if periods.rule == "station" else None  # a station: its training part
+        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split), period=own)
         log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
-    static_raw = load_static(data_dir, [basin], cfg)
+    static_raw = load_static(data_dir, [basin], cfg, allow_absent=True)
     data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
     if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
         raise DataError(f"basin {basin}: no observed discharge in the validation part "
@@ -116,11 +157,10 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if resume and run_dir is None:
         raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
     run_dir = run_dir or _new_run_dir(base)
-    from ..cli.common import add_log_file, remove_handler
     handler = add_log_file(run_dir / "finetune.log")
     try:
-        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir,
-                    device, progress, resume)
+        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, (data_dir, builtin),
+                    run_dir, device, progress, resume, periods)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -160,9 +200,10 @@ def _resume_dir(base: Path):
     return cands[-1] if cands else None
 
 
-def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, data_dir, run_dir, device,
-         progress, resume) -> dict:
+def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, source, run_dir, device,
+         progress, resume, periods) -> dict:
     basin = rec.basin
+    data_dir, builtin = source  # where the data came from, recorded in the fine-tuned checkpoint
     seed_everything(cfg.training.seed)
     groups = apply_freezing(model, cfg)
     for g, on in groups.items():
@@ -185,6 +226,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     result = trainer.fit()
     seconds = time.time() - t0
     after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
+    blend = _fit_blend(cfg, data, after, basin)
 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
@@ -193,7 +235,9 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
                      "data_dir": str(data_dir), "data_sha256": rec.source_hash, "basin": basin,
                      "basin_in_pretraining": in_set,
                      "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
-                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]},
+                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])],
+                               "rule": split.rule},
+                     "periods": periods.to_dict(), "persistence_blend": blend,
                      "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
@@ -204,11 +248,13 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     plot_before_after(dates, obs, inv(before.forecasts[0].pred.astype(np.float64), basin),
                       inv(after.forecasts[0].pred.astype(np.float64), basin), run_dir / "performance_chart.png",
                       title=f"Basin {basin}: validation before and after fine-tuning")
-    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin]}
+    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend}
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
                             history=result["history"], source_checkpoint=str(pretrained_model),
-                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds)
+                            finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
+                            data_dir=str(data_dir), builtin_data=builtin, periods=periods.to_dict(),
+                            persistence_blend={basin: blend["alpha"]} if blend else {})
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
@@ -217,4 +263,27 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, d
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,
-            "model": model, "config": cfg}
+            "model": model, "config": cfg, "persistence_blend": blend}
+
+
+def _fit_blend(cfg, data, after, basin) -> dict | None:
+    """The basin's blend weight with persistence, fitted on the fine-tune's validation part.
+
+    Says in one line when the raw fine-tuned model is worse than persistence there, and how the blend
+    resolves it (or that it is off). Returns ``BlendFit.as_dict()`` or None when the blend is off.
+    """
+    fit = fit_forecasts(data, after.forecasts, cfg.data.lead_days)[basin]
+    if not cfg.model.persistence_blend:
+        if fit.skill_model < 0:
+            log.warning("basin %s: the fine-tuned model is worse than persistence on its validation part "
+                        "(skill %.3f); model.persistence_blend is off in the source checkpoint's config, so "
+                        "nothing resolves it", basin, fit.skill_model)
+        return None
+    if fit.skill_model < 0:
+        log.warning("basin %s: the fine-tuned model alone is worse than persistence on its validation part "
+                    "(skill %.3f); the persistence blend (alpha=%.3f) resolves it (skill %.3f)", basin,
+                    fit.skill_model, fit.alpha, fit.skill_blend)
+    else:
+        log.info("basin %s: persistence blend alpha=%.3f (validation skill vs persistence %.3f raw, %.3f "
+                 "blended)", basin, fit.alpha, fit.skill_model, fit.skill_blend)
+    return fit.as_dict()

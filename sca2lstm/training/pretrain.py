@@ -5,31 +5,37 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..checkpoint import atomic_torch_save, build_checkpoint
 from ..config import Config
-from ..data import camels_gb
-from ..data.dataset import (SequenceData, check_period_has_target, check_period_inputs, load_basins,
+from ..data import reader
+from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError
+from ..evaluation.evaluate import evaluate
+from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
-from .checkpoint import atomic_torch_save
 from .outputs import metrics_frame, write_training_artifacts
-from .runtime import build_checkpoint, seed_everything
-from .trainer import Trainer, TrainSettings, evaluate
+from .runtime import seed_everything
+from .trainer import Trainer, TrainSettings
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class PreparedData:
-    """Everything the trainer needs, fitted on the training period only."""
+    """Everything the trainer needs, fitted on the training period only.
+
+    ``basins`` are the basins used (training, and validation where ``val_periods`` is not empty);
+    ``skipped`` lists ``{"basin", "period", "reason"}`` for each basin left out of a period.
+    """
 
     data: SequenceData
     scalers: Scalers
@@ -37,34 +43,97 @@ class PreparedData:
     train_periods: list
     val_periods: list
     data_dir: Path
+    skipped: list = field(default_factory=list)
+
+
+def _skip(skipped: list, basin: str, period: str, reason: str) -> None:
+    skipped.append({"basin": basin, "period": period, "reason": reason})
+    log.warning("basin %s left out of %s: %s", basin, period, reason)
 
 
 def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool = False) -> PreparedData:
-    """Load basins, fit scalers on the training period, and build the scaled sequences."""
+    """Load basins, fit scalers on the training period, and build the scaled sequences.
+
+    One bad basin never stops the others: a basin whose file cannot be used, or with fewer than
+    ``data.min_train_flows`` observed discharge days in the training period, is left out of the run;
+    a basin without observed discharge in the validation period is left out of validation. Each says
+    so in one line. No usable basin at all, or a configured input without a value in any used basin,
+    is a DataError.
+    """
     d = cfg.data
-    basins = [str(b) for b in (basins or d.basins or camels_gb.list_basins(data_dir))]
+    basins = [str(b) for b in (basins or d.basins or reader.list_basins(data_dir))]
     if not basins:
         raise DataError("no basins to train on")
     t0 = time.time()
-    records = load_basins(data_dir, basins, cfg, parallel=parallel)
+    loaded = load_basins(data_dir, basins, cfg, parallel=parallel, skip_bad=True)
     names, kinds = spec_kinds(cfg)
-    basin_scalers, x_trains, train_periods, val_periods = {}, [], [], []
-    for r in records:
-        check_period_has_target(r, d.train_start, d.train_end, "training")
-        check_period_has_target(r, d.val_start, d.val_end, "validation")
-        check_period_inputs(r, cfg, d.train_start, d.train_end, "training")
+    skipped: list = []
+    records, basin_scalers, x_trains, train_periods, val_periods = [], {}, [], [], []
+    for b, r in zip(basins, loaded):
+        if isinstance(r, DataError):
+            _skip(skipped, b, "the run", str(r))
+            continue
         i0, i1 = r.period(d.train_start, d.train_end)
-        basin_scalers[r.basin] = Scalers.fit_basin(r.basin, r.x[i0:i1], r.y[i0:i1], kinds)
+        n_train = int(np.isfinite(r.y[i0:i1]).sum())
+        if i1 <= i0:
+            _skip(skipped, b, "the run", f"the training period {d.train_start}..{d.train_end} is outside its "
+                                         f"data ({r.dates[0]}..{r.dates[-1]})")
+            continue
+        if n_train < d.min_train_flows:
+            what = "no observed discharge" if n_train == 0 else f"only {n_train} days of observed discharge"
+            _skip(skipped, b, "the run", f"{what} in the training period {d.train_start}..{d.train_end} "
+                                         f"(data.min_train_flows: {d.min_train_flows})")
+            continue
+        try:
+            basin_scalers[r.basin] = Scalers.fit_basin(r.basin, r.x[i0:i1], r.y[i0:i1], kinds)
+        except DataError as e:  # e.g. a constant discharge record
+            _skip(skipped, b, "the run", str(e))
+            continue
+        v0, v1 = r.period(d.val_start, d.val_end)
+        if int(np.isfinite(r.y[v0:v1]).sum()) == 0:
+            _skip(skipped, b, "validation", f"no observed discharge in the validation period "
+                                            f"{d.val_start}..{d.val_end}")
+            v0 = v1 = i1
+        check_period_inputs(r, cfg, d.train_start, d.train_end, "training")
+        records.append(r)
         x_trains.append(r.x[i0:i1])
         train_periods.append((i0, i1))
-        val_periods.append(r.period(d.val_start, d.val_end))
-    static_raw = load_static(data_dir, basins, cfg)
+        val_periods.append((v0, v1))
+    if not records:
+        shown = "; ".join(f"{s['basin']}: {s['reason']}" for s in skipped[:3])
+        raise DataError(f"no basin is usable for pretraining ({len(skipped)} left out; {shown}"
+                        f"{' ...' if len(skipped) > 3 else ''})")
+    n_in = len(d.dynamic_inputs)  # the first columns of x (features.feature_spec)
+    has_value = np.zeros(n_in, dtype=bool)
+    for x in x_trains:
+        has_value |= np.isfinite(x[:, :n_in]).any(axis=0)
+    empty = [c for c, ok in zip(d.dynamic_inputs, has_value) if not ok]
+    if empty:
+        raise DataError(f"input column(s) {empty} have no values in the training period {d.train_start}.."
+                        f"{d.train_end} in any of the {len(records)} basins; fill them or remove them from "
+                        f"data.dynamic_inputs")
+    used = [r.basin for r in records]
+    static_raw = load_static(data_dir, used, cfg)
     scalers = Scalers.fit(names, kinds, x_trains, d.static_attributes, static_raw, basin_scalers)
     data = SequenceData(records, static_raw, scalers, pad=cfg.training.seq_len)
     n_days = sum(len(r.dates) for r in records)
+    n_val = sum(1 for v0, v1 in val_periods if v1 > v0)
     log.info("Prepared %d basins (%d days, %d features) in %.1f s", len(records), n_days, len(names),
              time.time() - t0)
-    return PreparedData(data, scalers, basins, train_periods, val_periods, Path(data_dir))
+    if n_val == 0:
+        raise DataError(f"no basin has observed discharge in the validation period {d.val_start}..{d.val_end}; "
+                        f"choose data.val_start/val_end inside the records")
+    prep = PreparedData(data, scalers, used, train_periods, val_periods, Path(data_dir), skipped)
+    log.info("%s", basin_counts(prep))
+    return prep
+
+
+def basin_counts(prep: PreparedData) -> str:
+    """``Basins: training N used, M left out; validation ...`` for the log."""
+    n_all = len(prep.basins) + sum(1 for s in prep.skipped if s["period"] != "validation")
+    n_val = sum(1 for v0, v1 in prep.val_periods if v1 > v0)
+    return (f"Basins: training {len(prep.basins)} used, {n_all - len(prep.basins)} left out; "
+            f"validation {n_val} used, {n_all - n_val} left out")
 
 
 def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
@@ -76,7 +145,10 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
-        discharge_dropout=t.discharge_dropout)
+        discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
+        windows_per_epoch=getattr(src, "windows_per_epoch", None),
+        max_windows_per_epoch=getattr(src, "max_windows_per_epoch", None), forecast_leads=t.forecast_leads,
+        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
@@ -127,31 +199,51 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
                   cfg.data.lead_days, device)
     out = {"checkpoint": output, "run_dir": run_dir, "val": ev, "history": result["history"], "seconds": wall,
-           "prepared": prep, "model": model}
+           "prepared": prep, "model": model, "persistence_blend": {}}
     if not main_proc:
         return out
     val_metrics = {b: m for b, m in ev.per_basin.items()}
+    blend = {}
+    if cfg.model.persistence_blend:  # per-basin weight of the model against persistence, validation days only
+        fits = fit_forecasts(prep.data, ev.forecasts, cfg.data.lead_days)
+        blend = {b: f.alpha for b, f in fits.items()}
+        for b, f in fits.items():
+            val_metrics[b] = {**val_metrics[b], "persistence_blend": f.as_dict()}
+        log.info("%s", summary_line(fits))
     ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
                             val_metrics, history=result["history"], data_dir=str(data_dir),
-                            builtin_data=builtin, train_seconds=wall)
+                            builtin_data=builtin, train_seconds=wall, persistence_blend=blend)
+    out["persistence_blend"] = blend
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")
-    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep).to_csv(index=False))
+    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
     atomic_torch_save(ckpt, output)
     med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
     log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s | saved %s",
              med, pers, ev.median("model", "kge"), wall, output)
+    log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
 
 
-def _data_summary(prep: PreparedData):
+def _data_summary(prep: PreparedData, cfg: Config):
+    """One row per basin considered: its days, observed discharge per period, and whether it was used
+    in training and validation (with the reason when not)."""
     import pandas as pd
     rows = []
     for r, (t0, t1), (v0, v1) in zip(prep.data.records, prep.train_periods, prep.val_periods):
         rows.append({"basin": r.basin, "first_day": str(r.dates[0]), "last_day": str(r.dates[-1]),
                      "train_days": t1 - t0, "train_observed": int(np.isfinite(r.y[t0:t1]).sum()),
                      "val_days": v1 - v0, "val_observed": int(np.isfinite(r.y[v0:v1]).sum()),
-                     "q_mean_train": prep.scalers.basins[r.basin].q_mean})
+                     "q_mean_train": prep.scalers.basins[r.basin].q_mean,
+                     "used_training": True, "used_validation": v1 > v0, "reason": "",
+                     "empty_inputs": " ".join(empty_inputs(r, cfg))})
+    for s in prep.skipped:
+        if s["period"] == "validation":
+            row = next(x for x in rows if x["basin"] == s["basin"])
+            row["reason"] = s["reason"]
+        else:
+            rows.append({"basin": s["basin"], "used_training": False, "used_validation": False,
+                         "reason": s["reason"]})
     return pd.DataFrame(rows)

@@ -1,19 +1,13 @@
-"""Device choice, seeding, and the model/checkpoint round trip shared by every command."""
+"""Device choice and seeding, shared by every command (checkpoints: :mod:`sca2lstm.checkpoint`)."""
 
 from __future__ import annotations
 
-import logging
 import random
 
 import numpy as np
 import torch
 
-from ..config import Config
-from ..data.scaling import Scalers
-from ..errors import CheckpointError, ConfigError, UsageError
-from .checkpoint import FORMAT, clean_state_dict, load_checkpoint, load_state_into
-
-log = logging.getLogger("sca2lstm")
+from ..errors import UsageError
 
 
 def resolve_device(choice: str | None, no_cuda: bool = False) -> torch.device:
@@ -32,49 +26,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
-
-
-def build_checkpoint(model, cfg: Config, scalers: Scalers, basins, epoch: int, optimizer=None,
-                     val_metrics=None, **extra) -> dict:
-    """A checkpoint dict of tensors and plain Python types only (``weights_only=True`` loads it)."""
-    ckpt = {
-        "format": FORMAT,
-        "model_state_dict": clean_state_dict(model.state_dict()),
-        "model_args": cfg.to_dict()["model"],
-        "config": cfg.to_dict(),
-        "scalers": scalers.to_dict(),
-        "basins": [str(b) for b in basins],
-        "epoch": int(epoch),
-        "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
-        "val_metrics": val_metrics or {},
-    }
-    ckpt.update(extra)
-    return ckpt
-
-
-def load_model(path, device="cpu"):
-    """Rebuild the model, config and scalers from a checkpoint.
-
-    Returns
-    -------
-    model : SCA2LSTM (eval mode, on ``device``), cfg : Config, scalers : Scalers, ckpt : dict
-    """
-    from ..models.sca2lstm import SCA2LSTM
-
-    ckpt = load_checkpoint(path)
-    stored = ckpt["config"]
-    if isinstance(stored, dict) and isinstance(stored.get("model"), dict) and "cell_readout" not in stored["model"]:
-        # Checkpoints written before model.cell_readout existed have no cell head: build them without.
-        stored = {**stored, "model": {**stored["model"], "cell_readout": False}}
-    try:
-        cfg = Config.from_dict(stored, source=f"config stored in {path}")
-    except ConfigError as e:
-        raise CheckpointError(f"checkpoint {path} has a config this version cannot use: {e}") from None
-    try:
-        scalers = Scalers.from_dict(ckpt["scalers"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} has malformed scalers ({e})") from None
-    model = SCA2LSTM(cfg)
-    load_state_into(model, ckpt["model_state_dict"], path)
-    model.to(device).eval()
-    return model, cfg, scalers, ckpt

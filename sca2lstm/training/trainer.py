@@ -14,7 +14,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,15 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import SequenceData
-from ..data.features import BASIN_Q
+from ..data.features import BASIN_Q, BASIN_SSI
+from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError
-from ..evaluation.forecast import forecast_periods
-from ..evaluation.metrics import paired_metrics
+from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
+from ..evaluation.evaluate import EvalResult, evaluate
 from .augment import hide_discharge
-from .checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
-from .loss import masked_mse
+from .loss import masked_mse, pinball_loss
 
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,41 +51,19 @@ class TrainSettings:
     lead_days: int
     mixed_precision: bool = False
     discharge_dropout: float = 0.0
+    ssi_window: int = 30  # data.ssi_window: hidden discharge is also taken out of the SSI state
+    windows_per_epoch: int | None = None  # a fixed number of windows per epoch instead of ``coverage``
+    max_windows_per_epoch: int | None = None  # a cap on the ``coverage`` rule (fair draw above it)
+    forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
+    forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
+    forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
 
 
-@dataclass
-class EvalResult:
-    """Validation/test scores. ``per_basin``: basin -> paired_metrics (model vs persistence, m3/s)."""
-
-    loss: float
-    per_basin: dict
-    forecasts: list = field(default_factory=list)
-
-    def median(self, who: str, metric: str) -> float:
-        vals = [m[who][metric] for m in self.per_basin.values() if m["n_days"] > 1]
-        return float(np.nanmedian(vals)) if vals else float("nan")
-
-
-def evaluate(model, data: SequenceData, periods, seq_len: int, spinup: int, lead_days: int, device,
-             return_weights: bool = False) -> EvalResult:
-    """Forecast each basin's period and score it against the observations and persistence.
-
-    The loss is the mean squared scaled error over all scored days (the training loss, on new days).
-    Model and persistence are scored on the same days: obs, forecast and obs(t - lead) all present.
-    """
-    fcs = forecast_periods(model, data, periods, seq_len, spinup, device, return_weights=return_weights)
-    sq, n, per = 0.0, 0, {}
-    for b, fc in enumerate(fcs):
-        o = data.offsets[b]
-        obs = data.y[o + fc.i0:o + fc.i1].astype(np.float64)
-        pers = data.y[o + fc.i0 - lead_days:o + fc.i1 - lead_days].astype(np.float64)
-        pred = fc.pred.astype(np.float64)
-        ok = np.isfinite(obs) & np.isfinite(pred) & np.isfinite(pers)
-        sq += float(((pred[ok] - obs[ok]) ** 2).sum())
-        n += int(ok.sum())
-        inv = data.scalers.inverse_y
-        per[fc.basin] = paired_metrics(inv(obs, fc.basin), inv(pred, fc.basin), inv(pers, fc.basin))
-    return EvalResult(sq / n if n else float("nan"), per, fcs)
+def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
+    """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a
+    terminal: tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a
+    bar would leave a carriage-return update per batch in it, thousands per pretraining run."""
+    return tqdm(iterable, disable=None if enabled else True, file=file, **kwargs)
 
 
 def _rank_world():
@@ -131,12 +109,25 @@ class Trainer:
         self.best_state = copy.deepcopy(clean_state_dict(model.state_dict()))
         self.best_val = math.inf
         self.best_epoch = 0
-        self.best_eval: EvalResult | None = None
         self.bad_epochs = 0
         self.bad_batches = 0  # consecutive non-finite losses; counts across epochs (short epochs too)
         self.epoch = 0  # completed epochs
         kinds = list(train_data.scalers.kinds)
         self.q_column = kinds.index(BASIN_Q) if BASIN_Q in kinds else None  # lagged discharge input
+        self.ssi_column = kinds.index(BASIN_SSI) if BASIN_SSI in kinds else None  # derived from it
+        sc = train_data.scalers.basins
+        self.basin_scales = np.array([[sc[b].q_mean, sc[b].q_std, sc[b].ssi_mean, sc[b].ssi_std]
+                                      for b in train_data.basins], dtype=np.float64).reshape(-1, 4)  # [n_basins, 4]
+        self.issue_cols = None
+        if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
+            self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
+        # The quantile head (if any) trains on the pinball loss from detached inputs.
+        self.quantiles = list(getattr(model, "quantiles", None) or [])
+        head = getattr(model, "quantile_head", None)
+        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.head_params = [p for p in trainable if id(p) in head_ids]
+        self.point_params = [p for p in trainable if id(p) not in head_ids]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -172,26 +163,37 @@ class Trainer:
         s, d = self.s, self.train_data
         rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
         torch.manual_seed(s.seed * 1000 + epoch)
-        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng)
+        b_idx, starts = d.training_windows(self.train_periods, s.seq_len, s.spinup, s.coverage, rng,
+                                             n_windows=s.windows_per_epoch, max_windows=s.max_windows_per_epoch)
         if self.world > 1:  # DistributedSampler-like: each rank takes every world-th window
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
         self.net.train()
         total, count = 0.0, 0
         batches = range(0, len(b_idx), s.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or self.rank != 0,
-                   unit="batch")
+        bar = progress_bar(batches, self.progress and self.rank == 0, desc=f"epoch {epoch}", leave=False,
+                           unit="batch")
         for lo in bar:
             bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
             x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
             mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
             q_in = y  # observed discharge as the model may read it; y itself stays the target
             if s.discharge_dropout > 0 and self.q_column is not None:
-                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng)
+                x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng,
+                                               ssi_column=self.ssi_column, ssi_window=s.ssi_window,
+                                               scales=self.basin_scales[bb])
+            if self.issue_cols is not None:
+                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
-                pred = self.net(t[0], t[1], t[2], t[3], q_obs=t[6])
+                if self.quantiles:
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_quantiles=True)
+                else:
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
             loss = masked_mse(pred.float(), t[4], t[5])
+            if quants is not None:
+                # Added to the MSE; the head's inputs are detached, so only the head learns from it.
+                loss = loss + pinball_loss(quants.float(), t[4], t[5], self.quantiles)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
@@ -209,7 +211,10 @@ class Trainer:
             self.bad_batches = 0
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], s.grad_clip)
+            # Clipped apart: the head's gradients must not rescale the point forecast's.
+            torch.nn.utils.clip_grad_norm_(self.point_params, s.grad_clip)
+            if self.head_params:
+                torch.nn.utils.clip_grad_norm_(self.head_params, s.grad_clip)
             self.optimizer.step()
             total += loss.item()
             count += 1
@@ -221,6 +226,20 @@ class Trainer:
             torch.distributed.all_reduce(t)
             mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
         return mean
+
+    def _issue_time_windows(self, x, miss, q_in, rng):
+        """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
+
+        Such a window's issue date is ``forecast_leads`` days before its last day; a share of them keep
+        the observed weather of the lead days (a perfect weather forecast). The draws come from the
+        epoch's rng, so a resumed run repeats them.
+        """
+        s = self.s
+        B, L = q_in.shape
+        issue = rng.random(B) < s.forecast_fraction
+        weather = rng.random(B) < s.forecast_weather_known
+        t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len
@@ -270,12 +289,24 @@ class Trainer:
         self.history.append(row)
         improved = math.isfinite(ev.loss) and ev.loss < self.best_val
         if improved:
-            self.best_val, self.best_epoch, self.best_eval = ev.loss, epoch, ev
+            self.best_val, self.best_epoch = ev.loss, epoch
             self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
             self.bad_epochs = 0
         elif epoch > 0:
             self.bad_epochs += 1
         if self.rank == 0:
-            log.info("epoch %3d/%d  train %.4f  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s", epoch, self.s.epochs, train_loss, ev.loss, row["val_nse_median"],
-                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, "  *" if improved else "")
+            # epoch 0 scores the starting weights: no training pass, so no training loss to show
+            train_txt = "-" if epoch == 0 else f"{train_loss:.4f}"
+            log.info("epoch %3d/%d  train %s  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
+                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
+                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, self._eta(epoch),
+                     "  *" if improved else "")
+
+    def _eta(self, epoch: int) -> str:
+        """``  ETA 7.5 min``: the mean epoch time so far times the epochs left until the maximum (early
+        stopping may end sooner); empty before the first epoch and after the last."""
+        times = [r["seconds"] for r in self.history if r["epoch"] > 0]
+        left = self.s.epochs - epoch
+        if not times or left <= 0:
+            return ""
+        return f"  ETA {left * float(np.mean(times)) / 60:.1f} min"

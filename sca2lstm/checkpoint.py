@@ -1,4 +1,6 @@
-"""Checkpoints: atomic writes, safe loads, and clear messages when a file does not fit.
+"""Checkpoints: building, atomic writes, safe loads, the model rebuilt from one, and clear messages
+when a file does not fit. The one place training (which writes them) and evaluation (which reads
+them) share.
 
 A checkpoint is a dict of tensors and plain Python types only, so ``torch.load(path,
 weights_only=True)`` reads it and a file from a stranger cannot run code. Writes go to a temp file
@@ -14,7 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from .config import Config
+from .data.scaling import Scalers
+from .errors import CheckpointError, ConfigError
+from .models.sca2lstm import SCA2LSTM
 
 FORMAT = "sca2lstm-checkpoint-v1"
 REQUIRED_KEYS = ("format", "model_state_dict", "config", "scalers", "basins")
@@ -121,3 +126,59 @@ def load_state_into(model: torch.nn.Module, state: dict, source) -> None:
             parts.append(f"unexpected {unexpected[:3]}")
         raise CheckpointError(f"checkpoint {source} does not fit this model config: {', '.join(parts)}")
     model.load_state_dict(state)
+
+
+def build_checkpoint(model, cfg: Config, scalers: Scalers, basins, epoch: int, optimizer=None,
+                     val_metrics=None, **extra) -> dict:
+    """A checkpoint dict of tensors and plain Python types only (``weights_only=True`` loads it)."""
+    ckpt = {
+        "format": FORMAT,
+        "model_state_dict": clean_state_dict(model.state_dict()),
+        "model_args": cfg.to_dict()["model"],
+        "config": cfg.to_dict(),
+        "scalers": scalers.to_dict(),
+        "basins": [str(b) for b in basins],
+        "epoch": int(epoch),
+        "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
+        "val_metrics": val_metrics or {},
+    }
+    ckpt.update(extra)
+    return ckpt
+
+
+#: Config keys newer than some checkpoints, and the value that rebuilds such a checkpoint as it was trained:
+#: no cell head (model.cell_readout), the raw model without the persistence blend, no quantile head and a
+#: hindcast-only model (no issue-time training).
+_LEGACY_VALUES = {("model", "cell_readout"): False, ("model", "persistence_blend"): False,
+                  ("model", "quantiles"): [], ("training", "forecast_leads"): 0}
+
+
+def load_model(path, device="cpu"):
+    """Rebuild the model, config and scalers from a checkpoint.
+
+    Returns
+    -------
+    model : SCA2LSTM (eval mode, on ``device``), cfg : Config, scalers : Scalers, ckpt : dict
+    """
+    ckpt = load_checkpoint(path)
+    stored = ckpt["config"]
+    if isinstance(stored, dict):
+        # Keys added after a checkpoint was written get the value that rebuilds it as it was trained.
+        stored = {**stored}
+        for (section, key), legacy in _LEGACY_VALUES.items():
+            values = stored.get(section)
+            if isinstance(values, dict) and key not in values:
+                stored[section] = {**values, key: legacy}
+    try:
+        cfg = Config.from_dict(stored, source=f"config stored in {path}")
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path} has a config this version cannot use: {e}") from None
+    try:
+        scalers = Scalers.from_dict(ckpt["scalers"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} has malformed scalers ({e})") from None
+    model = SCA2LSTM(cfg)
+    load_state_into(model, ckpt["model_state_dict"], path)
+    model.to(device).eval()
+    ckpt["source_path"] = str(path)  # for outputs that name their model (operational forecasts)
+    return model, cfg, scalers, ckpt

@@ -1,0 +1,1 @@
+"""One module per section of the benchmark harness (bench/run_benchmarks.py runs them)."""

@@ -1,0 +1,86 @@
+"""``sca2lstm forecast``: an issue-time forecast of the next days, from what is known on the issue date.
+
+Example: ``sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --leads 7``
+(the issue date defaults to the basin's last day with observed discharge). Prints the table and
+writes, into one folder swapped in atomically: forecast.csv (and forecast.json with --format json),
+the fan chart, the issue day's attention weights (CSV and bar chart) and report.html.
+"""
+
+from __future__ import annotations
+
+from .common import ArgumentParser, add_common_flags, basin_id, positive_int, run_main
+
+PROG = "sca2lstm forecast"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Issue-time forecast of a basin's flow for the next days, with "
+                                              "quantiles, from what is known on the issue date.")
+    p.add_argument("--model", nargs="+", required=True, help="checkpoint path or glob (newest match is used)")
+    p.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")
+    p.add_argument("--issue_date", default=None,
+                   help="YYYY-MM-DD; the forecast covers the days after it (default: the last day with "
+                        "observed discharge)")
+    p.add_argument("--leads", type=positive_int, default=7, help="lead days, 1 .. the model's training."
+                                                                 "forecast_leads (default 7)")
+    p.add_argument("--weather_forecast", default=None,
+                   help="CSV with date and the model's meteorological input columns, one row per lead day")
+    p.add_argument("--format", choices=["csv", "json"], default="csv",
+                   help="table format (forecast.csv is always written for the report; default csv)")
+    p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
+    add_common_flags(p, config=False)
+    return p
+
+
+def _read_weather(path):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..errors import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"--weather_forecast {p}: no such file")
+    try:
+        return pd.read_csv(p)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"--weather_forecast {p}: not a readable CSV ({e})") from None
+
+
+def _body(args) -> int:
+    from pathlib import Path
+
+    from ..errors import DataError
+    from ..evaluation.operational import issue_forecast, write_forecast
+    from ..evaluation.predict import resolve_model_path
+    from ..checkpoint import load_model
+    from ..training.runtime import resolve_device
+
+    device = resolve_device(args.device, args.no_cuda)
+    path = resolve_model_path(args.model)
+    bundle = load_model(path, device)
+    weather = _read_weather(args.weather_forecast) if args.weather_forecast else None
+    try:
+        fc = issue_forecast(bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
+                            leads=args.leads, weather_forecast=weather)
+    except DataError as e:
+        if weather is not None and str(e).startswith("weather forecast"):
+            raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
+        raise
+    out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
+    folder = write_forecast(fc, out_dir, args.format)
+    t = fc.table
+    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()} "
+          f"(model {path}; {fc.seconds * 1000:.0f} ms)")
+    qcols = [c for c in t.columns if c.startswith("q")]
+    print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
+    for _, r in t.iterrows():
+        print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
+              + " ".join(f"{r[c]:9.3f}" for c in qcols))
+    print(f"Output: {folder}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

@@ -1,0 +1,116 @@
+"""Which days of a basin fine-tuning may read and which days are its test part.
+
+Rule (one place, used by fine-tuning and prediction alike):
+
+- **configured**: a basin with at least ``MIN_TRAIN_FLOWS`` observed flows in the configured training
+  period, and observed flows in the configured validation and test periods, keeps the configured
+  periods (every CAMELS-GB basin: unchanged behaviour). Fine-tuning reads train_start..val_end,
+  prediction scores test_start..test_end.
+- **station**: any other basin (a station of its own, 2010-2024, say), or any basin given an explicit
+  ``--test_start``, follows its own record. Its test part is the last ``TEST_FRACTION`` of its observed
+  discharge days (or ``--test_start``..its last observed day); fine-tuning reads the days before it,
+  split by ``--fine_tune_ratio`` in time order, and its discharge scale is fitted on its own training
+  part. The record needs at least ``MIN_OBSERVED_DAYS`` (two years) of observed discharge.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config
+from ..errors import DataError, UsageError
+from .station import MIN_OBSERVED_DAYS, WARN_OBSERVED_DAYS
+
+log = logging.getLogger(__name__)
+
+TEST_FRACTION = 0.2
+# Observed flows a basin needs in the configured training period to keep the configured periods.
+MIN_TRAIN_FLOWS = 365
+
+
+@dataclass(frozen=True)
+class BasinPeriods:
+    """``rule`` ('configured' or 'station'); fine-tuning reads [fit_start, fit_end], the test is
+    [test_start, test_end] (all ``numpy.datetime64[D]``, inclusive)."""
+
+    rule: str
+    fit_start: np.datetime64
+    fit_end: np.datetime64
+    test_start: np.datetime64
+    test_end: np.datetime64
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "fine_tune": [str(self.fit_start), str(self.fit_end)],
+                "test": [str(self.test_start), str(self.test_end)]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BasinPeriods:
+        f, t = [np.datetime64(str(v), "D") for v in d["fine_tune"]], [np.datetime64(str(v), "D") for v in d["test"]]
+        return cls(str(d["rule"]), f[0], f[1], t[0], t[1])
+
+
+def _parse_day(value, flag: str) -> np.datetime64:
+    try:
+        return np.datetime64(str(value).strip()[:10], "D")
+    except ValueError:
+        raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def covers_configured(rec, cfg: Config) -> bool:
+    """Whether ``rec`` has enough observed flows in the configured train, validation and test periods."""
+    d = cfg.data
+    min_flows = int(getattr(d, "min_train_flows", MIN_TRAIN_FLOWS) or MIN_TRAIN_FLOWS)
+
+    def n_obs(start, end) -> int:
+        i0, i1 = rec.period(start, end)
+        return int(np.isfinite(rec.y[i0:i1]).sum())
+    return (n_obs(d.train_start, d.train_end) >= min_flows and n_obs(d.val_start, d.val_end) > 0
+            and n_obs(d.test_start, d.test_end) > 0)
+
+
+def basin_periods(rec, cfg: Config, test_start=None) -> BasinPeriods:
+    """The periods of ``rec`` by the module's rule; ``test_start`` forces the station rule with that day."""
+    d = cfg.data
+    if test_start is None and covers_configured(rec, cfg):
+        return BasinPeriods("configured", *(np.datetime64(v, "D") for v in (d.train_start, d.val_end, d.test_start,
+                                                                             d.test_end)))
+    obs = np.flatnonzero(np.isfinite(rec.y))
+    n = len(obs)
+    if n < MIN_OBSERVED_DAYS:
+        span = f" ({rec.dates[obs[0]]}..{rec.dates[obs[-1]]})" if n else ""
+        raise DataError(f"basin {rec.basin}: {n} days of observed discharge{span}; the minimum is "
+                        f"{MIN_OBSERVED_DAYS} days (2 years) when the record does not cover the configured "
+                        f"periods ({d.train_start}..{d.test_end})")
+    first, last = rec.dates[obs[0]], rec.dates[obs[-1]]
+    if test_start is None:
+        ts = rec.dates[obs[int(np.ceil(n * (1 - TEST_FRACTION)))]]
+    else:
+        ts = _parse_day(test_start, "--test_start")
+        if ts > last:
+            raise UsageError(f"--test_start {ts} is after the end of basin {rec.basin}'s record (last observed "
+                             f"discharge {last}); choose a day in {first}..{last}")
+        if ts <= first:
+            raise UsageError(f"--test_start {ts} leaves no days before it to fine-tune on (basin {rec.basin}'s "
+                             f"record starts {first}); choose a day in {first}..{last}")
+    n_before = int((rec.dates[obs] < ts).sum())
+    if n_before < MIN_OBSERVED_DAYS * (1 - TEST_FRACTION):
+        raise DataError(f"basin {rec.basin}: {n_before} observed days before the test start {ts}; at least "
+                        f"{int(MIN_OBSERVED_DAYS * (1 - TEST_FRACTION))} are needed to fine-tune (train and "
+                        "validation); choose a later --test_start")
+    if n < WARN_OBSERVED_DAYS:
+        log.warning("basin %s: only %d days (%.1f years) of observed discharge; it works, but the test part "
+                    "is short and its scores uncertain", rec.basin, n, n / 365.25)
+    return BasinPeriods("station", first, ts - np.timedelta64(1, "D"), ts, last)
+
+
+def fit_split(rec, periods: BasinPeriods, ratio: float) -> tuple[int, int, int]:
+    """Indices ``(i0, i_split, i1)`` of ``rec``'s fine-tuning days: [i0, i_split) trains, [i_split, i1)
+    validates; the first ``ratio`` of [fit_start, fit_end] in time order, never random."""
+    i0, i1 = rec.period(periods.fit_start, periods.fit_end)
+    if i1 - i0 < 2:
+        raise DataError(f"basin {rec.basin}: no data in the fine-tuning period {periods.fit_start}..{periods.fit_end} "
+                        f"(its record covers {rec.dates[0]}..{rec.dates[-1]})")
+    return i0, i0 + int(np.floor((i1 - i0) * ratio)), i1

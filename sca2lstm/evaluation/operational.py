@@ -1,0 +1,447 @@
+"""Operational (issue-time) forecasts: the flow of the next days, from what is known on the issue date.
+
+:func:`issue_forecast` answers "what will the flow be on each of the next ``leads`` days, and how
+sure are we?" for one basin and one issue date. Only the data up to the issue date is read: the
+basin's record is cut after it, the lead days are appended empty (or filled with a weather forecast),
+the features are computed on that, and the window is masked by the same rule training used
+(:func:`sca2lstm.data.issue_time.mask_issue_time`). Nothing after the issue date can reach the
+forecast. Flows are in m3/s, clamped at 0 (after inverse scaling: a monotone map, so quantiles stay
+ordered); the point forecast is the median (q50) of the quantile head.
+
+:func:`issue_time_hindcasts` makes the same forecast for every day of a period as an issue date, in
+one batched pass over a :class:`~sca2lstm.data.dataset.SequenceData` (for the benchmark).
+
+Two information settings are named in every output: ``issue-time`` (weather up to the issue date
+only) and ``issue-time+weather-forecast`` (the lead days' weather from a forecast file, or in the
+benchmark the observed weather as a perfect forecast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import camels_gb
+from ..data.dataset import (
+    BasinRecord,
+    SequenceData,
+    fit_new_basin_scaler,
+    load_static,
+    resolve_data_dir,
+)
+from ..data.features import raw_features, required_columns
+from ..data.issue_time import issue_time_columns, mask_issue_time
+from ..data.scaling import Scalers
+from ..errors import DataError, UsageError
+
+SETTING_ISSUE = "issue-time"
+SETTING_WEATHER = "issue-time+weather-forecast"
+#: An issue date needs an observed discharge within this many days up to it (inclusive).
+RECENT_OBS_DAYS = 30
+HISTORY_DAYS = 60
+
+
+@dataclass
+class OperationalForecast:
+    """One issue-time forecast.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per lead day: issue_date, valid_date, lead_days, median, q05, q25, q75, q95 (m3/s,
+        >= 0; one column per quantile level of the model besides the median) and setting.
+    weights : pandas.Series
+        Attention weight of each feature on the issue day.
+    history : pandas.DataFrame
+        The last 60 days up to the issue date: date, observed (m3/s, NaN where not observed).
+    """
+
+    basin: str
+    table: pd.DataFrame
+    weights: pd.Series
+    history: pd.DataFrame
+    model_path: str | None
+    seconds: float
+
+    @property
+    def setting(self) -> str:
+        return str(self.table["setting"].iloc[0])
+
+    @property
+    def issue_date(self) -> pd.Timestamp:
+        return pd.Timestamp(self.table["issue_date"].iloc[0])
+
+
+def quantile_column(level: float) -> str:
+    """Column name of a quantile level: 0.05 -> ``q05``."""
+    return f"q{round(level * 100):02d}"
+
+
+def _forecast_leads(cfg) -> int:
+    leads = cfg.training.forecast_leads
+    if leads <= 0:
+        raise UsageError("this model is hindcast-only (training.forecast_leads 0): it cannot make an issue-time "
+                         "forecast; use predict for the hindcast, or train with training.forecast_leads >= 1")
+    return leads
+
+
+def _check_leads(leads, trained: int) -> int:
+    if isinstance(leads, bool) or not isinstance(leads, (int, np.integer)) or not 1 <= leads <= trained:
+        raise UsageError(f"--leads {leads!r}: expected an integer from 1 to {trained} "
+                         "(the lead days this model was trained for, training.forecast_leads)")
+    return int(leads)
+
+
+def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
+    """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns)."""
+    cols = required_columns(cfg)
+    if timeseries is None:
+        # Parsing 45 years of CSV costs ~10x the forecast: keep recent basins, keyed by the file's
+        # modification time and size (a rewritten file is read again).
+        f = camels_gb.timeseries_file(data_dir, basin)
+        st = f.stat()
+        key = (str(f.resolve()), tuple(cols))
+        hit = _SERIES_CACHE.get(key)
+        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
+            if len(_SERIES_CACHE) >= 64:
+                _SERIES_CACHE.clear()
+            hit = _SERIES_CACHE[key] = ((st.st_mtime_ns, st.st_size),
+                                        camels_gb.read_timeseries(data_dir, basin, columns=cols))
+        return hit[1].copy()
+    if not isinstance(timeseries, pd.DataFrame):
+        raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
+    df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"timeseries of basin {basin}: missing column(s) {missing}; expected {cols}")
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(df.index)).normalize()
+    except (ValueError, TypeError):
+        raise DataError(f"timeseries of basin {basin}: the index must be dates (YYYY-MM-DD)") from None
+    if idx.has_duplicates:
+        raise DataError(f"timeseries of basin {basin}: duplicate date {idx[idx.duplicated()][0].date()}")
+    if len(idx) == 0:
+        raise DataError(f"timeseries of basin {basin} has no rows")
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in cols},
+                       index=idx.rename("date")).sort_index()
+    return out.reindex(pd.date_range(out.index[0], out.index[-1], freq="D", name="date"))
+
+
+def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Timestamp:
+    obs = df[target]
+    if issue_date is None:
+        if not obs.notna().any():
+            raise DataError(f"basin {basin}: no observed discharge in its data, so no default issue date")
+        t0 = obs.last_valid_index()
+    else:
+        try:
+            t0 = pd.Timestamp(issue_date).normalize()
+        except (ValueError, TypeError):
+            raise UsageError(f"--issue_date {issue_date!r} is not a date; expected YYYY-MM-DD") from None
+        first, last = df.index[0], df.index[-1]
+        if not first <= t0 <= last:
+            raise DataError(f"--issue_date {t0.date()} is outside the data of basin {basin} "
+                            f"({first.date()}..{last.date()})")
+    recent = obs.loc[t0 - pd.Timedelta(days=RECENT_OBS_DAYS - 1):t0]
+    if not recent.notna().any():
+        raise DataError(f"--issue_date {t0.date()}: basin {basin} has no observed discharge in the "
+                        f"{RECENT_OBS_DAYS} days up to it; choose a date with recent observations")
+    return t0
+
+
+def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int) -> pd.DataFrame:
+    """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong)."""
+    wf = weather_forecast
+    if not isinstance(wf, pd.DataFrame):
+        raise DataError(f"weather forecast: expected a table with columns date, {', '.join(cols)}")
+    wf = wf.reset_index() if "date" not in wf.columns and wf.index.name == "date" else wf
+    expected = ["date", *cols]
+    missing = [c for c in expected if c not in wf.columns]
+    extra = [c for c in wf.columns if c not in expected]
+    if missing or extra:
+        raise DataError(f"weather forecast: wrong columns (missing {missing}, unexpected {extra}); "
+                        f"expected {expected}")
+    try:
+        dates = pd.DatetimeIndex(pd.to_datetime(wf["date"], format="ISO8601"))
+    except (ValueError, TypeError):
+        raise DataError("weather forecast: column 'date' must hold dates (YYYY-MM-DD)") from None
+    dates = dates.normalize()
+    if dates.has_duplicates:
+        raise DataError(f"weather forecast: duplicate date {dates[dates.duplicated()][0].date()}")
+    early = dates[dates <= t0]
+    if len(early):
+        raise DataError(f"weather forecast: date {early[0].date()} is not after the issue date {t0.date()}; "
+                        "one row per valid date t0+1 ... t0+leads")
+    want = pd.date_range(t0 + pd.Timedelta(days=1), periods=leads, freq="D")
+    have = set(dates)
+    lacking = [d for d in want if d not in have]
+    if lacking:
+        raise DataError(f"weather forecast: covers {leads - len(lacking)} of the {leads} lead days asked for "
+                        f"(first missing date {lacking[0].date()}); one row per valid date "
+                        f"{want[0].date()}..{want[-1].date()}")
+    vals = pd.DataFrame({c: pd.to_numeric(wf[c], errors="coerce").to_numpy(np.float64) for c in cols},
+                        index=dates).loc[want]
+    bad = vals.isna()
+    if bad.to_numpy().any():
+        col = vals.columns[bad.any(axis=0).to_numpy()][0]
+        raise DataError(f"weather forecast: column {col!r} has no numeric value on "
+                        f"{vals.index[bad[col].to_numpy()][0].date()}")
+    return vals
+
+
+def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
+                   timeseries=None) -> OperationalForecast:
+    """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
+
+    Parameters
+    ----------
+    bundle : tuple
+        ``load_model(...)`` output: (model, cfg, scalers, ckpt).
+    basin : str or int
+    data_dir : path, optional
+        CAMELS-GB folder (static attributes; the timeseries unless ``timeseries`` is given).
+    issue_date : str or date, optional
+        Default: the last day with observed discharge.
+    leads : int
+        1 .. the model's ``training.forecast_leads``.
+    weather_forecast : pandas.DataFrame, optional
+        ``date`` + the meteorological input columns, one row per valid date t0+1 .. t0+leads.
+    timeseries : pandas.DataFrame, optional
+        The basin's raw daily data (date index or column, its input and discharge columns), used
+        instead of its file.
+
+    Returns
+    -------
+    OperationalForecast
+    """
+    t_start = time.perf_counter()
+    model, cfg, scalers, ckpt = bundle
+    basin = str(basin)
+    trained = _forecast_leads(cfg)
+    leads = _check_leads(leads, trained)
+    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    df = _basin_frame(data_dir, basin, cfg, timeseries)
+    target = cfg.data.target
+    t0 = _issue_date(df, basin, target, issue_date)
+    in_cols = [c for c in required_columns(cfg) if c != target]
+    # Only what is known on the issue date: the record up to it, then the lead days (empty, or the
+    # forecast weather).
+    future = pd.date_range(t0 + pd.Timedelta(days=1), periods=trained, freq="D", name="date")
+    ext = pd.concat([df.loc[:t0, required_columns(cfg)], pd.DataFrame(np.nan, index=future, columns=required_columns(cfg))])
+    if weather_forecast is not None:
+        wx = _weather_rows(weather_forecast, in_cols, t0, leads)
+        ext.loc[wx.index, in_cols] = wx.to_numpy()
+    x_raw, y_raw = raw_features(ext, cfg)
+    p = len(df.loc[:t0]) - 1                                    # the issue day's row
+    if basin not in scalers.basins:
+        scalers = Scalers.from_dict(scalers.to_dict())          # never mutate the caller's bundle
+        rec = BasinRecord(basin, ext.index.to_numpy().astype("datetime64[D]"), x_raw, y_raw)
+        fit_new_basin_scaler(scalers, rec, cfg, fallback=(0, p + 1))
+    xs = scalers.transform_x(x_raw, basin)
+    ys = scalers.transform_y(y_raw, basin)
+    L = cfg.training.seq_len
+    pos = L - 1 - trained                                       # issue day's position in the window
+    idx = p - pos + np.arange(L)
+    ok = idx >= 0
+    xw = np.where(ok[:, None], xs[np.clip(idx, 0, None)], np.float32(np.nan))
+    qw = np.where(ok, ys[np.clip(idx, 0, None)], np.float32(np.nan))
+    miss = np.isnan(xw)
+    xw = np.where(miss, np.float32(0), xw)
+    cols = issue_time_columns(scalers.feature_names, scalers.kinds)
+    xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
+                                   weather_known=weather_forecast is not None)
+    st, stm = scalers.transform_static(_static(data_dir, basin, cfg))
+    med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None])
+    sl = slice(pos + 1, pos + 1 + leads)
+    med = np.maximum(scalers.inverse_y(med[0, sl].astype(np.float64), basin), 0.0)
+    table = pd.DataFrame({"issue_date": t0, "valid_date": future[:leads], "lead_days": np.arange(1, leads + 1),
+                          "median": med})
+    for j, lev in enumerate(levels):
+        if lev != 0.5:
+            table[quantile_column(lev)] = (np.maximum(scalers.inverse_y(qs[0, sl, j].astype(np.float64), basin), 0.0)
+                                           if qs is not None else np.nan)
+    table["setting"] = SETTING_WEATHER if weather_forecast is not None else SETTING_ISSUE
+    weights = pd.Series(w[0, pos], index=list(scalers.feature_names), name="weight")
+    hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
+    history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
+    src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
+    return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start)
+
+
+_DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+_SERIES_CACHE: dict = {}
+
+# Static attributes by (data folder, basin, names), with the attribute files' signature: reading the
+# attribute CSVs costs more than the whole forecast, and they rarely change.
+_STATIC_CACHE: dict = {}
+
+
+def _static(data_dir, basin: str, cfg) -> np.ndarray:
+    root = Path(data_dir)
+    files = sorted([*root.glob("*attributes*.csv"), *root.glob("attributes/*.csv")])
+    sig = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    key = (str(root.resolve()), basin, tuple(cfg.data.static_attributes))
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1].copy()
+    arr = load_static(data_dir, [basin], cfg)
+    if len(_STATIC_CACHE) > 1024:
+        _STATIC_CACHE.clear()
+    _STATIC_CACHE[key] = (sig, arr.copy())
+    return arr
+
+
+@torch.no_grad()
+def _run(model, x, miss, st, stm, q):
+    """Model forward on numpy windows [B, L, ...]: (median [B, L], quantiles [B, L, Q] or None,
+    levels, weights [B, L, N]), all scaled. The median is q50 of the quantile head, or the point
+    forecast of a model without one."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    t = [torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (x, miss, st, stm, q)]
+    head = getattr(model, "quantile_head", None) is not None
+    out = model(*t[:4], q_obs=t[4], return_weights=True, return_quantiles=head)
+    model.train(was_training)
+    if head:
+        pred, w, qs = out
+        levels = list(model.quantiles)
+        qs = qs.float().cpu().numpy()
+        med = qs[..., levels.index(0.5)]
+        return med, qs, levels, w.float().cpu().numpy()
+    pred, w = out
+    return pred.float().cpu().numpy(), None, list(_DEFAULT_LEVELS), w.float().cpu().numpy()
+
+
+@dataclass
+class IssueTimeHindcast:
+    """Issue-time forecasts of one basin for every issue day of [i0, i1) (m3/s, >= 0).
+
+    ``median`` [n, leads]; ``quantiles`` [n, leads, Q] (levels ``levels``) or None; ``observed``
+    [n, leads] the flows that came (NaN where not observed); ``last_obs`` [n] the last observed flow
+    up to each issue day (NaN if none in the window).
+    """
+
+    basin: str
+    i0: int
+    i1: int
+    levels: list
+    median: np.ndarray
+    quantiles: np.ndarray | None
+    observed: np.ndarray
+    last_obs: np.ndarray
+
+
+def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather: str = "none", *,
+                         seq_len: int = 270, lead_days: int = 1, device="cpu", batch_size: int = 256,
+                         basin_indices=None) -> list[IssueTimeHindcast]:
+    """Issue-time forecasts with every day of each period as an issue date, in batches.
+
+    Parameters
+    ----------
+    data : SequenceData
+        Scaled basins (padding >= ``leads``); the forecasts read from it only what each issue date
+        knows (the windows are masked by :func:`mask_issue_time`).
+    periods : list of (i0, i1)
+        Half-open ranges of issue days, one per basin of ``basin_indices`` (default: all).
+    leads : int
+        The model's ``training.forecast_leads``: windows end ``leads`` days after the issue day.
+    weather : {"none", "perfect"}
+        Without weather after the issue day, or with the observed weather as a perfect forecast.
+    seq_len, lead_days : int
+        ``training.seq_len`` and ``data.lead_days`` of the model's config.
+
+    Returns
+    -------
+    list of IssueTimeHindcast, one per period.
+    """
+    if weather not in ("none", "perfect"):
+        raise UsageError(f"weather={weather!r}; expected 'none' or 'perfect'")
+    if data.pad < leads:
+        raise ValueError(f"the data's padding ({data.pad}) is shorter than the leads ({leads})")
+    basin_indices = list(range(len(data.basins))) if basin_indices is None else list(basin_indices)
+    cols = issue_time_columns(data.scalers.feature_names, data.scalers.kinds)
+    pos = seq_len - 1 - leads
+    out = []
+    for b, (i0, i1) in zip(basin_indices, periods):
+        basin = data.basins[b]
+        issue = np.arange(i0, i1, dtype=np.int64)
+        med_all, q_all, levels = [], [], list(_DEFAULT_LEVELS)
+        for lo in range(0, len(issue), batch_size):
+            t = issue[lo:lo + batch_size]
+            bb = np.full(len(t), b, dtype=np.int64)
+            x, miss, y, st, stm = data.gather(bb, t - pos, seq_len)
+            x, miss, q = mask_issue_time(x, miss, y, pos, cols, lead_days, weather_known=weather == "perfect")
+            med, qs, levels, _ = _run(model, x, miss, st, stm, q)
+            med_all.append(med[:, pos + 1:pos + 1 + leads])
+            if qs is not None:
+                q_all.append(qs[:, pos + 1:pos + 1 + leads])
+        inv = data.scalers.inverse_y
+        med = np.maximum(inv(np.concatenate(med_all).astype(np.float64), basin), 0.0)
+        qs = np.maximum(inv(np.concatenate(q_all).astype(np.float64), basin), 0.0) if q_all else None
+        o = data.offsets[b]
+        g = o + issue[:, None] + np.arange(1, leads + 1)[None, :]
+        observed = inv(data.y[g].astype(np.float64), basin)
+        # Last observed flow up to each issue day (persistence carries it forward).
+        yb = data.y[o + i0 - seq_len:o + i1].astype(np.float64)
+        last = pd.Series(yb).ffill().to_numpy()[seq_len:]
+        out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin)))
+    return out
+
+
+
+def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
+    """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
+    forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+
+    Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
+    """
+    from .plots import plot_fan_chart, plot_feature_weights
+    from .report import build_report
+
+    out_dir = Path(out_dir)
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}"
+    final = out_dir / name
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        t = fc.table
+        t.to_csv(tmp / "forecast.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
+        if fmt == "json":
+            rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
+                            valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
+            doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
+                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict()}
+            (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
+        bands = {}
+        for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
+            if lo in t and hi in t and t[lo].notna().all():
+                bands[label] = (t[lo], t[hi])
+        plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
+                       tmp / "forecast_fan_chart.png",
+                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}")
+        fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
+                                                               float_format="%.5f")
+        plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
+                             title=f"Attention weights on the issue day {fc.issue_date.date()}")
+        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}")
+        old = None
+        if final.exists():
+            old = out_dir / f".{name}.{os.getpid()}.old"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,46 @@
+"""Where the package's log records go: the console, and a run's log file.
+
+Every module logs to ``logging.getLogger(__name__)``, a child of the ``sca2lstm`` logger, so the
+handlers set here on ``sca2lstm`` receive the records of all of them (data, models, training,
+evaluation) without the library layers knowing about the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+ROOT = "sca2lstm"
+
+
+def setup_logging(quiet: bool = False, logfile=None) -> None:
+    """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked."""
+    root = logging.getLogger(ROOT)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    h = logging.StreamHandler(sys.stderr if quiet else sys.stdout)
+    h.setFormatter(logging.Formatter("%(message)s"))
+    h.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.addHandler(h)
+    if logfile is not None:
+        fh = logging.FileHandler(logfile, encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(fh)
+
+
+def add_log_file(path) -> logging.Handler:
+    """Also write the package's log records to ``path`` (timestamped); returns the handler for
+    :func:`remove_handler`."""
+    fh = logging.FileHandler(path, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger(ROOT).addHandler(fh)
+    return fh
+
+
+def remove_handler(h: logging.Handler) -> None:
+    """Detach a handler from :func:`add_log_file` and close its file."""
+    logging.getLogger(ROOT).removeHandler(h)
+    h.close()

@@ -1,0 +1,226 @@
+// The service's page: no libraries, everything drawn with plain DOM and inline SVG.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const SVG_NS = "http://www.w3.org/2000/svg";
+const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
+
+async function getJSON(url, options) {
+  const r = await fetch(url, options);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.detail || r.status + " " + r.statusText);
+  return body;
+}
+
+function setStatus(text, isError) {
+  const s = $("#status");
+  s.textContent = text;
+  s.className = isError ? "error" : "";
+}
+
+function svgEl(name, attrs, parent) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+const DAY_MS = 86400000;
+const toDay = (iso) => Date.parse(iso + "T00:00:00Z") / DAY_MS;
+
+function drawChart(fc) {
+  const svg = $("#chart");
+  svg.replaceChildren();
+  const W = 900, H = 340, L = 60, R = 20, T = 15, B = 40;
+  const hist = fc.history.filter((d) => d.observed !== null);
+  const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
+  const x0 = Math.min(...days), x1 = Math.max(...days);
+  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => f.q95))
+    .concat((fc.observed_after || []).map((d) => d.observed).filter((v) => v !== null));
+  const yMax = Math.max(1e-6, ...ys) * 1.08;
+  const sx = (d) => L + ((d - x0) / Math.max(1, x1 - x0)) * (W - L - R);
+  const sy = (v) => H - B - (v / yMax) * (H - T - B);
+
+  // Axes and labels: y ticks at 0, 1/4, ... of the range; x ticks at the first day of each month.
+  const axes = svgEl("g", { class: "axes", stroke: "#8895a1", "font-size": "11", fill: "#57606a" }, svg);
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax / 4) * i;
+    svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), "stroke-opacity": 0.25 }, axes);
+    const t = svgEl("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", stroke: "none" }, axes);
+    t.textContent = v.toFixed(v < 10 ? 1 : 0);
+  }
+  for (let d = Math.ceil(x0); d <= x1; d++) {
+    const date = new Date(d * DAY_MS);
+    if (date.getUTCDate() !== 1) continue;
+    const t = svgEl("text", { x: sx(d), y: H - B + 16, "text-anchor": "middle", stroke: "none" }, axes);
+    t.textContent = date.toISOString().slice(0, 7);
+  }
+  const yl = svgEl("text", { x: 14, y: T + 10, stroke: "none", "font-size": "11" }, axes);
+  yl.textContent = "m³/s";
+  const issue = toDay(fc.issue_date);
+  svgEl("line", { x1: sx(issue), x2: sx(issue), y1: T, y2: H - B, "stroke-dasharray": "4 3", class: "issue-line" }, axes);
+
+  // Forecast fan: the 5-95 % and 25-75 % bands from the issue day's last observation onwards.
+  const lastObs = hist.length ? hist[hist.length - 1] : null;
+  const start = lastObs && toDay(lastObs.date) === issue ? [{ d: issue, v: lastObs.observed }] : [];
+  const band = (lo, hi, cls, opacity) => {
+    const pts = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[hi]]));
+    const low = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[lo]]));
+    const poly = pts.concat(low.reverse()).map(([d, v]) => sx(d).toFixed(1) + "," + sy(v).toFixed(1)).join(" ");
+    svgEl("polygon", { points: poly, class: cls, fill: "#c0392b", "fill-opacity": opacity, stroke: "none" }, svg);
+  };
+  band("q05", "q95", "band90", 0.15);
+  band("q25", "q75", "band50", 0.35);
+
+  const line = (pts, attrs) => {
+    if (pts.length < 1) return;
+    const dPath = pts.map(([d, v], i) => (i ? "L" : "M") + sx(d).toFixed(1) + " " + sy(v).toFixed(1)).join(" ");
+    svgEl("path", { d: dPath, fill: "none", ...attrs }, svg);
+  };
+  line(hist.map((h) => [toDay(h.date), h.observed]), { stroke: "#1d2733", "stroke-width": 1.5, class: "observed-line" });
+  // Days observed after the issue day (a forecast of the past): dashed, so the forecast can be judged.
+  const after = (fc.observed_after || []).filter((d) => d.observed !== null);
+  if (after.length && lastObs) {
+    line([[toDay(lastObs.date), lastObs.observed]].concat(after.map((d) => [toDay(d.date), d.observed])),
+         { stroke: "#1d2733", "stroke-width": 1.5, "stroke-dasharray": "5 3", class: "observed-after-line" });
+  }
+  line(start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f.median])),
+       { stroke: "#c0392b", "stroke-width": 2.5, class: "median-line" });
+  for (const f of fc.forecast) {
+    const c = svgEl("circle", { cx: sx(toDay(f.valid_date)), cy: sy(f.median), r: 3.5, fill: "#c0392b",
+                                class: "median-point", "data-valid-date": f.valid_date, "data-median": f.median,
+                                "data-q05": f.q05, "data-q95": f.q95 }, svg);
+    svgEl("title", {}, c).textContent = f.valid_date + ": " + fmt(f.median) + " m³/s (" + fmt(f.q05) + "–" + fmt(f.q95) + ")";
+  }
+}
+
+function fillTable(fc) {
+  const body = $("#forecast-table tbody");
+  body.replaceChildren();
+  for (const f of fc.forecast) {
+    const tr = document.createElement("tr");
+    tr.dataset.validDate = f.valid_date;
+    tr.dataset.lead = f.lead_days;
+    const cells = [["valid-date", f.valid_date], ["lead", f.lead_days], ["median", fmt(f.median)],
+                   ["q05", fmt(f.q05)], ["q25", fmt(f.q25)], ["q75", fmt(f.q75)], ["q95", fmt(f.q95)]];
+    for (const [cls, text] of cells) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  $("#forecast-meta").textContent = "Issued for " + fc.issue_date + " (" + fc.setting + "), data version " +
+    fc.data_version + (fc.cached ? ", from the cache" : "") + ".";
+}
+
+function drawWeights(weights) {
+  const box = $("#weights");
+  box.replaceChildren();
+  const items = Object.entries(weights).sort((a, b) => b[1] - a[1]);
+  const max = Math.max(1e-9, ...items.map(([, w]) => w));
+  for (const [name, w] of items) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.feature = name;
+    const label = document.createElement("span");
+    label.textContent = name;
+    const track = document.createElement("div");
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = ((100 * w) / max).toFixed(1) + "%";
+    track.appendChild(bar);
+    const val = document.createElement("span");
+    val.className = "weight";
+    val.textContent = w.toFixed(3);
+    row.append(label, track, val);
+    box.appendChild(row);
+  }
+}
+
+function fillVerification(hist) {
+  const body = $("#verification tbody");
+  body.replaceChildren();
+  for (const fc of hist.forecasts) {
+    for (const f of fc.forecast) {
+      const tr = document.createElement("tr");
+      for (const text of [fc.issue_date, f.valid_date, f.lead_days, fmt(f.median),
+                          fmt(f.q05) + "–" + fmt(f.q95), fmt(f.observed)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  }
+}
+
+async function load() {
+  const station = $("#station").value;
+  const leads = $("#leads").value;
+  document.body.dataset.ready = "0";
+  setStatus("Loading " + station + " …");
+  try {
+    const issue = $("#issue-date").value;
+    const query = "leads=" + leads + (issue ? "&issue_date=" + issue : "");
+    const fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?${query}`);
+    drawChart(fc);
+    fillTable(fc);
+    drawWeights(fc.weights);
+    $("#chart-title").textContent = "Station " + station + ": observed flow and forecast";
+    fillVerification(await getJSON(`/stations/${encodeURIComponent(station)}/forecasts?limit=20`));
+    if (!$("#obs-date").value) $("#obs-date").value = new Date().toISOString().slice(0, 10);
+    setStatus("Forecast issued for " + fc.issue_date);
+    document.body.dataset.ready = "1";
+    document.body.dataset.station = station;
+  } catch (e) {
+    setStatus(String(e.message || e), true);
+  }
+}
+
+async function post(ev) {
+  ev.preventDefault();
+  const day = { date: $("#obs-date").value };
+  for (const name of ["precipitation", "temperature", "discharge"]) {
+    const v = $("#obs-" + name).value;
+    if (v !== "") day[name] = Number(v);
+  }
+  const out = $("#post-result");
+  try {
+    const r = await getJSON(`/stations/${encodeURIComponent($("#station").value)}/observations`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + $("#obs-token").value },
+      body: JSON.stringify({ observations: [day] }),
+    });
+    out.textContent = "Stored " + r.stored + " day(s); data version " + r.data_version + ".";
+    out.className = "";
+    await load();
+  } catch (e) {
+    out.textContent = String(e.message || e);
+    out.className = "error";
+  }
+}
+
+async function init() {
+  try {
+    const stations = await getJSON("/stations");
+    const sel = $("#station");
+    for (const s of stations) {
+      const o = document.createElement("option");
+      o.value = o.textContent = s.id;
+      sel.appendChild(o);
+    }
+    const wanted = new URLSearchParams(location.search).get("station");
+    if (wanted && stations.some((s) => s.id === wanted)) sel.value = wanted;
+    sel.addEventListener("change", load);
+    $("#leads").addEventListener("change", load);
+    $("#issue-date").addEventListener("change", load);
+    $("#post-form").addEventListener("submit", post);
+    await load();
+  } catch (e) {
+    setStatus(String(e.message || e), true);
+  }
+}
+
+init();

@@ -1,0 +1,184 @@
+"""The service's one database file (SQLite, standard library): posted observations and issued forecasts.
+
+Durability: WAL journal with ``synchronous=FULL``, so a post the API has acknowledged is on disk
+before the response leaves (issued forecasts, which can be issued again, commit with NORMAL: a process
+crash keeps them, a power cut may drop the last few); every write is one transaction (all days of a post, or none). The
+connection is shared by the server's worker threads behind a lock: SQLite serialises writers anyway,
+and the queries are small.
+
+Tables
+------
+observations(station, date, precipitation, temperature, pet, discharge, updated_at)
+    One row per station and day; a column left out of a post keeps its earlier posted value.
+data_versions(station, version)
+    Bumped in the same transaction as each post: forecasts are cached per data version.
+forecasts(id, station, issue_date, leads, data_version, model_sha256, setting, table_json,
+          weights_json, created_at)
+    Every forecast issued, unique per (station, issue date, leads, data version, model).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+OBS_COLUMNS = ("precipitation", "temperature", "pet", "discharge")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS observations (
+    station TEXT NOT NULL,
+    date TEXT NOT NULL,
+    precipitation REAL,
+    temperature REAL,
+    pet REAL,
+    discharge REAL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (station, date)
+);
+CREATE TABLE IF NOT EXISTS data_versions (
+    station TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forecasts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station TEXT NOT NULL,
+    issue_date TEXT NOT NULL,
+    leads INTEGER NOT NULL,
+    data_version INTEGER NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    table_json TEXT NOT NULL,
+    weights_json TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (station, issue_date, leads, data_version, model_sha256)
+);
+CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_date);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """Thread-safe access to the service database at ``path`` (created if absent)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                   timeout=30.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        # Data versions in memory: this process is the database's only writer (one server per file).
+        self._versions = {r[0]: int(r[1]) for r in self._db.execute("SELECT station, version FROM data_versions")}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ observations
+    def upsert_observations(self, station: str, days: list[dict]) -> int:
+        """Store ``days`` (dicts with ``date`` 'YYYY-MM-DD' and any of :data:`OBS_COLUMNS`) in one
+        transaction; a value given replaces the stored one, a value left out (None) keeps it.
+
+        Returns the station's new data version.
+        """
+        now = _now()
+        cols = ", ".join(OBS_COLUMNS)
+        marks = ", ".join("?" for _ in OBS_COLUMNS)
+        update = ", ".join(f"{c} = COALESCE(excluded.{c}, observations.{c})" for c in OBS_COLUMNS)
+        sql = (f"INSERT INTO observations (station, date, {cols}, updated_at) VALUES (?, ?, {marks}, ?) "
+               f"ON CONFLICT (station, date) DO UPDATE SET {update}, updated_at = excluded.updated_at")
+        rows = [(station, d["date"], *(d.get(c) for c in OBS_COLUMNS), now) for d in days]
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany(sql, rows)
+                cur.execute("INSERT INTO data_versions (station, version) VALUES (?, 1) "
+                            "ON CONFLICT (station) DO UPDATE SET version = version + 1", (station,))
+                version = cur.execute("SELECT version FROM data_versions WHERE station = ?",
+                                      (station,)).fetchone()[0]
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self._versions[station] = int(version)
+        return int(version)
+
+    def observations_at_version(self, station: str) -> tuple[int, list[dict]]:
+        """``(data version, every posted row)`` of ``station``, read together (no post in between)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT date, {', '.join(OBS_COLUMNS)} FROM observations WHERE station = ? "
+                                    "ORDER BY date", (station,)).fetchall()
+            return self._versions.get(station, 0), [dict(r) for r in rows]
+
+    def data_version(self, station: str) -> int:
+        """0 until the first post for ``station``, then one more per post."""
+        return self._versions.get(station, 0)
+
+    def posted_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT station, COUNT(*) FROM observations GROUP BY station").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    # ------------------------------------------------------------------ forecasts
+    def find_forecast(self, station: str, issue_date: str, leads: int, data_version: int,
+                      model_sha256: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? "
+                "AND data_version = ? AND model_sha256 = ?",
+                (station, issue_date, leads, data_version, model_sha256)).fetchone()
+        return _forecast_row(row) if row else None
+
+    def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, model_sha256: str,
+                     setting: str, table: list[dict], weights: dict) -> dict:
+        """Record an issued forecast; if the same key is already there (a concurrent request issued it
+        first), keep the earlier row and return it."""
+        with self._lock:
+            cur = self._db.cursor()
+            # NORMAL, not FULL, for this one: an issued forecast can be issued again from the data and the
+            # model, so it does not wait for an fsync of its own (it survives a crash of the process; a
+            # power cut may drop the last few). The next FULL commit, a post, syncs it along.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, model_sha256, "
+                    "setting, table_json, weights_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (station, issue_date, leads, data_version, model_sha256, setting,
+                     json.dumps(table), json.dumps(weights), _now()))
+                row = cur.execute(
+                    "SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? "
+                    "AND data_version = ? AND model_sha256 = ?",
+                    (station, issue_date, leads, data_version, model_sha256)).fetchone()
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.execute("PRAGMA synchronous=FULL")
+        return _forecast_row(row)
+
+    def forecasts(self, station: str, limit: int = 50) -> list[dict]:
+        """The latest ``limit`` forecasts issued for ``station``, newest issue date first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM forecasts WHERE station = ? ORDER BY issue_date DESC, id DESC "
+                                    "LIMIT ?", (station, limit)).fetchall()
+        return [_forecast_row(r) for r in rows]
+
+
+def _forecast_row(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    out["table"] = json.loads(out.pop("table_json"))
+    out["weights"] = json.loads(out.pop("weights_json"))
+    return out

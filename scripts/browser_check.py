@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Real-browser check of the page of ``sca2lstm serve`` (headless Debian chromium driven by Playwright).
+
+Starts the server on a free 127.0.0.1 port, loads ``/``, picks station 32006 and checks that the
+forecast table and the chart's median points show the numbers of ``GET /stations/32006/forecast``, that
+the attention bars and the 90 observed days are drawn; then picks an issue day a week earlier (its
+chart shows the days observed since) and saves a screenshot (default docs/figures/serve.png).
+Not in CI (CI has no chromium). Needs ``pip install playwright`` and ``apt-get install chromium``; it
+never downloads a browser (``executable_path`` points at chromium).
+
+Usage:
+    python scripts/browser_check.py                          # tiny synthetic basins + a tiny model
+    python scripts/browser_check.py --model M --data_dir D   # a real checkpoint and data folder
+    python scripts/browser_check.py --fake                   # a stand-in forecaster (no model)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_test import _free_port, _start_server, _tiny_model  # noqa: E402
+
+STATION = "32006"
+
+
+def check(url: str, chromium: str, screenshot: Path) -> list[str]:
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            messages = []
+            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+            page.on("requestfailed", lambda r: messages.append(f"request failed: {r.url}"))
+            # Two earlier forecasts first, so the verification table has days that were observed since.
+            latest = httpx.get(f"{url}/stations/{STATION}/forecast", timeout=60).json()["issue_date"]
+            for back in (14, 7):
+                day = (dt.date.fromisoformat(latest) - dt.timedelta(days=back)).isoformat()
+                r = httpx.get(f"{url}/stations/{STATION}/forecast", params={"issue_date": day}, timeout=60)
+                if r.status_code != 200:
+                    problems.append(f"forecast of {day}: HTTP {r.status_code} {r.text[:200]}")
+            page.goto(url + "/", wait_until="networkidle")
+            page.select_option("#station", STATION)
+            page.wait_for_selector(f'body[data-ready="1"][data-station="{STATION}"]', timeout=60_000)
+            leads = int(page.input_value("#leads"))
+            api = httpx.get(f"{url}/stations/{STATION}/forecast", params={"leads": leads}, timeout=60).json()
+
+            rows = page.eval_on_selector_all("#forecast-table tbody tr", """rows => rows.map(r => ({
+                valid_date: r.dataset.validDate, median: r.querySelector('.median').textContent,
+                q05: r.querySelector('.q05').textContent, q95: r.querySelector('.q95').textContent}))""")
+            want = [{"valid_date": f["valid_date"], "median": f"{f['median']:.2f}", "q05": f"{f['q05']:.2f}",
+                     "q95": f"{f['q95']:.2f}"} for f in api["forecast"]]
+            if rows != want:
+                problems.append(f"table {rows} != API {want}")
+            points = page.eval_on_selector_all("#chart circle.median-point", """cs => cs.map(c => ({
+                valid_date: c.dataset.validDate, median: Number(c.dataset.median)}))""")
+            if [(p["valid_date"], p["median"]) for p in points] != [(f["valid_date"], f["median"])
+                                                                   for f in api["forecast"]]:
+                problems.append(f"chart points {points} != API forecast")
+            for sel in ("#chart polygon.band90", "#chart polygon.band50", "#chart path.observed-line"):
+                if page.locator(sel).count() != 1:
+                    problems.append(f"chart: {sel} not drawn once")
+            verified = page.eval_on_selector_all("#verification tbody tr", "rs => rs.length")
+            if verified < 3 * leads:
+                problems.append(f"verification table: {verified} rows, expected {3 * leads} (three issued forecasts)")
+            bars = page.eval_on_selector_all("#weights .bar-row", "rs => rs.map(r => r.dataset.feature)")
+            if sorted(bars) != sorted(api["weights"]):
+                problems.append(f"attention bars {bars} != API weights {list(api['weights'])}")
+            n_obs = sum(h["observed"] is not None for h in api["history"])
+            print(f"station {STATION}: issue day {api['issue_date']}, {len(rows)} leads in the table and the "
+                  f"chart, {len(bars)} attention bars, {n_obs} observed days drawn")
+            # An earlier issue day: the days observed since are drawn dashed beside its forecast.
+            earlier = (dt.date.fromisoformat(latest) - dt.timedelta(days=7)).isoformat()
+            page.fill("#issue-date", earlier)
+            page.dispatch_event("#issue-date", "change")
+            page.wait_for_function(f"document.querySelector('#forecast-meta').textContent.includes('{earlier}') "
+                                   "&& document.body.dataset.ready === '1'", timeout=60_000)
+            if page.locator("#chart path.observed-after-line").count() != 1:
+                problems.append(f"chart of the forecast issued for {earlier}: no line of the days observed since")
+            problems += messages
+            page.evaluate("document.activeElement && document.activeElement.blur()")
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"screenshot: {screenshot}")
+        finally:
+            browser.close()
+    return problems
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="checkpoint (default: train a tiny one on synthetic basins)")
+    p.add_argument("--data_dir", default=None, help="data folder of the stations (needed with --model)")
+    p.add_argument("--fake", action="store_true", help="serve a stand-in forecaster instead of a model")
+    p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    p.add_argument("--screenshot", default=str(REPO / "docs" / "figures" / "serve.png"))
+    args = p.parse_args(argv)
+    if not Path(args.chromium).is_file():
+        p.error(f"--chromium {args.chromium}: no such file; apt-get install chromium")
+    with tempfile.TemporaryDirectory(prefix="sca2lstm_browser_") as tmp:
+        tmp = Path(tmp)
+        if args.model is None and not args.fake:
+            args.model, data_dir = _tiny_model(tmp)
+        elif args.data_dir is None and args.fake:
+            from sca2lstm.data.synthetic import generate_synthetic
+
+            data_dir = tmp / "camels"
+            generate_synthetic(data_dir, n_basins=3, seed=7, end="1977-12-31")
+        elif args.data_dir is None:
+            p.error("--data_dir is needed with --model")
+        else:
+            data_dir = Path(args.data_dir)
+        port = _free_port()
+        proc = _start_server(args, data_dir, tmp / "serve.sqlite", port)
+        try:
+            problems = check(f"http://127.0.0.1:{port}", args.chromium, Path(args.screenshot))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    for prob in problems:
+        print("PROBLEM:", prob)
+    print("RESULT:", "FAIL" if problems else "PASS")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

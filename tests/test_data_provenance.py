@@ -1,0 +1,100 @@
+"""A model runs on the data it was trained on: the folder recorded in its checkpoint, never silently
+on the built-in synthetic basins (issue 19, section 4.1)."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from sca2lstm.errors import DataError
+from sca2lstm.evaluation.predict import predict
+from sca2lstm.training.finetune import finetune
+
+FT = {"epochs": 0, "batch_size": 8, "min_records": 0, "epoch_coverage": 0.5}
+
+
+def _recorded_copy(src, dst, **keys):
+    """A copy of checkpoint ``src`` whose config names no data_dir: only the recorded keys say where."""
+    ck = torch.load(src, weights_only=True)
+    ck["config"]["data"]["data_dir"] = None
+    ck.update(keys)
+    torch.save(ck, dst)
+    return dst
+
+
+@pytest.mark.slow
+def test_finetune_and_predict_default_to_the_recorded_folder(pretrained_ckpt, tiny_data_dir, tmp_path):
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    assert ck["data_dir"] == str(tiny_data_dir) and ck["builtin_data"] is False
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth")
+    r = finetune(model, "32006", FT, data_dir=None, out_root=tmp_path / "ft", progress=False)
+    rec = json.loads((r["run_dir"] / "config.json").read_text())
+    assert rec["data_dir"] == str(tiny_data_dir)
+    ft = torch.load(r["checkpoint"], weights_only=True)
+    assert ft["data_dir"] == str(tiny_data_dir) and ft["builtin_data"] is False  # carried on
+    p = predict(r["checkpoint"], "32006")
+    ref = predict(pretrained_ckpt, "32006", data_dir=tiny_data_dir)
+    assert p.series["observed"].equals(ref.series["observed"])
+
+
+def test_real_data_model_on_builtin_basins_is_one_line_error(pretrained_ckpt, tiny_data_dir, tmp_path):
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth")
+    with pytest.raises(DataError) as e:
+        predict(model, "32006", data_dir="builtin")
+    msg = str(e.value)
+    assert str(tiny_data_dir) in msg and "built-in synthetic" in msg and "\n" not in msg
+
+
+def test_builtin_model_on_real_folder_is_an_error(pretrained_ckpt, tiny_data_dir, tmp_path):
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth", data_dir=str(tmp_path / "cache_gone"),
+                           builtin_data=True)
+    with pytest.raises(DataError) as e:
+        predict(model, "32006", data_dir=tiny_data_dir)
+    assert str(tiny_data_dir) in str(e.value) and "built-in synthetic" in str(e.value)
+    with pytest.raises(DataError, match="built-in synthetic"):
+        finetune(model, "32006", FT, data_dir=tiny_data_dir, out_root=tmp_path / "ft", progress=False)
+    assert not (tmp_path / "ft").exists() or not any((tmp_path / "ft").rglob("*.pth"))
+
+
+def test_explicit_other_real_folder_is_allowed(pretrained_ckpt, tiny_data_dir, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_data_dir, moved)
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth")
+    p = predict(model, "32006", data_dir=moved)
+    assert p.metrics["n_days"] > 300
+
+
+def test_recorded_folder_gone_falls_back_to_the_environment(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                            monkeypatch):
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth", data_dir=str(tmp_path / "gone"))
+    with pytest.raises(DataError) as e:  # nothing else configured: the built-in basins would be wrong
+        predict(model, "32006")
+    assert str(tmp_path / "gone") in str(e.value) and "--data_dir" in str(e.value)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(tiny_data_dir))
+    assert predict(model, "32006").metrics["n_days"] > 300
+
+
+def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypatch):
+    """resolve_data_dir alone: the recorded folder first, a built-in folder named by path is built-in."""
+    from sca2lstm.data.dataset import resolve_data_dir
+    built = tmp_path / "cache" / "synthetic" / "gb_n3_seed7_v1"
+    (built / "timeseries").mkdir(parents=True)
+    cfg = tiny_cfg.replace(data={"data_dir": None})
+    assert resolve_data_dir(None, cfg, recorded=(str(built), True)) == (built, True)
+    assert resolve_data_dir(str(built), cfg, recorded=(str(tmp_path / "old"), True)) == (built, True)
+    assert resolve_data_dir(None, cfg, recorded=(str(tiny_data_dir), False)) == (tiny_data_dir, False)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(built))
+    assert resolve_data_dir(None, cfg, recorded=(str(tiny_data_dir), False)) == (tiny_data_dir, False)
+    with pytest.raises(DataError, match="built-in synthetic"):  # the environment names a built-in folder
+        resolve_data_dir(None, cfg, recorded=(str(tmp_path / "gone"), False))
+    assert resolve_data_dir(None, cfg) == (built, True)  # no model: as before, now with its kind right
+
+
+@pytest.mark.slow
+def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
+    from sca2lstm.data.dataset import resolve_data_dir
+    cfg = tiny_cfg.replace(data={"data_dir": None, "cache_dir": str(tmp_path / "cache"), "synthetic_basins": 1})
+    path, builtin = resolve_data_dir(None, cfg, recorded=(str(tmp_path / "old_cache" / "gone"), True))
+    assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v1"
+    assert any((path / "timeseries").iterdir())

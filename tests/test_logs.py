@@ -1,0 +1,73 @@
+"""Logging and progress: module loggers reach a run's log file, bars only on a terminal, the epoch-0 line."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import pkgutil
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+import sca2lstm
+from sca2lstm.training.trainer import progress_bar
+
+from conftest import TINY_MODEL, TINY_PERIODS, TINY_TRAINING
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_only_on_a_terminal_and_when_enabled():
+    tty, pipe, off = _Terminal(), io.StringIO(), _Terminal()
+    for stream, enabled in ((tty, True), (pipe, True), (off, False)):
+        for _ in progress_bar(range(50), enabled, file=stream, mininterval=0):
+            pass
+    assert "50/50" in tty.getvalue()
+    assert pipe.getvalue() == "" and off.getvalue() == ""
+
+
+def test_every_module_logs_under_the_package_logger():
+    """getLogger(__name__) everywhere: each module's logger is a child of "sca2lstm", whose handlers
+    (console, the run's log file) receive its records."""
+    names = {}
+    for info in pkgutil.walk_packages(sca2lstm.__path__, "sca2lstm."):
+        if info.name.endswith("__main__"):  # runs the command line when imported
+            continue
+        module = importlib.import_module(info.name)
+        if isinstance(getattr(module, "log", None), logging.Logger):
+            names[info.name] = module.log.name
+    assert {"sca2lstm.data.dataset", "sca2lstm.data.reader", "sca2lstm.training.trainer"} <= set(names)
+    assert all(name == module for module, name in names.items()), names
+
+
+@pytest.mark.slow
+def test_pretrain_log_file_gets_data_warnings_no_bars_and_a_dash_for_epoch_0(tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.train import main
+
+    data = tmp_path / "camels"
+    shutil.copytree(tiny_data_dir, data)
+    csv = next((data / "timeseries").glob("*32006*.csv"))
+    df = pd.read_csv(csv)
+    df.loc[100, "precipitation"] = -5.0                  # physically impossible: the reader warns
+    df.to_csv(csv, index=False)
+    conf = tmp_path / "tiny.yaml"
+    conf.write_text(yaml.safe_dump({"data": {"data_dir": str(data), **TINY_PERIODS},
+                                    "training": TINY_TRAINING, "model": TINY_MODEL}))
+    out = tmp_path / "model_output" / "sca2lstm.pth"
+    # no --quiet: the bars are asked for, but pytest's captured stderr is not a terminal
+    rc = main(["--config", str(conf), "--epochs", "1", "--output", str(out), "--basins", "32006", "10002"])
+    assert rc == 0
+    log = (out.with_name("sca2lstm_run") / "train.log").read_text()
+    assert "WARNING basin 32006: 1 physically impossible values set to missing (precipitation: 1)" in log
+    epoch0 = next(ln for ln in log.splitlines() if " epoch   0/1" in ln)
+    assert "train -  val" in epoch0 and "nan" not in epoch0
+    epoch1 = next(ln for ln in log.splitlines() if " epoch   1/1" in ln)
+    assert "train -" not in epoch1
+    captured = capsys.readouterr()
+    assert "\r" not in log and "\r" not in captured.err and "batch/s" not in captured.err

@@ -1,0 +1,212 @@
+"""Operational forecasts (evaluation/operational.py): causality, consistency with the batched path,
+ordering, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.data import camels_gb
+from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+from sca2lstm.data.features import required_columns
+from sca2lstm.errors import DataError, UsageError
+from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
+from sca2lstm.checkpoint import load_model
+
+ISSUE = "1976-06-15"
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+@pytest.fixture(scope="module")
+def series(bundle, tiny_data_dir):
+    return camels_gb.read_timeseries(tiny_data_dir, "32006", columns=required_columns(bundle[1]))
+
+
+def _weather(series, cfg, start, n):
+    cols = [c for c in required_columns(cfg) if c != cfg.data.target]
+    w = series.loc[pd.Timestamp(start) + pd.Timedelta(days=1):, cols].iloc[:n]
+    return w.reset_index()
+
+
+def test_table_layout_ordered_and_non_negative(bundle, tiny_data_dir):
+    fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7)
+    t = fc.table
+    assert list(t.columns) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
+                               "setting"]
+    assert t["lead_days"].tolist() == list(range(1, 8)) and (t["setting"] == "issue-time").all()
+    assert (t["valid_date"] - t["issue_date"]).dt.days.tolist() == list(range(1, 8))
+    q = t[["q05", "q25", "median", "q75", "q95"]].to_numpy()
+    assert (q >= 0).all() and (np.diff(q, axis=1) >= 0).all()
+    assert abs(fc.weights.sum() - 1) < 1e-5 and len(fc.history) == 60
+    assert fc.history["date"].iloc[-1] == pd.Timestamp(ISSUE)
+    assert fc.model_path is not None and fc.seconds > 0
+
+
+def test_default_issue_date_is_the_last_observed_day(bundle, tiny_data_dir, series):
+    fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, leads=2)
+    assert fc.issue_date == series["discharge_vol"].last_valid_index()
+
+
+@pytest.mark.parametrize("with_weather", [False, True])
+def test_nothing_after_the_issue_date_changes_the_forecast(bundle, tiny_data_dir, series, with_weather):
+    """Causality on the data: every input and discharge after the issue date perturbed (and some
+    erased); on the model path: the same call twice gives the same forecast."""
+    cfg = bundle[1]
+    wf = _weather(series, cfg, ISSUE, 7) if with_weather else None
+    base = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, weather_forecast=wf,
+                          timeseries=series)
+    again = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, weather_forecast=wf,
+                           timeseries=series)
+    pd.testing.assert_frame_equal(base.table, again.table)
+    changed = series.copy()
+    after = changed.index > pd.Timestamp(ISSUE)
+    rng = np.random.default_rng(0)
+    changed.loc[after] = changed.loc[after].to_numpy() * rng.uniform(0, 5, size=(after.sum(), changed.shape[1]))
+    changed.loc[changed.index[after][::3], "discharge_vol"] = np.nan
+    fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, weather_forecast=wf,
+                        timeseries=changed)
+    pd.testing.assert_frame_equal(base.table, fc.table)
+    pd.testing.assert_series_equal(base.weights, fc.weights)
+    # ... while the issue day's own discharge does change it (the test can fail)
+    before = series.copy()
+    before.loc[pd.Timestamp(ISSUE), "discharge_vol"] *= 3
+    moved = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, weather_forecast=wf,
+                           timeseries=before)
+    assert not np.allclose(moved.table["median"], base.table["median"])
+
+
+def test_fewer_leads_are_the_first_rows_and_weather_changes_the_setting(bundle, tiny_data_dir, series):
+    full = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7)
+    three = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3)
+    pd.testing.assert_frame_equal(three.table, full.table.iloc[:3])
+    wf = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3,
+                        weather_forecast=_weather(series, bundle[1], ISSUE, 3))
+    assert (wf.table["setting"] == "issue-time+weather-forecast").all()
+    assert not np.allclose(wf.table["median"], three.table["median"])
+
+
+@pytest.mark.parametrize("weather", ["none", "perfect"])
+def test_batched_hindcasts_match_the_api(bundle, tiny_data_dir, series, weather):
+    model, cfg, scalers, _ = bundle
+    rec = load_basin(tiny_data_dir, "32006", cfg)
+    data = SequenceData([rec], load_static(tiny_data_dir, ["32006"], cfg), scalers, pad=cfg.training.seq_len)
+    i = rec.index_of(ISSUE)
+    leads = cfg.training.forecast_leads
+    (h,) = issue_time_hindcasts(model, data, [(i - 1, i + 2)], leads, weather, seq_len=cfg.training.seq_len)
+    wf = _weather(series, cfg, ISSUE, leads) if weather == "perfect" else None
+    fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=leads, weather_forecast=wf)
+    np.testing.assert_allclose(h.median[1], fc.table["median"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.quantiles[1, :, 0], fc.table["q05"], rtol=1e-5, atol=1e-6)
+    obs = series["discharge_vol"]
+    np.testing.assert_allclose(h.observed[1], obs.loc[fc.table["valid_date"]].to_numpy(), rtol=1e-5)
+    assert h.last_obs[1] == pytest.approx(obs.loc[:ISSUE].dropna().iloc[-1], rel=1e-5)
+
+
+def test_bad_input_one_line_each(bundle, tiny_data_dir, series):
+    cfg = bundle[1]
+
+    def run(**kw):
+        args = {"data_dir": tiny_data_dir, "issue_date": ISSUE, **kw}
+        return issue_forecast(bundle, "32006", **args)
+
+    with pytest.raises(UsageError, match=r"--leads 8: expected an integer from 1 to 7"):
+        run(leads=8)
+    with pytest.raises(UsageError, match=r"--leads 0"):
+        run(leads=0)
+    with pytest.raises(DataError, match=r"--issue_date 1990-01-01 is outside the data of basin 32006"):
+        run(issue_date="1990-01-01")
+    with pytest.raises(UsageError, match=r"--issue_date 'soon' is not a date"):
+        run(issue_date="soon")
+    gap = series.copy()
+    gap.loc["1976-05-01":ISSUE, "discharge_vol"] = np.nan
+    with pytest.raises(DataError, match=r"no observed discharge in the 30 days up to it"):
+        run(timeseries=gap)
+    wf = _weather(series, cfg, ISSUE, 7)
+    with pytest.raises(DataError, match=r"weather forecast: wrong columns \(missing \['temperature'\]"):
+        run(weather_forecast=wf.drop(columns="temperature"))
+    with pytest.raises(DataError, match=r"weather forecast: covers 5 of the 7 lead days"):
+        run(weather_forecast=wf.iloc[:5])
+    early = wf.copy()
+    early.loc[0, "date"] = pd.Timestamp(ISSUE)
+    with pytest.raises(DataError, match=r"weather forecast: date 1976-06-15 is not after the issue date"):
+        run(weather_forecast=early)
+    hind = (bundle[0], cfg.replace(training={"forecast_leads": 0}), bundle[2], bundle[3])
+    with pytest.raises(UsageError, match=r"hindcast-only"):
+        issue_forecast(hind, "32006", data_dir=tiny_data_dir)
+
+
+def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "fc"
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "7", "--format", "json", "--output_dir", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "issue-time forecast issued 1976-06-15" in text and "1976-06-22" in text
+    folder = out / "basin_32006_issued_1976-06-15"
+    for name in ("forecast.csv", "forecast.json", "forecast_fan_chart.png", "forecast_attention_weights.csv",
+                 "forecast_attention_weights.png", "report.html"):
+        assert (folder / name).is_file(), name
+    t = pd.read_csv(folder / "forecast.csv")
+    assert len(t) == 7 and list(t.columns)[:5] == ["issue_date", "valid_date", "lead_days", "median", "q05"]
+    assert "Operational forecast" in (folder / "report.html").read_text()
+    # a bad request: one line, exit 2 (usage), and the earlier output is untouched
+    before = (folder / "forecast.csv").read_bytes()
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "9", "--output_dir", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--leads 9" in err[0]
+    assert (folder / "forecast.csv").read_bytes() == before
+
+
+def test_cli_weather_forecast_file_errors_name_the_file(pretrained_ckpt, tiny_data_dir, tmp_path, capsys, series):
+    from sca2lstm.cli.main import main
+
+    f = tmp_path / "wx.csv"
+    _weather(series, load_model(pretrained_ckpt)[1], ISSUE, 3).to_csv(f, index=False)
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "5", "--weather_forecast", str(f), "--output_dir",
+               str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and str(f) in err[0] and "covers 3 of the 5 lead days" in err[0]
+
+
+def _bench():
+    import importlib.util
+    import sys
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_operational", REPO / "bench" / "operational.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quantile_score_of_a_point_forecast_is_its_mae():
+    """The CRPS of a point forecast is its mean absolute error; the approximation keeps that."""
+    bench = _bench()
+    obs = np.array([1.0, 3.0, np.nan, 0.5])
+    x = np.array([2.0, 2.0, 1.0, 0.0])
+    assert bench.quantile_score(obs, np.repeat(x[:, None], 5, axis=1)) == pytest.approx(np.mean([1.0, 1.0, 0.5]))
+
+
+@pytest.mark.slow
+def test_operational_benchmark_runs_on_tiny_data(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "op"
+    assert bench.main(["--data_dir", str(tiny_data_dir), "--model", str(pretrained_ckpt), "--out", str(out),
+                       "--timing_reps", "2"]) == 0
+    s = pd.read_csv(out / "summary.csv")
+    assert set(s["setting"]) == {"issue-time", "issue-time+perfect-weather", "hindcast"}
+    assert len(s) == 2 * 7 + 1 and (s["basins"] == 3).all()
+    assert s.loc[s["setting"] != "hindcast", ["coverage90_mean", "crpss_clim_median"]].notna().all().all()
+    assert (out / "reliability_issue-time.png").is_file() and (out / "results.json").is_file()
+    assert "one basin, one issue date" in capsys.readouterr().out

@@ -1,0 +1,143 @@
+"""The generic data layout (sca2lstm.data.reader): both file namings, gzip, string ids, missing columns,
+attributes from any CSV in attributes/, discharge in m3/s from discharge_spec and the area.
+
+Every fixture is written here with pandas into tmp_path: a few days per basin, values chosen by hand.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.data import reader
+from sca2lstm.errors import DataError
+
+DAYS = pd.date_range("2000-01-01", periods=6, freq="D")
+
+
+def _frame(**cols) -> pd.DataFrame:
+    df = pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d")})
+    for k, v in cols.items():
+        df[k] = v
+    return df
+
+
+def _write(path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = df.to_csv(index=False).encode()
+    path.write_bytes(gzip.compress(text) if path.name.endswith(".gz") else text)
+
+
+@pytest.fixture
+def generic(tmp_path):
+    """Four basins in every naming and compression, two attribute files (one non-CAMELS name)."""
+    d = tmp_path / "data"
+    ts = d / "timeseries"
+    # CAMELS-GB naming, gzipped, the large sample's columns: no discharge_vol, no PET.
+    _write(ts / "CAMELS_GB_hydromet_timeseries_32006_20000101-20000106.csv.gz",
+           _frame(precipitation=[0, 1, 2, 3, 4, 5], temperature=[5.0] * 6,
+                  discharge_spec=[0.864, 1.728, np.nan, 0.0, 8.64, 0.864]))
+    # Generic naming, gzipped, letters and a dash in the id, discharge_vol present, no temperature.
+    _write(ts / "my-gauge.csv.gz", _frame(precipitation=[1.0] * 6, discharge_vol=[1, 2, 3, 4, 5, 6]))
+    # Generic naming, plain CSV, an underscore in the id.
+    _write(ts / "DE_110000.csv", _frame(precipitation=[2.0] * 6, peti=[1.0] * 6, discharge_vol=[2.0] * 6))
+    # CAMELS-GB naming, plain, only specific discharge and no area anywhere: m3/s cannot be derived.
+    _write(ts / "CAMELS_GB_hydromet_timeseries_77777_20000101-20000106.csv",
+           _frame(precipitation=[0.0] * 6, discharge_spec=[1.0] * 6))
+    (ts / "README.md").write_text("not a timeseries file\n")
+    att = d / "attributes"
+    att.mkdir()
+    pd.DataFrame({"gauge_id": ["32006", "10002"], "area": [100.0, 50.0], "gauge_lat": [52.0, 57.0]}).to_csv(
+        att / "CAMELS_GB_topographic_attributes.csv", index=False)
+    # A user's own file: one more basin, one more attribute; its area for 32006 must not override.
+    pd.DataFrame({"gauge_id": ["my-gauge", "32006"], "area": [12.5, 999.0], "elev_mean": [300.0, np.nan]}).to_csv(
+        att / "stations.csv", index=False)
+    return d
+
+
+def test_both_namings_and_gzip_are_listed_with_string_ids(generic):
+    assert reader.list_basins(generic) == ["32006", "77777", "DE_110000", "my-gauge"]
+    assert reader.timeseries_file(generic, "my-gauge").name == "my-gauge.csv.gz"
+    assert reader.timeseries_file(generic, "32006").name.endswith("_32006_20000101-20000106.csv.gz")
+
+
+def test_gzipped_file_reads_values_and_missing_columns_are_absent(generic):
+    df = reader.read_timeseries(generic, "my-gauge")
+    assert list(df.index) == list(DAYS)
+    np.testing.assert_array_equal(df["discharge_vol"], [1, 2, 3, 4, 5, 6])
+    assert "temperature" not in df.columns and "pet" not in df.columns
+
+
+def test_discharge_vol_from_specific_discharge_and_area(generic):
+    # 0.864 mm/d over 100 km2 = 0.864e-3 m * 100e6 m2 / 86400 s = 1.0 m3/s; 8.64 mm/d -> 10 m3/s.
+    # The area is CAMELS_GB_topographic_attributes.csv's 100 (the first file in name order that has
+    # one), not stations.csv's 999.
+    df = reader.read_timeseries(generic, "32006")
+    np.testing.assert_allclose(df["discharge_vol"], [1.0, 2.0, np.nan, 0.0, 10.0, 1.0])
+    np.testing.assert_allclose(df["discharge_spec"], [0.864, 1.728, np.nan, 0.0, 8.64, 0.864])
+
+
+def test_no_discharge_in_m3s_is_an_error_naming_the_basin(generic):
+    with pytest.raises(DataError) as e:
+        reader.read_timeseries(generic, "77777")
+    msg = str(e.value)
+    assert "basin 77777" in msg and "discharge_vol" in msg and "area" in msg and "\n" not in msg
+    _write(generic / "timeseries" / "nothing.csv", _frame(precipitation=[0.0] * 6))
+    with pytest.raises(DataError, match=r"basin nothing: .* no discharge_spec either"):
+        reader.read_timeseries(generic, "nothing")
+
+
+def test_two_files_for_one_id_name_both(generic):
+    _write(generic / "timeseries" / "32006.csv", _frame(precipitation=[0.0] * 6, discharge_vol=[1.0] * 6))
+    for call in (lambda: reader.timeseries_file(generic, "32006"), lambda: reader.read_timeseries(generic, "32006")):
+        with pytest.raises(DataError) as e:
+            call()
+        msg = str(e.value)
+        assert "32006.csv" in msg and "CAMELS_GB_hydromet_timeseries_32006_20000101-20000106.csv.gz" in msg
+    # Listed (a run over the folder leaves it out with that message); the other basins stay readable.
+    assert "32006" in reader.list_basins(generic)
+    assert reader.read_timeseries(generic, "my-gauge")["discharge_vol"].iloc[0] == 1.0
+
+
+def test_a_damaged_gzip_file_is_named(generic):
+    path = generic / "timeseries" / "my-gauge.csv.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(DataError, match="my-gauge.csv.gz is not a readable gzip file"):
+        reader.read_timeseries(generic, "my-gauge")
+
+
+def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
+    att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
+    assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5
+    assert att.loc["my-gauge", "elev_mean"] == 300.0
+    assert np.isnan(att.loc["32006", "elev_mean"])      # the column exists, this basin has no value
+    assert np.isnan(att.loc["my-gauge", "gauge_lat"])   # the basin is not in that file
+    assert att.loc["DE_110000"].isna().all()           # a basin in no file at all
+    with pytest.raises(DataError, match=r"\['no_such'\] are not in any attribute file"):
+        reader.read_attributes(generic, ["32006"], ["area", "no_such"])
+    assert reader.basin_attribute(generic, "32006", "gauge_lat") == 52.0
+    assert np.isnan(reader.basin_attribute(generic, "my-gauge", "gauge_lat"))
+
+
+def test_a_folder_without_attributes_reads_all_masked(generic, caplog):
+    for f in (generic / "attributes").iterdir():
+        f.unlink()
+    (generic / "attributes").rmdir()
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        att = reader.read_attributes(generic, ["my-gauge"], ["area", "elev_mean"])
+    assert att.shape == (1, 2) and att.isna().all().all()
+    assert sum("no attribute files" in r.getMessage() for r in caplog.records) == 1
+    # discharge_vol given: readable without any attribute.
+    assert reader.read_timeseries(generic, "DE_110000")["discharge_vol"].iloc[0] == 2.0
+
+
+def test_official_top_level_attribute_files_are_read(generic):
+    (generic / "attributes" / "CAMELS_GB_topographic_attributes.csv").rename(
+        generic / "CAMELS_GB_topographic_attributes.csv")
+    att = reader.read_attributes(generic, ["32006", "my-gauge"], ["area", "gauge_lat"])
+    # stations.csv (attributes/) comes first now: its 999 for 32006 wins.
+    assert att.loc["32006", "area"] == 999.0 and att.loc["32006", "gauge_lat"] == 52.0
+    assert att.loc["my-gauge", "area"] == 12.5

@@ -1,0 +1,123 @@
+"""The service as a real server process (subprocesses: a kill needs one).
+
+- Durability: SIGKILL the server during a burst of posts, restart it, and find every acknowledged
+  write (uvicorn on the fake forecaster of serve_helpers; posts do not touch the model).
+- The load script on `sca2lstm serve` with a trained model, scaled down: no error, nothing lost or
+  duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import REPO
+
+TOKEN = "kill-test-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(data_dir, db, port) -> subprocess.Popen:
+    env = dict(os.environ, SERVE_DATA_DIR=str(data_dir), SERVE_DB=str(db), SCA2LSTM_TOKEN=TOKEN,
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_helpers:app_from_env", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not answer /health within 60 s")
+
+
+@pytest.mark.slow
+def test_every_acknowledged_post_survives_a_sigkill(tiny_data_dir, tmp_path):
+    db = tmp_path / "serve.sqlite"
+    port = _free_port()
+    proc = _start(tiny_data_dir, db, port)
+    acked: list[tuple[str, str, float]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    base = dt.date(1971, 1, 1)
+    url = f"http://127.0.0.1:{port}"
+
+    def writer(w: int) -> None:
+        station = ["32006", "10002", "10003"][w % 3]
+        with httpx.Client(base_url=url, timeout=5, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            for i in range(300):  # bounded; the kill ends it sooner
+                if stop.is_set():
+                    return
+                day = (base + dt.timedelta(days=w * 300 + i)).isoformat()
+                value = round(w + i / 1000, 3)
+                try:
+                    r = c.post(f"/stations/{station}/observations",
+                               json={"observations": [{"date": day, "discharge": value}]})
+                except httpx.HTTPError:
+                    return  # the server died with this post in flight: not acknowledged
+                if r.status_code == 200:
+                    with lock:
+                        acked.append((station, day, value))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-burst: the writers are still posting
+    proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(acked) >= 50, f"only {len(acked)} posts acknowledged before the kill"
+    assert len(acked) < 4 * 300, "the burst ended before the kill"
+
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    proc = _start(tiny_data_dir, db, port)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            for station in ("32006", "10002", "10003"):
+                mine = {(d, v) for s, d, v in acked if s == station}
+                if not mine:
+                    continue
+                days = sorted(d for d, _ in mine)
+                got = c.get(f"/stations/{station}/observations", params={"start": days[0], "end": days[-1]}).json()
+                stored = {(o["date"], o["discharge"]) for o in got["observations"] if o["posted"]}
+                missing = mine - stored
+                assert not missing, f"{len(missing)} acknowledged posts lost at {station}, e.g. {sorted(missing)[:3]}"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_load_script_passes_on_the_real_server(pretrained_ckpt, tiny_data_dir):
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "load_test.py"), "--model", str(pretrained_ckpt),
+                        "--data_dir", str(tiny_data_dir), "--requests", "200", "--concurrency", "8",
+                        "--time_limit", "400"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "errors: 0; lost/duplicated-row problems: 0" in r.stdout and "RESULT: PASS" in r.stdout
+    for kind in ("cached forecast", "fresh forecast", "post"):
+        assert kind in r.stdout

@@ -1,0 +1,380 @@
+"""Bring your own station: import in several dialects, string ids, station periods, and bad input.
+
+The stations are the tiny synthetic basin 32006 moved to 2010 (outside the tiny configured periods of
+1971-1976), written in the dialects users have: ';' with decimal commas and DD.MM.YYYY dates, l/s,
+m3/s, mm/d.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sca2lstm.cli import finetune as finetune_cli
+from sca2lstm.cli import main as main_cli
+from sca2lstm.cli import predict as predict_cli
+from sca2lstm.data.station import MIN_OBSERVED_DAYS, climate_attributes, import_station
+
+MAP = "date=Datum,precipitation=N,discharge=Q,temperature=T"
+
+
+@pytest.fixture(scope="module")
+def source(tiny_data_dir) -> pd.DataFrame:
+    """Basin 32006's daily P, T and Q (m3/s), dated from 2010-01-01."""
+    f = next((tiny_data_dir / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    return pd.DataFrame({"date": pd.date_range("2010-01-01", periods=len(df), freq="D"),
+                         "N": df["precipitation"], "T": df["temperature"], "Q": df["discharge_vol"]})
+
+
+def write_csv(src: pd.DataFrame, path, days=None, sep=",", decimal=".", date_fmt="%Y-%m-%d", q_factor=1.0):
+    df = src.iloc[:days].copy() if days else src.copy()
+    df["Datum"] = df.pop("date").dt.strftime(date_fmt)
+    if q_factor != 1.0:
+        df["Q"] = df["Q"] * q_factor
+    df[["Datum", "N", "T", "Q"]].to_csv(path, sep=sep, decimal=decimal, index=False)
+    return path
+
+
+def run(capsys, argv):
+    rc = main_cli.main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def snapshot(root) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
+        if root.exists() else {}
+
+
+# ------------------------------------------------------------------------------------------ dialects
+DIALECTS = {
+    # name: (csv writer options, import flags, factor from m3/s to the file's unit)
+    "semicolon-decimal-comma-ddmmyyyy-l/s": ({"sep": ";", "decimal": ",", "date_fmt": "%d.%m.%Y"},
+                                             ["--sep", ";", "--decimal", ",", "--discharge_unit", "l/s"], 1000.0),
+    "comma-iso-m3/s": ({}, ["--discharge_unit", "m3/s"], 1.0),
+    "comma-iso-mm/d": ({}, ["--discharge_unit", "mm/d"], 86.4 / 120.0),
+}
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_import_dialects_convert_to_the_layout(dialect, source, tmp_path, capsys):
+    opts, flags, factor = DIALECTS[dialect]
+    f = write_csv(source, tmp_path / "pegel.csv", **opts, q_factor=factor)
+    out = tmp_path / "stations"
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "my-gauge", "--out", str(out), "--map", MAP,
+                                   "--area_km2", "120", "--lat", "52.1", "--lon", "-1.5", *flags])
+    assert rc == 0, err
+    ts = pd.read_csv(out / "timeseries" / "my-gauge.csv")
+    assert list(ts.columns) == ["date", "precipitation", "temperature", "discharge_vol", "discharge_spec"]
+    assert ts["date"].iloc[0] == "2010-01-01" and len(ts) == len(source)
+    np.testing.assert_allclose(ts["discharge_vol"], source["Q"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ts["discharge_spec"], source["Q"] * 86.4 / 120, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ts["precipitation"], source["N"], rtol=1e-6)
+    attrs = pd.read_csv(out / "attributes" / "stations.csv", dtype={"gauge_id": str}).set_index("gauge_id")
+    assert attrs.loc["my-gauge", "area"] == 120 and attrs.loc["my-gauge", "gauge_lat"] == 52.1
+    assert attrs.loc["my-gauge", "p_mean"] == pytest.approx(source["N"].mean(), rel=1e-5)
+    meta = json.loads((out / "meta" / "my-gauge.json").read_text())
+    assert meta["discharge_unit"] == flags[flags.index("--discharge_unit") + 1] and len(meta["source_sha256"]) == 64
+    # What it read, what it converted, what the model will miss, and the next command.
+    assert f"{len(source)} days 2010-01-01.." in stdout and "missing days per column" in stdout
+    assert "unknown, masked for the model:" in stdout and "dpsbar" in stdout
+    assert "fine_train.py --data_dir" in stdout and "--target_basin my-gauge" in stdout
+    if factor != 1.0:
+        assert ("l/s -> m3/s" if factor == 1000.0 else "mm/d -> m3/s") in stdout
+
+
+def test_climate_attributes_follow_the_camels_gb_definitions():
+    days = pd.date_range("2000-01-01", periods=740, freq="D")
+    p = np.where(np.arange(740) % 10 == 0, 20.0, 0.5)          # 1 day in 10 wet (20 mm), the rest 0.5 mm
+    t = np.where(np.arange(740) % 20 == 0, -3.0, 8.0)         # every second wet day is below freezing
+    a = climate_attributes(pd.DataFrame({"precipitation": p, "temperature": t, "pet": 1.0}, index=days))
+    p_mean = 0.1 * 20 + 0.9 * 0.5
+    assert a["p_mean"] == pytest.approx(p_mean)
+    assert a["high_prec_freq"] == pytest.approx(0.1 * 365.25)    # 20 >= 5 x 2.45; 0.5 is not
+    assert a["low_prec_freq"] == pytest.approx(0.9 * 365.25)     # days < 1 mm
+    assert a["frac_snow"] == pytest.approx(0.05 * 20 / p_mean)   # half the wet days are cold
+    assert a["aridity"] == pytest.approx(1.0 / p_mean)
+
+
+def test_second_station_adds_and_changes_nothing_else(source, tmp_path, capsys):
+    out = tmp_path / "stations"
+    f = write_csv(source, tmp_path / "a.csv")
+    base = ["--map", MAP, "--discharge_unit", "m3/s", "--out", str(out)]
+    assert run(capsys, ["station", "import", str(f), "--id", "A1", "--lat", "50", *base])[0] == 0
+    before = snapshot(out)
+    assert run(capsys, ["station", "import", str(f), "--id", "32006", "--attr", "elev_mean=300", *base])[0] == 0
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if k in before and k != "attributes/stations.csv"} == \
+        {k: v for k, v in before.items() if k != "attributes/stations.csv"}
+    table = pd.read_csv(out / "attributes" / "stations.csv", dtype={"gauge_id": str}).set_index("gauge_id")
+    old = pd.read_csv(pd.io.common.BytesIO(before["attributes/stations.csv"]), dtype={"gauge_id": str})
+    assert table.loc["A1", "gauge_lat"] == 50 and np.isnan(table.loc["A1", "elev_mean"])
+    assert table.loc["32006", "elev_mean"] == 300
+    assert table.loc[["A1"], old.columns[1:]].to_numpy().tolist() == old.set_index("gauge_id").to_numpy().tolist()
+    # --overwrite replaces a station in place.
+    assert run(capsys, ["station", "import", str(f), "--id", "A1", "--lat", "51", "--overwrite", *base])[0] == 0
+    table = pd.read_csv(out / "attributes" / "stations.csv", dtype={"gauge_id": str}).set_index("gauge_id")
+    assert table.loc["A1", "gauge_lat"] == 51 and len(table) == 2
+
+
+def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
+    write_csv(source, tmp_path / "a.csv")
+    write_csv(source, tmp_path / "b.csv", sep=";", decimal=",", date_fmt="%d.%m.%Y", q_factor=1000.0)
+    out = tmp_path / "stations"
+    spec = tmp_path / "stations.yaml"
+    good = {"file": "a.csv", "id": "DE1", "map": {"date": "Datum", "precipitation": "N", "discharge": "Q"},
+            "discharge_unit": "m3/s", "attr": {"elev_mean": 50}}
+    second = {"file": "b.csv", "id": "DE2", "map": MAP, "discharge_unit": "l/s", "sep": ";", "decimal": ",",
+              "lat": 48.0}
+    import yaml
+    spec.write_text(yaml.safe_dump({"stations": [good, {**second, "lat": 123}]}))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(out)])
+    assert rc == 2 and "--lat 123" in err and not out.exists()  # the bad second station: nothing written
+    spec.write_text(yaml.safe_dump({"stations": [good, second]}))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(out)])
+    assert rc == 0, err
+    assert sorted(p.name for p in (out / "timeseries").iterdir()) == ["DE1.csv", "DE2.csv"]
+    a = pd.read_csv(out / "timeseries" / "DE1.csv")
+    b = pd.read_csv(out / "timeseries" / "DE2.csv")
+    np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
+
+
+def test_short_record_warns_and_python_api(source, tmp_path, caplog, monkeypatch):
+    """The notebook API: a DataFrame with a DatetimeIndex in, a folder out; three years warn."""
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)  # a CLI run may have turned it off
+    df = source.iloc[:3 * 365].rename(columns={"N": "precipitation", "Q": "discharge", "T": "temperature"})
+    with caplog.at_level(logging.WARNING):
+        out = import_station(df.set_index("date"), "nb-1", tmp_path / "st", {"gauge_lat": 51.0, "elev_mean": 80},
+                            discharge_unit="m3/s")
+    assert (out / "timeseries" / "nb-1.csv").is_file()
+    n_obs = int(df["discharge"].notna().sum())
+    assert any(f"only {n_obs} days ({n_obs / 365.25:.1f} years)" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def _base_frame(src, days=900):
+    return src.iloc[:days].copy()
+
+
+def _case_file(kind, src, path):
+    """Write the file of one bad-input case; returns extra flags (or None for the defaults)."""
+    df = _base_frame(src)
+    if kind == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+        return
+    if kind == "empty":
+        path.write_bytes(b"")
+        return
+    if kind == "comma-sep-decimal-comma":
+        rows = [f"{d:%Y-%m-%d},{str(n).replace('.', ',')},{t},{str(q).replace('.', ',')}"
+                for d, n, t, q in zip(df["date"], df["N"].round(1) + 0.5, df["T"].round(0).astype(int), df["Q"].fillna(1.0) + 0.25)]
+        path.write_text("Datum,N,T,Q\n" + "\n".join(rows) + "\n")
+        return
+    if kind == "header-only":
+        path.write_text("Datum,N,T,Q\n")
+        return
+    if kind == "hourly":
+        df["date"] = pd.date_range("2010-01-01", periods=len(df), freq="h")
+        df["Datum"] = df.pop("date").dt.strftime("%Y-%m-%d %H:%M:%S")
+        df[["Datum", "N", "T", "Q"]].to_csv(path, index=False)
+        return
+    if kind == "monthly":
+        df["date"] = pd.date_range("2010-01-01", periods=len(df), freq="MS")
+    if kind == "duplicate":
+        df.loc[df.index[5], "date"] = df.loc[df.index[4], "date"]
+    if kind == "q-all-missing":
+        df["Q"] = np.nan
+    if kind == "q-negative":
+        df.loc[df.index[10], "Q"] = -2.0
+    if kind == "p-negative":
+        df.loc[df.index[3], "N"] = -1.0
+    if kind == "short":
+        df = df.iloc[:400]
+    if kind == "text-in-number":
+        df["Q"] = df["Q"].astype(object)
+        df.loc[df.index[7], "Q"] = "n/a?"
+    sep, dec, fmt = (";", ",", "%Y-%m-%d") if kind == "decimal-comma" else (",", ".", "%Y-%m-%d")
+    if kind == "ambiguous-date":
+        fmt = "%d/%m/%Y"
+    write_csv(df, path, sep=sep, decimal=dec, date_fmt=fmt)
+
+
+# (case, extra or replaced flags, expected exit code, text the one line must contain)
+BAD = [
+    ("absent-column", {"--map": "date=Datum,precipitation=N,discharge=Abfluss"}, 1, "discharge=Abfluss"),
+    ("unknown-unit", {"--discharge_unit": "m3/h"}, 2, "--discharge_unit 'm3/h'"),
+    ("mm/d-without-area", {"--discharge_unit": "mm/d"}, 2, "--area_km2"),
+    ("hourly", {}, 1, "not daily"),
+    ("monthly", {}, 1, "not daily"),
+    ("duplicate", {}, 1, "duplicate dates"),
+    ("q-all-missing", {}, 1, "column 'Q' (discharge) has no values"),
+    ("q-negative", {}, 1, "column 'Q' (discharge, m3/s) has 1 negative"),
+    ("p-negative", {}, 1, "column 'N' (precipitation, mm/d) has 1 negative"),
+    ("decimal-comma", {"--sep": ";"}, 1, "add --decimal ,"),
+    ("comma-sep-decimal-comma", {}, 1, "more fields than the header"),
+    ("short", {}, 1, "the minimum is 730 days"),
+    ("clash", {"--id": "keep"}, 2, "station id 'keep' already exists"),
+    ("unsafe-dotdot", {"--id": "../x"}, 2, "invalid station id '../x'"),
+    ("unsafe-slash", {"--id": "a/b"}, 2, "invalid station id 'a/b'"),
+    ("unsafe-space", {"--id": "my gauge"}, 2, "invalid station id 'my gauge'"),
+    ("latitude", {"--lat": "95"}, 2, "--lat 95.0 is out of range"),
+    ("binary", {}, 1, "not a text file"),
+    ("empty", {}, 1, "is empty"),
+    ("header-only", {}, 1, "no data rows"),
+    ("text-in-number", {}, 1, "non-numeric value 'n/a?'"),
+    ("ambiguous-date", {}, 1, "--date_format"),
+    ("negative-area", {"--area_km2": "-5"}, 2, "--area_km2 -5.0"),
+    ("map-lacks-discharge", {"--map": "date=Datum,precipitation=N"}, 2, "--map lacks ['discharge']"),
+    ("missing-file", {"FILE": "nope.csv"}, 1, "nope.csv"),
+]
+
+
+@pytest.fixture(scope="module")
+def populated(source, tmp_path_factory) -> object:
+    """A data folder that already holds station 'keep'."""
+    root = tmp_path_factory.mktemp("populated")
+    f = write_csv(source, root / "keep.csv", days=900)
+    assert main_cli.main(["station", "import", str(f), "--id", "keep", "--out", str(root / "data"), "--map", MAP,
+                          "--discharge_unit", "m3/s", "--quiet"]) == 0
+    return root / "data"
+
+
+@pytest.mark.parametrize("case,flags,code,text", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_one_line_nonzero_nothing_written(case, flags, code, text, source, populated, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(populated, data)
+    before = snapshot(data)
+    f = tmp_path / "station.csv"
+    _case_file(case, source, f)
+    opts = {"FILE": str(f), "--id": "new-1", "--out": str(data), "--map": MAP, "--discharge_unit": "m3/s", **flags}
+    if opts["FILE"] == "nope.csv":
+        opts["FILE"] = str(tmp_path / "nope.csv")
+    argv = ["station", "import", opts.pop("FILE")] + [x for k, v in opts.items() for x in (k, v)]
+    rc, _, err = run(capsys, argv)
+    assert rc == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0], err
+    assert snapshot(data) == before  # nothing half-written, no temp files left
+
+
+def test_minimum_is_documented_where_it_is_enforced():
+    assert MIN_OBSERVED_DAYS == 730
+
+
+# ------------------------------------------------------------------------------------------ the guide's commands
+@pytest.fixture(scope="module")
+def imported(source, tmp_path_factory):
+    """Three dialects of the same station imported under string ids into one folder, and a 3-year one."""
+    root = tmp_path_factory.mktemp("guide")
+    data = root / "data"
+    for sid, (name, (opts, flags, factor)) in zip(("de-semicolon", "iso-m3s", "iso-mmd"), DIALECTS.items()):
+        f = write_csv(source, root / f"{sid}.csv", **opts, q_factor=factor)
+        assert main_cli.main(["station", "import", str(f), "--id", sid, "--out", str(data), "--map", MAP,
+                              "--area_km2", "120", "--lat", "52.1", "--lon", "-1.5", "--quiet", *flags]) == 0, name
+    f = write_csv(source, root / "short3y.csv", days=3 * 365 + 10)  # three years: works, with a warning
+    assert main_cli.main(["station", "import", str(f), "--id", "short3y", "--out", str(data), "--map", MAP,
+                          "--lat", "52.1", "--discharge_unit", "m3/s", "--quiet"]) == 0
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid", ["de-semicolon", "iso-m3s", "iso-mmd", "short3y"])
+def test_guide_commands_on_an_imported_station(sid, imported, pretrained_ckpt, tmp_path):
+    """fine_train.py then predict.py, as the guide writes them, on a string id: the fine-tune never
+    reads the test part (the last 20 % of observed days), stores it, and predict.py scores exactly it."""
+    out = tmp_path / "ft"
+    rc = finetune_cli.main(["--target_basin", sid, "--pretrained_model", str(pretrained_ckpt), "--epochs", "1",
+                            "--data_dir", str(imported), "--output_dir", str(out), "--quiet"])
+    assert rc == 0
+    ckpt_path = next(out.glob(f"basin_{sid}/*/best_model_basin_{sid}.pth"))
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    periods = ckpt["periods"]
+    assert periods["rule"] == "station" and ckpt["finetuned_basin"] == sid
+    ts = pd.read_csv(imported / "timeseries" / f"{sid}.csv")
+    observed = ts.loc[ts["discharge_vol"].notna(), "date"]
+    assert (observed >= periods["test"][0]).sum() == pytest.approx(0.2 * len(observed), abs=1)
+    assert periods["fine_tune"][1] < periods["test"][0]
+    config = json.loads((ckpt_path.parent / "config.json").read_text())
+    assert config["split"]["validation"][1] < periods["test"][0]
+    rc = predict_cli.main(["--model", str(out / f"basin_{sid}" / "*" / f"best_model_basin_{sid}.pth"),
+                           "--basin", sid, "--data_dir", str(imported)])
+    assert rc == 0
+    series = pd.read_csv(ckpt_path.parent / "predictions" / f"basin_{sid}" / "series.csv")
+    assert series["date"].iloc[0] == periods["test"][0] and series["date"].iloc[-1] == periods["test"][1]
+    metrics = json.loads((ckpt_path.parent / "predictions" / f"basin_{sid}" / "metrics.json").read_text())
+    assert np.isfinite(metrics["model"]["nse"]) and np.isfinite(metrics["persistence"]["nse"])
+
+
+@pytest.mark.slow
+def test_test_start_flag_and_errors(imported, pretrained_ckpt, tmp_path, capsys):
+    """--test_start sets the test part; one after the record's end is refused with one line, no run left."""
+    from sca2lstm.evaluation.station import forecast_station
+
+    df = forecast_station(pretrained_ckpt, imported, "iso-m3s", test_start="2016-01-01")
+    assert str(df["date"].iloc[0].date()) == "2016-01-01" and df.attrs["periods"]["rule"] == "station"
+    assert np.isfinite(df.attrs["metrics"]["model"]["nse"])
+    out = tmp_path / "ft"
+    rc = finetune_cli.main(["--target_basin", "iso-m3s", "--pretrained_model", str(pretrained_ckpt),
+                            "--data_dir", str(imported), "--output_dir", str(out), "--test_start", "2030-01-01"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--test_start 2030-01-01 is after the end" in err and len(err.strip().splitlines()) == 1
+    assert not any(out.rglob("*.pth"))
+    rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "../etc", "--data_dir", str(imported)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "invalid basin id '../etc'" in err
+
+
+@pytest.mark.slow
+def test_camels_de_bench_quick(pretrained_ckpt, tmp_path, capsys):
+    """bench/camels_de.py --quick imports the three German stations from their own files and scores four
+    forecasts per station on the same test days."""
+    import importlib.util
+
+    from conftest import REPO
+    de = REPO.parent / "shared" / "data" / "camels_de_sample"
+    if not (de / "timeseries").is_dir():
+        pytest.skip(f"the CAMELS-DE sample is not at {de}")
+    spec = importlib.util.spec_from_file_location("camels_de_bench", REPO / "bench" / "camels_de.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--model", str(pretrained_ckpt), "--out", str(tmp_path)]) == 0
+    res = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(res["station"].unique()) == ["DE110000", "DE110010", "DE110020"]
+    assert set(res["model"]) == {"zero-shot", "fine-tuned", "from scratch", "persistence"} and len(res) == 12
+    assert res.groupby("station")["test_start"].nunique().eq(1).all() and res["nse"].notna().all()
+    assert "fine-tuned beats persistence" in capsys.readouterr().out
+
+
+def test_missing_value_code_needs_na_value(source, tmp_path, capsys):
+    """-999 for a missing flow is refused as a negative flow, and read as missing with --na_value -999."""
+    df = source.iloc[:900].copy()
+    df["Q"] = df["Q"].fillna(-999.0)
+    df.loc[df.index[20:25], "Q"] = -999.0
+    f = write_csv(df, tmp_path / "codes.csv")
+    argv = ["station", "import", str(f), "--id", "coded", "--out", str(tmp_path / "d"), "--map", MAP,
+            "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "--na_value" in err and not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", "-999"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "coded.csv")
+    assert ts["discharge_vol"].isna().sum() == (df["Q"] == -999.0).sum() and (ts["discharge_vol"].dropna() >= 0).all()
+
+
+def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_cfg):
+    """A station's own PET (written as ``pet``) is the model's ``peti`` input, not a temperature formula."""
+    from sca2lstm.data.dataset import load_basin
+
+    df = source.iloc[:900].rename(columns={"N": "precipitation", "Q": "discharge", "T": "temperature"})
+    df["pet"] = 2.5
+    import_station(df, "with-pet", tmp_path / "st", {"gauge_lat": 51.0})
+    rec = load_basin(tmp_path / "st", "with-pet", tiny_cfg, use_cache=False)
+    col = tiny_cfg.data.dynamic_inputs.index("peti")
+    assert np.allclose(rec.x[:, col], 2.5)
