@@ -7,6 +7,7 @@ failed writer never leaves a half-written file, and an earlier good file stays a
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -39,3 +40,18 @@ def atomic_write(path, write: Callable, binary: bool = False) -> Path:
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text))
+
+
+def replace_folder(tmp, final) -> Path:
+    """Move the finished folder ``tmp`` onto ``final``. An earlier ``final`` is moved aside first and
+    deleted only after the swap, so a reader never sees a half-written folder and a failure before the
+    swap leaves the earlier one as it was."""
+    tmp, final = Path(tmp), Path(final)
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.{os.getpid()}.old")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..fileio import replace_folder
 from ..data import camels_gb
 from ..data.dataset import (
     BasinRecord,
@@ -435,13 +436,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
                              title=f"Attention weights on the issue day {fc.issue_date.date()}")
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}")
-        old = None
-        if final.exists():
-            old = out_dir / f".{name}.{os.getpid()}.old"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..fileio import replace_folder
 from ..checkpoint import load_model
 from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
                             resolve_data_dir)
@@ -229,13 +230,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}")
-        old = None
-        if final.exists():
-            old = out_dir / f".basin_{pred.basin}.{os.getpid()}.old"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
