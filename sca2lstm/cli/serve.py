@@ -15,7 +15,7 @@ from ..errors import UsageError
 from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm serve"
-log = logging.getLogger("sca2lstm")
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:
