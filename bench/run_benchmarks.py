@@ -8,7 +8,7 @@ Run from the repository root (one command; ``--quick`` is a ~3-minute smoke run 
 
 Every section prints its tables and writes them as CSV into ``--out``; ``results.json`` there holds
 all tables, the summaries and the environment. Every number is measured by this script, except the
-NeuralHydrology rows, which are reference values quoted from the issue and labelled as such.
+NeuralHydrology rows: an external run of NeuralHydrology 1.13 under the same protocol, labelled as such.
 Training runs each happen in a fresh spawned process, so their peak RSS (VmHWM) is per run.
 This file is the driver; the sections live in bench/sections/ (one module each), what they share in
 bench/harness.py, and the scoring they add to the package's (floods, after-gap days) in
