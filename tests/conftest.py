@@ -26,11 +26,15 @@ def _isolated_env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     old = {k: os.environ.get(k) for k in ("SCA2LSTM_CACHE_DIR", "SCA2LSTM_DATA_DIR", "MPLBACKEND",
                                           "SCA2LSTM_NATIVE_DIR")}
+    # The C++ recurrence is built where the package itself keeps it ($SCA2LSTM_NATIVE_DIR, else the
+    # user's cache folder, read before it is redirected below): the build is named by a hash of its
+    # source and torch version, so it is reused across sessions and checkouts, and only the first run on
+    # a machine pays the ~30 s compile. It is made here up front, for the whole session (subprocesses
+    # inherit the variable), so that no timed test pays for the compiler. Everything else the tests
+    # write goes to the session's temporary cache.
+    from sca2lstm.fileio import default_cache_root
+    os.environ["SCA2LSTM_NATIVE_DIR"] = old["SCA2LSTM_NATIVE_DIR"] or str(default_cache_root() / "native")
     os.environ["SCA2LSTM_CACHE_DIR"] = str(cache)
-    # One build of the C++ recurrence for the whole session, subprocesses included (they inherit the
-    # variable), made here up front so that no timed test pays for the compiler. A developer can keep
-    # builds between sessions by exporting SCA2LSTM_NATIVE_DIR.
-    os.environ["SCA2LSTM_NATIVE_DIR"] = old["SCA2LSTM_NATIVE_DIR"] or str(cache / "native")
     os.environ.pop("SCA2LSTM_DATA_DIR", None)
     os.environ["MPLBACKEND"] = "Agg"
     # The tiny test models are far faster on one thread: small ops do not pay for thread hand-offs.
