@@ -3,7 +3,7 @@ test years, zero-shot and fine-tuned on held-out basins, and the 9 sample basins
 
 Run from the repository root (long: hours on 2 cores for the full set)::
 
-    PYTHONPATH=. python bench/large_sample.py [--config my.yaml] [--out bench_out/large_sample]
+    PYTHONPATH=. python bench/large_sample.py [--config my.yaml] [--out bench_output/large_sample]
         [--threads 2] [--holdout_frac 0.1] [--finetune_n 10] [--quick]
     SCA2LSTM_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python bench/large_sample.py --prepare_only   # cold cache
 
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
                    help="the 9 full-column basins, scored under the large-sample model")
     p.add_argument("--nine_model", default=None, help="a 9-basin checkpoint to score beside (optional)")
     p.add_argument("--config", default=None, help="a config YAML (default: the project defaults)")
-    p.add_argument("--out", default=str(REPO / "bench_out" / "large_sample"))
+    p.add_argument("--out", default=str(REPO / "bench_output" / "large_sample"))
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--holdout_frac", type=float, default=0.1)
     p.add_argument("--holdout_seed", type=int, default=0)
