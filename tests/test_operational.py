@@ -210,3 +210,21 @@ def test_operational_benchmark_runs_on_tiny_data(pretrained_ckpt, tiny_data_dir,
     assert s.loc[s["setting"] != "hindcast", ["coverage90_mean", "crpss_clim_median"]].notna().all().all()
     assert (out / "reliability_issue-time.png").is_file() and (out / "results.json").is_file()
     assert "one basin, one issue date" in capsys.readouterr().out
+
+
+def test_a_station_without_pet_is_forecast_with_the_inputs_training_gives_it(bundle, tiny_data_dir, tmp_path):
+    """An imported station has no `peti` column (the default PET input): the forecast derives it from
+    temperature (Oudin) as training and prediction do, rather than refusing the basin; and the same station
+    passed in memory (as the service does) gives the same forecast."""
+    df = camels_gb.read_timeseries(tiny_data_dir, "32006")[["precipitation", "temperature", "discharge_vol"]]
+    d = tmp_path / "stations"
+    (d / "timeseries").mkdir(parents=True)
+    (d / "attributes").mkdir()
+    df.reset_index().to_csv(d / "timeseries" / "no-pet.csv", index=False, date_format="%Y-%m-%d")
+    pd.DataFrame({"gauge_id": ["no-pet"], "gauge_lat": [52.0], "area": [100.0]}).to_csv(
+        d / "attributes" / "stations.csv", index=False)
+    fc = issue_forecast(bundle, "no-pet", data_dir=d, leads=3)
+    assert len(fc.table) == 3 and fc.table["median"].notna().all()
+    assert fc.weights["peti"] > 0  # derived, not masked
+    mem = issue_forecast(bundle, "no-pet", data_dir=d, leads=3, timeseries=df)
+    pd.testing.assert_frame_equal(fc.table, mem.table)

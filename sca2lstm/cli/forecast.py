@@ -21,8 +21,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--issue_date", default=None,
                    help="YYYY-MM-DD; the forecast covers the days after it (default: the last day with "
                         "observed discharge)")
-    p.add_argument("--leads", type=positive_int, default=7, help="lead days, 1 .. the model's training."
-                                                                 "forecast_leads (default 7)")
+    p.add_argument("--leads", type=positive_int, default=None, help="lead days, 1 .. the model's training."
+                                                                    "forecast_leads (default: 7, or fewer if the "
+                                                                    "model was trained for fewer)")
     p.add_argument("--weather_forecast", default=None,
                    help="CSV with date and the model's meteorological input columns, one row per lead day")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
@@ -63,7 +64,8 @@ def _body(args) -> int:
     weather = _read_weather(args.weather_forecast) if args.weather_forecast else None
     try:
         fc = issue_forecast(bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
-                            leads=args.leads, weather_forecast=weather)
+                            leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)),
+                            weather_forecast=weather)
     except DataError as e:
         if weather is not None and str(e).startswith("weather forecast"):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None

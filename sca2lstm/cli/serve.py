@@ -60,7 +60,7 @@ def file_sha256(path) -> str:
 def _body(args) -> int:
     import uvicorn
 
-    from ..data.dataset import resolve_data_dir
+    from ..data.dataset import recorded_data, resolve_data_dir
     from ..serve.app import create_app, model_forecaster
     from ..checkpoint import load_model
 
@@ -73,7 +73,7 @@ def _body(args) -> int:
     if max_leads < 1:
         raise UsageError(f"--model {model_path} is a hindcast-only model (training.forecast_leads 0); the service "
                          "needs one trained to forecast from an issue date (training.forecast_leads >= 1)")
-    data_dir, _ = resolve_data_dir(args.data_dir, bundle[1])
+    data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
     db = Path(args.db).expanduser() if args.db else model_path.parent / "serve.sqlite"
     app = create_app(data_dir, db, model_forecaster(bundle, data_dir), token=token, model_path=str(model_path),
                      model_sha256=file_sha256(model_path), max_leads=max_leads)

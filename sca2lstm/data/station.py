@@ -207,8 +207,14 @@ def read_station_file(path, sep: str = ",", na_values=()) -> tuple[pd.DataFrame,
 def _numeric(col: pd.Series, name: str, what: str, decimal: str) -> pd.Series:
     s = col.astype("string")
     if decimal == ",":
-        s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False) \
-            if s.dropna().str.contains(r"\.\d{3},", regex=True).any() else s.str.replace(",", ".", regex=False)
+        # With a decimal comma a '.' can only group thousands (1.234,5); any other '.' is refused rather
+        # than read as a decimal point or dropped, which would scale the value by 1000 either way.
+        v = s.dropna()
+        odd = v.str.contains(".", regex=False) & ~v.str.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d*)?")
+        if odd.any():
+            raise DataError(f"column {name!r} ({what}) has {v[odd].iloc[0]!r}: a '.' that does not group "
+                            "thousands, but --decimal , was given")
+        s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     vals = pd.to_numeric(s, errors="coerce")
     bad = vals.isna() & col.notna()
     if bad.any():

@@ -30,12 +30,14 @@ import pandas as pd
 import torch
 
 from ..fileio import replace_folder
-from ..data import camels_gb
+from ..data import camels_gb, reader
 from ..data.dataset import (
     BasinRecord,
     SequenceData,
+    complete_inputs,
     fit_new_basin_scaler,
     load_static,
+    recorded_data,
     resolve_data_dir,
 )
 from ..data.features import raw_features, required_columns
@@ -102,27 +104,29 @@ def _check_leads(leads, trained: int) -> int:
 
 
 def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
-    """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns)."""
-    cols = required_columns(cfg)
+    """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns), completed
+    as training completes it (:func:`sca2lstm.data.dataset.complete_inputs`: PET from temperature where
+    the config says so, inputs the basin lacks masked), so a station imported without PET, or a model
+    trained with Oudin PET for every basin, gets the inputs it was trained on."""
+    target = cfg.data.target
     if timeseries is None:
         # Parsing 45 years of CSV costs ~10x the forecast: keep recent basins, keyed by the file's
         # modification time and size (a rewritten file is read again).
         f = camels_gb.timeseries_file(data_dir, basin)
         st = f.stat()
-        key = (str(f.resolve()), tuple(cols))
+        key = (str(f.resolve()), target)
         hit = _SERIES_CACHE.get(key)
         if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
             if len(_SERIES_CACHE) >= 64:
                 _SERIES_CACHE.clear()
             hit = _SERIES_CACHE[key] = ((st.st_mtime_ns, st.st_size),
-                                        camels_gb.read_timeseries(data_dir, basin, columns=cols))
-        return hit[1].copy()
+                                        camels_gb.read_timeseries(data_dir, basin, columns=[target]))
+        return complete_inputs(hit[1], basin, cfg, _latitude(data_dir, basin))
     if not isinstance(timeseries, pd.DataFrame):
         raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
     df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DataError(f"timeseries of basin {basin}: missing column(s) {missing}; expected {cols}")
+    if target not in df.columns:
+        raise DataError(f"timeseries of basin {basin}: missing column {target!r}; found {list(df.columns)}")
     try:
         idx = pd.DatetimeIndex(pd.to_datetime(df.index)).normalize()
     except (ValueError, TypeError):
@@ -131,9 +135,20 @@ def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
         raise DataError(f"timeseries of basin {basin}: duplicate date {idx[idx.duplicated()][0].date()}")
     if len(idx) == 0:
         raise DataError(f"timeseries of basin {basin} has no rows")
-    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in cols},
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in df.columns},
                        index=idx.rename("date")).sort_index()
-    return out.reindex(pd.date_range(out.index[0], out.index[-1], freq="D", name="date"))
+    out = out.reindex(pd.date_range(out.index[0], out.index[-1], freq="D", name="date"))
+    return complete_inputs(out, basin, cfg, _latitude(data_dir, basin))
+
+
+def _latitude(data_dir, basin: str) -> float:
+    """The gauge latitude for Oudin PET; NaN without a data folder or the attribute."""
+    if data_dir is None:
+        return float("nan")
+    try:
+        return reader.basin_attribute(data_dir, basin, "gauge_lat")
+    except DataError:
+        return float("nan")
 
 
 def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Timestamp:
@@ -228,7 +243,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     basin = str(basin)
     trained = _forecast_leads(cfg)
     leads = _check_leads(leads, trained)
-    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    # The folder the model was trained on unless another is given (as predict and fine-tune do).
+    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
     df = _basin_frame(data_dir, basin, cfg, timeseries)
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
@@ -294,7 +310,7 @@ def _static(data_dir, basin: str, cfg) -> np.ndarray:
     hit = _STATIC_CACHE.get(key)
     if hit is not None and hit[0] == sig:
         return hit[1].copy()
-    arr = load_static(data_dir, [basin], cfg)
+    arr = load_static(data_dir, [basin], cfg, allow_absent=True)
     if len(_STATIC_CACHE) > 1024:
         _STATIC_CACHE.clear()
     _STATIC_CACHE[key] = (sig, arr.copy())

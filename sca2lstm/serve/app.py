@@ -43,7 +43,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 1_000_000
 MAX_LEADS = 30
 HISTORY_DAYS = 90
-STATION_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the ids the importer accepts (data/ids.py)
 # Posted name -> column of the data files.
 # Module level: FastAPI resolves the (postponed) annotations of the routes in this module's namespace.
 StationId = Annotated[str, PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")]

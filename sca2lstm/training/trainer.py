@@ -198,6 +198,8 @@ class Trainer:
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
                 loss = pred.sum() * 0.0  # under DDP every rank must still take part in the all-reduce
+                if quants is not None:  # ... with a gradient (of 0) for every parameter, the head's too
+                    loss = loss + quants.sum() * 0.0
             if not torch.isfinite(loss):
                 self.bad_batches += 1
                 bad = self.bad_batches
