@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.harness import peak_rss_bytes  # noqa: E402
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.config import load_config  # noqa: E402
 from sca2lstm.data import reader  # noqa: E402
@@ -54,18 +55,6 @@ PERIODS = {"train_start": "1970-10-01", "train_end": "2000-09-30", "val_start": 
            "val_end": "2005-09-30", "test_start": "2005-10-01", "test_end": "2015-09-30"}
 QUICK = {"training": {"epochs": 2, "windows_per_epoch": 64, "batch_size": 16}, "finetune": {"epochs": 2},
          "model": {"hidden_size": 16, "attention_hidden_size": 8, "embedding_size": 4}}
-
-
-def peak_rss_bytes() -> int:
-    """VmHWM of this process (Linux); 0 where /proc is not there."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def holdout_split(basins: list, frac: float, seed: int) -> tuple[list, list]:
