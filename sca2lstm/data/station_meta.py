@@ -1,0 +1,155 @@
+"""What belongs to one station beyond its record: warning levels, rating curve, day rule, weather source.
+
+One file per station, ``DIR/meta/<id>.json``, read by every command through :func:`read_station_meta`
+(the basin context). ``sca2lstm station import`` writes it together with the record's provenance
+(source file, sha256, column mapping); the keys below are added to the same JSON object::
+
+    {
+      "warning_levels": {"alert": {"value": 45.0, "unit": "m3/s"},
+                         "danger": {"value": 3.2, "unit": "m", "warn_probability": 0.3}},
+      "rating_curve": {"kind": "power", "segments": [{"a": 12.5, "b": 1.6, "h0": 0.15,
+                                                       "h_max": null, "valid_from": null, "valid_to": null}]},
+                  or {"kind": "table", "h": [0.2, 0.5, ...], "q": [0.0, 1.3, ...]},
+      "day": {"start": "08:00", "label": "start", "stamp": "start", "timezone": "Asia/Shanghai"},
+      "weather": {"source": "open-meteo", "points": [[30.1, 120.2]], "models": []}
+    }
+
+A basin without such a file (the CAMELS basins, the synthetic ones) has no user levels, no rating curve
+and calendar days (00:00, labelled by their start). Unknown keys are kept as they are (provenance).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataError, UsageError
+from ..fileio import atomic_write_text
+
+META_DIR = "meta"
+LEVEL_UNITS = ("m3/s", "m")  # a flow level, or a water level (stage) that needs the rating curve
+DAY_LABELS = ("start", "end")  # a day is named by the date on which it starts (hydrological) or ends
+STAMPS = ("start", "end")  # a sub-daily timestamp marks the start or the end of the interval it stands for
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_LEVEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,31}$")
+# Keys this module owns; every other key of the JSON object is provenance and is written back unchanged.
+OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather")
+
+
+@dataclass
+class WarningLevel:
+    """One named level. ``unit`` 'm3/s' (flow, daily mean) or 'm' (water level, needs a rating curve)."""
+
+    value: float
+    unit: str = "m3/s"
+    warn_probability: float | None = None
+
+    def to_dict(self) -> dict:
+        d = {"value": float(self.value), "unit": self.unit}
+        if self.warn_probability is not None:
+            d["warn_probability"] = float(self.warn_probability)
+        return d
+
+
+@dataclass
+class StationMeta:
+    """A station's metadata. ``provenance`` holds the import's record of where the data came from."""
+
+    station_id: str
+    warning_levels: dict = field(default_factory=dict)  # name -> WarningLevel
+    rating_curve: dict | None = None
+    day_start: str = "00:00"
+    day_label: str = "start"
+    stamp: str = "start"
+    timezone: str | None = None
+    weather: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = dict(self.provenance)
+        d["station_id"] = self.station_id
+        d["warning_levels"] = {k: v.to_dict() for k, v in self.warning_levels.items()}
+        d["rating_curve"] = self.rating_curve
+        d["day"] = {"start": self.day_start, "label": self.day_label, "stamp": self.stamp,
+                    "timezone": self.timezone}
+        d["weather"] = dict(self.weather)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, station_id: str, source: str = "station metadata") -> StationMeta:
+        if not isinstance(d, dict):
+            raise DataError(f"{source}: expected a JSON object, got {type(d).__name__}")
+        day = d.get("day") or {}
+        levels = {}
+        for name, lv in (d.get("warning_levels") or {}).items():
+            if not isinstance(lv, dict) or "value" not in lv:
+                raise DataError(f"{source}: warning level {name!r} must be an object with 'value' and 'unit'")
+            levels[name] = check_level(name, lv["value"], lv.get("unit", "m3/s"), lv.get("warn_probability"),
+                                       source)
+        meta = cls(station_id=str(d.get("station_id", station_id)), warning_levels=levels,
+                   rating_curve=d.get("rating_curve"), day_start=day.get("start") or "00:00",
+                   day_label=day.get("label") or "start", stamp=day.get("stamp") or "start",
+                   timezone=day.get("timezone"), weather=dict(d.get("weather") or {}),
+                   provenance={k: v for k, v in d.items() if k not in OWN_KEYS and k != "station_id"})
+        check_day_rule(meta.day_start, meta.day_label, meta.stamp, source)
+        return meta
+
+
+def check_day_time(text, flag: str = "--day_start") -> str:
+    """'HH:MM' (24 h) or a one-line UsageError naming the value."""
+    if not isinstance(text, str) or not _TIME.match(text.strip()):
+        raise UsageError(f"{flag} {text!r} is not a time of day; expected HH:MM from 00:00 to 23:59, e.g. 08:00")
+    return text.strip()
+
+
+def check_day_rule(start, label, stamp, source: str = "station metadata") -> None:
+    check_day_time(start, f"{source}: day start")
+    if label not in DAY_LABELS:
+        raise UsageError(f"{source}: day label {label!r} is not one of {', '.join(DAY_LABELS)}")
+    if stamp not in STAMPS:
+        raise UsageError(f"{source}: stamp {stamp!r} is not one of {', '.join(STAMPS)}")
+
+
+def check_level(name, value, unit="m3/s", warn_probability=None, source: str = "--warning_levels") -> WarningLevel:
+    """A validated :class:`WarningLevel`, or a one-line UsageError naming the bad part."""
+    if not isinstance(name, str) or not _LEVEL_NAME.match(name):
+        raise UsageError(f"{source}: level name {name!r} must start with a letter and hold only letters, digits, "
+                         "'_' or '-' (e.g. alert, warning, danger)")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{source}: level {name}={value!r} is not a number") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise UsageError(f"{source}: level {name}={value!r} must be a positive finite number")
+    if unit not in LEVEL_UNITS:
+        raise UsageError(f"{source}: level {name} has unit {unit!r}; allowed: {', '.join(LEVEL_UNITS)}")
+    p = None
+    if warn_probability is not None:
+        p = float(warn_probability)
+        if not 0.0 < p < 1.0:
+            raise UsageError(f"{source}: warning probability of {name} is {warn_probability!r}; it must lie "
+                             "strictly between 0 and 1")
+    return WarningLevel(v, unit, p)
+
+
+def meta_path(data_dir, station_id: str) -> Path:
+    return Path(data_dir).expanduser() / META_DIR / f"{station_id}.json"
+
+
+def read_station_meta(data_dir, station_id: str) -> StationMeta:
+    """The station's metadata; defaults (no levels, no curve, calendar days) where it has no file."""
+    path = meta_path(data_dir, station_id) if data_dir is not None else None
+    if path is None or not path.is_file():
+        return StationMeta(station_id=str(station_id))
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read the station metadata ({e})") from None
+    return StationMeta.from_dict(d, str(station_id), source=str(path))
+
+
+def write_station_meta(data_dir, meta: StationMeta) -> Path:
+    """Write ``meta`` atomically (an earlier good file stays until the new one is complete)."""
+    return atomic_write_text(meta_path(data_dir, meta.station_id), json.dumps(meta.to_dict(), indent=2) + "\n")
