@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoint import load_model
-from ..data.dataset import BasinRecord, fit_new_basin_scaler
-from ..data.features import feature_lookback, raw_features, required_columns
+from ..data.features import feature_lookback
 from ..data.scaling import BasinScaler
 from ..errors import UsageError
 from ..fileio import file_sha256
-from .operational import RECENT_OBS_DAYS, OperationalForecast, _basin_frame, issue_forecast
+from .context import BasinContext
+from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +82,9 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
 
 
 def fit_station_scaler(bundle, station: str, ts: pd.DataFrame, data_dir) -> BasinScaler:
-    """The discharge scale of a station the model was not trained on, from its whole record ``ts``: its
-    days in the configured training years, else (a station that opened later) all of its days."""
-    _, cfg, scalers, _ = bundle
-    df = _basin_frame(data_dir, station, cfg, ts)
-    x_raw, y_raw = raw_features(df[required_columns(cfg)], cfg)
-    rec = BasinRecord(station, df.index.to_numpy().astype("datetime64[D]"), x_raw, y_raw)
-    work = copy.copy(scalers)
-    work.basins = {}
-    fit_new_basin_scaler(work, rec, cfg, fallback=(0, len(df)))
-    return work.basins[station]
+    """The discharge scale of a station the model was not trained on, from its whole record ``ts``, by
+    the rule every command uses (:func:`~sca2lstm.evaluation.context.new_basin_scale_days`)."""
+    return BasinContext.resolve(bundle, data_dir, station, timeseries=ts).scalers.basins[station]
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

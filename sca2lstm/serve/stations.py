@@ -5,9 +5,9 @@ value; days after the file's end are appended. A posted PET goes into every PET 
 (``pet``, ``peti``): the model reads whichever it was trained on.
 
 Every answer is named by ``(data version, fingerprint)``: the version counts the posts, the fingerprint is
-the sha256 of the station's files (its timeseries and its metadata). A file changed on disk is read
-again at the next request (its size and modification time are checked on each), so a corrected file
-never brings back an old forecast.
+the basin context's (:func:`sca2lstm.evaluation.context.fingerprint`: the timeseries file's sha256, the
+attribute and metadata files). A file changed on disk is read again at the next request (the files'
+sizes and modification times are checked on each), so a corrected file never brings back an old forecast.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..data import reader
 from ..data.pet import PET_COLUMNS
 from ..data.station_meta import StationMeta, meta_path, read_station_meta
 from ..errors import DataError
+from ..evaluation.context import fingerprint
 from .store import Store
 
 # Posted name -> the data file's column (PET: see :func:`_pet_columns`).
@@ -54,8 +55,8 @@ class StationState:
 
 @dataclass
 class _Files:
-    stat: tuple
-    fingerprint: str
+    stat: tuple           # the timeseries and metadata files' (modification time, size)
+    sha256: str           # of the timeseries file
     timeseries: pd.DataFrame
     meta: StationMeta
 
@@ -106,7 +107,8 @@ class StationData:
         files = self._files.get(station)
         if state is None or files is None or state.version != self.store.data_version(station):
             return None
-        if files.stat != self._stats(station) or state.fingerprint != files.fingerprint:
+        if files.stat != self._stats(station) or state.fingerprint != fingerprint(self.data_dir, station,
+                                                                                    files.sha256):
             return None
         return state
 
@@ -115,16 +117,15 @@ class StationData:
         hit = self._files.get(station)
         if hit is not None and hit.stat == stat:
             return hit
-        ts_file, meta_file = self._paths(station)
-        digest = hashlib.sha256((_sha(ts_file) + _sha(meta_file)).encode()).hexdigest()
-        if hit is not None and hit.fingerprint == digest:  # touched, not changed
-            hit.stat = stat
-            return hit
+        ts_file, _ = self._paths(station)
+        digest = _sha(ts_file)
         try:
-            df = reader.read_timeseries(self.data_dir, station)
+            meta = read_station_meta(self.data_dir, station)
+            df = hit.timeseries if hit is not None and hit.sha256 == digest else reader.read_timeseries(
+                self.data_dir, station)
         except DataError as e:
-            raise HTTPException(503, f"station {station}: its data file cannot be read ({e})") from None
-        files = _Files(stat, digest, df, read_station_meta(self.data_dir, station))
+            raise HTTPException(503, f"station {station}: its data cannot be read ({e})") from None
+        files = _Files(stat, digest, df, meta)
         self._files[station] = files
         return files
 
@@ -155,6 +156,7 @@ class StationData:
                             df[c] = float("nan")
                         df.loc[vals.index, c] = vals.to_numpy(dtype=float)
                 posted_dates = frozenset(posted.index)
-            state = StationState(version, files.fingerprint, df, files.meta, posted_dates)
+            state = StationState(version, fingerprint(self.data_dir, station, files.sha256), df, files.meta,
+                                 posted_dates)
             self._states[station] = state
             return state
