@@ -213,7 +213,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     log.info("Fine-tuning basin %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
              "validate %s..%s", basin, "in" if in_set else "new to", n_train, rec.dates[split.i0],
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
-    settings = train_settings(cfg, "finetune")
+    settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
