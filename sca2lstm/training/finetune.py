@@ -214,7 +214,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
     settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
-    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
+    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
+            "data_sha256": {basin: rec.source_hash}}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress)
     # The pretrained weights' scores, taken before a resumed state replaces them.

@@ -185,7 +185,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     if main_proc:
         log.info("%s: %d parameters; %d basins; device %s", type(model).__name__, n_par, len(prep.basins),
                  device)
-    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins}
+    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
+            "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net)
     if resume:
