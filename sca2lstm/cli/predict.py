@@ -44,6 +44,7 @@ def _body(args) -> int:
     from ..evaluation.predict import (
         HINDCAST_SETTING,
         predict,
+        require_netcdf,
         resolve_model_path,
         write_prediction,
     )
@@ -51,6 +52,8 @@ def _body(args) -> int:
     from ..data.reader import timeseries_file
     from ..training.runtime import resolve_device
 
+    if args.format == "netcdf":
+        require_netcdf()  # before any work: a missing optional package is a usage error
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
