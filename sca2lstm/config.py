@@ -95,6 +95,7 @@ class DataConfig(_Section):
     target: Literal[TARGETS] = "discharge_vol"
     pet_from_temperature: Literal["missing", "always", "never"] = "missing"
     min_train_flows: int = Field(365, ge=2)
+    station_test_fraction: Number = Field(0.2, gt=0, le=0.5)
     train_start: Day = ""
     train_end: Day = ""
     val_start: Day = ""
@@ -138,6 +139,7 @@ class TrainingConfig(_Section):
     forecast_leads: int = Field(7, ge=0)
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
+    validation_loss: Literal["training_mixture", "hindcast"] = "training_mixture"
 
 
 FINETUNE_OVERRIDABLE = tuple(k for k in TrainingConfig.model_fields if k not in FINETUNE_FIXED)
