@@ -1,5 +1,5 @@
 """A model runs on the data it was trained on: the folder recorded in its checkpoint, never silently
-on the built-in synthetic basins (issue 19, section 4.1)."""
+on the built-in synthetic basins."""
 
 import json
 import shutil

@@ -338,10 +338,11 @@ class Trainer:
         t = torch.tensor([total, total_mse, float(count)], dtype=torch.float64)
         if self.world > 1:
             torch.distributed.all_reduce(t)
+        sizes = {"windows": len(b_idx), "batches": len(batches)}  # this rank's
         if t[2] == 0:
-            return {"loss": float("nan"), "mse": float("nan"), "pinball": float("nan")}
+            return {"loss": float("nan"), "mse": float("nan"), "pinball": float("nan"), **sizes}
         loss, mse = float(t[0] / t[2]), float(t[1] / t[2])
-        return {"loss": loss, "mse": mse, "pinball": loss - mse}
+        return {"loss": loss, "mse": mse, "pinball": loss - mse, **sizes}
 
     def _issue_time_windows(self, x, miss, q_in, rng):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
@@ -405,10 +406,11 @@ class Trainer:
     def _record(self, epoch: int, train: dict | None, ev: EvalResult, mix: dict, seconds: float) -> None:
         lr = self.optimizer.param_groups[0]["lr"]
         nan = float("nan")
-        train = train or {"loss": nan, "mse": nan, "pinball": nan}  # epoch 0: no training pass yet
+        train = train or {"loss": nan, "mse": nan, "pinball": nan, "windows": 0, "batches": 0}  # epoch 0: none yet
         crit = self._criterion(ev, mix)
         row = {"epoch": epoch, "train_loss": train["loss"], "val_loss": crit,
                "train_mse": train["mse"], "train_pinball": train["pinball"],
+               "train_windows": train["windows"], "train_batches": train["batches"],
                "val_mse": mix["mse"], "val_pinball": mix["pinball"], "val_mse_issue": mix["mse_issue"],
                "val_mse_leads": mix["mse_leads"],
                "val_mse_hindcast_windows": mix["mse_hindcast"], "val_hindcast_mse": ev.loss,
