@@ -137,13 +137,11 @@ class BasinContext:
             rec, frame = files.record, files.frame
         missing = absent_inputs(rec, cfg)
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
-        meta_file = meta_path(data_dir, basin)
-        fingerprint = hashlib.sha256(json.dumps({"record": rec.source_hash, "attributes": attrs,
-                                                 "meta": _file_signature([meta_file])}).encode()).hexdigest()[:16]
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
-                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint, bundle=bundle, device=device,
+                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
+                  bundle=bundle, device=device,
                   test_start=test_start, timeseries_given=timeseries is not None, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         if basin not in ctx.scalers.basins:
@@ -335,6 +333,16 @@ def _file_signature(paths) -> tuple:
 
 def _attribute_signature(data_dir) -> tuple:
     return _file_signature(reader.attribute_files(data_dir))
+
+
+def fingerprint(data_dir, basin: str, record_hash: str, attrs: tuple | None = None) -> str:
+    """sha256 (16 hex digits) of the record's contents (``record_hash``) and the attribute and metadata
+    files' sizes and modification times: it changes whenever anything the context was built from changes
+    (:attr:`BasinContext.fingerprint`; the service keys its answers on it). ``attrs``: the attribute
+    files' signature when the caller has it."""
+    attrs = _attribute_signature(data_dir) if attrs is None else attrs
+    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta_path(data_dir, basin)])]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _put(cache: dict, key, value) -> None:
