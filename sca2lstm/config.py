@@ -82,6 +82,8 @@ class ModelConfig:
     cell_readout: bool = True
     persistence_blend: bool = True
     quantiles: list = field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
+    head: str = "quantile"
+    cmal_components: int = 3
 
 
 @dataclass
@@ -108,6 +110,7 @@ class TrainingConfig:
     forecast_leads: int = 7
     forecast_fraction: float = 0.5
     forecast_weather_known: float = 0.5
+    peak_weight: float = 0.0
 
 
 @dataclass
@@ -139,6 +142,8 @@ _RULES = {
     ("model", "attention_hidden_size"): (_positive, "an integer >= 1"),
     ("model", "embedding_size"): (_positive, "an integer >= 1"),
     ("model", "dropout"): (_unit_closed_open, "a number in [0, 1)"),
+    ("model", "head"): (lambda v: v in ("quantile", "cmal"), "one of quantile, cmal"),
+    ("model", "cmal_components"): (_positive, "an integer >= 1"),
     ("training", "seq_len"): (lambda v: v >= 2, "an integer >= 2"),
     ("training", "spinup"): (_non_negative, "an integer >= 0"),
     ("training", "epochs"): (_non_negative, "an integer >= 0"),
@@ -157,6 +162,7 @@ _RULES = {
     ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
     ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("training", "peak_weight"): (_non_negative, "a number >= 0"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),
