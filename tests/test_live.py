@@ -51,8 +51,8 @@ def test_recent_part_cuts_only_where_no_feature_can_reach_back(tiny_cfg):
 
 def test_the_history_kept_follows_the_configured_windows(tiny_cfg):
     base = history_days(tiny_cfg)
-    longer = tiny_cfg.replace(data={"ssi_window": 450})
-    assert history_days(longer) == base + 420  # the SSI's trailing mean of the lagged flow
+    longer = tiny_cfg.replace(data={"ssi_window": 300})
+    assert history_days(longer) == base + 270  # the SSI's trailing mean of the lagged flow
     assert history_days(tiny_cfg.replace(training={"seq_len": 160})) == base + 100
     no_q = tiny_cfg.replace(data={"use_discharge_input": False})
     assert history_days(no_q) == base - tiny_cfg.data.lead_days - tiny_cfg.data.ssi_window + 30
@@ -62,7 +62,7 @@ def test_the_history_kept_follows_the_configured_windows(tiny_cfg):
 def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_ckpt, tiny_data_dir):
     bundle = load_model(pretrained_ckpt)
     # A long SSI window too: the cut must follow the config, not a fixed number of days.
-    wide = (bundle[0], bundle[1].replace(data={"ssi_window": 450}), bundle[2], bundle[3])
+    wide = (bundle[0], bundle[1].replace(data={"ssi_window": 300}), bundle[2], bundle[3])
     for b in (bundle, wide):
         for basin in ("32006", "10002"):
             ts = reader.read_timeseries(tiny_data_dir, basin)
