@@ -342,9 +342,13 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 
 
-def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
+def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
+                   extra_files: dict | None = None) -> Path:
     """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
     forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+
+    ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
+    levels.json and warnings.txt) are written into the folder before the report is built.
 
     Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
     """
@@ -373,7 +377,10 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
                 bands[label] = (t[lo], t[hi])
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
-                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}")
+                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}",
+                       levels=levels)
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text, encoding="utf-8")
         fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
