@@ -13,7 +13,7 @@ For each seed it pretrains the default model twice with the same seed, data and 
 
 It then prints, per run, what the choice is made on - validation: the restored epoch; its hindcast MSE,
 the MSE of the lead days of the issue-time windows (after the issue date, 7 days) and the quantile
-head's pinball loss, all in scaled units; the median NSE of the hindcast - and, to report only, the same
+head's loss (pinball), all in scaled units; the median NSE of the hindcast - and, to report only, the same
 scores on the test years. A finished run is not trained again (delete its folder to redo it).
 """
 
@@ -66,8 +66,8 @@ def scores(ckpt: Path, data_dir: str) -> dict:
     val_nse = statistics.median(m["model"]["nse"] for m in ck["val_metrics"].values())
     return {"epoch": ck["epoch"], "epochs_run": len(ck["history"]) - 1,
             "val_hindcast_mse": best["val_hindcast_mse"], "val_leads_mse": best["val_mse_leads"],
-            "val_pinball": best["val_pinball"], "val_nse": val_nse,
-            "test_hindcast_mse": ev.loss, "test_leads_mse": mix["mse_leads"], "test_pinball": mix["pinball"],
+            "val_head": best.get("val_head", best.get("val_pinball")), "val_nse": val_nse,
+            "test_hindcast_mse": ev.loss, "test_leads_mse": mix["mse_leads"], "test_head": mix["head"],
             "test_nse": ev.median("model", "nse")}
 
 
@@ -83,8 +83,8 @@ def main() -> None:
     for seed in a.seeds:
         for v in VARIANTS:
             rows[(v, seed)] = scores(train(out, v, seed, a.data_dir, a.epochs), a.data_dir)
-    keys = ("epoch", "epochs_run", "val_hindcast_mse", "val_leads_mse", "val_pinball", "val_nse",
-            "test_hindcast_mse", "test_leads_mse", "test_pinball", "test_nse")
+    keys = ("epoch", "epochs_run", "val_hindcast_mse", "val_leads_mse", "val_head", "val_nse",
+            "test_hindcast_mse", "test_leads_mse", "test_head", "test_nse")
     print("| validation_loss | seed | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))
     for (v, seed), r in rows.items():

@@ -28,7 +28,7 @@ from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
 from .augment import hide_discharge
-from .loss import masked_mse, pinball_loss
+from .loss import head_loss, masked_mse
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
     validation_loss: str = "training_mixture"  # early stopping on: "training_mixture" or "hindcast"
 
 
@@ -169,6 +170,7 @@ class Trainer:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
+        self.head_kind = getattr(model, "head_kind", "quantile")
         head = getattr(model, "quantile_head", None)
         head_ids = {id(p) for p in head.parameters()} if head is not None else set()
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -210,7 +212,7 @@ class Trainer:
         return evaluate(self.model, self.val_data, self.val_periods, s.seq_len, s.spinup, s.lead_days, self.device)
 
     def _validation_mixture(self) -> dict:
-        """The training objective on the validation days: ``loss`` (MSE + pinball) and its parts.
+        """The training objective on the validation days: ``loss`` (MSE + the head's loss) and its parts.
 
         The validation periods are tiled into training-shaped windows (:func:`chunk_starts`), and the
         same share of them as in training is turned into issue-time forecasts, with draws fixed for the
@@ -228,7 +230,7 @@ class Trainer:
                 b_idx.append(np.full(len(st), b, dtype=np.int64))
                 starts.append(st)
         b_idx, starts = np.concatenate(b_idx), np.concatenate(starts)
-        # squared error and count: hindcast windows, issue-time windows, their lead days; pinball sum
+        # squared error and count: hindcast windows, issue-time windows, their lead days; head loss sum
         sums = np.zeros(7)
         was_training = self.model.training
         self.model.eval()
@@ -241,11 +243,15 @@ class Trainer:
                 if self.issue_cols is not None:
                     x, miss, q_in, issue = self._issue_time_windows(x, miss, y, rng)
                 t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, q_in)]
-                out = self.model(*t[:4], q_obs=t[4], return_quantiles=bool(self.quantiles))
+                out = self.model(*t[:4], q_obs=t[4], return_head=bool(self.quantiles))
                 pred, quants = out if self.quantiles else (out, None)
                 yt = torch.from_numpy(y).to(self.device)
                 valid = torch.from_numpy(mask).to(self.device) & torch.isfinite(yt)
-                sq = (torch.where(valid, pred.float() - torch.nan_to_num(yt), 0.0) ** 2).sum(1)
+                y0 = torch.nan_to_num(yt)
+                sq = torch.where(valid, pred.float() - y0, 0.0) ** 2
+                if s.peak_weight:  # the training MSE's weights (training/loss.py)
+                    sq = sq * (1 + s.peak_weight * y0.clamp(min=0))
+                sq = sq.sum(1)
                 n = valid.sum(1)
                 iss = torch.from_numpy(issue).to(self.device)
                 sums[0] += float(sq[~iss].sum())
@@ -258,13 +264,14 @@ class Trainer:
                     sums[4] += float((torch.where(lead, err, 0.0) ** 2).sum())
                     sums[5] += float(lead.sum())
                 if quants is not None:
-                    sums[6] += float(pinball_loss(quants.float(), yt, valid, self.quantiles)) * float(n.sum())
+                    head = head_loss(self.head_kind, quants.float(), yt, valid, self.quantiles)
+                    sums[6] += float(head) * float(n.sum())
         self.model.train(was_training)
         n_all = sums[1] + sums[3]
         if n_all == 0:
-            return {k: float("nan") for k in ("loss", "mse", "pinball", "mse_hindcast", "mse_issue", "mse_leads")}
-        mse, pinball = float((sums[0] + sums[2]) / n_all), float(sums[6] / n_all)
-        return {"loss": mse + pinball, "mse": mse, "pinball": pinball,
+            return {k: float("nan") for k in ("loss", "mse", "head", "mse_hindcast", "mse_issue", "mse_leads")}
+        mse, head = float((sums[0] + sums[2]) / n_all), float(sums[6] / n_all)
+        return {"loss": mse + head, "mse": mse, "head": head,
                 "mse_hindcast": float(sums[0] / sums[1]) if sums[1] else float("nan"),
                 "mse_issue": float(sums[2] / sums[3]) if sums[3] else float("nan"),
                 "mse_leads": float(sums[4] / sums[5]) if sums[5] else float("nan")}
@@ -297,15 +304,14 @@ class Trainer:
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 if self.quantiles:
-                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_quantiles=True)
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
                 else:
                     pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-            mse = masked_mse(pred.float(), t[4], t[5])
+            mse = masked_mse(pred.float(), t[4], t[5], s.peak_weight)
             loss = mse
             if quants is not None:
                 # Added to the MSE; the head's inputs are detached, so only the head learns from it.
-                pinball = pinball_loss(quants.float(), t[4], t[5], self.quantiles)
-                loss = loss + pinball
+                loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
@@ -340,9 +346,9 @@ class Trainer:
             torch.distributed.all_reduce(t)
         sizes = {"windows": len(b_idx), "batches": len(batches)}  # this rank's
         if t[2] == 0:
-            return {"loss": float("nan"), "mse": float("nan"), "pinball": float("nan"), **sizes}
+            return {"loss": float("nan"), "mse": float("nan"), "head": float("nan"), **sizes}
         loss, mse = float(t[0] / t[2]), float(t[1] / t[2])
-        return {"loss": loss, "mse": mse, "pinball": loss - mse, **sizes}
+        return {"loss": loss, "mse": mse, "head": loss - mse, **sizes}
 
     def _issue_time_windows(self, x, miss, q_in, rng):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
@@ -406,12 +412,12 @@ class Trainer:
     def _record(self, epoch: int, train: dict | None, ev: EvalResult, mix: dict, seconds: float) -> None:
         lr = self.optimizer.param_groups[0]["lr"]
         nan = float("nan")
-        train = train or {"loss": nan, "mse": nan, "pinball": nan, "windows": 0, "batches": 0}  # epoch 0: none yet
+        train = train or {"loss": nan, "mse": nan, "head": nan, "windows": 0, "batches": 0}  # epoch 0: none yet
         crit = self._criterion(ev, mix)
         row = {"epoch": epoch, "train_loss": train["loss"], "val_loss": crit,
-               "train_mse": train["mse"], "train_pinball": train["pinball"],
+               "train_mse": train["mse"], "train_head": train["head"],
                "train_windows": train["windows"], "train_batches": train["batches"],
-               "val_mse": mix["mse"], "val_pinball": mix["pinball"], "val_mse_issue": mix["mse_issue"],
+               "val_mse": mix["mse"], "val_head": mix["head"], "val_mse_issue": mix["mse_issue"],
                "val_mse_leads": mix["mse_leads"],
                "val_mse_hindcast_windows": mix["mse_hindcast"], "val_hindcast_mse": ev.loss,
                "val_nse_median": ev.median("model", "nse"), "val_kge_median": ev.median("model", "kge"),
@@ -426,11 +432,11 @@ class Trainer:
             self.bad_epochs += 1
         if self.rank == 0:
             # epoch 0 scores the starting weights: no training pass, so no training loss to show
-            train_txt = "-" if epoch == 0 else f"{train['loss']:.4f} (mse {train['mse']:.4f} + pinball {train['pinball']:.4f})"
-            log.info("epoch %3d/%d  train %s  val %.4f (mse %.4f, issue-time %.4f, lead days %.4f, + pinball %.4f; "
+            train_txt = "-" if epoch == 0 else f"{train['loss']:.4f} (mse {train['mse']:.4f} + head {train['head']:.4f})"
+            log.info("epoch %3d/%d  train %s  val %.4f (mse %.4f, issue-time %.4f, lead days %.4f, + head %.4f; "
                      "hindcast mse %.4f)  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  lr %.1e  %.1f s%s%s",
                      epoch, self.s.epochs, train_txt, crit, mix["mse"], mix["mse_issue"], mix["mse_leads"],
-                     mix["pinball"], ev.loss,
+                     mix["head"], ev.loss,
                      row["val_nse_median"], row["val_kge_median"], row["persistence_nse_median"], lr, seconds,
                      self._eta(epoch), "  *" if improved else "")
 
