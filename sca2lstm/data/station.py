@@ -59,7 +59,7 @@ WARN_OBSERVED_DAYS = 5 * 365
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
-LEVELS_IN = ("discharge", "stage")
+LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
 # Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
 WEIGHT_SUM_TOLERANCE = 1e-3
 STATIONS_FILE = "stations.csv"
@@ -95,7 +95,7 @@ class ImportOptions:
     max_missing: float = 0.1
     rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
     warning_levels: object = None         # "alert=45,danger=80" or {name: value}
-    levels_in: str = "discharge"
+    levels_in: str = "flow"
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
 
     @property
