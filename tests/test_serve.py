@@ -358,8 +358,9 @@ def test_the_page_and_its_assets_are_served_offline(service):
     page = c.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for hook in ('id="station"', 'id="chart"', 'id="forecast-table"', 'id="weights"', 'id="post-form"',
-                 'id="obs-token"', 'id="verification"'):
+                 'id="obs-token"', 'id="verification"', 'id="warnings-list"', 'id="i18n"'):
         assert hook in page.text
+    assert "{{" not in page.text and 'lang="en"' in page.text
     for asset in ("/static/app.js", "/static/style.css"):
         r = c.get(asset)
         assert r.status_code == 200 and len(r.text) > 100
@@ -367,6 +368,23 @@ def test_the_page_and_its_assets_are_served_offline(service):
     for text in (page.text, c.get("/static/app.js").text, c.get("/static/style.css").text):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
     assert "/stations/{station}/forecast" in json.dumps(c.get("/openapi.json").json()["paths"])
+
+
+def test_the_page_speaks_chinese_when_the_browser_asks_for_it(service):
+    from sca2lstm.serve.page import choose_language
+
+    c = service.client
+    zh = c.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert zh.headers["content-language"] == "zh-CN" and 'lang="zh-CN"' in zh.text
+    for label in ("河道流量预报", "测站", "预警", "预见期", "上报观测"):
+        assert label in zh.text
+    strings = json.loads(zh.text.split('<script id="i18n" type="application/json">')[1].split("</script>")[0])
+    assert strings["no_warning"] == "无预警"
+    en = c.get("/", headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
+    assert 'lang="en"' in en.text and "River-flow forecast" in en.text and "河道" not in en.text
+    assert "River-flow forecast" in c.get("/").text  # no header: English
+    assert choose_language("fr-FR, zh-TW;q=0.5") == "zh" and choose_language("zh;q=0, en") == "en"
+    assert choose_language("de, fr") == "en" and choose_language("garbage;;q=x") == "en"
 
 
 def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):

@@ -6,8 +6,10 @@ asks for forecasts of it many times. Three things make that cheap without changi
 
 - :func:`recent_part` cuts the record to the days a forecast can read (derived from the config), so the
   features of 45 years are not computed again for every request;
-- a station the model was not trained on gets its discharge scale fitted once per version of its data
-  (:func:`fit_station_scaler`), not on every request over its whole record;
+- what comes from a station's whole record is worked out once per version of its data
+  (:func:`station_setup`): the discharge scale of a station the model was not trained on, and the
+  station's warning levels (:mod:`sca2lstm.evaluation.levels`: return-period flows of its training
+  years, and the levels of its metadata file);
 - :class:`LiveForecaster` runs the model in worker processes (``workers >= 1``), so a forecast never
   holds the serving process's interpreter lock; ``workers=0`` runs in the calling thread (tests, scripts).
 
@@ -33,7 +35,10 @@ from ..data.features import feature_lookback
 from ..data.scaling import BasinScaler
 from ..errors import UsageError
 from ..fileio import file_sha256
-from .context import BasinContext
+from ..errors import DataError
+from .context import BasinContext, new_basin_scale_days
+from .levels import station_levels
+from .warn import lead_warnings, warn_probability
 from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,7 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
     back to the last day at or before the window's first day that ends both runs (rain neither high nor
     low, or missing): every feature of the window is then computed from the same values as with the whole
     record. Nothing is cut where no such day exists. The discharge scale of a station the model does not
-    know must come from the whole record (:func:`fit_station_scaler`).
+    know must come from the whole record (:func:`station_setup`).
 
     Parameters
     ----------
@@ -81,10 +86,48 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
     return ts.loc[cut:issue]
 
 
-def fit_station_scaler(bundle, station: str, ts: pd.DataFrame, data_dir) -> BasinScaler:
-    """The discharge scale of a station the model was not trained on, from its whole record ``ts``, by
-    the rule every command uses (:func:`~sca2lstm.evaluation.context.new_basin_scale_days`)."""
-    return BasinContext.resolve(bundle, data_dir, station, timeseries=ts).scalers.basins[station]
+@dataclass
+class StationSetup:
+    """What a station's forecasts take from its whole record: ``scaler`` (its discharge scale where the
+    model does not know it, else None) and ``levels`` (name -> :class:`~sca2lstm.evaluation.levels.Level`,
+    m3/s, each with its warning probability)."""
+
+    scaler: BasinScaler | None
+    levels: dict
+
+
+def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir) -> StationSetup:
+    """The :class:`StationSetup` of ``station`` from its whole record ``ts``.
+
+    The scale of a station the model was not trained on follows the rule every command uses
+    (:func:`~sca2lstm.evaluation.context.new_basin_scale_days`); the return-period levels are fitted on
+    the same training days; the station metadata's levels are added (and win on a shared name)."""
+    ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
+    scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
+    try:
+        i0, i1 = new_basin_scale_days(ctx.record, ctx.periods, ctx.cfg)
+    except DataError:  # a record too short for its own periods: the configured training years
+        i0, i1 = ctx.record.period(ctx.cfg.data.train_start, ctx.cfg.data.train_end)
+    dates, flows = ctx.record.dates[i0:i1], ctx.record.y[i0:i1].astype(np.float64)
+    if len(dates):
+        levels = station_levels(dates, flows, dates[0], dates[-1], meta=ctx.meta)
+    else:
+        levels = station_levels([], [], None, None, meta=ctx.meta)
+    for lv in levels.values():
+        lv.warn_probability = warn_probability(lv)
+    return StationSetup(scaler, levels)
+
+
+@dataclass
+class LiveForecast:
+    """A forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`),
+    ``levels`` (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)) and ``warnings`` ([leads]: the
+    highest level warned at each lead, or None); see :mod:`sca2lstm.evaluation.warn`."""
+
+    forecast: OperationalForecast
+    levels: dict
+    p_exceed: dict
+    warnings: list
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,
@@ -176,16 +219,17 @@ def _worker_start(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, scaler, fit: bool,
+def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup, fit: bool,
           weather_forecast=None):
-    """One forecast (in a worker, or in the caller's thread): ``(forecast, station scaler or None)``.
-    With ``fit``, ``ts`` is the whole record: the station's scale is fitted on it, then it is cut."""
+    """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup)``. With
+    ``fit``, ``ts`` is the whole record: the station's setup is worked out on it, then it is cut."""
     bundle = _bundle(path)
     if fit:
-        scaler = fit_station_scaler(bundle, station, ts, data_dir)
+        setup = station_setup(bundle, station, ts, data_dir)
         ts = recent_part(ts, pd.Timestamp(issue_date), bundle[1])
-    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, scaler, weather_forecast)
-    return fc, scaler
+    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
+    probs, highest = lead_warnings(fc.table, setup.levels)
+    return LiveForecast(fc, setup.levels, probs, highest), setup
 
 
 def _ping(paths: list[str]) -> int:
@@ -214,7 +258,7 @@ class LiveForecaster:
         self.default = default
         self.own = dict(own or {})
         self.data_dir = data_dir
-        self._scalers: dict[tuple, BasinScaler] = {}
+        self._setups: dict[tuple, StationSetup] = {}
         self.workers = workers
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
@@ -251,19 +295,20 @@ class LiveForecaster:
                weather_forecast=None) -> cf.Future:
         """Start the forecast of ``station`` from its record ``ts`` (all of it) for ``issue_date``.
 
-        ``data_key`` names the version of ``ts`` (e.g. a fingerprint of the file and the posts): the
-        scale fitted for a station the model does not know is kept per key. Returns a future of an
-        :class:`~sca2lstm.evaluation.operational.OperationalForecast`.
+        ``data_key`` names the version of ``ts`` (e.g. a fingerprint of the files and the posts): the
+        station's :class:`StationSetup` is worked out once per key. Returns a future of a
+        :class:`LiveForecast`.
         """
         ref = self.model(station)
         bundle = _bundle(ref.path)
         issue = pd.Timestamp(issue_date)
-        known = station in bundle[2].basins
         key = (ref.path, station, data_key)
-        scaler = None if known else self._scalers.get(key)
-        fit = not known and scaler is None
-        part = ts.loc[:issue] if fit else recent_part(ts, issue, bundle[1])
-        args = (ref.path, station, part, issue.date(), leads, self.data_dir, scaler, fit, weather_forecast)
+        setup = self._setups.get(key)
+        fit = setup is None
+        # The setup reads the whole record, days after the issue day included (the training part and the
+        # levels do not move with the issue date); the forecast itself only the recent part.
+        part = ts if fit else recent_part(ts, issue, bundle[1])
+        args = (ref.path, station, part, issue.date(), leads, self.data_dir, setup, fit, weather_forecast)
         inner = self._pool.submit(_task, *args)
         result: cf.Future = cf.Future()
 
@@ -273,17 +318,17 @@ class LiveForecaster:
                 result.set_exception(err)
                 return
             fc, fitted = f.result()
-            if fit and fitted is not None:
-                if len(self._scalers) > 4096:
-                    self._scalers.clear()
-                self._scalers[key] = fitted
+            if fit:
+                if len(self._setups) > 4096:
+                    self._setups.clear()
+                self._setups[key] = fitted
             result.set_result(fc)
 
         inner.add_done_callback(done)
         return result
 
     def forecast(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
-                 weather_forecast=None) -> OperationalForecast:
+                 weather_forecast=None) -> LiveForecast:
         """:meth:`submit`, waited for."""
         return self.submit(station, ts, data_key, issue_date, leads, weather_forecast).result()
 
