@@ -22,6 +22,7 @@ from sca2lstm.evaluation.live import (
     station_models,
 )
 from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.evaluation.reforecast import warned_forecast
 from sca2lstm.fileio import file_sha256
 
 
@@ -94,7 +95,9 @@ def test_a_new_station_is_scaled_once_per_data_version(pretrained_ckpt, new_stat
     with LiveForecaster(ref, {}, new_station_dir, workers=0) as fc:
         for day in ("1977-06-30", "1976-03-01"):
             got = fc.forecast("99001", ts, ("v0",), day, 5).forecast
-            _same(got, issue_forecast(bundle, "99001", data_dir=new_station_dir, issue_date=day, leads=5))
+            want = warned_forecast(bundle, "99001", data_dir=new_station_dir, issue_date=day, leads=5,
+                                   timeseries=ts, model_path=pretrained_ckpt)[0]
+            _same(got, want)
         assert fits == ["99001"]
         fc.forecast("99001", ts, ("v1",), "1977-06-30", 5)  # new data: worked out again
         assert fits == ["99001", "99001"]

@@ -20,7 +20,9 @@ from serve_helpers import forecaster
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
-from sca2lstm.evaluation.operational import HISTORY_DAYS, issue_forecast
+from sca2lstm.evaluation.operational import HISTORY_DAYS
+from sca2lstm.evaluation.reforecast import warned_forecast
+from sca2lstm.evaluation.warn import lead_warnings
 from sca2lstm.serve.app import create_app, table_rows
 
 TOKEN = "s3cret-token"
@@ -35,7 +37,9 @@ def live(pretrained_ckpt, tiny_data_dir):
 
 @pytest.fixture(scope="module")
 def bundle(pretrained_ckpt):
-    return load_model(pretrained_ckpt)
+    bundle = load_model(pretrained_ckpt)
+    bundle[3]["source_path"] = str(pretrained_ckpt)  # where _expected finds the calibration beside it
+    return bundle
 
 
 def _counting(live, monkeypatch) -> list:
@@ -71,10 +75,13 @@ def _rows(db) -> tuple[int, int, int]:
 
 
 def _expected(bundle, data_dir, station, issue, leads, ts=None) -> list[dict]:
-    """issue_forecast's rows as the API gives them (``ts``: the station's data, default its file)."""
+    """The rows of the forecast ``sca2lstm forecast`` issues (warned_forecast: blended per lead, bounded by
+    the recession, with the station's warnings), as the API gives them (``ts``: the station's data,
+    default its file)."""
     ts = reader.read_timeseries(data_dir, station) if ts is None else ts
-    return table_rows(issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue, leads=leads,
-                                     timeseries=ts).table)
+    fc, warnings, _ = warned_forecast(bundle, station, data_dir=data_dir, issue_date=issue, leads=leads,
+                                      timeseries=ts, model_path=bundle[3]["source_path"])
+    return table_rows(fc.table, *lead_warnings(fc.table, warnings.levels))
 
 
 def test_health_shows_no_path_or_file_name(service, pretrained_ckpt):

@@ -17,7 +17,7 @@ from stub_receivers import SMTPStub, WebhookStub
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data.station_meta import StationMeta, WarningLevel, write_station_meta
 from sca2lstm.evaluation.exceedance import exceedance_probability
-from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.evaluation.reforecast import warned_forecast
 from sca2lstm.serve.app import create_app
 from sca2lstm.serve.daily import Daily, next_issue, parse_issue_at
 from sca2lstm.serve.notify import Notifier
@@ -37,10 +37,10 @@ def data(tiny_data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def issued(pretrained_ckpt, data):
-    """The model's forecast of 32006 on its last observed day (all lead days), from the file."""
+    """The forecast of 32006 issued on its last observed day (all lead days), from the file."""
     bundle = load_model(pretrained_ckpt)
-    return issue_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE,
-                          leads=bundle[1].training.forecast_leads).table
+    return warned_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=bundle[1].training.forecast_leads,
+                           model_path=pretrained_ckpt)[0].table
 
 
 def _levels(data, **levels):

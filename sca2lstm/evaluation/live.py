@@ -7,14 +7,14 @@ asks for forecasts of it many times. Three things make that cheap without changi
 - :func:`recent_part` cuts the record to the days a forecast can read (derived from the config), so the
   features of 45 years are not computed again for every request;
 - what comes from a station's whole record is worked out once per version of its data
-  (:func:`station_setup`): the discharge scale of a station the model was not trained on, and the
-  station's warning levels (:mod:`sca2lstm.evaluation.levels`: return-period flows of its training
-  years, and the levels of its metadata file);
+  (:func:`station_setup`): the discharge scale of a station the model was not trained on, the
+  persistence blend per lead and the recession bound, and the station's warning levels;
 - :class:`LiveForecaster` runs the model in worker processes (``workers >= 1``), so a forecast never
   holds the serving process's interpreter lock; ``workers=0`` runs in the calling thread (tests, scripts).
 
-A forecast from the cut record with the fitted scale equals :func:`~sca2lstm.evaluation.operational.issue_forecast`
-on the whole record (tested).
+A forecast from the cut record with the setup equals :func:`~sca2lstm.evaluation.operational.issue_forecast`
+on the whole record, and the issued one (:func:`issued_forecast`) equals
+:func:`~sca2lstm.evaluation.reforecast.warned_forecast`, the forecast ``sca2lstm forecast`` issues (tested).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from ..data.features import feature_lookback
 from ..data.scaling import BasinScaler
 from ..errors import UsageError
 from ..fileio import file_sha256
-from ..errors import DataError
-from .context import BasinContext, new_basin_scale_days
-from .levels import station_levels
-from .warn import lead_warnings, warn_probability
+from .context import BasinContext
+from .calibration import IssueSetup, issue_setup, read_calibration
+from .reforecast import Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings
+from .warn import lead_warnings
 from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast
 
 log = logging.getLogger(__name__)
@@ -89,45 +89,52 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
 @dataclass
 class StationSetup:
     """What a station's forecasts take from its whole record: ``scaler`` (its discharge scale where the
-    model does not know it, else None) and ``levels`` (name -> :class:`~sca2lstm.evaluation.levels.Level`,
-    m3/s, each with its warning probability)."""
+    model does not know it, else None), ``issue`` (the persistence blend per lead and the recession
+    bound, :class:`~sca2lstm.evaluation.calibration.IssueSetup`) and ``warnings`` (its levels with their
+    warning probabilities, :class:`~sca2lstm.evaluation.reforecast.Warnings`)."""
 
     scaler: BasinScaler | None
-    levels: dict
+    issue: IssueSetup
+    warnings: Warnings
 
 
-def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir) -> StationSetup:
-    """The :class:`StationSetup` of ``station`` from its whole record ``ts``.
-
-    The scale of a station the model was not trained on follows the rule every command uses
-    (:func:`~sca2lstm.evaluation.context.new_basin_scale_days`); the return-period levels are fitted on
-    the same training days; the station metadata's levels are added (and win on a shared name)."""
+def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None) -> StationSetup:
+    """The :class:`StationSetup` of ``station`` from its whole record ``ts``, as ``sca2lstm forecast`` works
+    it out (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`): the scale of a station the model was
+    not trained on by the rule every command uses, the blend and the bound of its validation and training
+    days, the levels of its training years and its metadata file, and the calibration stored beside the
+    model (``model_path``)."""
     ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
     scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
-    try:
-        i0, i1 = new_basin_scale_days(ctx.record, ctx.periods, ctx.cfg)
-    except DataError:  # a record too short for its own periods: the configured training years
-        i0, i1 = ctx.record.period(ctx.cfg.data.train_start, ctx.cfg.data.train_end)
-    dates, flows = ctx.record.dates[i0:i1], ctx.record.y[i0:i1].astype(np.float64)
-    if len(dates):
-        levels = station_levels(dates, flows, dates[0], dates[-1], meta=ctx.meta)
-    else:
-        levels = station_levels([], [], None, None, meta=ctx.meta)
-    for lv in levels.values():
-        lv.warn_probability = warn_probability(lv)
-    return StationSetup(scaler, levels)
+    calib = read_calibration(model_path)
+    return StationSetup(scaler, issue_setup(ctx, ctx.cfg.training.forecast_leads, calib),
+                        resolve_warnings(ctx, calib))
 
 
 @dataclass
 class LiveForecast:
-    """A forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`),
-    ``levels`` (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)) and ``warnings`` ([leads]: the
-    highest level warned at each lead, or None); see :mod:`sca2lstm.evaluation.warn`."""
+    """An issued forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`,
+    its table blended, bounded and with ``p_exceed_<level>``/``warn_<level>`` columns), ``levels``
+    (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)) and ``warnings`` ([leads]: the highest
+    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`)."""
 
     forecast: OperationalForecast
     levels: dict
     p_exceed: dict
     warnings: list
+
+
+def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
+                    weather_forecast=None) -> LiveForecast:
+    """The forecast ``sca2lstm forecast`` issues (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`),
+    from ``ts`` (the station's record, or its :func:`recent_part`) and its :class:`StationSetup`."""
+    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
+    y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
+    last, gap = last_observation(y, np.array([len(y) - 1]))
+    table = apply_issue_setup(fc.table, setup.issue, float(last[0]), int(gap[0]))
+    fc.table = add_exceedance(table, setup.warnings)
+    probs, highest = lead_warnings(fc.table, setup.warnings.levels)
+    return LiveForecast(fc, setup.warnings.levels, probs, highest)
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,
@@ -225,11 +232,9 @@ def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, dat
     ``fit``, ``ts`` is the whole record: the station's setup is worked out on it, then it is cut."""
     bundle = _bundle(path)
     if fit:
-        setup = station_setup(bundle, station, ts, data_dir)
+        setup = station_setup(bundle, station, ts, data_dir, path)
         ts = recent_part(ts, pd.Timestamp(issue_date), bundle[1])
-    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
-    probs, highest = lead_warnings(fc.table, setup.levels)
-    return LiveForecast(fc, setup.levels, probs, highest), setup
+    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
 
 
 def _ping(paths: list[str]) -> int:

@@ -13,17 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .exceedance import DEFAULT_WARN_PROBABILITY, exceedance_probability
-
-#: The forecast columns read, and their quantile levels.
-QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 CHANGES = ("start", "rise", "fall", "end")
-
-
-def warn_probability(level) -> float:
-    """The level's warning probability, or :data:`~sca2lstm.evaluation.exceedance.DEFAULT_WARN_PROBABILITY`."""
-    p = getattr(level, "warn_probability", None)
-    return DEFAULT_WARN_PROBABILITY if p is None else float(p)
 
 
 def lead_warnings(table: pd.DataFrame, levels: dict) -> tuple[dict, list]:
@@ -32,9 +22,10 @@ def lead_warnings(table: pd.DataFrame, levels: dict) -> tuple[dict, list]:
     Parameters
     ----------
     table : pandas.DataFrame
-        A forecast [leads rows] with the columns of :data:`QUANTILES` (m3/s).
+        A forecast [leads rows] with ``p_exceed_<level>`` and ``warn_<level>`` columns
+        (:func:`sca2lstm.evaluation.reforecast.add_exceedance`).
     levels : dict
-        name -> :class:`sca2lstm.evaluation.levels.Level` (``value`` m3/s, ``warn_probability``).
+        name -> :class:`sca2lstm.evaluation.levels.Level` (``value`` m3/s).
 
     Returns
     -------
@@ -42,14 +33,10 @@ def lead_warnings(table: pd.DataFrame, levels: dict) -> tuple[dict, list]:
         ``name -> ndarray [leads]`` of probabilities (NaN where the forecast has none), and ``[leads]``
         of the highest level warned at each lead (None where none).
     """
-    cols = list(QUANTILES)
-    q = table[cols].to_numpy(np.float64) if len(table) else np.zeros((0, len(cols)))
-    taus = np.array(list(QUANTILES.values()))
-    probs = {name: exceedance_probability(q, taus, float(lv.value)) for name, lv in levels.items()}
+    probs = {name: table[f"p_exceed_{name}"].to_numpy(np.float64) for name in levels}
     highest: list = [None] * len(table)
     for name in sorted(levels, key=lambda n: float(levels[n].value)):  # ascending: the last hit wins
-        warned = probs[name] >= warn_probability(levels[name])
-        for i in np.flatnonzero(warned):
+        for i in np.flatnonzero(table[f"warn_{name}"].to_numpy(bool)):
             highest[i] = name
     return probs, highest
 
