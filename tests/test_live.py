@@ -101,6 +101,10 @@ def test_a_new_station_is_scaled_once_per_data_version(pretrained_ckpt, new_stat
         assert fits == ["99001"]
         fc.forecast("99001", ts, ("v1",), "1977-06-30", 5)  # new data: worked out again
         assert fits == ["99001", "99001"]
+        # Requests that arrive while the setup of new data is worked out wait for it: worked out once.
+        futures = [fc.submit("99001", ts, ("v2",), day, 5) for day in ("1977-06-28", "1977-06-29", "1977-06-30")]
+        assert [f.result(timeout=120).forecast.issue_date.day for f in futures] == [28, 29, 30]
+        assert fits == ["99001"] * 3
 
 
 def test_a_folder_gives_each_station_its_newest_fine_tuned_model(tmp_path):

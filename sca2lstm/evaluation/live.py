@@ -24,6 +24,7 @@ import copy
 import logging
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +265,8 @@ class LiveForecaster:
         self.own = dict(own or {})
         self.data_dir = data_dir
         self._setups: dict[tuple, StationSetup] = {}
+        self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
+        self._lock = threading.Lock()
         self.workers = workers
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
@@ -305,32 +308,63 @@ class LiveForecaster:
         :class:`LiveForecast`.
         """
         ref = self.model(station)
-        bundle = _bundle(ref.path)
         issue = pd.Timestamp(issue_date)
         key = (ref.path, station, data_key)
-        setup = self._setups.get(key)
-        fit = setup is None
+        result: cf.Future = cf.Future()
+        with self._lock:
+            setup = self._setups.get(key)
+            fitting = self._fitting.get(key) if setup is None else None
+            fit = setup is None and fitting is None
+            if fit:
+                fitting = self._fitting[key] = cf.Future()  # later requests wait for this one's setup
+        if fitting is not None and not fit:
+            def after_setup(f: cf.Future):
+                if f.exception() is not None:
+                    result.set_exception(f.exception())
+                else:
+                    self._start(ref, station, ts, issue, leads, f.result(), False, key, result, None, weather_forecast)
+
+            fitting.add_done_callback(after_setup)
+            return result
+        self._start(ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast)
+        return result
+
+    def _start(self, ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast):
         # The setup reads the whole record, days after the issue day included (the training part and the
         # levels do not move with the issue date); the forecast itself only the recent part.
-        part = ts if fit else recent_part(ts, issue, bundle[1])
+        part = ts if fit else recent_part(ts, issue, _bundle(ref.path)[1])
         args = (ref.path, station, part, issue.date(), leads, self.data_dir, setup, fit, weather_forecast)
-        inner = self._pool.submit(_task, *args)
-        result: cf.Future = cf.Future()
+        try:
+            inner = self._pool.submit(_task, *args)
+        except RuntimeError as e:  # the pool was shut down
+            self._settle(key, fitting, None, e)
+            result.set_exception(e)
+            return
 
         def done(f: cf.Future):
             err = f.exception()
+            fc, fitted = (None, None) if err is not None else f.result()
+            if fit:
+                self._settle(key, fitting, fitted, err)
             if err is not None:
                 result.set_exception(err)
-                return
-            fc, fitted = f.result()
-            if fit:
-                if len(self._setups) > 4096:
-                    self._setups.clear()
-                self._setups[key] = fitted
-            result.set_result(fc)
+            else:
+                result.set_result(fc)
 
         inner.add_done_callback(done)
-        return result
+
+    def _settle(self, key, fitting: cf.Future, setup, err) -> None:
+        """The setup of ``key`` is worked out (or failed): keep it, and release the requests waiting for it."""
+        with self._lock:
+            self._fitting.pop(key, None)
+            if err is None:
+                if len(self._setups) > 4096:
+                    self._setups.clear()
+                self._setups[key] = setup
+        if err is None:
+            fitting.set_result(setup)
+        else:
+            fitting.set_exception(err)
 
     def forecast(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
                  weather_forecast=None) -> LiveForecast:
