@@ -25,6 +25,8 @@ from .errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 USER_CONFIG_NAME = "sca2lstm.yaml"
 
+TUNE_SAMPLERS = ("sca", "tpe", "random", "pso")
+
 KNOWN_DYNAMIC = ("precipitation", "pet", "peti", "temperature", "humidity", "shortwave_rad",
                  "longwave_rad", "windspeed")
 
@@ -108,6 +110,7 @@ class TrainingConfig:
     forecast_leads: int = 7
     forecast_fraction: float = 0.5
     forecast_weather_known: float = 0.5
+    optimizer: str = "adamw"
 
 
 @dataclass
@@ -123,6 +126,16 @@ class FinetuneConfig:
     unfreeze_embedding: bool = False
     unfreeze_lstm1: bool = False
     unfreeze_weight_head: bool = False
+
+
+@dataclass
+class TuneConfig:
+    sampler: str = "sca"
+    trials: int = 24
+    objective: str = "val_loss"
+    pruner: str = "median"
+    population: int = 6
+    space: dict = field(default_factory=dict)
 
 
 # (section, key) -> (predicate, description of the allowed values)
@@ -158,6 +171,7 @@ _RULES = {
     ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
+    ("training", "optimizer"): (lambda v: v in ("adamw", "sca"), "one of adamw, sca"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),
     ("finetune", "learning_rate"): (_positive, "a number > 0"),
@@ -166,20 +180,26 @@ _RULES = {
     ("finetune", "fine_tune_ratio"): (_open_unit, "a number in (0, 1)"),
     ("finetune", "min_records"): (_non_negative, "an integer >= 0"),
     ("finetune", "epoch_coverage"): (_positive, "a number > 0"),
+    ("tune", "sampler"): (lambda v: v in TUNE_SAMPLERS, "one of " + ", ".join(TUNE_SAMPLERS)),
+    ("tune", "trials"): (_positive, "an integer >= 1"),
+    ("tune", "objective"): (lambda v: v in ("val_loss", "val_nse"), "one of val_loss, val_nse"),
+    ("tune", "pruner"): (lambda v: v in ("median", "hyperband", "none"), "one of median, hyperband, none"),
+    ("tune", "population"): (lambda v: v >= 2, "an integer >= 2"),
 }
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
-             "finetune": FinetuneConfig}
+             "finetune": FinetuneConfig, "tune": TuneConfig}
 
 
 @dataclass
 class Config:
-    """The whole configuration: four sections, each a dataclass."""
+    """The whole configuration: five sections, each a dataclass."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (only str/int/float/bool/None/list), safe for ``weights_only`` loads."""
@@ -256,6 +276,10 @@ def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> 
         if not math.isfinite(value):
             raise ConfigError(f"{source}: {name}={value!r} must be a finite number")
         return float(value)
+    if tp == "dict":  # tune.space; its entries are checked by search_space.parse_space
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {name}={value!r} must be a mapping")
+        return dict(value)
     if "list" in tp:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: {name}={value!r} must be a list")
@@ -286,7 +310,39 @@ def _build(d: dict, source: str) -> Config:
         sections[section] = cls(**kwargs)
     cfg = Config(**sections)
     _check_consistency(cfg, source)
+    if cfg.tune.space:
+        search_space(cfg, source)
     return cfg
+
+
+def search_space(cfg: Config, source: str = "config") -> list:
+    """The validated dimensions of ``cfg.tune.space`` (:mod:`sca2lstm.search_space`); each bound and
+    choice must itself be a valid value of its key, checked by building the config with it."""
+    from .search_space import parse_space
+
+    key_types = {}
+    for section, cls in _SECTIONS.items():
+        if section == "tune":
+            continue
+        for f in fields(cls):
+            tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            tp = tp.replace("Optional[", "").rstrip("]")
+            if tp != "list":
+                key_types[f"{section}.{f.name}"] = tp
+    plain = cfg.to_dict()
+    plain["tune"]["space"] = {}
+
+    def check_value(key, value):
+        section, name = key.split(".", 1)
+        d = copy.deepcopy(plain)
+        d[section][name] = value
+        try:
+            _build(d, source)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: tune.space.{key}: the value {value!r} is not valid: "
+                              f"{str(e).split(': ', 1)[-1]}") from None
+
+    return parse_space(cfg.tune.space, key_types, check_value, source)
 
 
 def _check_consistency(cfg: Config, source: str) -> None:
