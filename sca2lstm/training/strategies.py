@@ -10,10 +10,11 @@
   Explicit flags still apply to every candidate.
 - ``search`` runs ``trials`` fine-tunes chosen by the SCA sampler (:mod:`.samplers`) over learning rate,
   epochs, batch size, patience and the unfreeze flags; its first trial is the guide's default.
-- Both keep the candidate with the best validation NSE of the basin's validation part. A fine-tune
-  never ends below the pretrained weights there (its epoch 0 scores them, and the best epoch is kept),
-  so when no candidate beats the pretrained model, the kept checkpoint holds the pretrained weights and
-  the table says so. Both write one run folder ``<out_root>/basin_{id}/{time}/`` with the winner as
+- Both keep the candidate with the best validation score on the basin's validation part, the score
+  every fine-tune keeps its model by (:func:`~.finetune.validation_score`: skill against persistence of
+  the forecast prediction makes). Each fine-tune already keeps the pretrained weights unless its own
+  are better there (:func:`~.finetune.keep_better`); when no candidate beats the pretrained model, the
+  kept checkpoint holds the pretrained weights and the table says so. Both write one run folder ``<out_root>/basin_{id}/{time}/`` with the winner as
   ``best_model_basin_{id}.pth``, ``strategies.csv`` (every candidate and the pretrained model with their
   validation scores) and the candidates' own run folders under ``candidates/``.
 """
@@ -29,6 +30,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..fileio import atomic_write, atomic_write_text
+from .finetune import FINE_TUNED, PRETRAINED, keep_better
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ PRESETS = {
 }
 STRATEGIES = ("conservative", "deep", "fast", "auto", "search")
 DEFAULT_SEARCH_TRIALS = 8
+PRETRAINED_ROW = "pretrained (zero-shot)"  # strategies.csv's row of the pretrained model
 # The guide's defaults of the searched flags (its 参数说明).
 GUIDE_DEFAULTS = {"learning_rate": 1e-4, "epochs": 20, "batch_size": 16, "patience": 8,
                   "unfreeze_embedding": False, "unfreeze_lstm1": False}
@@ -164,39 +167,53 @@ def _search(run, config: dict, flags: dict, trials: int, seed) -> None:
     def objective(trial):
         values = {d.key: suggest(trial, d) for d in dims}
         r = run(f"trial_{trial.number}", {**config, **values, **flags})
-        return float(r["after"].per_basin[_basin_of(r)]["model"]["nse"])
+        return _kept_score(r)
 
     study.optimize(objective, n_trials=trials if dims else 1)
 
 
-def _basin_of(r: dict) -> str:
-    return next(iter(r["after"].per_basin))
+def _kept_score(r: dict) -> float:
+    """The validation score of the model a fine-tune kept (:func:`~.finetune.validation_score`: skill
+    against persistence, of the blended forecast where the model blends)."""
+    d = r["decision"]
+    return float(d["fine_tuned"] if r["kept"] == FINE_TUNED else d["pretrained"])
 
 
 def _row(name: str, overrides: dict, r: dict, basin: str) -> dict:
     a = r["after"].per_basin[basin]
     hist = pd.read_csv(Path(r["run_dir"]) / "history.csv")
-    return {"strategy": name, "val_nse": a["model"]["nse"], "val_kge": a["model"]["kge"],
-            "val_loss": r["after"].loss, "persistence_val_nse": a["persistence"]["nse"],
+    return {"strategy": name, "val_score": _kept_score(r), "val_nse": a["model"]["nse"], "val_kge": a["model"]["kge"],
+            "val_loss": r["after"].loss, "persistence_val_nse": a["persistence"]["nse"], "fine_tune_kept": r["kept"],
             "seconds": round(r["seconds"], 1), "settings": json.dumps(overrides, sort_keys=True),
             "checkpoint": str(r["checkpoint"]), "epochs_run": int(hist["epoch"].max()),
             "best_epoch": int(hist.loc[hist["val_loss"].idxmin(), "epoch"])}
 
 
 def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dict:
-    """Copy the winner into ``run_dir`` and write strategies.csv (candidates best first, pretrained row)."""
+    """Copy the winner into ``run_dir`` and write strategies.csv (candidates best first, pretrained row).
+
+    The winner is the candidate whose kept model scores best on validation; it replaces the pretrained
+    model only if :func:`~.finetune.keep_better` says so (else its checkpoint, which then holds the
+    pretrained weights, is what is kept)."""
     first = results[rows[0]["strategy"]]
     b = first["before"].per_basin[basin]
-    table = pd.DataFrame(rows).sort_values("val_nse", ascending=False, kind="stable")
+    pre_score = float(first["decision"]["pretrained"])  # the same weights and days for every candidate
+    table = pd.DataFrame(rows).sort_values("val_score", ascending=False, kind="stable")
     win = table.iloc[0]
-    pretrained_kept = not win["val_nse"] > b["model"]["nse"]
-    pre = {"strategy": "pretrained (zero-shot)", "val_nse": b["model"]["nse"], "val_kge": b["model"]["kge"],
-           "val_loss": first["before"].loss, "persistence_val_nse": b["persistence"]["nse"], "seconds": 0.0,
-           "settings": "", "checkpoint": "", "epochs_run": 0, "best_epoch": 0}
+    pretrained_kept = keep_better(pre_score, float(win["val_score"])) == PRETRAINED
+    pre = {"strategy": PRETRAINED_ROW, "val_score": pre_score, "val_nse": b["model"]["nse"],
+           "val_kge": b["model"]["kge"], "val_loss": first["before"].loss, "persistence_val_nse": b["persistence"]["nse"],
+           "fine_tune_kept": PRETRAINED, "seconds": 0.0, "settings": "", "checkpoint": "", "epochs_run": 0,
+           "best_epoch": 0}
     table = pd.concat([table, pd.DataFrame([pre])], ignore_index=True)
-    kept = "pretrained (zero-shot)" if pretrained_kept else win["strategy"]
+    kept = PRETRAINED_ROW if pretrained_kept else win["strategy"]
     table.insert(1, "kept", table["strategy"] == kept)
-    winner = results[win["strategy"]]
+    if pretrained_kept:  # a candidate that kept the pretrained weights carries them with their blend
+        same = table[(table["fine_tune_kept"] == PRETRAINED) & (table["strategy"] != PRETRAINED_ROW)]
+        source = same.iloc[0]["strategy"] if len(same) else win["strategy"]
+    else:
+        source = win["strategy"]
+    winner = results[source]
     src = Path(winner["checkpoint"])
     dst = run_dir / src.name
     with open(src, "rb") as fh:
@@ -208,9 +225,9 @@ def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dic
             shutil.copy2(p, run_dir / extra)
     atomic_write_text(run_dir / "strategies.csv", table.to_csv(index=False, float_format="%.4f"))
     if pretrained_kept:
-        log.info("basin %s, --strategy %s: no candidate beat the pretrained model on validation (NSE %.3f); "
-                 "kept the pretrained weights in %s", basin, strategy, b["model"]["nse"], dst)
+        log.info("basin %s, --strategy %s: no candidate beat the pretrained model on validation (score %.4f); "
+                 "kept the pretrained weights in %s", basin, strategy, pre_score, dst)
     else:
-        log.info("basin %s, --strategy %s: kept %s (validation NSE %.3f; pretrained %.3f) in %s", basin, strategy,
-                 win["strategy"], win["val_nse"], b["model"]["nse"], dst)
-    return {**winner, "checkpoint": dst, "run_dir": run_dir, "strategies": table, "kept": kept}
+        log.info("basin %s, --strategy %s: kept %s (validation score %.4f, NSE %.3f; pretrained %.4f) in %s", basin,
+                 strategy, win["strategy"], win["val_score"], win["val_nse"], pre_score, dst)
+    return {**winner, "checkpoint": dst, "run_dir": run_dir, "strategies": table, "strategy_kept": kept}
