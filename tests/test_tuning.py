@@ -220,7 +220,7 @@ def test_training_optimizer_key_selects_the_optimizer():
     p = [torch.nn.Parameter(torch.zeros(2))]
     assert isinstance(make_optimizer("sca", p, 1e-3, 0.0), GradientGuidedSCA)
     assert isinstance(make_optimizer("adamw", p, 1e-3, 0.0), torch.optim.AdamW)
-    with pytest.raises(ConfigError, match="training.optimizer='adam' is out of range; expected one of adamw, sca"):
+    with pytest.raises(ConfigError, match="training.optimizer='adam' is not allowed; expected one of adamw, sca"):
         load_config(overrides={"training": {"optimizer": "adam"}})
 
 

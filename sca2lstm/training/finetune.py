@@ -212,9 +212,10 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     log.info("Fine-tuning basin %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
              "validate %s..%s", basin, "in" if in_set else "new to", n_train, rec.dates[split.i0],
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
-    settings = train_settings(cfg, "finetune")
+    settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
-    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
+    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
+            "data_sha256": {basin: rec.source_hash}}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress)
     # The pretrained weights' scores, taken before a resumed state replaces them.

@@ -136,20 +136,19 @@ def basin_counts(prep: PreparedData) -> str:
             f"validation {n_val} used, {n_all - n_val} left out")
 
 
-def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
-    t = cfg.training
-    src = getattr(cfg, section)
+def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
+    """The trainer's settings: ``cfg.training``, or for fine-tuning ``cfg.finetune_training()``."""
+    t = cfg.finetune_training() if finetune else cfg.training
     return TrainSettings(
-        epochs=src.epochs, batch_size=src.batch_size, learning_rate=src.learning_rate,
-        weight_decay=src.weight_decay, patience=src.patience, lr_factor=t.lr_factor,
-        lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
+        epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay, patience=t.patience, lr_factor=t.lr_factor,
+        lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=t.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
-        windows_per_epoch=getattr(src, "windows_per_epoch", None),
-        max_windows_per_epoch=getattr(src, "max_windows_per_epoch", None), forecast_leads=t.forecast_leads,
-        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known,
-        optimizer=t.optimizer)
+        windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
+        forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
+        forecast_weather_known=t.forecast_weather_known, optimizer=t.optimizer)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
@@ -186,7 +185,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     if main_proc:
         log.info("%s: %d parameters; %d basins; device %s", type(model).__name__, n_par, len(prep.basins),
                  device)
-    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins}
+    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
+            "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net)
     if resume:

@@ -119,7 +119,7 @@ class _PreparedCache:
 
     def get(self, cfg: Config):
         from .pretrain import prepare_pretraining_data
-        key = repr((sorted(cfg.data.__dict__.items()), cfg.training.seq_len))
+        key = repr((sorted(cfg.data.model_dump().items()), cfg.training.seq_len))
         if key not in self.store:
             self.store = {key: prepare_pretraining_data(cfg, self.data_dir)}  # keep one: memory stays flat
         return self.store[key]
