@@ -37,6 +37,7 @@ from ..data.periods import BasinPeriods, fit_split
 from ..errors import DataError
 from ..evaluation.context import BasinContext
 from ..evaluation.evaluate import evaluate
+from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
@@ -274,6 +275,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
              "%s model; saved %s", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
              a["persistence"]["nse"], seconds, kept, path)
+    calibrate_after_training(path, ctx.data_dir, [basin], source_model=pretrained_model)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,

@@ -19,6 +19,7 @@ from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, loa
 from ..data.scaling import Scalers
 from ..errors import DataError
 from ..evaluation.evaluate import evaluate
+from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
@@ -148,7 +149,7 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
         forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
-        forecast_weather_known=t.forecast_weather_known, optimizer=t.optimizer)
+        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, optimizer=t.optimizer)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
@@ -223,6 +224,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s | saved %s",
              med, pers, ev.median("model", "kge"), wall, output)
     log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
+    # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint
+    calibrate_after_training(output, data_dir, prep.basins)
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
