@@ -123,7 +123,7 @@ class BasinContext:
         _, ccfg, scalers, ckpt = bundle
         cfg = cfg or ccfg
         basin = check_basin_id(basin)
-        data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
+        data_dir, builtin = data_folder((None, cfg, None, ckpt), data_dir)
         attrs = _attribute_signature(data_dir)
         files = None
         if timeseries is not None:
@@ -247,6 +247,22 @@ class BasinContext:
 
 
 # ---------------------------------------------------------------------------------------------- rules
+def data_folder(bundle, data_dir) -> tuple[Path, bool]:
+    """The data folder a checkpoint runs on, and whether it is the built-in synthetic one: ``data_dir``
+    if given, else the folder the checkpoint recorded, else the configured one
+    (:func:`sca2lstm.data.dataset.resolve_data_dir`). ``bundle``: ``load_model(...)``'s output."""
+    return resolve_data_dir(data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+
+
+def check_basins(bundle, data_dir, basins) -> Path:
+    """The data folder of :func:`data_folder`, after checking that it holds every basin of ``basins``
+    (a DataError naming the unknown id and the known ones): bad ids are refused before any work."""
+    folder, _ = data_folder(bundle, data_dir)
+    for basin in basins:
+        reader.timeseries_file(folder, basin)
+    return folder
+
+
 def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -> tuple[int, int]:
     """Days ``[i0, i1)`` a basin the checkpoint does not know fits its discharge scale on, the same for
     every command and issue date: its training part. Under the configured periods that is the configured
