@@ -27,6 +27,14 @@ def test_chinese_headers_decode_in_every_encoding_excel_saves(codec, label, tmp_
     assert label in t.describe() and "detected" in t.describe()
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_ascii_utf16_without_a_mark_is_not_read_as_utf8(codec, tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_bytes("date,q\n2020-01-01,1.5\n".encode(codec))
+    t = tables.read_table(f)
+    assert list(t.frame.columns) == ["date", "q"] and t.frame["q"].tolist() == ["1.5"]
+
+
 def test_latin1_headers_and_a_given_encoding(tmp_path):
     f = tmp_path / "s.csv"
     f.write_bytes("Datum;Abfluss m³/s;Temperatur °C\n01.02.2020;1,5;3\n".encode("latin-1"))

@@ -434,7 +434,10 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
         sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
                "max_missing": o.max_missing, "days": res.counts}
         return daily, 0, sub
-    days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
+    if (idx == idx.normalize()).all():  # dates without a time of day already name their days
+        days = pd.DatetimeIndex(idx, name="date")
+    else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
+        days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
     if (days != days.normalize()).any():  # pragma: no cover - days_of returns dates
         raise DataError(f"date column {name!r}: could not place the values on days")
     _check_timestep(days, name)

@@ -134,6 +134,13 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
                 return raw.decode(codec), codec, True
             except UnicodeDecodeError:
                 break
+    head = raw[:4096]
+    if b"\x00" in head and _looks_utf16(raw):  # UTF-16 without a mark; ASCII in it is also valid UTF-8
+        codec = "utf_16_le" if head[1::2].count(0) > head[0::2].count(0) else "utf_16_be"
+        try:
+            return raw.decode(codec), codec, True
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8"), "utf-8", True
     except UnicodeDecodeError:
