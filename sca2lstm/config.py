@@ -108,6 +108,7 @@ class TrainingConfig:
     forecast_leads: int = 7
     forecast_fraction: float = 0.5
     forecast_weather_known: float = 0.5
+    forecast_emulated: float = 0.0
 
 
 @dataclass
@@ -157,6 +158,7 @@ _RULES = {
     ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
     ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("training", "forecast_emulated"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
     ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
     ("finetune", "batch_size"): (_positive, "an integer >= 1"),

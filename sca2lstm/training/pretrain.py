@@ -148,7 +148,9 @@ def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=getattr(src, "windows_per_epoch", None),
         max_windows_per_epoch=getattr(src, "max_windows_per_epoch", None), forecast_leads=t.forecast_leads,
-        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known)
+        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known,
+        forecast_emulated=t.forecast_emulated, high_precip_mm=cfg.data.high_precip_mm,
+        low_precip_mm=cfg.data.low_precip_mm)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,

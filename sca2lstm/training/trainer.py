@@ -27,6 +27,8 @@ from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
+from ..weather.emulator import emulate
+from ..weather.windows import LeadWeather
 from .augment import hide_discharge
 from .loss import masked_mse, pinball_loss
 
@@ -57,6 +59,9 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    forecast_emulated: float = 0.0     # share of the weather-known ones that see an emulated forecast instead
+    high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
+    low_precip_mm: float = 1.0
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -90,7 +95,7 @@ class Trainer:
 
     def __init__(self, model, train_data: SequenceData, train_periods, val_data: SequenceData, val_periods,
                  settings: TrainSettings, device, state_path: Path, meta: dict, progress: bool = True,
-                 ddp_model=None):
+                 ddp_model=None, weather_archive=None):
         self.model = model
         self.net = model if ddp_model is None else ddp_model  # DDP wrapper or compiled module, if any
         self.train_data, self.train_periods = train_data, train_periods
@@ -121,6 +126,14 @@ class Trainer:
         self.issue_cols = None
         if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
+        # Forecast weather for the lead days of weather-known windows: a station's archive of the
+        # forecasts it had (weather_archive, sca2lstm/weather/archive.py), else an emulated forecast.
+        self.weather_archive = weather_archive
+        self.lead_weather = None
+        if self.issue_cols is not None and (settings.forecast_emulated > 0 or weather_archive is not None):
+            sc = train_data.scalers
+            self.lead_weather = LeadWeather(sc.feature_names, sc.x_mean, sc.x_std, settings.high_precip_mm,
+                                            settings.low_precip_mm)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
         head = getattr(model, "quantile_head", None)
@@ -183,7 +196,7 @@ class Trainer:
                                                ssi_column=self.ssi_column, ssi_window=s.ssi_window,
                                                scales=self.basin_scales[bb])
             if self.issue_cols is not None:
-                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
+                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 if self.quantiles:
@@ -229,19 +242,41 @@ class Trainer:
             mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
         return mean
 
-    def _issue_time_windows(self, x, miss, q_in, rng):
+    def _issue_time_windows(self, x, miss, q_in, rng, bb, ss):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
 
         Such a window's issue date is ``forecast_leads`` days before its last day; a share of them keep
-        the observed weather of the lead days (a perfect weather forecast). The draws come from the
-        epoch's rng, so a resumed run repeats them.
+        the weather of the lead days: the archived forecast of their issue date where the basin has an
+        archive that holds it, else an emulated forecast for a share ``forecast_emulated`` of them, else
+        the observed weather (a perfect forecast). The draws come from the epoch's rng, so a resumed run
+        repeats them (and a run without archive or emulation draws exactly what it drew before).
         """
         s = self.s
         B, L = q_in.shape
         issue = rng.random(B) < s.forecast_fraction
         weather = rng.random(B) < s.forecast_weather_known
         t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        if self.lead_weather is not None:
+            x, miss = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads), bb, ss)
         return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
+
+    def _forecast_weather(self, x, miss, rng, chosen, pos, bb, ss):
+        """Put archived or emulated forecasts into the lead days of the ``chosen`` windows."""
+        s, lw = self.s, self.lead_weather
+        done = np.zeros(len(chosen), dtype=bool)
+        if self.weather_archive is not None and chosen.any():
+            rows = np.flatnonzero(chosen)
+            fc, found = self.weather_archive.lookup(bb[rows], ss[rows] + pos, s.forecast_leads, rng)
+            if found.any():
+                x, miss = lw.put(x, miss, pos, {k: v[found] for k, v in fc.items()}, rows[found])
+                done[rows[found]] = True
+        if s.forecast_emulated > 0:
+            emu = chosen & ~done & (rng.random(len(chosen)) < s.forecast_emulated)
+            if emu.any():
+                obs = lw.observed(x[emu], miss[emu])
+                fc = emulate(obs, pos, s.forecast_leads, rng)
+                x, miss = lw.put(x, miss, pos, fc, emu)
+        return x, miss
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len
