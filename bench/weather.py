@@ -142,7 +142,9 @@ def main(argv=None) -> int:
     ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date (default 3)")
     ap.add_argument("--members", type=int, default=20)
     ap.add_argument("--max_basins", type=int, default=None)
-    ap.add_argument("--no_curve", action="store_true", help="skip the error-level curve")
+    ap.add_argument("--settings", nargs="+", default=["no-weather", "perfect", "emulated", "ensemble", "curve"],
+                    choices=["no-weather", "perfect", "emulated", "ensemble", "curve"],
+                    help="which settings to run (default: all; the ensemble costs --members times a forecast)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench_output/weather")
     ap.add_argument("--quick", action="store_true", help="smoke test: a tiny model trained for 1 epoch")
@@ -183,10 +185,16 @@ def main(argv=None) -> int:
     thresholds = [two_year_flow(r.y.astype(np.float64), r.dates, t) for r, t in zip(records, train)]
     lw = LeadWeather.from_model(scalers, mcfg)
     issue = [(i0 - 1, i1 - 1) for i0, i1 in periods]
-    settings = {"no-weather": ("none", None), "perfect": ("perfect", None),
-                "emulated": ("perfect", EmulatedForecast(lw, F, None, 1.0, args.seed)),
-                f"emulated-ens{args.members}": ("perfect", EmulatedForecast(lw, F, args.members, 1.0, args.seed))}
-    if not args.no_curve:
+    settings = {}
+    if "no-weather" in args.settings:
+        settings["no-weather"] = ("none", None)
+    if "perfect" in args.settings or "curve" in args.settings:
+        settings["perfect"] = ("perfect", None)
+    if "emulated" in args.settings or "curve" in args.settings:
+        settings["emulated"] = ("perfect", EmulatedForecast(lw, F, None, 1.0, args.seed))
+    if "ensemble" in args.settings:
+        settings[f"emulated-ens{args.members}"] = ("perfect", EmulatedForecast(lw, F, args.members, 1.0, args.seed))
+    if "curve" in args.settings:
         for lev in CURVE_LEVELS:
             if lev not in (0.0, 1.0):
                 settings[f"emulated-level{lev:g}"] = ("perfect", EmulatedForecast(lw, F, None, lev, args.seed))

@@ -87,7 +87,8 @@ def _body(args) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
     folder = write_forecast(fc, out_dir, args.format)
     t = fc.table
-    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()} "
+    members = "" if fc.members is None else f", the mixture over {len(fc.members)} weather members"
+    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}{members} "
           f"(model {path}; {fc.seconds * 1000:.0f} ms)")
     qcols = [c for c in t.columns if c.startswith("q")]
     print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
