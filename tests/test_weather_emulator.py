@@ -152,3 +152,29 @@ def test_forecast_in_a_window_matches_the_features_of_the_series_with_it(tiny_cf
     assert (np.abs(got - want)[ok] <= np.broadcast_to(tol, want.shape)[ok] + 1e-4 * np.abs(want[ok])).all()
     # and the lead days really changed (the test would pass on a no-op otherwise)
     assert not np.allclose(got[lead_pos + 1:lead_pos + 1 + leads], xs[start + lead_pos + 1:start + lead_pos + 1 + leads])
+
+
+def test_hindcasts_with_a_level_0_emulated_forecast_equal_the_perfect_weather_ones(pretrained_ckpt, tiny_data_dir):
+    """The emulated-forecast path (windows rebuilt with LeadWeather) at error 0 is the observed weather;
+    at error 1 the forecasts differ; an emulated ensemble gives member quantiles and a mixture."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+    from sca2lstm.evaluation.operational import issue_time_hindcasts
+    from sca2lstm.weather.windows import EmulatedForecast
+
+    model, cfg, sc, _ = load_model(pretrained_ckpt)
+    recs = [load_basin(tiny_data_dir, "32006", cfg)]
+    data = SequenceData(recs, load_static(tiny_data_dir, ["32006"], cfg), sc, pad=cfg.training.seq_len)
+    i0 = recs[0].index_of("1976-03-01")
+    kw = dict(seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, basin_indices=[0])
+    F = cfg.training.forecast_leads
+    lw = LeadWeather.from_model(sc, cfg)
+    perfect = issue_time_hindcasts(model, data, [(i0, i0 + 40)], F, "perfect", **kw)[0]
+    level0 = issue_time_hindcasts(model, data, [(i0, i0 + 40)], F, "perfect", lead_weather=EmulatedForecast(lw, F, None, 0.0), **kw)[0]
+    assert np.allclose(level0.median, perfect.median, rtol=1e-5, atol=1e-6)
+    level1 = issue_time_hindcasts(model, data, [(i0, i0 + 40)], F, "perfect", lead_weather=EmulatedForecast(lw, F, None, 1.0), **kw)[0]
+    assert not np.allclose(level1.median, perfect.median)
+    ens = issue_time_hindcasts(model, data, [(i0, i0 + 40, )], F, "perfect",
+                               lead_weather=EmulatedForecast(lw, F, 5, 1.0), stride=4, **kw)[0]
+    assert ens.member_quantiles.shape == (10, F, 5, 5) and ens.quantiles.shape == (10, F, 5)
+    assert (ens.quantiles[..., -1] >= ens.member_quantiles[..., 2].min(axis=-1) - 1e-9).all()

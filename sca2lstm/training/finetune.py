@@ -40,7 +40,7 @@ from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
 from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, write_training_artifacts
-from .pretrain import train_settings
+from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
 from .trainer import Trainer
 
@@ -217,7 +217,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
-                      progress=progress)
+                      progress=progress, weather_archive=weather_archives(cfg, data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.
     before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:

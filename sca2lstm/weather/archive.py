@@ -1,0 +1,147 @@
+"""Archives of past weather forecasts: a station's forecasts by issue date and lead, for training and reforecasts.
+
+An archive is a long table (CSV) ``issue_date, lead_days, valid_date[, member], <inputs>`` with the
+model's input names (``precipitation``, ``temperature``, and ``pet``/``peti`` if given): the forecast
+issued for issue date t0 (the last day with observations; the forecast is used the morning after it)
+for the valid days t0 + 1 ... It lives at ``DIR/weather_archive/<id>.csv`` (``sca2lstm weather archive
+--out`` writes it there), where pretraining, fine-tuning and reforecasts find it:
+
+* training and fine-tuning (:class:`ArchiveLookup`): a weather-known issue-time window whose issue date
+  the archive holds takes the archived forecast for its lead days instead of the observed weather (one
+  member drawn at random where there are several), so the model learns the real forecasts' errors;
+* reforecasts (:func:`weather_for_issue`): the weather of (issue date, lead) as the forecaster had it.
+
+An archive without PET gets PET the way the model's config derives it
+(:func:`sca2lstm.weather.files.complete_pet`), never another kind.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data import reader
+from ..errors import DataError
+from .files import WeatherForecast, complete_pet, pet_input, read_forecast_file
+
+log = logging.getLogger(__name__)
+ARCHIVE_DIR = "weather_archive"
+
+
+def archive_path(data_dir, basin: str) -> Path | None:
+    """``DIR/weather_archive/<id>.csv`` (or ``.csv.gz``) if it exists, else None."""
+    if data_dir is None:
+        return None
+    for name in (f"{basin}.csv", f"{basin}.csv.gz"):
+        p = Path(data_dir) / ARCHIVE_DIR / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _latitude(data_dir, basin: str) -> float:
+    try:
+        return reader.basin_attribute(data_dir, basin, "gauge_lat")
+    except DataError:
+        return float("nan")
+
+
+def read_archive(path, cfg, lat: float) -> WeatherForecast:
+    """An archive with the model's weather inputs (PET completed as the config derives it).
+
+    Raises a one-line DataError for a file that is not an archive (no ``issue_date``/``lead_days``) or
+    lacks an input the model reads.
+    """
+    wf = read_forecast_file(path)
+    src = f"weather archive {path}"
+    if wf is None or wf.table["issue_date"].isna().any():
+        raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
+    t = wf.table.rename(columns={"valid_date": "date"})
+    pet = pet_input(cfg)
+    try:
+        t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat)
+    except DataError as e:
+        raise DataError(f"{src}: {e}") from None
+    need = [c for c in cfg.data.dynamic_inputs]
+    missing = [c for c in need if c not in t.columns]
+    if missing:
+        raise DataError(f"{src}: lacks the model input(s) {missing}; it has {[c for c in t.columns]}")
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), src)
+
+
+class ArchiveLookup:
+    """Archived forecasts by (basin index, basin-local issue day), for the trainer.
+
+    Parameters
+    ----------
+    records : list of BasinRecord
+        The training data's basins, in order (their ``dates`` map issue dates to day indices).
+    archives : dict of basin id -> WeatherForecast
+        From :func:`read_archive`.
+    inputs : list of str
+        The weather inputs to return (the model's, :attr:`sca2lstm.weather.windows.LeadWeather.inputs`).
+    """
+
+    def __init__(self, records, archives: dict, inputs):
+        self.inputs = list(inputs)
+        self.by_basin = []
+        for rec in records:
+            wf = archives.get(rec.basin)
+            table = {}
+            if wf is not None:
+                t = wf.table
+                first = pd.Timestamp(rec.dates[0])
+                for (issue, _member), g in t.groupby(["issue_date", "member"]):
+                    day = int((issue - first).days)
+                    lead = (g["valid_date"] - issue).dt.days.to_numpy()
+                    vals = g[self.inputs].to_numpy(np.float64)
+                    table.setdefault(day, []).append((lead, vals))
+            self.by_basin.append(table)
+
+    def __bool__(self) -> bool:
+        return any(self.by_basin)
+
+    def lookup(self, basin_idx, issue_day, leads: int, rng):
+        """(forecast name -> [B, leads] (NaN where the archive lacks a day), found [B]) for each window.
+
+        A window is found when its basin's archive holds its issue day with every lead 1..leads of every
+        input; with several members one is drawn.
+        """
+        B = len(basin_idx)
+        out = np.full((B, leads, len(self.inputs)), np.nan)
+        found = np.zeros(B, dtype=bool)
+        for i, (b, t) in enumerate(zip(np.asarray(basin_idx), np.asarray(issue_day))):
+            runs = self.by_basin[int(b)].get(int(t))
+            if not runs:
+                continue
+            lead, vals = runs[int(rng.integers(len(runs)))] if len(runs) > 1 else runs[0]
+            row = np.full((leads, len(self.inputs)), np.nan)
+            ok = (lead >= 1) & (lead <= leads)
+            row[lead[ok] - 1] = vals[ok]
+            if np.isfinite(row).all():
+                out[i], found[i] = row, True
+        return {n: out[:, :, j] for j, n in enumerate(self.inputs)}, found
+
+
+def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
+    """The archives of the training basins found under ``DIR/weather_archive/`` (None if there are none)."""
+    archives = {}
+    for rec in records:
+        p = archive_path(data_dir, rec.basin)
+        if p is not None:
+            archives[rec.basin] = read_archive(p, cfg, _latitude(data_dir, rec.basin))
+            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
+                     rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
+    return ArchiveLookup(records, archives, inputs) if archives else None
+
+
+def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) -> pd.DataFrame:
+    """The archived weather of ``issue_date`` for leads 1..``leads``: ``member, date, <inputs>`` (the long
+    table ``forecast --weather_forecast`` and :func:`sca2lstm.evaluation.operational.issue_forecast` read;
+    a one-line DataError if the archive lacks that issue date or a lead day)."""
+    members = archive.members(issue_date, leads, inputs)
+    return pd.concat([m.assign(member=i) for i, m in enumerate(members)], ignore_index=True)[
+        ["member", "date", *inputs]]
