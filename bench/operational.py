@@ -232,10 +232,9 @@ def main(argv=None) -> int:
     b0 = records[0].basin
     issue_date = str(records[0].dates[test[0][0] + 30])
     series = camels_gb.read_timeseries(data_dir, b0, columns=required_columns(mcfg))
-    from sca2lstm.evaluation import operational
+    from sca2lstm.evaluation.context import clear_caches
 
-    operational._SERIES_CACHE.clear()
-    operational._STATIC_CACHE.clear()
+    clear_caches()
     s = time.perf_counter()
     issue_forecast(bundle, b0, data_dir=data_dir, issue_date=issue_date, leads=F)
     timing = {"first call, reading the basin's files (one call)": (time.perf_counter() - s) * 1000}

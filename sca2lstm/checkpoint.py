@@ -141,10 +141,42 @@ def build_checkpoint(model, cfg: Config, scalers: Scalers, basins, epoch: int, o
         "epoch": int(epoch),
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
         "val_metrics": val_metrics or {},
+        "trained_on": pretraining_spans(cfg, basins),
     }
     ckpt.update(extra)
     return ckpt
 
+
+def pretraining_spans(cfg: Config, basins) -> list[dict]:
+    """The days a pretraining run on ``basins`` read: its training targets and the validation days it
+    chose its epoch on, as :func:`trained_on` lists them."""
+    d, basins = cfg.data, sorted(str(b) for b in basins)
+    return [{"role": "train", "basins": basins, "start": str(d.train_start), "end": str(d.train_end)},
+            {"role": "validation", "basins": basins, "start": str(d.val_start), "end": str(d.val_end)}]
+
+
+def trained_on(ckpt: dict) -> list[dict]:
+    """Which basins and days the weights of ``ckpt`` learned from (``role`` 'train') or were chosen on
+    (``role`` 'validation'): a list of ``{"role", "basins", "start", "end"}`` (inclusive ISO days)."""
+    return [dict(s, basins=list(s["basins"])) for s in ckpt["trained_on"]]
+
+
+def _legacy_trained_on(ckpt: dict, cfg: Config) -> list[dict]:
+    """``trained_on`` of a checkpoint written before the key: every basin with a discharge scale was a
+    pretraining basin over the configured periods (a fine-tuned basin too, when in doubt: scores on
+    those days are then labelled in-sample rather than passed off as a test), and a fine-tuned basin
+    also read its stored fine-tuning days."""
+    spans = pretraining_spans(cfg, (ckpt.get("scalers") or {}).get("basins", {}))
+    basin, periods = ckpt.get("finetuned_basin"), ckpt.get("periods")
+    if basin and isinstance(periods, dict) and "fine_tune" in periods:
+        start, end = (str(v) for v in periods["fine_tune"])
+        spans.append({"role": "train", "basins": [str(basin)], "start": start, "end": end})
+    return spans
+
+
+#: Checkpoint keys newer than some checkpoints, and how the value of such a checkpoint is derived from
+#: what it holds (and its config).
+_LEGACY_KEYS = {"trained_on": _legacy_trained_on}
 
 #: Config keys newer than some checkpoints, and the value that rebuilds such a checkpoint as it was trained:
 #: no cell head (model.cell_readout), the raw model without the persistence blend, no quantile head and a
@@ -177,6 +209,9 @@ def load_model(path, device="cpu"):
         scalers = Scalers.from_dict(ckpt["scalers"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} has malformed scalers ({e})") from None
+    for key, legacy in _LEGACY_KEYS.items():
+        if key not in ckpt:
+            ckpt[key] = legacy(ckpt, cfg)
     model = SCA2LSTM(cfg)
     load_state_into(model, ckpt["model_state_dict"], path)
     model.to(device).eval()

@@ -44,6 +44,12 @@ def test_mixture_of_one_member_is_that_member_and_disagreement_widens_it():
     # exceedance: P(> q95 of a lone member) = 0.05; with the far member added, 0.5 + 0.05 / 2
     assert np.isclose(exceedance_probability(q[None], LEVELS, 6.0), 0.05)
     assert np.isclose(exceedance_probability(np.stack([lo, hi]), LEVELS, 6.0), 0.5 + 0.025)
+    # with the warnings' own per-member rule (exponential tails) the mixture is the mean of the members'
+    from sca2lstm.evaluation.exceedance import exceedance_probability as member_p
+
+    both = np.stack([lo, hi])
+    assert np.isclose(exceedance_probability(both, LEVELS, 30.0, member_p),
+                      (member_p(lo, LEVELS, 30.0) + member_p(hi, LEVELS, 30.0)) / 2)
     # CRPS of a sharp, right forecast is smaller than of a wide one, and 0-centred errors grow it
     sharp = np.array([2.9, 2.95, 3.0, 3.05, 3.1])
     assert crps(sharp[None], LEVELS, np.array(3.0)) < crps(q[None], LEVELS, np.array(3.0)) < \

@@ -47,6 +47,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--unfreeze_lstm1", action="store_true", default=None, help="also train LSTM1 (attention LSTM)")
     p.add_argument("--unfreeze_weight_head", action="store_true", default=None,
                    help="also train the attention weight head")
+    p.add_argument("--allow_missing_inputs", action="store_true",
+                   help="fine-tune even when precipitation, or every meteorological input, is absent from the "
+                        "basin's whole file (the outputs name it)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config file's training.seed)")
     p.add_argument("--resume", action="store_true", help="continue the latest interrupted fine-tune of the basin")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
@@ -96,9 +99,10 @@ def _one(job) -> dict:
         device = resolve_device(args.device, args.no_cuda)
         r = finetune(args.pretrained_model, basin, overrides, data_dir=args.data_dir, device=device,
                      out_root=args.output_dir, progress=not args.quiet and not in_worker, resume=args.resume,
-                     seed=seed, test_start=args.test_start)
+                     seed=seed, test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
         b, a = r["before"].per_basin[basin], r["after"].per_basin[basin]
         return {"basin": basin, "status": "ok", "val_nse_before": b["model"]["nse"], "val_nse_after": a["model"]["nse"],
+                "kept": r["kept"],
                 "persistence_nse": a["persistence"]["nse"], "seconds": round(r["seconds"], 1),
                 "checkpoint": str(r["checkpoint"])}
     except Sca2lstmError as e:
@@ -114,7 +118,7 @@ def _body(args) -> int:
         device = resolve_device(args.device, args.no_cuda)
         finetune(args.pretrained_model, basins[0], overrides, data_dir=args.data_dir, device=device,
                  out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=seed,
-                 test_start=args.test_start)
+                 test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
         return 0
     jobs = min(args.jobs, len(basins))
     if jobs > 1:
@@ -133,11 +137,12 @@ def _body(args) -> int:
 
 
 def _print_summary(rows) -> None:
-    print(f"\n{'basin':>8}  {'status':<10} {'NSE before':>10} {'NSE after':>10} {'persistence':>11} {'seconds':>8}")
+    print(f"\n{'basin':>8}  {'status':<10} {'NSE before':>10} {'NSE after':>10} {'persistence':>11} {'seconds':>8}"
+          "  kept (the better on validation)")
     for r in rows:
         if r["status"] == "ok":
             print(f"{r['basin']:>8}  {'ok':<10} {r['val_nse_before']:10.3f} {r['val_nse_after']:10.3f} "
-                  f"{r['persistence_nse']:11.3f} {r['seconds']:8.1f}")
+                  f"{r['persistence_nse']:11.3f} {r['seconds']:8.1f}  {r['kept']}")
         else:
             print(f"{r['basin']:>8}  {r['status']}")
 

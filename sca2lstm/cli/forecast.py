@@ -33,6 +33,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
+    p.add_argument("--allow_missing_inputs", action="store_true",
+                   help="forecast even when precipitation, or every meteorological input, is absent from the "
+                        "basin's whole file (the outputs name it)")
     add_common_flags(p, config=False)
     return p
 
@@ -79,7 +82,7 @@ def _body(args) -> int:
     try:
         fc = issue_forecast(bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
                             leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)),
-                            weather_forecast=weather)
+                            weather_forecast=weather, allow_missing_inputs=args.allow_missing_inputs)
     except DataError as e:
         if weather is not None and str(e).startswith("weather forecast") and not str(e).startswith("--weather"):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
@@ -95,6 +98,9 @@ def _body(args) -> int:
     for _, r in t.iterrows():
         print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
               + " ".join(f"{r[c]:9.3f}" for c in qcols))
+    if fc.missing_inputs:
+        print(f"WARNING: no {', '.join(fc.missing_inputs)} anywhere in basin {fc.basin}'s data: the model ran "
+              "without it (masked)")
     print(f"Output: {folder}")
     return 0
 

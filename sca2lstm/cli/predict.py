@@ -28,6 +28,9 @@ def build_parser() -> ArgumentParser:
                         "of a station's record)")
     p.add_argument("--output_dir", default=None, help="default: a predictions/ folder beside the model")
     p.add_argument("--format", choices=["csv", "netcdf"], default="csv", help="series format (default csv)")
+    p.add_argument("--allow_missing_inputs", action="store_true",
+                   help="run even when precipitation, or every meteorological input, is absent from a basin's "
+                        "whole file (the outputs name it)")
     add_common_flags(p, config=False)
     return p
 
@@ -48,7 +51,7 @@ def _body(args) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     # Every basin is forecast before anything is written: a bad basin leaves no partial output.
     preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle,
-                     test_start=args.test_start)
+                     test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
              for basin in dict.fromkeys(args.basin)]
     rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
     print(f"\nModel: {path}")
@@ -58,12 +61,17 @@ def _body(args) -> int:
     # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
           f"| {'skill':>6} {'raw':>6} {'alpha':>5} | {'days':>6} {'NSE all days':>12} | unpredicted  output")
-    below = []
+    below, in_sample = [], []
     for pred, folder in rows:
         m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
         raw = pred.metrics.get("model_raw", m)
         alpha = (pred.metrics.get("persistence_blend") or {}).get("alpha")
         flag = "  BELOW PERSISTENCE" if m["skill_vs_persistence"] < 0 else ""
+        if pred.metrics["in_sample"]["in_sample"]:
+            flag += "  IN-SAMPLE"
+            in_sample.append(pred.basin)
+        if pred.metrics["missing_inputs"]:
+            flag += f"  NO {'/'.join(pred.metrics['missing_inputs']).upper()}"
         print(f"{pred.basin:>8} {pred.metrics['n_days']:6d} {m['nse']:7.3f} {m['kge']:7.3f} {m['rmse']:8.3f} "
               f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {m['skill_vs_persistence']:6.3f} "
               f"{raw['skill_vs_persistence']:6.3f} {'-' if alpha is None else f'{alpha:.2f}':>5} "
@@ -74,6 +82,9 @@ def _body(args) -> int:
     print("skill = 1 - MSE/MSE_persistence on the same days (raw: the model before the persistence blend)")
     if below:
         print(f"WARNING: the model is below persistence (skill < 0) for basin {', '.join(below)}")
+    if in_sample:
+        print(f"WARNING: basin {', '.join(in_sample)}: the scored days include days the model was trained or "
+              "validated on; these are in-sample scores, not a test (metrics.json: in_sample)")
     return 0
 
 

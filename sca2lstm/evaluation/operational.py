@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +30,13 @@ import pandas as pd
 import torch
 
 from ..fileio import replace_folder
-from ..data import camels_gb, reader
-from ..data.dataset import (
-    BasinRecord,
-    SequenceData,
-    complete_inputs,
-    fit_new_basin_scaler,
-    load_static,
-    recorded_data,
-    resolve_data_dir,
-)
+from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.issue_time import issue_time_columns, mask_issue_time
-from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
 from ..weather.files import WeatherForecast, complete_pet, pet_input
 from ..weather.mixture import mixture_quantiles
+from .context import BasinContext, _latitude
 
 SETTING_ISSUE = "issue-time"
 SETTING_WEATHER = "issue-time+weather-forecast"
@@ -75,6 +66,7 @@ class OperationalForecast:
     history: pd.DataFrame
     model_path: str | None
     seconds: float
+    missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
 
     @property
@@ -104,54 +96,6 @@ def _check_leads(leads, trained: int) -> int:
         raise UsageError(f"--leads {leads!r}: expected an integer from 1 to {trained} "
                          "(the lead days this model was trained for, training.forecast_leads)")
     return int(leads)
-
-
-def _basin_frame(data_dir, basin: str, cfg, timeseries) -> pd.DataFrame:
-    """The basin's raw daily data: its file, or ``timeseries`` (date index, the basin's columns), completed
-    as training completes it (:func:`sca2lstm.data.dataset.complete_inputs`: PET from temperature where
-    the config says so, inputs the basin lacks masked), so a station imported without PET, or a model
-    trained with Oudin PET for every basin, gets the inputs it was trained on."""
-    target = cfg.data.target
-    if timeseries is None:
-        # Parsing 45 years of CSV costs ~10x the forecast: keep recent basins, keyed by the file's
-        # modification time and size (a rewritten file is read again).
-        f = camels_gb.timeseries_file(data_dir, basin)
-        st = f.stat()
-        key = (str(f.resolve()), target)
-        hit = _SERIES_CACHE.get(key)
-        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
-            if len(_SERIES_CACHE) >= 64:
-                _SERIES_CACHE.clear()
-            hit = _SERIES_CACHE[key] = ((st.st_mtime_ns, st.st_size),
-                                        camels_gb.read_timeseries(data_dir, basin, columns=[target]))
-        return complete_inputs(hit[1], basin, cfg, _latitude(data_dir, basin))
-    if not isinstance(timeseries, pd.DataFrame):
-        raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
-    df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
-    if target not in df.columns:
-        raise DataError(f"timeseries of basin {basin}: missing column {target!r}; found {list(df.columns)}")
-    try:
-        idx = pd.DatetimeIndex(pd.to_datetime(df.index)).normalize()
-    except (ValueError, TypeError):
-        raise DataError(f"timeseries of basin {basin}: the index must be dates (YYYY-MM-DD)") from None
-    if idx.has_duplicates:
-        raise DataError(f"timeseries of basin {basin}: duplicate date {idx[idx.duplicated()][0].date()}")
-    if len(idx) == 0:
-        raise DataError(f"timeseries of basin {basin} has no rows")
-    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in df.columns},
-                       index=idx.rename("date")).sort_index()
-    out = out.reindex(pd.date_range(out.index[0], out.index[-1], freq="D", name="date"))
-    return complete_inputs(out, basin, cfg, _latitude(data_dir, basin))
-
-
-def _latitude(data_dir, basin: str) -> float:
-    """The gauge latitude for Oudin PET; NaN without a data folder or the attribute."""
-    if data_dir is None:
-        return float("nan")
-    try:
-        return reader.basin_attribute(data_dir, basin, "gauge_lat")
-    except DataError:
-        return float("nan")
 
 
 def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Timestamp:
@@ -217,7 +161,8 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 
 
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
-                   timeseries=None) -> OperationalForecast:
+                   timeseries=None, allow_missing_inputs: bool = False,
+                   context: BasinContext | None = None) -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters
@@ -236,6 +181,12 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     timeseries : pandas.DataFrame, optional
         The basin's raw daily data (date index or column, its input and discharge columns), used
         instead of its file.
+    allow_missing_inputs : bool
+        Forecast even when precipitation, or every meteorological input, is absent from the data.
+    context : BasinContext, optional
+        The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`): its data,
+        discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
+        static attributes and blend.
 
     Returns
     -------
@@ -246,9 +197,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     basin = str(basin)
     trained = _forecast_leads(cfg)
     leads = _check_leads(leads, trained)
-    # The folder the model was trained on unless another is given (as predict and fine-tune do).
-    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
-    df = _basin_frame(data_dir, basin, cfg, timeseries)
+    ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
+                                          allow_missing_inputs=allow_missing_inputs)
+    df, scalers = ctx.frame, ctx.scalers
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
     in_cols = [c for c in required_columns(cfg) if c != target]
@@ -260,7 +211,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
         member_rows = [_weather_rows(m, in_cols, t0, leads)
-                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, _latitude(data_dir, basin))]
+                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, _latitude(ctx.data_dir, basin))]
     else:
         member_rows = [_weather_rows(weather_forecast, in_cols, t0, leads)]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
@@ -275,10 +226,6 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         if wx is not None:
             ext.loc[wx.index, in_cols] = wx.to_numpy()
         x_raw, y_raw = raw_features(ext, cfg)
-        if basin not in scalers.basins:
-            scalers = Scalers.from_dict(scalers.to_dict())      # never mutate the caller's bundle
-            rec = BasinRecord(basin, ext.index.to_numpy().astype("datetime64[D]"), x_raw, y_raw)
-            fit_new_basin_scaler(scalers, rec, cfg, fallback=(0, p + 1))
         xs = scalers.transform_x(x_raw, basin)
         ys = scalers.transform_y(y_raw, basin)
         xw = np.where(ok[:, None], xs[np.clip(idx, 0, None)], np.float32(np.nan))
@@ -290,8 +237,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         xws.append(xw)
         misses.append(miss)
     M = len(xws)
-    st, stm = scalers.transform_static(_static(data_dir, basin, cfg))
-    st, stm = np.repeat(st, M, axis=0), np.repeat(stm, M, axis=0)
+    st, stm = np.repeat(ctx.static, M, axis=0), np.repeat(ctx.static_missing, M, axis=0)
     med, qs, levels, w = _run(model, np.stack(xws), np.stack(misses), st, stm, np.repeat(qw[None], M, axis=0))
     sl = slice(pos + 1, pos + 1 + leads)
     to_flow = lambda a: np.maximum(scalers.inverse_y(a.astype(np.float64), basin), 0.0)  # noqa: E731
@@ -317,7 +263,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
-    return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start, members)
+    return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
+                               list(ctx.missing_inputs), members)
 
 
 def _members_of(wf, t0, leads, in_cols, cfg, lat):
@@ -336,28 +283,6 @@ def _members_of(wf, t0, leads, in_cols, cfg, lat):
 
 
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-_SERIES_CACHE: dict = {}
-
-# Static attributes by (data folder, basin, names), with the attribute files' signature: reading the
-# attribute CSVs costs more than the whole forecast, and they rarely change.
-_STATIC_CACHE: dict = {}
-
-
-def _static(data_dir, basin: str, cfg) -> np.ndarray:
-    root = Path(data_dir)
-    files = sorted([*root.glob("*attributes*.csv"), *root.glob("attributes/*.csv")])
-    sig = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    key = (str(root.resolve()), basin, tuple(cfg.data.static_attributes))
-    hit = _STATIC_CACHE.get(key)
-    if hit is not None and hit[0] == sig:
-        return hit[1].copy()
-    arr = load_static(data_dir, [basin], cfg, allow_absent=True)
-    if len(_STATIC_CACHE) > 1024:
-        _STATIC_CACHE.clear()
-    _STATIC_CACHE[key] = (sig, arr.copy())
-    return arr
-
 
 @torch.no_grad()
 def _run(model, x, miss, st, stm, q):
@@ -525,7 +450,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
             rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
                             valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
             doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
-                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict()}
+                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
+                   "missing_inputs": list(fc.missing_inputs)}
             (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
         bands = {}
         for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):

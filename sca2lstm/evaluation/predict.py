@@ -21,15 +21,11 @@ import pandas as pd
 
 from ..fileio import replace_folder
 from ..checkpoint import load_model
-from ..data.dataset import (SequenceData, fit_new_basin_scaler, load_basin, load_static, recorded_data,
-                            resolve_data_dir)
-from ..data.ids import check_basin_id
-from ..data.periods import BasinPeriods, basin_periods, fit_split
-from ..data.scaling import Scalers
 from ..errors import DataError, UsageError
+from .context import BasinContext
 from .forecast import forecast_periods
 from .metrics import all_metrics, paired_metrics
-from .persistence import apply_blend, basin_alpha
+from .persistence import apply_blend
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +75,7 @@ def _parse_date(value, flag: str):
 
 
 def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None,
-            test_start=None) -> Prediction:
+            test_start=None, allow_missing_inputs: bool = False, context: BasinContext | None = None) -> Prediction:
     """Forecast ``basin`` from ``start`` to ``end`` (default: the basin's test part).
 
     The default test part is the one a fine-tuned checkpoint of this basin stored; else the configured
@@ -94,6 +90,15 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     start, end : str or date, optional
     model_bundle : tuple, optional
         ``load_model(...)`` output, to reuse a loaded model across basins.
+    test_start : str, optional
+        First day of the basin's test part (:mod:`sca2lstm.data.periods`).
+    allow_missing_inputs : bool
+        Run even when precipitation, or every meteorological input, is absent from the basin's file.
+    context : BasinContext, optional
+        The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`).
+
+    Scores on days the checkpoint was trained or validated on for this basin are labelled in-sample
+    (``metrics["in_sample"]``), with a warning.
 
     Returns
     -------
@@ -101,16 +106,15 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     """
 
     t_start = time.time()
-    basin = check_basin_id(basin)  # it names folders and files
     path = resolve_model_path(model_path)
-    model, cfg, scalers, ckpt = model_bundle or load_model(path, device)
-    data_dir, _ = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
-    rec = load_basin(data_dir, basin, cfg)
-    periods = None
-    if test_start is not None or start is None or end is None or basin not in scalers.basins:
-        stored = ckpt.get("periods") if ckpt.get("finetuned_basin") == basin else None
-        periods = BasinPeriods.from_dict(stored) if stored and test_start is None else \
-            basin_periods(rec, cfg, test_start)
+    bundle = model_bundle or load_model(path, device)
+    ctx = context or BasinContext.resolve(bundle, data_dir, basin, test_start=test_start, device=device,
+                                          allow_missing_inputs=allow_missing_inputs)
+    model, cfg, basin, rec, scalers = ctx.model, ctx.cfg, ctx.basin, ctx.record, ctx.scalers
+    # The periods are named in the outputs when they chose the days (and for a basin new to the model,
+    # whose discharge scale they chose).
+    periods = ctx.periods if test_start is not None or start is None or end is None or not ctx.in_checkpoint \
+        else None
     s = _parse_date(start or (periods.test_start if periods else cfg.data.test_start), "--start")
     e = _parse_date(end or (periods.test_end if periods else cfg.data.test_end), "--end")
     if s > e:
@@ -120,15 +124,12 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     if e > rec.dates[-1]:
         log.warning("basin %s: %s %s is beyond its data; forecasting up to its last day with data, %s",
                     basin, "--end" if end else "the test period's end", e, rec.dates[-1])
-    scalers = Scalers.from_dict(scalers.to_dict())  # never mutate the caller's bundle
-    if basin not in scalers.basins:
-        # Zero-shot on a basin the model has not seen: its discharge scale from its training period only.
-        own = None
-        if periods is not None and periods.rule == "station":  # its own training part, as fine-tuning fits it
-            own = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[:2]
-        days = fit_new_basin_scaler(scalers, rec, cfg, period=own)
-        log.info("basin %s is not in the checkpoint; discharge scale fitted on its training days %s", basin, days)
-    data = SequenceData([rec], load_static(data_dir, [basin], cfg, allow_absent=True), scalers, pad=cfg.training.seq_len)
+    in_sample = ctx.in_sample(s, e)
+    if in_sample["in_sample"]:
+        log.warning("basin %s: %d of the scored days %s..%s are days the model was trained on (and %d it was "
+                    "validated on): these scores are in-sample, not a test", basin, in_sample["train_days"], s, e,
+                    in_sample["validation_days"])
+    data = ctx.sequence_data()
     i0, i1 = rec.period(s, e)
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
@@ -137,10 +138,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     obs = rec.y[i0:i1].astype(np.float64)
     pers_idx = np.arange(i0, i1) - lead
     pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)
-    val_period = None
-    if periods is not None and periods.rule == "station":  # its own validation part, never its test days
-        val_period = fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[1:]
-    alpha, source = basin_alpha(model, cfg, ckpt, data, rec, device, val_period)
+    alpha, source = ctx.blend.alpha, ctx.blend.source
     log.info("basin %s: persistence blend %s(%s)", basin, "" if alpha is None else f"alpha={alpha:.3f} ", source)
     pred_raw = pred
     if alpha is not None:
@@ -153,6 +151,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     metrics = _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e)
     # The paired score skips the days right after a gap (no persistence there); this one keeps them.
     metrics["model_all_days"] = model_all_days(obs, pred)
+    metrics["in_sample"] = in_sample
+    metrics["missing_inputs"] = list(ctx.missing_inputs)
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
@@ -215,11 +215,16 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "n_input_gap_days": int(s["input_gap"].sum()),
              "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
              "model_all_days": pred.metrics.get("model_all_days"),
-             **{k: pred.metrics[k] for k in ("model_raw", "persistence_blend", "below_persistence")
-                if k in pred.metrics}}
+             **{k: pred.metrics[k] for k in ("model_raw", "persistence_blend", "below_persistence", "in_sample",
+                                             "missing_inputs") if k in pred.metrics}}
+        if "in_sample" in pred.metrics:
+            m["scores_are"] = "in-sample (days the model was trained or validated on)" \
+                if pred.metrics["in_sample"]["in_sample"] else "out-of-sample"
         if pred.periods:
             m["periods"] = pred.periods
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
+        if (pred.metrics.get("in_sample") or {}).get("in_sample"):
+            title_extra += " (in-sample days)"
         title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"
         plot_hydrograph(s["date"], s["observed"], s["predicted"], tmp / "hydrograph.png", title=title,

@@ -4,18 +4,20 @@
   days trains, the rest validates (early stopping). For a basin that was in pretraining, validation
   never starts before ``data.val_start`` (earlier days were pretraining targets). The test period is
   never loaded into either.
-- Scalers: inputs use the pretrained scalers, so frozen layers see what they learned on. A basin that
-  was not in pretraining gets its discharge scale as zero-shot prediction fits it (its days in the
-  configured training period; the fine-tune's training part if it has none there), so epoch 0 is the
-  zero-shot model itself. As for a pretrained basin, that period may overlap the fine-tune's
-  validation part: only a mean and a standard deviation, the same for every epoch compared.
+- The basin's data, periods, discharge scale and static attributes come from its
+  :class:`~sca2lstm.evaluation.context.BasinContext`, as in prediction and forecasts. Inputs use the
+  pretrained scalers, so frozen layers see what they learned on; a basin that was not in pretraining
+  gets its discharge scale by the context's one rule (its training part), so epoch 0 is the zero-shot
+  model itself.
 - Freezing: the groups of ``SCA2LSTM.FREEZABLE_GROUPS`` not released by an unfreeze flag are frozen.
-- Epoch 0 scores the pretrained weights on the validation part, so the restored best model is never
-  worse there than zero-shot.
+- The pretrained model is kept, per basin, unless the fine-tuned one forecasts the validation part
+  better (:func:`keep_better` on :func:`validation_score`); the log, ``val_metrics.json`` and
+  ``config.json`` say which, and ``best_model_basin_{id}.pth`` holds the kept weights.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import logging
@@ -27,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..checkpoint import atomic_torch_save, build_checkpoint, load_model
+from ..checkpoint import atomic_torch_save, build_checkpoint, clean_state_dict, load_model
 from ..config import Config
-from ..data.dataset import (SequenceData, check_period_inputs, fit_new_basin_scaler, load_basin, load_static,
-                            recorded_data, resolve_data_dir)
+from ..data.dataset import check_period_inputs
 from ..data.ids import check_basin_id
-from ..data.periods import BasinPeriods, basin_periods, fit_split
+from ..data.periods import BasinPeriods, fit_split
 from ..errors import DataError
+from ..evaluation.context import BasinContext
 from ..evaluation.evaluate import evaluate
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
@@ -105,7 +107,7 @@ def apply_freezing(model, cfg: Config) -> dict:
 
 def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = None, data_dir=None,
              device="cpu", out_root=DEFAULT_OUT_ROOT, progress: bool = True, resume: bool = False,
-             seed: int | None = None, test_start=None) -> dict:
+             seed: int | None = None, test_start=None, allow_missing_inputs: bool = False) -> dict:
     """Fine-tune ``pretrained_model`` to ``basin``; write ``best_model_basin_{id}.pth`` and the run files.
 
     The days read follow :mod:`sca2lstm.data.periods`: the configured periods for a basin that covers
@@ -125,14 +127,18 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         updates["model"] = {"persistence_blend": True}
         log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
     cfg = pcfg.replace(**updates)
-    data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(src))
-    rec = load_basin(data_dir, basin, cfg)
-    periods = basin_periods(rec, cfg, test_start)
+    ctx = BasinContext.resolve((model, cfg, scalers, src), data_dir, basin, cfg=cfg, test_start=test_start,
+                               allow_missing_inputs=allow_missing_inputs, device=device)
+    rec, periods, in_set = ctx.record, ctx.periods, ctx.in_checkpoint
     if periods.rule == "station":
         log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
                  "%s..%s is never read here", basin, ", --test_start" if test_start else "",
                  periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
-    in_set = basin in scalers.basins
+    seen = ctx.in_sample(periods.test_start, periods.test_end)
+    if seen["in_sample"]:
+        log.warning("basin %s: its test part %s..%s holds %d days the pretrained model was trained on (and %d it "
+                    "was validated on); scores on it will be labelled in-sample, not a test", basin,
+                    periods.test_start, periods.test_end, seen["train_days"], seen["validation_days"])
     split = chronological_split(rec, cfg, periods, in_pretraining=in_set)
     log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
     if split.n_train_valid == 0:
@@ -142,12 +148,6 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     if split.n_train_valid < cfg.finetune.min_records:
         log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
                     split.n_train_valid, cfg.finetune.min_records)
-    if not in_set:  # a new basin: the discharge scale zero-shot prediction uses, so epoch 0 is that model
-        own = (split.i0, split.i_split) if periods.rule == "station" else None  # a station: its training part
-        days = fit_new_basin_scaler(scalers, rec, cfg, fallback=(split.i0, split.i_split), period=own)
-        log.info("basin %s is new to the model; discharge scale fitted on its training days %s", basin, days)
-    static_raw = load_static(data_dir, [basin], cfg, allow_absent=True)
-    data = SequenceData([rec], static_raw, scalers, pad=cfg.training.seq_len)
     if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
         raise DataError(f"basin {basin}: no observed discharge in the validation part "
                         f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
@@ -159,8 +159,7 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     run_dir = run_dir or _new_run_dir(base)
     handler = add_log_file(run_dir / "finetune.log")
     try:
-        return _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, (data_dir, builtin),
-                    run_dir, device, progress, resume, periods)
+        return _run(ctx, pretrained_model, split, run_dir, progress, resume)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -200,10 +199,10 @@ def _resume_dir(base: Path):
     return cands[-1] if cands else None
 
 
-def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, source, run_dir, device,
-         progress, resume, periods) -> dict:
-    basin = rec.basin
-    data_dir, builtin = source  # where the data came from, recorded in the fine-tuned checkpoint
+def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) -> dict:
+    model, cfg, scalers, data, rec, device = ctx.model, ctx.cfg, ctx.scalers, ctx.sequence_data(), ctx.record, ctx.device
+    basin, in_set, periods = ctx.basin, ctx.in_checkpoint, ctx.periods
+    pretrained_state = copy.deepcopy(clean_state_dict(model.state_dict()))
     seed_everything(cfg.training.seed)
     groups = apply_freezing(model, cfg)
     for g, on in groups.items():
@@ -217,7 +216,7 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
-                      progress=progress, weather_archive=weather_archives(cfg, data_dir, data))
+                      progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.
     before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:
@@ -226,18 +225,27 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     result = trainer.fit()
     seconds = time.time() - t0
     after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
-    blend = _fit_blend(cfg, data, after, basin)
+    # Keep the fine-tuned weights only if they forecast the validation part better than the pretrained ones.
+    score_before, score_after = (validation_score(cfg, data, ev, basin) for ev in (before, after))
+    kept = keep_better(score_before, score_after)
+    decision = {"kept": kept, "score": _SCORE_NAME[bool(cfg.model.persistence_blend)],
+                "pretrained": score_before, "fine_tuned": score_after}
+    if kept == PRETRAINED:
+        model.load_state_dict(pretrained_state)
+    log.info("basin %s: kept the %s model (validation %s: pretrained %.4f, fine-tuned %.4f)", basin, kept,
+             decision["score"], score_before, score_after)
+    blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin)
 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
                             metrics_frame(after.per_basin).assign(stage="after (fine-tuned)")])
+    split_days = {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
+                  "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]}
     config_record = {**cfg.to_dict(), "source_checkpoint": str(Path(pretrained_model).resolve()),
-                     "data_dir": str(data_dir), "data_sha256": rec.source_hash, "basin": basin,
-                     "basin_in_pretraining": in_set,
-                     "split": {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
-                               "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])],
-                               "rule": split.rule},
-                     "periods": periods.to_dict(), "persistence_blend": blend,
+                     "data_dir": str(ctx.data_dir), "data_sha256": rec.source_hash, "basin": basin,
+                     "basin_in_pretraining": in_set, "split": {**split_days, "rule": split.rule},
+                     "periods": periods.to_dict(), "persistence_blend": blend, "kept": decision,
+                     "missing_inputs": list(ctx.missing_inputs),
                      "groups_trainable": groups, "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     write_training_artifacts(run_dir, result["history"], config_record, comparison, "val_metrics_before_after.csv",
                              f"Fine-tuning basin {basin}")
@@ -247,23 +255,49 @@ def _run(model, cfg, scalers, src, pretrained_model, data, rec, split, in_set, s
     obs = inv(data.y[o + split.i_split:o + split.i1].astype(np.float64), basin)
     plot_before_after(dates, obs, inv(before.forecasts[0].pred.astype(np.float64), basin),
                       inv(after.forecasts[0].pred.astype(np.float64), basin), run_dir / "performance_chart.png",
-                      title=f"Basin {basin}: validation before and after fine-tuning")
-    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend}
+                      title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept})")
+    vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend,
+          "kept": decision, "missing_inputs": list(ctx.missing_inputs)}
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
-    ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch, trainer.optimizer, vm,
-                            history=result["history"], source_checkpoint=str(pretrained_model),
+    # The validation part chose the kept model and its blend weight; the training part trained it only
+    # when the fine-tuned weights are kept.
+    spans = ctx.trained_on + [{"role": role, "basins": [basin], "start": a, "end": b}
+                              for role, (a, b) in split_days.items() if role == "validation" or kept == FINE_TUNED]
+    ckpt = build_checkpoint(model, cfg, scalers, [basin], trainer.best_epoch if kept == FINE_TUNED else 0,
+                            trainer.optimizer, vm, history=result["history"], source_checkpoint=str(pretrained_model),
                             finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
-                            data_dir=str(data_dir), builtin_data=builtin, periods=periods.to_dict(),
-                            persistence_blend={basin: blend["alpha"]} if blend else {})
+                            data_dir=str(ctx.data_dir), builtin_data=ctx.builtin, periods=periods.to_dict(),
+                            persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept)
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
-    log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; saved %s",
-             basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
-             a["persistence"]["nse"], seconds, path)
+    log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
+             "%s model; saved %s", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
+             a["persistence"]["nse"], seconds, kept, path)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,
-            "model": model, "config": cfg, "persistence_blend": blend}
+            "model": model, "config": cfg, "persistence_blend": blend, "kept": kept, "decision": decision}
+
+
+PRETRAINED, FINE_TUNED = "pretrained", "fine-tuned"
+_SCORE_NAME = {True: "skill vs persistence of the blended forecast", False: "skill vs persistence"}
+
+
+def keep_better(pretrained_score: float, finetuned_score: float) -> str:
+    """Which model a basin keeps: ``"fine-tuned"`` only when its validation score is strictly higher
+    (higher is better; NaN never wins), else ``"pretrained"``: fine-tuning must earn its place."""
+    if np.isfinite(finetuned_score) and (not np.isfinite(pretrained_score) or finetuned_score > pretrained_score):
+        return FINE_TUNED
+    return PRETRAINED
+
+
+def validation_score(cfg, data, ev, basin: str) -> float:
+    """The score :func:`keep_better` compares: ``1 - MSE / MSE_persistence`` on the validation part of
+    the forecast prediction makes (blended with persistence, its weight fitted on those days, when
+    ``model.persistence_blend``; else the raw model). Higher is better; scale-free, so it compares
+    models on the same days and basin."""
+    fit = fit_forecasts(data, ev.forecasts, cfg.data.lead_days)[basin]
+    return float(fit.skill_blend if cfg.model.persistence_blend else fit.skill_model)
 
 
 def _fit_blend(cfg, data, after, basin) -> dict | None:

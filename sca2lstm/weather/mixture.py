@@ -86,12 +86,25 @@ def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048)
     return out.reshape(*lead_shape, len(out_levels))
 
 
-def exceedance_probability(q: np.ndarray, levels, threshold) -> np.ndarray:
-    """P(flow > threshold) under the mixture: ``q`` [..., M, Q], ``threshold`` broadcast to [...]."""
+def exceedance_probability(q: np.ndarray, levels, threshold, member_probability=None) -> np.ndarray:
+    """P(flow > threshold) under the mixture: the mean over members of each member's probability.
+
+    Parameters
+    ----------
+    q : numpy.ndarray [..., M, Q]
+    threshold : float or array_like, broadcast to [...]
+    member_probability : callable, optional
+        ``f(quantiles [..., Q], levels, threshold) -> [...]``, one member's P(flow > threshold); pass
+        :func:`sca2lstm.evaluation.exceedance.exceedance_probability` (exponential tails beyond the outer
+        quantiles) so that an ensemble's warning probability is the mean of its members' as the warnings
+        compute them. Default: this module's piecewise-linear CDF (the one :func:`mixture_quantiles` inverts).
+    """
     q = np.asarray(q, dtype=np.float64)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), q.shape[:-2])
+    if member_probability is not None:
+        return np.asarray(member_probability(q, levels, thr[..., None]), dtype=np.float64).mean(axis=-1)
     y, t = _knots(q, levels)
-    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), q.shape[:-2])[..., None]
-    p = 1.0 - _cdf(y, t, thr)[..., 0]
+    p = 1.0 - _cdf(y, t, thr[..., None])[..., 0]
     return np.where(np.isfinite(q).all(axis=(-2, -1)), p, np.nan)
 
 

@@ -1,0 +1,378 @@
+"""One basin's context for a model: everything a command needs to run a checkpoint on one basin.
+
+:meth:`BasinContext.resolve` is the one place where fine-tuning, prediction, issue-time forecasts and
+the service work out, from a checkpoint (or a loaded bundle), a data folder and a basin id:
+
+- the data folder (the one the checkpoint recorded unless another is given) and the basin's record;
+- its periods (:mod:`sca2lstm.data.periods`: a fine-tuned checkpoint's stored ones for its basin),
+  and which of their days the checkpoint learned from (``trained_on``), so a "test" score on training
+  days is labelled in-sample;
+- the discharge scale: the checkpoint's for a basin it knows, else fitted by one rule
+  (:func:`new_basin_scale_days`) whatever the command or the issue date;
+- the static attributes, scaled, with their missing flags;
+- the inputs absent from the basin's whole file (refused for precipitation, or every meteorological
+  input, unless allowed);
+- the persistence blend weight (computed on first use: it runs the model);
+- the station's metadata (:mod:`sca2lstm.data.station_meta`);
+- a fingerprint of the files read, for caches and services to invalidate on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..checkpoint import load_model, trained_on
+from ..config import Config
+from ..data import reader
+from ..data.dataset import (BasinRecord, SequenceData, complete_inputs, load_basin, load_static, recorded_data,
+                            resolve_data_dir)
+from ..data.features import PRECIP_DERIVED, raw_features, required_columns
+from ..data.ids import check_basin_id
+from ..data.periods import BasinPeriods, basin_periods, fit_split
+from ..data.scaling import Scalers
+from ..data.station_meta import StationMeta, meta_path, read_station_meta
+from ..errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: The inputs without which a forecast is refused unless explicitly allowed (``allow_missing_inputs``).
+ESSENTIAL_INPUTS = ("precipitation",)
+
+
+@dataclass
+class BlendWeights:
+    """How a basin's forecast is blended with persistence (:mod:`sca2lstm.evaluation.persistence`).
+
+    ``alpha``: the model's weight in the lead-``data.lead_days`` hindcast blend (None: the raw model);
+    ``source``: where it came from, for logs and metrics.json; ``per_lead``: one weight per lead day of
+    an issue-time forecast ([leads], None until a command fits or reads them).
+    """
+
+    alpha: float | None
+    source: str
+    per_lead: list | None = None
+
+
+@dataclass
+class BasinContext:
+    """A basin resolved for one checkpoint (:meth:`resolve`). Arrays: ``static_raw`` [1, S] raw (NaN
+    where unknown); ``static`` [1, S] scaled, 0 where missing; ``static_missing`` [1, S] bool."""
+
+    basin: str
+    data_dir: Path
+    builtin: bool
+    record: BasinRecord
+    cfg: Config
+    scalers: Scalers            # a copy holding this basin's discharge scale; the bundle's is never changed
+    scale_source: str           # "checkpoint", or the days it was fitted on
+    static_raw: np.ndarray
+    static: np.ndarray
+    static_missing: np.ndarray
+    missing_inputs: list        # configured inputs with no value anywhere in the basin's data
+    trained_on: list            # the checkpoint's spans (checkpoint.trained_on)
+    meta: StationMeta
+    fingerprint: str
+    bundle: tuple = field(repr=False)
+    device: str = "cpu"
+    test_start: object = None
+    timeseries_given: bool = False
+    _periods: BasinPeriods | None = field(default=None, repr=False)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+    _blend: BlendWeights | None = field(default=None, repr=False)
+    _data: SequenceData | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------------------------ building
+    @classmethod
+    def resolve(cls, checkpoint, data_dir, basin, *, cfg: Config | None = None, test_start=None,
+                timeseries: pd.DataFrame | None = None, allow_missing_inputs: bool = False,
+                device="cpu") -> BasinContext:
+        """Resolve ``basin`` for ``checkpoint``.
+
+        Parameters
+        ----------
+        checkpoint : path or tuple
+            A checkpoint file, or ``load_model(...)``'s (model, cfg, scalers, ckpt).
+        data_dir : path or None
+            ``--data_dir``; None: the folder the checkpoint recorded, else the configured one
+            (:func:`sca2lstm.data.dataset.resolve_data_dir`).
+        basin : str or int
+        cfg : Config, optional
+            The config to run with (fine-tuning's, with its overrides); default the checkpoint's.
+        test_start : str, optional
+            ``--test_start``: the basin follows its own record with its test part from that day.
+        timeseries : pandas.DataFrame, optional
+            The basin's raw daily data (date index or column) instead of its file (the service).
+        allow_missing_inputs : bool
+            Run even when precipitation, or every meteorological input, is absent from the whole data.
+
+        Raises
+        ------
+        DataError
+            Unknown basin, unreadable file, essential inputs absent (see ``allow_missing_inputs``), or
+            too little discharge to fit the scale of a basin the checkpoint does not know.
+        """
+        bundle = checkpoint if isinstance(checkpoint, tuple) else load_model(checkpoint, device)
+        _, ccfg, scalers, ckpt = bundle
+        cfg = cfg or ccfg
+        basin = check_basin_id(basin)
+        data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
+        frame = None
+        if timeseries is not None:
+            frame = _frame_from_table(timeseries, basin, cfg, _latitude(data_dir, basin))
+            x, y = raw_features(frame, cfg)
+            rec = BasinRecord(basin, frame.index.to_numpy().astype("datetime64[D]"), x, y,
+                              hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+                              .hexdigest())
+        else:
+            rec = load_basin(data_dir, basin, cfg)  # its source_hash is the file's sha256
+        missing = absent_inputs(rec, cfg)
+        check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
+        static_raw = _static(data_dir, basin, cfg)
+        ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
+                  scalers=Scalers.from_dict(scalers.to_dict()), scale_source="checkpoint", static_raw=static_raw,
+                  static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
+                  meta=read_station_meta(data_dir, basin), fingerprint=_fingerprint(data_dir, basin, rec),
+                  bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
+                  _frame=frame)
+        ctx.static, ctx.static_missing = ctx.scalers.transform_static(static_raw)
+        if basin not in ctx.scalers.basins:
+            i0, i1 = new_basin_scale_days(rec, ctx.periods, cfg)
+            ctx.scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[i0:i1], rec.y[i0:i1], ctx.scalers.kinds)
+            ctx.scale_source = f"fitted on its training days {rec.dates[i0]}..{rec.dates[i1 - 1]}"
+            log.info("basin %s is not in the checkpoint; discharge scale %s", basin, ctx.scale_source)
+        return ctx
+
+    # ------------------------------------------------------------------------------------ derived parts
+    @property
+    def model(self):
+        return self.bundle[0]
+
+    @property
+    def ckpt(self) -> dict:
+        return self.bundle[3]
+
+    @property
+    def in_checkpoint(self) -> bool:
+        """Whether the checkpoint itself holds this basin's discharge scale (trained or fine-tuned on it)."""
+        return self.scale_source == "checkpoint"
+
+    @property
+    def periods(self) -> BasinPeriods:
+        """The basin's periods: those a fine-tuned checkpoint stored for its own basin (unless a
+        ``test_start`` was given), else :func:`sca2lstm.data.periods.basin_periods`. Computed on first use
+        (a forecast of a basin the checkpoint knows needs none)."""
+        if self._periods is None:
+            stored = self.ckpt.get("periods") if self.ckpt.get("finetuned_basin") == self.basin else None
+            self._periods = (BasinPeriods.from_dict(stored) if stored and self.test_start is None
+                             else basin_periods(self.record, self.cfg, self.test_start))
+        return self._periods
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The basin's raw daily data, completed as training completes it (date index; the input and
+        discharge columns). Read on first use."""
+        if self._frame is None:
+            self._frame = _file_frame(self.data_dir, self.basin, self.cfg)
+        return self._frame
+
+    def sequence_data(self) -> SequenceData:
+        """The record scaled with :attr:`scalers`, padded by ``training.seq_len`` (built once)."""
+        if self._data is None:
+            self._data = SequenceData([self.record], self.static_raw, self.scalers, pad=self.cfg.training.seq_len)
+        return self._data
+
+    def validation_days(self) -> tuple[int, int]:
+        """Index range [v0, v1) of the basin's validation days, never its test part: the validation part
+        of a station's own record, else the configured validation period."""
+        try:
+            periods = self.periods
+        except DataError:  # a record too short for its own periods: the configured validation period
+            periods = None
+        if periods is not None and periods.rule == "station":
+            return fit_split(self.record, periods, self.cfg.finetune.fine_tune_ratio)[1:]
+        return self.record.period(self.cfg.data.val_start, self.cfg.data.val_end)
+
+    @property
+    def blend(self) -> BlendWeights:
+        """The persistence blend weight of :func:`sca2lstm.evaluation.persistence.basin_alpha` (the stored
+        one, or fitted on :meth:`validation_days`); computed on first use."""
+        if self._blend is None:
+            from .persistence import basin_alpha
+
+            alpha, source = basin_alpha(self.model, self.cfg, self.ckpt, self.sequence_data(), self.record,
+                                        self.device, self.validation_days())
+            self._blend = BlendWeights(alpha, source)
+        return self._blend
+
+    def in_sample(self, start, end) -> dict:
+        """Which days of [start, end] with observed discharge the checkpoint learned this basin from.
+
+        Returns
+        -------
+        dict
+            ``in_sample`` (bool), ``train_days`` and ``validation_days`` (observed days of [start, end]
+            inside the checkpoint's training / validation spans of this basin), ``spans`` (those spans,
+            clipped to [start, end]).
+        """
+        s, e = np.datetime64(str(start)[:10], "D"), np.datetime64(str(end)[:10], "D")
+        i0, i1 = self.record.period(s, e)
+        obs = np.isfinite(self.record.y[i0:i1])
+        days = self.record.dates[i0:i1]
+        hit = {"train": np.zeros(len(days), bool), "validation": np.zeros(len(days), bool)}
+        spans = []
+        for sp in self.trained_on:
+            if self.basin not in sp["basins"]:
+                continue
+            a, b = max(s, np.datetime64(sp["start"], "D")), min(e, np.datetime64(sp["end"], "D"))
+            if a > b:
+                continue
+            inside = (days >= a) & (days <= b) & obs
+            if inside.any():
+                hit[sp["role"]] |= inside
+                spans.append({"role": sp["role"], "start": str(a), "end": str(b)})
+        n_train = int(hit["train"].sum())
+        n_val = int((hit["validation"] & ~hit["train"]).sum())
+        return {"in_sample": bool(n_train or n_val), "train_days": n_train, "validation_days": n_val,
+                "spans": spans}
+
+
+# ---------------------------------------------------------------------------------------------- rules
+def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -> tuple[int, int]:
+    """Days ``[i0, i1)`` a basin the checkpoint does not know fits its discharge scale on, the same for
+    every command and issue date: its training part. Under the configured periods that is the configured
+    training period; a station following its own record uses the first ``finetune.fine_tune_ratio`` of
+    its days before the test part (:func:`sca2lstm.data.periods.fit_split`)."""
+    if periods.rule == "station":
+        return fit_split(rec, periods, cfg.finetune.fine_tune_ratio)[:2]
+    return rec.period(cfg.data.train_start, cfg.data.train_end)
+
+
+def absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+    """The configured meteorological input columns with no value on any day of ``rec`` (a column absent
+    from the basin's file, or empty): not gaps, but an input the model never sees for this basin."""
+    names = list(cfg.data.dynamic_inputs)
+    has = np.isfinite(rec.x[:, :len(names)]).any(axis=0) if len(rec.x) else np.zeros(len(names), bool)
+    out = [n for n, h in zip(names, has) if not h]
+    if cfg.data.derived_features and "precipitation" not in names:
+        # precipitation feeds only the derived features; they are empty exactly when it is
+        j = len(names)  # the first derived feature (data.features.feature_spec)
+        if len(rec.x) == 0 or not np.isfinite(rec.x[:, j:j + len(PRECIP_DERIVED)]).any():
+            out.append("precipitation")
+    return out
+
+
+def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) -> None:
+    """Warn about inputs absent from the whole record; refuse precipitation, or every meteorological
+    input, absent unless ``allow`` (``--allow_missing_inputs``)."""
+    if not missing:
+        return
+    inputs = [c for c in required_columns(cfg) if c != cfg.data.target]
+    essential = [c for c in missing if c in ESSENTIAL_INPUTS]
+    every = set(inputs) <= set(missing)
+    if (essential or every) and not allow:
+        what = "every meteorological input" if every else f"{', '.join(essential)}"
+        raise DataError(f"basin {basin}: {what} ({', '.join(missing)}) has no value anywhere in its data; the "
+                        "model would run blind to it. Add the column, or pass --allow_missing_inputs to run "
+                        "anyway (the outputs then name the missing input)")
+    log.warning("basin %s: input column(s) %s have no value anywhere in its data (absent from its file); the "
+                "model runs without them (masked), which can cost much accuracy", basin, ", ".join(missing))
+
+
+# ---------------------------------------------------------------------------------------------- files
+# The raw file of a basin, keyed by the file's path, size and modification time (a rewritten file is
+# read again): parsing decades of CSV costs more than a whole forecast.
+_FRAME_CACHE: dict = {}
+# Static attributes by (attribute files' signature, basin, names).
+_STATIC_CACHE: dict = {}
+_CACHE_SIZE = 64
+
+
+def clear_caches() -> None:
+    """Forget the cached files (timing a first call, or freeing memory)."""
+    _FRAME_CACHE.clear()
+    _STATIC_CACHE.clear()
+
+
+def _file_signature(paths) -> list:
+    out = []
+    for p in paths:
+        try:
+            st = Path(p).stat()
+        except OSError:
+            continue
+        out.append((str(p), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _fingerprint(data_dir, basin: str, rec: BasinRecord) -> str:
+    """sha256 (16 hex digits) of the record's contents and the attribute and metadata files' sizes and
+    modification times: it changes whenever anything the context was built from changes."""
+    files = [*reader.attribute_files(data_dir), meta_path(data_dir, basin)] if data_dir is not None else []
+    doc = {"record": rec.source_hash, "files": _file_signature(files)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _latitude(data_dir, basin: str) -> float:
+    """The gauge latitude for Oudin PET; NaN without a data folder or the attribute."""
+    if data_dir is None:
+        return float("nan")
+    try:
+        return reader.basin_attribute(data_dir, basin, "gauge_lat")
+    except DataError:
+        return float("nan")
+
+
+def _file_frame(data_dir, basin: str, cfg: Config) -> pd.DataFrame:
+    f = reader.timeseries_file(data_dir, basin)
+    st = f.stat()
+    key = (str(f.resolve()), cfg.data.target)
+    hit = _FRAME_CACHE.get(key)
+    if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
+        if len(_FRAME_CACHE) >= _CACHE_SIZE:
+            _FRAME_CACHE.clear()
+        hit = _FRAME_CACHE[key] = ((st.st_mtime_ns, st.st_size),
+                                   reader.read_timeseries(data_dir, basin, columns=[cfg.data.target]))
+    return complete_inputs(hit[1], basin, cfg, _latitude(data_dir, basin))
+
+
+def _frame_from_table(timeseries, basin: str, cfg: Config, lat: float) -> pd.DataFrame:
+    """A caller's table (date index or column, the basin's columns) as a completed daily frame."""
+    target = cfg.data.target
+    if not isinstance(timeseries, pd.DataFrame):
+        raise DataError(f"timeseries: expected a DataFrame indexed by date, got {type(timeseries).__name__}")
+    df = timeseries.set_index("date") if "date" in timeseries.columns else timeseries
+    if target not in df.columns:
+        raise DataError(f"timeseries of basin {basin}: missing column {target!r}; found {list(df.columns)}")
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(df.index)).normalize()
+    except (ValueError, TypeError):
+        raise DataError(f"timeseries of basin {basin}: the index must be dates (YYYY-MM-DD)") from None
+    if idx.has_duplicates:
+        raise DataError(f"timeseries of basin {basin}: duplicate date {idx[idx.duplicated()][0].date()}")
+    if len(idx) == 0:
+        raise DataError(f"timeseries of basin {basin} has no rows")
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in df.columns},
+                       index=idx.rename("date")).sort_index()
+    out = out.reindex(pd.date_range(out.index[0], out.index[-1], freq="D", name="date"))
+    return complete_inputs(out, basin, cfg, lat)
+
+
+def _static(data_dir, basin: str, cfg: Config) -> np.ndarray:
+    """Raw static attributes [1, S] of ``basin`` (NaN where unknown; an attribute no file has is masked)."""
+    sig = tuple(_file_signature(reader.attribute_files(data_dir)))
+    key = (str(Path(data_dir).resolve()), basin, tuple(cfg.data.static_attributes))
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1].copy()
+    arr = load_static(data_dir, [basin], cfg, allow_absent=True)
+    if len(_STATIC_CACHE) >= 16 * _CACHE_SIZE:
+        _STATIC_CACHE.clear()
+    _STATIC_CACHE[key] = (sig, arr.copy())
+    return arr

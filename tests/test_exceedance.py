@@ -1,0 +1,74 @@
+"""Exceedance probabilities from quantile forecasts, first warning leads and the choice of warning probability."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sca2lstm.evaluation.exceedance import (
+    DEFAULT_WARN_PROBABILITY,
+    choose_warn_probability,
+    exceedance_probability,
+    f1_by_threshold,
+    first_warning_lead,
+    pit,
+)
+
+TAUS = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+
+
+def test_probability_agrees_with_every_quantile():
+    rng = np.random.default_rng(0)
+    q = np.sort(rng.gamma(2.0, 10.0, size=(50, 7, 5)), axis=-1)
+    for j, t in enumerate(TAUS):
+        assert np.allclose(exceedance_probability(q, TAUS, q[..., j]), 1 - t, atol=1e-12)
+
+
+def test_probability_is_monotone_and_bounded_and_linear_between_quantiles():
+    q = np.array([1.0, 2.0, 4.0, 6.0, 10.0])
+    x = np.linspace(-1, 40, 2000)
+    p = exceedance_probability(np.broadcast_to(q, (len(x), 5)), TAUS, x)
+    assert np.all(np.diff(p) <= 0) and p.min() >= 0 and p.max() <= 1
+    assert exceedance_probability(q, TAUS, 3.0) == pytest.approx(1 - (0.25 + 0.25 * 0.5))
+    # exponential upper tail through q75 and q95: scale 4 / ln 5; at q95 + s ln 5 the probability is 0.01
+    s = 4.0 / np.log(5.0)
+    assert exceedance_probability(q, TAUS, 10.0 + s * np.log(5.0)) == pytest.approx(0.01)
+    assert exceedance_probability(q, TAUS, -0.5) == 1.0
+
+
+def test_tail_tracks_a_known_distribution_roughly():
+    # quantiles of an exponential distribution: its tail is exactly what the upper tail assumes
+    d = stats.expon(scale=5.0)
+    q = d.ppf(TAUS)
+    for x in (q[-1] + 1.0, q[-1] + 10.0):
+        assert exceedance_probability(q, TAUS, x) == pytest.approx(d.sf(x), rel=1e-9)
+
+
+def test_degenerate_and_missing_quantiles():
+    q = np.array([[2.0, 2.0, 2.0, 2.0, 2.0], [np.nan, 1, 2, 3, 4]])
+    p = exceedance_probability(q, TAUS, np.array([2.5, 1.0]))
+    assert p[0] == 0.0 and np.isnan(p[1])
+    assert pit(np.array([1.0, 2.0, 4.0, 6.0, 10.0]), TAUS, 4.0) == pytest.approx(0.5)
+
+
+def test_first_warning_lead():
+    p = np.array([[0.1, 0.2, 0.6, 0.9], [0.1, 0.1, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]])
+    assert first_warning_lead(p, 0.5).tolist() == [3, 0, 1]
+    assert first_warning_lead(p, np.array([0.95, 0.05, 0.8])).tolist() == [0, 1, 0]
+
+
+def test_f1_by_threshold_hand_case():
+    p = np.array([0.9, 0.6, 0.4, 0.2, 0.1])
+    e = np.array([1, 0, 1, 0, 0])
+    # g = 0.5: warnings on days 0, 1 -> tp 1, fp 1, fn 1 -> F1 = 2/4; g = 0.3: tp 2, fp 1 -> 4/5
+    f1 = f1_by_threshold(p, e, grid=np.array([0.5, 0.3, 0.95]))
+    assert f1 == pytest.approx([0.5, 0.8, 0.0])
+
+
+def test_choose_warn_probability_maximises_f1_and_needs_events():
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(size=20000)
+    event = rng.uniform(size=20000) < truth  # calibrated probabilities
+    p, f1, n = choose_warn_probability(truth, event)
+    assert f1 == pytest.approx(np.nanmax(f1_by_threshold(truth, event)))
+    assert 0.2 <= p <= 0.5 and n == event.sum()
+    assert choose_warn_probability(truth[:50], np.zeros(50))[0] == DEFAULT_WARN_PROBABILITY
