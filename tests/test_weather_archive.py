@@ -35,6 +35,7 @@ def data_with_archive(tiny_data_dir, tmp_path):
     return d
 
 
+@pytest.mark.slow
 def test_training_windows_take_the_archived_forecast_of_their_issue_date(tiny_cfg, data_with_archive, tmp_path):
     from sca2lstm.training.pretrain import prepare_pretraining_data, train_settings, weather_archives
     from sca2lstm.training.trainer import Trainer

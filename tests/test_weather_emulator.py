@@ -22,6 +22,7 @@ def _camels_series(data_dir):
     return out
 
 
+@pytest.mark.slow
 def test_precipitation_correlation_by_lead_is_nwp_like(shared_camels):
     """Mean per-basin correlation of emulated and observed daily rain at leads 1/3/7 is 0.88/0.71/0.51.
 
