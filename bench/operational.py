@@ -44,12 +44,8 @@ import pandas as pd
 
 from sca2lstm.config import load_config
 from sca2lstm.data import camels_gb
-from sca2lstm.data.dataset import (
-    SequenceData,
-    fit_new_basin_scaler,
-    load_basin,
-    load_static,
-)
+from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+from sca2lstm.evaluation.context import BasinContext
 from sca2lstm.data.features import required_columns
 from sca2lstm.evaluation.forecast import forecast_periods
 from sca2lstm.evaluation.metrics import paired_metrics
@@ -147,8 +143,8 @@ def main(argv=None) -> int:
         basins = [b for b in ck.get("basins", []) if b in basins] or basins
     records = [load_basin(data_dir, b, mcfg) for b in basins]
     for r in records:
-        if r.basin not in scalers.basins:
-            fit_new_basin_scaler(scalers, r, mcfg)
+        if r.basin not in scalers.basins:  # its discharge scale by the rule every command uses
+            scalers.basins[r.basin] = BasinContext.resolve(bundle, data_dir, r.basin).scalers.basins[r.basin]
     data = SequenceData(records, load_static(data_dir, basins, mcfg), scalers, pad=L)
     d = mcfg.data
     start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)

@@ -2,23 +2,33 @@
 
 The defaults live in ``default_config.yaml`` beside this module (documented there). A user file only
 overrides the keys it names. Unknown keys, wrong types and out-of-range values raise
-:class:`~sca2lstm.errors.ConfigError` naming the key, the value and what is allowed. Nothing is ever
-``exec``-ed or ``eval``-ed: YAML is parsed with ``yaml.safe_load``.
+:class:`~sca2lstm.errors.ConfigError` in one line naming the key, the value and what is allowed. Nothing
+is ever ``exec``-ed or ``eval``-ed: YAML is parsed with ``yaml.safe_load``.
+
+Each section is a pydantic (v2) model in strict mode. Pydantic rather than typed dataclasses: the type
+of each field is checked against the real annotation at runtime (``int`` refuses ``True`` and ``270.5``,
+``list[str]`` refuses a string, ``Literal`` names its values), bounds are declared beside the field
+(``Field(ge=1)``) instead of in a parallel table, and a maintained library does the checking instead of
+code matching annotation strings. The validation errors are rewritten here into the project's one-line
+form.
+
+Fine-tuning runs the training loop with the ``training`` settings, except the keys the ``finetune``
+section names (:meth:`Config.finetune_training`): the defaults name the user's guide's fine-tuning
+values there, and a user file may override any other training key the same way, except those listed in
+:data:`FINETUNE_FIXED`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as _dt
 import itertools
-import math
 import os
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -27,174 +37,180 @@ USER_CONFIG_NAME = "sca2lstm.yaml"
 
 KNOWN_DYNAMIC = ("precipitation", "pet", "peti", "temperature", "humidity", "shortwave_rad",
                  "longwave_rad", "windspeed")
+#: What the model forecasts. Every output is labelled m3/s, so only discharge in m3/s is allowed (the
+#: reader derives it from ``discharge_spec`` x area when a file has only that).
+TARGETS = ("discharge_vol",)
+#: Training keys a ``finetune`` section may not override: the window and horizon the pretrained model was
+#: built for (seq_len, spinup, forecast_leads), and run settings with their own flags (seed, device, compile).
+FINETUNE_FIXED = ("seq_len", "spinup", "forecast_leads", "seed", "device", "compile")
 
 
-def _positive(v):
-    return v > 0
+def _number(v):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string: a number setting accepts a numeric string."""
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return v
+    return v
 
 
-def _non_negative(v):
-    return v >= 0
+def _ids(v):
+    """Gauge ids written as YAML integers (``[32006, 10002]``) are ids all the same: strings."""
+    if isinstance(v, (list, tuple)):
+        return [str(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
+    return v
 
 
-def _open_unit(v):
-    return 0 < v < 1
+def _day(v):
+    """YAML reads an unquoted ``1980-10-01`` as a date: keep it as the ISO string."""
+    return v.isoformat() if isinstance(v, _dt.date) else v
 
 
-def _unit_closed_open(v):
-    return 0 <= v < 1
+Number = Annotated[float, BeforeValidator(_number)]
+Ids = Annotated[list[str], BeforeValidator(_ids)]
+Day = Annotated[str, BeforeValidator(_day)]
 
 
-@dataclass
-class DataConfig:
+class _Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DataConfig(_Section):
     data_dir: Optional[str] = None
     cache_dir: Optional[str] = None
-    synthetic_basins: int = 12
+    synthetic_basins: int = Field(12, ge=1)
     synthetic_seed: int = 42
-    basins: Optional[list] = None
-    dynamic_inputs: list = field(default_factory=list)
+    basins: Optional[Ids] = None
+    dynamic_inputs: list[Literal[KNOWN_DYNAMIC]] = Field(default_factory=list, min_length=1)
     derived_features: bool = True
-    high_precip_mm: float = 10.0
-    low_precip_mm: float = 1.0
-    ssi_window: int = 30
+    high_precip_mm: Number = Field(10.0, gt=0)
+    low_precip_mm: Number = Field(1.0, gt=0)
+    # A state of the last weeks to months; longer is a climatology, and the history a forecast must read
+    # grows with it.
+    ssi_window: int = Field(30, ge=1, le=365)
     use_discharge_input: bool = True
-    lead_days: int = 1
-    static_attributes: list = field(default_factory=list)
-    target: str = "discharge_vol"
-    pet_from_temperature: str = "missing"
-    min_train_flows: int = 365
-    train_start: str = ""
-    train_end: str = ""
-    val_start: str = ""
-    val_end: str = ""
-    test_start: str = ""
-    test_end: str = ""
+    lead_days: int = Field(1, ge=1)
+    static_attributes: list[str] = Field(default_factory=list)
+    target: Literal[TARGETS] = "discharge_vol"
+    pet_from_temperature: Literal["missing", "always", "never"] = "missing"
+    min_train_flows: int = Field(365, ge=2)
+    train_start: Day = ""
+    train_end: Day = ""
+    val_start: Day = ""
+    val_end: Day = ""
+    test_start: Day = ""
+    test_end: Day = ""
 
 
-@dataclass
-class ModelConfig:
-    hidden_size: int = 64
-    attention_hidden_size: int = 32
-    embedding_size: int = 16
-    dropout: float = 0.1
-    initial_forget_bias: float = 3.0
+class ModelConfig(_Section):
+    hidden_size: int = Field(64, ge=1)
+    attention_hidden_size: int = Field(32, ge=1)
+    embedding_size: int = Field(16, ge=1)
+    dropout: Number = Field(0.1, ge=0, lt=1)
+    initial_forget_bias: Number = 3.0
     persistence_skip: bool = False
     cell_readout: bool = True
     persistence_blend: bool = True
-    quantiles: list = field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
+    quantiles: list[Number] = Field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
+    head: Literal["quantile", "cmal"] = "quantile"
+    cmal_components: int = Field(3, ge=1)
 
 
-@dataclass
-class TrainingConfig:
-    seq_len: int = 270
-    spinup: int = 90
-    epochs: int = 60
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    patience: int = 10
-    lr_factor: float = 0.5
-    lr_patience: int = 3
-    epoch_coverage: float = 1.0
-    windows_per_epoch: Optional[int] = None
-    max_windows_per_epoch: Optional[int] = 8192
-    max_bad_batches: int = 5
+class TrainingConfig(_Section):
+    seq_len: int = Field(270, ge=2)
+    spinup: int = Field(90, ge=0)
+    epochs: int = Field(60, ge=0)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: Number = Field(2e-3, gt=0)
+    weight_decay: Number = Field(0.0, ge=0)
+    grad_clip: Number = Field(1.0, gt=0)
+    patience: int = Field(10, ge=1)
+    lr_factor: Number = Field(0.5, gt=0, lt=1)
+    lr_patience: int = Field(3, ge=0)
+    epoch_coverage: Number = Field(1.0, gt=0)
+    windows_per_epoch: Optional[int] = Field(None, ge=1)
+    max_windows_per_epoch: Optional[int] = Field(8192, ge=1)
+    max_bad_batches: int = Field(5, ge=1)
     seed: int = 42
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     mixed_precision: bool = False
-    discharge_dropout: float = 0.1
-    forecast_leads: int = 7
-    forecast_fraction: float = 0.5
-    forecast_weather_known: float = 0.5
-    forecast_emulated: float = 0.0
+    discharge_dropout: Number = Field(0.1, ge=0, lt=1)
+    forecast_leads: int = Field(7, ge=0)
+    forecast_fraction: Number = Field(0.5, ge=0, le=1)
+    forecast_weather_known: Number = Field(0.5, ge=0, le=1)
+    peak_weight: Number = Field(0.0, ge=0)
+    forecast_emulated: Number = Field(0.0, ge=0, le=1)
 
 
-@dataclass
-class FinetuneConfig:
-    epochs: int = 20
-    batch_size: int = 16
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-5
-    patience: int = 8
-    fine_tune_ratio: float = 0.8
-    min_records: int = 5000
-    epoch_coverage: float = 4.0
+FINETUNE_OVERRIDABLE = tuple(k for k in TrainingConfig.model_fields if k not in FINETUNE_FIXED)
+
+
+class FinetuneConfig(_Section):
+    """Fine-tuning's own keys, plus overrides of training keys (:data:`FINETUNE_OVERRIDABLE`).
+
+    An override is any training key the section names, checked by the training field's own type and
+    bounds; :meth:`Config.finetune_training` applies them.
+    """
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
+
+    fine_tune_ratio: Number = Field(0.8, gt=0, lt=1)
+    min_records: int = Field(5000, ge=0)
     unfreeze_embedding: bool = False
     unfreeze_lstm1: bool = False
     unfreeze_weight_head: bool = False
 
+    @model_validator(mode="after")
+    def _overrides_are_training_keys(self):
+        extra = self.__pydantic_extra__ or {}
+        bad = [k for k in extra if k not in FINETUNE_OVERRIDABLE]
+        if bad:  # _merge names these first; this guards direct construction
+            raise ValueError(f"unknown key {bad[0]}")
+        if extra:
+            checked = TrainingConfig.model_validate(extra)
+            for k in extra:
+                extra[k] = getattr(checked, k)
+        return self
 
-# (section, key) -> (predicate, description of the allowed values)
-_RULES = {
-    ("data", "synthetic_basins"): (_positive, "an integer >= 1"),
-    ("data", "high_precip_mm"): (_positive, "a number > 0"),
-    ("data", "low_precip_mm"): (_positive, "a number > 0"),
-    ("data", "ssi_window"): (_positive, "an integer >= 1"),
-    ("data", "lead_days"): (_positive, "an integer >= 1"),
-    ("data", "pet_from_temperature"): (lambda v: v in ("missing", "always", "never"),
-                                       "one of missing, always, never"),
-    ("data", "min_train_flows"): (lambda v: v >= 2, "an integer >= 2"),
-    ("model", "hidden_size"): (_positive, "an integer >= 1"),
-    ("model", "attention_hidden_size"): (_positive, "an integer >= 1"),
-    ("model", "embedding_size"): (_positive, "an integer >= 1"),
-    ("model", "dropout"): (_unit_closed_open, "a number in [0, 1)"),
-    ("training", "seq_len"): (lambda v: v >= 2, "an integer >= 2"),
-    ("training", "spinup"): (_non_negative, "an integer >= 0"),
-    ("training", "epochs"): (_non_negative, "an integer >= 0"),
-    ("training", "batch_size"): (_positive, "an integer >= 1"),
-    ("training", "learning_rate"): (_positive, "a number > 0"),
-    ("training", "weight_decay"): (_non_negative, "a number >= 0"),
-    ("training", "grad_clip"): (_positive, "a number > 0"),
-    ("training", "patience"): (_positive, "an integer >= 1"),
-    ("training", "lr_factor"): (_open_unit, "a number in (0, 1)"),
-    ("training", "lr_patience"): (_non_negative, "an integer >= 0"),
-    ("training", "epoch_coverage"): (_positive, "a number > 0"),
-    ("training", "windows_per_epoch"): (_positive, "null or an integer >= 1"),
-    ("training", "max_windows_per_epoch"): (_positive, "null or an integer >= 1"),
-    ("training", "max_bad_batches"): (_positive, "an integer >= 1"),
-    ("training", "discharge_dropout"): (_unit_closed_open, "a number in [0, 1)"),
-    ("training", "forecast_leads"): (_non_negative, "an integer >= 0"),
-    ("training", "forecast_fraction"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    ("training", "forecast_weather_known"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    ("training", "forecast_emulated"): (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    ("training", "device"): (lambda v: v in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
-    ("finetune", "epochs"): (_non_negative, "an integer >= 0"),
-    ("finetune", "batch_size"): (_positive, "an integer >= 1"),
-    ("finetune", "learning_rate"): (_positive, "a number > 0"),
-    ("finetune", "weight_decay"): (_non_negative, "a number >= 0"),
-    ("finetune", "patience"): (_positive, "an integer >= 1"),
-    ("finetune", "fine_tune_ratio"): (_open_unit, "a number in (0, 1)"),
-    ("finetune", "min_records"): (_non_negative, "an integer >= 0"),
-    ("finetune", "epoch_coverage"): (_positive, "a number > 0"),
-}
+    @property
+    def overrides(self) -> dict:
+        """The training keys this section sets: ``{key: value}``."""
+        return dict(self.__pydantic_extra__ or {})
+
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
              "finetune": FinetuneConfig}
 
 
-@dataclass
-class Config:
-    """The whole configuration: four sections, each a dataclass."""
+def _allowed_keys(section: str) -> list[str]:
+    keys = list(_SECTIONS[section].model_fields)
+    return keys + list(FINETUNE_OVERRIDABLE) if section == "finetune" else keys
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+class Config(BaseModel):
+    """The whole configuration: four sections, each a validated model."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (only str/int/float/bool/None/list), safe for ``weights_only`` loads."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "Config":
+    def from_dict(cls, d: dict, source: str = "config") -> Config:
         """Validate a full or partial nested dict on top of the project defaults."""
         base = _default_dict()
         _merge(base, d, source)
         return _build(base, source)
 
-    def replace(self, **sections_updates: dict) -> "Config":
+    def replace(self, **sections_updates: dict) -> Config:
         """A validated copy with ``section={key: value}`` updates, e.g. ``replace(training={'epochs': 3})``."""
         d = self.to_dict()
         _merge(d, sections_updates, "override")
@@ -205,6 +221,10 @@ class Config:
     def predict_steps(self) -> int:
         """Number of steps at the end of each window that carry a loss (and are reported)."""
         return self.training.seq_len - self.training.spinup
+
+    def finetune_training(self) -> TrainingConfig:
+        """The training settings of fine-tuning: ``training`` with the ``finetune`` section's overrides."""
+        return self.training.model_copy(update=self.finetune.overrides)
 
 
 def _default_dict() -> dict:
@@ -224,71 +244,85 @@ def _merge(base: dict, upd: Any, source: str) -> None:
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: section {section!r} must be a mapping")
-        allowed = [f.name for f in fields(_SECTIONS[section])]
+        allowed = _allowed_keys(section)
         for key, value in values.items():
             if key not in allowed:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; allowed keys: {', '.join(allowed)}")
             base.setdefault(section, {})[key] = value
 
 
-def _check_type(section: str, f: dataclasses.Field, value: Any, source: str) -> Any:
-    name = f"{section}.{f.name}"
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-    tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+def _allowed_range(section: str, key: str) -> str:
+    """``an integer >= 1``, ``a number in [0, 1)``, ``null or an integer >= 1``: the bounds of a field."""
+    cls = TrainingConfig if section == "finetune" and key in FINETUNE_OVERRIDABLE else _SECTIONS[section]
+    f = cls.model_fields[key]
+    b = {k: getattr(m, k) for m in f.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    kind = "an integer" if "int" in str(f.annotation) else "a number"
+    lo = (f"[{b['ge']:g}" if "ge" in b else f"({b['gt']:g}") if {"ge", "gt"} & set(b) else None
+    hi = (f"{b['le']:g}]" if "le" in b else f"{b['lt']:g})") if {"le", "lt"} & set(b) else None
+    if lo and hi:
+        text = f"{kind} in {lo}, {hi}"
+    elif lo:
+        text = f"{kind} {'>=' if lo[0] == '[' else '>'} {lo[1:]}"
+    else:
+        text = f"{kind} {'<=' if hi[-1] == ']' else '<'} {hi[:-1]}"
+    return f"null or {text}" if "Optional" in str(f.annotation) or f.default is None else text
+
+
+def _literal_values(tp) -> list[str]:
+    """The values of the ``Literal`` inside an annotation (``list[Literal[...]]`` included)."""
+    if get_origin(tp) is Literal:
+        return [str(v) for v in get_args(tp)]
+    return [v for a in get_args(tp) for v in _literal_values(a)]
+
+
+_TYPE_WORDS = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+               "list_type": "a list", "string_type": "a string", "finite_number": "a finite number"}
+
+
+def _error_line(section: str, err: dict, values: dict, source: str) -> str:
+    """One pydantic error as ``source: section.key=value must be ...``."""
+    loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "constrained-"))]
+    key = loc[0] if loc else "?"
+    name = f"{section}.{key}" + "".join(f"[{i}]" for i in loc[1:] if i.isdigit())
+    value = err.get("input", values.get(key))
+    kind = err["type"]
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{source}: {name}={value!r} is out of range; expected {_allowed_range(section, key)}"
+    if kind == "literal_error":
+        allowed = ", ".join(_literal_values(_SECTIONS[section].model_fields[key].annotation))
+        return f"{source}: {name}={value!r} is not allowed; expected one of {allowed}"
+    if kind == "too_short" and isinstance(value, list):
+        return f"{source}: {name} must name at least one value"
     if value is None:
-        if "Optional" in tp:
-            return None
-        raise ConfigError(f"{source}: {name} must not be null")
-    if isinstance(default, bool) or tp == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {name}={value!r} must be true or false")
-        return value
-    if tp in ("int", "Optional[int]"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {name}={value!r} must be an integer")
-        return value
-    if tp == "float":
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: accept plain numbers
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise ConfigError(f"{source}: {name}={value!r} must be a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {name}={value!r} must be a number")
-        if not math.isfinite(value):
-            raise ConfigError(f"{source}: {name}={value!r} must be a finite number")
-        return float(value)
-    if "list" in tp:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {name}={value!r} must be a list")
-        if name == "model.quantiles":  # the one list of numbers
-            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-                raise ConfigError(f"{source}: {name}={value!r} must be a list of numbers")
-            return [float(v) for v in value]
-        return [str(v) for v in value]
-    if isinstance(value, (_dt.date,)):
-        return value.isoformat()
-    if not isinstance(value, (str, int)):
-        raise ConfigError(f"{source}: {name}={value!r} must be a string")
-    return str(value)
+        return f"{source}: {name} must not be null"
+    if kind in _TYPE_WORDS:
+        return f"{source}: {name}={value!r} must be {_TYPE_WORDS[kind]}"
+    return f"{source}: {name}={value!r}: {err['msg']}"
 
 
 def _build(d: dict, source: str) -> Config:
     sections = {}
     for section, cls in _SECTIONS.items():
         values = dict(d.get(section) or {})
-        kwargs = {}
-        for f in fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            v = _check_type(section, f, values.get(f.name, default), source)
-            rule = _RULES.get((section, f.name))
-            if rule is not None and v is not None and not rule[0](v):
-                raise ConfigError(f"{source}: {section}.{f.name}={v!r} is out of range; expected {rule[1]}")
-            kwargs[f.name] = v
-        sections[section] = cls(**kwargs)
+        try:
+            sections[section] = cls.model_validate(values)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            if err["type"] == "value_error":  # a finetune override: checked as a training key
+                err = _override_error(values)
+            raise ConfigError(_error_line(section, err, values, source)) from None
     cfg = Config(**sections)
     _check_consistency(cfg, source)
     return cfg
+
+
+def _override_error(values: dict) -> dict:
+    extra = {k: v for k, v in values.items() if k in FINETUNE_OVERRIDABLE}
+    try:
+        TrainingConfig.model_validate(extra)
+    except ValidationError as e:
+        return e.errors(include_url=False)[0]
+    return {"loc": (), "type": "value_error", "msg": "invalid", "input": None}
 
 
 def _check_consistency(cfg: Config, source: str) -> None:
@@ -305,14 +339,9 @@ def _check_consistency(cfg: Config, source: str) -> None:
     if dc.lead_days >= t.seq_len - t.spinup:
         raise ConfigError(f"{source}: data.lead_days={dc.lead_days} must be smaller than training.seq_len - "
                           f"training.spinup = {t.seq_len} - {t.spinup} = {t.seq_len - t.spinup}")
-    bad = [c for c in dc.dynamic_inputs if c not in KNOWN_DYNAMIC]
-    if bad:
-        raise ConfigError(f"{source}: unknown data.dynamic_inputs {bad}; allowed: {', '.join(KNOWN_DYNAMIC)}")
-    if not dc.dynamic_inputs:
-        raise ConfigError(f"{source}: data.dynamic_inputs must name at least one column")
     dates = {}
-    for k in ("train_start", "train_end", "val_start", "val_end", "test_start", "test_end"):
-        v = getattr(dc, k)
+    for k, v in dc.model_dump(include={"train_start", "train_end", "val_start", "val_end", "test_start",
+                                       "test_end"}).items():
         try:
             dates[k] = _dt.date.fromisoformat(str(v))
         except ValueError:

@@ -1,4 +1,4 @@
-"""Where caches live, and atomic file writes.
+"""Where caches live, atomic file writes, and file digests.
 
 Atomic writes: a unique temp file in the target folder, then ``os.replace`` onto the target. A crash or a
 failed writer never leaves a half-written file, and an earlier good file stays as it was.
@@ -6,6 +6,7 @@ failed writer never leaves a half-written file, and an earlier good file stays a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -55,3 +56,12 @@ def replace_folder(tmp, final) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of the file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

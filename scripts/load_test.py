@@ -13,7 +13,7 @@ It is bounded in count (--requests) and time (--time_limit); the server is stopp
 Usage:
     python scripts/load_test.py                         # tiny synthetic basins + a tiny model trained here
     python scripts/load_test.py --model M --data_dir D  # a real checkpoint and data folder
-    python scripts/load_test.py --fake                  # the server on a stand-in forecaster (no model)
+    python scripts/load_test.py --workers 2             # model worker processes of the server (default: its own)
 """
 
 from __future__ import annotations
@@ -67,34 +67,12 @@ def _tiny_model(root: Path) -> tuple[Path, Path]:
     return model, data
 
 
-def _serve_fake(data_dir: str, db: str, port: int) -> None:
-    """Server mode of --fake: the real app and uvicorn, a stand-in forecaster (persistence with a band)."""
-    from types import SimpleNamespace
-
-    import pandas as pd
-    import uvicorn
-
-    from sca2lstm.serve.app import create_app
-
-    def forecaster(station, ts, issue_date, leads):
-        issue = pd.Timestamp(issue_date)
-        q = float(ts.loc[:issue, "discharge_vol"].dropna().iloc[-1])  # the last observed flow
-        days = pd.date_range(issue + pd.Timedelta(days=1), periods=leads, freq="D")
-        table = pd.DataFrame({"valid_date": days, "lead_days": range(1, leads + 1), "median": q, "q05": 0.5 * q,
-                              "q25": 0.8 * q, "q75": 1.2 * q, "q95": 1.6 * q, "setting": "stand-in"})
-        return SimpleNamespace(table=table, weights=pd.Series({"precipitation": 1.0}))
-
-    app = create_app(data_dir, db, forecaster, token=TOKEN, model_sha256="stand-in")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
 def _start_server(args, data_dir: Path, db: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, SCA2LSTM_TOKEN=TOKEN, PYTHONPATH=str(REPO))
-    if args.fake:
-        cmd = [sys.executable, __file__, "--_serve_fake", str(data_dir), str(db), str(port)]
-    else:
-        cmd = [sys.executable, "-m", "sca2lstm", "serve", "--model", str(args.model), "--data_dir", str(data_dir),
-               "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--quiet"]
+    cmd = [sys.executable, "-m", "sca2lstm", "serve", "--model", str(args.model), "--data_dir", str(data_dir),
+           "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--quiet"]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
 
@@ -124,14 +102,9 @@ def run(args) -> int:
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sca2lstm_load_") as tmp:
         tmp = Path(tmp)
-        if args.model is None and not args.fake:
+        if args.model is None:
             print("Training a tiny model on three synthetic basins (no --model given) ...", flush=True)
             args.model, data_dir = _tiny_model(tmp)
-        elif args.data_dir is None and args.fake:
-            from sca2lstm.data.synthetic import generate_synthetic
-
-            data_dir = tmp / "camels"
-            generate_synthetic(data_dir, n_basins=3, seed=7, end="1977-12-31")
         else:
             data_dir = Path(args.data_dir) if args.data_dir else None
             if data_dir is None:
@@ -284,7 +257,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="checkpoint (default: train a tiny one on synthetic basins)")
     p.add_argument("--data_dir", default=None, help="data folder of the stations (needed with --model)")
-    p.add_argument("--fake", action="store_true", help="serve a stand-in forecaster instead of a model")
+    p.add_argument("--workers", type=int, default=None, help="the server's --workers (default: its own default)")
     p.add_argument("--requests", type=int, default=2000, help="requests in all (default 2000)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     p.add_argument("--post_every", type=int, default=20, help="one post per this many requests (default 20)")
@@ -292,12 +265,7 @@ def main(argv=None) -> int:
                    help="issue days per station: its last this many days with observed flow (default 7)")
     p.add_argument("--time_limit", type=float, default=600, help="stop sending after this many seconds")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--_serve_fake", nargs=3, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args._serve_fake:
-        data_dir, db, port = args._serve_fake
-        _serve_fake(data_dir, db, int(port))
-        return 0
     if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 256:
         p.error("--requests must be in 1..100000 and --concurrency in 1..256")
     return run(args)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import pydantic
 import pytest
 import yaml
 
@@ -31,8 +30,8 @@ def test_load_config_without_argument_gives_the_defaults(in_tmp):
         for key, value in values.items():
             assert d[section][key] == value, f"{section}.{key}"
     assert cfg.training.seq_len == 270 and cfg.training.spinup == 90 and cfg.training.epochs == 60
-    f = cfg.finetune
-    assert (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, f.fine_tune_ratio) == \
+    f = cfg.finetune_training()
+    assert (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, cfg.finetune.fine_tune_ratio) == \
         (20, 16, 1e-4, 1e-5, 8, 0.8)
     assert cfg.data.data_dir is None and cfg.data.cache_dir is None
     assert cfg == Config.from_dict({})
@@ -86,7 +85,12 @@ def test_unknown_keys_and_sections_are_named(in_tmp, data, named):
     ("training", "batch_size", 0, ">= 1"),
     ("training", "learning_rate", 0.0, "> 0"),
     ("data", "lead_days", 0, ">= 1"),
-    ("data", "ssi_window", 0, ">= 1"),
+    ("data", "ssi_window", 0, "[1, 365]"),
+    ("data", "ssi_window", 366, "[1, 365]"),
+    ("data", "target", "discharge_spec", "discharge_vol"),
+    ("data", "pet_from_temperature", "sometimes", "missing, always, never"),
+    ("training", "windows_per_epoch", 0, "null or an integer >= 1"),
+    ("finetune", "learning_rate", -1.0, "> 0"),
     ("training", "device", "tpu", "auto, cpu, cuda"),
 ])
 def test_out_of_range_values_name_key_and_range(in_tmp, section, key, value, allowed):
@@ -195,4 +199,28 @@ def test_to_dict_round_trips_and_is_plain():
     assert cfg.replace(training={"epochs": 4}).training.epochs == 4
     with pytest.raises(ConfigError, match="training.epochs"):
         cfg.replace(training={"epochs": -4})
-    assert all(dataclasses.is_dataclass(getattr(cfg, s)) for s in d)
+    with pytest.raises(pydantic.ValidationError):  # sections are immutable: replace() is the one validated way to change them
+        cfg.training.epochs = 5
+
+
+def test_finetune_trains_with_training_settings_except_the_keys_it_names():
+    cfg = Config.from_dict({"training": {"grad_clip": 0.5, "lr_factor": 0.3, "epochs": 50},
+                            "finetune": {"epochs": 7}})
+    ft = cfg.finetune_training()
+    assert ft.epochs == 7 and cfg.training.epochs == 50  # named in finetune: its own value
+    assert ft.grad_clip == 0.5 and ft.lr_factor == 0.3  # not named: the training value
+    assert (ft.batch_size, ft.learning_rate, ft.epoch_coverage) == (16, 1e-4, 4.0)  # the guide's defaults
+    # Pretraining's epoch size never leaks into fine-tuning: the default section resets it to the coverage rule.
+    big = Config.from_dict({"training": {"windows_per_epoch": 8192}})
+    assert big.finetune_training().windows_per_epoch is None
+    # A checkpoint's stored config round-trips with its finetune overrides.
+    assert Config.from_dict(cfg.to_dict()).finetune_training() == ft
+
+
+@pytest.mark.parametrize("key", ["seq_len", "spinup", "seed", "hidden_size", "epoch"])
+def test_finetune_refuses_keys_it_cannot_override(key):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict({"finetune": {key: 3}})
+    msg = str(e.value)
+    assert f"unknown key finetune.{key}" in msg and "allowed keys" in msg and "fine_tune_ratio" in msg
+    assert "\n" not in msg

@@ -1,4 +1,5 @@
-"""The package's layers as a contract: imports point one way, cli -> training -> evaluation -> models/data.
+"""The package's layers as a contract: imports point one way, cli -> training -> evaluation -> models/data,
+and the service (serve) beside the CLI: it calls the library, and only its command imports it.
 
 Read from the source with ``ast`` (no import-linter dependency), so every import counts: absolute or
 relative, at the top of a module or lazily inside a function.
@@ -15,13 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sca2lstm"
 
 # layer -> what no module of it may import
 FORBIDDEN = {
-    "data": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.evaluation"),
-    "models": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.evaluation"),
-    "evaluation": ("sca2lstm.cli", "sca2lstm.training"),
-    "training": ("sca2lstm.cli",),
-    # The service sits beside the CLI: it serves forecasts (evaluation) and never trains.
-    "serve": ("sca2lstm.cli", "sca2lstm.training"),
+    "data": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.evaluation", "sca2lstm.serve"),
+    "models": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.evaluation", "sca2lstm.serve"),
+    "evaluation": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.serve"),
+    "training": ("sca2lstm.cli", "sca2lstm.serve"),
+    # The service sits beside the CLI: it maps HTTP to forecasts (evaluation), never trains, and builds
+    # no model inputs itself (the model and its features are the library's).
+    "serve": ("sca2lstm.cli", "sca2lstm.training", "sca2lstm.models", "sca2lstm.data.features",
+              "sca2lstm.data.dataset", "sca2lstm.data.issue_time", "sca2lstm.data.scaling"),
 }
+# The one module outside the service that may import it: the command that starts it.
+SERVE_ENTRY = "cli/serve.py"
 
 
 def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
@@ -64,6 +69,21 @@ def test_layer_imports_point_one_way(layer):
         found += violations(path.read_text(encoding="utf-8"), package, FORBIDDEN[layer],
                             str(path.relative_to(PACKAGE.parent)))
     assert not found, "layer contract broken:\n" + "\n".join(found)
+
+
+def test_the_service_calls_the_library_and_only_its_command_imports_it():
+    serve_imports = set()
+    for path, package in _modules("serve"):
+        serve_imports |= {name for _, name in imported_modules(path.read_text(encoding="utf-8"), package)}
+    assert "sca2lstm.evaluation.live" in serve_imports  # the forecasts come from the library
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("serve/") or rel == SERVE_ENTRY:
+            continue
+        package = ".".join(path.parent.relative_to(PACKAGE.parent).parts)
+        found += violations(path.read_text(encoding="utf-8"), package, ("sca2lstm.serve",), rel)
+    assert not found, "the service is imported by:\n" + "\n".join(found)
 
 
 def test_checker_sees_relative_absolute_and_lazy_imports():

@@ -148,3 +148,23 @@ def test_checkpoint_from_before_the_cell_readout_still_loads(pretrained_ckpt, ti
     a = predict(tmp_path / "old.pth", 32006, data_dir=tiny_data_dir).series["predicted"].to_numpy()
     b = predict(tmp_path / "new.pth", 32006, data_dir=tiny_data_dir).series["predicted"].to_numpy()
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_cli_several_basins_writes_each_and_a_bad_one_costs_no_other(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                     capsys):
+    """A basin whose file fails to read fails alone: the basins before and after it are written, the
+    summary names it, the exit code is 1."""
+    from sca2lstm.cli.predict import main
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    next((data / "timeseries").glob("*_10002_*.csv")).write_text("date,precipitation\n1971-01-01,abc\n")
+    out = tmp_path / "out"
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "10002", "10003", "--data_dir", str(data),
+               "--output_dir", str(out), "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 1
+    assert (out / "basin_32006" / "series.csv").is_file() and (out / "basin_10003" / "series.csv").is_file()
+    assert not (out / "basin_10002").exists()
+    assert "1 of 3 basins failed: 10002" in cap.err
+    assert any(ln.split()[:2] == ["10002", "failed:"] for ln in cap.out.splitlines())

@@ -1,12 +1,11 @@
-"""Review findings of issue 19, section 4: the --end clip warning, lead-aware NetCDF attributes, the
-lead/window bound, ambiguous timeseries files, the fine-tune split against pretraining targets and the
-all-days score."""
+"""Prediction edge cases: the --end clip warning, lead-aware NetCDF attributes (and xarray as an optional
+package), the lead/window bound, ambiguous timeseries files, the fine-tune split against pretraining
+targets and the all-days score."""
 
 import json
 import logging
 import shutil
 import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -34,28 +33,38 @@ def test_end_beyond_the_data_warns_with_the_last_day(pretrained_ckpt, tiny_data_
     assert not [r for r in caplog.records if "last day" in r.getMessage()]
 
 
-def test_netcdf_attributes_name_the_models_lead(monkeypatch, tmp_path):
-    seen = {}
-
-    class FakeDataset:
-        def __init__(self, data_vars, coords=None, attrs=None):
-            seen.update(data_vars)
-
-        def __getitem__(self, key):
-            return types.SimpleNamespace(attrs={})
-
-        def to_netcdf(self, path):
-            open(path, "w").close()
-    monkeypatch.setitem(sys.modules, "xarray", types.SimpleNamespace(Dataset=FakeDataset))
+def _hand_made_prediction(tmp_path, lead_days: int) -> Prediction:
     dates = pd.date_range("2000-01-01", periods=5, name="date")
-    series = pd.DataFrame({"date": dates, "observed": 1.0, "predicted": 1.0, "persistence": 1.0,
-                           "input_gap": False})
+    series = pd.DataFrame({"date": dates, "observed": [1.0, 2.0, np.nan, 4.0, 5.0], "predicted": 1.5,
+                           "persistence": 1.0, "input_gap": [False, False, True, False, False]})
     m = {"model": {"nse": 0.5}, "persistence": {"nse": 0.4}}
-    pred = Prediction("1", series, pd.DataFrame({"a": np.ones(5)}, index=dates), {"n_days": 5, **m}, 0,
-                      tmp_path / "m.pth", 0.0, lead_days=3)
-    write_prediction(pred, tmp_path / "out", "netcdf")
-    assert "lead-3" in seen["predicted"][2]["long_name"]
-    assert "3 days earlier" in seen["persistence"][2]["long_name"]
+    return Prediction("1", series, pd.DataFrame({"a": np.ones(5)}, index=dates), {"n_days": 4, **m}, 0,
+                      tmp_path / "m.pth", 0.0, lead_days=lead_days)
+
+
+def test_netcdf_holds_the_series_and_names_the_models_lead(tmp_path):
+    xr = pytest.importorskip("xarray")  # the netcdf extra; the test extra installs it
+    pred = _hand_made_prediction(tmp_path, lead_days=3)
+    folder = write_prediction(pred, tmp_path / "out", "netcdf")
+    with xr.open_dataset(folder / "series.nc") as ds:
+        assert "lead-3" in ds["predicted"].attrs["long_name"]
+        assert "3 days earlier" in ds["persistence"].attrs["long_name"]
+        np.testing.assert_array_equal(ds["observed"].values, pred.series["observed"].to_numpy())
+        assert ds["input_gap"].values.tolist() == [0, 0, 1, 0, 0]
+
+
+def test_netcdf_without_xarray_is_one_line_before_any_work(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch,
+                                                           capsys):
+    from sca2lstm.cli.predict import main
+
+    monkeypatch.setitem(sys.modules, "xarray", None)  # as if the netcdf extra were not installed
+    out = tmp_path / "out"
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--output_dir", str(out), "--format", "netcdf"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "--format netcdf needs xarray" in err and "pip install 'sca2lstm[netcdf]'" in err
+    assert not out.exists()
 
 
 def test_lead_days_must_leave_scored_steps():

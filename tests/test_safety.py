@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,26 @@ def test_resume_state_that_does_not_fit_gives_one_line(tmp_path, tiny_data_dir, 
     line = one_line(capsys.readouterr().err)
     assert rc == 1 and "does not fit this model config" in line and "cell_head.weight" in line
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_run_naming_the_difference(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    """The recorded run (the session's tiny pretraining: three basins, lr 0.005, 2 epochs) resumes only with
+    its basins and config; other basins or another key are refused in one line naming them, and nothing is
+    written. More epochs is a resume."""
+    out = tmp_path / "m.pth"
+    (tmp_path / "m_run").mkdir()
+    shutil.copyfile(pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth", tmp_path / "m_run" / "last_state.pth")
+    base = ["--config", str(tiny_yaml(tmp_path / "tiny.yaml")), "--data_dir", str(tiny_data_dir), "--output",
+            str(out), "--quiet", "--resume"]
+    for extra, named in ((["--basins", "32006", "10002"], "basins differ, not in this run: ['10003']"),
+                         (["--learning_rate", "0.01"], "training.learning_rate: recorded 0.005, now 0.01")):
+        rc = train_cli.main(base + extra)
+        line = one_line(capsys.readouterr().err)
+        assert rc == 2 and line.startswith("sca2lstm.py: error: --resume:") and named in line, line
+        assert not out.exists()
+    assert train_cli.main(base + ["--epochs", "3"]) == 0
+    assert len(torch.load(out, weights_only=True)["history"]) == 4  # epoch 0 (before training) and 1..3
 
 
 def test_project_checkpoints_load_weights_only(pretrained_ckpt):

@@ -1,32 +1,63 @@
-"""The forecast service (sca2lstm serve) through FastAPI's test client, on a fake forecaster
-(serve_helpers.FakeForecaster: its median is the issue day's discharge in the data it is handed)."""
+"""The forecast service (sca2lstm serve) through FastAPI's test client, with the tiny trained model.
+
+Every forecast the API gives is checked against issue_forecast on the same data (the file, with the
+posted days laid over by hand): equal to the last bit.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
 import sqlite3
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import FakeForecaster
+from serve_helpers import forecaster
 
-from sca2lstm.data import camels_gb
-from sca2lstm.serve.app import create_app
+from sca2lstm.checkpoint import load_model
+from sca2lstm.data import reader
+from sca2lstm.evaluation.operational import HISTORY_DAYS, issue_forecast
+from sca2lstm.serve.app import create_app, table_rows
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+@pytest.fixture(scope="module")
+def live(pretrained_ckpt, tiny_data_dir):
+    with forecaster(pretrained_ckpt, tiny_data_dir) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+def _counting(live, monkeypatch) -> list:
+    """Record each model run of ``live`` (station, issue day) and let it run."""
+    runs = []
+    real = live.submit
+
+    def submit(station, ts, data_key, issue_date, leads, weather_forecast=None):
+        runs.append((station, str(issue_date)[:10]))
+        return real(station, ts, data_key, issue_date, leads, weather_forecast)
+
+    monkeypatch.setattr(live, "submit", submit)
+    return runs
+
+
 @pytest.fixture()
-def service(tiny_data_dir, tmp_path):
-    fake = FakeForecaster()
+def service(live, tiny_data_dir, tmp_path, monkeypatch):
     db = tmp_path / "serve.sqlite"
-    app = create_app(tiny_data_dir, db, fake, token=TOKEN, model_path="fake.pth", model_sha256="abc123")
+    runs = _counting(live, monkeypatch)
+    app = create_app(tiny_data_dir, db, live, token=TOKEN)
     with TestClient(app) as client:
-        yield SimpleNamespace(client=client, fake=fake, db=db, data_dir=tiny_data_dir)
+        yield SimpleNamespace(client=client, runs=runs, db=db, data_dir=tiny_data_dir)
 
 
 def _rows(db) -> tuple[int, int, int]:
@@ -39,17 +70,27 @@ def _rows(db) -> tuple[int, int, int]:
         con.close()
 
 
-def test_health_and_stations(service):
-    h = service.client.get("/health").json()
-    assert h["status"] == "ok" and h["writes_enabled"] is True and h["model_sha256"] == "abc123"
+def _expected(bundle, data_dir, station, issue, leads, ts=None) -> list[dict]:
+    """issue_forecast's rows as the API gives them (``ts``: the station's data, default its file)."""
+    ts = reader.read_timeseries(data_dir, station) if ts is None else ts
+    return table_rows(issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue, leads=leads,
+                                     timeseries=ts).table)
+
+
+def test_health_shows_no_path_or_file_name(service, pretrained_ckpt):
+    r = service.client.get("/health")
+    h = r.json()
+    assert h["status"] == "ok" and h["writes_enabled"] is True and h["stations"] == 3
+    assert h["fine_tuned_stations"] == 0 and len(h["model_sha256"]) == 64
+    for leak in (str(pretrained_ckpt.parent), pretrained_ckpt.name, pretrained_ckpt.stem, ".pth", "/"):
+        assert leak not in r.text, leak
     ids = [s["id"] for s in service.client.get("/stations").json()]
-    assert ids == camels_gb.list_basins(service.data_dir)
-    assert "32006" in ids
+    assert ids == reader.list_basins(service.data_dir)
 
 
 def test_posted_day_overlays_the_file_and_last_post_wins(service):
     c = service.client
-    file = camels_gb.read_timeseries(service.data_dir, "32006")
+    file = reader.read_timeseries(service.data_dir, "32006")
     day = "1977-06-15"
     r = c.post("/stations/32006/observations", headers=AUTH,
                json={"observations": [{"date": day, "discharge": 12.5}]})
@@ -58,98 +99,151 @@ def test_posted_day_overlays_the_file_and_last_post_wins(service):
     got = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()
     row = got["observations"][0]
     assert row["posted"] is True and row["discharge"] == 12.5
-    # Columns not posted keep the file's value.
-    assert row["precipitation"] == pytest.approx(file.loc[day, "precipitation"])
-    # Same day again: the discharge posted last wins; a post of rain alone keeps that discharge.
+    assert row["precipitation"] == pytest.approx(file.loc[day, "precipitation"])  # not posted: the file's
     c.post("/stations/32006/observations", headers=AUTH, json={"observations": [{"date": day, "discharge": 7.0}]})
     c.post("/stations/32006/observations", headers=AUTH, json={"observations": [{"date": day, "precipitation": 3.0}]})
     row = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()["observations"][0]
     assert (row["discharge"], row["precipitation"]) == (7.0, 3.0)
     assert got["data_version"] == 1 and c.get("/stations/32006/observations").json()["data_version"] == 3
-    # Other days and stations are untouched; one row per (station, day).
     prev = c.get("/stations/32006/observations", params={"start": "1977-06-14", "end": "1977-06-14"}).json()
     assert prev["observations"][0]["posted"] is False
     assert prev["observations"][0]["discharge"] == pytest.approx(file.loc["1977-06-14", "discharge_vol"])
     assert _rows(service.db)[:2] == (1, 1)
 
 
-def test_days_after_the_file_are_appended(service):
-    c = service.client
-    r = c.post("/stations/10002/observations", headers=AUTH, json={"observations": [
-        {"date": "1978-01-02", "discharge": 4.0, "precipitation": 1.0, "temperature": 5.0}]})
-    assert r.status_code == 200, r.text
-    obs = c.get("/stations/10002/observations", params={"start": "1977-12-31", "end": "1978-01-02"}).json()
-    days = [o["date"] for o in obs["observations"]]
-    assert days == ["1977-12-31", "1978-01-01", "1978-01-02"]
-    assert obs["observations"][1]["discharge"] is None  # a gap day stays missing, not invented
-    # The default issue day is now the posted last day, and the model sees the posted flow.
-    fc = c.get("/stations/10002/forecast", params={"leads": 2}).json()
-    assert fc["issue_date"] == "1978-01-02"
-    assert fc["forecast"][0]["median"] == pytest.approx(4.0 * 1.01)
-
-
-def test_forecast_is_cached_per_issue_day_leads_and_data_version(service):
-    c, fake = service.client, service.fake
-    file = camels_gb.read_timeseries(service.data_dir, "32006")
+def test_forecast_is_the_models_and_is_cached_per_issue_day_leads_and_data(service, bundle):
+    c, runs = service.client, service.runs
+    file = reader.read_timeseries(service.data_dir, "32006")
     p = {"issue_date": "1977-12-01", "leads": 3}
-    a = c.get("/stations/32006/forecast", params=p).json()
-    assert a["cached"] is False and fake.calls == 1
-    assert [f["lead_days"] for f in a["forecast"]] == [1, 2, 3]
-    assert a["forecast"][0]["valid_date"] == "1977-12-02"
-    assert a["forecast"][0]["median"] == pytest.approx(file.loc["1977-12-01", "discharge_vol"] * 1.01)
-    assert a["weights"] == {"precipitation": 0.5, "temperature": 0.2, "pet": 0.3}
-    assert a["setting"] == "hindcast" and a["model_sha256"] == "abc123"
-    assert a["history"][-1]["date"] == "1977-12-01" and len(a["history"]) == 90
+    a = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+    assert a["cached"] is False and len(runs) == 1
+    assert a["forecast"] == _expected(bundle, service.data_dir, "32006", "1977-12-01", 3)
+    assert list(a["weights"]) == list(bundle[2].feature_names) and a["setting"] == "issue-time"
+    assert a["history"][-1]["date"] == "1977-12-01" and len(a["history"]) == HISTORY_DAYS
     assert [o["date"] for o in a["observed_after"]] == ["1977-12-02", "1977-12-03", "1977-12-04"]
     assert a["observed_after"][0]["observed"] == pytest.approx(file.loc["1977-12-02", "discharge_vol"])
-    b = c.get("/stations/32006/forecast", params=p).json()
-    assert b["cached"] is True and b["id"] == a["id"] and fake.calls == 1
-    assert b["forecast"] == a["forecast"]
-    c.get("/stations/32006/forecast", params={**p, "leads": 4})  # other leads: a new forecast
-    assert fake.calls == 2
+    b = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+    assert b["cached"] is True and b["id"] == a["id"] and b["forecast"] == a["forecast"] and len(runs) == 1
+    c.get("/stations/32006/forecast", params={**p, "leads": 4}, headers=AUTH)  # other leads: a new forecast
+    assert len(runs) == 2
     # A post to this station changes its data version: the next answer is issued afresh on the new data.
     c.post("/stations/32006/observations", headers=AUTH,
            json={"observations": [{"date": "1977-12-01", "discharge": 50.0}]})
-    d = c.get("/stations/32006/forecast", params=p).json()
-    assert d["cached"] is False and d["data_version"] == 1 and fake.calls == 3
-    assert d["forecast"][0]["median"] == pytest.approx(50.0 * 1.01)
+    d = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+    assert d["cached"] is False and d["data_version"] == 1 and len(runs) == 3
+    posted = file.copy()
+    posted.loc["1977-12-01", "discharge_vol"] = 50.0
+    assert d["forecast"] == _expected(bundle, service.data_dir, "32006", "1977-12-01", 3, posted)
+    assert d["forecast"] != a["forecast"]
     # A post to another station does not throw this one's cache away.
     c.post("/stations/10002/observations", headers=AUTH,
            json={"observations": [{"date": "1977-12-01", "discharge": 1.0}]})
-    assert c.get("/stations/32006/forecast", params=p).json()["cached"] is True and fake.calls == 3
+    assert c.get("/stations/32006/forecast", params=p).json()["cached"] is True and len(runs) == 3
     assert _rows(service.db)[2] == 3
+
+
+def test_posted_pet_reaches_the_model(service, bundle):
+    """The model reads peti; a posted PET must replace it (and pet) on the posted days."""
+    assert "peti" in bundle[1].data.dynamic_inputs
+    c = service.client
+    file = reader.read_timeseries(service.data_dir, "32006")
+    assert {"pet", "peti"} <= set(file.columns)
+    issue, days = "1977-10-31", [d.date().isoformat() for d in file.loc["1977-09-01":"1977-10-31"].index]
+    before = c.get("/stations/32006/forecast", params={"issue_date": issue, "leads": 5}).json()
+    r = c.post("/stations/32006/observations", headers=AUTH,
+               json={"observations": [{"date": d, "pet": 6.5} for d in days]})
+    assert r.status_code == 200, r.text
+    after = c.get("/stations/32006/forecast", params={"issue_date": issue, "leads": 5}).json()
+    posted = file.copy()
+    posted.loc[days, ["pet", "peti"]] = 6.5
+    assert after["forecast"] == _expected(bundle, service.data_dir, "32006", issue, 5, posted)
+    assert after["forecast"] != before["forecast"]
+    obs = c.get("/stations/32006/observations", params={"start": days[0], "end": days[0]}).json()
+    assert obs["observations"][0]["pet"] == 6.5
+
+
+def test_a_changed_file_is_read_again_and_never_gives_the_old_forecast(live, bundle, tiny_data_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    path = reader.timeseries_file(data, "32006")
+    p = {"issue_date": "1977-06-30", "leads": 3}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        first = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        text = path.read_text()
+        raw = pd.read_csv(path)
+        raw.loc[raw["date"] == "1977-06-30", "discharge_vol"] = 80.0  # a corrected flow, same file name
+        raw.to_csv(path, index=False)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        second = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert second["cached"] is False and second["id"] != first["id"]
+        assert second["forecast"] == _expected(bundle, data, "32006", "1977-06-30", 3)
+        assert second["forecast"] != first["forecast"]
+        assert second["history"][-1]["observed"] == 80.0
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched, not changed
+        assert c.get("/stations/32006/forecast", params=p, headers=AUTH).json()["id"] == second["id"]
+    # After a restart too: the database's forecast of the old file is not the answer.
+    path.write_text(text)
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        again = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert again["id"] == first["id"] and again["forecast"] == first["forecast"]
+
+
+def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
+    c, runs = service.client, service.runs
+    p = {"issue_date": "1977-11-15", "leads": 3}
+    anon = c.get("/stations/10002/forecast", params=p).json()
+    assert anon["id"] is None and anon["cached"] is False and _rows(service.db)[2] == 0
+    assert c.get("/stations/10002/forecast", params=p).json()["cached"] is True and len(runs) == 1
+    mine = c.get("/stations/10002/forecast", params=p, headers=AUTH).json()
+    assert isinstance(mine["id"], int) and _rows(service.db)[2] == 1 and len(runs) == 1  # stored, not rerun
+    assert mine["forecast"] == anon["forecast"]
+    assert c.get("/stations/10002/forecast", params=p).json()["id"] == mine["id"]
+    hist = c.get("/stations/10002/forecasts").json()["forecasts"]
+    assert [h["id"] for h in hist] == [mine["id"]]
+
+
+def test_anonymous_clients_are_rate_limited_and_token_holders_are_not(live, tiny_data_dir, tmp_path):
+    now = [1000.0]
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", live, token=TOKEN, anonymous_per_minute=60,
+                     clock=lambda: now[0])
+    with TestClient(app) as c:
+        assert all(c.get("/stations").status_code == 200 for _ in range(60))  # 60 a minute: never refused
+        r = c.get("/stations/32006/observations")
+        assert r.status_code == 429 and "rate" in r.json()["detail"] and r.headers["Retry-After"] == "1"
+        assert c.get("/stations", headers=AUTH).status_code == 200
+        assert c.get("/health").status_code == 200
+        now[0] += 1.0  # one more a second
+        assert c.get("/stations").status_code == 200 and c.get("/stations").status_code == 429
+        assert c.get("/stations", headers={"Authorization": "Bearer nope"}).status_code == 401
+    with pytest.raises(ValueError, match="at least 60"):
+        create_app(tiny_data_dir, tmp_path / "db2.sqlite", live, anonymous_per_minute=59)
 
 
 def test_forecast_history_is_joined_with_later_observations(service):
     c = service.client
-    file = camels_gb.read_timeseries(service.data_dir, "32006")
-    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-20", "leads": 3})
-    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-29", "leads": 5})  # runs past the data
+    file = reader.read_timeseries(service.data_dir, "32006")
+    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-20", "leads": 3}, headers=AUTH)
+    c.get("/stations/32006/forecast", params={"issue_date": "1977-12-29", "leads": 5}, headers=AUTH)
     hist = c.get("/stations/32006/forecasts").json()["forecasts"]
     assert [h["issue_date"] for h in hist] == ["1977-12-29", "1977-12-20"]
-    old = hist[1]["forecast"]
-    assert [f["observed"] for f in old] == pytest.approx(
+    assert [f["observed"] for f in hist[1]["forecast"]] == pytest.approx(
         list(file.loc["1977-12-21":"1977-12-23", "discharge_vol"]))
     assert [f["observed"] for f in hist[0]["forecast"]][2:] == [None, None, None]  # not observed yet
 
 
-def test_a_restart_keeps_posts_and_issued_forecasts(service, tmp_path):
+def test_a_restart_keeps_posts_and_issued_forecasts(service, live, monkeypatch):
     c = service.client
     c.post("/stations/32006/observations", headers=AUTH,
            json={"observations": [{"date": "1977-05-01", "discharge": 9.25}, {"date": "1977-05-02", "temperature": 11.0}]})
-    first = c.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()
-    fake2 = FakeForecaster()
-    app2 = create_app(service.data_dir, service.db, fake2, token=TOKEN, model_sha256="abc123")
-    with TestClient(app2) as c2:
+    first = c.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}, headers=AUTH).json()
+    runs = len(service.runs)
+    with TestClient(create_app(service.data_dir, service.db, live, token=TOKEN)) as c2:
         obs = c2.get("/stations/32006/observations", params={"start": "1977-05-01", "end": "1977-05-02"}).json()
         assert obs["observations"][0]["discharge"] == 9.25 and obs["observations"][1]["temperature"] == 11.0
         again = c2.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()
-        assert again["id"] == first["id"] and again["forecast"] == first["forecast"] and fake2.calls == 0
-        # Another model (another sha256) does not reuse the first model's forecasts.
-    app3 = create_app(service.data_dir, service.db, fake2, token=TOKEN, model_sha256="other")
-    with TestClient(app3) as c3:
-        assert c3.get("/stations/32006/forecast", params={"issue_date": "1977-05-01"}).json()["id"] != first["id"]
-        assert fake2.calls == 1
+        assert again["id"] == first["id"] and again["forecast"] == first["forecast"] and again["cached"] is True
+        assert len(service.runs) == runs
 
 
 def _day(**kw):
@@ -157,39 +251,56 @@ def _day(**kw):
 
 
 BAD_POSTS = [
-    # (name, kwargs for client.post, status, text the message must contain)
+    # (name, kwargs for client.post, status, texts the message must contain)
     ("malformed json", {"content": b'{"observations": [', "headers": {**AUTH, "Content-Type": "application/json"}},
-     422, "body: malformed JSON"),
-    ("wrong type", {"json": _day(discharge="high"), "headers": AUTH}, 422, "observations.0.discharge"),
-    ("bool as number", {"json": _day(precipitation=True), "headers": AUTH}, 422, "observations.0.precipitation"),
+     422, ["body: malformed JSON"]),
+    ("wrong type", {"json": _day(discharge="high"), "headers": AUTH}, 422, ["observations.0.discharge"]),
+    ("bool as number", {"json": _day(precipitation=True), "headers": AUTH}, 422, ["observations.0.precipitation"]),
     ("future date", {"json": {"observations": [{"date": (dt.date.today() + dt.timedelta(days=2)).isoformat(),
-                                                "discharge": 1.0}]}, "headers": AUTH}, 422, "observations.0.date"),
-    ("negative flow", {"json": _day(discharge=-1.0), "headers": AUTH}, 422, "observations.0.discharge"),
-    ("unknown field", {"json": _day(flow=3.0), "headers": AUTH}, 422, "observations.0.flow"),
-    ("no values", {"json": {"observations": [{"date": "1977-03-01"}]}, "headers": AUTH}, 422, "observations.0"),
-    ("no days", {"json": {"observations": []}, "headers": AUTH}, 422, "observations"),
+                                                "discharge": 1.0}]}, "headers": AUTH}, 422, ["observations.0.date"]),
+    ("date before any record", {"json": {"observations": [{"date": "1500-01-01", "discharge": 1.0}]},
+                                "headers": AUTH}, 422, ["observations.0.date", "1800-01-01"]),
+    ("negative flow", {"json": _day(discharge=-1.0), "headers": AUTH}, 422, ["observations.0.discharge", "0.. m3/s"]),
+    ("rain over the reader's range", {"json": _day(precipitation=2000.0), "headers": AUTH}, 422,
+     ["observations.0.precipitation", "2000", "0..500 mm/day"]),
+    ("temperature over the reader's range", {"json": _day(temperature=61.0), "headers": AUTH}, 422,
+     ["observations.0.temperature", "-60..60 degC"]),
+    ("pet over the reader's range", {"json": _day(pet=51.0), "headers": AUTH}, 422,
+     ["observations.0.pet", "0..50 mm/day"]),
+    ("unknown field", {"json": _day(flow=3.0), "headers": AUTH}, 422, ["observations.0.flow"]),
+    ("no values", {"json": {"observations": [{"date": "1977-03-01"}]}, "headers": AUTH}, 422, ["observations.0"]),
+    ("no days", {"json": {"observations": []}, "headers": AUTH}, 422, ["observations"]),
     ("day twice", {"json": {"observations": [{"date": "1977-03-01", "discharge": 1.0},
                                              {"date": "1977-03-01", "discharge": 2.0}]}, "headers": AUTH},
-     422, "observations"),
+     422, ["observations"]),
     ("over size", {"content": b'{"observations": [' + b" " * 1_100_000 + b"]}",
-                   "headers": {**AUTH, "Content-Type": "application/json"}}, 413, "body"),
-    ("missing token", {"json": _day()}, 401, "authorization"),
-    ("wrong token", {"json": _day(), "headers": {"Authorization": "Bearer s3cret-tokem"}}, 401, "authorization"),
-    ("token not bearer", {"json": _day(), "headers": {"Authorization": f"Basic {TOKEN}"}}, 401, "authorization"),
+                   "headers": {**AUTH, "Content-Type": "application/json"}}, 413, ["body"]),
+    ("missing token", {"json": _day()}, 401, ["authorization"]),
+    ("wrong token", {"json": _day(), "headers": {"Authorization": "Bearer s3cret-tokem"}}, 401, ["authorization"]),
+    ("token not bearer", {"json": _day(), "headers": {"Authorization": f"Basic {TOKEN}"}}, 401, ["authorization"]),
 ]
 
 
-@pytest.mark.parametrize("name,kwargs,status,text", BAD_POSTS, ids=[b[0] for b in BAD_POSTS])
-def test_bad_posts_are_refused_naming_the_field_and_store_nothing(service, name, kwargs, status, text):
+@pytest.mark.parametrize("name,kwargs,status,texts", BAD_POSTS, ids=[b[0] for b in BAD_POSTS])
+def test_bad_posts_are_refused_naming_the_field_and_store_nothing(service, name, kwargs, status, texts):
     r = service.client.post("/stations/32006/observations", **kwargs)
     assert r.status_code == status, r.text
-    assert text in r.json()["detail"]
+    for text in texts:
+        assert text in r.json()["detail"], (text, r.json()["detail"])
     assert _rows(service.db) == (0, 0, 0)
     assert service.client.get("/stations/32006/observations").json()["data_version"] == 0
 
 
-def test_a_chunked_body_over_the_limit_is_refused(tiny_data_dir, tmp_path):
-    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", FakeForecaster(), token=TOKEN, max_body=1000)
+def test_values_at_the_edges_of_the_readers_ranges_are_accepted(service):
+    r = service.client.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+        {"date": "1800-01-01", "precipitation": 500.0, "temperature": -60.0, "pet": 0.0, "discharge": 0.0}]})
+    assert r.status_code == 200, r.text
+    obs = service.client.get("/stations/32006/observations", params={"start": "1800-01-01", "end": "1800-01-01"})
+    assert obs.json()["observations"][0]["precipitation"] == 500.0
+
+
+def test_a_chunked_body_over_the_limit_is_refused(live, tiny_data_dir, tmp_path):
+    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", live, token=TOKEN, max_body=1000)
 
     def chunks():  # no Content-Length: the limit must count the stream
         yield b'{"observations": ['
@@ -199,8 +310,7 @@ def test_a_chunked_body_over_the_limit_is_refused(tiny_data_dir, tmp_path):
     with TestClient(app) as c:
         r = c.post("/stations/32006/observations", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
         assert r.status_code == 413 and "body" in r.json()["detail"]
-        ok = c.post("/stations/32006/observations", json=_day(), headers=AUTH)
-        assert ok.status_code == 200
+        assert c.post("/stations/32006/observations", json=_day(), headers=AUTH).status_code == 200
     assert _rows(tmp_path / "db.sqlite")[0] == 1
 
 
@@ -221,9 +331,8 @@ def test_unknown_and_path_traversal_station_ids(service, path, status):
     assert r.status_code == 404 and "station" in r.json()["detail"] and "32006" in r.json()["detail"]
 
 
-def test_writes_are_off_without_a_token(tiny_data_dir, tmp_path):
-    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", FakeForecaster(), token=None)
-    with TestClient(app) as c:
+def test_writes_are_off_without_a_token(live, tiny_data_dir, tmp_path):
+    with TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", live, token=None)) as c:
         assert c.get("/health").json()["writes_enabled"] is False
         r = c.post("/stations/32006/observations", json=_day(), headers=AUTH)
         assert r.status_code == 403 and "writes are off" in r.json()["detail"]
@@ -232,13 +341,13 @@ def test_writes_are_off_without_a_token(tiny_data_dir, tmp_path):
 
 def test_bad_forecast_requests_name_the_parameter(service):
     c = service.client
-    for params, text in [({"leads": 0}, "leads"), ({"leads": 31}, "leads"), ({"leads": "x"}, "leads"),
+    for params, text in [({"leads": 0}, "leads"), ({"leads": 8}, "leads"), ({"leads": "x"}, "leads"),
                          ({"issue_date": "1977-13-01"}, "issue_date"), ({"issue_date": "1990-01-01"}, "issue_date")]:
         r = c.get("/stations/32006/forecast", params=params)
         assert r.status_code == 422 and text in r.json()["detail"], (params, r.text)
-    # A domain error of the forecaster is a 422 with its one-line message, and nothing is recorded.
-    r = c.get("/stations/10003/forecast", params={"issue_date": "1970-10-05"})
-    assert r.status_code == 422 and "not enough days" in r.json()["detail"]
+    # The library's one-line error is a 422 with its message, and nothing is recorded.
+    r = c.get("/stations/10003/forecast", params={"issue_date": "1970-10-05"}, headers=AUTH)
+    assert r.status_code == 422 and "no observed discharge" in r.json()["detail"], r.text
     r = c.get("/stations/32006/observations", params={"start": "1977-02-01", "end": "1977-01-01"})
     assert r.status_code == 422 and "start" in r.json()["detail"]
     assert _rows(service.db) == (0, 0, 0)
@@ -255,7 +364,6 @@ def test_the_page_and_its_assets_are_served_offline(service):
         r = c.get(asset)
         assert r.status_code == 200 and len(r.text) > 100
         page.text.index(asset)
-    # Offline: nothing is fetched from another host.
     for text in (page.text, c.get("/static/app.js").text, c.get("/static/style.css").text):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
     assert "/stations/{station}/forecast" in json.dumps(c.get("/openapi.json").json()["paths"])
@@ -269,16 +377,18 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "none.pth"), "--token_file", str(empty)]) == 2
     err = capsys.readouterr().err.strip()
     assert "--token_file" in err and len(err.splitlines()) == 1
-    assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 1
+    assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.pth" in err and len(err.splitlines()) == 1
+    assert main(["serve", "--model", str(tmp_path), "--anonymous_per_minute", "30"]) == 2
+    assert "--anonymous_per_minute" in capsys.readouterr().err
 
 
 def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
     from sca2lstm.serve.store import Store
 
     store = Store(tmp_path / "s.sqlite")
-    store.add_forecast("32006", "1977-01-01", 7, 0, "m", "hindcast", [], {})  # NORMAL for this one only
+    store.add_forecast("32006", "1977-01-01", 7, 0, "f", "m", "issue-time", [], {})  # NORMAL for this one only
 
     def pragma(name):
         return store._db.execute(f"PRAGMA {name}").fetchone()[0]
@@ -289,48 +399,50 @@ def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
     assert Store(tmp_path / "s.sqlite").data_version("32006") == 1  # versions survive a reopen
 
 
-def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_flow(tiny_data_dir, tmp_path):
-    fake = FakeForecaster()
-    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", fake, token=TOKEN, max_leads=3)
-    with TestClient(app) as c:
-        assert len(c.get("/stations/32006/forecast").json()["forecast"]) == 3  # default 7, cut to the model's 3
-        r = c.get("/stations/32006/forecast", params={"leads": 4})
-        assert r.status_code == 422 and "leads" in r.json()["detail"] and "3" in r.json()["detail"]
-        # Rain posted after the file's end, without flow: the default issue day stays the last observed flow.
-        c.post("/stations/32006/observations", headers=AUTH,
-               json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
-        fc = c.get("/stations/32006/forecast").json()
-        assert fc["issue_date"] == "1977-12-31"
+def test_a_database_without_fingerprints_keeps_its_forecasts(tmp_path):
+    from sca2lstm.serve.store import Store
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript(
+        "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
+        "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, model_sha256 TEXT NOT NULL, setting TEXT NOT "
+        "NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (station, "
+        "issue_date, leads, data_version, model_sha256));"
+        "INSERT INTO forecasts VALUES (7, '32006', '1977-01-01', 3, 0, 'm', 'issue-time', '[]', '{}', 'then');")
+    con.close()
+    store = Store(db)
+    assert [r["id"] for r in store.forecasts("32006")] == [7]
+    assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m") is None  # a current file: issued again
+    assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {})["id"] == 8
 
 
-@pytest.mark.slow
-def test_end_to_end_with_a_trained_model(pretrained_ckpt, tiny_data_dir, tmp_path):
-    """The real forecaster: the API gives issue_forecast's numbers, and a posted flow changes them."""
-    from sca2lstm.evaluation.operational import issue_forecast
-    from sca2lstm.serve.app import model_forecaster
-    from sca2lstm.checkpoint import load_model
+def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_flow(service, bundle):
+    c = service.client
+    trained = bundle[1].training.forecast_leads
+    r = c.get("/stations/32006/forecast", params={"leads": trained + 1})
+    assert r.status_code == 422 and "leads" in r.json()["detail"] and str(trained) in r.json()["detail"]
+    # Rain posted after the file's end, without flow: the default issue day stays the last observed flow.
+    c.post("/stations/32006/observations", headers=AUTH,
+           json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
+    fc = c.get("/stations/32006/forecast").json()
+    assert fc["issue_date"] == "1977-12-31" and len(fc["forecast"]) == min(7, trained)
 
-    bundle = load_model(pretrained_ckpt)
-    app = create_app(tiny_data_dir, tmp_path / "db.sqlite", model_forecaster(bundle, tiny_data_dir), token=TOKEN,
-                     max_leads=bundle[1].training.forecast_leads)
-    direct = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1977-06-30", leads=5)
-    with TestClient(app) as c:
-        fc = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 5}).json()
-        assert fc["setting"] == direct.setting
-        for got, want in zip(fc["forecast"], direct.table.to_dict("records")):
-            assert got["valid_date"] == want["valid_date"].date().isoformat()
-            for k in ("median", "q05", "q25", "q75", "q95"):
-                assert got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-9)
-        assert fc["weights"] == pytest.approx(direct.weights.to_dict())
-        assert list(fc["weights"]) == list(bundle[2].feature_names)
-        # Ten times the flow of the issue week, posted: the model sees it, the median moves.
-        file = camels_gb.read_timeseries(tiny_data_dir, "32006")
-        week = file.loc["1977-06-24":"1977-06-30", "discharge_vol"]
-        c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
-            {"date": d.date().isoformat(), "discharge": float(v) * 10} for d, v in week.items()]})
-        again = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 5}).json()
-        assert again["cached"] is False and again["data_version"] == 1
-        assert again["forecast"][0]["median"] != pytest.approx(fc["forecast"][0]["median"], rel=1e-3)
+
+def test_days_posted_after_the_file_are_appended_and_forecast_from(service, bundle):
+    c = service.client
+    r = c.post("/stations/10002/observations", headers=AUTH, json={"observations": [
+        {"date": "1978-01-02", "discharge": 4.0, "precipitation": 1.0, "temperature": 5.0}]})
+    assert r.status_code == 200, r.text
+    obs = c.get("/stations/10002/observations", params={"start": "1977-12-31", "end": "1978-01-02"}).json()
+    assert [o["date"] for o in obs["observations"]] == ["1977-12-31", "1978-01-01", "1978-01-02"]
+    assert obs["observations"][1]["discharge"] is None  # a gap day stays missing, not invented
+    fc = c.get("/stations/10002/forecast", params={"leads": 2}).json()
+    assert fc["issue_date"] == "1978-01-02"
+    file = reader.read_timeseries(service.data_dir, "10002")
+    ts = file.reindex(pd.date_range(file.index[0], "1978-01-02", freq="D", name="date"))
+    ts.loc["1978-01-02", ["discharge_vol", "precipitation", "temperature"]] = [4.0, 1.0, 5.0]
+    assert fc["forecast"] == _expected(bundle, service.data_dir, "10002", "1978-01-02", 2, ts)
 
 
 def test_the_page_ships_in_the_package():
@@ -345,9 +457,10 @@ def test_the_page_ships_in_the_package():
     shipped = {p for g in globs for p in (root / "sca2lstm").glob(g)}
     for name in ("index.html", "app.js", "style.css"):
         assert root / "sca2lstm" / "serve" / "static" / name in shipped
-    extras = meta["project"]["optional-dependencies"]
-    for dep in ("fastapi", "uvicorn", "pydantic", "httpx"):
-        assert any(d.startswith(dep) for d in extras["serve"]) and any(d.startswith(dep) for d in extras["test"])
+    extras, core = meta["project"]["optional-dependencies"], meta["project"]["dependencies"]
+    for dep in ("fastapi", "uvicorn", "pydantic", "httpx"):  # pydantic is a core dependency (the config)
+        for need in (core + extras["serve"], core + extras["test"]):
+            assert any(d.startswith(dep) for d in need), dep
 
 
 def test_serve_is_a_subcommand_with_its_flags(capsys):
@@ -357,44 +470,8 @@ def test_serve_is_a_subcommand_with_its_flags(capsys):
     assert "serve" in capsys.readouterr().out
     assert main(["serve", "--help"]) == 0
     out = capsys.readouterr().out
-    for flag in ("--model", "--data_dir", "--db", "--host", "--port", "--token_file"):
+    for flag in ("--model", "--data_dir", "--db", "--host", "--port", "--token_file", "--workers"):
         assert flag in out
     assert "127.0.0.1" in out
     assert main(["serve", "--model", "m.pth", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
-
-
-def test_recent_part_cuts_only_where_no_feature_can_reach_back(tiny_cfg):
-    from sca2lstm.serve.app import recent_part
-
-    days = pd.date_range("2000-01-01", "2004-12-31", freq="D", name="date")
-    issue = pd.Timestamp("2004-06-30")
-    target = issue - pd.Timedelta(days=tiny_cfg.training.seq_len + 400)
-    rain = pd.Series(0.0, index=days)  # dry throughout: one run of low-rain days, never ended
-    ts = pd.DataFrame({"precipitation": rain, "discharge_vol": 1.0})
-    assert recent_part(ts, issue, tiny_cfg).index[0] == days[0]  # the run reaches back to the start
-    assert recent_part(ts, issue, tiny_cfg).index[-1] == issue    # days after the issue day are not known
-    ts.loc["2001-03-05", "precipitation"] = 5.0                   # neither low nor high: ends both runs
-    ts.loc[target - pd.Timedelta(days=3), "precipitation"] = 20.0  # high: ends only the dry run
-    assert recent_part(ts, issue, tiny_cfg).index[0] == pd.Timestamp("2001-03-05")
-    ts.loc[target, "precipitation"] = float("nan")                 # a missing day ends both too
-    assert recent_part(ts, issue, tiny_cfg).index[0] == target
-
-
-
-@pytest.mark.slow
-def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_ckpt, tiny_data_dir):
-    from sca2lstm.evaluation.operational import issue_forecast
-    from sca2lstm.serve.app import model_forecaster
-    from sca2lstm.checkpoint import load_model
-
-    bundle = load_model(pretrained_ckpt)
-    fc = model_forecaster(bundle, tiny_data_dir)
-    for basin in ("32006", "10002"):
-        ts = camels_gb.read_timeseries(tiny_data_dir, basin)
-        for day in ("1973-02-10", "1975-08-01", "1977-12-20"):
-            full = issue_forecast(bundle, basin, data_dir=tiny_data_dir, issue_date=day, leads=7)
-            cut = fc(basin, ts, dt.date.fromisoformat(day), 7)
-            # check_dtype off: the date columns may differ in their unit (s or us), not in their values.
-            pd.testing.assert_frame_equal(cut.table, full.table, check_exact=True, check_dtype=False)
-            pd.testing.assert_series_equal(cut.weights, full.weights, check_exact=True)

@@ -1,7 +1,7 @@
 """The service as a real server process (subprocesses: a kill needs one).
 
 - Durability: SIGKILL the server during a burst of posts, restart it, and find every acknowledged
-  write (uvicorn on the fake forecaster of serve_helpers; posts do not touch the model).
+  write (uvicorn on the app of serve_helpers, with the tiny trained model).
 - The load script on `sca2lstm serve` with a trained model, scaled down: no error, nothing lost or
   duplicated.
 """
@@ -31,8 +31,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(data_dir, db, port) -> subprocess.Popen:
-    env = dict(os.environ, SERVE_DATA_DIR=str(data_dir), SERVE_DB=str(db), SCA2LSTM_TOKEN=TOKEN,
+def _start(model, data_dir, db, port) -> subprocess.Popen:
+    env = dict(os.environ, SERVE_MODEL=str(model), SERVE_DATA_DIR=str(data_dir), SERVE_DB=str(db), SCA2LSTM_TOKEN=TOKEN,
                PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_helpers:app_from_env", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -51,10 +51,10 @@ def _start(data_dir, db, port) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_every_acknowledged_post_survives_a_sigkill(tiny_data_dir, tmp_path):
+def test_every_acknowledged_post_survives_a_sigkill(pretrained_ckpt, tiny_data_dir, tmp_path):
     db = tmp_path / "serve.sqlite"
     port = _free_port()
-    proc = _start(tiny_data_dir, db, port)
+    proc = _start(pretrained_ckpt, tiny_data_dir, db, port)
     acked: list[tuple[str, str, float]] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -95,7 +95,7 @@ def test_every_acknowledged_post_survives_a_sigkill(tiny_data_dir, tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
-    proc = _start(tiny_data_dir, db, port)
+    proc = _start(pretrained_ckpt, tiny_data_dir, db, port)
     try:
         with httpx.Client(base_url=url, timeout=10) as c:
             for station in ("32006", "10002", "10003"):

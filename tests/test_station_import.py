@@ -201,8 +201,9 @@ def _case_file(kind, src, path):
         df["Q"] = df["Q"].astype(object)
         df.loc[df.index[7], "Q"] = "n/a?"
     sep, dec, fmt = (";", ",", "%Y-%m-%d") if kind == "decimal-comma" else (",", ".", "%Y-%m-%d")
-    if kind == "ambiguous-date":
+    if kind == "ambiguous-date":  # no day above 12 anywhere: 01/02/2010 may be 1 February or 2 January
         fmt = "%d/%m/%Y"
+        df = df[df["date"].dt.day <= 12]
     write_csv(df, path, sep=sep, decimal=dec, date_fmt=fmt)
 
 

@@ -102,3 +102,33 @@ def test_archive_lacking_an_input_is_refused(tiny_cfg, tmp_path):
     a.to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(DataError, match="lead_days 3 does not match"):
         read_archive(tmp_path / "b.csv", tiny_cfg, 52.0)
+
+
+def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretrained_ckpt, data_with_archive, tmp_path,
+                                                                         capsys):
+    """The batched reforecast with the archive equals one forecast per issue date with the same archive; the
+    issue dates the archive lacks are left out."""
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.weather.files import read_forecast_file
+
+    bundle = load_model(pretrained_ckpt)
+    p = data_with_archive / "weather_archive" / "32006.csv"
+    a = pd.read_csv(p)
+    a = a[pd.to_datetime(a["issue_date"]) != pd.Timestamp("1973-05-03")]     # a gap in the archive
+    a.to_csv(p, index=False)
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--from", "1973-05-01", "--to", "1973-05-04", "--weather_forecast", str(p),
+               "--output_dir", str(tmp_path / "out")])
+    assert rc == 0, capsys.readouterr().err
+    t = pd.read_csv(next((tmp_path / "out").glob("*/reforecast.csv")), parse_dates=["issue_date"])
+    assert sorted(t["issue_date"].dt.strftime("%Y-%m-%d").unique()) == ["1973-05-01", "1973-05-02", "1973-05-04"]
+    assert (t["setting"] == "issue-time+archived-weather-forecast").all()
+    wf = read_forecast_file(p)
+    from sca2lstm.evaluation.reforecast import warned_forecast
+
+    # the single issued forecast with the same adjustments (blend per lead, recession bound) as the reforecast
+    one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
+                          weather_forecast=wf, model_path=pretrained_ckpt)[0]
+    got = t[t["issue_date"] == "1973-05-02"].sort_values("lead_days")
+    ref = one.table["median"].to_numpy()
+    assert np.allclose(got["median"].to_numpy(), ref, rtol=1e-4, atol=1e-4)

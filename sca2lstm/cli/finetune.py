@@ -107,6 +107,9 @@ def _one(job) -> dict:
                 "checkpoint": str(r["checkpoint"])}
     except Sca2lstmError as e:
         return {"basin": basin, "status": f"failed: {' '.join(str(e).split())}"}
+    except Exception as e:  # one bad basin never costs the others; the log keeps the traceback
+        log.error("basin %s: unexpected error", basin, exc_info=True)
+        return {"basin": basin, "status": f"failed: {type(e).__name__}: {' '.join(str(e).split())}"}
 
 
 def _body(args) -> int:
@@ -124,7 +127,8 @@ def _body(args) -> int:
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            rows = list(ex.map(_one, [(args, b, threads, True, overrides, seed) for b in basins]))
+            futures = {b: ex.submit(_one, (args, b, threads, True, overrides, seed)) for b in basins}
+            rows = [_collect(b, f) for b, f in futures.items()]
     else:
         rows = [_one((args, b, 0, False, overrides, seed)) for b in basins]
     _print_summary(rows)
@@ -134,6 +138,14 @@ def _body(args) -> int:
                          f"{', '.join(r['basin'] for r in failed)}\n")
         return 1
     return 0
+
+
+def _collect(basin: str, future) -> dict:
+    """The row of one basin's job; a worker that died (killed, out of memory) fails only its basins."""
+    try:
+        return future.result()
+    except Exception as e:  # e.g. BrokenProcessPool: the other basins' rows still count
+        return {"basin": basin, "status": f"failed: {type(e).__name__}: {' '.join(str(e).split())}"}
 
 
 def _print_summary(rows) -> None:

@@ -9,6 +9,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 from __future__ import annotations
 
 from .common import ArgumentParser, add_common_flags, basin_id, positive_int, run_main
+from .warnings_flags import add_warning_flags, run_reforecast, warned
 
 PROG = "sca2lstm forecast"
 
@@ -33,6 +34,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
+    add_warning_flags(p)
     p.add_argument("--allow_missing_inputs", action="store_true",
                    help="forecast even when precipitation, or every meteorological input, is absent from the "
                         "basin's whole file (the outputs name it)")
@@ -65,7 +67,7 @@ def _body(args) -> int:
     from pathlib import Path
 
     from ..errors import DataError
-    from ..evaluation.operational import issue_forecast, write_forecast
+    from ..evaluation.operational import write_forecast
     from ..evaluation.predict import resolve_model_path
     from ..checkpoint import load_model
     from ..training.runtime import resolve_device
@@ -79,25 +81,27 @@ def _body(args) -> int:
     if args.weather_forecast:
         data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
         weather = _read_weather(args.weather_forecast, data_dir, args.basin)
+    out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
+    if args.from_date or args.to_date:
+        return run_reforecast(args, bundle, path, out_dir, weather)
     try:
-        fc = issue_forecast(bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
-                            leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)),
-                            weather_forecast=weather, allow_missing_inputs=args.allow_missing_inputs)
+        fc, extra, lines = warned(args, bundle, path, weather)
     except DataError as e:
         if weather is not None and str(e).startswith("weather forecast") and not str(e).startswith("--weather"):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
         raise
-    out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
-    folder = write_forecast(fc, out_dir, args.format)
+    folder = write_forecast(fc, out_dir, args.format, **extra)
     t = fc.table
     members = "" if fc.members is None else f", the mixture over {len(fc.members)} weather members"
     print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}{members} "
           f"(model {path}; {fc.seconds * 1000:.0f} ms)")
-    qcols = [c for c in t.columns if c.startswith("q")]
+    qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
     print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
     for _, r in t.iterrows():
         print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
               + " ".join(f"{r[c]:9.3f}" for c in qcols))
+    for line in lines:
+        print(line)
     if fc.missing_inputs:
         print(f"WARNING: no {', '.join(fc.missing_inputs)} anywhere in basin {fc.basin}'s data: the model ran "
               "without it (masked)")

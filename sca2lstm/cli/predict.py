@@ -8,11 +8,15 @@ checkpoint is used.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
+from ..errors import Sca2lstmError
 from .common import ArgumentParser, add_common_flags, basin_id, run_main
 
 PROG = "predict.py"
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:
@@ -40,20 +44,39 @@ def _body(args) -> int:
     from ..evaluation.predict import (
         HINDCAST_SETTING,
         predict,
+        require_netcdf,
         resolve_model_path,
         write_prediction,
     )
+    from ..data.dataset import recorded_data, resolve_data_dir
+    from ..data.reader import timeseries_file
     from ..training.runtime import resolve_device
 
+    if args.format == "netcdf":
+        require_netcdf()  # before any work: a missing optional package is a usage error
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
-    # Every basin is forecast before anything is written: a bad basin leaves no partial output.
-    preds = [predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device, model_bundle=bundle,
-                     test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
-             for basin in dict.fromkeys(args.basin)]
-    rows = [(pred, write_prediction(pred, out_dir, args.format)) for pred in preds]
+    basins = list(dict.fromkeys(args.basin))
+    # A basin id the data folder lacks is bad input: refused before anything is computed or written.
+    data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+    for basin in basins:
+        timeseries_file(data_dir, basin)
+    # Each basin is written as soon as it is forecast: a basin that fails later costs no finished one.
+    rows, failed = [], []
+    for basin in basins:
+        try:
+            pred = predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device,
+                           model_bundle=bundle, test_start=args.test_start,
+                           allow_missing_inputs=args.allow_missing_inputs)
+            rows.append((pred, write_prediction(pred, out_dir, args.format)))
+        except Exception as e:
+            if len(basins) == 1:  # the guide's form: one stderr line and the error's exit code
+                raise
+            if not isinstance(e, Sca2lstmError):
+                log.error("basin %s: unexpected error", basin, exc_info=True)
+            failed.append((basin, " ".join(str(e).split()) or type(e).__name__))
     print(f"\nModel: {path}")
     print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
     # Left of the first bar: the days where persistence also has a forecast (the fair comparison); "NSE all
@@ -85,6 +108,12 @@ def _body(args) -> int:
     if in_sample:
         print(f"WARNING: basin {', '.join(in_sample)}: the scored days include days the model was trained or "
               "validated on; these are in-sample scores, not a test (metrics.json: in_sample)")
+    for basin, why in failed:
+        print(f"{basin:>8} failed: {why}")
+    if failed:
+        sys.stderr.write(f"{PROG}: error: {len(failed)} of {len(basins)} basins failed: "
+                         f"{', '.join(b for b, _ in failed)}\n")
+        return 1
     return 0
 
 

@@ -6,7 +6,6 @@ then open http://127.0.0.1:8000/ (API documentation at /docs).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -21,7 +20,10 @@ log = logging.getLogger(__name__)
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Serve forecasts of a checkpoint over HTTP: JSON API, web page, "
                                               "posted observations kept in an SQLite file.")
-    p.add_argument("--model", required=True, help="checkpoint (.pth), loaded once with weights_only")
+    p.add_argument("--model", required=True,
+                   help="checkpoint (.pth), or a folder of checkpoints: each station's own fine-tuned model "
+                        "(**/best_model_basin_<id>.pth, the newest) where there is one, else the folder's "
+                        "pretrained sca2lstm.pth; loaded once with weights_only")
     p.add_argument("--data_dir", default=None,
                    help="CAMELS-GB folder whose basins are the stations (read only; default: "
                         "$SCA2LSTM_DATA_DIR, else the checkpoint config's data_dir)")
@@ -30,6 +32,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token_file", default=None,
                    help="file holding the write token (default: $SCA2LSTM_TOKEN; without one, writes are off)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that run the model (default: the CPU cores, at most 4); 0 runs it in the "
+                        "server process")
+    p.add_argument("--anonymous_per_minute", type=int, default=120,
+                   help="requests a minute one client may make without the token (default 120, at least 60)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="warnings only")
     return p
@@ -49,45 +56,51 @@ def read_token(token_file) -> str | None:
     return os.environ.get("SCA2LSTM_TOKEN") or None
 
 
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _body(args) -> int:
     import uvicorn
 
-    from ..data.dataset import recorded_data, resolve_data_dir
-    from ..serve.app import create_app, model_forecaster
     from ..checkpoint import load_model
+    from ..data.dataset import recorded_data, resolve_data_dir
+    from ..data.reader import list_basins
+    from ..evaluation.live import LiveForecaster, station_models
+    from ..serve.app import MIN_ANONYMOUS_PER_MINUTE, create_app
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected 1..65535")
+    if args.anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
+        raise UsageError(f"--anonymous_per_minute {args.anonymous_per_minute}: expected at least "
+                         f"{MIN_ANONYMOUS_PER_MINUTE}")
+    workers = min(4, os.cpu_count() or 1) if args.workers is None else args.workers
+    if not 0 <= workers <= 64:
+        raise UsageError(f"--workers {args.workers}: expected 0..64")
     token = read_token(args.token_file)
     model_path = Path(args.model).expanduser()
-    bundle = load_model(model_path, "cpu")
-    max_leads = int(getattr(bundle[1].training, "forecast_leads", 0) or 0)
-    if max_leads < 1:
-        raise UsageError(f"--model {model_path} is a hindcast-only model (training.forecast_leads 0); the service "
-                         "needs one trained to forecast from an issue date (training.forecast_leads >= 1)")
+    if not model_path.exists():
+        raise UsageError(f"--model {model_path}: no such checkpoint file or folder")
+    default, _ = station_models(model_path, [])
+    bundle = load_model(default.path, "cpu")
     data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
-    db = Path(args.db).expanduser() if args.db else model_path.parent / "serve.sqlite"
-    app = create_app(data_dir, db, model_forecaster(bundle, data_dir), token=token, model_path=str(model_path),
-                     model_sha256=file_sha256(model_path), max_leads=max_leads)
-    log.info("model %s, stations from %s, database %s", model_path, data_dir, db)
-    if token is None:
-        log.warning("writes are off: no write token ($SCA2LSTM_TOKEN or --token_file); posts get 403")
-    else:
-        log.info("writes are on (token from %s)", "--token_file" if args.token_file else "$SCA2LSTM_TOKEN")
-    log.info("serving on http://%s:%d/ (API documentation at /docs)", args.host, args.port)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: other machines can reach the service; put it behind TLS before "
-                    "posting with a token over a network", args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
-                access_log=False)
+    default, own = station_models(model_path, list_basins(data_dir))
+    forecaster = LiveForecaster(default, own, data_dir, workers=workers)
+    try:
+        forecaster.warm_up()
+        db = Path(args.db).expanduser() if args.db else (model_path if model_path.is_dir()
+                                                        else model_path.parent) / "serve.sqlite"
+        app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute)
+        log.info("model %s (%d station(s) with their own fine-tuned model), stations from %s, database %s, "
+                 "%d worker process(es)", model_path, len(own), data_dir, db, workers)
+        if token is None:
+            log.warning("writes are off: no write token ($SCA2LSTM_TOKEN or --token_file); posts get 403")
+        else:
+            log.info("writes are on (token from %s)", "--token_file" if args.token_file else "$SCA2LSTM_TOKEN")
+        log.info("serving on http://%s:%d/ (API documentation at /docs)", args.host, args.port)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("listening on %s: other machines can reach the service; put it behind TLS before "
+                        "posting with a token over a network", args.host)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
+                    access_log=False)
+    finally:
+        forecaster.close()
     return 0
 
 

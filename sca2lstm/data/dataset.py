@@ -27,7 +27,7 @@ from ..fileio import default_cache_root
 from . import reader
 from .features import feature_spec, raw_features
 from .pet import PET_COLUMNS, oudin_pet
-from .scaling import MIN_SCALE_FLOWS, Scalers
+from .scaling import Scalers
 
 log = logging.getLogger(__name__)
 
@@ -315,33 +315,6 @@ def load_static(data_dir, basins, cfg: Config, allow_absent: bool = False) -> np
         log.warning("%d static attribute values are missing and flagged as such (%s)", n_missing,
                     "; ".join(rows[:5]) + (" ..." if len(rows) > 5 else ""))
     return arr
-
-
-def fit_new_basin_scaler(scalers: Scalers, rec: BasinRecord, cfg: Config, fallback=None, period=None) -> str:
-    """Give a basin the scalers do not know its discharge scale, from its days in the configured
-    training period: the days a pretraining run would have fitted it on. Prediction (zero-shot) and
-    fine-tuning share this rule, so a fine-tune starts from exactly the zero-shot model.
-
-    Parameters
-    ----------
-    fallback : (i0, i1), optional
-        Days to fit on instead when the basin has fewer than two observed flows in the training
-        period (a station that opened later); without it that is a DataError.
-    period : (i0, i1), optional
-        Days to fit on, whatever the configured training period holds (a station following its own
-        record fits on its own training part; :mod:`sca2lstm.data.periods`).
-
-    Returns
-    -------
-    str
-        The dates the scale was fitted on, for the log.
-    """
-    i0, i1 = period or rec.period(cfg.data.train_start, cfg.data.train_end)
-    if period is None and fallback is not None and int(np.isfinite(rec.y[i0:i1]).sum()) < MIN_SCALE_FLOWS:
-        i0, i1 = fallback
-    # Too few observed flows there (none at all, or no days) is fit_basin's DataError.
-    scalers.basins[rec.basin] = Scalers.fit_basin(rec.basin, rec.x[i0:i1], rec.y[i0:i1], scalers.kinds)
-    return f"{rec.dates[i0]}..{rec.dates[i1 - 1]}"
 
 
 def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:

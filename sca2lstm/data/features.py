@@ -27,6 +27,8 @@ PRECIP_DERIVED = ("precip_sum_7d", "precip_sum_30d", "high_precip_days", "low_pr
 CALENDAR = ("doy_sin", "doy_cos")
 
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
+#: The trailing windows of the precipitation sums (``precip_sum_7d``, ``precip_sum_30d``), in days.
+PRECIP_SUM_DAYS = (7, 30)
 
 
 def feature_spec(cfg: Config) -> list[tuple[str, str]]:
@@ -53,6 +55,24 @@ def required_columns(cfg: Config) -> list[str]:
         cols.append("precipitation")
     cols.append(cfg.data.target)
     return cols
+
+
+def feature_lookback(cfg: Config) -> int:
+    """Days before a day ``t`` whose values the features of ``t`` read (trailing windows and lags).
+
+    The runs of high- and low-precipitation days are not counted: they reach back to their start, however
+    long ago (a cut of the record must fall on a day that ends them; see
+    :func:`sca2lstm.evaluation.live.recent_part`).
+    """
+    d = cfg.data
+    back = 0
+    if d.derived_features:
+        back = max(PRECIP_SUM_DAYS) - 1
+    if d.use_discharge_input:
+        back = max(back, d.lead_days)
+        if d.derived_features:  # the SSI state: a trailing mean of the lagged flow
+            back = max(back, d.lead_days + d.ssi_window - 1)
+    return back
 
 
 def _run_length(cond: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -91,8 +111,8 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
         cols.append(df[c].to_numpy(np.float64))
     if d.derived_features:
         p = df["precipitation"]
-        cols.append(p.rolling(7, min_periods=7).sum().to_numpy())
-        cols.append(p.rolling(30, min_periods=30).sum().to_numpy())
+        for days in PRECIP_SUM_DAYS:
+            cols.append(p.rolling(days, min_periods=days).sum().to_numpy())
         pv = p.to_numpy()
         valid = np.isfinite(pv)
         with np.errstate(invalid="ignore"):

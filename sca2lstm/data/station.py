@@ -20,9 +20,6 @@ changing the first (its row of ``stations.csv`` is kept as it was).
 from __future__ import annotations
 
 import datetime as _dt
-import gzip
-import hashlib
-import io
 import json
 import logging
 import math
@@ -36,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, UsageError
+from . import tables
 from .ids import check_basin_id
 
 log = logging.getLogger(__name__)
@@ -53,12 +51,6 @@ STATIONS_FILE = "stations.csv"
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
 _NUMBER_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-_DATE_FORMS = (("%Y-%m-%d", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")),
-               ("%Y-%m-%d %H:%M:%S", re.compile(r"^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}:\d{2}$")),
-               ("%Y-%m-%d %H:%M", re.compile(r"^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}$")),
-               ("%Y-%m-%dT%H:%M:%S", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}T\d{1,2}:\d{2}:\d{2}$")),
-               ("%Y/%m/%d", re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")),
-               ("%d.%m.%Y", re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$")))
 
 
 @dataclass
@@ -162,46 +154,12 @@ def check_options(o: ImportOptions) -> ImportOptions:
 
 
 # ------------------------------------------------------------------------------------------ reading
-def read_station_file(path, sep: str = ",", na_values=()) -> tuple[pd.DataFrame, str]:
-    """Read a station's CSV (plain or ``.gz``) as text cells. Returns (frame of str, sha256 of the bytes)."""
-    path = Path(path).expanduser()
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise DataError(f"{path} is a folder; expected the station's CSV file") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise DataError(f"{path} is a damaged gzip file") from None
-    if not raw.strip():
-        raise DataError(f"{path} is empty; expected a CSV with a header row and one row per day")
-    if b"\x00" in raw[:65536]:
-        raise DataError(f"{path} is not a text file (it holds binary data); expected a CSV")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:  # many station exports are Latin-1 (German umlauts in headers)
-            text = raw.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-            raise DataError(f"{path} is not text") from None
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
-                         skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as e:
-        raise DataError(f"{path} is not a readable CSV with --sep {sep!r}: {str(e).splitlines()[0]}") from None
-    if not isinstance(df.index, pd.RangeIndex):  # pandas turned the surplus leading fields into an index
-        raise DataError(f"{path}: the rows have more fields than the header ({len(df.columns)} names) with --sep "
-                        f"{sep!r}; decimal commas with a comma separator? give the right --sep (e.g. ';') "
-                        "and --decimal ,")
-    df.columns = [str(c).strip() for c in df.columns]
-    if len(df) == 0:
-        raise DataError(f"{path} has a header but no data rows; expected one row per day")
-    na = {"", "NA", "NaN", "nan", "-"} | {str(v).strip() for v in na_values}
-    return df.apply(lambda c: c.str.strip().mask(c.str.strip().isin(na))), digest
+def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=None, skiprows=None,
+                      header_names=()) -> tables.Table:
+    """Read a station's table (CSV plain or ``.gz`` in any encoding, or a spreadsheet) as text cells,
+    through :func:`.tables.read_table` (which documents the encoding detection and title-row search)."""
+    return tables.read_table(path, sep=sep, encoding=encoding, sheet=sheet, skiprows=skiprows,
+                             header_names=header_names, na_values=na_values)
 
 
 def _numeric(col: pd.Series, name: str, what: str, decimal: str) -> pd.Series:
@@ -235,26 +193,13 @@ def _float_or_none(v):
         return None
 
 
-def _dates(col: pd.Series, name: str, fmt: str | None) -> pd.DatetimeIndex:
-    s = col.astype(str)
-    if col.isna().any():
-        row = int(np.flatnonzero(col.isna().to_numpy())[0]) + 2
-        raise DataError(f"date column {name!r} has an empty cell (row {row}); every row needs a date")
-    if fmt is None:
-        first = s.iloc[0]
-        fmt = next((f for f, rx in _DATE_FORMS if rx.match(first)), None)
-        if fmt is None:
-            raise DataError(f"date column {name!r}: the form of {first!r} is not recognised; give "
-                            "--date_format (e.g. %d/%m/%Y); read without it: YYYY-MM-DD, YYYY/MM/DD, DD.MM.YYYY")
-    parsed = pd.to_datetime(s, format=fmt, errors="coerce")
-    if parsed.isna().any():
-        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise DataError(f"date column {name!r} has {s.iloc[i]!r} (row {i + 2}), not a date of the form {fmt}")
-    if (parsed != parsed.dt.normalize()).any():
-        i = int(np.flatnonzero((parsed != parsed.dt.normalize()).to_numpy())[0])
-        raise DataError(f"date column {name!r} has a time of day ({s.iloc[i]!r}, row {i + 2}): the timestep is "
+def _dates(col: pd.Series, name: str, fmt: str | None, source: str = "") -> pd.DatetimeIndex:
+    parsed = tables.parse_dates(col, fmt, column=name, source=source)
+    if (parsed != parsed.normalize()).any():
+        i = int(np.flatnonzero(parsed != parsed.normalize())[0])
+        raise DataError(f"date column {name!r} has a time of day ({col.iloc[i]!r}, row {i + 2}): the timestep is "
                         "not daily; expected one row per day (aggregate sub-daily data to daily values first)")
-    return pd.DatetimeIndex(parsed)
+    return parsed
 
 
 def _check_timestep(dates: pd.DatetimeIndex, name: str) -> None:
@@ -542,8 +487,8 @@ def import_files(jobs) -> list:
         o = check_options(o)
         out_dir = Path(out_dir).expanduser()
         check_clash(out_dir, o.station_id, o.overwrite)
-        frame, digest = read_station_file(file, o.sep, o.na_values)
-        st = prepare_station(frame, o, source=str(file), sha256=digest, static_attributes=static)
+        table = read_station_file(file, o.sep, o.na_values)
+        st = prepare_station(table.frame, o, source=str(file), sha256=table.sha256, static_attributes=static)
         st.meta["source"] = str(Path(file).expanduser().resolve())
         prepared.append((out_dir, o.overwrite, st))
     for out in dict.fromkeys(p[0] for p in prepared):

@@ -138,7 +138,7 @@ class BasinContext:
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=Scalers.from_dict(scalers.to_dict()), scale_source="checkpoint", static_raw=static_raw,
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
-                  meta=read_station_meta(data_dir, basin), fingerprint=_fingerprint(data_dir, basin, rec),
+                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint(data_dir, basin, rec.source_hash),
                   bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
                   _frame=frame)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(static_raw)
@@ -311,11 +311,12 @@ def _file_signature(paths) -> list:
     return out
 
 
-def _fingerprint(data_dir, basin: str, rec: BasinRecord) -> str:
-    """sha256 (16 hex digits) of the record's contents and the attribute and metadata files' sizes and
-    modification times: it changes whenever anything the context was built from changes."""
+def fingerprint(data_dir, basin: str, record_hash: str) -> str:
+    """sha256 (16 hex digits) of the record's contents (``record_hash``) and the attribute and metadata
+    files' sizes and modification times: it changes whenever anything the context was built from changes
+    (:attr:`BasinContext.fingerprint`; the service keys its answers on it)."""
     files = [*reader.attribute_files(data_dir), meta_path(data_dir, basin)] if data_dir is not None else []
-    doc = {"record": rec.source_hash, "files": _file_signature(files)}
+    doc = {"record": record_hash, "files": _file_signature(files)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -238,7 +238,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         misses.append(miss)
     M = len(xws)
     st, stm = np.repeat(ctx.static, M, axis=0), np.repeat(ctx.static_missing, M, axis=0)
-    med, qs, levels, w = _run(model, np.stack(xws), np.stack(misses), st, stm, np.repeat(qw[None], M, axis=0))
+    med, qs, levels, w = _run(model, np.stack(xws), np.stack(misses), st, stm, np.repeat(qw[None], M, axis=0),
+                              first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     to_flow = lambda a: np.maximum(scalers.inverse_y(a.astype(np.float64), basin), 0.0)  # noqa: E731
     members = None
@@ -285,16 +286,16 @@ def _members_of(wf, t0, leads, in_cols, cfg, lat):
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @torch.no_grad()
-def _run(model, x, miss, st, stm, q):
+def _run(model, x, miss, st, stm, q, first_step: int = 0):
     """Model forward on numpy windows [B, L, ...]: (median [B, L], quantiles [B, L, Q] or None,
     levels, weights [B, L, N]), all scaled. The median is q50 of the quantile head, or the point
-    forecast of a model without one."""
+    forecast of a model without one; with a head, both are NaN before ``first_step``."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
     t = [torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (x, miss, st, stm, q)]
     head = getattr(model, "quantile_head", None) is not None
-    out = model(*t[:4], q_obs=t[4], return_weights=True, return_quantiles=head)
+    out = model(*t[:4], q_obs=t[4], return_weights=True, return_quantiles=head, quantiles_from=first_step)
     model.train(was_training)
     if head:
         pred, w, qs = out
@@ -341,7 +342,7 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
     B = members[0][0].shape[0]
     rep = lambda a: np.concatenate([a] * M)  # noqa: E731
     x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True)
-    med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q)
+    med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     if qs is None:  # a model without a quantile head: the members' mean as the point forecast
         return med[:, sl].reshape(M, B, leads).mean(axis=0), None, levels
@@ -400,7 +401,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
             x, miss, y, st, stm = data.gather(bb, t - pos, seq_len)
             if lead_weather is None:
                 x, miss, q = mask_issue_time(x, miss, y, pos, cols, lead_days, weather_known=weather == "perfect")
-                med, qs, levels, _ = _run(model, x, miss, st, stm, q)
+                med, qs, levels, _ = _run(model, x, miss, st, stm, q, first_step=pos + 1)
                 med_all.append(med[:, pos + 1:pos + 1 + leads])
                 if qs is not None:
                     q_all.append(qs[:, pos + 1:pos + 1 + leads])
@@ -428,9 +429,13 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 
 
-def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
+def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
+                   extra_files: dict | None = None) -> Path:
     """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
     forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+
+    ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
+    levels.json and warnings.txt) are written into the folder before the report is built.
 
     Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
     """
@@ -460,10 +465,12 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv") -> Path:
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
                        title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}",
-                       members=None if fc.members is None else fc.members.to_numpy())
+                       levels=levels, members=None if fc.members is None else fc.members.to_numpy())
         if fc.members is not None:  # each weather member's median flow, one row per member
             fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
                 tmp / "forecast_members.csv", float_format="%.4f")
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text, encoding="utf-8")
         fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",

@@ -462,7 +462,7 @@ def _heat_cmap():
 # --------------------------------------------------------------------------------------------------
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
-                   members=None) -> Path:
+                   levels: dict | None = None, members=None) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -473,6 +473,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         The lead days and the median forecast.
     bands : dict
         ``{label: (lower [K], upper [K])}``, widest first (e.g. "90 %" then "50 %").
+    levels : dict, optional
+        ``{name: flow}`` warning levels (m3/s, daily mean), drawn as labelled horizontal lines.
     members : array_like [M, K], optional
         Each weather-ensemble member's median flow, drawn as thin lines (the members' spread).
     """
@@ -496,6 +498,11 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
     if n:
         ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")
+    for (name, value), color in zip((levels or {}).items(), ("tab:olive", "tab:orange", "tab:red", "tab:purple",
+                                                              "tab:brown", "black", "tab:pink", "tab:cyan")):
+        ax.axhline(float(value), color=color, lw=0.9, ls="--")
+        ax.annotate(f"{name} {float(value):.1f}", (1.0, float(value)), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=7, color=color)
     ax.set_ylabel("discharge (m$^3$/s)")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)

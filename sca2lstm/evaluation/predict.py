@@ -247,8 +247,19 @@ def _jsonable(v):
     raise TypeError(type(v).__name__)
 
 
+def require_netcdf():
+    """The ``xarray`` module that ``--format netcdf`` writes with (an optional dependency: the ``netcdf``
+    extra); a UsageError in one line saying how to install it when it is missing."""
+    try:
+        import xarray
+    except ImportError:
+        raise UsageError("--format netcdf needs xarray, which is not installed; install it with "
+                         "pip install 'sca2lstm[netcdf]' (or use --format csv)") from None
+    return xarray
+
+
 def _write_netcdf(pred: Prediction, path: Path) -> None:
-    import xarray as xr
+    xr = require_netcdf()
 
     s = pred.series.set_index("date")
     lead = int(pred.lead_days)

@@ -214,6 +214,9 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
              "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
              "Median and quantiles in m&sup3;/s.</p>")
     out = [intro, _csv_table(path)]
+    warn = run_dir / "warnings.txt"
+    if warn.is_file():  # the warnings in one sentence, above the table
+        out.insert(0, f"<p><strong>{_e(warn.read_text(encoding='utf-8').strip())}</strong></p>")
     return "\n".join(out) + "\n" + _figures(run_dir, figures)
 
 

@@ -1,28 +1,31 @@
-"""The forecast service: a FastAPI app over the data folder, the database and a forecaster.
+"""The forecast service: HTTP over the stations' data, the database and a :class:`~sca2lstm.evaluation.live.LiveForecaster`.
 
-:func:`create_app` takes the forecaster as a callable, so tests can run the whole API on a fake one;
-:func:`model_forecaster` wraps a loaded checkpoint (:func:`sca2lstm.evaluation.operational.issue_forecast`).
+This module only maps HTTP to the library: the forecasts come from :mod:`sca2lstm.evaluation.live` (the
+model runs in worker processes, outside this process's interpreter lock), the data from
+:mod:`sca2lstm.serve.stations`, the records from :mod:`sca2lstm.serve.store`.
 
-Data: the CSV data folder is only read; days posted to the API are kept in the database and laid over
-the file's days (a posted value replaces the file's value for that day and column; columns not posted
-keep the file's value; days after the file's end are appended).
+Who gets what:
+- anyone reads stations, observations and forecasts. An anonymous forecast comes from the memory cache
+  or the database, or is computed and not stored; anonymous requests are limited per client
+  (``anonymous_per_minute``, never below 60);
+- a token holder posts observations, and the forecasts it asks for are stored (with the daily issue's,
+  the record of what was issued).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import json
 import logging
 import math
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -32,137 +35,23 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ..data import camels_gb
 from ..errors import Sca2lstmError
+from ..evaluation.live import LiveForecaster
+from ..evaluation.operational import HISTORY_DAYS
 from . import schemas
+from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
+from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_BODY_BYTES = 1_000_000
-MAX_LEADS = 30
-HISTORY_DAYS = 90
+MIN_ANONYMOUS_PER_MINUTE = 60
 STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the ids the importer accepts (data/ids.py)
-# Posted name -> column of the data files.
 # Module level: FastAPI resolves the (postponed) annotations of the routes in this module's namespace.
 StationId = Annotated[str, PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")]
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None,
                               Depends(HTTPBearer(auto_error=False, description="the write token given to the server"))]
-FILE_COLUMN = {"precipitation": "precipitation", "temperature": "temperature", "pet": "pet",
-               "discharge": "discharge_vol"}
-
-Forecaster = Callable[[str, pd.DataFrame, dt.date | None, int], object]
-
-
-# ----------------------------------------------------------------------------- body size limit
-class BodyLimitMiddleware:
-    """Refuses (413) a request body over ``limit`` bytes, by its Content-Length and by counting the
-    stream (a chunked body has no length), before any route sees it."""
-
-    def __init__(self, app, limit: int = MAX_BODY_BYTES):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.limit
-            except ValueError:
-                return await _send_error(send, 400, "content-length: not an integer")
-            if too_big:
-                return await _send_error(send, 413, f"body: over the limit of {self.limit} bytes")
-        chunks, total = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            body = message.get("body", b"")
-            total += len(body)
-            if total > self.limit:
-                return await _send_error(send, 413, f"body: over the limit of {self.limit} bytes")
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        replay = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        sent = False
-
-        async def replay_receive():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return replay
-            return await receive()
-
-        return await self.app(scope, replay_receive, send)
-
-
-async def _send_error(send, status: int, detail: str) -> None:
-    body = JSONResponse({"detail": detail}, status_code=status).body
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-# ----------------------------------------------------------------------------- station data
-class StationData:
-    """Each station's file timeseries (read once) overlaid with its posted days (per data version)."""
-
-    def __init__(self, data_dir, store: Store):
-        self.data_dir = Path(data_dir)
-        self.store = store
-        self.ids = camels_gb.list_basins(self.data_dir)
-        self._known = set(self.ids)
-        self._files: dict[str, pd.DataFrame] = {}
-        self._overlays: dict[str, tuple[int, pd.DataFrame]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, station: str) -> None:
-        if station not in self._known:
-            shown = ", ".join(self.ids[:10]) + (" ..." if len(self.ids) > 10 else "")
-            raise HTTPException(404, f"station: unknown station {station!r}; available: {shown}")
-
-    def _file(self, station: str) -> pd.DataFrame:
-        df = self._files.get(station)
-        if df is None:
-            df = camels_gb.read_timeseries(self.data_dir, station)
-            self._files[station] = df
-        return df
-
-    def peek(self, station: str) -> tuple[int, pd.DataFrame] | None:
-        """``(version, timeseries)`` if the station's current version is built (never blocks)."""
-        hit = self._overlays.get(station)
-        return hit if hit is not None and hit[0] == self.store.data_version(station) else None
-
-    def timeseries(self, station: str) -> tuple[int, pd.DataFrame]:
-        """``(data version, daily DataFrame)``: the file's days (date index, the file's columns) with the
-        days posted up to that version laid over."""
-        with self._lock:
-            hit = self.peek(station)
-            if hit is not None:
-                return hit
-            df = self._file(station)
-            # The version and the rows in one read: a post landing meanwhile gets the next version.
-            version, rows = self.store.observations_at_version(station)
-            if rows:
-                posted = pd.DataFrame(rows)
-                posted.index = pd.DatetimeIndex(pd.to_datetime(posted.pop("date")), name="date")
-                start = min(df.index[0], posted.index[0])
-                end = max(df.index[-1], posted.index[-1])
-                df = df.reindex(pd.date_range(start, end, freq="D", name="date"))
-                for name, col in FILE_COLUMN.items():
-                    vals = posted[name].dropna()
-                    if len(vals):
-                        if col not in df.columns:
-                            df[col] = float("nan")
-                        df.loc[vals.index, col] = vals.to_numpy(dtype=float)
-                df.attrs["posted_dates"] = set(posted.index)
-            self._overlays[station] = (version, df)
-            return version, df
 
 
 def _num(v) -> float | None:
@@ -170,15 +59,18 @@ def _num(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _history(ts: pd.DataFrame, issue: pd.Timestamp, days: int = HISTORY_DAYS) -> list[dict]:
-    part = ts.loc[issue - pd.Timedelta(days=days - 1):issue]
-    flow = part["discharge_vol"] if "discharge_vol" in part.columns else pd.Series(float("nan"), index=part.index)
-    return [{"date": d.strftime("%Y-%m-%d"), "observed": _num(v)} for d, v in flow.items()]
+def _flow(ts: pd.DataFrame) -> pd.Series:
+    return ts["discharge_vol"] if "discharge_vol" in ts.columns else pd.Series(float("nan"), index=ts.index)
 
 
-def _default_issue(ts: pd.DataFrame) -> pd.Timestamp:
+def _history(ts: pd.DataFrame, issue: pd.Timestamp) -> list[dict]:
+    part = _flow(ts).loc[issue - pd.Timedelta(days=HISTORY_DAYS - 1):issue]
+    return [{"date": d.strftime("%Y-%m-%d"), "observed": _num(v)} for d, v in part.items()]
+
+
+def default_issue(ts: pd.DataFrame) -> pd.Timestamp:
     """The last day with observed discharge (the operational forecast's default), else the last day."""
-    last = ts["discharge_vol"].last_valid_index() if "discharge_vol" in ts.columns else None
+    last = _flow(ts).last_valid_index()
     return last if last is not None else ts.index[-1]
 
 
@@ -195,7 +87,8 @@ def _encode(answer: dict) -> bytes:
     return json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-def _table_rows(table: pd.DataFrame) -> list[dict]:
+def table_rows(table: pd.DataFrame) -> list[dict]:
+    """The rows of a forecast table as the API and the database hold them."""
     rows = []
     for r in table.to_dict("records"):  # a model without some quantile level gives None for it
         rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
@@ -203,38 +96,87 @@ def _table_rows(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-# ----------------------------------------------------------------------------- the app
-def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None = None, model_path: str = "",
-               model_sha256: str = "", max_leads: int = MAX_LEADS, max_body: int = MAX_BODY_BYTES,
-               cache_size: int = 2048) -> FastAPI:
+def _setting(table: pd.DataFrame) -> str:
+    return str(table["setting"].iloc[0]) if "setting" in table.columns and len(table) else ""
+
+
+class Service:
+    """What the routes share: the data, the database, the forecaster, the memory cache."""
+
+    def __init__(self, data_dir, db_path, forecaster: LiveForecaster, cache_size: int):
+        self.store = Store(db_path)
+        self.stations = StationData(data_dir, self.store)
+        self.forecaster = forecaster
+        # key -> (answer bytes, the row: stored in the database when its id is not None)
+        self.cache: OrderedDict = OrderedDict()
+        self.cache_size = cache_size
+        self.in_flight: dict[tuple, asyncio.Future] = {}
+
+    def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int) -> tuple:
+        return (station, issue.date().isoformat(), leads, state.version, state.fingerprint,
+                self.forecaster.model(station).sha256)
+
+    def remember(self, key: tuple, answer: dict, row: dict) -> None:
+        self.cache[key] = (_encode({**answer, "cached": True}), row)
+        self.cache.move_to_end(key)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+
+    async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int):
+        """The model's forecast of ``key``; concurrent requests for one key share one run."""
+        fut = self.in_flight.get(key)
+        if fut is None:
+            station = key[0]
+            data_key = (state.version, state.fingerprint)
+            fut = asyncio.wrap_future(self.forecaster.submit(station, state.timeseries, data_key, issue, leads))
+            self.in_flight[key] = fut
+            fut.add_done_callback(lambda _: self.in_flight.pop(key, None))
+        try:
+            return await asyncio.shield(fut)
+        except BrokenProcessPool:
+            raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+
+
+def answer_of(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
+    issue = pd.Timestamp(row["issue_date"])
+    return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
+            "setting": row["setting"], "data_version": row["data_version"],
+            "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
+            "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue),
+            "observed_after": _observed_after(ts, issue, row["leads"])}
+
+
+def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | None = None,
+               max_body: int = MAX_BODY_BYTES, cache_size: int = 2048, anonymous_per_minute: int = 120,
+               clock=time.monotonic) -> FastAPI:
     """Build the service.
 
     Parameters
     ----------
     data_dir : path
-        CAMELS-GB-style folder (``timeseries/``); its basins are the stations; only read.
+        Data folder (``timeseries/``, ``meta/``); its basins are the stations; only read.
     db_path : path
         SQLite file (created if absent).
-    forecaster : callable
-        ``forecaster(station, timeseries, issue_date, leads)`` -> an object with ``.table`` (DataFrame:
-        valid_date, lead_days, median, q05, q25, q75, q95, setting) and ``.weights`` (Series: input ->
-        attention weight on the issue day). ``timeseries`` is the station's overlaid daily data.
+    forecaster : LiveForecaster
+        The stations' models (:mod:`sca2lstm.evaluation.live`); its lead days bound the requests.
     token : str, optional
         The write token; without one, posts are refused (403).
-    max_leads : int
-        The most lead days a forecast may ask for (the model's ``training.forecast_leads``).
+    anonymous_per_minute : int
+        Requests a minute one client may make without the token (at least 60).
     """
-    store = Store(db_path)
-    stations = StationData(data_dir, store)
-    cache: OrderedDict = OrderedDict()
-    cache_lock = threading.Lock()
-    issue_lock = threading.Lock()  # one model run at a time; also makes "find, else issue" atomic
+    if anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
+        raise ValueError(f"anonymous_per_minute {anonymous_per_minute}: at least {MIN_ANONYMOUS_PER_MINUTE}")
+    svc = Service(data_dir, db_path, forecaster, cache_size)
+    store, stations = svc.store, svc.stations
+    max_leads = forecaster.max_leads()
     token_bytes = token.encode("utf-8") if token else None
+    limiter = RateLimit(anonymous_per_minute, clock=clock)
 
     app = FastAPI(title="sca2lstm forecast service",
                   description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations.",
                   version="1")
     app.add_middleware(BodyLimitMiddleware, limit=max_body)
+    app.state.service = svc
     app.state.store = store
     app.state.stations = stations
 
@@ -248,12 +190,33 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
                 continue
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
             where = ".".join(loc) or "body"
-            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     @app.exception_handler(Sca2lstmError)
     async def _domain(request: Request, exc: Sca2lstmError):
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
+
+    def holds_token(cred: BearerCredentials) -> bool:
+        """True for the token's holder, False without credentials; 401 for a wrong token."""
+        if cred is None or not cred.credentials:
+            return False
+        if token_bytes is None or not hmac.compare_digest(cred.credentials.encode("utf-8"), token_bytes):
+            raise HTTPException(401, "authorization: wrong token", headers={"WWW-Authenticate": "Bearer"})
+        return True
+
+    def reader(request: Request, cred: BearerCredentials) -> bool:
+        """A read: the token's holder goes on; an anonymous client within its rate; else 429."""
+        if holds_token(cred):
+            return True
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.take(client)
+        if wait > 0:
+            raise HTTPException(429, f"rate: over {anonymous_per_minute} requests a minute from this client without "
+                                     f"the token; retry in {RateLimit.retry_after(wait)} s",
+                                headers={"Retry-After": RateLimit.retry_after(wait)})
+        return False
 
     def require_token(cred: BearerCredentials) -> None:
         if token_bytes is None:
@@ -261,8 +224,7 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         if cred is None or not cred.credentials:
             raise HTTPException(401, "authorization: missing token; send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(cred.credentials.encode("utf-8"), token_bytes):
-            raise HTTPException(401, "authorization: wrong token", headers={"WWW-Authenticate": "Bearer"})
+        holds_token(cred)
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -272,34 +234,35 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
 
     @app.get("/health", response_model=schemas.Health)
     def health():
-        return {"status": "ok", "model": str(model_path), "model_sha256": model_sha256,
+        return {"status": "ok", "model_sha256": forecaster.default.sha256, "fine_tuned_stations": len(forecaster.own),
                 "stations": len(stations.ids), "writes_enabled": token_bytes is not None}
 
-    @app.get("/stations", response_model=list[schemas.Station])
+    @app.get("/stations", response_model=list[schemas.Station], dependencies=[Depends(reader)])
     def list_stations():
         counts = store.posted_counts()
         return [{"id": s, "posted_days": counts.get(s, 0), "data_version": store.data_version(s)}
                 for s in stations.ids]
 
-    @app.get("/stations/{station}/observations", response_model=schemas.ObservationsOut)
+    @app.get("/stations/{station}/observations", response_model=schemas.ObservationsOut,
+             dependencies=[Depends(reader)])
     def get_observations(station: StationId, start: dt.date | None = None, end: dt.date | None = None):
         stations.check(station)
-        version, ts = stations.timeseries(station)
-        last = ts.index[-1]
-        end_t = pd.Timestamp(end) if end else last
+        state = stations.state(station)
+        ts = state.timeseries
+        end_t = pd.Timestamp(end) if end else ts.index[-1]
         start_t = pd.Timestamp(start) if start else end_t - pd.Timedelta(days=HISTORY_DAYS - 1)
         if start_t > end_t:
             raise HTTPException(422, f"start: {start_t.date()} is after end {end_t.date()}")
         if (end_t - start_t).days >= 3660:
             raise HTTPException(422, "end: at most 3660 days per request")
         part = ts.loc[start_t:end_t]
-        posted = ts.attrs.get("posted_dates", set())
+        columns = {**FILE_COLUMN, "pet": pet_column(ts)}
         rows = []
         for d, r in zip(part.index, part.itertuples(index=False)):
             rec = r._asdict()
-            rows.append({"date": d.date(), "posted": d in posted,
-                         **{name: _num(rec[col]) if col in rec else None for name, col in FILE_COLUMN.items()}})
-        return {"station": station, "data_version": version, "observations": rows}
+            rows.append({"date": d.date(), "posted": d in state.posted_dates,
+                         **{name: _num(rec[col]) if col in rec else None for name, col in columns.items()}})
+        return {"station": station, "data_version": state.version, "observations": rows}
 
     @app.post("/stations/{station}/observations", response_model=schemas.PostResult,
               dependencies=[Depends(require_token)])
@@ -310,116 +273,63 @@ def create_app(data_dir, db_path, forecaster: Forecaster, *, token: str | None =
         log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
         return {"station": station, "stored": len(days), "data_version": version}
 
-    def _answer(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
-        issue = pd.Timestamp(row["issue_date"])
-        return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
-                "setting": row["setting"], "data_version": row["data_version"],
-                "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
-                "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue),
-                "observed_after": _observed_after(ts, issue, row["leads"])}
-
-    def _issue(key: tuple, ts: pd.DataFrame, issue: pd.Timestamp) -> bytes:
-        """Find the forecast of ``key`` in the database, else run the model and record it; cache it."""
-        station, _, leads, _ = key
-        with issue_lock:
-            row = store.find_forecast(*key, model_sha256)
-            cached = row is not None
-            if row is None:
-                t0 = time.perf_counter()
-                res = forecaster(station, ts.copy(), issue.date(), leads)
-                table = res.table
-                setting = str(table["setting"].iloc[0]) if "setting" in table.columns and len(table) else ""
-                weights = {str(k): float(v) for k, v in res.weights.items()}
-                row = store.add_forecast(*key, model_sha256, setting, _table_rows(table), weights)
-                log.info("station %s: forecast issued for %s (%d leads) in %.3f s", station, key[1], leads,
-                         time.perf_counter() - t0)
-        answer = _answer(row, ts, cached=cached)
-        with cache_lock:
-            cache[key] = _encode({**answer, "cached": True})
-            while len(cache) > cache_size:
-                cache.popitem(last=False)
-        return _encode(answer)
-
     @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
     async def get_forecast(station: StationId, issue_date: dt.date | None = None,
-                           leads: Annotated[int | None, Query(ge=1, le=MAX_LEADS,
+                           leads: Annotated[int | None, Query(ge=1, le=366,
                                                               description="lead days (default 7, or fewer if the "
-                                                                          "model forecasts fewer)")] = None):
-        # Async: a cached answer is sent from the event loop without a thread hand-off; anything that
-        # reads a file, the database or runs the model goes to the thread pool.
+                                                                          "model forecasts fewer)")] = None,
+                           writer: bool = Depends(reader)):
+        # Async: a cached answer is sent from the event loop without a thread hand-off; the database and
+        # the files are read in the thread pool, the model runs in the forecaster's worker processes.
         leads = min(7, max_leads) if leads is None else leads
         if leads > max_leads:
             raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
         stations.check(station)
-        hit = stations.peek(station)
-        version, ts = hit if hit is not None else await run_in_threadpool(stations.timeseries, station)
-        issue = pd.Timestamp(issue_date) if issue_date else _default_issue(ts)
+        state = stations.peek(station) or await run_in_threadpool(stations.state, station)
+        ts = state.timeseries
+        issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
         if not ts.index[0] <= issue <= ts.index[-1]:
             raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")
-        key = (station, issue.date().isoformat(), leads, version)
-        with cache_lock:
-            body = cache.get(key)
-            if body is not None:
-                cache.move_to_end(key)
-        if body is None:
-            body = await run_in_threadpool(_issue, key, ts, issue)
-        return Response(body, media_type="application/json")
+        key = svc.key(state, station, issue, leads)
+        hit = svc.cache.get(key)
+        if hit is not None and (hit[1]["id"] is not None or not writer):
+            svc.cache.move_to_end(key)
+            return Response(hit[0], media_type="application/json")
+        row = await run_in_threadpool(store.find_forecast, *key)
+        cached = row is not None or hit is not None
+        if row is None and hit is not None:  # computed for an anonymous client: the token holder stores it
+            row = await run_in_threadpool(store.add_forecast, *key, hit[1]["setting"], hit[1]["table"],
+                                          hit[1]["weights"])
+        if row is None:
+            t0 = time.perf_counter()
+            fc = await svc.run_model(key, state, issue, leads)
+            rows, weights = table_rows(fc.table), {str(k): float(v) for k, v in fc.weights.items()}
+            if writer:
+                row = await run_in_threadpool(store.add_forecast, *key, _setting(fc.table), rows, weights)
+            else:
+                row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
+                       "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
+                       "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
+            log.info("station %s: forecast for %s (%d leads) in %.3f s%s", station, key[1], leads,
+                     time.perf_counter() - t0, "" if writer else " (anonymous: not stored)")
+        answer = answer_of(row, ts, cached=cached)
+        svc.remember(key, answer, row)
+        return Response(_encode(answer), media_type="application/json")
 
-    @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut)
+    @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut,
+             dependencies=[Depends(reader)])
     def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
         stations.check(station)
-        _, ts = stations.timeseries(station)
-        flow = ts["discharge_vol"] if "discharge_vol" in ts.columns else None
+        flow = _flow(stations.state(station).timeseries)
         out = []
         for row in store.forecasts(station, limit):
             leads = []
             for lead in row["table"]:
-                d = pd.Timestamp(lead["valid_date"])
-                obs = _num(flow.get(d, float("nan"))) if flow is not None else None
+                obs = _num(flow.get(pd.Timestamp(lead["valid_date"]), float("nan")))
                 leads.append({**lead, "observed": obs})
             out.append({k: row[k] for k in ("id", "issue_date", "leads", "setting", "data_version",
                                             "model_sha256", "created_at")} | {"forecast": leads})
         return {"station": station, "forecasts": out}
 
     return app
-
-
-def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
-    """The part of ``ts`` from which an issue-time forecast for ``issue`` comes out the same as from all of it.
-
-    Days after the issue day are not known at issue time, so they go. The model reads ``seq_len`` days; its inputs look back at most 30 days (trailing sums, the SSI
-    state) plus the lead days, except the runs of high- and low-precipitation days, which count back to
-    their start. So the cut is at least ``seq_len + 400`` days before the issue day, on a day that ends
-    both runs (neither high nor low rain, or missing): every feature of the kept days is then computed
-    from the same values as with the whole record. Nothing is cut where no such day exists.
-    """
-    target = issue - pd.Timedelta(days=cfg.training.seq_len + 400)
-    if target <= ts.index[0]:
-        return ts.loc[:issue]
-    head = ts.loc[:target]
-    if cfg.data.derived_features:
-        p = head["precipitation"].to_numpy(np.float64)
-        with np.errstate(invalid="ignore"):
-            ends_both = ~np.isfinite(p) | ((p >= cfg.data.low_precip_mm) & (p < cfg.data.high_precip_mm))
-        if not ends_both.any():
-            return ts.loc[:issue]
-        target = head.index[np.flatnonzero(ends_both)[-1]]
-    return ts.loc[target:issue]
-
-
-def model_forecaster(bundle, data_dir) -> Forecaster:
-    """The forecaster of a loaded checkpoint ``bundle`` (``load_model``'s tuple)."""
-    from ..evaluation.operational import issue_forecast
-
-    cfg, known = bundle[1], set(bundle[2].basins)
-
-    def forecast(station: str, timeseries: pd.DataFrame, issue_date, leads: int):
-        # Only the recent part: the forecast reads a window, and the features of the whole record cost
-        # ~10x the model. A basin the scalers do not know is fitted on its record, so it gets all of it.
-        if station in known:
-            timeseries = recent_part(timeseries, pd.Timestamp(issue_date), cfg)
-        return issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue_date, leads=leads,
-                              timeseries=timeseries)
-
-    return forecast

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+from ..data.reader import QC_RANGES
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Strict: a string such as "1.5" or a boolean is a wrong type, not a number to coerce.
@@ -15,28 +16,55 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
+#: The earliest day a post may name: older than any daily gauge record, and inside the dates pandas holds.
+EARLIEST_DAY = dt.date(1800, 1, 1)
+#: Posted name -> (the data files' column whose quality range applies, unit).
+POSTED = {"precipitation": ("precipitation", "mm/day"), "temperature": ("temperature", "degC"),
+          "pet": ("pet", "mm/day"), "discharge": ("discharge_vol", "m3/s")}
+
+
+def allowed_range(name: str) -> str:
+    """'0..500 mm/day': the reader's quality range of a posted value (:data:`sca2lstm.data.reader.QC_RANGES`)."""
+    col, unit = POSTED[name]
+    lo, hi = QC_RANGES[col]
+    return f"{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'} {unit}"
+
+
 class ObservationDay(BaseModel):
-    """One day's observations; any subset of the four values (at least one)."""
+    """One day's observations; any subset of the four values (at least one). Values outside the
+    ranges the data reader accepts are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date = Field(description="the day observed, YYYY-MM-DD; not after today (UTC)")
-    precipitation: Annotated[_Number, Field(ge=0, le=2000)] | None = Field(None, description="mm/day")
-    temperature: Annotated[_Number, Field(ge=-60, le=60)] | None = Field(None, description="degC, daily mean")
-    pet: Annotated[_Number, Field(ge=0, le=50)] | None = Field(None, description="potential evapotranspiration, mm/day")
-    discharge: Annotated[_Number, Field(ge=0, le=1000000.0)] | None = Field(None, description="mean flow, m3/s")
+    date: dt.date = Field(description=f"the day observed, YYYY-MM-DD; from {EARLIEST_DAY} to today (UTC)")
+    precipitation: _Number | None = Field(None, description=f"mm/day, {allowed_range('precipitation')}")
+    temperature: _Number | None = Field(None, description=f"degC, daily mean, {allowed_range('temperature')}")
+    pet: _Number | None = Field(None, description=f"potential evapotranspiration, {allowed_range('pet')}")
+    discharge: _Number | None = Field(None, description=f"mean flow, {allowed_range('discharge')}")
 
     @field_validator("date")
     @classmethod
-    def _not_future(cls, v: dt.date) -> dt.date:
+    def _in_bounds(cls, v: dt.date) -> dt.date:
         today = utc_today()
         if v > today:
-            raise ValueError(f"{v} is in the future; observations can be posted up to today ({today}, UTC)")
+            raise ValueError(f"{v} is in the future; allowed {EARLIEST_DAY}..{today} (today, UTC)")
+        if v < EARLIEST_DAY:
+            raise ValueError(f"{v} is before {EARLIEST_DAY}; allowed {EARLIEST_DAY}..{today} (today, UTC)")
+        return v
+
+    @field_validator("precipitation", "temperature", "pet", "discharge")
+    @classmethod
+    def _in_range(cls, v: float | None, info) -> float | None:
+        if v is None:
+            return v
+        lo, hi = QC_RANGES[POSTED[info.field_name][0]]
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"{v:g} is outside the allowed range {allowed_range(info.field_name)}")
         return v
 
     @model_validator(mode="after")
     def _some_value(self):
-        if all(getattr(self, c) is None for c in ("precipitation", "temperature", "pet", "discharge")):
+        if all(getattr(self, c) is None for c in POSTED):
             raise ValueError("a day needs at least one of precipitation, temperature, pet, discharge")
         return self
 
@@ -88,8 +116,8 @@ class Station(BaseModel):
 
 class Health(BaseModel):
     status: str
-    model: str
-    model_sha256: str
+    model_sha256: str = Field(description="sha256 of the pretrained (default) model")
+    fine_tuned_stations: int = Field(description="stations forecast by their own fine-tuned model")
     stations: int
     writes_enabled: bool
 
@@ -111,7 +139,8 @@ class HistoryDay(BaseModel):
 
 
 class ForecastOut(BaseModel):
-    id: int = Field(description="row id of the issued forecast in the database")
+    id: int | None = Field(description="row id of the issued forecast in the database; null for a forecast "
+                                       "computed for an anonymous request (not stored)")
     station: str
     issue_date: dt.date
     leads: int
@@ -122,7 +151,7 @@ class ForecastOut(BaseModel):
     cached: bool = Field(description="true when this answer came from the cache, not the model")
     forecast: list[LeadForecast]
     weights: dict[str, float] = Field(description="attention weight of each input on the issue day")
-    history: list[HistoryDay] = Field(description="observed discharge of the 90 days up to the issue day (m3/s)")
+    history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")
 

@@ -12,9 +12,11 @@ observations(station, date, precipitation, temperature, pet, discharge, updated_
     One row per station and day; a column left out of a post keeps its earlier posted value.
 data_versions(station, version)
     Bumped in the same transaction as each post: forecasts are cached per data version.
-forecasts(id, station, issue_date, leads, data_version, model_sha256, setting, table_json,
-          weights_json, created_at)
-    Every forecast issued, unique per (station, issue date, leads, data version, model).
+forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
+          table_json, weights_json, created_at, origin)
+    Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'),
+    unique per (station, issue date, leads, data version, fingerprint of the station's files, model).
+    Anonymous requests read these but add none.
 """
 
 from __future__ import annotations
@@ -48,15 +50,20 @@ CREATE TABLE IF NOT EXISTS forecasts (
     issue_date TEXT NOT NULL,
     leads INTEGER NOT NULL,
     data_version INTEGER NOT NULL,
+    data_fingerprint TEXT NOT NULL,
     model_sha256 TEXT NOT NULL,
     setting TEXT NOT NULL,
     table_json TEXT NOT NULL,
     weights_json TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    UNIQUE (station, issue_date, leads, data_version, model_sha256)
+    origin TEXT NOT NULL DEFAULT 'request',
+    UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256)
 );
 CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_date);
 """
+
+_FIND = ("SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? AND data_version = ? "
+         "AND data_fingerprint = ? AND model_sha256 = ?")
 
 
 def _now() -> str:
@@ -76,9 +83,29 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
         self._db.executescript(_SCHEMA)
         # Data versions in memory: this process is the database's only writer (one server per file).
         self._versions = {r[0]: int(r[1]) for r in self._db.execute("SELECT station, version FROM data_versions")}
+
+    def _migrate(self) -> None:
+        """A database written before forecasts were keyed by the files' fingerprint: its forecasts are
+        kept, with an empty fingerprint (so no current file matches them and they are issued again)."""
+        cols = [r[1] for r in self._db.execute("PRAGMA table_info(forecasts)")]
+        if not cols or "data_fingerprint" in cols:
+            return
+        try:
+            self._db.executescript(
+                "BEGIN IMMEDIATE; ALTER TABLE forecasts RENAME TO forecasts_unkeyed; "
+                "DROP INDEX IF EXISTS forecasts_by_station;" + _SCHEMA +
+                "INSERT INTO forecasts (id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, "
+                "setting, table_json, weights_json, created_at) SELECT id, station, issue_date, leads, data_version, "
+                "'', model_sha256, setting, table_json, weights_json, created_at FROM forecasts_unkeyed; "
+                "DROP TABLE forecasts_unkeyed; COMMIT;")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -131,17 +158,17 @@ class Store:
         return {r[0]: int(r[1]) for r in rows}
 
     # ------------------------------------------------------------------ forecasts
-    def find_forecast(self, station: str, issue_date: str, leads: int, data_version: int,
+    def find_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
                       model_sha256: str) -> dict | None:
+        """The recorded forecast of this key, or None."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? "
-                "AND data_version = ? AND model_sha256 = ?",
-                (station, issue_date, leads, data_version, model_sha256)).fetchone()
+            row = self._db.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
+                                           model_sha256)).fetchone()
         return _forecast_row(row) if row else None
 
-    def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, model_sha256: str,
-                     setting: str, table: list[dict], weights: dict) -> dict:
+    def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
+                     model_sha256: str, setting: str, table: list[dict], weights: dict,
+                     origin: str = "request") -> dict:
         """Record an issued forecast; if the same key is already there (a concurrent request issued it
         first), keep the earlier row and return it."""
         with self._lock:
@@ -153,14 +180,13 @@ class Store:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 cur.execute(
-                    "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, model_sha256, "
-                    "setting, table_json, weights_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (station, issue_date, leads, data_version, model_sha256, setting,
-                     json.dumps(table), json.dumps(weights), _now()))
-                row = cur.execute(
-                    "SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? "
-                    "AND data_version = ? AND model_sha256 = ?",
-                    (station, issue_date, leads, data_version, model_sha256)).fetchone()
+                    "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, data_fingerprint, "
+                    "model_sha256, setting, table_json, weights_json, created_at, origin) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
+                     json.dumps(table), json.dumps(weights), _now(), origin))
+                row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
+                                          model_sha256)).fetchone()
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -37,6 +37,7 @@ from ..data.periods import BasinPeriods, fit_split
 from ..errors import DataError
 from ..evaluation.context import BasinContext
 from ..evaluation.evaluate import evaluate
+from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
@@ -212,9 +213,10 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     log.info("Fine-tuning basin %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
              "validate %s..%s", basin, "in" if in_set else "new to", n_train, rec.dates[split.i0],
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
-    settings = train_settings(cfg, "finetune")
+    settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
-    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin]}
+    meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
+            "data_sha256": {basin: rec.source_hash}}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.
@@ -273,6 +275,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
              "%s model; saved %s", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
              a["persistence"]["nse"], seconds, kept, path)
+    calibrate_after_training(path, ctx.data_dir, [basin], source_model=pretrained_model)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,

@@ -19,6 +19,7 @@ from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, loa
 from ..data.scaling import Scalers
 from ..errors import DataError
 from ..evaluation.evaluate import evaluate
+from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
@@ -147,19 +148,19 @@ def weather_archives(cfg: Config, data_dir, data):
     return load_archives(data_dir, data.records, cfg, LeadWeather(sc.feature_names, sc.x_mean, sc.x_std).inputs)
 
 
-def train_settings(cfg: Config, section: str = "training") -> TrainSettings:
-    t = cfg.training
-    src = getattr(cfg, section)
+def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
+    """The trainer's settings: ``cfg.training``, or for fine-tuning ``cfg.finetune_training()``."""
+    t = cfg.finetune_training() if finetune else cfg.training
     return TrainSettings(
-        epochs=src.epochs, batch_size=src.batch_size, learning_rate=src.learning_rate,
-        weight_decay=src.weight_decay, patience=src.patience, lr_factor=t.lr_factor,
-        lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=src.epoch_coverage,
+        epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay, patience=t.patience, lr_factor=t.lr_factor,
+        lr_patience=t.lr_patience, grad_clip=t.grad_clip, coverage=t.epoch_coverage,
         max_bad_batches=t.max_bad_batches, seed=t.seed, seq_len=t.seq_len, spinup=t.spinup,
         lead_days=cfg.data.lead_days, mixed_precision=t.mixed_precision,
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
-        windows_per_epoch=getattr(src, "windows_per_epoch", None),
-        max_windows_per_epoch=getattr(src, "max_windows_per_epoch", None), forecast_leads=t.forecast_leads,
-        forecast_fraction=t.forecast_fraction, forecast_weather_known=t.forecast_weather_known,
+        windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
+        forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
+        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight,
         forecast_emulated=t.forecast_emulated, high_precip_mm=cfg.data.high_precip_mm,
         low_precip_mm=cfg.data.low_precip_mm)
 
@@ -198,7 +199,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     if main_proc:
         log.info("%s: %d parameters; %d basins; device %s", type(model).__name__, n_par, len(prep.basins),
                  device)
-    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins}
+    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
+            "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
                       weather_archive=weather_archives(cfg, data_dir, prep.data))
@@ -236,6 +238,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s | saved %s",
              med, pers, ev.median("model", "kge"), wall, output)
     log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
+    # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint
+    calibrate_after_training(output, data_dir, prep.basins)
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out

@@ -24,13 +24,13 @@ from tqdm import tqdm
 from ..data.dataset import SequenceData
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
 from ..weather.emulator import emulate
 from ..weather.windows import LeadWeather
 from .augment import hide_discharge
-from .loss import masked_mse, pinball_loss
+from .loss import head_loss, masked_mse
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class TrainSettings:
     forecast_emulated: float = 0.0     # share of the weather-known ones that see an emulated forecast instead
     high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
     low_precip_mm: float = 1.0
+    peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -75,6 +76,51 @@ def _rank_world():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+#: Config keys a resumed run may change: how long it runs and where, not what it learns from or how.
+#: The data folder is compared by the data (the files' hashes, the scalers), not by its path.
+RESUME_MAY_DIFFER = {("training", "epochs"), ("finetune", "epochs"), ("training", "device"),
+                     ("training", "compile"), ("data", "data_dir"), ("data", "cache_dir")}
+
+
+def _short(v, n: int = 6) -> str:
+    if isinstance(v, list) and len(v) > n:
+        return f"[{', '.join(map(str, v[:n]))}, ... ({len(v)} in all)]"
+    return repr(v)
+
+
+def resume_difference(recorded: dict, current: dict) -> str | None:
+    """What differs between a recorded run's meta and this run's (``None``: nothing that matters).
+
+    Compares the basins, every config key except :data:`RESUME_MAY_DIFFER`, the data files' hashes
+    and the scalers fitted on the training data; names the first difference found.
+    """
+    rb, cb = list(recorded.get("basins") or []), list(current.get("basins") or [])
+    if rb != cb:
+        gone, new = [b for b in rb if b not in cb], [b for b in cb if b not in rb]
+        what = "; ".join(x for x in (f"not in this run: {_short(gone)}" if gone else "",
+                                     f"new in this run: {_short(new)}" if new else "") if x) or "another order"
+        return f"basins differ, {what}"
+    rc, cc = recorded.get("config") or {}, current.get("config") or {}
+    for section in sorted(set(rc) | set(cc)):
+        rs, cs = rc.get(section) or {}, cc.get(section) or {}
+        for key in sorted(set(rs) | set(cs)):
+            if (section, key) in RESUME_MAY_DIFFER:
+                continue
+            if rs.get(key, "(not set)") != cs.get(key, "(not set)"):
+                return f"{section}.{key}: recorded {_short(rs.get(key, '(not set)'))}, now {_short(cs.get(key, '(not set)'))}"
+    rh, ch = recorded.get("data_sha256") or {}, current.get("data_sha256") or {}
+    for b in cb:
+        if rh.get(b) and ch.get(b) and rh[b] != ch[b]:
+            return f"the data file of basin {b} changed since the recorded run"
+    rsc, csc = (recorded.get("scalers") or {}), (current.get("scalers") or {})
+    if rsc and csc and rsc != csc:
+        rbs, cbs = rsc.get("basins") or {}, csc.get("basins") or {}
+        changed = [b for b in cb if rbs.get(b) != cbs.get(b)]
+        return (f"the training data differ: the scaling fitted on basin {changed[0]}'s training days changed"
+                if changed else "the training data differ: the input scaling fitted on them changed")
+    return None
 
 
 class Trainer:
@@ -136,6 +182,7 @@ class Trainer:
                                             settings.low_precip_mm)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
+        self.head_kind = getattr(model, "head_kind", "quantile")
         head = getattr(model, "quantile_head", None)
         head_ids = {id(p) for p in head.parameters()} if head is not None else set()
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -156,6 +203,10 @@ class Trainer:
         if st.get("format") != "sca2lstm-train-state-v1":
             raise CheckpointError(f"{path} is not an sca2lstm resumable training state")
         load_state_into(self.model, st["model_state_dict"], path)  # a mismatch: one line naming the keys
+        diff = resume_difference(st.get("meta") or {}, self.meta or {})
+        if diff:
+            raise UsageError(f"--resume: {path} records another run ({diff}); start without --resume, or "
+                             "resume with the flags, config and data of that run")
         self.optimizer.load_state_dict(st["optimizer_state_dict"])
         self.scheduler.load_state_dict(st["scheduler_state_dict"])
         self.history = list(st["history"])
@@ -200,13 +251,13 @@ class Trainer:
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 if self.quantiles:
-                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_quantiles=True)
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
                 else:
                     pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-            loss = masked_mse(pred.float(), t[4], t[5])
+            loss = masked_mse(pred.float(), t[4], t[5], s.peak_weight)
             if quants is not None:
                 # Added to the MSE; the head's inputs are detached, so only the head learns from it.
-                loss = loss + pinball_loss(quants.float(), t[4], t[5], self.quantiles)
+                loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error

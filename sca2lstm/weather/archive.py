@@ -145,3 +145,72 @@ def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) 
     members = archive.members(issue_date, leads, inputs)
     return pd.concat([m.assign(member=i) for i, m in enumerate(members)], ignore_index=True)[
         ["member", "date", *inputs]]
+
+
+def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
+    """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file)."""
+    t = wf.table.rename(columns={"valid_date": "date"})
+    try:
+        t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat)
+    except DataError as e:
+        raise DataError(f"{wf.source}: {e}") from None
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source)
+
+
+class ArchivedForecast:
+    """An archive's forecasts put into batches of windows, for batched reforecasts.
+
+    Called as ``f(x, miss, b, t, pos)`` like :class:`sca2lstm.weather.windows.EmulatedForecast`: one (x, miss)
+    per member, each window with the archived forecast of its issue day (``first_date`` + ``t``) for the
+    lead days; an issue day the archive lacks gets missing weather (:meth:`available` tells which).
+    Every issue date of the archive must have the same number of members.
+    """
+
+    def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int):
+        self.lw, self.leads = lead_weather, int(leads)
+        missing = [c for c in lead_weather.inputs if c not in archive.table.columns]
+        if missing:
+            raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
+        counts = archive.table.groupby("issue_date")["member"].nunique()
+        if counts.nunique() > 1:
+            raise DataError(f"{archive.source}: issue dates hold different numbers of members ({sorted(counts.unique())}); "
+                            "a reforecast needs the same members on every issue date")
+        self.members = int(counts.iloc[0]) if len(counts) else 1
+        look = ArchiveLookup([_Dates(first_date)], {"_": archive}, lead_weather.inputs)
+        self.by_day = look.by_basin[0]
+
+    def available(self, issue_days) -> np.ndarray:
+        """[n] bool: the archive holds each issue day with every lead."""
+        return np.array([self._rows(int(t)) is not None for t in np.asarray(issue_days)], dtype=bool)
+
+    def _rows(self, t):
+        runs = self.by_day.get(t)
+        if not runs or len(runs) != self.members:
+            return None
+        out = []
+        for lead, vals in runs:
+            row = np.full((self.leads, len(self.lw.inputs)), np.nan)
+            ok = (lead >= 1) & (lead <= self.leads)
+            row[lead[ok] - 1] = vals[ok]
+            if not np.isfinite(row).all():
+                return None
+            out.append(row)
+        return out
+
+    def __call__(self, x, miss, b, t, pos):
+        B = x.shape[0]
+        fc = np.full((self.members, B, self.leads, len(self.lw.inputs)), np.nan)
+        for i, day in enumerate(np.asarray(t)):
+            rows = self._rows(int(day))
+            if rows is not None:
+                fc[:, i] = np.stack(rows)
+        return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
+                for m in range(self.members)]
+
+
+class _Dates:
+    """A stand-in record for :class:`ArchiveLookup`: only the basin id and the first date matter."""
+
+    def __init__(self, first_date):
+        self.basin = "_"
+        self.dates = np.array([np.datetime64(pd.Timestamp(first_date).date(), "D")])

@@ -1,0 +1,68 @@
+"""``sca2lstm verify reforecast.csv``: how good were the forecasts of a station's past years, per lead.
+
+Example: ``sca2lstm verify ./model_output/forecasts/basin_32006_reforecast_2010-10-01_2015-09-30/reforecast.csv``
+(``levels.json`` is read from beside the table). Prints and writes ``verify_per_lead.csv`` (NSE, CRPS,
+coverage, reliability, beside persistence) and ``verify_per_level.csv`` (POD, FAR, CSI, F1 by day and by
+event, Brier skill) into the table's folder. Definitions: :mod:`sca2lstm.evaluation.verify`.
+"""
+
+from __future__ import annotations
+
+from .common import ArgumentParser, run_main
+
+PROG = "sca2lstm verify"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Score a reforecast table (sca2lstm forecast --from --to) per lead, "
+                                              "beside persistence: NSE, CRPS, coverage, reliability, and per "
+                                              "warning level POD, FAR, CSI, F1 by day and by event, Brier skill.")
+    p.add_argument("table", help="reforecast.csv")
+    p.add_argument("--levels", default=None, help="levels.json (default: the one beside the table)")
+    p.add_argument("--output_dir", default=None, help="where the scores go (default: the table's folder)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--quiet", action="store_true", help="less output")
+    return p
+
+
+def _body(args) -> int:
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..errors import DataError
+    from ..evaluation.verify import read_reforecast, verify
+    from ..fileio import atomic_write_text
+
+    table = Path(args.table)
+    df = read_reforecast(table)
+    lp = Path(args.levels) if args.levels else table.parent / "levels.json"
+    levels = {}
+    if lp.is_file():
+        try:
+            levels = {n: float(d["value"]) for n, d in json.loads(lp.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{lp}: not a levels.json ({e})") from None
+    elif args.levels:
+        raise DataError(f"--levels {lp}: no such file")
+    per_lead, per_level = verify(df, levels)
+    out = Path(args.output_dir) if args.output_dir else table.parent
+    atomic_write_text(out / "verify_per_lead.csv", per_lead.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(out / "verify_per_level.csv", per_level.to_csv(index=False, float_format="%.4f"))
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 40)
+    print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}; "
+          "persistence = the last observed flow up to the issue date, same days")
+    print(per_lead.drop(columns=["pit_deciles"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(per_level):
+        cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "brier_skill"]
+        print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    elif not levels:
+        print("no levels.json beside the table: no warning scores")
+    print(f"Saved {out / 'verify_per_lead.csv'} and {out / 'verify_per_level.csv'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

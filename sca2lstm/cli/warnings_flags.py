@@ -1,0 +1,91 @@
+"""The flood-warning flags of ``sca2lstm forecast``: levels, warning probabilities and reforecasts.
+
+``--warning_levels alert=45.0,danger=80.0`` (m3/s, or water levels in m with ``--levels_in stage``),
+``--warn_probability danger=0.3``, ``--distribution glo|gev|pe3`` for the return-period levels, and
+``--from DATE --to DATE`` for a reforecast (every day of the span an issue date).
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def add_warning_flags(p) -> None:
+    from ..evaluation.levels import DEFAULT_DISTRIBUTION, DISTRIBUTIONS
+
+    p.add_argument("--warning_levels", default=None,
+                   help="named warning levels, e.g. alert=45.0,danger=80.0 (m3/s; water levels in m with "
+                        "--levels_in stage); added to the station file's levels and the fitted 2/5/10/20-year "
+                        "flows q2y..q20y")
+    p.add_argument("--levels_in", choices=["flow", "stage"], default="flow",
+                   help="unit of --warning_levels: flow (m3/s, default) or stage (m, through the rating curve)")
+    p.add_argument("--warn_probability", default=None,
+                   help="warn when P(flow > level) reaches this, per level, e.g. danger=0.3 (default: chosen on "
+                        "validation to maximise F1, stored beside the model)")
+    p.add_argument("--distribution", choices=list(DISTRIBUTIONS), default=DEFAULT_DISTRIBUTION,
+                   help="distribution of the return-period levels: glo (UK Flood Estimation Handbook, default), "
+                        "gev, pe3 (China's SL 44)")
+    p.add_argument("--from", dest="from_date", default=None,
+                   help="reforecast: first issue date (YYYY-MM-DD); with --to, every day of the span is issued and "
+                        "reforecast.csv and levels.json are written")
+    p.add_argument("--to", dest="to_date", default=None, help="reforecast: last issue date (YYYY-MM-DD)")
+
+
+def _level_args(args):
+    from ..evaluation.levels import parse_levels, parse_probabilities
+
+    user = parse_levels(args.warning_levels) if args.warning_levels else None
+    override = parse_probabilities(args.warn_probability) if args.warn_probability else None
+    return {"user_levels": user, "levels_in": args.levels_in, "warn_override": override, "dist": args.distribution}
+
+
+def warned(args, bundle, path, weather):
+    """The warned forecast of one issue date: (forecast, write_forecast's extra arguments, lines to print)."""
+    from ..evaluation.reforecast import warned_forecast, warning_sentence
+
+    fc, warnings, first = warned_forecast(
+        bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
+        leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
+        allow_missing_inputs=args.allow_missing_inputs, model_path=path, **_level_args(args))
+    sentence = warning_sentence(fc.basin, first, warnings, fc.table)
+    doc = warnings.to_json()
+    for n, lead in first.items():
+        doc[n]["first_warning_lead"] = lead
+    extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
+             "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
+    lines = [f"{n:>8}: {lv.value:9.3f} m3/s, warn at P >= {lv.warn_probability:.2f} "
+             f"({warnings.warn_source.get(n)}); P(exceed) by lead "
+             + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
+    return fc, extra, [*lines, sentence]
+
+
+def run_reforecast(args, bundle, path, out_dir, weather) -> int:
+    """``--from/--to``: reforecast.csv and levels.json in ``out_dir/basin_<id>_reforecast_<from>_<to>/``."""
+    from ..errors import UsageError
+    from ..evaluation.reforecast import reforecast, write_reforecast
+
+    if not (args.from_date and args.to_date):
+        raise UsageError("--from and --to go together: the first and the last issue date of the reforecast")
+    if args.issue_date:
+        raise UsageError("--issue_date with --from/--to: a reforecast issues every day of the span; give one or "
+                         "the other")
+    from ..weather.files import WeatherForecast
+
+    if weather is not None and not isinstance(weather, WeatherForecast):
+        raise UsageError(f"--weather_forecast {args.weather_forecast} with --from/--to: a reforecast reads an archive "
+                         "of past forecasts (issue_date, lead_days, valid_date[, member], <inputs>), not a table of "
+                         "one forecast's days")
+    table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
+                                 data_dir=args.data_dir, model_path=path, weather_archive=weather,
+                                 allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
+    first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
+    folder = out_dir / f"basin_{args.basin}_reforecast_{first}_{last}"
+    write_reforecast(table, warnings, folder)
+    n_issue = table["issue_date"].nunique()
+    print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
+          f"(model {path})")
+    for n, lv in warnings.levels.items():
+        print(f"{n:>8}: {lv.value:9.3f} m3/s ({lv.source}), warn at P >= {lv.warn_probability:.2f}; "
+              f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
+    print(f"Output: {folder / 'reforecast.csv'}  (score it with: sca2lstm verify {folder / 'reforecast.csv'})")
+    return 0

@@ -1,0 +1,589 @@
+"""Where every file the project reads comes in: text decoding, CSV, spreadsheets, JSON, and dates.
+
+One module so that a station file, a weather-forecast table, a posted record and the data layout's own
+files are all read the same way, and fail the same way (a one-line :class:`~sca2lstm.errors.DataError`
+naming the file and what was wrong, or a :class:`~sca2lstm.errors.UsageError` for a bad option).
+
+- :func:`read_bytes`: a file's bytes (``.gz`` decompressed) and the sha256 of what is on disk.
+- :func:`decode`: bytes to text. Without an encoding: a byte-order mark decides (UTF-8, UTF-16); then
+  strict UTF-8; then the charset-normalizer detector restricted to the encodings station files are
+  saved in (GB18030, which reads GBK and GB2312; Windows-1252; UTF-16 without a mark), and Latin-1 as
+  the last resort. The encoding used is returned so that commands can print it. The detector is
+  restricted because on a few lines of Chinese it otherwise prefers Korean (cp949).
+- :func:`read_table`: a station-style table as text cells (``.csv``/``.txt``/``.gz`` in any separator,
+  ``.xlsx``/``.xlsm`` through openpyxl, ``.xls`` through xlrd when installed), with title rows above
+  the header skipped (given, or found as the first row holding the wanted column names).
+- :func:`read_csv`: a typed CSV of the data layout (strict UTF-8 unless told otherwise).
+- :func:`read_json`: a JSON document.
+- :func:`parse_dates`: the one date parser. It never guesses day against month: year-first forms are
+  read as written; day/month/year against month/day/year only when the column itself shows which
+  (a value above 12 in one field and none in the other); otherwise an explicit format is required.
+- :func:`normalise_name` / :func:`match_columns`: headers are matched as the user wrote them, after
+  Unicode NFKC normalisation (full-width letters, digits and brackets become ASCII, ``m³`` becomes
+  ``m3``), surrounding spaces stripped, runs of spaces collapsed and case folded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import json
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, UsageError
+
+# Encodings the detector may choose among (codec names of Python). GB18030 is a superset of GBK and
+# GB2312, so GBK files decode exactly; cp1252 covers Latin-1's printable range plus Windows' extras.
+DETECT_CANDIDATES = ("gb18030", "cp1252", "utf_16_le", "utf_16_be")
+NA_CELLS = ("", "NA", "NaN", "nan", "-")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+# Rows searched for the header when it is not on the first line (title rows, merged headings above it).
+HEADER_SEARCH_ROWS = 50
+# Excel serial day numbers that can be dates here: 1 (1900-01-01) to 2958465 (9999-12-31).
+_EXCEL_SERIAL_MAX = 2958465.0
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_DISPLAY = {"utf_8": "UTF-8", "utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf_8_sig": "UTF-8 with BOM",
+            "gb18030": "GB18030 (GBK)", "gbk": "GBK", "gb2312": "GB2312", "cp1252": "Windows-1252",
+            "latin_1": "Latin-1", "iso8859-1": "Latin-1", "utf-16": "UTF-16", "utf_16": "UTF-16",
+            "utf_16_le": "UTF-16 LE", "utf_16_be": "UTF-16 BE", "utf-32": "UTF-32", "utf_32": "UTF-32"}
+
+
+# ------------------------------------------------------------------------------------------ bytes, text
+def read_bytes(path, what: str = "file") -> tuple[bytes, str]:
+    """The file's bytes, gunzipped when it is gzip (by its magic number), and the sha256 of the file.
+
+    Raises DataError for a missing file, a folder, or damaged gzip.
+    """
+    path = Path(path).expanduser()
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; expected a {what}") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path} is not a readable gzip file ({e})") from None
+    return raw, digest
+
+
+def check_encoding(name: str, flag: str = "--encoding") -> str:
+    """The Python codec name of ``name`` (``gbk``, ``GB18030``, ``utf-8-sig``, ``latin-1`` ...).
+
+    Raises UsageError naming the value when Python knows no such text encoding.
+    """
+    try:
+        info = codecs.lookup(str(name).strip())
+    except LookupError:
+        raise UsageError(f"{flag} {name!r} is not a known encoding; e.g. utf-8, utf-8-sig, gbk, gb18030, "
+                         "utf-16, latin-1, cp1252") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise UsageError(f"{flag} {name!r} is not a text encoding; e.g. utf-8, gbk, gb18030, utf-16, latin-1")
+    return info.name
+
+
+def encoding_label(name: str) -> str:
+    """A reader's name for a codec: ``gb18030`` -> ``GB18030 (GBK)``."""
+    key = str(name).lower().replace("-", "_") if name not in _DISPLAY else name
+    return _DISPLAY.get(key, _DISPLAY.get(name, name))
+
+
+def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tuple[str, str, bool]:
+    """Decode ``raw``; returns ``(text, codec name, detected)``.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file's content (already gunzipped).
+    encoding : str, optional
+        Use this encoding (a UTF-8 byte-order mark is dropped either way). Default: detect (see the module
+        docstring for the order).
+    source : str
+        Named in errors.
+    """
+    if encoding is not None:
+        codec = check_encoding(encoding)
+        if codec in ("utf-8",) and raw.startswith(codecs.BOM_UTF8):
+            codec = "utf-8-sig"
+        try:
+            return raw.decode(codec), codec, False
+        except UnicodeDecodeError as e:
+            raise DataError(f"{source} is not {encoding_label(codec)} text (byte 0x{raw[e.start]:02x} at offset "
+                            f"{e.start} does not decode); give the right --encoding (e.g. gbk, utf-8, latin-1)") \
+                from None
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec), codec, True
+            except UnicodeDecodeError:
+                break
+    try:
+        return raw.decode("utf-8"), "utf-8", True
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw, cp_isolation=list(DETECT_CANDIDATES)).best()
+    if best is not None:
+        try:
+            return raw.decode(best.encoding), best.encoding, True
+        except UnicodeDecodeError:  # the detector looks at samples; the whole file may disagree
+            pass
+    return raw.decode("latin_1"), "latin_1", True
+
+
+@dataclass
+class TextFile:
+    """A decoded text file: ``text``, the ``encoding`` used (codec name) and whether it was ``detected``."""
+
+    path: Path
+    text: str
+    encoding: str
+    detected: bool
+    sha256: str
+
+
+def read_text(path, encoding: str | None = None, what: str = "text file") -> TextFile:
+    """Read and decode a text file (plain or gzip). Binary content and empty files are DataErrors."""
+    raw, digest = read_bytes(path, what)
+    if not raw.strip():
+        raise DataError(f"{path} is empty; expected a {what}")
+    if b"\x00" in raw[:65536] and not _looks_utf16(raw) and encoding is None:
+        raise DataError(f"{path} is not a text file (it holds binary data); expected a {what}")
+    text, codec, detected = decode(raw, encoding, str(path))
+    return TextFile(Path(path), text, codec, detected, digest)
+
+
+def _looks_utf16(raw: bytes) -> bool:
+    """True when the NUL bytes sit in every second byte, as in UTF-16 text of mostly ASCII."""
+    head = raw[:4096]
+    if len(head) < 4 or raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    even, odd = head[0::2], head[1::2]
+    return even.count(0) > 0.3 * len(even) and odd.count(0) == 0 or odd.count(0) > 0.3 * len(odd) and even.count(0) == 0
+
+
+def read_json(path, what: str = "JSON file"):
+    """A JSON document (UTF-8, BOM allowed); DataError naming the file and the position of a syntax error."""
+    tf = read_text(path, encoding=None, what=what)
+    try:
+        return json.loads(tf.text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+
+
+# ------------------------------------------------------------------------------------------ names
+def normalise_name(name) -> str:
+    """A header as compared: NFKC (full-width to ASCII, ``m³`` to ``m3``), trimmed, spaces collapsed, casefolded."""
+    s = unicodedata.normalize("NFKC", str(name))
+    return re.sub(r"\s+", " ", s).strip().casefold()
+
+
+def match_columns(columns, wanted: dict, source: str = "file") -> dict:
+    """Map ``{key: name as the user wrote it}`` to ``{key: the file's column}`` by :func:`normalise_name`.
+
+    Raises DataError naming every wanted column that is absent (and the file's columns), or a name that
+    two columns share after normalisation.
+    """
+    by_norm: dict[str, list] = {}
+    for c in columns:
+        by_norm.setdefault(normalise_name(c), []).append(c)
+    out, absent = {}, []
+    for key, name in wanted.items():
+        hits = by_norm.get(normalise_name(name), [])
+        if not hits:
+            absent.append(f"{key}={name}")
+        elif len(hits) > 1:
+            raise DataError(f"{source}: {key}={name} matches {len(hits)} columns ({hits}); rename one of them")
+        else:
+            out[key] = hits[0]
+    if absent:
+        shown = [str(c) for c in columns]
+        raise DataError(f"{source}: mapped column(s) {', '.join(absent)} not in the file; its columns are {shown}"
+                        + (" (is --sep right?)" if len(shown) == 1 else ""))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ tables
+@dataclass
+class Table:
+    """A table as read: every cell a ``str`` (surrounding spaces stripped) or missing (``<NA>``).
+
+    ``frame`` has the header's names as columns. ``header_row`` is the 0-based row (line) of the header in
+    the file or sheet, so data row ``i`` is the file's row ``header_row + 2 + i`` counted from 1.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    sha256: str
+    kind: str                       # "csv" or "xlsx" / "xls"
+    encoding: str | None = None     # codec used for a text file
+    encoding_detected: bool = False
+    sheet: str | None = None
+    header_row: int = 0
+    excel_epoch: _dt.datetime | None = None
+
+    @property
+    def first_data_row(self) -> int:
+        """1-based file (sheet) row of the first data row, for messages."""
+        return self.header_row + 2
+
+    def describe(self) -> str:
+        """One line for the user: how the file was read."""
+        parts = []
+        if self.kind == "csv":
+            how = "detected" if self.encoding_detected else "given"
+            parts.append(f"encoding {encoding_label(self.encoding)} ({how}; --encoding overrides)")
+        else:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.header_row:
+            parts.append(f"header on row {self.header_row + 1} ({self.header_row} title row(s) skipped)")
+        return ", ".join(parts)
+
+
+def read_table(path, *, sep: str = ",", encoding: str | None = None, sheet=None, skiprows: int | None = None,
+               header_names=(), na_values=()) -> Table:
+    """Read a station-style table (CSV in any separator, gzip, or a spreadsheet) as text cells.
+
+    Parameters
+    ----------
+    path : path
+        ``.xlsx``/``.xlsm``/``.xls`` are read as spreadsheets, anything else as delimited text.
+    sep : str
+        Column separator of text files (``\\t`` or ``tab`` for a tab).
+    encoding : str, optional
+        Text encoding (default: detected, see :func:`decode`).
+    sheet : str or int, optional
+        Spreadsheet sheet: its name, or its number counted from 1 (default: the first sheet).
+    skiprows : int, optional
+        Rows above the header to skip. Default: the header is the first row (of the first
+        :data:`HEADER_SEARCH_ROWS`) that holds every one of ``header_names``; without them (or when no row
+        holds them all) the first row with at least two cells and at least half as many cells as the
+        fullest row (a title row holds one; missing names are then reported by :func:`match_columns`).
+    header_names : iterable of str
+        Column names the caller will look for (as the user wrote them).
+    na_values : iterable of str
+        Cell texts that mean missing, besides :data:`NA_CELLS`.
+    """
+    path = Path(path).expanduser()
+    if skiprows is not None and (not isinstance(skiprows, (int, np.integer)) or skiprows < 0):
+        raise UsageError(f"--skiprows {skiprows!r} must be a whole number >= 0 (title rows above the header)")
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        if sep not in (",", None):
+            pass  # a separator means nothing in a spreadsheet
+        return _read_sheet(path, sheet, skiprows, header_names, na_values)
+    if sheet is not None:
+        raise UsageError(f"--sheet {sheet!r} given, but {path.name} is not a spreadsheet (.xlsx, .xlsm, .xls)")
+    return _read_delimited(path, sep, encoding, skiprows, header_names, na_values)
+
+
+def _header_index(rows: list[list], header_names, skiprows: int | None) -> int:
+    if skiprows is not None:
+        return int(skiprows)
+    wanted = {normalise_name(n) for n in header_names if n}
+    if wanted:
+        for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+            if wanted <= {normalise_name(c) for c in row if c not in (None, "")}:
+                return i
+    # A title row holds one cell (or a merged heading); the header is the first row with at least two
+    # names and at least half as many cells as the fullest row nearby (data rows may hold more fields).
+    counts = [sum(c not in (None, "") for c in row) for row in rows[:HEADER_SEARCH_ROWS]]
+    top = max(counts, default=0)
+    return next((i for i, n in enumerate(counts) if n >= 2 and 2 * n >= top), 0)
+
+
+def _clean(frame: pd.DataFrame, na_values) -> pd.DataFrame:
+    na = set(NA_CELLS) | {str(v).strip() for v in na_values}
+    out = {}
+    for c in frame.columns:
+        s = frame[c].astype("string").str.strip()
+        out[c] = s.mask(s.isin(na))
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_values) -> Table:
+    raw, digest = read_bytes(path, "table (CSV)")
+    if not raw.strip():
+        raise DataError(f"{path} is empty; expected a CSV with a header row and one row per time step")
+    if b"\x00" in raw[:65536] and not _looks_utf16(raw) and encoding is None:
+        raise DataError(f"{path} is not a text file (it holds binary data); expected a CSV")
+    text, codec, detected = decode(raw, encoding, str(path))
+    if sep in ("\\t", "tab"):
+        sep = "\t"
+    head = text.splitlines()[:HEADER_SEARCH_ROWS]
+    rows = [next(csv.reader([line], delimiter=sep), []) if len(sep) == 1 else line.split(sep) for line in head]
+    hdr = _header_index(rows, header_names, skiprows)
+    if hdr >= len(text.splitlines()):
+        raise DataError(f"{path}: --skiprows {hdr} skips every row; it has {len(text.splitlines())} lines")
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
+                         skipinitialspace=True, skiprows=hdr, engine="c" if len(sep) == 1 else "python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as e:
+        raise DataError(f"{path} is not a readable CSV with --sep {sep!r}: {str(e).splitlines()[0]}") from None
+    if not isinstance(df.index, pd.RangeIndex):  # pandas turned the surplus leading fields into an index
+        raise DataError(f"{path}: the rows have more fields than the header ({len(df.columns)} names) with --sep "
+                        f"{sep!r}; decimal commas with a comma separator? give the right --sep (e.g. ';') "
+                        "and --decimal ,")
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise DataError(f"{path} has a header but no data rows; expected one row per time step")
+    return Table(_clean(df, na_values), str(path), digest, "csv", codec, detected, None, hdr)
+
+
+def _cell_text(v):
+    """A spreadsheet cell as text: dates in ISO form (to the second), numbers as written, None stays."""
+    if v is None:
+        return None
+    if isinstance(v, _dt.datetime):
+        v = (v + _dt.timedelta(microseconds=500_000)).replace(microsecond=0)  # Excel's float noise
+        return v.isoformat(sep=" ")
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, _dt.time):
+        return v.replace(microsecond=0).isoformat()
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
+    raw, digest = read_bytes(path, "spreadsheet")
+    if path.suffix.lower() == ".xls":
+        names, rows_of, epoch = _xls_book(path, raw)
+    else:
+        names, rows_of, epoch = _xlsx_book(path, raw)
+    name = _pick_sheet(path, names, sheet)
+    rows = [list(r) for r in rows_of(name)]
+    while rows and all(c in (None, "") for c in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise DataError(f"{path}: sheet {name!r} is empty; expected a header row and one row per time step")
+    hdr = _header_index(rows, header_names, skiprows)
+    if hdr >= len(rows):
+        raise DataError(f"{path}: --skiprows {hdr} skips every row of sheet {name!r} ({len(rows)} rows)")
+    header = rows[hdr]
+    width = max(len(r) for r in rows[hdr:])
+    cols = [(_cell_text(c) or "").strip() or f"Unnamed: {i}" for i, c in
+            enumerate(list(header) + [None] * (width - len(header)))]
+    body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
+    body = [r for r in body if any(c not in (None, "") for c in r)]
+    if not body:
+        raise DataError(f"{path}: sheet {name!r} has a header but no data rows")
+    df = pd.DataFrame(body, columns=cols, dtype="string")
+    return Table(_clean(df, na_values), str(path), digest, "xlsx" if path.suffix.lower() != ".xls" else "xls",
+                 None, False, name, hdr, epoch)
+
+
+def _xlsx_book(path: Path, raw: bytes):
+    import zipfile
+
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise DataError(f"{path} is not a readable .xlsx workbook ({type(e).__name__}: {e})") from None
+    return list(wb.sheetnames), lambda n: wb[n].iter_rows(values_only=True), wb.epoch
+
+
+def _xls_book(path: Path, raw: bytes):
+    try:
+        import xlrd
+    except ImportError:
+        raise DataError(f"{path}: reading the old .xls format needs xlrd (pip install 'sca2lstm[xls]'); or save "
+                        "the sheet as .xlsx or CSV in Excel") from None
+    try:
+        book = xlrd.open_workbook(file_contents=raw)
+    except Exception as e:  # xlrd raises its own XLRDError and struct errors on damaged files
+        raise DataError(f"{path} is not a readable .xls workbook ({e})") from None
+    epoch = _dt.datetime(1904, 1, 1) if book.datemode else _dt.datetime(1899, 12, 30)
+
+    def rows(name):
+        sh = book.sheet_by_name(name)
+        for i in range(sh.nrows):
+            out = []
+            for c in sh.row(i):
+                if c.ctype == xlrd.XL_CELL_DATE:
+                    out.append(xlrd.xldate.xldate_as_datetime(c.value, book.datemode))
+                elif c.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    out.append(None)
+                else:
+                    out.append(c.value)
+            yield out
+    return book.sheet_names(), rows, epoch
+
+
+def _pick_sheet(path: Path, names: list, sheet) -> str:
+    listing = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names))
+    if sheet is None or str(sheet).strip() == "":
+        return names[0]
+    s = str(sheet).strip()
+    if s in names:
+        return s
+    by_norm = {normalise_name(n): n for n in names}
+    if normalise_name(s) in by_norm:
+        return by_norm[normalise_name(s)]
+    if re.fullmatch(r"\d+", s) and 1 <= int(s) <= len(names):
+        return names[int(s) - 1]
+    raise UsageError(f"--sheet {str(sheet)!r} is not in {path.name}; its sheets (number and name): {listing}")
+
+
+def read_csv(path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
+    """A typed CSV of the data layout (pandas parses the numbers; ``kwargs`` go to :func:`pandas.read_csv`).
+
+    ``encoding`` defaults to UTF-8 (a BOM is dropped): the layout's files are UTF-8 by contract; None
+    detects. Raises DataError naming the file for a missing, empty, undecodable or malformed file.
+    """
+    path = Path(path)
+    raw, _ = read_bytes(path, "CSV file")
+    if not raw.strip():
+        raise DataError(f"{path} is empty; expected a CSV with a header row")
+    text, _, _ = decode(raw, encoding, str(path))
+    try:
+        return pd.read_csv(io.StringIO(text), **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise DataError(f"{path} is not a readable CSV: {str(e).splitlines()[0]}") from None
+
+
+# ------------------------------------------------------------------------------------------ dates
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_YEAR_FIRST = re.compile(r"^\d{4}([-/.])\d{1,2}\1\d{1,2}" + _TIME + "$")
+_YEAR_LAST = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(" + _TIME + ")$")
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_COMPACT = re.compile(r"^\d{8}$")
+
+
+def _chinese_dates(s: pd.Series) -> pd.Series:
+    """2020年6月1日 [8:00] -> 2020-6-1 [8:00] (年/月/日 are unambiguous: year, month, day)."""
+    if not s.str.contains("年", regex=False).any():
+        return s
+    return (s.str.replace(r"^(\d{4})年(\d{1,2})月(\d{1,2})日\s*", lambda m: f"{m[1]}-{m[2]}-{m[3]} ", regex=True)
+             .str.strip())
+
+
+def parse_dates(values, fmt: str | None = None, *, column: str = "date", source: str = "",
+                first_row: int = 2, excel_serial: bool = False, epoch: _dt.datetime | None = None,
+                flag: str = "--date_format") -> pd.DatetimeIndex:
+    """Parse a column of dates (and times) without ever guessing day against month.
+
+    Parameters
+    ----------
+    values : sequence of str
+        The cells (text; a cell may carry a time of day, which is kept).
+    fmt : str, optional
+        An explicit strftime form (e.g. ``%d/%m/%Y %H:%M``): every cell must match it.
+    column, source : str
+        Named in errors (``source`` is usually the file).
+    first_row : int
+        File row number of ``values[0]`` (1-based), for messages.
+    excel_serial : bool
+        Accept plain numbers as Excel serial days (from a spreadsheet); ``epoch`` is the workbook's day
+        zero (default 1899-12-30, Excel's 1900 system).
+    flag : str
+        The option that sets ``fmt``, named in errors.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Naive timestamps, one per value, in the order given.
+
+    Without ``fmt``, accepted: ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD`` and ``YYYY年M月D日``, each
+    optionally with ``HH:MM[:SS]`` (space or ``T``); ``YYYYMMDD``; Excel serial days (``excel_serial``);
+    and ``DD/MM/YYYY`` or ``MM/DD/YYYY`` (also with ``.`` or ``-``) when the column shows the order: some
+    value above 12 in one of the two fields and none in the other (or both fields always equal).
+    Anything else is a DataError naming the first offending cell and its row.
+    """
+    where = f"{source}: " if source else ""
+    s = pd.Series(list(values), dtype="string")
+    empty = s.isna() | (s.str.strip() == "")
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise DataError(f"{where}{column!r} has an empty date cell (row {i + first_row}); every row needs a date")
+    s = s.str.strip()
+    if fmt is None:  # the common case, plain YYYY-MM-DD, in one vectorised parse
+        fast = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+        if not fast.isna().any():
+            return pd.DatetimeIndex(fast)
+    s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip()).astype("string")
+    if fmt is not None:
+        parsed = pd.to_datetime(s, format=fmt, errors="coerce")
+        return _checked(parsed, s, where, column, first_row, f"a date of the form {fmt}")
+    s = _chinese_dates(s)
+    if s.str.match(_NUMBER).all():
+        if s.str.match(_COMPACT).all():
+            return _checked(pd.to_datetime(s, format="%Y%m%d", errors="coerce"), s, where, column, first_row,
+                            "a date YYYYMMDD")
+        if excel_serial:
+            days = s.astype(float).to_numpy()
+            if ((days < 1) | (days > _EXCEL_SERIAL_MAX)).any():
+                i = int(np.flatnonzero((days < 1) | (days > _EXCEL_SERIAL_MAX))[0])
+                raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {i + first_row}), not an Excel date "
+                                f"serial (1 to {_EXCEL_SERIAL_MAX:.0f})")
+            day0 = pd.Timestamp(epoch or _dt.datetime(1899, 12, 30))
+            return pd.DatetimeIndex(day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s"))
+        raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {first_row}), not dates; give "
+                        f"{flag} (e.g. %Y%m%d) or save the dates as dates")
+    year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
+    parts = s.str.extract(_YEAR_LAST)
+    year_last = parts[0].notna().to_numpy()
+    if year_first.all():
+        iso = s.str.replace(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3", regex=True)
+        iso = iso.str.replace(r"^(\d{4})-(\d)(?=\D|$)", r"\1-0\2", regex=True)
+        iso = iso.str.replace(r"^(\d{4}-\d{2})-(\d)(?=\D|$)", r"\1-0\2", regex=True)
+        iso = iso.str.replace(r"[ T](\d):", r" 0\1:", regex=True)
+        parsed = pd.to_datetime(iso, format="ISO8601", errors="coerce")
+        return _checked(parsed, s, where, column, first_row, "a date")
+    if year_last.all():
+        a, b = parts[0].astype(int), parts[2].astype(int)
+        if (a == b).all():  # 01/01, 02/02, ...: the same date either way
+            day, month = a, b
+        elif (a > 12).any() and not (b > 12).any():
+            day, month = a, b
+        elif (b > 12).any() and not (a > 12).any():
+            day, month = b, a
+        else:
+            raise DataError(f"{where}{column!r} is day/month/year or month/day/year and the values (e.g. "
+                            f"{s.iloc[0]!r}) do not show which; give {flag} (%d/%m/%Y or %m/%d/%Y), or write "
+                            "YYYY-MM-DD")
+        stamp = (parts[3] + "-" + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2)
+                 + parts[4].fillna("").str.replace(r"^[ T](\d):", r" 0\1:", regex=True))
+        parsed = pd.to_datetime(stamp, format="ISO8601", errors="coerce")
+        return _checked(parsed, s, where, column, first_row, "a date")
+    form = year_first if year_first[0] else year_last
+    if not (year_first[0] or year_last[0]):
+        raise DataError(f"{where}{column!r}: the form of {s.iloc[0]!r} (row {first_row}) is not recognised; give "
+                        f"{flag} (e.g. %d/%m/%Y %H:%M); read without it: YYYY-MM-DD[ HH:MM], YYYY/MM/DD, "
+                        "YYYY年M月D日, YYYYMMDD, and DD/MM/YYYY or MM/DD/YYYY when the values show the order")
+    i = int((~form).argmax())
+    raise DataError(f"{where}{column!r} has a value that is not a date in the form of the first row: "
+                    f"{s.iloc[i]!r} (row {i + first_row})")
+
+
+def _checked(parsed, s, where, column, first_row, form) -> pd.DatetimeIndex:
+    parsed = pd.Series(parsed)
+    if parsed.isna().any():
+        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {i + first_row}), not {form}")
+    if getattr(parsed.dt, "tz", None) is not None:
+        raise DataError(f"{where}{column!r} carries a UTC offset ({s.iloc[0]!r}); give the time zone with "
+                        "--timezone and write the times without it")
+    return pd.DatetimeIndex(parsed)

@@ -1,0 +1,306 @@
+"""What issue-time forecasts learn on validation days: the persistence blend per lead, and warning probabilities.
+
+Both are fitted on the **validation** days only (never the test days):
+
+* **Blend per lead.** For lead ``k`` the issued median is
+  ``m'_k = a_k * m_k + (1 - a_k) * Q0`` (``Q0`` the last observed flow up to the issue date), with
+  ``a_k`` the least-squares weight of :func:`sca2lstm.evaluation.persistence.fit_blend` on the basin's
+  validation issue dates; every quantile is shifted by the same ``m'_k - m_k``, so the blend moves the
+  distribution towards persistence without narrowing it. On the days it was fitted on, the blended
+  median is never worse than persistence or the raw model.
+* **Warning probabilities.** Per level (``q2y`` .. ``q20y``), pooled over basins and leads, the
+  probability of exceedance above which warning maximises F1 (:func:`choose_warn_probability`).
+
+They are stored **beside the model** in ``<checkpoint stem>.forecast_calibration.json``, written at the
+end of pretraining and fine-tuning (and by ``bench/floods.py`` for a model trained before), so the
+checkpoint's format is unchanged. A basin not in the file gets its blend fitted on its own validation
+days when first forecast; a model without the file warns at ``DEFAULT_WARN_PROBABILITY``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..fileio import atomic_write_text
+from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
+from .levels import RETURN_PERIODS, record_levels, return_period_name
+from .persistence import fit_blend
+from .recession import RecessionBound, apply_bound, fit_recession
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".forecast_calibration.json"
+#: Basins sampled (seeded) to choose warning probabilities at the end of pretraining.
+MAX_BASINS = 32
+
+
+def calibration_path(model_path) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + SUFFIX)
+
+
+def read_calibration(model_path) -> dict:
+    """The calibration stored beside ``model_path``; ``{}`` where there is none (or no path)."""
+    if model_path is None:
+        return {}
+    p = calibration_path(model_path)
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{p}: cannot read the forecast calibration ({e}); delete it to refit") from None
+
+
+def write_calibration(model_path, doc: dict) -> Path:
+    return atomic_write_text(calibration_path(model_path), json.dumps(doc, indent=2) + "\n")
+
+
+def fit_lead_blend(median, observed, last_obs) -> np.ndarray:
+    """Blend weight of the model per lead.
+
+    Parameters
+    ----------
+    median, observed : array_like, shape [n, L]
+        Issued median and the flow that came, per issue date and lead (m3/s).
+    last_obs : array_like, shape [n]
+        The last observed flow up to each issue date (persistence).
+
+    Returns
+    -------
+    ndarray [L], in [0, 1] (1 where a lead has nothing to fit on).
+    """
+    med = np.asarray(median, dtype=np.float64)
+    pers = np.broadcast_to(np.asarray(last_obs, dtype=np.float64)[:, None], med.shape)
+    fit = fit_blend(np.asarray(observed, dtype=np.float64).T, med.T, pers.T)
+    return np.atleast_1d(np.asarray(fit.alpha, dtype=np.float64))
+
+
+def adjust(median, quantiles, last_obs, alpha=None, bound=None):
+    """The issued forecast from the model's raw one: blend per lead, then the recession bound.
+
+    Parameters
+    ----------
+    median : ndarray [n, L]
+    quantiles : ndarray [n, L, Q] or None
+        Including the median's level if the head has one (they are shifted alike).
+    last_obs : ndarray [n]
+    alpha : array_like [L] or None
+        Blend weights (None: no blend).
+    bound : ndarray [n, L] or None
+        :meth:`RecessionBound.bound` (None: no bound).
+
+    Returns
+    -------
+    (median [n, L], quantiles [n, L, Q] or None), m3/s, >= 0, quantiles sorted.
+    """
+    med = np.asarray(median, dtype=np.float64)
+    qs = None if quantiles is None else np.asarray(quantiles, dtype=np.float64)
+    if alpha is not None:
+        a = np.asarray(alpha, dtype=np.float64)[None, :med.shape[1]]
+        pers = np.asarray(last_obs, dtype=np.float64)[:, None]
+        new = np.where(np.isfinite(pers), a * med + (1 - a) * pers, med)
+        if qs is not None:
+            qs = qs + (new - med)[..., None]
+        med = new
+    med = np.maximum(med, 0.0)
+    if qs is not None:
+        qs = np.sort(np.maximum(qs, 0.0), axis=-1)
+    if bound is not None:
+        med, qs = apply_bound(med, qs, bound)
+    return med, qs
+
+
+@dataclass
+class IssueSetup:
+    """What turns a basin's raw issue-time forecast into the issued one: ``alpha`` [L] blend weights per
+    lead (None: no blend) and where they came from; the recession bound (None where the training
+    years have too few falling days)."""
+
+    alpha: np.ndarray | None
+    alpha_source: str
+    recession: RecessionBound | None
+
+
+def training_flows(ctx) -> np.ndarray:
+    """The basin's observed flows (m3/s) in its training part (for the recession and the levels)."""
+    from .context import new_basin_scale_days
+
+    try:
+        i0, i1 = new_basin_scale_days(ctx.record, ctx.periods, ctx.cfg)
+    except DataError:
+        i0, i1 = ctx.record.period(ctx.cfg.data.train_start, ctx.cfg.data.train_end)
+    return ctx.record.y[i0:i1].astype(np.float64), ctx.record.dates[i0:i1]
+
+
+def issue_setup(ctx, leads: int, calibration: dict | None = None) -> IssueSetup:
+    """The blend per lead and the recession bound of a resolved basin (:class:`BasinContext`).
+
+    The blend comes from ``calibration["issue_time_blend"][basin]`` when stored, else it is fitted on
+    the basin's validation days (:meth:`BasinContext.validation_days`) and kept in
+    ``ctx.blend.per_lead``; ``model.persistence_blend`` false turns it off.
+    """
+    q, _ = training_flows(ctx)
+    bound = fit_recession(q)
+    if not ctx.cfg.model.persistence_blend:
+        return IssueSetup(None, "off (model.persistence_blend is false)", bound)
+    stored = ((calibration or {}).get("issue_time_blend") or {}).get(ctx.basin)
+    if stored is not None:
+        return IssueSetup(np.asarray(stored, dtype=np.float64), "stored beside the model", bound)
+    blend = ctx.blend
+    if blend.per_lead is None:
+        v0, v1 = ctx.validation_days()
+        runs = validation_runs(ctx, v0, v1)
+        if runs is None:
+            blend.per_lead = [1.0] * ctx.cfg.training.forecast_leads
+            src = "raw model (no validation issue dates)"
+        else:
+            blend.per_lead = fit_lead_blend(runs.median, runs.observed, runs.last_obs).tolist()
+            src = f"fitted on the validation days {ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
+        ctx._per_lead_source = src
+    return IssueSetup(np.asarray(blend.per_lead, dtype=np.float64),
+                      getattr(ctx, "_per_lead_source", "fitted on the validation days"), bound)
+
+
+def validation_runs(ctx, v0: int, v1: int, weather: str = "none"):
+    """Raw issue-time forecasts of the basin for every issue date in [v0, v1) (None if empty)."""
+    from .operational import issue_time_hindcasts
+
+    if v1 - v0 < 2 or not np.isfinite(ctx.record.y[v0:v1]).any():
+        return None
+    cfg = ctx.cfg
+    return issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(v0, v1)], cfg.training.forecast_leads, weather,
+                                seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device)[0]
+
+
+def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = MAX_BASINS, seed: int = 0,
+              weather: str = "none") -> dict:
+    """Fit the blend per lead and the warning probabilities on validation days, and store them beside the model.
+
+    Parameters
+    ----------
+    bundle : tuple
+        ``load_model(...)``'s (model, cfg, scalers, ckpt).
+    model_path : path
+        The checkpoint file; the calibration is written beside it.
+    basins : list of str, optional
+        Default: the basins of the checkpoint's scalers; a seeded sample of ``max_basins`` of them
+        chooses the warning probabilities (every sampled basin stores its blend).
+
+    Returns
+    -------
+    dict, as written.
+    """
+    from .context import BasinContext
+
+    cfg = bundle[1]
+    if cfg.training.forecast_leads <= 0:
+        return {}
+    basins = list(basins if basins is not None else bundle[2].basins)
+    if len(basins) > max_basins:
+        rng = np.random.default_rng(seed)
+        basins = sorted(rng.choice(np.array(basins, dtype=object), size=max_basins, replace=False).tolist())
+    blend, pooled = {}, {return_period_name(t): ([], []) for t in RETURN_PERIODS}
+    span = None
+    for b in basins:
+        try:
+            ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True)
+            v0, v1 = ctx.validation_days()
+            runs = validation_runs(ctx, v0, v1, weather)
+        except DataError as e:
+            log.info("calibration: basin %s skipped (%s)", b, e)
+            continue
+        if runs is None or runs.quantiles is None:
+            continue
+        span = f"{ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
+        alpha = fit_lead_blend(runs.median, runs.observed, runs.last_obs) if cfg.model.persistence_blend else None
+        if alpha is not None:
+            blend[b] = [float(a) for a in alpha]
+        q, d = training_flows(ctx)
+        rb = fit_recession(q)
+        bnd = rb.bound(runs.last_obs, runs.median.shape[1]) if rb is not None else None
+        _, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, bnd)
+        for name, lv in record_levels(d, q, d[0] if len(d) else None, d[-1] if len(d) else None, n_boot=0).items():
+            p = exceedance_probability(qs, runs.levels, lv.value)
+            pooled[name][0].append(p.ravel())
+            pooled[name][1].append(np.where(np.isfinite(runs.observed), runs.observed > lv.value, np.nan).ravel())
+    warn = {}
+    for name, (ps, es) in pooled.items():
+        if not ps:
+            continue
+        p, f1, n = choose_warn_probability(np.concatenate(ps), np.concatenate(es))
+        warn[name] = {"warn_probability": p, "f1": None if np.isnan(f1) else f1, "event_days": n}
+    doc = {"what": "issue-time persistence blend per lead and warning probabilities, fitted on validation days",
+           "validation_days": span, "basins": len(blend) or len(basins), "weather": weather,
+           "issue_time_blend": blend, "warn_probability": warn}
+    if model_path is not None:
+        write_calibration(model_path, doc)
+    return doc
+
+
+def warn_probabilities(calibration: dict, levels: dict, override: dict | None = None) -> dict:
+    """Warning probability of each level: the user's (``--warn_probability``), the level's own (station
+    file), the calibrated one of a return-period level, else that of the return-period level nearest in
+    flow (a user level is judged like the flood it is closest to), else the default.
+
+    Returns
+    -------
+    dict ``name -> (probability, source)``.
+    """
+    override = override or {}
+    stored = (calibration or {}).get("warn_probability") or {}
+    rp = {n: lv.value for n, lv in levels.items() if n in stored}
+    out = {}
+    for name, lv in levels.items():
+        if name in override:
+            out[name] = (float(override[name]), "user")
+        elif lv.warn_probability is not None:
+            out[name] = (float(lv.warn_probability), "station metadata")
+        elif name in stored:
+            out[name] = (float(stored[name]["warn_probability"]), "chosen on validation (F1)")
+        elif rp:
+            near = min(rp, key=lambda n: abs(np.log(rp[n] / lv.value)))
+            out[name] = (float(stored[near]["warn_probability"]), f"as {near}, the nearest return-period level")
+        else:
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)")
+    unknown = sorted(set(override) - set(levels))
+    if unknown:
+        from ..errors import UsageError
+
+        raise UsageError(f"--warn_probability: no level named {unknown[0]!r}; the levels are {', '.join(levels)}")
+    return out
+
+
+def calibrate_after_training(model_path, data_dir=None, basins=None, source_model=None) -> dict:
+    """:func:`calibrate` at the end of pretraining or fine-tuning; a failure is logged, never raised (the
+    trained model is already saved, and forecasts fit what is missing on first use).
+
+    A fine-tuned model (``source_model``: the pretrained checkpoint) keeps the pretrained model's warning
+    probabilities, chosen over many basins, where they rest on more event days than its own basin's.
+    """
+    from ..checkpoint import load_model
+    from ..errors import Sca2lstmError
+
+    try:
+        bundle = load_model(model_path)
+        if bundle[1].training.forecast_leads <= 0:
+            return {}
+        doc = calibrate(bundle, None, data_dir, basins)
+        src = read_calibration(source_model) if source_model is not None else {}
+        for name, w in (src.get("warn_probability") or {}).items():
+            own = doc["warn_probability"].get(name)
+            if own is None or (w.get("event_days") or 0) > (own.get("event_days") or 0):
+                doc["warn_probability"][name] = {**w, "from": "the pretrained model"}
+        write_calibration(model_path, doc)
+        log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
+                 doc.get("validation_days"), calibration_path(model_path))
+        return doc
+    except (Sca2lstmError, OSError, ValueError) as e:
+        log.warning("forecast calibration not written (%s); forecasts fit the blend on first use", e)
+        return {}

@@ -1,0 +1,247 @@
+"""Issued forecasts with warnings: one issue date (``forecast``) or every day of a span (reforecasts).
+
+Both paths run the model the same way (:mod:`sca2lstm.evaluation.operational`), then turn its raw
+quantiles into the issued forecast (:func:`sca2lstm.evaluation.calibration.adjust`: the persistence
+blend per lead, the recession bound) and add, for each warning level of the station
+(:mod:`sca2lstm.evaluation.levels`), ``p_exceed_<level>`` = P(Q > level)
+(:mod:`sca2lstm.evaluation.exceedance`) and ``warn_<level>`` = whether it reaches the level's warning
+probability. A reforecast is the table of :func:`reforecast`, one row per issue date and lead, with the
+flow that came (``observed``) and persistence (``persistence``, the last observed flow up to the issue
+date) for ``sca2lstm verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, UsageError
+from ..fileio import atomic_write_text
+from .calibration import IssueSetup, adjust, issue_setup, read_calibration, training_flows, warn_probabilities
+from .exceedance import exceedance_probability, first_warning_lead
+from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
+
+_QCOL = re.compile(r"^q(\d{2,3})$")
+
+
+@dataclass
+class Warnings:
+    """A station's levels and how they are warned on: ``levels`` name -> Level (m3/s), with
+    ``warn_probability`` set; ``warn_source`` name -> where the probability came from."""
+
+    levels: dict
+    warn_source: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """``levels.json``: ``{"q2y": {"value": .., "unit": "m3/s", "warn_probability": .., "source": ..}}``."""
+        return {n: {**lv.to_dict(), "warn_probability_source": self.warn_source.get(n)} for n, lv in self.levels.items()}
+
+
+def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = "flow", warn_override=None,
+                     dist: str = DEFAULT_DISTRIBUTION, water_year_start: int = 10) -> Warnings:
+    """The station's levels (fitted on its training years, from its metadata file, from the user) and
+    their warning probabilities (:func:`sca2lstm.evaluation.calibration.warn_probabilities`)."""
+    q, d = training_flows(ctx)
+    if len(d):
+        levels = station_levels(d, q, d[0], d[-1], meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
+                                dist=dist, water_year_start=water_year_start)
+    else:
+        levels = station_levels([], [], None, None, meta=ctx.meta, user_levels=user_levels, levels_in=levels_in)
+    probs = warn_probabilities(calibration, levels, warn_override)
+    for n, (p, _) in probs.items():
+        levels[n].warn_probability = p
+    return Warnings(levels, {n: s for n, (_, s) in probs.items()})
+
+
+def _quantile_columns(table: pd.DataFrame) -> tuple[list, np.ndarray]:
+    cols = [c for c in table.columns if _QCOL.match(c)]
+    taus = [int(_QCOL.match(c).group(1)) / 10 ** len(_QCOL.match(c).group(1)) for c in cols]
+    order = np.argsort(taus)
+    return [cols[i] for i in order], np.asarray(taus)[order]
+
+
+def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
+    """``p_exceed_<level>`` and ``warn_<level>`` for every level, from the table's median and quantile columns."""
+    cols, taus = _quantile_columns(table)
+    all_taus = np.sort(np.r_[taus, 0.5])
+    q = np.concatenate([table[cols].to_numpy(np.float64), table[["median"]].to_numpy(np.float64)], axis=1)
+    q = q[:, np.argsort(np.r_[taus, 0.5], kind="stable")]
+    out = table.copy()
+    for name, lv in warnings.levels.items():
+        p = exceedance_probability(q, all_taus, lv.value)
+        out[f"p_exceed_{name}"] = p
+        out[f"warn_{name}"] = p >= lv.warn_probability
+    return out
+
+
+def apply_issue_setup(table: pd.DataFrame, setup: IssueSetup, last_obs: float, gap: int) -> pd.DataFrame:
+    """One forecast's table (one row per lead) blended and bounded as :func:`adjust` does: the median and
+    the quantile columns are shifted alike, then raised to the recession bound."""
+    cols, taus = _quantile_columns(table)
+    med = table["median"].to_numpy(np.float64)[None]
+    full = np.concatenate([table[cols].to_numpy(np.float64), med[0][:, None]], axis=1)[None]
+    order = np.argsort(np.r_[taus, 0.5], kind="stable")
+    L = med.shape[1]
+    bound = setup.recession.bound([last_obs], L, gap) if setup.recession is not None else None
+    alpha = None if setup.alpha is None else setup.alpha[:L]
+    med2, q2 = adjust(med, full[..., order], [last_obs], alpha, bound)
+    out = table.copy()
+    out["median"] = med2[0]
+    for k, j in enumerate(order):
+        if j < len(cols):
+            out[cols[j]] = q2[0, :, k]
+    return out
+
+
+def last_observation(y: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For issue indices ``i`` [n] of a daily series ``y``: the last observed value up to each and its age
+    in days (NaN / 0 where none)."""
+    idx = np.where(np.isfinite(y), np.arange(len(y)), -1)
+    last = np.maximum.accumulate(idx)[i]
+    val = np.where(last >= 0, y[np.maximum(last, 0)], np.nan)
+    return val, np.where(last >= 0, i - last, 0)
+
+
+def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
+                    allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
+                    levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION):
+    """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
+    lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
+
+    Returns
+    -------
+    (OperationalForecast, Warnings, dict)
+        The forecast (its ``table`` extended), the levels, and the first warning lead per level (0: none).
+    """
+    from .context import BasinContext
+    from .operational import issue_forecast
+
+    ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
+                                          allow_missing_inputs=allow_missing_inputs)
+    fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
+                        context=ctx)
+    calib = read_calibration(model_path)
+    setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib)
+    i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
+    y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
+    last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
+    fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
+    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
+    fc.table = add_exceedance(fc.table, warnings)
+    first = {n: int(first_warning_lead(fc.table[f"p_exceed_{n}"].to_numpy(), lv.warn_probability))
+             for n, lv in warnings.levels.items()}
+    return fc, warnings, first
+
+
+def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame) -> str:
+    """One sentence: which levels are forecast to be crossed, from which day, and how likely."""
+    parts = []
+    for n, lead in first.items():
+        if lead:
+            row = table.iloc[lead - 1]
+            p_max = float(table[f"p_exceed_{n}"].max())
+            parts.append(f"{n} ({warnings.levels[n].value:.1f} m3/s) from lead {lead} "
+                         f"({pd.Timestamp(row['valid_date']).date()}, P up to {p_max:.0%})")
+    if not parts:
+        return (f"Basin {basin}: no warning level is forecast to be crossed in the next {len(table)} days"
+                f"{' (levels: ' + ', '.join(warnings.levels) + ')' if warnings.levels else ' (no levels)'}.")
+    return f"Basin {basin}: warning for " + "; ".join(parts) + "."
+
+
+def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
+               levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION, weather: str = "none",
+               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None):
+    """Issue a forecast on every day of [start, end], batched: the reforecast table.
+
+    Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
+    forecast refuses them. With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
+    past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
+    it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
+
+    Returns
+    -------
+    (pandas.DataFrame, Warnings)
+        One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
+        observed, persistence, then ``p_exceed_<level>`` and ``warn_<level>`` per level.
+    """
+    from .context import BasinContext
+    from .operational import RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, quantile_column
+
+    ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
+    cfg = ctx.cfg
+    trained = _forecast_leads(cfg)
+    leads = _check_leads(leads if leads is not None else min(7, trained), trained)
+    try:
+        s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    except (ValueError, TypeError):
+        raise UsageError(f"--from {start!r} / --to {end!r}: expected dates YYYY-MM-DD") from None
+    if e < s:
+        raise UsageError(f"--from {s.date()} is after --to {e.date()}")
+    dates = ctx.record.dates
+    if s < pd.Timestamp(dates[0]) or e > pd.Timestamp(dates[-1]):
+        raise DataError(f"--from {s.date()} --to {e.date()}: outside the data of basin {ctx.basin} "
+                        f"({dates[0]}..{dates[-1]})")
+    i0, i1 = ctx.record.period(np.datetime64(s.date(), "D"), np.datetime64(e.date(), "D"))
+    y = ctx.record.y.astype(np.float64)
+    issue = np.arange(i0, i1)
+    last, gap = last_observation(y, issue)
+    keep = np.isfinite(last) & (gap < RECENT_OBS_DAYS)
+    if not keep.any():
+        raise DataError(f"basin {ctx.basin}: no issue date in {s.date()}..{e.date()} has an observed flow in the "
+                        f"{RECENT_OBS_DAYS} days up to it")
+    lead_weather = None
+    if weather_archive is not None:
+        from ..weather.archive import ArchivedForecast, with_model_pet
+        from ..weather.windows import LeadWeather
+        from .context import _latitude
+
+        arch = with_model_pet(weather_archive, cfg, _latitude(ctx.data_dir, ctx.basin))
+        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], trained)
+        keep &= lead_weather.available(issue)
+        if not keep.any():
+            raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
+                            f"with every lead 1..{trained}")
+        weather = "perfect"
+    run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
+                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size,
+                               lead_weather=lead_weather)[0]
+    calib = read_calibration(model_path)
+    setup = issue_setup(ctx, trained, calib)
+    bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
+    med, qs = adjust(run.median, run.quantiles, last, setup.alpha, bound)
+    med, obs = med[keep, :leads], run.observed[keep, :leads]
+    n = int(keep.sum())
+    idates = pd.DatetimeIndex(dates[issue[keep]])
+    tab = pd.DataFrame({"issue_date": np.repeat(idates, leads),
+                        "valid_date": (np.repeat(idates, leads) + pd.to_timedelta(np.tile(np.arange(1, leads + 1),
+                                                                                           n), unit="D")),
+                        "lead_days": np.tile(np.arange(1, leads + 1), n), "median": med.ravel()})
+    if qs is not None:
+        qs = qs[keep, :leads]
+        for j, lev in enumerate(run.levels):
+            if lev != 0.5:
+                tab[quantile_column(lev)] = qs[:, :, j].ravel()
+    tab["observed"] = obs.ravel()
+    tab["persistence"] = np.repeat(last[keep], leads)
+    tab["setting"] = ("issue-time+archived-weather-forecast" if lead_weather is not None
+                      else "issue-time+perfect-weather" if weather == "perfect" else "issue-time")
+    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
+    return add_exceedance(tab, warnings), warnings
+
+
+def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
+    """``reforecast.csv`` and ``levels.json`` into ``folder`` (each written atomically)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    atomic_write_text(folder / "reforecast.csv",
+                      table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
+    atomic_write_text(folder / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
+
+
+__all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
+           "warned_forecast", "warning_sentence", "write_reforecast", "Level"]

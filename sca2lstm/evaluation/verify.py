@@ -1,0 +1,219 @@
+"""Scores of a reforecast table (``sca2lstm verify reforecast.csv``), per lead, beside persistence.
+
+Everything is vectorised over the rows of one lead. Definitions:
+
+* **NSE** of the median and of persistence (the last observed flow up to the issue date) on the same
+  days (:func:`sca2lstm.evaluation.metrics.paired_metrics`).
+* **CRPS** from the quantiles, approximated by the quantile score: twice the mean pinball loss over the
+  quantile levels (the median included). With the levels 0.05, 0.25, 0.5, 0.75, 0.95 this is a coarse
+  discretisation of the CRPS integral; for persistence (a point forecast) it is the mean absolute error.
+* **Coverage** of the 50 % and 90 % intervals, overall and on the days whose observed flow is above
+  each level; the share of days below q05 and above q95.
+* **Reliability**: the PIT, ``F(observed)`` under the forecast CDF of
+  :mod:`sca2lstm.evaluation.exceedance`, as the share of days in each tenth (a flat histogram is
+  reliable).
+* Per level, from ``warn_<level>`` (persistence warns where its flow is above the level):
+  **POD, FAR, CSI, F1 by day** (each valid day a yes/no event) and **by event**: an event is a run of
+  consecutive valid days above the level, a warning a run of consecutive warned valid days (at this
+  lead); an event is detected when a warning touches it within +-1 day, and a warning is a false alarm
+  when no event lies within +-1 day of it. POD = detected / events, FAR = false warnings / warnings,
+  CSI = 1 / (1 / POD + 1 / (1 - FAR) - 1), F1 = 2 POD (1 - FAR) / (POD + 1 - FAR).
+* **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
+  the level (the sample climatology, which knows the verified period's base rate: a strict reference).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .exceedance import pit
+from .metrics import paired_metrics
+
+_QCOL = re.compile(r"^q(\d{2,3})$")
+REQUIRED = ("issue_date", "valid_date", "lead_days", "median", "observed")
+
+
+def contingency(warn, event) -> dict:
+    """POD, FAR, CSI and F1 of yes/no warnings against yes/no events (day by day).
+
+    Parameters
+    ----------
+    warn, event : array_like of bool, shape [N]
+
+    Returns
+    -------
+    dict: hits, misses, false_alarms, pod, far, csi, f1 (NaN where undefined).
+    """
+    w, e = np.asarray(warn, bool), np.asarray(event, bool)
+    h, m, f = int((w & e).sum()), int((~w & e).sum()), int((w & ~e).sum())
+    return _scores(h, m, f, h + m, h + f)
+
+
+def _scores(hits, misses, false_alarms, n_events, n_warnings, detected_warnings=None) -> dict:
+    nan = float("nan")
+    pod = hits / n_events if n_events else nan
+    far = false_alarms / n_warnings if n_warnings else nan
+    if n_events == 0 and n_warnings == 0:
+        csi = f1 = nan
+    elif hits == 0:
+        csi = f1 = 0.0
+    else:
+        prec = 1 - far
+        csi = 1.0 / (1.0 / pod + 1.0 / prec - 1.0)
+        f1 = 2 * pod * prec / (pod + prec)
+    return {"hits": hits, "misses": misses, "false_alarms": false_alarms, "pod": pod, "far": far, "csi": csi,
+            "f1": f1}
+
+
+def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end] index pairs (inclusive) of the runs of True in a 1-D bool array."""
+    f = np.r_[False, flag, False].astype(np.int8)
+    d = np.diff(f)
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
+
+
+def event_contingency(warn, event, tolerance: int = 1) -> dict:
+    """POD, FAR, CSI and F1 counted on events (runs of days above the level) and warnings (runs of warned
+    days), matched within ``tolerance`` days.
+
+    Parameters
+    ----------
+    warn, event : array_like of bool, shape [T]
+        On consecutive days (one series, e.g. one basin at one lead; unknown days False).
+    """
+    w, e = np.asarray(warn, bool), np.asarray(event, bool)
+    ev, wr = _runs(e), _runs(w)
+    # dilate each series by the tolerance: an event is hit when a warned day lies within it +- tol
+    k = 2 * tolerance + 1
+    w_near = np.convolve(w.astype(int), np.ones(k, int), mode="same") > 0
+    e_near = np.convolve(e.astype(int), np.ones(k, int), mode="same") > 0
+    hits = sum(bool(w_near[a:b + 1].any()) for a, b in ev)
+    false = sum(not bool(e_near[a:b + 1].any()) for a, b in wr)
+    return _scores(hits, len(ev) - hits, false, len(ev), len(wr))
+
+
+def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    cols = [c for c in df.columns if _QCOL.match(c)]
+    taus = np.array([int(_QCOL.match(c).group(1)) / 10 ** len(_QCOL.match(c).group(1)) for c in cols] + [0.5])
+    q = np.concatenate([df[cols].to_numpy(np.float64), df[["median"]].to_numpy(np.float64)], axis=1)
+    order = np.argsort(taus, kind="stable")
+    return q[:, order], taus[order]
+
+
+def quantile_score(obs, q, taus) -> float:
+    """CRPS approximation: 2 x mean pinball loss over the levels and the days (NaN days left out)."""
+    obs = np.asarray(obs, dtype=np.float64)
+    ok = np.isfinite(obs) & np.isfinite(q).all(axis=1)
+    if not ok.any():
+        return float("nan")
+    d = obs[ok, None] - q[ok]
+    t = np.asarray(taus)[None, :]
+    return float(2 * np.maximum(t * d, (t - 1) * d).mean())
+
+
+def _coverage(obs, lo, hi, sel=None) -> float:
+    ok = np.isfinite(obs) & np.isfinite(lo) & np.isfinite(hi)
+    if sel is not None:
+        ok &= sel
+    return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
+
+
+def read_reforecast(path) -> pd.DataFrame:
+    """A reforecast table (one-line error naming what is missing)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    try:
+        df = pd.read_csv(p, parse_dates=["issue_date", "valid_date"])
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{p}: not a reforecast table ({e})") from None
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
+                        f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level")
+    return df
+
+
+def level_names(df: pd.DataFrame) -> list[str]:
+    return [c[len("p_exceed_"):] for c in df.columns if c.startswith("p_exceed_") and f"warn_{c[9:]}" in df.columns]
+
+
+def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score a reforecast table per lead.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        :func:`read_reforecast`'s table (one basin).
+    levels : dict, optional
+        ``name -> flow`` (m3/s) of the levels (from ``levels.json``); needed for the coverage above a
+        level and the persistence warnings. Without it those are NaN.
+
+    Returns
+    -------
+    (per_lead, per_level) : pandas.DataFrame
+        ``per_lead``: one row per lead (NSE, CRPS, coverage, PIT shares, beside persistence);
+        ``per_level``: one row per (level, lead, forecast in {model, persistence}, count in {day, event}).
+    """
+    levels = levels or {}
+    if "persistence" not in df.columns:
+        # the flow observed on the issue date (lead-1 rows of the day before hold it)
+        obs_on = df.drop_duplicates("valid_date").set_index("valid_date")["observed"]
+        df = df.assign(persistence=df["issue_date"].map(obs_on))
+    rows, lrows = [], []
+    names = level_names(df)
+    for lead, g in df.sort_values(["lead_days", "valid_date"]).groupby("lead_days"):
+        obs = g["observed"].to_numpy(np.float64)
+        med = g["median"].to_numpy(np.float64)
+        pers = g["persistence"].to_numpy(np.float64)
+        q, taus = _quantiles(g)
+        m = paired_metrics(obs, med, pers)
+        ok = np.isfinite(obs) & np.isfinite(q).all(axis=1)
+        u = pit(q[ok], taus, obs[ok])
+        hist = np.histogram(u, bins=10, range=(0, 1))[0] / max(len(u), 1)
+        row = {"lead": int(lead), "n_days": int(m["n_days"]), "nse": m["model"]["nse"],
+               "persistence_nse": m["persistence"]["nse"], "crps": quantile_score(obs, q, taus),
+               "persistence_crps": quantile_score(obs, pers[:, None], [0.5])}
+        have = {c: g[c].to_numpy(np.float64) for c in ("q05", "q25", "q75", "q95") if c in g.columns}
+        if {"q05", "q95"} <= set(have):
+            row["coverage90"] = _coverage(obs, have["q05"], have["q95"])
+            row["below_q05"] = float((obs[ok] < have["q05"][ok]).mean()) if ok.any() else np.nan
+            row["above_q95"] = float((obs[ok] > have["q95"][ok]).mean()) if ok.any() else np.nan
+            for n, v in levels.items():
+                row[f"coverage90_above_{n}"] = _coverage(obs, have["q05"], have["q95"], obs > v)
+        if {"q25", "q75"} <= set(have):
+            row["coverage50"] = _coverage(obs, have["q25"], have["q75"])
+        row["pit_deciles"] = " ".join(f"{h:.3f}" for h in hist)
+        rows.append(row)
+        # warnings per level, on the continuous daily series of valid dates at this lead
+        day = pd.date_range(g["valid_date"].min(), g["valid_date"].max(), freq="D")
+        gi = g.set_index("valid_date").reindex(day)
+        o = gi["observed"].to_numpy(np.float64)
+        known = np.isfinite(o)
+        for n in names:
+            p = gi[f"p_exceed_{n}"].to_numpy(np.float64)
+            wv = gi[f"warn_{n}"]
+            w = (wv.astype(str).str.lower() == "true").to_numpy()
+            v = levels.get(n)
+            ev = np.where(known, o > v, False) if v is not None else None
+            if ev is None:
+                continue
+            # Brier skill against the sample climatology of the verified days
+            sel = known & np.isfinite(p)
+            bs = float(np.mean((p[sel] - ev[sel]) ** 2)) if sel.any() else np.nan
+            base = float(ev[sel].mean()) if sel.any() else np.nan
+            bs_ref = base * (1 - base)
+            pw = np.where(known, gi["persistence"].to_numpy(np.float64) > v, False)
+            for who, warn in (("model", w & known), ("persistence", pw)):
+                for count, res in (("day", contingency(warn[known], ev[known])),
+                                   ("event", event_contingency(warn, ev))):
+                    lrows.append({"level": n, "lead": int(lead), "forecast": who, "count": count, **res,
+                                  "brier": bs if who == "model" else np.nan,
+                                  "brier_skill": (1 - bs / bs_ref) if who == "model" and bs_ref > 0 else np.nan})
+    return pd.DataFrame(rows), pd.DataFrame(lrows)

@@ -1,0 +1,162 @@
+"""The stations' daily data as the service sees it: each station's file, with the days posted to it laid over.
+
+A posted value replaces the file's value for that day and column; columns not posted keep the file's
+value; days after the file's end are appended. A posted PET goes into every PET column the data holds
+(``pet``, ``peti``): the model reads whichever it was trained on.
+
+Every answer is named by ``(data version, fingerprint)``: the version counts the posts, the fingerprint is
+the basin context's (:func:`sca2lstm.evaluation.context.fingerprint`: the timeseries file's sha256, the
+attribute and metadata files). A file changed on disk is read again at the next request (the files'
+sizes and modification times are checked on each), so a corrected file never brings back an old forecast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+
+import pandas as pd
+from fastapi import HTTPException
+
+from ..data import reader
+from ..data.pet import PET_COLUMNS
+from ..data.station_meta import StationMeta, meta_path, read_station_meta
+from ..errors import DataError
+from ..evaluation.context import fingerprint
+from .store import Store
+
+# Posted name -> the data file's column (PET: see :func:`_pet_columns`).
+FILE_COLUMN = {"precipitation": "precipitation", "temperature": "temperature", "pet": "pet",
+               "discharge": "discharge_vol"}
+
+
+def _pet_columns(df: pd.DataFrame) -> list[str]:
+    """The PET columns a posted PET is written to: every one the data has, else ``pet``."""
+    return [c for c in PET_COLUMNS if c in df.columns] or ["pet"]
+
+
+def pet_column(df: pd.DataFrame) -> str | None:
+    """The column the ``pet`` of an observation is read from."""
+    return next((c for c in PET_COLUMNS if c in df.columns), None)
+
+
+@dataclass
+class StationState:
+    """A station's overlaid data at one (data version, fingerprint)."""
+
+    version: int
+    fingerprint: str
+    timeseries: pd.DataFrame
+    meta: StationMeta
+    posted_dates: frozenset
+
+
+@dataclass
+class _Files:
+    stat: tuple           # the timeseries and metadata files' (modification time, size)
+    sha256: str           # of the timeseries file
+    timeseries: pd.DataFrame
+    meta: StationMeta
+
+
+def _stat(path) -> tuple:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return (None,)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _sha(path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
+class StationData:
+    """Each station's file data (read again when a file changes) overlaid with its posted days."""
+
+    def __init__(self, data_dir, store: Store):
+        self.data_dir = data_dir
+        self.store = store
+        self.ids = reader.list_basins(data_dir)
+        self._known = set(self.ids)
+        self._files: dict[str, _Files] = {}
+        self._states: dict[str, StationState] = {}
+        self._lock = threading.Lock()
+
+    def check(self, station: str) -> None:
+        if station not in self._known:
+            shown = ", ".join(self.ids[:10]) + (" ..." if len(self.ids) > 10 else "")
+            raise HTTPException(404, f"station: unknown station {station!r}; available: {shown}")
+
+    def _paths(self, station: str):
+        return reader.timeseries_file(self.data_dir, station), meta_path(self.data_dir, station)
+
+    def _stats(self, station: str) -> tuple:
+        ts_file, meta_file = self._paths(station)
+        return _stat(ts_file) + _stat(meta_file)
+
+    def peek(self, station: str) -> StationState | None:
+        """The station's current state if it is built and its files are unchanged (never reads a file)."""
+        state = self._states.get(station)
+        files = self._files.get(station)
+        if state is None or files is None or state.version != self.store.data_version(station):
+            return None
+        if files.stat != self._stats(station) or state.fingerprint != fingerprint(self.data_dir, station,
+                                                                                    files.sha256):
+            return None
+        return state
+
+    def _read_files(self, station: str) -> _Files:
+        stat = self._stats(station)
+        hit = self._files.get(station)
+        if hit is not None and hit.stat == stat:
+            return hit
+        ts_file, _ = self._paths(station)
+        digest = _sha(ts_file)
+        try:
+            meta = read_station_meta(self.data_dir, station)
+            df = hit.timeseries if hit is not None and hit.sha256 == digest else reader.read_timeseries(
+                self.data_dir, station)
+        except DataError as e:
+            raise HTTPException(503, f"station {station}: its data cannot be read ({e})") from None
+        files = _Files(stat, digest, df, meta)
+        self._files[station] = files
+        return files
+
+    def state(self, station: str) -> StationState:
+        """The station's data now: the file's days (date index, the file's columns) with every posted day
+        laid over."""
+        with self._lock:
+            hit = self.peek(station)
+            if hit is not None:
+                return hit
+            files = self._read_files(station)
+            df = files.timeseries
+            # The version and the rows in one read: a post landing meanwhile gets the next version.
+            version, rows = self.store.observations_at_version(station)
+            posted_dates: frozenset = frozenset()
+            if rows:
+                posted = pd.DataFrame(rows)
+                posted.index = pd.DatetimeIndex(pd.to_datetime(posted.pop("date")), name="date")
+                start = min(df.index[0], posted.index[0])
+                end = max(df.index[-1], posted.index[-1])
+                df = df.reindex(pd.date_range(start, end, freq="D", name="date"))
+                for name, col in FILE_COLUMN.items():
+                    vals = posted[name].dropna()
+                    if not len(vals):
+                        continue
+                    for c in (_pet_columns(df) if name == "pet" else [col]):
+                        if c not in df.columns:
+                            df[c] = float("nan")
+                        df.loc[vals.index, c] = vals.to_numpy(dtype=float)
+                posted_dates = frozenset(posted.index)
+            state = StationState(version, fingerprint(self.data_dir, station, files.sha256), df, files.meta,
+                                 posted_dates)
+            self._states[station] = state
+            return state

@@ -1,0 +1,241 @@
+"""One basin context for every command: the same discharge scale, in-sample days labelled, whole missing
+inputs named (and refused for precipitation), and fine-tuning that keeps the better model on validation.
+
+Fixtures are the tiny synthetic basins copied into tmp_path and edited with pandas: a station of its own
+(a copy of 10003 under a new id, with no discharge before the end of the configured training period),
+a basin whose record ends before the test years, and a file without its precipitation column.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import TINY_PERIODS
+from sca2lstm.checkpoint import atomic_torch_save, load_model
+from sca2lstm.data import reader
+from sca2lstm.data.scaling import Scalers
+from sca2lstm.errors import DataError
+from sca2lstm.evaluation.context import BasinContext
+from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.evaluation.predict import predict
+from sca2lstm.training.finetune import FINE_TUNED, PRETRAINED, finetune, keep_better
+
+STATION = "77001"  # not in the checkpoint
+
+
+def _copy(tiny_data_dir, tmp_path, name="data"):
+    d = tmp_path / name
+    shutil.copytree(tiny_data_dir, d)
+    return d
+
+
+def _rewrite(data_dir, basin, edit):
+    f = reader.timeseries_file(data_dir, basin)
+    df = edit(pd.read_csv(f))
+    f.unlink()
+    df.to_csv(data_dir / "timeseries" / f"{basin}.csv", index=False)
+
+
+@pytest.fixture
+def station_dir(tiny_data_dir, tmp_path):
+    """The tiny basins plus STATION: 10003's record from 1975 on (none in the training years)."""
+    d = _copy(tiny_data_dir, tmp_path)
+    df = pd.read_csv(reader.timeseries_file(d, "10003"))
+    df.loc[df["date"] <= TINY_PERIODS["train_end"], "discharge_vol"] = np.nan
+    df.to_csv(d / "timeseries" / f"{STATION}.csv", index=False)
+    return d
+
+
+@pytest.mark.slow
+def test_new_station_gets_one_discharge_scale_from_every_command(pretrained_ckpt, station_dir, tmp_path,
+                                                                 monkeypatch):
+    """predict, forecasts at two issue dates, and a fine-tune fit the station's scale on the same days."""
+    fitted = []
+    fit_basin = Scalers.fit_basin
+
+    def recording(basin, x_train, y_train, kinds):
+        bs = fit_basin(basin, x_train, y_train, kinds)
+        if basin == STATION:
+            fitted.append((bs.q_mean, bs.q_std))
+        return bs
+
+    monkeypatch.setattr(Scalers, "fit_basin", staticmethod(recording))
+    bundle = load_model(pretrained_ckpt)
+    predict(pretrained_ckpt, STATION, data_dir=station_dir, model_bundle=bundle)
+    for issue in ("1976-03-01", "1977-10-01"):
+        issue_forecast(bundle, STATION, data_dir=station_dir, issue_date=issue, leads=3)
+    r = finetune(pretrained_ckpt, STATION, {"epochs": 0}, data_dir=station_dir, out_root=tmp_path / "ft",
+                 progress=False)
+    tuned = torch.load(r["checkpoint"], weights_only=True)["scalers"]["basins"][STATION][:2]
+    assert len(fitted) >= 3
+    assert all(f == fitted[0] for f in fitted), fitted
+    assert tuple(tuned) == fitted[0]
+    assert STATION not in bundle[2].basins  # the caller's bundle is never changed
+
+
+def _predict_cli(argv, capsys):
+    from sca2lstm.cli.predict import main
+
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _metrics(out_dir, basin):
+    return json.loads((out_dir / f"basin_{basin}" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_test_days_inside_the_training_days_are_labelled_in_sample(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                    capsys):
+    out = tmp_path / "pred"
+    rc, printed, _ = _predict_cli(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir",
+                                   str(tiny_data_dir), "--test_start", "1973-01-01", "--output_dir", str(out)],
+                                  capsys)
+    assert rc == 0
+    m = _metrics(out, "32006")
+    rec = reader.read_timeseries(tiny_data_dir, "32006")
+    q = rec["discharge_vol"]
+    n_train = int(q.loc["1973-01-01":TINY_PERIODS["train_end"]].notna().sum())
+    n_val = int(q.loc[TINY_PERIODS["val_start"]:TINY_PERIODS["val_end"]].notna().sum())
+    assert m["in_sample"]["in_sample"] is True
+    assert (m["in_sample"]["train_days"], m["in_sample"]["validation_days"]) == (n_train, n_val)
+    assert m["scores_are"].startswith("in-sample")
+    assert "IN-SAMPLE" in printed
+
+    # The configured test period is out of sample.
+    out2 = tmp_path / "pred2"
+    assert _predict_cli(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                         "--output_dir", str(out2)], capsys)[0] == 0
+    m2 = _metrics(out2, "32006")
+    assert m2["in_sample"] == {"in_sample": False, "train_days": 0, "validation_days": 0, "spans": []}
+    assert m2["scores_are"] == "out-of-sample"
+
+    # A checkpoint written before it recorded its training days: derived from its basins and config.
+    legacy = tmp_path / "legacy.pth"
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    del ck["trained_on"]
+    atomic_torch_save(ck, legacy)
+    p = predict(legacy, "32006", data_dir=tiny_data_dir, test_start="1973-01-01")
+    assert p.metrics["in_sample"] == m["in_sample"]
+
+
+def test_pretrained_basin_whose_record_ends_before_the_test_years_is_labelled(pretrained_ckpt, tiny_data_dir,
+                                                                               tmp_path):
+    d = _copy(tiny_data_dir, tmp_path)
+    _rewrite(d, "32006", lambda df: df[df["date"] <= "1975-06-30"])
+    p = predict(pretrained_ckpt, "32006", data_dir=d)
+    assert p.periods["rule"] == "station"  # its record does not reach the configured test period
+    assert p.metrics["in_sample"]["in_sample"] is True
+    assert p.metrics["in_sample"]["train_days"] > 0
+
+
+@pytest.mark.slow
+def test_precipitation_absent_from_the_whole_file_is_refused_unless_allowed(pretrained_ckpt, tiny_data_dir,
+                                                                            tmp_path, capsys):
+    from sca2lstm.cli.finetune import main as finetune_main
+    from sca2lstm.cli.forecast import main as forecast_main
+
+    d = _copy(tiny_data_dir, tmp_path)
+    _rewrite(d, "32006", lambda df: df.drop(columns=["precipitation"]))
+    base = ["--data_dir", str(d)]
+    rc, _, err = _predict_cli(["--model", str(pretrained_ckpt), "--basin", "32006", *base,
+                               "--output_dir", str(tmp_path / "p")], capsys)
+    assert rc == 1 and "precipitation" in err and "--allow_missing_inputs" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+    assert forecast_main(["--model", str(pretrained_ckpt), "--basin", "32006", *base,
+                          "--output_dir", str(tmp_path / "f")]) == 1
+    assert "precipitation" in capsys.readouterr().err
+    assert finetune_main(["--target_basin", "32006", "--pretrained_model", str(pretrained_ckpt), *base,
+                          "--epochs", "0", "--output_dir", str(tmp_path / "ft")]) == 1
+    assert "precipitation" in capsys.readouterr().err
+    assert not any((tmp_path / "ft").rglob("*.pth"))
+
+    rc, printed, _ = _predict_cli(["--model", str(pretrained_ckpt), "--basin", "32006", *base,
+                                   "--output_dir", str(tmp_path / "p"), "--allow_missing_inputs"], capsys)
+    assert rc == 0 and "NO PRECIPITATION" in printed
+    assert _metrics(tmp_path / "p", "32006")["missing_inputs"] == ["precipitation"]
+
+
+def test_another_input_absent_is_named_without_refusing(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    d = _copy(tiny_data_dir, tmp_path)
+    _rewrite(d, "10002", lambda df: df.drop(columns=["temperature"]))
+    cfg = load_model(pretrained_ckpt)[1]
+    assert "temperature" in cfg.data.dynamic_inputs
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        p = predict(pretrained_ckpt, "10002", data_dir=d)
+    assert p.metrics["missing_inputs"] == ["temperature"]
+    assert any("temperature" in r.getMessage() and "no value anywhere" in r.getMessage() for r in caplog.records)
+
+
+def test_keep_better_keeps_the_pretrained_model_unless_fine_tuning_beats_it():
+    assert keep_better(0.50, 0.51) == FINE_TUNED
+    assert keep_better(0.50, 0.50) == PRETRAINED  # a tie is no reason to change the model
+    assert keep_better(0.50, 0.49) == PRETRAINED
+    assert keep_better(0.50, float("nan")) == PRETRAINED
+    assert keep_better(float("nan"), -3.0) == FINE_TUNED
+
+
+@pytest.mark.slow
+def test_fine_tuning_reports_and_writes_the_model_it_kept(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.finetune import main as finetune_main
+
+    # No epoch: nothing beats the pretrained weights, which must be what the run keeps and says it kept.
+    r = finetune(pretrained_ckpt, "10002", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path / "a",
+                 progress=False)
+    assert r["kept"] == PRETRAINED
+    vm = json.loads((r["run_dir"] / "val_metrics.json").read_text())
+    assert vm["kept"]["kept"] == PRETRAINED
+    assert json.loads((r["run_dir"] / "config.json").read_text())["kept"]["kept"] == PRETRAINED
+    ck, pre = (torch.load(p, weights_only=True) for p in (r["checkpoint"], pretrained_ckpt))
+    assert all(torch.equal(ck["model_state_dict"][k], v) for k, v in pre["model_state_dict"].items())
+
+    # A run that trains: whichever it keeps is the better on validation, and its weights are the ones saved.
+    rc = finetune_main(["--target_basin", "10002", "10003", "--pretrained_model", str(pretrained_ckpt),
+                        "--data_dir", str(tiny_data_dir), "--epochs", "2", "--learning_rate", "0.01",
+                        "--output_dir", str(tmp_path / "b"), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for basin in ("10002", "10003"):
+        run = next((tmp_path / "b" / f"basin_{basin}").iterdir())
+        dec = json.loads((run / "val_metrics.json").read_text())["kept"]
+        assert dec["kept"] == keep_better(dec["pretrained"], dec["fine_tuned"])
+        ck = torch.load(run / f"best_model_basin_{basin}.pth", weights_only=True)
+        same = all(torch.equal(ck["model_state_dict"][k], v) for k, v in pre["model_state_dict"].items())
+        assert same == (dec["kept"] == PRETRAINED)
+        assert ck["kept"] == dec["kept"]
+        assert any(line.split()[0] == basin and line.rstrip().endswith(dec["kept"]) for line in printed.splitlines()
+                   if line.strip())
+        # The guide's predict command reads the kept model.
+        assert predict(run / f"best_model_basin_{basin}.pth", basin, data_dir=tiny_data_dir).metrics["n_days"] > 0
+
+
+def test_context_fingerprint_follows_the_files_and_carries_metadata(pretrained_ckpt, tiny_data_dir, tmp_path):
+    from sca2lstm.data.station_meta import WarningLevel, read_station_meta, write_station_meta
+
+    d = _copy(tiny_data_dir, tmp_path)
+    bundle = load_model(pretrained_ckpt)
+    ctx = BasinContext.resolve(bundle, d, "10002")
+    assert ctx.in_checkpoint and ctx.blend.per_lead is None
+    assert ctx.static.shape == ctx.static_missing.shape == (1, len(ctx.cfg.data.static_attributes))
+    assert ctx.meta.warning_levels == {}
+    assert BasinContext.resolve(bundle, d, "10002").fingerprint == ctx.fingerprint
+
+    meta = read_station_meta(d, "10002")
+    meta.warning_levels["alert"] = WarningLevel(12.5)
+    write_station_meta(d, meta)
+    with_meta = BasinContext.resolve(bundle, d, "10002")
+    assert with_meta.meta.warning_levels["alert"].value == 12.5
+    assert with_meta.fingerprint != ctx.fingerprint
+
+    _rewrite(d, "10002", lambda df: df.assign(discharge_vol=df["discharge_vol"] * 1.01))
+    assert BasinContext.resolve(bundle, d, "10002").fingerprint != with_meta.fingerprint
+
+    with pytest.raises(DataError, match="unknown basin '99999'"):
+        BasinContext.resolve(bundle, d, "99999")

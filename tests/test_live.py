@@ -1,0 +1,140 @@
+"""Forecasts for a long-running process (sca2lstm.evaluation.live): the recent part of a record, a new
+station's scale fitted once, the checkpoint of each station, and worker processes, each against
+issue_forecast on the whole record."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.data import reader
+from sca2lstm.errors import UsageError
+from sca2lstm.evaluation import live
+from sca2lstm.evaluation.live import (
+    LiveForecaster,
+    forecast_station,
+    history_days,
+    recent_part,
+    station_models,
+)
+from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.fileio import file_sha256
+
+
+def _same(a, b):
+    # check_dtype off: the date columns may differ in their unit (s or us), not in their values.
+    pd.testing.assert_frame_equal(a.table, b.table, check_exact=True, check_dtype=False)
+    pd.testing.assert_series_equal(a.weights, b.weights, check_exact=True)
+
+
+def test_recent_part_cuts_only_where_no_feature_can_reach_back(tiny_cfg):
+    days = pd.date_range("2000-01-01", "2004-12-31", freq="D", name="date")
+    issue = pd.Timestamp("2004-06-30")
+    first = issue - pd.Timedelta(days=tiny_cfg.training.seq_len - 1 - tiny_cfg.training.forecast_leads)
+    target = issue - pd.Timedelta(days=history_days(tiny_cfg))
+    ts = pd.DataFrame({"precipitation": 0.0, "discharge_vol": 1.0}, index=days)  # dry: one run, never ended
+    assert recent_part(ts, issue, tiny_cfg).index[0] == days[0]  # the run reaches back to the start
+    assert recent_part(ts, issue, tiny_cfg).index[-1] == issue    # days after the issue day are not known
+    ts.loc["2001-03-05", "precipitation"] = 5.0                   # neither low nor high: ends both runs
+    assert recent_part(ts, issue, tiny_cfg).index[0] == pd.Timestamp("2001-03-05")
+    ts.loc[first - pd.Timedelta(days=3), "precipitation"] = 20.0  # high: ends only the dry run
+    assert recent_part(ts, issue, tiny_cfg).index[0] == pd.Timestamp("2001-03-05")
+    ts.loc[first - pd.Timedelta(days=2), "precipitation"] = float("nan")  # a missing day ends both
+    assert recent_part(ts, issue, tiny_cfg).index[0] == target    # the trailing windows reach further
+    ts.loc[first, "precipitation"] = 5.0
+    assert recent_part(ts, issue, tiny_cfg).index[0] == target
+
+
+def test_the_history_kept_follows_the_configured_windows(tiny_cfg):
+    base = history_days(tiny_cfg)
+    longer = tiny_cfg.replace(data={"ssi_window": 300})
+    assert history_days(longer) == base + 270  # the SSI's trailing mean of the lagged flow
+    assert history_days(tiny_cfg.replace(training={"seq_len": 160})) == base + 100
+    no_q = tiny_cfg.replace(data={"use_discharge_input": False})
+    assert history_days(no_q) == base - tiny_cfg.data.lead_days - tiny_cfg.data.ssi_window + 30
+
+
+@pytest.mark.slow
+def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_ckpt, tiny_data_dir):
+    bundle = load_model(pretrained_ckpt)
+    # A long SSI window too: the cut must follow the config, not a fixed number of days.
+    wide = (bundle[0], bundle[1].replace(data={"ssi_window": 300}), bundle[2], bundle[3])
+    for b in (bundle, wide):
+        for basin in ("32006", "10002"):
+            ts = reader.read_timeseries(tiny_data_dir, basin)
+            for day in ("1973-02-10", "1975-08-01", "1977-12-20"):
+                full = issue_forecast(b, basin, data_dir=tiny_data_dir, issue_date=day, leads=7)
+                cut = forecast_station(b, basin, recent_part(ts, pd.Timestamp(day), b[1]), day, 7, tiny_data_dir)
+                _same(cut, full)
+
+
+@pytest.fixture(scope="module")
+def new_station_dir(tiny_data_dir, tmp_path_factory):
+    """The tiny basins and a station the model was not trained on (99001: 10002's record)."""
+    d = tmp_path_factory.mktemp("new_station") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    src = reader.timeseries_file(d, "10002")
+    shutil.copy(src, src.parent / "99001.csv")
+    return d
+
+
+@pytest.mark.slow
+def test_a_new_station_is_scaled_once_per_data_version(pretrained_ckpt, new_station_dir, monkeypatch):
+    fits = []
+    real = live.fit_station_scaler
+    monkeypatch.setattr(live, "fit_station_scaler", lambda *a: fits.append(a[1]) or real(*a))
+    bundle = load_model(pretrained_ckpt)
+    assert "99001" not in bundle[2].basins
+    ts = reader.read_timeseries(new_station_dir, "99001")
+    ref = live.ModelRef(str(pretrained_ckpt), file_sha256(pretrained_ckpt), "pretrained")
+    with LiveForecaster(ref, {}, new_station_dir, workers=0) as fc:
+        for day in ("1977-06-30", "1976-03-01"):
+            got = fc.forecast("99001", ts, ("v0",), day, 5)
+            _same(got, issue_forecast(bundle, "99001", data_dir=new_station_dir, issue_date=day, leads=5))
+        assert fits == ["99001"]
+        fc.forecast("99001", ts, ("v1",), "1977-06-30", 5)  # new data: fitted again
+        fc.forecast("32006", reader.read_timeseries(new_station_dir, "32006"), ("v0",), "1977-06-30", 5)
+        assert fits == ["99001", "99001"]  # a station the model knows keeps the checkpoint's scale
+
+
+def test_a_folder_gives_each_station_its_newest_fine_tuned_model(tmp_path):
+    run = tmp_path / "model_output"
+    (run / "fine_tune" / "basin_32006" / "a").mkdir(parents=True)
+    (run / "fine_tune" / "basin_32006" / "b").mkdir(parents=True)
+    (run / "sca2lstm.pth").write_bytes(b"pretrained")
+    old = run / "fine_tune" / "basin_32006" / "a" / "best_model_basin_32006.pth"
+    new = run / "fine_tune" / "basin_32006" / "b" / "best_model_basin_32006.pth"
+    other = run / "fine_tune" / "basin_77" / "best_model_basin_77.pth"
+    other.parent.mkdir(parents=True)
+    for f, t in ((old, 2_000_000_000), (new, 2_000_000_100), (other, 2_000_000_000)):
+        f.write_bytes(f.name.encode() + str(t).encode())
+        os.utime(f, (t, t))
+    default, own = station_models(run, ["32006", "10002"])
+    assert default.path == str(run / "sca2lstm.pth") and default.kind == "pretrained"
+    assert list(own) == ["32006"] and own["32006"].path == str(new) and own["32006"].kind == "fine-tuned"
+    assert own["32006"].sha256 == file_sha256(new)
+    file_default, file_own = station_models(new, ["32006"])
+    assert file_default.path == str(new) and file_own == {}
+    (run / "sca2lstm.pth").unlink()
+    (run / "a.pth").write_bytes(b"1")
+    (run / "b.pth").write_bytes(b"2")
+    with pytest.raises(UsageError, match="a.pth, b.pth"):
+        station_models(run, ["32006"])
+    with pytest.raises(UsageError, match="no such"):
+        station_models(tmp_path / "absent", [])
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_forecast_of_the_calling_process(pretrained_ckpt, tiny_data_dir):
+    ref = live.ModelRef(str(pretrained_ckpt), file_sha256(pretrained_ckpt), "pretrained")
+    ts = reader.read_timeseries(tiny_data_dir, "32006")
+    with LiveForecaster(ref, {}, tiny_data_dir, workers=0) as here, \
+            LiveForecaster(ref, {}, tiny_data_dir, workers=1) as there:
+        there.warm_up()
+        futures = [there.submit("32006", ts, ("v0",), day, 7) for day in ("1977-06-30", "1977-07-01")]
+        for day, f in zip(("1977-06-30", "1977-07-01"), futures):
+            _same(f.result(timeout=120), here.forecast("32006", ts, ("v0",), day, 7))

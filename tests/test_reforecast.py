@@ -1,0 +1,108 @@
+"""Warned forecasts and reforecasts: the reforecast table equals single forecasts, the CLI writes what it says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.evaluation.calibration import adjust, calibrate, calibration_path, fit_lead_blend
+from sca2lstm.evaluation.recession import fit_recession
+from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+
+LEVELS = {"alert": 3.0, "danger": 6.0}
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+@pytest.mark.slow
+def test_reforecast_table_equals_single_forecasts_on_sampled_days(bundle, pretrained_ckpt, tiny_data_dir):
+    table, warnings = reforecast(bundle, "32006", "1976-03-01", "1976-05-31", data_dir=tiny_data_dir,
+                                 model_path=pretrained_ckpt, user_levels=LEVELS)
+    assert table["issue_date"].nunique() == 92 and set(table["lead_days"]) == set(range(1, 8))
+    cols = ["median", "q05", "q25", "q75", "q95", "p_exceed_alert", "p_exceed_danger"]
+    for day in ("1976-03-01", "1976-04-17", "1976-05-31"):
+        fc, _, first = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=day, leads=7,
+                                       model_path=pretrained_ckpt, user_levels=LEVELS)
+        rows = table[table["issue_date"] == pd.Timestamp(day)].reset_index(drop=True)
+        # float32 model outputs of one window in another batch: equal to a few float32 ulps of the flow
+        np.testing.assert_allclose(rows[cols].to_numpy(float), fc.table[cols].to_numpy(float), rtol=1e-4, atol=1e-4)
+        assert (rows["warn_alert"] == fc.table["warn_alert"]).all()
+        assert (rows["valid_date"] == fc.table["valid_date"]).all()
+    # the observed flow and persistence come from the record
+    obs = table.loc[(table["issue_date"] == pd.Timestamp("1976-03-01")) & (table["lead_days"] == 1), "observed"]
+    later = table.loc[(table["issue_date"] == pd.Timestamp("1976-03-02")) & (table["lead_days"] == 1), "persistence"]
+    assert obs.iloc[0] == pytest.approx(later.iloc[0])
+
+
+def test_blend_per_lead_fits_each_lead_and_shifts_quantiles_alike():
+    rng = np.random.default_rng(0)
+    n = 400
+    pers = rng.gamma(2.0, 3.0, n)
+    obs = np.stack([pers * (1 + 0.05 * k) + rng.normal(0, 0.1 + 0.2 * k, n) for k in range(3)], axis=1)
+    model = obs + rng.normal(0, 2.0, (n, 3))  # a noisy model: persistence is worth weight at lead 1
+    a = fit_lead_blend(model, obs, pers)
+    assert a.shape == (3,) and np.all((a >= 0) & (a <= 1)) and a[0] < a[2]
+    q = np.stack([model - 1, model, model + 1], axis=-1)
+    med, qs = adjust(model, np.maximum(q, 0), pers, a)
+    inner = (q[..., 0] > 0)
+    assert np.allclose((qs[..., 2] - qs[..., 1])[inner & (med > 1)], 1.0)
+
+
+def test_recession_bound_follows_the_fastest_recession():
+    # a record that only ever falls by at most 10 % a day: the bound after k days from Q0 is ~ Q0 * 0.9^k
+    rng = np.random.default_rng(0)
+    q = [10.0]
+    for _ in range(3000):
+        q.append(q[-1] * rng.uniform(0.9, 0.999) if rng.uniform() < 0.8 else q[-1] * rng.uniform(1.0, 3.0))
+    rb = fit_recession(np.array(q))
+    b = rb.bound([20.0, np.nan], 5)
+    assert np.all(np.diff(b[0]) < 0) and b[1].tolist() == [0.0] * 5
+    assert np.allclose(b[0], 20.0 * 0.9 ** np.arange(1, 6), rtol=0.02)
+    # two days since the last observation: the bound starts two steps further down
+    assert b[0][2] == pytest.approx(rb.bound([20.0], 3, gap=2)[0][0])
+    med, qs = adjust(np.array([[1.0, 30.0]]), np.array([[[0.5, 1.0, 2.0], [1.0, 30.0, 40.0]]]), [20.0],
+                     bound=np.array([[18.0, 16.2]]))
+    assert med.tolist() == [[18.0, 30.0]] and qs[0, 0].tolist() == [18.0, 18.0, 18.0]
+
+
+@pytest.mark.slow
+def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "fc"
+    calibrate(bundle, pretrained_ckpt, data_dir=tiny_data_dir)
+    assert calibration_path(pretrained_ckpt).is_file()
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--output_dir", str(out), "--quiet", "--warning_levels", "alert=3.0,danger=6.0"]
+    assert main([*base, "--issue_date", "1976-06-15", "--warn_probability", "danger=0.01"]) == 0
+    text = capsys.readouterr().out
+    folder = out / "basin_32006_issued_1976-06-15"
+    lv = json.loads((folder / "levels.json").read_text())
+    assert lv["danger"]["warn_probability"] == 0.01 and lv["danger"]["first_warning_lead"] == 1
+    assert "warning for danger" in (folder / "warnings.txt").read_text() and "warning for danger" in text
+    t = pd.read_csv(folder / "forecast.csv")
+    assert {"p_exceed_alert", "warn_alert", "p_exceed_danger", "warn_danger"} <= set(t.columns)
+    assert "warning for danger" in (folder / "report.html").read_text()
+    assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
+    ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"
+    df = pd.read_csv(ref / "reforecast.csv")
+    assert list(df.columns[:10]) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
+                                     "observed", "persistence"]
+    assert json.loads((ref / "levels.json").read_text())["alert"]["value"] == 3.0
+    capsys.readouterr()
+    assert main(["verify", str(ref / "reforecast.csv")]) == 0
+    per_lead = pd.read_csv(ref / "verify_per_lead.csv")
+    assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["coverage90"].between(0, 1).all()
+    # bad input: one line, non-zero, nothing written
+    assert main([*base, "--from", "1976-02-01"]) == 2
+    assert main([*base, "--warning_levels", "alert=-3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "alert=" in err[1]
+    assert main(["verify", str(tmp_path / "nope.csv")]) == 1
