@@ -34,9 +34,9 @@ from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
-from ..weather.files import WeatherForecast, complete_pet, pet_input
+from ..weather.files import WeatherForecast, complete_pet, gauge_latitude, pet_input
 from ..weather.mixture import mixture_quantiles
-from .context import BasinContext, _latitude
+from .context import BasinContext
 
 SETTING_ISSUE = "issue-time"
 SETTING_WEATHER = "issue-time+weather-forecast"
@@ -211,7 +211,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
         member_rows = [_weather_rows(m, in_cols, t0, leads)
-                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, _latitude(ctx.data_dir, basin))]
+                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
     else:
         member_rows = [_weather_rows(weather_forecast, in_cols, t0, leads)]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row

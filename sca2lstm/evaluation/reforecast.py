@@ -196,10 +196,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     lead_weather = None
     if weather_archive is not None:
         from ..weather.archive import ArchivedForecast, with_model_pet
+        from ..weather.files import gauge_latitude
         from ..weather.windows import LeadWeather
-        from .context import _latitude
 
-        arch = with_model_pet(weather_archive, cfg, _latitude(ctx.data_dir, ctx.basin))
+        arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], trained)
         keep &= lead_weather.available(issue)
         if not keep.any():

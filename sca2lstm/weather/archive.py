@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import reader
 from ..errors import DataError
-from .files import WeatherForecast, complete_pet, pet_input, read_forecast_file
+from .files import WeatherForecast, complete_pet, gauge_latitude, pet_input, read_forecast_file
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -40,13 +39,6 @@ def archive_path(data_dir, basin: str) -> Path | None:
         if p.is_file():
             return p
     return None
-
-
-def _latitude(data_dir, basin: str) -> float:
-    try:
-        return reader.basin_attribute(data_dir, basin, "gauge_lat")
-    except DataError:
-        return float("nan")
 
 
 def read_archive(path, cfg, lat: float) -> WeatherForecast:
@@ -132,7 +124,7 @@ def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
     for rec in records:
         p = archive_path(data_dir, rec.basin)
         if p is not None:
-            archives[rec.basin] = read_archive(p, cfg, _latitude(data_dir, rec.basin))
+            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin))
             log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
                      rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
     return ArchiveLookup(records, archives, inputs) if archives else None

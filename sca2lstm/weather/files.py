@@ -221,3 +221,15 @@ def read_forecast_for_station(path, data_dir, station_id) -> WeatherForecast | N
     meta = read_station_meta(data_dir, str(station_id)) if data_dir is not None else None
     return read_forecast_file(path, day_start=meta.day_start if meta else "00:00",
                               day_label=meta.day_label if meta else "start")
+
+
+def gauge_latitude(data_dir, basin: str) -> float:
+    """The gauge latitude (attribute ``gauge_lat``) for Oudin PET; NaN without a data folder or the attribute."""
+    from ..data import reader
+
+    if data_dir is None:
+        return float("nan")
+    try:
+        return reader.basin_attribute(data_dir, str(basin), "gauge_lat")
+    except DataError:
+        return float("nan")
