@@ -59,7 +59,7 @@ WARN_OBSERVED_DAYS = 5 * 365
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
-LEVELS_IN = ("discharge", "stage")
+LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
 # Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
 WEIGHT_SUM_TOLERANCE = 1e-3
 STATIONS_FILE = "stations.csv"
@@ -95,7 +95,7 @@ class ImportOptions:
     max_missing: float = 0.1
     rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
     warning_levels: object = None         # "alert=45,danger=80" or {name: value}
-    levels_in: str = "discharge"
+    levels_in: str = "flow"
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
 
     @property
@@ -320,15 +320,6 @@ def _float_or_none(v):
         return float(str(v).replace(",", "."))
     except ValueError:
         return None
-
-
-def _dates(col: pd.Series, name: str, fmt: str | None, source: str = "") -> pd.DatetimeIndex:
-    parsed = tables.parse_dates(col, fmt, column=name, source=source)
-    if (parsed != parsed.normalize()).any():
-        i = int(np.flatnonzero(parsed != parsed.normalize())[0])
-        raise DataError(f"date column {name!r} has a time of day ({col.iloc[i]!r}, row {i + 2}): the timestep is "
-                        "not daily; expected one row per day (aggregate sub-daily data to daily values first)")
-    return parsed
 
 
 def _check_timestep(dates: pd.DatetimeIndex, name: str) -> None:
@@ -671,10 +662,30 @@ def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = F
                         if p.name != f"{s.station_id}.csv"]
         files[out_dir / "timeseries" / f"{s.station_id}.csv"] = s.timeseries.to_csv(
             float_format="%.6g", date_format="%Y-%m-%d").encode()
-        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(s.meta, indent=2) + "\n").encode()
+        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(_keep_later_keys(out_dir, s), indent=2,
+                                                                       ensure_ascii=False) + "\n").encode()
     files[out_dir / "attributes" / STATIONS_FILE] = table.to_csv(index=False).encode()
     _commit(out_dir, files, removed)
     return [out_dir / "timeseries" / f"{s.station_id}.csv" for s in stations]
+
+
+def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
+    """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
+    warning levels when it gives none."""
+    meta = dict(s.meta)
+    old_path = out_dir / "meta" / f"{s.station_id}.json"
+    if not old_path.is_file():
+        return meta
+    try:
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return meta
+    if isinstance(old, dict):
+        if old.get("weather") and not meta.get("weather"):
+            meta["weather"] = old["weather"]
+        if old.get("warning_levels") and not meta.get("warning_levels"):
+            meta["warning_levels"] = old["warning_levels"]
+    return meta
 
 
 def _fmt(v) -> str:
