@@ -15,6 +15,8 @@ weather forecast of the lead days):
   model of sca2lstm/weather/emulator.py, precipitation correlation 0.88 / 0.71 / 0.51 at leads 1 / 3 / 7);
 * ``emulated-ens20``: an **emulated** 20-member ensemble of the same skill per member, run through the
   model in one batch, the flow quantiles from the mixture over members (sca2lstm/weather/mixture.py);
+  ``crps_control_member`` is the CRPS of its first member alone on the same days (its deterministic
+  control); ``--ensemble_stride`` thins its issue dates (it costs ``--members`` times a forecast);
 * ``perfect``: the observed weather of the lead days (an upper bound);
 * the error curve: ``emulated`` at error levels 0 (perfect), 0.5, 1 (NWP-like), 1.5 and 2 (the
   precipitation correlation at lead k is 1 - level (1 - rho_k)).
@@ -42,7 +44,8 @@ import pandas as pd
 from sca2lstm.checkpoint import load_model
 from sca2lstm.config import load_config
 from sca2lstm.data import camels_gb
-from sca2lstm.data.dataset import SequenceData, fit_new_basin_scaler, load_basin, load_static
+from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+from sca2lstm.evaluation.context import BasinContext
 from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.operational import issue_time_hindcasts
 from sca2lstm.weather.mixture import crps
@@ -98,11 +101,15 @@ def score(res, records, periods, thresholds, setting, leads) -> list[dict]:
                 mq = None
             ok = np.isfinite(obs)
             c = float(np.nanmean(crps(mq[ok], lv, obs[ok]))) if mq is not None and ok.any() else float("nan")
+            # an ensemble's control: its first member alone (the same draws, the same days)
+            c_ctrl = (float(np.nanmean(crps(mq[ok][:, :1], lv, obs[ok])))
+                      if h.member_quantiles is not None and ok.any() else float("nan"))
             q = h.quantiles[sel, k - 1] if h.quantiles is not None else None
             cov = _coverage(obs, q[:, lv.index(0.05)], q[:, lv.index(0.95)]) if q is not None else float("nan")
             hit, fa, miss = event_counts(obs, med, thresholds[b])
             rows.append({"basin": records[b].basin, "setting": setting, "lead": k, "n_days": int(m["n_days"]),
                          "nse": m["model"]["nse"], "persistence_nse": m["persistence"]["nse"], "crps": c,
+                         "crps_control_member": c_ctrl,
                          "coverage90": cov, "hits": hit, "false_alarms": fa, "misses": miss})
     return rows
 
@@ -111,6 +118,7 @@ def summarise(per: pd.DataFrame) -> pd.DataFrame:
     g = per.groupby(["setting", "lead"], sort=False)
     s = pd.DataFrame({"basins": g.size(), "nse_median": g["nse"].median(),
                       "persistence_nse_median": g["persistence_nse"].median(), "crps_mean": g["crps"].mean(),
+                      "crps_control_member_mean": g["crps_control_member"].mean(),
                       "coverage90_mean": g["coverage90"].mean(), "hits": g["hits"].sum(),
                       "false_alarms": g["false_alarms"].sum(), "misses": g["misses"].sum()}).reset_index()
     s["event_f1"] = [f1(h, fa, m) for h, fa, m in zip(s["hits"], s["false_alarms"], s["misses"])]
@@ -125,7 +133,7 @@ def _basins(arg, data_dir, ck) -> list[str]:
         text = Path(arg[0]).read_text(encoding="utf-8")
         try:
             doc = json.loads(text)
-            ids = doc.get("holdout", doc.get("basins")) if isinstance(doc, dict) else doc
+            ids = (doc.get("held_out") or doc.get("holdout") or doc.get("basins")) if isinstance(doc, dict) else doc
         except ValueError:
             ids = text.split()
         return [str(b) for b in ids if str(b) in avail]
@@ -141,6 +149,8 @@ def main(argv=None) -> int:
     ap.add_argument("--period", choices=["test", "val"], default="test")
     ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date (default 3)")
     ap.add_argument("--members", type=int, default=20)
+    ap.add_argument("--ensemble_stride", type=int, default=None,
+                    help="issue-date stride of the ensemble setting (default: --stride; it costs --members times more)")
     ap.add_argument("--max_basins", type=int, default=None)
     ap.add_argument("--settings", nargs="+", default=["no-weather", "perfect", "emulated", "ensemble", "curve"],
                     choices=["no-weather", "perfect", "emulated", "ensemble", "curve"],
@@ -167,7 +177,7 @@ def main(argv=None) -> int:
         args.members, args.stride = min(args.members, 4), max(args.stride, 10)
     if not args.model:
         raise SystemExit("--model is required (or --quick)")
-    model, mcfg, scalers, ck = load_model(Path(args.model))
+    model, mcfg, scalers, ck = bundle = load_model(Path(args.model))
     F = mcfg.training.forecast_leads
     if F <= 0:
         raise SystemExit(f"{args.model} is hindcast-only (training.forecast_leads 0)")
@@ -175,8 +185,8 @@ def main(argv=None) -> int:
     basins = _basins(args.basins, data_dir, ck)[:args.max_basins]
     records = [load_basin(data_dir, b, mcfg) for b in basins]
     for r in records:
-        if r.basin not in scalers.basins:
-            fit_new_basin_scaler(scalers, r, mcfg)  # a held-out basin: its training years' discharge scale
+        if r.basin not in scalers.basins:  # a held-out basin: its discharge scale by the rule every command uses
+            scalers.basins[r.basin] = BasinContext.resolve(bundle, data_dir, r.basin).scalers.basins[r.basin]
     data = SequenceData(records, load_static(data_dir, basins, mcfg, allow_absent=True), scalers, pad=L)
     d = mcfg.data
     start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)
@@ -203,7 +213,8 @@ def main(argv=None) -> int:
         t0 = time.time()
         res = issue_time_hindcasts(model, data, issue, F, weather, seq_len=L, lead_days=lead_days,
                                    lead_weather=fn, batch_size=64 if fn is not None and fn.members else 256,
-                                   stride=args.stride)
+                                   stride=(args.ensemble_stride or args.stride) if fn is not None and fn.members
+                                   else args.stride)
         rows += score(res, records, periods, thresholds, name, F)
         seconds[name] = time.time() - t0
         logging.info("%s: %.0f s", name, seconds[name])

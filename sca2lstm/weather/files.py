@@ -116,36 +116,46 @@ def read_forecast_file(path, *, day_start: str = "00:00", day_label: str = "star
             doc = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError) as e:
             raise DataError(f"{src}: not a readable JSON file ({_short(e)})") from None
-        docs = doc if isinstance(doc, list) else [doc]
-        tables = []
-        for d in docs:
-            hourly = isinstance(d, dict) and "daily" not in d and "hourly" in d
-            try:
-                tables.append(parse_response(d, list(WEATHER_NAMES), hourly=hourly,
-                                             day_start=day_start, day_label=day_label, source=src))
-            except DataError as e:  # a WeatherSourceError of a saved file is a data error of that file
-                raise DataError(str(e)) from None
-        t = average_points(tables)
-        t = t.rename(columns={"date": "valid_date"})
-        first = t["valid_date"].min()
-        t.insert(0, "issue_date", first)   # the response's first day is its issue day
-        return WeatherForecast(_tidy(t, src), src)
+        return from_openmeteo(doc, day_start=day_start, day_label=day_label, source=src)
     try:
         df = pd.read_csv(p)
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{src}: not a readable CSV ({_short(e)})") from None
     if not is_long_table(df.columns):
         return None
+    return from_long_table(df, src)
+
+
+def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
+                   source: str = "Open-Meteo response") -> WeatherForecast:
+    """A saved (or POSTed) Open-Meteo answer: one response or a list of them (points, averaged)."""
+    docs = doc if isinstance(doc, list) else [doc]
+    tables = []
+    for d in docs:
+        hourly = isinstance(d, dict) and "daily" not in d and "hourly" in d
+        try:
+            tables.append(parse_response(d, list(WEATHER_NAMES), hourly=hourly,
+                                         day_start=day_start, day_label=day_label, source=source))
+        except DataError as e:  # a WeatherSourceError of a saved file is a data error of that file
+            raise DataError(str(e)) from None
+    t = average_points(tables).rename(columns={"date": "valid_date"})
+    t.insert(0, "issue_date", t["valid_date"].min())   # the response's first day is its issue day
+    return WeatherForecast(_tidy(t, source), source)
+
+
+def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> WeatherForecast:
+    """A long table ``[issue_date, lead_days,] valid_date (or date)[, member], <inputs>`` (checked)."""
+    df = df.copy()
     if "valid_date" not in df.columns:
         if "date" not in df.columns:
-            raise DataError(f"{src}: a table with a 'member' column needs 'valid_date' (or 'date'); "
+            raise DataError(f"{source}: a table with a 'member' column needs 'valid_date' (or 'date'); "
                             f"found {list(df.columns)}")
         df = df.rename(columns={"date": "valid_date"})
     if "issue_date" not in df.columns:
         df["issue_date"] = pd.NaT
     if "member" not in df.columns:
         df["member"] = 0
-    return WeatherForecast(_tidy(df, src), src)
+    return WeatherForecast(_tidy(df, source), source)
 
 
 def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
