@@ -390,3 +390,25 @@ def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ck
     assert (np.abs(curve.discharge(h).q - table["median"].to_numpy()) <= slack * 1.01).all()
     assert (table["stage_q05"] <= table["stage_median"] + 1e-12).all()
     assert (table["stage_median"] <= table["stage_q95"] + 1e-12).all()
+
+
+def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
+    """--spec carries the rating curve, levels in stage, the day rule and the encoding like the flags."""
+    import yaml
+
+    src = daily_frame(days=DAYS)
+    src["水位"] = 1.15
+    src.rename(columns={"date": "日期", "p": "雨量"}).to_csv(tmp_path / "s.csv", index=False, encoding="gbk")
+    spec = {"file": "s.csv", "id": "yaml-1", "map": {"date": "日期", "precipitation": "雨量", "stage": "水位"},
+            "rating": "a=12.5,b=1.6,h0=0.15", "warning_levels": {"alert": 1.5}, "levels_in": "stage",
+            "encoding": "gbk", "day_start": "08:00"}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "st.yaml"), "--out",
+                                   str(tmp_path / "d")])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "yaml-1.csv")
+    np.testing.assert_allclose(ts["discharge_vol"], 12.5, rtol=1e-6)   # 12.5·(1.15 − 0.15)^1.6
+    assert ts["date"].iloc[0] == "2018-01-01"   # a date without a time names its day, whatever the day start
+    meta = read_station_meta(tmp_path / "d", "yaml-1")
+    assert meta.warning_levels["alert"].unit == "m" and meta.day_start == "08:00"
+    assert "encoding GB18030 (GBK) (given" in stdout or "encoding GBK (given" in stdout

@@ -434,7 +434,10 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
         sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
                "max_missing": o.max_missing, "days": res.counts}
         return daily, 0, sub
-    days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
+    if (idx == idx.normalize()).all():  # dates without a time of day already name their days
+        days = pd.DatetimeIndex(idx, name="date")
+    else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
+        days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
     if (days != days.normalize()).any():  # pragma: no cover - days_of returns dates
         raise DataError(f"date column {name!r}: could not place the values on days")
     _check_timestep(days, name)
@@ -481,8 +484,9 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     cols = tables.match_columns(frame.columns, wanted, source)
     first_row = table.first_data_row if table is not None else 2
     cells = frame[cols["date"]]
-    if "time" in cols:
-        cells = cells.fillna("") + " " + frame[cols["time"]].fillna("")
+    if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
+        cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
+                 + frame[cols["time"]].fillna(""))
     excel = table is not None and table.kind in ("xlsx", "xls")
     stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=first_row, excel_serial=excel,
                                 epoch=table.excel_epoch if table is not None else None)
@@ -616,9 +620,9 @@ def _stations_table(out_dir) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=["gauge_id"])
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not a readable CSV ({str(e).splitlines()[0]}); fix or remove it") from None
+        df = tables.read_csv(path, dtype=str, keep_default_na=False)
+    except DataError as e:
+        raise DataError(f"{e}; fix or remove it") from None
     if "gauge_id" not in df.columns:
         raise DataError(f"{path} has no gauge_id column; fix or remove it")
     return df
