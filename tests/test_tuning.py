@@ -134,7 +134,7 @@ def _tune_yaml(tmp_path, data_dir, trials=4):
     cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},
            "training": {"seq_len": 60, "spinup": 20, "epochs": 2, "batch_size": 8, "windows_per_epoch": 4},
            "model": TINY_MODEL,
-           "tune": {"trials": trials, "population": 2, "pruner": "none",
+           "tune": {"trials": trials, "population": 2, "pruner": "none", "sampler": "sca",
                     "space": {"training.learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
                               "model.hidden_size": {"low": 8, "high": 16, "step": 8}}}}
     p = tmp_path / "tune.yaml"
