@@ -31,7 +31,7 @@ def _test(model_path, basin, data_dir) -> dict:
     from sca2lstm.evaluation.predict import predict
     m = predict(model_path, basin, data_dir=data_dir).metrics
     return {"nse": m["model"]["nse"], "persistence_nse": m["persistence"]["nse"], "n_days": int(m["n_days"]),
-            "in_sample": bool(m.get("in_sample", False))}
+            "in_sample": bool((m.get("in_sample") or {}).get("in_sample", False))}
 
 
 def main(argv=None) -> int:
