@@ -52,12 +52,14 @@ class BlendWeights:
 
     ``alpha``: the model's weight in the lead-``data.lead_days`` hindcast blend (None: the raw model);
     ``source``: where it came from, for logs and metrics.json; ``per_lead``: one weight per lead day of
-    an issue-time forecast ([leads], None until a command fits or reads them).
+    an issue-time forecast ([leads], None until a command fits or reads them) and ``per_lead_source``,
+    where they came from.
     """
 
     alpha: float | None
     source: str
     per_lead: list | None = None
+    per_lead_source: str | None = None
 
 
 @dataclass
