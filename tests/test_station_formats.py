@@ -41,7 +41,9 @@ def daily_frame(days=DAYS, seed=0) -> pd.DataFrame:
 def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path, capsys):
     src = daily_frame()
     header = "日期,降雨量（mm）,气温(℃),流量 (m3/s)"   # full-width brackets and a stray space, as Excel saved them
-    lines = [header] + [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines = [header, "(年/月/日),(mm),(℃),(m3/s)"]   # a units row under the header, a totals row at the end
+    lines += [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines += [f"合计,{src['p'].sum():.1f},,"]
     f = tmp_path / "站点.csv"
     f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
     out = tmp_path / "data"
@@ -50,6 +52,7 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
                                    "--discharge_unit", "m3/s"])
     assert rc == 0, err
     assert "encoding GB18030 (GBK) (detected; --encoding overrides)" in stdout
+    assert "skipped 2 row(s) whose date cell is a label, not a date: ['(年/月/日)', '合计']" in stdout
     ts = pd.read_csv(out / "timeseries" / "zhen-01.csv")
     assert ts["date"].iloc[0] == "2018-01-01" and len(ts) == DAYS
     np.testing.assert_allclose(ts["precipitation"], src["p"])
