@@ -184,7 +184,7 @@ class FinetuneConfig(_Section):
 class TuneConfig(_Section):
     """``sca2lstm tune``: the study's settings and its search space (:mod:`sca2lstm.search_space`)."""
 
-    sampler: Literal[TUNE_SAMPLERS] = "sca"
+    sampler: Literal[TUNE_SAMPLERS] = "tpe"
     trials: int = Field(24, ge=1)
     objective: Literal["val_loss", "val_nse"] = "val_loss"
     pruner: Literal["median", "hyperband", "none"] = "median"

@@ -126,6 +126,12 @@ class LiveForecast:
     p_exceed: dict
     warnings: list
 
+    def first(self, leads: int) -> LiveForecast:
+        """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it."""
+        fc = copy.copy(self.forecast)
+        fc.table = fc.table.iloc[:leads].reset_index(drop=True)
+        return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads])
+
 
 def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
                     weather_forecast=None) -> LiveForecast:
