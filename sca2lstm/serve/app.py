@@ -36,6 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..data.rating import STAGE_COLUMNS
 from ..errors import Sca2lstmError
 from ..evaluation.live import LiveForecaster
 from ..evaluation.operational import HISTORY_DAYS
@@ -98,6 +99,8 @@ def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list
     for i, r in enumerate(table.to_dict("records")):  # a model without some quantile level gives None for it
         rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
                      **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")},
+                     # water levels (m) of a station with a rating curve, through its inverse
+                     **{k: _num(r[k]) for k in STAGE_COLUMNS.values() if k in r},
                      "p_exceed": {n: _num(p[i]) for n, p in (p_exceed or {}).items()},
                      "warning": (warnings or [None] * len(table))[i]})
     return rows
