@@ -142,6 +142,7 @@ class TrainingConfig(_Section):
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
     peak_weight: Number = Field(0.0, ge=0)
+    forecast_emulated: Number = Field(0.0, ge=0, le=1)
     optimizer: Literal["adamw", "sca"] = "adamw"
 
 
