@@ -113,6 +113,8 @@ class ModelConfig(_Section):
     cell_readout: bool = True
     persistence_blend: bool = True
     quantiles: list[Number] = Field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95])
+    head: Literal["quantile", "cmal"] = "quantile"
+    cmal_components: int = Field(3, ge=1)
 
 
 class TrainingConfig(_Section):
@@ -138,6 +140,7 @@ class TrainingConfig(_Section):
     forecast_leads: int = Field(7, ge=0)
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
+    peak_weight: Number = Field(0.0, ge=0)
 
 
 FINETUNE_OVERRIDABLE = tuple(k for k in TrainingConfig.model_fields if k not in FINETUNE_FIXED)

@@ -20,7 +20,7 @@ naming the file and what was wrong, or a :class:`~sca2lstm.errors.UsageError` fo
   (a value above 12 in one field and none in the other); otherwise an explicit format is required.
 - :func:`normalise_name` / :func:`match_columns`: headers are matched as the user wrote them, after
   Unicode NFKC normalisation (full-width letters, digits and brackets become ASCII, ``m³`` becomes
-  ``m3``), surrounding spaces stripped, runs of spaces collapsed and case folded.
+  ``m3``), spaces dropped and case folded.
 """
 
 from __future__ import annotations
@@ -191,9 +191,12 @@ def read_json(path, what: str = "JSON file"):
 
 # ------------------------------------------------------------------------------------------ names
 def normalise_name(name) -> str:
-    """A header as compared: NFKC (full-width to ASCII, ``m³`` to ``m3``), trimmed, spaces collapsed, casefolded."""
+    """A header as compared: NFKC (full-width to ASCII, ``m³`` to ``m3``), without any spaces, casefolded.
+
+    Spaces are dropped, not only trimmed: ``流量 (m3/s)`` and ``流量(m3/s)`` are the same header to a user.
+    """
     s = unicodedata.normalize("NFKC", str(name))
-    return re.sub(r"\s+", " ", s).strip().casefold()
+    return re.sub(r"\s+", "", s).casefold()
 
 
 def match_columns(columns, wanted: dict, source: str = "file") -> dict:

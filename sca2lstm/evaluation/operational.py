@@ -223,7 +223,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
                                    weather_known=weather_forecast is not None)
     st, stm = ctx.static, ctx.static_missing
-    med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None])
+    med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None], first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     med = np.maximum(scalers.inverse_y(med[0, sl].astype(np.float64), basin), 0.0)
     table = pd.DataFrame({"issue_date": t0, "valid_date": future[:leads], "lead_days": np.arange(1, leads + 1),
@@ -244,16 +244,16 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @torch.no_grad()
-def _run(model, x, miss, st, stm, q):
+def _run(model, x, miss, st, stm, q, first_step: int = 0):
     """Model forward on numpy windows [B, L, ...]: (median [B, L], quantiles [B, L, Q] or None,
     levels, weights [B, L, N]), all scaled. The median is q50 of the quantile head, or the point
-    forecast of a model without one."""
+    forecast of a model without one; with a head, both are NaN before ``first_step``."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
     t = [torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (x, miss, st, stm, q)]
     head = getattr(model, "quantile_head", None) is not None
-    out = model(*t[:4], q_obs=t[4], return_weights=True, return_quantiles=head)
+    out = model(*t[:4], q_obs=t[4], return_weights=True, return_quantiles=head, quantiles_from=first_step)
     model.train(was_training)
     if head:
         pred, w, qs = out
@@ -324,7 +324,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
             bb = np.full(len(t), b, dtype=np.int64)
             x, miss, y, st, stm = data.gather(bb, t - pos, seq_len)
             x, miss, q = mask_issue_time(x, miss, y, pos, cols, lead_days, weather_known=weather == "perfect")
-            med, qs, levels, _ = _run(model, x, miss, st, stm, q)
+            med, qs, levels, _ = _run(model, x, miss, st, stm, q, first_step=pos + 1)
             med_all.append(med[:, pos + 1:pos + 1 + leads])
             if qs is not None:
                 q_all.append(qs[:, pos + 1:pos + 1 + leads])

@@ -1,6 +1,7 @@
 """Quantile head: forecast quantiles around the point forecast, never crossing.
 
-Why pinball (quantile) loss and not CMAL: it assumes no distribution family (distribution-free),
+One of the two heads ``model.head`` selects (the other: :mod:`sca2lstm.models.cmal`). Why pinball
+(quantile) loss: it assumes no distribution family (distribution-free),
 costs one small MLP and one loss term, and with the parametrisation below the quantiles cannot cross
 by construction. The head reads *detached* inputs (LSTM2's state h2(t) and the point forecast
 pred(t)), so its loss trains the head alone: the point forecast trains exactly as without it.
@@ -36,9 +37,9 @@ class QuantileHead(nn.Module):
 
     def __init__(self, state_size: int, quantiles, hidden: int = 32):
         super().__init__()
-        self.quantiles = [float(q) for q in quantiles]
-        self.median_index = self.quantiles.index(0.5)
-        self.net = nn.Sequential(nn.Linear(state_size + 3, hidden), nn.Tanh(), nn.Linear(hidden, len(self.quantiles)))
+        self.levels = [float(q) for q in quantiles]
+        self.median_index = self.levels.index(0.5)
+        self.net = nn.Sequential(nn.Linear(state_size + 3, hidden), nn.Tanh(), nn.Linear(hidden, len(self.levels)))
 
     def forward(self, state: torch.Tensor, point: torch.Tensor, gap_days: torch.Tensor,
                 missing_share: torch.Tensor) -> torch.Tensor:
@@ -66,6 +67,12 @@ class QuantileHead(nn.Module):
         up = q50.unsqueeze(-1) + torch.cumsum(F.softplus(o[..., k + 1:]), dim=-1)
         low = q50.unsqueeze(-1) - torch.flip(torch.cumsum(torch.flip(F.softplus(o[..., :k]), (-1,)), dim=-1), (-1,))
         return torch.cat([low, q50.unsqueeze(-1), up], dim=-1)
+
+    def quantiles(self, raw: torch.Tensor, levels=None) -> torch.Tensor:
+        """The quantiles from :meth:`forward`'s output (the head's own levels only): [..., Q]."""
+        if levels is not None and [float(v) for v in levels] != self.levels:
+            raise ValueError(f"a pinball head gives its trained levels {self.levels} only, not {list(levels)}")
+        return raw
 
 
 def days_since_observation(q_obs: torch.Tensor | None, lead: int, shape) -> torch.Tensor:

@@ -15,10 +15,12 @@ At every step t (all states carry across the whole window; nothing is reset, not
    head forecasts the change from the last observation: pred(t) = obs(t-L) + head(h2(t)) where
    obs(t-L) is known, and the level itself where it is not. Predictions exist at every step, which
    the residual feedback needs and which lets the loss use every step after a spin-up.
-5. **Quantile head** (``model.quantiles``, :mod:`sca2lstm.models.quantile`): forecast quantiles
-   from the detached h2(t), the detached pred(t), the days since the last observed discharge and
-   the share of missing inputs (what tells hindcast and issue-time lead days apart);
-   trained with the pinball loss, it leaves the point forecast's training unchanged.
+5. **Quantile head** (``model.quantiles``): forecast quantiles from the detached h2(t), the detached
+   pred(t), the days since the last observed discharge and the share of missing inputs (what tells
+   hindcast and issue-time lead days apart); its loss leaves the point forecast's training unchanged.
+   ``model.head`` picks a pinball head, one output per level (:mod:`sca2lstm.models.quantile`), or a
+   CMAL head, a mixture of asymmetric Laplace distributions trained by likelihood, whose quantiles are
+   found on its CDF (:mod:`sca2lstm.models.cmal`).
 
 **Basin embedding.** An MLP encoder of the static attributes and their missing flags. It has no
 per-basin lookup table, so a basin never seen in pretraining gets an embedding from its attributes,
@@ -44,6 +46,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.features import feature_spec
+from .cmal import CMALHead
 from .quantile import QuantileHead, days_since_observation
 from .recurrence import DualRecurrence, run_recurrence
 
@@ -101,7 +104,11 @@ class SCA2LSTM(nn.Module):
             nn.init.zeros_(self.cell_head.weight)
         # Forecast quantiles (model.quantiles) from detached states: part of the "predict_head" group.
         self.quantiles = list(m.quantiles)
-        self.quantile_head = QuantileHead(h2, self.quantiles) if self.quantiles else None
+        self.head_kind = m.head
+        self.quantile_head = None
+        if self.quantiles:
+            self.quantile_head = (CMALHead(h2, self.quantiles, m.cmal_components) if m.head == "cmal"
+                                  else QuantileHead(h2, self.quantiles))
         self._init_forget_bias(m.initial_forget_bias)
 
     def _init_forget_bias(self, value: float) -> None:
@@ -132,7 +139,8 @@ class SCA2LSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, x_missing: torch.Tensor, static: torch.Tensor,
                 static_missing: torch.Tensor, q_obs: torch.Tensor | None = None,
-                return_weights: bool = False, return_quantiles: bool = False):
+                return_weights: bool = False, return_quantiles: bool = False, return_head: bool = False,
+                quantiles_from: int = 0):
         """Run the window.
 
         Parameters
@@ -151,6 +159,12 @@ class SCA2LSTM(nn.Module):
             Also return the attention weights.
         return_quantiles : bool
             Also return the forecast quantiles of the quantile head (``model.quantiles``).
+        return_head : bool
+            Also return the head's own output, what its loss reads (training): the quantiles
+            [B, T, Q] of a pinball head, the mixture parameters [B, T, 4, K] of a CMAL head.
+        quantiles_from : int
+            The quantiles of the steps before this one are not computed (NaN): a CMAL head's
+            quantiles cost a root search per step, and a forecast reads only its lead days.
 
         Returns
         -------
@@ -161,8 +175,9 @@ class SCA2LSTM(nn.Module):
         quantiles : Tensor [B, T, Q], only if ``return_quantiles``
             Scaled forecast quantiles, increasing along the last axis. The head reads LSTM2's
             state and the point forecast detached: its loss never changes the point forecast.
+        head : Tensor, only if ``return_head``
         """
-        if return_quantiles and self.quantile_head is None:
+        if (return_quantiles or return_head) and self.quantile_head is None:
             raise ValueError("this model has no quantile head (model.quantiles is empty)")
         B, T, N = x.shape
         dtype = x.dtype
@@ -195,13 +210,19 @@ class SCA2LSTM(nn.Module):
             pred, weights, h2 = self._fused_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res, base)
         else:
             pred, weights, h2 = self._reference_recurrence(x, g1_pre, g2_pre, neg, keep, obs0, known_f, use_res,
-                                                           base, return_weights or return_quantiles)
+                                                           base, return_weights or return_quantiles or return_head)
         out = (pred,)
         if return_weights:
             out += (weights,)
-        if return_quantiles:
+        if return_quantiles or return_head:
             gap = days_since_observation(q_obs if use_res else None, self.lead, (B, T)).to(x.device, dtype)
-            out += (self.quantile_head(h2.detach(), pred.detach(), gap, miss.mean(-1)),)
+            raw = self.quantile_head(h2.detach(), pred.detach(), gap, miss.mean(-1))
+            if return_quantiles:
+                qs = raw.new_full((B, T, len(self.quantiles)), float("nan"))
+                qs[:, quantiles_from:] = self.quantile_head.quantiles(raw[:, quantiles_from:])
+                out += (qs,)
+            if return_head:
+                out += (raw,)
         return out[0] if len(out) == 1 else out
 
     def _fused_ok(self, x: torch.Tensor, q_obs: torch.Tensor | None) -> bool:

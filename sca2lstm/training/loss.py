@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from ..models.cmal import ald_log_density
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, peak_weight: float = 0.0) -> torch.Tensor:
     """Mean squared error over the positions where ``mask`` is True and the target is observed.
 
     Parameters
@@ -15,6 +17,10 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
         Scaled forecast and target (NaN where not observed).
     mask : Tensor [B, T] bool
         Steps that carry a loss (after spin-up, inside the training period).
+    peak_weight : float
+        ``training.peak_weight``: a day's squared error is weighted by 1 + peak_weight x max(target, 0)
+        (the target is standardised per basin, so the weight grows with the flow above the basin's
+        mean) and the sum divided by the number of valid days, not the weights: 0 is the plain MSE.
 
     Returns
     -------
@@ -22,8 +28,12 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
         NaN when no position is valid (the caller skips such a batch).
     """
     valid = mask & torch.isfinite(target)
-    diff = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred))
-    return diff.pow(2).sum() / valid.sum()
+    y = torch.nan_to_num(target)
+    diff = torch.where(valid, pred - y, torch.zeros_like(pred))
+    sq = diff.pow(2)
+    if peak_weight:
+        sq = sq * (1 + peak_weight * y.clamp(min=0))
+    return sq.sum() / valid.sum()
 
 
 def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels) -> torch.Tensor:
@@ -50,3 +60,34 @@ def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     d = torch.nan_to_num(target).unsqueeze(-1) - quantiles
     loss = torch.maximum(tau * d, (tau - 1) * d) * valid.unsqueeze(-1).to(quantiles.dtype)
     return loss.sum() / (valid.sum() * len(tau))
+
+
+def cmal_nll(params: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of the target under a mixture of asymmetric Laplace distributions.
+
+    Parameters
+    ----------
+    params : Tensor [B, T, 4, K]
+        ``mu, b, tau, pi`` per component, as :class:`sca2lstm.models.cmal.CMALHead` gives them.
+    target : Tensor [B, T]
+        Scaled observed target, NaN where not observed.
+    mask : Tensor [B, T] bool
+        Steps that carry a loss.
+
+    Returns
+    -------
+    Tensor, scalar: mean over valid positions of -log sum_k pi_k f_k(target); NaN when none is valid.
+    """
+    valid = mask & torch.isfinite(target)
+    mu, b, tau, pi = params.unbind(-2)                                  # each [B, T, K]
+    log_f = ald_log_density(torch.nan_to_num(target).unsqueeze(-1), mu, b, tau)
+    nll = -torch.logsumexp(torch.log(pi) + log_f, dim=-1)              # [B, T]
+    return torch.where(valid, nll, torch.zeros_like(nll)).sum() / valid.sum()
+
+
+def head_loss(kind: str, head_output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels) -> torch.Tensor:
+    """The loss of the quantile head ``model.head``: pinball over ``levels`` (``quantile``) or the
+    mixture's negative log-likelihood (``cmal``). ``head_output`` is the model's ``return_head`` output."""
+    if kind == "cmal":
+        return cmal_nll(head_output, target, mask)
+    return pinball_loss(head_output, target, mask, levels)

@@ -28,7 +28,7 @@ from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
 from .augment import hide_discharge
-from .loss import masked_mse, pinball_loss
+from .loss import head_loss, masked_mse
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -168,6 +169,7 @@ class Trainer:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
+        self.head_kind = getattr(model, "head_kind", "quantile")
         head = getattr(model, "quantile_head", None)
         head_ids = {id(p) for p in head.parameters()} if head is not None else set()
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -236,13 +238,13 @@ class Trainer:
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
                 if self.quantiles:
-                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_quantiles=True)
+                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
                 else:
                     pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-            loss = masked_mse(pred.float(), t[4], t[5])
+            loss = masked_mse(pred.float(), t[4], t[5], s.peak_weight)
             if quants is not None:
                 # Added to the MSE; the head's inputs are detached, so only the head learns from it.
-                loss = loss + pinball_loss(quants.float(), t[4], t[5], self.quantiles)
+                loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
