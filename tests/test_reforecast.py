@@ -106,3 +106,19 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "alert=" in err[1]
     assert main(["verify", str(tmp_path / "nope.csv")]) == 1
+
+
+@pytest.mark.slow
+def test_flood_benchmark_quick_mode_runs(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("floods_bench", REPO / "bench" / "floods.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    t = pd.read_csv(tmp_path / "floods_summary.csv")
+    assert set(t["forecaster"]) == {"issued", "today", "persistence"} and set(t["lead"]) == set(range(1, 8))
+    assert set(t["setting"]) == {"no weather", "perfect weather"}
+    assert t["coverage90"].dropna().between(0, 1).all() and "2-year level" in capsys.readouterr().out
