@@ -21,7 +21,7 @@ Forecasters, on the same days:
 * ``issued`` - this version: the model's quantiles, blended with persistence per lead (weights fitted on
   the basin's validation years), raised to the recession bound; a warning when P(Q > level)
   (:mod:`sca2lstm.evaluation.exceedance`) reaches the level's warning probability, chosen on the
-  validation years pooled over the held-out basins (maximum F1 by day);
+  validation years pooled over the held-out basins (maximum F1 by day), per lead;
 * ``today`` - the same model as it issues today: raw quantiles, a warning when the median is above the level;
 * ``persistence`` - the last observed flow up to the issue date; a warning when it is above the level.
 
@@ -153,7 +153,8 @@ def _peaks(obs_series, fc_series, event):
 
 
 def choose_warn(results, setting):
-    """Warning probability per level: maximum F1 by day on the validation years, pooled over basins and leads."""
+    """Warning probability per level and lead: maximum F1 by day on the validation years, pooled over basins
+    (as :func:`sca2lstm.evaluation.calibration.calibrate` chooses them for a model)."""
     out = {}
     for n in LEVELS:
         ps, es = [], []
@@ -162,11 +163,14 @@ def choose_warn(results, setting):
             s = b["settings"][setting]
             if not np.isfinite(v):
                 continue
-            ps.append(exceedance_probability(s["val"]["q"], s["levels_tau"], v).ravel())
-            o = s["val"]["obs"].ravel()
+            ps.append(exceedance_probability(s["val"]["q"], s["levels_tau"], v))
+            o = s["val"]["obs"]
             es.append(np.where(np.isfinite(o), o > v, np.nan))
-        p, f1, ne = choose_warn_probability(np.concatenate(ps), np.concatenate(es)) if ps else (0.5, np.nan, 0)
-        out[n] = {"warn_probability": p, "val_f1": f1, "val_event_days": ne}
+        if not ps:
+            out[n] = {"by_lead": [0.5] * 7}
+            continue
+        p_all, e_all = np.concatenate(ps), np.concatenate(es)
+        out[n] = {"by_lead": [choose_warn_probability(p_all[:, k], e_all[:, k])[0] for k in range(p_all.shape[1])]}
     return out
 
 
@@ -203,7 +207,7 @@ def score(results, leads):
                         continue
                     ev = ok & (obs > v)
                     p = exceedance_probability(q, taus, v)
-                    warn = {"issued": p >= warn_p[n]["warn_probability"], "today": t["raw_med"][:, k] > v,
+                    warn = {"issued": p >= warn_p[n]["by_lead"][k], "today": t["raw_med"][:, k] > v,
                             "persistence": t["pers"] > v}
                     for f in FORECASTERS:
                         w = warn[f] & ok
@@ -242,7 +246,7 @@ def score(results, leads):
                     row["below_q05"] = float(np.concatenate(below).mean()) if below else np.nan
                     for n in LEVELS:
                         row[f"{n}_brier_skill"] = 1 - brier[n][0] / brier[n][1] if brier[n][1] > 0 else np.nan
-                        row[f"{n}_warn_probability"] = warn_p[n]["warn_probability"]
+                        row[f"{n}_warn_probability"] = warn_p[n]["by_lead"][k]
                 rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(pit_rows)
 
