@@ -319,3 +319,96 @@ def test_old_xls_without_xlrd_says_what_to_do(tmp_path, capsys):
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "x", "--out", str(tmp_path / "d"), "--map",
                               "date=d,precipitation=p,discharge=q", "--discharge_unit", "m3/s"])
     assert rc == 1 and "needs xlrd" in err and not (tmp_path / "d").exists()
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def _rainfall_runoff_station(path, curve):
+    """An hourly GBK station that measures water level: rain on three gauges drives a linear reservoir
+    (hourly), its flow is turned into stage through the inverse of ``curve``; temperature is seasonal."""
+    idx = pd.date_range("2018-01-01 08:00", periods=DAYS * 24, freq="h")
+    rng = np.random.default_rng(11)
+    wet = rng.random(len(idx)) < 0.04
+    p = np.where(wet, np.round(rng.gamma(1.5, 2.0, len(idx)), 1), 0.0)
+    store, q = 50.0, np.empty(len(idx))
+    for i, r in enumerate(p):
+        store += r * 2.0
+        q[i] = store / 300.0
+        store -= q[i]
+    h = curve.stage(q + 0.5)
+    doy = idx.dayofyear.to_numpy()
+    df = pd.DataFrame({"时间": idx.strftime("%Y-%m-%d %H:%M"), "水位(m)": np.round(h, 4),
+                       "雨量1": p, "雨量2": np.round(p * 0.8, 2), "雨量3": np.round(p * 1.1, 2),
+                       "气温(℃)": np.round(12 + 10 * np.sin(2 * np.pi * (doy - 100) / 365), 1)})
+    df.loc[200:230, "雨量3"] = np.nan
+    path.write_bytes(df.to_csv(index=False).encode("gbk"))
+    return q + 0.5
+
+
+@pytest.mark.slow
+def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ckpt, tmp_path, capsys):
+    """`sca2lstm station import` of an hourly, GBK, stage-only station; fine_train.py; predict.py; forecast:
+    the forecast shows discharge and water level, and a warning level given as a water level."""
+    from sca2lstm.cli import finetune as finetune_cli
+    from sca2lstm.cli import forecast as forecast_cli
+    from sca2lstm.cli import predict as predict_cli
+
+    curve = rating_mod.parse_rating("a=12.5,b=1.6,h0=0.15,h_max=2.0")
+    f = tmp_path / "乡镇站.csv"
+    q = _rainfall_runoff_station(f, curve)
+    alert_h = round(float(curve.stage([np.quantile(q, 0.9)])[0]), 3)
+    data = tmp_path / "data"
+    rc, stdout, err = run(capsys, [
+        "station", "import", str(f), "--id", "zhen-e2e", "--out", str(data),
+        "--map", "date=时间,stage=水位(m),precipitation=雨量1+雨量2+雨量3,temperature=气温(℃)",
+        "--precipitation_weights", "0.5,0.3,0.2", "--rating", "a=12.5,b=1.6,h0=0.15,h_max=2.0",
+        "--day_start", "08:00", "--timezone", "Asia/Shanghai", "--lat", "30.2",
+        "--warning_levels", f"alert={alert_h}", "--levels_in", "stage"])
+    assert rc == 0, err
+    # Gauge 3 is out for 31 hours over two days: those days are incomplete for it, and the areal rain of
+    # both comes from gauges 1 and 2 (weights renormalised).
+    assert "GB18030 (GBK)" in stdout and f"{DAYS} days from 1-hour records: {DAYS - 2} complete" in stdout
+    assert "2 days with a gauge missing" in stdout
+    out = tmp_path / "ft"
+    assert finetune_cli.main(["--target_basin", "zhen-e2e", "--pretrained_model", str(pretrained_ckpt), "--epochs",
+                              "1", "--data_dir", str(data), "--output_dir", str(out), "--quiet"]) == 0
+    model = next(out.glob("basin_zhen-e2e/*/best_model_basin_zhen-e2e.pth"))
+    assert predict_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data)]) == 0
+    capsys.readouterr()
+    fc_dir = tmp_path / "fc"
+    rc = forecast_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data), "--leads", "3",
+                            "--output_dir", str(fc_dir)])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "m (water level)" in stdout and f"(water level {alert_h:g} m)" in stdout
+    table = pd.read_csv(next(fc_dir.rglob("forecast.csv")))
+    for col in ("median", "stage_median", "stage_q05", "stage_q95", "p_exceed_alert"):
+        assert col in table.columns, col
+    # The water levels are the discharges through the station's curve, quantile by quantile.
+    # forecast.csv holds 4 decimals: a stage off by 5e-5 m moves Q by dQ/dh·5e-5, the median itself by 5e-5.
+    h = table["stage_median"].to_numpy()
+    slack = 12.5 * 1.6 * (h - 0.15) ** 0.6 * 5e-5 + 5e-5
+    assert (np.abs(curve.discharge(h).q - table["median"].to_numpy()) <= slack * 1.01).all()
+    assert (table["stage_q05"] <= table["stage_median"] + 1e-12).all()
+    assert (table["stage_median"] <= table["stage_q95"] + 1e-12).all()
+
+
+def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
+    """--spec carries the rating curve, levels in stage, the day rule and the encoding like the flags."""
+    import yaml
+
+    src = daily_frame(days=DAYS)
+    src["水位"] = 1.15
+    src.rename(columns={"date": "日期", "p": "雨量"}).to_csv(tmp_path / "s.csv", index=False, encoding="gbk")
+    spec = {"file": "s.csv", "id": "yaml-1", "map": {"date": "日期", "precipitation": "雨量", "stage": "水位"},
+            "rating": "a=12.5,b=1.6,h0=0.15", "warning_levels": {"alert": 1.5}, "levels_in": "stage",
+            "encoding": "gbk", "day_start": "08:00"}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "st.yaml"), "--out",
+                                   str(tmp_path / "d")])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "yaml-1.csv")
+    np.testing.assert_allclose(ts["discharge_vol"], 12.5, rtol=1e-6)   # 12.5·(1.15 − 0.15)^1.6
+    assert ts["date"].iloc[0] == "2018-01-01"   # a date without a time names its day, whatever the day start
+    meta = read_station_meta(tmp_path / "d", "yaml-1")
+    assert meta.warning_levels["alert"].unit == "m" and meta.day_start == "08:00"
+    assert "encoding GB18030 (GBK) (given" in stdout or "encoding GBK (given" in stdout

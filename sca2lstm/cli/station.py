@@ -79,8 +79,8 @@ def build_parser() -> ArgumentParser:
     q.add_argument("--rating", default=None, help="rating curve for stage=: a=12.5,b=1.6,h0=0.15[,h_max=3.2] "
                                                   "(Q = a·(h − h0)^b), or a file of (h, Q) pairs or power-law segments")
     q.add_argument("--warning_levels", default=None, help="NAME=VALUE pairs, e.g. alert=45.0,danger=80.0 (警戒, 保证)")
-    q.add_argument("--levels_in", default=None, choices=["discharge", "stage"],
-                   help="unit of --warning_levels: discharge in m3/s (default) or stage (water level) in m")
+    q.add_argument("--levels_in", default=None, choices=["flow", "stage"],
+                   help="unit of --warning_levels: flow in m3/s (default) or stage (water level) in m")
     q.add_argument("--precipitation_weights", default=None,
                    help="Thiessen weights of the gauges in precipitation=P1+P2+..., e.g. 0.5,0.3,0.2 (sum 1; "
                         "default: their mean)")

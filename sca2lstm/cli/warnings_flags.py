@@ -53,7 +53,8 @@ def warned(args, bundle, path, weather):
         doc[n]["first_warning_lead"] = lead
     extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
-    lines = [f"{n:>8}: {lv.value:9.3f} m3/s, warn at P >= {lv.warn_probability:.2f} "
+    lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)
+                                                  is not None else "") + f", warn at P >= {lv.warn_probability:.2f} "
              f"({warnings.warn_source.get(n)}); P(exceed) by lead "
              + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
     return fc, extra, [*lines, sentence]

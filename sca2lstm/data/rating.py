@@ -20,8 +20,8 @@ Rules, the same for both:
 - A curve must rise: Q strictly increasing with h (a table), a, b > 0 and no drop at a segment's
   lower bound (a power law). Otherwise the stage of a forecast discharge would be ambiguous.
 
-:func:`stage_of` inverts the curve (bisection on the forward curve, so ``stage_of(discharge_of(h)) == h``
-to 1e-9 m); :func:`add_stage_columns` gives a forecast table its water levels: quantiles map through a
+:func:`discharge_to_stage` inverts the curve (bisection on the forward curve, so
+``discharge_to_stage(c, stage_to_discharge(c, h)) == h`` to 1e-9 m); :func:`add_stage_columns` gives a forecast table its water levels: quantiles map through a
 rising curve one to one, so ``stage_q05`` is the 5 % quantile of the stage.
 """
 
@@ -367,13 +367,13 @@ def _numbers(col: pd.Series, name: str, where: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ forecasts
-def discharge_of(curve, h, dates=None) -> np.ndarray:
-    """Q (m3/s) of stages ``h`` (m): :meth:`RatingCurve.discharge`'s ``q``."""
+def stage_to_discharge(curve, h, dates=None) -> np.ndarray:
+    """Q (m3/s) of stages ``h`` (m) by ``curve`` (a :class:`RatingCurve` or its stored dict); NaN below it."""
     return as_curve(curve).discharge(h, dates).q
 
 
-def stage_of(curve, q, date=None) -> np.ndarray:
-    """h (m) of discharges ``q`` (m3/s): :meth:`RatingCurve.stage`."""
+def discharge_to_stage(curve, q, date=None) -> np.ndarray:
+    """h (m) of discharges ``q`` (m3/s): the inverted curve valid on ``date`` (:meth:`RatingCurve.stage`)."""
     return as_curve(curve).stage(q, date)
 
 
@@ -392,11 +392,21 @@ def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date
         return table
     c = as_curve(curve)
     out = table.copy()
-    dates = out[date_column] if date_column in out.columns else pd.Series([None] * len(out), index=out.index)
+    if date_column in out.columns and c.kind == "power" and len(c.periods()) > 1:
+        which = np.asarray(c._segments_at(pd.DatetimeIndex(out[date_column])))
+        which = np.where(which < 0, len(c.periods()) - 1, which)  # after the last period: the latest curve
+    else:
+        which = np.full(len(out), len(c.periods()) - 1)
     for col, name in STAGE_COLUMNS.items():
         if col in out.columns:
             vals = out[col].to_numpy(np.float64)
-            out[name] = [float(c.stage([v], d)[0]) for v, d in zip(vals, dates)]
+            h = np.full(len(out), np.nan)
+            for i in np.unique(which):
+                sel = which == i
+                f, _, _ = c.periods()[i]
+                h[sel] = c.stage(vals[sel], f) if f is not None else c.stage(vals[sel], None if i == len(c.periods()) - 1
+                                                                              else c.periods()[i][1])
+            out[name] = h
     return out
 
 

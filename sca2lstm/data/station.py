@@ -59,7 +59,7 @@ WARN_OBSERVED_DAYS = 5 * 365
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
-LEVELS_IN = ("discharge", "stage")
+LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
 # Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
 WEIGHT_SUM_TOLERANCE = 1e-3
 STATIONS_FILE = "stations.csv"
@@ -95,7 +95,7 @@ class ImportOptions:
     max_missing: float = 0.1
     rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
     warning_levels: object = None         # "alert=45,danger=80" or {name: value}
-    levels_in: str = "discharge"
+    levels_in: str = "flow"
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
 
     @property
@@ -322,15 +322,6 @@ def _float_or_none(v):
         return None
 
 
-def _dates(col: pd.Series, name: str, fmt: str | None, source: str = "") -> pd.DatetimeIndex:
-    parsed = tables.parse_dates(col, fmt, column=name, source=source)
-    if (parsed != parsed.normalize()).any():
-        i = int(np.flatnonzero(parsed != parsed.normalize())[0])
-        raise DataError(f"date column {name!r} has a time of day ({col.iloc[i]!r}, row {i + 2}): the timestep is "
-                        "not daily; expected one row per day (aggregate sub-daily data to daily values first)")
-    return parsed
-
-
 def _check_timestep(dates: pd.DatetimeIndex, name: str) -> None:
     dup = dates[dates.duplicated()]
     if len(dup):
@@ -443,7 +434,10 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
         sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
                "max_missing": o.max_missing, "days": res.counts}
         return daily, 0, sub
-    days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
+    if (idx == idx.normalize()).all():  # dates without a time of day already name their days
+        days = pd.DatetimeIndex(idx, name="date")
+    else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
+        days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
     if (days != days.normalize()).any():  # pragma: no cover - days_of returns dates
         raise DataError(f"date column {name!r}: could not place the values on days")
     _check_timestep(days, name)
@@ -490,8 +484,9 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     cols = tables.match_columns(frame.columns, wanted, source)
     first_row = table.first_data_row if table is not None else 2
     cells = frame[cols["date"]]
-    if "time" in cols:
-        cells = cells.fillna("") + " " + frame[cols["time"]].fillna("")
+    if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
+        cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
+                 + frame[cols["time"]].fillna(""))
     excel = table is not None and table.kind in ("xlsx", "xls")
     stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=first_row, excel_serial=excel,
                                 epoch=table.excel_epoch if table is not None else None)
@@ -625,9 +620,9 @@ def _stations_table(out_dir) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=["gauge_id"])
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not a readable CSV ({str(e).splitlines()[0]}); fix or remove it") from None
+        df = tables.read_csv(path, dtype=str, keep_default_na=False)
+    except DataError as e:
+        raise DataError(f"{e}; fix or remove it") from None
     if "gauge_id" not in df.columns:
         raise DataError(f"{path} has no gauge_id column; fix or remove it")
     return df
@@ -671,10 +666,30 @@ def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = F
                         if p.name != f"{s.station_id}.csv"]
         files[out_dir / "timeseries" / f"{s.station_id}.csv"] = s.timeseries.to_csv(
             float_format="%.6g", date_format="%Y-%m-%d").encode()
-        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(s.meta, indent=2) + "\n").encode()
+        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(_keep_later_keys(out_dir, s), indent=2,
+                                                                       ensure_ascii=False) + "\n").encode()
     files[out_dir / "attributes" / STATIONS_FILE] = table.to_csv(index=False).encode()
     _commit(out_dir, files, removed)
     return [out_dir / "timeseries" / f"{s.station_id}.csv" for s in stations]
+
+
+def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
+    """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
+    warning levels when it gives none."""
+    meta = dict(s.meta)
+    old_path = out_dir / "meta" / f"{s.station_id}.json"
+    if not old_path.is_file():
+        return meta
+    try:
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return meta
+    if isinstance(old, dict):
+        if old.get("weather") and not meta.get("weather"):
+            meta["weather"] = old["weather"]
+        if old.get("warning_levels") and not meta.get("warning_levels"):
+            meta["warning_levels"] = old["warning_levels"]
+    return meta
 
 
 def _fmt(v) -> str:

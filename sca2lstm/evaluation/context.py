@@ -52,12 +52,14 @@ class BlendWeights:
 
     ``alpha``: the model's weight in the lead-``data.lead_days`` hindcast blend (None: the raw model);
     ``source``: where it came from, for logs and metrics.json; ``per_lead``: one weight per lead day of
-    an issue-time forecast ([leads], None until a command fits or reads them).
+    an issue-time forecast ([leads], None until a command fits or reads them) and ``per_lead_source``,
+    where they came from.
     """
 
     alpha: float | None
     source: str
     per_lead: list | None = None
+    per_lead_source: str | None = None
 
 
 @dataclass
@@ -123,7 +125,7 @@ class BasinContext:
         _, ccfg, scalers, ckpt = bundle
         cfg = cfg or ccfg
         basin = check_basin_id(basin)
-        data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
+        data_dir, builtin = data_folder((None, cfg, None, ckpt), data_dir)
         attrs = _attribute_signature(data_dir)
         files = None
         if timeseries is not None:
@@ -247,6 +249,22 @@ class BasinContext:
 
 
 # ---------------------------------------------------------------------------------------------- rules
+def data_folder(bundle, data_dir) -> tuple[Path, bool]:
+    """The data folder a checkpoint runs on, and whether it is the built-in synthetic one: ``data_dir``
+    if given, else the folder the checkpoint recorded, else the configured one
+    (:func:`sca2lstm.data.dataset.resolve_data_dir`). ``bundle``: ``load_model(...)``'s output."""
+    return resolve_data_dir(data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+
+
+def check_basins(bundle, data_dir, basins) -> Path:
+    """The data folder of :func:`data_folder`, after checking that it holds every basin of ``basins``
+    (a DataError naming the unknown id and the known ones): bad ids are refused before any work."""
+    folder, _ = data_folder(bundle, data_dir)
+    for basin in basins:
+        reader.timeseries_file(folder, basin)
+    return folder
+
+
 def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -> tuple[int, int]:
     """Days ``[i0, i1)`` a basin the checkpoint does not know fits its discharge scale on, the same for
     every command and issue date: its training part. Under the configured periods that is the configured

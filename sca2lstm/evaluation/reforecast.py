@@ -124,6 +124,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     (OperationalForecast, Warnings, dict)
         The forecast (its ``table`` extended), the levels, and the first warning lead per level (0: none).
     """
+    from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import issue_forecast
 
@@ -139,6 +140,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
+    fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
     first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
     return fc, warnings, first
 
@@ -172,6 +174,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
         observed, persistence, then ``p_exceed_<level>`` and ``warn_<level>`` per level.
     """
+    from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, quantile_column
 
@@ -219,6 +222,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab["persistence"] = np.repeat(last[keep], leads)
     tab["setting"] = "issue-time+perfect-weather" if weather == "perfect" else "issue-time"
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
+    tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     return add_exceedance(tab, warnings), warnings
 
 

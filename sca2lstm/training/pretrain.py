@@ -149,7 +149,7 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
         forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
-        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight)
+        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, optimizer=t.optimizer)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
