@@ -142,6 +142,7 @@ class TrainingConfig(_Section):
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
     peak_weight: Number = Field(0.0, ge=0)
+    forecast_emulated: Number = Field(0.0, ge=0, le=1)
     optimizer: Literal["adamw", "sca"] = "adamw"
 
 
@@ -184,7 +185,7 @@ class FinetuneConfig(_Section):
 class TuneConfig(_Section):
     """``sca2lstm tune``: the study's settings and its search space (:mod:`sca2lstm.search_space`)."""
 
-    sampler: Literal[TUNE_SAMPLERS] = "sca"
+    sampler: Literal[TUNE_SAMPLERS] = "tpe"
     trials: int = Field(24, ge=1)
     objective: Literal["val_loss", "val_nse"] = "val_loss"
     pruner: Literal["median", "hyperband", "none"] = "median"

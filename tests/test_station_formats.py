@@ -41,7 +41,9 @@ def daily_frame(days=DAYS, seed=0) -> pd.DataFrame:
 def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path, capsys):
     src = daily_frame()
     header = "日期,降雨量（mm）,气温(℃),流量 (m3/s)"   # full-width brackets and a stray space, as Excel saved them
-    lines = [header] + [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines = [header, "(年/月/日),(mm),(℃),(m3/s)"]   # a units row under the header, a totals row at the end
+    lines += [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines += [f"合计,{src['p'].sum():.1f},,"]
     f = tmp_path / "站点.csv"
     f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
     out = tmp_path / "data"
@@ -50,6 +52,7 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
                                    "--discharge_unit", "m3/s"])
     assert rc == 0, err
     assert "encoding GB18030 (GBK) (detected; --encoding overrides)" in stdout
+    assert "skipped 2 row(s) whose date cell is a label, not a date: ['(年/月/日)', '合计']" in stdout
     ts = pd.read_csv(out / "timeseries" / "zhen-01.csv")
     assert ts["date"].iloc[0] == "2018-01-01" and len(ts) == DAYS
     np.testing.assert_allclose(ts["precipitation"], src["p"])
@@ -347,7 +350,7 @@ def _rainfall_runoff_station(path, curve):
 @pytest.mark.slow
 def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ckpt, tmp_path, capsys):
     """`sca2lstm station import` of an hourly, GBK, stage-only station; fine_train.py; predict.py; forecast:
-    the forecast shows discharge and water level, and a warning level given as a water level."""
+    the forecast (and the service) shows discharge and water level, and a warning level given as a water level."""
     from sca2lstm.cli import finetune as finetune_cli
     from sca2lstm.cli import forecast as forecast_cli
     from sca2lstm.cli import predict as predict_cli
@@ -391,6 +394,21 @@ def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ck
     assert (table["stage_q05"] <= table["stage_median"] + 1e-12).all()
     assert (table["stage_median"] <= table["stage_q95"] + 1e-12).all()
 
+    # The service answers with the same water levels beside the flows.
+    from fastapi.testclient import TestClient
+    from serve_helpers import forecaster
+
+    from sca2lstm.serve.app import create_app
+
+    app = create_app(data, tmp_path / "serve.sqlite", forecaster(model, data), token=None)
+    with TestClient(app) as client:
+        got = client.get("/stations/zhen-e2e/forecast", params={"leads": 3})
+    assert got.status_code == 200, got.text
+    rows = got.json()["forecast"]
+    assert [r["lead_days"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert r["stage_median"] == pytest.approx(float(curve.stage([r["median"]])[0]), abs=1e-6)
+        assert r["stage_q05"] <= r["stage_median"] <= r["stage_q95"]
 
 def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
     """--spec carries the rating curve, levels in stage, the day rule and the encoding like the flags."""

@@ -134,7 +134,7 @@ def _tune_yaml(tmp_path, data_dir, trials=4):
     cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},
            "training": {"seq_len": 60, "spinup": 20, "epochs": 2, "batch_size": 8, "windows_per_epoch": 4},
            "model": TINY_MODEL,
-           "tune": {"trials": trials, "population": 2, "pruner": "none",
+           "tune": {"trials": trials, "population": 2, "pruner": "none", "sampler": "sca",
                     "space": {"training.learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
                               "model.hidden_size": {"low": 8, "high": 16, "step": 8}}}}
     p = tmp_path / "tune.yaml"
@@ -235,3 +235,14 @@ def test_pretraining_with_the_sca_optimizer_improves_validation(tiny_data_dir, t
     assert min(losses[1:]) < losses[0]  # epoch 0 scores the initial weights
     ck = torch.load(tmp_path / "m.pth", weights_only=True)
     assert ck["config"]["training"]["optimizer"] == "sca"
+
+
+def test_tune_without_optuna_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from sca2lstm.cli.main import main
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    assert main(["tune", "--output_dir", str(tmp_path / "study")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'sca2lstm[tune]'" in err[0]
+    assert not (tmp_path / "study").exists()

@@ -33,8 +33,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--token_file", default=None,
                    help="file holding the write token (default: $SCA2LSTM_TOKEN; without one, writes are off)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes that run the model (default: the CPU cores, at most 4); 0 runs it in the "
-                        "server process")
+                   help="processes that run the model (default: one fewer than the CPU cores, at least 1, at "
+                        "most 4: the server's own process keeps a core for cached answers); 0 runs it in a thread "
+                        "of the server process")
     p.add_argument("--anonymous_per_minute", type=int, default=120,
                    help="requests a minute one client may make without the token (default 120, at least 60)")
     g = p.add_argument_group("daily issue and alerts")
@@ -104,7 +105,7 @@ def _body(args) -> int:
     if args.anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
         raise UsageError(f"--anonymous_per_minute {args.anonymous_per_minute}: expected at least "
                          f"{MIN_ANONYMOUS_PER_MINUTE}")
-    workers = min(4, os.cpu_count() or 1) if args.workers is None else args.workers
+    workers = max(1, min(4, (os.cpu_count() or 2) - 1)) if args.workers is None else args.workers
     if not 0 <= workers <= 64:
         raise UsageError(f"--workers {args.workers}: expected 0..64")
     token = read_token(args.token_file)

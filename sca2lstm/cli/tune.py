@@ -2,7 +2,7 @@
 
 Example::
 
-    sca2lstm tune --config my.yaml --data_dir ../shared/data/camels_gb --trials 24 --sampler sca
+    sca2lstm tune --config my.yaml --data_dir ../shared/data/camels_gb --trials 24 --sampler tpe
 
 Rerunning the same command resumes the study from its file database; several processes given the same
 ``--storage`` share one study. The best configuration is written as ``best_config.yaml`` (``--config``
@@ -24,7 +24,7 @@ def build_parser() -> ArgumentParser:
         "Search hyper-parameters with Optuna over the config's tune.space, scored on the validation period. "
         "Flags beat the config's tune: section. Rerun the same command to resume an interrupted study."))
     p.add_argument("--trials", type=positive_int, default=None, help="trials the study holds in all (default: tune.trials, 24)")
-    p.add_argument("--sampler", choices=TUNE_SAMPLERS, default=None, help="search algorithm (default: tune.sampler, sca)")
+    p.add_argument("--sampler", choices=TUNE_SAMPLERS, default=None, help="search algorithm (default: tune.sampler, tpe)")
     p.add_argument("--objective", choices=("val_loss", "val_nse"), default=None,
                    help="validation loss (minimised) or validation median NSE (maximised); default tune.objective")
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None,

@@ -70,11 +70,14 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     if args.issue_date:
         raise UsageError("--issue_date with --from/--to: a reforecast issues every day of the span; give one or "
                          "the other")
-    if weather is not None:
-        raise UsageError("--weather_forecast with --from/--to: a reforecast from archived weather forecasts is not "
-                         "supported by this version; reforecasts use the weather known at each issue date")
+    from ..weather.files import WeatherForecast
+
+    if weather is not None and not isinstance(weather, WeatherForecast):
+        raise UsageError(f"--weather_forecast {args.weather_forecast} with --from/--to: a reforecast reads an archive "
+                         "of past forecasts (issue_date, lead_days, valid_date[, member], <inputs>), not a table of "
+                         "one forecast's days")
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
-                                 data_dir=args.data_dir, model_path=path,
+                                 data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / f"basin_{args.basin}_reforecast_{first}_{last}"

@@ -410,6 +410,31 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
 
 
+# Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
+# ("(mm)", "(m3/s)") or a summary row ("合计", "平均", "Total"). A date always holds digits.
+MAX_LABEL_ROWS = 3
+
+
+def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary: list):
+    """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit."""
+    no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
+    head = 0
+    while head < min(MAX_LABEL_ROWS, len(frame)) and no_digit[head] and frame[date_col].iloc[head] is not pd.NA:
+        head += 1
+    tail = 0
+    while (tail < MAX_LABEL_ROWS and len(frame) - tail - 1 >= head and no_digit[len(frame) - tail - 1]
+           and frame[date_col].iloc[len(frame) - tail - 1] is not pd.NA):
+        tail += 1
+    if not head and not tail:
+        return frame, first_row
+    dropped = [str(v) for v in frame[date_col].iloc[:head]] + [str(v) for v in frame[date_col].iloc[len(frame) - tail:]]
+    summary.append(f"skipped {head + tail} row(s) whose date cell is a label, not a date: {dropped}")
+    out = frame.iloc[head:len(frame) - tail].reset_index(drop=True)
+    if len(out) == 0:
+        raise DataError(f"no data rows: every row's date cell is a label ({dropped[:3]})")
+    return out, first_row + head
+
+
 def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list):
     """Daily rows from the record: a daily one placed by the day rule, a sub-daily one aggregated.
 
@@ -483,6 +508,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     wanted.update(zip(gauge_keys, o.gauges))
     cols = tables.match_columns(frame.columns, wanted, source)
     first_row = table.first_data_row if table is not None else 2
+    frame, first_row = _drop_label_rows(frame, cols["date"], first_row, summary)
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "

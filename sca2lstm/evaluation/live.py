@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..checkpoint import load_model
 from ..data.features import feature_lookback
+from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import UsageError
 from ..fileio import file_sha256
@@ -97,6 +98,7 @@ class StationSetup:
     scaler: BasinScaler | None
     issue: IssueSetup
     warnings: Warnings
+    rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
 
 
 def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None) -> StationSetup:
@@ -109,7 +111,7 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
     calib = read_calibration(model_path)
     return StationSetup(scaler, issue_setup(ctx, ctx.cfg.training.forecast_leads, calib),
-                        resolve_warnings(ctx, calib))
+                        resolve_warnings(ctx, calib), ctx.meta.rating_curve if ctx.meta is not None else None)
 
 
 @dataclass
@@ -124,6 +126,12 @@ class LiveForecast:
     p_exceed: dict
     warnings: list
 
+    def first(self, leads: int) -> LiveForecast:
+        """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it."""
+        fc = copy.copy(self.forecast)
+        fc.table = fc.table.iloc[:leads].reset_index(drop=True)
+        return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads])
+
 
 def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
                     weather_forecast=None) -> LiveForecast:
@@ -133,7 +141,7 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([len(y) - 1]))
     table = apply_issue_setup(fc.table, setup.issue, float(last[0]), int(gap[0]))
-    fc.table = add_exceedance(table, setup.warnings)
+    fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     return LiveForecast(fc, setup.warnings.levels, probs, highest)
 

@@ -36,6 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..data.rating import STAGE_COLUMNS
 from ..errors import Sca2lstmError
 from ..evaluation.live import LiveForecaster
 from ..evaluation.operational import HISTORY_DAYS
@@ -98,6 +99,8 @@ def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list
     for i, r in enumerate(table.to_dict("records")):  # a model without some quantile level gives None for it
         rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
                      **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")},
+                     # water levels (m) of a station with a rating curve, through its inverse
+                     **{k: _num(r[k]) for k in STAGE_COLUMNS.values() if k in r},
                      "p_exceed": {n: _num(p[i]) for n, p in (p_exceed or {}).items()},
                      "warning": (warnings or [None] * len(table))[i]})
     return rows
@@ -128,6 +131,10 @@ class Service:
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
         self.in_flight: dict[tuple, asyncio.Future] = {}
+        # The model forecasts all its lead days at once: one run per (station, issue day, data, model)
+        # serves every number of leads asked for (the first rows of the table; tested).
+        self.runs: OrderedDict = OrderedDict()
+        self.max_leads = forecaster.max_leads()
 
     def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int) -> tuple:
         return (station, issue.date().isoformat(), leads, state.version, state.fingerprint,
@@ -140,18 +147,26 @@ class Service:
             self.cache.popitem(last=False)
 
     async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int):
-        """The model's forecast of ``key``; concurrent requests for one key share one run."""
-        fut = self.in_flight.get(key)
-        if fut is None:
-            station = key[0]
-            data_key = (state.version, state.fingerprint)
-            fut = asyncio.wrap_future(self.forecaster.submit(station, state.timeseries, data_key, issue, leads))
-            self.in_flight[key] = fut
-            fut.add_done_callback(lambda _: self.in_flight.pop(key, None))
-        try:
-            return await asyncio.shield(fut)
-        except BrokenProcessPool:
-            raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+        """The model's forecast of ``key`` (its first ``leads`` days); concurrent requests share one run."""
+        run_key = key[:2] + key[3:]  # every number of leads
+        live = self.runs.get(run_key)
+        if live is None:
+            fut = self.in_flight.get(run_key)
+            if fut is None:
+                data_key = (state.version, state.fingerprint)
+                fut = asyncio.wrap_future(self.forecaster.submit(key[0], state.timeseries, data_key, issue,
+                                                                 self.max_leads))
+                self.in_flight[run_key] = fut
+                fut.add_done_callback(lambda _: self.in_flight.pop(run_key, None))
+            try:
+                live = await asyncio.shield(fut)
+            except BrokenProcessPool:
+                raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+            self.runs[run_key] = live
+            while len(self.runs) > 256:
+                self.runs.popitem(last=False)
+        self.runs.move_to_end(run_key)
+        return live.first(leads)
 
     async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request"):
         """``(answer bytes, row)`` of the forecast of ``station`` (issue day: ``issue_date``, else the last

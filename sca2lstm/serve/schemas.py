@@ -131,6 +131,13 @@ class LeadForecast(BaseModel):
     q25: float | None
     q75: float | None
     q95: float | None
+    # A station with a rating curve: the same forecast as water levels (m), daily means, through the curve.
+    stage_median: float | None = Field(None, description="water level (m) of the median, where the station has a "
+                                                         "rating curve")
+    stage_q05: float | None = None
+    stage_q25: float | None = None
+    stage_q75: float | None = None
+    stage_q95: float | None = None
     p_exceed: dict[str, float | None] = Field(default_factory=dict, description="P(flow > level) for each level")
     warning: str | None = Field(None, description="the highest level whose P(flow > level) reaches its warning "
                                                   "probability on this day, or null")

@@ -27,6 +27,8 @@ from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
+from ..weather.emulator import emulate
+from ..weather.windows import LeadWeather
 from .augment import hide_discharge
 from .loss import head_loss, masked_mse
 from .sca_optimizer import make_optimizer
@@ -58,6 +60,9 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    forecast_emulated: float = 0.0     # share of the weather-known ones that see an emulated forecast instead
+    high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
+    low_precip_mm: float = 1.0
     peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
     optimizer: str = "adamw"           # training.optimizer: adamw | sca (training/sca_optimizer.py)
     time_budget_s: float | None = None  # stop training (mid-epoch if need be) once this much wall time is spent
@@ -139,7 +144,7 @@ class Trainer:
 
     def __init__(self, model, train_data: SequenceData, train_periods, val_data: SequenceData, val_periods,
                  settings: TrainSettings, device, state_path: Path, meta: dict, progress: bool = True,
-                 ddp_model=None, epoch_callback=None):
+                 ddp_model=None, epoch_callback=None, weather_archive=None):
         self.model = model
         self.net = model if ddp_model is None else ddp_model  # DDP wrapper or compiled module, if any
         self.train_data, self.train_periods = train_data, train_periods
@@ -173,6 +178,14 @@ class Trainer:
         self.issue_cols = None
         if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
+        # Forecast weather for the lead days of weather-known windows: a station's archive of the
+        # forecasts it had (weather_archive, sca2lstm/weather/archive.py), else an emulated forecast.
+        self.weather_archive = weather_archive
+        self.lead_weather = None
+        if self.issue_cols is not None and (settings.forecast_emulated > 0 or weather_archive is not None):
+            sc = train_data.scalers
+            self.lead_weather = LeadWeather(sc.feature_names, sc.x_mean, sc.x_std, settings.high_precip_mm,
+                                            settings.low_precip_mm)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
         self.head_kind = getattr(model, "head_kind", "quantile")
@@ -242,7 +255,7 @@ class Trainer:
                                                ssi_column=self.ssi_column, ssi_window=s.ssi_window,
                                                scales=self.basin_scales[bb])
             if self.issue_cols is not None:
-                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
+                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             rng_state = torch.get_rng_state()  # the batch's dropout masks, replayed by the closure
             loss, pred, quants = self._batch_loss(t)
@@ -302,19 +315,41 @@ class Trainer:
             loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
         return loss, pred, quants
 
-    def _issue_time_windows(self, x, miss, q_in, rng):
+    def _issue_time_windows(self, x, miss, q_in, rng, bb, ss):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
 
         Such a window's issue date is ``forecast_leads`` days before its last day; a share of them keep
-        the observed weather of the lead days (a perfect weather forecast). The draws come from the
-        epoch's rng, so a resumed run repeats them.
+        the weather of the lead days: the archived forecast of their issue date where the basin has an
+        archive that holds it, else an emulated forecast for a share ``forecast_emulated`` of them, else
+        the observed weather (a perfect forecast). The draws come from the epoch's rng, so a resumed run
+        repeats them (and a run without archive or emulation draws exactly what it drew before).
         """
         s = self.s
         B, L = q_in.shape
         issue = rng.random(B) < s.forecast_fraction
         weather = rng.random(B) < s.forecast_weather_known
         t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        if self.lead_weather is not None:
+            x, miss = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads), bb, ss)
         return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
+
+    def _forecast_weather(self, x, miss, rng, chosen, pos, bb, ss):
+        """Put archived or emulated forecasts into the lead days of the ``chosen`` windows."""
+        s, lw = self.s, self.lead_weather
+        done = np.zeros(len(chosen), dtype=bool)
+        if self.weather_archive is not None and chosen.any():
+            rows = np.flatnonzero(chosen)
+            fc, found = self.weather_archive.lookup(bb[rows], ss[rows] + pos, s.forecast_leads, rng)
+            if found.any():
+                x, miss = lw.put(x, miss, pos, {k: v[found] for k, v in fc.items()}, rows[found])
+                done[rows[found]] = True
+        if s.forecast_emulated > 0:
+            emu = chosen & ~done & (rng.random(len(chosen)) < s.forecast_emulated)
+            if emu.any():
+                obs = lw.observed(x[emu], miss[emu])
+                fc = emulate(obs, pos, s.forecast_leads, rng)
+                x, miss = lw.put(x, miss, pos, fc, emu)
+        return x, miss
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len
