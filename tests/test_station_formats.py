@@ -15,19 +15,9 @@ from sca2lstm.cli import main as main_cli
 from sca2lstm.data import rating as rating_mod
 from sca2lstm.data.days import aggregate_to_days
 from sca2lstm.data.station_meta import read_station_meta
+from test_station_import import run, snapshot
 
 DAYS = 740  # above the importer's two-year minimum of observed discharge
-
-
-def run(capsys, argv):
-    rc = main_cli.main(argv)
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def snapshot(root) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
-        if root.exists() else {}
 
 
 def daily_frame(days=DAYS, seed=0) -> pd.DataFrame:
