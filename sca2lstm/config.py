@@ -35,6 +35,7 @@ from .errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 USER_CONFIG_NAME = "sca2lstm.yaml"
 
+TUNE_SAMPLERS = ("sca", "tpe", "random", "pso")
 KNOWN_DYNAMIC = ("precipitation", "pet", "peti", "temperature", "humidity", "shortwave_rad",
                  "longwave_rad", "windspeed")
 #: What the model forecasts. Every output is labelled m3/s, so only discharge in m3/s is allowed (the
@@ -141,6 +142,8 @@ class TrainingConfig(_Section):
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
     peak_weight: Number = Field(0.0, ge=0)
+    forecast_emulated: Number = Field(0.0, ge=0, le=1)
+    optimizer: Literal["adamw", "sca"] = "adamw"
 
 
 FINETUNE_OVERRIDABLE = tuple(k for k in TrainingConfig.model_fields if k not in FINETUNE_FIXED)
@@ -179,8 +182,19 @@ class FinetuneConfig(_Section):
         return dict(self.__pydantic_extra__ or {})
 
 
+class TuneConfig(_Section):
+    """``sca2lstm tune``: the study's settings and its search space (:mod:`sca2lstm.search_space`)."""
+
+    sampler: Literal[TUNE_SAMPLERS] = "tpe"
+    trials: int = Field(24, ge=1)
+    objective: Literal["val_loss", "val_nse"] = "val_loss"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    population: int = Field(6, ge=2)
+    space: dict[str, Any] = Field(default_factory=dict)
+
+
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
-             "finetune": FinetuneConfig}
+             "finetune": FinetuneConfig, "tune": TuneConfig}
 
 
 def _allowed_keys(section: str) -> list[str]:
@@ -189,7 +203,7 @@ def _allowed_keys(section: str) -> list[str]:
 
 
 class Config(BaseModel):
-    """The whole configuration: four sections, each a validated model."""
+    """The whole configuration: five sections, each a validated model."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -197,6 +211,7 @@ class Config(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (only str/int/float/bool/None/list), safe for ``weights_only`` loads."""
@@ -312,7 +327,44 @@ def _build(d: dict, source: str) -> Config:
             raise ConfigError(_error_line(section, err, values, source)) from None
     cfg = Config(**sections)
     _check_consistency(cfg, source)
+    if cfg.tune.space:
+        search_space(cfg, source)
     return cfg
+
+
+def _value_kind(annotation) -> str:
+    """``int``, ``float``, ``bool``, ``list`` or ``str`` (text and named values) of a field's type."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is not None and get_origin(annotation) not in (list, Literal) and len(args) == 1:
+        annotation = args[0]  # Optional[int] -> int
+    if get_origin(annotation) is list:
+        return "list"
+    return {bool: "bool", int: "int", float: "float"}.get(annotation, "str")
+
+
+def search_space(cfg: Config, source: str = "config") -> list:
+    """The validated dimensions of ``cfg.tune.space`` (:mod:`sca2lstm.search_space`): the keys of the
+    data, model, training and finetune sections' own fields may be searched; each bound and choice must
+    itself be a valid value of its key, checked by building the config with it."""
+    from .search_space import parse_space
+
+    key_types = {f"{section}.{k}": _value_kind(f.annotation) for section, cls in _SECTIONS.items()
+                 if section != "tune" for k, f in cls.model_fields.items()}
+    key_types = {k: v for k, v in key_types.items() if v != "list"}
+    plain = cfg.to_dict()
+    plain["tune"]["space"] = {}
+
+    def check_value(key, value):
+        section, name = key.split(".", 1)
+        d = copy.deepcopy(plain)
+        d[section][name] = value
+        try:
+            _build(d, source)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: tune.space.{key}: the value {value!r} is not valid: "
+                              f"{str(e).split(': ', 1)[-1]}") from None
+
+    return parse_space(cfg.tune.space, key_types, check_value, source)
 
 
 def _override_error(values: dict) -> dict:

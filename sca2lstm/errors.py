@@ -34,3 +34,7 @@ class CheckpointError(Sca2lstmError):
 
 class TrainingError(Sca2lstmError):
     """Training cannot go on, e.g. too many consecutive non-finite losses (exit code 1)."""
+
+
+class WeatherSourceError(DataError):
+    """A weather service that cannot be reached, refuses the request or answers something unusable (exit 1)."""

@@ -11,7 +11,6 @@ never downloads a browser (``executable_path`` points at chromium).
 Usage:
     python scripts/browser_check.py                          # tiny synthetic basins + a tiny model
     python scripts/browser_check.py --model M --data_dir D   # a real checkpoint and data folder
-    python scripts/browser_check.py --fake                   # a stand-in forecaster (no model)
 """
 
 from __future__ import annotations
@@ -102,7 +101,6 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="checkpoint (default: train a tiny one on synthetic basins)")
     p.add_argument("--data_dir", default=None, help="data folder of the stations (needed with --model)")
-    p.add_argument("--fake", action="store_true", help="serve a stand-in forecaster instead of a model")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("--screenshot", default=str(REPO / "docs" / "figures" / "serve.png"))
     args = p.parse_args(argv)
@@ -110,13 +108,8 @@ def main(argv=None) -> int:
         p.error(f"--chromium {args.chromium}: no such file; apt-get install chromium")
     with tempfile.TemporaryDirectory(prefix="sca2lstm_browser_") as tmp:
         tmp = Path(tmp)
-        if args.model is None and not args.fake:
+        if args.model is None:
             args.model, data_dir = _tiny_model(tmp)
-        elif args.data_dir is None and args.fake:
-            from sca2lstm.data.synthetic import generate_synthetic
-
-            data_dir = tmp / "camels"
-            generate_synthetic(data_dir, n_basins=3, seed=7, end="1977-12-31")
         elif args.data_dir is None:
             p.error("--data_dir is needed with --model")
         else:

@@ -71,7 +71,7 @@ def _start_server(args, data_dir: Path, db: Path, port: int) -> subprocess.Popen
     env = dict(os.environ, SCA2LSTM_TOKEN=TOKEN, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "sca2lstm", "serve", "--model", str(args.model), "--data_dir", str(data_dir),
            "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--quiet"]
-    if args.workers is not None:
+    if getattr(args, "workers", None) is not None:
         cmd += ["--workers", str(args.workers)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx

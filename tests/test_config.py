@@ -190,7 +190,7 @@ def test_to_dict_round_trips_and_is_plain():
     cfg = Config.from_dict({"training": {"epochs": 3, "learning_rate": 0.01},
                             "data": {"basins": ["32006", 10002], "train_start": "1980-10-01"}})
     d = cfg.to_dict()
-    assert _plain(d) and set(d) == {"data", "model", "training", "finetune"}
+    assert _plain(d) and set(d) == {"data", "model", "training", "finetune", "tune"}
     assert d["data"]["basins"] == ["32006", "10002"]
     back = Config.from_dict(d)
     assert back == cfg and back.to_dict() == d

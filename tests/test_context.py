@@ -239,3 +239,15 @@ def test_context_fingerprint_follows_the_files_and_carries_metadata(pretrained_c
 
     with pytest.raises(DataError, match="unknown basin '99999'"):
         BasinContext.resolve(bundle, d, "99999")
+
+
+@pytest.mark.slow
+def test_fine_tune_whose_test_part_lies_in_the_pretraining_days_warns_and_predict_labels_it(
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path,
+                     progress=False, test_start="1973-01-01")
+    assert any("pretrained model was trained on" in m.getMessage() for m in caplog.records)
+    p = predict(r["checkpoint"], "32006", data_dir=tiny_data_dir)
+    assert p.periods["test"][0] == "1973-01-01"
+    assert p.metrics["in_sample"]["in_sample"] and p.metrics["in_sample"]["train_days"] > 0

@@ -22,6 +22,7 @@ from sca2lstm.evaluation.live import (
     station_models,
 )
 from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.evaluation.reforecast import warned_forecast
 from sca2lstm.fileio import file_sha256
 
 
@@ -85,20 +86,25 @@ def new_station_dir(tiny_data_dir, tmp_path_factory):
 @pytest.mark.slow
 def test_a_new_station_is_scaled_once_per_data_version(pretrained_ckpt, new_station_dir, monkeypatch):
     fits = []
-    real = live.fit_station_scaler
-    monkeypatch.setattr(live, "fit_station_scaler", lambda *a: fits.append(a[1]) or real(*a))
+    real = live.station_setup
+    monkeypatch.setattr(live, "station_setup", lambda *a: fits.append(a[1]) or real(*a))
     bundle = load_model(pretrained_ckpt)
     assert "99001" not in bundle[2].basins
     ts = reader.read_timeseries(new_station_dir, "99001")
     ref = live.ModelRef(str(pretrained_ckpt), file_sha256(pretrained_ckpt), "pretrained")
     with LiveForecaster(ref, {}, new_station_dir, workers=0) as fc:
         for day in ("1977-06-30", "1976-03-01"):
-            got = fc.forecast("99001", ts, ("v0",), day, 5)
-            _same(got, issue_forecast(bundle, "99001", data_dir=new_station_dir, issue_date=day, leads=5))
+            got = fc.forecast("99001", ts, ("v0",), day, 5).forecast
+            want = warned_forecast(bundle, "99001", data_dir=new_station_dir, issue_date=day, leads=5,
+                                   timeseries=ts, model_path=pretrained_ckpt)[0]
+            _same(got, want)
         assert fits == ["99001"]
-        fc.forecast("99001", ts, ("v1",), "1977-06-30", 5)  # new data: fitted again
-        fc.forecast("32006", reader.read_timeseries(new_station_dir, "32006"), ("v0",), "1977-06-30", 5)
-        assert fits == ["99001", "99001"]  # a station the model knows keeps the checkpoint's scale
+        fc.forecast("99001", ts, ("v1",), "1977-06-30", 5)  # new data: worked out again
+        assert fits == ["99001", "99001"]
+        # Requests that arrive while the setup of new data is worked out wait for it: worked out once.
+        futures = [fc.submit("99001", ts, ("v2",), day, 5) for day in ("1977-06-28", "1977-06-29", "1977-06-30")]
+        assert [f.result(timeout=120).forecast.issue_date.day for f in futures] == [28, 29, 30]
+        assert fits == ["99001"] * 3
 
 
 def test_a_folder_gives_each_station_its_newest_fine_tuned_model(tmp_path):
@@ -137,4 +143,4 @@ def test_worker_processes_give_the_forecast_of_the_calling_process(pretrained_ck
         there.warm_up()
         futures = [there.submit("32006", ts, ("v0",), day, 7) for day in ("1977-06-30", "1977-07-01")]
         for day, f in zip(("1977-06-30", "1977-07-01"), futures):
-            _same(f.result(timeout=120), here.forecast("32006", ts, ("v0",), day, 7))
+            _same(f.result(timeout=120).forecast, here.forecast("32006", ts, ("v0",), day, 7).forecast)

@@ -20,7 +20,9 @@ from serve_helpers import forecaster
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
-from sca2lstm.evaluation.operational import HISTORY_DAYS, issue_forecast
+from sca2lstm.evaluation.operational import HISTORY_DAYS
+from sca2lstm.evaluation.reforecast import warned_forecast
+from sca2lstm.evaluation.warn import lead_warnings
 from sca2lstm.serve.app import create_app, table_rows
 
 TOKEN = "s3cret-token"
@@ -35,7 +37,9 @@ def live(pretrained_ckpt, tiny_data_dir):
 
 @pytest.fixture(scope="module")
 def bundle(pretrained_ckpt):
-    return load_model(pretrained_ckpt)
+    bundle = load_model(pretrained_ckpt)
+    bundle[3]["source_path"] = str(pretrained_ckpt)  # where _expected finds the calibration beside it
+    return bundle
 
 
 def _counting(live, monkeypatch) -> list:
@@ -71,10 +75,13 @@ def _rows(db) -> tuple[int, int, int]:
 
 
 def _expected(bundle, data_dir, station, issue, leads, ts=None) -> list[dict]:
-    """issue_forecast's rows as the API gives them (``ts``: the station's data, default its file)."""
+    """The rows of the forecast ``sca2lstm forecast`` issues (warned_forecast: blended per lead, bounded by
+    the recession, with the station's warnings), as the API gives them (``ts``: the station's data,
+    default its file)."""
     ts = reader.read_timeseries(data_dir, station) if ts is None else ts
-    return table_rows(issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue, leads=leads,
-                                     timeseries=ts).table)
+    fc, warnings, _ = warned_forecast(bundle, station, data_dir=data_dir, issue_date=issue, leads=leads,
+                                      timeseries=ts, model_path=bundle[3]["source_path"])
+    return table_rows(fc.table, *lead_warnings(fc.table, warnings.levels))
 
 
 def test_health_shows_no_path_or_file_name(service, pretrained_ckpt):
@@ -124,13 +131,17 @@ def test_forecast_is_the_models_and_is_cached_per_issue_day_leads_and_data(servi
     assert a["observed_after"][0]["observed"] == pytest.approx(file.loc["1977-12-02", "discharge_vol"])
     b = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
     assert b["cached"] is True and b["id"] == a["id"] and b["forecast"] == a["forecast"] and len(runs) == 1
-    c.get("/stations/32006/forecast", params={**p, "leads": 4}, headers=AUTH)  # other leads: a new forecast
-    assert len(runs) == 2
+    # Other leads: another forecast in the record, from the same model run (its lead days do not depend
+    # on how many follow them).
+    e = c.get("/stations/32006/forecast", params={**p, "leads": 4}, headers=AUTH).json()
+    assert e["id"] != a["id"] and e["cached"] is False and len(runs) == 1
+    assert e["forecast"] == _expected(bundle, service.data_dir, "32006", "1977-12-01", 4)
+    assert e["forecast"][:3] == a["forecast"]
     # A post to this station changes its data version: the next answer is issued afresh on the new data.
     c.post("/stations/32006/observations", headers=AUTH,
            json={"observations": [{"date": "1977-12-01", "discharge": 50.0}]})
     d = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
-    assert d["cached"] is False and d["data_version"] == 1 and len(runs) == 3
+    assert d["cached"] is False and d["data_version"] == 1 and len(runs) == 2
     posted = file.copy()
     posted.loc["1977-12-01", "discharge_vol"] = 50.0
     assert d["forecast"] == _expected(bundle, service.data_dir, "32006", "1977-12-01", 3, posted)
@@ -138,7 +149,7 @@ def test_forecast_is_the_models_and_is_cached_per_issue_day_leads_and_data(servi
     # A post to another station does not throw this one's cache away.
     c.post("/stations/10002/observations", headers=AUTH,
            json={"observations": [{"date": "1977-12-01", "discharge": 1.0}]})
-    assert c.get("/stations/32006/forecast", params=p).json()["cached"] is True and len(runs) == 3
+    assert c.get("/stations/32006/forecast", params=p).json()["cached"] is True and len(runs) == 2
     assert _rows(service.db)[2] == 3
 
 
@@ -358,8 +369,9 @@ def test_the_page_and_its_assets_are_served_offline(service):
     page = c.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for hook in ('id="station"', 'id="chart"', 'id="forecast-table"', 'id="weights"', 'id="post-form"',
-                 'id="obs-token"', 'id="verification"'):
+                 'id="obs-token"', 'id="verification"', 'id="warnings-list"', 'id="i18n"'):
         assert hook in page.text
+    assert "{{" not in page.text and 'lang="en"' in page.text
     for asset in ("/static/app.js", "/static/style.css"):
         r = c.get(asset)
         assert r.status_code == 200 and len(r.text) > 100
@@ -367,6 +379,23 @@ def test_the_page_and_its_assets_are_served_offline(service):
     for text in (page.text, c.get("/static/app.js").text, c.get("/static/style.css").text):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
     assert "/stations/{station}/forecast" in json.dumps(c.get("/openapi.json").json()["paths"])
+
+
+def test_the_page_speaks_chinese_when_the_browser_asks_for_it(service):
+    from sca2lstm.serve.page import choose_language
+
+    c = service.client
+    zh = c.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert zh.headers["content-language"] == "zh-CN" and 'lang="zh-CN"' in zh.text
+    for label in ("河道流量预报", "测站", "预警", "预见期", "上报观测"):
+        assert label in zh.text
+    strings = json.loads(zh.text.split('<script id="i18n" type="application/json">')[1].split("</script>")[0])
+    assert strings["no_warning"] == "无预警"
+    en = c.get("/", headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
+    assert 'lang="en"' in en.text and "River-flow forecast" in en.text and "河道" not in en.text
+    assert "River-flow forecast" in c.get("/").text  # no header: English
+    assert choose_language("fr-FR, zh-TW;q=0.5") == "zh" and choose_language("zh;q=0, en") == "en"
+    assert choose_language("de, fr") == "en" and choose_language("garbage;;q=x") == "en"
 
 
 def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):

@@ -212,7 +212,7 @@ BAD = [
     ("absent-column", {"--map": "date=Datum,precipitation=N,discharge=Abfluss"}, 1, "discharge=Abfluss"),
     ("unknown-unit", {"--discharge_unit": "m3/h"}, 2, "--discharge_unit 'm3/h'"),
     ("mm/d-without-area", {"--discharge_unit": "mm/d"}, 2, "--area_km2"),
-    ("hourly", {}, 1, "not daily"),
+    ("hourly", {}, 1, "32 days of observed discharge"),  # 900 hourly rows are aggregated to 38 days
     ("monthly", {}, 1, "not daily"),
     ("duplicate", {}, 1, "duplicate dates"),
     ("q-all-missing", {}, 1, "column 'Q' (discharge) has no values"),

@@ -27,6 +27,14 @@ def test_chinese_headers_decode_in_every_encoding_excel_saves(codec, label, tmp_
     assert label in t.describe() and "detected" in t.describe()
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_ascii_utf16_without_a_mark_is_not_read_as_utf8(codec, tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_bytes("date,q\n2020-01-01,1.5\n".encode(codec))
+    t = tables.read_table(f)
+    assert list(t.frame.columns) == ["date", "q"] and t.frame["q"].tolist() == ["1.5"]
+
+
 def test_latin1_headers_and_a_given_encoding(tmp_path):
     f = tmp_path / "s.csv"
     f.write_bytes("Datum;Abfluss m³/s;Temperatur °C\n01.02.2020;1,5;3\n".encode("latin-1"))
@@ -110,6 +118,7 @@ def test_xlsx_sheets_date_cells_serials_and_a_merged_title(tmp_path):
     (["13/01/2020", "01/02/2020"], {}, ["2020-01-13", "2020-02-01"]),        # day shown first by the 13
     (["01/13/2020 08:00", "02/01/2020 09:30"], {}, ["2020-01-13 08:00", "2020-02-01 09:30"]),
     (["20200601"], {}, ["2020-06-01"]),
+    (["2020-06-01 23:00", "2020-06-01 24:00"], {}, ["2020-06-01 23:00", "2020-06-02 00:00"]),
     (["01.02.2020"], {"fmt": "%d.%m.%Y"}, ["2020-02-01"]),
     (["43831", "43831.25"], {"excel_serial": True}, ["2020-01-01", "2020-01-01 06:00"]),
 ])

@@ -17,6 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from ..errors import Sca2lstmError
+from ..training.strategies import DEFAULT_SEARCH_TRIALS, STRATEGIES, preset_overrides
 from .common import (ArgumentParser, add_common_flags, basin_id, non_negative_float, non_negative_int,
                      open_unit_float, positive_float, positive_int, run_main, setup_logging)
 
@@ -51,6 +52,12 @@ def build_parser() -> ArgumentParser:
                    help="fine-tune even when precipitation, or every meteorological input, is absent from the "
                         "basin's whole file (the outputs name it)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config file's training.seed)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="the guide's presets conservative, deep, fast (explicit flags still override them); auto: "
+                        "the default and the three presets on one split, keeping the best on validation; search: a "
+                        "small sine-cosine search over the fine-tune flags (default: none, the guide's defaults)")
+    p.add_argument("--trials", type=positive_int, default=None,
+                   help=f"--strategy search: fine-tunes tried (default {DEFAULT_SEARCH_TRIALS})")
     p.add_argument("--resume", action="store_true", help="continue the latest interrupted fine-tune of the basin")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
     p.add_argument("--output_dir", default="./model_output/fine_tune",
@@ -65,7 +72,8 @@ DEFAULT_SEED = 42  # the guide's
 
 
 def settings(args) -> tuple[dict, int]:
-    """The ``finetune`` overrides and the seed: flag > config file > (checkpoint's section) > built-in.
+    """The ``finetune`` overrides and the seed: flag > ``--strategy`` preset > config file >
+    (checkpoint's section) > built-in.
 
     Returns
     -------
@@ -79,10 +87,22 @@ def settings(args) -> tuple[dict, int]:
     from ..config import read_config_file
 
     _, user = read_config_file(args.config)
-    overrides = dict(user.get("finetune", {}))
-    overrides.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
+    overrides = preset_overrides(getattr(args, "strategy", None), dict(user.get("finetune", {})), given_flags(args))
     seed = args.seed if args.seed is not None else user.get("training", {}).get("seed", DEFAULT_SEED)
     return overrides, int(seed)
+
+
+def given_flags(args) -> dict:
+    """The fine-tune flags given on the command line (``auto``/``search`` apply them to every candidate)."""
+    return {k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None}
+
+
+def _finetune(args, basin, overrides, seed, device, progress):
+    from ..training.strategies import finetune_with_strategy
+    return finetune_with_strategy(args.strategy, args.pretrained_model, basin, overrides, given_flags(args),
+                                  trials=args.trials, data_dir=args.data_dir, device=device,
+                                  out_root=args.output_dir, progress=progress, resume=args.resume, seed=seed,
+                                  test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
 
 
 def _one(job) -> dict:
@@ -90,16 +110,13 @@ def _one(job) -> dict:
     args, basin, threads, in_worker, overrides, seed = job
     import torch
 
-    from ..training.finetune import finetune
     from ..training.runtime import resolve_device
     if in_worker:
         setup_logging(args.quiet)
         torch.set_num_threads(threads)
     try:
         device = resolve_device(args.device, args.no_cuda)
-        r = finetune(args.pretrained_model, basin, overrides, data_dir=args.data_dir, device=device,
-                     out_root=args.output_dir, progress=not args.quiet and not in_worker, resume=args.resume,
-                     seed=seed, test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
+        r = _finetune(args, basin, overrides, seed, device, not args.quiet and not in_worker)
         b, a = r["before"].per_basin[basin], r["after"].per_basin[basin]
         return {"basin": basin, "status": "ok", "val_nse_before": b["model"]["nse"], "val_nse_after": a["model"]["nse"],
                 "kept": r["kept"],
@@ -116,12 +133,9 @@ def _body(args) -> int:
     basins = list(dict.fromkeys(args.target_basin))
     overrides, seed = settings(args)
     if len(basins) == 1:  # the guide's form: errors propagate to one stderr line and an exit code
-        from ..training.finetune import finetune
         from ..training.runtime import resolve_device
         device = resolve_device(args.device, args.no_cuda)
-        finetune(args.pretrained_model, basins[0], overrides, data_dir=args.data_dir, device=device,
-                 out_root=args.output_dir, progress=not args.quiet, resume=args.resume, seed=seed,
-                 test_start=args.test_start, allow_missing_inputs=args.allow_missing_inputs)
+        _finetune(args, basins[0], overrides, seed, device, not args.quiet)
         return 0
     jobs = min(args.jobs, len(basins))
     if jobs > 1:

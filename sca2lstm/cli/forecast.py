@@ -26,7 +26,11 @@ def build_parser() -> ArgumentParser:
                                                                     "forecast_leads (default: 7, or fewer if the "
                                                                     "model was trained for fewer)")
     p.add_argument("--weather_forecast", default=None,
-                   help="CSV with date and the model's meteorological input columns, one row per lead day")
+                   help="weather of the lead days: a CSV with date and the model's meteorological input columns "
+                        "(one row per lead day); a saved Open-Meteo response (.json, deterministic or ensemble, "
+                        "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
+                        "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
+                        "over members; an archive gives the forecast of the issue date)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
@@ -38,16 +42,21 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _read_weather(path):
+def _read_weather(path, data_dir, basin):
+    """A plain ``date`` CSV as a table; a saved Open-Meteo JSON or a long table as a WeatherForecast."""
     from pathlib import Path
 
     import pandas as pd
 
     from ..errors import DataError
+    from ..weather.files import read_forecast_for_station
 
     p = Path(path)
     if not p.is_file():
         raise DataError(f"--weather_forecast {p}: no such file")
+    wf = read_forecast_for_station(p, data_dir, basin)
+    if wf is not None:
+        return wf
     try:
         return pd.read_csv(p)
     except (OSError, ValueError, UnicodeDecodeError) as e:
@@ -66,25 +75,36 @@ def _body(args) -> int:
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
-    weather = _read_weather(args.weather_forecast) if args.weather_forecast else None
+    from ..data.dataset import recorded_data, resolve_data_dir
+
+    weather = None
+    if args.weather_forecast:
+        data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+        weather = _read_weather(args.weather_forecast, data_dir, args.basin)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
     if args.from_date or args.to_date:
         return run_reforecast(args, bundle, path, out_dir, weather)
     try:
         fc, extra, lines = warned(args, bundle, path, weather)
     except DataError as e:
-        if weather is not None and str(e).startswith("weather forecast"):
+        if weather is not None and str(e).startswith("weather forecast") and not str(e).startswith("--weather"):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
         raise
     folder = write_forecast(fc, out_dir, args.format, **extra)
     t = fc.table
-    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()} "
+    members = "" if fc.members is None else f", the mixture over {len(fc.members)} weather members"
+    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}{members} "
           f"(model {path}; {fc.seconds * 1000:.0f} ms)")
     qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
     print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
     for _, r in t.iterrows():
         print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
               + " ".join(f"{r[c]:9.3f}" for c in qcols))
+    scols = [c for c in ("stage_median", "stage_q05", "stage_q25", "stage_q75", "stage_q95") if c in t.columns]
+    if scols:  # a station with a rating curve: the same forecast as water levels (daily means)
+        print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
+        for _, r in t.iterrows():
+            print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
     for line in lines:
         print(line)
     if fc.missing_inputs:

@@ -48,8 +48,7 @@ def _body(args) -> int:
         resolve_model_path,
         write_prediction,
     )
-    from ..data.dataset import recorded_data, resolve_data_dir
-    from ..data.reader import timeseries_file
+    from ..evaluation.context import check_basins
     from ..training.runtime import resolve_device
 
     if args.format == "netcdf":
@@ -60,9 +59,7 @@ def _body(args) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     basins = list(dict.fromkeys(args.basin))
     # A basin id the data folder lacks is bad input: refused before anything is computed or written.
-    data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
-    for basin in basins:
-        timeseries_file(data_dir, basin)
+    check_basins(bundle, args.data_dir, basins)
     # Each basin is written as soon as it is forecast: a basin that fails later costs no finished one.
     rows, failed = [], []
     for basin in basins:

@@ -33,10 +33,24 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--token_file", default=None,
                    help="file holding the write token (default: $SCA2LSTM_TOKEN; without one, writes are off)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes that run the model (default: the CPU cores, at most 4); 0 runs it in the "
-                        "server process")
+                   help="processes that run the model (default: one fewer than the CPU cores, at least 1, at "
+                        "most 4: the server's own process keeps a core for cached answers); 0 runs it in a thread "
+                        "of the server process")
     p.add_argument("--anonymous_per_minute", type=int, default=120,
                    help="requests a minute one client may make without the token (default 120, at least 60)")
+    g = p.add_argument_group("daily issue and alerts")
+    g.add_argument("--issue_at", default=None,
+                   help="issue every station each day at this local time, HH:MM (e.g. 08:00), storing the forecasts "
+                        "and warnings and alerting on changes (default: no daily issue)")
+    g.add_argument("--timezone", default=None,
+                   help="time zone of --issue_at, e.g. Asia/Shanghai (default: the server's)")
+    g.add_argument("--alert_webhook", default=None, help="URL that receives each issue's alerts as JSON (POST)")
+    g.add_argument("--alert_email", default=None, help="addresses, comma-separated, that receive the alerts")
+    g.add_argument("--smtp", default="localhost:25",
+                   help="SMTP server HOST:PORT for --alert_email (default localhost:25; user and password from "
+                        "$SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD)")
+    g.add_argument("--smtp_from", default="sca2lstm@localhost", help="sender address of the alert e-mails")
+    g.add_argument("--smtp_starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="warnings only")
     return p
@@ -56,6 +70,27 @@ def read_token(token_file) -> str | None:
     return os.environ.get("SCA2LSTM_TOKEN") or None
 
 
+def daily_settings(args):
+    """The daily issue of the flags (one-line UsageError on a bad value)."""
+    from ..serve.daily import Daily, parse_issue_at, parse_timezone
+    from ..serve.notify import Notifier
+
+    at = parse_issue_at(args.issue_at) if args.issue_at else None
+    tz = parse_timezone(args.timezone)
+    if args.alert_webhook and not args.alert_webhook.startswith(("http://", "https://")):
+        raise UsageError(f"--alert_webhook {args.alert_webhook!r}: expected an http:// or https:// URL")
+    emails = [e.strip() for e in (args.alert_email or "").split(",") if e.strip()]
+    bad = [e for e in emails if "@" not in e]
+    if bad:
+        raise UsageError(f"--alert_email {bad[0]!r} is not an e-mail address")
+    host, sep, port = args.smtp.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--smtp {args.smtp!r}: expected HOST:PORT, e.g. smtp.example.org:587")
+    notifier = Notifier.from_env(webhook=args.alert_webhook, email_to=emails, smtp_host=host, smtp_port=int(port),
+                                 smtp_from=args.smtp_from, smtp_starttls=args.smtp_starttls)
+    return Daily(at=at, tz=tz, notifier=notifier)
+
+
 def _body(args) -> int:
     import uvicorn
 
@@ -70,10 +105,11 @@ def _body(args) -> int:
     if args.anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
         raise UsageError(f"--anonymous_per_minute {args.anonymous_per_minute}: expected at least "
                          f"{MIN_ANONYMOUS_PER_MINUTE}")
-    workers = min(4, os.cpu_count() or 1) if args.workers is None else args.workers
+    workers = max(1, min(4, (os.cpu_count() or 2) - 1)) if args.workers is None else args.workers
     if not 0 <= workers <= 64:
         raise UsageError(f"--workers {args.workers}: expected 0..64")
     token = read_token(args.token_file)
+    daily = daily_settings(args)
     model_path = Path(args.model).expanduser()
     if not model_path.exists():
         raise UsageError(f"--model {model_path}: no such checkpoint file or folder")
@@ -86,13 +122,18 @@ def _body(args) -> int:
         forecaster.warm_up()
         db = Path(args.db).expanduser() if args.db else (model_path if model_path.is_dir()
                                                         else model_path.parent) / "serve.sqlite"
-        app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute)
+        app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute,
+                         daily=daily)
         log.info("model %s (%d station(s) with their own fine-tuned model), stations from %s, database %s, "
                  "%d worker process(es)", model_path, len(own), data_dir, db, workers)
         if token is None:
             log.warning("writes are off: no write token ($SCA2LSTM_TOKEN or --token_file); posts get 403")
         else:
             log.info("writes are on (token from %s)", "--token_file" if args.token_file else "$SCA2LSTM_TOKEN")
+        if daily.at is not None:
+            log.info("daily issue at %s (%s); alerts to %s", daily.at.strftime("%H:%M"), daily.tz or "local time",
+                     ", ".join(filter(None, [daily.notifier.webhook and "the webhook",
+                                             daily.notifier.email_to and "e-mail"])) or "nobody (no channel set)")
         log.info("serving on http://%s:%d/ (API documentation at /docs)", args.host, args.port)
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s: other machines can reach the service; put it behind TLS before "

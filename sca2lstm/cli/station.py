@@ -6,6 +6,13 @@ Example::
         --map date=Datum,precipitation=Niederschlag,discharge=Abfluss --discharge_unit m3/s \\
         --area_km2 120 --lat 48.1 --lon 9.3
 
+A township station logged hourly in GBK, with a water level, a rating curve and three rain gauges::
+
+    sca2lstm station import 水文站.csv --id zhen-01 --out ./my_stations \\
+        --map date=时间,stage=水位(m),precipitation=雨量1+雨量2+雨量3,temperature=气温 \\
+        --precipitation_weights 0.5,0.3,0.2 --rating a=12.5,b=1.6,h0=0.15 --day_start 08:00 \\
+        --timezone Asia/Shanghai --warning_levels alert=2.5,danger=3.2 --levels_in stage
+
 ``--spec stations.yaml`` gives the same options in YAML: one mapping, or ``stations:`` with a list of
 them (keys as the flags without ``--``; ``file`` relative to the YAML's folder; ``map`` and ``attr``
 as mappings). Every station is checked before anything is written.
@@ -23,20 +30,25 @@ log = logging.getLogger(__name__)
 
 PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
-              "date_format", "na_value", "overwrite"}
+              "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start", "day_label",
+              "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels", "levels_in",
+              "precipitation_weights"}
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Station tools: 'import' writes a station's CSV into a data folder.")
+    p = ArgumentParser(prog=PROG, description="Station tools: 'import' writes a station's record (CSV or Excel, daily "
+                                              "or sub-daily, discharge or water level) into a data folder.")
     sub = p.add_subparsers(dest="action", required=True, metavar="{import}", parser_class=ArgumentParser)
-    q = sub.add_parser("import", help="import a station's daily CSV into a data folder")
-    q.add_argument("file", nargs="?", help="the station's daily CSV (plain or .gz)")
+    q = sub.add_parser("import", help="import a station's record into a data folder")
+    q.add_argument("file", nargs="?", help="the station's record: CSV (plain or .gz, any encoding) or .xlsx")
     q.add_argument("--spec", default=None, help="YAML with these options (one station or a 'stations:' list)")
     q.add_argument("--id", dest="id", default=None, help="station id: letters, digits, '-', '_' (e.g. DE110000)")
     q.add_argument("--out", default=None, help="data folder to write into (created; other stations kept)")
     q.add_argument("--map", default=None,
-                   help="KEY=COLUMN pairs: date=,precipitation=,discharge= required; temperature=, pet= optional")
-    q.add_argument("--discharge_unit", default=None, help="m3/s, l/s or mm/d (mm/d needs --area_km2)")
+                   help="KEY=COLUMN pairs: date=, precipitation= and discharge= (or stage= with --rating) required; "
+                        "time=, temperature=, pet= optional; precipitation=P1+P2+P3 combines rain gauges")
+    q.add_argument("--discharge_unit", default=None, help="m3/s, l/s or mm/d (mm/d needs --area_km2); "
+                                                          "required with discharge=, m3/s with stage=")
     q.add_argument("--area_km2", type=float, default=None, help="catchment area in km2")
     q.add_argument("--lat", type=float, default=None, help="gauge latitude, degrees north")
     q.add_argument("--lon", type=float, default=None, help="gauge longitude, degrees east")
@@ -47,6 +59,31 @@ def build_parser() -> ArgumentParser:
     q.add_argument("--date_format", default=None, help="strftime form of the dates, e.g. %%d/%%m/%%Y "
                    "(default: YYYY-MM-DD, YYYY/MM/DD or DD.MM.YYYY, recognised)")
     q.add_argument("--na_value", action="append", default=[], help="a cell value that means missing (e.g. -999)")
+    q.add_argument("--encoding", default=None, help="text encoding, e.g. gbk, utf-8, utf-16, latin-1 (default: "
+                                                    "detected and printed)")
+    q.add_argument("--sheet", default=None, help="spreadsheet sheet: its name or its number from 1 (default: the first)")
+    q.add_argument("--skiprows", type=int, default=None, help="title rows above the header (default: the header is "
+                                                               "found as the first row with the mapped names)")
+    q.add_argument("--day_start", default=None, help="HH:MM, start of the hydrological day in the station's standard "
+                                                     "time (default 00:00; China 08:00, UK 09:00)")
+    q.add_argument("--day_label", default=None, choices=["start", "end"],
+                   help="a day is named by the date on which it starts (default) or ends")
+    q.add_argument("--stamp", default=None, choices=["start", "end"],
+                   help="a sub-daily timestamp marks the start (default) or the end of its interval (e.g. 时段雨量)")
+    q.add_argument("--timezone", default=None, help="zone the timestamps are in: IANA name (Asia/Shanghai) or offset "
+                                                    "(UTC+08:00); default: the station's standard time")
+    q.add_argument("--station_timezone", default=None,
+                   help="zone whose standard time the day boundary is in (default: --timezone)")
+    q.add_argument("--max_missing", type=float, default=None,
+                   help="share of a day that may lack sub-daily values before the day is missing (default 0.1)")
+    q.add_argument("--rating", default=None, help="rating curve for stage=: a=12.5,b=1.6,h0=0.15[,h_max=3.2] "
+                                                  "(Q = a·(h − h0)^b), or a file of (h, Q) pairs or power-law segments")
+    q.add_argument("--warning_levels", default=None, help="NAME=VALUE pairs, e.g. alert=45.0,danger=80.0 (警戒, 保证)")
+    q.add_argument("--levels_in", default=None, choices=["flow", "stage"],
+                   help="unit of --warning_levels: flow in m3/s (default) or stage (water level) in m")
+    q.add_argument("--precipitation_weights", default=None,
+                   help="Thiessen weights of the gauges in precipitation=P1+P2+..., e.g. 0.5,0.3,0.2 (sum 1; "
+                        "default: their mean)")
     q.add_argument("--overwrite", action="store_true", help="replace a station of the same id")
     q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     q.add_argument("--quiet", action="store_true", help="print only warnings and errors")
@@ -59,7 +96,11 @@ def _from_flags(args) -> list[dict]:
     return [{"file": args.file, "id": args.id, "out": args.out, "map": args.map,
              "discharge_unit": args.discharge_unit, "area_km2": args.area_km2, "lat": args.lat, "lon": args.lon,
              "attr": args.attr, "sep": args.sep, "decimal": args.decimal, "date_format": args.date_format,
-             "na_value": args.na_value, "overwrite": args.overwrite}]
+             "na_value": args.na_value, "overwrite": args.overwrite, "encoding": args.encoding, "sheet": args.sheet,
+             "skiprows": args.skiprows, "day_start": args.day_start, "day_label": args.day_label,
+             "stamp": args.stamp, "timezone": args.timezone, "station_timezone": args.station_timezone,
+             "max_missing": args.max_missing, "rating": args.rating, "warning_levels": args.warning_levels,
+             "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights}]
 
 
 def _from_spec(path, args) -> list[dict]:
@@ -93,17 +134,24 @@ def _from_spec(path, args) -> list[dict]:
 def _options(d: dict):
     from ..data.station import ImportOptions
 
-    for key in ("file", "id", "out", "map", "discharge_unit"):
+    for key in ("file", "id", "out", "map"):
         if d.get(key) in (None, "", []):
             flag = key.upper() if key == "file" else f"--{key}"
-            raise UsageError(f"{flag} is required" + (" (--discharge_unit: m3/s, l/s or mm/d)"
-                                                      if key == "discharge_unit" else ""))
+            raise UsageError(f"{flag} is required")
     na = d.get("na_value") or []
     na = [na] if isinstance(na, (str, int, float)) else na
-    return ImportOptions(str(d["id"]), d["map"], str(d["discharge_unit"]), _num(d, "area_km2"), _num(d, "lat"),
-                         _num(d, "lon"), d.get("attr") or {}, sep=str(d.get("sep") or ","),
-                         decimal=str(d.get("decimal") or "."), date_format=d.get("date_format"),
-                         na_values=tuple(str(v) for v in na), overwrite=bool(d.get("overwrite")))
+    skip = d.get("skiprows")
+    if skip is not None and (not isinstance(skip, int) or skip < 0):
+        raise UsageError(f"--skiprows {skip!r} must be a whole number >= 0")
+    opt = {k: d.get(k) for k in ("day_start", "day_label", "stamp", "levels_in", "max_missing") if d.get(k) is not None}
+    return ImportOptions(str(d["id"]), d["map"], None if d.get("discharge_unit") in (None, "") else str(d["discharge_unit"]),
+                         _num(d, "area_km2"), _num(d, "lat"), _num(d, "lon"), d.get("attr") or {},
+                         sep=str(d.get("sep") or ","), decimal=str(d.get("decimal") or "."),
+                         date_format=d.get("date_format"), na_values=tuple(str(v) for v in na),
+                         overwrite=bool(d.get("overwrite")), encoding=d.get("encoding"), sheet=d.get("sheet"),
+                         skiprows=skip, timezone=d.get("timezone"), station_timezone=d.get("station_timezone"),
+                         rating=d.get("rating"), warning_levels=d.get("warning_levels"),
+                         precipitation_weights=d.get("precipitation_weights"), **opt)
 
 
 def _num(d: dict, key: str):
@@ -127,7 +175,8 @@ def _body(args) -> int:
     if args.quiet:
         return 0
     for out, st in prepared:
-        print(f"Station {st.station_id} -> {out / 'timeseries' / (st.station_id + '.csv')}")
+        print(f"Station {st.station_id} -> {out / 'timeseries' / (st.station_id + '.csv')} "
+              f"(metadata: {out / 'meta' / (st.station_id + '.json')})")
         for line in st.summary:
             print(f"  {line}")
     for out in dict.fromkeys(p[0] for p in prepared):

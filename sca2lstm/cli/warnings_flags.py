@@ -53,7 +53,8 @@ def warned(args, bundle, path, weather):
         doc[n]["first_warning_lead"] = lead
     extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
-    lines = [f"{n:>8}: {lv.value:9.3f} m3/s, warn at P >= {lv.warn_probability:.2f} "
+    lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)
+                                                  is not None else "") + f", warn at P >= {lv.warn_probability:.2f} "
              f"({warnings.warn_source.get(n)}); P(exceed) by lead "
              + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
     return fc, extra, [*lines, sentence]
@@ -69,11 +70,14 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     if args.issue_date:
         raise UsageError("--issue_date with --from/--to: a reforecast issues every day of the span; give one or "
                          "the other")
-    if weather is not None:
-        raise UsageError("--weather_forecast with --from/--to: a reforecast from archived weather forecasts is not "
-                         "supported by this version; reforecasts use the weather known at each issue date")
+    from ..weather.files import WeatherForecast
+
+    if weather is not None and not isinstance(weather, WeatherForecast):
+        raise UsageError(f"--weather_forecast {args.weather_forecast} with --from/--to: a reforecast reads an archive "
+                         "of past forecasts (issue_date, lead_days, valid_date[, member], <inputs>), not a table of "
+                         "one forecast's days")
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
-                                 data_dir=args.data_dir, model_path=path,
+                                 data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / f"basin_{args.basin}_reforecast_{first}_{last}"

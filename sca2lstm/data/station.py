@@ -10,7 +10,18 @@ What is written into ``DIR`` (the layout every command reads through ``--data_di
   ``gauge_lat``, ``gauge_lon``, the ``--attr`` values and the climate attributes computed from the
   station's own meteorology (CAMELS-GB names and definitions); an attribute that is absent is masked
   for the model;
-- ``DIR/meta/<id>.json``: provenance: source file and its sha256, column mapping, units, record period.
+- ``DIR/meta/<id>.json``: the station's metadata (:mod:`.station_meta`): rating curve, warning levels, day
+  rule, and the import's provenance: source file and its sha256, encoding, column mapping, units, record
+  period, what the rating curve masked and extrapolated.
+
+What it reads (through :mod:`.tables`): CSV in any separator and encoding (detected and printed), gzip,
+``.xlsx`` sheets (``sheet``), with title rows above the header skipped. Records may be daily or
+sub-daily (hourly, 5/15/30-minute, irregular): these are aggregated to days by the station's day rule
+(:mod:`.days`: day start, label, stamp, time zone; the daily maximum discharge is kept as
+``discharge_max``). A water level (``stage``) becomes discharge through a rating curve (:mod:`.rating`)
+at the record's own time step, before aggregation (the curve is not linear). Several rain gauges
+(``precipitation=P1+P2+P3``) are combined day by day with Thiessen weights (or equally), renormalised over
+the gauges present that day.
 
 Every check runs before anything is written; the files are then written to temporary names and renamed
 into place, so a failed import leaves ``DIR`` as it was, and importing a second station adds it without
@@ -34,6 +45,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from . import tables
+from .station_meta import StationMeta
 from .ids import check_basin_id
 
 log = logging.getLogger(__name__)
@@ -45,8 +57,11 @@ MIN_OBSERVED_DAYS = 730
 # one year or less, and its scores are uncertain.
 WARN_OBSERVED_DAYS = 5 * 365
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
-MAP_KEYS = ("date", "precipitation", "discharge", "temperature", "pet")
-REQUIRED_MAP_KEYS = ("date", "precipitation", "discharge")
+MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
+REQUIRED_MAP_KEYS = ("date", "precipitation")
+LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
+# Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
+WEIGHT_SUM_TOLERANCE = 1e-3
 STATIONS_FILE = "stations.csv"
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
@@ -59,7 +74,7 @@ class ImportOptions:
 
     station_id: str
     mapping: dict
-    discharge_unit: str
+    discharge_unit: str | None = None
     area_km2: float | None = None
     lat: float | None = None
     lon: float | None = None
@@ -69,6 +84,28 @@ class ImportOptions:
     date_format: str | None = None
     na_values: tuple = ()
     overwrite: bool = False
+    encoding: str | None = None
+    sheet: str | int | None = None
+    skiprows: int | None = None
+    day_start: str = "00:00"
+    day_label: str = "start"
+    stamp: str = "start"
+    timezone: str | None = None
+    station_timezone: str | None = None
+    max_missing: float = 0.1
+    rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
+    warning_levels: object = None         # "alert=45,danger=80" or {name: value}
+    levels_in: str = "flow"
+    precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
+
+    @property
+    def gauges(self) -> list:
+        """The precipitation column(s): ``P1+P2+P3`` -> ``["P1", "P2", "P3"]``."""
+        return [g.strip() for g in str(self.mapping["precipitation"]).split("+")]
+
+    def header_names(self) -> list:
+        """Every column name the mapping asks the file for."""
+        return [v for k, v in self.mapping.items() if k != "precipitation"] + self.gauges
 
 
 @dataclass
@@ -86,12 +123,15 @@ class PreparedStation:
 
 # ------------------------------------------------------------------------------------------ options
 def parse_mapping(text) -> dict:
-    """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked."""
+    """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked.
+
+    Full-width punctuation typed in a Chinese input method (``，`` and ``＝``) counts as ``,`` and ``=``.
+    """
     if isinstance(text, dict):
         pairs = {str(k).strip(): str(v).strip() for k, v in text.items()}
     else:
         pairs = {}
-        for part in str(text).split(","):
+        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
             if not part.strip():
                 continue
             if "=" not in part:
@@ -103,9 +143,54 @@ def parse_mapping(text) -> dict:
     if unknown:
         raise UsageError(f"--map key(s) {unknown} unknown; allowed keys: {', '.join(MAP_KEYS)}")
     missing = [k for k in REQUIRED_MAP_KEYS if not pairs.get(k)]
+    if not (pairs.get("discharge") or pairs.get("stage")):
+        missing.append("discharge")
     if missing:
-        raise UsageError(f"--map lacks {missing}; it needs at least date=COL,precipitation=COL,discharge=COL")
+        raise UsageError(f"--map lacks {missing}; it needs at least date=COL,precipitation=COL,discharge=COL "
+                         "(or stage=COL with --rating)")
+    if any(not g.strip() for g in pairs["precipitation"].split("+")):
+        raise UsageError(f"--map precipitation={pairs['precipitation']!r}: gauges are joined by '+', e.g. P1+P2+P3")
     return pairs
+
+
+def parse_weights(text, n: int) -> list | None:
+    """``"0.5,0.3,0.2"`` (or a list) -> floats, one per gauge, each >= 0, summing to 1. None: equal weights."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    items = [x for x in str(text).replace("，", ",").split(",")] if isinstance(text, str) else list(text)
+    try:
+        w = [float(x) for x in items]
+    except (TypeError, ValueError):
+        raise UsageError(f"--precipitation_weights {text!r}: expected numbers, e.g. 0.5,0.3,0.2") from None
+    if len(w) != n:
+        raise UsageError(f"--precipitation_weights gives {len(w)} weights for {n} rain gauge(s); give one per gauge "
+                         "in the order of --map precipitation=P1+P2+...")
+    if any(not math.isfinite(x) or x < 0 for x in w):
+        raise UsageError(f"--precipitation_weights {text!r}: each weight must be a number >= 0")
+    if abs(sum(w) - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise UsageError(f"--precipitation_weights {','.join(f'{x:g}' for x in w)} sum to {sum(w):g}; Thiessen "
+                         "weights are shares of the catchment and must sum to 1")
+    return w
+
+
+def parse_levels(text, unit: str) -> dict:
+    """``alert=45.0,danger=80.0`` (or a dict) -> ``{name: WarningLevel}`` in ``unit`` ('m3/s' or 'm')."""
+    from .station_meta import check_level
+
+    if text is None or text == "" or text == {}:
+        return {}
+    if isinstance(text, dict):
+        pairs = list(text.items())
+    else:
+        pairs = []
+        for part in str(text).replace("，", ",").split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise UsageError(f"--warning_levels entry {part.strip()!r} is not NAME=VALUE; e.g. alert=45.0,danger=80.0")
+            k, v = part.split("=", 1)
+            pairs.append((k.strip(), v.strip()))
+    return {k: check_level(k, v, unit) for k, v in pairs}
 
 
 def parse_attr(items) -> dict:
@@ -130,8 +215,21 @@ def parse_attr(items) -> dict:
 
 def check_options(o: ImportOptions) -> ImportOptions:
     """Validate the options that do not depend on the file (UsageError naming the culprit)."""
+    from .days import parse_zone
+    from .rating import RatingCurve, parse_rating
+    from .station_meta import check_day_rule
+
     o.station_id = check_basin_id(o.station_id)
     o.mapping = parse_mapping(o.mapping)
+    if "discharge" not in o.mapping:
+        o.discharge_unit = o.discharge_unit or "m3/s"  # discharge from the rating curve is in m3/s
+        if o.discharge_unit != "m3/s":
+            raise UsageError(f"--discharge_unit {o.discharge_unit!r} with a stage record: the rating curve gives m3/s")
+        if o.rating is None:
+            raise UsageError(f"--map stage={o.mapping['stage']} needs --rating: a=..,b=..,h0=.. (Q = a·(h − h0)^b) "
+                             "or a file of (h, Q) pairs or power-law segments")
+    if o.discharge_unit is None:
+        raise UsageError("--discharge_unit is required (m3/s, l/s or mm/d)")
     if o.discharge_unit not in DISCHARGE_UNITS:
         raise UsageError(f"--discharge_unit {o.discharge_unit!r} unknown; choose from {', '.join(DISCHARGE_UNITS)}")
     if o.area_km2 is not None and not (math.isfinite(o.area_km2) and o.area_km2 > 0):
@@ -150,6 +248,37 @@ def check_options(o: ImportOptions) -> ImportOptions:
         raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
                          "(e.g. --sep ';')")
     o.attributes = parse_attr(o.attributes)
+    check_day_rule(o.day_start, o.day_label, o.stamp, "--day_start/--day_label/--stamp")
+    for flag, zone in (("--timezone", o.timezone), ("--station_timezone", o.station_timezone)):
+        if zone is not None:
+            parse_zone(zone, flag)
+    try:
+        o.max_missing = float(o.max_missing)
+    except (TypeError, ValueError):
+        raise UsageError(f"--max_missing {o.max_missing!r} is not a number") from None
+    if not 0.0 <= o.max_missing < 1.0:
+        raise UsageError(f"--max_missing {o.max_missing!r} must lie in [0, 1): the share of a day that may lack values")
+    if o.rating is not None and not isinstance(o.rating, RatingCurve):
+        o.rating = parse_rating(o.rating)
+    if o.levels_in not in LEVELS_IN:
+        raise UsageError(f"--levels_in {o.levels_in!r} unknown; choose from {', '.join(LEVELS_IN)}")
+    if not isinstance(o.warning_levels, dict) or o.warning_levels and not all(
+            hasattr(v, "unit") for v in o.warning_levels.values()):
+        o.warning_levels = parse_levels(o.warning_levels, "m" if o.levels_in == "stage" else "m3/s")
+    if any(v.unit == "m" for v in o.warning_levels.values()):
+        if o.rating is None:
+            raise UsageError("--levels_in stage: water levels need the station's rating curve (--rating) to be "
+                             "compared with forecast discharge")
+        from .rating import level_discharge
+        for name, v in o.warning_levels.items():
+            try:
+                level_discharge(o.rating, v.value)
+            except UsageError as e:
+                raise UsageError(f"--warning_levels {name}={v.value:g} m: {e}") from None
+    w = parse_weights(o.precipitation_weights, len(o.gauges))
+    if w is not None and len(o.gauges) == 1:
+        raise UsageError("--precipitation_weights needs several rain gauges: --map precipitation=P1+P2+...")
+    o.precipitation_weights = w
     return o
 
 
@@ -191,15 +320,6 @@ def _float_or_none(v):
         return float(str(v).replace(",", "."))
     except ValueError:
         return None
-
-
-def _dates(col: pd.Series, name: str, fmt: str | None, source: str = "") -> pd.DatetimeIndex:
-    parsed = tables.parse_dates(col, fmt, column=name, source=source)
-    if (parsed != parsed.normalize()).any():
-        i = int(np.flatnonzero(parsed != parsed.normalize())[0])
-        raise DataError(f"date column {name!r} has a time of day ({col.iloc[i]!r}, row {i + 2}): the timestep is "
-                        "not daily; expected one row per day (aggregate sub-daily data to daily values first)")
-    return parsed
 
 
 def _check_timestep(dates: pd.DatetimeIndex, name: str) -> None:
@@ -256,61 +376,196 @@ def climate_attributes(ts: pd.DataFrame, lat: float | None = None) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------------------ converting
+def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: list, warnings: list,
+                        derive: bool) -> dict | None:
+    """Discharge from the water level at the record's own time step (the curve is not linear, so the
+    daily mean of Q is not Q of the daily mean stage). Below the curve: masked and counted; above the
+    highest gauged stage: extrapolated, flagged (``discharge_extrapolated``) and counted."""
+    if not derive:
+        return None
+    curve = o.rating
+    res = curve.discharge(raw["stage"].to_numpy(np.float64), raw.index)
+    h = raw["stage"].to_numpy(np.float64)
+    n = int(np.isfinite(h).sum())
+    nb, na, nn = int(res.below.sum()), int(res.above.sum()), int(res.no_curve.sum())
+    if nb == n:
+        lowest = min(curve.lowest_stage(p[2]) for p in curve.periods())
+        raise DataError(f"every water level in column {col!r} lies below the rating curve (lowest stage {lowest:g} m, "
+                        f"the record's highest is {np.nanmax(h):g} m): a wrong curve, or stages in cm?")
+    if nn == n:
+        raise DataError(f"no rating-curve period covers the record of column {col!r} "
+                        f"({raw.index[0].date()}..{raw.index[-1].date()}); check valid_from / valid_to")
+    raw["discharge"] = res.q
+    raw["discharge_extrapolated"] = np.where(np.isfinite(res.q), res.above.astype(np.float64), np.nan)
+    summary.append(f"water level -> discharge by the rating curve ({curve.describe()}): {n} values; {nb} below "
+                   f"the curve (masked); {na} above the highest gauged stage (extrapolated with the top segment, "
+                   "flagged in discharge_extrapolated)" + (f"; {nn} outside every validity period (masked)" if nn else ""))
+    if nb:
+        warnings.append(f"{nb} of {n} water levels in column {col!r} lie below the rating curve: their discharge is "
+                        "missing")
+    if na:
+        warnings.append(f"{na} of {n} water levels in column {col!r} lie above the highest gauged stage: their "
+                        "discharge is extrapolated (days flagged in discharge_extrapolated)")
+    return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
+
+
+# Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
+# ("(mm)", "(m3/s)") or a summary row ("合计", "平均", "Total"). A date always holds digits.
+MAX_LABEL_ROWS = 3
+
+
+def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary: list):
+    """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit."""
+    no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
+    head = 0
+    while head < min(MAX_LABEL_ROWS, len(frame)) and no_digit[head] and frame[date_col].iloc[head] is not pd.NA:
+        head += 1
+    tail = 0
+    while (tail < MAX_LABEL_ROWS and len(frame) - tail - 1 >= head and no_digit[len(frame) - tail - 1]
+           and frame[date_col].iloc[len(frame) - tail - 1] is not pd.NA):
+        tail += 1
+    if not head and not tail:
+        return frame, first_row
+    dropped = [str(v) for v in frame[date_col].iloc[:head]] + [str(v) for v in frame[date_col].iloc[len(frame) - tail:]]
+    summary.append(f"skipped {head + tail} row(s) whose date cell is a label, not a date: {dropped}")
+    out = frame.iloc[head:len(frame) - tail].reset_index(drop=True)
+    if len(out) == 0:
+        raise DataError(f"no data rows: every row's date cell is a label ({dropped[:3]})")
+    return out, first_row + head
+
+
+def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list):
+    """Daily rows from the record: a daily one placed by the day rule, a sub-daily one aggregated.
+
+    Returns (daily frame on a gap-free DatetimeIndex, days without a row, sub-daily provenance or None).
+    """
+    from .days import aggregate_to_days, days_of
+
+    idx = raw.index
+    steps = np.diff(idx.as_unit("s").asi8)
+    if len(idx) >= 2 and float(np.median(steps)) < 86400 and not idx.duplicated().all():
+        how = {k: "sum" for k in gauge_keys}
+        how.update({k: r for k, r in (("temperature", "mean"), ("pet", "sum"), ("discharge", ("mean", "max")),
+                                      ("stage", ("mean", "max")), ("discharge_extrapolated", "max")) if k in raw})
+        res = aggregate_to_days(raw[list(how)], o.day_start, o.timezone, o.stamp, o.day_label, how, o.max_missing,
+                                o.station_timezone)
+        daily = res.frame.rename(columns={"discharge_extrapolated_max": "discharge_extrapolated"})
+        zone = o.station_timezone or o.timezone
+        summary.append(f"day rule: {o.day_start} to {o.day_start} "
+                       + (f"standard time of {zone}" if zone else "in the timestamps' own clock")
+                       + f", labelled by its {o.day_label} date; a timestamp marks the {o.stamp} of its interval")
+        summary.append(res.summary(o.max_missing))
+        sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
+               "max_missing": o.max_missing, "days": res.counts}
+        return daily, 0, sub
+    if (idx == idx.normalize()).all():  # dates without a time of day already name their days
+        days = pd.DatetimeIndex(idx, name="date")
+    else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
+        days = days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)
+    if (days != days.normalize()).any():  # pragma: no cover - days_of returns dates
+        raise DataError(f"date column {name!r}: could not place the values on days")
+    _check_timestep(days, name)
+    daily = raw.set_axis(days)
+    full = pd.date_range(daily.index[0], daily.index[-1], freq="D", name="date")
+    return daily.reindex(full), len(full) - len(daily), None
+
+
+def _combine_gauges(daily: pd.DataFrame, keys: list, o: ImportOptions, summary: list) -> pd.Series:
+    """Areal precipitation: the weighted mean of the gauges present each day (weights renormalised)."""
+    p = daily[keys].to_numpy(np.float64)
+    if len(keys) == 1:
+        return pd.Series(p[:, 0], index=daily.index)
+    w = np.asarray(o.precipitation_weights or [1.0 / len(keys)] * len(keys), np.float64)
+    present = np.isfinite(p)
+    wsum = (present * w).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = np.where(wsum > 0, np.nansum(np.where(present, p, 0.0) * w, axis=1) / wsum, np.nan)
+    partial = int((present.any(axis=1) & ~present.all(axis=1)).sum())
+    how = ("Thiessen weights " + ", ".join(f"{g} {x:g}" for g, x in zip(o.gauges, w))
+           if o.precipitation_weights else "their mean")
+    summary.append(f"precipitation: {len(keys)} gauges by {how}; {partial} days with a gauge missing (weights "
+                   "renormalised over the gauges present that day)")
+    return pd.Series(val, index=daily.index)
+
+
 # ------------------------------------------------------------------------------------------ preparing
 def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFrame", sha256: str = "",
-                    static_attributes=()) -> PreparedStation:
+                    static_attributes=(), table: tables.Table | None = None) -> PreparedStation:
     """Validate and convert one station's table (cells as read) into the layout's columns.
 
-    Raises DataError / UsageError naming the culprit; writes nothing.
+    ``table`` (from :func:`read_station_file`) tells how the file was read: encoding, sheet, title rows,
+    and whether plain numbers in the date column are Excel serial days. Raises DataError / UsageError
+    naming the culprit; writes nothing.
     """
     o = check_options(o)
     m = o.mapping
-    absent = [f"{k}={c}" for k, c in m.items() if c not in frame.columns]
-    if absent:
-        raise DataError(f"{source}: mapped column(s) {', '.join(absent)} not in the file; its columns are "
-                        f"{list(frame.columns)}" + (" (is --sep right?)" if len(frame.columns) == 1 else ""))
-    dates = _dates(frame[m["date"]], m["date"], o.date_format)
-    _check_timestep(dates, m["date"])
-    what = {"precipitation": "precipitation, mm/d", "discharge": f"discharge, {o.discharge_unit}",
-            "temperature": "temperature, degC", "pet": "PET, mm/d"}
-    vals = {k: _numeric(frame[m[k]], m[k], what[k], o.decimal) for k in MAP_KEYS[1:] if k in m}
+    summary, warnings = [], []
+    if table is not None:
+        summary.append(f"read {Path(source).name}: {table.describe()}")
+    wanted = {k: v for k, v in m.items() if k != "precipitation"}
+    gauge_keys = [f"precipitation {i + 1}" for i in range(len(o.gauges))]
+    wanted.update(zip(gauge_keys, o.gauges))
+    cols = tables.match_columns(frame.columns, wanted, source)
+    first_row = table.first_data_row if table is not None else 2
+    frame, first_row = _drop_label_rows(frame, cols["date"], first_row, summary)
+    cells = frame[cols["date"]]
+    if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
+        cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
+                 + frame[cols["time"]].fillna(""))
+    excel = table is not None and table.kind in ("xlsx", "xls")
+    stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=first_row, excel_serial=excel,
+                                epoch=table.excel_epoch if table is not None else None)
+    what = {"discharge": f"discharge, {o.discharge_unit}", "stage": "water level, m", "temperature": "temperature, degC",
+            "pet": "PET, mm/d"}
+    what.update({k: "precipitation, mm" for k in gauge_keys})
+    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal) for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
-    for k in ("discharge", "precipitation", "pet"):
+    for k in ("discharge", *gauge_keys, "pet"):
         if k in vals and (vals[k] < 0).any():
             neg = vals[k] < 0
-            first = dates[np.flatnonzero(neg.to_numpy())[0]].date()
-            raise DataError(f"column {m[k]!r} ({what[k]}) has {int(neg.sum())} negative values (first on {first}: "
-                            f"{vals[k][neg].iloc[0]:g}); it must be >= 0 (if they mark missing values, name "
-                            "them with --na_value)")
+            first = stamps[np.flatnonzero(neg.to_numpy())[0]]
+            unit = "precipitation, mm/d" if k.startswith("precipitation") else what[k]
+            raise DataError(f"column {cols[k]!r} ({unit}) has {int(neg.sum())} negative values (first on "
+                            f"{first.date() if first == first.normalize() else first}: {vals[k][neg].iloc[0]:g}); it "
+                            "must be >= 0 (if they mark missing values, name them with --na_value)")
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
-        raise DataError(f"column {m['temperature']!r} (temperature, degC) has values outside -60..60 degC; "
+        raise DataError(f"column {cols['temperature']!r} (temperature, degC) has values outside -60..60 degC; "
                         "is it in degrees Celsius?")
-    if not vals["discharge"].notna().any():
-        raise DataError(f"column {m['discharge']!r} (discharge) has no values: every cell is missing")
-    if not vals["precipitation"].notna().any():
-        raise DataError(f"column {m['precipitation']!r} (precipitation) has no values: every cell is missing")
+    for k in ("discharge", "stage"):
+        if k in vals and not vals[k].notna().any():
+            raise DataError(f"column {cols[k]!r} ({k}) has no values: every cell is missing")
+    if not any(vals[k].notna().any() for k in gauge_keys):
+        raise DataError(f"column {cols[gauge_keys[0]]!r} (precipitation) has no values: every cell is missing")
 
-    ts = pd.DataFrame({k: v.to_numpy() for k, v in vals.items()}, index=pd.DatetimeIndex(dates, name="date"))
-    ts = ts.sort_index()
-    full = pd.date_range(ts.index[0], ts.index[-1], freq="D", name="date")
-    n_rows_missing = len(full) - len(ts)
-    ts = ts.reindex(full)
-    summary, warnings = [], []
-    q = ts.pop("discharge")
-    if o.discharge_unit == "m3/s":
-        ts["discharge_vol"] = q
-    elif o.discharge_unit == "l/s":
-        ts["discharge_vol"] = q / 1000.0
+    raw = pd.DataFrame({k: v.to_numpy() for k, v in vals.items()}, index=pd.DatetimeIndex(stamps))
+    raw = raw.sort_index()
+    rating_meta = None
+    if "stage" in raw:
+        rating_meta = _stage_to_discharge(raw, o, cols["stage"], summary, warnings, "discharge" not in cols)
+    daily, n_rows_missing, sub = _to_days(raw, o, m["date"], gauge_keys, summary)
+    ts = pd.DataFrame(index=daily.index)
+    ts["precipitation"] = _combine_gauges(daily, gauge_keys, o, summary)
+    for k in ("temperature", "pet"):
+        if k in daily:
+            ts[k] = daily[k]
+    q = daily["discharge"]
+    factor = {"m3/s": 1.0, "l/s": 1e-3}.get(o.discharge_unit)
+    if o.discharge_unit == "l/s":
         summary.append("discharge: l/s -> m3/s (/ 1000)")
-    else:
-        ts["discharge_vol"] = q * o.area_km2 / 86.4
+    if o.discharge_unit == "mm/d":
+        factor = o.area_km2 / 86.4
         summary.append(f"discharge: mm/d -> m3/s (x area {o.area_km2:g} km2 / 86.4); kept as discharge_spec (mm/d)")
+    ts["discharge_vol"] = q * factor
     if o.area_km2 is not None:
         ts["discharge_spec"] = q if o.discharge_unit == "mm/d" else ts["discharge_vol"] * 86.4 / o.area_km2
         if o.discharge_unit != "mm/d":
             summary.append("discharge_spec (mm/d) = discharge_vol x 86.4 / area")
+    for k in ("discharge_max", "stage", "stage_max", "discharge_extrapolated"):
+        if k in daily:
+            ts[k] = daily[k] * (factor if k == "discharge_max" else 1.0)
 
     n_obs = int(ts["discharge_vol"].notna().sum())
     obs_days = ts.index[ts["discharge_vol"].notna()]
@@ -322,10 +577,11 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         warnings.append(f"station {o.station_id}: only {n_obs} days ({n_obs / 365.25:.1f} years) of observed "
                         f"discharge; fine-tuning works, but its test part is short and its scores uncertain")
     period = f"{ts.index[0].date()}..{ts.index[-1].date()}"
-    summary.insert(0, f"read {len(frame)} rows: {len(ts)} days {period}"
-                      + (f" ({n_rows_missing} days without a row, left missing)" if n_rows_missing else ""))
+    at = 1 if table is not None else 0
+    summary.insert(at, f"read {len(frame)} rows: {len(ts)} days {period}"
+                       + (f" ({n_rows_missing} days without a row, left missing)" if n_rows_missing else ""))
     gaps = {c: int(ts[c].isna().sum()) for c in ts.columns}
-    summary.insert(1, "missing days per column: " + ", ".join(f"{c} {n}" for c, n in gaps.items()))
+    summary.insert(at + 1, "missing days per column: " + ", ".join(f"{c} {n}" for c, n in gaps.items()))
 
     computed = climate_attributes(ts, o.lat)
     attrs = {k: v for k, v in computed.items() if k not in o.attributes}
@@ -347,15 +603,30 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                        "(masked when either is missing)")
     if "temperature" not in ts:
         summary.append("no temperature column: the temperature input is masked")
-    meta = {"station_id": o.station_id, "source": source, "source_sha256": sha256,
-            "mapping": m, "discharge_unit": o.discharge_unit, "sep": o.sep, "decimal": o.decimal,
-            "date_format": o.date_format, "na_values": list(o.na_values),
-            "units_written": {"precipitation": "mm/d", "temperature": "degC", "pet": "mm/d",
-                              "discharge_vol": "m3/s", "discharge_spec": "mm/d"},
-            "record": {"start": str(ts.index[0].date()), "end": str(ts.index[-1].date()), "days": len(ts),
-                       "observed_discharge_days": n_obs, "missing_per_column": gaps},
-            "attributes": attrs, "computed_attributes": computed,
-            "imported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    provenance = {"source": source, "source_sha256": sha256,
+                  "mapping": m, "discharge_unit": o.discharge_unit, "sep": o.sep, "decimal": o.decimal,
+                  "date_format": o.date_format, "na_values": list(o.na_values),
+                  "units_written": {"precipitation": "mm/d", "temperature": "degC", "pet": "mm/d",
+                                    "discharge_vol": "m3/s", "discharge_spec": "mm/d", "discharge_max": "m3/s",
+                                    "stage": "m", "stage_max": "m"},
+                  "record": {"start": str(ts.index[0].date()), "end": str(ts.index[-1].date()), "days": len(ts),
+                             "observed_discharge_days": n_obs, "missing_per_column": gaps},
+                  "attributes": attrs, "computed_attributes": computed,
+                  "imported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    if table is not None:
+        provenance["read"] = {"kind": table.kind, "encoding": table.encoding, "sheet": table.sheet,
+                              "header_row": table.header_row + 1}
+    if sub is not None:
+        provenance["subdaily"] = sub
+    if rating_meta is not None:
+        provenance["rating_applied"] = rating_meta
+    if len(o.gauges) > 1:
+        provenance["precipitation_gauges"] = {"columns": o.gauges, "weights": o.precipitation_weights
+                                              or [1.0 / len(o.gauges)] * len(o.gauges)}
+    meta = StationMeta(o.station_id, warning_levels=dict(o.warning_levels),
+                       rating_curve=o.rating.to_dict() if o.rating is not None else None,
+                       day_start=o.day_start, day_label=o.day_label, stamp=o.stamp,
+                       timezone=o.station_timezone or o.timezone, provenance=provenance).to_dict()
     return PreparedStation(o.station_id, ts, attrs, computed, meta, summary, warnings)
 
 
@@ -375,9 +646,9 @@ def _stations_table(out_dir) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=["gauge_id"])
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not a readable CSV ({str(e).splitlines()[0]}); fix or remove it") from None
+        df = tables.read_csv(path, dtype=str, keep_default_na=False)
+    except DataError as e:
+        raise DataError(f"{e}; fix or remove it") from None
     if "gauge_id" not in df.columns:
         raise DataError(f"{path} has no gauge_id column; fix or remove it")
     return df
@@ -421,10 +692,30 @@ def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = F
                         if p.name != f"{s.station_id}.csv"]
         files[out_dir / "timeseries" / f"{s.station_id}.csv"] = s.timeseries.to_csv(
             float_format="%.6g", date_format="%Y-%m-%d").encode()
-        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(s.meta, indent=2) + "\n").encode()
+        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(_keep_later_keys(out_dir, s), indent=2,
+                                                                       ensure_ascii=False) + "\n").encode()
     files[out_dir / "attributes" / STATIONS_FILE] = table.to_csv(index=False).encode()
     _commit(out_dir, files, removed)
     return [out_dir / "timeseries" / f"{s.station_id}.csv" for s in stations]
+
+
+def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
+    """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
+    warning levels when it gives none."""
+    meta = dict(s.meta)
+    old_path = out_dir / "meta" / f"{s.station_id}.json"
+    if not old_path.is_file():
+        return meta
+    try:
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return meta
+    if isinstance(old, dict):
+        if old.get("weather") and not meta.get("weather"):
+            meta["weather"] = old["weather"]
+        if old.get("warning_levels") and not meta.get("warning_levels"):
+            meta["warning_levels"] = old["warning_levels"]
+    return meta
 
 
 def _fmt(v) -> str:
@@ -487,8 +778,9 @@ def import_files(jobs) -> list:
         o = check_options(o)
         out_dir = Path(out_dir).expanduser()
         check_clash(out_dir, o.station_id, o.overwrite)
-        table = read_station_file(file, o.sep, o.na_values)
-        st = prepare_station(table.frame, o, source=str(file), sha256=table.sha256, static_attributes=static)
+        table = read_station_file(file, o.sep, o.na_values, o.encoding, o.sheet, o.skiprows, o.header_names())
+        st = prepare_station(table.frame, o, source=str(file), sha256=table.sha256, static_attributes=static,
+                             table=table)
         st.meta["source"] = str(Path(file).expanduser().resolve())
         prepared.append((out_dir, o.overwrite, st))
     for out in dict.fromkeys(p[0] for p in prepared):

@@ -143,10 +143,12 @@ def read_station_meta(data_dir, station_id: str) -> StationMeta:
     path = meta_path(data_dir, station_id) if data_dir is not None else None
     if path is None or not path.is_file():
         return StationMeta(station_id=str(station_id))
+    from .tables import read_json
+
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read the station metadata ({e})") from None
+        d = read_json(path, "station metadata file")
+    except DataError as e:
+        raise DataError(f"cannot read the station metadata: {e}") from None
     return StationMeta.from_dict(d, str(station_id), source=str(path))
 
 

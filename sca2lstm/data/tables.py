@@ -20,7 +20,7 @@ naming the file and what was wrong, or a :class:`~sca2lstm.errors.UsageError` fo
   (a value above 12 in one field and none in the other); otherwise an explicit format is required.
 - :func:`normalise_name` / :func:`match_columns`: headers are matched as the user wrote them, after
   Unicode NFKC normalisation (full-width letters, digits and brackets become ASCII, ``m³`` becomes
-  ``m3``), surrounding spaces stripped, runs of spaces collapsed and case folded.
+  ``m3``), spaces dropped and case folded.
 """
 
 from __future__ import annotations
@@ -134,6 +134,13 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
                 return raw.decode(codec), codec, True
             except UnicodeDecodeError:
                 break
+    head = raw[:4096]
+    if b"\x00" in head and _looks_utf16(raw):  # UTF-16 without a mark; ASCII in it is also valid UTF-8
+        codec = "utf_16_le" if head[1::2].count(0) > head[0::2].count(0) else "utf_16_be"
+        try:
+            return raw.decode(codec), codec, True
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8"), "utf-8", True
     except UnicodeDecodeError:
@@ -191,9 +198,12 @@ def read_json(path, what: str = "JSON file"):
 
 # ------------------------------------------------------------------------------------------ names
 def normalise_name(name) -> str:
-    """A header as compared: NFKC (full-width to ASCII, ``m³`` to ``m3``), trimmed, spaces collapsed, casefolded."""
+    """A header as compared: NFKC (full-width to ASCII, ``m³`` to ``m3``), without any spaces, casefolded.
+
+    Spaces are dropped, not only trimmed: ``流量 (m3/s)`` and ``流量(m3/s)`` are the same header to a user.
+    """
     s = unicodedata.normalize("NFKC", str(name))
-    return re.sub(r"\s+", " ", s).strip().casefold()
+    return re.sub(r"\s+", "", s).casefold()
 
 
 def match_columns(columns, wanted: dict, source: str = "file") -> dict:
@@ -507,7 +517,7 @@ def parse_dates(values, fmt: str | None = None, *, column: str = "date", source:
         Naive timestamps, one per value, in the order given.
 
     Without ``fmt``, accepted: ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD`` and ``YYYY年M月D日``, each
-    optionally with ``HH:MM[:SS]`` (space or ``T``); ``YYYYMMDD``; Excel serial days (``excel_serial``);
+    optionally with ``HH:MM[:SS]`` (space or ``T``; ``24:00`` is 00:00 of the next day); ``YYYYMMDD``; Excel serial days (``excel_serial``);
     and ``DD/MM/YYYY`` or ``MM/DD/YYYY`` (also with ``.`` or ``-``) when the column shows the order: some
     value above 12 in one of the two fields and none in the other (or both fields always equal).
     Anything else is a DataError naming the first offending cell and its row.
@@ -519,6 +529,16 @@ def parse_dates(values, fmt: str | None = None, *, column: str = "date", source:
         i = int(np.flatnonzero(empty.to_numpy())[0])
         raise DataError(f"{where}{column!r} has an empty date cell (row {i + first_row}); every row needs a date")
     s = s.str.strip()
+    # 24:00 closes a day in many hourly records: it is 00:00 of the next day.
+    end_of_day = s.str.contains(r"[ T]24:00(?::00)?$", regex=True).to_numpy(dtype=bool)
+    if end_of_day.any():
+        s = s.str.replace(r"([ T])24:00((?::00)?)$", r"\g<1>00:00\g<2>", regex=True)
+        parsed = _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag)
+        return pd.DatetimeIndex(parsed + pd.to_timedelta(end_of_day.astype(np.int64), unit="D"))
+    return _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag)
+
+
+def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.DatetimeIndex:
     if fmt is None:  # the common case, plain YYYY-MM-DD, in one vectorised parse
         fast = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
         if not fast.isna().any():

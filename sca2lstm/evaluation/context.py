@@ -52,12 +52,14 @@ class BlendWeights:
 
     ``alpha``: the model's weight in the lead-``data.lead_days`` hindcast blend (None: the raw model);
     ``source``: where it came from, for logs and metrics.json; ``per_lead``: one weight per lead day of
-    an issue-time forecast ([leads], None until a command fits or reads them).
+    an issue-time forecast ([leads], None until a command fits or reads them) and ``per_lead_source``,
+    where they came from.
     """
 
     alpha: float | None
     source: str
     per_lead: list | None = None
+    per_lead_source: str | None = None
 
 
 @dataclass
@@ -70,7 +72,7 @@ class BasinContext:
     builtin: bool
     record: BasinRecord
     cfg: Config
-    scalers: Scalers            # a copy holding this basin's discharge scale; the bundle's is never changed
+    scalers: Scalers            # the bundle's, or for a basin it lacks a copy with the basin's scale added
     scale_source: str           # "checkpoint", or the days it was fitted on
     static_raw: np.ndarray
     static: np.ndarray
@@ -87,6 +89,7 @@ class BasinContext:
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _blend: BlendWeights | None = field(default=None, repr=False)
     _data: SequenceData | None = field(default=None, repr=False)
+    _files: _BasinFiles | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------ building
     @classmethod
@@ -122,27 +125,29 @@ class BasinContext:
         _, ccfg, scalers, ckpt = bundle
         cfg = cfg or ccfg
         basin = check_basin_id(basin)
-        data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded_data(ckpt))
-        frame = None
+        data_dir, builtin = data_folder((None, cfg, None, ckpt), data_dir)
+        attrs = _attribute_signature(data_dir)
+        files = None
         if timeseries is not None:
-            frame = _frame_from_table(timeseries, basin, cfg, _latitude(data_dir, basin))
+            frame = _frame_from_table(timeseries, basin, cfg, _latitude(data_dir, basin, attrs))
             x, y = raw_features(frame, cfg)
             rec = BasinRecord(basin, frame.index.to_numpy().astype("datetime64[D]"), x, y,
                               hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
                               .hexdigest())
         else:
-            rec = load_basin(data_dir, basin, cfg)  # its source_hash is the file's sha256
+            files = _basin_files(data_dir, basin, cfg, attrs)
+            rec, frame = files.record, files.frame
         missing = absent_inputs(rec, cfg)
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
-        static_raw = _static(data_dir, basin, cfg)
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
-                  scalers=Scalers.from_dict(scalers.to_dict()), scale_source="checkpoint", static_raw=static_raw,
+                  scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
-                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint(data_dir, basin, rec.source_hash),
-                  bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
-                  _frame=frame)
-        ctx.static, ctx.static_missing = ctx.scalers.transform_static(static_raw)
+                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
+                  bundle=bundle, device=device,
+                  test_start=test_start, timeseries_given=timeseries is not None, _frame=frame, _files=files)
+        ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         if basin not in ctx.scalers.basins:
+            ctx.scalers = Scalers.from_dict(scalers.to_dict())  # the bundle's scalers are never changed
             i0, i1 = new_basin_scale_days(rec, ctx.periods, cfg)
             ctx.scalers.basins[basin] = Scalers.fit_basin(basin, rec.x[i0:i1], rec.y[i0:i1], ctx.scalers.kinds)
             ctx.scale_source = f"fitted on its training days {rec.dates[i0]}..{rec.dates[i1 - 1]}"
@@ -179,7 +184,7 @@ class BasinContext:
         """The basin's raw daily data, completed as training completes it (date index; the input and
         discharge columns). Read on first use."""
         if self._frame is None:
-            self._frame = _file_frame(self.data_dir, self.basin, self.cfg)
+            self._frame = self._files.read_frame(self.data_dir, self.basin, self.cfg)
         return self._frame
 
     def sequence_data(self) -> SequenceData:
@@ -244,6 +249,22 @@ class BasinContext:
 
 
 # ---------------------------------------------------------------------------------------------- rules
+def data_folder(bundle, data_dir) -> tuple[Path, bool]:
+    """The data folder a checkpoint runs on, and whether it is the built-in synthetic one: ``data_dir``
+    if given, else the folder the checkpoint recorded, else the configured one
+    (:func:`sca2lstm.data.dataset.resolve_data_dir`). ``bundle``: ``load_model(...)``'s output."""
+    return resolve_data_dir(data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+
+
+def check_basins(bundle, data_dir, basins) -> Path:
+    """The data folder of :func:`data_folder`, after checking that it holds every basin of ``basins``
+    (a DataError naming the unknown id and the known ones): bad ids are refused before any work."""
+    folder, _ = data_folder(bundle, data_dir)
+    for basin in basins:
+        reader.timeseries_file(folder, basin)
+    return folder
+
+
 def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -> tuple[int, int]:
     """Days ``[i0, i1)`` a basin the checkpoint does not know fits its discharge scale on, the same for
     every command and issue date: its training part. Under the configured periods that is the configured
@@ -286,21 +307,38 @@ def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) ->
 
 
 # ---------------------------------------------------------------------------------------------- files
-# The raw file of a basin, keyed by the file's path, size and modification time (a rewritten file is
-# read again): parsing decades of CSV costs more than a whole forecast.
-_FRAME_CACHE: dict = {}
-# Static attributes by (attribute files' signature, basin, names).
+@dataclass
+class _BasinFiles:
+    """A basin's record (and raw frame, once asked for) as read from its files with signature ``sig``."""
+
+    sig: tuple
+    record: BasinRecord
+    lat: float
+    frame: pd.DataFrame | None = None
+
+    def read_frame(self, data_dir, basin: str, cfg: Config) -> pd.DataFrame:
+        if self.frame is None:
+            df = reader.read_timeseries(data_dir, basin, columns=[cfg.data.target])
+            self.frame = complete_inputs(df, basin, cfg, self.lat)
+        return self.frame
+
+
+# Basins as last read, keyed by timeseries file and data config; reused while the file and the attribute
+# files keep their size and modification time (a rewritten file is read again). Parsing and featurising
+# decades of CSV costs more than a whole forecast.
+_BASIN_CACHE: dict = {}
+# Static attributes and latitudes by (folder, basin, names), with the attribute files' signature.
 _STATIC_CACHE: dict = {}
-_CACHE_SIZE = 64
+_CACHE_SIZE = 256
 
 
 def clear_caches() -> None:
     """Forget the cached files (timing a first call, or freeing memory)."""
-    _FRAME_CACHE.clear()
+    _BASIN_CACHE.clear()
     _STATIC_CACHE.clear()
 
 
-def _file_signature(paths) -> list:
+def _file_signature(paths) -> tuple:
     out = []
     for p in paths:
         try:
@@ -308,39 +346,52 @@ def _file_signature(paths) -> list:
         except OSError:
             continue
         out.append((str(p), st.st_size, st.st_mtime_ns))
-    return out
+    return tuple(out)
 
 
-def fingerprint(data_dir, basin: str, record_hash: str) -> str:
+def _attribute_signature(data_dir) -> tuple:
+    return _file_signature(reader.attribute_files(data_dir))
+
+
+def fingerprint(data_dir, basin: str, record_hash: str, attrs: tuple | None = None) -> str:
     """sha256 (16 hex digits) of the record's contents (``record_hash``) and the attribute and metadata
     files' sizes and modification times: it changes whenever anything the context was built from changes
-    (:attr:`BasinContext.fingerprint`; the service keys its answers on it)."""
-    files = [*reader.attribute_files(data_dir), meta_path(data_dir, basin)] if data_dir is not None else []
-    doc = {"record": record_hash, "files": _file_signature(files)}
+    (:attr:`BasinContext.fingerprint`; the service keys its answers on it). ``attrs``: the attribute
+    files' signature when the caller has it."""
+    attrs = _attribute_signature(data_dir) if attrs is None else attrs
+    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta_path(data_dir, basin)])]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _latitude(data_dir, basin: str) -> float:
-    """The gauge latitude for Oudin PET; NaN without a data folder or the attribute."""
-    if data_dir is None:
-        return float("nan")
-    try:
-        return reader.basin_attribute(data_dir, basin, "gauge_lat")
-    except DataError:
-        return float("nan")
+def _put(cache: dict, key, value) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
-def _file_frame(data_dir, basin: str, cfg: Config) -> pd.DataFrame:
+def _basin_files(data_dir, basin: str, cfg: Config, attrs: tuple) -> _BasinFiles:
     f = reader.timeseries_file(data_dir, basin)
-    st = f.stat()
-    key = (str(f.resolve()), cfg.data.target)
-    hit = _FRAME_CACHE.get(key)
-    if hit is None or hit[0] != (st.st_mtime_ns, st.st_size):
-        if len(_FRAME_CACHE) >= _CACHE_SIZE:
-            _FRAME_CACHE.clear()
-        hit = _FRAME_CACHE[key] = ((st.st_mtime_ns, st.st_size),
-                                   reader.read_timeseries(data_dir, basin, columns=[cfg.data.target]))
-    return complete_inputs(hit[1], basin, cfg, _latitude(data_dir, basin))
+    sig = (_file_signature([f]), attrs)
+    key = (str(f.resolve()), basin, json.dumps(cfg.to_dict()["data"], sort_keys=True, default=str))
+    hit = _BASIN_CACHE.get(key)
+    if hit is None or hit.sig != sig:
+        hit = _BasinFiles(sig, load_basin(data_dir, basin, cfg), _latitude(data_dir, basin, attrs))
+        _put(_BASIN_CACHE, key, hit)
+    return hit
+
+
+def _latitude(data_dir, basin: str, attrs: tuple) -> float:
+    """The gauge latitude for Oudin PET; NaN without a data folder or the attribute."""
+    key = (str(Path(data_dir).resolve()), basin, "gauge_lat")
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None and hit[0] == attrs:
+        return hit[1]
+    try:
+        lat = reader.basin_attribute(data_dir, basin, "gauge_lat")
+    except DataError:
+        lat = float("nan")
+    _put(_STATIC_CACHE, key, (attrs, lat))
+    return lat
 
 
 def _frame_from_table(timeseries, basin: str, cfg: Config, lat: float) -> pd.DataFrame:
@@ -365,15 +416,12 @@ def _frame_from_table(timeseries, basin: str, cfg: Config, lat: float) -> pd.Dat
     return complete_inputs(out, basin, cfg, lat)
 
 
-def _static(data_dir, basin: str, cfg: Config) -> np.ndarray:
+def _static(data_dir, basin: str, cfg: Config, attrs: tuple) -> np.ndarray:
     """Raw static attributes [1, S] of ``basin`` (NaN where unknown; an attribute no file has is masked)."""
-    sig = tuple(_file_signature(reader.attribute_files(data_dir)))
     key = (str(Path(data_dir).resolve()), basin, tuple(cfg.data.static_attributes))
     hit = _STATIC_CACHE.get(key)
-    if hit is not None and hit[0] == sig:
+    if hit is not None and hit[0] == attrs:
         return hit[1].copy()
     arr = load_static(data_dir, [basin], cfg, allow_absent=True)
-    if len(_STATIC_CACHE) >= 16 * _CACHE_SIZE:
-        _STATIC_CACHE.clear()
-    _STATIC_CACHE[key] = (sig, arr.copy())
+    _put(_STATIC_CACHE, key, (attrs, arr.copy()))
     return arr

@@ -6,13 +6,15 @@ asks for forecasts of it many times. Three things make that cheap without changi
 
 - :func:`recent_part` cuts the record to the days a forecast can read (derived from the config), so the
   features of 45 years are not computed again for every request;
-- a station the model was not trained on gets its discharge scale fitted once per version of its data
-  (:func:`fit_station_scaler`), not on every request over its whole record;
+- what comes from a station's whole record is worked out once per version of its data
+  (:func:`station_setup`): the discharge scale of a station the model was not trained on, the
+  persistence blend per lead and the recession bound, and the station's warning levels;
 - :class:`LiveForecaster` runs the model in worker processes (``workers >= 1``), so a forecast never
   holds the serving process's interpreter lock; ``workers=0`` runs in the calling thread (tests, scripts).
 
-A forecast from the cut record with the fitted scale equals :func:`~sca2lstm.evaluation.operational.issue_forecast`
-on the whole record (tested).
+A forecast from the cut record with the setup equals :func:`~sca2lstm.evaluation.operational.issue_forecast`
+on the whole record, and the issued one (:func:`issued_forecast`) equals
+:func:`~sca2lstm.evaluation.reforecast.warned_forecast`, the forecast ``sca2lstm forecast`` issues (tested).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import copy
 import logging
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +33,14 @@ import pandas as pd
 
 from ..checkpoint import load_model
 from ..data.features import feature_lookback
+from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import UsageError
 from ..fileio import file_sha256
 from .context import BasinContext
+from .calibration import IssueSetup, issue_setup, read_calibration
+from .reforecast import Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings
+from .warn import lead_warnings
 from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,7 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
     back to the last day at or before the window's first day that ends both runs (rain neither high nor
     low, or missing): every feature of the window is then computed from the same values as with the whole
     record. Nothing is cut where no such day exists. The discharge scale of a station the model does not
-    know must come from the whole record (:func:`fit_station_scaler`).
+    know must come from the whole record (:func:`station_setup`).
 
     Parameters
     ----------
@@ -81,10 +88,62 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
     return ts.loc[cut:issue]
 
 
-def fit_station_scaler(bundle, station: str, ts: pd.DataFrame, data_dir) -> BasinScaler:
-    """The discharge scale of a station the model was not trained on, from its whole record ``ts``, by
-    the rule every command uses (:func:`~sca2lstm.evaluation.context.new_basin_scale_days`)."""
-    return BasinContext.resolve(bundle, data_dir, station, timeseries=ts).scalers.basins[station]
+@dataclass
+class StationSetup:
+    """What a station's forecasts take from its whole record: ``scaler`` (its discharge scale where the
+    model does not know it, else None), ``issue`` (the persistence blend per lead and the recession
+    bound, :class:`~sca2lstm.evaluation.calibration.IssueSetup`) and ``warnings`` (its levels with their
+    warning probabilities, :class:`~sca2lstm.evaluation.reforecast.Warnings`)."""
+
+    scaler: BasinScaler | None
+    issue: IssueSetup
+    warnings: Warnings
+    rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
+
+
+def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None) -> StationSetup:
+    """The :class:`StationSetup` of ``station`` from its whole record ``ts``, as ``sca2lstm forecast`` works
+    it out (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`): the scale of a station the model was
+    not trained on by the rule every command uses, the blend and the bound of its validation and training
+    days, the levels of its training years and its metadata file, and the calibration stored beside the
+    model (``model_path``)."""
+    ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
+    scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
+    calib = read_calibration(model_path)
+    return StationSetup(scaler, issue_setup(ctx, ctx.cfg.training.forecast_leads, calib),
+                        resolve_warnings(ctx, calib), ctx.meta.rating_curve if ctx.meta is not None else None)
+
+
+@dataclass
+class LiveForecast:
+    """An issued forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`,
+    its table blended, bounded and with ``p_exceed_<level>``/``warn_<level>`` columns), ``levels``
+    (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)) and ``warnings`` ([leads]: the highest
+    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`)."""
+
+    forecast: OperationalForecast
+    levels: dict
+    p_exceed: dict
+    warnings: list
+
+    def first(self, leads: int) -> LiveForecast:
+        """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it."""
+        fc = copy.copy(self.forecast)
+        fc.table = fc.table.iloc[:leads].reset_index(drop=True)
+        return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads])
+
+
+def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
+                    weather_forecast=None) -> LiveForecast:
+    """The forecast ``sca2lstm forecast`` issues (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`),
+    from ``ts`` (the station's record, or its :func:`recent_part`) and its :class:`StationSetup`."""
+    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
+    y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
+    last, gap = last_observation(y, np.array([len(y) - 1]))
+    table = apply_issue_setup(fc.table, setup.issue, float(last[0]), int(gap[0]))
+    fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
+    probs, highest = lead_warnings(fc.table, setup.warnings.levels)
+    return LiveForecast(fc, setup.warnings.levels, probs, highest)
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,
@@ -176,16 +235,15 @@ def _worker_start(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, scaler, fit: bool,
+def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup, fit: bool,
           weather_forecast=None):
-    """One forecast (in a worker, or in the caller's thread): ``(forecast, station scaler or None)``.
-    With ``fit``, ``ts`` is the whole record: the station's scale is fitted on it, then it is cut."""
+    """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup)``. With
+    ``fit``, ``ts`` is the whole record: the station's setup is worked out on it, then it is cut."""
     bundle = _bundle(path)
     if fit:
-        scaler = fit_station_scaler(bundle, station, ts, data_dir)
+        setup = station_setup(bundle, station, ts, data_dir, path)
         ts = recent_part(ts, pd.Timestamp(issue_date), bundle[1])
-    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, scaler, weather_forecast)
-    return fc, scaler
+    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
 
 
 def _ping(paths: list[str]) -> int:
@@ -214,7 +272,9 @@ class LiveForecaster:
         self.default = default
         self.own = dict(own or {})
         self.data_dir = data_dir
-        self._scalers: dict[tuple, BasinScaler] = {}
+        self._setups: dict[tuple, StationSetup] = {}
+        self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
+        self._lock = threading.Lock()
         self.workers = workers
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
@@ -251,39 +311,71 @@ class LiveForecaster:
                weather_forecast=None) -> cf.Future:
         """Start the forecast of ``station`` from its record ``ts`` (all of it) for ``issue_date``.
 
-        ``data_key`` names the version of ``ts`` (e.g. a fingerprint of the file and the posts): the
-        scale fitted for a station the model does not know is kept per key. Returns a future of an
-        :class:`~sca2lstm.evaluation.operational.OperationalForecast`.
+        ``data_key`` names the version of ``ts`` (e.g. a fingerprint of the files and the posts): the
+        station's :class:`StationSetup` is worked out once per key. Returns a future of a
+        :class:`LiveForecast`.
         """
         ref = self.model(station)
-        bundle = _bundle(ref.path)
         issue = pd.Timestamp(issue_date)
-        known = station in bundle[2].basins
         key = (ref.path, station, data_key)
-        scaler = None if known else self._scalers.get(key)
-        fit = not known and scaler is None
-        part = ts.loc[:issue] if fit else recent_part(ts, issue, bundle[1])
-        args = (ref.path, station, part, issue.date(), leads, self.data_dir, scaler, fit, weather_forecast)
-        inner = self._pool.submit(_task, *args)
         result: cf.Future = cf.Future()
+        with self._lock:
+            setup = self._setups.get(key)
+            fitting = self._fitting.get(key) if setup is None else None
+            fit = setup is None and fitting is None
+            if fit:
+                fitting = self._fitting[key] = cf.Future()  # later requests wait for this one's setup
+        if fitting is not None and not fit:
+            def after_setup(f: cf.Future):
+                if f.exception() is not None:
+                    result.set_exception(f.exception())
+                else:
+                    self._start(ref, station, ts, issue, leads, f.result(), False, key, result, None, weather_forecast)
+
+            fitting.add_done_callback(after_setup)
+            return result
+        self._start(ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast)
+        return result
+
+    def _start(self, ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast):
+        # The setup reads the whole record, days after the issue day included (the training part and the
+        # levels do not move with the issue date); the forecast itself only the recent part.
+        part = ts if fit else recent_part(ts, issue, _bundle(ref.path)[1])
+        args = (ref.path, station, part, issue.date(), leads, self.data_dir, setup, fit, weather_forecast)
+        try:
+            inner = self._pool.submit(_task, *args)
+        except RuntimeError as e:  # the pool was shut down
+            self._settle(key, fitting, None, e)
+            result.set_exception(e)
+            return
 
         def done(f: cf.Future):
             err = f.exception()
+            fc, fitted = (None, None) if err is not None else f.result()
+            if fit:
+                self._settle(key, fitting, fitted, err)
             if err is not None:
                 result.set_exception(err)
-                return
-            fc, fitted = f.result()
-            if fit and fitted is not None:
-                if len(self._scalers) > 4096:
-                    self._scalers.clear()
-                self._scalers[key] = fitted
-            result.set_result(fc)
+            else:
+                result.set_result(fc)
 
         inner.add_done_callback(done)
-        return result
+
+    def _settle(self, key, fitting: cf.Future, setup, err) -> None:
+        """The setup of ``key`` is worked out (or failed): keep it, and release the requests waiting for it."""
+        with self._lock:
+            self._fitting.pop(key, None)
+            if err is None:
+                if len(self._setups) > 4096:
+                    self._setups.clear()
+                self._setups[key] = setup
+        if err is None:
+            fitting.set_result(setup)
+        else:
+            fitting.set_exception(err)
 
     def forecast(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
-                 weather_forecast=None) -> OperationalForecast:
+                 weather_forecast=None) -> LiveForecast:
         """:meth:`submit`, waited for."""
         return self.submit(station, ts, data_key, issue_date, leads, weather_forecast).result()
 

@@ -34,6 +34,8 @@ from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
+from ..weather.files import WeatherForecast, complete_pet, gauge_latitude, pet_input
+from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
 
 SETTING_ISSUE = "issue-time"
@@ -65,6 +67,7 @@ class OperationalForecast:
     model_path: str | None
     seconds: float
     missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
+    members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
 
     @property
     def setting(self) -> str:
@@ -201,44 +204,83 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     t0 = _issue_date(df, basin, target, issue_date)
     in_cols = [c for c in required_columns(cfg) if c != target]
     # Only what is known on the issue date: the record up to it, then the lead days (empty, or the
-    # forecast weather).
+    # forecast weather; one window per member of a weather ensemble).
     future = pd.date_range(t0 + pd.Timedelta(days=1), periods=trained, freq="D", name="date")
-    ext = pd.concat([df.loc[:t0, required_columns(cfg)], pd.DataFrame(np.nan, index=future, columns=required_columns(cfg))])
-    if weather_forecast is not None:
-        wx = _weather_rows(weather_forecast, in_cols, t0, leads)
-        ext.loc[wx.index, in_cols] = wx.to_numpy()
-    x_raw, y_raw = raw_features(ext, cfg)
+    base = pd.concat([df.loc[:t0, required_columns(cfg)], pd.DataFrame(np.nan, index=future, columns=required_columns(cfg))])
+    if weather_forecast is None:
+        member_rows = [None]
+    elif isinstance(weather_forecast, WeatherForecast):
+        member_rows = [_weather_rows(m, in_cols, t0, leads)
+                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
+    else:
+        member_rows = [_weather_rows(weather_forecast, in_cols, t0, leads)]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
-    xs = scalers.transform_x(x_raw, basin)
-    ys = scalers.transform_y(y_raw, basin)
     L = cfg.training.seq_len
     pos = L - 1 - trained                                       # issue day's position in the window
     idx = p - pos + np.arange(L)
     ok = idx >= 0
-    xw = np.where(ok[:, None], xs[np.clip(idx, 0, None)], np.float32(np.nan))
-    qw = np.where(ok, ys[np.clip(idx, 0, None)], np.float32(np.nan))
-    miss = np.isnan(xw)
-    xw = np.where(miss, np.float32(0), xw)
     cols = issue_time_columns(scalers.feature_names, scalers.kinds)
-    xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
-                                   weather_known=weather_forecast is not None)
-    st, stm = ctx.static, ctx.static_missing
-    med, qs, levels, w = _run(model, xw[None], miss[None], st, stm, qw[None], first_step=pos + 1)
+    xws, misses = [], []
+    for wx in member_rows:
+        ext = base.copy()
+        if wx is not None:
+            ext.loc[wx.index, in_cols] = wx.to_numpy()
+        x_raw, y_raw = raw_features(ext, cfg)
+        xs = scalers.transform_x(x_raw, basin)
+        ys = scalers.transform_y(y_raw, basin)
+        xw = np.where(ok[:, None], xs[np.clip(idx, 0, None)], np.float32(np.nan))
+        qw = np.where(ok, ys[np.clip(idx, 0, None)], np.float32(np.nan))
+        miss = np.isnan(xw)
+        xw = np.where(miss, np.float32(0), xw)
+        xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
+                                       weather_known=weather_forecast is not None)
+        xws.append(xw)
+        misses.append(miss)
+    M = len(xws)
+    st, stm = np.repeat(ctx.static, M, axis=0), np.repeat(ctx.static_missing, M, axis=0)
+    med, qs, levels, w = _run(model, np.stack(xws), np.stack(misses), st, stm, np.repeat(qw[None], M, axis=0),
+                              first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
-    med = np.maximum(scalers.inverse_y(med[0, sl].astype(np.float64), basin), 0.0)
+    to_flow = lambda a: np.maximum(scalers.inverse_y(a.astype(np.float64), basin), 0.0)  # noqa: E731
+    members = None
+    if M > 1 and qs is not None:  # the mixture over members (sca2lstm/weather/mixture.py)
+        member_q = to_flow(qs[:, sl]).transpose(1, 0, 2)        # [leads, M, Q]
+        mix = mixture_quantiles(member_q, levels)               # [leads, Q]
+        med_flow = mix[:, levels.index(0.5)]
+        q_flow = {lev: mix[:, j] for j, lev in enumerate(levels)}
+        members = pd.DataFrame(member_q[:, :, levels.index(0.5)].T, columns=list(future[:leads]))
+    else:
+        med_flow = to_flow(med[:, sl]).mean(axis=0)
+        q_flow = {lev: to_flow(qs[0, sl, j]) for j, lev in enumerate(levels)} if qs is not None else {}
     table = pd.DataFrame({"issue_date": t0, "valid_date": future[:leads], "lead_days": np.arange(1, leads + 1),
-                          "median": med})
-    for j, lev in enumerate(levels):
+                          "median": med_flow})
+    for lev in levels:
         if lev != 0.5:
-            table[quantile_column(lev)] = (np.maximum(scalers.inverse_y(qs[0, sl, j].astype(np.float64), basin), 0.0)
-                                           if qs is not None else np.nan)
+            table[quantile_column(lev)] = q_flow.get(lev, np.nan)
     table["setting"] = SETTING_WEATHER if weather_forecast is not None else SETTING_ISSUE
-    weights = pd.Series(w[0, pos], index=list(scalers.feature_names), name="weight")
+    if M > 1:
+        table["weather_members"] = M
+    weights = pd.Series(w[:, pos].mean(axis=0), index=list(scalers.feature_names), name="weight")
     hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
-                               list(ctx.missing_inputs))
+                               list(ctx.missing_inputs), members)
+
+
+def _members_of(wf, t0, leads, in_cols, cfg, lat):
+    """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
+    model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error."""
+    pet = pet_input(cfg)
+    need = [c for c in in_cols if c != pet]
+    out = []
+    for m in wf.members(t0, leads, need):
+        try:
+            m = complete_pet(m, pet, cfg.data.pet_from_temperature, lat)
+        except DataError as e:
+            raise DataError(f"{wf.source}: {e}") from None
+        out.append(m[["date", *in_cols]])
+    return out
 
 
 _DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -267,7 +309,7 @@ def _run(model, x, miss, st, stm, q, first_step: int = 0):
 
 @dataclass
 class IssueTimeHindcast:
-    """Issue-time forecasts of one basin for every issue day of [i0, i1) (m3/s, >= 0).
+    """Issue-time forecasts of one basin for every (``stride``-th) issue day of [i0, i1) (m3/s, >= 0).
 
     ``median`` [n, leads]; ``quantiles`` [n, leads, Q] (levels ``levels``) or None; ``observed``
     [n, leads] the flows that came (NaN where not observed); ``last_obs`` [n] the last observed flow
@@ -282,11 +324,35 @@ class IssueTimeHindcast:
     quantiles: np.ndarray | None
     observed: np.ndarray
     last_obs: np.ndarray
+    member_quantiles: np.ndarray | None = None  # [n, leads, M, Q] with a weather ensemble
+    stride: int = 1
+
+    @property
+    def issue_days(self) -> np.ndarray:
+        """[n] the basin-local issue day of each row."""
+        return np.arange(self.i0, self.i1, self.stride, dtype=np.int64)
+
+
+def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
+    """Run every member's windows (list of (x, miss) [B, L, N]) in one batch: (median [B, leads] scaled or
+    None, member quantiles [B, leads, M, Q] scaled or None, levels)."""
+    M = len(members)
+    x = np.concatenate([m[0] for m in members])
+    miss = np.concatenate([m[1] for m in members])
+    B = members[0][0].shape[0]
+    rep = lambda a: np.concatenate([a] * M)  # noqa: E731
+    x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True)
+    med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
+    sl = slice(pos + 1, pos + 1 + leads)
+    if qs is None:  # a model without a quantile head: the members' mean as the point forecast
+        return med[:, sl].reshape(M, B, leads).mean(axis=0), None, levels
+    mq = qs[:, sl].astype(np.float64).reshape(M, B, leads, -1).transpose(1, 2, 0, 3)
+    return mq[..., :, levels.index(0.5)].mean(axis=-1), mq, levels
 
 
 def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather: str = "none", *,
                          seq_len: int = 270, lead_days: int = 1, device="cpu", batch_size: int = 256,
-                         basin_indices=None) -> list[IssueTimeHindcast]:
+                         basin_indices=None, lead_weather=None, stride: int = 1) -> list[IssueTimeHindcast]:
     """Issue-time forecasts with every day of each period as an issue date, in batches.
 
     Parameters
@@ -302,6 +368,15 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         Without weather after the issue day, or with the observed weather as a perfect forecast.
     seq_len, lead_days : int
         ``training.seq_len`` and ``data.lead_days`` of the model's config.
+    lead_weather : callable, optional
+        A weather forecast for the lead days (with ``weather="perfect"``): ``lead_weather(x, miss, b, t,
+        pos)`` for windows [B, L, N] of basin index ``b`` issued at basin days ``t`` [B] returns a list of
+        (x, miss), one per member, with the forecast in place of the observed weather (e.g.
+        :class:`sca2lstm.weather.windows.EmulatedForecast`). Several members run as one batch; the
+        quantiles are those of the mixture over members (:mod:`sca2lstm.weather.mixture`), and
+        ``member_quantiles`` keeps each member's.
+    stride : int
+        Every ``stride``-th day of each period is an issue date (1: every day).
 
     Returns
     -------
@@ -317,27 +392,39 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
     out = []
     for b, (i0, i1) in zip(basin_indices, periods):
         basin = data.basins[b]
-        issue = np.arange(i0, i1, dtype=np.int64)
-        med_all, q_all, levels = [], [], list(_DEFAULT_LEVELS)
+        issue = np.arange(i0, i1, stride, dtype=np.int64)
+        med_all, q_all, mq_all, levels = [], [], [], list(_DEFAULT_LEVELS)
+        inv = data.scalers.inverse_y
         for lo in range(0, len(issue), batch_size):
             t = issue[lo:lo + batch_size]
             bb = np.full(len(t), b, dtype=np.int64)
             x, miss, y, st, stm = data.gather(bb, t - pos, seq_len)
-            x, miss, q = mask_issue_time(x, miss, y, pos, cols, lead_days, weather_known=weather == "perfect")
-            med, qs, levels, _ = _run(model, x, miss, st, stm, q, first_step=pos + 1)
-            med_all.append(med[:, pos + 1:pos + 1 + leads])
-            if qs is not None:
-                q_all.append(qs[:, pos + 1:pos + 1 + leads])
-        inv = data.scalers.inverse_y
+            if lead_weather is None:
+                x, miss, q = mask_issue_time(x, miss, y, pos, cols, lead_days, weather_known=weather == "perfect")
+                med, qs, levels, _ = _run(model, x, miss, st, stm, q, first_step=pos + 1)
+                med_all.append(med[:, pos + 1:pos + 1 + leads])
+                if qs is not None:
+                    q_all.append(qs[:, pos + 1:pos + 1 + leads])
+                continue
+            med, mq, levels = _run_members(model, lead_weather(x, miss, b, t, pos), y, st, stm, pos, cols,
+                                           lead_days, leads)
+            med_all.append(med)
+            if mq is not None:
+                mq_all.append(np.maximum(inv(mq, basin), 0.0))
         med = np.maximum(inv(np.concatenate(med_all).astype(np.float64), basin), 0.0)
         qs = np.maximum(inv(np.concatenate(q_all).astype(np.float64), basin), 0.0) if q_all else None
+        member_q = None
+        if mq_all:  # quantiles and median from the mixture over members, in m3/s
+            member_q = np.concatenate(mq_all)
+            qs = mixture_quantiles(member_q, levels)
+            med = qs[..., levels.index(0.5)]
         o = data.offsets[b]
         g = o + issue[:, None] + np.arange(1, leads + 1)[None, :]
         observed = inv(data.y[g].astype(np.float64), basin)
         # Last observed flow up to each issue day (persistence carries it forward).
         yb = data.y[o + i0 - seq_len:o + i1].astype(np.float64)
-        last = pd.Series(yb).ffill().to_numpy()[seq_len:]
-        out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin)))
+        last = pd.Series(yb).ffill().to_numpy()[seq_len:][::stride]
+        out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin), member_q, stride))
     return out
 
 
@@ -378,7 +465,10 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
                        title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}",
-                       levels=levels)
+                       levels=levels, members=None if fc.members is None else fc.members.to_numpy())
+        if fc.members is not None:  # each weather member's median flow, one row per member
+            fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
+                tmp / "forecast_members.csv", float_format="%.4f")
         for fname, text in (extra_files or {}).items():
             (tmp / fname).write_text(text, encoding="utf-8")
         fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,

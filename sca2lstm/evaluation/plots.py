@@ -462,7 +462,7 @@ def _heat_cmap():
 # --------------------------------------------------------------------------------------------------
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
-                   levels: dict | None = None) -> Path:
+                   levels: dict | None = None, members=None) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -475,6 +475,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         ``{label: (lower [K], upper [K])}``, widest first (e.g. "90 %" then "50 %").
     levels : dict, optional
         ``{name: flow}`` warning levels (m3/s, daily mean), drawn as labelled horizontal lines.
+    members : array_like [M, K], optional
+        Each weather-ensemble member's median flow, drawn as thin lines (the members' spread).
     """
     n = len(hist_dates)
     hx, _ = _as_x(hist_dates, n)
@@ -488,6 +490,11 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     for (label, (lo, hi)), alpha in zip(bands.items(), (0.18, 0.35, 0.5)):
         ax.fill_between(vx, _as_float(lo, label, k), _as_float(hi, label, k), color="tab:blue", alpha=alpha,
                         lw=0, label=f"{label} interval")
+    if members is not None:
+        mem = np.asarray(members, dtype=np.float64).reshape(-1, k)
+        for i, row in enumerate(mem):
+            ax.plot(vx, row, color="tab:purple", lw=0.6, alpha=0.5,
+                    label=f"median of each of {len(mem)} weather members" if i == 0 else None)
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
     if n:
         ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")

@@ -117,6 +117,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     (OperationalForecast, Warnings, dict)
         The forecast (its ``table`` extended), the levels, and the first warning lead per level (0: none).
     """
+    from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import issue_forecast
 
@@ -132,6 +133,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
+    fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
     first = {n: int(first_warning_lead(fc.table[f"p_exceed_{n}"].to_numpy(), lv.warn_probability))
              for n, lv in warnings.levels.items()}
     return fc, warnings, first
@@ -154,11 +156,13 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION, weather: str = "none",
-               allow_missing_inputs: bool = False, context=None, batch_size: int = 256):
+               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
-    forecast refuses them.
+    forecast refuses them. With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
+    past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
+    it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
 
     Returns
     -------
@@ -166,6 +170,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
         observed, persistence, then ``p_exceed_<level>`` and ``warn_<level>`` per level.
     """
+    from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, quantile_column
 
@@ -191,8 +196,22 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     if not keep.any():
         raise DataError(f"basin {ctx.basin}: no issue date in {s.date()}..{e.date()} has an observed flow in the "
                         f"{RECENT_OBS_DAYS} days up to it")
+    lead_weather = None
+    if weather_archive is not None:
+        from ..weather.archive import ArchivedForecast, with_model_pet
+        from ..weather.files import gauge_latitude
+        from ..weather.windows import LeadWeather
+
+        arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
+        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], trained)
+        keep &= lead_weather.available(issue)
+        if not keep.any():
+            raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
+                            f"with every lead 1..{trained}")
+        weather = "perfect"
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
-                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size)[0]
+                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size,
+                               lead_weather=lead_weather)[0]
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, trained, calib)
     bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
@@ -211,8 +230,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                 tab[quantile_column(lev)] = qs[:, :, j].ravel()
     tab["observed"] = obs.ravel()
     tab["persistence"] = np.repeat(last[keep], leads)
-    tab["setting"] = "issue-time+perfect-weather" if weather == "perfect" else "issue-time"
+    tab["setting"] = ("issue-time+archived-weather-forecast" if lead_weather is not None
+                      else "issue-time+perfect-weather" if weather == "perfect" else "issue-time")
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
+    tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     return add_exceedance(tab, warnings), warnings
 
 

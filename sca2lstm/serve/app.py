@@ -15,6 +15,7 @@ Who gets what:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hmac
 import json
@@ -30,15 +31,19 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..data.rating import STAGE_COLUMNS
 from ..errors import Sca2lstmError
 from ..evaluation.live import LiveForecaster
 from ..evaluation.operational import HISTORY_DAYS
+from ..evaluation.warn import station_warning
 from . import schemas
+from .daily import Daily, issue_daily, run_daily
+from .page import TEXT, choose_language, render_page
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
@@ -87,13 +92,28 @@ def _encode(answer: dict) -> bytes:
     return json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-def table_rows(table: pd.DataFrame) -> list[dict]:
-    """The rows of a forecast table as the API and the database hold them."""
+def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list | None = None) -> list[dict]:
+    """The rows of a forecast table as the API and the database hold them, with each lead's P(Q > level)
+    and warned level (:class:`~sca2lstm.evaluation.live.LiveForecast`)."""
     rows = []
-    for r in table.to_dict("records"):  # a model without some quantile level gives None for it
+    for i, r in enumerate(table.to_dict("records")):  # a model without some quantile level gives None for it
         rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
-                     **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")}})
+                     **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")},
+                     # water levels (m) of a station with a rating curve, through its inverse
+                     **{k: _num(r[k]) for k in STAGE_COLUMNS.values() if k in r},
+                     "p_exceed": {n: _num(p[i]) for n, p in (p_exceed or {}).items()},
+                     "warning": (warnings or [None] * len(table))[i]})
     return rows
+
+
+def level_docs(levels: dict) -> dict:
+    """name -> the level as the API and the database hold it (m3/s; its warning probability and source)."""
+    out = {}
+    for name, lv in levels.items():
+        d = lv.to_dict()
+        out[name] = {"value": _num(d["value"]), "unit": "m3/s", "warn_probability": d.get("warn_probability"),
+                     "source": d.get("source", ""), "ci90": d.get("ci90"), "stage_m": d.get("stage_m")}
+    return out
 
 
 def _setting(table: pd.DataFrame) -> str:
@@ -111,6 +131,10 @@ class Service:
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
         self.in_flight: dict[tuple, asyncio.Future] = {}
+        # The model forecasts all its lead days at once: one run per (station, issue day, data, model)
+        # serves every number of leads asked for (the first rows of the table; tested).
+        self.runs: OrderedDict = OrderedDict()
+        self.max_leads = forecaster.max_leads()
 
     def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int) -> tuple:
         return (station, issue.date().isoformat(), leads, state.version, state.fingerprint,
@@ -123,18 +147,68 @@ class Service:
             self.cache.popitem(last=False)
 
     async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int):
-        """The model's forecast of ``key``; concurrent requests for one key share one run."""
-        fut = self.in_flight.get(key)
-        if fut is None:
-            station = key[0]
-            data_key = (state.version, state.fingerprint)
-            fut = asyncio.wrap_future(self.forecaster.submit(station, state.timeseries, data_key, issue, leads))
-            self.in_flight[key] = fut
-            fut.add_done_callback(lambda _: self.in_flight.pop(key, None))
-        try:
-            return await asyncio.shield(fut)
-        except BrokenProcessPool:
-            raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+        """The model's forecast of ``key`` (its first ``leads`` days); concurrent requests share one run."""
+        run_key = key[:2] + key[3:]  # every number of leads
+        live = self.runs.get(run_key)
+        if live is None:
+            fut = self.in_flight.get(run_key)
+            if fut is None:
+                data_key = (state.version, state.fingerprint)
+                fut = asyncio.wrap_future(self.forecaster.submit(key[0], state.timeseries, data_key, issue,
+                                                                 self.max_leads))
+                self.in_flight[run_key] = fut
+                fut.add_done_callback(lambda _: self.in_flight.pop(run_key, None))
+            try:
+                live = await asyncio.shield(fut)
+            except BrokenProcessPool:
+                raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+            self.runs[run_key] = live
+            while len(self.runs) > 256:
+                self.runs.popitem(last=False)
+        self.runs.move_to_end(run_key)
+        return live.first(leads)
+
+    async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request"):
+        """``(answer bytes, row)`` of the forecast of ``station`` (issue day: ``issue_date``, else the last
+        day with observed flow): from the memory cache, else the database, else the model; stored in the
+        database when ``store`` (a token holder, the daily issue)."""
+        self.stations.check(station)
+        state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
+        ts = state.timeseries
+        issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
+        if not ts.index[0] <= issue <= ts.index[-1]:
+            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
+                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
+        key = self.key(state, station, issue, leads)
+        hit = self.cache.get(key)
+        if hit is not None and (hit[1]["id"] is not None or not store):
+            self.cache.move_to_end(key)
+            return hit
+        row = await run_in_threadpool(self.store.find_forecast, *key)
+        cached = row is not None or hit is not None
+        if row is None and hit is not None:  # computed for an anonymous client: now it is stored
+            row = await run_in_threadpool(self.store.add_forecast, *key, hit[1]["setting"], hit[1]["table"],
+                                          hit[1]["weights"], hit[1]["levels"], origin)
+        if row is None:
+            t0 = time.perf_counter()
+            live = await self.run_model(key, state, issue, leads)
+            fc = live.forecast
+            rows = table_rows(fc.table, live.p_exceed, live.warnings)
+            weights = {str(k): float(v) for k, v in fc.weights.items()}
+            levels = level_docs(live.levels)
+            if store:
+                row = await run_in_threadpool(self.store.add_forecast, *key, _setting(fc.table), rows, weights,
+                                              levels, origin)
+            else:
+                row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
+                       "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
+                       "levels": levels,
+                       "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
+            log.info("station %s: forecast for %s (%d leads) in %.3f s%s", station, key[1], leads,
+                     time.perf_counter() - t0, "" if store else " (anonymous: not stored)")
+        answer = answer_of(row, ts, cached=cached)
+        self.remember(key, answer, row)
+        return _encode(answer), row
 
 
 def answer_of(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
@@ -142,13 +216,29 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
     return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
             "setting": row["setting"], "data_version": row["data_version"],
             "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
-            "forecast": row["table"], "weights": row["weights"], "history": _history(ts, issue),
-            "observed_after": _observed_after(ts, issue, row["leads"])}
+            "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
+            "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
+
+
+def station_warnings(row: dict) -> dict:
+    """A station's warnings from its forecast row: the highest level per lead, and over all leads."""
+    levels = row.get("levels") or {}
+    leads = [{"lead_days": r["lead_days"], "valid_date": r["valid_date"], "warning": r.get("warning"),
+              "probability": (r.get("p_exceed") or {}).get(r.get("warning")) if r.get("warning") else None}
+             for r in row["table"]]
+    top, first = station_warning([x["warning"] for x in leads], level_values(levels))
+    return {"station": row["station"], "issue_date": row["issue_date"], "forecast_id": row["id"],
+            "warning": top, "first_lead": first, "levels": levels, "leads": leads}
+
+
+def level_values(levels: dict) -> dict:
+    """name -> flow (m3/s) of the levels as the API holds them."""
+    return {n: lv["value"] for n, lv in levels.items() if lv.get("value") is not None}
 
 
 def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | None = None,
                max_body: int = MAX_BODY_BYTES, cache_size: int = 2048, anonymous_per_minute: int = 120,
-               clock=time.monotonic) -> FastAPI:
+               daily: Daily | None = None, clock=time.monotonic) -> FastAPI:
     """Build the service.
 
     Parameters
@@ -163,6 +253,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         The write token; without one, posts are refused (403).
     anonymous_per_minute : int
         Requests a minute one client may make without the token (at least 60).
+    daily : Daily, optional
+        The daily issue (:mod:`sca2lstm.serve.daily`): run at ``daily.at`` each day while the app runs,
+        and on demand (``POST /daily_issue``, with the token).
     """
     if anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
         raise ValueError(f"anonymous_per_minute {anonymous_per_minute}: at least {MIN_ANONYMOUS_PER_MINUTE}")
@@ -172,9 +265,21 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     token_bytes = token.encode("utf-8") if token else None
     limiter = RateLimit(anonymous_per_minute, clock=clock)
 
+    daily = daily or Daily()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        task = asyncio.create_task(run_daily(svc, daily)) if daily.at is not None else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = FastAPI(title="sca2lstm forecast service",
-                  description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations.",
-                  version="1")
+                  description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations, "
+                              "warnings and a daily issue.",
+                  version="1", lifespan=lifespan)
     app.add_middleware(BodyLimitMiddleware, limit=max_body)
     app.state.service = svc
     app.state.store = store
@@ -227,8 +332,10 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         holds_token(cred)
 
     @app.get("/", include_in_schema=False)
-    def index():
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+    def index(request: Request):
+        lang = choose_language(request.headers.get("accept-language"))
+        return HTMLResponse(render_page(lang), headers={"Content-Language": TEXT[lang]["lang"],
+                                                        "Vary": "Accept-Language"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -284,38 +391,38 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         leads = min(7, max_leads) if leads is None else leads
         if leads > max_leads:
             raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
-        stations.check(station)
-        state = stations.peek(station) or await run_in_threadpool(stations.state, station)
-        ts = state.timeseries
-        issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
-        if not ts.index[0] <= issue <= ts.index[-1]:
-            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
-                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
-        key = svc.key(state, station, issue, leads)
-        hit = svc.cache.get(key)
-        if hit is not None and (hit[1]["id"] is not None or not writer):
-            svc.cache.move_to_end(key)
-            return Response(hit[0], media_type="application/json")
-        row = await run_in_threadpool(store.find_forecast, *key)
-        cached = row is not None or hit is not None
-        if row is None and hit is not None:  # computed for an anonymous client: the token holder stores it
-            row = await run_in_threadpool(store.add_forecast, *key, hit[1]["setting"], hit[1]["table"],
-                                          hit[1]["weights"])
-        if row is None:
-            t0 = time.perf_counter()
-            fc = await svc.run_model(key, state, issue, leads)
-            rows, weights = table_rows(fc.table), {str(k): float(v) for k, v in fc.weights.items()}
-            if writer:
-                row = await run_in_threadpool(store.add_forecast, *key, _setting(fc.table), rows, weights)
-            else:
-                row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
-                       "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
-                       "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
-            log.info("station %s: forecast for %s (%d leads) in %.3f s%s", station, key[1], leads,
-                     time.perf_counter() - t0, "" if writer else " (anonymous: not stored)")
-        answer = answer_of(row, ts, cached=cached)
-        svc.remember(key, answer, row)
-        return Response(_encode(answer), media_type="application/json")
+        body, _ = await svc.forecast(station, issue_date, leads, store=writer)
+        return Response(body, media_type="application/json")
+
+    @app.get("/warnings", response_model=schemas.WarningsOut)
+    async def get_warnings(writer: bool = Depends(reader)):
+        """Every station's highest warning per lead, from its forecast issued on its last day with observed
+        flow (the latest data)."""
+        leads = min(7, max_leads)
+
+        async def one(station):
+            try:
+                return station, (await svc.forecast(station, None, leads, store=writer))[1], None
+            except (HTTPException, Sca2lstmError) as e:
+                return station, None, getattr(e, "detail", None) or " ".join(str(e).split())
+
+        out, errors = [], []
+        for station, row, err in await asyncio.gather(*(one(s) for s in stations.ids)):
+            if row is None:
+                errors.append({"station": station, "detail": err})
+                continue
+            out.append(station_warnings(row))
+        return {"stations": out, "errors": errors}
+
+    @app.post("/daily_issue", dependencies=[Depends(require_token)])
+    async def post_daily_issue():
+        """Run today's daily issue now (once per local date; a second call says it is done)."""
+        return await issue_daily(svc, daily)
+
+    @app.get("/alerts", dependencies=[Depends(reader)])
+    def get_alerts(limit: Annotated[int, Query(ge=1, le=1000)] = 50):
+        """The latest alerts of the daily issues (a warning that started, rose, fell or ended), newest first."""
+        return {"alerts": store.alerts(limit)}
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut,
              dependencies=[Depends(reader)])

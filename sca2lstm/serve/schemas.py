@@ -131,6 +131,25 @@ class LeadForecast(BaseModel):
     q25: float | None
     q75: float | None
     q95: float | None
+    # A station with a rating curve: the same forecast as water levels (m), daily means, through the curve.
+    stage_median: float | None = Field(None, description="water level (m) of the median, where the station has a "
+                                                         "rating curve")
+    stage_q05: float | None = None
+    stage_q25: float | None = None
+    stage_q75: float | None = None
+    stage_q95: float | None = None
+    p_exceed: dict[str, float | None] = Field(default_factory=dict, description="P(flow > level) for each level")
+    warning: str | None = Field(None, description="the highest level whose P(flow > level) reaches its warning "
+                                                  "probability on this day, or null")
+
+
+class LevelOut(BaseModel):
+    value: float | None = Field(description="the level as a daily-mean flow, m3/s")
+    unit: str = "m3/s"
+    warn_probability: float | None = Field(None, description="warn when P(flow > level) reaches this")
+    source: str = Field("", description="e.g. 'glo, 1971-1975 (30 annual maxima)' or 'station metadata'")
+    ci90: list[float] | None = Field(None, description="90 % confidence interval of a fitted level, m3/s")
+    stage_m: float | None = Field(None, description="the level as a water level (m), where it was given so")
 
 
 class HistoryDay(BaseModel):
@@ -151,6 +170,7 @@ class ForecastOut(BaseModel):
     cached: bool = Field(description="true when this answer came from the cache, not the model")
     forecast: list[LeadForecast]
     weights: dict[str, float] = Field(description="attention weight of each input on the issue day")
+    levels: dict[str, LevelOut] = Field(default_factory=dict, description="the station's warning levels")
     history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")
@@ -174,3 +194,30 @@ class IssuedForecast(BaseModel):
 class ForecastHistoryOut(BaseModel):
     station: str
     forecasts: list[IssuedForecast]
+
+
+class LeadWarning(BaseModel):
+    lead_days: int
+    valid_date: dt.date
+    warning: str | None = Field(description="the highest level warned on this day, or null")
+    probability: float | None = Field(description="P(flow > that level)")
+
+
+class StationWarnings(BaseModel):
+    station: str
+    issue_date: dt.date
+    forecast_id: int | None
+    warning: str | None = Field(description="the highest level warned over the lead days, or null")
+    first_lead: int = Field(description="the first lead day of that warning (0: none)")
+    levels: dict[str, LevelOut]
+    leads: list[LeadWarning]
+
+
+class StationError(BaseModel):
+    station: str
+    detail: str
+
+
+class WarningsOut(BaseModel):
+    stations: list[StationWarnings]
+    errors: list[StationError] = Field(description="stations that could not be forecast, and why")

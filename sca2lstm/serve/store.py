@@ -16,7 +16,14 @@ forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_
           table_json, weights_json, created_at, origin)
     Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'),
     unique per (station, issue date, leads, data version, fingerprint of the station's files, model).
-    Anonymous requests read these but add none.
+    Anonymous requests read these but add none. ``table_json`` holds each lead's quantiles, P(Q > level)
+    and warned level; ``levels_json`` the station's levels it was warned on.
+daily_issues(id, day, issued_at, summary_json)
+    One row per daily issue (``day``: the local date it ran for).
+issued_warnings(issue_id, station, forecast_id, level, first_lead, error)
+    Each station's warning in each daily issue (``level`` NULL: none; ``error``: the station failed).
+alerts(id, issue_id, station, change, from_level, to_level, detail_json, delivery_json, created_at)
+    Every alert sent (a warning that started, rose, fell or ended), with how its delivery went.
 """
 
 from __future__ import annotations
@@ -57,7 +64,34 @@ CREATE TABLE IF NOT EXISTS forecasts (
     weights_json TEXT NOT NULL,
     created_at TEXT NOT NULL,
     origin TEXT NOT NULL DEFAULT 'request',
+    levels_json TEXT NOT NULL DEFAULT '{}',
     UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256)
+);
+CREATE TABLE IF NOT EXISTS daily_issues (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    day TEXT NOT NULL UNIQUE,
+    issued_at TEXT NOT NULL,
+    summary_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS issued_warnings (
+    issue_id INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    forecast_id INTEGER,
+    level TEXT,
+    first_lead INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    PRIMARY KEY (issue_id, station)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_id INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    change TEXT NOT NULL,
+    from_level TEXT,
+    to_level TEXT,
+    detail_json TEXT NOT NULL,
+    delivery_json TEXT NOT NULL,
+    created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_date);
 """
@@ -92,6 +126,8 @@ class Store:
         """A database written before forecasts were keyed by the files' fingerprint: its forecasts are
         kept, with an empty fingerprint (so no current file matches them and they are issued again)."""
         cols = [r[1] for r in self._db.execute("PRAGMA table_info(forecasts)")]
+        if cols and "data_fingerprint" in cols and "levels_json" not in cols:
+            self._db.execute("ALTER TABLE forecasts ADD COLUMN levels_json TEXT NOT NULL DEFAULT '{}'")
         if not cols or "data_fingerprint" in cols:
             return
         try:
@@ -168,7 +204,7 @@ class Store:
 
     def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
                      model_sha256: str, setting: str, table: list[dict], weights: dict,
-                     origin: str = "request") -> dict:
+                     levels: dict | None = None, origin: str = "request") -> dict:
         """Record an issued forecast; if the same key is already there (a concurrent request issued it
         first), keep the earlier row and return it."""
         with self._lock:
@@ -181,10 +217,10 @@ class Store:
             try:
                 cur.execute(
                     "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, data_fingerprint, "
-                    "model_sha256, setting, table_json, weights_json, created_at, origin) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
-                     json.dumps(table), json.dumps(weights), _now(), origin))
+                     json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {})))
                 row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
                                           model_sha256)).fetchone()
                 cur.execute("COMMIT")
@@ -203,8 +239,66 @@ class Store:
         return [_forecast_row(r) for r in rows]
 
 
+    # ------------------------------------------------------------------ daily issues and alerts
+    def daily_issue_of(self, day: str) -> dict | None:
+        """The daily issue that ran for local date ``day`` ('YYYY-MM-DD'), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM daily_issues WHERE day = ?", (day,)).fetchone()
+        return {**dict(row), "summary": json.loads(row["summary_json"])} if row else None
+
+    def last_warnings(self) -> dict[str, str | None]:
+        """Each station's warning in its latest daily issue that did not fail (stations never issued: absent)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT w.station, w.level FROM issued_warnings w JOIN (SELECT station, MAX(issue_id) AS i FROM "
+                "issued_warnings WHERE error IS NULL GROUP BY station) m ON w.station = m.station AND "
+                "w.issue_id = m.i").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def add_daily_issue(self, day: str, summary: dict, warnings: list[dict], alerts: list[dict]) -> int:
+        """Record a daily issue, its stations' warnings and its alerts in one transaction; its id.
+
+        ``warnings``: dicts of station, forecast_id, level, first_lead, error; ``alerts``: dicts of station,
+        change, from_level, to_level, detail, delivery."""
+        now = _now()
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("INSERT INTO daily_issues (day, issued_at, summary_json) VALUES (?, ?, ?)",
+                            (day, now, json.dumps(summary)))
+                issue_id = cur.lastrowid
+                cur.executemany("INSERT INTO issued_warnings (issue_id, station, forecast_id, level, first_lead, error) "
+                                "VALUES (?, ?, ?, ?, ?, ?)",
+                                [(issue_id, w["station"], w.get("forecast_id"), w.get("level"), w.get("first_lead", 0),
+                                  w.get("error")) for w in warnings])
+                cur.executemany("INSERT INTO alerts (issue_id, station, change, from_level, to_level, detail_json, "
+                                "delivery_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(issue_id, a["station"], a["change"], a.get("from_level"), a.get("to_level"),
+                                  json.dumps(a.get("detail", {})), json.dumps(a.get("delivery", {})), now)
+                                 for a in alerts])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return int(issue_id)
+
+    def alerts(self, limit: int = 100) -> list[dict]:
+        """The latest ``limit`` alerts, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["detail"] = json.loads(d.pop("detail_json"))
+            d["delivery"] = json.loads(d.pop("delivery_json"))
+            out.append(d)
+        return out
+
+
 def _forecast_row(row: sqlite3.Row) -> dict:
     out = dict(row)
     out["table"] = json.loads(out.pop("table_json"))
     out["weights"] = json.loads(out.pop("weights_json"))
+    out["levels"] = json.loads(out.pop("levels_json", "{}") or "{}")
     return out

@@ -43,7 +43,7 @@ from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
 from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, write_training_artifacts
-from .pretrain import train_settings
+from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
 from .trainer import Trainer
 
@@ -218,7 +218,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
             "data_sha256": {basin: rec.source_hash}}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
-                      progress=progress)
+                      progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.
     before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:

@@ -25,6 +25,8 @@ from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
 from .outputs import metrics_frame, write_training_artifacts
 from .runtime import seed_everything
+from ..weather.archive import load_archives
+from ..weather.windows import LeadWeather
 from .trainer import Trainer, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,15 @@ def basin_counts(prep: PreparedData) -> str:
             f"validation {n_val} used, {n_all - n_val} left out")
 
 
+def weather_archives(cfg: Config, data_dir, data):
+    """The basins' archives of past weather forecasts (DIR/weather_archive/<id>.csv) for the issue-time
+    windows, or None (sca2lstm/weather/archive.py)."""
+    if cfg.training.forecast_leads <= 0 or data_dir is None:
+        return None
+    sc = data.scalers
+    return load_archives(data_dir, data.records, cfg, LeadWeather(sc.feature_names, sc.x_mean, sc.x_std).inputs)
+
+
 def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
     """The trainer's settings: ``cfg.training``, or for fine-tuning ``cfg.finetune_training()``."""
     t = cfg.finetune_training() if finetune else cfg.training
@@ -149,7 +160,9 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
         forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
-        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight)
+        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, optimizer=t.optimizer,
+        forecast_emulated=t.forecast_emulated, high_precip_mm=cfg.data.high_precip_mm,
+        low_precip_mm=cfg.data.low_precip_mm)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
@@ -189,7 +202,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
             "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
-                      device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net)
+                      device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
+                      weather_archive=weather_archives(cfg, data_dir, prep.data))
     if resume:
         state = run_dir / "last_state.pth"
         if not state.is_file():

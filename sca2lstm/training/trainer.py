@@ -27,8 +27,11 @@ from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
+from ..weather.emulator import emulate
+from ..weather.windows import LeadWeather
 from .augment import hide_discharge
 from .loss import head_loss, masked_mse
+from .sca_optimizer import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,12 @@ class TrainSettings:
     forecast_leads: int = 0            # issue-time windows end with this many lead days (0: none)
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
+    forecast_emulated: float = 0.0     # share of the weather-known ones that see an emulated forecast instead
+    high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
+    low_precip_mm: float = 1.0
     peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
+    optimizer: str = "adamw"           # training.optimizer: adamw | sca (training/sca_optimizer.py)
+    time_budget_s: float | None = None  # stop training (mid-epoch if need be) once this much wall time is spent
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -136,7 +144,7 @@ class Trainer:
 
     def __init__(self, model, train_data: SequenceData, train_periods, val_data: SequenceData, val_periods,
                  settings: TrainSettings, device, state_path: Path, meta: dict, progress: bool = True,
-                 ddp_model=None):
+                 ddp_model=None, epoch_callback=None, weather_archive=None):
         self.model = model
         self.net = model if ddp_model is None else ddp_model  # DDP wrapper or compiled module, if any
         self.train_data, self.train_periods = train_data, train_periods
@@ -148,7 +156,10 @@ class Trainer:
         self.progress = progress
         self.rank, self.world = _rank_world()
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        self.optimizer = make_optimizer(settings.optimizer, params, settings.learning_rate, settings.weight_decay)
+        # epoch_callback(epoch, EvalResult) after each epoch's record (e.g. Optuna's pruning); may raise.
+        self.epoch_callback = epoch_callback
+        self.deadline = math.inf  # time.time() after which training stops (settings.time_budget_s)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
         self.history: list[dict] = []
@@ -167,6 +178,14 @@ class Trainer:
         self.issue_cols = None
         if settings.forecast_leads > 0 and settings.forecast_fraction > 0:
             self.issue_cols = issue_time_columns(train_data.scalers.feature_names, kinds)
+        # Forecast weather for the lead days of weather-known windows: a station's archive of the
+        # forecasts it had (weather_archive, sca2lstm/weather/archive.py), else an emulated forecast.
+        self.weather_archive = weather_archive
+        self.lead_weather = None
+        if self.issue_cols is not None and (settings.forecast_emulated > 0 or weather_archive is not None):
+            sc = train_data.scalers
+            self.lead_weather = LeadWeather(sc.feature_names, sc.x_mean, sc.x_std, settings.high_precip_mm,
+                                            settings.low_precip_mm)
         # The quantile head (if any) trains on the pinball loss from detached inputs.
         self.quantiles = list(getattr(model, "quantiles", None) or [])
         self.head_kind = getattr(model, "head_kind", "quantile")
@@ -225,6 +244,8 @@ class Trainer:
         bar = progress_bar(batches, self.progress and self.rank == 0, desc=f"epoch {epoch}", leave=False,
                            unit="batch")
         for lo in bar:
+            if time.time() > self.deadline:
+                break
             bb, ss = b_idx[lo:lo + s.batch_size], starts[lo:lo + s.batch_size]
             x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
             mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.train_periods)
@@ -234,17 +255,10 @@ class Trainer:
                                                ssi_column=self.ssi_column, ssi_window=s.ssi_window,
                                                scales=self.basin_scales[bb])
             if self.issue_cols is not None:
-                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng)
+                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.mixed_precision):
-                if self.quantiles:
-                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
-                else:
-                    pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-            loss = masked_mse(pred.float(), t[4], t[5], s.peak_weight)
-            if quants is not None:
-                # Added to the MSE; the head's inputs are detached, so only the head learns from it.
-                loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
+            rng_state = torch.get_rng_state()  # the batch's dropout masks, replayed by the closure
+            loss, pred, quants = self._batch_loss(t)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
@@ -268,7 +282,14 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.point_params, s.grad_clip)
             if self.head_params:
                 torch.nn.utils.clip_grad_norm_(self.head_params, s.grad_clip)
-            self.optimizer.step()
+            if getattr(self.optimizer, "needs_closure", False):
+                def closure(t=t, rng_state=rng_state):  # the batch loss at the optimizer's candidate weights
+                    torch.set_rng_state(rng_state)
+                    with torch.no_grad():
+                        return self._batch_loss(t)[0]
+                self.optimizer.step(closure)
+            else:
+                self.optimizer.step()
             total += loss.item()
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}")
@@ -280,19 +301,55 @@ class Trainer:
             mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
         return mean
 
-    def _issue_time_windows(self, x, miss, q_in, rng):
+    def _batch_loss(self, t):
+        """(loss, point forecast, quantiles or None) of one batch ``t`` = [x, miss, static, static
+        mask, y, loss mask, observed discharge input] (tensors on the device)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.s.mixed_precision):
+            if self.quantiles:
+                pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
+            else:
+                pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
+        loss = masked_mse(pred.float(), t[4], t[5], self.s.peak_weight)
+        if quants is not None:
+            # Added to the MSE; the head's inputs are detached, so only the head learns from it.
+            loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
+        return loss, pred, quants
+
+    def _issue_time_windows(self, x, miss, q_in, rng, bb, ss):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
 
         Such a window's issue date is ``forecast_leads`` days before its last day; a share of them keep
-        the observed weather of the lead days (a perfect weather forecast). The draws come from the
-        epoch's rng, so a resumed run repeats them.
+        the weather of the lead days: the archived forecast of their issue date where the basin has an
+        archive that holds it, else an emulated forecast for a share ``forecast_emulated`` of them, else
+        the observed weather (a perfect forecast). The draws come from the epoch's rng, so a resumed run
+        repeats them (and a run without archive or emulation draws exactly what it drew before).
         """
         s = self.s
         B, L = q_in.shape
         issue = rng.random(B) < s.forecast_fraction
         weather = rng.random(B) < s.forecast_weather_known
         t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        if self.lead_weather is not None:
+            x, miss = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads), bb, ss)
         return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
+
+    def _forecast_weather(self, x, miss, rng, chosen, pos, bb, ss):
+        """Put archived or emulated forecasts into the lead days of the ``chosen`` windows."""
+        s, lw = self.s, self.lead_weather
+        done = np.zeros(len(chosen), dtype=bool)
+        if self.weather_archive is not None and chosen.any():
+            rows = np.flatnonzero(chosen)
+            fc, found = self.weather_archive.lookup(bb[rows], ss[rows] + pos, s.forecast_leads, rng)
+            if found.any():
+                x, miss = lw.put(x, miss, pos, {k: v[found] for k, v in fc.items()}, rows[found])
+                done[rows[found]] = True
+        if s.forecast_emulated > 0:
+            emu = chosen & ~done & (rng.random(len(chosen)) < s.forecast_emulated)
+            if emu.any():
+                obs = lw.observed(x[emu], miss[emu])
+                fc = emulate(obs, pos, s.forecast_leads, rng)
+                x, miss = lw.put(x, miss, pos, fc, emu)
+        return x, miss
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len
@@ -306,13 +363,15 @@ class Trainer:
     def fit(self) -> dict:
         """Run until ``epochs`` or early stopping; restore the best weights. Returns the history."""
         s = self.s
+        if s.time_budget_s is not None:
+            self.deadline = time.time() + s.time_budget_s
         try:
             if self.epoch == 0 and not self.history:
                 # Epoch 0 scores the starting weights: a fine-tune can then never end worse than it began.
                 ev = self._validate()
                 self._record(0, float("nan"), ev, 0.0)
                 self._save_state()
-            while self.epoch < s.epochs and self.bad_epochs < s.patience:
+            while self.epoch < s.epochs and self.bad_epochs < s.patience and time.time() < self.deadline:
                 epoch = self.epoch + 1
                 t0 = time.time()
                 train_loss = self._train_epoch(epoch)
@@ -321,6 +380,10 @@ class Trainer:
                 self.epoch = epoch
                 self._record(epoch, train_loss, ev, time.time() - t0)
                 self._save_state()
+                if self.epoch_callback is not None:
+                    self.epoch_callback(epoch, ev)
+            if time.time() >= self.deadline:
+                log.info("Time budget of %.0f s spent after epoch %d", s.time_budget_s, self.epoch)
             if self.bad_epochs >= s.patience:
                 log.info("Early stopping: no validation improvement for %d epochs", s.patience)
         except KeyboardInterrupt:

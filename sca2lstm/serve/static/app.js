@@ -2,6 +2,13 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
+// The page's strings in the reader's language (the server fills them in from Accept-Language).
+const T = JSON.parse(document.getElementById("i18n").textContent);
+// Warning levels are coloured by their rank among the station's levels (lowest first).
+const LEVEL_COLOURS = ["#d4a017", "#e67e22", "#c0392b", "#8e44ad", "#4a235a"];
+const levelOrder = (levels) => Object.keys(levels || {}).filter((n) => levels[n].value !== null)
+  .sort((a, b) => levels[a].value - levels[b].value);
+const levelColour = (levels, name) => LEVEL_COLOURS[Math.min(levelOrder(levels).indexOf(name), LEVEL_COLOURS.length - 1)];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
 
@@ -37,7 +44,10 @@ function drawChart(fc) {
   const x0 = Math.min(...days), x1 = Math.max(...days);
   const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => f.q95))
     .concat((fc.observed_after || []).map((d) => d.observed).filter((v) => v !== null));
-  const yMax = Math.max(1e-6, ...ys) * 1.08;
+  const dataMax = Math.max(1e-6, ...ys);
+  // Levels up to three times the data's range are drawn; higher ones would flatten the hydrograph.
+  const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
+  const yMax = Math.max(dataMax, ...shown.map((n) => fc.levels[n].value)) * 1.08;
   const sx = (d) => L + ((d - x0) / Math.max(1, x1 - x0)) * (W - L - R);
   const sy = (v) => H - B - (v / yMax) * (H - T - B);
 
@@ -59,6 +69,14 @@ function drawChart(fc) {
   yl.textContent = "m³/s";
   const issue = toDay(fc.issue_date);
   svgEl("line", { x1: sx(issue), x2: sx(issue), y1: T, y2: H - B, "stroke-dasharray": "4 3", class: "issue-line" }, axes);
+
+  for (const name of shown) {
+    const v = fc.levels[name].value, colour = levelColour(fc.levels, name);
+    svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), stroke: colour, "stroke-width": 1.5,
+                    "stroke-dasharray": "8 4", class: "level-line", "data-level": name }, svg);
+    const t = svgEl("text", { x: W - R - 4, y: sy(v) - 4, "text-anchor": "end", fill: colour, "font-size": "11" }, svg);
+    t.textContent = name + " " + fmt(v);
+  }
 
   // Forecast fan: the 5-95 % and 25-75 % bands from the issue day's last observation onwards.
   const lastObs = hist.length ? hist[hist.length - 1] : null;
@@ -101,8 +119,11 @@ function fillTable(fc) {
     const tr = document.createElement("tr");
     tr.dataset.validDate = f.valid_date;
     tr.dataset.lead = f.lead_days;
+    const p = f.warning ? " (" + Math.round(100 * f.p_exceed[f.warning]) + " %)" : "";
     const cells = [["valid-date", f.valid_date], ["lead", f.lead_days], ["median", fmt(f.median)],
-                   ["q05", fmt(f.q05)], ["q25", fmt(f.q25)], ["q75", fmt(f.q75)], ["q95", fmt(f.q95)]];
+                   ["q05", fmt(f.q05)], ["q25", fmt(f.q25)], ["q75", fmt(f.q75)], ["q95", fmt(f.q95)],
+                   ["warning", f.warning ? f.warning + p : "–"]];
+    if (f.warning) tr.style.background = levelColour(fc.levels, f.warning) + "33";
     for (const [cls, text] of cells) {
       const td = document.createElement("td");
       td.className = cls;
@@ -111,8 +132,9 @@ function fillTable(fc) {
     }
     body.appendChild(tr);
   }
-  $("#forecast-meta").textContent = "Issued for " + fc.issue_date + " (" + fc.setting + "), data version " +
-    fc.data_version + (fc.cached ? ", from the cache" : "") + ".";
+  const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s").join(", ");
+  $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + "), " + T.data_version +
+    " " + fc.data_version + (fc.cached ? ", " + T.from_cache : "") + ". " + (levels || T.no_levels);
 }
 
 function drawWeights(weights) {
@@ -160,7 +182,7 @@ async function load() {
   const station = $("#station").value;
   const leads = $("#leads").value;
   document.body.dataset.ready = "0";
-  setStatus("Loading " + station + " …");
+  setStatus(T.loading + " " + station + " …");
   try {
     const issue = $("#issue-date").value;
     const query = "leads=" + leads + (issue ? "&issue_date=" + issue : "");
@@ -168,14 +190,44 @@ async function load() {
     drawChart(fc);
     fillTable(fc);
     drawWeights(fc.weights);
-    $("#chart-title").textContent = "Station " + station + ": observed flow and forecast";
+    $("#chart-title").textContent = T.station + " " + station + ": " + T.chart_title;
     fillVerification(await getJSON(`/stations/${encodeURIComponent(station)}/forecasts?limit=20`));
     if (!$("#obs-date").value) $("#obs-date").value = new Date().toISOString().slice(0, 10);
-    setStatus("Forecast issued for " + fc.issue_date);
+    setStatus(T.issued_for + " " + fc.issue_date);
     document.body.dataset.ready = "1";
     document.body.dataset.station = station;
   } catch (e) {
     setStatus(String(e.message || e), true);
+  }
+}
+
+// Every station's highest warning (GET /warnings): the list above the chart, and the station menu's colours.
+async function loadWarnings() {
+  const w = await getJSON("/warnings");
+  const box = $("#warnings-list");
+  box.replaceChildren();
+  const warned = w.stations.filter((s) => s.warning);
+  for (const s of w.stations) {
+    const opt = $("#station").querySelector(`option[value="${CSS.escape(s.station)}"]`);
+    if (!opt) continue;
+    opt.style.background = s.warning ? levelColour(s.levels, s.warning) : "";
+    opt.textContent = s.station + (s.warning ? " ⚠ " + s.warning : "");
+    opt.dataset.warning = s.warning || "";
+  }
+  if (!warned.length) {
+    box.textContent = T.none;
+    return;
+  }
+  for (const s of warned) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "warning-chip";
+    chip.dataset.station = s.station;
+    chip.style.background = levelColour(s.levels, s.warning);
+    chip.textContent = s.station + ": " + s.warning + " (" + fmt(s.levels[s.warning].value) + " m³/s), " +
+      T.from_lead + " " + s.first_lead;
+    chip.addEventListener("click", () => { $("#station").value = s.station; load(); });
+    box.appendChild(chip);
   }
 }
 
@@ -193,7 +245,7 @@ async function post(ev) {
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + $("#obs-token").value },
       body: JSON.stringify({ observations: [day] }),
     });
-    out.textContent = "Stored " + r.stored + " day(s); data version " + r.data_version + ".";
+    out.textContent = T.stored.replace("{n}", r.stored).replace("{v}", r.data_version);
     out.className = "";
     await load();
   } catch (e) {
@@ -218,6 +270,7 @@ async function init() {
     $("#issue-date").addEventListener("change", load);
     $("#post-form").addEventListener("submit", post);
     await load();
+    await loadWarnings();
   } catch (e) {
     setStatus(String(e.message || e), true);
   }

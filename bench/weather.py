@@ -1,0 +1,265 @@
+"""Benchmark: how much a weather forecast is worth, and how much weather skill the flow forecast needs.
+
+Run from the repository root (CPU, one thread is enough)::
+
+    PYTHONPATH=. python bench/weather.py --model M.pth --data_dir ../shared/data/camels_gb_large \
+        --basins holdout.json [--period test] [--stride 3] [--out bench_output/weather]
+    PYTHONPATH=. python bench/weather.py --quick        # smoke test: tiny model, numbers mean nothing
+
+Every ``--stride``-th day of each basin's period is an issue date; each lead 1..7 is scored on the valid
+days inside the period. Settings (all issue-time: nothing after the issue date is known except the
+weather forecast of the lead days):
+
+* ``no-weather``: no weather after the issue date;
+* ``emulated``: an **emulated** deterministic forecast (observed weather degraded by the NWP-like error
+  model of sca2lstm/weather/emulator.py, precipitation correlation 0.88 / 0.71 / 0.51 at leads 1 / 3 / 7);
+* ``emulated-ens20``: an **emulated** 20-member ensemble of the same skill per member, run through the
+  model in one batch, the flow quantiles from the mixture over members (sca2lstm/weather/mixture.py);
+  ``crps_control_member`` is the CRPS of its first member alone on the same days (its deterministic
+  control); ``--ensemble_stride`` thins its issue dates (it costs ``--members`` times a forecast);
+* ``perfect``: the observed weather of the lead days (an upper bound);
+* the error curve: ``emulated`` at error levels 0 (perfect), 0.5, 1 (NWP-like), 1.5 and 2 (the
+  precipitation correlation at lead k is 1 - level (1 - rho_k)).
+
+Measures per setting and lead: NSE of the median (median over basins) beside persistence (the last
+observed flow carried forward) on the same days; CRPS (mean over basins, m3/s, of the quantile-form
+integral over the flow distribution, sca2lstm/weather/mixture.crps; the same rule for every setting);
+coverage of the 90 % interval (mean over basins); and the F1 of the 2-year event (observed flow above
+the median of the training years' annual maxima; forecast: the median above it), pooled over basins.
+Every figure with ``emulated`` in its setting uses emulated forecasts, not real ones. Nothing is
+asserted: the script prints and saves what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.config import load_config
+from sca2lstm.data import camels_gb
+from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+from sca2lstm.evaluation.context import BasinContext
+from sca2lstm.evaluation.metrics import paired_metrics
+from sca2lstm.evaluation.operational import issue_time_hindcasts
+from sca2lstm.weather.mixture import crps
+from sca2lstm.weather.windows import EmulatedForecast, LeadWeather
+
+REPO = Path(__file__).resolve().parents[1]
+CURVE_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+def two_year_flow(y: np.ndarray, dates: np.ndarray, train: tuple[int, int]) -> float:
+    """The 2-year flood: the median of the annual maxima (water years from October) of the training years
+    with at least 300 observed days; NaN if there are none."""
+    i0, i1 = train
+    s = pd.Series(y[i0:i1], index=pd.DatetimeIndex(dates[i0:i1]))
+    wy = s.index.year + (s.index.month >= 10)
+    g = s.groupby(wy)
+    am = g.max()[g.count() >= 300]
+    return float(am.median()) if len(am) else float("nan")
+
+
+def event_counts(obs, fc, thr) -> tuple[int, int, int]:
+    """(hits, false alarms, misses) of ``fc > thr`` against ``obs > thr`` on days where both are known."""
+    ok = np.isfinite(obs) & np.isfinite(fc)
+    o, f = obs[ok] > thr, fc[ok] > thr
+    return int((o & f).sum()), int((~o & f).sum()), int((o & ~f).sum())
+
+
+def f1(h, fa, m) -> float:
+    return 2 * h / (2 * h + fa + m) if h + fa + m > 0 else float("nan")
+
+
+def _coverage(obs, lo, hi):
+    ok = np.isfinite(obs) & np.isfinite(lo) & np.isfinite(hi)
+    return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
+
+
+def score(res, records, periods, thresholds, setting, leads) -> list[dict]:
+    """Per basin and lead: NSE, persistence NSE, CRPS, 90 % coverage and the event counts."""
+    rows = []
+    for b, h in enumerate(res):
+        i0, i1 = periods[b]
+        lv = list(h.levels)
+        for k in range(1, leads + 1):
+            valid = h.issue_days + k
+            sel = (valid >= i0) & (valid < i1)
+            obs, med, pers = h.observed[sel, k - 1], h.median[sel, k - 1], h.last_obs[sel]
+            m = paired_metrics(obs, med, pers)
+            if h.member_quantiles is not None:
+                mq = h.member_quantiles[sel, k - 1]
+            elif h.quantiles is not None:
+                mq = h.quantiles[sel, k - 1][:, None, :]
+            else:
+                mq = None
+            ok = np.isfinite(obs)
+            c = float(np.nanmean(crps(mq[ok], lv, obs[ok]))) if mq is not None and ok.any() else float("nan")
+            # an ensemble's control: its first member alone (the same draws, the same days)
+            c_ctrl = (float(np.nanmean(crps(mq[ok][:, :1], lv, obs[ok])))
+                      if h.member_quantiles is not None and ok.any() else float("nan"))
+            q = h.quantiles[sel, k - 1] if h.quantiles is not None else None
+            cov = _coverage(obs, q[:, lv.index(0.05)], q[:, lv.index(0.95)]) if q is not None else float("nan")
+            hit, fa, miss = event_counts(obs, med, thresholds[b])
+            rows.append({"basin": records[b].basin, "setting": setting, "lead": k, "n_days": int(m["n_days"]),
+                         "nse": m["model"]["nse"], "persistence_nse": m["persistence"]["nse"], "crps": c,
+                         "crps_control_member": c_ctrl,
+                         "coverage90": cov, "hits": hit, "false_alarms": fa, "misses": miss})
+    return rows
+
+
+def summarise(per: pd.DataFrame) -> pd.DataFrame:
+    g = per.groupby(["setting", "lead"], sort=False)
+    s = pd.DataFrame({"basins": g.size(), "nse_median": g["nse"].median(),
+                      "persistence_nse_median": g["persistence_nse"].median(), "crps_mean": g["crps"].mean(),
+                      "crps_control_member_mean": g["crps_control_member"].mean(),
+                      "coverage90_mean": g["coverage90"].mean(), "hits": g["hits"].sum(),
+                      "false_alarms": g["false_alarms"].sum(), "misses": g["misses"].sum()}).reset_index()
+    s["event_f1"] = [f1(h, fa, m) for h, fa, m in zip(s["hits"], s["false_alarms"], s["misses"])]
+    return s
+
+
+def _basins(arg, data_dir, ck) -> list[str]:
+    avail = camels_gb.list_basins(data_dir)
+    if arg is None:
+        return [b for b in ck.get("basins", []) if b in avail] or avail
+    if len(arg) == 1 and Path(arg[0]).is_file():
+        text = Path(arg[0]).read_text(encoding="utf-8")
+        try:
+            doc = json.loads(text)
+            ids = (doc.get("held_out") or doc.get("holdout") or doc.get("basins")) if isinstance(doc, dict) else doc
+        except ValueError:
+            ids = text.split()
+        return [str(b) for b in ids if str(b) in avail]
+    return [b for b in arg if b in avail]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="checkpoint (required unless --quick)")
+    ap.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data" / "camels_gb"))
+    ap.add_argument("--basins", nargs="+", default=None,
+                    help="ids, or a file (JSON list, {'holdout': [...]}, or one id a line); default: the model's")
+    ap.add_argument("--period", choices=["test", "val"], default="test")
+    ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date (default 3)")
+    ap.add_argument("--members", type=int, default=20)
+    ap.add_argument("--ensemble_stride", type=int, default=None,
+                    help="issue-date stride of the ensemble setting (default: --stride; it costs --members times more)")
+    ap.add_argument("--max_basins", type=int, default=None)
+    ap.add_argument("--settings", nargs="+", default=["no-weather", "perfect", "emulated", "ensemble", "curve"],
+                    choices=["no-weather", "perfect", "emulated", "ensemble", "curve"],
+                    help="which settings to run (default: all; the ensemble costs --members times a forecast)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="bench_output/weather")
+    ap.add_argument("--quick", action="store_true", help="smoke test: a tiny model trained for 1 epoch")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(args.data_dir)
+    if args.quick and not args.model:
+        from sca2lstm.training.pretrain import pretrain
+
+        basins = camels_gb.list_basins(data_dir)[:2]
+        cfg = load_config(overrides={"data": {"data_dir": str(data_dir), "basins": basins,
+                                              "test_start": "2005-10-01", "test_end": "2006-03-31"},
+                                     "model": {"hidden_size": 8, "attention_hidden_size": 4, "embedding_size": 4},
+                                     "training": {"epochs": 1, "epoch_coverage": 0.05, "seq_len": 120,
+                                                  "spinup": 30}})
+        args.model = str(out / "quick.pth")
+        pretrain(cfg, args.model, data_dir=data_dir, basins=basins, progress=False)
+        args.members, args.stride = min(args.members, 4), max(args.stride, 10)
+    if not args.model:
+        raise SystemExit("--model is required (or --quick)")
+    model, mcfg, scalers, ck = bundle = load_model(Path(args.model))
+    F = mcfg.training.forecast_leads
+    if F <= 0:
+        raise SystemExit(f"{args.model} is hindcast-only (training.forecast_leads 0)")
+    L, lead_days = mcfg.training.seq_len, mcfg.data.lead_days
+    basins = _basins(args.basins, data_dir, ck)[:args.max_basins]
+    records = [load_basin(data_dir, b, mcfg) for b in basins]
+    for r in records:
+        if r.basin not in scalers.basins:  # a held-out basin: its discharge scale by the rule every command uses
+            scalers.basins[r.basin] = BasinContext.resolve(bundle, data_dir, r.basin).scalers.basins[r.basin]
+    data = SequenceData(records, load_static(data_dir, basins, mcfg, allow_absent=True), scalers, pad=L)
+    d = mcfg.data
+    start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)
+    periods = [r.period(start, end) for r in records]
+    train = [r.period(d.train_start, d.train_end) for r in records]
+    thresholds = [two_year_flow(r.y.astype(np.float64), r.dates, t) for r, t in zip(records, train)]
+    lw = LeadWeather.from_model(scalers, mcfg)
+    issue = [(i0 - 1, i1 - 1) for i0, i1 in periods]
+    settings = {}
+    if "no-weather" in args.settings:
+        settings["no-weather"] = ("none", None)
+    if "perfect" in args.settings or "curve" in args.settings:
+        settings["perfect"] = ("perfect", None)
+    if "emulated" in args.settings or "curve" in args.settings:
+        settings["emulated"] = ("perfect", EmulatedForecast(lw, F, None, 1.0, args.seed))
+    if "ensemble" in args.settings:
+        settings[f"emulated-ens{args.members}"] = ("perfect", EmulatedForecast(lw, F, args.members, 1.0, args.seed))
+    if "curve" in args.settings:
+        for lev in CURVE_LEVELS:
+            if lev not in (0.0, 1.0):
+                settings[f"emulated-level{lev:g}"] = ("perfect", EmulatedForecast(lw, F, None, lev, args.seed))
+    rows, seconds = [], {}
+    for name, (weather, fn) in settings.items():
+        t0 = time.time()
+        res = issue_time_hindcasts(model, data, issue, F, weather, seq_len=L, lead_days=lead_days,
+                                   lead_weather=fn, batch_size=64 if fn is not None and fn.members else 256,
+                                   stride=(args.ensemble_stride or args.stride) if fn is not None and fn.members
+                                   else args.stride)
+        rows += score(res, records, periods, thresholds, name, F)
+        seconds[name] = time.time() - t0
+        logging.info("%s: %.0f s", name, seconds[name])
+    per = pd.DataFrame(rows)
+    per.to_csv(out / "per_basin.csv", index=False, float_format="%.4f")
+    summary = summarise(per)
+    summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")
+    curve = summary[summary["lead"] == 3].copy()
+    level_of = {"perfect": 0.0, "emulated": 1.0, **{f"emulated-level{v:g}": v for v in CURVE_LEVELS}}
+    curve = curve[curve["setting"].isin(level_of)].assign(level=lambda c: c["setting"].map(level_of))
+    curve = curve.sort_values("level")[["level", "setting", "nse_median", "event_f1", "crps_mean", "coverage90_mean"]]
+    curve.to_csv(out / "error_curve_lead3.csv", index=False, float_format="%.4f")
+    _plot_curve(curve, out / "error_curve_lead3.png")
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    print(f"\nModel {args.model}; {len(records)} basins; {args.period} period {start}..{end}; every "
+          f"{args.stride}th day an issue date. Settings named 'emulated' use EMULATED weather forecasts.")
+    print(summary.drop(columns=["hits", "false_alarms", "misses"]).to_string(index=False,
+                                                                             float_format=lambda v: f"{v:.3f}"))
+    print("\nLead 3 against the forecast error level (0 perfect, 1 NWP-like):")
+    print(curve.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    res = {"model": str(args.model), "basins": basins, "period": [args.period, start, end], "stride": args.stride,
+           "members": args.members, "quick": args.quick, "seconds": seconds,
+           "summary": summary.to_dict(orient="records"), "curve": curve.to_dict(orient="records")}
+    (out / "results.json").write_text(json.dumps(res, indent=2, default=float), encoding="utf-8")
+    print(f"Saved to {out}")
+    return 0
+
+
+def _plot_curve(curve: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(curve["level"], curve["nse_median"], "o-", label="lead-3 NSE (median over basins)")
+    ax.plot(curve["level"], curve["event_f1"], "s--", label="lead-3 2-year-event F1")
+    ax.set_xlabel("weather forecast error level (0 perfect, 1 NWP-like; emulated)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""``sca2lstm weather``: weather forecasts for a station from Open-Meteo.
+
+``weather fetch`` saves today's forecast (deterministic, or every member with ``--ensemble``) for the
+lead days of a model, as a table ``forecast --weather_forecast`` reads, with the raw response beside it::
+
+    sca2lstm weather fetch --basin 32006 --model ./model_output/sca2lstm.pth [--ensemble] [--points 'lat,lon;lat,lon']
+
+``weather archive`` builds an archive of past forecasts (issue_date, lead_days, valid_date, inputs) from
+Open-Meteo's previous-runs API (2024 on), which training, fine-tuning and reforecasts read::
+
+    sca2lstm weather archive --basin 32006 --model M.pth --from 2024-01-01 --to 2024-12-31 \\
+        --out DIR/weather_archive/32006.csv
+
+The free API is for non-commercial use (no key); its data are CC BY 4.0. Use ``--base_url`` for a
+self-hosted instance or a paid plan's host and ``--api_key`` for a paid plan. Without network, on a
+refusal or an unusable answer: one line, exit 1, nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import ArgumentParser, basin_id, run_main
+
+PROG = "sca2lstm weather"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Weather forecasts from Open-Meteo: 'fetch' today's forecast, "
+                                              "'archive' past forecasts (previous-runs API).")
+    sub = p.add_subparsers(dest="action", required=True, metavar="{fetch,archive}", parser_class=ArgumentParser)
+    f = sub.add_parser("fetch", help="save today's weather forecast for a station's lead days")
+    a = sub.add_parser("archive", help="build an archive of past forecasts (issue date x lead) for a station")
+    for q in (f, a):
+        q.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")
+        q.add_argument("--model", nargs="+", required=True,
+                       help="checkpoint path or glob: its inputs and lead days decide what is fetched")
+        q.add_argument("--data_dir", default=None, help="data folder (default: the one recorded in the checkpoint)")
+        q.add_argument("--source", choices=["open-meteo"], default="open-meteo", help="weather source")
+        q.add_argument("--models", nargs="+", default=None,
+                       help="Open-Meteo weather model(s), e.g. ecmwf_ifs025 (default: its best match; several "
+                            "models are kept as members)")
+        q.add_argument("--points", default=None,
+                       help="lat,lon pairs separated by ';', averaged (default: the station metadata's weather "
+                            "points, else the gauge)")
+        q.add_argument("--base_url", default=None,
+                       help="a self-hosted Open-Meteo or a paid plan's host (the free API is non-commercial)")
+        q.add_argument("--api_key", default=None, help="key of a paid Open-Meteo plan (sent as apikey)")
+        q.add_argument("--timeout", type=float, default=20.0, help="seconds per request attempt (default 20)")
+        q.add_argument("--retries", type=int, default=3, help="retries after a failed attempt (default 3)")
+        q.add_argument("--out", default=None, help="output CSV (the raw response is saved beside it)")
+        q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        q.add_argument("--quiet", action="store_true", help="print only the output paths")
+    f.add_argument("--ensemble", action="store_true", help="every member of the ensemble API")
+    a.add_argument("--from", dest="start", required=True, help="first valid date, YYYY-MM-DD (2024 or later)")
+    a.add_argument("--to", dest="end", required=True, help="last valid date, YYYY-MM-DD")
+    return p
+
+
+def _context(args):
+    from ..checkpoint import load_model
+    from ..data.dataset import recorded_data, resolve_data_dir
+    from ..evaluation.predict import resolve_model_path
+    from ..weather.fetch import parse_points, station_location
+
+    if args.retries < 0 or args.timeout <= 0:
+        from ..errors import UsageError
+        raise UsageError(f"--retries {args.retries} / --timeout {args.timeout}: retries >= 0 and timeout > 0")
+    path = resolve_model_path(args.model)
+    _, cfg, _, ck = load_model(path)
+    data_dir, _ = resolve_data_dir(args.data_dir, cfg, recorded=recorded_data(ck))
+    pts = parse_points(args.points) if args.points else None
+    loc = station_location(data_dir, args.basin, pts)
+    leads = max(1, int(cfg.training.forecast_leads or 7))
+    opts = {"timeout": args.timeout, "retries": args.retries}
+    return cfg, loc, leads, opts
+
+
+def _body(args) -> int:
+    from ..weather.fetch import fetch_archive, fetch_forecast, save_forecast
+
+    cfg, loc, leads, opts = _context(args)
+    if args.action == "fetch":
+        docs, table = fetch_forecast(loc, leads, ensemble=args.ensemble, models=args.models, base_url=args.base_url,
+                                     api_key=args.api_key, client_options=opts)
+        issue = table["issue_date"].iloc[0].date()
+        out = Path(args.out) if args.out else Path(f"weather_{args.basin}_{issue}.csv")
+    else:
+        docs, table = fetch_archive(loc, args.start, args.end, leads, models=args.models, base_url=args.base_url,
+                                    api_key=args.api_key, client_options=opts)
+        out = Path(args.out) if args.out else Path(f"weather_archive_{args.basin}.csv")
+    csv, raw = save_forecast(table, docs, out)
+    if not args.quiet:
+        members = int(table["member"].nunique()) if "member" in table else 1
+        pts = "; ".join(f"{a:.3f},{b:.3f}" for a, b in loc.points)
+        what = (f"{members} member(s), issued {table['issue_date'].iloc[0].date()}" if args.action == "fetch"
+                else f"{table['issue_date'].nunique()} issue dates x leads 1..{leads}")
+        print(f"Open-Meteo {'ensemble' if getattr(args, 'ensemble', False) else args.action} for basin "
+              f"{args.basin} at {pts} ({'hourly, station day from ' + loc.day_start if loc.hourly else 'daily'}): "
+              f"{what}. Data: Open-Meteo.com, CC BY 4.0.")
+    print(f"Output: {csv}\nRaw response: {raw}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

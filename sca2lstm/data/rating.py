@@ -1,0 +1,421 @@
+"""Rating curves: discharge from water level (stage), and back.
+
+Two kinds, stored in the station's metadata file (``rating_curve`` of :mod:`.station_meta`):
+
+- **Power-law segments** ``Q = a·(h − h0)^b`` (h in m, Q in m3/s). Segments of one period are ordered
+  by stage: each holds from the previous segment's ``h_max`` (the first from its ``h0``) up to its own
+  ``h_max``; the top segment's ``h_max`` is the highest gauged stage (open when not given). Segments may
+  carry validity dates (``valid_from``, ``valid_to``, inclusive, ``YYYY-MM-DD``): a new curve after the
+  channel changed. ``--rating a=12.5,b=1.6,h0=0.15[,h_max=3.2]`` is one segment.
+- **A table** of (h, Q) pairs, interpolated monotonically (scipy's PCHIP: no overshoot between pairs).
+
+Rules, the same for both:
+
+- A stage below the curve (below the first segment's ``h0``, or the table's lowest stage) has no
+  discharge: it is masked (NaN) and counted. A record whose every stage is below is an error (a wrong
+  curve, or stages in cm).
+- Above the highest gauged stage the curve is extrapolated with its top segment (the top power law;
+  for a table the straight line through its two highest pairs), flagged and counted, never masked:
+  floods live there.
+- A curve must rise: Q strictly increasing with h (a table), a, b > 0 and no drop at a segment's
+  lower bound (a power law). Otherwise the stage of a forecast discharge would be ambiguous.
+
+:func:`discharge_to_stage` inverts the curve (bisection on the forward curve, so
+``discharge_to_stage(c, stage_to_discharge(c, h)) == h`` to 1e-9 m); :func:`add_stage_columns` gives a forecast table its water levels: quantiles map through a
+rising curve one to one, so ``stage_q05`` is the 5 % quantile of the stage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, UsageError
+
+STAGE_COLUMNS = {"median": "stage_median", "q05": "stage_q05", "q25": "stage_q25", "q75": "stage_q75",
+                 "q95": "stage_q95"}
+# A published two-segment fit rounds its coefficients; a drop at the break smaller than this share of Q
+# is rounding, a larger one a curve that does not rise.
+_BREAK_TOLERANCE = 1e-3
+_H_NAMES = ("h", "stage", "水位", "level", "water_level")
+_Q_NAMES = ("q", "discharge", "流量", "flow")
+
+
+@dataclass
+class Segment:
+    """``Q = a·(h − h0)^b`` up to ``h_max`` (m; None: open), valid from/to the dates given (None: always)."""
+
+    a: float
+    b: float
+    h0: float
+    h_max: float | None = None
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "h0": self.h0, "h_max": self.h_max, "valid_from": self.valid_from,
+                "valid_to": self.valid_to}
+
+
+@dataclass
+class RatingCurve:
+    """A station's rating curve: ``kind`` "power" (``segments``) or "table" (``h``, ``q``)."""
+
+    kind: str
+    segments: list = field(default_factory=list)
+    h: np.ndarray | None = None
+    q: np.ndarray | None = None
+
+    # -------------------------------------------------------------------------------------- storage
+    def to_dict(self) -> dict:
+        if self.kind == "table":
+            return {"kind": "table", "h": [float(x) for x in self.h], "q": [float(x) for x in self.q]}
+        return {"kind": "power", "segments": [s.to_dict() for s in self.segments]}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "rating curve") -> RatingCurve:
+        if not isinstance(d, dict) or d.get("kind") not in ("power", "table"):
+            raise DataError(f"{source}: expected {{'kind': 'power', 'segments': [...]}} or "
+                            "{'kind': 'table', 'h': [...], 'q': [...]}")
+        if d["kind"] == "table":
+            return check_curve(cls("table", h=np.asarray(d.get("h"), float), q=np.asarray(d.get("q"), float)), source)
+        segs = [Segment(**{k: s.get(k) for k in ("a", "b", "h0", "h_max", "valid_from", "valid_to")})
+                for s in d.get("segments") or []]
+        return check_curve(cls("power", segments=segs), source)
+
+    # -------------------------------------------------------------------------------------- periods
+    def periods(self) -> list[tuple]:
+        """``[(valid_from, valid_to, [segments by stage])]``, in time order (a table: one open period)."""
+        if self.kind == "table":
+            return [(None, None, [])]
+        groups: dict = {}
+        for s in self.segments:
+            groups.setdefault((s.valid_from, s.valid_to), []).append(s)
+        out = [(k[0], k[1], sorted(v, key=lambda s: math.inf if s.h_max is None else s.h_max))
+               for k, v in groups.items()]
+        return sorted(out, key=lambda p: p[0] or "")
+
+    def lowest_stage(self, segments=None) -> float:
+        return float(self.h[0]) if self.kind == "table" else float(segments[0].h0)
+
+    def highest_gauged(self, segments=None) -> float:
+        if self.kind == "table":
+            return float(self.h[-1])
+        top = segments[-1].h_max
+        return math.inf if top is None else float(top)
+
+    def describe(self) -> str:
+        if self.kind == "table":
+            return (f"table of {len(self.h)} (h, Q) pairs, h {self.h[0]:g}..{self.h[-1]:g} m, monotone (PCHIP) "
+                    "between them")
+        parts = []
+        for f, t, segs in self.periods():
+            span = "" if f is None and t is None else f" valid {f or '...'}..{t or '...'}"
+            parts.append("; ".join(f"Q = {s.a:g}·(h − {s.h0:g})^{s.b:g}"
+                                   + (f" up to h {s.h_max:g} m" if s.h_max is not None else "") for s in segs) + span)
+        return " | ".join(parts)
+
+    # -------------------------------------------------------------------------------------- forward
+    def _forward(self, h: np.ndarray, segments=None) -> np.ndarray:
+        """Q for stages at or above the lowest stage (extrapolating above the top); NaN below."""
+        h = np.asarray(h, np.float64)
+        out = np.full(h.shape, np.nan)
+        if self.kind == "table":
+            from scipy.interpolate import PchipInterpolator
+
+            inside = (h >= self.h[0]) & (h <= self.h[-1])
+            out[inside] = PchipInterpolator(self.h, self.q, extrapolate=False)(h[inside])
+            above = h > self.h[-1]
+            slope = (self.q[-1] - self.q[-2]) / (self.h[-1] - self.h[-2])
+            out[above] = self.q[-1] + slope * (h[above] - self.h[-1])
+            return out
+        lo = segments[0].h0
+        for i, s in enumerate(segments):
+            top = math.inf if (s.h_max is None or i == len(segments) - 1) else s.h_max
+            sel = (h >= lo) & (h < top) if i < len(segments) - 1 else h >= lo
+            with np.errstate(invalid="ignore"):
+                out[sel] = s.a * np.maximum(h[sel] - s.h0, 0.0) ** s.b
+            lo = top
+        return out
+
+    def _segments_at(self, dates) -> list:
+        """Per date, the index of the period valid then (-1: none)."""
+        periods = self.periods()
+        if dates is None or self.kind == "table":
+            return [0] * (1 if dates is None else len(dates))
+        d = pd.DatetimeIndex(dates)
+        idx = np.full(len(d), -1)
+        for i, (f, t, _) in enumerate(periods):
+            ok = np.ones(len(d), bool)
+            if f is not None:
+                ok &= d >= pd.Timestamp(f)
+            if t is not None:
+                ok &= d < pd.Timestamp(t) + pd.Timedelta(days=1)
+            idx[ok & (idx < 0)] = i
+        return list(idx)
+
+    def discharge(self, h, dates=None) -> RatingResult:
+        """Discharge (m3/s) of stages ``h`` (m), measured at ``dates`` (for curves with validity dates).
+
+        Returns a :class:`RatingResult`: ``q`` (NaN below the curve, where no period is valid, or where h is
+        NaN), and boolean masks ``below``, ``above`` (extrapolated) and ``no_curve``.
+        """
+        h = np.asarray(h, np.float64)
+        q = np.full(h.shape, np.nan)
+        below = np.zeros(h.shape, bool)
+        above = np.zeros(h.shape, bool)
+        no_curve = np.zeros(h.shape, bool)
+        which = np.asarray(self._segments_at(dates)) if dates is not None else np.zeros(h.shape, int)
+        periods = self.periods()
+        finite = np.isfinite(h)
+        for i, (_, _, segs) in enumerate(periods):
+            sel = finite & (which == i)
+            lo, top = self.lowest_stage(segs), self.highest_gauged(segs)
+            below |= sel & (h < lo)
+            above |= sel & (h > top)
+            q[sel & (h >= lo)] = self._forward(h[sel & (h >= lo)], segs)
+        no_curve = finite & (which < 0)
+        return RatingResult(q, below, above, no_curve)
+
+    # -------------------------------------------------------------------------------------- inverse
+    def stage(self, q, date=None) -> np.ndarray:
+        """Stage (m) of discharges ``q`` (m3/s) by the curve valid on ``date`` (default: the latest one).
+
+        NaN for NaN or for a discharge below the curve's lowest one. Exact to 1e-9 m of the forward curve.
+        """
+        q = np.asarray(q, np.float64)
+        periods = self.periods()
+        i = self._segments_at([date])[0] if date is not None else -1
+        segs = periods[i][2] if i >= 0 else periods[-1][2]
+        lo_h = self.lowest_stage(segs)
+        q_lo = float(self._forward(np.array([lo_h]), segs)[0])
+        out = np.full(q.shape, np.nan)
+        ok = np.isfinite(q) & (q >= q_lo)
+        if not ok.any():
+            return out
+        target = q[ok]
+        lo = np.full(target.shape, lo_h)
+        span = max(self.highest_gauged(segs) if math.isfinite(self.highest_gauged(segs)) else lo_h + 1.0, lo_h + 1e-3) - lo_h
+        hi = np.full(target.shape, lo_h + span)
+        for _ in range(200):  # widen until every target lies below the top
+            short = self._forward(hi, segs) < target
+            if not short.any():
+                break
+            hi[short] = lo_h + 2.0 * (hi[short] - lo_h)
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            up = self._forward(mid, segs) < target
+            lo = np.where(up, mid, lo)
+            hi = np.where(up, hi, mid)
+        out[ok] = 0.5 * (lo + hi)
+        return out
+
+
+@dataclass
+class RatingResult:
+    """Discharges from stages, with what the curve could not or only barely say."""
+
+    q: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    no_curve: np.ndarray
+
+
+# ------------------------------------------------------------------------------------------ checks
+def check_curve(c: RatingCurve, source: str = "--rating") -> RatingCurve:
+    """Validate ``c`` (UsageError naming the culprit): finite numbers, a rising curve, ordered segments."""
+    if c.kind == "table":
+        h, q = np.asarray(c.h, float), np.asarray(c.q, float)
+        if h.ndim != 1 or h.shape != q.shape or len(h) < 2:
+            raise UsageError(f"{source}: a rating table needs at least two (h, Q) pairs of equal length")
+        if not (np.isfinite(h).all() and np.isfinite(q).all()):
+            raise UsageError(f"{source}: the rating table holds a missing or non-numeric value")
+        order = np.argsort(h, kind="stable")
+        h, q = h[order], q[order]
+        if (np.diff(h) == 0).any():
+            i = int(np.flatnonzero(np.diff(h) == 0)[0])
+            raise UsageError(f"{source}: stage h={h[i]:g} m appears twice in the rating table")
+        if (np.diff(q) <= 0).any():
+            i = int(np.flatnonzero(np.diff(q) <= 0)[0])
+            raise UsageError(f"{source}: the rating curve is not monotonic: Q goes from {q[i]:g} at h={h[i]:g} m "
+                             f"to {q[i + 1]:g} m3/s at h={h[i + 1]:g} m; Q must rise with h")
+        if q[0] < 0:
+            raise UsageError(f"{source}: the rating table has a negative discharge ({q[0]:g} m3/s at h={h[0]:g} m)")
+        c.h, c.q = h, q
+        return c
+    if not c.segments:
+        raise UsageError(f"{source}: a power-law rating curve needs at least one segment a=..,b=..,h0=..")
+    for s in c.segments:
+        for name in ("a", "b", "h0", "h_max"):
+            v = getattr(s, name)
+            if v is None and name == "h_max":
+                continue
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise UsageError(f"{source}: {name}={v!r} is not a number") from None
+            if not math.isfinite(v):
+                raise UsageError(f"{source}: {name}={v!r} must be a finite number")
+            setattr(s, name, v)
+        if s.a <= 0 or s.b <= 0:
+            raise UsageError(f"{source}: the rating curve is not monotonic: a={s.a:g}, b={s.b:g}; Q = a·(h − h0)^b "
+                             "rises with h only for a > 0 and b > 0")
+        for name in ("valid_from", "valid_to"):
+            v = getattr(s, name)
+            if v is not None:
+                try:
+                    setattr(s, name, str(pd.Timestamp(str(v)).date()))
+                except ValueError:
+                    raise UsageError(f"{source}: {name}={v!r} is not a date YYYY-MM-DD") from None
+    periods = c.periods()
+    for f, t, segs in periods:
+        if f is not None and t is not None and f > t:
+            raise UsageError(f"{source}: a segment is valid from {f} to {t}: the end is before the start")
+        if sum(s.h_max is None for s in segs) > 1 or any(s.h_max is None for s in segs[:-1]):
+            raise UsageError(f"{source}: only the top segment of a period may leave h_max open")
+        lo = segs[0].h0
+        for i, s in enumerate(segs):
+            if s.h_max is not None and s.h_max <= lo:
+                raise UsageError(f"{source}: segment {i + 1} ends at h_max={s.h_max:g} m, not above where it starts "
+                                 f"({lo:g} m)")
+            if i > 0:
+                below = segs[i - 1].a * max(lo - segs[i - 1].h0, 0.0) ** segs[i - 1].b
+                here = s.a * (lo - s.h0) ** s.b if lo > s.h0 else 0.0
+                if here < below * (1.0 - _BREAK_TOLERANCE):
+                    raise UsageError(f"{source}: the rating curve is not monotonic: at h={lo:g} m, where segment "
+                                     f"{i + 1} starts, Q drops from {below:g} to {here:g} m3/s")
+            lo = s.h_max if s.h_max is not None else lo
+    for (f1, t1, _), (f2, _t2, _) in zip(periods, periods[1:]):
+        if f2 is not None and (t1 is None or t1 >= f2):
+            raise UsageError(f"{source}: validity periods overlap ({f1 or '...'}..{t1 or '...'} and from {f2})")
+    return c
+
+
+# ------------------------------------------------------------------------------------------ parsing
+def parse_rating(spec, source: str = "--rating") -> RatingCurve:
+    """``a=12.5,b=1.6,h0=0.15[,h_max=3.2]``, a dict of the same, a stored curve, or a file.
+
+    A file (CSV in any encoding, or a spreadsheet, read by :mod:`.tables`) holds either (h, Q) pairs,
+    columns ``h``/``stage``/``水位`` and ``q``/``discharge``/``流量``; or power-law segments, columns
+    ``a, b, h0`` and optionally ``h_max, valid_from, valid_to``.
+    """
+    if isinstance(spec, RatingCurve):
+        return check_curve(spec, source)
+    if isinstance(spec, dict):
+        if "kind" in spec:
+            return RatingCurve.from_dict(spec, source)
+        return check_curve(RatingCurve("power", segments=[Segment(**_segment_keys(spec, source))]), source)
+    text = str(spec).strip()
+    if "=" in text and not Path(text).expanduser().exists():
+        pairs = {}
+        for part in text.split(","):
+            if "=" not in part:
+                raise UsageError(f"{source} entry {part.strip()!r} is not KEY=VALUE; expected a=12.5,b=1.6,h0=0.15")
+            k, v = part.split("=", 1)
+            pairs[k.strip()] = v.strip()
+        return check_curve(RatingCurve("power", segments=[Segment(**_segment_keys(pairs, source))]), source)
+    return _from_file(Path(text).expanduser(), source)
+
+
+def _segment_keys(d: dict, source: str) -> dict:
+    allowed = ("a", "b", "h0", "h_max", "valid_from", "valid_to")
+    unknown = [k for k in d if k not in allowed]
+    if unknown:
+        raise UsageError(f"{source}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+    missing = [k for k in ("a", "b", "h0") if d.get(k) in (None, "")]
+    if missing:
+        raise UsageError(f"{source}: {', '.join(missing)} missing; a power law needs a=..,b=..,h0=.. "
+                         "(Q = a·(h − h0)^b)")
+    return {k: (None if d.get(k) in (None, "") else d.get(k)) for k in allowed}
+
+
+def _from_file(path: Path, source: str) -> RatingCurve:
+    from . import tables
+
+    if not path.is_file():
+        raise UsageError(f"{source} {str(path)!r} is neither a=..,b=..,h0=.. nor an existing file")
+    t = tables.read_table(path)
+    cols = {tables.normalise_name(c): c for c in t.frame.columns}
+    where = f"{source} {path}"
+    hcol = next((cols[n] for n in _H_NAMES if n in cols), None)
+    qcol = next((cols[n] for n in _Q_NAMES if n in cols), None)
+    if hcol is not None and qcol is not None:
+        h = _numbers(t.frame[hcol], hcol, where)
+        q = _numbers(t.frame[qcol], qcol, where)
+        ok = ~(np.isnan(h) & np.isnan(q))
+        return check_curve(RatingCurve("table", h=h[ok], q=q[ok]), where)
+    if all(n in cols for n in ("a", "b", "h0")):
+        segs = []
+        for _, row in t.frame.iterrows():
+            d = {k: row[cols[k]] for k in ("a", "b", "h0", "h_max", "valid_from", "valid_to") if k in cols}
+            segs.append(Segment(**_segment_keys({k: (None if pd.isna(v) else v) for k, v in d.items()}, where)))
+        return check_curve(RatingCurve("power", segments=segs), where)
+    raise UsageError(f"{where}: expected columns h and Q (pairs) or a, b, h0[, h_max, valid_from, valid_to] "
+                     f"(power-law segments); its columns are {list(t.frame.columns)}")
+
+
+def _numbers(col: pd.Series, name: str, where: str) -> np.ndarray:
+    v = pd.to_numeric(col, errors="coerce")
+    bad = v.isna() & col.notna()
+    if bad.any():
+        raise UsageError(f"{where}: column {name!r} has a non-numeric value {col[bad].iloc[0]!r}")
+    return v.to_numpy(np.float64)
+
+
+# ------------------------------------------------------------------------------------------ forecasts
+def stage_to_discharge(curve, h, dates=None) -> np.ndarray:
+    """Q (m3/s) of stages ``h`` (m) by ``curve`` (a :class:`RatingCurve` or its stored dict); NaN below it."""
+    return as_curve(curve).discharge(h, dates).q
+
+
+def discharge_to_stage(curve, q, date=None) -> np.ndarray:
+    """h (m) of discharges ``q`` (m3/s): the inverted curve valid on ``date`` (:meth:`RatingCurve.stage`)."""
+    return as_curve(curve).stage(q, date)
+
+
+def as_curve(curve) -> RatingCurve:
+    """A :class:`RatingCurve` from itself or its stored dict (``StationMeta.rating_curve``)."""
+    return curve if isinstance(curve, RatingCurve) else RatingCurve.from_dict(curve, "station metadata rating_curve")
+
+
+def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date") -> pd.DataFrame:
+    """A copy of a forecast ``table`` with ``stage_median, stage_q05, ...`` (m) beside its discharge columns.
+
+    Each of ``median, q05, q25, q75, q95`` present becomes ``stage_<name>`` through the inverted curve valid
+    on the row's ``date_column`` (the latest period when none is valid then). ``curve`` None: unchanged.
+    """
+    if curve is None:
+        return table
+    c = as_curve(curve)
+    out = table.copy()
+    if date_column in out.columns and c.kind == "power" and len(c.periods()) > 1:
+        which = np.asarray(c._segments_at(pd.DatetimeIndex(out[date_column])))
+        which = np.where(which < 0, len(c.periods()) - 1, which)  # after the last period: the latest curve
+    else:
+        which = np.full(len(out), len(c.periods()) - 1)
+    for col, name in STAGE_COLUMNS.items():
+        if col in out.columns:
+            vals = out[col].to_numpy(np.float64)
+            h = np.full(len(out), np.nan)
+            for i in np.unique(which):
+                sel = which == i
+                f, _, _ = c.periods()[i]
+                h[sel] = c.stage(vals[sel], f) if f is not None else c.stage(vals[sel], None if i == len(c.periods()) - 1
+                                                                              else c.periods()[i][1])
+            out[name] = h
+    return out
+
+
+def level_discharge(curve, stage_value: float, date=None) -> float:
+    """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``."""
+    c = as_curve(curve)
+    i = c._segments_at([date])[0] if date is not None else -1
+    segs = c.periods()[i][2] if i >= 0 else c.periods()[-1][2]
+    if stage_value < c.lowest_stage(segs):
+        raise UsageError(f"a water level of {stage_value:g} m lies below the rating curve (lowest stage "
+                         f"{c.lowest_stage(segs):g} m): it has no discharge")
+    return float(c._forward(np.array([float(stage_value)]), segs)[0])

@@ -1,0 +1,141 @@
+"""The daily issue: every morning at a set local time, forecast every station, store the forecasts and
+their warnings, and alert when a station's warning starts, rises, falls or ends.
+
+:func:`issue_daily` does one issue for a given clock reading (tests call it with a fixed one);
+:func:`run_daily` is the server's loop that calls it at ``--issue_at`` each day. An issue is recorded per
+local date: a restart after the issue time issues that day once (catching up), never twice.
+
+Weather: ``Daily.weather`` is a hook called with the station ids before the forecasts (to fetch
+forecast weather where a source is configured). The forecasts of the service do not read a weather
+forecast yet: they are issue-time forecasts (``setting`` says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import HTTPException
+
+from ..data.station_meta import check_day_time
+from ..errors import Sca2lstmError, UsageError
+from ..evaluation.warn import warning_change
+from .notify import Notifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Daily:
+    """The daily issue's settings. ``at``: local time of day (None: no scheduled issue, only on demand);
+    ``tz``: its time zone (None: the server's); ``now``: the clock (aware datetimes)."""
+
+    at: dt.time | None = None
+    tz: ZoneInfo | None = None
+    notifier: Notifier = field(default_factory=Notifier)
+    weather: Callable[[list], None] | None = None
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def local(self, t: dt.datetime) -> dt.datetime:
+        return t.astimezone(self.tz) if self.tz is not None else t.astimezone()
+
+
+def parse_issue_at(text: str) -> dt.time:
+    """``--issue_at`` 'HH:MM' as a time of day (one-line UsageError otherwise)."""
+    h, m = check_day_time(text, "--issue_at").split(":")
+    return dt.time(int(h), int(m))
+
+
+def parse_timezone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--timezone {name!r}: not a time zone name; expected e.g. Europe/London, "
+                         "Asia/Shanghai") from None
+
+
+def next_issue(now: dt.datetime, daily: Daily) -> dt.datetime:
+    """The first issue time (local ``daily.at``) after ``now``."""
+    local = daily.local(now)
+    today = local.replace(hour=daily.at.hour, minute=daily.at.minute, second=0, microsecond=0)
+    return today if today > local else (today + dt.timedelta(days=1)).replace(hour=daily.at.hour,
+                                                                              minute=daily.at.minute)
+
+
+async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict:
+    """Issue every station for the local date of ``now`` (default: the clock) unless that day is issued.
+
+    Each station is forecast from its last day with observed flow over the lead days the models share,
+    and the forecast is stored (``origin`` 'daily'). A station's warning is compared with its warning in
+    the last daily issue; each change is an alert, sent to the webhook and by e-mail. The issue, every
+    station's warning (or why it failed) and the alerts with their delivery are stored together.
+
+    Returns the issue's summary: ``day``, ``stations``, ``failed``, ``alerts`` (or ``skipped``).
+    """
+    from .app import level_values, station_warnings
+
+    now = now or daily.now()
+    day = daily.local(now).date().isoformat()
+    store = svc.store
+    if store.daily_issue_of(day) is not None:
+        return {"day": day, "skipped": "already issued"}
+    ids = list(svc.stations.ids)
+    if daily.weather is not None:
+        try:
+            daily.weather(ids)
+        except (Sca2lstmError, OSError) as e:
+            log.warning("daily issue %s: the weather forecast could not be fetched (%s); issuing without it", day, e)
+    previous = store.last_warnings()
+    leads = svc.forecaster.max_leads()
+    warnings, alerts = [], []
+    for station in ids:
+        try:
+            _, row = await svc.forecast(station, None, leads, store=True, origin="daily")
+        except (HTTPException, Sca2lstmError) as e:
+            detail = getattr(e, "detail", None) or " ".join(str(e).split())
+            log.warning("daily issue %s: station %s failed: %s", day, station, detail)
+            warnings.append({"station": station, "error": str(detail)})
+            continue
+        sw = station_warnings(row)
+        warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
+                         "first_lead": sw["first_lead"]})
+        values = level_values(sw["levels"])
+        change = warning_change(previous.get(station), sw["warning"], values)
+        if change is None:
+            continue
+        lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
+        alerts.append({"station": station, "change": change, "from_level": previous.get(station),
+                       "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
+                       "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
+                       "level_value": values.get(sw["warning"]), "forecast_id": row["id"]})
+    payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
+    delivery = daily.notifier.send(payload) if alerts and daily.notifier.enabled else {}
+    failed = [w["station"] for w in warnings if w.get("error")]
+    summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
+               "delivery": delivery}
+    store.add_daily_issue(day, summary, warnings,
+                          [{"station": a["station"], "change": a["change"], "from_level": a["from_level"],
+                            "to_level": a["to_level"], "detail": a, "delivery": delivery} for a in alerts])
+    log.info("daily issue %s: %d station(s) issued, %d failed, %d alert(s)%s", day, summary["stations"],
+             len(failed), len(alerts), f" ({delivery})" if delivery else "")
+    return summary
+
+
+async def run_daily(svc, daily: Daily, poll: float = 60.0) -> None:
+    """Issue every day at ``daily.at`` (and once at start when today's time has passed unissued)."""
+    while True:
+        now = daily.now()
+        due = daily.local(now).replace(hour=daily.at.hour, minute=daily.at.minute, second=0, microsecond=0)
+        if daily.local(now) >= due:
+            try:
+                await issue_daily(svc, daily, now)
+            except Exception:  # noqa: BLE001 - the loop must live to the next morning; the log has it
+                log.exception("daily issue failed")
+        wait = (next_issue(now, daily) - daily.local(now)).total_seconds()
+        await asyncio.sleep(max(1.0, min(wait, poll)))

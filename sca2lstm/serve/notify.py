@@ -1,0 +1,114 @@
+"""Sending alerts: to a webhook (JSON over HTTP, httpx) and by e-mail (the standard library's smtplib).
+
+Each channel is tried a few times with a timeout; a channel that still fails is reported in the result
+(and recorded with the alert by the daily issue), never raised: one dead mail server must not stop the
+webhook, or the next morning's issue.
+
+The webhook receives one POST per daily issue with changes::
+
+    {"service": "sca2lstm", "issued_at": "...", "day": "2026-12-06",
+     "alerts": [{"station": "32006", "change": "start", "from_level": null, "to_level": "danger",
+                 "first_lead": 2, "valid_date": "...", "probability": 0.62, "level_value": 80.0, ...}]}
+
+The e-mail has one line per alert. SMTP credentials come from the environment
+(``SCA2LSTM_SMTP_USER``, ``SCA2LSTM_SMTP_PASSWORD``), never from the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Notifier:
+    """Where alerts go. ``webhook``: URL or None; ``email_to``: addresses (none: no e-mail)."""
+
+    webhook: str | None = None
+    email_to: list = field(default_factory=list)
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "sca2lstm@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    timeout: float = 10.0
+    retries: int = 2
+    pause: float = 1.0  # seconds between tries
+
+    @classmethod
+    def from_env(cls, **kw) -> Notifier:
+        return cls(smtp_user=os.environ.get("SCA2LSTM_SMTP_USER") or None,
+                   smtp_password=os.environ.get("SCA2LSTM_SMTP_PASSWORD") or None, **kw)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.email_to)
+
+    def send(self, payload: dict) -> dict:
+        """Send ``payload`` (see the module) on every channel; ``{"webhook": ..., "email": ...}`` with
+        "sent", "failed: <reason>" or None (channel not configured) each."""
+        out = {"webhook": None, "email": None}
+        if self.webhook:
+            out["webhook"] = self._try(lambda: self._post(payload), "webhook")
+        if self.email_to:
+            out["email"] = self._try(lambda: self._mail(payload), "e-mail")
+        return out
+
+    def _try(self, send, what: str) -> str:
+        err = None
+        for attempt in range(self.retries + 1):
+            try:
+                send()
+                return "sent"
+            except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as e:
+                err = " ".join(f"{type(e).__name__}: {e}".split())
+                log.warning("alert by %s: attempt %d failed (%s)", what, attempt + 1, err)
+                if attempt < self.retries:
+                    time.sleep(self.pause)
+        return f"failed: {err}"
+
+    def _post(self, payload: dict) -> None:
+        r = httpx.post(self.webhook, json=payload, timeout=self.timeout)
+        if r.status_code >= 300:
+            raise RuntimeError(f"the webhook answered HTTP {r.status_code}")
+
+    def _mail(self, payload: dict) -> None:
+        msg = EmailMessage()
+        alerts = payload["alerts"]
+        msg["Subject"] = f"sca2lstm: {len(alerts)} warning change(s) on {payload['day']}: " + ", ".join(
+            f"{a['station']} {a['change']}" for a in alerts[:5]) + (" ..." if len(alerts) > 5 else "")
+        msg["From"] = self.smtp_from
+        msg["To"] = ", ".join(self.email_to)
+        msg.set_content(email_text(payload))
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout) as smtp:
+            if self.smtp_starttls:
+                smtp.starttls()
+            if self.smtp_user:
+                smtp.login(self.smtp_user, self.smtp_password or "")
+            smtp.send_message(msg)
+
+
+def alert_line(a: dict) -> str:
+    """One alert in words, e.g. 'station 32006: danger (80.0 m3/s) starts, from lead 2 (2026-12-08), P 62 %'."""
+    if a["change"] == "end":
+        return f"station {a['station']}: the {a['from_level']} warning ends"
+    what = {"start": "starts", "rise": f"rises from {a['from_level']}", "fall": f"falls from {a['from_level']}"}
+    p = a.get("probability")
+    return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s) "
+            f"{what[a['change']]}, from lead {a.get('first_lead')} ({a.get('valid_date')})"
+            + (f", P {p:.0%}" if p is not None else ""))
+
+
+def email_text(payload: dict) -> str:
+    lines = [f"Daily issue of {payload['day']} ({payload['issued_at']}):", ""]
+    lines += [alert_line(a) for a in payload["alerts"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""The service's page in the reader's language: English, or Chinese when the browser asks for ``zh``.
+
+``static/index.html`` holds ``{{key}}`` placeholders; :func:`render_page` fills them from :data:`TEXT` for
+the language :func:`choose_language` picks from the ``Accept-Language`` header, and embeds the strings the
+script writes itself (as JSON, in ``<script id="i18n">``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LANGUAGES = ("en", "zh")
+
+TEXT = {
+    "en": {
+        "lang": "en", "title": "sca2lstm forecast service", "heading": "River-flow forecast", "station": "Station",
+        "issue_day": "Issue day", "issue_day_hint": "empty: the latest day with data", "days_ahead": "Days ahead",
+        "warnings": "Warnings", "chart_title": "Observed flow and forecast",
+        "chart_label": "observed discharge, forecast fan and warning levels", "observed": "observed (m³/s)",
+        "observed_after": "observed after the issue day", "median": "forecast median", "levels": "warning levels",
+        "forecast": "Forecast", "day": "Day", "lead": "Lead", "median_short": "Median", "warning": "Warning",
+        "flows_note": "Flows in m³/s. A day warns on a level when the chance of a flow above it reaches the "
+                      "level's warning probability.",
+        "weights": "What the model looked at on the issue day", "post": "Post observations", "rain": "Rain (mm)",
+        "temperature": "Temperature (°C)", "flow": "Flow (m³/s)", "token": "Token", "post_button": "Post",
+        "verification": "Issued forecasts against what was observed", "issued_for": "Issued for",
+        "observed_col": "Observed", "api_docs": "API documentation",
+    },
+    "zh": {
+        "lang": "zh-CN", "title": "sca2lstm 径流预报服务", "heading": "河道流量预报", "station": "测站",
+        "issue_day": "发布日", "issue_day_hint": "留空：最近有数据的一天", "days_ahead": "预见期（天）",
+        "warnings": "预警", "chart_title": "实测流量与预报", "chart_label": "实测流量、预报区间与预警水平",
+        "observed": "实测（m³/s）", "observed_after": "发布日之后的实测", "median": "预报中位数",
+        "levels": "预警流量", "forecast": "预报", "day": "日期", "lead": "预见期", "median_short": "中位数",
+        "warning": "预警", "flows_note": "流量单位 m³/s。当超过某预警流量的概率达到该级别的预警概率时，该日发出预警。",
+        "weights": "发布日模型关注的输入", "post": "上报观测", "rain": "降水（mm）", "temperature": "气温（°C）",
+        "flow": "流量（m³/s）", "token": "令牌", "post_button": "上报", "verification": "已发布预报与实测对比",
+        "issued_for": "发布日", "observed_col": "实测", "api_docs": "API 文档",
+    },
+}
+
+# Strings the script writes (statuses, table cells, the warnings list).
+SCRIPT_TEXT = {
+    "en": {"loading": "Loading", "issued_for": "Forecast issued for", "station": "Station",
+           "chart_title": "observed flow and forecast", "from_cache": "from the cache", "data_version": "data version",
+           "no_warning": "no warning", "warns": "warning", "from_lead": "from lead", "no_levels": "no levels",
+           "stored": "Stored {n} day(s); data version {v}.", "none": "No station is warned."},
+    "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
+           "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
+           "from_lead": "起始预见期", "no_levels": "无预警流量", "stored": "已保存 {n} 天；数据版本 {v}。",
+           "none": "目前没有测站发出预警。"},
+}
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$")
+
+
+def choose_language(accept_language: str | None) -> str:
+    """The language of :data:`LANGUAGES` the ``Accept-Language`` header prefers (by its q-values), else ``en``."""
+    best, best_q = "en", 0.0
+    for part in (accept_language or "").split(","):
+        m = _RANGE.match(part)
+        if not m:
+            continue
+        try:
+            q = float(m.group(2)) if m.group(2) is not None else 1.0
+        except ValueError:
+            continue
+        primary = m.group(1).split("-")[0].lower()
+        if primary in LANGUAGES and q > best_q:  # ties keep the earlier range, as the header orders them
+            best, best_q = primary, q
+    return best
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def render_page(lang: str) -> str:
+    """``index.html`` in ``lang``."""
+    text = {k: html.escape(v) for k, v in TEXT[lang].items()}
+    # The JSON sits inside <script>: "</" is escaped so no string can close the element.
+    text["js_text"] = json.dumps(SCRIPT_TEXT[lang], ensure_ascii=False).replace("</", "<\\/")
+    template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return _PLACEHOLDER.sub(lambda m: text[m.group(1)], template)

@@ -1,0 +1,285 @@
+"""Hyper-parameter search on Optuna (``sca2lstm tune``): one study over the config's ``tune.space``.
+
+- A trial is a pretraining run with the trial's values put into the config (flag > file > defaults
+  apply to everything else), scored on the validation period only: the best epoch's validation loss, or
+  the validation median NSE of that epoch (``tune.objective``). The test period is never loaded into
+  a trial's scores.
+- Pruning: each epoch reports its validation value; Optuna's median or Hyperband pruner stops a trial
+  that falls behind the others (``tune.pruner``).
+- The study lives in a file database (SQLite through Optuna's RDB storage, or Optuna's journal file):
+  rerunning the same command resumes it and runs only the trials still missing, and several processes
+  pointed at the same storage share one budget (Optuna's MaxTrialsCallback). A process killed mid-trial
+  leaves that trial RUNNING; the heartbeat marks it failed once its grace period has passed.
+- Outputs in the study folder: ``trials.csv`` (Optuna's trials table), ``history.png`` (values and best
+  so far per trial) and ``best_config.yaml`` (the whole config with the best trial's values, loadable
+  with ``--config``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..config import Config, search_space
+from ..errors import ConfigError, UsageError
+from ..fileio import atomic_write_text
+from ..search_space import Dimension, nested_values
+
+log = logging.getLogger(__name__)
+
+STUDY_FILE = "study.db"
+
+
+def require_optuna():
+    """The ``optuna`` module, or one line saying how to install it."""
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError("hyper-parameter search needs Optuna, which is not installed; "
+                         "pip install 'sca2lstm[tune]' (or: pip install optuna)") from None
+    return optuna
+
+
+def storage_url(storage: str | None, out_dir: Path) -> str:
+    """``storage`` as given (a database URL such as ``sqlite:///study.db``, or a ``.log`` journal file),
+    else the SQLite file ``out_dir/study.db``."""
+    if storage:
+        return str(storage)
+    return f"sqlite:///{(Path(out_dir) / STUDY_FILE).resolve()}"
+
+
+def open_storage(url: str):
+    """Optuna storage for ``url``: a journal file for ``*.log``/``*.jsonl`` paths, else an RDB URL with a
+    heartbeat (a killed worker's trial is marked failed after its grace period)."""
+    optuna = require_optuna()
+    if "://" not in url:
+        if not url.endswith((".log", ".jsonl")):
+            raise UsageError(f"--storage {url!r}: expected a database URL (sqlite:///path/study.db) or a "
+                             "journal file ending in .log")
+        from optuna.storages.journal import JournalFileBackend
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # the heartbeat is marked experimental in Optuna; it is what resumes need
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+
+
+def make_pruner(name: str, max_epochs: int):
+    optuna = require_optuna()
+    if name == "median":
+        # Never prune from the first trials or from the first epoch (epoch 0 scores the initial weights).
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
+    return optuna.pruners.NopPruner()
+
+
+def suggest(trial, dim: Dimension):
+    """The trial's value of one search dimension (Optuna's suggest_* API)."""
+    if dim.kind == "categorical":
+        return trial.suggest_categorical(dim.key, list(dim.choices))
+    if dim.kind == "int":
+        return trial.suggest_int(dim.key, dim.low, dim.high, step=dim.step, log=dim.log)
+    return trial.suggest_float(dim.key, dim.low, dim.high, step=dim.step, log=dim.log)
+
+
+def trial_config(cfg: Config, values: dict) -> Config:
+    """``cfg`` with a trial's ``{"section.key": value}`` put in (the tune section itself unchanged)."""
+    return cfg.replace(**nested_values(values))
+
+
+@dataclass
+class TrialOutcome:
+    """A trained trial: what the objective scored, and its model (for benchmarks that keep the best)."""
+
+    value: float
+    cfg: Config
+    model: object
+    prepared: object
+    history: list = field(default_factory=list)
+
+
+class _PreparedCache:
+    """Prepared data per distinct data section and window length: trials that only change the model
+    or the optimiser share one preparation."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.store: dict = {}
+
+    def get(self, cfg: Config):
+        from .pretrain import prepare_pretraining_data
+        key = repr((sorted(cfg.data.model_dump().items()), cfg.training.seq_len))
+        if key not in self.store:
+            self.store = {key: prepare_pretraining_data(cfg, self.data_dir)}  # keep one: memory stays flat
+        return self.store[key]
+
+
+def objective_value(objective: str, history: list[dict], best_epoch: int) -> float:
+    """The trial's score: the best epoch's validation loss, or its validation median NSE."""
+    row = next(r for r in history if r["epoch"] == best_epoch)
+    return float(row["val_loss"] if objective == "val_loss" else row["val_nse_median"])
+
+
+def train_trial(cfg: Config, cache: _PreparedCache, device, state_dir: Path, epoch_callback=None) -> TrialOutcome:
+    """Pretrain one trial's configuration; its best epoch's weights are restored in the model."""
+    from ..models.sca2lstm import SCA2LSTM
+    from .pretrain import train_settings
+    from .runtime import seed_everything
+    from .trainer import Trainer
+
+    prep = cache.get(cfg)
+    seed_everything(cfg.training.seed)
+    model = SCA2LSTM(cfg).to(device)
+    meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins}
+    trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
+                      device, Path(state_dir) / "last_state.pth", meta, progress=False,
+                      epoch_callback=epoch_callback)
+    res = trainer.fit()
+    value = objective_value(cfg.tune.objective, res["history"], res["best_epoch"])
+    return TrialOutcome(value, cfg, model, prep, res["history"])
+
+
+def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, study_name: str = "sca2lstm",
+              device="cpu", seed: int | None = None, n_trials: int | None = None, on_trial=None,
+              echo=print) -> dict:
+    """Run (or resume) the study until it holds ``n_trials`` finished trials (complete or pruned).
+
+    Parameters
+    ----------
+    cfg : Config
+        Base configuration; its ``tune`` section gives the space, sampler, objective, pruner.
+    on_trial : callable, optional
+        ``on_trial(trial_number, TrialOutcome)`` after each completed trial (benchmarks keep the best
+        model this way).
+    echo : callable
+        Where progress lines go (one per trial).
+
+    Returns
+    -------
+    dict with ``study``, ``best`` (FrozenTrial), ``best_config`` (Config) and the ``files`` written.
+    """
+    optuna = require_optuna()
+    from ..data.dataset import resolve_data_dir
+    from .samplers import make_sampler
+
+    dims = search_space(cfg, "config")
+    if not dims:
+        raise ConfigError("tune.space is empty: name at least one key to search, e.g. "
+                          "tune: {space: {training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}}")
+    t = cfg.tune
+    total = int(n_trials or t.trials)
+    out_dir = Path(out_dir)
+    data_dir, _ = resolve_data_dir(data_dir, cfg)
+    direction = "minimize" if t.objective == "val_loss" else "maximize"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(storage, out_dir)
+    study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction=direction,
+                                sampler=make_sampler(t.sampler, seed, t.population, total),
+                                pruner=make_pruner(t.pruner, cfg.training.epochs), load_if_exists=True)
+    stored = study.user_attrs.get("space")
+    space_record = {d.key: [d.kind, d.low, d.high, d.log, d.step, list(d.choices)] for d in dims}
+    if stored is not None and stored != space_record:
+        raise UsageError(f"study {study_name!r} in {url} was run with another search space; use another "
+                         f"--study_name or --output_dir to start a new one")
+    if stored is None:
+        study.set_user_attr("space", space_record)
+        study.set_user_attr("objective", t.objective)
+    Finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = len(study.get_trials(deepcopy=False, states=Finished))
+    echo(f"study {study_name!r} ({url}): sampler {t.sampler}, objective {t.objective} ({direction}), pruner "
+         f"{t.pruner}; {done} of {total} trials already finished")
+    cache = _PreparedCache(data_dir)
+
+    def objective(trial):
+        values = {d.key: suggest(trial, d) for d in dims}
+        tcfg = trial_config(cfg, values)  # an invalid combination (spinup >= seq_len) fails the trial
+
+        def report(epoch, ev):
+            v = ev.loss if t.objective == "val_loss" else ev.median("model", "nse")
+            if math.isfinite(v):
+                trial.report(v, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+        t0 = time.time()
+        with tempfile.TemporaryDirectory(prefix="sca2lstm_trial_") as tmp:
+            outcome = train_trial(tcfg, cache, device, Path(tmp), report)
+        best = min(outcome.history[1:] or outcome.history, key=lambda r: r["val_loss"])
+        trial.set_user_attr("seconds", round(time.time() - t0, 1))
+        trial.set_user_attr("epochs", len(outcome.history) - 1)
+        trial.set_user_attr("val_nse_median", best["val_nse_median"])
+        if on_trial is not None:
+            on_trial(trial.number, outcome)
+        return outcome.value
+
+    def progress(study, ft):
+        n = len(study.get_trials(deepcopy=False, states=Finished))
+        vals = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in ft.params.items())
+        if ft.state == optuna.trial.TrialState.COMPLETE:
+            what = f"{t.objective} {ft.value:.4f}"
+        elif ft.state == optuna.trial.TrialState.PRUNED:
+            what = f"pruned at epoch {ft.last_step}"
+        else:
+            what = ft.state.name.lower()
+        try:
+            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+        except ValueError:
+            best = "no finished trial yet"
+        secs = ft.user_attrs.get("seconds")
+        echo(f"trial {ft.number} [{n}/{total}] {what} | {best} | {vals}" + (f" | {secs:.0f} s" if secs else ""))
+
+    remaining = total - done
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, catch=(ConfigError,), gc_after_trial=True,
+                       callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
+    files = write_outputs(study, cfg, dims, out_dir, study_name)
+    best = study.best_trial
+    echo(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
+         + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
+    echo(f"wrote {', '.join(str(p) for p in files.values())}")
+    return {"study": study, "best": best, "best_config": trial_config(cfg, best.params), "files": files}
+
+
+def _fmt(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str) -> dict:
+    """trials.csv, history.png and best_config.yaml of the study (rewritten from the stored study)."""
+    from ..evaluation.tuning_plots import plot_optimization_history
+    optuna = require_optuna()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    if not any(tr.state == optuna.trial.TrialState.COMPLETE for tr in trials):
+        raise UsageError(f"study {study_name!r} has no completed trial yet; nothing to write")
+    df = study.trials_dataframe()
+    files = {"trials": atomic_write_text(out_dir / "trials.csv", df.to_csv(index=False))}
+    values = [tr.value if tr.value is not None else
+              (tr.intermediate_values[tr.last_step] if tr.last_step is not None else math.nan) for tr in trials]
+    objective = cfg.tune.objective
+    files["history"] = plot_optimization_history(
+        [tr.number for tr in trials], values, [tr.state.name for tr in trials], out_dir / "history.png",
+        objective, minimize=study.direction == optuna.study.StudyDirection.MINIMIZE,
+        title=f"Study {study_name}: {cfg.tune.sampler}, {len(trials)} trials")
+    best = study.best_trial
+    best_cfg = trial_config(cfg, best.params).to_dict()
+    tune_section = best_cfg.pop("tune")
+    header = (f"# The best trial ({best.number}) of study {study_name!r}: {objective} {best.value:.6g} on the "
+              f"validation period,\n# sampler {tune_section['sampler']}. Searched: "
+              + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+              + "\n# Use it with --config (e.g. python sca2lstm.py --config best_config.yaml).\n")
+    files["best_config"] = atomic_write_text(out_dir / "best_config.yaml",
+                                             header + yaml.safe_dump(copy.deepcopy(best_cfg), sort_keys=False))
+    return files

@@ -1,0 +1,208 @@
+"""Archives of past weather forecasts: a station's forecasts by issue date and lead, for training and reforecasts.
+
+An archive is a long table (CSV) ``issue_date, lead_days, valid_date[, member], <inputs>`` with the
+model's input names (``precipitation``, ``temperature``, and ``pet``/``peti`` if given): the forecast
+issued for issue date t0 (the last day with observations; the forecast is used the morning after it)
+for the valid days t0 + 1 ... It lives at ``DIR/weather_archive/<id>.csv`` (``sca2lstm weather archive
+--out`` writes it there), where pretraining, fine-tuning and reforecasts find it:
+
+* training and fine-tuning (:class:`ArchiveLookup`): a weather-known issue-time window whose issue date
+  the archive holds takes the archived forecast for its lead days instead of the observed weather (one
+  member drawn at random where there are several), so the model learns the real forecasts' errors;
+* reforecasts (:func:`weather_for_issue`): the weather of (issue date, lead) as the forecaster had it.
+
+An archive without PET gets PET the way the model's config derives it
+(:func:`sca2lstm.weather.files.complete_pet`), never another kind.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .files import WeatherForecast, complete_pet, gauge_latitude, pet_input, read_forecast_file
+
+log = logging.getLogger(__name__)
+ARCHIVE_DIR = "weather_archive"
+
+
+def archive_path(data_dir, basin: str) -> Path | None:
+    """``DIR/weather_archive/<id>.csv`` (or ``.csv.gz``) if it exists, else None."""
+    if data_dir is None:
+        return None
+    for name in (f"{basin}.csv", f"{basin}.csv.gz"):
+        p = Path(data_dir) / ARCHIVE_DIR / name
+        if p.is_file():
+            return p
+    return None
+
+
+def read_archive(path, cfg, lat: float) -> WeatherForecast:
+    """An archive with the model's weather inputs (PET completed as the config derives it).
+
+    Raises a one-line DataError for a file that is not an archive (no ``issue_date``/``lead_days``) or
+    lacks an input the model reads.
+    """
+    wf = read_forecast_file(path)
+    src = f"weather archive {path}"
+    if wf is None or wf.table["issue_date"].isna().any():
+        raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
+    t = wf.table.rename(columns={"valid_date": "date"})
+    pet = pet_input(cfg)
+    try:
+        t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat)
+    except DataError as e:
+        raise DataError(f"{src}: {e}") from None
+    need = [c for c in cfg.data.dynamic_inputs]
+    missing = [c for c in need if c not in t.columns]
+    if missing:
+        raise DataError(f"{src}: lacks the model input(s) {missing}; it has {[c for c in t.columns]}")
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), src)
+
+
+class ArchiveLookup:
+    """Archived forecasts by (basin index, basin-local issue day), for the trainer.
+
+    Parameters
+    ----------
+    records : list of BasinRecord
+        The training data's basins, in order (their ``dates`` map issue dates to day indices).
+    archives : dict of basin id -> WeatherForecast
+        From :func:`read_archive`.
+    inputs : list of str
+        The weather inputs to return (the model's, :attr:`sca2lstm.weather.windows.LeadWeather.inputs`).
+    """
+
+    def __init__(self, records, archives: dict, inputs):
+        self.inputs = list(inputs)
+        self.by_basin = []
+        for rec in records:
+            wf = archives.get(rec.basin)
+            table = {}
+            if wf is not None:
+                t = wf.table
+                first = pd.Timestamp(rec.dates[0])
+                for (issue, _member), g in t.groupby(["issue_date", "member"]):
+                    day = int((issue - first).days)
+                    lead = (g["valid_date"] - issue).dt.days.to_numpy()
+                    vals = g[self.inputs].to_numpy(np.float64)
+                    table.setdefault(day, []).append((lead, vals))
+            self.by_basin.append(table)
+
+    def __bool__(self) -> bool:
+        return any(self.by_basin)
+
+    def lookup(self, basin_idx, issue_day, leads: int, rng):
+        """(forecast name -> [B, leads] (NaN where the archive lacks a day), found [B]) for each window.
+
+        A window is found when its basin's archive holds its issue day with every lead 1..leads of every
+        input; with several members one is drawn.
+        """
+        B = len(basin_idx)
+        out = np.full((B, leads, len(self.inputs)), np.nan)
+        found = np.zeros(B, dtype=bool)
+        for i, (b, t) in enumerate(zip(np.asarray(basin_idx), np.asarray(issue_day))):
+            runs = self.by_basin[int(b)].get(int(t))
+            if not runs:
+                continue
+            lead, vals = runs[int(rng.integers(len(runs)))] if len(runs) > 1 else runs[0]
+            row = np.full((leads, len(self.inputs)), np.nan)
+            ok = (lead >= 1) & (lead <= leads)
+            row[lead[ok] - 1] = vals[ok]
+            if np.isfinite(row).all():
+                out[i], found[i] = row, True
+        return {n: out[:, :, j] for j, n in enumerate(self.inputs)}, found
+
+
+def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
+    """The archives of the training basins found under ``DIR/weather_archive/`` (None if there are none)."""
+    archives = {}
+    for rec in records:
+        p = archive_path(data_dir, rec.basin)
+        if p is not None:
+            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin))
+            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
+                     rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
+    return ArchiveLookup(records, archives, inputs) if archives else None
+
+
+def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) -> pd.DataFrame:
+    """The archived weather of ``issue_date`` for leads 1..``leads``: ``member, date, <inputs>`` (the long
+    table ``forecast --weather_forecast`` and :func:`sca2lstm.evaluation.operational.issue_forecast` read;
+    a one-line DataError if the archive lacks that issue date or a lead day)."""
+    members = archive.members(issue_date, leads, inputs)
+    return pd.concat([m.assign(member=i) for i, m in enumerate(members)], ignore_index=True)[
+        ["member", "date", *inputs]]
+
+
+def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
+    """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file)."""
+    t = wf.table.rename(columns={"valid_date": "date"})
+    try:
+        t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat)
+    except DataError as e:
+        raise DataError(f"{wf.source}: {e}") from None
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source)
+
+
+class ArchivedForecast:
+    """An archive's forecasts put into batches of windows, for batched reforecasts.
+
+    Called as ``f(x, miss, b, t, pos)`` like :class:`sca2lstm.weather.windows.EmulatedForecast`: one (x, miss)
+    per member, each window with the archived forecast of its issue day (``first_date`` + ``t``) for the
+    lead days; an issue day the archive lacks gets missing weather (:meth:`available` tells which).
+    Every issue date of the archive must have the same number of members.
+    """
+
+    def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int):
+        self.lw, self.leads = lead_weather, int(leads)
+        missing = [c for c in lead_weather.inputs if c not in archive.table.columns]
+        if missing:
+            raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
+        counts = archive.table.groupby("issue_date")["member"].nunique()
+        if counts.nunique() > 1:
+            raise DataError(f"{archive.source}: issue dates hold different numbers of members ({sorted(counts.unique())}); "
+                            "a reforecast needs the same members on every issue date")
+        self.members = int(counts.iloc[0]) if len(counts) else 1
+        look = ArchiveLookup([_Dates(first_date)], {"_": archive}, lead_weather.inputs)
+        self.by_day = look.by_basin[0]
+
+    def available(self, issue_days) -> np.ndarray:
+        """[n] bool: the archive holds each issue day with every lead."""
+        return np.array([self._rows(int(t)) is not None for t in np.asarray(issue_days)], dtype=bool)
+
+    def _rows(self, t):
+        runs = self.by_day.get(t)
+        if not runs or len(runs) != self.members:
+            return None
+        out = []
+        for lead, vals in runs:
+            row = np.full((self.leads, len(self.lw.inputs)), np.nan)
+            ok = (lead >= 1) & (lead <= self.leads)
+            row[lead[ok] - 1] = vals[ok]
+            if not np.isfinite(row).all():
+                return None
+            out.append(row)
+        return out
+
+    def __call__(self, x, miss, b, t, pos):
+        B = x.shape[0]
+        fc = np.full((self.members, B, self.leads, len(self.lw.inputs)), np.nan)
+        for i, day in enumerate(np.asarray(t)):
+            rows = self._rows(int(day))
+            if rows is not None:
+                fc[:, i] = np.stack(rows)
+        return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
+                for m in range(self.members)]
+
+
+class _Dates:
+    """A stand-in record for :class:`ArchiveLookup`: only the basin id and the first date matter."""
+
+    def __init__(self, first_date):
+        self.basin = "_"
+        self.dates = np.array([np.datetime64(pd.Timestamp(first_date).date(), "D")])

@@ -1,0 +1,64 @@
+"""Hourly weather values to a station's days (its day rule: start hour, label, timezone).
+
+Open-Meteo's daily values run from local midnight. A station whose day starts at another hour (08:00 in
+many Chinese hydrological yearbooks) needs hourly values summed (precipitation, ET0) or averaged
+(temperature) over its own day. The rule is the station's, from ``DIR/meta/<id>.json``
+(:class:`sca2lstm.data.station_meta.StationMeta`: ``day_start``, ``day_label``):
+
+* an hourly **amount** (precipitation, ET0) stamped at time ``t`` is the sum over the hour ending at ``t``
+  (Open-Meteo's convention: "preceding hour sum"), so it belongs to the day that holds ``t - 1 h``;
+* an hourly **state** (temperature) stamped at ``t`` is the value at ``t``, so it belongs to the day that
+  holds ``t``;
+* a day runs from ``day_start`` on one date to ``day_start`` on the next and is named by its start date
+  (``day_label: start``) or its end date (``end``);
+* a day needs all 24 hours of a variable, else it is NaN (a partial first or last day of a response).
+
+The times are local times of the station's timezone (the request asks Open-Meteo for that timezone).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: How each weather input aggregates: an amount over the hour before its stamp, or a state at its stamp.
+AMOUNTS = ("precipitation", "et0", "pet", "peti")
+HOURS_PER_DAY = 24
+
+
+def station_days(times, values: dict, day_start: str = "00:00", day_label: str = "start") -> pd.DataFrame:
+    """Aggregate hourly values to station days.
+
+    Parameters
+    ----------
+    times : array_like of str or datetime [H]
+        Local hourly timestamps (ISO 8601, e.g. ``2024-05-01T08:00``).
+    values : dict of name -> array_like [H]
+        Hourly values; ``precipitation`` and ET0/PET are summed, anything else averaged.
+    day_start : str
+        ``HH:MM`` at which the station's day starts.
+    day_label : {"start", "end"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``date`` (the station day), one column per name; NaN for a day without all 24 hours.
+    """
+    t = pd.DatetimeIndex(pd.to_datetime(pd.Series(times), format="ISO8601"))
+    hh, mm = (int(v) for v in day_start.split(":"))
+    offset = pd.Timedelta(hours=hh, minutes=mm)
+    out = {}
+    for name, v in values.items():
+        v = pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors="coerce").to_numpy(np.float64)
+        stamp = t - pd.Timedelta(hours=1) if name in AMOUNTS else t
+        day = (stamp - offset).normalize()
+        if day_label == "end":
+            day = day + pd.Timedelta(days=1)
+        s = pd.Series(v, index=day)
+        g = s.groupby(level=0)
+        agg = g.sum(min_count=1) if name in AMOUNTS else g.mean()
+        complete = g.count() == HOURS_PER_DAY
+        out[name] = agg.where(complete)
+    df = pd.DataFrame(out)
+    df.index = pd.DatetimeIndex(df.index, name="date")
+    return df.sort_index()

@@ -1,0 +1,147 @@
+"""Fetch a station's weather forecast (or an archive of past ones) and save it: the functions behind
+``sca2lstm weather fetch`` / ``weather archive``, also for the service's daily issue.
+
+:func:`fetch_forecast` asks Open-Meteo for each point (the gauge by default, or several points averaged)
+and returns the raw responses and the long table ``issue_date, lead_days, valid_date, member,
+precipitation, temperature, et0`` (issue date: the response's first day; lead k: the day k days after).
+:func:`save_forecast` writes the table and, beside it, the raw responses (``<name>.raw.json``), both
+atomically and only after every request has succeeded. :func:`fetch_archive` does the same with the
+previous-runs API (``issue_date, lead_days, valid_date, <inputs>``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..data import reader
+from ..data.station_meta import read_station_meta
+from ..errors import DataError, UsageError
+from ..fileio import atomic_write_text
+from .openmeteo import (
+    WEATHER_NAMES,
+    OpenMeteoClient,
+    average_points,
+    parse_previous_runs,
+    parse_response,
+    previous_runs_params,
+    request_params,
+)
+
+
+@dataclass
+class Location:
+    """Where and how to ask: points (lat, lon), the station's day rule and timezone."""
+
+    points: list
+    day_start: str = "00:00"
+    day_label: str = "start"
+    timezone: str = "auto"
+
+    @property
+    def hourly(self) -> bool:
+        return self.day_start != "00:00" or self.day_label != "start"
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """``"lat,lon;lat,lon"`` -> [(lat, lon), ...] (a UsageError naming the bad pair)."""
+    out = []
+    for part in str(text).split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            lat, lon = (float(v) for v in part.split(","))
+        except ValueError:
+            raise UsageError(f"--points {part!r}: expected lat,lon in decimal degrees (pairs separated by ';'), "
+                             "e.g. 51.5,-1.2;51.6,-1.0") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise UsageError(f"--points {part!r}: latitude must lie in [-90, 90] and longitude in [-180, 180]")
+        out.append((lat, lon))
+    if not out:
+        raise UsageError(f"--points {text!r}: no lat,lon pair")
+    return out
+
+
+def station_location(data_dir, basin: str, points=None) -> Location:
+    """The points to fetch for ``basin`` and its day rule: ``points`` if given, else the station metadata's
+    weather points, else the gauge (attributes ``gauge_lat``, ``gauge_lon``)."""
+    meta = read_station_meta(data_dir, basin) if data_dir is not None else None
+    pts = list(points) if points else None
+    if pts is None and meta is not None and meta.weather.get("points"):
+        pts = [tuple(map(float, p)) for p in meta.weather["points"]]
+    if pts is None:
+        try:
+            pts = [(reader.basin_attribute(data_dir, basin, "gauge_lat"),
+                    reader.basin_attribute(data_dir, basin, "gauge_lon"))]
+        except DataError:
+            pts = []
+        if not pts or any(v != v for v in pts[0]):
+            raise DataError(f"basin {basin}: no gauge_lat/gauge_lon in its attributes and no weather points in its "
+                            "station metadata; give --points lat,lon")
+    tz = (meta.timezone if meta is not None and meta.timezone else "auto")
+    return Location(pts, meta.day_start if meta else "00:00", meta.day_label if meta else "start", tz)
+
+
+def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=None, base_url=None, api_key=None,
+                   client_options=None) -> tuple[list, pd.DataFrame]:
+    """Ask Open-Meteo for every point of ``loc``; return (raw responses, long table).
+
+    The table: ``issue_date, lead_days, valid_date, member, precipitation, temperature, et0`` (the
+    variables the response has), averaged over the points, the issue date being the response's first
+    day (lead 0 is the issue day itself; rows run to the last complete day).
+    """
+    client = OpenMeteoClient("ensemble" if ensemble else "forecast", base_url, api_key, **(client_options or {}))
+    docs, tables = [], []
+    for lat, lon in loc.points:
+        doc = client.get(request_params(lat, lon, WEATHER_NAMES, leads, loc.hourly, loc.timezone, models))
+        if isinstance(doc, list):  # one location asked: a list answer holds it alone
+            doc = doc[0] if len(doc) == 1 else doc
+        docs.append(doc)
+        tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
+                                     source=f"Open-Meteo response for {lat},{lon}"))
+    t = average_points(tables).rename(columns={"date": "valid_date"})
+    first = _issue_day(docs[0], loc)
+    t = t[t["valid_date"] >= first].dropna(subset=[c for c in WEATHER_NAMES if c in t.columns], how="all")
+    t.insert(0, "lead_days", (t["valid_date"] - first).dt.days)
+    t.insert(0, "issue_date", first)
+    cols = ["issue_date", "lead_days", "valid_date", "member"] + [c for c in WEATHER_NAMES if c in t.columns]
+    return docs, t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True)
+
+
+def _issue_day(doc, loc: Location) -> pd.Timestamp:
+    """The response's first day (the calendar date of its first time stamp, local time)."""
+    block = doc.get("hourly" if loc.hourly else "daily") if isinstance(doc, dict) else None
+    t = block.get("time") if isinstance(block, dict) else None
+    return pd.Timestamp(t[0]).normalize()
+
+
+def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
+    """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths."""
+    out = Path(out)
+    raw = out.with_name(out.stem + ".raw.json")
+    body = docs[0] if len(docs) == 1 else docs
+    text = table.to_csv(index=False, float_format="%.3f", date_format="%Y-%m-%d")
+    atomic_write_text(raw, json.dumps(body, indent=1) + "\n")
+    atomic_write_text(out, text)
+    return out, raw
+
+
+def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_url=None, api_key=None,
+                  client_options=None) -> tuple[list, pd.DataFrame]:
+    """Past forecasts from the previous-runs API, averaged over the points: (raw responses, archive table
+    ``issue_date, lead_days, valid_date, precipitation, temperature, et0``)."""
+    client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
+    docs, tables = [], []
+    for lat, lon in loc.points:
+        doc = client.get(previous_runs_params(lat, lon, WEATHER_NAMES, start, end, leads, loc.timezone, models))
+        docs.append(doc)
+        tables.append(parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
+                                          source=f"Open-Meteo previous-runs response for {lat},{lon}"))
+    if len(tables) == 1:
+        return docs, tables[0]
+    cat = pd.concat(tables, ignore_index=True)
+    return docs, cat.groupby(["issue_date", "lead_days", "valid_date"], as_index=False).mean(numeric_only=True)

@@ -1,0 +1,245 @@
+"""Weather forecast files: what ``forecast --weather_forecast`` and the service read.
+
+Three layouts are read (:func:`read_forecast_file`):
+
+* a **saved Open-Meteo response** (``.json``; what ``sca2lstm weather fetch`` saves as ``*.raw.json``):
+  one response, or a list of responses (several points, averaged), deterministic or ensemble
+  (``_memberNN`` keys), daily, or hourly for a station whose day starts at another hour;
+* a **long table** (CSV) ``issue_date, lead_days, valid_date[, member], <inputs>`` (what ``weather fetch``
+  writes, and the layout of an archive of past forecasts); a table holding several issue dates is an
+  archive, and a forecast for issue date t0 takes the rows issued on t0;
+* a plain CSV ``date, <inputs>`` (one row per lead day) is not read here: the caller passes it on as a
+  table, as before.
+
+Input columns carry the model's input names (``precipitation``, ``temperature``, and ``pet`` or
+``peti``). :func:`complete_pet` gives a table the PET the model reads: Open-Meteo's FAO-56 reference
+evapotranspiration (ET0, the column ``pet`` of a parsed response) only for a model whose PET input is
+``pet`` read from the basin's files (``data.pet_from_temperature`` not ``always``); a model on Oudin PET
+(``pet_from_temperature: always``) or on CAMELS ``peti`` gets Oudin PET from the forecast temperature and
+the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.pet import PET_COLUMNS, oudin_pet
+from ..errors import DataError
+from .openmeteo import WEATHER_NAMES, average_points, parse_response
+
+LONG_KEYS = ("issue_date", "lead_days", "valid_date", "member")
+
+
+@dataclass
+class WeatherForecast:
+    """A weather forecast (or an archive of them) as a long table.
+
+    ``table`` columns: ``issue_date`` (NaT where the file does not say), ``valid_date``, ``member`` (int,
+    0 for a single run), and the input columns. ``source`` names the file for error messages.
+    """
+
+    table: pd.DataFrame
+    source: str
+
+    @property
+    def n_members(self) -> int:
+        return int(self.table["member"].nunique())
+
+    @property
+    def issue_dates(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.table["issue_date"].dropna().unique()).sort_values()
+
+    def members(self, t0, leads: int, inputs) -> list[pd.DataFrame]:
+        """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required).
+
+        An archive (several issue dates) gives the forecast issued on t0; a single forecast gives its rows
+        valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). Raises a
+        one-line DataError naming the file when a day, a member's day or an input is missing.
+        """
+        t0 = pd.Timestamp(t0).normalize()
+        t = self.table
+        if len(self.issue_dates) > 1:
+            t = t[t["issue_date"] == t0]
+            if t.empty:
+                near = self.issue_dates[self.issue_dates <= t0]
+                hint = f"; the latest before it is {near[-1].date()}" if len(near) else ""
+                raise DataError(f"{self.source}: no forecast issued on {t0.date()} in this archive "
+                                f"({self.issue_dates[0].date()}..{self.issue_dates[-1].date()}){hint}")
+        missing = [c for c in inputs if c not in t.columns]
+        if missing:
+            raise DataError(f"{self.source}: missing input column(s) {missing}; the model reads {list(inputs)}")
+        want = pd.date_range(t0 + pd.Timedelta(days=1), periods=leads, freq="D")
+        out = []
+        for m, g in t.groupby("member", sort=True):
+            g = g.drop_duplicates("valid_date", keep="last").set_index("valid_date")
+            lacking = [d for d in want if d not in g.index]
+            if lacking:
+                have = g.index.sort_values()
+                span = f"{have[0].date()}..{have[-1].date()}" if len(have) else "no days"
+                raise DataError(f"{self.source}: member {m} does not cover the lead days {want[0].date()}.."
+                                f"{want[-1].date()} of issue date {t0.date()} (first missing {lacking[0].date()}; "
+                                f"the file covers {span})")
+            values = [c for c in g.columns if c not in LONG_KEYS]
+            rows = g.loc[want, values].astype(np.float64)
+            need = rows[list(inputs)]
+            if need.isna().to_numpy().any():
+                col = need.columns[need.isna().any(axis=0).to_numpy()][0]
+                day = need.index[need[col].isna().to_numpy()][0]
+                raise DataError(f"{self.source}: member {m} has no value of {col!r} on {day.date()}")
+            out.append(rows.rename_axis("date").reset_index())
+        if not out:
+            raise DataError(f"{self.source}: no forecast rows")
+        return out
+
+
+def is_long_table(columns) -> bool:
+    """Whether a CSV's columns are a long table (issue/valid dates or members) rather than ``date, <inputs>``."""
+    return "valid_date" in columns or "member" in columns
+
+
+def read_forecast_file(path, *, day_start: str = "00:00", day_label: str = "start") -> WeatherForecast | None:
+    """Read a saved Open-Meteo JSON or a long-table CSV (module docstring); None for a plain ``date`` CSV.
+
+    ``day_start``/``day_label``: the station's day rule, for a response with hourly values.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"--weather_forecast {p}: no such file")
+    src = f"--weather_forecast {p}"
+    if p.suffix.lower() == ".json":
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise DataError(f"{src}: not a readable JSON file ({_short(e)})") from None
+        return from_openmeteo(doc, day_start=day_start, day_label=day_label, source=src)
+    try:
+        df = pd.read_csv(p)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{src}: not a readable CSV ({_short(e)})") from None
+    if not is_long_table(df.columns):
+        return None
+    return from_long_table(df, src)
+
+
+def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
+                   source: str = "Open-Meteo response") -> WeatherForecast:
+    """A saved (or POSTed) Open-Meteo answer: one response or a list of them (points, averaged)."""
+    docs = doc if isinstance(doc, list) else [doc]
+    tables = []
+    for d in docs:
+        hourly = isinstance(d, dict) and "daily" not in d and "hourly" in d
+        try:
+            tables.append(parse_response(d, list(WEATHER_NAMES), hourly=hourly,
+                                         day_start=day_start, day_label=day_label, source=source))
+        except DataError as e:  # a WeatherSourceError of a saved file is a data error of that file
+            raise DataError(str(e)) from None
+    t = average_points(tables).rename(columns={"date": "valid_date"})
+    t.insert(0, "issue_date", t["valid_date"].min())   # the response's first day is its issue day
+    return WeatherForecast(_tidy(t, source), source)
+
+
+def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> WeatherForecast:
+    """A long table ``[issue_date, lead_days,] valid_date (or date)[, member], <inputs>`` (checked)."""
+    df = df.copy()
+    if "valid_date" not in df.columns:
+        if "date" not in df.columns:
+            raise DataError(f"{source}: a table with a 'member' column needs 'valid_date' (or 'date'); "
+                            f"found {list(df.columns)}")
+        df = df.rename(columns={"date": "valid_date"})
+    if "issue_date" not in df.columns:
+        df["issue_date"] = pd.NaT
+    if "member" not in df.columns:
+        df["member"] = 0
+    return WeatherForecast(_tidy(df, source), source)
+
+
+def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
+    """Dates parsed (one line naming the column otherwise), members as int, inputs numeric."""
+    out = df.copy()
+    for c in ("issue_date", "valid_date"):
+        try:
+            out[c] = pd.to_datetime(out[c], format="ISO8601").dt.normalize() if out[c].notna().any() else pd.NaT
+        except (ValueError, TypeError):
+            raise DataError(f"{src}: column {c!r} must hold dates (YYYY-MM-DD)") from None
+    if out["valid_date"].isna().any():
+        raise DataError(f"{src}: column 'valid_date' has an empty row")
+    m = pd.to_numeric(out["member"], errors="coerce")
+    if m.isna().any() or (m % 1 != 0).any():
+        raise DataError(f"{src}: column 'member' must hold whole numbers (0 for the control or a single run)")
+    out["member"] = m.astype(int)
+    if "lead_days" in out.columns and out["issue_date"].notna().all():
+        lead = (out["valid_date"] - out["issue_date"]).dt.days
+        given = pd.to_numeric(out["lead_days"], errors="coerce")
+        bad = given.notna() & (given != lead)
+        if bad.any():
+            r = out[bad].iloc[0]
+            raise DataError(f"{src}: lead_days {r['lead_days']} does not match valid_date - issue_date "
+                            f"({r['valid_date'].date()} - {r['issue_date'].date()})")
+    for c in out.columns:
+        if c not in LONG_KEYS:
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+    return out
+
+
+def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float) -> pd.DataFrame:
+    """Give ``frame`` (``date`` or ``valid_date`` and inputs) the PET the model reads (module docstring).
+
+    ``pet_input``: the model's PET input name (``pet``, ``peti``) or None. A complete column of that name
+    is kept (an archive or table that carries the model's own PET). Else ET0 (column ``et0``) becomes
+    ``pet`` only for a model input ``pet`` not derived from temperature; otherwise PET is Oudin PET from
+    ``temperature`` at latitude ``lat`` (a DataError if the frame has no temperature or the latitude is
+    unknown). The ``et0`` column is dropped.
+    """
+    out = frame.drop(columns=["et0"], errors="ignore")
+    if pet_input is None:
+        return out
+    if pet_input in out.columns and out[pet_input].notna().all():
+        return out
+    if pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns \
+            and frame["et0"].notna().all():
+        out["pet"] = frame["et0"].to_numpy(np.float64)
+        return out
+    if "temperature" not in out.columns or out["temperature"].isna().any():
+        raise DataError(f"the weather forecast has no complete temperature, from which this model derives its "
+                        f"PET ({pet_input})")
+    if not np.isfinite(lat):
+        raise DataError(f"the model derives {pet_input} from temperature and the gauge latitude (gauge_lat), "
+                        "which this basin's attributes lack")
+    dates = pd.DatetimeIndex(out["date" if "date" in out.columns else "valid_date"])
+    out[pet_input] = oudin_pet(out["temperature"].to_numpy(np.float64), lat, dates.day_of_year.to_numpy())
+    return out
+
+
+def _short(e: Exception) -> str:
+    return " ".join(str(e).split())[:160] or type(e).__name__
+
+
+def pet_input(cfg) -> str | None:
+    """The model's PET input name (``pet`` or ``peti``), or None if it reads no PET."""
+    return next((c for c in cfg.data.dynamic_inputs if c in PET_COLUMNS), None)
+
+
+def read_forecast_for_station(path, data_dir, station_id) -> WeatherForecast | None:
+    """:func:`read_forecast_file` with the station's day rule from ``DIR/meta/<id>.json`` (hourly responses)."""
+    from ..data.station_meta import read_station_meta
+
+    meta = read_station_meta(data_dir, str(station_id)) if data_dir is not None else None
+    return read_forecast_file(path, day_start=meta.day_start if meta else "00:00",
+                              day_label=meta.day_label if meta else "start")
+
+
+def gauge_latitude(data_dir, basin: str) -> float:
+    """The gauge latitude (attribute ``gauge_lat``) for Oudin PET; NaN without a data folder or the attribute."""
+    from ..data import reader
+
+    if data_dir is None:
+        return float("nan")
+    try:
+        return reader.basin_attribute(data_dir, str(basin), "gauge_lat")
+    except DataError:
+        return float("nan")

@@ -1,0 +1,286 @@
+"""Open-Meteo weather forecasts for a station: the request, the HTTP client, and the response parsed.
+
+Three Open-Meteo APIs are used (https://open-meteo.com/en/docs):
+
+* the forecast API (``/v1/forecast``): one deterministic forecast, ``daily`` aggregates from local
+  midnight (``precipitation_sum``, ``temperature_2m_mean``, ``et0_fao_evapotranspiration``) or ``hourly``
+  values (``precipitation``, ``temperature_2m``, ``et0_fao_evapotranspiration``) for a station whose day
+  starts at another hour (aggregated by :mod:`sca2lstm.weather.days`);
+* the ensemble API (``/v1/ensemble``): every member of an ensemble model; the control run's keys are the
+  plain variable names, the members' end in ``_member01``, ``_member02``, ...;
+* the previous-runs API (``/v1/forecast`` on ``previous-runs-api``): hourly ``<variable>_previous_dayN``,
+  each hour as predicted by the run N days (24 N hours) before it (from 2024 for most models).
+
+The response's first day is the day the forecast is made (its issue day): lead k is the day k days after
+it. A response for several weather models (``models=a,b``) has keys ending ``_<model>``; each model is then
+one member.
+
+**Terms.** The free API at api.open-meteo.com needs no key and is for non-commercial use only; its data are
+licensed CC BY 4.0 (attribute Open-Meteo). Commercial users take a paid plan (``api_key``, sent as the
+``apikey`` parameter, with the plan's host as ``base_url``, e.g. ``https://customer-api.open-meteo.com``)
+or run their own instance (``base_url``). See docs/weather.md.
+
+The client (:class:`OpenMeteoClient`) uses httpx with a timeout, a User-Agent, and a bounded number of
+retries with exponential backoff on connection errors, timeouts, 429 and 5xx answers. Everything that
+goes wrong ends in one :class:`~sca2lstm.errors.WeatherSourceError` line naming the URL and the cause.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from ..errors import WeatherSourceError
+from .days import station_days
+
+FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+ENSEMBLE_URL = "https://ensemble-api.open-meteo.com/v1/ensemble"
+PREVIOUS_RUNS_URL = "https://previous-runs-api.open-meteo.com/v1/forecast"
+PATHS = {"forecast": "/v1/forecast", "ensemble": "/v1/ensemble", "previous-runs": "/v1/forecast"}
+DEFAULT_URLS = {"forecast": FORECAST_URL, "ensemble": ENSEMBLE_URL, "previous-runs": PREVIOUS_RUNS_URL}
+#: The model's input names and Open-Meteo's variables: daily aggregates and hourly values.
+#: ``et0`` is FAO-56 reference evapotranspiration, kept apart from the model's own PET inputs (``pet``,
+#: ``peti``) until :func:`sca2lstm.weather.files.complete_pet` decides whether the model may read it.
+DAILY = {"precipitation": "precipitation_sum", "temperature": "temperature_2m_mean",
+         "et0": "et0_fao_evapotranspiration"}
+HOURLY = {"precipitation": "precipitation", "temperature": "temperature_2m", "et0": "et0_fao_evapotranspiration"}
+WEATHER_NAMES = ("precipitation", "temperature", "et0")
+USER_AGENT = "sca2lstm/0.1 (river-flow forecasting; python-httpx)"
+_MEMBER = re.compile(r"^(?P<var>.+?)_member(?P<n>\d+)$")
+
+
+class OpenMeteoClient:
+    """GET JSON from Open-Meteo with timeouts, retries with backoff, and one-line errors.
+
+    Parameters
+    ----------
+    api : {"forecast", "ensemble", "previous-runs"}
+    base_url : str, optional
+        A self-hosted instance or a paid plan's host (``https://host``; the API's path is appended unless
+        the URL has a path already). Default: Open-Meteo's free servers.
+    api_key : str, optional
+        Sent as ``apikey`` (paid plans).
+    timeout : float
+        Seconds per attempt (connect and read).
+    retries : int
+        Further attempts after the first, on connection errors, timeouts, 429 and 5xx.
+    backoff : float
+        Seconds before the first retry, doubled each time.
+    transport : httpx.BaseTransport, optional
+        For tests (``httpx.MockTransport``); default: the network.
+    """
+
+    def __init__(self, api: str = "forecast", base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 20.0, retries: int = 3, backoff: float = 1.0, transport=None):
+        if api not in DEFAULT_URLS:
+            raise ValueError(f"api {api!r}: expected one of {', '.join(DEFAULT_URLS)}")
+        self.url = _endpoint(base_url, api) if base_url else DEFAULT_URLS[api]
+        self.api_key, self.timeout, self.retries, self.backoff = api_key, float(timeout), int(retries), float(backoff)
+        self.transport = transport
+
+    def get(self, params: dict) -> dict:
+        """The JSON object answered for ``params`` (lists are sent comma-separated)."""
+        q = {k: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in params.items()
+             if v is not None}
+        if self.api_key:
+            q["apikey"] = self.api_key
+        last = ""
+        with httpx.Client(timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT},
+                          follow_redirects=True) as client:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    time.sleep(self.backoff * 2 ** (attempt - 1))
+                try:
+                    r = client.get(self.url, params=q)
+                except httpx.TimeoutException:
+                    last = f"no answer within {self.timeout:g} s"
+                    continue
+                except httpx.TransportError as e:
+                    last = f"cannot connect ({_short(e)})"
+                    continue
+                if r.status_code == 429 or r.status_code >= 500:
+                    last = f"HTTP {r.status_code}{_reason(r)}"
+                    continue
+                if r.status_code != 200:
+                    raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): HTTP "
+                                             f"{r.status_code}{_reason(r)}")
+                try:
+                    doc = r.json()
+                except ValueError:
+                    raise WeatherSourceError(f"Open-Meteo ({self.url}) answered something that is not JSON") from None
+                if isinstance(doc, dict) and doc.get("error"):
+                    raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
+                                             f"{doc.get('reason', 'error')}")
+                return doc
+        raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {self.retries + 1} attempts: {last}; "
+                                 "check the network, or pass a saved forecast file with --weather_forecast")
+
+
+def _endpoint(base_url: str, api: str) -> str:
+    b = base_url.rstrip("/")
+    return b if re.match(r"^https?://[^/]+/.+", b) else b + PATHS[api]
+
+
+def _short(e: Exception) -> str:
+    return " ".join(str(e).split())[:160] or type(e).__name__
+
+
+def _reason(r: httpx.Response) -> str:
+    try:
+        doc = r.json()
+        return f": {doc.get('reason')}" if isinstance(doc, dict) and doc.get("reason") else ""
+    except ValueError:
+        return ""
+
+
+def request_params(lat: float, lon: float, inputs, leads: int, hourly: bool = False, timezone: str = "auto",
+                   models=None) -> dict:
+    """Query parameters of a forecast or ensemble request for the model's weather ``inputs``.
+
+    ``forecast_days`` is ``leads + 2``: the issue day itself, the lead days, and one more so that a station
+    day that ends after midnight is complete.
+    """
+    table = HOURLY if hourly else DAILY
+    names = [table[n] for n in inputs if n in table]
+    p = {"latitude": f"{lat:.4f}", "longitude": f"{lon:.4f}", "timezone": timezone, "forecast_days": leads + 2,
+         ("hourly" if hourly else "daily"): names}
+    if models:
+        p["models"] = list(models)
+    return p
+
+
+def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", day_label: str = "start",
+                   source: str = "Open-Meteo response") -> pd.DataFrame:
+    """A forecast or ensemble response as a long table: ``member, date, <inputs>``.
+
+    Parameters
+    ----------
+    doc : dict
+        The JSON answer (one location).
+    inputs : sequence of str
+        The weather wanted (``precipitation``, ``temperature``, ``et0``); a variable the
+        response lacks is left out (the caller decides whether it can be derived).
+    hourly : bool
+        Read ``hourly`` and aggregate to station days (``day_start``, ``day_label``); else ``daily``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``member`` (0: the control or the only run; 1..: ensemble members, or the models of a
+        multi-model request in order), ``date`` (the day), and one column per input found. Sorted.
+
+    Raises
+    ------
+    WeatherSourceError
+        A response without the expected layout (one line naming what is missing).
+    """
+    block = "hourly" if hourly else "daily"
+    table = HOURLY if hourly else DAILY
+    if not isinstance(doc, dict):
+        raise WeatherSourceError(f"{source}: expected a JSON object with '{block}', got {type(doc).__name__}")
+    data = doc.get(block)
+    if not isinstance(data, dict) or "time" not in data:
+        raise WeatherSourceError(f"{source}: no '{block}' block with 'time' (keys: {sorted(doc)[:8]})")
+    times = data["time"]
+    if not isinstance(times, list) or not times:
+        raise WeatherSourceError(f"{source}: '{block}.time' is empty")
+    by_member: dict = {}
+    reverse = {v: k for k, v in table.items() if k in inputs}
+    for key, vals in data.items():
+        if key == "time":
+            continue
+        var, member = key, 0
+        m = _MEMBER.match(key)
+        if m and m.group("var") in reverse:
+            var, member = m.group("var"), int(m.group("n"))
+        elif key not in reverse:
+            base = next((v for v in reverse if key.startswith(v + "_")), None)   # multi-model: var_<model>
+            if base is None:
+                continue
+            var, member = base, ("model", key[len(base) + 1:])
+        if not isinstance(vals, list) or len(vals) != len(times):
+            raise WeatherSourceError(f"{source}: '{block}.{key}' has {len(vals) if isinstance(vals, list) else 'no'} "
+                                     f"values for {len(times)} times")
+        by_member.setdefault(member, {})[reverse[var]] = vals
+    if not by_member:
+        raise WeatherSourceError(f"{source}: none of {', '.join(table[n] for n in inputs if n in table)} in "
+                                 f"'{block}'")
+    models = sorted({m[1] for m in by_member if isinstance(m, tuple)})
+    frames = []
+    for member, vals in by_member.items():
+        mid = models.index(member[1]) + 1 if isinstance(member, tuple) else member
+        if hourly:
+            df = station_days(times, vals, day_start, day_label)
+        else:
+            try:
+                idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(times), format="ISO8601")).normalize()
+            except (ValueError, TypeError):
+                raise WeatherSourceError(f"{source}: '{block}.time' holds something that is not a date") from None
+            df = pd.DataFrame({n: pd.to_numeric(pd.Series(v, dtype=object), errors="coerce").to_numpy(np.float64)
+                               for n, v in vals.items()}, index=idx)
+        df = df.rename_axis("date").reset_index()
+        df.insert(0, "member", mid)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    cols = ["member", "date"] + [n for n in inputs if n in out.columns]
+    return out[cols].sort_values(["member", "date"]).reset_index(drop=True)
+
+
+def average_points(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The mean over points of long tables (``member, date, <inputs>``) of the same layout."""
+    if len(tables) == 1:
+        return tables[0]
+    cat = pd.concat(tables, ignore_index=True)
+    return cat.groupby(["member", "date"], as_index=False).mean(numeric_only=True)
+
+
+def previous_runs_params(lat: float, lon: float, inputs, start, end, leads: int, timezone: str = "auto",
+                         models=None) -> dict:
+    """Query parameters of a previous-runs request: hourly ``<var>_previous_day1 .. _previous_day<leads>``."""
+    names = [f"{HOURLY[n]}_previous_day{k}" for n in inputs if n in HOURLY for k in range(1, leads + 1)]
+    p = {"latitude": f"{lat:.4f}", "longitude": f"{lon:.4f}", "timezone": timezone, "hourly": names,
+         "start_date": str(pd.Timestamp(start).date()), "end_date": str(pd.Timestamp(end).date())}
+    if models:
+        p["models"] = list(models)
+    return p
+
+
+def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_label: str = "start",
+                        source: str = "Open-Meteo previous-runs response") -> pd.DataFrame:
+    """A previous-runs response as an archive: ``issue_date, lead_days, valid_date, <inputs>``.
+
+    Every hour of ``<var>_previous_dayN`` was predicted by the run 24 N hours before it. Lead k of issue
+    date t0 (valid day t0 + k) takes ``_previous_dayk`` over the valid day's hours: every hour of it comes
+    from a run made at least k days before, so no hour uses a run that was not yet made when a forecast
+    issued the morning after t0 would be (a conservative lead). Hours are aggregated to the station's days
+    (:func:`sca2lstm.weather.days.station_days`); a valid day without all 24 hours is left out.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("hourly"), dict) or "time" not in doc["hourly"]:
+        raise WeatherSourceError(f"{source}: no 'hourly' block with 'time'")
+    data = doc["hourly"]
+    times = data["time"]
+    rows = []
+    for k in range(1, leads + 1):
+        vals = {}
+        for n in inputs:
+            key = f"{HOURLY[n]}_previous_day{k}" if n in HOURLY else None
+            if key in data:
+                if not isinstance(data[key], list) or len(data[key]) != len(times):
+                    raise WeatherSourceError(f"{source}: 'hourly.{key}' does not have one value per time")
+                vals[n] = data[key]
+        if not vals:
+            continue
+        days = station_days(times, vals, day_start, day_label).dropna(how="any")
+        days = days.rename_axis("valid_date").reset_index()
+        days.insert(0, "lead_days", k)
+        days.insert(0, "issue_date", days["valid_date"] - pd.Timedelta(days=k))
+        rows.append(days)
+    if not rows:
+        raise WeatherSourceError(f"{source}: no '<variable>_previous_dayN' values for "
+                                 f"{', '.join(HOURLY[n] for n in inputs if n in HOURLY)}")
+    out = pd.concat(rows, ignore_index=True)
+    return out.sort_values(["issue_date", "lead_days"]).reset_index(drop=True)

@@ -1,0 +1,104 @@
+"""Local stub receivers for alert tests, on 127.0.0.1 only: an HTTP server that keeps every POST body, and
+a minimal SMTP server (RFC 5321 commands HELO/EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps every
+message. Both run in a thread; ``with Receiver() as r: ... r.received``."""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class _Server:
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+
+class WebhookStub(_Server):
+    """``url``; ``received``: the JSON bodies posted, in order. Answers ``status`` (default 200)."""
+
+    def __init__(self, status: int = 200):
+        self.received: list = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server hook's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.received.append(json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+
+class SMTPStub(_Server):
+    """``received``: (sender, recipients, message text) of each message, in order."""
+
+    def __init__(self):
+        self.received: list = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str):
+                self.wfile.write((line + "\r\n").encode())
+
+            def handle(self):
+                self.reply("220 stub ESMTP")
+                sender, rcpts = None, []
+                while True:
+                    raw = self.rfile.readline()
+                    if not raw:
+                        return
+                    cmd = raw.decode().strip()
+                    verb = cmd.split(" ", 1)[0].upper()
+                    if verb in ("HELO", "EHLO"):
+                        self.reply("250 stub")
+                    elif verb == "MAIL":
+                        sender, rcpts = cmd.split(":", 1)[1].strip(), []
+                        self.reply("250 OK")
+                    elif verb == "RCPT":
+                        rcpts.append(cmd.split(":", 1)[1].strip())
+                        self.reply("250 OK")
+                    elif verb == "DATA":
+                        self.reply("354 end with .")
+                        lines = []
+                        while True:
+                            line = self.rfile.readline().decode()
+                            if line in (".\r\n", ".\n", ""):
+                                break
+                            lines.append(line[1:] if line.startswith("..") else line)
+                        outer.received.append((sender, rcpts, "".join(lines)))
+                        self.reply("250 OK queued")
+                    elif verb in ("RSET", "NOOP"):
+                        self.reply("250 OK")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("502 not implemented")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)

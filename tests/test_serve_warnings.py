@@ -1,0 +1,177 @@
+"""Warnings of the service with the tiny trained model: levels from the station metadata file, P(Q > level)
+per lead, GET /warnings, and the daily issue with its alerts reaching local stub receivers (127.0.0.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_helpers import forecaster
+from stub_receivers import SMTPStub, WebhookStub
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.data.station_meta import StationMeta, WarningLevel, write_station_meta
+from sca2lstm.evaluation.exceedance import exceedance_probability
+from sca2lstm.evaluation.reforecast import warned_forecast
+from sca2lstm.serve.app import create_app
+from sca2lstm.serve.daily import Daily, next_issue, parse_issue_at
+from sca2lstm.serve.notify import Notifier
+
+TOKEN = "warn-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ISSUE = "1977-12-31"  # the stations' last day with observed flow
+TAUS = [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("warn") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def issued(pretrained_ckpt, data):
+    """The forecast of 32006 issued on its last observed day (all lead days), from the file."""
+    bundle = load_model(pretrained_ckpt)
+    return warned_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=bundle[1].training.forecast_leads,
+                           model_path=pretrained_ckpt)[0].table
+
+
+def _levels(data, **levels):
+    write_station_meta(data, StationMeta("32006", warning_levels={
+        name: WarningLevel(value, "m3/s", p) for name, (value, p) in levels.items()}))
+
+
+def _quantiles(table):
+    return table[["q05", "q25", "median", "q75", "q95"]].to_numpy(np.float64)
+
+
+def test_forecasts_carry_each_levels_exceedance_and_the_highest_warning(pretrained_ckpt, data, issued, tmp_path):
+    low = 0.5 * float(issued["q05"].min())      # below every quantile: P close to 1, warns every lead
+    high = 3.0 * float(issued["q95"].max())     # far above: never warns
+    _levels(data, alert=(low, None), danger=(high, 0.3))
+    with forecaster(pretrained_ckpt, data) as live, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        fc = c.get("/stations/32006/forecast", params={"issue_date": ISSUE, "leads": 7}).json()
+        assert fc["levels"]["alert"]["value"] == low and fc["levels"]["alert"]["warn_probability"] == 0.5
+        assert fc["levels"]["danger"]["warn_probability"] == 0.3 and fc["levels"]["danger"]["source"]
+        q = _quantiles(issued)
+        for name, value in (("alert", low), ("danger", high)):
+            want = exceedance_probability(q, TAUS, value)
+            assert [r["p_exceed"][name] for r in fc["forecast"]] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        # P(Q > level) agrees with the quantiles: at each lead's q25 it is 0.75, at its q95 it is 0.05.
+        assert exceedance_probability(q, TAUS, q[:, 1]) == pytest.approx(0.75)
+        assert exceedance_probability(q, TAUS, q[:, 4]) == pytest.approx(0.05)
+        assert [r["warning"] for r in fc["forecast"]] == ["alert"] * 7
+        w = c.get("/warnings").json()
+        assert w["errors"] == [] and [s["station"] for s in w["stations"]] == ["10002", "10003", "32006"]
+        mine = w["stations"][2]
+        assert (mine["warning"], mine["first_lead"], mine["issue_date"]) == ("alert", 1, ISSUE)
+        assert [x["warning"] for x in mine["leads"]] == ["alert"] * 7
+        assert mine["leads"][0]["probability"] == pytest.approx(fc["forecast"][0]["p_exceed"]["alert"])
+        # Stations without levels (too few years to fit return periods, no metadata file) warn on nothing.
+        assert all(s["warning"] is None and s["levels"] == {} for s in w["stations"][:2])
+        # The page draws the levels and colours the stations from these answers.
+        page = c.get("/static/app.js").text
+        assert "/warnings" in page and "levels" in page
+
+
+def test_the_daily_issue_stores_forecasts_and_warnings_and_alerts_on_each_change(pretrained_ckpt, data, issued,
+                                                                                 tmp_path):
+    q05 = float(issued["q05"].min())
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    db = tmp_path / "db.sqlite"
+    with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, retries=0)
+        daily = Daily(at=None, notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+            def issue(**levels):
+                _levels(data, **levels)
+                r = c.post("/daily_issue", headers=AUTH)
+                assert r.status_code == 200, r.text
+                clock[0] += dt.timedelta(days=1)
+                return r.json()
+
+            first = issue(alert=(0.5 * q05, None), danger=(1e6, None))
+            assert first["alerts"] == 1 and first["failed"] == [] and first["stations"] == 3
+            assert first["delivery"] == {"webhook": "sent", "email": "sent"}
+            sent = hook.received[0]["alerts"]
+            assert [(a["station"], a["change"], a["from_level"], a["to_level"]) for a in sent] == [
+                ("32006", "start", None, "alert")]
+            assert sent[0]["first_lead"] == 1 and sent[0]["level_value"] == 0.5 * q05
+            sender, rcpts, text = smtp.received[0]
+            assert "duty@example.org" in rcpts[0] and "32006" in text and "alert" in text and "starts" in text
+            clock[0] -= dt.timedelta(days=1)  # the same day again: issued once
+            assert c.post("/daily_issue", headers=AUTH).json() == {"day": "2026-12-07", "skipped": "already issued"}
+            clock[0] += dt.timedelta(days=1)
+            assert issue(alert=(0.5 * q05, None), danger=(0.8 * q05, None))["alerts"] == 1
+            assert [(a["change"], a["from_level"], a["to_level"]) for a in hook.received[1]["alerts"]] == [
+                ("rise", "alert", "danger")]
+            assert issue(alert=(0.5 * q05, None), danger=(0.8 * q05, None))["alerts"] == 0  # unchanged: silent
+            assert issue(alert=(1e6, None), danger=(2e6, None))["alerts"] == 1
+            assert [(a["change"], a["to_level"]) for a in hook.received[2]["alerts"]] == [("end", None)]
+            assert len(hook.received) == len(smtp.received) == 3
+            listed = c.get("/alerts").json()["alerts"]
+            assert [a["change"] for a in listed] == ["end", "rise", "start"]
+            assert listed[0]["delivery"] == {"webhook": "sent", "email": "sent"}
+    con = sqlite3.connect(db)
+    days = [r[0] for r in con.execute("SELECT day FROM daily_issues ORDER BY id")]
+    assert days == ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10"]
+    warned = con.execute("SELECT level FROM issued_warnings WHERE station = '32006' ORDER BY issue_id").fetchall()
+    assert [w[0] for w in warned] == ["alert", "danger", "danger", None]
+    # Every issued forecast is in the record, each referenced by the issue that made it.
+    linked = con.execute("SELECT COUNT(*) FROM issued_warnings w JOIN forecasts f ON f.id = w.forecast_id").fetchone()
+    assert linked[0] == 4 * 3
+    assert con.execute("SELECT COUNT(*) FROM forecasts WHERE origin = 'daily'").fetchone()[0] >= 4
+    con.close()
+
+
+def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    with WebhookStub(status=500) as hook, forecaster(pretrained_ckpt, data) as live:
+        dead_smtp = SMTPStub()
+        port = dead_smtp.port
+        dead_smtp.server.server_close()  # nothing listens there now
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1", smtp_port=port,
+                            retries=1, pause=0.0, timeout=2.0)
+        daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            out = c.post("/daily_issue", headers=AUTH).json()
+            assert out["alerts"] == 1 and len(hook.received) == 2  # tried twice
+            assert out["delivery"]["webhook"].startswith("failed: ") and "500" in out["delivery"]["webhook"]
+            assert out["delivery"]["email"].startswith("failed: ")
+            assert c.get("/alerts").json()["alerts"][0]["delivery"] == out["delivery"]
+            assert c.post("/daily_issue").status_code == 401  # issuing needs the token
+
+
+def test_the_issue_time_is_local():
+    shanghai = Daily(at=parse_issue_at("08:00"), tz=ZoneInfo("Asia/Shanghai"))
+    utc = dt.timezone.utc
+    # 23:59 UTC is 07:59 the next morning in Shanghai: the issue is a minute later.
+    assert next_issue(dt.datetime(2026, 12, 6, 23, 59, tzinfo=utc), shanghai) == dt.datetime(
+        2026, 12, 7, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert next_issue(dt.datetime(2026, 12, 7, 0, 0, 1, tzinfo=utc), shanghai) == dt.datetime(
+        2026, 12, 8, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    london = Daily(at=parse_issue_at("08:00"), tz=ZoneInfo("Europe/London"))
+    # Across the change to summer time the issue stays at 08:00 on the wall clock.
+    assert next_issue(dt.datetime(2026, 3, 28, 9, 0, tzinfo=utc), london).utcoffset() == dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--issue_at", "25:00"], "--issue_at"), (["--issue_at", "8am"], "--issue_at"),
+    (["--timezone", "Mars/Olympus"], "--timezone"), (["--alert_webhook", "ftp://x"], "--alert_webhook"),
+    (["--alert_email", "nobody"], "--alert_email"), (["--smtp", "mail:notaport"], "--smtp"),
+])
+def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    assert main(["serve", "--model", str(tmp_path / "m.pth"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert flag in err and len(err.splitlines()) == 1

@@ -1,0 +1,432 @@
+"""Stations as they come: GBK and Excel files, hourly records with an 08:00 day, water levels with a
+rating curve, several rain gauges. Every fixture is generated here, with values checked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.cli import main as main_cli
+from sca2lstm.data import rating as rating_mod
+from sca2lstm.data.days import aggregate_to_days
+from sca2lstm.data.station_meta import read_station_meta
+
+DAYS = 740  # above the importer's two-year minimum of observed discharge
+
+
+def run(capsys, argv):
+    rc = main_cli.main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def snapshot(root) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
+        if root.exists() else {}
+
+
+def daily_frame(days=DAYS, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"date": pd.date_range("2018-01-01", periods=days, freq="D"),
+                         "p": np.round(rng.gamma(0.5, 4.0, days), 1), "t": np.round(rng.normal(15, 5, days), 1),
+                         "q": np.round(rng.gamma(2.0, 5.0, days), 2)})
+
+
+# ------------------------------------------------------------------------------------------ GBK CSV
+def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path, capsys):
+    src = daily_frame()
+    header = "日期,降雨量（mm）,气温(℃),流量 (m3/s)"   # full-width brackets and a stray space, as Excel saved them
+    lines = [header, "(年/月/日),(mm),(℃),(m3/s)"]   # a units row under the header, a totals row at the end
+    lines += [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines += [f"合计,{src['p'].sum():.1f},,"]
+    f = tmp_path / "站点.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    out = tmp_path / "data"
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-01", "--out", str(out), "--map",
+                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
+                                   "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    assert "encoding GB18030 (GBK) (detected; --encoding overrides)" in stdout
+    assert "skipped 2 row(s) whose date cell is a label, not a date: ['(年/月/日)', '合计']" in stdout
+    ts = pd.read_csv(out / "timeseries" / "zhen-01.csv")
+    assert ts["date"].iloc[0] == "2018-01-01" and len(ts) == DAYS
+    np.testing.assert_allclose(ts["precipitation"], src["p"])
+    np.testing.assert_allclose(ts["temperature"], src["t"])
+    np.testing.assert_allclose(ts["discharge_vol"], src["q"])
+    meta = json.loads((out / "meta" / "zhen-01.json").read_text(encoding="utf-8"))
+    assert meta["read"]["encoding"] == "gb18030" and meta["day"]["start"] == "00:00"
+    # The same bytes read with a wrong encoding given: the headers do not match, in one line.
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "zhen-02", "--out", str(out), "--map",
+                              "date=日期,precipitation=降雨量(mm),discharge=流量(m3/s)", "--discharge_unit", "m3/s",
+                              "--encoding", "latin-1"])
+    assert rc == 1 and "mapped column(s) date=日期" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------ xlsx
+def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
+    import openpyxl
+
+    src = daily_frame(seed=1)
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为某某水文站逐日资料"])
+    ws = wb.create_sheet("逐日")
+    ws.append(["某某水文站 2018-2020 年逐日水文要素表"])   # a title row, merged over the columns
+    ws.merge_cells("A1:D1")
+    ws.append(["日期", "雨量", "气温", "流量"])
+    for d, p, t, q in src.itertuples(index=False):
+        ws.append([d.to_pydatetime(), p, t, q])   # real date cells
+    f = tmp_path / "station.xlsx"
+    wb.save(f)
+    out = tmp_path / "data"
+    argv = ["station", "import", str(f), "--id", "xl-1", "--out", str(out), "--map",
+            "date=日期,precipitation=雨量,temperature=气温,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, stdout, err = run(capsys, [*argv, "--sheet", "逐日"])
+    assert rc == 0, err
+    assert "sheet '逐日', header on row 2 (1 title row(s) skipped)" in stdout
+    ts = pd.read_csv(out / "timeseries" / "xl-1.csv")
+    assert ts["date"].iloc[-1] == str((src["date"].iloc[-1]).date()) and len(ts) == DAYS
+    np.testing.assert_allclose(ts["discharge_vol"], src["q"])
+    np.testing.assert_allclose(ts["precipitation"], src["p"])
+    # --sheet by number (2 = the second sheet) and --skiprows give the same record.
+    rc, _, err = run(capsys, [*argv[:4], "xl-2", *argv[5:], "--sheet", "2", "--skiprows", "1"])
+    assert rc == 0, err
+    assert (out / "timeseries" / "xl-2.csv").read_bytes() == (out / "timeseries" / "xl-1.csv").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ hourly, 08:00
+def test_hourly_aggregation_across_the_0800_boundary_by_hand():
+    """Three days of hourly values; the hydrological day runs 08:00 to 08:00 and is named by its start."""
+    idx = pd.date_range("2020-06-01 08:00", periods=72, freq="h")
+    rain = pd.Series(0.0, index=idx)
+    rain["2020-06-02 07:00"] = 3.0   # 07:00-08:00 on 2 June: the last hour of the day of 1 June
+    rain["2020-06-02 08:00"] = 5.0   # 08:00-09:00: the first hour of 2 June
+    q = pd.Series(10.0, index=idx)
+    q[idx >= "2020-06-01 20:00"] = 22.0   # a step at 20:00: 12 h at 10, 12 h at 22 on the day of 1 June
+    q["2020-06-03 03:00"] = np.nan        # one hour missing on 2 June: kept (1/24 < 10 %)
+    q[(idx >= "2020-06-03 12:00") & (idx < "2020-06-03 15:00")] = np.nan   # three hours: 3/24 > 10 %, missing
+    res = aggregate_to_days(pd.DataFrame({"p": rain, "q": q}), "08:00", how={"p": "sum", "q": ("mean", "max")})
+    f = res.frame
+    assert list(f.index.strftime("%Y-%m-%d")) == ["2020-06-01", "2020-06-02", "2020-06-03"]
+    assert f["p"].tolist() == [3.0, 5.0, 0.0]
+    assert f.loc["2020-06-01", "q"] == pytest.approx((12 * 10 + 12 * 22) / 24)
+    assert f.loc["2020-06-02", "q"] == pytest.approx(22.0)                  # mean over the 23 h present
+    assert np.isnan(f.loc["2020-06-03", "q"]) and f.loc["2020-06-01", "q_max"] == 22.0
+    assert res.counts["q"] == {"complete": 1, "partial": 1, "missing": 1}
+    # Labelled by the end date, with end-stamped values (时段雨量: the rain of the hour before the stamp).
+    end = aggregate_to_days(pd.DataFrame({"p": rain}), "08:00", stamp="end", label="end", how={"p": "sum"})
+    # The 08:00 stamp on 2 June holds 07:00-08:00 on 2 June: with the 07:00 value (06:00-07:00) in the day
+    # that ends at 08:00 on 2 June.
+    assert end.frame.loc["2020-06-02", "p"] == 3.0 + 5.0
+    # Irregular stamps are weighted by time: 10 for 6 h, 40 for 18 h.
+    irr = pd.DataFrame({"q": [10.0, 40.0, 7.0]}, index=pd.to_datetime(["2020-01-01 00:00", "2020-01-01 06:00",
+                                                                       "2020-01-02 00:00"]))
+    got = aggregate_to_days(irr, "00:00", how={"q": "mean"}, hold=pd.Timedelta(hours=18))
+    assert got.frame.loc["2020-01-01", "q"] == pytest.approx((6 * 10 + 18 * 40) / 24)
+
+
+def test_day_boundary_in_standard_time_across_daylight_saving():
+    """UK loggers in clock time (BST in summer): the 09:00 GMT boundary is 10:00 on the summer clock."""
+    idx = pd.date_range("2021-07-01 00:00", periods=48, freq="h")  # clock time, Europe/London (BST)
+    v = pd.Series(np.arange(48, dtype=float), index=idx)
+    res = aggregate_to_days(pd.DataFrame({"v": v}), "09:00", timezone="Europe/London", how={"v": "sum"},
+                            max_missing=0.5)
+    # The day of 1 July (09:00 GMT = 10:00 BST on 1 July to 10:00 BST on 2 July): stamps 10 .. 33.
+    assert res.frame.loc["2021-07-01", "v"] == sum(range(10, 34))
+
+
+# ------------------------------------------------------------------------------------------ stage + rating
+SEGMENTS = "a,b,h0,h_max\n5,2,0.2,1.0\n6.25,1.5,0.36,3.0\n"  # continuous at h=1: 5·0.8² = 6.25·0.64^1.5 = 3.2
+
+
+def test_two_segment_rating_curve_by_hand(tmp_path):
+    f = tmp_path / "rating.csv"
+    f.write_text(SEGMENTS)
+    c = rating_mod.parse_rating(str(f))
+    res = c.discharge([0.1, 0.6, 1.0, 2.0, 3.5])
+    assert np.isnan(res.q[0]) and res.below.tolist() == [True, False, False, False, False]
+    np.testing.assert_allclose(res.q[1:], [5 * 0.4 ** 2, 3.2, 6.25 * 1.64 ** 1.5, 6.25 * 3.14 ** 1.5], rtol=1e-12)
+    assert res.above.tolist() == [False, False, False, False, True]   # above the gauged 3.0 m: top segment
+    h = c.stage(res.q[1:])
+    np.testing.assert_allclose(h, [0.6, 1.0, 2.0, 3.5], atol=1e-9)
+    t = rating_mod.parse_rating({"kind": "table", "h": [0.2, 0.5, 1.0, 2.0], "q": [0.0, 1.0, 4.0, 15.0]})
+    np.testing.assert_allclose(t.discharge([0.5, 2.5]).q, [1.0, 15.0 + 0.5 * 11.0])  # pairs exact; linear top
+    np.testing.assert_allclose(t.stage(t.discharge([0.3, 0.77, 1.6]).q), [0.3, 0.77, 1.6], atol=1e-9)
+
+
+def _hourly_stage_station(path, encoding="gbk"):
+    """Hourly water levels (m) and three rain gauges for DAYS days; returns the frame written."""
+    idx = pd.date_range("2018-01-01 08:00", periods=DAYS * 24, freq="h")
+    hours = np.arange(len(idx))
+    h = 0.6 + 0.3 * np.sin(hours * 2 * np.pi / (24 * 30)) ** 2     # 0.6 .. 0.9 m: the lower segment
+    h[(idx >= "2018-07-01 08:00") & (idx < "2018-07-02 08:00")] = 3.5   # a flood day above the gauged range
+    h[(idx >= "2018-08-01 08:00") & (idx < "2018-08-01 10:00")] = 0.1   # two hours below the curve: masked
+    rng = np.random.default_rng(3)
+    p1 = np.round(rng.gamma(0.1, 2.0, len(idx)), 1)
+    p2, p3 = np.round(p1 * 0.5, 2), np.round(p1 * 2.0, 2)
+    df = pd.DataFrame({"时间": idx.strftime("%Y-%m-%d %H:%M"), "水位(m)": np.round(h, 4), "雨量1": p1, "雨量2": p2,
+                       "雨量3": p3})
+    df.loc[(idx >= "2018-03-01 08:00") & (idx < "2018-03-02 08:00"), "雨量3"] = np.nan  # gauge 3 out for a day
+    path.write_bytes(df.to_csv(index=False).encode(encoding))
+    return df, idx
+
+
+def test_stage_only_station_with_rating_gauges_and_levels_in_stage(tmp_path, capsys):
+    f = tmp_path / "水文站.csv"
+    df, idx = _hourly_stage_station(f)
+    (tmp_path / "rating.csv").write_text(SEGMENTS)
+    out = tmp_path / "data"
+    rc, stdout, err = run(capsys, [
+        "station", "import", str(f), "--id", "zhen-02", "--out", str(out),
+        "--map", "date=时间,stage=水位(m),precipitation=雨量1+雨量2+雨量3", "--precipitation_weights", "0.5,0.3,0.2",
+        "--rating", str(tmp_path / "rating.csv"), "--day_start", "08:00", "--timezone", "Asia/Shanghai",
+        "--warning_levels", "alert=2.5,danger=3.2", "--levels_in", "stage"])
+    assert rc == 0, err
+    ts = pd.read_csv(out / "timeseries" / "zhen-02.csv", index_col="date")
+    assert ts.index[0] == "2018-01-01" and len(ts) == DAYS
+    # Discharge is derived hour by hour, then averaged: the daily mean of Q, not Q of the mean stage.
+    day = (idx >= "2018-01-05 08:00") & (idx < "2018-01-06 08:00")
+    want = np.mean(5 * (df.loc[day, "水位(m)"].to_numpy() - 0.2) ** 2)
+    assert ts.loc["2018-01-05", "discharge_vol"] == pytest.approx(want, rel=1e-5)
+    assert ts.loc["2018-01-05", "stage"] == pytest.approx(df.loc[day, "水位(m)"].mean(), rel=1e-5)
+    assert ts.loc["2018-07-01", "discharge_vol"] == pytest.approx(6.25 * 3.14 ** 1.5, rel=1e-5)
+    assert ts.loc["2018-07-01", "discharge_extrapolated"] == 1 and ts.loc["2018-07-02", "discharge_extrapolated"] == 0
+    assert ts.loc["2018-07-01", "discharge_max"] == pytest.approx(6.25 * 3.14 ** 1.5, rel=1e-5)
+    assert np.isfinite(ts.loc["2018-08-01", "discharge_vol"])   # 2 of 24 hours masked: partial, kept
+    # Three gauges: 0.5·P1 + 0.3·P2 + 0.2·P3 = (0.5 + 0.15 + 0.4)·P1; with gauge 3 out, (0.5 + 0.15)/0.8·P1.
+    day = (idx >= "2018-01-10 08:00") & (idx < "2018-01-11 08:00")
+    p1 = df.loc[day, "雨量1"].sum()
+    assert ts.loc["2018-01-10", "precipitation"] == pytest.approx(0.5 * p1 + 0.3 * df.loc[day, "雨量2"].sum()
+                                                                  + 0.2 * df.loc[day, "雨量3"].sum(), rel=1e-5)
+    day = (idx >= "2018-03-01 08:00") & (idx < "2018-03-02 08:00")
+    assert ts.loc["2018-03-01", "precipitation"] == pytest.approx(
+        (0.5 * df.loc[day, "雨量1"].sum() + 0.3 * df.loc[day, "雨量2"].sum()) / 0.8, rel=1e-5)
+    assert "2 below the curve (masked); 24 above the highest gauged stage" in stdout
+    assert f"{DAYS} days from 1-hour records: {DAYS - 2} complete, 1 partial" in stdout
+    assert "1 days with a gauge missing" in stdout
+    meta = read_station_meta(out, "zhen-02")
+    assert meta.day_start == "08:00" and meta.timezone == "Asia/Shanghai"
+    assert meta.warning_levels["alert"].value == 2.5 and meta.warning_levels["alert"].unit == "m"
+    curve = rating_mod.as_curve(meta.rating_curve)
+    assert curve.discharge([2.0]).q[0] == pytest.approx(6.25 * 1.64 ** 1.5)
+    assert meta.provenance["rating_applied"] == {"values": DAYS * 24, "below_masked": 2, "above_extrapolated": 24,
+                                                 "outside_validity": 0}
+
+
+def test_forecast_table_gets_stage_columns_through_the_inverted_curve():
+    c = rating_mod.parse_rating("a=12.5,b=1.6,h0=0.15")
+    t = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]), "median": [12.5, 0.0],
+                      "q05": [1.0, 0.0], "q95": [100.0, 5.0]})
+    out = rating_mod.add_stage_columns(t, c)
+    assert out["stage_median"].tolist() == pytest.approx([1.15, 0.15], abs=1e-9)
+    assert out["stage_q95"].iloc[0] == pytest.approx(0.15 + (100 / 12.5) ** (1 / 1.6), abs=1e-9)
+    assert "stage_q25" not in out and rating_mod.level_discharge(c, 1.15) == pytest.approx(12.5)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def _bad_case(kind, tmp_path):
+    """(file, argv tail) of one bad-input case."""
+    f = tmp_path / "s.csv"
+    src = daily_frame(days=DAYS)
+    src["h"] = 1.0
+    src.rename(columns={"date": "日期"}).to_csv(f, index=False)
+    base = ["--map", "date=日期,precipitation=p,discharge=q", "--discharge_unit", "m3/s"]
+    stage = ["--map", "date=日期,precipitation=p,stage=h"]
+    if kind == "encoding":
+        return f, [*base, "--encoding", "klingon"]
+    if kind == "sheet":
+        import openpyxl
+        wb = openpyxl.Workbook()
+        wb.active.append(["日期", "p", "q"])
+        wb.active.append([dt.datetime(2020, 1, 1), 1, 2])
+        f = tmp_path / "s.xlsx"
+        wb.save(f)
+        return f, [*base, "--sheet", "逐时"]
+    if kind == "monotonic":
+        (tmp_path / "r.csv").write_text("h,q\n0.2,0\n0.5,3\n0.8,2\n")
+        return f, [*stage, "--rating", str(tmp_path / "r.csv")]
+    if kind == "weights":
+        return f, ["--map", "date=日期,precipitation=p+t,discharge=q", "--discharge_unit", "m3/s",
+                   "--precipitation_weights", "0.5,0.6"]
+    if kind == "below-h0":
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=1.5"]
+    if kind == "day-start":
+        return f, [*base, "--day_start", "8am"]
+    if kind == "timezone":
+        return f, [*base, "--timezone", "Mars/Olympus"]
+    if kind == "stage-without-rating":
+        return f, stage
+    if kind == "level-below-curve":
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15", "--warning_levels", "alert=0.1", "--levels_in", "stage"]
+    raise AssertionError(kind)
+
+
+BAD = [("encoding", 2, "--encoding 'klingon' is not a known encoding"),
+       ("sheet", 2, "--sheet '逐时' is not in s.xlsx; its sheets (number and name): 1 'Sheet'"),
+       ("monotonic", 2, "the rating curve is not monotonic: Q goes from 3 at h=0.5 m to 2 m3/s at h=0.8 m"),
+       ("weights", 2, "--precipitation_weights 0.5,0.6 sum to 1.1"),
+       ("below-h0", 1, "every water level in column 'h' lies below the rating curve (lowest stage 1.5 m"),
+       ("day-start", 2, "'8am' is not a time of day; expected HH:MM"),
+       ("timezone", 2, "--timezone 'Mars/Olympus' is not a time zone"),
+       ("stage-without-rating", 2, "--map stage=h needs --rating"),
+       ("level-below-curve", 2, "--warning_levels alert=0.1 m: a water level of 0.1 m lies below the rating curve")]
+
+
+@pytest.mark.parametrize("case,code,text", BAD, ids=[b[0] for b in BAD])
+def test_bad_options_one_line_and_nothing_written(case, code, text, tmp_path, capsys):
+    data = tmp_path / "data"
+    keep = daily_frame(days=DAYS).rename(columns={"date": "日期"})
+    keep.to_csv(tmp_path / "keep.csv", index=False)
+    assert main_cli.main(["station", "import", str(tmp_path / "keep.csv"), "--id", "keep", "--out", str(data),
+                          "--map", "date=日期,precipitation=p,discharge=q", "--discharge_unit", "m3/s", "--quiet"]) == 0
+    capsys.readouterr()
+    before = snapshot(data)
+    f, tail = _bad_case(case, tmp_path)
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "new-1", "--out", str(data), *tail])
+    assert rc == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0], err
+    assert snapshot(data) == before
+
+
+def test_some_stages_below_the_curve_are_masked_and_counted(tmp_path, capsys):
+    src = daily_frame(days=DAYS)
+    src["h"] = 1.0
+    src.loc[[3, 4, 5], "h"] = 0.1
+    src.to_csv(tmp_path / "s.csv", index=False)
+    rc, stdout, err = run(capsys, ["station", "import", str(tmp_path / "s.csv"), "--id", "lo", "--out",
+                                   str(tmp_path / "d"), "--map", "date=date,precipitation=p,stage=h",
+                                   "--rating", "a=12.5,b=1.6,h0=0.15"])
+    assert rc == 0, err
+    assert "740 values; 3 below the curve (masked); 0 above the highest gauged stage" in stdout
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "lo.csv")
+    assert ts["discharge_vol"].isna().sum() == 3 and ts["stage"].iloc[3] == 0.1
+    assert ts["discharge_vol"].iloc[0] == pytest.approx(12.5 * 0.85 ** 1.6, rel=1e-5)
+
+
+def test_old_xls_without_xlrd_says_what_to_do(tmp_path, capsys):
+    pytest.importorskip("openpyxl")
+    try:
+        import xlrd  # noqa: F401
+        pytest.skip("xlrd is installed: .xls files are read")
+    except ImportError:
+        pass
+    f = tmp_path / "s.xls"
+    f.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
+    shutil.rmtree(tmp_path / "d", ignore_errors=True)
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "x", "--out", str(tmp_path / "d"), "--map",
+                              "date=d,precipitation=p,discharge=q", "--discharge_unit", "m3/s"])
+    assert rc == 1 and "needs xlrd" in err and not (tmp_path / "d").exists()
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def _rainfall_runoff_station(path, curve):
+    """An hourly GBK station that measures water level: rain on three gauges drives a linear reservoir
+    (hourly), its flow is turned into stage through the inverse of ``curve``; temperature is seasonal."""
+    idx = pd.date_range("2018-01-01 08:00", periods=DAYS * 24, freq="h")
+    rng = np.random.default_rng(11)
+    wet = rng.random(len(idx)) < 0.04
+    p = np.where(wet, np.round(rng.gamma(1.5, 2.0, len(idx)), 1), 0.0)
+    store, q = 50.0, np.empty(len(idx))
+    for i, r in enumerate(p):
+        store += r * 2.0
+        q[i] = store / 300.0
+        store -= q[i]
+    h = curve.stage(q + 0.5)
+    doy = idx.dayofyear.to_numpy()
+    df = pd.DataFrame({"时间": idx.strftime("%Y-%m-%d %H:%M"), "水位(m)": np.round(h, 4),
+                       "雨量1": p, "雨量2": np.round(p * 0.8, 2), "雨量3": np.round(p * 1.1, 2),
+                       "气温(℃)": np.round(12 + 10 * np.sin(2 * np.pi * (doy - 100) / 365), 1)})
+    df.loc[200:230, "雨量3"] = np.nan
+    path.write_bytes(df.to_csv(index=False).encode("gbk"))
+    return q + 0.5
+
+
+@pytest.mark.slow
+def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ckpt, tmp_path, capsys):
+    """`sca2lstm station import` of an hourly, GBK, stage-only station; fine_train.py; predict.py; forecast:
+    the forecast (and the service) shows discharge and water level, and a warning level given as a water level."""
+    from sca2lstm.cli import finetune as finetune_cli
+    from sca2lstm.cli import forecast as forecast_cli
+    from sca2lstm.cli import predict as predict_cli
+
+    curve = rating_mod.parse_rating("a=12.5,b=1.6,h0=0.15,h_max=2.0")
+    f = tmp_path / "乡镇站.csv"
+    q = _rainfall_runoff_station(f, curve)
+    alert_h = round(float(curve.stage([np.quantile(q, 0.9)])[0]), 3)
+    data = tmp_path / "data"
+    rc, stdout, err = run(capsys, [
+        "station", "import", str(f), "--id", "zhen-e2e", "--out", str(data),
+        "--map", "date=时间,stage=水位(m),precipitation=雨量1+雨量2+雨量3,temperature=气温(℃)",
+        "--precipitation_weights", "0.5,0.3,0.2", "--rating", "a=12.5,b=1.6,h0=0.15,h_max=2.0",
+        "--day_start", "08:00", "--timezone", "Asia/Shanghai", "--lat", "30.2",
+        "--warning_levels", f"alert={alert_h}", "--levels_in", "stage"])
+    assert rc == 0, err
+    # Gauge 3 is out for 31 hours over two days: those days are incomplete for it, and the areal rain of
+    # both comes from gauges 1 and 2 (weights renormalised).
+    assert "GB18030 (GBK)" in stdout and f"{DAYS} days from 1-hour records: {DAYS - 2} complete" in stdout
+    assert "2 days with a gauge missing" in stdout
+    out = tmp_path / "ft"
+    assert finetune_cli.main(["--target_basin", "zhen-e2e", "--pretrained_model", str(pretrained_ckpt), "--epochs",
+                              "1", "--data_dir", str(data), "--output_dir", str(out), "--quiet"]) == 0
+    model = next(out.glob("basin_zhen-e2e/*/best_model_basin_zhen-e2e.pth"))
+    assert predict_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data)]) == 0
+    capsys.readouterr()
+    fc_dir = tmp_path / "fc"
+    rc = forecast_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data), "--leads", "3",
+                            "--output_dir", str(fc_dir)])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "m (water level)" in stdout and f"(water level {alert_h:g} m)" in stdout
+    table = pd.read_csv(next(fc_dir.rglob("forecast.csv")))
+    for col in ("median", "stage_median", "stage_q05", "stage_q95", "p_exceed_alert"):
+        assert col in table.columns, col
+    # The water levels are the discharges through the station's curve, quantile by quantile.
+    # forecast.csv holds 4 decimals: a stage off by 5e-5 m moves Q by dQ/dh·5e-5, the median itself by 5e-5.
+    h = table["stage_median"].to_numpy()
+    slack = 12.5 * 1.6 * (h - 0.15) ** 0.6 * 5e-5 + 5e-5
+    assert (np.abs(curve.discharge(h).q - table["median"].to_numpy()) <= slack * 1.01).all()
+    assert (table["stage_q05"] <= table["stage_median"] + 1e-12).all()
+    assert (table["stage_median"] <= table["stage_q95"] + 1e-12).all()
+
+    # The service answers with the same water levels beside the flows.
+    from fastapi.testclient import TestClient
+    from serve_helpers import forecaster
+
+    from sca2lstm.serve.app import create_app
+
+    app = create_app(data, tmp_path / "serve.sqlite", forecaster(model, data), token=None)
+    with TestClient(app) as client:
+        got = client.get("/stations/zhen-e2e/forecast", params={"leads": 3})
+    assert got.status_code == 200, got.text
+    rows = got.json()["forecast"]
+    assert [r["lead_days"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert r["stage_median"] == pytest.approx(float(curve.stage([r["median"]])[0]), abs=1e-6)
+        assert r["stage_q05"] <= r["stage_median"] <= r["stage_q95"]
+
+def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
+    """--spec carries the rating curve, levels in stage, the day rule and the encoding like the flags."""
+    import yaml
+
+    src = daily_frame(days=DAYS)
+    src["水位"] = 1.15
+    src.rename(columns={"date": "日期", "p": "雨量"}).to_csv(tmp_path / "s.csv", index=False, encoding="gbk")
+    spec = {"file": "s.csv", "id": "yaml-1", "map": {"date": "日期", "precipitation": "雨量", "stage": "水位"},
+            "rating": "a=12.5,b=1.6,h0=0.15", "warning_levels": {"alert": 1.5}, "levels_in": "stage",
+            "encoding": "gbk", "day_start": "08:00"}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "st.yaml"), "--out",
+                                   str(tmp_path / "d")])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "yaml-1.csv")
+    np.testing.assert_allclose(ts["discharge_vol"], 12.5, rtol=1e-6)   # 12.5·(1.15 − 0.15)^1.6
+    assert ts["date"].iloc[0] == "2018-01-01"   # a date without a time names its day, whatever the day start
+    meta = read_station_meta(tmp_path / "d", "yaml-1")
+    assert meta.warning_levels["alert"].unit == "m" and meta.day_start == "08:00"
+    assert "encoding GB18030 (GBK) (given" in stdout or "encoding GBK (given" in stdout

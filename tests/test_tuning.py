@@ -1,0 +1,248 @@
+"""Hyper-parameter search: the SCA/PSO samplers, search-space validation, a resumable tune study and the
+gradient-guided SCA optimiser."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+import torch
+import yaml
+
+from sca2lstm.config import load_config
+from sca2lstm.errors import ConfigError
+from sca2lstm.training.samplers import PSOSampler, SCASampler, decode, encode, reflect
+from sca2lstm.training.sca_optimizer import GradientGuidedSCA
+
+from conftest import TINY_MODEL, TINY_PERIODS
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _quadratic(trial):
+    return (trial.suggest_float("x", -5, 5) - 1) ** 2 + (trial.suggest_float("y", -5, 5) + 2) ** 2
+
+
+def test_sca_sampler_stays_within_bounds_and_converges_on_a_quadratic():
+    sampler = SCASampler(population=10, n_trials=200, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_quadratic, n_trials=200)
+    xs = np.array([[t.params["x"], t.params["y"]] for t in study.trials])
+    assert (xs >= -5).all() and (xs <= 5).all()
+    # Random search's best of 200 trials on this box is ~0.16 in expectation (pi*eps/100 per trial).
+    assert study.best_value < 0.05
+    first = np.mean([t.value for t in study.trials[:10]])
+    last = np.mean([t.value for t in study.trials[-10:]])
+    assert last < first / 5  # the population gathers near the optimum (1, -2)
+    assert np.allclose(study.best_params["x"], 1, atol=0.25) and np.allclose(study.best_params["y"], -2, atol=0.25)
+
+
+@pytest.mark.parametrize("cls", [SCASampler, PSOSampler])
+def test_population_samplers_keep_int_log_and_categorical_values_inside_their_ranges(cls):
+    seen = []
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        h = trial.suggest_int("h", 8, 64, step=8)
+        d = trial.suggest_float("d", 0.0, 0.5, step=0.1)
+        c = trial.suggest_categorical("c", ["a", "b", "c"])
+        seen.append((lr, h, d, c))
+        return (math.log10(lr) + 3) ** 2 + (h - 40) ** 2 / 100 + d + (c != "b")
+
+    optuna.create_study(sampler=cls(population=4, n_trials=40, seed=1)).optimize(objective, n_trials=40)
+    for lr, h, d, c in seen:
+        assert 1e-5 <= lr <= 1e-1 and h in range(8, 65, 8) and c in "abc"
+        assert 0 <= d <= 0.5 and abs(d * 10 - round(d * 10)) < 1e-9
+
+
+def test_coordinates_round_trip_and_reflect_at_the_bounds():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    f = FloatDistribution(1e-4, 1e-2, log=True)
+    assert decode(f, encode(f, 1e-3)) == pytest.approx(1e-3)
+    i = IntDistribution(1, 5)
+    assert [decode(i, encode(i, k)) for k in range(1, 6)] == [1, 2, 3, 4, 5]
+    c = CategoricalDistribution([16, 32, 64])
+    assert [decode(c, encode(c, v)) for v in (16, 32, 64)] == [16, 32, 64]
+    assert reflect(np.array([-0.25, 1.25, 0.5, 3.0])).tolist() == [0.25, 0.75, 0.5, 0.0]
+
+
+def test_sca_amplitude_falls_linearly_from_a_to_zero():
+    s = SCASampler(population=4, n_trials=40, seed=0, a=2.0)
+    assert s.generations == 10
+    assert [s.r1(g) for g in (0, 5, 10)] == [2.0, 1.0, 0.0]
+
+
+def test_a_sca_study_is_reproducible_from_its_seed():
+    runs = []
+    for _ in range(2):
+        st = optuna.create_study(sampler=SCASampler(population=3, n_trials=12, seed=5))
+        st.optimize(_quadratic, n_trials=12)
+        runs.append([t.params for t in st.trials])
+    assert runs[0] == runs[1]
+
+
+# ------------------------------------------------------------------ search space
+GOOD = {"training.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+        "model.hidden_size": {"low": 8, "high": 32, "step": 8}, "model.cell_readout": {"choices": [True, False]}}
+
+
+def test_a_good_space_parses_into_typed_dimensions():
+    from sca2lstm.config import search_space
+    dims = search_space(load_config(overrides={"tune": {"space": GOOD}}))
+    assert [(d.key, d.kind) for d in dims] == [("training.learning_rate", "float"), ("model.hidden_size", "int"),
+                                                ("model.cell_readout", "categorical")]
+    assert dims[0].log and dims[1].step == 8
+
+
+BAD_SPACES = [
+    ({"training.learnin_rate": {"low": 1e-4, "high": 1e-2}}, "unknown key 'training.learnin_rate'"),
+    ({"training.learning_rate": {"low": 1e-2, "high": 1e-4}}, "low=0.01 must be smaller than high=0.0001"),
+    ({"training.learning_rate": {"low": 0.0, "high": 1e-2, "log": True}}, "log: true needs low > 0"),
+    ({"training.batch_size": {"choices": []}}, "choices is empty"),
+    ({"model.hidden_size": {"low": 8.5, "high": 32}}, "must be an integer"),
+    ({"model.cell_readout": {"low": 0, "high": 1}}, "search it with choices"),
+    ({"model.dropout": {"low": 0.0, "high": 1.5}}, "tune.space.model.dropout: the value 1.5 is not valid"),
+    ({"training.learning_rate": {"low": "fast", "high": 1e-2}}, "low='fast' must be a finite number"),
+    ({"training.learning_rate": {"lo": 1e-4, "high": 1e-2}}, "unknown field(s) ['lo']"),
+    ({"training.learning_rate": 0.001}, "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize("space,message", BAD_SPACES)
+def test_bad_search_spaces_get_one_line_each(space, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides={"tune": {"space": space}})
+    text = str(e.value)
+    assert message in text and "\n" not in text
+
+
+def test_tune_command_refuses_a_bad_space_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from sca2lstm.cli.main import main
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"tune": {"space": {"training.learning_rate": {"low": -1, "high": 1, "log": True}}}}))
+    out = tmp_path / "study"
+    assert main(["tune", "--config", str(cfg), "--output_dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "log: true needs low > 0" in err[0]
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ tune study
+def _tune_yaml(tmp_path, data_dir, trials=4):
+    cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},
+           "training": {"seq_len": 60, "spinup": 20, "epochs": 2, "batch_size": 8, "windows_per_epoch": 4},
+           "model": TINY_MODEL,
+           "tune": {"trials": trials, "population": 2, "pruner": "none", "sampler": "sca",
+                    "space": {"training.learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
+                              "model.hidden_size": {"low": 8, "high": 16, "step": 8}}}}
+    p = tmp_path / "tune.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+@pytest.mark.slow
+def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    from sca2lstm.cli.main import main
+    from sca2lstm.training import tune
+
+    cfg = _tune_yaml(tmp_path, tiny_data_dir, trials=4)
+    out = tmp_path / "study"
+    real = tune.train_trial
+    calls = []
+
+    def interrupted(*a, **k):  # Ctrl-C during the third trial
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(tune, "train_trial", interrupted)
+    argv = ["tune", "--config", str(cfg), "--output_dir", str(out), "--quiet"]
+    assert main(argv) == 130
+    assert "rerun the same command" in capsys.readouterr().err
+    study = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
+
+    monkeypatch.setattr(tune, "train_trial", real)
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "2 of 4 trials already finished" in text
+    study = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}")
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4 and len(study.trials) == 5  # the failed trial is not counted again
+    assert main(argv) == 0  # a finished study runs no more trials
+    assert len(optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials) == 5
+
+    import pandas as pd
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 5 and (out / "history.png").stat().st_size > 0
+    best = load_config(out / "best_config.yaml")  # what --config accepts
+    assert best.training.learning_rate == pytest.approx(study.best_params["training.learning_rate"])
+    assert best.model.hidden_size == study.best_params["model.hidden_size"]
+    assert best.data.val_start == TINY_PERIODS["val_start"]
+
+
+# ------------------------------------------------------------------ gradient-guided SCA optimiser
+def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
+    torch.manual_seed(0)
+    X = torch.randn(64, 5)
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.1
+    model = torch.nn.Linear(5, 1)
+    opt = GradientGuidedSCA(model.parameters(), lr=0.1, population=3, horizon=40)
+
+    def loss_fn():
+        return torch.mean((model(X).squeeze(1) - y) ** 2)
+
+    start = float(loss_fn().detach())
+    for _ in range(60):
+        opt.zero_grad()
+        loss_fn().backward()
+        before = [p.detach().clone() for p in model.parameters()]
+        grads = [p.grad.clone() for p in model.parameters()]
+        kept = opt.step(loss_fn)
+        if kept is not None:  # the kept loss is no worse than the plain normalised-gradient step
+            saved = [p.detach().clone() for p in model.parameters()]
+            with torch.no_grad():
+                for p, b, g in zip(model.parameters(), before, grads):
+                    p.copy_(b - 0.1 * g / g.norm())
+                plain = float(loss_fn())
+                for p, s in zip(model.parameters(), saved):
+                    p.copy_(s)
+            assert kept <= plain + 1e-6
+    assert float(loss_fn().detach()) < start / 20
+
+
+def test_training_optimizer_key_selects_the_optimizer():
+    from sca2lstm.training.sca_optimizer import make_optimizer
+    assert load_config().training.optimizer == "adamw"
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    assert isinstance(make_optimizer("sca", p, 1e-3, 0.0), GradientGuidedSCA)
+    assert isinstance(make_optimizer("adamw", p, 1e-3, 0.0), torch.optim.AdamW)
+    with pytest.raises(ConfigError, match="training.optimizer='adam' is not allowed; expected one of adamw, sca"):
+        load_config(overrides={"training": {"optimizer": "adam"}})
+
+
+@pytest.mark.slow
+def test_pretraining_with_the_sca_optimizer_improves_validation(tiny_data_dir, tmp_path):
+    from conftest import make_tiny_config
+    from sca2lstm.training.pretrain import pretrain
+    cfg = make_tiny_config(tiny_data_dir, training={"optimizer": "sca", "epochs": 2, "windows_per_epoch": 8,
+                                                    "learning_rate": 0.05})
+    r = pretrain(cfg, tmp_path / "m.pth", data_dir=tiny_data_dir, progress=False)
+    losses = [h["val_loss"] for h in r["history"]]
+    assert min(losses[1:]) < losses[0]  # epoch 0 scores the initial weights
+    ck = torch.load(tmp_path / "m.pth", weights_only=True)
+    assert ck["config"]["training"]["optimizer"] == "sca"
+
+
+def test_tune_without_optuna_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from sca2lstm.cli.main import main
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    assert main(["tune", "--output_dir", str(tmp_path / "study")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'sca2lstm[tune]'" in err[0]
+    assert not (tmp_path / "study").exists()

@@ -1,0 +1,134 @@
+"""Archives of past forecasts: training windows take the archived forecast of their issue date, reforecasts
+read the forecast of each issue date, and an archive without PET gets the model's kind of PET."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.data.pet import oudin_pet
+from sca2lstm.errors import DataError
+from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.weather.archive import read_archive, weather_for_issue
+
+
+def _archive(issue_dates, leads=7, members=1, rain=lambda issue, k, m: 100.0 + k + 10 * m):
+    rows = []
+    for t0 in pd.DatetimeIndex(issue_dates):
+        for m in range(members):
+            for k in range(1, leads + 1):
+                rows.append({"issue_date": t0.date(), "lead_days": k, "valid_date": (t0 + pd.Timedelta(days=k)).date(),
+                             "member": m, "precipitation": rain(t0, k, m), "temperature": 12.0 + k})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def data_with_archive(tiny_data_dir, tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    _archive(pd.date_range("1971-01-01", "1974-12-31")).to_csv(d / "weather_archive" / "32006.csv", index=False)
+    return d
+
+
+@pytest.mark.slow
+def test_training_windows_take_the_archived_forecast_of_their_issue_date(tiny_cfg, data_with_archive, tmp_path):
+    from sca2lstm.training.pretrain import prepare_pretraining_data, train_settings, weather_archives
+    from sca2lstm.training.trainer import Trainer
+    from sca2lstm.models.sca2lstm import SCA2LSTM
+
+    cfg = tiny_cfg.replace(training={"forecast_fraction": 1.0, "forecast_weather_known": 1.0})
+    prep = prepare_pretraining_data(cfg, data_with_archive, None)
+    arch = weather_archives(cfg, data_with_archive, prep.data)
+    b = prep.basins.index("32006")
+    other = next(i for i, x in enumerate(prep.basins) if x != "32006")
+    assert arch is not None and arch.by_basin[b] and not arch.by_basin[other]
+    tr = Trainer(SCA2LSTM(cfg), prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
+                 "cpu", tmp_path / "s.pth", {}, progress=False, weather_archive=arch)
+    L, F = cfg.training.seq_len, cfg.training.forecast_leads
+    rec = prep.data.records[b]
+    starts = np.array([rec.index_of("1972-03-01"), rec.index_of("1973-07-10"), rec.index_of("1972-03-01")])
+    bb = np.array([b, b, other])
+    x, miss, y, _, _ = prep.data.gather(bb, starts, L)
+    rng = np.random.default_rng(0)
+    x2, m2, _ = tr._issue_time_windows(x, miss, y.copy(), rng, bb, starts)
+    lw = tr.lead_weather
+    p = lw.raw(x2, m2, "precipitation")
+    pos = L - 1 - F
+    assert np.allclose(p[0, pos + 1:pos + 1 + F], 100.0 + np.arange(1, F + 1), atol=1e-3)   # archived values
+    assert np.allclose(p[1, pos + 1:pos + 1 + F], 100.0 + np.arange(1, F + 1), atol=1e-3)
+    obs = lw.raw(x, miss, "precipitation")
+    assert np.allclose(p[2], obs[2], equal_nan=True)           # a basin without archive keeps the observed
+    assert np.allclose(p[0, :pos + 1], obs[0, :pos + 1], equal_nan=True)   # days up to the issue date unchanged
+    # the 7-day sum on lead 7 is the archived week
+    s7 = lw.raw(x2, m2, "precip_sum_7d")[0, pos + F]
+    assert np.isclose(s7, sum(100.0 + k for k in range(1, F + 1)), rtol=1e-4)
+
+
+def test_archive_without_pet_gets_the_models_pet_and_reforecasts_read_each_issue_date(
+        pretrained_ckpt, data_with_archive):
+    bundle = load_model(pretrained_ckpt)
+    cfg = bundle[1]
+    from sca2lstm.data import reader
+
+    lat = reader.basin_attribute(data_with_archive, "32006", "gauge_lat")
+    arch = read_archive(data_with_archive / "weather_archive" / "32006.csv", cfg, lat)
+    t = arch.table.iloc[:7]
+    assert np.allclose(t["peti"], oudin_pet(t["temperature"].to_numpy(), lat, t["valid_date"].dt.day_of_year.to_numpy()))
+    w = weather_for_issue(arch, "1973-05-02", 7, ["precipitation", "temperature"])
+    assert w["date"].iloc[0] == pd.Timestamp("1973-05-03") and w["precipitation"].iloc[0] == 101.0
+    with pytest.raises(DataError, match="no forecast issued on 1975-06-01 in this archive"):
+        weather_for_issue(arch, "1975-06-01", 7, ["precipitation"])
+    # a reforecast from the archive equals the same weather given as a table
+    fa = issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
+                        weather_forecast=arch)
+    wt = w.assign(peti=oudin_pet(w["temperature"].to_numpy(), lat, w["date"].dt.day_of_year.to_numpy()))
+    ft = issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
+                        weather_forecast=wt[["date", "precipitation", "peti", "temperature"]])
+    assert np.allclose(fa.table["median"], ft.table["median"], rtol=1e-6)
+
+
+def test_archive_lacking_an_input_is_refused(tiny_cfg, tmp_path):
+    a = _archive(["1972-01-01"]).drop(columns=["temperature"])
+    a.to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(DataError, match="no complete temperature"):
+        read_archive(tmp_path / "a.csv", tiny_cfg, 52.0)
+    a = _archive(["1972-01-01"])
+    a.loc[0, "lead_days"] = 3
+    a.to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(DataError, match="lead_days 3 does not match"):
+        read_archive(tmp_path / "b.csv", tiny_cfg, 52.0)
+
+
+def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretrained_ckpt, data_with_archive, tmp_path,
+                                                                         capsys):
+    """The batched reforecast with the archive equals one forecast per issue date with the same archive; the
+    issue dates the archive lacks are left out."""
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.weather.files import read_forecast_file
+
+    bundle = load_model(pretrained_ckpt)
+    p = data_with_archive / "weather_archive" / "32006.csv"
+    a = pd.read_csv(p)
+    a = a[pd.to_datetime(a["issue_date"]) != pd.Timestamp("1973-05-03")]     # a gap in the archive
+    a.to_csv(p, index=False)
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--from", "1973-05-01", "--to", "1973-05-04", "--weather_forecast", str(p),
+               "--output_dir", str(tmp_path / "out")])
+    assert rc == 0, capsys.readouterr().err
+    t = pd.read_csv(next((tmp_path / "out").glob("*/reforecast.csv")), parse_dates=["issue_date"])
+    assert sorted(t["issue_date"].dt.strftime("%Y-%m-%d").unique()) == ["1973-05-01", "1973-05-02", "1973-05-04"]
+    assert (t["setting"] == "issue-time+archived-weather-forecast").all()
+    wf = read_forecast_file(p)
+    from sca2lstm.evaluation.reforecast import warned_forecast
+
+    # the single issued forecast with the same adjustments (blend per lead, recession bound) as the reforecast
+    one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
+                          weather_forecast=wf, model_path=pretrained_ckpt)[0]
+    got = t[t["issue_date"] == "1973-05-02"].sort_values("lead_days")
+    ref = one.table["median"].to_numpy()
+    assert np.allclose(got["median"].to_numpy(), ref, rtol=1e-4, atol=1e-4)

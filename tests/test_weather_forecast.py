@@ -1,0 +1,149 @@
+"""Weather forecasts into `forecast`: saved Open-Meteo responses (deterministic, ensemble), long tables with
+members, the mixture over members, PET as the model derives it, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openmeteo_fixtures import daily_response, ensemble_response
+from sca2lstm.checkpoint import load_model
+from sca2lstm.errors import DataError
+from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.weather.files import complete_pet, read_forecast_file
+from sca2lstm.weather.mixture import crps, exceedance_probability, mixture_quantiles
+
+ISSUE = "1976-06-15"
+LEVELS = [0.05, 0.25, 0.5, 0.75, 0.95]
+WET, DRY = [40.0] * 9, [0.0] * 9
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+def _save(tmp_path, name, doc):
+    p = tmp_path / name
+    p.write_text(json.dumps(doc), encoding="utf-8")
+    return p
+
+
+def test_mixture_of_one_member_is_that_member_and_disagreement_widens_it():
+    q = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    assert np.allclose(mixture_quantiles(q[None, None], LEVELS)[0], q)
+    lo, hi = q, q + 20.0                                   # two members far apart
+    mix = mixture_quantiles(np.stack([lo, hi])[None], LEVELS)[0]
+    assert mix[0] < lo[2] and mix[-1] > hi[2]              # the 90 % interval spans both medians
+    assert mix[-1] - mix[0] > 4 * (q[-1] - q[0])
+    # the mixture median lies between the members' (the CDF is 0.5 there)
+    assert lo[-1] <= mix[2] <= hi[0]
+    # exceedance: P(> q95 of a lone member) = 0.05; with the far member added, 0.5 + 0.05 / 2
+    assert np.isclose(exceedance_probability(q[None], LEVELS, 6.0), 0.05)
+    assert np.isclose(exceedance_probability(np.stack([lo, hi]), LEVELS, 6.0), 0.5 + 0.025)
+    # with the warnings' own per-member rule (exponential tails) the mixture is the mean of the members'
+    from sca2lstm.evaluation.exceedance import exceedance_probability as member_p
+
+    both = np.stack([lo, hi])
+    assert np.isclose(exceedance_probability(both, LEVELS, 30.0, member_p),
+                      (member_p(lo, LEVELS, 30.0) + member_p(hi, LEVELS, 30.0)) / 2)
+    # CRPS of a sharp, right forecast is smaller than of a wide one, and 0-centred errors grow it
+    sharp = np.array([2.9, 2.95, 3.0, 3.05, 3.1])
+    assert crps(sharp[None], LEVELS, np.array(3.0)) < crps(q[None], LEVELS, np.array(3.0)) < \
+        crps(q[None], LEVELS, np.array(15.0))
+
+
+def test_wet_forecast_gives_more_flow_than_a_dry_one(bundle, tiny_data_dir, tmp_path):
+    """The same issue date, a saved deterministic Open-Meteo answer fetched the morning after it: 40 mm a
+    day against none, through the tiny trained model."""
+    wet = read_forecast_file(_save(tmp_path, "wet.json", daily_response("1976-06-16", WET, [14.0] * 9)))
+    dry = read_forecast_file(_save(tmp_path, "dry.json", daily_response("1976-06-16", DRY, [14.0] * 9)))
+    fw = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=wet)
+    fd = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=dry)
+    assert fw.setting == "issue-time+weather-forecast" and fw.members is None
+    assert fw.table["median"].sum() > fd.table["median"].sum()
+    assert (fw.table["median"].to_numpy()[2:] > fd.table["median"].to_numpy()[2:]).all()
+    # an ensemble of the two: the mixture lies between them and is at least as wide as either
+    ens = read_forecast_file(_save(tmp_path, "ens.json", ensemble_response("1976-06-16", DRY, [WET, DRY, WET],
+                                                                           [14.0] * 9)))
+    assert ens.n_members == 4
+    fe = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=ens)
+    t, tw, td = fe.table, fw.table, fd.table
+    assert (t["weather_members"] == 4).all() and fe.members.shape == (4, 7)
+    assert np.allclose(fe.members.iloc[1], tw["median"], rtol=1e-5) and np.allclose(fe.members.iloc[0], td["median"], rtol=1e-5)
+    assert (t["q95"] >= np.minimum(tw["q95"], td["q95"]) - 1e-9).all()
+    assert (t["q95"] - t["q05"] >= np.minimum(tw["q95"] - tw["q05"], td["q95"] - td["q05"]) - 1e-9).all()
+    assert ((t["median"] >= td["median"] - 1e-9) & (t["median"] <= tw["median"] + 1e-9)).all()
+
+
+def test_long_table_with_members_equals_the_json_ensemble(bundle, tiny_data_dir, tmp_path):
+    doc = ensemble_response("1976-06-16", DRY, [WET], [14.0] * 9)
+    from_json = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
+                               weather_forecast=read_forecast_file(_save(tmp_path, "e.json", doc)))
+    days = pd.date_range("1976-06-16", periods=9)
+    rows = [{"issue_date": "1976-06-16", "lead_days": k, "valid_date": d.date(), "member": m,
+             "precipitation": (DRY if m == 0 else WET)[k], "temperature": 14.0}
+            for m in (0, 1) for k, d in enumerate(days)]
+    p = tmp_path / "long.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    from_csv = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
+                              weather_forecast=read_forecast_file(p))
+    cols = ["median", "q05", "q25", "q75", "q95"]
+    assert np.allclose(from_json.table[cols], from_csv.table[cols])
+
+
+def test_pet_is_derived_as_the_model_reads_it():
+    f = pd.DataFrame({"date": pd.date_range("2024-06-01", periods=3), "temperature": [10.0, 15.0, 20.0],
+                      "et0": [3.0, 4.0, 5.0]})
+    from sca2lstm.data.pet import oudin_pet
+
+    oudin = oudin_pet(f["temperature"].to_numpy(), 52.0, f["date"].dt.day_of_year.to_numpy())
+    assert np.allclose(complete_pet(f, "peti", "missing", 52.0)["peti"], oudin)      # CAMELS peti: Oudin
+    assert np.allclose(complete_pet(f, "pet", "always", 52.0)["pet"], oudin)         # Oudin-trained: Oudin
+    assert np.allclose(complete_pet(f, "pet", "missing", 52.0)["pet"], [3.0, 4.0, 5.0])  # pet read from files: ET0
+    assert "et0" not in complete_pet(f, "pet", "missing", 52.0).columns
+    with pytest.raises(DataError, match="gauge_lat"):
+        complete_pet(f, "peti", "missing", float("nan"))
+
+
+def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+
+    def run(path):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE,
+                   "--weather_forecast", str(path), "--output_dir", str(tmp_path / "out")])
+        return rc, capsys.readouterr().err.strip().splitlines()
+
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    rc, err = run(tmp_path / "broken.json")
+    assert rc == 1 and len(err) == 1 and "broken.json" in err[0] and "not a readable JSON" in err[0]
+    late = _save(tmp_path, "late.json", daily_response("1976-06-20", WET, [14.0] * 9))
+    rc, err = run(late)
+    assert rc == 1 and len(err) == 1 and "late.json" in err[0] and "first missing 1976-06-16" in err[0]
+    nokeys = _save(tmp_path, "nokeys.json", {"latitude": 1.0, "daily": {"time": ["1976-06-16"], "wind": [1]}})
+    rc, err = run(nokeys)
+    assert rc == 1 and len(err) == 1 and "none of precipitation_sum" in err[0]
+    pd.DataFrame({"valid_date": ["1976-06-16"], "member": ["a"], "precipitation": [1.0]}).to_csv(
+        tmp_path / "m.csv", index=False)
+    rc, err = run(tmp_path / "m.csv")
+    assert rc == 1 and len(err) == 1 and "'member' must hold whole numbers" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+
+    p = _save(tmp_path, "ens.json", ensemble_response("1976-06-16", DRY, [WET, DRY], [14.0] * 9))
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--weather_forecast",
+               str(p), "--output_dir", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "3 weather members" in out
+    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}"
+    t = pd.read_csv(folder / "forecast.csv")
+    assert len(t) == 7 and (t["weather_members"] == 3).all()
+    m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
+    assert m.shape == (3, 7) and list(m.columns)[0] == "1976-06-16"
+    assert (folder / "forecast_fan_chart.png").stat().st_size > 5000

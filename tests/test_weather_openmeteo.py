@@ -1,0 +1,169 @@
+"""Open-Meteo client and parsing on recorded responses (no network): lead mapping, members, station days,
+previous runs, retries, refusals, and the `weather fetch` command."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from openmeteo_fixtures import (daily_response, ensemble_response, hourly_response, loopback_server,
+                                previous_runs_response)
+from sca2lstm.errors import WeatherSourceError
+from sca2lstm.weather.days import station_days
+from sca2lstm.weather.fetch import Location, fetch_forecast, parse_points
+from sca2lstm.weather.openmeteo import OpenMeteoClient, parse_previous_runs, parse_response
+
+
+def _mock(answers, seen=None):
+    queue = list(answers)
+
+    def handler(request):
+        if seen is not None:
+            seen.append(request)
+        status, body = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(body, Exception):
+            raise body
+        return httpx.Response(status, content=body if isinstance(body, str) else json.dumps(body))
+
+    return httpx.MockTransport(handler)
+
+
+def test_first_day_is_the_issue_day_and_lead_k_is_k_days_after_it():
+    doc = daily_response("2024-03-10", [0.0, 1.5, 12.0, 3.0, 0.0, 0.2, 7.0, 0.0, 1.0], [5.0] * 9, et0=[0.5] * 9)
+    seen = []
+    docs, t = fetch_forecast(Location([(51.5, -1.2)]), 7, client_options={
+        "transport": _mock([(200, doc)], seen), "retries": 0})
+    assert (t["issue_date"] == pd.Timestamp("2024-03-10")).all()
+    assert t["lead_days"].tolist() == list(range(9))
+    assert ((t["valid_date"] - t["issue_date"]).dt.days == t["lead_days"]).all()
+    assert t.loc[t["lead_days"] == 2, "precipitation"].item() == 12.0       # the third day of the answer
+    assert t.loc[t["lead_days"] == 2, "valid_date"].item() == pd.Timestamp("2024-03-12")
+    q = dict(seen[0].url.params)
+    assert q["daily"] == "precipitation_sum,temperature_2m_mean,et0_fao_evapotranspiration"
+    assert q["forecast_days"] == "9" and q["timezone"] == "auto" and q["latitude"] == "51.5000"
+    assert seen[0].headers["User-Agent"].startswith("sca2lstm/")
+    assert docs == [doc]
+
+
+def test_ensemble_members_and_control_become_members_0_to_n():
+    doc = ensemble_response("2024-03-10", [1.0] * 8, [[2.0] * 8, [3.0] * 8, [4.0] * 8], [6.0] * 8)
+    t = parse_response(doc, ["precipitation", "temperature"])
+    assert sorted(t["member"].unique()) == [0, 1, 2, 3]
+    assert t.groupby("member")["precipitation"].first().tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert (t.groupby("member").size() == 8).all()
+
+
+def test_points_are_averaged():
+    a = daily_response("2024-03-10", [2.0] * 8, [4.0] * 8, lat=51.0)
+    b = daily_response("2024-03-10", [6.0] * 8, [8.0] * 8, lat=52.0)
+    _, t = fetch_forecast(Location([(51.0, -1.0), (52.0, -1.0)]), 6,
+                          client_options={"transport": _mock([(200, a), (200, b)]), "retries": 0})
+    assert np.allclose(t["precipitation"], 4.0) and np.allclose(t["temperature"], 6.0)
+    assert parse_points("51,-1; 52.5,-1.25") == [(51.0, -1.0), (52.5, -1.25)]
+
+
+def test_hourly_values_aggregate_to_a_0800_station_day():
+    """Rain 1 mm in each hour ending 08:00..23:00 of 1 May and 0 otherwise; temperature = hour of day.
+
+    A day from 08:00 holds the amounts stamped 09:00 .. 08:00 next day (the hour ending at the stamp):
+    1 May 08:00 - 2 May 08:00 gets the 15 hours stamped 09:00..23:00 -> 15 mm; its temperature is the mean
+    of the hourly stamps 08:00 .. 07:00 = mean(8..23, 0..7) = 11.5.
+    """
+    doc = hourly_response("2024-05-01", 3, lambda t: 1.0 if (t.day == 1 and 8 <= t.hour <= 23) else 0.0,
+                          lambda t: float(t.hour))
+    t = parse_response(doc, ["precipitation", "temperature"], hourly=True, day_start="08:00", day_label="start")
+    by = t.set_index("date")
+    assert by.loc["2024-05-01", "precipitation"] == 15.0
+    assert by.loc["2024-05-01", "temperature"] == 11.5
+    assert pd.Timestamp("2024-04-30") not in by.index or np.isnan(by.loc["2024-04-30", "precipitation"])
+    # labelled by the end date, the same day is 2 May
+    t2 = parse_response(doc, ["precipitation"], hourly=True, day_start="08:00", day_label="end").set_index("date")
+    assert t2.loc["2024-05-02", "precipitation"] == 15.0
+    # a day at midnight: the amount stamped 00:00 on 2 May belongs to 1 May (hour 23-24)
+    d = station_days(["2024-05-01T%02d:00" % h for h in range(1, 24)] + ["2024-05-02T00:00"], {"precipitation": [1.0] * 24})
+    assert d["precipitation"].tolist() == [24.0]
+
+
+def test_previous_runs_take_day_n_for_lead_n():
+    """Each value encodes its N: lead k of issue date t0 must read only _previous_dayk over day t0 + k."""
+    doc = previous_runs_response("2024-01-01", 5, 3, lambda var, n, t: float(n) if var == "precipitation" else 10.0 * n)
+    a = parse_previous_runs(doc, ["precipitation", "temperature"], 3)
+    assert ((a["valid_date"] - a["issue_date"]).dt.days == a["lead_days"]).all()
+    assert (a["precipitation"] == 24.0 * a["lead_days"]).all()      # 24 hours of value N summed
+    assert (a["temperature"] == 10.0 * a["lead_days"]).all()
+    row = a[(a["issue_date"] == "2024-01-01") & (a["lead_days"] == 2)]
+    assert row["valid_date"].item() == pd.Timestamp("2024-01-03")
+
+
+def test_retries_with_backoff_then_success_and_refusals_in_one_line():
+    seen = []
+    ok = daily_response("2024-03-10", [1.0] * 8, [5.0] * 8)
+    c = OpenMeteoClient(transport=_mock([(503, "busy"), (429, {"error": True, "reason": "Too many"}), (200, ok)], seen),
+                        retries=3, backoff=0.0)
+    assert c.get({"latitude": 1})["daily"]["time"][0] == "2024-03-10" and len(seen) == 3
+    c = OpenMeteoClient(transport=_mock([(400, {"error": True, "reason": "Cannot initialize WeatherVariable"})]),
+                        retries=3, backoff=0.0)
+    with pytest.raises(WeatherSourceError, match="refused the request .*Cannot initialize WeatherVariable"):
+        c.get({})
+    c = OpenMeteoClient(transport=_mock([(503, "down")]), retries=2, backoff=0.0)
+    with pytest.raises(WeatherSourceError, match="unreachable after 3 attempts: HTTP 503"):
+        c.get({})
+    c = OpenMeteoClient(transport=_mock([(200, "<html>not json</html>")]), retries=0)
+    with pytest.raises(WeatherSourceError, match="not JSON"):
+        c.get({})
+    with pytest.raises(WeatherSourceError, match="no 'daily' block"):
+        parse_response({"latitude": 1}, ["precipitation"])
+    bad = daily_response("2024-03-10", [1.0] * 8, [5.0] * 8)
+    bad["daily"]["precipitation_sum"] = [1.0] * 3
+    with pytest.raises(WeatherSourceError, match="has 3 values for 8 times"):
+        parse_response(bad, ["precipitation"])
+    assert OpenMeteoClient("ensemble", base_url="http://h:8080").url == "http://h:8080/v1/ensemble"
+    seen = []
+    OpenMeteoClient(api_key="K", transport=_mock([(200, ok)], seen)).get({"a": 1})
+    assert dict(seen[0].url.params)["apikey"] == "K"
+
+
+# ------------------------------------------------------------------ the command
+def _fetch_argv(ckpt, data_dir, out, base_url, *extra):
+    return ["fetch", "--basin", "32006", "--model", str(ckpt), "--data_dir", str(data_dir), "--out", str(out),
+            "--base_url", base_url, "--retries", "0", "--timeout", "2", *extra]
+
+
+def test_fetch_without_network_is_one_line_exit_1_and_writes_nothing(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                     capsys):
+    from sca2lstm.cli.weather import main
+
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: connection refused, as without network
+    out = tmp_path / "wx.csv"
+    rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, out, f"http://127.0.0.1:{port}"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "unreachable" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_saves_the_table_and_the_raw_response_from_a_server(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.weather import main
+
+    doc = ensemble_response("1976-06-16", [0.5] * 9, [[1.0] * 9, [20.0] * 9], [14.0] * 9, lat=51.5)
+    with loopback_server([(200, doc)]) as (url, seen):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--ensemble"))
+    assert rc == 0, capsys.readouterr().err
+    assert seen[0][0].startswith("/v1/ensemble?") and "latitude=" in seen[0][0] and seen[0][1].startswith("sca2lstm/")
+    t = pd.read_csv(tmp_path / "wx.csv")
+    assert sorted(t["member"].unique()) == [0, 1, 2] and t["issue_date"].iloc[0] == "1976-06-16"
+    assert json.loads((tmp_path / "wx.raw.json").read_text()) == doc
+    # a refusal: one line, and the earlier good output stays as it was
+    before = (tmp_path / "wx.csv").read_bytes()
+    with loopback_server([(400, {"error": True, "reason": "Latitude must be in range"})]) as (url, _):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "Latitude must be in range" in err[0]
+    assert (tmp_path / "wx.csv").read_bytes() == before
