@@ -103,7 +103,7 @@ def score(res, records, periods, thresholds, setting, leads) -> list[dict]:
             c = float(np.nanmean(crps(mq[ok], lv, obs[ok]))) if mq is not None and ok.any() else float("nan")
             # an ensemble's control: its first member alone (the same draws, the same days)
             c_ctrl = (float(np.nanmean(crps(mq[ok][:, :1], lv, obs[ok])))
-                      if h.member_quantiles is not None and ok.any() else float("nan"))
+                      if h.member_quantiles is not None and mq.shape[1] > 1 and ok.any() else float("nan"))
             q = h.quantiles[sel, k - 1] if h.quantiles is not None else None
             cov = _coverage(obs, q[:, lv.index(0.05)], q[:, lv.index(0.95)]) if q is not None else float("nan")
             hit, fa, miss = event_counts(obs, med, thresholds[b])

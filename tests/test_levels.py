@@ -81,6 +81,11 @@ def test_user_and_station_levels_in_flow_and_stage():
     assert out["alert"].value == 30.0 and out["alert"].warn_probability == 0.4
     assert out["danger"].value == 80.0 and out["danger"].source == "user"
     assert {"q2y", "q5y", "q10y", "q20y"} <= set(out)
+    # water levels through a power-law rating curve Q = 2 (h - 0.5)^1.5: h = 2.5 m -> 2 * 2^1.5
+    curve = {"kind": "power", "segments": [{"a": 2.0, "b": 1.5, "h0": 0.5}]}
+    staged = lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=StationMeta("s1", rating_curve=curve),
+                               user_levels={"danger": 2.5}, levels_in="stage")
+    assert staged["danger"].value == pytest.approx(2 * 2 ** 1.5) and staged["danger"].stage == 2.5
     with pytest.raises(DataError, match="no rating curve"):
         lv.station_levels(d, q, "1990-10-01", "2000-09-30", user_levels={"danger": 3.2}, levels_in="stage")
 

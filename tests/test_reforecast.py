@@ -106,3 +106,31 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "alert=" in err[1]
     assert main(["verify", str(tmp_path / "nope.csv")]) == 1
+
+
+@pytest.mark.slow
+def test_flood_benchmark_quick_mode_runs(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("floods_bench", REPO / "bench" / "floods.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    t = pd.read_csv(tmp_path / "floods_summary.csv")
+    assert set(t["forecaster"]) == {"issued", "today", "persistence"} and set(t["lead"]) == set(range(1, 8))
+    assert set(t["setting"]) == {"no weather", "perfect weather"}
+    assert t["coverage90"].dropna().between(0, 1).all() and "2-year level" in capsys.readouterr().out
+
+
+def test_warnings_use_the_probability_of_their_lead():
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, add_exceedance
+
+    t = pd.DataFrame({"lead_days": [1, 2], "median": [10.0, 10.0], "q05": [5.0, 5.0], "q25": [8.0, 8.0],
+                      "q75": [12.0, 12.0], "q95": [20.0, 20.0]})
+    lv = Level("q2y", 12.0, "test", warn_probability=0.5, extra={"warn_probability_by_lead": [0.2, 0.3]})
+    out = add_exceedance(t, Warnings({"q2y": lv}))
+    assert out["p_exceed_q2y"].tolist() == pytest.approx([0.25, 0.25])  # q75 is the level
+    assert out["warn_q2y"].tolist() == [True, False]

@@ -15,19 +15,9 @@ from sca2lstm.cli import main as main_cli
 from sca2lstm.data import rating as rating_mod
 from sca2lstm.data.days import aggregate_to_days
 from sca2lstm.data.station_meta import read_station_meta
+from test_station_import import run, snapshot
 
 DAYS = 740  # above the importer's two-year minimum of observed discharge
-
-
-def run(capsys, argv):
-    rc = main_cli.main(argv)
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def snapshot(root) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
-        if root.exists() else {}
 
 
 def daily_frame(days=DAYS, seed=0) -> pd.DataFrame:
@@ -430,3 +420,15 @@ def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
     meta = read_station_meta(tmp_path / "d", "yaml-1")
     assert meta.warning_levels["alert"].unit == "m" and meta.day_start == "08:00"
     assert "encoding GB18030 (GBK) (given" in stdout or "encoding GBK (given" in stdout
+
+
+def test_warning_sentence_names_a_level_given_as_a_water_level():
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, warning_sentence
+
+    c = rating_mod.parse_rating("a=12.5,b=1.6,h0=0.15")
+    alert = Level("alert", rating_mod.level_discharge(c, 2.5), "station metadata (water level)", stage=2.5,
+                  warn_probability=0.3)
+    table = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]), "p_exceed_alert": [0.1, 0.6]})
+    text = warning_sentence("zhen-01", {"alert": 2}, Warnings({"alert": alert}), table)
+    assert f"alert ({12.5 * 2.35 ** 1.6:.1f} m3/s, water level 2.5 m) from lead 2 (2020-06-03, P up to 60%)" in text

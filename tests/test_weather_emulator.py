@@ -179,3 +179,34 @@ def test_hindcasts_with_a_level_0_emulated_forecast_equal_the_perfect_weather_on
                                lead_weather=EmulatedForecast(lw, F, 5, 1.0), stride=4, **kw)[0]
     assert ens.member_quantiles.shape == (10, F, 5, 5) and ens.quantiles.shape == (10, F, 5)
     assert (ens.quantiles[..., -1] >= ens.member_quantiles[..., 2].min(axis=-1) - 1e-9).all()
+
+
+@pytest.mark.slow
+def test_weather_benchmark_runs_every_setting_on_a_tiny_model(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """bench/weather.py end to end on the tiny model: every setting and lead scored, the curve written, the
+    ensemble's control member scored on the same days. Its numbers mean nothing here."""
+    import importlib
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    bench = importlib.import_module("weather")
+    rc = bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--stride", "20",
+                     "--members", "3", "--out", str(tmp_path)])
+    assert rc == 0 and "EMULATED" in capsys.readouterr().out
+    s = pd.read_csv(tmp_path / "summary.csv")
+    F = load_model_leads(pretrained_ckpt)
+    assert set(s["setting"]) == {"no-weather", "perfect", "emulated", "emulated-ens3", "emulated-level0.5",
+                                 "emulated-level1.5", "emulated-level2"}
+    assert (s.groupby("setting").size() == F).all()
+    ens = s[s["setting"] == "emulated-ens3"]
+    assert ens["crps_control_member_mean"].notna().all() and s.loc[s["setting"] == "emulated",
+                                                                   "crps_control_member_mean"].isna().all()
+    assert (tmp_path / "error_curve_lead3.png").is_file()
+
+
+def load_model_leads(path):
+    from sca2lstm.checkpoint import load_model
+
+    return load_model(path)[1].training.forecast_leads

@@ -167,3 +167,22 @@ def test_fetch_saves_the_table_and_the_raw_response_from_a_server(pretrained_ckp
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "Latitude must be in range" in err[0]
     assert (tmp_path / "wx.csv").read_bytes() == before
+
+
+def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
+    from sca2lstm.data.station_meta import StationMeta, write_station_meta
+    from sca2lstm.weather.fetch import station_location
+
+    write_station_meta(tmp_path, StationMeta("ZJ01", day_start="08:00", timezone="Asia/Shanghai",
+                                             weather={"points": [[30.1, 120.2]]}))
+    loc = station_location(tmp_path, "ZJ01")
+    assert loc.hourly and loc.points == [(30.1, 120.2)] and loc.timezone == "Asia/Shanghai"
+    doc = hourly_response("2024-05-01", 10, lambda t: 0.5, lambda t: 20.0)
+    seen = []
+    _, t = fetch_forecast(loc, 7, client_options={"transport": _mock([(200, doc)], seen), "retries": 0})
+    q = dict(seen[0].url.params)
+    assert q["hourly"] == "precipitation,temperature_2m,et0_fao_evapotranspiration"
+    assert q["timezone"] == "Asia/Shanghai" and "daily" not in q
+    # complete 08:00 days only, 24 x 0.5 mm each; the issue day is the response's first calendar day
+    assert (t["precipitation"] == 12.0).all() and (t["issue_date"] == pd.Timestamp("2024-05-01")).all()
+    assert t["valid_date"].iloc[0] == pd.Timestamp("2024-05-01") and t["lead_days"].iloc[0] == 0

@@ -18,7 +18,7 @@ SUBCOMMANDS = {
     "data": ("sca2lstm.cli.data", "data tools: 'synth' writes the built-in synthetic basins"),
     "demo": ("sca2lstm.cli.demo", "the whole story offline: synth, pretrain, fine-tune, predict"),
     "report": ("sca2lstm.cli.report", "rebuild report.html of a run folder"),
-    "station": ("sca2lstm.cli.station", "'station import' brings a gauge's own CSV into a data folder"),
+    "station": ("sca2lstm.cli.station", "'station import' brings a gauge's own file (CSV/Excel, daily/hourly, flow/stage) into a data folder"),
     "serve": ("sca2lstm.cli.serve", "forecast service: JSON API, web page, posted observations (SQLite)"),
     "tune": ("sca2lstm.cli.tune", "hyper-parameter search (Optuna: sca, tpe, random, pso) on validation"),
     "weather": ("sca2lstm.cli.weather", "'weather fetch' a station's forecast, 'weather archive' past forecasts"),

@@ -11,7 +11,7 @@ Layout of a data folder ``DIR``::
 - **Basin ids** are strings of letters, digits, ``-`` and ``_`` (``32006``, ``DE110000``,
   ``my-gauge``). The basins of a folder are its timeseries files; other files there are ignored. Two
   files for one id (any naming or compression) are an error that names both.
-- **Timeseries** files are CSV with a ``date`` column (``YYYY-MM-DD``; see :func:`_parse_dates` for
+- **Timeseries** files are UTF-8 CSV (read through :mod:`.tables`) with a ``date`` column (``YYYY-MM-DD``; see :func:`_parse_dates` for
   the other accepted forms) and any of the columns in :data:`TIMESERIES_COLUMNS`: ``precipitation``
   (mm/d), ``temperature`` (degC), ``pet`` / ``peti`` (mm/d), ``discharge_vol`` (m3/s),
   ``discharge_spec`` (mm/d), ``humidity`` (%), ``shortwave_rad`` / ``longwave_rad`` (W/m2),

@@ -479,6 +479,9 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 _YEAR_FIRST = re.compile(r"^\d{4}([-/.])\d{1,2}\1\d{1,2}" + _TIME + "$")
 _YEAR_LAST = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(" + _TIME + ")$")
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_COMMON_FORMS = tuple((f"%Y{sep}%m{sep}%d{t}", re.compile(rf"^\d{{4}}{re.escape(sep)}\d{{1,2}}{re.escape(sep)}\d{{1,2}}{rx}$"))
+                      for sep in ("-", "/") for t, rx in ((" %H:%M", r" \d{1,2}:\d{2}"), (" %H:%M:%S", r" \d{1,2}:\d{2}:\d{2}"),
+                                                          ("T%H:%M:%S", r"T\d{1,2}:\d{2}:\d{2}"), ("", "")))
 _COMPACT = re.compile(r"^\d{8}$")
 
 
@@ -543,11 +546,19 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
         fast = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
         if not fast.isna().any():
             return pd.DatetimeIndex(fast)
-    s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip()).astype("string")
+    if not s.str.isascii().all():  # full-width digits and separators (２０２０－０６－０１) become ASCII
+        s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip()).astype("string")
     if fmt is not None:
         parsed = pd.to_datetime(s, format=fmt, errors="coerce")
         return _checked(parsed, s, where, column, first_row, f"a date of the form {fmt}")
     s = _chinese_dates(s)
+    first = str(s.iloc[0])
+    for form, rx in _COMMON_FORMS:  # year-first forms in one vectorised parse each (long sub-daily records)
+        if rx.match(first):
+            parsed = pd.to_datetime(s, format=form, errors="coerce")
+            if not parsed.isna().any():
+                return pd.DatetimeIndex(parsed)
+            break
     if s.str.match(_NUMBER).all():
         if s.str.match(_COMPACT).all():
             return _checked(pd.to_datetime(s, format="%Y%m%d", errors="coerce"), s, where, column, first_row,

@@ -8,8 +8,10 @@ Both are fitted on the **validation** days only (never the test days):
   validation issue dates; every quantile is shifted by the same ``m'_k - m_k``, so the blend moves the
   distribution towards persistence without narrowing it. On the days it was fitted on, the blended
   median is never worse than persistence or the raw model.
-* **Warning probabilities.** Per level (``q2y`` .. ``q20y``), pooled over basins and leads, the
-  probability of exceedance above which warning maximises F1 (:func:`choose_warn_probability`).
+* **Warning probabilities.** Per level (``q2y`` .. ``q20y``), pooled over basins, the probability of
+  exceedance above which warning maximises F1 (:func:`choose_warn_probability`): one per lead
+  (``by_lead``, used by the forecasts: a day-1 forecast is sharper than a day-7 one, so the best
+  threshold differs) and one pooled over the leads (``warn_probability``, the figure ``levels.json`` shows).
 
 They are stored **beside the model** in ``<checkpoint stem>.forecast_calibration.json``, written at the
 end of pretraining and fine-tuning (and by ``bench/floods.py`` for a model trained before), so the
@@ -228,14 +230,17 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         _, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, bnd)
         for name, lv in record_levels(d, q, d[0] if len(d) else None, d[-1] if len(d) else None, n_boot=0).items():
             p = exceedance_probability(qs, runs.levels, lv.value)
-            pooled[name][0].append(p.ravel())
-            pooled[name][1].append(np.where(np.isfinite(runs.observed), runs.observed > lv.value, np.nan).ravel())
+            pooled[name][0].append(p)
+            pooled[name][1].append(np.where(np.isfinite(runs.observed), runs.observed > lv.value, np.nan))
     warn = {}
     for name, (ps, es) in pooled.items():
         if not ps:
             continue
-        p, f1, n = choose_warn_probability(np.concatenate(ps), np.concatenate(es))
-        warn[name] = {"warn_probability": p, "f1": None if np.isnan(f1) else f1, "event_days": n}
+        p_all, e_all = np.concatenate(ps), np.concatenate(es)  # [n, L] over basins
+        p, f1, n = choose_warn_probability(p_all, e_all)
+        by_lead = [choose_warn_probability(p_all[:, k], e_all[:, k])[0] for k in range(p_all.shape[1])]
+        warn[name] = {"warn_probability": p, "f1": None if np.isnan(f1) else f1, "event_days": n,
+                      "by_lead": by_lead}
     doc = {"what": "issue-time persistence blend per lead and warning probabilities, fitted on validation days",
            "validation_days": span, "basins": len(blend) or len(basins), "weather": weather,
            "issue_time_blend": blend, "warn_probability": warn}
@@ -251,7 +256,7 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
 
     Returns
     -------
-    dict ``name -> (probability, source)``.
+    dict ``name -> (probability, source, per-lead probabilities or None)``.
     """
     override = override or {}
     stored = (calibration or {}).get("warn_probability") or {}
@@ -259,16 +264,18 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
     out = {}
     for name, lv in levels.items():
         if name in override:
-            out[name] = (float(override[name]), "user")
+            out[name] = (float(override[name]), "user", None)
         elif lv.warn_probability is not None:
-            out[name] = (float(lv.warn_probability), "station metadata")
+            out[name] = (float(lv.warn_probability), "station metadata", None)
         elif name in stored:
-            out[name] = (float(stored[name]["warn_probability"]), "chosen on validation (F1)")
+            out[name] = (float(stored[name]["warn_probability"]), "chosen on validation (F1)",
+                         stored[name].get("by_lead"))
         elif rp:
             near = min(rp, key=lambda n: abs(np.log(rp[n] / lv.value)))
-            out[name] = (float(stored[near]["warn_probability"]), f"as {near}, the nearest return-period level")
+            out[name] = (float(stored[near]["warn_probability"]), f"as {near}, the nearest return-period level",
+                         stored[near].get("by_lead"))
         else:
-            out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)")
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)", None)
     unknown = sorted(set(override) - set(levels))
     if unknown:
         from ..errors import UsageError

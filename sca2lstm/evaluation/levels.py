@@ -300,16 +300,14 @@ def parse_probabilities(text: str, flag: str = "--warn_probability") -> dict:
     return out
 
 
-def stage_to_flow(rating_curve: dict | None, stage: float, name: str) -> float:
+def stage_to_flow(rating_curve, stage: float, name: str) -> float:
     """A water level (m) as a flow through the station's rating curve (one-line error without one)."""
+    from ..data import rating
+
     if not rating_curve:
         raise DataError(f"level {name}={stage} m is a water level, but the station has no rating curve; give "
                         "the curve at import (--rating) or the level in m3/s")
-    try:
-        from ..data import rating
-    except ImportError:  # pragma: no cover - the rating module comes with the stations work
-        raise DataError(f"level {name}={stage} m: this version cannot convert water levels to flow") from None
-    return float(rating.stage_to_discharge(rating_curve, np.array([float(stage)]))[0])
+    return rating.level_discharge(rating_curve, float(stage))
 
 
 def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None, levels_in: str = "flow",

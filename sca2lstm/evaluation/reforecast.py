@@ -52,9 +52,11 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
     else:
         levels = station_levels([], [], None, None, meta=ctx.meta, user_levels=user_levels, levels_in=levels_in)
     probs = warn_probabilities(calibration, levels, warn_override)
-    for n, (p, _) in probs.items():
+    for n, (p, _, by_lead) in probs.items():
         levels[n].warn_probability = p
-    return Warnings(levels, {n: s for n, (_, s) in probs.items()})
+        if by_lead is not None:
+            levels[n].extra["warn_probability_by_lead"] = [float(v) for v in by_lead]
+    return Warnings(levels, {n: s for n, (_, s, _) in probs.items()})
 
 
 def _quantile_columns(table: pd.DataFrame) -> tuple[list, np.ndarray]:
@@ -74,7 +76,12 @@ def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
     for name, lv in warnings.levels.items():
         p = exceedance_probability(q, all_taus, lv.value)
         out[f"p_exceed_{name}"] = p
-        out[f"warn_{name}"] = p >= lv.warn_probability
+        by_lead = lv.extra.get("warn_probability_by_lead")
+        if by_lead is not None and "lead_days" in out.columns:
+            k = np.clip(out["lead_days"].to_numpy(int) - 1, 0, len(by_lead) - 1)
+            out[f"warn_{name}"] = p >= np.asarray(by_lead)[k]
+        else:
+            out[f"warn_{name}"] = p >= lv.warn_probability
     return out
 
 
@@ -134,8 +141,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
     fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
-    first = {n: int(first_warning_lead(fc.table[f"p_exceed_{n}"].to_numpy(), lv.warn_probability))
-             for n, lv in warnings.levels.items()}
+    first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
     return fc, warnings, first
 
 
@@ -146,7 +152,9 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
         if lead:
             row = table.iloc[lead - 1]
             p_max = float(table[f"p_exceed_{n}"].max())
-            parts.append(f"{n} ({warnings.levels[n].value:.1f} m3/s) from lead {lead} "
+            lv = warnings.levels[n]
+            stage = f", water level {lv.stage:g} m" if getattr(lv, "stage", None) is not None else ""
+            parts.append(f"{n} ({lv.value:.1f} m3/s{stage}) from lead {lead} "
                          f"({pd.Timestamp(row['valid_date']).date()}, P up to {p_max:.0%})")
     if not parts:
         return (f"Basin {basin}: no warning level is forecast to be crossed in the next {len(table)} days"
