@@ -1,7 +1,10 @@
 """Benchmark one SCA2LSTM training step: eager reference loop, fused recurrence with its Python loops,
 fused recurrence with its C++ loops (the default), and a plain fused nn.LSTM.
 
-Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1]``.
+Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1] [--compile]``.
+``--compile`` adds ``torch.compile`` of the eager reference loop (Inductor, the default mode) for
+training and inference, and prints its compile time and its throughput against the C++ path; the
+compile unrolls the loop over the window's steps, so its time grows with ``--seq_len``.
 All variants run interleaved in the same process (the machine may be shared: only side-by-side
 numbers are comparable). A training step is forward + masked MSE + backward; inference is the forward
 under ``torch.no_grad()``. Medians over ``--reps`` repetitions after one warm-up.
@@ -64,6 +67,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (0: torch's default). 1 by default: the per-step tensors are too "
                          "small to gain from threads, and on a shared machine OpenMP waits swamp the timings")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile of the reference loop (its compile time is printed apart)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -105,6 +110,20 @@ def main():
         "infer: fused recurrence": lambda: infer(model, True),
         "infer: nn.LSTM (floor)": lambda: infer(plain),
     }
+    compile_seconds = {}
+    if a.compile:
+        model.use_fused_recurrence = False  # what gets compiled: the readable eager loop
+        compiled = torch.compile(model, dynamic=False)
+        for kind, run in (("infer", infer), ("train", step)):
+            t0 = time.perf_counter()
+            run(compiled)  # the first call compiles
+            compile_seconds[kind] = time.perf_counter() - t0
+
+        def eager_flag(run):  # the flag the graph was compiled with: a changed one would recompile
+            model.use_fused_recurrence = False
+            return run(compiled)
+        variants["train: torch.compile loop"] = lambda: eager_flag(step)
+        variants["infer: torch.compile loop"] = lambda: eager_flag(infer)
     times = {k: [] for k in variants}
     for f in variants.values():  # warm-up
         f()
@@ -120,6 +139,11 @@ def main():
         kind = k.split(":")[0]
         ref, floor = med[kind + ": reference loop"], med[kind + ": nn.LSTM (floor)"]
         print(f"{k:28s} {med[k]:9.4f} {min(times[k]):8.4f} {ref / med[k]:9.2f} {med[k] / floor:11.2f}")
+    if a.compile:
+        for kind in ("train", "infer"):
+            ratio = med[f"{kind}: fused recurrence"] / med[f"{kind}: torch.compile loop"]
+            print(f"{kind}: torch.compile throughput / C++ path throughput = {ratio:.2f} "
+                  f"(compile time {compile_seconds[kind]:.0f} s; 0.8 or more would keep one implementation)")
 
 
 if __name__ == "__main__":

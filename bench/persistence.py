@@ -1,4 +1,4 @@
-"""Benchmark: is the model ever worse than persistence, and does the per-basin blend fix it? (issue 24)
+"""Benchmark: is the model ever worse than persistence, and does the per-basin blend fix it?
 
 For every basin, on the config's test period (what ``predict`` forecasts by default), with the given
 checkpoint: NSE of the raw model, of the blended model (``model.persistence_blend``: the model mixed

@@ -96,6 +96,7 @@ class DataConfig(_Section):
     target: Literal[TARGETS] = "discharge_vol"
     pet_from_temperature: Literal["missing", "always", "never"] = "missing"
     min_train_flows: int = Field(365, ge=2)
+    station_test_fraction: Number = Field(0.2, gt=0, le=0.5)
     train_start: Day = ""
     train_end: Day = ""
     val_start: Day = ""
@@ -141,6 +142,7 @@ class TrainingConfig(_Section):
     forecast_leads: int = Field(7, ge=0)
     forecast_fraction: Number = Field(0.5, ge=0, le=1)
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
+    validation_loss: Literal["training_mixture", "hindcast"] = "training_mixture"
     peak_weight: Number = Field(0.0, ge=0)
     forecast_emulated: Number = Field(0.0, ge=0, le=1)
     optimizer: Literal["adamw", "sca"] = "adamw"

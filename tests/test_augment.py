@@ -71,7 +71,7 @@ def test_the_trainer_applies_it(tiny_data_dir, tmp_path):
     assert runs[0.0] != runs[0.5]
 
 
-# ---------------------------------------------------------------- the SSI channel (issue 19, 4.5)
+# ---------------------------------------------------------------- the SSI channel
 S0, L, P, SEED = 400, 150, 0.15, 3
 
 

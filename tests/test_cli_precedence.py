@@ -1,4 +1,4 @@
-"""Flag > config file > built-in default, for pretraining and fine-tuning (issue 19, section 4.2).
+"""Flag > config file > built-in default, for pretraining and fine-tuning.
 
 The command bodies are replaced by recorders: these tests check which settings reach the training
 functions, not the training itself.

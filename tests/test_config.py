@@ -224,3 +224,25 @@ def test_finetune_refuses_keys_it_cannot_override(key):
     msg = str(e.value)
     assert f"unknown key finetune.{key}" in msg and "allowed keys" in msg and "fine_tune_ratio" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5])
+def test_station_test_fraction_sets_a_stations_test_part(tiny_data_dir, fraction):
+    """A record outside the configured periods keeps its last ``data.station_test_fraction`` of observed
+    days for the test; the days before it are for fine-tuning."""
+    import numpy as np
+
+    from conftest import make_tiny_config
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.data.periods import basin_periods
+
+    outside = {"train_start": "1990-01-01", "train_end": "1993-12-31", "val_start": "1994-01-01",
+               "val_end": "1994-12-31", "test_start": "1995-01-01", "test_end": "1995-12-31",
+               "station_test_fraction": fraction}
+    cfg = make_tiny_config(tiny_data_dir, data=outside)
+    rec = load_basin(tiny_data_dir, "32006", cfg)
+    p = basin_periods(rec, cfg)
+    obs = rec.dates[np.isfinite(rec.y)]
+    n_test = int((obs >= p.test_start).sum())
+    assert p.rule == "station" and p.fit_end == p.test_start - np.timedelta64(1, "D")
+    assert n_test == len(obs) - int(np.ceil(len(obs) * (1 - fraction)))

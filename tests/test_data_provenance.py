@@ -1,5 +1,5 @@
 """A model runs on the data it was trained on: the folder recorded in its checkpoint, never silently
-on the built-in synthetic basins (issue 19, section 4.1)."""
+on the built-in synthetic basins."""
 
 import json
 import shutil
@@ -78,7 +78,7 @@ def test_recorded_folder_gone_falls_back_to_the_environment(pretrained_ckpt, tin
 def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypatch):
     """resolve_data_dir alone: the recorded folder first, a built-in folder named by path is built-in."""
     from sca2lstm.data.dataset import resolve_data_dir
-    built = tmp_path / "cache" / "synthetic" / "gb_n3_seed7_v1"
+    built = tmp_path / "cache" / "synthetic" / "gb_n3_seed7_v2"
     (built / "timeseries").mkdir(parents=True)
     cfg = tiny_cfg.replace(data={"data_dir": None})
     assert resolve_data_dir(None, cfg, recorded=(str(built), True)) == (built, True)
@@ -96,5 +96,5 @@ def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
     from sca2lstm.data.dataset import resolve_data_dir
     cfg = tiny_cfg.replace(data={"data_dir": None, "cache_dir": str(tmp_path / "cache"), "synthetic_basins": 1})
     path, builtin = resolve_data_dir(None, cfg, recorded=(str(tmp_path / "old_cache" / "gone"), True))
-    assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v1"
+    assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v2"
     assert any((path / "timeseries").iterdir())

@@ -146,7 +146,7 @@ def test_guide_snippet_loads_finetuned_checkpoint(default_model_ckpt, tiny_data_
 def test_new_basin_starts_from_exactly_the_zero_shot_model(default_model_ckpt, tiny_data_dir, tmp_path):
     """10003 was not pretrained on: zero-shot prediction and the fine-tune fit its discharge scale on the
     same days, so a fine-tune that keeps the pretrained weights forecasts exactly what zero-shot does
-    (before, the two scales differed and 'no improvement' could still change every forecast)."""
+    (one scale: 'no improvement' cannot change a forecast)."""
     from sca2lstm.evaluation.predict import predict
 
     r = finetune(default_model_ckpt, "10003", {**FT, "epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path,

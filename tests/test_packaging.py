@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,29 +44,42 @@ def test_guide_scripts_help(script):
         assert flag in r.stdout, (script, flag)
 
 
-def test_finetune_defaults_are_the_guides(tmp_path, monkeypatch):
-    """Flags not given stay None; with no config file the effective settings are the guide's."""
-    from sca2lstm.cli.finetune import build_parser, settings
-    from sca2lstm.config import Config
+@pytest.mark.slow
+def test_finetune_without_flags_trains_with_the_guides_defaults(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                monkeypatch):
+    """The guide's line with only the required flags: at most 20 epochs, batches of 16, learning rate 1e-4,
+    weight decay 1e-5, early stopping after 8 epochs without improvement, seed 42, LSTM1 frozen."""
+    from sca2lstm.cli.finetune import main
 
     monkeypatch.chdir(tmp_path)  # no ./sca2lstm.yaml here
-    a = build_parser().parse_args(["--target_basin", "32006", "--pretrained_model", "m.pth"])
-    assert a.target_basin == ["32006"] and a.pretrained_model == "m.pth"
-    assert settings(a) == ({}, 42)  # nothing overridden: the checkpoint's finetune section, seed 42
-    f = Config.from_dict({}).finetune  # the built-in finetune section a default checkpoint stores
-    assert (f.epochs, f.batch_size, f.learning_rate, f.weight_decay, f.patience, f.fine_tune_ratio) == \
-        (20, 16, 1e-4, 1e-5, 8, 0.8)
-    assert not (f.unfreeze_embedding or f.unfreeze_lstm1 or f.unfreeze_weight_head or a.no_cuda)
+    assert main(["--target_basin", "32006", "--pretrained_model", str(pretrained_ckpt), "--data_dir",
+                 str(tiny_data_dir), "--quiet"]) == 0
+    (run,) = (tmp_path / "model_output" / "fine_tune" / "basin_32006").iterdir()
+    st = torch.load(run / "last_state.pth", weights_only=True)
+    hist = st["history"]
+    assert 1 <= len(hist) - 1 <= 20
+    if len(hist) - 1 < 20:  # stopped early: 8 epochs after the best one
+        assert len(hist) - 1 - st["best_epoch"] == 8
+    for h in hist[1:]:
+        assert h["train_batches"] == -(-h["train_windows"] // 16)
+    assert hist[1]["lr"] == pytest.approx(1e-4)
+    assert st["optimizer_state_dict"]["param_groups"][0]["weight_decay"] == pytest.approx(1e-5)
+    assert st["meta"]["config"]["training"]["seed"] == 42
+    ck = torch.load(next(run.glob("best_model_basin_32006.pth")), weights_only=True)
+    pre = torch.load(pretrained_ckpt, weights_only=True)
+    assert torch.equal(ck["model_state_dict"]["lstm1.rec.weight"], pre["model_state_dict"]["lstm1.rec.weight"])
 
 
-def test_pretrain_defaults_are_the_guides():
-    from sca2lstm.cli.train import build_parser
-    from sca2lstm.config import Config
+@pytest.mark.slow
+def test_pretrain_without_output_writes_the_guides_checkpoint_path(tiny_data_dir, tmp_path, monkeypatch):
+    from failure_helpers import tiny_yaml
+    from sca2lstm.cli.train import main
 
-    a = build_parser().parse_args([])
-    assert a.epochs is None and a.output == "./model_output/sca2lstm.pth" and a.parallel is False
-    assert Config.from_dict({}).training.epochs == 60  # what an epochs flag not given leaves
-    assert build_parser().parse_args(["--epochs", "3", "--parallel"]).parallel is True
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(tiny_yaml(tmp_path / "tiny.yaml")), "--data_dir", str(tiny_data_dir),
+                 "--epochs", "1", "--quiet"]) == 0
+    assert (tmp_path / "model_output" / "sca2lstm.pth").is_file()
+    assert (tmp_path / "model_output" / "sca2lstm_run" / "report.html").is_file()
 
 
 def test_predict_parser_takes_the_guides_flags():

@@ -1,4 +1,4 @@
-"""Never worse than persistence (issue 24): the per-basin blend, its fit, and its place in train/predict."""
+"""Never worse than persistence: the per-basin blend, its fit, and its place in train/predict."""
 
 import numpy as np
 import pandas as pd

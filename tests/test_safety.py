@@ -326,7 +326,7 @@ def test_out_of_memory_in_finetune(tmp_path, tiny_data_dir, pretrained_ckpt, cap
 
 # ------------------------------------------------------------------------------------ non-finite losses
 def _nan_loss(monkeypatch):
-    monkeypatch.setattr(trainer_mod, "masked_mse", lambda pred, target, mask: (pred * float("nan")).mean())
+    monkeypatch.setattr(trainer_mod, "masked_mse", lambda pred, target, mask, *_: (pred * float("nan")).mean())
 
 
 BATCH_RE = r"basin 32006 \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d"

@@ -420,3 +420,15 @@ def test_spec_yaml_takes_the_new_options(tmp_path, capsys):
     meta = read_station_meta(tmp_path / "d", "yaml-1")
     assert meta.warning_levels["alert"].unit == "m" and meta.day_start == "08:00"
     assert "encoding GB18030 (GBK) (given" in stdout or "encoding GBK (given" in stdout
+
+
+def test_warning_sentence_names_a_level_given_as_a_water_level():
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, warning_sentence
+
+    c = rating_mod.parse_rating("a=12.5,b=1.6,h0=0.15")
+    alert = Level("alert", rating_mod.level_discharge(c, 2.5), "station metadata (water level)", stage=2.5,
+                  warn_probability=0.3)
+    table = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]), "p_exceed_alert": [0.1, 0.6]})
+    text = warning_sentence("zhen-01", {"alert": 2}, Warnings({"alert": alert}), table)
+    assert f"alert ({12.5 * 2.35 ** 1.6:.1f} m3/s, water level 2.5 m) from lead 2 (2020-06-03, P up to 60%)" in text

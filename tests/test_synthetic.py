@@ -211,7 +211,7 @@ def test_refuses_to_overwrite_and_rejects_bad_periods(tmp_path):
 @pytest.mark.slow
 def test_builtin_dataset_dir_generates_once(tmp_path):
     path = builtin_dataset_dir(tmp_path, n_basins=1, seed=3)
-    assert path == tmp_path / "synthetic" / "gb_n1_seed3_v1"
+    assert path == tmp_path / "synthetic" / "gb_n1_seed3_v2"
     series = path / "timeseries" / "CAMELS_GB_hydromet_timeseries_32006_19701001-20150930.csv"
     stamp = series.stat().st_mtime_ns
     assert builtin_dataset_dir(tmp_path, n_basins=1, seed=3) == path
@@ -220,7 +220,7 @@ def test_builtin_dataset_dir_generates_once(tmp_path):
 
 
 def test_builtin_dataset_dir_keeps_the_copy_of_a_process_that_won_the_race(tmp_path, monkeypatch):
-    target = tmp_path / "synthetic" / "gb_n2_seed5_v1"
+    target = tmp_path / "synthetic" / "gb_n2_seed5_v2"
     real = synthetic.generate_synthetic
 
     def racing(out_dir, n_basins, seed):  # the other process finishes while we are generating
@@ -235,5 +235,5 @@ def test_builtin_dataset_dir_keeps_the_copy_of_a_process_that_won_the_race(tmp_p
     assert [p.name for p in target.parent.iterdir()] == [target.name]
     (target / "attributes").rename(target / "moved")  # now a non-empty folder that is not a dataset
     (target / "timeseries").rename(target / "moved2")
-    with pytest.raises(DataError, match="gb_n2_seed5_v1"):
+    with pytest.raises(DataError, match="gb_n2_seed5_v2"):
         builtin_dataset_dir(tmp_path, n_basins=2, seed=5)

@@ -128,3 +128,25 @@ def test_checkpoint_reproduces_the_trained_models_validation_scores(pretrained_c
     assert set(ev.per_basin) == set(ck["val_metrics"]) == {"32006", "10002", "10003"}
     for b, m in ev.per_basin.items():
         assert m["model"]["nse"] == pytest.approx(ck["val_metrics"][b]["model"]["nse"], abs=1e-5), b
+
+
+def test_history_logs_the_loss_parts_and_validates_the_training_mixture(pretrained_ckpt):
+    """Early stopping follows the training objective on the validation days: MSE over hindcast and
+    issue-time windows plus the quantile head's loss (pinball), each part logged per epoch."""
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    hist = ck["history"]
+    assert Config.from_dict(ck["config"]).training.validation_loss == "training_mixture"
+    for h in hist:
+        assert h["val_loss"] == pytest.approx(h["val_mse"] + h["val_head"], rel=1e-9)
+        assert h["val_head"] > 0 and np.isfinite(h["val_mse_issue"]) and np.isfinite(h["val_hindcast_mse"])
+    for h in hist[1:]:
+        assert h["train_loss"] == pytest.approx(h["train_mse"] + h["train_head"], rel=1e-9)
+    best = min(hist, key=lambda h: h["val_loss"])["epoch"]
+    assert ck["epoch"] == best
+
+
+@pytest.mark.slow
+def test_hindcast_validation_loss_follows_the_hindcast_mse(tiny_cfg, tiny_data_dir, tmp_path):
+    cfg = tiny_cfg.replace(training={"epochs": 1, "validation_loss": "hindcast"})
+    hist = pretrain(cfg, tmp_path / "m.pth", data_dir=tiny_data_dir, progress=False)["history"]
+    assert [h["val_loss"] for h in hist] == [h["val_hindcast_mse"] for h in hist]

@@ -43,7 +43,7 @@ def build_parser() -> ArgumentParser:
                         "for a basin the model was pretrained on, validation never starts before data.val_start")
     p.add_argument("--test_start", default=None,
                    help="first day of the basin's test part, YYYY-MM-DD: fine-tuning reads only the days before "
-                        "it (default: the configured periods, or the last 20%% of a station's own record)")
+                        "it (default: the configured periods, or the last data.station_test_fraction (20%%) of a station's own record)")
     p.add_argument("--unfreeze_embedding", action="store_true", default=None, help="also train the basin embedding")
     p.add_argument("--unfreeze_lstm1", action="store_true", default=None, help="also train LSTM1 (attention LSTM)")
     p.add_argument("--unfreeze_weight_head", action="store_true", default=None,

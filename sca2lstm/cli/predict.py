@@ -28,7 +28,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--end", default=None, help="last day, YYYY-MM-DD (default: the test period's)")
     p.add_argument("--test_start", default=None,
                    help="first day of the test part, YYYY-MM-DD, to its last observed day (default: the one "
-                        "stored in a fine-tuned checkpoint, else the configured test period or the last 20%% "
+                        "stored in a fine-tuned checkpoint, else the configured test period or the last data.station_test_fraction (20%%) "
                         "of a station's record)")
     p.add_argument("--output_dir", default=None, help="default: a predictions/ folder beside the model")
     p.add_argument("--format", choices=["csv", "netcdf"], default="csv", help="series format (default csv)")

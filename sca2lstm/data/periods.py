@@ -2,12 +2,12 @@
 
 Rule (one place, used by fine-tuning and prediction alike):
 
-- **configured**: a basin with at least ``MIN_TRAIN_FLOWS`` observed flows in the configured training
+- **configured**: a basin with at least ``data.min_train_flows`` observed flows in the configured training
   period, and observed flows in the configured validation and test periods, keeps the configured
   periods (every CAMELS-GB basin: unchanged behaviour). Fine-tuning reads train_start..val_end,
   prediction scores test_start..test_end.
 - **station**: any other basin (a station of its own, 2010-2024, say), or any basin given an explicit
-  ``--test_start``, follows its own record. Its test part is the last ``TEST_FRACTION`` of its observed
+  ``--test_start``, follows its own record. Its test part is the last ``data.station_test_fraction`` of its observed
   discharge days (or ``--test_start``..its last observed day); fine-tuning reads the days before it,
   split by ``--fine_tune_ratio`` in time order, and its discharge scale is fitted on its own training
   part. The record needs at least ``MIN_OBSERVED_DAYS`` (two years) of observed discharge.
@@ -26,9 +26,6 @@ from .station import MIN_OBSERVED_DAYS, WARN_OBSERVED_DAYS
 
 log = logging.getLogger(__name__)
 
-TEST_FRACTION = 0.2
-# Observed flows a basin needs in the configured training period to keep the configured periods.
-MIN_TRAIN_FLOWS = 365
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ def _parse_day(value, flag: str) -> np.datetime64:
 def covers_configured(rec, cfg: Config) -> bool:
     """Whether ``rec`` has enough observed flows in the configured train, validation and test periods."""
     d = cfg.data
-    min_flows = int(getattr(d, "min_train_flows", MIN_TRAIN_FLOWS) or MIN_TRAIN_FLOWS)
+    min_flows = d.min_train_flows
 
     def n_obs(start, end) -> int:
         i0, i1 = rec.period(start, end)
@@ -85,8 +82,9 @@ def basin_periods(rec, cfg: Config, test_start=None) -> BasinPeriods:
                         f"{MIN_OBSERVED_DAYS} days (2 years) when the record does not cover the configured "
                         f"periods ({d.train_start}..{d.test_end})")
     first, last = rec.dates[obs[0]], rec.dates[obs[-1]]
+    fraction = d.station_test_fraction
     if test_start is None:
-        ts = rec.dates[obs[int(np.ceil(n * (1 - TEST_FRACTION)))]]
+        ts = rec.dates[obs[min(int(np.ceil(n * (1 - fraction))), n - 1)]]
     else:
         ts = _parse_day(test_start, "--test_start")
         if ts > last:
@@ -96,9 +94,9 @@ def basin_periods(rec, cfg: Config, test_start=None) -> BasinPeriods:
             raise UsageError(f"--test_start {ts} leaves no days before it to fine-tune on (basin {rec.basin}'s "
                              f"record starts {first}); choose a day in {first}..{last}")
     n_before = int((rec.dates[obs] < ts).sum())
-    if n_before < MIN_OBSERVED_DAYS * (1 - TEST_FRACTION):
+    if n_before < MIN_OBSERVED_DAYS * (1 - fraction):
         raise DataError(f"basin {rec.basin}: {n_before} observed days before the test start {ts}; at least "
-                        f"{int(MIN_OBSERVED_DAYS * (1 - TEST_FRACTION))} are needed to fine-tune (train and "
+                        f"{int(MIN_OBSERVED_DAYS * (1 - fraction))} are needed to fine-tune (train and "
                         "validation); choose a later --test_start")
     if n < WARN_OBSERVED_DAYS:
         log.warning("basin %s: only %d days (%.1f years) of observed discharge; it works, but the test part "

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, UsageError
+from .pet import extraterrestrial_radiation
 
 DEFAULT_START = "1970-10-01"
 DEFAULT_END = "2015-09-30"
@@ -223,15 +224,6 @@ def _gap_mask(rng: np.random.Generator, n: int, heavy: bool) -> np.ndarray:
     return miss
 
 
-def _extraterrestrial(lat: np.ndarray, doy: np.ndarray) -> np.ndarray:
-    """Top-of-atmosphere radiation (MJ m-2 d-1) for latitudes [basins] and days of year [days] (FAO-56)."""
-    phi = np.radians(lat)[None, :]
-    dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365.0)[:, None]
-    dec = 0.409 * np.sin(2 * np.pi * doy / 365.0 - 1.39)[:, None]
-    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(dec), -1, 1))
-    return 37.586 * dr * (ws * np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.sin(ws))
-
-
 def _weather(b: dict, noise: dict, doy: np.ndarray) -> dict:
     """Daily meteorology [days, basins], rounded to the 2 decimals that are written."""
     n, nb = noise["wet"].shape
@@ -248,7 +240,7 @@ def _weather(b: dict, noise: dict, doy: np.ndarray) -> dict:
         anom[t] = e
     temp = b["t_mean"] - b["t_amp"] * np.cos(_OMEGA * (doy - 20.0))[:, None] + anom
     precip = wet * (b["p_mean"] * np.maximum(1 + b["p_amp"] * season, 0.2) / pi) * noise["gamma"]
-    ra = _extraterrestrial(b["lat"], doy)
+    ra = extraterrestrial_radiation(b["lat"][None, :], doy[:, None])  # [days, basins]
     tau = np.clip(b["tau"] - 0.2 * wet + 0.06 * noise["tau"], 0.08, 0.78)  # clouds on wet days
     # Oudin et al. (2005) temperature-radiation PET, damped on cloudy days and scaled to the ~1.3 mm/d
     # Penman-Monteith means of CAMELS-GB.
@@ -556,7 +548,8 @@ def builtin_dataset_dir(cache_dir, n_basins: int = 12, seed: int = 42) -> pathli
     Parameters
     ----------
     cache_dir : str or path-like
-        Cache root; the dataset lives in ``cache_dir/synthetic/gb_n<n_basins>_seed<seed>_v1``.
+        Cache root; the dataset lives in ``cache_dir/synthetic/gb_n<n_basins>_seed<seed>_v2``, the suffix
+        being the generator's version: a change to the generated values gets a new folder.
     n_basins, seed : int
         As :func:`generate_synthetic` (full 1970-2015 period).
 
@@ -566,7 +559,7 @@ def builtin_dataset_dir(cache_dir, n_basins: int = 12, seed: int = 42) -> pathli
         The dataset folder. Safe under concurrent callers: each generates into its own temporary
         folder and renames it into place; a loser of the race discards its copy and uses the winner's.
     """
-    target = pathlib.Path(cache_dir).expanduser() / "synthetic" / f"gb_n{n_basins}_seed{seed}_v1"
+    target = pathlib.Path(cache_dir).expanduser() / "synthetic" / f"gb_n{n_basins}_seed{seed}_v2"
     if (target / "attributes").is_dir() and (target / "timeseries").is_dir():
         return target  # only ever appears complete, by rename
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -40,8 +40,13 @@ from .context import BasinContext
 
 SETTING_ISSUE = "issue-time"
 SETTING_WEATHER = "issue-time+weather-forecast"
-#: An issue date needs an observed discharge within this many days up to it (inclusive).
+#: An issue date needs an observed discharge within this many days up to it (inclusive). Older than
+#: that, every discharge input (the lagged flow, the SSI state of the last ``data.ssi_window`` = 30
+#: days) is missing at the issue date, a state training never shows: issue-time windows hide at most
+#: ``training.forecast_leads`` days, discharge dropout single days.
 RECENT_OBS_DAYS = 30
+#: Observed days shown up to the issue date beside a forecast (its table, its plot, the service's
+#: history): two months hold the recession the forecast continues and the last events before it.
 HISTORY_DAYS = 60
 
 

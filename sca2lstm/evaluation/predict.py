@@ -79,7 +79,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     """Forecast ``basin`` from ``start`` to ``end`` (default: the basin's test part).
 
     The default test part is the one a fine-tuned checkpoint of this basin stored; else the configured
-    test period, or, for a basin whose record does not cover the configured periods, the last 20 % of
+    test period, or, for a basin whose record does not cover the configured periods, the last ``data.station_test_fraction`` (20 %) of
     its observed record (:mod:`sca2lstm.data.periods`; ``test_start`` sets its first day).
 
     Parameters

@@ -152,7 +152,9 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
         if lead:
             row = table.iloc[lead - 1]
             p_max = float(table[f"p_exceed_{n}"].max())
-            parts.append(f"{n} ({warnings.levels[n].value:.1f} m3/s) from lead {lead} "
+            lv = warnings.levels[n]
+            stage = f", water level {lv.stage:g} m" if getattr(lv, "stage", None) is not None else ""
+            parts.append(f"{n} ({lv.value:.1f} m3/s{stage}) from lead {lead} "
                          f"({pd.Timestamp(row['valid_date']).date()}, P up to {p_max:.0%})")
     if not parts:
         return (f"Basin {basin}: no warning level is forecast to be crossed in the next {len(table)} days"

@@ -162,7 +162,8 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
         forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
         forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, optimizer=t.optimizer,
         forecast_emulated=t.forecast_emulated, high_precip_mm=cfg.data.high_precip_mm,
-        low_precip_mm=cfg.data.low_precip_mm)
+        low_precip_mm=cfg.data.low_precip_mm,
+        validation_loss=t.validation_loss)
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.dataset import SequenceData
+from ..data.dataset import SequenceData, chunk_starts
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
@@ -66,6 +66,7 @@ class TrainSettings:
     peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
     optimizer: str = "adamw"           # training.optimizer: adamw | sca (training/sca_optimizer.py)
     time_budget_s: float | None = None  # stop training (mid-epoch if need be) once this much wall time is spent
+    validation_loss: str = "training_mixture"  # early stopping on: "training_mixture" or "hindcast"
 
 
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
@@ -229,6 +230,71 @@ class Trainer:
         s = self.s
         return evaluate(self.model, self.val_data, self.val_periods, s.seq_len, s.spinup, s.lead_days, self.device)
 
+    def _validation_mixture(self) -> dict:
+        """The training objective on the validation days: ``loss`` (MSE + the head's loss) and its parts.
+
+        The validation periods are tiled into training-shaped windows (:func:`chunk_starts`), and the
+        same share of them as in training is turned into issue-time forecasts, with draws fixed for the
+        whole run so that epochs compare. No discharge dropout: it augments the inputs, it is not part
+        of the objective. ``mse_issue`` is the MSE of the issue-time windows alone, ``mse_leads`` that of
+        their days after the issue date, ``mse_hindcast`` that of the other windows.
+        """
+        s, d = self.s, self.val_data
+        rng = np.random.default_rng([s.seed, 1])  # the same windows and draws every epoch
+        b_idx = [np.full(0, 0, dtype=np.int64)]
+        starts = [np.full(0, 0, dtype=np.int64)]
+        for b, (i0, i1) in enumerate(self.val_periods):
+            if i1 > i0:
+                st = chunk_starts(i0, i1, s.seq_len, s.spinup)
+                b_idx.append(np.full(len(st), b, dtype=np.int64))
+                starts.append(st)
+        b_idx, starts = np.concatenate(b_idx), np.concatenate(starts)
+        # squared error and count: hindcast windows, issue-time windows, their lead days; head loss sum
+        sums = np.zeros(7)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            for lo in range(0, len(b_idx), 256):
+                bb, ss = b_idx[lo:lo + 256], starts[lo:lo + 256]
+                x, miss, y, st, stm = d.gather(bb, ss, s.seq_len)
+                mask = d.loss_mask(bb, ss, s.seq_len, s.spinup, self.val_periods)
+                q_in, issue = y, np.zeros(len(bb), dtype=bool)
+                if self.issue_cols is not None:
+                    x, miss, q_in, issue = self._issue_time_windows(x, miss, y, rng, bb, ss)
+                t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, q_in)]
+                out = self.model(*t[:4], q_obs=t[4], return_head=bool(self.quantiles))
+                pred, quants = out if self.quantiles else (out, None)
+                yt = torch.from_numpy(y).to(self.device)
+                valid = torch.from_numpy(mask).to(self.device) & torch.isfinite(yt)
+                y0 = torch.nan_to_num(yt)
+                sq = torch.where(valid, pred.float() - y0, 0.0) ** 2
+                if s.peak_weight:  # the training MSE's weights (training/loss.py)
+                    sq = sq * (1 + s.peak_weight * y0.clamp(min=0))
+                sq = sq.sum(1)
+                n = valid.sum(1)
+                iss = torch.from_numpy(issue).to(self.device)
+                sums[0] += float(sq[~iss].sum())
+                sums[1] += float(n[~iss].sum())
+                sums[2] += float(sq[iss].sum())
+                sums[3] += float(n[iss].sum())
+                if s.forecast_leads > 0:  # the days after the issue date: the last forecast_leads steps
+                    lead = valid[iss, -s.forecast_leads:]
+                    err = pred.float()[iss, -s.forecast_leads:] - torch.nan_to_num(yt[iss, -s.forecast_leads:])
+                    sums[4] += float((torch.where(lead, err, 0.0) ** 2).sum())
+                    sums[5] += float(lead.sum())
+                if quants is not None:
+                    head = head_loss(self.head_kind, quants.float(), yt, valid, self.quantiles)
+                    sums[6] += float(head) * float(n.sum())
+        self.model.train(was_training)
+        n_all = sums[1] + sums[3]
+        if n_all == 0:
+            return {k: float("nan") for k in ("loss", "mse", "head", "mse_hindcast", "mse_issue", "mse_leads")}
+        mse, head = float((sums[0] + sums[2]) / n_all), float(sums[6] / n_all)
+        return {"loss": mse + head, "mse": mse, "head": head,
+                "mse_hindcast": float(sums[0] / sums[1]) if sums[1] else float("nan"),
+                "mse_issue": float(sums[2] / sums[3]) if sums[3] else float("nan"),
+                "mse_leads": float(sums[4] / sums[5]) if sums[5] else float("nan")}
+
     def _train_epoch(self, epoch: int) -> float:
         s, d = self.s, self.train_data
         rng = np.random.default_rng([s.seed, epoch])  # per-epoch streams: resume == uninterrupted
@@ -239,7 +305,7 @@ class Trainer:
             n = len(b_idx) // self.world * self.world
             b_idx, starts = b_idx[self.rank:n:self.world], starts[self.rank:n:self.world]
         self.net.train()
-        total, count = 0.0, 0
+        total, total_mse, count = 0.0, 0.0, 0
         batches = range(0, len(b_idx), s.batch_size)
         bar = progress_bar(batches, self.progress and self.rank == 0, desc=f"epoch {epoch}", leave=False,
                            unit="batch")
@@ -255,10 +321,10 @@ class Trainer:
                                                ssi_column=self.ssi_column, ssi_window=s.ssi_window,
                                                scales=self.basin_scales[bb])
             if self.issue_cols is not None:
-                x, miss, q_in = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
+                x, miss, q_in, _ = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
             rng_state = torch.get_rng_state()  # the batch's dropout masks, replayed by the closure
-            loss, pred, quants = self._batch_loss(t)
+            loss, pred, quants, mse = self._batch_loss(t)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
                 if self.world == 1:
                     continue  # no observed target in this batch: nothing to learn, not an error
@@ -291,29 +357,33 @@ class Trainer:
             else:
                 self.optimizer.step()
             total += loss.item()
+            total_mse += mse.item()
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}")
         bar.close()
-        mean = total / count if count else float("nan")
+        t = torch.tensor([total, total_mse, float(count)], dtype=torch.float64)
         if self.world > 1:
-            t = torch.tensor([total, float(count)], dtype=torch.float64)
             torch.distributed.all_reduce(t)
-            mean = float(t[0] / t[1]) if t[1] > 0 else float("nan")
-        return mean
+        sizes = {"windows": len(b_idx), "batches": len(batches)}  # this rank's
+        if t[2] == 0:
+            return {"loss": float("nan"), "mse": float("nan"), "head": float("nan"), **sizes}
+        loss, mse = float(t[0] / t[2]), float(t[1] / t[2])
+        return {"loss": loss, "mse": mse, "head": loss - mse, **sizes}
 
     def _batch_loss(self, t):
-        """(loss, point forecast, quantiles or None) of one batch ``t`` = [x, miss, static, static
-        mask, y, loss mask, observed discharge input] (tensors on the device)."""
+        """(loss, point forecast, quantiles or None, the loss's MSE part) of one batch ``t`` = [x, miss,
+        static, static mask, y, loss mask, observed discharge input] (tensors on the device)."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.s.mixed_precision):
             if self.quantiles:
                 pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
             else:
                 pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-        loss = masked_mse(pred.float(), t[4], t[5], self.s.peak_weight)
+        mse = masked_mse(pred.float(), t[4], t[5], self.s.peak_weight)
+        loss = mse
         if quants is not None:
             # Added to the MSE; the head's inputs are detached, so only the head learns from it.
             loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
-        return loss, pred, quants
+        return loss, pred, quants, mse
 
     def _issue_time_windows(self, x, miss, q_in, rng, bb, ss):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
@@ -323,6 +393,7 @@ class Trainer:
         archive that holds it, else an emulated forecast for a share ``forecast_emulated`` of them, else
         the observed weather (a perfect forecast). The draws come from the epoch's rng, so a resumed run
         repeats them (and a run without archive or emulation draws exactly what it drew before).
+        Returns x, miss, q_in and the issue-time flags [B].
         """
         s = self.s
         B, L = q_in.shape
@@ -331,7 +402,7 @@ class Trainer:
         t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
         if self.lead_weather is not None:
             x, miss = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads), bb, ss)
-        return mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather)
+        return (*mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather), issue)
 
     def _forecast_weather(self, x, miss, rng, chosen, pos, bb, ss):
         """Put archived or emulated forecasts into the lead days of the ``chosen`` windows."""
@@ -369,16 +440,17 @@ class Trainer:
             if self.epoch == 0 and not self.history:
                 # Epoch 0 scores the starting weights: a fine-tune can then never end worse than it began.
                 ev = self._validate()
-                self._record(0, float("nan"), ev, 0.0)
+                self._record(0, None, ev, self._validation_mixture(), 0.0)
                 self._save_state()
             while self.epoch < s.epochs and self.bad_epochs < s.patience and time.time() < self.deadline:
                 epoch = self.epoch + 1
                 t0 = time.time()
-                train_loss = self._train_epoch(epoch)
-                ev = self._validate()
-                self.scheduler.step(ev.loss if math.isfinite(ev.loss) else math.inf)
+                train = self._train_epoch(epoch)
+                ev, mix = self._validate(), self._validation_mixture()
+                crit = self._criterion(ev, mix)
+                self.scheduler.step(crit if math.isfinite(crit) else math.inf)
                 self.epoch = epoch
-                self._record(epoch, train_loss, ev, time.time() - t0)
+                self._record(epoch, train, ev, mix, time.time() - t0)
                 self._save_state()
                 if self.epoch_callback is not None:
                     self.epoch_callback(epoch, ev)
@@ -397,26 +469,40 @@ class Trainer:
         log.info("Best epoch %d: validation loss %.4f", self.best_epoch, self.best_val)
         return {"history": self.history, "best_epoch": self.best_epoch, "best_val": self.best_val}
 
-    def _record(self, epoch: int, train_loss: float, ev: EvalResult, seconds: float) -> None:
+    def _criterion(self, ev: EvalResult, mix: dict) -> float:
+        """The validation loss that early stopping, the learning-rate schedule and the best epoch follow."""
+        return mix["loss"] if self.s.validation_loss == "training_mixture" else ev.loss
+
+    def _record(self, epoch: int, train: dict | None, ev: EvalResult, mix: dict, seconds: float) -> None:
         lr = self.optimizer.param_groups[0]["lr"]
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": ev.loss,
+        nan = float("nan")
+        train = train or {"loss": nan, "mse": nan, "head": nan, "windows": 0, "batches": 0}  # epoch 0: none yet
+        crit = self._criterion(ev, mix)
+        row = {"epoch": epoch, "train_loss": train["loss"], "val_loss": crit,
+               "train_mse": train["mse"], "train_head": train["head"],
+               "train_windows": train["windows"], "train_batches": train["batches"],
+               "val_mse": mix["mse"], "val_head": mix["head"], "val_mse_issue": mix["mse_issue"],
+               "val_mse_leads": mix["mse_leads"],
+               "val_mse_hindcast_windows": mix["mse_hindcast"], "val_hindcast_mse": ev.loss,
                "val_nse_median": ev.median("model", "nse"), "val_kge_median": ev.median("model", "kge"),
                "persistence_nse_median": ev.median("persistence", "nse"), "lr": lr, "seconds": seconds}
         self.history.append(row)
-        improved = math.isfinite(ev.loss) and ev.loss < self.best_val
+        improved = math.isfinite(crit) and crit < self.best_val
         if improved:
-            self.best_val, self.best_epoch = ev.loss, epoch
+            self.best_val, self.best_epoch = crit, epoch
             self.best_state = copy.deepcopy(clean_state_dict(self.model.state_dict()))
             self.bad_epochs = 0
         elif epoch > 0:
             self.bad_epochs += 1
         if self.rank == 0:
             # epoch 0 scores the starting weights: no training pass, so no training loss to show
-            train_txt = "-" if epoch == 0 else f"{train_loss:.4f}"
-            log.info("epoch %3d/%d  train %s  val %.4f  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  "
-                     "lr %.1e  %.1f s%s%s", epoch, self.s.epochs, train_txt, ev.loss, row["val_nse_median"],
-                     row["val_kge_median"], row["persistence_nse_median"], lr, seconds, self._eta(epoch),
-                     "  *" if improved else "")
+            train_txt = "-" if epoch == 0 else f"{train['loss']:.4f} (mse {train['mse']:.4f} + head {train['head']:.4f})"
+            log.info("epoch %3d/%d  train %s  val %.4f (mse %.4f, issue-time %.4f, lead days %.4f, + head %.4f; "
+                     "hindcast mse %.4f)  val NSE median %.3f KGE %.3f (persistence NSE %.3f)  lr %.1e  %.1f s%s%s",
+                     epoch, self.s.epochs, train_txt, crit, mix["mse"], mix["mse_issue"], mix["mse_leads"],
+                     mix["head"], ev.loss,
+                     row["val_nse_median"], row["val_kge_median"], row["persistence_nse_median"], lr, seconds,
+                     self._eta(epoch), "  *" if improved else "")
 
     def _eta(self, epoch: int) -> str:
         """``  ETA 7.5 min``: the mean epoch time so far times the epochs left until the maximum (early
