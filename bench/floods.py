@@ -61,7 +61,7 @@ from sca2lstm.evaluation.levels import annual_maxima, record_levels  # noqa: E40
 from sca2lstm.evaluation.metrics import paired_metrics  # noqa: E402
 from sca2lstm.evaluation.operational import issue_time_hindcasts  # noqa: E402
 from sca2lstm.evaluation.recession import fit_recession  # noqa: E402
-from sca2lstm.evaluation.verify import _scores, _runs  # noqa: E402
+from sca2lstm.evaluation.verify import _runs, _scores, event_counts  # noqa: E402
 
 SETTINGS = {"no weather": "none", "perfect weather": "perfect"}
 FORECASTERS = ("issued", "today", "persistence")
@@ -126,16 +126,6 @@ def process_basin(bundle, data_dir, basin, leads):
                          "pers": r.last_obs}
         out["settings"][name] = res
     return out
-
-
-def _event_counts(warn, event):
-    """Event contingency counts of one series (runs matched within +-1 day)."""
-    ev, wr = _runs(event), _runs(warn)
-    w_near = np.convolve(warn.astype(int), np.ones(3, int), mode="same") > 0
-    e_near = np.convolve(event.astype(int), np.ones(3, int), mode="same") > 0
-    hits = sum(bool(w_near[a:b + 1].any()) for a, b in ev)
-    false = sum(not bool(e_near[a:b + 1].any()) for a, b in wr)
-    return np.array([hits, len(ev) - hits, false, len(ev), len(wr)])
 
 
 def _peaks(obs_series, fc_series, event):
@@ -213,7 +203,7 @@ def score(results, leads):
                         w = warn[f] & ok
                         h, mi, fa = int((w & ev).sum()), int((~w & ev & ok).sum()), int((w & ~ev).sum())
                         acc[(f, n, "day")] += [h, mi, fa, h + mi, h + fa]
-                        acc[(f, n, "event")] += _event_counts(w, ev)
+                        acc[(f, n, "event")] += event_counts(w, ev)
                         if n == "q2y":
                             peaks[f] += _peaks(np.where(ok, obs, np.nan), np.where(ok, fc[f], np.nan), ev)
                     sel = ok & np.isfinite(p)

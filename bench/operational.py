@@ -51,6 +51,7 @@ from sca2lstm.evaluation.forecast import forecast_periods
 from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.operational import issue_forecast, issue_time_hindcasts
 from sca2lstm.evaluation.plots import plot_reliability
+from sca2lstm.evaluation.verify import quantile_score as verify_quantile_score
 from sca2lstm.training.pretrain import pretrain
 from sca2lstm.checkpoint import load_model
 
@@ -60,15 +61,9 @@ CLIM_HALF_WINDOW = 7
 
 
 def quantile_score(obs: np.ndarray, q: np.ndarray, levels=LEVELS) -> float:
-    """CRPS approximation: 2 x mean pinball loss over the levels and the valid days.
-
-    obs [n], q [n, Q]; days with a NaN observation or forecast are left out."""
-    ok = np.isfinite(obs) & np.isfinite(q).all(axis=1)
-    if not ok.any():
-        return float("nan")
-    d = obs[ok, None] - q[ok]
-    tau = np.asarray(levels)[None, :]
-    return float(2 * np.maximum(tau * d, (tau - 1) * d).mean())
+    """CRPS approximation: 2 x mean pinball loss over the levels and the valid days
+    (:func:`sca2lstm.evaluation.verify.quantile_score`). obs [n], q [n, Q]; NaN days left out."""
+    return verify_quantile_score(obs, q, levels)
 
 
 def climatology_quantiles(dates: np.ndarray, y: np.ndarray, train: tuple[int, int], levels=LEVELS) -> np.ndarray:

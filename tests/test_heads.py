@@ -126,3 +126,32 @@ def test_a_checkpoint_from_before_the_choice_of_head_loads_with_the_pinball_head
     model, cfg, _, _ = load_model(tmp_path / "old.pth")
     assert cfg.model.head == "quantile" and cfg.training.peak_weight == 0.0
     assert isinstance(model.quantile_head, QuantileHead)
+
+
+def _bench_heads():
+    import importlib
+    import sys
+
+    from conftest import REPO
+
+    if str(REPO / "bench") not in sys.path:
+        sys.path.insert(0, str(REPO / "bench"))
+    return importlib.import_module("heads")
+
+
+def test_bench_crps_of_a_point_forecast_is_the_absolute_error():
+    bench = _bench_heads()
+    taus = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    q = np.full((2, 5), 3.0)
+    np.testing.assert_allclose(bench.crps(np.array([5.0, 1.5]), q, taus), [2.0, 1.5], rtol=1e-12)
+
+
+def test_bench_quantile_function_is_the_inverse_of_the_exceedance_probability():
+    from sca2lstm.evaluation.exceedance import exceedance_probability
+
+    bench = _bench_heads()
+    taus = np.array(DENSE)
+    q = np.array([[4.0, 4.5, 5.0, 5.4, 6.0, 6.5, 7.0, 8.0, 9.0, 11.0, 12.5, 15.0, 19.0]])
+    qf = bench.quantile_function(q, taus)[0]                      # all above 0: nothing clipped
+    p = exceedance_probability(np.repeat(q, len(qf), axis=0), taus, qf)
+    np.testing.assert_allclose(p, 1 - bench.FINE, atol=1e-12)

@@ -707,8 +707,8 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
     if not old_path.is_file():
         return meta
     try:
-        old = json.loads(old_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        old = tables.read_json(old_path, "station metadata file")
+    except DataError:  # a damaged earlier file is replaced whole
         return meta
     if isinstance(old, dict):
         if old.get("weather") and not meta.get("weather"):

@@ -53,7 +53,8 @@ def contingency(warn, event) -> dict:
     return _scores(h, m, f, h + m, h + f)
 
 
-def _scores(hits, misses, false_alarms, n_events, n_warnings, detected_warnings=None) -> dict:
+def _scores(hits, misses, false_alarms, n_events, n_warnings) -> dict:
+    """POD, FAR, CSI, F1 from counts (NaN where undefined)."""
     nan = float("nan")
     pod = hits / n_events if n_events else nan
     far = false_alarms / n_warnings if n_warnings else nan
@@ -76,6 +77,20 @@ def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
 
 
+def event_counts(warn, event, tolerance: int = 1) -> tuple[int, int, int, int, int]:
+    """(hits, misses, false alarms, events, warnings) of events (runs of days above the level) and warnings
+    (runs of warned days), matched within ``tolerance`` days; see :func:`event_contingency`."""
+    w, e = np.asarray(warn, bool), np.asarray(event, bool)
+    ev, wr = _runs(e), _runs(w)
+    # dilate each series by the tolerance: an event is hit when a warned day lies within it +- tol
+    k = 2 * tolerance + 1
+    w_near = np.convolve(w.astype(int), np.ones(k, int), mode="same") > 0
+    e_near = np.convolve(e.astype(int), np.ones(k, int), mode="same") > 0
+    hits = sum(bool(w_near[a:b + 1].any()) for a, b in ev)
+    false = sum(not bool(e_near[a:b + 1].any()) for a, b in wr)
+    return hits, len(ev) - hits, false, len(ev), len(wr)
+
+
 def event_contingency(warn, event, tolerance: int = 1) -> dict:
     """POD, FAR, CSI and F1 counted on events (runs of days above the level) and warnings (runs of warned
     days), matched within ``tolerance`` days.
@@ -85,15 +100,7 @@ def event_contingency(warn, event, tolerance: int = 1) -> dict:
     warn, event : array_like of bool, shape [T]
         On consecutive days (one series, e.g. one basin at one lead; unknown days False).
     """
-    w, e = np.asarray(warn, bool), np.asarray(event, bool)
-    ev, wr = _runs(e), _runs(w)
-    # dilate each series by the tolerance: an event is hit when a warned day lies within it +- tol
-    k = 2 * tolerance + 1
-    w_near = np.convolve(w.astype(int), np.ones(k, int), mode="same") > 0
-    e_near = np.convolve(e.astype(int), np.ones(k, int), mode="same") > 0
-    hits = sum(bool(w_near[a:b + 1].any()) for a, b in ev)
-    false = sum(not bool(e_near[a:b + 1].any()) for a, b in wr)
-    return _scores(hits, len(ev) - hits, false, len(ev), len(wr))
+    return _scores(*event_counts(warn, event, tolerance))
 
 
 def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

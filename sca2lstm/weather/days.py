@@ -21,13 +21,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.days import aggregate_to_days
+
 #: How each weather input aggregates: an amount over the hour before its stamp, or a state at its stamp.
 AMOUNTS = ("precipitation", "et0", "pet", "peti")
-HOURS_PER_DAY = 24
 
 
 def station_days(times, values: dict, day_start: str = "00:00", day_label: str = "start") -> pd.DataFrame:
-    """Aggregate hourly values to station days.
+    """Aggregate hourly values to station days, through the station importer's day rule.
 
     Parameters
     ----------
@@ -45,20 +46,15 @@ def station_days(times, values: dict, day_start: str = "00:00", day_label: str =
         Index ``date`` (the station day), one column per name; NaN for a day without all 24 hours.
     """
     t = pd.DatetimeIndex(pd.to_datetime(pd.Series(times), format="ISO8601"))
-    hh, mm = (int(v) for v in day_start.split(":"))
-    offset = pd.Timedelta(hours=hh, minutes=mm)
-    out = {}
-    for name, v in values.items():
-        v = pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors="coerce").to_numpy(np.float64)
-        stamp = t - pd.Timedelta(hours=1) if name in AMOUNTS else t
-        day = (stamp - offset).normalize()
-        if day_label == "end":
-            day = day + pd.Timedelta(days=1)
-        s = pd.Series(v, index=day)
-        g = s.groupby(level=0)
-        agg = g.sum(min_count=1) if name in AMOUNTS else g.mean()
-        complete = g.count() == HOURS_PER_DAY
-        out[name] = agg.where(complete)
-    df = pd.DataFrame(out)
+    frame = pd.DataFrame({n: pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors="coerce")
+                          .to_numpy(np.float64) for n, v in values.items()}, index=t)
+    parts = []
+    # An amount is stamped at the end of its hour, a state at its start; a day needs all 24 hours.
+    for stamp, names in (("end", [n for n in frame if n in AMOUNTS]), ("start", [n for n in frame if n not in AMOUNTS])):
+        if names:
+            how = {n: "sum" if stamp == "end" else "mean" for n in names}
+            parts.append(aggregate_to_days(frame[names], day_start, stamp=stamp, label=day_label, how=how,
+                                           max_missing=0.0, hold=pd.Timedelta(hours=1)).frame)
+    df = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=pd.DatetimeIndex([], name="date"))
     df.index = pd.DatetimeIndex(df.index, name="date")
-    return df.sort_index()
+    return df[list(values)].sort_index()
