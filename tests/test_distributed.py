@@ -29,8 +29,9 @@ def test_torchrun_two_processes(tiny_data_dir, tmp_path):
     from sca2lstm import SCA2LSTM
     from sca2lstm.config import Config
     SCA2LSTM(Config.from_dict(ck["config"])).load_state_dict(ck["model_state_dict"])
-    # Only rank 0 wrote: one checkpoint, one run folder, each epoch logged once.
-    assert sorted(p.name for p in out.parent.iterdir()) == ["sca2lstm.pth", "sca2lstm_run"]
+    # Only rank 0 wrote: one checkpoint, its forecast calibration, one run folder, each epoch logged once.
+    assert sorted(p.name for p in out.parent.iterdir()) == ["sca2lstm.forecast_calibration.json", "sca2lstm.pth",
+                                                            "sca2lstm_run"]
     log = (out.parent / "sca2lstm_run" / "train.log").read_text()
     assert sum(" epoch   1/2" in ln for ln in log.splitlines()) == 1
     assert len(pd.read_csv(out.parent / "sca2lstm_run" / "history.csv")) == 3

@@ -55,7 +55,7 @@ def test_training_windows_take_the_archived_forecast_of_their_issue_date(tiny_cf
     bb = np.array([b, b, other])
     x, miss, y, _, _ = prep.data.gather(bb, starts, L)
     rng = np.random.default_rng(0)
-    x2, m2, _ = tr._issue_time_windows(x, miss, y.copy(), rng, bb, starts)
+    x2, m2, _, _ = tr._issue_time_windows(x, miss, y.copy(), rng, bb, starts)
     lw = tr.lead_weather
     p = lw.raw(x2, m2, "precipitation")
     pos = L - 1 - F

@@ -212,7 +212,7 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     span = None
     for b in basins:
         try:
-            ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True)
+            ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True, warn_missing_inputs=False)
             v0, v1 = ctx.validation_days()
             runs = validation_runs(ctx, v0, v1, weather)
         except DataError as e:

@@ -95,7 +95,7 @@ class BasinContext:
     @classmethod
     def resolve(cls, checkpoint, data_dir, basin, *, cfg: Config | None = None, test_start=None,
                 timeseries: pd.DataFrame | None = None, allow_missing_inputs: bool = False,
-                device="cpu") -> BasinContext:
+                warn_missing_inputs: bool = True, device="cpu") -> BasinContext:
         """Resolve ``basin`` for ``checkpoint``.
 
         Parameters
@@ -114,6 +114,8 @@ class BasinContext:
             The basin's raw daily data (date index or column) instead of its file (the service).
         allow_missing_inputs : bool
             Run even when precipitation, or every meteorological input, is absent from the whole data.
+        warn_missing_inputs : bool
+            Name absent inputs in a warning (False: a step after training, whose data loading already did).
 
         Raises
         ------
@@ -138,7 +140,8 @@ class BasinContext:
             files = _basin_files(data_dir, basin, cfg, attrs)
             rec, frame = files.record, files.frame
         missing = absent_inputs(rec, cfg)
-        check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
+        if warn_missing_inputs or not allow_missing_inputs:
+            check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
