@@ -119,7 +119,7 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
 
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     rc, err = run(tmp_path / "broken.json")
-    assert rc == 1 and len(err) == 1 and "broken.json" in err[0] and "not a readable JSON" in err[0]
+    assert rc == 1 and len(err) == 1 and "broken.json" in err[0] and "not valid JSON" in err[0]
     late = _save(tmp_path, "late.json", daily_response("1976-06-20", WET, [14.0] * 9))
     rc, err = run(late)
     assert rc == 1 and len(err) == 1 and "late.json" in err[0] and "first missing 1976-06-16" in err[0]

@@ -8,6 +8,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 
 from __future__ import annotations
 
+from ..data.tables import read_csv
 from .common import ArgumentParser, add_common_flags, basin_id, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -46,7 +47,6 @@ def _read_weather(path, data_dir, basin):
     """A plain ``date`` CSV as a table; a saved Open-Meteo JSON or a long table as a WeatherForecast."""
     from pathlib import Path
 
-    import pandas as pd
 
     from ..errors import DataError
     from ..weather.files import read_forecast_for_station
@@ -57,10 +57,7 @@ def _read_weather(path, data_dir, basin):
     wf = read_forecast_for_station(p, data_dir, basin)
     if wf is not None:
         return wf
-    try:
-        return pd.read_csv(p)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"--weather_forecast {p}: not a readable CSV ({e})") from None
+    return read_csv(p, encoding=None)
 
 
 def _body(args) -> int:

@@ -8,6 +8,7 @@ event, Brier skill) into the table's folder. Definitions: :mod:`sca2lstm.evaluat
 
 from __future__ import annotations
 
+from ..data.tables import read_json
 from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm verify"
@@ -26,7 +27,6 @@ def build_parser() -> ArgumentParser:
 
 
 def _body(args) -> int:
-    import json
     from pathlib import Path
 
     import pandas as pd
@@ -41,8 +41,8 @@ def _body(args) -> int:
     levels = {}
     if lp.is_file():
         try:
-            levels = {n: float(d["value"]) for n, d in json.loads(lp.read_text(encoding="utf-8")).items()}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            levels = {n: float(d["value"]) for n, d in read_json(lp, what="levels.json").items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DataError(f"{lp}: not a levels.json ({e})") from None
     elif args.levels:
         raise DataError(f"--levels {lp}: no such file")

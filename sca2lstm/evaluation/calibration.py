@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.tables import read_json
 from ..errors import DataError
 from ..fileio import atomic_write_text
 from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
@@ -54,10 +55,7 @@ def read_calibration(model_path) -> dict:
     p = calibration_path(model_path)
     if not p.is_file():
         return {}
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{p}: cannot read the forecast calibration ({e}); delete it to refit") from None
+    return read_json(p, what="forecast calibration (delete it to refit)")
 
 
 def write_calibration(model_path, doc: dict) -> Path:

@@ -33,6 +33,7 @@ from ..fileio import replace_folder
 from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.issue_time import issue_time_columns, mask_issue_time
+from ..data.tables import parse_dates
 from ..errors import DataError, UsageError
 from ..weather.files import WeatherForecast, complete_pet, gauge_latitude, pet_input
 from ..weather.mixture import mixture_quantiles
@@ -138,8 +139,8 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
         raise DataError(f"weather forecast: wrong columns (missing {missing}, unexpected {extra}); "
                         f"expected {expected}")
     try:
-        dates = pd.DatetimeIndex(pd.to_datetime(wf["date"], format="ISO8601"))
-    except (ValueError, TypeError):
+        dates = parse_dates(wf["date"].astype(str).tolist(), column="date", source="weather forecast")
+    except (DataError, ValueError, TypeError):
         raise DataError("weather forecast: column 'date' must hold dates (YYYY-MM-DD)") from None
     dates = dates.normalize()
     if dates.has_duplicates:

@@ -29,6 +29,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..data.tables import parse_dates, read_csv
 from ..errors import DataError
 from .exceedance import pit
 from .metrics import paired_metrics
@@ -136,10 +137,10 @@ def read_reforecast(path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    try:
-        df = pd.read_csv(p, parse_dates=["issue_date", "valid_date"])
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{p}: not a reforecast table ({e})") from None
+    df = read_csv(p)
+    for c in ("issue_date", "valid_date"):
+        if c in df:
+            df[c] = parse_dates(df[c].astype(str).tolist(), column=c, source=str(p))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "

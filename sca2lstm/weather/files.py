@@ -21,7 +21,6 @@ the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.pet import PET_COLUMNS, oudin_pet
+from ..data.tables import parse_dates, read_csv, read_json
 from ..errors import DataError
 from .openmeteo import WEATHER_NAMES, average_points, parse_response
 
@@ -112,15 +112,9 @@ def read_forecast_file(path, *, day_start: str = "00:00", day_label: str = "star
         raise DataError(f"--weather_forecast {p}: no such file")
     src = f"--weather_forecast {p}"
     if p.suffix.lower() == ".json":
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as e:
-            raise DataError(f"{src}: not a readable JSON file ({_short(e)})") from None
+        doc = read_json(p, what="weather forecast JSON")
         return from_openmeteo(doc, day_start=day_start, day_label=day_label, source=src)
-    try:
-        df = pd.read_csv(p)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{src}: not a readable CSV ({_short(e)})") from None
+    df = read_csv(p, encoding=None)
     if not is_long_table(df.columns):
         return None
     return from_long_table(df, src)
@@ -163,8 +157,12 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
     out = df.copy()
     for c in ("issue_date", "valid_date"):
         try:
-            out[c] = pd.to_datetime(out[c], format="ISO8601").dt.normalize() if out[c].notna().any() else pd.NaT
-        except (ValueError, TypeError):
+            ok = out[c].notna().to_numpy()
+            parsed = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+            if ok.any():
+                parsed[ok] = parse_dates(out[c][ok].astype(str).tolist(), column=c, source=src).normalize()
+            out[c] = parsed
+        except (DataError, ValueError, TypeError):
             raise DataError(f"{src}: column {c!r} must hold dates (YYYY-MM-DD)") from None
     if out["valid_date"].isna().any():
         raise DataError(f"{src}: column 'valid_date' has an empty row")
@@ -213,10 +211,6 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     dates = pd.DatetimeIndex(out["date" if "date" in out.columns else "valid_date"])
     out[pet_input] = oudin_pet(out["temperature"].to_numpy(np.float64), lat, dates.day_of_year.to_numpy())
     return out
-
-
-def _short(e: Exception) -> str:
-    return " ".join(str(e).split())[:160] or type(e).__name__
 
 
 def pet_input(cfg) -> str | None:
