@@ -72,11 +72,11 @@ def _body(args) -> int:
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model)
     bundle = load_model(path, device)
-    from ..data.dataset import recorded_data, resolve_data_dir
+    from ..evaluation.context import data_folder
 
     weather = None
     if args.weather_forecast:
-        data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+        data_dir, _ = data_folder(bundle, args.data_dir)
         weather = _read_weather(args.weather_forecast, data_dir, args.basin)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
     if args.from_date or args.to_date:

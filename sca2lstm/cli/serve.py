@@ -95,8 +95,8 @@ def _body(args) -> int:
     import uvicorn
 
     from ..checkpoint import load_model
-    from ..data.dataset import recorded_data, resolve_data_dir
     from ..data.reader import list_basins
+    from ..evaluation.context import data_folder
     from ..evaluation.live import LiveForecaster, station_models
     from ..serve.app import MIN_ANONYMOUS_PER_MINUTE, create_app
 
@@ -115,7 +115,7 @@ def _body(args) -> int:
         raise UsageError(f"--model {model_path}: no such checkpoint file or folder")
     default, _ = station_models(model_path, [])
     bundle = load_model(default.path, "cpu")
-    data_dir, _ = resolve_data_dir(args.data_dir, bundle[1], recorded=recorded_data(bundle[3]))
+    data_dir, _ = data_folder(bundle, args.data_dir)
     default, own = station_models(model_path, list_basins(data_dir))
     forecaster = LiveForecaster(default, own, data_dir, workers=workers)
     try:

@@ -59,7 +59,7 @@ def build_parser() -> ArgumentParser:
 
 def _context(args):
     from ..checkpoint import load_model
-    from ..data.dataset import recorded_data, resolve_data_dir
+    from ..evaluation.context import data_folder
     from ..evaluation.predict import resolve_model_path
     from ..weather.fetch import parse_points, station_location
 
@@ -67,8 +67,9 @@ def _context(args):
         from ..errors import UsageError
         raise UsageError(f"--retries {args.retries} / --timeout {args.timeout}: retries >= 0 and timeout > 0")
     path = resolve_model_path(args.model)
-    _, cfg, _, ck = load_model(path)
-    data_dir, _ = resolve_data_dir(args.data_dir, cfg, recorded=recorded_data(ck))
+    bundle = load_model(path)
+    cfg = bundle[1]
+    data_dir, _ = data_folder(bundle, args.data_dir)
     pts = parse_points(args.points) if args.points else None
     loc = station_location(data_dir, args.basin, pts)
     leads = max(1, int(cfg.training.forecast_leads or 7))
