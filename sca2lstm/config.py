@@ -46,7 +46,7 @@ TARGETS = ("discharge_vol",)
 FINETUNE_FIXED = ("seq_len", "spinup", "forecast_leads", "seed", "device", "compile")
 
 
-def _number(v):
+def yaml_number(v):
     """YAML 1.1 reads ``1e-3`` (no dot) as a string: a number setting accepts a numeric string."""
     if isinstance(v, str):
         try:
@@ -68,7 +68,7 @@ def _day(v):
     return v.isoformat() if isinstance(v, _dt.date) else v
 
 
-Number = Annotated[float, BeforeValidator(_number)]
+Number = Annotated[float, BeforeValidator(yaml_number)]
 Ids = Annotated[list[str], BeforeValidator(_ids)]
 Day = Annotated[str, BeforeValidator(_day)]
 

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .config import yaml_number
 from .errors import ConfigError
 
 ENTRY_KEYS = ("low", "high", "log", "step", "choices")
@@ -52,16 +53,6 @@ class Dimension:
 
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _as_number(v):
-    """YAML 1.1 reads ``1e-4`` (no dot) as text: accept a plain number written that way."""
-    if isinstance(v, str):
-        try:
-            return float(v.strip())
-        except ValueError:
-            return v
-    return v
 
 
 def parse_space(space: Any, key_types: dict[str, str], check_value: Callable[[str, Any], None] | None = None,
@@ -135,7 +126,7 @@ def _numeric(key, spec, tp, check_value, where) -> Dimension:
     missing = [k for k in ("low", "high") if k not in spec]
     if missing:
         raise ConfigError(f"{where}.{key}: missing {' and '.join(missing)}; give low and high, or choices")
-    low, high = _as_number(spec["low"]), _as_number(spec["high"])
+    low, high = yaml_number(spec["low"]), yaml_number(spec["high"])
     for name, v in (("low", low), ("high", high)):
         if not _number(v):
             raise ConfigError(f"{where}.{key}: {name}={spec[name]!r} must be a finite number")
@@ -148,7 +139,7 @@ def _numeric(key, spec, tp, check_value, where) -> Dimension:
         raise ConfigError(f"{where}.{key}: log={log!r} must be true or false")
     if log and low <= 0:
         raise ConfigError(f"{where}.{key}: log: true needs low > 0, got low={low!r}")
-    step = _as_number(spec.get("step"))
+    step = yaml_number(spec.get("step"))
     if step is not None:
         if not _number(step) or step <= 0:
             raise ConfigError(f"{where}.{key}: step={spec['step']!r} must be a number > 0")
