@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.days import aggregate_to_days
+from ..data.tables import parse_dates
 
 #: How each weather input aggregates: an amount over the hour before its stamp, or a state at its stamp.
 AMOUNTS = ("precipitation", "et0", "pet", "peti")
@@ -45,7 +46,7 @@ def station_days(times, values: dict, day_start: str = "00:00", day_label: str =
     pandas.DataFrame
         Index ``date`` (the station day), one column per name; NaN for a day without all 24 hours.
     """
-    t = pd.DatetimeIndex(pd.to_datetime(pd.Series(times), format="ISO8601"))
+    t = parse_dates([str(v) for v in times], column="time", source="hourly weather")
     frame = pd.DataFrame({n: pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors="coerce")
                           .to_numpy(np.float64) for n, v in values.items()}, index=t)
     parts = []

@@ -34,7 +34,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from ..errors import WeatherSourceError
+from ..data.tables import parse_dates
+from ..errors import DataError, WeatherSourceError
 from .days import station_days
 
 FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
@@ -217,8 +218,8 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
             df = station_days(times, vals, day_start, day_label)
         else:
             try:
-                idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(times), format="ISO8601")).normalize()
-            except (ValueError, TypeError):
+                idx = parse_dates([str(t) for t in times], column=f"{block}.time", source=source).normalize()
+            except (DataError, ValueError, TypeError):
                 raise WeatherSourceError(f"{source}: '{block}.time' holds something that is not a date") from None
             df = pd.DataFrame({n: pd.to_numeric(pd.Series(v, dtype=object), errors="coerce").to_numpy(np.float64)
                                for n, v in vals.items()}, index=idx)
