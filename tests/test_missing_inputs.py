@@ -19,7 +19,7 @@ import pytest
 from conftest import make_tiny_config
 from sca2lstm.config import ConfigError, load_config
 from sca2lstm.data import reader
-from sca2lstm.data.dataset import SequenceData, _cache_entry, load_basin
+from sca2lstm.data.dataset import SequenceData, feature_cache_entry, load_basin
 from sca2lstm.data.pet import oudin_pet
 from sca2lstm.errors import DataError
 from sca2lstm.evaluation.predict import predict
@@ -82,13 +82,13 @@ def test_large_sample_columns_read_with_oudin_pet_and_derived_discharge(mixed_di
 
 def test_cache_key_follows_pet_mode_and_latitude(mixed_dir):
     cfg = make_tiny_config(mixed_dir)
-    a = _cache_entry(mixed_dir, "32006", cfg)[1]
-    assert _cache_entry(mixed_dir, "32006", cfg.replace(data={"pet_from_temperature": "always"}))[1] != a
+    a = feature_cache_entry(mixed_dir, "32006", cfg)[1]
+    assert feature_cache_entry(mixed_dir, "32006", cfg.replace(data={"pet_from_temperature": "always"}))[1] != a
     topo = mixed_dir / "attributes" / "CAMELS_GB_topographic_attributes.csv"
     t = pd.read_csv(topo, dtype={"gauge_id": str})
     t.loc[t["gauge_id"] == "32006", "gauge_lat"] += 1.0
     t.to_csv(topo, index=False)
-    assert _cache_entry(mixed_dir, "32006", cfg)[1] != a
+    assert feature_cache_entry(mixed_dir, "32006", cfg)[1] != a
 
 
 @pytest.mark.slow

@@ -165,9 +165,13 @@ def _basin_geometry(data_dir, basin: str) -> dict:
             "lat": reader.basin_attribute(data_dir, basin, "gauge_lat")}
 
 
-def _cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
-    """(sha256 of the timeseries file, its cache file), keyed by file contents, the basin's area and
-    latitude, and the feature config."""
+def feature_cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
+    """(sha256 of the timeseries file, its cache file): the one key of a basin's features.
+
+    The key is the file's contents, the basin's area and latitude, and the feature config. The on-disk
+    cache (``features/<basin>_<key>.npy``) and the in-process one of the basin context
+    (:mod:`sca2lstm.evaluation.context`) both use it, so a changed file, attribute or feature setting
+    invalidates both by the same rule."""
     path = reader.timeseries_file(data_dir, basin)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -219,9 +223,9 @@ def complete_inputs(df, basin: str, cfg: Config, lat: float):
 def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=None) -> BasinRecord:
     """Read and featurise one basin, through an on-disk cache keyed by file contents and feature config.
 
-    ``entry`` is the basin's ``_cache_entry`` when the caller has already hashed its file.
+    ``entry`` is the basin's ``feature_cache_entry`` when the caller has already hashed its file.
     """
-    digest, cfile = entry or _cache_entry(data_dir, basin, cfg)
+    digest, cfile = entry or feature_cache_entry(data_dir, basin, cfg)
     if use_cache and cfile.is_file():
         try:
             # Memory-mapped: many basins cost page cache, not resident copies, until they are scaled.
@@ -281,7 +285,7 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     entries = []
     for b in basins:
         try:
-            entries.append(_cache_entry(data_dir, b, cfg))
+            entries.append(feature_cache_entry(data_dir, b, cfg))
         except DataError as e:  # an unreadable file
             if not skip_bad:
                 raise

@@ -31,8 +31,8 @@ import pandas as pd
 from ..checkpoint import load_model, trained_on
 from ..config import Config
 from ..data import reader
-from ..data.dataset import (BasinRecord, SequenceData, complete_inputs, load_basin, load_static, recorded_data,
-                            resolve_data_dir)
+from ..data.dataset import (BasinRecord, SequenceData, complete_inputs, feature_cache_entry, load_basin,
+                            load_static, recorded_data, resolve_data_dir)
 from ..data.features import PRECIP_DERIVED, raw_features, required_columns
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
@@ -312,9 +312,9 @@ def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) ->
 # ---------------------------------------------------------------------------------------------- files
 @dataclass
 class _BasinFiles:
-    """A basin's record (and raw frame, once asked for) as read from its files with signature ``sig``."""
+    """A basin's record (and raw frame, once asked for), read from a timeseries file of sha256 ``digest``."""
 
-    sig: tuple
+    digest: str
     record: BasinRecord
     lat: float
     frame: pd.DataFrame | None = None
@@ -326,9 +326,9 @@ class _BasinFiles:
         return self.frame
 
 
-# Basins as last read, keyed by timeseries file and data config; reused while the file and the attribute
-# files keep their size and modification time (a rewritten file is read again). Parsing and featurising
-# decades of CSV costs more than a whole forecast.
+# Basins as last read, under the feature cache's own key (data.dataset.feature_cache_entry: the file's sha256,
+# area, latitude and feature config), so a changed file is read again by the rule the on-disk cache follows.
+# Parsing and featurising decades of CSV costs more than a whole forecast; hashing the file costs little.
 _BASIN_CACHE: dict = {}
 # Static attributes and latitudes by (folder, basin, names), with the attribute files' signature.
 _STATIC_CACHE: dict = {}
@@ -373,12 +373,11 @@ def _put(cache: dict, key, value) -> None:
 
 
 def _basin_files(data_dir, basin: str, cfg: Config, attrs: tuple) -> _BasinFiles:
-    f = reader.timeseries_file(data_dir, basin)
-    sig = (_file_signature([f]), attrs)
-    key = (str(f.resolve()), basin, json.dumps(cfg.to_dict()["data"], sort_keys=True, default=str))
+    entry = feature_cache_entry(data_dir, basin, cfg)
+    key = str(entry[1])
     hit = _BASIN_CACHE.get(key)
-    if hit is None or hit.sig != sig:
-        hit = _BasinFiles(sig, load_basin(data_dir, basin, cfg), _latitude(data_dir, basin, attrs))
+    if hit is None:
+        hit = _BasinFiles(entry[0], load_basin(data_dir, basin, cfg, entry=entry), _latitude(data_dir, basin, attrs))
         _put(_BASIN_CACHE, key, hit)
     return hit
 
