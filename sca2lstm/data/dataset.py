@@ -23,7 +23,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..fileio import default_cache_root
+from ..fileio import default_cache_root, file_sha256
 from . import reader
 from .features import feature_spec, raw_features
 from .pet import PET_COLUMNS, oudin_pet
@@ -174,7 +174,7 @@ def feature_cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
     invalidates both by the same rule."""
     path = reader.timeseries_file(data_dir, basin)
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}") from None
     key_data = {**_feature_key(cfg), **_basin_geometry(data_dir, basin)}

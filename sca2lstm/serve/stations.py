@@ -12,7 +12,6 @@ sizes and modification times are checked on each), so a corrected file never bri
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ..data.pet import PET_COLUMNS
 from ..data.station_meta import StationMeta, meta_path, read_station_meta
 from ..errors import DataError
 from ..evaluation.context import fingerprint
+from ..fileio import file_sha256
 from .store import Store
 
 # Posted name -> the data file's column (PET: see :func:`_pet_columns`).
@@ -71,8 +71,7 @@ def _stat(path) -> tuple:
 
 def _sha(path) -> str:
     try:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         return ""
 
