@@ -19,7 +19,9 @@ and ``perfect weather`` (the observed weather of the lead days as a perfect fore
 Forecasters, on the same days:
 
 * ``issued`` - this version: the model's quantiles, blended with persistence per lead (weights fitted on
-  the basin's validation years), raised to the recession bound; a warning when P(Q > level)
+  the basin's validation years), their spread rescaled per lead by the calibration stored beside the model
+  (fitted on validation years of pretraining basins, :mod:`sca2lstm.evaluation.spread`), raised to the
+  recession bound; a warning when P(Q > level)
   (:mod:`sca2lstm.evaluation.exceedance`) reaches the level's warning probability, chosen on the
   validation years pooled over the held-out basins (maximum F1 by day), per lead;
 * ``today`` - the same model as it issues today: raw quantiles, a warning when the median is above the level;
@@ -54,7 +56,8 @@ if str(REPO) not in sys.path:
 
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.errors import DataError  # noqa: E402
-from sca2lstm.evaluation.calibration import adjust, fit_lead_blend  # noqa: E402
+from sca2lstm.evaluation.calibration import adjust, fit_lead_blend, read_calibration  # noqa: E402
+from sca2lstm.evaluation.spread import SpreadCalibration  # noqa: E402
 from sca2lstm.evaluation.context import BasinContext  # noqa: E402
 from sca2lstm.evaluation.exceedance import choose_warn_probability, exceedance_probability, pit  # noqa: E402
 from sca2lstm.evaluation.levels import annual_maxima, record_levels  # noqa: E402
@@ -90,9 +93,11 @@ def gaps(y, issue):
     return np.where(last >= 0, issue - last, 0)
 
 
-def process_basin(bundle, data_dir, basin, leads):
-    """Validation and test arrays of one basin for both settings (or None if it cannot be scored)."""
+def process_basin(bundle, data_dir, basin, leads, spread=None):
+    """Validation and test arrays of one basin for both settings (or None if it cannot be scored).
+    ``spread``: the model's stored spread calibration per weather setting (None: the head's own spread)."""
     ctx = BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=True)
+    scale = float(ctx.scalers.basins[basin].q_mean)
     cfg, rec = ctx.cfg, ctx.record
     y = rec.y.astype(np.float64)
     train = rec.period(cfg.data.train_start, cfg.data.train_end)
@@ -114,9 +119,10 @@ def process_basin(bundle, data_dir, basin, leads):
         rv = per["val"]["r"]
         alpha = fit_lead_blend(rv.median, rv.observed, rv.last_obs)
         res = {"alpha": alpha.tolist(), "levels_tau": list(rv.levels)}
+        sp = (spread or {}).get(w)
         for part in ("val", "test"):
             r, bound = per[part]["r"], per[part]["bound"]
-            med, qs = adjust(r.median, r.quantiles, r.last_obs, alpha, bound)
+            med, qs = adjust(r.median, r.quantiles, r.last_obs, alpha, bound, sp, r.levels, scale)
             raw_med, raw_q = adjust(r.median, r.quantiles, r.last_obs)  # clamped at 0, sorted only
             valid = per[part]["issue"][:, None] + np.arange(1, leads + 1)[None, :]
             lo, hi = (val if part == "val" else test)
@@ -321,6 +327,9 @@ def main(argv=None) -> int:
     held = [str(b) for b in held][:args.max_basins]
     bundle = load_model(model_path)
     leads = min(7, bundle[1].training.forecast_leads)
+    stored = read_calibration(model_path).get("spread") or {}
+    spread = {w: SpreadCalibration.from_dict(d) for w, d in stored.items()}
+    print(f"spread calibration beside the model: {', '.join(spread) or 'none (the head spread as it is)'}")
     results = []
     t0 = time.time()
     for i, b in enumerate(held):
@@ -331,7 +340,7 @@ def main(argv=None) -> int:
         if args.summarise_only:
             continue
         try:
-            r = process_basin(bundle, data_dir, b, leads)
+            r = process_basin(bundle, data_dir, b, leads, spread)
         except DataError as e:
             print(f"basin {b}: skipped ({e})", flush=True)
             continue

@@ -21,6 +21,11 @@ weather forecast of the lead days):
 * the error curve: ``emulated`` at error levels 0 (perfect), 0.5, 1 (NWP-like), 1.5 and 2 (the
   precipitation correlation at lead k is 1 - level (1 - rho_k)).
 
+Forecasts are scored as issued: the model's quantiles with the blend and spread calibration stored beside
+the model for the setting (``sca2lstm calibrate``; fitted on validation days of the pretraining basins,
+the ``forecast`` and ``ensemble`` spreads on emulated forecasts) and the recession bound. CRPS is scored
+on the raw members (an ensemble's mixture).
+
 Measures per setting and lead: NSE of the median (median over basins) beside persistence (the last
 observed flow carried forward) on the same days; CRPS (mean over basins, m3/s, of the quantile-form
 integral over the flow distribution, sca2lstm/weather/mixture.crps; the same rule for every setting);
@@ -47,7 +52,10 @@ from sca2lstm.data import camels_gb
 from sca2lstm.data.dataset import SequenceData, load_basin, load_static
 from sca2lstm.evaluation.context import BasinContext
 from sca2lstm.evaluation.metrics import paired_metrics
+from sca2lstm.evaluation.calibration import adjust, read_calibration
 from sca2lstm.evaluation.operational import issue_time_hindcasts
+from sca2lstm.evaluation.recession import fit_recession
+from sca2lstm.evaluation.spread import SpreadCalibration
 from sca2lstm.weather.mixture import crps
 from sca2lstm.weather.windows import EmulatedForecast, LeadWeather
 
@@ -123,6 +131,31 @@ def summarise(per: pd.DataFrame) -> pd.DataFrame:
                       "false_alarms": g["false_alarms"].sum(), "misses": g["misses"].sum()}).reset_index()
     s["event_f1"] = [f1(h, fa, m) for h, fa, m in zip(s["hits"], s["false_alarms"], s["misses"])]
     return s
+
+
+def calibration_setting(name: str) -> str:
+    """The calibration's weather setting of a benchmark setting."""
+    if name == "no-weather":
+        return "none"
+    if name == "perfect":
+        return "perfect"
+    return "ensemble" if name.startswith("emulated-ens") else "forecast"
+
+
+def issued(h, calib: dict, mode: str, scale: float, recession, y) -> None:
+    """Turn one basin's raw hindcasts ``h`` into issued forecasts in place, as the forecasts do: the stored
+    blend of the setting (pooled over the calibration basins), its spread, the recession bound. The raw
+    member quantiles stay (CRPS over members is scored on them)."""
+    if not calib or h.quantiles is None:
+        return
+    sp = (calib.get("spread") or {}).get(mode)
+    alpha = (calib.get("weather_blend") or {}).get(mode)
+    idx = np.where(np.isfinite(y), np.arange(len(y)), -1)
+    last = np.maximum.accumulate(idx)[h.issue_days]
+    gap = np.where(last >= 0, h.issue_days - last, 0)
+    bound = recession.bound(h.last_obs, h.median.shape[1], gap) if recession is not None else None
+    h.median, h.quantiles = adjust(h.median, h.quantiles, h.last_obs, alpha, bound,
+                                   SpreadCalibration.from_dict(sp) if sp else None, list(h.levels), scale)
 
 
 def _basins(arg, data_dir, ck) -> list[str]:
@@ -208,6 +241,11 @@ def main(argv=None) -> int:
         for lev in CURVE_LEVELS:
             if lev not in (0.0, 1.0):
                 settings[f"emulated-level{lev:g}"] = ("perfect", EmulatedForecast(lw, F, None, lev, args.seed))
+    calib = read_calibration(args.model)
+    if not calib.get("spread"):
+        logging.info("no spread calibration beside the model: run 'sca2lstm calibrate --model %s' first; scoring "
+                     "the raw model", args.model)
+    bounds = [fit_recession(r.y[t0:t1].astype(np.float64)) for r, (t0, t1) in zip(records, train)]
     rows, seconds = [], {}
     for name, (weather, fn) in settings.items():
         t0 = time.time()
@@ -215,6 +253,9 @@ def main(argv=None) -> int:
                                    lead_weather=fn, batch_size=64 if fn is not None and fn.members else 256,
                                    stride=(args.ensemble_stride or args.stride) if fn is not None and fn.members
                                    else args.stride)
+        mode = calibration_setting(name)
+        for b, h in enumerate(res):
+            issued(h, calib, mode, scalers.basins[records[b].basin].q_mean, bounds[b], records[b].y)
         rows += score(res, records, periods, thresholds, name, F)
         seconds[name] = time.time() - t0
         logging.info("%s: %.0f s", name, seconds[name])

@@ -181,10 +181,11 @@ _LEGACY_KEYS = {"trained_on": _legacy_trained_on}
 #: Config keys newer than some checkpoints, and the value that rebuilds such a checkpoint as it was trained:
 #: no cell head (model.cell_readout), the raw model without the persistence blend, no quantile head and a
 #: hindcast-only model (no issue-time training); a checkpoint from before the choice of head has the
-#: pinball head and was trained on the unweighted MSE.
+#: pinball head and was trained on the unweighted MSE; one from before the forecast flag has no such input.
 _LEGACY_VALUES = {("model", "cell_readout"): False, ("model", "persistence_blend"): False,
                   ("model", "quantiles"): [], ("training", "forecast_leads"): 0,
-                  ("model", "head"): "quantile", ("training", "peak_weight"): 0.0}
+                  ("model", "head"): "quantile", ("training", "peak_weight"): 0.0,
+                  ("data", "forecast_flag"): False}
 
 
 def load_model(path, device="cpu"):

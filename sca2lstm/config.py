@@ -85,6 +85,7 @@ class DataConfig(_Section):
     basins: Optional[Ids] = None
     dynamic_inputs: list[Literal[KNOWN_DYNAMIC]] = Field(default_factory=list, min_length=1)
     derived_features: bool = True
+    forecast_flag: bool = False
     high_precip_mm: Number = Field(10.0, gt=0)
     low_precip_mm: Number = Field(1.0, gt=0)
     # A state of the last weeks to months; longer is a climatology, and the history a forecast must read

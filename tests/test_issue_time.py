@@ -54,6 +54,37 @@ def test_mask_hides_exactly_the_unknown(weather_known):
         assert np.all(x2[hidden, j] == 0) and np.array_equal(x2[~hidden, j], x[~hidden, j]), n
 
 
+@pytest.mark.parametrize("weather_known,weather_forecast,flagged", [(False, False, False), (False, True, False),
+                                                                    (True, False, False), (True, True, True)])
+def test_forecast_flag_marks_only_lead_days_with_forecast_weather(weather_known, weather_forecast, flagged):
+    cfg = load_config(overrides={"data": {"forecast_flag": True}})
+    names, cols = _cols(cfg)
+    assert names[cols.forecast_flag] == "weather_is_forecast"
+    assert cols.forecast_flag not in cols.weather and cols.forecast_flag not in cols.discharge
+    L, N, t0 = 20, len(names), 12
+    x = np.zeros((L, N), dtype=np.float32)
+    x2, m2, _ = mask_issue_time(x, np.zeros((L, N), dtype=bool), np.zeros(L, dtype=np.float32), t0, cols, 1,
+                                weather_known=weather_known, weather_forecast=weather_forecast)
+    f = x2[:, cols.forecast_flag]
+    assert not m2[:, cols.forecast_flag].any()                       # never missing
+    assert np.all(f[:t0 + 1] == 0)                                   # observed days: 0
+    assert np.all(f[t0 + 1:] == (1.0 if flagged else 0.0))
+
+
+def test_forecast_flag_per_window():
+    cfg = load_config(overrides={"data": {"forecast_flag": True}})
+    names, cols = _cols(cfg)
+    B, L, N = 3, 10, len(names)
+    x = np.zeros((B, L, N), dtype=np.float32)
+    x2, _, _ = mask_issue_time(x, np.zeros_like(x, dtype=bool), np.zeros((B, L), dtype=np.float32),
+                               np.array([4, 6, 9]), cols, 1, weather_known=True,
+                               weather_forecast=np.array([True, False, True]))
+    f = x2[:, :, cols.forecast_flag]
+    assert f[0].tolist() == [0] * 5 + [1] * 5
+    assert not f[1].any()
+    assert not f[2].any()                                            # issued on the last day: no lead days
+
+
 def test_mask_batched_per_window_issue_positions():
     cfg = load_config()
     names, cols = _cols(cfg)
@@ -194,9 +225,9 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
     seen = []
     real = trainer_mod.mask_issue_time
 
-    def spy(x, miss, q, t0, cols, lead, weather):
+    def spy(x, miss, q, t0, cols, lead, weather, forecast=False):
         seen.append((np.asarray(t0).copy(), np.asarray(weather).copy()))
-        return real(x, miss, q, t0, cols, lead, weather)
+        return real(x, miss, q, t0, cols, lead, weather, forecast)
 
     monkeypatch.setattr(trainer_mod, "mask_issue_time", spy)
     cfg = make_tiny_config(tiny_data_dir, training={"epochs": 1, "forecast_leads": 5, "forecast_fraction": 1.0,
@@ -208,6 +239,38 @@ def test_training_in_forecast_mode_masks_issue_windows(tiny_data_dir, tmp_path, 
     assert np.isfinite(r["history"][-1]["train_loss"])
     model, cfg2, _, _ = load_model(r["checkpoint"])
     assert cfg2.training.forecast_leads == 5 and model.quantile_head is not None
+
+
+def test_training_flags_the_windows_that_see_an_emulated_forecast(tiny_data_dir, tmp_path, monkeypatch):
+    """With data.forecast_flag, the windows given an emulated forecast (and only those) are masked as
+    forecast weather; the flag is an input of the saved model."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.training import trainer as trainer_mod
+    from sca2lstm.training.pretrain import pretrain
+
+    seen = []
+    real = trainer_mod.mask_issue_time
+
+    def spy(x, miss, q, t0, cols, lead, weather, forecast=False):
+        out = real(x, miss, q, t0, cols, lead, weather, forecast)
+        seen.append((np.asarray(weather).copy(), np.asarray(forecast).copy(), out[0][:, :, cols.forecast_flag].copy(),
+                     np.asarray(t0).copy()))
+        return out
+
+    monkeypatch.setattr(trainer_mod, "mask_issue_time", spy)
+    cfg = make_tiny_config(tiny_data_dir, data={"forecast_flag": True},
+                           training={"epochs": 1, "forecast_leads": 3, "forecast_fraction": 1.0,
+                                     "forecast_weather_known": 1.0, "forecast_emulated": 0.5})
+    r = pretrain(cfg, tmp_path / "m.pth", data_dir=tiny_data_dir, progress=False)
+    forecast = np.concatenate([f for _, f, _, _ in seen])
+    assert 0 < forecast.mean() < 1                                   # emulated and observed weather both drawn
+    for _, f, flag, t0 in seen:
+        lead_days = np.arange(flag.shape[1])[None, :] > t0[:, None]
+        assert np.array_equal(flag > 0, lead_days & f[:, None])
+    _, cfg2, scalers, _ = load_model(r["checkpoint"])
+    assert cfg2.data.forecast_flag and scalers.feature_names[-3] == "weather_is_forecast"
 
 
 def test_checkpoint_from_before_the_quantile_head_loads_as_hindcast_only(pretrained_ckpt, tmp_path):

@@ -85,10 +85,13 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     text = capsys.readouterr().out
     folder = out / "basin_32006_issued_1976-06-15"
     lv = json.loads((folder / "levels.json").read_text())
-    assert lv["danger"]["warn_probability"] == 0.01 and lv["danger"]["first_warning_lead"] == 1
-    assert "warning for danger" in (folder / "warnings.txt").read_text() and "warning for danger" in text
     t = pd.read_csv(folder / "forecast.csv")
     assert {"p_exceed_alert", "warn_alert", "p_exceed_danger", "warn_danger"} <= set(t.columns)
+    # the user's warning probability decides: the first lead whose P(exceed) reaches it
+    first = int(np.argmax(t["p_exceed_danger"].to_numpy() >= 0.01)) + 1
+    assert lv["danger"]["warn_probability"] == 0.01 and lv["danger"]["first_warning_lead"] == first
+    assert t["warn_danger"].tolist() == (t["p_exceed_danger"] >= 0.01).tolist() and t["warn_danger"].any()
+    assert "warning for danger" in (folder / "warnings.txt").read_text() and "warning for danger" in text
     assert "warning for danger" in (folder / "report.html").read_text()
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
     ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"

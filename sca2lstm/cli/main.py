@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "finetune": ("sca2lstm.cli.finetune", "fine-tune a pretrained model to one or more basins"),
     "predict": ("sca2lstm.cli.predict", "hindcast a basin with a checkpoint; metrics and figures"),
     "forecast": ("sca2lstm.cli.forecast", "issue-time forecast of the next days, with quantiles"),
+    "calibrate": ("sca2lstm.cli.calibrate", "fit a checkpoint's forecast calibration (blend, spread, warnings) on validation"),
     "verify": ("sca2lstm.cli.verify", "score a reforecast table per lead and warning level, beside persistence"),
     "data": ("sca2lstm.cli.data", "data tools: 'synth' writes the built-in synthetic basins"),
     "demo": ("sca2lstm.cli.demo", "the whole story offline: synth, pretrain, fine-tune, predict"),

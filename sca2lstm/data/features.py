@@ -18,13 +18,19 @@ from ..config import Config
 
 # How each feature is scaled: "global" (mean/std pooled over training basins), "basin_q" (the basin's
 # discharge scaler, like the target) or "basin_ssi" (the basin's log-discharge state scaler).
-GLOBAL, BASIN_Q, BASIN_SSI = "global", "basin_q", "basin_ssi"
+# A "flag" feature is not scaled (mean 0, standard deviation 1).
+GLOBAL, BASIN_Q, BASIN_SSI, FLAG = "global", "basin_q", "basin_ssi", "flag"
 
 #: Derived features computed from precipitation alone (unknown after an issue date without a
 #: weather forecast, like the meteorological inputs themselves).
 PRECIP_DERIVED = ("precip_sum_7d", "precip_sum_30d", "high_precip_days", "low_precip_days")
 #: Calendar features: known on every day.
 CALENDAR = ("doy_sin", "doy_cos")
+#: ``data.forecast_flag``: 1 on a lead day whose weather inputs come from a weather forecast, else 0. A
+#: record never carries it (0 in every file); only the issue-time masking sets it
+#: (:func:`sca2lstm.data.issue_time.mask_issue_time`), so the model can tell a forecast, which errs more
+#: with every lead, from observed weather.
+FORECAST_FLAG = "weather_is_forecast"
 
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
 #: The trailing windows of the precipitation sums (``precip_sum_7d``, ``precip_sum_30d``), in days.
@@ -38,6 +44,8 @@ def feature_spec(cfg: Config) -> list[tuple[str, str]]:
     if d.derived_features:
         spec += [(n, GLOBAL) for n in PRECIP_DERIVED]
     spec += [(n, GLOBAL) for n in CALENDAR]
+    if d.forecast_flag:
+        spec += [(FORECAST_FLAG, FLAG)]
     if d.use_discharge_input:
         spec += [(f"discharge_lag{d.lead_days}", BASIN_Q)]
         if d.derived_features:
@@ -121,6 +129,8 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     doy = df.index.day_of_year.to_numpy(np.float64)
     cols.append(np.sin(2 * np.pi * doy / 365.25))
     cols.append(np.cos(2 * np.pi * doy / 365.25))
+    if d.forecast_flag:
+        cols.append(np.zeros(len(df)))  # observed weather everywhere; issue-time masking sets forecast days
     q = df[d.target]
     if d.use_discharge_input:
         q_lag = q.shift(d.lead_days)

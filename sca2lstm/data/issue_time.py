@@ -13,7 +13,11 @@ through the model's missing-value path (value 0, flag set), not a second network
 * unless the weather of the lead days is known (a weather forecast, or the observed weather as a
   perfect one), every meteorological input and every precipitation-derived feature is missing
   after ``t0``;
-* the calendar features (``doy_sin``, ``doy_cos``) stay.
+* the calendar features (``doy_sin``, ``doy_cos``) stay;
+* with ``data.forecast_flag``, the flag feature is 1 on the lead days whose weather is a forecast
+  (emulated, archived or fetched) and 0 elsewhere, including lead days with the observed weather as a
+  perfect forecast: a forecast errs more with every lead, and the flag lets the model learn how far to
+  trust it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import KNOWN_DYNAMIC
-from .features import BASIN_Q, BASIN_SSI, CALENDAR, PRECIP_DERIVED
+from .features import BASIN_Q, BASIN_SSI, CALENDAR, FORECAST_FLAG, PRECIP_DERIVED
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class IssueTimeColumns:
 
     weather: np.ndarray    # meteorological inputs and precipitation-derived features
     discharge: np.ndarray  # features computed from observed discharge
+    forecast_flag: int | None = None  # the weather_is_forecast feature, if the model has it
 
 
 def issue_time_columns(names, kinds) -> IssueTimeColumns:
@@ -40,19 +45,21 @@ def issue_time_columns(names, kinds) -> IssueTimeColumns:
     Raises ValueError for a feature this module does not know, so that a new feature cannot be
     silently treated as known after the issue date.
     """
-    weather, discharge = [], []
+    weather, discharge, flag = [], [], None
     for i, (n, k) in enumerate(zip(names, kinds)):
-        if k in (BASIN_Q, BASIN_SSI):
+        if n == FORECAST_FLAG:
+            flag = i
+        elif k in (BASIN_Q, BASIN_SSI):
             discharge.append(i)
         elif n in KNOWN_DYNAMIC or n in PRECIP_DERIVED:
             weather.append(i)
         elif n not in CALENDAR:
             raise ValueError(f"feature {n!r}: unknown whether it is known after an issue date")
-    return IssueTimeColumns(np.array(weather, dtype=np.int64), np.array(discharge, dtype=np.int64))
+    return IssueTimeColumns(np.array(weather, dtype=np.int64), np.array(discharge, dtype=np.int64), flag)
 
 
 def mask_issue_time(x: np.ndarray, x_missing: np.ndarray, q_obs: np.ndarray, t0, cols: IssueTimeColumns,
-                    lead_days: int, weather_known=False):
+                    lead_days: int, weather_known=False, weather_forecast=False):
     """Hide from a window what is not known at its issue position ``t0``.
 
     Parameters
@@ -69,6 +76,9 @@ def mask_issue_time(x: np.ndarray, x_missing: np.ndarray, q_obs: np.ndarray, t0,
         ``data.lead_days``: the discharge-derived inputs of day t use flows up to t - lead_days.
     weather_known : bool or numpy.ndarray [B] bool
         Whether the lead days keep their weather inputs (a weather forecast is given).
+    weather_forecast : bool or numpy.ndarray [B] bool
+        Whether that weather is a forecast rather than the observed weather (sets the forecast flag
+        feature on the lead days, where the model has one; ignored where the weather is not known).
 
     Returns
     -------
@@ -89,6 +99,10 @@ def mask_issue_time(x: np.ndarray, x_missing: np.ndarray, q_obs: np.ndarray, t0,
     hide[:, :, cols.weather] = (after & ~wk)[:, :, None]
     x = np.where(hide, np.zeros((), dtype=x.dtype), x)
     x_missing = x_missing | hide
+    if cols.forecast_flag is not None:
+        wf = np.broadcast_to(np.asarray(weather_forecast, dtype=bool), (B,))[:, None]
+        x[:, :, cols.forecast_flag] = (after & wk & wf).astype(x.dtype)
+        x_missing[:, :, cols.forecast_flag] = False
     q_obs = np.where(after, np.array(np.nan, dtype=q_obs.dtype), q_obs)
     if single:
         return x[0], x_missing[0], q_obs[0]

@@ -13,6 +13,13 @@ Both are fitted on the **validation** days only (never the test days):
   (``by_lead``, used by the forecasts: a day-1 forecast is sharper than a day-7 one, so the best
   threshold differs) and one pooled over the leads (``warn_probability``, the figure ``levels.json`` shows).
 
+* **Spread per lead** (:mod:`sca2lstm.evaluation.spread`): each quantile's distance from the median is
+  rescaled per lead, state and weather setting so that the 90 % interval holds 90 % on the validation
+  forecasts, 5 % below and 5 % above, pooled over basins. Fitted for forecasts without weather, with
+  one weather forecast and with a weather ensemble (both emulated where no archive exists: labelled
+  so), and with the observed weather (benchmarks). With a weather forecast the blend is one weight per
+  lead pooled over basins (``weather_blend``).
+
 They are stored **beside the model** in ``<checkpoint stem>.forecast_calibration.json``, written at the
 end of pretraining and fine-tuning (and by ``bench/floods.py`` for a model trained before), so the
 checkpoint's format is unchanged. A basin not in the file gets its blend fitted on its own validation
@@ -35,6 +42,7 @@ from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, excee
 from .levels import RETURN_PERIODS, record_levels, return_period_name
 from .persistence import fit_blend
 from .recession import RecessionBound, apply_bound, fit_recession
+from .spread import WEATHER_SETTINGS, SpreadCalibration, fit_spread
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +90,8 @@ def fit_lead_blend(median, observed, last_obs) -> np.ndarray:
     return np.atleast_1d(np.asarray(fit.alpha, dtype=np.float64))
 
 
-def adjust(median, quantiles, last_obs, alpha=None, bound=None):
-    """The issued forecast from the model's raw one: blend per lead, then the recession bound.
+def adjust(median, quantiles, last_obs, alpha=None, bound=None, spread=None, levels=None, scale=None):
+    """The issued forecast from the model's raw one: blend per lead, spread per lead, then the recession bound.
 
     Parameters
     ----------
@@ -95,6 +103,10 @@ def adjust(median, quantiles, last_obs, alpha=None, bound=None):
         Blend weights (None: no blend).
     bound : ndarray [n, L] or None
         :meth:`RecessionBound.bound` (None: no bound).
+    spread : SpreadCalibration or None
+        Rescales the quantiles around the blended median (None: as the head gave them).
+    levels : sequence [Q], scale : float or ndarray [n]
+        With ``spread``: the quantiles' levels, and the basin's mean training flow of each forecast.
 
     Returns
     -------
@@ -109,6 +121,8 @@ def adjust(median, quantiles, last_obs, alpha=None, bound=None):
         if qs is not None:
             qs = qs + (new - med)[..., None]
         med = new
+    if spread is not None and qs is not None:
+        qs = spread.apply(med, qs, levels, np.broadcast_to(np.asarray(scale, dtype=np.float64), med.shape[:1]))
     med = np.maximum(med, 0.0)
     if qs is not None:
         qs = np.sort(np.maximum(qs, 0.0), axis=-1)
@@ -121,11 +135,19 @@ def adjust(median, quantiles, last_obs, alpha=None, bound=None):
 class IssueSetup:
     """What turns a basin's raw issue-time forecast into the issued one: ``alpha`` [L] blend weights per
     lead (None: no blend) and where they came from; the recession bound (None where the training
-    years have too few falling days)."""
+    years have too few falling days); the spread calibration of the weather setting (None: none stored)
+    and the basin's mean training flow, the unit of its state."""
 
     alpha: np.ndarray | None
     alpha_source: str
     recession: RecessionBound | None
+    spread: SpreadCalibration | None = None
+    scale: float = 1.0
+
+    def adjust(self, median, quantiles, levels, last_obs, bound=None):
+        """:func:`adjust` with this setup (``bound``: the recession bound of these forecasts, if any)."""
+        alpha = None if self.alpha is None else self.alpha[:np.asarray(median).shape[1]]
+        return adjust(median, quantiles, last_obs, alpha, bound, self.spread, levels, self.scale)
 
 
 def training_flows(ctx) -> np.ndarray:
@@ -139,20 +161,31 @@ def training_flows(ctx) -> np.ndarray:
     return ctx.record.y[i0:i1].astype(np.float64), ctx.record.dates[i0:i1]
 
 
-def issue_setup(ctx, leads: int, calibration: dict | None = None) -> IssueSetup:
-    """The blend per lead and the recession bound of a resolved basin (:class:`BasinContext`).
+def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str = "none") -> IssueSetup:
+    """The blend per lead, the recession bound and the spread of a resolved basin (:class:`BasinContext`).
 
-    The blend comes from ``calibration["issue_time_blend"][basin]`` when stored, else it is fitted on
-    the basin's validation days (:meth:`BasinContext.validation_days`) and kept in
-    ``ctx.blend.per_lead``; ``model.persistence_blend`` false turns it off.
+    Without weather (``weather="none"``) the blend comes from ``calibration["issue_time_blend"][basin]``
+    when stored, else it is fitted on the basin's validation days (:meth:`BasinContext.validation_days`)
+    and kept in ``ctx.blend.per_lead``; with a weather forecast (``forecast``, ``ensemble``, ``perfect``)
+    it is the setting's pooled weight per lead when stored, else the basin's. ``model.persistence_blend``
+    false turns it off. The spread is the stored one of the setting.
     """
+    if weather not in WEATHER_SETTINGS:
+        raise ValueError(f"weather={weather!r}; expected one of {WEATHER_SETTINGS}")
+    calibration = calibration or {}
     q, _ = training_flows(ctx)
     bound = fit_recession(q)
+    sp = (calibration.get("spread") or {}).get(weather)
+    extra = {"spread": SpreadCalibration.from_dict(sp) if sp else None,
+             "scale": float(ctx.scalers.basins[ctx.basin].q_mean)}
     if not ctx.cfg.model.persistence_blend:
-        return IssueSetup(None, "off (model.persistence_blend is false)", bound)
-    stored = ((calibration or {}).get("issue_time_blend") or {}).get(ctx.basin)
+        return IssueSetup(None, "off (model.persistence_blend is false)", bound, **extra)
+    pooled = (calibration.get("weather_blend") or {}).get(weather)
+    if weather != "none" and pooled is not None:
+        return IssueSetup(np.asarray(pooled, dtype=np.float64), f"pooled over basins ({weather})", bound, **extra)
+    stored = (calibration.get("issue_time_blend") or {}).get(ctx.basin)
     if stored is not None:
-        return IssueSetup(np.asarray(stored, dtype=np.float64), "stored beside the model", bound)
+        return IssueSetup(np.asarray(stored, dtype=np.float64), "stored beside the model", bound, **extra)
     blend = ctx.blend
     if blend.per_lead is None:
         v0, v1 = ctx.validation_days()
@@ -165,33 +198,67 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None) -> IssueSetup:
             src = f"fitted on the validation days {ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
         ctx._per_lead_source = src
     return IssueSetup(np.asarray(blend.per_lead, dtype=np.float64),
-                      getattr(ctx, "_per_lead_source", "fitted on the validation days"), bound)
+                      getattr(ctx, "_per_lead_source", "fitted on the validation days"), bound, **extra)
 
 
-def validation_runs(ctx, v0: int, v1: int, weather: str = "none"):
-    """Raw issue-time forecasts of the basin for every issue date in [v0, v1) (None if empty)."""
+def validation_runs(ctx, v0: int, v1: int, weather: str = "none", lead_weather=None, stride: int = 1):
+    """Raw issue-time forecasts of the basin for every (``stride``-th) issue date in [v0, v1) (None if
+    empty). ``lead_weather``: a weather forecast of the lead days (``weather="perfect"``), as
+    :func:`~sca2lstm.evaluation.operational.issue_time_hindcasts` takes it."""
     from .operational import issue_time_hindcasts
 
     if v1 - v0 < 2 or not np.isfinite(ctx.record.y[v0:v1]).any():
         return None
     cfg = ctx.cfg
     return issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(v0, v1)], cfg.training.forecast_leads, weather,
-                                seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device)[0]
+                                seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
+                                lead_weather=lead_weather, stride=stride)[0]
+
+
+#: Members of the emulated weather ensemble that calibrates ``ensemble`` forecasts, and its issue-date stride.
+ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE = 10, 3
+
+
+def _setting_runs(ctx, v0, v1, setting: str, seed: int):
+    """Validation runs of one weather setting; ``forecast`` and ``ensemble`` on emulated forecasts."""
+    if setting == "none":
+        return validation_runs(ctx, v0, v1, "none")
+    if setting == "perfect":
+        return validation_runs(ctx, v0, v1, "perfect")
+    from ..weather.windows import EmulatedForecast, LeadWeather
+
+    members, stride = (None, 1) if setting == "forecast" else (ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE)
+    emu = EmulatedForecast(LeadWeather.from_model(ctx.scalers, ctx.cfg), ctx.cfg.training.forecast_leads, members,
+                           1.0, seed)
+    return validation_runs(ctx, v0, v1, "perfect", lead_weather=emu, stride=stride)
+
+
+def _pooled_blend(parts) -> np.ndarray:
+    """One blend weight per lead over basins, each basin's flows in units of its mean flow (so that no
+    basin weighs by its size)."""
+    med = np.concatenate([r.median / sc for r, sc in parts])
+    obs = np.concatenate([r.observed / sc for r, sc in parts])
+    last = np.concatenate([r.last_obs / sc for r, sc in parts])
+    return fit_lead_blend(med, obs, last)
 
 
 def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = MAX_BASINS, seed: int = 0,
-              weather: str = "none") -> dict:
-    """Fit the blend per lead and the warning probabilities on validation days, and store them beside the model.
+              settings=WEATHER_SETTINGS) -> dict:
+    """Fit the blend per lead, the spread per lead and the warning probabilities on validation days, and store
+    them beside the model.
 
     Parameters
     ----------
     bundle : tuple
         ``load_model(...)``'s (model, cfg, scalers, ckpt).
-    model_path : path
-        The checkpoint file; the calibration is written beside it.
+    model_path : path or None
+        The checkpoint file; the calibration is written beside it (None: not written).
     basins : list of str, optional
-        Default: the basins of the checkpoint's scalers; a seeded sample of ``max_basins`` of them
-        chooses the warning probabilities (every sampled basin stores its blend).
+        Default: the basins of the checkpoint's scalers; a seeded sample of ``max_basins`` of them is
+        used (every sampled basin stores its blend).
+    settings : sequence of str
+        Weather settings whose spread is fitted (:data:`~sca2lstm.evaluation.spread.WEATHER_SETTINGS`);
+        ``none`` is always fitted: the blend and the warning probabilities come from it.
 
     Returns
     -------
@@ -202,34 +269,59 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     cfg = bundle[1]
     if cfg.training.forecast_leads <= 0:
         return {}
+    settings = ["none"] + [w for w in settings if w != "none"]
     basins = list(basins if basins is not None else bundle[2].basins)
     if len(basins) > max_basins:
         rng = np.random.default_rng(seed)
         basins = sorted(rng.choice(np.array(basins, dtype=object), size=max_basins, replace=False).tolist())
-    blend, pooled = {}, {return_period_name(t): ([], []) for t in RETURN_PERIODS}
+    blend = {}
+    runs = {w: [] for w in settings}        # setting -> [(runs, basin mean flow, recession bound rule, levels)]
     span = None
     for b in basins:
         try:
             ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True, warn_missing_inputs=False)
             v0, v1 = ctx.validation_days()
-            runs = validation_runs(ctx, v0, v1, weather)
+            got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings}
         except DataError as e:
             log.info("calibration: basin %s skipped (%s)", b, e)
             continue
-        if runs is None or runs.quantiles is None:
+        if got["none"] is None or got["none"].quantiles is None:
             continue
         span = f"{ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
-        alpha = fit_lead_blend(runs.median, runs.observed, runs.last_obs) if cfg.model.persistence_blend else None
-        if alpha is not None:
-            blend[b] = [float(a) for a in alpha]
+        if cfg.model.persistence_blend:
+            blend[b] = [float(a) for a in fit_lead_blend(got["none"].median, got["none"].observed, got["none"].last_obs)]
         q, d = training_flows(ctx)
-        rb = fit_recession(q)
-        bnd = rb.bound(runs.last_obs, runs.median.shape[1]) if rb is not None else None
-        _, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, bnd)
-        for name, lv in record_levels(d, q, d[0] if len(d) else None, d[-1] if len(d) else None, n_boot=0).items():
-            p = exceedance_probability(qs, runs.levels, lv.value)
+        lv = record_levels(d, q, d[0] if len(d) else None, d[-1] if len(d) else None, n_boot=0)
+        scale = float(ctx.scalers.basins[b].q_mean)
+        for w, r in got.items():
+            if r is not None and r.quantiles is not None:
+                runs[w].append((r, scale, fit_recession(q), lv, b))
+    weather_blend, spread = {}, {}
+    for w in settings:
+        parts = runs[w]
+        if not parts:
+            continue
+        if cfg.model.persistence_blend:
+            # with weather: the forecasts' blend; without: a fallback for tools that have no basin blend
+            weather_blend[w] = [float(a) for a in _pooled_blend([(r, sc) for r, sc, *_ in parts])]
+        meds, qss, obs, scales = [], [], [], []
+        for r, sc, _, _, b in parts:
+            alpha = blend.get(b) if w == "none" else weather_blend.get(w)
+            m, qq = adjust(r.median, r.quantiles, r.last_obs, alpha)
+            meds.append(m)
+            qss.append(qq)
+            obs.append(r.observed)
+            scales.append(np.full(len(m), sc))
+        spread[w] = fit_spread(np.concatenate(meds), np.concatenate(qss), parts[0][0].levels, np.concatenate(obs),
+                               np.concatenate(scales))
+    pooled = {return_period_name(t): ([], []) for t in RETURN_PERIODS}
+    for r, sc, rb, lv, b in runs["none"]:
+        bnd = rb.bound(r.last_obs, r.median.shape[1]) if rb is not None else None
+        _, qs = adjust(r.median, r.quantiles, r.last_obs, blend.get(b), bnd, spread.get("none"), r.levels, sc)
+        for name, level in lv.items():
+            p = exceedance_probability(qs, r.levels, level.value)
             pooled[name][0].append(p)
-            pooled[name][1].append(np.where(np.isfinite(runs.observed), runs.observed > lv.value, np.nan))
+            pooled[name][1].append(np.where(np.isfinite(r.observed), r.observed > level.value, np.nan))
     warn = {}
     for name, (ps, es) in pooled.items():
         if not ps:
@@ -239,9 +331,16 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         by_lead = [choose_warn_probability(p_all[:, k], e_all[:, k])[0] for k in range(p_all.shape[1])]
         warn[name] = {"warn_probability": p, "f1": None if np.isnan(f1) else f1, "event_days": n,
                       "by_lead": by_lead}
-    doc = {"what": "issue-time persistence blend per lead and warning probabilities, fitted on validation days",
-           "validation_days": span, "basins": len(blend) or len(basins), "weather": weather,
-           "issue_time_blend": blend, "warn_probability": warn}
+    emulated = [w for w in spread if w in ("forecast", "ensemble")]
+    doc = {"what": "issue-time persistence blend per lead, spread per lead and weather setting, and warning "
+                   "probabilities, fitted on validation days",
+           "validation_days": span, "basins": len(blend) or len(runs["none"]),
+           "issue_time_blend": blend, "weather_blend": weather_blend,
+           "spread": {w: c.to_dict() for w, c in spread.items()},
+           "spread_weather": {w: ("emulated weather forecasts (sca2lstm/weather/emulator.py)" if w in emulated else
+                                  "observed weather" if w == "perfect" else "no weather after the issue date")
+                              for w in spread},
+           "warn_probability": warn}
     if model_path is not None:
         write_calibration(model_path, doc)
     return doc

@@ -239,7 +239,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         miss = np.isnan(xw)
         xw = np.where(miss, np.float32(0), xw)
         xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
-                                       weather_known=weather_forecast is not None)
+                                       weather_known=weather_forecast is not None,
+                                       weather_forecast=weather_forecast is not None)
         xws.append(xw)
         misses.append(miss)
     M = len(xws)
@@ -347,7 +348,7 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
     miss = np.concatenate([m[1] for m in members])
     B = members[0][0].shape[0]
     rep = lambda a: np.concatenate([a] * M)  # noqa: E731
-    x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True)
+    x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True, weather_forecast=True)
     med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     if qs is None:  # a model without a quantile head: the members' mean as the point forecast

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
-from .calibration import IssueSetup, adjust, issue_setup, read_calibration, training_flows, warn_probabilities
+from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
 
@@ -94,8 +94,7 @@ def apply_issue_setup(table: pd.DataFrame, setup: IssueSetup, last_obs: float, g
     order = np.argsort(np.r_[taus, 0.5], kind="stable")
     L = med.shape[1]
     bound = setup.recession.bound([last_obs], L, gap) if setup.recession is not None else None
-    alpha = None if setup.alpha is None else setup.alpha[:L]
-    med2, q2 = adjust(med, full[..., order], [last_obs], alpha, bound)
+    med2, q2 = setup.adjust(med, full[..., order], np.r_[taus, 0.5][order], [last_obs], bound)
     out = table.copy()
     out["median"] = med2[0]
     for k, j in enumerate(order):
@@ -133,7 +132,8 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
                         context=ctx)
     calib = read_calibration(model_path)
-    setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib)
+    setting = "none" if weather_forecast is None else "ensemble" if fc.members is not None else "forecast"
+    setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, setting)
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
     y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
@@ -217,13 +217,16 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
             raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
                             f"with every lead 1..{trained}")
         weather = "perfect"
+        setting = "ensemble" if arch.n_members > 1 else "forecast"
+    else:
+        setting = weather
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
                                lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size,
                                lead_weather=lead_weather)[0]
     calib = read_calibration(model_path)
-    setup = issue_setup(ctx, trained, calib)
+    setup = issue_setup(ctx, trained, calib, setting)
     bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
-    med, qs = adjust(run.median, run.quantiles, last, setup.alpha, bound)
+    med, qs = setup.adjust(run.median, run.quantiles, run.levels, last, bound)
     med, obs = med[keep, :leads], run.observed[keep, :leads]
     n = int(keep.sum())
     idates = pd.DatetimeIndex(dates[issue[keep]])

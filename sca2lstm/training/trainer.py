@@ -400,12 +400,15 @@ class Trainer:
         issue = rng.random(B) < s.forecast_fraction
         weather = rng.random(B) < s.forecast_weather_known
         t0 = np.where(issue, L - 1 - s.forecast_leads, L - 1)
+        forecast = np.zeros(B, dtype=bool)
         if self.lead_weather is not None:
-            x, miss = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads), bb, ss)
-        return (*mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather), issue)
+            x, miss, forecast = self._forecast_weather(x, miss, rng, issue & weather, int(L - 1 - s.forecast_leads),
+                                                       bb, ss)
+        return (*mask_issue_time(x, miss, q_in, t0, self.issue_cols, s.lead_days, weather, forecast), issue)
 
     def _forecast_weather(self, x, miss, rng, chosen, pos, bb, ss):
-        """Put archived or emulated forecasts into the lead days of the ``chosen`` windows."""
+        """Put archived or emulated forecasts into the lead days of the ``chosen`` windows; also returns
+        which windows got one [B]."""
         s, lw = self.s, self.lead_weather
         done = np.zeros(len(chosen), dtype=bool)
         if self.weather_archive is not None and chosen.any():
@@ -420,7 +423,8 @@ class Trainer:
                 obs = lw.observed(x[emu], miss[emu])
                 fc = emulate(obs, pos, s.forecast_leads, rng)
                 x, miss = lw.put(x, miss, pos, fc, emu)
-        return x, miss
+                done |= emu
+        return x, miss, done
 
     def _describe_batch(self, bb, ss) -> str:
         d, L = self.train_data, self.s.seq_len

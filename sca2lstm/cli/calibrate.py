@@ -1,0 +1,77 @@
+"""``sca2lstm calibrate --model M.pth``: fit (or refit) the forecast calibration stored beside a checkpoint.
+
+Pretraining and fine-tuning write ``<stem>.forecast_calibration.json`` themselves; this command makes it
+for a model trained before, or refits it after the data changed. It fits on the **validation** days of
+the basins (a seeded sample of ``--max_basins`` of the checkpoint's basins, or ``--basins``): the
+persistence blend per lead, the spread per lead and weather setting, and the warning probability per
+level (:mod:`sca2lstm.evaluation.calibration`). The ``forecast`` and ``ensemble`` spreads are fitted on
+emulated weather forecasts (the calibration file says so). An earlier file is replaced only when the
+new one is complete.
+
+Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../shared/data/camels_gb_large``
+"""
+
+from __future__ import annotations
+
+from .common import ArgumentParser, run_main
+
+PROG = "sca2lstm calibrate"
+
+
+def build_parser() -> ArgumentParser:
+    from ..evaluation.calibration import MAX_BASINS
+    from ..evaluation.spread import WEATHER_SETTINGS
+
+    p = ArgumentParser(prog=PROG, description="Fit the forecast calibration of a checkpoint on validation days: "
+                                              "blend and spread per lead, warning probabilities.")
+    p.add_argument("--model", required=True, help="the checkpoint (.pth); the calibration is written beside it")
+    p.add_argument("--data_dir", default=None, help="data folder (default: the one the checkpoint recorded)")
+    p.add_argument("--basins", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
+    p.add_argument("--max_basins", type=int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
+    p.add_argument("--settings", nargs="+", default=list(WEATHER_SETTINGS), choices=list(WEATHER_SETTINGS),
+                   help="weather settings whose spread is fitted (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="basin sample and emulated forecasts (default 0)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--quiet", action="store_true", help="less output")
+    return p
+
+
+def _body(args) -> int:
+    import time
+    from pathlib import Path
+
+    from ..checkpoint import load_model
+    from ..errors import DataError, UsageError
+    from ..evaluation.calibration import calibrate, calibration_path
+    from ..evaluation.context import check_basins
+
+    if args.max_basins < 1:
+        raise UsageError(f"--max_basins {args.max_basins}: expected at least 1")
+    path = Path(args.model)
+    bundle = load_model(path)
+    if bundle[1].training.forecast_leads <= 0:
+        raise UsageError(f"{path}: a hindcast-only model (training.forecast_leads 0) has no issue-time forecasts "
+                         "to calibrate")
+    folder = check_basins(bundle, args.data_dir, args.basins or [])
+    t0 = time.perf_counter()
+    doc = calibrate(bundle, None, folder, args.basins, max_basins=args.max_basins, seed=args.seed,
+                    settings=args.settings)
+    if not doc.get("spread"):
+        raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
+    from ..evaluation.calibration import write_calibration
+
+    write_calibration(path, doc)
+    print(f"Calibrated on {doc['basins']} basins, validation days {doc['validation_days']} "
+          f"({time.perf_counter() - t0:.0f} s); settings {', '.join(doc['spread'])}")
+    for w, sp in doc["spread"].items():
+        f = sp["factors"]
+        j05, j95 = sp["levels"].index(0.05), sp["levels"].index(0.95)
+        lo = " ".join(f"{max(row[j05] for row in lead):.2f}" for lead in f)
+        hi = " ".join(f"{max(row[j95] for row in lead):.2f}" for lead in f)
+        print(f"  {w:<9} largest q05 / q95 spread factor per lead: {lo} / {hi}")
+    print(f"Saved {calibration_path(path)}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _body, build_parser(), argv)

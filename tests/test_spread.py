@@ -1,0 +1,72 @@
+"""Spread calibration: rescaled quantiles hold their levels on the forecasts they were fitted on."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from sca2lstm.evaluation.spread import SpreadCalibration, fit_spread
+
+LEVELS = [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+def _forecasts(n, leads, sigma_true, sigma_head, seed=0, mean=10.0):
+    """Medians m, head quantiles m + sigma_head z_tau, and observations m + sigma_true N(0, 1) per lead."""
+    rng = np.random.default_rng(seed)
+    m = rng.uniform(0.5 * mean, 1.5 * mean, size=(n, 1)) * np.ones((1, leads))
+    z = stats.norm.ppf(LEVELS)
+    qs = m[..., None] + np.asarray(sigma_head)[None, :, None] * z[None, None, :]
+    obs = m + np.asarray(sigma_true)[None, :] * rng.standard_normal((n, leads))
+    return m, qs, obs, np.full(n, mean)
+
+
+def test_too_narrow_and_too_wide_quantiles_are_rescaled_to_their_levels():
+    n, leads = 20000, 3
+    sigma_true = np.array([1.0, 2.0, 4.0])
+    sigma_head = np.array([2.0, 2.0, 2.0])      # too wide at lead 1, right at lead 2, too narrow at lead 3
+    m, qs, obs, scale = _forecasts(n, leads, sigma_true, sigma_head)
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=())
+    # The factor is the ratio of the true to the head's spread (sampling error of a quantile of n draws:
+    # a few 1/sqrt(n); 0.05 is several times that).
+    np.testing.assert_allclose(cal.factors[:, 0, [0, 1, 3, 4]], (sigma_true / sigma_head)[:, None] * np.ones(4),
+                               atol=0.05)
+    assert np.all(cal.factors[:, 0, 2] == 1.0)                     # the median is not moved
+    # On fresh forecasts of the same kind, the rescaled quantiles hold their levels.
+    m2, qs2, obs2, scale2 = _forecasts(n, leads, sigma_true, sigma_head, seed=1)
+    q = cal.apply(m2, qs2, LEVELS, scale2)
+    for j, tau in enumerate(LEVELS):
+        below = (obs2 <= q[..., j]).mean(axis=0)
+        np.testing.assert_allclose(below, tau, atol=4 * np.sqrt(tau * (1 - tau) / n))
+    assert np.array_equal(q[..., 2], m2)
+
+
+def test_factors_follow_the_state_of_the_forecast():
+    """Forecasts in a wet state (median above twice the mean flow) err more: their bin gets wider factors."""
+    n = 20000
+    rng = np.random.default_rng(3)
+    scale = np.full(n, 10.0)
+    m = np.where(rng.random(n) < 0.5, 5.0, 40.0)[:, None]
+    z = stats.norm.ppf(LEVELS)
+    qs = m[..., None] + 1.0 * z[None, None, :]
+    sd = np.where(m > 20, 3.0, 1.0)
+    obs = m + sd * rng.standard_normal((n, 1))
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(2.0,))
+    assert abs(cal.factors[0, 0, 4] - 1.0) < 0.1 and abs(cal.factors[0, 1, 4] - 3.0) < 0.2
+    assert cal.days.tolist() == [[int((m < 20).sum()), int((m > 20).sum())]]
+
+
+def test_sparse_state_bins_fall_back_to_the_lead_over_all_states_and_dict_round_trip():
+    m, qs, obs, scale = _forecasts(1000, 2, [2.0, 2.0], [1.0, 1.0])
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(1.4,), min_days=1000)   # the bins hold ~90 % and ~10 %
+    assert np.allclose(cal.factors[:, 0], cal.factors[:, 1])
+    back = SpreadCalibration.from_dict(cal.to_dict())
+    np.testing.assert_allclose(back.apply(m, qs, LEVELS, scale), cal.apply(m, qs, LEVELS, scale), atol=1e-3)
+
+
+def test_unit_factors_leave_forecasts_unchanged_and_later_leads_use_the_last_lead():
+    m, qs, _, scale = _forecasts(50, 4, [1.0] * 4, [1.0] * 4)
+    cal = SpreadCalibration(LEVELS, [1.0], np.ones((2, 2, 5)), np.zeros((2, 2), dtype=int))
+    np.testing.assert_array_equal(cal.apply(m, qs, LEVELS, scale), qs)
+    cal.factors[1] = 2.0
+    q = cal.apply(m, qs, LEVELS, scale)
+    np.testing.assert_allclose(q[:, 3, 0], m[:, 3] + 2.0 * (qs[:, 3, 0] - m[:, 3]))
