@@ -171,7 +171,8 @@ def test_another_input_absent_is_named_without_refusing(pretrained_ckpt, tiny_da
     with caplog.at_level("WARNING", logger="sca2lstm"):
         p = predict(pretrained_ckpt, "10002", data_dir=d)
     assert p.metrics["missing_inputs"] == ["temperature"]
-    assert any("temperature" in r.getMessage() and "no value anywhere" in r.getMessage() for r in caplog.records)
+    assert any("temperature" in r.getMessage() and "no value of temperature anywhere" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_keep_better_keeps_the_pretrained_model_unless_fine_tuning_beats_it():
@@ -251,3 +252,27 @@ def test_fine_tune_whose_test_part_lies_in_the_pretraining_days_warns_and_predic
     p = predict(r["checkpoint"], "32006", data_dir=tiny_data_dir)
     assert p.periods["test"][0] == "1973-01-01"
     assert p.metrics["in_sample"]["in_sample"] and p.metrics["in_sample"]["train_days"] > 0
+
+
+def test_a_basin_without_an_input_column_is_warned_about_once_through_forecast(pretrained_ckpt, tiny_data_dir,
+                                                                               tmp_path, capsys):
+    """The data layer names the absent column in one line; the basin context, the forecast's frame and the
+    printed result do not repeat it (a fresh process: the in-process caches are cleared)."""
+    from sca2lstm.cli.forecast import main as forecast_main
+    from sca2lstm.evaluation.context import clear_caches
+
+    d = _copy(tiny_data_dir, tmp_path)
+    _rewrite(d, "10002", lambda df: df.drop(columns=["temperature"]))
+    clear_caches()
+    argv = ["--model", str(pretrained_ckpt), "--basin", "10002", "--data_dir", str(d), "--issue_date", "1976-06-15"]
+    assert forecast_main([*argv, "--output_dir", str(tmp_path / "f")]) == 0
+    cap = capsys.readouterr()
+    lines = [ln for ln in (cap.out + cap.err).splitlines() if "temperature" in ln.lower()]
+    assert len(lines) == 1, lines
+    assert "10002" in lines[0] and "masked" in lines[0]
+    # The context still refuses a basin without precipitation unless allowed (one line, exit 1).
+    _rewrite(d, "10003", lambda df: df.drop(columns=["precipitation"]))
+    assert forecast_main(["--model", str(pretrained_ckpt), "--basin", "10003", "--data_dir", str(d),
+                          "--output_dir", str(tmp_path / "g")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--allow_missing_inputs" in err and len(err.splitlines()) == 1

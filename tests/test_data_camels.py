@@ -247,7 +247,8 @@ def test_missing_input_column_is_masked_with_one_line(tiny_data_dir, tmp_path, t
     with caplog.at_level(logging.WARNING, logger="sca2lstm"):
         rec = load_basin(data_dir, "32006", tiny_cfg, use_cache=False)
     lines = [r.getMessage() for r in caplog.records if "temperature" in r.getMessage()]
-    assert lines == ["basin 32006: no column(s) ['temperature'] in its file; masked as missing"]
+    assert lines == ["basin 32006: no value of temperature anywhere in its data (absent from its file, or "
+                     "empty); masked as missing: the model runs without it, which can cost much accuracy"]
     j = tiny_cfg.data.dynamic_inputs.index("temperature")
     assert np.isnan(rec.x[:, j]).all()
     assert np.isfinite(rec.x[:, 0]).any() and np.isfinite(rec.y).any()

@@ -99,7 +99,8 @@ def test_a_basin_without_temperature_trains_and_predicts_with_zero_temperature_w
         res = pretrain(cfg, out, data_dir=mixed_dir, progress=False)
     msgs = [r.getMessage() for r in caplog.records]
     assert [m for m in msgs if "10002" in m and "temperature" in m] == [
-        "basin 10002: no column(s) ['temperature'] in its file; masked as missing"]  # one line
+        "basin 10002: no value of temperature anywhere in its data (absent from its file, or empty); masked "
+        "as missing: the model runs without it, which can cost much accuracy"]  # one line
     summary = pd.read_csv(res["run_dir"] / "data_summary.csv", dtype={"basin": str}).set_index("basin")
     assert summary.loc["10002", "empty_inputs"] == "temperature"
     assert "ETA" in next(m for m in msgs if m.startswith("epoch   1/2"))

@@ -104,9 +104,7 @@ def _body(args) -> int:
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
     for line in lines:
         print(line)
-    if fc.missing_inputs:
-        print(f"WARNING: no {', '.join(fc.missing_inputs)} anywhere in basin {fc.basin}'s data: the model ran "
-              "without it (masked)")
+    # An input the basin lacks was named once, by the data loading (--format json lists it: missing_inputs).
     print(f"Output: {folder}")
     return 0
 

@@ -25,7 +25,7 @@ from ..config import Config
 from ..errors import DataError
 from ..fileio import default_cache_root, file_sha256
 from . import reader
-from .features import feature_spec, raw_features
+from .features import PRECIP_DERIVED, feature_spec, raw_features
 from .pet import PET_COLUMNS, oudin_pet
 from .scaling import Scalers
 
@@ -185,7 +185,8 @@ def feature_cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
 def complete_inputs(df, basin: str, cfg: Config, lat: float):
     """Give ``df`` every column the features need: PET from temperature where configured
     (``data.pet_from_temperature``), and all-NaN columns (masked for the model) for inputs the basin
-    lacks, with one log line for each basin that lacks any.
+    lacks. It logs nothing: the inputs a basin lacks are named once, from its record
+    (:func:`warn_absent_inputs`), however often its frame is completed.
 
     Parameters
     ----------
@@ -206,18 +207,39 @@ def complete_inputs(df, basin: str, cfg: Config, lat: float):
         if d.pet_from_temperature == "always" or (d.pet_from_temperature == "missing" and c not in df.columns):
             if "temperature" in df.columns and np.isfinite(lat):
                 df[c] = oudin_pet(df["temperature"].to_numpy(np.float64), lat, df.index.day_of_year.to_numpy())
-            else:
-                why = "no temperature column" if "temperature" not in df.columns else "no gauge_lat attribute"
-                log.warning("basin %s: %s from temperature (Oudin) is not possible (%s); %s is masked as missing",
-                            basin, c, why, c)
+            else:  # masked; warn_absent_inputs says why
                 df[c] = np.nan
     needed = list(d.dynamic_inputs) + (["precipitation"] if d.derived_features else [])
-    absent = [c for c in dict.fromkeys(needed) if c not in df.columns]
-    if absent:
-        log.warning("basin %s: no column(s) %s in its file; masked as missing", basin, absent)
-        for c in absent:
+    for c in dict.fromkeys(needed):
+        if c not in df.columns:
             df[c] = np.nan
     return df
+
+
+def absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+    """The configured meteorological input columns with no value on any day of ``rec`` (a column absent
+    from the basin's file, or empty): not gaps, but an input the model never sees for this basin."""
+    out = empty_inputs(rec, cfg)
+    if cfg.data.derived_features and "precipitation" not in cfg.data.dynamic_inputs:
+        # precipitation feeds only the derived features; they are empty exactly when it is
+        j = len(cfg.data.dynamic_inputs)  # the first derived feature (features.feature_spec)
+        if len(rec.x) == 0 or not np.isfinite(rec.x[:, j:j + len(PRECIP_DERIVED)]).any():
+            out.append("precipitation")
+    return out
+
+
+def warn_absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+    """:func:`absent_inputs` of ``rec``, named in one warning line (the only one: the basin context and the
+    commands refuse or report them, but do not repeat it). Returns them."""
+    missing = absent_inputs(rec, cfg)
+    if missing:
+        pet = [c for c in missing if c in PET_COLUMNS]
+        why = (f"; {', '.join(pet)} from temperature (Oudin) needs the temperature column and the gauge_lat "
+               "attribute" if pet and cfg.data.pet_from_temperature != "never" else "")
+        log.warning("basin %s: no value of %s anywhere in its data (absent from its file, or empty%s); masked as "
+                    "missing: the model runs without %s, which can cost much accuracy", rec.basin,
+                    ", ".join(missing), why, "it" if len(missing) == 1 else "them")
+    return missing
 
 
 def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=None) -> BasinRecord:
@@ -232,7 +254,9 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=
             arr = np.load(cfile, mmap_mode="r", allow_pickle=False)
             if arr.ndim == 2 and arr.dtype == np.float32 and arr.shape[1] >= 3:
                 dates = np.asarray(arr[:, -1]).astype(np.int64).astype("datetime64[D]")
-                return BasinRecord(basin, dates, arr[:, :-2], arr[:, -2], digest)
+                rec = BasinRecord(basin, dates, arr[:, :-2], arr[:, -2], digest)
+                warn_absent_inputs(rec, cfg)
+                return rec
             log.warning("cache file %s has an unexpected layout; rebuilding it", cfile)
         except (OSError, ValueError, EOFError):
             log.warning("cache file %s is unreadable; rebuilding it", cfile)
@@ -241,6 +265,7 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=
     x, y = raw_features(df, cfg)
     dates = df.index.to_numpy().astype("datetime64[D]")
     rec = BasinRecord(basin, dates, x, y, digest)
+    warn_absent_inputs(rec, cfg)
     if use_cache:
         _write_cache(cfile, rec)
     return rec
@@ -336,7 +361,7 @@ def check_period_has_target(rec: BasinRecord, start, end, what: str) -> int:
 def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) -> int:
     """Missing meteorological inputs of ``rec`` in [start, end], masked for the model, with one warning
     that counts them. An input the basin lacks on every day of its record was said when its file was
-    read (:func:`complete_inputs`) and is not repeated; whether an input has values in any basin at
+    loaded (:func:`warn_absent_inputs`) and is not repeated; whether an input has values in any basin at
     all is the pretraining's check (it fits the input's scaler on them).
 
     Returns the number of missing input values, absent inputs included.

@@ -31,9 +31,9 @@ import pandas as pd
 from ..checkpoint import load_model, trained_on
 from ..config import Config
 from ..data import reader
-from ..data.dataset import (BasinRecord, SequenceData, complete_inputs, feature_cache_entry, load_basin,
-                            load_static, recorded_data, resolve_data_dir)
-from ..data.features import PRECIP_DERIVED, raw_features, required_columns
+from ..data.dataset import (BasinRecord, SequenceData, absent_inputs, complete_inputs, feature_cache_entry,
+                            load_basin, load_static, recorded_data, resolve_data_dir, warn_absent_inputs)
+from ..data.features import raw_features, required_columns
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
@@ -115,7 +115,8 @@ class BasinContext:
         allow_missing_inputs : bool
             Run even when precipitation, or every meteorological input, is absent from the whole data.
         warn_missing_inputs : bool
-            Name absent inputs in a warning (False: a step after training, whose data loading already did).
+            Name the inputs absent from ``timeseries`` in a warning (a file's are named by its loading,
+            :func:`~sca2lstm.data.dataset.warn_absent_inputs`, once per file version in a process).
 
         Raises
         ------
@@ -139,9 +140,9 @@ class BasinContext:
         else:
             files = _basin_files(data_dir, basin, cfg, attrs)
             rec, frame = files.record, files.frame
-        missing = absent_inputs(rec, cfg)
-        if warn_missing_inputs or not allow_missing_inputs:
-            check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
+        # The data layer names absent inputs once: load_basin for a file; here for a caller's table.
+        missing = (warn_absent_inputs if timeseries is not None and warn_missing_inputs else absent_inputs)(rec, cfg)
+        check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
@@ -278,23 +279,9 @@ def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -
     return rec.period(cfg.data.train_start, cfg.data.train_end)
 
 
-def absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
-    """The configured meteorological input columns with no value on any day of ``rec`` (a column absent
-    from the basin's file, or empty): not gaps, but an input the model never sees for this basin."""
-    names = list(cfg.data.dynamic_inputs)
-    has = np.isfinite(rec.x[:, :len(names)]).any(axis=0) if len(rec.x) else np.zeros(len(names), bool)
-    out = [n for n, h in zip(names, has) if not h]
-    if cfg.data.derived_features and "precipitation" not in names:
-        # precipitation feeds only the derived features; they are empty exactly when it is
-        j = len(names)  # the first derived feature (data.features.feature_spec)
-        if len(rec.x) == 0 or not np.isfinite(rec.x[:, j:j + len(PRECIP_DERIVED)]).any():
-            out.append("precipitation")
-    return out
-
-
 def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) -> None:
-    """Warn about inputs absent from the whole record; refuse precipitation, or every meteorological
-    input, absent unless ``allow`` (``--allow_missing_inputs``)."""
+    """Refuse precipitation, or every meteorological input, absent from the whole record unless ``allow``
+    (``--allow_missing_inputs``). The data layer has named them (:func:`~sca2lstm.data.dataset.warn_absent_inputs`)."""
     if not missing:
         return
     inputs = [c for c in required_columns(cfg) if c != cfg.data.target]
@@ -305,8 +292,6 @@ def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) ->
         raise DataError(f"basin {basin}: {what} ({', '.join(missing)}) has no value anywhere in its data; the "
                         "model would run blind to it. Add the column, or pass --allow_missing_inputs to run "
                         "anyway (the outputs then name the missing input)")
-    log.warning("basin %s: input column(s) %s have no value anywhere in its data (absent from its file); the "
-                "model runs without them (masked), which can cost much accuracy", basin, ", ".join(missing))
 
 
 # ---------------------------------------------------------------------------------------------- files
