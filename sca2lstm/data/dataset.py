@@ -228,11 +228,23 @@ def absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
     return out
 
 
+# (basin, source hash, inputs) already named in this process: a file read again (the calibration after
+# training, a second context) is not warned about twice.
+_NAMED: set = set()
+
+
+def forget_named_inputs() -> None:
+    """Name absent inputs again (a fresh process, as far as these warnings go)."""
+    _NAMED.clear()
+
+
 def warn_absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
-    """:func:`absent_inputs` of ``rec``, named in one warning line (the only one: the basin context and the
-    commands refuse or report them, but do not repeat it). Returns them."""
+    """:func:`absent_inputs` of ``rec``, named in one warning line, once per basin and file version in a
+    process (the basin context and the commands refuse or report them, but do not repeat it). Returns them."""
     missing = absent_inputs(rec, cfg)
-    if missing:
+    key = (rec.basin, rec.source_hash, tuple(missing))
+    if missing and key not in _NAMED:
+        _NAMED.add(key)
         pet = [c for c in missing if c in PET_COLUMNS]
         why = (f"; {', '.join(pet)} from temperature (Oudin) needs the temperature column and the gauge_lat "
                "attribute" if pet and cfg.data.pet_from_temperature != "never" else "")

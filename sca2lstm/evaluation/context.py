@@ -32,7 +32,8 @@ from ..checkpoint import load_model, trained_on
 from ..config import Config
 from ..data import reader
 from ..data.dataset import (BasinRecord, SequenceData, absent_inputs, complete_inputs, feature_cache_entry,
-                            load_basin, load_static, recorded_data, resolve_data_dir, warn_absent_inputs)
+                            forget_named_inputs, load_basin, load_static, recorded_data, resolve_data_dir,
+                            warn_absent_inputs)
 from ..data.features import raw_features, required_columns
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
@@ -321,9 +322,10 @@ _CACHE_SIZE = 256
 
 
 def clear_caches() -> None:
-    """Forget the cached files (timing a first call, or freeing memory)."""
+    """Forget the cached files, and which absent inputs were named (timing a first call, freeing memory)."""
     _BASIN_CACHE.clear()
     _STATIC_CACHE.clear()
+    forget_named_inputs()
 
 
 def _file_signature(paths) -> tuple:
