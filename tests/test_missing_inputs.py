@@ -84,6 +84,7 @@ def test_cache_key_follows_pet_mode_and_latitude(mixed_dir):
     cfg = make_tiny_config(mixed_dir)
     a = feature_cache_entry(mixed_dir, "32006", cfg)[1]
     assert feature_cache_entry(mixed_dir, "32006", cfg.replace(data={"pet_from_temperature": "always"}))[1] != a
+    assert feature_cache_entry(mixed_dir, "32006", cfg.replace(data={"forecast_flag": True}))[1] != a
     topo = mixed_dir / "attributes" / "CAMELS_GB_topographic_attributes.csv"
     t = pd.read_csv(topo, dtype={"gauge_id": str})
     t.loc[t["gauge_id"] == "32006", "gauge_lat"] += 1.0

@@ -156,7 +156,9 @@ def _feature_key(cfg: Config) -> dict:
     return {"v": CACHE_VERSION, "dyn": d.dynamic_inputs, "derived": d.derived_features,
             "hi": d.high_precip_mm, "lo": d.low_precip_mm, "ssi": d.ssi_window,
             "q_in": d.use_discharge_input, "lead": d.lead_days, "target": d.target,
-            "pet": d.pet_from_temperature}
+            "pet": d.pet_from_temperature,
+            # only when set, so that the caches of configs without the flag keep their keys
+            **({"flag": True} if d.forecast_flag else {})}
 
 
 def _basin_geometry(data_dir, basin: str) -> dict:
