@@ -168,6 +168,7 @@ def test_the_issue_time_is_local():
     (["--issue_at", "25:00"], "--issue_at"), (["--issue_at", "8am"], "--issue_at"),
     (["--timezone", "Mars/Olympus"], "--timezone"), (["--alert_webhook", "ftp://x"], "--alert_webhook"),
     (["--alert_email", "nobody"], "--alert_email"), (["--smtp", "mail:notaport"], "--smtp"),
+    (["--weather_base_url", "ftp://x"], "--weather_base_url"), (["--weather_retries", "-1"], "--weather_retries"),
 ])
 def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys):
     from sca2lstm.cli.main import main

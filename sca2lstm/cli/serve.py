@@ -51,6 +51,12 @@ def build_parser() -> ArgumentParser:
                         "$SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD)")
     g.add_argument("--smtp_from", default="sca2lstm@localhost", help="sender address of the alert e-mails")
     g.add_argument("--smtp_starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS")
+    g.add_argument("--weather_base_url", default=None,
+                   help="Open-Meteo host the daily issue fetches from for stations whose metadata names the source "
+                        "(a self-hosted instance or a paid plan's host; default: the free API, non-commercial use "
+                        "only; a plan's key from $SCA2LSTM_OPENMETEO_API_KEY)")
+    g.add_argument("--weather_timeout", type=float, default=20.0, help="seconds per weather request attempt (default 20)")
+    g.add_argument("--weather_retries", type=int, default=3, help="retries of a failed weather request (default 3)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="warnings only")
     return p
@@ -74,6 +80,7 @@ def daily_settings(args):
     """The daily issue of the flags (one-line UsageError on a bad value)."""
     from ..serve.daily import Daily, parse_issue_at, parse_timezone
     from ..serve.notify import Notifier
+    from ..serve.weather import FetchSettings
 
     at = parse_issue_at(args.issue_at) if args.issue_at else None
     tz = parse_timezone(args.timezone)
@@ -88,7 +95,14 @@ def daily_settings(args):
         raise UsageError(f"--smtp {args.smtp!r}: expected HOST:PORT, e.g. smtp.example.org:587")
     notifier = Notifier.from_env(webhook=args.alert_webhook, email_to=emails, smtp_host=host, smtp_port=int(port),
                                  smtp_from=args.smtp_from, smtp_starttls=args.smtp_starttls)
-    return Daily(at=at, tz=tz, notifier=notifier)
+    if args.weather_timeout <= 0 or args.weather_retries < 0:
+        raise UsageError(f"--weather_timeout {args.weather_timeout} / --weather_retries {args.weather_retries}: "
+                         "expected a timeout > 0 and retries >= 0")
+    if args.weather_base_url and not args.weather_base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--weather_base_url {args.weather_base_url!r}: expected an http:// or https:// URL")
+    weather = FetchSettings(base_url=args.weather_base_url, api_key=os.environ.get("SCA2LSTM_OPENMETEO_API_KEY") or None,
+                            timeout=args.weather_timeout, retries=args.weather_retries)
+    return Daily(at=at, tz=tz, notifier=notifier, weather=weather)
 
 
 def _body(args) -> int:

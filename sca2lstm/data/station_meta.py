@@ -11,8 +11,14 @@ One file per station, ``DIR/meta/<id>.json``, read by every command through :fun
                                                        "h_max": null, "valid_from": null, "valid_to": null}]},
                   or {"kind": "table", "h": [0.2, 0.5, ...], "q": [0.0, 1.3, ...]},
       "day": {"start": "08:00", "label": "start", "stamp": "start", "timezone": "Asia/Shanghai"},
-      "weather": {"source": "open-meteo", "points": [[30.1, 120.2]], "models": []}
+      "weather": {"source": "open-meteo", "points": [[30.1, 120.2]], "models": [], "ensemble": false,
+                  "base_url": null}
     }
+
+``weather``: where ``sca2lstm weather fetch`` and the service's daily issue get the station's weather
+forecast (``source``; without it the daily issue fetches nothing), at ``points`` (averaged; default the
+gauge), from ``models``, every member of the ensemble API with ``ensemble``, from a self-hosted or paid
+host ``base_url`` (default: the service's ``--weather_base_url``, else Open-Meteo's free API).
 
 A basin without such a file (the CAMELS basins, the synthetic ones) has no user levels, no rating curve
 and calendar days (00:00, labelled by their start). Unknown keys are kept as they are (provenance).

@@ -190,10 +190,20 @@ def _looks_utf16(raw: bytes) -> bool:
 def read_json(path, what: str = "JSON file"):
     """A JSON document (UTF-8, BOM allowed); DataError naming the file and the position of a syntax error."""
     tf = read_text(path, encoding=None, what=what)
+    return parse_json(tf.text, str(path), what)
+
+
+def parse_json(content: bytes | str, source: str, what: str = "JSON document"):
+    """:func:`read_json` of content already in hand (a file's text, a request body): ``source`` is named in
+    errors."""
+    if isinstance(content, bytes):
+        if not content.strip():
+            raise DataError(f"{source} is empty; expected a {what}")
+        content, _, _ = decode(content, None, source)
     try:
-        return json.loads(tf.text)
+        return json.loads(content)
     except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+        raise DataError(f"{source} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -465,13 +475,18 @@ def read_csv(path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
     """
     path = Path(path)
     raw, _ = read_bytes(path, "CSV file")
+    return parse_csv(raw, str(path), encoding, **kwargs)
+
+
+def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
+    """:func:`read_csv` of bytes already in hand (a file's, a request body): ``source`` is named in errors."""
     if not raw.strip():
-        raise DataError(f"{path} is empty; expected a CSV with a header row")
-    text, _, _ = decode(raw, encoding, str(path))
+        raise DataError(f"{source} is empty; expected a CSV with a header row")
+    text, _, _ = decode(raw, encoding, source)
     try:
         return pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise DataError(f"{path} is not a readable CSV: {str(e).splitlines()[0]}") from None
+        raise DataError(f"{source} is not a readable CSV: {str(e).splitlines()[0]}") from None
 
 
 # ------------------------------------------------------------------------------------------ dates

@@ -32,16 +32,18 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoint import load_model
-from ..data.features import feature_lookback
+from ..data.features import feature_lookback, required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from ..fileio import file_sha256
+from ..weather.files import gauge_latitude, pet_input
 from .context import BasinContext
-from .calibration import IssueSetup, issue_setup, read_calibration
-from .reforecast import Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings
+from .calibration import issue_setup, read_calibration
+from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
+                         weather_setting)
 from .warn import lead_warnings
-from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast
+from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast, weather_members
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +93,12 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
 @dataclass
 class StationSetup:
     """What a station's forecasts take from its whole record: ``scaler`` (its discharge scale where the
-    model does not know it, else None), ``issue`` (the persistence blend per lead and the recession
-    bound, :class:`~sca2lstm.evaluation.calibration.IssueSetup`) and ``warnings`` (its levels with their
+    model does not know it, else None), ``issue`` (per weather setting: the persistence blend per lead,
+    the recession bound and the spread, :class:`~sca2lstm.evaluation.calibration.IssueSetup`) and ``warnings`` (its levels with their
     warning probabilities, :class:`~sca2lstm.evaluation.reforecast.Warnings`)."""
 
     scaler: BasinScaler | None
-    issue: IssueSetup
+    issue: dict           # weather setting (none, forecast, ensemble) -> IssueSetup
     warnings: Warnings
     rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
 
@@ -110,8 +112,39 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
     scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
     calib = read_calibration(model_path)
-    return StationSetup(scaler, issue_setup(ctx, ctx.cfg.training.forecast_leads, calib),
-                        resolve_warnings(ctx, calib), ctx.meta.rating_curve if ctx.meta is not None else None)
+    leads = ctx.cfg.training.forecast_leads
+    issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
+    return StationSetup(scaler, issue, resolve_warnings(ctx, calib),
+                        ctx.meta.rating_curve if ctx.meta is not None else None)
+
+
+#: The weather settings a live forecast can have: none, one weather forecast, an ensemble.
+ISSUE_WEATHER = ("none", "forecast", "ensemble")
+
+
+def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The valid days ``(first, last)`` on which the weather forecast ``wf`` gives every member every input
+    the model of config ``cfg`` reads, checked as a forecast reads it (PET completed as the config derives
+    it, :func:`~sca2lstm.evaluation.operational.weather_members`).
+
+    Raises a one-line DataError naming ``wf.source`` where it lacks an input, or covers fewer than
+    ``leads`` consecutive days.
+    """
+    in_cols = [c for c in required_columns(cfg) if c != cfg.data.target]
+    pet = pet_input(cfg)
+    need = [c for c in in_cols if c != pet]
+    missing = [c for c in need if c not in wf.table.columns]
+    if missing:
+        raise DataError(f"{wf.source}: missing input column(s) {missing}; the model reads {need}")
+    span = wf.covered_days(need)
+    if span is None:
+        raise DataError(f"{wf.source}: no day on which every member has a value of each of {need}")
+    n = (span[1] - span[0]).days + 1
+    if n < leads:
+        raise DataError(f"{wf.source}: {n} day(s) {span[0].date()}..{span[1].date()} have every input of every "
+                        f"member; the model forecasts {leads} lead days")
+    weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station))
+    return span
 
 
 @dataclass
@@ -140,7 +173,7 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
     y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([len(y) - 1]))
-    table = apply_issue_setup(fc.table, setup.issue, float(last[0]), int(gap[0]))
+    table = apply_issue_setup(fc.table, setup.issue[weather_setting(fc)], float(last[0]), int(gap[0]))
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     return LiveForecast(fc, setup.warnings.levels, probs, highest)

@@ -217,7 +217,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
         member_rows = [_weather_rows(m, in_cols, t0, leads)
-                       for m in _members_of(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
+                       for m in weather_members(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
     else:
         member_rows = [_weather_rows(weather_forecast, in_cols, t0, leads)]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
@@ -275,7 +275,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                                list(ctx.missing_inputs), members)
 
 
-def _members_of(wf, t0, leads, in_cols, cfg, lat):
+def weather_members(wf, t0, leads, in_cols, cfg, lat):
     """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
     model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error."""
     pet = pet_input(cfg)

@@ -112,6 +112,16 @@ def last_observation(y: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return val, np.where(last >= 0, i - last, 0)
 
 
+def weather_setting(fc) -> str:
+    """The spread calibration's weather setting of an issued forecast (its table's ``setting`` and
+    members): ``none``, ``forecast`` (one weather run) or ``ensemble``."""
+    from .operational import SETTING_WEATHER
+
+    if fc.table["setting"].iloc[0] != SETTING_WEATHER:
+        return "none"
+    return "ensemble" if fc.members is not None else "forecast"
+
+
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
                     levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION):
@@ -132,8 +142,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
                         context=ctx)
     calib = read_calibration(model_path)
-    setting = "none" if weather_forecast is None else "ensemble" if fc.members is not None else "forecast"
-    setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, setting)
+    setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, weather_setting(fc))
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
     y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
@@ -259,4 +268,4 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
-           "warned_forecast", "warning_sentence", "write_reforecast", "Level"]
+           "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]

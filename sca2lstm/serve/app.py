@@ -47,6 +47,7 @@ from .page import TEXT, choose_language, render_page
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
+from .weather import WeatherForecasts, body_kind
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Service:
         self.store = Store(db_path)
         self.stations = StationData(data_dir, self.store)
         self.forecaster = forecaster
+        self.weather = WeatherForecasts(self.store, data_dir, forecaster)
         # key -> (answer bytes, the row: stored in the database when its id is not None)
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
@@ -136,9 +138,10 @@ class Service:
         self.runs: OrderedDict = OrderedDict()
         self.max_leads = forecaster.max_leads()
 
-    def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int) -> tuple:
+    def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int, weather_id: int = 0) -> tuple:
+        """What a forecast is cached and stored by: a new post, file, model or weather forecast is a new key."""
         return (station, issue.date().isoformat(), leads, state.version, state.fingerprint,
-                self.forecaster.model(station).sha256)
+                self.forecaster.model(station).sha256, weather_id)
 
     def remember(self, key: tuple, answer: dict, row: dict) -> None:
         self.cache[key] = (_encode({**answer, "cached": True}), row)
@@ -146,8 +149,9 @@ class Service:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
-    async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int):
-        """The model's forecast of ``key`` (its first ``leads`` days); concurrent requests share one run."""
+    async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int, weather=None):
+        """The model's forecast of ``key`` (its first ``leads`` days; ``weather``: the weather forecast it
+        reads, or None); concurrent requests share one run."""
         run_key = key[:2] + key[3:]  # every number of leads
         live = self.runs.get(run_key)
         if live is None:
@@ -155,7 +159,7 @@ class Service:
             if fut is None:
                 data_key = (state.version, state.fingerprint)
                 fut = asyncio.wrap_future(self.forecaster.submit(key[0], state.timeseries, data_key, issue,
-                                                                 self.max_leads))
+                                                                 self.max_leads, weather))
                 self.in_flight[run_key] = fut
                 fut.add_done_callback(lambda _: self.in_flight.pop(run_key, None))
             try:
@@ -179,7 +183,9 @@ class Service:
         if not ts.index[0] <= issue <= ts.index[-1]:
             raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")
-        key = self.key(state, station, issue, leads)
+        # The weather forecast it reads (covering the model's lead days: one run serves every ``leads``).
+        weather = self.weather.for_issue(station, issue, self.max_leads)
+        key = self.key(state, station, issue, leads, weather[0]["id"] if weather else 0)
         hit = self.cache.get(key)
         if hit is not None and (hit[1]["id"] is not None or not store):
             self.cache.move_to_end(key)
@@ -187,34 +193,43 @@ class Service:
         row = await run_in_threadpool(self.store.find_forecast, *key)
         cached = row is not None or hit is not None
         if row is None and hit is not None:  # computed for an anonymous client: now it is stored
-            row = await run_in_threadpool(self.store.add_forecast, *key, hit[1]["setting"], hit[1]["table"],
-                                          hit[1]["weights"], hit[1]["levels"], origin)
+            row = await run_in_threadpool(self.store.add_forecast, *key[:6], hit[1]["setting"], hit[1]["table"],
+                                          hit[1]["weights"], hit[1]["levels"], origin, key[6])
         if row is None:
             t0 = time.perf_counter()
-            live = await self.run_model(key, state, issue, leads)
+            live = await self.run_model(key, state, issue, leads, weather[1] if weather else None)
             fc = live.forecast
             rows = table_rows(fc.table, live.p_exceed, live.warnings)
             weights = {str(k): float(v) for k, v in fc.weights.items()}
             levels = level_docs(live.levels)
             if store:
-                row = await run_in_threadpool(self.store.add_forecast, *key, _setting(fc.table), rows, weights,
-                                              levels, origin)
+                row = await run_in_threadpool(self.store.add_forecast, *key[:6], _setting(fc.table), rows, weights,
+                                              levels, origin, key[6])
             else:
                 row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
                        "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
-                       "levels": levels,
+                       "levels": levels, "weather_id": key[6],
                        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
-            log.info("station %s: forecast for %s (%d leads) in %.3f s%s", station, key[1], leads,
-                     time.perf_counter() - t0, "" if store else " (anonymous: not stored)")
-        answer = answer_of(row, ts, cached=cached)
+            log.info("station %s: forecast for %s (%d leads%s) in %.3f s%s", station, key[1], leads,
+                     f", weather forecast {key[6]}" if key[6] else "", time.perf_counter() - t0,
+                     "" if store else " (anonymous: not stored)")
+        answer = answer_of(row, ts, cached=cached, weather=weather[0] if weather else None)
         self.remember(key, answer, row)
         return _encode(answer), row
 
 
-def answer_of(row: dict, ts: pd.DataFrame, cached: bool) -> dict:
+def weather_doc(summary: dict | None) -> dict | None:
+    """The weather forecast a forecast read, as the API gives it (None: none)."""
+    if summary is None:
+        return None
+    return {k: summary[k] for k in ("id", "issue_date", "first_valid", "last_valid", "members", "origin", "source",
+                                    "created_at")}
+
+
+def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = None) -> dict:
     issue = pd.Timestamp(row["issue_date"])
     return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
-            "setting": row["setting"], "data_version": row["data_version"],
+            "setting": row["setting"], "weather": weather_doc(weather), "data_version": row["data_version"],
             "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
             "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
@@ -380,6 +395,28 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
         return {"station": station, "stored": len(days), "data_version": version}
 
+    @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,
+              dependencies=[Depends(require_token)],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"type": "object", "description": "a saved Open-Meteo answer "
+                                                  "(deterministic or ensemble; or a list of them: points averaged)"}},
+                  "text/csv": {"schema": {"type": "string", "description": "[issue_date, lead_days,] valid_date"
+                                          "[, member], <inputs>; or date, <inputs>"}}}}})
+    async def post_weather(request: Request, station: StationId, issue_date: dt.date | None = None):
+        """Store a weather forecast for the station: what ``sca2lstm forecast --weather_forecast`` reads. The
+        station's forecasts read it while it covers their lead days (``weather`` in the answer says so)."""
+        stations.check(station)
+        raw = await request.body()
+        kind = body_kind(request.headers.get("content-type"), raw)
+        row = await run_in_threadpool(svc.weather.accept, station, raw, kind, issue_date)
+        return weather_doc(row) | {"station": station}
+
+    @app.get("/stations/{station}/weather", response_model=schemas.WeatherListOut, dependencies=[Depends(reader)])
+    def get_weather(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
+        """The station's stored weather forecasts (posted or fetched), newest first."""
+        stations.check(station)
+        return {"station": station, "weather_forecasts": [weather_doc(s) for s in svc.weather.summaries(station)[:limit]]}
+
     @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
     async def get_forecast(station: StationId, issue_date: dt.date | None = None,
                            leads: Annotated[int | None, Query(ge=1, le=366,
@@ -436,7 +473,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                 obs = _num(flow.get(pd.Timestamp(lead["valid_date"]), float("nan")))
                 leads.append({**lead, "observed": obs})
             out.append({k: row[k] for k in ("id", "issue_date", "leads", "setting", "data_version",
-                                            "model_sha256", "created_at")} | {"forecast": leads})
+                                            "model_sha256", "created_at", "weather_id")} | {"forecast": leads})
         return {"station": station, "forecasts": out}
 
     return app

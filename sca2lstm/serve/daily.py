@@ -5,9 +5,12 @@ their warnings, and alert when a station's warning starts, rises, falls or ends.
 :func:`run_daily` is the server's loop that calls it at ``--issue_at`` each day. An issue is recorded per
 local date: a restart after the issue time issues that day once (catching up), never twice.
 
-Weather: ``Daily.weather`` is a hook called with the station ids before the forecasts (to fetch
-forecast weather where a source is configured). The forecasts of the service do not read a weather
-forecast yet: they are issue-time forecasts (``setting`` says so).
+Weather: before a station is issued, its weather forecast is fetched where its metadata names a source
+(``DIR/meta/<id>.json``, ``"weather": {"source": "open-meteo", ...}``; :mod:`sca2lstm.serve.weather`), with
+``Daily.weather``'s client settings, and stored; the forecast then reads it (or the newest stored one that
+covers its lead days). A fetch that fails is logged and stored in one line (the issue's ``weather``), and
+the station is issued all the same: with an earlier weather forecast that still covers its lead days, else
+without one (its ``weather`` and ``setting`` say which).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
 
 from ..data.station_meta import check_day_time
 from ..errors import Sca2lstmError, UsageError
 from ..evaluation.warn import warning_change
 from .notify import Notifier
+from .weather import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ class Daily:
     at: dt.time | None = None
     tz: ZoneInfo | None = None
     notifier: Notifier = field(default_factory=Notifier)
-    weather: Callable[[list], None] | None = None
+    weather: FetchSettings = field(default_factory=FetchSettings)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
 
     def local(self, t: dt.datetime) -> dt.datetime:
@@ -86,22 +91,27 @@ async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict
     if store.daily_issue_of(day) is not None:
         return {"day": day, "skipped": "already issued"}
     ids = list(svc.stations.ids)
-    if daily.weather is not None:
-        try:
-            daily.weather(ids)
-        except (Sca2lstmError, OSError) as e:
-            log.warning("daily issue %s: the weather forecast could not be fetched (%s); issuing without it", day, e)
     previous = store.last_warnings()
     leads = svc.forecaster.max_leads()
-    warnings, alerts = [], []
+    warnings, alerts, weather = [], [], {}
     for station in ids:
+        fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
         try:
             _, row = await svc.forecast(station, None, leads, store=True, origin="daily")
         except (HTTPException, Sca2lstmError) as e:
             detail = getattr(e, "detail", None) or " ".join(str(e).split())
             log.warning("daily issue %s: station %s failed: %s", day, station, detail)
             warnings.append({"station": station, "error": str(detail)})
+            if fetched is not None:
+                weather[station] = fetched
             continue
+        if fetched is not None:
+            used = (f"issued with weather forecast {row['weather_id']}" if row.get("weather_id")
+                    else "issued without a weather forecast")
+            weather[station] = f"{fetched}; {used}"
+            if fetched.startswith("failed"):
+                log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
+                            station, fetched[len("failed: "):], used)
         sw = station_warnings(row)
         warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
                          "first_lead": sw["first_lead"]})
@@ -118,7 +128,7 @@ async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict
     delivery = daily.notifier.send(payload) if alerts and daily.notifier.enabled else {}
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
-               "delivery": delivery}
+               "delivery": delivery, "weather": weather}
     store.add_daily_issue(day, summary, warnings,
                           [{"station": a["station"], "change": a["change"], "from_level": a["from_level"],
                             "to_level": a["to_level"], "detail": a, "delivery": delivery} for a in alerts])

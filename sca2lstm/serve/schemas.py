@@ -157,13 +157,35 @@ class HistoryDay(BaseModel):
     observed: float | None = None
 
 
+class WeatherUsed(BaseModel):
+    id: int = Field(description="the stored weather forecast's id (GET /stations/{id}/weather)")
+    issue_date: dt.date = Field(description="the issue date it is for")
+    first_valid: dt.date = Field(description="first valid day on which every member has every input the model reads")
+    last_valid: dt.date
+    members: int = Field(description="weather members (1: a single run; the flow is their mixture)")
+    origin: str = Field(description="'post' (posted with the token) or 'fetch' (the daily issue fetched it)")
+    source: str = Field(description="what it came from")
+    created_at: str
+
+
+class WeatherForecastOut(WeatherUsed):
+    station: str
+
+
+class WeatherListOut(BaseModel):
+    station: str
+    weather_forecasts: list[WeatherUsed]
+
+
 class ForecastOut(BaseModel):
     id: int | None = Field(description="row id of the issued forecast in the database; null for a forecast "
                                        "computed for an anonymous request (not stored)")
     station: str
     issue_date: dt.date
     leads: int
-    setting: str
+    setting: str = Field(description="what the forecast knew: 'issue-time' (no weather forecast) or "
+                                     "'issue-time+weather-forecast'")
+    weather: WeatherUsed | None = Field(None, description="the weather forecast it read (null: none)")
     data_version: int
     model_sha256: str
     created_at: str
@@ -185,6 +207,7 @@ class IssuedForecast(BaseModel):
     issue_date: dt.date
     leads: int
     setting: str
+    weather_id: int = Field(0, description="the weather forecast it read (0: none)")
     data_version: int
     model_sha256: str
     created_at: str

@@ -13,11 +13,17 @@ observations(station, date, precipitation, temperature, pet, discharge, updated_
 data_versions(station, version)
     Bumped in the same transaction as each post: forecasts are cached per data version.
 forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
-          table_json, weights_json, created_at, origin)
+          table_json, weights_json, created_at, origin, levels_json, weather_id)
     Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'),
-    unique per (station, issue date, leads, data version, fingerprint of the station's files, model).
-    Anonymous requests read these but add none. ``table_json`` holds each lead's quantiles, P(Q > level)
-    and warned level; ``levels_json`` the station's levels it was warned on.
+    unique per (station, issue date, leads, data version, fingerprint of the station's files, model,
+    weather forecast read: ``weather_id``, 0 for none). Anonymous requests read these but add none.
+    ``table_json`` holds each lead's quantiles, P(Q > level) and warned level; ``levels_json`` the
+    station's levels it was warned on.
+weather_forecasts(id, station, issue_date, first_valid, last_valid, members, origin, source, table_csv, raw,
+                  created_at)
+    Weather forecasts posted for a station (``origin`` 'post') or fetched by the daily issue ('fetch'):
+    the issue date they are for, the valid days on which every member has every input the model reads,
+    the parsed long table and the content as it came.
 daily_issues(id, day, issued_at, summary_json)
     One row per daily issue (``day``: the local date it ran for).
 issued_warnings(issue_id, station, forecast_id, level, first_lead, error)
@@ -57,7 +63,7 @@ CREATE TABLE IF NOT EXISTS forecasts (
     issue_date TEXT NOT NULL,
     leads INTEGER NOT NULL,
     data_version INTEGER NOT NULL,
-    data_fingerprint TEXT NOT NULL,
+    data_fingerprint TEXT NOT NULL DEFAULT '',
     model_sha256 TEXT NOT NULL,
     setting TEXT NOT NULL,
     table_json TEXT NOT NULL,
@@ -65,8 +71,23 @@ CREATE TABLE IF NOT EXISTS forecasts (
     created_at TEXT NOT NULL,
     origin TEXT NOT NULL DEFAULT 'request',
     levels_json TEXT NOT NULL DEFAULT '{}',
-    UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256)
+    weather_id INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256, weather_id)
 );
+CREATE TABLE IF NOT EXISTS weather_forecasts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station TEXT NOT NULL,
+    issue_date TEXT NOT NULL,
+    first_valid TEXT NOT NULL,
+    last_valid TEXT NOT NULL,
+    members INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    source TEXT NOT NULL,
+    table_csv TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS weather_by_station ON weather_forecasts (station, issue_date);
 CREATE TABLE IF NOT EXISTS daily_issues (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     day TEXT NOT NULL UNIQUE,
@@ -97,7 +118,11 @@ CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_dat
 """
 
 _FIND = ("SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? AND data_version = ? "
-         "AND data_fingerprint = ? AND model_sha256 = ?")
+         "AND data_fingerprint = ? AND model_sha256 = ? AND weather_id = ?")
+# The forecasts table's columns, in order; a database written before one of them existed is rebuilt.
+_FORECAST_COLUMNS = ("id", "station", "issue_date", "leads", "data_version", "data_fingerprint", "model_sha256",
+                     "setting", "table_json", "weights_json", "created_at", "origin", "levels_json", "weather_id")
+_WEATHER_SUMMARY = "id, station, issue_date, first_valid, last_valid, members, origin, source, created_at"
 
 
 def _now() -> str:
@@ -123,21 +148,21 @@ class Store:
         self._versions = {r[0]: int(r[1]) for r in self._db.execute("SELECT station, version FROM data_versions")}
 
     def _migrate(self) -> None:
-        """A database written before forecasts were keyed by the files' fingerprint: its forecasts are
-        kept, with an empty fingerprint (so no current file matches them and they are issued again)."""
+        """A database written before the forecasts table had all of :data:`_FORECAST_COLUMNS` (the files'
+        fingerprint, the levels, the weather forecast read) keeps its forecasts: the table is rebuilt with
+        the key of today, a missing fingerprint empty (no current file matches it, so they are issued
+        again) and the rest at their defaults (no levels, no weather forecast)."""
         cols = [r[1] for r in self._db.execute("PRAGMA table_info(forecasts)")]
-        if cols and "data_fingerprint" in cols and "levels_json" not in cols:
-            self._db.execute("ALTER TABLE forecasts ADD COLUMN levels_json TEXT NOT NULL DEFAULT '{}'")
-        if not cols or "data_fingerprint" in cols:
+        if not cols or set(_FORECAST_COLUMNS) <= set(cols):
             return
+        kept = [c for c in _FORECAST_COLUMNS if c in cols or c == "data_fingerprint"]
+        picked = ", ".join(c if c in cols else "''" for c in kept)
         try:
             self._db.executescript(
-                "BEGIN IMMEDIATE; ALTER TABLE forecasts RENAME TO forecasts_unkeyed; "
+                "BEGIN IMMEDIATE; ALTER TABLE forecasts RENAME TO forecasts_old; "
                 "DROP INDEX IF EXISTS forecasts_by_station;" + _SCHEMA +
-                "INSERT INTO forecasts (id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, "
-                "setting, table_json, weights_json, created_at) SELECT id, station, issue_date, leads, data_version, "
-                "'', model_sha256, setting, table_json, weights_json, created_at FROM forecasts_unkeyed; "
-                "DROP TABLE forecasts_unkeyed; COMMIT;")
+                f"INSERT INTO forecasts ({', '.join(kept)}) SELECT {picked} FROM forecasts_old; "
+                "DROP TABLE forecasts_old; COMMIT;")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -195,18 +220,18 @@ class Store:
 
     # ------------------------------------------------------------------ forecasts
     def find_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
-                      model_sha256: str) -> dict | None:
+                      model_sha256: str, weather_id: int = 0) -> dict | None:
         """The recorded forecast of this key, or None."""
         with self._lock:
             row = self._db.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
-                                           model_sha256)).fetchone()
+                                           model_sha256, weather_id)).fetchone()
         return _forecast_row(row) if row else None
 
     def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
                      model_sha256: str, setting: str, table: list[dict], weights: dict,
-                     levels: dict | None = None, origin: str = "request") -> dict:
-        """Record an issued forecast; if the same key is already there (a concurrent request issued it
-        first), keep the earlier row and return it."""
+                     levels: dict | None = None, origin: str = "request", weather_id: int = 0) -> dict:
+        """Record an issued forecast (``weather_id``: the weather forecast it read, 0 for none); if the same
+        key is already there (a concurrent request issued it first), keep the earlier row and return it."""
         with self._lock:
             cur = self._db.cursor()
             # NORMAL, not FULL, for this one: an issued forecast can be issued again from the data and the
@@ -217,12 +242,12 @@ class Store:
             try:
                 cur.execute(
                     "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, data_fingerprint, "
-                    "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json, weather_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
-                     json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {})))
+                     json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {}), weather_id))
                 row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
-                                          model_sha256)).fetchone()
+                                          model_sha256, weather_id)).fetchone()
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -238,6 +263,43 @@ class Store:
                                     "LIMIT ?", (station, limit)).fetchall()
         return [_forecast_row(r) for r in rows]
 
+
+    # ------------------------------------------------------------------ weather forecasts
+    def add_weather(self, station: str, issue_date: str, first_valid: str, last_valid: str, members: int,
+                    origin: str, source: str, table_csv: str, raw: str) -> dict:
+        """Record a weather forecast for ``station`` (one transaction); its summary row (no table, no raw)."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("INSERT INTO weather_forecasts (station, issue_date, first_valid, last_valid, members, "
+                            "origin, source, table_csv, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (station, issue_date, first_valid, last_valid, members, origin, source, table_csv,
+                             raw, _now()))
+                row = cur.execute(f"SELECT {_WEATHER_SUMMARY} FROM weather_forecasts WHERE id = ?",
+                                  (cur.lastrowid,)).fetchone()
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return dict(row)
+
+    def weather_summaries(self, station: str | None = None, limit: int | None = None) -> list[dict]:
+        """Summaries of the stored weather forecasts (of ``station``, or all), newest first."""
+        where, args = ("WHERE station = ? ", [station]) if station is not None else ("", [])
+        tail = " LIMIT ?" if limit is not None else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_WEATHER_SUMMARY} FROM weather_forecasts {where}ORDER BY id DESC{tail}",
+                                    args + ([limit] if limit is not None else [])).fetchall()
+        return [dict(r) for r in rows]
+
+    def weather_table(self, weather_id: int) -> str:
+        """The parsed long table (CSV text) of a stored weather forecast."""
+        with self._lock:
+            row = self._db.execute("SELECT table_csv FROM weather_forecasts WHERE id = ?", (weather_id,)).fetchone()
+        if row is None:
+            raise KeyError(weather_id)
+        return row[0]
 
     # ------------------------------------------------------------------ daily issues and alerts
     def daily_issue_of(self, day: str) -> dict | None:

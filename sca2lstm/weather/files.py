@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.pet import PET_COLUMNS, oudin_pet
-from ..data.tables import parse_dates, read_csv, read_json
+from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
 from .openmeteo import WEATHER_NAMES, average_points, parse_response
 
@@ -53,6 +53,24 @@ class WeatherForecast:
     @property
     def issue_dates(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(self.table["issue_date"].dropna().unique()).sort_values()
+
+    def covered_days(self, inputs) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """``(first, last)``: the longest run of consecutive valid days, from the earliest, on which every
+        member has a value of every one of ``inputs`` (None: no such day, or an input column is absent)."""
+        t = self.table
+        if any(c not in t.columns for c in inputs):
+            return None
+        ok = t[t[list(inputs)].notna().all(axis=1)]
+        days = [set(g) for _, g in ok.groupby("member")["valid_date"]]
+        if len(days) < self.n_members or not days:
+            return None
+        common = set.intersection(*days)
+        if not common:
+            return None
+        first = last = min(common)
+        while last + pd.Timedelta(days=1) in common:
+            last += pd.Timedelta(days=1)
+        return first, last
 
     def members(self, t0, leads: int, inputs) -> list[pd.DataFrame]:
         """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required).
@@ -110,14 +128,26 @@ def read_forecast_file(path, *, day_start: str = "00:00", day_label: str = "star
     p = Path(path)
     if not p.is_file():
         raise DataError(f"--weather_forecast {p}: no such file")
-    src = f"--weather_forecast {p}"
     if p.suffix.lower() == ".json":
-        doc = read_json(p, what="weather forecast JSON")
-        return from_openmeteo(doc, day_start=day_start, day_label=day_label, source=src)
-    df = read_csv(p, encoding=None)
-    if not is_long_table(df.columns):
+        return from_openmeteo(read_json(p, what="weather forecast JSON"), day_start=day_start, day_label=day_label,
+                              source=f"--weather_forecast {p}")
+    return parse_forecast(read_bytes(p, "CSV file")[0], "csv", source=f"--weather_forecast {p}")
+
+
+def parse_forecast(raw: bytes, kind: str, *, source: str, day_start: str = "00:00", day_label: str = "start",
+                   plain: bool = False) -> WeatherForecast | None:
+    """The content of a weather forecast file in hand (a POSTed body): ``kind`` 'json' (a saved Open-Meteo
+    answer) or 'csv' (a long table, or a plain ``date, <inputs>`` table). A plain table gives None, or with
+    ``plain`` a one-member forecast without an issue date. Errors are one line naming ``source``."""
+    if kind == "json":
+        return from_openmeteo(parse_json(raw, source, "weather forecast JSON"), day_start=day_start,
+                              day_label=day_label, source=source)
+    if kind != "csv":
+        raise ValueError(f"kind {kind!r}: expected 'json' or 'csv'")
+    df = parse_csv(raw, source, encoding=None)
+    if not is_long_table(df.columns) and not plain:
         return None
-    return from_long_table(df, src)
+    return from_long_table(df, source)
 
 
 def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",

@@ -1,0 +1,162 @@
+"""The weather forecasts the service issues with: posted for a station (``POST /stations/{id}/weather``) or
+fetched by the daily issue from the station's configured source.
+
+A posted forecast is the content ``sca2lstm forecast --weather_forecast`` reads (a saved Open-Meteo answer,
+deterministic or ensemble; a long table ``[issue_date, lead_days,] valid_date[, member], <inputs>``; a plain
+``date, <inputs>`` table), parsed by :mod:`sca2lstm.weather.files` with the station's day rule. It is kept
+in the database with the issue date it is for (the file's: an Open-Meteo answer's first day, a table's
+``issue_date``; else the day before its first valid day) and the valid days on which every member has
+every input the model reads (:func:`sca2lstm.evaluation.live.weather_days`).
+
+Which one a forecast reads: a station's forecast for issue date t0 is made on the morning after t0, so it
+reads the newest weather forecast (by issue date, then by arrival) issued no later than t0 + 1 whose
+complete days cover every lead day t0 + 1 .. t0 + L of the model. None covers them: the forecast is
+issued without a weather forecast (setting ``issue-time``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..data.station_meta import read_station_meta
+from ..errors import DataError, Sca2lstmError
+from ..evaluation.live import LiveForecaster, weather_days
+from ..weather.fetch import fetch_forecast, station_location
+from ..weather.files import WeatherForecast, from_long_table, parse_forecast
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+#: Weather sources the daily issue can fetch from (a station's metadata ``"weather": {"source": ...}``).
+SOURCES = ("open-meteo",)
+
+
+@dataclass
+class FetchSettings:
+    """How the daily issue asks a station's weather source: a self-hosted or paid host (``base_url``; a
+    station's own ``weather.base_url`` wins), a paid plan's key, and the HTTP client's limits."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 20.0
+    retries: int = 3
+    backoff: float = 1.0
+
+
+def body_kind(content_type: str | None, raw: bytes) -> str:
+    """'json' or 'csv' for a posted body: by its Content-Type, else by its first character."""
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if ct.endswith("json"):
+        return "json"
+    if ct in ("text/csv", "text/plain", "application/csv"):
+        return "csv"
+    return "json" if raw.lstrip()[:1] in (b"{", b"[") else "csv"
+
+
+class WeatherForecasts:
+    """The stations' stored weather forecasts: kept in the database, indexed in memory (this process is
+    the database's only writer), their tables parsed once."""
+
+    def __init__(self, store: Store, data_dir, forecaster: LiveForecaster):
+        self.store, self.data_dir, self.forecaster = store, data_dir, forecaster
+        self._lock = threading.Lock()
+        self._index: dict[str, list[dict]] = {}
+        for s in store.weather_summaries():
+            self._index.setdefault(s["station"], []).append(s)
+        self._tables: OrderedDict = OrderedDict()
+
+    def summaries(self, station: str) -> list[dict]:
+        """The station's weather forecasts, newest first (no tables)."""
+        with self._lock:
+            return list(self._index.get(station, []))
+
+    def accept(self, station: str, raw: bytes, kind: str, issue_date=None, origin: str = "post") -> dict:
+        """Parse, check and store a posted weather forecast for ``station``; its summary. A one-line
+        DataError where it cannot be used (nothing stored)."""
+        meta = read_station_meta(self.data_dir, station)
+        wf = parse_forecast(raw, kind, source=f"weather forecast for station {station}", day_start=meta.day_start,
+                            day_label=meta.day_label, plain=True)
+        return self.add(station, wf, raw.decode("utf-8", errors="replace"), origin, issue_date)
+
+    def add(self, station: str, wf: WeatherForecast, raw: str, origin: str, issue_date=None) -> dict:
+        """Check ``wf`` against the station's model and store it (``issue_date``: the day it is for, where
+        the forecast does not say); its summary."""
+        if len(wf.issue_dates) > 1:
+            raise DataError(f"{wf.source}: holds forecasts of {len(wf.issue_dates)} issue dates "
+                            f"({wf.issue_dates[0].date()}..{wf.issue_dates[-1].date()}), an archive; post one "
+                            "forecast (an archive is read from DIR/weather_archive/<id>.csv)")
+        cfg = self.forecaster.config(self.forecaster.model(station))
+        first, last = weather_days(cfg, wf, self.forecaster.max_leads(), self.data_dir, station)
+        own = wf.issue_dates[0] if len(wf.issue_dates) else None
+        given = pd.Timestamp(issue_date).normalize() if issue_date is not None else None
+        if given is not None and own is not None and given != own:
+            raise DataError(f"issue_date: {given.date()} differs from the forecast's own issue date {own.date()}")
+        issue = own if own is not None else given if given is not None else first - pd.Timedelta(days=1)
+        t0 = max(issue, first) - pd.Timedelta(days=1)   # the first issue date it can serve
+        if t0 + pd.Timedelta(days=self.forecaster.max_leads()) > last:
+            raise DataError(f"{wf.source}: issued {issue.date()}, it covers {max(0, (last - t0).days)} lead day(s) "
+                            f"after {t0.date()}; the model forecasts {self.forecaster.max_leads()} lead days")
+        table = wf.table.to_csv(index=False, date_format="%Y-%m-%d")
+        row = self.store.add_weather(station, str(issue.date()), str(first.date()), str(last.date()), wf.n_members,
+                                     origin, wf.source, table, raw)
+        with self._lock:
+            self._index.setdefault(station, []).insert(0, row)
+        log.info("station %s: weather forecast %d stored (%s, issued %s, %d member(s), valid %s..%s)", station,
+                 row["id"], origin, row["issue_date"], row["members"], row["first_valid"], row["last_valid"])
+        return row
+
+    def for_issue(self, station: str, issue: pd.Timestamp, leads: int) -> tuple[dict, WeatherForecast] | None:
+        """The weather forecast a forecast of ``station`` for issue date ``issue`` reads over ``leads`` lead
+        days (module docstring): ``(summary, forecast)``, or None."""
+        first = str((issue + pd.Timedelta(days=1)).date())
+        last = str((issue + pd.Timedelta(days=leads)).date())
+        with self._lock:
+            fits = [s for s in self._index.get(station, [])
+                    if s["issue_date"] <= first and s["first_valid"] <= first and s["last_valid"] >= last]
+            if not fits:
+                return None
+            best = max(fits, key=lambda s: (s["issue_date"], s["id"]))
+            wf = self._tables.get(best["id"])
+        if wf is None:
+            text = self.store.weather_table(best["id"])
+            wf = from_long_table(pd.read_csv(io.StringIO(text)),
+                                 f"weather forecast {best['id']} of station {station} (issued {best['issue_date']})")
+            with self._lock:
+                self._tables[best["id"]] = wf
+                while len(self._tables) > 64:
+                    self._tables.popitem(last=False)
+        return best, wf
+
+    def fetch(self, station: str, settings: FetchSettings) -> str | None:
+        """Fetch and store the station's weather forecast where its metadata names a source; one line saying
+        how it went, or None where no source is configured. Never raises for a source or data problem."""
+        try:
+            meta = read_station_meta(self.data_dir, station)
+        except Sca2lstmError as e:
+            return f"failed: {' '.join(str(e).split())}"
+        conf = meta.weather or {}
+        source = conf.get("source")
+        if not source:
+            return None
+        if source not in SOURCES:
+            return f"failed: weather source {source!r} in its metadata is not one of {', '.join(SOURCES)}"
+        cfg = self.forecaster.config(self.forecaster.model(station))
+        try:
+            loc = station_location(self.data_dir, station)
+            docs, table = fetch_forecast(loc, max(1, int(cfg.training.forecast_leads)), ensemble=bool(conf.get("ensemble")),
+                                         models=conf.get("models") or None,
+                                         base_url=conf.get("base_url") or settings.base_url, api_key=settings.api_key,
+                                         client_options={"timeout": settings.timeout, "retries": settings.retries,
+                                                         "backoff": settings.backoff})
+            wf = from_long_table(table, f"Open-Meteo forecast for station {station}")
+            row = self.add(station, wf, json.dumps(docs[0] if len(docs) == 1 else docs), "fetch")
+        except (Sca2lstmError, OSError) as e:
+            return f"failed: {' '.join(str(e).split())}"
+        return f"fetched: weather forecast {row['id']}, issued {row['issue_date']}, {row['members']} member(s)"

@@ -1,0 +1,234 @@
+"""Weather forecasts in the service, with the tiny trained model: a posted forecast (Open-Meteo JSON,
+deterministic or ensemble, or a long table with members) is stored, read by the station's next forecasts
+while it covers their lead days, named in the answer, and refused in one line when unusable; the daily
+issue fetches a station's forecast from a local loopback Open-Meteo stub and issues without one when the
+fetch fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import sqlite3
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from openmeteo_fixtures import daily_response, ensemble_response, loopback_server
+from serve_helpers import forecaster
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.data import reader
+from sca2lstm.data.station_meta import StationMeta, write_station_meta
+from sca2lstm.evaluation.reforecast import warned_forecast
+from sca2lstm.evaluation.warn import lead_warnings
+from sca2lstm.serve.app import create_app, table_rows
+from sca2lstm.serve.daily import Daily
+from sca2lstm.serve.weather import FetchSettings
+from sca2lstm.weather.files import parse_forecast
+
+TOKEN = "wx-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LAST = "1977-12-31"          # the stations' last day with observed flow: the default issue date
+FIRST = "1978-01-01"         # a forecast fetched the morning after it starts (lead 0) on this day
+WET, DRY, TEMP = [40.0] * 9, [0.0] * 9, [6.0] * 9
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("wx") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def live(pretrained_ckpt, data):
+    with forecaster(pretrained_ckpt, data) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+def _json(doc) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def _expected(bundle, pretrained_ckpt, data, body: bytes, kind: str, leads: int) -> list[dict]:
+    """The rows ``sca2lstm forecast --weather_forecast`` issues for the stations' last observed day."""
+    wf = parse_forecast(body, kind, source="expected", plain=True)
+    fc, warnings, _ = warned_forecast(bundle, "32006", data_dir=data, issue_date=LAST, leads=leads,
+                                      timeseries=reader.read_timeseries(data, "32006"), weather_forecast=wf,
+                                      model_path=pretrained_ckpt)
+    return table_rows(fc.table, *lead_warnings(fc.table, warnings.levels))
+
+
+def _stored(db) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(*) FROM weather_forecasts").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_posted_forecast_is_issued_with_and_replaces_the_cached_forecast(live, bundle, pretrained_ckpt, data,
+                                                                           tmp_path):
+    db = tmp_path / "db.sqlite"
+    with TestClient(create_app(data, db, live, token=TOKEN)) as c:
+        get = lambda **p: c.get("/stations/32006/forecast", params={"leads": 7, **p}, headers=AUTH).json()  # noqa: E731
+        before = get()
+        assert before["issue_date"] == LAST and before["setting"] == "issue-time" and before["weather"] is None
+        wet = _json(daily_response(FIRST, WET, TEMP))
+        r = c.post("/stations/32006/weather", content=wet, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        posted = r.json()
+        assert (posted["issue_date"], posted["first_valid"], posted["last_valid"]) == (FIRST, FIRST, "1978-01-09")
+        assert (posted["members"], posted["origin"], posted["station"]) == (1, "post", "32006")
+        a = get()
+        assert a["cached"] is False and a["id"] != before["id"]
+        assert a["setting"] == "issue-time+weather-forecast" and a["weather"]["id"] == posted["id"]
+        assert a["weather"]["members"] == 1
+        assert a["forecast"] == _expected(bundle, pretrained_ckpt, data, wet, "json", 7)
+        assert get()["cached"] is True
+        # A newer forecast for the same days (dry) is read next: the cached wet answer is not served again.
+        dry = _json(daily_response(FIRST, DRY, TEMP))
+        r = c.post("/stations/32006/weather", content=dry, headers={**AUTH, "Content-Type": "application/json"})
+        b = get()
+        assert b["cached"] is False and b["weather"]["id"] == r.json()["id"]
+        assert b["forecast"] == _expected(bundle, pretrained_ckpt, data, dry, "json", 7)
+        wet_med = [x["median"] for x in a["forecast"]]
+        dry_med = [x["median"] for x in b["forecast"]]
+        assert sum(wet_med) > sum(dry_med) and all(w > d for w, d in zip(wet_med[2:], dry_med[2:]))
+        # An ensemble as a long table with a member column: every member runs, the flow is their mixture.
+        rows = [{"valid_date": str(d.date()), "member": m, "precipitation": p, "temperature": 6.0}
+                for m, p in ((0, 0.0), (1, 40.0), (2, 10.0)) for d in pd.date_range(FIRST, periods=9)]
+        table = pd.DataFrame(rows).to_csv(index=False).encode()
+        r = c.post("/stations/32006/weather", content=table, params={"issue_date": FIRST},
+                   headers={**AUTH, "Content-Type": "text/csv"})
+        assert r.status_code == 200, r.text
+        assert r.json()["members"] == 3 and r.json()["issue_date"] == FIRST
+        e = get()
+        assert e["weather"]["members"] == 3 and e["setting"] == "issue-time+weather-forecast"
+        assert e["forecast"] == _expected(bundle, pretrained_ckpt, data, table, "csv", 7)
+        assert e["forecast"][6]["q95"] - e["forecast"][6]["q05"] > b["forecast"][6]["q95"] - b["forecast"][6]["q05"]
+        # An Open-Meteo ensemble answer: the control and each _memberNN are members.
+        ens = _json(ensemble_response(FIRST, DRY, [WET, DRY, WET], TEMP))
+        r = c.post("/stations/32006/weather", content=ens, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        e = get()
+        assert e["weather"]["members"] == 4 and e["weather"]["id"] == r.json()["id"]
+        assert e["forecast"] == _expected(bundle, pretrained_ckpt, data, ens, "json", 7)
+        listed = c.get("/stations/32006/weather").json()["weather_forecasts"]
+        assert [w["members"] for w in listed] == [4, 3, 1, 1]
+        history = c.get("/stations/32006/forecasts").json()["forecasts"]
+        assert {h["weather_id"] for h in history} == {0} | {w["id"] for w in listed}
+        # An issue date whose lead days the stored forecasts do not cover is issued without one.
+        old = get(issue_date="1977-06-30")
+        assert old["weather"] is None and old["setting"] == "issue-time"
+        # Fewer leads asked for: the same run, with the same weather forecast.
+        assert get(leads=3)["forecast"] == e["forecast"][:3]
+    # After a restart the stored forecast is still read, and the stored answer found.
+    with TestClient(create_app(data, db, live, token=TOKEN)) as c:
+        again = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+        assert again["id"] == e["id"] and again["weather"]["id"] == listed[0]["id"]
+
+
+@pytest.mark.parametrize("body,ctype,params,needle", [
+    (b'{"daily": {"time": ["1978-01-01"', "application/json", {}, "not valid JSON"),
+    (_json({"latitude": 51.5, "hourly_units": {}}), "application/json", {}, "'daily'"),
+    (_json(daily_response(FIRST, WET[:3], TEMP[:3])), "application/json", {}, "lead days"),
+    (b"valid_date,member,temperature\n1978-01-01,0,5\n", "text/csv", {}, "precipitation"),
+    (b"date,precipitation,temperature\n1978-01-01,1,x\n", "text/csv", {}, "temperature"),
+    (pd.DataFrame({"issue_date": ["1978-01-01"] * 9 + ["1978-01-02"] * 9,
+                   "valid_date": [str(d.date()) for d in pd.date_range(FIRST, periods=9)] * 2,
+                   "precipitation": 1.0, "temperature": 5.0}).to_csv(index=False).encode(), "text/csv", {}, "archive"),
+    (_json(daily_response(FIRST, WET, TEMP)), "application/json", {"issue_date": "1977-12-20"}, "issue_date"),
+])
+def test_an_unusable_weather_forecast_is_refused_in_one_line_and_nothing_stored(live, data, tmp_path, body, ctype,
+                                                                                params, needle):
+    db = tmp_path / "db.sqlite"
+    with TestClient(create_app(data, db, live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, params=params, headers={**AUTH, "Content-Type": ctype})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and needle in detail and "\n" not in detail
+        assert c.get("/stations/32006/weather").json()["weather_forecasts"] == []
+    assert _stored(db) == 0
+
+
+def test_posting_a_weather_forecast_needs_the_token_and_a_known_station(live, data, tmp_path):
+    body = _json(daily_response(FIRST, WET, TEMP))
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        assert c.post("/stations/32006/weather", content=body).status_code == 401
+        assert c.post("/stations/32006/weather", content=body,
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.post("/stations/99999/weather", content=body, headers=AUTH).status_code == 404
+    assert _stored(tmp_path / "db.sqlite") == 0
+
+
+def test_the_daily_issue_fetches_a_configured_station_and_issues_without_it_when_the_fetch_fails(
+        live, data, tmp_path, caplog):
+    write_station_meta(data, StationMeta("32006", weather={"source": "open-meteo", "points": [[51.5, -1.2]]}))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    db = tmp_path / "db.sqlite"
+    try:
+        with loopback_server([(503, {"error": True, "reason": "down"})]) as (down, seen_down):
+            daily = Daily(weather=FetchSettings(base_url=down, retries=0, timeout=5.0), now=lambda: clock[0])
+            with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c, \
+                    caplog.at_level(logging.WARNING, logger="sca2lstm"):
+                out = c.post("/daily_issue", headers=AUTH).json()
+        assert out["failed"] == [] and out["stations"] == 3 and len(seen_down) == 1
+        line = out["weather"]["32006"]
+        assert line.startswith("failed: ") and "503" in line and line.endswith("issued without a weather forecast")
+        assert set(out["weather"]) == {"32006"}  # the other stations name no source: nothing fetched
+        warned = [r.getMessage() for r in caplog.records if "32006" in r.getMessage() and "weather" in r.getMessage()]
+        assert len(warned) == 1 and "could not be fetched" in warned[0]
+        doc = daily_response(FIRST, WET, TEMP)
+        with loopback_server([(200, doc)]) as (url, seen):
+            clock[0] += dt.timedelta(days=1)
+            daily = Daily(weather=FetchSettings(base_url=url, retries=0, timeout=5.0), now=lambda: clock[0])
+            with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+                out = c.post("/daily_issue", headers=AUTH).json()
+                stored = c.get("/stations/32006/weather").json()["weather_forecasts"]
+                fc = c.get("/stations/32006/forecast", params={"leads": 7}).json()
+        assert len(seen) == 1 and seen[0][0].startswith("/v1/forecast?") and "forecast_days=9" in seen[0][0]
+        assert seen[0][1].startswith("sca2lstm/")
+        assert [(w["origin"], w["issue_date"], w["members"]) for w in stored] == [("fetch", FIRST, 1)]
+        assert out["weather"]["32006"] == (f"fetched: weather forecast {stored[0]['id']}, issued {FIRST}, 1 member(s); "
+                                           f"issued with weather forecast {stored[0]['id']}")
+        assert fc["weather"]["id"] == stored[0]["id"] and fc["setting"] == "issue-time+weather-forecast"
+        con = sqlite3.connect(db)
+        used = con.execute("SELECT w.day, f.weather_id, f.setting FROM issued_warnings i JOIN daily_issues w ON "
+                           "w.id = i.issue_id JOIN forecasts f ON f.id = i.forecast_id WHERE i.station = '32006' "
+                           "ORDER BY w.id").fetchall()
+        raw = con.execute("SELECT raw FROM weather_forecasts").fetchone()[0]
+        con.close()
+        assert used == [("2026-12-07", 0, "issue-time"), ("2026-12-08", stored[0]["id"], "issue-time+weather-forecast")]
+        assert json.loads(raw) == doc  # the answer as it came, for the record
+    finally:
+        write_station_meta(data, StationMeta("32006"))
+
+
+def test_a_database_without_weather_keys_keeps_its_forecasts(tmp_path):
+    from sca2lstm.serve.store import Store
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript(
+        "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
+        "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, data_fingerprint TEXT NOT NULL, model_sha256 "
+        "TEXT NOT NULL, setting TEXT NOT NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, created_at TEXT "
+        "NOT NULL, origin TEXT NOT NULL DEFAULT 'request', levels_json TEXT NOT NULL DEFAULT '{}', UNIQUE (station, "
+        "issue_date, leads, data_version, data_fingerprint, model_sha256));"
+        "INSERT INTO forecasts VALUES (3, '32006', '1977-01-01', 3, 0, 'fp', 'm', 'issue-time', '[]', '{}', 'then', "
+        "'daily', '{\"alert\": {}}');")
+    con.close()
+    store = Store(db)
+    [row] = store.forecasts("32006")
+    assert (row["id"], row["origin"], row["levels"], row["weather_id"]) == (3, "daily", {"alert": {}}, 0)
+    assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m")["id"] == 3
+    assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m", 5) is None  # with a weather forecast: new
+    assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "w", [], {}, weather_id=5)["id"] == 4
