@@ -276,3 +276,19 @@ def test_a_basin_without_an_input_column_is_warned_about_once_through_forecast(p
                           "--output_dir", str(tmp_path / "g")]) == 1
     err = capsys.readouterr().err.strip()
     assert "--allow_missing_inputs" in err and len(err.splitlines()) == 1
+
+
+def test_a_callers_table_without_an_input_is_named_once_however_often_it_is_forecast(pretrained_ckpt, tiny_data_dir,
+                                                                                      caplog):
+    """The service forecasts from parts of a station's record held in memory: each request's part is
+    another table, but the absent input is named once."""
+    from sca2lstm.evaluation.context import clear_caches
+
+    clear_caches()
+    bundle = load_model(pretrained_ckpt)
+    ts = reader.read_timeseries(tiny_data_dir, "10002").drop(columns=["temperature"])
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        for end in ("1977-06-30", "1977-12-31"):
+            fc = issue_forecast(bundle, "10002", data_dir=tiny_data_dir, timeseries=ts.loc[:end], leads=3)
+            assert fc.missing_inputs == ["temperature"]
+    assert len([r for r in caplog.records if "temperature" in r.getMessage()]) == 1

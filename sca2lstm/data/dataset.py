@@ -240,11 +240,13 @@ def forget_named_inputs() -> None:
     _NAMED.clear()
 
 
-def warn_absent_inputs(rec: BasinRecord, cfg: Config) -> list[str]:
+def warn_absent_inputs(rec: BasinRecord, cfg: Config, source: str | None = None) -> list[str]:
     """:func:`absent_inputs` of ``rec``, named in one warning line, once per basin and file version in a
-    process (the basin context and the commands refuse or report them, but do not repeat it). Returns them."""
+    process (the basin context and the commands refuse or report them, but do not repeat it). ``source``
+    names where ``rec`` came from instead of its hash (a caller's table: the service, whose every request
+    has its own part of a station's record, names a station once). Returns them."""
     missing = absent_inputs(rec, cfg)
-    key = (rec.basin, rec.source_hash, tuple(missing))
+    key = (rec.basin, source or rec.source_hash, tuple(missing))
     if missing and key not in _NAMED:
         _NAMED.add(key)
         pet = [c for c in missing if c in PET_COLUMNS]

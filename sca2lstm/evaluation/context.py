@@ -142,7 +142,10 @@ class BasinContext:
             files = _basin_files(data_dir, basin, cfg, attrs)
             rec, frame = files.record, files.frame
         # The data layer names absent inputs once: load_basin for a file; here for a caller's table.
-        missing = (warn_absent_inputs if timeseries is not None and warn_missing_inputs else absent_inputs)(rec, cfg)
+        if timeseries is not None and warn_missing_inputs:
+            missing = warn_absent_inputs(rec, cfg, source=f"a table of {data_dir}")
+        else:
+            missing = absent_inputs(rec, cfg)
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),

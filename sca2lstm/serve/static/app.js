@@ -133,7 +133,8 @@ function fillTable(fc) {
     body.appendChild(tr);
   }
   const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s").join(", ");
-  $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + "), " + T.data_version +
+  const wx = fc.weather ? " " + T.weather.replace("{d}", fc.weather.issue_date).replace("{m}", fc.weather.members) : "";
+  $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + ")" + wx + ", " + T.data_version +
     " " + fc.data_version + (fc.cached ? ", " + T.from_cache : "") + ". " + (levels || T.no_levels);
 }
 
