@@ -15,7 +15,7 @@ import sqlite3
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from openmeteo_fixtures import daily_response, ensemble_response, loopback_server
+from openmeteo_fixtures import daily_response, ensemble_response, hourly_response, loopback_server
 from serve_helpers import forecaster
 
 from sca2lstm.checkpoint import load_model
@@ -134,6 +134,31 @@ def test_a_posted_forecast_is_issued_with_and_replaces_the_cached_forecast(live,
     with TestClient(create_app(data, db, live, token=TOKEN)) as c:
         again = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
         assert again["id"] == e["id"] and again["weather"]["id"] == listed[0]["id"]
+
+
+def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrained_ckpt, data, tmp_path):
+    """A station whose day runs from 08:00: the hours of a posted hourly answer are summed (rain) and
+    averaged (temperature) over its days, as ``forecast --weather_forecast`` reads them."""
+    write_station_meta(data, StationMeta("10003", day_start="08:00", timezone="Asia/Shanghai"))
+    try:
+        # 1 mm an hour from 08:00 on the first day only: that station day gets 24 mm, no other day any.
+        doc = hourly_response(FIRST, 10, lambda t: 1.0 if pd.Timestamp(FIRST) + pd.Timedelta(hours=8) < t <=
+                              pd.Timestamp(FIRST) + pd.Timedelta(hours=32) else 0.0, lambda t: 5.0)
+        body = _json(doc)
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+            r = c.post("/stations/10003/weather", content=body, headers=AUTH)
+            assert r.status_code == 200, r.text
+            assert (r.json()["first_valid"], r.json()["last_valid"]) == (FIRST, "1978-01-09")
+            fc = c.get("/stations/10003/forecast", params={"leads": 7}, headers=AUTH).json()
+        wf = parse_forecast(body, "json", source="expected", day_start="08:00")
+        assert wf.table.set_index("valid_date")["precipitation"].loc[FIRST:"1978-01-02"].tolist() == [24.0, 0.0]
+        exp, warnings, _ = warned_forecast(bundle, "10003", data_dir=data, issue_date=LAST, leads=7,
+                                           timeseries=reader.read_timeseries(data, "10003"), weather_forecast=wf,
+                                           model_path=pretrained_ckpt)
+        assert fc["weather"]["members"] == 1
+        assert fc["forecast"] == table_rows(exp.table, *lead_warnings(exp.table, warnings.levels))
+    finally:
+        write_station_meta(data, StationMeta("10003"))
 
 
 @pytest.mark.parametrize("body,ctype,params,needle", [
