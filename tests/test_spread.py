@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from sca2lstm.evaluation.spread import SpreadCalibration, fit_spread
@@ -70,3 +71,31 @@ def test_unit_factors_leave_forecasts_unchanged_and_later_leads_use_the_last_lea
     cal.factors[1] = 2.0
     q = cal.apply(m, qs, LEVELS, scale)
     np.testing.assert_allclose(q[:, 3, 0], m[:, 3] + 2.0 * (qs[:, 3, 0] - m[:, 3]))
+
+
+@pytest.mark.slow
+def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """`sca2lstm calibrate` fits a spread per weather setting beside a copy of a checkpoint; a bad value is
+    refused in one line and leaves the earlier file as it was."""
+    import json
+    import shutil
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+    from sca2lstm.evaluation.spread import WEATHER_SETTINGS
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    doc = json.loads(calibration_path(ckpt).read_text())
+    assert set(doc["spread"]) == set(WEATHER_SETTINGS)
+    assert "emulated" in doc["spread_weather"]["forecast"] and "emulated" in doc["spread_weather"]["ensemble"]
+    f = np.asarray(doc["spread"]["none"]["factors"])              # [leads, bins, Q]: the tiny model has 7 leads
+    assert f.shape[0] == 7 and np.all(f[..., doc["spread"]["none"]["levels"].index(0.5)] == 1.0)
+    before = calibration_path(ckpt).read_bytes()
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--max_basins", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--max_basins 0" in err[0]
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--basins", "99999"]) == 1
+    assert calibration_path(ckpt).read_bytes() == before

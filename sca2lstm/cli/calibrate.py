@@ -55,7 +55,7 @@ def _body(args) -> int:
     folder = check_basins(bundle, args.data_dir, args.basins or [])
     t0 = time.perf_counter()
     doc = calibrate(bundle, None, folder, args.basins, max_basins=args.max_basins, seed=args.seed,
-                    settings=args.settings)
+                    settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
     from ..evaluation.calibration import write_calibration

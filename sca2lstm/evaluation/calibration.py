@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..data.tables import read_json
 from ..errors import DataError
@@ -243,7 +244,7 @@ def _pooled_blend(parts) -> np.ndarray:
 
 
 def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = MAX_BASINS, seed: int = 0,
-              settings=WEATHER_SETTINGS) -> dict:
+              settings=WEATHER_SETTINGS, progress: bool = False) -> dict:
     """Fit the blend per lead, the spread per lead and the warning probabilities on validation days, and store
     them beside the model.
 
@@ -259,6 +260,8 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     settings : sequence of str
         Weather settings whose spread is fitted (:data:`~sca2lstm.evaluation.spread.WEATHER_SETTINGS`);
         ``none`` is always fitted: the blend and the warning probabilities come from it.
+    progress : bool
+        A bar over the basins on a terminal (tqdm; nothing when redirected).
 
     Returns
     -------
@@ -277,7 +280,7 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     blend = {}
     runs = {w: [] for w in settings}        # setting -> [(runs, basin mean flow, recession bound rule, levels)]
     span = None
-    for b in basins:
+    for b in tqdm(basins, desc="calibration", unit="basin", disable=None if progress else True):
         try:
             ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True, warn_missing_inputs=False)
             v0, v1 = ctx.validation_days()
