@@ -191,6 +191,8 @@ def test_posting_a_weather_forecast_needs_the_token_and_a_known_station(live, da
         assert c.post("/stations/32006/weather", content=body,
                       headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.post("/stations/99999/weather", content=body, headers=AUTH).status_code == 404
+        post = c.get("/openapi.json").json()["paths"]["/stations/{station}/weather"]["post"]
+        assert set(post["requestBody"]["content"]) == {"application/json", "text/csv"}  # documented for clients
     assert _stored(tmp_path / "db.sqlite") == 0
 
 
