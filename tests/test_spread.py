@@ -26,7 +26,7 @@ def test_too_narrow_and_too_wide_quantiles_are_rescaled_to_their_levels():
     sigma_true = np.array([1.0, 2.0, 4.0])
     sigma_head = np.array([2.0, 2.0, 2.0])      # too wide at lead 1, right at lead 2, too narrow at lead 3
     m, qs, obs, scale = _forecasts(n, leads, sigma_true, sigma_head)
-    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=())
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(), widen=1.0)
     # The factor is the ratio of the true to the head's spread (sampling error of a quantile of n draws:
     # a few 1/sqrt(n); 0.05 is several times that).
     np.testing.assert_allclose(cal.factors[:, 0, [0, 1, 3, 4]], (sigma_true / sigma_head)[:, None] * np.ones(4),
@@ -51,9 +51,16 @@ def test_factors_follow_the_state_of_the_forecast():
     qs = m[..., None] + 1.0 * z[None, None, :]
     sd = np.where(m > 20, 3.0, 1.0)
     obs = m + sd * rng.standard_normal((n, 1))
-    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(2.0,))
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(2.0,), widen=1.0)
     assert abs(cal.factors[0, 0, 4] - 1.0) < 0.1 and abs(cal.factors[0, 1, 4] - 3.0) < 0.2
     assert cal.days.tolist() == [[int((m < 20).sum()), int((m > 20).sum())]]
+
+
+def test_out_of_sample_margin_fits_each_level_further_out():
+    m, qs, obs, scale = _forecasts(20000, 1, [1.0], [1.0], seed=5)
+    cal = fit_spread(m, qs, LEVELS, obs, scale, edges=(), widen=0.92 / 0.90)
+    q = cal.apply(m, qs, LEVELS, scale)
+    assert abs((obs < q[..., 0]).mean() - 0.04) < 0.006 and abs((obs > q[..., 4]).mean() - 0.04) < 0.006
 
 
 def test_sparse_state_bins_fall_back_to_the_lead_over_all_states_and_dict_round_trip():
