@@ -95,6 +95,14 @@ def test_test_period_never_used(pretrained_ckpt, tiny_data_dir, tmp_path):
 def test_never_worse_than_pretrained_on_validation(pretrained_ckpt, tiny_data_dir, tmp_path):
     r = finetune(pretrained_ckpt, "10002", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
     assert r["after"].loss <= r["before"].loss + 1e-12
+    # One year of validation days is too few for the basin's own spread: the pretrained model's, over many
+    # basins, is kept for every weather setting.
+    from sca2lstm.evaluation.calibration import read_calibration
+
+    own, src = read_calibration(r["checkpoint"]), read_calibration(pretrained_ckpt)
+    assert set(own["spread"]) == set(src["spread"])
+    for w, sp in own["spread"].items():
+        assert sp["from"] == "the pretrained model" and sp["factors"] == src["spread"][w]["factors"]
 
 
 @pytest.mark.slow

@@ -216,6 +216,8 @@ def validation_runs(ctx, v0: int, v1: int, weather: str = "none", lead_weather=N
                                 lead_weather=lead_weather, stride=stride)[0]
 
 
+#: A fine-tuned model fits its own spread only with at least this many validation forecasts per lead.
+MIN_OWN_SPREAD_DAYS = 730
 #: Members of the emulated weather ensemble that calibrates ``ensemble`` forecasts, and its issue-date stride.
 ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE = 10, 3
 
@@ -389,7 +391,10 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
     trained model is already saved, and forecasts fit what is missing on first use).
 
     A fine-tuned model (``source_model``: the pretrained checkpoint) keeps the pretrained model's warning
-    probabilities, chosen over many basins, where they rest on more event days than its own basin's.
+    probabilities, chosen over many basins, where they rest on more event days than its own basin's, and
+    its spread (and weather blend) for a weather setting where its own basin has fewer than
+    ``MIN_OWN_SPREAD_DAYS`` validation forecasts per lead (a short record's quantile of a few hundred ratios
+    is noisier than the many basins' factors).
     """
     from ..checkpoint import load_model
     from ..errors import Sca2lstmError
@@ -404,6 +409,12 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
             own = doc["warn_probability"].get(name)
             if own is None or (w.get("event_days") or 0) > (own.get("event_days") or 0):
                 doc["warn_probability"][name] = {**w, "from": "the pretrained model"}
+        for w, sp in (src.get("spread") or {}).items():
+            own = (doc.get("spread") or {}).get(w)
+            if own is None or min(np.sum(own["days"], axis=1)) < MIN_OWN_SPREAD_DAYS:
+                doc.setdefault("spread", {})[w] = {**sp, "from": "the pretrained model"}
+                if w in (src.get("weather_blend") or {}):
+                    doc.setdefault("weather_blend", {})[w] = src["weather_blend"][w]
         write_calibration(model_path, doc)
         log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
                  doc.get("validation_days"), calibration_path(model_path))
