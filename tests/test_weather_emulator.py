@@ -198,7 +198,10 @@ def test_weather_benchmark_runs_every_setting_on_a_tiny_model(pretrained_ckpt, t
     s = pd.read_csv(tmp_path / "summary.csv")
     F = load_model_leads(pretrained_ckpt)
     assert set(s["setting"]) == {"no-weather", "perfect", "emulated", "emulated-ens3", "emulated-level0.5",
-                                 "emulated-level1.5", "emulated-level2"}
+                                 "emulated-level1.5", "emulated-level2", "emulated-smoothed"}
+    # the other error model reports the skill it reached, falling with the lead
+    rho = s.loc[s["setting"] == "emulated-smoothed", "precip_corr"].to_numpy()
+    assert rho[0] > rho[-1] and np.all((rho > 0) & (rho <= 1))
     assert (s.groupby("setting").size() == F).all()
     ens = s[s["setting"] == "emulated-ens3"]
     assert ens["crps_control_member_mean"].notna().all() and s.loc[s["setting"] == "emulated",
