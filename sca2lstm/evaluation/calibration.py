@@ -1,6 +1,7 @@
-"""What issue-time forecasts learn on validation days: the persistence blend per lead, and warning probabilities.
+"""What issue-time forecasts learn on validation days: the persistence blend and the spread per lead, and
+warning probabilities.
 
-Both are fitted on the **validation** days only (never the test days):
+All are fitted on the **validation** days only (never the test days):
 
 * **Blend per lead.** For lead ``k`` the issued median is
   ``m'_k = a_k * m_k + (1 - a_k) * Q0`` (``Q0`` the last observed flow up to the issue date), with
@@ -14,8 +15,9 @@ Both are fitted on the **validation** days only (never the test days):
   threshold differs) and one pooled over the leads (``warn_probability``, the figure ``levels.json`` shows).
 
 * **Spread per lead** (:mod:`sca2lstm.evaluation.spread`): each quantile's distance from the median is
-  rescaled per lead, state and weather setting so that the 90 % interval holds 90 % on the validation
-  forecasts, 5 % below and 5 % above, pooled over basins. Fitted for forecasts without weather, with
+  rescaled per lead, state and weather setting, pooled over basins, so that the 90 % interval holds about
+  90 % for a station the model never saw (92 % on the calibration basins' validation forecasts: an
+  out-of-sample margin), with as many observations below it as above. Fitted for forecasts without weather, with
   one weather forecast and with a weather ensemble (both emulated where no archive exists: labelled
   so), and with the observed weather (benchmarks). With a weather forecast the blend is one weight per
   lead pooled over basins (``weather_blend``).
