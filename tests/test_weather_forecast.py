@@ -95,6 +95,22 @@ def test_long_table_with_members_equals_the_json_ensemble(bundle, tiny_data_dir,
     assert np.allclose(from_json.table[cols], from_csv.table[cols])
 
 
+def test_plain_table_without_pet_gets_the_models_pet_like_a_forecast_file(bundle, tiny_data_dir, tmp_path):
+    """A plain ``date, precipitation, temperature`` table (no PET column) is completed as a saved forecast is:
+    the same forecast as the one-member long table of the same values."""
+    days = pd.date_range("1976-06-16", periods=9)
+    plain = pd.DataFrame({"date": days, "precipitation": WET, "temperature": [14.0] * 9})
+    long = pd.DataFrame({"issue_date": "1976-06-16", "lead_days": range(9), "valid_date": days.date, "member": 0,
+                         "precipitation": WET, "temperature": 14.0})
+    p = tmp_path / "long.csv"
+    long.to_csv(p, index=False)
+    a = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=plain)
+    b = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
+                       weather_forecast=read_forecast_file(p))
+    cols = ["median", "q05", "q25", "q75", "q95"]
+    assert a.setting == "issue-time+weather-forecast" and np.allclose(a.table[cols], b.table[cols])
+
+
 def test_pet_is_derived_as_the_model_reads_it():
     f = pd.DataFrame({"date": pd.date_range("2024-06-01", periods=3), "temperature": [10.0, 15.0, 20.0],
                       "et0": [3.0, 4.0, 5.0]})

@@ -218,8 +218,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     elif isinstance(weather_forecast, WeatherForecast):
         member_rows = [_weather_rows(m, in_cols, t0, leads)
                        for m in weather_members(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
-    else:
-        member_rows = [_weather_rows(weather_forecast, in_cols, t0, leads)]
+    else:  # a plain table: its PET completed as the model's config derives PET, as for a forecast file
+        member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin)),
+                                     in_cols, t0, leads)]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
     L = cfg.training.seq_len
     pos = L - 1 - trained                                       # issue day's position in the window
@@ -273,6 +274,15 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members)
+
+
+def _plain_with_pet(wf, cfg, lat):
+    """A plain ``date, <inputs>`` weather table with the model's PET (sca2lstm/weather/files.py), when it lacks it."""
+    pet = pet_input(cfg)
+    if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns or pet is None or \
+            (pet in wf.columns and wf[pet].notna().all()):
+        return wf                                   # nothing to complete (or _weather_rows names what is wrong)
+    return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat)
 
 
 def weather_members(wf, t0, leads, in_cols, cfg, lat):
