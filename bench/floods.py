@@ -64,6 +64,7 @@ from sca2lstm.evaluation.levels import annual_maxima, record_levels  # noqa: E40
 from sca2lstm.evaluation.metrics import paired_metrics  # noqa: E402
 from sca2lstm.evaluation.operational import issue_time_hindcasts  # noqa: E402
 from sca2lstm.evaluation.recession import fit_recession  # noqa: E402
+from sca2lstm.evaluation.reforecast import last_observation  # noqa: E402
 from sca2lstm.evaluation.verify import _runs, _scores, event_counts  # noqa: E402
 
 SETTINGS = {"no weather": "none", "perfect weather": "perfect"}
@@ -87,12 +88,6 @@ def runs_for(ctx, period, weather):
                                 seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, batch_size=256)[0]
 
 
-def gaps(y, issue):
-    idx = np.where(np.isfinite(y), np.arange(len(y)), -1)
-    last = np.maximum.accumulate(idx)[issue]
-    return np.where(last >= 0, issue - last, 0)
-
-
 def process_basin(bundle, data_dir, basin, leads, spread=None):
     """Validation and test arrays of one basin for both settings (or None if it cannot be scored).
     ``spread``: the model's stored spread calibration per weather setting (None: the head's own spread)."""
@@ -114,7 +109,7 @@ def process_basin(bundle, data_dir, basin, leads, spread=None):
         for part, (i0, i1) in (("val", val), ("test", (test[0] - 1, test[1] - 1))):
             r = runs_for(ctx, (i0, i1), w)
             issue = np.arange(i0, i1)
-            bound = rb.bound(r.last_obs, r.median.shape[1], gaps(y, issue)) if rb is not None else None
+            bound = rb.bound(r.last_obs, r.median.shape[1], last_observation(y, issue)[1]) if rb is not None else None
             per[part] = {"r": r, "bound": bound, "issue": issue}
         rv = per["val"]["r"]
         alpha = fit_lead_blend(rv.median, rv.observed, rv.last_obs)
@@ -419,7 +414,7 @@ def via_reforecast(bundle, model_path, data_dir, held, leads, out: Path) -> int:
             for j, f in enumerate((t["warn_flood"].to_numpy(bool), (t["persistence"] > lv).to_numpy())):
                 cnt[k - 1, j] += [(o & f).sum(), (~o & f).sum(), (o & ~f).sum()]
             inside[k - 1].append(((t["observed"] >= t["q05"]) & (t["observed"] <= t["q95"])).to_numpy())
-    f1 = lambda c: 2 * c[0] / (2 * c[0] + c[1] + c[2]) if c.sum() else float("nan")  # noqa: E731
+    f1 = lambda c: _scores(c[0], c[2], c[1], c[0] + c[2], c[0] + c[1])["f1"]  # noqa: E731  (hits, fa, misses)
     rows = [{"lead": k + 1, "f1_issued": f1(cnt[k, 0]), "f1_persistence": f1(cnt[k, 1]),
              "event_days": int(cnt[k, 0, 0] + cnt[k, 0, 2]),
              "coverage90": float(np.concatenate(inside[k]).mean()) if inside[k] else float("nan")} for k in range(leads)]

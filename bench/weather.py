@@ -58,6 +58,7 @@ from sca2lstm.evaluation.metrics import paired_metrics
 from sca2lstm.evaluation.calibration import adjust, read_calibration
 from sca2lstm.evaluation.operational import issue_time_hindcasts
 from sca2lstm.evaluation.recession import fit_recession
+from sca2lstm.evaluation.reforecast import last_observation
 from sca2lstm.evaluation.spread import SpreadCalibration
 from sca2lstm.weather.mixture import crps
 from sca2lstm.weather.windows import EmulatedForecast, LeadWeather
@@ -199,9 +200,7 @@ def issued(h, calib: dict, mode: str, scale: float, recession, y) -> None:
         return
     sp = (calib.get("spread") or {}).get(mode)
     alpha = (calib.get("weather_blend") or {}).get(mode)
-    idx = np.where(np.isfinite(y), np.arange(len(y)), -1)
-    last = np.maximum.accumulate(idx)[h.issue_days]
-    gap = np.where(last >= 0, h.issue_days - last, 0)
+    gap = last_observation(y, h.issue_days)[1]
     bound = recession.bound(h.last_obs, h.median.shape[1], gap) if recession is not None else None
     h.median, h.quantiles = adjust(h.median, h.quantiles, h.last_obs, alpha, bound,
                                    SpreadCalibration.from_dict(sp) if sp else None, list(h.levels), scale)

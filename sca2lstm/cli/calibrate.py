@@ -42,7 +42,7 @@ def _body(args) -> int:
 
     from ..checkpoint import load_model
     from ..errors import DataError, UsageError
-    from ..evaluation.calibration import calibrate, calibration_path
+    from ..evaluation.calibration import calibrate, calibration_path, write_calibration
     from ..evaluation.context import check_basins
 
     if args.max_basins < 1:
@@ -58,8 +58,6 @@ def _body(args) -> int:
                     settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
-    from ..evaluation.calibration import write_calibration
-
     write_calibration(path, doc)
     print(f"Calibrated on {doc['basins']} basins, validation days {doc['validation_days']} "
           f"({time.perf_counter() - t0:.0f} s); settings {', '.join(doc['spread'])}")

@@ -226,10 +226,8 @@ ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE = 10, 3
 
 def _setting_runs(ctx, v0, v1, setting: str, seed: int):
     """Validation runs of one weather setting; ``forecast`` and ``ensemble`` on emulated forecasts."""
-    if setting == "none":
-        return validation_runs(ctx, v0, v1, "none")
-    if setting == "perfect":
-        return validation_runs(ctx, v0, v1, "perfect")
+    if setting in ("none", "perfect"):
+        return validation_runs(ctx, v0, v1, setting)
     from ..weather.windows import EmulatedForecast, LeadWeather
 
     members, stride = (None, 1) if setting == "forecast" else (ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE)
