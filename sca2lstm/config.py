@@ -146,6 +146,7 @@ class TrainingConfig(_Section):
     validation_loss: Literal["training_mixture", "hindcast"] = "training_mixture"
     peak_weight: Number = Field(0.0, ge=0)
     forecast_emulated: Number = Field(0.0, ge=0, le=1)
+    forecast_emulator: list[Literal["swap", "amount"]] = Field(default_factory=lambda: ["swap"], min_length=1)
     optimizer: Literal["adamw", "sca"] = "adamw"
 
 

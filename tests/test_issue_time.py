@@ -282,3 +282,32 @@ def test_checkpoint_from_before_the_quantile_head_loads_as_hindcast_only(pretrai
     torch.save(ck, tmp_path / "old.pth")
     model, cfg, _, _ = load_model(tmp_path / "old.pth")
     assert model.quantile_head is None and cfg.model.quantiles == [] and cfg.training.forecast_leads == 0
+
+
+def test_training_draws_each_emulated_error_kind_listed(tiny_data_dir, tmp_path, monkeypatch):
+    """``training.forecast_emulator: [swap, amount]``: emulated windows of both kinds are drawn; with one kind
+    only that one; an unknown kind is refused at load, naming the allowed ones."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.errors import ConfigError
+    from sca2lstm.training import trainer as trainer_mod
+    from sca2lstm.training.pretrain import pretrain
+
+    kinds = []
+    real = trainer_mod.emulate
+
+    def spy(obs, pos, leads, rng, kind="swap", **kw):
+        kinds.append(kind)
+        return real(obs, pos, leads, rng, kind=kind, **kw)
+
+    monkeypatch.setattr(trainer_mod, "emulate", spy)
+    for listed in (["swap", "amount"], ["amount"]):
+        kinds.clear()
+        cfg = make_tiny_config(tiny_data_dir, data={"forecast_flag": True},
+                               training={"epochs": 1, "forecast_leads": 3, "forecast_fraction": 1.0,
+                                         "forecast_weather_known": 1.0, "forecast_emulated": 1.0,
+                                         "forecast_emulator": listed})
+        pretrain(cfg, tmp_path / f"{len(listed)}.pth", data_dir=tiny_data_dir, progress=False)
+        assert set(kinds) == set(listed)
+    with pytest.raises(ConfigError, match="swap"):
+        load_config(overrides={"training": {"forecast_emulator": ["gauss"]}})

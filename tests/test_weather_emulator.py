@@ -213,3 +213,65 @@ def load_model_leads(path):
     from sca2lstm.checkpoint import load_model
 
     return load_model(path)[1].training.forecast_leads
+
+
+def _bench_archives():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("archives_bench", REPO / "bench" / "archives.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_amount_kind_keeps_the_mean_and_missing_days_and_loses_skill_with_lead():
+    """The ``amount`` kind: a constant rain stays constant in the mean (mean-one factor, plus the showers'
+    mean on their share of days), a missing observed day stays missing, the correlation with a random rain
+    series falls with the lead, and an unknown kind is refused."""
+    rng = np.random.default_rng(3)
+    n, L, F = 4000, 40, 7
+    pos = L - 1 - F
+    p = np.full((n, L), 4.0)
+    p[:5, pos + 2] = np.nan
+    P = em.degrade_amount(p, pos, F, rng)
+    assert np.isnan(P[:5, 1]).all() and np.isfinite(P[5:]).all() and (P[5:] >= 0).all()
+    k = np.arange(1, F + 1)
+    q = em.SHOWER_SHARE[0] + em.SHOWER_SHARE[1] * k
+    expected = 4.0 + q * em.SHOWER_MM
+    # each lead's mean is that of ~4000 independent windows: 4 times a mean-one log-normal factor (variance
+    # exp(s^2) - 1) plus a shower (share q, exponential of mean m: variance 2 m^2 q - (m q)^2); within 4 SE
+    m = em.SHOWER_MM
+    var = 16.0 * (np.exp((em.AMOUNT_SD[0] + em.AMOUNT_SD[1] * k) ** 2) - 1.0) + 2 * m * m * q - (m * q) ** 2
+    assert np.all(np.abs(np.nanmean(P[5:], axis=0) - expected) < 4 * np.sqrt(var / (n - 5)))
+    wet = rng.gamma(0.5, 6.0, (n, L)) * (rng.random((n, L)) < 0.5)
+    P = em.emulate({"precipitation": wet}, pos, F, rng, kind="amount")["precipitation"]
+    rho = [np.corrcoef(wet[:, pos + j], P[:, j - 1])[0, 1] for j in k]
+    assert rho[0] > rho[2] > rho[6] > 0
+    with pytest.raises(ValueError, match="expected one of"):
+        em.emulate({"precipitation": wet}, pos, F, rng, kind="gauss")
+
+
+@pytest.mark.slow
+def test_archive_benchmark_scores_archives_through_the_reforecast_path(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                       capsys):
+    """bench/archives.py on the tiny model: an archive per basin and error model, the reforecast of the
+    product on it, every lead scored; the perfect archive's rain equals the observed (no correlation is
+    reported for it), the emulated ones report theirs. Its numbers mean nothing here."""
+    bench = _bench_archives()
+    rc = bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--basins", "32006",
+                     "--period", "test", "--stride", "5", "--errors", "perfect", "amount", "--out", str(tmp_path)])
+    assert rc == 0 and "EMULATED" in capsys.readouterr().out
+    s = pd.read_csv(tmp_path / "summary.csv")
+    F = load_model_leads(pretrained_ckpt)
+    assert (s.groupby("errors").size() == F).all() and set(s["errors"]) == {"perfect", "amount"}
+    assert s.loc[s["errors"] == "perfect", "precip_corr"].isna().all()
+    assert s.loc[s["errors"] == "amount", "precip_corr"].between(-1, 1).all()
+    assert s["coverage90_mean"].between(0, 1).all() and s["nse_median"].notna().all()
+    arch = pd.read_csv(tmp_path / "archives" / "amount" / "32006.csv")
+    assert list(arch.columns) == ["issue_date", "lead_days", "valid_date", "precipitation", "temperature"]
+    days = (pd.to_datetime(arch["valid_date"]) - pd.to_datetime(arch["issue_date"])).dt.days
+    assert (days == arch["lead_days"]).all()
+    ref = pd.read_csv(next((tmp_path / "reforecasts" / "amount" / "32006").rglob("reforecast.csv")))
+    assert set(ref["issue_date"]) <= set(arch["issue_date"])

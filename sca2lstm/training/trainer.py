@@ -61,6 +61,7 @@ class TrainSettings:
     forecast_fraction: float = 0.0     # share of the training windows that are issue-time forecasts
     forecast_weather_known: float = 0.0  # share of those that keep the observed weather (perfect forecast)
     forecast_emulated: float = 0.0     # share of the weather-known ones that see an emulated forecast instead
+    forecast_emulator: tuple = ("swap",)  # its error kinds (weather/emulator.py KINDS); each window draws one
     high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
     low_precip_mm: float = 1.0
     peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
@@ -420,9 +421,15 @@ class Trainer:
         if s.forecast_emulated > 0:
             emu = chosen & ~done & (rng.random(len(chosen)) < s.forecast_emulated)
             if emu.any():
-                obs = lw.observed(x[emu], miss[emu])
-                fc = emulate(obs, pos, s.forecast_leads, rng)
-                x, miss = lw.put(x, miss, pos, fc, emu)
+                kinds = tuple(s.forecast_emulator)
+                # one kind: no extra draw, so such a run repeats what it drew before kinds existed
+                pick = np.zeros(len(chosen), dtype=np.int64) if len(kinds) == 1 else rng.integers(0, len(kinds),
+                                                                                                   len(chosen))
+                for j, kind in enumerate(kinds):
+                    sel = emu & (pick == j)
+                    if sel.any():
+                        fc = emulate(lw.observed(x[sel], miss[sel]), pos, s.forecast_leads, rng, kind=kind)
+                        x, miss = lw.put(x, miss, pos, fc, sel)
                 done |= emu
         return x, miss, done
 
