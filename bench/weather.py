@@ -94,8 +94,9 @@ def _coverage(obs, lo, hi):
     return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
 
 
-def score(res, records, periods, thresholds, setting, leads) -> list[dict]:
-    """Per basin and lead: NSE, persistence NSE, CRPS, 90 % coverage and the event counts."""
+def score(res, records, periods, thresholds, setting, leads, control=None) -> list[dict]:
+    """Per basin and lead: NSE, persistence NSE, CRPS, 90 % coverage and the event counts; with ``control``
+    (an ensemble's first member issued alone, on the same days) its CRPS too."""
     rows = []
     for b, h in enumerate(res):
         i0, i1 = periods[b]
@@ -113,9 +114,12 @@ def score(res, records, periods, thresholds, setting, leads) -> list[dict]:
                 mq = None
             ok = np.isfinite(obs)
             c = float(np.nanmean(crps(mq[ok], lv, obs[ok]))) if mq is not None and ok.any() else float("nan")
-            # an ensemble's control: its first member alone (the same draws, the same days)
-            c_ctrl = (float(np.nanmean(crps(mq[ok][:, :1], lv, obs[ok])))
-                      if h.member_quantiles is not None and mq.shape[1] > 1 and ok.any() else float("nan"))
+            # an ensemble's control: its first member issued alone, as a deterministic forecast is (the same
+            # draws, the same days; flagged as a forecast where the model has the flag, the members are not)
+            c_ctrl = float("nan")
+            if control is not None and control[b].quantiles is not None and ok.any():
+                cq = control[b].quantiles[sel, k - 1][:, None, :]
+                c_ctrl = float(np.nanmean(crps(cq[ok], lv, obs[ok])))
             q = h.quantiles[sel, k - 1] if h.quantiles is not None else None
             cov = _coverage(obs, q[:, lv.index(0.05)], q[:, lv.index(0.95)]) if q is not None else float("nan")
             hit, fa, miss = event_counts(obs, med, thresholds[b])
@@ -181,6 +185,18 @@ class SmoothedForecast:
                 if pet in obs:
                     fc[pet] = follow_pet(obs[pet][rows, day], t_obs, fc["temperature"])
         return [self.lw.put(x, miss, pos, fc)]
+
+
+class FirstMember:
+    """An ensemble's first member alone, as one deterministic forecast (its control)."""
+
+    members = None
+
+    def __init__(self, ensemble):
+        self.ensemble = ensemble
+
+    def __call__(self, x, miss, b, t, pos):
+        return self.ensemble(x, miss, b, t, pos)[:1]
 
 
 def calibration_setting(name: str) -> str:
@@ -307,7 +323,14 @@ def main(argv=None) -> int:
         mode = calibration_setting(name)
         for b, h in enumerate(res):
             issued(h, calib, mode, scalers.basins[records[b].basin].q_mean, bounds[b], records[b].y)
-        rows += score(res, records, periods, thresholds, name, F)
+        control = None
+        if fn is not None and fn.members:
+            control = issue_time_hindcasts(model, data, issue, F, weather, seq_len=L, lead_days=lead_days,
+                                           lead_weather=FirstMember(fn), batch_size=64,  # the same draws
+                                           stride=args.ensemble_stride or args.stride)
+            for b, h in enumerate(control):
+                issued(h, calib, "forecast", scalers.basins[records[b].basin].q_mean, bounds[b], records[b].y)
+        rows += score(res, records, periods, thresholds, name, F, control)
         seconds[name] = time.time() - t0
         logging.info("%s: %.0f s", name, seconds[name])
     per = pd.DataFrame(rows)

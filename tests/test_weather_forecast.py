@@ -163,3 +163,53 @@ def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckp
     m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
     assert m.shape == (3, 7) and list(m.columns)[0] == "1976-06-16"
     assert (folder / "forecast_fan_chart.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_one_forecast_is_flagged_and_an_ensembles_members_are_not(tiny_data_dir, tmp_path, monkeypatch):
+    """With ``data.forecast_flag`` the lead days of one weather forecast carry the flag (the model hedges it)
+    and those of an ensemble's members do not (each runs as the weather that will come), in the forecast a
+    user issues and in the batched hindcasts of the benchmarks and the calibration."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.data.dataset import SequenceData, load_basin, load_static
+    from sca2lstm.evaluation import operational
+    from sca2lstm.evaluation.operational import issue_time_hindcasts
+    from sca2lstm.training.pretrain import pretrain
+    from sca2lstm.weather.windows import EmulatedForecast, LeadWeather
+
+    cfg = make_tiny_config(tiny_data_dir, data={"forecast_flag": True}, training={"epochs": 1})
+    b = load_model(pretrain(cfg, tmp_path / "flag.pth", data_dir=tiny_data_dir, progress=False)["checkpoint"])
+    model, mcfg, scalers, _ = b
+    flag = scalers.feature_names.index("weather_is_forecast")
+    seen = []
+    real = operational.mask_issue_time
+
+    def spy(x, miss, q, pos, *a, **kw):
+        out = real(x, miss, q, pos, *a, **kw)
+        seen.append(np.unique(out[0][:, pos + 1:, flag]) if out[0].ndim == 3 else np.unique(out[0][pos + 1:, flag]))
+        return out
+
+    monkeypatch.setattr(operational, "mask_issue_time", spy)
+    days = pd.date_range("1976-06-16", periods=9)
+    one = pd.DataFrame({"date": days, "precipitation": WET, "temperature": [14.0] * 9})
+    issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=one)
+    assert [s.tolist() for s in seen] == [[1.0]]
+    seen.clear()
+    rows = [{"issue_date": "1976-06-16", "lead_days": k, "valid_date": d.date(), "member": m,
+             "precipitation": (DRY if m == 0 else WET)[k], "temperature": 14.0} for m in (0, 1) for k, d in enumerate(days)]
+    pd.DataFrame(rows).to_csv(tmp_path / "ens.csv", index=False)
+    issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
+                   weather_forecast=read_forecast_file(tmp_path / "ens.csv"))
+    assert [s.tolist() for s in seen] == [[0.0], [0.0]]
+    seen.clear()
+    F, L = mcfg.training.forecast_leads, mcfg.training.seq_len
+    data = SequenceData([load_basin(tiny_data_dir, "32006", mcfg)], load_static(tiny_data_dir, ["32006"], mcfg,
+                                                                               allow_absent=True), scalers, pad=L)
+    lw = LeadWeather.from_model(scalers, mcfg)
+    i0 = data.records[0].period(mcfg.data.test_start, mcfg.data.test_end)[0]
+    for members, expected in ((None, 1.0), (3, 0.0)):
+        issue_time_hindcasts(model, data, [(i0, i0 + 5)], F, "perfect", seq_len=L, lead_days=mcfg.data.lead_days,
+                             lead_weather=EmulatedForecast(lw, F, members, 1.0))
+        assert [s.tolist() for s in seen] == [[expected]]
+        seen.clear()

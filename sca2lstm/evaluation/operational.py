@@ -241,7 +241,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         xw = np.where(miss, np.float32(0), xw)
         xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
                                        weather_known=weather_forecast is not None,
-                                       weather_forecast=weather_forecast is not None)
+                                       weather_forecast=weather_forecast is not None
+                                       and flags_forecast(len(member_rows)))
         xws.append(xw)
         misses.append(miss)
     M = len(xws)
@@ -350,6 +351,17 @@ class IssueTimeHindcast:
         return np.arange(self.i0, self.i1, self.stride, dtype=np.int64)
 
 
+def flags_forecast(members: int) -> bool:
+    """Whether a weather forecast of ``members`` members is flagged as a forecast (``data.forecast_flag``).
+
+    One forecast is: the model, trained with emulated forecasts, then hedges its amounts, since nothing else
+    carries its error. An ensemble's members are not: each runs as if it were the weather that will come,
+    and the members' disagreement carries the uncertainty (hedging each member as well lost 0.07 lead-3 NSE on
+    validation, docs/experiments.md).
+    """
+    return members == 1
+
+
 def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
     """Run every member's windows (list of (x, miss) [B, L, N]) in one batch: (median [B, leads] scaled or
     None, member quantiles [B, leads, M, Q] scaled or None, levels)."""
@@ -358,7 +370,8 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
     miss = np.concatenate([m[1] for m in members])
     B = members[0][0].shape[0]
     rep = lambda a: np.concatenate([a] * M)  # noqa: E731
-    x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True, weather_forecast=True)
+    x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True,
+                                 weather_forecast=flags_forecast(M))
     med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     if qs is None:  # a model without a quantile head: the members' mean as the point forecast
