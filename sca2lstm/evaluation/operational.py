@@ -351,6 +351,12 @@ class IssueTimeHindcast:
         return np.arange(self.i0, self.i1, self.stride, dtype=np.int64)
 
 
+def member_setting(members: int) -> str:
+    """The weather setting of a weather forecast of ``members`` members: ``forecast`` (one run) or ``ensemble``.
+    It picks the calibration's spread and blend, and whether the forecast is flagged (:func:`flags_forecast`)."""
+    return "forecast" if members == 1 else "ensemble"
+
+
 def flags_forecast(members: int) -> bool:
     """Whether a weather forecast of ``members`` members is flagged as a forecast (``data.forecast_flag``).
 
@@ -359,7 +365,7 @@ def flags_forecast(members: int) -> bool:
     and the members' disagreement carries the uncertainty (hedging each member as well lost 0.07 lead-3 NSE on
     validation, docs/experiments.md).
     """
-    return members == 1
+    return member_setting(members) == "forecast"
 
 
 def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):

@@ -189,7 +189,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
-    from .operational import RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, quantile_column
+    from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, member_setting,
+                              quantile_column)
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
     cfg = ctx.cfg
@@ -226,7 +227,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
             raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
                             f"with every lead 1..{trained}")
         weather = "perfect"
-        setting = "ensemble" if arch.n_members > 1 else "forecast"
+        setting = member_setting(arch.n_members)
     else:
         setting = weather
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
