@@ -40,12 +40,14 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
 from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
 from sca2lstm.weather.emulator import emulate_series  # noqa: E402
+from weather import resolve_basins  # noqa: E402  (bench/weather.py)
 
 ERRORS = ("emulator", "amount", "perfect")
 
@@ -78,19 +80,11 @@ def correlation(p: np.ndarray, tab: pd.DataFrame, dates) -> dict:
     return out
 
 
-def _basins(arg, limit) -> list[str]:
-    if arg and len(arg) == 1 and Path(arg[0]).is_file():
-        doc = json.loads(Path(arg[0]).read_text(encoding="utf-8"))
-        ids = (doc.get("held_out") or doc.get("holdout") or doc.get("basins")) if isinstance(doc, dict) else doc
-        return [str(b) for b in ids][:limit]
-    return list(arg or [])[:limit]
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="checkpoint, with its calibration beside it")
     ap.add_argument("--data_dir", required=True)
-    ap.add_argument("--basins", nargs="+", required=True, help="ids, or a JSON file ({'holdout': [...]} or a list)")
+    ap.add_argument("--basins", nargs="+", required=True, help="ids, or a file (JSON list, {'holdout': [...]}, or one id a line)")
     ap.add_argument("--max_basins", type=int, default=None)
     ap.add_argument("--period", choices=["test", "val"], default="test")
     ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date of the archive")
@@ -107,7 +101,7 @@ def main(argv=None) -> int:
     start, end = (d.test_start, d.test_end) if args.period == "test" else (d.val_start, d.val_end)
     names = list(d.dynamic_inputs)
     rows, corr, seconds = [], {e: [] for e in args.errors}, {e: 0.0 for e in args.errors}
-    for b in _basins(args.basins, args.max_basins):
+    for b in resolve_basins(args.basins, data_dir, {})[:args.max_basins]:
         rec = load_basin(data_dir, b, cfg)
         p = rec.x[:, names.index("precipitation")].astype(np.float64)
         t = rec.x[:, names.index("temperature")].astype(np.float64)

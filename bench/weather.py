@@ -222,7 +222,9 @@ def issued(h, calib: dict, mode: str, scale: float, recession, y) -> None:
                                    SpreadCalibration.from_dict(sp) if sp else None, list(h.levels), scale)
 
 
-def _basins(arg, data_dir, ck) -> list[str]:
+def resolve_basins(arg, data_dir, ck) -> list[str]:
+    """The basins of ``--basins`` (ids, or a file: JSON list, {'holdout': [...]}, or one id a line) that
+    ``data_dir`` holds; without it, the checkpoint's (``ck``), else every basin there."""
     avail = camels_gb.list_basins(data_dir)
     if arg is None:
         return [b for b in ck.get("basins", []) if b in avail] or avail
@@ -280,7 +282,7 @@ def main(argv=None) -> int:
     if F <= 0:
         raise SystemExit(f"{args.model} is hindcast-only (training.forecast_leads 0)")
     L, lead_days = mcfg.training.seq_len, mcfg.data.lead_days
-    basins = _basins(args.basins, data_dir, ck)[:args.max_basins]
+    basins = resolve_basins(args.basins, data_dir, ck)[:args.max_basins]
     records = [load_basin(data_dir, b, mcfg) for b in basins]
     for r in records:
         if r.basin not in scalers.basins:  # a held-out basin: its discharge scale by the rule every command uses
