@@ -5,7 +5,8 @@ benchmark does the same on the large sample's held-out basins: per basin it writ
 (``issue_date, lead_days, valid_date, precipitation, temperature``; no PET, so the model derives its own)
 with one of the error models below, runs ``sca2lstm forecast --from --to --weather_forecast ARCHIVE``
 in-process (stored calibration, blend, spread, recession bound: what a user gets), and scores the
-``reforecast.csv`` with :func:`sca2lstm.evaluation.verify.verify`: NSE beside persistence, CRPS, 90 %
+``reforecast.csv`` with :func:`sca2lstm.evaluation.verify.verify`: NSE beside persistence (its median over
+basins with a 90 % basin-bootstrap interval), CRPS, 90 %
 coverage and the share below q05, per lead, with the precipitation correlation the archive reached.
 
 Error models (every archive is emulated; none is a real weather forecast):
@@ -47,7 +48,7 @@ from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
 from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
 from sca2lstm.weather.emulator import emulate_series  # noqa: E402
-from weather import resolve_basins  # noqa: E402  (bench/weather.py)
+from weather import nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
 ERRORS = ("emulator", "amount", "perfect")
 
@@ -141,6 +142,7 @@ def main(argv=None) -> int:
         basins=("basin", "nunique"), nse_median=("nse", "median"), persistence_nse_median=("persistence_nse", "median"),
         crps_mean=("crps", "mean"), coverage90_mean=("coverage90", "mean"), below_q05_mean=("below_q05", "mean"),
         **above).reset_index()
+    summary = summary.merge(nse_interval(per, ["errors", "lead"]), on=["errors", "lead"], how="left")
     summary["precip_corr"] = [np.nanmean([c.get(k, np.nan) for c in corr.get(e, [])]) if corr.get(e) else np.nan
                               for e, k in zip(summary["errors"], summary["lead"])]
     summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")

@@ -29,7 +29,8 @@ the model for the setting (``sca2lstm calibrate``; fitted on validation days of 
 the ``forecast`` and ``ensemble`` spreads on emulated forecasts) and the recession bound. CRPS is scored
 on the raw members (an ensemble's mixture).
 
-Measures per setting and lead: NSE of the median (median over basins) beside persistence (the last
+Measures per setting and lead: NSE of the median (median over basins, with the 90 % interval of that
+median when the basins are resampled: ``nse_median_lo90`` .. ``nse_median_hi90``) beside persistence (the last
 observed flow carried forward) on the same days; CRPS (mean over basins, m3/s, of the quantile-form
 integral over the flow distribution, sca2lstm/weather/mixture.crps; the same rule for every setting);
 coverage of the 90 % interval (mean over basins); and the F1 of the 2-year event (observed flow above
@@ -54,7 +55,7 @@ from sca2lstm.config import load_config
 from sca2lstm.data import camels_gb
 from sca2lstm.data.dataset import SequenceData, load_basin, load_static
 from sca2lstm.evaluation.context import BasinContext
-from sca2lstm.evaluation.metrics import paired_metrics
+from sca2lstm.evaluation.metrics import median_interval, paired_metrics
 from sca2lstm.evaluation.calibration import adjust, read_calibration
 from sca2lstm.evaluation.operational import issue_time_hindcasts
 from sca2lstm.evaluation.recession import fit_recession
@@ -138,7 +139,15 @@ def summarise(per: pd.DataFrame) -> pd.DataFrame:
                       "coverage90_mean": g["coverage90"].mean(), "hits": g["hits"].sum(),
                       "false_alarms": g["false_alarms"].sum(), "misses": g["misses"].sum()}).reset_index()
     s["event_f1"] = [f1(h, fa, m) for h, fa, m in zip(s["hits"], s["false_alarms"], s["misses"])]
-    return s
+    return s.merge(nse_interval(per, ["setting", "lead"]), on=["setting", "lead"], how="left")
+
+
+def nse_interval(per: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """Per group of ``keys``: the 90 % basin-bootstrap interval of the median NSE over basins
+    (:func:`sca2lstm.evaluation.metrics.median_interval`), as ``nse_median_lo90`` and ``nse_median_hi90``."""
+    rows = [(*(k if isinstance(k, tuple) else (k,)), *median_interval(g["nse"]))
+            for k, g in per.groupby(keys, sort=False)]
+    return pd.DataFrame(rows, columns=[*keys, "nse_median_lo90", "nse_median_hi90"])
 
 
 class SmoothedForecast:
@@ -348,16 +357,18 @@ def main(argv=None) -> int:
     level_of = {"perfect": 0.0, "emulated": 1.0, **{f"emulated-level{v:g}": v for v in CURVE_LEVELS}}
     curve = curve[curve["setting"].isin(level_of)].assign(level=lambda c: c["setting"].map(level_of))
     curve = curve.sort_values("level")[["level", "setting", "nse_median", "event_f1", "crps_mean", "coverage90_mean"]]
-    curve.to_csv(out / "error_curve_lead3.csv", index=False, float_format="%.4f")
-    _plot_curve(curve, out / "error_curve_lead3.png")
+    if len(curve):  # the settings of the curve were run
+        curve.to_csv(out / "error_curve_lead3.csv", index=False, float_format="%.4f")
+        _plot_curve(curve, out / "error_curve_lead3.png")
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
     print(f"\nModel {args.model}; {len(records)} basins; {args.period} period {start}..{end}; every "
           f"{args.stride}th day an issue date. Settings named 'emulated' use EMULATED weather forecasts.")
     print(summary.drop(columns=["hits", "false_alarms", "misses"]).to_string(index=False,
                                                                              float_format=lambda v: f"{v:.3f}"))
-    print("\nLead 3 against the forecast error level (0 perfect, 1 NWP-like):")
-    print(curve.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(curve):
+        print("\nLead 3 against the forecast error level (0 perfect, 1 NWP-like):")
+        print(curve.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     res = {"model": str(args.model), "basins": basins, "period": [args.period, start, end], "stride": args.stride,
            "members": args.members, "quick": args.quick, "seconds": seconds,
            "summary": summary.to_dict(orient="records"), "curve": curve.to_dict(orient="records")}

@@ -207,6 +207,28 @@ def test_weather_benchmark_runs_every_setting_on_a_tiny_model(pretrained_ckpt, t
     assert ens["crps_control_member_mean"].notna().all() and s.loc[s["setting"] == "emulated",
                                                                    "crps_control_member_mean"].isna().all()
     assert (tmp_path / "error_curve_lead3.png").is_file()
+    # the median over basins sits inside its basin-bootstrap interval
+    band = s.dropna(subset=["nse_median_lo90"])
+    assert len(band) > 0  # three basins: every setting and lead has its interval
+    assert (band["nse_median_lo90"] <= band["nse_median"] + 1e-12).all()
+    assert (band["nse_median"] <= band["nse_median_hi90"] + 1e-12).all()
+
+
+def test_weather_benchmark_without_the_curve_settings_writes_no_curve(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                      capsys):
+    """A run of settings that are not on the error curve (here no weather alone) prints and saves no curve."""
+    import importlib
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    bench = importlib.import_module("weather")
+    rc = bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--stride", "40",
+                     "--settings", "no-weather", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "no-weather" in out and "forecast error level" not in out
+    assert (tmp_path / "summary.csv").is_file() and not (tmp_path / "error_curve_lead3.png").exists()
 
 
 def load_model_leads(path):
