@@ -32,7 +32,9 @@ Levels: the **2-year flood is the median of the training years' annual maxima** 
 (:mod:`sca2lstm.evaluation.levels`). An event is a run of days above the level.
 
 Measures per setting, lead and forecaster: F1, POD and FAR for both levels, by day and by event (+-1 day;
-:mod:`sca2lstm.evaluation.verify`), counts pooled over basins; Brier skill of P(Q > level) against each
+:mod:`sca2lstm.evaluation.verify`), counts pooled over basins (the 2-year F1 by day with its 90 % basin-bootstrap
+interval, and that of its margin over persistence: ``q2y_f1_day_lo90`` .. ``_hi90``,
+``q2y_f1_day_margin_lo90`` .. ``_hi90``); Brier skill of P(Q > level) against each
 basin's training-years base rate (pooled); NSE of the median (median over basins); 90 % coverage overall
 and on days above the 2-year level, the share below q05, the PIT histogram (pooled); peak timing (days)
 and relative peak magnitude errors of the lead-k forecast within +-3 days of each observed 2-year event
@@ -45,6 +47,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +168,37 @@ def choose_warn(results, setting):
     return out
 
 
+def _pooled_f1(h, mi, fa, axis=-1):
+    """F1 of counts pooled over basins (the last axis), NaN where there is neither an event nor a warning."""
+    d = 2 * h.sum(axis) + mi.sum(axis) + fa.sum(axis)
+    return np.where(d > 0, 2 * h.sum(axis) / np.where(d > 0, d, 1), np.nan)
+
+
+def f1_interval(counts, level: float = 0.9, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile basin-bootstrap interval of a pooled F1 (``counts`` [B, 3]: hits, misses, false alarms per
+    basin), or of the difference of two pooled F1s on the same basins (``counts`` [B, 2, 3]: the first
+    forecaster's minus the second's). The pooled F1 of a few basins with many flood days dominates the rest,
+    so it moves with the basin sample more than a median does; the checks on other basins see that."""
+    from scipy.stats import DegenerateDataWarning, bootstrap
+
+    c = np.asarray(counts, dtype=np.float64)
+    if c.shape[0] < 3 or not c.any():
+        return float("nan"), float("nan")
+    if c.ndim == 2:
+        data, stat = (c[:, 0], c[:, 1], c[:, 2]), _pooled_f1
+    else:
+        data = tuple(c[:, i, j] for i in range(2) for j in range(3))
+        stat = lambda h1, m1, f1, h2, m2, f2, axis=-1: _pooled_f1(h1, m1, f1, axis) - _pooled_f1(h2, m2, f2, axis)  # noqa: E731
+    with warnings.catch_warnings():  # every resample alike (e.g. no hit anywhere): scipy warns and gives NaN
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap(data, stat, paired=True, vectorized=True, axis=-1, confidence_level=level,
+                        n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
+    dist = res.bootstrap_distribution
+    if np.isfinite(dist).all() and np.all(dist == dist[0]):
+        return float(dist[0]), float(dist[0])
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def score(results, leads):
     rows, pit_rows = [], []
     for setting in SETTINGS:
@@ -174,6 +208,7 @@ def score(results, leads):
             brier = {n: [0.0, 0.0] for n in LEVELS}
             cov, cov_hi, below, pits, nse, peaks = [], [], [], [], {f: [] for f in FORECASTERS}, \
                 {f: [] for f in FORECASTERS}
+            q2y_day = {f: [] for f in FORECASTERS}   # per basin: hits, misses, false alarms by day
             for b in results:
                 s = b["settings"][setting]
                 t, taus = s["test"], s["levels_tau"]
@@ -204,6 +239,8 @@ def score(results, leads):
                         w = warn[f] & ok
                         h, mi, fa = int((w & ev).sum()), int((~w & ev & ok).sum()), int((w & ~ev).sum())
                         acc[(f, n, "day")] += [h, mi, fa, h + mi, h + fa]
+                        if n == "q2y":
+                            q2y_day[f].append([h, mi, fa])
                         acc[(f, n, "event")] += event_counts(w, ev)
                         if n == "q2y":
                             peaks[f] += _peaks(np.where(ok, obs, np.nan), np.where(ok, fc[f], np.nan), ev)
@@ -231,6 +268,10 @@ def score(results, leads):
                         for key in ("f1", "pod", "far"):
                             row[f"{n}_{key}_{c}"] = sc[key]
                         row[f"{n}_events_{c}"] = int(ne)
+                row["q2y_f1_day_lo90"], row["q2y_f1_day_hi90"] = f1_interval(q2y_day[f])
+                if f != "persistence":  # the margin over persistence on the same basins
+                    row["q2y_f1_day_margin_lo90"], row["q2y_f1_day_margin_hi90"] = f1_interval(
+                        np.stack([q2y_day[f], q2y_day["persistence"]], axis=1) if q2y_day[f] else np.zeros((0, 2, 3)))
                 if f == "issued":
                     row["coverage90"] = float(cov_all.mean()) if len(cov_all) else np.nan
                     row["coverage90_above_q2y"] = float(cov_h.mean()) if len(cov_h) else np.nan
@@ -367,13 +408,15 @@ def main(argv=None) -> int:
     label = "tiny smoke model (numbers mean nothing)" if args.quick else f"model {model_path}"
     print(f"\n{label}; {len(results)} held-out basins; test years; 2-year level = median of the training "
           "annual maxima; 5-year = GLO")
-    cols = ["setting", "lead", "forecaster", "q2y_f1_day", "q2y_pod_day", "q2y_far_day", "q2y_f1_event",
+    cols = ["setting", "lead", "forecaster", "q2y_f1_day", "q2y_f1_day_lo90", "q2y_f1_day_hi90", "q2y_pod_day",
+            "q2y_far_day", "q2y_f1_event",
             "q2y_pod_event", "q2y_far_event", "q5y_f1_day", "q5y_f1_event", "nse_median_over_basins",
             "peak_timing_abs_days_median", "peak_magnitude_rel_median"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     iss = table[table["forecaster"] == "issued"]
     print(iss[["setting", "lead", "coverage90", "coverage90_above_q2y", "below_q05", "today_coverage90",
-               "today_coverage90_above_q2y", "today_below_q05", "q2y_brier_skill", "q5y_brier_skill",
+               "today_coverage90_above_q2y", "today_below_q05", "q2y_f1_day_margin_lo90", "q2y_f1_day_margin_hi90",
+               "q2y_brier_skill", "q5y_brier_skill",
                "q2y_warn_probability", "q5y_warn_probability"]].to_string(index=False,
                                                                           float_format=lambda v: f"{v:.3f}"))
     (out / "floods_meta.json").write_text(json.dumps({"model": str(model_path), "basins": [r["basin"] for r in results],

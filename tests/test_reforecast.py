@@ -127,6 +127,32 @@ def test_flood_benchmark_quick_mode_runs(tmp_path, capsys):
     assert t["coverage90"].dropna().between(0, 1).all() and "2-year level" in capsys.readouterr().out
 
 
+def test_flood_benchmark_f1_interval_brackets_the_pooled_f1_and_its_margin():
+    """bench/floods.py's basin-bootstrap interval: it holds the pooled F1 (hits 16, misses 4, false alarms 5:
+    32 / 41) and the margin over a second forecaster on the same basins; all-zero counts or fewer than 3
+    basins give NaN, no hit anywhere a zero-width interval at 0; the same seed gives the same interval."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("floods_bench", REPO / "bench" / "floods.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    c = np.array([[5, 1, 1], [0, 2, 0], [10, 0, 3], [1, 1, 1]], dtype=float)
+    p = np.array([[3, 3, 3], [0, 2, 1], [6, 4, 4], [0, 2, 2]], dtype=float)
+    f1_c = float(bench._pooled_f1(c[:, 0], c[:, 1], c[:, 2]))
+    assert f1_c == pytest.approx(32 / 41)
+    lo, hi = bench.f1_interval(c)
+    assert lo <= f1_c <= hi and (lo, hi) == bench.f1_interval(c)
+    margin = f1_c - float(bench._pooled_f1(p[:, 0], p[:, 1], p[:, 2]))
+    mlo, mhi = bench.f1_interval(np.stack([c, p], axis=1))
+    assert mlo <= margin <= mhi and mlo > 0  # better on every basin: the margin's interval stays above 0
+    assert all(np.isnan(bench.f1_interval(np.zeros((5, 3)))))
+    assert all(np.isnan(bench.f1_interval(c[:2])))
+    # no hit on any basin: every resample's F1 is 0, an interval of zero width (not scipy's degenerate NaN)
+    assert bench.f1_interval(np.array([[0, 2, 1], [0, 1, 0], [0, 3, 2]])) == (0.0, 0.0)
+
+
 def test_warnings_use_the_probability_of_their_lead():
     from sca2lstm.evaluation.levels import Level
     from sca2lstm.evaluation.reforecast import Warnings, add_exceedance
