@@ -493,16 +493,19 @@ def median_interval(values, level: float = 0.9, n_resamples: int = 2000, seed: i
     (float, float)
         The interval's ends; NaN with fewer than 3 finite values, both ends the value if all are equal.
     """
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size < 3:
         return float("nan"), float("nan")
-    if np.all(v == v[0]):
-        return float(v[0]), float(v[0])
-    res = bootstrap((v,), np.median, confidence_level=level, n_resamples=n_resamples, method="percentile",
-                    vectorized=True, axis=-1, rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():  # every resample alike: scipy warns and gives NaN; the value is the answer
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap((v,), np.median, confidence_level=level, n_resamples=n_resamples, method="percentile",
+                        vectorized=True, axis=-1, rng=np.random.default_rng(seed))
+    dist = res.bootstrap_distribution
+    if np.all(dist == dist[0]):
+        return float(dist[0]), float(dist[0])
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
