@@ -328,7 +328,7 @@ def _rainfall_runoff_station(path, curve):
         q[i] = store / 300.0
         store -= q[i]
     h = curve.stage(q + 0.5)
-    doy = idx.dayofyear.to_numpy()
+    doy = idx.day_of_year.to_numpy()
     df = pd.DataFrame({"时间": idx.strftime("%Y-%m-%d %H:%M"), "水位(m)": np.round(h, 4),
                        "雨量1": p, "雨量2": np.round(p * 0.8, 2), "雨量3": np.round(p * 1.1, 2),
                        "气温(℃)": np.round(12 + 10 * np.sin(2 * np.pi * (doy - 100) / 365), 1)})
