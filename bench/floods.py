@@ -47,7 +47,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,7 @@ from sca2lstm.evaluation.spread import SpreadCalibration  # noqa: E402
 from sca2lstm.evaluation.context import BasinContext  # noqa: E402
 from sca2lstm.evaluation.exceedance import choose_warn_probability, exceedance_probability, pit  # noqa: E402
 from sca2lstm.evaluation.levels import annual_maxima, record_levels  # noqa: E402
-from sca2lstm.evaluation.metrics import paired_metrics  # noqa: E402
+from sca2lstm.evaluation.metrics import bootstrap_interval, paired_metrics  # noqa: E402
 from sca2lstm.evaluation.operational import issue_time_hindcasts  # noqa: E402
 from sca2lstm.evaluation.recession import fit_recession  # noqa: E402
 from sca2lstm.evaluation.reforecast import last_observation  # noqa: E402
@@ -179,24 +178,14 @@ def f1_interval(counts, level: float = 0.9, n_resamples: int = 2000, seed: int =
     basin), or of the difference of two pooled F1s on the same basins (``counts`` [B, 2, 3]: the first
     forecaster's minus the second's). The pooled F1 of a few basins with many flood days dominates the rest,
     so it moves with the basin sample more than a median does; the checks on other basins see that."""
-    from scipy.stats import DegenerateDataWarning, bootstrap
-
     c = np.asarray(counts, dtype=np.float64)
     if c.shape[0] < 3 or not c.any():
         return float("nan"), float("nan")
     if c.ndim == 2:
-        data, stat = (c[:, 0], c[:, 1], c[:, 2]), _pooled_f1
-    else:
-        data = tuple(c[:, i, j] for i in range(2) for j in range(3))
-        stat = lambda h1, m1, f1, h2, m2, f2, axis=-1: _pooled_f1(h1, m1, f1, axis) - _pooled_f1(h2, m2, f2, axis)  # noqa: E731
-    with warnings.catch_warnings():  # every resample alike (e.g. no hit anywhere): scipy warns and gives NaN
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        res = bootstrap(data, stat, paired=True, vectorized=True, axis=-1, confidence_level=level,
-                        n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
-    dist = res.bootstrap_distribution
-    if np.isfinite(dist).all() and np.all(dist == dist[0]):
-        return float(dist[0]), float(dist[0])
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+        return bootstrap_interval((c[:, 0], c[:, 1], c[:, 2]), _pooled_f1, level, n_resamples, seed)
+    data = tuple(c[:, i, j] for i in range(2) for j in range(3))
+    diff = lambda h1, m1, f1, h2, m2, f2, axis=-1: _pooled_f1(h1, m1, f1, axis) - _pooled_f1(h2, m2, f2, axis)  # noqa: E731
+    return bootstrap_interval(data, diff, level, n_resamples, seed)
 
 
 def score(results, leads):

@@ -67,3 +67,59 @@ def test_verify_hand_case():
     assert p["pod"] == 0.0 and p["far"] == 1.0  # persistence warns a day late
     pe = per_level[(per_level["forecast"] == "persistence") & (per_level["count"] == "event")].iloc[0]
     assert pe["pod"] == 1.0  # ... which by event, within one day, is a hit
+
+
+def _years_table(years: int, seed: int = 0, perfect: bool = False):
+    """``years`` x 365 days of lead-1 forecasts: seasonal flow with floods above 10 m3/s, a median that errs
+    (or equals the flow), warnings where the median is above 10."""
+    rng = np.random.default_rng(seed)
+    n = 365 * years
+    obs = 5 + 3 * np.sin(np.arange(n) * 2 * np.pi / 365) + rng.gamma(0.3, 4.0, n)
+    med = obs if perfect else obs + rng.normal(0, 1.5, n)
+    pers = np.r_[obs[0], obs[:-1]]
+    return _table(obs, med, med - 2, med + 2, p=(med > 10).astype(float), warn=med > 10, pers=pers)
+
+
+def test_verify_intervals_over_years_bracket_the_scores():
+    """The per-lead NSE and the by-day F1 lie inside their year-bootstrap intervals; the by-event rows have
+    none; the interval is the same on a second run (fixed seed)."""
+    per_lead, per_level = verify(_years_table(6), {"flood": 10.0})
+    r = per_lead.iloc[0]
+    assert r["nse_lo90"] < r["nse"] < r["nse_hi90"] <= 1.0
+    day = per_level[per_level["count"] == "day"]
+    assert len(day) == 2 and (day["f1_lo90"] <= day["f1"]).all() and (day["f1"] <= day["f1_hi90"]).all()
+    assert per_level.loc[per_level["count"] == "event", "f1_lo90"].isna().all()
+    again = verify(_years_table(6), {"flood": 10.0})[0].iloc[0]
+    assert (again["nse_lo90"], again["nse_hi90"]) == (r["nse_lo90"], r["nse_hi90"])
+
+
+def test_verify_interval_of_a_perfect_forecast_is_one_and_needs_three_years():
+    per_lead, per_level = verify(_years_table(4, perfect=True), {"flood": 10.0})
+    assert per_lead.iloc[0][["nse", "nse_lo90", "nse_hi90"]].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    m = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")].iloc[0]
+    assert (m["f1"], m["f1_lo90"], m["f1_hi90"]) == (1.0, 1.0, 1.0)
+    short = verify(_years_table(2), {"flood": 10.0})[0].iloc[0]  # two years: no interval
+    assert np.isnan(short["nse_lo90"]) and np.isnan(short["nse_hi90"])
+
+
+def test_nse_from_year_sums_equals_the_nse_of_the_days():
+    from sca2lstm.evaluation.metrics import nse
+    from sca2lstm.evaluation.verify import _nse_of_sums, _year_sums
+
+    t = _years_table(3, seed=4)
+    o, m = t["observed"].to_numpy(), t["median"].to_numpy()
+    sums = _year_sums(t["valid_date"], np.stack([np.ones_like(o), o, o * o, (m - o) ** 2], axis=1))
+    assert sums.shape == (4, 3) and sums[0].sum() == len(o)
+    assert float(_nse_of_sums(*sums)) == pytest.approx(float(nse(o, m)), rel=1e-9)
+
+
+def test_f1_interval_leaves_out_resamples_without_a_flood():
+    """All floods in one of six years: a third of the resampled sets of years hold none (F1 undefined there);
+    the interval comes from the others, where every flood day was warned: [1, 1], not NaN."""
+    t = _years_table(6, seed=1)
+    t["observed"] = np.where((t["valid_date"].dt.year == 2002) & (t["observed"] > 10), t["observed"], 5.0)
+    t["median"] = t["observed"]
+    t["warn_flood"] = t["median"] > 10
+    per_level = verify(t, {"flood": 10.0})[1]
+    m = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")].iloc[0]
+    assert m["hits"] > 0 and (m["f1"], m["f1_lo90"], m["f1_hi90"]) == (1.0, 1.0, 1.0)

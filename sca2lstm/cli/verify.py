@@ -3,7 +3,8 @@
 Example: ``sca2lstm verify ./model_output/forecasts/basin_32006_reforecast_2010-10-01_2015-09-30/reforecast.csv``
 (``levels.json`` is read from beside the table). Prints and writes ``verify_per_lead.csv`` (NSE, CRPS,
 coverage, reliability, beside persistence) and ``verify_per_level.csv`` (POD, FAR, CSI, F1 by day and by
-event, Brier skill) into the table's folder. Definitions: :mod:`sca2lstm.evaluation.verify`.
+event, Brier skill) into the table's folder, the NSE and the F1 by day with 90 % intervals from resampled
+years (few floods make them wide). Definitions: :mod:`sca2lstm.evaluation.verify`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _body(args) -> int:
           "persistence = the last observed flow up to the issue date, same days")
     print(per_lead.drop(columns=["pit_deciles"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if len(per_level):
-        cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "brier_skill"]
+        cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "f1_lo90", "f1_hi90", "brier_skill"]
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     elif not levels:
         print("no levels.json beside the table: no warning scores")

@@ -474,6 +474,43 @@ def after_gap_scores(obs, sim, persistence, after_gap) -> dict:
             "n_days": _out_int(ok.sum(axis=-1)), "n_after_gap": _out_int(aft.sum(axis=-1))}
 
 
+def bootstrap_interval(data, statistic, level: float = 0.9, n_resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of ``statistic`` over paired samples (``scipy.stats.bootstrap``).
+
+    Parameters
+    ----------
+    data : tuple of array_like [n]
+        Samples resampled together (the same indices for each), e.g. one row per basin or per year.
+    statistic : callable
+        ``statistic(*data, axis=-1)``, vectorised over leading axes.
+
+    Returns
+    -------
+    (float, float)
+        The percentiles of the resamples where the statistic is defined (e.g. an F1 is not where a resample
+        holds neither an event nor a warning); NaN where it is defined in fewer than half of them, or with
+        fewer than 3 samples.
+    """
+    from scipy.stats import DegenerateDataWarning, bootstrap
+
+    data = tuple(np.asarray(d, dtype=np.float64) for d in data)
+    if data[0].shape[-1] < 3:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap(data, statistic, paired=len(data) > 1, vectorized=True, axis=-1, confidence_level=level,
+                        n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
+    # the percentile interval from the resamples themselves: scipy's is NaN as soon as one resample is
+    # undefined, or when all are alike (it warns of degenerate data)
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64).ravel()
+    dist = dist[np.isfinite(dist)]
+    if dist.size < n_resamples / 2:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(dist, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def median_interval(values, level: float = 0.9, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median of per-basin scores, resampling basins.
 
@@ -491,22 +528,10 @@ def median_interval(values, level: float = 0.9, n_resamples: int = 2000, seed: i
     Returns
     -------
     (float, float)
-        The interval's ends; NaN with fewer than 3 finite values, both ends the value if all are equal.
+        The interval's ends (:func:`bootstrap_interval`).
     """
-    from scipy.stats import DegenerateDataWarning, bootstrap
-
     v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size < 3:
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():  # every resample alike: scipy warns and gives NaN; the value is the answer
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        res = bootstrap((v,), np.median, confidence_level=level, n_resamples=n_resamples, method="percentile",
-                        vectorized=True, axis=-1, rng=np.random.default_rng(seed))
-    dist = res.bootstrap_distribution
-    if np.all(dist == dist[0]):
-        return float(dist[0]), float(dist[0])
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return bootstrap_interval((v[np.isfinite(v)],), np.median, level, n_resamples, seed)
 
 
 def metrics_table(rows: Mapping[str, Mapping]):

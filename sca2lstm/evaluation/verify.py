@@ -20,6 +20,11 @@ Everything is vectorised over the rows of one lead. Definitions:
   CSI = 1 / (1 / POD + 1 / (1 - FAR) - 1), F1 = 2 POD (1 - FAR) / (POD + 1 - FAR).
 * **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
   the level (the sample climatology, which knows the verified period's base rate: a strict reference).
+* **How sure**: one station's past years hold few floods, so an F1 from six events, or an NSE carried by
+  one wet winter, could have come out quite differently. ``nse_lo90`` .. ``nse_hi90`` (per lead) and
+  ``f1_lo90`` .. ``f1_hi90`` (per level and lead, by day) are 90 % bootstrap intervals that resample whole
+  years of valid days (blocks of 365 days from the first; a flood and its recession stay together);
+  resamples without any event or warning, where F1 is undefined, are left out. NaN with fewer than 3 years.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import pandas as pd
 from ..data.tables import parse_dates, read_csv
 from ..errors import DataError
 from .exceedance import pit
-from .metrics import paired_metrics
+from .metrics import bootstrap_interval, paired_metrics, valid_mask
 
 _QCOL = re.compile(r"^q(\d{2,3})$")
 REQUIRED = ("issue_date", "valid_date", "lead_days", "median", "observed")
@@ -102,6 +107,51 @@ def event_contingency(warn, event, tolerance: int = 1) -> dict:
         On consecutive days (one series, e.g. one basin at one lead; unknown days False).
     """
     return _scores(*event_counts(warn, event, tolerance))
+
+
+#: Days in one resampled block of :func:`_year_sums` (a year: a flood and its recession stay together).
+BLOCK_DAYS = 365
+
+
+def _year_sums(dates, values: np.ndarray) -> np.ndarray:
+    """Per-day quantities ``values`` [N, k] summed within blocks of ``BLOCK_DAYS`` valid days: [k, blocks]."""
+    d = pd.DatetimeIndex(dates)
+    block = ((d - d.min()).days // BLOCK_DAYS).to_numpy() if len(d) else np.zeros(0, dtype=int)
+    out = np.zeros((values.shape[1], int(block.max()) + 1 if len(block) else 0))
+    for j in range(values.shape[1]):
+        out[j] = np.bincount(block, weights=values[:, j], minlength=out.shape[1])
+    return out
+
+
+def _nse_of_sums(n, so, so2, se, axis=-1):
+    """NSE from summed day counts, observations, their squares and squared errors."""
+    n_, so_ = n.sum(axis), so.sum(axis)
+    ss = so2.sum(axis) - so_ * so_ / np.where(n_ > 0, n_, 1)
+    return np.where(ss > 0, 1 - se.sum(axis) / np.where(ss > 0, ss, 1), np.nan)
+
+
+def _f1_of_sums(h, m, f, axis=-1):
+    """F1 of summed hits, misses and false alarms (NaN with neither an event nor a warning)."""
+    d = 2 * h.sum(axis) + m.sum(axis) + f.sum(axis)
+    return np.where(d > 0, 2 * h.sum(axis) / np.where(d > 0, d, 1), np.nan)
+
+
+def nse_interval_over_years(dates, obs, sim, also_finite=()) -> tuple[float, float]:
+    """90 % interval of the NSE of ``sim`` against ``obs`` on the days where both (and ``also_finite``) are
+    known, resampling years of days (:data:`BLOCK_DAYS`)."""
+    ok = valid_mask(obs, sim, *also_finite)
+    o, e = obs[ok], sim[ok] - obs[ok]
+    sums = _year_sums(np.asarray(dates)[ok], np.stack([np.ones_like(o), o, o * o, e * e], axis=1))
+    return bootstrap_interval(tuple(sums), _nse_of_sums)
+
+
+def f1_interval_over_years(dates, warn, event) -> tuple[float, float]:
+    """90 % interval of the F1 by day of yes/no ``warn`` against ``event``, resampling years of days."""
+    w, e = np.asarray(warn, bool), np.asarray(event, bool)
+    sums = _year_sums(dates, np.stack([w & e, ~w & e, w & ~e], axis=1).astype(np.float64))
+    if not sums.any():
+        return float("nan"), float("nan")
+    return bootstrap_interval(tuple(sums), _f1_of_sums)
 
 
 def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +235,9 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
         ok = np.isfinite(obs) & np.isfinite(q).all(axis=1)
         u = pit(q[ok], taus, obs[ok])
         hist = np.histogram(u, bins=10, range=(0, 1))[0] / max(len(u), 1)
-        row = {"lead": int(lead), "n_days": int(m["n_days"]), "nse": m["model"]["nse"],
-               "persistence_nse": m["persistence"]["nse"], "crps": quantile_score(obs, q, taus),
+        lo, hi = nse_interval_over_years(g["valid_date"], obs, med, also_finite=(pers,))
+        row = {"lead": int(lead), "n_days": int(m["n_days"]), "nse": m["model"]["nse"], "nse_lo90": lo,
+               "nse_hi90": hi, "persistence_nse": m["persistence"]["nse"], "crps": quantile_score(obs, q, taus),
                "persistence_crps": quantile_score(obs, pers[:, None], [0.5])}
         have = {c: g[c].to_numpy(np.float64) for c in ("q05", "q25", "q75", "q95") if c in g.columns}
         if {"q05", "q95"} <= set(have):
@@ -219,9 +270,12 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
             bs_ref = base * (1 - base)
             pw = np.where(known, gi["persistence"].to_numpy(np.float64) > v, False)
             for who, warn in (("model", w & known), ("persistence", pw)):
+                f_lo, f_hi = f1_interval_over_years(day[known], warn[known], ev[known])
                 for count, res in (("day", contingency(warn[known], ev[known])),
                                    ("event", event_contingency(warn, ev))):
+                    by_day = count == "day"
                     lrows.append({"level": n, "lead": int(lead), "forecast": who, "count": count, **res,
+                                  "f1_lo90": f_lo if by_day else np.nan, "f1_hi90": f_hi if by_day else np.nan,
                                   "brier": bs if who == "model" else np.nan,
                                   "brier_skill": (1 - bs / bs_ref) if who == "model" and bs_ref > 0 else np.nan})
     return pd.DataFrame(rows), pd.DataFrame(lrows)
