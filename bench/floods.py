@@ -67,7 +67,7 @@ from sca2lstm.evaluation.metrics import bootstrap_interval, paired_metrics  # no
 from sca2lstm.evaluation.operational import issue_time_hindcasts  # noqa: E402
 from sca2lstm.evaluation.recession import fit_recession  # noqa: E402
 from sca2lstm.evaluation.reforecast import last_observation  # noqa: E402
-from sca2lstm.evaluation.verify import _runs, _scores, event_counts  # noqa: E402
+from sca2lstm.evaluation.verify import _runs, _scores, event_counts, pooled_f1  # noqa: E402
 
 SETTINGS = {"no weather": "none", "perfect weather": "perfect"}
 FORECASTERS = ("issued", "today", "persistence")
@@ -167,24 +167,16 @@ def choose_warn(results, setting):
     return out
 
 
-def _pooled_f1(h, mi, fa, axis=-1):
-    """F1 of counts pooled over basins (the last axis), NaN where there is neither an event nor a warning."""
-    d = 2 * h.sum(axis) + mi.sum(axis) + fa.sum(axis)
-    return np.where(d > 0, 2 * h.sum(axis) / np.where(d > 0, d, 1), np.nan)
-
-
 def f1_interval(counts, level: float = 0.9, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile basin-bootstrap interval of a pooled F1 (``counts`` [B, 3]: hits, misses, false alarms per
     basin), or of the difference of two pooled F1s on the same basins (``counts`` [B, 2, 3]: the first
     forecaster's minus the second's). The pooled F1 of a few basins with many flood days dominates the rest,
     so it moves with the basin sample more than a median does; the checks on other basins see that."""
     c = np.asarray(counts, dtype=np.float64)
-    if c.shape[0] < 3 or not c.any():
-        return float("nan"), float("nan")
     if c.ndim == 2:
-        return bootstrap_interval((c[:, 0], c[:, 1], c[:, 2]), _pooled_f1, level, n_resamples, seed)
+        return bootstrap_interval((c[:, 0], c[:, 1], c[:, 2]), pooled_f1, level, n_resamples, seed)
     data = tuple(c[:, i, j] for i in range(2) for j in range(3))
-    diff = lambda h1, m1, f1, h2, m2, f2, axis=-1: _pooled_f1(h1, m1, f1, axis) - _pooled_f1(h2, m2, f2, axis)  # noqa: E731
+    diff = lambda h1, m1, f1, h2, m2, f2, axis=-1: pooled_f1(h1, m1, f1, axis) - pooled_f1(h2, m2, f2, axis)  # noqa: E731
     return bootstrap_interval(data, diff, level, n_resamples, seed)
 
 
@@ -228,10 +220,9 @@ def score(results, leads):
                         w = warn[f] & ok
                         h, mi, fa = int((w & ev).sum()), int((~w & ev & ok).sum()), int((w & ~ev).sum())
                         acc[(f, n, "day")] += [h, mi, fa, h + mi, h + fa]
-                        if n == "q2y":
-                            q2y_day[f].append([h, mi, fa])
                         acc[(f, n, "event")] += event_counts(w, ev)
                         if n == "q2y":
+                            q2y_day[f].append([h, mi, fa])
                             peaks[f] += _peaks(np.where(ok, obs, np.nan), np.where(ok, fc[f], np.nan), ev)
                     sel = ok & np.isfinite(p)
                     brier[n][0] += float(((p[sel] - ev[sel]) ** 2).sum())
@@ -257,10 +248,12 @@ def score(results, leads):
                         for key in ("f1", "pod", "far"):
                             row[f"{n}_{key}_{c}"] = sc[key]
                         row[f"{n}_events_{c}"] = int(ne)
-                row["q2y_f1_day_lo90"], row["q2y_f1_day_hi90"] = f1_interval(q2y_day[f])
+                counts = np.asarray(q2y_day[f], dtype=np.float64).reshape(-1, 3)
+                row["q2y_f1_day_lo90"], row["q2y_f1_day_hi90"] = f1_interval(counts)
                 if f != "persistence":  # the margin over persistence on the same basins
+                    pers = np.asarray(q2y_day["persistence"], dtype=np.float64).reshape(-1, 3)
                     row["q2y_f1_day_margin_lo90"], row["q2y_f1_day_margin_hi90"] = f1_interval(
-                        np.stack([q2y_day[f], q2y_day["persistence"]], axis=1) if q2y_day[f] else np.zeros((0, 2, 3)))
+                        np.stack([counts, pers], axis=1))
                 if f == "issued":
                     row["coverage90"] = float(cov_all.mean()) if len(cov_all) else np.nan
                     row["coverage90_above_q2y"] = float(cov_h.mean()) if len(cov_h) else np.nan

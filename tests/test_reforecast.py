@@ -140,11 +140,11 @@ def test_flood_benchmark_f1_interval_brackets_the_pooled_f1_and_its_margin():
     spec.loader.exec_module(bench)
     c = np.array([[5, 1, 1], [0, 2, 0], [10, 0, 3], [1, 1, 1]], dtype=float)
     p = np.array([[3, 3, 3], [0, 2, 1], [6, 4, 4], [0, 2, 2]], dtype=float)
-    f1_c = float(bench._pooled_f1(c[:, 0], c[:, 1], c[:, 2]))
+    f1_c = float(bench.pooled_f1(c[:, 0], c[:, 1], c[:, 2]))
     assert f1_c == pytest.approx(32 / 41)
     lo, hi = bench.f1_interval(c)
     assert lo <= f1_c <= hi and (lo, hi) == bench.f1_interval(c)
-    margin = f1_c - float(bench._pooled_f1(p[:, 0], p[:, 1], p[:, 2]))
+    margin = f1_c - float(bench.pooled_f1(p[:, 0], p[:, 1], p[:, 2]))
     mlo, mhi = bench.f1_interval(np.stack([c, p], axis=1))
     assert mlo <= margin <= mhi and mlo > 0  # better on every basin: the margin's interval stays above 0
     assert all(np.isnan(bench.f1_interval(np.zeros((5, 3)))))

@@ -130,10 +130,11 @@ def _nse_of_sums(n, so, so2, se, axis=-1):
     return np.where(ss > 0, 1 - se.sum(axis) / np.where(ss > 0, ss, 1), np.nan)
 
 
-def _f1_of_sums(h, m, f, axis=-1):
-    """F1 of summed hits, misses and false alarms (NaN with neither an event nor a warning)."""
-    d = 2 * h.sum(axis) + m.sum(axis) + f.sum(axis)
-    return np.where(d > 0, 2 * h.sum(axis) / np.where(d > 0, d, 1), np.nan)
+def pooled_f1(hits, misses, false_alarms, axis=-1):
+    """F1 of hits, misses and false alarms summed along ``axis`` (years of one station, or basins), NaN with
+    neither an event nor a warning; vectorised for :func:`~sca2lstm.evaluation.metrics.bootstrap_interval`."""
+    d = 2 * hits.sum(axis) + misses.sum(axis) + false_alarms.sum(axis)
+    return np.where(d > 0, 2 * hits.sum(axis) / np.where(d > 0, d, 1), np.nan)
 
 
 def nse_interval_over_years(dates, obs, sim, also_finite=()) -> tuple[float, float]:
@@ -149,9 +150,7 @@ def f1_interval_over_years(dates, warn, event) -> tuple[float, float]:
     """90 % interval of the F1 by day of yes/no ``warn`` against ``event``, resampling years of days."""
     w, e = np.asarray(warn, bool), np.asarray(event, bool)
     sums = _year_sums(dates, np.stack([w & e, ~w & e, w & ~e], axis=1).astype(np.float64))
-    if not sums.any():
-        return float("nan"), float("nan")
-    return bootstrap_interval(tuple(sums), _f1_of_sums)
+    return bootstrap_interval(tuple(sums), pooled_f1)
 
 
 def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
