@@ -61,6 +61,7 @@ from sca2lstm.evaluation.operational import issue_time_hindcasts
 from sca2lstm.evaluation.recession import fit_recession
 from sca2lstm.evaluation.reforecast import last_observation
 from sca2lstm.evaluation.spread import SpreadCalibration
+from sca2lstm.evaluation.verify import pooled_f1
 from sca2lstm.weather.mixture import crps
 from sca2lstm.weather.windows import EmulatedForecast, LeadWeather
 
@@ -84,10 +85,6 @@ def event_counts(obs, fc, thr) -> tuple[int, int, int]:
     ok = np.isfinite(obs) & np.isfinite(fc)
     o, f = obs[ok] > thr, fc[ok] > thr
     return int((o & f).sum()), int((~o & f).sum()), int((o & ~f).sum())
-
-
-def f1(h, fa, m) -> float:
-    return 2 * h / (2 * h + fa + m) if h + fa + m > 0 else float("nan")
 
 
 def _coverage(obs, lo, hi):
@@ -138,7 +135,7 @@ def summarise(per: pd.DataFrame) -> pd.DataFrame:
                       "crps_control_member_mean": g["crps_control_member"].mean(),
                       "coverage90_mean": g["coverage90"].mean(), "hits": g["hits"].sum(),
                       "false_alarms": g["false_alarms"].sum(), "misses": g["misses"].sum()}).reset_index()
-    s["event_f1"] = [f1(h, fa, m) for h, fa, m in zip(s["hits"], s["false_alarms"], s["misses"])]
+    s["event_f1"] = pooled_f1(*(s[c].to_numpy(np.float64)[:, None] for c in ("hits", "misses", "false_alarms")))
     return s.merge(nse_interval(per, ["setting", "lead"]), on=["setting", "lead"], how="left")
 
 

@@ -115,11 +115,11 @@ def last_observation(y: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def weather_setting(fc) -> str:
     """The spread calibration's weather setting of an issued forecast (its table's ``setting`` and
     members): ``none``, ``forecast`` (one weather run) or ``ensemble``."""
-    from .operational import SETTING_WEATHER
+    from .operational import SETTING_WEATHER, member_setting
 
     if fc.table["setting"].iloc[0] != SETTING_WEATHER:
         return "none"
-    return "ensemble" if fc.members is not None else "forecast"
+    return member_setting(1 if fc.members is None else len(fc.members))
 
 
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
