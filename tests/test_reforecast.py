@@ -163,3 +163,21 @@ def test_warnings_use_the_probability_of_their_lead():
     out = add_exceedance(t, Warnings({"q2y": lv}))
     assert out["p_exceed_q2y"].tolist() == pytest.approx([0.25, 0.25])  # q75 is the level
     assert out["warn_q2y"].tolist() == [True, False]
+
+
+@pytest.mark.slow
+def test_calibration_fits_each_weather_setting_with_its_own_out_of_sample_margin(bundle, tiny_data_dir, monkeypatch):
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.spread import OUT_OF_SAMPLE_WIDEN, WEATHER_SETTINGS, fit_spread
+
+    seen = []
+
+    def spy(*a, widen, **k):
+        seen.append(widen)
+        return fit_spread(*a, widen=widen, **k)
+
+    monkeypatch.setattr(cal_mod, "fit_spread", spy)
+    doc = cal_mod.calibrate(bundle, None, data_dir=tiny_data_dir)
+    assert list(doc["spread"]) == list(WEATHER_SETTINGS)
+    assert seen == [OUT_OF_SAMPLE_WIDEN[w] for w in WEATHER_SETTINGS]
+    assert all(1.0 <= v <= 0.95 / 0.90 for v in seen) and len(set(seen)) > 1
