@@ -91,8 +91,6 @@ def main(argv=None) -> int:
     ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date of the archive")
     ap.add_argument("--errors", nargs="+", choices=ERRORS, default=["emulator", "amount"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--trust", nargs="+", choices=["learned", "none"], default=["learned"],
-                    help="forecast --trust of the reforecasts; two values score both on the same archives")
     ap.add_argument("--out", default="bench_output/archives")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -119,35 +117,32 @@ def main(argv=None) -> int:
             arch = out / "archives" / e / f"{b}.csv"
             arch.parent.mkdir(parents=True, exist_ok=True)
             tab.to_csv(arch, index=False, float_format="%.3f")
-            for trust in args.trust:
-                folder = out / "reforecasts" / e / (b if len(args.trust) == 1 else f"{b}_trust_{trust}")
-                t0 = time.perf_counter()
-                log = io.StringIO()
-                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                    rc = cli(["forecast", "--model", args.model, "--basin", b, "--data_dir", str(data_dir),
-                              "--from", str(rec.dates[issue[0]]), "--to", str(rec.dates[issue[-1]]),
-                              "--weather_forecast", str(arch), "--trust", trust, "--output_dir", str(folder),
-                              "--quiet"])
-                seconds[e] += time.perf_counter() - t0
-                if rc != 0:
-                    logging.info("%s %s: left out (%s)", e, b, log.getvalue().strip().splitlines()[-1:])
-                    continue
-                table = next(folder.rglob("reforecast.csv"))
-                lv = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
-                per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in lv.items()})
-                for r in per_lead.to_dict(orient="records"):
-                    rows.append({"errors": e, "trust": trust, "basin": b, **r})
+            folder = out / "reforecasts" / e / b
+            t0 = time.perf_counter()
+            log = io.StringIO()
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                rc = cli(["forecast", "--model", args.model, "--basin", b, "--data_dir", str(data_dir),
+                          "--from", str(rec.dates[issue[0]]), "--to", str(rec.dates[issue[-1]]),
+                          "--weather_forecast", str(arch), "--output_dir", str(folder), "--quiet"])
+            seconds[e] += time.perf_counter() - t0
+            if rc != 0:
+                logging.info("%s %s: left out (%s)", e, b, log.getvalue().strip().splitlines()[-1:])
+                continue
+            table = next(folder.rglob("reforecast.csv"))
+            lv = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
+            per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in lv.items()})
+            for r in per_lead.to_dict(orient="records"):
+                rows.append({"errors": e, "basin": b, **r})
         logging.info("%s done", b)
     per = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / "per_basin.csv", index=False, float_format="%.4f")
     above = {"coverage90_above_q2y_mean": ("coverage90_above_q2y", "mean")} if "coverage90_above_q2y" in per else {}
-    keys = ["errors", "trust", "lead"]
-    summary = per.groupby(keys).agg(
+    summary = per.groupby(["errors", "lead"]).agg(
         basins=("basin", "nunique"), nse_median=("nse", "median"), persistence_nse_median=("persistence_nse", "median"),
         crps_mean=("crps", "mean"), coverage90_mean=("coverage90", "mean"), below_q05_mean=("below_q05", "mean"),
         **above).reset_index()
-    summary = summary.merge(nse_interval(per, keys), on=keys, how="left")
+    summary = summary.merge(nse_interval(per, ["errors", "lead"]), on=["errors", "lead"], how="left")
     summary["precip_corr"] = [np.nanmean([c.get(k, np.nan) for c in corr.get(e, [])]) if corr.get(e) else np.nan
                               for e, k in zip(summary["errors"], summary["lead"])]
     summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")

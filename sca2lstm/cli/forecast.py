@@ -32,11 +32,6 @@ def build_parser() -> ArgumentParser:
                         "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
-    p.add_argument("--trust", choices=["learned", "none"], default="learned",
-                   help="one weather forecast, where the station has an archive of past forecasts (the "
-                        "--weather_forecast archive, or DIR/weather_archive/<id>.csv): 'learned' issues it with the "
-                        "trust learned from the archive's forecasts of the 730 days before the issue date; 'none' "
-                        "as the model hedges any forecast (default learned; docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")

@@ -46,8 +46,7 @@ def warned(args, bundle, path, weather):
     fc, warnings, first = warned_forecast(
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
         leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
-        allow_missing_inputs=args.allow_missing_inputs, model_path=path, learn_trust=args.trust == "learned",
-        **_level_args(args))
+        allow_missing_inputs=args.allow_missing_inputs, model_path=path, **_level_args(args))
     sentence = warning_sentence(fc.basin, first, warnings, fc.table)
     doc = warnings.to_json()
     for n, lead in first.items():
@@ -79,8 +78,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                          "one forecast's days")
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
-                                 allow_missing_inputs=args.allow_missing_inputs, learn_trust=args.trust == "learned",
-                                 **_level_args(args))
+                                 allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / f"basin_{args.basin}_reforecast_{first}_{last}"
     write_reforecast(table, warnings, folder)

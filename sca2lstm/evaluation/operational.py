@@ -168,7 +168,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
                    timeseries=None, allow_missing_inputs: bool = False,
-                   context: BasinContext | None = None, flag: bool | None = None) -> OperationalForecast:
+                   context: BasinContext | None = None) -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters
@@ -193,9 +193,6 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`): its data,
         discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
         static attributes and blend.
-    flag : bool, optional
-        Flag the weather forecast's lead days (True) or not (False) instead of :func:`flags_forecast`'s
-        rule (the two readings of :mod:`sca2lstm.evaluation.trust`).
 
     Returns
     -------
@@ -245,7 +242,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         xw, miss, qw = mask_issue_time(xw, miss, qw, pos, cols, cfg.data.lead_days,
                                        weather_known=weather_forecast is not None,
                                        weather_forecast=weather_forecast is not None
-                                       and (flags_forecast(len(member_rows)) if flag is None else bool(flag)))
+                                       and flags_forecast(len(member_rows)))
         xws.append(xw)
         misses.append(miss)
     M = len(xws)
@@ -371,17 +368,16 @@ def flags_forecast(members: int) -> bool:
     return member_setting(members) == "forecast"
 
 
-def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads, flag=None):
+def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
     """Run every member's windows (list of (x, miss) [B, L, N]) in one batch: (median [B, leads] scaled or
-    None, member quantiles [B, leads, M, Q] scaled or None, levels). ``flag`` overrides
-    :func:`flags_forecast` (None: by the number of members)."""
+    None, member quantiles [B, leads, M, Q] scaled or None, levels)."""
     M = len(members)
     x = np.concatenate([m[0] for m in members])
     miss = np.concatenate([m[1] for m in members])
     B = members[0][0].shape[0]
     rep = lambda a: np.concatenate([a] * M)  # noqa: E731
     x, miss, q = mask_issue_time(x, miss, rep(y), pos, cols, lead_days, weather_known=True,
-                                 weather_forecast=flags_forecast(M) if flag is None else bool(flag))
+                                 weather_forecast=flags_forecast(M))
     med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
     if qs is None:  # a model without a quantile head: the members' mean as the point forecast
@@ -392,8 +388,7 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads, flag=N
 
 def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather: str = "none", *,
                          seq_len: int = 270, lead_days: int = 1, device="cpu", batch_size: int = 256,
-                         basin_indices=None, lead_weather=None, stride: int = 1,
-                         flag: bool | None = None) -> list[IssueTimeHindcast]:
+                         basin_indices=None, lead_weather=None, stride: int = 1) -> list[IssueTimeHindcast]:
     """Issue-time forecasts with every day of each period as an issue date, in batches.
 
     Parameters
@@ -418,9 +413,6 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         ``member_quantiles`` keeps each member's.
     stride : int
         Every ``stride``-th day of each period is an issue date (1: every day).
-    flag : bool, optional
-        With ``lead_weather``: flag its lead days as a forecast (True) or not (False) instead of
-        :func:`flags_forecast`'s rule (the two readings of :mod:`sca2lstm.evaluation.trust`).
 
     Returns
     -------
@@ -451,7 +443,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
                     q_all.append(qs[:, pos + 1:pos + 1 + leads])
                 continue
             med, mq, levels = _run_members(model, lead_weather(x, miss, b, t, pos), y, st, stm, pos, cols,
-                                           lead_days, leads, flag)
+                                           lead_days, leads)
             med_all.append(med)
             if mq is not None:
                 mq_all.append(np.maximum(inv(mq, basin), 0.0))

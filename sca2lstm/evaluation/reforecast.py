@@ -24,8 +24,6 @@ from ..fileio import atomic_write_text
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
-from .operational import IssueTimeHindcast
-from .trust import blend_readings
 
 _QCOL = re.compile(r"^q(\d{2,3})$")
 
@@ -124,66 +122,9 @@ def weather_setting(fc) -> str:
     return member_setting(1 if fc.members is None else len(fc.members))
 
 
-def learns_trust(cfg, setting: str) -> bool:
-    """Whether forecasts of weather setting ``setting`` are issued with a trust learned from an archive
-    (:mod:`sca2lstm.evaluation.trust`): one weather forecast, read by a model that flags forecasts."""
-    return setting == "forecast" and bool(cfg.data.forecast_flag)
-
-
-def learned_trust(ctx, archive, i0: int, i1: int, batch_size: int = 256):
-    """The trust of the issue days [i0, i1) learned from ``archive`` (a WeatherForecast of past forecasts
-    with the model's inputs, one member), and both readings of those days.
-
-    The model runs both readings of every archived forecast issued from ``HISTORY_DAYS`` before ``i0`` to
-    ``i1``; :func:`sca2lstm.evaluation.trust.walk_forward_trust` fits the trust of each issue day on those
-    verified by it.
-
-    Returns
-    -------
-    (a [n, leads], flagged IssueTimeHindcast, unflagged IssueTimeHindcast), n = i1 - i0.
-    """
-    from ..weather.archive import ArchivedForecast
-    from ..weather.windows import LeadWeather
-    from .operational import _forecast_leads, issue_time_hindcasts
-    from .trust import HISTORY_DAYS, walk_forward_trust
-
-    cfg, dates = ctx.cfg, ctx.record.dates
-    trained = _forecast_leads(cfg)
-    lw = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), archive, dates[0], trained)
-    first = archive.issue_dates
-    first = int((np.datetime64(first[0].date(), "D") - dates[0]).astype(int)) if len(first) else i0
-    h0 = min(i0, max(i0 - HISTORY_DAYS, first, 0))
-    runs = [issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(h0, i1)], trained, "perfect",
-                                 seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
-                                 batch_size=batch_size, lead_weather=lw, flag=fl)[0] for fl in (True, False)]
-    days = np.arange(h0, i1)
-    has = lw.available(days)[:, None]
-    a = walk_forward_trust(np.where(has, runs[0].median, np.nan), np.where(has, runs[1].median, np.nan),
-                           runs[0].observed, days)
-    k = i0 - h0
-    cut = [IssueTimeHindcast(r.basin, i0, i1, r.levels, r.median[k:],
-                             None if r.quantiles is None else r.quantiles[k:], r.observed[k:], r.last_obs[k:])
-           for r in runs]
-    return a[k:], cut[0], cut[1]
-
-
-def _station_archive(ctx, weather_forecast):
-    """The archive a single forecast learns its trust from: the given file when it holds several issue
-    dates, else the station's ``DIR/weather_archive/<id>.csv``, else None."""
-    from ..weather.archive import archive_path, read_archive, with_model_pet
-    from ..weather.files import WeatherForecast, gauge_latitude
-
-    lat = gauge_latitude(ctx.data_dir, ctx.basin)
-    if isinstance(weather_forecast, WeatherForecast) and len(weather_forecast.issue_dates) > 1:
-        return with_model_pet(weather_forecast, ctx.cfg, lat)
-    p = archive_path(ctx.data_dir, ctx.basin)
-    return read_archive(p, ctx.cfg, lat) if p is not None else None
-
-
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
-                    levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION,
-                    learn_trust: bool = True):
+                    levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -203,16 +144,6 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, weather_setting(fc))
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
-    if learn_trust and learns_trust(ctx.cfg, weather_setting(fc)):
-        archive = _station_archive(ctx, weather_forecast)
-        if archive is not None:
-            a = learned_trust(ctx, archive, i, i + 1)[0][0, :len(fc.table)]
-            if a.any():
-                fu = issue_forecast(bundle, basin, issue_date=fc.issue_date, leads=leads, weather_forecast=weather_forecast,
-                                    context=ctx, flag=False)
-                cols = ["median", *_quantile_columns(fc.table)[0]]
-                fc.table[cols] = blend_readings(fc.table[cols].to_numpy(np.float64).T,
-                                                fu.table[cols].to_numpy(np.float64).T, a[None]).T
     y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
     fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
@@ -242,17 +173,13 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION, weather: str = "none",
-               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
-               learn_trust: bool = True):
+               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
     forecast refuses them. With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
     past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
-    One forecast per issue date, read by a model that flags forecasts, is issued with the trust learned
-    from the archive's earlier forecasts (:func:`learned_trust`; ``learn_trust=False``: as flagged), as a
-    single :func:`warned_forecast` is.
 
     Returns
     -------
@@ -303,15 +230,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         setting = member_setting(arch.n_members)
     else:
         setting = weather
-    if lead_weather is not None and learn_trust and learns_trust(cfg, setting):
-        a, run, unflagged = learned_trust(ctx, arch, i0, i1, batch_size)
-        run.median = blend_readings(run.median, unflagged.median, a)
-        if run.quantiles is not None:
-            run.quantiles = blend_readings(run.quantiles, unflagged.quantiles, a)
-    else:
-        run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather,
-                                   seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
-                                   batch_size=batch_size, lead_weather=lead_weather)[0]
+    run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
+                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size,
+                               lead_weather=lead_weather)[0]
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, trained, calib, setting)
     bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
@@ -347,6 +268,5 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
     atomic_write_text(folder / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
 
 
-__all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "learned_trust", "learns_trust",
-           "reforecast", "resolve_warnings", "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast",
-           "Level"]
+__all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
+           "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]
