@@ -16,7 +16,7 @@ All are fitted on the **validation** days only (never the test days):
 
 * **Spread per lead** (:mod:`sca2lstm.evaluation.spread`): each quantile's distance from the median is
   rescaled per lead, state and weather setting, pooled over basins, so that the 90 % interval holds about
-  90 % for a station the model never saw (91-93 % on the calibration basins' validation forecasts, by
+  90 % for a station the model never saw (90-93 % on the calibration basins' validation forecasts, by
   setting: an out-of-sample margin), with as many observations below it as above. Fitted for forecasts without weather, with
   one weather forecast and with a weather ensemble (both emulated where no archive exists: labelled
   so), and with the observed weather (benchmarks). With a weather forecast the blend is one weight per
