@@ -1,7 +1,9 @@
 """Benchmark one SCA2LSTM training step: eager reference loop, fused recurrence with its Python loops,
 fused recurrence with its C++ loops (the default), and a plain fused nn.LSTM.
 
-Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1] [--compile]``.
+Run from the repository root: ``PYTHONPATH=. python bench/bench_recurrence.py [--threads 1] [--compile] [--cuda]``.
+``--cuda`` adds the fused recurrence on the GPU (its Python loops there; float32, and bfloat16 autocast as
+``--mixed_precision`` trains), timed with ``torch.cuda.synchronize()``.
 ``--compile`` adds ``torch.compile`` of the eager reference loop (Inductor, the default mode) for
 training and inference, and prints its compile time and its throughput against the C++ path; the
 compile unrolls the loop over the window's steps, so its time grows with ``--seq_len``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import statistics
 import time
 
@@ -69,7 +72,10 @@ def main():
                          "small to gain from threads, and on a shared machine OpenMP waits swamp the timings")
     ap.add_argument("--compile", action="store_true",
                     help="also time torch.compile of the reference loop (its compile time is printed apart)")
+    ap.add_argument("--cuda", action="store_true", help="also time the fused recurrence on the GPU")
     a = ap.parse_args()
+    if a.cuda and not torch.cuda.is_available():
+        ap.error("--cuda: no CUDA device is available")
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = sca2lstm.load_config()
@@ -85,19 +91,31 @@ def main():
             net.use_fused_recurrence = fused
         return native.disabled() if loops == "python" else contextlib.nullcontext()
 
-    def step(net, fused=None, loops="native"):
+    gpu_batch = [t.to("cuda") for t in batch] if a.cuda else None
+
+    def sync(b):
+        if b[0].is_cuda:
+            torch.cuda.synchronize()
+
+    def step(net, fused=None, loops="native", b=batch, bf16=False):
         with use(net, fused, loops):
             net.zero_grad(set_to_none=True)
+            sync(b)
             t0 = time.perf_counter()
-            loss = masked_loss(net(*batch[:4], q_obs=batch[4]), batch[4], a.spinup)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                pred = net(*b[:4], q_obs=b[4])
+            loss = masked_loss(pred.float(), b[4], a.spinup)
             loss.backward()
+            sync(b)
             return time.perf_counter() - t0
 
-    def infer(net, fused=None, loops="native"):
+    def infer(net, fused=None, loops="native", b=batch):
         with use(net, fused, loops):
+            sync(b)
             t0 = time.perf_counter()
             with torch.no_grad():
-                net(*batch[:4], q_obs=batch[4])
+                net(*b[:4], q_obs=b[4])
+            sync(b)
             return time.perf_counter() - t0
 
     variants = {
@@ -110,6 +128,11 @@ def main():
         "infer: fused recurrence": lambda: infer(model, True),
         "infer: nn.LSTM (floor)": lambda: infer(plain),
     }
+    if a.cuda:
+        gpu = copy.deepcopy(model).to("cuda")
+        variants["train: fused on CUDA"] = lambda: step(gpu, True, b=gpu_batch)
+        variants["train: CUDA, bf16 autocast"] = lambda: step(gpu, True, b=gpu_batch, bf16=True)
+        variants["infer: fused on CUDA"] = lambda: infer(gpu, True, b=gpu_batch)
     compile_seconds = {}
     if a.compile:
         model.use_fused_recurrence = False  # what gets compiled: the readable eager loop

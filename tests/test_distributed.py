@@ -61,3 +61,47 @@ def test_parallel_finetune_one_bad_basin_never_costs_the_others(pretrained_ckpt,
     assert "2 of 3 basins failed: 10002, 10003" in err
     assert len(list(ft.glob("basin_32006/*/best_model_basin_32006.pth"))) == 1
     assert not list(ft.glob("basin_10002/*/*.pth"))
+
+
+@pytest.mark.parametrize("local, gpus, rank, expected", [(2, 2, 1, "cuda:1"), (2, 2, 0, "cuda:0"), (1, 1, 0, "cuda:0"),
+                                                       (2, 4, 1, "cuda:1")])
+def test_each_torchrun_rank_takes_its_own_gpu(monkeypatch, local, gpus, rank, expected):
+    from sca2lstm.distributed import rank_device
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setenv("WORLD_SIZE", str(max(local, 2)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local))
+    monkeypatch.setenv("LOCAL_RANK", str(rank))
+    assert str(rank_device(torch.device("cuda"))) == expected
+    assert rank_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_more_ranks_than_gpus_is_a_usage_error(monkeypatch):
+    """The README's `torchrun --nproc_per_node 2` with --device cuda on a one-GPU machine: NCCL cannot put two
+    ranks on one GPU, so it stops with one line instead of a rank asking for a GPU that does not exist."""
+    from sca2lstm.distributed import rank_device
+    from sca2lstm.errors import UsageError
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(UsageError, match=r"started 2 processes .* 1 GPU\(s\): use --nproc_per_node 1, or --device cpu"):
+        rank_device(torch.device("cuda"))
+
+
+def test_outside_torchrun_the_device_is_unchanged(monkeypatch):
+    from sca2lstm.distributed import rank_device
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert rank_device(torch.device("cuda")) == torch.device("cuda")
+
+
+def test_auto_is_the_cpu_even_with_a_gpu(monkeypatch):
+    """A GPU is slower than the CPU's C++ recurrence for this model (docs/experiments.md), so it is used
+    only when asked for."""
+    from sca2lstm.training.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cpu") == resolve_device(None)
+    assert resolve_device("cuda") == torch.device("cuda")

@@ -122,7 +122,8 @@ def _loss_and_grads(model, batch, fused, q_obs=True):
     g = torch.Generator().manual_seed(5)
     # the loss also uses the weights and the quantiles, so their own gradient paths are checked too
     loss = ((pred - torch.where(ok, q, 0.0)) ** 2 * ok).sum() / ok.sum() \
-        + (w * torch.randn(w.shape, generator=g)).sum() + (qs * torch.randn(qs.shape, generator=g)).sum()
+        + (w * torch.randn(w.shape, generator=g).to(w.device)).sum() \
+        + (qs * torch.randn(qs.shape, generator=g).to(qs.device)).sum()
     loss.backward()
     return pred.detach(), w.detach(), {n: p.grad for n, p in model.named_parameters()}
 

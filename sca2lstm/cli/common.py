@@ -65,7 +65,8 @@ def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     if config:
         p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
-                   help="compute device (default: the config's, 'auto')")
+                   help="compute device (default: the config's, 'auto': the CPU, faster than a GPU for this "
+                        "model; docs/reference.md)")
     p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

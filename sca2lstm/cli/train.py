@@ -51,7 +51,7 @@ def parse_basins(values) -> list[str] | None:
 
 
 def _body(args) -> int:
-    from ..distributed import cleanup, init_distributed, is_main_process
+    from ..distributed import cleanup, init_distributed, is_main_process, rank_device
     from ..training.pretrain import pretrain
     from ..training.runtime import resolve_device
 
@@ -65,7 +65,7 @@ def _body(args) -> int:
     if args.mixed_precision:
         overrides["training"]["mixed_precision"] = True
     cfg = load_config(args.config, overrides)
-    device = resolve_device(args.device or cfg.training.device, args.no_cuda)
+    device = rank_device(resolve_device(args.device or cfg.training.device, args.no_cuda))
     try:
         basins = parse_basins(args.basins)
     except Exception as e:  # argparse-style type errors from basin_id
