@@ -181,3 +181,57 @@ def test_calibration_fits_each_weather_setting_with_its_own_out_of_sample_margin
     assert list(doc["spread"]) == list(WEATHER_SETTINGS)
     assert seen == [OUT_OF_SAMPLE_WIDEN[w] for w in WEATHER_SETTINGS]
     assert all(1.0 <= v <= 0.95 / 0.90 for v in seen) and len(set(seen)) > 1
+
+
+def _runs_with_misses(n=400, below_lead2=48):
+    """Validation runs of 2 leads: q05 = 1, median 2, q95 = 3 every day; the flow is 2, except below q05 on
+    ``below_lead2`` days at lead 2 and above q95 on 20 days at lead 1."""
+    from types import SimpleNamespace
+
+    med = np.full((n, 2), 2.0)
+    qs = np.broadcast_to(np.array([1.0, 1.5, 2.0, 2.5, 3.0]), (n, 2, 5)).copy()
+    obs = np.full((n, 2), 2.0)
+    obs[:below_lead2, 1] = 0.5
+    obs[-20:, 0] = 4.0
+    obs[200, 0] = np.nan                                            # an unobserved day counts nowhere
+    return SimpleNamespace(median=med, quantiles=qs, observed=obs, last_obs=np.full(n, 2.0),
+                           levels=[0.05, 0.25, 0.5, 0.75, 0.95])
+
+
+def test_validation_tails_count_the_days_outside_the_interval_per_lead():
+    from sca2lstm.evaluation.calibration import tail_note, validation_tails
+
+    t = validation_tails(_runs_with_misses(), np.ones(2), None, None, 1.0, "2000-10-01..2005-09-30")
+    assert t["days"] == [399, 400]
+    assert t["below_q05"] == [0.0, round(48 / 400, 4)]
+    assert t["above_q95"] == [round(20 / 399, 4), 0.0]
+    note = tail_note("x1", t)
+    assert note.startswith("basin x1: on its validation days 2000-10-01..2005-09-30 the flow fell below q05 on "
+                           "12% of days at lead 2 (5 % expected)") and "fine_train.py" in note
+    # at twice the nominal share or less, or on too few days, nothing is said
+    assert tail_note("x1", validation_tails(_runs_with_misses(below_lead2=40), np.ones(2), None, None, 1.0, "")) is None
+    assert tail_note("x1", validation_tails(_runs_with_misses(n=300), np.ones(2), None, None, 1.0, "")) is None
+
+
+def test_an_unseen_station_gets_its_validation_tails_and_a_warning_when_they_miss(bundle, tiny_data_dir, caplog,
+                                                                                  monkeypatch):
+    """The blend of a station without a stored one is fitted on its validation days; the same forecasts say how
+    its intervals fit, and a miss beyond twice the nominal share is logged once, with what to do."""
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
+    monkeypatch.setattr(cal_mod, "TAIL_MIN_DAYS", 1)
+    monkeypatch.setattr(cal_mod, "TAIL_ALARM", -1.0)              # every lead "misses": the warning must appear
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        setup = cal_mod.issue_setup(ctx, 3, {}, "none")
+        again = cal_mod.issue_setup(ctx, 3, {}, "none")
+    t = setup.tails
+    leads = ctx.cfg.training.forecast_leads
+    assert again.tails is t and len(t["below_q05"]) == len(t["above_q95"]) == len(t["days"]) == leads
+    v0, v1 = ctx.validation_days()
+    runs = cal_mod.validation_runs(ctx, v0, v1)
+    expected = cal_mod.validation_tails(runs, setup.alpha, setup.recession, None, setup.scale, t["validation_days"])
+    assert t == expected
+    notes = [r.getMessage() for r in caplog.records if "do not fit this station" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith("basin 32006: on its validation days")

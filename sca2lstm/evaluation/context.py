@@ -61,6 +61,7 @@ class BlendWeights:
     source: str
     per_lead: list | None = None
     per_lead_source: str | None = None
+    tails: dict | None = None  # how the issued intervals fitted the validation days (calibration.validation_tails)
 
 
 @dataclass
