@@ -20,7 +20,8 @@ Forecasters, on the same days:
 
 * ``issued`` - this version: the model's quantiles, blended with persistence per lead (weights fitted on
   the basin's validation years), their spread rescaled per lead by the calibration stored beside the model
-  (fitted on validation years of pretraining basins, :mod:`sca2lstm.evaluation.spread`), raised to the
+  (fitted on validation years of pretraining basins, :mod:`sca2lstm.evaluation.spread`; without weather, for a
+  basin the model never saw, rescaled again to its training years, :func:`station_spread`), raised to the
   recession bound; a warning when P(Q > level)
   (:mod:`sca2lstm.evaluation.exceedance`) reaches the level's warning probability, chosen on the
   validation years pooled over the held-out basins (maximum F1 by day), per lead;
@@ -58,7 +59,7 @@ if str(REPO) not in sys.path:
 
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.errors import DataError  # noqa: E402
-from sca2lstm.evaluation.calibration import adjust, fit_lead_blend, read_calibration  # noqa: E402
+from sca2lstm.evaluation.calibration import adjust, fit_lead_blend, read_calibration, station_spread  # noqa: E402
 from sca2lstm.evaluation.spread import SpreadCalibration  # noqa: E402
 from sca2lstm.evaluation.context import BasinContext  # noqa: E402
 from sca2lstm.evaluation.exceedance import choose_warn_probability, exceedance_probability, pit  # noqa: E402
@@ -117,6 +118,8 @@ def process_basin(bundle, data_dir, basin, leads, spread=None):
         alpha = fit_lead_blend(rv.median, rv.observed, rv.last_obs)
         res = {"alpha": alpha.tolist(), "levels_tau": list(rv.levels)}
         sp = (spread or {}).get(w)
+        if w == "none":  # a station the model never saw: rescaled to its training years, as forecasts issue it
+            sp, res["spread_source"] = station_spread(ctx, sp, alpha)
         for part in ("val", "test"):
             r, bound = per[part]["r"], per[part]["bound"]
             med, qs = adjust(r.median, r.quantiles, r.last_obs, alpha, bound, sp, r.levels, scale)

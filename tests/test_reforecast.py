@@ -235,3 +235,79 @@ def test_an_unseen_station_gets_its_validation_tails_and_a_warning_when_they_mis
     assert t == expected
     notes = [r.getMessage() for r in caplog.records if "do not fit this station" in r.getMessage()]
     assert len(notes) == 1 and notes[0].startswith("basin 32006: on its validation days")
+
+
+@pytest.fixture
+def unseen_station_dir(tiny_data_dir, tmp_path):
+    """The tiny basins plus 77002, a copy of 10003's record under an id the model was not trained on."""
+    import shutil
+
+    from sca2lstm.data import reader
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    shutil.copyfile(reader.timeseries_file(d, "10003"), d / "timeseries" / "77002.csv")
+    return d
+
+
+def _pooled_spread(bundle, data_dir):
+    from sca2lstm.evaluation.calibration import calibrate
+
+    return calibrate(bundle, None, data_dir=data_dir, settings=["none"])
+
+
+def test_an_unseen_station_issues_the_pooled_spread_rescaled_to_its_training_years(bundle, unseen_station_dir):
+    """For a station the model never saw, its training years are out of sample: the pooled factors times one
+    factor per lead and level fitted on its own training-year forecasts, so that on those forecasts the
+    issued q05 and q95 leave 5 % of the days below and above (pooled over states), as the pooled ones do
+    on the calibration basins."""
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.spread import SpreadCalibration
+
+    doc = _pooled_spread(bundle, unseen_station_dir)
+    pooled = SpreadCalibration.from_dict(doc["spread"]["none"])
+    ctx = BasinContext.resolve(bundle, unseen_station_dir, "77002")
+    assert not ctx.in_checkpoint
+    setup = cal_mod.issue_setup(ctx, 3, doc, "none")
+    assert "training years" in ctx.blend.spread_source
+    own = setup.spread
+    assert own is not pooled and own.factors.shape == pooled.factors.shape
+    ratio = own.factors / pooled.factors                      # one factor per lead and level, whatever the state
+    assert np.allclose(ratio, ratio[:, :1, :])
+    assert not np.allclose(ratio, 1.0)
+    i0, i1 = cal_mod.training_days(ctx)
+    runs = cal_mod.validation_runs(ctx, i0, i1)
+    ok = np.isfinite(runs.observed)
+
+    def shares(spread):
+        _, qs = cal_mod.adjust(runs.median, runs.quantiles, runs.last_obs, setup.alpha, None, spread, runs.levels,
+                               setup.scale)
+        n = ok.sum(axis=0)
+        return (np.where(ok, runs.observed < qs[..., 0], False).sum(axis=0) / n,
+                np.where(ok, runs.observed > qs[..., -1], False).sum(axis=0) / n)
+
+    below, above = shares(own)
+    # The 5 % quantile of ~960 ratios is exact to 1/n on the days it was fitted on; days whose q05 sits on the
+    # median (no ratio) and the clamp at zero flow move a few more: within one percentage point.
+    assert np.all(np.abs(below - 0.05) <= 0.01) and np.all(np.abs(above - 0.05) <= 0.01), (below, above)
+    pb, pa = shares(pooled)
+    assert np.abs(pb - 0.05).mean() + np.abs(pa - 0.05).mean() > np.abs(below - 0.05).mean() + np.abs(above - 0.05).mean()
+    # with weather the setting's own stored spread is issued (none here), and for a basin the model was
+    # trained on, the pooled one
+    assert list(doc["spread"]) == ["none"] and cal_mod.issue_setup(ctx, 3, doc, "perfect").spread is None
+    seen = BasinContext.resolve(bundle, unseen_station_dir, "10003")
+    assert cal_mod.station_spread(seen, pooled, setup.alpha)[0] is pooled
+
+
+def test_a_station_with_too_short_a_training_record_keeps_the_pooled_spread(bundle, unseen_station_dir, monkeypatch):
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.spread import SpreadCalibration
+
+    monkeypatch.setattr(cal_mod, "MIN_OWN_SPREAD_DAYS", 2000)     # more than the tiny training part's 4 years
+    doc = _pooled_spread(bundle, unseen_station_dir)
+    pooled = SpreadCalibration.from_dict(doc["spread"]["none"])
+    ctx = BasinContext.resolve(bundle, unseen_station_dir, "77002")
+    spread, source = cal_mod.station_spread(ctx, pooled, np.ones(ctx.cfg.training.forecast_leads))
+    assert spread is pooled and "training-year forecasts per lead" in source

@@ -62,6 +62,8 @@ class BlendWeights:
     per_lead: list | None = None
     per_lead_source: str | None = None
     tails: dict | None = None  # how the issued intervals fitted the validation days (calibration.validation_tails)
+    spread: object | None = None  # the no-weather spread of a station the model never saw (calibration.station_spread)
+    spread_source: str | None = None
 
 
 @dataclass

@@ -26,7 +26,9 @@ their forecasts can err less than those of a station the model never saw. Each l
 fitted at 0.045 / 0.955), 1 with one weather forecast, 0.92 / 0.90 with an ensemble and 0.93 / 0.90 with the
 observed weather, each the margin of 0.90 ... 0.93 whose 90 % interval held closest to 90 % on the validation
 years of 30 held-out large-sample basins (docs/floods.md). The margin is largest where the weather is known
-and the model's own error, smaller on the basins it trained on, is most of the error.
+and the model's own error, smaller on the basins it trained on, is most of the error. Without weather, a
+station the model never saw has these factors rescaled once more, per lead, to its own training years
+(:func:`sca2lstm.evaluation.calibration.station_spread`).
 
 **Weather.** The factors are fitted per weather setting (``none``: no weather after the issue date;
 ``forecast``: one deterministic weather forecast; ``ensemble``: a weather ensemble, whose members
