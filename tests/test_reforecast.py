@@ -298,6 +298,12 @@ def test_an_unseen_station_issues_the_pooled_spread_rescaled_to_its_training_yea
     assert list(doc["spread"]) == ["none"] and cal_mod.issue_setup(ctx, 3, doc, "perfect").spread is None
     seen = BasinContext.resolve(bundle, unseen_station_dir, "10003")
     assert cal_mod.station_spread(seen, pooled, setup.alpha)[0] is pooled
+    # a blend stored for the station (sca2lstm calibrate --basins 77002) keeps the rescaling, with that blend
+    stored = dict(doc, issue_time_blend={"77002": [1.0] * len(setup.alpha)})
+    again = BasinContext.resolve(bundle, unseen_station_dir, "77002")
+    with_stored = cal_mod.issue_setup(again, 3, stored, "none")
+    assert with_stored.alpha_source == "stored beside the model" and "training years" in again.blend.spread_source
+    assert not np.allclose(with_stored.spread.factors, pooled.factors)
 
 
 def test_a_station_with_too_short_a_training_record_keeps_the_pooled_spread(bundle, unseen_station_dir, monkeypatch):

@@ -233,37 +233,46 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     sp = (calibration.get("spread") or {}).get(weather)
     extra = {"spread": SpreadCalibration.from_dict(sp) if sp else None,
              "scale": float(ctx.scalers.basins[ctx.basin].q_mean)}
-    if not ctx.cfg.model.persistence_blend:
-        return IssueSetup(None, "off (model.persistence_blend is false)", bound, **extra)
-    pooled = (calibration.get("weather_blend") or {}).get(weather)
-    if weather != "none" and pooled is not None:
-        return IssueSetup(np.asarray(pooled, dtype=np.float64), f"pooled over basins ({weather})", bound, **extra)
-    stored = (calibration.get("issue_time_blend") or {}).get(ctx.basin)
-    if stored is not None:
-        return IssueSetup(np.asarray(stored, dtype=np.float64), "stored beside the model", bound, **extra)
     blend = ctx.blend
-    if blend.per_lead is None:
-        v0, v1 = ctx.validation_days()
-        runs = validation_runs(ctx, v0, v1)
-        if runs is None:
-            blend.per_lead = [1.0] * ctx.cfg.training.forecast_leads
-            blend.per_lead_source = "raw model (no validation issue dates)"
-        else:
-            alpha = fit_lead_blend(runs.median, runs.observed, runs.last_obs)
-            blend.per_lead = alpha.tolist()
-            span = f"{ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
-            blend.per_lead_source = f"fitted on the validation days {span}"
-            sp_none = (calibration.get("spread") or {}).get("none")
-            blend.spread, blend.spread_source = station_spread(
-                ctx, SpreadCalibration.from_dict(sp_none) if sp_none else None, alpha)
-            blend.tails = validation_tails(runs, alpha, bound, blend.spread, extra["scale"], span)
-            note = tail_note(ctx.basin, blend.tails)
-            if note:
-                log.warning(note)
-    if weather == "none" and blend.spread is not None:
-        extra["spread"] = blend.spread
-    return IssueSetup(np.asarray(blend.per_lead, dtype=np.float64),
-                      blend.per_lead_source or "fitted on the validation days", bound, **extra, tails=blend.tails)
+    pooled = (calibration.get("weather_blend") or {}).get(weather)
+    stored = (calibration.get("issue_time_blend") or {}).get(ctx.basin)
+    if not ctx.cfg.model.persistence_blend:
+        alpha, source = None, "off (model.persistence_blend is false)"
+    elif weather != "none" and pooled is not None:
+        alpha, source = np.asarray(pooled, dtype=np.float64), f"pooled over basins ({weather})"
+    elif stored is not None:
+        alpha, source = np.asarray(stored, dtype=np.float64), "stored beside the model"
+    else:
+        if blend.per_lead is None:
+            v0, v1 = ctx.validation_days()
+            runs = validation_runs(ctx, v0, v1)
+            if runs is None:
+                blend.per_lead = [1.0] * ctx.cfg.training.forecast_leads
+                blend.per_lead_source = "raw model (no validation issue dates)"
+            else:
+                a = fit_lead_blend(runs.median, runs.observed, runs.last_obs)
+                blend.per_lead = a.tolist()
+                span = f"{ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
+                blend.per_lead_source = f"fitted on the validation days {span}"
+                blend.tails = validation_tails(runs, a, bound, _no_weather_spread(ctx, calibration, a),
+                                               extra["scale"], span)
+                note = tail_note(ctx.basin, blend.tails)
+                if note:
+                    log.warning(note)
+        alpha, source = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source
+    if weather == "none":
+        extra["spread"] = _no_weather_spread(ctx, calibration, alpha)
+    return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=blend.tails)
+
+
+def _no_weather_spread(ctx, calibration: dict, alpha) -> SpreadCalibration | None:
+    """The stored ``none`` spread, through :func:`station_spread` once per basin context (kept in its blend)."""
+    blend = ctx.blend
+    if blend.spread_source is None:
+        sp = (calibration.get("spread") or {}).get("none")
+        blend.spread, blend.spread_source = station_spread(ctx, SpreadCalibration.from_dict(sp) if sp else None,
+                                                           alpha)
+    return blend.spread
 
 
 #: A station's issued 90 % interval is flagged when, on its validation days, more than this share of the
