@@ -93,6 +93,8 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert t["warn_danger"].tolist() == (t["p_exceed_danger"] >= 0.01).tolist() and t["warn_danger"].any()
     assert "warning for danger" in (folder / "warnings.txt").read_text() and "warning for danger" in text
     assert "warning for danger" in (folder / "report.html").read_text()
+    # where the blend and the intervals came from: 32006 is a calibration basin of this model
+    assert "Blend with persistence: stored beside the model; intervals: pooled over the calibration basins" in text
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
     ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"
     df = pd.read_csv(ref / "reforecast.csv")

@@ -57,7 +57,8 @@ def warned(args, bundle, path, weather):
                                                   is not None else "") + f", warn at P >= {lv.warn_probability:.2f} "
              f"({warnings.warn_source.get(n)}); P(exceed) by lead "
              + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
-    return fc, extra, [*lines, sentence]
+    calibrated = f"Blend with persistence: {fc.calibration['blend']}; intervals: {fc.calibration['spread']}."
+    return fc, extra, [*lines, calibrated, sentence]
 
 
 def run_reforecast(args, bundle, path, out_dir, weather) -> int:

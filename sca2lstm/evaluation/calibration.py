@@ -140,7 +140,8 @@ class IssueSetup:
     lead (None: no blend) and where they came from; the recession bound (None where the training
     years have too few falling days); the spread calibration of the weather setting (None: none stored)
     and the basin's mean training flow, the unit of its state; ``tails``: :func:`validation_tails` where the
-    blend was fitted on the basin's validation days (None where it was stored or pooled)."""
+    blend was fitted on the basin's validation days (None where it was stored or pooled); ``spread_source``:
+    where the spread came from, for the user."""
 
     alpha: np.ndarray | None
     alpha_source: str
@@ -148,6 +149,7 @@ class IssueSetup:
     spread: SpreadCalibration | None = None
     scale: float = 1.0
     tails: dict | None = None
+    spread_source: str = ""
 
     def adjust(self, median, quantiles, levels, last_obs, bound=None):
         """:func:`adjust` with this setup (``bound``: the recession bound of these forecasts, if any)."""
@@ -262,6 +264,11 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
         alpha, source = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source
     if weather == "none":
         extra["spread"] = _no_weather_spread(ctx, calibration, alpha)
+        extra["spread_source"] = blend.spread_source if extra["spread"] is not None else ""
+    elif extra["spread"] is not None:
+        extra["spread_source"] = f"pooled over the calibration basins ({weather})"
+    if extra["spread"] is None:
+        extra["spread_source"] = "the model's own quantiles (no calibration stored beside the model)"
     return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=blend.tails)
 
 

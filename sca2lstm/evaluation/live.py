@@ -173,7 +173,9 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
     y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([len(y) - 1]))
-    table = apply_issue_setup(fc.table, setup.issue[weather_setting(fc)], float(last[0]), int(gap[0]))
+    issue = setup.issue[weather_setting(fc)]
+    table = apply_issue_setup(fc.table, issue, float(last[0]), int(gap[0]))
+    fc.calibration = {"blend": issue.alpha_source, "spread": issue.spread_source}
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     return LiveForecast(fc, setup.warnings.levels, probs, highest)

@@ -74,6 +74,7 @@ class OperationalForecast:
     seconds: float
     missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
+    calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
 
     @property
     def setting(self) -> str:
@@ -492,7 +493,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                             valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
             doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
                    "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
-                   "missing_inputs": list(fc.missing_inputs)}
+                   "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration)}
             (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
         bands = {}
         for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
