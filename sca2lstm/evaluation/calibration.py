@@ -235,9 +235,9 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     sp = (calibration.get("spread") or {}).get(weather)
     extra = {"spread": SpreadCalibration.from_dict(sp) if sp else None,
              "scale": float(ctx.scalers.basins[ctx.basin].q_mean)}
-    blend = ctx.blend
     pooled = (calibration.get("weather_blend") or {}).get(weather)
     stored = (calibration.get("issue_time_blend") or {}).get(ctx.basin)
+    tails = None
     if not ctx.cfg.model.persistence_blend:
         alpha, source = None, "off (model.persistence_blend is false)"
     elif weather != "none" and pooled is not None:
@@ -245,6 +245,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     elif stored is not None:
         alpha, source = np.asarray(stored, dtype=np.float64), "stored beside the model"
     else:
+        blend = ctx.blend  # (its hindcast weight is fitted on first use: only touched where needed)
         if blend.per_lead is None:
             v0, v1 = ctx.validation_days()
             runs = validation_runs(ctx, v0, v1)
@@ -261,15 +262,15 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
                 note = tail_note(ctx.basin, blend.tails)
                 if note:
                     log.warning(note)
-        alpha, source = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source
+        alpha, source, tails = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source, blend.tails
     if weather == "none":
         extra["spread"] = _no_weather_spread(ctx, calibration, alpha)
-        extra["spread_source"] = blend.spread_source if extra["spread"] is not None else ""
+        extra["spread_source"] = ctx.blend.spread_source if extra["spread"] is not None else ""
     elif extra["spread"] is not None:
         extra["spread_source"] = f"pooled over the calibration basins ({weather})"
     if extra["spread"] is None:
         extra["spread_source"] = "the model's own quantiles (no calibration stored beside the model)"
-    return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=blend.tails)
+    return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=tails)
 
 
 def _no_weather_spread(ctx, calibration: dict, alpha) -> SpreadCalibration | None:
