@@ -215,8 +215,8 @@ def test_validation_tails_count_the_days_outside_the_interval_per_lead():
     assert tail_note("x1", validation_tails(_runs_with_misses(n=300), np.ones(2), None, None, 1.0, "")) is None
 
 
-def test_an_unseen_station_gets_its_validation_tails_and_a_warning_when_they_miss(bundle, tiny_data_dir, caplog,
-                                                                                  monkeypatch):
+def test_a_station_without_a_stored_blend_gets_its_validation_tails_and_a_warning(bundle, tiny_data_dir, caplog,
+                                                                                monkeypatch):
     """The blend of a station without a stored one is fitted on its validation days; the same forecasts say how
     its intervals fit, and a miss beyond twice the nominal share is logged once, with what to do."""
     from sca2lstm.evaluation import calibration as cal_mod
