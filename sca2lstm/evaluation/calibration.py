@@ -265,11 +265,9 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
         alpha, source, tails = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source, blend.tails
     if weather == "none":
         extra["spread"] = _no_weather_spread(ctx, calibration, alpha)
-        extra["spread_source"] = ctx.blend.spread_source if extra["spread"] is not None else ""
-    elif extra["spread"] is not None:
-        extra["spread_source"] = f"pooled over the calibration basins ({weather})"
-    if extra["spread"] is None:
-        extra["spread_source"] = "the model's own quantiles (no calibration stored beside the model)"
+    extra["spread_source"] = ("the model's own quantiles (no calibration stored beside the model)"
+                              if extra["spread"] is None else ctx.blend.spread_source if weather == "none"
+                              else f"pooled over the calibration basins ({weather})")
     return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=tails)
 
 

@@ -40,6 +40,7 @@ from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..data.station_meta import StationMeta, meta_path, read_station_meta
 from ..errors import DataError
+from .spread import SpreadCalibration
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class BlendWeights:
     per_lead: list | None = None
     per_lead_source: str | None = None
     tails: dict | None = None  # how the issued intervals fitted the validation days (calibration.validation_tails)
-    spread: object | None = None  # the no-weather spread of a station the model never saw (calibration.station_spread)
+    spread: SpreadCalibration | None = None  # no-weather spread of this station (calibration.station_spread)
     spread_source: str | None = None
 
 
