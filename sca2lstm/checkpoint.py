@@ -185,6 +185,7 @@ _LEGACY_KEYS = {"trained_on": _legacy_trained_on}
 _LEGACY_VALUES = {("model", "cell_readout"): False, ("model", "persistence_blend"): False,
                   ("model", "quantiles"): [], ("training", "forecast_leads"): 0,
                   ("model", "head"): "quantile", ("training", "peak_weight"): 0.0,
+                  ("training", "lead_weight"): 1.0,
                   ("data", "forecast_flag"): False}
 
 

@@ -145,6 +145,7 @@ class TrainingConfig(_Section):
     forecast_weather_known: Number = Field(0.5, ge=0, le=1)
     validation_loss: Literal["training_mixture", "hindcast"] = "training_mixture"
     peak_weight: Number = Field(0.0, ge=0)
+    lead_weight: Number = Field(1.0, gt=0)
     forecast_emulated: Number = Field(0.0, ge=0, le=1)
     forecast_emulator: list[Literal["swap", "amount"]] = Field(default_factory=lambda: ["swap"], min_length=1)
     optimizer: Literal["adamw", "sca"] = "adamw"

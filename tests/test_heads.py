@@ -18,7 +18,7 @@ from sca2lstm.checkpoint import load_model
 from sca2lstm.errors import ConfigError
 from sca2lstm.models.cmal import CMALHead, mixture_cdf, mixture_quantiles
 from sca2lstm.models.quantile import QuantileHead
-from sca2lstm.training.loss import cmal_nll, masked_mse
+from sca2lstm.training.loss import cmal_nll, masked_mse, pinball_loss
 from sca2lstm.training.pretrain import pretrain
 
 from conftest import make_tiny_config
@@ -155,3 +155,16 @@ def test_bench_quantile_function_is_the_inverse_of_the_exceedance_probability():
     qf = bench.quantile_function(q, taus)[0]                      # all above 0: nothing clipped
     p = exceedance_probability(np.repeat(q, len(qf), axis=0), taus, qf)
     np.testing.assert_allclose(p, 1 - bench.FINE, atol=1e-12)
+
+
+def test_step_weights_scale_each_step_of_the_mse_and_the_pinball_loss():
+    pred = torch.tensor([[0.0, 1.0, 0.0]])
+    target = torch.tensor([[2.0, -1.0, float("nan")]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    w = torch.tensor([[3.0, 1.0, 7.0]])
+    # squared errors 4 and 4 on two valid days, weights 3 and 1; the NaN day's weight does not count
+    assert masked_mse(pred, target, mask, weight=w).item() == pytest.approx((3 * 4 + 4) / 2)
+    q = torch.tensor([[[0.0], [0.0], [0.0]]])
+    # tau 0.5: losses 0.5 x 2 = 1 and 0.5 x 1 = 0.5, weighted 3 and 1, over two valid days
+    assert pinball_loss(q, target, mask, [0.5], weight=w).item() == pytest.approx((3 * 1 + 0.5) / 2)
+    assert pinball_loss(q, target, mask, [0.5]).item() == pytest.approx((1 + 0.5) / 2)

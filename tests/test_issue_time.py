@@ -311,3 +311,58 @@ def test_training_draws_each_emulated_error_kind_listed(tiny_data_dir, tmp_path,
         assert set(kinds) == set(listed)
     with pytest.raises(ConfigError, match="swap"):
         load_config(overrides={"training": {"forecast_emulator": ["gauss"]}})
+
+
+def test_lead_weight_weighs_the_lead_days_of_issue_time_windows_only(tiny_data_dir, tmp_path, monkeypatch):
+    """``training.lead_weight``: in every training batch the MSE's step weights are ``lead_weight`` on the
+    last ``forecast_leads`` steps of the windows masked at an issue date, 1 on every other step; the
+    checkpoint keeps the key."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.training import trainer as trainer_mod
+    from sca2lstm.training.pretrain import pretrain
+
+    events = []
+    real_mask, real_mse = trainer_mod.mask_issue_time, trainer_mod.masked_mse
+
+    def spy_mask(x, miss, q, t0, cols, lead, weather, forecast=False):
+        events.append(("mask", np.broadcast_to(np.asarray(t0), (len(x),)).copy(), x.shape[1]))
+        return real_mask(x, miss, q, t0, cols, lead, weather, forecast)
+
+    def spy_mse(pred, target, mask, peak_weight=0.0, weight=None):
+        events.append(("mse", None if weight is None else weight.numpy().copy(), None))
+        return real_mse(pred, target, mask, peak_weight, weight)
+
+    monkeypatch.setattr(trainer_mod, "mask_issue_time", spy_mask)
+    monkeypatch.setattr(trainer_mod, "masked_mse", spy_mse)
+    cfg = make_tiny_config(tiny_data_dir, training={"epochs": 1, "forecast_leads": 3, "forecast_fraction": 0.5,
+                                                     "lead_weight": 4.0})
+    r = pretrain(cfg, tmp_path / "m.pth", data_dir=tiny_data_dir, progress=False)
+    pairs = [(events[i - 1], e) for i, e in enumerate(events) if e[0] == "mse" and i and events[i - 1][0] == "mask"]
+    assert pairs and len(pairs) == sum(e[0] == "mse" for e in events)
+    for (_, t0, length), (_, w, _) in pairs:
+        issue = t0 < length - 1
+        expected = np.ones((len(t0), length), dtype=np.float32)
+        expected[issue, -3:] = 4.0
+        if issue.any():
+            np.testing.assert_array_equal(w, expected)
+        else:
+            assert w is None
+    _, cfg2, _, _ = load_model(r["checkpoint"])
+    assert cfg2.training.lead_weight == 4.0
+
+
+def test_lead_weight_one_leaves_the_loss_unweighted_and_a_non_positive_one_is_refused(tiny_data_dir):
+    from conftest import make_tiny_config
+
+    from sca2lstm.errors import ConfigError
+    from sca2lstm.training.pretrain import train_settings
+    from sca2lstm.training.trainer import Trainer
+
+    cfg = make_tiny_config(tiny_data_dir, training={"forecast_leads": 3})
+    assert cfg.training.lead_weight == 1.0
+    holder = type("T", (), {"s": train_settings(cfg), "device": torch.device("cpu")})
+    assert Trainer._step_weights(holder, np.array([True, False]), 10) is None
+    with pytest.raises(ConfigError, match="lead_weight"):
+        make_tiny_config(tiny_data_dir, training={"lead_weight": 0})

@@ -8,7 +8,8 @@ import torch
 from ..models.cmal import ald_log_density
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, peak_weight: float = 0.0) -> torch.Tensor:
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, peak_weight: float = 0.0,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the positions where ``mask`` is True and the target is observed.
 
     Parameters
@@ -21,6 +22,9 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pea
         ``training.peak_weight``: a day's squared error is weighted by 1 + peak_weight x max(target, 0)
         (the target is standardised per basin, so the weight grows with the flow above the basin's
         mean) and the sum divided by the number of valid days, not the weights: 0 is the plain MSE.
+    weight : Tensor [B, T], optional
+        A further weight per step (the lead days of issue-time windows, ``training.lead_weight``), applied
+        the same way: the sum is still divided by the number of valid days.
 
     Returns
     -------
@@ -33,10 +37,13 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pea
     sq = diff.pow(2)
     if peak_weight:
         sq = sq * (1 + peak_weight * y.clamp(min=0))
+    if weight is not None:
+        sq = sq * weight
     return sq.sum() / valid.sum()
 
 
-def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels) -> torch.Tensor:
+def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """Pinball (quantile) loss averaged over the quantile levels and the valid positions.
 
     Parameters
@@ -49,6 +56,8 @@ def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tens
         Steps that carry a loss.
     levels : sequence of float, length Q
         The quantile levels tau.
+    weight : Tensor [B, T], optional
+        A weight per step, as in :func:`masked_mse` (the mean is still over the valid positions).
 
     Returns
     -------
@@ -59,10 +68,13 @@ def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     valid = mask & torch.isfinite(target)
     d = torch.nan_to_num(target).unsqueeze(-1) - quantiles
     loss = torch.maximum(tau * d, (tau - 1) * d) * valid.unsqueeze(-1).to(quantiles.dtype)
+    if weight is not None:
+        loss = loss * weight.unsqueeze(-1)
     return loss.sum() / (valid.sum() * len(tau))
 
 
-def cmal_nll(params: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def cmal_nll(params: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
     """Negative log-likelihood of the target under a mixture of asymmetric Laplace distributions.
 
     Parameters
@@ -73,6 +85,8 @@ def cmal_nll(params: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
         Scaled observed target, NaN where not observed.
     mask : Tensor [B, T] bool
         Steps that carry a loss.
+    weight : Tensor [B, T], optional
+        A weight per step, as in :func:`masked_mse`.
 
     Returns
     -------
@@ -82,12 +96,16 @@ def cmal_nll(params: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     mu, b, tau, pi = params.unbind(-2)                                  # each [B, T, K]
     log_f = ald_log_density(torch.nan_to_num(target).unsqueeze(-1), mu, b, tau)
     nll = -torch.logsumexp(torch.log(pi) + log_f, dim=-1)              # [B, T]
+    if weight is not None:
+        nll = nll * weight
     return torch.where(valid, nll, torch.zeros_like(nll)).sum() / valid.sum()
 
 
-def head_loss(kind: str, head_output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels) -> torch.Tensor:
+def head_loss(kind: str, head_output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, levels,
+              weight: torch.Tensor | None = None) -> torch.Tensor:
     """The loss of the quantile head ``model.head``: pinball over ``levels`` (``quantile``) or the
-    mixture's negative log-likelihood (``cmal``). ``head_output`` is the model's ``return_head`` output."""
+    mixture's negative log-likelihood (``cmal``). ``head_output`` is the model's ``return_head`` output;
+    ``weight`` [B, T] weights the steps as in :func:`masked_mse`."""
     if kind == "cmal":
-        return cmal_nll(head_output, target, mask)
-    return pinball_loss(head_output, target, mask, levels)
+        return cmal_nll(head_output, target, mask, weight)
+    return pinball_loss(head_output, target, mask, levels, weight)

@@ -160,7 +160,7 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
         discharge_dropout=t.discharge_dropout, ssi_window=cfg.data.ssi_window,
         windows_per_epoch=t.windows_per_epoch, max_windows_per_epoch=t.max_windows_per_epoch,
         forecast_leads=t.forecast_leads, forecast_fraction=t.forecast_fraction,
-        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, optimizer=t.optimizer,
+        forecast_weather_known=t.forecast_weather_known, peak_weight=t.peak_weight, lead_weight=t.lead_weight, optimizer=t.optimizer,
         forecast_emulated=t.forecast_emulated, forecast_emulator=tuple(t.forecast_emulator),
         high_precip_mm=cfg.data.high_precip_mm,
         low_precip_mm=cfg.data.low_precip_mm,

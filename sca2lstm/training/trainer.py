@@ -65,6 +65,7 @@ class TrainSettings:
     high_precip_mm: float = 10.0       # data.high_precip_mm / low_precip_mm: the derived wet/dry-day runs
     low_precip_mm: float = 1.0
     peak_weight: float = 0.0           # training.peak_weight: high flows' extra weight in the MSE
+    lead_weight: float = 1.0           # training.lead_weight: weight of issue-time windows' lead days in the MSE
     optimizer: str = "adamw"           # training.optimizer: adamw | sca (training/sca_optimizer.py)
     time_budget_s: float | None = None  # stop training (mid-epoch if need be) once this much wall time is spent
     validation_loss: str = "training_mixture"  # early stopping on: "training_mixture" or "hindcast"
@@ -237,8 +238,9 @@ class Trainer:
         The validation periods are tiled into training-shaped windows (:func:`chunk_starts`), and the
         same share of them as in training is turned into issue-time forecasts, with draws fixed for the
         whole run so that epochs compare. No discharge dropout: it augments the inputs, it is not part
-        of the objective. ``mse_issue`` is the MSE of the issue-time windows alone, ``mse_leads`` that of
-        their days after the issue date, ``mse_hindcast`` that of the other windows.
+        of the objective. ``mse_issue`` is the MSE of the issue-time windows alone (with the objective's
+        ``lead_weight``), ``mse_leads`` the plain MSE of their days after the issue date, ``mse_hindcast``
+        that of the other windows.
         """
         s, d = self.s, self.val_data
         rng = np.random.default_rng([s.seed, 1])  # the same windows and draws every epoch
@@ -271,6 +273,9 @@ class Trainer:
                 sq = torch.where(valid, pred.float() - y0, 0.0) ** 2
                 if s.peak_weight:  # the training MSE's weights (training/loss.py)
                     sq = sq * (1 + s.peak_weight * y0.clamp(min=0))
+                w = self._step_weights(issue, y.shape[1])
+                if w is not None:
+                    sq = sq * w
                 sq = sq.sum(1)
                 n = valid.sum(1)
                 iss = torch.from_numpy(issue).to(self.device)
@@ -284,7 +289,7 @@ class Trainer:
                     sums[4] += float((torch.where(lead, err, 0.0) ** 2).sum())
                     sums[5] += float(lead.sum())
                 if quants is not None:
-                    head = head_loss(self.head_kind, quants.float(), yt, valid, self.quantiles)
+                    head = head_loss(self.head_kind, quants.float(), yt, valid, self.quantiles, w)
                     sums[6] += float(head) * float(n.sum())
         self.model.train(was_training)
         n_all = sums[1] + sums[3]
@@ -321,9 +326,11 @@ class Trainer:
                 x, miss, q_in = hide_discharge(x, miss, y, s.discharge_dropout, s.lead_days, self.q_column, rng,
                                                ssi_column=self.ssi_column, ssi_window=s.ssi_window,
                                                scales=self.basin_scales[bb])
+            issue = np.zeros(len(bb), dtype=bool)
             if self.issue_cols is not None:
-                x, miss, q_in, _ = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
+                x, miss, q_in, issue = self._issue_time_windows(x, miss, q_in, rng, bb, ss)
             t = [torch.from_numpy(a).to(self.device) for a in (x, miss, st, stm, y, mask, q_in)]
+            t.append(self._step_weights(issue, y.shape[1]))
             rng_state = torch.get_rng_state()  # the batch's dropout masks, replayed by the closure
             loss, pred, quants, mse = self._batch_loss(t)
             if not bool((t[5] & torch.isfinite(t[4])).any()):
@@ -373,18 +380,32 @@ class Trainer:
 
     def _batch_loss(self, t):
         """(loss, point forecast, quantiles or None, the loss's MSE part) of one batch ``t`` = [x, miss,
-        static, static mask, y, loss mask, observed discharge input] (tensors on the device)."""
+        static, static mask, y, loss mask, observed discharge input, step weights or None] (tensors on the
+        device)."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.s.mixed_precision):
             if self.quantiles:
                 pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6], return_head=True)
             else:
                 pred, quants = self.net(t[0], t[1], t[2], t[3], q_obs=t[6]), None
-        mse = masked_mse(pred.float(), t[4], t[5], self.s.peak_weight)
+        mse = masked_mse(pred.float(), t[4], t[5], self.s.peak_weight, t[7])
         loss = mse
         if quants is not None:
             # Added to the MSE; the head's inputs are detached, so only the head learns from it.
-            loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles)
+            loss = loss + head_loss(self.head_kind, quants.float(), t[4], t[5], self.quantiles, t[7])
         return loss, pred, quants, mse
+
+    def _step_weights(self, issue: np.ndarray, length: int) -> torch.Tensor | None:
+        """The loss weight of each step [B, length]: ``lead_weight`` on the lead days of the issue-time
+        windows, 1 elsewhere; None where every weight is 1.
+
+        Why: such a window's lead days are the last ``forecast_leads`` of some 180 loss steps, so the
+        forecasts a duty officer reads carry about 2 % of the loss; the weight lets them count more."""
+        s = self.s
+        if s.lead_weight == 1 or s.forecast_leads == 0 or not issue.any():
+            return None
+        w = np.ones((len(issue), length), dtype=np.float32)
+        w[issue, length - s.forecast_leads:] = s.lead_weight
+        return torch.from_numpy(w).to(self.device)
 
     def _issue_time_windows(self, x, miss, q_in, rng, bb, ss):
         """Turn a random share of the batch into issue-time forecasts (data/issue_time.py).
