@@ -16,6 +16,9 @@ Error models (every archive is emulated; none is a real weather forecast):
 * ``amount``: the emulator's other kind (``kind="amount"``: timing blur, amount errors that persist over a
   storm's days, showers; same temperature error). The model of ``training.forecast_emulator: [swap]`` never
   saw it in training; one with ``[swap, amount]`` did, so its figures on it are in-family;
+* ``wet``: the ``swap`` kind with every amount :data:`WET_BIAS` times too large: a station where the weather
+  model is too wet throughout (as coarse models can be over hills). No training run sees a biased forecast;
+  it is the case that ``bench/archive_finetune.py`` uses to show what fine-tuning on an archive learns;
 * ``perfect``: the observed weather as an archive (checks the path: it should match ``bench/weather.py``'s
   ``perfect`` setting).
 
@@ -50,7 +53,9 @@ from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
 from sca2lstm.weather.emulator import emulate_series  # noqa: E402
 from weather import nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
-ERRORS = ("emulator", "amount", "perfect")
+ERRORS = ("emulator", "amount", "wet", "perfect")
+#: The ``wet`` archive's precipitation factor.
+WET_BIAS = 1.3
 
 
 def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, seed: int) -> pd.DataFrame:
@@ -61,8 +66,10 @@ def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, se
         P, T = p[day], t[day]
     else:
         fc = emulate_series({"precipitation": p, "temperature": t}, issue_idx, leads, rng, history=history,
-                            kind="swap" if kind == "emulator" else "amount")
+                            kind="amount" if kind == "amount" else "swap")
         P, T = fc["precipitation"], fc["temperature"]
+        if kind == "wet":
+            P = P * WET_BIAS
     d = np.asarray(dates, dtype="datetime64[D]")
     tab = pd.DataFrame({"issue_date": np.repeat(d[issue_idx], leads).astype(str),
                         "lead_days": np.tile(np.arange(1, leads + 1), len(issue_idx)),

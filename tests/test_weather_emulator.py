@@ -297,3 +297,50 @@ def test_archive_benchmark_scores_archives_through_the_reforecast_path(pretraine
     assert (days == arch["lead_days"]).all()
     ref = pd.read_csv(next((tmp_path / "reforecasts" / "amount" / "32006").rglob("reforecast.csv")))
     assert set(ref["issue_date"]) <= set(arch["issue_date"])
+
+
+def test_wet_archive_is_the_swap_kind_scaled_by_its_bias():
+    """bench/archives.py's ``wet`` error model: the same draws as ``emulator`` (the emulator's swap kind),
+    every amount times WET_BIAS, the temperature unchanged."""
+    bench = _bench_archives()
+    rng = np.random.default_rng(0)
+    n = 400
+    p = rng.gamma(0.5, 6.0, n) * (rng.random(n) < 0.5)
+    t = 10 + rng.normal(0, 3, n)
+    dates = np.arange(np.datetime64("2000-01-01"), np.datetime64("2000-01-01") + n)
+    issue = np.arange(200, 380, 2)
+    swap = bench.make_archive("emulator", dates, p, t, issue, 7, 120, [0, 1])
+    wet = bench.make_archive("wet", dates, p, t, issue, 7, 120, [0, 1])
+    np.testing.assert_allclose(wet["precipitation"], swap["precipitation"] * bench.WET_BIAS)
+    np.testing.assert_array_equal(wet["temperature"], swap["temperature"])
+
+
+@pytest.mark.slow
+def test_archive_finetune_benchmark_scores_three_models_on_the_same_archive_rows(pretrained_ckpt, tiny_data_dir,
+                                                                                 tmp_path, capsys):
+    """bench/archive_finetune.py on the tiny model: the pretrained model, a fine-tune without the archive and
+    one with it, each reforecast on the same scored rows of one archive; the data folder with the archive links
+    the original entries and holds the archive, which covers the training years."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("archive_finetune_bench", REPO / "bench" / "archive_finetune.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rc = bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--basins", "32006",
+                     "--stride", "7", "--errors", "wet", "--out", str(tmp_path)])
+    assert rc == 0 and "EMULATED" in capsys.readouterr().out
+    s = pd.read_csv(tmp_path / "summary.csv")
+    F = load_model_leads(pretrained_ckpt)
+    assert sorted(s["setting"].unique()) == sorted(bench.SETTINGS)
+    assert (s.groupby("setting").size() == F).all() and s["nse_median"].notna().all()
+    full = pd.read_csv(tmp_path / "data" / "wet" / "weather_archive" / "32006.csv")
+    scored = pd.read_csv(tmp_path / "archives" / "wet" / "32006.csv")
+    assert full["issue_date"].min() < "1975-01-01" < "1976-01-01" <= scored["issue_date"].min()  # training years in it
+    pd.testing.assert_frame_equal(scored.reset_index(drop=True),
+                                  full[full["issue_date"].isin(set(scored["issue_date"]))].reset_index(drop=True))
+    assert (tmp_path / "data" / "wet" / "timeseries").is_symlink()
+    issued = [set(pd.read_csv(next((tmp_path / "reforecasts" / "wet" / m / "32006").rglob("reforecast.csv")))
+                  ["issue_date"]) for m in bench.SETTINGS]
+    assert issued[0] == issued[1] == issued[2] and issued[0] <= set(scored["issue_date"])
