@@ -16,10 +16,10 @@ The data folder with the archive is the benchmark's own: links to ``--data_dir``
 ``weather_archive`` folder. Fine-tuning uses the training years only (its validation split inside them);
 the test years are scored, never used to choose. Every archive is EMULATED; none is a real forecast.
 
-Example (20 basins, two error models: about 25 min on 2 cores)::
+Example (12 basins, two error models: 18 min on 2 cores)::
 
     PYTHONPATH=. python bench/archive_finetune.py --model LARGE/model/sca2lstm.pth \\
-        --data_dir ../shared/data/camels_gb_large --basins LARGE/holdout.json --max_basins 20
+        --data_dir ../shared/data/camels_gb_large --basins LARGE/holdout.json --max_basins 12
 """
 
 from __future__ import annotations
@@ -39,11 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from archives import ERRORS, correlation, make_archive  # noqa: E402  (bench/archives.py)
+from archives import ERRORS, correlation, make_archive, reforecast_scores  # noqa: E402  (bench/archives.py)
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
-from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
 from weather import nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
 SETTINGS = ("pretrained", "finetuned", "finetuned+archive")
@@ -79,20 +78,6 @@ def finetune(model: str, basin: str, data_dir: Path, out: Path, config: str | No
     return next(out.rglob(f"best_model_basin_{basin}.pth"), None)
 
 
-def score(model, basin: str, data_dir: Path, archive: Path, first, last, folder: Path) -> list[dict] | None:
-    """The reforecast of the issue dates ``first..last`` that ``archive`` holds, scored per lead."""
-    rc, text = _quiet(["forecast", "--model", str(model), "--basin", basin, "--data_dir", str(data_dir),
-                       "--from", str(first), "--to", str(last), "--weather_forecast", str(archive),
-                       "--output_dir", str(folder), "--quiet"])
-    if rc != 0:
-        logging.info("%s: reforecast failed (%s)", basin, text.strip().splitlines()[-1:])
-        return None
-    table = next(folder.rglob("reforecast.csv"))
-    levels = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
-    per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in levels.items()})
-    return per_lead.to_dict(orient="records")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="pretrained checkpoint, with its calibration beside it")
@@ -123,22 +108,21 @@ def main(argv=None) -> int:
             continue
         tuned = finetune(args.model, b, data_dir, out / "models" / "none", args.finetune_config)
         models = {"pretrained": (args.model, data_dir), "finetuned": (tuned, data_dir)}
+        days = set(np.asarray(rec.dates, dtype="datetime64[D]")[scored].astype(str))
         for e in args.errors:
             tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0])
             corr[e].append(correlation(p, tab, rec.dates))
             folder = overlay(data_dir, out / "data" / e)
             tab.to_csv(folder / "weather_archive" / f"{b}.csv", index=False, float_format="%.3f")
-            days = set(np.asarray(rec.dates, dtype="datetime64[D]")[scored].astype(str))
             test_arch = out / "archives" / e / f"{b}.csv"
             test_arch.parent.mkdir(parents=True, exist_ok=True)
             tab[tab["issue_date"].isin(days)].to_csv(test_arch, index=False, float_format="%.3f")
-            runs = dict(models, **{"finetuned+archive": (finetune(args.model, b, folder, out / "models" / e, args.finetune_config),
-                                                            folder)})
-            for setting, (model, ddir) in runs.items():
+            with_archive = finetune(args.model, b, folder, out / "models" / e, args.finetune_config)
+            for setting, (model, ddir) in {**models, "finetuned+archive": (with_archive, folder)}.items():
                 if model is None:
                     continue
-                per = score(model, b, ddir, test_arch, rec.dates[scored[0]], rec.dates[scored[-1]],
-                            out / "reforecasts" / e / setting / b)
+                per = reforecast_scores(model, b, ddir, test_arch, rec.dates[scored[0]], rec.dates[scored[-1]],
+                                        out / "reforecasts" / e / setting / b, f"{e} {setting} {b}")
                 for r in per or []:
                     rows.append({"errors": e, "setting": setting, "basin": b, **r})
         logging.info("%s done", b)

@@ -77,6 +77,24 @@ def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, se
     return tab.dropna()
 
 
+def reforecast_scores(model, basin: str, data_dir: Path, archive: Path, first, last, folder: Path,
+                      label: str) -> list[dict] | None:
+    """``sca2lstm forecast --from first --to last --weather_forecast archive`` in-process, its table scored per
+    lead with :func:`verify` (rows of dicts); None, logged with ``label``, where the forecast failed."""
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        rc = cli(["forecast", "--model", str(model), "--basin", basin, "--data_dir", str(data_dir),
+                  "--from", str(first), "--to", str(last), "--weather_forecast", str(archive),
+                  "--output_dir", str(folder), "--quiet"])
+    if rc != 0:
+        logging.info("%s: left out (%s)", label, log.getvalue().strip().splitlines()[-1:])
+        return None
+    table = next(folder.rglob("reforecast.csv"))
+    lv = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
+    per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in lv.items()})
+    return per_lead.to_dict(orient="records")
+
+
 def correlation(p: np.ndarray, tab: pd.DataFrame, dates) -> dict:
     """Correlation of the archive's precipitation with the observed, per lead."""
     pos = {str(d): i for i, d in enumerate(np.asarray(dates, dtype="datetime64[D]"))}
@@ -124,21 +142,11 @@ def main(argv=None) -> int:
             arch = out / "archives" / e / f"{b}.csv"
             arch.parent.mkdir(parents=True, exist_ok=True)
             tab.to_csv(arch, index=False, float_format="%.3f")
-            folder = out / "reforecasts" / e / b
             t0 = time.perf_counter()
-            log = io.StringIO()
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                rc = cli(["forecast", "--model", args.model, "--basin", b, "--data_dir", str(data_dir),
-                          "--from", str(rec.dates[issue[0]]), "--to", str(rec.dates[issue[-1]]),
-                          "--weather_forecast", str(arch), "--output_dir", str(folder), "--quiet"])
+            per_lead = reforecast_scores(args.model, b, data_dir, arch, rec.dates[issue[0]], rec.dates[issue[-1]],
+                                         out / "reforecasts" / e / b, f"{e} {b}")
             seconds[e] += time.perf_counter() - t0
-            if rc != 0:
-                logging.info("%s %s: left out (%s)", e, b, log.getvalue().strip().splitlines()[-1:])
-                continue
-            table = next(folder.rglob("reforecast.csv"))
-            lv = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
-            per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in lv.items()})
-            for r in per_lead.to_dict(orient="records"):
+            for r in per_lead or []:
                 rows.append({"errors": e, "basin": b, **r})
         logging.info("%s done", b)
     per = pd.DataFrame(rows)

@@ -151,6 +151,11 @@ class IssueSetup:
     tails: dict | None = None
     spread_source: str = ""
 
+    @property
+    def sources(self) -> dict:
+        """Where the issued blend and spread came from, as a forecast reports them."""
+        return {"blend": self.alpha_source, "spread": self.spread_source}
+
     def adjust(self, median, quantiles, levels, last_obs, bound=None):
         """:func:`adjust` with this setup (``bound``: the recession bound of these forecasts, if any)."""
         alpha = None if self.alpha is None else self.alpha[:np.asarray(median).shape[1]]

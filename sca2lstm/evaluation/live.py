@@ -175,7 +175,7 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     last, gap = last_observation(y, np.array([len(y) - 1]))
     issue = setup.issue[weather_setting(fc)]
     table = apply_issue_setup(fc.table, issue, float(last[0]), int(gap[0]))
-    fc.calibration = {"blend": issue.alpha_source, "spread": issue.spread_source}
+    fc.calibration = issue.sources
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     return LiveForecast(fc, setup.warnings.levels, probs, highest)

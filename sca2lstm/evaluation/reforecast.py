@@ -147,7 +147,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
     fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
-    fc.calibration = {"blend": setup.alpha_source, "spread": setup.spread_source}
+    fc.calibration = setup.sources
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
     fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
