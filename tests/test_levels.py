@@ -100,6 +100,20 @@ def test_bad_level_text_is_one_line_error(text):
 def test_parse_levels_and_probabilities():
     assert lv.parse_levels("alert=45.0, danger=80") == {"alert": 45.0, "danger": 80.0}
     assert lv.parse_probabilities("danger=0.3") == {"danger": 0.3}
-    for bad in ("danger=1.0", "danger=0", "danger"):
+    for bad in ("danger=1.0", "danger=0", "danger", "danger=0.3,danger=0.4"):
         with pytest.raises(UsageError):
             lv.parse_probabilities(bad)
+
+
+def test_levels_read_alike_at_import_and_at_forecast():
+    """One syntax for a station's levels wherever they are given, with a Chinese input method's full-width
+    punctuation (，＝) read as , and =, and a name given twice refused in both places."""
+    from sca2lstm.data.station_options import parse_levels as import_levels
+
+    typed = "alert＝45.0，danger=80"
+    assert lv.parse_levels(typed) == {"alert": 45.0, "danger": 80.0}
+    assert {k: v.value for k, v in import_levels(typed, "m3/s").items()} == {"alert": 45.0, "danger": 80.0}
+    assert lv.parse_probabilities("danger＝0.3") == {"danger": 0.3}
+    for parse in (lv.parse_levels, lambda t: import_levels(t, "m3/s")):
+        with pytest.raises(UsageError, match="'alert' given twice"):
+            parse("alert=1,alert=2")

@@ -23,30 +23,30 @@ at the record's own time step, before aggregation (the curve is not linear). Sev
 (``precipitation=P1+P2+P3``) are combined day by day with Thiessen weights (or equally), renormalised over
 the gauges present that day.
 
-Every check runs before anything is written; the files are then written to temporary names and renamed
-into place, so a failed import leaves ``DIR`` as it was, and importing a second station adds it without
+Every check runs before anything is written (the options' own in :mod:`.station_options`); the files are then
+written to temporary names and renamed into place (:mod:`.station_write`), so a failed import leaves ``DIR`` as it was, and importing a second station adds it without
 changing the first (its row of ``stations.csv`` is kept as it was).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
-import math
-import os
 import re
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, UsageError
+from ..errors import DataError
 from . import tables
 from .station_meta import StationMeta
-from .ids import check_basin_id
+# The options and the writer live in their own modules; their public names are re-exported here, the
+# import's one entry point.
+from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOptions, check_options,  # noqa: F401
+                              parse_attr, parse_levels, parse_mapping, parse_weights)
+from .station_write import (STATIONS_FILE, PreparedStation, check_clash, existing_station_files,  # noqa: F401
+                            write_stations)
 
 log = logging.getLogger(__name__)
 
@@ -56,230 +56,9 @@ MIN_OBSERVED_DAYS = 730
 # Below five years of observed discharge the import (and fine-tuning) warns: the test part is then
 # one year or less, and its scores are uncertain.
 WARN_OBSERVED_DAYS = 5 * 365
-DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
-MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
-REQUIRED_MAP_KEYS = ("date", "precipitation")
-LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
-# Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
-WEIGHT_SUM_TOLERANCE = 1e-3
-STATIONS_FILE = "stations.csv"
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
 _NUMBER_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-
-
-@dataclass
-class ImportOptions:
-    """How to read one station's file. ``mapping`` maps MAP_KEYS to the file's column names."""
-
-    station_id: str
-    mapping: dict
-    discharge_unit: str | None = None
-    area_km2: float | None = None
-    lat: float | None = None
-    lon: float | None = None
-    attributes: dict = field(default_factory=dict)
-    sep: str = ","
-    decimal: str = "."
-    date_format: str | None = None
-    na_values: tuple = ()
-    overwrite: bool = False
-    encoding: str | None = None
-    sheet: str | int | None = None
-    skiprows: int | None = None
-    day_start: str = "00:00"
-    day_label: str = "start"
-    stamp: str = "start"
-    timezone: str | None = None
-    station_timezone: str | None = None
-    max_missing: float = 0.1
-    rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
-    warning_levels: object = None         # "alert=45,danger=80" or {name: value}
-    levels_in: str = "flow"
-    precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
-
-    @property
-    def gauges(self) -> list:
-        """The precipitation column(s): ``P1+P2+P3`` -> ``["P1", "P2", "P3"]``."""
-        return [g.strip() for g in str(self.mapping["precipitation"]).split("+")]
-
-    def header_names(self) -> list:
-        """Every column name the mapping asks the file for."""
-        return [v for k, v in self.mapping.items() if k != "precipitation"] + self.gauges
-
-
-@dataclass
-class PreparedStation:
-    """A validated station, ready to be written: nothing of it is on disk yet."""
-
-    station_id: str
-    timeseries: pd.DataFrame          # date index (daily, gap-free), output columns
-    attributes: dict                  # name -> float (NaN never stored)
-    computed: list                    # names of the attributes computed from the meteorology
-    meta: dict
-    summary: list                     # lines for the user: what was read and converted
-    warnings: list
-
-
-# ------------------------------------------------------------------------------------------ options
-def parse_mapping(text) -> dict:
-    """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked.
-
-    Full-width punctuation typed in a Chinese input method (``，`` and ``＝``) counts as ``,`` and ``=``.
-    """
-    if isinstance(text, dict):
-        pairs = {str(k).strip(): str(v).strip() for k, v in text.items()}
-    else:
-        pairs = {}
-        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise UsageError(f"--map entry {part.strip()!r} is not KEY=COLUMN; expected e.g. "
-                                 "date=Datum,precipitation=N,discharge=Q")
-            k, v = part.split("=", 1)
-            pairs[k.strip()] = v.strip()
-    unknown = [k for k in pairs if k not in MAP_KEYS]
-    if unknown:
-        raise UsageError(f"--map key(s) {unknown} unknown; allowed keys: {', '.join(MAP_KEYS)}")
-    missing = [k for k in REQUIRED_MAP_KEYS if not pairs.get(k)]
-    if not (pairs.get("discharge") or pairs.get("stage")):
-        missing.append("discharge")
-    if missing:
-        raise UsageError(f"--map lacks {missing}; it needs at least date=COL,precipitation=COL,discharge=COL "
-                         "(or stage=COL with --rating)")
-    if any(not g.strip() for g in pairs["precipitation"].split("+")):
-        raise UsageError(f"--map precipitation={pairs['precipitation']!r}: gauges are joined by '+', e.g. P1+P2+P3")
-    return pairs
-
-
-def parse_weights(text, n: int) -> list | None:
-    """``"0.5,0.3,0.2"`` (or a list) -> floats, one per gauge, each >= 0, summing to 1. None: equal weights."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return None
-    items = [x for x in str(text).replace("，", ",").split(",")] if isinstance(text, str) else list(text)
-    try:
-        w = [float(x) for x in items]
-    except (TypeError, ValueError):
-        raise UsageError(f"--precipitation_weights {text!r}: expected numbers, e.g. 0.5,0.3,0.2") from None
-    if len(w) != n:
-        raise UsageError(f"--precipitation_weights gives {len(w)} weights for {n} rain gauge(s); give one per gauge "
-                         "in the order of --map precipitation=P1+P2+...")
-    if any(not math.isfinite(x) or x < 0 for x in w):
-        raise UsageError(f"--precipitation_weights {text!r}: each weight must be a number >= 0")
-    if abs(sum(w) - 1.0) > WEIGHT_SUM_TOLERANCE:
-        raise UsageError(f"--precipitation_weights {','.join(f'{x:g}' for x in w)} sum to {sum(w):g}; Thiessen "
-                         "weights are shares of the catchment and must sum to 1")
-    return w
-
-
-def parse_levels(text, unit: str) -> dict:
-    """``alert=45.0,danger=80.0`` (or a dict) -> ``{name: WarningLevel}`` in ``unit`` ('m3/s' or 'm')."""
-    from .station_meta import check_level
-
-    if text is None or text == "" or text == {}:
-        return {}
-    if isinstance(text, dict):
-        pairs = list(text.items())
-    else:
-        pairs = []
-        for part in str(text).replace("，", ",").split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise UsageError(f"--warning_levels entry {part.strip()!r} is not NAME=VALUE; e.g. alert=45.0,danger=80.0")
-            k, v = part.split("=", 1)
-            pairs.append((k.strip(), v.strip()))
-    return {k: check_level(k, v, unit) for k, v in pairs}
-
-
-def parse_attr(items) -> dict:
-    """``["elev_mean=120", ...]`` (or a dict) -> ``{name: float}``."""
-    pairs = items.items() if isinstance(items, dict) else [
-        (s.split("=", 1) if "=" in s else (s, None)) for s in (items or [])]
-    out = {}
-    for name, value in pairs:
-        name = str(name).strip()
-        if value is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "gauge_id":
-            raise UsageError(f"--attr {name!r} is not NAME=VALUE with a name of letters, digits and '_' "
-                             "(e.g. elev_mean=120)")
-        try:
-            v = float(str(value).strip())
-        except ValueError:
-            raise UsageError(f"--attr {name}={value!r}: the value must be a number") from None
-        if not math.isfinite(v):
-            raise UsageError(f"--attr {name}={value!r}: the value must be a finite number")
-        out[name] = v
-    return out
-
-
-def check_options(o: ImportOptions) -> ImportOptions:
-    """Validate the options that do not depend on the file (UsageError naming the culprit)."""
-    from .days import parse_zone
-    from .rating import RatingCurve, parse_rating
-    from .station_meta import check_day_rule
-
-    o.station_id = check_basin_id(o.station_id)
-    o.mapping = parse_mapping(o.mapping)
-    if "discharge" not in o.mapping:
-        o.discharge_unit = o.discharge_unit or "m3/s"  # discharge from the rating curve is in m3/s
-        if o.discharge_unit != "m3/s":
-            raise UsageError(f"--discharge_unit {o.discharge_unit!r} with a stage record: the rating curve gives m3/s")
-        if o.rating is None:
-            raise UsageError(f"--map stage={o.mapping['stage']} needs --rating: a=..,b=..,h0=.. (Q = a·(h − h0)^b) "
-                             "or a file of (h, Q) pairs or power-law segments")
-    if o.discharge_unit is None:
-        raise UsageError("--discharge_unit is required (m3/s, l/s or mm/d)")
-    if o.discharge_unit not in DISCHARGE_UNITS:
-        raise UsageError(f"--discharge_unit {o.discharge_unit!r} unknown; choose from {', '.join(DISCHARGE_UNITS)}")
-    if o.area_km2 is not None and not (math.isfinite(o.area_km2) and o.area_km2 > 0):
-        raise UsageError(f"--area_km2 {o.area_km2} must be a number > 0 (km2)")
-    if o.discharge_unit == "mm/d" and o.area_km2 is None:
-        raise UsageError("--discharge_unit mm/d needs --area_km2: the model forecasts m3/s (q * area / 86.4)")
-    if o.lat is not None and not (math.isfinite(o.lat) and -90 <= o.lat <= 90):
-        raise UsageError(f"--lat {o.lat} is out of range; expected degrees north in [-90, 90]")
-    if o.lon is not None and not (math.isfinite(o.lon) and -180 <= o.lon <= 180):
-        raise UsageError(f"--lon {o.lon} is out of range; expected degrees east in [-180, 180]")
-    if o.sep in ("\\t", "tab"):
-        o.sep = "\t"
-    if o.decimal not in (".", ","):
-        raise UsageError(f"--decimal {o.decimal!r} unknown; choose '.' or ','")
-    if o.decimal == o.sep:
-        raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
-                         "(e.g. --sep ';')")
-    o.attributes = parse_attr(o.attributes)
-    check_day_rule(o.day_start, o.day_label, o.stamp, "--day_start/--day_label/--stamp")
-    for flag, zone in (("--timezone", o.timezone), ("--station_timezone", o.station_timezone)):
-        if zone is not None:
-            parse_zone(zone, flag)
-    try:
-        o.max_missing = float(o.max_missing)
-    except (TypeError, ValueError):
-        raise UsageError(f"--max_missing {o.max_missing!r} is not a number") from None
-    if not 0.0 <= o.max_missing < 1.0:
-        raise UsageError(f"--max_missing {o.max_missing!r} must lie in [0, 1): the share of a day that may lack values")
-    if o.rating is not None and not isinstance(o.rating, RatingCurve):
-        o.rating = parse_rating(o.rating)
-    if o.levels_in not in LEVELS_IN:
-        raise UsageError(f"--levels_in {o.levels_in!r} unknown; choose from {', '.join(LEVELS_IN)}")
-    if not isinstance(o.warning_levels, dict) or o.warning_levels and not all(
-            hasattr(v, "unit") for v in o.warning_levels.values()):
-        o.warning_levels = parse_levels(o.warning_levels, "m" if o.levels_in == "stage" else "m3/s")
-    if any(v.unit == "m" for v in o.warning_levels.values()):
-        if o.rating is None:
-            raise UsageError("--levels_in stage: water levels need the station's rating curve (--rating) to be "
-                             "compared with forecast discharge")
-        from .rating import level_discharge
-        for name, v in o.warning_levels.items():
-            try:
-                level_discharge(o.rating, v.value)
-            except UsageError as e:
-                raise UsageError(f"--warning_levels {name}={v.value:g} m: {e}") from None
-    w = parse_weights(o.precipitation_weights, len(o.gauges))
-    if w is not None and len(o.gauges) == 1:
-        raise UsageError("--precipitation_weights needs several rain gauges: --map precipitation=P1+P2+...")
-    o.precipitation_weights = w
-    return o
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -628,142 +407,6 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                        day_start=o.day_start, day_label=o.day_label, stamp=o.stamp,
                        timezone=o.station_timezone or o.timezone, provenance=provenance).to_dict()
     return PreparedStation(o.station_id, ts, attrs, computed, meta, summary, warnings)
-
-
-# ------------------------------------------------------------------------------------------ writing
-def existing_station_files(out_dir, station_id: str) -> list[Path]:
-    """Files in ``out_dir/timeseries`` that already hold ``station_id`` (any naming, plain or gzip)."""
-    ts = Path(out_dir) / "timeseries"
-    if not ts.is_dir():
-        return []
-    names = {f"{station_id}.csv", f"{station_id}.csv.gz"}
-    rx = re.compile(rf"^CAMELS_GB_hydromet_timeseries_{re.escape(station_id)}_\d{{8}}-\d{{8}}\.csv(\.gz)?$")
-    return sorted(p for p in ts.iterdir() if p.name in names or rx.match(p.name))
-
-
-def _stations_table(out_dir) -> pd.DataFrame:
-    path = Path(out_dir) / "attributes" / STATIONS_FILE
-    if not path.is_file():
-        return pd.DataFrame(columns=["gauge_id"])
-    try:
-        df = tables.read_csv(path, dtype=str, keep_default_na=False)
-    except DataError as e:
-        raise DataError(f"{e}; fix or remove it") from None
-    if "gauge_id" not in df.columns:
-        raise DataError(f"{path} has no gauge_id column; fix or remove it")
-    return df
-
-
-def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
-    """UsageError when ``station_id`` is already in ``out_dir`` and ``overwrite`` is off."""
-    if overwrite:
-        return
-    hits = existing_station_files(out_dir, station_id)
-    in_table = station_id in set(_stations_table(out_dir)["gauge_id"].astype(str).str.strip())
-    if hits or in_table:
-        where = hits[0] if hits else Path(out_dir) / "attributes" / STATIONS_FILE
-        raise UsageError(f"station id {station_id!r} already exists in {out_dir} ({where}); choose another "
-                         "--id or pass --overwrite to replace it")
-
-
-def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
-    """Write validated stations into ``out_dir``, all or nothing. Returns their timeseries files."""
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--out {out_dir} is a file; expected a folder (new or holding stations)")
-    ids = [s.station_id for s in stations]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise UsageError(f"station id(s) {dup} given more than once; ids must be unique")
-    for s in stations:
-        check_clash(out_dir, s.station_id, overwrite)
-    table = _stations_table(out_dir)
-    table = table[~table["gauge_id"].astype(str).str.strip().isin(ids)]
-    rows = [{"gauge_id": s.station_id, **{k: _fmt(v) for k, v in s.attributes.items()}} for s in stations]
-    table = pd.concat([table, pd.DataFrame(rows, dtype=str)], ignore_index=True).fillna("")
-    front = [c for c in ("gauge_id", "area", "gauge_lat", "gauge_lon") if c in table.columns]
-    table = table[front + [c for c in table.columns if c not in front]]
-
-    files: dict[Path, bytes] = {}
-    removed: list[Path] = []
-    for s in stations:
-        if overwrite:
-            removed += [p for p in existing_station_files(out_dir, s.station_id)
-                        if p.name != f"{s.station_id}.csv"]
-        files[out_dir / "timeseries" / f"{s.station_id}.csv"] = s.timeseries.to_csv(
-            float_format="%.6g", date_format="%Y-%m-%d").encode()
-        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(_keep_later_keys(out_dir, s), indent=2,
-                                                                       ensure_ascii=False) + "\n").encode()
-    files[out_dir / "attributes" / STATIONS_FILE] = table.to_csv(index=False).encode()
-    _commit(out_dir, files, removed)
-    return [out_dir / "timeseries" / f"{s.station_id}.csv" for s in stations]
-
-
-def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
-    """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
-    warning levels when it gives none."""
-    meta = dict(s.meta)
-    old_path = out_dir / "meta" / f"{s.station_id}.json"
-    if not old_path.is_file():
-        return meta
-    try:
-        old = tables.read_json(old_path, "station metadata file")
-    except DataError:  # a damaged earlier file is replaced whole
-        return meta
-    if isinstance(old, dict):
-        if old.get("weather") and not meta.get("weather"):
-            meta["weather"] = old["weather"]
-        if old.get("warning_levels") and not meta.get("warning_levels"):
-            meta["warning_levels"] = old["warning_levels"]
-    return meta
-
-
-def _fmt(v) -> str:
-    return f"{float(v):.6g}"
-
-
-def _commit(out_dir: Path, files: dict, removed: list) -> None:
-    """Write every file to a temp name, then rename all into place; on failure restore what was there."""
-    created_dirs = [d for d in [out_dir, *{p.parent for p in files}] if not d.exists()]
-    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    temps, backups, done = {}, {}, []
-    try:
-        for p, data in files.items():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.parent / f".{p.name}.{tag}.tmp"
-            with open(tmp, "xb") as fh:
-                fh.write(data)
-            temps[p] = tmp
-        for p in list(files) + removed:
-            if p.exists():
-                bak = p.parent / f".{p.name}.{tag}.bak"
-                os.replace(p, bak)
-                backups[p] = bak
-        for p, tmp in temps.items():
-            os.replace(tmp, p)
-            done.append(p)
-    except BaseException:
-        for p in done:
-            _unlink(p)
-        for p, bak in backups.items():
-            os.replace(bak, p)
-        for tmp in temps.values():
-            _unlink(tmp)
-        for d in sorted(created_dirs, key=lambda d: len(d.parts), reverse=True):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-        raise
-    for bak in backups.values():
-        _unlink(bak)
-
-
-def _unlink(p: Path) -> None:
-    try:
-        p.unlink()
-    except OSError:
-        pass
 
 
 def import_files(jobs) -> list:

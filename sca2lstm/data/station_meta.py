@@ -118,6 +118,31 @@ def check_day_rule(start, label, stamp, source: str = "station metadata") -> Non
         raise UsageError(f"{source}: stamp {stamp!r} is not one of {', '.join(STAMPS)}")
 
 
+def parse_pairs(text, flag: str, example: str) -> list:
+    """``'alert=45.0,danger=80.0'`` (or a dict) -> ``[('alert', '45.0'), ('danger', '80.0')]``, values unchecked.
+
+    The syntax of every ``NAME=VALUE,...`` flag of a station (``--warning_levels``, ``--warn_probability``).
+    Full-width punctuation typed in a Chinese input method (``，``, ``＝``) counts as ``,`` and ``=``. A part
+    without ``=`` or a name given twice is a one-line UsageError naming ``flag`` and showing ``example``.
+    """
+    if isinstance(text, dict):
+        pairs = [(str(k).strip(), v) for k, v in text.items()]
+    else:
+        pairs = []
+        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
+            if not part.strip():
+                continue
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise UsageError(f"{flag} entry {part.strip()!r} is not NAME=VALUE; e.g. {example}")
+            pairs.append((name.strip(), value.strip()))
+    names = [n for n, _ in pairs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"{flag}: {twice[0]!r} given twice")
+    return pairs
+
+
 def check_level(name, value, unit="m3/s", warn_probability=None, source: str = "--warning_levels") -> WarningLevel:
     """A validated :class:`WarningLevel`, or a one-line UsageError naming the bad part."""
     if not isinstance(name, str) or not _LEVEL_NAME.match(name):

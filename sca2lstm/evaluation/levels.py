@@ -268,18 +268,10 @@ def record_levels(dates, q, train_start, train_end, dist: str = DEFAULT_DISTRIBU
 
 def parse_levels(text: str, flag: str = "--warning_levels") -> dict:
     """``'alert=45.0,danger=80.0'`` -> ``{'alert': 45.0, 'danger': 80.0}`` (one-line error otherwise)."""
-    from ..data.station_meta import check_level
+    from ..data.station_meta import check_level, parse_pairs
 
-    out = {}
-    for part in [p.strip() for p in str(text).split(",") if p.strip()]:
-        name, sep, value = part.partition("=")
-        if not sep:
-            raise UsageError(f"{flag} {text!r}: expected NAME=VALUE pairs separated by commas, "
-                             "e.g. alert=45.0,danger=80.0")
-        name = name.strip()
-        if name in out:
-            raise UsageError(f"{flag}: level {name!r} given twice")
-        out[name] = check_level(name, value.strip(), source=flag).value
+    out = {name: check_level(name, value, source=flag).value
+           for name, value in parse_pairs(text, flag, "alert=45.0,danger=80.0")}
     if not out:
         raise UsageError(f"{flag} {text!r}: no level given; expected e.g. alert=45.0,danger=80.0")
     return out
@@ -287,16 +279,17 @@ def parse_levels(text: str, flag: str = "--warning_levels") -> dict:
 
 def parse_probabilities(text: str, flag: str = "--warn_probability") -> dict:
     """``'danger=0.3'`` -> ``{'danger': 0.3}``; each value strictly between 0 and 1."""
+    from ..data.station_meta import parse_pairs
+
     out = {}
-    for part in [p.strip() for p in str(text).split(",") if p.strip()]:
-        name, sep, value = part.partition("=")
+    for name, value in parse_pairs(text, flag, "danger=0.3"):
         try:
             p = float(value)
         except ValueError:
             p = float("nan")
-        if not sep or not 0.0 < p < 1.0:
-            raise UsageError(f"{flag} {part!r}: expected NAME=P with P strictly between 0 and 1, e.g. danger=0.3")
-        out[name.strip()] = p
+        if not 0.0 < p < 1.0:
+            raise UsageError(f"{flag} {name}={value!r}: expected NAME=P with P strictly between 0 and 1, e.g. danger=0.3")
+        out[name] = p
     return out
 
 

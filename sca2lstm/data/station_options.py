@@ -1,0 +1,213 @@
+"""The options of a station import (``sca2lstm station import`` and :func:`.station.import_station`).
+
+:class:`ImportOptions` says how to read one station's file: the column mapping, units, dialect, day rule,
+rating curve, warning levels and rain-gauge weights. :func:`check_options` validates everything that does not
+depend on the file, before the file is read, and raises a one-line UsageError naming the bad value and the
+allowed ones. Full-width punctuation typed in a Chinese input method (``，``, ``＝``) reads as ``,`` and ``=``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from .ids import check_basin_id
+
+DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
+MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
+REQUIRED_MAP_KEYS = ("date", "precipitation")
+LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
+# Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
+WEIGHT_SUM_TOLERANCE = 1e-3
+
+
+@dataclass
+class ImportOptions:
+    """How to read one station's file. ``mapping`` maps MAP_KEYS to the file's column names."""
+
+    station_id: str
+    mapping: dict
+    discharge_unit: str | None = None
+    area_km2: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+    attributes: dict = field(default_factory=dict)
+    sep: str = ","
+    decimal: str = "."
+    date_format: str | None = None
+    na_values: tuple = ()
+    overwrite: bool = False
+    encoding: str | None = None
+    sheet: str | int | None = None
+    skiprows: int | None = None
+    day_start: str = "00:00"
+    day_label: str = "start"
+    stamp: str = "start"
+    timezone: str | None = None
+    station_timezone: str | None = None
+    max_missing: float = 0.1
+    rating: object = None                 # "a=..,b=..,h0=..", a file, a dict, or a RatingCurve
+    warning_levels: object = None         # "alert=45,danger=80" or {name: value}
+    levels_in: str = "flow"
+    precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
+
+    @property
+    def gauges(self) -> list:
+        """The precipitation column(s): ``P1+P2+P3`` -> ``["P1", "P2", "P3"]``."""
+        return [g.strip() for g in str(self.mapping["precipitation"]).split("+")]
+
+    def header_names(self) -> list:
+        """Every column name the mapping asks the file for."""
+        return [v for k, v in self.mapping.items() if k != "precipitation"] + self.gauges
+
+
+
+def parse_mapping(text) -> dict:
+    """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked.
+
+    Full-width punctuation typed in a Chinese input method (``，`` and ``＝``) counts as ``,`` and ``=``.
+    """
+    if isinstance(text, dict):
+        pairs = {str(k).strip(): str(v).strip() for k, v in text.items()}
+    else:
+        pairs = {}
+        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise UsageError(f"--map entry {part.strip()!r} is not KEY=COLUMN; expected e.g. "
+                                 "date=Datum,precipitation=N,discharge=Q")
+            k, v = part.split("=", 1)
+            pairs[k.strip()] = v.strip()
+    unknown = [k for k in pairs if k not in MAP_KEYS]
+    if unknown:
+        raise UsageError(f"--map key(s) {unknown} unknown; allowed keys: {', '.join(MAP_KEYS)}")
+    missing = [k for k in REQUIRED_MAP_KEYS if not pairs.get(k)]
+    if not (pairs.get("discharge") or pairs.get("stage")):
+        missing.append("discharge")
+    if missing:
+        raise UsageError(f"--map lacks {missing}; it needs at least date=COL,precipitation=COL,discharge=COL "
+                         "(or stage=COL with --rating)")
+    if any(not g.strip() for g in pairs["precipitation"].split("+")):
+        raise UsageError(f"--map precipitation={pairs['precipitation']!r}: gauges are joined by '+', e.g. P1+P2+P3")
+    return pairs
+
+
+def parse_weights(text, n: int) -> list | None:
+    """``"0.5,0.3,0.2"`` (or a list) -> floats, one per gauge, each >= 0, summing to 1. None: equal weights."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    items = [x for x in str(text).replace("，", ",").split(",")] if isinstance(text, str) else list(text)
+    try:
+        w = [float(x) for x in items]
+    except (TypeError, ValueError):
+        raise UsageError(f"--precipitation_weights {text!r}: expected numbers, e.g. 0.5,0.3,0.2") from None
+    if len(w) != n:
+        raise UsageError(f"--precipitation_weights gives {len(w)} weights for {n} rain gauge(s); give one per gauge "
+                         "in the order of --map precipitation=P1+P2+...")
+    if any(not math.isfinite(x) or x < 0 for x in w):
+        raise UsageError(f"--precipitation_weights {text!r}: each weight must be a number >= 0")
+    if abs(sum(w) - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise UsageError(f"--precipitation_weights {','.join(f'{x:g}' for x in w)} sum to {sum(w):g}; Thiessen "
+                         "weights are shares of the catchment and must sum to 1")
+    return w
+
+
+def parse_levels(text, unit: str) -> dict:
+    """``alert=45.0,danger=80.0`` (or a dict) -> ``{name: WarningLevel}`` in ``unit`` ('m3/s' or 'm')."""
+    from .station_meta import check_level, parse_pairs
+
+    if text is None or text == "" or text == {}:
+        return {}
+    return {k: check_level(k, v, unit) for k, v in parse_pairs(text, "--warning_levels", "alert=45.0,danger=80.0")}
+
+
+def parse_attr(items) -> dict:
+    """``["elev_mean=120", ...]`` (or a dict) -> ``{name: float}``."""
+    pairs = items.items() if isinstance(items, dict) else [
+        (s.split("=", 1) if "=" in s else (s, None)) for s in (items or [])]
+    out = {}
+    for name, value in pairs:
+        name = str(name).strip()
+        if value is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "gauge_id":
+            raise UsageError(f"--attr {name!r} is not NAME=VALUE with a name of letters, digits and '_' "
+                             "(e.g. elev_mean=120)")
+        try:
+            v = float(str(value).strip())
+        except ValueError:
+            raise UsageError(f"--attr {name}={value!r}: the value must be a number") from None
+        if not math.isfinite(v):
+            raise UsageError(f"--attr {name}={value!r}: the value must be a finite number")
+        out[name] = v
+    return out
+
+
+def check_options(o: ImportOptions) -> ImportOptions:
+    """Validate the options that do not depend on the file (UsageError naming the culprit)."""
+    from .days import parse_zone
+    from .rating import RatingCurve, parse_rating
+    from .station_meta import check_day_rule
+
+    o.station_id = check_basin_id(o.station_id)
+    o.mapping = parse_mapping(o.mapping)
+    if "discharge" not in o.mapping:
+        o.discharge_unit = o.discharge_unit or "m3/s"  # discharge from the rating curve is in m3/s
+        if o.discharge_unit != "m3/s":
+            raise UsageError(f"--discharge_unit {o.discharge_unit!r} with a stage record: the rating curve gives m3/s")
+        if o.rating is None:
+            raise UsageError(f"--map stage={o.mapping['stage']} needs --rating: a=..,b=..,h0=.. (Q = a·(h − h0)^b) "
+                             "or a file of (h, Q) pairs or power-law segments")
+    if o.discharge_unit is None:
+        raise UsageError("--discharge_unit is required (m3/s, l/s or mm/d)")
+    if o.discharge_unit not in DISCHARGE_UNITS:
+        raise UsageError(f"--discharge_unit {o.discharge_unit!r} unknown; choose from {', '.join(DISCHARGE_UNITS)}")
+    if o.area_km2 is not None and not (math.isfinite(o.area_km2) and o.area_km2 > 0):
+        raise UsageError(f"--area_km2 {o.area_km2} must be a number > 0 (km2)")
+    if o.discharge_unit == "mm/d" and o.area_km2 is None:
+        raise UsageError("--discharge_unit mm/d needs --area_km2: the model forecasts m3/s (q * area / 86.4)")
+    if o.lat is not None and not (math.isfinite(o.lat) and -90 <= o.lat <= 90):
+        raise UsageError(f"--lat {o.lat} is out of range; expected degrees north in [-90, 90]")
+    if o.lon is not None and not (math.isfinite(o.lon) and -180 <= o.lon <= 180):
+        raise UsageError(f"--lon {o.lon} is out of range; expected degrees east in [-180, 180]")
+    if o.sep in ("\\t", "tab"):
+        o.sep = "\t"
+    if o.decimal not in (".", ","):
+        raise UsageError(f"--decimal {o.decimal!r} unknown; choose '.' or ','")
+    if o.decimal == o.sep:
+        raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
+                         "(e.g. --sep ';')")
+    o.attributes = parse_attr(o.attributes)
+    check_day_rule(o.day_start, o.day_label, o.stamp, "--day_start/--day_label/--stamp")
+    for flag, zone in (("--timezone", o.timezone), ("--station_timezone", o.station_timezone)):
+        if zone is not None:
+            parse_zone(zone, flag)
+    try:
+        o.max_missing = float(o.max_missing)
+    except (TypeError, ValueError):
+        raise UsageError(f"--max_missing {o.max_missing!r} is not a number") from None
+    if not 0.0 <= o.max_missing < 1.0:
+        raise UsageError(f"--max_missing {o.max_missing!r} must lie in [0, 1): the share of a day that may lack values")
+    if o.rating is not None and not isinstance(o.rating, RatingCurve):
+        o.rating = parse_rating(o.rating)
+    if o.levels_in not in LEVELS_IN:
+        raise UsageError(f"--levels_in {o.levels_in!r} unknown; choose from {', '.join(LEVELS_IN)}")
+    if not isinstance(o.warning_levels, dict) or o.warning_levels and not all(
+            hasattr(v, "unit") for v in o.warning_levels.values()):
+        o.warning_levels = parse_levels(o.warning_levels, "m" if o.levels_in == "stage" else "m3/s")
+    if any(v.unit == "m" for v in o.warning_levels.values()):
+        if o.rating is None:
+            raise UsageError("--levels_in stage: water levels need the station's rating curve (--rating) to be "
+                             "compared with forecast discharge")
+        from .rating import level_discharge
+        for name, v in o.warning_levels.items():
+            try:
+                level_discharge(o.rating, v.value)
+            except UsageError as e:
+                raise UsageError(f"--warning_levels {name}={v.value:g} m: {e}") from None
+    w = parse_weights(o.precipitation_weights, len(o.gauges))
+    if w is not None and len(o.gauges) == 1:
+        raise UsageError("--precipitation_weights needs several rain gauges: --map precipitation=P1+P2+...")
+    o.precipitation_weights = w
+    return o

@@ -1,0 +1,171 @@
+"""Writing imported stations into the generic data layout, all or nothing.
+
+Each station's ``timeseries/<id>.csv`` and ``meta/<id>.json`` and the shared ``attributes/stations.csv`` are
+written to temporary names and renamed into place together (:func:`_commit`); if anything fails, what was
+there before is restored. A station id already in the folder is refused unless ``overwrite`` is set, and a
+re-import keeps what other commands have set in its metadata since.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError, UsageError
+from . import tables
+
+STATIONS_FILE = "stations.csv"
+
+
+@dataclass
+class PreparedStation:
+    """A validated station, ready to be written: nothing of it is on disk yet."""
+
+    station_id: str
+    timeseries: pd.DataFrame          # date index (daily, gap-free), output columns
+    attributes: dict                  # name -> float (NaN never stored)
+    computed: list                    # names of the attributes computed from the meteorology
+    meta: dict
+    summary: list                     # lines for the user: what was read and converted
+    warnings: list
+
+
+def existing_station_files(out_dir, station_id: str) -> list[Path]:
+    """Files in ``out_dir/timeseries`` that already hold ``station_id`` (any naming, plain or gzip)."""
+    ts = Path(out_dir) / "timeseries"
+    if not ts.is_dir():
+        return []
+    names = {f"{station_id}.csv", f"{station_id}.csv.gz"}
+    rx = re.compile(rf"^CAMELS_GB_hydromet_timeseries_{re.escape(station_id)}_\d{{8}}-\d{{8}}\.csv(\.gz)?$")
+    return sorted(p for p in ts.iterdir() if p.name in names or rx.match(p.name))
+
+
+def _stations_table(out_dir) -> pd.DataFrame:
+    path = Path(out_dir) / "attributes" / STATIONS_FILE
+    if not path.is_file():
+        return pd.DataFrame(columns=["gauge_id"])
+    try:
+        df = tables.read_csv(path, dtype=str, keep_default_na=False)
+    except DataError as e:
+        raise DataError(f"{e}; fix or remove it") from None
+    if "gauge_id" not in df.columns:
+        raise DataError(f"{path} has no gauge_id column; fix or remove it")
+    return df
+
+
+def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
+    """UsageError when ``station_id`` is already in ``out_dir`` and ``overwrite`` is off."""
+    if overwrite:
+        return
+    hits = existing_station_files(out_dir, station_id)
+    in_table = station_id in set(_stations_table(out_dir)["gauge_id"].astype(str).str.strip())
+    if hits or in_table:
+        where = hits[0] if hits else Path(out_dir) / "attributes" / STATIONS_FILE
+        raise UsageError(f"station id {station_id!r} already exists in {out_dir} ({where}); choose another "
+                         "--id or pass --overwrite to replace it")
+
+
+def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
+    """Write validated stations into ``out_dir``, all or nothing. Returns their timeseries files."""
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} is a file; expected a folder (new or holding stations)")
+    ids = [s.station_id for s in stations]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise UsageError(f"station id(s) {dup} given more than once; ids must be unique")
+    for s in stations:
+        check_clash(out_dir, s.station_id, overwrite)
+    table = _stations_table(out_dir)
+    table = table[~table["gauge_id"].astype(str).str.strip().isin(ids)]
+    rows = [{"gauge_id": s.station_id, **{k: _fmt(v) for k, v in s.attributes.items()}} for s in stations]
+    table = pd.concat([table, pd.DataFrame(rows, dtype=str)], ignore_index=True).fillna("")
+    front = [c for c in ("gauge_id", "area", "gauge_lat", "gauge_lon") if c in table.columns]
+    table = table[front + [c for c in table.columns if c not in front]]
+
+    files: dict[Path, bytes] = {}
+    removed: list[Path] = []
+    for s in stations:
+        if overwrite:
+            removed += [p for p in existing_station_files(out_dir, s.station_id)
+                        if p.name != f"{s.station_id}.csv"]
+        files[out_dir / "timeseries" / f"{s.station_id}.csv"] = s.timeseries.to_csv(
+            float_format="%.6g", date_format="%Y-%m-%d").encode()
+        files[out_dir / "meta" / f"{s.station_id}.json"] = (json.dumps(_keep_later_keys(out_dir, s), indent=2,
+                                                                       ensure_ascii=False) + "\n").encode()
+    files[out_dir / "attributes" / STATIONS_FILE] = table.to_csv(index=False).encode()
+    _commit(out_dir, files, removed)
+    return [out_dir / "timeseries" / f"{s.station_id}.csv" for s in stations]
+
+
+def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
+    """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
+    warning levels when it gives none."""
+    meta = dict(s.meta)
+    old_path = out_dir / "meta" / f"{s.station_id}.json"
+    if not old_path.is_file():
+        return meta
+    try:
+        old = tables.read_json(old_path, "station metadata file")
+    except DataError:  # a damaged earlier file is replaced whole
+        return meta
+    if isinstance(old, dict):
+        if old.get("weather") and not meta.get("weather"):
+            meta["weather"] = old["weather"]
+        if old.get("warning_levels") and not meta.get("warning_levels"):
+            meta["warning_levels"] = old["warning_levels"]
+    return meta
+
+
+def _fmt(v) -> str:
+    return f"{float(v):.6g}"
+
+
+def _commit(out_dir: Path, files: dict, removed: list) -> None:
+    """Write every file to a temp name, then rename all into place; on failure restore what was there."""
+    created_dirs = [d for d in [out_dir, *{p.parent for p in files}] if not d.exists()]
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    temps, backups, done = {}, {}, []
+    try:
+        for p, data in files.items():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.parent / f".{p.name}.{tag}.tmp"
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+            temps[p] = tmp
+        for p in list(files) + removed:
+            if p.exists():
+                bak = p.parent / f".{p.name}.{tag}.bak"
+                os.replace(p, bak)
+                backups[p] = bak
+        for p, tmp in temps.items():
+            os.replace(tmp, p)
+            done.append(p)
+    except BaseException:
+        for p in done:
+            _unlink(p)
+        for p, bak in backups.items():
+            os.replace(bak, p)
+        for tmp in temps.values():
+            _unlink(tmp)
+        for d in sorted(created_dirs, key=lambda d: len(d.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
+    for bak in backups.values():
+        _unlink(bak)
+
+
+def _unlink(p: Path) -> None:
+    try:
+        p.unlink()
+    except OSError:
+        pass
