@@ -144,6 +144,9 @@ def build_checkpoint(model, cfg: Config, scalers: Scalers, basins, epoch: int, o
         "trained_on": pretraining_spans(cfg, basins),
     }
     ckpt.update(extra)
+    if ckpt.get("data_dir"):
+        # absolute: a relative folder would name another place once the model is used from another folder
+        ckpt["data_dir"] = str(Path(ckpt["data_dir"]).expanduser().absolute())
     return ckpt
 
 

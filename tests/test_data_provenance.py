@@ -98,3 +98,28 @@ def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
     path, builtin = resolve_data_dir(None, cfg, recorded=(str(tmp_path / "old_cache" / "gone"), True))
     assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v2"
     assert any((path / "timeseries").iterdir())
+
+
+def test_relative_data_folder_is_recorded_absolute(pretrained_ckpt, tmp_path, monkeypatch):
+    """A model trained with --data_dir my_stations still finds its folder from anywhere else."""
+    from sca2lstm.checkpoint import build_checkpoint, load_model
+
+    model, cfg, scalers, _ = load_model(pretrained_ckpt)
+    monkeypatch.chdir(tmp_path)
+    ck = build_checkpoint(model, cfg, scalers, [], 0, data_dir="my_stations", builtin_data=False)
+    assert ck["data_dir"] == str(tmp_path / "my_stations")
+
+
+def test_builtin_model_says_it_ignores_the_environment(tiny_cfg, tmp_path, monkeypatch, caplog):
+    """$SCA2LSTM_DATA_DIR set to real data does not move a model trained on the built-in basins, and the
+    log says so instead of scoring the synthetic basins without a word."""
+    import logging
+
+    from sca2lstm.data.dataset import resolve_data_dir
+    built = tmp_path / "cache" / "synthetic" / "gb_n3_seed7_v2"
+    (built / "timeseries").mkdir(parents=True)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(tmp_path / "camels_gb"))
+    with caplog.at_level(logging.INFO):
+        assert resolve_data_dir(None, tiny_cfg.replace(data={"data_dir": None}), recorded=(str(built), True)) \
+            == (built, True)
+    assert "not on $SCA2LSTM_DATA_DIR=" in caplog.text and "built-in synthetic basins" in caplog.text

@@ -363,3 +363,33 @@ def test_nan_guard_stops_finetune_and_keeps_earlier_run(tmp_path, tiny_data_dir,
     last = err.strip().splitlines()[-1]
     assert last.startswith("fine_train.py: error: 5 consecutive batches had a non-finite loss (last: basin 32006 ")
     assert snapshot(out) == before  # the earlier run is byte-identical and the failed one left nothing
+
+
+@pytest.mark.slow
+def test_diverged_pretraining_keeps_the_earlier_model(tmp_path, tiny_data_dir, capsys):
+    """A learning rate far too high: no epoch beats the untrained weights, and the good model stays."""
+    out = tmp_path / "m.pth"
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--quiet")) == 0
+    before = {p: p.read_bytes() for p in tmp_path.glob("m*.*") if p.is_file()}
+    assert out in before
+    capsys.readouterr()
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--learning_rate", "1e4",
+                                    "--quiet"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("sca2lstm.py: error: no epoch beat the untrained weights on validation")
+    assert "lower --learning_rate (now 10000)" in last and str(out) in last
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_check_learned_refuses_only_when_no_epoch_beats_epoch_0():
+    from sca2lstm.errors import TrainingError
+    from sca2lstm.training.pretrain import check_learned
+
+    row = lambda e, v: {"epoch": e, "val_loss": v, "train_loss": 1.0}  # noqa: E731
+    check_learned([row(0, 1.0), row(1, 1.2), row(2, 0.9)], "m.pth", 1e-3)   # epoch 2 beats the start
+    check_learned([row(0, 1.0)], "m.pth", 1e-3)                             # no epoch ran: nothing to judge
+    for losses in ([1.0, 1.0], [5e13, float("nan")], [float("inf")]):
+        with pytest.raises(TrainingError, match="m.pth was not written"):
+            check_learned([row(0, 1.0)] + [row(i + 1, v) for i, v in enumerate(losses)], "m.pth", 1e-3)

@@ -106,3 +106,29 @@ def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckp
     assert len(err) == 1 and "--max_basins 0" in err[0]
     assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--basins", "99999"]) == 1
     assert calibration_path(ckpt).read_bytes() == before
+
+
+def test_calibration_of_another_checkpoint_is_not_used(pretrained_ckpt, tmp_path, caplog):
+    """A calibration is tied to the bytes of the checkpoint it was fitted for: once the model beside it is
+    replaced (a run stopped after writing the model, before its calibration), it is ignored with a warning."""
+    import logging
+    import shutil
+
+    import torch
+
+    from sca2lstm.evaluation.calibration import calibration_path, read_calibration, write_calibration
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    write_calibration(ckpt, {"weather_blend": {"forecast": [1.0]}})
+    assert read_calibration(ckpt)["weather_blend"] == {"forecast": [1.0]}
+    legacy = tmp_path / "old.pth"                                 # written before the identity key: still used
+    shutil.copy(pretrained_ckpt, legacy)
+    calibration_path(legacy).write_text('{"weather_blend": {"forecast": [0.5]}}')
+    assert read_calibration(legacy)["weather_blend"] == {"forecast": [0.5]}
+    other = torch.load(pretrained_ckpt, weights_only=True)
+    other["epoch"] = int(other.get("epoch") or 0) + 1             # another model at the same path
+    torch.save(other, ckpt)
+    with caplog.at_level(logging.WARNING):
+        assert read_calibration(ckpt) == {}
+    assert "fitted for another checkpoint" in caplog.text and "sca2lstm calibrate --model" in caplog.text

@@ -251,6 +251,17 @@ def _bad_case(kind, tmp_path):
         return f, [*base, "--timezone", "Mars/Olympus"]
     if kind == "stage-without-rating":
         return f, stage
+    if kind == "stage-in-cm":      # 1 m written as 100 (cm): Q would be 12.5 * 99.85^1.6, about 2000 times too large
+        src.assign(h=100.0).rename(columns={"date": "日期"}).to_csv(f, index=False)
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15"]
+    if kind == "above-gauged":
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15,h_max=0.5"]
+    if kind == "water-balance":    # about 10 m3/s from 1 km2 is 864 mm/d of runoff under about 2 mm/d of rain
+        return f, [*base, "--area_km2", "1"]
+    if kind == "short-after-masking":
+        src.loc[:99, "h"] = 0.1     # 100 of 740 days below the zero-flow stage leave 640 observed days
+        src.rename(columns={"date": "日期"}).to_csv(f, index=False)
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15"]
     if kind == "level-below-curve":
         return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15", "--warning_levels", "alert=0.1", "--levels_in", "stage"]
     raise AssertionError(kind)
@@ -264,6 +275,13 @@ BAD = [("encoding", 2, "--encoding 'klingon' is not a known encoding"),
        ("day-start", 2, "'8am' is not a time of day; expected HH:MM"),
        ("timezone", 2, "--timezone 'Mars/Olympus' is not a time zone"),
        ("stage-without-rating", 2, "--map stage=h needs --rating"),
+       ("stage-in-cm", 1, "lie a median 99.85 m above the rating curve's zero-flow stage (0.15 m); no river runs "
+                          "that deep: stages in cm?"),
+       ("above-gauged", 1, "740 of 740 water levels in column 'h' lie above the rating curve's highest gauged stage "
+                           "(0.5 m): the curve does not describe this record"),
+       ("water-balance", 1, "times its mean precipitation"),
+       ("short-after-masking", 1, "640 days of observed discharge (2018-04-11..2020-01-10); the minimum is 730 days "
+                                  "(2 years); 100 of 740 water levels lay below the rating curve"),
        ("level-below-curve", 2, "--warning_levels alert=0.1 m: a water level of 0.1 m lies below the rating curve")]
 
 

@@ -213,3 +213,35 @@ def test_one_forecast_is_flagged_and_an_ensembles_members_are_not(tiny_data_dir,
                              lead_weather=EmulatedForecast(lw, F, members, 1.0))
         assert [s.tolist() for s in seen] == [[expected]]
         seen.clear()
+
+
+def test_plain_table_pet_of_another_kind_is_derived_and_impossible_values_are_refused(bundle, tiny_data_dir,
+                                                                                     tmp_path):
+    """A ``pet`` column for a model that reads ``peti`` is not swapped in: the model's PET is derived as for a
+    table without one. Values no weather has (negative or 5000 mm of rain a day, 80 degC) and dates that are
+    not dates are refused in one line, in plain and long tables alike."""
+    assert "peti" in bundle[1].data.dynamic_inputs
+    days = pd.date_range("1976-06-16", periods=9)
+    plain = pd.DataFrame({"date": days, "precipitation": WET, "temperature": [14.0] * 9})
+
+    def run(wf):
+        return issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=wf)
+
+    cols = ["median", "q05", "q25", "q75", "q95"]
+    assert np.allclose(run(plain.assign(pet=0.5)).table[cols], run(plain).table[cols])
+    for col, value, shown in (("precipitation", -5.0, "precipitation -5 on 1976-06-17 is outside 0..2000"),
+                              ("precipitation", 5000.0, "precipitation 5000 on 1976-06-17 is outside 0..2000"),
+                              ("temperature", 80.0, "temperature 80 on 1976-06-17 is outside -60..60")):
+        bad = plain.copy()
+        bad.loc[1, col] = value
+        with pytest.raises(DataError) as e:
+            run(bad)
+        assert shown in str(e.value) and "\n" not in str(e.value)
+        long = bad.rename(columns={"date": "valid_date"}).assign(issue_date="1976-06-15")
+        long.to_csv(tmp_path / "long.csv", index=False)
+        with pytest.raises(DataError, match=shown):
+            read_forecast_file(tmp_path / "long.csv")
+    # dates are read by the station import's parser: day/month/year where the days show it, else refused
+    assert np.allclose(run(plain.assign(date=days.strftime("%d/%m/%Y"))).table[cols], run(plain).table[cols])
+    with pytest.raises(DataError, match=r"must hold dates as YYYY-MM-DD; 'tomorrow' is not one"):
+        run(plain.assign(date=["tomorrow"] * 9))

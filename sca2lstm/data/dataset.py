@@ -96,7 +96,12 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
     chosen = cli_value
     if not chosen and rec_dir:
         if rec_builtin:
+            env = os.environ.get("SCA2LSTM_DATA_DIR")
+            if env and env != BUILTIN:
+                log.warning("the model was trained on the built-in synthetic basins: it runs on them, not on "
+                            "$SCA2LSTM_DATA_DIR=%s (a model runs on the kind of data it learned)", env)
             if (Path(rec_dir) / "timeseries").is_dir():
+                log.info("data: the built-in synthetic basins the model was trained on (%s)", rec_dir)
                 return Path(rec_dir), True
             chosen = BUILTIN  # gone: the same basins, regenerated into the cache
         elif Path(rec_dir).expanduser().is_dir():
@@ -113,11 +118,12 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
                             f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
     else:
         if rec_builtin is False:  # a model trained on real data: refuse before generating anything
-            gone = " (gone)" if rec_dir and not Path(rec_dir).expanduser().is_dir() else ""
+            gone = " (not found from here)" if rec_dir and not Path(rec_dir).expanduser().is_dir() else ""
             why = ("as --data_dir builtin asks" if chosen else
                    "as nothing else is configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir)")
             raise DataError(f"the model was trained on {_describe(rec_dir, False)}{gone} but would run on the "
-                            f"built-in synthetic basins, {why}; pass --data_dir with a CAMELS-GB folder")
+                            f"built-in synthetic basins, {why}; pass --data_dir with the data folder it was trained "
+                            "on (a CAMELS-GB or station folder)")
         path, builtin = _builtin_dir(cfg), True
         if not chosen:
             log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
@@ -125,7 +131,7 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
     if rec_builtin is not None and bool(rec_builtin) != builtin:
         raise DataError(f"the model was trained on {_describe(rec_dir, bool(rec_builtin))} but would run on "
                         f"{_describe(path, builtin)}; pass --data_dir with the model's kind of data "
-                        f"({'--data_dir ' + BUILTIN if rec_builtin else 'a CAMELS-GB folder'})")
+                        f"({'--data_dir ' + BUILTIN if rec_builtin else 'a CAMELS-GB or station folder'})")
     return path, builtin
 
 

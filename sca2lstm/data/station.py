@@ -56,6 +56,14 @@ MIN_OBSERVED_DAYS = 730
 # Below five years of observed discharge the import (and fine-tuning) warns: the test part is then
 # one year or less, and its scores are uncertain.
 WARN_OBSERVED_DAYS = 5 * 365
+# A median water level this far (m) above the rating curve's zero-flow stage is a unit error (stages in cm),
+# not a river: the deepest gauged rivers run a few tens of metres above their zero-flow stage at most.
+MAX_MEDIAN_DEPTH_M = 50.0
+# More than half of the record above the highest gauged stage: the curve does not describe the record.
+MAX_ABOVE_GAUGED_SHARE = 0.5
+# Over a record, a catchment cannot give off several times the rain that falls on it: a mean runoff above
+# this multiple of the mean precipitation is a unit error (l/s as m3/s, stages in cm, area in ha).
+MAX_RUNOFF_RATIO = 3.0
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
 _NUMBER_COMMA = re.compile(r"^[+-]?\d+,\d+$")
@@ -155,6 +163,23 @@ def climate_attributes(ts: pd.DataFrame, lat: float | None = None) -> dict:
     return out
 
 
+def check_water_balance(ts: pd.DataFrame, o) -> None:
+    """DataError when the mean runoff (mm/d over the catchment) exceeds :data:`MAX_RUNOFF_RATIO` times the mean
+    precipitation on the days both are observed: a unit error, which would otherwise train a model on flows
+    hundreds of times too large. Needs the area; without it nothing is checked."""
+    if "discharge_spec" not in ts:
+        return
+    both = ts["discharge_spec"].notna() & ts["precipitation"].notna()
+    if both.sum() < 365:
+        return
+    runoff, rain = float(ts["discharge_spec"][both].mean()), float(ts["precipitation"][both].mean())
+    if rain > 0 and runoff > MAX_RUNOFF_RATIO * rain:
+        raise DataError(f"station {o.station_id}: the discharge averages {runoff:.3g} mm/d over the {o.area_km2:g} "
+                        f"km2 catchment, {runoff / rain:.0f} times its mean precipitation ({rain:.3g} mm/d); check "
+                        f"--discharge_unit (now {o.discharge_unit}), --area_km2 and, for water levels, that they are "
+                        "in metres")
+
+
 # ------------------------------------------------------------------------------------------ converting
 def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: list, warnings: list,
                         derive: bool) -> dict | None:
@@ -175,6 +200,18 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     if nn == n:
         raise DataError(f"no rating-curve period covers the record of column {col!r} "
                         f"({raw.index[0].date()}..{raw.index[-1].date()}); check valid_from / valid_to")
+    periods = curve.periods()
+    h0 = min(curve.lowest_stage(p[2]) for p in periods)
+    top = max(curve.highest_gauged(p[2]) for p in periods)
+    depth = float(np.nanmedian(h)) - h0
+    if depth > MAX_MEDIAN_DEPTH_M:
+        raise DataError(f"the water levels in column {col!r} lie a median {depth:g} m above the rating curve's "
+                        f"zero-flow stage ({h0:g} m); no river runs that deep: stages in cm? (the curve and the "
+                        "record must use metres and the same datum)")
+    if na > MAX_ABOVE_GAUGED_SHARE * n:
+        raise DataError(f"{na} of {n} water levels in column {col!r} lie above the rating curve's highest gauged "
+                        f"stage ({top:g} m): the curve does not describe this record (stages in cm, another datum, "
+                        "or the wrong curve?)")
     raw["discharge"] = res.q
     raw["discharge_extrapolated"] = np.where(np.isfinite(res.q), res.above.astype(np.float64), np.nan)
     summary.append(f"water level -> discharge by the rating curve ({curve.describe()}): {n} values; {nb} below "
@@ -349,9 +386,13 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     n_obs = int(ts["discharge_vol"].notna().sum())
     obs_days = ts.index[ts["discharge_vol"].notna()]
     if n_obs < MIN_OBSERVED_DAYS:
-        raise DataError(f"station {o.station_id}: {n_obs} days of observed discharge "
-                        f"({obs_days[0].date()}..{obs_days[-1].date()}); the minimum is {MIN_OBSERVED_DAYS} "
-                        f"days (2 years)")
+        masked = (f"; {rating_meta['below_masked']} of {rating_meta['values']} water levels lay below the rating "
+                  "curve and have no discharge (check its zero-flow stage h0)"
+                  if rating_meta and rating_meta["below_masked"] else "")
+        span = f" ({obs_days[0].date()}..{obs_days[-1].date()})" if n_obs else ""
+        raise DataError(f"station {o.station_id}: {n_obs} days of observed discharge{span}; the minimum is "
+                        f"{MIN_OBSERVED_DAYS} days (2 years){masked}")
+    check_water_balance(ts, o)
     if n_obs < WARN_OBSERVED_DAYS:
         warnings.append(f"station {o.station_id}: only {n_obs} days ({n_obs / 365.25:.1f} years) of observed "
                         f"discharge; fine-tuning works, but its test part is short and its scores uncertain")

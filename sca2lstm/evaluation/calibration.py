@@ -30,6 +30,7 @@ days when first forecast; a model without the file warns at ``DEFAULT_WARN_PROBA
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from tqdm import tqdm
 
 from ..data.tables import read_json
 from ..errors import DataError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, file_sha256
 from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
 from .levels import RETURN_PERIODS, record_levels, return_period_name
 from .persistence import fit_blend
@@ -59,17 +60,46 @@ def calibration_path(model_path) -> Path:
     return p.with_name(p.stem + SUFFIX)
 
 
+@functools.lru_cache(maxsize=64)
+def _model_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """The checkpoint's sha256, cached for as long as the file is unchanged (the service reads it often)."""
+    return file_sha256(path)
+
+
+def model_identity(model_path) -> str | None:
+    """sha256 of the checkpoint file ``model_path`` (None where there is no such file)."""
+    p = Path(model_path)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return _model_sha256(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
 def read_calibration(model_path) -> dict:
-    """The calibration stored beside ``model_path``; ``{}`` where there is none (or no path)."""
+    """The calibration stored beside ``model_path``; ``{}`` where there is none (or no path).
+
+    A calibration records the sha256 of the checkpoint it was fitted for (``model_sha256``). One that
+    belongs to another checkpoint (the model was replaced, e.g. a run stopped between writing the model and
+    its calibration) is not used: one warning line, and ``{}``, as if there were none.
+    """
     if model_path is None:
         return {}
     p = calibration_path(model_path)
     if not p.is_file():
         return {}
-    return read_json(p, what="forecast calibration (delete it to refit)")
+    doc = read_json(p, what="forecast calibration (delete it to refit)")
+    fitted_for = doc.get("model_sha256") if isinstance(doc, dict) else None
+    if fitted_for is not None and fitted_for != model_identity(model_path):
+        log.warning("%s was fitted for another checkpoint than %s and is not used; refit it with "
+                    "`sca2lstm calibrate --model %s`", p.name, Path(model_path).name, model_path)
+        return {}
+    return doc
 
 
 def write_calibration(model_path, doc: dict) -> Path:
+    """Write ``doc`` beside ``model_path``, tied to that checkpoint's bytes (``model_sha256``)."""
+    doc = {**doc, "model_sha256": model_identity(model_path)}
     return atomic_write_text(calibration_path(model_path), json.dumps(doc, indent=2) + "\n")
 
 
@@ -550,7 +580,10 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
         bundle = load_model(model_path)
         if bundle[1].training.forecast_leads <= 0:
             return {}
-        doc = calibrate(bundle, None, data_dir, basins)
+        n = len(basins if basins is not None else bundle[2].basins)
+        log.info("fitting the forecast calibration (blend and spread per lead, warning probabilities) on the "
+                 "validation days of up to %d basins; this takes a minute or two", min(n, MAX_BASINS))
+        doc = calibrate(bundle, None, data_dir, basins, progress=True)
         src = read_calibration(source_model) if source_model is not None else {}
         for name, w in (src.get("warn_probability") or {}).items():
             own = doc["warn_probability"].get(name)

@@ -19,6 +19,7 @@ benchmark the observed weather as a perfect forecast).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -32,12 +33,15 @@ import torch
 from ..fileio import replace_folder
 from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
+from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..data.tables import parse_dates
 from ..errors import DataError, UsageError
-from ..weather.files import WeatherForecast, complete_pet, gauge_latitude, pet_input
+from ..weather.files import WeatherForecast, check_weather_values, complete_pet, gauge_latitude, pet_input
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
+
+log = logging.getLogger(__name__)
 
 SETTING_ISSUE = "issue-time"
 SETTING_WEATHER = "issue-time+weather-forecast"
@@ -127,6 +131,16 @@ def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Tim
     return t0
 
 
+def _forecast_dates(wf: pd.DataFrame) -> pd.DatetimeIndex:
+    """The ``date`` column of a plain weather table, read by the one date parser of every file (one line else)."""
+    try:
+        return parse_dates(wf["date"].astype(str).tolist(), column="date", source="weather forecast").normalize()
+    except (DataError, ValueError, TypeError):
+        first = str(wf["date"].iloc[0]) if len(wf) else ""
+        raise DataError(f"weather forecast: column 'date' must hold dates as YYYY-MM-DD; {first!r} is not one, or "
+                        "could be day/month or month/day") from None
+
+
 def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int) -> pd.DataFrame:
     """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong)."""
     wf = weather_forecast
@@ -137,13 +151,11 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
     missing = [c for c in expected if c not in wf.columns]
     extra = [c for c in wf.columns if c not in expected]
     if missing or extra:
+        pet = [c for c in cols if c in PET_COLUMNS]
+        note = f" ({pet[0]} may be left out: it is derived from temperature)" if pet else ""
         raise DataError(f"weather forecast: wrong columns (missing {missing}, unexpected {extra}); "
-                        f"expected {expected}")
-    try:
-        dates = parse_dates(wf["date"].astype(str).tolist(), column="date", source="weather forecast")
-    except (DataError, ValueError, TypeError):
-        raise DataError("weather forecast: column 'date' must hold dates (YYYY-MM-DD)") from None
-    dates = dates.normalize()
+                        f"expected {expected}{note}")
+    dates = _forecast_dates(wf)
     if dates.has_duplicates:
         raise DataError(f"weather forecast: duplicate date {dates[dates.duplicated()][0].date()}")
     early = dates[dates <= t0]
@@ -159,6 +171,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
                         f"{want[0].date()}..{want[-1].date()}")
     vals = pd.DataFrame({c: pd.to_numeric(wf[c], errors="coerce").to_numpy(np.float64) for c in cols},
                         index=dates).loc[want]
+    check_weather_values(vals.rename_axis("date").reset_index(), "weather forecast")
     bad = vals.isna()
     if bad.to_numpy().any():
         col = vals.columns[bad.any(axis=0).to_numpy()][0]
@@ -279,11 +292,22 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
 
 
 def _plain_with_pet(wf, cfg, lat):
-    """A plain ``date, <inputs>`` weather table with the model's PET (sca2lstm/weather/files.py), when it lacks it."""
+    """A plain ``date, <inputs>`` weather table with the model's PET (sca2lstm/weather/files.py), when it lacks it.
+
+    A PET column of another kind than the model reads (``pet`` for a model on ``peti``, or any PET for a model
+    that reads none) is dropped, with one line: the model's PET is derived as its config says, never swapped.
+    """
     pet = pet_input(cfg)
-    if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns or pet is None or \
-            (pet in wf.columns and wf[pet].notna().all()):
-        return wf                                   # nothing to complete (or _weather_rows names what is wrong)
+    if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns:
+        return wf                                   # _weather_rows names what is wrong
+    wf = wf.assign(date=_forecast_dates(wf))
+    other = [c for c in PET_COLUMNS if c in wf.columns and c != pet]
+    if other:
+        log.info("weather forecast: column %s is not the PET this model reads (%s); %s", other[0], pet or "none",
+                 "derived from temperature instead" if pet else "left out")
+        wf = wf.drop(columns=other)
+    if pet is None or (pet in wf.columns and wf[pet].notna().all()):
+        return wf
     return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from ..data import reader
 from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
                             load_static, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
-from ..errors import DataError
+from ..errors import DataError, TrainingError
 from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
@@ -215,6 +216,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     t0 = time.time()
     result = trainer.fit()
     wall = time.time() - t0
+    check_learned(result["history"], output, cfg.training.learning_rate)
     ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
                   cfg.data.lead_days, device)
     out = {"checkpoint": output, "run_dir": run_dir, "val": ev, "history": result["history"], "seconds": wall,
@@ -246,6 +248,29 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
+
+
+def check_learned(history: list, output, learning_rate: float) -> None:
+    """Refuse a pretraining in which no epoch beat the untrained weights on validation (TrainingError).
+
+    Epoch 0 of the history scores the random starting weights. If no training epoch did better, training
+    diverged (a learning rate far too high) or learned nothing, and the best weights are the untrained
+    ones: writing them would replace a good earlier model at ``output`` with noise. A fine-tune may keep
+    its starting weights (the pretrained model); this check is for training from scratch only.
+    """
+    trained = [r for r in history if r["epoch"] > 0]
+    if not trained or not history or history[0]["epoch"] != 0:
+        return
+    start = history[0]["val_loss"]
+    losses = [r["val_loss"] for r in trained]
+    if any(math.isfinite(v) and v < start for v in losses):
+        return
+    finite = [v for v in losses if math.isfinite(v)]
+    best = f"{min(finite):.4g}" if finite else "not finite"
+    raise TrainingError(f"no epoch beat the untrained weights on validation (loss {start:.4g} at epoch 0, best of "
+                        f"epochs 1-{trained[-1]['epoch']} {best}; last training loss {trained[-1]['train_loss']:.4g}): "
+                        f"training diverged or learned nothing, so {output} was not written; lower --learning_rate "
+                        f"(now {learning_rate:g})")
 
 
 def _data_summary(prep: PreparedData, cfg: Config):

@@ -193,7 +193,9 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
                 parsed[ok] = parse_dates(out[c][ok].astype(str).tolist(), column=c, source=src).normalize()
             out[c] = parsed
         except (DataError, ValueError, TypeError):
-            raise DataError(f"{src}: column {c!r} must hold dates (YYYY-MM-DD)") from None
+            first = out[c].dropna().astype(str).iloc[0] if out[c].notna().any() else ""
+            raise DataError(f"{src}: column {c!r} must hold dates as YYYY-MM-DD; {first!r} is not one, or could "
+                            "be day/month or month/day") from None
     if out["valid_date"].isna().any():
         raise DataError(f"{src}: column 'valid_date' has an empty row")
     m = pd.to_numeric(out["member"], errors="coerce")
@@ -211,7 +213,29 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
     for c in out.columns:
         if c not in LONG_KEYS:
             out[c] = pd.to_numeric(out[c], errors="coerce")
+    check_weather_values(out, src)
     return out
+
+
+#: Physical bounds of a forecast's daily values: precipitation in mm/d (the world's wettest observed day
+#: brought 1825 mm), temperature in degC (as a station import checks), PET in mm/d.
+WEATHER_BOUNDS = {"precipitation": (0.0, 2000.0), "temperature": (-60.0, 60.0), "pet": (0.0, 30.0),
+                  "peti": (0.0, 30.0), "et0": (0.0, 30.0)}
+
+
+def check_weather_values(frame: pd.DataFrame, source: str) -> None:
+    """One-line DataError naming the first value of a weather input outside :data:`WEATHER_BOUNDS`."""
+    for col, (lo, hi) in WEATHER_BOUNDS.items():
+        if col not in frame.columns:
+            continue
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
+        bad = np.isfinite(v) & ((v < lo) | (v > hi))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            day = next((frame[c].iloc[i] for c in ("valid_date", "date") if c in frame.columns), None)
+            when = f" on {pd.Timestamp(day).date()}" if day is not None and pd.notna(day) else ""
+            raise DataError(f"{source}: {col} {v[i]:g}{when} is outside {lo:g}..{hi:g}; expected daily values "
+                            f"({'mm/d' if col != 'temperature' else 'degC'})")
 
 
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float) -> pd.DataFrame:
