@@ -72,3 +72,18 @@ def test_choose_warn_probability_maximises_f1_and_needs_events():
     assert f1 == pytest.approx(np.nanmax(f1_by_threshold(truth, event)))
     assert 0.2 <= p <= 0.5 and n == event.sum()
     assert choose_warn_probability(truth[:50], np.zeros(50))[0] == DEFAULT_WARN_PROBABILITY
+
+
+def test_default_warning_probability_says_why_it_is_the_default():
+    """A level without a calibrated probability gets the default, and the source names the reason."""
+    from sca2lstm.evaluation.calibration import warn_probabilities
+    from sca2lstm.evaluation.levels import Level
+
+    alert = {"alert": Level("alert", 45.0, "user")}
+    why = lambda calib: warn_probabilities(calib, alert)["alert"][1]  # noqa: E731
+    assert why({}) == "default (no calibration beside the model)"
+    assert why({"spread": {}}) == "default (the calibration holds no warning probability)"
+    assert "gives no return-period level" in why({"warn_probability": {"q2y": {"warn_probability": 0.3}}})
+    q2y = {"q2y": Level("q2y", 40.0, "gev"), **alert}
+    took = warn_probabilities({"warn_probability": {"q2y": {"warn_probability": 0.3}}}, q2y)["alert"]
+    assert took[:2] == (0.3, "as q2y, the nearest return-period level")

@@ -123,3 +123,20 @@ def test_f1_interval_leaves_out_resamples_without_a_flood():
     per_level = verify(t, {"flood": 10.0})[1]
     m = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")].iloc[0]
     assert m["hits"] > 0 and (m["f1"], m["f1_lo90"], m["f1_hi90"]) == (1.0, 1.0, 1.0)
+
+
+def test_verify_reads_a_table_saved_again_as_gbk(tmp_path, capsys):
+    """A reforecast table a forecaster annotated in a spreadsheet and saved as GBK is read (the encoding is
+    detected); an encoding given with --encoding that does not fit is one line naming the flag."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0]).assign(备注=["", "", "洪峰", ""])
+    f = tmp_path / "reforecast.csv"
+    f.write_bytes(t.to_csv(index=False).encode("gbk"))
+    assert main(["verify", str(f), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(f), "--encoding", "utf-8"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not UTF-8 text" in err[0] and "--encoding" in err[0]

@@ -157,12 +157,17 @@ def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckp
                str(p), "--output_dir", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0 and "3 weather members" in out
-    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}"
+    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}_with_weather_forecast"
     t = pd.read_csv(folder / "forecast.csv")
     assert len(t) == 7 and (t["weather_members"] == 3).all()
     m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
     assert m.shape == (3, 7) and list(m.columns)[0] == "1976-06-16"
     assert (folder / "forecast_fan_chart.png").stat().st_size > 5000
+    # the forecast of the same issue date without weather goes beside it, not over it
+    assert main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--output_dir",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / f"basin_32006_issued_{ISSUE}" / "forecast.csv").is_file()
+    assert (folder / "forecast_members.csv").is_file()
 
 
 @pytest.mark.slow

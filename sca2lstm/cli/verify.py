@@ -22,6 +22,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("table", help="reforecast.csv")
     p.add_argument("--levels", default=None, help="levels.json (default: the one beside the table)")
     p.add_argument("--output_dir", default=None, help="where the scores go (default: the table's folder)")
+    p.add_argument("--encoding", default=None, help="the table's text encoding (default: detected; e.g. gbk, utf-8)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="less output")
     return p
@@ -37,7 +38,7 @@ def _body(args) -> int:
     from ..fileio import atomic_write_text
 
     table = Path(args.table)
-    df = read_reforecast(table)
+    df = read_reforecast(table, encoding=args.encoding)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"
     levels = {}
     if lp.is_file():

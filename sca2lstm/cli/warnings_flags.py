@@ -50,7 +50,7 @@ def warned(args, bundle, path, weather):
     sentence = warning_sentence(fc.basin, first, warnings, fc.table)
     doc = warnings.to_json()
     for n, lead in first.items():
-        doc[n]["first_warning_lead"] = lead
+        doc[n]["first_warning_lead"] = lead or None   # null: no lead reaches the level's warning probability
     extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
     lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)

@@ -553,8 +553,13 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
             near = min(rp, key=lambda n: abs(np.log(rp[n] / lv.value)))
             out[name] = (float(stored[near]["warn_probability"]), f"as {near}, the nearest return-period level",
                          stored[near].get("by_lead"))
-        else:
+        elif not calibration:
             out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)", None)
+        elif not stored:
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default (the calibration holds no warning probability)", None)
+        else:
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default (this station's record gives no return-period level "
+                         "whose calibrated probability it could take)", None)
     unknown = sorted(set(override) - set(levels))
     if unknown:
         from ..errors import UsageError

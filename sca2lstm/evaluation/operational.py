@@ -492,7 +492,8 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
                    extra_files: dict | None = None) -> Path:
-    """Write ``out_dir/basin_{id}_issued_{date}/``: forecast.csv (+ forecast.json for ``fmt="json"``),
+    """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one, so
+    the two forecasts of one issue date do not replace each other): forecast.csv (+ forecast.json for ``fmt="json"``),
     forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
 
     ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
@@ -504,7 +505,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     from .report import build_report
 
     out_dir = Path(out_dir)
-    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}"
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}" + ("_with_weather_forecast"
+                                                               if fc.setting == SETTING_WEATHER else "")
     final = out_dir / name
     tmp = out_dir / f".{name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -179,14 +179,15 @@ def _coverage(obs, lo, hi, sel=None) -> float:
     return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
 
 
-def read_reforecast(path) -> pd.DataFrame:
-    """A reforecast table (one-line error naming what is missing)."""
+def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
+    """A reforecast table (one-line error naming what is missing). ``encoding``: None detects it (a table
+    saved again from a spreadsheet may be GBK or UTF-16)."""
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    df = read_csv(p)
+    df = read_csv(p, encoding=encoding)
     for c in ("issue_date", "valid_date"):
         if c in df:
             df[c] = parse_dates(df[c].astype(str).tolist(), column=c, source=str(p))
