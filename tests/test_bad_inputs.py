@@ -330,6 +330,15 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("sca2lstm.py: error: data folder")
 
 
+def test_failed_pretraining_leaves_no_empty_output_folder(tmp_path, capsys):
+    """A run refused before it trained takes back the folders it made (./model_output of the guide)."""
+    cfg = tiny_yaml(tmp_path / "tiny.yaml")
+    out = tmp_path / "model_output" / "sca2lstm.pth"
+    assert train_cli.main(["--config", str(cfg), "--data_dir", str(tmp_path / "nowhere"), "--output", str(out)]) == 1
+    assert "data folder" in capsys.readouterr().err
+    assert not (tmp_path / "model_output").exists()
+
+
 # ------------------------------------------------------------------------------------ earlier outputs survive
 def test_failed_predict_leaves_earlier_output_untouched(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
     ctx = Ctx(tmp_path, tiny_data_dir, pretrained_ckpt)

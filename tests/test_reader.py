@@ -141,3 +141,15 @@ def test_official_top_level_attribute_files_are_read(generic):
     # stations.csv (attributes/) comes first now: its 999 for 32006 wins.
     assert att.loc["32006", "area"] == 999.0 and att.loc["32006", "gauge_lat"] == 52.0
     assert att.loc["my-gauge", "area"] == 12.5
+
+
+def test_another_datasets_file_naming_points_to_station_import(tmp_path):
+    """A folder of another dataset's files (CAMELS-DE naming) asked for by the station's own id."""
+    ts = tmp_path / "timeseries"
+    ts.mkdir()
+    (ts / "CAMELS_DE_hydromet_timeseries_DE110000.csv").write_text("date,precipitation\n2000-01-01,1\n")
+    with pytest.raises(DataError, match=r"unknown basin 'DE110000': its file in .* is named "
+                                        r"CAMELS_DE_hydromet_timeseries_DE110000.csv, .*`sca2lstm station import`"):
+        reader.timeseries_file(tmp_path, "DE110000")
+    with pytest.raises(DataError, match=r"unknown basin 'XX1': no timeseries file"):
+        reader.timeseries_file(tmp_path, "XX1")

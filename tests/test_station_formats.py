@@ -87,6 +87,11 @@ def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
     rc, _, err = run(capsys, [*argv[:4], "xl-2", *argv[5:], "--sheet", "2", "--skiprows", "1"])
     assert rc == 0, err
     assert (out / "timeseries" / "xl-2.csv").read_bytes() == (out / "timeseries" / "xl-1.csv").read_bytes()
+    # an empty cover sheet first: the error names the other sheets and --sheet
+    wb.create_sheet("封面", 0)
+    wb.save(f)
+    rc, _, err = run(capsys, [*argv[:4], "xl-3", *argv[5:]])
+    assert rc == 1 and "sheet '封面' is empty" in err and "choose another with --sheet (its sheets: 2 '说明', 3 '逐日')" in err
 
 
 # ------------------------------------------------------------------------------------------ hourly, 08:00

@@ -379,3 +379,25 @@ def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_c
     rec = load_basin(tmp_path / "st", "with-pet", tiny_cfg, use_cache=False)
     col = tiny_cfg.data.dynamic_inputs.index("peti")
     assert np.allclose(rec.x[:, col], 2.5)
+
+
+def test_attribute_name_the_model_does_not_read_is_named(source, tmp_path, capsys):
+    """A typo in --attr is stored as given (a user's own model may read it) but said, with the nearest name."""
+    f = write_csv(source, tmp_path / "a.csv")
+    rc, out, err = run(capsys, ["station", "import", str(f), "--id", "A1", "--map", MAP, "--discharge_unit", "m3/s",
+                                "--out", str(tmp_path / "s"), "--attr", "elev_maen=300", "--attr", "elev_mean=310"])
+    assert rc == 0
+    said = out + err
+    assert "--attr elev_maen: not an attribute the model reads (did you mean elev_mean?)" in said
+    assert "--attr elev_mean:" not in said
+
+
+def test_import_into_a_camels_gb_folder_says_so(source, tmp_path, capsys):
+    out = tmp_path / "CAMELS_GB"
+    (out / "timeseries").mkdir(parents=True)
+    (out / "timeseries" / "CAMELS_GB_hydromet_timeseries_1001_19701001-20150930.csv").write_text("date\n")
+    f = write_csv(source, tmp_path / "a.csv")
+    rc, out_text, err = run(capsys, ["station", "import", str(f), "--id", "A1", "--map", MAP, "--discharge_unit",
+                                     "m3/s", "--out", str(out)])
+    assert rc == 0 and "is a CAMELS-GB dataset folder: the station is added to it" in out_text + err
+    assert (out / "timeseries" / "A1.csv").is_file()

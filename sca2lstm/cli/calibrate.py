@@ -54,6 +54,10 @@ def _body(args) -> int:
                          "to calibrate")
     folder = check_basins(bundle, args.data_dir, args.basins or [])
     t0 = time.perf_counter()
+    if not args.quiet:
+        n = len(args.basins or bundle[2].basins)
+        print(f"Calibrating {path.name} on the validation days of up to {min(n, args.max_basins)} basins "
+              f"(settings {', '.join(args.settings)}); this takes a minute or two", flush=True)
     doc = calibrate(bundle, None, folder, args.basins, max_basins=args.max_basins, seed=args.seed,
                     settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):

@@ -78,6 +78,7 @@ def _body(args) -> int:
     run_dir = output.with_name(f"{output.stem}_run")
     handler = None
     new_run_dir = not run_dir.exists()
+    created = [d for d in [run_dir, *run_dir.parents] if not d.exists()]  # to take back on an early failure
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = add_log_file(run_dir / "train.log")
@@ -91,6 +92,11 @@ def _body(args) -> int:
             handler = None
         if new_run_dir and is_main_process() and not (run_dir / "last_state.pth").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
+            for d in created[1:]:               # the folders made for it (e.g. ./model_output), if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         raise
     finally:
         if handler is not None:

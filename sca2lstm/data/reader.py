@@ -131,6 +131,11 @@ def timeseries_file(data_dir, basin: str) -> Path:
     names = idx.get(str(basin))
     if not names:
         known = sorted(idx)
+        near = [k for k in known if str(basin) in k and k != str(basin)]
+        if near:  # e.g. CAMELS_DE_hydromet_timeseries_DE110000.csv.gz: another dataset's naming, read as <id>.csv
+            raise DataError(f"unknown basin {basin!r}: its file in {ts} is named {idx[near[0]][0]}, which is not "
+                            "the layout's <id>.csv or CAMELS-GB naming; bring a station in its own format in with "
+                            "`sca2lstm station import` (docs/stations.md)")
         shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
         raise DataError(f"unknown basin {basin!r}: no timeseries file in {ts}; available: {shown or 'none'}")
     return _one_file(ts, str(basin), names)

@@ -31,7 +31,9 @@ changing the first (its row of ``stations.csv`` is kept as it was).
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -412,6 +414,12 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     computed = [k for k in computed if k not in o.attributes]
     wanted = list(static_attributes)
     if wanted:
+        for name in o.attributes:
+            if name not in wanted:
+                near = difflib.get_close_matches(name, wanted, n=1)
+                warnings.append(f"--attr {name}: not an attribute the model reads"
+                                + (f" (did you mean {near[0]}?)" if near else "")
+                                + "; it is stored, but no model will use it")
         have = [a for a in wanted if a in attrs]
         summary.append(f"static attributes the model reads: {len(have)} of {len(wanted)} known "
                        f"({', '.join(have) or 'none'})")
@@ -468,6 +476,10 @@ def import_files(jobs) -> list:
         st.meta["source"] = str(Path(file).expanduser().resolve())
         prepared.append((out_dir, o.overwrite, st))
     for out in dict.fromkeys(p[0] for p in prepared):
+        ts = out / "timeseries"
+        if ts.is_dir() and any(n.startswith("CAMELS_GB_hydromet_timeseries_") for n in os.listdir(ts)):
+            log.warning("--out %s is a CAMELS-GB dataset folder: the station is added to it; a folder of your own "
+                        "stations (e.g. ./my_stations) keeps the dataset as it was downloaded", out)
         write_stations(out, [st for o, _, st in prepared if o == out],
                        overwrite=any(ov for o, ov, _ in prepared if o == out))  # each was checked above
     return [(o, st) for o, _, st in prepared]

@@ -396,7 +396,9 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     while rows and all(c in (None, "") for c in rows[-1]):
         rows.pop()
     if not rows:
-        raise DataError(f"{path}: sheet {name!r} is empty; expected a header row and one row per time step")
+        others = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names) if n != name)
+        hint = f"; choose another with --sheet (its sheets: {others})" if others else ""
+        raise DataError(f"{path}: sheet {name!r} is empty; expected a header row and one row per time step{hint}")
     hdr = _header_index(rows, header_names, skiprows)
     if hdr >= len(rows):
         raise DataError(f"{path}: --skiprows {hdr} skips every row of sheet {name!r} ({len(rows)} rows)")
