@@ -378,18 +378,24 @@ def test_diverged_pretraining_keeps_the_earlier_model(tmp_path, tiny_data_dir, c
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("sca2lstm.py: error: no epoch beat the untrained weights on validation")
+    assert last.startswith("sca2lstm.py: error: training diverged: no epoch beat the untrained weights")
     assert "lower --learning_rate (now 10000)" in last and str(out) in last
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_check_learned_refuses_only_when_no_epoch_beats_epoch_0():
+def test_check_learned_refuses_a_diverged_run_and_warns_about_one_that_did_not_learn(caplog):
+    import logging
+
     from sca2lstm.errors import TrainingError
     from sca2lstm.training.pretrain import check_learned
 
-    row = lambda e, v: {"epoch": e, "val_loss": v, "train_loss": 1.0}  # noqa: E731
+    row = lambda e, v, t=1.0: {"epoch": e, "val_loss": v, "train_loss": t}  # noqa: E731
     check_learned([row(0, 1.0), row(1, 1.2), row(2, 0.9)], "m.pth", 1e-3)   # epoch 2 beats the start
     check_learned([row(0, 1.0)], "m.pth", 1e-3)                             # no epoch ran: nothing to judge
-    for losses in ([1.0, 1.0], [5e13, float("nan")], [float("inf")]):
-        with pytest.raises(TrainingError, match="m.pth was not written"):
-            check_learned([row(0, 1.0)] + [row(i + 1, v) for i, v in enumerate(losses)], "m.pth", 1e-3)
+    for rows in ([row(1, 5e13, 8e13)], [row(1, 2.0), row(2, float("nan"))], [row(1, 1.5, float("inf"))],
+                 [row(1, 11.0)]):
+        with pytest.raises(TrainingError, match="training diverged: .*m.pth was not written"):
+            check_learned([row(0, 1.0)] + rows, "m.pth", 1e-3)
+    with caplog.at_level(logging.WARNING):                                   # one short epoch, not yet better
+        check_learned([row(0, 1.48), row(1, 1.491, 1.077)], "m.pth", 5e-3)
+    assert "the model written is the untrained one; train for more epochs" in caplog.text

@@ -250,27 +250,39 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     return out
 
 
-def check_learned(history: list, output, learning_rate: float) -> None:
-    """Refuse a pretraining in which no epoch beat the untrained weights on validation (TrainingError).
+#: A validation (or training) loss this many times the untrained weights' validation loss, with no epoch better
+#: than those: training diverged. (A short run that has not yet improved stays far below it.)
+DIVERGED_FACTOR = 10.0
 
-    Epoch 0 of the history scores the random starting weights. If no training epoch did better, training
-    diverged (a learning rate far too high) or learned nothing, and the best weights are the untrained
-    ones: writing them would replace a good earlier model at ``output`` with noise. A fine-tune may keep
-    its starting weights (the pretrained model); this check is for training from scratch only.
+
+def check_learned(history: list, output, learning_rate: float) -> None:
+    """Refuse a pretraining that diverged (TrainingError); warn about one that did not learn.
+
+    Epoch 0 of the history scores the random starting weights. If no training epoch beat them on validation
+    and the losses of the last epoch grew to :data:`DIVERGED_FACTOR` times that score (or are not finite),
+    training diverged (a learning rate far too high): the best weights are the untrained ones, and writing them
+    would replace a good earlier model at ``output`` with noise. If no epoch beat them but nothing diverged
+    (a run of one or two epochs on little data), the untrained weights are written, with a warning. A fine-tune
+    may keep its starting weights (the pretrained model); this check is for training from scratch only.
     """
     trained = [r for r in history if r["epoch"] > 0]
-    if not trained or not history or history[0]["epoch"] != 0:
+    if not trained or history[0]["epoch"] != 0:
         return
     start = history[0]["val_loss"]
     losses = [r["val_loss"] for r in trained]
-    if any(math.isfinite(v) and v < start for v in losses):
+    if not math.isfinite(start) or any(math.isfinite(v) and v < start for v in losses):
         return
+    last = trained[-1]
+    grown = [v for v in (last["val_loss"], last["train_loss"]) if not math.isfinite(v) or v > DIVERGED_FACTOR * start]
     finite = [v for v in losses if math.isfinite(v)]
     best = f"{min(finite):.4g}" if finite else "not finite"
-    raise TrainingError(f"no epoch beat the untrained weights on validation (loss {start:.4g} at epoch 0, best of "
-                        f"epochs 1-{trained[-1]['epoch']} {best}; last training loss {trained[-1]['train_loss']:.4g}): "
-                        f"training diverged or learned nothing, so {output} was not written; lower --learning_rate "
-                        f"(now {learning_rate:g})")
+    what = (f"loss {start:.4g} at epoch 0, best of epochs 1-{last['epoch']} {best}; last training loss "
+            f"{last['train_loss']:.4g}")
+    if grown:
+        raise TrainingError(f"training diverged: no epoch beat the untrained weights on validation ({what}), so "
+                            f"{output} was not written; lower --learning_rate (now {learning_rate:g})")
+    log.warning("no epoch beat the untrained weights on validation (%s): the model written is the untrained one; "
+                "train for more epochs", what)
 
 
 def _data_summary(prep: PreparedData, cfg: Config):
