@@ -111,6 +111,9 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "alert=" in err[1]
     assert main(["verify", str(tmp_path / "nope.csv")]) == 1
+    # a new reforecast of the same span replaces its folder whole: the old verify scores go with the old table
+    assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
+    assert (ref / "reforecast.csv").is_file() and not (ref / "verify_per_lead.csv").exists()
 
 
 @pytest.mark.slow
@@ -319,3 +322,23 @@ def test_a_station_with_too_short_a_training_record_keeps_the_pooled_spread(bund
     ctx = BasinContext.resolve(bundle, unseen_station_dir, "77002")
     spread, source = cal_mod.station_spread(ctx, pooled, np.ones(ctx.cfg.training.forecast_leads))
     assert spread is pooled and "training-year forecasts per lead" in source
+
+
+def test_warnings_nest_and_the_printed_threshold_is_the_one_applied():
+    """A warning for a higher level is one for every lower level, even where the lower level's own warning
+    probability is not reached (a rare level warns at a lower probability); the per-lead thresholds applied are
+    the ones printed."""
+    from sca2lstm.cli.warnings_flags import threshold_text
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, add_exceedance
+
+    q2y, q20y = Level("q2y", 10.0, "gev", warn_probability=0.5), Level("q20y", 30.0, "gev", warn_probability=0.05)
+    q2y.extra["warn_probability_by_lead"] = [0.35, 0.5]
+    w = Warnings({"q2y": q2y, "q20y": q20y}, {})
+    # lead 1: median 9 (P(> 10) below 0.35) with a long upper tail (q95 40: P(> 30) above 0.05)
+    t = pd.DataFrame({"lead_days": [1, 2], "median": [9.0, 1.0], "q05": [5.0, 0.5], "q25": [7.0, 0.8],
+                      "q75": [9.5, 1.2], "q95": [40.0, 2.0]})
+    out = add_exceedance(t, w)
+    assert out["p_exceed_q2y"].iloc[0] < 0.35 and out["p_exceed_q20y"].iloc[0] >= 0.05
+    assert out["warn_q20y"].tolist() == [True, False] and out["warn_q2y"].tolist() == [True, False]
+    assert threshold_text(q2y) == "0.35/0.50 at leads 1-2" and threshold_text(q20y) == "0.05"

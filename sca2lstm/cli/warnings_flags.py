@@ -31,6 +31,15 @@ def add_warning_flags(p) -> None:
     p.add_argument("--to", dest="to_date", default=None, help="reforecast: last issue date (YYYY-MM-DD)")
 
 
+def threshold_text(lv) -> str:
+    """The warning probability a level is warned at: one figure, or one per lead where the calibration chose
+    one per lead (what the warnings apply)."""
+    by_lead = lv.extra.get("warn_probability_by_lead")
+    if by_lead:
+        return "/".join(f"{v:.2f}" for v in by_lead) + " at leads 1-" + str(len(by_lead))
+    return f"{lv.warn_probability:.2f}"
+
+
 def _level_args(args):
     from ..evaluation.levels import parse_levels, parse_probabilities
 
@@ -54,7 +63,7 @@ def warned(args, bundle, path, weather):
     extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
     lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)
-                                                  is not None else "") + f", warn at P >= {lv.warn_probability:.2f} "
+                                                  is not None else "") + f", warn at P >= {threshold_text(lv)} "
              f"({warnings.warn_source.get(n)}); P(exceed) by lead "
              + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
     calibrated = f"Blend with persistence: {fc.calibration['blend']}; intervals: {fc.calibration['spread']}."
@@ -81,13 +90,14 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
-    folder = out_dir / f"basin_{args.basin}_reforecast_{first}_{last}"
+    folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + ("_with_weather_forecast" if weather is not None
+                                                                          else ""))
     write_reforecast(table, warnings, folder)
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
     for n, lv in warnings.levels.items():
-        print(f"{n:>8}: {lv.value:9.3f} m3/s ({lv.source}), warn at P >= {lv.warn_probability:.2f}; "
+        print(f"{n:>8}: {lv.value:9.3f} m3/s ({lv.source}), warn at P >= {threshold_text(lv)}; "
               f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
     print(f"Output: {folder / 'reforecast.csv'}  (score it with: sca2lstm verify {folder / 'reforecast.csv'})")
     return 0

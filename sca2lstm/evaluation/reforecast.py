@@ -82,6 +82,13 @@ def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
             out[f"warn_{name}"] = p >= np.asarray(by_lead)[k]
         else:
             out[f"warn_{name}"] = p >= lv.warn_probability
+    # Warnings nest: a flow above a higher level is above every lower one, so a warning for the higher level is
+    # a warning for the lower ones too (their own thresholds can be higher: a rare level warns at a lower
+    # probability, chosen for its F1).
+    above = np.zeros(len(out), dtype=bool)
+    for name in sorted(warnings.levels, key=lambda n: warnings.levels[n].value, reverse=True):
+        above |= out[f"warn_{name}"].to_numpy(bool)
+        out[f"warn_{name}"] = above.copy()
     return out
 
 
@@ -156,9 +163,9 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
 
 
 def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame) -> str:
-    """One sentence: which levels are forecast to be crossed, from which day, and how likely."""
+    """One sentence: which levels are forecast to be crossed, from which day, and how likely (the highest first)."""
     parts = []
-    for n, lead in first.items():
+    for n, lead in sorted(first.items(), key=lambda kv: -warnings.levels[kv[0]].value):
         if lead:
             row = table.iloc[lead - 1]
             p_max = float(table[f"p_exceed_{n}"].max())
@@ -260,13 +267,25 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
 
 
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
-    """``reforecast.csv`` and ``levels.json`` into ``folder`` (each written atomically)."""
+    """``folder`` with ``reforecast.csv`` and ``levels.json``, built beside it and swapped in whole: an earlier
+    reforecast's folder (and the ``verify`` scores of it) is replaced, never mixed with the new table."""
+    import os
+    import shutil
     from pathlib import Path
 
+    from ..fileio import replace_folder
+
     folder = Path(folder)
-    atomic_write_text(folder / "reforecast.csv",
-                      table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
-    atomic_write_text(folder / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
+        atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_folder(tmp, folder)
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
