@@ -211,14 +211,19 @@ def score(results, leads):
                 if np.isfinite(v2):
                     hi = ok & (obs > v2)
                     cov_hi.append(((obs >= q[:, j05]) & (obs <= q[:, j95]))[hi])
+                probs = {n: exceedance_probability(q, taus, b["levels"][n]) for n in LEVELS
+                         if np.isfinite(b["levels"][n])}
+                issued, above = {}, np.zeros(len(obs), dtype=bool)
+                for n in sorted(probs, key=lambda n: -b["levels"][n]):  # warnings nest, as the product issues them
+                    above = above | (probs[n] >= warn_p[n]["by_lead"][k])
+                    issued[n] = above
                 for n in LEVELS:
                     v = b["levels"][n]
                     if not np.isfinite(v):
                         continue
                     ev = ok & (obs > v)
-                    p = exceedance_probability(q, taus, v)
-                    warn = {"issued": p >= warn_p[n]["by_lead"][k], "today": t["raw_med"][:, k] > v,
-                            "persistence": t["pers"] > v}
+                    p = probs[n]
+                    warn = {"issued": issued[n], "today": t["raw_med"][:, k] > v, "persistence": t["pers"] > v}
                     for f in FORECASTERS:
                         w = warn[f] & ok
                         h, mi, fa = int((w & ev).sum()), int((~w & ev & ok).sum()), int((w & ~ev).sum())
