@@ -186,3 +186,21 @@ def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     # complete 08:00 days only, 24 x 0.5 mm each; the issue day is the response's first calendar day
     assert (t["precipitation"] == 12.0).all() and (t["issue_date"] == pd.Timestamp("2024-05-01")).all()
     assert t["valid_date"].iloc[0] == pd.Timestamp("2024-05-01") and t["lead_days"].iloc[0] == 0
+
+
+def test_stated_units_are_converted_or_refused():
+    """A response in inches and degrees Fahrenheit (``daily_units``) is read in mm and degC; a unit the model
+    cannot take is one line naming it, never read as if it were mm or degC."""
+    from openmeteo_fixtures import daily_response
+
+    from sca2lstm.errors import WeatherSourceError
+    from sca2lstm.weather.openmeteo import parse_response
+
+    doc = daily_response("2024-06-01", [1.0, 0.5], [50.0, 68.0])
+    doc["daily_units"] = {**doc["daily_units"], "precipitation_sum": "inch", "temperature_2m_mean": "°F"}
+    t = parse_response(doc, ["precipitation", "temperature"])
+    assert t["precipitation"].tolist() == pytest.approx([25.4, 12.7])
+    assert t["temperature"].tolist() == pytest.approx([10.0, 20.0])
+    doc["daily_units"]["temperature_2m_mean"] = "K"
+    with pytest.raises(WeatherSourceError, match=r"'daily.temperature_2m_mean' is in 'K'; expected '°C' or '°F'"):
+        parse_response(doc, ["precipitation", "temperature"])

@@ -190,6 +190,7 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
     if not isinstance(times, list) or not times:
         raise WeatherSourceError(f"{source}: '{block}.time' is empty")
     by_member: dict = {}
+    units = doc.get(f"{block}_units") or {}
     reverse = {v: k for k, v in table.items() if k in inputs}
     for key, vals in data.items():
         if key == "time":
@@ -206,7 +207,8 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
         if not isinstance(vals, list) or len(vals) != len(times):
             raise WeatherSourceError(f"{source}: '{block}.{key}' has {len(vals) if isinstance(vals, list) else 'no'} "
                                      f"values for {len(times)} times")
-        by_member.setdefault(member, {})[reverse[var]] = vals
+        unit = units.get(key, units.get(var)) if isinstance(units, dict) else None
+        by_member.setdefault(member, {})[reverse[var]] = _to_metric(vals, unit, reverse[var], f"{source}: '{block}.{key}'")
     if not by_member:
         raise WeatherSourceError(f"{source}: none of {', '.join(table[n] for n in inputs if n in table)} in "
                                  f"'{block}'")
@@ -229,6 +231,24 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
     out = pd.concat(frames, ignore_index=True)
     cols = ["member", "date"] + [n for n in inputs if n in out.columns]
     return out[cols].sort_values(["member", "date"]).reset_index(drop=True)
+
+
+#: Units a response may state (``daily_units``/``hourly_units``; the API's defaults are the first) and the
+#: conversion to the model's: mm and degC.
+_UNITS = {"precipitation": {"mm": lambda v: v, "inch": lambda v: v * 25.4},
+          "et0": {"mm": lambda v: v, "inch": lambda v: v * 25.4},
+          "temperature": {"°C": lambda v: v, "°F": lambda v: (v - 32.0) * 5.0 / 9.0}}
+
+
+def _to_metric(values, unit, name: str, where: str) -> list:
+    """``values`` in the model's unit of ``name`` (mm, degC); no stated unit means the API's default."""
+    if unit is None:
+        return values
+    conv = _UNITS[name].get(str(unit).strip())
+    if conv is None:
+        raise WeatherSourceError(f"{where} is in {unit!r}; expected {' or '.join(repr(u) for u in _UNITS[name])}")
+    arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+    return list(conv(arr))
 
 
 def average_points(tables: list[pd.DataFrame]) -> pd.DataFrame:
