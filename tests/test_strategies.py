@@ -113,6 +113,11 @@ def test_strategy_auto_keeps_the_best_candidate_on_validation(pretrained_ckpt, t
     assert all(torch.equal(v, torch.load(ckpt, weights_only=True)["model_state_dict"][k]) for k, v in winner.items())
     load_model(ckpt, "cpu")
     assert list(out.glob("basin_32006/*/best_model_basin_32006.pth")) == [ckpt]
+    # its forecast calibration goes with it and is the winner's, tied to the kept bytes
+    from sca2lstm.evaluation.calibration import read_calibration
+    kept_calib = read_calibration(ckpt)
+    assert kept_calib and {k: v for k, v in kept_calib.items() if k != "model_sha256"} == \
+        {k: v for k, v in read_calibration(source).items() if k != "model_sha256"}
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..evaluation.calibration import read_calibration, write_calibration
 from ..fileio import atomic_write, atomic_write_text
 from .finetune import FINE_TUNED, PRETRAINED, keep_better
 
@@ -219,6 +220,9 @@ def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dic
     with open(src, "rb") as fh:
         data = fh.read()
     atomic_write(dst, lambda out: out.write(data), binary=True)
+    calib = read_calibration(src)  # the winner's forecast calibration goes with it (tied to the same bytes)
+    if calib:
+        write_calibration(dst, calib)
     for extra in ("performance_chart.png", "training_curve.png", "val_metrics.json", "config.json"):
         p = Path(winner["run_dir"]) / extra
         if p.is_file():
