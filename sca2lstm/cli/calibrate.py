@@ -13,7 +13,7 @@ Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../
 
 from __future__ import annotations
 
-from .common import ArgumentParser, run_main
+from .common import ArgumentParser, non_negative_int, run_main
 
 PROG = "sca2lstm calibrate"
 
@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--max_basins", type=int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
     p.add_argument("--settings", nargs="+", default=list(WEATHER_SETTINGS), choices=list(WEATHER_SETTINGS),
                    help="weather settings whose spread is fitted (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="basin sample and emulated forecasts (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="basin sample and emulated forecasts (default 0)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="less output")
     return p

@@ -51,7 +51,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--allow_missing_inputs", action="store_true",
                    help="fine-tune even when precipitation, or every meteorological input, is absent from the "
                         "basin's whole file (the outputs name it)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config file's training.seed)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default 42, or the config file's training.seed)")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="the guide's presets conservative, deep, fast (explicit flags still override them); auto: "
                         "the default and the three presets on one split, keeping the best on validation; search: a "

@@ -27,7 +27,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience in epochs (default 10, or the config's)")
     p.add_argument("--basins", nargs="+", default=None,
                    help="gauge ids, or one file listing ids (one per line); default: every basin in the data")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default 42, or the config's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU users)")
     p.add_argument("--mixed_precision", action="store_true", help="bfloat16 autocast")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run of --output")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TUNE_SAMPLERS, load_config
-from .common import ArgumentParser, add_common_flags, positive_int, run_main
+from .common import ArgumentParser, add_common_flags, non_negative_int, positive_int, run_main
 
 PROG = "sca2lstm tune"
 
@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None,
                    help="stop trials that fall behind (default: tune.pruner, median)")
     p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs per trial (default: training.epochs)")
-    p.add_argument("--seed", type=int, default=None, help="sampler seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="sampler seed (default 0)")
     p.add_argument("--study_name", default="sca2lstm", help="study name inside the storage (default sca2lstm)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage: a database URL (sqlite:///path/study.db) or a journal file ending in .log "
