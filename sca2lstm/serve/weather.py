@@ -30,6 +30,7 @@ from ..errors import DataError, Sca2lstmError
 from ..evaluation.live import LiveForecaster, weather_days
 from ..weather.fetch import fetch_forecast, station_location
 from ..weather.files import WeatherForecast, from_long_table, parse_forecast
+from .schemas import utc_today
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ class WeatherForecasts:
         if given is not None and own is not None and given != own:
             raise DataError(f"issue_date: {given.date()} differs from the forecast's own issue date {own.date()}")
         issue = own if own is not None else given if given is not None else first - pd.Timedelta(days=1)
+        latest = pd.Timestamp(utc_today()) + pd.Timedelta(days=1)  # a day ahead of UTC: stations east of Greenwich
+        if issue > latest:
+            raise DataError(f"{wf.source}: issued {issue.date()}, which is in the future (today is {utc_today()}, "
+                            "UTC); a weather forecast is stored once it has been issued")
         t0 = max(issue, first) - pd.Timedelta(days=1)   # the first issue date it can serve
         if t0 + pd.Timedelta(days=self.forecaster.max_leads()) > last:
             raise DataError(f"{wf.source}: issued {issue.date()}, it covers {max(0, (last - t0).days)} lead day(s) "
