@@ -372,6 +372,8 @@ def test_the_page_and_its_assets_are_served_offline(service):
                  'id="obs-token"', 'id="verification"', 'id="warnings-list"', 'id="i18n"'):
         assert hook in page.text
     assert "{{" not in page.text and 'lang="en"' in page.text
+    # the lead days offered are those the model forecasts (the tiny model: 7), never more
+    assert '<select id="leads"><option>1</option><option>3</option><option selected>7</option></select>' in page.text
     for asset in ("/static/app.js", "/static/style.css"):
         r = c.get(asset)
         assert r.status_code == 200 and len(r.text) > 100

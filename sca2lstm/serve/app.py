@@ -349,7 +349,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     @app.get("/", include_in_schema=False)
     def index(request: Request):
         lang = choose_language(request.headers.get("accept-language"))
-        return HTMLResponse(render_page(lang), headers={"Content-Language": TEXT[lang]["lang"],
+        return HTMLResponse(render_page(lang, svc.max_leads), headers={"Content-Language": TEXT[lang]["lang"],
                                                         "Vary": "Accept-Language"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -78,10 +78,18 @@ def choose_language(accept_language: str | None) -> str:
     return best
 
 
-@lru_cache(maxsize=len(LANGUAGES))
-def render_page(lang: str) -> str:
-    """``index.html`` in ``lang``."""
+def lead_options(max_leads: int) -> str:
+    """The page's choice of lead days: 1, 3 and 7 up to what the model forecasts, and that; 7 (or the most) chosen."""
+    days = sorted({d for d in (1, 3, 7) if d <= max_leads} | {max_leads})
+    pick = min(7, max_leads)
+    return "".join(f"<option{' selected' if d == pick else ''}>{d}</option>" for d in days)
+
+
+@lru_cache(maxsize=4 * len(LANGUAGES))
+def render_page(lang: str, max_leads: int = 7) -> str:
+    """``index.html`` in ``lang``, offering the lead days the model forecasts (1..``max_leads``)."""
     text = {k: html.escape(v) for k, v in TEXT[lang].items()}
+    text["lead_options"] = lead_options(max_leads)
     # The JSON sits inside <script>: "</" is escaped so no string can close the element.
     text["js_text"] = json.dumps(SCRIPT_TEXT[lang], ensure_ascii=False).replace("</", "<\\/")
     template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
