@@ -162,6 +162,10 @@ def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckp
     assert len(t) == 7 and (t["weather_members"] == 3).all()
     m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
     assert m.shape == (3, 7) and list(m.columns)[0] == "1976-06-16"
+    # the members are drawn as issued (blended, bounded): the issued median of their mixture lies between them
+    # (to the 4 decimals of the files)
+    med = t["median"].to_numpy()
+    assert (m.min(axis=0).to_numpy() - 1e-3 <= med).all() and (med <= m.max(axis=0).to_numpy() + 1e-3).all()
     assert (folder / "forecast_fan_chart.png").stat().st_size > 5000
     # the forecast of the same issue date without weather goes beside it, not over it
     assert main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--output_dir",

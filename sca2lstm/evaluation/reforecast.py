@@ -154,6 +154,13 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     y = ctx.frame[ctx.cfg.data.target].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([min(i, len(y) - 1)]))
     fc.table = apply_issue_setup(fc.table, setup, float(last[0]), int(gap[0]))
+    if fc.members is not None:  # each member's median as issued too: blended and bounded like the forecast's
+        m = fc.members.to_numpy(np.float64)
+        L = m.shape[1]
+        bound = setup.recession.bound(np.full(len(m), last[0]), L, int(gap[0])) if setup.recession is not None \
+            else None
+        fc.members = pd.DataFrame(setup.adjust(m, None, None, np.full(len(m), last[0]), bound)[0],
+                                  columns=fc.members.columns)
     fc.calibration = setup.sources
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
