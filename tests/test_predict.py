@@ -30,6 +30,7 @@ def test_predict_api_returns_series_in_m3s(pretrained_ckpt, tiny_data_dir):
     # predictions are on the observed scale (m3/s), not standardised units
     obs_mean = np.nanmean(s["observed"])
     assert 0.2 * obs_mean < np.nanmean(s["predicted"]) < 5 * obs_mean
+    assert (s["predicted"].dropna() >= 0).all()   # clamped at 0 m3/s, as the issue-time forecasts are
     assert p.metrics["n_days"] > 300
     assert set(p.metrics["model"]) >= {"nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "pbias", "r2"}
 

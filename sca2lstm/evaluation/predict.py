@@ -134,7 +134,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
     o, lead = data.offsets[0], cfg.data.lead_days
-    pred = scalers.inverse_y(fc.pred.astype(np.float64), basin)
+    # no river flows backwards: the model's output, unbounded in its scaled space, is clamped at 0 m3/s
+    pred = np.maximum(scalers.inverse_y(fc.pred.astype(np.float64), basin), 0.0)
     obs = rec.y[i0:i1].astype(np.float64)
     pers_idx = np.arange(i0, i1) - lead
     pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)

@@ -255,8 +255,9 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     inv = scalers.inverse_y
     o = data.offsets[0]
     obs = inv(data.y[o + split.i_split:o + split.i1].astype(np.float64), basin)
-    plot_before_after(dates, obs, inv(before.forecasts[0].pred.astype(np.float64), basin),
-                      inv(after.forecasts[0].pred.astype(np.float64), basin), run_dir / "performance_chart.png",
+    flow = lambda pred: np.maximum(inv(pred.astype(np.float64), basin), 0.0)  # noqa: E731  (as predict.py issues it)
+    plot_before_after(dates, obs, flow(before.forecasts[0].pred), flow(after.forecasts[0].pred),
+                      run_dir / "performance_chart.png",
                       title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept})")
     vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend,
           "kept": decision, "missing_inputs": list(ctx.missing_inputs)}
