@@ -204,3 +204,19 @@ def test_stated_units_are_converted_or_refused():
     doc["daily_units"]["temperature_2m_mean"] = "K"
     with pytest.raises(WeatherSourceError, match=r"'daily.temperature_2m_mean' is in 'K'; expected '°C' or '°F'"):
         parse_response(doc, ["precipitation", "temperature"])
+
+
+@pytest.mark.parametrize("dates,needle", [(["notadate", "2024-02-01"], "--from: invalid value 'notadate': expected a "
+                                                                       "date YYYY-MM-DD"),
+                                          (["2024-02-01", "2024-01-01"], "--from 2024-02-01 is after --to 2024-01-01"),
+                                          (["2020-01-01", "2020-02-01"], "archive starts on 2024-01-01")])
+def test_archive_dates_are_checked_before_any_request(pretrained_ckpt, tiny_data_dir, tmp_path, capsys, dates,
+                                                      needle):
+    from sca2lstm.cli.weather import main
+
+    rc = main(["archive", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+               "--from", dates[0], "--to", dates[1], "--out", str(tmp_path / "a.csv"), "--base_url",
+               "http://127.0.0.1:9"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,16 @@ non_negative_float = _number_type(float, lambda v: v >= 0, "a finite number >= 0
 open_unit_float = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
+def iso_date(s: str) -> str:
+    """A date flag: ``YYYY-MM-DD`` (returned in that form, so two dates compare as text)."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(s).strip()).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {s!r}: expected a date YYYY-MM-DD") from None
+
+
 def basin_id(s: str) -> str:
     """A basin id flag: a string such as 32006, DE110000 or my-gauge, safe for file names."""
     from ..data.ids import check_basin_id

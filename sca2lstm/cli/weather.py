@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import ArgumentParser, basin_id, run_main
+from ..errors import UsageError
+from .common import ArgumentParser, basin_id, iso_date, run_main
+
+#: The first day of Open-Meteo's previous-runs API (docs: data from January 2024 for most models).
+PREVIOUS_RUNS_FIRST_DAY = "2024-01-01"
 
 PROG = "sca2lstm weather"
 
@@ -52,8 +56,9 @@ def build_parser() -> ArgumentParser:
         q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
         q.add_argument("--quiet", action="store_true", help="print only the output paths")
     f.add_argument("--ensemble", action="store_true", help="every member of the ensemble API")
-    a.add_argument("--from", dest="start", required=True, help="first valid date, YYYY-MM-DD (2024 or later)")
-    a.add_argument("--to", dest="end", required=True, help="last valid date, YYYY-MM-DD")
+    a.add_argument("--from", dest="start", type=iso_date, required=True,
+                   help=f"first valid date, YYYY-MM-DD ({PREVIOUS_RUNS_FIRST_DAY} or later)")
+    a.add_argument("--to", dest="end", type=iso_date, required=True, help="last valid date, YYYY-MM-DD")
     return p
 
 
@@ -64,7 +69,6 @@ def _context(args):
     from ..weather.fetch import parse_points, station_location
 
     if args.retries < 0 or args.timeout <= 0:
-        from ..errors import UsageError
         raise UsageError(f"--retries {args.retries} / --timeout {args.timeout}: retries >= 0 and timeout > 0")
     path = resolve_model_path(args.model)
     bundle = load_model(path)
@@ -87,6 +91,11 @@ def _body(args) -> int:
         issue = table["issue_date"].iloc[0].date()
         out = Path(args.out) if args.out else Path(f"weather_{args.basin}_{issue}.csv")
     else:
+        if args.start > args.end:
+            raise UsageError(f"--from {args.start} is after --to {args.end}")
+        if args.start < PREVIOUS_RUNS_FIRST_DAY:
+            raise UsageError(f"--from {args.start}: Open-Meteo's previous-runs archive starts on "
+                             f"{PREVIOUS_RUNS_FIRST_DAY}; choose a later date")
         docs, table = fetch_archive(loc, args.start, args.end, leads, models=args.models, base_url=args.base_url,
                                     api_key=args.api_key, client_options=opts)
         out = Path(args.out) if args.out else Path(f"weather_archive_{args.basin}.csv")
