@@ -182,6 +182,8 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     assert best.training.learning_rate == pytest.approx(study.best_params["training.learning_rate"])
     assert best.model.hidden_size == study.best_params["model.hidden_size"]
     assert best.data.val_start == TINY_PERIODS["val_start"]
+    assert best.data.data_dir is not None                      # the folder the study ran on, never none
+    assert "was each trial's budget, not chosen by the study" in (out / "best_config.yaml").read_text()
 
 
 # ------------------------------------------------------------------ gradient-guided SCA optimiser

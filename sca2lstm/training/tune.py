@@ -243,7 +243,7 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(ConfigError,), gc_after_trial=True,
                        callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
-    files = write_outputs(study, cfg, dims, out_dir, study_name)
+    files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
     best = study.best_trial
     echo(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
          + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
@@ -255,8 +255,11 @@ def _fmt(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str) -> dict:
-    """trials.csv, history.png and best_config.yaml of the study (rewritten from the stored study)."""
+def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data_dir=None) -> dict:
+    """trials.csv, history.png and best_config.yaml of the study (rewritten from the stored study).
+
+    ``best_config.yaml`` names the data folder the study ran on (``data_dir``, absolute) unless the config named
+    one, and says that its ``training.epochs`` was each trial's budget, not an epoch count chosen by the study."""
     from ..evaluation.tuning_plots import plot_optimization_history
     optuna = require_optuna()
 
@@ -275,11 +278,16 @@ def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str) -> d
         title=f"Study {study_name}: {cfg.tune.sampler}, {len(trials)} trials")
     best = study.best_trial
     best_cfg = trial_config(cfg, best.params).to_dict()
+    if data_dir is not None and not best_cfg["data"].get("data_dir"):
+        best_cfg["data"]["data_dir"] = str(Path(data_dir).expanduser().absolute())
     tune_section = best_cfg.pop("tune")
     header = (f"# The best trial ({best.number}) of study {study_name!r}: {objective} {best.value:.6g} on the "
               f"validation period,\n# sampler {tune_section['sampler']}. Searched: "
               + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-              + "\n# Use it with --config (e.g. python sca2lstm.py --config best_config.yaml).\n")
+              + "\n# Use it with --config (e.g. python sca2lstm.py --config best_config.yaml)."
+              + ("" if "training.epochs" in best.params else
+                 f"\n# training.epochs {best_cfg['training']['epochs']} was each trial's budget, not chosen by the "
+                 "study: give the final training its own (e.g. --epochs 60).") + "\n")
     files["best_config"] = atomic_write_text(out_dir / "best_config.yaml",
                                              header + yaml.safe_dump(copy.deepcopy(best_cfg), sort_keys=False))
     return files
