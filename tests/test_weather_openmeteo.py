@@ -220,3 +220,18 @@ def test_archive_dates_are_checked_before_any_request(pretrained_ckpt, tiny_data
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and needle in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_names_an_unknown_basin_and_a_base_url_that_is_not_http(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                      capsys):
+    from sca2lstm.cli.weather import main
+
+    out = tmp_path / "wx.csv"
+    argv = _fetch_argv(pretrained_ckpt, tiny_data_dir, out, "http://127.0.0.1:9")
+    rc = main([*argv[:2], "99999", *argv[3:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "unknown basin '99999'" in err[0] and "available: " in err[0]
+    rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, out, "ftp://example.org"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--base_url 'ftp://example.org': expected an http:// or https://" in err[0]
+    assert list(tmp_path.iterdir()) == []

@@ -74,6 +74,10 @@ def _context(args):
     bundle = load_model(path)
     cfg = bundle[1]
     data_dir, _ = data_folder(bundle, args.data_dir)
+    from ..data.reader import timeseries_file
+    timeseries_file(data_dir, args.basin)  # an unknown basin is named, with the ones there are
+    if args.base_url and not str(args.base_url).startswith(("http://", "https://")):
+        raise UsageError(f"--base_url {args.base_url!r}: expected an http:// or https:// address")
     pts = parse_points(args.points) if args.points else None
     loc = station_location(data_dir, args.basin, pts)
     leads = max(1, int(cfg.training.forecast_leads or 7))
