@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .common import ArgumentParser, non_negative_int, positive_int, run_main
+from .common import ArgumentParser, iso_date, non_negative_int, positive_int, run_main
 
 PROG = "sca2lstm data"
 
@@ -21,8 +21,8 @@ def build_parser() -> ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (must be new or empty)")
     s.add_argument("--basins", type=positive_int, default=12, help="number of basins (default 12; 32006 is first)")
     s.add_argument("--seed", type=non_negative_int, default=42, help="random seed (default 42)")
-    s.add_argument("--start", default="1970-10-01", help="first day (default 1970-10-01)")
-    s.add_argument("--end", default="2015-09-30", help="last day (default 2015-09-30)")
+    s.add_argument("--start", type=iso_date, default="1970-10-01", help="first day (default 1970-10-01)")
+    s.add_argument("--end", type=iso_date, default="2015-09-30", help="last day (default 2015-09-30)")
     c = sub.add_parser("check", help="read every basin of a dataset and summarise it")
     c.add_argument("--data_dir", default=None, help="CAMELS-GB folder (default: as for training)")
     for q in (s, c):
