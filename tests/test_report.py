@@ -108,3 +108,8 @@ def test_cli(run_dir, capsys):
     assert main([str(missing)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"sca2lstm report: error: run folder {missing} does not exist"]
+    empty = run_dir.parent / "empty_run"
+    empty.mkdir()
+    assert main([str(empty)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds nothing to report" in err[0] and not (empty / "report.html").exists()

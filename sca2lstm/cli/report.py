@@ -32,6 +32,9 @@ def _body(args: argparse.Namespace) -> int:
         if run_dir.exists():
             raise DataError(f"run folder {run_dir} is not a folder")
         raise DataError(f"run folder {run_dir} does not exist")
+    if not any(f.suffix in (".png", ".csv", ".json", ".yaml") for f in run_dir.rglob("*") if f.is_file()):
+        raise DataError(f"run folder {run_dir} holds nothing to report (no figures, tables or config); expected the "
+                        "folder of a training, fine-tuning, prediction or forecast run")
     path = build_report(run_dir, title=args.title)
     log.info(f"wrote {path}")
     return 0
