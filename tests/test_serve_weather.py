@@ -172,6 +172,7 @@ def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrai
                    "precipitation": 1.0, "temperature": 5.0}).to_csv(index=False).encode(), "text/csv", {}, "archive"),
     (_json(daily_response(FIRST, WET, TEMP)), "application/json", {"issue_date": "1977-12-20"}, "issue_date"),
     (_json(daily_response("2099-10-02", WET, TEMP)), "application/json", {}, "issued 2099-10-02, which is in the future"),
+    (_json(daily_response(FIRST, WET, TEMP)), "text/csv", {}, "the body is JSON but its Content-Type is text/csv"),
 ])
 def test_an_unusable_weather_forecast_is_refused_in_one_line_and_nothing_stored(live, data, tmp_path, body, ctype,
                                                                                 params, needle):

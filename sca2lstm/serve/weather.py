@@ -56,9 +56,12 @@ def body_kind(content_type: str | None, raw: bytes) -> str:
     ct = (content_type or "").split(";")[0].strip().lower()
     if ct.endswith("json"):
         return "json"
+    looks_json = raw.lstrip()[:1] in (b"{", b"[")
     if ct in ("text/csv", "text/plain", "application/csv"):
+        if looks_json and ct != "text/plain":
+            raise DataError(f"the body is JSON but its Content-Type is {ct}; send it as application/json")
         return "csv"
-    return "json" if raw.lstrip()[:1] in (b"{", b"[") else "csv"
+    return "json" if looks_json else "csv"
 
 
 class WeatherForecasts:
