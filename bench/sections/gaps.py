@@ -49,7 +49,7 @@ def gap_forecast(model, cfg, scalers, data_dir, basin: str, fraction: float) -> 
                         pad=t.seq_len)
     fc = forecast_periods(model, data, [(i0, i1)], t.seq_len, t.spinup)[0]
     last = gappy[d.target].ffill().shift(d.lead_days).to_numpy(np.float64)
-    return {"obs": obs[i0:i1], "pred": scalers.inverse_y(fc.pred.astype(np.float64), basin),
+    return {"obs": obs[i0:i1], "pred": np.maximum(scalers.inverse_y(fc.pred.astype(np.float64), basin), 0.0),
             "last": last[i0:i1], "after_gap": gap[i0 - d.lead_days:i1 - d.lead_days]}
 
 
