@@ -259,6 +259,16 @@ def _bad_case(kind, tmp_path):
     if kind == "stage-in-cm":      # 1 m written as 100 (cm): Q would be 12.5 * 99.85^1.6, about 2000 times too large
         src.assign(h=100.0).rename(columns={"date": "日期"}).to_csv(f, index=False)
         return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15"]
+    if kind == "small-river-in-cm":  # 0.36 m written as 36: still 35.85 "m" above the zero-flow stage
+        src.assign(h=36.0).rename(columns={"date": "日期"}).to_csv(f, index=False)
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15"]
+    if kind == "stage-span":         # a few flood readings in cm among metres
+        src.assign(h=np.where(np.arange(len(src)) % 100 == 0, 80.0, 1.0)).rename(columns={"date": "日期"}).to_csv(
+            f, index=False)
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15"]
+    if kind == "level-in-cm":
+        return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15,h_max=3.2", "--warning_levels", "alert=250",
+                   "--levels_in", "stage"]
     if kind == "above-gauged":
         return f, [*stage, "--rating", "a=12.5,b=1.6,h0=0.15,h_max=0.5"]
     if kind == "water-balance":    # about 10 m3/s from 1 km2 is 864 mm/d of runoff under about 2 mm/d of rain
@@ -282,6 +292,10 @@ BAD = [("encoding", 2, "--encoding 'klingon' is not a known encoding"),
        ("stage-without-rating", 2, "--map stage=h needs --rating"),
        ("stage-in-cm", 1, "lie a median 99.85 m above the rating curve's zero-flow stage (0.15 m); no river runs "
                           "that deep: stages in cm?"),
+       ("small-river-in-cm", 1, "lie a median 35.85 m above the rating curve's zero-flow stage"),
+       ("stage-span", 1, "span 79 m (from 1 to 80); no river's level varies that much: stages in cm?"),
+       ("level-in-cm", 2, "--warning_levels alert=250 m: a water level of 250 m lies 249.85 m above the rating "
+                          "curve's zero-flow stage"),
        ("above-gauged", 1, "740 of 740 water levels in column 'h' lie above the rating curve's highest gauged stage "
                            "(0.5 m): the curve does not describe this record"),
        ("water-balance", 1, "times its mean precipitation"),

@@ -27,6 +27,7 @@ rising curve one to one, so ``stage_q05`` is the 5 % quantile of the stage.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ STAGE_COLUMNS = {"median": "stage_median", "q05": "stage_q05", "q25": "stage_q25
 # is rounding, a larger one a curve that does not rise.
 _BREAK_TOLERANCE = 1e-3
 _H_NAMES = ("h", "stage", "水位", "level", "water_level")
+log = logging.getLogger(__name__)
+
 _Q_NAMES = ("q", "discharge", "流量", "flow")
 
 
@@ -410,6 +413,11 @@ def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date
     return out
 
 
+#: No river's water level stands this many metres above its rating curve's zero-flow stage (the largest
+#: rivers' stages span a few tens of metres from low water to flood): such a level is a unit error, cm for m.
+MAX_DEPTH_M = 25.0
+
+
 def level_discharge(curve, stage_value: float, date=None) -> float:
     """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``."""
     c = as_curve(curve)
@@ -418,4 +426,12 @@ def level_discharge(curve, stage_value: float, date=None) -> float:
     if stage_value < c.lowest_stage(segs):
         raise UsageError(f"a water level of {stage_value:g} m lies below the rating curve (lowest stage "
                          f"{c.lowest_stage(segs):g} m): it has no discharge")
+    if stage_value - c.lowest_stage(segs) > MAX_DEPTH_M:
+        raise UsageError(f"a water level of {stage_value:g} m lies {stage_value - c.lowest_stage(segs):g} m above the "
+                         f"rating curve's zero-flow stage ({c.lowest_stage(segs):g} m); no river runs that deep: "
+                         "a level in cm? (levels are in metres, on the curve's datum)")
+    top = c.highest_gauged(segs)
+    if stage_value > top:
+        log.warning("a water level of %g m lies above the rating curve's highest gauged stage (%g m): its discharge "
+                    "is extrapolated", stage_value, top)
     return float(c._forward(np.array([float(stage_value)]), segs)[0])

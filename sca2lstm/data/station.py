@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..errors import DataError
 from . import tables
+from .rating import MAX_DEPTH_M
 from .station_meta import StationMeta
 # The options and the writer live in their own modules; their public names are re-exported here, the
 # import's one entry point.
@@ -58,9 +59,6 @@ MIN_OBSERVED_DAYS = 730
 # Below five years of observed discharge the import (and fine-tuning) warns: the test part is then
 # one year or less, and its scores are uncertain.
 WARN_OBSERVED_DAYS = 5 * 365
-# A median water level this far (m) above the rating curve's zero-flow stage is a unit error (stages in cm),
-# not a river: the deepest gauged rivers run a few tens of metres above their zero-flow stage at most.
-MAX_MEDIAN_DEPTH_M = 50.0
 # More than half of the record above the highest gauged stage: the curve does not describe the record.
 MAX_ABOVE_GAUGED_SHARE = 0.5
 # Over a record, a catchment cannot give off several times the rain that falls on it: a mean runoff above
@@ -205,11 +203,14 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     periods = curve.periods()
     h0 = min(curve.lowest_stage(p[2]) for p in periods)
     top = max(curve.highest_gauged(p[2]) for p in periods)
-    depth = float(np.nanmedian(h)) - h0
-    if depth > MAX_MEDIAN_DEPTH_M:
+    depth, span = float(np.nanmedian(h)) - h0, float(np.nanmax(h) - np.nanmin(h))
+    if depth > MAX_DEPTH_M:
         raise DataError(f"the water levels in column {col!r} lie a median {depth:g} m above the rating curve's "
                         f"zero-flow stage ({h0:g} m); no river runs that deep: stages in cm? (the curve and the "
                         "record must use metres and the same datum)")
+    if span > 2 * MAX_DEPTH_M:
+        raise DataError(f"the water levels in column {col!r} span {span:g} m (from {np.nanmin(h):g} to {np.nanmax(h):g}); "
+                        "no river's level varies that much: stages in cm? (the record must be in metres)")
     if na > MAX_ABOVE_GAUGED_SHARE * n:
         raise DataError(f"{na} of {n} water levels in column {col!r} lie above the rating curve's highest gauged "
                         f"stage ({top:g} m): the curve does not describe this record (stages in cm, another datum, "
