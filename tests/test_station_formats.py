@@ -45,6 +45,15 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     assert "skipped 2 row(s) whose date cell is a label, not a date: ['(年/月/日)', '合计']" in stdout
     ts = pd.read_csv(out / "timeseries" / "zhen-01.csv")
     assert ts["date"].iloc[0] == "2018-01-01" and len(ts) == DAYS
+    # the units row as Excel usually writes it, with an empty date cell, is a label row too
+    lines[1] = ",(mm),(℃),(m3/s)"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-03", "--out", str(out), "--map",
+                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
+                                   "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    assert "skipped 2 row(s) whose date cell is a label, not a date: ['(mm) (℃) (m3/s)', '合计']" in stdout
+    assert (out / "timeseries" / "zhen-03.csv").read_bytes() == (out / "timeseries" / "zhen-01.csv").read_bytes()
     np.testing.assert_allclose(ts["precipitation"], src["p"])
     np.testing.assert_allclose(ts["temperature"], src["t"])
     np.testing.assert_allclose(ts["discharge_vol"], src["q"])

@@ -401,3 +401,14 @@ def test_import_into_a_camels_gb_folder_says_so(source, tmp_path, capsys):
                                      "m3/s", "--out", str(out)])
     assert rc == 0 and "is a CAMELS-GB dataset folder: the station is added to it" in out_text + err
     assert (out / "timeseries" / "A1.csv").is_file()
+
+
+def test_overwriting_a_camels_gb_basin_of_the_folder_is_refused(source, tmp_path, capsys):
+    out = tmp_path / "CAMELS_GB"
+    (out / "timeseries").mkdir(parents=True)
+    camels = out / "timeseries" / "CAMELS_GB_hydromet_timeseries_1001_19701001-20150930.csv"
+    camels.write_text("date\n")
+    f = write_csv(source, tmp_path / "a.csv")
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "1001", "--map", MAP, "--discharge_unit", "m3/s",
+                              "--out", str(out), "--overwrite"])
+    assert rc == 2 and "is a CAMELS-GB basin of" in err and camels.read_text() == "date\n"

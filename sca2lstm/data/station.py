@@ -235,10 +235,20 @@ MAX_LABEL_ROWS = 3
 
 
 def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary: list):
-    """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit."""
+    """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit, and
+    leading rows whose date cell is empty while another cell holds text that is not a number (a units row under
+    the header, ``,(mm),(℃),(m3/s)``)."""
     no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
+    others = frame.drop(columns=[date_col])
+
+    def units_row(i: int) -> bool:
+        cells = others.iloc[i].dropna().astype(str).str.strip()
+        cells = cells[cells != ""]
+        return len(cells) > 0 and pd.to_numeric(cells.str.replace(",", ".", regex=False), errors="coerce").isna().any()
+
     head = 0
-    while head < min(MAX_LABEL_ROWS, len(frame)) and no_digit[head] and frame[date_col].iloc[head] is not pd.NA:
+    while head < min(MAX_LABEL_ROWS, len(frame)) and no_digit[head] and (
+            frame[date_col].iloc[head] is not pd.NA or units_row(head)):
         head += 1
     tail = 0
     while (tail < MAX_LABEL_ROWS and len(frame) - tail - 1 >= head and no_digit[len(frame) - tail - 1]
@@ -246,7 +256,9 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary
         tail += 1
     if not head and not tail:
         return frame, first_row
-    dropped = [str(v) for v in frame[date_col].iloc[:head]] + [str(v) for v in frame[date_col].iloc[len(frame) - tail:]]
+    shown = lambda i: (str(frame[date_col].iloc[i]) if frame[date_col].iloc[i] is not pd.NA  # noqa: E731
+                       else " ".join(others.iloc[i].dropna().astype(str)))
+    dropped = [shown(i) for i in range(head)] + [shown(i) for i in range(len(frame) - tail, len(frame))]
     summary.append(f"skipped {head + tail} row(s) whose date cell is a label, not a date: {dropped}")
     out = frame.iloc[head:len(frame) - tail].reset_index(drop=True)
     if len(out) == 0:

@@ -60,10 +60,15 @@ def _stations_table(out_dir) -> pd.DataFrame:
 
 
 def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
-    """UsageError when ``station_id`` is already in ``out_dir`` and ``overwrite`` is off."""
+    """UsageError when ``station_id`` is already in ``out_dir`` and ``overwrite`` is off, or is a downloaded
+    CAMELS-GB basin there (whose attribute files would go on describing it, whatever the import writes)."""
+    hits = existing_station_files(out_dir, station_id)
+    if any(p.name.startswith("CAMELS_GB_hydromet_timeseries_") for p in hits):
+        raise UsageError(f"station id {station_id!r} is a CAMELS-GB basin of {out_dir}, whose attribute files would go "
+                         "on describing it; import your station into a folder of your own (e.g. ./my_stations) or "
+                         "under another --id")
     if overwrite:
         return
-    hits = existing_station_files(out_dir, station_id)
     in_table = station_id in set(_stations_table(out_dir)["gauge_id"].astype(str).str.strip())
     if hits or in_table:
         where = hits[0] if hits else Path(out_dir) / "attributes" / STATIONS_FILE
