@@ -156,6 +156,8 @@ def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp
     t = pd.read_csv(folder / "forecast.csv")
     assert len(t) == 7 and list(t.columns)[:5] == ["issue_date", "valid_date", "lead_days", "median", "q05"]
     assert "Operational forecast" in (folder / "report.html").read_text()
+    # the report names the folder it lives in, not the temporary one it was built in
+    assert f"Run folder <code>{folder.name}</code>" in (folder / "report.html").read_text()
     # a bad request: one line, exit 2 (usage), and the earlier output is untouched
     before = (folder / "forecast.csv").read_bytes()
     rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),

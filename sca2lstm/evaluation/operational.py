@@ -538,7 +538,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
                              title=f"Attention weights on the issue day {fc.issue_date.date()}")
-        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}")
+        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
+                     folder_name=final.name)
         replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

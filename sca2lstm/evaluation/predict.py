@@ -235,7 +235,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
                                title=f"Basin {pred.basin}: attention weights")
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
-        build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}")
+        build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
         replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -58,7 +58,7 @@ nav a{margin-right:1em}
 # public
 # --------------------------------------------------------------------------------------------------
 
-def build_report(run_dir, title: str | None = None) -> Path:
+def build_report(run_dir, title: str | None = None, folder_name: str | None = None) -> Path:
     """Write ``run_dir/report.html`` from the files of a run folder.
 
     Parameters
@@ -67,6 +67,9 @@ def build_report(run_dir, title: str | None = None) -> Path:
         The run folder.
     title : str, optional
         Page title; default ``"sca2lstm run: <folder name>"``.
+    folder_name : str, optional
+        The folder's name as the reader will find it, where the report is built in a temporary folder that is
+        renamed afterwards (default: ``run_dir``'s own name).
 
     Returns
     -------
@@ -83,7 +86,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
         raise DataError(f"run folder {run_dir} does not exist")
     if not run_dir.is_dir():
         raise DataError(f"run folder {run_dir} is not a folder")
-    title = title or f"sca2lstm run: {run_dir.resolve().name}"
+    title = title or f"sca2lstm run: {folder_name or run_dir.resolve().name}"
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     pngs = _find(run_dir, "*.png")
@@ -111,7 +114,7 @@ def build_report(run_dir, title: str | None = None) -> Path:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">Run folder <code>{_e(run_dir.resolve().name)}</code> '
+        f'<p class="meta">Run folder <code>{_e(folder_name or run_dir.resolve().name)}</code> '
         f"&middot; generated {_e(now)}</p>",
     ]
     if sections:
