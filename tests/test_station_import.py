@@ -412,3 +412,21 @@ def test_overwriting_a_camels_gb_basin_of_the_folder_is_refused(source, tmp_path
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "1001", "--map", MAP, "--discharge_unit", "m3/s",
                               "--out", str(out), "--overwrite"])
     assert rc == 2 and "is a CAMELS-GB basin of" in err and camels.read_text() == "date\n"
+
+
+def test_flags_typed_with_a_chinese_input_method_read_as_ascii(source, tmp_path, capsys):
+    """Full-width ＝ ＋ ， 、 ： in --map, --precipitation_weights and --day_start give the same station as ASCII."""
+    two = source.assign(N2=source["N"] * 2)
+    f = tmp_path / "a.csv"
+    two.rename(columns={"date": "Datum"}).to_csv(f, index=False)
+    common = ["--discharge_unit", "m3/s", "--out", str(tmp_path / "s")]
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "ascii", "--map",
+                              "date=Datum,precipitation=N+N2,discharge=Q", "--precipitation_weights", "0.75,0.25",
+                              "--day_start", "08:00", *common])
+    assert rc == 0, err
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "wide", "--map",
+                              "date＝Datum、precipitation＝N＋N2，discharge＝Q", "--precipitation_weights", "0.75，0.25",
+                              "--day_start", "08：00", *common])
+    assert rc == 0, err
+    ts = tmp_path / "s" / "timeseries"
+    assert (ts / "wide.csv").read_bytes() == (ts / "ascii.csv").read_bytes()

@@ -64,6 +64,15 @@ class ImportOptions:
 
 
 
+#: Punctuation a Chinese input method types in place of ASCII: read as the ASCII it stands for.
+_HALF_WIDTH = str.maketrans({"，": ",", "、": ",", "＝": "=", "＋": "+", "：": ":", "．": "."})
+
+
+def half_width(text: str) -> str:
+    """``text`` with full-width ``，、＝＋：．`` read as ``, , = + : .`` (flags typed with a Chinese input method)."""
+    return str(text).translate(_HALF_WIDTH)
+
+
 def parse_mapping(text) -> dict:
     """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked.
 
@@ -73,7 +82,7 @@ def parse_mapping(text) -> dict:
         pairs = {str(k).strip(): str(v).strip() for k, v in text.items()}
     else:
         pairs = {}
-        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
+        for part in half_width(text).split(","):
             if not part.strip():
                 continue
             if "=" not in part:
@@ -99,7 +108,7 @@ def parse_weights(text, n: int) -> list | None:
     """``"0.5,0.3,0.2"`` (or a list) -> floats, one per gauge, each >= 0, summing to 1. None: equal weights."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    items = [x for x in str(text).replace("，", ",").split(",")] if isinstance(text, str) else list(text)
+    items = [x for x in half_width(text).split(",")] if isinstance(text, str) else list(text)
     try:
         w = [float(x) for x in items]
     except (TypeError, ValueError):
@@ -179,6 +188,7 @@ def check_options(o: ImportOptions) -> ImportOptions:
         raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
                          "(e.g. --sep ';')")
     o.attributes = parse_attr(o.attributes)
+    o.day_start = half_width(o.day_start).strip() if isinstance(o.day_start, str) else o.day_start
     check_day_rule(o.day_start, o.day_label, o.stamp, "--day_start/--day_label/--stamp")
     for flag, zone in (("--timezone", o.timezone), ("--station_timezone", o.station_timezone)):
         if zone is not None:
@@ -190,6 +200,8 @@ def check_options(o: ImportOptions) -> ImportOptions:
     if not 0.0 <= o.max_missing < 1.0:
         raise UsageError(f"--max_missing {o.max_missing!r} must lie in [0, 1): the share of a day that may lack values")
     if o.rating is not None and not isinstance(o.rating, RatingCurve):
+        if isinstance(o.rating, str) and "＝" in o.rating:
+            o.rating = half_width(o.rating)   # a=..,b=.. typed with a Chinese input method (not a file name)
         o.rating = parse_rating(o.rating)
     if o.levels_in not in LEVELS_IN:
         raise UsageError(f"--levels_in {o.levels_in!r} unknown; choose from {', '.join(LEVELS_IN)}")
