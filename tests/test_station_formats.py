@@ -101,6 +101,12 @@ def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
     wb.save(f)
     rc, _, err = run(capsys, [*argv[:4], "xl-3", *argv[5:]])
     assert rc == 1 and "sheet '封面' is empty" in err and "choose another with --sheet (its sheets: 2 '说明', 3 '逐日')" in err
+    # a cover sheet with a title first: the columns are not found, and the other sheets are named
+    wb["封面"].append(["某某站水文资料 2018-2020"])
+    wb["封面"].append(["资料见第三张表"])
+    wb.save(f)
+    rc, _, err = run(capsys, [*argv[:4], "xl-3", *argv[5:]])
+    assert rc == 1 and "(read from sheet '封面'; another with --sheet: 2 '说明', 3 '逐日')" in err and "--sep" not in err
 
 
 # ------------------------------------------------------------------------------------------ hourly, 08:00

@@ -216,11 +216,12 @@ def normalise_name(name) -> str:
     return re.sub(r"\s+", "", s).casefold()
 
 
-def match_columns(columns, wanted: dict, source: str = "file") -> dict:
+def match_columns(columns, wanted: dict, source: str = "file", hint: str | None = None) -> dict:
     """Map ``{key: name as the user wrote it}`` to ``{key: the file's column}`` by :func:`normalise_name`.
 
     Raises DataError naming every wanted column that is absent (and the file's columns), or a name that
-    two columns share after normalisation.
+    two columns share after normalisation. ``hint`` ends that message (default: ask about ``--sep`` where the
+    file read as one column).
     """
     by_norm: dict[str, list] = {}
     for c in columns:
@@ -237,7 +238,7 @@ def match_columns(columns, wanted: dict, source: str = "file") -> dict:
     if absent:
         shown = [str(c) for c in columns]
         raise DataError(f"{source}: mapped column(s) {', '.join(absent)} not in the file; its columns are {shown}"
-                        + (" (is --sep right?)" if len(shown) == 1 else ""))
+                        + (hint if hint is not None else " (is --sep right?)" if len(shown) == 1 else ""))
     return out
 
 
@@ -259,6 +260,7 @@ class Table:
     sheet: str | None = None
     header_row: int = 0
     excel_epoch: _dt.datetime | None = None
+    sheets: tuple = ()              # every sheet of a spreadsheet, in order
 
     @property
     def first_data_row(self) -> int:
@@ -409,10 +411,12 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
     body = [r for r in body if any(c not in (None, "") for c in r)]
     if not body:
-        raise DataError(f"{path}: sheet {name!r} has a header but no data rows")
+        others = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names) if n != name)
+        raise DataError(f"{path}: sheet {name!r} has a header but no data rows"
+                        + (f"; choose another with --sheet (its sheets: {others})" if others else ""))
     df = pd.DataFrame(body, columns=cols, dtype="string")
     return Table(_clean(df, na_values), str(path), digest, "xlsx" if path.suffix.lower() != ".xls" else "xls",
-                 None, False, name, hdr, epoch)
+                 None, False, name, hdr, epoch, tuple(names))
 
 
 def _xlsx_book(path: Path, raw: bytes):
