@@ -435,6 +435,8 @@ def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ck
     assert (np.abs(curve.discharge(h).q - table["median"].to_numpy()) <= slack * 1.01).all()
     assert (table["stage_q05"] <= table["stage_median"] + 1e-12).all()
     assert (table["stage_median"] <= table["stage_q95"] + 1e-12).all()
+    report = next(fc_dir.rglob("report.html")).read_text(encoding="utf-8")
+    assert "The <code>stage_*</code> columns are the same quantiles as water levels, in m" in report
 
     # The service answers with the same water levels beside the flows.
     from fastapi.testclient import TestClient

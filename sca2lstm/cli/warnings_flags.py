@@ -60,7 +60,9 @@ def warned(args, bundle, path, weather):
     doc = warnings.to_json()
     for n, lead in first.items():
         doc[n]["first_warning_lead"] = lead or None   # null: no lead reaches the level's warning probability
-    extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()},
+    # the fan chart's labels: a level given as a water level shows it, as the user typed it
+    extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
+                        for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
     lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)
                                                   is not None else "") + f", warn at P >= {threshold_text(lv)} "

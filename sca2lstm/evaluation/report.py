@@ -216,6 +216,9 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
              "(setting <code>issue-time</code>: weather up to the issue date only; "
              "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
              "Median and quantiles in m&sup3;/s.</p>")
+    if "stage_median" in path.read_text(encoding="utf-8").splitlines()[0].split(","):
+        intro = intro[:-4] + (" The <code>stage_*</code> columns are the same quantiles as water levels, in m, "
+                              "through the station's rating curve.</p>")
     out = [intro, _csv_table(path)]
     warn = run_dir / "warnings.txt"
     if warn.is_file():  # the warnings in one sentence, above the table
