@@ -308,7 +308,7 @@ BAD = [("encoding", 2, "--encoding 'klingon' is not a known encoding"),
        ("stage-in-cm", 1, "lie a median 99.85 m above the rating curve's zero-flow stage (0.15 m); no river runs "
                           "that deep: stages in cm?"),
        ("small-river-in-cm", 1, "lie a median 35.85 m above the rating curve's zero-flow stage"),
-       ("stage-span", 1, "span 79 m (from 1 to 80); no river's level varies that much: stages in cm?"),
+       ("stage-span", 1, "span 79 m (from 1 to 80); no river's level varies that much: stages in cm"),
        ("level-in-cm", 2, "--warning_levels alert=250 m: a water level of 250 m lies 249.85 m above the rating "
                           "curve's zero-flow stage"),
        ("above-gauged", 1, "740 of 740 water levels in column 'h' lie above the rating curve's highest gauged stage "

@@ -210,7 +210,8 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
                         "record must use metres and the same datum)")
     if span > 2 * MAX_DEPTH_M:
         raise DataError(f"the water levels in column {col!r} span {span:g} m (from {np.nanmin(h):g} to {np.nanmax(h):g}); "
-                        "no river's level varies that much: stages in cm? (the record must be in metres)")
+                        "no river's level varies that much: stages in cm (the record must be in metres), or a "
+                        "missing-value code (name it with --na_value)?")
     if na > MAX_ABOVE_GAUGED_SHARE * n:
         raise DataError(f"{na} of {n} water levels in column {col!r} lie above the rating curve's highest gauged "
                         f"stage ({top:g} m): the curve does not describe this record (stages in cm, another datum, "
