@@ -340,9 +340,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     wanted.update(zip(gauge_keys, o.gauges))
     hint = None
     if table is not None and table.kind != "csv":
-        others = [f"{i + 1} {n!r}" for i, n in enumerate(table.sheets) if n != table.sheet]
-        hint = (f" (read from sheet {table.sheet!r}" + (f"; another with --sheet: {', '.join(others)})" if others
-                                                      else ")"))
+        others = tables.sheet_listing(table.sheets, leaving=table.sheet)
+        hint = f" (read from sheet {table.sheet!r}" + (f"; another with --sheet: {others})" if others else ")")
     cols = tables.match_columns(frame.columns, wanted, source, hint=hint)
     first_row = table.first_data_row if table is not None else 2
     frame, first_row = _drop_label_rows(frame, cols["date"], first_row, summary)

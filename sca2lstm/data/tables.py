@@ -398,7 +398,7 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     while rows and all(c in (None, "") for c in rows[-1]):
         rows.pop()
     if not rows:
-        others = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names) if n != name)
+        others = sheet_listing(names, leaving=name)
         hint = f"; choose another with --sheet (its sheets: {others})" if others else ""
         raise DataError(f"{path}: sheet {name!r} is empty; expected a header row and one row per time step{hint}")
     hdr = _header_index(rows, header_names, skiprows)
@@ -411,7 +411,7 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
     body = [r for r in body if any(c not in (None, "") for c in r)]
     if not body:
-        others = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names) if n != name)
+        others = sheet_listing(names, leaving=name)
         raise DataError(f"{path}: sheet {name!r} has a header but no data rows"
                         + (f"; choose another with --sheet (its sheets: {others})" if others else ""))
     df = pd.DataFrame(body, columns=cols, dtype="string")
@@ -458,8 +458,14 @@ def _xls_book(path: Path, raw: bytes):
     return book.sheet_names(), rows, epoch
 
 
+def sheet_listing(names, leaving: str | None = None) -> str:
+    """``1 'Sheet1', 2 '逐日'``: a workbook's sheets by number and name, as ``--sheet`` takes them (without
+    ``leaving``, the sheet already read)."""
+    return ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names) if n != leaving)
+
+
 def _pick_sheet(path: Path, names: list, sheet) -> str:
-    listing = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names))
+    listing = sheet_listing(names)
     if sheet is None or str(sheet).strip() == "":
         return names[0]
     s = str(sheet).strip()
