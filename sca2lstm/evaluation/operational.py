@@ -35,9 +35,9 @@ from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
-from ..data.tables import parse_dates
 from ..errors import DataError, UsageError
-from ..weather.files import WeatherForecast, check_weather_values, complete_pet, gauge_latitude, pet_input
+from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
+                             gauge_latitude, pet_input)
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
 
@@ -131,16 +131,6 @@ def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Tim
     return t0
 
 
-def _forecast_dates(wf: pd.DataFrame) -> pd.DatetimeIndex:
-    """The ``date`` column of a plain weather table, read by the one date parser of every file (one line else)."""
-    try:
-        return parse_dates(wf["date"].astype(str).tolist(), column="date", source="weather forecast").normalize()
-    except (DataError, ValueError, TypeError):
-        first = str(wf["date"].iloc[0]) if len(wf) else ""
-        raise DataError(f"weather forecast: column 'date' must hold dates as YYYY-MM-DD; {first!r} is not one, or "
-                        "could be day/month or month/day") from None
-
-
 def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int) -> pd.DataFrame:
     """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong)."""
     wf = weather_forecast
@@ -155,7 +145,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
         note = f" ({pet[0]} may be left out: it is derived from temperature)" if pet else ""
         raise DataError(f"weather forecast: wrong columns (missing {missing}, unexpected {extra}); "
                         f"expected {expected}{note}")
-    dates = _forecast_dates(wf)
+    dates = forecast_dates(wf["date"], "date", "weather forecast")
     if dates.has_duplicates:
         raise DataError(f"weather forecast: duplicate date {dates[dates.duplicated()][0].date()}")
     early = dates[dates <= t0]
@@ -300,7 +290,7 @@ def _plain_with_pet(wf, cfg, lat):
     pet = pet_input(cfg)
     if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns:
         return wf                                   # _weather_rows names what is wrong
-    wf = wf.assign(date=_forecast_dates(wf))
+    wf = wf.assign(date=forecast_dates(wf["date"], "date", "weather forecast"))
     other = [c for c in PET_COLUMNS if c in wf.columns and c != pet]
     if other:
         log.info("weather forecast: column %s is not the PET this model reads (%s); %s", other[0], pet or "none",

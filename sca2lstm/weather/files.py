@@ -182,20 +182,26 @@ def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> Weath
     return WeatherForecast(_tidy(df, source), source)
 
 
+def forecast_dates(values: pd.Series, column: str, source: str) -> pd.DatetimeIndex:
+    """A weather table's date column (days), read by the one date parser of every file; a one-line DataError
+    naming the column and its first value otherwise."""
+    try:
+        return parse_dates(values.astype(str).tolist(), column=column, source=source).normalize()
+    except (DataError, ValueError, TypeError):
+        first = values.dropna().astype(str).iloc[0] if values.notna().any() else ""
+        raise DataError(f"{source}: column {column!r} must hold dates as YYYY-MM-DD; {first!r} is not one, or could "
+                        "be day/month or month/day") from None
+
+
 def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
     """Dates parsed (one line naming the column otherwise), members as int, inputs numeric."""
     out = df.copy()
     for c in ("issue_date", "valid_date"):
-        try:
-            ok = out[c].notna().to_numpy()
-            parsed = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
-            if ok.any():
-                parsed[ok] = parse_dates(out[c][ok].astype(str).tolist(), column=c, source=src).normalize()
-            out[c] = parsed
-        except (DataError, ValueError, TypeError):
-            first = out[c].dropna().astype(str).iloc[0] if out[c].notna().any() else ""
-            raise DataError(f"{src}: column {c!r} must hold dates as YYYY-MM-DD; {first!r} is not one, or could "
-                            "be day/month or month/day") from None
+        ok = out[c].notna().to_numpy()
+        parsed = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+        if ok.any():
+            parsed[ok] = forecast_dates(out[c][ok], c, src)
+        out[c] = parsed
     if out["valid_date"].isna().any():
         raise DataError(f"{src}: column 'valid_date' has an empty row")
     m = pd.to_numeric(out["member"], errors="coerce")
