@@ -62,7 +62,8 @@ from sca2lstm.errors import DataError  # noqa: E402
 from sca2lstm.evaluation.calibration import adjust, fit_lead_blend, read_calibration, station_spread  # noqa: E402
 from sca2lstm.evaluation.spread import SpreadCalibration  # noqa: E402
 from sca2lstm.evaluation.context import BasinContext  # noqa: E402
-from sca2lstm.evaluation.exceedance import choose_warn_probability, exceedance_probability, pit  # noqa: E402
+from sca2lstm.evaluation.exceedance import (choose_warn_probability, exceedance_probability,  # noqa: E402
+                                             nest_warnings, pit)
 from sca2lstm.evaluation.levels import annual_maxima, record_levels  # noqa: E402
 from sca2lstm.evaluation.metrics import bootstrap_interval, paired_metrics  # noqa: E402
 from sca2lstm.evaluation.operational import issue_time_hindcasts  # noqa: E402
@@ -213,10 +214,8 @@ def score(results, leads):
                     cov_hi.append(((obs >= q[:, j05]) & (obs <= q[:, j95]))[hi])
                 probs = {n: exceedance_probability(q, taus, b["levels"][n]) for n in LEVELS
                          if np.isfinite(b["levels"][n])}
-                issued, above = {}, np.zeros(len(obs), dtype=bool)
-                for n in sorted(probs, key=lambda n: -b["levels"][n]):  # warnings nest, as the product issues them
-                    above = above | (probs[n] >= warn_p[n]["by_lead"][k])
-                    issued[n] = above
+                issued = nest_warnings({n: probs[n] >= warn_p[n]["by_lead"][k] for n in probs},  # as issued
+                                       b["levels"])
                 for n in LEVELS:
                     v = b["levels"][n]
                     if not np.isfinite(v):

@@ -104,6 +104,31 @@ def first_warning_lead(p, warn_probability) -> np.ndarray:
     return np.where(hit.any(axis=-1), hit.argmax(axis=-1) + 1, 0)
 
 
+def nest_warnings(warn: dict, values: dict) -> dict:
+    """Warnings as issued: a warning for a level is also one for every lower level.
+
+    A flow above a higher level is above every lower one, so warning for the higher level warns for the lower
+    ones too, whose own warning probability may not be reached (a rare level warns at a lower probability,
+    chosen for its F1).
+
+    Parameters
+    ----------
+    warn : dict name -> bool array [...]
+        Each level's warnings from its own probability.
+    values : dict name -> float
+        The levels (m3/s), to order them.
+
+    Returns
+    -------
+    dict name -> bool array [...], nested.
+    """
+    out, above = {}, None
+    for name in sorted(warn, key=lambda n: values[n], reverse=True):
+        above = np.asarray(warn[name], dtype=bool) if above is None else above | np.asarray(warn[name], dtype=bool)
+        out[name] = above
+    return out
+
+
 def f1_by_threshold(p, event, grid=WARN_GRID) -> np.ndarray:
     """F1 of warning when ``p >= g`` against ``event``, for each ``g`` of ``grid`` (vectorised).
 

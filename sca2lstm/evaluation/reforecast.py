@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
-from .exceedance import exceedance_probability, first_warning_lead
+from .exceedance import exceedance_probability, first_warning_lead, nest_warnings
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
 
 _QCOL = re.compile(r"^q(\d{2,3})$")
@@ -82,13 +82,10 @@ def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
             out[f"warn_{name}"] = p >= np.asarray(by_lead)[k]
         else:
             out[f"warn_{name}"] = p >= lv.warn_probability
-    # Warnings nest: a flow above a higher level is above every lower one, so a warning for the higher level is
-    # a warning for the lower ones too (their own thresholds can be higher: a rare level warns at a lower
-    # probability, chosen for its F1).
-    above = np.zeros(len(out), dtype=bool)
-    for name in sorted(warnings.levels, key=lambda n: warnings.levels[n].value, reverse=True):
-        above |= out[f"warn_{name}"].to_numpy(bool)
-        out[f"warn_{name}"] = above.copy()
+    nested = nest_warnings({n: out[f"warn_{n}"].to_numpy(bool) for n in warnings.levels},
+                           {n: lv.value for n, lv in warnings.levels.items()})
+    for name, w in nested.items():
+        out[f"warn_{name}"] = w
     return out
 
 
