@@ -6,6 +6,7 @@ failed writer never leaves a half-written file, and an earlier good file stays a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -41,6 +42,22 @@ def atomic_write(path, write: Callable, binary: bool = False) -> Path:
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text))
+
+
+@contextlib.contextmanager
+def folder_built_aside(final):
+    """Build a folder beside ``final`` (yielded: ``.<name>.<pid>.tmp``) and swap it in whole with
+    :func:`replace_folder` when the block ends; on an error the half-built folder is removed and ``final`` is
+    left as it was."""
+    final = Path(final)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        replace_folder(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_folder(tmp, final) -> Path:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..fileio import replace_folder
+from ..fileio import folder_built_aside
 from ..data.dataset import SequenceData
 from ..data.features import raw_features, required_columns
 from ..data.pet import PET_COLUMNS
@@ -498,10 +496,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}" + ("_with_weather_forecast"
                                                                if fc.setting == SETTING_WEATHER else "")
     final = out_dir / name
-    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with folder_built_aside(final) as tmp:
         t = fc.table
         t.to_csv(tmp / "forecast.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
         if fmt == "json":
@@ -530,7 +525,4 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                              title=f"Attention weights on the issue day {fc.issue_date.date()}")
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
                      folder_name=final.name)
-        replace_folder(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -11,7 +11,6 @@ import glob
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..fileio import replace_folder
+from ..fileio import folder_built_aside
 from ..checkpoint import load_model
 from ..errors import DataError, UsageError
 from .context import BasinContext
@@ -201,10 +200,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
 
     out_dir = Path(out_dir)
     final = out_dir / f"basin_{pred.basin}"
-    tmp = out_dir / f".basin_{pred.basin}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with folder_built_aside(final) as tmp:
         s = pred.series
         if fmt == "netcdf":
             _write_netcdf(pred, tmp / "series.nc")
@@ -236,9 +232,6 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
-        replace_folder(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

@@ -273,23 +273,11 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
     """``folder`` with ``reforecast.csv`` and ``levels.json``, built beside it and swapped in whole: an earlier
     reforecast's folder (and the ``verify`` scores of it) is replaced, never mixed with the new table."""
-    import os
-    import shutil
-    from pathlib import Path
+    from ..fileio import folder_built_aside
 
-    from ..fileio import replace_folder
-
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with folder_built_aside(folder) as tmp:
         atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
         atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_folder(tmp, folder)
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
