@@ -75,6 +75,7 @@ def warned(args, bundle, path, weather):
 def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     """``--from/--to``: reforecast.csv and levels.json in ``out_dir/basin_<id>_reforecast_<from>_<to>/``."""
     from ..errors import UsageError
+    from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
     from ..evaluation.reforecast import reforecast, write_reforecast
 
     if not (args.from_date and args.to_date):
@@ -92,7 +93,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
-    folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + ("_with_weather_forecast" if weather is not None
+    folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + (WEATHER_FOLDER_SUFFIX if weather is not None
                                                                           else ""))
     write_reforecast(table, warnings, folder)
     n_issue = table["issue_date"].nunique()

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 SETTING_ISSUE = "issue-time"
 SETTING_WEATHER = "issue-time+weather-forecast"
+#: The output folder of a forecast (or reforecast) with a weather forecast ends so: it never replaces the one
+#: without, of the same issue date (or span).
+WEATHER_FOLDER_SUFFIX = "_with_weather_forecast"
 #: An issue date needs an observed discharge within this many days up to it (inclusive). Older than
 #: that, every discharge input (the lagged flow, the SSI state of the last ``data.ssi_window`` = 30
 #: days) is missing at the issue date, a state training never shows: issue-time windows hide at most
@@ -493,7 +496,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     from .report import build_report
 
     out_dir = Path(out_dir)
-    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}" + ("_with_weather_forecast"
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}" + (WEATHER_FOLDER_SUFFIX
                                                                if fc.setting == SETTING_WEATHER else "")
     final = out_dir / name
     with folder_built_aside(final) as tmp:
