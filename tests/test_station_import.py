@@ -430,3 +430,14 @@ def test_flags_typed_with_a_chinese_input_method_read_as_ascii(source, tmp_path,
     assert rc == 0, err
     ts = tmp_path / "s" / "timeseries"
     assert (ts / "wide.csv").read_bytes() == (ts / "ascii.csv").read_bytes()
+
+
+def test_a_map_key_given_twice_is_refused_before_the_file_is_read(tmp_path, capsys):
+    """`--map` follows the one NAME=VALUE syntax: a key given twice would silently pick one column."""
+    rc, _, err = run(capsys, ["station", "import", str(tmp_path / "absent.csv"), "--id", "s1", "--map",
+                              "date=Datum,precipitation=N,discharge=Q,discharge=Q2", "--discharge_unit", "m3/s",
+                              "--out", str(tmp_path / "s")])
+    assert rc == 2 and "--map: 'discharge' given twice" in err and not (tmp_path / "s").exists()
+    rc, _, err = run(capsys, ["station", "import", str(tmp_path / "absent.csv"), "--id", "s1", "--map",
+                              "date=Datum,precipitation", "--out", str(tmp_path / "s")])
+    assert rc == 2 and "--map entry 'precipitation' is not KEY=COLUMN" in err

@@ -118,23 +118,33 @@ def check_day_rule(start, label, stamp, source: str = "station metadata") -> Non
         raise UsageError(f"{source}: stamp {stamp!r} is not one of {', '.join(STAMPS)}")
 
 
-def parse_pairs(text, flag: str, example: str) -> list:
+#: Punctuation a Chinese input method types in place of ASCII: read as the ASCII it stands for.
+_HALF_WIDTH = str.maketrans({"，": ",", "、": ",", "＝": "=", "＋": "+", "：": ":", "．": "."})
+
+
+def half_width(text: str) -> str:
+    """``text`` with full-width ``，、＝＋：．`` read as ``, , = + : .`` (flags typed with a Chinese input method)."""
+    return str(text).translate(_HALF_WIDTH)
+
+
+def parse_pairs(text, flag: str, example: str, what: str = "NAME=VALUE") -> list:
     """``'alert=45.0,danger=80.0'`` (or a dict) -> ``[('alert', '45.0'), ('danger', '80.0')]``, values unchecked.
 
-    The syntax of every ``NAME=VALUE,...`` flag of a station (``--warning_levels``, ``--warn_probability``).
-    Full-width punctuation typed in a Chinese input method (``，``, ``＝``) counts as ``,`` and ``=``. A part
-    without ``=`` or a name given twice is a one-line UsageError naming ``flag`` and showing ``example``.
+    The syntax of every ``NAME=VALUE,...`` flag of a station (``--warning_levels``, ``--warn_probability``,
+    ``--map``). Full-width punctuation typed in a Chinese input method (:func:`half_width`) counts as its
+    ASCII. A part without ``=`` (``what`` names the expected form) or a name given twice is a one-line
+    UsageError naming ``flag`` and showing ``example``.
     """
     if isinstance(text, dict):
         pairs = [(str(k).strip(), v) for k, v in text.items()]
     else:
         pairs = []
-        for part in str(text).replace("，", ",").replace("＝", "=").split(","):
+        for part in half_width(text).split(","):
             if not part.strip():
                 continue
             name, sep, value = part.partition("=")
             if not sep:
-                raise UsageError(f"{flag} entry {part.strip()!r} is not NAME=VALUE; e.g. {example}")
+                raise UsageError(f"{flag} entry {part.strip()!r} is not {what}; e.g. {example}")
             pairs.append((name.strip(), value.strip()))
     names = [n for n, _ in pairs]
     twice = sorted({n for n in names if names.count(n) > 1})

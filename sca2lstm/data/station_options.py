@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from .ids import check_basin_id
+from .station_meta import half_width, parse_pairs
 
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
@@ -64,32 +65,14 @@ class ImportOptions:
 
 
 
-#: Punctuation a Chinese input method types in place of ASCII: read as the ASCII it stands for.
-_HALF_WIDTH = str.maketrans({"，": ",", "、": ",", "＝": "=", "＋": "+", "：": ":", "．": "."})
-
-
-def half_width(text: str) -> str:
-    """``text`` with full-width ``，、＝＋：．`` read as ``, , = + : .`` (flags typed with a Chinese input method)."""
-    return str(text).translate(_HALF_WIDTH)
-
-
 def parse_mapping(text) -> dict:
     """``date=Datum,precipitation=N,discharge=Q`` (or a dict) -> ``{key: column}``, keys checked.
 
-    Full-width punctuation typed in a Chinese input method (``，`` and ``＝``) counts as ``,`` and ``=``.
+    Full-width punctuation typed in a Chinese input method (``，`` and ``＝``) counts as ``,`` and ``=``; a key
+    given twice is refused, as for every ``NAME=VALUE`` flag (:func:`~sca2lstm.data.station_meta.parse_pairs`).
     """
-    if isinstance(text, dict):
-        pairs = {str(k).strip(): str(v).strip() for k, v in text.items()}
-    else:
-        pairs = {}
-        for part in half_width(text).split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise UsageError(f"--map entry {part.strip()!r} is not KEY=COLUMN; expected e.g. "
-                                 "date=Datum,precipitation=N,discharge=Q")
-            k, v = part.split("=", 1)
-            pairs[k.strip()] = v.strip()
+    pairs = {k: str(v).strip() for k, v in parse_pairs(text, "--map", "date=Datum,precipitation=N,discharge=Q",
+                                                         what="KEY=COLUMN")}
     unknown = [k for k in pairs if k not in MAP_KEYS]
     if unknown:
         raise UsageError(f"--map key(s) {unknown} unknown; allowed keys: {', '.join(MAP_KEYS)}")

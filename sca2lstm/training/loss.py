@@ -8,6 +8,32 @@ import torch
 from ..models.cmal import ald_log_density
 
 
+def weighted_squared_errors(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, peak_weight: float = 0.0,
+                            weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The squared errors of :func:`masked_mse`, per step, and the steps that count.
+
+    Parameters
+    ----------
+    pred, target, mask, peak_weight, weight
+        As in :func:`masked_mse`.
+
+    Returns
+    -------
+    sq : Tensor [B, T]
+        Weighted squared error, 0 where not valid.
+    valid : Tensor [B, T] bool
+        ``mask`` where the target is observed.
+    """
+    valid = mask & torch.isfinite(target)
+    y = torch.nan_to_num(target)
+    sq = torch.where(valid, pred - y, torch.zeros_like(pred)).pow(2)
+    if peak_weight:
+        sq = sq * (1 + peak_weight * y.clamp(min=0))
+    if weight is not None:
+        sq = sq * weight
+    return sq, valid
+
+
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, peak_weight: float = 0.0,
                weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the positions where ``mask`` is True and the target is observed.
@@ -31,14 +57,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pea
     Tensor, scalar
         NaN when no position is valid (the caller skips such a batch).
     """
-    valid = mask & torch.isfinite(target)
-    y = torch.nan_to_num(target)
-    diff = torch.where(valid, pred - y, torch.zeros_like(pred))
-    sq = diff.pow(2)
-    if peak_weight:
-        sq = sq * (1 + peak_weight * y.clamp(min=0))
-    if weight is not None:
-        sq = sq * weight
+    sq, valid = weighted_squared_errors(pred, target, mask, peak_weight, weight)
     return sq.sum() / valid.sum()
 
 

@@ -30,7 +30,7 @@ from ..evaluation.evaluate import EvalResult, evaluate
 from ..weather.emulator import emulate
 from ..weather.windows import LeadWeather
 from .augment import hide_discharge
-from .loss import head_loss, masked_mse
+from .loss import head_loss, masked_mse, weighted_squared_errors
 from .sca_optimizer import make_optimizer
 
 log = logging.getLogger(__name__)
@@ -268,14 +268,10 @@ class Trainer:
                 out = self.model(*t[:4], q_obs=t[4], return_head=bool(self.quantiles))
                 pred, quants = out if self.quantiles else (out, None)
                 yt = torch.from_numpy(y).to(self.device)
-                valid = torch.from_numpy(mask).to(self.device) & torch.isfinite(yt)
-                y0 = torch.nan_to_num(yt)
-                sq = torch.where(valid, pred.float() - y0, 0.0) ** 2
-                if s.peak_weight:  # the training MSE's weights (training/loss.py)
-                    sq = sq * (1 + s.peak_weight * y0.clamp(min=0))
                 w = self._step_weights(issue, y.shape[1])
-                if w is not None:
-                    sq = sq * w
+                # the training MSE's weighted errors, summed per window to split them by kind
+                sq, valid = weighted_squared_errors(pred.float(), yt, torch.from_numpy(mask).to(self.device),
+                                                    s.peak_weight, w)
                 sq = sq.sum(1)
                 n = valid.sum(1)
                 iss = torch.from_numpy(issue).to(self.device)
