@@ -441,3 +441,48 @@ def test_a_map_key_given_twice_is_refused_before_the_file_is_read(tmp_path, caps
     rc, _, err = run(capsys, ["station", "import", str(tmp_path / "absent.csv"), "--id", "s1", "--map",
                               "date=Datum,precipitation", "--out", str(tmp_path / "s")])
     assert rc == 2 and "--map entry 'precipitation' is not KEY=COLUMN" in err
+
+
+@pytest.mark.slow
+def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine_tuning_validation(
+        source, pretrained_ckpt, tmp_path, capsys):
+    """A station whose record happens to cover the configured (CAMELS-GB) periods still gets its own test part
+    (the last 20 % of its days), and the fine-tuned model's blend and calibration read the validation part of
+    its fine-tuning, never a day it was fine-tuned on."""
+    from sca2lstm.evaluation.context import BasinContext
+
+    covering = source.assign(date=pd.date_range("1970-10-01", periods=len(source), freq="D"))
+    f = write_csv(covering, tmp_path / "covering.csv")
+    data = tmp_path / "data"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "covering", "--out", str(data), "--map", MAP,
+                              "--discharge_unit", "m3/s", "--lat", "52.1", "--quiet"])
+    assert rc == 0, err
+    ctx = BasinContext.resolve(pretrained_ckpt, data, "covering")
+    observed = covering["date"][covering["Q"].notna()]
+    assert ctx.periods.rule == "station"
+    assert (observed >= pd.Timestamp(str(ctx.periods.test_start))).sum() == pytest.approx(0.2 * len(observed), abs=1)
+    out = tmp_path / "ft"
+    rc = finetune_cli.main(["--target_basin", "covering", "--pretrained_model", str(pretrained_ckpt), "--epochs", "1",
+                            "--data_dir", str(data), "--output_dir", str(out), "--quiet"])
+    assert rc == 0
+    ckpt_path = next(out.glob("basin_covering/*/best_model_basin_covering.pth"))
+    split = json.loads((ckpt_path.parent / "config.json").read_text())["split"]
+    tuned = BasinContext.resolve(ckpt_path, data, "covering")
+    v0, v1 = tuned.validation_days()
+    assert [str(tuned.record.dates[v0]), str(tuned.record.dates[v1 - 1])] == split["validation"]
+    assert split["train"][1] < split["validation"][0]
+    # A file of the layout written by hand (no station metadata) that starts late in the configured training
+    # period keeps the configured periods; its fine-tuning validation starts after the configured val_start,
+    # and the calibration must not reach back into the fine-tuning's training days.
+    ts = pd.read_csv(data / "timeseries" / "covering.csv")
+    ts[ts["date"] >= "1973-01-01"].to_csv(data / "timeseries" / "late.csv", index=False)
+    assert BasinContext.resolve(pretrained_ckpt, data, "late").periods.rule == "configured"
+    rc = finetune_cli.main(["--target_basin", "late", "--pretrained_model", str(pretrained_ckpt), "--epochs", "1",
+                            "--data_dir", str(data), "--output_dir", str(out), "--quiet"])
+    assert rc == 0
+    ckpt_path = next(out.glob("basin_late/*/best_model_basin_late.pth"))
+    split = json.loads((ckpt_path.parent / "config.json").read_text())["split"]
+    assert split["validation"][0] > "1975-01-01"   # the configured val_start: the ratio split is later
+    tuned = BasinContext.resolve(ckpt_path, data, "late")
+    v0, v1 = tuned.validation_days()
+    assert [str(tuned.record.dates[v0]), str(tuned.record.dates[v1 - 1])] == split["validation"]

@@ -6,8 +6,9 @@ Rule (one place, used by fine-tuning and prediction alike):
   period, and observed flows in the configured validation and test periods, keeps the configured
   periods (every CAMELS-GB basin: unchanged behaviour). Fine-tuning reads train_start..val_end,
   prediction scores test_start..test_end.
-- **station**: any other basin (a station of its own, 2010-2024, say), or any basin given an explicit
-  ``--test_start``, follows its own record. Its test part is the last ``data.station_test_fraction`` of its observed
+- **station**: any other basin (a station of its own, 2010-2024, say), any station written by
+  ``sca2lstm station import`` (whatever years it covers: the configured periods are CAMELS-GB's water
+  years, not the station's), or any basin given an explicit ``--test_start``, follows its own record. Its test part is the last ``data.station_test_fraction`` of its observed
   discharge days (or ``--test_start``..its last observed day); fine-tuning reads the days before it,
   split by ``--fine_tune_ratio`` in time order, and its discharge scale is fitted on its own training
   part. The record needs at least ``MIN_OBSERVED_DAYS`` (two years) of observed discharge.
@@ -68,10 +69,11 @@ def covers_configured(rec, cfg: Config) -> bool:
             and n_obs(d.test_start, d.test_end) > 0)
 
 
-def basin_periods(rec, cfg: Config, test_start=None) -> BasinPeriods:
-    """The periods of ``rec`` by the module's rule; ``test_start`` forces the station rule with that day."""
+def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False) -> BasinPeriods:
+    """The periods of ``rec`` by the module's rule; ``test_start`` (that day) or ``own_record`` (an imported
+    station) force the station rule."""
     d = cfg.data
-    if test_start is None and covers_configured(rec, cfg):
+    if test_start is None and not own_record and covers_configured(rec, cfg):
         return BasinPeriods("configured", *(np.datetime64(v, "D") for v in (d.train_start, d.val_end, d.test_start,
                                                                              d.test_end)))
     obs = np.flatnonzero(np.isfinite(rec.y))

@@ -73,6 +73,11 @@ class StationMeta:
     weather: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
 
+    @property
+    def imported(self) -> bool:
+        """Whether ``sca2lstm station import`` wrote this station's data (its provenance names a source file)."""
+        return "source_sha256" in self.provenance
+
     def to_dict(self) -> dict:
         d = dict(self.provenance)
         d["station_id"] = self.station_id

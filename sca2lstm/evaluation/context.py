@@ -188,7 +188,7 @@ class BasinContext:
         if self._periods is None:
             stored = self.ckpt.get("periods") if self.ckpt.get("finetuned_basin") == self.basin else None
             self._periods = (BasinPeriods.from_dict(stored) if stored and self.test_start is None
-                             else basin_periods(self.record, self.cfg, self.test_start))
+                             else basin_periods(self.record, self.cfg, self.test_start, own_record=self.meta.imported))
         return self._periods
 
     @property
@@ -206,8 +206,13 @@ class BasinContext:
         return self._data
 
     def validation_days(self) -> tuple[int, int]:
-        """Index range [v0, v1) of the basin's validation days, never its test part: the validation part
-        of a station's own record, else the configured validation period."""
+        """Index range [v0, v1) of the basin's validation days, never its test part nor a day the weights
+        trained on: for a checkpoint fine-tuned on this basin, the validation part of its fine-tuning (as
+        stored); else the validation part of a station's own record, else the configured validation period."""
+        if self.ckpt.get("finetuned_basin") == self.basin and self.test_start is None:
+            spans = [sp for sp in self.trained_on if sp["role"] == "validation" and self.basin in sp["basins"]]
+            if spans:  # fine-tuning appends its own spans last
+                return self.record.period(spans[-1]["start"], spans[-1]["end"])
         try:
             periods = self.periods
         except DataError:  # a record too short for its own periods: the configured validation period
