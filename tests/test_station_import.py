@@ -369,6 +369,23 @@ def test_missing_value_code_needs_na_value(source, tmp_path, capsys):
     assert ts["discharge_vol"].isna().sum() == (df["Q"] == -999.0).sum() and (ts["discharge_vol"].dropna() >= 0).all()
 
 
+@pytest.mark.parametrize("code", [9999.0, 2500.0])
+def test_a_rain_value_no_storm_gives_is_refused_as_a_missing_value_code(code, source, tmp_path, capsys):
+    """9999 (a logger's code) or 2500 mm in one row is refused, naming the value and --na_value; with the
+    code named, the day is missing and the climate attributes come from the real rain."""
+    df = source.iloc[:900].copy()
+    df.loc[df.index[40], "N"] = code
+    f = write_csv(df, tmp_path / "rain.csv")
+    argv = ["station", "import", str(f), "--id", "rain", "--out", str(tmp_path / "d"), "--map", MAP,
+            "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and f"like {code:g}" in err and f"--na_value {code:g}" in err and not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", f"{code:g}"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "rain.csv")
+    assert np.isnan(ts["precipitation"].iloc[40]) and ts["precipitation"].max() < 1000
+
+
 def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_cfg):
     """A station's own PET (written as ``pet``) is the model's ``peti`` input, not a temperature formula."""
     from sca2lstm.data.dataset import load_basin

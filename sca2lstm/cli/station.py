@@ -59,7 +59,7 @@ def build_parser() -> ArgumentParser:
     q.add_argument("--date_format", default=None, help="strftime form of the dates, e.g. %%d/%%m/%%Y "
                    "(default: recognised: YYYY-MM-DD, YYYY/MM/DD, Excel dates; day- or month-first only where "
                    "the values show the order)")
-    q.add_argument("--na_value", action="append", default=[], help="a cell value that means missing (e.g. -999)")
+    q.add_argument("--na_value", action="append", default=[], help="a cell value that means missing (e.g. -999); repeat the flag for several codes: --na_value -99 --na_value 9999")
     q.add_argument("--encoding", default=None, help="text encoding, e.g. gbk, utf-8, utf-16, latin-1 (default: "
                                                     "detected and printed)")
     q.add_argument("--sheet", default=None, help="spreadsheet sheet: its name or its number from 1 (default: the first)")

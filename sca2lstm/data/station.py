@@ -51,6 +51,11 @@ from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOption
 from .station_write import (STATIONS_FILE, PreparedStation, check_clash, existing_station_files,  # noqa: F401
                             write_stations)
 
+#: The largest rain a record may hold in one row, in mm (the world's wettest observed day brought 1825 mm).
+MAX_PRECIPITATION_MM = 2000.0
+#: Values loggers and spreadsheets write for "missing"; in a rain column they are refused, not read as rain.
+CODE_LIKE = (999.0, 9999.0, 99999.0, 999.9, 9999.9)
+
 log = logging.getLogger(__name__)
 
 # Observed discharge a station needs at least: two years (fine-tuning splits it into train, validation
@@ -367,6 +372,14 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
             raise DataError(f"column {cols[k]!r} ({unit}) has {int(neg.sum())} negative values (first on "
                             f"{first.date() if first == first.normalize() else first}: {vals[k][neg].iloc[0]:g}); it "
                             "must be >= 0 (if they mark missing values, name them with --na_value)")
+    for k in gauge_keys:  # a missing-value code left in the rain column would become a deluge
+        bad = (vals[k] > MAX_PRECIPITATION_MM) | vals[k].isin(CODE_LIKE)
+        if bad.any():
+            first = stamps[np.flatnonzero(bad.to_numpy())[0]]
+            v = vals[k][bad].iloc[0]
+            raise DataError(f"column {cols[k]!r} (precipitation, mm) has {int(bad.sum())} value(s) like {v:g} (first on "
+                            f"{first.date() if first == first.normalize() else first}): no rain is that large, it looks "
+                            f"like a missing-value code; name it with --na_value {v:g} (repeat the flag for several codes)")
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         raise DataError(f"column {cols['temperature']!r} (temperature, degC) has values outside -60..60 degC; "
                         "is it in degrees Celsius?")

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.pet import PET_COLUMNS, oudin_pet
+from ..data.station import MAX_PRECIPITATION_MM
 from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
 from .openmeteo import WEATHER_NAMES, average_points, parse_response
@@ -225,7 +226,7 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
 
 #: Physical bounds of a forecast's daily values: precipitation in mm/d (the world's wettest observed day
 #: brought 1825 mm), temperature in degC (as a station import checks), PET in mm/d.
-WEATHER_BOUNDS = {"precipitation": (0.0, 2000.0), "temperature": (-60.0, 60.0), "pet": (0.0, 30.0),
+WEATHER_BOUNDS = {"precipitation": (0.0, MAX_PRECIPITATION_MM), "temperature": (-60.0, 60.0), "pet": (0.0, 30.0),
                   "peti": (0.0, 30.0), "et0": (0.0, 30.0)}
 
 
