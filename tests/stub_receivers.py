@@ -27,17 +27,19 @@ class _Server:
 
 
 class WebhookStub(_Server):
-    """``url``; ``received``: the JSON bodies posted, in order. Answers ``status`` (default 200)."""
+    """``url``; ``received``: the JSON bodies posted, in order. Answers ``status`` (default 200; set the
+    attribute to change it between requests)."""
 
     def __init__(self, status: int = 200):
         self.received: list = []
+        self.status = status
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - the http.server hook's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.received.append(json.loads(body))
-                self.send_response(status)
+                self.send_response(outer.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

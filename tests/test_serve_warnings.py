@@ -61,6 +61,9 @@ def test_forecasts_carry_each_levels_exceedance_and_the_highest_warning(pretrain
         fc = c.get("/stations/32006/forecast", params={"issue_date": ISSUE, "leads": 7}).json()
         assert fc["levels"]["alert"]["value"] == low and fc["levels"]["alert"]["warn_probability"] == 0.5
         assert fc["levels"]["danger"]["warn_probability"] == 0.3 and fc["levels"]["danger"]["source"]
+        # where each warning probability came from, as the CLI prints it
+        assert fc["levels"]["danger"]["warn_probability_source"] == "station metadata"
+        assert fc["levels"]["alert"]["warn_probability_source"].startswith("default")
         q = _quantiles(issued)
         for name, value in (("alert", low), ("danger", high)):
             want = exceedance_probability(q, TAUS, value)
@@ -151,6 +154,35 @@ def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrain
             assert c.post("/daily_issue").status_code == 401  # issuing needs the token
 
 
+def test_a_change_no_receiver_heard_is_sent_again_and_concurrent_issues_alert_once(pretrained_ckpt, data, issued,
+                                                                                   tmp_path):
+    """A receiver down at the issue does not lose the warning: the next issue sends it again (marked), then
+    nothing while it stays; two issues of one day at the same moment run one after the other (one alert)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with WebhookStub(status=503) as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(lambda _: c.post("/daily_issue", headers=AUTH), range(2)))
+            assert sorted(r.status_code for r in answers) == [200, 200]
+            assert sorted("skipped" in r.json() for r in answers) == [False, True]
+            assert len(hook.received) == 1 and answers[0].json().get("alerts", 1) == 1
+            first = hook.received[0]["alerts"][0]
+            assert first["change"] == "start" and "resent_after_failed_delivery" not in first
+            assert first["level_unit"] == "m3/s"
+            hook.status = 200
+            clock[0] += dt.timedelta(days=1)
+            again = c.post("/daily_issue", headers=AUTH).json()
+            assert again["alerts"] == 1 and again["delivery"]["webhook"] == "sent"
+            resent = hook.received[1]["alerts"][0]
+            assert (resent["change"], resent["to_level"], resent["resent_after_failed_delivery"]) == ("start", "alert", True)
+            clock[0] += dt.timedelta(days=1)
+            assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0 and len(hook.received) == 2
+
+
 def test_the_issue_time_is_local():
     shanghai = Daily(at=parse_issue_at("08:00"), tz=ZoneInfo("Asia/Shanghai"))
     utc = dt.timezone.utc
@@ -176,3 +208,29 @@ def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys)
     assert main(["serve", "--model", str(tmp_path / "m.pth"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert flag in err and len(err.splitlines()) == 1
+
+
+def test_the_api_shows_the_per_lead_warning_probabilities_the_warnings_apply():
+    """A user level judged like its nearest return-period level warns at that level's probability per lead:
+    the API's level (and the stored record, which holds the same documents) says so, not only the scalar."""
+    from sca2lstm.evaluation.calibration import warn_probabilities
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, add_exceedance
+    from sca2lstm.serve.app import level_docs
+
+    by_lead = [0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05]
+    calibration = {"warn_probability": {"q2y": {"warn_probability": 0.1, "by_lead": by_lead}}}
+    levels = {"q2y": Level("q2y", 40.0, "glo"), "alert": Level("alert", 25.0, "station metadata")}
+    probs = warn_probabilities(calibration, levels)
+    for n, (p, source, lead_p) in probs.items():
+        levels[n].warn_probability = p
+        levels[n].extra.update(warn_probability_source=source, warn_probability_by_lead=lead_p)
+    doc = level_docs(levels)["alert"]
+    assert doc["warn_probability_by_lead"] == by_lead and doc["warn_probability_source"].startswith("as q2y")
+    # the table's warnings follow the per-lead probabilities: P = 0.15 warns at lead 2, not at lead 1
+    import pandas as pd
+    table = pd.DataFrame({"lead_days": [1, 2], "q05": [1.0, 1.0], "q25": [5.0, 5.0], "median": [10.0, 10.0],
+                          "q75": [20.0, 20.0], "q95": [30.0, 30.0]})
+    out = add_exceedance(table, Warnings({"alert": levels["alert"]}))
+    p = out["p_exceed_alert"].to_numpy()
+    assert 0.1 < p[0] == p[1] < 0.2 and list(out["warn_alert"]) == [False, True]

@@ -52,8 +52,9 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
     else:
         levels = station_levels([], [], None, None, meta=ctx.meta, user_levels=user_levels, levels_in=levels_in)
     probs = warn_probabilities(calibration, levels, warn_override)
-    for n, (p, _, by_lead) in probs.items():
+    for n, (p, source, by_lead) in probs.items():
         levels[n].warn_probability = p
+        levels[n].extra["warn_probability_source"] = source
         if by_lead is not None:
             levels[n].extra["warn_probability_by_lead"] = [float(v) for v in by_lead]
     return Warnings(levels, {n: s for n, (_, s, _) in probs.items()})

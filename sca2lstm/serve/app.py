@@ -108,11 +108,14 @@ def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list
 
 
 def level_docs(levels: dict) -> dict:
-    """name -> the level as the API and the database hold it (m3/s; its warning probability and source)."""
+    """name -> the level as the API and the database hold it: m3/s, its source, and the warning probability the
+    warnings apply (one per lead where the calibration chose one per lead) with where it came from."""
     out = {}
     for name, lv in levels.items():
         d = lv.to_dict()
         out[name] = {"value": _num(d["value"]), "unit": "m3/s", "warn_probability": d.get("warn_probability"),
+                     "warn_probability_by_lead": d.get("warn_probability_by_lead"),
+                     "warn_probability_source": d.get("warn_probability_source"),
                      "source": d.get("source", ""), "ci90": d.get("ci90"), "stage_m": d.get("stage_m")}
     return out
 

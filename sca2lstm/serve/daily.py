@@ -44,6 +44,8 @@ class Daily:
     notifier: Notifier = field(default_factory=Notifier)
     weather: FetchSettings = field(default_factory=FetchSettings)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+    # One issue at a time: the scheduled issue and POST /daily_issue may meet, and each would alert.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     def local(self, t: dt.datetime) -> dt.datetime:
         return t.astimezone(self.tz) if self.tz is not None else t.astimezone()
@@ -74,6 +76,13 @@ def next_issue(now: dt.datetime, daily: Daily) -> dt.datetime:
 
 
 async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict:
+    """Issue every station once for the local day (see :func:`_issue_daily`); concurrent calls wait for
+    each other, so a day is issued and alerted once."""
+    async with daily.lock:
+        return await _issue_daily(svc, daily, now)
+
+
+async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict:
     """Issue every station for the local date of ``now`` (default: the clock) unless that day is issued.
 
     Each station is forecast from its last day with observed flow over the lead days the models share,
@@ -92,6 +101,13 @@ async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict
         return {"day": day, "skipped": "already issued"}
     ids = list(svc.stations.ids)
     previous = store.last_warnings()
+    if daily.notifier.enabled:
+        # A station whose last alert reached no receiver is compared with what the receivers last heard,
+        # so the change is sent again (marked) instead of being lost when the warning stays as it is.
+        unheard = store.undelivered()
+        previous.update(unheard)
+    else:
+        unheard = {}
     leads = svc.forecaster.max_leads()
     warnings, alerts, weather = [], [], {}
     for station in ids:
@@ -123,7 +139,8 @@ async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict
         alerts.append({"station": station, "change": change, "from_level": previous.get(station),
                        "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
                        "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
-                       "level_value": values.get(sw["warning"]), "forecast_id": row["id"]})
+                       "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
+                       **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
     delivery = daily.notifier.send(payload) if alerts and daily.notifier.enabled else {}
     failed = [w["station"] for w in warnings if w.get("error")]

@@ -146,7 +146,13 @@ class LeadForecast(BaseModel):
 class LevelOut(BaseModel):
     value: float | None = Field(description="the level as a daily-mean flow, m3/s")
     unit: str = "m3/s"
-    warn_probability: float | None = Field(None, description="warn when P(flow > level) reaches this")
+    warn_probability: float | None = Field(None, description="warn when P(flow > level) reaches this (where "
+                                                             "warn_probability_by_lead is given, that applies)")
+    warn_probability_by_lead: list[float] | None = Field(
+        None, description="the warning probability applied at leads 1, 2, ... where the calibration chose one per lead")
+    warn_probability_source: str | None = Field(
+        None, description="where the warning probability came from, e.g. 'user', 'station metadata', 'chosen on "
+                          "validation (F1)', 'as q2y, the nearest return-period level'")
     source: str = Field("", description="e.g. 'glo, 1971-1975 (30 annual maxima)' or 'station metadata'")
     ci90: list[float] | None = Field(None, description="90 % confidence interval of a fitted level, m3/s")
     stage_m: float | None = Field(None, description="the level as a water level (m), where it was given so")

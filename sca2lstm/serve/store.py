@@ -317,6 +317,21 @@ class Store:
                 "w.issue_id = m.i").fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def undelivered(self) -> dict[str, str | None]:
+        """Stations whose latest alert reached no channel: station -> the warning of its latest alert that
+        did reach one (None: no warning, or none ever delivered). What the receivers last heard, where it
+        differs from what was issued."""
+        with self._lock:
+            rows = self._db.execute("SELECT station, to_level, delivery_json FROM alerts ORDER BY id").fetchall()
+        heard, failed = {}, set()
+        for station, level, delivery in rows:
+            if any(v == "sent" for v in json.loads(delivery or "{}").values()):
+                heard[station] = level
+                failed.discard(station)
+            else:
+                failed.add(station)
+        return {s: heard.get(s) for s in failed}
+
     def add_daily_issue(self, day: str, summary: dict, warnings: list[dict], alerts: list[dict]) -> int:
         """Record a daily issue, its stations' warnings and its alerts in one transaction; its id.
 

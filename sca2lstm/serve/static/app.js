@@ -132,7 +132,13 @@ function fillTable(fc) {
     }
     body.appendChild(tr);
   }
-  const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s").join(", ");
+  // the warning probability the warnings apply: one per lead where the calibration chose one per lead
+  const warnAt = (lv) => {
+    const p = lv.warn_probability_by_lead || (lv.warn_probability === null ? null : [lv.warn_probability]);
+    return p ? " (P ≥ " + p.map((x) => Number(x).toFixed(2)).join("/") + ")" : "";
+  };
+  const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s" + warnAt(fc.levels[n]))
+    .join(", ");
   const wx = fc.weather ? " " + T.weather.replace("{d}", fc.weather.issue_date).replace("{m}", fc.weather.members) : "";
   $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + ")" + wx + ", " + T.data_version +
     " " + fc.data_version + (fc.cached ? ", " + T.from_cache : "") + ". " + (levels || T.no_levels);
