@@ -386,6 +386,23 @@ def test_a_rain_value_no_storm_gives_is_refused_as_a_missing_value_code(code, so
     assert np.isnan(ts["precipitation"].iloc[40]) and ts["precipitation"].max() < 1000
 
 
+def test_warning_levels_no_record_could_warn_on_are_refused_and_the_stored_ones_are_listed(source, tmp_path, capsys):
+    """A flow level 10 times above the record's highest flow (levels in l/s) or below its lowest is refused,
+    nothing written; levels the record can reach are listed in m3/s."""
+    df = source.iloc[:900]
+    f = write_csv(df, tmp_path / "levels.csv")
+    q = df["Q"].dropna()
+    argv = ["station", "import", str(f), "--id", "lv", "--out", str(tmp_path / "d"), "--map", MAP,
+            "--discharge_unit", "m3/s", "--warning_levels"]
+    rc, _, err = run(capsys, [*argv, f"alert={q.median():g},danger={1000 * q.max():g}"])
+    assert rc == 1 and "danger=" in err and "1000 times the record's highest" in err and not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, f"alert={0.5 * q.min():g}"])
+    assert rc == 1 and "below every daily flow" in err and not (tmp_path / "d").exists()
+    rc, out, err = run(capsys, [*argv, f"alert={q.quantile(0.9):g},danger={2 * q.max():g}"])
+    assert rc == 0, err
+    assert f"warning level alert: {q.quantile(0.9):.3g} m3/s" in out + err and "warning level danger" in out + err
+
+
 def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_cfg):
     """A station's own PET (written as ``pet``) is the model's ``peti`` input, not a temperature formula."""
     from sca2lstm.data.dataset import load_basin
