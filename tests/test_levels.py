@@ -88,6 +88,13 @@ def test_user_and_station_levels_in_flow_and_stage():
     assert staged["danger"].value == pytest.approx(2 * 2 ** 1.5) and staged["danger"].stage == 2.5
     with pytest.raises(DataError, match="no rating curve"):
         lv.station_levels(d, q, "1990-10-01", "2000-09-30", user_levels={"danger": 3.2}, levels_in="stage")
+    # A level stored as a water level, set again without --levels_in stage: refused, not read as 2.5 m3/s;
+    # with the flag it replaces the stored one.
+    meta = StationMeta("s1", rating_curve=curve, warning_levels={"alert": WarningLevel(2.5, "m")})
+    with pytest.raises(UsageError, match="stored as 2.5 m; give --levels_in stage"):
+        lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, user_levels={"alert": 2.5})
+    again = lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, user_levels={"alert": 2.6}, levels_in="stage")
+    assert again["alert"].stage == 2.6 and again["alert"].source == "user (water level)"
 
 
 @pytest.mark.parametrize("text", ["alert", "alert=x", "alert=-1", "9a=3", "alert=1,alert=2", ""])

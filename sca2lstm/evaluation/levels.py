@@ -334,7 +334,16 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
                               stage=lv.value, warn_probability=lv.warn_probability)
         else:
             out[name] = Level(name, lv.value, "station metadata", warn_probability=lv.warn_probability)
+    stored = getattr(meta, "warning_levels", None) or {}
     for name, v in (user_levels or {}).items():
+        unit = "m" if levels_in == "stage" else "m3/s"
+        if name in stored and stored[name].unit != unit:
+            # The same name in another unit is a forgotten --levels_in, not a new level: 2.5 (m) read as
+            # 2.5 m3/s would warn every day.
+            flag = "--levels_in stage" if stored[name].unit == "m" else "--levels_in flow (the default)"
+            raise UsageError(f"--warning_levels {name}={v:g}: the station's {name} is stored as "
+                             f"{stored[name].value:g} {stored[name].unit}; give {flag} to set it in "
+                             f"{stored[name].unit}, or another name for a level in {unit}")
         if levels_in == "stage":
             out[name] = Level(name, stage_to_flow(curve, v, name), "user (water level)", stage=float(v))
         else:
