@@ -140,3 +140,23 @@ def test_verify_reads_a_table_saved_again_as_gbk(tmp_path, capsys):
     assert main(["verify", str(f), "--encoding", "utf-8"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not UTF-8 text" in err[0] and "--encoding" in err[0]
+
+
+def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_path, capsys):
+    """A header-only table, or a reforecast of days not yet observed, is refused in one line, exit 1, and no
+    score file is written (an earlier one stays)."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    for name, table, text in (("empty", t.iloc[:0], "has no rows"),
+                              ("future", t.assign(observed=np.nan), "no row has an observed flow")):
+        f = tmp_path / name / "reforecast.csv"
+        f.parent.mkdir()
+        table.to_csv(f, index=False)
+        (f.parent / "verify_per_lead.csv").write_text("earlier\n")
+        assert main(["verify", str(f)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and text in err[0]
+        assert (f.parent / "verify_per_lead.csv").read_text() == "earlier\n"

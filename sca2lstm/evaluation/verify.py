@@ -195,6 +195,13 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     if missing:
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
                         f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level")
+    if not len(df):
+        raise DataError(f"{p}: the table has no rows; nothing to verify")
+    observed = pd.to_numeric(df["observed"], errors="coerce")
+    if not observed.notna().any():
+        raise DataError(f"{p}: no row has an observed flow (valid dates {df['valid_date'].min().date()}.."
+                        f"{df['valid_date'].max().date()}); verify scores forecasts of days whose flow is known: "
+                        "reforecast a span that ends a week before the record does")
     return df
 
 
