@@ -150,6 +150,18 @@ def test_day_boundary_in_standard_time_across_daylight_saving():
     assert res.frame.loc["2021-07-01", "v"] == sum(range(10, 34))
 
 
+def test_a_summer_time_the_logger_never_kept_names_the_zones_standard_offset():
+    """China kept summer time 1986-1991; a logger on standard time all year wrote clock times that skip or
+    repeat nothing. The refusal names the fixed offset that reads them (UTC+08:00), which then works."""
+    from sca2lstm.data.days import to_station_time
+    from sca2lstm.errors import DataError
+
+    idx = pd.date_range("1988-09-10 00:00", "1988-09-12 00:00", freq="h")
+    with pytest.raises(DataError, match=r"--timezone UTC\+08:00 \(Asia/Shanghai without summer time\)"):
+        to_station_time(idx, "Asia/Shanghai")
+    assert (to_station_time(idx, "UTC+08:00") == idx).all()
+
+
 # ------------------------------------------------------------------------------------------ stage + rating
 SEGMENTS = "a,b,h0,h_max\n5,2,0.2,1.0\n6.25,1.5,0.36,3.0\n"  # continuous at h=1: 5·0.8² = 6.25·0.64^1.5 = 3.2
 

@@ -91,9 +91,13 @@ def to_station_time(stamps: pd.DatetimeIndex, timezone=None, station_timezone=No
     try:
         utc = pd.DatetimeIndex(stamps).tz_localize(src, ambiguous="infer", nonexistent="raise").tz_convert("UTC")
     except Exception as e:  # pytz/pandas raise several kinds for ambiguous or skipped clock times
-        raise DataError(f"timestamps in {timezone}: {str(e).splitlines()[0]} (a clock time repeated or skipped by "
-                        "a daylight-saving change); give the zone the logger really used, e.g. --timezone UTC+01:00") \
-            from None
+        std = standard_offset(src, int(stamps[0].year) if len(stamps) else 2000)
+        minutes = int(std.total_seconds() // 60)
+        fixed = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        raise DataError(f"timestamps in {timezone or station_timezone}: {str(e).splitlines()[0].split('. Try')[0]} (a clock time "
+                        "repeated or skipped by a daylight-saving change); a logger that keeps standard time all "
+                        f"year wrote them in --timezone {fixed} ({timezone or station_timezone} without summer "
+                        "time)") from None
     off = standard_offset(dst, int(stamps[0].year) if len(stamps) else 2000)
     return pd.DatetimeIndex((utc + off).tz_localize(None))
 
