@@ -92,6 +92,8 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert lv["danger"]["warn_probability"] == 0.01 and lv["danger"]["first_warning_lead"] == first
     assert t["warn_danger"].tolist() == (t["p_exceed_danger"] >= 0.01).tolist() and t["warn_danger"].any()
     assert "warning for danger" in (folder / "warnings.txt").read_text() and "warning for danger" in text
+    # four training years: why there is no q2y is said, not left to guess
+    assert "no return-period levels (q2y ..): the training years hold fewer than 5 complete water years" in text
     assert "warning for danger" in (folder / "report.html").read_text()
     # where the blend and the intervals came from: 32006 is a calibration basin of this model
     assert "Blend with persistence: stored beside the model; intervals: pooled over the calibration basins" in text
@@ -342,3 +344,14 @@ def test_warnings_nest_and_the_printed_threshold_is_the_one_applied():
     assert out["p_exceed_q2y"].iloc[0] < 0.35 and out["p_exceed_q20y"].iloc[0] >= 0.05
     assert out["warn_q20y"].tolist() == [True, False] and out["warn_q2y"].tolist() == [True, False]
     assert threshold_text(q2y) == "0.35/0.50 at leads 1-2" and threshold_text(q20y) == "0.05"
+
+
+def test_missing_rare_levels_are_explained_with_the_number_of_annual_maxima():
+    from sca2lstm.cli.warnings_flags import level_line, rare_levels_note
+    from sca2lstm.evaluation.levels import Level
+
+    six = {"q2y": Level("q2y", 40.0, "pe3, 2011-2017 (6 annual maxima)"), "q5y": Level("q5y", 60.0, "pe3")}
+    assert rare_levels_note(six) == ["q10y, q20y: not given; the training years hold 6 annual maxima, and 10 are needed"]
+    assert rare_levels_note({**six, "q10y": Level("q10y", 70.0, "pe3")}) == []
+    assert level_line("alert", Level("alert", 62.009, "station metadata (water level)", stage=2.5)) == (
+        "   alert:    62.009 m3/s (water level 2.5 m)")

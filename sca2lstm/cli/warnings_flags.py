@@ -40,6 +40,28 @@ def threshold_text(lv) -> str:
     return f"{lv.warn_probability:.2f}"
 
 
+def level_line(name: str, lv) -> str:
+    """``   alert:    62.009 m3/s (water level 2.5 m)``: a level as both commands print it."""
+    stage = getattr(lv, "stage", None)
+    return f"{name:>8}: {lv.value:9.3f} m3/s" + (f" (water level {stage:g} m)" if stage is not None else "")
+
+
+def rare_levels_note(levels: dict) -> list:
+    """A line saying why the 10- and 20-year levels are missing, where they are (too few annual maxima)."""
+    import re
+
+    from ..evaluation.levels import MIN_MAXIMA_FIT, MIN_MAXIMA_FOR_RARE
+
+    if "q10y" in levels:
+        return []
+    if "q2y" in levels:
+        m = re.search(r"\((\d+) annual maxima\)", levels["q2y"].source or "")
+        held = f"hold {m.group(1)} annual maxima" if m else "hold too few annual maxima"
+        return [f"q10y, q20y: not given; the training years {held}, and {MIN_MAXIMA_FOR_RARE} are needed"]
+    return [f"no return-period levels (q2y ..): the training years hold fewer than {MIN_MAXIMA_FIT} complete water "
+            "years"]
+
+
 def _level_args(args):
     from ..evaluation.levels import parse_levels, parse_probabilities
 
@@ -64,10 +86,9 @@ def warned(args, bundle, path, weather):
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
                         for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
-    lines = [f"{n:>8}: {lv.value:9.3f} m3/s" + (f" (water level {lv.stage:g} m)" if getattr(lv, "stage", None)
-                                                  is not None else "") + f", warn at P >= {threshold_text(lv)} "
-             f"({warnings.warn_source.get(n)}); P(exceed) by lead "
-             + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
+    lines = [level_line(n, lv) + f", warn at P >= {threshold_text(lv)} ({warnings.warn_source.get(n)}); P(exceed) "
+             "by lead " + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
+    lines += rare_levels_note(warnings.levels)
     calibrated = f"Blend with persistence: {fc.calibration['blend']}; intervals: {fc.calibration['spread']}."
     return fc, extra, [*lines, calibrated, sentence]
 
@@ -100,7 +121,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
     for n, lv in warnings.levels.items():
-        print(f"{n:>8}: {lv.value:9.3f} m3/s ({lv.source}), warn at P >= {threshold_text(lv)}; "
+        print(level_line(n, lv) + f" ({lv.source}), warn at P >= {threshold_text(lv)}; "
               f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
+    for line in rare_levels_note(warnings.levels):
+        print(line)
     print(f"Output: {folder / 'reforecast.csv'}  (score it with: sca2lstm verify {folder / 'reforecast.csv'})")
     return 0
