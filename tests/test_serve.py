@@ -118,6 +118,29 @@ def test_posted_day_overlays_the_file_and_last_post_wins(service):
     assert _rows(service.db)[:2] == (1, 1)
 
 
+def test_an_unusual_posted_flow_needs_confirming_and_a_posted_day_can_be_taken_back(service):
+    """5000 typed for 50: a flow 10 times the record's largest is refused (422, nothing stored) unless
+    ?unusual=true; DELETE takes a posted day back to the file's value, with a new data version."""
+    c = service.client
+    file = reader.read_timeseries(service.data_dir, "32006")
+    day, top = "1977-06-20", float(file["discharge_vol"].max())
+    before = c.get("/stations/32006/observations").json()["data_version"]
+    body = {"observations": [{"date": day, "discharge": 20 * top}]}
+    r = c.post("/stations/32006/observations", headers=AUTH, json=body)
+    assert r.status_code == 422 and "times the largest flow" in r.json()["detail"] and "?unusual=true" in r.json()["detail"]
+    assert c.get("/stations/32006/observations").json()["data_version"] == before
+    r = c.post("/stations/32006/observations", headers=AUTH, json=body, params={"unusual": "true"})
+    assert r.status_code == 200
+    row = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()["observations"][0]
+    assert row["discharge"] == 20 * top and row["posted"] is True
+    assert c.delete(f"/stations/32006/observations/{day}").status_code == 401   # taking back needs the token
+    r = c.delete(f"/stations/32006/observations/{day}", headers=AUTH)
+    assert r.status_code == 200 and r.json()["data_version"] == before + 2
+    row = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()["observations"][0]
+    assert row["posted"] is False and row["discharge"] == pytest.approx(file.loc[day, "discharge_vol"])
+    assert c.delete(f"/stations/32006/observations/{day}", headers=AUTH).status_code == 404
+
+
 def test_forecast_is_the_models_and_is_cached_per_issue_day_leads_and_data(service, bundle):
     c, runs = service.client, service.runs
     file = reader.read_timeseries(service.data_dir, "32006")

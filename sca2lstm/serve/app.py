@@ -45,9 +45,13 @@ from . import schemas
 from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
+
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
+
+#: A posted discharge this many times the largest of the station's file is refused as a likely typo.
+UNUSUAL_FLOW_RATIO = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -391,12 +395,33 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
 
     @app.post("/stations/{station}/observations", response_model=schemas.PostResult,
               dependencies=[Depends(require_token)])
-    def post_observations(body: schemas.ObservationsIn, station: StationId):
+    def post_observations(body: schemas.ObservationsIn, station: StationId, unusual: bool = False):
+        """Store observed days (a value given replaces the stored one). A discharge more than
+        ``UNUSUAL_FLOW_RATIO`` times the largest of the station's file is refused as a likely typo unless
+        ``?unusual=true`` confirms it; ``DELETE .../observations/{date}`` takes a posted day back."""
         stations.check(station)
         days = [{"date": d.date.isoformat(), **{c: getattr(d, c) for c in OBS_COLUMNS}} for d in body.observations]
+        top = stations.record_max(station, "discharge_vol")
+        big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
+        if big and not unusual:
+            raise HTTPException(422, f"observations: discharge {big[0]['discharge']:g} m3/s on {big[0]['date']} is "
+                                     f"{big[0]['discharge'] / top:.0f} times the largest flow of the station's record "
+                                     f"({top:g} m3/s); a typo or another unit? If the river really ran so high, post "
+                                     "it again with ?unusual=true")
         version = store.upsert_observations(station, days)
         log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
         return {"station": station, "stored": len(days), "data_version": version}
+
+    @app.delete("/stations/{station}/observations/{date}", response_model=schemas.PostResult,
+                dependencies=[Depends(require_token)])
+    def delete_observation(station: StationId, date: dt.date):
+        """Take back a posted day: the station's data for that day is its file's again (or missing)."""
+        stations.check(station)
+        version = store.delete_observation(station, date.isoformat())
+        if version is None:
+            raise HTTPException(404, f"observations: nothing was posted for station {station} on {date}")
+        log.info("station %s: the posted day %s taken back, data version %d", station, date, version)
+        return {"station": station, "stored": 0, "data_version": version}
 
     @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,
               dependencies=[Depends(require_token)],

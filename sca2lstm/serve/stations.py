@@ -128,6 +128,15 @@ class StationData:
         self._files[station] = files
         return files
 
+    def record_max(self, station: str, column: str) -> float | None:
+        """The largest value of ``column`` in the station's file (None: no such value)."""
+        with self._lock:
+            df = self._read_files(station).timeseries
+        if column not in df.columns:
+            return None
+        v = pd.to_numeric(df[column], errors="coerce").max()
+        return float(v) if pd.notna(v) else None
+
     def state(self, station: str) -> StationState:
         """The station's data now: the file's days (date index, the file's columns) with every posted day
         laid over."""

@@ -202,6 +202,26 @@ class Store:
             self._versions[station] = int(version)
         return int(version)
 
+    def delete_observation(self, station: str, date: str) -> int | None:
+        """Take back the posted day ``date`` of ``station`` (the file's value, if any, shows again); the new
+        data version, or None where nothing was posted for that day."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                n = cur.execute("DELETE FROM observations WHERE station = ? AND date = ?", (station, date)).rowcount
+                if not n:
+                    cur.execute("ROLLBACK")
+                    return None
+                cur.execute("UPDATE data_versions SET version = version + 1 WHERE station = ?", (station,))
+                version = cur.execute("SELECT version FROM data_versions WHERE station = ?", (station,)).fetchone()[0]
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self._versions[station] = int(version)
+        return int(version)
+
     def observations_at_version(self, station: str) -> tuple[int, list[dict]]:
         """``(data version, every posted row)`` of ``station``, read together (no post in between)."""
         with self._lock:
