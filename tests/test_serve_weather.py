@@ -144,6 +144,8 @@ def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrai
         # 1 mm an hour from 08:00 on the first day only: that station day gets 24 mm, no other day any.
         doc = hourly_response(FIRST, 10, lambda t: 1.0 if pd.Timestamp(FIRST) + pd.Timedelta(hours=8) < t <=
                               pd.Timestamp(FIRST) + pd.Timedelta(hours=32) else 0.0, lambda t: 5.0)
+        from sca2lstm.data import reader
+        doc["latitude"], doc["longitude"] = (reader.basin_attribute(data, "10003", k) for k in ("gauge_lat", "gauge_lon"))
         body = _json(doc)
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
             r = c.post("/stations/10003/weather", content=body, headers=AUTH)
@@ -173,6 +175,13 @@ def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrai
     (_json(daily_response(FIRST, WET, TEMP)), "application/json", {"issue_date": "1977-12-20"}, "issue_date"),
     (_json(daily_response("2099-10-02", WET, TEMP)), "application/json", {}, "issued 2099-10-02, which is in the future"),
     (_json(daily_response(FIRST, WET, TEMP)), "text/csv", {}, "the body is JSON but its Content-Type is text/csv"),
+    (_json(daily_response(FIRST, WET, TEMP, lat=47.9, lon=8.7)), "application/json", {}, "km from station 32006's gauge"),
+    (b"date,precipitation,temperature\n" + b"".join(f"{d.date()},1,5\n".encode() for d in
+                                                      pd.date_range("1978-01-02", periods=8)),
+     "text/csv", {"issue_date": "1977-06-30"}, "a forecast issued on 1977-06-30 starts on 1977-07-01"),
+    (b"date,precipitation,temperature\n" + b"".join(f"{d.date()},{'' if i == 2 else 1},5\n".encode() for i, d in
+                                                      enumerate(pd.date_range("1978-01-01", periods=8))),
+     "text/csv", {}, "1978-01-03 lacks precipitation"),
 ])
 def test_an_unusable_weather_forecast_is_refused_in_one_line_and_nothing_stored(live, data, tmp_path, body, ctype,
                                                                                 params, needle):

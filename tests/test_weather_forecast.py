@@ -146,6 +146,16 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
         tmp_path / "m.csv", index=False)
     rc, err = run(tmp_path / "m.csv")
     assert rc == 1 and len(err) == 1 and "'member' must hold whole numbers" in err[0]
+    # a forecast fetched for another place (Germany for a British gauge) is not this station's weather
+    far = _save(tmp_path, "far.json", daily_response(ISSUE, WET, [14.0] * len(WET), lat=47.9, lon=8.7))
+    rc, err = run(far)
+    assert rc == 1 and len(err) == 1 and "km from station 32006's gauge" in err[0] and "47.90, 8.70" in err[0]
+    # a day without rain in the middle: the message names that day and that input
+    holed = daily_response(ISSUE, WET, [14.0] * len(WET))
+    holed["daily"]["precipitation_sum"][3] = None
+    rc, err = run(_save(tmp_path, "holed.json", holed))
+    day = str((pd.Timestamp(ISSUE) + pd.Timedelta(days=3)).date())
+    assert rc == 1 and len(err) == 1 and f"no value of 'precipitation' on {day}" in err[0]
     assert not (tmp_path / "out").exists()
 
 

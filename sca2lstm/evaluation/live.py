@@ -141,8 +141,13 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
         raise DataError(f"{wf.source}: no day on which every member has a value of each of {need}")
     n = (span[1] - span[0]).days + 1
     if n < leads:
-        raise DataError(f"{wf.source}: {n} day(s) {span[0].date()}..{span[1].date()} have every input of every "
-                        f"member; the model forecasts {leads} lead days")
+        gap = span[1] + pd.Timedelta(days=1)
+        rows = wf.table[wf.table["valid_date"] == gap]
+        lacking = [c for c in need if not len(rows) or rows[c].isna().any()]
+        what = (f"{gap.date()} lacks {', '.join(lacking)}" + (" (for some member)" if wf.n_members > 1 else "")
+                if len(rows) else f"it holds no {gap.date()}")
+        raise DataError(f"{wf.source}: {what}, so only {n} day(s) {span[0].date()}..{span[1].date()} are complete; "
+                        f"the model forecasts {leads} lead days")
     weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station))
     return span
 

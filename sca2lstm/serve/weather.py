@@ -29,7 +29,7 @@ from ..data.station_meta import read_station_meta
 from ..errors import DataError, Sca2lstmError
 from ..evaluation.live import LiveForecaster, weather_days
 from ..weather.fetch import fetch_forecast, station_location
-from ..weather.files import WeatherForecast, from_long_table, parse_forecast
+from ..weather.files import WeatherForecast, check_location, from_long_table, parse_forecast
 from .schemas import utc_today
 from .store import Store
 
@@ -87,6 +87,7 @@ class WeatherForecasts:
         meta = read_station_meta(self.data_dir, station)
         wf = parse_forecast(raw, kind, source=f"weather forecast for station {station}", day_start=meta.day_start,
                             day_label=meta.day_label, plain=True)
+        check_location(wf, self.data_dir, station)
         return self.add(station, wf, raw.decode("utf-8", errors="replace"), origin, issue_date)
 
     def add(self, station: str, wf: WeatherForecast, raw: str, origin: str, issue_date=None) -> dict:
@@ -102,6 +103,9 @@ class WeatherForecasts:
         given = pd.Timestamp(issue_date).normalize() if issue_date is not None else None
         if given is not None and own is not None and given != own:
             raise DataError(f"issue_date: {given.date()} differs from the forecast's own issue date {own.date()}")
+        if given is not None and own is None and first > given + pd.Timedelta(days=1):
+            raise DataError(f"issue_date: a forecast issued on {given.date()} starts on {(given + pd.Timedelta(days=1)).date()}"
+                            f", but this one's first complete day is {first.date()}; give the date it was issued")
         issue = own if own is not None else given if given is not None else first - pd.Timedelta(days=1)
         latest = pd.Timestamp(utc_today()) + pd.Timedelta(days=1)  # a day ahead of UTC: stations east of Greenwich
         if issue > latest:

@@ -46,6 +46,7 @@ class WeatherForecast:
 
     table: pd.DataFrame
     source: str
+    location: tuple | None = None  # (lat, lon) the forecast is for, where the file says (Open-Meteo answers)
 
     @property
     def n_members(self) -> int:
@@ -165,7 +166,38 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
             raise DataError(str(e)) from None
     t = average_points(tables).rename(columns={"date": "valid_date"})
     t.insert(0, "issue_date", t["valid_date"].min())   # the response's first day is its issue day
-    return WeatherForecast(_tidy(t, source), source)
+    try:
+        where = np.array([[float(d["latitude"]), float(d["longitude"])] for d in docs])
+        location = tuple(where.mean(axis=0)) if np.isfinite(where).all() else None
+    except (KeyError, TypeError, ValueError):
+        location = None
+    return WeatherForecast(_tidy(t, source), source, location)
+
+
+#: A weather forecast for a point farther than this from the gauge is for another place (a catchment's
+#: --points average lies within it for catchments of up to some 10 000 km2).
+MAX_FORECAST_DISTANCE_KM = 150.0
+
+
+def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
+    """A one-line DataError where ``wf`` says it is for a place more than :data:`MAX_FORECAST_DISTANCE_KM`
+    from the station's gauge (``gauge_lat``/``gauge_lon``); nothing to check where either is unknown."""
+    from ..data import reader
+
+    if wf.location is None or data_dir is None:
+        return
+    try:
+        lat, lon = (reader.basin_attribute(data_dir, str(station_id), k) for k in ("gauge_lat", "gauge_lon"))
+    except DataError:
+        return
+    if not (np.isfinite(lat) and np.isfinite(lon)):
+        return
+    p1, p2, dl = np.radians(lat), np.radians(wf.location[0]), np.radians(wf.location[1] - lon)
+    km = 6371.0 * np.arccos(np.clip(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl), -1.0, 1.0))
+    if km > MAX_FORECAST_DISTANCE_KM:
+        raise DataError(f"{wf.source}: it is a forecast for {wf.location[0]:.2f}, {wf.location[1]:.2f}, {km:.0f} km "
+                        f"from station {station_id}'s gauge ({lat:.2f}, {lon:.2f}); fetch one for the station "
+                        f"(sca2lstm weather fetch --basin {station_id})")
 
 
 def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> WeatherForecast:
@@ -284,8 +316,11 @@ def read_forecast_for_station(path, data_dir, station_id) -> WeatherForecast | N
     from ..data.station_meta import read_station_meta
 
     meta = read_station_meta(data_dir, str(station_id)) if data_dir is not None else None
-    return read_forecast_file(path, day_start=meta.day_start if meta else "00:00",
-                              day_label=meta.day_label if meta else "start")
+    wf = read_forecast_file(path, day_start=meta.day_start if meta else "00:00",
+                            day_label=meta.day_label if meta else "start")
+    if wf is not None:
+        check_location(wf, data_dir, station_id)
+    return wf
 
 
 def gauge_latitude(data_dir, basin: str) -> float:
