@@ -479,7 +479,7 @@ def test_a_map_key_given_twice_is_refused_before_the_file_is_read(tmp_path, caps
 
 @pytest.mark.slow
 def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine_tuning_validation(
-        source, pretrained_ckpt, tmp_path, capsys):
+        source, pretrained_ckpt, tmp_path, capsys, caplog, monkeypatch):
     """A station whose record happens to cover the configured (CAMELS-GB) periods still gets its own test part
     (the last 20 % of its days), and the fine-tuned model's blend and calibration read the validation part of
     its fine-tuning, never a day it was fine-tuned on."""
@@ -520,3 +520,20 @@ def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine
     tuned = BasinContext.resolve(ckpt_path, data, "late")
     v0, v1 = tuned.validation_days()
     assert [str(tuned.record.dates[v0]), str(tuned.record.dates[v1 - 1])] == split["validation"]
+    # New days appended (the record goes on) leave the fine-tuned flows as they were: no warning. The same
+    # days with other flows (imported again with another unit or curve) are named.
+    from sca2lstm.evaluation.context import clear_caches
+
+    late = pd.read_csv(data / "timeseries" / "late.csv")
+    more = late.tail(30).assign(date=[str(d.date()) for d in pd.date_range(pd.Timestamp(late["date"].iloc[-1])
+                                                                          + pd.Timedelta(days=1), periods=30)])
+    pd.concat([late, more]).to_csv(data / "timeseries" / "late.csv", index=False)
+    clear_caches()
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)  # the CLI runs above turned it off
+    caplog.clear()
+    BasinContext.resolve(ckpt_path, data, "late")
+    assert "differ from those the model was fine-tuned on" not in caplog.text
+    late.assign(discharge_vol=2 * late["discharge_vol"]).to_csv(data / "timeseries" / "late.csv", index=False)
+    clear_caches()
+    BasinContext.resolve(ckpt_path, data, "late")
+    assert "basin late: the flows of" in caplog.text and "differ from those the model was fine-tuned on" in caplog.text

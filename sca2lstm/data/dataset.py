@@ -156,6 +156,16 @@ class BasinRecord:
         i1 = min(len(self.dates), self.index_of(end) + 1)
         return i0, max(i0, i1)
 
+    def flows_digest(self, start, end) -> dict:
+        """What the flows of [start, end] were: ``{"start", "end", "days"`` (observed), ``"mean"`` (m3/s),
+        ``"sha256"`` (of the flows rounded to 1e-6 m3/s, NaN kept)``}``: a later change of them shows."""
+        i0, i1 = self.period(start, end)
+        y = np.round(np.asarray(self.y[i0:i1], dtype=np.float64), 6)
+        obs = np.isfinite(y)
+        return {"start": str(start), "end": str(end), "days": int(obs.sum()),
+                "mean": float(y[obs].mean()) if obs.any() else None,
+                "sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()}
+
 
 def _feature_key(cfg: Config) -> dict:
     d = cfg.data

@@ -158,6 +158,7 @@ class BasinContext:
                   bundle=bundle, device=device,
                   test_start=test_start, timeseries_given=timeseries is not None, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
+        warn_changed_flows(ckpt, basin, rec, data_dir)
         if basin not in ctx.scalers.basins:
             ctx.scalers = Scalers.from_dict(scalers.to_dict())  # the bundle's scalers are never changed
             i0, i1 = new_basin_scale_days(rec, ctx.periods, cfg)
@@ -266,6 +267,29 @@ class BasinContext:
 
 
 # ---------------------------------------------------------------------------------------------- rules
+_WARNED_FLOWS: set = set()
+
+
+def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> None:
+    """Warn (once per basin and data version in a process) where the flows a checkpoint was fine-tuned on
+    differ now: a station imported again with another rating curve or unit, or another data folder. Its
+    discharge scale, blend and calibration were fitted on the old flows."""
+    then = ckpt.get("finetune_flows") if ckpt.get("finetuned_basin") == basin else None
+    if not then:
+        return
+    now = rec.flows_digest(then["start"], then["end"])
+    key = (basin, now["sha256"], then["sha256"])
+    if now["sha256"] == then["sha256"] or key in _WARNED_FLOWS:
+        return
+    _WARNED_FLOWS.add(key)
+    fmt = lambda v: "none" if v is None else f"{v:.4g}"  # noqa: E731
+    log.warning("basin %s: the flows of %s..%s in %s differ from those the model was fine-tuned on (mean %s m3/s "
+                "over %d days then, %s m3/s over %d days now): the data changed since fine-tuning (another rating "
+                "curve, unit or folder?); its discharge scale and calibration belong to the old flows: fine-tune "
+                "again", basin, then["start"], then["end"], data_dir, fmt(then["mean"]), then["days"],
+                fmt(now["mean"]), now["days"])
+
+
 def data_folder(bundle, data_dir) -> tuple[Path, bool]:
     """The data folder a checkpoint runs on, and whether it is the built-in synthetic one: ``data_dir``
     if given, else the folder the checkpoint recorded, else the configured one

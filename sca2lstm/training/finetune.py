@@ -270,7 +270,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             trainer.optimizer, vm, history=result["history"], source_checkpoint=str(pretrained_model),
                             finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
                             data_dir=str(ctx.data_dir), builtin_data=ctx.builtin, periods=periods.to_dict(),
-                            persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept)
+                            persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept,
+                            finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]))
     path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
