@@ -383,6 +383,34 @@ def test_diverged_pretraining_keeps_the_earlier_model(tmp_path, tiny_data_dir, c
     assert {p: p.read_bytes() for p in before} == before
 
 
+@pytest.mark.slow
+def test_a_run_stopped_while_calibrating_leaves_the_earlier_model_and_no_uncalibrated_one(
+        tmp_path, tiny_data_dir, pretrained_ckpt, monkeypatch, capsys):
+    """Ctrl-C during the calibration at the end of pretraining keeps the earlier model and its calibration
+    byte-identical; during a fine-tune's, the new run folder holds no model the guide's glob would pick."""
+    from sca2lstm.training import finetune as finetune_mod
+    from sca2lstm.training import pretrain as pretrain_mod
+
+    out = tmp_path / "m.pth"
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "1", "--quiet")) == 0
+    before = {p: p.read_bytes() for p in tmp_path.glob("m*.*") if p.is_file()}
+    assert out in before and any(p.name.endswith("forecast_calibration.json") for p in before)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain_mod, "calibrate_after_training", stop)
+    monkeypatch.setattr(finetune_mod, "calibrate_after_training", stop)
+    capsys.readouterr()
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "1", "--seed", "3", "--quiet")) != 0
+    assert {p: p.read_bytes() for p in before} == before
+    assert not [p for p in tmp_path.glob(".m*") if p.is_file()]   # no staged model left behind
+    ft = tmp_path / "ft"
+    assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, ft, "--epochs", "1", "--quiet")) != 0
+    assert not list(ft.glob(f"basin_{BASIN}/*/best_model_basin_{BASIN}.pth"))
+    assert not list(ft.rglob("*.staged*"))
+
+
 def test_check_learned_refuses_a_diverged_run_and_warns_about_one_that_did_not_learn(caplog):
     import logging
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..checkpoint import atomic_torch_save, build_checkpoint, clean_state_dict, load_model
+from ..checkpoint import build_checkpoint, clean_state_dict, load_model
 from ..config import Config
 from ..data.dataset import check_period_inputs
 from ..data.ids import check_basin_id
@@ -42,7 +42,7 @@ from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text
 from ..logs import add_log_file, remove_handler
-from .outputs import metrics_frame, write_training_artifacts
+from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
 from .trainer import Trainer
@@ -272,12 +272,15 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             data_dir=str(ctx.data_dir), builtin_data=ctx.builtin, periods=periods.to_dict(),
                             persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept,
                             finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]))
-    path = atomic_torch_save(ckpt, run_dir / f"best_model_basin_{basin}.pth")
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
-             "%s model; saved %s", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
-             a["persistence"]["nse"], seconds, kept, path)
-    calibrate_after_training(path, ctx.data_dir, [basin], source_model=pretrained_model)
+             "%s model", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
+             a["persistence"]["nse"], seconds, kept)
+    # the model appears under its name only with its calibration (a stopped run leaves no half-made model)
+    path = save_calibrated(ckpt, run_dir / f"best_model_basin_{basin}.pth",
+                           lambda staged: calibrate_after_training(staged, ctx.data_dir, [basin],
+                                                                   source_model=pretrained_model))
+    log.info("saved %s", path)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,

@@ -31,3 +31,31 @@ def write_training_artifacts(run_dir, history: list[dict], config: dict, metrics
     plot_loss_curves(history, run_dir / "training_curve.png", title=title)
     atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
     atomic_write_text(run_dir / metrics_name, metrics.to_csv(index=False, float_format="%.4f"))
+
+
+def save_calibrated(ckpt: dict, output, calibrate) -> Path:
+    """Write the checkpoint ``ckpt`` to ``output`` together with its forecast calibration.
+
+    The checkpoint is written under a hidden staging name beside ``output`` and ``calibrate(staged_path)``
+    fits its calibration there (a minute or two); then the calibration and, last, the checkpoint are moved
+    into place. A run stopped before that (Ctrl-C during calibration) leaves the earlier model and its
+    calibration as they were, and no new model a glob could pick up without its calibration.
+    """
+    import os
+
+    from ..checkpoint import atomic_torch_save
+    from ..evaluation.calibration import calibration_path
+
+    output = Path(output)
+    staged = output.with_name(f".{output.stem}.staged{output.suffix}")
+    try:
+        atomic_torch_save(ckpt, staged)
+        calibrate(staged)
+        if calibration_path(staged).is_file():
+            os.replace(calibration_path(staged), calibration_path(output))
+        os.replace(staged, output)
+    finally:
+        for p in (staged, calibration_path(staged)):
+            if p.exists():
+                p.unlink()
+    return output

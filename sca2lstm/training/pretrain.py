@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_torch_save, build_checkpoint
+from ..checkpoint import build_checkpoint
 from ..config import Config
 from ..data import reader
 from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
@@ -24,7 +24,7 @@ from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
 from ..models.sca2lstm import SCA2LSTM
-from .outputs import metrics_frame, write_training_artifacts
+from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .runtime import seed_everything
 from ..weather.archive import load_archives
 from ..weather.windows import LeadWeather
@@ -238,13 +238,14 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")
     atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
-    atomic_torch_save(ckpt, output)
     med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
-    log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s | saved %s",
-             med, pers, ev.median("model", "kge"), wall, output)
+    log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s", med, pers,
+             ev.median("model", "kge"), wall)
     log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
-    # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint
-    calibrate_after_training(output, data_dir, prep.basins)
+    # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint; the
+    # model replaces an earlier one only with its calibration
+    save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins))
+    log.info("saved %s", output)
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
