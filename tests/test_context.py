@@ -292,3 +292,29 @@ def test_a_callers_table_without_an_input_is_named_once_however_often_it_is_fore
             fc = issue_forecast(bundle, "10002", data_dir=tiny_data_dir, timeseries=ts.loc[:end], leads=3)
             assert fc.missing_inputs == ["temperature"]
     assert len([r for r in caplog.records if "temperature" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("column,factor,text", [("discharge_vol", 1000.0, "the model learned them as"),
+                                                ("precipitation", 0.001, "its attribute p_mean is")])
+def test_data_in_another_unit_are_named_when_the_basin_is_resolved(column, factor, text, pretrained_ckpt, tiny_data_dir,
+                                                                    tmp_path, caplog, monkeypatch):
+    """Flows in l/s for a basin the model learned in m3/s, or rain in m: one warning line naming the
+    numbers; the same data in the right unit say nothing."""
+    import logging
+
+    from sca2lstm.data import reader
+    from sca2lstm.evaluation.context import BasinContext, clear_caches
+
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    caplog.set_level(logging.WARNING)
+    BasinContext.resolve(pretrained_ckpt, data, "32006")
+    assert "another unit" not in caplog.text
+    f = reader.timeseries_file(data, "32006")
+    df = pd.read_csv(f)
+    df[column] = df[column] * factor
+    df.to_csv(f, index=False)
+    clear_caches()
+    BasinContext.resolve(pretrained_ckpt, data, "32006")
+    assert "basin 32006:" in caplog.text and text in caplog.text and "data in another unit?" in caplog.text

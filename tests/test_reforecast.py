@@ -355,3 +355,11 @@ def test_missing_rare_levels_are_explained_with_the_number_of_annual_maxima():
     assert rare_levels_note({**six, "q10y": Level("q10y", 70.0, "pe3")}) == []
     assert level_line("alert", Level("alert", 62.009, "station metadata (water level)", stage=2.5)) == (
         "   alert:    62.009 m3/s (water level 2.5 m)")
+
+
+def test_a_lead_whose_interval_was_raised_whole_to_the_recession_bound_is_named():
+    from sca2lstm.cli.forecast import collapsed_leads
+
+    t = pd.DataFrame({"lead_days": [1, 2, 3], "median": [2.0, 1.0, 1.0], "q05": [1.0, 1.0, 0.9],
+                      "q95": [3.0, 1.0, 1.2], "q25": [1.5, 1.0, 1.0], "q75": [2.5, 1.0, 1.1]})
+    assert collapsed_leads(t) == [2]

@@ -60,6 +60,15 @@ def _read_weather(path, data_dir, basin):
     return read_csv(p, encoding=None)
 
 
+def collapsed_leads(table) -> list:
+    """The leads whose interval has no width (the lowest quantile equals the highest): every quantile was
+    raised to the recession bound."""
+    q = sorted(c for c in table.columns if c.startswith("q") and c[1:].isdigit())
+    if len(q) < 2:
+        return []
+    return [int(r["lead_days"]) for _, r in table.iterrows() if r[q[0]] == r[q[-1]]]
+
+
 def _body(args) -> int:
     from pathlib import Path
 
@@ -104,6 +113,11 @@ def _body(args) -> int:
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
     for line in lines:
         print(line)
+    flat = collapsed_leads(t)
+    if flat:  # every quantile raised to the recession bound: the model forecast a fall faster than the river can
+        print(f"Note: at lead(s) {', '.join(map(str, flat))} the whole interval lay below the basin's fastest observed "
+              "recession and was raised to it; the interval is not a certainty: the model and this basin's data "
+              "disagree there (data in another unit? a model trained on other basins?)")
     # An input the basin lacks was named once, by the data loading (--format json lists it: missing_inputs).
     print(f"Output: {folder}")
     return 0

@@ -159,6 +159,7 @@ class BasinContext:
                   test_start=test_start, timeseries_given=timeseries is not None, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         warn_changed_flows(ckpt, basin, rec, data_dir)
+        warn_unit_mismatch(ctx)
         if basin not in ctx.scalers.basins:
             ctx.scalers = Scalers.from_dict(scalers.to_dict())  # the bundle's scalers are never changed
             i0, i1 = new_basin_scale_days(rec, ctx.periods, cfg)
@@ -288,6 +289,38 @@ def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> No
                 "curve, unit or folder?); its discharge scale and calibration belong to the old flows: fine-tune "
                 "again", basin, then["start"], then["end"], data_dir, fmt(then["mean"]), then["days"],
                 fmt(now["mean"]), now["days"])
+
+
+#: A basin's mean flow or rain this many times off what the model or the attributes know is a unit error.
+UNIT_MISMATCH_FACTOR = 3.0
+
+
+def warn_unit_mismatch(ctx: BasinContext) -> None:
+    """Warn (once per basin and data version) where a basin's data look like another unit: its training
+    years' mean flow against the discharge scale the checkpoint learned for it, or its mean rain against its
+    ``p_mean`` attribute, off by more than :data:`UNIT_MISMATCH_FACTOR` (l/s for m3/s, m for mm, ...)."""
+    rec, basin, lines = ctx.record, ctx.basin, []
+    stored = ctx.scalers.basins.get(basin) if ctx.in_checkpoint else None
+    spans = [sp for sp in ctx.trained_on if sp["role"] == "train" and basin in sp["basins"]]
+    if stored is not None and spans and stored.q_mean > 0:
+        i0, i1 = rec.period(spans[0]["start"], spans[0]["end"])
+        y = rec.y[i0:i1]
+        now = float(np.nanmean(y)) if np.isfinite(y).any() else None
+        if now is not None and not (1 / UNIT_MISMATCH_FACTOR < now / stored.q_mean < UNIT_MISMATCH_FACTOR):
+            lines.append(f"its flows of {spans[0]['start']}..{spans[0]['end']} average {now:.4g} m3/s, but the model "
+                         f"learned them as {stored.q_mean:.4g} m3/s")
+    names = list(ctx.cfg.data.static_attributes)
+    if "p_mean" in names and "precipitation" in ctx.frame.columns:
+        p_mean = float(ctx.static_raw[0, names.index("p_mean")])
+        rain = pd.to_numeric(ctx.frame["precipitation"], errors="coerce").mean()
+        if np.isfinite(p_mean) and p_mean > 0 and np.isfinite(rain) and not (
+                1 / UNIT_MISMATCH_FACTOR < rain / p_mean < UNIT_MISMATCH_FACTOR):
+            lines.append(f"its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} mm/d")
+    key = (basin, rec.source_hash, tuple(lines))
+    if lines and key not in _WARNED_FLOWS:
+        _WARNED_FLOWS.add(key)
+        log.warning("basin %s: %s: data in another unit? Forecasts from them are not to be trusted", basin,
+                    "; ".join(lines))
 
 
 def data_folder(bundle, data_dir) -> tuple[Path, bool]:
