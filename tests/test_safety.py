@@ -427,3 +427,30 @@ def test_check_learned_refuses_a_diverged_run_and_warns_about_one_that_did_not_l
     with caplog.at_level(logging.WARNING):                                   # one short epoch, not yet better
         check_learned([row(0, 1.48), row(1, 1.491, 1.077)], "m.pth", 5e-3)
     assert "the model written is the untrained one; train for more epochs" in caplog.text
+
+
+def test_synthetic_basins_written_to_a_folder_are_known_as_synthetic(pretrained_ckpt, tmp_path, capsys):
+    """`sca2lstm data synth --out` writes basins with real gauge ids; a model trained on real data is refused
+    on them in one line, as on the built-in basins."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(out), "--basins", "3", "--end", "1975-12-31"]) == 0
+    capsys.readouterr()
+    rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
+
+
+def test_a_real_data_model_is_not_replaced_by_one_trained_on_the_built_in_basins(pretrained_ckpt, tmp_path):
+    """The guide's first command run without a data folder would train on the synthetic basins; over a model
+    trained on real data it is refused before any training, naming both ways out."""
+    from sca2lstm.errors import UsageError
+    from sca2lstm.training.pretrain import keep_real_model
+
+    out = tmp_path / "sca2lstm.pth"
+    shutil.copy(pretrained_ckpt, out)
+    with pytest.raises(UsageError, match="holds a model trained on real data .* give the data folder, or --output"):
+        keep_real_model(out, builtin=True)
+    keep_real_model(out, builtin=False)                    # real data over real data: the normal rerun
+    keep_real_model(tmp_path / "absent.pth", builtin=True)  # nothing to keep

@@ -35,6 +35,13 @@ def _body(args) -> int:
         from ..data.synthetic import generate_synthetic
         t0 = time.time()
         ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end)
+        from pathlib import Path
+
+        from ..data.dataset import SYNTHETIC_MARKER
+        # the synthetic basins carry real gauge ids: the marker keeps a model from taking them for real data
+        (Path(args.out) / SYNTHETIC_MARKER).write_text(
+            f"Synthetic basins written by `sca2lstm data synth` (seed {args.seed}), not observations. A model trained "
+            "on them is refused on real data, and the reverse.\n", encoding="utf-8")
         print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {' '.join(ids)}")
         return 0
     import numpy as np

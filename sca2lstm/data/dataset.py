@@ -47,9 +47,15 @@ def _builtin_dir(cfg: Config) -> Path:
     return builtin_dataset_dir(cache_root(cfg), cfg.data.synthetic_basins, cfg.data.synthetic_seed)
 
 
+#: Written by ``sca2lstm data synth --out DIR``: the folder holds synthetic basins, whatever its name.
+SYNTHETIC_MARKER = "SYNTHETIC_BASINS.txt"
+
+
 def _is_builtin_folder(path: Path) -> bool:
-    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``)."""
-    return path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None
+    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``),
+    or one ``sca2lstm data synth`` wrote (it holds :data:`SYNTHETIC_MARKER`)."""
+    return ((path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None)
+            or (path / SYNTHETIC_MARKER).is_file())
 
 
 def _describe(path, builtin: bool) -> str:

@@ -16,9 +16,9 @@ from ..checkpoint import build_checkpoint
 from ..config import Config
 from ..data import reader
 from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, load_basins,
-                            load_static, resolve_data_dir, spec_kinds)
+                            load_static, recorded_data, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
-from ..errors import DataError, TrainingError
+from ..errors import DataError, TrainingError, UsageError
 from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
@@ -192,6 +192,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     if parallel:
         torch.set_num_threads(os.cpu_count() or 1)
     data_dir, builtin = resolve_data_dir(data_dir, cfg)
+    keep_real_model(output, builtin)
     prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel)
     seed_everything(cfg.training.seed)
     model = (model_factory or SCA2LSTM)(cfg).to(device)
@@ -249,6 +250,21 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
+
+
+def keep_real_model(output: Path, builtin: bool) -> None:
+    """Refuse (UsageError, before any training) to replace a model trained on real data with one trained on
+    the built-in synthetic basins: the guide's first command run without a data folder would do that."""
+    if not builtin or not output.is_file():
+        return
+    try:
+        recorded = recorded_data(torch.load(output, map_location="cpu", weights_only=True))
+    except Exception:  # not a checkpoint we can read: the run's own checks name it, or it is replaced
+        return
+    if recorded is not None and recorded[1] is False:
+        raise UsageError(f"{output} holds a model trained on real data ({recorded[0]}); this run would train on the "
+                         "built-in synthetic basins (no --data_dir, $SCA2LSTM_DATA_DIR or data.data_dir is set) and "
+                         "replace it; give the data folder, or --output another file")
 
 
 #: A validation (or training) loss this many times the untrained weights' validation loss, with no epoch better
