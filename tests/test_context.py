@@ -318,3 +318,19 @@ def test_data_in_another_unit_are_named_when_the_basin_is_resolved(column, facto
     clear_caches()
     BasinContext.resolve(pretrained_ckpt, data, "32006")
     assert "basin 32006:" in caplog.text and text in caplog.text and "data in another unit?" in caplog.text
+
+
+def test_a_model_fine_tuned_for_another_basin_says_so(pretrained_ckpt, tiny_data_dir, tmp_path, caplog, monkeypatch):
+    import logging
+
+    from sca2lstm.evaluation.context import BasinContext
+
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+    ckpt["finetuned_basin"] = "10002"
+    path = atomic_torch_save(ckpt, tmp_path / "best_model_basin_10002.pth")
+    caplog.set_level(logging.WARNING)
+    BasinContext.resolve(path, tiny_data_dir, "10002")
+    assert "fine-tuned for basin" not in caplog.text
+    BasinContext.resolve(path, tiny_data_dir, "32006")
+    assert "the model was fine-tuned for basin 10002; basin 32006 runs on its weights" in caplog.text

@@ -92,6 +92,13 @@ def test_glob_uses_newest_and_accepts_expanded_lists(pretrained_ckpt, tmp_path):
     assert resolve_model_path([str(a), str(b)]) == b.resolve()  # what the shell hands over
     with pytest.raises(DataError, match="no checkpoint matches"):
         resolve_model_path(str(tmp_path / "*" / "nothing.pth"))
+    # a broader glob over several basins' runs: the newest of the basin's own, not another basin's newer model
+    other = tmp_path / "r3" / "best_model_basin_2.pth"
+    other.parent.mkdir()
+    shutil.copyfile(pretrained_ckpt, other)
+    assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth")) == other.resolve()
+    assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth"), "1") == b.resolve()
+    assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth"), "9") == other.resolve()
 
 
 def test_cli_guide_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):

@@ -79,7 +79,7 @@ def _body(args) -> int:
     from ..training.runtime import resolve_device
 
     device = resolve_device(args.device, args.no_cuda)
-    path = resolve_model_path(args.model)
+    path = resolve_model_path(args.model, args.basin)
     bundle = load_model(path, device)
     from ..evaluation.context import data_folder
 

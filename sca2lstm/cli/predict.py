@@ -54,7 +54,7 @@ def _body(args) -> int:
     if args.format == "netcdf":
         require_netcdf()  # before any work: a missing optional package is a usage error
     device = resolve_device(args.device, args.no_cuda)
-    path = resolve_model_path(args.model)
+    path = resolve_model_path(args.model, args.basin[0] if len(args.basin) == 1 else None)
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     basins = list(dict.fromkeys(args.basin))

@@ -275,7 +275,13 @@ def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> No
     """Warn (once per basin and data version in a process) where the flows a checkpoint was fine-tuned on
     differ now: a station imported again with another rating curve or unit, or another data folder. Its
     discharge scale, blend and calibration were fitted on the old flows."""
-    then = ckpt.get("finetune_flows") if ckpt.get("finetuned_basin") == basin else None
+    other = ckpt.get("finetuned_basin")
+    if other and other != basin and ("basin", other, basin) not in _WARNED_FLOWS:
+        _WARNED_FLOWS.add(("basin", other, basin))
+        log.warning("the model was fine-tuned for basin %s; basin %s runs on its weights as on a pretrained model "
+                    "(use basin %s's own fine-tuned model, or the pretrained one, where there is one)", other, basin,
+                    basin)
+    then = ckpt.get("finetune_flows") if other == basin else None
     if not then:
         return
     now = rec.flows_digest(then["start"], then["end"])

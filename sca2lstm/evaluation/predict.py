@@ -49,8 +49,9 @@ class Prediction:
     predicted_raw: np.ndarray | None = None  # the model before the persistence blend (m3/s)
 
 
-def resolve_model_path(patterns) -> Path:
-    """A path or glob (quoted, or already expanded by the shell into several paths): the newest match."""
+def resolve_model_path(patterns, basin=None) -> Path:
+    """A path or glob (quoted, or already expanded by the shell into several paths): the newest match; with
+    ``basin``, the newest of the matches fine-tuned for it (``best_model_basin_<basin>.pth``) where any is."""
     if isinstance(patterns, (str, os.PathLike)):
         patterns = [patterns]
     matches = []
@@ -61,6 +62,10 @@ def resolve_model_path(patterns) -> Path:
     matches = sorted({m.resolve() for m in matches if m.is_file()}, key=lambda m: (m.stat().st_mtime, str(m)))
     if not matches:
         raise DataError(f"no checkpoint matches {' '.join(map(str, patterns))}")
+    own = [m for m in matches if basin is not None and m.name == f"best_model_basin_{basin}.pth"]
+    if own and len(own) < len(matches):
+        log.info("%d checkpoints match; %d fine-tuned for basin %s", len(matches), len(own), basin)
+        matches = own
     if len(matches) > 1:
         log.info("%d checkpoints match; using the newest: %s", len(matches), matches[-1])
     return matches[-1]
@@ -105,7 +110,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     """
 
     t_start = time.time()
-    path = resolve_model_path(model_path)
+    path = resolve_model_path(model_path, basin)
     bundle = model_bundle or load_model(path, device)
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, test_start=test_start, device=device,
                                           allow_missing_inputs=allow_missing_inputs)
