@@ -195,3 +195,20 @@ def test_new_station_opened_after_the_training_period(default_model_ckpt, tiny_d
     assert ckpt["periods"]["fine_tune"][1] < test_start
     tuned = predict(r["checkpoint"], "10003", data_dir=late)
     assert str(tuned.series["date"].iloc[0].date()) == test_start
+
+
+def test_config_keys_a_fine_tune_cannot_change_are_named(tmp_path, caplog, monkeypatch):
+    """data.lead_days or model.hidden_size in fine_train.py's --config are fixed by the pretrained model: one
+    warning names them; the finetune: section and training.seed apply as before."""
+    from sca2lstm.cli import finetune as cli
+
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
+    f = tmp_path / "ft.yaml"
+    f.write_text("data: {lead_days: 3}\nmodel: {hidden_size: 32}\ntraining: {seed: 5}\nfinetune: {epochs: 4}\n")
+    args = cli.build_parser().parse_args(["--target_basin", "32006", "--pretrained_model", "m.pth",
+                                          "--config", str(f)])
+    with caplog.at_level(logging.WARNING):
+        overrides, seed = cli.settings(args)
+    assert overrides["epochs"] == 4 and seed == 5
+    assert "data.lead_days, model.hidden_size ignored" in caplog.text and "training.seed" not in caplog.text.split(
+        "ignored")[0]
