@@ -454,3 +454,11 @@ def test_a_real_data_model_is_not_replaced_by_one_trained_on_the_built_in_basins
         keep_real_model(out, builtin=True)
     keep_real_model(out, builtin=False)                    # real data over real data: the normal rerun
     keep_real_model(tmp_path / "absent.pth", builtin=True)  # nothing to keep
+
+
+def test_a_fine_tune_resumes_only_from_the_pretrained_model_it_started_from():
+    from sca2lstm.training.trainer import resume_difference
+
+    run = {"basins": ["32006"], "config": {}, "source_sha256": "a" * 64}
+    assert resume_difference(run, dict(run)) is None
+    assert "--pretrained_model is another checkpoint" in resume_difference(run, {**run, "source_sha256": "b" * 64})

@@ -40,7 +40,7 @@ from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, file_sha256
 from ..logs import add_log_file, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
@@ -216,7 +216,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
-            "data_sha256": {basin: rec.source_hash}}
+            "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model)}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.

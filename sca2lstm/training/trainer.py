@@ -116,6 +116,9 @@ def resume_difference(recorded: dict, current: dict) -> str | None:
                 continue
             if rs.get(key, "(not set)") != cs.get(key, "(not set)"):
                 return f"{section}.{key}: recorded {_short(rs.get(key, '(not set)'))}, now {_short(cs.get(key, '(not set)'))}"
+    if recorded.get("source_sha256") and current.get("source_sha256") and \
+            recorded["source_sha256"] != current["source_sha256"]:
+        return "--pretrained_model is another checkpoint than the one the run started from"
     rh, ch = recorded.get("data_sha256") or {}, current.get("data_sha256") or {}
     for b in cb:
         if rh.get(b) and ch.get(b) and rh[b] != ch[b]:
