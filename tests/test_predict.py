@@ -63,6 +63,9 @@ def test_write_prediction_outputs(pretrained_ckpt, tiny_data_dir, tmp_path):
         assert (folder / name).is_file(), name
     m = json.loads((folder / "metrics.json").read_text())
     assert m["n_days"] == p.metrics["n_days"] and "persistence" in m and "model" in m
+    # what the scores were computed on: the folder and the bytes of the basin's data
+    assert m["data"]["data_dir"] == str(tiny_data_dir) and m["data"]["builtin_synthetic"] is False
+    assert len(m["data"]["basin_data_sha256"]) == 64
     w = pd.read_csv(folder / "attention_weights.csv")
     assert w.shape[1] == 1 + len(p.weights.columns)
     np.testing.assert_allclose(w.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)

@@ -223,6 +223,14 @@ class BasinContext:
             return fit_split(self.record, periods, self.cfg.finetune.fine_tune_ratio)[1:]
         return self.record.period(self.cfg.data.val_start, self.cfg.data.val_end)
 
+    def data_record(self) -> dict:
+        """What a run of this basin read, for its output files: the data folder (or the built-in basins), the
+        sha256 of the basin's data, the inputs absent from it and how PET is made (``data.pet_from_temperature``:
+        ``always``, ``missing`` (where the file has none) or ``never``)."""
+        return {"data_dir": str(self.data_dir), "builtin_synthetic": bool(self.builtin),
+                "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
+                "pet_from_temperature": self.cfg.data.pet_from_temperature}
+
     @property
     def blend(self) -> BlendWeights:
         """The persistence blend weight of :func:`sca2lstm.evaluation.persistence.basin_alpha` (the stored

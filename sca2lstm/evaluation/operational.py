@@ -80,6 +80,7 @@ class OperationalForecast:
     missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
     calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
+    data: dict = field(default_factory=dict)  # what it read (BasinContext.data_record)
 
     @property
     def setting(self) -> str:
@@ -279,7 +280,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
-                               list(ctx.missing_inputs), members)
+                               list(ctx.missing_inputs), members, data=ctx.data_record())
 
 
 def _plain_with_pet(wf, cfg, lat):
@@ -507,7 +508,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                             valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
             doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
                    "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
-                   "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration)}
+                   "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration),
+                   "data": dict(fc.data)}
             (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
         bands = {}
         for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):

@@ -158,6 +158,7 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     metrics["model_all_days"] = model_all_days(obs, pred)
     metrics["in_sample"] = in_sample
     metrics["missing_inputs"] = list(ctx.missing_inputs)
+    metrics["data"] = ctx.data_record()
     n_unpred = int(np.isnan(pred).sum())
     if n_unpred:
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
@@ -218,7 +219,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
              "model": pred.metrics["model"], "persistence": pred.metrics["persistence"],
              "model_all_days": pred.metrics.get("model_all_days"),
              **{k: pred.metrics[k] for k in ("model_raw", "persistence_blend", "below_persistence", "in_sample",
-                                             "missing_inputs") if k in pred.metrics}}
+                                             "missing_inputs", "data") if k in pred.metrics}}
         if "in_sample" in pred.metrics:
             m["scores_are"] = "in-sample (days the model was trained or validated on)" \
                 if pred.metrics["in_sample"]["in_sample"] else "out-of-sample"
