@@ -90,3 +90,17 @@ def test_before_after(tmp_path, series):
     assert _is_png(out)
     out = P.plot_before_after(dates, obs, np.full(N, np.nan), sim, tmp_path / "performance2.png")
     assert _is_png(out)
+
+
+def test_an_absent_input_is_labelled_and_greyed_not_drawn_as_a_small_weight(tmp_path, series, monkeypatch):
+    dates, obs, _ = series
+    w = np.random.default_rng(2).random((N, 3))
+    w[:, 1] = 0.0                                  # temperature absent: weight exactly 0 every day
+    w /= w.sum(axis=1, keepdims=True)
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    P.plot_attention_heatmap(dates, w, ["precipitation", "temperature", "discharge"], tmp_path / "a.png", obs=obs)
+    labels = [t.get_text() for t in figs[0].axes[0].get_yticklabels()]
+    assert labels == ["precipitation", "temperature (absent)", "discharge"]
+    shown = figs[0].axes[0].get_images()[0].get_array()
+    assert shown.mask[1].all() and not shown.mask[0].any()   # the grey "no value" colour, not dark blue

@@ -274,7 +274,8 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     Panel (a) averages the weights per calendar month (January..December) when the period spans at
     least two years, otherwise per month of the series; with numeric ``dates`` it uses blocks of 30
     steps. Panel (b) shows -30..+60 steps around the peak of ``obs`` (or around the middle of the
-    period). Colour scales run from 0 to the largest weight shown, so small weights stay visible.
+    period). Colour scales run from 0 to the largest weight shown, so small weights stay visible. A feature
+    whose weight is exactly 0 on every day (an input the basin lacks) is grey and labelled "(absent)".
     """
     import pandas as pd
 
@@ -288,6 +289,12 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         raise ValueError(f"{len(names)} feature names for {w.shape[1]} weight columns")
     x, is_date = _as_x(dates, w.shape[0])
     obs = _as_float(obs, "obs", w.shape[0])
+    # A feature the basin lacks gets weight exactly 0 every day (a softmax gives no exact 0 otherwise): grey
+    # and labelled, not drawn as a weight the model chose to give little.
+    rows = np.isfinite(w).all(axis=1)
+    absent = (w[rows] == 0).all(axis=0) if rows.any() else np.zeros(w.shape[1], dtype=bool)
+    names = [f"{n} (absent)" if a else n for n, a in zip(names, absent)]
+    w = np.where(absent[None, :], np.nan, w)
 
     # (a) monthly means -----------------------------------------------------------------------
     frame = pd.DataFrame(w, columns=range(w.shape[1]))
@@ -516,7 +523,8 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -
     order = np.argsort(np.nan_to_num(w, nan=-1.0))
     fig = _new_figure((6, 0.3 * len(names) + 1.2))
     ax = fig.add_subplot()
-    ax.barh([names[i] for i in order], w[order], color="tab:orange")
+    labels = [f"{names[i]} (absent)" if w[i] == 0 else names[i] for i in order]  # exactly 0: a missing input
+    ax.barh(labels, w[order], color="tab:orange")
     ax.set_xlabel("attention weight")
     ax.set_title(title)
     return _save(fig, path)
