@@ -52,12 +52,30 @@ def folder_built_aside(final):
     final = Path(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    _remove_leftovers(final)
     tmp.mkdir(parents=True)
     try:
         yield tmp
         replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Remove ``.<name>.<pid>.tmp`` / ``.old`` folders beside ``final`` left by a process that was killed (no
+    process of that pid runs any more); a live one's is left alone."""
+    if os.name != "posix" or not final.parent.is_dir():  # signal 0 probes a process on POSIX only
+        return
+    for p in final.parent.glob(f".{final.name}.*"):
+        pid = p.name[len(final.name) + 2:].rsplit(".", 1)
+        if len(pid) != 2 or pid[1] not in ("tmp", "old") or not pid[0].isdigit():
+            continue
+        try:
+            os.kill(int(pid[0]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (PermissionError, OSError):
+            pass   # alive under another user, or not ours to judge
 
 
 def replace_folder(tmp, final) -> Path:

@@ -462,3 +462,21 @@ def test_a_fine_tune_resumes_only_from_the_pretrained_model_it_started_from():
     run = {"basins": ["32006"], "config": {}, "source_sha256": "a" * 64}
     assert resume_difference(run, dict(run)) is None
     assert "--pretrained_model is another checkpoint" in resume_difference(run, {**run, "source_sha256": "b" * 64})
+
+
+def test_a_killed_runs_half_built_folder_is_cleared_by_the_next_run(tmp_path):
+    """kill -9 during a prediction leaves .basin_X.<pid>.tmp; the next write of that folder removes it (its
+    process is gone), and leaves one of a process still running alone."""
+    from sca2lstm.fileio import folder_built_aside
+
+    final = tmp_path / "basin_32006"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".basin_32006.{int(dead.stdout)}.tmp"
+    stale.mkdir()
+    (stale / "series.csv").write_text("half\n")
+    live = tmp_path / f".basin_32006.{os.getppid()}.tmp"
+    live.mkdir()
+    with folder_built_aside(final) as tmp:
+        (tmp / "series.csv").write_text("whole\n")
+    assert (final / "series.csv").read_text() == "whole\n"
+    assert not stale.exists() and live.exists()
