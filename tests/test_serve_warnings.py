@@ -109,8 +109,11 @@ def test_the_daily_issue_stores_forecasts_and_warnings_and_alerts_on_each_change
             assert [(a["station"], a["change"], a["from_level"], a["to_level"]) for a in sent] == [
                 ("32006", "start", None, "alert")]
             assert sent[0]["first_lead"] == 1 and sent[0]["level_value"] == 0.5 * q05
+            # the forecast rests on the file's last flow, 1977-12-31: the alert says how old that is
+            assert sent[0]["data_age_days"] == (dt.date(2026, 12, 7) - dt.date(1977, 12, 31)).days
             sender, rcpts, text = smtp.received[0]
             assert "duty@example.org" in rcpts[0] and "32006" in text and "alert" in text and "starts" in text
+            assert "the last observed flow is of 1977-12-31" in text  # (after "ON OLD DATA:", wrapped by the mail)
             clock[0] -= dt.timedelta(days=1)  # the same day again: issued once
             assert c.post("/daily_issue", headers=AUTH).json() == {"day": "2026-12-07", "skipped": "already issued"}
             clock[0] += dt.timedelta(days=1)

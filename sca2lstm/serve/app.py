@@ -242,15 +242,17 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = 
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
 
 
-def station_warnings(row: dict) -> dict:
-    """A station's warnings from its forecast row: the highest level per lead, and over all leads."""
+def station_warnings(row: dict, today: dt.date | None = None) -> dict:
+    """A station's warnings from its forecast row: the highest level per lead, and over all leads; with
+    ``today``, how many days old the data it was issued from are (``data_age_days``: 1 for yesterday's)."""
     levels = row.get("levels") or {}
     leads = [{"lead_days": r["lead_days"], "valid_date": r["valid_date"], "warning": r.get("warning"),
               "probability": (r.get("p_exceed") or {}).get(r.get("warning")) if r.get("warning") else None}
              for r in row["table"]]
     top, first = station_warning([x["warning"] for x in leads], level_values(levels))
+    age = (today - dt.date.fromisoformat(str(row["issue_date"])[:10])).days if today is not None else None
     return {"station": row["station"], "issue_date": row["issue_date"], "forecast_id": row["id"],
-            "warning": top, "first_lead": first, "levels": levels, "leads": leads}
+            "warning": top, "first_lead": first, "levels": levels, "leads": leads, "data_age_days": age}
 
 
 def level_values(levels: dict) -> dict:
@@ -476,7 +478,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             if row is None:
                 errors.append({"station": station, "detail": err})
                 continue
-            out.append(station_warnings(row))
+            out.append(station_warnings(row, daily.local(daily.now()).date()))
         return {"stations": out, "errors": errors}
 
     @app.post("/daily_issue", dependencies=[Depends(require_token)])

@@ -128,7 +128,7 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             if fetched.startswith("failed"):
                 log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
                             station, fetched[len("failed: "):], used)
-        sw = station_warnings(row)
+        sw = station_warnings(row, daily.local(now).date())
         warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
                          "first_lead": sw["first_lead"]})
         values = level_values(sw["levels"])
@@ -140,6 +140,7 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                        "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
                        "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
                        "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
+                       "data_age_days": sw["data_age_days"],
                        **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
     delivery = daily.notifier.send(payload) if alerts and daily.notifier.enabled else {}

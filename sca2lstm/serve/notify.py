@@ -97,15 +97,21 @@ class Notifier:
             smtp.send_message(msg)
 
 
+#: An alert on data older than this many days says so (1: yesterday's flow, the normal morning).
+STALE_DAYS = 2
+
+
 def alert_line(a: dict) -> str:
     """One alert in words, e.g. 'station 32006: danger (80.0 m3/s) starts, from lead 2 (2026-12-08), P 62 %'."""
     if a["change"] == "end":
         return f"station {a['station']}: the {a['from_level']} warning ends"
     what = {"start": "starts", "rise": f"rises from {a['from_level']}", "fall": f"falls from {a['from_level']}"}
-    p = a.get("probability")
+    p, age = a.get("probability"), a.get("data_age_days")
     return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s) "
             f"{what[a['change']]}, from lead {a.get('first_lead')} ({a.get('valid_date')})"
-            + (f", P {p:.0%}" if p is not None else ""))
+            + (f", P {p:.0%}" if p is not None else "")
+            + (f"; ON OLD DATA: the last observed flow is of {a.get('issue_date')}, {age} days ago"
+               if age is not None and age > STALE_DAYS else ""))
 
 
 def email_text(payload: dict) -> str:

@@ -240,6 +240,9 @@ class StationWarnings(BaseModel):
     first_lead: int = Field(description="the first lead day of that warning (0: none)")
     levels: dict[str, LevelOut]
     leads: list[LeadWarning]
+    data_age_days: int | None = Field(None, description="days from the last day with observed flow (the issue "
+                                                         "date) to today, local: 1 when yesterday's flow is in; "
+                                                         "more: the warnings rest on old data")
 
 
 class StationError(BaseModel):
