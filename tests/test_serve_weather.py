@@ -151,6 +151,8 @@ def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrai
             r = c.post("/stations/10003/weather", content=body, headers=AUTH)
             assert r.status_code == 200, r.text
             assert (r.json()["first_valid"], r.json()["last_valid"]) == (FIRST, "1978-01-09")
+            # issued 1978-01-01, valid to 01-09: the issue dates 1977-12-31 .. 1978-01-02 have their 7 lead days in it
+            assert r.json()["serves_issue_dates"] == [LAST, "1978-01-02"]
             fc = c.get("/stations/10003/forecast", params={"leads": 7}, headers=AUTH).json()
         wf = parse_forecast(body, "json", source="expected", day_start="08:00")
         assert wf.table.set_index("valid_date")["precipitation"].loc[FIRST:"1978-01-02"].tolist() == [24.0, 0.0]

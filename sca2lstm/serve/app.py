@@ -439,7 +439,10 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         raw = await request.body()
         kind = body_kind(request.headers.get("content-type"), raw)
         row = await run_in_threadpool(svc.weather.accept, station, raw, kind, issue_date)
-        return weather_doc(row) | {"station": station}
+        # the issue dates whose lead days it covers: a forecast for other days is stored but not read
+        first = max(pd.Timestamp(row["issue_date"]), pd.Timestamp(row["first_valid"])) - pd.Timedelta(days=1)
+        last = pd.Timestamp(row["last_valid"]) - pd.Timedelta(days=svc.forecaster.max_leads())
+        return weather_doc(row) | {"station": station, "serves_issue_dates": [str(first.date()), str(last.date())]}
 
     @app.get("/stations/{station}/weather", response_model=schemas.WeatherListOut, dependencies=[Depends(reader)])
     def get_weather(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):

@@ -176,6 +176,9 @@ class WeatherUsed(BaseModel):
 
 class WeatherForecastOut(WeatherUsed):
     station: str
+    serves_issue_dates: list[dt.date] = Field(
+        description="the first and last issue date whose lead days it covers; a forecast of another issue date "
+                    "does not read it")
 
 
 class WeatherListOut(BaseModel):
