@@ -233,6 +233,8 @@ BAD = [
     ("ambiguous-date", {}, 1, "--date_format"),
     ("negative-area", {"--area_km2": "-5"}, 2, "--area_km2 -5.0"),
     ("map-lacks-discharge", {"--map": "date=Datum,precipitation=N"}, 2, "--map lacks ['discharge']"),
+    ("map-names-absent-rain", {"--map": "date=Datum,precipitation=Rain,discharge=Q"}, 1,
+     "mapped column(s) precipitation=Rain not in the file"),   # named as the user wrote it
     ("missing-file", {"FILE": "nope.csv"}, 1, "nope.csv"),
 ]
 

@@ -341,7 +341,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     if table is not None:
         summary.append(f"read {Path(source).name}: {table.describe()}")
     wanted = {k: v for k, v in m.items() if k != "precipitation"}
-    gauge_keys = [f"precipitation {i + 1}" for i in range(len(o.gauges))]
+    gauge_keys = ["precipitation"] if len(o.gauges) == 1 else [f"precipitation {i + 1}" for i in range(len(o.gauges))]
     wanted.update(zip(gauge_keys, o.gauges))
     hint = None
     if table is not None and table.kind != "csv":
