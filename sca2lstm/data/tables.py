@@ -508,7 +508,9 @@ _YEAR_LAST = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(" + _TIME + ")$")
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 _COMMON_FORMS = tuple((f"%Y{sep}%m{sep}%d{t}", re.compile(rf"^\d{{4}}{re.escape(sep)}\d{{1,2}}{re.escape(sep)}\d{{1,2}}{rx}$"))
                       for sep in ("-", "/") for t, rx in ((" %H:%M", r" \d{1,2}:\d{2}"), (" %H:%M:%S", r" \d{1,2}:\d{2}:\d{2}"),
-                                                          ("T%H:%M:%S", r"T\d{1,2}:\d{2}:\d{2}"), ("", "")))
+                                                          ("T%H:%M:%S", r"T\d{1,2}:\d{2}:\d{2}"), ("", ""))) + (
+    # YYYYMMDD with a time (a compact date column joined with a time column)
+    ("%Y%m%d %H:%M", re.compile(r"^\d{8} \d{1,2}:\d{2}$")), ("%Y%m%d %H:%M:%S", re.compile(r"^\d{8} \d{1,2}:\d{2}:\d{2}$")))
 _COMPACT = re.compile(r"^\d{8}$")
 
 
