@@ -4,6 +4,7 @@ per lead, GET /warnings, and the daily issue with its alerts reaching local stub
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import sqlite3
 from zoneinfo import ZoneInfo
@@ -237,3 +238,43 @@ def test_the_api_shows_the_per_lead_warning_probabilities_the_warnings_apply():
     out = add_exceedance(table, Warnings({"alert": levels["alert"]}))
     p = out["p_exceed_alert"].to_numpy()
     assert 0.1 < p[0] == p[1] < 0.2 and list(out["warn_alert"]) == [False, True]
+
+
+def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, data, issued, tmp_path, capsys):
+    """Ten mornings, each with the day before's observations posted: the issued record comes back as a
+    reforecast table (one row per issue date and lead, the flow observed since, persistence) that
+    `sca2lstm verify` scores, with the levels it warned on."""
+    import pandas as pd
+
+    from sca2lstm.cli.main import main
+
+    _levels(data, alert=(float(issued["median"].median()), None))
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    with forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(at=None, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            for k in range(10):
+                day = (dt.date(1978, 1, 1) + dt.timedelta(days=k)).isoformat()
+                r = c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                    {"date": day, "precipitation": 2.0 + k, "temperature": 5.0, "discharge": 3.0 + 0.5 * k}]})
+                assert r.status_code == 200
+                assert c.post("/daily_issue", headers=AUTH).json()["stations"] == 3
+                clock[0] += dt.timedelta(days=1)
+            csv = c.get("/stations/32006/issued.csv")
+            levels = c.get("/stations/32006/issued_levels.json").json()
+    assert csv.headers["content-type"].startswith("text/csv")
+    f = tmp_path / "issued" / "reforecast.csv"
+    f.parent.mkdir()
+    f.write_text(csv.text)
+    (f.parent / "levels.json").write_text(json.dumps(levels))
+    t = pd.read_csv(f)
+    assert t["issue_date"].nunique() == 10 and (t.groupby("issue_date").size() == 7).all()
+    first = t[t["issue_date"] == "1978-01-01"]
+    assert first["persistence"].eq(3.0).all()                     # the flow posted for the issue date
+    assert first.set_index("valid_date").loc["1978-01-02", "observed"] == 3.5
+    assert t.loc[t["valid_date"] > "1978-01-10", "observed"].isna().all()
+    assert set(levels) == {"alert"} and (t["warn_alert"] == (t["p_exceed_alert"] >= 0.5)).all()
+    capsys.readouterr()
+    assert main(["verify", str(f), "--quiet"]) == 0
+    per_lead = pd.read_csv(f.parent / "verify_per_lead.csv")
+    assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["n_days"].iloc[0] == 9

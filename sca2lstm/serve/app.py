@@ -44,6 +44,7 @@ from ..evaluation.warn import station_warning
 from . import schemas
 from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
+from .export import issued_table
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
 
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
@@ -493,6 +494,22 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     def get_alerts(limit: Annotated[int, Query(ge=1, le=1000)] = 50):
         """The latest alerts of the daily issues (a warning that started, rose, fell or ended), newest first."""
         return {"alerts": store.alerts(limit)}
+
+    @app.get("/stations/{station}/issued.csv", dependencies=[Depends(reader)],
+             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+    def get_issued(station: StationId, origin: str = "daily", limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
+        """What was issued (``origin`` daily, request or all), as a table ``sca2lstm verify`` scores, with the
+        flow observed since; ``/stations/{station}/issued_levels.json`` is its ``levels.json``."""
+        stations.check(station)
+        rows = [r for r in store.forecasts(station, limit) if origin == "all" or r.get("origin") == origin]
+        table, _ = issued_table(rows, _flow(stations.state(station).timeseries))
+        return Response(table.to_csv(index=False, float_format="%.4f"), media_type="text/csv")
+
+    @app.get("/stations/{station}/issued_levels.json", dependencies=[Depends(reader)])
+    def get_issued_levels(station: StationId, origin: str = "daily"):
+        stations.check(station)
+        rows = [r for r in store.forecasts(station, 1000) if origin == "all" or r.get("origin") == origin]
+        return issued_table(rows, pd.Series(dtype=float))[1]
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut,
              dependencies=[Depends(reader)])
