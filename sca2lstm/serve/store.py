@@ -186,35 +186,28 @@ class Store:
         sql = (f"INSERT INTO observations (station, date, {cols}, updated_at) VALUES (?, ?, {marks}, ?) "
                f"ON CONFLICT (station, date) DO UPDATE SET {update}, updated_at = excluded.updated_at")
         rows = [(station, d["date"], *(d.get(c) for c in OBS_COLUMNS), now) for d in days]
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany(sql, rows)
-                cur.execute("INSERT INTO data_versions (station, version) VALUES (?, 1) "
-                            "ON CONFLICT (station) DO UPDATE SET version = version + 1", (station,))
-                version = cur.execute("SELECT version FROM data_versions WHERE station = ?",
-                                      (station,)).fetchone()[0]
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            self._versions[station] = int(version)
-        return int(version)
+        return self._change_observations(station, lambda cur: cur.executemany(sql, rows) is not None)
 
     def delete_observation(self, station: str, date: str) -> int | None:
         """Take back the posted day ``date`` of ``station`` (the file's value, if any, shows again); the new
         data version, or None where nothing was posted for that day."""
+        return self._change_observations(station, lambda cur: cur.execute(
+            "DELETE FROM observations WHERE station = ? AND date = ?", (station, date)).rowcount > 0)
+
+    def _change_observations(self, station: str, change) -> int | None:
+        """Run ``change(cursor)`` and count a new data version of ``station`` in one transaction; the new
+        version, or None (nothing written) where ``change`` returns False."""
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                n = cur.execute("DELETE FROM observations WHERE station = ? AND date = ?", (station, date)).rowcount
-                if not n:
+                if not change(cur):
                     cur.execute("ROLLBACK")
                     return None
-                cur.execute("UPDATE data_versions SET version = version + 1 WHERE station = ?", (station,))
-                version = cur.execute("SELECT version FROM data_versions WHERE station = ?", (station,)).fetchone()[0]
+                cur.execute("INSERT INTO data_versions (station, version) VALUES (?, 1) "
+                            "ON CONFLICT (station) DO UPDATE SET version = version + 1", (station,))
+                version = cur.execute("SELECT version FROM data_versions WHERE station = ?",
+                                      (station,)).fetchone()[0]
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
