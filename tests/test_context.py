@@ -334,3 +334,25 @@ def test_a_model_fine_tuned_for_another_basin_says_so(pretrained_ckpt, tiny_data
     assert "fine-tuned for basin" not in caplog.text
     BasinContext.resolve(path, tiny_data_dir, "32006")
     assert "the model was fine-tuned for basin 10002; basin 32006 runs on its weights" in caplog.text
+
+
+def test_a_record_of_the_recent_days_only_is_no_change_of_the_fine_tuned_flows(caplog, monkeypatch):
+    """The service reads the recent part of a station's record: no record of the fine-tuning days is not a change."""
+    import logging
+
+    from sca2lstm.data.dataset import BasinRecord
+    from sca2lstm.evaluation.context import warn_changed_flows
+
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
+    dates = np.arange(np.datetime64("2010-01-01"), np.datetime64("2011-01-01"))
+    full = BasinRecord("b", np.arange(np.datetime64("2000-01-01"), np.datetime64("2011-01-01")),
+                       np.zeros((4018, 1)), np.linspace(1, 2, 4018))
+    ckpt = {"finetuned_basin": "b", "finetune_flows": full.flows_digest("2000-01-01", "2005-12-31")}
+    recent = BasinRecord("b", dates, np.zeros((len(dates), 1)), np.ones(len(dates)))
+    caplog.set_level(logging.WARNING)
+    warn_changed_flows(ckpt, "b", recent, "DIR")
+    warn_changed_flows(ckpt, "b", full, "DIR")
+    assert "differ from those" not in caplog.text
+    changed = BasinRecord("b", full.dates, full.x, 2 * full.y)
+    warn_changed_flows(ckpt, "b", changed, "DIR")
+    assert "differ from those the model was fine-tuned on" in caplog.text

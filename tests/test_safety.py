@@ -442,6 +442,26 @@ def test_synthetic_basins_written_to_a_folder_are_known_as_synthetic(pretrained_
     assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
 
 
+@pytest.mark.slow
+def test_a_model_trained_on_a_data_synth_folder_runs_on_that_folder_only(tiny_data_dir, tmp_path, capsys):
+    """Pointed at real data it names its own folder (not the built-in cache, other basins); with the folder
+    gone it is refused in one line instead of running on the cache's basins."""
+    from sca2lstm.cli.main import main
+
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--basins", "3", "--seed", "7", "--end", "1977-12-31"]) == 0
+    model = tmp_path / "m.pth"
+    assert train_cli.main(_train_argv(tmp_path, synth, model, "--epochs", "1", "--quiet")) == 0
+    capsys.readouterr()
+    rc = predict_cli.main(["--model", str(model), "--basin", BASIN, "--data_dir", str(tiny_data_dir)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and f"--data_dir {synth}" in err[0]
+    synth.rename(tmp_path / "moved")
+    rc = predict_cli.main(["--model", str(model), "--basin", BASIN])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and f"synthetic basins of {synth}, which is not found" in err[0]
+
+
 def test_a_real_data_model_is_not_replaced_by_one_trained_on_the_built_in_basins(pretrained_ckpt, tmp_path):
     """The guide's first command run without a data folder would train on the synthetic basins; over a model
     trained on real data it is refused before any training, naming both ways out."""
@@ -450,7 +470,7 @@ def test_a_real_data_model_is_not_replaced_by_one_trained_on_the_built_in_basins
 
     out = tmp_path / "sca2lstm.pth"
     shutil.copy(pretrained_ckpt, out)
-    with pytest.raises(UsageError, match="holds a model trained on real data .* give the data folder, or --output"):
+    with pytest.raises(UsageError, match="holds a model trained on real data .* give the real data folder, or --output"):
         keep_real_model(out, builtin=True)
     keep_real_model(out, builtin=False)                    # real data over real data: the normal rerun
     keep_real_model(tmp_path / "absent.pth", builtin=True)  # nothing to keep

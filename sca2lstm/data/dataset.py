@@ -51,11 +51,16 @@ def _builtin_dir(cfg: Config) -> Path:
 SYNTHETIC_MARKER = "SYNTHETIC_BASINS.txt"
 
 
+def _is_cache_folder(path: Path) -> bool:
+    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``):
+    made again, the same, where it is gone."""
+    path = Path(path)
+    return path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None
+
+
 def _is_builtin_folder(path: Path) -> bool:
-    """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``),
-    or one ``sca2lstm data synth`` wrote (it holds :data:`SYNTHETIC_MARKER`)."""
-    return ((path.parent.name == "synthetic" and re.fullmatch(r"gb_n\d+_seed\d+_v\d+", path.name) is not None)
-            or (path / SYNTHETIC_MARKER).is_file())
+    """The built-in basins' cache folder, or one ``sca2lstm data synth`` wrote (it holds :data:`SYNTHETIC_MARKER`)."""
+    return _is_cache_folder(path) or (path / SYNTHETIC_MARKER).is_file()
 
 
 def _describe(path, builtin: bool) -> str:
@@ -109,6 +114,10 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
             if (Path(rec_dir) / "timeseries").is_dir():
                 log.info("data: the built-in synthetic basins the model was trained on (%s)", rec_dir)
                 return Path(rec_dir), True
+            if not _is_cache_folder(rec_dir):  # a `data synth --out` folder: other basins than the cache's
+                raise DataError(f"the model was trained on the synthetic basins of {rec_dir}, which is not found "
+                                "from here; pass --data_dir with that folder (or write it again with `sca2lstm data "
+                                "synth` and the same --basins, --seed and dates)")
             chosen = BUILTIN  # gone: the same basins, regenerated into the cache
         elif Path(rec_dir).expanduser().is_dir():
             chosen = rec_dir
@@ -137,7 +146,7 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
     if rec_builtin is not None and bool(rec_builtin) != builtin:
         raise DataError(f"the model was trained on {_describe(rec_dir, bool(rec_builtin))} but would run on "
                         f"{_describe(path, builtin)}; pass --data_dir with the model's kind of data "
-                        f"({'--data_dir ' + BUILTIN if rec_builtin else 'a CAMELS-GB or station folder'})")
+                        f"({('--data_dir ' + (BUILTIN if _is_cache_folder(rec_dir) else str(rec_dir))) if rec_builtin else 'a CAMELS-GB or station folder'})")
     return path, builtin
 
 

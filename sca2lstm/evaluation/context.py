@@ -227,7 +227,7 @@ class BasinContext:
         """What a run of this basin read, for its output files: the data folder (or the built-in basins), the
         sha256 of the basin's data, the inputs absent from it and how PET is made (``data.pet_from_temperature``:
         ``always``, ``missing`` (where the file has none) or ``never``)."""
-        return {"data_dir": str(self.data_dir), "builtin_synthetic": bool(self.builtin),
+        return {"data_dir": str(Path(self.data_dir).expanduser().absolute()), "builtin_synthetic": bool(self.builtin),
                 "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
                 "pet_from_temperature": self.cfg.data.pet_from_temperature}
 
@@ -290,8 +290,8 @@ def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> No
                     "(use basin %s's own fine-tuned model, or the pretrained one, where there is one)", other, basin,
                     basin)
     then = ckpt.get("finetune_flows") if other == basin else None
-    if not then:
-        return
+    if not then or rec.dates[0] > np.datetime64(then["start"]) or rec.dates[-1] < np.datetime64(then["end"]):
+        return  # no record of the flows it was fine-tuned on (the service reads the recent part only)
     now = rec.flows_digest(then["start"], then["end"])
     key = (basin, now["sha256"], then["sha256"])
     if now["sha256"] == then["sha256"] or key in _WARNED_FLOWS:
@@ -307,6 +307,8 @@ def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> No
 
 #: A basin's mean flow or rain this many times off what the model or the attributes know is a unit error.
 UNIT_MISMATCH_FACTOR = 3.0
+#: Days of values a mean needs before it is compared (a year: seasons average out).
+MIN_DAYS_FOR_UNITS = 365
 
 
 def warn_unit_mismatch(ctx: BasinContext) -> None:
@@ -319,14 +321,16 @@ def warn_unit_mismatch(ctx: BasinContext) -> None:
     if stored is not None and spans and stored.q_mean > 0:
         i0, i1 = rec.period(spans[0]["start"], spans[0]["end"])
         y = rec.y[i0:i1]
-        now = float(np.nanmean(y)) if np.isfinite(y).any() else None
+        # a year at least: a recent part of a few dry months is no unit error
+        now = float(np.nanmean(y)) if np.isfinite(y).sum() >= MIN_DAYS_FOR_UNITS else None
         if now is not None and not (1 / UNIT_MISMATCH_FACTOR < now / stored.q_mean < UNIT_MISMATCH_FACTOR):
             lines.append(f"its flows of {spans[0]['start']}..{spans[0]['end']} average {now:.4g} m3/s, but the model "
                          f"learned them as {stored.q_mean:.4g} m3/s")
     names = list(ctx.cfg.data.static_attributes)
     if "p_mean" in names and "precipitation" in ctx.frame.columns:
         p_mean = float(ctx.static_raw[0, names.index("p_mean")])
-        rain = pd.to_numeric(ctx.frame["precipitation"], errors="coerce").mean()
+        rain = pd.to_numeric(ctx.frame["precipitation"], errors="coerce")
+        rain = rain.mean() if rain.notna().sum() >= MIN_DAYS_FOR_UNITS else np.nan
         if np.isfinite(p_mean) and p_mean > 0 and np.isfinite(rain) and not (
                 1 / UNIT_MISMATCH_FACTOR < rain / p_mean < UNIT_MISMATCH_FACTOR):
             lines.append(f"its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} mm/d")

@@ -262,9 +262,9 @@ def keep_real_model(output: Path, builtin: bool) -> None:
     except Exception:  # not a checkpoint we can read: the run's own checks name it, or it is replaced
         return
     if recorded is not None and recorded[1] is False:
-        raise UsageError(f"{output} holds a model trained on real data ({recorded[0]}); this run would train on the "
-                         "built-in synthetic basins (no --data_dir, $SCA2LSTM_DATA_DIR or data.data_dir is set) and "
-                         "replace it; give the data folder, or --output another file")
+        raise UsageError(f"{output} holds a model trained on real data ({recorded[0]}); this run would train on "
+                         "synthetic basins and replace it (none of --data_dir, $SCA2LSTM_DATA_DIR and data.data_dir "
+                         "names real data); give the real data folder, or --output another file")
 
 
 #: A validation (or training) loss this many times the untrained weights' validation loss, with no epoch better
