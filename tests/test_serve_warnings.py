@@ -260,6 +260,7 @@ def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, dat
                 assert r.status_code == 200
                 assert c.post("/daily_issue", headers=AUTH).json()["stations"] == 3
                 clock[0] += dt.timedelta(days=1)
+            assert c.get("/stations/32006/issued.csv", params={"origin": "bogus"}).status_code == 422
             csv = c.get("/stations/32006/issued.csv")
             levels = c.get("/stations/32006/issued_levels.json").json()
     assert csv.headers["content-type"].startswith("text/csv")

@@ -94,7 +94,7 @@ def to_station_time(stamps: pd.DatetimeIndex, timezone=None, station_timezone=No
         std = standard_offset(src, int(stamps[0].year) if len(stamps) else 2000)
         minutes = int(std.total_seconds() // 60)
         fixed = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-        raise DataError(f"timestamps in {timezone or station_timezone}: {str(e).splitlines()[0].split('. Try')[0]} (a clock time "
+        raise DataError(f"timestamps in {timezone or station_timezone}: {str(e).splitlines()[0].split('. Try')[0].rstrip('.')} (a clock time "
                         "repeated or skipped by a daylight-saving change); a logger that keeps standard time all "
                         f"year wrote them in --timezone {fixed} ({timezone or station_timezone} without summer "
                         "time)") from None

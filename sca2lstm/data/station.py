@@ -377,9 +377,14 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         if bad.any():
             first = stamps[np.flatnonzero(bad.to_numpy())[0]]
             v = vals[k][bad].iloc[0]
-            raise DataError(f"column {cols[k]!r} (precipitation, mm) has {int(bad.sum())} value(s) like {v:g} (first on "
-                            f"{first.date() if first == first.normalize() else first}): no rain is that large, it looks "
-                            f"like a missing-value code; name it with --na_value {v:g} (repeat the flag for several codes)")
+            when = first.date() if first == first.normalize() else first
+            if v in CODE_LIKE:
+                raise DataError(f"column {cols[k]!r} (precipitation, mm) has {int(bad.sum())} value(s) like {v:g} "
+                                f"(first on {when}): it looks like a missing-value code, not rain; name it with "
+                                f"--na_value {v:g} (repeat the flag for several codes)")
+            raise DataError(f"column {cols[k]!r} (precipitation, mm) has {v:g} mm on {when}: no rain is that large "
+                            f"(more than {MAX_PRECIPITATION_MM:g} mm in one row); a missing-value code (name it with "
+                            "--na_value) or another unit (0.1 mm?)")
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         raise DataError(f"column {cols['temperature']!r} (temperature, degC) has values outside -60..60 degC; "
                         "is it in degrees Celsius?")

@@ -568,7 +568,7 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
     return out
 
 
-def calibrate_after_training(model_path, data_dir=None, basins=None, source_model=None) -> dict:
+def calibrate_after_training(model_path, data_dir=None, basins=None, source_model=None, shown_as=None) -> dict:
     """:func:`calibrate` at the end of pretraining or fine-tuning; a failure is logged, never raised (the
     trained model is already saved, and forecasts fit what is missing on first use).
 
@@ -577,6 +577,8 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
     its spread (and weather blend) for a weather setting where its own basin has fewer than
     ``MIN_OWN_SPREAD_DAYS`` validation forecasts per lead (a short record's quantile of a few hundred ratios
     is noisier than the many basins' factors).
+
+    ``shown_as``: the path the model will have (it is calibrated under a staging name), for the log.
     """
     from ..checkpoint import load_model
     from ..errors import Sca2lstmError
@@ -602,7 +604,7 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
                     doc.setdefault("weather_blend", {})[w] = src["weather_blend"][w]
         write_calibration(model_path, doc)
         log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
-                 doc.get("validation_days"), calibration_path(model_path))
+                 doc.get("validation_days"), calibration_path(shown_as or model_path))
         return doc
     except (Sca2lstmError, OSError, ValueError) as e:
         log.warning("forecast calibration not written (%s); forecasts fit the blend on first use", e)

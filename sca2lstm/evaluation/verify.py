@@ -200,8 +200,8 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     observed = pd.to_numeric(df["observed"], errors="coerce")
     if not observed.notna().any():
         raise DataError(f"{p}: no row has an observed flow (valid dates {df['valid_date'].min().date()}.."
-                        f"{df['valid_date'].max().date()}); verify scores forecasts of days whose flow is known: "
-                        "reforecast a span that ends a week before the record does")
+                        f"{df['valid_date'].max().date()}); verify scores forecasts of days whose flow is known: score "
+                        "it again once they are observed (a reforecast: end its span a week before the record does)")
     return df
 
 

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -497,7 +497,8 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
 
     @app.get("/stations/{station}/issued.csv", dependencies=[Depends(reader)],
              response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-    def get_issued(station: StationId, origin: str = "daily", limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
+    def get_issued(station: StationId, origin: Literal["daily", "request", "all"] = "daily",
+                   limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
         """What was issued (``origin`` daily, request or all), as a table ``sca2lstm verify`` scores, with the
         flow observed since; ``/stations/{station}/issued_levels.json`` is its ``levels.json``."""
         stations.check(station)
@@ -506,7 +507,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         return Response(table.to_csv(index=False, float_format="%.4f"), media_type="text/csv")
 
     @app.get("/stations/{station}/issued_levels.json", dependencies=[Depends(reader)])
-    def get_issued_levels(station: StationId, origin: str = "daily"):
+    def get_issued_levels(station: StationId, origin: Literal["daily", "request", "all"] = "daily"):
         stations.check(station)
         rows = [r for r in store.forecasts(station, 1000) if origin == "all" or r.get("origin") == origin]
         return issued_table(rows, pd.Series(dtype=float))[1]

@@ -277,9 +277,9 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
              "%s model", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
              a["persistence"]["nse"], seconds, kept)
     # the model appears under its name only with its calibration (a stopped run leaves no half-made model)
-    path = save_calibrated(ckpt, run_dir / f"best_model_basin_{basin}.pth",
-                           lambda staged: calibrate_after_training(staged, ctx.data_dir, [basin],
-                                                                   source_model=pretrained_model))
+    final = run_dir / f"best_model_basin_{basin}.pth"
+    path = save_calibrated(ckpt, final, lambda staged: calibrate_after_training(
+        staged, ctx.data_dir, [basin], source_model=pretrained_model, shown_as=final))
     log.info("saved %s", path)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")

@@ -245,7 +245,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
     # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint; the
     # model replaces an earlier one only with its calibration
-    save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins))
+    save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
+                                                                          shown_as=output))
     log.info("saved %s", output)
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")

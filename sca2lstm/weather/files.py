@@ -296,7 +296,12 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
         out["pet"] = frame["et0"].to_numpy(np.float64)
         return out
     if "temperature" not in out.columns or out["temperature"].isna().any():
-        raise DataError(f"the weather forecast has no complete temperature, from which this model derives its "
+        day = ""
+        if "temperature" in out.columns:
+            col = "date" if "date" in out.columns else "valid_date"
+            first = out.loc[out["temperature"].isna(), col].iloc[0] if col in out.columns else None
+            day = f" (none on {pd.Timestamp(first).date()})" if first is not None and pd.notna(first) else ""
+        raise DataError(f"the weather forecast has no complete temperature{day}, from which this model derives its "
                         f"PET ({pet_input})")
     if not np.isfinite(lat):
         raise DataError(f"the model derives {pet_input} from temperature and the gauge latitude (gauge_lat), "
