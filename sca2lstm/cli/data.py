@@ -17,7 +17,8 @@ PROG = "sca2lstm data"
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Data tools.")
     sub = p.add_subparsers(dest="action", required=True)
-    s = sub.add_parser("synth", help="write the built-in synthetic basins in the CAMELS-GB layout")
+    s = sub.add_parser("synth", help="write the built-in synthetic basins in the CAMELS-GB layout, marked as synthetic "
+                       "(a model trained on them is refused on real data, and the reverse)")
     s.add_argument("--out", required=True, help="output folder (must be new or empty)")
     s.add_argument("--basins", type=positive_int, default=12, help="number of basins (default 12; 32006 is first)")
     s.add_argument("--seed", type=non_negative_int, default=42, help="random seed (default 42)")

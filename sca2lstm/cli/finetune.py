@@ -29,7 +29,8 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=(
         "Fine-tune a pretrained SCA2LSTM model to one or more basins. Each setting comes from the flag if "
         "given, else the config file's finetune: section, else the finetune section stored in the "
-        "pretrained checkpoint, else the built-in default shown here."))
+        "pretrained checkpoint, else the built-in default shown here. Of --config only finetune: and "
+        "training.seed apply: the pretrained model fixes its inputs, sizes and windows."))
     p.add_argument("--target_basin", type=basin_id, nargs="+", required=True,
                    help="target basin id (e.g. 32006, DE110000, my-gauge); several ids fine-tune one model each")
     p.add_argument("--pretrained_model", required=True, help="pretrained checkpoint, e.g. ./model_output/sca2lstm.pth")
@@ -43,7 +44,8 @@ def build_parser() -> ArgumentParser:
                         "for a basin the model was pretrained on, validation never starts before data.val_start")
     p.add_argument("--test_start", default=None,
                    help="first day of the basin's test part, YYYY-MM-DD: fine-tuning reads only the days before "
-                        "it (default: the configured periods, or the last data.station_test_fraction (20%%) of a station's own record)")
+                        "it (default: the last data.station_test_fraction (20%%) of an imported station's own record, or the "
+                        "configured periods of a CAMELS-GB basin that covers them)")
     p.add_argument("--unfreeze_embedding", action="store_true", default=None, help="also train the basin embedding")
     p.add_argument("--unfreeze_lstm1", action="store_true", default=None, help="also train LSTM1 (attention LSTM)")
     p.add_argument("--unfreeze_weight_head", action="store_true", default=None,
@@ -58,7 +60,8 @@ def build_parser() -> ArgumentParser:
                         "small sine-cosine search over the fine-tune flags (default: none, the guide's defaults)")
     p.add_argument("--trials", type=positive_int, default=None,
                    help=f"--strategy search: fine-tunes tried (default {DEFAULT_SEARCH_TRIALS})")
-    p.add_argument("--resume", action="store_true", help="continue the latest interrupted fine-tune of the basin")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the latest interrupted fine-tune of the basin (same --pretrained_model, flags and data)")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
     p.add_argument("--output_dir", default="./model_output/fine_tune",
                    help="root of the run folders (default ./model_output/fine_tune)")

@@ -57,7 +57,8 @@ def build_parser() -> ArgumentParser:
     q.add_argument("--sep", default=None, help="column separator (default ',')")
     q.add_argument("--decimal", default=None, help="decimal mark: '.' (default) or ','")
     q.add_argument("--date_format", default=None, help="strftime form of the dates, e.g. %%d/%%m/%%Y "
-                   "(default: recognised: YYYY-MM-DD, YYYY/MM/DD, Excel dates; day- or month-first only where "
+                   "(default: recognised: YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD, YYYY年M月D日, each with an optional HH:MM, "
+                   "and Excel dates; day- or month-first only where "
                    "the values show the order)")
     q.add_argument("--na_value", action="append", default=[], help="a cell value that means missing (e.g. -999); repeat the flag for several codes: --na_value -99 --na_value 9999")
     q.add_argument("--encoding", default=None, help="text encoding, e.g. gbk, utf-8, utf-16, latin-1 (default: "

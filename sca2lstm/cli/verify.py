@@ -16,7 +16,8 @@ PROG = "sca2lstm verify"
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Score a reforecast table (sca2lstm forecast --from --to) per lead, "
+    p = ArgumentParser(prog=PROG, description="Score a reforecast table (sca2lstm forecast --from --to, or what a service "
+                                              "issued: GET /stations/<id>/issued.csv) per lead, "
                                               "beside persistence: NSE, CRPS, coverage, reliability, and per "
                                               "warning level POD, FAR, CSI, F1 by day and by event, Brier skill.")
     p.add_argument("table", help="reforecast.csv")
