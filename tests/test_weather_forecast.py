@@ -264,3 +264,8 @@ def test_plain_table_pet_of_another_kind_is_derived_and_impossible_values_are_re
     assert np.allclose(run(plain.assign(date=days.strftime("%d/%m/%Y"))).table[cols], run(plain).table[cols])
     with pytest.raises(DataError, match=r"must hold dates as YYYY-MM-DD; 'tomorrow' is not one"):
         run(plain.assign(date=["tomorrow"] * 9))
+    # a day without temperature, for a model that derives its PET from it: that day is named
+    gap = plain.copy()
+    gap.loc[3, "temperature"] = np.nan
+    with pytest.raises(DataError, match=r"no complete temperature \(none on 1976-06-19\)"):
+        run(gap)
