@@ -15,9 +15,9 @@ Run from the repository root::
 2. Takes the GB-pretrained checkpoint ``--model`` (the large-sample model when you have it; default
    ./model_output/sca2lstm.pth); if it is absent, pretrains the 9-basin default model on
    ``../shared/data/camels_gb`` first (``--quick``: a tiny model, one epoch).
-3. On each station's held-out test part (the rule of sca2lstm.data.periods: these records cover
-   1970-2015, so the periods of the GB model's config hold: with the defaults, fine-tuning reads
-   1970-10-01..2005-09-30 and the test is 2005-10-01..2015-09-30) reports NSE and KGE of: zero-shot (the
+3. On each station's held-out test part (the rule of sca2lstm.data.periods: an imported station follows
+   its own years, so the test part is the last 20 % of its observed days and fine-tuning reads the days
+   before it) reports NSE and KGE of: zero-shot (the
    GB model as it is), fine-tuned (the guide's defaults), a model trained from scratch on that station
    alone (pretrain() with the default config on that basin, trained and validated on exactly the
    fine-tune's days), and persistence (tomorrow = today), all on the same days. Every model sees
