@@ -95,7 +95,9 @@ def test_resolution_order_and_kinds(tiny_cfg, tiny_data_dir, tmp_path, monkeypat
 def test_builtin_model_gets_its_basins_regenerated(tiny_cfg, tmp_path):
     from sca2lstm.data.dataset import resolve_data_dir
     cfg = tiny_cfg.replace(data={"data_dir": None, "cache_dir": str(tmp_path / "cache"), "synthetic_basins": 1})
-    path, builtin = resolve_data_dir(None, cfg, recorded=(str(tmp_path / "old_cache" / "gone"), True))
+    # the cache folder of another machine or cache root: the same basins are made again here
+    gone = tmp_path / "old_cache" / "synthetic" / "gb_n1_seed42_v2"
+    path, builtin = resolve_data_dir(None, cfg, recorded=(str(gone), True))
     assert builtin and path == tmp_path / "cache" / "synthetic" / "gb_n1_seed42_v2"
     assert any((path / "timeseries").iterdir())
 
