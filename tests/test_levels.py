@@ -71,6 +71,8 @@ def test_record_levels_use_only_the_training_years():
     q[d >= pd.Timestamp("2000-10-01")] *= 100  # the later years must not move the levels
     fit = lv.record_levels(d, q, "1970-10-01", "2000-09-30", dist="gev")
     assert fit["q2y"].value < 200 and "1970-2000 (30 annual maxima)" in fit["q2y"].source
+    cal = lv.record_levels(d, q, "1971-01-01", "2000-12-31", dist="pe3", water_year_start=1)
+    assert "pe3, calendar years 1971-2000 (30 annual maxima)" in cal["q2y"].source
 
 
 def test_user_and_station_levels_in_flow_and_stage():

@@ -540,3 +540,33 @@ def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine
     clear_caches()
     BasinContext.resolve(ckpt_path, data, "late")
     assert "basin late: the flows of" in caplog.text and "differ from those the model was fine-tuned on" in caplog.text
+
+
+def test_a_stations_flood_frequency_rule_is_stored_at_import_and_used_by_its_forecasts(source, pretrained_ckpt,
+                                                                                     tmp_path, capsys, monkeypatch):
+    """China's SL 44: PE3 on calendar-year maxima. Given at import, it is stored with the station and every
+    forecast of it fits its return-period levels so, unless --distribution says otherwise; bad values are
+    one line."""
+    import sca2lstm.evaluation.reforecast as reforecast_mod
+    from sca2lstm.evaluation.context import BasinContext
+
+    f = write_csv(source, tmp_path / "s.csv")
+    data = tmp_path / "data"
+    argv = ["station", "import", str(f), "--id", "sl44", "--out", str(data), "--map", MAP, "--discharge_unit", "m3/s",
+            "--lat", "30.2", "--quiet"]
+    rc, _, err = run(capsys, [*argv, "--water_year_start", "13"])
+    assert rc == 2 and "water_year_start '13' must be a month 1..12" in err and not data.exists()
+    assert run(capsys, [*argv, "--distribution", "pe3", "--water_year_start", "1"])[0] == 0
+    meta = json.loads((data / "meta" / "sl44.json").read_text())
+    assert meta["flood_frequency"] == {"distribution": "pe3", "water_year_start": 1}
+    seen = []
+    real = reforecast_mod.station_levels
+    monkeypatch.setattr(reforecast_mod, "station_levels",
+                        lambda *a, **k: seen.append((k.get("dist"), k.get("water_year_start"))) or real(*a, **k))
+    ctx = BasinContext.resolve(pretrained_ckpt, data, "sl44")
+    reforecast_mod.resolve_warnings(ctx, {})
+    reforecast_mod.resolve_warnings(ctx, {}, dist="gev")
+    assert seen == [("pe3", 1), ("gev", 1)]
+    # a re-import that does not say keeps the station's rule
+    assert run(capsys, [*argv, "--overwrite"])[0] == 0
+    assert json.loads((data / "meta" / "sl44.json").read_text())["flood_frequency"]["distribution"] == "pe3"

@@ -32,7 +32,7 @@ PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
               "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start", "day_label",
               "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels", "levels_in",
-              "precipitation_weights"}
+              "precipitation_weights", "distribution", "water_year_start"}
 
 
 def build_parser() -> ArgumentParser:
@@ -83,6 +83,12 @@ def build_parser() -> ArgumentParser:
     q.add_argument("--warning_levels", default=None, help="NAME=VALUE pairs, e.g. alert=45.0,danger=80.0 (警戒, 保证)")
     q.add_argument("--levels_in", default=None, choices=["flow", "stage"],
                    help="unit of --warning_levels: flow in m3/s (default) or stage (water level) in m")
+    q.add_argument("--distribution", default=None, choices=["glo", "gev", "pe3"],
+                   help="distribution of the station's return-period levels, stored for its forecasts: glo (UK "
+                        "Flood Estimation Handbook, the default), gev, pe3 (China's SL 44)")
+    q.add_argument("--water_year_start", default=None,
+                   help="month the year of the annual maxima starts, stored for its forecasts: 10 (October, the "
+                        "UK water year, the default), 1 (calendar years, as SL 44)")
     q.add_argument("--precipitation_weights", default=None,
                    help="Thiessen weights of the gauges in precipitation=P1+P2+..., e.g. 0.5,0.3,0.2 (sum 1; "
                         "default: their mean)")
@@ -102,7 +108,8 @@ def _from_flags(args) -> list[dict]:
              "skiprows": args.skiprows, "day_start": args.day_start, "day_label": args.day_label,
              "stamp": args.stamp, "timezone": args.timezone, "station_timezone": args.station_timezone,
              "max_missing": args.max_missing, "rating": args.rating, "warning_levels": args.warning_levels,
-             "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights}]
+             "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights,
+             "distribution": args.distribution, "water_year_start": args.water_year_start}]
 
 
 def _from_spec(path, args) -> list[dict]:
@@ -145,7 +152,8 @@ def _options(d: dict):
     skip = d.get("skiprows")
     if skip is not None and (not isinstance(skip, int) or skip < 0):
         raise UsageError(f"--skiprows {skip!r} must be a whole number >= 0")
-    opt = {k: d.get(k) for k in ("day_start", "day_label", "stamp", "levels_in", "max_missing") if d.get(k) is not None}
+    opt = {k: d.get(k) for k in ("day_start", "day_label", "stamp", "levels_in", "max_missing", "distribution",
+                                 "water_year_start") if d.get(k) is not None}
     return ImportOptions(str(d["id"]), d["map"], None if d.get("discharge_unit") in (None, "") else str(d["discharge_unit"]),
                          _num(d, "area_km2"), _num(d, "lat"), _num(d, "lon"), d.get("attr") or {},
                          sep=str(d.get("sep") or ","), decimal=str(d.get("decimal") or "."),

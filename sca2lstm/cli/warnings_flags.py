@@ -22,9 +22,9 @@ def add_warning_flags(p) -> None:
     p.add_argument("--warn_probability", default=None,
                    help="warn when P(flow > level) reaches this, per level, e.g. danger=0.3 (default: chosen on "
                         "validation to maximise F1, stored beside the model)")
-    p.add_argument("--distribution", choices=list(DISTRIBUTIONS), default=DEFAULT_DISTRIBUTION,
-                   help="distribution of the return-period levels: glo (UK Flood Estimation Handbook, default), "
-                        "gev, pe3 (China's SL 44)")
+    p.add_argument("--distribution", choices=list(DISTRIBUTIONS), default=None,
+                   help="distribution of the return-period levels: glo (UK Flood Estimation Handbook), gev, pe3 "
+                        f"(China's SL 44) (default: the station's, set at import, else {DEFAULT_DISTRIBUTION})")
     p.add_argument("--from", dest="from_date", default=None,
                    help="reforecast: first issue date (YYYY-MM-DD); with --to, every day of the span is issued and "
                         "reforecast.csv and levels.json are written")

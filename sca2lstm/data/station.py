@@ -491,7 +491,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     meta = StationMeta(o.station_id, warning_levels=dict(o.warning_levels),
                        rating_curve=o.rating.to_dict() if o.rating is not None else None,
                        day_start=o.day_start, day_label=o.day_label, stamp=o.stamp,
-                       timezone=o.station_timezone or o.timezone, provenance=provenance).to_dict()
+                       timezone=o.station_timezone or o.timezone, provenance=provenance,
+                       distribution=o.distribution, water_year_start=o.water_year_start).to_dict()
     return PreparedStation(o.station_id, ts, attrs, computed, meta, summary, warnings)
 
 

@@ -41,7 +41,10 @@ STAMPS = ("start", "end")  # a sub-daily timestamp marks the start or the end of
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _LEVEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,31}$")
 # Keys this module owns; every other key of the JSON object is provenance and is written back unchanged.
-OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather")
+OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather", "flood_frequency")
+#: Distributions of the return-period levels (sca2lstm.evaluation.levels): GLO (the UK's Flood Estimation
+#: Handbook), GEV, PE3 (China's SL 44).
+FLOOD_DISTRIBUTIONS = ("glo", "gev", "pe3")
 
 
 @dataclass
@@ -72,6 +75,8 @@ class StationMeta:
     timezone: str | None = None
     weather: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    distribution: str | None = None  # of the return-period levels; None: the product's default
+    water_year_start: int = 10        # month the year of the annual maxima starts (1: calendar years, as SL 44)
 
     @property
     def imported(self) -> bool:
@@ -86,6 +91,7 @@ class StationMeta:
         d["day"] = {"start": self.day_start, "label": self.day_label, "stamp": self.stamp,
                     "timezone": self.timezone}
         d["weather"] = dict(self.weather)
+        d["flood_frequency"] = {"distribution": self.distribution, "water_year_start": self.water_year_start}
         return d
 
     @classmethod
@@ -99,13 +105,31 @@ class StationMeta:
                 raise DataError(f"{source}: warning level {name!r} must be an object with 'value' and 'unit'")
             levels[name] = check_level(name, lv["value"], lv.get("unit", "m3/s"), lv.get("warn_probability"),
                                        source)
+        ff = d.get("flood_frequency") or {}
+        dist, start = check_flood_frequency(ff.get("distribution"), ff.get("water_year_start", 10), source)
         meta = cls(station_id=str(d.get("station_id", station_id)), warning_levels=levels,
                    rating_curve=d.get("rating_curve"), day_start=day.get("start") or "00:00",
                    day_label=day.get("label") or "start", stamp=day.get("stamp") or "start",
                    timezone=day.get("timezone"), weather=dict(d.get("weather") or {}),
-                   provenance={k: v for k, v in d.items() if k not in OWN_KEYS and k != "station_id"})
+                   provenance={k: v for k, v in d.items() if k not in OWN_KEYS and k != "station_id"},
+                   distribution=dist, water_year_start=start)
         check_day_rule(meta.day_start, meta.day_label, meta.stamp, source)
         return meta
+
+
+def check_flood_frequency(distribution, water_year_start, source: str = "station import") -> tuple:
+    """``(distribution or None, month)`` checked: a name of :data:`FLOOD_DISTRIBUTIONS`, a month 1..12; a
+    one-line UsageError naming the bad value and the allowed ones."""
+    if distribution is not None and distribution not in FLOOD_DISTRIBUTIONS:
+        raise UsageError(f"{source}: distribution {distribution!r} unknown; choose from {', '.join(FLOOD_DISTRIBUTIONS)}")
+    try:
+        month = int(water_year_start)
+    except (TypeError, ValueError):
+        month = 0
+    if not 1 <= month <= 12 or str(water_year_start).strip() not in (str(month), f"{month:02d}"):
+        raise UsageError(f"{source}: water_year_start {water_year_start!r} must be a month 1..12 (10: October, the "
+                         "UK water year; 1: calendar years)")
+    return distribution, month
 
 
 def check_day_time(text, flag: str = "--day_start") -> str:

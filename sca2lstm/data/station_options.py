@@ -53,6 +53,8 @@ class ImportOptions:
     warning_levels: object = None         # "alert=45,danger=80" or {name: value}
     levels_in: str = "flow"
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
+    distribution: str | None = None       # of the return-period levels (stored in the metadata)
+    water_year_start: object = 10         # month the year of the annual maxima starts
 
     @property
     def gauges(self) -> list:
@@ -140,10 +142,12 @@ def check_options(o: ImportOptions) -> ImportOptions:
     """Validate the options that do not depend on the file (UsageError naming the culprit)."""
     from .days import parse_zone
     from .rating import RatingCurve, parse_rating
-    from .station_meta import check_day_rule
+    from .station_meta import check_day_rule, check_flood_frequency
 
     o.station_id = check_basin_id(o.station_id)
     o.mapping = parse_mapping(o.mapping)
+    o.distribution, o.water_year_start = check_flood_frequency(o.distribution, o.water_year_start,
+                                                               "--distribution / --water_year_start")
     if "discharge" not in o.mapping:
         o.discharge_unit = o.discharge_unit or "m3/s"  # discharge from the rating curve is in m3/s
         if o.discharge_unit != "m3/s":

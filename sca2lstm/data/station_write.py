@@ -125,6 +125,9 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
             meta["weather"] = old["weather"]
         if old.get("warning_levels") and not meta.get("warning_levels"):
             meta["warning_levels"] = old["warning_levels"]
+        default = {"distribution": None, "water_year_start": 10}
+        if old.get("flood_frequency") and meta.get("flood_frequency") == default:
+            meta["flood_frequency"] = old["flood_frequency"]
     return meta
 
 

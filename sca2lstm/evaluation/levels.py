@@ -41,9 +41,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..data.station_meta import FLOOD_DISTRIBUTIONS
 from ..errors import DataError, UsageError
 
-DISTRIBUTIONS = ("glo", "gev", "pe3")
+DISTRIBUTIONS = FLOOD_DISTRIBUTIONS
 DEFAULT_DISTRIBUTION = "glo"
 RETURN_PERIODS = (2, 5, 10, 20)
 MIN_MAXIMA_FIT = 5
@@ -262,7 +263,12 @@ def record_levels(dates, q, train_start, train_end, dist: str = DEFAULT_DISTRIBU
     idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates)))
     sel = (idx >= pd.Timestamp(train_start)) & (idx <= pd.Timestamp(train_end))
     am = annual_maxima(idx[sel], np.asarray(q, dtype=np.float64)[sel], water_year_start)
-    label = f"{am.index.min()}-{am.index.max() + 1}" if len(am) else ""
+    if not len(am):
+        label = ""
+    elif water_year_start == 1:
+        label = f"calendar years {am.index.min()}-{am.index.max()}"
+    else:
+        label = f"{am.index.min()}-{am.index.max() + 1}"
     return fit_return_levels(am.to_numpy(), dist, n_boot=n_boot, label=label)
 
 

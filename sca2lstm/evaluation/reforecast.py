@@ -42,9 +42,13 @@ class Warnings:
 
 
 def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = "flow", warn_override=None,
-                     dist: str = DEFAULT_DISTRIBUTION, water_year_start: int = 10) -> Warnings:
+                     dist: str | None = None, water_year_start: int | None = None) -> Warnings:
     """The station's levels (fitted on its training years, from its metadata file, from the user) and
-    their warning probabilities (:func:`sca2lstm.evaluation.calibration.warn_probabilities`)."""
+    their warning probabilities (:func:`sca2lstm.evaluation.calibration.warn_probabilities`). ``dist`` and
+    ``water_year_start`` of the return-period levels: as given, else the station metadata's (``flood_frequency``),
+    else GLO on October water years."""
+    dist = dist or ctx.meta.distribution or DEFAULT_DISTRIBUTION
+    water_year_start = water_year_start or ctx.meta.water_year_start
     q, d = training_flows(ctx)
     if len(d):
         levels = station_levels(d, q, d[0], d[-1], meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
@@ -129,7 +133,7 @@ def weather_setting(fc) -> str:
 
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
-                    levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION):
+                    levels_in: str = "flow", warn_override=None, dist: str | None = None):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -185,7 +189,7 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
 
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
-               levels_in: str = "flow", warn_override=None, dist: str = DEFAULT_DISTRIBUTION, weather: str = "none",
+               levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
                allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
