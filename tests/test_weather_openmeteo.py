@@ -12,7 +12,7 @@ import pytest
 
 from openmeteo_fixtures import (daily_response, ensemble_response, hourly_response, loopback_server,
                                 previous_runs_response)
-from sca2lstm.errors import WeatherSourceError
+from sca2lstm.errors import DataError, WeatherSourceError
 from sca2lstm.weather.days import station_days
 from sca2lstm.weather.fetch import Location, fetch_forecast, parse_points
 from sca2lstm.weather.openmeteo import OpenMeteoClient, parse_previous_runs, parse_response
@@ -99,6 +99,27 @@ def test_previous_runs_take_day_n_for_lead_n():
     assert row["valid_date"].item() == pd.Timestamp("2024-01-03")
 
 
+def test_an_archive_request_asks_the_day_after_its_last_day():
+    """Hourly amounts are stamped at the end of their hour: the last valid day's last hour is stamped 00:00 the
+    next day, so the request runs one day further (and the table is cut back to --to)."""
+    from sca2lstm.weather.openmeteo import previous_runs_params
+
+    p = previous_runs_params(51.5, -1.2, ["precipitation"], "2024-03-01", "2024-03-31", 3)
+    assert (p["start_date"], p["end_date"]) == ("2024-03-01", "2024-04-01")
+
+
+def test_two_different_forecasts_for_one_day_are_refused_and_the_same_one_twice_is_one():
+    from sca2lstm.weather.files import from_long_table
+
+    one = pd.DataFrame({"issue_date": ["2024-03-05"] * 2, "valid_date": ["2024-03-06", "2024-03-07"],
+                        "precipitation": [1.0, 2.0], "temperature": [5.0, 5.0]})
+    assert len(from_long_table(pd.concat([one, one]), "joined.csv").table) == 2
+    other = one.assign(precipitation=0.0)
+    with pytest.raises(DataError, match=r"joined.csv: two different rows for the forecast issued 2024-03-05, valid "
+                                        r"2024-03-06, member 0"):
+        from_long_table(pd.concat([one, other]), "joined.csv")
+
+
 def test_retries_with_backoff_then_success_and_refusals_in_one_line():
     seen = []
     ok = daily_response("2024-03-10", [1.0] * 8, [5.0] * 8)
@@ -166,6 +187,13 @@ def test_fetch_saves_the_table_and_the_raw_response_from_a_server(pretrained_ckp
         rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url))
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "Latitude must be in range" in err[0]
+    assert (tmp_path / "wx.csv").read_bytes() == before
+    # an answer for another place (a proxy or --base_url gone wrong): refused, the earlier output stays
+    far = ensemble_response("1976-06-16", [0.5] * 9, [[1.0] * 9], [14.0] * 9, lat=40.0, lon=10.0)
+    with loopback_server([(200, far)]) as (url, _):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "is for 40.00, 10.00" in err[0] and "km from the point asked" in err[0]
     assert (tmp_path / "wx.csv").read_bytes() == before
 
 

@@ -62,7 +62,7 @@ def _body(args) -> int:
         cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "f1_lo90", "f1_hi90", "brier_skill"]
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     elif not levels:
-        print("no levels.json beside the table: no warning scores")
+        print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
     print(f"Saved {out / 'verify_per_lead.csv'} and {out / 'verify_per_level.csv'}")
     return 0
 

@@ -12,6 +12,7 @@ previous-runs API (``issue_date, lead_days, valid_date, <inputs>``).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ..data import reader
 from ..data.station_meta import read_station_meta
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, WeatherSourceError
 from ..fileio import atomic_write_text
 from .openmeteo import (
     WEATHER_NAMES,
@@ -30,6 +31,9 @@ from .openmeteo import (
     previous_runs_params,
     request_params,
 )
+from .files import MAX_FORECAST_DISTANCE_KM, distance_km
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +104,7 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         doc = client.get(request_params(lat, lon, WEATHER_NAMES, leads, loc.hourly, loc.timezone, models))
         if isinstance(doc, list):  # one location asked: a list answer holds it alone
             doc = doc[0] if len(doc) == 1 else doc
+        check_answer_place(doc, lat, lon, "Open-Meteo response")
         docs.append(doc)
         tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
                                      source=f"Open-Meteo response for {lat},{lon}"))
@@ -110,6 +115,19 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     t.insert(0, "issue_date", first)
     cols = ["issue_date", "lead_days", "valid_date", "member"] + [c for c in WEATHER_NAMES if c in t.columns]
     return docs, t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True)
+
+
+def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
+    """A WeatherSourceError where the answer says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
+    from the point asked (a misconfigured --base_url or proxy): not this station's weather."""
+    try:
+        got = float(doc["latitude"]), float(doc["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return  # an answer without coordinates: nothing to compare
+    km = distance_km(lat, lon, *got)
+    if km >= MAX_FORECAST_DISTANCE_KM:
+        raise WeatherSourceError(f"{what} is for {got[0]:.2f}, {got[1]:.2f}, {km:.0f} km from the point asked "
+                                 f"({lat:.2f}, {lon:.2f}): not this station's weather; nothing written")
 
 
 def _issue_day(doc, loc: Location) -> pd.Timestamp:
@@ -138,10 +156,18 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
     docs, tables = [], []
     for lat, lon in loc.points:
         doc = client.get(previous_runs_params(lat, lon, WEATHER_NAMES, start, end, leads, loc.timezone, models))
+        check_answer_place(doc, lat, lon, "Open-Meteo previous-runs response")
         docs.append(doc)
-        tables.append(parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
-                                          source=f"Open-Meteo previous-runs response for {lat},{lon}"))
+        t = parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
+                                source=f"Open-Meteo previous-runs response for {lat},{lon}")
+        tables.append(t[t["valid_date"] <= pd.Timestamp(end)])
     if len(tables) == 1:
-        return docs, tables[0]
-    cat = pd.concat(tables, ignore_index=True)
-    return docs, cat.groupby(["issue_date", "lead_days", "valid_date"], as_index=False).mean(numeric_only=True)
+        out = tables[0]
+    else:
+        cat = pd.concat(tables, ignore_index=True)
+        out = cat.groupby(["issue_date", "lead_days", "valid_date"], as_index=False).mean(numeric_only=True)
+    last = out["valid_date"].max() if len(out) else None
+    if last is None or last < pd.Timestamp(end):
+        log.warning("the answer covers valid days up to %s, not to %s as asked: the archive ends there",
+                    last.date() if last is not None else "none", pd.Timestamp(end).date())
+    return docs, out

@@ -179,6 +179,12 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
 MAX_FORECAST_DISTANCE_KM = 150.0
 
 
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance between two points (degrees), km."""
+    p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+    return float(6371.0 * np.arccos(np.clip(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl), -1, 1)))
+
+
 def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
     """A one-line DataError where ``wf`` says it is for a place more than :data:`MAX_FORECAST_DISTANCE_KM`
     from the station's gauge (``gauge_lat``/``gauge_lon``); nothing to check where either is unknown."""
@@ -192,9 +198,8 @@ def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
         return
     if not (np.isfinite(lat) and np.isfinite(lon)):
         return
-    p1, p2, dl = np.radians(lat), np.radians(wf.location[0]), np.radians(wf.location[1] - lon)
-    km = 6371.0 * np.arccos(np.clip(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl), -1.0, 1.0))
-    if km > MAX_FORECAST_DISTANCE_KM:
+    km = distance_km(lat, lon, *wf.location)
+    if km >= MAX_FORECAST_DISTANCE_KM:
         raise DataError(f"{wf.source}: it is a forecast for {wf.location[0]:.2f}, {wf.location[1]:.2f}, {km:.0f} km "
                         f"from station {station_id}'s gauge ({lat:.2f}, {lon:.2f}); fetch one for the station "
                         f"(sca2lstm weather fetch --basin {station_id})")
@@ -253,7 +258,17 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
         if c not in LONG_KEYS:
             out[c] = pd.to_numeric(out[c], errors="coerce")
     check_weather_values(out, src)
-    return out
+    # The same forecast twice (two archives joined) is one; two different ones for the same day are not
+    # for the tool to choose between.
+    key = ["issue_date", "valid_date", "member"]
+    out = out.drop_duplicates()
+    clash = out.duplicated(key, keep=False)
+    if clash.any():
+        r = out[clash].iloc[0]
+        issued = f"issued {r['issue_date'].date()}, " if pd.notna(r["issue_date"]) else ""
+        raise DataError(f"{src}: two different rows for the forecast {issued}valid {r['valid_date'].date()}, member "
+                        f"{r['member']} ({int(clash.sum())} such rows); keep one (two archives joined?)")
+    return out.reset_index(drop=True)
 
 
 #: Physical bounds of a forecast's daily values: precipitation in mm/d (the world's wettest observed day

@@ -261,10 +261,13 @@ def average_points(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 def previous_runs_params(lat: float, lon: float, inputs, start, end, leads: int, timezone: str = "auto",
                          models=None) -> dict:
-    """Query parameters of a previous-runs request: hourly ``<var>_previous_day1 .. _previous_day<leads>``."""
+    """Query parameters of a previous-runs request: hourly ``<var>_previous_day1 .. _previous_day<leads>``, to
+    the day after ``end``: an hourly amount is stamped at the end of its hour, so ``end``'s last hour comes
+    stamped 00:00 the next day."""
     names = [f"{HOURLY[n]}_previous_day{k}" for n in inputs if n in HOURLY for k in range(1, leads + 1)]
     p = {"latitude": f"{lat:.4f}", "longitude": f"{lon:.4f}", "timezone": timezone, "hourly": names,
-         "start_date": str(pd.Timestamp(start).date()), "end_date": str(pd.Timestamp(end).date())}
+         "start_date": str(pd.Timestamp(start).date()),
+         "end_date": str((pd.Timestamp(end) + pd.Timedelta(days=1)).date())}
     if models:
         p["models"] = list(models)
     return p
