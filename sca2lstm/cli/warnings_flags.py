@@ -95,6 +95,8 @@ def warned(args, bundle, path, weather):
 
 def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     """``--from/--to``: reforecast.csv and levels.json in ``out_dir/basin_<id>_reforecast_<from>_<to>/``."""
+    import pandas as pd
+
     from ..errors import UsageError
     from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
     from ..evaluation.reforecast import reforecast, write_reforecast
@@ -120,6 +122,12 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
+    asked = pd.date_range(args.from_date, args.to_date, freq="D")
+    left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
+    if len(left):
+        why = "no complete forecast in the archive" if weather is not None else "no data up to them"
+        print(f"left out: {len(left)} of {len(asked)} issue dates asked ({', '.join(str(d.date()) for d in left[:5])}"
+              f"{', ...' if len(left) > 5 else ''}): {why}")
     for n, lv in warnings.levels.items():
         print(level_line(n, lv) + f" ({lv.source}), warn at P >= {threshold_text(lv)}; "
               f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
