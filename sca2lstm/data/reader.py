@@ -82,6 +82,11 @@ def timeseries_dir(data_dir) -> Path:
     return p
 
 
+def is_camels_gb_name(name: str) -> bool:
+    """Whether a timeseries file name follows the CAMELS-GB naming (a downloaded dataset's file)."""
+    return _CAMELS_NAME.match(name) is not None
+
+
 def basin_id_of(name: str) -> str | None:
     """The basin id a timeseries file name stands for, or None when the name is not a timeseries file."""
     m = _CAMELS_NAME.match(name) or _GENERIC_NAME.match(name)

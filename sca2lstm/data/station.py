@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from . import tables
+from . import reader, tables
 from .rating import MAX_DEPTH_M
 from .station_meta import StationMeta
 # The options and the writer live in their own modules; their public names are re-exported here, the
@@ -549,7 +549,7 @@ def import_files(jobs) -> list:
         prepared.append((out_dir, o.overwrite, st))
     for out in dict.fromkeys(p[0] for p in prepared):
         ts = out / "timeseries"
-        if ts.is_dir() and any(n.startswith("CAMELS_GB_hydromet_timeseries_") for n in os.listdir(ts)):
+        if ts.is_dir() and any(reader.is_camels_gb_name(n) for n in os.listdir(ts)):
             log.warning("--out %s is a CAMELS-GB dataset folder: the station is added to it; a folder of your own "
                         "stations (e.g. ./my_stations) keeps the dataset as it was downloaded", out)
         write_stations(out, [st for o, _, st in prepared if o == out],

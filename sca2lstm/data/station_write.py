@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError, UsageError
-from . import tables
+from . import reader, tables
 
 STATIONS_FILE = "stations.csv"
 
@@ -41,9 +40,7 @@ def existing_station_files(out_dir, station_id: str) -> list[Path]:
     ts = Path(out_dir) / "timeseries"
     if not ts.is_dir():
         return []
-    names = {f"{station_id}.csv", f"{station_id}.csv.gz"}
-    rx = re.compile(rf"^CAMELS_GB_hydromet_timeseries_{re.escape(station_id)}_\d{{8}}-\d{{8}}\.csv(\.gz)?$")
-    return sorted(p for p in ts.iterdir() if p.name in names or rx.match(p.name))
+    return sorted(p for p in ts.iterdir() if reader.basin_id_of(p.name) == str(station_id))
 
 
 def _stations_table(out_dir) -> pd.DataFrame:
@@ -63,7 +60,7 @@ def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
     """UsageError when ``station_id`` is already in ``out_dir`` and ``overwrite`` is off, or is a downloaded
     CAMELS-GB basin there (whose attribute files would go on describing it, whatever the import writes)."""
     hits = existing_station_files(out_dir, station_id)
-    if any(p.name.startswith("CAMELS_GB_hydromet_timeseries_") for p in hits):
+    if any(reader.is_camels_gb_name(p.name) for p in hits):
         raise UsageError(f"station id {station_id!r} is a CAMELS-GB basin of {out_dir}, whose attribute files would go "
                          "on describing it; import your station into a folder of your own (e.g. ./my_stations) or "
                          "under another --id")
