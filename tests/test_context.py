@@ -346,13 +346,13 @@ def test_a_record_of_the_recent_days_only_is_no_change_of_the_fine_tuned_flows(c
     monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
     dates = np.arange(np.datetime64("2010-01-01"), np.datetime64("2011-01-01"))
     full = BasinRecord("b", np.arange(np.datetime64("2000-01-01"), np.datetime64("2011-01-01")),
-                       np.zeros((4018, 1)), np.linspace(1, 2, 4018))
+                       np.zeros((4018, 1)), np.linspace(1, 2, 4018), "sha-of-the-file")
     ckpt = {"finetuned_basin": "b", "finetune_flows": full.flows_digest("2000-01-01", "2005-12-31")}
-    recent = BasinRecord("b", dates, np.zeros((len(dates), 1)), np.ones(len(dates)))
+    recent = BasinRecord("b", dates, np.zeros((len(dates), 1)), np.ones(len(dates)), "sha-of-the-recent-part")
     caplog.set_level(logging.WARNING)
     warn_changed_flows(ckpt, "b", recent, "DIR")
     warn_changed_flows(ckpt, "b", full, "DIR")
     assert "differ from those" not in caplog.text
-    changed = BasinRecord("b", full.dates, full.x, 2 * full.y)
+    changed = BasinRecord("b", full.dates, full.x, 2 * full.y, "sha-of-the-file-imported-again")  # other data
     warn_changed_flows(ckpt, "b", changed, "DIR")
     assert "differ from those the model was fine-tuned on" in caplog.text

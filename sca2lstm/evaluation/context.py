@@ -276,7 +276,9 @@ class BasinContext:
 
 
 # ---------------------------------------------------------------------------------------------- rules
-_WARNED_FLOWS: set = set()
+#: The data checks below run once per basin, data version and checkpoint in a process (the service resolves
+#: a station on every request): the keys already checked.
+_CHECKED: set = set()
 
 
 def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> None:
@@ -284,19 +286,21 @@ def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> No
     differ now: a station imported again with another rating curve or unit, or another data folder. Its
     discharge scale, blend and calibration were fitted on the old flows."""
     other = ckpt.get("finetuned_basin")
-    if other and other != basin and ("basin", other, basin) not in _WARNED_FLOWS:
-        _WARNED_FLOWS.add(("basin", other, basin))
+    if other and other != basin and ("basin", other, basin) not in _CHECKED:
+        _CHECKED.add(("basin", other, basin))
         log.warning("the model was fine-tuned for basin %s; basin %s runs on its weights as on a pretrained model "
                     "(use basin %s's own fine-tuned model, or the pretrained one, where there is one)", other, basin,
                     basin)
     then = ckpt.get("finetune_flows") if other == basin else None
     if not then or rec.dates[0] > np.datetime64(then["start"]) or rec.dates[-1] < np.datetime64(then["end"]):
         return  # no record of the flows it was fine-tuned on (the service reads the recent part only)
-    now = rec.flows_digest(then["start"], then["end"])
-    key = (basin, now["sha256"], then["sha256"])
-    if now["sha256"] == then["sha256"] or key in _WARNED_FLOWS:
+    key = ("flows", basin, rec.source_hash, then["sha256"])
+    if key in _CHECKED:
         return
-    _WARNED_FLOWS.add(key)
+    _CHECKED.add(key)
+    now = rec.flows_digest(then["start"], then["end"])
+    if now["sha256"] == then["sha256"]:
+        return
     fmt = lambda v: "none" if v is None else f"{v:.4g}"  # noqa: E731
     log.warning("basin %s: the flows of %s..%s in %s differ from those the model was fine-tuned on (mean %s m3/s "
                 "over %d days then, %s m3/s over %d days now): the data changed since fine-tuning (another rating "
@@ -317,6 +321,10 @@ def warn_unit_mismatch(ctx: BasinContext) -> None:
     ``p_mean`` attribute, off by more than :data:`UNIT_MISMATCH_FACTOR` (l/s for m3/s, m for mm, ...)."""
     rec, basin, lines = ctx.record, ctx.basin, []
     stored = ctx.scalers.basins.get(basin) if ctx.in_checkpoint else None
+    key = ("units", basin, rec.source_hash, stored.q_mean if stored is not None else None)
+    if key in _CHECKED:
+        return
+    _CHECKED.add(key)
     spans = [sp for sp in ctx.trained_on if sp["role"] == "train" and basin in sp["basins"]]
     if stored is not None and spans and stored.q_mean > 0:
         i0, i1 = rec.period(spans[0]["start"], spans[0]["end"])
@@ -334,9 +342,7 @@ def warn_unit_mismatch(ctx: BasinContext) -> None:
         if np.isfinite(p_mean) and p_mean > 0 and np.isfinite(rain) and not (
                 1 / UNIT_MISMATCH_FACTOR < rain / p_mean < UNIT_MISMATCH_FACTOR):
             lines.append(f"its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} mm/d")
-    key = (basin, rec.source_hash, tuple(lines))
-    if lines and key not in _WARNED_FLOWS:
-        _WARNED_FLOWS.add(key)
+    if lines:
         log.warning("basin %s: %s: data in another unit? Forecasts from them are not to be trusted", basin,
                     "; ".join(lines))
 
