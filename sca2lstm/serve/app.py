@@ -44,9 +44,8 @@ from ..evaluation.warn import station_warning
 from . import schemas
 from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
-from .export import issued_table
+from .export import issued_levels, issued_table
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
-
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
@@ -63,6 +62,8 @@ STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the ids the importer ac
 StationId = Annotated[str, PathParam(pattern=STATION_PATTERN, description="gauge id, e.g. 32006")]
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None,
                               Depends(HTTPBearer(auto_error=False, description="the write token given to the server"))]
+#: Which stored forecasts an export reads: the daily issue's, those asked for with the token, or all.
+Origin = Literal["daily", "request", "all"]
 
 
 def _num(v) -> float | None:
@@ -440,10 +441,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         raw = await request.body()
         kind = body_kind(request.headers.get("content-type"), raw)
         row = await run_in_threadpool(svc.weather.accept, station, raw, kind, issue_date)
-        # the issue dates whose lead days it covers: a forecast for other days is stored but not read
-        first = max(pd.Timestamp(row["issue_date"]), pd.Timestamp(row["first_valid"])) - pd.Timedelta(days=1)
-        last = pd.Timestamp(row["last_valid"]) - pd.Timedelta(days=svc.forecaster.max_leads())
-        return weather_doc(row) | {"station": station, "serves_issue_dates": [str(first.date()), str(last.date())]}
+        return weather_doc(row) | {"station": station, "serves_issue_dates": row["serves_issue_dates"]}
 
     @app.get("/stations/{station}/weather", response_model=schemas.WeatherListOut, dependencies=[Depends(reader)])
     def get_weather(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
@@ -495,22 +493,23 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         """The latest alerts of the daily issues (a warning that started, rose, fell or ended), newest first."""
         return {"alerts": store.alerts(limit)}
 
+    def issued_rows(station: str, origin: str, limit: int) -> list[dict]:
+        stations.check(station)
+        return [r for r in store.forecasts(station, limit) if origin == "all" or r.get("origin") == origin]
+
     @app.get("/stations/{station}/issued.csv", dependencies=[Depends(reader)],
              response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-    def get_issued(station: StationId, origin: Literal["daily", "request", "all"] = "daily",
-                   limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
+    def get_issued(station: StationId, origin: Origin = "daily", limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
         """What was issued (``origin`` daily, request or all), as a table ``sca2lstm verify`` scores, with the
         flow observed since; ``/stations/{station}/issued_levels.json`` is its ``levels.json``."""
-        stations.check(station)
-        rows = [r for r in store.forecasts(station, limit) if origin == "all" or r.get("origin") == origin]
-        table, _ = issued_table(rows, _flow(stations.state(station).timeseries))
+        rows = issued_rows(station, origin, limit)
+        table = issued_table(rows, _flow(stations.state(station).timeseries))
         return Response(table.to_csv(index=False, float_format="%.4f"), media_type="text/csv")
 
     @app.get("/stations/{station}/issued_levels.json", dependencies=[Depends(reader)])
-    def get_issued_levels(station: StationId, origin: Literal["daily", "request", "all"] = "daily"):
-        stations.check(station)
-        rows = [r for r in store.forecasts(station, 1000) if origin == "all" or r.get("origin") == origin]
-        return issued_table(rows, pd.Series(dtype=float))[1]
+    def get_issued_levels(station: StationId, origin: Origin = "daily",
+                          limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
+        return issued_levels(issued_rows(station, origin, limit))
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut,
              dependencies=[Depends(reader)])

@@ -16,9 +16,29 @@ import pandas as pd
 QUANTILES = ("median", "q05", "q25", "q75", "q95")
 
 
-def issued_table(rows: list[dict], flow: pd.Series) -> tuple[pd.DataFrame, dict]:
-    """``(table, levels)``: the reforecast-layout table of the stored forecast ``rows`` and the levels
-    (``levels.json`` form) of the latest one.
+def _counted(rows: list[dict]) -> dict:
+    """issue date -> the forecast that counts for it: the most leads, then the latest."""
+    best: dict = {}
+    for r in rows:
+        key = r["issue_date"]
+        if key not in best or (r["leads"], r["id"]) > (best[key]["leads"], best[key]["id"]):
+            best[key] = r
+    return best
+
+
+def _levels_of(best: dict) -> dict:
+    latest = best[max(best)] if best else {}
+    return {n: lv for n, lv in (latest.get("levels") or {}).items() if lv.get("value") is not None}
+
+
+def issued_levels(rows: list[dict]) -> dict:
+    """The levels (``levels.json`` form) of the latest counted forecast of ``rows`` ({} where none)."""
+    return _levels_of(_counted(rows))
+
+
+def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
+    """The reforecast-layout table of the stored forecast ``rows``, with the columns of
+    :func:`issued_levels`' levels.
 
     Parameters
     ----------
@@ -27,16 +47,10 @@ def issued_table(rows: list[dict], flow: pd.Series) -> tuple[pd.DataFrame, dict]
     flow : pandas.Series
         The station's daily observed flow now (m3/s, date index).
     """
-    best: dict = {}
-    for r in rows:  # per issue date: the most leads, then the latest
-        key = r["issue_date"]
-        if key not in best or (r["leads"], r["id"]) > (best[key]["leads"], best[key]["id"]):
-            best[key] = r
+    best = _counted(rows)
     if not best:
-        return pd.DataFrame(columns=["issue_date", "valid_date", "lead_days", *QUANTILES, "observed",
-                                     "persistence"]), {}
-    latest = best[max(best)]
-    levels = {n: lv for n, lv in (latest.get("levels") or {}).items() if lv.get("value") is not None}
+        return pd.DataFrame(columns=["issue_date", "valid_date", "lead_days", *QUANTILES, "observed", "persistence"])
+    levels = _levels_of(best)
     known = flow.dropna()
     out = []
     for issue in sorted(best):
@@ -55,4 +69,4 @@ def issued_table(rows: list[dict], flow: pd.Series) -> tuple[pd.DataFrame, dict]
                 row[f"p_exceed_{name}"] = np.nan if p is None else p
                 row[f"warn_{name}"] = bool(top_value is not None and lv["value"] <= top_value)
             out.append(row)
-    return pd.DataFrame(out), levels
+    return pd.DataFrame(out)

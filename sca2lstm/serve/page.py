@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from .notify import STALE_DAYS
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LANGUAGES = ("en", "zh")
 
@@ -91,6 +93,8 @@ def render_page(lang: str, max_leads: int = 7) -> str:
     text = {k: html.escape(v) for k, v in TEXT[lang].items()}
     text["lead_options"] = lead_options(max_leads)
     # The JSON sits inside <script>: "</" is escaped so no string can close the element.
-    text["js_text"] = json.dumps(SCRIPT_TEXT[lang], ensure_ascii=False).replace("</", "<\\/")
+    # the page marks a warning on old data as the alerts do (notify.STALE_DAYS)
+    text["js_text"] = json.dumps({**SCRIPT_TEXT[lang], "stale_days": STALE_DAYS},
+                                 ensure_ascii=False).replace("</", "<\\/")
     template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     return _PLACEHOLDER.sub(lambda m: text[m.group(1)], template)

@@ -92,7 +92,7 @@ class WeatherForecasts:
 
     def add(self, station: str, wf: WeatherForecast, raw: str, origin: str, issue_date=None) -> dict:
         """Check ``wf`` against the station's model and store it (``issue_date``: the day it is for, where
-        the forecast does not say); its summary."""
+        the forecast does not say); its summary, with the first and last issue date it serves."""
         if len(wf.issue_dates) > 1:
             raise DataError(f"{wf.source}: holds forecasts of {len(wf.issue_dates)} issue dates "
                             f"({wf.issue_dates[0].date()}..{wf.issue_dates[-1].date()}), an archive; post one "
@@ -122,7 +122,9 @@ class WeatherForecasts:
             self._index.setdefault(station, []).insert(0, row)
         log.info("station %s: weather forecast %d stored (%s, issued %s, %d member(s), valid %s..%s)", station,
                  row["id"], origin, row["issue_date"], row["members"], row["first_valid"], row["last_valid"])
-        return row
+        # the issue dates whose lead days it covers: a forecast for other days is stored but not read
+        serves = [str(t0.date()), str((last - pd.Timedelta(days=self.forecaster.max_leads())).date())]
+        return {**row, "serves_issue_dates": serves}
 
     def for_issue(self, station: str, issue: pd.Timestamp, leads: int) -> tuple[dict, WeatherForecast] | None:
         """The weather forecast a forecast of ``station`` for issue date ``issue`` reads over ``leads`` lead

@@ -232,7 +232,7 @@ async function loadWarnings() {
     chip.dataset.station = s.station;
     chip.style.background = levelColour(s.levels, s.warning);
     chip.textContent = s.station + ": " + s.warning + " (" + fmt(s.levels[s.warning].value) + " m³/s), " +
-      T.from_lead + " " + s.first_lead + (s.data_age_days > 2 ? " — " + T.old_data.replace("{d}", s.data_age_days) : "");
+      T.from_lead + " " + s.first_lead + (s.data_age_days > T.stale_days ? " — " + T.old_data.replace("{d}", s.data_age_days) : "");
     chip.addEventListener("click", () => { $("#station").value = s.station; load(); });
     box.appendChild(chip);
   }
