@@ -43,9 +43,9 @@ STAGE_COLUMNS = {"median": "stage_median", "q05": "stage_q05", "q25": "stage_q25
 # is rounding, a larger one a curve that does not rise.
 _BREAK_TOLERANCE = 1e-3
 _H_NAMES = ("h", "stage", "水位", "level", "water_level")
-log = logging.getLogger(__name__)
-
 _Q_NAMES = ("q", "discharge", "流量", "flow")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass

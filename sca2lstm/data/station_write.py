@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from . import reader, tables
+from .station_meta import StationMeta
 
 STATIONS_FILE = "stations.csv"
 
@@ -122,7 +123,7 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
             meta["weather"] = old["weather"]
         if old.get("warning_levels") and not meta.get("warning_levels"):
             meta["warning_levels"] = old["warning_levels"]
-        default = {"distribution": None, "water_year_start": 10}
+        default = StationMeta(s.station_id).to_dict()["flood_frequency"]  # the import said nothing of it
         if old.get("flood_frequency") and meta.get("flood_frequency") == default:
             meta["flood_frequency"] = old["flood_frequency"]
     return meta

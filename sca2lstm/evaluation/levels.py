@@ -334,13 +334,13 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
         raise UsageError(f"--levels_in {levels_in!r}: expected flow or stage")
     out = record_levels(dates, q, train_start, train_end, dist, water_year_start, n_boot)
     curve = getattr(meta, "rating_curve", None)
-    for name, lv in (getattr(meta, "warning_levels", None) or {}).items():
+    stored = getattr(meta, "warning_levels", None) or {}
+    for name, lv in stored.items():
         if lv.unit == "m":
             out[name] = Level(name, stage_to_flow(curve, lv.value, name), "station metadata (water level)",
                               stage=lv.value, warn_probability=lv.warn_probability)
         else:
             out[name] = Level(name, lv.value, "station metadata", warn_probability=lv.warn_probability)
-    stored = getattr(meta, "warning_levels", None) or {}
     for name, v in (user_levels or {}).items():
         unit = "m" if levels_in == "stage" else "m3/s"
         if name in stored and stored[name].unit != unit:

@@ -31,7 +31,7 @@ from .openmeteo import (
     previous_runs_params,
     request_params,
 )
-from .files import MAX_FORECAST_DISTANCE_KM, distance_km
+from .files import MAX_FORECAST_DISTANCE_KM, answer_place, distance_km
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,8 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
 def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
     """A WeatherSourceError where the answer says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
     from the point asked (a misconfigured --base_url or proxy): not this station's weather."""
-    try:
-        got = float(doc["latitude"]), float(doc["longitude"])
-    except (KeyError, TypeError, ValueError):
+    got = answer_place(doc)
+    if got is None:
         return  # an answer without coordinates: nothing to compare
     km = distance_km(lat, lon, *got)
     if km >= MAX_FORECAST_DISTANCE_KM:

@@ -166,12 +166,18 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
             raise DataError(str(e)) from None
     t = average_points(tables).rename(columns={"date": "valid_date"})
     t.insert(0, "issue_date", t["valid_date"].min())   # the response's first day is its issue day
-    try:
-        where = np.array([[float(d["latitude"]), float(d["longitude"])] for d in docs])
-        location = tuple(where.mean(axis=0)) if np.isfinite(where).all() else None
-    except (KeyError, TypeError, ValueError):
-        location = None
+    places = [answer_place(d) for d in docs]
+    location = tuple(np.mean(places, axis=0)) if all(p is not None for p in places) else None
     return WeatherForecast(_tidy(t, source), source, location)
+
+
+def answer_place(doc) -> tuple | None:
+    """``(lat, lon)`` an Open-Meteo answer says it is for (None where it does not say, or not as numbers)."""
+    try:
+        where = float(doc["latitude"]), float(doc["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return where if all(np.isfinite(where)) else None
 
 
 #: A weather forecast for a point farther than this from the gauge is for another place (a catchment's
@@ -186,7 +192,7 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
-    """A one-line DataError where ``wf`` says it is for a place more than :data:`MAX_FORECAST_DISTANCE_KM`
+    """A one-line DataError where ``wf`` says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
     from the station's gauge (``gauge_lat``/``gauge_lon``); nothing to check where either is unknown."""
     from ..data import reader
 
