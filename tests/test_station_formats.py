@@ -229,6 +229,8 @@ def test_stage_only_station_with_rating_gauges_and_levels_in_stage(tmp_path, cap
     assert ts.loc["2018-03-01", "precipitation"] == pytest.approx(
         (0.5 * df.loc[day, "雨量1"].sum() + 0.3 * df.loc[day, "雨量2"].sum()) / 0.8, rel=1e-5)
     assert "2 below the curve (masked); 24 above the highest gauged stage" in stdout
+    # danger=3.2 m lies above the gauged 3.0 m: its flow is extrapolated, and the user is told so once
+    assert (stdout + err).count("a water level of 3.2 m lies above the rating curve's highest gauged stage") == 1
     assert f"{DAYS} days from 1-hour records: {DAYS - 2} complete, 1 partial" in stdout
     assert "1 days with a gauge missing" in stdout
     meta = read_station_meta(out, "zhen-02")

@@ -418,8 +418,12 @@ def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date
 MAX_DEPTH_M = 25.0
 
 
-def level_discharge(curve, stage_value: float, date=None) -> float:
-    """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``."""
+def level_discharge(curve, stage_value: float, date=None, warn: bool = True) -> float:
+    """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``.
+
+    A level no curve can convert is a UsageError; one above the highest gauged stage is logged as
+    extrapolated when ``warn`` (off where the options are only being checked, so the warning is said once).
+    """
     c = as_curve(curve)
     i = c._segments_at([date])[0] if date is not None else -1
     segs = c.periods()[i][2] if i >= 0 else c.periods()[-1][2]
@@ -431,7 +435,7 @@ def level_discharge(curve, stage_value: float, date=None) -> float:
                          f"rating curve's zero-flow stage ({c.lowest_stage(segs):g} m); no river runs that deep: "
                          "a level in cm? (levels are in metres, on the curve's datum)")
     top = c.highest_gauged(segs)
-    if stage_value > top:
+    if warn and stage_value > top:
         log.warning("a water level of %g m lies above the rating curve's highest gauged stage (%g m): its discharge "
                     "is extrapolated", stage_value, top)
     return float(c._forward(np.array([float(stage_value)]), segs)[0])

@@ -202,7 +202,7 @@ def check_options(o: ImportOptions) -> ImportOptions:
         from .rating import level_discharge
         for name, v in o.warning_levels.items():
             try:
-                level_discharge(o.rating, v.value)
+                level_discharge(o.rating, v.value, warn=False)  # converted (and warned about) at import
             except UsageError as e:
                 raise UsageError(f"--warning_levels {name}={v.value:g} m: {e}") from None
     w = parse_weights(o.precipitation_weights, len(o.gauges))
