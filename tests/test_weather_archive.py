@@ -92,6 +92,27 @@ def test_archive_without_pet_gets_the_models_pet_and_reforecasts_read_each_issue
     assert np.allclose(fa.table["median"], ft.table["median"], rtol=1e-6)
 
 
+def test_an_archive_fetched_for_another_place_is_refused_by_training(tiny_data_dir, tiny_cfg, tmp_path):
+    """An archive whose latitude/longitude (written by `weather archive`) lie far from the gauge is another
+    station's weather: training refuses it, naming the distance, rather than learning from it."""
+    from sca2lstm.data import reader
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.weather.archive import load_archives
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    recs = [load_basin(d, "32006", tiny_cfg)]
+    gauge = {c: reader.basin_attribute(d, "32006", f"gauge_{c[:3]}") for c in ("latitude", "longitude")}
+    _archive(["1972-01-01"]).assign(**gauge).to_csv(d / "weather_archive" / "32006.csv", index=False)
+    assert load_archives(d, recs, tiny_cfg, ["precipitation", "temperature"]) is not None
+    _archive(["1972-01-01"]).assign(latitude=47.9, longitude=8.7).to_csv(d / "weather_archive" / "32006.csv",
+                                                                        index=False)
+    with pytest.raises(DataError, match=r"weather archive .*32006.csv: it is a forecast for 47.90, 8.70, \d+ km"):
+        load_archives(d, recs, tiny_cfg, ["precipitation", "temperature"])
+
+
+@pytest.mark.slow
 def test_archive_lacking_an_input_is_refused(tiny_cfg, tmp_path):
     a = _archive(["1972-01-01"]).drop(columns=["temperature"])
     a.to_csv(tmp_path / "a.csv", index=False)

@@ -66,6 +66,27 @@ def test_points_are_averaged():
     assert parse_points("51,-1; 52.5,-1.25") == [(51.0, -1.0), (52.5, -1.25)]
 
 
+def test_a_fetched_table_says_where_it_is_for_and_is_refused_for_a_station_far_away(tiny_data_dir, tmp_path):
+    """The CSV `weather fetch` writes carries the place asked (the mean of the points), so a forecast
+    fetched for Germany is refused for a British gauge as its raw answer is; two places joined are refused."""
+    from sca2lstm.weather.fetch import save_forecast
+    from sca2lstm.weather.files import read_forecast_file, read_forecast_for_station
+
+    doc = daily_response("1976-06-15", [1.0] * 9, [14.0] * 9, lat=47.9, lon=8.7)
+    docs, t = fetch_forecast(Location([(47.8, 8.6), (48.0, 8.8)]), 7,
+                             client_options={"transport": _mock([(200, doc)]), "retries": 0})
+    assert (t["latitude"] == 47.9).all() and (t["longitude"] == 8.7).all()
+    csv, _ = save_forecast(t, docs, tmp_path / "de.csv")
+    wf = read_forecast_file(csv)
+    assert wf.location == pytest.approx((47.9, 8.7)) and "latitude" not in wf.table.columns
+    with pytest.raises(DataError, match=r"47\.90, 8\.70, \d+ km from station 32006's gauge"):
+        read_forecast_for_station(csv, tiny_data_dir, "32006")
+    joined = pd.concat([pd.read_csv(csv), pd.read_csv(csv).assign(latitude=52.0, member=1)])
+    joined.to_csv(tmp_path / "joined.csv", index=False)
+    with pytest.raises(DataError, match=r"places up to 4\d\d km apart"):
+        read_forecast_file(tmp_path / "joined.csv")
+
+
 def test_hourly_values_aggregate_to_a_0800_station_day():
     """Rain 1 mm in each hour ending 08:00..23:00 of 1 May and 0 otherwise; temperature = hour of day.
 

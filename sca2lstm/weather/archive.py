@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .files import WeatherForecast, complete_pet, gauge_latitude, pet_input, read_forecast_file
+from .files import WeatherForecast, check_location, complete_pet, gauge_latitude, pet_input, read_forecast_file
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -61,7 +61,7 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     missing = [c for c in need if c not in t.columns]
     if missing:
         raise DataError(f"{src}: lacks the model input(s) {missing}; it has {[c for c in t.columns]}")
-    return WeatherForecast(t.rename(columns={"date": "valid_date"}), src)
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), src, wf.location)
 
 
 class ArchiveLookup:
@@ -125,6 +125,7 @@ def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
         p = archive_path(data_dir, rec.basin)
         if p is not None:
             archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin))
+            check_location(archives[rec.basin], data_dir, rec.basin)  # one fetched for another station: refused
             log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
                      rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
     return ArchiveLookup(records, archives, inputs) if archives else None

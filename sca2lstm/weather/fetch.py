@@ -95,7 +95,7 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     """Ask Open-Meteo for every point of ``loc``; return (raw responses, long table).
 
     The table: ``issue_date, lead_days, valid_date, member, precipitation, temperature, et0`` (the
-    variables the response has), averaged over the points, the issue date being the response's first
+    variables the response has), averaged over the points, then ``latitude, longitude`` (their mean), the issue date being the response's first
     day (lead 0 is the issue day itself; rows run to the last complete day).
     """
     client = OpenMeteoClient("ensemble" if ensemble else "forecast", base_url, api_key, **(client_options or {}))
@@ -114,7 +114,14 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     t.insert(0, "lead_days", (t["valid_date"] - first).dt.days)
     t.insert(0, "issue_date", first)
     cols = ["issue_date", "lead_days", "valid_date", "member"] + [c for c in WEATHER_NAMES if c in t.columns]
-    return docs, t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True)
+    return docs, with_place(t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True), loc)
+
+
+def with_place(table: pd.DataFrame, loc: Location) -> pd.DataFrame:
+    """``table`` with the columns ``latitude, longitude`` (the mean of the points asked, whose answers were
+    checked to be for them), so that a saved table says where it is for, as its raw answer does."""
+    lat, lon = (float(sum(p[i] for p in loc.points) / len(loc.points)) for i in (0, 1))
+    return table.assign(latitude=round(lat, 4), longitude=round(lon, 4))
 
 
 def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
@@ -150,7 +157,7 @@ def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
 def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_url=None, api_key=None,
                   client_options=None) -> tuple[list, pd.DataFrame]:
     """Past forecasts from the previous-runs API, averaged over the points: (raw responses, archive table
-    ``issue_date, lead_days, valid_date, precipitation, temperature, et0``)."""
+    ``issue_date, lead_days, valid_date, precipitation, temperature, et0, latitude, longitude``)."""
     client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
     docs, tables = [], []
     for lat, lon in loc.points:
@@ -169,4 +176,4 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
     if last is None or last < pd.Timestamp(end):
         log.warning("the answer covers valid days up to %s, not to %s as asked: the archive ends there",
                     last.date() if last is not None else "none", pd.Timestamp(end).date())
-    return docs, out
+    return docs, with_place(out, loc)

@@ -5,9 +5,11 @@ Three layouts are read (:func:`read_forecast_file`):
 * a **saved Open-Meteo response** (``.json``; what ``sca2lstm weather fetch`` saves as ``*.raw.json``):
   one response, or a list of responses (several points, averaged), deterministic or ensemble
   (``_memberNN`` keys), daily, or hourly for a station whose day starts at another hour;
-* a **long table** (CSV) ``issue_date, lead_days, valid_date[, member], <inputs>`` (what ``weather fetch``
-  writes, and the layout of an archive of past forecasts); a table holding several issue dates is an
-  archive, and a forecast for issue date t0 takes the rows issued on t0;
+* a **long table** (CSV) ``issue_date, lead_days, valid_date[, member], <inputs>[, latitude, longitude]``
+  (what ``weather fetch`` writes, and the layout of an archive of past forecasts); a table holding several
+  issue dates is an archive, and a forecast for issue date t0 takes the rows issued on t0. The optional
+  ``latitude, longitude`` say where the forecast is for (``weather fetch`` writes them), so that a forecast
+  for another place is refused as a saved answer's coordinates are;
 * a plain CSV ``date, <inputs>`` (one row per lead day) is not read here: the caller passes it on as a
   table, as before.
 
@@ -34,6 +36,8 @@ from ..errors import DataError
 from .openmeteo import WEATHER_NAMES, average_points, parse_response
 
 LONG_KEYS = ("issue_date", "lead_days", "valid_date", "member")
+#: Optional columns of a long table: the place (decimal degrees) the forecast is for.
+PLACE_COLUMNS = ("latitude", "longitude")
 
 
 @dataclass
@@ -223,7 +227,31 @@ def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> Weath
         df["issue_date"] = pd.NaT
     if "member" not in df.columns:
         df["member"] = 0
-    return WeatherForecast(_tidy(df, source), source)
+    location = table_place(df, source)
+    return WeatherForecast(_tidy(df.drop(columns=[c for c in PLACE_COLUMNS if c in df.columns]), source), source,
+                           location)
+
+
+def table_place(df: pd.DataFrame, source: str) -> tuple | None:
+    """``(lat, lon)`` a long table's ``latitude, longitude`` columns say (their mean), None without them; a
+    one-line DataError for unreadable values or rows for places :data:`MAX_FORECAST_DISTANCE_KM` apart
+    (tables for two stations joined)."""
+    if not any(c in df.columns for c in PLACE_COLUMNS):
+        return None
+    if not all(c in df.columns for c in PLACE_COLUMNS):
+        raise DataError(f"{source}: a place needs both columns 'latitude' and 'longitude'")
+    lat, lon = (pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in PLACE_COLUMNS)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if not ok.any():
+        return None
+    if (np.abs(lat[ok]) > 90).any() or (np.abs(lon[ok]) > 180).any():
+        raise DataError(f"{source}: latitude/longitude must be decimal degrees (|latitude| <= 90, |longitude| <= 180)")
+    where = float(lat[ok].mean()), float(lon[ok].mean())
+    far = max(distance_km(*where, a, b) for a, b in set(zip(lat[ok], lon[ok])))
+    if 2 * far >= MAX_FORECAST_DISTANCE_KM:
+        raise DataError(f"{source}: its rows are for places up to {2 * far:.0f} km apart (columns latitude, "
+                        "longitude): forecasts for different stations joined?")
+    return where
 
 
 def forecast_dates(values: pd.Series, column: str, source: str) -> pd.DatetimeIndex:
