@@ -146,6 +146,12 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
         tmp_path / "m.csv", index=False)
     rc, err = run(tmp_path / "m.csv")
     assert rc == 1 and len(err) == 1 and "'member' must hold whole numbers" in err[0]
+    # an input under another name is named, with the column that looks like it
+    pd.DataFrame({"valid_date": pd.date_range("1976-06-16", periods=9).strftime("%Y-%m-%d"), "member": 0,
+                  "precip": 1.0, "temperature": 14.0}).to_csv(tmp_path / "renamed.csv", index=False)
+    rc, err = run(tmp_path / "renamed.csv")
+    assert rc == 1 and len(err) == 1 and "missing input column(s) ['precipitation']" in err[0]
+    assert "rename 'precip' to 'precipitation'?" in err[0]
     # a forecast fetched for another place (Germany for a British gauge) is not this station's weather
     far = _save(tmp_path, "far.json", daily_response(ISSUE, WET, [14.0] * len(WET), lat=47.9, lon=8.7))
     rc, err = run(far)

@@ -37,7 +37,7 @@ from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import DataError, UsageError
 from ..fileio import file_sha256
-from ..weather.files import gauge_latitude, pet_input
+from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
 from .calibration import issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
@@ -133,9 +133,7 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
     in_cols = [c for c in required_columns(cfg) if c != cfg.data.target]
     pet = pet_input(cfg)
     need = [c for c in in_cols if c != pet]
-    missing = [c for c in need if c not in wf.table.columns]
-    if missing:
-        raise DataError(f"{wf.source}: missing input column(s) {missing}; the model reads {need}")
+    require_inputs(wf.table.columns, need, wf.source)
     span = wf.covered_days(need)
     if span is None:
         raise DataError(f"{wf.source}: no day on which every member has a value of each of {need}")

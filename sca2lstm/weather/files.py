@@ -23,6 +23,7 @@ the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +95,7 @@ class WeatherForecast:
                 hint = f"; the latest before it is {near[-1].date()}" if len(near) else ""
                 raise DataError(f"{self.source}: no forecast issued on {t0.date()} in this archive "
                                 f"({self.issue_dates[0].date()}..{self.issue_dates[-1].date()}){hint}")
-        missing = [c for c in inputs if c not in t.columns]
-        if missing:
-            raise DataError(f"{self.source}: missing input column(s) {missing}; the model reads {list(inputs)}")
+        require_inputs(t.columns, inputs, self.source)
         want = pd.date_range(t0 + pd.Timedelta(days=1), periods=leads, freq="D")
         out = []
         for m, g in t.groupby("member", sort=True):
@@ -119,6 +118,19 @@ class WeatherForecast:
         if not out:
             raise DataError(f"{self.source}: no forecast rows")
         return out
+
+
+def require_inputs(columns, inputs, source: str) -> None:
+    """A one-line DataError naming the model inputs ``columns`` lack, and the column that looks like each
+    (``precip`` for ``precipitation``): the model reads its inputs by name."""
+    missing = [c for c in inputs if c not in columns]
+    if not missing:
+        return
+    others = [str(c) for c in columns if c not in LONG_KEYS and c not in inputs and c != "date"]
+    near = {c: difflib.get_close_matches(c, others, n=1, cutoff=0.5) for c in missing}
+    hint = "; ".join(f"rename {m[0]!r} to {c!r}?" for c, m in near.items() if m)
+    raise DataError(f"{source}: missing input column(s) {missing}; the model reads {list(inputs)}"
+                    + (f" ({hint})" if hint else ""))
 
 
 def is_long_table(columns) -> bool:
