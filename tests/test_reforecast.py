@@ -244,6 +244,39 @@ def test_a_station_without_a_stored_blend_gets_its_validation_tails_and_a_warnin
     assert len(notes) == 1 and notes[0].startswith("basin 32006: on its validation days")
 
 
+def test_validation_forecasts_never_score_a_lead_that_falls_after_the_validation_days(bundle, tiny_data_dir,
+                                                                                      tmp_path):
+    """The last validation issue dates' later leads fall on the first test days: their flows are not scored, so
+    the blend fitted on validation does not move when those test days' flows change (here 50 times larger)."""
+    import shutil
+
+    from sca2lstm.data import reader
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.context import BasinContext
+
+    def runs_and_blend(data_dir):
+        ctx = BasinContext.resolve(bundle, data_dir, "32006")
+        v0, v1 = ctx.validation_days()
+        runs = cal_mod.validation_runs(ctx, v0, v1)
+        return ctx, (v0, v1), runs, fit_lead_blend(runs.median, runs.observed, runs.last_obs)
+
+    ctx, (v0, v1), runs, blend = runs_and_blend(tiny_data_dir)
+    valid = runs.issue_days[:, None] + np.arange(1, runs.observed.shape[1] + 1)[None, :]
+    assert (valid >= v1).any() and np.isnan(runs.observed[valid >= v1]).all()
+    assert np.isfinite(runs.observed[valid < v1]).any()
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    f = reader.timeseries_file(d, "32006")
+    ts = pd.read_csv(f)
+    test_days = ts["date"].isin([str(day) for day in ctx.record.dates[v1:v1 + 7]])   # datetime64[D]: 'YYYY-MM-DD'
+    assert test_days.sum() == 7
+    ts.loc[test_days, "discharge_vol"] *= 50.0
+    ts.to_csv(f, index=False)
+    _, span, _, blend2 = runs_and_blend(d)
+    assert span == (v0, v1)
+    np.testing.assert_array_equal(blend, blend2)
+
+
 @pytest.fixture
 def unseen_station_dir(tiny_data_dir, tmp_path):
     """The tiny basins plus 77002, a copy of 10003's record under an id the model was not trained on."""

@@ -384,15 +384,22 @@ def tail_note(basin: str, tails: dict | None) -> str | None:
 def validation_runs(ctx, v0: int, v1: int, weather: str = "none", lead_weather=None, stride: int = 1):
     """Raw issue-time forecasts of the basin for every (``stride``-th) issue date in [v0, v1) (None if
     empty). ``lead_weather``: a weather forecast of the lead days (``weather="perfect"``), as
-    :func:`~sca2lstm.evaluation.operational.issue_time_hindcasts` takes it."""
+    :func:`~sca2lstm.evaluation.operational.issue_time_hindcasts` takes it.
+
+    A lead whose valid day lies at or after ``v1`` (the last issue dates' later leads) has no observed flow
+    here: that day belongs to the period after validation (the test days), which nothing is fitted on.
+    """
     from .operational import issue_time_hindcasts
 
     if v1 - v0 < 2 or not np.isfinite(ctx.record.y[v0:v1]).any():
         return None
     cfg = ctx.cfg
-    return issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(v0, v1)], cfg.training.forecast_leads, weather,
-                                seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
-                                lead_weather=lead_weather, stride=stride)[0]
+    h = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(v0, v1)], cfg.training.forecast_leads, weather,
+                             seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
+                             lead_weather=lead_weather, stride=stride)[0]
+    valid = h.issue_days[:, None] + np.arange(1, h.observed.shape[1] + 1)[None, :]
+    h.observed[valid >= v1] = np.nan
+    return h
 
 
 #: A fine-tuned model fits its own spread only with at least this many validation forecasts per lead.
