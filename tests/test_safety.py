@@ -212,6 +212,13 @@ def test_finetune_resume_equals_uninterrupted(tmp_path, tiny_data_dir, pretraine
     assert rc == 130 and line.startswith("fine_train.py: interrupted")
     (run,) = (b / "basin_32006").iterdir()
     assert (run / "last_state.pth").is_file() and not (run / "best_model_basin_32006.pth").exists()
+    # Resumed with the test part moved, the days already validated on would become test days: refused
+    state = (run / "last_state.pth").read_bytes()
+    rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, b, "--epochs", "2", "--quiet", "--resume",
+                                    "--test_start", "1974-01-01"))
+    line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS, "scores on it will be labelled in-sample"))
+    assert rc == 2 and "--resume:" in line and "days differ: recorded" in line and "--test_start" in line, line
+    assert (run / "last_state.pth").read_bytes() == state and not (run / "best_model_basin_32006.pth").exists()
 
     assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, b, "--epochs", "2", "--quiet",
                                       "--resume")) == 0

@@ -215,8 +215,13 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
     settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
+    split_days = {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
+                  "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]}
+    # The days trained and validated on are part of what a resumed run must share (a --test_start moved
+    # between the runs would let days validated on become test days).
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
-            "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model)}
+            "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model),
+            "split": split_days}
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
     # The pretrained weights' scores, taken before a resumed state replaces them.
@@ -241,8 +246,6 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
                             metrics_frame(after.per_basin).assign(stage="after (fine-tuned)")])
-    split_days = {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
-                  "validation": [str(rec.dates[split.i_split]), str(rec.dates[split.i1 - 1])]}
     config_record = {**cfg.to_dict(), "source_checkpoint": str(Path(pretrained_model).resolve()),
                      "data_dir": str(ctx.data_dir), "data_sha256": rec.source_hash, "basin": basin,
                      "basin_in_pretraining": in_set, "split": {**split_days, "rule": split.rule},

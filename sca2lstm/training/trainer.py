@@ -99,8 +99,9 @@ def _short(v, n: int = 6) -> str:
 def resume_difference(recorded: dict, current: dict) -> str | None:
     """What differs between a recorded run's meta and this run's (``None``: nothing that matters).
 
-    Compares the basins, every config key except :data:`RESUME_MAY_DIFFER`, the data files' hashes
-    and the scalers fitted on the training data; names the first difference found.
+    Compares the basins, every config key except :data:`RESUME_MAY_DIFFER`, the source checkpoint, the
+    days trained and validated on (a fine-tune's ``split``), the data files' hashes and the scalers fitted
+    on the training data; names the first difference found.
     """
     rb, cb = list(recorded.get("basins") or []), list(current.get("basins") or [])
     if rb != cb:
@@ -119,6 +120,11 @@ def resume_difference(recorded: dict, current: dict) -> str | None:
     if recorded.get("source_sha256") and current.get("source_sha256") and \
             recorded["source_sha256"] != current["source_sha256"]:
         return "--pretrained_model is another checkpoint than the one the run started from"
+    rsp, csp = recorded.get("split"), current.get("split")
+    if rsp and csp and rsp != csp:
+        part = next(k for k in ("train", "validation") if rsp.get(k) != csp.get(k))
+        return (f"the {part} days differ: recorded {'..'.join(rsp.get(part) or [])}, now {'..'.join(csp.get(part) or [])}"
+                " (--test_start, --fine_tune_ratio or the record changed)")
     rh, ch = recorded.get("data_sha256") or {}, current.get("data_sha256") or {}
     for b in cb:
         if rh.get(b) and ch.get(b) and rh[b] != ch[b]:
