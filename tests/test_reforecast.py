@@ -107,6 +107,19 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert main(["verify", str(ref / "reforecast.csv")]) == 0
     per_lead = pd.read_csv(ref / "verify_per_lead.csv")
     assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["coverage90"].between(0, 1).all()
+    # 1976 is this model's test year: out of sample, and verify says what the forecasts were allowed to see
+    assert not df["in_sample"].any() and (per_lead["in_sample_share"] == 0).all()
+    text = capsys.readouterr().out
+    assert "forecasts issue-time (only what was known at issue time, no weather forecast)" in text
+    assert "in-sample" not in text
+    # a reforecast of training days (1971-1974) is marked, and verify warns that its scores are no test
+    assert main([*base, "--from", "1974-02-01", "--to", "1974-06-30"]) == 0
+    val = out / "basin_32006_reforecast_1974-02-01_1974-06-30"
+    assert pd.read_csv(val / "reforecast.csv")["in_sample"].all()
+    capsys.readouterr()
+    assert main(["verify", str(val / "reforecast.csv")]) == 0
+    assert "WARNING: up to 100% of the scored days per lead are days the model trained or was validated on" in \
+        capsys.readouterr().out
     # bad input: one line, non-zero, nothing written
     assert main([*base, "--from", "1976-02-01"]) == 2
     assert main([*base, "--warning_levels", "alert=-3"]) == 2

@@ -13,6 +13,11 @@ from ..data.tables import read_json
 from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm verify"
+#: What a reforecast's forecasts were allowed to see, by its ``setting`` column.
+SETTING_WORDS = {"issue-time": "only what was known at issue time, no weather forecast",
+                 "issue-time+perfect-weather": "the observed weather of the lead days as a perfect forecast",
+                 "issue-time+archived-weather-forecast": "the weather forecasts of the archive, as issued",
+                 "issue-time+weather-forecast": "the weather forecast the service had at issue time"}
 
 
 def build_parser() -> ArgumentParser:
@@ -55,12 +60,20 @@ def _body(args) -> int:
     atomic_write_text(out / "verify_per_level.csv", per_level.to_csv(index=False, float_format="%.4f"))
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 40)
-    print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}; "
-          "persistence = the last observed flow up to the issue date, same days")
+    setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""
+    print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"
+          + (f"; forecasts {setting} ({SETTING_WORDS.get(setting, 'as the table says')})" if setting else "")
+          + "; persistence = the last observed flow up to the issue date, same days")
+    seen = per_lead["in_sample_share"].max() if "in_sample_share" in per_lead.columns else 0.0
+    if seen > 0:
+        print(f"WARNING: up to {seen:.0%} of the scored days per lead are days the model trained or was validated "
+              "on, or its blend was fitted on (column in_sample): these scores are in-sample, not a test")
     print(per_lead.drop(columns=["pit_deciles"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if len(per_level):
         cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "f1_lo90", "f1_hi90", "brier_skill"]
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("count 'event': a warning within +-1 day of an event detects it, so a warning a day late is a hit "
+              "(persistence is); 'day' is the stricter score")
     elif not levels:
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
     print(f"Saved {out / 'verify_per_lead.csv'} and {out / 'verify_per_level.csv'}")

@@ -243,6 +243,20 @@ class BasinContext:
             self._blend = BlendWeights(alpha, source)
         return self._blend
 
+    def seen_days(self, days) -> np.ndarray:
+        """[n] bool: whether each of ``days`` (dates) is one a score of this basin's forecasts is not a test on:
+        inside the checkpoint's training or validation spans of this basin, or the validation days its blend,
+        recession tails and warnings are fitted on (:meth:`validation_days`)."""
+        d = np.asarray(pd.DatetimeIndex(days).values.astype("datetime64[D]"))
+        seen = np.zeros(len(d), bool)
+        for sp in self.trained_on:
+            if self.basin in sp["basins"]:
+                seen |= (d >= np.datetime64(sp["start"], "D")) & (d <= np.datetime64(sp["end"], "D"))
+        v0, v1 = self.validation_days()
+        if v1 > v0:
+            seen |= (d >= self.record.dates[v0]) & (d <= self.record.dates[v1 - 1])
+        return seen
+
     def in_sample(self, start, end) -> dict:
         """Which days of [start, end] with observed discharge the checkpoint learned this basin from.
 

@@ -202,7 +202,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     -------
     (pandas.DataFrame, Warnings)
         One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
-        observed, persistence, then ``p_exceed_<level>`` and ``warn_<level>`` per level.
+        observed, persistence, setting, in_sample (the valid day is one the model or its blend learned
+        from: :meth:`BasinContext.seen_days`), then ``p_exceed_<level>`` and ``warn_<level>`` per level.
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
@@ -270,6 +271,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab["persistence"] = np.repeat(last[keep], leads)
     tab["setting"] = ("issue-time+archived-weather-forecast" if lead_weather is not None
                       else "issue-time+perfect-weather" if weather == "perfect" else "issue-time")
+    # A valid day the model trained or was validated on, or whose flow its blend was fitted on: a score on
+    # it is in-sample (sca2lstm verify says so).
+    tab["in_sample"] = ctx.seen_days(tab["valid_date"])
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     return add_exceedance(tab, warnings), warnings
