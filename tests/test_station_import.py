@@ -498,6 +498,23 @@ def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine
     observed = covering["date"][covering["Q"].notna()]
     assert ctx.periods.rule == "station"
     assert (observed >= pd.Timestamp(str(ctx.periods.test_start))).sum() == pytest.approx(0.2 * len(observed), abs=1)
+    # A year observed after the import (the service appends days) joins the test part: the days the station is
+    # fine-tuned, scaled and blended on stay those of the import, so a past forecast does not change.
+    from sca2lstm.evaluation.context import clear_caches
+
+    kept = (data / "timeseries" / "covering.csv").read_bytes()
+    ts = pd.read_csv(data / "timeseries" / "covering.csv")
+    year = ts.tail(365).assign(date=[str(d.date()) for d in pd.date_range(pd.Timestamp(ts["date"].iloc[-1])
+                                                                          + pd.Timedelta(days=1), periods=365)])
+    pd.concat([ts, year]).to_csv(data / "timeseries" / "covering.csv", index=False)
+    clear_caches()
+    grown = BasinContext.resolve(pretrained_ckpt, data, "covering")
+    assert (grown.periods.fit_start, grown.periods.fit_end, grown.periods.test_start) == (
+        ctx.periods.fit_start, ctx.periods.fit_end, ctx.periods.test_start)
+    assert grown.periods.test_end == np.datetime64(year["date"].iloc[-1], "D") > ctx.periods.test_end
+    assert grown.validation_days() == ctx.validation_days()
+    (data / "timeseries" / "covering.csv").write_bytes(kept)
+    clear_caches()
     out = tmp_path / "ft"
     rc = finetune_cli.main(["--target_basin", "covering", "--pretrained_model", str(pretrained_ckpt), "--epochs", "1",
                             "--data_dir", str(data), "--output_dir", str(out), "--quiet"])

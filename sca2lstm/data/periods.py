@@ -11,7 +11,9 @@ Rule (one place, used by fine-tuning and prediction alike):
   years, not the station's), or any basin given an explicit ``--test_start``, follows its own record. Its test part is the last ``data.station_test_fraction`` of its observed
   discharge days (or ``--test_start``..its last observed day); fine-tuning reads the days before it,
   split by ``--fine_tune_ratio`` in time order, and its discharge scale is fitted on its own training
-  part. The record needs at least ``MIN_OBSERVED_DAYS`` (two years) of observed discharge.
+  part. For an imported station the 20 % are of the days it was imported with: days appended later join
+  the test part, so a forecast of a past issue date does not change as new observations arrive. The
+  record needs at least ``MIN_OBSERVED_DAYS`` (two years) of observed discharge.
 """
 
 from __future__ import annotations
@@ -69,21 +71,27 @@ def covers_configured(rec, cfg: Config) -> bool:
             and n_obs(d.test_start, d.test_end) > 0)
 
 
-def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False) -> BasinPeriods:
+def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False, split_until=None) -> BasinPeriods:
     """The periods of ``rec`` by the module's rule; ``test_start`` (that day) or ``own_record`` (an imported
-    station) force the station rule."""
+    station) force the station rule.
+
+    ``split_until`` (a date; an imported station's last imported day): the test start is the last
+    ``station_test_fraction`` of the observed days up to it, so days observed later (the service appends
+    them) join the test part and never move the days fine-tuning, the scale and the blend are fitted on.
+    """
     d = cfg.data
     if test_start is None and not own_record and covers_configured(rec, cfg):
         return BasinPeriods("configured", *(np.datetime64(v, "D") for v in (d.train_start, d.val_end, d.test_start,
                                                                              d.test_end)))
-    obs = np.flatnonzero(np.isfinite(rec.y))
+    every = np.flatnonzero(np.isfinite(rec.y))
+    obs = every if split_until is None else every[rec.dates[every] <= np.datetime64(str(split_until)[:10], "D")]
     n = len(obs)
     if n < MIN_OBSERVED_DAYS:
         span = f" ({rec.dates[obs[0]]}..{rec.dates[obs[-1]]})" if n else ""
         raise DataError(f"basin {rec.basin}: {n} days of observed discharge{span}; the minimum is "
                         f"{MIN_OBSERVED_DAYS} days (2 years) when the record does not cover the configured "
                         f"periods ({d.train_start}..{d.test_end})")
-    first, last = rec.dates[obs[0]], rec.dates[obs[-1]]
+    first, last = rec.dates[obs[0]], rec.dates[every[-1]]
     fraction = d.station_test_fraction
     if test_start is None:
         ts = rec.dates[obs[min(int(np.ceil(n * (1 - fraction))), n - 1)]]

@@ -189,8 +189,10 @@ class BasinContext:
         (a forecast of a basin the checkpoint knows needs none)."""
         if self._periods is None:
             stored = self.ckpt.get("periods") if self.ckpt.get("finetuned_basin") == self.basin else None
+            imported_until = (self.meta.provenance.get("record") or {}).get("end") if self.meta.imported else None
             self._periods = (BasinPeriods.from_dict(stored) if stored and self.test_start is None
-                             else basin_periods(self.record, self.cfg, self.test_start, own_record=self.meta.imported))
+                             else basin_periods(self.record, self.cfg, self.test_start, own_record=self.meta.imported,
+                                                split_until=imported_until))
         return self._periods
 
     @property
