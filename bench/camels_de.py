@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from sca2lstm.evaluation.predict import HINDCAST_SETTING  # noqa: E402
+
 STATIONS = ("DE110000", "DE110010", "DE110020")
 MAP = "date=date,precipitation=precipitation_mean,discharge=discharge_vol_obs,temperature=temperature_mean"
 QUICK_MODEL = {"hidden_size": 16, "attention_hidden_size": 8, "embedding_size": 4}
@@ -158,7 +160,8 @@ def main(argv=None) -> int:
                "what_models_see": "meteorology up to day t, observed discharge up to day t-1 (lead-1 forecast)",
                "rows": rows, "verdict_nse": verdict}
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
-    print(f"\nCAMELS-DE stations, GB-pretrained model {model}{' (QUICK: tiny models, 1 epoch)' if args.quick else ''}")
+    print(f"\nCAMELS-DE stations, GB-pretrained model {model}{' (QUICK: tiny models, 1 epoch)' if args.quick else ''}; "
+          f"test NSE of the lead-1 {HINDCAST_SETTING}")
     parts = [f"{r['station']} {r['test_start']}..{r['test_end']}" for r in rows if r["model"] == "persistence"]
     print("test part per station: " + ", ".join(parts))
     print(df.pivot(index="station", columns="model", values=["nse", "kge"]).round(3).to_string())

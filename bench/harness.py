@@ -25,6 +25,8 @@ for _p in (REPO, REPO / "bench"):  # the package, and gbm_reference/sections for
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sca2lstm.evaluation.predict import HINDCAST_SETTING  # noqa: E402,F401  (what every section's NSE model saw)
+
 SECTIONS = ("accuracy", "gaps", "loo", "scaling", "speed", "predict", "ddp", "memory")
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "camels_gb"
 FULL_RECORD = ("1970-10-01", "2015-09-30")

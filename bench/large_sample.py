@@ -45,7 +45,7 @@ from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.config import load_config  # noqa: E402
 from sca2lstm.data import reader  # noqa: E402
 from sca2lstm.errors import DataError  # noqa: E402
-from sca2lstm.evaluation.predict import predict  # noqa: E402
+from sca2lstm.evaluation.predict import HINDCAST_SETTING, predict  # noqa: E402
 from sca2lstm.training.finetune import finetune  # noqa: E402
 from sca2lstm.training.pretrain import pretrain  # noqa: E402
 
@@ -274,6 +274,7 @@ def main(argv=None) -> int:
                                                  default=str))
     cdf_plot(df, out / "test_nse_cdf.png")
     with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(f"Test NSE of the lead-1 {HINDCAST_SETTING}, beside persistence on the same days:")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if not_scored:
         print(f"{len(not_scored)} basin(s) not scored (no test discharge, or no training flows to scale a new "

@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script from the repository root
 from sca2lstm.data import camels_gb
 from sca2lstm.evaluation.metrics import nse, skill_vs_persistence
 from sca2lstm.evaluation.persistence import apply_blend, fit_blend
-from sca2lstm.evaluation.predict import predict, resolve_model_path
+from sca2lstm.evaluation.predict import HINDCAST_SETTING, predict, resolve_model_path
 from sca2lstm.checkpoint import load_model
 
 log = logging.getLogger("sca2lstm")
@@ -191,7 +191,7 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
 
 def print_summary(sm: dict, df: pd.DataFrame) -> None:
     br, bb = sm["below_persistence"]["raw"], sm["below_persistence"]["blend"]
-    print(f"\n{sm['n_basins']} basins, test period")
+    print(f"\n{sm['n_basins']} basins, test period, lead-1 {HINDCAST_SETTING}")
     print(f"below persistence (skill < 0): raw {br['n']}, blended {bb['n']}")
     for name, b in (("raw", br), ("blended", bb)):
         if b["n"]:

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from harness import Settings, _gb, metric, run_isolated, show, with_median_row, _pretrain_job
+from harness import HINDCAST_SETTING, Settings, _gb, metric, run_isolated, show, with_median_row, _pretrain_job
 
 # Reference values, not run by this harness: an external run of NeuralHydrology 1.13 under the same protocol
 # (same basins, periods and 2-core CPU), test-period NSE as reported in the issue that asked for it.
@@ -83,8 +83,8 @@ def section_accuracy(S: Settings) -> dict:
                                                      for b in basins))
 
     epochs = cfg.training.epochs
-    show(f"Accuracy: lead-{cfg.data.lead_days} forecast, TEST period {cfg.data.test_start}..{cfg.data.test_end} "
-         f"(max {epochs} epochs, default config; persistence scored on the same days)", table)
+    show(f"Accuracy: lead-{cfg.data.lead_days} forecast ({HINDCAST_SETTING}), TEST period {cfg.data.test_start}.."
+         f"{cfg.data.test_end} (max {epochs} epochs, default config; persistence scored on the same days)", table)
     show(f"REFERENCE ({REFERENCE_LABEL}) beside the measured SCA2LSTM NSE", ref)
     print("SCA2LSTM NSE basin counts (of %d with a reference / %d measured): %s"
           % (len(both), len(basins), ", ".join(f"{k}: {v}" for k, v in counts.items())))

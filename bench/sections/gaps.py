@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from harness import Settings, _pretrain_job, metric, run_isolated, show, with_median_row
+from harness import HINDCAST_SETTING, Settings, _pretrain_job, metric, run_isolated, show, with_median_row
 
 def gap_mask(n_days: int, i0: int, i1: int, fraction: float, seed: int) -> np.ndarray:
     """[n_days] bool: observed discharge removed in blocks of 1-30 days until ``fraction`` of the
@@ -91,7 +91,7 @@ def section_gaps(S: Settings) -> dict:
         rows.append(row)
     table = with_median_row(pd.DataFrame(rows), counts=("after_gap_days",))
     show(f"Patchy records: SCA2LSTM pretrained with training.discharge_dropout {' and '.join(map(str, variants))} "
-         f"(default {default_p}); test NSE with the full record (full), with {S.gap_fraction:.0%} of the test days' "
+         f"(default {default_p}); test NSE ({HINDCAST_SETTING}) with the full record (full), with {S.gap_fraction:.0%} of the test days' "
          "discharge removed in blocks of 1-30 days (gappy: every day; after_gap: the days whose previous "
          "observation was removed); persistence = the last observed flow, on the same days", table.round(3))
     return {"tables": {"gaps": table}, "summary": {"gap_fraction": S.gap_fraction, "default_dropout": default_p}}

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from harness import Settings, metric, run_isolated, show
+from harness import HINDCAST_SETTING, Settings, metric, run_isolated, show
 
 def _loo_job(cfg_dict: dict, basin: str, others: list, finetune_overrides: dict, data_dir: str,
              root: str) -> dict:
@@ -63,7 +63,7 @@ def section_loo(S: Settings) -> dict:
                      "finetune_wall_s": r["finetune_wall_s"], "scratch_s": r["scratch_s"]})
     table = pd.DataFrame(rows)
     ft_desc = "guide defaults" if not S.finetune_overrides else f"overrides {S.finetune_overrides}"
-    show(f"Leave-one-out (pretrained on the other {len(all_basins) - 1} basins; test period "
+    show(f"Leave-one-out ({HINDCAST_SETTING}; pretrained on the other {len(all_basins) - 1} basins; test period "
          f"{d.test_start}..{d.test_end}; fine-tune: {ft_desc})", table,
          "*_s: Trainer.fit seconds (incl. validation); finetune_wall_s: the whole finetune() call "
          "(loading, training, plots, report)")

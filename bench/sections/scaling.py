@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from harness import Settings, _pretrain_job, metric, run_isolated, show, with_median_row
+from harness import HINDCAST_SETTING, Settings, _pretrain_job, metric, run_isolated, show, with_median_row
 
 def scaling_groups(basins) -> dict:
     """Pretraining sets of growing size that cover every basin equally: each basin alone, each third of
@@ -38,7 +38,7 @@ def section_scaling(S: Settings) -> dict:
                           for b in basins])
     mean_row = {"basin": "mean", **table.drop(columns="basin").mean().to_dict()}
     table = pd.concat([with_median_row(table), pd.DataFrame([mean_row])], ignore_index=True)
-    show("More basins: SCA2LSTM test NSE of each basin when pretrained on it alone, with a third, with two "
+    show(f"More basins ({HINDCAST_SETTING}): SCA2LSTM test NSE of each basin when pretrained on it alone, with a third, with two "
          f"thirds (mean of the two runs that include it) and with all of them (pretraining set sizes "
          f"{', '.join(f'{k} {v}' for k, v in sizes.items())}; default config, seed {cfg.training.seed})", table)
     return {"tables": {"scaling": table}, "summary": {"set_sizes": sizes}}
