@@ -108,6 +108,34 @@ def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckp
     assert calibration_path(ckpt).read_bytes() == before
 
 
+def test_calibrate_cli_refits_a_fine_tuned_model_on_its_own_basin_as_fine_tuning_did(pretrained_ckpt, tiny_data_dir,
+                                                                                    tmp_path, capsys):
+    """A fine-tuned model's calibration rests on its own basin's validation days (completed from the pretrained
+    model's): `sca2lstm calibrate` refits it the same way, not on every basin the pretrained model knew."""
+    import json
+
+    from sca2lstm.cli import finetune as finetune_cli
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+
+    import shutil
+
+    pre = shutil.copy(pretrained_ckpt, tmp_path / "pre.pth")
+    assert main(["calibrate", "--model", str(pre), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    assert finetune_cli.main(["--target_basin", "10002", "--pretrained_model", str(pre), "--epochs", "1",
+                              "--data_dir", str(tiny_data_dir), "--output_dir", str(tmp_path / "ft"), "--quiet"]) == 0
+    tuned = next((tmp_path / "ft").glob("basin_10002/*/best_model_basin_10002.pth"))
+    at_fine_tuning = json.loads(calibration_path(tuned).read_text())
+    capsys.readouterr()
+    glob = str(tmp_path / "ft" / "basin_10002" / "*" / "best_model_basin_10002.pth")   # quoted: the tool expands it
+    assert main(["calibrate", "--model", glob, "--data_dir", str(tiny_data_dir)]) == 0
+    assert "on the validation days of basin 10002, the one it was fine-tuned on" in capsys.readouterr().out
+    again = json.loads(calibration_path(tuned).read_text())
+    assert again["basins"] == at_fine_tuning["basins"] == 1 and list(again["issue_time_blend"]) == ["10002"]
+    for key in ("issue_time_blend", "warn_probability", "spread", "validation_days"):
+        assert again[key] == at_fine_tuning[key], key
+
+
 def test_calibration_of_another_checkpoint_is_not_used(pretrained_ckpt, tmp_path, caplog):
     """A calibration is tied to the bytes of the checkpoint it was fitted for: once the model beside it is
     replaced (a run stopped after writing the model, before its calibration), it is ignored with a warning."""

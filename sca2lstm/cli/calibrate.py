@@ -6,7 +6,9 @@ the basins (a seeded sample of ``--max_basins`` of the checkpoint's basins, or `
 persistence blend per lead, the spread per lead and weather setting, and the warning probability per
 level (:mod:`sca2lstm.evaluation.calibration`). The ``forecast`` and ``ensemble`` spreads are fitted on
 emulated weather forecasts (the calibration file says so). An earlier file is replaced only when the
-new one is complete.
+new one is complete. A fine-tuned model (without ``--basins``) is refitted as fine-tuning fitted it: on its
+own basin's validation days, completed from its pretrained model's calibration where its own rests on too
+few days.
 
 Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../shared/data/camels_gb_large``
 """
@@ -24,7 +26,9 @@ def build_parser() -> ArgumentParser:
 
     p = ArgumentParser(prog=PROG, description="Fit the forecast calibration of a checkpoint on validation days: "
                                               "blend and spread per lead, warning probabilities.")
-    p.add_argument("--model", required=True, help="the checkpoint (.pth); the calibration is written beside it")
+    p.add_argument("--model", required=True, help="the checkpoint (.pth, or a quoted glob: the newest match); the "
+                                                  "calibration is written beside it. A fine-tuned model is refitted "
+                                                  "on its own basin, as fine-tuning fitted it")
     p.add_argument("--data_dir", default=None, help="data folder (default: the one the checkpoint recorded)")
     p.add_argument("--basins", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
     p.add_argument("--max_basins", type=int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
@@ -42,26 +46,41 @@ def _body(args) -> int:
 
     from ..checkpoint import load_model
     from ..errors import DataError, UsageError
-    from ..evaluation.calibration import calibrate, calibration_path, write_calibration
+    from ..evaluation.calibration import (calibrate, calibration_path, read_calibration, with_source_calibration,
+                                          write_calibration)
     from ..evaluation.context import check_basins
+    from ..evaluation.predict import resolve_model_path
 
     if args.max_basins < 1:
         raise UsageError(f"--max_basins {args.max_basins}: expected at least 1")
-    path = Path(args.model)
+    path = resolve_model_path(args.model)   # a quoted glob, as forecast and predict.py take it: the newest match
     bundle = load_model(path)
     if bundle[1].training.forecast_leads <= 0:
         raise UsageError(f"{path}: a hindcast-only model (training.forecast_leads 0) has no issue-time forecasts "
                          "to calibrate")
-    folder = check_basins(bundle, args.data_dir, args.basins or [])
+    # A fine-tuned model is calibrated as fine-tuning calibrated it: on its own basin's validation days,
+    # completed from its pretrained model's calibration where its own rests on too few days.
+    tuned = bundle[3].get("finetuned_basin")
+    basins = args.basins or ([str(tuned)] if tuned else None)
+    folder = check_basins(bundle, args.data_dir, basins or [])
     t0 = time.perf_counter()
     if not args.quiet:
-        n = len(args.basins or bundle[2].basins)
-        print(f"Calibrating {path.name} on the validation days of up to {min(n, args.max_basins)} basins "
-              f"(settings {', '.join(args.settings)}); this takes a minute or two", flush=True)
-    doc = calibrate(bundle, None, folder, args.basins, max_basins=args.max_basins, seed=args.seed,
+        n = len(basins or bundle[2].basins)
+        what = (f"basin {tuned}, the one it was fine-tuned on" if tuned and not args.basins else
+                f"up to {min(n, args.max_basins)} basins")
+        print(f"Calibrating {path.name} on the validation days of {what} (settings {', '.join(args.settings)}); "
+              "this takes a minute or two", flush=True)
+    doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
                     settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
+    source = Path(str(bundle[3].get("source_checkpoint") or ""))
+    if tuned and not args.basins:
+        if source.is_file():
+            with_source_calibration(doc, read_calibration(source))
+        elif not args.quiet:
+            print(f"the pretrained model {source} is not there: warning probabilities and spreads come from basin "
+                  f"{tuned} alone")
     write_calibration(path, doc)
     print(f"Calibrated on {doc['basins']} basins, validation days {doc['validation_days']} "
           f"({time.perf_counter() - t0:.0f} s); settings {', '.join(doc['spread'])}")

@@ -575,6 +575,24 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
     return out
 
 
+def with_source_calibration(doc: dict, src: dict) -> dict:
+    """A fine-tuned model's calibration ``doc`` (fitted on its own basin) completed from its pretrained model's
+    ``src``: the warning probabilities of a level where the pretrained model's rest on more event days, and
+    the spread (and weather blend) of a setting where its own basin has fewer than ``MIN_OWN_SPREAD_DAYS``
+    validation forecasts per lead. ``doc`` is changed in place and returned."""
+    for name, w in (src.get("warn_probability") or {}).items():
+        own = doc.setdefault("warn_probability", {}).get(name)
+        if own is None or (w.get("event_days") or 0) > (own.get("event_days") or 0):
+            doc["warn_probability"][name] = {**w, "from": "the pretrained model"}
+    for w, sp in (src.get("spread") or {}).items():
+        own = (doc.get("spread") or {}).get(w)
+        if own is None or min(np.sum(own["days"], axis=1)) < MIN_OWN_SPREAD_DAYS:
+            doc.setdefault("spread", {})[w] = {**sp, "from": "the pretrained model"}
+            if w in (src.get("weather_blend") or {}):
+                doc.setdefault("weather_blend", {})[w] = src["weather_blend"][w]
+    return doc
+
+
 def calibrate_after_training(model_path, data_dir=None, basins=None, source_model=None, shown_as=None) -> dict:
     """:func:`calibrate` at the end of pretraining or fine-tuning; a failure is logged, never raised (the
     trained model is already saved, and forecasts fit what is missing on first use).
@@ -598,17 +616,8 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
         log.info("fitting the forecast calibration (blend and spread per lead, warning probabilities) on the "
                  "validation days of up to %d basins; this takes a minute or two", min(n, MAX_BASINS))
         doc = calibrate(bundle, None, data_dir, basins, progress=True)
-        src = read_calibration(source_model) if source_model is not None else {}
-        for name, w in (src.get("warn_probability") or {}).items():
-            own = doc["warn_probability"].get(name)
-            if own is None or (w.get("event_days") or 0) > (own.get("event_days") or 0):
-                doc["warn_probability"][name] = {**w, "from": "the pretrained model"}
-        for w, sp in (src.get("spread") or {}).items():
-            own = (doc.get("spread") or {}).get(w)
-            if own is None or min(np.sum(own["days"], axis=1)) < MIN_OWN_SPREAD_DAYS:
-                doc.setdefault("spread", {})[w] = {**sp, "from": "the pretrained model"}
-                if w in (src.get("weather_blend") or {}):
-                    doc.setdefault("weather_blend", {})[w] = src["weather_blend"][w]
+        if source_model is not None:
+            with_source_calibration(doc, read_calibration(source_model))
         write_calibration(model_path, doc)
         log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
                  doc.get("validation_days"), calibration_path(shown_as or model_path))
