@@ -559,6 +559,39 @@ def test_an_imported_station_follows_its_own_years_and_is_calibrated_on_its_fine
     assert "basin late: the flows of" in caplog.text and "differ from those the model was fine-tuned on" in caplog.text
 
 
+def test_a_station_imported_under_a_pretraining_basins_id_is_treated_as_the_new_river_it_is(
+        source, pretrained_ckpt, tmp_path, capsys, caplog, monkeypatch):
+    """The guide's examples say 32006; a user's own river imported as 32006 is not the 32006 the model was
+    pretrained on (another folder): it gets its own discharge scale and blend, exactly as under an id of its
+    own, and a warning once. Without the rule it ran on the other river's scale, silently."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.evaluation.context import BasinContext, clear_caches
+    from sca2lstm.evaluation.operational import issue_forecast
+
+    f = write_csv(source.assign(date=pd.date_range("1970-10-01", periods=len(source), freq="D")),
+                  tmp_path / "river.csv", q_factor=5.0)
+    data = tmp_path / "data"
+    for sid in ("32006", "zhen-05"):
+        rc, _, err = run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(data), "--map", MAP,
+                                  "--discharge_unit", "m3/s", "--lat", "52.1", "--lon", "-1.2", "--quiet"])
+        assert rc == 0, err
+    bundle = load_model(pretrained_ckpt)
+    clear_caches()
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
+    caplog.clear()
+    same, own = (BasinContext.resolve(bundle, data, sid) for sid in ("32006", "zhen-05"))
+    BasinContext.resolve(bundle, data, "32006")
+    assert same.foreign_id and not same.in_checkpoint and not own.foreign_id
+    assert same.scalers.basins["32006"] == own.scalers.basins["zhen-05"] != bundle[2].basins["32006"]
+    assert not any("32006" in sp["basins"] for sp in same.trained_on)
+    assert caplog.text.count("the model was pretrained on another basin 32006") == 1
+    a, b = (issue_forecast(bundle, sid, data_dir=data, issue_date="1975-06-01", leads=3).table for sid in
+            ("32006", "zhen-05"))
+    np.testing.assert_allclose(a["median"], b["median"], rtol=1e-6)
+    # the basin the model was pretrained on, in its own folder, is still that basin
+    assert BasinContext.resolve(bundle, None, "32006").in_checkpoint
+
+
 def test_a_stations_flood_frequency_rule_is_stored_at_import_and_used_by_its_forecasts(source, pretrained_ckpt,
                                                                                      tmp_path, capsys, monkeypatch):
     """China's SL 44: PE3 on calendar-year maxima. Given at import, it is stored with the station and every

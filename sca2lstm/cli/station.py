@@ -42,7 +42,7 @@ def build_parser() -> ArgumentParser:
     q = sub.add_parser("import", help="import a station's record into a data folder")
     q.add_argument("file", nargs="?", help="the station's record: CSV (plain or .gz, any encoding) or .xlsx")
     q.add_argument("--spec", default=None, help="YAML with these options (one station or a 'stations:' list)")
-    q.add_argument("--id", dest="id", default=None, help="station id: letters, digits, '-', '_' (e.g. DE110000)")
+    q.add_argument("--id", dest="id", default=None, help="station id: ASCII letters, digits, '-', '_' (e.g. DE110000)")
     q.add_argument("--out", default=None, help="data folder to write into (created; other stations kept)")
     q.add_argument("--map", default=None,
                    help="KEY=COLUMN pairs: date=, precipitation= and discharge= (or stage= with --rating) required; "

@@ -12,7 +12,7 @@ import re
 from ..errors import UsageError
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-ID_RULE = "letters, digits, '-' and '_' (starting with a letter or digit, at most 64), e.g. 32006 or DE110000"
+ID_RULE = "ASCII letters, digits, '-' and '_' (starting with a letter or digit, at most 64), e.g. 32006 or DE110000"
 
 
 def check_basin_id(value) -> str:

@@ -185,7 +185,7 @@ def parse_pairs(text, flag: str, example: str, what: str = "NAME=VALUE") -> list
 def check_level(name, value, unit="m3/s", warn_probability=None, source: str = "--warning_levels") -> WarningLevel:
     """A validated :class:`WarningLevel`, or a one-line UsageError naming the bad part."""
     if not isinstance(name, str) or not _LEVEL_NAME.match(name):
-        raise UsageError(f"{source}: level name {name!r} must start with a letter and hold only letters, digits, "
+        raise UsageError(f"{source}: level name {name!r} must start with an ASCII letter and hold only ASCII letters, digits, "
                          "'_' or '-' (e.g. alert, warning, danger)")
     try:
         v = float(value)

@@ -271,7 +271,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     extra = {"spread": SpreadCalibration.from_dict(sp) if sp else None,
              "scale": float(ctx.scalers.basins[ctx.basin].q_mean)}
     pooled = (calibration.get("weather_blend") or {}).get(weather)
-    stored = (calibration.get("issue_time_blend") or {}).get(ctx.basin)
+    stored = None if ctx.foreign_id else (calibration.get("issue_time_blend") or {}).get(ctx.basin)
     tails = None
     if not ctx.cfg.model.persistence_blend:
         alpha, source = None, "off (model.persistence_blend is false)"
@@ -469,6 +469,10 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     for b in tqdm(basins, desc="calibration", unit="basin", disable=None if progress else True):
         try:
             ctx = BasinContext.resolve(bundle, data_dir, b, allow_missing_inputs=True, warn_missing_inputs=False)
+            if ctx.foreign_id:
+                log.info("calibration: basin %s skipped (a station of %s that only shares the id of a basin the "
+                         "model knew)", b, data_dir)
+                continue
             v0, v1 = ctx.validation_days()
             got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings}
         except DataError as e:

@@ -90,6 +90,7 @@ class BasinContext:
     device: str = "cpu"
     test_start: object = None
     timeseries_given: bool = False
+    foreign_id: bool = False    # an imported station that only shares its id with a basin the model knew
     _periods: BasinPeriods | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _blend: BlendWeights | None = field(default=None, repr=False)
@@ -151,12 +152,19 @@ class BasinContext:
         else:
             missing = absent_inputs(rec, cfg)
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
+        meta = read_station_meta(data_dir, basin)
+        spans = trained_on(ckpt)
+        foreign = shares_id_only(ckpt, basin, meta, data_dir, scalers)
+        if foreign:  # another river under a known id: nothing the model learned for that id applies to it
+            scalers = Scalers.from_dict(scalers.to_dict())
+            del scalers.basins[basin]
+            spans = [dict(sp, basins=[b for b in sp["basins"] if b != basin]) for sp in spans]
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
-                  static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
-                  meta=read_station_meta(data_dir, basin), fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
-                  bundle=bundle, device=device,
-                  test_start=test_start, timeseries_given=timeseries is not None, _frame=frame, _files=files)
+                  static=None, static_missing=None, missing_inputs=missing, trained_on=spans,
+                  meta=meta, fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
+                  bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
+                  foreign_id=foreign, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         warn_changed_flows(ckpt, basin, rec, data_dir)
         warn_unit_mismatch(ctx)
@@ -240,7 +248,8 @@ class BasinContext:
         if self._blend is None:
             from .persistence import basin_alpha
 
-            alpha, source = basin_alpha(self.model, self.cfg, self.ckpt, self.sequence_data(), self.record,
+            ckpt = self.ckpt if not self.foreign_id else {**self.ckpt, "persistence_blend": {}}  # not its weight
+            alpha, source = basin_alpha(self.model, self.cfg, ckpt, self.sequence_data(), self.record,
                                         self.device, self.validation_days())
             self._blend = BlendWeights(alpha, source)
         return self._blend
@@ -295,6 +304,31 @@ class BasinContext:
 #: The data checks below run once per basin, data version and checkpoint in a process (the service resolves
 #: a station on every request): the keys already checked.
 _CHECKED: set = set()
+
+
+def shares_id_only(ckpt: dict, basin: str, meta, data_dir, scalers) -> bool:
+    """Whether ``basin`` is a station imported into ``data_dir`` (``sca2lstm station import``) that only shares
+    its id with a basin the checkpoint was pretrained on from another folder (a user's station imported as
+    32006, the guide's example id, beside CAMELS-GB 32006): then it is another river, and is resolved as a
+    station the model never saw (its own discharge scale and blend), with a warning once. A model fine-tuned
+    on this id, or pretrained on this very folder, learned this station."""
+    if basin not in scalers.basins or not meta.imported or ckpt.get("finetuned_basin") == basin:
+        return False
+    learned = ((ckpt.get("scalers") or {}).get("basins") or {}).get(basin)
+    s = scalers.basins[basin]
+    if learned is None or [s.q_mean, s.q_std, s.ssi_mean, s.ssi_std] != list(learned):
+        return False  # the scale in use is not the checkpoint's: the caller gave the station's own
+    trained_in = ckpt.get("data_dir")
+    if trained_in and Path(trained_in).expanduser().resolve() == Path(data_dir).expanduser().resolve():
+        return False
+    key = ("foreign id", basin, str(Path(data_dir).expanduser().absolute()), trained_in)
+    if key not in _CHECKED:
+        _CHECKED.add(key)
+        log.warning("basin %s in %s is a station imported from %s; the model was pretrained on another basin %s "
+                    "(from %s): it is treated as a new station (its own discharge scale and blend). Give your station "
+                    "an id of its own (station import --id) to keep the two apart", basin, data_dir,
+                    meta.provenance.get("source", "a file"), basin, trained_in or "built-in data")
+    return True
 
 
 def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> None:

@@ -110,7 +110,7 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     days, the levels of its training years and its metadata file, and the calibration stored beside the
     model (``model_path``)."""
     ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
-    scaler = None if station in bundle[2].basins else ctx.scalers.basins[station]
+    scaler = None if ctx.in_checkpoint else ctx.scalers.basins[station]
     calib = read_calibration(model_path)
     leads = ctx.cfg.training.forecast_leads
     issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
@@ -187,8 +187,9 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,
                      scaler: BasinScaler | None = None, weather_forecast=None) -> OperationalForecast:
     """:func:`~sca2lstm.evaluation.operational.issue_forecast` of ``station`` from ``ts`` (its record, or its
-    :func:`recent_part`) with the station's discharge scale ``scaler`` when the model does not know it."""
-    if scaler is not None and station not in bundle[2].basins:
+    :func:`recent_part`) with the station's discharge scale ``scaler`` where the model does not know it (or
+    knows another basin under its id: :func:`~sca2lstm.evaluation.context.shares_id_only`)."""
+    if scaler is not None:  # a station the model does not know (or knows only another river under its id)
         scalers = copy.copy(bundle[2])                      # never mutate the loaded bundle
         scalers.basins = {**bundle[2].basins, station: scaler}
         bundle = (bundle[0], bundle[1], scalers, bundle[3])

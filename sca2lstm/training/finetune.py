@@ -210,8 +210,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
         n = sum(p.numel() for p in model.group_parameters(g))
         log.info("  %-13s %-9s %6d parameters", g, "trainable" if on else "frozen", n)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("Fine-tuning basin %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
-             "validate %s..%s", basin, "in" if in_set else "new to", n_train, rec.dates[split.i0],
+    log.info("Fine-tuning basin %s of %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
+             "validate %s..%s", basin, ctx.data_dir, "in" if in_set else "new to", n_train, rec.dates[split.i0],
              rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
     settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
