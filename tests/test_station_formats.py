@@ -240,6 +240,14 @@ def test_stage_only_station_with_rating_gauges_and_levels_in_stage(tmp_path, cap
     assert curve.discharge([2.0]).q[0] == pytest.approx(6.25 * 1.64 ** 1.5)
     assert meta.provenance["rating_applied"] == {"values": DAYS * 24, "below_masked": 2, "above_extrapolated": 24,
                                                  "outside_validity": 0}
+    # Imported again from daily flows without the curve: the stored water levels cannot be read, so refused
+    daily = tmp_path / "daily.csv"
+    ts.reset_index()[["date", "precipitation", "discharge_vol"]].to_csv(daily, index=False)
+    rc, _, err = run(capsys, ["station", "import", str(daily), "--id", "zhen-02", "--out", str(out), "--map",
+                              "date=date,precipitation=precipitation,discharge=discharge_vol", "--discharge_unit",
+                              "m3/s", "--overwrite"])
+    assert rc == 1 and "stored warning level(s) alert, danger are water levels (m)" in err and "--rating" in err
+    assert read_station_meta(out, "zhen-02").rating_curve is not None
 
 
 def test_forecast_table_gets_stage_columns_through_the_inverted_curve():

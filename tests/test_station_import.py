@@ -429,6 +429,28 @@ def test_attribute_name_the_model_does_not_read_is_named(source, tmp_path, capsy
     assert "--attr elev_mean:" not in said
 
 
+def test_a_reimport_keeps_the_stored_warning_levels_only_where_they_still_fit_and_says_so(source, tmp_path, capsys):
+    """Warning levels an import without --warning_levels keeps are named and checked as given ones are: levels
+    far above the new record's flows (or water levels with no curve left to read them) are refused in one line,
+    and the station's files stay as they were."""
+    f = write_csv(source, tmp_path / "s.csv")
+    data = tmp_path / "data"
+    base = ["station", "import", "--id", "k1", "--out", str(data), "--map", MAP, "--discharge_unit", "m3/s",
+            "--lat", "52.0"]
+    top = float(source["Q"].max())
+    assert run(capsys, [*base[:2], str(f), *base[2:], "--warning_levels", f"alert={0.8 * top:.4g}", "--quiet"])[0] == 0
+    rc, out, err = run(capsys, [*base[:2], str(f), *base[2:], "--overwrite"])
+    assert rc == 0, err
+    assert f"kept from the earlier import: warning level alert: {0.8 * top:.3g} m3/s" in out
+    before = {p.name: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    small = write_csv(source, tmp_path / "small.csv", q_factor=0.01)      # the same river in another unit
+    rc, _, err = run(capsys, [*base[:2], str(small), *base[2:], "--overwrite"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert "station k1: the stored warning level alert=" in err and "times the record's highest daily flow" in err
+    assert "give --warning_levels anew" in err
+    assert {p.name: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+
+
 def test_import_into_a_camels_gb_folder_says_so(source, tmp_path, capsys):
     out = tmp_path / "CAMELS_GB"
     (out / "timeseries").mkdir(parents=True)

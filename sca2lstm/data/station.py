@@ -43,7 +43,7 @@ import pandas as pd
 from ..errors import DataError
 from . import reader, tables
 from .rating import MAX_DEPTH_M
-from .station_meta import StationMeta
+from .station_meta import StationMeta, check_level_flows
 # The options and the writer live in their own modules; their public names are re-exported here, the
 # import's one entry point.
 from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOptions, check_options,  # noqa: F401
@@ -431,7 +431,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         raise DataError(f"station {o.station_id}: {n_obs} days of observed discharge{span}; the minimum is "
                         f"{MIN_OBSERVED_DAYS} days (2 years){masked}")
     check_water_balance(ts, o)
-    summary.extend(check_level_flows(ts, o))
+    summary.extend(check_level_flows(ts["discharge_vol"], o.warning_levels, o.rating))
     if n_obs < WARN_OBSERVED_DAYS:
         warnings.append(f"station {o.station_id}: only {n_obs} days ({n_obs / 365.25:.1f} years) of observed "
                         f"discharge; fine-tuning works, but its test part is short and its scores uncertain")
@@ -496,38 +496,6 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     return PreparedStation(o.station_id, ts, attrs, computed, meta, summary, warnings)
 
 
-#: A flow warning level this many times the record's highest daily flow is taken for a unit error.
-MAX_LEVEL_RATIO = 10.0
-
-
-def check_level_flows(ts: pd.DataFrame, o: ImportOptions) -> list:
-    """Lines naming each warning level as a flow; a one-line DataError for a level no record could warn on.
-
-    A flow level more than :data:`MAX_LEVEL_RATIO` times the record's highest daily flow would never warn
-    (a level in l/s, say); one below the record's lowest daily flow would warn every day.
-    """
-    if not o.warning_levels:
-        return []
-    q = ts["discharge_vol"].dropna()
-    lines = []
-    for name, lv in o.warning_levels.items():
-        if lv.unit == "m":
-            from .rating import level_discharge
-            flow, shown = level_discharge(o.rating, lv.value), f"{lv.value:g} m (water level) = "
-        else:
-            flow, shown = float(lv.value), ""
-        lines.append(f"warning level {name}: {shown}{flow:.3g} m3/s")
-        if not len(q):
-            continue
-        if flow > MAX_LEVEL_RATIO * q.max():
-            raise DataError(f"--warning_levels {name}={lv.value:g} {lv.unit} is {flow / q.max():.0f} times the record's "
-                            f"highest daily flow ({q.max():.3g} m3/s): it would never warn; levels are in m3/s (a "
-                            "level in l/s?), or water levels in m with --levels_in stage")
-        if flow < q.min():
-            raise DataError(f"--warning_levels {name}={lv.value:g} {lv.unit} lies below every daily flow of the record "
-                            f"(lowest {q.min():.3g} m3/s): it would warn every day; levels are in m3/s, or water "
-                            "levels in m with --levels_in stage")
-    return lines
 
 
 def import_files(jobs) -> list:

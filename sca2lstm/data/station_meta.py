@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
 
@@ -225,3 +227,39 @@ def read_station_meta(data_dir, station_id: str) -> StationMeta:
 def write_station_meta(data_dir, meta: StationMeta) -> Path:
     """Write ``meta`` atomically (an earlier good file stays until the new one is complete)."""
     return atomic_write_text(meta_path(data_dir, meta.station_id), json.dumps(meta.to_dict(), indent=2) + "\n")
+
+
+#: A flow warning level this many times the record's highest daily flow is taken for a unit error.
+MAX_LEVEL_RATIO = 10.0
+
+
+def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_levels") -> list:
+    """Lines naming each warning level (name -> :class:`WarningLevel`) as a flow; a one-line DataError for a
+    level the record's daily ``flows`` (m3/s) could never warn on, naming ``flag``.
+
+    A flow level more than :data:`MAX_LEVEL_RATIO` times the record's highest daily flow would never warn
+    (a level in l/s, say); one below the record's lowest daily flow would warn every day. A water level
+    (unit m) is converted by ``rating`` (its extrapolation above the gauged range is logged once).
+    """
+    if not levels:
+        return []
+    q = pd.Series(flows, dtype="float64").dropna()
+    lines = []
+    for name, lv in levels.items():
+        if lv.unit == "m":
+            from .rating import level_discharge
+            flow, shown = level_discharge(rating, lv.value), f"{lv.value:g} m (water level) = "
+        else:
+            flow, shown = float(lv.value), ""
+        lines.append(f"warning level {name}: {shown}{flow:.3g} m3/s")
+        if not len(q):
+            continue
+        if flow > MAX_LEVEL_RATIO * q.max():
+            raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} is {flow / q.max():.0f} times the record's "
+                            f"highest daily flow ({q.max():.3g} m3/s): it would never warn; levels are in m3/s (a "
+                            "level in l/s?), or water levels in m with --levels_in stage")
+        if flow < q.min():
+            raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} lies below every daily flow of the record "
+                            f"(lowest {q.min():.3g} m3/s): it would warn every day; levels are in m3/s, or water "
+                            "levels in m with --levels_in stage")
+    return lines

@@ -122,11 +122,35 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
         if old.get("weather") and not meta.get("weather"):
             meta["weather"] = old["weather"]
         if old.get("warning_levels") and not meta.get("warning_levels"):
+            lines = _check_kept_levels(s, old, meta.get("rating_curve"))
             meta["warning_levels"] = old["warning_levels"]
+            s.summary.append("kept from the earlier import: " + "; ".join(lines))
         default = StationMeta(s.station_id).to_dict()["flood_frequency"]  # the import said nothing of it
-        if old.get("flood_frequency") and meta.get("flood_frequency") == default:
+        if old.get("flood_frequency") and old["flood_frequency"] != default and meta.get("flood_frequency") == default:
             meta["flood_frequency"] = old["flood_frequency"]
+            ff = old["flood_frequency"]
+            s.summary.append(f"kept from the earlier import: flood frequency {ff.get('distribution') or 'default'}, "
+                             f"water years from month {ff.get('water_year_start', 10)}")
     return meta
+
+
+def _check_kept_levels(s: PreparedStation, old: dict, rating_curve) -> list:
+    """The warning levels an earlier import stored, checked against this import's record and rating curve as
+    given levels are (lines naming each as a flow); a one-line DataError where they no longer fit it."""
+    from .station_meta import check_level_flows
+
+    levels = StationMeta.from_dict({"warning_levels": old["warning_levels"]}, s.station_id,
+                                   f"station {s.station_id}'s stored metadata").warning_levels
+    stage = [n for n, lv in levels.items() if lv.unit == "m"]
+    redo = "give --warning_levels anew (with --levels_in stage for water levels)"
+    if stage and not rating_curve:
+        raise DataError(f"station {s.station_id}: its stored warning level(s) {', '.join(stage)} are water levels (m), "
+                        f"and this import has no rating curve to turn them into flows: give --rating, or {redo}")
+    try:
+        return check_level_flows(s.timeseries["discharge_vol"], levels, rating_curve,
+                                 flag="the stored warning level")
+    except (DataError, UsageError) as e:
+        raise DataError(f"station {s.station_id}: {e}; {redo}") from None
 
 
 def _fmt(v) -> str:
