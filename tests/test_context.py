@@ -341,7 +341,7 @@ def test_a_record_of_the_recent_days_only_is_no_change_of_the_fine_tuned_flows(c
     import logging
 
     from sca2lstm.data.dataset import BasinRecord
-    from sca2lstm.evaluation.context import warn_changed_flows
+    from sca2lstm.evaluation.context import changed_flows_notes
 
     monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)
     dates = np.arange(np.datetime64("2010-01-01"), np.datetime64("2011-01-01"))
@@ -350,9 +350,10 @@ def test_a_record_of_the_recent_days_only_is_no_change_of_the_fine_tuned_flows(c
     ckpt = {"finetuned_basin": "b", "finetune_flows": full.flows_digest("2000-01-01", "2005-12-31")}
     recent = BasinRecord("b", dates, np.zeros((len(dates), 1)), np.ones(len(dates)), "sha-of-the-recent-part")
     caplog.set_level(logging.WARNING)
-    warn_changed_flows(ckpt, "b", recent, "DIR")
-    warn_changed_flows(ckpt, "b", full, "DIR")
+    assert changed_flows_notes(ckpt, "b", recent, "DIR") == [] and changed_flows_notes(ckpt, "b", full, "DIR") == [None]
     assert "differ from those" not in caplog.text
     changed = BasinRecord("b", full.dates, full.x, 2 * full.y, "sha-of-the-file-imported-again")  # other data
-    warn_changed_flows(ckpt, "b", changed, "DIR")
-    assert "differ from those the model was fine-tuned on" in caplog.text
+    note = changed_flows_notes(ckpt, "b", changed, "DIR")
+    assert "differ from those the model was fine-tuned on" in note[0] and note[0] in caplog.text
+    caplog.clear()
+    assert changed_flows_notes(ckpt, "b", changed, "DIR") == note and caplog.text == ""   # said once, kept

@@ -223,6 +223,25 @@ def test_a_changed_file_is_read_again_and_never_gives_the_old_forecast(live, bun
         assert again["id"] == first["id"] and again["forecast"] == first["forecast"]
 
 
+def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(live, tiny_data_dir, tmp_path):
+    """A station's flows in another unit (here l/s: 1000 times the m3/s the model learned) are named in the
+    forecast's notes, for the page to show above the numbers, and again when the stored forecast is served."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    path = reader.timeseries_file(data, "32006")
+    raw = pd.read_csv(path)
+    raw["discharge_vol"] *= 1000.0
+    raw.to_csv(path, index=False)
+    p = {"issue_date": "1977-06-30", "leads": 3}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        first = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert any("data in another unit?" in n for n in first["notes"]), first["notes"]
+        assert c.get("/stations/10002/forecast", params=p, headers=AUTH).json()["notes"] == []
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        again = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert again["id"] == first["id"] and again["notes"] == first["notes"]
+
+
 def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
     c, runs = service.client, service.runs
     p = {"issue_date": "1977-11-15", "leads": 3}
@@ -469,6 +488,7 @@ def test_a_database_without_fingerprints_keeps_its_forecasts(tmp_path):
     assert [r["id"] for r in store.forecasts("32006")] == [7]
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m") is None  # a current file: issued again
     assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {})["id"] == 8
+    assert [r["notes"] for r in store.forecasts("32006")] == [[], []]
 
 
 def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_flow(service, bundle):

@@ -91,6 +91,7 @@ class BasinContext:
     test_start: object = None
     timeseries_given: bool = False
     foreign_id: bool = False    # an imported station that only shares its id with a basin the model knew
+    notes: list = field(default_factory=list)  # the warnings of its data checks (logged once per process)
     _periods: BasinPeriods | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _blend: BlendWeights | None = field(default=None, repr=False)
@@ -166,8 +167,9 @@ class BasinContext:
                   bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
                   foreign_id=foreign, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
-        warn_changed_flows(ckpt, basin, rec, data_dir)
-        warn_unit_mismatch(ctx)
+        notes = [foreign_id_note(ckpt, basin, meta, data_dir) if foreign else None,
+                 *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx)]
+        ctx.notes = [n for n in notes if n]
         if basin not in ctx.scalers.basins:
             ctx.scalers = Scalers.from_dict(scalers.to_dict())  # the bundle's scalers are never changed
             i0, i1 = new_basin_scale_days(rec, ctx.periods, cfg)
@@ -235,11 +237,11 @@ class BasinContext:
 
     def data_record(self) -> dict:
         """What a run of this basin read, for its output files: the data folder (or the built-in basins), the
-        sha256 of the basin's data, the inputs absent from it and how PET is made (``data.pet_from_temperature``:
-        ``always``, ``missing`` (where the file has none) or ``never``)."""
+        sha256 of the basin's data, the inputs absent from it, how PET is made (``data.pet_from_temperature``:
+        ``always``, ``missing`` (where the file has none) or ``never``) and the warnings of its data checks."""
         return {"data_dir": str(Path(self.data_dir).expanduser().absolute()), "builtin_synthetic": bool(self.builtin),
                 "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
-                "pet_from_temperature": self.cfg.data.pet_from_temperature}
+                "pet_from_temperature": self.cfg.data.pet_from_temperature, "notes": list(self.notes)}
 
     @property
     def blend(self) -> BlendWeights:
@@ -302,16 +304,26 @@ class BasinContext:
 
 # ---------------------------------------------------------------------------------------------- rules
 #: The data checks below run once per basin, data version and checkpoint in a process (the service resolves
-#: a station on every request): the keys already checked.
-_CHECKED: set = set()
+#: a station on every request): each key's warning (None: nothing to say), logged when first found and
+#: handed to every context of that key (``BasinContext.notes``: the service shows them with the forecast).
+_NOTES: dict = {}
+
+
+def _once(key, compute) -> str | None:
+    """The warning of the check ``key``: ``compute()`` the first time (logged if not None), then remembered."""
+    if key not in _NOTES:
+        _NOTES[key] = compute()
+        if _NOTES[key]:
+            log.warning("%s", _NOTES[key])
+    return _NOTES[key]
 
 
 def shares_id_only(ckpt: dict, basin: str, meta, data_dir, scalers) -> bool:
     """Whether ``basin`` is a station imported into ``data_dir`` (``sca2lstm station import``) that only shares
     its id with a basin the checkpoint was pretrained on from another folder (a user's station imported as
     32006, the guide's example id, beside CAMELS-GB 32006): then it is another river, and is resolved as a
-    station the model never saw (its own discharge scale and blend), with a warning once. A model fine-tuned
-    on this id, or pretrained on this very folder, learned this station."""
+    station the model never saw (its own discharge scale and blend; :func:`foreign_id_note` says so). A model
+    fine-tuned on this id, or pretrained on this very folder, learned this station."""
     if basin not in scalers.basins or not meta.imported or ckpt.get("finetuned_basin") == basin:
         return False
     learned = ((ckpt.get("scalers") or {}).get("basins") or {}).get(basin)
@@ -321,42 +333,45 @@ def shares_id_only(ckpt: dict, basin: str, meta, data_dir, scalers) -> bool:
     trained_in = ckpt.get("data_dir")
     if trained_in and Path(trained_in).expanduser().resolve() == Path(data_dir).expanduser().resolve():
         return False
-    key = ("foreign id", basin, str(Path(data_dir).expanduser().absolute()), trained_in)
-    if key not in _CHECKED:
-        _CHECKED.add(key)
-        log.warning("basin %s in %s is a station imported from %s; the model was pretrained on another basin %s "
-                    "(from %s): it is treated as a new station (its own discharge scale and blend). Give your station "
-                    "an id of its own (station import --id) to keep the two apart", basin, data_dir,
-                    meta.provenance.get("source", "a file"), basin, trained_in or "built-in data")
     return True
 
 
-def warn_changed_flows(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> None:
-    """Warn (once per basin and data version in a process) where the flows a checkpoint was fine-tuned on
-    differ now: a station imported again with another rating curve or unit, or another data folder. Its
-    discharge scale, blend and calibration were fitted on the old flows."""
-    other = ckpt.get("finetuned_basin")
-    if other and other != basin and ("basin", other, basin) not in _CHECKED:
-        _CHECKED.add(("basin", other, basin))
-        log.warning("the model was fine-tuned for basin %s; basin %s runs on its weights as on a pretrained model "
-                    "(use basin %s's own fine-tuned model, or the pretrained one, where there is one)", other, basin,
-                    basin)
+def foreign_id_note(ckpt: dict, basin: str, meta, data_dir) -> str | None:
+    """The warning (once) for a station that only shares its id with a pretraining basin (:func:`shares_id_only`)."""
+    trained_in = ckpt.get("data_dir")
+    return _once(("foreign id", basin, str(Path(data_dir).expanduser().absolute()), trained_in),
+                 lambda: f"basin {basin} in {data_dir} is a station imported from "
+                         f"{meta.provenance.get('source', 'a file')}; the model was pretrained on another basin "
+                         f"{basin} (from {trained_in or 'built-in data'}): it is treated as a new station (its own "
+                         "discharge scale and blend). Give your station an id of its own (station import --id) to keep "
+                         "the two apart")
+
+
+def changed_flows_notes(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> list:
+    """Warnings (each logged once per basin and data version in a process) where a checkpoint fine-tuned for
+    another basin runs on this one, or the flows it was fine-tuned on differ now: a station imported again with
+    another rating curve or unit, or another data folder. Its discharge scale, blend and calibration were
+    fitted on the old flows."""
+    other, notes = ckpt.get("finetuned_basin"), []
+    if other and other != basin:
+        notes.append(_once(("basin", other, basin), lambda: (
+            f"the model was fine-tuned for basin {other}; basin {basin} runs on its weights as on a pretrained model "
+            f"(use basin {basin}'s own fine-tuned model, or the pretrained one, where there is one)")))
     then = ckpt.get("finetune_flows") if other == basin else None
     if not then or rec.dates[0] > np.datetime64(then["start"]) or rec.dates[-1] < np.datetime64(then["end"]):
-        return  # no record of the flows it was fine-tuned on (the service reads the recent part only)
-    key = ("flows", basin, rec.source_hash, then["sha256"])
-    if key in _CHECKED:
-        return
-    _CHECKED.add(key)
-    now = rec.flows_digest(then["start"], then["end"])
-    if now["sha256"] == then["sha256"]:
-        return
-    fmt = lambda v: "none" if v is None else f"{v:.4g}"  # noqa: E731
-    log.warning("basin %s: the flows of %s..%s in %s differ from those the model was fine-tuned on (mean %s m3/s "
-                "over %d days then, %s m3/s over %d days now): the data changed since fine-tuning (another rating "
-                "curve, unit or folder?); its discharge scale and calibration belong to the old flows: fine-tune "
-                "again", basin, then["start"], then["end"], data_dir, fmt(then["mean"]), then["days"],
-                fmt(now["mean"]), now["days"])
+        return notes  # no record of the flows it was fine-tuned on (the service reads the recent part only)
+
+    def compare() -> str | None:
+        now = rec.flows_digest(then["start"], then["end"])
+        if now["sha256"] == then["sha256"]:
+            return None
+        fmt = lambda v: "none" if v is None else f"{v:.4g}"  # noqa: E731
+        return (f"basin {basin}: the flows of {then['start']}..{then['end']} in {data_dir} differ from those the model "
+                f"was fine-tuned on (mean {fmt(then['mean'])} m3/s over {then['days']} days then, {fmt(now['mean'])} "
+                f"m3/s over {now['days']} days now): the data changed since fine-tuning (another rating curve, unit or "
+                "folder?); its discharge scale and calibration belong to the old flows: fine-tune again")
+    notes.append(_once(("flows", basin, rec.source_hash, then["sha256"]), compare))
+    return notes
 
 
 #: A basin's mean flow or rain this many times off what the model or the attributes know is a unit error.
@@ -365,16 +380,17 @@ UNIT_MISMATCH_FACTOR = 3.0
 MIN_DAYS_FOR_UNITS = 365
 
 
-def warn_unit_mismatch(ctx: BasinContext) -> None:
-    """Warn (once per basin and data version) where a basin's data look like another unit: its training
-    years' mean flow against the discharge scale the checkpoint learned for it, or its mean rain against its
-    ``p_mean`` attribute, off by more than :data:`UNIT_MISMATCH_FACTOR` (l/s for m3/s, m for mm, ...)."""
+def unit_mismatch_note(ctx: BasinContext) -> str | None:
+    """A warning (logged once per basin and data version) where a basin's data look like another unit: its
+    training years' mean flow against the discharge scale the checkpoint learned for it, or its mean rain
+    against its ``p_mean`` attribute, off by more than :data:`UNIT_MISMATCH_FACTOR` (l/s for m3/s, m for mm)."""
+    stored = ctx.scalers.basins.get(ctx.basin) if ctx.in_checkpoint else None
+    return _once(("units", ctx.basin, ctx.record.source_hash, stored.q_mean if stored is not None else None),
+                 lambda: _unit_mismatch(ctx, stored))
+
+
+def _unit_mismatch(ctx: BasinContext, stored) -> str | None:
     rec, basin, lines = ctx.record, ctx.basin, []
-    stored = ctx.scalers.basins.get(basin) if ctx.in_checkpoint else None
-    key = ("units", basin, rec.source_hash, stored.q_mean if stored is not None else None)
-    if key in _CHECKED:
-        return
-    _CHECKED.add(key)
     spans = [sp for sp in ctx.trained_on if sp["role"] == "train" and basin in sp["basins"]]
     if stored is not None and spans and stored.q_mean > 0:
         i0, i1 = rec.period(spans[0]["start"], spans[0]["end"])
@@ -392,9 +408,8 @@ def warn_unit_mismatch(ctx: BasinContext) -> None:
         if np.isfinite(p_mean) and p_mean > 0 and np.isfinite(rain) and not (
                 1 / UNIT_MISMATCH_FACTOR < rain / p_mean < UNIT_MISMATCH_FACTOR):
             lines.append(f"its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} mm/d")
-    if lines:
-        log.warning("basin %s: %s: data in another unit? Forecasts from them are not to be trusted", basin,
-                    "; ".join(lines))
+    return (f"basin {basin}: {'; '.join(lines)}: data in another unit? Forecasts from them are not to be trusted"
+            if lines else None)
 
 
 def data_folder(bundle, data_dir) -> tuple[Path, bool]:

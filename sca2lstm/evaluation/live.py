@@ -25,7 +25,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,7 @@ class StationSetup:
     issue: dict           # weather setting (none, forecast, ensemble) -> IssueSetup
     warnings: Warnings
     rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
+    notes: list = field(default_factory=list)  # warnings of its data checks (BasinContext.notes)
 
 
 def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None) -> StationSetup:
@@ -115,7 +116,7 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     leads = ctx.cfg.training.forecast_leads
     issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
     return StationSetup(scaler, issue, resolve_warnings(ctx, calib),
-                        ctx.meta.rating_curve if ctx.meta is not None else None)
+                        ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes))
 
 
 #: The weather settings a live forecast can have: none, one weather forecast, an ensemble.
@@ -154,19 +155,21 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
 class LiveForecast:
     """An issued forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`,
     its table blended, bounded and with ``p_exceed_<level>``/``warn_<level>`` columns), ``levels``
-    (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)) and ``warnings`` ([leads]: the highest
-    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`)."""
+    (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)), ``warnings`` ([leads]: the highest
+    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`) and ``notes`` (the station's data checks)."""
 
     forecast: OperationalForecast
     levels: dict
     p_exceed: dict
     warnings: list
+    notes: list = field(default_factory=list)  # what the station's data checks found (StationSetup.notes)
 
     def first(self, leads: int) -> LiveForecast:
         """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it."""
         fc = copy.copy(self.forecast)
         fc.table = fc.table.iloc[:leads].reset_index(drop=True)
-        return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads])
+        return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads],
+                            self.notes)
 
 
 def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
@@ -181,7 +184,7 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     fc.calibration = issue.sources
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
-    return LiveForecast(fc, setup.warnings.levels, probs, highest)
+    return LiveForecast(fc, setup.warnings.levels, probs, highest, list(setup.notes))
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

@@ -203,7 +203,7 @@ class Service:
         cached = row is not None or hit is not None
         if row is None and hit is not None:  # computed for an anonymous client: now it is stored
             row = await run_in_threadpool(self.store.add_forecast, *key[:6], hit[1]["setting"], hit[1]["table"],
-                                          hit[1]["weights"], hit[1]["levels"], origin, key[6])
+                                          hit[1]["weights"], hit[1]["levels"], origin, key[6], hit[1].get("notes"))
         if row is None:
             t0 = time.perf_counter()
             live = await self.run_model(key, state, issue, leads, weather[1] if weather else None)
@@ -213,11 +213,11 @@ class Service:
             levels = level_docs(live.levels)
             if store:
                 row = await run_in_threadpool(self.store.add_forecast, *key[:6], _setting(fc.table), rows, weights,
-                                              levels, origin, key[6])
+                                              levels, origin, key[6], live.notes)
             else:
                 row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
                        "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
-                       "levels": levels, "weather_id": key[6],
+                       "levels": levels, "weather_id": key[6], "notes": list(live.notes),
                        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
             log.info("station %s: forecast for %s (%d leads%s) in %.3f s%s", station, key[1], leads,
                      f", weather forecast {key[6]}" if key[6] else "", time.perf_counter() - t0,
@@ -241,6 +241,7 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = 
             "setting": row["setting"], "weather": weather_doc(weather), "data_version": row["data_version"],
             "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
             "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
+            "notes": row.get("notes") or [],
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
 
 

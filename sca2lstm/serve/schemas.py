@@ -202,6 +202,9 @@ class ForecastOut(BaseModel):
     forecast: list[LeadForecast]
     weights: dict[str, float] = Field(description="attention weight of each input on the issue day")
     levels: dict[str, LevelOut] = Field(default_factory=dict, description="the station's warning levels")
+    notes: list[str] = Field(default_factory=list, description="what the checks of the station's data found (its "
+                                                               "flows changed since fine-tuning, data in another "
+                                                               "unit, ...): read them before the numbers")
     history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")

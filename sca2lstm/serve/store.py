@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS forecasts (
     origin TEXT NOT NULL DEFAULT 'request',
     levels_json TEXT NOT NULL DEFAULT '{}',
     weather_id INTEGER NOT NULL DEFAULT 0,
+    notes_json TEXT NOT NULL DEFAULT '[]',
     UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256, weather_id)
 );
 CREATE TABLE IF NOT EXISTS weather_forecasts (
@@ -121,7 +122,8 @@ _FIND = ("SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads
          "AND data_fingerprint = ? AND model_sha256 = ? AND weather_id = ?")
 # The forecasts table's columns, in order; a database written before one of them existed is rebuilt.
 _FORECAST_COLUMNS = ("id", "station", "issue_date", "leads", "data_version", "data_fingerprint", "model_sha256",
-                     "setting", "table_json", "weights_json", "created_at", "origin", "levels_json", "weather_id")
+                     "setting", "table_json", "weights_json", "created_at", "origin", "levels_json", "weather_id",
+                     "notes_json")
 _WEATHER_SUMMARY = "id, station, issue_date, first_valid, last_valid, members, origin, source, created_at"
 
 
@@ -149,9 +151,9 @@ class Store:
 
     def _migrate(self) -> None:
         """A database written before the forecasts table had all of :data:`_FORECAST_COLUMNS` (the files'
-        fingerprint, the levels, the weather forecast read) keeps its forecasts: the table is rebuilt with
+        fingerprint, the levels, the weather forecast read, the data checks' notes) keeps its forecasts: the table is rebuilt with
         the key of today, a missing fingerprint empty (no current file matches it, so they are issued
-        again) and the rest at their defaults (no levels, no weather forecast)."""
+        again) and the rest at their defaults (no levels, no weather forecast, no notes)."""
         cols = [r[1] for r in self._db.execute("PRAGMA table_info(forecasts)")]
         if not cols or set(_FORECAST_COLUMNS) <= set(cols):
             return
@@ -242,9 +244,11 @@ class Store:
 
     def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
                      model_sha256: str, setting: str, table: list[dict], weights: dict,
-                     levels: dict | None = None, origin: str = "request", weather_id: int = 0) -> dict:
-        """Record an issued forecast (``weather_id``: the weather forecast it read, 0 for none); if the same
-        key is already there (a concurrent request issued it first), keep the earlier row and return it."""
+                     levels: dict | None = None, origin: str = "request", weather_id: int = 0,
+                     notes: list | None = None) -> dict:
+        """Record an issued forecast (``weather_id``: the weather forecast it read, 0 for none; ``notes``: what
+        the station's data checks found); if the same key is already there (a concurrent request issued it
+        first), keep the earlier row and return it."""
         with self._lock:
             cur = self._db.cursor()
             # NORMAL, not FULL, for this one: an issued forecast can be issued again from the data and the
@@ -255,10 +259,11 @@ class Store:
             try:
                 cur.execute(
                     "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, data_fingerprint, "
-                    "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json, weather_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json, weather_id, "
+                    "notes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
-                     json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {}), weather_id))
+                     json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {}), weather_id,
+                     json.dumps(list(notes or []), ensure_ascii=False)))
                 row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
                                           model_sha256, weather_id)).fetchone()
                 cur.execute("COMMIT")
@@ -391,4 +396,5 @@ def _forecast_row(row: sqlite3.Row) -> dict:
     out["table"] = json.loads(out.pop("table_json"))
     out["weights"] = json.loads(out.pop("weights_json"))
     out["levels"] = json.loads(out.pop("levels_json", "{}") or "{}")
+    out["notes"] = json.loads(out.pop("notes_json", "[]") or "[]")
     return out

@@ -142,6 +142,14 @@ function fillTable(fc) {
   const wx = fc.weather ? " " + T.weather.replace("{d}", fc.weather.issue_date).replace("{m}", fc.weather.members) : "";
   $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + ")" + wx + ", " + T.data_version +
     " " + fc.data_version + (fc.cached ? ", " + T.from_cache : "") + ". " + (levels || T.no_levels);
+  // what the checks of the station's data found (changed since fine-tuning, another unit, ...): shown first
+  const notes = $("#forecast-notes");
+  notes.replaceChildren(...(fc.notes || []).map((n) => {
+    const li = document.createElement("li");
+    li.textContent = n;
+    return li;
+  }));
+  notes.hidden = !(fc.notes || []).length;
 }
 
 function drawWeights(weights) {
