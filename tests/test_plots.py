@@ -104,3 +104,13 @@ def test_an_absent_input_is_labelled_and_greyed_not_drawn_as_a_small_weight(tmp_
     assert labels == ["precipitation", "temperature (absent)", "discharge"]
     shown = figs[0].axes[0].get_images()[0].get_array()
     assert shown.mask[1].all() and not shown.mask[0].any()   # the grey "no value" colour, not dark blue
+
+
+def test_the_feature_weights_chart_shows_long_feature_names_whole(tmp_path):
+    """The names sit left of the bars: the picture's left edge must be background, not a cut-off name."""
+    import matplotlib.image as mpimg
+
+    names = ["precipitation", "temperature", "discharge_lag1", "consecutive_dry_days", "precipitation_sum_7d"]
+    path = P.plot_feature_weights(names, [0.3, 0.0, 0.4, 0.1, 0.2], tmp_path / "w.png", title="basin 32006")
+    img = mpimg.imread(path)[..., :3]
+    assert _is_png(path) and (img[:, :3] > 0.95).all()   # the first columns of pixels are white

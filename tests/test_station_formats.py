@@ -54,6 +54,20 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     assert rc == 0, err
     assert "skipped 2 row(s) whose date cell is a label, not a date: ['(mm) (℃) (m3/s)', '合计']" in stdout
     assert (out / "timeseries" / "zhen-03.csv").read_bytes() == (out / "timeseries" / "zhen-01.csv").read_bytes()
+    # formatted empty rows below the totals, as Excel saves them (",,,"): nothing in them, skipped
+    f.write_bytes(("\r\n".join(lines + [",,,"] * 3) + "\r\n").encode("gbk"))
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-04", "--out", str(out), "--map",
+                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
+                                   "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    assert "skipped 3 empty row(s) at the end" in stdout
+    assert (out / "timeseries" / "zhen-04.csv").read_bytes() == (out / "timeseries" / "zhen-01.csv").read_bytes()
+    # an empty row among the days is named, with what to do
+    f.write_bytes(("\r\n".join(lines[:10] + [",,,"] + lines[10:]) + "\r\n").encode("gbk"))
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "zhen-05", "--out", str(out), "--map",
+                              "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
+                              "--discharge_unit", "m3/s"])
+    assert rc == 1 and "has an empty date cell (row 11)" in err and "delete an empty row" in err
     np.testing.assert_allclose(ts["precipitation"], src["p"])
     np.testing.assert_allclose(ts["temperature"], src["t"])
     np.testing.assert_allclose(ts["discharge_vol"], src["q"])

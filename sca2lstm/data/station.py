@@ -244,6 +244,13 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary
     """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit, and
     leading rows whose date cell is empty while another cell holds text that is not a number (a units row under
     the header, ``,(mm),(℃),(m3/s)``)."""
+    # Rows with nothing in any cell at the end (a spreadsheet's formatted empty rows, a trailing ",,,") carry
+    # nothing: dropped, however many, before anything else is looked at.
+    blank = frame.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1).to_numpy()
+    n_blank = len(frame) - (int(np.flatnonzero(~blank)[-1]) + 1 if (~blank).any() else 0)
+    if n_blank:
+        frame = frame.iloc[:len(frame) - n_blank].reset_index(drop=True)
+        summary.append(f"skipped {n_blank} empty row(s) at the end")
     no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
     others = frame.drop(columns=[date_col])
 

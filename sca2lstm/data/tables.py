@@ -559,7 +559,8 @@ def parse_dates(values, fmt: str | None = None, *, column: str = "date", source:
     empty = s.isna() | (s.str.strip() == "")
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(f"{where}{column!r} has an empty date cell (row {i + first_row}); every row needs a date")
+        raise DataError(f"{where}{column!r} has an empty date cell (row {i + first_row}); every row needs a date "
+                        "(delete an empty row, or give the row its date)")
     s = s.str.strip()
     # 24:00 closes a day in many hourly records: it is 00:00 of the next day.
     end_of_day = s.str.contains(r"[ T]24:00(?::00)?$", regex=True).to_numpy(dtype=bool)

@@ -527,6 +527,7 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -
     ax.barh(labels, w[order], color="tab:orange")
     ax.set_xlabel("attention weight")
     ax.set_title(title)
+    fig.tight_layout()  # room for the feature names on the left (long ones were cut off)
     return _save(fig, path)
 
 
