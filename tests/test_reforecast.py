@@ -99,6 +99,7 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert "Blend with persistence: stored beside the model; intervals: pooled over the calibration basins" in text
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
     ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"
+    assert f"score it with: sca2lstm verify {ref / 'reforecast.csv'}" in capsys.readouterr().out
     df = pd.read_csv(ref / "reforecast.csv")
     assert list(df.columns[:10]) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
                                      "observed", "persistence"]

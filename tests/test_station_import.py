@@ -67,7 +67,7 @@ DIALECTS = {
 def test_import_dialects_convert_to_the_layout(dialect, source, tmp_path, capsys):
     opts, flags, factor = DIALECTS[dialect]
     f = write_csv(source, tmp_path / "pegel.csv", **opts, q_factor=factor)
-    out = tmp_path / "stations"
+    out = tmp_path / "my stations"   # a space: the commands printed must still paste as one word
     rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "my-gauge", "--out", str(out), "--map", MAP,
                                    "--area_km2", "120", "--lat", "52.1", "--lon", "-1.5", *flags])
     assert rc == 0, err
@@ -85,7 +85,7 @@ def test_import_dialects_convert_to_the_layout(dialect, source, tmp_path, capsys
     # What it read, what it converted, what the model will miss, and the next command.
     assert f"{len(source)} days 2010-01-01.." in stdout and "missing days per column" in stdout
     assert "unknown, masked for the model:" in stdout and "dpsbar" in stdout
-    assert "fine_train.py --data_dir" in stdout and "--target_basin my-gauge" in stdout
+    assert f"fine_train.py --data_dir '{out}' --target_basin my-gauge" in stdout
     if factor != 1.0:
         assert ("l/s -> m3/s" if factor == 1000.0 else "mm/d -> m3/s") in stdout
 

@@ -175,6 +175,8 @@ def _num(d: dict, key: str):
 
 
 def _body(args) -> int:
+    import shlex  # the commands printed are pasted into a shell: a folder with a space must stay one word
+
     from ..data.station import import_files
 
     items = _from_spec(args.spec, args) if args.spec else _from_flags(args)
@@ -193,9 +195,9 @@ def _body(args) -> int:
         ids = [st.station_id for o, st in prepared if o == out]
         print("\nNext: fine-tune a pretrained model on it, then forecast its test part:")
         for sid in ids:
-            print(f"  python fine_train.py --data_dir {out} --target_basin {sid} "
+            print(f"  python fine_train.py --data_dir {shlex.quote(str(out))} --target_basin {sid} "
                   f"--pretrained_model ./model_output/sca2lstm.pth")
-            print(f"  python predict.py --data_dir {out} --basin {sid} "
+            print(f"  python predict.py --data_dir {shlex.quote(str(out))} --basin {sid} "
                   f"--model ./model_output/fine_tune/basin_{sid}/*/best_model_basin_{sid}.pth")
     return 0
 

@@ -95,6 +95,8 @@ def warned(args, bundle, path, weather):
 
 def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     """``--from/--to``: reforecast.csv and levels.json in ``out_dir/basin_<id>_reforecast_<from>_<to>/``."""
+    import shlex
+
     import pandas as pd
 
     from ..errors import UsageError
@@ -133,5 +135,6 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
               f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
     for line in rare_levels_note(warnings.levels):
         print(line)
-    print(f"Output: {folder / 'reforecast.csv'}  (score it with: sca2lstm verify {folder / 'reforecast.csv'})")
+    table = folder / "reforecast.csv"
+    print(f"Output: {table}  (score it with: sca2lstm verify {shlex.quote(str(table))})")
     return 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def read_calibration(model_path) -> dict:
     fitted_for = doc.get("model_sha256") if isinstance(doc, dict) else None
     if fitted_for is not None and fitted_for != model_identity(model_path):
         log.warning("%s was fitted for another checkpoint than %s and is not used; refit it with "
-                    "`sca2lstm calibrate --model %s`", p.name, Path(model_path).name, model_path)
+                    "`sca2lstm calibrate --model %s`", p.name, Path(model_path).name, shlex.quote(str(model_path)))
         return {}
     return doc
 
