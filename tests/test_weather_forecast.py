@@ -275,3 +275,28 @@ def test_plain_table_pet_of_another_kind_is_derived_and_impossible_values_are_re
     gap.loc[3, "temperature"] = np.nan
     with pytest.raises(DataError, match=r"no complete temperature \(none on 1976-06-19\)"):
         run(gap)
+
+
+def test_a_station_without_temperature_takes_a_rain_only_forecast_and_its_temperature_stays_masked(
+        bundle, tiny_data_dir, tmp_path):
+    """A station that records rain but never temperature has temperature (and the PET derived from it) masked
+    throughout its history: a rain-only forecast is enough, and a forecast temperature changes nothing (the
+    model never sees one for this station)."""
+    import shutil
+
+    from sca2lstm.data import reader
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    f = reader.timeseries_file(data, "32006")
+    pd.read_csv(f).drop(columns=["temperature"]).to_csv(f, index=False)
+    days = pd.date_range("1976-06-16", periods=9).strftime("%Y-%m-%d")
+    rain = pd.DataFrame({"date": days, "precipitation": 5.0})
+    a = issue_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=7, weather_forecast=rain,
+                       allow_missing_inputs=True)
+    b = issue_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=7, allow_missing_inputs=True,
+                       weather_forecast=rain.assign(temperature=30.0))
+    np.testing.assert_array_equal(a.table["median"], b.table["median"])
+    wet = issue_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=7, allow_missing_inputs=True,
+                         weather_forecast=rain.assign(precipitation=40.0))
+    assert wet.table["median"].sum() > a.table["median"].sum()

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoint import load_model
+from ..data.dataset import absent_inputs, load_basin
 from ..data.features import feature_lookback, required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
@@ -129,11 +130,12 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
     it, :func:`~sca2lstm.evaluation.operational.weather_members`).
 
     Raises a one-line DataError naming ``wf.source`` where it lacks an input, or covers fewer than
-    ``leads`` consecutive days.
+    ``leads`` consecutive days. Inputs the station's record never had are not needed (they stay masked).
     """
     in_cols = [c for c in required_columns(cfg) if c != cfg.data.target]
     pet = pet_input(cfg)
-    need = [c for c in in_cols if c != pet]
+    absent = absent_inputs(load_basin(data_dir, station, cfg), cfg)
+    need = [c for c in in_cols if c != pet and c not in absent]
     require_inputs(wf.table.columns, need, wf.source)
     span = wf.covered_days(need)
     if span is None:
@@ -147,7 +149,8 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
                 if len(rows) else f"it holds no {gap.date()}")
         raise DataError(f"{wf.source}: {what}, so only {n} day(s) {span[0].date()}..{span[1].date()} are complete; "
                         f"the model forecasts {leads} lead days")
-    weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station))
+    weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station),
+                    absent)
     return span
 
 

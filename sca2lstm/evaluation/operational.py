@@ -35,7 +35,7 @@ from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
-                             gauge_latitude, pet_input)
+                             gauge_latitude, masked_inputs, pet_input)
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
 
@@ -133,12 +133,14 @@ def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Tim
     return t0
 
 
-def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int) -> pd.DataFrame:
-    """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong)."""
+def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int, absent=()) -> pd.DataFrame:
+    """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong). ``absent``:
+    inputs the station's record never had: not needed, and masked (NaN) whatever the table says."""
     wf = weather_forecast
     if not isinstance(wf, pd.DataFrame):
         raise DataError(f"weather forecast: expected a table with columns date, {', '.join(cols)}")
     wf = wf.reset_index() if "date" not in wf.columns and wf.index.name == "date" else wf
+    wf = wf.assign(**{c: np.nan for c in absent if c in cols})
     expected = ["date", *cols]
     missing = [c for c in expected if c not in wf.columns]
     extra = [c for c in wf.columns if c not in expected]
@@ -164,9 +166,9 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
     vals = pd.DataFrame({c: pd.to_numeric(wf[c], errors="coerce").to_numpy(np.float64) for c in cols},
                         index=dates).loc[want]
     check_weather_values(vals.rename_axis("date").reset_index(), "weather forecast")
-    bad = vals.isna()
+    bad = vals.drop(columns=[c for c in absent if c in cols]).isna()
     if bad.to_numpy().any():
-        col = vals.columns[bad.any(axis=0).to_numpy()][0]
+        col = bad.columns[bad.any(axis=0).to_numpy()][0]
         raise DataError(f"weather forecast: column {col!r} has no numeric value on "
                         f"{vals.index[bad[col].to_numpy()][0].date()}")
     return vals
@@ -222,11 +224,13 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     if weather_forecast is None:
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
-        member_rows = [_weather_rows(m, in_cols, t0, leads)
-                       for m in weather_members(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin))]
+        member_rows = [_weather_rows(m, in_cols, t0, leads, masked_inputs(cfg, ctx.missing_inputs))
+                       for m in weather_members(weather_forecast, t0, leads, in_cols, cfg,
+                                                gauge_latitude(ctx.data_dir, basin), ctx.missing_inputs)]
     else:  # a plain table: its PET completed as the model's config derives PET, as for a forecast file
-        member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin)),
-                                     in_cols, t0, leads)]
+        member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin),
+                                                     ctx.missing_inputs), in_cols, t0, leads,
+                                     masked_inputs(cfg, ctx.missing_inputs))]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
     L = cfg.training.seq_len
     pos = L - 1 - trained                                       # issue day's position in the window
@@ -283,7 +287,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                                list(ctx.missing_inputs), members, data=ctx.data_record())
 
 
-def _plain_with_pet(wf, cfg, lat):
+def _plain_with_pet(wf, cfg, lat, absent=()):
     """A plain ``date, <inputs>`` weather table with the model's PET (sca2lstm/weather/files.py), when it lacks it.
 
     A PET column of another kind than the model reads (``pet`` for a model on ``peti``, or any PET for a model
@@ -300,18 +304,19 @@ def _plain_with_pet(wf, cfg, lat):
         wf = wf.drop(columns=other)
     if pet is None or (pet in wf.columns and wf[pet].notna().all()):
         return wf
-    return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat)
+    return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat, absent)
 
 
-def weather_members(wf, t0, leads, in_cols, cfg, lat):
+def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
-    model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error."""
+    model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error. ``absent``:
+    inputs the station's record never had, which the file need not give (they stay masked)."""
     pet = pet_input(cfg)
-    need = [c for c in in_cols if c != pet]
+    need = [c for c in in_cols if c != pet and c not in absent]
     out = []
     for m in wf.members(t0, leads, need):
         try:
-            m = complete_pet(m, pet, cfg.data.pet_from_temperature, lat)
+            m = complete_pet(m, pet, cfg.data.pet_from_temperature, lat, absent)
         except DataError as e:
             raise DataError(f"{wf.source}: {e}") from None
         out.append(m[["date", *in_cols]])

@@ -338,7 +338,8 @@ def check_weather_values(frame: pd.DataFrame, source: str) -> None:
                             f"({'mm/d' if col != 'temperature' else 'degC'})")
 
 
-def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float) -> pd.DataFrame:
+def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,
+                 absent=()) -> pd.DataFrame:
     """Give ``frame`` (``date`` or ``valid_date`` and inputs) the PET the model reads (module docstring).
 
     ``pet_input``: the model's PET input name (``pet``, ``peti``) or None. A complete column of that name
@@ -346,9 +347,18 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     ``pet`` only for a model input ``pet`` not derived from temperature; otherwise PET is Oudin PET from
     ``temperature`` at latitude ``lat`` (a DataError if the frame has no temperature or the latitude is
     unknown). The ``et0`` column is dropped.
+
+    ``absent``: inputs the station's record never had (masked throughout its history). They stay masked
+    (NaN) in the forecast too, and a PET derived from an absent temperature is masked as in the history.
     """
     out = frame.drop(columns=["et0"], errors="ignore")
+    for c in absent:
+        out[c] = np.nan
     if pet_input is None:
+        return out
+    if pet_input in absent or ("temperature" in absent and not (
+            pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns)):
+        out[pet_input] = np.nan
         return out
     if pet_input in out.columns and out[pet_input].notna().all():
         return out
@@ -370,6 +380,15 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     dates = pd.DatetimeIndex(out["date" if "date" in out.columns else "valid_date"])
     out[pet_input] = oudin_pet(out["temperature"].to_numpy(np.float64), lat, dates.day_of_year.to_numpy())
     return out
+
+
+def masked_inputs(cfg, absent) -> list:
+    """The model inputs a forecast of a station leaves masked: those its record never had (``absent``), and
+    the PET the model derives from temperature where temperature is one of them."""
+    pet = pet_input(cfg)
+    derived = pet is not None and pet not in absent and "temperature" in absent and (
+        pet != "pet" or cfg.data.pet_from_temperature == "always")
+    return [*absent, *([pet] if derived else [])]
 
 
 def pet_input(cfg) -> str | None:
