@@ -146,6 +146,23 @@ def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
 
 
+def test_a_spec_written_as_a_chinese_hydrologist_would_reads_as_meant(source, tmp_path, capsys):
+    """Saved in GBK, a rating curve named beside the spec (as the station file is), and `day_start: 8:00`
+    unquoted (YAML 1.1 reads it as the base-60 number 480): the same station as the careful spelling."""
+    f = tmp_path / "站点 A.csv"
+    src = source.iloc[:900]
+    pd.DataFrame({"Datum": src["date"].dt.strftime("%Y-%m-%d"), "N": src["N"], "H": 0.5 + src["Q"] / 50.0}).to_csv(
+        f, index=False)
+    (tmp_path / "曲线 2020.csv").write_text("a,b,h0\n12.0,1.6,0.1\n")
+    text = ("file: 站点 A.csv\nid: z1\nmap: {date: Datum, precipitation: N, stage: H}\nrating: 曲线 2020.csv\n"
+            "day_start: 8:00\nlat: 30.0\n")
+    (tmp_path / "spec.yaml").write_bytes(text.encode("gbk"))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "o" / "meta" / "z1.json").read_text(encoding="utf-8"))
+    assert meta["day"]["start"] == "08:00" and meta["rating_curve"] is not None
+
+
 def test_short_record_warns_and_python_api(source, tmp_path, caplog, monkeypatch):
     """The notebook API: a DataFrame with a DatetimeIndex in, a folder out; three years warn."""
     monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)  # a CLI run may have turned it off

@@ -115,12 +115,14 @@ def _from_flags(args) -> list[dict]:
 def _from_spec(path, args) -> list[dict]:
     import yaml
 
+    from ..data.tables import read_text
+
     p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--spec {p}: no such file")
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"--spec {p}: cannot read it ({e.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        doc = yaml.safe_load(read_text(p, None, "station spec").text)   # UTF-8 or GBK, as every input
+    except yaml.YAMLError as e:
         raise UsageError(f"--spec {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
     items = doc.get("stations") if isinstance(doc, dict) and "stations" in doc else doc
     items = [items] if isinstance(items, dict) else items
@@ -134,6 +136,13 @@ def _from_spec(path, args) -> list[dict]:
         d = dict(item)
         if d.get("file") is not None and not Path(str(d["file"])).expanduser().is_absolute():
             d["file"] = str(p.parent / str(d["file"]))
+        # a rating curve file is found beside the spec, as the station file is
+        if isinstance(d.get("rating"), str) and (p.parent / d["rating"]).is_file() and \
+                not Path(d["rating"]).expanduser().is_absolute():
+            d["rating"] = str(p.parent / d["rating"])
+        # YAML 1.1 reads an unquoted 8:00 as the base-60 number 480: it was a time of day
+        if isinstance(d.get("day_start"), int) and not isinstance(d["day_start"], bool) and 60 <= d["day_start"] < 1440:
+            d["day_start"] = f"{d['day_start'] // 60:02d}:{d['day_start'] % 60:02d}"
         d.setdefault("out", args.out)
         d["overwrite"] = bool(d.get("overwrite", False) or args.overwrite)
         out.append(d)
