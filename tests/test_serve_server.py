@@ -121,3 +121,58 @@ def test_load_script_passes_on_the_real_server(pretrained_ckpt, tiny_data_dir):
     assert "errors: 0; lost/duplicated-row problems: 0" in r.stdout and "RESULT: PASS" in r.stdout
     for kind in ("cached forecast", "fresh forecast", "post"):
         assert kind in r.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_sigterm_stops_the_service_and_its_worker_processes(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """systemd and docker stop a service with SIGTERM: `sca2lstm serve` must take its model workers with it,
+    not leave them running (half a GB each) under init."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sca2lstm", "serve", "--model", str(pretrained_ckpt), "--data_dir",
+                             str(tiny_data_dir), "--db", str(tmp_path / "s.sqlite"), "--port", str(port), "--workers",
+                             "1", "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert workers, "the service started no worker process"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in workers if _alive(p)], "worker processes outlived the service"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -136,8 +136,9 @@ def _body(args) -> int:
         forecaster.warm_up()
         db = Path(args.db).expanduser() if args.db else (model_path if model_path.is_dir()
                                                         else model_path.parent) / "serve.sqlite"
+        # the workers stop with the app: on SIGTERM (systemd, docker) uvicorn ends the process after it
         app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute,
-                         daily=daily)
+                         daily=daily, on_shutdown=forecaster.close)
         log.info("model %s (%d station(s) with their own fine-tuned model), stations from %s, database %s, "
                  "%d worker process(es)", model_path, len(own), data_dir, db, workers)
         if token is None:

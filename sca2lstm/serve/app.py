@@ -265,7 +265,7 @@ def level_values(levels: dict) -> dict:
 
 def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | None = None,
                max_body: int = MAX_BODY_BYTES, cache_size: int = 2048, anonymous_per_minute: int = 120,
-               daily: Daily | None = None, clock=time.monotonic) -> FastAPI:
+               daily: Daily | None = None, clock=time.monotonic, on_shutdown=None) -> FastAPI:
     """Build the service.
 
     Parameters
@@ -283,6 +283,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     daily : Daily, optional
         The daily issue (:mod:`sca2lstm.serve.daily`): run at ``daily.at`` each day while the app runs,
         and on demand (``POST /daily_issue``, with the token).
+    on_shutdown : callable, optional
+        Called when the server stops (``sca2lstm serve``: the forecaster's worker processes are stopped
+        there, since uvicorn ends the process on SIGTERM right after the app's shutdown).
     """
     if anonymous_per_minute < MIN_ANONYMOUS_PER_MINUTE:
         raise ValueError(f"anonymous_per_minute {anonymous_per_minute}: at least {MIN_ANONYMOUS_PER_MINUTE}")
@@ -297,11 +300,15 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         task = asyncio.create_task(run_daily(svc, daily)) if daily.at is not None else None
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if on_shutdown is not None:
+                await run_in_threadpool(on_shutdown)
 
     app = FastAPI(title="sca2lstm forecast service",
                   description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations, "
