@@ -522,3 +522,20 @@ def test_warning_sentence_names_a_level_given_as_a_water_level():
     table = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]), "p_exceed_alert": [0.1, 0.6]})
     text = warning_sentence("zhen-01", {"alert": 2}, Warnings({"alert": alert}), table)
     assert f"alert ({12.5 * 2.35 ** 1.6:.1f} m3/s, water level 2.5 m) from lead 2 (2020-06-03, P up to 60%)" in text
+
+
+def test_a_semicolon_file_read_with_the_default_comma_names_the_separator_to_give(tmp_path, capsys):
+    """';'-separated with decimal commas, as European and some Chinese spreadsheets save: the default ','
+    splits the numbers instead of the fields; the refusal says which --sep and --decimal read it."""
+    src = daily_frame()
+    lines = ["日期;降雨;流量"] + [f"{d:%Y-%m-%d};{str(p).replace('.', ',')};{str(q).replace('.', ',')}"
+                                 for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+    f = tmp_path / "semi.csv"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["station", "import", str(f), "--id", "s1", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=降雨,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "its lines hold ';': --sep ';', and --decimal ," in err
+    rc, _, err = run(capsys, [*argv, "--sep", ";", "--decimal", ","])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "s1.csv")["discharge_vol"], src["q"])

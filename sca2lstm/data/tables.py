@@ -237,6 +237,11 @@ def match_columns(columns, wanted: dict, source: str = "file", hint: str | None 
             out[key] = hits[0]
     if absent:
         shown = [str(c) for c in columns]
+        # the fields were not split where the file splits them (and a ',' was a decimal comma?)
+        sep = next((flag for ch, flag in ((";", "';'"), ("\t", "'\\t'"), ("|", "'|'")) if any(ch in c for c in shown)),
+                   None)
+        if hint is None and sep:
+            hint = f" (its lines hold {sep}: --sep {sep}, and --decimal , if numbers are written 1,5)"
         raise DataError(f"{source}: mapped column(s) {', '.join(absent)} not in the file; its columns are {shown}"
                         + (hint if hint is not None else " (is --sep right?)" if len(shown) == 1 else ""))
     return out
