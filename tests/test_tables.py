@@ -104,6 +104,12 @@ def test_xlsx_sheets_date_cells_serials_and_a_merged_title(tmp_path):
     assert s.sheet == "serial"
     got = tables.parse_dates(s.frame["date"], excel_serial=True, epoch=s.excel_epoch)
     assert list(got) == [pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-02 12:00")]
+    # date cells with some days typed in as serial numbers (43833 is 2020-01-03), as sheets grow by hand
+    mixed = _book(tmp_path / "m.xlsx", {"d": [["date", "q"], [dt.datetime(2020, 1, 1), 1], [dt.datetime(2020, 1, 2), 2],
+                                              [43833, 3], [dt.datetime(2020, 1, 4), 4]]})
+    m = tables.read_table(mixed)
+    got = tables.parse_dates(m.frame["date"], excel_serial=True, epoch=m.excel_epoch)
+    assert list(got) == list(pd.date_range("2020-01-01", periods=4, freq="D"))
     with pytest.raises(UsageError, match=r"--sheet 'Sheet9' is not in b.xlsx; its sheets \(number and name\): "
                                          r"1 '说明', 2 '逐日', 3 'serial'"):
         tables.read_table(f, sheet="Sheet9")

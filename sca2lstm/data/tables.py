@@ -587,6 +587,15 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
         parsed = pd.to_datetime(s, format=fmt, errors="coerce")
         return _checked(parsed, s, where, column, first_row, f"a date of the form {fmt}")
     s = _chinese_dates(s)
+    if excel_serial:  # a spreadsheet column of date cells with some days typed as plain serial numbers
+        num = s.str.match(_NUMBER).to_numpy(dtype=bool) & ~s.str.match(_COMPACT).to_numpy(dtype=bool)
+        if num.any() and not num.all():
+            days = s[num].astype(float).to_numpy()
+            if ((days >= 1) & (days <= _EXCEL_SERIAL_MAX)).all():
+                day0 = pd.Timestamp(epoch or _dt.datetime(1899, 12, 30))
+                stamps = day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s")
+                s = s.copy()
+                s[num] = [t.isoformat(sep=" ") if t.time() != _dt.time(0) else str(t.date()) for t in stamps]
     first = str(s.iloc[0])
     for form, rx in _COMMON_FORMS:  # year-first forms in one vectorised parse each (long sub-daily records)
         if rx.match(first):
