@@ -35,11 +35,16 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     lines += [f"{d:%Y/%m/%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
     lines += [f"合计,{src['p'].sum():.1f},,"]
     f = tmp_path / "站点.csv"
-    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
     out = tmp_path / "data"
-    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-01", "--out", str(out), "--map",
-                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
-                                   "--discharge_unit", "m3/s"])
+
+    def imp(rows, sid):
+        """Import ``rows`` (the file's lines) as GBK with CRLF, as Excel saves a Chinese CSV."""
+        f.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+        return run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",
+                            "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
+                            "--discharge_unit", "m3/s"])
+
+    rc, stdout, err = imp(lines, "zhen-01")
     assert rc == 0, err
     assert "encoding GB18030 (GBK) (detected; --encoding overrides)" in stdout
     assert "skipped 2 row(s) whose date cell is a label, not a date: ['(年/月/日)', '合计']" in stdout
@@ -47,26 +52,17 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     assert ts["date"].iloc[0] == "2018-01-01" and len(ts) == DAYS
     # the units row as Excel usually writes it, with an empty date cell, is a label row too
     lines[1] = ",(mm),(℃),(m3/s)"
-    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
-    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-03", "--out", str(out), "--map",
-                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
-                                   "--discharge_unit", "m3/s"])
+    rc, stdout, err = imp(lines, "zhen-03")
     assert rc == 0, err
     assert "skipped 2 row(s) whose date cell is a label, not a date: ['(mm) (℃) (m3/s)', '合计']" in stdout
     assert (out / "timeseries" / "zhen-03.csv").read_bytes() == (out / "timeseries" / "zhen-01.csv").read_bytes()
     # formatted empty rows below the totals, as Excel saves them (",,,"): nothing in them, skipped
-    f.write_bytes(("\r\n".join(lines + [",,,"] * 3) + "\r\n").encode("gbk"))
-    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "zhen-04", "--out", str(out), "--map",
-                                   "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
-                                   "--discharge_unit", "m3/s"])
+    rc, stdout, err = imp(lines + [",,,"] * 3, "zhen-04")
     assert rc == 0, err
     assert "skipped 3 empty row(s) at the end" in stdout
     assert (out / "timeseries" / "zhen-04.csv").read_bytes() == (out / "timeseries" / "zhen-01.csv").read_bytes()
     # an empty row among the days is named, with what to do
-    f.write_bytes(("\r\n".join(lines[:10] + [",,,"] + lines[10:]) + "\r\n").encode("gbk"))
-    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "zhen-05", "--out", str(out), "--map",
-                              "date=日期,precipitation=降雨量(mm),temperature=气温(℃),discharge=流量(m3/s)",
-                              "--discharge_unit", "m3/s"])
+    rc, _, err = imp(lines[:10] + [",,,"] + lines[10:], "zhen-05")
     assert rc == 1 and "has an empty date cell (row 11)" in err and "delete an empty row" in err
     np.testing.assert_allclose(ts["precipitation"], src["p"])
     np.testing.assert_allclose(ts["temperature"], src["t"])
