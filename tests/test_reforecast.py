@@ -119,8 +119,9 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert pd.read_csv(val / "reforecast.csv")["in_sample"].all()
     capsys.readouterr()
     assert main(["verify", str(val / "reforecast.csv")]) == 0
-    assert "WARNING: up to 100% of the scored days per lead are days the model trained or was validated on" in \
-        capsys.readouterr().out
+    assert "WARNING: up to 100% of the scored days per lead are days the model (or its blend, spread or levels) " \
+           "learned from" in capsys.readouterr().out
+    assert (pd.read_csv(val / "verify_per_lead.csv")["setting"] == "issue-time").all()
     # bad input: one line, non-zero, nothing written
     assert main([*base, "--from", "1976-02-01"]) == 2
     assert main([*base, "--warning_levels", "alert=-3"]) == 2
@@ -310,6 +311,19 @@ def _pooled_spread(bundle, data_dir):
     return calibrate(bundle, None, data_dir=data_dir, settings=["none"])
 
 
+def test_an_unseen_stations_training_years_are_in_sample_for_its_reforecasts(bundle, unseen_station_dir):
+    """A station the model never saw still had its discharge scale, spread, recession bound and levels fitted
+    on its training years: a reforecast of them is marked in-sample; its test year is not."""
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(bundle, unseen_station_dir, "77002")
+    assert not ctx.in_checkpoint
+    t, _ = reforecast(bundle, "77002", "1973-02-01", "1973-03-31", data_dir=unseen_station_dir, context=ctx)
+    assert t["in_sample"].all()
+    t, _ = reforecast(bundle, "77002", "1976-02-01", "1976-03-31", data_dir=unseen_station_dir, context=ctx)
+    assert not t["in_sample"].any()
+
+
 def test_an_unseen_station_issues_the_pooled_spread_rescaled_to_its_training_years(bundle, unseen_station_dir):
     """For a station the model never saw, its training years are out of sample: the pooled factors times one
     factor per lead and level fitted on its own training-year forecasts, so that on those forecasts the
@@ -330,7 +344,7 @@ def test_an_unseen_station_issues_the_pooled_spread_rescaled_to_its_training_yea
     ratio = own.factors / pooled.factors                      # one factor per lead and level, whatever the state
     assert np.allclose(ratio, ratio[:, :1, :])
     assert not np.allclose(ratio, 1.0)
-    i0, i1 = cal_mod.training_days(ctx)
+    i0, i1 = ctx.training_days()
     runs = cal_mod.validation_runs(ctx, i0, i1)
     ok = np.isfinite(runs.observed)
 

@@ -54,21 +54,27 @@ def _body(args) -> int:
             raise DataError(f"{lp}: not a levels.json ({e})") from None
     elif args.levels:
         raise DataError(f"--levels {lp}: no such file")
+    setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""
     per_lead, per_level = verify(df, levels)
+    if setting:  # what the scored forecasts saw goes with the scores
+        per_lead.insert(1, "setting", setting)
+        if len(per_level):
+            per_level.insert(0, "setting", setting)
     out = Path(args.output_dir) if args.output_dir else table.parent
     atomic_write_text(out / "verify_per_lead.csv", per_lead.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(out / "verify_per_level.csv", per_level.to_csv(index=False, float_format="%.4f"))
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 40)
-    setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""
     print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"
           + (f"; forecasts {setting} ({SETTING_WORDS.get(setting, 'as the table says')})" if setting else "")
           + "; persistence = the last observed flow up to the issue date, same days")
     seen = per_lead["in_sample_share"].max() if "in_sample_share" in per_lead.columns else 0.0
     if seen > 0:
-        print(f"WARNING: up to {seen:.0%} of the scored days per lead are days the model trained or was validated "
-              "on, or its blend was fitted on (column in_sample): these scores are in-sample, not a test")
-    print(per_lead.drop(columns=["pit_deciles"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        share = f"up to {seen:.0%} of the scored days per lead are" if seen >= 0.01 else "a few scored days are"
+        print(f"WARNING: {share} days the model (or its blend, spread or levels) learned from (column in_sample): "
+              "scores on them are in-sample, not a test")
+    shown = per_lead.drop(columns=[c for c in ("pit_deciles", "setting") if c in per_lead.columns])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if len(per_level):
         cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "f1_lo90", "f1_hi90", "brier_skill"]
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

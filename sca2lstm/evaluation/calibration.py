@@ -193,19 +193,9 @@ class IssueSetup:
         return adjust(median, quantiles, last_obs, alpha, bound, self.spread, levels, self.scale)
 
 
-def training_days(ctx) -> tuple[int, int]:
-    """Index range [i0, i1) of the basin's training part (its own record's, else the configured period)."""
-    from .context import new_basin_scale_days
-
-    try:
-        return new_basin_scale_days(ctx.record, ctx.periods, ctx.cfg)
-    except DataError:
-        return ctx.record.period(ctx.cfg.data.train_start, ctx.cfg.data.train_end)
-
-
 def training_flows(ctx) -> np.ndarray:
     """The basin's observed flows (m3/s) in its training part (for the recession and the levels)."""
-    i0, i1 = training_days(ctx)
+    i0, i1 = ctx.training_days()
     return ctx.record.y[i0:i1].astype(np.float64), ctx.record.dates[i0:i1]
 
 
@@ -231,7 +221,7 @@ def station_spread(ctx, spread: SpreadCalibration | None, alpha) -> tuple[Spread
     """
     if spread is None or ctx.in_checkpoint:
         return spread, "pooled over the calibration basins"
-    i0, i1 = training_days(ctx)
+    i0, i1 = ctx.training_days()
     runs = validation_runs(ctx, i0, i1)
     if runs is None or runs.quantiles is None:
         return spread, "pooled over the calibration basins (no training-year forecasts)"

@@ -256,18 +256,28 @@ class BasinContext:
             self._blend = BlendWeights(alpha, source)
         return self._blend
 
+    def training_days(self) -> tuple[int, int]:
+        """Index range [i0, i1) of the basin's training part (its own record's, else the configured training
+        period): the days its recession bound, return-period levels and (for a station the model never saw)
+        discharge scale and spread are fitted on."""
+        try:
+            return new_basin_scale_days(self.record, self.periods, self.cfg)
+        except DataError:
+            return self.record.period(self.cfg.data.train_start, self.cfg.data.train_end)
+
     def seen_days(self, days) -> np.ndarray:
         """[n] bool: whether each of ``days`` (dates) is one a score of this basin's forecasts is not a test on:
-        inside the checkpoint's training or validation spans of this basin, or the validation days its blend,
-        recession tails and warnings are fitted on (:meth:`validation_days`)."""
+        inside the checkpoint's training or validation spans of this basin, its training part (:meth:`training_days`:
+        levels, recession bound, a new station's scale and spread) or the validation days its blend, tails and
+        warnings are fitted on (:meth:`validation_days`)."""
         d = np.asarray(pd.DatetimeIndex(days).values.astype("datetime64[D]"))
         seen = np.zeros(len(d), bool)
         for sp in self.trained_on:
             if self.basin in sp["basins"]:
                 seen |= (d >= np.datetime64(sp["start"], "D")) & (d <= np.datetime64(sp["end"], "D"))
-        v0, v1 = self.validation_days()
-        if v1 > v0:
-            seen |= (d >= self.record.dates[v0]) & (d <= self.record.dates[v1 - 1])
+        for a, b in (self.training_days(), self.validation_days()):
+            if b > a:
+                seen |= (d >= self.record.dates[a]) & (d <= self.record.dates[b - 1])
         return seen
 
     def in_sample(self, start, end) -> dict:
