@@ -5,7 +5,8 @@ Everything is vectorised over the rows of one lead. Definitions:
 * **NSE** of the median and of persistence (the last observed flow up to the issue date) on the same
   days (:func:`sca2lstm.evaluation.metrics.paired_metrics`).
 * **CRPS** of the distribution the forecast's quantiles define (piecewise linear between them, the tails
-  extended linearly: the distribution the exceedance probabilities come from), by the quantile form of
+  extended linearly; the exceedance probabilities use the same CDF between q05 and q95, exponential tails
+  beyond), by the quantile form of
   the CRPS integral on 50 levels (:func:`sca2lstm.weather.mixture.crps`); for persistence (a point
   forecast) it is the mean absolute error. Both on the same days (observed, quantiles and persistence
   known). The plain mean pinball loss over five levels would be no CRPS to set beside persistence's: for
@@ -27,8 +28,8 @@ Everything is vectorised over the rows of one lead. Definitions:
 * **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
   the level (the sample climatology, which knows the verified period's base rate: a strict reference).
 * **In-sample**: where the table has the column ``in_sample`` (a reforecast writes it: the valid day is one
-  the model trained or was validated on, or its blend was fitted on), ``in_sample_share`` per lead is the
-  share of scored days that are; above 0 the scores are not a test.
+  the model trained or was validated on, or its blend, spread, recession bound or levels were fitted on),
+  ``in_sample_share`` per lead is the share of scored days that are; above 0 the scores are not a test.
 * **How sure**: one station's past years hold few floods, so an F1 from six events, or an NSE carried by
   one wet winter, could have come out quite differently. ``nse_lo90`` .. ``nse_hi90`` (per lead) and
   ``f1_lo90`` .. ``f1_hi90`` (per level and lead, by day) are 90 % bootstrap intervals that resample whole
