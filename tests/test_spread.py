@@ -134,6 +134,11 @@ def test_calibrate_cli_refits_a_fine_tuned_model_on_its_own_basin_as_fine_tuning
     assert again["basins"] == at_fine_tuning["basins"] == 1 and list(again["issue_time_blend"]) == ["10002"]
     for key in ("issue_time_blend", "warn_probability", "spread", "validation_days"):
         assert again[key] == at_fine_tuning[key], key
+    # other basins would replace the station's calibration with theirs: refused, the file left as it was
+    before = calibration_path(tuned).read_bytes()
+    assert main(["calibrate", "--model", glob, "--data_dir", str(tiny_data_dir), "--basins", "32006"]) == 2
+    assert "is fine-tuned for basin 10002 and is calibrated on it alone" in capsys.readouterr().err
+    assert calibration_path(tuned).read_bytes() == before
 
 
 def test_calibration_of_another_checkpoint_is_not_used(pretrained_ckpt, tmp_path, caplog):

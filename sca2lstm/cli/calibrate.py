@@ -6,9 +6,9 @@ the basins (a seeded sample of ``--max_basins`` of the checkpoint's basins, or `
 persistence blend per lead, the spread per lead and weather setting, and the warning probability per
 level (:mod:`sca2lstm.evaluation.calibration`). The ``forecast`` and ``ensemble`` spreads are fitted on
 emulated weather forecasts (the calibration file says so). An earlier file is replaced only when the
-new one is complete. A fine-tuned model (without ``--basins``) is refitted as fine-tuning fitted it: on its
-own basin's validation days, completed from its pretrained model's calibration where its own rests on too
-few days.
+new one is complete. A fine-tuned model is refitted as fine-tuning fitted it: on its own basin's validation
+days, completed from its pretrained model's calibration where its own rests on too few days (``--basins``
+naming other basins is refused).
 
 Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../shared/data/camels_gb_large``
 """
@@ -61,12 +61,16 @@ def _body(args) -> int:
     # A fine-tuned model is calibrated as fine-tuning calibrated it: on its own basin's validation days,
     # completed from its pretrained model's calibration where its own rests on too few days.
     tuned = bundle[3].get("finetuned_basin")
+    if tuned and args.basins and [str(b) for b in args.basins] != [str(tuned)]:
+        raise UsageError(f"--basins {' '.join(map(str, args.basins))}: {path.name} is fine-tuned for basin {tuned} and "
+                         f"is calibrated on it alone (leave --basins out); calibrate the pretrained model on other "
+                         "basins")
     basins = args.basins or ([str(tuned)] if tuned else None)
     folder = check_basins(bundle, args.data_dir, basins or [])
     t0 = time.perf_counter()
     if not args.quiet:
         n = len(basins or bundle[2].basins)
-        what = (f"basin {tuned}, the one it was fine-tuned on" if tuned and not args.basins else
+        what = (f"basin {tuned}, the one it was fine-tuned on" if tuned else
                 f"up to {min(n, args.max_basins)} basins")
         print(f"Calibrating {path.name} on the validation days of {what} (settings {', '.join(args.settings)}); "
               "this takes a minute or two", flush=True)
@@ -75,7 +79,7 @@ def _body(args) -> int:
     if not doc.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
     source = Path(str(bundle[3].get("source_checkpoint") or ""))
-    if tuned and not args.basins:
+    if tuned:
         if source.is_file():
             with_source_calibration(doc, read_calibration(source))
         elif not args.quiet:
