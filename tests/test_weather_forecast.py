@@ -136,9 +136,11 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     rc, err = run(tmp_path / "broken.json")
     assert rc == 1 and len(err) == 1 and "broken.json" in err[0] and "not valid JSON" in err[0]
+    # issued days after the flow forecast's issue date: it knows weather the forecaster did not have
     late = _save(tmp_path, "late.json", daily_response("1976-06-20", WET, [14.0] * 9))
     rc, err = run(late)
-    assert rc == 1 and len(err) == 1 and "late.json" in err[0] and "first missing 1976-06-16" in err[0]
+    assert rc == 1 and len(err) == 1 and "late.json" in err[0] and "issued 1976-06-20, after the morning of " \
+        "1976-06-16" in err[0]
     nokeys = _save(tmp_path, "nokeys.json", {"latitude": 1.0, "daily": {"time": ["1976-06-16"], "wind": [1]}})
     rc, err = run(nokeys)
     assert rc == 1 and len(err) == 1 and "none of precipitation_sum" in err[0]
@@ -163,6 +165,22 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
     day = str((pd.Timestamp(ISSUE) + pd.Timedelta(days=3)).date())
     assert rc == 1 and len(err) == 1 and f"no value of 'precipitation' on {day}" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_an_older_weather_forecast_is_used_with_a_note_and_the_forecast_records_which_it_read(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A forecast issued five days before the issue date covers the lead days with its days 6..: accepted (it may
+    be all there is), said in the output and recorded in forecast.json with the file and its issue date."""
+    from sca2lstm.cli.forecast import main
+
+    old = _save(tmp_path, "old.json", daily_response("1976-06-10", [2.0] * 16, [14.0] * 16))
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--weather_forecast",
+               str(old), "--output_dir", str(tmp_path / "out"), "--format", "json"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads(next((tmp_path / "out").rglob("forecast.json")).read_text())
+    assert doc["data"]["weather_forecast"]["issue_date"] == "1976-06-10"
+    assert "old.json" in doc["data"]["weather_forecast"]["source"]
+    assert any("issued 1976-06-10, 5 day(s) before the issue date 1976-06-15" in n for n in doc["data"]["notes"])
 
 
 def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):

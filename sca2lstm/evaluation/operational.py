@@ -283,8 +283,20 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
+    data = ctx.data_record()
+    if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
+        wf = weather_forecast
+        data["weather_forecast"] = {
+            "source": wf.source, "members": wf.n_members,
+            "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
+                           str(t0.date()) if len(wf.issue_dates) > 1 else None),
+            "location": list(wf.location) if wf.location is not None else None}
+        note = wf.age_note(t0)
+        if note:
+            log.warning("%s", note)
+            data["notes"] = [*data["notes"], note]
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
-                               list(ctx.missing_inputs), members, data=ctx.data_record())
+                               list(ctx.missing_inputs), members, data=data)
 
 
 def _plain_with_pet(wf, cfg, lat, absent=()):

@@ -61,6 +61,19 @@ class WeatherForecast:
     def issue_dates(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(self.table["issue_date"].dropna().unique()).sort_values()
 
+    def age_note(self, t0) -> str | None:
+        """A note where this single forecast was issued before the flow forecast's issue date ``t0``: its lead
+        days are later leads of an older forecast, less skilful than the intervals (fitted on fresh forecasts)
+        assume."""
+        if len(self.issue_dates) != 1:
+            return None
+        days = (pd.Timestamp(t0).normalize() - self.issue_dates[0]).days
+        if days <= 0:
+            return None
+        return (f"{self.source} was issued {self.issue_dates[0].date()}, {days} day(s) before the issue date "
+                f"{pd.Timestamp(t0).date()}: its lead days are days {days + 1}.. of that forecast, less skilful "
+                "than the intervals assume; use the forecast of the issue date where there is one")
+
     def covered_days(self, inputs) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """``(first, last)``: the longest run of consecutive valid days, from the earliest, on which every
         member has a value of every one of ``inputs`` (None: no such day, or an input column is absent)."""
@@ -88,6 +101,11 @@ class WeatherForecast:
         """
         t0 = pd.Timestamp(t0).normalize()
         t = self.table
+        if len(self.issue_dates) == 1 and self.issue_dates[0] > t0 + pd.Timedelta(days=1):
+            raise DataError(f"{self.source}: issued {self.issue_dates[0].date()}, after the morning of "
+                            f"{(t0 + pd.Timedelta(days=1)).date()} when a forecast issued on {t0.date()} is made: it "
+                            f"knows weather the forecaster did not have; give the weather forecast of {t0.date()} or "
+                            f"{(t0 + pd.Timedelta(days=1)).date()}")
         if len(self.issue_dates) > 1:
             t = t[t["issue_date"] == t0]
             if t.empty:
