@@ -311,6 +311,13 @@ def _pooled_spread(bundle, data_dir):
     return calibrate(bundle, None, data_dir=data_dir, settings=["none"])
 
 
+def test_a_single_forecast_of_days_the_model_learned_from_says_it_is_in_sample(bundle, tiny_data_dir):
+    fc, _, _ = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1973-06-15", leads=3)
+    assert any("1973-06-16..1973-06-18 are days the model" in n and "in-sample" in n for n in fc.data["notes"])
+    fc, _, _ = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=3)
+    assert not any("in-sample" in n for n in fc.data["notes"])
+
+
 def test_an_unseen_stations_training_years_are_in_sample_for_its_reforecasts(bundle, unseen_station_dir):
     """A station the model never saw still had its discharge scale, spread, recession bound and levels fitted
     on its training years: a reforecast of them is marked in-sample; its test year is not."""

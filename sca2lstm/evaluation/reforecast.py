@@ -13,6 +13,7 @@ date) for ``sca2lstm verify``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ from .exceedance import exceedance_probability, first_warning_lead, nest_warning
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
 
 _QCOL = re.compile(r"^q(\d{2,3})$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -168,6 +171,14 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc.table = add_exceedance(fc.table, warnings)
     fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
     first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
+    seen = ctx.seen_days(fc.table["valid_date"])
+    if seen.any():  # a forecast of past days the model learned from: a check of it there is no test
+        days = fc.table["valid_date"][seen]
+        note = (f"basin {ctx.basin}: the valid days {days.min().date()}..{days.max().date()} are days the model (or "
+                "its blend, spread or levels) learned from: compared with what was observed there, this forecast is "
+                "in-sample, not a test")
+        log.warning("%s", note)
+        fc.data["notes"] = [*fc.data.get("notes", []), note]
     return fc, warnings, first
 
 
