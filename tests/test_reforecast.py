@@ -227,6 +227,7 @@ def test_validation_tails_count_the_days_outside_the_interval_per_lead():
     assert t["days"] == [399, 400]
     assert t["below_q05"] == [0.0, round(48 / 400, 4)]
     assert t["above_q95"] == [round(20 / 399, 4), 0.0]
+    assert t["below_median"] == [0.0, round(48 / 400, 4)]    # the days on the median are not below it
     note = tail_note("x1", t)
     assert note.startswith("basin x1: on its validation days 2000-10-01..2005-09-30 the flow fell below q05 on "
                            "12% of days at lead 2 (5 % expected)") and "fine_train.py" in note

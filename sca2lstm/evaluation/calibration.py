@@ -328,23 +328,24 @@ def validation_tails(runs, alpha, recession, spread, scale, span: str) -> dict |
 
     Returns
     -------
-    dict ``{"below_q05": [L], "above_q95": [L], "days": [L], "validation_days": span}`` (shares of the
-    observed days per lead), or None where the head has no q05 / q95.
+    dict ``{"below_q05": [L], "above_q95": [L], "below_median": [L], "days": [L], "validation_days": span}``
+    (shares of the observed days per lead), or None where the head has no q05 / q95.
     """
     levels = list(runs.levels or [])
     if runs.quantiles is None or 0.05 not in levels or 0.95 not in levels:
         return None
     L = runs.median.shape[1]
     bnd = recession.bound(runs.last_obs, L) if recession is not None else None
-    _, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, bnd, spread, levels, scale)
+    med, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, bnd, spread, levels, scale)
     obs = np.asarray(runs.observed, dtype=np.float64)
     ok = np.isfinite(obs)
     days = ok.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         below = np.where(ok, obs < qs[..., levels.index(0.05)], False).sum(axis=0) / days
         above = np.where(ok, obs > qs[..., levels.index(0.95)], False).sum(axis=0) / days
+        under = np.where(ok, obs < med, False).sum(axis=0) / days
     return {"below_q05": np.round(below, 4).tolist(), "above_q95": np.round(above, 4).tolist(),
-            "days": days.astype(int).tolist(), "validation_days": span}
+            "below_median": np.round(under, 4).tolist(), "days": days.astype(int).tolist(), "validation_days": span}
 
 
 def tail_note(basin: str, tails: dict | None) -> str | None:
