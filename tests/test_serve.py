@@ -457,6 +457,41 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert "--anonymous_per_minute" in capsys.readouterr().err
 
 
+def test_what_is_wrong_with_the_database_or_port_is_said_before_any_model_loads(pretrained_ckpt, tmp_path, capsys):
+    """A folder or a non-database as --db, a database another server holds, and a port in use: one line each,
+    exit 2, before the models load (which takes seconds to minutes), and nothing made."""
+    import socket
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.cli.serve import lock_db
+
+    base = ["serve", "--model", str(pretrained_ckpt), "--port", "8765"]
+
+    def refused(*extra) -> str:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    (tmp_path / "dbdir").mkdir()
+    assert "is a folder; expected a database file" in refused("--db", str(tmp_path / "dbdir"))
+    (tmp_path / "junk.sqlite").write_bytes(b"this is no database, just some bytes" * 40)
+    assert "is not a database this service can read" in refused("--db", str(tmp_path / "junk.sqlite"))
+    held = lock_db(tmp_path / "serve.sqlite")   # as a running server holds it
+    try:
+        assert "is in use by another sca2lstm serve" in refused("--db", str(tmp_path / "serve.sqlite"))
+    finally:
+        held.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", str(pretrained_ckpt), "--port", str(port), "--db",
+                     str(tmp_path / "other.sqlite")]) == 2
+        assert f"--port {port}" in capsys.readouterr().err
+    assert not (tmp_path / "other.sqlite").exists()
+
+
 def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
     from sca2lstm.serve.store import Store
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 from ..errors import UsageError
@@ -72,8 +73,72 @@ def read_token(token_file) -> str | None:
             raise UsageError(f"--token_file {path}: cannot read it ({e.strerror})") from None
         if not text:
             raise UsageError(f"--token_file {path} is empty; expected the write token on its first line")
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            log.warning("--token_file %s can be read by other users of this machine (mode %o); chmod 600 it",
+                        path, path.stat().st_mode & 0o777)
         return text.splitlines()[0].strip()
     return os.environ.get("SCA2LSTM_TOKEN") or None
+
+
+def check_db(db: Path):
+    """The database file the service will use, checked before any model is loaded: a folder, a file that is
+    not SQLite, or a place it cannot be written is one line; a new file is said to be new."""
+    import sqlite3
+
+    if db.is_dir():
+        raise UsageError(f"--db {db} is a folder; expected a database file (e.g. {db / 'serve.sqlite'})")
+    if db.parent.exists() and not db.parent.is_dir():
+        raise UsageError(f"--db {db}: {db.parent} is a file, not a folder")
+    if not db.exists():
+        log.info("database %s does not exist yet: a new, empty one is made (no posted days, no issue history)", db)
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--db {db}: cannot make its folder ({e.strerror})") from None
+        return
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            con.execute("PRAGMA schema_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        raise UsageError(f"--db {db} is not a database this service can read ({e}); give another file") from None
+
+
+def lock_db(db: Path):
+    """An exclusive lock on ``<db>.lock`` held while this process serves (one server per database: a second
+    one would serve stale data versions and race the daily issue); a one-line UsageError where it is taken.
+    Returns the open lock file (closing it releases the lock), or None where the system has no flock."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: the docs' rule, unchecked
+        return None
+    fh = open(db.with_name(db.name + ".lock"), "a+")  # noqa: SIM115 (held open for the process's life)
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise UsageError(f"--db {db} is in use by another sca2lstm serve (lock {fh.name}); one server per database: "
+                         "stop the other, or give this one another --db") from None
+    return fh
+
+
+def check_port(host: str, port: int) -> None:
+    """A one-line UsageError where ``host:port`` is taken, before the models are loaded."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise UsageError(f"--port {port}: {host}:{port} cannot be served ({e.strerror}); another service on it? "
+                         "give another --port") from None
+
+
+def _stop_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def daily_settings(args):
@@ -127,15 +192,21 @@ def _body(args) -> int:
     model_path = Path(args.model).expanduser()
     if not model_path.exists():
         raise UsageError(f"--model {model_path}: no such checkpoint file or folder")
+    # What can be wrong with the place to serve from is said before the models load (seconds to minutes)
+    db = Path(args.db).expanduser() if args.db else (model_path if model_path.is_dir()
+                                                    else model_path.parent) / "serve.sqlite"
+    check_db(db)
+    check_port(args.host, args.port)
+    lock = lock_db(db)  # noqa: F841 (held until the process ends)
     default, _ = station_models(model_path, [])
     bundle = load_model(default.path, "cpu")
     data_dir, _ = data_folder(bundle, args.data_dir)
     default, own = station_models(model_path, list_basins(data_dir))
     forecaster = LiveForecaster(default, own, data_dir, workers=workers)
+    # SIGTERM while the workers start (before uvicorn takes the signals over) must still stop them
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         forecaster.warm_up()
-        db = Path(args.db).expanduser() if args.db else (model_path if model_path.is_dir()
-                                                        else model_path.parent) / "serve.sqlite"
         # the workers stop with the app: on SIGTERM (systemd, docker) uvicorn ends the process after it
         app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute,
                          daily=daily, on_shutdown=forecaster.close)
@@ -157,6 +228,7 @@ def _body(args) -> int:
                     access_log=False)
     finally:
         forecaster.close()
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
