@@ -223,6 +223,28 @@ def test_a_changed_file_is_read_again_and_never_gives_the_old_forecast(live, bun
         assert again["id"] == first["id"] and again["forecast"] == first["forecast"]
 
 
+def test_a_model_replaced_under_the_running_service_is_refused_not_mixed(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The workers hold the weights the service started with; a checkpoint or calibration copied over them
+    afterwards would have mixed the new calibration with the old weights under the old model's name. The
+    service refuses such forecasts (503, saying to restart) instead."""
+    from sca2lstm.evaluation.calibration import calibrate, calibration_path
+
+    model = tmp_path / "m" / "sca2lstm.pth"
+    model.parent.mkdir()
+    shutil.copyfile(pretrained_ckpt, model)
+    calibrate(load_model(model), model, data_dir=tiny_data_dir, settings=["none"])
+    with forecaster(model, tiny_data_dir) as f, TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", f,
+                                                                      token=TOKEN)) as c:
+        ok = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 3}, headers=AUTH)
+        assert ok.status_code == 200
+        cal = calibration_path(model)
+        cal.write_text(cal.read_text())                      # refitted: the same text, a new file
+        st = cal.stat()
+        os.utime(cal, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        r = c.get("/stations/32006/forecast", params={"issue_date": "1977-07-01", "leads": 3}, headers=AUTH)
+        assert r.status_code == 503 and "was replaced since the service started: restart" in r.json()["detail"]
+
+
 def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(live, tiny_data_dir, tmp_path):
     """A station's flows in another unit (here l/s: 1000 times the m3/s the model learned) are named in the
     forecast's notes, for the page to show above the numbers, and again when the stored forecast is served."""

@@ -36,11 +36,11 @@ from ..data.dataset import absent_inputs, load_basin
 from ..data.features import feature_lookback, required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
-from ..errors import DataError, UsageError
+from ..errors import CheckpointError, DataError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
-from .calibration import issue_setup, read_calibration
+from .calibration import calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
 from .warn import lead_warnings
@@ -266,6 +266,18 @@ def station_models(model, stations) -> tuple[ModelRef, dict[str, ModelRef]]:
 _BUNDLES: dict[str, tuple] = {}
 
 
+def _files_state(path: str) -> tuple:
+    """Size and modification time of a checkpoint and of its calibration file (None where absent)."""
+    out = []
+    for p in (Path(path), calibration_path(path)):
+        try:
+            st = p.stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 def _bundle(path: str):
     """The loaded checkpoint ``path``, once per process."""
     hit = _BUNDLES.get(path)
@@ -321,6 +333,9 @@ class LiveForecaster:
         self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
         self._lock = threading.Lock()
         self.workers = workers
+        # The checkpoints and calibrations as they were when the service started (the workers hold these
+        # weights): a file replaced on disk afterwards must not mix with them.
+        self._files = {r.path: _files_state(r.path) for r in self.refs()}
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
             self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start, initargs=(1,))
@@ -364,6 +379,13 @@ class LiveForecaster:
         issue = pd.Timestamp(issue_date)
         key = (ref.path, station, data_key)
         result: cf.Future = cf.Future()
+        if _files_state(ref.path) != self._files[ref.path]:
+            log.error("the %s model %s or its calibration changed on disk since the service started; its forecasts "
+                      "are refused until the service is restarted", ref.kind, ref.path)
+            result.set_exception(CheckpointError(
+                f"the {ref.kind} model of station {station}, or its calibration, was replaced since the service "
+                "started: restart the service to forecast with it"))
+            return result
         with self._lock:
             setup = self._setups.get(key)
             fitting = self._fitting.get(key) if setup is None else None

@@ -37,7 +37,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ..data.rating import STAGE_COLUMNS
-from ..errors import Sca2lstmError
+from ..errors import CheckpointError, Sca2lstmError
 from ..evaluation.live import LiveForecaster
 from ..evaluation.operational import HISTORY_DAYS
 from ..evaluation.warn import station_warning
@@ -335,7 +335,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
 
     @app.exception_handler(Sca2lstmError)
     async def _domain(request: Request, exc: Sca2lstmError):
-        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
+        # a checkpoint replaced under the running service is the service's state, not the request's fault
+        status = 503 if isinstance(exc, CheckpointError) else 422
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
 
     def holds_token(cred: BearerCredentials) -> bool:
         """True for the token's holder, False without credentials; 401 for a wrong token."""
