@@ -255,7 +255,8 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
     top, first = station_warning([x["warning"] for x in leads], level_values(levels))
     age = (today - dt.date.fromisoformat(str(row["issue_date"])[:10])).days if today is not None else None
     return {"station": row["station"], "issue_date": row["issue_date"], "forecast_id": row["id"],
-            "warning": top, "first_lead": first, "levels": levels, "leads": leads, "data_age_days": age}
+            "warning": top, "first_lead": first, "levels": levels, "leads": leads, "data_age_days": age,
+            "notes": list(row.get("notes") or [])}
 
 
 def level_values(levels: dict) -> dict:

@@ -140,10 +140,13 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                        "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
                        "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
                        "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
-                       "data_age_days": sw["data_age_days"],
+                       "data_age_days": sw["data_age_days"], "notes": sw["notes"],
+                       # the same alert sent again (a retry, the next day's resend) has the same id
+                       "id": f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
                        **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
-    delivery = daily.notifier.send(payload) if alerts and daily.notifier.enabled else {}
+    # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
+    delivery = await run_in_threadpool(daily.notifier.send, payload) if alerts and daily.notifier.enabled else {}
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
                "delivery": delivery, "weather": weather}

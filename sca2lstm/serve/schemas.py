@@ -249,6 +249,8 @@ class StationWarnings(BaseModel):
     data_age_days: int | None = Field(None, description="days from the last day with observed flow (the issue "
                                                          "date) to today, local: 1 when yesterday's flow is in; "
                                                          "more: the warnings rest on old data")
+    notes: list[str] = Field(default_factory=list, description="what the checks of the station's data found "
+                                                               "(as in its forecast): read them with the warning")
 
 
 class StationError(BaseModel):
