@@ -112,6 +112,9 @@ def test_the_daily_issue_stores_forecasts_and_warnings_and_alerts_on_each_change
             assert sent[0]["first_lead"] == 1 and sent[0]["level_value"] == 0.5 * q05
             # an id a receiver can drop repeated deliveries by, and what the data checks found (nothing here)
             assert sent[0]["id"] == f"{first['day']}:32006:start:None:alert" and sent[0]["notes"] == []
+            # monitoring: /health says which day was issued last, and how it went
+            last = c.get("/health").json()["last_daily_issue"]
+            assert last["day"] == first["day"] and last["failed"] == [] and last["alerts"] == 1
             # the forecast rests on the file's last flow, 1977-12-31: the alert says how old that is
             assert sent[0]["data_age_days"] == (dt.date(2026, 12, 7) - dt.date(1977, 12, 31)).days
             sender, rcpts, text = smtp.received[0]

@@ -379,7 +379,8 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     @app.get("/health", response_model=schemas.Health)
     def health():
         return {"status": "ok", "model_sha256": forecaster.default.sha256, "fine_tuned_stations": len(forecaster.own),
-                "stations": len(stations.ids), "writes_enabled": token_bytes is not None}
+                "stations": len(stations.ids), "writes_enabled": token_bytes is not None,
+                "last_daily_issue": store.last_daily_issue()}
 
     @app.get("/stations", response_model=list[schemas.Station], dependencies=[Depends(reader)])
     def list_stations():

@@ -120,6 +120,9 @@ class Health(BaseModel):
     fine_tuned_stations: int = Field(description="stations forecast by their own fine-tuned model")
     stations: int
     writes_enabled: bool
+    last_daily_issue: dict | None = Field(None, description="the latest daily issue: its day, the stations "
+                                                            "issued and failed, the alerts and how they were "
+                                                            "delivered (null: none yet), for monitoring")
 
 
 class LeadForecast(BaseModel):

@@ -326,6 +326,12 @@ class Store:
             row = self._db.execute("SELECT * FROM daily_issues WHERE day = ?", (day,)).fetchone()
         return {**dict(row), "summary": json.loads(row["summary_json"])} if row else None
 
+    def last_daily_issue(self) -> dict | None:
+        """The latest daily issue's day and summary (stations issued, failed, alerts, delivery), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM daily_issues ORDER BY day DESC LIMIT 1").fetchone()
+        return {"day": row["day"], **json.loads(row["summary_json"])} if row else None
+
     def last_warnings(self) -> dict[str, str | None]:
         """Each station's warning in its latest daily issue that did not fail (stations never issued: absent)."""
         with self._lock:
