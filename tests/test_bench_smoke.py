@@ -155,3 +155,13 @@ def test_gbm_reference_forecasts_the_test_period_better_than_persistence(tiny_cf
         m = paired_metrics(f["observed"], f["predicted"], f["persistence"])
         gain.append(m["model"]["nse"] - m["persistence"]["nse"])
     assert np.median(gain) > 0, gain
+
+
+def test_median_reliability_counts_the_days_below_each_median_per_lead(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                          capsys):
+    bench = _load_bench("median_reliability")
+    assert bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--basins", "32006", "10002",
+                       "--out", str(tmp_path)]) == 0
+    per = pd.read_csv(tmp_path / "per_basin.csv")
+    assert set(per["way"]) == {"raw_q50", "blended", "issued"} and per["below_median"].between(0, 1).all()
+    assert set(per["lead"]) == set(range(1, 8)) and "0.5 is calibrated" in capsys.readouterr().out
