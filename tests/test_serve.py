@@ -497,8 +497,10 @@ def test_what_is_wrong_with_the_database_or_port_is_said_before_any_model_loads(
 
     (tmp_path / "dbdir").mkdir()
     assert "is a folder; expected a database file" in refused("--db", str(tmp_path / "dbdir"))
-    (tmp_path / "junk.sqlite").write_bytes(b"this is no database, just some bytes" * 40)
-    assert "is not a database this service can read" in refused("--db", str(tmp_path / "junk.sqlite"))
+    junk = tmp_path / "我的 数据#1" / "junk.sqlite"          # a path as a user's folder may be named
+    junk.parent.mkdir()
+    junk.write_bytes(b"this is no database, just some bytes" * 40)
+    assert "is not a database this service can read" in refused("--db", str(junk))
     held = lock_db(tmp_path / "serve.sqlite")   # as a running server holds it
     try:
         assert "is in use by another sca2lstm serve" in refused("--db", str(tmp_path / "serve.sqlite"))

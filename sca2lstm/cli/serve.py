@@ -97,7 +97,7 @@ def check_db(db: Path):
             raise UsageError(f"--db {db}: cannot make its folder ({e.strerror})") from None
         return
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)  # read-only; the path percent-encoded
         try:
             con.execute("PRAGMA schema_version").fetchone()
         finally:

@@ -141,7 +141,7 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                        "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
                        "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
                        "data_age_days": sw["data_age_days"], "notes": sw["notes"],
-                       # the same alert sent again (a retry, the next day's resend) has the same id
+                       # every retry of one send repeats it: a receiver can drop the repeats
                        "id": f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
                        **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
