@@ -43,7 +43,7 @@ from archives import ERRORS, correlation, make_archive, reforecast_scores  # noq
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
-from weather import nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
+from weather import add_basin_args, nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
 SETTINGS = ("pretrained", "finetuned", "finetuned+archive")
 
@@ -80,10 +80,7 @@ def finetune(model: str, basin: str, data_dir: Path, out: Path, config: str | No
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="pretrained checkpoint, with its calibration beside it")
-    ap.add_argument("--data_dir", required=True)
-    ap.add_argument("--basins", nargs="+", required=True, help="ids, or a file (JSON list or {'holdout': [...]})")
-    ap.add_argument("--max_basins", type=int, default=None)
+    add_basin_args(ap, "pretrained checkpoint, with its calibration beside it")
     ap.add_argument("--stride", type=int, default=3, help="every n-th test day is a scored issue date")
     ap.add_argument("--errors", nargs="+", choices=[e for e in ERRORS if e != "perfect"], default=["wet", "emulator"])
     ap.add_argument("--seed", type=int, default=0)

@@ -51,7 +51,7 @@ from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
 from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
 from sca2lstm.weather.emulator import emulate_series  # noqa: E402
-from weather import nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
+from weather import add_basin_args, nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
 ERRORS = ("emulator", "amount", "wet", "perfect")
 #: The ``wet`` archive's precipitation factor.
@@ -108,10 +108,7 @@ def correlation(p: np.ndarray, tab: pd.DataFrame, dates) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="checkpoint, with its calibration beside it")
-    ap.add_argument("--data_dir", required=True)
-    ap.add_argument("--basins", nargs="+", required=True, help="ids, or a file (JSON list, {'holdout': [...]}, or one id a line)")
-    ap.add_argument("--max_basins", type=int, default=None)
+    add_basin_args(ap)
     ap.add_argument("--period", choices=["test", "val"], default="test")
     ap.add_argument("--stride", type=int, default=3, help="every n-th day is an issue date of the archive")
     ap.add_argument("--errors", nargs="+", choices=ERRORS, default=["emulator", "amount"])

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.evaluation import calibration as cal  # noqa: E402
 from sca2lstm.evaluation.context import BasinContext  # noqa: E402
-from weather import resolve_basins  # noqa: E402  (bench/weather.py)
+from weather import add_basin_args, resolve_basins  # noqa: E402  (bench/weather.py)
 
 
 def shares(ctx, calib) -> dict:
@@ -44,10 +44,7 @@ def shares(ctx, calib) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="checkpoint, with its calibration beside it")
-    ap.add_argument("--data_dir", required=True)
-    ap.add_argument("--basins", nargs="+", required=True, help="ids, or a file (JSON list, {'holdout': [...]})")
-    ap.add_argument("--max_basins", type=int, default=None)
+    add_basin_args(ap)
     ap.add_argument("--out", default="bench_output/median_reliability")
     args = ap.parse_args(argv)
     bundle = load_model(Path(args.model))

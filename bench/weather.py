@@ -228,6 +228,15 @@ def issued(h, calib: dict, mode: str, scale: float, recession, y) -> None:
                                    SpreadCalibration.from_dict(sp) if sp else None, list(h.levels), scale)
 
 
+def add_basin_args(ap, model_help: str = "checkpoint, with its calibration beside it") -> None:
+    """The arguments every large-sample scoring script takes: --model, --data_dir, --basins, --max_basins."""
+    ap.add_argument("--model", required=True, help=model_help)
+    ap.add_argument("--data_dir", required=True)
+    ap.add_argument("--basins", nargs="+", required=True,
+                    help="ids, or a file (JSON list, {'holdout': [...]}, or one id a line)")
+    ap.add_argument("--max_basins", type=int, default=None)
+
+
 def resolve_basins(arg, data_dir, ck) -> list[str]:
     """The basins of ``--basins`` (ids, or a file: JSON list, {'holdout': [...]}, or one id a line) that
     ``data_dir`` holds; without it, the checkpoint's (``ck``), else every basin there."""
