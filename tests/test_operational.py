@@ -230,3 +230,12 @@ def test_a_station_without_pet_is_forecast_with_the_inputs_training_gives_it(bun
     assert fc.weights["peti"] > 0  # derived, not masked
     mem = issue_forecast(bundle, "no-pet", data_dir=d, leads=3, timeseries=df)
     pd.testing.assert_frame_equal(fc.table, mem.table)
+
+
+def test_a_forecast_from_the_first_days_of_a_record_says_its_window_reaches_before_it(bundle, tiny_data_dir, series):
+    """Issued 10 days into a record, the model's window of history is mostly empty: the forecast says so."""
+    first = pd.Timestamp(series.index[0])
+    early = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=first + pd.Timedelta(days=9), leads=3)
+    assert any("only 10 day(s) of record up to the issue date" in n for n in early.data["notes"])
+    later = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=3)
+    assert not any("day(s) of record up to the issue date" in n for n in later.data["notes"])

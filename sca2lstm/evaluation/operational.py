@@ -284,6 +284,12 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
+    if p < pos:  # the window reaches back before the record: the state starts from empty days
+        note = (f"basin {basin}: only {p + 1} day(s) of record up to the issue date {t0.date()}, where the model reads "
+                f"{pos + 1}: its state starts from a partly empty window, and forecasts this early in a record are "
+                "less reliable")
+        log.warning("%s", note)
+        data["notes"] = [*data["notes"], note]
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
         wf = weather_forecast
         data["weather_forecast"] = {
