@@ -592,8 +592,7 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
         if num.any() and not num.all():
             days = s[num].astype(float).to_numpy()
             if ((days >= 1) & (days <= _EXCEL_SERIAL_MAX)).all():
-                day0 = pd.Timestamp(epoch or _dt.datetime(1899, 12, 30))
-                stamps = day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s")
+                stamps = _from_serial(days, epoch)
                 s = s.copy()
                 s[num] = [t.isoformat(sep=" ") if t.time() != _dt.time(0) else str(t.date()) for t in stamps]
     first = str(s.iloc[0])
@@ -613,8 +612,7 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
                 i = int(np.flatnonzero((days < 1) | (days > _EXCEL_SERIAL_MAX))[0])
                 raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {i + first_row}), not an Excel date "
                                 f"serial (1 to {_EXCEL_SERIAL_MAX:.0f})")
-            day0 = pd.Timestamp(epoch or _dt.datetime(1899, 12, 30))
-            return pd.DatetimeIndex(day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s"))
+            return _from_serial(days, epoch)
         raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {first_row}), not dates; give "
                         f"{flag} (e.g. %Y%m%d) or save the dates as dates")
     year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
@@ -651,6 +649,13 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
     i = int((~form).argmax())
     raise DataError(f"{where}{column!r} has a value that is not a date in the form of the first row: "
                     f"{s.iloc[i]!r} (row {i + first_row})")
+
+
+def _from_serial(days: np.ndarray, epoch) -> pd.DatetimeIndex:
+    """Excel serial day numbers (fractions are times of day) as timestamps, from the book's ``epoch``
+    (default the 1900 system's day 0, 1899-12-30), to the second."""
+    day0 = pd.Timestamp(epoch or _dt.datetime(1899, 12, 30))
+    return pd.DatetimeIndex(day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s"))
 
 
 def _checked(parsed, s, where, column, first_row, form) -> pd.DatetimeIndex:
