@@ -13,11 +13,6 @@ from ..data.tables import read_json
 from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm verify"
-#: What a reforecast's forecasts were allowed to see, by its ``setting`` column.
-SETTING_WORDS = {"issue-time": "only what was known at issue time, no weather forecast",
-                 "issue-time+perfect-weather": "the observed weather of the lead days as a perfect forecast",
-                 "issue-time+archived-weather-forecast": "the weather forecasts of the archive, as issued",
-                 "issue-time+weather-forecast": "the weather forecast the service had at issue time"}
 
 
 def build_parser() -> ArgumentParser:
@@ -40,6 +35,7 @@ def _body(args) -> int:
     import pandas as pd
 
     from ..errors import DataError
+    from ..evaluation.settings import SETTING_WORDS
     from ..evaluation.verify import read_reforecast, verify
     from ..fileio import atomic_write_text
 

@@ -38,11 +38,10 @@ from ..weather.files import (WeatherForecast, check_weather_values, complete_pet
                              gauge_latitude, masked_inputs, pet_input)
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
+from .settings import SETTING_ISSUE, SETTING_WEATHER
 
 log = logging.getLogger(__name__)
 
-SETTING_ISSUE = "issue-time"
-SETTING_WEATHER = "issue-time+weather-forecast"
 #: The output folder of a forecast (or reforecast) with a weather forecast ends so: it never replaces the one
 #: without, of the same issue date (or span).
 WEATHER_FOLDER_SUFFIX = "_with_weather_forecast"

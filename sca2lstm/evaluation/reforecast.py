@@ -220,6 +220,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     from .context import BasinContext
     from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, member_setting,
                               quantile_column)
+    from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
     cfg = ctx.cfg
@@ -280,8 +281,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                 tab[quantile_column(lev)] = qs[:, :, j].ravel()
     tab["observed"] = obs.ravel()
     tab["persistence"] = np.repeat(last[keep], leads)
-    tab["setting"] = ("issue-time+archived-weather-forecast" if lead_weather is not None
-                      else "issue-time+perfect-weather" if weather == "perfect" else "issue-time")
+    tab["setting"] = (SETTING_ARCHIVE if lead_weather is not None
+                      else SETTING_PERFECT if weather == "perfect" else SETTING_ISSUE)
     # A valid day the model trained or was validated on, or whose flow its blend was fitted on: a score on
     # it is in-sample (sca2lstm verify says so).
     tab["in_sample"] = ctx.seen_days(tab["valid_date"])
