@@ -154,15 +154,13 @@ class BasinContext:
             missing = absent_inputs(rec, cfg)
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
         meta = read_station_meta(data_dir, basin)
-        spans = trained_on(ckpt)
         foreign = shares_id_only(ckpt, basin, meta, data_dir, scalers)
         if foreign:  # another river under a known id: nothing the model learned for that id applies to it
-            scalers = Scalers.from_dict(scalers.to_dict())
-            del scalers.basins[basin]
-            spans = [dict(sp, basins=[b for b in sp["basins"] if b != basin]) for sp in spans]
+            bundle = forget_basin(bundle, basin)
+            _, _, scalers, ckpt = bundle
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
                   scalers=scalers, scale_source="checkpoint", static_raw=_static(data_dir, basin, cfg, attrs),
-                  static=None, static_missing=None, missing_inputs=missing, trained_on=spans,
+                  static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
                   meta=meta, fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
                   bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
                   foreign_id=foreign, _frame=frame, _files=files)
@@ -250,8 +248,7 @@ class BasinContext:
         if self._blend is None:
             from .persistence import basin_alpha
 
-            ckpt = self.ckpt if not self.foreign_id else {**self.ckpt, "persistence_blend": {}}  # not its weight
-            alpha, source = basin_alpha(self.model, self.cfg, ckpt, self.sequence_data(), self.record,
+            alpha, source = basin_alpha(self.model, self.cfg, self.ckpt, self.sequence_data(), self.record,
                                         self.device, self.validation_days())
             self._blend = BlendWeights(alpha, source)
         return self._blend
@@ -344,6 +341,17 @@ def shares_id_only(ckpt: dict, basin: str, meta, data_dir, scalers) -> bool:
     if trained_in and Path(trained_in).expanduser().resolve() == Path(data_dir).expanduser().resolve():
         return False
     return True
+
+
+def forget_basin(bundle, basin: str) -> tuple:
+    """``bundle`` (``load_model``'s) as if the checkpoint had never known ``basin``: no discharge scale, no
+    stored blend, no training or validation days of it (copies; the loaded bundle is never changed)."""
+    model, cfg, scalers, ckpt = bundle
+    scalers = Scalers.from_dict(scalers.to_dict())
+    del scalers.basins[basin]
+    ckpt = {**ckpt, "trained_on": [dict(sp, basins=[b for b in sp["basins"] if b != basin]) for sp in trained_on(ckpt)],
+            "persistence_blend": {b: a for b, a in (ckpt.get("persistence_blend") or {}).items() if b != basin}}
+    return model, cfg, scalers, ckpt
 
 
 def foreign_id_note(ckpt: dict, basin: str, meta, data_dir) -> str | None:
