@@ -1,5 +1,7 @@
-"""The Chinese guide (docs/zh/README.md) stays in step with the command line: every command in its
-bash blocks parses with today's parsers (nothing runs), and the README links to it in its first lines."""
+"""The guides stay in step with the command line: every command in the bash blocks of the Chinese guide
+(docs/zh/README.md), the user's guide beside the checkout (../shared/docs/fine_tune_guide.zh.md), the README
+and docs/*.md parses with today's parsers (nothing runs), and the README links to the Chinese guide in its
+first lines."""
 
 from __future__ import annotations
 
@@ -12,23 +14,37 @@ import pytest
 from conftest import REPO
 
 GUIDE = REPO / "docs" / "zh" / "README.md"
+#: Every document whose commands a user copies (the user's guide only where ../shared is beside the checkout).
+DOCUMENTS = [GUIDE, REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+             *[p for p in [REPO.parent / "shared" / "docs" / "fine_tune_guide.zh.md"] if p.is_file()]]
 # How each command of the guide reaches its parser: root scripts, then `sca2lstm <subcommand>`.
 SCRIPTS = {"sca2lstm.py": "sca2lstm.cli.train", "fine_train.py": "sca2lstm.cli.finetune",
            "predict.py": "sca2lstm.cli.predict"}
 
 
-def guide_commands() -> list[str]:
-    """Every command line of the guide's ```bash blocks (continuations joined, comments dropped)."""
-    text = GUIDE.read_text(encoding="utf-8")
+def guide_commands(path=GUIDE) -> list[str]:
+    """Every command line of a document's ```bash blocks (continuations joined, comments dropped)."""
+    text = path.read_text(encoding="utf-8")
     out = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
-        out += [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
+        lines = (re.split(r"\s+#\s", line, maxsplit=1)[0].strip() for line in joined.splitlines())
+        out += [line for line in lines if line and not line.startswith("#")]
     return out
 
 
+def as_written(command: str) -> str:
+    """A documented command with its optional parts taken: ``[--flag V]`` -> ``--flag V``, ``a|b`` -> ``a``."""
+    command = command.replace("[", " ").replace("]", " ")
+    return re.sub(r"(\S+?)\|\S+", r"\1", command)
+
+
 def parser_and_argv(command: str):
-    argv = shlex.split(command)
+    argv = shlex.split(as_written(command))
+    while argv and re.fullmatch(r"[A-Z_]+=\S*", argv[0]):  # an environment assignment before the command
+        argv = argv[1:]
+    if argv[:3] == ["python", "-m", "sca2lstm"]:
+        argv = ["sca2lstm", *argv[3:]]
     if argv[0] == "python" and argv[1] in SCRIPTS:
         return importlib.import_module(SCRIPTS[argv[1]]).build_parser(), argv[2:]
     if argv[0] == "sca2lstm":
@@ -40,6 +56,7 @@ def parser_and_argv(command: str):
 
 
 COMMANDS = guide_commands()
+DOCUMENTED = [(p.relative_to(REPO.parent).as_posix(), c) for p in DOCUMENTS for c in guide_commands(p)]
 
 
 def test_the_guide_has_the_commands_it_promises():
@@ -59,6 +76,22 @@ def test_every_guide_command_parses_with_todays_cli(command):
         parser.parse_args(argv)
     except SystemExit as e:
         pytest.fail(f"the guide's command no longer parses (exit {e.code}): {command}")
+
+
+@pytest.mark.parametrize("document, command", DOCUMENTED)
+def test_every_documented_command_parses_with_todays_cli(document, command):
+    parser, argv = parser_and_argv(command)
+    if parser is None:  # pip, cd, a benchmark script: nothing of the CLI's to check
+        return
+    try:
+        parser.parse_args([a for a in argv if a != "..."])
+    except SystemExit as e:
+        pytest.fail(f"{document}: a documented command no longer parses (exit {e.code}): {command}")
+
+
+def test_the_documents_hold_commands_to_check():
+    checked = [c for _, c in DOCUMENTED if parser_and_argv(c)[0] is not None]
+    assert len(checked) >= 40, len(checked)
 
 
 def test_readme_links_to_the_chinese_guide_in_its_first_lines():
