@@ -113,3 +113,75 @@ def test_cli(run_dir, capsys):
     assert main([str(empty)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds nothing to report" in err[0] and not (empty / "report.html").exists()
+
+
+class _LevelTables(HTMLParser):
+    """The per-level tables of a forecast report: level name -> rows of (tr class, [cell texts])."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._level, self._row, self._cell = {}, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and "exceed" in (a.get("class") or "").split():
+            self._level = a["data-level"]
+            self.tables[self._level] = []
+        elif self._level and tag == "tr":
+            self._row = (a.get("class"), [])
+        elif self._row is not None and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row[1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._row[1] and self._row[1][0] != "lead":  # the header row aside
+                self.tables[self._level].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._level = None
+
+
+def _level_tables(path):
+    p = _LevelTables()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p.tables
+
+
+def test_forecast_report_shows_each_levels_exceedance_by_lead_and_the_leads_that_warn(pretrained_ckpt, tiny_data_dir,
+                                                                                    tmp_path):
+    from sca2lstm.cli.main import main as cli
+
+    # danger warns on its own wherever P reaches 0.01; alert (P <= 0.99 everywhere) only where danger does
+    assert cli(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                "--issue_date", "1976-06-15", "--leads", "7", "--format", "json", "--output_dir", str(tmp_path),
+                "--quiet", "--warning_levels", "alert=3.0,danger=6.0",
+                "--warn_probability", "danger=0.01,alert=0.99"]) == 0
+    folder = tmp_path / "basin_32006_issued_1976-06-15"
+    rows = json.loads((folder / "forecast.json").read_text())["forecast"]
+    assert any(r["warn_danger"] for r in rows) and not all(r["warn_danger"] for r in rows)  # both kinds of lead
+    tables = _level_tables(folder / "report.html")
+    assert list(tables) == ["danger", "alert"]  # the highest level first
+    for name, w in (("danger", 0.01), ("alert", 0.99)):
+        shown = tables[name]
+        assert [int(c[0]) for _, c in shown] == list(range(1, 8))
+        assert [c[1] for _, c in shown] == [r["valid_date"] for r in rows]
+        assert [c[2] for _, c in shown] == [f"{r[f'p_exceed_{name}']:.3f}" for r in rows]
+        assert [c[3] for _, c in shown] == [f"{w:.3f}"] * 7
+        # highlighted exactly on the leads the forecast warns on
+        assert [cls == "warned" for cls, _ in shown] == [r[f"warn_{name}"] for r in rows]
+    assert [c[4] for _, c in tables["danger"]] == ["yes" if r["p_exceed_danger"] >= 0.01 else "" for r in rows]
+    assert [c[4] for _, c in tables["alert"]] == ["yes, as danger warns" if r["warn_danger"] else "" for r in rows]
+    # a warning probability chosen per lead is shown at each lead
+    levels = json.loads((folder / "levels.json").read_text())
+    levels["danger"]["warn_probability_by_lead"] = [0.1, 0.2, 0.3]
+    (folder / "levels.json").write_text(json.dumps(levels))
+    build_report(folder)
+    assert [c[3] for _, c in _level_tables(folder / "report.html")["danger"]] == \
+        ["0.100", "0.200", "0.300", "0.300", "0.300", "0.300", "0.300"]

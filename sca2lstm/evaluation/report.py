@@ -10,6 +10,8 @@ Files read (top level, and one level of subfolders for figures, metrics and hist
 - ``data_summary.json`` / ``data_summary.csv`` - "Data summary"
 - ``history.csv`` and figures named ``*curve*`` / ``*loss*`` - "Training"
 - ``*metrics*.csv`` / ``*metrics*.json`` - "Metrics"
+- ``forecast.csv`` (``forecast.json`` where written), ``levels.json``, ``warnings.txt`` - "Operational forecast",
+  with one table per warning level: P(flow > level) by lead, the warning probability, the leads that warn
 - figures named ``*hydrograph*`` / ``*performance*`` - "Hydrographs"; ``*attention*`` - "Attention";
   every other ``*.png`` - "Other figures"
 
@@ -26,6 +28,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_write_text
@@ -51,6 +55,7 @@ details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.85em;font-family:monospace}.note{color:#a33}
 nav a{margin-right:1em}
+table.exceed tr.warned td{background:#fde2e2;font-weight:600}
 """
 
 
@@ -219,11 +224,98 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
     if "stage_median" in path.read_text(encoding="utf-8").splitlines()[0].split(","):
         intro = intro[:-4] + (" The <code>stage_*</code> columns are the same quantiles as water levels, in m, "
                               "through the station's rating curve.</p>")
-    out = [intro, _csv_table(path)]
+    out = []
     warn = run_dir / "warnings.txt"
     if warn.is_file():  # the warnings in one sentence, above the table
-        out.insert(0, f"<p><strong>{_e(warn.read_text(encoding='utf-8').strip())}</strong></p>")
-    return "\n".join(out) + "\n" + _figures(run_dir, figures)
+        out.append(f"<p><strong>{_e(warn.read_text(encoding='utf-8').strip())}</strong></p>")
+    out += [_warning_tables(run_dir, path), intro, _csv_table(path)]  # the sentence's detail, then the full table
+    return "\n".join(s for s in out if s) + "\n" + _figures(run_dir, figures)
+
+
+def _warning_tables(run_dir: Path, csv_path: Path) -> str:
+    """One small table per warning level, highest first: P(flow > level) at each lead, the level's warning
+    probability there, and the leads that warn (highlighted).
+
+    The probabilities are read from ``forecast.json`` where it was written (full precision), else from
+    ``forecast.csv``; the levels, their warning probabilities (one per lead where the calibration chose one
+    per lead) and where they came from, from ``levels.json``. A lead warns as issued (``warn_<level>``): a
+    level also warns where a higher one does, though its own probability may stay below its threshold, and
+    the table names that higher level.
+    """
+    import pandas as pd
+
+    notes = []
+    source = run_dir / "forecast.json" if (run_dir / "forecast.json").is_file() else csv_path
+    try:
+        rows = pd.DataFrame(_read_json(source)["forecast"]) if source.suffix == ".json" else pd.read_csv(source)
+    except Exception as e:  # noqa: BLE001 - an unreadable table becomes a note, not a failed report
+        return _note(source.name, e)
+    names = [c[len("p_exceed_"):] for c in rows.columns if c.startswith("p_exceed_")]
+    if not names or "lead_days" not in rows.columns:
+        return ""
+    levels: dict = {}
+    if (run_dir / "levels.json").is_file():
+        try:
+            levels = _read_json(run_dir / "levels.json")
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            notes.append(_note("levels.json", e))
+    levels = {n: levels.get(n) if isinstance(levels.get(n), dict) else {} for n in names}
+    value = {n: float(lv["value"]) if isinstance(lv.get("value"), (int, float)) else math.nan
+             for n, lv in levels.items()}
+    lead = rows["lead_days"].to_numpy(int)
+    p = {n: rows[f"p_exceed_{n}"].to_numpy(float) for n in names}
+    w = {n: _lead_thresholds(levels[n], lead) for n in names}
+    own = {n: p[n] >= w[n] for n in names}  # NaN thresholds compare False: unknown is not a warning
+    issued = {n: rows[f"warn_{n}"].astype(bool).to_numpy() if f"warn_{n}" in rows.columns else own[n]
+              for n in names}
+    order = sorted(names, key=lambda n: -value[n] if math.isfinite(value[n]) else math.inf)
+    out = ['<h3>Warning levels: probability of exceedance by lead</h3>',
+           "<p>P(flow &gt; level) for each lead day, from the forecast's quantiles, and the level's warning "
+           "probability: a lead warns (highlighted) where P reaches it, or where a higher level warns.</p>", *notes]
+    for n in order:
+        lv = levels[n]
+        unit = f" {_fmt(value[n])} m&sup3;/s" if math.isfinite(value[n]) else ""
+        stage = f" (water level {_e(_fmt(lv['stage_m']))} m)" if lv.get("stage_m") is not None else ""
+        warned = np.flatnonzero(issued[n])
+        first = (f"first warning at lead {int(lead[warned[0]])}" if len(warned) else "no lead warns")
+        meta = "; ".join(x for x in (
+            f"level: {_e(lv['source'])}" if lv.get("source") else "",
+            f"warning probability: {_e(lv['warn_probability_source'])}" if lv.get("warn_probability_source") else "",
+            first) if x)
+        body = []
+        for i in range(len(rows)):
+            if issued[n][i] and own[n][i]:
+                mark = "yes"
+            elif issued[n][i]:
+                higher = [m for m in order if value[m] > value[n] and own[m][i]]
+                mark = f"yes, as {_e(higher[0])} warns" if higher else "yes, as a higher level warns"
+            else:
+                mark = ""
+            date = f"<td>{_e(str(rows['valid_date'].iloc[i])[:10])}</td>" if "valid_date" in rows.columns else ""
+            cls = ' class="warned"' if issued[n][i] else ""
+            body.append(f"<tr{cls}><td>{int(lead[i])}</td>{date}"
+                        f"<td>{_prob(p[n][i])}</td><td>{_prob(w[n][i])}</td><td>{mark}</td></tr>")
+        head = ("<tr><th>lead</th>" + ("<th>valid date</th>" if "valid_date" in rows.columns else "")
+                + f"<th>P(flow &gt;{unit})</th><th>warning probability</th><th>warns</th></tr>")
+        out.append(f"<h4>{_e(n)}{':' + unit if unit else ''}{stage}</h4><p class=\"meta\">{meta}</p>"
+                   f'<table class="exceed" data-level="{_e(n)}"><thead>{head}</thead><tbody>{"".join(body)}'
+                   "</tbody></table>")
+    return "\n".join(out)
+
+
+def _lead_thresholds(level: dict, lead) -> np.ndarray:
+    """The warning probability at each lead: the level's per-lead one where it has it (the last one beyond
+    its leads, as the warnings apply it), else its one probability; NaN where unknown."""
+    by_lead = level.get("warn_probability_by_lead")
+    if isinstance(by_lead, list) and by_lead:
+        return np.asarray(by_lead, dtype=float)[np.clip(np.asarray(lead) - 1, 0, len(by_lead) - 1)]
+    w = level.get("warn_probability")
+    return np.full(len(lead), float(w) if isinstance(w, (int, float)) else math.nan)
+
+
+def _prob(v: float) -> str:
+    """A probability to three decimals (a duty forecaster compares it with the threshold beside it)."""
+    return "-" if not math.isfinite(v) else f"{v:.3f}"
 
 
 def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
