@@ -125,6 +125,50 @@ def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").rglob("*.pth"))
 
 
+@pytest.mark.slow
+def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_on(pretrained_ckpt, tiny_data_dir,
+                                                                                  tmp_path, caplog):
+    """A --test_start and ratio that move a pretraining basin's validation part into the pretrained model's
+    training years: the pretrained model is scored only where it did not learn the flows."""
+    import json
+
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.evaluate import evaluate
+    from sca2lstm.training.finetune import validation_score
+
+    trained_until = max(np.datetime64(sp["end"]) for sp in torch.load(pretrained_ckpt, weights_only=False)
+                        ["trained_on"] if sp["role"] == "train" and "32006" in sp["basins"])
+    r = finetune(pretrained_ckpt, "32006", {"epochs": 0, "fine_tune_ratio": 0.5}, data_dir=tiny_data_dir,
+                 out_root=tmp_path / "a", progress=False, test_start="1977-01-01")
+    val_start, val_end = json.loads((r["run_dir"] / "config.json").read_text())["split"]["validation"]
+    assert np.datetime64(val_start) < trained_until  # the validation part overlaps the pretraining years
+    unseen_start = str(trained_until + 1)
+    dec = json.loads((r["run_dir"] / "val_metrics.json").read_text())["kept"]
+    assert dec["score_days"]["spans"] == [f"{unseen_start}..{val_end}"]
+    assert dec["score_days"]["left_out"] == [f"{val_start}..{trained_until}"]
+    assert not dec["score_days"]["in_sample_for_pretrained"]
+    # the recorded score is the pretrained model's on those days, not on the whole validation part
+    bundle = load_model(pretrained_ckpt)
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006", test_start="1977-01-01")
+    cfg, data, rec = ctx.cfg, ctx.sequence_data(), ctx.record
+    va = rec.period(val_start, val_end)
+    ev = evaluate(ctx.model, data, [va], cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, "cpu")
+    unseen = rec.dates[va[0]:va[1]] > trained_until
+    assert dec["pretrained"] == pytest.approx(validation_score(cfg, data, ev, "32006", unseen), abs=1e-6)
+    assert dec["pretrained"] != pytest.approx(validation_score(cfg, data, ev, "32006"), abs=1e-4)
+
+    # Too few days outside them: every validation day is compared, and a warning says it is in-sample.
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path / "b",
+                     progress=False, test_start="1975-04-01")
+    val_start, val_end = json.loads((r["run_dir"] / "config.json").read_text())["split"]["validation"]
+    dec = json.loads((r["run_dir"] / "val_metrics.json").read_text())["kept"]
+    assert dec["score_days"]["spans"] == [f"{val_start}..{val_end}"] and dec["score_days"]["left_out"] == []
+    assert dec["score_days"]["in_sample_for_pretrained"]
+    assert len([m for m in caplog.messages if "in-sample for the pretrained model" in m]) == 1
+
+
 @pytest.fixture(scope="module")
 def default_model_ckpt(tiny_data_dir, tmp_path_factory):
     """Pretrained with the DEFAULT model config on two basins (10003 is left out)."""

@@ -12,12 +12,15 @@
 - Freezing: the groups of ``SCA2LSTM.FREEZABLE_GROUPS`` not released by an unfreeze flag are frozen.
 - The pretrained model is kept, per basin, unless the fine-tuned one forecasts the validation part
   better (:func:`keep_better` on :func:`validation_score`); the log, ``val_metrics.json`` and
-  ``config.json`` say which, and ``best_model_basin_{id}.pth`` holds the kept weights.
+  ``config.json`` say which, and ``best_model_basin_{id}.pth`` holds the kept weights. The two are
+  compared only on validation days the pretrained model did not train on (:func:`comparison_days`; a
+  ``--test_start`` or ratio can move the validation part into them); ``kept.score_days`` records which.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -232,15 +235,17 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     result = trainer.fit()
     seconds = time.time() - t0
     after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
-    # Keep the fine-tuned weights only if they forecast the validation part better than the pretrained ones.
-    score_before, score_after = (validation_score(cfg, data, ev, basin) for ev in (before, after))
+    # Keep the fine-tuned weights only if they forecast the validation part better than the pretrained ones,
+    # on days the pretrained weights did not learn from (there they would win by memory, not by skill).
+    days, score_days = comparison_days(ctx, split)
+    score_before, score_after = (validation_score(cfg, data, ev, basin, days) for ev in (before, after))
     kept = keep_better(score_before, score_after)
     decision = {"kept": kept, "score": _SCORE_NAME[bool(cfg.model.persistence_blend)],
-                "pretrained": score_before, "fine_tuned": score_after}
+                "pretrained": score_before, "fine_tuned": score_after, "score_days": score_days}
     if kept == PRETRAINED:
         model.load_state_dict(pretrained_state)
-    log.info("basin %s: kept the %s model (validation %s: pretrained %.4f, fine-tuned %.4f)", basin, kept,
-             decision["score"], score_before, score_after)
+    log.info("basin %s: kept the %s model (validation %s on %s: pretrained %.4f, fine-tuned %.4f)", basin, kept,
+             decision["score"], _days_text(score_days), score_before, score_after)
     blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin)
 
     # Outputs ---------------------------------------------------------------------------------------
@@ -302,13 +307,77 @@ def keep_better(pretrained_score: float, finetuned_score: float) -> str:
     return PRETRAINED
 
 
-def validation_score(cfg, data, ev, basin: str) -> float:
+def validation_score(cfg, data, ev, basin: str, days=None) -> float:
     """The score :func:`keep_better` compares: ``1 - MSE / MSE_persistence`` on the validation part of
     the forecast prediction makes (blended with persistence, its weight fitted on those days, when
     ``model.persistence_blend``; else the raw model). Higher is better; scale-free, so it compares
-    models on the same days and basin."""
-    fit = fit_forecasts(data, ev.forecasts, cfg.data.lead_days)[basin]
+    models on the same days and basin.
+
+    ``days``: [days of the basin's forecast] bool, the days scored (:func:`comparison_days`); default all."""
+    fcs = [f if f.basin != basin or days is None else
+           dataclasses.replace(f, pred=np.where(np.asarray(days, bool), f.pred, np.nan)) for f in ev.forecasts]
+    fit = fit_forecasts(data, fcs, cfg.data.lead_days)[basin]
     return float(fit.skill_blend if cfg.model.persistence_blend else fit.skill_model)
+
+
+#: Fewest observed validation days outside the pretrained model's training days that the keep-or-discard
+#: comparison is scored on alone: a year (its seasons average out), or half the validation part's observed days
+#: where that part is shorter than two years. Fewer, and the comparison takes every validation day.
+MIN_COMPARE_DAYS = 365
+
+
+def comparison_days(ctx: BasinContext, split: FinetuneSplit) -> tuple[np.ndarray, dict]:
+    """The validation days the keep-or-discard comparison scores: those the pretrained model did not train on.
+
+    A basin the pretrained model trained on, whose validation part a ``--test_start`` or ``fine_tune_ratio``
+    moved into its training spans (``ctx.trained_on``, role ``train``), would score the pretrained weights
+    in-sample there, biased toward keeping them. Those days are left out while at least
+    :data:`MIN_COMPARE_DAYS` observed days (half the validation part's, if that is under two years) remain;
+    else every validation day is compared, with a warning that the comparison is in-sample for the
+    pretrained model.
+
+    Returns
+    -------
+    (ndarray, dict)
+        ``[split.i1 - split.i_split]`` bool, the days scored; and what was compared, for the run's outputs:
+        ``spans`` (``"start..end"`` runs of scored days), ``observed_days`` (scored days with an observed
+        flow), ``left_out`` (runs of pretrained training days left out) and ``in_sample_for_pretrained``.
+    """
+    rec, basin = ctx.record, ctx.basin
+    dates = rec.dates[split.i_split:split.i1]
+    observed = np.isfinite(rec.y[split.i_split:split.i1])
+    trained = np.zeros(len(dates), bool)
+    for sp in ctx.trained_on:
+        if sp["role"] == "train" and basin in sp["basins"]:
+            trained |= (dates >= np.datetime64(sp["start"], "D")) & (dates <= np.datetime64(sp["end"], "D"))
+    unseen = int((observed & ~trained).sum())
+    need = min(MIN_COMPARE_DAYS, int(observed.sum()) // 2)
+    overlap = bool((trained & observed).any())
+    days = ~trained if overlap and unseen >= need else np.ones(len(dates), bool)
+    record = {"spans": _runs(dates, days), "observed_days": int((days & observed).sum()),
+              "left_out": _runs(dates, ~days), "in_sample_for_pretrained": bool((days & trained & observed).any())}
+    if overlap and unseen < need:
+        log.warning("basin %s: the validation part %s..%s holds %d observed days the pretrained model trained on "
+                    "(%s) and only %d others (fewer than %d): the keep-or-discard comparison uses every validation "
+                    "day, in-sample for the pretrained model, which it favours", basin, dates[0], dates[-1],
+                    int((trained & observed).sum()), ", ".join(_runs(dates, trained)), unseen, need)
+    elif overlap:
+        log.info("basin %s: the keep-or-discard comparison scores %s (%d observed days), leaving out %s: days the "
+                 "pretrained model trained on", basin, ", ".join(record["spans"]), record["observed_days"],
+                 ", ".join(record["left_out"]))
+    return days, record
+
+
+def _runs(dates, mask) -> list:
+    """``"start..end"`` of each run of consecutive days where ``mask`` holds."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, np.int8), 0]))
+    return [f"{dates[a]}..{dates[b - 1]}" for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _days_text(score_days: dict) -> str:
+    """The compared days for the log: their spans and number, and whether they are in-sample."""
+    text = f"{', '.join(score_days['spans'])} ({score_days['observed_days']} days"
+    return text + (", in-sample for the pretrained model)" if score_days["in_sample_for_pretrained"] else ")")
 
 
 def _fit_blend(cfg, data, after, basin) -> dict | None:

@@ -12,7 +12,8 @@
   epochs, batch size, patience and the unfreeze flags; its first trial is the guide's default.
 - Both keep the candidate with the best validation score on the basin's validation part, the score
   every fine-tune keeps its model by (:func:`~.finetune.validation_score`: skill against persistence of
-  the forecast prediction makes). Each fine-tune already keeps the pretrained weights unless its own
+  the forecast prediction makes, on the validation days the pretrained model did not train on:
+  ``val_score_days``). Each fine-tune already keeps the pretrained weights unless its own
   are better there (:func:`~.finetune.keep_better`); when no candidate beats the pretrained model, the
   kept checkpoint holds the pretrained weights and the table says so. Both write one run folder ``<out_root>/basin_{id}/{time}/`` with the winner as
   ``best_model_basin_{id}.pth``, ``strategies.csv`` (every candidate and the pretrained model with their
@@ -180,10 +181,18 @@ def _kept_score(r: dict) -> float:
     return float(d["fine_tuned"] if r["kept"] == FINE_TUNED else d["pretrained"])
 
 
+def _score_days(r: dict) -> str:
+    """The validation days ``val_score`` was taken on (those the pretrained model did not train on, where enough
+    remain: :func:`~.finetune.comparison_days`)."""
+    d = r["decision"]["score_days"]
+    return " ".join(d["spans"]) + (" (in-sample for the pretrained model)" if d["in_sample_for_pretrained"] else "")
+
+
 def _row(name: str, overrides: dict, r: dict, basin: str) -> dict:
     a = r["after"].per_basin[basin]
     hist = pd.read_csv(Path(r["run_dir"]) / "history.csv")
-    return {"strategy": name, "val_score": _kept_score(r), "val_nse": a["model"]["nse"], "val_kge": a["model"]["kge"],
+    return {"strategy": name, "val_score": _kept_score(r), "val_score_days": _score_days(r),
+            "val_nse": a["model"]["nse"], "val_kge": a["model"]["kge"],
             "val_loss": r["after"].loss, "persistence_val_nse": a["persistence"]["nse"], "fine_tune_kept": r["kept"],
             "seconds": round(r["seconds"], 1), "settings": json.dumps(overrides, sort_keys=True),
             "checkpoint": str(r["checkpoint"]), "epochs_run": int(hist["epoch"].max()),
@@ -202,7 +211,8 @@ def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dic
     table = pd.DataFrame(rows).sort_values("val_score", ascending=False, kind="stable")
     win = table.iloc[0]
     pretrained_kept = keep_better(pre_score, float(win["val_score"])) == PRETRAINED
-    pre = {"strategy": PRETRAINED_ROW, "val_score": pre_score, "val_nse": b["model"]["nse"],
+    pre = {"strategy": PRETRAINED_ROW, "val_score": pre_score, "val_score_days": _score_days(first),
+           "val_nse": b["model"]["nse"],
            "val_kge": b["model"]["kge"], "val_loss": first["before"].loss, "persistence_val_nse": b["persistence"]["nse"],
            "fine_tune_kept": PRETRAINED, "seconds": 0.0, "settings": "", "checkpoint": "", "epochs_run": 0,
            "best_epoch": 0}
