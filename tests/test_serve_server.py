@@ -4,6 +4,7 @@
   write (uvicorn on the app of serve_helpers, with the tiny trained model).
 - The load script on `sca2lstm serve` with a trained model, scaled down: no error, nothing lost or
   duplicated.
+- Stopping: SIGTERM stops the service and its model workers; after a SIGKILL the workers exit by themselves.
 """
 
 from __future__ import annotations
@@ -137,6 +138,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -145,25 +154,31 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _serve_cli(model, data_dir, db, port) -> subprocess.Popen:
+    """`sca2lstm serve` with one model worker on ``port``, once it answers /health."""
+    proc = subprocess.Popen([sys.executable, "-m", "sca2lstm", "serve", "--model", str(model), "--data_dir",
+                             str(data_dir), "--db", str(db), "--port", str(port), "--workers", "1", "--quiet"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("sca2lstm serve did not answer /health within 90 s")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
 def test_sigterm_stops_the_service_and_its_worker_processes(pretrained_ckpt, tiny_data_dir, tmp_path):
     """systemd and docker stop a service with SIGTERM: `sca2lstm serve` must take its model workers with it,
     not leave them running (half a GB each) under init."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sca2lstm", "serve", "--model", str(pretrained_ckpt), "--data_dir",
-                             str(tiny_data_dir), "--db", str(tmp_path / "s.sqlite"), "--port", str(port), "--workers",
-                             "1", "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    proc = _serve_cli(pretrained_ckpt, tiny_data_dir, tmp_path / "s.sqlite", _free_port())
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         workers = _children(proc.pid)
         assert workers, "the service started no worker process"
         proc.send_signal(signal.SIGTERM)
@@ -173,6 +188,36 @@ def test_sigterm_stops_the_service_and_its_worker_processes(pretrained_ckpt, tin
             time.sleep(0.2)
         assert not [p for p in workers if _alive(p)], "worker processes outlived the service"
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_a_sigkilled_service_leaves_no_worker_process_behind(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """kill -9 (or the OOM killer) runs no shutdown: the model workers notice that their parent is gone and
+    exit, instead of living on under init with the models loaded (and, with them, multiprocessing's
+    resource tracker, which ends once no worker holds its pipe)."""
+    port = _free_port()
+    proc = _serve_cli(pretrained_ckpt, tiny_data_dir, tmp_path / "s.sqlite", port)
+    children = _children(proc.pid)
+    try:
+        workers = [p for p in children if "spawn_main" in _cmdline(p)]
+        assert workers, f"the service started no worker process: {[_cmdline(p) for p in children]}"
+        # a forecast first: the worker has run the model, as in service, not only started
+        assert httpx.get(f"http://127.0.0.1:{port}/stations/32006/forecast", timeout=60).status_code == 200
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [_cmdline(p) for p in children if _alive(p)]
+        assert not left, f"processes outlived the killed service: {left}"
+    finally:
+        for p in children:  # never leave them running, whatever the assertion said
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,10 +287,32 @@ def _bundle(path: str):
     return hit
 
 
-def _worker_start(threads: int) -> None:
+#: Seconds between a worker's checks that the process that started it is still its parent.
+PARENT_POLL_SECONDS = 1.0
+
+
+def _worker_start(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if parent is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int, poll: float = PARENT_POLL_SECONDS) -> None:
+    """End this worker process once ``parent`` is no longer its parent.
+
+    A parent killed outright (SIGKILL, the OOM killer) runs no shutdown, and a worker blocks for ever on its task
+    queue (it holds both ends of the pipe, so it never reads an end of file): it would live on under init with the
+    models loaded. The dead parent's children are re-parented, so ``os.getppid()`` changes; then the worker exits
+    (no task of it can be answered). Polled rather than ``prctl(PR_SET_PDEATHSIG)``: that signal follows the
+    *thread* that started the worker, and a pool may start one from a thread that ends long before the server.
+    Where a parent's death does not change ``getppid`` (Windows) this never fires and costs a sleeping thread.
+    """
+    while os.getppid() == parent:
+        time.sleep(poll)
+    log.warning("model worker %d: the service process %d is gone; exiting", os.getpid(), parent)
+    os._exit(1)
 
 
 def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup, fit: bool,
@@ -338,7 +361,8 @@ class LiveForecaster:
         self._files = {r.path: _files_state(r.path) for r in self.refs()}
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
-            self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start, initargs=(1,))
+            self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start,
+                                                initargs=(1, os.getpid()))
         else:
             self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="forecast")
         for ref in self.refs():  # refuse a checkpoint that cannot forecast now, not at the first request
