@@ -9,12 +9,17 @@ import os
 from sca2lstm.evaluation.live import LiveForecaster, station_models
 
 
-def forecaster(model, data_dir, workers: int = 0) -> LiveForecaster:
-    """The forecaster of checkpoint ``model`` (a file or a run folder) for the stations of ``data_dir``."""
+def forecaster(model, data_dir, workers: int = 0, **kw) -> LiveForecaster:
+    """The forecaster of checkpoint ``model`` (a file or a run folder, watched as `sca2lstm serve` watches it)
+    for the stations of ``data_dir``; ``kw``: LiveForecaster's (e.g. ``rescan_every``)."""
+    from pathlib import Path
+
     from sca2lstm.data.reader import list_basins
 
-    default, own = station_models(model, list_basins(data_dir))
-    return LiveForecaster(default, own, data_dir, workers=workers)
+    stations = list_basins(data_dir)
+    default, own = station_models(model, stations)
+    return LiveForecaster(default, own, data_dir, workers=workers, folder=model if Path(model).is_dir() else None,
+                          stations=stations, **kw)
 
 
 def app_from_env():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from sca2lstm.errors import UsageError
 from sca2lstm.evaluation import live
 from sca2lstm.evaluation.live import (
     LiveForecaster,
+    fine_tuned_files,
     forecast_station,
     history_days,
     recent_part,
@@ -132,6 +134,50 @@ def test_a_folder_gives_each_station_its_newest_fine_tuned_model(tmp_path):
         station_models(run, ["32006"])
     with pytest.raises(UsageError, match="no such"):
         station_models(tmp_path / "absent", [])
+
+
+def test_a_rescan_takes_a_stations_new_checkpoint_only_once_it_is_finished(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                             caplog):
+    """A service watching its --model folder picks up a station's new fine-tuned checkpoint, never one being
+    written: not the writers' temp names (atomic_torch_save's ``.<name>.<pid>.tmp``, save_calibrated's
+    ``.<stem>.staged.pth``, a folder built aside), not a half-copied file (refused in one line, taken once
+    whole), not one changed moments ago; and it goes back to the pretrained model where the file is gone."""
+    folder = tmp_path / "model_output"
+    run = folder / "fine_tune" / "basin_10002" / "20260101_000000"
+    run.mkdir(parents=True)
+    shutil.copyfile(pretrained_ckpt, folder / "sca2lstm.pth")
+    default, own = station_models(folder, ["10002", "32006"])
+    data = pretrained_ckpt.read_bytes()  # a real checkpoint's bytes (its own path makes it the station's model)
+    with LiveForecaster(default, own, tiny_data_dir, folder=folder, stations=["10002", "32006"], rescan_every=3600,
+                        settle=0) as fc:
+        (run / ".best_model_basin_10002.pth.4242.tmp").write_bytes(data[:1000])
+        (run / ".best_model_basin_10002.staged.pth").write_bytes(data)
+        aside = folder / "fine_tune" / ".basin_10002.4242.tmp"
+        aside.mkdir()
+        (aside / "best_model_basin_10002.pth").write_bytes(data)
+        assert fine_tuned_files(folder, ["10002", "32006"]) == {}
+        assert not fc.rescan_due() and fc.rescan() == []  # rate-limited: not looked at yet
+        assert fc.rescan(force=True) == [] and fc.own == {}
+        final = run / "best_model_basin_10002.pth"
+        final.write_bytes(data[:len(data) // 2])  # copied by hand, half-way
+        with caplog.at_level("WARNING", logger="sca2lstm"):
+            assert fc.rescan(force=True) == [] and fc.rescan(force=True) == []
+        refused = [r.getMessage() for r in caplog.records if "is not used" in r.getMessage()]
+        assert len(refused) == 1 and "station 10002" in refused[0] and "truncated" in refused[0], refused
+        final.write_bytes(data)  # the copy finished
+        assert fc.rescan(force=True) == ["10002"] and fc.model("10002").path == str(final)
+        assert fc.model("10002").kind == "fine-tuned" and fc.model("32006") is default
+        fc.settle = 3600.0  # a checkpoint (or its calibration) changed moments ago may still be being written
+        other = folder / "fine_tune" / "basin_32006" / "20260101_000000" / "best_model_basin_32006.pth"
+        other.parent.mkdir(parents=True)
+        other.write_bytes(data)
+        assert fc.rescan(force=True) == [] and fc.model("32006") is default
+        t = time.time() - 7200
+        os.utime(other, (t, t))
+        assert fc.rescan(force=True) == ["32006"] and fc.model("32006").path == str(other)
+        final.unlink()
+        assert fc.rescan(force=True) == ["10002"] and fc.model("10002") is default
+        assert list(fc.own) == ["32006"]
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import sqlite3
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -47,9 +49,9 @@ def _counting(live, monkeypatch) -> list:
     runs = []
     real = live.submit
 
-    def submit(station, ts, data_key, issue_date, leads, weather_forecast=None):
+    def submit(station, ts, data_key, issue_date, leads, weather_forecast=None, model=None):
         runs.append((station, str(issue_date)[:10]))
-        return real(station, ts, data_key, issue_date, leads, weather_forecast)
+        return real(station, ts, data_key, issue_date, leads, weather_forecast, model)
 
     monkeypatch.setattr(live, "submit", submit)
     return runs
@@ -243,6 +245,48 @@ def test_a_model_replaced_under_the_running_service_is_refused_not_mixed(pretrai
         os.utime(cal, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         r = c.get("/stations/32006/forecast", params={"issue_date": "1977-07-01", "leads": 3}, headers=AUTH)
         assert r.status_code == 503 and "was replaced since the service started: restart" in r.json()["detail"]
+
+
+def test_a_model_fine_tuned_into_the_served_folder_is_used_without_a_restart(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                            caplog):
+    """`python fine_train.py` for a station while the service runs writes
+    <folder>/fine_tune/basin_<id>/<time>/best_model_basin_<id>.pth: the station's forecasts come from it from
+    then on (named by its sha256, and its numbers), once it has been left alone a moment, with one log line;
+    the other stations keep the pretrained model."""
+    from sca2lstm.evaluation.calibration import calibration_path
+    from sca2lstm.fileio import file_sha256
+    from sca2lstm.training.finetune import finetune
+
+    folder = tmp_path / "model_output"
+    folder.mkdir()
+    pretrained = folder / "sca2lstm.pth"
+    for src, dst in ((pretrained_ckpt, pretrained), (calibration_path(pretrained_ckpt), calibration_path(pretrained))):
+        shutil.copyfile(src, dst)
+    p = {"issue_date": "1977-06-30", "leads": 3}
+    with forecaster(folder, tiny_data_dir, rescan_every=0) as f, \
+            TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        before = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert before["model_sha256"] == file_sha256(pretrained)
+        r = finetune(pretrained, "32006", {"epochs": 1}, data_dir=tiny_data_dir, out_root=folder / "fine_tune",
+                     progress=False)
+        ckpt = Path(r["checkpoint"])
+        assert ckpt.parent.parent == folder / "fine_tune" / "basin_32006" and r["kept"] == "fine-tuned"
+        os.utime(ckpt)  # as if it had just been written: not taken yet
+        assert c.get("/stations/32006/forecast", params=p, headers=AUTH).json()["model_sha256"] == file_sha256(pretrained)
+        t = time.time() - 60
+        for written in (ckpt, calibration_path(ckpt)):
+            os.utime(written, (t, t))
+        with caplog.at_level("INFO", logger="sca2lstm"):
+            after = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+            other = c.get("/stations/10002/forecast", params=p, headers=AUTH).json()
+        assert after["model_sha256"] == file_sha256(ckpt) and after["cached"] is False
+        tuned = load_model(ckpt)
+        tuned[3]["source_path"] = str(ckpt)
+        assert after["forecast"] == _expected(tuned, tiny_data_dir, "32006", "1977-06-30", 3) != before["forecast"]
+        switched = [r.getMessage() for r in caplog.records if "now forecast by" in r.getMessage()]
+        assert len(switched) == 1 and "station 32006" in switched[0] and str(ckpt) in switched[0], switched
+        assert other["model_sha256"] == file_sha256(pretrained)
+        assert c.get("/health").json()["fine_tuned_stations"] == 1
 
 
 def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(live, tiny_data_dir, tmp_path):

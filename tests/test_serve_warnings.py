@@ -145,6 +145,39 @@ def test_the_daily_issue_stores_forecasts_and_warnings_and_alerts_on_each_change
     con.close()
 
 
+def test_the_daily_issue_looks_for_newly_fine_tuned_models_first(pretrained_ckpt, data, tmp_path):
+    """Between two looks (rate-limited on requests) a station's new fine-tuned model is not yet used; the
+    daily issue looks first, so the issue's forecast of the station is its own model's."""
+    import os
+    import time
+
+    from sca2lstm.evaluation.calibration import calibration_path
+    from sca2lstm.fileio import file_sha256
+    from sca2lstm.training.finetune import finetune
+
+    folder = tmp_path / "model_output"
+    folder.mkdir()
+    pretrained = folder / "sca2lstm.pth"
+    for src, dst in ((pretrained_ckpt, pretrained), (calibration_path(pretrained_ckpt), calibration_path(pretrained))):
+        shutil.copyfile(src, dst)
+    db = tmp_path / "db.sqlite"
+    daily = Daily(at=None, notifier=Notifier(), now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+    with forecaster(folder, data, rescan_every=3600) as live, \
+            TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+        ckpt = finetune(pretrained, "10002", {"epochs": 1}, data_dir=data, out_root=folder / "fine_tune",
+                        progress=False)["checkpoint"]
+        t = time.time() - 60
+        for written in (ckpt, calibration_path(ckpt)):
+            os.utime(written, (t, t))
+        assert c.get("/stations/10002/forecast").json()["model_sha256"] == file_sha256(pretrained)  # not looked yet
+        assert c.post("/daily_issue", headers=AUTH).json()["failed"] == []
+        assert c.get("/health").json()["fine_tuned_stations"] == 1
+    con = sqlite3.connect(db)
+    used = dict(con.execute("SELECT station, model_sha256 FROM forecasts WHERE origin = 'daily'").fetchall())
+    con.close()
+    assert used == {"10002": file_sha256(ckpt), "10003": file_sha256(pretrained), "32006": file_sha256(pretrained)}
+
+
 def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     with WebhookStub(status=500) as hook, forecaster(pretrained_ckpt, data) as live:

@@ -24,7 +24,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", required=True,
                    help="checkpoint (.pth), or a folder of checkpoints: each station's own fine-tuned model "
                         "(**/best_model_basin_<id>.pth, the newest) where there is one, else the folder's "
-                        "pretrained sca2lstm.pth; loaded once with weights_only")
+                        "pretrained sca2lstm.pth; loaded once with weights_only; a station's model fine-tuned into the "
+                        "folder while serving is used from then on, without a restart")
     p.add_argument("--data_dir", default=None,
                    help="CAMELS-GB folder whose basins are the stations (read only; default: "
                         "$SCA2LSTM_DATA_DIR, else the checkpoint config's data_dir)")
@@ -201,8 +202,10 @@ def _body(args) -> int:
     default, _ = station_models(model_path, [])
     bundle = load_model(default.path, "cpu")
     data_dir, _ = data_folder(bundle, args.data_dir)
-    default, own = station_models(model_path, list_basins(data_dir))
-    forecaster = LiveForecaster(default, own, data_dir, workers=workers)
+    stations = list_basins(data_dir)
+    default, own = station_models(model_path, stations)
+    forecaster = LiveForecaster(default, own, data_dir, workers=workers,
+                                folder=model_path if model_path.is_dir() else None, stations=stations)
     # SIGTERM while the workers start (before uvicorn takes the signals over) must still stop them
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

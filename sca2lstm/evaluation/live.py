@@ -24,6 +24,7 @@ import copy
 import logging
 import multiprocessing
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from ..data.dataset import absent_inputs, load_basin
 from ..data.features import feature_lookback, required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
-from ..errors import CheckpointError, DataError, UsageError
+from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
@@ -251,16 +252,32 @@ def station_models(model, stations) -> tuple[ModelRef, dict[str, ModelRef]]:
         shown = ", ".join(p.name for p in top) or "none"
         raise UsageError(f"--model {path}: expected the pretrained model as sca2lstm.pth (or the only .pth) at "
                          f"the folder's top; found {shown}")
-    wanted = set(map(str, stations))
-    newest: dict[str, Path] = {}
-    for f in path.rglob(_FINE_TUNED):
-        sid = f.name[len("best_model_basin_"):-len(".pth")]
-        if sid in wanted and f.is_file():
-            old = newest.get(sid)
-            if old is None or (f.stat().st_mtime_ns, str(f)) > (old.stat().st_mtime_ns, str(old)):
-                newest[sid] = f
-    own = {s: ModelRef(str(f), file_sha256(f), "fine-tuned") for s, f in sorted(newest.items())}
+    own = {s: ModelRef(str(f), file_sha256(f), "fine-tuned") for s, f in fine_tuned_files(path, stations).items()}
     return ModelRef(str(default), file_sha256(default), "pretrained"), own
+
+
+def fine_tuned_files(folder, stations) -> dict[str, Path]:
+    """Each station's newest fine-tuned checkpoint under ``folder`` (``**/best_model_basin_<id>.pth``, by
+    modification time, then path), for the ``stations`` that have one.
+
+    Only finished checkpoints match: they are written under hidden names (``.<name>.<pid>.tmp``,
+    ``.<stem>.staged.pth``) and renamed into place, and nothing under a hidden folder counts either. Lists
+    names and stats files, reads none (the service calls it while serving).
+    """
+    folder = Path(folder)
+    wanted = set(map(str, stations))
+    newest: dict[str, tuple[int, str]] = {}
+    for f in folder.rglob(_FINE_TUNED):
+        sid = f.name[len("best_model_basin_"):-len(".pth")]
+        if sid not in wanted or any(part.startswith(".") for part in f.relative_to(folder).parts):
+            continue
+        try:
+            st = f.stat()
+        except OSError:  # removed or renamed since it was listed
+            continue
+        if stat.S_ISREG(st.st_mode) and (st.st_mtime_ns, str(f)) > newest.get(sid, (-1, "")):
+            newest[sid] = (st.st_mtime_ns, str(f))
+    return {s: Path(f) for s, (_, f) in sorted(newest.items())}
 
 
 # ----------------------------------------------------------------------------- worker processes
@@ -332,6 +349,13 @@ def _ping(paths: list[str]) -> int:
     return os.getpid()
 
 
+#: Seconds between two looks for new fine-tuned models in a watched --model folder (on requests).
+RESCAN_SECONDS = 5.0
+#: A new checkpoint (and its calibration) must have been left alone this long before it is used: a writer
+#: that puts the calibration beside the model after it (or a copy by hand) has then finished.
+SETTLE_SECONDS = 2.0
+
+
 class LiveForecaster:
     """Forecasts of stations from their current data, by their models, in ``workers`` processes.
 
@@ -346,11 +370,29 @@ class LiveForecaster:
     workers : int
         Worker processes (each loads the models it is asked for once, one torch thread each); 0 runs each
         forecast in the calling thread.
+    folder : path, optional
+        The ``--model`` folder ``own`` was found in: :meth:`rescan` looks there again for the ``stations``'
+        fine-tuned models (:func:`fine_tuned_files`), so one fine-tuned while the service runs is used
+        without a restart. None: the models stay those given.
+    stations : list of str, optional
+        The stations whose fine-tuned models :meth:`rescan` looks for.
+    rescan_every : float
+        Seconds between two looks of :meth:`rescan` (unless forced).
+    settle : float
+        Seconds a new checkpoint and its calibration must have been unchanged before they are used.
     """
 
-    def __init__(self, default: ModelRef, own: dict | None = None, data_dir=None, workers: int = 0):
+    def __init__(self, default: ModelRef, own: dict | None = None, data_dir=None, workers: int = 0, *,
+                 folder=None, stations=(), rescan_every: float = RESCAN_SECONDS, settle: float = SETTLE_SECONDS):
         self.default = default
         self.own = dict(own or {})
+        self.folder = Path(folder) if folder is not None else None
+        self.stations = [str(s) for s in stations]
+        self.rescan_every = rescan_every
+        self.settle = settle
+        self._next_scan = time.monotonic() + rescan_every
+        self._scan_lock = threading.Lock()
+        self._refused: dict[str, tuple] = {}  # checkpoint -> its files' state when it was refused
         self.data_dir = data_dir
         self._setups: dict[tuple, StationSetup] = {}
         self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
@@ -371,6 +413,7 @@ class LiveForecaster:
                 raise UsageError(f"the {ref.kind} model {Path(ref.path).name} is hindcast-only "
                                  "(training.forecast_leads 0); the service needs one trained to forecast from "
                                  "an issue date (training.forecast_leads >= 1)")
+        self._leads = self.max_leads()  # what the service answers; a model found later must forecast as many
 
     def refs(self) -> list[ModelRef]:
         return [self.default, *self.own.values()]
@@ -385,6 +428,89 @@ class LiveForecaster:
         """The fewest lead days any of the models forecasts."""
         return min(self.config(r).training.forecast_leads for r in self.refs())
 
+    def rescan_due(self) -> bool:
+        """True where :meth:`rescan` would look at the folder now (cheap: no file is touched)."""
+        return self.folder is not None and time.monotonic() >= self._next_scan
+
+    def rescan(self, force: bool = False) -> list[str]:
+        """Look again for the stations' fine-tuned models in the folder, at most every ``rescan_every``
+        seconds (``force``: now), and forecast each station with the model a restart would choose.
+
+        A station switches to a new or newer fine-tuned checkpoint once it and its calibration have been
+        left alone ``settle`` seconds, it loads and it forecasts the lead days the service answers (else one
+        warning line, and the station keeps its model until the file changes again); it goes back to the
+        pretrained model where its own is gone. A checkpoint already in use that was replaced in place is
+        not taken (its forecasts are refused until a restart, as :meth:`submit` says). One log line per
+        switch. Returns the stations that switched.
+        """
+        if self.folder is None or not (force or self.rescan_due()):
+            return []
+        if not self._scan_lock.acquire(blocking=force):  # another request is looking right now
+            return []
+        try:
+            self._next_scan = time.monotonic() + self.rescan_every
+            try:
+                found = fine_tuned_files(self.folder, self.stations)
+            except OSError as e:  # the folder itself is unreadable or gone: keep serving what is loaded
+                log.warning("--model %s cannot be listed (%s); the stations keep their models", self.folder, e)
+                return []
+            switched = []
+            for station in self.stations:
+                now, new = self.own.get(station), found.get(station)
+                if (now.path if now else None) == (str(new) if new else None):
+                    continue
+                ref = self._take(station, new) if new is not None else self.default
+                if ref is None:
+                    continue
+                with self._lock:
+                    own = dict(self.own)
+                    if ref is self.default:
+                        own.pop(station, None)
+                    else:
+                        own[station] = ref
+                    self.own = own  # one assignment: readers see the old or the new mapping, whole
+                switched.append(station)
+                if ref is self.default:
+                    log.info("station %s: its fine-tuned model %s is gone; now forecast by the pretrained model",
+                             station, now.path)
+                else:
+                    log.info("station %s: now forecast by its fine-tuned model %s (sha256 %s), found in %s",
+                             station, ref.path, ref.sha256[:12], self.folder)
+            return switched
+        finally:
+            self._scan_lock.release()
+
+    def _take(self, station: str, path: Path) -> ModelRef | None:
+        """The :class:`ModelRef` of ``station``'s new checkpoint ``path``, loaded and checked; None where it is
+        not to be used (yet)."""
+        name = str(path)
+        state = _files_state(name)
+        if state[0] is None:
+            return None  # gone since it was listed
+        if time.time_ns() - max(s[1] for s in state if s is not None) < self.settle * 1e9:
+            return None  # still being written beside (its calibration), or copied: the next look takes it
+        if self._refused.get(name) == state:
+            return None
+        try:
+            if name in self._files and self._files[name] != state:  # the workers may hold its old weights
+                raise CheckpointError("it was replaced since the service first loaded it; restart the service "
+                                      "to use it")
+            ref = ModelRef(name, file_sha256(path), "fine-tuned")
+            leads = self.config(ref).training.forecast_leads  # loads it: a truncated file fails here
+            if leads < self._leads:
+                raise CheckpointError(f"it forecasts {leads} lead day(s), fewer than the {self._leads} the service "
+                                      "answers; restart the service to serve fewer")
+        except (Sca2lstmError, OSError) as e:
+            self._refused[name] = state
+            log.warning("station %s: the fine-tuned model %s is not used: %s; the station keeps its %s model",
+                        station, name, " ".join(str(e).split()), self.model(station).kind)
+            return None
+        if _files_state(name) != state:
+            return None  # changed while it was read: the next look takes the finished one
+        with self._lock:
+            self._files[name] = state
+        return ref
+
     def warm_up(self, timeout: float = 300.0) -> None:
         """Start every worker and load the models in it, so the first requests do not pay for it."""
         paths = [r.path for r in self.refs()]
@@ -392,14 +518,15 @@ class LiveForecaster:
             f.result(timeout=timeout)
 
     def submit(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
-               weather_forecast=None) -> cf.Future:
+               weather_forecast=None, model: ModelRef | None = None) -> cf.Future:
         """Start the forecast of ``station`` from its record ``ts`` (all of it) for ``issue_date``.
 
         ``data_key`` names the version of ``ts`` (e.g. a fingerprint of the files and the posts): the
-        station's :class:`StationSetup` is worked out once per key. Returns a future of a
-        :class:`LiveForecast`.
+        station's :class:`StationSetup` is worked out once per key. ``model``: the model to run (default
+        the station's now; a caller that named the forecast after a model passes that one, which a
+        :meth:`rescan` in between does not change). Returns a future of a :class:`LiveForecast`.
         """
-        ref = self.model(station)
+        ref = model or self.model(station)
         issue = pd.Timestamp(issue_date)
         key = (ref.path, station, data_key)
         result: cf.Future = cf.Future()

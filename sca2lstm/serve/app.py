@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..data.rating import STAGE_COLUMNS
 from ..errors import CheckpointError, Sca2lstmError
-from ..evaluation.live import LiveForecaster
+from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS
 from ..evaluation.warn import station_warning
 from . import schemas
@@ -147,10 +147,10 @@ class Service:
         self.runs: OrderedDict = OrderedDict()
         self.max_leads = forecaster.max_leads()
 
-    def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int, weather_id: int = 0) -> tuple:
+    def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int, model: ModelRef,
+            weather_id: int = 0) -> tuple:
         """What a forecast is cached and stored by: a new post, file, model or weather forecast is a new key."""
-        return (station, issue.date().isoformat(), leads, state.version, state.fingerprint,
-                self.forecaster.model(station).sha256, weather_id)
+        return (station, issue.date().isoformat(), leads, state.version, state.fingerprint, model.sha256, weather_id)
 
     def remember(self, key: tuple, answer: dict, row: dict) -> None:
         self.cache[key] = (_encode({**answer, "cached": True}), row)
@@ -158,8 +158,9 @@ class Service:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
-    async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int, weather=None):
-        """The model's forecast of ``key`` (its first ``leads`` days; ``weather``: the weather forecast it
+    async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int, model: ModelRef,
+                        weather=None):
+        """The forecast of ``key`` by ``model`` (its first ``leads`` days; ``weather``: the weather forecast it
         reads, or None); concurrent requests share one run."""
         run_key = key[:2] + key[3:]  # every number of leads
         live = self.runs.get(run_key)
@@ -168,7 +169,7 @@ class Service:
             if fut is None:
                 data_key = (state.version, state.fingerprint)
                 fut = asyncio.wrap_future(self.forecaster.submit(key[0], state.timeseries, data_key, issue,
-                                                                 self.max_leads, weather))
+                                                                 self.max_leads, weather, model=model))
                 self.in_flight[run_key] = fut
                 fut.add_done_callback(lambda _: self.in_flight.pop(run_key, None))
             try:
@@ -186,6 +187,9 @@ class Service:
         day with observed flow): from the memory cache, else the database, else the model; stored in the
         database when ``store`` (a token holder, the daily issue)."""
         self.stations.check(station)
+        if self.forecaster.rescan_due():  # a model fine-tuned into the --model folder since (rate-limited)
+            await run_in_threadpool(self.forecaster.rescan)
+        model = self.forecaster.model(station)  # the one this forecast is named after and run with
         state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
         ts = state.timeseries
         issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
@@ -194,7 +198,7 @@ class Service:
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")
         # The weather forecast it reads (covering the model's lead days: one run serves every ``leads``).
         weather = self.weather.for_issue(station, issue, self.max_leads)
-        key = self.key(state, station, issue, leads, weather[0]["id"] if weather else 0)
+        key = self.key(state, station, issue, leads, model, weather[0]["id"] if weather else 0)
         hit = self.cache.get(key)
         if hit is not None and (hit[1]["id"] is not None or not store):
             self.cache.move_to_end(key)
@@ -206,7 +210,7 @@ class Service:
                                           hit[1]["weights"], hit[1]["levels"], origin, key[6], hit[1].get("notes"))
         if row is None:
             t0 = time.perf_counter()
-            live = await self.run_model(key, state, issue, leads, weather[1] if weather else None)
+            live = await self.run_model(key, state, issue, leads, model, weather[1] if weather else None)
             fc = live.forecast
             rows = table_rows(fc.table, live.p_exceed, live.warnings)
             weights = {str(k): float(v) for k, v in fc.weights.items()}

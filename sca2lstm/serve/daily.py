@@ -108,6 +108,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
         previous.update(unheard)
     else:
         unheard = {}
+    # each station with its newest model: one fine-tuned since the last look is used from this issue on
+    await run_in_threadpool(svc.forecaster.rescan, True)
     leads = svc.forecaster.max_leads()
     warnings, alerts, weather = [], [], {}
     for station in ids:
