@@ -38,17 +38,22 @@ def _start(model, data_dir, db, port) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_helpers:app_from_env", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    return _answering(proc, port, 60, "server")
+
+
+def _answering(proc: subprocess.Popen, port: int, seconds: float, what: str) -> subprocess.Popen:
+    """``proc`` once it answers /health on ``port``; killed, and the test failed, if it exits or is silent."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise AssertionError(f"{what} exited: {proc.stderr.read().decode()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError("server did not answer /health within 60 s")
+    raise AssertionError(f"{what} did not answer /health within {seconds} s")
 
 
 @pytest.mark.slow
@@ -160,16 +165,7 @@ def _serve_cli(model, data_dir, db, port) -> subprocess.Popen:
                              str(data_dir), "--db", str(db), "--port", str(port), "--workers", "1", "--quiet"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("sca2lstm serve did not answer /health within 90 s")
+    return _answering(proc, port, 90, "sca2lstm serve")
 
 
 @pytest.mark.slow
