@@ -185,3 +185,55 @@ def test_forecast_report_shows_each_levels_exceedance_by_lead_and_the_leads_that
     build_report(folder)
     assert [c[3] for _, c in _level_tables(folder / "report.html")["danger"]] == \
         ["0.100", "0.200", "0.300", "0.300", "0.300", "0.300", "0.300"]
+
+
+class _Tables(HTMLParser):
+    """Every table of a page: a list of tables, each a list of rows of cell texts (header row included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+
+def test_forecast_report_shows_a_probability_alike_in_its_level_table_and_its_forecast_table(pretrained_ckpt,
+                                                                                          tiny_data_dir, tmp_path):
+    """A probability the 4-decimal forecast.csv rounds up (0.38445 is written 0.3845) reads the same in the
+    level's table and in the forecast table below it, as forecast.json holds it: not 0.384 in one and 0.385
+    in the other."""
+    import pandas as pd
+
+    from sca2lstm.cli.main import main as cli
+
+    assert cli(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                "--issue_date", "1976-06-15", "--leads", "3", "--format", "json", "--output_dir", str(tmp_path),
+                "--quiet", "--warning_levels", "alert=3.0"]) == 0
+    folder = tmp_path / "basin_32006_issued_1976-06-15"
+    doc = json.loads((folder / "forecast.json").read_text())
+    doc["forecast"][1]["p_exceed_alert"] = 0.38445  # as the forecast could have given it
+    (folder / "forecast.json").write_text(json.dumps(doc))
+    pd.DataFrame(doc["forecast"]).to_csv(folder / "forecast.csv", index=False, float_format="%.4f")  # as written
+    assert "0.3845" in (folder / "forecast.csv").read_text()
+    build_report(folder)
+    assert [c[2] for _, c in _level_tables(folder / "report.html")["alert"]][1] == "0.384"
+    p = _Tables()
+    p.feed((folder / "report.html").read_text(encoding="utf-8"))
+    table = next(t for t in p.tables if t and "p_exceed_alert" in t[0])
+    col = table[0].index("p_exceed_alert")
+    assert table[2][col] == "0.384"

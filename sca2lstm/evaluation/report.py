@@ -228,28 +228,36 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
     warn = run_dir / "warnings.txt"
     if warn.is_file():  # the warnings in one sentence, above the table
         out.append(f"<p><strong>{_e(warn.read_text(encoding='utf-8').strip())}</strong></p>")
-    out += [_warning_tables(run_dir, path), intro, _csv_table(path)]  # the sentence's detail, then the full table
+    try:
+        rows = _forecast_rows(run_dir, path)
+    except Exception as e:  # noqa: BLE001 - an unreadable table becomes a note, not a failed report
+        return "\n".join([*out, _note(path.name, e)]) + "\n" + _figures(run_dir, figures)
+    # the sentence's detail, then the full table: both from the same rows, so a probability reads the same in both
+    out += [_warning_tables(run_dir, rows), intro, _df_html(rows)]
     return "\n".join(s for s in out if s) + "\n" + _figures(run_dir, figures)
 
 
-def _warning_tables(run_dir: Path, csv_path: Path) -> str:
+def _forecast_rows(run_dir: Path, csv_path: Path):
+    """The forecast's rows: from ``forecast.json`` where it was written (full precision), else from
+    ``forecast.csv`` (four decimals). Shown at three, a value read back from the CSV could round the other
+    way (0.38445 is written 0.3845 and would show as 0.385), so both of the report's tables read these rows."""
+    import pandas as pd
+
+    if (run_dir / "forecast.json").is_file():
+        return pd.DataFrame(_read_json(run_dir / "forecast.json")["forecast"])
+    return pd.read_csv(csv_path)
+
+
+def _warning_tables(run_dir: Path, rows) -> str:
     """One small table per warning level, highest first: P(flow > level) at each lead, the level's warning
     probability there, and the leads that warn (highlighted).
 
-    The probabilities are read from ``forecast.json`` where it was written (full precision), else from
-    ``forecast.csv``; the levels, their warning probabilities (one per lead where the calibration chose one
-    per lead) and where they came from, from ``levels.json``. A lead warns as issued (``warn_<level>``): a
-    level also warns where a higher one does, though its own probability may stay below its threshold, and
-    the table names that higher level.
+    The probabilities are those of ``rows`` (:func:`_forecast_rows`); the levels, their warning probabilities
+    (one per lead where the calibration chose one per lead) and where they came from, from ``levels.json``.
+    A lead warns as issued (``warn_<level>``): a level also warns where a higher one does, though its own
+    probability may stay below its threshold, and the table names that higher level.
     """
-    import pandas as pd
-
     notes = []
-    source = run_dir / "forecast.json" if (run_dir / "forecast.json").is_file() else csv_path
-    try:
-        rows = pd.DataFrame(_read_json(source)["forecast"]) if source.suffix == ".json" else pd.read_csv(source)
-    except Exception as e:  # noqa: BLE001 - an unreadable table becomes a note, not a failed report
-        return _note(source.name, e)
     names = [c[len("p_exceed_"):] for c in rows.columns if c.startswith("p_exceed_")]
     if not names or "lead_days" not in rows.columns:
         return ""
