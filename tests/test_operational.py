@@ -239,3 +239,37 @@ def test_a_forecast_from_the_first_days_of_a_record_says_its_window_reaches_befo
     assert any("only 10 day(s) of record up to the issue date" in n for n in early.data["notes"])
     later = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=3)
     assert not any("day(s) of record up to the issue date" in n for n in later.data["notes"])
+
+
+
+def test_a_forecast_issued_after_the_last_observed_flow_says_which_flow_it_starts_from(bundle, pretrained_ckpt,
+                                                                                        tiny_data_dir, series,
+                                                                                        tmp_path, capsys):
+    """An issue date whose own flow is missing (the gauge stopped reporting some days before) is forecast
+    from the last observed flow: the forecast names that flow and its day, in forecast.json and in what
+    ``sca2lstm forecast`` prints; an issue date with its flow observed has no such note."""
+    import json
+
+    from sca2lstm.cli.main import main as cli
+
+    q = series["discharge_vol"]
+    assert q.loc["1976-06-10":ISSUE].notna().all()  # observed in the tiny record: erased below
+    cut = series.copy()
+    cut.loc["1976-06-11":ISSUE, "discharge_vol"] = np.nan
+    fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3, timeseries=cut)
+    expected = (f"no flow observed on the issue date {ISSUE}; the forecast starts from the last observed flow, "
+                f"{q.loc['1976-06-10']:.3g} m3/s on 1976-06-10, 5 day(s) before it")
+    assert any(expected in n for n in fc.data["notes"]), fc.data["notes"]
+    full = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3)
+    assert not any("no flow observed on the issue date" in n for n in full.data["notes"])
+
+    # the command, on a day the record itself misses, a few days after an observed one
+    day = next(d for d in q.index[q.isna()] if q.loc[d - pd.Timedelta(days=3):d].notna().any())
+    last = q.loc[:day].last_valid_index()
+    assert cli(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                "--issue_date", str(day.date()), "--leads", "3", "--format", "json", "--output_dir",
+                str(tmp_path)]) == 0
+    said = f"the forecast starts from the last observed flow, {q.loc[last]:.3g} m3/s on {last.date()}"
+    assert said in capsys.readouterr().out
+    doc = json.loads((tmp_path / f"basin_32006_issued_{day.date()}" / "forecast.json").read_text())
+    assert any(said in n for n in doc["data"]["notes"])

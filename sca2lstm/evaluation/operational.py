@@ -289,6 +289,15 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                 "less reliable")
         log.warning("%s", note)
         data["notes"] = [*data["notes"], note]
+    last_day = df.loc[:t0, target].last_valid_index()
+    if last_day is not None and last_day < t0:
+        # An issue date past the last observed flow (up to RECENT_OBS_DAYS) forecasts from an older flow, and
+        # nothing else in the outputs says so: the duty officer may think the gauge reported today.
+        note = (f"basin {basin}: no flow observed on the issue date {t0.date()}; the forecast starts from the last "
+                f"observed flow, {df.at[last_day, target]:.3g} m3/s on {last_day.date()}, "
+                f"{(t0 - last_day).days} day(s) before it")
+        log.warning("%s", note)
+        data["notes"] = [*data["notes"], note]
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
         wf = weather_forecast
         data["weather_forecast"] = {
