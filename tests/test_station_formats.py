@@ -453,10 +453,12 @@ def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ck
     capsys.readouterr()
     fc_dir = tmp_path / "fc"
     rc = forecast_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data), "--leads", "3",
-                            "--output_dir", str(fc_dir)])
+                            "--output_dir", str(fc_dir), "--format", "json"])
     stdout, err = capsys.readouterr()
     assert rc == 0, err
     assert "m (water level)" in stdout and f"(water level {alert_h:g} m)" in stdout
+    doc = json.loads(next(fc_dir.rglob("forecast.json")).read_text(encoding="utf-8"))
+    assert doc["units"] == "m3/s" and doc["stage_units"] == "m" and "stage_median" in doc["forecast"][0]
     table = pd.read_csv(next(fc_dir.rglob("forecast.csv")))
     for col in ("median", "stage_median", "stage_q05", "stage_q95", "p_exceed_alert"):
         assert col in table.columns, col

@@ -537,8 +537,10 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         if fmt == "json":
             rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
                             valid_date=t["valid_date"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")
+            # "units" is the flows'; a station with a rating curve also has stage_* columns, water levels in m
+            stage = {"stage_units": "m"} if any(c.startswith("stage_") for c in t.columns) else {}
             doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
-                   "units": "m3/s", "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
+                   "units": "m3/s", **stage, "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
                    "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration),
                    "data": dict(fc.data)}
             (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
