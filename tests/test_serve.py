@@ -604,6 +604,13 @@ def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_f
            json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
     fc = c.get("/stations/32006/forecast").json()
     assert fc["issue_date"] == "1977-12-31" and len(fc["forecast"]) == min(7, trained)
+    assert not any("no flow observed on the issue date" in n for n in fc["notes"])
+    # asked for that rainy day, the forecast starts from the flow of 1977-12-31 and says so, as the CLI does
+    q = reader.read_timeseries(service.data_dir, "32006")["discharge_vol"]
+    fc = c.get("/stations/32006/forecast", params={"issue_date": "1978-01-03"}).json()
+    assert fc["issue_date"] == "1978-01-03"
+    assert (f"no flow observed on the issue date 1978-01-03; the forecast starts from the last observed flow, "
+            f"{q.loc['1977-12-31']:.3g} m3/s on 1977-12-31, 3 day(s) before it") in " ".join(fc["notes"])
 
 
 def test_days_posted_after_the_file_are_appended_and_forecast_from(service, bundle):

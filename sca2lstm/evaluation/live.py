@@ -46,7 +46,7 @@ from .calibration import calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
 from .warn import lead_warnings
-from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast, weather_members
+from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast, stale_flow_note, weather_members
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,8 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     fc.calibration = issue.sources
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
-    return LiveForecast(fc, setup.warnings.levels, probs, highest, list(setup.notes))
+    stale = stale_flow_note(station, ts[bundle[1].data.target], fc.issue_date)  # an issue date asked for by hand
+    return LiveForecast(fc, setup.warnings.levels, probs, highest, [*setup.notes, *([stale] if stale else [])])
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

@@ -289,13 +289,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                 "less reliable")
         log.warning("%s", note)
         data["notes"] = [*data["notes"], note]
-    last_day = df.loc[:t0, target].last_valid_index()
-    if last_day is not None and last_day < t0:
-        # An issue date past the last observed flow (up to RECENT_OBS_DAYS) forecasts from an older flow, and
-        # nothing else in the outputs says so: the duty officer may think the gauge reported today.
-        note = (f"basin {basin}: no flow observed on the issue date {t0.date()}; the forecast starts from the last "
-                f"observed flow, {df.at[last_day, target]:.3g} m3/s on {last_day.date()}, "
-                f"{(t0 - last_day).days} day(s) before it")
+    note = stale_flow_note(basin, df[target], t0)
+    if note:
         log.warning("%s", note)
         data["notes"] = [*data["notes"], note]
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
@@ -311,6 +306,21 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             data["notes"] = [*data["notes"], note]
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
+
+
+def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:
+    """The note of a forecast issued on ``t0`` without an observed flow that day: which flow (of the daily
+    series ``flow``, m3/s) and day it starts from; None where ``t0``'s flow was observed.
+
+    An issue date past the last observed flow (up to ``RECENT_OBS_DAYS``) forecasts from an older flow, and
+    nothing else in the outputs says so: the duty officer may think the gauge reported that day.
+    """
+    last_day = flow.loc[:t0].last_valid_index()
+    if last_day is None or last_day >= t0:
+        return None
+    return (f"basin {basin}: no flow observed on the issue date {t0.date()}; the forecast starts from the last "
+            f"observed flow, {flow.loc[last_day]:.3g} m3/s on {last_day.date()}, {(t0 - last_day).days} day(s) "
+            "before it")
 
 
 def _plain_with_pet(wf, cfg, lat, absent=()):

@@ -207,7 +207,8 @@ class ForecastOut(BaseModel):
     levels: dict[str, LevelOut] = Field(default_factory=dict, description="the station's warning levels")
     notes: list[str] = Field(default_factory=list, description="what the checks of the station's data found (its "
                                                                "flows changed since fine-tuning, data in another "
-                                                               "unit, ...): read them before the numbers")
+                                                               "unit, no flow observed on the issue date, ...): "
+                                                               "read them before the numbers")
     history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")
