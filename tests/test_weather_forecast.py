@@ -191,7 +191,7 @@ def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckp
                str(p), "--output_dir", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0 and "3 weather members" in out
-    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}_with_weather_forecast"
+    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}_with_weather_ensemble"
     t = pd.read_csv(folder / "forecast.csv")
     assert len(t) == 7 and (t["weather_members"] == 3).all()
     m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
@@ -206,6 +206,12 @@ def test_cli_ensemble_forecast_writes_table_members_and_fan_chart(pretrained_ckp
                  str(tmp_path / "out"), "--quiet"]) == 0
     assert (tmp_path / "out" / f"basin_32006_issued_{ISSUE}" / "forecast.csv").is_file()
     assert (folder / "forecast_members.csv").is_file()
+    # and one deterministic weather forecast of that date too (its control member), in a folder of its own
+    one = _save(tmp_path, "one.json", daily_response("1976-06-16", DRY, [14.0] * 9))
+    assert main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--weather_forecast",
+                 str(one), "--output_dir", str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / f"basin_32006_issued_{ISSUE}_with_weather_forecast" / "forecast.csv").is_file()
+    assert pd.read_csv(folder / "forecast.csv")["weather_members"].eq(3).all()
 
 
 @pytest.mark.slow

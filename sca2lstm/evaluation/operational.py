@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: The output folder of a forecast (or reforecast) with a weather forecast ends so: it never replaces the one
 #: without, of the same issue date (or span).
 WEATHER_FOLDER_SUFFIX = "_with_weather_forecast"
+#: The folder suffix of a forecast run through a weather ensemble (several members).
+ENSEMBLE_FOLDER_SUFFIX = "_with_weather_ensemble"
 #: An issue date needs an observed discharge within this many days up to it (inclusive). Older than
 #: that, every discharge input (the lagged flow, the SSI state of the last ``data.ssi_window`` = 30
 #: days) is missing at the issue date, a state training never shows: issue-time windows hide at most
@@ -525,8 +527,9 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
                    extra_files: dict | None = None) -> Path:
-    """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one, so
-    the two forecasts of one issue date do not replace each other): forecast.csv (+ forecast.json for ``fmt="json"``),
+    """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one,
+    ``..._with_weather_ensemble/`` with several members, so the three kinds of forecast of one issue date do
+    not replace each other; the same kind issued again does): forecast.csv (+ forecast.json for ``fmt="json"``),
     forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
 
     ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
@@ -538,8 +541,9 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     from .report import build_report
 
     out_dir = Path(out_dir)
-    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}" + (WEATHER_FOLDER_SUFFIX
-                                                               if fc.setting == SETTING_WEATHER else "")
+    suffix = "" if fc.setting != SETTING_WEATHER else (ENSEMBLE_FOLDER_SUFFIX if fc.members is not None
+                                                      else WEATHER_FOLDER_SUFFIX)
+    name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}{suffix}"
     final = out_dir / name
     with folder_built_aside(final) as tmp:
         t = fc.table
