@@ -142,7 +142,7 @@ def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretraine
                "--output_dir", str(tmp_path / "out")])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    assert "left out: 1 of 4 issue dates asked (1973-05-03): no complete forecast in the archive" in out.out
+    assert "left out: 1 of 4 issue dates asked (1973-05-03): no observed flow in the 30 days up to them, or no complete forecast of them in the archive" in out.out
     t = pd.read_csv(next((tmp_path / "out").glob("*/reforecast.csv")), parse_dates=["issue_date"])
     assert sorted(t["issue_date"].dt.strftime("%Y-%m-%d").unique()) == ["1973-05-01", "1973-05-02", "1973-05-04"]
     assert (t["setting"] == "issue-time+archived-weather-forecast").all()

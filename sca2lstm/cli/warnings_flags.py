@@ -100,7 +100,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     import pandas as pd
 
     from ..errors import UsageError
-    from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
+    from ..evaluation.operational import RECENT_OBS_DAYS, WEATHER_FOLDER_SUFFIX
     from ..evaluation.reforecast import reforecast, write_reforecast
 
     if not (args.from_date and args.to_date):
@@ -127,7 +127,8 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     asked = pd.date_range(args.from_date, args.to_date, freq="D")
     left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
     if len(left):
-        why = "no complete forecast in the archive" if weather is not None else "no data up to them"
+        why = f"no observed flow in the {RECENT_OBS_DAYS} days up to them" + (
+            ", or no complete forecast of them in the archive" if weather is not None else "")
         print(f"left out: {len(left)} of {len(asked)} issue dates asked ({', '.join(str(d.date()) for d in left[:5])}"
               f"{', ...' if len(left) > 5 else ''}): {why}")
     for n, lv in warnings.levels.items():
