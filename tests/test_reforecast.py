@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ import pytest
 from sca2lstm.checkpoint import load_model
 from sca2lstm.evaluation.calibration import adjust, calibrate, calibration_path, fit_lead_blend
 from sca2lstm.evaluation.recession import fit_recession
-from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+from sca2lstm.evaluation.levels import Level
+from sca2lstm.evaluation.reforecast import Warnings, reforecast, warned_forecast, warning_sentence
 
 LEVELS = {"alert": 3.0, "danger": 6.0}
 
@@ -72,6 +74,21 @@ def test_recession_bound_follows_the_fastest_recession():
     assert med.tolist() == [[18.0, 30.0]] and qs[0, 0].tolist() == [18.0, 18.0, 18.0]
 
 
+def test_warning_sentence_says_which_levels_the_last_observed_flow_is_already_above():
+    levels = {n: Level(n, v, "user", warn_probability=0.5) for n, v in (("alert", 10.0), ("danger", 20.0),
+                                                                        ("extreme", 50.0))}
+    table = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]),
+                          **{f"p_exceed_{n}": [0.1, 0.2] for n in levels}})
+    none = {n: 0 for n in levels}
+    falling = warning_sentence("b", none, Warnings(levels), table, (pd.Timestamp("2020-06-01"), 43.4))
+    assert falling.endswith("next 2 days (levels: alert, danger, extreme). Observed on 2020-06-01: 43.4 m3/s, "
+                            "above danger, alert."), falling
+    assert "Observed" not in warning_sentence("b", none, Warnings(levels), table, (pd.Timestamp("2020-06-01"), 9.0))
+    assert "Observed" not in warning_sentence("b", none, Warnings(levels), table, (pd.Timestamp("2020-06-01"), np.nan))
+    assert warning_sentence("b", none, Warnings(levels), table) == warning_sentence("b", none, Warnings(levels), table,
+                                                                                   None)
+
+
 @pytest.mark.slow
 def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.main import main
@@ -95,6 +112,13 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     # four training years: why there is no q2y is said, not left to guess
     assert "no return-period levels (q2y ..): the training years hold fewer than 5 complete water years" in text
     assert "warning for danger" in (folder / "report.html").read_text()
+    assert "Observed on" not in (folder / "warnings.txt").read_text()   # the river is below both levels
+    # a level the river is already above is said so, beside what is forecast
+    assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                 "--output_dir", str(tmp_path / "low"), "--quiet", "--warning_levels", "low=0.001",
+                 "--issue_date", "1976-06-15"]) == 0
+    said = next((tmp_path / "low").rglob("warnings.txt")).read_text()
+    assert re.search(r"Observed on 1976-06-1\d: [0-9.]+ m3/s, above low\.", said), said
     # where the blend and the intervals came from: 32006 is a calibration basin of this model
     assert "Blend with persistence: stored beside the model; intervals: pooled over the calibration basins" in text
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0

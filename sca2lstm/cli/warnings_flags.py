@@ -78,7 +78,9 @@ def warned(args, bundle, path, weather):
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
         leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
         allow_missing_inputs=args.allow_missing_inputs, model_path=path, **_level_args(args))
-    sentence = warning_sentence(fc.basin, first, warnings, fc.table)
+    seen = fc.history.dropna(subset=["observed"])
+    last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
+    sentence = warning_sentence(fc.basin, first, warnings, fc.table, last)
     doc = warnings.to_json()
     for n, lead in first.items():
         doc[n]["first_warning_lead"] = lead or None   # null: no lead reaches the level's warning probability

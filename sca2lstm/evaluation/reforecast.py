@@ -182,8 +182,13 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     return fc, warnings, first
 
 
-def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame) -> str:
-    """One sentence: which levels are forecast to be crossed, from which day, and how likely (the highest first)."""
+def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame, observed=None) -> str:
+    """One sentence: which levels are forecast to be crossed, from which day, and how likely (the highest first).
+
+    ``observed``: ``(date, flow m3/s)`` of the last observed flow the forecast starts from; where it is already
+    above a level, a second sentence says so (a forecast of the days after does not: a falling river above its
+    danger level is forecast to cross nothing)."""
+    now = _already_above(observed, warnings)
     parts = []
     for n, lead in sorted(first.items(), key=lambda kv: -warnings.levels[kv[0]].value):
         if lead:
@@ -195,8 +200,18 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
                          f"({pd.Timestamp(row['valid_date']).date()}, P up to {p_max:.0%})")
     if not parts:
         return (f"Basin {basin}: no warning level is forecast to be crossed in the next {len(table)} days"
-                f"{' (levels: ' + ', '.join(warnings.levels) + ')' if warnings.levels else ' (no levels)'}.")
-    return f"Basin {basin}: warning for " + "; ".join(parts) + "."
+                f"{' (levels: ' + ', '.join(warnings.levels) + ')' if warnings.levels else ' (no levels)'}.{now}")
+    return f"Basin {basin}: warning for " + "; ".join(parts) + f".{now}"
+
+
+def _already_above(observed, warnings: Warnings) -> str:
+    """`` Observed on DATE: Q m3/s, above L1, L2.`` for the levels the last observed flow exceeds (highest
+    first), or ``""``."""
+    if observed is None or not np.isfinite(observed[1]):
+        return ""
+    day, flow = observed
+    above = sorted((n for n, lv in warnings.levels.items() if flow > lv.value), key=lambda n: -warnings.levels[n].value)
+    return f" Observed on {pd.Timestamp(day).date()}: {flow:.1f} m3/s, above {', '.join(above)}." if above else ""
 
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
