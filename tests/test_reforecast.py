@@ -114,11 +114,20 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert "warning for danger" in (folder / "report.html").read_text()
     assert "Observed on" not in (folder / "warnings.txt").read_text()   # the river is below both levels
     # a level the river is already above is said so, beside what is forecast
+    flows = pd.read_csv(next(tiny_data_dir.rglob("*32006*.csv")), index_col="date")["discharge_vol"]
+    q0 = float(flows["1976-06-15"])
+    assert q0 * 0.9 > flows.min()   # a level the record lets warn (not below every day)
     assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
-                 "--output_dir", str(tmp_path / "low"), "--quiet", "--warning_levels", "low=0.001",
+                 "--output_dir", str(tmp_path / "low"), "--quiet", "--warning_levels", f"low={q0 * 0.9:.4f}",
                  "--issue_date", "1976-06-15"]) == 0
     said = next((tmp_path / "low").rglob("warnings.txt")).read_text()
-    assert re.search(r"Observed on 1976-06-1\d: [0-9.]+ m3/s, above low\.", said), said
+    assert f"Observed on 1976-06-15: {q0:.1f} m3/s, above low." in said, said
+    # a level typed in l/s (1000 times the flow) would never warn: refused in one line, as at import
+    capsys.readouterr()
+    assert main([*base[:-2], "--warning_levels", "alert=3.0,danger=6000", "--issue_date", "1976-06-15"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(r"--warning_levels danger=6000 m3/s is \d+ times the record's "
+                                                    r"highest daily flow .*a level in l/s\?", err), err
     # where the blend and the intervals came from: 32006 is a calibration basin of this model
     assert "Blend with persistence: stored beside the model; intervals: pooled over the calibration basins" in text
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0

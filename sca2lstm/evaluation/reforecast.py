@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
@@ -52,6 +53,10 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
     else GLO on October water years."""
     dist = dist or ctx.meta.distribution or DEFAULT_DISTRIBUTION
     water_year_start = water_year_start or ctx.meta.water_year_start
+    unit, curve = ("m", ctx.meta.rating_curve) if levels_in == "stage" else ("m3/s", None)
+    if user_levels and (unit == "m3/s" or curve is not None):  # no curve: station_levels says what is missing
+        # as at import: a level the record could never warn on (typed in l/s, say), or would every day
+        check_level_flows(ctx.record.y, {n: WarningLevel(float(v), unit) for n, v in user_levels.items()}, curve)
     q, d = training_flows(ctx)
     if len(d):
         levels = station_levels(d, q, d[0], d[-1], meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
