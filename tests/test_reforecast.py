@@ -13,7 +13,7 @@ from sca2lstm.checkpoint import load_model
 from sca2lstm.evaluation.calibration import adjust, calibrate, calibration_path, fit_lead_blend
 from sca2lstm.evaluation.recession import fit_recession
 from sca2lstm.evaluation.levels import Level
-from sca2lstm.evaluation.reforecast import Warnings, reforecast, warned_forecast, warning_sentence
+from sca2lstm.evaluation.reforecast import Warnings, add_exceedance, reforecast, warned_forecast, warning_sentence
 
 LEVELS = {"alert": 3.0, "danger": 6.0}
 
@@ -72,6 +72,17 @@ def test_recession_bound_follows_the_fastest_recession():
     med, qs = adjust(np.array([[1.0, 30.0]]), np.array([[[0.5, 1.0, 2.0], [1.0, 30.0, 40.0]]]), [20.0],
                      bound=np.array([[18.0, 16.2]]))
     assert med.tolist() == [[18.0, 30.0]] and qs[0, 0].tolist() == [18.0, 18.0, 18.0]
+
+
+def test_a_probability_written_as_the_warning_probability_warns():
+    """P(exceed) is kept to the 4 decimals forecast.csv holds: a lead whose file says 0.1500 against a warning
+    probability of 0.15 warns (0.149996 unrounded would not), and the printed line marks it."""
+    table = pd.DataFrame({"lead_days": [1], "median": [9.0], "q05": [5.0], "q25": [8.0], "q75": [10.0],
+                          "q95": [20.0]})
+    # between q75 and q95 the CDF is linear: P(Q > 15.0002) = 0.25 - 0.2 * 0.50002 = 0.149996
+    lv = Level("alert", 15.0002, "user", warn_probability=0.15)
+    out = add_exceedance(table, Warnings({"alert": lv}))
+    assert out["p_exceed_alert"].iloc[0] == 0.15 and bool(out["warn_alert"].iloc[0])
 
 
 def test_warning_sentence_says_which_levels_the_last_observed_flow_is_already_above():

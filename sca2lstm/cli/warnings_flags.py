@@ -36,8 +36,13 @@ def threshold_text(lv) -> str:
     one per lead (what the warnings apply)."""
     by_lead = lv.extra.get("warn_probability_by_lead")
     if by_lead:
-        return "/".join(f"{v:.2f}" for v in by_lead) + " at leads 1-" + str(len(by_lead))
-    return f"{lv.warn_probability:.2f}"
+        return "/".join(map(_probability, by_lead)) + " at leads 1-" + str(len(by_lead))
+    return _probability(lv.warn_probability)
+
+
+def _probability(v: float) -> str:
+    """Two decimals, or as many as it takes (up to 4) to show the threshold that is applied (0.333)."""
+    return f"{v:.2f}" if round(v, 2) == v else f"{v:.4g}"
 
 
 def level_line(name: str, lv) -> str:
@@ -88,8 +93,11 @@ def warned(args, bundle, path, weather):
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
                         for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
+    # each lead's P(exceed) to the 4 decimals the warning is decided on; * where the lead warns
     lines = [level_line(n, lv) + f", warn at P >= {threshold_text(lv)} ({warnings.warn_source.get(n)}); P(exceed) "
-             "by lead " + " ".join(f"{p:.2f}" for p in fc.table[f"p_exceed_{n}"]) for n, lv in warnings.levels.items()]
+             "by lead (* warns) " + " ".join(f"{p:.4g}{'*' if w else ''}" for p, w in
+                                             zip(fc.table[f"p_exceed_{n}"], fc.table[f"warn_{n}"]))
+             for n, lv in warnings.levels.items()]
     lines += rare_levels_note(warnings.levels)
     calibrated = f"Blend with persistence: {fc.calibration['blend']}; intervals: {fc.calibration['spread']}."
     return fc, extra, [*lines, calibrated, sentence]

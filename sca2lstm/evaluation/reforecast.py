@@ -87,7 +87,8 @@ def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
     q = q[:, np.argsort(np.r_[taus, 0.5], kind="stable")]
     out = table.copy()
     for name, lv in warnings.levels.items():
-        p = exceedance_probability(q, all_taus, lv.value)
+        # to the 4 decimals the files hold, so that a written 0.1500 against a warning probability of 0.15 warns
+        p = np.round(exceedance_probability(q, all_taus, lv.value), 4)
         out[f"p_exceed_{name}"] = p
         by_lead = lv.extra.get("warn_probability_by_lead")
         if by_lead is not None and "lead_days" in out.columns:
