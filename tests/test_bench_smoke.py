@@ -165,3 +165,21 @@ def test_median_reliability_counts_the_days_below_each_median_per_lead(pretraine
     per = pd.read_csv(tmp_path / "per_basin.csv")
     assert set(per["way"]) == {"raw_q50", "blended", "issued"} and per["below_median"].between(0, 1).all()
     assert set(per["lead"]) == set(range(1, 8)) and "0.5 is calibrated" in capsys.readouterr().out
+
+
+def test_a_fitted_median_level_puts_half_the_flows_below_it_on_the_basins_it_was_fitted_on():
+    """On one basin fitted and scored on itself, the level is the median PIT, so about half the days fall below
+    the median it issues (up to ties and the interpolation), whatever the issued median's bias."""
+    bench = _load_bench("median_reliability")
+    rng = np.random.default_rng(0)
+    n, leads, levels = 4000, 2, [0.05, 0.25, 0.75, 0.95]
+    obs = rng.lognormal(0.0, 0.5, size=(n, leads))
+    # a forecast whose every day has the same distribution, its centre too high: 70 % of the flows fall below it
+    z = np.array([-1.645, -0.674, 0.674, 1.645])
+    med = np.full((n, leads), np.exp(0.5 * 0.524))
+    qs = np.broadcast_to(np.exp(0.5 * (0.524 + z)), (n, leads, 4)).copy()
+    issued = {"a": (med, qs, levels, obs), "b": (med, qs, levels, obs.copy())}
+    fl = bench.fitted_level(issued)
+    assert (fl["below_issued"] > 0.67).all()
+    assert np.allclose(fl["below_fitted"], 0.5, atol=0.02), fl
+    assert (fl["level"] < 0.5).all()
