@@ -60,19 +60,24 @@ def previous_runs_response(first_day: str, days: int, leads: int, value) -> dict
 
 @contextmanager
 def loopback_server(answers):
-    """A real HTTP server on 127.0.0.1 answering each GET with the next of ``answers`` ((status, body)
-    pairs; the last repeats). Yields (base URL, list of request paths seen)."""
+    """A real HTTP server on 127.0.0.1 (an ephemeral port) answering each GET with the next of ``answers``
+    (``(status, body)`` or ``(status, body, headers)``; the last repeats). A ``str``/``bytes`` body is sent
+    byte for byte, anything else as JSON; ``headers`` are added and may override ``Content-Length`` (a
+    body cut short). Yields (base URL, list of (request path, User-Agent) seen)."""
     seen = []
     queue = list(answers)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server API
             seen.append((self.path, self.headers.get("User-Agent")))
-            status, body = queue.pop(0) if len(queue) > 1 else queue[0]
-            data = (body if isinstance(body, str) else json.dumps(body)).encode()
+            status, body, *more = queue.pop(0) if len(queue) > 1 else queue[0]
+            headers = {"Content-Type": "application/json", **(more[0] if more else {})}
+            data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 

@@ -169,6 +169,47 @@ def test_retries_with_backoff_then_success_and_refusals_in_one_line():
     assert dict(seen[0].url.params)["apikey"] == "K"
 
 
+def test_retries_wait_as_retry_after_asks_up_to_a_cap_and_a_refusal_is_asked_once():
+    """Against a stub server on 127.0.0.1: a 429's Retry-After sets the wait (seconds or an HTTP date), a wait
+    longer than the cap (a daily limit) ends the retries at once, a 400 is never retried and its reason is
+    the line, an answer cut short is retried and named as such. The waits are recorded, not slept."""
+    import email.utils
+    import time
+
+    ok = daily_response("2024-03-10", [1.0] * 8, [5.0] * 8)
+    waits = []
+    with loopback_server([(429, {"error": True, "reason": "Minutely API request limit exceeded"}, {"Retry-After": "7"}),
+                          (503, "busy"), (200, ok)]) as (url, seen):
+        doc = OpenMeteoClient(base_url=url, retries=3, backoff=0.5, sleep=waits.append).get({"latitude": 1})
+    assert doc == ok and len(seen) == 3 and waits == [7.0, 1.0]     # Retry-After, then the backoff 0.5 * 2
+
+    waits = []
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    with loopback_server([(429, "{}", {"Retry-After": when}), (200, ok)]) as (url, seen):
+        OpenMeteoClient(base_url=url, retries=1, backoff=0.5, sleep=waits.append).get({})
+    assert len(waits) == 1 and 27 <= waits[0] <= 30.5
+
+    waits = []
+    with loopback_server([(429, {"error": True, "reason": "Daily API request limit exceeded"},
+                           {"Retry-After": "3600"})]) as (url, seen):
+        with pytest.raises(WeatherSourceError, match=r"HTTP 429: Daily API request limit exceeded and asks to wait "
+                                                     r"3600 s before retrying \(more than the 60 s"):
+            OpenMeteoClient(base_url=url, retries=3, backoff=0.5, max_wait=60, sleep=waits.append).get({})
+    assert len(seen) == 1 and waits == []
+
+    with loopback_server([(400, {"error": True, "reason": "Forecast days is invalid. Allowed range 0 to 16."})]) \
+            as (url, seen):
+        with pytest.raises(WeatherSourceError, match=r"refused the request .*: Forecast days is invalid"):
+            OpenMeteoClient(base_url=url, retries=3, backoff=0.5, sleep=waits.append).get({})
+    assert len(seen) == 1 and waits == []
+
+    with loopback_server([(200, b'{"latitude": 51.5, "daily": {"time": ["2024-', {"Content-Length": "500"})]) \
+            as (url, seen):
+        with pytest.raises(WeatherSourceError, match=r"unreachable after 2 attempts: the answer broke off"):
+            OpenMeteoClient(base_url=url, retries=1, backoff=0.5, sleep=waits.append).get({})
+    assert len(seen) == 2 and waits == [0.5]
+
+
 # ------------------------------------------------------------------ the command
 def _fetch_argv(ckpt, data_dir, out, base_url, *extra):
     return ["fetch", "--basin", "32006", "--model", str(ckpt), "--data_dir", str(data_dir), "--out", str(out),

@@ -21,14 +21,16 @@ licensed CC BY 4.0 (attribute Open-Meteo). Commercial users take a paid plan (``
 or run their own instance (``base_url``). See docs/weather.md.
 
 The client (:class:`OpenMeteoClient`) uses httpx with a timeout, a User-Agent, and a bounded number of
-retries with exponential backoff on connection errors, timeouts, 429 and 5xx answers. Everything that
-goes wrong ends in one :class:`~sca2lstm.errors.WeatherSourceError` line naming the URL and the cause.
+retries with exponential backoff on connection errors, timeouts, 429 and 5xx answers (waiting as long as a
+``Retry-After`` header asks, up to a cap). Everything that goes wrong ends in one
+:class:`~sca2lstm.errors.WeatherSourceError` line naming the URL and the cause.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from email.utils import parsedate_to_datetime
 
 import httpx
 import numpy as np
@@ -70,18 +72,27 @@ class OpenMeteoClient:
     retries : int
         Further attempts after the first, on connection errors, timeouts, 429 and 5xx.
     backoff : float
-        Seconds before the first retry, doubled each time.
+        Seconds before the first retry, doubled each time; longer where the answer's ``Retry-After`` asks.
+    max_wait : float
+        The longest wait before a retry: an answer whose ``Retry-After`` asks for more (a daily request
+        limit) ends the retries at once, saying so.
     transport : httpx.BaseTransport, optional
         For tests (``httpx.MockTransport``); default: the network.
+    sleep : callable, optional
+        ``sleep(seconds)`` between attempts (tests record the waits instead of waiting); default
+        :func:`time.sleep`.
     """
 
     def __init__(self, api: str = "forecast", base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 20.0, retries: int = 3, backoff: float = 1.0, transport=None):
+                 timeout: float = 20.0, retries: int = 3, backoff: float = 1.0, max_wait: float = 60.0,
+                 transport=None, sleep=None):
         if api not in DEFAULT_URLS:
             raise ValueError(f"api {api!r}: expected one of {', '.join(DEFAULT_URLS)}")
         self.url = _endpoint(base_url, api) if base_url else DEFAULT_URLS[api]
         self.api_key, self.timeout, self.retries, self.backoff = api_key, float(timeout), int(retries), float(backoff)
+        self.max_wait = float(max_wait)
         self.transport = transport
+        self.sleep = sleep or time.sleep
 
     def get(self, params: dict) -> dict:
         """The JSON object answered for ``params`` (lists are sent comma-separated)."""
@@ -93,18 +104,30 @@ class OpenMeteoClient:
         with httpx.Client(timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT},
                           follow_redirects=True) as client:
             for attempt in range(self.retries + 1):
-                if attempt:
-                    time.sleep(self.backoff * 2 ** (attempt - 1))
+                wait = self.backoff * 2 ** attempt  # before the next attempt, if there is one
                 try:
                     r = client.get(self.url, params=q)
                 except httpx.TimeoutException:
                     last = f"no answer within {self.timeout:g} s"
+                    self._pause(attempt, wait)
                     continue
-                except httpx.TransportError as e:
+                except httpx.ConnectError as e:
                     last = f"cannot connect ({_short(e)})"
+                    self._pause(attempt, wait)
+                    continue
+                except httpx.TransportError as e:  # connected, but the answer broke off (cut short, reset)
+                    last = f"the answer broke off ({_short(e)})"
+                    self._pause(attempt, wait)
                     continue
                 if r.status_code == 429 or r.status_code >= 500:
                     last = f"HTTP {r.status_code}{_reason(r)}"
+                    asked = _retry_after(r)
+                    if asked is not None and asked > self.max_wait and attempt < self.retries:
+                        raise WeatherSourceError(f"Open-Meteo ({self.url}) answered {last} and asks to wait "
+                                                 f"{asked:.0f} s before retrying (more than the {self.max_wait:g} s "
+                                                 "this waits); try again later, or pass a saved forecast file with "
+                                                 "--weather_forecast")
+                    self._pause(attempt, max(wait, asked or 0.0))
                     continue
                 if r.status_code != 200:
                     raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): HTTP "
@@ -112,13 +135,38 @@ class OpenMeteoClient:
                 try:
                     doc = r.json()
                 except ValueError:
-                    raise WeatherSourceError(f"Open-Meteo ({self.url}) answered something that is not JSON") from None
+                    start = " ".join(r.text[:40].split())
+                    raise WeatherSourceError(f"Open-Meteo ({self.url}) answered something that is not JSON (an "
+                                             f"error page or a cut-off answer? it starts {start!r})") from None
                 if isinstance(doc, dict) and doc.get("error"):
                     raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
                                              f"{doc.get('reason', 'error')}")
                 return doc
         raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {self.retries + 1} attempts: {last}; "
                                  "check the network, or pass a saved forecast file with --weather_forecast")
+
+    def _pause(self, attempt: int, wait: float) -> None:
+        """Wait ``wait`` seconds (at most ``max_wait``) where another attempt follows."""
+        if attempt < self.retries:
+            self.sleep(min(wait, self.max_wait))
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    """Seconds an answer's ``Retry-After`` header asks to wait (a number or an HTTP date); None without one."""
+    value = (r.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _endpoint(base_url: str, api: str) -> str:
