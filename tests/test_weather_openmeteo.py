@@ -210,6 +210,26 @@ def test_retries_wait_as_retry_after_asks_up_to_a_cap_and_a_refusal_is_asked_onc
     assert len(seen) == 2 and waits == [0.5]
 
 
+def test_a_paid_key_asks_each_apis_own_customer_host():
+    """Open-Meteo's paid plan has a host per API (customer-api, customer-ensemble-api,
+    customer-previous-runs-api): a key alone asks the right one, and a customer host given as --base_url
+    for another API stands for its tier; a self-hosted base URL is taken as given."""
+    want = {"forecast": "https://customer-api.open-meteo.com/v1/forecast",
+            "ensemble": "https://customer-ensemble-api.open-meteo.com/v1/ensemble",
+            "previous-runs": "https://customer-previous-runs-api.open-meteo.com/v1/forecast"}
+    for api, url in want.items():
+        assert OpenMeteoClient(api, api_key="K").url == url
+        assert OpenMeteoClient(api, base_url="https://customer-api.open-meteo.com/", api_key="K").url == url
+    assert OpenMeteoClient("ensemble").url == "https://ensemble-api.open-meteo.com/v1/ensemble"
+    assert OpenMeteoClient("ensemble", base_url="https://api.open-meteo.com").url == \
+        "https://ensemble-api.open-meteo.com/v1/ensemble"
+    assert OpenMeteoClient("previous-runs", base_url="http://h:8080", api_key="K").url == "http://h:8080/v1/forecast"
+    seen = []
+    ok = daily_response("2024-03-10", [1.0] * 8, [5.0] * 8)
+    OpenMeteoClient("ensemble", api_key="K", transport=_mock([(200, ok)], seen)).get({"a": 1})
+    assert seen[0].url.host == "customer-ensemble-api.open-meteo.com" and seen[0].url.params["apikey"] == "K"
+
+
 # ------------------------------------------------------------------ the command
 def _fetch_argv(ckpt, data_dir, out, base_url, *extra):
     return ["fetch", "--basin", "32006", "--model", str(ckpt), "--data_dir", str(data_dir), "--out", str(out),

@@ -55,8 +55,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--smtp_starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS")
     g.add_argument("--weather_base_url", default=None,
                    help="Open-Meteo host the daily issue fetches from for stations whose metadata names the source "
-                        "(a self-hosted instance or a paid plan's host; default: the free API, non-commercial use "
-                        "only; a plan's key from $SCA2LSTM_OPENMETEO_API_KEY)")
+                        "(a self-hosted instance; default: the free API, non-commercial use only, or with a paid "
+                        "plan's key in $SCA2LSTM_OPENMETEO_API_KEY the plan's host of each API)")
     g.add_argument("--weather_timeout", type=float, default=20.0, help="seconds per weather request attempt (default 20)")
     g.add_argument("--weather_retries", type=int, default=3, help="retries of a failed weather request (default 3)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")

@@ -11,9 +11,9 @@ Open-Meteo's previous-runs API (2024 on), which training, fine-tuning and refore
     sca2lstm weather archive --basin 32006 --model M.pth --from 2024-01-01 --to 2024-12-31 \\
         --out DIR/weather_archive/32006.csv
 
-The free API is for non-commercial use (no key); its data are CC BY 4.0. Use ``--base_url`` for a
-self-hosted instance or a paid plan's host and ``--api_key`` for a paid plan. Without network, on a
-refusal or an unusable answer: one line, exit 1, nothing written.
+The free API is for non-commercial use (no key); its data are CC BY 4.0. Use ``--api_key`` for a paid
+plan (its ``customer-`` host of each API is asked) and ``--base_url`` for a self-hosted instance. Without
+network, on a refusal or an unusable answer: one line, exit 1, nothing written.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def build_parser() -> ArgumentParser:
                        help="lat,lon pairs separated by ';', averaged (default: the station metadata's weather "
                             "points, else the gauge)")
         q.add_argument("--base_url", default=None,
-                       help="a self-hosted Open-Meteo or a paid plan's host (the free API is non-commercial)")
-        q.add_argument("--api_key", default=None, help="key of a paid Open-Meteo plan (sent as apikey)")
+                       help="a self-hosted Open-Meteo, e.g. http://host:8080 (default: the free API, "
+                            "non-commercial use only; with --api_key the paid plan's host of each API)")
+        q.add_argument("--api_key", default=None,
+                       help="key of a paid Open-Meteo plan (sent as apikey to customer-*.open-meteo.com)")
         q.add_argument("--timeout", type=float, default=20.0, help="seconds per request attempt (default 20)")
         q.add_argument("--retries", type=int, default=3, help="retries after a failed attempt (default 3)")
         q.add_argument("--out", default=None, help="output CSV (the raw response is saved beside it)")

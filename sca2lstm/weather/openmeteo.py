@@ -17,8 +17,8 @@ one member.
 
 **Terms.** The free API at api.open-meteo.com needs no key and is for non-commercial use only; its data are
 licensed CC BY 4.0 (attribute Open-Meteo). Commercial users take a paid plan (``api_key``, sent as the
-``apikey`` parameter, with the plan's host as ``base_url``, e.g. ``https://customer-api.open-meteo.com``)
-or run their own instance (``base_url``). See docs/weather.md.
+``apikey`` parameter to each API's ``customer-`` host: ``customer-api``, ``customer-ensemble-api``,
+``customer-previous-runs-api.open-meteo.com``) or run their own instance (``base_url``). See docs/weather.md.
 
 The client (:class:`OpenMeteoClient`) uses httpx with a timeout, a User-Agent, and a bounded number of
 retries with exponential backoff on connection errors, timeouts, 429 and 5xx answers (waiting as long as a
@@ -45,6 +45,10 @@ ENSEMBLE_URL = "https://ensemble-api.open-meteo.com/v1/ensemble"
 PREVIOUS_RUNS_URL = "https://previous-runs-api.open-meteo.com/v1/forecast"
 PATHS = {"forecast": "/v1/forecast", "ensemble": "/v1/ensemble", "previous-runs": "/v1/forecast"}
 DEFAULT_URLS = {"forecast": FORECAST_URL, "ensemble": ENSEMBLE_URL, "previous-runs": PREVIOUS_RUNS_URL}
+#: A paid plan's hosts: each API has its own, the free one's name prefixed ``customer-``.
+CUSTOMER_URLS = {api: url.replace("https://", "https://customer-", 1) for api, url in DEFAULT_URLS.items()}
+#: An Open-Meteo host given as ``base_url`` (free or paid, of any of the three APIs, without a path).
+_OPEN_METEO_HOST = re.compile(r"^https://(?P<customer>customer-)?(api|ensemble-api|previous-runs-api)\.open-meteo\.com/?$")
 #: The model's input names and Open-Meteo's variables: daily aggregates and hourly values.
 #: ``et0`` is FAO-56 reference evapotranspiration, kept apart from the model's own PET inputs (``pet``,
 #: ``peti``) until :func:`sca2lstm.weather.files.complete_pet` decides whether the model may read it.
@@ -63,8 +67,10 @@ class OpenMeteoClient:
     ----------
     api : {"forecast", "ensemble", "previous-runs"}
     base_url : str, optional
-        A self-hosted instance or a paid plan's host (``https://host``; the API's path is appended unless
-        the URL has a path already). Default: Open-Meteo's free servers.
+        A self-hosted instance (``http://host:8080``; the API's path is appended unless the URL has a path
+        already). Open-Meteo's own hosts stand for their tier: ``https://customer-api.open-meteo.com``
+        given for the ensemble asks ``customer-ensemble-api.open-meteo.com``, as each API has its host.
+        Default: Open-Meteo's free servers, or with ``api_key`` the paid plan's (:data:`CUSTOMER_URLS`).
     api_key : str, optional
         Sent as ``apikey`` (paid plans).
     timeout : float
@@ -88,7 +94,7 @@ class OpenMeteoClient:
                  transport=None, sleep=None):
         if api not in DEFAULT_URLS:
             raise ValueError(f"api {api!r}: expected one of {', '.join(DEFAULT_URLS)}")
-        self.url = _endpoint(base_url, api) if base_url else DEFAULT_URLS[api]
+        self.url = _endpoint(base_url, api) if base_url else (CUSTOMER_URLS if api_key else DEFAULT_URLS)[api]
         self.api_key, self.timeout, self.retries, self.backoff = api_key, float(timeout), int(retries), float(backoff)
         self.max_wait = float(max_wait)
         self.transport = transport
@@ -170,6 +176,9 @@ def _retry_after(r: httpx.Response) -> float | None:
 
 
 def _endpoint(base_url: str, api: str) -> str:
+    own = _OPEN_METEO_HOST.match(base_url.strip())
+    if own:  # each Open-Meteo API has its own host: the one of this API, on the tier given
+        return (CUSTOMER_URLS if own.group("customer") else DEFAULT_URLS)[api]
     b = base_url.rstrip("/")
     return b if re.match(r"^https?://[^/]+/.+", b) else b + PATHS[api]
 
