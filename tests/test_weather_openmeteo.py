@@ -298,6 +298,30 @@ def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     assert t["valid_date"].iloc[0] == pd.Timestamp("2024-05-01") and t["lead_days"].iloc[0] == 0
 
 
+@pytest.mark.parametrize("label", ["start", "end"])
+def test_a_saved_hourly_answer_reads_as_the_table_fetched_from_it(tmp_path, label):
+    """For a station day from 08:00 the answer's first station day (from 08:00 the day before) is incomplete:
+    the raw answer read back must still be issued on the answer's first calendar day, as the CSV says, and
+    give the same rows, so that `forecast --weather_forecast` reads the same forecast from either file."""
+    from sca2lstm.weather.fetch import save_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    doc = hourly_response("2024-05-01", 10, lambda t: 0.1 * t.hour, lambda t: 15.0 + t.day)
+    loc = Location([(30.1, 120.2)], "08:00", label, "Asia/Shanghai")
+    docs, t = fetch_forecast(loc, 7, client_options={"transport": _mock([(200, doc)]), "retries": 0})
+    csv, raw = save_forecast(t, docs, tmp_path / "wx.csv")
+    from_csv = read_forecast_file(csv)
+    from_raw = read_forecast_file(raw, day_start="08:00", day_label=label)
+    assert list(from_csv.issue_dates) == list(from_raw.issue_dates) == [pd.Timestamp("2024-05-01")]
+    cols = ["issue_date", "lead_days", "valid_date", "member", "precipitation", "temperature"]
+    pd.testing.assert_frame_equal(from_csv.table[cols], from_raw.table[cols], check_dtype=False)
+    # the forecast of issue date 2024-04-29 cannot take it (issued after the morning it is made), from either
+    for wf in (from_csv, from_raw):
+        with pytest.raises(DataError, match="issued 2024-05-01, after the morning of 2024-04-30"):
+            wf.members("2024-04-29", 7, ["precipitation", "temperature"])
+        assert wf.age_note("2024-04-30") is None
+
+
 def test_stated_units_are_converted_or_refused():
     """A response in inches and degrees Fahrenheit (``daily_units``) is read in mm and degC; a unit the model
     cannot take is one line naming it, never read as if it were mm or degC."""

@@ -23,9 +23,10 @@ from ..data.station_meta import read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
 from ..fileio import atomic_write_text
 from .openmeteo import (
+    DECIMALS,
     WEATHER_NAMES,
     OpenMeteoClient,
-    average_points,
+    issue_table,
     parse_previous_runs,
     parse_response,
     previous_runs_params,
@@ -108,13 +109,7 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         docs.append(doc)
         tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
                                      source=f"Open-Meteo response for {lat},{lon}"))
-    t = average_points(tables).rename(columns={"date": "valid_date"})
-    first = _issue_day(docs[0], loc)
-    t = t[t["valid_date"] >= first].dropna(subset=[c for c in WEATHER_NAMES if c in t.columns], how="all")
-    t.insert(0, "lead_days", (t["valid_date"] - first).dt.days)
-    t.insert(0, "issue_date", first)
-    cols = ["issue_date", "lead_days", "valid_date", "member"] + [c for c in WEATHER_NAMES if c in t.columns]
-    return docs, with_place(t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True), loc)
+    return docs, with_place(issue_table(tables, docs[0], loc.hourly), loc)
 
 
 def with_place(table: pd.DataFrame, loc: Location) -> pd.DataFrame:
@@ -136,19 +131,12 @@ def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
                                  f"({lat:.2f}, {lon:.2f}): not this station's weather; nothing written")
 
 
-def _issue_day(doc, loc: Location) -> pd.Timestamp:
-    """The response's first day (the calendar date of its first time stamp, local time)."""
-    block = doc.get("hourly" if loc.hourly else "daily") if isinstance(doc, dict) else None
-    t = block.get("time") if isinstance(block, dict) else None
-    return pd.Timestamp(t[0]).normalize()
-
-
 def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
     """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths."""
     out = Path(out)
     raw = out.with_name(out.stem + ".raw.json")
     body = docs[0] if len(docs) == 1 else docs
-    text = table.to_csv(index=False, float_format="%.3f", date_format="%Y-%m-%d")
+    text = table.to_csv(index=False, float_format=f"%.{DECIMALS}f", date_format="%Y-%m-%d")
     atomic_write_text(raw, json.dumps(body, indent=1) + "\n")
     atomic_write_text(out, text)
     return out, raw

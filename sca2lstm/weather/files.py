@@ -34,7 +34,7 @@ from ..data.pet import PET_COLUMNS, oudin_pet
 from ..data.station import MAX_PRECIPITATION_MM
 from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
-from .openmeteo import WEATHER_NAMES, average_points, parse_response
+from .openmeteo import WEATHER_NAMES, issue_table, parse_response
 
 LONG_KEYS = ("issue_date", "lead_days", "valid_date", "member")
 #: Optional columns of a long table: the place (decimal degrees) the forecast is for.
@@ -190,6 +190,8 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
                    source: str = "Open-Meteo response") -> WeatherForecast:
     """A saved (or POSTed) Open-Meteo answer: one response or a list of them (points, averaged)."""
     docs = doc if isinstance(doc, list) else [doc]
+    if not docs:
+        raise DataError(f"{source}: an empty list, no Open-Meteo answer")
     tables = []
     for d in docs:
         hourly = isinstance(d, dict) and "daily" not in d and "hourly" in d
@@ -198,8 +200,10 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
                                          day_start=day_start, day_label=day_label, source=source))
         except DataError as e:  # a WeatherSourceError of a saved file is a data error of that file
             raise DataError(str(e)) from None
-    t = average_points(tables).rename(columns={"date": "valid_date"})
-    t.insert(0, "issue_date", t["valid_date"].min())   # the response's first day is its issue day
+    first = docs[0]
+    # As `weather fetch` made its table: the issue day is the first time stamp's date (for a station day
+    # from 08:00 the answer's first station day is the incomplete one before it), leads counted from it.
+    t = issue_table(tables, first, hourly=isinstance(first, dict) and "daily" not in first and "hourly" in first)
     places = [answer_place(d) for d in docs]
     location = tuple(np.mean(places, axis=0)) if all(p is not None for p in places) else None
     return WeatherForecast(_tidy(t, source), source, location)

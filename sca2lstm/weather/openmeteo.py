@@ -56,6 +56,8 @@ DAILY = {"precipitation": "precipitation_sum", "temperature": "temperature_2m_me
          "et0": "et0_fao_evapotranspiration"}
 HOURLY = {"precipitation": "precipitation", "temperature": "temperature_2m", "et0": "et0_fao_evapotranspiration"}
 WEATHER_NAMES = ("precipitation", "temperature", "et0")
+#: Decimals of the weather values a fetched forecast keeps (its CSV's, and a saved answer's when read).
+DECIMALS = 3
 USER_AGENT = "sca2lstm/0.1 (river-flow forecasting; python-httpx)"
 _MEMBER = re.compile(r"^(?P<var>.+?)_member(?P<n>\d+)$")
 
@@ -314,6 +316,34 @@ def average_points(tables: list[pd.DataFrame]) -> pd.DataFrame:
         return tables[0]
     cat = pd.concat(tables, ignore_index=True)
     return cat.groupby(["member", "date"], as_index=False).mean(numeric_only=True)
+
+
+def issue_day(doc, hourly: bool = False) -> pd.Timestamp:
+    """A response's issue day: the calendar date of its first time stamp (local time; the API answers from
+    00:00 of the day it is asked). For a station whose day starts at 08:00 this is not the first station day
+    of the answer, which begins the day before and is incomplete."""
+    block = doc.get("hourly" if hourly else "daily") if isinstance(doc, dict) else None
+    times = block.get("time") if isinstance(block, dict) else None
+    if not isinstance(times, list) or not times:
+        raise WeatherSourceError(f"no '{'hourly' if hourly else 'daily'}.time' in the answer to take its issue day from")
+    return pd.Timestamp(str(times[0])).normalize()
+
+
+def issue_table(tables: list[pd.DataFrame], first_doc, hourly: bool = False) -> pd.DataFrame:
+    """The parsed answers of the points (:func:`parse_response`) as one forecast: ``issue_date, lead_days,
+    valid_date, member, <inputs>``, averaged over the points, from the issue day (:func:`issue_day` of the
+    first answer; lead 0) on, without days that have no value at all. What ``weather fetch`` writes and what
+    a saved answer is read as, so that the two give the same forecast: values are rounded to the 3 decimals
+    the CSV keeps (0.001 mm, 0.001 degC; the API answers to 0.1)."""
+    t = average_points(tables).rename(columns={"date": "valid_date"})
+    first = issue_day(first_doc, hourly)
+    inputs = [c for c in t.columns if c not in ("member", "valid_date")]
+    t = t[t["valid_date"] >= first].dropna(subset=inputs, how="all")
+    t[inputs] = t[inputs].round(DECIMALS)
+    t.insert(0, "lead_days", (t["valid_date"] - first).dt.days)
+    t.insert(0, "issue_date", first)
+    cols = ["issue_date", "lead_days", "valid_date", "member", *inputs]
+    return t[cols].sort_values(["member", "valid_date"]).reset_index(drop=True)
 
 
 def previous_runs_params(lat: float, lon: float, inputs, start, end, leads: int, timezone: str = "auto",
