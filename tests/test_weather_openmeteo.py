@@ -298,6 +298,33 @@ def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     assert t["valid_date"].iloc[0] == pd.Timestamp("2024-05-01") and t["lead_days"].iloc[0] == 0
 
 
+def test_the_raw_file_is_the_answer_byte_for_byte_and_reads_as_the_table(tmp_path):
+    """What a stub server on 127.0.0.1 sent (compact JSON, a non-ASCII unit, numbers as it wrote them) is
+    what `<name>.raw.json` holds; two points' answers are a JSON list of both bodies as sent. Either file
+    read back gives the same forecast."""
+    from sca2lstm.weather.fetch import save_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    bodies = []
+    for lat, rain in ((51.50, 1.25), (51.60, 3.75)):
+        doc = daily_response("2024-03-10", [rain, 0.10, 2.00] * 3, [5.0] * 9, et0=[0.4] * 9, lat=lat)
+        bodies.append(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).replace("2.0,", "2.00,").encode())
+    assert "°C".encode() in bodies[0] and b"2.00," in bodies[0]
+    with loopback_server([(200, bodies[0])]) as (url, _):
+        docs, t = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
+    csv, raw = save_forecast(t, docs, tmp_path / "one.csv")
+    assert raw.read_bytes() == bodies[0]
+    with loopback_server([(200, bodies[0]), (200, bodies[1])]) as (url, _):
+        docs, t = fetch_forecast(Location([(51.5, -1.2), (51.6, -1.2)]), 7, base_url=url,
+                                 client_options={"retries": 0})
+    csv, raw = save_forecast(t, docs, tmp_path / "two.csv")
+    assert raw.read_bytes() == b"[" + bodies[0] + b",\n" + bodies[1] + b"]\n"
+    cols = ["issue_date", "lead_days", "valid_date", "member", "precipitation", "temperature", "et0"]
+    from_csv, from_raw = read_forecast_file(csv).table[cols], read_forecast_file(raw).table[cols]
+    pd.testing.assert_frame_equal(from_csv, from_raw, check_dtype=False)
+    assert from_raw["precipitation"].iloc[0] == 2.5   # the mean of the two points' 1.25 and 3.75
+
+
 @pytest.mark.parametrize("label", ["start", "end"])
 def test_a_saved_hourly_answer_reads_as_the_table_fetched_from_it(tmp_path, label):
     """For a station day from 08:00 the answer's first station day (from 08:00 the day before) is incomplete:

@@ -17,7 +17,6 @@ issued without a weather forecast (setting ``issue-time``).
 from __future__ import annotations
 
 import io
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -170,7 +169,8 @@ class WeatherForecasts:
                                          client_options={"timeout": settings.timeout, "retries": settings.retries,
                                                          "backoff": settings.backoff})
             wf = from_long_table(table, f"Open-Meteo forecast for station {station}")
-            row = self.add(station, wf, json.dumps(docs[0] if len(docs) == 1 else docs), "fetch")
+            raw = docs.raw.decode("utf-8", errors="replace")  # the answer as received
+            row = self.add(station, wf, raw, "fetch")
         except (Sca2lstmError, OSError) as e:
             return f"failed: {' '.join(str(e).split())}"
         return f"fetched: weather forecast {row['id']}, issued {row['issue_date']}, {row['members']} member(s)"

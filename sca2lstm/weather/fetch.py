@@ -2,11 +2,12 @@
 ``sca2lstm weather fetch`` / ``weather archive``, also for the service's daily issue.
 
 :func:`fetch_forecast` asks Open-Meteo for each point (the gauge by default, or several points averaged)
-and returns the raw responses and the long table ``issue_date, lead_days, valid_date, member,
-precipitation, temperature, et0`` (issue date: the response's first day; lead k: the day k days after).
-:func:`save_forecast` writes the table and, beside it, the raw responses (``<name>.raw.json``), both
-atomically and only after every request has succeeded. :func:`fetch_archive` does the same with the
-previous-runs API (``issue_date, lead_days, valid_date, <inputs>``).
+and returns the responses (:class:`~sca2lstm.weather.openmeteo.Answers`, with their bodies as received)
+and the long table ``issue_date, lead_days, valid_date, member, precipitation, temperature, et0`` (issue
+date: the response's first day; lead k: the day k days after). :func:`save_forecast` writes the table and,
+beside it, the raw responses (``<name>.raw.json``, byte for byte as received), both atomically and only
+after every request has succeeded. :func:`fetch_archive` does the same with the previous-runs API
+(``issue_date, lead_days, valid_date, <inputs>``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pandas as pd
 from ..data import reader
 from ..data.station_meta import read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write, atomic_write_text
 from .openmeteo import (
     DECIMALS,
     WEATHER_NAMES,
+    Answers,
     OpenMeteoClient,
     issue_table,
     parse_previous_runs,
@@ -100,13 +102,14 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     day (lead 0 is the issue day itself; rows run to the last complete day).
     """
     client = OpenMeteoClient("ensemble" if ensemble else "forecast", base_url, api_key, **(client_options or {}))
-    docs, tables = [], []
+    docs, tables = Answers(), []
     for lat, lon in loc.points:
-        doc = client.get(request_params(lat, lon, WEATHER_NAMES, leads, loc.hourly, loc.timezone, models))
+        doc, body = client.get_raw(request_params(lat, lon, WEATHER_NAMES, leads, loc.hourly, loc.timezone, models))
         if isinstance(doc, list):  # one location asked: a list answer holds it alone
             doc = doc[0] if len(doc) == 1 else doc
         check_answer_place(doc, lat, lon, "Open-Meteo response")
         docs.append(doc)
+        docs.bodies.append(body)
         tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
                                      source=f"Open-Meteo response for {lat},{lon}"))
     return docs, with_place(issue_table(tables, docs[0], loc.hourly), loc)
@@ -132,12 +135,18 @@ def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
 
 
 def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
-    """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths."""
+    """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths.
+
+    The raw file is the answer as received, byte for byte, where ``docs`` are :class:`Answers` (what the
+    fetch functions return); other answers in hand are written as JSON."""
     out = Path(out)
     raw = out.with_name(out.stem + ".raw.json")
-    body = docs[0] if len(docs) == 1 else docs
+    if isinstance(docs, Answers) and len(docs.bodies) == len(docs):
+        body = docs.raw
+    else:
+        body = (json.dumps(docs[0] if len(docs) == 1 else docs, indent=1) + "\n").encode("utf-8")
     text = table.to_csv(index=False, float_format=f"%.{DECIMALS}f", date_format="%Y-%m-%d")
-    atomic_write_text(raw, json.dumps(body, indent=1) + "\n")
+    atomic_write(raw, lambda fh: fh.write(body), binary=True)
     atomic_write_text(out, text)
     return out, raw
 
@@ -147,11 +156,13 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
     """Past forecasts from the previous-runs API, averaged over the points: (raw responses, archive table
     ``issue_date, lead_days, valid_date, precipitation, temperature, et0, latitude, longitude``)."""
     client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
-    docs, tables = [], []
+    docs, tables = Answers(), []
     for lat, lon in loc.points:
-        doc = client.get(previous_runs_params(lat, lon, WEATHER_NAMES, start, end, leads, loc.timezone, models))
+        doc, body = client.get_raw(previous_runs_params(lat, lon, WEATHER_NAMES, start, end, leads, loc.timezone,
+                                                        models))
         check_answer_place(doc, lat, lon, "Open-Meteo previous-runs response")
         docs.append(doc)
+        docs.bodies.append(body)
         t = parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
                                 source=f"Open-Meteo previous-runs response for {lat},{lon}")
         tables.append(t[t["valid_date"] <= pd.Timestamp(end)])

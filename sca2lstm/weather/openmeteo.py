@@ -104,6 +104,10 @@ class OpenMeteoClient:
 
     def get(self, params: dict) -> dict:
         """The JSON object answered for ``params`` (lists are sent comma-separated)."""
+        return self.get_raw(params)[0]
+
+    def get_raw(self, params: dict) -> tuple:
+        """``(JSON answered, its body as received, bytes)`` for ``params``: :meth:`get` with the body kept."""
         q = {k: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in params.items()
              if v is not None}
         if self.api_key:
@@ -149,7 +153,7 @@ class OpenMeteoClient:
                 if isinstance(doc, dict) and doc.get("error"):
                     raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
                                              f"{doc.get('reason', 'error')}")
-                return doc
+                return doc, r.content
         raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {self.retries + 1} attempts: {last}; "
                                  "check the network, or pass a saved forecast file with --weather_forecast")
 
@@ -157,6 +161,21 @@ class OpenMeteoClient:
         """Wait ``wait`` seconds (at most ``max_wait``) where another attempt follows."""
         if attempt < self.retries:
             self.sleep(min(wait, self.max_wait))
+
+
+class Answers(list):
+    """The JSON answers of one fetch, one per point in order, with :attr:`raw`: the bodies as received, byte
+    for byte (one body; for several points a JSON list of them), which is what is saved beside the table."""
+
+    def __init__(self, docs=(), bodies=()):
+        super().__init__(docs)
+        self.bodies = list(bodies)
+
+    @property
+    def raw(self) -> bytes:
+        if len(self.bodies) == 1:
+            return self.bodies[0]
+        return b"[" + b",\n".join(b.strip() for b in self.bodies) + b"]\n"
 
 
 def _retry_after(r: httpx.Response) -> float | None:
