@@ -396,3 +396,63 @@ def test_fetch_names_an_unknown_basin_and_a_base_url_that_is_not_http(pretrained
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--base_url 'ftp://example.org': expected an http:// or https://" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_member_open_meteo_answered_null_for_is_left_out_with_a_note(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                       capsys):
+    """Open-Meteo answers null for a member without data. The fetch says so and writes the gap as a gap; a
+    flow forecast (from the CSV or the raw answer alike) leaves that member out with a note and is the
+    forecast of the other members, never reading the gap as 0 mm. A single forecast with a gap on a lead day
+    is refused naming the day, and a point's null is not averaged away by the other points."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.cli.weather import main
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.weather.files import read_forecast_file
+    from sca2lstm.weather.openmeteo import average_points
+
+    wet, dry = [40.0] * 9, [0.0] * 9
+    holed = [40.0, 40.0, 40.0, None, 40.0, 40.0, 40.0, 40.0, 40.0]
+    doc = ensemble_response("1976-06-16", dry, [wet, holed, dry], [14.0] * 9)
+    with loopback_server([(200, doc)]) as (url, _):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--ensemble"))
+    out = capsys.readouterr().out
+    assert rc == 0 and "Open-Meteo answered null for 1 of 4 members (no precipitation on 1976-06-19 (lead 3) for " \
+                       "member 2" in out
+    assert pd.read_csv(tmp_path / "wx.csv").set_index(["member", "lead_days"]).loc[(2, 3), "precipitation"] != 0.0
+    bundle = load_model(pretrained_ckpt)
+    kept = read_forecast_file(_save_json(tmp_path / "kept.json", ensemble_response("1976-06-16", dry, [wet, dry],
+                                                                                    [14.0] * 9)))
+    expect = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=7,
+                            weather_forecast=kept).table
+    cols = ["median", "q05", "q95"]
+    for name in ("wx.csv", "wx.raw.json"):
+        wf = read_forecast_file(tmp_path / name)
+        assert wf.covered_days(["precipitation", "temperature"]) == (pd.Timestamp("1976-06-16"),
+                                                                    pd.Timestamp("1976-06-24"))
+        fc = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=7,
+                            weather_forecast=wf)
+        assert (fc.table["weather_members"] == 3).all() and fc.data["weather_forecast"]["members"] == 3
+        assert any("1 of its 4 members left out" in n for n in fc.data["notes"])
+        assert np.allclose(fc.table[cols], expect[cols])
+    # half the members incomplete still stands; more than half does not
+    half = read_forecast_file(_save_json(tmp_path / "half.json", ensemble_response("1976-06-16", dry,
+                                                                                   [holed, holed, wet], [14.0] * 9)))
+    assert len(half.members("1976-06-15", 7, ["precipitation"])) == 2
+    most = read_forecast_file(_save_json(tmp_path / "most.json", ensemble_response("1976-06-16", holed,
+                                                                                   [holed, holed, wet], [14.0] * 9)))
+    with pytest.raises(DataError, match=r"member 0 has no value of 'precipitation' on 1976-06-19"):
+        most.members("1976-06-15", 7, ["precipitation"])
+    one = read_forecast_file(_save_json(tmp_path / "one.json", daily_response("1976-06-16", holed, [14.0] * 9)))
+    with pytest.raises(DataError, match=r"member 0 has no value of 'precipitation' on 1976-06-19"):
+        issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date="1976-06-15", leads=7, weather_forecast=one)
+    # two points: where one has no value, the average has none either
+    a = parse_response(daily_response("1976-06-16", wet, [14.0] * 9), ["precipitation", "temperature"])
+    b = parse_response(daily_response("1976-06-16", holed, [16.0] * 9), ["precipitation", "temperature"])
+    avg = average_points([a, b]).set_index("date")
+    assert np.isnan(avg.loc["1976-06-19", "precipitation"]) and avg.loc["1976-06-19", "temperature"] == 15.0
+    assert avg.loc["1976-06-18", "precipitation"] == 40.0
+
+
+def _save_json(path, doc):
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path

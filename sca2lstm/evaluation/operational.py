@@ -298,7 +298,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
         wf = weather_forecast
         data["weather_forecast"] = {
-            "source": wf.source, "members": wf.n_members,
+            "source": wf.source, "members": M,
             "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
@@ -306,6 +306,11 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         if note:
             log.warning("%s", note)
             data["notes"] = [*data["notes"], note]
+        held = wf.table.loc[wf.table["issue_date"] == t0, "member"].nunique() if len(wf.issue_dates) > 1 \
+            else wf.n_members
+        if M < held:  # members without data on a lead day (Open-Meteo's nulls), left out by wf.members
+            data["notes"] = [*data["notes"], f"{wf.source}: {held - M} of its {held} members left out, incomplete on "
+                                             f"the lead days; the forecast is the mixture of the other {M}"]
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
 

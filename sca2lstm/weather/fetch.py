@@ -95,11 +95,13 @@ def station_location(data_dir, basin: str, points=None) -> Location:
 
 def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=None, base_url=None, api_key=None,
                    client_options=None) -> tuple[list, pd.DataFrame]:
-    """Ask Open-Meteo for every point of ``loc``; return (raw responses, long table).
+    """Ask Open-Meteo for every point of ``loc``; return (the answers, :class:`Answers`, long table).
 
-    The table: ``issue_date, lead_days, valid_date, member, precipitation, temperature, et0`` (the
-    variables the response has), averaged over the points, then ``latitude, longitude`` (their mean), the issue date being the response's first
-    day (lead 0 is the issue day itself; rows run to the last complete day).
+    The table (:func:`~sca2lstm.weather.openmeteo.issue_table`): ``issue_date, lead_days, valid_date,
+    member, precipitation, temperature, et0`` (the variables the response has), averaged over the points,
+    then ``latitude, longitude`` (their mean), the issue date being the response's first day (lead 0 is the
+    issue day itself). A day without any value is left out; a value Open-Meteo answered null for stays a
+    gap (NaN), named in a warning (:func:`null_note`).
     """
     client = OpenMeteoClient("ensemble" if ensemble else "forecast", base_url, api_key, **(client_options or {}))
     docs, tables = Answers(), []
@@ -112,7 +114,34 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         docs.bodies.append(body)
         tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
                                      source=f"Open-Meteo response for {lat},{lon}"))
-    return docs, with_place(issue_table(tables, docs[0], loc.hourly), loc)
+    table = issue_table(tables, docs[0], loc.hourly)
+    note = null_note(table, leads)
+    if note:
+        log.warning("%s", note)
+    return docs, with_place(table, loc)
+
+
+def null_note(table: pd.DataFrame, leads: int) -> str | None:
+    """A line naming the values Open-Meteo answered null for (a member or a day without data) on lead days
+    0..``leads`` of a fetched forecast, and what a flow forecast then does; None where there are none. A
+    variable the answer has no value of at all is not named (the model does without it or derives it)."""
+    t = table[table["lead_days"] <= leads]
+    names = [c for c in WEATHER_NAMES if c in t.columns and t[c].notna().any()]
+    bad = t[t[names].isna().any(axis=1)]
+    if bad.empty:
+        return None
+    r = bad.sort_values(["valid_date", "member"]).iloc[0]
+    col = next(c for c in names if pd.isna(r[c]))
+    first = f"no {col} on {r['valid_date'].date()} (lead {r['lead_days']})"
+    n = table["member"].nunique()
+    members = sorted(bad[bad[col].isna() & (bad["valid_date"] == r["valid_date"])]["member"].unique())
+    if len(members) == n:
+        return (f"Open-Meteo answered null for {first}{' for every member' if n > 1 else ''}: a flow forecast "
+                "needing that value cannot use this forecast")
+    members = sorted(bad["member"].unique())
+    return (f"Open-Meteo answered null for {len(members)} of {n} members ({first} for member {r['member']}; members "
+            f"{', '.join(map(str, members))}): a flow forecast leaves a member out where it lacks a lead day, as "
+            "long as at least half of them are complete")
 
 
 def with_place(table: pd.DataFrame, loc: Location) -> pd.DataFrame:
@@ -170,7 +199,9 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
         out = tables[0]
     else:
         cat = pd.concat(tables, ignore_index=True)
-        out = cat.groupby(["issue_date", "lead_days", "valid_date"], as_index=False).mean(numeric_only=True)
+        groups = cat.groupby(["issue_date", "lead_days", "valid_date"])
+        # a day some point lacks is left out: the mean of the other points would be another catchment's
+        out = groups.mean(numeric_only=True)[groups.size() == len(tables)].reset_index()
     last = out["valid_date"].max() if len(out) else None
     if last is None or last < pd.Timestamp(end):
         log.warning("the answer covers valid days up to %s, not to %s as asked: the archive ends there",

@@ -24,6 +24,7 @@ the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0.
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_j
 from ..errors import DataError
 from .openmeteo import WEATHER_NAMES, issue_table, parse_response
 
+log = logging.getLogger(__name__)
 LONG_KEYS = ("issue_date", "lead_days", "valid_date", "member")
 #: Optional columns of a long table: the place (decimal degrees) the forecast is for.
 PLACE_COLUMNS = ("latitude", "longitude")
@@ -75,29 +77,34 @@ class WeatherForecast:
                 "than the intervals assume; use the forecast of the issue date where there is one")
 
     def covered_days(self, inputs) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """``(first, last)``: the longest run of consecutive valid days, from the earliest, on which every
-        member has a value of every one of ``inputs`` (None: no such day, or an input column is absent)."""
+        """``(first, last)``: the longest run of consecutive valid days, from the earliest, on which the same
+        members, at least half of them (:meth:`members` leaves the others out), have a value of every one of
+        ``inputs`` (None: no such day, or an input column is absent)."""
         t = self.table
         if any(c not in t.columns for c in inputs):
             return None
         ok = t[t[list(inputs)].notna().all(axis=1)]
-        days = [set(g) for _, g in ok.groupby("member")["valid_date"]]
-        if len(days) < self.n_members or not days:
+        by_day = {d: set(g) for d, g in ok.groupby("valid_date")["member"]}
+        enough = [d for d in sorted(by_day) if _enough(len(by_day[d]), self.n_members)]
+        if not enough:
             return None
-        common = set.intersection(*days)
-        if not common:
-            return None
-        first = last = min(common)
-        while last + pd.Timedelta(days=1) in common:
+        first = last = enough[0]
+        kept = by_day[first]
+        while last + pd.Timedelta(days=1) in by_day and _enough(len(kept & by_day[last + pd.Timedelta(days=1)]),
+                                                                  self.n_members):
             last += pd.Timedelta(days=1)
+            kept = kept & by_day[last]
         return first, last
 
     def members(self, t0, leads: int, inputs) -> list[pd.DataFrame]:
         """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required).
 
         An archive (several issue dates) gives the forecast issued on t0; a single forecast gives its rows
-        valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). Raises a
-        one-line DataError naming the file when a day, a member's day or an input is missing.
+        valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). A member that
+        lacks a day or a value (Open-Meteo answers null for a member without data) is left out, with a
+        warning, where at least half of the members are complete: the others still sample the weather. Raises
+        a one-line DataError naming the file when an input is missing, or a day or a value of the first
+        incomplete member where fewer than half are complete (a single forecast: where it is incomplete).
         """
         t0 = pd.Timestamp(t0).normalize()
         t = self.table
@@ -115,27 +122,40 @@ class WeatherForecast:
                                 f"({self.issue_dates[0].date()}..{self.issue_dates[-1].date()}){hint}")
         require_inputs(t.columns, inputs, self.source)
         want = pd.date_range(t0 + pd.Timedelta(days=1), periods=leads, freq="D")
-        out = []
+        out, gaps = [], []
         for m, g in t.groupby("member", sort=True):
             g = g.drop_duplicates("valid_date", keep="last").set_index("valid_date")
             lacking = [d for d in want if d not in g.index]
             if lacking:
                 have = g.index.sort_values()
                 span = f"{have[0].date()}..{have[-1].date()}" if len(have) else "no days"
-                raise DataError(f"{self.source}: member {m} does not cover the lead days {want[0].date()}.."
-                                f"{want[-1].date()} of issue date {t0.date()} (first missing {lacking[0].date()}; "
-                                f"the file covers {span})")
+                gaps.append((m, f"member {m} does not cover the lead days {want[0].date()}..{want[-1].date()} of "
+                                f"issue date {t0.date()} (first missing {lacking[0].date()}; the file covers {span})"))
+                continue
             values = [c for c in g.columns if c not in LONG_KEYS]
             rows = g.loc[want, values].astype(np.float64)
             need = rows[list(inputs)]
             if need.isna().to_numpy().any():
                 col = need.columns[need.isna().any(axis=0).to_numpy()][0]
                 day = need.index[need[col].isna().to_numpy()][0]
-                raise DataError(f"{self.source}: member {m} has no value of {col!r} on {day.date()}")
+                gaps.append((m, f"member {m} has no value of {col!r} on {day.date()}"))
+                continue
             out.append(rows.rename_axis("date").reset_index())
+        if gaps and not _enough(len(out), len(out) + len(gaps)):
+            raise DataError(f"{self.source}: {gaps[0][1]}")
         if not out:
             raise DataError(f"{self.source}: no forecast rows")
+        if gaps:
+            log.warning("%s: %d of %d members left out for issue date %s, incomplete on its lead days (%s%s); the "
+                        "other %d are used", self.source, len(gaps), len(out) + len(gaps), t0.date(), gaps[0][1],
+                        f"; members {', '.join(str(m) for m, _ in gaps)}" if len(gaps) > 1 else "", len(out))
         return out
+
+
+def _enough(complete: int, members: int) -> bool:
+    """Whether ``complete`` of ``members`` members suffice to stand for the forecast: at least one, and at least
+    half (an ensemble with a member Open-Meteo has no data for; a single forecast needs itself)."""
+    return complete >= 1 and 2 * complete >= members
 
 
 def require_inputs(columns, inputs, source: str) -> None:

@@ -330,11 +330,14 @@ def _to_metric(values, unit, name: str, where: str) -> list:
 
 
 def average_points(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """The mean over points of long tables (``member, date, <inputs>``) of the same layout."""
+    """The mean over points of long tables (``member, date, <inputs>``) of the same layout; NaN where a point
+    lacks the value (Open-Meteo's null): a mean of the other points would be another catchment average."""
     if len(tables) == 1:
         return tables[0]
     cat = pd.concat(tables, ignore_index=True)
-    return cat.groupby(["member", "date"], as_index=False).mean(numeric_only=True)
+    groups = cat.groupby(["member", "date"])
+    mean = groups.mean(numeric_only=True)
+    return mean.where(groups.count()[list(mean.columns)] == len(tables)).reset_index()
 
 
 def issue_day(doc, hourly: bool = False) -> pd.Timestamp:
