@@ -279,6 +279,60 @@ def test_fetch_saves_the_table_and_the_raw_response_from_a_server(pretrained_ckp
     assert (tmp_path / "wx.csv").read_bytes() == before
 
 
+def _unequal():
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    doc["daily"]["temperature_2m_mean"] = [14.0] * 8
+    return doc
+
+
+def _units(**units):
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    doc["daily_units"] = {**doc["daily_units"], **units}
+    return doc
+
+
+@pytest.mark.parametrize("answer,needle", [
+    ((200, "<html><body>502 Bad Gateway</body></html>"), "not JSON (an error page or a cut-off answer? it starts "
+                                                          "'<html><body>502"),
+    ((200, {"latitude": 51.5, "longitude": -1.2, "hourly": {}}), "no 'daily' block with 'time'"),
+    ((200, _unequal()), "'daily.temperature_2m_mean' has 8 values for 9 times"),
+    ((200, _units(temperature_2m_mean="K")), "'daily.temperature_2m_mean' is in 'K'"),
+    ((200, daily_response("1976-06-16", [0.5] * 9, [287.0] * 9)), "temperature 287 on 1976-06-16 is outside -60..60"),
+    ((200, daily_response("1976-06-16", [-3.0] * 9, [14.0] * 9)), "precipitation -3 on 1976-06-16 is outside"),
+    ((200, b'{"latitude": 51.5, "longitude": -1.2, "daily": {"time": ["1976-', {"Content-Length": "400"}),
+     "the answer broke off"),
+    ((429, {"error": True, "reason": "Daily API request limit exceeded"}, {"Retry-After": "86400"}),
+     "asks to wait 86400 s"),
+])
+def test_an_unusable_answer_is_one_line_and_leaves_the_earlier_files_as_they_were(pretrained_ckpt, tiny_data_dir,
+                                                                                   tmp_path, capsys, answer, needle):
+    from sca2lstm.cli.weather import main
+
+    good = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    with loopback_server([(200, good)]) as (url, _):
+        assert main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url)) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"wx.csv", "wx.raw.json"}
+    # one retry allowed where the answer asks for a wait longer than the cap (it stops without waiting)
+    retries = "1" if answer[0] == 429 else "0"
+    with loopback_server([answer]) as (url, _):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--retries", retries))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and needle in err[0], err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_an_out_folder_is_refused_before_any_request(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.weather import main
+
+    with loopback_server([(200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9))]) as (url, seen):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path, url))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "a folder; give the CSV file to write" in err[0] and seen == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     from sca2lstm.data.station_meta import StationMeta, write_station_meta
     from sca2lstm.weather.fetch import station_location

@@ -34,7 +34,7 @@ from .openmeteo import (
     previous_runs_params,
     request_params,
 )
-from .files import MAX_FORECAST_DISTANCE_KM, answer_place, distance_km
+from .files import MAX_FORECAST_DISTANCE_KM, answer_place, check_weather_values, distance_km
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,21 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
                                      source=f"Open-Meteo response for {lat},{lon}"))
     table = issue_table(tables, docs[0], loc.hourly)
+    check_answer_values(table, "Open-Meteo response")
     note = null_note(table, leads)
     if note:
         log.warning("%s", note)
     return docs, with_place(table, loc)
+
+
+def check_answer_values(table: pd.DataFrame, what: str) -> None:
+    """A WeatherSourceError naming the first value outside the physical bounds of a daily value
+    (:data:`~sca2lstm.weather.files.WEATHER_BOUNDS`; a temperature in kelvin stated as nothing): the file
+    would be refused when read, so it is not written."""
+    try:
+        check_weather_values(table, what)
+    except DataError as e:
+        raise WeatherSourceError(f"{e}; nothing written") from None
 
 
 def null_note(table: pd.DataFrame, leads: int) -> str | None:
@@ -194,7 +205,9 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
         docs.bodies.append(body)
         t = parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
                                 source=f"Open-Meteo previous-runs response for {lat},{lon}")
-        tables.append(t[t["valid_date"] <= pd.Timestamp(end)])
+        t = t[t["valid_date"] <= pd.Timestamp(end)]
+        check_answer_values(t, f"Open-Meteo previous-runs response for {lat},{lon}")
+        tables.append(t)
     if len(tables) == 1:
         out = tables[0]
     else:
