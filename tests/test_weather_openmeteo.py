@@ -252,6 +252,20 @@ def test_fetch_without_network_is_one_line_exit_1_and_writes_nothing(pretrained_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fetch_reads_the_api_key_from_the_environment(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """The key in $SCA2LSTM_OPENMETEO_API_KEY (as the service reads it) keeps it out of the process list."""
+    from sca2lstm.cli.weather import main
+
+    monkeypatch.setenv("SCA2LSTM_OPENMETEO_API_KEY", "ENVKEY")
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lat=51.5)
+    with loopback_server([(200, doc)]) as (url, seen):
+        assert main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url)) == 0
+    assert "apikey=ENVKEY" in seen[0][0]
+    with loopback_server([(200, doc)]) as (url, seen):   # a key given on the command line wins
+        assert main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx2.csv", url, "--api_key", "ARG")) == 0
+    assert "apikey=ARG" in seen[0][0] and "ENVKEY" not in seen[0][0]
+
+
 def test_fetch_saves_the_table_and_the_raw_response_from_a_server(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.weather import main
 

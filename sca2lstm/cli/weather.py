@@ -51,7 +51,8 @@ def build_parser() -> ArgumentParser:
                        help="a self-hosted Open-Meteo, e.g. http://host:8080 (default: the free API, "
                             "non-commercial use only; with --api_key the paid plan's host of each API)")
         q.add_argument("--api_key", default=None,
-                       help="key of a paid Open-Meteo plan (sent as apikey to customer-*.open-meteo.com)")
+                       help="key of a paid Open-Meteo plan (sent as apikey to customer-*.open-meteo.com; default "
+                            "$SCA2LSTM_OPENMETEO_API_KEY, which keeps it out of the process list and shell history)")
         q.add_argument("--timeout", type=float, default=20.0, help="seconds per request attempt (default 20)")
         q.add_argument("--retries", type=int, default=3, help="retries after a failed attempt (default 3)")
         q.add_argument("--out", default=None, help="output CSV (the raw response is saved beside it)")
@@ -90,8 +91,12 @@ def _context(args):
 
 
 def _body(args) -> int:
+    import os
+
     from ..weather.fetch import fetch_archive, fetch_forecast, save_forecast
 
+    # the service reads the key from the same variable
+    args.api_key = args.api_key or os.environ.get("SCA2LSTM_OPENMETEO_API_KEY") or None
     cfg, loc, leads, opts = _context(args)
     if args.action == "fetch":
         docs, table = fetch_forecast(loc, leads, ensemble=args.ensemble, models=args.models, base_url=args.base_url,
