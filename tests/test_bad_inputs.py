@@ -21,7 +21,7 @@ from sca2lstm.data.camels_gb import read_timeseries
 from sca2lstm.data.dataset import load_basin
 from sca2lstm.errors import DataError
 
-from failure_helpers import BASIN, copy_data, everything_under, one_line, snapshot, tiny_yaml, ts_file
+from failure_helpers import BASIN, FEW_RECORDS, copy_data, everything_under, one_line, snapshot, tiny_yaml, ts_file
 
 MAINS = {"train": train_cli.main, "finetune": finetune_cli.main, "predict": predict_cli.main}
 PROGS = {"train": "sca2lstm.py", "finetune": "fine_train.py", "predict": "predict.py"}
@@ -389,3 +389,45 @@ def test_messy_csv_is_accepted_by_predict(tmp_path, tiny_data_dir, pretrained_ck
     want = read_timeseries(tiny_data_dir, BASIN).loc["1976-01-01":"1976-03-31", "discharge_vol"]
     assert list(got.index) == list(want.index)
     np.testing.assert_allclose(got["observed"].to_numpy(), want.to_numpy(), atol=5e-5)  # written with 4 decimals
+
+
+# ------------------------------------------------------------------------------------ output paths in the way
+def _output_cases(ctx, tiny_data_dir):
+    """(argv of ``sca2lstm``, the text of the one stderr line) for each command's output flag given a path
+    that cannot be written: a folder where a file goes, a file where a folder goes, a path under a file."""
+    file = ctx.cfg                      # an existing file
+    under = file / "sub"                # a path under a file
+    station = ["station", "import", str(ts_file(tiny_data_dir)), "--id", "x1", "--map",
+               "date=date,precipitation=precipitation,discharge=discharge_vol", "--discharge_unit", "m3/s"]
+    forecast = ["forecast", "--model", str(ctx.ckpt), "--basin", BASIN]
+    weather = ["weather", "fetch", "--basin", BASIN, "--model", str(ctx.ckpt), "--base_url", "http://127.0.0.1:9",
+               "--retries", "0"]
+    return [
+        (["train", *ctx.argv("train", {"output": ctx.out})], f"--output {ctx.out} is a folder; expected a file"),
+        (["train", *ctx.argv("train", {"output": under / "m.pth"})], f"{file} is a file, not a folder"),
+        (["finetune", *ctx.argv("finetune", {"output_dir": file})], f"--output_dir {file} is a file; expected a folder"),
+        (["predict", *ctx.argv("predict", {"output_dir": file})], f"--output_dir {file} is a file; expected a folder"),
+        (["predict", *ctx.argv("predict", {"output_dir": under})], f"{file} is a file, not a folder"),
+        ([*forecast, "--output_dir", str(file)], f"--output_dir {file} is a file; expected a folder"),
+        (["verify", str(file), "--output_dir", str(file)], f"--output_dir {file} is a file; expected a folder"),
+        ([*weather, "--out", str(ctx.out)], f"--out {ctx.out} is a folder; expected a file"),
+        (["demo", "--tiny", "--out", str(file)], f"--out {file} is a file; expected a folder"),
+        (["tune", "--output_dir", str(file)], f"--output_dir {file} is a file; expected a folder"),
+        ([*station, "--out", str(under)], f"--out {under}: {file} is a file, not a folder"),
+    ]
+
+
+def test_output_path_that_cannot_be_written_is_one_line_before_any_work(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                          capsys):
+    """A mistyped output path fails up front in one line (exit 2 for a flag, 1 for the station's data folder),
+    not with a traceback after training or downloading, and nothing is written beside it."""
+    from sca2lstm.cli import main as main_cli
+
+    ctx = Ctx(tmp_path, tiny_data_dir, pretrained_ckpt)
+    for argv, expected in _output_cases(ctx, tiny_data_dir):
+        before = everything_under(tmp_path)
+        rc = main_cli.main(argv)
+        line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS,))
+        assert rc == (1 if argv[0] == "station" else 2), (argv, line)
+        assert expected in line, (argv, line)
+        assert everything_under(tmp_path) == before, argv

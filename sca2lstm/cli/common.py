@@ -65,6 +65,45 @@ def basin_id(s: str) -> str:
         raise argparse.ArgumentTypeError(str(e).replace("station id", "basin id")) from None
 
 
+def _file_in_the_way(p):
+    """The first of ``p``'s existing ancestors that is a file (a folder cannot be made under it), or None."""
+    for a in p.parents:
+        if a.exists():
+            return None if a.is_dir() else a
+    return None
+
+
+def output_file(path, flag: str, example: str):
+    """An output file flag checked before any work: not a folder, and not under a file.
+
+    Checked up front so that a mistyped path fails in one line instead of with a traceback after training
+    or downloading, and before anything is written beside it. ``example`` is a file name to suggest in a
+    folder given by mistake (e.g. ``sca2lstm.pth``).
+    """
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder; expected a file, e.g. {p / example}")
+    blocker = _file_in_the_way(p)
+    if blocker is not None:
+        raise UsageError(f"{flag} {p}: {blocker} is a file, not a folder")
+    return p
+
+
+def output_folder(path, flag: str):
+    """An output folder flag checked before any work: not a file, and not under a file."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag} {p} is a file; expected a folder")
+    blocker = _file_in_the_way(p)
+    if blocker is not None:
+        raise UsageError(f"{flag} {p}: {blocker} is a file, not a folder")
+    return p
+
+
 def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
     """Flags every command has: device selection, data location, config file and --debug."""
     p.add_argument("--data_dir", default=None,

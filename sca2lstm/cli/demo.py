@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .common import ArgumentParser, positive_int, run_main
+from .common import ArgumentParser, output_folder, positive_int, run_main
 
 PROG = "sca2lstm demo"
 
@@ -108,6 +108,7 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
 
 
 def _body(args) -> int:
+    output_folder(args.out, "--out")
     run_demo(args.out, args.basins, args.epochs, args.basin, args.tiny, progress=not args.quiet)
     return 0
 

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from ..errors import Sca2lstmError
 from ..training.strategies import DEFAULT_SEARCH_TRIALS, STRATEGIES, preset_overrides
 from .common import (ArgumentParser, add_common_flags, basin_id, non_negative_float, non_negative_int,
-                     open_unit_float, positive_float, positive_int, run_main, setup_logging)
+                     open_unit_float, output_folder, positive_float, positive_int, run_main, setup_logging)
 
 PROG = "fine_train.py"
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def _one(job) -> dict:
 
 
 def _body(args) -> int:
+    output_folder(args.output_dir, "--output_dir")
     basins = list(dict.fromkeys(args.target_basin))
     overrides, seed = settings(args)
     if len(basins) == 1:  # the guide's form: errors propagate to one stderr line and an exit code

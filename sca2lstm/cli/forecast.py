@@ -9,7 +9,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 from __future__ import annotations
 
 from ..data.tables import read_csv
-from .common import ArgumentParser, add_common_flags, basin_id, positive_int, run_main
+from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
 PROG = "sca2lstm forecast"
@@ -78,6 +78,8 @@ def _body(args) -> int:
     from ..checkpoint import load_model
     from ..training.runtime import resolve_device
 
+    if args.output_dir:
+        output_folder(args.output_dir, "--output_dir")
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model, args.basin)
     bundle = load_model(path, device)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import Sca2lstmError
-from .common import ArgumentParser, add_common_flags, basin_id, run_main
+from .common import ArgumentParser, add_common_flags, basin_id, output_folder, run_main
 
 PROG = "predict.py"
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def _body(args) -> int:
     from ..evaluation.context import check_basins
     from ..training.runtime import resolve_device
 
+    if args.output_dir:
+        output_folder(args.output_dir, "--output_dir")
     if args.format == "netcdf":
         require_netcdf()  # before any work: a missing optional package is a usage error
     device = resolve_device(args.device, args.no_cuda)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import DataError
-from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int,
+from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int, output_file,
                      positive_float, positive_int, remove_handler, run_main)
 
 PROG = "sca2lstm.py"
@@ -55,6 +55,7 @@ def _body(args) -> int:
     from ..training.pretrain import pretrain
     from ..training.runtime import resolve_device
 
+    output_file(args.output, "--output", "sca2lstm.pth")  # before the data is read and the model trained
     overrides = {"training": {}}  # only the flags given: flag > config file > built-in default
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("learning_rate", "learning_rate"),
                       ("seed", "seed"), ("patience", "patience")):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TUNE_SAMPLERS, load_config
-from .common import ArgumentParser, add_common_flags, non_negative_int, positive_int, run_main
+from .common import ArgumentParser, add_common_flags, non_negative_int, output_folder, positive_int, run_main
 
 PROG = "sca2lstm tune"
 
@@ -47,6 +47,7 @@ def _body(args) -> int:
     from ..training.runtime import resolve_device
 
     require_optuna()
+    output_folder(args.output_dir, "--output_dir")
     tune = {k: getattr(args, k) for k in ("trials", "sampler", "objective", "pruner") if getattr(args, k) is not None}
     overrides = {"tune": tune}
     if args.epochs is not None:

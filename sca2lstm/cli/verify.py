@@ -10,7 +10,7 @@ years (few floods make them wide). Definitions: :mod:`sca2lstm.evaluation.verify
 from __future__ import annotations
 
 from ..data.tables import read_json
-from .common import ArgumentParser, run_main
+from .common import ArgumentParser, output_folder, run_main
 
 PROG = "sca2lstm verify"
 
@@ -39,6 +39,8 @@ def _body(args) -> int:
     from ..evaluation.verify import read_reforecast, verify
     from ..fileio import atomic_write_text
 
+    if args.output_dir:
+        output_folder(args.output_dir, "--output_dir")
     table = Path(args.table)
     df = read_reforecast(table, encoding=args.encoding)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"

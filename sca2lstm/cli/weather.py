@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import ArgumentParser, basin_id, iso_date, run_main
+from .common import ArgumentParser, basin_id, iso_date, output_file, run_main
 
 #: The first day of Open-Meteo's previous-runs API (docs: data from January 2024 for most models).
 PREVIOUS_RUNS_FIRST_DAY = "2024-01-01"
@@ -71,6 +71,8 @@ def _context(args):
     from ..evaluation.predict import resolve_model_path
     from ..weather.fetch import parse_points, station_location
 
+    if args.out:  # checked before the download, and before the raw answer is saved beside it
+        output_file(args.out, "--out", f"weather_{args.basin}.csv")
     if args.retries < 0 or args.timeout <= 0:
         raise UsageError(f"--retries {args.retries} / --timeout {args.timeout}: retries >= 0 and timeout > 0")
     path = resolve_model_path(args.model)

@@ -79,6 +79,9 @@ def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = F
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out {out_dir} is a file; expected a folder (new or holding stations)")
+    blocker = next((a for a in out_dir.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # no folder can be made under a file
+        raise DataError(f"--out {out_dir}: {blocker} is a file, not a folder")
     ids = [s.station_id for s in stations]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
