@@ -411,6 +411,17 @@ def _check_consistency(cfg: Config, source: str) -> None:
                               f"periods must be in order and not overlap: train < val < test")
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """What is wrong and where, in one line: PyYAML's first line is only the context ("while scanning for
+    the next token"), the problem and its line come after it."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if not problem:
+        return " ".join(str(e).split())
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    tab = "; indent with spaces, not tabs" if "'\\t'" in problem else ""
+    return f"{problem}{where}{tab}"
+
+
 def read_config_file(path: str | os.PathLike | None = None) -> tuple[str | None, dict]:
     """The keys a user config file names, validated on top of the defaults.
 
@@ -431,13 +442,18 @@ def read_config_file(path: str | os.PathLike | None = None) -> tuple[str | None,
         return None, {}
     source = str(path)
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {source} is a folder; expected a YAML file")
     if not p.is_file():
         raise ConfigError(f"config file {source} does not exist")
     try:
         with open(p, encoding="utf-8") as f:
             user = yaml.safe_load(f)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {source} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
+                          f"{e.start}); save it as UTF-8") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {source} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"config file {source} is not valid YAML: {_yaml_problem(e)}") from None
     base = _default_dict()
     _merge(base, user, source)
     _build(base, source)  # unknown keys and bad values fail here, naming the file

@@ -57,6 +57,24 @@ def test_missing_file_is_a_config_error(in_tmp):
         load_config(in_tmp / "nope.yaml")
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"training:\n\tepochs: 3\n", "c.yaml is not valid YAML: found character '\\t' that cannot start any token "
+                                   "(line 2, column 1); indent with spaces, not tabs"),
+    (b"training: {epochs: [3\n", "c.yaml is not valid YAML: expected ',' or ']', but got '<stream end>' (line 2"),
+    (b"training:\n  epochs: 3 # r\xe9glage\n", "c.yaml is not UTF-8 text (byte 0xe9 at offset 25); save it as UTF-8"),
+    (None, "c.yaml is a folder; expected a YAML file"),
+])
+def test_unreadable_config_file_says_what_and_where_in_one_line(in_tmp, content, expected):
+    path = in_tmp / "c.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert expected in str(e.value) and "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("data, named", [
     ({"training": {"epoch": 3}}, "training.epoch"),
     ({"model": {"hidden": 3}}, "model.hidden"),
