@@ -411,6 +411,16 @@ def _check_consistency(cfg: Config, source: str) -> None:
                               f"periods must be in order and not overlap: train < val < test")
 
 
+class _UserConfigLoader(yaml.SafeLoader):
+    """Safe YAML where an unquoted date stays the text written: the config checks it and names a bad one
+    (``data.train_start='1971-13-01' is not a date``), where PyYAML would raise a bare ValueError."""
+
+
+_UserConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _yaml_problem(e: yaml.YAMLError) -> str:
     """What is wrong and where, in one line: PyYAML's first line is only the context ("while scanning for
     the next token"), the problem and its line come after it."""
@@ -448,7 +458,7 @@ def read_config_file(path: str | os.PathLike | None = None) -> tuple[str | None,
         raise ConfigError(f"config file {source} does not exist")
     try:
         with open(p, encoding="utf-8") as f:
-            user = yaml.safe_load(f)
+            user = yaml.load(f, Loader=_UserConfigLoader)  # a SafeLoader: no Python objects
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {source} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
                           f"{e.start}); save it as UTF-8") from None

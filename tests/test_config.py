@@ -146,6 +146,14 @@ def test_yaml_dates_unquoted_are_accepted(in_tmp):
     assert load_config(path).data.train_start == "1980-10-01"
 
 
+@pytest.mark.parametrize("text", ["1971-13-01", "1971-02-30"])
+def test_an_unquoted_impossible_date_is_named_not_a_traceback(in_tmp, text):
+    path = write_yaml(in_tmp / "c.yaml", f"data:\n  train_start: {text}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"data.train_start='{text}' is not a date; expected YYYY-MM-DD" in str(e.value)
+
+
 @pytest.mark.parametrize("section, key, value, expected", [
     ("training", "seq_len", "abc", "integer"),
     ("training", "seq_len", 270.5, "integer"),
