@@ -421,6 +421,25 @@ _UserConfigLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
+def _mapping_without_repeats(loader, node, deep=False):
+    """A key written twice in one mapping is an error: PyYAML would keep the last one, silently (two
+    ``epochs:`` lines, or a section pasted twice, would each drop settings the user sees in the file)."""
+    seen = {}
+    for key_node, _ in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if key is None or key == "<<":
+            continue
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1}); "
+                            "keep one")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+
+_UserConfigLoader.add_constructor("tag:yaml.org,2002:map", _mapping_without_repeats)
+
+
 def _yaml_problem(e: yaml.YAMLError) -> str:
     """What is wrong and where, in one line: PyYAML's first line is only the context ("while scanning for
     the next token"), the problem and its line come after it."""

@@ -141,6 +141,17 @@ def test_bad_dates_and_overlapping_periods(update, named):
     assert named in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("training:\n  epochs: 3\n  epochs: 4\n", "key 'epochs' is given twice (lines 2 and 3); keep one"),
+    ("training:\n  epochs: 3\nmodel:\n  hidden_size: 8\ntraining:\n  batch_size: 4\n",
+     "key 'training' is given twice (lines 1 and 5); keep one"),
+])
+def test_a_key_given_twice_is_refused_not_silently_the_last(in_tmp, text, expected):
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "c.yaml", text))
+    assert "c.yaml" in str(e.value) and expected in str(e.value) and "\n" not in str(e.value)
+
+
 def test_yaml_dates_unquoted_are_accepted(in_tmp):
     path = write_yaml(in_tmp / "c.yaml", "data:\n  train_start: 1980-10-01\n")
     assert load_config(path).data.train_start == "1980-10-01"
