@@ -243,6 +243,8 @@ def test_the_issue_time_is_local():
     (["--timezone", "Mars/Olympus"], "--timezone"), (["--alert_webhook", "ftp://x"], "--alert_webhook"),
     (["--alert_email", "nobody"], "--alert_email"), (["--smtp", "mail:notaport"], "--smtp"),
     (["--weather_base_url", "ftp://x"], "--weather_base_url"), (["--weather_retries", "-1"], "--weather_retries"),
+    (["--weather_timeout", "nan"], "--weather_timeout: invalid value 'nan'"),
+    (["--weather_timeout", "0"], "--weather_timeout: invalid value '0'"),
 ])
 def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys):
     from sca2lstm.cli.main import main

@@ -451,6 +451,20 @@ def test_archive_dates_are_checked_before_any_request(pretrained_ckpt, tiny_data
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("flag,value", [("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "0"),
+                                        ("--retries", "-1"), ("--retries", "two")])
+def test_fetch_timeout_and_retries_are_checked_in_one_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys, flag,
+                                                            value):
+    from sca2lstm.cli.weather import main
+
+    argv = _fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", "http://127.0.0.1:9")
+    i = argv.index(flag)
+    rc = main([*argv[:i], flag, value, *argv[i + 2:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"argument {flag}: invalid value '{value}'" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_fetch_names_an_unknown_basin_and_a_base_url_that_is_not_http(pretrained_ckpt, tiny_data_dir, tmp_path,
                                                                       capsys):
     from sca2lstm.cli.weather import main

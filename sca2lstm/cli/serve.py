@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import ArgumentParser, run_main
+from .common import ArgumentParser, non_negative_int, positive_float, run_main
 
 PROG = "sca2lstm serve"
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ def build_parser() -> ArgumentParser:
                    help="Open-Meteo host the daily issue fetches from for stations whose metadata names the source "
                         "(a self-hosted instance; default: the free API, non-commercial use only, or with a paid "
                         "plan's key in $SCA2LSTM_OPENMETEO_API_KEY the plan's host of each API)")
-    g.add_argument("--weather_timeout", type=float, default=20.0, help="seconds per weather request attempt (default 20)")
-    g.add_argument("--weather_retries", type=int, default=3, help="retries of a failed weather request (default 3)")
+    g.add_argument("--weather_timeout", type=positive_float, default=20.0, help="seconds per weather request attempt (default 20)")
+    g.add_argument("--weather_retries", type=non_negative_int, default=3, help="retries of a failed weather request (default 3)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="warnings only")
     return p
@@ -161,9 +161,6 @@ def daily_settings(args):
         raise UsageError(f"--smtp {args.smtp!r}: expected HOST:PORT, e.g. smtp.example.org:587")
     notifier = Notifier.from_env(webhook=args.alert_webhook, email_to=emails, smtp_host=host, smtp_port=int(port),
                                  smtp_from=args.smtp_from, smtp_starttls=args.smtp_starttls)
-    if args.weather_timeout <= 0 or args.weather_retries < 0:
-        raise UsageError(f"--weather_timeout {args.weather_timeout} / --weather_retries {args.weather_retries}: "
-                         "expected a timeout > 0 and retries >= 0")
     if args.weather_base_url and not args.weather_base_url.startswith(("http://", "https://")):
         raise UsageError(f"--weather_base_url {args.weather_base_url!r}: expected an http:// or https:// URL")
     weather = FetchSettings(base_url=args.weather_base_url, api_key=os.environ.get("SCA2LSTM_OPENMETEO_API_KEY") or None,

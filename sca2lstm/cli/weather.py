@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import ArgumentParser, basin_id, iso_date, output_file, run_main
+from .common import ArgumentParser, basin_id, iso_date, non_negative_int, output_file, positive_float, run_main
 
 #: The first day of Open-Meteo's previous-runs API (docs: data from January 2024 for most models).
 PREVIOUS_RUNS_FIRST_DAY = "2024-01-01"
@@ -53,8 +53,8 @@ def build_parser() -> ArgumentParser:
         q.add_argument("--api_key", default=None,
                        help="key of a paid Open-Meteo plan (sent as apikey to customer-*.open-meteo.com; default "
                             "$SCA2LSTM_OPENMETEO_API_KEY, which keeps it out of the process list and shell history)")
-        q.add_argument("--timeout", type=float, default=20.0, help="seconds per request attempt (default 20)")
-        q.add_argument("--retries", type=int, default=3, help="retries after a failed attempt (default 3)")
+        q.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per request attempt (default 20)")
+        q.add_argument("--retries", type=non_negative_int, default=3, help="retries after a failed attempt (default 3)")
         q.add_argument("--out", default=None, help="output CSV (the raw response is saved beside it)")
         q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
         q.add_argument("--quiet", action="store_true", help="print only the output paths")
@@ -73,8 +73,6 @@ def _context(args):
 
     if args.out:  # checked before the download, and before the raw answer is saved beside it
         output_file(args.out, "--out", f"weather_{args.basin}.csv")
-    if args.retries < 0 or args.timeout <= 0:
-        raise UsageError(f"--retries {args.retries} / --timeout {args.timeout}: retries >= 0 and timeout > 0")
     path = resolve_model_path(args.model)
     bundle = load_model(path)
     cfg = bundle[1]
