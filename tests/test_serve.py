@@ -523,6 +523,26 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert "--anonymous_per_minute" in capsys.readouterr().err
 
 
+def test_a_db_folder_without_write_access_and_a_foreign_host_are_one_line_naming_the_flag(pretrained_ckpt, tmp_path,
+                                                                                            capsys):
+    """The lock beside --db cannot be made (here: a folder holds its name, as a read-only folder would refuse
+    it), and --host is an address this machine does not have: one line each naming the flag that is wrong,
+    exit 2, before the models load (a PermissionError traceback, and a message that blamed --port, before)."""
+    from sca2lstm.cli.main import main
+
+    db = tmp_path / "serve.sqlite"
+    (tmp_path / "serve.sqlite.lock").mkdir()
+    assert main(["serve", "--model", str(pretrained_ckpt), "--port", "8766", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--db {db}: cannot write its lock file {db}.lock" in err, err
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine
+    assert main(["serve", "--model", str(pretrained_ckpt), "--host", "192.0.2.1", "--port", "8766", "--db",
+                 str(tmp_path / "other.sqlite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--host '192.0.2.1' is not an address of this machine" in err, err
+    assert not (tmp_path / "other.sqlite").exists() and not db.exists()
+
+
 def test_what_is_wrong_with_the_database_or_port_is_said_before_any_model_loads(pretrained_ckpt, tmp_path, capsys):
     """A folder or a non-database as --db, a database another server holds, and a port in use: one line each,
     exit 2, before the models load (which takes seconds to minutes), and nothing made."""

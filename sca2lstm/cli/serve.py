@@ -115,7 +115,12 @@ def lock_db(db: Path):
         import fcntl
     except ImportError:  # not on POSIX: the docs' rule, unchecked
         return None
-    fh = open(db.with_name(db.name + ".lock"), "a+")  # noqa: SIM115 (held open for the process's life)
+    lock = db.with_name(db.name + ".lock")
+    try:
+        fh = open(lock, "a+")  # noqa: SIM115 (held open for the process's life)
+    except OSError as e:  # a folder it cannot write in: said before the models load, as for the database
+        raise UsageError(f"--db {db}: cannot write its lock file {lock} ({e.strerror}); give a --db in a folder "
+                         "this user can write") from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -127,6 +132,7 @@ def lock_db(db: Path):
 
 def check_port(host: str, port: int) -> None:
     """A one-line UsageError where ``host:port`` is taken, before the models are loaded."""
+    import errno
     import socket
 
     try:
@@ -134,6 +140,10 @@ def check_port(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as e:
+        # a name that does not resolve, or an address this machine does not have: the host is wrong, not the port
+        if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"--host {host!r} is not an address of this machine ({e.strerror}); give one it has, "
+                             "e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every network)") from None
         raise UsageError(f"--port {port}: {host}:{port} cannot be served ({e.strerror}); another service on it? "
                          "give another --port") from None
 
