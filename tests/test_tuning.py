@@ -129,6 +129,19 @@ def test_tune_command_refuses_a_bad_space_in_one_line_and_writes_nothing(tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.parametrize("storage, detail", [("bogus://x", "NoSuchModuleError"),
+                                             ("mysql://user@localhost/db", "ImportError")])
+def test_tune_storage_that_cannot_be_opened_is_one_line(tiny_data_dir, tmp_path, capsys, storage, detail):
+    """An unknown database scheme or a missing driver: one line naming --storage and what it accepts, not a
+    SQLAlchemy traceback."""
+    from sca2lstm.cli.main import main
+    rc = main(["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--storage", storage, "--output_dir",
+               str(tmp_path / "study")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert f"--storage {storage!r}: cannot open it ({detail}" in err[0] and "sqlite:///path/study.db" in err[0]
+
+
 # ------------------------------------------------------------------ tune study
 def _tune_yaml(tmp_path, data_dir, trials=4):
     cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},

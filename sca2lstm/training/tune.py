@@ -69,9 +69,16 @@ def open_storage(url: str):
         return optuna.storages.JournalStorage(JournalFileBackend(url))
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    from sqlalchemy.exc import SQLAlchemyError
+
     with warnings.catch_warnings():  # the heartbeat is marked experimental in Optuna; it is what resumes need
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        except (SQLAlchemyError, ImportError, ValueError) as e:  # unknown scheme, missing driver, bad URL
+            detail = " ".join(str(e).split())[:160]
+            raise UsageError(f"--storage {url!r}: cannot open it ({type(e).__name__}: {detail}); expected a database "
+                             "URL such as sqlite:///path/study.db, or a journal file ending in .log") from None
 
 
 def make_pruner(name: str, max_epochs: int):
