@@ -61,6 +61,22 @@ def clean_state_dict(state: dict) -> dict:
     return out
 
 
+def folder_given_as_checkpoint(folder) -> str:
+    """The message for a folder given where a checkpoint file goes, naming a .pth file in it to give instead
+    (the pretrained model at its top, else the newest one below it), or saying it holds none."""
+    folder = Path(folder)
+
+    def models(pattern):  # not a trainer's resumable state, nor a file being written; depth-bounded for a big folder
+        return sorted((q for q in folder.glob(pattern) if q.name != "last_state.pth" and not q.name.startswith(".")),
+                      key=lambda q: (q.stat().st_mtime, str(q)))
+
+    top = models("*.pth")
+    below = [] if top else models("*/*.pth") or models("*/*/*.pth") or models("*/*/*/*.pth")
+    pick = next((q for q in top if q.name == "sca2lstm.pth"), top[-1] if top else (below[-1] if below else None))
+    hint = f"give a .pth file, e.g. {pick}" if pick else "it holds no .pth file"
+    return f"checkpoint {folder} is a folder, not a checkpoint; {hint}"
+
+
 def load_checkpoint(path, require_model: bool = True) -> dict:
     """Load a checkpoint safely (``weights_only=True``) and check its structure.
 
@@ -70,6 +86,8 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
         Missing, truncated, not a checkpoint, carrying code (a pickle payload), or lacking keys.
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(folder_given_as_checkpoint(p))
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist")
     if p.stat().st_size == 0:

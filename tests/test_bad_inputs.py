@@ -211,6 +211,11 @@ def _bad_ckpt(ctx, kind):
         p.write_bytes(random.Random(0).randbytes(4096))
     elif kind == "text":
         p.write_text("this is a text file, not a model\n")
+    elif kind in ("folder", "empty_folder"):  # a run's folder given where its checkpoint goes
+        p = ctx.tmp / "model_output"
+        p.mkdir()
+        if kind == "folder":
+            (p / "sca2lstm.pth").write_bytes(good)
     elif kind == "other_config":  # weights of a model with another hidden size, under the original config
         from sca2lstm import SCA2LSTM
         from sca2lstm.config import Config
@@ -269,6 +274,8 @@ CASES = [
     ("finetune", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
     ("finetune", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
     ("finetune", None, "other_config", {}, 1, "{ckpt} does not fit this model config: shape mismatch"),
+    ("finetune", None, "folder", {}, 1, "{ckpt} is a folder, not a checkpoint; give a .pth file, e.g. {ckpt}/sca2lstm.pth"),
+    ("finetune", None, "empty_folder", {}, 1, "{ckpt} is a folder, not a checkpoint; it holds no .pth file"),
     ("finetune", None, None, {"target_basin": "99999"}, 1, "unknown basin '99999'"),
     ("finetune", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
     ("finetune", "missing_file", None, {}, 1, "unknown basin '32006'"),
@@ -292,6 +299,8 @@ CASES = [
     ("predict", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
     ("predict", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
     ("predict", None, "other_config", {}, 1, "{ckpt} does not fit this model config"),
+    ("predict", None, "folder", {}, 1, "{ckpt} is a folder, not a checkpoint; give a .pth file, e.g. {ckpt}/sca2lstm.pth"),
+    ("predict", None, "empty_folder", {}, 1, "{ckpt} is a folder, not a checkpoint; it holds no .pth file"),
     ("predict", "missing_file", None, {}, 1, "unknown basin '32006'"),
     ("predict", "header_only", None, {}, 1, "no data rows"),
     ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),

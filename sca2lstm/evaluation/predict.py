@@ -61,6 +61,10 @@ def resolve_model_path(patterns, basin=None) -> Path:
         matches += [Path(h) for h in hits]
     matches = sorted({m.resolve() for m in matches if m.is_file()}, key=lambda m: (m.stat().st_mtime, str(m)))
     if not matches:
+        folders = [p for p in map(str, patterns) if not glob.has_magic(p) and Path(p).expanduser().is_dir()]
+        if folders:
+            from ..checkpoint import folder_given_as_checkpoint
+            raise DataError(folder_given_as_checkpoint(Path(folders[0]).expanduser()))
         raise DataError(f"no checkpoint matches {' '.join(map(str, patterns))}")
     own = [m for m in matches if basin is not None and m.name == f"best_model_basin_{basin}.pth"]
     if own and len(own) < len(matches):
