@@ -230,6 +230,15 @@ def _yaml(**sections):
     return lambda c: tiny_yaml(c.tmp / "case.yaml", **sections)
 
 
+def _download_folder(c):
+    """The folder around the data folder (the unzipped download's): given by mistake for the data folder."""
+    d = c.tmp / "download"
+    d.mkdir(exist_ok=True)
+    if not (d / "camels").exists():
+        (d / "camels").symlink_to(c.data, target_is_directory=True)
+    return d
+
+
 NOWHERE = "{tmp}/nowhere"
 OUTSIDE = {"train_start": "1990-01-01", "train_end": "1993-12-31", "val_start": "1994-01-01",
            "val_end": "1994-12-31", "test_start": "1995-01-01", "test_end": "1995-12-31"}
@@ -243,6 +252,10 @@ CASES = [
     ("train", None, None, {"epocs": "3"}, 2, "--epocs"),
     ("train", None, None, {"seed": "-1"}, 2, "--seed"),
     ("train", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("train", None, None, {"data_dir": "{tmp}/tiny.yaml"}, 1, "data folder {tmp}/tiny.yaml is a file, not a folder"),
+    ("train", None, None, {"data_dir": _download_folder}, 1,
+     "{tmp}/download/timeseries does not exist; expected timeseries CSVs in data_dir/timeseries/; did you mean "
+     "{tmp}/download/camels, which holds timeseries/?"),
     ("train", None, None, {"basins": "99999"}, 1, "unknown basin '99999'"),
     ("train", None, None, {"config": "{tmp}/missing.yaml"}, 2, "missing.yaml"),
     ("train", None, None, {"config": _yaml(data={"train_start": "1974-12-31", "train_end": "1971-01-01"})}, 2,
@@ -294,6 +307,8 @@ CASES = [
     ("predict", None, None, {"basin": "99999"}, 1, "unknown basin '99999'"),
     ("predict", None, None, {"basin": ["32006", "99999"]}, 1, "unknown basin '99999'"),  # no partial output
     ("predict", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("predict", None, None, {"data_dir": "{tmp}/tiny.yaml"}, 1, "data folder {tmp}/tiny.yaml is a file, not a folder"),
+    ("predict", None, None, {"data_dir": _download_folder}, 1, "did you mean {tmp}/download/camels, which holds"),
     ("predict", None, "missing", {}, 1, "no checkpoint matches {ckpt}"),
     ("predict", None, "truncated", {}, 1, "{ckpt} is truncated"),
     ("predict", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),

@@ -129,7 +129,8 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
         builtin = _is_builtin_folder(path) or (
             bool(rec_builtin) and rec_dir is not None and path.resolve() == Path(rec_dir).expanduser().resolve())
         if not path.is_dir():
-            raise DataError(f"data folder {path} does not exist; expected a CAMELS-GB folder with timeseries/ "
+            what = "is a file, not a folder" if path.exists() else "does not exist"
+            raise DataError(f"data folder {path} {what}; expected a CAMELS-GB folder with timeseries/ "
                             f"(or --data_dir {BUILTIN} for the built-in synthetic basins)")
     else:
         if rec_builtin is False:  # a model trained on real data: refuse before generating anything

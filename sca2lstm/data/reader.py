@@ -70,15 +70,31 @@ QC_RANGES = {
 
 def _require_dir(data_dir) -> Path:
     p = Path(data_dir).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"data folder {p} is a file, not a folder; expected a data folder with timeseries/")
     if not p.is_dir():
         raise DataError(f"data folder {p} does not exist; expected a data folder with timeseries/")
     return p
 
 
+def nested_data_folders(folder: Path) -> list[Path]:
+    """Folders one or two levels below ``folder`` that hold ``timeseries/``: the data folder meant, where the
+    folder given is the one above it (e.g. the download's folder around the unzipped dataset)."""
+    found = []
+    for pattern in ("*/timeseries", "*/*/timeseries"):
+        found += sorted(t.parent for t in folder.glob(pattern) if t.is_dir())
+        if found:
+            break
+    return found
+
+
 def timeseries_dir(data_dir) -> Path:
     p = _require_dir(data_dir) / "timeseries"
     if not p.is_dir():
-        raise DataError(f"{p} does not exist; expected timeseries CSVs in data_dir/timeseries/")
+        inner = nested_data_folders(p.parent)
+        hint = f"; did you mean {inner[0]}, which holds timeseries/?" if len(inner) == 1 else (
+            f"; the folders below it that hold timeseries/ are {', '.join(map(str, inner[:5]))}" if inner else "")
+        raise DataError(f"{p} does not exist; expected timeseries CSVs in data_dir/timeseries/{hint}")
     return p
 
 
