@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from sca2lstm.cli import finetune as finetune_cli
+from sca2lstm.cli import forecast as forecast_cli
 from sca2lstm.cli import predict as predict_cli
 from sca2lstm.cli import train as train_cli
 from sca2lstm.data.camels_gb import read_timeseries
@@ -23,8 +24,9 @@ from sca2lstm.errors import DataError
 
 from failure_helpers import BASIN, FEW_RECORDS, copy_data, everything_under, one_line, snapshot, tiny_yaml, ts_file
 
-MAINS = {"train": train_cli.main, "finetune": finetune_cli.main, "predict": predict_cli.main}
-PROGS = {"train": "sca2lstm.py", "finetune": "fine_train.py", "predict": "predict.py"}
+MAINS = {"train": train_cli.main, "finetune": finetune_cli.main, "predict": predict_cli.main,
+         "forecast": forecast_cli.main}
+PROGS = {"train": "sca2lstm.py", "finetune": "fine_train.py", "predict": "predict.py", "forecast": "sca2lstm forecast"}
 
 
 # ------------------------------------------------------------------------------------ damaged files
@@ -186,6 +188,7 @@ class Ctx:
             "finetune": {"target_basin": BASIN, "pretrained_model": self.ckpt, "data_dir": self.data,
                          "output_dir": self.out, "epochs": "1"},
             "predict": {"model": self.ckpt, "basin": BASIN, "data_dir": self.data, "output_dir": self.out},
+            "forecast": {"model": self.ckpt, "basin": BASIN, "data_dir": self.data, "output_dir": self.out},
         }[cmd]
         for k, v in overrides.items():
             base[k] = v(self) if callable(v) else v
@@ -303,6 +306,8 @@ CASES = [
     ("predict", None, None, {"format": "xlsx"}, 2, "--format"),
     ("predict", None, None, {"start": "1976-12-31", "end": "1976-01-01"}, 2, "--start 1976-12-31 is after --end"),
     ("predict", None, None, {"start": "soon"}, 2, "--start 'soon' is not a date"),
+    # day and month in either order: refused, not read month-first as pandas would (9 January)
+    ("predict", None, None, {"start": "01/09/1976"}, 2, "--start '01/09/1976' is not a date; expected YYYY-MM-DD"),
     ("predict", None, None, {"start": "1990-01-01", "end": "1990-12-31"}, 1, "outside its data"),
     ("predict", None, None, {"basin": "99999"}, 1, "unknown basin '99999'"),
     ("predict", None, None, {"basin": ["32006", "99999"]}, 1, "unknown basin '99999'"),  # no partial output
@@ -320,6 +325,12 @@ CASES = [
     ("predict", "header_only", None, {}, 1, "no data rows"),
     ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),
     ("predict", "bad_date", None, {}, 1, "'1971-13-45'"),
+    # issue-time forecasts
+    ("forecast", None, None, {"issue_date": "01/09/1976"}, 2,
+     "--issue_date '01/09/1976' is not a date; expected YYYY-MM-DD"),
+    ("forecast", None, None, {"from": "01/01/1976", "to": "1976-03-01"}, 2,
+     "--from '01/01/1976' is not a date; expected YYYY-MM-DD"),
+    ("forecast", None, None, {"from": "1976-01-01", "to": "1976-13-01"}, 2, "--to '1976-13-01' is not a date"),
 ]
 
 

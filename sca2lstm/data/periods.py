@@ -52,11 +52,37 @@ class BasinPeriods:
         return cls(str(d["rule"]), f[0], f[1], t[0], t[1])
 
 
-def _parse_day(value, flag: str) -> np.datetime64:
+def parse_day(value, flag: str):
+    """A day given by a user: text ``YYYY-MM-DD`` (a time after it, ``T12:00``, is dropped), or a date object.
+
+    Other text is refused, never guessed: ``01/09/2015`` is 9 January to pandas and 1 September to a British
+    or Chinese reader, and ``19760109`` is the year 19760109 to numpy.
+
+    Returns
+    -------
+    pandas.Timestamp
+        Midnight of the day.
+
+    Raises
+    ------
+    UsageError
+        ``"<flag> '<value>' is not a date; expected YYYY-MM-DD"``.
+    """
+    import datetime as dt
+
+    import pandas as pd
+
     try:
-        return np.datetime64(str(value).strip()[:10], "D")
-    except ValueError:
+        if isinstance(value, str):
+            s = value.strip()
+            return pd.Timestamp(dt.date.fromisoformat(s) if len(s) == 10 else dt.datetime.fromisoformat(s).date())
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError):
         raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _parse_day(value, flag: str) -> np.datetime64:
+    return np.datetime64(parse_day(value, flag).date(), "D")
 
 
 def covers_configured(rec, cfg: Config) -> bool:

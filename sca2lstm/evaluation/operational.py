@@ -119,10 +119,8 @@ def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Tim
             raise DataError(f"basin {basin}: no observed discharge in its data, so no default issue date")
         t0 = obs.last_valid_index()
     else:
-        try:
-            t0 = pd.Timestamp(issue_date).normalize()
-        except (ValueError, TypeError):
-            raise UsageError(f"--issue_date {issue_date!r} is not a date; expected YYYY-MM-DD") from None
+        from ..data.periods import parse_day
+        t0 = parse_day(issue_date, "--issue_date")
         first, last = df.index[0], df.index[-1]
         if not first <= t0 <= last:
             raise DataError(f"--issue_date {t0.date()} is outside the data of basin {basin} "

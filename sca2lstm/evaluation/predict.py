@@ -76,10 +76,8 @@ def resolve_model_path(patterns, basin=None) -> Path:
 
 
 def _parse_date(value, flag: str):
-    try:
-        return np.datetime64(pd.Timestamp(value).date(), "D")
-    except (ValueError, TypeError):
-        raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
+    from ..data.periods import parse_day
+    return np.datetime64(parse_day(value, flag).date(), "D")
 
 
 def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None,

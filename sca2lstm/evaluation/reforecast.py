@@ -247,10 +247,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     cfg = ctx.cfg
     trained = _forecast_leads(cfg)
     leads = _check_leads(leads if leads is not None else min(7, trained), trained)
-    try:
-        s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    except (ValueError, TypeError):
-        raise UsageError(f"--from {start!r} / --to {end!r}: expected dates YYYY-MM-DD") from None
+    from ..data.periods import parse_day
+    s, e = parse_day(start, "--from"), parse_day(end, "--to")
     if e < s:
         raise UsageError(f"--from {s.date()} is after --to {e.date()}")
     dates = ctx.record.dates
