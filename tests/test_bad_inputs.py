@@ -252,7 +252,8 @@ CASES = [
     ("train", None, None, {"epochs": "-1"}, 2, "--epochs"),
     ("train", None, None, {"batch_size": "0"}, 2, "--batch_size"),
     ("train", None, None, {"learning_rate": "-1"}, 2, "--learning_rate"),
-    ("train", None, None, {"epocs": "3"}, 2, "--epocs"),
+    ("train", None, None, {"epocs": "3"}, 2, "unrecognized arguments: --epocs 3 (did you mean --epochs?)"),
+    ("train", None, None, {"learning-rate": "0.1"}, 2, "--learning-rate 0.1 (did you mean --learning_rate?)"),
     ("train", None, None, {"seed": "-1"}, 2, "--seed"),
     ("train", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
     ("train", None, None, {"data_dir": "{tmp}/tiny.yaml"}, 1, "data folder {tmp}/tiny.yaml is a file, not a folder"),
@@ -283,6 +284,8 @@ CASES = [
     ("finetune", None, None, {"seed": "-1"}, 2, "--seed"),
     ("finetune", None, None, {"learning_rate": "-1"}, 2, "--learning_rate"),
     ("finetune", None, None, {"pretrained_model": None}, 2, "--pretrained_model"),
+    ("finetune", None, None, {"pretrained_model": None, "pretrain_model": "{ckpt}"}, 2,
+     "required: --pretrained_model (--pretrain_model is not an option; did you mean --pretrained_model?)"),
     ("finetune", None, None, {"target_basin": "32006;rm"}, 2, "invalid basin id"),
     ("finetune", None, "missing", {}, 1, "{ckpt} does not exist"),
     ("finetune", None, "empty", {}, 1, "{ckpt} is empty"),
@@ -303,6 +306,7 @@ CASES = [
     # prediction
     ("predict", None, None, {"model": "{tmp}/nothing/*.pth"}, 1, "no checkpoint matches {tmp}/nothing/*.pth"),
     ("predict", None, None, {"basin": None}, 2, "--basin"),
+    ("predict", None, None, {"basin": None, "bassin": BASIN}, 2, "(--bassin is not an option; did you mean --basin?)"),
     ("predict", None, None, {"format": "xlsx"}, 2, "--format"),
     ("predict", None, None, {"start": "1976-12-31", "end": "1976-01-01"}, 2, "--start 1976-12-31 is after --end"),
     ("predict", None, None, {"start": "soon"}, 2, "--start 'soon' is not a date"),
@@ -326,6 +330,7 @@ CASES = [
     ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),
     ("predict", "bad_date", None, {}, 1, "'1971-13-45'"),
     # issue-time forecasts
+    ("forecast", None, None, {"lead_days": "3"}, 2, "--lead_days 3 (did you mean --leads?)"),
     ("forecast", None, None, {"issue_date": "01/09/1976"}, 2,
      "--issue_date '01/09/1976' is not a date; expected YYYY-MM-DD"),
     ("forecast", None, None, {"from": "01/01/1976", "to": "1976-03-01"}, 2,
@@ -466,3 +471,18 @@ def test_output_path_that_cannot_be_written_is_one_line_before_any_work(tmp_path
         assert rc == (1 if argv[0] == "station" else 2), (argv, line)
         assert expected in line, (argv, line)
         assert everything_under(tmp_path) == before, argv
+
+
+def test_a_mistyped_subcommand_or_option_of_one_is_answered_with_the_one_meant(capsys):
+    from sca2lstm.cli import main as main_cli
+
+    for argv, expected in [
+        (["trian"], "unknown command 'trian' (did you mean train?); choose from train, finetune"),
+        (["weather", "fetch", "--basin", BASIN, "--model", "m.pth", "--bse_url", "http://x"],
+         "unrecognized arguments: --bse_url http://x (did you mean --base_url?)"),
+        (["serve", "--model", "m.pth", "--prot", "8001"], "--prot 8001 (did you mean --port?)"),
+        (["train", "--xyz", "3"], "unrecognized arguments: --xyz 3"),   # nothing near: no guess
+    ]:
+        assert main_cli.main(argv) == 2
+        line = one_line(capsys.readouterr().err)
+        assert line.endswith(expected) if argv[0] == "train" else expected in line, line

@@ -18,11 +18,49 @@ from ..logs import add_log_file, remove_handler, setup_logging  # noqa: F401 - t
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line."""
+    """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line, and a
+    mistyped option is answered with the option meant (``--epocs``: did you mean ``--epochs``?)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)  # for the suggestions of error()
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}{self._suggestion(message)}\n")
         raise SystemExit(2)
+
+    def _options(self) -> list:
+        """Every option string of this parser and of its subcommands' parsers (the root parser reports the
+        options a subcommand did not recognise)."""
+        out = []
+        for action in self._actions:
+            out += [o for o in action.option_strings if o.startswith("--")]
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    out += sub._options() if isinstance(sub, ArgumentParser) else []
+        return list(dict.fromkeys(out))
+
+    def _suggestion(self, message: str) -> str:
+        import difflib
+
+        options = self._options()
+        if message.startswith("unrecognized arguments: "):
+            typed = message[len("unrecognized arguments: "):].split()
+        elif message.startswith("the following arguments are required: "):
+            typed = getattr(self, "_argv", [])
+        else:
+            return ""
+        typed = [t.split("=", 1)[0] for t in typed if t.startswith("--") and t.split("=", 1)[0] not in options]
+        hints = {}
+        for t in typed:
+            match = difflib.get_close_matches(t, options, n=1, cutoff=0.6)
+            if match and not any(o.startswith(t) for o in options):  # a prefix argparse already takes
+                hints[t] = match[0]
+        if not hints:
+            return ""
+        said = ", ".join(f"{m} for {t}" if len(hints) > 1 else m for t, m in hints.items())
+        unknown = "" if message.startswith("unrecognized") else f"{', '.join(hints)} is not an option; "
+        return f" ({unknown}did you mean {said}?)"
 
 
 def _number_type(cast, ok, expected: str):

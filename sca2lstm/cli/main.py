@@ -40,7 +40,10 @@ def main(argv=None) -> int:
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd not in SUBCOMMANDS:
-        sys.stderr.write(f"sca2lstm: error: unknown command {cmd!r}; choose from {', '.join(SUBCOMMANDS)}\n")
+        import difflib
+        near = difflib.get_close_matches(cmd, SUBCOMMANDS, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        sys.stderr.write(f"sca2lstm: error: unknown command {cmd!r}{hint}; choose from {', '.join(SUBCOMMANDS)}\n")
         return 2
     module = importlib.import_module(SUBCOMMANDS[cmd][0])
     return module.main(rest)
