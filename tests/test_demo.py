@@ -54,3 +54,11 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
         for img in imgs:
             assert img["src"].startswith("data:image/png;base64,")   # self-contained
             assert (report.parent / img["data-src"]).is_file()       # and names a picture that exists
+
+
+def test_a_basin_the_demo_does_not_make_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "demo_output"
+    assert main(["--tiny", "--out", str(out), "--basin", "99999", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--basin '99999' is not one of the demo's 3 synthetic basins: 32006, 10002, 10003" in err[0]
+    assert not out.exists()

@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..errors import UsageError
 from .common import ArgumentParser, output_folder, positive_int, run_main
 
 PROG = "sca2lstm demo"
@@ -47,7 +48,7 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
 
     from ..checkpoint import load_model
     from ..config import load_config
-    from ..data.synthetic import generate_synthetic
+    from ..data.synthetic import generate_synthetic, synthetic_gauge_ids
     from ..evaluation.predict import predict, write_prediction
     from ..evaluation.report import build_report
     from ..training.finetune import finetune
@@ -57,6 +58,10 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     out = Path(out)
     t_all = time.time()
     n_basins = basins or s["basins"]
+    ids = synthetic_gauge_ids(n_basins)
+    if basin not in ids:  # said before minutes of pretraining, and before anything is written
+        raise UsageError(f"--basin {basin!r} is not one of the demo's {n_basins} synthetic basins: {', '.join(ids)} "
+                         "(--basins sets how many)")
     data_dir = out / "data"
     if data_dir.exists():  # a rerun regenerates the (deterministic) data
         shutil.rmtree(data_dir)
