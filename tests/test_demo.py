@@ -62,3 +62,16 @@ def test_a_basin_the_demo_does_not_make_is_refused_before_anything_is_written(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--basin '99999' is not one of the demo's 3 synthetic basins: 32006, 10002, 10003" in err[0]
     assert not out.exists()
+
+
+def test_a_rerun_never_deletes_a_data_folder_the_demo_did_not_write(tmp_path, capsys):
+    """--out pointed at a project whose data/ is the user's own: refused, the folder kept byte for byte."""
+    out = tmp_path / "project"
+    own = out / "data" / "timeseries" / "my_gauge.csv"
+    own.parent.mkdir(parents=True)
+    own.write_text("date,discharge\n2020-01-01,1.0\n")
+    assert main(["--tiny", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out / 'data'} exists and is not a demo's synthetic data" in err[0], err
+    assert own.read_text() == "date,discharge\n2020-01-01,1.0\n"
+    assert sorted(p.name for p in out.rglob("*")) == ["data", "my_gauge.csv", "timeseries"]

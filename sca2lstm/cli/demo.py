@@ -42,6 +42,21 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _written_by_a_demo(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds only what a demo writes there: attributes/ and timeseries/ with the files of
+    the first synthetic basins (so a rerun never deletes a user's own data folder that happens to be there)."""
+    import re
+
+    from ..data.synthetic import synthetic_gauge_ids
+
+    if not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {"attributes", "timeseries"}:
+        return False
+    names = [p.name for p in (data_dir / "timeseries").iterdir()] if (data_dir / "timeseries").is_dir() else []
+    ids = [m.group(1) for m in (re.fullmatch(r"CAMELS_GB_hydromet_timeseries_(\w+)_\d{8}-\d{8}\.csv", n)
+                                for n in names) if m]
+    return len(ids) == len(names) and set(ids) <= set(synthetic_gauge_ids(max(len(ids), 1)))
+
+
 def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=True) -> dict:
     """Run the demo; returns the summary rows and the paths of every artefact."""
     import pandas as pd
@@ -64,6 +79,9 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
                          "(--basins sets how many)")
     data_dir = out / "data"
     if data_dir.exists():  # a rerun regenerates the (deterministic) data
+        if not _written_by_a_demo(data_dir):
+            raise UsageError(f"--out {out}: {data_dir} exists and is not a demo's synthetic data; the demo would "
+                             "replace it. Give another --out")
         shutil.rmtree(data_dir)
     print(f"[1/4] Writing {n_basins} synthetic basins to {data_dir}")
     generate_synthetic(data_dir, n_basins=n_basins, seed=42, end=s.get("synth_end", "2015-09-30"))
