@@ -486,3 +486,14 @@ def test_a_mistyped_subcommand_or_option_of_one_is_answered_with_the_one_meant(c
         assert main_cli.main(argv) == 2
         line = one_line(capsys.readouterr().err)
         assert line.endswith(expected) if argv[0] == "train" else expected in line, line
+
+
+def test_no_command_is_a_usage_error_on_stderr_and_help_is_on_stdout(capsys):
+    from sca2lstm.cli import main as main_cli
+
+    assert main_cli.main([]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.startswith("usage: sca2lstm <command> [options]")
+    assert main_cli.main(["--help"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err == "" and cap.out.startswith("usage: sca2lstm <command> [options]")

@@ -36,7 +36,8 @@ def _usage() -> str:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
+        # asked for: the list on stdout, exit 0; no command at all is a usage error: stderr, exit 2
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd not in SUBCOMMANDS:
