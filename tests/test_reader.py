@@ -153,3 +153,21 @@ def test_another_datasets_file_naming_points_to_station_import(tmp_path):
         reader.timeseries_file(tmp_path, "DE110000")
     with pytest.raises(DataError, match=r"unknown basin 'XX1': no timeseries file"):
         reader.timeseries_file(tmp_path, "XX1")
+
+
+@pytest.mark.parametrize("typed, meant", [("32007", "did you mean 32006 or 32008 or 32003?"),   # a digit off
+                                          ("3200", "did you mean 32003 or 32006 or 32008?"),  # one left out
+                                          ("320066", "did you mean 32006 or 32008"),  # one doubled
+                                          ("99999", None)])
+def test_an_unknown_basin_names_the_ids_it_is_close_to(tmp_path, typed, meant):
+    """Among many basins, a mistyped id is answered with the ones meant (same start first), not only with the
+    first ids of the folder; an id inside another (3200 in 32003) is a typo, not another dataset's naming."""
+    ts = tmp_path / "timeseries"
+    ts.mkdir()
+    for b in ["32003", "32006", "32008", "83007", "53007", *[str(10000 + i) for i in range(20)]]:
+        (ts / f"{b}.csv").write_text("date,precipitation\n2000-01-01,1\n")
+    with pytest.raises(DataError) as e:
+        reader.timeseries_file(tmp_path, typed)
+    msg = str(e.value)
+    assert msg.startswith(f"unknown basin '{typed}': no timeseries file in {ts}") and "(25 in all)" in msg
+    assert (meant in msg) if meant else "did you mean" not in msg

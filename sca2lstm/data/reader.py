@@ -146,19 +146,40 @@ def list_basins(data_dir) -> list[str]:
     return sorted(idx)
 
 
+def _nearest_ids(typed: str, known: list, n: int = 3) -> list:
+    """Up to ``n`` ids like ``typed`` (a digit off, one left out or doubled): most alike first, then the longest
+    common start (32006 before 83006 for 32007), then the nearest number."""
+    import difflib
+
+    def prefix(k):
+        return len(os.path.commonprefix([typed, k]))
+
+    def gap(k):
+        return abs(int(k) - int(typed)) if k.isdigit() and typed.isdigit() else 0
+
+    scored = [(difflib.SequenceMatcher(None, typed, k).ratio(), k) for k in known]
+    close = [(r, k) for r, k in scored if r >= 0.6]
+    return [k for _, k in sorted(close, key=lambda rk: (-round(rk[0], 6), -prefix(rk[1]), gap(rk[1]), rk[1]))[:n]]
+
+
 def timeseries_file(data_dir, basin: str) -> Path:
     """The one timeseries file of ``basin``; DataError when there is none or more than one."""
     ts, idx = _index(data_dir)
     names = idx.get(str(basin))
     if not names:
         known = sorted(idx)
-        near = [k for k in known if str(basin) in k and k != str(basin)]
-        if near:  # e.g. CAMELS_DE_hydromet_timeseries_DE110000.csv.gz: another dataset's naming, read as <id>.csv
-            raise DataError(f"unknown basin {basin!r}: its file in {ts} is named {idx[near[0]][0]}, which is not "
+        # the id as a whole word of a longer name: another dataset's naming, read as <id>.csv (e.g.
+        # CAMELS_DE_hydromet_timeseries_DE110000.csv.gz); not an id that merely contains it (3200 in 32003)
+        word = re.compile(rf"(^|[_.-]){re.escape(str(basin))}($|[_.-])")
+        named = [k for k in known if k != str(basin) and word.search(k)]
+        if named:
+            raise DataError(f"unknown basin {basin!r}: its file in {ts} is named {idx[named[0]][0]}, which is not "
                             "the layout's <id>.csv or CAMELS-GB naming; bring a station in its own format in with "
                             "`sca2lstm station import` (docs/stations.md)")
-        shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
-        raise DataError(f"unknown basin {basin!r}: no timeseries file in {ts}; available: {shown or 'none'}")
+        near = _nearest_ids(str(basin), known)  # a mistyped id: the ones meant
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        shown = ", ".join(known[:10]) + (f" ... ({len(known)} in all)" if len(known) > 10 else "")
+        raise DataError(f"unknown basin {basin!r}: no timeseries file in {ts}{hint}; available: {shown or 'none'}")
     return _one_file(ts, str(basin), names)
 
 
