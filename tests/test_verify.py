@@ -195,3 +195,20 @@ def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and text in err[0]
         assert (f.parent / "verify_per_lead.csv").read_text() == "earlier\n"
+
+
+def test_the_reforecast_folder_given_for_its_table_names_the_table(tmp_path, capsys):
+    """forecast --from/--to prints the reforecast's folder: given to verify, it is said to be a folder and the
+    table in it is named (it was 'no such file'); nothing is written."""
+    from sca2lstm.cli.main import main
+
+    folder = tmp_path / "basin_32006_reforecast_2010-10-01_2015-09-30"
+    folder.mkdir()
+    assert main(["verify", str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{folder} is a folder, not a reforecast table; it holds no reforecast.csv" in err[0]
+    (folder / "reforecast.csv").write_text("issue_date\n")
+    assert main(["verify", str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"give the table in it, {folder / 'reforecast.csv'}" in err[0]
+    assert sorted(p.name for p in folder.iterdir()) == ["reforecast.csv"]

@@ -196,6 +196,10 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     from pathlib import Path
 
     p = Path(path)
+    if p.is_dir():  # the reforecast's folder, as forecast --from/--to printed it
+        inner = p / "reforecast.csv"
+        hint = f"give the table in it, {inner}" if inner.is_file() else "it holds no reforecast.csv"
+        raise DataError(f"{p} is a folder, not a reforecast table; {hint}")
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     df = read_csv(p, encoding=encoding)
