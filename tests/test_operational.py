@@ -178,6 +178,18 @@ def test_cli_weather_forecast_file_errors_name_the_file(pretrained_ckpt, tiny_da
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and str(f) in err[0] and "covers 3 of the 5 lead days" in err[0]
 
+    # another table given by mistake (a prediction's series.csv: dates, but no weather); and a folder
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--issue_date", ISSUE, "--leads", "3", "--output_dir", str(tmp_path / "o"), "--quiet"]
+    wx = _weather(series, load_model(pretrained_ckpt)[1], ISSUE, 3)
+    pd.DataFrame({"date": wx["date"], "observed": 1.0, "predicted": 1.0}).to_csv(f, index=False)
+    for given, text in ((f, f"--weather_forecast {f}: the weather forecast has no complete temperature"),
+                        (tmp_path, f"--weather_forecast {tmp_path} is a folder; expected a weather forecast file")):
+        assert main([*base, "--weather_forecast", str(given)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and text in err[0], err
+    assert not (tmp_path / "o").exists()
+
 
 def _bench():
     import importlib.util

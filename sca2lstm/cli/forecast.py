@@ -52,6 +52,8 @@ def _read_weather(path, data_dir, basin):
     from ..weather.files import read_forecast_for_station
 
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"--weather_forecast {p} is a folder; expected a weather forecast file (.csv or .json)")
     if not p.is_file():
         raise DataError(f"--weather_forecast {p}: no such file")
     wf = read_forecast_for_station(p, data_dir, basin)
@@ -95,7 +97,7 @@ def _body(args) -> int:
     try:
         fc, extra, lines = warned(args, bundle, path, weather)
     except DataError as e:
-        if weather is not None and str(e).startswith("weather forecast") and not str(e).startswith("--weather"):
+        if weather is not None and str(e).startswith(("weather forecast", "the weather forecast")):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
         raise
     folder = write_forecast(fc, out_dir, args.format, **extra)
