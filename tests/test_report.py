@@ -115,21 +115,20 @@ def test_cli(run_dir, capsys):
     assert len(err) == 1 and "holds nothing to report" in err[0] and not (empty / "report.html").exists()
 
 
-class _LevelTables(HTMLParser):
-    """The per-level tables of a forecast report: level name -> rows of (tr class, [cell texts])."""
+class _Tables(HTMLParser):
+    """Every table of a page, in order: ``(table attributes, rows)``, each row ``(tr class, [cell texts])``, the
+    header row included."""
 
     def __init__(self):
         super().__init__()
-        self.tables, self._level, self._row, self._cell = {}, None, None, None
+        self.tables, self._cell = [], None
 
     def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "table" and "exceed" in (a.get("class") or "").split():
-            self._level = a["data-level"]
-            self.tables[self._level] = []
-        elif self._level and tag == "tr":
-            self._row = (a.get("class"), [])
-        elif self._row is not None and tag in ("td", "th"):
+        if tag == "table":
+            self.tables.append((dict(attrs), []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append((dict(attrs).get("class"), []))
+        elif tag in ("td", "th"):
             self._cell = []
 
     def handle_data(self, data):
@@ -138,20 +137,20 @@ class _LevelTables(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None:
-            self._row[1].append("".join(self._cell).strip())
+            self.tables[-1][1][-1][1].append("".join(self._cell).strip())
             self._cell = None
-        elif tag == "tr" and self._row is not None:
-            if self._row[1] and self._row[1][0] != "lead":  # the header row aside
-                self.tables[self._level].append(self._row)
-            self._row = None
-        elif tag == "table":
-            self._level = None
 
 
-def _level_tables(path):
-    p = _LevelTables()
+def _all_tables(path) -> list:
+    p = _Tables()
     p.feed(path.read_text(encoding="utf-8"))
     return p.tables
+
+
+def _level_tables(path) -> dict:
+    """The per-level tables of a forecast report: level name -> rows of (tr class, [cell texts]), header aside."""
+    return {attrs["data-level"]: [r for r in rows if r[1] and r[1][0] != "lead"]
+            for attrs, rows in _all_tables(path) if "exceed" in (attrs.get("class") or "").split()}
 
 
 def test_forecast_report_shows_each_levels_exceedance_by_lead_and_the_leads_that_warn(pretrained_ckpt, tiny_data_dir,
@@ -187,31 +186,6 @@ def test_forecast_report_shows_each_levels_exceedance_by_lead_and_the_leads_that
         ["0.100", "0.200", "0.300", "0.300", "0.300", "0.300", "0.300"]
 
 
-class _Tables(HTMLParser):
-    """Every table of a page: a list of tables, each a list of rows of cell texts (header row included)."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables, self._cell = [], None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr" and self.tables:
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell).strip())
-            self._cell = None
-
-
 def test_forecast_report_shows_a_probability_alike_in_its_level_table_and_its_forecast_table(pretrained_ckpt,
                                                                                           tiny_data_dir, tmp_path):
     """A probability the 4-decimal forecast.csv rounds up (0.38445 is written 0.3845) reads the same in the
@@ -232,8 +206,7 @@ def test_forecast_report_shows_a_probability_alike_in_its_level_table_and_its_fo
     assert "0.3845" in (folder / "forecast.csv").read_text()
     build_report(folder)
     assert [c[2] for _, c in _level_tables(folder / "report.html")["alert"]][1] == "0.384"
-    p = _Tables()
-    p.feed((folder / "report.html").read_text(encoding="utf-8"))
-    table = next(t for t in p.tables if t and "p_exceed_alert" in t[0])
+    table = next([cells for _, cells in rows] for _, rows in _all_tables(folder / "report.html")
+                 if rows and "p_exceed_alert" in rows[0][1])
     col = table[0].index("p_exceed_alert")
     assert table[2][col] == "0.384"
