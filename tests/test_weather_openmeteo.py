@@ -343,7 +343,7 @@ def test_an_out_folder_is_refused_before_any_request(pretrained_ckpt, tiny_data_
     with loopback_server([(200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9))]) as (url, seen):
         rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path, url))
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "a folder; give the CSV file to write" in err[0] and seen == []
+    assert rc == 2 and len(err) == 1 and "is a folder; expected a file, e.g." in err[0] and seen == []
     assert list(tmp_path.iterdir()) == []
 
 

@@ -79,8 +79,6 @@ def _context(args):
     data_dir, _ = data_folder(bundle, args.data_dir)
     from ..data.reader import timeseries_file
     timeseries_file(data_dir, args.basin)  # an unknown basin is named, with the ones there are
-    if args.out and Path(args.out).is_dir():  # refused before any request, not after it (a traceback)
-        raise UsageError(f"--out {args.out}: a folder; give the CSV file to write, e.g. {Path(args.out) / 'wx.csv'}")
     if args.base_url and not str(args.base_url).startswith(("http://", "https://")):
         raise UsageError(f"--base_url {args.base_url!r}: expected an http:// or https:// address")
     pts = parse_points(args.points) if args.points else None
