@@ -284,15 +284,10 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
     if p < pos:  # the window reaches back before the record: the state starts from empty days
-        note = (f"basin {basin}: only {p + 1} day(s) of record up to the issue date {t0.date()}, where the model reads "
-                f"{pos + 1}: its state starts from a partly empty window, and forecasts this early in a record are "
-                "less reliable")
-        log.warning("%s", note)
-        data["notes"] = [*data["notes"], note]
-    note = stale_flow_note(basin, df[target], t0)
-    if note:
-        log.warning("%s", note)
-        data["notes"] = [*data["notes"], note]
+        add_note(data, f"basin {basin}: only {p + 1} day(s) of record up to the issue date {t0.date()}, where the "
+                       f"model reads {pos + 1}: its state starts from a partly empty window, and forecasts this early "
+                       "in a record are less reliable")
+    add_note(data, stale_flow_note(basin, df[target], t0))
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
         wf = weather_forecast
         data["weather_forecast"] = {
@@ -300,17 +295,23 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
-        note = wf.age_note(t0)
-        if note:
-            log.warning("%s", note)
-            data["notes"] = [*data["notes"], note]
+        add_note(data, wf.age_note(t0))
         held = wf.table.loc[wf.table["issue_date"] == t0, "member"].nunique() if len(wf.issue_dates) > 1 \
             else wf.n_members
         if M < held:  # members without data on a lead day (Open-Meteo's nulls), left out by wf.members
-            data["notes"] = [*data["notes"], f"{wf.source}: {held - M} of its {held} members left out, incomplete on "
-                                             f"the lead days; the forecast is the mixture of the other {M}"]
+            add_note(data, f"{wf.source}: {held - M} of its {held} members left out, incomplete on the lead days; "
+                           f"the forecast is the mixture of the other {M}", warn=False)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
+
+
+def add_note(data: dict, note: str | None, warn: bool = True) -> None:
+    """Append ``note`` (None: nothing) to a forecast's ``data["notes"]``, logged as a warning unless ``warn`` is
+    False (a note the command has printed already)."""
+    if note:
+        if warn:
+            log.warning("%s", note)
+        data["notes"] = [*data.get("notes", []), note]
 
 
 def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:

@@ -153,7 +153,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
-    from .operational import issue_forecast
+    from .operational import add_note, issue_forecast
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
                                           allow_missing_inputs=allow_missing_inputs)
@@ -180,11 +180,9 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     seen = ctx.seen_days(fc.table["valid_date"])
     if seen.any():  # a forecast of past days the model learned from: a check of it there is no test
         days = fc.table["valid_date"][seen]
-        note = (f"basin {ctx.basin}: the valid days {days.min().date()}..{days.max().date()} are days the model (or "
-                "its blend, spread or levels) learned from: compared with what was observed there, this forecast is "
-                "in-sample, not a test")
-        log.warning("%s", note)
-        fc.data["notes"] = [*fc.data.get("notes", []), note]
+        add_note(fc.data, f"basin {ctx.basin}: the valid days {days.min().date()}..{days.max().date()} are days the "
+                          "model (or its blend, spread or levels) learned from: compared with what was observed "
+                          "there, this forecast is in-sample, not a test")
     return fc, warnings, first
 
 
