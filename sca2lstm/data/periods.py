@@ -81,7 +81,8 @@ def parse_day(value, flag: str):
         raise UsageError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
-def _parse_day(value, flag: str) -> np.datetime64:
+def parse_day64(value, flag: str) -> np.datetime64:
+    """:func:`parse_day` as a ``datetime64[D]``."""
     return np.datetime64(parse_day(value, flag).date(), "D")
 
 
@@ -122,7 +123,7 @@ def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False, s
     if test_start is None:
         ts = rec.dates[obs[min(int(np.ceil(n * (1 - fraction))), n - 1)]]
     else:
-        ts = _parse_day(test_start, "--test_start")
+        ts = parse_day64(test_start, "--test_start")
         if ts > last:
             raise UsageError(f"--test_start {ts} is after the end of basin {rec.basin}'s record (last observed "
                              f"discharge {last}); choose a day in {first}..{last}")

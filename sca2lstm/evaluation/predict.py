@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.periods import parse_day64
 from ..fileio import folder_built_aside
 from ..checkpoint import load_model
 from ..errors import DataError, UsageError
@@ -75,11 +76,6 @@ def resolve_model_path(patterns, basin=None) -> Path:
     return matches[-1]
 
 
-def _parse_date(value, flag: str):
-    from ..data.periods import parse_day
-    return np.datetime64(parse_day(value, flag).date(), "D")
-
-
 def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu", model_bundle=None,
             test_start=None, allow_missing_inputs: bool = False, context: BasinContext | None = None) -> Prediction:
     """Forecast ``basin`` from ``start`` to ``end`` (default: the basin's test part).
@@ -121,8 +117,8 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     # whose discharge scale they chose).
     periods = ctx.periods if test_start is not None or start is None or end is None or not ctx.in_checkpoint \
         else None
-    s = _parse_date(start or (periods.test_start if periods else cfg.data.test_start), "--start")
-    e = _parse_date(end or (periods.test_end if periods else cfg.data.test_end), "--end")
+    s = parse_day64(start or (periods.test_start if periods else cfg.data.test_start), "--start")
+    e = parse_day64(end or (periods.test_end if periods else cfg.data.test_end), "--end")
     if s > e:
         raise UsageError(f"--start {s} is after --end {e}")
     if s > rec.dates[-1] or e < rec.dates[0]:
