@@ -32,7 +32,14 @@ def atomic_torch_save(obj, path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            try:
+                torch.save(obj, f)
+            except RuntimeError as e:
+                # Ctrl-C inside torch.save: its zip writer then fails to close ("unexpected pos") and that error
+                # hides the interrupt; raise the interrupt, which the commands answer with exit 130
+                if isinstance(e.__context__, KeyboardInterrupt):
+                    raise KeyboardInterrupt from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

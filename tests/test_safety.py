@@ -175,6 +175,33 @@ def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
     assert everything_under(tmp_path) == ["a.pth"]
 
 
+def test_ctrl_c_inside_torch_save_is_an_interrupt_not_the_zip_writers_error(tmp_path, monkeypatch):
+    """Ctrl-C while torch.save writes: its zip writer then fails to close with a RuntimeError ("unexpected pos")
+    that hides the interrupt, and the training loop's Ctrl-C handling (save the state, exit 130) was skipped for a
+    traceback. The save raises the interrupt, leaves no temp file, and the earlier file as it was."""
+    p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")
+    before = p.read_bytes()
+
+    def interrupted_save(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 half a zip")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:   # what torch's writer does on its way out
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 78016 vs 77908")  # noqa: B904
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_torch_save({"w": torch.arange(7)}, p)
+    assert p.read_bytes() == before and everything_under(tmp_path) == ["a.pth"]
+
+    def broken(obj, f, *a, **k):   # a RuntimeError of its own stays what it is
+        raise RuntimeError("disk says no")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(RuntimeError, match="disk says no"):
+        atomic_torch_save({"w": torch.arange(7)}, p)
+
+
 # ------------------------------------------------------------------------------------ interruptions
 @pytest.mark.slow
 def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, monkeypatch):
