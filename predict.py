@@ -7,6 +7,6 @@
 import sys
 
 if __name__ == "__main__":
-    from sca2lstm.cli.predict import main
+    from sca2lstm.cli.main import launch
 
-    sys.exit(main())
+    sys.exit(launch("predict", prog="predict.py"))

@@ -9,6 +9,6 @@ the user's guide relies on for ``from sca2lstm import SCA2LSTM, load_config``.
 import sys
 
 if __name__ == "__main__":
-    from sca2lstm.cli.train import main
+    from sca2lstm.cli.main import launch
 
-    sys.exit(main())
+    sys.exit(launch("train", prog="sca2lstm.py"))

@@ -534,3 +534,29 @@ def test_a_killed_runs_half_built_folder_is_cleared_by_the_next_run(tmp_path):
         (tmp / "series.csv").write_text("whole\n")
     assert (final / "series.csv").read_text() == "whole\n"
     assert not stale.exists() and live.exists()
+
+
+def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, capsys):
+    # The subcommand's import takes about a second (pydantic, pandas): a Ctrl-C then must end the command
+    # as it does once it runs, not with a traceback of the import machinery.
+    from sca2lstm.cli import main as cli_main
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main.importlib, "import_module", interrupted)
+    assert cli_main.launch("train", ["--epochs", "1"], prog="sca2lstm.py") == 130
+    assert cli_main.main(["forecast", "--help"]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["sca2lstm.py: interrupted", "sca2lstm: interrupted"]
+
+
+def test_the_entry_points_load_no_heavy_library_before_the_command_runs():
+    # What runs before launch() can catch a Ctrl-C must be quick: the package root, the command table and
+    # the guide's root scripts import neither torch nor pydantic nor pandas.
+    code = ("import sys; import sca2lstm.cli.main; "
+            "print(sorted(m for m in ('torch', 'pydantic', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for script in ("sca2lstm.py", "fine_train.py", "predict.py"):
+        assert "from sca2lstm.cli.main import launch" in (REPO / script).read_text(encoding="utf-8")

@@ -46,8 +46,22 @@ def main(argv=None) -> int:
         hint = f" (did you mean {near[0]}?)" if near else ""
         sys.stderr.write(f"sca2lstm: error: unknown command {cmd!r}{hint}; choose from {', '.join(SUBCOMMANDS)}\n")
         return 2
-    module = importlib.import_module(SUBCOMMANDS[cmd][0])
-    return module.main(rest)
+    return launch(cmd, rest)
+
+
+def launch(cmd: str, argv=None, prog: str = "sca2lstm") -> int:
+    """Import the subcommand ``cmd`` and run its ``main(argv)``.
+
+    The import takes about a second (pydantic, pandas); a Ctrl-C then ends the command the way it does
+    once the command runs (one line, exit 130) instead of with a traceback of the import machinery. The
+    guide's root scripts (``sca2lstm.py``, ``fine_train.py``, ``predict.py``) start through here too.
+    """
+    try:
+        module = importlib.import_module(SUBCOMMANDS[cmd][0])
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    return module.main(argv)
 
 
 if __name__ == "__main__":
