@@ -40,6 +40,11 @@ def add_log_file(path) -> logging.Handler:
     return fh
 
 
+def note_in_file(h: logging.Handler, level: int, message: str) -> None:
+    """Write ``message`` to the log file of handler ``h`` only (not to the console, which says it its own way)."""
+    h.handle(logging.getLogger(ROOT).makeRecord(ROOT, level, __file__, 0, message, None, None))
+
+
 def remove_handler(h: logging.Handler) -> None:
     """Detach a handler from :func:`add_log_file` and close its file."""
     logging.getLogger(ROOT).removeHandler(h)

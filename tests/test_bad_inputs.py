@@ -412,12 +412,21 @@ def test_failed_pretrain_leaves_earlier_checkpoint_untouched(tmp_path, tiny_data
     ctx = Ctx(tmp_path, tiny_data_dir, None)
     assert train_cli.main(ctx.argv("train", {"epochs": "0"})) == 0
     ck = (ctx.out / "m.pth").read_bytes()
+    log = ctx.out / "m_run" / "train.log"
+    good_log = log.read_text(encoding="utf-8")
     bad = _damaged(tmp_path, tiny_data_dir, "non_numeric")
     capsys.readouterr()
     assert train_cli.main(ctx.argv("train", {"data_dir": bad})) == 1
-    one_line(capsys.readouterr().err)
+    error = one_line(capsys.readouterr().err)
     assert (ctx.out / "m.pth").read_bytes() == ck
     assert (ctx.out / "m_run" / "history.csv").is_file()  # the earlier run folder is kept
+    # The earlier run's log is kept as it was; the failed run's lines follow, from its start to its reason.
+    text = log.read_text(encoding="utf-8")
+    assert text.startswith(good_log) and good_log.splitlines()[0].endswith(f"new run, output {ctx.out / 'm.pth'}")
+    added = text[len(good_log):].splitlines()
+    assert added[0].endswith(f"sca2lstm.py: new run, output {ctx.out / 'm.pth'}")
+    assert " ERROR sca2lstm.py: run failed: " in added[-1]
+    assert added[-1].split("run failed: ")[1] in error
 
 
 def test_messy_csv_is_accepted_by_predict(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):

@@ -14,7 +14,7 @@ import traceback
 from typing import Callable, Sequence
 
 from ..errors import Sca2lstmError, UsageError
-from ..logs import add_log_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
+from ..logs import add_log_file, note_in_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
 
 
 class ArgumentParser(argparse.ArgumentParser):

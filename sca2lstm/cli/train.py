@@ -5,13 +5,14 @@ Example (the user's guide): ``python sca2lstm.py --epochs 60 --parallel``
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 from ..config import load_config
 from ..errors import DataError
-from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int, output_file,
-                     positive_float, positive_int, remove_handler, run_main)
+from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int,
+                     note_in_file, output_file, positive_float, positive_int, remove_handler, run_main)
 
 PROG = "sca2lstm.py"
 
@@ -83,10 +84,19 @@ def _body(args) -> int:
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = add_log_file(run_dir / "train.log")
+        # A later run into the same folder appends to its log: each run's lines start with this one.
+        note_in_file(handler, logging.INFO, f"{PROG}: {'resumed' if args.resume else 'new'} run, output {output}")
     try:
         pretrain(cfg, output, data_dir=args.data_dir, basins=basins, parallel=args.parallel,
                  resume=args.resume, device=device, progress=not args.quiet)
-    except Exception:
+    except BaseException as e:
+        # The log says how the run ended (the console gets the one line from run_main).
+        if handler is not None:
+            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            detail = " ".join(str(e).split()) or type(e).__name__
+            note_in_file(handler, logging.ERROR, f"{PROG}: run {reason}: {detail}")
+        if not isinstance(e, Exception):
+            raise
         # A run that failed before it saved a resumable state leaves nothing behind.
         if handler is not None:
             remove_handler(handler)
