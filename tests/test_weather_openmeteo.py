@@ -538,3 +538,57 @@ def test_a_member_open_meteo_answered_null_for_is_left_out_with_a_note(pretraine
 def _save_json(path, doc):
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def fifteen_lead_ckpt(tiny_data_dir, tmp_path_factory):
+    """A tiny model trained for 15 lead days: more than the forecast API's 14, fewer than the ensemble's 33."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.training.pretrain import pretrain
+
+    out = tmp_path_factory.mktemp("leads15") / "sca2lstm.pth"
+    pretrain(make_tiny_config(tiny_data_dir, training={"epochs": 1, "forecast_leads": 15}), out,
+             data_dir=tiny_data_dir, progress=False)
+    return out
+
+
+def test_more_lead_days_than_the_api_gives_are_refused_before_any_request(fifteen_lead_ckpt, tiny_data_dir, tmp_path,
+                                                                          capsys):
+    """Open-Meteo answers forecast_days up to 16 (the forecast API; leads + 2 are asked), 35 (ensemble) and
+    _previous_day up to 7: a model's horizon beyond that is one line naming both numbers, exit 1, no request
+    and nothing written, where Open-Meteo would answer HTTP 400; within it the request goes out."""
+    from sca2lstm.cli.weather import main
+
+    doc = ensemble_response("1976-06-16", [0.5] * 17, [[1.0] * 17], [14.0] * 17, lat=51.5)
+    with loopback_server([(200, doc)]) as (url, seen):
+        rc = main(_fetch_argv(fifteen_lead_ckpt, tiny_data_dir, tmp_path / "wx.csv", url))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1, err
+        assert ("the model's forecast horizon (training.forecast_leads) is 15 lead days, but Open-Meteo's forecast "
+                "API gives at most 14 (forecast_days 17" in err[0]), err
+        rc = main(["archive", "--basin", "32006", "--model", str(fifteen_lead_ckpt), "--data_dir", str(tiny_data_dir),
+                   "--from", "2024-01-01", "--to", "2024-01-31", "--out", str(tmp_path / "a.csv"), "--base_url", url])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1, err
+        assert ("the model's forecast horizon (training.forecast_leads) is 15 lead days, but Open-Meteo's "
+                "previous-runs API gives at most 7 (_previous_day1 .. _previous_day15 where it has up to "
+                "_previous_day7)" in err[0]), err
+        assert seen == [] and list(tmp_path.iterdir()) == []
+        # the ensemble API gives 33 lead days: the same model's 15 are asked (17 days) and saved
+        assert main(_fetch_argv(fifteen_lead_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--ensemble")) == 0
+    assert len(seen) == 1 and "forecast_days=17" in seen[0][0]
+    assert pd.read_csv(tmp_path / "wx.csv")["lead_days"].max() == 16
+    # in code, the limits are exact and the line names the leads asked
+    ok = daily_response("2024-03-10", [1.0] * 16, [5.0] * 16)
+    seen = []
+    fetch_forecast(Location([(51.5, -1.2)]), 14, client_options={"transport": _mock([(200, ok)], seen), "retries": 0})
+    assert dict(seen[0].url.params)["forecast_days"] == "16"
+    with pytest.raises(WeatherSourceError, match=r"^34 lead days asked, but Open-Meteo's ensemble API gives at most "
+                                                 r"33 \(forecast_days 36 .* up to 35\); nothing fetched$"):
+        fetch_forecast(Location([(51.5, -1.2)]), 34, ensemble=True, client_options={"transport": _mock([(200, ok)])})
+    from sca2lstm.weather.fetch import fetch_archive
+    with pytest.raises(WeatherSourceError, match=r"^8 lead days asked, but Open-Meteo's previous-runs API gives at "
+                                                 r"most 7"):
+        fetch_archive(Location([(51.5, -1.2)]), "2024-01-01", "2024-01-31", 8,
+                      client_options={"transport": _mock([(200, ok)])})

@@ -96,9 +96,10 @@ def _body(args) -> int:
     # the service reads the key from the same variable
     args.api_key = args.api_key or os.environ.get("SCA2LSTM_OPENMETEO_API_KEY") or None
     cfg, loc, leads, opts = _context(args)
+    horizon = "the model's forecast horizon (training.forecast_leads)"
     if args.action == "fetch":
         docs, table = fetch_forecast(loc, leads, ensemble=args.ensemble, models=args.models, base_url=args.base_url,
-                                     api_key=args.api_key, client_options=opts)
+                                     api_key=args.api_key, client_options=opts, leads_from=horizon)
         issue = table["issue_date"].iloc[0].date()
         out = Path(args.out) if args.out else Path(f"weather_{args.basin}_{issue}.csv")
     else:
@@ -108,7 +109,7 @@ def _body(args) -> int:
             raise UsageError(f"--from {args.start}: Open-Meteo's previous-runs archive starts on "
                              f"{PREVIOUS_RUNS_FIRST_DAY}; choose a later date")
         docs, table = fetch_archive(loc, args.start, args.end, leads, models=args.models, base_url=args.base_url,
-                                    api_key=args.api_key, client_options=opts)
+                                    api_key=args.api_key, client_options=opts, leads_from=horizon)
         out = Path(args.out) if args.out else Path(f"weather_archive_{args.basin}.csv")
     csv, raw = save_forecast(table, docs, out)
     if not args.quiet:

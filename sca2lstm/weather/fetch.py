@@ -28,6 +28,7 @@ from .openmeteo import (
     WEATHER_NAMES,
     Answers,
     OpenMeteoClient,
+    check_leads,
     issue_table,
     parse_previous_runs,
     parse_response,
@@ -94,8 +95,11 @@ def station_location(data_dir, basin: str, points=None) -> Location:
 
 
 def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=None, base_url=None, api_key=None,
-                   client_options=None) -> tuple[list, pd.DataFrame]:
+                   client_options=None, leads_from: str | None = None) -> tuple[list, pd.DataFrame]:
     """Ask Open-Meteo for every point of ``loc``; return (the answers, :class:`Answers`, long table).
+
+    More ``leads`` than the API gives (:func:`~sca2lstm.weather.openmeteo.check_leads`; ``leads_from`` says
+    where they come from) are refused before any request.
 
     The table (:func:`~sca2lstm.weather.openmeteo.issue_table`): ``issue_date, lead_days, valid_date,
     member, precipitation, temperature, et0`` (the variables the response has), averaged over the points,
@@ -103,7 +107,9 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     issue day itself). A day without any value is left out; a value Open-Meteo answered null for stays a
     gap (NaN), named in a warning (:func:`null_note`).
     """
-    client = OpenMeteoClient("ensemble" if ensemble else "forecast", base_url, api_key, **(client_options or {}))
+    api = "ensemble" if ensemble else "forecast"
+    check_leads(api, leads, leads_from)
+    client = OpenMeteoClient(api, base_url, api_key, **(client_options or {}))
     docs, tables = Answers(), []
     for lat, lon in loc.points:
         doc, body = client.get_raw(request_params(lat, lon, WEATHER_NAMES, leads, loc.hourly, loc.timezone, models))
@@ -192,9 +198,11 @@ def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
 
 
 def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_url=None, api_key=None,
-                  client_options=None) -> tuple[list, pd.DataFrame]:
+                  client_options=None, leads_from: str | None = None) -> tuple[list, pd.DataFrame]:
     """Past forecasts from the previous-runs API, averaged over the points: (raw responses, archive table
-    ``issue_date, lead_days, valid_date, precipitation, temperature, et0, latitude, longitude``)."""
+    ``issue_date, lead_days, valid_date, precipitation, temperature, et0, latitude, longitude``). More
+    ``leads`` than its ``_previous_dayN`` offsets are refused before any request, as in :func:`fetch_forecast`."""
+    check_leads("previous-runs", leads, leads_from)
     client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
     docs, tables = Answers(), []
     for lat, lon in loc.points:

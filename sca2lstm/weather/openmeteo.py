@@ -59,6 +59,15 @@ WEATHER_NAMES = ("precipitation", "temperature", "et0")
 #: Decimals of the weather values a fetched forecast keeps (its CSV's, and a saved answer's when read).
 DECIMALS = 3
 USER_AGENT = "sca2lstm/0.1 (river-flow forecasting; python-httpx)"
+#: The most days a request may ask (``forecast_days``), as Open-Meteo documents it: the forecast API
+#: "Integer (0-16) ... Up to 16 days of forecast are possible" (https://open-meteo.com/en/docs), the
+#: ensemble API "Integer (0-35) ... Up to 35 days of forecast are possible"
+#: (https://open-meteo.com/en/docs/ensemble-api). A longer request is refused with HTTP 400.
+MAX_FORECAST_DAYS = {"forecast": 16, "ensemble": 35}
+#: The previous-runs API's offsets: ``_previous_day1`` (24 h before) "... and so on up to day 7"
+#: (https://open-meteo.com/en/docs/previous-runs-api); a ``_previous_day8`` is refused with HTTP 400.
+MAX_PREVIOUS_DAY = 7
+_API_NAMES = {"forecast": "forecast API", "ensemble": "ensemble API", "previous-runs": "previous-runs API"}
 _MEMBER = re.compile(r"^(?P<var>.+?)_member(?P<n>\d+)$")
 
 
@@ -214,6 +223,28 @@ def _reason(r: httpx.Response) -> str:
         return f": {doc.get('reason')}" if isinstance(doc, dict) and doc.get("reason") else ""
     except ValueError:
         return ""
+
+
+def max_leads(api: str) -> int:
+    """The most lead days one request of ``api`` can give: ``forecast_days`` - 2 for the forecast and
+    ensemble APIs (:func:`request_params` asks leads + 2 days), :data:`MAX_PREVIOUS_DAY` for previous runs
+    (lead k reads ``_previous_dayk``, :func:`parse_previous_runs`)."""
+    return MAX_PREVIOUS_DAY if api == "previous-runs" else MAX_FORECAST_DAYS[api] - 2
+
+
+def check_leads(api: str, leads: int, leads_from: str | None = None) -> None:
+    """A WeatherSourceError, before any request, where ``leads`` is more than ``api`` gives (:func:`max_leads`):
+    Open-Meteo would refuse it with HTTP 400. ``leads_from`` says where the leads come from (e.g. the
+    model's forecast horizon), named in the line."""
+    limit = max_leads(api)
+    if leads <= limit:
+        return
+    how = (f"forecast_days {leads + 2} (the issue day, {leads} lead days and one more) where it allows up to "
+           f"{MAX_FORECAST_DAYS[api]}" if api in MAX_FORECAST_DAYS
+           else f"_previous_day1 .. _previous_day{leads} where it has up to _previous_day{MAX_PREVIOUS_DAY}")
+    asked = f"{leads_from} is {leads} lead days" if leads_from else f"{leads} lead days asked"
+    raise WeatherSourceError(f"{asked}, but Open-Meteo's {_API_NAMES[api]} gives at most {limit} ({how}); "
+                             "nothing fetched")
 
 
 def request_params(lat: float, lon: float, inputs, leads: int, hourly: bool = False, timezone: str = "auto",
