@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pandas as pd
 
@@ -90,5 +90,48 @@ def loopback_server(answers):
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}", seen
     finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@contextmanager
+def trickling_server(doc, interval: float, seconds: float):
+    """A real HTTP server on 127.0.0.1 that answers 200 at once, then sends its body one byte (a space, which
+    JSON allows before a value) every ``interval`` seconds for ``seconds``, then ``doc`` as JSON: every
+    read of a client gets a byte within ``interval``, and the whole answer takes ``seconds``. A request
+    whose client has gone stops sending. Yields (base URL, list of request paths seen)."""
+    seen = []
+    stop = threading.Event()
+    data = json.dumps(doc).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            seen.append(self.path)
+            n = int(seconds / interval)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(n + len(data)))
+            self.end_headers()
+            try:
+                for _ in range(n):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    if stop.wait(interval):
+                        return
+                self.wfile.write(data)
+            except OSError:  # the client gave up and closed the connection
+                pass
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        stop.set()
         srv.shutdown()
         srv.server_close()

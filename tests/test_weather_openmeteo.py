@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from openmeteo_fixtures import (daily_response, ensemble_response, hourly_response, loopback_server,
-                                previous_runs_response)
+                                previous_runs_response, trickling_server)
 from sca2lstm.errors import DataError, WeatherSourceError
 from sca2lstm.weather.days import station_days
 from sca2lstm.weather.fetch import Location, fetch_forecast, parse_points
@@ -592,3 +592,33 @@ def test_more_lead_days_than_the_api_gives_are_refused_before_any_request(fiftee
                                                  r"most 7"):
         fetch_archive(Location([(51.5, -1.2)]), "2024-01-01", "2024-01-31", 8,
                       client_options={"transport": _mock([(200, ok)])})
+
+
+def test_timeout_bounds_each_whole_attempt_against_a_server_that_trickles(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                          capsys):
+    """A stub server on 127.0.0.1 sends a byte every 0.3 s for 10 s before its answer: every read gets a byte
+    in time, so a timeout per read never fires. --timeout 1 bounds each whole attempt: two attempts end
+    after about 1 s each (the backoff between them recorded, not slept), and the command gives up in one
+    line, exit 1, nothing written, long before the 10 s the answer would take."""
+    import time
+
+    from sca2lstm.cli.weather import main
+
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    waits = []
+    with trickling_server(doc, interval=0.3, seconds=10) as (url, seen):
+        t0 = time.monotonic()
+        with pytest.raises(WeatherSourceError, match=r"unreachable after 2 attempts: no complete answer within 1 s"):
+            OpenMeteoClient(base_url=url, timeout=1, retries=1, backoff=0.5, sleep=waits.append).get({})
+        took = time.monotonic() - t0
+    assert len(seen) == 2 and waits == [0.5]
+    assert 1.9 <= took < 3.5, took
+    with trickling_server(doc, interval=0.3, seconds=10) as (url, seen):
+        t0 = time.monotonic()
+        rc = main([*_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url)[:-4],
+                   "--retries", "0", "--timeout", "1"])
+        took = time.monotonic() - t0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "unreachable" in err[0] and "no complete answer within 1 s" in err[0], err
+    assert len(seen) == 1 and took < 5, took      # loading the model, and the 1 s attempt
+    assert list(tmp_path.iterdir()) == []

@@ -57,7 +57,9 @@ def build_parser() -> ArgumentParser:
                    help="Open-Meteo host the daily issue fetches from for stations whose metadata names the source "
                         "(a self-hosted instance; default: the free API, non-commercial use only, or with a paid "
                         "plan's key in $SCA2LSTM_OPENMETEO_API_KEY the plan's host of each API)")
-    g.add_argument("--weather_timeout", type=positive_float, default=20.0, help="seconds per weather request attempt (default 20)")
+    g.add_argument("--weather_timeout", type=positive_float, default=20.0,
+                   help="seconds one weather request attempt may take in all, connecting and reading the whole "
+                        "answer (default 20)")
     g.add_argument("--weather_retries", type=non_negative_int, default=3, help="retries of a failed weather request (default 3)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="warnings only")

@@ -53,8 +53,12 @@ def build_parser() -> ArgumentParser:
         q.add_argument("--api_key", default=None,
                        help="key of a paid Open-Meteo plan (sent as apikey to customer-*.open-meteo.com; default "
                             "$SCA2LSTM_OPENMETEO_API_KEY, which keeps it out of the process list and shell history)")
-        q.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per request attempt (default 20)")
-        q.add_argument("--retries", type=non_negative_int, default=3, help="retries after a failed attempt (default 3)")
+        q.add_argument("--timeout", type=positive_float, default=20.0,
+                       help="seconds one attempt may take in all: connecting and reading the whole answer, however "
+                            "slowly it comes (default 20)")
+        q.add_argument("--retries", type=non_negative_int, default=3,
+                       help="retries after a failed attempt, waiting 1, 2, 4 ... s between them (default 3): a "
+                            "request gives up after about (retries + 1) x timeout plus the waits")
         q.add_argument("--out", default=None, help="output CSV (the raw response is saved beside it)")
         q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
         q.add_argument("--quiet", action="store_true", help="print only the output paths")

@@ -20,14 +20,16 @@ licensed CC BY 4.0 (attribute Open-Meteo). Commercial users take a paid plan (``
 ``apikey`` parameter to each API's ``customer-`` host: ``customer-api``, ``customer-ensemble-api``,
 ``customer-previous-runs-api.open-meteo.com``) or run their own instance (``base_url``). See docs/weather.md.
 
-The client (:class:`OpenMeteoClient`) uses httpx with a timeout, a User-Agent, and a bounded number of
-retries with exponential backoff on connection errors, timeouts, 429 and 5xx answers (waiting as long as a
-``Retry-After`` header asks, up to a cap). Everything that goes wrong ends in one
+The client (:class:`OpenMeteoClient`) uses httpx with a timeout on each whole attempt (connecting and
+reading the entire answer), a User-Agent, and a bounded number of retries with exponential backoff on
+connection errors, timeouts, 429 and 5xx answers (waiting as long as a ``Retry-After`` header asks, up to a
+cap). Everything that goes wrong ends in one
 :class:`~sca2lstm.errors.WeatherSourceError` line naming the URL and the cause.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -85,7 +87,10 @@ class OpenMeteoClient:
     api_key : str, optional
         Sent as ``apikey`` (paid plans).
     timeout : float
-        Seconds per attempt (connect and read).
+        Seconds one attempt may take in all: connecting, sending, and reading the whole answer. (httpx's
+        own timeouts bound each step alone, so a server sending a byte now and then could hold an attempt
+        for as long as it likes.) With retries, a request takes at most ``(retries + 1) * timeout`` plus
+        the waits between attempts.
     retries : int
         Further attempts after the first, on connection errors, timeouts, 429 and 5xx.
     backoff : float
@@ -93,7 +98,7 @@ class OpenMeteoClient:
     max_wait : float
         The longest wait before a retry: an answer whose ``Retry-After`` asks for more (a daily request
         limit) ends the retries at once, saying so.
-    transport : httpx.BaseTransport, optional
+    transport : httpx.AsyncBaseTransport, optional
         For tests (``httpx.MockTransport``); default: the network.
     sleep : callable, optional
         ``sleep(seconds)`` between attempts (tests record the waits instead of waiting); default
@@ -122,49 +127,62 @@ class OpenMeteoClient:
         if self.api_key:
             q["apikey"] = self.api_key
         last = ""
-        with httpx.Client(timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT},
-                          follow_redirects=True) as client:
-            for attempt in range(self.retries + 1):
-                wait = self.backoff * 2 ** attempt  # before the next attempt, if there is one
-                try:
-                    r = client.get(self.url, params=q)
-                except httpx.TimeoutException:
-                    last = f"no answer within {self.timeout:g} s"
-                    self._pause(attempt, wait)
-                    continue
-                except httpx.ConnectError as e:
-                    last = f"cannot connect ({_short(e)})"
-                    self._pause(attempt, wait)
-                    continue
-                except httpx.TransportError as e:  # connected, but the answer broke off (cut short, reset)
-                    last = f"the answer broke off ({_short(e)})"
-                    self._pause(attempt, wait)
-                    continue
-                if r.status_code == 429 or r.status_code >= 500:
-                    last = f"HTTP {r.status_code}{_reason(r)}"
-                    asked = _retry_after(r)
-                    if asked is not None and asked > self.max_wait and attempt < self.retries:
-                        raise WeatherSourceError(f"Open-Meteo ({self.url}) answered {last} and asks to wait "
-                                                 f"{asked:.0f} s before retrying (more than the {self.max_wait:g} s "
-                                                 "this waits); try again later, or pass a saved forecast file with "
-                                                 "--weather_forecast")
-                    self._pause(attempt, max(wait, asked or 0.0))
-                    continue
-                if r.status_code != 200:
-                    raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): HTTP "
-                                             f"{r.status_code}{_reason(r)}")
-                try:
-                    doc = r.json()
-                except ValueError:
-                    start = " ".join(r.text[:40].split())
-                    raise WeatherSourceError(f"Open-Meteo ({self.url}) answered something that is not JSON (an "
-                                             f"error page or a cut-off answer? it starts {start!r})") from None
-                if isinstance(doc, dict) and doc.get("error"):
-                    raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
-                                             f"{doc.get('reason', 'error')}")
-                return doc, r.content
+        for attempt in range(self.retries + 1):
+            wait = self.backoff * 2 ** attempt  # before the next attempt, if there is one
+            try:
+                r = self._attempt(q)
+            except (httpx.TimeoutException, asyncio.TimeoutError):
+                last = f"no complete answer within {self.timeout:g} s"
+                self._pause(attempt, wait)
+                continue
+            except httpx.ConnectError as e:
+                last = f"cannot connect ({_short(e)})"
+                self._pause(attempt, wait)
+                continue
+            except httpx.TransportError as e:  # connected, but the answer broke off (cut short, reset)
+                last = f"the answer broke off ({_short(e)})"
+                self._pause(attempt, wait)
+                continue
+            if r.status_code == 429 or r.status_code >= 500:
+                last = f"HTTP {r.status_code}{_reason(r)}"
+                asked = _retry_after(r)
+                if asked is not None and asked > self.max_wait and attempt < self.retries:
+                    raise WeatherSourceError(f"Open-Meteo ({self.url}) answered {last} and asks to wait "
+                                             f"{asked:.0f} s before retrying (more than the {self.max_wait:g} s "
+                                             "this waits); try again later, or pass a saved forecast file with "
+                                             "--weather_forecast")
+                self._pause(attempt, max(wait, asked or 0.0))
+                continue
+            if r.status_code != 200:
+                raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): HTTP "
+                                         f"{r.status_code}{_reason(r)}")
+            try:
+                doc = r.json()
+            except ValueError:
+                start = " ".join(r.text[:40].split())
+                raise WeatherSourceError(f"Open-Meteo ({self.url}) answered something that is not JSON (an "
+                                         f"error page or a cut-off answer? it starts {start!r})") from None
+            if isinstance(doc, dict) and doc.get("error"):
+                raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
+                                         f"{doc.get('reason', 'error')}")
+            return doc, r.content
         raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {self.retries + 1} attempts: {last}; "
                                  "check the network, or pass a saved forecast file with --weather_forecast")
+
+    def _attempt(self, q: dict) -> httpx.Response:
+        """One GET of ``q``, its answer read to the end, within :attr:`timeout` seconds in all.
+
+        httpx's timeouts bound each connect and each read alone: a server that sends a byte before every
+        read timeout would hold the attempt for as long as it sends. The async client runs under one
+        deadline instead (:func:`asyncio.wait_for` cancels the request and closes its connection), in a
+        loop of its own, so that the callers (the CLI, the service's worker threads) stay synchronous.
+        """
+        async def attempt() -> httpx.Response:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport,
+                                         headers={"User-Agent": USER_AGENT}, follow_redirects=True) as client:
+                return await asyncio.wait_for(client.get(self.url, params=q), self.timeout)
+
+        return asyncio.run(attempt())
 
     def _pause(self, attempt: int, wait: float) -> None:
         """Wait ``wait`` seconds (at most ``max_wait``) where another attempt follows."""
