@@ -29,7 +29,6 @@ cap). Everything that goes wrong ends in one
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -98,7 +97,7 @@ class OpenMeteoClient:
     max_wait : float
         The longest wait before a retry: an answer whose ``Retry-After`` asks for more (a daily request
         limit) ends the retries at once, saying so.
-    transport : httpx.AsyncBaseTransport, optional
+    transport : httpx.BaseTransport, optional
         For tests (``httpx.MockTransport``); default: the network.
     sleep : callable, optional
         ``sleep(seconds)`` between attempts (tests record the waits instead of waiting); default
@@ -131,7 +130,7 @@ class OpenMeteoClient:
             wait = self.backoff * 2 ** attempt  # before the next attempt, if there is one
             try:
                 r = self._attempt(q)
-            except (httpx.TimeoutException, asyncio.TimeoutError):
+            except httpx.TimeoutException:
                 last = f"no complete answer within {self.timeout:g} s"
                 self._pause(attempt, wait)
                 continue
@@ -170,19 +169,27 @@ class OpenMeteoClient:
                                  "check the network, or pass a saved forecast file with --weather_forecast")
 
     def _attempt(self, q: dict) -> httpx.Response:
-        """One GET of ``q``, its answer read to the end, within :attr:`timeout` seconds in all.
+        """One GET of ``q``, its answer read to the end, within about :attr:`timeout` seconds in all.
 
         httpx's timeouts bound each connect and each read alone: a server that sends a byte before every
-        read timeout would hold the attempt for as long as it sends. The async client runs under one
-        deadline instead (:func:`asyncio.wait_for` cancels the request and closes its connection), in a
-        loop of its own, so that the callers (the CLI, the service's worker threads) stay synchronous.
+        read timeout would hold the attempt for as long as it sends. The answer is therefore streamed and
+        the attempt given up once its deadline has passed between two chunks (a server that stops sending
+        altogether is ended by the read timeout). Synchronous on purpose: a caller inside a running event
+        loop (a notebook, the service) can use it as it is.
         """
-        async def attempt() -> httpx.Response:
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport,
-                                         headers={"User-Agent": USER_AGENT}, follow_redirects=True) as client:
-                return await asyncio.wait_for(client.get(self.url, params=q), self.timeout)
-
-        return asyncio.run(attempt())
+        deadline = time.monotonic() + self.timeout
+        with httpx.Client(timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT},
+                          follow_redirects=True) as client:
+            with client.stream("GET", self.url, params=q) as r:
+                if r.is_stream_consumed:        # a transport that hands over a whole answer (tests' mocks)
+                    r.read()
+                    return r
+                body = bytearray()
+                for chunk in r.iter_raw():      # as sent (still compressed): the Response below decodes it
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the answer took longer than the timeout", request=r.request)
+                return httpx.Response(r.status_code, headers=r.headers, content=bytes(body), request=r.request)
 
     def _pause(self, attempt: int, wait: float) -> None:
         """Wait ``wait`` seconds (at most ``max_wait``) where another attempt follows."""
