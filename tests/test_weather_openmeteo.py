@@ -622,3 +622,13 @@ def test_timeout_bounds_each_whole_attempt_against_a_server_that_trickles(pretra
     assert rc == 1 and len(err) == 1 and "unreachable" in err[0] and "no complete answer within 1 s" in err[0], err
     assert len(seen) == 1 and took < 5, took      # loading the model, and the 1 s attempt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_client_works_where_an_event_loop_already_runs():
+    # A notebook (or the service) calls it from inside a running asyncio loop: it must not start a loop itself.
+    import asyncio
+
+    async def inside_a_loop():
+        return OpenMeteoClient(transport=_mock([(200, {"ok": 1})]), retries=0).get({"a": 1})
+
+    assert asyncio.run(inside_a_loop()) == {"ok": 1}
