@@ -166,17 +166,17 @@ def test_a_rescan_takes_a_stations_new_checkpoint_only_once_it_is_finished(pretr
         assert len(refused) == 1 and "station 10002" in refused[0] and "truncated" in refused[0], refused
         final.write_bytes(data)  # the copy finished
         assert fc.rescan(force=True) == ["10002"] and fc.model("10002").path == str(final)
-        assert fc.model("10002").kind == "fine-tuned" and fc.model("32006") is default
+        assert fc.model("10002").kind == "fine-tuned" and fc.model("32006") is fc.default
         fc.settle = 3600.0  # a checkpoint (or its calibration) changed moments ago may still be being written
         other = folder / "fine_tune" / "basin_32006" / "20260101_000000" / "best_model_basin_32006.pth"
         other.parent.mkdir(parents=True)
         other.write_bytes(data)
-        assert fc.rescan(force=True) == [] and fc.model("32006") is default
+        assert fc.rescan(force=True) == [] and fc.model("32006") is fc.default
         t = time.time() - 7200
         os.utime(other, (t, t))
         assert fc.rescan(force=True) == ["32006"] and fc.model("32006").path == str(other)
         final.unlink()
-        assert fc.rescan(force=True) == ["10002"] and fc.model("10002") is default
+        assert fc.rescan(force=True) == ["10002"] and fc.model("10002") is fc.default
         assert list(fc.own) == ["32006"]
 
 

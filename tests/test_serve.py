@@ -225,26 +225,91 @@ def test_a_changed_file_is_read_again_and_never_gives_the_old_forecast(live, bun
         assert again["id"] == first["id"] and again["forecast"] == first["forecast"]
 
 
-def test_a_model_replaced_under_the_running_service_is_refused_not_mixed(pretrained_ckpt, tiny_data_dir, tmp_path):
-    """The workers hold the weights the service started with; a checkpoint or calibration copied over them
-    afterwards would have mixed the new calibration with the old weights under the old model's name. The
-    service refuses such forecasts (503, saying to restart) instead."""
-    from sca2lstm.evaluation.calibration import calibrate, calibration_path
+def test_a_checkpoint_replaced_under_the_running_service_is_used_once_settled_and_never_mixed(
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    """A checkpoint in use and its calibration copied over in place (`cp new.pth served.pth`), or renamed onto
+    their names: the model they replace keeps forecasting, with the weights and the calibration the service read
+    (a forecast worked out afresh meanwhile is that model's, never the new calibration on the old weights), until
+    the new files have been left alone a moment and load; then the new model forecasts, with one log line. A
+    replacement that does not load is not used: one line, and the model in use keeps forecasting. (Each was
+    refused with 503 until a restart before.)"""
+    from sca2lstm.errors import CheckpointError
+    from sca2lstm.evaluation import live
+    from sca2lstm.evaluation.calibration import calibration_path
+    from sca2lstm.fileio import file_sha256
+    from sca2lstm.training.finetune import finetune
 
-    model = tmp_path / "m" / "sca2lstm.pth"
-    model.parent.mkdir()
-    shutil.copyfile(pretrained_ckpt, model)
-    calibrate(load_model(model), model, data_dir=tiny_data_dir, settings=["none"])
-    with forecaster(model, tiny_data_dir) as f, TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", f,
-                                                                      token=TOKEN)) as c:
-        ok = c.get("/stations/32006/forecast", params={"issue_date": "1977-06-30", "leads": 3}, headers=AUTH)
-        assert ok.status_code == 200
-        cal = calibration_path(model)
-        cal.write_text(cal.read_text())                      # refitted: the same text, a new file
-        st = cal.stat()
-        os.utime(cal, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-        r = c.get("/stations/32006/forecast", params={"issue_date": "1977-07-01", "leads": 3}, headers=AUTH)
-        assert r.status_code == 503 and "was replaced since the service started: restart" in r.json()["detail"]
+    def copy(src, dst):  # a checkpoint with its calibration, copied over in place (the same file, new bytes)
+        for a, b in ((src, dst), (calibration_path(src), calibration_path(dst))):
+            shutil.copyfile(a, b)
+
+    def settled(path):   # as if left alone since a minute ago
+        t = time.time() - 60
+        for written in (path, calibration_path(path)):
+            os.utime(written, (t, t))
+
+    folder = tmp_path / "model_output"
+    served = folder / "fine_tune" / "basin_32006" / "run" / "best_model_basin_32006.pth"
+    served.parent.mkdir(parents=True)
+    copy(pretrained_ckpt, folder / "sca2lstm.pth")
+    copy(pretrained_ckpt, served)  # the station's own model starts as the pretrained one's bytes
+    tuned = Path(finetune(pretrained_ckpt, "32006", {"epochs": 1}, data_dir=tiny_data_dir, out_root=tmp_path / "tuned",
+                          progress=False)["checkpoint"])
+    old, new = load_model(pretrained_ckpt), load_model(tuned)
+    old[3]["source_path"], new[3]["source_path"] = str(pretrained_ckpt), str(tuned)  # their calibrations
+    assert file_sha256(tuned) != file_sha256(pretrained_ckpt)
+    posted = reader.read_timeseries(tiny_data_dir, "32006")
+    posted.loc["1977-06-30", "discharge_vol"] = 80.0
+    with forecaster(folder, tiny_data_dir, rescan_every=0) as f, \
+            TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        def get(station, day):
+            r = c.get(f"/stations/{station}/forecast", params={"issue_date": day, "leads": 3}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        assert get("32006", "1977-07-01")["model_sha256"] == file_sha256(pretrained_ckpt)
+        inode = served.stat().st_ino
+        copy(tuned, served)  # just written: not taken yet
+        assert served.stat().st_ino == inode
+        c.post("/stations/32006/observations", headers=AUTH,
+               json={"observations": [{"date": "1977-06-30", "discharge": 80.0}]})  # the setup is worked out again
+        during = get("32006", "1977-07-01")
+        assert during["model_sha256"] == file_sha256(pretrained_ckpt) and during["cached"] is False
+        assert during["forecast"] == _expected(old, tiny_data_dir, "32006", "1977-07-01", 3, posted)
+        settled(served)
+        with caplog.at_level("INFO", logger="sca2lstm"):
+            after = get("32006", "1977-07-01")
+        assert after["model_sha256"] == file_sha256(tuned) and after["cached"] is False
+        assert after["forecast"] == _expected(new, tiny_data_dir, "32006", "1977-07-01", 3, posted) != during["forecast"]
+        switched = [r.getMessage() for r in caplog.records if "now forecast by" in r.getMessage()]
+        assert len(switched) == 1 and "station 32006" in switched[0] and str(served) in switched[0], switched
+        # A half-written file renamed onto the name (a new inode), left alone: not used, one line.
+        half = served.with_name(".half.tmp")
+        half.write_bytes(tuned.read_bytes()[:2000])
+        os.replace(half, served)
+        settled(served)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="sca2lstm"):
+            kept = [get("32006", day)["model_sha256"] for day in ("1977-07-02", "1977-07-03")]
+        assert kept == [file_sha256(tuned)] * 2
+        lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(lines) == 1 and "station 32006: the fine-tuned model" in lines[0] and "is not used" in lines[0], lines
+        # The pretrained model renamed over: every station without its own model switches to it.
+        staged = folder / ".sca2lstm.staged.pth"
+        shutil.copyfile(tuned, staged)
+        shutil.copyfile(calibration_path(tuned), calibration_path(folder / "sca2lstm.pth"))
+        os.replace(staged, folder / "sca2lstm.pth")
+        settled(folder / "sca2lstm.pth")
+        other = get("10002", "1977-07-01")
+        assert other["model_sha256"] == file_sha256(tuned) == c.get("/health").json()["model_sha256"]
+        assert other["forecast"] == _expected(new, tiny_data_dir, "10002", "1977-07-01", 3)
+    # A worker that had not loaded a model before its file was replaced refuses the new bytes under its name.
+    late = tmp_path / "late.pth"
+    shutil.copyfile(pretrained_ckpt, late)
+    sha = file_sha256(late)
+    shutil.copyfile(tuned, late)
+    with pytest.raises(CheckpointError, match="late.pth was replaced on disk before this process loaded it"):
+        live._bundle(str(late), sha)
 
 
 def test_a_model_fine_tuned_into_the_served_folder_is_used_without_a_restart(pretrained_ckpt, tiny_data_dir, tmp_path,

@@ -25,7 +25,8 @@ def build_parser() -> ArgumentParser:
                    help="checkpoint (.pth), or a folder of checkpoints: each station's own fine-tuned model "
                         "(**/best_model_basin_<id>.pth, the newest) where there is one, else the folder's "
                         "pretrained sca2lstm.pth; loaded once with weights_only; a station's model fine-tuned into the "
-                        "folder while serving is used from then on, without a restart")
+                        "folder while serving, or a checkpoint in use replaced on disk, is used from then on, without "
+                        "a restart")
     p.add_argument("--data_dir", default=None,
                    help="CAMELS-GB folder whose basins are the stations (read only; default: "
                         "$SCA2LSTM_DATA_DIR, else the checkpoint config's data_dir)")

@@ -27,7 +27,7 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +107,17 @@ class StationSetup:
     notes: list = field(default_factory=list)  # warnings of its data checks (BasinContext.notes)
 
 
-def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None) -> StationSetup:
+def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None,
+                  calibration: dict | None = None) -> StationSetup:
     """The :class:`StationSetup` of ``station`` from its whole record ``ts``, as ``sca2lstm forecast`` works
     it out (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`): the scale of a station the model was
     not trained on by the rule every command uses, the blend and the bound of its validation and training
     days, the levels of its training years and its metadata file, and the calibration stored beside the
-    model (``model_path``)."""
+    model (``model_path``; ``calibration``: that calibration as read before, where the file may have been
+    replaced since)."""
     ctx = BasinContext.resolve(bundle, data_dir, station, timeseries=ts)
     scaler = None if ctx.in_checkpoint else ctx.scalers.basins[station]
-    calib = read_calibration(model_path)
+    calib = read_calibration(model_path) if calibration is None else calibration
     leads = ctx.cfg.training.forecast_leads
     issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
     return StationSetup(scaler, issue, resolve_warnings(ctx, calib),
@@ -210,11 +212,15 @@ def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: 
 @dataclass(frozen=True)
 class ModelRef:
     """A checkpoint the service forecasts with: its file (never shown to clients), its sha256, and
-    what it is (``pretrained`` or ``fine-tuned``)."""
+    what it is (``pretrained`` or ``fine-tuned``). A :class:`LiveForecaster` adds ``files``, the checkpoint's
+    and its calibration's state when it read them (:func:`_files_state`: a file replaced in place is
+    another version of the model), and ``calibration``, the calibration it read then."""
 
     path: str
     sha256: str
     kind: str
+    files: tuple = ()
+    calibration: dict | None = field(default=None, compare=False, repr=False)
 
 
 _PRETRAINED_NAMES = ("sca2lstm.pth",)
@@ -282,26 +288,33 @@ def fine_tuned_files(folder, stations) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------- worker processes
-_BUNDLES: dict[str, tuple] = {}
+_BUNDLES: dict[tuple, tuple] = {}  # (path, sha256) -> the loaded checkpoint
 
 
 def _files_state(path: str) -> tuple:
-    """Size and modification time of a checkpoint and of its calibration file (None where absent)."""
+    """Size, modification time and inode of a checkpoint and of its calibration file (None where absent): a
+    file copied over it or renamed onto its name changes one of them."""
     out = []
     for p in (Path(path), calibration_path(path)):
         try:
             st = p.stat()
-            out.append((st.st_size, st.st_mtime_ns))
+            out.append((st.st_size, st.st_mtime_ns, st.st_ino))
         except OSError:
             out.append(None)
     return tuple(out)
 
 
-def _bundle(path: str):
-    """The loaded checkpoint ``path``, once per process."""
-    hit = _BUNDLES.get(path)
+def _bundle(path: str, sha256: str):
+    """The loaded checkpoint ``path`` whose bytes have ``sha256``, once per process. Kept by content, not
+    by path: a file replaced in place is another model, and a process that had not loaded the old one yet
+    refuses to load the new bytes under the old one's name (one line) rather than mix them."""
+    hit = _BUNDLES.get((path, sha256))
     if hit is None:
-        hit = _BUNDLES[path] = load_model(path, "cpu")
+        bundle = load_model(path, "cpu")
+        if file_sha256(path) != sha256:  # read after loading: a file replaced meanwhile differs here
+            raise CheckpointError(f"the model {Path(path).name} was replaced on disk before this process loaded it; "
+                                  "the service uses the new one once it has settled (seconds), or at a restart")
+        hit = _BUNDLES[(path, sha256)] = bundle
     return hit
 
 
@@ -333,27 +346,29 @@ def _exit_when_orphaned(parent: int, poll: float = PARENT_POLL_SECONDS) -> None:
     os._exit(1)
 
 
-def _task(path: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup, fit: bool,
-          weather_forecast=None):
+def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup,
+          fit: bool, weather_forecast=None, calibration: dict | None = None):
     """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup)``. With
-    ``fit``, ``ts`` is the whole record: the station's setup is worked out on it, then it is cut."""
-    bundle = _bundle(path)
+    ``fit``, ``ts`` is the whole record: the station's setup is worked out on it (with ``calibration``, the
+    model's as the service read it), then it is cut."""
+    bundle = _bundle(path, sha256)
     if fit:
-        setup = station_setup(bundle, station, ts, data_dir, path)
+        setup = station_setup(bundle, station, ts, data_dir, path, calibration)
         ts = recent_part(ts, pd.Timestamp(issue_date), bundle[1])
     return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
 
 
-def _ping(paths: list[str]) -> int:
-    for p in paths:
-        _bundle(p)
+def _ping(models: list[tuple[str, str]]) -> int:
+    for path, sha256 in models:
+        _bundle(path, sha256)
     return os.getpid()
 
 
-#: Seconds between two looks for new fine-tuned models in a watched --model folder (on requests).
+#: Seconds between two looks for new fine-tuned models in a watched --model folder, and for checkpoints in use
+#: replaced on disk (on requests).
 RESCAN_SECONDS = 5.0
-#: A new checkpoint (and its calibration) must have been left alone this long before it is used: a writer
-#: that puts the calibration beside the model after it (or a copy by hand) has then finished.
+#: A new or replaced checkpoint (and its calibration) must have been left alone this long before it is used: a
+#: writer that puts the calibration beside the model after it (or a copy by hand) has then finished.
 SETTLE_SECONDS = 2.0
 
 
@@ -374,19 +389,21 @@ class LiveForecaster:
     folder : path, optional
         The ``--model`` folder ``own`` was found in: :meth:`rescan` looks there again for the ``stations``'
         fine-tuned models (:func:`fine_tuned_files`), so one fine-tuned while the service runs is used
-        without a restart. None: the models stay those given.
+        without a restart. None: no new models are looked for (a checkpoint in use replaced on disk still is
+        taken).
     stations : list of str, optional
         The stations whose fine-tuned models :meth:`rescan` looks for.
     rescan_every : float
         Seconds between two looks of :meth:`rescan` (unless forced).
     settle : float
-        Seconds a new checkpoint and its calibration must have been unchanged before they are used.
+        Seconds a new or replaced checkpoint and its calibration must have been unchanged before they are used.
     """
 
     def __init__(self, default: ModelRef, own: dict | None = None, data_dir=None, workers: int = 0, *,
                  folder=None, stations=(), rescan_every: float = RESCAN_SECONDS, settle: float = SETTLE_SECONDS):
-        self.default = default
-        self.own = dict(own or {})
+        # Each model as read now (its files' state and calibration): what the workers load must be these bytes.
+        self.default = self._read(default)
+        self.own = {s: self._read(r) for s, r in (own or {}).items()}
         self.folder = Path(folder) if folder is not None else None
         self.stations = [str(s) for s in stations]
         self.rescan_every = rescan_every
@@ -399,9 +416,6 @@ class LiveForecaster:
         self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
         self._lock = threading.Lock()
         self.workers = workers
-        # The checkpoints and calibrations as they were when the service started (the workers hold these
-        # weights): a file replaced on disk afterwards must not mix with them.
-        self._files = {r.path: _files_state(r.path) for r in self.refs()}
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
             self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start,
@@ -423,44 +437,55 @@ class LiveForecaster:
         return self.own.get(station, self.default)
 
     def config(self, ref: ModelRef):
-        return _bundle(ref.path)[1]
+        return _bundle(ref.path, ref.sha256)[1]
 
     def max_leads(self) -> int:
         """The fewest lead days any of the models forecasts."""
         return min(self.config(r).training.forecast_leads for r in self.refs())
 
     def rescan_due(self) -> bool:
-        """True where :meth:`rescan` would look at the folder now (cheap: no file is touched)."""
-        return self.folder is not None and time.monotonic() >= self._next_scan
+        """True where :meth:`rescan` would look at the files now (cheap: no file is touched)."""
+        return time.monotonic() >= self._next_scan
 
     def rescan(self, force: bool = False) -> list[str]:
         """Look again for the stations' fine-tuned models in the folder, at most every ``rescan_every``
         seconds (``force``: now), and forecast each station with the model a restart would choose.
 
-        A station switches to a new or newer fine-tuned checkpoint once it and its calibration have been
-        left alone ``settle`` seconds, it loads and it forecasts the lead days the service answers (else one
-        warning line, and the station keeps its model until the file changes again); it goes back to the
-        pretrained model where its own is gone. A checkpoint already in use that was replaced in place is
-        not taken (its forecasts are refused until a restart, as :meth:`submit` says). One log line per
-        switch. Returns the stations that switched.
+        A station switches to a new or newer fine-tuned checkpoint, or to the checkpoint in use replaced on
+        disk (copied over, or renamed onto its name), once it and its calibration have been left alone
+        ``settle`` seconds, it loads and it forecasts the lead days the service answers (else one warning
+        line, and the station keeps its model until the file changes again); until then the model it
+        replaces forecasts, as it was read. A station goes back to the pretrained model where its own is
+        gone; the pretrained model replaced on disk is taken the same way. One log line per switch. Returns
+        the stations that switched.
         """
-        if self.folder is None or not (force or self.rescan_due()):
+        if not (force or self.rescan_due()):
             return []
         if not self._scan_lock.acquire(blocking=force):  # another request is looking right now
             return []
         try:
             self._next_scan = time.monotonic() + self.rescan_every
+            switched = []
+            if _files_state(self.default.path) != self.default.files:
+                ref = self._take(self.default.path, self.default.kind, "every station without its own")
+                if ref is not None:
+                    self.default = ref
+                    switched = [s for s in self.stations if s not in self.own]
+                    log.info("the pretrained model %s was replaced: now forecasting with it (sha256 %s)", ref.path,
+                             ref.sha256[:12])
+            if self.folder is None:
+                return switched
             try:
                 found = fine_tuned_files(self.folder, self.stations)
             except OSError as e:  # the folder itself is unreadable or gone: keep serving what is loaded
                 log.warning("--model %s cannot be listed (%s); the stations keep their models", self.folder, e)
-                return []
-            switched = []
+                return switched
             for station in self.stations:
                 now, new = self.own.get(station), found.get(station)
-                if (now.path if now else None) == (str(new) if new else None):
+                if (now.path if now else None) == (str(new) if new else None) and (
+                        now is None or _files_state(now.path) == now.files):
                     continue
-                ref = self._take(station, new) if new is not None else self.default
+                ref = self._take(new, "fine-tuned", f"station {station}") if new is not None else self.default
                 if ref is None:
                     continue
                 with self._lock:
@@ -481,9 +506,15 @@ class LiveForecaster:
         finally:
             self._scan_lock.release()
 
-    def _take(self, station: str, path: Path) -> ModelRef | None:
-        """The :class:`ModelRef` of ``station``'s new checkpoint ``path``, loaded and checked; None where it is
-        not to be used (yet)."""
+    @staticmethod
+    def _read(ref: ModelRef, state: tuple | None = None) -> ModelRef:
+        """``ref`` with its files' ``state`` (default: now) and its calibration as it is now."""
+        state = _files_state(ref.path) if state is None else state
+        return replace(ref, files=state, calibration=read_calibration(ref.path))
+
+    def _take(self, path, kind: str, who: str) -> ModelRef | None:
+        """The :class:`ModelRef` of the new or replaced checkpoint ``path`` (``kind``, forecasting for ``who``),
+        loaded and checked; None where it is not to be used (yet)."""
         name = str(path)
         state = _files_state(name)
         if state[0] is None:
@@ -493,29 +524,25 @@ class LiveForecaster:
         if self._refused.get(name) == state:
             return None
         try:
-            if name in self._files and self._files[name] != state:  # the workers may hold its old weights
-                raise CheckpointError("it was replaced since the service first loaded it; restart the service "
-                                      "to use it")
-            ref = ModelRef(name, file_sha256(path), "fine-tuned")
+            ref = ModelRef(name, file_sha256(name), kind)
             leads = self.config(ref).training.forecast_leads  # loads it: a truncated file fails here
             if leads < self._leads:
                 raise CheckpointError(f"it forecasts {leads} lead day(s), fewer than the {self._leads} the service "
                                       "answers; restart the service to serve fewer")
+            ref = self._read(ref, state)
         except (Sca2lstmError, OSError) as e:
             self._refused[name] = state
-            log.warning("station %s: the fine-tuned model %s is not used: %s; the station keeps its %s model",
-                        station, name, " ".join(str(e).split()), self.model(station).kind)
+            log.warning("%s: the %s model %s is not used: %s; %s keeps the model it has", who, kind, name,
+                        " ".join(str(e).split()), who)
             return None
         if _files_state(name) != state:
             return None  # changed while it was read: the next look takes the finished one
-        with self._lock:
-            self._files[name] = state
         return ref
 
     def warm_up(self, timeout: float = 300.0) -> None:
         """Start every worker and load the models in it, so the first requests do not pay for it."""
-        paths = [r.path for r in self.refs()]
-        for f in [self._pool.submit(_ping, paths) for _ in range(2 * max(1, self.workers))]:
+        models = [(r.path, r.sha256) for r in self.refs()]
+        for f in [self._pool.submit(_ping, models) for _ in range(2 * max(1, self.workers))]:
             f.result(timeout=timeout)
 
     def submit(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
@@ -529,15 +556,8 @@ class LiveForecaster:
         """
         ref = model or self.model(station)
         issue = pd.Timestamp(issue_date)
-        key = (ref.path, station, data_key)
+        key = (ref, station, data_key)  # a model's version, not its file: a replaced file is set up again
         result: cf.Future = cf.Future()
-        if _files_state(ref.path) != self._files[ref.path]:
-            log.error("the %s model %s or its calibration changed on disk since the service started; its forecasts "
-                      "are refused until the service is restarted", ref.kind, ref.path)
-            result.set_exception(CheckpointError(
-                f"the {ref.kind} model of station {station}, or its calibration, was replaced since the service "
-                "started: restart the service to forecast with it"))
-            return result
         with self._lock:
             setup = self._setups.get(key)
             fitting = self._fitting.get(key) if setup is None else None
@@ -559,12 +579,14 @@ class LiveForecaster:
     def _start(self, ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast):
         # The setup reads the whole record, days after the issue day included (the training part and the
         # levels do not move with the issue date); the forecast itself only the recent part.
-        part = ts if fit else recent_part(ts, issue, _bundle(ref.path)[1])
-        args = (ref.path, station, part, issue.date(), leads, self.data_dir, setup, fit, weather_forecast)
         try:
+            part = ts if fit else recent_part(ts, issue, self.config(ref))
+            args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, setup, fit,
+                    weather_forecast, ref.calibration if fit else None)
             inner = self._pool.submit(_task, *args)
-        except RuntimeError as e:  # the pool was shut down
-            self._settle(key, fitting, None, e)
+        except (RuntimeError, Sca2lstmError) as e:  # the pool was shut down; a model this process cannot load
+            if fit:
+                self._settle(key, fitting, None, e)
             result.set_exception(e)
             return
 
