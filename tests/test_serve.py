@@ -645,6 +645,40 @@ def test_what_is_wrong_with_the_database_or_port_is_said_before_any_model_loads(
     assert not (tmp_path / "other.sqlite").exists()
 
 
+def test_a_start_that_fails_after_taking_the_database_lock_leaves_no_lock_behind(pretrained_ckpt, tiny_data_dir,
+                                                                                tmp_path, capsys, monkeypatch):
+    """A bad --data_dir (found once the model is read) and a port taken between the check and uvicorn's bind: the
+    start fails, and the lock it took beside --db is gone, so the next server on the database is not refused as
+    if one were running. A lock another server holds is left where it is."""
+    import socket
+
+    from sca2lstm.cli import serve as serve_cli
+    from sca2lstm.cli.main import main
+    from sca2lstm.cli.serve import lock_db
+
+    db, lock = tmp_path / "serve.sqlite", tmp_path / "serve.sqlite.lock"
+    base = ["serve", "--model", str(pretrained_ckpt), "--db", str(db), "--workers", "0"]
+    assert main([*base, "--port", "8767", "--data_dir", str(tmp_path / "absent")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not lock.exists()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # another program takes the port while the models load: the check before passed, uvicorn's bind fails
+        monkeypatch.setattr(serve_cli, "check_port", lambda host, port: None)
+        with pytest.raises(SystemExit):
+            main([*base, "--port", str(port), "--data_dir", str(tiny_data_dir)])
+    assert not lock.exists()
+    held = lock_db(db)  # the next server: not refused
+    try:
+        assert main([*base, "--port", "8767"]) == 2 and "is in use by another" in capsys.readouterr().err
+        assert lock.exists()
+    finally:
+        serve_cli.unlock_db(held)
+    assert not lock.exists()
+
+
 def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
     from sca2lstm.serve.store import Store
 

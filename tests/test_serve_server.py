@@ -179,6 +179,7 @@ def test_sigterm_stops_the_service_and_its_worker_processes(pretrained_ckpt, tin
         assert workers, "the service started no worker process"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+        assert not (tmp_path / "s.sqlite.lock").exists()  # released and removed as it stopped
         deadline = time.monotonic() + 20
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -6,6 +6,7 @@ then open http://127.0.0.1:8000/ (API documentation at /docs).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -113,14 +114,14 @@ def check_db(db: Path):
 def lock_db(db: Path):
     """An exclusive lock on ``<db>.lock`` held while this process serves (one server per database: a second
     one would serve stale data versions and race the daily issue); a one-line UsageError where it is taken.
-    Returns the open lock file (closing it releases the lock), or None where the system has no flock."""
+    Returns the open lock file (:func:`unlock_db` releases it), or None where the system has no flock."""
     try:
         import fcntl
     except ImportError:  # not on POSIX: the docs' rule, unchecked
         return None
     lock = db.with_name(db.name + ".lock")
     try:
-        fh = open(lock, "a+")  # noqa: SIM115 (held open for the process's life)
+        fh = open(lock, "a+")  # noqa: SIM115 (held open while serving)
     except OSError as e:  # a folder it cannot write in: said before the models load, as for the database
         raise UsageError(f"--db {db}: cannot write its lock file {lock} ({e.strerror}); give a --db in a folder "
                          "this user can write") from None
@@ -130,7 +131,26 @@ def lock_db(db: Path):
         fh.close()
         raise UsageError(f"--db {db} is in use by another sca2lstm serve (lock {fh.name}); one server per database: "
                          "stop the other, or give this one another --db") from None
+    # The server that held it removes the file as it ends (unlock_db): a file opened before that is no longer the
+    # lock at this name, and another server may hold the one there now: lock that one instead.
+    try:
+        current = os.path.samestat(os.fstat(fh.fileno()), os.stat(lock))
+    except FileNotFoundError:
+        current = False
+    if not current:
+        fh.close()
+        return lock_db(db)
     return fh
+
+
+def unlock_db(fh) -> None:
+    """Remove and release the lock of :func:`lock_db` (None: nothing), so that a server that stopped, or failed
+    to start after taking it, leaves no lock file behind."""
+    if fh is None:
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(fh.name)  # while still held: a server starting now locks a new file (lock_db checks which)
+    fh.close()
 
 
 def check_port(host: str, port: int) -> None:
@@ -182,13 +202,7 @@ def daily_settings(args):
 
 
 def _body(args) -> int:
-    import uvicorn
-
-    from ..checkpoint import load_model
-    from ..data.reader import list_basins
-    from ..evaluation.context import data_folder
-    from ..evaluation.live import LiveForecaster, station_models
-    from ..serve.app import MIN_ANONYMOUS_PER_MINUTE, create_app
+    from ..serve.app import MIN_ANONYMOUS_PER_MINUTE
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected 1..65535")
@@ -208,7 +222,23 @@ def _body(args) -> int:
                                                     else model_path.parent) / "serve.sqlite"
     check_db(db)
     check_port(args.host, args.port)
-    lock = lock_db(db)  # noqa: F841 (held until the process ends)
+    lock = lock_db(db)
+    try:
+        return _serve(args, model_path, db, workers, token, daily)
+    finally:
+        unlock_db(lock)  # also where the start failed after taking it (a bad --data_dir, the port taken meanwhile)
+
+
+def _serve(args, model_path: Path, db: Path, workers: int, token: str | None, daily) -> int:
+    """Load the models and serve until stopped (the flags are checked, and the database's lock is held)."""
+    import uvicorn
+
+    from ..checkpoint import load_model
+    from ..data.reader import list_basins
+    from ..evaluation.context import data_folder
+    from ..evaluation.live import LiveForecaster, station_models
+    from ..serve.app import create_app
+
     default, _ = station_models(model_path, [])
     bundle = load_model(default.path, "cpu")
     data_dir, _ = data_folder(bundle, args.data_dir)
