@@ -136,6 +136,28 @@ def test_a_posted_forecast_is_issued_with_and_replaces_the_cached_forecast(live,
         assert again["id"] == e["id"] and again["weather"]["id"] == listed[0]["id"]
 
 
+def test_an_ensemble_is_stored_with_the_members_a_forecast_reads(live, bundle, pretrained_ckpt, data, tmp_path):
+    """An Open-Meteo ensemble with a member it answered null for on a lead day: the forecast leaves that member
+    out (the others are complete), and the stored weather forecast, its listing and the forecast's answer count
+    the 3 members it reads, not the 4 of the file."""
+    holed = [40.0, 40.0, 40.0, None, 40.0, 40.0, 40.0, 40.0, 40.0]
+    ens = _json(ensemble_response(FIRST, DRY, [WET, holed, WET], TEMP))
+    db = tmp_path / "db.sqlite"
+    with TestClient(create_app(data, db, live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=ens, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["members"] == 3
+        assert [w["members"] for w in c.get("/stations/32006/weather").json()["weather_forecasts"]] == [3]
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    assert fc["weather"]["id"] == r.json()["id"] and fc["weather"]["members"] == 3
+    assert fc["forecast"] == _expected(bundle, pretrained_ckpt, data, ens, "json", 7)
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT members FROM weather_forecasts").fetchall() == [(3,)]
+    finally:
+        con.close()
+
+
 def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrained_ckpt, data, tmp_path):
     """A station whose day runs from 08:00: the hours of a posted hourly answer are summed (rain) and
     averaged (temperature) over its days, as ``forecast --weather_forecast`` reads them."""

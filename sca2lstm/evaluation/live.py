@@ -128,10 +128,12 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
 ISSUE_WEATHER = ("none", "forecast", "ensemble")
 
 
-def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timestamp, pd.Timestamp, int]:
     """The valid days ``(first, last)`` on which the weather forecast ``wf`` gives every member every input
     the model of config ``cfg`` reads, checked as a forecast reads it (PET completed as the config derives
-    it, :func:`~sca2lstm.evaluation.operational.weather_members`).
+    it, :func:`~sca2lstm.evaluation.operational.weather_members`), and how many members the forecast of the
+    first issue date it serves reads (a member incomplete on its lead days is left out where at least half
+    are complete: :meth:`~sca2lstm.weather.files.WeatherForecast.members`).
 
     Raises a one-line DataError naming ``wf.source`` where it lacks an input, or covers fewer than
     ``leads`` consecutive days. Inputs the station's record never had are not needed (they stay masked).
@@ -153,9 +155,9 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
                 if len(rows) else f"it holds no {gap.date()}")
         raise DataError(f"{wf.source}: {what}, so only {n} day(s) {span[0].date()}..{span[1].date()} are complete; "
                         f"the model forecasts {leads} lead days")
-    weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station),
-                    absent)
-    return span
+    read = weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station),
+                           absent)
+    return span[0], span[1], len(read)
 
 
 @dataclass

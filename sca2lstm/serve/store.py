@@ -23,7 +23,7 @@ weather_forecasts(id, station, issue_date, first_valid, last_valid, members, ori
                   created_at)
     Weather forecasts posted for a station (``origin`` 'post') or fetched by the daily issue ('fetch'):
     the issue date they are for, the valid days on which every member has every input the model reads,
-    the parsed long table and the content as it came.
+    the members a forecast reads (an incomplete one left out), the parsed long table and the content as it came.
 daily_issues(id, day, issued_at, summary_json)
     One row per daily issue (``day``: the local date it ran for).
 issued_warnings(issue_id, station, forecast_id, level, first_lead, error)

@@ -97,7 +97,7 @@ class WeatherForecasts:
                             f"({wf.issue_dates[0].date()}..{wf.issue_dates[-1].date()}), an archive; post one "
                             "forecast (an archive is read from DIR/weather_archive/<id>.csv)")
         cfg = self.forecaster.config(self.forecaster.model(station))
-        first, last = weather_days(cfg, wf, self.forecaster.max_leads(), self.data_dir, station)
+        first, last, members = weather_days(cfg, wf, self.forecaster.max_leads(), self.data_dir, station)
         own = wf.issue_dates[0] if len(wf.issue_dates) else None
         given = pd.Timestamp(issue_date).normalize() if issue_date is not None else None
         if given is not None and own is not None and given != own:
@@ -115,7 +115,8 @@ class WeatherForecasts:
             raise DataError(f"{wf.source}: issued {issue.date()}, it covers {max(0, (last - t0).days)} lead day(s) "
                             f"after {t0.date()}; the model forecasts {self.forecaster.max_leads()} lead days")
         table = wf.table.to_csv(index=False, date_format="%Y-%m-%d")
-        row = self.store.add_weather(station, str(issue.date()), str(first.date()), str(last.date()), wf.n_members,
+        # the members its forecasts read: one Open-Meteo answered null for on a lead day is left out
+        row = self.store.add_weather(station, str(issue.date()), str(first.date()), str(last.date()), members,
                                      origin, wf.source, table, raw)
         with self._lock:
             self._index.setdefault(station, []).insert(0, row)
