@@ -114,3 +114,28 @@ def test_the_feature_weights_chart_shows_long_feature_names_whole(tmp_path):
     path = P.plot_feature_weights(names, [0.3, 0.0, 0.4, 0.1, 0.2], tmp_path / "w.png", title="basin 32006")
     img = mpimg.imread(path)[..., :3]
     assert _is_png(path) and (img[:, :3] > 0.95).all()   # the first columns of pixels are white
+
+
+def _fan_chart_figure(monkeypatch, tmp_path, hist_obs, median, levels=None, members=None):
+    """The Figure plot_fan_chart builds, instead of its PNG (60 observed days, 7 lead days)."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    hist = pd.date_range("2013-06-03", periods=len(hist_obs), freq="D")
+    valid = pd.date_range(hist[-1] + pd.Timedelta(days=1), periods=len(median), freq="D")
+    median = np.asarray(median, dtype=float)
+    bands = {"90 %": (median * 0.6, median * 1.8), "50 %": (median * 0.85, median * 1.2)}
+    P.plot_fan_chart(hist, hist_obs, valid, median, bands, tmp_path / "fan.png", title="Basin 32006",
+                     levels=levels, members=members)
+    return figs[0]
+
+
+def test_a_dry_season_fan_chart_keeps_the_forecast_readable_and_names_the_levels_far_above_it(tmp_path, monkeypatch):
+    """Flows near 1 m3/s under a 20-year flow of 19.5: the levels far above are named, not drawn."""
+    fig = _fan_chart_figure(monkeypatch, tmp_path, np.linspace(0.9, 0.6, 60), np.linspace(0.6, 0.9, 7),
+                            levels={"q2y": 14.5, "q20y": 19.5, "alert": 2.5})
+    ax = fig.axes[0]
+    level_lines = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert level_lines == [2.5]                       # the level within reach is drawn
+    assert ax.get_ylim()[1] < 5                       # the forecast fills the chart, not its bottom tenth
+    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "q2y 14.5" in legend and "q20y 19.5" in legend and "alert" not in legend

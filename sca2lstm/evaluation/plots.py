@@ -24,6 +24,8 @@ __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plo
            "plot_fan_chart", "plot_feature_weights", "plot_reliability", "event_window", "DPI"]
 
 DPI = 110
+#: A fan chart draws a warning level up to this many times its highest flow (the service's page does the same).
+LEVEL_SPAN = 3.0
 #: Days shown before and after the largest observed flow in the zoom panels.
 EVENT_BEFORE, EVENT_AFTER = 30, 60
 
@@ -481,7 +483,10 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     bands : dict
         ``{label: (lower [K], upper [K])}``, widest first (e.g. "90 %" then "50 %").
     levels : dict, optional
-        ``{name: flow}`` warning levels (m3/s, daily mean), drawn as labelled horizontal lines.
+        ``{name: flow}`` warning levels (m3/s, daily mean), drawn as labelled horizontal lines. A level more
+        than :data:`LEVEL_SPAN` times the highest flow drawn is not drawn (it would squash the forecast into
+        a flat line at the bottom, as in a dry summer under the 20-year flow); the chart names it and its
+        value instead, in the legend.
     members : array_like [M, K], optional
         Each weather-ensemble member's median flow, drawn as thin lines (the members' spread).
     """
@@ -505,13 +510,26 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
     if n:
         ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")
+    drawn = [obs, med] + [_as_float(hi, label, k) for label, (_, hi) in bands.items()]
+    if members is not None:
+        drawn.append(mem.reshape(-1))
+    top = max((np.nanmax(a) for a in drawn if np.isfinite(a).any()), default=np.nan)
+    above = []
     for (name, value), color in zip((levels or {}).items(), ("tab:olive", "tab:orange", "tab:red", "tab:purple",
                                                               "tab:brown", "black", "tab:pink", "tab:cyan")):
-        ax.axhline(float(value), color=color, lw=0.9, ls="--")
-        ax.annotate(f"{name} {float(value):.1f}", (1.0, float(value)), xycoords=("axes fraction", "data"),
+        value = float(value)
+        if np.isfinite(top) and top > 0 and value > LEVEL_SPAN * top:
+            above.append((value, f"{name} {value:.1f}"))
+            continue
+        ax.axhline(value, color=color, lw=0.9, ls="--")
+        ax.annotate(f"{name} {value:.1f}", (1.0, value), xycoords=("axes fraction", "data"),
                     ha="right", va="bottom", fontsize=7, color=color)
     ax.set_ylabel("discharge (m$^3$/s)")
     ax.set_title(title)
+    if above:  # named, with their values, so a level left off is not read as no level
+        names = [t for _, t in sorted(above)]
+        rows = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
+        ax.plot([], [], ls="none", label="levels above the chart (m$^3$/s):\n" + ",\n".join(rows))
     ax.legend(loc="upper left", fontsize=8)
     _format_time_axis(ax, True)
     return _save(fig, path)
