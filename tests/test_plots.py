@@ -139,3 +139,17 @@ def test_a_dry_season_fan_chart_keeps_the_forecast_readable_and_names_the_levels
     assert ax.get_ylim()[1] < 5                       # the forecast fills the chart, not its bottom tenth
     legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
     assert "q2y 14.5" in legend and "q20y 19.5" in legend and "alert" not in legend
+
+
+def test_the_fan_chart_legend_leaves_the_observed_flood_visible(tmp_path, monkeypatch):
+    """A flood in the history's first days sits where an inside legend went: the legend is beside the axes,
+    and whole in the picture."""
+    obs = np.full(60, 2.0)
+    obs[3:8] = [6.0, 14.0, 15.0, 9.0, 5.0]
+    fig = _fan_chart_figure(monkeypatch, tmp_path, obs, np.linspace(4.0, 3.0, 7), levels={"alert": 8.0},
+                            members=np.linspace(3.0, 5.0, 3)[:, None] * np.ones(7))
+    fig.canvas.draw()
+    ax, legend = fig.axes[0], fig.axes[0].get_legend()
+    box, frame = legend.get_window_extent(), ax.get_window_extent()
+    assert box.x0 >= frame.x1                                     # beside the axes, over no data
+    assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)   # and not cut off

@@ -496,7 +496,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     k = len(valid_dates)
     med = _as_float(median, "median", k)
     vx, _ = _as_x(valid_dates, k)
-    fig = _new_figure((9, 4))
+    fig = _new_figure((10, 4))
+    fig.set_layout_engine("constrained")  # makes room for the legend outside the axes
     ax = fig.add_subplot()
     ax.plot(hx, obs, **_OBS)
     for (label, (lo, hi)), alpha in zip(bands.items(), (0.18, 0.35, 0.5)):
@@ -530,7 +531,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         names = [t for _, t in sorted(above)]
         rows = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
         ax.plot([], [], ls="none", label="levels above the chart (m$^3$/s):\n" + ",\n".join(rows))
-    ax.legend(loc="upper left", fontsize=8)
+    # Outside, right of the axes: inside, it hid the observed flood peaks of the history on the left.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     _format_time_axis(ax, True)
     return _save(fig, path)
 
