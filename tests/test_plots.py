@@ -153,3 +153,14 @@ def test_the_fan_chart_legend_leaves_the_observed_flood_visible(tmp_path, monkey
     box, frame = legend.get_window_extent(), ax.get_window_extent()
     assert box.x0 >= frame.x1                                     # beside the axes, over no data
     assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)   # and not cut off
+
+
+def test_close_warning_levels_keep_their_labels_apart_on_the_fan_chart(tmp_path, monkeypatch):
+    """A user's danger level of 14.2 beside the 2-year flow of 14.5: both names readable, none over another."""
+    fig = _fan_chart_figure(monkeypatch, tmp_path, np.linspace(4.0, 12.0, 60), np.linspace(7.0, 5.0, 7),
+                            levels={"q2y": 14.5, "q5y": 17.2, "alert": 8.0, "danger": 14.2})
+    fig.canvas.draw()
+    labels = {t.get_text(): t.get_window_extent() for t in fig.axes[0].texts}
+    assert set(labels) == {"q2y 14.5", "q5y 17.2", "alert 8.0", "danger 14.2"}
+    boxes = list(labels.values())
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

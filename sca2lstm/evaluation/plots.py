@@ -515,7 +515,7 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     if members is not None:
         drawn.append(mem.reshape(-1))
     top = max((np.nanmax(a) for a in drawn if np.isfinite(a).any()), default=np.nan)
-    above = []
+    above, drawn_levels = [], []
     for (name, value), color in zip((levels or {}).items(), ("tab:olive", "tab:orange", "tab:red", "tab:purple",
                                                               "tab:brown", "black", "tab:pink", "tab:cyan")):
         value = float(value)
@@ -523,10 +523,10 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
             above.append((value, f"{name} {value:.1f}"))
             continue
         ax.axhline(value, color=color, lw=0.9, ls="--")
-        ax.annotate(f"{name} {value:.1f}", (1.0, value), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=7, color=color)
+        drawn_levels.append((value, name, color))
     ax.set_ylabel("discharge (m$^3$/s)")
     ax.set_title(title)
+    _label_levels(ax, drawn_levels)
     if above:  # named, with their values, so a level left off is not read as no level
         names = [t for _, t in sorted(above)]
         rows = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
@@ -535,6 +535,26 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     _format_time_axis(ax, True)
     return _save(fig, path)
+
+
+def _label_levels(ax, levels, fontsize: float = 7) -> None:
+    """Name each level line at the right end, just above it, lowest first; a label that would overlap the one
+    below (levels close together, e.g. a user's 14.0 beside the 2-year flow of 14.5) moves up to clear it, and a
+    light background keeps the other lines from crossing out its letters."""
+    if not levels:
+        return
+    ax.figure.canvas.draw()  # the final limits and axes size (the layout), to measure the gaps in points
+    pt = ax.figure.dpi / 72.0
+    height = 1.3 * fontsize  # one line of text, in points
+    clear = -np.inf          # where the previous label's top is, in points
+    for value, name, color in sorted(levels, key=lambda v: v[0]):
+        at = ax.transData.transform((0.0, value))[1] / pt
+        base = max(at + 1.0, clear)
+        ax.annotate(f"{name} {value:.1f}", (1.0, value), xycoords=("axes fraction", "data"),
+                    xytext=(-2.0, base - at), textcoords="offset points", ha="right", va="bottom",
+                    fontsize=fontsize, color=color,
+                    bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
+        clear = base + height
 
 
 def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -> Path:
