@@ -164,3 +164,16 @@ def test_close_warning_levels_keep_their_labels_apart_on_the_fan_chart(tmp_path,
     assert set(labels) == {"q2y 14.5", "q5y 17.2", "alert 8.0", "danger 14.2"}
     boxes = list(labels.values())
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_discharge_axes_of_the_attention_and_fine_tuning_charts_say_their_unit(tmp_path, series, monkeypatch):
+    dates, obs, sim = series
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    w = np.random.default_rng(3).random((N, 2))
+    P.plot_attention_heatmap(dates, w / w.sum(axis=1, keepdims=True), ["precipitation", "discharge_lag1"],
+                             tmp_path / "a.png", obs=obs)
+    P.plot_before_after(dates, obs, sim * 1.2, sim, tmp_path / "b.png")
+    labels = [lab for fig in figs for ax in fig.axes for lab in (ax.get_xlabel(), ax.get_ylabel())]
+    flow_labels = [lab for lab in labels if lab.split(" (")[0] in ("discharge", "observed", "predicted")]
+    assert len(flow_labels) == 4 and all(lab.endswith("(m$^3$/s)") for lab in flow_labels)

@@ -247,7 +247,7 @@ def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
 
 
 def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, obs=None,
-                           title: str = "") -> Path:
+                           title: str = "", unit: str = "m$^3$/s") -> Path:
     """Attention weights per input feature: monthly means and the days around the largest event.
 
     Parameters
@@ -265,6 +265,8 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         hydrograph is drawn above the daily heatmap.
     title : str
         Figure title.
+    unit : str
+        Discharge unit for the hydrograph's y label (matplotlib mathtext allowed).
 
     Returns
     -------
@@ -387,14 +389,14 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
             else:
                 ax_h.text(0.5, 0.5, "no observed discharge", ha="center", va="center",
                           transform=ax_h.transAxes, color="0.4")
-            ax_h.set_ylabel("discharge")
+            ax_h.set_ylabel(f"discharge ({unit})")
             ax_h.grid(True, alpha=0.3)
             ax_h.tick_params(labelbottom=False)
             ax_h.set_xlim(xn[0] - half, xn[-1] + half)
     return _save(fig, path)
 
 
-def plot_before_after(dates, obs, before, after, path, title: str = "") -> Path:
+def plot_before_after(dates, obs, before, after, path, title: str = "", unit: str = "m$^3$/s") -> Path:
     """The fine-tuning chart: validation hydrograph and scatter, before vs after fine-tuning.
 
     Parameters
@@ -409,6 +411,8 @@ def plot_before_after(dates, obs, before, after, path, title: str = "") -> Path:
         PNG file to write.
     title : str
         Figure title.
+    unit : str
+        Discharge unit for the axis labels (matplotlib mathtext allowed).
 
     Returns
     -------
@@ -430,7 +434,7 @@ def plot_before_after(dates, obs, before, after, path, title: str = "") -> Path:
     ax_h.plot(x, obs, **_OBS)
     ax_h.plot(x, before, color="tab:orange", lw=0.9, alpha=0.9, label=lab_b)
     ax_h.plot(x, after, color="tab:blue", lw=0.9, label=lab_a)
-    ax_h.set_ylabel("discharge")
+    ax_h.set_ylabel(f"discharge ({unit})")
     ax_h.set_title("validation period", fontsize=10)
     _format_time_axis(ax_h, is_date)
     ax_h.legend(loc="upper right", fontsize=8)
@@ -453,8 +457,8 @@ def plot_before_after(dates, obs, before, after, path, title: str = "") -> Path:
         ax_s.grid(True, alpha=0.3)
     else:
         _no_data(ax_s, "no valid pairs")
-    ax_s.set_xlabel("observed")
-    ax_s.set_ylabel("predicted")
+    ax_s.set_xlabel(f"observed ({unit})")
+    ax_s.set_ylabel(f"predicted ({unit})")
     ax_s.set_title("observed vs predicted", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
