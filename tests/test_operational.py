@@ -167,6 +167,17 @@ def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp
     assert (folder / "forecast.csv").read_bytes() == before
 
 
+def test_the_forecast_figures_name_the_basin_and_issue_date(bundle, tiny_data_dir, tmp_path, monkeypatch):
+    from sca2lstm.evaluation import plots
+    from sca2lstm.evaluation.operational import write_forecast
+
+    titles = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.axes[0].get_title()}) or path)
+    write_forecast(issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3), tmp_path)
+    assert set(titles) == {"forecast_fan_chart.png", "forecast_attention_weights.png"}
+    assert all("Basin 32006" in t and ISSUE in t for t in titles.values()), titles
+
+
 def test_cli_weather_forecast_file_errors_name_the_file(pretrained_ckpt, tiny_data_dir, tmp_path, capsys, series):
     from sca2lstm.cli.main import main
 

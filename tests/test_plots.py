@@ -177,3 +177,15 @@ def test_discharge_axes_of_the_attention_and_fine_tuning_charts_say_their_unit(t
     labels = [lab for fig in figs for ax in fig.axes for lab in (ax.get_xlabel(), ax.get_ylabel())]
     flow_labels = [lab for lab in labels if lab.split(" (")[0] in ("discharge", "observed", "predicted")]
     assert len(flow_labels) == 4 and all(lab.endswith("(m$^3$/s)") for lab in flow_labels)
+
+
+def test_the_feature_weights_title_stays_whole_with_a_long_station_id(tmp_path):
+    """A title too long for one line wraps: the picture's top rows and right edge stay background."""
+    import matplotlib.image as mpimg
+
+    names = ["discharge_lag1", "precip_sum_7d", "high_precip_days", "doy_sin", "low_precip_days", "precipitation",
+             "doy_cos", "precip_sum_30d", "peti", "temperature", "ssi"]
+    title = "Basin my-gauge: attention weights on the issue day 2014-02-05"
+    path = P.plot_feature_weights(names, np.linspace(0.17, 0.05, len(names)), tmp_path / "w.png", title=title)
+    img = mpimg.imread(path)[..., :3]
+    assert (img[:3] > 0.95).all() and (img[:, -3:] > 0.95).all()

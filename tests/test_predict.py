@@ -84,6 +84,19 @@ def test_netcdf_output(pretrained_ckpt, tiny_data_dir, tmp_path):
     ds.close()
 
 
+def test_the_prediction_figures_name_the_basin_and_period_in_their_titles(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                          monkeypatch):
+    """A hydrograph or heatmap mailed on its own still says which basin and which days it shows."""
+    from sca2lstm.evaluation import plots
+
+    titles = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.get_suptitle()}) or path)
+    write_prediction(predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir), tmp_path)
+    period = f"{TINY_PERIODS['test_start']}..{TINY_PERIODS['test_end']}"
+    assert set(titles) == {"hydrograph.png", "attention_heatmap.png"}
+    assert all("Basin 10002" in t and period in t for t in titles.values()), titles
+
+
 def test_glob_uses_newest_and_accepts_expanded_lists(pretrained_ckpt, tmp_path):
     a, b = tmp_path / "r1" / "best_model_basin_1.pth", tmp_path / "r2" / "best_model_basin_1.pth"
     for f in (a, b):

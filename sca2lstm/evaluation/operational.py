@@ -578,7 +578,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
-                             title=f"Attention weights on the issue day {fc.issue_date.date()}")
+                             title=f"Basin {fc.basin}: attention weights on the issue day {fc.issue_date.date()}")
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
                      folder_name=final.name)
     return final

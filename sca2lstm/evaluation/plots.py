@@ -566,12 +566,14 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -
     w = _as_float(weights, "weights", len(names))
     order = np.argsort(np.nan_to_num(w, nan=-1.0))
     fig = _new_figure((6, 0.3 * len(names) + 1.2))
+    # Room for the feature names on the left (long ones were cut off) and for a title wrapped onto a second
+    # line (a long station id pushed the issue date off the picture); tight_layout gave a wrapped title none.
+    fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
     labels = [f"{names[i]} (absent)" if w[i] == 0 else names[i] for i in order]  # exactly 0: a missing input
     ax.barh(labels, w[order], color="tab:orange")
     ax.set_xlabel("attention weight")
-    ax.set_title(title)
-    fig.tight_layout()  # room for the feature names on the left (long ones were cut off)
+    ax.set_title(title, wrap=True)
     return _save(fig, path)
 
 

@@ -226,13 +226,14 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
         if (pred.metrics.get("in_sample") or {}).get("in_sample"):
             title_extra += " (in-sample days)"
-        title = f"Basin {pred.basin}{title_extra}: NSE {pred.metrics['model']['nse']:.3f} " \
+        period = f"{m['start']}..{m['end']}"  # in both titles: a figure mailed on its own still says when
+        title = f"Basin {pred.basin}{title_extra}, {period}: NSE {pred.metrics['model']['nse']:.3f} " \
                 f"(persistence {pred.metrics['persistence']['nse']:.3f})"
         plot_hydrograph(s["date"], s["observed"], s["predicted"], tmp / "hydrograph.png", title=title,
                         persistence=s["persistence"])
         plot_attention_heatmap(s["date"], pred.weights.to_numpy(), list(pred.weights.columns),
                                tmp / "attention_heatmap.png", obs=s["observed"].to_numpy(),
-                               title=f"Basin {pred.basin}: attention weights")
+                               title=f"Basin {pred.basin}: attention weights, {period}")
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
