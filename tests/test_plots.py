@@ -189,3 +189,17 @@ def test_the_feature_weights_title_stays_whole_with_a_long_station_id(tmp_path):
     path = P.plot_feature_weights(names, np.linspace(0.17, 0.05, len(names)), tmp_path / "w.png", title=title)
     img = mpimg.imread(path)[..., :3]
     assert (img[:3] > 0.95).all() and (img[:, -3:] > 0.95).all()
+
+
+def test_weather_members_are_drawn_in_a_colour_no_warning_level_has(tmp_path, monkeypatch):
+    from matplotlib.colors import to_rgba
+
+    levels = {"q2y": 14.5, "q5y": 17.2, "q10y": 18.5, "q20y": 19.5, "alert": 8.0, "danger": 14.0}
+    members = np.linspace(4.0, 9.0, 5)[:, None] * np.ones(7)
+    fig = _fan_chart_figure(monkeypatch, tmp_path, np.linspace(4.0, 12.0, 60), np.linspace(7.0, 5.0, 7),
+                            levels=levels, members=members)
+    lines = fig.axes[0].get_lines()
+    level_colours = {to_rgba(ln.get_color()) for ln in lines if ln.get_linestyle() == "--"}
+    member_lines = [ln for ln in lines if len(ln.get_xdata()) == 7 and ln.get_marker() in (None, "None", "")]
+    assert len(level_colours) == len(levels) and len(member_lines) == len(members)
+    assert not {to_rgba(ln.get_color()) for ln in member_lines} & level_colours

@@ -510,7 +510,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     if members is not None:
         mem = np.asarray(members, dtype=np.float64).reshape(-1, k)
         for i, row in enumerate(mem):
-            ax.plot(vx, row, color="tab:purple", lw=0.6, alpha=0.5,
+            # Dark grey: purple was also the 20-year flow's level colour, and faint on the blue bands
+            ax.plot(vx, row, color="0.25", lw=0.7, alpha=0.7,
                     label=f"median of each of {len(mem)} weather members" if i == 0 else None)
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
     if n:
