@@ -87,6 +87,21 @@ def test_build_report(run_dir):
     assert "<b>hi</b>" not in html_src and "run_&lt;x&gt;" in html_src
 
 
+def test_each_figure_is_described_by_its_title_for_a_reader_who_cannot_see_it(tmp_path):
+    """The alt text says what the figure shows (its kind and title), not only its file name."""
+    import numpy as np
+    import pandas as pd
+
+    from sca2lstm.evaluation.plots import plot_hydrograph
+
+    dates = pd.date_range("2005-10-01", periods=120, freq="D")
+    obs = 3 + np.sin(np.arange(120) / 9)
+    plot_hydrograph(dates, obs, obs * 0.9, tmp_path / "hydrograph.png", title="Basin 32006, 2005-10-01..2006-01-28")
+    _tiny_png(tmp_path / "other.png")   # a PNG without a title: its kind, from the name
+    alts = {i["data-src"]: i["alt"] for i in _parse(build_report(tmp_path)).imgs}
+    assert alts == {"hydrograph.png": "hydrograph: Basin 32006, 2005-10-01..2006-01-28", "other.png": "other"}
+
+
 def test_report_of_empty_folder_and_title_escaping(tmp_path):
     out = build_report(tmp_path, title="<script>alert(1)</script>")
     src = out.read_text(encoding="utf-8")

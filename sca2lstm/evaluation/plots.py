@@ -44,10 +44,21 @@ def _new_figure(figsize) -> Figure:
     return fig
 
 
+def figure_title(fig: Figure) -> str:
+    """The figure's title: its suptitle, else its axes' titles, joined by "; " ("" when it has none)."""
+    sup = fig.get_suptitle().strip()
+    if sup:
+        return sup
+    return "; ".join(t for t in (ax.get_title().strip() for ax in fig.axes) if t)
+
+
 def _save(fig: Figure, path) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically and release it."""
+    """Write ``fig`` as PNG to ``path`` atomically and release it. The title goes into the PNG's ``Title``
+    text chunk too, where report.html reads it for the image's alt text."""
+    title = figure_title(fig)
+    meta = {"Title": title} if title else {}
     try:
-        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI), binary=True)
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI, metadata=meta), binary=True)
     finally:
         fig.clear()
 

@@ -15,7 +15,8 @@ Files read (top level, and one level of subfolders for figures, metrics and hist
 - figures named ``*hydrograph*`` / ``*performance*`` - "Hydrographs"; ``*attention*`` - "Attention";
   every other ``*.png`` - "Other figures"
 
-Each embedded ``<img>`` also carries ``data-src`` with the PNG's path relative to the run folder. A
+Each embedded ``<img>`` also carries ``data-src`` with the PNG's path relative to the run folder, and as its
+``alt`` text the figure's kind and the title it carries in the PNG (written by plots.py). A
 file that cannot be read becomes a note in its section rather than a failed report.
 """
 
@@ -336,8 +337,41 @@ def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
             out.append(_note(rel, e))
             continue
         out.append(f'<figure><img src="data:image/png;base64,{data}" data-src="{_e(rel)}" '
-                   f'alt="{_e(path.name)}"><figcaption>{_e(rel)}</figcaption></figure>')
+                   f'alt="{_e(_alt_text(path))}"><figcaption>{_e(rel)}</figcaption></figure>')
     return "\n".join(out)
+
+
+def _alt_text(path: Path) -> str:
+    """What the figure is and shows, for a reader who cannot see it: the kind from the file name and the title the
+    figure carries in its PNG (``forecast fan chart: Basin 32006: issue-time forecast issued 2014-02-05``); the kind
+    alone for a PNG without one."""
+    kind = path.stem.replace("_", " ")
+    title = _png_title(path)
+    return f"{kind}: {title}" if title else kind
+
+
+def _png_title(path: Path) -> str:
+    """The ``Title`` text chunk of a PNG (tEXt, or iTXt for text beyond Latin-1; plots write it), or ""."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ""
+    pos = 8
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + size]
+        if kind == b"IDAT" or kind == b"IEND":  # text chunks written before the image data are all there is
+            break
+        key, _, rest = body.partition(b"\0")
+        if key == b"Title" and kind == b"tEXt":
+            return rest.decode("latin-1").strip()
+        if key == b"Title" and kind == b"iTXt" and rest[:1] == b"\0":  # uncompressed: flag, method, lang, key
+            _lang, _, rest = rest[2:].partition(b"\0")
+            return rest.partition(b"\0")[2].decode("utf-8", "replace").strip()
+        pos += 12 + size
+    return ""
 
 
 # --------------------------------------------------------------------------------------------------
