@@ -102,6 +102,15 @@ def test_each_figure_is_described_by_its_title_for_a_reader_who_cannot_see_it(tm
     assert alts == {"hydrograph.png": "hydrograph: Basin 32006, 2005-10-01..2006-01-28", "other.png": "other"}
 
 
+def test_a_forecast_report_shows_the_fan_chart_before_the_attention_bars(tmp_path):
+    (tmp_path / "forecast.csv").write_text("issue_date,valid_date,lead_days,median,q05,q25,q75,q95,setting\n"
+                                           "2014-02-05,2014-02-06,1,6.2,5.1,5.9,6.4,8.1,issue-time\n")
+    _tiny_png(tmp_path / "forecast_attention_weights.png")
+    _tiny_png(tmp_path / "forecast_fan_chart.png")
+    imgs = [i["data-src"] for i in _parse(build_report(tmp_path)).imgs]
+    assert imgs == ["forecast_fan_chart.png", "forecast_attention_weights.png"]
+
+
 def test_report_of_empty_folder_and_title_escaping(tmp_path):
     out = build_report(tmp_path, title="<script>alert(1)</script>")
     src = out.read_text(encoding="utf-8")

@@ -218,6 +218,8 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
     path = run_dir / "forecast.csv"
     if not path.is_file():
         return ""
+    # The fan chart first, right under the tables: it is the forecast; the attention bars explain it.
+    figures = sorted(figures, key=lambda p: "fan_chart" not in p.name)
     intro = ("<p>Flow forecast for the lead days after the issue date, from what was known on it "
              "(setting <code>issue-time</code>: weather up to the issue date only; "
              "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
