@@ -203,3 +203,23 @@ def test_weather_members_are_drawn_in_a_colour_no_warning_level_has(tmp_path, mo
     member_lines = [ln for ln in lines if len(ln.get_xdata()) == 7 and ln.get_marker() in (None, "None", "")]
     assert len(level_colours) == len(levels) and len(member_lines) == len(members)
     assert not {to_rgba(ln.get_color()) for ln in member_lines} & level_colours
+
+
+@pytest.mark.parametrize("which", ["history", "best_so_far"])
+def test_the_tuning_figures_legend_hides_no_trial(tmp_path, monkeypatch, which):
+    from sca2lstm.evaluation import tuning_plots as T
+
+    figs = []
+    monkeypatch.setattr(T, "_save", lambda fig, path: figs.append(fig) or path)
+    rng = np.random.default_rng(4)
+    values = rng.random(30)
+    values[[0, 29]] = 1.0                        # trials in the top corners, where a legend went
+    if which == "history":
+        states = np.where(np.arange(30) % 7 == 3, "PRUNED", "COMPLETE")
+        T.plot_optimization_history(np.arange(30), values, states, tmp_path / "h.png", "val_loss")
+    else:
+        T.plot_best_so_far({"tpe": np.array([T.best_so_far(values)] * 2)}, tmp_path / "b.png", "validation loss")
+    fig = figs[0]
+    fig.canvas.draw()
+    box, frame = fig.axes[0].get_legend().get_window_extent(), fig.axes[0].get_window_extent()
+    assert box.x0 >= frame.x1 and box.x1 <= fig.bbox.x1

@@ -11,6 +11,11 @@ import numpy as np
 from .plots import _new_figure, _save
 
 
+def _legend_beside(ax) -> None:
+    """The legend right of the axes: trials fill the whole axes, so inside it hid some (loc="best" too)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+
+
 def best_so_far(values: Sequence[float], minimize: bool = True) -> np.ndarray:
     """Running best of ``values`` (NaN, e.g. a pruned trial, is skipped; NaN until the first value).
 
@@ -45,7 +50,8 @@ def plot_optimization_history(numbers, values, states, path, objective: str, min
     numbers = np.asarray(numbers)
     values = np.asarray(values, dtype=np.float64)
     states = np.asarray(states)
-    fig = _new_figure((7, 4))
+    fig = _new_figure((8.5, 4))
+    fig.set_layout_engine("constrained")  # room for the legend beside the axes
     ax = fig.add_subplot(1, 1, 1)
     done = states == "COMPLETE"
     ax.plot(numbers[done], values[done], "o", color="tab:blue", ms=4, label="finished trial")
@@ -57,7 +63,7 @@ def plot_optimization_history(numbers, values, states, path, objective: str, min
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{objective} (validation)")
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    _legend_beside(ax)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -70,7 +76,8 @@ def plot_best_so_far(curves: dict, path, ylabel: str, title: str = "Best so far 
     curves : dict
         ``{sampler: array [n_seeds, n_trials]}`` of best-so-far values.
     """
-    fig = _new_figure((7, 4))
+    fig = _new_figure((8.5, 4))
+    fig.set_layout_engine("constrained")
     ax = fig.add_subplot(1, 1, 1)
     for name, c in curves.items():
         c = np.asarray(c, dtype=np.float64)
@@ -80,6 +87,6 @@ def plot_best_so_far(curves: dict, path, ylabel: str, title: str = "Best so far 
     ax.set_xlabel("trial")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    _legend_beside(ax)
     ax.grid(alpha=0.3)
     return _save(fig, path)
