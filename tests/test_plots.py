@@ -223,3 +223,27 @@ def test_the_tuning_figures_legend_hides_no_trial(tmp_path, monkeypatch, which):
     fig.canvas.draw()
     box, frame = fig.axes[0].get_legend().get_window_extent(), fig.axes[0].get_window_extent()
     assert box.x0 >= frame.x1 and box.x1 <= fig.bbox.x1
+
+
+@pytest.mark.parametrize("which", ["hydrograph", "before_after"])
+def test_the_hydrograph_legends_sit_below_the_panels_not_over_a_flood(tmp_path, series, monkeypatch, which):
+    """The largest flood in the period's last days, where the panels' upper-right legends went."""
+    dates, obs, sim = series
+    obs = obs.copy()
+    obs[-5:] = [9.0, 14.0, 16.0, 12.0, 9.0]
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    if which == "hydrograph":
+        P.plot_hydrograph(dates, obs, sim, tmp_path / "h.png", title="Basin 32006", persistence=np.roll(obs, 1))
+    else:
+        P.plot_before_after(dates, obs, sim * 1.2, sim, tmp_path / "b.png", title="Basin 32006")
+    fig = figs[0]
+    fig.canvas.draw()
+    assert not any(ax.get_legend() for ax in fig.axes)
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    texts = [ax.get_tightbbox() for ax in fig.axes] + [fig._suptitle.get_window_extent()]   # panels, their labels
+    assert not any(box.overlaps(other) for other in texts)                                 # and the title
+    assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[0] == "observed" and len(labels) == (3 if which == "hydrograph" else 4)

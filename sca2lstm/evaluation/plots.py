@@ -233,7 +233,8 @@ def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
     sim = _as_float(sim, "sim", obs.size)
     pers = _as_float(persistence, "persistence", obs.size)
 
-    fig = _new_figure((11, 7))
+    fig = _new_figure((11, 7.3))
+    fig.set_layout_engine("constrained")
     ax_full, ax_zoom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.3, 1]})
     if title:
         fig.suptitle(title)
@@ -248,13 +249,22 @@ def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
             ax.plot(x[sl], pers[sl], **_PERS)
         ax.set_ylabel(f"discharge ({unit})")
         _format_time_axis(ax, is_date)
-        ax.legend(loc="upper right", fontsize=8)
     ax_full.set_title("full period", fontsize=10)
     if win is not None:
         ax_full.axvspan(x[win.start], x[win.stop - 1], color="tab:orange", alpha=0.12, lw=0)
         ax_zoom.set_title("largest observed flood", fontsize=10)
-    fig.tight_layout()
+    _legend_below(fig, ax_full)
     return _save(fig, path)
+
+
+def _legend_below(fig: Figure, ax, handles=None) -> None:
+    """One legend for all panels, in a row below them: inside a panel's corner it hid the floods that
+    peaked there (the last years of a period, the days after the largest flood). Below, not above: the
+    constrained layout puts an upper legend over the figure's title."""
+    if handles is None:
+        handles = ax.get_legend_handles_labels()[0]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
 
 
 def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, obs=None,
@@ -438,7 +448,8 @@ def plot_before_after(dates, obs, before, after, path, title: str = "", unit: st
     nse_b, nse_a = nse(obs, before), nse(obs, after)
     lab_b, lab_a = f"before (NSE {nse_b:.3f})", f"after (NSE {nse_a:.3f})"
 
-    fig = _new_figure((13, 5))
+    fig = _new_figure((13, 5.3))
+    fig.set_layout_engine("constrained")
     ax_h, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     if title:
         fig.suptitle(title)
@@ -448,7 +459,7 @@ def plot_before_after(dates, obs, before, after, path, title: str = "", unit: st
     ax_h.set_ylabel(f"discharge ({unit})")
     ax_h.set_title("validation period", fontsize=10)
     _format_time_axis(ax_h, is_date)
-    ax_h.legend(loc="upper right", fontsize=8)
+    handles = ax_h.get_legend_handles_labels()[0]  # the scatter's dots share these colours
 
     lo, hi = np.inf, -np.inf
     for pred, color, label in ((before, "tab:orange", lab_b), (after, "tab:blue", lab_a)):
@@ -459,19 +470,18 @@ def plot_before_after(dates, obs, before, after, path, title: str = "", unit: st
             hi = max(hi, obs[ok].max(), pred[ok].max())
     if np.isfinite(lo):
         pad = 0.02 * (hi - lo) if hi > lo else 1.0
-        ax_s.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=0.8, ls="--",
-                  label="1:1")
+        handles += ax_s.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=0.8, ls="--",
+                             label="1:1")
         ax_s.set_xlim(lo - pad, hi + pad)
         ax_s.set_ylim(lo - pad, hi + pad)
         ax_s.set_aspect("equal", adjustable="box")
-        ax_s.legend(loc="upper left", fontsize=8)
         ax_s.grid(True, alpha=0.3)
     else:
         _no_data(ax_s, "no valid pairs")
     ax_s.set_xlabel(f"observed ({unit})")
     ax_s.set_ylabel(f"predicted ({unit})")
     ax_s.set_title("observed vs predicted", fontsize=10)
-    fig.tight_layout()
+    _legend_below(fig, ax_h, handles)
     return _save(fig, path)
 
 
