@@ -212,3 +212,40 @@ def test_the_reforecast_folder_given_for_its_table_names_the_table(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"give the table in it, {folder / 'reforecast.csv'}" in err[0]
     assert sorted(p.name for p in folder.iterdir()) == ["reforecast.csv"]
+
+
+def test_verify_draws_its_scores_beside_persistence_and_the_quantiles_reliability(tmp_path, monkeypatch, capsys):
+    """verify.png: NSE by lead (model and persistence), F1 by day of the levels that had an event or a warning,
+    and the share of days below each quantile against its level."""
+    import json
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation import plots as P
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    med = np.array([1.0, 2.0, 8.0, 2.0])
+    t = _table(obs, med, med - 0.5, med + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0]).assign(p_exceed_never=0.0, warn_never=False)
+    folder = tmp_path / "basin_32006_reforecast_2000-01-01_2000-01-04"
+    folder.mkdir()
+    t.to_csv(folder / "reforecast.csv", index=False)
+    (folder / "levels.json").write_text(json.dumps({"flood": {"value": 5.0}, "never": {"value": 50.0}}))
+    figs = []   # the figure as drawn (the real _save clears it after writing)
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append((fig, path)) or fig.savefig(path) or path)
+    assert main(["verify", str(folder / "reforecast.csv"), "--quiet"]) == 0
+    assert (folder / "verify.png").stat().st_size > 0 and "verify.png" in capsys.readouterr().out
+    fig, _ = figs[0]
+    ax_nse, ax_f1, ax_rel = fig.axes
+    per_lead, _ = verify(t, {"flood": 5.0})
+    lines = {ln.get_label(): ln for ln in ax_nse.get_lines()}
+    assert lines["model (median)"].get_ydata()[0] == pytest.approx(per_lead["nse"].iloc[0])
+    assert lines["persistence"].get_ydata()[0] == pytest.approx(1 - np.sum((obs - [1, 1, 2, 10]) ** 2)
+                                                                / np.sum((obs - obs.mean()) ** 2))
+    names = [ln.get_label() for ln in ax_f1.get_lines()]
+    assert names == ["flood, model", "flood, persistence"]   # "never": no event, no warning, nothing drawn
+    lead1 = next(ln for ln in ax_rel.get_lines() if ln.get_label() == "lead 1")
+    # below q05, q25 (= median here), median, q75 (= median): no flow fell below (three equal the median, 10 is
+    # above 8); 1 - the share above q95 (10 > 8.5): 0.75
+    assert list(lead1.get_xdata()) == [0.05, 0.25, 0.5, 0.75, 0.95]
+    assert list(lead1.get_ydata()) == pytest.approx([0.0, 0.0, 0.0, 0.0, 0.75])
+    assert "basin_32006" in fig.get_suptitle()

@@ -2,8 +2,9 @@
 
 Example: ``sca2lstm verify ./model_output/forecasts/basin_32006_reforecast_2010-10-01_2015-09-30/reforecast.csv``
 (``levels.json`` is read from beside the table). Prints and writes ``verify_per_lead.csv`` (NSE, CRPS,
-coverage, reliability, beside persistence) and ``verify_per_level.csv`` (POD, FAR, CSI, F1 by day and by
-event, Brier skill) into the table's folder, the NSE and the F1 by day with 90 % intervals from resampled
+coverage, reliability, beside persistence), ``verify_per_level.csv`` (POD, FAR, CSI, F1 by day and by
+event, Brier skill) and ``verify.png`` (NSE and F1 by lead beside persistence, the quantiles' reliability)
+into the table's folder, the NSE and the F1 by day with 90 % intervals from resampled
 years (few floods make them wide). Definitions: :mod:`sca2lstm.evaluation.verify`.
 """
 
@@ -35,6 +36,7 @@ def _body(args) -> int:
     import pandas as pd
 
     from ..errors import DataError
+    from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
     from ..evaluation.verify import read_reforecast, verify
     from ..fileio import atomic_write_text
@@ -61,6 +63,9 @@ def _body(args) -> int:
     out = Path(args.output_dir) if args.output_dir else table.parent
     atomic_write_text(out / "verify_per_lead.csv", per_lead.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(out / "verify_per_level.csv", per_level.to_csv(index=False, float_format="%.4f"))
+    plot_verification(per_lead, per_level, out / "verify.png",   # the folder names the station and the span
+                      title=f"{table.parent.name}: {df['issue_date'].nunique()} issue dates"
+                            + (f", forecasts {setting}" if setting else ""))
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 40)
     print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"
@@ -80,7 +85,7 @@ def _body(args) -> int:
               "(persistence is); 'day' is the stricter score")
     elif not levels:
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
-    print(f"Saved {out / 'verify_per_lead.csv'} and {out / 'verify_per_level.csv'}")
+    print(f"Saved {out / 'verify_per_lead.csv'}, {out / 'verify_per_level.csv'} and {out / 'verify.png'}")
     return 0
 
 

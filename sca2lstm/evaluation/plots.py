@@ -21,7 +21,8 @@ from ..fileio import atomic_write
 from .metrics import nse
 
 __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
-           "plot_fan_chart", "plot_feature_weights", "plot_reliability", "event_window", "DPI"]
+           "plot_fan_chart", "plot_feature_weights", "plot_reliability", "plot_verification", "event_window",
+           "DPI"]
 
 DPI = 110
 #: A fan chart draws a warning level up to this many times its highest flow (the service's page does the same).
@@ -615,4 +616,82 @@ def plot_reliability(nominal, observed: dict, path, title: str = "", xlabel: str
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+#: Quantile columns of a verification and the share of days expected below each.
+_BELOW = (("below_q05", 0.05), ("below_q25", 0.25), ("below_median", 0.5), ("below_q75", 0.75))
+
+
+def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
+    """The scores of ``sca2lstm verify`` in three panels: what a forecaster checks first.
+
+    Parameters
+    ----------
+    per_lead : pandas.DataFrame
+        One row per lead: ``lead``, ``nse`` (with ``nse_lo90``/``nse_hi90``), ``persistence_nse``, and the
+        shares of days below each quantile (``below_q05`` .. ``below_q75``, ``above_q95``) where known.
+    per_level : pandas.DataFrame
+        One row per (level, lead, forecast, count) with ``f1`` (may be empty: no levels).
+    path : str or os.PathLike
+        PNG file to write.
+    title : str
+        Figure title (the station and the forecasts scored).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. Left: NSE of the median by lead beside persistence, with the 90 % interval over resampled
+        years. Middle: F1 by day per warning level, the model solid and persistence dashed. Right: reliability,
+        the share of days the flow fell below each quantile against the share expected, one line per lead
+        (on the diagonal: calibrated).
+    """
+    fig = _new_figure((13, 4.2))
+    ax_nse, ax_f1, ax_rel = fig.subplots(1, 3)
+    lead = per_lead["lead"].to_numpy()
+    ax_nse.axhline(0.0, color="0.6", lw=0.6)
+    ax_nse.plot(lead, per_lead["nse"], marker="o", color="tab:blue", label="model (median)")
+    if {"nse_lo90", "nse_hi90"} <= set(per_lead.columns):
+        ax_nse.fill_between(lead, per_lead["nse_lo90"], per_lead["nse_hi90"], color="tab:blue", alpha=0.15,
+                            lw=0, label="90 % interval over years")
+    ax_nse.plot(lead, per_lead["persistence_nse"], marker="s", ms=4, **{**_PERS, "lw": 1.0})
+    ax_nse.set(xlabel="lead (days)", ylabel="NSE", title="NSE by lead")
+    ax_nse.legend(fontsize=7, loc="lower left")
+
+    day = per_level[per_level["count"] == "day"] if len(per_level) else per_level
+    if len(day) and day["f1"].notna().any():
+        colours = iter(["tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:green", "tab:olive", "tab:cyan"])
+        for level, g in day.groupby("level", sort=False):
+            if g["f1"].isna().all():    # no event and no warning in the span: nothing to draw or to name
+                continue
+            c = next(colours, "black")
+            for who, style in (("model", "-"), ("persistence", "--")):
+                w = g[g["forecast"] == who].sort_values("lead")
+                ax_f1.plot(w["lead"], w["f1"], ls=style, marker="o" if who == "model" else None, ms=3, color=c,
+                           label=f"{level}, {who}")
+        ax_f1.set_ylim(0, 1)
+        ax_f1.legend(fontsize=7, loc="upper right")
+    else:
+        ax_f1.text(0.5, 0.5, "no warning level was reached or warned", ha="center", va="center",
+                   transform=ax_f1.transAxes)
+    ax_f1.set(xlabel="lead (days)", ylabel="F1 by day", title="Warnings: F1 by day (persistence dashed)")
+
+    nominal = [t for c, t in _BELOW if c in per_lead.columns] + ([0.95] if "above_q95" in per_lead.columns else [])
+    ax_rel.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="calibrated")
+    if nominal:
+        for _, r in per_lead.iterrows():
+            seen = [r[c] for c, _ in _BELOW if c in per_lead.columns]
+            if "above_q95" in per_lead.columns:
+                seen.append(1.0 - r["above_q95"])
+            ax_rel.plot(nominal, seen, marker="o", ms=3, lw=1, label=f"lead {int(r['lead'])}")
+    ax_rel.set(xlim=(0, 1), ylim=(0, 1), xlabel="quantile level", ylabel="share of days below it",
+               title="Reliability of the quantiles")
+    ax_rel.legend(fontsize=7, loc="upper left")
+    for ax in (ax_nse, ax_f1):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    ax_rel.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
