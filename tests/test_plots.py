@@ -247,3 +247,29 @@ def test_the_hydrograph_legends_sit_below_the_panels_not_over_a_flood(tmp_path, 
     assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels[0] == "observed" and len(labels) == (3 if which == "hydrograph" else 4)
+
+
+def test_a_stage_station_fan_chart_has_a_water_level_axis_by_its_curve_with_readable_levels(tmp_path, monkeypatch):
+    """A power-law curve (a = 12.5, b = 1.6, h0 = 0.15) is steep at low stages: the right axis gives water levels
+    where the curve puts them, and the crowded low ones are left out (5 % of the height apart at least)."""
+    from sca2lstm.data.rating import parse_rating, stage_scale
+
+    curve = parse_rating("a=12.5,b=1.6,h0=0.15,h_max=2.0")
+    axis = stage_scale(curve, q_top=40.0)
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    hist = pd.date_range("2013-06-03", periods=60, freq="D")
+    valid = pd.date_range(hist[-1] + pd.Timedelta(days=1), periods=7, freq="D")
+    med = np.linspace(6.0, 4.0, 7)
+    P.plot_fan_chart(hist, np.linspace(0.5, 12.0, 60), valid, med, {"90 %": (med * 0.6, med * 1.8)},
+                     tmp_path / "fan.png", levels={"alert (0.9 m)": float(curve.discharge(np.array([0.9])).q[0])},
+                     stage_axis=axis)
+    ax = figs[0].axes[0]
+    (sec,) = [c for c in ax.child_axes]
+    assert sec.get_ylabel().startswith("water level (m)")
+    lo, hi = ax.get_ylim()
+    ticks = np.asarray(sec.yaxis.get_major_locator()())
+    flows = curve.discharge(ticks).q            # where the curve puts each labelled level
+    assert len(ticks) >= 3 and np.all((flows >= lo) & (flows <= hi))
+    assert np.allclose(axis[1](ticks), flows, rtol=1e-3)
+    assert np.diff(np.sort(flows)).min() >= 0.05 * (hi - lo) - 1e-9

@@ -422,7 +422,7 @@ def _rainfall_runoff_station(path, curve):
 
 
 @pytest.mark.slow
-def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ckpt, tmp_path, capsys):
+def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ckpt, tmp_path, capsys, monkeypatch):
     """`sca2lstm station import` of an hourly, GBK, stage-only station; fine_train.py; predict.py; forecast:
     the forecast (and the service) shows discharge and water level, and a warning level given as a water level."""
     from sca2lstm.cli import finetune as finetune_cli
@@ -452,10 +452,17 @@ def test_stage_station_end_to_end_import_finetune_predict_forecast(pretrained_ck
     assert predict_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data)]) == 0
     capsys.readouterr()
     fc_dir = tmp_path / "fc"
+    from sca2lstm.evaluation import plots
+    drawn = {}
+    fan_chart = plots.plot_fan_chart
+    monkeypatch.setattr(plots, "plot_fan_chart", lambda *a, **k: drawn.update(k) or fan_chart(*a, **k))
     rc = forecast_cli.main(["--model", str(model), "--basin", "zhen-e2e", "--data_dir", str(data), "--leads", "3",
                             "--output_dir", str(fc_dir), "--format", "json"])
     stdout, err = capsys.readouterr()
     assert rc == 0, err
+    to_stage, to_flow = drawn["stage_axis"]  # the fan chart has a water-level axis by the station's curve
+    q = float(pd.read_csv(next(fc_dir.rglob("forecast.csv")))["median"].max())
+    assert q > 0 and curve.discharge(np.array([to_stage(q)])).q[0] == pytest.approx(q, rel=1e-3)
     assert "m (water level)" in stdout and f"(water level {alert_h:g} m)" in stdout
     doc = json.loads(next(fc_dir.rglob("forecast.json")).read_text(encoding="utf-8"))
     assert doc["units"] == "m3/s" and doc["stage_units"] == "m" and "stage_median" in doc["forecast"][0]

@@ -380,6 +380,23 @@ def discharge_to_stage(curve, q, date=None) -> np.ndarray:
     return as_curve(curve).stage(q, date)
 
 
+def stage_scale(curve, date=None, q_top: float = 1.0, points: int = 1000):
+    """Maps flow -> water level and back for a chart's second axis: ``(to_stage, to_flow)``, or None.
+
+    The curve valid on ``date`` (:meth:`RatingCurve.stage`) tabulated on ``points`` flows from 0 to ``q_top``
+    (m3/s: above the highest flow the chart shows) and interpolated; outside the table, and below the curve's
+    lowest flow, each map holds its end value, so both stay monotone, as matplotlib needs to place the ticks.
+    None where the curve gives fewer than two stages in that span.
+    """
+    q = np.linspace(0.0, float(q_top), int(points))
+    h = as_curve(curve).stage(q, date)
+    ok = np.isfinite(h)
+    if ok.sum() < 2:
+        return None
+    q, h = q[ok], h[ok]
+    return (lambda flow: np.interp(flow, q, h)), (lambda stage: np.interp(stage, h, q))
+
+
 def as_curve(curve) -> RatingCurve:
     """A :class:`RatingCurve` from itself or its stored dict (``StationMeta.rating_curve``)."""
     return curve if isinstance(curve, RatingCurve) else RatingCurve.from_dict(curve, "station metadata rating_curve")

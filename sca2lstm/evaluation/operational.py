@@ -82,6 +82,7 @@ class OperationalForecast:
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
     calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
     data: dict = field(default_factory=dict)  # what it read (BasinContext.data_record)
+    rating_curve: dict | None = None  # the station's (metadata file): the fan chart gets a water-level axis
 
     @property
     def setting(self) -> str:
@@ -566,10 +567,17 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
             if lo in t and hi in t and t[lo].notna().all():
                 bands[label] = (t[lo], t[hi])
+        stage = None
+        if fc.rating_curve is not None:  # the water levels a stage-gauge's forecaster reads, beside the flows
+            from ..data.rating import stage_scale
+            flows = [fc.history["observed"].max(), t["q95"].max() if "q95" in t else t["median"].max(),
+                     *(levels or {}).values()]
+            stage = stage_scale(fc.rating_curve, fc.issue_date, q_top=2.0 * float(np.nanmax(flows)) + 1.0)
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
                        title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}",
-                       levels=levels, members=None if fc.members is None else fc.members.to_numpy())
+                       levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
+                       stage_axis=stage)
         if fc.members is not None:  # each weather member's median flow, one row per member
             fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
                 tmp / "forecast_members.csv", float_format="%.4f")

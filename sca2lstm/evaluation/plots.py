@@ -497,7 +497,7 @@ def _heat_cmap():
 # --------------------------------------------------------------------------------------------------
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
-                   levels: dict | None = None, members=None) -> Path:
+                   levels: dict | None = None, members=None, stage_axis=None) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -515,6 +515,9 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         value instead, in the legend.
     members : array_like [M, K], optional
         Each weather-ensemble member's median flow, drawn as thin lines (the members' spread).
+    stage_axis : (callable, callable), optional
+        ``(flow -> water level, water level -> flow)``, both monotone and vectorised (a station's rating
+        curve, :func:`~sca2lstm.data.rating.stage_scale`): a second axis on the right in m.
     """
     n = len(hist_dates)
     hx, _ = _as_x(hist_dates, n)
@@ -554,14 +557,36 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     ax.set_ylabel("discharge (m$^3$/s)")
     ax.set_title(title)
     _label_levels(ax, drawn_levels)
+    if stage_axis is not None:
+        _stage_axis(ax, *stage_axis)
     if above:  # named, with their values, so a level left off is not read as no level
         names = [t for _, t in sorted(above)]
         rows = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
         ax.plot([], [], ls="none", label="levels above the chart (m$^3$/s):\n" + ",\n".join(rows))
     # Outside, right of the axes: inside, it hid the observed flood peaks of the history on the left.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.12 if stage_axis is not None else 1.01, 1.0), borderaxespad=0,
+              fontsize=8)
     _format_time_axis(ax, True)
     return _save(fig, path)
+
+
+def _stage_axis(ax, to_stage, to_flow) -> None:
+    """A water-level axis on the right of a flow axis. A rating curve is steep at low stages (the flow grows as a
+    power of the depth), so evenly spaced levels crowd at the bottom: a level is labelled only where it lies at
+    least 5 % of the axis height from the one above it, from the top down."""
+    from matplotlib.ticker import FixedLocator
+
+    sec = ax.secondary_yaxis("right", functions=(to_stage, to_flow))
+    sec.set_ylabel("water level (m), by the rating curve")
+    lo, hi = ax.get_ylim()
+    ticks = MaxNLocator(nbins=8).tick_values(float(to_stage(lo)), float(to_stage(hi)))
+    kept, last = [], np.inf
+    for h in sorted(ticks, reverse=True):
+        q = float(to_flow(h))
+        if lo <= q <= hi and last - q >= 0.05 * (hi - lo):
+            kept.append(h)
+            last = q
+    sec.yaxis.set_major_locator(FixedLocator(sorted(kept)))
 
 
 def _label_levels(ax, levels, fontsize: float = 7) -> None:

@@ -175,7 +175,8 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc.calibration = setup.sources
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)
-    fc.table = add_stage_columns(fc.table, ctx.meta.rating_curve if ctx.meta is not None else None)
+    fc.rating_curve = ctx.meta.rating_curve if ctx.meta is not None else None
+    fc.table = add_stage_columns(fc.table, fc.rating_curve)
     first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
     seen = ctx.seen_days(fc.table["valid_date"])
     if seen.any():  # a forecast of past days the model learned from: a check of it there is no test
