@@ -84,12 +84,19 @@ def loopback_server(answers):
         def log_message(self, *a):
             pass
 
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
+    with _serving(HTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url, seen
+
+
+@contextmanager
+def _serving(srv, on_exit=None):
+    """Run ``srv`` in a thread; yield its base URL; ``on_exit()`` (e.g. to stop a slow answer), then shut it."""
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
     finally:
+        if on_exit is not None:
+            on_exit()
         srv.shutdown()
         srv.server_close()
 
@@ -127,11 +134,5 @@ def trickling_server(doc, interval: float, seconds: float):
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
-    finally:
-        stop.set()
-        srv.shutdown()
-        srv.server_close()
+    with _serving(srv, on_exit=stop.set) as url:
+        yield url, seen
