@@ -155,3 +155,40 @@ def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretraine
     got = t[t["issue_date"] == "1973-05-02"].sort_values("lead_days")
     ref = one.table["median"].to_numpy()
     assert np.allclose(got["median"].to_numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_archive_headers_with_spaces_or_capitals_read_as_the_canonical_names(tmp_path):
+    """A header typed as the docs print it (``issue_date, lead_days, ...``) or in capitals reads the same
+    archive; two columns taking one name are refused."""
+    from sca2lstm.weather.files import read_forecast_file
+
+    a = _archive(["1972-01-01", "1972-01-02"], members=2)
+    a.to_csv(tmp_path / "canon.csv", index=False)
+    (tmp_path / "spaced.csv").write_text(a.to_csv(index=False).replace(",", ", "))
+    a.rename(columns=lambda c: c.replace("_", " ").upper()).to_csv(tmp_path / "caps.csv", index=False)
+    ref = read_forecast_file(tmp_path / "canon.csv").table
+    for name in ("spaced.csv", "caps.csv"):
+        got = read_forecast_file(tmp_path / name).table
+        pd.testing.assert_frame_equal(got[ref.columns], ref)
+    a.assign(Precipitation=1.0).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(DataError, match="columns 'precipitation' and 'Precipitation' both read as 'precipitation'"):
+        read_forecast_file(tmp_path / "twice.csv")
+
+
+def test_archive_without_valid_date_is_refused_in_one_line_not_guessed_from_lead_days(pretrained_ckpt,
+                                                                                    data_with_archive, tmp_path,
+                                                                                    capsys):
+    """lead_days alone does not say which day a row is for (tools count from 0 or from 1): a reforecast from an
+    archive without valid_date, with or without members, is refused with exit 1, naming the column."""
+    from sca2lstm.cli.forecast import main
+
+    a = _archive(pd.date_range("1973-05-01", "1973-05-04"))
+    for name, table in (("ens.csv", a.drop(columns=["valid_date"])),
+                        ("one.csv", a.drop(columns=["valid_date", "member"]))):
+        table.to_csv(tmp_path / name, index=False)
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+                   "--from", "1973-05-01", "--to", "1973-05-04", "--weather_forecast", str(tmp_path / name),
+                   "--output_dir", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1 and f"{name}: no column 'valid_date'" in err[0], err
+        assert not (tmp_path / "out").exists()

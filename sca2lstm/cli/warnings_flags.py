@@ -121,6 +121,11 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     from ..weather.files import WeatherForecast
 
     if weather is not None and not isinstance(weather, WeatherForecast):
+        if "date" not in weather.columns:  # neither layout: say what it holds rather than guess which was meant
+            from ..errors import DataError
+
+            raise DataError(f"--weather_forecast {args.weather_forecast}: columns {[str(c) for c in weather.columns]} "
+                            "are not an archive's (issue_date, lead_days, valid_date[, member], <inputs>)")
         raise UsageError(f"--weather_forecast {args.weather_forecast} with --from/--to: a reforecast reads an archive "
                          "of past forecasts (issue_date, lead_days, valid_date[, member], <inputs>), not a table of "
                          "one forecast's days")

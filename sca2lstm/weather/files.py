@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,8 +173,9 @@ def require_inputs(columns, inputs, source: str) -> None:
 
 
 def is_long_table(columns) -> bool:
-    """Whether a CSV's columns are a long table (issue/valid dates or members) rather than ``date, <inputs>``."""
-    return "valid_date" in columns or "member" in columns
+    """Whether a CSV's columns are a long table (issue/valid dates, leads or members) rather than ``date,
+    <inputs>``."""
+    return any(c in columns for c in LONG_KEYS)
 
 
 def read_forecast_file(path, *, day_start: str = "00:00", day_label: str = "start") -> WeatherForecast | None:
@@ -201,9 +203,32 @@ def parse_forecast(raw: bytes, kind: str, *, source: str, day_start: str = "00:0
     if kind != "csv":
         raise ValueError(f"kind {kind!r}: expected 'json' or 'csv'")
     df = parse_csv(raw, source, encoding=None)
+    df = df.rename(columns=header_names(df.columns, source))
     if not is_long_table(df.columns) and not plain:
         return None
     return from_long_table(df, source)
+
+
+#: The column names a forecast table is read by (besides the model's other inputs, read as they are).
+KNOWN_COLUMNS = (*LONG_KEYS, "date", *PLACE_COLUMNS, "et0", "precipitation", "temperature", *PET_COLUMNS)
+
+
+def header_names(columns, source: str) -> dict:
+    """Renames that give a table's headers the names the reader knows: surrounding spaces dropped (a header
+    typed ``issue_date, lead_days, valid_date`` as the docs print it), and ``Valid Date`` / ``PRECIPITATION``
+    taken for ``valid_date`` / ``precipitation``. A one-line DataError where two columns would take one name."""
+    out, taken = {}, {}
+    for c in columns:
+        name = str(c).strip()
+        key = re.sub(r"[\s-]+", "_", name).lower()
+        if key in KNOWN_COLUMNS:
+            name = key
+        if name in taken:
+            raise DataError(f"{source}: columns {taken[name]!r} and {str(c)!r} both read as {name!r}; keep one")
+        taken[name] = str(c)
+        if name != c:
+            out[c] = name
+    return out
 
 
 def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
@@ -274,8 +299,10 @@ def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> Weath
     df = df.copy()
     if "valid_date" not in df.columns:
         if "date" not in df.columns:
-            raise DataError(f"{source}: a table with a 'member' column needs 'valid_date' (or 'date'); "
-                            f"found {list(df.columns)}")
+            # valid_date is not derived from issue_date + lead_days: some count the first forecast day as
+            # lead 0, others as lead 1, and a guess would shift every forecast by a day without a word.
+            raise DataError(f"{source}: no column 'valid_date' (the day each row's values are for; it is not derived "
+                            f"from lead_days, which tools count from 0 or from 1); found {[str(c) for c in df.columns]}")
         df = df.rename(columns={"date": "valid_date"})
     if "issue_date" not in df.columns:
         df["issue_date"] = pd.NaT
