@@ -192,3 +192,29 @@ def test_archive_without_valid_date_is_refused_in_one_line_not_guessed_from_lead
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 1 and len(err) == 1 and f"{name}: no column 'valid_date'" in err[0], err
         assert not (tmp_path / "out").exists()
+
+
+def test_archive_separated_by_semicolons_or_tabs_with_decimal_commas_reads_the_same(tmp_path):
+    """A spreadsheet's export (semicolons and decimal commas, or tabs) reads the same archive, and a plain
+    table so written the same days; a Parquet file is refused in one line saying what it is."""
+    from sca2lstm.cli.forecast import _read_weather
+    from sca2lstm.weather.files import read_forecast_file
+
+    a = _archive(["1972-01-01", "1972-01-02"], members=2, rain=lambda issue, k, m: 0.25 * k + m)
+    a.to_csv(tmp_path / "canon.csv", index=False)
+    a.to_csv(tmp_path / "semi.csv", index=False, sep=";", decimal=",")
+    a.to_csv(tmp_path / "tabs.tsv", index=False, sep="\t")
+    assert "0,25" in (tmp_path / "semi.csv").read_text()
+    ref = read_forecast_file(tmp_path / "canon.csv").table
+    for name in ("semi.csv", "tabs.tsv"):
+        pd.testing.assert_frame_equal(read_forecast_file(tmp_path / name).table, ref)
+    plain = a[a["issue_date"] == a["issue_date"].iloc[0]].query("member == 0")[["valid_date", "precipitation",
+                                                                                "temperature"]]
+    plain = plain.rename(columns={"valid_date": "date"})
+    plain.to_csv(tmp_path / "plain.csv", index=False, sep=";", decimal=",")
+    got = _read_weather(tmp_path / "plain.csv", None, "32006")
+    assert list(got.columns) == ["date", "precipitation", "temperature"]
+    assert np.allclose(got["precipitation"], plain["precipitation"])
+    (tmp_path / "a.parquet").write_bytes(b"PAR1" + bytes(64) + b"PAR1")
+    with pytest.raises(DataError, match="a.parquet is a Parquet file; save the table as CSV"):
+        read_forecast_file(tmp_path / "a.parquet")

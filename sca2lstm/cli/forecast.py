@@ -8,7 +8,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 
 from __future__ import annotations
 
-from ..data.tables import read_csv
+from ..data.tables import parse_csv, read_bytes
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -49,7 +49,7 @@ def _read_weather(path, data_dir, basin):
 
 
     from ..errors import DataError
-    from ..weather.files import read_forecast_for_station
+    from ..weather.files import csv_dialect, header_names, read_forecast_for_station
 
     p = Path(path)
     if p.is_dir():
@@ -59,7 +59,9 @@ def _read_weather(path, data_dir, basin):
     wf = read_forecast_for_station(p, data_dir, basin)
     if wf is not None:
         return wf
-    return read_csv(p, encoding=None)
+    raw = read_bytes(p, "CSV file")[0]  # a plain table, read as a long one is (separator, headers)
+    df = parse_csv(raw, str(p), encoding=None, **csv_dialect(raw, str(p)))
+    return df.rename(columns=header_names(df.columns, str(p)))
 
 
 def collapsed_leads(table) -> list:

@@ -202,11 +202,28 @@ def parse_forecast(raw: bytes, kind: str, *, source: str, day_start: str = "00:0
                               day_label=day_label, source=source)
     if kind != "csv":
         raise ValueError(f"kind {kind!r}: expected 'json' or 'csv'")
-    df = parse_csv(raw, source, encoding=None)
+    df = parse_csv(raw, source, encoding=None, **csv_dialect(raw, source))
     df = df.rename(columns=header_names(df.columns, source))
     if not is_long_table(df.columns) and not plain:
         return None
     return from_long_table(df, source)
+
+
+def csv_dialect(raw: bytes, source: str) -> dict:
+    """``sep``/``decimal`` of a forecast table from its header line: commas, or (a spreadsheet's export in
+    much of Europe) semicolons or tabs, whose numbers may then carry a decimal comma (``2,5``; ``2.5`` is read
+    as well). A one-line DataError for a binary file a table is often saved as instead (Parquet, Excel)."""
+    if raw[:4] == b"PAR1":
+        raise DataError(f"{source} is a Parquet file; save the table as CSV (pandas: DataFrame.to_csv)")
+    if raw[:4] == b"PK\x03\x04":
+        raise DataError(f"{source} is a zip file (an Excel workbook?); save the table as CSV")
+    head = raw.lstrip(b"\xef\xbb\xbf\xff\xfe").split(b"\n", 1)[0].replace(b"\x00", b"")
+    if b"," in head:
+        return {}
+    for sep in (";", "\t"):
+        if sep.encode() in head:
+            return {"sep": sep, "decimal": ","}
+    return {}
 
 
 #: The column names a forecast table is read by (besides the model's other inputs, read as they are).
