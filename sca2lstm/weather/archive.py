@@ -64,6 +64,40 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     return WeatherForecast(t.rename(columns={"date": "valid_date"}), src, wf.location)
 
 
+class IssueTable:
+    """One archive's forecasts as arrays, by issue day: what the trainer and the reforecasts index.
+
+    Built in one pass over the table (ten years of 20-member forecasts are some 73 000 runs; a loop over
+    them took half a minute). ``days`` [n] are the issue days (days since ``first_date``), ascending;
+    ``values`` [n, M, leads, len(inputs)] the forecast of lead k of each run at ``[..., k - 1, :]`` (NaN where
+    the archive has no value), the runs of an issue day in the order of their member numbers and ``M`` the
+    most members an issue day holds; ``members`` [n] how many of them each issue day holds.
+    """
+
+    def __init__(self, table: pd.DataFrame, inputs, first_date, leads: int):
+        first = pd.Timestamp(first_date)
+        day = (table["issue_date"] - first).dt.days.to_numpy(np.int64)
+        lead = (table["valid_date"] - table["issue_date"]).dt.days.to_numpy(np.int64)
+        member = table["member"].to_numpy(np.int64)
+        self.days, d = np.unique(day, return_inverse=True)
+        runs = pd.DataFrame({"d": d, "m": member}).drop_duplicates().sort_values(["d", "m"])
+        slot_of_run = runs.groupby("d").cumcount().to_numpy()
+        slot = slot_of_run[pd.MultiIndex.from_frame(runs).get_indexer(pd.MultiIndex.from_arrays([d, member]))]
+        self.members = np.bincount(runs["d"].to_numpy(), minlength=len(self.days))
+        M = int(self.members.max()) if len(self.days) else 0
+        self.values = np.full((len(self.days), M, int(leads), len(inputs)), np.nan)
+        ok = (lead >= 1) & (lead <= leads)
+        self.values[d[ok], slot[ok], lead[ok] - 1] = table[list(inputs)].to_numpy(np.float64)[ok]
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def index(self, day) -> int | None:
+        """Position of issue day ``day`` in :attr:`days`, None where the archive lacks it."""
+        i = int(np.searchsorted(self.days, day))
+        return i if i < len(self.days) and self.days[i] == day else None
+
+
 class ArchiveLookup:
     """Archived forecasts by (basin index, basin-local issue day), for the trainer.
 
@@ -75,26 +109,17 @@ class ArchiveLookup:
         From :func:`read_archive`.
     inputs : list of str
         The weather inputs to return (the model's, :attr:`sca2lstm.weather.windows.LeadWeather.inputs`).
+    leads : int
+        The most lead days looked up (``training.forecast_leads``).
     """
 
-    def __init__(self, records, archives: dict, inputs):
+    def __init__(self, records, archives: dict, inputs, leads: int):
         self.inputs = list(inputs)
-        self.by_basin = []
-        for rec in records:
-            wf = archives.get(rec.basin)
-            table = {}
-            if wf is not None:
-                t = wf.table
-                first = pd.Timestamp(rec.dates[0])
-                for (issue, _member), g in t.groupby(["issue_date", "member"]):
-                    day = int((issue - first).days)
-                    lead = (g["valid_date"] - issue).dt.days.to_numpy()
-                    vals = g[self.inputs].to_numpy(np.float64)
-                    table.setdefault(day, []).append((lead, vals))
-            self.by_basin.append(table)
+        self.by_basin = [IssueTable(archives[rec.basin].table, self.inputs, rec.dates[0], leads)
+                         if rec.basin in archives else None for rec in records]
 
     def __bool__(self) -> bool:
-        return any(self.by_basin)
+        return any(t is not None and len(t) for t in self.by_basin)
 
     def lookup(self, basin_idx, issue_day, leads: int, rng):
         """(forecast name -> [B, leads] (NaN where the archive lacks a day), found [B]) for each window.
@@ -106,14 +131,13 @@ class ArchiveLookup:
         out = np.full((B, leads, len(self.inputs)), np.nan)
         found = np.zeros(B, dtype=bool)
         for i, (b, t) in enumerate(zip(np.asarray(basin_idx), np.asarray(issue_day))):
-            runs = self.by_basin[int(b)].get(int(t))
-            if not runs:
+            table = self.by_basin[int(b)]
+            j = table.index(int(t)) if table is not None else None
+            if j is None:
                 continue
-            lead, vals = runs[int(rng.integers(len(runs)))] if len(runs) > 1 else runs[0]
-            row = np.full((leads, len(self.inputs)), np.nan)
-            ok = (lead >= 1) & (lead <= leads)
-            row[lead[ok] - 1] = vals[ok]
-            if np.isfinite(row).all():
+            n = int(table.members[j])
+            row = table.values[j, int(rng.integers(n)) if n > 1 else 0, :leads]
+            if row.shape[0] == leads and np.isfinite(row).all():
                 out[i], found[i] = row, True
         return {n: out[:, :, j] for j, n in enumerate(self.inputs)}, found
 
@@ -128,7 +152,7 @@ def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
             check_location(archives[rec.basin], data_dir, rec.basin)  # one fetched for another station: refused
             log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
                      rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
-    return ArchiveLookup(records, archives, inputs) if archives else None
+    return ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads) if archives else None
 
 
 def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) -> pd.DataFrame:
@@ -164,31 +188,23 @@ class ArchivedForecast:
         missing = [c for c in lead_weather.inputs if c not in archive.table.columns]
         if missing:
             raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
-        counts = archive.table.groupby("issue_date")["member"].nunique()
-        if counts.nunique() > 1:
-            raise DataError(f"{archive.source}: issue dates hold different numbers of members ({sorted(counts.unique())}); "
+        self.table = IssueTable(archive.table, lead_weather.inputs, first_date, self.leads)
+        counts = sorted(int(n) for n in np.unique(self.table.members))
+        if len(counts) > 1:
+            raise DataError(f"{archive.source}: issue dates hold different numbers of members ({counts}); "
                             "a reforecast needs the same members on every issue date")
-        self.members = int(counts.iloc[0]) if len(counts) else 1
-        look = ArchiveLookup([_Dates(first_date)], {"_": archive}, lead_weather.inputs)
-        self.by_day = look.by_basin[0]
+        self.members = counts[0] if counts else 1
 
     def available(self, issue_days) -> np.ndarray:
         """[n] bool: the archive holds each issue day with every lead."""
         return np.array([self._rows(int(t)) is not None for t in np.asarray(issue_days)], dtype=bool)
 
     def _rows(self, t):
-        runs = self.by_day.get(t)
-        if not runs or len(runs) != self.members:
+        j = self.table.index(t)
+        if j is None:
             return None
-        out = []
-        for lead, vals in runs:
-            row = np.full((self.leads, len(self.lw.inputs)), np.nan)
-            ok = (lead >= 1) & (lead <= self.leads)
-            row[lead[ok] - 1] = vals[ok]
-            if not np.isfinite(row).all():
-                return None
-            out.append(row)
-        return out
+        rows = self.table.values[j]
+        return rows if np.isfinite(rows).all() else None
 
     def __call__(self, x, miss, b, t, pos):
         B = x.shape[0]
@@ -196,14 +212,6 @@ class ArchivedForecast:
         for i, day in enumerate(np.asarray(t)):
             rows = self._rows(int(day))
             if rows is not None:
-                fc[:, i] = np.stack(rows)
+                fc[:, i] = rows
         return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
                 for m in range(self.members)]
-
-
-class _Dates:
-    """A stand-in record for :class:`ArchiveLookup`: only the basin id and the first date matter."""
-
-    def __init__(self, first_date):
-        self.basin = "_"
-        self.dates = np.array([np.datetime64(pd.Timestamp(first_date).date(), "D")])
