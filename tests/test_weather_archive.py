@@ -246,3 +246,21 @@ def test_a_long_ensemble_archive_is_indexed_in_one_pass():
     x, miss = np.zeros((1, 20, 2), np.float32), np.zeros((1, 20, 2), bool)
     out = af(x, miss, 0, np.array([day]), 5)
     assert [float(o[0][0, 6, 0]) for o in out] == [10.0 * j + 1 for j in range(M)]   # lead 1 of member j
+
+
+def test_reforecast_of_one_forecast_a_day_takes_the_forecast_spread_whatever_its_member_numbers(
+        pretrained_ckpt, data_with_archive):
+    """An archive of one forecast per issue date whose member column varies (a run number) is issued as one
+    forecast a day, with the calibration's forecast spread, exactly as with member 0 throughout: not as an
+    ensemble because two member numbers occur in the file."""
+    from sca2lstm.evaluation.reforecast import reforecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    a = _archive(pd.date_range("1973-05-01", "1973-05-06"), rain=lambda issue, k, m: 3.0 * k)
+    runs = a.assign(member=[int(d.day) % 2 for d in pd.to_datetime(a["issue_date"])])
+    tabs = [reforecast(bundle, "32006", "1973-05-01", "1973-05-06", data_dir=data_with_archive,
+                       model_path=pretrained_ckpt, weather_archive=from_long_table(t, "a"))[0] for t in (a, runs)]
+    assert len(tabs[0]) == 6 * 7
+    for c in ("median", "q05", "q95"):
+        assert np.allclose(tabs[0][c], tabs[1][c]), c

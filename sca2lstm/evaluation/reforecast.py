@@ -275,7 +275,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
             raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
                             f"with every lead 1..{trained}")
         weather = "perfect"
-        setting = member_setting(arch.n_members)
+        # the runs an issue date holds, as a single forecast counts them: not the member numbers the archive
+        # uses over all its dates (one forecast a day, numbered by run, is not an ensemble)
+        setting = member_setting(lead_weather.members)
     else:
         setting = weather
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
