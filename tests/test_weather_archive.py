@@ -264,3 +264,34 @@ def test_reforecast_of_one_forecast_a_day_takes_the_forecast_spread_whatever_its
     assert len(tabs[0]) == 6 * 7
     for c in ("median", "q05", "q95"):
         assert np.allclose(tabs[0][c], tabs[1][c]), c
+
+
+def test_reforecast_leaves_out_an_archives_incomplete_members_as_a_single_forecast_does(pretrained_ckpt,
+                                                                                      data_with_archive):
+    """A gap in one member's rain, a day without temperature (from which the model's PET is derived) and an
+    issue date holding a member fewer: each issue date is reforecast from its complete members, equal to the
+    single forecast of that date, instead of the date, or the whole archive, being left out. A date with
+    fewer than half of its members complete is left out."""
+    from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    a = _archive(pd.date_range("1973-05-01", "1973-05-06"), members=3, rain=lambda issue, k, m: 2.0 * k + 9.0 * m)
+    on = lambda d, m, k: (a["issue_date"] == pd.Timestamp(d).date()) & (a["member"] == m) & (a["lead_days"] == k)  # noqa: E731
+    a.loc[on("1973-05-02", 1, 3), "precipitation"] = np.nan
+    a.loc[on("1973-05-03", 0, 2), "temperature"] = np.nan
+    a.loc[on("1973-05-05", 0, 1) | on("1973-05-05", 2, 6), "precipitation"] = np.nan    # 1 of 3 complete
+    a = a[~((a["issue_date"] == pd.Timestamp("1973-05-04").date()) & (a["member"] == 2))]
+    wf = from_long_table(a, "archive.csv")
+    tab = reforecast(bundle, "32006", "1973-05-01", "1973-05-06", data_dir=data_with_archive,
+                     model_path=pretrained_ckpt, weather_archive=wf)[0]
+    assert sorted(tab["issue_date"].dt.day.unique()) == [1, 2, 3, 4, 6]
+    for d in ("1973-05-02", "1973-05-03", "1973-05-04"):
+        one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=d, leads=7, weather_forecast=wf,
+                              model_path=pretrained_ckpt)[0].table
+        got = tab[tab["issue_date"] == d].sort_values("lead_days")
+        for c in ("median", "q05", "q95"):
+            assert np.allclose(got[c].to_numpy(), one[c].to_numpy(), rtol=1e-4, atol=1e-4), (d, c)
+    with pytest.raises(DataError, match="member 0 has no value of 'precipitation' on 1973-05-06"):
+        warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-05", leads=7,
+                        weather_forecast=wf, model_path=pretrained_ckpt)

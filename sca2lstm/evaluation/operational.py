@@ -35,7 +35,7 @@ from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
-                             gauge_latitude, masked_inputs, pet_input)
+                             gauge_latitude, masked_inputs, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
 from .settings import SETTING_ISSUE, SETTING_WEATHER
@@ -356,6 +356,9 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     inputs the station's record never had, which the file need not give (they stay masked)."""
     pet = pet_input(cfg)
     need = [c for c in in_cols if c != pet and c not in absent]
+    src = pet_source(wf.table, pet, cfg.data.pet_from_temperature)
+    if src is not None and pet not in absent:  # a member with a gap in the PET the file gives is incomplete,
+        need.append(src)                       # as a reforecast from the same file leaves it out
     out = []
     for m in wf.members(t0, leads, need):
         try:
@@ -433,9 +436,10 @@ def flags_forecast(members: int) -> bool:
     return member_setting(members) == "forecast"
 
 
-def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
+def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads, absent=None):
     """Run every member's windows (list of (x, miss) [B, L, N]) in one batch: (median [B, leads] scaled or
-    None, member quantiles [B, leads, M, Q] scaled or None, levels)."""
+    None, member quantiles [B, leads, M, Q] scaled or None, levels). ``absent`` [B, M] bool: members left out
+    of a window (NaN quantiles, not in its median)."""
     M = len(members)
     x = np.concatenate([m[0] for m in members])
     miss = np.concatenate([m[1] for m in members])
@@ -445,10 +449,14 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads):
                                  weather_forecast=flags_forecast(M))
     med, qs, levels, _ = _run(model, x, miss, rep(st), rep(stm), q, first_step=pos + 1)
     sl = slice(pos + 1, pos + 1 + leads)
+    gone = np.zeros((B, M), dtype=bool) if absent is None else np.asarray(absent, dtype=bool)
     if qs is None:  # a model without a quantile head: the members' mean as the point forecast
-        return med[:, sl].reshape(M, B, leads).mean(axis=0), None, levels
+        mm = med[:, sl].astype(np.float64).reshape(M, B, leads)
+        mm[gone.T] = np.nan
+        return np.nanmean(mm, axis=0), None, levels
     mq = qs[:, sl].astype(np.float64).reshape(M, B, leads, -1).transpose(1, 2, 0, 3)
-    return mq[..., :, levels.index(0.5)].mean(axis=-1), mq, levels
+    mq[np.broadcast_to(gone[:, None, :], mq.shape[:3])] = np.nan
+    return np.nanmean(mq[..., :, levels.index(0.5)], axis=-1), mq, levels
 
 
 def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather: str = "none", *,
@@ -475,7 +483,9 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         (x, miss), one per member, with the forecast in place of the observed weather (e.g.
         :class:`sca2lstm.weather.windows.EmulatedForecast`). Several members run as one batch; the
         quantiles are those of the mixture over members (:mod:`sca2lstm.weather.mixture`), and
-        ``member_quantiles`` keeps each member's.
+        ``member_quantiles`` keeps each member's. Where ``lead_weather`` has ``absent(t)`` ([B, M] bool: an
+        archive's incomplete members), those members are left out of their window's mixture (NaN in
+        ``member_quantiles``).
     stride : int
         Every ``stride``-th day of each period is an issue date (1: every day).
 
@@ -507,8 +517,9 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
                 if qs is not None:
                     q_all.append(qs[:, pos + 1:pos + 1 + leads])
                 continue
+            absent = lead_weather.absent(t) if hasattr(lead_weather, "absent") else None
             med, mq, levels = _run_members(model, lead_weather(x, miss, b, t, pos), y, st, stm, pos, cols,
-                                           lead_days, leads)
+                                           lead_days, leads, absent)
             med_all.append(med)
             if mq is not None:
                 mq_all.append(np.maximum(inv(mq, basin), 0.0))
@@ -517,7 +528,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         member_q = None
         if mq_all:  # quantiles and median from the mixture over members, in m3/s
             member_q = np.concatenate(mq_all)
-            qs = mixture_quantiles(member_q, levels)
+            qs = mixture_quantiles(member_q, levels, skip_missing=True)
             med = qs[..., levels.index(0.5)]
         o = data.offsets[b]
         g = o + issue[:, None] + np.arange(1, leads + 1)[None, :]

@@ -274,6 +274,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         if not keep.any():
             raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
                             f"with every lead 1..{trained}")
+        part = lead_weather.partial(issue[keep])
+        if part:
+            day, used, held = part[0]
+            log.warning("%s: %d issue date(s) with members incomplete on their lead days, left out as a single "
+                        "forecast leaves them out (the first, %s: %d of %d members used)", weather_archive.source,
+                        len(part), pd.Timestamp(dates[day]).date(), used, held)
         weather = "perfect"
         # the runs an issue date holds, as a single forecast counts them: not the member numbers the archive
         # uses over all its dates (one forecast a day, numbered by run, is not an ensemble)

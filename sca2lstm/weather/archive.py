@@ -165,10 +165,13 @@ def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) 
 
 
 def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
-    """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file)."""
+    """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file).
+
+    A day without temperature gets no PET where PET is derived from it: its member is incomplete on that day,
+    as it is without a value of an input, and left out of that issue date (not the whole archive refused)."""
     t = wf.table.rename(columns={"valid_date": "date"})
     try:
-        t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat)
+        t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat, gaps=True)
     except DataError as e:
         raise DataError(f"{wf.source}: {e}") from None
     return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source)
@@ -180,7 +183,13 @@ class ArchivedForecast:
     Called as ``f(x, miss, b, t, pos)`` like :class:`sca2lstm.weather.windows.EmulatedForecast`: one (x, miss)
     per member, each window with the archived forecast of its issue day (``first_date`` + ``t``) for the
     lead days; an issue day the archive lacks gets missing weather (:meth:`available` tells which).
-    Every issue date of the archive must have the same number of members.
+
+    An issue date is used as a single forecast uses it (:meth:`sca2lstm.weather.files.WeatherForecast.members`):
+    a member that lacks a lead day or a value is left out where at least half of the date's members are
+    complete, so issue dates may hold different numbers of members (:meth:`absent` says which of the
+    ``members`` runs of each window are left out of its mixture). An ensemble's date left with one complete
+    member is left out: alone it would be issued as one forecast, with another spread. An archive whose dates
+    hold one forecast on some and an ensemble on others is refused.
     """
 
     def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int):
@@ -189,29 +198,51 @@ class ArchivedForecast:
         if missing:
             raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
         self.table = IssueTable(archive.table, lead_weather.inputs, first_date, self.leads)
-        counts = sorted(int(n) for n in np.unique(self.table.members))
-        if len(counts) > 1:
-            raise DataError(f"{archive.source}: issue dates hold different numbers of members ({counts}); "
-                            "a reforecast needs the same members on every issue date")
-        self.members = counts[0] if counts else 1
+        held = self.table.members
+        if len(held) and held.min() == 1 < held.max():
+            one = pd.Timestamp(first_date) + pd.Timedelta(days=int(self.table.days[np.argmax(held == 1)]))
+            raise DataError(f"{archive.source}: issue date {one.date()} holds one forecast and others an ensemble (up "
+                            f"to {int(held.max())} members); a reforecast issues its dates alike: give every date "
+                            "its members, or reforecast the spans apart")
+        self.members = int(held.max()) if len(held) else 1
+        self.complete = np.isfinite(self.table.values).all(axis=(2, 3))        # [days, members]
+        n = self.complete.sum(axis=1)
+        self.usable = (n >= min(2, self.members)) & (2 * n >= held)
 
     def available(self, issue_days) -> np.ndarray:
-        """[n] bool: the archive holds each issue day with every lead."""
-        return np.array([self._rows(int(t)) is not None for t in np.asarray(issue_days)], dtype=bool)
+        """[n] bool: the archive holds each issue day with enough complete members (every lead, every input)."""
+        return np.array([self._day(int(t)) is not None for t in np.asarray(issue_days)], dtype=bool)
 
-    def _rows(self, t):
+    def absent(self, issue_days) -> np.ndarray:
+        """[n, members] bool: the runs left out of each issue day's mixture (its incomplete members, and the
+        places of the members it does not hold); none for an issue day that is not :meth:`available`."""
+        out = np.zeros((len(np.asarray(issue_days)), self.members), dtype=bool)
+        for i, t in enumerate(np.asarray(issue_days)):
+            j = self._day(int(t))
+            if j is not None:
+                out[i, int(self.complete[j].sum()):] = True
+        return out
+
+    def partial(self, issue_days) -> list:
+        """``(issue day, members used, members held)`` of each available issue day with members left out."""
+        out = []
+        for t in np.asarray(issue_days):
+            j = self._day(int(t))
+            if j is not None and not self.complete[j, :self.table.members[j]].all():
+                out.append((int(t), int(self.complete[j].sum()), int(self.table.members[j])))
+        return out
+
+    def _day(self, t):
         j = self.table.index(t)
-        if j is None:
-            return None
-        rows = self.table.values[j]
-        return rows if np.isfinite(rows).all() else None
+        return j if j is not None and self.usable[j] else None
 
     def __call__(self, x, miss, b, t, pos):
         B = x.shape[0]
         fc = np.full((self.members, B, self.leads, len(self.lw.inputs)), np.nan)
         for i, day in enumerate(np.asarray(t)):
-            rows = self._rows(int(day))
-            if rows is not None:
-                fc[:, i] = rows
+            j = self._day(int(day))
+            if j is not None:  # the complete members first, in the order of their numbers (absent() the rest)
+                rows = self.table.values[j][self.complete[j]]
+                fc[:len(rows), i] = rows
         return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
                 for m in range(self.members)]

@@ -424,8 +424,24 @@ def check_weather_values(frame: pd.DataFrame, source: str) -> None:
                             f"({'mm/d' if col != 'temperature' else 'degC'})")
 
 
+def pet_source(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str) -> str | None:
+    """The column of a forecast table that gives the model's PET where its rows have a value: the model's own
+    PET column, or ET0 for a model whose ``pet`` is read from the basin's files; None where PET is derived
+    from temperature (:func:`complete_pet`). A member lacking a value of it is incomplete, as without rain."""
+    def given(c):
+        return c in frame.columns and frame[c].notna().any()
+
+    if pet_input is None:
+        return None
+    if given(pet_input):
+        return pet_input
+    if pet_input == "pet" and pet_from_temperature != "always" and given("et0"):
+        return "et0"
+    return None
+
+
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,
-                 absent=()) -> pd.DataFrame:
+                 absent=(), gaps: bool = False) -> pd.DataFrame:
     """Give ``frame`` (``date`` or ``valid_date`` and inputs) the PET the model reads (module docstring).
 
     ``pet_input``: the model's PET input name (``pet``, ``peti``) or None. A complete column of that name
@@ -436,6 +452,10 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
 
     ``absent``: inputs the station's record never had (masked throughout its history). They stay masked
     (NaN) in the forecast too, and a PET derived from an absent temperature is masked as in the history.
+
+    ``gaps``: ``frame`` holds many forecasts (an archive), some with gaps. PET then comes from
+    :func:`pet_source` where it has a value and from the temperature where that has one; a row without either
+    keeps no PET (its member is incomplete there and left out), and nothing is refused for a gap.
     """
     out = frame.drop(columns=["et0"], errors="ignore")
     for c in absent:
@@ -446,6 +466,15 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
             pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns)):
         out[pet_input] = np.nan
         return out
+    if gaps:
+        src = pet_source(frame, pet_input, pet_from_temperature)
+        if src is not None:
+            out[pet_input] = frame[src].to_numpy(np.float64)
+            return out
+        if "temperature" not in out.columns or not out["temperature"].notna().any():
+            raise DataError(f"the weather forecast has no temperature, from which this model derives its PET "
+                            f"({pet_input})")
+        return _with_oudin(out, pet_input, lat)
     if pet_input in out.columns and out[pet_input].notna().all():
         return out
     if pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns \
@@ -460,6 +489,11 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
             day = f" (none on {pd.Timestamp(first).date()})" if first is not None and pd.notna(first) else ""
         raise DataError(f"the weather forecast has no complete temperature{day}, from which this model derives its "
                         f"PET ({pet_input})")
+    return _with_oudin(out, pet_input, lat)
+
+
+def _with_oudin(out: pd.DataFrame, pet_input: str, lat: float) -> pd.DataFrame:
+    """``out`` with Oudin PET from its temperature (NaN where a row has none) as ``pet_input``."""
     if not np.isfinite(lat):
         raise DataError(f"the model derives {pet_input} from temperature and the gauge latitude (gauge_lat), "
                         "which this basin's attributes lack")

@@ -51,7 +51,8 @@ def _cdf(y: np.ndarray, t: np.ndarray, at: np.ndarray) -> np.ndarray:
     return (frac * w).sum(axis=-2).mean(axis=-2)                # [..., K]
 
 
-def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048) -> np.ndarray:
+def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048,
+                      skip_missing: bool = False) -> np.ndarray:
     """Quantiles of the equal-weight mixture of the members' distributions.
 
     Parameters
@@ -61,6 +62,10 @@ def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048)
     levels : sequence of float [Q]
     out_levels : sequence of float [R], optional
         Levels wanted (default: ``levels``).
+    skip_missing : bool
+        A member with a missing (NaN) quantile is left out of that row's mixture, which is then the mixture
+        of the others (an archived forecast's incomplete member); NaN only where no member is complete.
+        Default: NaN wherever a member is missing.
 
     Returns
     -------
@@ -83,6 +88,10 @@ def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048)
             f, x = F[i], at[i]
             keep = np.r_[True, np.diff(f) > 0]                  # first knot of each flat stretch
             out[r[i]] = np.interp(out_levels, f[keep], x[keep])
+    if skip_missing:  # the few rows with members left out: each the mixture of its complete members
+        whole = np.isfinite(flat).all(axis=2)                  # [rows, M]
+        for i in np.flatnonzero(~ok_rows & whole.any(axis=1)):
+            out[i] = mixture_quantiles(flat[i][whole[i]][None], levels, out_levels)[0]
     return out.reshape(*lead_shape, len(out_levels))
 
 
