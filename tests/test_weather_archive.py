@@ -295,3 +295,23 @@ def test_reforecast_leaves_out_an_archives_incomplete_members_as_a_single_foreca
     with pytest.raises(DataError, match="member 0 has no value of 'precipitation' on 1973-05-06"):
         warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-05", leads=7,
                         weather_forecast=wf, model_path=pretrained_ckpt)
+
+
+def test_reforecast_of_fewer_leads_reads_an_archive_of_that_many(pretrained_ckpt, data_with_archive):
+    """An archive of 4 lead days reforecasts leads=4 of a 7-lead model, equal to the single forecasts of 4 leads
+    from it; asked for 7 leads it is refused in one line saying how far it reaches."""
+    from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    wf = from_long_table(_archive(pd.date_range("1973-05-01", "1973-05-03"), leads=4, members=2), "short.csv")
+    args = dict(data_dir=data_with_archive, model_path=pretrained_ckpt, weather_archive=wf)
+    tab = reforecast(bundle, "32006", "1973-05-01", "1973-05-03", leads=4, **args)[0]
+    assert len(tab) == 3 * 4
+    one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=4,
+                          weather_forecast=wf, model_path=pretrained_ckpt)[0].table
+    got = tab[tab["issue_date"] == "1973-05-02"].sort_values("lead_days")
+    for c in ("median", "q05", "q95"):
+        assert np.allclose(got[c].to_numpy(), one[c].to_numpy(), rtol=1e-4, atol=1e-4), c
+    with pytest.raises(DataError, match="with every lead 1..7; its forecasts reach lead 4: give --leads 4"):
+        reforecast(bundle, "32006", "1973-05-01", "1973-05-03", **args)

@@ -269,11 +269,15 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
-        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], trained)
+        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], leads, trained)
         keep &= lead_weather.available(issue)
         if not keep.any():
+            t = arch.table
+            reach = int((t["valid_date"] - t["issue_date"]).dt.days.max()) if len(t) else 0
+            hint = (f"; its forecasts reach lead {reach}: give --leads {reach}" if 1 <= reach < leads else
+                    "; its first lead day must be the day after the issue date" if reach < 1 else "")
             raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()} "
-                            f"with every lead 1..{trained}")
+                            f"with every lead 1..{leads}{hint}")
         part = lead_weather.partial(issue[keep])
         if part:
             day, used, held = part[0]

@@ -192,8 +192,11 @@ class ArchivedForecast:
     hold one forecast on some and an ensemble on others is refused.
     """
 
-    def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int):
+    def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int, width: int | None = None):
+        # leads: the lead days read from the archive; width: the model's lead days (training.forecast_leads),
+        # those beyond the leads asked for get no weather, as a single forecast of fewer leads gives them none
         self.lw, self.leads = lead_weather, int(leads)
+        self.width = self.leads if width is None else int(width)
         missing = [c for c in lead_weather.inputs if c not in archive.table.columns]
         if missing:
             raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
@@ -238,11 +241,11 @@ class ArchivedForecast:
 
     def __call__(self, x, miss, b, t, pos):
         B = x.shape[0]
-        fc = np.full((self.members, B, self.leads, len(self.lw.inputs)), np.nan)
+        fc = np.full((self.members, B, self.width, len(self.lw.inputs)), np.nan)
         for i, day in enumerate(np.asarray(t)):
             j = self._day(int(day))
             if j is not None:  # the complete members first, in the order of their numbers (absent() the rest)
                 rows = self.table.values[j][self.complete[j]]
-                fc[:len(rows), i] = rows
+                fc[:len(rows), i, :self.leads] = rows
         return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
                 for m in range(self.members)]
