@@ -324,3 +324,29 @@ def test_a_station_without_temperature_takes_a_rain_only_forecast_and_its_temper
     wet = issue_forecast(bundle, "32006", data_dir=data, issue_date=ISSUE, leads=7, allow_missing_inputs=True,
                          weather_forecast=rain.assign(precipitation=40.0))
     assert wet.table["median"].sum() > a.table["median"].sum()
+
+
+def test_a_model_trained_on_oudin_pet_reads_oudin_pet_whatever_pet_a_forecast_gives(tiny_cfg, caplog):
+    """A forecast's own ``pet`` column (another model's PET, Penman's in CAMELS) is read by a model whose PET is
+    read from the basin's files, but a model trained on Oudin PET (pet_from_temperature: always) gets Oudin PET
+    from the forecast temperature, as it gets for its own basins, in a plain table, a single forecast's members
+    and an archive alike, and the log says so."""
+    from sca2lstm.data.pet import oudin_pet
+    from sca2lstm.evaluation.operational import _plain_with_pet, weather_members
+    from sca2lstm.weather.archive import with_model_pet
+    from sca2lstm.weather.files import from_long_table
+
+    days = pd.date_range("1976-06-16", periods=7)
+    plain = pd.DataFrame({"date": days, "precipitation": 1.0, "temperature": [10.0, 12, 14, 16, 18, 20, 22],
+                          "pet": 9.0})
+    long = from_long_table(plain.assign(issue_date=pd.Timestamp(ISSUE), member=0), "wx.csv")
+    oudin = oudin_pet(plain["temperature"].to_numpy(), 52.0, days.day_of_year.to_numpy())
+    for mode, want in (("always", oudin), ("never", np.full(7, 9.0))):
+        cfg = tiny_cfg.replace(data={"dynamic_inputs": ["precipitation", "pet", "temperature"],
+                                     "pet_from_temperature": mode})
+        caplog.clear()
+        assert np.allclose(_plain_with_pet(plain, cfg, 52.0)["pet"], want), mode
+        member = weather_members(long, ISSUE, 7, ["precipitation", "pet", "temperature"], cfg, 52.0)[0]
+        assert np.allclose(member["pet"], want), mode
+        assert np.allclose(with_model_pet(long, cfg, 52.0).table["pet"], want), mode
+        assert ("replaced by Oudin PET" in caplog.text) == (mode == "always")

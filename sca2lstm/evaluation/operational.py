@@ -35,7 +35,7 @@ from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
-                             gauge_latitude, masked_inputs, pet_input, pet_source)
+                             gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
 from .context import BasinContext
 from .settings import SETTING_ISSUE, SETTING_WEATHER
@@ -345,7 +345,8 @@ def _plain_with_pet(wf, cfg, lat, absent=()):
         log.info("weather forecast: column %s is not the PET this model reads (%s); %s", other[0], pet or "none",
                  "derived from temperature instead" if pet else "left out")
         wf = wf.drop(columns=other)
-    if pet is None or (pet in wf.columns and wf[pet].notna().all()):
+    note_oudin_pet(wf, pet, cfg.data.pet_from_temperature, "weather forecast")
+    if pet is None or (pet in wf.columns and wf[pet].notna().all() and cfg.data.pet_from_temperature != "always"):
         return wf
     return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat, absent)
 
@@ -357,6 +358,7 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     pet = pet_input(cfg)
     need = [c for c in in_cols if c != pet and c not in absent]
     src = pet_source(wf.table, pet, cfg.data.pet_from_temperature)
+    note_oudin_pet(wf.table, pet, cfg.data.pet_from_temperature, wf.source)
     if src is not None and pet not in absent:  # a member with a gap in the PET the file gives is incomplete,
         need.append(src)                       # as a reforecast from the same file leaves it out
     out = []

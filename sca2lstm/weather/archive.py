@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .files import WeatherForecast, check_location, complete_pet, gauge_latitude, pet_input, read_forecast_file
+from .files import (WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
+                    read_forecast_file)
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -53,6 +54,7 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
         raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
     t = wf.table.rename(columns={"valid_date": "date"})
     pet = pet_input(cfg)
+    note_oudin_pet(t, pet, cfg.data.pet_from_temperature, src)
     try:
         t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat)
     except DataError as e:
@@ -170,6 +172,7 @@ def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
     A day without temperature gets no PET where PET is derived from it: its member is incomplete on that day,
     as it is without a value of an input, and left out of that issue date (not the whole archive refused)."""
     t = wf.table.rename(columns={"valid_date": "date"})
+    note_oudin_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, wf.source)
     try:
         t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat, gaps=True)
     except DataError as e:

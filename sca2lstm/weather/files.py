@@ -18,7 +18,8 @@ Input columns carry the model's input names (``precipitation``, ``temperature``,
 evapotranspiration (ET0, the column ``pet`` of a parsed response) only for a model whose PET input is
 ``pet`` read from the basin's files (``data.pet_from_temperature`` not ``always``); a model on Oudin PET
 (``pet_from_temperature: always``) or on CAMELS ``peti`` gets Oudin PET from the forecast temperature and
-the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0.
+the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0. A table's own column of the model's PET
+is read, except by a model on Oudin PET, which gets Oudin PET whatever the column holds.
 """
 
 from __future__ import annotations
@@ -433,11 +434,20 @@ def pet_source(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature:
 
     if pet_input is None:
         return None
-    if given(pet_input):
+    if given(pet_input) and pet_from_temperature != "always":
         return pet_input
     if pet_input == "pet" and pet_from_temperature != "always" and given("et0"):
         return "et0"
     return None
+
+
+def note_oudin_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, source: str) -> None:
+    """One log line where ``frame`` gives the model's PET column and :func:`complete_pet` replaces it by Oudin PET
+    (a model trained on Oudin PET): the file's values are not what the model reads."""
+    if pet_from_temperature == "always" and pet_input is not None and pet_input in frame.columns \
+            and frame[pet_input].notna().any():
+        log.warning("%s: its column %s is replaced by Oudin PET from its temperature: this model was trained on "
+                    "Oudin PET (data.pet_from_temperature: always) and reads no other kind", source, pet_input)
 
 
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,
@@ -445,7 +455,9 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     """Give ``frame`` (``date`` or ``valid_date`` and inputs) the PET the model reads (module docstring).
 
     ``pet_input``: the model's PET input name (``pet``, ``peti``) or None. A complete column of that name
-    is kept (an archive or table that carries the model's own PET). Else ET0 (column ``et0``) becomes
+    is kept (an archive or table that carries the model's own PET), except for a model trained on Oudin PET
+    (``always``): it reads Oudin PET from the forecast temperature, as it reads no station's own PET, whatever
+    kind the column holds (:func:`note_oudin_pet` says so). Else ET0 (column ``et0``) becomes
     ``pet`` only for a model input ``pet`` not derived from temperature; otherwise PET is Oudin PET from
     ``temperature`` at latitude ``lat`` (a DataError if the frame has no temperature or the latitude is
     unknown). The ``et0`` column is dropped.
@@ -475,7 +487,7 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
             raise DataError(f"the weather forecast has no temperature, from which this model derives its PET "
                             f"({pet_input})")
         return _with_oudin(out, pet_input, lat)
-    if pet_input in out.columns and out[pet_input].notna().all():
+    if pet_input in out.columns and out[pet_input].notna().all() and pet_from_temperature != "always":
         return out
     if pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns \
             and frame["et0"].notna().all():
