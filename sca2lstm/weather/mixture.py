@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The most bytes one array of :func:`mixture_quantiles`' CDF evaluation may take (it makes a few at once).
+MIXTURE_CHUNK_BYTES = 32 * 2**20
 #: Levels at which the CRPS integral is evaluated (midpoints of 50 equal steps).
 CRPS_LEVELS = (np.arange(50) + 0.5) / 50
 
@@ -78,6 +80,10 @@ def mixture_quantiles(q: np.ndarray, levels, out_levels=None, chunk: int = 2048,
     out = np.full((flat.shape[0], len(out_levels)), np.nan)
     ok_rows = np.isfinite(flat).all(axis=(1, 2))
     idx = np.flatnonzero(ok_rows)
+    # The CDF of a row is evaluated as an [M, Q+1, M (Q+2)] array, which grows with the square of the members:
+    # rows are taken so that one such array of a chunk stays within MIXTURE_CHUNK_BYTES (50 members in chunks
+    # of 2048 rows took 5.6 GB).
+    chunk = max(1, min(chunk, MIXTURE_CHUNK_BYTES // (8 * M * (Q + 1) * M * (Q + 2))))
     for lo in range(0, len(idx), chunk):
         r = idx[lo:lo + chunk]
         y, t = _knots(flat[r], levels)                          # [n, M, Q+2]
