@@ -315,3 +315,26 @@ def test_reforecast_of_fewer_leads_reads_an_archive_of_that_many(pretrained_ckpt
         assert np.allclose(got[c].to_numpy(), one[c].to_numpy(), rtol=1e-4, atol=1e-4), c
     with pytest.raises(DataError, match="with every lead 1..7; its forecasts reach lead 4: give --leads 4"):
         reforecast(bundle, "32006", "1973-05-01", "1973-05-03", **args)
+
+
+def test_reforecast_of_an_ensemble_runs_batches_of_bounded_windows_whatever_the_members(
+        pretrained_ckpt, data_with_archive, monkeypatch):
+    """An ensemble's issue dates are taken ENSEMBLE_WINDOWS // members at a time, so a model run holds at most
+    that many windows (256 dates of 50 members, 12 800 windows at once, took 6 GB with the default model), with
+    the same table."""
+    import sca2lstm.evaluation.operational as op
+    import sca2lstm.evaluation.reforecast as rf
+    from sca2lstm.evaluation.reforecast import reforecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    wf = from_long_table(_archive(pd.date_range("1973-05-01", "1973-05-10"), members=4), "ens.csv")
+    args = dict(data_dir=data_with_archive, model_path=pretrained_ckpt, weather_archive=wf)
+    ref = reforecast(bundle, "32006", "1973-05-01", "1973-05-10", **args)[0]
+    sizes, run = [], op._run
+    monkeypatch.setattr(op, "_run", lambda model, x, *a, **k: sizes.append(len(x)) or run(model, x, *a, **k))
+    monkeypatch.setattr(rf, "ENSEMBLE_WINDOWS", 8)
+    got = reforecast(bundle, "32006", "1973-05-01", "1973-05-10", **args)[0]
+    assert sizes == [8] * 5
+    for c in ("median", "q05", "q95"):
+        assert np.allclose(got[c], ref[c], rtol=1e-5, atol=1e-5), c

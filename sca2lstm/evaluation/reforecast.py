@@ -30,6 +30,9 @@ from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
 _QCOL = re.compile(r"^q(\d{2,3})$")
 
 log = logging.getLogger(__name__)
+#: The most windows (issue dates x weather members) of a reforecast's model run: about 0.8 GB with the default
+#: model; an ensemble's issue dates are taken that many // members at a time.
+ENSEMBLE_WINDOWS = 2048
 
 
 @dataclass
@@ -228,6 +231,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     forecast refuses them. With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
     past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
+    ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
 
     Returns
     -------
@@ -290,8 +294,11 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         setting = member_setting(lead_weather.members)
     else:
         setting = weather
+    # Each issue date of an ensemble runs once per member: at most ENSEMBLE_WINDOWS windows per model run (256
+    # dates of 50 members at once took 6 GB with the default model; fewer windows cost time in the recurrence).
+    per = batch_size if lead_weather is None else max(1, min(batch_size, ENSEMBLE_WINDOWS // lead_weather.members))
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
-                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=batch_size,
+                               lead_days=cfg.data.lead_days, device=ctx.device, batch_size=per,
                                lead_weather=lead_weather)[0]
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, trained, calib, setting)
