@@ -3,6 +3,7 @@ read the forecast of each issue date, and an archive without PET gets the model'
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -338,3 +339,18 @@ def test_reforecast_of_an_ensemble_runs_batches_of_bounded_windows_whatever_the_
     assert sizes == [8] * 5
     for c in ("median", "q05", "q95"):
         assert np.allclose(got[c], ref[c], rtol=1e-5, atol=1e-5), c
+
+
+def test_archive_dates_with_a_time_zone_are_refused_naming_the_zone(tmp_path):
+    """2009-12-25T00:00:00+01:00 is 24 December in UTC: the day is not the file's to convert, so a zoned time is
+    refused in one line saying so (not as an unreadable date); a plain time of day is read as its day."""
+    from sca2lstm.weather.files import read_forecast_file
+
+    a = _archive(["1972-01-01"])
+    a.assign(issue_date="1972-01-01 00:00").to_csv(tmp_path / "time.csv", index=False)
+    assert read_forecast_file(tmp_path / "time.csv").issue_dates[0] == pd.Timestamp("1972-01-01")
+    for zone in ("Z", "+01:00"):
+        a.assign(issue_date=f"1972-01-01T00:00:00{zone}").to_csv(tmp_path / "zoned.csv", index=False)
+        with pytest.raises(DataError, match="column 'issue_date' holds times with a time zone "
+                                            + re.escape(f"('1972-01-01T00:00:00{zone}'), which are not converted")):
+            read_forecast_file(tmp_path / "zoned.csv")

@@ -359,7 +359,12 @@ def forecast_dates(values: pd.Series, column: str, source: str) -> pd.DatetimeIn
     try:
         return parse_dates(values.astype(str).tolist(), column=column, source=source).normalize()
     except (DataError, ValueError, TypeError):
-        first = values.dropna().astype(str).iloc[0] if values.notna().any() else ""
+        text = values.dropna().astype(str).str.strip()
+        zoned = text[text.str.contains(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d:?\d\d|UTC|GMT)$", regex=True)]
+        if len(zoned):  # which day a time in another zone falls on is the station's, not the file's, to say
+            raise DataError(f"{source}: column {column!r} holds times with a time zone ({zoned.iloc[0]!r}), which are "
+                            "not converted: give the station's own days as YYYY-MM-DD") from None
+        first = text.iloc[0] if len(text) else ""
         raise DataError(f"{source}: column {column!r} must hold dates as YYYY-MM-DD; {first!r} is not one, or could "
                         "be day/month or month/day") from None
 
