@@ -139,7 +139,8 @@ def test_a_posted_forecast_is_issued_with_and_replaces_the_cached_forecast(live,
 def test_an_ensemble_is_stored_with_the_members_a_forecast_reads(live, bundle, pretrained_ckpt, data, tmp_path):
     """An Open-Meteo ensemble with a member it answered null for on a lead day: the forecast leaves that member
     out (the others are complete), and the stored weather forecast, its listing and the forecast's answer count
-    the 3 members it reads, not the 4 of the file."""
+    the 3 members it reads, not the 4 of the file; the forecast's notes say one was left out, in the words
+    of ``sca2lstm forecast``'s note."""
     holed = [40.0, 40.0, 40.0, None, 40.0, 40.0, 40.0, 40.0, 40.0]
     ens = _json(ensemble_response(FIRST, DRY, [WET, holed, WET], TEMP))
     db = tmp_path / "db.sqlite"
@@ -151,6 +152,15 @@ def test_an_ensemble_is_stored_with_the_members_a_forecast_reads(live, bundle, p
         fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
     assert fc["weather"]["id"] == r.json()["id"] and fc["weather"]["members"] == 3
     assert fc["forecast"] == _expected(bundle, pretrained_ckpt, data, ens, "json", 7)
+    cli, _, _ = warned_forecast(bundle, "32006", data_dir=data, issue_date=LAST, leads=7,
+                                timeseries=reader.read_timeseries(data, "32006"),
+                                weather_forecast=parse_forecast(ens, "json", source="the file", plain=True),
+                                model_path=pretrained_ckpt)
+    said = [n.removeprefix("the file: ") for n in cli.data["notes"] if "members left out" in n]
+    assert said == ["1 of its 4 members left out, incomplete on the lead days; the forecast is the mixture of the "
+                    "other 3"]
+    source = f"weather forecast {r.json()['id']} of station 32006 (issued {FIRST})"
+    assert [n for n in fc["notes"] if "members left out" in n] == [f"{source}: {said[0]}"]
     con = sqlite3.connect(db)
     try:
         assert con.execute("SELECT members FROM weather_forecasts").fetchall() == [(3,)]

@@ -46,7 +46,8 @@ from .calibration import calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
 from .warn import lead_warnings
-from .operational import RECENT_OBS_DAYS, OperationalForecast, issue_forecast, stale_flow_note, weather_members
+from .operational import (RECENT_OBS_DAYS, OperationalForecast, issue_forecast, members_note, stale_flow_note,
+                          weather_members)
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,8 @@ class LiveForecast:
     """An issued forecast with its warnings: ``forecast`` (:class:`~sca2lstm.evaluation.operational.OperationalForecast`,
     its table blended, bounded and with ``p_exceed_<level>``/``warn_<level>`` columns), ``levels``
     (name -> Level), ``p_exceed`` (name -> [leads] P(Q > level)), ``warnings`` ([leads]: the highest
-    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`) and ``notes`` (the station's data checks)."""
+    level warned at each lead, or None; :mod:`sca2lstm.evaluation.warn`) and ``notes`` (the station's data checks,
+    a stale flow, weather members left out)."""
 
     forecast: OperationalForecast
     levels: dict
@@ -194,7 +196,9 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     fc.table = add_stage_columns(add_exceedance(table, setup.warnings), setup.rating_curve)
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     stale = stale_flow_note(station, ts[bundle[1].data.target], fc.issue_date)  # an issue date asked for by hand
-    return LiveForecast(fc, setup.warnings.levels, probs, highest, [*setup.notes, *([stale] if stale else [])])
+    read = fc.data.get("weather_forecast")  # the members it read: some incomplete ones are left out
+    left = members_note(weather_forecast, fc.issue_date, read["members"]) if read else None
+    return LiveForecast(fc, setup.warnings.levels, probs, highest, [*setup.notes, *(n for n in (stale, left) if n)])
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

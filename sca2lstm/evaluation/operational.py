@@ -297,11 +297,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
         add_note(data, wf.age_note(t0))
-        held = wf.table.loc[wf.table["issue_date"] == t0, "member"].nunique() if len(wf.issue_dates) > 1 \
-            else wf.n_members
-        if M < held:  # members without data on a lead day (Open-Meteo's nulls), left out by wf.members
-            add_note(data, f"{wf.source}: {held - M} of its {held} members left out, incomplete on the lead days; "
-                           f"the forecast is the mixture of the other {M}", warn=False)
+        add_note(data, members_note(wf, t0, M), warn=False)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
 
@@ -313,6 +309,21 @@ def add_note(data: dict, note: str | None, warn: bool = True) -> None:
         if warn:
             log.warning("%s", note)
         data["notes"] = [*data.get("notes", []), note]
+
+
+def members_note(wf, t0: pd.Timestamp, used: int) -> str | None:
+    """The note of a forecast issued on ``t0`` that read ``used`` of the members the weather forecast ``wf``
+    holds for it (an archive: those of ``t0``); None where it read them all.
+
+    Members without data on a lead day (Open-Meteo's nulls) are left out by ``wf.members``; the command and
+    the service say so in the same words.
+    """
+    held = wf.table.loc[wf.table["issue_date"] == t0, "member"].nunique() if len(wf.issue_dates) > 1 \
+        else wf.n_members
+    if used >= held:
+        return None
+    return (f"{wf.source}: {held - used} of its {held} members left out, incomplete on the lead days; "
+            f"the forecast is the mixture of the other {used}")
 
 
 def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:
