@@ -129,7 +129,8 @@ def test_archive_lacking_an_input_is_refused(tiny_cfg, tmp_path):
 def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretrained_ckpt, data_with_archive, tmp_path,
                                                                          capsys):
     """The batched reforecast with the archive equals one forecast per issue date with the same archive; the
-    issue dates the archive lacks are left out."""
+    issue dates the archive lacks, or holds incomplete, or without an observed flow in the 30 days up to them
+    are left out, and the command says which for which dates."""
     from sca2lstm.cli.forecast import main
     from sca2lstm.weather.files import read_forecast_file
 
@@ -137,15 +138,22 @@ def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretraine
     p = data_with_archive / "weather_archive" / "32006.csv"
     a = pd.read_csv(p)
     a = a[pd.to_datetime(a["issue_date"]) != pd.Timestamp("1973-05-03")]     # a gap in the archive
+    a.loc[(a["issue_date"] == "1973-05-04") & (a["lead_days"] == 2), "precipitation"] = np.nan  # its one member
     a.to_csv(p, index=False)
+    ts = next(data_with_archive.glob("timeseries/*32006*.csv"))
+    flow = pd.read_csv(ts)
+    gauge_down = flow["date"].between("1973-04-07", "1973-05-07")   # the last flow on 1973-04-06
+    flow.loc[gauge_down, ["discharge_vol", "discharge_spec"]] = np.nan
+    flow.to_csv(ts, index=False)
     rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
-               "--from", "1973-05-01", "--to", "1973-05-04", "--weather_forecast", str(p),
+               "--from", "1973-05-01", "--to", "1973-05-07", "--weather_forecast", str(p),
                "--output_dir", str(tmp_path / "out")])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    assert "left out: 1 of 4 issue dates asked (1973-05-03): no observed flow in the 30 days up to them, or no complete forecast of them in the archive" in out.out
+    assert ("left out: 4 of 7 issue dates asked: 1973-05-03 (no forecast in the archive), 1973-05-04 (no complete "
+            "forecast in the archive), 1973-05-06..1973-05-07 (no observed flow in the 30 days up to it)\n") in out.out
     t = pd.read_csv(next((tmp_path / "out").glob("*/reforecast.csv")), parse_dates=["issue_date"])
-    assert sorted(t["issue_date"].dt.strftime("%Y-%m-%d").unique()) == ["1973-05-01", "1973-05-02", "1973-05-04"]
+    assert sorted(t["issue_date"].dt.strftime("%Y-%m-%d").unique()) == ["1973-05-01", "1973-05-02", "1973-05-05"]
     assert (t["setting"] == "issue-time+archived-weather-forecast").all()
     wf = read_forecast_file(p)
     from sca2lstm.evaluation.reforecast import warned_forecast

@@ -110,8 +110,8 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     import pandas as pd
 
     from ..errors import UsageError
-    from ..evaluation.operational import RECENT_OBS_DAYS, WEATHER_FOLDER_SUFFIX
-    from ..evaluation.reforecast import reforecast, write_reforecast
+    from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
+    from ..evaluation.reforecast import left_out_text, reforecast, write_reforecast
 
     if not (args.from_date and args.to_date):
         raise UsageError("--from and --to go together: the first and the last issue date of the reforecast")
@@ -142,10 +142,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     asked = pd.date_range(args.from_date, args.to_date, freq="D")
     left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
     if len(left):
-        why = f"no observed flow in the {RECENT_OBS_DAYS} days up to them" + (
-            ", or no complete forecast of them in the archive" if weather is not None else "")
-        print(f"left out: {len(left)} of {len(asked)} issue dates asked ({', '.join(str(d.date()) for d in left[:5])}"
-              f"{', ...' if len(left) > 5 else ''}): {why}")
+        why = table.attrs.get("left_out", {})
+        print(f"left out: {len(left)} of {len(asked)} issue dates asked: "
+              + left_out_text({d: why.get(d, "not issued") for d in left}))
     for n, lv in warnings.levels.items():
         print(level_line(n, lv) + f" ({lv.source}), warn at P >= {threshold_text(lv)}; "
               f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")

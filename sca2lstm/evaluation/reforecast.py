@@ -239,6 +239,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
         observed, persistence, setting, in_sample (the valid day is one the model or its blend learned
         from: :meth:`BasinContext.seen_days`), then ``p_exceed_<level>`` and ``warn_<level>`` per level.
+        Its ``attrs["left_out"]``: each issue date left out -> why (:func:`left_out_text` shows them).
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
@@ -263,6 +264,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     issue = np.arange(i0, i1)
     last, gap = last_observation(y, issue)
     keep = np.isfinite(last) & (gap < RECENT_OBS_DAYS)
+    # why each issue date left out was: a forecaster fills the gauge's gap, or the archive's, and runs again
+    why = {i: f"no observed flow in the {RECENT_OBS_DAYS} days up to it" for i in issue[~keep]}
     if not keep.any():
         raise DataError(f"basin {ctx.basin}: no issue date in {s.date()}..{e.date()} has an observed flow in the "
                         f"{RECENT_OBS_DAYS} days up to it")
@@ -274,7 +277,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], leads, trained)
-        keep &= lead_weather.available(issue)
+        archived = lead_weather.available(issue)
+        why.update((i, lead_weather.why_unavailable(i)) for i in issue[keep & ~archived])
+        keep &= archived
         if not keep.any():
             t = arch.table
             reach = int((t["valid_date"] - t["issue_date"]).dt.days.max()) if len(t) else 0
@@ -325,7 +330,22 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab["in_sample"] = ctx.seen_days(tab["valid_date"])
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
-    return add_exceedance(tab, warnings), warnings
+    tab = add_exceedance(tab, warnings)
+    tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
+    return tab, warnings
+
+
+def left_out_text(left: dict, most: int = 8) -> str:
+    """The issue dates a reforecast left out (``left``: date -> why), consecutive dates of one reason as a
+    span: ``"2010-01-03..2010-01-05 (why), 2010-02-10 (why)"``; past ``most`` spans, how many more."""
+    spans: list = []
+    for day, why in sorted(left.items()):
+        if spans and spans[-1][2] == why and day - spans[-1][1] == pd.Timedelta(days=1):
+            spans[-1][1] = day
+        else:
+            spans.append([day, day, why])
+    text = ", ".join(f"{a.date()}" + (f"..{b.date()}" if b > a else "") + f" ({why})" for a, b, why in spans[:most])
+    return text + (f", and {len(spans) - most} more span(s)" if len(spans) > most else "")
 
 
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
@@ -338,5 +358,5 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
         atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
 
 
-__all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "reforecast", "resolve_warnings",
-           "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]
+__all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "left_out_text", "reforecast",
+           "resolve_warnings", "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]

@@ -229,6 +229,14 @@ class ArchivedForecast:
                 out[i, int(self.complete[j].sum()):] = True
         return out
 
+    def why_unavailable(self, issue_day) -> str | None:
+        """Why issue day ``issue_day`` is not :meth:`available`, in a few words; None where it is."""
+        j = self.table.index(int(issue_day))
+        if j is None:
+            return "no forecast in the archive"
+        # fewer than half its members complete on every lead and input, or an ensemble's single one
+        return None if self.usable[j] else "no complete forecast in the archive"
+
     def partial(self, issue_days) -> list:
         """``(issue day, members used, members held)`` of each available issue day with members left out."""
         out = []
