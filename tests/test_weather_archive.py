@@ -3,6 +3,7 @@ read the forecast of each issue date, and an archive without PET gets the model'
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 
@@ -113,11 +114,45 @@ def test_an_archive_fetched_for_another_place_is_refused_by_training(tiny_data_d
         load_archives(d, recs, tiny_cfg, ["precipitation", "temperature"])
 
 
+def test_training_leaves_out_a_member_without_the_temperature_of_its_pet_not_the_archive(tiny_data_dir, tiny_cfg,
+                                                                                         tmp_path, caplog):
+    """A member-day without the temperature the model derives its PET from leaves that member out of its
+    issue date's windows (another member is drawn), a date with no complete member has no archived forecast,
+    and the rest of the archive feeds training; a log line counts what was left out."""
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.weather.archive import load_archives
+    from sca2lstm.weather.files import pet_input
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    a = _archive(["1972-01-01", "1972-01-02", "1972-01-03"], members=2)
+    a.loc[(a["issue_date"] == pd.Timestamp("1972-01-01").date()) & (a["member"] == 1) & (a["lead_days"] == 3),
+          "temperature"] = np.nan                                 # member 1 of the first date: no PET on lead 3
+    a.loc[(a["issue_date"] == pd.Timestamp("1972-01-02").date()) & (a["lead_days"] == 5), "temperature"] = np.nan
+    a.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    rec = load_basin(d, "32006", tiny_cfg)
+    pet = pet_input(tiny_cfg)
+    assert pet is not None and tiny_cfg.data.pet_from_temperature != "never"
+    with caplog.at_level(logging.INFO, logger="sca2lstm.weather.archive"):
+        arch = load_archives(d, [rec], tiny_cfg, ["precipitation", pet])
+    assert ("Basin 32006: 3 archived member forecast(s) on 2 issue date(s) incomplete on their lead days (a gap, or "
+            "no temperature for the PET) left out of its windows; 1 issue date(s) with no complete member have no "
+            "archived forecast") in caplog.text
+    first = int((pd.Timestamp("1972-01-01") - pd.Timestamp(rec.dates[0])).days)
+    days = np.array([first, first + 1, first + 2] * 20)
+    fc, found = arch.lookup(np.zeros(len(days), dtype=int), days, 7, np.random.default_rng(0))
+    assert found.tolist() == [True, False, True] * 20
+    rain = fc["precipitation"]
+    assert np.allclose(rain[days == first], 100.0 + np.arange(1, 8))   # member 0 only: member 1 is left out
+    assert set(np.round(rain[days == first + 2, 0], 3)) == {101.0, 111.0}   # both members of a complete date
+
+
 @pytest.mark.slow
 def test_archive_lacking_an_input_is_refused(tiny_cfg, tmp_path):
     a = _archive(["1972-01-01"]).drop(columns=["temperature"])
     a.to_csv(tmp_path / "a.csv", index=False)
-    with pytest.raises(DataError, match="no complete temperature"):
+    with pytest.raises(DataError, match="no temperature, from which this model derives its PET"):
         read_archive(tmp_path / "a.csv", tiny_cfg, 52.0)
     a = _archive(["1972-01-01"])
     a.loc[0, "lead_days"] = 3

@@ -46,7 +46,9 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     """An archive with the model's weather inputs (PET completed as the config derives it).
 
     Raises a one-line DataError for a file that is not an archive (no ``issue_date``/``lead_days``) or
-    lacks an input the model reads.
+    lacks an input the model reads. A day without the temperature the model derives its PET from gets no
+    PET: its member is incomplete there and left out of that issue date (:class:`ArchiveLookup`), as a
+    reforecast leaves it out (:func:`with_model_pet`), rather than the whole archive refused.
     """
     wf = read_forecast_file(path)
     src = f"weather archive {path}"
@@ -56,7 +58,7 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     pet = pet_input(cfg)
     note_oudin_pet(t, pet, cfg.data.pet_from_temperature, src)
     try:
-        t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat)
+        t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat, gaps=True)
     except DataError as e:
         raise DataError(f"{src}: {e}") from None
     need = [c for c in cfg.data.dynamic_inputs]
@@ -119,6 +121,16 @@ class ArchiveLookup:
         self.inputs = list(inputs)
         self.by_basin = [IssueTable(archives[rec.basin].table, self.inputs, rec.dates[0], leads)
                          if rec.basin in archives else None for rec in records]
+        for rec, table in zip(records, self.by_basin):
+            if table is None or not len(table):
+                continue
+            complete = np.isfinite(table.values).all(axis=(2, 3)).sum(axis=1)   # [days] complete members
+            left = table.members - complete
+            if left.any():
+                log.info("Basin %s: %d archived member forecast(s) on %d issue date(s) incomplete on their lead "
+                         "days (a gap, or no temperature for the PET) left out of its windows; %d issue date(s) "
+                         "with no complete member have no archived forecast", rec.basin, int(left.sum()),
+                         int((left > 0).sum()), int((complete == 0).sum()))
 
     def __bool__(self) -> bool:
         return any(t is not None and len(t) for t in self.by_basin)
@@ -126,8 +138,9 @@ class ArchiveLookup:
     def lookup(self, basin_idx, issue_day, leads: int, rng):
         """(forecast name -> [B, leads] (NaN where the archive lacks a day), found [B]) for each window.
 
-        A window is found when its basin's archive holds its issue day with every lead 1..leads of every
-        input; with several members one is drawn.
+        A window is found when its basin's archive holds its issue day with a member complete on every
+        lead 1..leads of every input; with several complete members one is drawn (an incomplete member is
+        left out of that issue day, as a reforecast leaves it out).
         """
         B = len(basin_idx)
         out = np.full((B, leads, len(self.inputs)), np.nan)
@@ -137,10 +150,10 @@ class ArchiveLookup:
             j = table.index(int(t)) if table is not None else None
             if j is None:
                 continue
-            n = int(table.members[j])
-            row = table.values[j, int(rng.integers(n)) if n > 1 else 0, :leads]
-            if row.shape[0] == leads and np.isfinite(row).all():
-                out[i], found[i] = row, True
+            runs = table.values[j, :int(table.members[j]), :leads]
+            ok = np.flatnonzero(np.isfinite(runs).all(axis=(1, 2))) if runs.shape[1] == leads else []
+            if len(ok):  # all complete: the draw is the one made before incomplete members were left out
+                out[i], found[i] = runs[ok[int(rng.integers(len(ok)))] if len(ok) > 1 else ok[0]], True
         return {n: out[:, :, j] for j, n in enumerate(self.inputs)}, found
 
 
