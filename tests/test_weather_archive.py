@@ -397,3 +397,22 @@ def test_archive_dates_with_a_time_zone_are_refused_naming_the_zone(tmp_path):
         with pytest.raises(DataError, match="column 'issue_date' holds times with a time zone "
                                             + re.escape(f"('1972-01-01T00:00:00{zone}'), which are not converted")):
             read_forecast_file(tmp_path / "zoned.csv")
+
+
+def test_training_reads_an_archives_own_pet_as_a_reforecast_does_where_one_row_lacks_it(tiny_cfg, tmp_path):
+    """An archive that carries the model's own PET column with one row left blank: training (read_archive) reads
+    the file's PET on every other row, as a reforecast of the same archive does (with_model_pet), instead of
+    silently replacing the whole column by Oudin PET from the temperature."""
+    from sca2lstm.weather.archive import with_model_pet
+    from sca2lstm.weather.files import from_long_table, pet_input
+
+    pet = pet_input(tiny_cfg)
+    assert pet is not None and tiny_cfg.data.pet_from_temperature != "always"
+    a = _archive(pd.date_range("1973-05-01", "1973-05-03")).assign(**{pet: 0.5})
+    a.loc[3, pet] = np.nan
+    a.to_csv(tmp_path / "a.csv", index=False)
+    trained = read_archive(tmp_path / "a.csv", tiny_cfg, 52.0).table
+    reforecast = with_model_pet(from_long_table(a, "a.csv"), tiny_cfg, 52.0).table
+    given = trained.index != 3
+    assert np.allclose(trained.loc[given, pet], 0.5)
+    assert np.allclose(trained[pet], reforecast[pet], equal_nan=True)

@@ -43,7 +43,8 @@ def archive_path(data_dir, basin: str) -> Path | None:
 
 
 def read_archive(path, cfg, lat: float) -> WeatherForecast:
-    """An archive with the model's weather inputs (PET completed as the config derives it).
+    """An archive with the model's weather inputs (PET completed as the config derives it, and as a reforecast
+    reads it: :func:`with_model_pet`).
 
     Raises a one-line DataError for a file that is not an archive (no ``issue_date``/``lead_days``) or
     lacks an input the model reads. A day without the temperature the model derives its PET from gets no
@@ -57,7 +58,7 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     t = wf.table.rename(columns={"valid_date": "date"})
     pet = pet_input(cfg)
     note_oudin_pet(t, pet, cfg.data.pet_from_temperature, src)
-    try:
+    try:  # as a reforecast reads it (with_model_pet): a gap leaves its member incomplete on that day, no more
         t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat, gaps=True)
     except DataError as e:
         raise DataError(f"{src}: {e}") from None
