@@ -778,3 +778,33 @@ def test_serve_is_a_subcommand_with_its_flags(capsys):
     assert "127.0.0.1" in out
     assert main(["serve", "--model", "m.pth", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_a_checkpoint_replaced_again_and_again_keeps_only_the_versions_in_use_loaded(pretrained_ckpt, tiny_data_dir,
+                                                                                     tmp_path):
+    """A served checkpoint replaced on disk day after day (a nightly fine-tune copied over it): each version is
+    taken once settled, and the process keeps loaded only the one in use and the one it replaced (requests in
+    flight may still run it), not every version it ever served: memory stays bounded."""
+    import torch
+
+    from sca2lstm.evaluation import live
+    from sca2lstm.fileio import file_sha256
+
+    model = tmp_path / "m" / "sca2lstm.pth"
+    model.parent.mkdir()
+    shutil.copyfile(pretrained_ckpt, model)
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+    with forecaster(model, tiny_data_dir, rescan_every=0) as f:
+        shas = []
+        for night in range(5):
+            staged = model.with_name(f".night{night}.pth")
+            torch.save({**ckpt, "qa_night": night}, staged)  # new bytes, the same model
+            os.replace(staged, model)
+            t = time.time() - 60
+            os.utime(model, (t, t))
+            f.rescan(force=True)
+            shas.append(file_sha256(model))
+            assert f.default.sha256 == shas[-1]
+            f.forecast("32006", reader.read_timeseries(tiny_data_dir, "32006"), night, "1977-07-01", 3)
+        held = [sha for path, sha in live._BUNDLES if path == str(model)]
+        assert sorted(held) == sorted(shas[-2:])

@@ -294,7 +294,12 @@ def fine_tuned_files(folder, stations) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------- worker processes
-_BUNDLES: dict[tuple, tuple] = {}  # (path, sha256) -> the loaded checkpoint
+_BUNDLES: dict[tuple, tuple] = {}  # (path, sha256) -> the loaded checkpoint, the most recently used last
+_BUNDLES_LOCK = threading.Lock()
+#: Versions of one checkpoint file a process keeps loaded: the one in use and the one it replaced (requests
+#: started before the switch still run it); older ones are dropped, so a file replaced night after night does
+#: not keep every model it ever held in memory.
+VERSIONS_KEPT = 2
 
 
 def _files_state(path: str) -> tuple:
@@ -314,14 +319,28 @@ def _bundle(path: str, sha256: str):
     """The loaded checkpoint ``path`` whose bytes have ``sha256``, once per process. Kept by content, not
     by path: a file replaced in place is another model, and a process that had not loaded the old one yet
     refuses to load the new bytes under the old one's name (one line) rather than mix them."""
-    hit = _BUNDLES.get((path, sha256))
+    key = (path, sha256)
+    with _BUNDLES_LOCK:
+        hit = _BUNDLES.pop(key, None)
+        if hit is not None:
+            _BUNDLES[key] = hit  # the most recently used last
     if hit is None:
-        bundle = load_model(path, "cpu")
+        hit = load_model(path, "cpu")
         if file_sha256(path) != sha256:  # read after loading: a file replaced meanwhile differs here
             raise CheckpointError(f"the model {Path(path).name} was replaced on disk before this process loaded it; "
                                   "the service uses the new one once it has settled (seconds), or at a restart")
-        hit = _BUNDLES[(path, sha256)] = bundle
+        with _BUNDLES_LOCK:
+            _BUNDLES[key] = hit
+    with _BUNDLES_LOCK:
+        for old in [k for k in _BUNDLES if k[0] == path][:-VERSIONS_KEPT]:
+            del _BUNDLES[old]
     return hit
+
+
+def _forget(path: str, sha256: str) -> None:
+    """Drop the loaded version ``sha256`` of ``path`` (one refused: it must not push out one in use)."""
+    with _BUNDLES_LOCK:
+        _BUNDLES.pop((path, sha256), None)
 
 
 #: Seconds between a worker's checks that the process that started it is still its parent.
@@ -531,8 +550,11 @@ class LiveForecaster:
             return None
         try:
             ref = ModelRef(name, file_sha256(name), kind)
+            loaded = (name, ref.sha256) in _BUNDLES
             leads = self.config(ref).training.forecast_leads  # loads it: a truncated file fails here
             if leads < self._leads:
+                if not loaded:
+                    _forget(name, ref.sha256)
                 raise CheckpointError(f"it forecasts {leads} lead day(s), fewer than the {self._leads} the service "
                                       "answers; restart the service to serve fewer")
             ref = self._read(ref, state)
