@@ -416,3 +416,27 @@ def test_training_reads_an_archives_own_pet_as_a_reforecast_does_where_one_row_l
     given = trained.index != 3
     assert np.allclose(trained.loc[given, pet], 0.5)
     assert np.allclose(trained[pet], reforecast[pet], equal_nan=True)
+
+
+def test_an_archive_of_one_forecast_a_day_then_an_ensemble_reforecasts_each_span_apart(pretrained_ckpt,
+                                                                                     data_with_archive):
+    """An archive holding one forecast a day on some issue dates and an ensemble on later ones is refused for a
+    span that mixes them, saying to reforecast the spans apart; each span alone is then reforecast, as if the
+    archive held only its dates (not refused for dates outside it)."""
+    from sca2lstm.evaluation.reforecast import reforecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    single = _archive(pd.date_range("1973-05-01", "1973-05-03"))
+    ensemble = _archive(pd.date_range("1973-05-10", "1973-05-12"), members=3)
+    wf = from_long_table(pd.concat([single, ensemble], ignore_index=True), "mixed.csv")
+    args = dict(data_dir=data_with_archive, model_path=pretrained_ckpt, weather_archive=wf)
+    with pytest.raises(DataError, match="reforecast the spans apart"):
+        reforecast(bundle, "32006", "1973-05-01", "1973-05-12", **args)
+    for (s, e), alone in ((("1973-05-01", "1973-05-03"), single), (("1973-05-10", "1973-05-12"), ensemble)):
+        got = reforecast(bundle, "32006", s, e, **args)[0]
+        want = reforecast(bundle, "32006", s, e, data_dir=data_with_archive, model_path=pretrained_ckpt,
+                          weather_archive=from_long_table(alone, "alone.csv"))[0]
+        assert len(got) == 3 * 7
+        for c in ("median", "q05", "q95"):
+            assert np.allclose(got[c], want[c]), (s, c)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -276,7 +276,11 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
-        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), arch, dates[0], leads, trained)
+        # Only the span's issue dates: its members, its setting and whether it mixes one forecast a day with an
+        # ensemble are the span's own (the refusal of such a mix says to reforecast the spans apart).
+        t = arch.table
+        span = replace(arch, table=t[(t["issue_date"] >= s) & (t["issue_date"] <= e)])
+        lead_weather = ArchivedForecast(LeadWeather.from_model(ctx.scalers, cfg), span, dates[0], leads, trained)
         archived = lead_weather.available(issue)
         why.update((i, lead_weather.why_unavailable(i)) for i in issue[keep & ~archived])
         keep &= archived
