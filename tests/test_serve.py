@@ -312,6 +312,52 @@ def test_a_checkpoint_replaced_under_the_running_service_is_used_once_settled_an
         live._bundle(str(late), sha)
 
 
+def test_a_recalibrated_model_gives_the_new_calibrations_forecast_not_the_one_cached_or_stored_before(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """`sca2lstm calibrate --model M.pth` re-run while the service runs replaces only the calibration beside the
+    checkpoint: once it has settled, a forecast asked for again (same station, issue date and data) is the new
+    calibration's, as `sca2lstm forecast` now gives it, not the one cached in memory or stored with the old
+    calibration; still named after the checkpoint (``model_sha256``), with the calibration beside it. After a
+    restart the stored forecast of the old calibration is not the answer either."""
+    from sca2lstm.evaluation.calibration import calibration_path, read_calibration
+    from sca2lstm.fileio import file_sha256
+
+    served = tmp_path / "model.pth"
+    shutil.copyfile(pretrained_ckpt, served)
+    shutil.copyfile(calibration_path(pretrained_ckpt), calibration_path(served))
+    t = time.time() - 120  # a model served for a while
+    for written in (served, calibration_path(served)):
+        os.utime(written, (t, t))
+    model = load_model(served)
+    model[3]["source_path"] = str(served)  # _expected reads the calibration beside it as it is then
+    p = {"issue_date": "1977-06-30", "leads": 3}
+    db = tmp_path / "db.sqlite"
+    with forecaster(served, tiny_data_dir, rescan_every=0) as f, \
+            TestClient(create_app(tiny_data_dir, db, f, token=TOKEN)) as c:
+        first = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        assert c.get("/stations/32006/forecast", params=p, headers=AUTH).json()["cached"] is True
+        doc = read_calibration(served)
+        doc["spread"] = {w: {**s, "factors": [[[2 * x for x in q] for q in b] for b in s["factors"]]}
+                         for w, s in doc["spread"].items()}  # intervals twice as wide: another calibration
+        calibration_path(served).write_text(json.dumps(doc))
+        t = time.time() - 60  # recalibrated, then left alone a minute: settled
+        os.utime(calibration_path(served), (t, t))
+        after = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
+        anonymous = c.get("/stations/32006/forecast", params=p).json()
+    expected = _expected(model, tiny_data_dir, "32006", "1977-06-30", 3)
+    assert after["cached"] is False and after["id"] != first["id"]
+    assert after["forecast"] == expected != first["forecast"]
+    assert anonymous["id"] == after["id"] and anonymous["forecast"] == expected
+    assert after["model_sha256"] == first["model_sha256"] == file_sha256(served)
+    assert len(after["calibration_sha256"]) == 64 and after["calibration_sha256"] != first["calibration_sha256"]
+    with forecaster(served, tiny_data_dir) as f, TestClient(create_app(tiny_data_dir, db, f, token=TOKEN)) as c:
+        again = c.get("/stations/32006/forecast", params=p).json()
+        assert again["id"] == after["id"] and again["forecast"] == expected and again["cached"] is True
+        stored = c.get("/stations/32006/forecasts").json()["forecasts"]
+    assert {(r["id"], r["calibration_sha256"]) for r in stored} == {(first["id"], first["calibration_sha256"]),
+                                                                    (after["id"], after["calibration_sha256"])}
+
+
 def test_a_model_fine_tuned_into_the_served_folder_is_used_without_a_restart(pretrained_ckpt, tiny_data_dir, tmp_path,
                                                                             caplog):
     """`python fine_train.py` for a station while the service runs writes
@@ -711,6 +757,34 @@ def test_a_database_without_fingerprints_keeps_its_forecasts(tmp_path):
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m") is None  # a current file: issued again
     assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {})["id"] == 8
     assert [r["notes"] for r in store.forecasts("32006")] == [[], []]
+
+
+def test_a_database_from_before_calibrations_were_recorded_keeps_its_forecasts(tmp_path):
+    """A database whose forecasts were stored without their calibration opens, keeps them (calibration empty: no
+    served calibration matches, so they are issued again, as a new row) and records the calibration from then on."""
+    from sca2lstm.serve.store import Store
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript(
+        "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
+        "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, data_fingerprint TEXT NOT NULL DEFAULT '', "
+        "model_sha256 TEXT NOT NULL, setting TEXT NOT NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, origin TEXT NOT NULL DEFAULT 'request', levels_json TEXT NOT NULL DEFAULT '{}', "
+        "weather_id INTEGER NOT NULL DEFAULT 0, notes_json TEXT NOT NULL DEFAULT '[]', UNIQUE (station, issue_date, "
+        "leads, data_version, data_fingerprint, model_sha256, weather_id));"
+        "INSERT INTO forecasts VALUES (7, '32006', '1977-01-01', 3, 0, 'fp', 'm', 'issue-time', '[]', '{}', 'then', "
+        "'daily', '{}', 0, '[\"a note\"]');")
+    con.close()
+    store = Store(db)
+    [old] = store.forecasts("32006")
+    assert (old["id"], old["origin"], old["notes"], old["calibration_sha256"]) == (7, "daily", ["a note"], "")
+    assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m", 0, "c") is None  # a calibration: issued again
+    new = store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {}, calibration_sha256="c")
+    assert new["id"] == 8 and new["calibration_sha256"] == "c"
+    assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m", 0, "c")["id"] == 8
+    store.close()
+    assert [r["id"] for r in Store(db).forecasts("32006")] == [8, 7]  # opened again: nothing rebuilt or lost
 
 
 def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_flow(service, bundle):

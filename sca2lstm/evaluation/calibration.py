@@ -31,6 +31,7 @@ days when first forecast; a model without the file warns at ``DEFAULT_WARN_PROBA
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import shlex
@@ -96,6 +97,12 @@ def read_calibration(model_path) -> dict:
                     "`sca2lstm calibrate --model %s`", p.name, Path(model_path).name, shlex.quote(str(model_path)))
         return {}
     return doc
+
+
+def calibration_identity(doc: dict) -> str:
+    """sha256 of the calibration ``doc`` as read (its keys sorted): forecasts made with another calibration of
+    the same checkpoint are other forecasts. ``{}`` (none, or one fitted for another checkpoint) has its own."""
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def write_calibration(model_path, doc: dict) -> Path:

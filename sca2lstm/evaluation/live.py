@@ -42,7 +42,7 @@ from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
-from .calibration import calibration_path, issue_setup, read_calibration
+from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
 from .warn import lead_warnings
@@ -220,13 +220,16 @@ class ModelRef:
     """A checkpoint the service forecasts with: its file (never shown to clients), its sha256, and
     what it is (``pretrained`` or ``fine-tuned``). A :class:`LiveForecaster` adds ``files``, the checkpoint's
     and its calibration's state when it read them (:func:`_files_state`: a file replaced in place is
-    another version of the model), and ``calibration``, the calibration it read then."""
+    another version of the model), ``calibration``, the calibration it read then, and ``calibration_sha256``,
+    that calibration's identity (:func:`~sca2lstm.evaluation.calibration.calibration_identity`): forecasts are
+    cached and stored under it beside ``sha256``, so a recalibrated checkpoint's are new ones."""
 
     path: str
     sha256: str
     kind: str
     files: tuple = ()
     calibration: dict | None = field(default=None, compare=False, repr=False)
+    calibration_sha256: str = ""
 
 
 _PRETRAINED_NAMES = ("sca2lstm.pth",)
@@ -535,7 +538,8 @@ class LiveForecaster:
     def _read(ref: ModelRef, state: tuple | None = None) -> ModelRef:
         """``ref`` with its files' ``state`` (default: now) and its calibration as it is now."""
         state = _files_state(ref.path) if state is None else state
-        return replace(ref, files=state, calibration=read_calibration(ref.path))
+        calibration = read_calibration(ref.path)
+        return replace(ref, files=state, calibration=calibration, calibration_sha256=calibration_identity(calibration))
 
     def _take(self, path, kind: str, who: str) -> ModelRef | None:
         """The :class:`ModelRef` of the new or replaced checkpoint ``path`` (``kind``, forecasting for ``who``),

@@ -149,8 +149,10 @@ class Service:
 
     def key(self, state: StationState, station: str, issue: pd.Timestamp, leads: int, model: ModelRef,
             weather_id: int = 0) -> tuple:
-        """What a forecast is cached and stored by: a new post, file, model or weather forecast is a new key."""
-        return (station, issue.date().isoformat(), leads, state.version, state.fingerprint, model.sha256, weather_id)
+        """What a forecast is cached and stored by: a new post, file, model, calibration of the model or weather
+        forecast is a new key."""
+        return (station, issue.date().isoformat(), leads, state.version, state.fingerprint, model.sha256, weather_id,
+                model.calibration_sha256)
 
     def remember(self, key: tuple, answer: dict, row: dict) -> None:
         self.cache[key] = (_encode({**answer, "cached": True}), row)
@@ -207,7 +209,8 @@ class Service:
         cached = row is not None or hit is not None
         if row is None and hit is not None:  # computed for an anonymous client: now it is stored
             row = await run_in_threadpool(self.store.add_forecast, *key[:6], hit[1]["setting"], hit[1]["table"],
-                                          hit[1]["weights"], hit[1]["levels"], origin, key[6], hit[1].get("notes"))
+                                          hit[1]["weights"], hit[1]["levels"], origin, key[6], hit[1].get("notes"),
+                                          key[7])
         if row is None:
             t0 = time.perf_counter()
             live = await self.run_model(key, state, issue, leads, model, weather[1] if weather else None)
@@ -217,11 +220,11 @@ class Service:
             levels = level_docs(live.levels)
             if store:
                 row = await run_in_threadpool(self.store.add_forecast, *key[:6], _setting(fc.table), rows, weights,
-                                              levels, origin, key[6], live.notes)
+                                              levels, origin, key[6], live.notes, key[7])
             else:
                 row = {"id": None, "station": station, "issue_date": key[1], "leads": leads, "data_version": key[3],
                        "model_sha256": key[5], "setting": _setting(fc.table), "table": rows, "weights": weights,
-                       "levels": levels, "weather_id": key[6], "notes": list(live.notes),
+                       "levels": levels, "weather_id": key[6], "notes": list(live.notes), "calibration_sha256": key[7],
                        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")}
             log.info("station %s: forecast for %s (%d leads%s) in %.3f s%s", station, key[1], leads,
                      f", weather forecast {key[6]}" if key[6] else "", time.perf_counter() - t0,
@@ -243,7 +246,8 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = 
     issue = pd.Timestamp(row["issue_date"])
     return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
             "setting": row["setting"], "weather": weather_doc(weather), "data_version": row["data_version"],
-            "model_sha256": row["model_sha256"], "created_at": row["created_at"], "cached": cached,
+            "model_sha256": row["model_sha256"], "calibration_sha256": row.get("calibration_sha256", ""),
+            "created_at": row["created_at"], "cached": cached,
             "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
             "notes": row.get("notes") or [],
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
@@ -539,7 +543,8 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                 obs = _num(flow.get(pd.Timestamp(lead["valid_date"]), float("nan")))
                 leads.append({**lead, "observed": obs})
             out.append({k: row[k] for k in ("id", "issue_date", "leads", "setting", "data_version",
-                                            "model_sha256", "created_at", "weather_id")} | {"forecast": leads})
+                                            "model_sha256", "calibration_sha256", "created_at", "weather_id")}
+                       | {"forecast": leads})
         return {"station": station, "forecasts": out}
 
     return app

@@ -200,7 +200,9 @@ class ForecastOut(BaseModel):
                                      "'issue-time+weather-forecast'")
     weather: WeatherUsed | None = Field(None, description="the weather forecast it read (null: none)")
     data_version: int
-    model_sha256: str
+    model_sha256: str = Field(description="sha256 of the checkpoint that made it")
+    calibration_sha256: str = Field("", description="sha256 of the calibration it was issued with (its keys sorted; "
+                                                    "empty: stored before the service recorded it)")
     created_at: str
     cached: bool = Field(description="true when this answer came from the cache, not the model")
     forecast: list[LeadForecast]
@@ -226,7 +228,9 @@ class IssuedForecast(BaseModel):
     setting: str
     weather_id: int = Field(0, description="the weather forecast it read (0: none)")
     data_version: int
-    model_sha256: str
+    model_sha256: str = Field(description="sha256 of the checkpoint that made it")
+    calibration_sha256: str = Field("", description="sha256 of the calibration it was issued with (its keys sorted; "
+                                                    "empty: stored before the service recorded it)")
     created_at: str
     forecast: list[VerifiedLead]
 

@@ -13,10 +13,11 @@ observations(station, date, precipitation, temperature, pet, discharge, updated_
 data_versions(station, version)
     Bumped in the same transaction as each post: forecasts are cached per data version.
 forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
-          table_json, weights_json, created_at, origin, levels_json, weather_id)
+          table_json, weights_json, created_at, origin, levels_json, weather_id, notes_json, calibration_sha256)
     Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'),
     unique per (station, issue date, leads, data version, fingerprint of the station's files, model,
-    weather forecast read: ``weather_id``, 0 for none). Anonymous requests read these but add none.
+    weather forecast read: ``weather_id``, 0 for none, the model's calibration: ``calibration_sha256``,
+    empty in rows stored before it was recorded). Anonymous requests read these but add none.
     ``table_json`` holds each lead's quantiles, P(Q > level) and warned level; ``levels_json`` the
     station's levels it was warned on.
 weather_forecasts(id, station, issue_date, first_valid, last_valid, members, origin, source, table_csv, raw,
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS forecasts (
     levels_json TEXT NOT NULL DEFAULT '{}',
     weather_id INTEGER NOT NULL DEFAULT 0,
     notes_json TEXT NOT NULL DEFAULT '[]',
-    UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256, weather_id)
+    calibration_sha256 TEXT NOT NULL DEFAULT '',
+    UNIQUE (station, issue_date, leads, data_version, data_fingerprint, model_sha256, weather_id, calibration_sha256)
 );
 CREATE TABLE IF NOT EXISTS weather_forecasts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -119,11 +121,11 @@ CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_dat
 """
 
 _FIND = ("SELECT * FROM forecasts WHERE station = ? AND issue_date = ? AND leads = ? AND data_version = ? "
-         "AND data_fingerprint = ? AND model_sha256 = ? AND weather_id = ?")
+         "AND data_fingerprint = ? AND model_sha256 = ? AND weather_id = ? AND calibration_sha256 = ?")
 # The forecasts table's columns, in order; a database written before one of them existed is rebuilt.
 _FORECAST_COLUMNS = ("id", "station", "issue_date", "leads", "data_version", "data_fingerprint", "model_sha256",
                      "setting", "table_json", "weights_json", "created_at", "origin", "levels_json", "weather_id",
-                     "notes_json")
+                     "notes_json", "calibration_sha256")
 _WEATHER_SUMMARY = "id, station, issue_date, first_valid, last_valid, members, origin, source, created_at"
 
 
@@ -151,9 +153,10 @@ class Store:
 
     def _migrate(self) -> None:
         """A database written before the forecasts table had all of :data:`_FORECAST_COLUMNS` (the files'
-        fingerprint, the levels, the weather forecast read, the data checks' notes) keeps its forecasts: the table is rebuilt with
-        the key of today, a missing fingerprint empty (no current file matches it, so they are issued
-        again) and the rest at their defaults (no levels, no weather forecast, no notes)."""
+        fingerprint, the levels, the weather forecast read, the data checks' notes, the calibration) keeps its
+        forecasts: the table is rebuilt with the key of today, a missing fingerprint and calibration empty (no
+        current file or calibration matches them, so they are issued again) and the rest at their defaults (no
+        levels, no weather forecast, no notes)."""
         cols = [r[1] for r in self._db.execute("PRAGMA table_info(forecasts)")]
         if not cols or set(_FORECAST_COLUMNS) <= set(cols):
             return
@@ -235,20 +238,20 @@ class Store:
 
     # ------------------------------------------------------------------ forecasts
     def find_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
-                      model_sha256: str, weather_id: int = 0) -> dict | None:
+                      model_sha256: str, weather_id: int = 0, calibration_sha256: str = "") -> dict | None:
         """The recorded forecast of this key, or None."""
         with self._lock:
             row = self._db.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
-                                           model_sha256, weather_id)).fetchone()
+                                           model_sha256, weather_id, calibration_sha256)).fetchone()
         return _forecast_row(row) if row else None
 
     def add_forecast(self, station: str, issue_date: str, leads: int, data_version: int, data_fingerprint: str,
                      model_sha256: str, setting: str, table: list[dict], weights: dict,
                      levels: dict | None = None, origin: str = "request", weather_id: int = 0,
-                     notes: list | None = None) -> dict:
+                     notes: list | None = None, calibration_sha256: str = "") -> dict:
         """Record an issued forecast (``weather_id``: the weather forecast it read, 0 for none; ``notes``: what
-        the station's data checks found); if the same key is already there (a concurrent request issued it
-        first), keep the earlier row and return it."""
+        the station's data checks found; ``calibration_sha256``: the model's calibration it was issued with); if
+        the same key is already there (a concurrent request issued it first), keep the earlier row and return it."""
         with self._lock:
             cur = self._db.cursor()
             # NORMAL, not FULL, for this one: an issued forecast can be issued again from the data and the
@@ -260,12 +263,12 @@ class Store:
                 cur.execute(
                     "INSERT OR IGNORE INTO forecasts (station, issue_date, leads, data_version, data_fingerprint, "
                     "model_sha256, setting, table_json, weights_json, created_at, origin, levels_json, weather_id, "
-                    "notes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "notes_json, calibration_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
                      json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {}), weather_id,
-                     json.dumps(list(notes or []), ensure_ascii=False)))
+                     json.dumps(list(notes or []), ensure_ascii=False), calibration_sha256))
                 row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
-                                          model_sha256, weather_id)).fetchone()
+                                          model_sha256, weather_id, calibration_sha256)).fetchone()
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
