@@ -76,7 +76,8 @@ class IssueTable:
     them took half a minute). ``days`` [n] are the issue days (days since ``first_date``), ascending;
     ``values`` [n, M, leads, len(inputs)] the forecast of lead k of each run at ``[..., k - 1, :]`` (NaN where
     the archive has no value), the runs of an issue day in the order of their member numbers and ``M`` the
-    most members an issue day holds; ``members`` [n] how many of them each issue day holds.
+    most members an issue day holds; ``members`` [n] how many of them each issue day holds; ``complete``
+    [n, M] which runs have every lead and input (False at the places of runs a day does not hold).
     """
 
     def __init__(self, table: pd.DataFrame, inputs, first_date, leads: int):
@@ -93,6 +94,7 @@ class IssueTable:
         self.values = np.full((len(self.days), M, int(leads), len(inputs)), np.nan)
         ok = (lead >= 1) & (lead <= leads)
         self.values[d[ok], slot[ok], lead[ok] - 1] = table[list(inputs)].to_numpy(np.float64)[ok]
+        self.complete = np.isfinite(self.values).all(axis=(2, 3))
 
     def __len__(self) -> int:
         return len(self.days)
@@ -125,7 +127,7 @@ class ArchiveLookup:
         for rec, table in zip(records, self.by_basin):
             if table is None or not len(table):
                 continue
-            complete = np.isfinite(table.values).all(axis=(2, 3)).sum(axis=1)   # [days] complete members
+            complete = table.complete.sum(axis=1)   # [days] complete members
             left = table.members - complete
             if left.any():
                 log.info("Basin %s: %d archived member forecast(s) on %d issue date(s) incomplete on their lead "
@@ -225,7 +227,7 @@ class ArchivedForecast:
                             f"to {int(held.max())} members); a reforecast issues its dates alike: give every date "
                             "its members, or reforecast the spans apart")
         self.members = int(held.max()) if len(held) else 1
-        self.complete = np.isfinite(self.table.values).all(axis=(2, 3))        # [days, members]
+        self.complete = self.table.complete                                     # [days, members]
         n = self.complete.sum(axis=1)
         self.usable = (n >= min(2, self.members)) & (2 * n >= held)
 
