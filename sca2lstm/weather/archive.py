@@ -55,18 +55,12 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     src = f"weather archive {path}"
     if wf is None or wf.table["issue_date"].isna().any():
         raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
-    t = wf.table.rename(columns={"valid_date": "date"})
-    pet = pet_input(cfg)
-    note_oudin_pet(t, pet, cfg.data.pet_from_temperature, src)
-    try:  # as a reforecast reads it (with_model_pet): a gap leaves its member incomplete on that day, no more
-        t = complete_pet(t, pet, cfg.data.pet_from_temperature, lat, gaps=True)
-    except DataError as e:
-        raise DataError(f"{src}: {e}") from None
-    need = [c for c in cfg.data.dynamic_inputs]
-    missing = [c for c in need if c not in t.columns]
+    # as a reforecast reads it: a gap leaves its member incomplete on that day, no more
+    wf = with_model_pet(WeatherForecast(wf.table, src, wf.location), cfg, lat)
+    missing = [c for c in cfg.data.dynamic_inputs if c not in wf.table.columns]
     if missing:
-        raise DataError(f"{src}: lacks the model input(s) {missing}; it has {[c for c in t.columns]}")
-    return WeatherForecast(t.rename(columns={"date": "valid_date"}), src, wf.location)
+        raise DataError(f"{src}: lacks the model input(s) {missing}; it has {list(wf.table.columns)}")
+    return wf
 
 
 class IssueTable:
@@ -193,7 +187,7 @@ def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
         t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat, gaps=True)
     except DataError as e:
         raise DataError(f"{wf.source}: {e}") from None
-    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source)
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source, wf.location)
 
 
 class ArchivedForecast:
