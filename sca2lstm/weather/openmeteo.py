@@ -88,8 +88,9 @@ class OpenMeteoClient:
     timeout : float
         Seconds one attempt may take in all: connecting, sending, and reading the whole answer. (httpx's
         own timeouts bound each step alone, so a server sending a byte now and then could hold an attempt
-        for as long as it likes.) With retries, a request takes at most ``(retries + 1) * timeout`` plus
-        the waits between attempts.
+        for as long as it likes; one that stops sending halfway is ended when a read has waited ``timeout``,
+        so such an attempt can last up to twice as long: :meth:`_attempt`.) With retries, a request takes
+        about ``(retries + 1) * timeout`` plus the waits between attempts.
     retries : int
         Further attempts after the first, on connection errors, timeouts, 429 and 5xx.
     backoff : float
