@@ -629,19 +629,21 @@ def plot_reliability(nominal, observed: dict, path, title: str = "", xlabel: str
                      ylabel: str = "observed coverage") -> Path:
     """Observed against nominal frequencies (interval coverage, or how often the observation falls
     below each quantile), one line per label (e.g. per lead), and the diagonal."""
-    nominal = _as_float(nominal, "nominal")
     fig = _new_figure((5, 5))
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="ideal")
+    _reliability_axes(fig.add_subplot(), nominal, observed, xlabel, ylabel, title, diagonal="ideal")
+    return _save(fig, path)
+
+
+def _reliability_axes(ax, nominal, observed: dict, xlabel: str, ylabel: str, title: str, diagonal: str,
+                      legend_loc: str = "best") -> None:
+    """Draw observed against nominal frequencies on ``ax``: the diagonal (labelled ``diagonal``) and one line
+    per ``observed`` label, on the unit square."""
+    nominal = _as_float(nominal, "nominal")
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label=diagonal)
     for label, cov in observed.items():
         ax.plot(nominal, _as_float(cov, str(label), len(nominal)), marker="o", ms=3, lw=1, label=str(label))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, loc=legend_loc)
 
 
 #: Quantile columns of a verification and the share of days expected below each.
@@ -702,16 +704,13 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
     ax_f1.set(xlabel="lead (days)", ylabel="F1 by day", title="Warnings: F1 by day (persistence dashed)")
 
     nominal = [t for c, t in _BELOW if c in per_lead.columns] + ([0.95] if "above_q95" in per_lead.columns else [])
-    ax_rel.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="calibrated")
+    seen = {}
     if nominal:
         for _, r in per_lead.iterrows():
-            seen = [r[c] for c, _ in _BELOW if c in per_lead.columns]
-            if "above_q95" in per_lead.columns:
-                seen.append(1.0 - r["above_q95"])
-            ax_rel.plot(nominal, seen, marker="o", ms=3, lw=1, label=f"lead {int(r['lead'])}")
-    ax_rel.set(xlim=(0, 1), ylim=(0, 1), xlabel="quantile level", ylabel="share of days below it",
-               title="Reliability of the quantiles")
-    ax_rel.legend(fontsize=7, loc="upper left")
+            below = [r[c] for c, _ in _BELOW if c in per_lead.columns]
+            seen[f"lead {int(r['lead'])}"] = below + ([1.0 - r["above_q95"]] if "above_q95" in per_lead.columns else [])
+    _reliability_axes(ax_rel, nominal, seen, "quantile level", "share of days below it", "Reliability of the quantiles",
+                      diagonal="calibrated", legend_loc="upper left")
     for ax in (ax_nse, ax_f1):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
