@@ -5,6 +5,7 @@ SERVE_DB and SCA2LSTM_TOKEN set)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from sca2lstm.evaluation.live import LiveForecaster, station_models
 
@@ -28,3 +29,14 @@ def app_from_env():
     data_dir = os.environ["SERVE_DATA_DIR"]
     return create_app(data_dir, os.environ["SERVE_DB"], forecaster(os.environ["SERVE_MODEL"], data_dir),
                       token=os.environ.get("SCA2LSTM_TOKEN") or None)
+
+
+def older_database(path, script: str):
+    """A database at ``path`` made by ``script`` (the SQL of an earlier version's schema and rows), opened by
+    today's :class:`~sca2lstm.serve.store.Store`, which migrates it."""
+    from sca2lstm.serve.store import Store
+
+    con = sqlite3.connect(path)
+    con.executescript(script)
+    con.close()
+    return Store(path)

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import forecaster
+from serve_helpers import forecaster, older_database
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
@@ -741,18 +741,13 @@ def test_the_store_is_wal_with_full_sync_for_posts(tmp_path):
 
 
 def test_a_database_without_fingerprints_keeps_its_forecasts(tmp_path):
-    from sca2lstm.serve.store import Store
-
     db = tmp_path / "old.sqlite"
-    con = sqlite3.connect(db)
-    con.executescript(
+    store = older_database(db, (
         "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
         "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, model_sha256 TEXT NOT NULL, setting TEXT NOT "
         "NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (station, "
         "issue_date, leads, data_version, model_sha256));"
-        "INSERT INTO forecasts VALUES (7, '32006', '1977-01-01', 3, 0, 'm', 'issue-time', '[]', '{}', 'then');")
-    con.close()
-    store = Store(db)
+        "INSERT INTO forecasts VALUES (7, '32006', '1977-01-01', 3, 0, 'm', 'issue-time', '[]', '{}', 'then');"))
     assert [r["id"] for r in store.forecasts("32006")] == [7]
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m") is None  # a current file: issued again
     assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {})["id"] == 8
@@ -765,8 +760,7 @@ def test_a_database_from_before_calibrations_were_recorded_keeps_its_forecasts(t
     from sca2lstm.serve.store import Store
 
     db = tmp_path / "old.sqlite"
-    con = sqlite3.connect(db)
-    con.executescript(
+    store = older_database(db, (
         "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
         "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, data_fingerprint TEXT NOT NULL DEFAULT '', "
         "model_sha256 TEXT NOT NULL, setting TEXT NOT NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, "
@@ -774,9 +768,7 @@ def test_a_database_from_before_calibrations_were_recorded_keeps_its_forecasts(t
         "weather_id INTEGER NOT NULL DEFAULT 0, notes_json TEXT NOT NULL DEFAULT '[]', UNIQUE (station, issue_date, "
         "leads, data_version, data_fingerprint, model_sha256, weather_id));"
         "INSERT INTO forecasts VALUES (7, '32006', '1977-01-01', 3, 0, 'fp', 'm', 'issue-time', '[]', '{}', 'then', "
-        "'daily', '{}', 0, '[\"a note\"]');")
-    con.close()
-    store = Store(db)
+        "'daily', '{}', 0, '[\"a note\"]');"))
     [old] = store.forecasts("32006")
     assert (old["id"], old["origin"], old["notes"], old["calibration_sha256"]) == (7, "daily", ["a note"], "")
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m", 0, "c") is None  # a calibration: issued again

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from openmeteo_fixtures import daily_response, ensemble_response, hourly_response, loopback_server
-from serve_helpers import forecaster
+from serve_helpers import forecaster, older_database
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
@@ -285,20 +285,15 @@ def test_the_daily_issue_fetches_a_configured_station_and_issues_without_it_when
 
 
 def test_a_database_without_weather_keys_keeps_its_forecasts(tmp_path):
-    from sca2lstm.serve.store import Store
-
     db = tmp_path / "old.sqlite"
-    con = sqlite3.connect(db)
-    con.executescript(
+    store = older_database(db, (
         "CREATE TABLE forecasts (id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL, issue_date TEXT NOT "
         "NULL, leads INTEGER NOT NULL, data_version INTEGER NOT NULL, data_fingerprint TEXT NOT NULL, model_sha256 "
         "TEXT NOT NULL, setting TEXT NOT NULL, table_json TEXT NOT NULL, weights_json TEXT NOT NULL, created_at TEXT "
         "NOT NULL, origin TEXT NOT NULL DEFAULT 'request', levels_json TEXT NOT NULL DEFAULT '{}', UNIQUE (station, "
         "issue_date, leads, data_version, data_fingerprint, model_sha256));"
         "INSERT INTO forecasts VALUES (3, '32006', '1977-01-01', 3, 0, 'fp', 'm', 'issue-time', '[]', '{}', 'then', "
-        "'daily', '{\"alert\": {}}');")
-    con.close()
-    store = Store(db)
+        "'daily', '{\"alert\": {}}');"))
     [row] = store.forecasts("32006")
     assert (row["id"], row["origin"], row["levels"], row["weather_id"]) == (3, "daily", {"alert": {}}, 0)
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m")["id"] == 3
