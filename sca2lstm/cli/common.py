@@ -179,10 +179,10 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
     except Sca2lstmError as e:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"{prog}: error: {_one_line(e)}\n")
+        sys.stderr.write(f"{prog}: error: {one_line(e)}\n")
         return e.exit_code
     except KeyboardInterrupt as e:  # the trainers say where their resumable state is
-        detail = f"; {_one_line(e)}" if str(e) else ""
+        detail = f"; {one_line(e)}" if str(e) else ""
         sys.stderr.write(f"{prog}: interrupted{detail}\n")
         return 130
     except MemoryError:
@@ -199,5 +199,6 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
         raise
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (its type's name where it has none)."""
     return " ".join(str(e).split()) or type(e).__name__

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import Sca2lstmError
-from .common import ArgumentParser, add_common_flags, basin_id, output_folder, run_main
+from .common import ArgumentParser, add_common_flags, basin_id, one_line, output_folder, run_main
 
 PROG = "predict.py"
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _body(args) -> int:
                 raise
             if not isinstance(e, Sca2lstmError):
                 log.error("basin %s: unexpected error", basin, exc_info=True)
-            failed.append((basin, " ".join(str(e).split()) or type(e).__name__))
+            failed.append((basin, one_line(e)))
     print(f"\nModel: {path}")
     print(f"Setting: {HINDCAST_SETTING} (for an issue-time forecast use 'sca2lstm forecast')")
     # Left of the first bar: the days where persistence also has a forecast (the fair comparison); "NSE all

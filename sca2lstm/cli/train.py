@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import DataError
 from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int,
-                     note_in_file, output_file, positive_float, positive_int, remove_handler, run_main)
+                     note_in_file, one_line, output_file, positive_float, positive_int, remove_handler, run_main)
 
 PROG = "sca2lstm.py"
 
@@ -93,8 +93,7 @@ def _body(args) -> int:
         # The log says how the run ended (the console gets the one line from run_main).
         if handler is not None:
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            detail = " ".join(str(e).split()) or type(e).__name__
-            note_in_file(handler, logging.ERROR, f"{PROG}: run {reason}: {detail}")
+            note_in_file(handler, logging.ERROR, f"{PROG}: run {reason}: {one_line(e)}")
         if not isinstance(e, Exception):
             raise
         # A run that failed before it saved a resumable state leaves nothing behind.
