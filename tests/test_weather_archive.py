@@ -219,6 +219,43 @@ def test_archive_headers_with_spaces_or_capitals_read_as_the_canonical_names(tmp
         read_forecast_file(tmp_path / "twice.csv")
 
 
+def test_an_archive_with_named_members_reads_as_the_same_archive_numbered(tmp_path):
+    """Members named as other tools name them (control first, then by their number, then the other names
+    alphabetically), or numbered in ECMWF's ``number`` column, read as the same archive with members 0..3; an
+    empty member, a fraction, or two columns that could be the members are refused in one line."""
+    from sca2lstm.weather.files import read_forecast_file
+
+    a = _archive(["1972-01-01", "1972-01-02"], members=4, rain=lambda issue, k, m: k + 10.0 * m + issue.day)
+    a.to_csv(tmp_path / "numbered.csv", index=False)
+    ref = read_forecast_file(tmp_path / "numbered.csv").table
+    assert ref["member"].tolist() == a["member"].tolist()
+    names = {"control.csv": ("control", "pf01", "pf02", "pf03"),
+             "ecmwf_style.csv": ("CF", "ens_02", "ENS-10", "member11"),   # by number, not ENS-10 before ens_02
+             "short.csv": ("c", "p1", "p2", "p3"),
+             "others.csv": ("hres", "mem01", "alpha", "beta")}
+    for name, labels in names.items():
+        a.assign(member=a["member"].map(dict(enumerate(labels)))).to_csv(tmp_path / name, index=False)
+    a.rename(columns={"member": "number"}).to_csv(tmp_path / "number.csv", index=False)
+    a.assign(member=a["member"].map(dict(enumerate(names["control.csv"])))).rename(
+        columns={"member": "Ensemble Member"}).to_csv(tmp_path / "ensemble_member.csv", index=False)
+    for name in [*names, "number.csv", "ensemble_member.csv"]:
+        pd.testing.assert_frame_equal(read_forecast_file(tmp_path / name).table, ref, obj=name)
+    # a `number` beside `member` is not the members
+    a.assign(number=7).to_csv(tmp_path / "both.csv", index=False)
+    assert read_forecast_file(tmp_path / "both.csv").table["member"].tolist() == a["member"].tolist()
+    a.rename(columns={"member": "number"}).assign(ensemble_member="pf01").to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(DataError, match="columns 'number' and 'ensemble_member' could both be the member column"):
+        read_forecast_file(tmp_path / "two.csv")
+    blank = a.assign(member=a["member"].map(dict(enumerate(names["control.csv"]))).astype(object))
+    blank.loc[5, "member"] = None
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    with pytest.raises(DataError, match=r"blank.csv: column 'member' is empty on row 6 below the header; .* pf01"):
+        read_forecast_file(tmp_path / "blank.csv")
+    a.rename(columns={"member": "number"}).assign(number=0.5).to_csv(tmp_path / "half.csv", index=False)
+    with pytest.raises(DataError, match="column 'number' holds '0.5', not a whole number; members are whole numbers"):
+        read_forecast_file(tmp_path / "half.csv")
+
+
 def test_archive_without_valid_date_is_refused_in_one_line_not_guessed_from_lead_days(pretrained_ckpt,
                                                                                     data_with_archive, tmp_path,
                                                                                     capsys):
@@ -294,8 +331,8 @@ def test_a_long_ensemble_archive_is_indexed_in_one_pass():
 
 def test_reforecast_of_one_forecast_a_day_takes_the_forecast_spread_whatever_its_member_numbers(
         pretrained_ckpt, data_with_archive):
-    """An archive of one forecast per issue date whose member column varies (a run number) is issued as one
-    forecast a day, with the calibration's forecast spread, exactly as with member 0 throughout: not as an
+    """An archive of one forecast per issue date whose member column varies (a run number, or a name) is issued
+    as one forecast a day, with the calibration's forecast spread, exactly as with member 0 throughout: not as an
     ensemble because two member numbers occur in the file."""
     from sca2lstm.evaluation.reforecast import reforecast
     from sca2lstm.weather.files import from_long_table
@@ -303,11 +340,13 @@ def test_reforecast_of_one_forecast_a_day_takes_the_forecast_spread_whatever_its
     bundle = load_model(pretrained_ckpt)
     a = _archive(pd.date_range("1973-05-01", "1973-05-06"), rain=lambda issue, k, m: 3.0 * k)
     runs = a.assign(member=[int(d.day) % 2 for d in pd.to_datetime(a["issue_date"])])
+    named = a.assign(member=["control" if d.day % 2 else "pf07" for d in pd.to_datetime(a["issue_date"])])
     tabs = [reforecast(bundle, "32006", "1973-05-01", "1973-05-06", data_dir=data_with_archive,
-                       model_path=pretrained_ckpt, weather_archive=from_long_table(t, "a"))[0] for t in (a, runs)]
+                       model_path=pretrained_ckpt, weather_archive=from_long_table(t, "a"))[0]
+            for t in (a, runs, named)]
     assert len(tabs[0]) == 6 * 7
     for c in ("median", "q05", "q95"):
-        assert np.allclose(tabs[0][c], tabs[1][c]), c
+        assert np.allclose(tabs[0][c], tabs[1][c]) and np.allclose(tabs[0][c], tabs[2][c]), c
 
 
 def test_reforecast_leaves_out_an_archives_incomplete_members_as_a_single_forecast_does(pretrained_ckpt,

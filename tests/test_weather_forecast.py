@@ -144,10 +144,10 @@ def test_unusable_forecast_files_are_refused_in_one_line(pretrained_ckpt, tiny_d
     nokeys = _save(tmp_path, "nokeys.json", {"latitude": 1.0, "daily": {"time": ["1976-06-16"], "wind": [1]}})
     rc, err = run(nokeys)
     assert rc == 1 and len(err) == 1 and "none of precipitation_sum" in err[0]
-    pd.DataFrame({"valid_date": ["1976-06-16"], "member": ["a"], "precipitation": [1.0]}).to_csv(
+    pd.DataFrame({"valid_date": ["1976-06-16"], "member": [1.5], "precipitation": [1.0]}).to_csv(
         tmp_path / "m.csv", index=False)
     rc, err = run(tmp_path / "m.csv")
-    assert rc == 1 and len(err) == 1 and "'member' must hold whole numbers" in err[0]
+    assert rc == 1 and len(err) == 1 and "column 'member' holds '1.5', not a whole number" in err[0]
     # an input under another name is named, with the column that looks like it
     pd.DataFrame({"valid_date": pd.date_range("1976-06-16", periods=9).strftime("%Y-%m-%d"), "member": 0,
                   "precip": 1.0, "temperature": 14.0}).to_csv(tmp_path / "renamed.csv", index=False)

@@ -9,7 +9,9 @@ Three layouts are read (:func:`read_forecast_file`):
   (what ``weather fetch`` writes, and the layout of an archive of past forecasts); a table holding several
   issue dates is an archive, and a forecast for issue date t0 takes the rows issued on t0. The optional
   ``latitude, longitude`` say where the forecast is for (``weather fetch`` writes them), so that a forecast
-  for another place is refused as a saved answer's coordinates are;
+  for another place is refused as a saved answer's coordinates are.
+  ``member`` holds whole numbers or names (``control``, ``pf01``; :func:`member_ids`), and may be called
+  ``number`` (ECMWF's) or ``ensemble_member``;
 * a plain CSV ``date, <inputs>`` (one row per lead day) is not read here: the caller passes it on as a
   table, as before.
 
@@ -237,8 +239,7 @@ def header_names(columns, source: str) -> dict:
     taken for ``valid_date`` / ``precipitation``. A one-line DataError where two columns would take one name."""
     out, taken = {}, {}
     for c in columns:
-        name = str(c).strip()
-        key = re.sub(r"[\s-]+", "_", name).lower()
+        name, key = str(c).strip(), header_key(c)
         if key in KNOWN_COLUMNS:
             name = key
         if name in taken:
@@ -247,6 +248,57 @@ def header_names(columns, source: str) -> dict:
         if name != c:
             out[c] = name
     return out
+
+
+def header_key(column) -> str:
+    """A header as the reader compares it: without surrounding spaces, lower case, spaces and dashes as ``_``."""
+    return re.sub(r"[\s-]+", "_", str(column).strip()).lower()
+
+
+#: Other names of the member column, read as it where a table has no ``member`` (ECMWF's ``number``: 0 is the
+#: control).
+MEMBER_ALIASES = ("number", "ensemble_member")
+#: Member names of the control run (any case), which comes first.
+CONTROL_NAMES = ("control", "ctrl", "c", "cf", "hres")
+MEMBER_FORMS = "whole numbers (0 for the control), or names such as control, pf01, mem01, ens_03"
+
+
+def member_column(columns, source: str) -> str | None:
+    """The column a long table's members are read from: ``member``, else one named ``number`` or
+    ``ensemble_member`` (None: none, a single run). A one-line DataError where two of the others could be it."""
+    if "member" in columns:
+        return "member"
+    found = [str(c) for c in columns if header_key(c) in MEMBER_ALIASES]
+    if len(found) > 1:
+        raise DataError(f"{source}: columns {found[0]!r} and {found[1]!r} could both be the member column; keep one, "
+                        "or name it 'member'")
+    return found[0] if found else None
+
+
+def member_ids(values: pd.Series, column: str, source: str) -> pd.Series:
+    """Members as int: whole numbers as they are; names (``control``, ``pf01``, ``ENS-05``), where any value is not
+    a number, numbered 0.. in a stable order: the control's name first, then names by their (last) number, then
+    the others alphabetically, so that a table of names reads as the same table numbered so. A one-line
+    DataError for an empty value or a number that is not whole."""
+    text = values.astype("string").str.strip()
+    empty = (text.isna() | (text == "")).to_numpy()
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{source}: column {column!r} is empty on row {i + 1} below the header; give every row its member: "
+                        f"{MEMBER_FORMS}")
+    number = pd.to_numeric(values, errors="coerce")
+    if number.isna().any():
+        def order(name):
+            digits = re.findall(r"\d+", name)
+            return (0, 0, name) if name.lower() in CONTROL_NAMES else (1, int(digits[-1]), name) if digits \
+                else (2, 0, name.lower(), name)
+        ids = {name: i for i, name in enumerate(sorted(set(text), key=order))}
+        return text.map(ids).astype(int)
+    part = (number % 1 != 0).to_numpy()
+    if part.any():
+        raise DataError(f"{source}: column {column!r} holds {text.iloc[int(np.flatnonzero(part)[0])]!r}, not a whole "
+                        f"number; members are {MEMBER_FORMS}")
+    return number.astype(int)
 
 
 def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
@@ -324,8 +376,12 @@ def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> Weath
         df = df.rename(columns={"date": "valid_date"})
     if "issue_date" not in df.columns:
         df["issue_date"] = pd.NaT
-    if "member" not in df.columns:
+    column = member_column(df.columns, source)
+    if column is None:
         df["member"] = 0
+    else:
+        df = df.rename(columns={column: "member"})
+        df["member"] = member_ids(df["member"], column, source)
     location = table_place(df, source)
     return WeatherForecast(_tidy(df.drop(columns=[c for c in PLACE_COLUMNS if c in df.columns]), source), source,
                            location)
@@ -380,10 +436,7 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
         out[c] = parsed
     if out["valid_date"].isna().any():
         raise DataError(f"{src}: column 'valid_date' has an empty row")
-    m = pd.to_numeric(out["member"], errors="coerce")
-    if m.isna().any() or (m % 1 != 0).any():
-        raise DataError(f"{src}: column 'member' must hold whole numbers (0 for the control or a single run)")
-    out["member"] = m.astype(int)
+    out["member"] = out["member"].astype(int)  # numbered by from_long_table (member_ids) or the Open-Meteo parser
     if "lead_days" in out.columns and out["issue_date"].notna().all():
         lead = (out["valid_date"] - out["issue_date"]).dt.days
         given = pd.to_numeric(out["lead_days"], errors="coerce")
