@@ -273,3 +273,76 @@ def test_a_stage_station_fan_chart_has_a_water_level_axis_by_its_curve_with_read
     assert len(ticks) >= 3 and np.all((flows >= lo) & (flows <= hi))
     assert np.allclose(axis[1](ticks), flows, rtol=1e-3)
     assert np.diff(np.sort(flows)).min() >= 0.05 * (hi - lo) - 1e-9
+
+
+def _date_labels_as_read(ax):
+    """Each labelled tick of a date axis, left to right: (label, the date a reader takes it for, the tick's date).
+
+    A label's missing year or month is the last one named to its left, else the corner's (offset); a label that
+    names no day is the 1st and one that names no month January (matplotlib's "Jan" for 1 January, "2013" for
+    January 2013). A date the labels and the corner do not give is read as None."""
+    import calendar
+    import datetime as dt
+    import re
+
+    import matplotlib.dates as mdates
+
+    months = {m: i for i, m in enumerate(calendar.month_abbr) if m}
+    order = ("year", "month", "day")
+
+    def named(text):
+        parts = {}
+        for tok in (t for t in re.split(r"[-\s]+", text.strip()) if t):
+            key = "month" if tok in months else "year" if tok.isdigit() and len(tok) == 4 else "day"
+            parts[key] = months[tok] if key == "month" else int(tok)
+        return parts
+
+    context = named(ax.xaxis.get_offset_text().get_text())
+    read = []
+    labels = sorted((t.get_position()[0], t.get_text()) for t in ax.get_xticklabels() if t.get_visible() and t.get_text())
+    for x, text in labels:
+        parts = named(text)
+        coarsest = min(order.index(k) for k in parts)
+        value = {k: parts[k] if k in parts else context.get(k) if i < coarsest else 1 for i, k in enumerate(order)}
+        date = dt.date(value["year"], value["month"], value["day"]) if None not in value.values() else None
+        if date is not None:
+            context = {"year": date.year, "month": date.month}
+        read.append((text, date, mdates.num2date(x).date()))
+    return read
+
+
+@pytest.mark.parametrize("chart,axes", [("fan_chart", 1), ("hydrograph", 2), ("attention_heatmap", 1),
+                                        ("before_after", 1)])
+def test_date_labels_across_new_year_read_as_the_ticks_dates(tmp_path, monkeypatch, chart, axes):
+    """A fan chart issued 2012-12-29, a flood on 2013-01-02 (the hydrographs' zoom and the attention's days around
+    it): each tick label, read with the labels left of it and the corner, is the tick's own date. matplotlib's
+    corner named the last tick's year and month: December's 21, 25, 29 read as January 2013."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    dates = pd.date_range("2012-11-20", "2013-02-28", freq="D")
+    obs = 2.0 + 8.0 * np.exp(-(((dates - pd.Timestamp("2013-01-02")).days / 10.0) ** 2))
+    if chart == "fan_chart":
+        hist = pd.date_range("2012-12-20", "2012-12-29", freq="D")
+        valid = pd.date_range("2012-12-30", periods=7, freq="D")
+        med = np.linspace(6.0, 4.0, 7)
+        P.plot_fan_chart(hist, np.linspace(3.0, 7.0, 10), valid, med, {"90 %": (med * 0.6, med * 1.8)},
+                         tmp_path / "fan.png", title="issued 2012-12-29")
+    elif chart == "hydrograph":
+        P.plot_hydrograph(dates, obs, obs * 1.1, tmp_path / "h.png", title="Nov..Feb")
+    elif chart == "attention_heatmap":
+        w = np.random.default_rng(5).random((len(dates), 2))
+        P.plot_attention_heatmap(dates, w / w.sum(axis=1, keepdims=True), ["precipitation", "discharge_lag1"],
+                                 tmp_path / "a.png", obs=obs)
+    else:
+        P.plot_before_after(dates, obs, obs * 1.3, obs * 1.1, tmp_path / "b.png")
+    fig = figs[0]
+    fig.canvas.draw()
+    date_axes = [ax for ax in fig.axes
+                 if any(c.__module__ == "matplotlib.dates" for c in type(ax.xaxis.get_major_formatter()).__mro__)
+                 and any(t.get_visible() and t.get_text() for t in ax.get_xticklabels())]
+    assert len(date_axes) == axes
+    for ax in date_axes:
+        read = _date_labels_as_read(ax)
+        assert len({tick.year for _, _, tick in read}) == 2            # the ticks cross New Year
+        assert [(text, seen) for text, seen, _ in read] == [(text, tick) for text, _, tick in read], \
+            f"corner {ax.xaxis.get_offset_text().get_text()!r}"

@@ -9,9 +9,11 @@ if needed, and returns the :class:`~pathlib.Path` written. Missing values (NaN) 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -121,13 +123,70 @@ def event_window(obs, before: int = EVENT_BEFORE, after: int = EVENT_AFTER):
 
 
 def _format_time_axis(ax, is_date: bool) -> None:
+    """The time axis of every figure: with dates, concise labels that read right across a month or year
+    boundary (:class:`_SpanDateFormatter`)."""
     if is_date:
-        import matplotlib.dates as mdates
-
         loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+        ax.xaxis.set_major_formatter(_SpanDateFormatter(loc))
+        # The corner names the span's start: it goes under the first tick, not under the last (matplotlib's place)
+        ax.xaxis.get_offset_text().set(x=0.0, horizontalalignment="left")
     ax.grid(True, alpha=0.3)
+
+
+#: The strftime directives of each date part: year, month, day, hour, minute, second (ConciseDateFormatter's levels).
+_DATE_PARTS = ("Yy", "bBm", "dej", "HI", "M", "Sf")
+#: A tick's full date, down to the part its level labels.
+_FULL_DATE = ("%Y", "%Y-%b", "%Y-%b-%d", "%Y-%b-%d %H:%M", "%Y-%b-%d %H:%M", "%Y-%b-%d %H:%M:%S")
+
+
+def _named_parts(fmt: str) -> set:
+    """The date parts (0 year .. 5 second) a strftime format names."""
+    return {i for d in re.findall(r"%[-#]?(\w)", fmt) for i, part in enumerate(_DATE_PARTS) if d in part}
+
+
+class _SpanDateFormatter(mdates.ConciseDateFormatter):
+    """matplotlib's :class:`~matplotlib.dates.ConciseDateFormatter`, read from the left: the corner (offset) names
+    the span's start, and a tick where a coarser part changes (a new year, a new month) names it.
+
+    matplotlib's corner names the last tick's year and month, so the days before a new month or year read as
+    the wrong ones: a fan chart issued 2012-12-29 labelled its December days 21, 25, 29 under "2013-Jan", a
+    Dec..Feb hydrograph's mid-January under "2013-Mar". Here the corner says "2012-Dec" and 1 January reads
+    "2013-Jan-01": a label's missing year or month is the last one named to its left, else the corner's.
+    """
+
+    def __init__(self, locator, tz=None):
+        super().__init__(locator, tz=tz)
+        self._span_tz = tz
+        self._span_offset = ""
+
+    def format_ticks(self, values):
+        labels = list(super().format_ticks(values))
+        self._span_offset = ""
+        if len(values) == 0:
+            return labels
+        dates = [mdates.num2date(v, tz=self._span_tz) for v in values]
+        parts = np.array([d.timetuple()[:6] for d in dates])
+        varying = [lv for lv in range(6) if len(np.unique(parts[:, lv])) > 1]
+        level = varying[-1] if varying else 5     # the finest part that changes, as matplotlib labels it
+        if level == 0:                             # every label is a year: nothing is read from elsewhere
+            return labels
+        zero = (0, 1, 1, 0, 0, 0)[level]
+        named = []
+        for i, d in enumerate(dates):
+            fmt = self.zero_formats[level] if parts[i, level] == zero else self.formats[level]
+            changed = np.flatnonzero(parts[i, :level] != parts[i - 1, :level]) if i else []
+            if len(changed) and not set(range(changed[0], level)) <= _named_parts(fmt):
+                fmt = _FULL_DATE[level]
+                labels[i] = d.strftime(fmt)
+            named.append(_named_parts(fmt))
+        first = int(np.argmin(values))             # the span's start, also on an inverted axis
+        if self.show_offset and not set(range(level)) <= named[first]:
+            self._span_offset = dates[first].strftime(self.offset_formats[level])
+        return labels
+
+    def get_offset(self):
+        return self._span_offset
 
 
 def _no_data(ax, text: str) -> None:
@@ -385,8 +444,6 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     else:
         xs = x[win]
         if is_date:
-            import matplotlib.dates as mdates
-
             xn = mdates.date2num(xs)
         else:
             xn = xs.astype(np.float64)
