@@ -178,6 +178,62 @@ def test_the_daily_issue_looks_for_newly_fine_tuned_models_first(pretrained_ckpt
     assert used == {"10002": file_sha256(ckpt), "10003": file_sha256(pretrained), "32006": file_sha256(pretrained)}
 
 
+def test_a_checkpoint_replaced_during_the_daily_issue_reaches_the_next_issue_not_its_later_stations(
+        pretrained_ckpt, data, tmp_path, monkeypatch):
+    """A duty forecaster reads one morning's issue as one model's: the pretrained checkpoint and a station's own
+    one, replaced on disk and settled after the issue's first station (with requests looking for replacements
+    on every forecast), do not reach that issue's later stations; every forecast of the issue records the
+    versions the issue started with, and the next issue takes the replacements for every station."""
+    import os
+    import time
+
+    import torch
+
+    from sca2lstm.fileio import file_sha256
+
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+
+    def write(path, version) -> str:  # new bytes of the model renamed onto its name, settled; its sha256
+        staged = path.with_name(f".{path.stem}.staged.pth")
+        torch.save({**ckpt, "qa_version": version}, staged)
+        os.replace(staged, path)
+        t = time.time() - 60
+        os.utime(path, (t, t))
+        return file_sha256(path)
+
+    folder = tmp_path / "model_output"
+    own = folder / "fine_tune" / "basin_32006" / "run" / "best_model_basin_32006.pth"
+    own.parent.mkdir(parents=True)
+    old = {"default": write(folder / "sca2lstm.pth", 1), "own": write(own, 1)}
+    new = {}
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    db = tmp_path / "db.sqlite"
+    with forecaster(folder, data, rescan_every=0) as live, \
+            TestClient(create_app(data, db, live, token=TOKEN, daily=Daily(now=lambda: clock[0]))) as c:
+        weather = c.app.state.service.weather
+        real, seen = weather.fetch, []
+
+        def fetch(station, settings):  # called just before each station is issued
+            seen.append(station)
+            if len(seen) == 2:  # the first station is issued: both checkpoints are replaced and settle now
+                new.update(default=write(folder / "sca2lstm.pth", 2), own=write(own, 2))
+            return real(station, settings)
+
+        monkeypatch.setattr(weather, "fetch", fetch)
+        first = c.post("/daily_issue", headers=AUTH).json()
+        clock[0] += dt.timedelta(days=1)
+        second = c.post("/daily_issue", headers=AUTH).json()
+    assert first["failed"] == second["failed"] == [] and seen[:3] == ["10002", "10003", "32006"]
+    assert new and new["default"] != old["default"] and new["own"] != old["own"]
+    con = sqlite3.connect(db)
+    used = con.execute("SELECT d.day, w.station, f.model_sha256 FROM issued_warnings w JOIN daily_issues d "
+                       "ON d.id = w.issue_id JOIN forecasts f ON f.id = w.forecast_id ORDER BY d.day, w.station").fetchall()
+    con.close()
+    want = [(day, station, v["own" if station == "32006" else "default"])
+            for day, v in (("2026-12-07", old), ("2026-12-08", new)) for station in ("10002", "10003", "32006")]
+    assert used == want
+
+
 def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     with WebhookStub(status=500) as hook, forecaster(pretrained_ckpt, data) as live:

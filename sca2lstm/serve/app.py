@@ -184,14 +184,17 @@ class Service:
         self.runs.move_to_end(run_key)
         return live.first(leads)
 
-    async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request"):
+    async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request",
+                       model: ModelRef | None = None):
         """``(answer bytes, row)`` of the forecast of ``station`` (issue day: ``issue_date``, else the last
         day with observed flow): from the memory cache, else the database, else the model; stored in the
-        database when ``store`` (a token holder, the daily issue)."""
+        database when ``store`` (a token holder, the daily issue). ``model``: the version to issue it with
+        (the daily issue's, fixed at its start); default the station's model now."""
         self.stations.check(station)
-        if self.forecaster.rescan_due():  # a model fine-tuned into the --model folder since (rate-limited)
-            await run_in_threadpool(self.forecaster.rescan)
-        model = self.forecaster.model(station)  # the one this forecast is named after and run with
+        if model is None:
+            if self.forecaster.rescan_due():  # a model fine-tuned into the --model folder since (rate-limited)
+                await run_in_threadpool(self.forecaster.rescan)
+            model = self.forecaster.model(station)  # the one this forecast is named after and run with
         state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
         ts = state.timeseries
         issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)

@@ -85,8 +85,9 @@ async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict
 async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict:
     """Issue every station for the local date of ``now`` (default: the clock) unless that day is issued.
 
-    Each station is forecast from its last day with observed flow over the lead days the models share,
-    and the forecast is stored (``origin`` 'daily'). A station's warning is compared with its warning in
+    Each station is forecast from its last day with observed flow over the lead days the models share, by
+    the version of its model (checkpoint and calibration) taken when the issue starts, and the forecast is
+    stored (``origin`` 'daily'). A station's warning is compared with its warning in
     the last daily issue; each change is an alert, sent to the webhook and by e-mail. The issue, every
     station's warning (or why it failed) and the alerts with their delivery are stored together.
 
@@ -108,14 +109,17 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
         previous.update(unheard)
     else:
         unheard = {}
-    # each station with its newest model: one fine-tuned since the last look is used from this issue on
+    # each station with its newest model: one fine-tuned or replaced since the last look is used from this issue
+    # on. The versions are fixed here for the whole issue: one that settles while it runs is the next issue's, so
+    # a morning's issue is never half one model's and half its replacement's.
     await run_in_threadpool(svc.forecaster.rescan, True)
+    models = {station: svc.forecaster.model(station) for station in ids}
     leads = svc.forecaster.max_leads()
     warnings, alerts, weather = [], [], {}
     for station in ids:
         fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
         try:
-            _, row = await svc.forecast(station, None, leads, store=True, origin="daily")
+            _, row = await svc.forecast(station, None, leads, store=True, origin="daily", model=models[station])
         except (HTTPException, Sca2lstmError) as e:
             detail = getattr(e, "detail", None) or " ".join(str(e).split())
             log.warning("daily issue %s: station %s failed: %s", day, station, detail)
