@@ -180,6 +180,39 @@ def test_a_rescan_takes_a_stations_new_checkpoint_only_once_it_is_finished(pretr
         assert list(fc.own) == ["32006"]
 
 
+def _load_in_one_worker(barrier, path: str, sha256: str) -> int:
+    """In a worker: wait until every worker runs one of these (so each runs exactly one), then load the version
+    ``sha256`` of ``path`` as a forecast would (a CheckpointError where that worker had not loaded it before the
+    file was replaced); the worker's pid."""
+    barrier.wait(120)
+    live._bundle(path, sha256)
+    return os.getpid()
+
+
+@pytest.mark.slow
+def test_warm_up_loads_the_models_in_every_worker_so_none_refuses_a_checkpoint_replaced_after_the_start(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """`sca2lstm serve --workers 2` warms up, then the served checkpoint is replaced on disk: until the
+    replacement settles every worker forecasts with the model it replaces. A worker that had not loaded that
+    model at the warm-up could not read it any more (the file has other bytes) and its requests got 503."""
+    import multiprocessing
+
+    import torch
+
+    served = tmp_path / "sca2lstm.pth"
+    shutil.copyfile(pretrained_ckpt, served)
+    ref = live.ModelRef(str(served), file_sha256(served), "pretrained")
+    with LiveForecaster(ref, {}, tiny_data_dir, workers=2) as f, multiprocessing.Manager() as manager:
+        f.warm_up()
+        staged = tmp_path / ".staged.pth"
+        torch.save({**torch.load(served, weights_only=True), "qa_version": 2}, staged)
+        os.replace(staged, served)  # just written: the model it replaces keeps forecasting
+        barrier = manager.Barrier(2)
+        pids = [p.result(timeout=180) for p in
+                [f._pool.submit(_load_in_one_worker, barrier, ref.path, ref.sha256) for _ in range(2)]]
+    assert len(set(pids)) == 2
+
+
 @pytest.mark.slow
 def test_worker_processes_give_the_forecast_of_the_calling_process(pretrained_ckpt, tiny_data_dir):
     ref = live.ModelRef(str(pretrained_ckpt), file_sha256(pretrained_ckpt), "pretrained")

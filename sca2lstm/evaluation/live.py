@@ -350,10 +350,16 @@ def _forget(path: str, sha256: str) -> None:
 PARENT_POLL_SECONDS = 1.0
 
 
-def _worker_start(threads: int, parent: int | None = None) -> None:
+#: In a worker process: where :meth:`LiveForecaster.warm_up`'s pings wait for each other (None elsewhere).
+_WARM_BARRIER = None
+
+
+def _worker_start(threads: int, parent: int | None = None, barrier=None) -> None:
+    global _WARM_BARRIER
     import torch
 
     torch.set_num_threads(threads)
+    _WARM_BARRIER = barrier
     if parent is not None:
         threading.Thread(target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
 
@@ -386,9 +392,13 @@ def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, le
     return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
 
 
-def _ping(models: list[tuple[str, str]]) -> int:
+def _ping(models: list[tuple[str, str]], timeout: float | None = None) -> int:
     for path, sha256 in models:
         _bundle(path, sha256)
+    if _WARM_BARRIER is not None:
+        # Held until every worker holds a ping: no worker takes two while another takes none (the first worker
+        # up took them all before), so each has loaded the models before a file of them can be replaced.
+        _WARM_BARRIER.wait(timeout)
     return os.getpid()
 
 
@@ -447,7 +457,7 @@ class LiveForecaster:
         if workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch
             self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start,
-                                                initargs=(1, os.getpid()))
+                                                initargs=(1, os.getpid(), ctx.Barrier(workers)))
         else:
             self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="forecast")
         for ref in self.refs():  # refuse a checkpoint that cannot forecast now, not at the first request
@@ -572,9 +582,11 @@ class LiveForecaster:
         return ref
 
     def warm_up(self, timeout: float = 300.0) -> None:
-        """Start every worker and load the models in it, so the first requests do not pay for it."""
+        """Start every worker and load the models in each (one ping per worker, held until all hold one), so the
+        first requests do not pay for it, and a checkpoint replaced on disk after this is never refused by a
+        worker that had not read it yet (the model it replaces forecasts until the replacement is taken)."""
         models = [(r.path, r.sha256) for r in self.refs()]
-        for f in [self._pool.submit(_ping, models) for _ in range(2 * max(1, self.workers))]:
+        for f in [self._pool.submit(_ping, models, timeout) for _ in range(max(1, self.workers))]:
             f.result(timeout=timeout)
 
     def submit(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
