@@ -234,6 +234,41 @@ def test_a_checkpoint_replaced_during_the_daily_issue_reaches_the_next_issue_not
     assert used == want
 
 
+def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the_others_are_issued(
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    """Hand-edited station metadata the readers do not check: 10002's weather points are not numbers (its fetch
+    fails: it is issued without a weather forecast), 10003's weather section is a bare name (its data cannot be
+    read). The issue goes on: the other stations are issued and stored, and each failure is one line in the
+    record and in the log (before, the whole issue failed: a 500, nothing recorded, no alert sent)."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    (data / "meta").mkdir()
+    (data / "meta" / "10002.json").write_text(json.dumps({"weather": {"source": "open-meteo", "points": "abc"}}))
+    (data / "meta" / "10003.json").write_text(json.dumps({"weather": "open-meteo"}))
+    db = tmp_path / "db.sqlite"
+    daily = Daily(now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+    with forecaster(pretrained_ckpt, data) as live, \
+            TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c, \
+            caplog.at_level("INFO", logger="sca2lstm"):
+        r = c.post("/daily_issue", headers=AUTH)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert c.get("/health").json()["last_daily_issue"]["failed"] == ["10003"]
+    assert out["stations"] == 2 and out["failed"] == ["10003"]
+    assert out["weather"]["10002"].startswith("failed: ") and "could not convert" in out["weather"]["10002"]
+    assert out["weather"]["10002"].endswith("; issued without a weather forecast")
+    con = sqlite3.connect(db)
+    record = dict((s, (f, e)) for s, f, e in con.execute("SELECT station, forecast_id, error FROM issued_warnings"))
+    stored = {s for (s,) in con.execute("SELECT station FROM forecasts WHERE origin = 'daily'")}
+    con.close()
+    assert stored == {"10002", "32006"} and record["10002"][0] and record["32006"][0]
+    assert record["10003"][0] is None and record["10003"][1].startswith("ValueError: ") and "\n" not in record["10003"][1]
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "daily issue" in rec.getMessage()]
+    assert len(lines) == 2 and all("\n" not in m for m in lines), lines
+    assert "station 10002: the weather forecast could not be fetched (ValueError: could not convert" in lines[0]
+    assert lines[1].endswith(f"station 10003 failed: {record['10003'][1]}")
+
+
 def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     with WebhookStub(status=500) as hook, forecaster(pretrained_ckpt, data) as live:

@@ -116,14 +116,19 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
     models = {station: svc.forecaster.model(station) for station in ids}
     leads = svc.forecaster.max_leads()
     warnings, alerts, weather = [], [], {}
+    # One station's failure, whatever it is (e.g. a hand-edited metadata file the readers do not check), must
+    # not cost the other stations their issue: it is recorded and logged in one line, and the issue goes on.
     for station in ids:
-        fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
+        try:
+            fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
+        except Exception as e:  # noqa: BLE001 - a failed fetch: the station is issued without it (as documented)
+            fetched = f"failed: {_reason(e, day, station)}"
         try:
             _, row = await svc.forecast(station, None, leads, store=True, origin="daily", model=models[station])
-        except (HTTPException, Sca2lstmError) as e:
-            detail = getattr(e, "detail", None) or " ".join(str(e).split())
+        except Exception as e:  # noqa: BLE001 - see above
+            detail = _reason(e, day, station)
             log.warning("daily issue %s: station %s failed: %s", day, station, detail)
-            warnings.append({"station": station, "error": str(detail)})
+            warnings.append({"station": station, "error": detail})
             if fetched is not None:
                 weather[station] = fetched
             continue
@@ -162,6 +167,18 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
     log.info("daily issue %s: %d station(s) issued, %d failed, %d alert(s)%s", day, summary["stations"],
              len(failed), len(alerts), f" ({delivery})" if delivery else "")
     return summary
+
+
+def _reason(e: Exception, day: str, station: str) -> str:
+    """Why a station failed in the issue of ``day``, on one line: a refusal's or domain error's message, else the
+    exception's type and message (unforeseen: its traceback goes to the debug log)."""
+    if isinstance(e, HTTPException):
+        return " ".join(str(e.detail).split())
+    text = " ".join(str(e).split())
+    if isinstance(e, Sca2lstmError):
+        return text
+    log.debug("daily issue %s: station %s", day, station, exc_info=e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 async def run_daily(svc, daily: Daily, poll: float = 60.0) -> None:
