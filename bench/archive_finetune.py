@@ -107,7 +107,8 @@ def main(argv=None) -> int:
         models = {"pretrained": (args.model, data_dir), "finetuned": (tuned, data_dir)}
         days = set(np.asarray(rec.dates, dtype="datetime64[D]")[scored].astype(str))
         for e in args.errors:
-            tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0])
+            tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0],
+                               train=rec.period(d.train_start, d.train_end))
             corr[e].append(correlation(p, tab, rec.dates))
             folder = overlay(data_dir, out / "data" / e)
             tab.to_csv(folder / "weather_archive" / f"{b}.csv", index=False, float_format="%.3f")
