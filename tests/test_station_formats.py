@@ -544,3 +544,34 @@ def test_a_semicolon_file_read_with_the_default_comma_names_the_separator_to_giv
     rc, _, err = run(capsys, [*argv, "--sep", ";", "--decimal", ","])
     assert rc == 0, err
     np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "s1.csv")["discharge_vol"], src["q"])
+
+
+def test_a_cell_that_is_no_number_is_named_by_its_row_below_title_and_units_rows(tmp_path, capsys):
+    """A '—' or '缺测' cell is refused naming the row the user sees in Excel or the editor, counted over the
+    title, header and units rows above it (not as if the header were the file's first row)."""
+    import openpyxl
+
+    src = daily_frame(seed=2)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["某某水文站逐日水文要素表"])        # row 1: a title
+    ws.append(["日期", "雨量", "流量"])             # row 2: the header
+    ws.append([None, "(mm)", "(m3/s)"])           # row 3: a units row
+    for d, p, q in src[["date", "p", "q"]].itertuples(index=False):
+        ws.append([d.to_pydatetime(), p, q])      # the days from row 4
+    ws.cell(row=24, column=3).value = "—"         # the 21st day's flow
+    f = tmp_path / "站.xlsx"
+    wb.save(f)
+    argv = ["station", "import", str(f), "--id", "x1", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "has a non-numeric value '—' (row 24)" in err, err
+    # the same in a GBK CSV with a units row: the file's line
+    lines = ["日期,雨量,流量", ",(mm),(m3/s)"] + [f"{d:%Y-%m-%d},{p},{q}" for d, p, q in
+                                                  src[["date", "p", "q"]].itertuples(index=False)]
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",缺测"   # line 10 of the file
+    g = tmp_path / "站.csv"
+    g.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    rc, _, err = run(capsys, [*argv[:2], str(g), *argv[3:]])
+    assert rc == 1 and "has a non-numeric value '缺测' (row 10)" in err, err
+    assert not (tmp_path / "o").exists()

@@ -83,7 +83,9 @@ def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=N
                              header_names=header_names, na_values=na_values)
 
 
-def _numeric(col: pd.Series, name: str, what: str, decimal: str) -> pd.Series:
+def _numeric(col: pd.Series, name: str, what: str, decimal: str, first_row: int = 2) -> pd.Series:
+    """``col``'s cells as floats; a cell that is no number is a DataError naming it and its row in the file
+    (``first_row``: the file's row of ``col``'s first cell, below any title, header and units rows)."""
     s = col.astype("string")
     if decimal == ",":
         # With a decimal comma a '.' can only group thousands (1.234,5); any other '.' is refused rather
@@ -98,7 +100,7 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str) -> pd.Series:
     bad = vals.isna() & col.notna()
     if bad.any():
         first = col[bad].iloc[0]
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + first_row
         if decimal == "." and _NUMBER_COMMA.match(str(first)):
             raise DataError(f"column {name!r} ({what}) has a decimal comma ({first!r}, row {row}); "
                             "add --decimal ,")
@@ -367,7 +369,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     what = {"discharge": f"discharge, {o.discharge_unit}", "stage": "water level, m", "temperature": "temperature, degC",
             "pet": "PET, mm/d"}
     what.update({k: "precipitation, mm" for k in gauge_keys})
-    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal) for k in what if k in cols}
+    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, first_row) for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
