@@ -256,3 +256,10 @@ def test_config_keys_a_fine_tune_cannot_change_are_named(tmp_path, caplog, monke
     assert overrides["epochs"] == 4 and seed == 5
     assert "data.lead_days, model.hidden_size ignored" in caplog.text and "training.seed" not in caplog.text.split(
         "ignored")[0]
+    # the ./sca2lstm.yaml read without --config is named as the file it is, not as "--config None"
+    monkeypatch.chdir(tmp_path)
+    f.rename(tmp_path / "sca2lstm.yaml")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        cli.settings(cli.build_parser().parse_args(["--target_basin", "32006", "--pretrained_model", "m.pth"]))
+    assert "sca2lstm.yaml: data.lead_days, model.hidden_size ignored" in caplog.text and "None" not in caplog.text

@@ -89,13 +89,15 @@ def settings(args) -> tuple[dict, int]:
     """
     from ..config import read_config_file
 
-    _, user = read_config_file(args.config)
+    source, user = read_config_file(args.config)
     # The pretrained model fixes the rest (its inputs, sizes, windows): say so rather than ignore it quietly.
     ignored = [f"{sec}.{k}" for sec, v in user.items() if sec != "finetune" and isinstance(v, dict) for k in v
                if (sec, k) != ("training", "seed")]
     if ignored:
-        log.warning("--config %s: %s ignored: a fine-tune keeps the pretrained model's data, model and training "
-                    "settings (only the finetune: section and training.seed apply)", args.config, ", ".join(ignored))
+        # the file read may be ./sca2lstm.yaml, found without --config: name the file, not the flag
+        log.warning("%s: %s ignored: a fine-tune keeps the pretrained model's data, model and training "
+                    "settings (only the finetune: section and training.seed apply)",
+                    f"--config {source}" if args.config else source, ", ".join(ignored))
     overrides = preset_overrides(getattr(args, "strategy", None), dict(user.get("finetune", {})), given_flags(args))
     seed = args.seed if args.seed is not None else user.get("training", {}).get("seed", DEFAULT_SEED)
     return overrides, int(seed)
