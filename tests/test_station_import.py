@@ -163,6 +163,19 @@ def test_a_spec_written_as_a_chinese_hydrologist_would_reads_as_meant(source, tm
     assert meta["day"]["start"] == "08:00" and meta["rating_curve"] is not None
 
 
+def test_a_spec_station_code_with_a_leading_zero_keeps_its_id(source, tmp_path, capsys):
+    """`id: 01010500` unquoted, as a station code is written: YAML 1.1 would read it as the octal number 266560
+    and import the station under that id; it is the id as written."""
+    write_csv(source, tmp_path / "a.csv")
+    (tmp_path / "spec.yaml").write_text("file: a.csv\nid: 01010500\nmap: {date: Datum, precipitation: N, "
+                                        "discharge: Q}\ndischarge_unit: m3/s\nskiprows: 00\n", encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+    assert [p.name for p in (tmp_path / "o" / "timeseries").iterdir()] == ["01010500.csv"]
+    ids = pd.read_csv(tmp_path / "o" / "attributes" / "stations.csv", dtype=str)["gauge_id"].tolist()
+    assert ids == ["01010500"]
+
+
 def test_short_record_warns_and_python_api(source, tmp_path, caplog, monkeypatch):
     """The notebook API: a DataFrame with a DatetimeIndex in, a folder out; three years warn."""
     monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)  # a CLI run may have turned it off

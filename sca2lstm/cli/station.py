@@ -121,7 +121,7 @@ def _from_spec(path, args) -> list[dict]:
     if not p.is_file():
         raise UsageError(f"--spec {p}: no such file")
     try:
-        doc = yaml.safe_load(read_text(p, None, "station spec").text)   # UTF-8 or GBK, as every input
+        doc = yaml.load(read_text(p, None, "station spec").text, Loader=_spec_loader())   # UTF-8 or GBK
     except yaml.YAMLError as e:
         raise UsageError(f"--spec {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
     items = doc.get("stations") if isinstance(doc, dict) and "stations" in doc else doc
@@ -149,6 +149,27 @@ def _from_spec(path, args) -> list[dict]:
     return out
 
 
+def _spec_loader():
+    """A safe YAML loader that keeps an integer as written where its number would read otherwise: YAML 1.1
+    reads ``id: 01010500`` (a station code) as the octal number 266560 and ``1_000`` as 1000, which would
+    import the station under another id without a word."""
+    import re
+
+    import yaml
+
+    class SpecLoader(yaml.SafeLoader):
+        pass
+
+    def integer(loader, node):
+        text = loader.construct_scalar(node)
+        value = loader.construct_yaml_int(node)
+        # base-60 times (day_start: 8:00 -> 480) are turned back into HH:MM by _from_spec
+        return value if ":" in text or re.fullmatch(r"[-+]?[1-9][0-9]*|[-+]?0", text) else text
+
+    SpecLoader.add_constructor("tag:yaml.org,2002:int", integer)
+    return SpecLoader
+
+
 def _options(d: dict):
     from ..data.station import ImportOptions
 
@@ -159,6 +180,8 @@ def _options(d: dict):
     na = d.get("na_value") or []
     na = [na] if isinstance(na, (str, int, float)) else na
     skip = d.get("skiprows")
+    if isinstance(skip, str) and skip.strip().isdigit():  # a spec's skiprows: 02, kept as written
+        skip = int(skip)
     if skip is not None and (not isinstance(skip, int) or skip < 0):
         raise UsageError(f"--skiprows {skip!r} must be a whole number >= 0")
     opt = {k: d.get(k) for k in ("day_start", "day_label", "stamp", "levels_in", "max_missing", "distribution",
