@@ -176,6 +176,23 @@ def test_a_spec_station_code_with_a_leading_zero_keeps_its_id(source, tmp_path, 
     assert ids == ["01010500"]
 
 
+def test_a_station_code_with_a_leading_zero_keeps_its_attributes(source, tmp_path, capsys):
+    """--id 01010500: the id is text in the attributes as in the file name, so the station's area, latitude
+    and climate attributes reach the model (read as a number, 1010500 matched no station: all were masked)."""
+    from sca2lstm.data.reader import attribute_table, read_attributes
+
+    f = write_csv(source, tmp_path / "a.csv")
+    out = tmp_path / "o"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "01010500", "--out", str(out), "--map", MAP,
+                              "--discharge_unit", "m3/s", "--area_km2", "120", "--lat", "30.5"])
+    assert rc == 0, err
+    table = attribute_table(out)
+    assert table.index.tolist() == ["01010500"]
+    assert table.loc["01010500", "area"] == 120 and table.loc["01010500", "gauge_lat"] == 30.5
+    static = read_attributes(out, ["01010500"], ["area", "gauge_lat"])
+    assert static.loc["01010500"].tolist() == [120.0, 30.5]
+
+
 def test_short_record_warns_and_python_api(source, tmp_path, caplog, monkeypatch):
     """The notebook API: a DataFrame with a DatetimeIndex in, a folder out; three years warn."""
     monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)  # a CLI run may have turned it off

@@ -183,10 +183,10 @@ def timeseries_file(data_dir, basin: str) -> Path:
     return _one_file(ts, str(basin), names)
 
 
-def _read_csv_text(path: Path) -> pd.DataFrame:
+def _read_csv_text(path: Path, **kwargs) -> pd.DataFrame:
     """A layout CSV (UTF-8, BOM and CRLF allowed, plain or gzip), typed by pandas, through :mod:`.tables`."""
     return tables.read_csv(path, encoding="utf-8", skip_blank_lines=True, na_values=["NaN", "nan", "NA", ""],
-                           keep_default_na=True)
+                           keep_default_na=True, **kwargs)
 
 
 def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
@@ -309,7 +309,8 @@ def _attribute_table_cached(key: tuple) -> pd.DataFrame:
     frames = []
     for name, _, _ in key:
         path = Path(name)
-        df = _read_csv_text(path)
+        # ids are text: a station code 01010500 read as a number would lose its zero and its attributes
+        df = _read_csv_text(path, dtype={"gauge_id": str})
         df.columns = [str(c).strip() for c in df.columns]
         if "gauge_id" not in df.columns:
             raise DataError(f"{path}: missing column 'gauge_id'; found columns {list(df.columns)[:8]}")
