@@ -242,6 +242,8 @@ def _case_file(kind, src, path):
         df.loc[df.index[10], "Q"] = -2.0
     if kind == "p-negative":
         df.loc[df.index[3], "N"] = -1.0
+    if kind == "t-tenths":  # one day in 0.1 degC, as some weather services store it: 25.3 degC written 253
+        df.loc[df.index[30], "T"] = 253.0
     if kind == "short":
         df = df.iloc[:400]
     if kind == "text-in-number":
@@ -265,6 +267,7 @@ BAD = [
     ("q-all-missing", {}, 1, "column 'Q' (discharge) has no values"),
     ("q-negative", {}, 1, "column 'Q' (discharge, m3/s) has 1 negative"),
     ("p-negative", {}, 1, "column 'N' (precipitation, mm/d) has 1 negative"),
+    ("t-tenths", {}, 1, "column 'T' (temperature, degC) has 1 value(s) outside -60..60 degC (first on 2010-01-31: 253)"),
     ("decimal-comma", {"--sep": ";"}, 1, "add --decimal ,"),
     ("comma-sep-decimal-comma", {}, 1, "more fields than the header"),
     ("short", {}, 1, "the minimum is 730 days"),

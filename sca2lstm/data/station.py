@@ -395,8 +395,12 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                             f"(more than {MAX_PRECIPITATION_MM:g} mm in one row); a missing-value code (name it with "
                             "--na_value) or another unit (0.1 mm?)")
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
-        raise DataError(f"column {cols['temperature']!r} (temperature, degC) has values outside -60..60 degC; "
-                        "is it in degrees Celsius?")
+        out = (vals["temperature"] < -60) | (vals["temperature"] > 60)
+        first = stamps[np.flatnonzero(out.to_numpy())[0]]
+        raise DataError(f"column {cols['temperature']!r} (temperature, degC) has {int(out.sum())} value(s) outside "
+                        f"-60..60 degC (first on {first.date() if first == first.normalize() else first}: "
+                        f"{vals['temperature'][out].iloc[0]:g}); is it in degrees Celsius (not 0.1 degC or F), or "
+                        "a missing-value code (name it with --na_value)?")
     for k in ("discharge", "stage"):
         if k in vals and not vals[k].notna().any():
             raise DataError(f"column {cols[k]!r} ({k}) has no values: every cell is missing")
