@@ -575,3 +575,49 @@ def test_a_cell_that_is_no_number_is_named_by_its_row_below_title_and_units_rows
     rc, _, err = run(capsys, [*argv[:2], str(g), *argv[3:]])
     assert rc == 1 and "has a non-numeric value '缺测' (row 10)" in err, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("header,unit_row,flags,text", [
+    ("流量(L/s)", None, ["--discharge_unit", "m3/s"],
+     "column '流量(L/s)' holds discharge in l/s by its header, but --discharge_unit is m3/s: give --discharge_unit l/s"),
+    ("流量（m³/s）", None, ["--discharge_unit", "l/s"], "give --discharge_unit m3/s"),
+    ("流量", "(m3/s)", ["--discharge_unit", "l/s"],
+     "column '流量' holds discharge in m3/s by its units row, but --discharge_unit is l/s"),
+    ("流量(千m3/d)", None, ["--discharge_unit", "m3/s"], "the import reads m3/s, l/s or mm/d (--discharge_unit)"),
+], ids=["l/s-header-read-as-m3/s", "m3/s-header-read-as-l/s", "units-row", "thousand-m3-per-day"])
+def test_a_unit_the_header_names_against_discharge_unit_is_refused(header, unit_row, flags, text, tmp_path, capsys):
+    """A flow column whose header (or units row) names another unit than --discharge_unit was read 1000 times
+    off without a word when no --area_km2 let the water balance catch it: it is refused, naming the flag."""
+    src = daily_frame(seed=3)
+    lines = [f"日期,雨量(mm),{header}"] + ([f",(mm),{unit_row}"] if unit_row else [])
+    lines += [f"{d:%Y-%m-%d},{p},{q}" for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+    f = tmp_path / "站.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    argv = ["station", "import", str(f), "--id", "u1", "--out", str(tmp_path / "o"), "--map",
+            f"date=日期,precipitation=雨量(mm),discharge={header}"]
+    rc, _, err = run(capsys, [*argv, *flags])
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and text in err, err
+    assert not (tmp_path / "o").exists()
+    if "give --discharge_unit" in text:  # the flag it names reads the file
+        rc, _, err = run(capsys, [*argv, "--discharge_unit", text.rsplit(" ", 1)[1]])
+        assert rc == 0, err
+        q = pd.read_csv(tmp_path / "o" / "timeseries" / "u1.csv")["discharge_vol"]
+        np.testing.assert_allclose(q, src["q"] / (1000.0 if "l/s" in text.rsplit(" ", 1)[1] else 1.0))
+
+
+def test_rain_in_tenths_of_a_mm_and_stages_in_cm_by_their_headers_are_refused(tmp_path, capsys):
+    """降水量(0.1mm), as weather services store it, passed every check (ten times the rain is still a plausible
+    climate); 水位(cm) of a shallow stream stays under the depth check. Both are refused by their headers."""
+    src = daily_frame(seed=4)
+    f = tmp_path / "站.csv"
+    pd.DataFrame({"日期": src["date"].dt.strftime("%Y-%m-%d"), "降水量(0.1mm)": (src["p"] * 10).round(),
+                  "雨量": src["p"], "流量": src["q"], "水位(cm)": (5 + src["q"] / 5).round(1)}).to_csv(
+        f, index=False, encoding="gbk")
+    out = tmp_path / "o"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r1", "--out", str(out), "--map",
+                              "date=日期,precipitation=降水量(0.1mm),discharge=流量", "--discharge_unit", "m3/s"])
+    assert rc == 1 and "column '降水量(0.1mm)' holds precipitation in 0.1mm by its header" in err, err
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r2", "--out", str(out), "--map",
+                              "date=日期,precipitation=雨量,stage=水位(cm)", "--rating", "a=5,b=1.6,h0=0.1"])
+    assert rc == 1 and "column '水位(cm)' holds water levels in cm by its header" in err, err
+    assert not out.exists()

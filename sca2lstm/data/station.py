@@ -237,6 +237,58 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
 
 
+# Units a column's header or the units row under it may name (as tables.normalise_name writes them), by the
+# unit the import reads them as; None: a unit it does not read, which needs converting. Only a unit written in
+# brackets, or alone in a units-row cell, is looked at: a header names its unit so, and a name is not a unit.
+_NAMED_UNITS = {
+    "discharge": {"m3/s": "m3/s", "m^3/s": "m3/s", "立方米/秒": "m3/s", "立方米每秒": "m3/s",
+                  "l/s": "l/s", "升/秒": "l/s", "升每秒": "l/s", "mm/d": "mm/d", "mm/day": "mm/d", "毫米/日": "mm/d",
+                  "m3/d": None, "m3/h": None, "千m3/d": None, "10^3m3/d": None, "1000m3/d": None, "万m3/d": None,
+                  "千立方米/日": None, "千立方米/天": None, "万立方米/日": None, "万立方米/天": None,
+                  "ft3/s": None, "cfs": None},
+    "stage": {"m": "m", "米": "m", "cm": None, "厘米": None, "mm": None, "毫米": None},
+    "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": None, "cm": None, "厘米": None, "in": None},
+}
+
+
+def _named_unit(text, units: dict):
+    """The unit ``text`` (a header, or a units-row cell) names among ``units``, as written: ``(unit, read)``, or
+    None where it names none of them."""
+    t = tables.normalise_name(text)
+    for cand in [*(a or b for a, b in re.findall(r"\(([^()]*)\)|\[([^\[\]]*)\]", t)), t]:
+        if cand in units:
+            return cand, units[cand]
+    return None
+
+
+def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> None:
+    """DataError where a column's header, or the units row under it, names a unit the import would not read the
+    column in: ``流量(L/s)`` with ``--discharge_unit m3/s`` (flows 1000 times too large, which only the water
+    balance, given the area, would catch), ``水位(cm)``, ``降水量(0.1mm)``."""
+    for key, col in cols.items():
+        kind = "precipitation" if key.startswith("precipitation") else key
+        if kind not in _NAMED_UNITS:
+            continue
+        named = [(col, "header")] + [(v, "units row") for v in units_rows.get(col, pd.Series(dtype="string")).dropna()]
+        for text, where in named:
+            hit = _named_unit(text, _NAMED_UNITS[kind])
+            if hit is None:
+                continue
+            unit, read = hit
+            if kind == "discharge" and read is None:
+                raise DataError(f"column {col!r} holds discharge in {unit} by its {where}; the import reads m3/s, l/s "
+                                "or mm/d (--discharge_unit): convert the column to one of them")
+            if kind == "discharge" and read != o.discharge_unit:
+                raise DataError(f"column {col!r} holds discharge in {unit} by its {where}, but --discharge_unit is "
+                                f"{o.discharge_unit}: give --discharge_unit {read} (or correct the column's unit)")
+            if kind == "stage" and read is None:
+                raise DataError(f"column {col!r} holds water levels in {unit} by its {where}; the rating curve and the "
+                                "import read metres: convert the column to m")
+            if kind == "precipitation" and read is None:
+                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm: "
+                                "convert the column to mm")
+
+
 # Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
 # ("(mm)", "(m3/s)") or a summary row ("合计", "平均", "Total"). A date always holds digits.
 MAX_LABEL_ROWS = 3
@@ -358,7 +410,9 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         hint = f" (read from sheet {table.sheet!r}" + (f"; another with --sheet: {others})" if others else ")")
     cols = tables.match_columns(frame.columns, wanted, source, hint=hint)
     first_row = table.first_data_row if table is not None else 2
+    labelled, start = frame, first_row
     frame, first_row = _drop_label_rows(frame, cols["date"], first_row, summary)
+    check_named_units(cols, labelled.iloc[:first_row - start], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
