@@ -176,6 +176,18 @@ def test_a_spec_station_code_with_a_leading_zero_keeps_its_id(source, tmp_path, 
     assert ids == ["01010500"]
 
 
+def test_discharge_unit_written_as_the_si_symbol_reads_as_documented(source, tmp_path, capsys):
+    """--discharge_unit L/s (the SI symbol) and m³/s are l/s and m3/s, not an unknown unit."""
+    f = write_csv(source, tmp_path / "a.csv", q_factor=1000.0)
+    g = write_csv(source, tmp_path / "b.csv")
+    base = ["--out", str(tmp_path / "o"), "--map", MAP]
+    assert run(capsys, ["station", "import", str(f), "--id", "ls", *base, "--discharge_unit", "L/s"])[0] == 0
+    assert run(capsys, ["station", "import", str(g), "--id", "m3", *base, "--discharge_unit", "m³/s"])[0] == 0
+    a, b = (pd.read_csv(tmp_path / "o" / "timeseries" / f"{i}.csv") for i in ("ls", "m3"))
+    np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
+    np.testing.assert_allclose(b["discharge_vol"], source["Q"], rtol=1e-5)
+
+
 def test_a_station_code_with_a_leading_zero_keeps_its_attributes(source, tmp_path, capsys):
     """--id 01010500: the id is text in the attributes as in the file name, so the station's area, latitude
     and climate attributes reach the model (read as a number, 1010500 matched no station: all were masked)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -148,6 +149,8 @@ def check_options(o: ImportOptions) -> ImportOptions:
     o.mapping = parse_mapping(o.mapping)
     o.distribution, o.water_year_start = check_flood_frequency(o.distribution, o.water_year_start,
                                                                "--distribution / --water_year_start")
+    if isinstance(o.discharge_unit, str):  # L/s (the SI symbol), m³/s, M3/S: the units as written
+        o.discharge_unit = unicodedata.normalize("NFKC", o.discharge_unit).strip().lower()
     if "discharge" not in o.mapping:
         o.discharge_unit = o.discharge_unit or "m3/s"  # discharge from the rating curve is in m3/s
         if o.discharge_unit != "m3/s":
