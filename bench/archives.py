@@ -234,14 +234,15 @@ def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, se
 
 
 def reforecast_scores(model, basin: str, data_dir: Path, archive: Path, first, last, folder: Path,
-                      label: str) -> list[dict] | None:
-    """``sca2lstm forecast --from first --to last --weather_forecast archive`` in-process, its table scored per
-    lead with :func:`verify` (rows of dicts); None, logged with ``label``, where the forecast failed."""
+                      label: str, precip_mapping: str = "none") -> list[dict] | None:
+    """``sca2lstm forecast --from first --to last --weather_forecast archive --precip_mapping precip_mapping``
+    in-process, its table scored per lead with :func:`verify` (rows of dicts); None, logged with ``label``,
+    where the forecast failed."""
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         rc = cli(["forecast", "--model", str(model), "--basin", basin, "--data_dir", str(data_dir),
                   "--from", str(first), "--to", str(last), "--weather_forecast", str(archive),
-                  "--output_dir", str(folder), "--quiet"])
+                  "--precip_mapping", precip_mapping, "--output_dir", str(folder), "--quiet"])
     if rc != 0:
         logging.info("%s: left out (%s)", label, log.getvalue().strip().splitlines()[-1:])
         return None
@@ -270,6 +271,9 @@ def main(argv=None) -> int:
     ap.add_argument("--errors", nargs="+", choices=ERRORS, default=["emulator", "amount"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench_output/archives")
+    ap.add_argument("--precip_mapping", choices=["none", "quantile"], default="none",
+                    help="passed to 'sca2lstm forecast': quantile maps each archive's precipitation per lead to the "
+                         "basin's observed rain of its training years (docs/weather.md)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -293,16 +297,26 @@ def main(argv=None) -> int:
         for e in args.errors:
             tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0],
                                train=train)
-            if "u" in tab.attrs:
-                params[e].append(tab.attrs["u"])
+            scored = tab
+            if args.precip_mapping != "none" and e != "perfect":
+                # a mapping ranks each forecast among the archive's earlier ones: forecasts of the training years
+                # (every 2nd day, their own draws, as the prototype had) go ahead of the scored ones, so that no
+                # lead starts unmapped; the reforecast still issues only --period's dates
+                past = np.arange(max(train[0], L - F + 1), min(train[1], issue[0]) - F - 1, 2)
+                if len(past):
+                    tab = pd.concat([make_archive(e, rec.dates, p, t, past, F, L - F,
+                                                  [args.seed, int(b) if b.isdigit() else 0, 777], train=train),
+                                     scored], ignore_index=True)
+            if "u" in scored.attrs:
+                params[e].append(scored.attrs["u"])
             if e != "perfect":
-                corr[e].append(correlation(p, tab, rec.dates))
+                corr[e].append(correlation(p, scored, rec.dates))
             arch = out / "archives" / e / f"{b}.csv"
             arch.parent.mkdir(parents=True, exist_ok=True)
             tab.to_csv(arch, index=False, float_format="%.3f")
             t0 = time.perf_counter()
             per_lead = reforecast_scores(args.model, b, data_dir, arch, rec.dates[issue[0]], rec.dates[issue[-1]],
-                                         out / "reforecasts" / e / b, f"{e} {b}")
+                                         out / "reforecasts" / e / b, f"{e} {b}", args.precip_mapping)
             seconds[e] += time.perf_counter() - t0
             for r in per_lead or []:
                 rows.append({"errors": e, "basin": b, **r})
@@ -321,7 +335,8 @@ def main(argv=None) -> int:
     summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")
     pd.set_option("display.width", 200)
     print(f"\nModel {args.model}; {per['basin'].nunique()} basins; {args.period} period {start}..{end}; every "
-          f"{args.stride}th day an issue date; through 'sca2lstm forecast --from --to --weather_forecast ARCHIVE'. "
+          f"{args.stride}th day an issue date; through 'sca2lstm forecast --from --to --weather_forecast ARCHIVE "
+          f"--precip_mapping {args.precip_mapping}'. "
           "Every archive is EMULATED.")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     u_median = {e: [float(x) for x in np.median(v, axis=0)] for e, v in params.items() if v}
@@ -329,7 +344,8 @@ def main(argv=None) -> int:
         print(f"{e}: parameter u per lead (median over basins, solved on the training years) "
               + " ".join(f"{x:.3f}" for x in v))
     (out / "results.json").write_text(json.dumps({"model": args.model, "period": [args.period, start, end],
-                                                  "stride": args.stride, "seconds": seconds, "u": u_median,
+                                                  "stride": args.stride, "precip_mapping": args.precip_mapping,
+                                                  "seconds": seconds, "u": u_median,
                                                   "summary": summary.to_dict(orient="records")}, indent=2,
                                                  default=float), encoding="utf-8")
     print(f"Saved to {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -403,3 +404,23 @@ def test_archive_finetune_benchmark_scores_three_models_on_the_same_archive_rows
     issued = [set(pd.read_csv(next((tmp_path / "reforecasts" / "wet" / m / "32006").rglob("reforecast.csv")))
                   ["issue_date"]) for m in bench.SETTINGS]
     assert issued[0] == issued[1] == issued[2] and issued[0] <= set(scored["issue_date"])
+
+
+@pytest.mark.slow
+def test_archive_benchmark_passes_precip_mapping_to_the_forecast_with_the_training_years_forecasts_ahead(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """bench/archives.py --precip_mapping quantile: the reforecast maps the archive's rain (its weather.json says
+    so), each lead ranked among the training years' forecasts written ahead of the scored ones, which alone
+    are issued."""
+    bench = _bench_archives()
+    rc = bench.main(["--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir), "--basins", "32006",
+                     "--period", "test", "--stride", "5", "--errors", "amount", "--precip_mapping", "quantile",
+                     "--out", str(tmp_path)])
+    assert rc == 0 and "--precip_mapping quantile" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["precip_mapping"] == "quantile"
+    ref = next((tmp_path / "reforecasts" / "amount" / "32006").rglob("reforecast.csv"))
+    record = json.loads((ref.parent / "weather.json").read_text())
+    assert record["precip_mapping"]["method"] == "quantile" and record["notes"] == []
+    arch = pd.read_csv(tmp_path / "archives" / "amount" / "32006.csv")
+    first = pd.read_csv(ref)["issue_date"].min()
+    assert (arch.loc[arch["lead_days"] == 7, "issue_date"] < first).sum() >= 180

@@ -32,6 +32,11 @@ def build_parser() -> ArgumentParser:
                         "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
+    p.add_argument("--precip_mapping", choices=["none", "quantile"], default="none",
+                   help="quantile: map the archive's forecast precipitation, per lead, to the station's observed "
+                        "rain of its training years by rank (ranked among the archive's forecasts issued before the "
+                        "issue date), for forecasts with more wet days and smaller storms than the station's record; "
+                        "needs --weather_forecast ARCHIVE (default none: as the archive gives it; docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
@@ -93,6 +98,9 @@ def _body(args) -> int:
     if args.weather_forecast:
         data_dir, _ = data_folder(bundle, args.data_dir)
         weather = _read_weather(args.weather_forecast, data_dir, args.basin)
+    from ..weather.mapping import check_mappable
+
+    check_mappable(weather, args.precip_mapping, args.weather_forecast)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
     if args.from_date or args.to_date:
         return run_reforecast(args, bundle, path, out_dir, weather)
@@ -117,6 +125,10 @@ def _body(args) -> int:
         print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
         for _, r in t.iterrows():
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
+    mapped = fc.data.get("weather_forecast", {}).get("precip_mapping")
+    if mapped:
+        print(f"Weather forecast precipitation {mapped['method']}-mapped per lead to the observed rain of "
+              f"{mapped['observed']}")
     for line in lines:
         print(line)
     flat = collapsed_leads(t)

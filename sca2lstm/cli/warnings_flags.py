@@ -82,7 +82,8 @@ def warned(args, bundle, path, weather):
     fc, warnings, first = warned_forecast(
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
         leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
-        allow_missing_inputs=args.allow_missing_inputs, model_path=path, **_level_args(args))
+        allow_missing_inputs=args.allow_missing_inputs, model_path=path, precip_mapping=args.precip_mapping,
+        **_level_args(args))
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
     sentence = warning_sentence(fc.basin, first, warnings, fc.table, last)
@@ -131,7 +132,8 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                          "one forecast's days")
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
-                                 allow_missing_inputs=args.allow_missing_inputs, **_level_args(args))
+                                 allow_missing_inputs=args.allow_missing_inputs, precip_mapping=args.precip_mapping,
+                                 **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + (WEATHER_FOLDER_SUFFIX if weather is not None
                                                                           else ""))
@@ -139,6 +141,10 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
+    mapped = table.attrs.get("precip_mapping")
+    if mapped:
+        print(f"precipitation of {weather.source} {mapped['precip_mapping']['method']}-mapped per lead to the observed "
+              f"rain of {mapped['precip_mapping']['observed']} (weather.json)")
     asked = pd.date_range(args.from_date, args.to_date, freq="D")
     left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
     if len(left):

@@ -262,6 +262,23 @@ class BasinContext:
         except DataError:
             return self.record.period(self.cfg.data.train_start, self.cfg.data.train_end)
 
+    def training_precipitation(self) -> np.ndarray:
+        """[days] The basin's observed daily precipitation (mm/d) of its training part (:meth:`training_days`, the
+        days its scale is fitted on), NaN left out: the climatology forecast precipitation is mapped to
+        (:mod:`sca2lstm.weather.mapping`). A one-line DataError for a model without a precipitation input or a
+        basin without precipitation on those days."""
+        names = list(self.cfg.data.dynamic_inputs)
+        if "precipitation" not in names:
+            raise DataError(f"the model reads no precipitation (inputs {names}): there is no forecast precipitation "
+                            "to map")
+        i0, i1 = self.training_days()
+        p = self.record.x[i0:i1, names.index("precipitation")].astype(np.float64)
+        p = p[np.isfinite(p)]
+        if p.size == 0:
+            raise DataError(f"basin {self.basin}: no observed precipitation in its training part (days {i0}..{i1} of "
+                            "its record) to map the forecast precipitation to")
+        return p
+
     def seen_days(self, days) -> np.ndarray:
         """[n] bool: whether each of ``days`` (dates) is one a score of this basin's forecasts is not a test on:
         inside the checkpoint's training or validation spans of this basin, its training part (:meth:`training_days`:

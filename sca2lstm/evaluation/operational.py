@@ -176,7 +176,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
                    timeseries=None, allow_missing_inputs: bool = False,
-                   context: BasinContext | None = None) -> OperationalForecast:
+                   context: BasinContext | None = None, precip_mapping: str = "none") -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters
@@ -201,6 +201,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`): its data,
         discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
         static attributes and blend.
+    precip_mapping : {'none', 'quantile'}
+        ``quantile``: the precipitation of ``weather_forecast`` (an archive) quantile-mapped per lead to the
+        basin's observed climatology (:func:`mapped_weather`); ``none`` (default): read as the file gives it.
 
     Returns
     -------
@@ -216,6 +219,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     df, scalers = ctx.frame, ctx.scalers
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
+    weather_forecast, unmapped = mapped_weather(ctx, weather_forecast, [t0], precip_mapping)
     in_cols = [c for c in required_columns(cfg) if c != target]
     # Only what is known on the issue date: the record up to it, then the lead days (empty, or the
     # forecast weather; one window per member of a weather ensemble).
@@ -296,10 +300,39 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
+        if precip_mapping != "none":
+            data["weather_forecast"]["precip_mapping"] = mapping_record(ctx, precip_mapping)
+            add_note(data, unmapped)
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M), warn=False)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
+
+
+def mapped_weather(ctx: BasinContext, wf, issue_dates, precip_mapping: str = "none") -> tuple:
+    """``(wf, note)``: the archive ``wf`` with the precipitation of its forecasts issued on ``issue_dates``
+    mapped as ``precip_mapping`` says (:mod:`sca2lstm.weather.mapping`: ``quantile``, per lead, from the forecasts
+    issued before each date to the basin's observed precipitation of its training years), and the sentence
+    naming the leads left unmapped for too few earlier forecasts (None: none). ``none``: ``wf`` as it is.
+    A one-line DataError where the mapping needs an archive and ``wf`` is none (:func:`check_mappable`)."""
+    from ..weather.mapping import check_mappable, map_precipitation, unmapped_text
+
+    check_mappable(wf, precip_mapping)
+    if precip_mapping == "none":
+        return wf, None
+    table, short = map_precipitation(wf.table, ctx.training_precipitation(), issue_dates)
+    note = unmapped_text(short)
+    return WeatherForecast(table, wf.source, wf.location), (f"{wf.source}: {note}" if note else None)
+
+
+def mapping_record(ctx: BasinContext, precip_mapping: str) -> dict:
+    """What a forecast records of its precipitation mapping: the method, the least forecasts a lead is mapped
+    from, and the training days of the observed climatology."""
+    from ..weather.mapping import MIN_FORECASTS
+
+    i0, i1 = ctx.training_days()
+    return {"method": precip_mapping, "min_forecasts": MIN_FORECASTS,
+            "observed": f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}"}
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:

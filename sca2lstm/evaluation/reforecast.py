@@ -145,7 +145,7 @@ def weather_setting(fc) -> str:
 
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
-                    levels_in: str = "flow", warn_override=None, dist: str | None = None):
+                    levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "none"):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -161,7 +161,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
                                           allow_missing_inputs=allow_missing_inputs)
     fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
-                        context=ctx)
+                        context=ctx, precip_mapping=precip_mapping)
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, weather_setting(fc))
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
@@ -224,7 +224,8 @@ def _already_above(observed, warnings: Warnings) -> str:
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
-               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None):
+               allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
+               precip_mapping: str = "none"):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
@@ -232,6 +233,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
+    ``precip_mapping``: ``quantile`` maps the archive's precipitation of each issue date as a single forecast of
+    that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`; the table's
+    ``attrs["precip_mapping"]`` records it, and :func:`write_reforecast` writes it to ``weather.json``).
 
     Returns
     -------
@@ -243,8 +247,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
-    from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, member_setting,
-                              quantile_column)
+    from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, mapped_weather,
+                              mapping_record, member_setting, quantile_column)
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
@@ -270,12 +274,22 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         raise DataError(f"basin {ctx.basin}: no issue date in {s.date()}..{e.date()} has an observed flow in the "
                         f"{RECENT_OBS_DAYS} days up to it")
     lead_weather = None
+    mapping = None
+    if weather_archive is None and precip_mapping != "none":
+        mapped_weather(ctx, None, [], precip_mapping)   # refused in one line: nothing to map
     if weather_archive is not None:
         from ..weather.archive import ArchivedForecast, with_model_pet
         from ..weather.files import gauge_latitude
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
+        if precip_mapping != "none":  # each issue date of the span mapped from the forecasts issued before it
+            days = arch.issue_dates
+            arch, unmapped = mapped_weather(ctx, arch, days[(days >= s) & (days <= e)], precip_mapping)
+            if unmapped:
+                log.warning("%s", unmapped)
+            mapping = {"source": weather_archive.source, "precip_mapping": mapping_record(ctx, precip_mapping),
+                       "notes": [unmapped] if unmapped else []}
         # Only the span's issue dates: its members, its setting and whether it mixes one forecast a day with an
         # ensemble are the span's own (the refusal of such a mix says to reforecast the spans apart).
         t = arch.table
@@ -336,6 +350,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     tab = add_exceedance(tab, warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
+    if mapping is not None:
+        tab.attrs["precip_mapping"] = mapping
     return tab, warnings
 
 
@@ -354,12 +370,15 @@ def left_out_text(left: dict, most: int = 8) -> str:
 
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
     """``folder`` with ``reforecast.csv`` and ``levels.json``, built beside it and swapped in whole: an earlier
-    reforecast's folder (and the ``verify`` scores of it) is replaced, never mixed with the new table."""
+    reforecast's folder (and the ``verify`` scores of it) is replaced, never mixed with the new table. A table
+    whose archived precipitation was mapped (``attrs["precip_mapping"]``) records how in ``weather.json``."""
     from ..fileio import folder_built_aside
 
     with folder_built_aside(folder) as tmp:
         atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
         atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
+        if table.attrs.get("precip_mapping"):
+            atomic_write_text(tmp / "weather.json", json.dumps(table.attrs["precip_mapping"], indent=2) + "\n")
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "left_out_text", "reforecast",

@@ -1,0 +1,151 @@
+"""Quantile mapping of an archive's forecast precipitation to the station's observed climatology.
+
+A coarse weather model often forecasts drizzle on days the station stays dry and damps its storms; its
+lead-k forecasts then have another distribution than the rain the model was trained on. Quantile mapping
+(``forecast --precip_mapping quantile``) replaces each forecast amount by the observed amount of the same
+rank: the forecast's rank among the archive's lead-k forecasts issued before its issue date, the observed
+amount of that rank among the station's daily precipitation of its training years. Only precipitation is
+mapped. It is an option, off by default: where the forecasts are wet-biased with heavy peaks it cost a
+little skill (docs/experiments.md, "Quantile mapping of forecast precipitation").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+#: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
+PRECIP_MAPPINGS = ("none", "quantile")
+#: A lead with fewer earlier forecasts than this (members pooled) is left as the archive gives it: its
+#: forecast climatology is too short a sample to rank against.
+MIN_FORECASTS = 180
+
+
+def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = False) -> np.ndarray:
+    """Forecast amounts mapped from the forecast's climatology to the observed one, by rank.
+
+    Each value's plotting position is its mid-rank in the forecast sample, ``(#{F < x} + #{F <= x}) / 2 / n``
+    (ties, such as many equal drizzle amounts, take the middle of their ranks); the result is the observed
+    sample's value at that position, by linear interpolation between the observed values at their
+    positions ``(i + 0.5) / m`` (and the smallest / largest observed beyond the first / last). A forecast
+    of 0 stays 0; one above the largest forecast of the sample is the largest observed times
+    ``x / max(F)`` (a storm beyond the sample keeps its ratio, not capped at the largest observed).
+
+    Parameters
+    ----------
+    x : array_like, shape [...]
+        Forecast amounts (mm/d, >= 0); NaN stays NaN.
+    forecast_sample : array_like, shape [n]
+        The forecast climatology (finite, n >= 1).
+    observed_sample : array_like, shape [m]
+        The observed climatology (finite, m >= 1).
+    assume_sorted : bool
+        Both samples are sorted ascending already (saves the sorts in a loop over issue dates).
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape of ``x``
+        The mapped amounts.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    f = np.asarray(forecast_sample, dtype=np.float64)
+    o = np.asarray(observed_sample, dtype=np.float64)
+    if not assume_sorted:
+        f, o = np.sort(f), np.sort(o)
+    if f.size == 0 or o.size == 0:
+        raise ValueError(f"empty sample: {f.size} forecast and {o.size} observed values")
+    rank = (np.searchsorted(f, x, "left") + np.searchsorted(f, x, "right")) / (2.0 * f.size)
+    y = np.interp(rank, (np.arange(o.size) + 0.5) / o.size, o)
+    top = max(f[-1], 1e-9)  # a sample of zeros only: its largest is no scale
+    y = np.where(x > f[-1], o[-1] * x / top, y)
+    y = np.where(x <= 0, 0.0, y)
+    return np.where(np.isnan(x), np.nan, y)
+
+
+def map_precipitation(table: pd.DataFrame, observed, issue_dates,
+                      min_forecasts: int = MIN_FORECASTS) -> tuple[pd.DataFrame, dict]:
+    """An archive's precipitation of the forecasts issued on ``issue_dates`` quantile-mapped, per lead.
+
+    The forecast sample of issue date t and lead k is the lead-k precipitation of every forecast in
+    ``table`` issued strictly before t (all members pooled): nothing issued on or after t, so a forecast
+    is mapped with what was known when it was issued, and a reforecast maps each date as a single forecast
+    of that date does. The observed sample is ``observed``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, shape [rows, ...]
+        A long table (:class:`sca2lstm.weather.files.WeatherForecast` ``table``): ``issue_date``,
+        ``valid_date`` and ``precipitation``; the lead is ``valid_date - issue_date`` in days.
+    observed : array_like, shape [days]
+        The station's observed daily precipitation (its training years); NaN are left out.
+    issue_dates : iterable of dates
+        The issue dates whose rows are mapped; the other rows are returned as they are.
+    min_forecasts : int
+        A lead with fewer values in its forecast sample is left unmapped (:data:`MIN_FORECASTS`).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        A copy of ``table`` with the mapped precipitation, and ``{issue date: [(lead, values in its forecast
+        sample), ...]}`` for the leads left unmapped for too few earlier forecasts (dates with none left out).
+    """
+    o = np.asarray(observed, dtype=np.float64)
+    o = np.sort(o[np.isfinite(o)])
+    if o.size == 0:
+        raise ValueError("no observed precipitation to map the forecasts to")
+    out = table.copy()
+    issue = out["issue_date"].to_numpy("datetime64[D]")
+    lead = (out["valid_date"].to_numpy("datetime64[D]") - issue).astype(np.int64)
+    p = out["precipitation"].to_numpy(np.float64).copy()
+    wanted = np.isin(issue, pd.DatetimeIndex(list(issue_dates)).to_numpy("datetime64[D]"))
+    short: dict = {}
+    for k in np.unique(lead[wanted]):
+        in_lead = lead == k
+        sample = in_lead & np.isfinite(p)
+        order = np.argsort(p[sample], kind="stable")
+        f_all, f_day = p[sample][order], issue[sample][order]         # the lead's forecasts, by amount
+        rows = np.flatnonzero(in_lead & wanted)
+        for t in np.unique(issue[rows]):
+            f = f_all[f_day < t]                                       # issued before t: still sorted
+            at = rows[issue[rows] == t]
+            if f.size < min_forecasts:
+                short.setdefault(pd.Timestamp(t), []).append((int(k), int(f.size)))
+                continue
+            p[at] = quantile_map(p[at], f, o, assume_sorted=True)
+    out["precipitation"] = p
+    return out, short
+
+
+def check_mappable(weather, mapping: str, given: str | None = None) -> None:
+    """A one-line DataError where ``mapping`` (``--precip_mapping``) maps precipitation but ``weather`` is no
+    archive of past forecasts (a :class:`~sca2lstm.weather.files.WeatherForecast` of several issue dates),
+    whose earlier forecasts are the forecast climatology; a ValueError for an unknown ``mapping``.
+    ``given``: the file as the user named it (None: none given)."""
+    from .files import WeatherForecast
+
+    if mapping not in PRECIP_MAPPINGS:
+        raise ValueError(f"precip_mapping {mapping!r}: expected one of {list(PRECIP_MAPPINGS)}")
+    if mapping == "none":
+        return
+    if weather is None:
+        raise DataError(f"--precip_mapping {mapping} maps the forecasts of an archive of past weather forecasts; give "
+                        "one with --weather_forecast ARCHIVE (issue_date, lead_days, valid_date[, member], <inputs>)")
+    if not isinstance(weather, WeatherForecast) or len(weather.issue_dates) < 2:
+        what = "a table of one forecast's days" if not isinstance(weather, WeatherForecast) else "one forecast"
+        raise DataError(f"--precip_mapping {mapping}: --weather_forecast {given or getattr(weather, 'source', '')} holds "
+                        f"{what}, not an archive of past forecasts (several issue dates) to rank its precipitation "
+                        "among; give the archive, or --precip_mapping none")
+
+
+def unmapped_text(short: dict, min_forecasts: int = MIN_FORECASTS) -> str | None:
+    """One sentence naming the issue dates and leads :func:`map_precipitation` left unmapped (None: none)."""
+    if not short:
+        return None
+    first = min(short)
+    leads = ", ".join(str(k) for k, _ in short[first])
+    most = max(n for _, n in short[first])
+    more = f" (and {len(short) - 1} later issue date(s))" if len(short) > 1 else ""
+    return (f"precipitation of lead(s) {leads} of issue date {first.date()}{more} not quantile-mapped: fewer than "
+            f"{min_forecasts} forecasts of the lead issued before it (at most {most}); left as the archive gives it")

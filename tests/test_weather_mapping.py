@@ -1,0 +1,190 @@
+"""Quantile mapping of an archive's forecast precipitation (``forecast --precip_mapping quantile``): the rule on a
+hand case, causal forecast samples, short leads left unmapped, drizzle mapped to dry days, and a reforecast
+that maps each issue date as its single forecast does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.weather.files import from_long_table
+from sca2lstm.weather.mapping import MIN_FORECASTS, map_precipitation, quantile_map, unmapped_text
+
+
+def _archive(issue_dates, leads=7, members=1, seed=0, rain=None):
+    """A long table with gamma-distributed rain (40 % dry) or ``rain(issue, lead, member)``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t0 in pd.DatetimeIndex(issue_dates):
+        for m in range(members):
+            for k in range(1, leads + 1):
+                p = rain(t0, k, m) if rain else (0.0 if rng.random() < 0.4 else float(rng.gamma(0.8, 5.0)))
+                rows.append({"issue_date": t0.date(), "lead_days": k, "valid_date": (t0 + pd.Timedelta(days=k)).date(),
+                             "member": m, "precipitation": round(p, 3), "temperature": 12.0 + k})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+def test_quantile_map_takes_the_observed_value_at_the_forecasts_mid_rank():
+    forecast = [3.0, 0.0, 2.0, 1.0]     # sorted 0 1 2 3: unsorted on purpose
+    observed = [10.0, 0.0, 5.0, 0.0]    # sorted 0 0 5 10 at positions 0.125 0.375 0.625 0.875
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 6.0, np.nan])
+    got = quantile_map(x, forecast, observed)
+    # 0 stays 0; 0.5: rank 1/4 -> between 0 and 0; 1: mid-rank (1 + 2) / 2 / 4 = 0.375 -> 0; 1.5: 0.5 -> half way
+    # from 0 to 5; 2: (2 + 3) / 8 = 0.625 -> 5; 3: 0.875 -> 10; 6 > the largest forecast 3: 10 * 6 / 3
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.0, 2.5, 5.0, 10.0, 20.0, np.nan])
+    assert got.shape == x.shape
+
+
+def test_an_issue_dates_mapping_reads_nothing_issued_on_or_after_it():
+    dates = pd.date_range("1972-01-01", periods=400)
+    a = _archive(dates, leads=3, members=2, seed=1)
+    table = from_long_table(a, "archive.csv").table
+    t = dates[300]
+    observed = np.random.default_rng(2).gamma(0.5, 6.0, 2000)
+    mapped, short = map_precipitation(table, observed, [t])
+    assert short == {}
+    mine = (table["issue_date"] == t) & (table["member"] == 0)
+    # the rule itself: ranked among the lead's forecasts issued before t, both members pooled
+    for k in (1, 2, 3):
+        lead = (table["valid_date"] - table["issue_date"]).dt.days == k
+        before = table.loc[lead & (table["issue_date"] < t), "precipitation"]
+        assert len(before) == 600
+        np.testing.assert_allclose(mapped.loc[mine & lead, "precipitation"],
+                                   quantile_map(table.loc[mine & lead, "precipitation"], before, observed))
+    assert not np.allclose(mapped.loc[mine, "precipitation"], table.loc[mine, "precipitation"])
+    # forecasts issued after t, and t's other member, changed: t's member 0 maps as before
+    changed = table.copy()
+    later = (changed["issue_date"] > t) | ((changed["issue_date"] == t) & (changed["member"] == 1))
+    changed.loc[later, "precipitation"] = changed.loc[later, "precipitation"] * 7.0 + 3.0
+    again, _ = map_precipitation(changed, observed, [t])
+    np.testing.assert_array_equal(again.loc[mine, "precipitation"], mapped.loc[mine, "precipitation"])
+    # only the issue date asked is mapped
+    others = table["issue_date"] != t
+    np.testing.assert_array_equal(mapped.loc[others, "precipitation"], table.loc[others, "precipitation"])
+
+
+def test_a_lead_with_fewer_than_min_forecasts_before_it_is_left_as_the_archive_gives_it():
+    dates = pd.date_range("1972-01-01", periods=MIN_FORECASTS + 20)
+    a = _archive(dates, leads=3, seed=3)
+    a = a[~((a["lead_days"] == 3) & (pd.to_datetime(a["issue_date"]) < dates[40]))]   # lead 3 from the 41st day
+    table = from_long_table(a, "archive.csv").table
+    t = dates[-1]
+    observed = np.random.default_rng(4).gamma(0.5, 6.0, 2000)
+    mapped, short = map_precipitation(table, observed, [t])
+    assert short == {t: [(3, MIN_FORECASTS + 19 - 40)]}
+    lead = (table["valid_date"] - table["issue_date"]).dt.days
+    on_t = table["issue_date"] == t
+    assert mapped.loc[on_t & (lead == 3), "precipitation"].item() == table.loc[on_t & (lead == 3), "precipitation"].item()
+    assert not np.allclose(mapped.loc[on_t & (lead < 3), "precipitation"], table.loc[on_t & (lead < 3), "precipitation"])
+    text = unmapped_text(short)
+    assert f"lead(s) 3 of issue date {t.date()}" in text and f"fewer than {MIN_FORECASTS}" in text
+
+
+def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bundle, tiny_data_dir):
+    """Light rain forecast on every day the station stayed dry, its storms damped: the drizzle maps to 0 (the
+    station's training years are some 40 % dry days) and the storms grow back."""
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.operational import mapped_weather
+
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
+    rec = ctx.record
+    p = rec.x[:, list(ctx.cfg.data.dynamic_inputs).index("precipitation")].astype(np.float64)
+    obs = pd.Series(p, index=pd.DatetimeIndex(rec.dates))
+    rng = np.random.default_rng(5)
+
+    def rain(t0, k, m):
+        v = obs.get(t0 + pd.Timedelta(days=k), np.nan)
+        return float(rng.uniform(0.1, 0.6)) if v == 0 else 0.6 * v + 0.6
+
+    a = _archive(pd.date_range("1973-01-01", "1975-12-31"), leads=2, rain=rain).dropna()
+    wf = from_long_table(a, "drizzly.csv")
+    days = pd.date_range("1975-01-01", "1975-12-31")
+    mapped, note = mapped_weather(ctx, wf, days, "quantile")
+    assert note is None
+    late = wf.table["issue_date"] >= days[0]
+    dry = late & (wf.table["valid_date"].map(obs) == 0).to_numpy()
+    assert dry.sum() > 100 and (wf.table.loc[dry, "precipitation"] > 0).all()
+    assert (mapped.table.loc[dry, "precipitation"] == 0).mean() > 0.9
+    assert mapped.table.loc[late, "precipitation"].max() > wf.table.loc[late, "precipitation"].max()
+
+
+@pytest.fixture()
+def data_with_archive(tiny_data_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    a = _archive(pd.date_range("1972-06-01", "1973-05-10"), seed=6)
+    # lead 7 only from 1973-01-01: too few earlier forecasts of it to map by May
+    a = a[~((a["lead_days"] == 7) & (pd.to_datetime(a["issue_date"]) < pd.Timestamp("1973-01-01")))]
+    (d / "weather_archive").mkdir()
+    a.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    return d
+
+
+def test_a_mapped_reforecast_equals_the_mapped_single_forecasts_and_records_the_mapping(
+        bundle, pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.reforecast import warned_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    p = data_with_archive / "weather_archive" / "32006.csv"
+    runs = {}
+    for mapping in ("none", "quantile"):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+                   "--from", "1973-05-01", "--to", "1973-05-05", "--weather_forecast", str(p),
+                   "--precip_mapping", mapping, "--output_dir", str(tmp_path / mapping)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        runs[mapping] = next((tmp_path / mapping).glob("*/reforecast.csv"))
+    assert "quantile-mapped per lead" in out.out
+    assert not (runs["none"].parent / "weather.json").exists()
+    record = json.loads((runs["quantile"].parent / "weather.json").read_text())
+    assert record["precip_mapping"]["method"] == "quantile"
+    assert "lead(s) 7 of issue date 1973-05-01" in record["notes"][0]
+    t = pd.read_csv(runs["quantile"], parse_dates=["issue_date"])
+    plain = pd.read_csv(runs["none"], parse_dates=["issue_date"])
+    assert not np.allclose(t["median"], plain["median"], rtol=1e-3)    # the option changes the forecasts
+    wf = read_forecast_file(p)
+    for day in ("1973-05-01", "1973-05-04"):
+        one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=day, leads=7,
+                              weather_forecast=wf, model_path=pretrained_ckpt, precip_mapping="quantile")[0]
+        got = t[t["issue_date"] == day].sort_values("lead_days")
+        for c in ("median", "q05", "q95"):
+            np.testing.assert_allclose(got[c].to_numpy(), one.table[c].to_numpy(), rtol=1e-4, atol=1e-4)
+        assert one.data["weather_forecast"]["precip_mapping"]["method"] == "quantile"
+        assert any(f"lead(s) 7 of issue date {day}" in n for n in one.data["notes"])
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--issue_date", "1973-05-04", "--weather_forecast", str(p), "--precip_mapping", "quantile",
+               "--format", "json", "--output_dir", str(tmp_path / "single")])
+    assert rc == 0 and "precipitation quantile-mapped per lead" in capsys.readouterr().out
+    doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
+    assert doc["data"]["weather_forecast"]["precip_mapping"]["method"] == "quantile"
+    assert any("lead(s) 7 of issue date 1973-05-04" in n for n in doc["data"]["notes"])
+
+
+def test_precip_mapping_without_an_archive_is_refused_in_one_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"date": pd.date_range("1973-05-02", periods=7).strftime("%Y-%m-%d"), "precipitation": 1.0,
+                  "temperature": 10.0}).to_csv(plain, index=False)
+    one = tmp_path / "one.csv"
+    _archive(["1973-05-01"]).to_csv(one, index=False)
+    for extra, says in (([], "give one with --weather_forecast ARCHIVE"),
+                        (["--weather_forecast", str(plain)], f"--weather_forecast {plain} holds a table of one"),
+                        (["--weather_forecast", str(one)], f"--weather_forecast {one} holds one forecast")):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--issue_date", "1973-05-01", "--precip_mapping", "quantile", "--output_dir", str(tmp_path / "o"),
+                   *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc == 1 and says in err and len(err.splitlines()) == 1, err
