@@ -236,10 +236,10 @@ def test_a_checkpoint_replaced_during_the_daily_issue_reaches_the_next_issue_not
 
 def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the_others_are_issued(
         pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
-    """Hand-edited station metadata the readers do not check: 10002's weather points are not numbers (its fetch
-    fails: it is issued without a weather forecast), 10003's weather section is a bare name (its data cannot be
-    read). The issue goes on: the other stations are issued and stored, and each failure is one line in the
-    record and in the log (before, the whole issue failed: a 500, nothing recorded, no alert sent)."""
+    """Hand-edited station metadata: 10002's weather points are not numbers, 10003's weather section is a bare
+    name. Their metadata cannot be read (the reader checks the section), so neither is issued; the issue goes
+    on: the other station is issued and stored, and each failure is one line naming the file and the key, in
+    the record and in the log (before, the whole issue failed: a 500, nothing recorded, no alert sent)."""
     data = tmp_path / "data"
     shutil.copytree(tiny_data_dir, data)
     (data / "meta").mkdir()
@@ -253,19 +253,23 @@ def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the
         r = c.post("/daily_issue", headers=AUTH)
         assert r.status_code == 200, r.text
         out = r.json()
-        assert c.get("/health").json()["last_daily_issue"]["failed"] == ["10003"]
-    assert out["stations"] == 2 and out["failed"] == ["10003"]
-    assert out["weather"]["10002"].startswith("failed: ") and "could not convert" in out["weather"]["10002"]
-    assert out["weather"]["10002"].endswith("; issued without a weather forecast")
+        assert c.get("/health").json()["last_daily_issue"]["failed"] == ["10002", "10003"]
+    assert out["stations"] == 1 and out["failed"] == ["10002", "10003"]
+    said = {"10002": f'{data / "meta" / "10002.json"}: weather.points="abc" is not allowed; expected a list of',
+            "10003": f'{data / "meta" / "10003.json"}: weather="open-meteo" must be an object'}
+    for station, text in said.items():
+        assert out["weather"][station].startswith(f"failed: {text}")  # the fetch reads the same file
     con = sqlite3.connect(db)
     record = dict((s, (f, e)) for s, f, e in con.execute("SELECT station, forecast_id, error FROM issued_warnings"))
     stored = {s for (s,) in con.execute("SELECT station FROM forecasts WHERE origin = 'daily'")}
     con.close()
-    assert stored == {"10002", "32006"} and record["10002"][0] and record["32006"][0]
-    assert record["10003"][0] is None and record["10003"][1].startswith("ValueError: ") and "\n" not in record["10003"][1]
+    assert stored == {"32006"} and record["32006"][0]
+    for station, text in said.items():
+        assert record[station][0] is None and "\n" not in record[station][1]
+        assert record[station][1].startswith(f"station {station}: its data cannot be read ({text}")
     lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "daily issue" in rec.getMessage()]
     assert len(lines) == 2 and all("\n" not in m for m in lines), lines
-    assert "station 10002: the weather forecast could not be fetched (ValueError: could not convert" in lines[0]
+    assert lines[0].endswith(f"station 10002 failed: {record['10002'][1]}")
     assert lines[1].endswith(f"station 10003 failed: {record['10003'][1]}")
 
 

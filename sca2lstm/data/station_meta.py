@@ -18,7 +18,9 @@ One file per station, ``DIR/meta/<id>.json``, read by every command through :fun
 ``weather``: where ``sca2lstm weather fetch`` and the service's daily issue get the station's weather
 forecast (``source``; without it the daily issue fetches nothing), at ``points`` (averaged; default the
 gauge), from ``models``, every member of the ensemble API with ``ensemble``, from a self-hosted or paid
-host ``base_url`` (default: the service's ``--weather_base_url``, else Open-Meteo's free API).
+host ``base_url`` (default: the service's ``--weather_base_url``, else Open-Meteo's free API). The section
+is checked when the file is read (:class:`WeatherSection`): a hand-edited value of the wrong kind, or an
+unknown key, is a one-line DataError naming the file, the key, the value and what is allowed.
 
 A basin without such a file (the CAMELS basins, the synthetic ones) has no user levels, no rating curve
 and calendar days (00:00, labelled by their start). Unknown keys are kept as they are (provenance).
@@ -30,8 +32,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal, Optional
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
@@ -47,6 +51,69 @@ OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather", "flood_frequency
 #: Distributions of the return-period levels (sca2lstm.evaluation.levels): GLO (the UK's Flood Estimation
 #: Handbook), GEV, PE3 (China's SL 44).
 FLOOD_DISTRIBUTIONS = ("glo", "gev", "pe3")
+#: Weather sources a station's ``weather.source`` may name (what the service's daily issue can fetch from).
+WEATHER_SOURCES = ("open-meteo",)
+_WEATHER_EXAMPLE = '{"source": "open-meteo", "points": [[51.5, -1.2]], "models": [], "ensemble": false}'
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class WeatherSection(BaseModel):
+    """The ``weather`` section of a station's metadata file, as a hand-edited file must hold it.
+
+    Declared (pydantic, strict as :mod:`sca2lstm.config`) so that the kind and range of every key is checked
+    when the file is read, not deep inside a fetch: a number written as text, a bare point, a model name not
+    in a list. Each field's ``description`` is what the error line says is allowed. ``null`` is a key's
+    default, as if it were not given.
+    """
+
+    # strict: "51.5" or true is not a latitude; a list (JSON's only array) is read as a [lat, lon] pair below
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    source: Optional[Literal[WEATHER_SOURCES]] = Field(
+        None, description=f"one of {', '.join(WEATHER_SOURCES)}, or null (nothing is fetched)")
+    points: Optional[list[Annotated[tuple[Latitude, Longitude], Field(strict=False)]]] = Field(
+        None, description="a list of [lat, lon] pairs of numbers in decimal degrees (latitude -90..90, longitude "
+                          "-180..180), e.g. [[51.5, -1.2], [51.6, -1.0]], or null (the gauge)")
+    models: Optional[list[Annotated[str, Field(min_length=1)]]] = Field(
+        None, description='a list of Open-Meteo weather model names, e.g. ["icon_seamless"], or [] (the API\'s '
+                          'default)')
+    ensemble: Optional[bool] = Field(None, description="true (every member of the ensemble API) or false")
+    base_url: Optional[Annotated[str, Field(pattern=r"^https?://\S+$")]] = Field(
+        None, description="an http:// or https:// address, or null (the service's --weather_base_url)")
+
+
+def _json(value) -> str:
+    """``value`` as the JSON file writes it (``true``, ``["a"]``), for an error line about that file."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check_weather(section, source: str = "station metadata") -> dict:
+    """The ``weather`` section ``section`` of a station's metadata checked against :class:`WeatherSection`:
+    the keys it gives, their values normalised to JSON types ({} for null); a one-line DataError naming
+    ``source`` (the file), the key, the bad value and what is allowed."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise DataError(f"{source}: weather={_json(section)} must be an object, e.g. {_WEATHER_EXAMPLE}")
+    try:
+        return WeatherSection.model_validate(section).model_dump(mode="json", exclude_unset=True)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+    key = str(err["loc"][0])
+    if err["type"] == "extra_forbidden":
+        raise DataError(f"{source}: weather.{key} is not a key of the weather section; its keys are "
+                        f"{', '.join(WeatherSection.model_fields)}")
+    # the key, or the item of a list key (a point, a model name), as it stands in the file
+    name, value = f"weather.{key}", section[key]
+    if len(err["loc"]) > 1 and isinstance(value, list):
+        name, value = f"{name}[{err['loc'][1]}]", value[err["loc"][1]]
+    raise DataError(f"{source}: {name}={_json(value)} is not allowed; expected "
+                    f"{WeatherSection.model_fields[key].description}")
 
 
 @dataclass
@@ -112,7 +179,7 @@ class StationMeta:
         meta = cls(station_id=str(d.get("station_id", station_id)), warning_levels=levels,
                    rating_curve=d.get("rating_curve"), day_start=day.get("start") or "00:00",
                    day_label=day.get("label") or "start", stamp=day.get("stamp") or "start",
-                   timezone=day.get("timezone"), weather=dict(d.get("weather") or {}),
+                   timezone=day.get("timezone"), weather=check_weather(d.get("weather"), source),
                    provenance={k: v for k, v in d.items() if k not in OWN_KEYS and k != "station_id"},
                    distribution=dist, water_year_start=start)
         check_day_rule(meta.day_start, meta.day_label, meta.stamp, source)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from . import reader, tables
-from .station_meta import StationMeta
+from .station_meta import StationMeta, check_weather
 
 STATIONS_FILE = "stations.csv"
 
@@ -123,7 +123,8 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
         return meta
     if isinstance(old, dict):
         if old.get("weather") and not meta.get("weather"):
-            meta["weather"] = old["weather"]
+            # checked as every reader checks it: a hand-edited section is refused here, not carried on
+            meta["weather"] = check_weather(old["weather"], str(old_path))
         if old.get("warning_levels") and not meta.get("warning_levels"):
             lines = _check_kept_levels(s, old, meta.get("rating_curve"))
             meta["warning_levels"] = old["warning_levels"]

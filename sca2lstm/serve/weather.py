@@ -34,9 +34,6 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-#: Weather sources the daily issue can fetch from (a station's metadata ``"weather": {"source": ...}``).
-SOURCES = ("open-meteo",)
-
 
 @dataclass
 class FetchSettings:
@@ -155,12 +152,9 @@ class WeatherForecasts:
             meta = read_station_meta(self.data_dir, station)
         except Sca2lstmError as e:
             return f"failed: {' '.join(str(e).split())}"
-        conf = meta.weather or {}
-        source = conf.get("source")
-        if not source:
+        conf = meta.weather  # checked as the file was read (data.station_meta.WeatherSection)
+        if not conf.get("source"):
             return None
-        if source not in SOURCES:
-            return f"failed: weather source {source!r} in its metadata is not one of {', '.join(SOURCES)}"
         cfg = self.forecaster.config(self.forecaster.model(station))
         try:
             loc = station_location(self.data_dir, station)
