@@ -13,7 +13,7 @@ import pytest
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
-from sca2lstm.errors import UsageError
+from sca2lstm.errors import DataError, UsageError
 from sca2lstm.evaluation import live
 from sca2lstm.evaluation.live import (
     LiveForecaster,
@@ -73,6 +73,46 @@ def test_the_recent_part_gives_the_same_forecast_as_the_whole_record(pretrained_
                 full = issue_forecast(b, basin, data_dir=tiny_data_dir, issue_date=day, leads=7)
                 cut = forecast_station(b, basin, recent_part(ts, pd.Timestamp(day), b[1]), day, 7, tiny_data_dir)
                 _same(cut, full)
+
+
+
+def test_precipitation_missing_only_from_the_recent_days_is_refused_naming_the_days_read_and_its_last_value(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """A station whose precipitation stopped 400 days ago (years before have it) is refused as before (the
+    model would run blind to it), in one line that says what is missing: no precipitation in the days the
+    forecast reads, and the day of its last value; not 'no value anywhere in its data', which is false."""
+    from fastapi.testclient import TestClient
+    from serve_helpers import forecaster
+
+    from sca2lstm.serve.app import create_app
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    path = reader.timeseries_file(data, "10002")
+    raw = pd.read_csv(path)
+    raw.loc[raw.index[-400:], "precipitation"] = float("nan")
+    raw.to_csv(path, index=False)
+    last = raw["date"].iloc[-401]
+    with forecaster(pretrained_ckpt, data) as f, TestClient(create_app(data, tmp_path / "db.sqlite", f)) as c:
+        r = c.get("/stations/10002/forecast")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    ts = reader.read_timeseries(data, "10002")
+    part = recent_part(ts, ts.index[-1], load_model(pretrained_ckpt)[1])
+    assert detail.startswith(f"station 10002: no precipitation in the {len(part)} days read for the forecast issued "
+                             f"{ts.index[-1].date()} ({part.index[0].date()}..{part.index[-1].date()}); its last "
+                             f"value is on {last}. The model would run blind to it")
+    assert len(part) <= 400 and "anywhere" not in detail and "\n" not in detail
+
+
+def test_an_input_missing_from_a_table_given_is_refused_naming_the_days_it_holds(pretrained_ckpt, tiny_data_dir):
+    """A caller's table may be a part of the record: the refusal names its days, not 'anywhere in its data'."""
+    ts = reader.read_timeseries(tiny_data_dir, "10002").loc["1976-01-01":]
+    ts["precipitation"] = float("nan")
+    with pytest.raises(DataError) as e:
+        issue_forecast(load_model(pretrained_ckpt), "10002", data_dir=tiny_data_dir, leads=7, timeseries=ts)
+    assert (f"basin 10002: precipitation (precipitation) has no value in the {len(ts)} days given "
+            f"(1976-01-01..{ts.index[-1].date()}); the model would run blind to it") in str(e.value)
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,9 @@ class BasinContext:
             missing = warn_absent_inputs(rec, cfg, source=f"a table of {data_dir}")
         else:
             missing = absent_inputs(rec, cfg)
-        check_missing_inputs(basin, missing, cfg, allow_missing_inputs)
+        # a caller's table may be a part of the record (the service's recent days): name the days it holds
+        check_missing_inputs(basin, missing, cfg, allow_missing_inputs,
+                             None if timeseries is None else _days_given(rec.dates))
         meta = read_station_meta(data_dir, basin)
         foreign = shares_id_only(ckpt, basin, meta, data_dir, scalers)
         if foreign:  # another river under a known id: nothing the model learned for that id applies to it
@@ -473,9 +475,17 @@ def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -
     return rec.period(cfg.data.train_start, cfg.data.train_end)
 
 
-def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) -> None:
-    """Refuse precipitation, or every meteorological input, absent from the whole record unless ``allow``
-    (``--allow_missing_inputs``). The data layer has named them (:func:`~sca2lstm.data.dataset.warn_absent_inputs`)."""
+def _days_given(dates) -> str:
+    """Where a caller's table has no value of an input: 'in the N days given (FIRST..LAST)'."""
+    return f"in the {len(dates)} days given ({dates[0]}..{dates[-1]})" if len(dates) else "in the empty table given"
+
+
+def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool, where: str | None = None) -> None:
+    """Refuse precipitation, or every meteorological input, absent from the data read unless ``allow``
+    (``--allow_missing_inputs``). The data layer has named them (:func:`~sca2lstm.data.dataset.warn_absent_inputs`).
+    ``where`` says which days were read where not the basin's whole file ('in the 411 days given (...)': a
+    caller's table may be the recent part of a record that holds the input before); default 'anywhere in its
+    data'."""
     if not missing:
         return
     inputs = [c for c in required_columns(cfg) if c != cfg.data.target]
@@ -483,7 +493,8 @@ def check_missing_inputs(basin: str, missing: list, cfg: Config, allow: bool) ->
     every = set(inputs) <= set(missing)
     if (essential or every) and not allow:
         what = "every meteorological input" if every else f"{', '.join(essential)}"
-        raise DataError(f"basin {basin}: {what} ({', '.join(missing)}) has no value anywhere in its data; the "
+        where = where or "anywhere in its data"
+        raise DataError(f"basin {basin}: {what} ({', '.join(missing)}) has no value {where}; the "
                         "model would run blind to it. Add the column, or pass --allow_missing_inputs to run "
                         "anyway (the outputs then name the missing input)")
 

@@ -41,7 +41,7 @@ from ..data.scaling import BasinScaler
 from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
-from .context import BasinContext
+from .context import ESSENTIAL_INPUTS, BasinContext
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
@@ -92,6 +92,36 @@ def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
             return ts.loc[:issue]
         cut = min(cut, ts.index[int(np.flatnonzero(ends_both)[-1])])
     return ts.loc[cut:issue]
+
+
+def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
+    """:func:`recent_part` of ``station``'s record ``ts`` for ``issue``, refused in one line where it holds no
+    value of an input the model cannot go without (:data:`~sca2lstm.evaluation.context.ESSENTIAL_INPUTS`)
+    that the record holds before it.
+
+    The forecast reads only these days, and refuses an essential input it finds no value of; but the input is
+    missing from the recent days (a feed that stopped), not from the whole record, so the refusal names the
+    days read and the input's last value instead of an input the data never had. An input absent from the
+    whole record is left to the forecast's own check (:func:`~sca2lstm.evaluation.context.check_missing_inputs`).
+
+    Raises
+    ------
+    DataError
+        ``station ...: no precipitation in the N days read for the forecast issued DAY (FIRST..LAST); its last
+        value is on DAY ...``.
+    """
+    part = recent_part(ts, issue, cfg)
+    for col in (c for c in ESSENTIAL_INPUTS if c in required_columns(cfg) and c in ts.columns):
+        if pd.to_numeric(part[col], errors="coerce").notna().any():
+            continue
+        last = pd.to_numeric(ts[col].loc[:issue], errors="coerce").last_valid_index()
+        if last is None:
+            continue
+        raise DataError(f"station {station}: no {col} in the {len(part)} days read for the forecast issued "
+                        f"{issue.date()} ({part.index[0].date()}..{part.index[-1].date()}); its last value is on "
+                        f"{last.date()}. The model would run blind to it: post the missing days, or add them to "
+                        "the station's file")
+    return part
 
 
 @dataclass
@@ -388,7 +418,7 @@ def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, le
     bundle = _bundle(path, sha256)
     if fit:
         setup = station_setup(bundle, station, ts, data_dir, path, calibration)
-        ts = recent_part(ts, pd.Timestamp(issue_date), bundle[1])
+        ts = forecast_part(station, ts, pd.Timestamp(issue_date), bundle[1])
     return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
 
 
@@ -624,7 +654,7 @@ class LiveForecaster:
         # The setup reads the whole record, days after the issue day included (the training part and the
         # levels do not move with the issue date); the forecast itself only the recent part.
         try:
-            part = ts if fit else recent_part(ts, issue, self.config(ref))
+            part = ts if fit else forecast_part(station, ts, issue, self.config(ref))
             args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, setup, fit,
                     weather_forecast, ref.calibration if fit else None)
             inner = self._pool.submit(_task, *args)
