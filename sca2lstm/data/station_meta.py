@@ -12,30 +12,34 @@ One file per station, ``DIR/meta/<id>.json``, read by every command through :fun
                   or {"kind": "table", "h": [0.2, 0.5, ...], "q": [0.0, 1.3, ...]},
       "day": {"start": "08:00", "label": "start", "stamp": "start", "timezone": "Asia/Shanghai"},
       "weather": {"source": "open-meteo", "points": [[30.1, 120.2]], "models": [], "ensemble": false,
-                  "base_url": null}
+                  "base_url": null},
+      "flood_frequency": {"distribution": "pe3", "water_year_start": 10}
     }
 
 ``weather``: where ``sca2lstm weather fetch`` and the service's daily issue get the station's weather
 forecast (``source``; without it the daily issue fetches nothing), at ``points`` (averaged; default the
 gauge), from ``models``, every member of the ensemble API with ``ensemble``, from a self-hosted or paid
-host ``base_url`` (default: the service's ``--weather_base_url``, else Open-Meteo's free API). The section
-is checked when the file is read (:class:`WeatherSection`): a hand-edited value of the wrong kind, or an
-unknown key, is a one-line DataError naming the file, the key, the value and what is allowed.
+host ``base_url`` (default: the service's ``--weather_base_url``, else Open-Meteo's free API).
 
-A basin without such a file (the CAMELS basins, the synthetic ones) has no user levels, no rating curve
-and calendar days (00:00, labelled by their start). Unknown keys are kept as they are (provenance).
+Every key the file may hold is declared (:class:`StationMetaFile`: these sections and the provenance the
+import writes) and checked when the file is read: a hand-edited value of the wrong kind (``"day": "08:00"``,
+a level written as text), a rating curve that does not rise, or an unknown key is a one-line DataError naming
+the file, the key, the value and what is allowed (commands exit 1; the service answers the station 503, as
+for its other unreadable files). A basin without such a file (the CAMELS basins, the synthetic ones) has no
+user levels, no rating curve and calendar days (00:00, labelled by their start).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional, Union, get_args, get_origin
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
@@ -53,23 +57,47 @@ OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather", "flood_frequency
 FLOOD_DISTRIBUTIONS = ("glo", "gev", "pe3")
 #: Weather sources a station's ``weather.source`` may name (what the service's daily issue can fetch from).
 WEATHER_SOURCES = ("open-meteo",)
-_WEATHER_EXAMPLE = '{"source": "open-meteo", "points": [[51.5, -1.2]], "models": [], "ensemble": false}'
+#: Units a station's discharge column may be given in (``sca2lstm station import --discharge_unit``).
+DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
+Count = Annotated[int, Field(ge=0)]
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]  # the date itself is checked where it is read
+LevelName = Annotated[str, Field(pattern=_LEVEL_NAME.pattern,
+                                 description="a name that starts with an ASCII letter and holds only ASCII letters, "
+                                             "digits, '_' or '-' (at most 32), e.g. alert, danger")]
 
 
-class WeatherSection(BaseModel):
-    """The ``weather`` section of a station's metadata file, as a hand-edited file must hold it.
+def _zone(name: str) -> str:
+    """A time zone the day rule can use (an IANA name or an offset, :func:`~sca2lstm.data.days.parse_zone`)."""
+    from .days import parse_zone  # days reads this module's day rule
 
-    Declared (pydantic, strict as :mod:`sca2lstm.config`) so that the kind and range of every key is checked
-    when the file is read, not deep inside a fetch: a number written as text, a bare point, a model name not
-    in a list. Each field's ``description`` is what the error line says is allowed. ``null`` is a key's
-    default, as if it were not given.
-    """
+    try:
+        parse_zone(name)
+    except UsageError:
+        raise ValueError("not a time zone") from None
+    return name
 
-    # strict: "51.5" or true is not a latitude; a list (JSON's only array) is read as a [lat, lon] pair below
+
+class _Section(BaseModel):
+    """A part of a station's metadata file, declared (pydantic, strict as :mod:`sca2lstm.config`) so that the
+    kind and range of every key is checked when the file is read, not deep inside a command: a number written
+    as text, a bare name where an object belongs, an unknown key. Each field's ``description`` is what the
+    error line says is allowed; ``null`` is a key's default, as if it were not given. ``what`` names an object
+    of the kind in an error line; ``example`` shows one."""
+
+    # strict: "51.5" or true is not a number; a list (JSON's only array) is read as a [lat, lon] pair below
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    what: ClassVar[str] = "the section"
+    example: ClassVar[str] = "{}"
+
+
+class WeatherSection(_Section):
+    """The ``weather`` section: where the station's weather forecast is fetched from."""
+
+    what: ClassVar[str] = "the weather section"
+    example: ClassVar[str] = '{"source": "open-meteo", "points": [[51.5, -1.2]], "models": [], "ensemble": false}'
 
     source: Optional[Literal[WEATHER_SOURCES]] = Field(
         None, description=f"one of {', '.join(WEATHER_SOURCES)}, or null (nothing is fetched)")
@@ -84,36 +112,308 @@ class WeatherSection(BaseModel):
         None, description="an http:// or https:// address, or null (the service's --weather_base_url)")
 
 
+class LevelSection(_Section):
+    """One named warning level of ``warning_levels``."""
+
+    what: ClassVar[str] = "a warning level"
+    example: ClassVar[str] = '{"value": 45.0, "unit": "m3/s", "warn_probability": 0.3}'
+
+    value: Annotated[float, Field(gt=0)] = Field(
+        description="a positive number: a flow in m3/s, or a water level in m with \"unit\": \"m\"")
+    unit: Literal[LEVEL_UNITS] = Field("m3/s", description=f"one of {', '.join(LEVEL_UNITS)} (a water level, "
+                                                           "through the rating curve)")
+    warn_probability: Optional[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        None, description="a number strictly between 0 and 1, or null (chosen on validation)")
+
+
+class DaySection(_Section):
+    """The ``day`` section: the station's day rule (when its day starts, which date names it)."""
+
+    what: ClassVar[str] = "the day section"
+    example: ClassVar[str] = '{"start": "08:00", "label": "start", "stamp": "start", "timezone": "Asia/Shanghai"}'
+
+    start: Optional[Annotated[str, Field(pattern=_TIME.pattern)]] = Field(
+        None, description='a time of day HH:MM from 00:00 to 23:59, e.g. "08:00", or null (00:00)')
+    label: Optional[Literal[DAY_LABELS]] = Field(
+        None, description=f"one of {', '.join(DAY_LABELS)} (the date a day is named by), or null (start)")
+    stamp: Optional[Literal[STAMPS]] = Field(
+        None, description=f"one of {', '.join(STAMPS)} (what a sub-daily timestamp marks), or null (start)")
+    timezone: Optional[Annotated[str, AfterValidator(_zone)]] = Field(
+        None, description='a time zone: an IANA name (e.g. "Asia/Shanghai") or an offset (e.g. "UTC+08:00"), or '
+                          'null (the timestamps\' own clock)')
+
+
+class FloodFrequencySection(_Section):
+    """The ``flood_frequency`` section: how the return-period levels are fitted."""
+
+    what: ClassVar[str] = "the flood_frequency section"
+    example: ClassVar[str] = '{"distribution": "pe3", "water_year_start": 10}'
+
+    distribution: Optional[Literal[FLOOD_DISTRIBUTIONS]] = Field(
+        None, description=f"one of {', '.join(FLOOD_DISTRIBUTIONS)}, or null (the product's default)")
+    water_year_start: Optional[Annotated[int, Field(ge=1, le=12)]] = Field(
+        None, description="a month 1..12 (10: October, the UK water year; 1: calendar years), or null (10)")
+
+
+class SegmentSection(_Section):
+    """One power-law segment ``Q = a·(h − h0)^b`` of a rating curve (:mod:`sca2lstm.data.rating`)."""
+
+    what: ClassVar[str] = "a rating-curve segment"
+    example: ClassVar[str] = '{"a": 12.5, "b": 1.6, "h0": 0.15, "h_max": null, "valid_from": null, "valid_to": null}'
+
+    a: Annotated[float, Field(gt=0)] = Field(description="a positive number (Q = a·(h − h0)^b)")
+    b: Annotated[float, Field(gt=0)] = Field(description="a positive number (Q = a·(h − h0)^b)")
+    h0: float = Field(description="a number: the water level (m) of zero flow")
+    h_max: Optional[float] = Field(None, description="a number: the water level (m) where the segment ends, or "
+                                                     "null (open)")
+    valid_from: Optional[Day] = Field(None, description="a date YYYY-MM-DD, or null (always)")
+    valid_to: Optional[Day] = Field(None, description="a date YYYY-MM-DD, or null (always)")
+
+
+class PowerCurveSection(_Section):
+    """A rating curve of power-law segments."""
+
+    what: ClassVar[str] = "a power-law rating curve"
+    example: ClassVar[str] = '{"kind": "power", "segments": [{"a": 12.5, "b": 1.6, "h0": 0.15}]}'
+
+    kind: Literal["power"]
+    segments: list[SegmentSection] = Field(min_length=1, description=f"a list of at least one segment, e.g. "
+                                                                     f"[{SegmentSection.example}]")
+
+
+class TableCurveSection(_Section):
+    """A rating curve of (h, Q) pairs."""
+
+    what: ClassVar[str] = "a rating table"
+    example: ClassVar[str] = '{"kind": "table", "h": [0.2, 0.5, 1.0], "q": [0.0, 1.3, 6.1]}'
+
+    kind: Literal["table"]
+    h: list[float] = Field(min_length=2, description="a list of at least two water levels (m)")
+    q: list[float] = Field(min_length=2, description="a list of discharges (m3/s), one per water level")
+
+
+class RecordSection(_Section):
+    """``record``: the days ``station import`` wrote."""
+
+    what: ClassVar[str] = "the record section"
+    example: ClassVar[str] = ('{"start": "2018-01-01", "end": "2020-12-31", "days": 1096, "observed_discharge_days": '
+                              '1090, "missing_per_column": {"precipitation": 0}}')
+
+    start: Day = Field(description="a date YYYY-MM-DD: the record's first day")
+    end: Day = Field(description="a date YYYY-MM-DD: the record's last day at import")
+    days: Count = Field(description="a whole number >= 0")
+    observed_discharge_days: Count = Field(description="a whole number >= 0")
+    missing_per_column: dict[str, Count] = Field(description="an object of column -> missing days (whole numbers)")
+
+
+class ReadSection(_Section):
+    """``read``: how ``station import`` read the file."""
+
+    what: ClassVar[str] = "the read section"
+    example: ClassVar[str] = '{"kind": "csv", "encoding": "utf-8", "sheet": null, "header_row": 1}'
+
+    kind: str = Field(description="the kind of file read (text), e.g. csv, xlsx")
+    encoding: Optional[str] = Field(None, description="an encoding name (text), or null")
+    sheet: Optional[Union[str, int]] = Field(None, description="a sheet name or number, or null")
+    header_row: Annotated[int, Field(ge=1)] = Field(description="a whole number >= 1")
+
+
+class DayCountsSection(_Section):
+    """Per input column of a sub-daily record: days complete, partial and missing."""
+
+    what: ClassVar[str] = "a column's day counts"
+    example: ClassVar[str] = '{"complete": 730, "partial": 1, "missing": 0}'
+
+    complete: Count = Field(description="a whole number >= 0")
+    partial: Count = Field(description="a whole number >= 0")
+    missing: Count = Field(description="a whole number >= 0")
+
+
+class SubdailySection(_Section):
+    """``subdaily``: how a sub-daily record was aggregated to days."""
+
+    what: ClassVar[str] = "the subdaily section"
+    example: ClassVar[str] = ('{"step_minutes": 60.0, "hold_minutes": 60.0, "max_missing": 0.1, "days": '
+                              '{"precipitation": {"complete": 730, "partial": 1, "missing": 0}}}')
+
+    step_minutes: Annotated[float, Field(gt=0)] = Field(description="a positive number (minutes)")
+    hold_minutes: Annotated[float, Field(ge=0)] = Field(description="a number >= 0 (minutes)")
+    max_missing: Annotated[float, Field(ge=0, lt=1)] = Field(description="a number in [0, 1)")
+    days: dict[str, DayCountsSection] = Field(description=f"an object of column -> {DayCountsSection.example}")
+
+
+class RatingAppliedSection(_Section):
+    """``rating_applied``: what the rating curve made of the imported water levels."""
+
+    what: ClassVar[str] = "the rating_applied section"
+    example: ClassVar[str] = '{"values": 17760, "below_masked": 2, "above_extrapolated": 24, "outside_validity": 0}'
+
+    values: Count = Field(description="a whole number >= 0")
+    below_masked: Count = Field(description="a whole number >= 0")
+    above_extrapolated: Count = Field(description="a whole number >= 0")
+    outside_validity: Count = Field(description="a whole number >= 0")
+
+
+class GaugesSection(_Section):
+    """``precipitation_gauges``: the rain gauges averaged into the precipitation column."""
+
+    what: ClassVar[str] = "the precipitation_gauges section"
+    example: ClassVar[str] = '{"columns": ["P1", "P2"], "weights": [0.6, 0.4]}'
+
+    columns: list[str] = Field(min_length=1, description="a list of column names (text)")
+    weights: list[Annotated[float, Field(ge=0)]] = Field(description="a list of numbers >= 0, one per column")
+
+
+_NAMES = "an object of names (text) -> "
+
+
+class StationMetaFile(_Section):
+    """A station's metadata file ``DIR/meta/<id>.json``, every key it may hold: the sections a user (or another
+    command) sets, and the provenance ``sca2lstm station import`` writes. A key not declared here is refused."""
+
+    what: ClassVar[str] = "a station's metadata file"
+    example: ClassVar[str] = '{"station_id": "my-gauge", "warning_levels": {"alert": {"value": 45.0, "unit": "m3/s"}}}'
+
+    station_id: Optional[Annotated[str, Field(min_length=1)]] = Field(
+        None, description="the station's id (text), or null (the file's name)")
+    warning_levels: Optional[dict[LevelName, LevelSection]] = Field(
+        None, description=f'an object of named levels, e.g. {{"alert": {LevelSection.example}}}, or null (none)',
+        examples=[{"alert": {"value": 45.0, "unit": "m3/s"}}])
+    rating_curve: Optional[Annotated[Union[PowerCurveSection, TableCurveSection], Field(discriminator="kind")]] = Field(
+        None, description=f"{PowerCurveSection.example} or {TableCurveSection.example}, or null (no curve)",
+        examples=[{"kind": "power", "segments": [{"a": 12.5, "b": 1.6, "h0": 0.15}]}])
+    day: Optional[DaySection] = Field(None, description=f"{DaySection.example}, or null (calendar days)")
+    weather: Optional[WeatherSection] = Field(None, description=f"{WeatherSection.example}, or null (nothing is "
+                                                                "fetched)")
+    flood_frequency: Optional[FloodFrequencySection] = Field(
+        None, description=f"{FloodFrequencySection.example}, or null (the defaults)")
+    # The provenance station import writes: kept as written, checked so that a damaged one is named
+    source: Optional[str] = Field(None, description="the file imported (text)")
+    source_sha256: Optional[Annotated[str, Field(pattern=r"^([0-9a-f]{64})?$")]] = Field(
+        None, description="the sha256 of the file imported: 64 hexadecimal digits")
+    mapping: Optional[dict[str, str]] = Field(None, description=_NAMES + "column names (text)")
+    discharge_unit: Optional[Literal[DISCHARGE_UNITS]] = Field(
+        None, description=f"one of {', '.join(DISCHARGE_UNITS)}")
+    sep: Optional[str] = Field(None, description="the column separator (text)")
+    decimal: Optional[Literal[".", ","]] = Field(None, description='one of ".", ","')
+    date_format: Optional[str] = Field(None, description="a date format (text), or null")
+    na_values: Optional[list[Union[str, float]]] = Field(None, description="a list of missing-value codes (text or "
+                                                                           "numbers)")
+    units_written: Optional[dict[str, str]] = Field(None, description=_NAMES + "units (text)")
+    record: Optional[RecordSection] = Field(None, description=RecordSection.example)
+    attributes: Optional[dict[str, float]] = Field(None, description=_NAMES + "finite numbers")
+    computed_attributes: Optional[list[str]] = Field(None, description="a list of attribute names (text)")
+    imported_at: Optional[str] = Field(None, description="the time of the import (ISO 8601 text)")
+    read: Optional[ReadSection] = Field(None, description=ReadSection.example)
+    subdaily: Optional[SubdailySection] = Field(None, description=SubdailySection.example)
+    rating_applied: Optional[RatingAppliedSection] = Field(None, description=RatingAppliedSection.example)
+    precipitation_gauges: Optional[GaugesSection] = Field(None, description=GaugesSection.example)
+
+
 def _json(value) -> str:
-    """``value`` as the JSON file writes it (``true``, ``["a"]``), for an error line about that file."""
+    """``value`` as the JSON file writes it (``true``, ``["a"]``), for an error line about that file; a long
+    one shortened."""
     try:
-        return json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
-def check_weather(section, source: str = "station metadata") -> dict:
-    """The ``weather`` section ``section`` of a station's metadata checked against :class:`WeatherSection`:
-    the keys it gives, their values normalised to JSON types ({} for null); a one-line DataError naming
-    ``source`` (the file), the key, the bad value and what is allowed."""
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise DataError(f"{source}: weather={_json(section)} must be an object, e.g. {_WEATHER_EXAMPLE}")
+def _unwrap(ann):
+    """``ann`` without Optional and Annotated: a model, ``list[...]``, ``dict[...]``, a union or a plain type."""
+    while True:
+        origin = get_origin(ann)
+        if origin is Annotated:
+            ann = get_args(ann)[0]
+        elif origin in (Union, types.UnionType) and len([a for a in get_args(ann) if a is not type(None)]) == 1:
+            ann = next(a for a in get_args(ann) if a is not type(None))
+        else:
+            return ann
+
+
+def _is_model(ann) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _object_expected(ann) -> bool:
+    """Whether ``ann`` (unwrapped) is read from a JSON object: a section, a union of sections, a dict."""
+    if _is_model(ann) or get_origin(ann) is dict:
+        return True
+    return get_origin(ann) in (Union, types.UnionType) and all(_is_model(a) for a in get_args(ann))
+
+
+def _schema_error(err: dict, data: dict, source: str) -> str:
+    """The first pydantic error ``err`` of :class:`StationMetaFile` on ``data`` as one line naming ``source`` (the
+    file), the key as the file holds it (``warning_levels.alert.value``, ``weather.points[0]``), its value and
+    what is allowed.
+
+    The error's location is followed through the file's values and the declared sections side by side: a key
+    of a section, an item of a list (kept whole where it is not an object: a [lat, lon] pair), a name of an
+    object of sections (a warning level), the ``kind`` of a rating curve."""
+    ann, value, name, field = StationMetaFile, data, "", None
+    loc = list(err["loc"])
+    at_key = False  # whether the location ends at a key of a section (not inside a value shown whole)
+    for i, item in enumerate(loc):
+        ann, at_key = _unwrap(ann), False
+        if _is_model(ann):
+            if not isinstance(value, dict):
+                break
+            if item not in ann.model_fields:  # extra_forbidden: a key the section does not declare
+                return (f"{source}: {name + '.' if name else ''}{item} is not a key of {ann.what}; its keys are "
+                        f"{', '.join(ann.model_fields)}")
+            field, name = ann.model_fields[item], f"{name}.{item}" if name else str(item)
+            value, ann, at_key = value.get(item), ann.model_fields[item].annotation, True
+        elif get_origin(ann) in (Union, types.UnionType):  # a discriminated union: the item is the tag
+            ann = next((a for a in get_args(ann) if _is_model(a) and item in get_args(a.model_fields["kind"].annotation)),
+                       ann)
+        elif get_origin(ann) is list and isinstance(item, int) and isinstance(value, list) and item < len(value):
+            name, value, ann = f"{name}[{item}]", value[item], get_args(ann)[0]
+            if not isinstance(value, dict):  # a pair, a number, a name: shown whole
+                break
+        elif get_origin(ann) is dict and isinstance(value, dict):
+            key_ann, ann = get_args(ann)
+            if i + 1 < len(loc) and loc[i + 1] == "[key]":  # the name itself is not allowed
+                what = next((m.description for m in getattr(key_ann, "__metadata__", ()) if getattr(m, "description",
+                                                                                                    None)), "text")
+                return f"{source}: {name} has the name {_json(item)}, which is not allowed; expected {what}"
+            name, value = f"{name}.{item}", value.get(item)
+        else:
+            break
+    kind = err["type"]
+    desc = field.description if field is not None else "an object"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # a rating curve of no known kind
+        kinds = ", ".join(get_args(a.model_fields["kind"].annotation)[0] for a in get_args(_unwrap(ann)))
+        shown = _json(value.get("kind")) if isinstance(value, dict) and "kind" in value else None
+        return (f"{source}: {name}.kind{'=' + shown if shown else ' is missing;'} "
+                f"{'is not allowed; ' if shown else ''}expected one of {kinds}")
+    if kind == "missing" and at_key:
+        return f"{source}: {name} is missing; expected {desc}"
+    ann = _unwrap(ann)
+    if _object_expected(ann) and not isinstance(value, dict):
+        example = ann.example if _is_model(ann) else (_json(field.examples[0]) if field and field.examples else desc)
+        return f"{source}: {name}={_json(value)} must be an object, e.g. {example}"
+    return f"{source}: {name}={_json(value)} is not allowed; expected {desc}"
+
+
+def check_meta(d, source: str = "station metadata") -> StationMetaFile:
+    """The JSON object ``d`` of a station's metadata file checked against :class:`StationMetaFile`; a one-line
+    DataError naming ``source`` (the file), the key, its value and what is allowed. A rating curve is checked
+    whole too (:func:`~sca2lstm.data.rating.check_curve`: it rises, its segments and periods are in order)."""
+    if not isinstance(d, dict):
+        raise DataError(f"{source}: expected a JSON object, got {_json(d)}; e.g. {StationMetaFile.example}")
     try:
-        return WeatherSection.model_validate(section).model_dump(mode="json", exclude_unset=True)
+        meta = StationMetaFile.model_validate(d)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-    key = str(err["loc"][0])
-    if err["type"] == "extra_forbidden":
-        raise DataError(f"{source}: weather.{key} is not a key of the weather section; its keys are "
-                        f"{', '.join(WeatherSection.model_fields)}")
-    # the key, or the item of a list key (a point, a model name), as it stands in the file
-    name, value = f"weather.{key}", section[key]
-    if len(err["loc"]) > 1 and isinstance(value, list):
-        name, value = f"{name}[{err['loc'][1]}]", value[err["loc"][1]]
-    raise DataError(f"{source}: {name}={_json(value)} is not allowed; expected "
-                    f"{WeatherSection.model_fields[key].description}")
+        raise DataError(_schema_error(e.errors(include_url=False)[0], d, source)) from None
+    if meta.rating_curve is not None:
+        from .rating import RatingCurve
+
+        try:
+            RatingCurve.from_dict(meta.rating_curve.model_dump(mode="json"), f"{source}: rating_curve")
+        except UsageError as e:
+            raise DataError(str(e)) from None
+    return meta
 
 
 @dataclass
@@ -165,25 +465,21 @@ class StationMeta:
 
     @classmethod
     def from_dict(cls, d: dict, station_id: str, source: str = "station metadata") -> StationMeta:
-        if not isinstance(d, dict):
-            raise DataError(f"{source}: expected a JSON object, got {type(d).__name__}")
-        day = d.get("day") or {}
-        levels = {}
-        for name, lv in (d.get("warning_levels") or {}).items():
-            if not isinstance(lv, dict) or "value" not in lv:
-                raise DataError(f"{source}: warning level {name!r} must be an object with 'value' and 'unit'")
-            levels[name] = check_level(name, lv["value"], lv.get("unit", "m3/s"), lv.get("warn_probability"),
-                                       source)
-        ff = d.get("flood_frequency") or {}
-        dist, start = check_flood_frequency(ff.get("distribution"), ff.get("water_year_start", 10), source)
-        meta = cls(station_id=str(d.get("station_id", station_id)), warning_levels=levels,
-                   rating_curve=d.get("rating_curve"), day_start=day.get("start") or "00:00",
-                   day_label=day.get("label") or "start", stamp=day.get("stamp") or "start",
-                   timezone=day.get("timezone"), weather=check_weather(d.get("weather"), source),
+        """The metadata of the JSON object ``d``, checked against :class:`StationMetaFile` (a one-line DataError
+        naming ``source``, the key, its value and what is allowed)."""
+        m = check_meta(d, source)
+        day = m.day or DaySection()
+        ff = m.flood_frequency or FloodFrequencySection()
+        return cls(station_id=m.station_id or str(station_id),
+                   warning_levels={n: WarningLevel(lv.value, lv.unit, lv.warn_probability)
+                                   for n, lv in (m.warning_levels or {}).items()},
+                   rating_curve=m.rating_curve.model_dump(mode="json") if m.rating_curve is not None else None,
+                   day_start=day.start or "00:00", day_label=day.label or "start", stamp=day.stamp or "start",
+                   timezone=day.timezone,
+                   weather={} if m.weather is None else m.weather.model_dump(mode="json", exclude_unset=True),
                    provenance={k: v for k, v in d.items() if k not in OWN_KEYS and k != "station_id"},
-                   distribution=dist, water_year_start=start)
-        check_day_rule(meta.day_start, meta.day_label, meta.stamp, source)
-        return meta
+                   distribution=ff.distribution,
+                   water_year_start=10 if ff.water_year_start is None else ff.water_year_start)
 
 
 def check_flood_frequency(distribution, water_year_start, source: str = "station import") -> tuple:

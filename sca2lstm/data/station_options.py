@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from .ids import check_basin_id
-from .station_meta import half_width, parse_pairs
+from .station_meta import DISCHARGE_UNITS, half_width, parse_pairs
 
-DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
 LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m

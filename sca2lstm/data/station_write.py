@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from . import reader, tables
-from .station_meta import StationMeta, check_weather
+from .station_meta import StationMeta, check_meta
 
 STATIONS_FILE = "stations.csv"
 
@@ -122,9 +122,11 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
     except DataError:  # a damaged earlier file is replaced whole
         return meta
     if isinstance(old, dict):
+        # what is carried on is checked as every reader checks it: a hand-edited section is refused here
+        kept = check_meta({k: old[k] for k in ("weather", "warning_levels", "flood_frequency") if k in old},
+                          str(old_path))
         if old.get("weather") and not meta.get("weather"):
-            # checked as every reader checks it: a hand-edited section is refused here, not carried on
-            meta["weather"] = check_weather(old["weather"], str(old_path))
+            meta["weather"] = kept.weather.model_dump(mode="json", exclude_unset=True)
         if old.get("warning_levels") and not meta.get("warning_levels"):
             lines = _check_kept_levels(s, old, meta.get("rating_curve"))
             meta["warning_levels"] = old["warning_levels"]
