@@ -19,11 +19,9 @@ from sca2lstm.evaluation.live import (
     LiveForecaster,
     fine_tuned_files,
     forecast_station,
-    history_days,
-    recent_part,
     station_models,
 )
-from sca2lstm.evaluation.operational import issue_forecast
+from sca2lstm.evaluation.operational import history_days, issue_forecast, recent_part
 from sca2lstm.evaluation.reforecast import warned_forecast
 from sca2lstm.fileio import file_sha256
 

@@ -43,7 +43,8 @@ def build_parser() -> ArgumentParser:
     add_warning_flags(p)
     p.add_argument("--allow_missing_inputs", action="store_true",
                    help="forecast even when precipitation, or every meteorological input, is absent from the "
-                        "basin's whole file (the outputs name it)")
+                        "basin's whole file, or precipitation from the days a forecast reads (a feed that "
+                        "stopped; a warning line and the outputs name it)")
     add_common_flags(p, config=False)
     return p
 

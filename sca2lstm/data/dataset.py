@@ -272,21 +272,24 @@ def forget_named_inputs() -> None:
     _NAMED.clear()
 
 
-def warn_absent_inputs(rec: BasinRecord, cfg: Config, source: str | None = None) -> list[str]:
+def warn_absent_inputs(rec: BasinRecord, cfg: Config, source: str | None = None, where: str | None = None) -> list[str]:
     """:func:`absent_inputs` of ``rec``, named in one warning line, once per basin and file version in a
     process (the basin context and the commands refuse or report them, but do not repeat it). ``source``
     names where ``rec`` came from instead of its hash (a caller's table: the service, whose every request
-    has its own part of a station's record, names a station once). Returns them."""
+    has its own part of a station's record, names a station once). ``where`` says which days ``rec`` holds
+    where it is not the basin's whole data ('in the 411 days given (...)': the service's recent days, whose
+    record may hold the input before them); default 'anywhere in its data'. Returns them."""
     missing = absent_inputs(rec, cfg)
     key = (rec.basin, source or rec.source_hash, tuple(missing))
     if missing and key not in _NAMED:
         _NAMED.add(key)
         pet = [c for c in missing if c in PET_COLUMNS]
-        why = (f"; {', '.join(pet)} from temperature (Oudin) needs the temperature column and the gauge_lat "
+        why = (f"{', '.join(pet)} from temperature (Oudin) needs the temperature column and the gauge_lat "
                "attribute" if pet and cfg.data.pet_from_temperature != "never" else "")
-        log.warning("basin %s: no value of %s anywhere in its data (absent from its file, or empty%s); masked as "
-                    "missing: the model runs without %s, which can cost much accuracy", rec.basin,
-                    ", ".join(missing), why, "it" if len(missing) == 1 else "them")
+        said = (f"{where}{f' ({why})' if why else ''}" if where else
+                f"anywhere in its data (absent from its file, or empty{f'; {why}' if why else ''})")
+        log.warning("basin %s: no value of %s %s; masked as missing: the model runs without %s, which can cost "
+                    "much accuracy", rec.basin, ", ".join(missing), said, "it" if len(missing) == 1 else "them")
     return missing
 
 

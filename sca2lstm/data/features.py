@@ -70,7 +70,7 @@ def feature_lookback(cfg: Config) -> int:
 
     The runs of high- and low-precipitation days are not counted: they reach back to their start, however
     long ago (a cut of the record must fall on a day that ends them; see
-    :func:`sca2lstm.evaluation.live.recent_part`).
+    :func:`sca2lstm.evaluation.operational.recent_part`).
     """
     d = cfg.data
     back = 0

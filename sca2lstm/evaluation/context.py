@@ -91,6 +91,7 @@ class BasinContext:
     test_start: object = None
     timeseries_given: bool = False
     foreign_id: bool = False    # an imported station that only shares its id with a basin the model knew
+    allow_missing_inputs: bool = False  # forecast even where the days read lack precipitation (a note says so)
     notes: list = field(default_factory=list)  # the warnings of its data checks (logged once per process)
     _periods: BasinPeriods | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
@@ -120,7 +121,9 @@ class BasinContext:
         timeseries : pandas.DataFrame, optional
             The basin's raw daily data (date index or column) instead of its file (the service).
         allow_missing_inputs : bool
-            Run even when precipitation, or every meteorological input, is absent from the whole data.
+            Run even when precipitation, or every meteorological input, is absent from the whole data, and
+            forecast even where the days a forecast reads lack precipitation
+            (:func:`~sca2lstm.evaluation.operational.check_recent_inputs`).
         warn_missing_inputs : bool
             Name the inputs absent from ``timeseries`` in a warning (a file's are named by its loading,
             :func:`~sca2lstm.data.dataset.warn_absent_inputs`, once per file version in a process).
@@ -147,14 +150,14 @@ class BasinContext:
         else:
             files = _basin_files(data_dir, basin, cfg, attrs)
             rec, frame = files.record, files.frame
-        # The data layer names absent inputs once: load_basin for a file; here for a caller's table.
+        # The data layer names absent inputs once: load_basin for a file; here for a caller's table, which may
+        # be a part of the record (the service's recent days): the lines name the days it holds
+        given = None if timeseries is None else _days_given(rec.dates)
         if timeseries is not None and warn_missing_inputs:
-            missing = warn_absent_inputs(rec, cfg, source=f"a table of {data_dir}")
+            missing = warn_absent_inputs(rec, cfg, source=f"a table of {data_dir}", where=given)
         else:
             missing = absent_inputs(rec, cfg)
-        # a caller's table may be a part of the record (the service's recent days): name the days it holds
-        check_missing_inputs(basin, missing, cfg, allow_missing_inputs,
-                             None if timeseries is None else _days_given(rec.dates))
+        check_missing_inputs(basin, missing, cfg, allow_missing_inputs, given)
         meta = read_station_meta(data_dir, basin)
         foreign = shares_id_only(ckpt, basin, meta, data_dir, scalers)
         if foreign:  # another river under a known id: nothing the model learned for that id applies to it
@@ -165,7 +168,7 @@ class BasinContext:
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
                   meta=meta, fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
                   bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
-                  foreign_id=foreign, _frame=frame, _files=files)
+                  foreign_id=foreign, allow_missing_inputs=allow_missing_inputs, _frame=frame, _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         notes = [foreign_id_note(ckpt, basin, meta, data_dir) if foreign else None,
                  *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx)]

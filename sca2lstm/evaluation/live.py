@@ -4,8 +4,8 @@ processes, on the recent part of each station's current data.
 A service holds each station's daily data in memory (its file with the days posted to it laid over) and
 asks for forecasts of it many times. Three things make that cheap without changing a single number:
 
-- :func:`recent_part` cuts the record to the days a forecast can read (derived from the config), so the
-  features of 45 years are not computed again for every request;
+- :func:`~sca2lstm.evaluation.operational.recent_part` cuts the record to the days a forecast can read
+  (derived from the config), so the features of 45 years are not computed again for every request;
 - what comes from a station's whole record is worked out once per version of its data
   (:func:`station_setup`): the discharge scale of a station the model was not trained on, the
   persistence blend per lead and the recession bound, and the station's warning levels;
@@ -35,74 +35,32 @@ import pandas as pd
 
 from ..checkpoint import load_model
 from ..data.dataset import absent_inputs, load_basin
-from ..data.features import feature_lookback, required_columns
+from ..data.features import required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
-from .context import ESSENTIAL_INPUTS, BasinContext
+from .context import BasinContext
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
 from .warn import lead_warnings
-from .operational import (RECENT_OBS_DAYS, OperationalForecast, issue_forecast, members_note, stale_flow_note,
-                          weather_members)
+from .operational import (OperationalForecast, check_recent_inputs, issue_forecast, members_note, recent_part,
+                          stale_flow_note, weather_members)
 
 log = logging.getLogger(__name__)
 
 
-def history_days(cfg) -> int:
-    """Days before the issue day that an issue-time forecast of a model with config ``cfg`` reads: its
-    window (``seq_len`` days, the last ``forecast_leads`` of them after the issue day), what the
-    features of the window's first day look back (:func:`~sca2lstm.data.features.feature_lookback`),
-    and at least the days searched for a recent observed flow."""
-    window = cfg.training.seq_len - 1 - cfg.training.forecast_leads
-    return max(window + feature_lookback(cfg), RECENT_OBS_DAYS)
-
-
-def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
-    """The part of ``ts`` from which an issue-time forecast for ``issue`` comes out the same as from all of it.
-
-    Days after the issue day are not known at issue time, so they go. Before it, :func:`history_days`
-    are kept; the runs of high- and low-precipitation days count back to their start, so the cut moves
-    back to the last day at or before the window's first day that ends both runs (rain neither high nor
-    low, or missing): every feature of the window is then computed from the same values as with the whole
-    record. Nothing is cut where no such day exists. The discharge scale of a station the model does not
-    know must come from the whole record (:func:`station_setup`).
-
-    Parameters
-    ----------
-    ts : pandas.DataFrame
-        Daily data [T, columns] on a gap-free date index.
-    issue : pandas.Timestamp
-    cfg : Config
-        The model's config.
-    """
-    back = history_days(cfg)
-    cut = issue - pd.Timedelta(days=back)
-    if cut <= ts.index[0]:
-        return ts.loc[:issue]
-    if cfg.data.derived_features and "precipitation" in ts.columns:
-        first = issue - pd.Timedelta(days=cfg.training.seq_len - 1 - cfg.training.forecast_leads)
-        p = ts["precipitation"].loc[:first].to_numpy(np.float64)
-        with np.errstate(invalid="ignore"):
-            ends_both = ~np.isfinite(p) | ((p >= cfg.data.low_precip_mm) & (p < cfg.data.high_precip_mm))
-        if not ends_both.any():
-            return ts.loc[:issue]
-        cut = min(cut, ts.index[int(np.flatnonzero(ends_both)[-1])])
-    return ts.loc[cut:issue]
+#: What a service's caller can do about an input missing from the days a forecast reads.
+SERVICE_FIX = "post the missing days, or add them to the station's file"
 
 
 def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
-    """:func:`recent_part` of ``station``'s record ``ts`` for ``issue``, refused in one line where it holds no
-    value of an input the model cannot go without (:data:`~sca2lstm.evaluation.context.ESSENTIAL_INPUTS`)
-    that the record holds before it.
-
-    The forecast reads only these days, and refuses an essential input it finds no value of; but the input is
-    missing from the recent days (a feed that stopped), not from the whole record, so the refusal names the
-    days read and the input's last value instead of an input the data never had. An input absent from the
-    whole record is left to the forecast's own check (:func:`~sca2lstm.evaluation.context.check_missing_inputs`).
+    """:func:`~sca2lstm.evaluation.operational.recent_part` of ``station``'s record ``ts`` for ``issue``, refused in
+    one line where it holds no value of an input the model cannot go without that the record holds
+    (:func:`~sca2lstm.evaluation.operational.check_recent_inputs`, the check ``sca2lstm forecast`` makes: a
+    service has no ``--allow_missing_inputs``).
 
     Raises
     ------
@@ -110,18 +68,8 @@ def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> p
         ``station ...: no precipitation in the N days read for the forecast issued DAY (FIRST..LAST); its last
         value is on DAY ...``.
     """
-    part = recent_part(ts, issue, cfg)
-    for col in (c for c in ESSENTIAL_INPUTS if c in required_columns(cfg) and c in ts.columns):
-        if pd.to_numeric(part[col], errors="coerce").notna().any():
-            continue
-        last = pd.to_numeric(ts[col].loc[:issue], errors="coerce").last_valid_index()
-        if last is None:
-            continue
-        raise DataError(f"station {station}: no {col} in the {len(part)} days read for the forecast issued "
-                        f"{issue.date()} ({part.index[0].date()}..{part.index[-1].date()}); its last value is on "
-                        f"{last.date()}. The model would run blind to it: post the missing days, or add them to "
-                        "the station's file")
-    return part
+    check_recent_inputs(f"station {station}", ts, [issue], cfg, fix=SERVICE_FIX)
+    return recent_part(ts, issue, cfg)
 
 
 @dataclass

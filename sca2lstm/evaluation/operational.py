@@ -30,14 +30,14 @@ import torch
 
 from ..fileio import folder_built_aside
 from ..data.dataset import SequenceData
-from ..data.features import raw_features, required_columns
+from ..data.features import feature_lookback, raw_features, required_columns
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
                              gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
-from .context import BasinContext
+from .context import ESSENTIAL_INPUTS, BasinContext
 from .settings import SETTING_ISSUE, SETTING_WEATHER
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,126 @@ def _issue_date(df: pd.DataFrame, basin: str, target: str, issue_date) -> pd.Tim
     return t0
 
 
+def history_days(cfg) -> int:
+    """Days before the issue day that an issue-time forecast of a model with config ``cfg`` reads: its
+    window (``seq_len`` days, the last ``forecast_leads`` of them after the issue day), what the
+    features of the window's first day look back (:func:`~sca2lstm.data.features.feature_lookback`),
+    and at least the days searched for a recent observed flow."""
+    window = cfg.training.seq_len - 1 - cfg.training.forecast_leads
+    return max(window + feature_lookback(cfg), RECENT_OBS_DAYS)
+
+
+def recent_part(ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
+    """The part of ``ts`` from which an issue-time forecast for ``issue`` comes out the same as from all of it.
+
+    Days after the issue day are not known at issue time, so they go. Before it, :func:`history_days`
+    are kept; the runs of high- and low-precipitation days count back to their start, so the cut moves
+    back to the last day at or before the window's first day that ends both runs (rain neither high nor
+    low, or missing): every feature of the window is then computed from the same values as with the whole
+    record. Nothing is cut where no such day exists. The discharge scale of a station the model does not
+    know must come from the whole record (:func:`~sca2lstm.evaluation.live.station_setup`).
+
+    Parameters
+    ----------
+    ts : pandas.DataFrame
+        Daily data [T, columns] on a gap-free date index.
+    issue : pandas.Timestamp
+    cfg : Config
+        The model's config.
+    """
+    back = history_days(cfg)
+    cut = issue - pd.Timedelta(days=back)
+    if cut <= ts.index[0]:
+        return ts.loc[:issue]
+    if cfg.data.derived_features and "precipitation" in ts.columns:
+        first = issue - pd.Timedelta(days=cfg.training.seq_len - 1 - cfg.training.forecast_leads)
+        p = ts["precipitation"].loc[:first].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            ends_both = ~np.isfinite(p) | ((p >= cfg.data.low_precip_mm) & (p < cfg.data.high_precip_mm))
+        if not ends_both.any():
+            return ts.loc[:issue]
+        cut = min(cut, ts.index[int(np.flatnonzero(ends_both)[-1])])
+    return ts.loc[cut:issue]
+
+
+#: What a user of ``sca2lstm forecast`` can do about an input missing from the days a forecast reads.
+FORECAST_FIX = ("add the missing days to its file, or pass --allow_missing_inputs to forecast anyway (the outputs "
+                "then name the missing input)")
+
+
+def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = False,
+                        fix: str = FORECAST_FIX) -> list[str]:
+    """Refuse forecasts issued on ``issues`` that would read no value of an input the model cannot go without
+    (:data:`~sca2lstm.evaluation.context.ESSENTIAL_INPUTS`) though the record ``ts`` holds it elsewhere: a feed
+    that stopped (the last 400 days empty, years before not), or an issue date before it began.
+
+    The one rule of ``sca2lstm forecast`` (its issue date, or every issue date of a ``--from/--to`` span) and of
+    the service (:func:`~sca2lstm.evaluation.live.forecast_part`): a forecast reads the :func:`recent_part` of
+    the record, and where that holds no value of such an input the model runs with it masked through its whole
+    window, on other data than the record holds. An input absent from the whole record is left to the basin's
+    own check (:func:`~sca2lstm.evaluation.context.check_missing_inputs`), which says so.
+
+    Parameters
+    ----------
+    who : str
+        How the line names the record: ``basin 32006``, ``station 10002``.
+    ts : pandas.DataFrame
+        Daily data on a date index: the record, or the part of it a caller holds.
+    issues : sequence of dates
+    cfg : Config
+        The model's config.
+    allow : bool
+        ``--allow_missing_inputs``: forecast anyway; the lines are returned instead, to be shown as warnings.
+    fix : str
+        What the reader of a refusal can do.
+
+    Returns
+    -------
+    list of str
+        With ``allow``, one line per input missing so; else empty (nothing is missing so).
+
+    Raises
+    ------
+    DataError
+        Without ``allow``: ``basin ...: no precipitation in the N days read for the forecast issued DAY
+        (FIRST..LAST); its last value is on DAY. The model would run blind to it: <fix>``; for several issue
+        dates, how many lack it and the first.
+    """
+    issues = pd.DatetimeIndex(issues)
+    back = pd.Timedelta(days=history_days(cfg))
+    lines = []
+    for col in (c for c in ESSENTIAL_INPUTS if c in required_columns(cfg) and c in ts.columns):
+        vals = pd.to_numeric(ts[col], errors="coerce")
+        seen = vals.notna().to_numpy()
+        if not seen.any():
+            continue
+        days = vals.index
+        last_seen = np.maximum.accumulate(np.where(seen, np.arange(len(seen)), -1))  # per day: the last with a value
+        blind = []
+        for issue, at in zip(issues, days.searchsorted(issues, side="right") - 1):
+            last = days[last_seen[at]] if at >= 0 and last_seen[at] >= 0 else None
+            if last is not None and last >= issue - back:
+                continue  # within the days every forecast of this issue date reads
+            part = recent_part(ts, issue, cfg)
+            if not pd.to_numeric(part[col], errors="coerce").notna().any():
+                blind.append((issue, part, last))
+        if not blind:
+            continue
+        issue, part, last = blind[0]
+        read = (f"the {len(part)} days read for the forecast issued {issue.date()} ({part.index[0].date()}.."
+                f"{part.index[-1].date()})")
+        when = (f"its last value is on {last.date()}" if last is not None
+                else f"its first value is on {vals.first_valid_index().date()}")
+        what = (f"{who}: no {col} in {read}; {when}" if len(issues) == 1 else
+                f"{who}: no {col} in the days read for {len(blind)} of the {len(issues)} issue dates "
+                f"{issues[0].date()}..{issues[-1].date()} (the first: {read}); {when}")
+        if not allow:
+            raise DataError(f"{what}. The model would run blind to it: {fix}")
+        lines.append(f"{what}; forecast anyway (--allow_missing_inputs): the model runs blind to it, {col} masked "
+                     "through its whole window")
+    return lines
+
+
 def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int, absent=()) -> pd.DataFrame:
     """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong). ``absent``:
     inputs the station's record never had: not needed, and masked (NaN) whatever the table says."""
@@ -196,7 +316,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         The basin's raw daily data (date index or column, its input and discharge columns), used
         instead of its file.
     allow_missing_inputs : bool
-        Forecast even when precipitation, or every meteorological input, is absent from the data.
+        Forecast even when precipitation, or every meteorological input, is absent from the data, or
+        precipitation from the days the forecast reads (:func:`check_recent_inputs`; a note names it).
     context : BasinContext, optional
         The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`): its data,
         discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
@@ -219,6 +340,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     df, scalers = ctx.frame, ctx.scalers
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
+    blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
     weather_forecast, unmapped = mapped_weather(ctx, weather_forecast, [t0], precip_mapping)
     in_cols = [c for c in required_columns(cfg) if c != target]
     # Only what is known on the issue date: the record up to it, then the lead days (empty, or the
@@ -288,6 +410,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
+    for line in blind:  # an input the days read lack, forecast anyway as the caller asked: the outputs name it
+        add_note(data, line)
     if p < pos:  # the window reaches back before the record: the state starts from empty days
         add_note(data, f"basin {basin}: only {p + 1} day(s) of record up to the issue date {t0.date()}, where the "
                        f"model reads {pos + 1}: its state starts from a partly empty window, and forecasts this early "

@@ -161,7 +161,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
                                           allow_missing_inputs=allow_missing_inputs)
     fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
-                        context=ctx, precip_mapping=precip_mapping)
+                        context=ctx, precip_mapping=precip_mapping, allow_missing_inputs=allow_missing_inputs)
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, weather_setting(fc))
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
@@ -247,8 +247,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     """
     from ..data.rating import add_stage_columns
     from .context import BasinContext
-    from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, issue_time_hindcasts, mapped_weather,
-                              mapping_record, member_setting, quantile_column)
+    from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, check_recent_inputs,
+                              issue_time_hindcasts, mapped_weather, mapping_record, member_setting,
+                              quantile_column)
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
@@ -317,6 +318,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         setting = member_setting(lead_weather.members)
     else:
         setting = weather
+    # the rule of a single forecast: an issue date whose days read lack precipitation the record holds is refused
+    for line in check_recent_inputs(f"basin {ctx.basin}", ctx.frame, dates[issue[keep]], cfg,
+                                    allow_missing_inputs or ctx.allow_missing_inputs):
+        log.warning("%s", line)
     # Each issue date of an ensemble runs once per member: at most ENSEMBLE_WINDOWS windows per model run (256
     # dates of 50 members at once took 6 GB with the default model; fewer windows cost time in the recurrence).
     per = batch_size if lead_weather is None else max(1, min(batch_size, ENSEMBLE_WINDOWS // lead_weather.members))

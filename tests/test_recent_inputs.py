@@ -1,0 +1,157 @@
+"""A station whose precipitation stopped (the last 400 days empty, years before not): every forecast reads only
+its recent days, so the model would run blind to it. ``sca2lstm forecast`` (one issue date, or a ``--from/--to``
+span) refuses it as the service does, through one check, in one line naming the days read and the last value;
+``--allow_missing_inputs`` forecasts anyway with a warning line. With the tiny trained model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from serve_helpers import forecaster
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.cli import main as main_cli
+from sca2lstm.data import reader
+from sca2lstm.evaluation.context import clear_caches
+from sca2lstm.evaluation.operational import recent_part
+from sca2lstm.serve.app import create_app
+
+GAP_DAYS = 400
+
+
+def _blank_last_days(data, station: str, column: str, days: int = GAP_DAYS) -> str:
+    """Empty ``column`` on the last ``days`` of ``station``'s file; returns the day of its last value."""
+    path = reader.timeseries_file(data, station)
+    raw = pd.read_csv(path)
+    raw.loc[raw.index[-days:], column] = float("nan")
+    raw.to_csv(path, index=False)
+    return raw["date"].iloc[-days - 1]
+
+
+@pytest.fixture()
+def stopped(tiny_data_dir, tmp_path):
+    """The tiny basins with 10002's precipitation stopped: (folder, the day of its last value)."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    clear_caches()
+    return data, _blank_last_days(data, "10002", "precipitation")
+
+
+def _run(capsys, argv) -> tuple[int, str, str]:
+    rc = main_cli.main(argv)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _days_read(data, cfg, issue) -> str:
+    ts = reader.read_timeseries(data, "10002")
+    part = recent_part(ts, pd.Timestamp(issue), cfg)
+    return (f"the {len(part)} days read for the forecast issued {pd.Timestamp(issue).date()} "
+            f"({part.index[0].date()}..{part.index[-1].date()})")
+
+
+def test_forecast_refuses_as_the_service_does_in_one_line_naming_the_days_read(pretrained_ckpt, stopped, tmp_path,
+                                                                               capsys):
+    """It forecast quietly with precipitation masked through its whole window; the service answered 422."""
+    data, last = stopped
+    cfg = load_model(pretrained_ckpt)[1]
+    issue = reader.read_timeseries(data, "10002")["discharge_vol"].last_valid_index()
+    said = f"no precipitation in {_days_read(data, cfg, issue)}; its last value is on {last}."
+    rc, out, err = _run(capsys, ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data), "--basin",
+                                 "10002", "--output_dir", str(tmp_path / "f")])
+    assert rc == 1, out + err
+    assert err.strip().splitlines() == [
+        f"sca2lstm forecast: error: basin 10002: {said} The model would run blind to it: add the missing days to its file, or pass "
+        "--allow_missing_inputs to forecast anyway (the outputs then name the missing input)"], err
+    assert not (tmp_path / "f").exists()
+    # the service's answer, unchanged: the same rule (one check) with its own remedy
+    with forecaster(pretrained_ckpt, data) as f, TestClient(create_app(data, tmp_path / "db.sqlite", f)) as c:
+        r = c.get("/stations/10002/forecast")
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == (f"station 10002: {said} The model would run blind to it: post the missing days, "
+                                  "or add them to the station's file")
+
+
+def test_allow_missing_inputs_forecasts_anyway_with_a_warning_line_kept_in_the_outputs(pretrained_ckpt, stopped,
+                                                                                      tmp_path, capsys):
+    data, last = stopped
+    rc, out, err = _run(capsys, ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data), "--basin",
+                                 "10002", "--output_dir", str(tmp_path / "f"), "--format", "json",
+                                 "--allow_missing_inputs"])
+    assert rc == 0, out + err
+    lines = [ln for ln in (out + err).splitlines() if "forecast anyway (--allow_missing_inputs)" in ln]
+    assert len(lines) == 1 and lines[0].startswith("basin 10002: no precipitation in the "), out + err
+    assert f"its last value is on {last}" in lines[0] and "the model runs blind to it" in lines[0]
+    doc = json.loads(next((tmp_path / "f").rglob("forecast.json")).read_text())
+    assert any("forecast anyway (--allow_missing_inputs)" in n for n in doc["data"]["notes"])
+
+
+def test_a_reforecast_span_whose_windows_lack_it_is_refused_unless_allowed(pretrained_ckpt, stopped, tmp_path,
+                                                                          capsys):
+    """From a month before the gap into it: the issue dates whose days read hold no precipitation are counted
+    (each found by the days its single forecast reads) and the first is named."""
+    data, last = stopped
+    cfg = load_model(pretrained_ckpt)[1]
+    ts = reader.read_timeseries(data, "10002")
+    span = pd.date_range(pd.Timestamp(last) - pd.Timedelta(days=30), pd.Timestamp(last) + pd.Timedelta(days=90))
+    blind = [d for d in span if not recent_part(ts, d, cfg)["precipitation"].notna().any()]
+    assert 0 < len(blind) < len(span)
+    argv = ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data), "--basin", "10002", "--from",
+            str(span[0].date()), "--to", str(span[-1].date()), "--output_dir", str(tmp_path / "r")]
+    rc, out, err = _run(capsys, argv)
+    assert rc == 1, out + err
+    assert err.strip().splitlines() == [
+        f"sca2lstm forecast: error: basin 10002: no precipitation in the days read for {len(blind)} of the {len(span)} issue dates "
+        f"{span[0].date()}..{span[-1].date()} (the first: {_days_read(data, cfg, blind[0])}); its last value is on "
+        f"{last}. The model would run blind to it: add the missing days to its file, or pass --allow_missing_inputs "
+        "to forecast anyway (the outputs then name the missing input)"], err
+    assert not (tmp_path / "r").exists()
+    rc, out, err = _run(capsys, [*argv, "--allow_missing_inputs"])
+    assert rc == 0, out + err
+    assert len([ln for ln in (out + err).splitlines() if "forecast anyway (--allow_missing_inputs)" in ln]) == 1, out
+    table = pd.read_csv(next((tmp_path / "r").rglob("reforecast.csv")))
+    assert table["issue_date"].nunique() == len(span)
+
+
+def test_an_input_empty_only_in_the_days_given_is_named_by_those_days(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                      caplog):
+    """The service forecasts from the recent days of a station whose temperature stopped: the line names the days
+    it was given, not 'no value anywhere in its data', which is false."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    clear_caches()
+    _blank_last_days(data, "10002", "temperature")
+    with caplog.at_level("WARNING", logger="sca2lstm"), forecaster(pretrained_ckpt, data) as f, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", f)) as c:
+        r = c.get("/stations/10002/forecast")
+    assert r.status_code == 200, r.text
+    said = [rec.getMessage() for rec in caplog.records if "no value of temperature" in rec.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith("basin 10002: no value of temperature in the ") and " days given (" in said[0]
+    assert "anywhere" not in said[0]
+
+
+def test_an_issue_date_before_its_precipitation_begins_is_refused_naming_its_first_value(pretrained_ckpt,
+                                                                                         tiny_data_dir, tmp_path,
+                                                                                         capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    clear_caches()
+    path = reader.timeseries_file(data, "10002")
+    raw = pd.read_csv(path)
+    raw.loc[raw.index[:600], "precipitation"] = float("nan")
+    raw.to_csv(path, index=False)
+    first = raw["date"].iloc[600]
+    issue = str((pd.Timestamp(first) - pd.Timedelta(days=30)).date())
+    rc, out, err = _run(capsys, ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data), "--basin",
+                                 "10002", "--issue_date", issue, "--output_dir", str(tmp_path / "f")])
+    assert rc == 1, out + err
+    cfg = load_model(pretrained_ckpt)[1]
+    assert err.strip().splitlines() == [
+        f"sca2lstm forecast: error: basin 10002: no precipitation in {_days_read(data, cfg, issue)}; its first value "
+        f"is on {first}. The model would run blind to it: add the missing days to its file, or pass "
+        "--allow_missing_inputs to forecast anyway (the outputs then name the missing input)"], err
