@@ -6,7 +6,8 @@ lead-k forecasts then have another distribution than the rain the model was trai
 rank: the forecast's rank among the archive's lead-k forecasts issued before its issue date, the observed
 amount of that rank among the station's daily precipitation of its training years. Only precipitation is
 mapped. It is an option, off by default: where the forecasts are wet-biased with heavy peaks it cost a
-little skill (docs/experiments.md, "Quantile mapping of forecast precipitation").
+little skill (docs/experiments.md, "Forecasts that err otherwise, and quantile mapping of forecast
+precipitation").
 """
 
 from __future__ import annotations
