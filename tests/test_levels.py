@@ -106,6 +106,21 @@ def test_bad_level_text_is_one_line_error(text):
     assert "\n" not in str(e.value)
 
 
+def test_a_level_of_ones_own_cannot_take_a_return_period_levels_name():
+    """q2y .. q20y are fitted on the record: a level given so (at import, at a forecast) is refused in one line,
+    not laid over the fitted one with the warning probability chosen for it; names merely like them are levels."""
+    from sca2lstm.data.station_options import parse_levels as import_levels
+
+    for parse in (lv.parse_levels, lambda t: import_levels(t, "m3/s"), lambda t: import_levels(t, "m")):
+        with pytest.raises(UsageError, match=r"level name 'q2y' is the name of a return-period level fitted on the "
+                                             r"record \(q2y, q5y, q10y, q20y\), which cannot be set") as e:
+            parse("alert=40,q2y=50")
+        assert "\n" not in str(e.value)
+        with pytest.raises(UsageError, match="'q100y' is the name of a return-period level"):
+            parse("q100y=50")
+    assert lv.parse_levels("q2=1,Q2Y=2,q2y_local=3,q2yr=4") == {"q2": 1.0, "Q2Y": 2.0, "q2y_local": 3.0, "q2yr": 4.0}
+
+
 def test_parse_levels_and_probabilities():
     assert lv.parse_levels("alert=45.0, danger=80") == {"alert": 45.0, "danger": 80.0}
     assert lv.parse_probabilities("danger=0.3") == {"danger": 0.3}

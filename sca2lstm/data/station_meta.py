@@ -50,6 +50,9 @@ DAY_LABELS = ("start", "end")  # a day is named by the date on which it starts (
 STAMPS = ("start", "end")  # a sub-daily timestamp marks the start or the end of the interval it stands for
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _LEVEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,31}$")
+# The names of the return-period levels fitted on the record (q2y .. q20y, evaluation.levels.return_period_name):
+# a user's level of such a name would take the fitted level's place, and its warning probability chosen for it.
+_RETURN_PERIOD_NAME = re.compile(r"^q[0-9]+y$")
 # Keys this module owns; every other key of the JSON object is provenance and is written back unchanged.
 OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather", "flood_frequency")
 #: Distributions of the return-period levels (sca2lstm.evaluation.levels): GLO (the UK's Flood Estimation
@@ -552,6 +555,10 @@ def check_level(name, value, unit="m3/s", warn_probability=None, source: str = "
     if not isinstance(name, str) or not _LEVEL_NAME.match(name):
         raise UsageError(f"{source}: level name {name!r} must start with an ASCII letter and hold only ASCII letters, digits, "
                          "'_' or '-' (e.g. alert, warning, danger)")
+    if _RETURN_PERIOD_NAME.match(name):
+        raise UsageError(f"{source}: level name {name!r} is the name of a return-period level fitted on the record "
+                         "(q2y, q5y, q10y, q20y), which cannot be set; give your level another name (e.g. alert, "
+                         "warning, danger)")
     try:
         v = float(value)
     except (TypeError, ValueError):
