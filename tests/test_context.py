@@ -217,6 +217,26 @@ def test_fine_tuning_reports_and_writes_the_model_it_kept(pretrained_ckpt, tiny_
         assert predict(run / f"best_model_basin_{basin}.pth", basin, data_dir=tiny_data_dir).metrics["n_days"] > 0
 
 
+def test_the_fingerprint_follows_the_metadata_files_contents_not_only_its_size_and_time(tiny_data_dir, tmp_path):
+    """Levels rewritten to the same size within one tick of a coarse file clock (a few ms on many kernels; here
+    the time is put back by hand) are a new fingerprint: the service keys its cached and stored forecasts on it."""
+    import os
+
+    from sca2lstm.data.station_meta import StationMeta, WarningLevel, meta_path, write_station_meta
+    from sca2lstm.evaluation.context import fingerprint
+
+    d = _copy(tiny_data_dir, tmp_path)
+    without = fingerprint(d, "10002", "rec")
+    write_station_meta(d, StationMeta("10002", warning_levels={"alert": WarningLevel(12.5)}))
+    path = meta_path(d, "10002")
+    before, st = fingerprint(d, "10002", "rec"), path.stat()
+    assert before != without and fingerprint(d, "10002", "rec") == before
+    write_station_meta(d, StationMeta("10002", warning_levels={"alert": WarningLevel(13.5)}))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert fingerprint(d, "10002", "rec") != before
+
+
 def test_context_fingerprint_follows_the_files_and_carries_metadata(pretrained_ckpt, tiny_data_dir, tmp_path):
     from sca2lstm.data.station_meta import WarningLevel, read_station_meta, write_station_meta
 

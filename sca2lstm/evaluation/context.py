@@ -550,13 +550,23 @@ def _attribute_signature(data_dir) -> tuple:
     return _file_signature(reader.attribute_files(data_dir))
 
 
+def _content_sha256(path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:  # no such file (a basin without metadata)
+        return ""
+
+
 def fingerprint(data_dir, basin: str, record_hash: str, attrs: tuple | None = None) -> str:
-    """sha256 (16 hex digits) of the record's contents (``record_hash``) and the attribute and metadata
-    files' sizes and modification times: it changes whenever anything the context was built from changes
-    (:attr:`BasinContext.fingerprint`; the service keys its answers on it). ``attrs``: the attribute
-    files' signature when the caller has it."""
+    """sha256 (16 hex digits) of the record's contents (``record_hash``), the attribute and metadata files'
+    sizes and modification times, and the metadata file's contents: it changes whenever anything the context
+    was built from changes (:attr:`BasinContext.fingerprint`; the service keys its answers on it). ``attrs``:
+    the attribute files' signature when the caller has it."""
     attrs = _attribute_signature(data_dir) if attrs is None else attrs
-    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta_path(data_dir, basin)])]}
+    meta = meta_path(data_dir, basin)
+    # The metadata file (a few kB) by its contents too: its warning levels rewritten to the same size within one
+    # tick of a coarse file clock (a few ms on many kernels) keep its size and time, not its digest.
+    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta])], "meta_sha256": _content_sha256(meta)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
