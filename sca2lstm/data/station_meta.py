@@ -596,16 +596,20 @@ def read_station_meta(data_dir, station_id: str) -> StationMeta:
 
 def write_station_meta(data_dir, meta: StationMeta) -> Path:
     """Write ``meta`` atomically (an earlier good file stays until the new one is complete)."""
-    return atomic_write_text(meta_path(data_dir, meta.station_id), json.dumps(meta.to_dict(), indent=2) + "\n")
+    # as the import writes it: a gauge's column names (时间, 水位) stay readable
+    return atomic_write_text(meta_path(data_dir, meta.station_id),
+                             json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 #: A flow warning level this many times the record's highest daily flow is taken for a unit error.
 MAX_LEVEL_RATIO = 10.0
 
 
-def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_levels") -> list:
+def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_levels",
+                      stage_flag: str = "--levels_in stage") -> list:
     """Lines naming each warning level (name -> :class:`WarningLevel`) as a flow; a one-line DataError for a
-    level the record's daily ``flows`` (m3/s) could never warn on, naming ``flag``.
+    level the record's daily ``flows`` (m3/s) could never warn on, naming ``flag`` (and ``stage_flag``, how
+    water levels are given).
 
     A flow level more than :data:`MAX_LEVEL_RATIO` times the record's highest daily flow would never warn
     (a level in l/s, say); one below the record's lowest daily flow would warn every day. A water level
@@ -627,9 +631,9 @@ def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_l
         if flow > MAX_LEVEL_RATIO * q.max():
             raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} is {flow / q.max():.0f} times the record's "
                             f"highest daily flow ({q.max():.3g} m3/s): it would never warn; levels are in m3/s (a "
-                            "level in l/s?), or water levels in m with --levels_in stage")
+                            f"level in l/s?), or water levels in m with {stage_flag}")
         if flow < q.min():
             raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} lies below every daily flow of the record "
                             f"(lowest {q.min():.3g} m3/s): it would warn every day; levels are in m3/s, or water "
-                            "levels in m with --levels_in stage")
+                            f"levels in m with {stage_flag}")
     return lines

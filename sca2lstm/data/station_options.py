@@ -109,13 +109,36 @@ def parse_weights(text, n: int) -> list | None:
     return w
 
 
-def parse_levels(text, unit: str) -> dict:
-    """``alert=45.0,danger=80.0`` (or a dict) -> ``{name: WarningLevel}`` in ``unit`` ('m3/s' or 'm')."""
+def parse_levels(text, unit: str, flag: str = "--warning_levels", probabilities: dict | None = None,
+                 probability_flag: str = "--warn_probability") -> dict:
+    """``alert=45.0,danger=80.0`` (or a dict) -> ``{name: WarningLevel}`` in ``unit`` ('m3/s' or 'm'), each checked
+    (:func:`~sca2lstm.data.station_meta.check_level`) with its warning probability from ``probabilities`` (name ->
+    P); a one-line UsageError naming ``flag`` (``probability_flag`` for a probability of no level given)."""
     from .station_meta import check_level, parse_pairs
 
-    if text is None or text == "" or text == {}:
-        return {}
-    return {k: check_level(k, v, unit) for k, v in parse_pairs(text, "--warning_levels", "alert=45.0,danger=80.0")}
+    pairs = [] if text is None or text == "" or text == {} else parse_pairs(text, flag, "alert=45.0,danger=80.0")
+    probs = dict(probabilities or {})
+    levels = {k: check_level(k, v, unit, probs.get(k), source=flag) for k, v in pairs}
+    unknown = [n for n in probs if n not in levels]
+    if unknown:
+        raise UsageError(f"{probability_flag}: no level named {unknown[0]!r}; the levels given are "
+                         f"{', '.join(levels) or 'none'}")
+    return levels
+
+
+def check_stage_levels(levels: dict, rating, flag: str = "--warning_levels") -> None:
+    """Each water level (unit m) of ``levels`` (name -> WarningLevel) converted through ``rating`` (a
+    :class:`~sca2lstm.data.rating.RatingCurve` or its stored dict) as the forecasts convert it; a one-line
+    UsageError naming ``flag`` and the first level it cannot convert (below the curve, deeper than any river)."""
+    from .rating import level_discharge
+
+    for name, v in levels.items():
+        if v.unit != "m":
+            continue
+        try:
+            level_discharge(rating, v.value, warn=False)  # converted (and warned about) where it is used
+        except UsageError as e:
+            raise UsageError(f"{flag} {name}={v.value:g} m: {e}") from None
 
 
 def parse_attr(items) -> dict:
@@ -201,12 +224,7 @@ def check_options(o: ImportOptions) -> ImportOptions:
         if o.rating is None:
             raise UsageError("--levels_in stage: water levels need the station's rating curve (--rating) to be "
                              "compared with forecast discharge")
-        from .rating import level_discharge
-        for name, v in o.warning_levels.items():
-            try:
-                level_discharge(o.rating, v.value, warn=False)  # converted (and warned about) at import
-            except UsageError as e:
-                raise UsageError(f"--warning_levels {name}={v.value:g} m: {e}") from None
+        check_stage_levels(o.warning_levels, o.rating)
     w = parse_weights(o.precipitation_weights, len(o.gauges))
     if w is not None and len(o.gauges) == 1:
         raise UsageError("--precipitation_weights needs several rain gauges: --map precipitation=P1+P2+...")

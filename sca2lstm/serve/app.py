@@ -8,8 +8,8 @@ Who gets what:
 - anyone reads stations, observations and forecasts. An anonymous forecast comes from the memory cache
   or the database, or is computed and not stored; anonymous requests are limited per client
   (``anonymous_per_minute``, never below 60);
-- a token holder posts observations, and the forecasts it asks for are stored (with the daily issue's,
-  the record of what was issued).
+- a token holder posts observations and sets a station's named warning levels (its metadata file), and the
+  forecasts it asks for are stored (with the daily issue's, the record of what was issued).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ..data.rating import STAGE_COLUMNS
+from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
 from ..errors import CheckpointError, Sca2lstmError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS
@@ -283,7 +283,8 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     Parameters
     ----------
     data_dir : path
-        Data folder (``timeseries/``, ``meta/``); its basins are the stations; only read.
+        Data folder (``timeseries/``, ``meta/``); its basins are the stations; only read, but for a station's
+        metadata file, where ``PUT /stations/{station}/levels`` writes its warning levels.
     db_path : path
         SQLite file (created if absent).
     forecaster : LiveForecaster
@@ -449,6 +450,36 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             raise HTTPException(404, f"observations: nothing was posted for station {station} on {date}")
         log.info("station %s: the posted day %s taken back, data version %d", station, date, version)
         return {"station": station, "stored": 0, "data_version": version}
+
+    @app.put("/stations/{station}/levels", response_model=schemas.LevelsSetOut, dependencies=[Depends(require_token)])
+    def put_levels(body: schemas.LevelsIn, station: StationId):
+        """Replace the station's named warning levels in its metadata file (checked as ``sca2lstm station import
+        --warning_levels`` checks them; ``{}`` removes them); its next forecasts and daily issue warn on them.
+        Forecasts issued before keep the levels they were issued with."""
+        stations.check(station)
+        meta = stations.set_levels(station, body.levels, body.levels_in, body.warn_probability)
+        out = {}
+        for name, lv in meta.warning_levels.items():
+            flow = level_discharge(meta.rating_curve, lv.value, warn=False) if lv.unit == "m" else lv.value
+            out[name] = {**lv.to_dict(), "warn_probability": lv.warn_probability, "flow": flow}
+        log.info("station %s: warning levels set: %s", station,
+                 ", ".join(f"{n}={d['value']:g} {d['unit']}" for n, d in out.items()) or "none")
+        return {"station": station, "levels": out}
+
+    @app.get("/stations/{station}/levels", response_model=schemas.StationLevelsOut)
+    async def get_levels(station: StationId, writer: bool = Depends(reader)):
+        """The station's levels as its forecasts warn on them: those of its forecast issued on its last day with
+        observed flow (the one ``/warnings`` reads), with each as a water level where it has a rating curve."""
+        _, row = await svc.forecast(station, None, min(7, max_leads), store=writer)
+        state = stations.peek(station) or await run_in_threadpool(stations.state, station)
+        curve = state.meta.rating_curve
+        levels = {}
+        for name, lv in (row.get("levels") or {}).items():
+            stage = lv.get("stage_m")
+            if stage is None and curve is not None and lv.get("value") is not None:
+                stage = _num(discharge_to_stage(curve, [lv["value"]], pd.Timestamp(row["issue_date"]))[0])
+            levels[name] = {**lv, "stage": stage}
+        return {"station": station, "issue_date": row["issue_date"], "forecast_id": row["id"], "levels": levels}
 
     @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,
               dependencies=[Depends(require_token)],

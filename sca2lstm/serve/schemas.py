@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import json
+from typing import Annotated, Any, Literal
 
 from ..data.reader import QC_RANGES
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -159,6 +160,58 @@ class LevelOut(BaseModel):
     source: str = Field("", description="e.g. 'glo, 1971-1975 (30 annual maxima)' or 'station metadata'")
     ci90: list[float] | None = Field(None, description="90 % confidence interval of a fitted level, m3/s")
     stage_m: float | None = Field(None, description="the level as a water level (m), where it was given so")
+
+
+class LevelsIn(BaseModel):
+    """A station's named warning levels, replacing those of its metadata file (``{}``: none). The return-period
+    levels (q2y .. q20y) are fitted on the record and are not set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    levels: dict[str, Any] = Field(description="name -> level, e.g. {\"alert\": 45.0, \"danger\": 80.0}: a daily-mean "
+                                               "flow in m3/s, or a water level in m with levels_in stage; a name starts "
+                                               "with an ASCII letter and holds ASCII letters, digits, '_' or '-'")
+    levels_in: Literal["flow", "stage"] = Field("flow", description="flow (m3/s) or stage (water levels in m, "
+                                                                    "through the station's rating curve)")
+    warn_probability: dict[str, Any] = Field(default_factory=dict, description="name -> the probability of "
+                                             "exceedance to warn at, strictly between 0 and 1, e.g. {\"danger\": 0.3}; "
+                                             "a level without one takes the one chosen on validation")
+
+    @field_validator("levels", "warn_probability")
+    @classmethod
+    def _numbers(cls, v: dict) -> dict:
+        # one line naming the value (a number written as text, a boolean, null); the rest is checked as the
+        # import checks it (sca2lstm.data.station_options.parse_levels)
+        for name, x in v.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ValueError(f"{name}={json.dumps(x)} is not a number; expected e.g. {{\"{name}\": 45.0}}")
+        return v
+
+
+class StoredLevel(BaseModel):
+    value: float = Field(description="as given: m3/s, or m (a water level)")
+    unit: str = Field(description="m3/s or m")
+    warn_probability: float | None = None
+    flow: float = Field(description="the level as a daily-mean flow, m3/s (a water level through the rating curve)")
+
+
+class LevelsSetOut(BaseModel):
+    station: str
+    levels: dict[str, StoredLevel] = Field(description="the named levels now in the station's metadata file")
+
+
+class StationLevel(LevelOut):
+    stage: float | None = Field(None, description="the level as a water level (m) through the station's rating "
+                                                  "curve valid on the issue date (null: no curve)")
+
+
+class StationLevelsOut(BaseModel):
+    station: str
+    issue_date: dt.date = Field(description="the forecast the levels are those of: issued on the station's last day "
+                                            "with observed flow, as GET /warnings")
+    forecast_id: int | None = None
+    levels: dict[str, StationLevel] = Field(description="every level the forecasts warn on: the return-period "
+                                                        "levels and the named ones")
 
 
 class HistoryDay(BaseModel):

@@ -8,6 +8,8 @@ Every answer is named by ``(data version, fingerprint)``: the version counts the
 the basin context's (:func:`sca2lstm.evaluation.context.fingerprint`: the timeseries file's sha256, the
 attribute and metadata files). A file changed on disk is read again at the next request (the files'
 sizes and modification times are checked on each), so a corrected file never brings back an old forecast.
+The service itself writes one file: a station's metadata file, with the warning levels a token holder sets
+(:meth:`StationData.set_levels`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from fastapi import HTTPException
 
 from ..data import reader
 from ..data.pet import PET_COLUMNS
-from ..data.station_meta import StationMeta, meta_path, read_station_meta
-from ..errors import DataError
+from ..data.station_meta import StationMeta, check_level_flows, meta_path, read_station_meta, write_station_meta
+from ..data.station_options import check_stage_levels, parse_levels
+from ..errors import DataError, UsageError
 from ..evaluation.context import fingerprint
 from ..fileio import file_sha256
 from .store import Store
@@ -87,6 +90,7 @@ class StationData:
         self._files: dict[str, _Files] = {}
         self._states: dict[str, StationState] = {}
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one change of a station's metadata file at a time
 
     def check(self, station: str) -> None:
         if station not in self._known:
@@ -168,3 +172,44 @@ class StationData:
                                  posted_dates)
             self._states[station] = state
             return state
+
+    def set_levels(self, station: str, levels: dict, levels_in: str = "flow",
+                   probabilities: dict | None = None) -> StationMeta:
+        """Replace the station's named warning levels (``levels``: name -> value in m3/s, or in m with
+        ``levels_in`` 'stage'; ``probabilities``: name -> warning probability; empty: none) in its metadata file,
+        checked as ``sca2lstm station import`` checks them; the metadata as written.
+
+        The levels are refused (a one-line UsageError or DataError, nothing written) where the import refuses them:
+        a bad name (or a return-period level's, q2y ..), a value that is not a positive number, a probability
+        outside (0, 1) or of no level given, water levels without the station's rating curve or that it cannot
+        convert, a level more than 10 times the record's highest daily flow (the file's days and the posted ones)
+        or below its lowest. The file is written by :func:`~sca2lstm.data.station_meta.write_station_meta`
+        (atomically: the earlier file stays whole if the write fails; every other key as it was), and the
+        station's data is read again at its next request: its fingerprint, which names every cached and stored
+        forecast, follows the file's contents.
+        """
+        unit = "m" if levels_in == "stage" else "m3/s"
+        with self._write_lock:
+            flows = self.state(station).timeseries.get("discharge_vol", pd.Series(dtype="float64"))
+            try:
+                meta = read_station_meta(self.data_dir, station)
+            except DataError as e:
+                raise HTTPException(503, f"station {station}: its data cannot be read ({e})") from None
+            checked = parse_levels(levels, unit, "levels", probabilities, "warn_probability")
+            if checked and unit == "m" and meta.rating_curve is None:
+                raise UsageError(f'levels_in: "stage" (water levels in m) needs the station\'s rating curve, and '
+                                 f'station {station} has none; give the levels in m3/s ("levels_in": "flow"), or '
+                                 "import the station with --rating")
+            check_stage_levels(checked, meta.rating_curve, "levels")
+            check_level_flows(flows, checked, meta.rating_curve, "levels", '"levels_in": "stage"')
+            meta.warning_levels = checked
+            try:
+                write_station_meta(self.data_dir, meta)
+            except OSError as e:
+                raise HTTPException(503, f"station {station}: its metadata file cannot be written ({e}); it is "
+                                         "unchanged") from None
+            finally:
+                with self._lock:  # read again (a rewrite within one tick of the file clock keeps size and time)
+                    self._files.pop(station, None)
+                    self._states.pop(station, None)
+            return meta

@@ -1,0 +1,268 @@
+"""A station's named warning levels set through the service (PUT /stations/{id}/levels, with the token) and read
+back (GET /stations/{id}/levels), with the tiny trained model: checked as the import checks them, written to the
+station's metadata file, and warned on by the next forecast, /warnings and the daily issue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_helpers import forecaster
+
+from sca2lstm.data import reader
+from sca2lstm.data.station_meta import StationMeta, WarningLevel, meta_path
+from sca2lstm.evaluation.exceedance import exceedance_probability
+from sca2lstm.serve.app import create_app
+from sca2lstm.serve.daily import Daily
+
+TOKEN = "levels-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TAUS = [0.05, 0.25, 0.5, 0.75, 0.95]
+# Q = 10 h^2 (h in m): a water level of 0.5 m is 2.5 m3/s, one of 2 m is 40 m3/s
+CURVE = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
+                                        "valid_to": None}]}
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("levels") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def live(pretrained_ckpt, data):
+    with forecaster(pretrained_ckpt, data) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def record(data):
+    q = reader.read_timeseries(data, "32006")["discharge_vol"].dropna()
+    return float(q.min()), float(q.max())
+
+
+def _imported(data, levels=None, rating_curve=None):
+    """32006's metadata file as `sca2lstm station import` writes it (its provenance, a gauge's column names)."""
+    meta = StationMeta("32006", warning_levels=levels or {}, rating_curve=rating_curve,
+                       provenance={"source": "/gauges/水文站.csv", "mapping": {"date": "时间", "discharge": "流量"},
+                                   "discharge_unit": "m3/s"})
+    path = meta_path(data, "32006")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _quantiles(fc):
+    return np.array([[r[k] for k in ("q05", "q25", "median", "q75", "q95")] for r in fc["forecast"]], np.float64)
+
+
+def _p_exceed(fc, value):
+    """P(Q > value) per lead from the answer's own quantiles, to the 4 decimals warnings are decided on."""
+    return list(np.round(exceedance_probability(_quantiles(fc), TAUS, value), 4))
+
+
+def test_setting_levels_needs_the_token_and_a_refused_one_leaves_the_file_as_it_was(live, data, tmp_path):
+    path = _imported(data, {"alert": WarningLevel(5.0)})
+    before = path.read_bytes()
+    body = {"levels": {"alert": 6.0}}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        for headers in ({}, {"Authorization": "Bearer levels-tokem"}, {"Authorization": f"Basic {TOKEN}"}):
+            r = c.put("/stations/32006/levels", json=body, headers=headers)
+            assert r.status_code == 401 and "authorization" in r.json()["detail"], r.text
+        assert c.put("/stations/99999/levels", json=body, headers=AUTH).status_code == 404
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=None)) as c:
+        r = c.put("/stations/32006/levels", json=body, headers=AUTH)
+        assert r.status_code == 403 and "writes are off" in r.json()["detail"]
+    assert path.read_bytes() == before
+
+
+def test_levels_set_through_the_service_are_warned_on_by_the_next_forecast_warnings_and_daily_issue(
+        live, data, record, tmp_path):
+    meta = meta_path(data, "32006")
+    meta.unlink(missing_ok=True)  # a station without a metadata file: return-period levels only
+    db = tmp_path / "db.sqlite"
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with TestClient(create_app(data, db, live, token=TOKEN, daily=Daily(now=lambda: clock[0]))) as c:
+        first = c.get("/stations/32006/forecast", headers=AUTH).json()
+        fitted = first["levels"]
+        assert not {"alert", "danger"} & set(fitted)
+        assert c.get("/stations/32006/levels").json()["levels"] == {n: {**lv, "stage": None} for n, lv in fitted.items()}
+        q = _quantiles(first)
+        low = 0.5 * float(q[:, 0].min())            # below every lead's q05: P(Q > low) > 0.95
+        high = min(3.0 * float(q[:, 4].max()), 9.0 * record[1])  # far above every q95: P(Q > high) < 0.05
+        assert record[0] <= low and high > 2.0 * q[:, 4].max()  # levels the import takes for this record
+
+        r = c.put("/stations/32006/levels", headers=AUTH,
+                  json={"levels": {"alert": low, "danger": high}, "warn_probability": {"danger": 0.3}})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"station": "32006", "levels": {
+            "alert": {"value": low, "unit": "m3/s", "warn_probability": None, "flow": low},
+            "danger": {"value": high, "unit": "m3/s", "warn_probability": 0.3, "flow": high}}}
+        assert json.loads(meta.read_text())["warning_levels"] == {
+            "alert": {"value": low, "unit": "m3/s"}, "danger": {"value": high, "unit": "m3/s", "warn_probability": 0.3}}
+
+        fc = c.get("/stations/32006/forecast", headers=AUTH).json()
+        assert fc["cached"] is False and fc["id"] != first["id"] and fc["forecast"][0]["median"] == q[0, 2]
+        assert set(fc["levels"]) == set(fitted) | {"alert", "danger"}
+        assert (fc["levels"]["alert"]["value"], fc["levels"]["alert"]["source"]) == (low, "station metadata")
+        assert fc["levels"]["danger"]["warn_probability"] == 0.3
+        assert fc["levels"]["danger"]["warn_probability_source"] == "station metadata"
+        for name, value in (("alert", low), ("danger", high)):
+            assert [r["p_exceed"][name] for r in fc["forecast"]] == pytest.approx(_p_exceed(fc, value), abs=1e-12)
+        assert all(r["p_exceed"]["alert"] > 0.95 and r["p_exceed"]["danger"] < 0.05 for r in fc["forecast"])
+        assert [r["warning"] for r in fc["forecast"]] == ["alert"] * 7
+        # GET .../levels: the levels the forecasts warn on, as they give them
+        got = c.get("/stations/32006/levels").json()
+        assert (got["issue_date"], got["forecast_id"]) == (fc["issue_date"], fc["id"])
+        assert got["levels"] == {n: {**lv, "stage": None} for n, lv in fc["levels"].items()}
+        mine = next(s for s in c.get("/warnings").json()["stations"] if s["station"] == "32006")
+        assert (mine["warning"], mine["first_lead"]) == ("alert", 1) and set(mine["levels"]) == set(fc["levels"])
+
+        # Swapped: the file keeps its size, and its time is put back as a coarse file clock would leave it
+        st = meta.stat()
+        r = c.put("/stations/32006/levels", headers=AUTH,
+                  json={"levels": {"alert": high, "danger": low}, "warn_probability": {"danger": 0.3}})
+        assert r.status_code == 200, r.text
+        os.utime(meta, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert (meta.stat().st_size, meta.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+        swapped = c.get("/stations/32006/forecast", headers=AUTH).json()
+        assert (swapped["levels"]["alert"]["value"], swapped["levels"]["danger"]["value"]) == (high, low)
+        assert [r["warning"] for r in swapped["forecast"]] == ["danger"] * 7
+        mine = next(s for s in c.get("/warnings").json()["stations"] if s["station"] == "32006")
+        assert (mine["warning"], mine["levels"]["danger"]["value"]) == ("danger", low)
+        issued = c.post("/daily_issue", headers=AUTH).json()
+        assert issued["failed"] == [] and issued["alerts"] == 1
+
+        # {} removes them: the forecasts warn on the fitted levels alone again
+        r = c.put("/stations/32006/levels", headers=AUTH, json={"levels": {}})
+        assert r.status_code == 200 and r.json()["levels"] == {}
+        assert json.loads(meta.read_text())["warning_levels"] == {}
+        clock[0] += dt.timedelta(days=1)
+        assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1  # the danger warning ends
+        gone = c.get("/stations/32006/forecast", headers=AUTH).json()
+        assert gone["levels"] == fitted and all(r["warning"] is None for r in gone["forecast"])
+        assert c.get("/stations/32006/levels").json()["levels"] == {n: {**lv, "stage": None} for n, lv in fitted.items()}
+
+    # What was issued stays as it was issued: each stored forecast with the levels of its time
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT id, levels_json FROM forecasts WHERE station = '32006' ORDER BY id").fetchall()
+    warned = con.execute("SELECT w.level, f.levels_json FROM issued_warnings w JOIN forecasts f ON f.id = "
+                         "w.forecast_id WHERE w.station = '32006' ORDER BY w.issue_id").fetchall()
+    con.close()
+    stored = {i: json.loads(lv) for i, lv in rows}
+    assert stored[first["id"]] == fitted and stored[fc["id"]] == fc["levels"]
+    assert [(w, json.loads(lv)["danger"]["value"] if "danger" in json.loads(lv) else None) for w, lv in warned] == [
+        ("danger", low), (None, None)]
+
+
+def test_levels_given_as_water_levels_are_converted_through_the_rating_curve(live, data, record, tmp_path):
+    path = _imported(data, rating_curve=CURVE)
+    before = json.loads(path.read_text(encoding="utf-8"))
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.put("/stations/32006/levels", headers=AUTH,
+                  json={"levels": {"alert": 0.5, "danger": 2.0}, "levels_in": "stage"})
+        assert r.status_code == 200, r.text
+        assert r.json()["levels"] == {"alert": {"value": 0.5, "unit": "m", "warn_probability": None, "flow": 2.5},
+                                      "danger": {"value": 2.0, "unit": "m", "warn_probability": None, "flow": 40.0}}
+        fc = c.get("/stations/32006/forecast", headers=AUTH).json()
+        got = c.get("/stations/32006/levels").json()
+        # a level given as a flow (as the fitted ones are) is shown as a water level too: h = sqrt(Q / 10)
+        assert c.put("/stations/32006/levels", headers=AUTH, json={"levels": {"alert": 2.5}}).status_code == 200
+        as_flow = c.get("/stations/32006/levels").json()["levels"]
+    assert (as_flow["alert"]["value"], as_flow["alert"]["stage_m"]) == (2.5, None)
+    assert as_flow["alert"]["stage"] == pytest.approx(0.5, rel=1e-9) and set(as_flow) == {"alert"}
+    # every other key of the file as the import wrote it (a gauge's column names unescaped too)
+    text = path.read_text(encoding="utf-8")
+    after = json.loads(text)
+    assert after.pop("warning_levels") == {"alert": {"value": 2.5, "unit": "m3/s"}}
+    assert list(after) == [k for k in before if k != "warning_levels"] and after == {
+        k: v for k, v in before.items() if k != "warning_levels"}
+    assert '"date": "时间"' in text
+    for name, h, flow in (("alert", 0.5, 2.5), ("danger", 2.0, 40.0)):
+        lv = fc["levels"][name]
+        assert lv["value"] == pytest.approx(flow, rel=1e-12) and lv["stage_m"] == h
+        assert lv["source"] == "station metadata (water level)"
+        assert [r["p_exceed"][name] for r in fc["forecast"]] == pytest.approx(_p_exceed(fc, lv["value"]), abs=1e-12)
+        assert got["levels"][name] == {**lv, "stage": h}
+    assert set(got["levels"]) == set(fc["levels"])
+    assert fc["forecast"][0]["stage_median"] == pytest.approx((fc["forecast"][0]["median"] / 10.0) ** 0.5, rel=1e-6)
+
+
+BAD_BODIES = [
+    # (name, body, what the one line says)
+    ("negative value", {"levels": {"alert": -5.0}}, "levels: level alert=-5.0 must be a positive finite number"),
+    ("zero", {"levels": {"alert": 0}}, "levels: level alert=0 must be a positive finite number"),
+    ("name of no level form", {"levels": {"al ert": 5.0}},
+     "levels: level name 'al ert' must start with an ASCII letter and hold only ASCII letters, digits, '_' or '-'"),
+    ("name starting with a digit", {"levels": {"2alert": 5.0}}, "level name '2alert' must start with an ASCII letter"),
+    ("a return-period level", {"levels": {"q2y": 5.0}},
+     "levels: level name 'q2y' is the name of a return-period level fitted on the record (q2y, q5y, q10y, q20y), "
+     "which cannot be set"),
+    ("stage without a rating curve", {"levels": {"alert": 1.0}, "levels_in": "stage"},
+     "levels_in: \"stage\" (water levels in m) needs the station's rating curve, and station 32006 has none"),
+    ("number as text", {"levels": {"alert": "45"}}, 'levels: alert="45" is not a number'),
+    ("boolean", {"levels": {"alert": True}}, "levels: alert=true is not a number"),
+    ("null", {"levels": {"alert": None}}, "levels: alert=null is not a number"),
+    ("probability of 1", {"levels": {"alert": 5.0}, "warn_probability": {"alert": 1.0}},
+     "warning probability of alert is 1.0; it must lie strictly between 0 and 1"),
+    ("probability of no level", {"levels": {"alert": 5.0}, "warn_probability": {"danger": 0.3}},
+     "warn_probability: no level named 'danger'; the levels given are alert"),
+    ("never warns", {"levels": {"alert": 5000.0}}, "levels alert=5000 m3/s is 115 times the record's highest daily"),
+    ("warns every day", {"levels": {"alert": 0.01}}, "levels alert=0.01 m3/s lies below every daily flow of the record"),
+    ("unknown unit", {"levels": {"alert": 5.0}, "levels_in": "cm"}, "levels_in: Input should be 'flow' or 'stage'"),
+    ("unknown key", {"levels": {"alert": 5.0}, "level_in": "stage"}, "level_in: Extra inputs are not permitted"),
+    ("no levels key", {"warn_probability": {}}, "levels: Field required"),
+]
+
+
+@pytest.mark.parametrize("name,body,said", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_a_bad_body_is_one_line_naming_the_value_and_leaves_the_file_byte_identical(live, data, tmp_path, name,
+                                                                                     body, said):
+    path = _imported(data, {"alert": WarningLevel(5.0), "danger": WarningLevel(10.0, "m3/s", 0.3)})
+    before = path.read_bytes()
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.put("/stations/32006/levels", headers=AUTH, json=body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert said in detail and "\n" not in detail, detail
+    assert path.read_bytes() == before
+
+
+def test_water_levels_the_curve_cannot_convert_are_refused_as_at_import(live, data, tmp_path):
+    path = _imported(data, {"alert": WarningLevel(0.5, "m")}, rating_curve=CURVE)
+    before = path.read_bytes()
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        for levels, said in (({"alert": 30.0}, "levels alert=30 m: a water level of 30 m lies 30 m above the rating "
+                                               "curve's zero-flow stage"),
+                             ({"alert": 0.01}, "levels alert=0.01 m lies below every daily flow of the record"),
+                             ({"alert": 10.0}, "levels alert=10 m is 23 times the record's highest daily flow")):
+            r = c.put("/stations/32006/levels", headers=AUTH, json={"levels": levels, "levels_in": "stage"})
+            assert r.status_code == 422 and said in r.json()["detail"], r.text
+    assert path.read_bytes() == before
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_and_its_levels(live, data, tmp_path, monkeypatch):
+    import sca2lstm.fileio as fileio
+
+    path = _imported(data, {"alert": WarningLevel(5.0)})
+    before = path.read_bytes()
+
+    def full(src, dst):  # the disk is full when the new file would take the old one's place
+        raise OSError(28, "No space left on device")
+
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        fc = c.get("/stations/32006/forecast").json()
+        monkeypatch.setattr(fileio.os, "replace", full)
+        r = c.put("/stations/32006/levels", headers=AUTH, json={"levels": {"alert": 6.0}})
+        monkeypatch.undo()
+        assert r.status_code == 503 and "\n" not in r.json()["detail"]
+        assert r.json()["detail"].startswith("station 32006: its metadata file cannot be written (")
+        assert c.get("/stations/32006/forecast").json()["levels"]["alert"] == fc["levels"]["alert"]
+    assert path.read_bytes() == before and not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
