@@ -621,3 +621,93 @@ def test_rain_in_tenths_of_a_mm_and_stages_in_cm_by_their_headers_are_refused(tm
                               "date=日期,precipitation=雨量,stage=水位(cm)", "--rating", "a=5,b=1.6,h0=0.1"])
     assert rc == 1 and "column '水位(cm)' holds water levels in cm by its header" in err, err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ excerpt records
+def _readings(rows) -> pd.DataFrame:
+    """Readings ``[(time, q, p), ...]`` as a frame on their timestamps."""
+    return pd.DataFrame([r[1:] for r in rows], columns=["q", "p"],
+                        index=pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows]))
+
+
+def test_irregular_readings_daily_means_by_the_area_method_by_hand():
+    from sca2lstm.data.readings import is_irregular, readings_to_days
+
+    how = {"q": ("mean", "max"), "p": "sum"}
+    # 08:00 of consecutive days with Q = 2 and 4: the line from 2 to 4 averages 3 over the day.
+    daily, _ = readings_to_days(_readings([("2020-01-01 08:00", 2, 0), ("2020-01-02 08:00", 4, 1.5)]), how, "08:00")
+    assert daily.loc["2020-01-01", "q"] == pytest.approx(3.0) and daily.loc["2020-01-01", "q_max"] == 4.0
+    # A flood day read at 08:00 (2), 14:00 (20), 20:00 (8) and 08:00 next (4): trapezoids 6 h x 11 + 6 h x 14 +
+    # 12 h x 6 = 222 m3/s·h over 24 h = 9.25 (the mean of the four readings would be 8.5); its peak 20.
+    # Its rain: the amounts ending at 14:00, 20:00 and 08:00 next (5 + 7 + 3); 08:00's 1.5 closes the day before.
+    flood = [("2020-07-01 08:00", 2, 1.5), ("2020-07-01 14:00", 20, 5), ("2020-07-01 20:00", 8, 7),
+             ("2020-07-02 08:00", 4, 3), ("2020-07-03 08:00", 2, 0.5)]
+    daily, counts = readings_to_days(_readings(flood), how, "08:00")
+    assert daily.loc["2020-07-01", "q"] == pytest.approx(222 / 24) and daily.loc["2020-07-01", "q_max"] == 20
+    assert daily.loc["2020-07-01", "p"] == pytest.approx(15.0) and daily.loc["2020-07-02", "p"] == pytest.approx(0.5)
+    assert daily.loc["2020-07-02", "q"] == pytest.approx(3.0) and len(daily) == 3
+    assert np.isnan(daily.loc["2020-07-03", "q"])   # no reading after its end: not drawn
+    assert (counts["one_reading"], counts["several_readings"]) == (2, 1)
+    # The day's boundaries are interpolated between the readings either side: 20:00 (0) and 20:00 next (24)
+    # put 12 at 08:00; 24 at 20:00 and 0 at 20:00 after give 12 at the next 08:00: (12+24)/2 twice = 18.
+    daily, _ = readings_to_days(_readings([("2020-01-01 20:00", 0, 0), ("2020-01-02 20:00", 24, 0),
+                                           ("2020-01-03 20:00", 0, 0)]), how, "08:00")
+    assert daily.loc["2020-01-02", "q"] == pytest.approx(18.0) and daily.loc["2020-01-02", "q_max"] == 24
+    # A silence of more than two days between readings leaves the days inside it missing; two days are drawn.
+    gap = [(f"2020-01-{d:02d} 08:00", 2.0, 1.0) for d in (1, 2, 6, 7, 9, 10)]
+    daily, counts = readings_to_days(_readings(gap), how, "08:00")
+    assert daily["q"].isna().to_numpy().tolist() == [False, True, True, True, True, False, False, False, False, True]
+    assert daily["p"].isna().sum() == 5 and counts["missing"] == {"q": 5, "p": 5}
+    # What is recognised: several readings on some days and day-long steps on others; not one reading a day
+    # at 08:00, nor a regular hourly record.
+    stamps = pd.DatetimeIndex([pd.Timestamp(r[0]) for r in flood])
+    assert is_irregular(stamps, stamps.normalize())
+    daily08 = pd.date_range("2020-01-01 08:00", periods=10, freq="D")
+    hourly = pd.date_range("2020-01-01 08:00", periods=100, freq="h")
+    assert not is_irregular(daily08, daily08.normalize()) and not is_irregular(hourly, hourly.normalize())
+
+
+def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, capsys):
+    """The township record: water levels at 08:00 every day, several on a flood day, one silence of five days;
+    GBK with Chinese headers. Each stage becomes discharge before the day is averaged."""
+    a, b, h0 = 5.0, 1.6, 0.2
+    stage = lambda q: round(h0 + (q / a) ** (1 / b), 6)  # noqa: E731 - the stage the curve turns into q
+    days = pd.date_range("2018-01-01 08:00", periods=745, freq="D")
+    rows = {t: (stage(2.0), 1.0) for t in days if not pd.Timestamp("2019-03-02") <= t < pd.Timestamp("2019-03-06")}
+    rows.update({pd.Timestamp("2018-07-01 14:00"): (stage(20.0), 5.0), pd.Timestamp("2018-07-01 20:00"): (stage(8.0), 7.0),
+                 pd.Timestamp("2018-07-02 08:00"): (stage(4.0), 3.0)})
+    lines = ["时间,水位(m),雨量"] + [f"{t:%Y-%m-%d %H:%M},{h},{p}" for t, (h, p) in sorted(rows.items())]
+    f = tmp_path / "摘录.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    out = tmp_path / "data"
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "mixed", "--out", str(out), "--map",
+                                   "date=时间,stage=水位(m),precipitation=雨量", "--rating",
+                                   f"a={a},b={b},h0={h0},h_max=1.0", "--day_start", "08:00"])
+    assert rc == 0, err
+    assert "duplicate dates" not in stdout + err
+    assert "irregular readings (an excerpt record): 740 days from 1 reading a day interpolated, 1 flood days with " \
+           "several, 4 without a reading" in stdout
+    ts = pd.read_csv(out / "timeseries" / "mixed.csv", index_col="date")
+    assert len(ts) == 745 and ts.loc["2018-01-05", "discharge_vol"] == pytest.approx(2.0, rel=1e-5)
+    assert ts.loc["2018-07-01", "discharge_vol"] == pytest.approx(222 / 24, rel=1e-5)
+    assert ts.loc["2018-07-01", "discharge_max"] == pytest.approx(20.0, rel=1e-5)
+    assert ts.loc["2018-07-02", "discharge_vol"] == pytest.approx(3.0, rel=1e-5)
+    assert ts.loc["2018-07-01", "discharge_extrapolated"] == 1   # 20 m3/s lies above h_max = 1 m
+    # Converting the day's mean stage (1.586 m) instead would give 8.43 m3/s, 9 % lower (the curve bends upwards).
+    hs = [stage(q) for q in (2.0, 20.0, 8.0, 4.0)]
+    mean_h = (6 * (hs[0] + hs[1]) / 2 + 6 * (hs[1] + hs[2]) / 2 + 12 * (hs[2] + hs[3]) / 2) / 24
+    assert ts.loc["2018-07-01", "stage"] == pytest.approx(mean_h, rel=1e-5)
+    assert a * (mean_h - h0) ** b == pytest.approx(8.425, abs=1e-3)
+    # Rain: the amounts ending in the day (14:00, 20:00 and the next 08:00); an ordinary day's is the next 08:00's.
+    assert ts.loc["2018-07-01", "precipitation"] == pytest.approx(15.0)
+    assert ts.loc["2018-06-30", "precipitation"] == pytest.approx(1.0)
+    # Five days between readings (08:00 on 1 March to 08:00 on 6 March 2019): the days inside are missing.
+    gap = ts.loc["2019-03-01":"2019-03-05"]
+    assert gap["discharge_vol"].isna().all() and gap["precipitation"].isna().all()
+    assert np.isfinite(ts.loc["2019-02-28", "discharge_vol"]) and np.isfinite(ts.loc["2019-03-06", "discharge_vol"])
+    meta = read_station_meta(out, "mixed")
+    assert meta.provenance["irregular"] == {"max_gap_hours": 48.0, "one_reading_days": 740,
+                                            "several_readings_days": 1, "no_reading_days": 4,
+                                            "missing": {"precipitation": 6, "discharge": 6, "stage": 6,
+                                                        "discharge_extrapolated": 6}}
+    assert "subdaily" not in meta.provenance and meta.day_start == "08:00"

@@ -16,9 +16,10 @@ What is written into ``DIR`` (the layout every command reads through ``--data_di
 
 What it reads (through :mod:`.tables`): CSV in any separator and encoding (detected and printed), gzip,
 ``.xlsx`` sheets (``sheet``), with title rows above the header skipped. Records may be daily or
-sub-daily (hourly, 5/15/30-minute, irregular): these are aggregated to days by the station's day rule
+sub-daily (hourly, 5/15/30-minute): these are aggregated to days by the station's day rule
 (:mod:`.days`: day start, label, stamp, time zone; the daily maximum discharge is kept as
-``discharge_max``). A water level (``stage``) becomes discharge through a rating curve (:mod:`.rating`)
+``discharge_max``). An excerpt record (摘录: one reading on ordinary days, several on flood days) is read
+as instantaneous readings by the area method (:mod:`.readings`). A water level (``stage``) becomes discharge through a rating curve (:mod:`.rating`)
 at the record's own time step, before aggregation (the curve is not linear). Several rain gauges
 (``precipitation=P1+P2+P3``) are combined day by day with Thiessen weights (or equally), renormalised over
 the gauges present that day.
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from . import reader, tables
+from . import reader, readings, tables
 from .rating import MAX_DEPTH_M
 from .station_meta import StationMeta, check_level_flows
 # The options and the writer live in their own modules; their public names are re-exported here, the
@@ -342,6 +343,12 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
 
     idx = raw.index
     steps = np.diff(idx.as_unit("s").asi8)
+    zone = o.station_timezone or o.timezone
+    rule = (f"day rule: {o.day_start} to {o.day_start} "
+            + (f"standard time of {zone}" if zone else "in the timestamps' own clock")
+            + f", labelled by its {o.day_label} date")
+    if not (idx == idx.normalize()).all() and readings.is_irregular(idx, days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)):
+        return _irregular_to_days(raw, o, name, gauge_keys, summary, rule)
     if len(idx) >= 2 and float(np.median(steps)) < 86400 and not idx.duplicated().all():
         how = {k: "sum" for k in gauge_keys}
         how.update({k: r for k, r in (("temperature", "mean"), ("pet", "sum"), ("discharge", ("mean", "max")),
@@ -349,14 +356,11 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
         res = aggregate_to_days(raw[list(how)], o.day_start, o.timezone, o.stamp, o.day_label, how, o.max_missing,
                                 o.station_timezone)
         daily = res.frame.rename(columns={"discharge_extrapolated_max": "discharge_extrapolated"})
-        zone = o.station_timezone or o.timezone
-        summary.append(f"day rule: {o.day_start} to {o.day_start} "
-                       + (f"standard time of {zone}" if zone else "in the timestamps' own clock")
-                       + f", labelled by its {o.day_label} date; a timestamp marks the {o.stamp} of its interval")
+        summary.append(f"{rule}; a timestamp marks the {o.stamp} of its interval")
         summary.append(res.summary(o.max_missing))
         sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
                "max_missing": o.max_missing, "days": res.counts}
-        return daily, 0, sub
+        return daily, 0, {"subdaily": sub}
     if (idx == idx.normalize()).all():  # dates without a time of day already name their days
         days = pd.DatetimeIndex(idx, name="date")
     else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
@@ -367,6 +371,35 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
     daily = raw.set_axis(days)
     full = pd.date_range(daily.index[0], daily.index[-1], freq="D", name="date")
     return daily.reindex(full), len(full) - len(daily), None
+
+
+def _irregular_to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list, rule: str):
+    """Daily rows from an excerpt record (one reading on ordinary days, several on flood days) by the area method
+    of :mod:`.readings`; returns what :func:`_to_days` returns, the provenance under ``irregular``."""
+    dup = raw.index.duplicated()
+    if dup.any():
+        raise DataError(f"date column {name!r}: timestamp {raw.index[dup][0]} appears twice; expected one row per "
+                        "reading")
+    how = {k: "sum" for k in (*gauge_keys, "pet") if k in raw}
+    how.update({k: r for k, r in (("temperature", "mean"), ("discharge", ("mean", "max")), ("stage", ("mean", "max")),
+                                  ("discharge_extrapolated", "any")) if k in raw})
+    daily, counts = readings.readings_to_days(raw[list(how)], how, o.day_start, o.day_label, o.timezone,
+                                              o.station_timezone)
+    gap_h = readings.MAX_READING_GAP / pd.Timedelta(hours=1)
+    means = ", ".join(k for k in ("discharge", "stage", "temperature") if k in how).replace("stage", "water level")
+    summary.append(rule)
+    summary.append(f"irregular readings (an excerpt record): {counts['one_reading']} days from 1 reading a day "
+                   f"interpolated, {counts['several_readings']} flood days with several, {counts['no_reading']} "
+                   f"without a reading; {means}: each day's time-weighted mean of the line between readings (area "
+                   f"method, the values at {o.day_start} interpolated"
+                   + ("; each water level converted to discharge before averaging" if "stage" in raw else "")
+                   + f"); precipitation{' and PET' if 'pet' in how else ''}: the sum of the readings in the day, each "
+                   f"the amount of the period ending at its time (a reading at {o.day_start} closes the day before); "
+                   f"days inside a gap of more than {gap_h:g} hours between readings left missing")
+    sub = {"max_gap_hours": gap_h, "one_reading_days": counts["one_reading"],
+           "several_readings_days": counts["several_readings"], "no_reading_days": counts["no_reading"],
+           "missing": counts["missing"]}
+    return daily, 0, {"irregular": sub}
 
 
 def _combine_gauges(daily: pd.DataFrame, keys: list, o: ImportOptions, summary: list) -> pd.Series:
@@ -549,7 +582,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         provenance["read"] = {"kind": table.kind, "encoding": table.encoding, "sheet": table.sheet,
                               "header_row": table.header_row + 1}
     if sub is not None:
-        provenance["subdaily"] = sub
+        provenance.update(sub)
     if rating_meta is not None:
         provenance["rating_applied"] = rating_meta
     if len(o.gauges) > 1:

@@ -245,6 +245,20 @@ class SubdailySection(_Section):
     days: dict[str, DayCountsSection] = Field(description=f"an object of column -> {DayCountsSection.example}")
 
 
+class IrregularSection(_Section):
+    """``irregular``: how an excerpt record (irregular readings) was read to days by the area method."""
+
+    what: ClassVar[str] = "the irregular section"
+    example: ClassVar[str] = ('{"max_gap_hours": 48.0, "one_reading_days": 700, "several_readings_days": 30, '
+                              '"no_reading_days": 0, "missing": {"discharge": 0}}')
+
+    max_gap_hours: Annotated[float, Field(gt=0)] = Field(description="a positive number (hours)")
+    one_reading_days: Count = Field(description="a whole number >= 0")
+    several_readings_days: Count = Field(description="a whole number >= 0")
+    no_reading_days: Count = Field(description="a whole number >= 0")
+    missing: dict[str, Count] = Field(description="an object of column -> missing days (whole numbers)")
+
+
 class RatingAppliedSection(_Section):
     """``rating_applied``: what the rating curve made of the imported water levels."""
 
@@ -309,6 +323,7 @@ class StationMetaFile(_Section):
     imported_at: Optional[str] = Field(None, description="the time of the import (ISO 8601 text)")
     read: Optional[ReadSection] = Field(None, description=ReadSection.example)
     subdaily: Optional[SubdailySection] = Field(None, description=SubdailySection.example)
+    irregular: Optional[IrregularSection] = Field(None, description=IrregularSection.example)
     rating_applied: Optional[RatingAppliedSection] = Field(None, description=RatingAppliedSection.example)
     precipitation_gauges: Optional[GaugesSection] = Field(None, description=GaugesSection.example)
 
