@@ -89,6 +89,20 @@ def test_a_lead_with_fewer_than_min_forecasts_before_it_is_left_as_the_archive_g
     assert f"lead(s) 3 of issue date {t.date()}" in text and f"fewer than {MIN_FORECASTS}" in text
 
 
+def test_rain_after_an_ensembles_all_dry_start_is_left_as_given_not_billions_of_mm():
+    # 50 members: the 200 forecasts of the first four (dry) days already make a lead's sample; the fifth day's
+    # 0.4 mm is wetter than any of them and has no largest forecast to keep its ratio to
+    dates = pd.date_range("1972-06-01", periods=5)
+    a = _archive(dates, leads=2, members=50, rain=lambda t0, k, m: 0.4 if t0 == dates[-1] else 0.0)
+    table = from_long_table(a, "archive.csv").table
+    observed = np.r_[np.zeros(50), np.linspace(0.1, 60.0, 50)]
+    mapped, short = map_precipitation(table, observed, [dates[-1]])
+    assert short == {}
+    got = mapped.loc[table["issue_date"] == dates[-1], "precipitation"].to_numpy()
+    np.testing.assert_allclose(got, 0.4)   # a sample of zeros ranks no rain: left as the archive gives it
+    assert np.all(quantile_map([0.0, 0.4, 5.0, np.nan], np.zeros(200), observed)[:3] == [0.0, 0.4, 5.0])
+
+
 def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bundle, tiny_data_dir):
     """Light rain forecast on every day the station stayed dry, its storms damped: the drizzle maps to 0 (the
     station's training years are some 40 % dry days) and the storms grow back."""

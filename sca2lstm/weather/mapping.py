@@ -32,7 +32,8 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
     sample's value at that position, by linear interpolation between the observed values at their
     positions ``(i + 0.5) / m`` (and the smallest / largest observed beyond the first / last). A forecast
     of 0 stays 0; one above the largest forecast of the sample is the largest observed times
-    ``x / max(F)`` (a storm beyond the sample keeps its ratio, not capped at the largest observed).
+    ``x / max(F)`` (a storm beyond the sample keeps its ratio, not capped at the largest observed); where the
+    sample holds only zeros, which rank no rain, a wet forecast is left as it is.
 
     Parameters
     ----------
@@ -59,8 +60,10 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
         raise ValueError(f"empty sample: {f.size} forecast and {o.size} observed values")
     rank = (np.searchsorted(f, x, "left") + np.searchsorted(f, x, "right")) / (2.0 * f.size)
     y = np.interp(rank, (np.arange(o.size) + 0.5) / o.size, o)
-    top = max(f[-1], 1e-9)  # a sample of zeros only: its largest is no scale
-    y = np.where(x > f[-1], o[-1] * x / top, y)
+    if f[-1] > 0:
+        y = np.where(x > f[-1], o[-1] * x / f[-1], y)
+    else:  # a sample of zeros only (an ensemble archive begun in a dry spell) ranks no rain: left as given, not
+        y = np.where(x > 0, x, y)  # o[-1] * x / 0 (10^9 times too much rain)
     y = np.where(x <= 0, 0.0, y)
     return np.where(np.isnan(x), np.nan, y)
 
