@@ -667,6 +667,22 @@ def test_irregular_readings_daily_means_by_the_area_method_by_hand():
     assert not is_irregular(daily08, daily08.normalize()) and not is_irregular(hourly, hourly.normalize())
 
 
+def test_an_excerpt_days_rain_reading_left_blank_is_a_missing_day_not_zero_rain():
+    from sca2lstm.data.readings import readings_to_days
+
+    how = {"q": ("mean", "max"), "p": "sum"}
+    # The 08:00 reading of 2 July (the rain of 1 July's day) is a missing cell; 3 July is a flood day whose 08:00
+    # cell is blank but whose 14:00 reading is not
+    rows = [("2020-07-01 08:00", 1, 5.0), ("2020-07-02 08:00", 2, np.nan), ("2020-07-03 08:00", 3, 3.0),
+            ("2020-07-03 14:00", 8, 10.0), ("2020-07-04 08:00", 3, np.nan), ("2020-07-05 08:00", 2, 1.0)]
+    daily, counts = readings_to_days(_readings(rows), how, "08:00")
+    assert np.isnan(daily.loc["2020-07-01", "p"])                        # its only reading is missing
+    assert daily.loc["2020-07-02", "p"] == pytest.approx(3.0)
+    assert daily.loc["2020-07-03", "p"] == pytest.approx(10.0)           # one reading of two known: kept
+    assert daily.loc["2020-07-04", "p"] == pytest.approx(1.0)
+    assert daily.loc["2020-07-01", "q"] == pytest.approx(1.5) and counts["missing"]["p"] == 2
+
+
 def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, capsys):
     """The township record: water levels at 08:00 every day, several on a flood day, one silence of five days;
     GBK with Chinese headers. Each stage becomes discharge before the day is averaged."""

@@ -11,7 +11,8 @@ steps are a day long), so it is read as **instantaneous readings**:
   method for daily means. The day's maximum (``<column>_max``) is the line's highest point in the day.
 - ``"sum"`` columns (precipitation, PET): each reading is the amount of the period ending at its time
   (时段雨量), so a day's total is the sum of the readings that fall in it, a reading exactly at the day's
-  start closing the day before (08:00's reading is the rain of the 24 hours before).
+  start closing the day before (08:00's reading is the rain of the 24 hours before); a day whose readings
+  are all missing values is missing.
 - ``"any"`` columns (flags): the largest flag of the readings the day's line is drawn from.
 
 A day is computed only where readings lie on both sides of it (at or beyond its boundaries) and no two
@@ -120,7 +121,13 @@ def readings_to_days(frame: pd.DataFrame, how: dict, day_start: str = "00:00", l
                 kend = -np.floor_divide(-(tc - s0), DAY_SECONDS) - 1 - k0
                 keep = (kend >= 0) & (kend < ndays)
                 total = np.bincount(kend[keep], vc[keep], minlength=ndays)
-                out[c] = np.where(covered, total, np.nan)
+                # A day whose readings are all missing cells (缺测 on an ordinary day's one reading) has no known
+                # total: missing, not 0 mm
+                kall = -np.floor_divide(-(t - s0), DAY_SECONDS) - 1 - k0
+                inall = (kall >= 0) & (kall < ndays)
+                unread = (np.bincount(kall[inall & ~ok], minlength=ndays) > 0) & (
+                    np.bincount(kall[inall & ok], minlength=ndays) == 0)
+                out[c] = np.where(covered & ~unread, total, np.nan)
             if "any" in hs:
                 out[c] = np.array([vc[x:y + 1].max() if z else np.nan for x, y, z in zip(a, b, covered)])
     first = pd.Timestamp("1970-01-01") + pd.Timedelta(days=k0 + (1 if label == "end" else 0))
