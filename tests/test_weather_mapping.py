@@ -12,7 +12,7 @@ import pytest
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.weather.files import from_long_table
-from sca2lstm.weather.mapping import MIN_FORECASTS, map_precipitation, quantile_map, unmapped_text
+from sca2lstm.weather.mapping import MIN_ISSUE_DATES, map_precipitation, quantile_map, unmapped_text
 
 
 def _archive(issue_dates, leads=7, members=1, seed=0, rain=None):
@@ -73,34 +73,62 @@ def test_an_issue_dates_mapping_reads_nothing_issued_on_or_after_it():
 
 
 def test_a_lead_with_fewer_than_min_forecasts_before_it_is_left_as_the_archive_gives_it():
-    dates = pd.date_range("1972-01-01", periods=MIN_FORECASTS + 20)
+    dates = pd.date_range("1972-01-01", periods=MIN_ISSUE_DATES + 20)
     a = _archive(dates, leads=3, seed=3)
     a = a[~((a["lead_days"] == 3) & (pd.to_datetime(a["issue_date"]) < dates[40]))]   # lead 3 from the 41st day
     table = from_long_table(a, "archive.csv").table
     t = dates[-1]
     observed = np.random.default_rng(4).gamma(0.5, 6.0, 2000)
     mapped, short = map_precipitation(table, observed, [t])
-    assert short == {t: [(3, MIN_FORECASTS + 19 - 40)]}
+    assert short == {t: [(3, MIN_ISSUE_DATES + 19 - 40)]}
     lead = (table["valid_date"] - table["issue_date"]).dt.days
     on_t = table["issue_date"] == t
     assert mapped.loc[on_t & (lead == 3), "precipitation"].item() == table.loc[on_t & (lead == 3), "precipitation"].item()
     assert not np.allclose(mapped.loc[on_t & (lead < 3), "precipitation"], table.loc[on_t & (lead < 3), "precipitation"])
     text = unmapped_text(short)
-    assert f"lead(s) 3 of issue date {t.date()}" in text and f"fewer than {MIN_FORECASTS}" in text
+    assert f"lead(s) 3 of issue date {t.date()}" in text and f"fewer than {MIN_ISSUE_DATES}" in text
 
 
-def test_rain_after_an_ensembles_all_dry_start_is_left_as_given_not_billions_of_mm():
-    # 50 members: the 200 forecasts of the first four (dry) days already make a lead's sample; the fifth day's
-    # 0.4 mm is wetter than any of them and has no largest forecast to keep its ratio to
+def test_an_ensembles_first_days_are_few_issue_dates_not_many_forecasts_and_left_as_given():
+    # 50 members of four dry days are 200 values but one weather situation: the fifth day's 0.4 mm is not ranked
+    # among them (it was mapped to 10^10 mm when the values were counted and the largest, 0, divided)
     dates = pd.date_range("1972-06-01", periods=5)
     a = _archive(dates, leads=2, members=50, rain=lambda t0, k, m: 0.4 if t0 == dates[-1] else 0.0)
     table = from_long_table(a, "archive.csv").table
     observed = np.r_[np.zeros(50), np.linspace(0.1, 60.0, 50)]
     mapped, short = map_precipitation(table, observed, [dates[-1]])
-    assert short == {}
+    assert short == {dates[-1]: [(1, 4), (2, 4)]}
     got = mapped.loc[table["issue_date"] == dates[-1], "precipitation"].to_numpy()
-    np.testing.assert_allclose(got, 0.4)   # a sample of zeros ranks no rain: left as the archive gives it
+    np.testing.assert_allclose(got, 0.4)
+    # a sample of zeros, or of drizzle only, ranks no storm: left as given, not scaled by its largest value
     assert np.all(quantile_map([0.0, 0.4, 5.0, np.nan], np.zeros(200), observed)[:3] == [0.0, 0.4, 5.0])
+    np.testing.assert_array_equal(quantile_map([5.0, 20.0], np.r_[np.zeros(199), 0.1], observed), [5.0, 20.0])
+    # where the largest is a wet day's rain the ratio holds: 60 mm observed / 2 mm forecast
+    np.testing.assert_allclose(quantile_map([4.0], np.r_[np.zeros(199), 2.0], observed), [120.0])
+
+
+def test_mapping_every_date_equals_ranking_each_among_the_forecasts_issued_before_it():
+    """The one pass over issue dates gives what the definition gives date by date: each date's amounts mapped
+    among the lead's amounts (every member) issued strictly before it, unmapped below the least issue dates."""
+    dates = pd.date_range("1972-01-01", periods=40)
+    a = _archive(dates, leads=3, members=4, seed=9)
+    a = a.drop(index=a.sample(frac=0.1, random_state=1).index)     # gaps: leads and members missing here and there
+    table = from_long_table(a, "archive.csv").table
+    observed = np.random.default_rng(2).gamma(0.5, 6.0, 500)
+    want = dates[10:]
+    mapped, short = map_precipitation(table, observed, want, min_issue_dates=15)
+    issue = table["issue_date"].to_numpy("datetime64[D]")
+    lead = (table["valid_date"] - table["issue_date"]).dt.days.to_numpy()
+    p = table["precipitation"].to_numpy(float)
+    expect = p.copy()
+    for t in want.to_numpy("datetime64[D]"):
+        for k in np.unique(lead):
+            at = (issue == t) & (lead == k)
+            before = (issue < t) & (lead == k)
+            if at.any() and len(np.unique(issue[before])) >= 15:
+                expect[at] = quantile_map(p[at], p[before], observed)
+    np.testing.assert_allclose(mapped["precipitation"].to_numpy(float), expect)
+    assert min(short) == pd.Timestamp(dates[10]) and all(n < 15 for v in short.values() for _, n in v)
 
 
 def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bundle, tiny_data_dir):

@@ -452,10 +452,10 @@ def mapped_weather(ctx: BasinContext, wf, issue_dates, precip_mapping: str = "no
 def mapping_record(ctx: BasinContext, precip_mapping: str) -> dict:
     """What a forecast records of its precipitation mapping: the method, the least forecasts a lead is mapped
     from, and the training days of the observed climatology."""
-    from ..weather.mapping import MIN_FORECASTS
+    from ..weather.mapping import MIN_ISSUE_DATES
 
     i0, i1 = ctx.training_days()
-    return {"method": precip_mapping, "min_forecasts": MIN_FORECASTS,
+    return {"method": precip_mapping, "min_issue_dates": MIN_ISSUE_DATES,
             "observed": f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}"}
 
 

@@ -19,9 +19,14 @@ from ..errors import DataError
 
 #: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
 PRECIP_MAPPINGS = ("none", "quantile")
-#: A lead with fewer earlier forecasts than this (members pooled) is left as the archive gives it: its
-#: forecast climatology is too short a sample to rank against.
-MIN_FORECASTS = 180
+#: A lead with forecasts of fewer earlier issue dates than this is left as the archive gives it: its forecast
+#: climatology is too short a sample to rank against. Counted in issue dates, not values: the 50 members of a few
+#: days in a dry spell are one weather situation, not 200 independent forecasts.
+MIN_ISSUE_DATES = 180
+#: Above the largest forecast of its sample an amount keeps its ratio to it, where that largest is a wet day's
+#: rain (mm/d) at least; below that the ratio has no scale (0.1 mm would turn 5 mm into thousands), and the
+#: amount is left as given.
+WET_MM = 1.0
 
 
 def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = False) -> np.ndarray:
@@ -32,8 +37,9 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
     sample's value at that position, by linear interpolation between the observed values at their
     positions ``(i + 0.5) / m`` (and the smallest / largest observed beyond the first / last). A forecast
     of 0 stays 0; one above the largest forecast of the sample is the largest observed times
-    ``x / max(F)`` (a storm beyond the sample keeps its ratio, not capped at the largest observed); where the
-    sample holds only zeros, which rank no rain, a wet forecast is left as it is.
+    ``x / max(F)`` (a storm beyond the sample keeps its ratio, not capped at the largest observed) where
+    ``max(F)`` is a wet day's rain (:data:`WET_MM`), else left as it is (a sample of zeros, or of drizzle only,
+    ranks no storm).
 
     Parameters
     ----------
@@ -60,16 +66,15 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
         raise ValueError(f"empty sample: {f.size} forecast and {o.size} observed values")
     rank = (np.searchsorted(f, x, "left") + np.searchsorted(f, x, "right")) / (2.0 * f.size)
     y = np.interp(rank, (np.arange(o.size) + 0.5) / o.size, o)
-    if f[-1] > 0:
-        y = np.where(x > f[-1], o[-1] * x / f[-1], y)
-    else:  # a sample of zeros only (an ensemble archive begun in a dry spell) ranks no rain: left as given, not
-        y = np.where(x > 0, x, y)  # o[-1] * x / 0 (10^9 times too much rain)
+    # Above the sample: its ratio to the largest forecast, where that is a wet day's rain; a sample of zeros or
+    # drizzle only (an archive begun in a dry spell) has no scale: o[-1] * x / 1e-9 was 10^9 times too much rain
+    y = np.where(x > f[-1], o[-1] * x / f[-1] if f[-1] >= WET_MM else x, y)
     y = np.where(x <= 0, 0.0, y)
     return np.where(np.isnan(x), np.nan, y)
 
 
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
-                      min_forecasts: int = MIN_FORECASTS) -> tuple[pd.DataFrame, dict]:
+                      min_issue_dates: int = MIN_ISSUE_DATES) -> tuple[pd.DataFrame, dict]:
     """An archive's precipitation of the forecasts issued on ``issue_dates`` quantile-mapped, per lead.
 
     The forecast sample of issue date t and lead k is the lead-k precipitation of every forecast in
@@ -86,14 +91,14 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         The station's observed daily precipitation (its training years); NaN are left out.
     issue_dates : iterable of dates
         The issue dates whose rows are mapped; the other rows are returned as they are.
-    min_forecasts : int
-        A lead with fewer values in its forecast sample is left unmapped (:data:`MIN_FORECASTS`).
+    min_issue_dates : int
+        A lead whose forecast sample comes from fewer issue dates is left unmapped (:data:`MIN_ISSUE_DATES`).
 
     Returns
     -------
     (pandas.DataFrame, dict)
         A copy of ``table`` with the mapped precipitation, and ``{issue date: [(lead, values in its forecast
-        sample), ...]}`` for the leads left unmapped for too few earlier forecasts (dates with none left out).
+        sample's issue dates), ...]}`` for the leads left unmapped for too few (dates with none left out).
     """
     o = np.asarray(observed, dtype=np.float64)
     o = np.sort(o[np.isfinite(o)])
@@ -105,19 +110,23 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
     p = out["precipitation"].to_numpy(np.float64).copy()
     wanted = np.isin(issue, pd.DatetimeIndex(list(issue_dates)).to_numpy("datetime64[D]"))
     short: dict = {}
+    p0 = p.copy()                                    # the archive's amounts: what later dates rank among
     for k in np.unique(lead[wanted]):
-        in_lead = lead == k
-        sample = in_lead & np.isfinite(p)
-        order = np.argsort(p[sample], kind="stable")
-        f_all, f_day = p[sample][order], issue[sample][order]         # the lead's forecasts, by amount
-        rows = np.flatnonzero(in_lead & wanted)
-        for t in np.unique(issue[rows]):
-            f = f_all[f_day < t]                                       # issued before t: still sorted
-            at = rows[issue[rows] == t]
-            if f.size < min_forecasts:
-                short.setdefault(pd.Timestamp(t), []).append((int(k), int(f.size)))
-                continue
-            p[at] = quantile_map(p[at], f, o, assume_sorted=True)
+        sel = np.flatnonzero(lead == k)
+        sel = sel[np.argsort(issue[sel], kind="stable")]
+        days, starts = np.unique(issue[sel], return_index=True)
+        ends = np.r_[starts[1:], len(sel)]
+        target = np.isin(days, issue[sel][wanted[sel]])
+        f = np.empty(0)                              # the lead's amounts issued before days[j], sorted
+        for j in range(int(np.flatnonzero(target)[-1]) + 1):
+            rows = sel[starts[j]:ends[j]]
+            if target[j]:
+                if j < min_issue_dates:
+                    short.setdefault(pd.Timestamp(days[j]), []).append((int(k), j))
+                else:
+                    p[rows] = quantile_map(p0[rows], f, o, assume_sorted=True)
+            v = np.sort(p0[rows][np.isfinite(p0[rows])])
+            f = np.insert(f, np.searchsorted(f, v), v)  # one pass over the dates: a copy per date, not a mask
     out["precipitation"] = p
     return out, short
 
@@ -143,7 +152,7 @@ def check_mappable(weather, mapping: str, given: str | None = None) -> None:
                         "among; give the archive, or --precip_mapping none")
 
 
-def unmapped_text(short: dict, min_forecasts: int = MIN_FORECASTS) -> str | None:
+def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES) -> str | None:
     """One sentence naming the issue dates and leads :func:`map_precipitation` left unmapped (None: none)."""
     if not short:
         return None
@@ -152,4 +161,5 @@ def unmapped_text(short: dict, min_forecasts: int = MIN_FORECASTS) -> str | None
     most = max(n for _, n in short[first])
     more = f" (and {len(short) - 1} later issue date(s))" if len(short) > 1 else ""
     return (f"precipitation of lead(s) {leads} of issue date {first.date()}{more} not quantile-mapped: fewer than "
-            f"{min_forecasts} forecasts of the lead issued before it (at most {most}); left as the archive gives it")
+            f"{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as the archive "
+            "gives it")
