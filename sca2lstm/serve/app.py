@@ -454,7 +454,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     @app.put("/stations/{station}/levels", response_model=schemas.LevelsSetOut, dependencies=[Depends(require_token)])
     def put_levels(body: schemas.LevelsIn, station: StationId):
         """Replace the station's named warning levels in its metadata file (checked as ``sca2lstm station import
-        --warning_levels`` checks them; ``{}`` removes them); its next forecasts and daily issue warn on them.
+        --warning_levels`` checks them; ``{"levels": {}}`` removes them); its next forecasts and daily issue warn on them.
         Forecasts issued before keep the levels they were issued with."""
         stations.check(station)
         meta = stations.set_levels(station, body.levels, body.levels_in, body.warn_probability)

@@ -163,7 +163,7 @@ class LevelOut(BaseModel):
 
 
 class LevelsIn(BaseModel):
-    """A station's named warning levels, replacing those of its metadata file (``{}``: none). The return-period
+    """A station's named warning levels, replacing those of its metadata file (``{"levels": {}}``: none). The return-period
     levels (q2y .. q20y) are fitted on the record and are not set."""
 
     model_config = ConfigDict(extra="forbid")
