@@ -77,6 +77,27 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
 
 
 # ------------------------------------------------------------------------------------------ xlsx
+def test_xlsx_formula_cells_without_a_saved_value_are_refused_not_read_as_missing_days(tmp_path, capsys):
+    import openpyxl
+
+    src = daily_frame(seed=2)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["日期", "雨量", "气温", "流量(m3/s)"])
+    for i, (d, p, t, q) in enumerate(src.itertuples(index=False), start=2):
+        # openpyxl writes formulas without their value, as a script making a workbook does
+        ws.append([d.to_pydatetime(), p, t, f"=ROUND({q},3)" if i == 40 else q])
+    f = tmp_path / "formula.xlsx"
+    wb.save(f)
+    out = tmp_path / "data"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "xl-f", "--out", str(out), "--map",
+                              "date=日期,precipitation=雨量,temperature=气温,discharge=流量(m3/s)",
+                              "--discharge_unit", "m3/s"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "cell D40 holds a formula (=ROUND(" in err and "no saved value" in err
+    assert not out.exists()
+
+
 def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
     import openpyxl
 

@@ -431,9 +431,24 @@ def _xlsx_book(path: Path, raw: bytes):
 
     try:
         wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise DataError(f"{path} is not a readable .xlsx workbook ({type(e).__name__}: {e})") from None
-    return list(wb.sheetnames), lambda n: wb[n].iter_rows(values_only=True), wb.epoch
+
+    def rows(name):
+        # A formula's value is the one the workbook saved; a workbook written by a program and never opened and
+        # saved in Excel or WPS has none, and its cells would read as missing days without a word.
+        for i, (values, written) in enumerate(zip(wb[name].iter_rows(values_only=True),
+                                                  formulas[name].iter_rows(values_only=True)), start=1):
+            for j, (v, f) in enumerate(zip(values, written)):
+                if v is None and isinstance(f, str) and f.startswith("="):
+                    from openpyxl.utils import get_column_letter
+
+                    raise DataError(f"{path}: sheet {name!r} cell {get_column_letter(j + 1)}{i} holds a formula "
+                                    f"({f[:40]}) with no saved value (the workbook was written by a program and never "
+                                    "saved in Excel or WPS); open and save it there, or export the sheet as CSV")
+            yield values
+    return list(wb.sheetnames), rows, wb.epoch
 
 
 def _xls_book(path: Path, raw: bytes):
