@@ -567,6 +567,43 @@ def test_a_semicolon_file_read_with_the_default_comma_names_the_separator_to_giv
     np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "s1.csv")["discharge_vol"], src["q"])
 
 
+def test_a_bad_cell_below_blank_rows_is_named_by_its_row_in_the_file(tmp_path, capsys):
+    """Blank rows are dropped as the file is read; the rows under them are still named by the row the user sees
+    (they were named one row too early per blank row above), for a bad date and a bad number, CSV and xlsx."""
+    import openpyxl
+
+    src = daily_frame(seed=3)
+    argv = ["station", "import", "F", "--id", "b1", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s"]
+    lines = ["日期,雨量,流量"] + [f"{d:%Y-%m-%d},{p},{q}" for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+    lines.insert(5, "")                                # a blank line 6, and another, line 9
+    lines.insert(8, "")
+    lines[29] = lines[29].rsplit(",", 1)[0] + ",缺测"   # line 30 of the file
+    f = tmp_path / "blank.csv"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv[2] = str(f)
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "has a non-numeric value '缺测' (row 30)" in err, err
+    lines[29] = "2018-13-40," + lines[29].split(",", 1)[1]
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "'2018-13-40' (row 30)" in err, err
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["日期", "雨量", "流量"])
+    for i, (d, p, q) in enumerate(src[["date", "p", "q"]].itertuples(index=False)):
+        if i in (4, 6):
+            ws.append([])                                # blank sheet rows 6 and 9
+        ws.append([d.to_pydatetime(), p, q])
+    ws.cell(row=31, column=3).value = "—"
+    g = tmp_path / "blank.xlsx"
+    wb.save(g)
+    argv[2] = str(g)
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "has a non-numeric value '—' (row 31)" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_cell_that_is_no_number_is_named_by_its_row_below_title_and_units_rows(tmp_path, capsys):
     """A '—' or '缺测' cell is refused naming the row the user sees in Excel or the editor, counted over the
     title, header and units rows above it (not as if the header were the file's first row)."""

@@ -84,9 +84,9 @@ def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=N
                              header_names=header_names, na_values=na_values)
 
 
-def _numeric(col: pd.Series, name: str, what: str, decimal: str, first_row: int = 2) -> pd.Series:
+def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2) -> pd.Series:
     """``col``'s cells as floats; a cell that is no number is a DataError naming it and its row in the file
-    (``first_row``: the file's row of ``col``'s first cell, below any title, header and units rows)."""
+    (``rows``: the file row of each cell, or of the first, below any title, header and units rows)."""
     s = col.astype("string")
     if decimal == ",":
         # With a decimal comma a '.' can only group thousands (1.234,5); any other '.' is refused rather
@@ -101,7 +101,7 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str, first_row: int 
     bad = vals.isna() & col.notna()
     if bad.any():
         first = col[bad].iloc[0]
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + first_row
+        row = tables.file_row(rows, int(np.flatnonzero(bad.to_numpy())[0]))
         if decimal == "." and _NUMBER_COMMA.match(str(first)):
             raise DataError(f"column {name!r} ({what}) has a decimal comma ({first!r}, row {row}); "
                             "add --decimal ,")
@@ -295,16 +295,18 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
 MAX_LABEL_ROWS = 3
 
 
-def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary: list):
-    """``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date cell has no digit, and
-    leading rows whose date cell is empty while another cell holds text that is not a number (a units row under
-    the header, ``,(mm),(℃),(m3/s)``)."""
+def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list):
+    """``(frame, rows, head)``: ``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date
+    cell has no digit, and leading rows whose date cell is empty while another cell holds text that is not a
+    number (a units row under the header, ``,(mm),(℃),(m3/s)``); the file rows ``rows`` [len(frame)] of the rows
+    kept; and how many were dropped at the head."""
+    rows = np.asarray(rows)
     # Rows with nothing in any cell at the end (a spreadsheet's formatted empty rows, a trailing ",,,") carry
     # nothing: dropped, however many, before anything else is looked at.
     blank = frame.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1).to_numpy()
     n_blank = len(frame) - (int(np.flatnonzero(~blank)[-1]) + 1 if (~blank).any() else 0)
     if n_blank:
-        frame = frame.iloc[:len(frame) - n_blank].reset_index(drop=True)
+        frame, rows = frame.iloc[:len(frame) - n_blank].reset_index(drop=True), rows[:len(frame) - n_blank]
         summary.append(f"skipped {n_blank} empty row(s) at the end")
     no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
     others = frame.drop(columns=[date_col])
@@ -323,7 +325,7 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary
            and frame[date_col].iloc[len(frame) - tail - 1] is not pd.NA):
         tail += 1
     if not head and not tail:
-        return frame, first_row
+        return frame, rows, 0
     shown = lambda i: (str(frame[date_col].iloc[i]) if frame[date_col].iloc[i] is not pd.NA  # noqa: E731
                        else " ".join(others.iloc[i].dropna().astype(str)))
     dropped = [shown(i) for i in range(head)] + [shown(i) for i in range(len(frame) - tail, len(frame))]
@@ -331,7 +333,7 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, first_row: int, summary
     out = frame.iloc[head:len(frame) - tail].reset_index(drop=True)
     if len(out) == 0:
         raise DataError(f"no data rows: every row's date cell is a label ({dropped[:3]})")
-    return out, first_row + head
+    return out, rows[head:len(frame) - tail], head
 
 
 def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list):
@@ -442,21 +444,22 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         others = tables.sheet_listing(table.sheets, leaving=table.sheet)
         hint = f" (read from sheet {table.sheet!r}" + (f"; another with --sheet: {others})" if others else ")")
     cols = tables.match_columns(frame.columns, wanted, source, hint=hint)
-    first_row = table.first_data_row if table is not None else 2
-    labelled, start = frame, first_row
-    frame, first_row = _drop_label_rows(frame, cols["date"], first_row, summary)
-    check_named_units(cols, labelled.iloc[:first_row - start], o)  # the header's units and the units row's
+    # the file row of each row, for messages (blank rows the reader dropped count in the numbers after them)
+    rows = table.rows if table is not None and len(table.frame) == len(frame) else np.arange(len(frame)) + 2
+    labelled = frame
+    frame, rows, head = _drop_label_rows(frame, cols["date"], rows, summary)
+    check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
                  + frame[cols["time"]].fillna(""))
     excel = table is not None and table.kind in ("xlsx", "xls")
-    stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=first_row, excel_serial=excel,
+    stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=rows, excel_serial=excel,
                                 epoch=table.excel_epoch if table is not None else None)
     what = {"discharge": f"discharge, {o.discharge_unit}", "stage": "water level, m", "temperature": "temperature, degC",
             "pet": "PET, mm/d"}
     what.update({k: "precipitation, mm" for k in gauge_keys})
-    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, first_row) for k in what if k in cols}
+    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows) for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}

@@ -266,11 +266,20 @@ class Table:
     header_row: int = 0
     excel_epoch: _dt.datetime | None = None
     sheets: tuple = ()              # every sheet of a spreadsheet, in order
+    row_numbers: tuple | None = None  # the file (sheet) row of each data row, 1-based, where blank rows were dropped
 
     @property
     def first_data_row(self) -> int:
         """1-based file (sheet) row of the first data row, for messages."""
         return self.header_row + 2
+
+    @property
+    def rows(self) -> np.ndarray:
+        """[rows] The 1-based file (sheet) row of each data row, for messages: blank rows dropped above a row
+        count in its number."""
+        if self.row_numbers is not None and len(self.row_numbers) == len(self.frame):
+            return np.asarray(self.row_numbers, dtype=np.int64)
+        return np.arange(len(self.frame), dtype=np.int64) + self.first_data_row
 
     def describe(self) -> str:
         """One line for the user: how the file was read."""
@@ -371,7 +380,11 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
         raise DataError(f"{path} has a header but no data rows; expected one row per time step")
-    return Table(_clean(df, na_values), str(path), digest, "csv", codec, detected, None, hdr)
+    # pandas skips blank lines: count them, so that a message names the row the user sees (a quoted field
+    # spanning lines breaks the count, and the numbers then fall back to header row + 2 + i)
+    kept = [hdr + 2 + i for i, line in enumerate(text.splitlines()[hdr + 1:]) if line.strip()]
+    return Table(_clean(df, na_values), str(path), digest, "csv", codec, detected, None, hdr,
+                 row_numbers=tuple(kept) if len(kept) == len(df) else None)
 
 
 def _cell_text(v):
@@ -414,14 +427,15 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     cols = [(_cell_text(c) or "").strip() or f"Unnamed: {i}" for i, c in
             enumerate(list(header) + [None] * (width - len(header)))]
     body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
-    body = [r for r in body if any(c not in (None, "") for c in r)]
+    kept = [hdr + 2 + i for i, r in enumerate(body) if any(c not in (None, "") for c in r)]
+    body = [body[k - hdr - 2] for k in kept]
     if not body:
         others = sheet_listing(names, leaving=name)
         raise DataError(f"{path}: sheet {name!r} has a header but no data rows"
                         + (f"; choose another with --sheet (its sheets: {others})" if others else ""))
     df = pd.DataFrame(body, columns=cols, dtype="string")
     return Table(_clean(df, na_values), str(path), digest, "xlsx" if path.suffix.lower() != ".xls" else "xls",
-                 None, False, name, hdr, epoch, tuple(names))
+                 None, False, name, hdr, epoch, tuple(names), tuple(kept))
 
 
 def _xlsx_book(path: Path, raw: bytes):
@@ -543,7 +557,7 @@ def _chinese_dates(s: pd.Series) -> pd.Series:
 
 
 def parse_dates(values, fmt: str | None = None, *, column: str = "date", source: str = "",
-                first_row: int = 2, excel_serial: bool = False, epoch: _dt.datetime | None = None,
+                first_row=2, excel_serial: bool = False, epoch: _dt.datetime | None = None,
                 flag: str = "--date_format") -> pd.DatetimeIndex:
     """Parse a column of dates (and times) without ever guessing day against month.
 
@@ -555,8 +569,9 @@ def parse_dates(values, fmt: str | None = None, *, column: str = "date", source:
         An explicit strftime form (e.g. ``%d/%m/%Y %H:%M``): every cell must match it.
     column, source : str
         Named in errors (``source`` is usually the file).
-    first_row : int
-        File row number of ``values[0]`` (1-based), for messages.
+    first_row : int or sequence of int
+        File row number of ``values[0]`` (1-based), for messages; or the file row of each value (a table whose
+        blank rows were dropped: :attr:`Table.row_numbers`).
     excel_serial : bool
         Accept plain numbers as Excel serial days (from a spreadsheet); ``epoch`` is the workbook's day
         zero (default 1899-12-30, Excel's 1900 system).
@@ -579,7 +594,7 @@ def parse_dates(values, fmt: str | None = None, *, column: str = "date", source:
     empty = s.isna() | (s.str.strip() == "")
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(f"{where}{column!r} has an empty date cell (row {i + first_row}); every row needs a date "
+        raise DataError(f"{where}{column!r} has an empty date cell (row {file_row(first_row, i)}); every row needs a date "
                         "(delete an empty row, or give the row its date)")
     s = s.str.strip()
     # 24:00 closes a day in many hourly records: it is 00:00 of the next day.
@@ -625,10 +640,10 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
             days = s.astype(float).to_numpy()
             if ((days < 1) | (days > _EXCEL_SERIAL_MAX)).any():
                 i = int(np.flatnonzero((days < 1) | (days > _EXCEL_SERIAL_MAX))[0])
-                raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {i + first_row}), not an Excel date "
+                raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {file_row(first_row, i)}), not an Excel date "
                                 f"serial (1 to {_EXCEL_SERIAL_MAX:.0f})")
             return _from_serial(days, epoch)
-        raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {first_row}), not dates; give "
+        raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {file_row(first_row, 0)}), not dates; give "
                         f"{flag} (e.g. %Y%m%d) or save the dates as dates")
     year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
     parts = s.str.extract(_YEAR_LAST)
@@ -658,12 +673,12 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
         return _checked(parsed, s, where, column, first_row, "a date")
     form = year_first if year_first[0] else year_last
     if not (year_first[0] or year_last[0]):
-        raise DataError(f"{where}{column!r}: the form of {s.iloc[0]!r} (row {first_row}) is not recognised; give "
+        raise DataError(f"{where}{column!r}: the form of {s.iloc[0]!r} (row {file_row(first_row, 0)}) is not recognised; give "
                         f"{flag} (e.g. %d/%m/%Y %H:%M); read without it: YYYY-MM-DD[ HH:MM], YYYY/MM/DD, "
                         "YYYY年M月D日, YYYYMMDD, and DD/MM/YYYY or MM/DD/YYYY when the values show the order")
     i = int((~form).argmax())
     raise DataError(f"{where}{column!r} has a value that is not a date in the form of the first row: "
-                    f"{s.iloc[i]!r} (row {i + first_row})")
+                    f"{s.iloc[i]!r} (row {file_row(first_row, i)})")
 
 
 def _from_serial(days: np.ndarray, epoch) -> pd.DatetimeIndex:
@@ -673,11 +688,17 @@ def _from_serial(days: np.ndarray, epoch) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(day0 + pd.to_timedelta(np.round(days * 86400.0), unit="s"))
 
 
+def file_row(first_row, i: int) -> int:
+    """The file row (1-based) of a table's data row ``i``: ``first_row + i``, or ``first_row[i]`` where
+    ``first_row`` holds each row's number (blank rows dropped between them)."""
+    return int(first_row + i) if np.ndim(first_row) == 0 else int(first_row[i])
+
+
 def _checked(parsed, s, where, column, first_row, form) -> pd.DatetimeIndex:
     parsed = pd.Series(parsed)
     if parsed.isna().any():
         i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {i + first_row}), not {form}")
+        raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {file_row(first_row, i)}), not {form}")
     if getattr(parsed.dt, "tz", None) is not None:
         raise DataError(f"{where}{column!r} carries a UTC offset ({s.iloc[0]!r}); give the time zone with "
                         "--timezone and write the times without it")
