@@ -12,7 +12,7 @@ import pytest
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.weather.files import from_long_table
-from sca2lstm.weather.mapping import MIN_ISSUE_DATES, map_precipitation, quantile_map, unmapped_text
+from sca2lstm.weather.mapping import MIN_ISSUE_DATES, drizzly, map_precipitation, quantile_map, unmapped_text
 
 
 def _archive(issue_dates, leads=7, members=1, seed=0, rain=None):
@@ -230,3 +230,25 @@ def test_precip_mapping_without_an_archive_is_refused_in_one_line(pretrained_ckp
                    *extra])
         err = capsys.readouterr().err.strip()
         assert rc == 1 and says in err and len(err.splitlines()) == 1, err
+
+
+def test_auto_maps_only_an_archive_drizzly_with_damped_storms():
+    observed = np.r_[np.zeros(60), np.full(30, 2.0), np.full(10, 30.0)]            # 40 % of days >= 1 mm, p99 30
+    assert drizzly(np.r_[np.zeros(40), np.full(50, 2.0), np.full(10, 12.0)], observed)     # 60 % wet, p99 12
+    assert not drizzly(np.r_[np.zeros(40), np.full(50, 2.0), np.full(10, 40.0)], observed)  # storms not damped
+    assert not drizzly(np.r_[np.zeros(60), np.full(30, 2.0), np.full(10, 12.0)], observed)  # no more wet days
+    assert not drizzly(observed, observed)
+    dates = pd.date_range("1972-01-01", periods=MIN_ISSUE_DATES + 10)
+    rng = np.random.default_rng(7)
+    wet = rng.random((len(dates), 2)) < 0.4
+    storms = np.where(wet, rng.gamma(0.8, 8.0, (len(dates), 2)), 0.0)
+    like_obs = _archive(dates, leads=2, rain=lambda t0, k, m: storms[dates.get_loc(t0), k - 1])
+    damped = _archive(dates, leads=2, rain=lambda t0, k, m: 0.4 * storms[dates.get_loc(t0), k - 1] + 1.2)
+    observed = storms.ravel()
+    t = dates[-5:]
+    for a, mapped_expected in ((like_obs, False), (damped, True)):
+        table = from_long_table(a, "archive.csv").table
+        auto, _ = map_precipitation(table, observed, t, method="auto")
+        quantile, _ = map_precipitation(table, observed, t)
+        assert np.allclose(auto["precipitation"], quantile["precipitation"]) == mapped_expected
+        assert np.allclose(auto["precipitation"], table["precipitation"]) != mapped_expected

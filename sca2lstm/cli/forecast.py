@@ -32,7 +32,7 @@ def build_parser() -> ArgumentParser:
                         "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
-    p.add_argument("--precip_mapping", choices=["none", "quantile"], default="none",
+    p.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="none",
                    help="quantile: map the archive's forecast precipitation, per lead, to the station's observed "
                         "rain of its training years by rank (ranked among the archive's forecasts issued before the "
                         "issue date), for forecasts with more wet days and smaller storms than the station's record; "

@@ -322,7 +322,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         The basin already resolved for this model (:mod:`sca2lstm.evaluation.context`): its data,
         discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
         static attributes and blend.
-    precip_mapping : {'none', 'quantile'}
+    precip_mapping : {'none', 'quantile', 'auto'}
         ``quantile``: the precipitation of ``weather_forecast`` (an archive) quantile-mapped per lead to the
         basin's observed climatology (:func:`mapped_weather`); ``none`` (default): read as the file gives it.
 
@@ -444,7 +444,7 @@ def mapped_weather(ctx: BasinContext, wf, issue_dates, precip_mapping: str = "no
     check_mappable(wf, precip_mapping)
     if precip_mapping == "none":
         return wf, None
-    table, short = map_precipitation(wf.table, ctx.training_precipitation(), issue_dates)
+    table, short = map_precipitation(wf.table, ctx.training_precipitation(), issue_dates, method=precip_mapping)
     note = unmapped_text(short)
     return WeatherForecast(table, wf.source, wf.location), (f"{wf.source}: {note}" if note else None)
 

@@ -18,7 +18,12 @@ import pandas as pd
 from ..errors import DataError
 
 #: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
-PRECIP_MAPPINGS = ("none", "quantile")
+PRECIP_MAPPINGS = ("none", "quantile", "auto")
+#: ``auto`` maps a lead's forecasts only where its earlier forecasts are drizzly with damped storms against the
+#: station's rain: more than DRIZZLE_WET times its share of days >= WET_MM, and a 99th percentile below
+#: DAMPED_P99 times its own (set before any scoring; docs/experiments.md).
+DRIZZLE_WET = 1.2
+DAMPED_P99 = 0.85
 #: A lead with forecasts of fewer earlier issue dates than this is left as the archive gives it: its forecast
 #: climatology is too short a sample to rank against. Counted in issue dates, not values: the 50 members of a few
 #: days in a dry spell are one weather situation, not 200 independent forecasts.
@@ -73,8 +78,18 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
     return np.where(np.isnan(x), np.nan, y)
 
 
+def drizzly(forecast_sample, observed_sample) -> bool:
+    """Whether a forecast climatology is drizzly with damped storms against the observed one (``auto``): a share of
+    days >= :data:`WET_MM` above :data:`DRIZZLE_WET` times the observed share, and a 99th percentile below
+    :data:`DAMPED_P99` times the observed one. Samples [n], [m], finite."""
+    f = np.asarray(forecast_sample, dtype=np.float64)
+    o = np.asarray(observed_sample, dtype=np.float64)
+    wet_f, wet_o = np.count_nonzero(f >= WET_MM) / f.size, np.count_nonzero(o >= WET_MM) / o.size
+    return bool(wet_f > DRIZZLE_WET * wet_o and np.quantile(f, 0.99) < DAMPED_P99 * np.quantile(o, 0.99))
+
+
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
-                      min_issue_dates: int = MIN_ISSUE_DATES) -> tuple[pd.DataFrame, dict]:
+                      min_issue_dates: int = MIN_ISSUE_DATES, method: str = "quantile") -> tuple[pd.DataFrame, dict]:
     """An archive's precipitation of the forecasts issued on ``issue_dates`` quantile-mapped, per lead.
 
     The forecast sample of issue date t and lead k is the lead-k precipitation of every forecast in
@@ -93,6 +108,8 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         The issue dates whose rows are mapped; the other rows are returned as they are.
     min_issue_dates : int
         A lead whose forecast sample comes from fewer issue dates is left unmapped (:data:`MIN_ISSUE_DATES`).
+    method : {'quantile', 'auto'}
+        ``auto``: a date's lead is mapped only where its forecast sample is :func:`drizzly`.
 
     Returns
     -------
@@ -123,7 +140,7 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
             if target[j]:
                 if j < min_issue_dates:
                     short.setdefault(pd.Timestamp(days[j]), []).append((int(k), j))
-                else:
+                elif method != "auto" or drizzly(f, o):
                     p[rows] = quantile_map(p0[rows], f, o, assume_sorted=True)
             v = np.sort(p0[rows][np.isfinite(p0[rows])])
             f = np.insert(f, np.searchsorted(f, v), v)  # one pass over the dates: a copy per date, not a mask
