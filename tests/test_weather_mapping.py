@@ -12,7 +12,8 @@ import pytest
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.weather.files import from_long_table
-from sca2lstm.weather.mapping import MIN_ISSUE_DATES, drizzly, map_precipitation, quantile_map, unmapped_text
+from sca2lstm.weather.mapping import (DAMPED_P99_RATIO, DRIZZLY_WET_RATIO, MIN_ISSUE_DATES, drizzly,
+                                      map_precipitation, quantile_map, rain_statistics, unmapped_text)
 
 
 def _archive(issue_dates, leads=7, members=1, seed=0, rain=None):
@@ -189,7 +190,9 @@ def test_a_mapped_reforecast_equals_the_mapped_single_forecasts_and_records_the_
         assert rc == 0, out.err
         runs[mapping] = next((tmp_path / mapping).glob("*/reforecast.csv"))
     assert "quantile-mapped per lead" in out.out
-    assert not (runs["none"].parent / "weather.json").exists()
+    plain_record = json.loads((runs["none"].parent / "weather.json").read_text())
+    assert plain_record["precip_mapping"] is None and plain_record["source"].endswith("32006.csv")
+    assert plain_record["archive_rain"]["leads"] == {}     # five issue dates: too few to compare the rain on
     record = json.loads((runs["quantile"].parent / "weather.json").read_text())
     assert record["precip_mapping"]["method"] == "quantile"
     assert "lead(s) 7 of issue date 1973-05-01" in record["notes"][0]
@@ -252,3 +255,80 @@ def test_auto_maps_only_an_archive_drizzly_with_damped_storms():
         quantile, _ = map_precipitation(table, observed, t)
         assert np.allclose(auto["precipitation"], quantile["precipitation"]) == mapped_expected
         assert np.allclose(auto["precipitation"], table["precipitation"]) != mapped_expected
+
+
+def test_rain_statistics_pool_members_and_leave_out_pairs_with_a_nan_on_a_hand_case():
+    # lead 1: one member (the second NaN); its last two days are a NaN forecast and a NaN observation, left out
+    # lead 2: two members, pooled: 7 pairs on the same 4 days (the second member lacks day 2)
+    f1 = [[1.0, np.nan], [1.0, np.nan], [2.0, np.nan], [4.0, np.nan], [np.nan, np.nan], [50.0, np.nan]]
+    f2 = [[1.0, 1.0], [1.0, np.nan], [2.0, 2.0], [4.0, 4.0], [np.nan, np.nan], [50.0, 50.0]]
+    o = [[0.0, 0.0, 2.0, 10.0, 3.0, np.nan]] * 2
+    st = rain_statistics([f1, f2], o)
+    assert all(v.shape == (2,) for v in st.values())
+    np.testing.assert_array_equal(st["days"], [4, 4])
+    np.testing.assert_allclose(st["wet_forecast"], [1.0, 1.0])          # 1, 1, 2, 4 mm: all >= 1 mm
+    np.testing.assert_allclose(st["wet_observed"], [2 / 4, 4 / 7])      # 0, 0, 2, 10; pooled 0, 0, 0, 2, 2, 10, 10
+    # numpy's linear 99th percentile: of 4 values at 0.99 * 3 = 2.97 between the 3rd and the 4th; of the 7
+    # pooled at 5.94, between the 6th and the 7th (equal)
+    np.testing.assert_allclose(st["p99_forecast"], [2 + 0.97 * 2, 4.0])
+    np.testing.assert_allclose(st["p99_observed"], [2 + 0.97 * 8, 10.0])
+    np.testing.assert_allclose(st["total_ratio"], [8 / 12, 15 / 24])
+    # lead 1: means 2 and 3, deviations (-1, -1, 0, 2) and (-3, -3, -1, 7): 20 / sqrt(6 * 68)
+    np.testing.assert_allclose(st["correlation"][0], 20 / np.sqrt(6 * 68))
+    none = rain_statistics([[np.nan]], [np.nan])
+    assert none["days"] == 0 and np.isnan(none["wet_forecast"]) and np.isnan(none["p99_forecast"])
+
+
+def _station_rain(bundle, data_dir):
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(bundle, data_dir, "32006")
+    p = ctx.record.x[:, list(ctx.cfg.data.dynamic_inputs).index("precipitation")].astype(np.float64)
+    return pd.Series(p, index=pd.DatetimeIndex(ctx.record.dates))
+
+
+@pytest.mark.parametrize("kind", ["drizzly", "observed"])
+def test_a_reforecast_compares_the_archives_rain_with_the_observed_and_hints_at_mapping_a_drizzly_one(
+        kind, bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+
+    obs = _station_rain(bundle, tiny_data_dir)
+    rng = np.random.default_rng(8)
+
+    def rain(t0, k, m):
+        v = obs.get(t0 + pd.Timedelta(days=k), np.nan)
+        if kind == "observed":
+            return v
+        return float(rng.uniform(0.5, 2.0)) if v == 0 else 0.6 * v + 0.6   # rain on dry days, storms damped
+
+    path = tmp_path / f"{kind}.csv"    # 9 months before the span: enough earlier forecasts to map it
+    _archive(pd.date_range("1973-06-01", "1974-06-30"), leads=2, rain=rain).dropna().to_csv(path, index=False)
+    runs = {}
+    for mapping in ("none", "quantile") if kind == "drizzly" else ("none",):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--from", "1974-03-01", "--to", "1974-06-25", "--leads", "2", "--weather_forecast", str(path),
+                   "--precip_mapping", mapping, "--output_dir", str(tmp_path / mapping)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        runs[mapping] = (out.out, json.loads(next((tmp_path / mapping).glob("*/weather.json")).read_text()))
+    text, record = runs["none"]
+    rain_lines = [line for line in text.splitlines() if "archive rain against the observed, lead 1" in line]
+    assert len(rain_lines) == 1, text
+    figures = record["archive_rain"]["leads"]
+    assert set(figures) == {"1", "2"} and figures["1"]["days"] >= 100
+    one = figures["1"]
+    if kind == "observed":
+        assert one["wet_days_forecast"] == one["wet_days_observed"] and one["p99_forecast"] == one["p99_observed"]
+        assert one["total_ratio"] == 1.0 and one["correlation"] == 1.0
+        assert not one["drizzly_with_damped_storms"] and "may help" not in text and "drizzly" not in text
+        return
+    assert one["wet_days_forecast"] > DRIZZLY_WET_RATIO * one["wet_days_observed"]
+    assert one["p99_forecast"] < DAMPED_P99_RATIO * one["p99_observed"] and one["drizzly_with_damped_storms"]
+    assert f"{100 * one['wet_days_forecast']:.0f} % vs {100 * one['wet_days_observed']:.0f} %" in rain_lines[0]
+    assert "drizzly with damped storms: --precip_mapping quantile may help (docs/weather.md)" in rain_lines[0]
+    # mapped, the figures are still the archive's as given, and the mapped share of wet days is added
+    text, mapped = runs["quantile"]
+    assert {k: v for k, v in mapped["archive_rain"]["leads"]["1"].items() if k != "wet_days_mapped"} == one
+    assert mapped["precip_mapping"]["method"] == "quantile"
+    assert mapped["archive_rain"]["leads"]["1"]["wet_days_mapped"] < one["wet_days_forecast"]
+    assert "mapped) vs" in text and "the case --precip_mapping quantile is for" in text

@@ -113,6 +113,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     from ..errors import UsageError
     from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
     from ..evaluation.reforecast import left_out_text, reforecast, write_reforecast
+    from ..weather.mapping import archive_rain_text
 
     if not (args.from_date and args.to_date):
         raise UsageError("--from and --to go together: the first and the last issue date of the reforecast")
@@ -145,6 +146,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     if mapped:
         print(f"precipitation of {weather.source} {mapped['precip_mapping']['method']}-mapped per lead to the observed "
               f"rain of {mapped['precip_mapping']['observed']} (weather.json)")
+    rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping)
+    if rain:
+        print(f"{weather.source}: {rain}")
     asked = pd.date_range(args.from_date, args.to_date, freq="D")
     left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
     if len(left):

@@ -235,7 +235,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
     ``precip_mapping``: ``quantile`` maps the archive's precipitation of each issue date as a single forecast of
     that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`; the table's
-    ``attrs["precip_mapping"]`` records it, and :func:`write_reforecast` writes it to ``weather.json``).
+    ``attrs["precip_mapping"]`` records it). With an archive, ``attrs["weather"]`` is what
+    :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
+    ``archive_rain``, the archive's precipitation as given against the observed on the issued dates' valid days
+    at lead 1 and the last lead (:func:`sca2lstm.weather.mapping.archive_rain`).
 
     Returns
     -------
@@ -357,7 +360,26 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     if mapping is not None:
         tab.attrs["precip_mapping"] = mapping
+    if weather_archive is not None:
+        tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None, "notes": [],
+                                **(mapping or {}),
+                                "archive_rain": _archive_rain(ctx, weather_archive, arch if mapping else None,
+                                                              idates, leads)}
     return tab, warnings
+
+
+def _archive_rain(ctx, given, mapped, issue_dates, leads) -> dict | None:
+    """The archive's precipitation as given (and mapped) against the basin's observed, at lead 1 and ``leads``
+    (:func:`sca2lstm.weather.mapping.archive_rain`); None where the model or the archive has no precipitation."""
+    from ..weather.mapping import archive_rain
+
+    names = list(ctx.cfg.data.dynamic_inputs)
+    if "precipitation" not in names or "precipitation" not in given.table.columns:
+        return None
+    obs = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
+                    index=pd.DatetimeIndex(ctx.record.dates))
+    return archive_rain(given.table, obs, issue_dates, sorted({1, leads}),
+                        mapped=mapped.table if mapped is not None else None)
 
 
 def left_out_text(left: dict, most: int = 8) -> str:
@@ -376,14 +398,16 @@ def left_out_text(left: dict, most: int = 8) -> str:
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
     """``folder`` with ``reforecast.csv`` and ``levels.json``, built beside it and swapped in whole: an earlier
     reforecast's folder (and the ``verify`` scores of it) is replaced, never mixed with the new table. A table
-    whose archived precipitation was mapped (``attrs["precip_mapping"]``) records how in ``weather.json``."""
+    of an archive's forecasts (``attrs["weather"]``: its source, the mapping of its precipitation, its rain
+    against the observed) writes that to ``weather.json``."""
     from ..fileio import folder_built_aside
 
     with folder_built_aside(folder) as tmp:
         atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
         atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
-        if table.attrs.get("precip_mapping"):
-            atomic_write_text(tmp / "weather.json", json.dumps(table.attrs["precip_mapping"], indent=2) + "\n")
+        doc = table.attrs.get("weather") or table.attrs.get("precip_mapping")
+        if doc:
+            atomic_write_text(tmp / "weather.json", json.dumps(doc, indent=2) + "\n")
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "left_out_text", "reforecast",

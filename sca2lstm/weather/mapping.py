@@ -12,6 +12,8 @@ precipitation").
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -19,11 +21,6 @@ from ..errors import DataError
 
 #: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
 PRECIP_MAPPINGS = ("none", "quantile", "auto")
-#: ``auto`` maps a lead's forecasts only where its earlier forecasts are drizzly with damped storms against the
-#: station's rain: more than DRIZZLE_WET times its share of days >= WET_MM, and a 99th percentile below
-#: DAMPED_P99 times its own (set before any scoring; docs/experiments.md).
-DRIZZLE_WET = 1.2
-DAMPED_P99 = 0.85
 #: A lead with forecasts of fewer earlier issue dates than this is left as the archive gives it: its forecast
 #: climatology is too short a sample to rank against. Counted in issue dates, not values: the 50 members of a few
 #: days in a dry spell are one weather situation, not 200 independent forecasts.
@@ -32,6 +29,16 @@ MIN_ISSUE_DATES = 180
 #: rain (mm/d) at least; below that the ratio has no scale (0.1 mm would turn 5 mm into thousands), and the
 #: amount is left as given.
 WET_MM = 1.0
+#: The archive's rain is compared with the observed (:func:`archive_rain`) on at least this many valid days of a
+#: lead: a 99th percentile of fewer days is one storm or none, and the comparison says nothing.
+MIN_COMPARED_DAYS = 60
+#: Forecasts are called drizzly with damped storms, the case ``--precip_mapping quantile`` helped in the experiment
+#: (docs/experiments.md; ``auto`` maps only those, a reforecast's comparison hints at the mapping for them), where
+#: their share of wet days (>= :data:`WET_MM`) is more than ``DRIZZLY_WET_RATIO`` times the observed one AND their 99th percentile less than ``DAMPED_P99_RATIO`` times the
+#: observed one: a clear excess of wet days and a clear deficit of storms together, not one alone (wet-biased
+#: forecasts with heavy peaks have more wet days too, and the mapping cost them a little skill).
+DRIZZLY_WET_RATIO = 1.2
+DAMPED_P99_RATIO = 0.85
 
 
 def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = False) -> np.ndarray:
@@ -80,12 +87,12 @@ def quantile_map(x, forecast_sample, observed_sample, *, assume_sorted: bool = F
 
 def drizzly(forecast_sample, observed_sample) -> bool:
     """Whether a forecast climatology is drizzly with damped storms against the observed one (``auto``): a share of
-    days >= :data:`WET_MM` above :data:`DRIZZLE_WET` times the observed share, and a 99th percentile below
-    :data:`DAMPED_P99` times the observed one. Samples [n], [m], finite."""
+    days >= :data:`WET_MM` above :data:`DRIZZLY_WET_RATIO` times the observed share, and a 99th percentile
+    below :data:`DAMPED_P99_RATIO` times the observed one. Samples [n], [m], finite."""
     f = np.asarray(forecast_sample, dtype=np.float64)
     o = np.asarray(observed_sample, dtype=np.float64)
     wet_f, wet_o = np.count_nonzero(f >= WET_MM) / f.size, np.count_nonzero(o >= WET_MM) / o.size
-    return bool(wet_f > DRIZZLE_WET * wet_o and np.quantile(f, 0.99) < DAMPED_P99 * np.quantile(o, 0.99))
+    return bool(wet_f > DRIZZLY_WET_RATIO * wet_o and np.quantile(f, 0.99) < DAMPED_P99_RATIO * np.quantile(o, 0.99))
 
 
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
@@ -180,3 +187,141 @@ def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES) -> str | 
     return (f"precipitation of lead(s) {leads} of issue date {first.date()}{more} not quantile-mapped: fewer than "
             f"{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as the archive "
             "gives it")
+
+
+def rain_statistics(forecast, observed) -> dict:
+    """Forecast precipitation against the observed on the same valid days: wet days, 99th percentile, total, correlation.
+
+    Members are pooled: each member's amount is a pair with the observed amount of its valid day. A pair with a
+    NaN on either side is left out.
+
+    Parameters
+    ----------
+    forecast : array_like, shape [..., days, members]
+        Forecast amounts (mm/d) per valid day and member; NaN where there is none.
+    observed : array_like, shape [..., days]
+        The observed amounts (mm/d) of the same valid days; NaN where not observed.
+
+    Returns
+    -------
+    dict of numpy.ndarray, each of shape [...]
+        ``days`` (valid days with an observed amount and a forecast one), ``wet_forecast`` / ``wet_observed``
+        (the share of pairs >= :data:`WET_MM`), ``p99_forecast`` / ``p99_observed`` (mm/d, linear
+        interpolation), ``total_ratio`` (forecast total / observed total) and ``correlation`` (Pearson, of the
+        pairs); NaN where undefined (no pairs, no observed rain, a constant side).
+    """
+    f = np.asarray(forecast, dtype=np.float64)
+    o = np.broadcast_to(np.asarray(observed, dtype=np.float64)[..., None], f.shape)
+    ok = np.isfinite(f) & np.isfinite(o)
+    fm, om = np.where(ok, f, np.nan), np.where(ok, o, np.nan)
+    flat = f.shape[:-2] + (-1,)
+    n = ok.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)           # all-NaN slices: NaN is the answer
+        fc = fm - np.nanmean(fm.reshape(flat), axis=-1)[..., None, None]
+        oc = om - np.nanmean(om.reshape(flat), axis=-1)[..., None, None]
+        return {
+            "days": ok.any(axis=-1).sum(axis=-1),
+            "wet_forecast": (ok & (f >= WET_MM)).sum(axis=(-2, -1)) / n,
+            "wet_observed": (ok & (o >= WET_MM)).sum(axis=(-2, -1)) / n,
+            "p99_forecast": np.nanpercentile(fm.reshape(flat), 99, axis=-1),
+            "p99_observed": np.nanpercentile(om.reshape(flat), 99, axis=-1),
+            "total_ratio": np.nansum(fm, axis=(-2, -1)) / np.nansum(om, axis=(-2, -1)),
+            "correlation": np.nansum(fc * oc, axis=(-2, -1))
+            / np.sqrt(np.nansum(fc ** 2, axis=(-2, -1)) * np.nansum(oc ** 2, axis=(-2, -1))),
+        }
+
+
+def _lead_arrays(table: pd.DataFrame, issue_dates: np.ndarray, leads: np.ndarray) -> np.ndarray:
+    """[leads, issue dates, members] precipitation of ``table`` (NaN where it has none)."""
+    issue = table["issue_date"].to_numpy("datetime64[D]")
+    lead = (table["valid_date"].to_numpy("datetime64[D]") - issue).astype(np.int64)
+    members, m = np.unique(table["member"].to_numpy(), return_inverse=True)
+    li, di = np.searchsorted(leads, lead), np.searchsorted(issue_dates, issue)
+    take = (li < len(leads)) & (di < len(issue_dates))
+    take[take] &= (leads[li[take]] == lead[take]) & (issue_dates[di[take]] == issue[take])
+    out = np.full((len(leads), len(issue_dates), max(len(members), 1)), np.nan)
+    out[li[take], di[take], m[take]] = table["precipitation"].to_numpy(np.float64)[take]
+    return out
+
+
+def _num(x, digits: int = 4):
+    x = float(x)
+    return round(x, digits) if np.isfinite(x) else None
+
+
+def archive_rain(table: pd.DataFrame, observed: pd.Series, issue_dates, leads, mapped: pd.DataFrame | None = None,
+                 min_days: int = MIN_COMPARED_DAYS) -> dict:
+    """An archive's forecast precipitation of ``issue_dates`` against the station's observed, per lead (a record).
+
+    This verifies past forecasts on days already observed: every valid day's observed amount is used, not only
+    what was known on the issue date.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, shape [rows, ...]
+        The archive as given (``issue_date``, ``valid_date``, ``member``, ``precipitation``), before any mapping.
+    observed : pandas.Series, shape [days]
+        The station's observed daily precipitation (mm/d), indexed by date.
+    issue_dates : iterable of dates
+        The issue dates compared (a reforecast's).
+    leads : iterable of int
+        The leads compared (lead 1 and the reforecast's last).
+    mapped : pandas.DataFrame or None
+        The same archive with its precipitation mapped (``--precip_mapping``): its share of wet days is added.
+    min_days : int
+        A lead compared on fewer valid days is left out (:data:`MIN_COMPARED_DAYS`).
+
+    Returns
+    -------
+    dict
+        ``{"wet_mm", "min_days", "leads": {"<k>": {"days", "wet_days_forecast", "wet_days_observed", "p99_forecast",
+        "p99_observed", "total_ratio", "correlation"[, "wet_days_mapped"], "drizzly_with_damped_storms"}}}``
+        (JSON-ready; a figure that is undefined is None).
+    """
+    d = np.unique(pd.DatetimeIndex(list(issue_dates)).to_numpy("datetime64[D]"))
+    k = np.unique(np.asarray(list(leads), dtype=np.int64))
+    obs = observed.copy()
+    obs.index = pd.DatetimeIndex(obs.index)
+    o = obs.reindex(pd.DatetimeIndex((d[None, :] + k[:, None]).ravel())).to_numpy(np.float64).reshape(len(k), len(d))
+    st = rain_statistics(_lead_arrays(table, d, k), o)
+    wet_mapped = rain_statistics(_lead_arrays(mapped, d, k), o)["wet_forecast"] if mapped is not None else None
+    out: dict = {}
+    for j, lead in enumerate(k):
+        if st["days"][j] < min_days:
+            continue
+        r = {"days": int(st["days"][j]), "wet_days_forecast": _num(st["wet_forecast"][j]),
+             "wet_days_observed": _num(st["wet_observed"][j]), "p99_forecast": _num(st["p99_forecast"][j], 2),
+             "p99_observed": _num(st["p99_observed"][j], 2), "total_ratio": _num(st["total_ratio"][j]),
+             "correlation": _num(st["correlation"][j])}
+        if wet_mapped is not None:
+            r["wet_days_mapped"] = _num(wet_mapped[j])
+        r["drizzly_with_damped_storms"] = bool(st["wet_forecast"][j] > DRIZZLY_WET_RATIO * st["wet_observed"][j]
+                                               and st["p99_forecast"][j] < DAMPED_P99_RATIO * st["p99_observed"][j])
+        out[str(int(lead))] = r
+    return {"wet_mm": WET_MM, "min_days": min_days, "leads": out}
+
+
+def archive_rain_text(record: dict | None, mapping: str = "none") -> str | None:
+    """One line of :func:`archive_rain`'s lead 1 (None: no record, or too few days to say anything), with the
+    hint to map the precipitation where the forecasts are drizzly with damped storms."""
+    r = (record or {}).get("leads", {}).get("1")
+    if r is None:
+        return None
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.0f} %"
+
+    def mm(x):
+        return "n/a" if x is None else f"{x:.1f}"
+
+    mapped = f" ({pct(r['wet_days_mapped'])} mapped)" if "wet_days_mapped" in r else ""
+    total = "n/a" if r["total_ratio"] is None else f"x{r['total_ratio']:.2f}"
+    corr = "n/a" if r["correlation"] is None else f"{r['correlation']:.2f}"
+    text = (f"archive rain against the observed, lead 1 ({r['days']} days): wet days (>= {record['wet_mm']:g} mm) "
+            f"{pct(r['wet_days_forecast'])}{mapped} vs {pct(r['wet_days_observed'])}, 99th percentile "
+            f"{mm(r['p99_forecast'])} vs {mm(r['p99_observed'])} mm, total {total}, correlation {corr}")
+    if r["drizzly_with_damped_storms"]:
+        text += ("; drizzly with damped storms: " + ("the case --precip_mapping quantile is for" if mapping != "none"
+                                                     else "--precip_mapping quantile may help") + " (docs/weather.md)")
+    return text
