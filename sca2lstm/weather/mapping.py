@@ -34,9 +34,10 @@ WET_MM = 1.0
 MIN_COMPARED_DAYS = 60
 #: Forecasts are called drizzly with damped storms, the case ``--precip_mapping quantile`` helped in the experiment
 #: (docs/experiments.md; ``auto`` maps only those, a reforecast's comparison hints at the mapping for them), where
-#: their share of wet days (>= :data:`WET_MM`) is more than ``DRIZZLY_WET_RATIO`` times the observed one AND their 99th percentile less than ``DAMPED_P99_RATIO`` times the
-#: observed one: a clear excess of wet days and a clear deficit of storms together, not one alone (wet-biased
-#: forecasts with heavy peaks have more wet days too, and the mapping cost them a little skill).
+#: their share of wet days (>= :data:`WET_MM`) is more than ``DRIZZLY_WET_RATIO`` times the observed one AND their
+#: 99th percentile less than ``DAMPED_P99_RATIO`` times the observed one: a clear excess of wet days and a clear
+#: deficit of storms together, not one alone (wet-biased forecasts with heavy peaks have more wet days too, and
+#: the mapping cost them a little skill). Set before any scoring.
 DRIZZLY_WET_RATIO = 1.2
 DAMPED_P99_RATIO = 0.85
 
