@@ -271,9 +271,10 @@ def main(argv=None) -> int:
     ap.add_argument("--errors", nargs="+", choices=ERRORS, default=["emulator", "amount"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench_output/archives")
-    ap.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="none",
-                    help="passed to 'sca2lstm forecast': quantile maps each archive's precipitation per lead to the "
-                         "basin's observed rain of its training years (docs/weather.md)")
+    ap.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="auto",
+                    help="passed to 'sca2lstm forecast' (its default auto maps a drizzly archive's precipitation per "
+                         "lead to the basin's observed rain of its training years; quantile maps every archive; none "
+                         "none; docs/weather.md)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)

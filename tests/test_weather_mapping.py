@@ -304,7 +304,7 @@ def test_a_reforecast_compares_the_archives_rain_with_the_observed_and_hints_at_
     path = tmp_path / f"{kind}.csv"    # 9 months before the span: enough earlier forecasts to map it
     _archive(pd.date_range("1973-06-01", "1974-06-30"), leads=2, rain=rain).dropna().to_csv(path, index=False)
     runs = {}
-    for mapping in ("none", "quantile") if kind == "drizzly" else ("none",):
+    for mapping in ("none", "quantile", "auto") if kind == "drizzly" else ("none", "auto"):
         rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
                    "--from", "1974-03-01", "--to", "1974-06-25", "--leads", "2", "--weather_forecast", str(path),
                    "--precip_mapping", mapping, "--output_dir", str(tmp_path / mapping)])
@@ -320,15 +320,23 @@ def test_a_reforecast_compares_the_archives_rain_with_the_observed_and_hints_at_
     if kind == "observed":
         assert one["wet_days_forecast"] == one["wet_days_observed"] and one["p99_forecast"] == one["p99_observed"]
         assert one["total_ratio"] == 1.0 and one["correlation"] == 1.0
-        assert not one["drizzly_with_damped_storms"] and "may help" not in text and "drizzly" not in text
+        assert not one["drizzly_with_damped_storms"] and "drizzly" not in text
+        # auto, the default, leaves an archive as skilful in its climate as this one as given, and says nothing
+        text, auto = runs["auto"]
+        assert auto["precip_mapping"]["method"] == "auto" and auto["precip_mapping"]["mapped"] is False
+        assert "-mapped per lead" not in text
         return
     assert one["wet_days_forecast"] > DRIZZLY_WET_RATIO * one["wet_days_observed"]
     assert one["p99_forecast"] < DAMPED_P99_RATIO * one["p99_observed"] and one["drizzly_with_damped_storms"]
     assert f"{100 * one['wet_days_forecast']:.0f} % vs {100 * one['wet_days_observed']:.0f} %" in rain_lines[0]
-    assert "drizzly with damped storms: --precip_mapping quantile may help (docs/weather.md)" in rain_lines[0]
+    assert "drizzly with damped storms: --precip_mapping auto (the default) maps such forecasts" in rain_lines[0]
     # mapped, the figures are still the archive's as given, and the mapped share of wet days is added
     text, mapped = runs["quantile"]
     assert {k: v for k, v in mapped["archive_rain"]["leads"]["1"].items() if k != "wet_days_mapped"} == one
     assert mapped["precip_mapping"]["method"] == "quantile"
     assert mapped["archive_rain"]["leads"]["1"]["wet_days_mapped"] < one["wet_days_forecast"]
     assert "mapped) vs" in text and "the case --precip_mapping quantile is for" in text
+    # auto maps this archive, whose earlier forecasts are drizzly with damped storms, as quantile does
+    text, auto = runs["auto"]
+    assert auto["precip_mapping"]["mapped"] is True and "auto-mapped per lead" in text
+    assert auto["archive_rain"]["leads"]["1"]["wet_days_mapped"] == mapped["archive_rain"]["leads"]["1"]["wet_days_mapped"]

@@ -32,11 +32,12 @@ def build_parser() -> ArgumentParser:
                         "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
-    p.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="none",
-                   help="quantile: map the archive's forecast precipitation, per lead, to the station's observed "
-                        "rain of its training years by rank (ranked among the archive's forecasts issued before the "
-                        "issue date), for forecasts with more wet days and smaller storms than the station's record; "
-                        "needs --weather_forecast ARCHIVE (default none: as the archive gives it; docs/weather.md)")
+    p.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="auto",
+                   help="map an archive's forecast precipitation, per lead, to the station's observed rain of its "
+                        "training years by rank among the archive's forecasts issued before the issue date: auto "
+                        "(default) only where those forecasts are drizzly with damped storms (more wet days, smaller "
+                        "storms than the station's record), quantile always (needs --weather_forecast ARCHIVE), "
+                        "none never; a plain forecast file is never mapped (docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
@@ -127,7 +128,7 @@ def _body(args) -> int:
         for _, r in t.iterrows():
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
     mapped = fc.data.get("weather_forecast", {}).get("precip_mapping")
-    if mapped:
+    if mapped and mapped.get("mapped", True):
         print(f"Weather forecast precipitation {mapped['method']}-mapped per lead to the observed rain of "
               f"{mapped['observed']}")
     for line in lines:

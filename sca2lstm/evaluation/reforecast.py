@@ -145,7 +145,7 @@ def weather_setting(fc) -> str:
 
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
-                    levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "none"):
+                    levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "auto"):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -225,7 +225,7 @@ def _already_above(observed, warnings: Warnings) -> str:
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
                allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
-               precip_mapping: str = "none"):
+               precip_mapping: str = "auto"):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
@@ -233,8 +233,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
-    ``precip_mapping``: ``quantile`` maps the archive's precipitation of each issue date as a single forecast of
-    that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`; the table's
+    ``precip_mapping``: ``auto`` (default; only drizzly forecasts) or ``quantile`` maps the archive's precipitation
+    of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`; the table's
     ``attrs["precip_mapping"]`` records it). With an archive, ``attrs["weather"]`` is what
     :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
     ``archive_rain``, the archive's precipitation as given against the observed on the issued dates' valid days
@@ -251,7 +251,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, check_recent_inputs,
-                              issue_time_hindcasts, mapped_weather, mapping_record, member_setting,
+                              is_archive, issue_time_hindcasts, mapped_weather, mapping_record, member_setting,
                               quantile_column)
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
@@ -287,13 +287,14 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
-        if precip_mapping != "none":  # each issue date of the span mapped from the forecasts issued before it
-            days = arch.issue_dates
+        if precip_mapping != "none" and is_archive(arch):  # each issue date mapped from the forecasts issued before it
+            days, before = arch.issue_dates, arch
             arch, unmapped = mapped_weather(ctx, arch, days[(days >= s) & (days <= e)], precip_mapping)
             if unmapped:
                 log.warning("%s", unmapped)
-            mapping = {"source": weather_archive.source, "precip_mapping": mapping_record(ctx, precip_mapping),
-                       "notes": [unmapped] if unmapped else []}
+            mapping = {"source": weather_archive.source, "notes": [unmapped] if unmapped else [],
+                       "precip_mapping": mapping_record(ctx, precip_mapping, before, arch,
+                                                        days[(days >= s) & (days <= e)])}
         # Only the span's issue dates: its members, its setting and whether it mixes one forecast a day with an
         # ensemble are the span's own (the refusal of such a mix says to reforecast the spans apart).
         t = arch.table

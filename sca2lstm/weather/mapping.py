@@ -157,7 +157,7 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
 
 
 def check_mappable(weather, mapping: str, given: str | None = None) -> None:
-    """A one-line DataError where ``mapping`` (``--precip_mapping``) maps precipitation but ``weather`` is no
+    """A one-line DataError where ``mapping`` (``--precip_mapping quantile``) maps precipitation but ``weather`` is no
     archive of past forecasts (a :class:`~sca2lstm.weather.files.WeatherForecast` of several issue dates),
     whose earlier forecasts are the forecast climatology; a ValueError for an unknown ``mapping``.
     ``given``: the file as the user named it (None: none given)."""
@@ -165,7 +165,7 @@ def check_mappable(weather, mapping: str, given: str | None = None) -> None:
 
     if mapping not in PRECIP_MAPPINGS:
         raise ValueError(f"precip_mapping {mapping!r}: expected one of {list(PRECIP_MAPPINGS)}")
-    if mapping == "none":
+    if mapping != "quantile":   # auto (the default) maps an archive where it applies, and nothing else
         return
     if weather is None:
         raise DataError(f"--precip_mapping {mapping} maps the forecasts of an archive of past weather forecasts; give "
@@ -323,6 +323,8 @@ def archive_rain_text(record: dict | None, mapping: str = "none") -> str | None:
             f"{pct(r['wet_days_forecast'])}{mapped} vs {pct(r['wet_days_observed'])}, 99th percentile "
             f"{mm(r['p99_forecast'])} vs {mm(r['p99_observed'])} mm, total {total}, correlation {corr}")
     if r["drizzly_with_damped_storms"]:
-        text += ("; drizzly with damped storms: " + ("the case --precip_mapping quantile is for" if mapping != "none"
-                                                     else "--precip_mapping quantile may help") + " (docs/weather.md)")
+        text += "; drizzly with damped storms: " + {
+            "none": "--precip_mapping auto (the default) maps such forecasts",
+            "quantile": "the case --precip_mapping quantile is for",
+            "auto": "mapped where the forecasts issued before each date were so"}[mapping] + " (docs/weather.md)"
     return text
