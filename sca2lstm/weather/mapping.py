@@ -92,8 +92,15 @@ def drizzly(forecast_sample, observed_sample) -> bool:
     below :data:`DAMPED_P99_RATIO` times the observed one. Samples [n], [m], finite."""
     f = np.asarray(forecast_sample, dtype=np.float64)
     o = np.asarray(observed_sample, dtype=np.float64)
-    wet_f, wet_o = np.count_nonzero(f >= WET_MM) / f.size, np.count_nonzero(o >= WET_MM) / o.size
-    return bool(wet_f > DRIZZLY_WET_RATIO * wet_o and np.quantile(f, 0.99) < DAMPED_P99_RATIO * np.quantile(o, 0.99))
+    return damped_drizzle(np.count_nonzero(f >= WET_MM) / f.size, np.count_nonzero(o >= WET_MM) / o.size,
+                          np.quantile(f, 0.99), np.quantile(o, 0.99))
+
+
+def damped_drizzle(wet_forecast, wet_observed, p99_forecast, p99_observed) -> bool:
+    """The one rule of "drizzly with damped storms" (:data:`DRIZZLY_WET_RATIO`, :data:`DAMPED_P99_RATIO`) on the
+    shares of days >= :data:`WET_MM` and the 99th percentiles of forecast and observed rain (False where one is
+    NaN): what ``auto`` maps and what a reforecast's comparison hints at."""
+    return bool(wet_forecast > DRIZZLY_WET_RATIO * wet_observed and p99_forecast < DAMPED_P99_RATIO * p99_observed)
 
 
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
@@ -297,8 +304,8 @@ def archive_rain(table: pd.DataFrame, observed: pd.Series, issue_dates, leads, m
              "correlation": _num(st["correlation"][j])}
         if wet_mapped is not None:
             r["wet_days_mapped"] = _num(wet_mapped[j])
-        r["drizzly_with_damped_storms"] = bool(st["wet_forecast"][j] > DRIZZLY_WET_RATIO * st["wet_observed"][j]
-                                               and st["p99_forecast"][j] < DAMPED_P99_RATIO * st["p99_observed"][j])
+        r["drizzly_with_damped_storms"] = damped_drizzle(st["wet_forecast"][j], st["wet_observed"][j],
+                                                         st["p99_forecast"][j], st["p99_observed"][j])
         out[str(int(lead))] = r
     return {"wet_mm": WET_MM, "min_days": min_days, "leads": out}
 
