@@ -142,10 +142,10 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
-    mapped = table.attrs.get("precip_mapping")
-    if mapped and mapped["precip_mapping"].get("mapped", True):
-        print(f"precipitation of {weather.source} {mapped['precip_mapping']['method']}-mapped per lead to the observed "
-              f"rain of {mapped['precip_mapping']['observed']} (weather.json)")
+    mapped = (table.attrs.get("weather") or {}).get("precip_mapping")
+    if mapped and mapped.get("mapped", True):
+        print(f"precipitation of {weather.source} {mapped['method']}-mapped per lead to the observed "
+              f"rain of {mapped['observed']} (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping)
     if rain:
         print(f"{weather.source}: {rain}")

@@ -234,8 +234,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
     ``precip_mapping``: ``auto`` (default; only drizzly forecasts) or ``quantile`` maps the archive's precipitation
-    of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`; the table's
-    ``attrs["precip_mapping"]`` records it). With an archive, ``attrs["weather"]`` is what
+    of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`).
+    With an archive, ``attrs["weather"]`` is what
     :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
     ``archive_rain``, the archive's precipitation as given against the observed on the issued dates' valid days
     at lead 1 and the last lead (:func:`sca2lstm.weather.mapping.archive_rain`).
@@ -289,12 +289,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         if precip_mapping != "none" and is_archive(arch):  # each issue date mapped from the forecasts issued before it
             days, before = arch.issue_dates, arch
-            arch, unmapped = mapped_weather(ctx, arch, days[(days >= s) & (days <= e)], precip_mapping)
+            days = days[(days >= s) & (days <= e)]
+            arch, unmapped = mapped_weather(ctx, arch, days, precip_mapping)
             if unmapped:
                 log.warning("%s", unmapped)
-            mapping = {"source": weather_archive.source, "notes": [unmapped] if unmapped else [],
-                       "precip_mapping": mapping_record(ctx, precip_mapping, before, arch,
-                                                        days[(days >= s) & (days <= e)])}
+            mapping = {"notes": [unmapped] if unmapped else [],
+                       "precip_mapping": mapping_record(ctx, precip_mapping, before, arch, days)}
         # Only the span's issue dates: its members, its setting and whether it mixes one forecast a day with an
         # ensemble are the span's own (the refusal of such a mix says to reforecast the spans apart).
         t = arch.table
@@ -359,8 +359,6 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     tab = add_exceedance(tab, warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
-    if mapping is not None:
-        tab.attrs["precip_mapping"] = mapping
     if weather_archive is not None:
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None, "notes": [],
                                 **(mapping or {}),
@@ -406,7 +404,7 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
     with folder_built_aside(folder) as tmp:
         atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
         atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
-        doc = table.attrs.get("weather") or table.attrs.get("precip_mapping")
+        doc = table.attrs.get("weather")
         if doc:
             atomic_write_text(tmp / "weather.json", json.dumps(doc, indent=2) + "\n")
 
