@@ -15,6 +15,7 @@ import sqlite3
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from archive_fixtures import drizzly_archive
 from openmeteo_fixtures import daily_response, ensemble_response, hourly_response, loopback_server
 from serve_helpers import forecaster, older_database
 
@@ -299,3 +300,38 @@ def test_a_database_without_weather_keys_keeps_its_forecasts(tmp_path):
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m")["id"] == 3
     assert store.find_forecast("32006", "1977-01-01", 3, 0, "fp", "m", 5) is None  # with a weather forecast: new
     assert store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "w", [], {}, weather_id=5)["id"] == 4
+
+
+@pytest.fixture(scope="module")
+def data_with_archive(bundle, tiny_data_dir, tmp_path_factory):
+    """The tiny data with an archive of drizzly forecasts for station 32006 (every day of 1971-1977)."""
+    d = tmp_path_factory.mktemp("wx_archive") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", LAST)).to_csv(
+        d / "weather_archive" / "32006.csv", index=False)
+    return d
+
+
+def test_a_posted_forecast_of_a_station_with_an_archive_is_mapped_as_sca2lstm_forecast_maps_it(
+        bundle, pretrained_ckpt, data_with_archive, tmp_path):
+    """The service forecasts from the recent part of a station's record, which holds none of its training years: its
+    weather forecast's rain is still mapped by the station's whole record and archive, so the answer is the one
+    ``sca2lstm forecast`` gives (``auto``: the archive is drizzly), not the forecast of the rain as posted."""
+    body = _json(daily_response(FIRST, [1.5, 0.0, 8.0, 20.0, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
+    wf = parse_forecast(body, "json", source="expected", plain=True)
+    ts = reader.read_timeseries(data_with_archive, "32006")
+    run = lambda mapping: warned_forecast(  # noqa: E731
+        bundle, "32006", data_dir=data_with_archive, issue_date=LAST, leads=7, timeseries=ts, weather_forecast=wf,
+        model_path=pretrained_ckpt, precip_mapping=mapping)
+    mapped, warnings, _ = run("auto")
+    assert mapped.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+    as_posted = run("none")[0]
+    with forecaster(pretrained_ckpt, data_with_archive) as f, \
+            TestClient(create_app(data_with_archive, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        got = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    assert got["setting"] == "issue-time+weather-forecast"
+    assert got["forecast"] == table_rows(mapped.table, *lead_warnings(mapped.table, warnings.levels))
+    assert [x["median"] for x in got["forecast"]] != pytest.approx(list(as_posted.table["median"]), rel=1e-3)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from archive_fixtures import drizzly_archive
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.weather.files import from_long_table
@@ -136,7 +137,7 @@ def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bun
     """Light rain forecast on every day the station stayed dry, its storms damped: the drizzle maps to 0 (the
     station's training years are some 40 % dry days) and the storms grow back."""
     from sca2lstm.evaluation.context import BasinContext
-    from sca2lstm.evaluation.operational import mapped_weather
+    from sca2lstm.evaluation.rain_mapping import mapped_weather
 
     ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
     rec = ctx.record
@@ -151,8 +152,9 @@ def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bun
     a = _archive(pd.date_range("1973-01-01", "1975-12-31"), leads=2, rain=rain).dropna()
     wf = from_long_table(a, "drizzly.csv")
     days = pd.date_range("1975-01-01", "1975-12-31")
-    mapped, note = mapped_weather(ctx, wf, days, "quantile")
-    assert note is None
+    got = mapped_weather(ctx, wf, days, "quantile")
+    mapped = got.weather
+    assert got.note is None and got.record["mapped"]
     late = wf.table["issue_date"] >= days[0]
     dry = late & (wf.table["valid_date"].map(obs) == 0).to_numpy()
     assert dry.sum() > 100 and (wf.table.loc[dry, "precipitation"] > 0).all()
@@ -211,7 +213,7 @@ def test_a_mapped_reforecast_equals_the_mapped_single_forecasts_and_records_the_
     rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
                "--issue_date", "1973-05-04", "--weather_forecast", str(p), "--precip_mapping", "quantile",
                "--format", "json", "--output_dir", str(tmp_path / "single")])
-    assert rc == 0 and "precipitation quantile-mapped per lead" in capsys.readouterr().out
+    assert rc == 0 and "quantile-mapped per lead to the observed rain" in capsys.readouterr().out
     doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
     assert doc["data"]["weather_forecast"]["precip_mapping"]["method"] == "quantile"
     assert any("lead(s) 7 of issue date 1973-05-04" in n for n in doc["data"]["notes"])
@@ -340,3 +342,100 @@ def test_a_reforecast_compares_the_archives_rain_with_the_observed_and_hints_at_
     text, auto = runs["auto"]
     assert auto["precip_mapping"]["mapped"] is True and "auto-mapped per lead" in text
     assert auto["archive_rain"]["leads"]["1"]["wet_days_mapped"] == mapped["archive_rain"]["leads"]["1"]["wet_days_mapped"]
+
+
+def _lead_days(archive: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The forecast an archive holds for issue date ``day``, as the table of one forecast's days a user fetches."""
+    one = archive[archive["issue_date"] == day]
+    return one.rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature"]].reset_index(drop=True)
+
+
+def test_one_forecast_of_a_station_with_an_archive_is_mapped_as_a_reforecast_maps_that_date(
+        bundle, data_with_archive, tiny_data_dir, tmp_path, capsys):
+    """Today's forecast, given alone (a table of its lead days, or a long table of one issue date), is ranked among
+    the station's own archive's forecasts issued before today: the same amounts, and so the same forecast, as the
+    archive's forecast of that date in a reforecast. A station without an archive is not mapped."""
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    p = data_with_archive / "weather_archive" / "32006.csv"
+    archive = pd.read_csv(p)
+    day = "1973-05-04"
+    plain = _lead_days(archive, day)
+    long = tmp_path / "today.csv"
+    archive[archive["issue_date"] == day].to_csv(long, index=False)
+    run = lambda wf, mapping="quantile", d=data_with_archive: issue_forecast(  # noqa: E731
+        bundle, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=wf, precip_mapping=mapping)
+    ref = run(read_forecast_file(p))
+    for given in (plain, read_forecast_file(long)):
+        fc = run(given)
+        np.testing.assert_allclose(fc.table["median"], ref.table["median"], rtol=1e-6)
+        np.testing.assert_allclose(fc.table["q95"], ref.table["q95"], rtol=1e-6)
+        rec = fc.data["weather_forecast"]["precip_mapping"]
+        assert rec["method"] == "quantile" and rec["mapped"] and "issued before 1973-05-04" in rec["ranked_among"]
+        assert any("lead(s) 7 of issue date 1973-05-04" in n for n in fc.data["notes"])   # too few earlier lead-7
+    as_given = run(plain, "none")
+    assert "precip_mapping" not in as_given.data.get("weather_forecast", {})
+    assert not np.allclose(as_given.table["median"], ref.table["median"], rtol=1e-3)
+    alone = run(plain, "auto", tiny_data_dir)              # no archive of its own: nothing to rank among
+    assert "precip_mapping" not in alone.data.get("weather_forecast", {})
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    rc = main(["--model", bundle[3]["source_path"], "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--issue_date", day, "--weather_forecast", str(tmp_path / "plain.csv"), "--precip_mapping", "quantile",
+               "--output_dir", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "quantile-mapped per lead" in out and "32006.csv: its forecasts issued before 1973-05-04" in out
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_the_stations_archive_reads_its_forecasts_as_given_under_auto(
+        bundle, tiny_cfg, tiny_data_dir, tmp_path, capsys):
+    """Training that read a station's archive records it in the checkpoint; ``auto`` then leaves that station's
+    forecasts as the archive gives them (the model learned that rain: mapping would correct it twice), while a
+    model that never saw the archive maps the same drizzly forecast. ``quantile``, asked for, still maps."""
+    import shutil
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.training.pretrain import pretrain
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    archive = drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1974-12-31"))
+    archive.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    out = tmp_path / "trained_on_archive.pth"
+    pretrain(tiny_cfg, out, data_dir=d, progress=False)
+    learned = load_model(out)
+    rec = learned[3]["weather_archives"]
+    assert set(rec) == {"32006"} and rec["32006"]["file"].endswith("32006.csv") and rec["32006"]["issue_dates"] > 1400
+    assert bundle[3].get("weather_archives", {}) == {}     # the tiny data have no archive
+    day = "1974-06-01"
+    today = _lead_days(archive.assign(issue_date=archive["issue_date"].astype(str)), day)
+    fc = issue_forecast(learned, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=today)
+    got = fc.data["weather_forecast"]["precip_mapping"]
+    assert got["mapped"] is False and "trained on this station's archive" in got["not_mapped_because"]
+    other = issue_forecast(bundle, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=today)
+    assert other.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+    asked = issue_forecast(learned, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=today,
+                           precip_mapping="quantile")
+    assert asked.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+    today.to_csv(tmp_path / "today.csv", index=False)
+    rc = main(["--model", str(out), "--basin", "32006", "--data_dir", str(d), "--issue_date", day,
+               "--weather_forecast", str(tmp_path / "today.csv"), "--output_dir", str(tmp_path / "o")])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "not mapped (auto): the model's weights trained on this station's archive" in printed
+
+
+def test_fine_tuning_records_the_stations_archive_only_where_its_weights_are_kept():
+    """The checkpoint of a fine-tuning that kept the pretrained weights has not learned the station's archive; one
+    that kept the fine-tuned weights has; either keeps what the pretrained model learned."""
+    from types import SimpleNamespace
+
+    from sca2lstm.training.finetune import _learned_archives
+
+    ctx = SimpleNamespace(basin="32006", ckpt={"weather_archives": {"10002": {"file": "a/10002.csv"}}})
+    lookup = SimpleNamespace(sources={"32006": {"file": "b/32006.csv"}})
+    assert _learned_archives(ctx, None) == {"10002": {"file": "a/10002.csv"}}
+    assert _learned_archives(ctx, lookup) == {"10002": {"file": "a/10002.csv"}, "32006": {"file": "b/32006.csv"}}

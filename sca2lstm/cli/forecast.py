@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..data.tables import parse_csv, read_bytes
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
-from .warnings_flags import add_warning_flags, run_reforecast, warned
+from .warnings_flags import add_warning_flags, mapping_line, run_reforecast, warned
 
 PROG = "sca2lstm forecast"
 
@@ -33,11 +33,13 @@ def build_parser() -> ArgumentParser:
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
     p.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="auto",
-                   help="map an archive's forecast precipitation, per lead, to the station's observed rain of its "
-                        "training years by rank among the archive's forecasts issued before the issue date: auto "
-                        "(default) only where those forecasts are drizzly with damped storms (more wet days, smaller "
-                        "storms than the station's record), quantile always (needs --weather_forecast ARCHIVE), "
-                        "none never; a plain forecast file is never mapped (docs/weather.md)")
+                   help="map forecast precipitation, per lead, to the station's observed rain of its training "
+                        "years by rank among the archive's forecasts issued before the issue date (an archive given "
+                        "as --weather_forecast, or for one forecast the station's own DATA_DIR/weather_archive/"
+                        "<id>.csv): auto (default) only where those forecasts are drizzly with damped storms (more "
+                        "wet days, smaller storms than the station's record) and the model did not train on the "
+                        "station's archive, quantile always (needs an archive), none never; one forecast of a "
+                        "station without an archive is never mapped (docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv)")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
@@ -97,12 +99,15 @@ def _body(args) -> int:
     from ..evaluation.context import data_folder
 
     weather = None
+    data_dir, _ = data_folder(bundle, args.data_dir)
     if args.weather_forecast:
-        data_dir, _ = data_folder(bundle, args.data_dir)
         weather = _read_weather(args.weather_forecast, data_dir, args.basin)
+    from ..weather.archive import archive_path
     from ..weather.mapping import check_mappable
 
-    check_mappable(weather, args.precip_mapping, args.weather_forecast)
+    # before the model reads the basin: one forecast ranks among the station's own archive, if it has one
+    check_mappable(weather, args.precip_mapping, args.weather_forecast,
+                   station_archive=archive_path(data_dir, args.basin) is not None)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "forecasts"
     if args.from_date or args.to_date:
         return run_reforecast(args, bundle, path, out_dir, weather)
@@ -127,10 +132,10 @@ def _body(args) -> int:
         print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
         for _, r in t.iterrows():
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
-    mapped = fc.data.get("weather_forecast", {}).get("precip_mapping")
-    if mapped and mapped.get("mapped", True):
-        print(f"Weather forecast precipitation {mapped['method']}-mapped per lead to the observed rain of "
-              f"{mapped['observed']}")
+    wf = fc.data.get("weather_forecast", {})
+    line = mapping_line(wf.get("precip_mapping"), wf.get("source", "the weather forecast"))
+    if line:
+        print(line[0].upper() + line[1:])
     for line in lines:
         print(line)
     flat = collapsed_leads(t)

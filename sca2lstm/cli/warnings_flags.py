@@ -142,10 +142,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
-    mapped = (table.attrs.get("weather") or {}).get("precip_mapping")
-    if mapped and mapped.get("mapped", True):
-        print(f"precipitation of {weather.source} {mapped['method']}-mapped per lead to the observed "
-              f"rain of {mapped['observed']} (weather.json)")
+    line = mapping_line((table.attrs.get("weather") or {}).get("precip_mapping"), weather.source)
+    if line:
+        print(line + " (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping)
     if rain:
         print(f"{weather.source}: {rain}")
@@ -163,3 +162,17 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     table = folder / "reforecast.csv"
     print(f"Output: {table}  (score it with: sca2lstm verify {shlex.quote(str(table))})")
     return 0
+
+
+def mapping_line(record: dict | None, source: str) -> str | None:
+    """The line a forecast or reforecast prints of its precipitation mapping (``record``:
+    :func:`sca2lstm.evaluation.rain_mapping.mapping_record`; None: nothing to say)."""
+    if not record:
+        return None
+    if record.get("not_mapped_because"):
+        return f"precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
+    if not record.get("mapped", True):
+        return None
+    among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
+    return (f"precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
+            f"{record['observed']}{among}")

@@ -13,7 +13,8 @@ the service work out, from a checkpoint (or a loaded bundle), a data folder and 
 - the inputs absent from the basin's whole file (refused for precipitation, or every meteorological
   input, unless allowed);
 - the persistence blend weight (computed on first use: it runs the model);
-- the station's metadata (:mod:`sca2lstm.data.station_meta`);
+- the station's metadata (:mod:`sca2lstm.data.station_meta`) and its archive of past weather forecasts, if
+  any, and whether the model's weights learned that archive;
 - a fingerprint of the files read, for caches and services to invalidate on.
 """
 
@@ -98,6 +99,7 @@ class BasinContext:
     _blend: BlendWeights | None = field(default=None, repr=False)
     _data: SequenceData | None = field(default=None, repr=False)
     _files: _BasinFiles | None = field(default=None, repr=False)
+    _archive: tuple | None = field(default=None, repr=False)   # (the station's archive or None,) once read
 
     # ------------------------------------------------------------------------------------ building
     @classmethod
@@ -284,6 +286,30 @@ class BasinContext:
                             "its record) to map the forecast precipitation to")
         return p
 
+    def station_archive(self):
+        """The station's own archive of past weather forecasts (``DATA_DIR/weather_archive/<id>.csv``, read as
+        training and a reforecast read it: :func:`sca2lstm.weather.archive.read_archive`), or None where it has
+        none. Read on first use: one forecast's precipitation is ranked among its earlier forecasts
+        (:mod:`sca2lstm.evaluation.rain_mapping`)."""
+        if self._archive is None:
+            from ..weather.archive import archive_path, read_archive
+            from ..weather.files import check_location, gauge_latitude
+
+            p = archive_path(self.data_dir, self.basin)
+            wf = None
+            if p is not None:
+                wf = read_archive(p, self.cfg, gauge_latitude(self.data_dir, self.basin))
+                check_location(wf, self.data_dir, self.basin)  # one fetched for another station: refused
+            self._archive = (wf,)
+        return self._archive[0]
+
+    @property
+    def learned_archive(self) -> dict | None:
+        """What the checkpoint recorded of this station's archive of past weather forecasts where its weights
+        trained on it (``weather_archives``, written by pretraining and by fine-tuning that kept its weights),
+        else None: the model then learned that archive's rain as the archive gives it."""
+        return (self.ckpt.get("weather_archives") or {}).get(self.basin)
+
     def seen_days(self, days) -> np.ndarray:
         """[n] bool: whether each of ``days`` (dates) is one a score of this basin's forecasts is not a test on:
         inside the checkpoint's training or validation spans of this basin, its training part (:meth:`training_days`:
@@ -372,7 +398,8 @@ def forget_basin(bundle, basin: str) -> tuple:
     scalers = Scalers.from_dict(scalers.to_dict())
     del scalers.basins[basin]
     ckpt = {**ckpt, "trained_on": [dict(sp, basins=[b for b in sp["basins"] if b != basin]) for sp in trained_on(ckpt)],
-            "persistence_blend": {b: a for b, a in (ckpt.get("persistence_blend") or {}).items() if b != basin}}
+            "persistence_blend": {b: a for b, a in (ckpt.get("persistence_blend") or {}).items() if b != basin},
+            "weather_archives": {b: a for b, a in (ckpt.get("weather_archives") or {}).items() if b != basin}}
     return model, cfg, scalers, ckpt
 
 
@@ -563,10 +590,14 @@ def fingerprint(data_dir, basin: str, record_hash: str, attrs: tuple | None = No
     was built from changes (:attr:`BasinContext.fingerprint`; the service keys its answers on it). ``attrs``:
     the attribute files' signature when the caller has it."""
     attrs = _attribute_signature(data_dir) if attrs is None else attrs
+    from ..weather.archive import archive_candidates
+
     meta = meta_path(data_dir, basin)
     # The metadata file (a few kB) by its contents too: its warning levels rewritten to the same size within one
-    # tick of a coarse file clock (a few ms on many kernels) keep its size and time, not its digest.
-    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta])], "meta_sha256": _content_sha256(meta)}
+    # tick of a coarse file clock (a few ms on many kernels) keep its size and time, not its digest. The station's
+    # archive of forecasts by size and time: a forecast's precipitation is ranked among it.
+    doc = {"record": record_hash, "files": [*attrs, *_file_signature([meta, *archive_candidates(data_dir, basin)])],
+           "meta_sha256": _content_sha256(meta)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -42,6 +42,7 @@ from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
+from .rain_mapping import StationRain
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
@@ -84,6 +85,7 @@ class StationSetup:
     warnings: Warnings
     rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
     notes: list = field(default_factory=list)  # warnings of its data checks (BasinContext.notes)
+    rain: StationRain | None = None  # what a weather forecast's precipitation is mapped with (rain_mapping.py)
 
 
 def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None,
@@ -100,7 +102,7 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     leads = ctx.cfg.training.forecast_leads
     issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
     return StationSetup(scaler, issue, resolve_warnings(ctx, calib),
-                        ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes))
+                        ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes), StationRain.of(ctx))
 
 
 #: The weather settings a live forecast can have: none, one weather forecast, an ensemble.
@@ -165,7 +167,8 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
                     weather_forecast=None) -> LiveForecast:
     """The forecast ``sca2lstm forecast`` issues (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`),
     from ``ts`` (the station's record, or its :func:`recent_part`) and its :class:`StationSetup`."""
-    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast)
+    fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast,
+                          setup.rain)
     y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
     last, gap = last_observation(y, np.array([len(y) - 1]))
     issue = setup.issue[weather_setting(fc)]
@@ -180,16 +183,19 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,
-                     scaler: BasinScaler | None = None, weather_forecast=None) -> OperationalForecast:
+                     scaler: BasinScaler | None = None, weather_forecast=None,
+                     rain: StationRain | None = None) -> OperationalForecast:
     """:func:`~sca2lstm.evaluation.operational.issue_forecast` of ``station`` from ``ts`` (its record, or its
     :func:`recent_part`) with the station's discharge scale ``scaler`` where the model does not know it (or
-    knows another basin under its id: :func:`~sca2lstm.evaluation.context.shares_id_only`)."""
+    knows another basin under its id: :func:`~sca2lstm.evaluation.context.shares_id_only`), its weather forecast's
+    precipitation mapped with ``rain`` (from its whole record; ``ts`` may hold no training years), as
+    ``sca2lstm forecast`` maps it by default (``auto``)."""
     if scaler is not None:  # a station the model does not know (or knows only another river under its id)
         scalers = copy.copy(bundle[2])                      # never mutate the loaded bundle
         scalers.basins = {**bundle[2].basins, station: scaler}
         bundle = (bundle[0], bundle[1], scalers, bundle[3])
     return issue_forecast(bundle, station, data_dir=data_dir, issue_date=issue_date, leads=leads,
-                          timeseries=ts, weather_forecast=weather_forecast)
+                          timeseries=ts, weather_forecast=weather_forecast, station_rain=rain)
 
 
 # ----------------------------------------------------------------------------- the models

@@ -38,6 +38,7 @@ from ..weather.files import (WeatherForecast, check_weather_values, complete_pet
                              gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
 from .context import ESSENTIAL_INPUTS, BasinContext
+from .rain_mapping import mapped_weather
 from .settings import SETTING_ISSUE, SETTING_WEATHER
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,8 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
                    timeseries=None, allow_missing_inputs: bool = False,
-                   context: BasinContext | None = None, precip_mapping: str = "auto") -> OperationalForecast:
+                   context: BasinContext | None = None, precip_mapping: str = "auto",
+                   station_rain=None) -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters
@@ -323,10 +325,16 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         discharge scale (a basin the checkpoint does not know gets it by the rule every command uses),
         static attributes and blend.
     precip_mapping : {'none', 'quantile', 'auto'}
-        ``quantile``: the precipitation of ``weather_forecast`` (an archive) quantile-mapped per lead to the
-        basin's observed climatology (:func:`mapped_weather`); ``auto`` (default): so only where the archive's
-        earlier forecasts of the lead are drizzly with damped storms; ``none``: read as the file gives it. A
-        forecast that is no archive is never mapped.
+        ``quantile``: the precipitation of ``weather_forecast`` quantile-mapped per lead to the basin's observed
+        climatology, ranked among the archive's earlier forecasts, or for one forecast among those of the
+        station's own archive (:func:`sca2lstm.evaluation.rain_mapping.mapped_weather`); ``auto`` (default): so
+        only where those earlier forecasts of the lead are drizzly with damped storms, and not for a station whose
+        archive the model trained on; ``none``: read as the file gives it. One forecast of a station without an
+        archive is never mapped.
+    station_rain : StationRain, optional
+        What the precipitation is mapped with (:class:`sca2lstm.evaluation.rain_mapping.StationRain`), taken from
+        the station's whole record where ``timeseries`` is only its recent part (the service); default: from
+        the context.
 
     Returns
     -------
@@ -343,8 +351,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
     blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
-    original = weather_forecast
-    weather_forecast, unmapped = mapped_weather(ctx, weather_forecast, [t0], precip_mapping)
+    rain = mapped_weather(station_rain or ctx, weather_forecast, [t0], precip_mapping)
+    weather_forecast = rain.weather
     in_cols = [c for c in required_columns(cfg) if c != target]
     # Only what is known on the issue date: the record up to it, then the lead days (empty, or the
     # forecast weather; one window per member of a weather ensemble).
@@ -427,52 +435,13 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
-        if precip_mapping != "none" and is_archive(wf):
-            data["weather_forecast"]["precip_mapping"] = mapping_record(ctx, precip_mapping, original, weather_forecast,
-                                                                        [t0])
-            add_note(data, unmapped)
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M), warn=False)
+    if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
+        data.setdefault("weather_forecast", {"source": "a table of the lead days"})["precip_mapping"] = rain.record
+        add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
-
-
-def mapped_weather(ctx: BasinContext, wf, issue_dates, precip_mapping: str = "auto") -> tuple:
-    """``(wf, note)``: the archive ``wf`` with the precipitation of its forecasts issued on ``issue_dates``
-    mapped as ``precip_mapping`` says (:mod:`sca2lstm.weather.mapping`: ``quantile``, per lead, from the forecasts
-    issued before each date to the basin's observed precipitation of its training years), and the sentence
-    naming the leads left unmapped for too few earlier forecasts (None: none). ``none``: ``wf`` as it is.
-    A one-line DataError where the mapping needs an archive and ``wf`` is none (:func:`check_mappable`)."""
-    from ..weather.mapping import check_mappable, map_precipitation, unmapped_text
-
-    check_mappable(wf, precip_mapping)
-    if precip_mapping == "none" or not is_archive(wf):   # auto: an archive's earlier forecasts are its sample
-        return wf, None
-    table, short = map_precipitation(wf.table, ctx.training_precipitation(), issue_dates, method=precip_mapping)
-    note = unmapped_text(short)
-    return WeatherForecast(table, wf.source, wf.location), (f"{wf.source}: {note}" if note else None)
-
-
-def is_archive(wf) -> bool:
-    """Whether a weather forecast is an archive of past forecasts (several issue dates), whose precipitation a
-    mapping ranks among its earlier forecasts."""
-    return isinstance(wf, WeatherForecast) and len(wf.issue_dates) > 1
-
-
-def mapping_record(ctx: BasinContext, precip_mapping: str, original=None, mapped=None, issue_dates=()) -> dict:
-    """What a forecast records of its precipitation mapping: the method, the least earlier issue dates a lead is
-    mapped from, the training days of the observed climatology, and whether the rain of ``issue_dates`` changed
-    (``original`` and ``mapped``, the archive before and after; ``auto`` maps only drizzly forecasts)."""
-    from ..weather.mapping import MIN_ISSUE_DATES
-
-    i0, i1 = ctx.training_days()
-    out = {"method": precip_mapping, "min_issue_dates": MIN_ISSUE_DATES,
-           "observed": f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}"}
-    if original is not None and mapped is not None:
-        on = original.table["issue_date"].isin(pd.DatetimeIndex(list(issue_dates)))
-        out["mapped"] = not np.allclose(original.table.loc[on, "precipitation"].to_numpy(np.float64),
-                                        mapped.table.loc[on, "precipitation"].to_numpy(np.float64), equal_nan=True)
-    return out
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:

@@ -234,7 +234,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
     ``precip_mapping``: ``auto`` (default; only drizzly forecasts) or ``quantile`` maps the archive's precipitation
-    of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.operational.mapped_weather`).
+    of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.rain_mapping.mapped_weather`).
     With an archive, ``attrs["weather"]`` is what
     :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
     ``archive_rain``, the archive's precipitation as given against the observed on the issued dates' valid days
@@ -251,8 +251,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     from ..data.rating import add_stage_columns
     from .context import BasinContext
     from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, check_recent_inputs,
-                              is_archive, issue_time_hindcasts, mapped_weather, mapping_record, member_setting,
-                              quantile_column)
+                              issue_time_hindcasts, member_setting, quantile_column)
+    from .rain_mapping import is_archive, mapped_weather
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
@@ -288,13 +288,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         if precip_mapping != "none" and is_archive(arch):  # each issue date mapped from the forecasts issued before it
-            days, before = arch.issue_dates, arch
-            days = days[(days >= s) & (days <= e)]
-            arch, unmapped = mapped_weather(ctx, arch, days, precip_mapping)
-            if unmapped:
-                log.warning("%s", unmapped)
-            mapping = {"notes": [unmapped] if unmapped else [],
-                       "precip_mapping": mapping_record(ctx, precip_mapping, before, arch, days)}
+            days = arch.issue_dates
+            rain = mapped_weather(ctx, arch, days[(days >= s) & (days <= e)], precip_mapping)
+            arch = rain.weather
+            if rain.note:
+                log.warning("%s", rain.note)
+            mapping = {"notes": [rain.note] if rain.note else [], "precip_mapping": rain.record}
         # Only the span's issue dates: its members, its setting and whether it mixes one forecast a day with an
         # ensemble are the span's own (the refusal of such a mix says to reforecast the spans apart).
         t = arch.table

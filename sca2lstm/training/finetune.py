@@ -225,8 +225,9 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
             "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model),
             "split": split_days}
+    archives = weather_archives(cfg, ctx.data_dir, data)
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
-                      progress=progress, weather_archive=weather_archives(cfg, ctx.data_dir, data))
+                      progress=progress, weather_archive=archives)
     # The pretrained weights' scores, taken before a resumed state replaces them.
     before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:
@@ -279,7 +280,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             finetuned_basin=basin, data_sha256=rec.source_hash, train_seconds=seconds,
                             data_dir=str(ctx.data_dir), builtin_data=ctx.builtin, periods=periods.to_dict(),
                             persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept,
-                            finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]))
+                            finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]),
+                            weather_archives=_learned_archives(ctx, archives if kept == FINE_TUNED else None))
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
              "%s model", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
@@ -293,6 +295,15 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,
             "model": model, "config": cfg, "persistence_blend": blend, "kept": kept, "decision": decision}
+
+
+def _learned_archives(ctx: BasinContext, archives) -> dict:
+    """The archives of weather forecasts the kept weights learned (``weather_archives`` of the checkpoint): the
+    pretrained model's, and this basin's where the fine-tuned weights, which trained on it, are kept."""
+    learned = dict(ctx.ckpt.get("weather_archives") or {})   # a station that shares an id only: forgotten there
+    if archives is not None and ctx.basin in archives.sources:
+        learned[ctx.basin] = archives.sources[ctx.basin]
+    return learned
 
 
 PRETRAINED, FINE_TUNED = "pretrained", "fine-tuned"

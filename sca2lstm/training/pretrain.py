@@ -206,9 +206,10 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                  device)
     meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
             "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
+    archives = weather_archives(cfg, data_dir, prep.data)
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
-                      weather_archive=weather_archives(cfg, data_dir, prep.data))
+                      weather_archive=archives)
     if resume:
         state = run_dir / "last_state.pth"
         if not state.is_file():
@@ -234,7 +235,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         log.info("%s", summary_line(fits))
     ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
                             val_metrics, history=result["history"], data_dir=str(data_dir),
-                            builtin_data=builtin, train_seconds=wall, persistence_blend=blend)
+                            builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
+                            weather_archives=archives.sources if archives else {})
     out["persistence_blend"] = blend
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")

@@ -31,15 +31,17 @@ log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
 
 
+def archive_candidates(data_dir, basin: str) -> list[Path]:
+    """The paths a station's archive may have: ``DIR/weather_archive/<id>.csv`` and ``.csv.gz`` (none without a
+    folder)."""
+    if data_dir is None:
+        return []
+    return [Path(data_dir) / ARCHIVE_DIR / name for name in (f"{basin}.csv", f"{basin}.csv.gz")]
+
+
 def archive_path(data_dir, basin: str) -> Path | None:
     """``DIR/weather_archive/<id>.csv`` (or ``.csv.gz``) if it exists, else None."""
-    if data_dir is None:
-        return None
-    for name in (f"{basin}.csv", f"{basin}.csv.gz"):
-        p = Path(data_dir) / ARCHIVE_DIR / name
-        if p.is_file():
-            return p
-    return None
+    return next((p for p in archive_candidates(data_dir, basin) if p.is_file()), None)
 
 
 def read_archive(path, cfg, lat: float) -> WeatherForecast:
@@ -116,6 +118,8 @@ class ArchiveLookup:
 
     def __init__(self, records, archives: dict, inputs, leads: int):
         self.inputs = list(inputs)
+        #: basin id -> what a checkpoint records of the archive its weights trained on (:func:`load_archives`)
+        self.sources: dict = {}
         self.by_basin = [IssueTable(archives[rec.basin].table, self.inputs, rec.dates[0], leads)
                          if rec.basin in archives else None for rec in records]
         for rec, table in zip(records, self.by_basin):
@@ -155,16 +159,25 @@ class ArchiveLookup:
 
 
 def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
-    """The archives of the training basins found under ``DIR/weather_archive/`` (None if there are none)."""
-    archives = {}
+    """The archives of the training basins found under ``DIR/weather_archive/`` (None if there are none); its
+    ``sources`` say which file each basin's came from (a checkpoint records them: ``weather_archives``)."""
+    archives, sources = {}, {}
     for rec in records:
         p = archive_path(data_dir, rec.basin)
         if p is not None:
             archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin))
             check_location(archives[rec.basin], data_dir, rec.basin)  # one fetched for another station: refused
+            dates = archives[rec.basin].issue_dates
+            sources[rec.basin] = {"file": str(p.expanduser().absolute()), "issue_dates": len(dates),
+                                  "first": str(dates[0].date()), "last": str(dates[-1].date()),
+                                  "precipitation": "as given"}
             log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
-                     rec.basin, p, archives[rec.basin].table["issue_date"].nunique())
-    return ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads) if archives else None
+                     rec.basin, p, len(dates))
+    if not archives:
+        return None
+    lookup = ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads)
+    lookup.sources = sources
+    return lookup
 
 
 def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) -> pd.DataFrame:

@@ -5,9 +5,11 @@ lead-k forecasts then have another distribution than the rain the model was trai
 (``forecast --precip_mapping quantile``) replaces each forecast amount by the observed amount of the same
 rank: the forecast's rank among the archive's lead-k forecasts issued before its issue date, the observed
 amount of that rank among the station's daily precipitation of its training years. Only precipitation is
-mapped. It is an option, off by default: where the forecasts are wet-biased with heavy peaks it cost a
-little skill (docs/experiments.md, "Forecasts that err otherwise, and quantile mapping of forecast
-precipitation").
+mapped. Mapping every forecast cost wet-biased forecasts with heavy peaks a little skill, so the default,
+``auto``, maps only forecasts that are drizzly with damped storms (:func:`drizzly`; docs/experiments.md,
+"Forecasts that err otherwise, and quantile mapping of forecast precipitation"). Which archive a forecast is
+ranked among, and whether a model's own training rules the mapping out, is decided per basin in
+:mod:`sca2lstm.evaluation.rain_mapping`.
 """
 
 from __future__ import annotations
@@ -163,11 +165,12 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
     return out, short
 
 
-def check_mappable(weather, mapping: str, given: str | None = None) -> None:
-    """A one-line DataError where ``mapping`` (``--precip_mapping quantile``) maps precipitation but ``weather`` is no
-    archive of past forecasts (a :class:`~sca2lstm.weather.files.WeatherForecast` of several issue dates),
-    whose earlier forecasts are the forecast climatology; a ValueError for an unknown ``mapping``.
-    ``given``: the file as the user named it (None: none given)."""
+def check_mappable(weather, mapping: str, given: str | None = None, station_archive: bool = False) -> None:
+    """A one-line DataError where ``mapping`` (``--precip_mapping quantile``) maps precipitation but has nothing to
+    rank it among: ``weather`` is no archive of past forecasts (a :class:`~sca2lstm.weather.files.WeatherForecast`
+    of several issue dates), whose earlier forecasts are the forecast climatology, and the station has no archive
+    of its own (``station_archive``: one forecast is then ranked among that archive's forecasts); a ValueError for
+    an unknown ``mapping``. ``given``: the file as the user named it (None: none given)."""
     from .files import WeatherForecast
 
     if mapping not in PRECIP_MAPPINGS:
@@ -177,11 +180,12 @@ def check_mappable(weather, mapping: str, given: str | None = None) -> None:
     if weather is None:
         raise DataError(f"--precip_mapping {mapping} maps the forecasts of an archive of past weather forecasts; give "
                         "one with --weather_forecast ARCHIVE (issue_date, lead_days, valid_date[, member], <inputs>)")
-    if not isinstance(weather, WeatherForecast) or len(weather.issue_dates) < 2:
+    if (not isinstance(weather, WeatherForecast) or len(weather.issue_dates) < 2) and not station_archive:
         what = "a table of one forecast's days" if not isinstance(weather, WeatherForecast) else "one forecast"
         raise DataError(f"--precip_mapping {mapping}: --weather_forecast {given or getattr(weather, 'source', '')} holds "
                         f"{what}, not an archive of past forecasts (several issue dates) to rank its precipitation "
-                        "among; give the archive, or --precip_mapping none")
+                        "among, and the station has no archive of its own (DATA_DIR/weather_archive/<id>.csv); give "
+                        "the archive, or --precip_mapping none")
 
 
 def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES) -> str | None:

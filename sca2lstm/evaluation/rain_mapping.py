@@ -1,0 +1,178 @@
+"""Which precipitation a forecast reads: a weather forecast's rain mapped to the station's, resolved per basin.
+
+The mapping itself is :mod:`sca2lstm.weather.mapping` (pure arrays). This module decides, for one basin and model
+(:class:`~sca2lstm.evaluation.context.BasinContext`), what a forecast's precipitation is ranked among and whether it
+is mapped at all, in one place that single forecasts, reforecasts and the service share:
+
+- an **archive** given as the weather forecast (several issue dates): each issue date's forecast is ranked among
+  the archive's forecasts issued before it;
+- **one forecast** (a fetched Open-Meteo answer, a table of the lead days) for a station with an archive of its
+  own (``DATA_DIR/weather_archive/<id>.csv``, the one training reads): ranked among that archive's forecasts
+  issued before the issue date, so today's forecast is mapped as the reforecast that verified the station was;
+- a model whose weights trained on this station's archive learned its rain as the archive gives it: ``auto``
+  leaves that station's forecasts unmapped (mapping them would correct a drizzly archive twice: by the mapping
+  and by what the model learned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..weather.files import WeatherForecast
+from .context import BasinContext
+
+
+@dataclass
+class StationRain:
+    """What one station's forecast precipitation is mapped with, for one model, taken from its whole record
+    (:meth:`of`): the service builds it once per station and forecasts from a recent part of the record, whose
+    context has no training years.
+
+    ``observed`` [days]: the station's observed precipitation of its training part (None where there is none:
+    ``missing`` says why); ``observed_days``: that part, ``first..last``; ``archive``: the station's own archive of
+    past forecasts (None: none); ``learned``: what the checkpoint recorded of that archive where the model's
+    weights trained on it (None: they did not).
+    """
+
+    basin: str
+    observed: np.ndarray | None
+    observed_days: str
+    archive: WeatherForecast | None = None
+    learned: dict | None = None
+    missing: str | None = None
+
+    @classmethod
+    def of(cls, ctx: BasinContext, with_archive: bool = True) -> StationRain:
+        """The station's rain as its context (built from its whole record) resolves it (``with_archive``: False
+        leaves the station's archive unread, where the forecast to map is an archive itself)."""
+        try:
+            observed, missing = ctx.training_precipitation(), None
+        except DataError as e:   # a model without precipitation, or none observed: refused only if mapping is asked
+            observed, missing = None, str(e)
+        i0, i1 = ctx.training_days()
+        days = f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}" if i1 > i0 else "none"
+        return cls(ctx.basin, observed, days, ctx.station_archive() if with_archive else None, ctx.learned_archive,
+                   missing)
+
+    def observed_rain(self) -> np.ndarray:
+        """:attr:`observed`, or the one-line DataError saying why there is none."""
+        if self.observed is None:
+            raise DataError(self.missing or f"basin {self.basin}: no observed precipitation to map forecasts to")
+        return self.observed
+
+
+@dataclass
+class MappedWeather:
+    """A weather forecast as the model reads it. ``weather``: the forecast with its precipitation mapped (or as
+    given); ``note``: the sentence naming leads left unmapped (None: none); ``record``: what the forecast's
+    outputs record of the mapping (:func:`mapping_record`; None where there was nothing to map)."""
+
+    weather: object
+    note: str | None = None
+    record: dict | None = None
+
+
+def is_archive(wf) -> bool:
+    """Whether a weather forecast is an archive of past forecasts (several issue dates), whose precipitation a
+    mapping ranks among its earlier forecasts."""
+    return isinstance(wf, WeatherForecast) and len(wf.issue_dates) > 1
+
+
+def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
+                   precip_mapping: str = "auto") -> MappedWeather:
+    """The weather forecast ``wf`` with the precipitation of its forecasts issued on ``issue_dates`` mapped as
+    ``precip_mapping`` says (``quantile``: per lead, to the basin's observed precipitation of its training years;
+    ``auto``: only leads whose earlier forecasts are drizzly with damped storms; ``none``: as given).
+
+    ``station``: the basin's context, or its :class:`StationRain` where the context holds part of its record. An
+    archive is ranked among its own earlier forecasts; one forecast (a single issue date, ``issue_dates`` its one
+    date) among the station's archive's (:attr:`StationRain.archive`), where it has one. ``auto`` maps nothing for
+    a basin whose weights learned its archive (:attr:`StationRain.learned`). A one-line DataError where
+    ``quantile`` has nothing to rank among (:func:`sca2lstm.weather.mapping.check_mappable`).
+    """
+    from ..weather.mapping import check_mappable, map_precipitation, unmapped_text
+
+    if precip_mapping == "none" or wf is None:
+        check_mappable(wf, precip_mapping)
+        return MappedWeather(wf)
+    single = not is_archive(wf)
+    rain = station if isinstance(station, StationRain) else StationRain.of(station, with_archive=single)
+    check_mappable(wf, precip_mapping, station_archive=rain.archive is not None)
+    if single and rain.archive is None:
+        return MappedWeather(wf)
+    if precip_mapping == "auto" and rain.learned:
+        return MappedWeather(wf, record=mapping_record(rain, precip_mapping, mapped=False,
+                                                       why="the model's weights trained on this station's archive "
+                                                           "of forecasts, its rain as given"))
+    if single:
+        (t0,) = pd.DatetimeIndex(list(issue_dates))
+        out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping)
+        sample = f"{rain.archive.source}: its forecasts issued before {t0.date()}"
+    else:
+        table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
+        out = WeatherForecast(table, wf.source, wf.location)
+        sample = "the archive's forecasts issued before each issue date"
+        changed = _changed(wf.table, table, issue_dates)
+    note = unmapped_text(short)
+    return MappedWeather(out, f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None,
+                         mapping_record(rain, precip_mapping, mapped=changed, sample=sample))
+
+
+def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str):
+    """One forecast issued on ``t0`` (a :class:`WeatherForecast` or a table ``date, <inputs>``), its lead days'
+    precipitation ranked among the station archive's forecasts issued before ``t0``: (mapped forecast, unmapped
+    leads, whether any amount changed)."""
+    from ..weather.mapping import map_precipitation
+
+    plain = not isinstance(wf, WeatherForecast)
+    if "precipitation" not in (wf.columns if plain else wf.table.columns):
+        return wf, {}, False
+    t = (pd.DataFrame({"valid_date": pd.to_datetime(wf["date"]), "member": 0,
+                       "precipitation": pd.to_numeric(wf["precipitation"], errors="coerce")})
+         if plain else wf.table[["valid_date", "member", "precipitation"]].copy())
+    lead_days = t["valid_date"] > t0                    # the days before and on t0 are no forecast of t0
+    if not lead_days.any():
+        return wf, {}, False
+    ours = t.loc[lead_days].assign(issue_date=t0)
+    earlier = station.table.loc[station.table["issue_date"] < t0, ["issue_date", "valid_date", "member",
+                                                                   "precipitation"]]
+    both = pd.concat([earlier, ours[["issue_date", "valid_date", "member", "precipitation"]]], ignore_index=True)
+    mapped, short = map_precipitation(both, observed, [t0], method=method)
+    values = mapped["precipitation"].to_numpy(np.float64)[len(earlier):]
+    before = ours["precipitation"].to_numpy(np.float64)
+    changed = not np.allclose(before, values, equal_nan=True)
+    if plain:
+        out = wf.copy()
+        out.loc[ours.index, "precipitation"] = values
+        return out, short, changed
+    table = wf.table.copy()
+    table.loc[ours.index, "precipitation"] = values
+    return WeatherForecast(table, wf.source, wf.location), short, changed
+
+
+def _changed(original: pd.DataFrame, mapped: pd.DataFrame, issue_dates) -> bool:
+    on = original["issue_date"].isin(pd.DatetimeIndex(list(issue_dates)))
+    return not np.allclose(original.loc[on, "precipitation"].to_numpy(np.float64),
+                           mapped.loc[on, "precipitation"].to_numpy(np.float64), equal_nan=True)
+
+
+def mapping_record(rain: StationRain, precip_mapping: str, mapped: bool | None = None, sample: str | None = None,
+                   why: str | None = None) -> dict:
+    """What a forecast records of its precipitation mapping: the method, the least earlier issue dates a lead is
+    mapped from, the training days of the observed climatology, what the forecasts were ranked among
+    (``sample``), whether any amount changed (``mapped``; ``auto`` maps only drizzly forecasts) and, where
+    nothing was mapped for a reason of the model's, ``why``."""
+    from ..weather.mapping import MIN_ISSUE_DATES
+
+    out = {"method": precip_mapping, "min_issue_dates": MIN_ISSUE_DATES, "observed": rain.observed_days}
+    if sample is not None:
+        out["ranked_among"] = sample
+    if mapped is not None:
+        out["mapped"] = bool(mapped)
+    if why is not None:
+        out["not_mapped_because"] = why
+    return out
