@@ -439,3 +439,32 @@ def test_fine_tuning_records_the_stations_archive_only_where_its_weights_are_kep
     lookup = SimpleNamespace(sources={"32006": {"file": "b/32006.csv"}})
     assert _learned_archives(ctx, None) == {"10002": {"file": "a/10002.csv"}}
     assert _learned_archives(ctx, lookup) == {"10002": {"file": "a/10002.csv"}, "32006": {"file": "b/32006.csv"}}
+
+
+def test_an_unreadable_station_archive_refuses_only_the_forecasts_that_would_rank_among_it(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A station archive that is not an archive (no issue_date column) is refused in one line, naming it, by a
+    forecast with weather that would be ranked among it; a forecast without weather, or with --precip_mapping none,
+    never reads it, and the service still sets the station up."""
+    import shutil
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.data import reader
+    from sca2lstm.evaluation.live import station_setup
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    (d / "weather_archive" / "32006.csv").write_text("date,precipitation\n1973-05-02,1.0\n")
+    plain = tmp_path / "today.csv"
+    pd.DataFrame({"date": pd.date_range("1973-05-02", periods=7).strftime("%Y-%m-%d"), "precipitation": 2.0,
+                  "temperature": 10.0}).to_csv(plain, index=False)
+    base = ["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(d), "--issue_date", "1973-05-01"]
+    for extra, rc_want in (([], 0), (["--weather_forecast", str(plain), "--precip_mapping", "none"], 0),
+                           (["--weather_forecast", str(plain)], 1)):
+        rc = main([*base, *extra, "--output_dir", str(tmp_path / f"o{len(extra)}")])
+        err = capsys.readouterr().err.strip()
+        assert rc == rc_want, err
+    assert "weather_archive/32006.csv" in err and len(err.splitlines()) == 1
+    setup = station_setup(bundle, "32006", reader.read_timeseries(d, "32006"), d)
+    assert setup.rain.archive is None and "32006.csv" in setup.rain.archive_error

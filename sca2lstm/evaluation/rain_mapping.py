@@ -44,6 +44,7 @@ class StationRain:
     archive: WeatherForecast | None = None
     learned: dict | None = None
     missing: str | None = None
+    archive_error: str | None = None   # the station's archive could not be read: refused where it is needed
 
     @classmethod
     def of(cls, ctx: BasinContext, with_archive: bool = True) -> StationRain:
@@ -55,8 +56,13 @@ class StationRain:
             observed, missing = None, str(e)
         i0, i1 = ctx.training_days()
         days = f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}" if i1 > i0 else "none"
-        return cls(ctx.basin, observed, days, ctx.station_archive() if with_archive else None, ctx.learned_archive,
-                   missing)
+        archive, archive_error = None, None
+        if with_archive:
+            try:
+                archive = ctx.station_archive()
+            except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
+                archive_error = str(e)
+        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error)
 
     def observed_rain(self) -> np.ndarray:
         """:attr:`observed`, or the one-line DataError saying why there is none."""
@@ -101,6 +107,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         return MappedWeather(wf)
     single = not is_archive(wf)
     rain = station if isinstance(station, StationRain) else StationRain.of(station, with_archive=single)
+    if single and rain.archive_error:
+        raise DataError(rain.archive_error)
     check_mappable(wf, precip_mapping, station_archive=rain.archive is not None)
     if single and rain.archive is None:
         return MappedWeather(wf)
