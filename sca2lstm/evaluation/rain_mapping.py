@@ -34,7 +34,7 @@ class StationRain:
 
     ``observed`` [days]: the station's observed precipitation of its training part (None where there is none:
     ``missing`` says why); ``observed_days``: that part, ``first..last``; ``archive``: the station's own archive of
-    past forecasts (None: none); ``learned``: what the checkpoint recorded of that archive where the model's
+    past forecasts, its precipitation only (None: none); ``learned``: what the checkpoint recorded of that archive where the model's
     weights trained on it (None: they did not).
     """
 
@@ -60,6 +60,10 @@ class StationRain:
         if with_archive:
             try:
                 archive = ctx.station_archive()
+                if archive is not None and "precipitation" in archive.table.columns:
+                    # its rain only: the service sends this to its model workers with every forecast
+                    archive = WeatherForecast(archive.table[["issue_date", "valid_date", "member", "precipitation"]],
+                                              archive.source, archive.location)
             except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
                 archive_error = str(e)
         return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error)
