@@ -142,7 +142,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
-    line = mapping_line((table.attrs.get("weather") or {}).get("precip_mapping"), weather.source)
+    line = mapping_line((table.attrs.get("weather") or {}).get("precip_mapping"), getattr(weather, "source", ""))
     if line:
         print(line + " (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping)
