@@ -663,22 +663,176 @@ def test_a_unit_the_header_names_against_discharge_unit_is_refused(header, unit_
         np.testing.assert_allclose(q, src["q"] / (1000.0 if "l/s" in text.rsplit(" ", 1)[1] else 1.0))
 
 
-def test_rain_in_tenths_of_a_mm_and_stages_in_cm_by_their_headers_are_refused(tmp_path, capsys):
-    """降水量(0.1mm), as weather services store it, passed every check (ten times the rain is still a plausible
-    climate); 水位(cm) of a shallow stream stays under the depth check. Both are refused by their headers."""
+def test_rain_in_cm_and_stages_in_cm_by_their_headers_are_refused(tmp_path, capsys):
+    """降水量(cm) is a unit the import does not read; 水位(cm) of a shallow stream stays under the depth check. Both
+    are refused by their headers, naming the column to convert."""
     src = daily_frame(seed=4)
     f = tmp_path / "站.csv"
-    pd.DataFrame({"日期": src["date"].dt.strftime("%Y-%m-%d"), "降水量(0.1mm)": (src["p"] * 10).round(),
+    pd.DataFrame({"日期": src["date"].dt.strftime("%Y-%m-%d"), "降水量(cm)": (src["p"] / 10).round(2),
                   "雨量": src["p"], "流量": src["q"], "水位(cm)": (5 + src["q"] / 5).round(1)}).to_csv(
         f, index=False, encoding="gbk")
     out = tmp_path / "o"
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r1", "--out", str(out), "--map",
-                              "date=日期,precipitation=降水量(0.1mm),discharge=流量", "--discharge_unit", "m3/s"])
-    assert rc == 1 and "column '降水量(0.1mm)' holds precipitation in 0.1mm by its header" in err, err
+                              "date=日期,precipitation=降水量(cm),discharge=流量", "--discharge_unit", "m3/s"])
+    assert rc == 1 and "column '降水量(cm)' holds precipitation in cm by its header; the import reads mm or 0.1 mm " \
+                       "(--precipitation_unit): convert the column" in err, err
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r2", "--out", str(out), "--map",
                               "date=日期,precipitation=雨量,stage=水位(cm)", "--rating", "a=5,b=1.6,h0=0.1"])
     assert rc == 1 and "column '水位(cm)' holds water levels in cm by its header" in err, err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ rain in 0.1 mm
+#: Ten days of rain in 0.1 mm, as Chinese hydrological systems store it (integers): 17.0 mm in all, 1.7 mm a day,
+#: 621 mm a year; read as mm, 6209 mm a year.
+TENTHS = [0, 0, 35, 120, 5, 0, 0, 0, 10, 0]
+
+
+def _tenths_station(path, header="降水量", unit_row=None, gauges=1):
+    """A GB18030 CSV of DAYS days: rain ``TENTHS`` repeated in column ``header`` (and, for ``gauges=2``, the same
+    rain in mm in column 雨量1 beside it) and daily flows; returns the rain in 0.1 mm as written."""
+    src = daily_frame(seed=5)
+    rain = np.resize(TENTHS, DAYS)
+    lines = [f"日期,{header},流量" if gauges == 1 else f"日期,雨量1,{header},流量"]
+    lines += [f",{unit_row},"] if unit_row else []
+    lines += [f"{d:%Y-%m-%d},{r},{q}" if gauges == 1 else f"{d:%Y-%m-%d},{r / 10:g},{r},{q}"
+              for d, r, q in zip(src["date"], rain, src["q"])]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    return rain
+
+
+def test_rain_in_tenths_of_a_mm_is_read_with_the_flag_and_refused_as_implausible_without(tmp_path, capsys):
+    """Integer rain in 0.1 mm read as mm was ten times the rain (false floods): with --precipitation_unit 0.1mm it is
+    divided by 10 and the unit is stored; without, its 6209 mm a year is refused in one line, nothing written; a
+    station that really is that wet imports as given with --precipitation_unit mm."""
+    f = tmp_path / "站.csv"
+    rain = _tenths_station(f)
+    out = tmp_path / "o"
+    argv = ["station", "import", str(f), "--out", str(out), "--map", "date=日期,precipitation=降水量,discharge=流量",
+            "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, [*argv, "--id", "t0"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert ("column '降水量' (precipitation): mean annual total 6209 mm over 2.0 years of values, more than almost any "
+            "rain gauge records; if the column is in 0.1 mm give --precipitation_unit 0.1mm, if the station really is "
+            "that wet give --precipitation_unit mm") in err, err
+    assert not out.exists()
+
+    rc, stdout, err = run(capsys, [*argv, "--id", "t1", "--precipitation_unit", "0.1mm"])
+    assert rc == 0, err
+    p = pd.read_csv(out / "timeseries" / "t1.csv")["precipitation"]
+    assert p[:10].tolist() == [0.0, 0.0, 3.5, 12.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    np.testing.assert_allclose(p, rain / 10.0)
+    assert "precipitation: 0.1 mm -> mm (/ 10)" in stdout
+    meta = read_station_meta(out, "t1")  # the key is declared: the file reads back
+    assert json.loads((out / "meta" / "t1.json").read_text(encoding="utf-8"))["precipitation_unit"] == "0.1mm"
+    assert meta.to_dict()["precipitation_unit"] == "0.1mm"
+
+    rc, _, err = run(capsys, [*argv, "--id", "t2", "--precipitation_unit", "mm"])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "t2.csv")["precipitation"], rain)
+    assert read_station_meta(out, "t2").to_dict()["precipitation_unit"] == "mm"
+
+    # the check is per gauge: rain in mm beside a gauge in 0.1 mm averages 3415 mm a year, the gauge is named
+    g = tmp_path / "两站.csv"
+    _tenths_station(g, gauges=2)
+    rc, _, err = run(capsys, ["station", "import", str(g), "--id", "t3", "--out", str(tmp_path / "o3"), "--map",
+                              "date=日期,precipitation=雨量1+降水量,discharge=流量", "--discharge_unit", "m3/s",
+                              "--precipitation_weights", "0.5,0.5"])
+    assert rc == 1 and "column '降水量' (precipitation): mean annual total 6209 mm" in err, err
+    assert not (tmp_path / "o3").exists()
+
+
+def test_every_gauge_in_tenths_of_a_mm_is_divided_and_the_checks_speak_mm(tmp_path, capsys):
+    """With --precipitation_unit 0.1mm each gauge of P1+P2 is divided by 10 before the gauges are combined, and a
+    value no storm gives is named in mm and as the file writes it (a missing-value code as written)."""
+    f = tmp_path / "站.csv"
+    rain = np.resize(TENTHS, DAYS)
+    src = daily_frame(seed=6)
+    frame = pd.DataFrame({"日期": src["date"].dt.strftime("%Y-%m-%d"), "P1": rain, "P2": rain[::-1], "流量": src["q"]})
+    frame.to_csv(f, index=False)
+    argv = ["station", "import", str(f), "--id", "g1", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=P1+P2,discharge=流量", "--discharge_unit", "m3/s", "--precipitation_weights",
+            "0.75,0.25", "--precipitation_unit", "0.1mm"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 0, err
+    p = pd.read_csv(tmp_path / "o" / "timeseries" / "g1.csv")["precipitation"]
+    # P1 0, 0, 35, 120 and P2 (reversed: 0, 10, 0, 0) as written, each in 0.1 mm
+    np.testing.assert_allclose(p[:4], [0.0, 0.25 * 1.0, 0.75 * 3.5, 0.75 * 12.0])
+    np.testing.assert_allclose(p, 0.75 * rain / 10 + 0.25 * rain[::-1] / 10)
+    frame.loc[7, "P2"] = 25000    # 2500 mm in a day
+    frame.to_csv(f, index=False)
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 1 and "column 'P2' (precipitation, 0.1 mm) has 2500 mm on 2018-01-08 (25000 as written, in 0.1 mm): " \
+                       "no rain is that large" in err and "0.1 mm?" not in err, err
+    frame.loc[7, "P2"] = 9999     # a missing-value code, named as the file writes it
+    frame.to_csv(f, index=False)
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 1 and "value(s) like 9999 (first on 2018-01-08)" in err and "--na_value 9999 " in err, err
+    rc, _, err = run(capsys, [*argv, "--overwrite", "--na_value", "9999"])
+    assert rc == 0, err
+    frame.loc[7, "P2"] = 999      # like a code as written, but 99.9 mm: a wet day, read as one
+    frame.to_csv(f, index=False)
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 0, err
+    p = pd.read_csv(tmp_path / "o" / "timeseries" / "g1.csv")["precipitation"]
+    assert p[7] == pytest.approx(0.75 * 0.0 + 0.25 * 99.9)
+
+
+@pytest.mark.parametrize("header,unit_row", [("降水量(0.1mm)", None), ("降水量（0.1 mm）", None), ("降水量", "(0.1毫米)")],
+                         ids=["header", "full-width-header-with-a-space", "units-row"])
+def test_rain_in_tenths_of_a_mm_by_its_header_needs_the_flag_and_then_imports(header, unit_row, tmp_path, capsys):
+    """降水量(0.1mm), refused before as a unit the import did not read, is read as 0.1 mm when the flag says so too;
+    without the flag (or against it) the refusal names the flag to give, as for discharge."""
+    f = tmp_path / "站.csv"
+    rain = _tenths_station(f, header, unit_row)
+    out = tmp_path / "o"
+    argv = ["station", "import", str(f), "--id", "h1", "--out", str(out), "--map",
+            f"date=日期,precipitation={header},discharge=流量", "--discharge_unit", "m3/s"]
+    where = "units row" if unit_row else "header"
+    for flags, said in (([], "not given (mm)"), (["--precipitation_unit", "mm"], "is mm")):
+        rc, _, err = run(capsys, [*argv, *flags])
+        assert rc == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"column '{header}' holds precipitation in 0.1" in err and f"by its {where}, but --precipitation_unit " \
+               f"{said}: give --precipitation_unit 0.1mm" in err, err
+        assert not out.exists()
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "h1.csv")["precipitation"], rain / 10.0)
+
+
+def test_rain_in_mm_by_its_header_reads_without_the_flag_and_refuses_the_flag_of_tenths(tmp_path, capsys):
+    """降水量(mm) needs no flag (mm is the default, and the header declares it: no plausibility check); the flag
+    saying 0.1 mm against it is refused naming the flag the header asks for."""
+    f = tmp_path / "站.csv"
+    rain = _tenths_station(f, "降水量(mm)")   # 6209 mm a year, but declared mm by the header
+    argv = ["station", "import", str(f), "--id", "m1", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=降水量(mm),discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
+    assert rc == 1 and "holds precipitation in mm by its header, but --precipitation_unit is 0.1mm: give " \
+                       "--precipitation_unit mm" in err, err
+    rc, _, err = run(capsys, argv)
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "m1.csv")["precipitation"], rain)
+
+
+def test_precipitation_unit_from_a_spec_and_an_unknown_one(tmp_path, capsys):
+    """The spec key precipitation_unit reads as the flag does; a unit it does not know is one line naming it."""
+    import yaml
+
+    f = tmp_path / "站.csv"
+    rain = _tenths_station(f)
+    spec = {"file": "站.csv", "id": "y1", "map": {"date": "日期", "precipitation": "降水量", "discharge": "流量"},
+            "discharge_unit": "m3/s", "precipitation_unit": "0.1mm"}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "st.yaml"), "--out", str(tmp_path / "d")])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "d" / "timeseries" / "y1.csv")["precipitation"], rain / 10.0)
+    assert read_station_meta(tmp_path / "d", "y1").to_dict()["precipitation_unit"] == "0.1mm"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "y2", "--out", str(tmp_path / "e"), "--map",
+                              "date=日期,precipitation=降水量,discharge=流量", "--discharge_unit", "m3/s",
+                              "--precipitation_unit", "cm"])
+    assert rc == 2 and "--precipitation_unit 'cm' unknown; choose from mm, 0.1mm" in err, err
+    assert not (tmp_path / "e").exists()
 
 
 # ------------------------------------------------------------------------------------------ excerpt records

@@ -108,6 +108,8 @@ BAD = {
     "an attribute written as text": (
         {"attributes": {"area": "12.5"}}, 'attributes.area="12.5" is not allowed; expected an object of names (text) '
                                           "-> finite numbers"),
+    "a precipitation unit of cm": (
+        {"precipitation_unit": "cm"}, 'precipitation_unit="cm" is not allowed; expected one of mm, 0.1mm'),
     "a list instead of an object": ([{"day": {"start": "08:00"}}], 'expected a JSON object, got [{"day": '),
 }
 
@@ -143,6 +145,22 @@ def test_nulls_stand_for_the_defaults_and_a_good_file_reads_as_written(tmp_path)
     assert (meta.day_start, meta.timezone, meta.distribution, meta.water_year_start) == ("08:00", "Asia/Shanghai",
                                                                                          "pe3", 1)
     assert parse_rating(meta.rating_curve).discharge([1.15]).q[0] == pytest.approx(12.5)
+
+
+def test_a_file_written_before_the_precipitation_unit_was_recorded_still_reads(tmp_path):
+    """Imports recorded the precipitation column's unit only once 0.1 mm could be read; a metadata file of an older
+    import, which has no such key (its rain was read in mm), reads as it was written."""
+    days = pd.date_range("2018-01-01", periods=800, freq="D")
+    df = pd.DataFrame({"precipitation": 20.0 + (days.day_of_year % 7), "discharge": 5.0 + (days.day_of_year % 11)},
+                      index=days)
+    import_station(df, "nb-1", tmp_path, precipitation_unit="0.1mm")   # 2.0-2.6 mm a day
+    path = meta_path(tmp_path, "nb-1")
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["precipitation_unit"] == "0.1mm" and read_station_meta(tmp_path, "nb-1").to_dict() == written
+    older = {k: v for k, v in written.items() if k != "precipitation_unit"}
+    path.write_text(json.dumps(older), encoding="utf-8")
+    meta = read_station_meta(tmp_path, "nb-1")
+    assert meta.to_dict() == older and "precipitation_unit" not in meta.to_dict()
 
 
 @pytest.fixture()

@@ -32,7 +32,7 @@ PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
               "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start", "day_label",
               "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels", "levels_in",
-              "precipitation_weights", "distribution", "water_year_start"}
+              "precipitation_weights", "distribution", "water_year_start", "precipitation_unit"}
 
 
 def build_parser() -> ArgumentParser:
@@ -49,6 +49,9 @@ def build_parser() -> ArgumentParser:
                         "time=, temperature=, pet= optional; precipitation=P1+P2+P3 combines rain gauges")
     q.add_argument("--discharge_unit", default=None, help="m3/s, l/s or mm/d (mm/d needs --area_km2); "
                                                           "required with discharge=, m3/s with stage=")
+    q.add_argument("--precipitation_unit", default=None,
+                   help="mm or 0.1mm (tenths of a mm, as in 降水量(0.1mm): divided by 10); default mm, but a "
+                        "record averaging over 5000 mm a year is then refused until the unit is given")
     q.add_argument("--area_km2", type=float, default=None, help="catchment area in km2")
     q.add_argument("--lat", type=float, default=None, help="gauge latitude, degrees north")
     q.add_argument("--lon", type=float, default=None, help="gauge longitude, degrees east")
@@ -109,7 +112,8 @@ def _from_flags(args) -> list[dict]:
              "stamp": args.stamp, "timezone": args.timezone, "station_timezone": args.station_timezone,
              "max_missing": args.max_missing, "rating": args.rating, "warning_levels": args.warning_levels,
              "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights,
-             "distribution": args.distribution, "water_year_start": args.water_year_start}]
+             "distribution": args.distribution, "water_year_start": args.water_year_start,
+             "precipitation_unit": args.precipitation_unit}]
 
 
 def _from_spec(path, args) -> list[dict]:
@@ -193,7 +197,8 @@ def _options(d: dict):
                          overwrite=bool(d.get("overwrite")), encoding=d.get("encoding"), sheet=d.get("sheet"),
                          skiprows=skip, timezone=d.get("timezone"), station_timezone=d.get("station_timezone"),
                          rating=d.get("rating"), warning_levels=d.get("warning_levels"),
-                         precipitation_weights=d.get("precipitation_weights"), **opt)
+                         precipitation_weights=d.get("precipitation_weights"),
+                         precipitation_unit=d.get("precipitation_unit"), **opt)
 
 
 def _num(d: dict, key: str):

@@ -56,6 +56,13 @@ from .station_write import (STATIONS_FILE, PreparedStation, check_clash, existin
 MAX_PRECIPITATION_MM = 2000.0
 #: Values loggers and spreadsheets write for "missing"; in a rain column they are refused, not read as rain.
 CODE_LIKE = (999.0, 9999.0, 99999.0, 999.9, 9999.9)
+#: The largest mean annual rain a record whose unit nobody declared is read with, in mm. The wettest long-record
+#: gauges on Earth (Mawsynram, Cherrapunji) average about 11 000-12 000 mm, and in China only a few mountain
+#: gauges in Taiwan exceed 5000 mm; a station of 500 mm a year or more written in 0.1 mm (降水量(0.1mm), integers)
+#: reads as 5000 mm or more, ten times the rain, which the model turns into false floods.
+MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM = 5000.0
+#: Days of rain values the annual total above needs: under a year, a wet season alone would read as a wet climate.
+MIN_DAYS_FOR_ANNUAL_PRECIPITATION = 365
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +255,8 @@ _NAMED_UNITS = {
                   "千立方米/日": None, "千立方米/天": None, "万立方米/日": None, "万立方米/天": None,
                   "ft3/s": None, "cfs": None},
     "stage": {"m": "m", "米": "m", "cm": None, "厘米": None, "mm": None, "毫米": None},
-    "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": None, "cm": None, "厘米": None, "in": None},
+    "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": "0.1mm", "0.1毫米": "0.1mm", "cm": None, "厘米": None,
+                      "in": None},
 }
 
 
@@ -262,10 +270,12 @@ def _named_unit(text, units: dict):
     return None
 
 
-def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> None:
+def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> set:
     """DataError where a column's header, or the units row under it, names a unit the import would not read the
     column in: ``流量(L/s)`` with ``--discharge_unit m3/s`` (flows 1000 times too large, which only the water
-    balance, given the area, would catch), ``水位(cm)``, ``降水量(0.1mm)``."""
+    balance, given the area, would catch), ``降水量(0.1mm)`` without ``--precipitation_unit 0.1mm``, ``水位(cm)``.
+    Returns the keys of the columns whose unit the file names (and the options agree with)."""
+    named_keys = set()
     for key, col in cols.items():
         kind = "precipitation" if key.startswith("precipitation") else key
         if kind not in _NAMED_UNITS:
@@ -276,6 +286,7 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
             if hit is None:
                 continue
             unit, read = hit
+            named_keys.add(key)
             if kind == "discharge" and read is None:
                 raise DataError(f"column {col!r} holds discharge in {unit} by its {where}; the import reads m3/s, l/s "
                                 "or mm/d (--discharge_unit): convert the column to one of them")
@@ -286,8 +297,29 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
                 raise DataError(f"column {col!r} holds water levels in {unit} by its {where}; the rating curve and the "
                                 "import read metres: convert the column to m")
             if kind == "precipitation" and read is None:
-                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm: "
-                                "convert the column to mm")
+                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm or "
+                                "0.1 mm (--precipitation_unit): convert the column to one of them")
+            # rain in mm is the default; rain in 0.1 mm is read so only when the flag says so too, as discharge
+            if kind == "precipitation" and read != (o.precipitation_unit or "mm"):
+                given = f"is {o.precipitation_unit}" if o.precipitation_unit else "not given (mm)"
+                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}, but --precipitation_unit "
+                                f"{given}: give --precipitation_unit {read} (or correct the column's unit)")
+    return named_keys
+
+
+def check_annual_precipitation(daily: pd.Series, col: str) -> None:
+    """DataError where the daily rain ``daily`` (mm, of column ``col``, whose unit nobody declared) averages more
+    than :data:`MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM` a year over at least a year of values: most likely rain
+    in 0.1 mm read as mm."""
+    v = daily.dropna()
+    if len(v) < MIN_DAYS_FOR_ANNUAL_PRECIPITATION:
+        return
+    annual = float(v.mean()) * 365.25
+    if annual > MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM:
+        raise DataError(f"column {col!r} (precipitation): mean annual total {annual:.0f} mm over "
+                        f"{len(v) / 365.25:.1f} years of values, more than almost any rain gauge records; if the column "
+                        "is in 0.1 mm give --precipitation_unit 0.1mm, if the station really is that wet give "
+                        "--precipitation_unit mm")
 
 
 # Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
@@ -448,7 +480,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     rows = table.rows if table is not None and len(table.frame) == len(frame) else np.arange(len(frame)) + 2
     labelled = frame
     frame, rows, head = _drop_label_rows(frame, cols["date"], rows, summary)
-    check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
+    named_keys = check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
@@ -458,32 +490,43 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                                 epoch=table.excel_epoch if table is not None else None)
     what = {"discharge": f"discharge, {o.discharge_unit}", "stage": "water level, m", "temperature": "temperature, degC",
             "pet": "PET, mm/d"}
-    what.update({k: "precipitation, mm" for k in gauge_keys})
+    tenths = o.precipitation_unit == "0.1mm"
+    what.update({k: "precipitation, 0.1 mm" if tenths else "precipitation, mm" for k in gauge_keys})
     vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows) for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
+    # Rain in 0.1 mm is mm from here on; a value to find in the file or to give --na_value is quoted as written.
+    written = {k: vals[k] for k in gauge_keys}
+    if tenths:
+        vals.update({k: vals[k] / 10.0 for k in gauge_keys})
+        summary.append("precipitation: 0.1 mm -> mm (/ 10)")
     for k in ("discharge", *gauge_keys, "pet"):
         if k in vals and (vals[k] < 0).any():
             neg = vals[k] < 0
             first = stamps[np.flatnonzero(neg.to_numpy())[0]]
-            unit = "precipitation, mm/d" if k.startswith("precipitation") else what[k]
+            unit = "precipitation, mm/d" if k.startswith("precipitation") and not tenths else what[k]
+            v = written.get(k, vals[k])[neg].iloc[0]
             raise DataError(f"column {cols[k]!r} ({unit}) has {int(neg.sum())} negative values (first on "
-                            f"{first.date() if first == first.normalize() else first}: {vals[k][neg].iloc[0]:g}); it "
+                            f"{first.date() if first == first.normalize() else first}: {v:g}); it "
                             "must be >= 0 (if they mark missing values, name them with --na_value)")
     for k in gauge_keys:  # a missing-value code left in the rain column would become a deluge
-        bad = (vals[k] > MAX_PRECIPITATION_MM) | vals[k].isin(CODE_LIKE)
+        # a code is compared as the file writes it (9999 in 0.1 mm), unless in mm it is ordinary rain (999 in 0.1 mm
+        # is 99.9 mm)
+        bad = (vals[k] > MAX_PRECIPITATION_MM) | (written[k].isin(CODE_LIKE) & (vals[k] >= min(CODE_LIKE)))
         if bad.any():
             first = stamps[np.flatnonzero(bad.to_numpy())[0]]
-            v = vals[k][bad].iloc[0]
+            v, w = vals[k][bad].iloc[0], written[k][bad].iloc[0]
             when = first.date() if first == first.normalize() else first
-            if v in CODE_LIKE:
-                raise DataError(f"column {cols[k]!r} (precipitation, mm) has {int(bad.sum())} value(s) like {v:g} "
+            if w in CODE_LIKE:
+                raise DataError(f"column {cols[k]!r} ({what[k]}) has {int(bad.sum())} value(s) like {w:g} "
                                 f"(first on {when}): it looks like a missing-value code, not rain; name it with "
-                                f"--na_value {v:g} (repeat the flag for several codes)")
-            raise DataError(f"column {cols[k]!r} (precipitation, mm) has {v:g} mm on {when}: no rain is that large "
-                            f"(more than {MAX_PRECIPITATION_MM:g} mm in one row); a missing-value code (name it with "
-                            "--na_value) or another unit (0.1 mm?)")
+                                f"--na_value {w:g} (repeat the flag for several codes)")
+            raise DataError(f"column {cols[k]!r} ({what[k]}) has {v:g} mm on {when}"
+                            + (f" ({w:g} as written, in 0.1 mm)" if tenths else "")
+                            + f": no rain is that large (more than {MAX_PRECIPITATION_MM:g} mm in one row); a "
+                            "missing-value code (name it with --na_value)"
+                            + ("" if tenths else " or another unit (0.1 mm? give --precipitation_unit 0.1mm)"))
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         out = (vals["temperature"] < -60) | (vals["temperature"] > 60)
         first = stamps[np.flatnonzero(out.to_numpy())[0]]
@@ -503,6 +546,9 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     if "stage" in raw:
         rating_meta = _stage_to_discharge(raw, o, cols["stage"], summary, warnings, "discharge" not in cols)
     daily, n_rows_missing, sub = _to_days(raw, o, m["date"], gauge_keys, summary)
+    for k in gauge_keys:
+        if o.precipitation_unit is None and k not in named_keys:  # nobody said the unit: read as mm if it can be
+            check_annual_precipitation(daily[k], cols[k])
     ts = pd.DataFrame(index=daily.index)
     ts["precipitation"] = _combine_gauges(daily, gauge_keys, o, summary)
     for k in ("temperature", "pet"):
@@ -572,7 +618,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     if "temperature" not in ts:
         summary.append("no temperature column: the temperature input is masked")
     provenance = {"source": source, "source_sha256": sha256,
-                  "mapping": m, "discharge_unit": o.discharge_unit, "sep": o.sep, "decimal": o.decimal,
+                  "mapping": m, "discharge_unit": o.discharge_unit, "precipitation_unit": o.precipitation_unit or "mm",
+                  "sep": o.sep, "decimal": o.decimal,
                   "date_format": o.date_format, "na_values": list(o.na_values),
                   "units_written": {"precipitation": "mm/d", "temperature": "degC", "pet": "mm/d",
                                     "discharge_vol": "m3/s", "discharge_spec": "mm/d", "discharge_max": "m3/s",
@@ -637,7 +684,8 @@ def default_static_attributes() -> list:
 
 def import_station(df: pd.DataFrame, station_id, out_dir, attributes: dict | None = None,
                    discharge_unit: str = "m3/s", mapping: dict | None = None, area_km2: float | None = None,
-                   lat: float | None = None, lon: float | None = None, overwrite: bool = False) -> Path:
+                   lat: float | None = None, lon: float | None = None, overwrite: bool = False,
+                   precipitation_unit: str | None = None) -> Path:
     """Import one station from a DataFrame (for notebooks); returns ``out_dir``, ready for ``--data_dir``.
 
     Parameters
@@ -651,6 +699,9 @@ def import_station(df: pd.DataFrame, station_id, out_dir, attributes: dict | Non
         Static attributes, CAMELS-GB names (``area``, ``gauge_lat``, ``gauge_lon``, ``elev_mean``, ...).
         ``area``/``gauge_lat``/``gauge_lon`` may also be given as ``area_km2``/``lat``/``lon``.
     discharge_unit : {"m3/s", "l/s", "mm/d"}
+    precipitation_unit : {"mm", "0.1mm"}, optional
+        The precipitation column's unit; 0.1mm is divided by 10. Not given: mm, and a record averaging more than
+        :data:`MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM` a year is refused as a likely 0.1 mm.
     """
     attrs = dict(attributes or {})
     area_km2 = area_km2 if area_km2 is not None else attrs.pop("area", None)
@@ -664,7 +715,7 @@ def import_station(df: pd.DataFrame, station_id, out_dir, attributes: dict | Non
         mapping = {k: k for k in MAP_KEYS if k in frame.columns}
     frame = frame.astype(object).where(frame.notna(), None).astype("string")
     o = ImportOptions(str(station_id), dict(mapping), discharge_unit, _opt_float(area_km2), _opt_float(lat),
-                      _opt_float(lon), attrs, overwrite=overwrite)
+                      _opt_float(lon), attrs, overwrite=overwrite, precipitation_unit=precipitation_unit)
     st = prepare_station(frame, o, source="DataFrame", static_attributes=default_static_attributes())
     for w in st.warnings:
         log.warning(w)

@@ -62,6 +62,8 @@ FLOOD_DISTRIBUTIONS = ("glo", "gev", "pe3")
 WEATHER_SOURCES = ("open-meteo",)
 #: Units a station's discharge column may be given in (``sca2lstm station import --discharge_unit``).
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
+#: Units a station's precipitation column may be given in (``sca2lstm station import --precipitation_unit``).
+PRECIPITATION_UNITS = ("mm", "0.1mm")
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
@@ -311,6 +313,9 @@ class StationMetaFile(_Section):
     mapping: Optional[dict[str, str]] = Field(None, description=_NAMES + "column names (text)")
     discharge_unit: Optional[Literal[DISCHARGE_UNITS]] = Field(
         None, description=f"one of {', '.join(DISCHARGE_UNITS)}")
+    # absent from the files imports wrote before the unit could be given: their rain was read in mm
+    precipitation_unit: Optional[Literal[PRECIPITATION_UNITS]] = Field(
+        None, description=f"one of {', '.join(PRECIPITATION_UNITS)}")
     sep: Optional[str] = Field(None, description="the column separator (text)")
     decimal: Optional[Literal[".", ","]] = Field(None, description='one of ".", ","')
     date_format: Optional[str] = Field(None, description="a date format (text), or null")

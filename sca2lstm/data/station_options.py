@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from .ids import check_basin_id
-from .station_meta import DISCHARGE_UNITS, half_width, parse_pairs
+from .station_meta import DISCHARGE_UNITS, PRECIPITATION_UNITS, half_width, parse_pairs
 
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
@@ -55,6 +55,7 @@ class ImportOptions:
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
     distribution: str | None = None       # of the return-period levels (stored in the metadata)
     water_year_start: object = 10         # month the year of the annual maxima starts
+    precipitation_unit: str | None = None  # "mm" or "0.1mm"; None: not declared (read as mm, checked for plausibility)
 
     @property
     def gauges(self) -> list:
@@ -184,6 +185,11 @@ def check_options(o: ImportOptions) -> ImportOptions:
         raise UsageError("--discharge_unit is required (m3/s, l/s or mm/d)")
     if o.discharge_unit not in DISCHARGE_UNITS:
         raise UsageError(f"--discharge_unit {o.discharge_unit!r} unknown; choose from {', '.join(DISCHARGE_UNITS)}")
+    if isinstance(o.precipitation_unit, str):  # 0.1 mm, 0.1MM: the unit as written
+        o.precipitation_unit = re.sub(r"\s+", "", unicodedata.normalize("NFKC", o.precipitation_unit)).lower() or None
+    if o.precipitation_unit is not None and o.precipitation_unit not in PRECIPITATION_UNITS:
+        raise UsageError(f"--precipitation_unit {o.precipitation_unit!r} unknown; choose from "
+                         f"{', '.join(PRECIPITATION_UNITS)}")
     if o.area_km2 is not None and not (math.isfinite(o.area_km2) and o.area_km2 > 0):
         raise UsageError(f"--area_km2 {o.area_km2} must be a number > 0 (km2)")
     if o.discharge_unit == "mm/d" and o.area_km2 is None:
