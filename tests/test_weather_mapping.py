@@ -468,3 +468,26 @@ def test_an_unreadable_station_archive_refuses_only_the_forecasts_that_would_ran
     assert "weather_archive/32006.csv" in err and len(err.splitlines()) == 1
     setup = station_setup(bundle, "32006", reader.read_timeseries(d, "32006"), d)
     assert setup.rain.archive is None and "32006.csv" in setup.rain.archive_error
+
+
+def test_one_forecast_in_whole_millimetres_is_mapped_as_the_same_amounts_in_decimals(bundle, data_with_archive,
+                                                                                      tmp_path):
+    """Rain written as whole numbers (``2``, not ``2.0``) reads as an integer column: the mapped amounts, which are
+    not whole, still replace it, in a table of the lead days and a one-issue-date long table alike."""
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    day = "1973-05-04"
+    days = pd.date_range("1973-05-05", periods=7).strftime("%Y-%m-%d")
+    rain = [0, 3, 12, 1, 0, 25, 2]
+    plain = pd.DataFrame({"date": days, "precipitation": rain, "temperature": 10})
+    long = plain.rename(columns={"date": "valid_date"}).assign(issue_date=day, lead_days=range(1, 8))
+    run = lambda wf: issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=day, leads=7,  # noqa: E731
+                                    weather_forecast=wf, precip_mapping="quantile")
+    ref = run(plain.assign(precipitation=plain["precipitation"].astype(float)))
+    assert ref.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+    long.to_csv(tmp_path / "long.csv", index=False)
+    for given in (plain, read_forecast_file(tmp_path / "long.csv")):
+        fc = run(given)
+        assert fc.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+        np.testing.assert_allclose(fc.table["median"], ref.table["median"], rtol=1e-6)

@@ -157,11 +157,14 @@ def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: s
     values = mapped["precipitation"].to_numpy(np.float64)[len(earlier):]
     before = ours["precipitation"].to_numpy(np.float64)
     changed = not np.allclose(before, values, equal_nan=True)
+    # as floats: rain written in whole millimetres reads as an integer column, which refuses the mapped amounts
     if plain:
         out = wf.copy()
+        out["precipitation"] = pd.to_numeric(out["precipitation"], errors="coerce").astype(np.float64)
         out.loc[ours.index, "precipitation"] = values
         return out, short, changed
     table = wf.table.copy()
+    table["precipitation"] = table["precipitation"].astype(np.float64)
     table.loc[ours.index, "precipitation"] = values
     return WeatherForecast(table, wf.source, wf.location), short, changed
 
