@@ -491,3 +491,19 @@ def test_one_forecast_in_whole_millimetres_is_mapped_as_the_same_amounts_in_deci
         fc = run(given)
         assert fc.data["weather_forecast"]["precip_mapping"]["mapped"] is True
         np.testing.assert_allclose(fc.table["median"], ref.table["median"], rtol=1e-6)
+
+
+def test_a_bad_date_in_one_forecast_of_a_station_with_an_archive_is_refused_in_one_line(
+        pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    """The lead days are dated by the one date parser of every weather file before they are ranked among the
+    station's archive: a day that is no date is named in one line, as for a station without an archive."""
+    from sca2lstm.cli.forecast import main
+
+    days = ["1973-05-32", *pd.date_range("1973-05-06", periods=6).strftime("%Y-%m-%d")]
+    p = tmp_path / "today.csv"
+    pd.DataFrame({"date": days, "precipitation": 2.0, "temperature": 10.0}).to_csv(p, index=False)
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--issue_date", "1973-05-04", "--weather_forecast", str(p), "--output_dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1, err
+    assert "'1973-05-32' is not one" in err and str(p) in err

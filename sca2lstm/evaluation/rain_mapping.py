@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..weather.files import WeatherForecast
+from ..weather.files import WeatherForecast, forecast_dates
 from .context import BasinContext
 
 
@@ -143,7 +143,8 @@ def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: s
     plain = not isinstance(wf, WeatherForecast)
     if "precipitation" not in (wf.columns if plain else wf.table.columns):
         return wf, {}, False
-    t = (pd.DataFrame({"valid_date": pd.to_datetime(wf["date"]), "member": 0,
+    # dated by the one date parser of weather files: a day that is no date is refused in one line, as it is unmapped
+    t = (pd.DataFrame({"valid_date": forecast_dates(wf["date"], "date", "weather forecast"), "member": 0,
                        "precipitation": pd.to_numeric(wf["precipitation"], errors="coerce")})
          if plain else wf.table[["valid_date", "member", "precipitation"]].copy())
     lead_days = t["valid_date"] > t0                    # the days before and on t0 are no forecast of t0
