@@ -507,3 +507,24 @@ def test_a_bad_date_in_one_forecast_of_a_station_with_an_archive_is_refused_in_o
     err = capsys.readouterr().err.strip()
     assert rc == 1 and len(err.splitlines()) == 1, err
     assert "'1973-05-32' is not one" in err and str(p) in err
+
+
+def test_one_forecast_longer_than_the_leads_read_is_mapped_and_noted_on_those_leads_only(bundle, data_with_archive):
+    """``weather fetch`` asks two days more than the leads (the issue day and one more): the days after the leads
+    the forecast reads are neither mapped nor named as left unmapped (the archive has no forecast of lead 8)."""
+    from sca2lstm.evaluation.operational import issue_forecast
+
+    day = "1973-05-04"
+    rng = np.random.default_rng(4)
+    fetched = pd.DataFrame({"date": pd.date_range("1973-05-05", periods=9).strftime("%Y-%m-%d"),
+                            "precipitation": rng.gamma(0.8, 5.0, 9).round(1), "temperature": 10.0})
+    run = lambda wf, leads: issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=day,  # noqa: E731
+                                           leads=leads, weather_forecast=wf, precip_mapping="quantile")
+    for leads in (6, 7):
+        fc = run(fetched, leads)
+        short = [n for n in fc.data["notes"] if "not quantile-mapped" in n]
+        # lead 7 has too few earlier forecasts in this archive (123 issue dates); 8 and 9 are not read
+        expected = [] if leads == 6 else ["lead(s) 7 of issue date 1973-05-04"]
+        assert len(short) == len(expected) and all(e in n for e, n in zip(expected, short)), short
+        assert fc.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+        np.testing.assert_allclose(fc.table["median"], run(fetched.head(leads), leads).table["median"], rtol=1e-6)

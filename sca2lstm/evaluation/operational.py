@@ -351,7 +351,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
     blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
-    rain = mapped_weather(station_rain or ctx, weather_forecast, [t0], precip_mapping)
+    rain = mapped_weather(station_rain or ctx, weather_forecast, [t0], precip_mapping, leads=leads)
     weather_forecast = rain.weather
     in_cols = [c for c in required_columns(cfg) if c != target]
     # Only what is known on the issue date: the record up to it, then the lead days (empty, or the

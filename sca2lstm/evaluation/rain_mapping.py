@@ -93,7 +93,7 @@ def is_archive(wf) -> bool:
 
 
 def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
-                   precip_mapping: str = "auto") -> MappedWeather:
+                   precip_mapping: str = "auto", leads: int | None = None) -> MappedWeather:
     """The weather forecast ``wf`` with the precipitation of its forecasts issued on ``issue_dates`` mapped as
     ``precip_mapping`` says (``quantile``: per lead, to the basin's observed precipitation of its training years;
     ``auto``: only leads whose earlier forecasts are drizzly with damped storms; ``none``: as given).
@@ -101,8 +101,10 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
     ``station``: the basin's context, or its :class:`StationRain` where the context holds part of its record. An
     archive is ranked among its own earlier forecasts; one forecast (a single issue date, ``issue_dates`` its one
     date) among the station's archive's (:attr:`StationRain.archive`), where it has one. ``auto`` maps nothing for
-    a basin whose weights learned its archive (:attr:`StationRain.learned`). A one-line DataError where
-    ``quantile`` has nothing to rank among (:func:`sca2lstm.weather.mapping.check_mappable`).
+    a basin whose weights learned its archive (:attr:`StationRain.learned`). ``leads``: the lead days one forecast
+    is read for (None: all its days after the issue date); its later days are neither mapped nor named as left
+    unmapped. A one-line DataError where ``quantile`` has nothing to rank among
+    (:func:`sca2lstm.weather.mapping.check_mappable`).
     """
     from ..weather.mapping import check_mappable, map_precipitation, unmapped_text
 
@@ -122,7 +124,7 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
                                                            "of forecasts, its rain as given"))
     if single:
         (t0,) = pd.DatetimeIndex(list(issue_dates))
-        out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping)
+        out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping, leads)
         sample = f"{rain.archive.source}: its forecasts issued before {t0.date()}"
     else:
         table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
@@ -134,10 +136,10 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
                          mapping_record(rain, precip_mapping, mapped=changed, sample=sample))
 
 
-def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str):
+def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str, leads: int | None = None):
     """One forecast issued on ``t0`` (a :class:`WeatherForecast` or a table ``date, <inputs>``), its lead days'
     precipitation ranked among the station archive's forecasts issued before ``t0``: (mapped forecast, unmapped
-    leads, whether any amount changed)."""
+    leads, whether any amount changed). ``leads``: the lead days read (None: every day after ``t0``)."""
     from ..weather.mapping import map_precipitation
 
     plain = not isinstance(wf, WeatherForecast)
@@ -148,6 +150,8 @@ def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: s
                        "precipitation": pd.to_numeric(wf["precipitation"], errors="coerce")})
          if plain else wf.table[["valid_date", "member", "precipitation"]].copy())
     lead_days = t["valid_date"] > t0                    # the days before and on t0 are no forecast of t0
+    if leads is not None:  # a fetched forecast runs two days past the leads, which no archive lead ranks
+        lead_days &= t["valid_date"] <= t0 + pd.Timedelta(days=int(leads))
     if not lead_days.any():
         return wf, {}, False
     ours = t.loc[lead_days].assign(issue_date=t0)
