@@ -528,3 +528,24 @@ def test_one_forecast_longer_than_the_leads_read_is_mapped_and_noted_on_those_le
         assert len(short) == len(expected) and all(e in n for e, n in zip(expected, short)), short
         assert fc.data["weather_forecast"]["precip_mapping"]["mapped"] is True
         np.testing.assert_allclose(fc.table["median"], run(fetched.head(leads), leads).table["median"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["quantile", "auto"])
+def test_a_lead_without_amounts_on_its_first_issue_dates_counts_only_the_dates_with_one(method):
+    """An archive whose lead 2 has no amounts (NaN: an answer with nulls) on its first 200 issue dates: those dates
+    are no forecast sample, so the dates just after them are left as given with a note, not ranked among nothing
+    (which failed) or among a few; lead 1, with amounts on every date, is mapped."""
+    dates = pd.date_range("1972-01-01", periods=260)
+    a = _archive(dates, leads=2, seed=5)
+    a.loc[(a["lead_days"] == 2) & (pd.to_datetime(a["issue_date"]) < dates[200]), "precipitation"] = np.nan
+    table = from_long_table(a, "archive.csv").table
+    rng = np.random.default_rng(6)   # a dry climate with big storms: the archive is drizzly with damped storms
+    observed = np.where(rng.random(2000) < 0.7, 0.0, rng.gamma(0.8, 12.0, 2000))
+    t = [dates[200], dates[250]]
+    mapped, short = map_precipitation(table, observed, t, method=method)
+    assert short == {t[0]: [(2, 0)], t[1]: [(2, 50)]}
+    on = table["issue_date"].isin(t)
+    lead = (table["valid_date"] - table["issue_date"]).dt.days
+    assert (mapped.loc[on & (lead == 2), "precipitation"] == table.loc[on & (lead == 2), "precipitation"]).all()
+    assert not np.allclose(mapped.loc[on & (lead == 1), "precipitation"], table.loc[on & (lead == 1), "precipitation"])
+    assert "at most 0)" in unmapped_text(short)

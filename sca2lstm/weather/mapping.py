@@ -124,7 +124,8 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
     issue_dates : iterable of dates
         The issue dates whose rows are mapped; the other rows are returned as they are.
     min_issue_dates : int
-        A lead whose forecast sample comes from fewer issue dates is left unmapped (:data:`MIN_ISSUE_DATES`).
+        A lead whose forecast sample comes from fewer issue dates (with an amount of the lead: NaN is none) is
+        left unmapped (:data:`MIN_ISSUE_DATES`).
     method : {'quantile', 'auto'}
         ``auto``: a date's lead is mapped only where its forecast sample is :func:`drizzly`.
 
@@ -152,14 +153,16 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         ends = np.r_[starts[1:], len(sel)]
         target = np.isin(days, issue[sel][wanted[sel]])
         f = np.empty(0)                              # the lead's amounts issued before days[j], sorted
+        n = 0    # the issue dates before days[j] with an amount of the lead: one without (nulls) is no sample
         for j in range(int(np.flatnonzero(target)[-1]) + 1):
             rows = sel[starts[j]:ends[j]]
             if target[j]:
-                if j < min_issue_dates:
-                    short.setdefault(pd.Timestamp(days[j]), []).append((int(k), j))
+                if n < min_issue_dates:
+                    short.setdefault(pd.Timestamp(days[j]), []).append((int(k), n))
                 elif method != "auto" or drizzly(f, o):
                     p[rows] = quantile_map(p0[rows], f, o, assume_sorted=True)
             v = np.sort(p0[rows][np.isfinite(p0[rows])])
+            n += v.size > 0
             f = np.insert(f, np.searchsorted(f, v), v)  # one pass over the dates: a copy per date, not a mask
     out["precipitation"] = p
     return out, short
