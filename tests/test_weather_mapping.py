@@ -436,9 +436,9 @@ def test_fine_tuning_records_the_stations_archive_only_where_its_weights_are_kep
     from sca2lstm.training.finetune import _learned_archives
 
     ctx = SimpleNamespace(basin="32006", ckpt={"weather_archives": {"10002": {"file": "a/10002.csv"}}})
-    lookup = SimpleNamespace(sources={"32006": {"file": "b/32006.csv"}})
+    trained = {"32006": {"file": "b/32006.csv"}}
     assert _learned_archives(ctx, None) == {"10002": {"file": "a/10002.csv"}}
-    assert _learned_archives(ctx, lookup) == {"10002": {"file": "a/10002.csv"}, "32006": {"file": "b/32006.csv"}}
+    assert _learned_archives(ctx, trained) == {"10002": {"file": "a/10002.csv"}, "32006": {"file": "b/32006.csv"}}
 
 
 def test_an_unreadable_station_archive_refuses_only_the_forecasts_that_would_rank_among_it(
@@ -549,3 +549,30 @@ def test_a_lead_without_amounts_on_its_first_issue_dates_counts_only_the_dates_w
     assert (mapped.loc[on & (lead == 2), "precipitation"] == table.loc[on & (lead == 2), "precipitation"]).all()
     assert not np.allclose(mapped.loc[on & (lead == 1), "precipitation"], table.loc[on & (lead == 1), "precipitation"])
     assert "at most 0)" in unmapped_text(short)
+
+
+@pytest.mark.slow
+def test_a_station_archive_of_years_no_training_window_reads_is_not_recorded_as_learned(
+        bundle, tiny_cfg, tiny_data_dir, tmp_path):
+    """An archive of the test years only (1976-1977; training ends 1974) feeds no training window: the checkpoint
+    does not record it, so ``auto`` still maps the station's drizzly forecasts instead of saying the weights
+    learned them."""
+    import shutil
+
+    from sca2lstm.evaluation.operational import issue_forecast
+    from sca2lstm.training.pretrain import pretrain
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    archive = drizzly_archive(bundle, d, "32006", pd.date_range("1976-01-01", "1977-12-31"))
+    archive.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    out = tmp_path / "not_trained_on_archive.pth"
+    pretrain(tiny_cfg, out, data_dir=d, progress=False)
+    model = load_model(out)
+    assert model[3]["weather_archives"] == {}
+    day = "1977-08-01"
+    today = _lead_days(archive.assign(issue_date=archive["issue_date"].astype(str)), day)
+    fc = issue_forecast(model, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=today)
+    got = fc.data["weather_forecast"]["precip_mapping"]
+    assert got["mapped"] is True and "not_mapped_because" not in got

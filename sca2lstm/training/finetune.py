@@ -281,7 +281,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             data_dir=str(ctx.data_dir), builtin_data=ctx.builtin, periods=periods.to_dict(),
                             persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept,
                             finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]),
-                            weather_archives=_learned_archives(ctx, archives if kept == FINE_TUNED else None))
+                            weather_archives=_learned_archives(
+                                ctx, archives.trained_sources(tr_p) if archives and kept == FINE_TUNED else None))
     b, a = vm["before"], vm["after"]
     log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
              "%s model", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
@@ -297,12 +298,14 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
             "model": model, "config": cfg, "persistence_blend": blend, "kept": kept, "decision": decision}
 
 
-def _learned_archives(ctx: BasinContext, archives) -> dict:
+def _learned_archives(ctx: BasinContext, trained: dict | None) -> dict:
     """The archives of weather forecasts the kept weights learned (``weather_archives`` of the checkpoint): the
-    pretrained model's, and this basin's where the fine-tuned weights, which trained on it, are kept."""
+    pretrained model's, and this basin's where the fine-tuned weights, which trained on it, are kept (``trained``:
+    :meth:`~sca2lstm.weather.archive.ArchiveLookup.trained_sources` of the fine-tuning; None: the pretrained
+    weights are kept)."""
     learned = dict(ctx.ckpt.get("weather_archives") or {})   # a station that shares an id only: forgotten there
-    if archives is not None and ctx.basin in archives.sources:
-        learned[ctx.basin] = archives.sources[ctx.basin]
+    if trained is not None and ctx.basin in trained:
+        learned[ctx.basin] = trained[ctx.basin]
     return learned
 
 

@@ -236,7 +236,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
                             val_metrics, history=result["history"], data_dir=str(data_dir),
                             builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
-                            weather_archives=archives.sources if archives else {})
+                            weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
     out["persistence_blend"] = blend
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                              "val_metrics.csv", "Pretraining")

@@ -120,6 +120,7 @@ class ArchiveLookup:
         self.inputs = list(inputs)
         #: basin id -> what a checkpoint records of the archive its weights trained on (:func:`load_archives`)
         self.sources: dict = {}
+        self.basins = [rec.basin for rec in records]
         self.by_basin = [IssueTable(archives[rec.basin].table, self.inputs, rec.dates[0], leads)
                          if rec.basin in archives else None for rec in records]
         for rec, table in zip(records, self.by_basin):
@@ -135,6 +136,20 @@ class ArchiveLookup:
 
     def __bool__(self) -> bool:
         return any(t is not None and len(t) for t in self.by_basin)
+
+    def trained_sources(self, periods) -> dict:
+        """:attr:`sources` of the basins whose archive holds a forecast complete on every lead issued within their
+        training days ``periods`` (``[(i0, i1)]`` per record, as the trainer gets them): an archive of other years
+        (one of 2024 on, beside training years that end earlier) fed no training window, and the weights did not
+        learn its rain."""
+        out = {}
+        for basin, table, (i0, i1) in zip(self.basins, self.by_basin, periods):
+            if table is None or basin not in self.sources:
+                continue
+            inside = (table.days >= i0) & (table.days < i1)
+            if (inside & table.complete.any(axis=1)).any():
+                out[basin] = self.sources[basin]
+        return out
 
     def lookup(self, basin_idx, issue_day, leads: int, rng):
         """(forecast name -> [B, leads] (NaN where the archive lacks a day), found [B]) for each window.
