@@ -576,3 +576,36 @@ def test_a_station_archive_of_years_no_training_window_reads_is_not_recorded_as_
     fc = issue_forecast(model, "32006", data_dir=d, issue_date=day, leads=7, weather_forecast=today)
     got = fc.data["weather_forecast"]["precip_mapping"]
     assert got["mapped"] is True and "not_mapped_because" not in got
+
+
+def test_a_reforecast_by_a_model_that_learned_the_archive_says_its_drizzly_rain_was_not_mapped(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """``auto`` leaves the archive a model trained on as given: the reforecast's rain line then says so, and
+    neither it nor weather.json gives a mapped share of wet days, or says such forecasts are mapped."""
+    import shutil
+
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    p = d / "weather_archive" / "32006.csv"
+    drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1975-12-31")).to_csv(p, index=False)
+    # the session's model with the record pretraining on this folder writes (a test above trains such a model)
+    ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
+    ckpt["weather_archives"] = {"32006": {"file": str(p), "issue_dates": 1826, "first": "1971-01-01",
+                                          "last": "1975-12-31", "precipitation": "as given"}}
+    learned = tmp_path / "learned.pth"
+    torch.save(ckpt, learned)
+    rc = main(["--model", str(learned), "--basin", "32006", "--data_dir", str(d), "--from", "1975-03-01", "--to",
+               "1975-06-30", "--weather_forecast", str(p), "--output_dir", str(tmp_path / "o")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    record = json.loads(next((tmp_path / "o").glob("*/weather.json")).read_text())
+    assert record["precip_mapping"]["mapped"] is False and record["precip_mapping"]["not_mapped_because"]
+    lead1 = record["archive_rain"]["leads"]["1"]
+    assert lead1["drizzly_with_damped_storms"] and "wet_days_mapped" not in lead1
+    (line,) = [x for x in out.out.splitlines() if "archive rain against the observed" in x]
+    assert "mapped)" not in line and "mapped where" not in line and "not mapped" in line, line

@@ -142,10 +142,12 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     n_issue = table["issue_date"].nunique()
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
-    line = mapping_line((table.attrs.get("weather") or {}).get("precip_mapping"), getattr(weather, "source", ""))
+    record = (table.attrs.get("weather") or {}).get("precip_mapping")
+    line = mapping_line(record, getattr(weather, "source", ""))
     if line:
         print(line + " (weather.json)")
-    rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping)
+    rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
+                             (record or {}).get("not_mapped_because"))
     if rain:
         print(f"{weather.source}: {rain}")
     asked = pd.date_range(args.from_date, args.to_date, freq="D")

@@ -361,9 +361,15 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     if weather_archive is not None:
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None, "notes": [],
                                 **(mapping or {}),
-                                "archive_rain": _archive_rain(ctx, weather_archive, arch if mapping else None,
+                                "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings
+
+
+def _mapped_by(mapping: dict | None) -> bool:
+    """Whether a reforecast's archive went through the mapping (``auto`` leaves the archive a model trained on as
+    given: it then has no mapped share of wet days to report)."""
+    return bool(mapping) and not (mapping.get("precip_mapping") or {}).get("not_mapped_because")
 
 
 def _archive_rain(ctx, given, mapped, issue_dates, leads) -> dict | None:

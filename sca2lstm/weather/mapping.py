@@ -317,9 +317,10 @@ def archive_rain(table: pd.DataFrame, observed: pd.Series, issue_dates, leads, m
     return {"wet_mm": WET_MM, "min_days": min_days, "leads": out}
 
 
-def archive_rain_text(record: dict | None, mapping: str = "none") -> str | None:
+def archive_rain_text(record: dict | None, mapping: str = "none", not_mapped_because: str | None = None) -> str | None:
     """One line of :func:`archive_rain`'s lead 1 (None: no record, or too few days to say anything), with the
-    hint to map the precipitation where the forecasts are drizzly with damped storms."""
+    hint to map the precipitation where the forecasts are drizzly with damped storms (``not_mapped_because``: why
+    the mapping asked for was not made, which the line says instead)."""
     r = (record or {}).get("leads", {}).get("1")
     if r is None:
         return None
@@ -336,7 +337,9 @@ def archive_rain_text(record: dict | None, mapping: str = "none") -> str | None:
     text = (f"archive rain against the observed, lead 1 ({r['days']} days): wet days (>= {record['wet_mm']:g} mm) "
             f"{pct(r['wet_days_forecast'])}{mapped} vs {pct(r['wet_days_observed'])}, 99th percentile "
             f"{mm(r['p99_forecast'])} vs {mm(r['p99_observed'])} mm, total {total}, correlation {corr}")
-    if r["drizzly_with_damped_storms"]:
+    if r["drizzly_with_damped_storms"] and not_mapped_because:
+        text += f"; drizzly with damped storms, not mapped: {not_mapped_because}"
+    elif r["drizzly_with_damped_storms"]:
         text += "; drizzly with damped storms: " + {
             "none": "--precip_mapping auto (the default) maps such forecasts",
             "quantile": "the case --precip_mapping quantile is for",
