@@ -609,3 +609,26 @@ def test_a_reforecast_by_a_model_that_learned_the_archive_says_its_drizzly_rain_
     assert lead1["drizzly_with_damped_storms"] and "wet_days_mapped" not in lead1
     (line,) = [x for x in out.out.splitlines() if "archive rain against the observed" in x]
     assert "mapped)" not in line and "mapped where" not in line and "not mapped" in line, line
+
+
+def test_a_reforecast_of_one_forecasts_issue_date_maps_it_among_the_stations_archive_as_forecast_does(
+        pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    """``--from D --to D`` with the long table of one forecast issued on D: its rain is ranked among the station's
+    archive as ``--issue_date D`` ranks it (``quantile`` maps always), not left as given without a word."""
+    from sca2lstm.cli.forecast import main
+
+    day = "1973-05-04"
+    archive = pd.read_csv(data_with_archive / "weather_archive" / "32006.csv")
+    one = tmp_path / "today.csv"
+    archive[archive["issue_date"] == day].to_csv(one, index=False)
+    base = ["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+            "--weather_forecast", str(one), "--precip_mapping", "quantile", "--leads", "6"]
+    assert main([*base, "--issue_date", day, "--output_dir", str(tmp_path / "single")]) == 0
+    assert main([*base, "--from", day, "--to", day, "--output_dir", str(tmp_path / "span")]) == 0
+    out = capsys.readouterr().out
+    single = pd.read_csv(next((tmp_path / "single").rglob("forecast.csv")))
+    span = pd.read_csv(next((tmp_path / "span").rglob("reforecast.csv")))
+    np.testing.assert_allclose(span["median"], single["median"], rtol=1e-4)
+    record = json.loads(next((tmp_path / "span").glob("*/weather.json")).read_text())["precip_mapping"]
+    assert record["mapped"] is True and "issued before 1973-05-04" in record["ranked_among"]
+    assert out.count("quantile-mapped per lead") == 2

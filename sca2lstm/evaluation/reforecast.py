@@ -287,9 +287,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
-        if precip_mapping != "none" and is_archive(arch):  # each issue date mapped from the forecasts issued before it
-            days = arch.issue_dates
-            rain = mapped_weather(ctx, arch, days[(days >= s) & (days <= e)], precip_mapping)
+        days = arch.issue_dates
+        days = days[(days >= s) & (days <= e)]
+        # each issue date mapped from the forecasts issued before it: an archive's own, or for one forecast (its
+        # one issue date in the span) the station's archive's, as a forecast of that date maps it
+        if precip_mapping != "none" and (is_archive(arch) or len(days) == 1):
+            rain = mapped_weather(ctx, arch, days, precip_mapping)
             arch = rain.weather
             if rain.note:
                 log.warning("%s", rain.note)
