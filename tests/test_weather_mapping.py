@@ -632,3 +632,38 @@ def test_a_reforecast_of_one_forecasts_issue_date_maps_it_among_the_stations_arc
     record = json.loads(next((tmp_path / "span").glob("*/weather.json")).read_text())["precip_mapping"]
     assert record["mapped"] is True and "issued before 1973-05-04" in record["ranked_among"]
     assert out.count("quantile-mapped per lead") == 2
+
+
+def test_an_unreadable_archive_of_a_station_whose_archive_the_model_learned_refuses_only_quantile(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """``auto`` ranks nothing for a station whose archive the model trained on: its forecast is issued with the rain
+    as given, and says why, even where the archive can no longer be read; ``quantile``, which would rank among it,
+    is refused in one line naming the file."""
+    import shutil
+
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    p = d / "weather_archive" / "32006.csv"
+    p.write_text("date,precipitation\n1973-05-02,1.0\n")
+    # the session's model with the record pretraining on this station's archive writes
+    ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
+    ckpt["weather_archives"] = {"32006": {"file": str(p), "issue_dates": 1461, "first": "1971-01-01",
+                                          "last": "1974-12-31", "precipitation": "as given"}}
+    learned = tmp_path / "learned.pth"
+    torch.save(ckpt, learned)
+    today = tmp_path / "today.csv"
+    pd.DataFrame({"date": pd.date_range("1973-05-02", periods=7).strftime("%Y-%m-%d"), "precipitation": 2.0,
+                  "temperature": 10.0}).to_csv(today, index=False)
+    base = ["--model", str(learned), "--basin", "32006", "--data_dir", str(d), "--issue_date", "1973-05-01",
+            "--weather_forecast", str(today)]
+    assert main([*base, "--output_dir", str(tmp_path / "auto")]) == 0
+    out = capsys.readouterr().out
+    assert "not mapped (auto): the model's weights trained on this station's archive" in out
+    assert main([*base, "--precip_mapping", "quantile", "--output_dir", str(tmp_path / "q")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "weather_archive/32006.csv" in err

@@ -113,12 +113,13 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         return MappedWeather(wf)
     single = not is_archive(wf)
     rain = station if isinstance(station, StationRain) else StationRain.of(station, with_archive=single)
-    if single and rain.archive_error:
+    learned = precip_mapping == "auto" and rain.learned   # ranks nothing: an archive it cannot read refuses nothing
+    if single and rain.archive_error and not learned:
         raise DataError(rain.archive_error)
-    check_mappable(wf, precip_mapping, station_archive=rain.archive is not None)
-    if single and rain.archive is None:
+    check_mappable(wf, precip_mapping, station_archive=rain.archive is not None or rain.archive_error is not None)
+    if single and rain.archive is None and rain.archive_error is None:
         return MappedWeather(wf)
-    if precip_mapping == "auto" and rain.learned:
+    if learned:
         return MappedWeather(wf, record=mapping_record(rain, precip_mapping, mapped=False,
                                                        why="the model's weights trained on this station's archive "
                                                            "of forecasts, its rain as given"))
