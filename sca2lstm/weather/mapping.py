@@ -152,9 +152,15 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         days, starts = np.unique(issue[sel], return_index=True)
         ends = np.r_[starts[1:], len(sel)]
         target = np.isin(days, issue[sel][wanted[sel]])
-        f = np.empty(0)                              # the lead's amounts issued before days[j], sorted
-        n = 0    # the issue dates before days[j] with an amount of the lead: one without (nulls) is no sample
-        for j in range(int(np.flatnonzero(target)[-1]) + 1):
+        first = int(np.flatnonzero(target)[0])
+        # The dates before the first one mapped are sorted in one go (one forecast of today, ranked among ten years
+        # of an archive, would otherwise insert the years date by date); from there the sample grows date by date.
+        head = sel[:starts[first]]
+        finite = np.isfinite(p0[head])
+        f = np.sort(p0[head][finite])                # the lead's amounts issued before days[j], sorted
+        # the issue dates before days[j] with an amount of the lead: one without (nulls) is no sample
+        n = int(np.unique(issue[head][finite]).size)
+        for j in range(first, int(np.flatnonzero(target)[-1]) + 1):
             rows = sel[starts[j]:ends[j]]
             if target[j]:
                 if n < min_issue_dates:
