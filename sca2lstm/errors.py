@@ -38,3 +38,8 @@ class TrainingError(Sca2lstmError):
 
 class WeatherSourceError(DataError):
     """A weather service that cannot be reached, refuses the request or answers something unusable (exit 1)."""
+
+
+class StationFileError(DataError):
+    """A station's own file that a forecast needs (its archive of past weather forecasts) cannot be read: the
+    station's state, not the request's fault (exit 1; the service answers 503 until the file is fixed)."""

@@ -335,3 +335,21 @@ def test_a_posted_forecast_of_a_station_with_an_archive_is_mapped_as_sca2lstm_fo
     assert got["setting"] == "issue-time+weather-forecast"
     assert got["forecast"] == table_rows(mapped.table, *lead_warnings(mapped.table, warnings.levels))
     assert [x["median"] for x in got["forecast"]] != pytest.approx(list(as_posted.table["median"]), rel=1e-3)
+
+
+def test_a_station_archive_the_service_cannot_read_answers_503_naming_it_and_forecasts_without_weather(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """A station's own archive that is not an archive is the station's state, not the request's fault: a forecast
+    that would rank its posted weather among it gets 503 naming the file; without weather it is issued."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    (d / "weather_archive" / "32006.csv").write_text("date,precipitation\n1977-05-02,1.0\n")
+    with forecaster(pretrained_ckpt, d) as f, TestClient(create_app(d, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        get = lambda: c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH)  # noqa: E731
+        assert get().status_code == 200
+        body = _json(daily_response(FIRST, WET, TEMP))
+        assert c.post("/stations/32006/weather", content=body,
+                      headers={**AUTH, "Content-Type": "application/json"}).status_code == 200
+        r = get()
+        assert r.status_code == 503 and "weather_archive/32006.csv" in r.json()["detail"], r.text

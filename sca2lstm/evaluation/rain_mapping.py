@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, StationFileError
 from ..weather.files import WeatherForecast, forecast_dates
 from .context import BasinContext
 
@@ -115,7 +115,7 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
     rain = station if isinstance(station, StationRain) else StationRain.of(station, with_archive=single)
     learned = precip_mapping == "auto" and rain.learned   # ranks nothing: an archive it cannot read refuses nothing
     if single and rain.archive_error and not learned:
-        raise DataError(rain.archive_error)
+        raise StationFileError(rain.archive_error)
     check_mappable(wf, precip_mapping, station_archive=rain.archive is not None or rain.archive_error is not None)
     if single and rain.archive is None and rain.archive_error is None:
         return MappedWeather(wf)

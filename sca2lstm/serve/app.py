@@ -37,7 +37,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
-from ..errors import CheckpointError, Sca2lstmError
+from ..errors import CheckpointError, Sca2lstmError, StationFileError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS
 from ..evaluation.warn import station_warning
@@ -348,8 +348,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
 
     @app.exception_handler(Sca2lstmError)
     async def _domain(request: Request, exc: Sca2lstmError):
-        # a checkpoint replaced under the running service is the service's state, not the request's fault
-        status = 503 if isinstance(exc, CheckpointError) else 422
+        # a checkpoint replaced under the running service, or a station file it cannot read, is the service's
+        # state, not the request's fault
+        status = 503 if isinstance(exc, (CheckpointError, StationFileError)) else 422
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
 
     def holds_token(cred: BearerCredentials) -> bool:
