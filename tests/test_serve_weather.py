@@ -334,6 +334,9 @@ def test_a_posted_forecast_of_a_station_with_an_archive_is_mapped_as_sca2lstm_fo
         got = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
     assert got["setting"] == "issue-time+weather-forecast"
     assert got["forecast"] == table_rows(mapped.table, *lead_warnings(mapped.table, warnings.levels))
+    # the answer says so, as `sca2lstm forecast` prints it
+    assert any("auto-mapped per lead" in n and "32006.csv: its forecasts issued before 1977-12-31" in n
+               for n in got["notes"]), got["notes"]
     assert [x["median"] for x in got["forecast"]] != pytest.approx(list(as_posted.table["median"]), rel=1e-3)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..data.tables import parse_csv, read_bytes
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
-from .warnings_flags import add_warning_flags, mapping_line, run_reforecast, warned
+from .warnings_flags import add_warning_flags, run_reforecast, warned
 
 PROG = "sca2lstm forecast"
 
@@ -132,6 +132,8 @@ def _body(args) -> int:
         print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
         for _, r in t.iterrows():
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
+    from ..evaluation.rain_mapping import mapping_line
+
     wf = fc.data.get("weather_forecast", {})
     line = mapping_line(wf.get("precip_mapping"), wf.get("source", "the weather forecast"))
     if line:

@@ -112,6 +112,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
 
     from ..errors import UsageError
     from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
+    from ..evaluation.rain_mapping import mapping_line
     from ..evaluation.reforecast import left_out_text, reforecast, write_reforecast
     from ..weather.mapping import archive_rain_text
 
@@ -165,16 +166,3 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     print(f"Output: {table}  (score it with: sca2lstm verify {shlex.quote(str(table))})")
     return 0
 
-
-def mapping_line(record: dict | None, source: str) -> str | None:
-    """The line a forecast or reforecast prints of its precipitation mapping (``record``:
-    :func:`sca2lstm.evaluation.rain_mapping.mapping_record`; None: nothing to say)."""
-    if not record:
-        return None
-    if record.get("not_mapped_because"):
-        return f"precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
-    if not record.get("mapped", True):
-        return None
-    among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
-    return (f"precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
-            f"{record['observed']}{among}")

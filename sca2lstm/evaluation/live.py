@@ -42,7 +42,7 @@ from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
-from .rain_mapping import StationRain
+from .rain_mapping import StationRain, mapping_line
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
@@ -178,8 +178,12 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     stale = stale_flow_note(station, ts[bundle[1].data.target], fc.issue_date)  # an issue date asked for by hand
     read = fc.data.get("weather_forecast")  # the members it read: some incomplete ones are left out
-    left = members_note(weather_forecast, fc.issue_date, read["members"]) if read else None
-    return LiveForecast(fc, setup.warnings.levels, probs, highest, [*setup.notes, *(n for n in (stale, left) if n)])
+    left = members_note(weather_forecast, fc.issue_date, read.get("members", 1)) if read else None
+    # whether its rain was mapped to the station's (and the leads left as given), as `sca2lstm forecast` prints it
+    mapping = (read or {}).get("precip_mapping")
+    rain = [mapping_line(mapping, "the weather forecast"), (mapping or {}).get("unmapped")]
+    return LiveForecast(fc, setup.warnings.levels, probs, highest,
+                        [*setup.notes, *(n for n in (stale, left, *rain) if n)])
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

@@ -133,8 +133,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         sample = "the archive's forecasts issued before each issue date"
         changed = _changed(wf.table, table, issue_dates)
     note = unmapped_text(short)
-    return MappedWeather(out, f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None,
-                         mapping_record(rain, precip_mapping, mapped=changed, sample=sample))
+    note = f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None
+    return MappedWeather(out, note, mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note))
 
 
 def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str, leads: int | None = None):
@@ -182,11 +182,11 @@ def _changed(original: pd.DataFrame, mapped: pd.DataFrame, issue_dates) -> bool:
 
 
 def mapping_record(rain: StationRain, precip_mapping: str, mapped: bool | None = None, sample: str | None = None,
-                   why: str | None = None) -> dict:
+                   why: str | None = None, unmapped: str | None = None) -> dict:
     """What a forecast records of its precipitation mapping: the method, the least earlier issue dates a lead is
     mapped from, the training days of the observed climatology, what the forecasts were ranked among
-    (``sample``), whether any amount changed (``mapped``; ``auto`` maps only drizzly forecasts) and, where
-    nothing was mapped for a reason of the model's, ``why``."""
+    (``sample``), whether any amount changed (``mapped``; ``auto`` maps only drizzly forecasts), where nothing was
+    mapped for a reason of the model's, ``why``, and the sentence naming leads left as given (``unmapped``)."""
     from ..weather.mapping import MIN_ISSUE_DATES
 
     out = {"method": precip_mapping, "min_issue_dates": MIN_ISSUE_DATES, "observed": rain.observed_days}
@@ -196,4 +196,20 @@ def mapping_record(rain: StationRain, precip_mapping: str, mapped: bool | None =
         out["mapped"] = bool(mapped)
     if why is not None:
         out["not_mapped_because"] = why
+    if unmapped is not None:
+        out["unmapped"] = unmapped      # the leads left as given for too few earlier forecasts
     return out
+
+
+def mapping_line(record: dict | None, source: str) -> str | None:
+    """The line a forecast or reforecast prints (and the service notes) of its precipitation mapping (``record``:
+    :func:`mapping_record`; None: nothing to say)."""
+    if not record:
+        return None
+    if record.get("not_mapped_because"):
+        return f"precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
+    if not record.get("mapped", True):
+        return None
+    among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
+    return (f"precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
+            f"{record['observed']}{among}")
