@@ -667,3 +667,21 @@ def test_an_unreadable_archive_of_a_station_whose_archive_the_model_learned_refu
     assert main([*base, "--precip_mapping", "quantile", "--output_dir", str(tmp_path / "q")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "weather_archive/32006.csv" in err
+
+
+def test_without_observed_rain_to_map_to_auto_uses_the_forecast_as_given_and_quantile_refuses(data_with_archive):
+    """A station (or model) with no observed precipitation in its training part has nothing to map forecast rain
+    to: the default reads the forecast as given and says why; ``quantile``, asked for, is refused in one line."""
+    from sca2lstm.errors import DataError
+    from sca2lstm.evaluation.rain_mapping import StationRain, mapped_weather
+    from sca2lstm.weather.files import read_forecast_file
+
+    archive = read_forecast_file(data_with_archive / "weather_archive" / "32006.csv")
+    why = "basin 32006: no observed precipitation in its training part"
+    rain = StationRain("32006", None, "none", archive=archive, missing=why)
+    today = _lead_days(pd.read_csv(data_with_archive / "weather_archive" / "32006.csv"), "1973-05-04")
+    for wf, days in ((today, ["1973-05-04"]), (archive, archive.issue_dates[-3:])):
+        got = mapped_weather(rain, wf, days, "auto")
+        assert got.weather is wf and got.record["mapped"] is False and got.record["not_mapped_because"] == why
+        with pytest.raises(DataError, match=why):
+            mapped_weather(rain, wf, days, "quantile")

@@ -123,6 +123,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         return MappedWeather(wf, record=mapping_record(rain, precip_mapping, mapped=False,
                                                        why="the model's weights trained on this station's archive "
                                                            "of forecasts, its rain as given"))
+    if precip_mapping == "auto" and rain.observed is None:  # nothing to map to: the default uses it as given
+        return MappedWeather(wf, record=mapping_record(rain, precip_mapping, mapped=False, why=rain.missing))
     if single:
         (t0,) = pd.DatetimeIndex(list(issue_dates))
         out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping, leads)
