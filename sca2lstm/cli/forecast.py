@@ -135,7 +135,7 @@ def _body(args) -> int:
     from ..evaluation.rain_mapping import mapping_line
 
     wf = fc.data.get("weather_forecast", {})
-    line = mapping_line(wf.get("precip_mapping"), wf.get("source", "the weather forecast"))
+    line = mapping_line(wf.get("precip_mapping"), args.weather_forecast)   # the file as the user named it
     if line:
         print(line[0].upper() + line[1:])
     for line in lines:
