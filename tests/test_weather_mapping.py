@@ -388,25 +388,35 @@ def test_one_forecast_of_a_station_with_an_archive_is_mapped_as_a_reforecast_map
     assert rc == 0 and "quantile-mapped per lead" in out and "32006.csv: its forecasts issued before 1973-05-04" in out
 
 
+def _pretrained_beside_an_archive(bundle, cfg, tiny_data_dir, tmp_path, first: str, last: str):
+    """A copy of the tiny data with a drizzly archive of basin 32006 (issue dates ``first``..``last``) and a model
+    pretrained on that folder: (data folder, archive table, checkpoint path)."""
+    import shutil
+
+    from sca2lstm.training.pretrain import pretrain
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    archive = drizzly_archive(bundle, d, "32006", pd.date_range(first, last))
+    archive.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    out = tmp_path / "pretrained_beside_archive.pth"
+    pretrain(cfg, out, data_dir=d, progress=False)
+    return d, archive, out
+
+
 @pytest.mark.slow
 def test_a_model_trained_on_the_stations_archive_reads_its_forecasts_as_given_under_auto(
         bundle, tiny_cfg, tiny_data_dir, tmp_path, capsys):
     """Training that read a station's archive records it in the checkpoint; ``auto`` then leaves that station's
     forecasts as the archive gives them (the model learned that rain: mapping would correct it twice), while a
     model that never saw the archive maps the same drizzly forecast. ``quantile``, asked for, still maps."""
-    import shutil
 
     from sca2lstm.cli.forecast import main
     from sca2lstm.evaluation.operational import issue_forecast
-    from sca2lstm.training.pretrain import pretrain
 
-    d = tmp_path / "data"
-    shutil.copytree(tiny_data_dir, d)
-    (d / "weather_archive").mkdir()
-    archive = drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1974-12-31"))
-    archive.to_csv(d / "weather_archive" / "32006.csv", index=False)
-    out = tmp_path / "trained_on_archive.pth"
-    pretrain(tiny_cfg, out, data_dir=d, progress=False)
+    d, archive, out = _pretrained_beside_an_archive(bundle, tiny_cfg, tiny_data_dir, tmp_path, "1971-01-01",
+                                                    "1974-12-31")
     learned = load_model(out)
     rec = learned[3]["weather_archives"]
     assert set(rec) == {"32006"} and rec["32006"]["file"].endswith("32006.csv") and rec["32006"]["issue_dates"] > 1400
@@ -557,18 +567,11 @@ def test_a_station_archive_of_years_no_training_window_reads_is_not_recorded_as_
     """An archive of the test years only (1976-1977; training ends 1974) feeds no training window: the checkpoint
     does not record it, so ``auto`` still maps the station's drizzly forecasts instead of saying the weights
     learned them."""
-    import shutil
 
     from sca2lstm.evaluation.operational import issue_forecast
-    from sca2lstm.training.pretrain import pretrain
 
-    d = tmp_path / "data"
-    shutil.copytree(tiny_data_dir, d)
-    (d / "weather_archive").mkdir()
-    archive = drizzly_archive(bundle, d, "32006", pd.date_range("1976-01-01", "1977-12-31"))
-    archive.to_csv(d / "weather_archive" / "32006.csv", index=False)
-    out = tmp_path / "not_trained_on_archive.pth"
-    pretrain(tiny_cfg, out, data_dir=d, progress=False)
+    d, archive, out = _pretrained_beside_an_archive(bundle, tiny_cfg, tiny_data_dir, tmp_path, "1976-01-01",
+                                                    "1977-12-31")
     model = load_model(out)
     assert model[3]["weather_archives"] == {}
     day = "1977-08-01"
