@@ -835,6 +835,48 @@ def test_precipitation_unit_from_a_spec_and_an_unknown_one(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+def test_a_reimport_without_the_unit_of_a_station_stored_in_tenths_of_a_mm_is_refused(tmp_path, capsys):
+    """A dry station's rain in 0.1 mm (300 mm a year, 3000 read as mm) passes the plausibility check; re-imported
+    with --overwrite but without --precipitation_unit, the same file was read as mm, ten times the rain, and its
+    metadata changed to mm without a word. The stored unit is now asked for again; a unit given changes it."""
+    from sca2lstm.data.station import import_station
+    from sca2lstm.errors import UsageError
+
+    src = daily_frame(seed=7)
+    rain = np.resize([0, 0, 30, 40, 2, 0, 0, 0, 10, 0], DAYS)   # 0.1 mm: 8.2 mm in 10 days, 299 mm a year
+    f = tmp_path / "旱站.csv"
+    f.write_bytes(pd.DataFrame({"日期": src["date"].dt.strftime("%Y-%m-%d"), "降水量": rain, "流量": src["q"]})
+                  .to_csv(index=False).encode("gbk"))
+    out = tmp_path / "o"
+    argv = ["station", "import", str(f), "--id", "dry", "--out", str(out), "--map",
+            "date=日期,precipitation=降水量,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
+    assert rc == 0, err
+    before = snapshot(out)
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("station 'dry' was imported with its rain in 0.1 mm (precipitation_unit in " in err
+            and "give --precipitation_unit 0.1mm again, or --precipitation_unit mm if the file's rain is now in mm"
+            in err), err
+    assert snapshot(out) == before
+    rc, _, err = run(capsys, [*argv, "--overwrite", "--precipitation_unit", "0.1mm"])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "dry.csv")["precipitation"], rain / 10.0)
+    rc, _, err = run(capsys, [*argv, "--overwrite", "--precipitation_unit", "mm"])   # said: the unit changes
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "dry.csv")["precipitation"], rain)
+    assert read_station_meta(out, "dry").to_dict()["precipitation_unit"] == "mm"
+    # stored in mm, a re-import without the unit reads mm as before; the Python API asks as the command does
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 0, err
+    df = pd.DataFrame({"precipitation": rain, "discharge": src["q"].to_numpy()},
+                      index=pd.DatetimeIndex(src["date"]))
+    import_station(df, "api", out, precipitation_unit="0.1mm")
+    with pytest.raises(UsageError, match="station 'api' was imported with its rain in 0.1 mm"):
+        import_station(df, "api", out, overwrite=True)
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "api.csv")["precipitation"], rain / 10.0)
+
+
 # ------------------------------------------------------------------------------------------ excerpt records
 def _readings(rows) -> pd.DataFrame:
     """Readings ``[(time, q, p), ...]`` as a frame on their timestamps."""

@@ -49,8 +49,8 @@ from .station_meta import StationMeta, check_level_flows
 # import's one entry point.
 from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOptions, check_options,  # noqa: F401
                               parse_attr, parse_levels, parse_mapping, parse_weights)
-from .station_write import (STATIONS_FILE, PreparedStation, check_clash, existing_station_files,  # noqa: F401
-                            write_stations)
+from .station_write import (STATIONS_FILE, PreparedStation, check_clash,  # noqa: F401
+                            check_stored_precipitation_unit, existing_station_files, write_stations)
 
 #: The largest rain a record may hold in one row, in mm (the world's wettest observed day brought 1825 mm).
 MAX_PRECIPITATION_MM = 2000.0
@@ -660,6 +660,7 @@ def import_files(jobs) -> list:
         o = check_options(o)
         out_dir = Path(out_dir).expanduser()
         check_clash(out_dir, o.station_id, o.overwrite)
+        check_stored_precipitation_unit(out_dir, o.station_id, o.precipitation_unit, o.overwrite)
         table = read_station_file(file, o.sep, o.na_values, o.encoding, o.sheet, o.skiprows, o.header_names())
         st = prepare_station(table.frame, o, source=str(file), sha256=table.sha256, static_attributes=static,
                              table=table)
@@ -716,6 +717,8 @@ def import_station(df: pd.DataFrame, station_id, out_dir, attributes: dict | Non
     frame = frame.astype(object).where(frame.notna(), None).astype("string")
     o = ImportOptions(str(station_id), dict(mapping), discharge_unit, _opt_float(area_km2), _opt_float(lat),
                       _opt_float(lon), attrs, overwrite=overwrite, precipitation_unit=precipitation_unit)
+    o = check_options(o)
+    check_stored_precipitation_unit(out_dir, o.station_id, o.precipitation_unit, overwrite)
     st = prepare_station(frame, o, source="DataFrame", static_attributes=default_static_attributes())
     for w in st.warnings:
         log.warning(w)

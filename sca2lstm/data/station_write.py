@@ -74,6 +74,23 @@ def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
                          "--id or pass --overwrite to replace it")
 
 
+def check_stored_precipitation_unit(out_dir, station_id: str, unit, overwrite: bool) -> None:
+    """UsageError where a re-import (``overwrite``) gives no precipitation unit (``unit`` None) for a station an
+    earlier import read in 0.1 mm: read as mm, a dry station's rain is ten times too large and passes every check,
+    and its metadata would say mm. The unit is asked for, not kept, as the file may have been converted since."""
+    path = Path(out_dir).expanduser() / "meta" / f"{station_id}.json"
+    if not overwrite or unit is not None or not path.is_file():
+        return
+    try:
+        old = tables.read_json(path, "station metadata file")
+    except DataError:  # a damaged earlier file is replaced whole, as on any re-import
+        return
+    if isinstance(old, dict) and old.get("precipitation_unit") == "0.1mm":
+        raise UsageError(f"station {station_id!r} was imported with its rain in 0.1 mm (precipitation_unit in {path}), "
+                         "and this re-import gives no unit: give --precipitation_unit 0.1mm again, or "
+                         "--precipitation_unit mm if the file's rain is now in mm")
+
+
 def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
     """Write validated stations into ``out_dir``, all or nothing. Returns their timeseries files."""
     out_dir = Path(out_dir).expanduser()
