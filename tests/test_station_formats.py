@@ -835,6 +835,31 @@ def test_precipitation_unit_from_a_spec_and_an_unknown_one(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+def test_an_import_flag_given_with_a_spec_is_refused_not_ignored(tmp_path, capsys):
+    """With --spec every station's options come from the YAML: --precipitation_unit 0.1mm given beside it was
+    dropped without a word, so the refusal of rain in 0.1 mm asked for the very flag the user had given (and a dry
+    station's rain was read ten times too large). A flag given with --spec is one line naming the spec key."""
+    import yaml
+
+    f = tmp_path / "站.csv"
+    _tenths_station(f)
+    spec = {"file": "站.csv", "id": "s1", "map": {"date": "日期", "precipitation": "降水量", "discharge": "流量"},
+            "discharge_unit": "m3/s"}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    argv = ["station", "import", "--spec", str(tmp_path / "st.yaml"), "--out", str(tmp_path / "d")]
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("--precipitation_unit is given with --spec, which reads each station's options from the YAML only: "
+            "write precipitation_unit: in the station's entry") in err, err
+    rc, _, err = run(capsys, [*argv, "--discharge_unit", "l/s", "--na_value", "-99"])
+    assert rc == 2 and "--discharge_unit, --na_value are given with --spec" in err, err
+    rc, _, err = run(capsys, [*argv, str(f)])
+    assert rc == 2 and "FILE is given with --spec" in err, err
+    assert not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--overwrite", "--quiet"])   # what a spec leaves to the command line
+    assert rc == 1 and "give --precipitation_unit 0.1mm" in err, err
+
+
 def test_a_reimport_without_the_unit_of_a_station_stored_in_tenths_of_a_mm_is_refused(tmp_path, capsys):
     """A dry station's rain in 0.1 mm (300 mm a year, 3000 read as mm) passes the plausibility check; re-imported
     with --overwrite but without --precipitation_unit, the same file was read as mm, ten times the rain, and its

@@ -15,7 +15,8 @@ A township station logged hourly in GBK, with a water level, a rating curve and 
 
 ``--spec stations.yaml`` gives the same options in YAML: one mapping, or ``stations:`` with a list of
 them (keys as the flags without ``--``; ``file`` relative to the YAML's folder; ``map`` and ``attr``
-as mappings). Every station is checked before anything is written.
+as mappings); beside it only ``--out`` and ``--overwrite`` are read, another flag is refused. Every station is
+checked before anything is written.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ def _from_spec(path, args) -> list[dict]:
 
     from ..data.tables import read_text
 
+    # every station's options come from the YAML: a flag given beside it would be dropped without a word
+    given = [k for k in sorted(_SPEC_KEYS - {"out", "overwrite"}) if getattr(args, k, None) not in (None, [])]
+    if given:
+        flags = ", ".join("FILE" if k == "file" else f"--{k}" for k in given)
+        raise UsageError(f"{flags} {'is' if len(given) == 1 else 'are'} given with --spec, which reads each station's "
+                         f"options from the YAML only: write {', '.join(k + ':' for k in given)} in the station's entry")
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--spec {p}: no such file")
