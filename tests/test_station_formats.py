@@ -860,6 +860,31 @@ def test_an_import_flag_given_with_a_spec_is_refused_not_ignored(tmp_path, capsy
     assert rc == 1 and "give --precipitation_unit 0.1mm" in err, err
 
 
+def test_a_key_beside_the_stations_list_of_a_spec_is_refused_not_ignored(tmp_path, capsys):
+    """precipitation_unit: 0.1mm written once above 'stations:', as if for all of them, was not read: the rain of
+    a dry station was ten times too large. A key beside the list is one line saying to write it in each entry."""
+    import yaml
+
+    f = tmp_path / "站.csv"
+    rain = _tenths_station(f)
+    station = {"file": "站.csv", "id": "s1", "map": {"date": "日期", "precipitation": "降水量", "discharge": "流量"},
+               "discharge_unit": "m3/s"}
+    spec = tmp_path / "st.yaml"
+    spec.write_text(yaml.safe_dump({"precipitation_unit": "0.1mm", "stations": [station]}, allow_unicode=True),
+                    encoding="utf-8")
+    argv = ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "d")]
+    rc, _, err = run(capsys, argv)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--spec {spec}: key(s) ['precipitation_unit'] beside 'stations:' are not read; write them in each " \
+           "station's entry" in err, err
+    assert not (tmp_path / "d").exists()
+    spec.write_text(yaml.safe_dump({"stations": [{**station, "precipitation_unit": "0.1mm"}]}, allow_unicode=True),
+                    encoding="utf-8")
+    rc, _, err = run(capsys, argv)
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "d" / "timeseries" / "s1.csv")["precipitation"], rain / 10.0)
+
+
 def test_a_reimport_without_the_unit_of_a_station_stored_in_tenths_of_a_mm_is_refused(tmp_path, capsys):
     """A dry station's rain in 0.1 mm (300 mm a year, 3000 read as mm) passes the plausibility check; re-imported
     with --overwrite but without --precipitation_unit, the same file was read as mm, ten times the rain, and its

@@ -15,8 +15,8 @@ A township station logged hourly in GBK, with a water level, a rating curve and 
 
 ``--spec stations.yaml`` gives the same options in YAML: one mapping, or ``stations:`` with a list of
 them (keys as the flags without ``--``; ``file`` relative to the YAML's folder; ``map`` and ``attr``
-as mappings); beside it only ``--out`` and ``--overwrite`` are read, another flag is refused. Every station is
-checked before anything is written.
+as mappings; a key beside the ``stations:`` list is refused); beside ``--spec`` only ``--out`` and ``--overwrite``
+are read, another flag is refused. Every station is checked before anything is written.
 """
 
 from __future__ import annotations
@@ -136,6 +136,10 @@ def _from_spec(path, args) -> list[dict]:
     except yaml.YAMLError as e:
         raise UsageError(f"--spec {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
     items = doc.get("stations") if isinstance(doc, dict) and "stations" in doc else doc
+    beside = sorted(str(k) for k in doc if k != "stations") if items is not doc else []
+    if beside:  # written once for all stations, they would be dropped without a word
+        raise UsageError(f"--spec {p}: key(s) {beside} beside 'stations:' are not read; write them in each station's "
+                         "entry")
     items = [items] if isinstance(items, dict) else items
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         raise UsageError(f"--spec {p}: expected a mapping of options or 'stations:' with a list of them")
