@@ -438,7 +438,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M), warn=False)
     if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
-        data.setdefault("weather_forecast", {"source": "a table of the lead days (date, <inputs>)"})["precip_mapping"] = rain.record
+        plain = {"source": "a table of the lead days (date, <inputs>)"}
+        data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, data=data)
