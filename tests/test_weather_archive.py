@@ -479,3 +479,27 @@ def test_an_archive_of_one_forecast_a_day_then_an_ensemble_reforecasts_each_span
         assert len(got) == 3 * 7
         for c in ("median", "q05", "q95"):
             assert np.allclose(got[c], want[c]), (s, c)
+
+
+@pytest.mark.slow
+def test_the_training_log_says_an_archive_outside_the_training_days_is_read_by_no_window(pretrained_ckpt,
+                                                                                          tiny_data_dir, tmp_path,
+                                                                                          caplog):
+    """An archive of the test years only (1976-1977), beside fine-tuning days that end in 1974, feeds no training
+    window: the log says so, naming the training days, instead of saying it feeds them; an archive of the training
+    years is said to feed them."""
+    from sca2lstm.training.finetune import finetune
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    for first, last, says in (("1976-01-01", "1977-06-30", "holds no complete forecast issued in its training days "
+                                                           "(1971-01-01..1974-12-31): training reads none of it"),
+                              ("1972-01-01", "1973-12-31", "(731 issue dates) feeds its issue-time windows")):
+        _archive(pd.date_range(first, last)).to_csv(d / "weather_archive" / "32006.csv", index=False)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sca2lstm.weather.archive"):
+            finetune(pretrained_ckpt, "32006", {"epochs": 1, "min_records": 0}, data_dir=d, out_root=tmp_path / first,
+                     progress=False)
+        [line] = [r.getMessage() for r in caplog.records if "weather forecast archive" in r.getMessage()]
+        assert says in line, line

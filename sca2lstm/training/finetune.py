@@ -225,7 +225,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
             "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model),
             "split": split_days}
-    archives = weather_archives(cfg, ctx.data_dir, data)
+    archives = weather_archives(cfg, ctx.data_dir, data, tr_p)
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress, weather_archive=archives)
     # The pretrained weights' scores, taken before a resumed state replaces them.

@@ -140,13 +140,15 @@ def basin_counts(prep: PreparedData) -> str:
             f"validation {n_val} used, {n_all - n_val} left out")
 
 
-def weather_archives(cfg: Config, data_dir, data):
+def weather_archives(cfg: Config, data_dir, data, periods=None):
     """The basins' archives of past weather forecasts (DIR/weather_archive/<id>.csv) for the issue-time
-    windows, or None (sca2lstm/weather/archive.py)."""
+    windows, or None (sca2lstm/weather/archive.py); ``periods``: the training days per record, which the log
+    line of each archive says it feeds or not."""
     if cfg.training.forecast_leads <= 0 or data_dir is None:
         return None
     sc = data.scalers
-    return load_archives(data_dir, data.records, cfg, LeadWeather(sc.feature_names, sc.x_mean, sc.x_std).inputs)
+    return load_archives(data_dir, data.records, cfg, LeadWeather(sc.feature_names, sc.x_mean, sc.x_std).inputs,
+                         periods)
 
 
 def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
@@ -206,7 +208,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                  device)
     meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
             "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
-    archives = weather_archives(cfg, data_dir, prep.data)
+    archives = weather_archives(cfg, data_dir, prep.data, prep.train_periods)
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
                       weather_archive=archives)

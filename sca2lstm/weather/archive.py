@@ -173,10 +173,12 @@ class ArchiveLookup:
         return {n: out[:, :, j] for j, n in enumerate(self.inputs)}, found
 
 
-def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
+def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup | None:
     """The archives of the training basins found under ``DIR/weather_archive/`` (None if there are none); its
-    ``sources`` say which file each basin's came from (a checkpoint records them: ``weather_archives``)."""
-    archives, sources = {}, {}
+    ``sources`` say which file each basin's came from (a checkpoint records them: ``weather_archives``).
+    ``periods``: the training days, ``[(i0, i1)]`` per record (None: not known), for the log line of each
+    archive: whether a training window reads it (:meth:`ArchiveLookup.trained_sources`)."""
+    archives, sources, paths = {}, {}, {}
     for rec in records:
         p = archive_path(data_dir, rec.basin)
         if p is not None:
@@ -186,12 +188,25 @@ def load_archives(data_dir, records, cfg, inputs) -> ArchiveLookup | None:
             sources[rec.basin] = {"file": str(p.expanduser().absolute()), "issue_dates": len(dates),
                                   "first": str(dates[0].date()), "last": str(dates[-1].date()),
                                   "precipitation": "as given"}
-            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
-                     rec.basin, p, len(dates))
+            paths[rec.basin] = p
     if not archives:
         return None
     lookup = ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads)
     lookup.sources = sources
+    read = lookup.trained_sources(periods) if periods is not None else sources
+    for j, rec in enumerate(records):
+        src = sources.get(rec.basin)
+        if src is None:
+            continue
+        if rec.basin in read:
+            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
+                     rec.basin, paths[rec.basin], src["issue_dates"])
+        else:  # an archive of 2024 on beside training days that end earlier: named, not claimed to be learned
+            i0, i1 = periods[j]
+            days = f"{rec.dates[i0]}..{rec.dates[i1 - 1]}" if i1 > i0 else "none"
+            log.info("Basin %s: weather forecast archive %s (%d issue dates, %s..%s) holds no complete forecast "
+                     "issued in its training days (%s): training reads none of it", rec.basin, paths[rec.basin],
+                     src["issue_dates"], src["first"], src["last"], days)
     return lookup
 
 
