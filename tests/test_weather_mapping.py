@@ -688,3 +688,16 @@ def test_without_observed_rain_to_map_to_auto_uses_the_forecast_as_given_and_qua
         assert got.weather is wf and got.record["mapped"] is False and got.record["not_mapped_because"] == why
         with pytest.raises(DataError, match=why):
             mapped_weather(rain, wf, days, "quantile")
+
+
+def test_one_forecasts_leads_without_enough_earlier_forecasts_are_said_to_keep_the_forecasts_rain(
+        bundle, data_with_archive):
+    """A lead of one forecast whose station archive holds too few earlier forecasts of it keeps the forecast's own rain,
+    and the note says so (not "as the archive gives it", which would read as the archive's rain replacing it)."""
+    from sca2lstm.evaluation.operational import issue_forecast
+
+    today = _lead_days(pd.read_csv(data_with_archive / "weather_archive" / "32006.csv"), "1973-05-04")
+    fc = issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-04", leads=7,
+                        weather_forecast=today, precip_mapping="quantile")
+    note = fc.data["weather_forecast"]["precip_mapping"]["unmapped"]
+    assert "lead(s) 7 of issue date 1973-05-04" in note and note.endswith("left as the forecast gives it")

@@ -134,7 +134,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         out = WeatherForecast(table, wf.source, wf.location)
         sample = "the archive's forecasts issued before each issue date"
         changed = _changed(wf.table, table, issue_dates)
-    note = unmapped_text(short)
+    # one forecast's leads without enough earlier forecasts in the station's archive keep the forecast's own rain
+    note = unmapped_text(short, given="the forecast" if single else "the archive")
     note = f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None
     return MappedWeather(out, note, mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note))
 

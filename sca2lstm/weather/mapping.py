@@ -197,8 +197,9 @@ def check_mappable(weather, mapping: str, given: str | None = None, station_arch
                         "the archive, or --precip_mapping none")
 
 
-def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES) -> str | None:
-    """One sentence naming the issue dates and leads :func:`map_precipitation` left unmapped (None: none)."""
+def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES, given: str = "the archive") -> str | None:
+    """One sentence naming the issue dates and leads :func:`map_precipitation` left unmapped (None: none), "left as
+    ``given`` gives it"."""
     if not short:
         return None
     first = min(short)
@@ -206,7 +207,7 @@ def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES) -> str | 
     most = max(n for _, n in short[first])
     more = f" (and {len(short) - 1} later issue date(s))" if len(short) > 1 else ""
     return (f"precipitation of lead(s) {leads} of issue date {first.date()}{more} not quantile-mapped: fewer than "
-            f"{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as the archive "
+            f"{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as {given} "
             "gives it")
 
 
