@@ -1031,3 +1031,22 @@ def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, cap
                                             "missing": {"precipitation": 6, "discharge": 6, "stage": 6,
                                                         "discharge_extrapolated": 6}}
     assert "subdaily" not in meta.provenance and meta.day_start == "08:00"
+
+
+def test_a_flood_season_gauge_refused_as_implausible_is_told_its_season_was_scaled_to_a_year(tmp_path, capsys):
+    """A gauge read only from May to September (汛期), wet in its season, averages over 5000 mm a year when its
+    season's rate is scaled to a year: the refusal says its values cover part of the days, and --precipitation_unit
+    mm imports it as given."""
+    src = daily_frame(days=1200, seed=5)   # three flood seasons: a year of values at least
+    season = src["date"].dt.month.between(5, 9).to_numpy()
+    lines = ["日期,降水量,流量"] + [f"{d:%Y-%m-%d},{'14' if s else ''},{q}" for d, s, q in zip(src["date"], season, src["q"])]
+    f = tmp_path / "汛期站.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    argv = ["station", "import", str(f), "--id", "s", "--out", str(tmp_path / "o"), "--map",
+            "date=日期,precipitation=降水量,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "mean annual total 5114 mm" in err and "a gauge read in the flood season only counts at its season's rate" \
+        in err, err
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "mm"])
+    assert rc == 0, err

@@ -316,10 +316,15 @@ def check_annual_precipitation(daily: pd.Series, col: str) -> None:
         return
     annual = float(v.mean()) * 365.25
     if annual > MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM:
+        # A gauge read in the flood season only (汛期) has its season's rate scaled to a year: say so, so that its
+        # user knows why a wet-season total reads as an annual one (the remedy is the same flag).
+        span = (v.index[-1] - v.index[0]).days + 1
+        seasonal = (f" (its values cover {len(v) / span:.0%} of the days from first to last: a gauge read in the "
+                    "flood season only counts at its season's rate)" if len(v) < 0.8 * span else "")
         raise DataError(f"column {col!r} (precipitation): mean annual total {annual:.0f} mm over "
-                        f"{len(v) / 365.25:.1f} years of values, more than almost any rain gauge records; if the column "
-                        "is in 0.1 mm give --precipitation_unit 0.1mm, if the station really is that wet give "
-                        "--precipitation_unit mm")
+                        f"{len(v) / 365.25:.1f} years of values{seasonal}, more than almost any rain gauge records; if "
+                        "the column is in 0.1 mm give --precipitation_unit 0.1mm, if the station really is that wet "
+                        "give --precipitation_unit mm")
 
 
 # Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
