@@ -67,7 +67,7 @@ PRECIPITATION_UNITS = ("mm", "0.1mm")
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, description="a whole number >= 0")]  # the description: what an error says
 Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]  # the date itself is checked where it is read
 LevelName = Annotated[str, Field(pattern=_LEVEL_NAME.pattern,
                                  description="a name that starts with an ASCII letter and holds only ASCII letters, "
@@ -206,8 +206,8 @@ class RecordSection(_Section):
 
     start: Day = Field(description="a date YYYY-MM-DD: the record's first day")
     end: Day = Field(description="a date YYYY-MM-DD: the record's last day at import")
-    days: Count = Field(description="a whole number >= 0")
-    observed_discharge_days: Count = Field(description="a whole number >= 0")
+    days: Count
+    observed_discharge_days: Count
     missing_per_column: dict[str, Count] = Field(description="an object of column -> missing days (whole numbers)")
 
 
@@ -229,9 +229,9 @@ class DayCountsSection(_Section):
     what: ClassVar[str] = "a column's day counts"
     example: ClassVar[str] = '{"complete": 730, "partial": 1, "missing": 0}'
 
-    complete: Count = Field(description="a whole number >= 0")
-    partial: Count = Field(description="a whole number >= 0")
-    missing: Count = Field(description="a whole number >= 0")
+    complete: Count
+    partial: Count
+    missing: Count
 
 
 class SubdailySection(_Section):
@@ -255,9 +255,9 @@ class IrregularSection(_Section):
                               '"no_reading_days": 0, "missing": {"discharge": 0}}')
 
     max_gap_hours: Annotated[float, Field(gt=0)] = Field(description="a positive number (hours)")
-    one_reading_days: Count = Field(description="a whole number >= 0")
-    several_readings_days: Count = Field(description="a whole number >= 0")
-    no_reading_days: Count = Field(description="a whole number >= 0")
+    one_reading_days: Count
+    several_readings_days: Count
+    no_reading_days: Count
     missing: dict[str, Count] = Field(description="an object of column -> missing days (whole numbers)")
 
 
@@ -267,10 +267,10 @@ class RatingAppliedSection(_Section):
     what: ClassVar[str] = "the rating_applied section"
     example: ClassVar[str] = '{"values": 17760, "below_masked": 2, "above_extrapolated": 24, "outside_validity": 0}'
 
-    values: Count = Field(description="a whole number >= 0")
-    below_masked: Count = Field(description="a whole number >= 0")
-    above_extrapolated: Count = Field(description="a whole number >= 0")
-    outside_validity: Count = Field(description="a whole number >= 0")
+    values: Count
+    below_masked: Count
+    above_extrapolated: Count
+    outside_validity: Count
 
 
 class GaugesSection(_Section):
