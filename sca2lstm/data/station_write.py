@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError, UsageError
 from . import reader, tables
-from .station_meta import StationMeta, check_meta
+from .station_meta import StationMeta, check_meta, meta_path
 
 STATIONS_FILE = "stations.csv"
 
@@ -78,7 +78,7 @@ def check_stored_precipitation_unit(out_dir, station_id: str, unit, overwrite: b
     """UsageError where a re-import (``overwrite``) gives no precipitation unit (``unit`` None) for a station an
     earlier import read in 0.1 mm: read as mm, a dry station's rain is ten times too large and passes every check,
     and its metadata would say mm. The unit is asked for, not kept, as the file may have been converted since."""
-    path = Path(out_dir).expanduser() / "meta" / f"{station_id}.json"
+    path = meta_path(out_dir, station_id)
     if not overwrite or unit is not None or not path.is_file():
         return
     try:
@@ -131,7 +131,7 @@ def _keep_later_keys(out_dir: Path, s: PreparedStation) -> dict:
     """The metadata to write: a re-import keeps what other commands set since (the weather source) and the
     warning levels when it gives none."""
     meta = dict(s.meta)
-    old_path = out_dir / "meta" / f"{s.station_id}.json"
+    old_path = meta_path(out_dir, s.station_id)
     if not old_path.is_file():
         return meta
     try:
