@@ -9,6 +9,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 from __future__ import annotations
 
 from ..data.tables import parse_csv, read_bytes
+from ..weather.mapping import PRECIP_MAPPINGS
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -32,7 +33,7 @@ def build_parser() -> ArgumentParser:
                         "from 'sca2lstm weather fetch'); or a long table issue_date, lead_days, valid_date"
                         "[, member], <inputs> (an ensemble runs as one batch; the quantiles are the mixture "
                         "over members; an archive gives the forecast of the issue date)")
-    p.add_argument("--precip_mapping", choices=["none", "quantile", "auto"], default="auto",
+    p.add_argument("--precip_mapping", choices=list(PRECIP_MAPPINGS), default="auto",
                    help="map forecast precipitation, per lead, to the station's observed rain of its training "
                         "years by rank among the archive's forecasts issued before the issue date (an archive given "
                         "as --weather_forecast, or for one forecast the station's own DATA_DIR/weather_archive/"
@@ -137,7 +138,7 @@ def _body(args) -> int:
     wf = fc.data.get("weather_forecast", {})
     line = mapping_line(wf.get("precip_mapping"), args.weather_forecast)   # the file as the user named it
     if line:
-        print(line[0].upper() + line[1:])
+        print(line)
     for line in lines:
         print(line)
     flat = collapsed_leads(t)

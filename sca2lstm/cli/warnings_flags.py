@@ -146,7 +146,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     record = (table.attrs.get("weather") or {}).get("precip_mapping")
     line = mapping_line(record, getattr(weather, "source", ""))
     if line:
-        print(line[0].upper() + line[1:] + " (weather.json)")
+        print(line + " (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
                              (record or {}).get("not_mapped_because"))
     if rain:

@@ -210,9 +210,9 @@ def mapping_line(record: dict | None, source: str) -> str | None:
     if not record:
         return None
     if record.get("not_mapped_because"):
-        return f"precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
+        return f"Precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
     if not record.get("mapped", True):
         return None
     among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
-    return (f"precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
+    return (f"Precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
             f"{record['observed']}{among}")
