@@ -252,6 +252,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     from .context import BasinContext
     from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, check_recent_inputs,
                               issue_time_hindcasts, member_setting, quantile_column)
+    from ..weather.mapping import check_mappable
     from .rain_mapping import is_archive, mapped_weather
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
@@ -279,8 +280,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                         f"{RECENT_OBS_DAYS} days up to it")
     lead_weather = None
     mapping = None
-    if weather_archive is None and precip_mapping != "none":
-        mapped_weather(ctx, None, [], precip_mapping)   # refused in one line: nothing to map
+    if weather_archive is None:
+        check_mappable(None, precip_mapping)   # quantile without an archive: refused in one line, nothing to map
     if weather_archive is not None:
         from ..weather.archive import ArchivedForecast, with_model_pet
         from ..weather.files import gauge_latitude
