@@ -614,6 +614,43 @@ def test_a_reforecast_by_a_model_that_learned_the_archive_says_its_drizzly_rain_
     assert "mapped)" not in line and "mapped where" not in line and "not mapped" in line, line
 
 
+def test_a_checkpoint_older_than_its_record_of_learned_archives_is_said_to_maybe_have_learned_the_archive(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A checkpoint written before ``weather_archives`` existed cannot say whether its weights learned the station's
+    archive: where ``auto`` maps an archive whose forecasts were issued in the days the model trained the station on,
+    the reforecast says the model may have learned that rain and names ``--precip_mapping none``; a checkpoint that
+    records no learned archive maps it without a word of it."""
+    import shutil
+
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    p = d / "weather_archive" / "32006.csv"
+    drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1975-12-31")).to_csv(p, index=False)
+    ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
+    assert ckpt["weather_archives"] == {}
+    del ckpt["weather_archives"]
+    old = tmp_path / "old.pth"
+    torch.save(ckpt, old)
+    records = {}
+    for model, says in ((old, True), (pretrained_ckpt, False)):
+        out_dir = tmp_path / f"o_{says}"
+        rc = main(["--model", str(model), "--basin", "32006", "--data_dir", str(d), "--from", "1975-03-01", "--to",
+                   "1975-04-30", "--weather_forecast", str(p), "--output_dir", str(out_dir)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        record = json.loads(next(out_dir.glob("*/weather.json")).read_text())["precip_mapping"]
+        assert record["mapped"] is True
+        assert ("may_have_learned" in record) is says
+        assert ("--precip_mapping none" in out.err + out.out) is says
+        records[says] = record
+    assert "trained on basin 32006's days 19" in records[True]["may_have_learned"]
+
+
 def test_a_reforecast_of_one_forecasts_issue_date_maps_it_among_the_stations_archive_as_forecast_does(
         pretrained_ckpt, data_with_archive, tmp_path, capsys):
     """``--from D --to D`` with the long table of one forecast issued on D: its rain is ranked among the station's

@@ -45,6 +45,9 @@ class StationRain:
     learned: dict | None = None
     missing: str | None = None
     archive_error: str | None = None   # the station's archive could not be read: refused where it is needed
+    # The checkpoint's training spans of this basin, (first, last) ISO days, where the checkpoint is older than its
+    # record of the archives it trained on (``weather_archives``): it cannot say whether it learned one.
+    unrecorded_spans: tuple = ()
 
     @classmethod
     def of(cls, ctx: BasinContext, with_archive: bool = True) -> StationRain:
@@ -66,7 +69,24 @@ class StationRain:
                                               archive.source, archive.location)
             except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
                 archive_error = str(e)
-        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error)
+        unrecorded = () if "weather_archives" in ctx.ckpt else tuple(
+            (sp["start"], sp["end"]) for sp in ctx.trained_on if sp["role"] == "train" and ctx.basin in sp["basins"])
+        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error, unrecorded)
+
+    def unrecorded_note(self, issue_dates) -> str | None:
+        """The sentence for a forecast whose rain was mapped by ranking it among forecasts issued on ``issue_dates``,
+        where the checkpoint predates ``weather_archives`` and trained on this basin's days when some of them were
+        issued: it may have learned that archive's rain as given (None: it cannot have, or it would say)."""
+        d = pd.DatetimeIndex(list(issue_dates))
+        for first, last in self.unrecorded_spans:
+            n = int(((d >= pd.Timestamp(first)) & (d <= pd.Timestamp(last))).sum())
+            if n:
+                return (f"the model was trained before checkpoints recorded the archives of forecasts their weights "
+                        f"learned, and it trained on basin {self.basin}'s days {first}..{last}, when {n} of the "
+                        "forecasts its rain was ranked among were issued: if its training data folder held that "
+                        "archive, the model learned its rain as given and mapping corrects it twice; then forecast "
+                        "with --precip_mapping none")
+        return None
 
     def observed_rain(self) -> np.ndarray:
         """:attr:`observed`, or the one-line DataError saying why there is none."""
@@ -129,15 +149,22 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         (t0,) = pd.DatetimeIndex(list(issue_dates))
         out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping, leads)
         sample = f"{rain.archive.source}: its forecasts issued before {t0.date()}"
+        ranked = rain.archive.issue_dates[rain.archive.issue_dates < t0]
     else:
         table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
         out = WeatherForecast(table, wf.source, wf.location)
         sample = "the archive's forecasts issued before each issue date"
         changed = _changed(wf.table, table, issue_dates)
+        ranked = wf.issue_dates[wf.issue_dates <= max(pd.DatetimeIndex(list(issue_dates)))]
     # one forecast's leads without enough earlier forecasts in the station's archive keep the forecast's own rain
     note = unmapped_text(short, given="the forecast" if single else "the archive")
     note = f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None
-    return MappedWeather(out, note, mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note))
+    record = mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note)
+    caution = rain.unrecorded_note(ranked) if changed and precip_mapping == "auto" else None
+    if caution:
+        record["may_have_learned"] = caution
+        note = f"{note} {caution[0].upper()}{caution[1:]}." if note else f"{caution[0].upper()}{caution[1:]}."
+    return MappedWeather(out, note, record)
 
 
 def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str, leads: int | None = None):
