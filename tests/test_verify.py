@@ -197,6 +197,38 @@ def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_
         assert (f.parent / "verify_per_lead.csv").read_text() == "earlier\n"
 
 
+@pytest.mark.parametrize("column,cell,needle", [
+    ("observed", "--", "column 'observed' holds '--' on row 3, not a number"),
+    ("q05", "low", "column 'q05' holds 'low' on row 3, not a number"),
+    ("p_exceed_flood", "high", "column 'p_exceed_flood' holds 'high' on row 3, not a number"),
+    ("lead_days", "one", "column 'lead_days' holds 'one' on row 3, not a number"),
+    ("lead_days", "1.5", "column 'lead_days' holds 1.5 on row 3; every row needs its lead, a whole number"),
+    ("lead_days", "", "column 'lead_days' holds an empty cell on row 3; every row needs its lead"),
+])
+def test_a_cell_typed_over_in_a_spreadsheet_is_one_line_naming_it_and_no_scores(tmp_path, capsys, column, cell,
+                                                                                needle):
+    """A hand-edited table with a note in a number's cell, or a lead that is no whole day, is refused in one line
+    naming the column, the cell and its row (it was a traceback, or a row silently left out), exit 1, and an
+    earlier score file stays; an empty flow cell is a gap, as before."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0]).astype({column: object})
+    t.loc[1, column] = cell
+    f = tmp_path / "reforecast.csv"
+    t.to_csv(f, index=False)
+    (tmp_path / "verify_per_lead.csv").write_text("earlier\n")
+    assert main(["verify", str(f)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert (tmp_path / "verify_per_lead.csv").read_text() == "earlier\n"
+    t.loc[1, column] = "" if column != "lead_days" else 1
+    t.to_csv(f, index=False)
+    assert main(["verify", str(f), "--quiet"]) == 0
+    assert pd.read_csv(tmp_path / "verify_per_lead.csv")["lead"].tolist() == [1]
+
+
 def test_the_reforecast_folder_given_for_its_table_names_the_table(tmp_path, capsys):
     """forecast --from/--to prints the reforecast's folder: given to verify, it is said to be a folder and the
     table in it is named (it was 'no such file'); nothing is written."""

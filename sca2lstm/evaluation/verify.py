@@ -212,12 +212,35 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
                         f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level")
     if not len(df):
         raise DataError(f"{p}: the table has no rows; nothing to verify")
-    observed = pd.to_numeric(df["observed"], errors="coerce")
+    for c in df.columns:
+        if c in ("median", "observed", "persistence", "lead_days") or _QCOL.match(c) or c.startswith("p_exceed_"):
+            df[c] = _numbers(df[c], c, p)
+    lead = df["lead_days"].to_numpy(np.float64)
+    bad = ~(np.isfinite(lead) & (lead >= 1) & (lead == np.round(lead)))
+    if bad.any():  # a row without its lead would be dropped from every score without a word
+        i = int(np.flatnonzero(bad)[0])
+        shown = "an empty cell" if np.isnan(lead[i]) else f"{lead[i]:g}"
+        raise DataError(f"{p}: column 'lead_days' holds {shown} on row {i + 2}; every row needs its lead, a whole "
+                        "number of days from 1")
+    df["lead_days"] = lead.astype(np.int64)
+    observed = df["observed"]
     if not observed.notna().any():
         raise DataError(f"{p}: no row has an observed flow (valid dates {df['valid_date'].min().date()}.."
                         f"{df['valid_date'].max().date()}); verify scores forecasts of days whose flow is known: score "
                         "it again once they are observed (a reforecast: end its span a week before the record does)")
     return df
+
+
+def _numbers(column: pd.Series, name: str, path) -> pd.Series:
+    """``column`` as numbers (an empty cell is NaN); a one-line DataError naming the first cell that is text
+    (a note typed into a spreadsheet cell), its row and the column."""
+    values = pd.to_numeric(column, errors="coerce")
+    text = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
+    if text.any():
+        i = int(np.flatnonzero(text.to_numpy())[0])
+        raise DataError(f"{path}: column {name!r} holds {str(column.iloc[i])!r} on row {i + 2}, not a number; "
+                        "leave the cell empty where there is no value")
+    return values.astype(np.float64)
 
 
 def level_names(df: pd.DataFrame) -> list[str]:
