@@ -229,6 +229,34 @@ def test_a_cell_typed_over_in_a_spreadsheet_is_one_line_naming_it_and_no_scores(
     assert pd.read_csv(tmp_path / "verify_per_lead.csv")["lead"].tolist() == [1]
 
 
+def test_a_table_pasted_below_itself_scores_as_once_and_two_different_forecasts_of_a_day_are_one_line(tmp_path,
+                                                                                                       capsys):
+    """The same rows twice count once (the scores are those of the table alone); two different forecasts of one
+    valid day at one lead (two runs joined) are refused in one line naming the day, the lead and the issue
+    dates, exit 1, with no score written (both were a traceback)."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs + 0.3, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    scores = {}
+    for name, table in (("once", t), ("twice", pd.concat([t, t]))):
+        (tmp_path / name).mkdir()
+        table.to_csv(tmp_path / name / "reforecast.csv", index=False)
+        assert main(["verify", str(tmp_path / name / "reforecast.csv"), "--quiet"]) == 0
+        scores[name] = pd.read_csv(tmp_path / name / "verify_per_lead.csv")
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(scores["twice"], scores["once"])
+    other = t.iloc[[2]].assign(issue_date=t["issue_date"].iloc[1], median=3.0)   # lead 1 again, a day earlier
+    (tmp_path / "joined").mkdir()
+    pd.concat([t, other]).to_csv(tmp_path / "joined" / "reforecast.csv", index=False)
+    assert main(["verify", str(tmp_path / "joined" / "reforecast.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "two different rows for lead 1, valid 2000-01-03 (issued 2000-01-01 and 2000-01-02; " \
+                              "2 such rows)" in err[0], err
+    assert sorted(q.name for q in (tmp_path / "joined").iterdir()) == ["reforecast.csv"]
+
+
 def test_the_reforecast_folder_given_for_its_table_names_the_table(tmp_path, capsys):
     """forecast --from/--to prints the reforecast's folder: given to verify, it is said to be a folder and the
     table in it is named (it was 'no such file'); nothing is written."""

@@ -223,6 +223,17 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
         raise DataError(f"{p}: column 'lead_days' holds {shown} on row {i + 2}; every row needs its lead, a whole "
                         "number of days from 1")
     df["lead_days"] = lead.astype(np.int64)
+    # The same row twice (a table pasted below itself) counts once; two different forecasts of one day at one
+    # lead (two runs or stations joined) are not for verify to choose between.
+    df = df.drop_duplicates().reset_index(drop=True)
+    clash = df.duplicated(["lead_days", "valid_date"], keep=False)
+    if clash.any():
+        r = df[clash].iloc[0]
+        issued = sorted({str(d.date()) for d in df.loc[clash & (df["lead_days"] == r["lead_days"])
+                                                        & (df["valid_date"] == r["valid_date"]), "issue_date"]})
+        raise DataError(f"{p}: two different rows for lead {r['lead_days']}, valid {r['valid_date'].date()} (issued "
+                        f"{' and '.join(issued)}; {int(clash.sum())} such rows); keep one forecast per issue date and "
+                        "lead (two tables joined?)")
     observed = df["observed"]
     if not observed.notna().any():
         raise DataError(f"{p}: no row has an observed flow (valid dates {df['valid_date'].min().date()}.."
