@@ -301,6 +301,25 @@ def test_plain_table_pet_of_another_kind_is_derived_and_impossible_values_are_re
         run(gap)
 
 
+def test_a_date_that_is_no_date_is_named_not_the_first_date_of_the_column(tmp_path):
+    """One mistyped valid date in a weather table is the one the line names (it named the column's first value,
+    a good date, as the bad one); a column whose dates are each readable but in two forms says so."""
+    days = pd.date_range("1976-06-16", periods=7)
+    long = pd.DataFrame({"issue_date": "1976-06-15", "valid_date": days.strftime("%Y-%m-%d"),
+                         "precipitation": WET[:7], "temperature": 14.0})
+    long.loc[4, "valid_date"] = "1976-06-31"
+    long.to_csv(tmp_path / "typo.csv", index=False)
+    with pytest.raises(DataError) as e:
+        read_forecast_file(tmp_path / "typo.csv")
+    assert "column 'valid_date' must hold dates as YYYY-MM-DD; '1976-06-31' is not one" in str(e.value)
+    assert "'1976-06-16'" not in str(e.value)
+    long.loc[4, "valid_date"] = "20/06/1976"   # a date alone, but not in the form of the column's others
+    long.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'valid_date' mixes date forms \('1976-06-16', ...\); give every "
+                                        r"date as YYYY-MM-DD"):
+        read_forecast_file(tmp_path / "mixed.csv")
+
+
 def test_a_station_without_temperature_takes_a_rain_only_forecast_and_its_temperature_stays_masked(
         bundle, tiny_data_dir, tmp_path):
     """A station that records rain but never temperature has temperature (and the PET derived from it) masked

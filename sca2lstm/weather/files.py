@@ -411,7 +411,7 @@ def table_place(df: pd.DataFrame, source: str) -> tuple | None:
 
 def forecast_dates(values: pd.Series, column: str, source: str) -> pd.DatetimeIndex:
     """A weather table's date column (days), read by the one date parser of every file; a one-line DataError
-    naming the column and its first value otherwise."""
+    naming the column and the first value that is no date otherwise."""
     try:
         return parse_dates(values.astype(str).tolist(), column=column, source=source).normalize()
     except (DataError, ValueError, TypeError):
@@ -420,9 +420,22 @@ def forecast_dates(values: pd.Series, column: str, source: str) -> pd.DatetimeIn
         if len(zoned):  # which day a time in another zone falls on is the station's, not the file's, to say
             raise DataError(f"{source}: column {column!r} holds times with a time zone ({zoned.iloc[0]!r}), which are "
                             "not converted: give the station's own days as YYYY-MM-DD") from None
-        first = text.iloc[0] if len(text) else ""
-        raise DataError(f"{source}: column {column!r} must hold dates as YYYY-MM-DD; {first!r} is not one, or could "
+        bad = _first_unreadable(text, column, source)
+        if bad is None:  # each value is a date, but not all in one form
+            raise DataError(f"{source}: column {column!r} mixes date forms ({text.iloc[0]!r}, ...); give every date "
+                            "as YYYY-MM-DD") from None
+        raise DataError(f"{source}: column {column!r} must hold dates as YYYY-MM-DD; {bad!r} is not one, or could "
                         "be day/month or month/day") from None
+
+
+def _first_unreadable(text: pd.Series, column: str, source: str) -> str | None:
+    """The first value of ``text`` that is no date on its own (the one to name), None where each is one."""
+    for v in text.drop_duplicates():   # the error path only: one parse per distinct value
+        try:
+            parse_dates([v], column=column, source=source)
+        except (DataError, ValueError, TypeError):
+            return v
+    return None
 
 
 def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
