@@ -275,6 +275,30 @@ def test_archive_without_valid_date_is_refused_in_one_line_not_guessed_from_lead
         assert not (tmp_path / "out").exists()
 
 
+def test_an_archive_without_issue_dates_is_refused_naming_the_missing_column(tmp_path):
+    """Several forecasts of one day without the issue_date column are refused in one line naming that column
+    (the line was 'two different rows ... keep one (two archives joined?)', counting every clashing row of the
+    file); an issue_date left empty on some rows is refused naming the first (such a row was read by no
+    forecast, without a word); the same table with its issue dates reads, and a single forecast needs none."""
+    from sca2lstm.weather.files import read_forecast_file
+
+    a = _archive(pd.date_range("1973-05-01", "1973-05-04"))
+    a.drop(columns=["issue_date"]).to_csv(tmp_path / "no_column.csv", index=False)
+    with pytest.raises(DataError) as e:
+        read_forecast_file(tmp_path / "no_column.csv")
+    assert ("no_column.csv: 2 different rows for valid 1973-05-03, member 0, and no issue date to tell them apart; a "
+            "table of several forecasts (an archive) needs column 'issue_date' on every row") in str(e.value)
+    a.assign(issue_date=a["issue_date"].where(a["lead_days"] != 3)).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(DataError, match=r"empty.csv: column 'issue_date' is empty on row 3 below the header \(valid "
+                                        r"1973-05-04\); give every row its issue date"):
+        read_forecast_file(tmp_path / "empty.csv")
+    a.to_csv(tmp_path / "archive.csv", index=False)
+    assert len(read_forecast_file(tmp_path / "archive.csv").issue_dates) == 4
+    one = a[a["issue_date"] == a["issue_date"].iloc[0]].drop(columns=["issue_date"])
+    one.to_csv(tmp_path / "one.csv", index=False)
+    assert len(read_forecast_file(tmp_path / "one.csv").table) == 7
+
+
 def test_archive_separated_by_semicolons_or_tabs_with_decimal_commas_reads_the_same(tmp_path):
     """A spreadsheet's export (semicolons and decimal commas, or tabs) reads the same archive, and a plain
     table so written the same days; a Parquet file is refused in one line saying what it is."""

@@ -449,6 +449,11 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
         out[c] = parsed
     if out["valid_date"].isna().any():
         raise DataError(f"{src}: column 'valid_date' has an empty row")
+    empty = out["issue_date"].isna().to_numpy()
+    if empty.any() and not empty.all():  # such a row would belong to no forecast and be read by none
+        i = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{src}: column 'issue_date' is empty on row {i + 1} below the header (valid "
+                        f"{out['valid_date'].iloc[i].date()}); give every row its issue date")
     out["member"] = out["member"].astype(int)  # numbered by from_long_table (member_ids) or the Open-Meteo parser
     if "lead_days" in out.columns and out["issue_date"].notna().all():
         lead = (out["valid_date"] - out["issue_date"]).dt.days
@@ -469,7 +474,13 @@ def _tidy(df: pd.DataFrame, src: str) -> pd.DataFrame:
     clash = out.duplicated(key, keep=False)
     if clash.any():
         r = out[clash].iloc[0]
-        issued = f"issued {r['issue_date'].date()}, " if pd.notna(r["issue_date"]) else ""
+        if pd.isna(r["issue_date"]):  # an archive whose issue_date column is missing, or empty on these rows
+            n = int((out["issue_date"].isna() & (out["valid_date"] == r["valid_date"])
+                     & (out["member"] == r["member"])).sum())
+            raise DataError(f"{src}: {n} different rows for valid {r['valid_date'].date()}, member "
+                            f"{r['member']}, and no issue date to tell them apart; a table of several forecasts (an "
+                            "archive) needs column 'issue_date' on every row")
+        issued = f"issued {r['issue_date'].date()}, "
         raise DataError(f"{src}: two different rows for the forecast {issued}valid {r['valid_date'].date()}, member "
                         f"{r['member']} ({int(clash.sum())} such rows); keep one (two archives joined?)")
     return out.reset_index(drop=True)
