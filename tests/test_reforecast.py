@@ -100,6 +100,26 @@ def test_warning_sentence_says_which_levels_the_last_observed_flow_is_already_ab
                                                                                    None)
 
 
+def test_a_warning_probability_for_a_forecast_without_levels_says_there_are_none(pretrained_ckpt, tiny_data_dir,
+                                                                                 tmp_path, capsys):
+    """--warn_probability for a station whose record fits no level and with none given is one line saying so and
+    how to set one (it ended 'the levels are ' with nothing after it), exit 2, nothing written; with a level
+    given, the line names the levels there are."""
+    from sca2lstm.cli.main import main
+
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--issue_date", "1976-06-15", "--output_dir", str(tmp_path / "fc"), "--warn_probability", "danger=0.3"]
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("--warn_probability: no level named 'danger'; this forecast has no level: "
+                                             "none was fitted on the record and none given (--warning_levels "
+                                             "NAME=VALUE sets one)"), err
+    assert main([*base, "--warning_levels", "alert=3.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("no level named 'danger'; the levels are alert"), err
+    assert not (tmp_path / "fc").exists()
+
+
 @pytest.mark.slow
 def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.main import main

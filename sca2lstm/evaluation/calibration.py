@@ -574,7 +574,9 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
     if unknown:
         from ..errors import UsageError
 
-        raise UsageError(f"--warn_probability: no level named {unknown[0]!r}; the levels are {', '.join(levels)}")
+        known = (f"the levels are {', '.join(levels)}" if levels else "this forecast has no level: none was fitted "
+                 "on the record and none given (--warning_levels NAME=VALUE sets one)")
+        raise UsageError(f"--warn_probability: no level named {unknown[0]!r}; {known}")
     return out
 
 
