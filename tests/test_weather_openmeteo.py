@@ -299,6 +299,12 @@ def _unequal():
     return doc
 
 
+def _without(key):
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    del doc["daily"][key]
+    return doc
+
+
 def _units(**units):
     doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
     doc["daily_units"] = {**doc["daily_units"], **units}
@@ -310,6 +316,8 @@ def _units(**units):
                                                           "'<html><body>502"),
     ((200, {"latitude": 51.5, "longitude": -1.2, "hourly": {}}), "no 'daily' block with 'time'"),
     ((200, _unequal()), "'daily.temperature_2m_mean' has 8 values for 9 times"),
+    ((200, _without("precipitation_sum")), "no 'daily.precipitation_sum' in the answer, which a flow forecast needs"),
+    ((200, _without("temperature_2m_mean")), "no 'daily.temperature_2m_mean' in the answer"),
     ((200, _units(temperature_2m_mean="K")), "'daily.temperature_2m_mean' is in 'K'"),
     ((200, daily_response("1976-06-16", [0.5] * 9, [287.0] * 9)), "temperature 287 on 1976-06-16 is outside -60..60"),
     ((200, daily_response("1976-06-16", [-3.0] * 9, [14.0] * 9)), "precipitation -3 on 1976-06-16 is outside"),
@@ -335,6 +343,30 @@ def test_an_unusable_answer_is_one_line_and_leaves_the_earlier_files_as_they_wer
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and needle in err[0], err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_an_archive_answer_without_rain_is_one_line_and_leaves_the_earlier_archive_as_it_was(pretrained_ckpt,
+                                                                                                tiny_data_dir, tmp_path,
+                                                                                                capsys):
+    """A previous-runs answer lacking a variable every flow forecast reads (a self-hosted instance without it)
+    is one line naming it, exit 1, and an earlier archive at --out stays (it was written over, exit 0, with a
+    table every reforecast refuses)."""
+    from sca2lstm.cli.weather import main
+
+    good = previous_runs_response("2024-01-01", 6, 7, lambda var, n, t: 0.1 if var == "precipitation" else 5.0)
+    argv = ["archive", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+            "--from", "2024-01-01", "--to", "2024-01-05", "--out", str(tmp_path / "a.csv"), "--retries", "0"]
+    with loopback_server([(200, good)]) as (url, _):
+        assert main([*argv, "--base_url", url]) == 0
+    capsys.readouterr()
+    before = {q.name: q.read_bytes() for q in tmp_path.iterdir()}
+    dry = {**good, "hourly": {k: v for k, v in good["hourly"].items() if not k.startswith("precipitation")}}
+    with loopback_server([(200, dry)]) as (url, _):
+        assert main([*argv, "--base_url", url]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no 'hourly.precipitation_previous_dayN' in the answer, which a flow forecast needs; " \
+                             "nothing written" in err[0], err
+    assert {q.name: q.read_bytes() for q in tmp_path.iterdir()} == before
 
 
 def test_an_out_folder_is_refused_before_any_request(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):

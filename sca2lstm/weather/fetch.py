@@ -24,7 +24,9 @@ from ..data.station_meta import read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
 from ..fileio import atomic_write, atomic_write_text
 from .openmeteo import (
+    DAILY,
     DECIMALS,
+    HOURLY,
     WEATHER_NAMES,
     Answers,
     OpenMeteoClient,
@@ -118,14 +120,32 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         check_answer_place(doc, lat, lon, "Open-Meteo response")
         docs.append(doc)
         docs.bodies.append(body)
-        tables.append(parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label,
-                                     source=f"Open-Meteo response for {lat},{lon}"))
+        source = f"Open-Meteo response for {lat},{lon}"
+        t = parse_response(doc, WEATHER_NAMES, loc.hourly, loc.day_start, loc.day_label, source=source)
+        check_answer_variables(t, "hourly" if loc.hourly else "daily", source)
+        tables.append(t)
     table = issue_table(tables, docs[0], loc.hourly)
     check_answer_values(table, "Open-Meteo response")
     note = null_note(table, leads)
     if note:
         log.warning("%s", note)
     return docs, with_place(table, loc)
+
+
+#: What every flow forecast reads from a fetched forecast: the rain, and the temperature the model reads or derives
+#: its PET from. ET0 may be missing (PET is then derived from the temperature).
+REQUIRED_WEATHER = ("precipitation", "temperature")
+
+
+def check_answer_variables(table: pd.DataFrame, block: str, what: str, suffix: str = "") -> None:
+    """A WeatherSourceError naming a variable of :data:`REQUIRED_WEATHER` that the answer lacks altogether (a
+    self-hosted instance without it, say): a table without it would be refused by every forecast that reads
+    it, so it is not written over an earlier one."""
+    names = HOURLY if block == "hourly" else DAILY
+    missing = [names[n] + suffix for n in REQUIRED_WEATHER if n not in table.columns]
+    if missing:
+        raise WeatherSourceError(f"{what}: no '{block}.{missing[0]}' in the answer, which a flow forecast needs; "
+                                 "nothing written")
 
 
 def check_answer_values(table: pd.DataFrame, what: str) -> None:
@@ -213,6 +233,7 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
         docs.bodies.append(body)
         t = parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
                                 source=f"Open-Meteo previous-runs response for {lat},{lon}")
+        check_answer_variables(t, "hourly", f"Open-Meteo previous-runs response for {lat},{lon}", "_previous_dayN")
         t = t[t["valid_date"] <= pd.Timestamp(end)]
         check_answer_values(t, f"Open-Meteo previous-runs response for {lat},{lon}")
         tables.append(t)
