@@ -257,6 +257,24 @@ def test_a_table_pasted_below_itself_scores_as_once_and_two_different_forecasts_
     assert sorted(q.name for q in (tmp_path / "joined").iterdir()) == ["reforecast.csv"]
 
 
+def test_a_table_of_medians_only_is_one_line_naming_the_quantile_columns(tmp_path, capsys):
+    """A table without its quantile columns (only the median kept) is refused in one line naming them and the
+    columns it has, exit 1, nothing written (the line was an internal 'quantiles (last axis 1) and levels ((1,))',
+    exit 2)."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0]).drop(columns=["q05", "q25", "q75", "q95"])
+    t.to_csv(tmp_path / "reforecast.csv", index=False)
+    assert main(["verify", str(tmp_path / "reforecast.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "reforecast.csv: no quantile column (q05, q25, q75, q95 beside the median); verify " \
+                             "scores a forecast's distribution; the table has issue_date, valid_date, lead_days, " \
+                             "median, observed" in err[0], err
+    assert [q.name for q in tmp_path.iterdir()] == ["reforecast.csv"]
+
+
 def test_the_reforecast_folder_given_for_its_table_names_the_table(tmp_path, capsys):
     """forecast --from/--to prints the reforecast's folder: given to verify, it is said to be a folder and the
     table in it is named (it was 'no such file'); nothing is written."""

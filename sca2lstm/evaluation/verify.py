@@ -210,6 +210,9 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     if missing:
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
                         f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level")
+    if not any(_QCOL.match(str(c)) for c in df.columns):  # the CRPS, coverage and PIT score the distribution
+        raise DataError(f"{p}: no quantile column (q05, q25, q75, q95 beside the median); verify scores a forecast's "
+                        f"distribution; the table has {', '.join(map(str, df.columns))}")
     if not len(df):
         raise DataError(f"{p}: the table has no rows; nothing to verify")
     for c in df.columns:
