@@ -800,19 +800,43 @@ def test_rain_in_tenths_of_a_mm_by_its_header_needs_the_flag_and_then_imports(he
     np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "h1.csv")["precipitation"], rain / 10.0)
 
 
-def test_rain_in_mm_by_its_header_reads_without_the_flag_and_refuses_the_flag_of_tenths(tmp_path, capsys):
-    """降水量(mm) needs no flag (mm is the default, and the header declares it: no plausibility check); the flag
-    saying 0.1 mm against it is refused naming the flag the header asks for."""
+@pytest.mark.parametrize("header,unit_row", [("降水量(mm)", None), ("降水量", "(mm)")], ids=["header", "units-row"])
+def test_rain_in_tenths_under_a_header_saying_mm_is_refused_as_implausible_with_a_path_that_works(
+        header, unit_row, tmp_path, capsys):
+    """A template's 降水量(mm) over integers in 0.1 mm was read as mm unchecked: ten times the rain. Its 6209 mm a year
+    is now refused as an unlabelled column's is, in one line that says the file says mm and gives the two ways that
+    import: the unit corrected in the file with --precipitation_unit 0.1mm (the flag alone is refused against the
+    file's mm), or --precipitation_unit mm for a station that really is that wet."""
     f = tmp_path / "站.csv"
-    rain = _tenths_station(f, "降水量(mm)")   # 6209 mm a year, but declared mm by the header
-    argv = ["station", "import", str(f), "--id", "m1", "--out", str(tmp_path / "o"), "--map",
-            "date=日期,precipitation=降水量(mm),discharge=流量", "--discharge_unit", "m3/s"]
-    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
-    assert rc == 1 and "holds precipitation in mm by its header, but --precipitation_unit is 0.1mm: give " \
-                       "--precipitation_unit mm" in err, err
+    rain = _tenths_station(f, header, unit_row)   # 6209 mm a year read as mm
+    out = tmp_path / "o"
+    argv = ["station", "import", str(f), "--id", "m1", "--out", str(out), "--map",
+            f"date=日期,precipitation={header},discharge=流量", "--discharge_unit", "m3/s"]
+    where = "units row" if unit_row else "header"
     rc, _, err = run(capsys, argv)
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert (f"column '{header}' (precipitation): mean annual total 6209 mm over 2.0 years of values, more than almost "
+            f"any rain gauge records, though its {where} says mm; if the column is in 0.1 mm correct its {where} to "
+            "(0.1mm)" + (" (and the column's name in --map)" if where == "header" else "")
+            + " and give --precipitation_unit 0.1mm, if the station really is that wet give --precipitation_unit mm"
+            ) in err, err
+    assert not out.exists()
+    # the flag of tenths alone contradicts the file, as before
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "0.1mm"])
+    assert rc == 1 and f"holds precipitation in mm by its {where}, but --precipitation_unit is 0.1mm" in err, err
+    assert not out.exists()
+    # the two paths the refusal gives: the station really that wet ...
+    rc, _, err = run(capsys, [*argv, "--precipitation_unit", "mm"])
     assert rc == 0, err
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "m1.csv")["precipitation"], rain)
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "m1.csv")["precipitation"], rain)
+    # ... or the file's unit corrected, with the flag of tenths
+    fixed = "降水量(0.1mm)" if unit_row is None else header
+    _tenths_station(f, fixed, None if unit_row is None else "(0.1mm)")
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "m2", "--out", str(out), "--map",
+                              f"date=日期,precipitation={fixed},discharge=流量", "--discharge_unit", "m3/s",
+                              "--precipitation_unit", "0.1mm"])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "m2.csv")["precipitation"], rain / 10.0)
 
 
 def test_precipitation_unit_from_a_spec_and_an_unknown_one(tmp_path, capsys):

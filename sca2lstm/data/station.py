@@ -270,12 +270,13 @@ def _named_unit(text, units: dict):
     return None
 
 
-def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> set:
+def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> dict:
     """DataError where a column's header, or the units row under it, names a unit the import would not read the
     column in: ``流量(L/s)`` with ``--discharge_unit m3/s`` (flows 1000 times too large, which only the water
     balance, given the area, would catch), ``降水量(0.1mm)`` without ``--precipitation_unit 0.1mm``, ``水位(cm)``.
-    Returns the keys of the columns whose unit the file names (and the options agree with)."""
-    named_keys = set()
+    Returns the keys of the columns whose unit the file names (and the options agree with), each with where it
+    is named: ``"header"`` or ``"units row"`` (the last that names it)."""
+    named_keys = {}
     for key, col in cols.items():
         kind = "precipitation" if key.startswith("precipitation") else key
         if kind not in _NAMED_UNITS:
@@ -286,7 +287,7 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
             if hit is None:
                 continue
             unit, read = hit
-            named_keys.add(key)
+            named_keys[key] = where
             if kind == "discharge" and read is None:
                 raise DataError(f"column {col!r} holds discharge in {unit} by its {where}; the import reads m3/s, l/s "
                                 "or mm/d (--discharge_unit): convert the column to one of them")
@@ -307,10 +308,14 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
     return named_keys
 
 
-def check_annual_precipitation(daily: pd.Series, col: str) -> None:
-    """DataError where the daily rain ``daily`` (mm, of column ``col``, whose unit nobody declared) averages more
+def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None = None) -> None:
+    """DataError where the daily rain ``daily`` (mm, of column ``col``, whose unit no option declared) averages more
     than :data:`MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM` a year over at least a year of values: most likely rain
-    in 0.1 mm read as mm."""
+    in 0.1 mm read as mm.
+
+    ``named_in`` (``"header"`` or ``"units row"``): where the file itself says mm. A template's ``降水量(mm)`` over
+    integers in 0.1 mm is as likely as an unlabelled column, so the file's word is checked too; the message then
+    asks to correct it, since ``--precipitation_unit 0.1mm`` alone is refused against a file that says mm."""
     v = daily.dropna()
     if len(v) < MIN_DAYS_FOR_ANNUAL_PRECIPITATION:
         return
@@ -321,10 +326,16 @@ def check_annual_precipitation(daily: pd.Series, col: str) -> None:
         span = (v.index[-1] - v.index[0]).days + 1
         seasonal = (f" (its values cover {len(v) / span:.0%} of the days from first to last: a gauge read in the "
                     "flood season only counts at its season's rate)" if len(v) < 0.8 * span else "")
+        if named_in is None:
+            tenths = "give --precipitation_unit 0.1mm"
+        else:  # the header's name is what --map names the column by: a corrected header is a new name there too
+            tenths = (f"correct its {named_in} to (0.1mm)" + (" (and the column's name in --map)"
+                                                              if named_in == "header" else "")
+                      + " and give --precipitation_unit 0.1mm")
         raise DataError(f"column {col!r} (precipitation): mean annual total {annual:.0f} mm over "
-                        f"{len(v) / 365.25:.1f} years of values{seasonal}, more than almost any rain gauge records; if "
-                        "the column is in 0.1 mm give --precipitation_unit 0.1mm, if the station really is that wet "
-                        "give --precipitation_unit mm")
+                        f"{len(v) / 365.25:.1f} years of values{seasonal}, more than almost any rain gauge records"
+                        + (f", though its {named_in} says mm" if named_in else "") + f"; if the column is in 0.1 mm "
+                        f"{tenths}, if the station really is that wet give --precipitation_unit mm")
 
 
 # Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
@@ -552,8 +563,10 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         rating_meta = _stage_to_discharge(raw, o, cols["stage"], summary, warnings, "discharge" not in cols)
     daily, n_rows_missing, sub = _to_days(raw, o, m["date"], gauge_keys, summary)
     for k in gauge_keys:
-        if o.precipitation_unit is None and k not in named_keys:  # nobody said the unit: read as mm if it can be
-            check_annual_precipitation(daily[k], cols[k])
+        # No option said the unit: read as mm if it can be. A header or units row saying mm is checked as well
+        # (templates carry 降水量(mm) over values in 0.1 mm); 0.1 mm named there has the flag to match already.
+        if o.precipitation_unit is None:
+            check_annual_precipitation(daily[k], cols[k], named_keys.get(k))
     ts = pd.DataFrame(index=daily.index)
     ts["precipitation"] = _combine_gauges(daily, gauge_keys, o, summary)
     for k in ("temperature", "pet"):
