@@ -985,7 +985,9 @@ def test_irregular_readings_daily_means_by_the_area_method_by_hand():
     gap = [(f"2020-01-{d:02d} 08:00", 2.0, 1.0) for d in (1, 2, 6, 7, 9, 10)]
     daily, counts = readings_to_days(_readings(gap), how, "08:00")
     assert daily["q"].isna().to_numpy().tolist() == [False, True, True, True, True, False, False, False, False, True]
-    assert daily["p"].isna().sum() == 5 and counts["missing"] == {"q": 5, "p": 5}
+    # The rain of 7 and 8 January is the one reading of the 9th (the 8th's is missed): neither day's is known.
+    assert daily["p"].isna().to_numpy().tolist() == [False, True, True, True, True, False, True, True, False, True]
+    assert counts["missing"] == {"q": 5, "p": 7} and counts["accumulated"] == {"p": 2}
     # What is recognised: several readings on some days and day-long steps on others; not one reading a day
     # at 08:00, nor a regular hourly record.
     stamps = pd.DatetimeIndex([pd.Timestamp(r[0]) for r in flood])
@@ -1011,15 +1013,47 @@ def test_an_excerpt_days_rain_reading_left_blank_is_a_missing_day_not_zero_rain(
     assert daily.loc["2020-07-01", "q"] == pytest.approx(1.5) and counts["missing"]["p"] == 2
 
 
+def test_an_excerpt_reading_that_holds_several_days_rain_leaves_them_missing_not_zero_then_double():
+    """08:00 of 3 July is missed: the 08:00 reading of the 4th is the rain of 2 and 3 July together (时段雨量 since the
+    last reading). It was 0 mm on the 2nd and all of it on the 3rd; no rule splits it, so both days are missing.
+    Zero read over such a period is 0 mm on each of its days; an ordinary day and a flood day of hourly readings
+    are summed as before, and daily 08:00 readings under a 00:00 day (a 24-hour period) are read as before."""
+    from sca2lstm.data.readings import readings_to_days
+
+    how = {"q": ("mean", "max"), "p": "sum"}
+    rows = [("2020-07-01 08:00", 1, 0.5), ("2020-07-02 08:00", 1, 2.0), ("2020-07-04 08:00", 1, 6.0),
+            ("2020-07-05 08:00", 1, 1.0), ("2020-07-05 14:00", 5, 4.0), ("2020-07-05 15:00", 9, 10.0),
+            ("2020-07-05 16:00", 6, 3.0), ("2020-07-06 08:00", 2, 1.5), ("2020-07-07 08:00", 1, 0.0),
+            ("2020-07-09 08:00", 1, 0.0), ("2020-07-10 08:00", 1, 2.0)]     # 8 July's 08:00 missed too, no rain
+    daily, counts = readings_to_days(_readings(rows), how, "08:00")
+    expected = {"07-01": 2.0, "07-02": np.nan, "07-03": np.nan, "07-04": 1.0, "07-05": 4.0 + 10.0 + 3.0 + 1.5,
+                "07-06": 0.0, "07-07": 0.0, "07-08": 0.0, "07-09": 2.0, "07-10": np.nan}   # 10th: nothing after it
+    np.testing.assert_array_equal(daily["p"].to_numpy(), list(expected.values()))
+    assert daily.index.strftime("%m-%d").tolist() == list(expected)
+    assert daily.loc["2020-07-02":"2020-07-03", "q"].tolist() == [1.0, 1.0]   # the flow is drawn across the miss
+    assert counts["accumulated"] == {"p": 2} and counts["missing"] == {"q": 1, "p": 3}
+    # Daily 08:00 readings with a 00:00 day: each closes a 24-hour period over two days and is the later day's, as
+    # before; with 3 July's missed, the 4th's reading holds the 3rd's whole day: the 3rd and 4th are missing.
+    daily08 = [(f"2020-07-{d:02d} 08:00", 1, float(d)) for d in range(1, 7)]
+    daily, counts = readings_to_days(_readings(daily08), how, "00:00")
+    np.testing.assert_array_equal(daily["p"].to_numpy(), [np.nan, 2.0, 3.0, 4.0, 5.0, np.nan])
+    assert counts["accumulated"] == {"p": 0}
+    daily, counts = readings_to_days(_readings([r for r in daily08 if not r[0].startswith("2020-07-03")]), how,
+                                     "00:00")
+    np.testing.assert_array_equal(daily["p"].to_numpy(), [np.nan, 2.0, np.nan, np.nan, 5.0, np.nan])
+    assert counts["accumulated"] == {"p": 2}
+
+
 def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, capsys):
-    """The township record: water levels at 08:00 every day, several on a flood day, one silence of five days;
-    GBK with Chinese headers. Each stage becomes discharge before the day is averaged."""
+    """The township record: water levels at 08:00 every day, several on a flood day, one silence of five days, one
+    08:00 reading missed; GBK with Chinese headers. Each stage becomes discharge before the day is averaged."""
     a, b, h0 = 5.0, 1.6, 0.2
     stage = lambda q: round(h0 + (q / a) ** (1 / b), 6)  # noqa: E731 - the stage the curve turns into q
     days = pd.date_range("2018-01-01 08:00", periods=745, freq="D")
     rows = {t: (stage(2.0), 1.0) for t in days if not pd.Timestamp("2019-03-02") <= t < pd.Timestamp("2019-03-06")}
     rows.update({pd.Timestamp("2018-07-01 14:00"): (stage(20.0), 5.0), pd.Timestamp("2018-07-01 20:00"): (stage(8.0), 7.0),
                  pd.Timestamp("2018-07-02 08:00"): (stage(4.0), 3.0)})
+    del rows[pd.Timestamp("2018-10-10 08:00")]   # the rain of 9 and 10 October is read together on the 11th
     lines = ["时间,水位(m),雨量"] + [f"{t:%Y-%m-%d %H:%M},{h},{p}" for t, (h, p) in sorted(rows.items())]
     f = tmp_path / "摘录.csv"
     f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
@@ -1029,8 +1063,10 @@ def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, cap
                                    f"a={a},b={b},h0={h0},h_max=1.0", "--day_start", "08:00"])
     assert rc == 0, err
     assert "duplicate dates" not in stdout + err
-    assert "irregular readings (an excerpt record): 740 days from 1 reading a day interpolated, 1 flood days with " \
-           "several, 4 without a reading" in stdout
+    assert "irregular readings (an excerpt record): 739 days from 1 reading a day interpolated, 1 flood days with " \
+           "several, 5 without a reading" in stdout
+    assert "(a day without a reading in its period: the amount cannot be split by day) left missing: precipitation 2" \
+        in stdout
     ts = pd.read_csv(out / "timeseries" / "mixed.csv", index_col="date")
     assert len(ts) == 745 and ts.loc["2018-01-05", "discharge_vol"] == pytest.approx(2.0, rel=1e-5)
     assert ts.loc["2018-07-01", "discharge_vol"] == pytest.approx(222 / 24, rel=1e-5)
@@ -1049,11 +1085,16 @@ def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, cap
     gap = ts.loc["2019-03-01":"2019-03-05"]
     assert gap["discharge_vol"].isna().all() and gap["precipitation"].isna().all()
     assert np.isfinite(ts.loc["2019-02-28", "discharge_vol"]) and np.isfinite(ts.loc["2019-03-06", "discharge_vol"])
+    # One 08:00 reading missed: the flow is drawn across it, the two days' rain is not split between them.
+    assert ts.loc["2018-10-09":"2018-10-10", "precipitation"].isna().all()
+    assert ts.loc["2018-10-09":"2018-10-10", "discharge_vol"].to_numpy() == pytest.approx([2.0, 2.0], rel=1e-5)
+    assert ts.loc["2018-10-08", "precipitation"] == ts.loc["2018-10-11", "precipitation"] == pytest.approx(1.0)
     meta = read_station_meta(out, "mixed")
-    assert meta.provenance["irregular"] == {"max_gap_hours": 48.0, "one_reading_days": 740,
-                                            "several_readings_days": 1, "no_reading_days": 4,
-                                            "missing": {"precipitation": 6, "discharge": 6, "stage": 6,
-                                                        "discharge_extrapolated": 6}}
+    assert meta.provenance["irregular"] == {"max_gap_hours": 48.0, "one_reading_days": 739,
+                                            "several_readings_days": 1, "no_reading_days": 5,
+                                            "missing": {"precipitation": 8, "discharge": 6, "stage": 6,
+                                                        "discharge_extrapolated": 6},
+                                            "accumulated_days": {"precipitation": 2}}
     assert "subdaily" not in meta.provenance and meta.day_start == "08:00"
 
 

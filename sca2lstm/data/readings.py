@@ -12,7 +12,11 @@ steps are a day long), so it is read as **instantaneous readings**:
 - ``"sum"`` columns (precipitation, PET): each reading is the amount of the period ending at its time
   (时段雨量), so a day's total is the sum of the readings that fall in it, a reading exactly at the day's
   start closing the day before (08:00's reading is the rain of the 24 hours before); a day whose readings
-  are all missing values is missing.
+  are all missing values is missing. A reading whose period (since the previous reading with a value) holds a
+  whole station day without any reading (an 08:00 reading missed, a row left out) is the amount of several
+  days that cannot be split among them: where it is above 0 the days of its period are missing (counted as
+  ``accumulated``), not 0 mm on the unread days and the whole amount on the day it was read; where it is 0
+  they are 0 mm, no rain having fallen in the whole period.
 - ``"any"`` columns (flags): the largest flag of the readings the day's line is drawn from.
 
 A day is computed only where readings lie on both sides of it (at or beyond its boundaries) and no two
@@ -75,7 +79,8 @@ def readings_to_days(frame: pd.DataFrame, how: dict, day_start: str = "00:00", l
     (pandas.DataFrame, dict)
         One row per day from the first to the last reading's day (``DatetimeIndex`` named ``date``), and
         the counts of days: ``one_reading``, ``several_readings``, ``no_reading`` and, per column,
-        ``missing``.
+        ``missing`` and (``"sum"`` columns) ``accumulated``: the days left missing because one reading holds the
+        amount of several (days that would be computed otherwise).
     """
     hh, mm = (int(x) for x in check_day_time(day_start).split(":"))
     s0 = hh * 3600 + mm * 60
@@ -86,7 +91,7 @@ def readings_to_days(frame: pd.DataFrame, how: dict, day_start: str = "00:00", l
     hi = lo + DAY_SECONDS
     per_day = np.bincount(k - k0, minlength=ndays)
     gap = max_gap / pd.Timedelta(seconds=1)
-    out = {}
+    out, accumulated = {}, {}
     for c, h in how.items():
         hs = (h,) if isinstance(h, str) else tuple(h)
         v = frame[c].to_numpy(np.float64)
@@ -127,7 +132,20 @@ def readings_to_days(frame: pd.DataFrame, how: dict, day_start: str = "00:00", l
                 inall = (kall >= 0) & (kall < ndays)
                 unread = (np.bincount(kall[inall & ~ok], minlength=ndays) > 0) & (
                     np.bincount(kall[inall & ok], minlength=ndays) == 0)
-                out[c] = np.where(covered & ~unread, total, np.nan)
+                # A reading's period runs from the previous reading with a value; its amount falls on the days
+                # after that reading's day up to its own. Where one of those days (before its own) has no row at all,
+                # nobody emptied the gauge then: the amount is several days' rain, which no rule splits by day. A
+                # row whose value is missing (缺测) was a visit, and its day is missing by the rule above.
+                rowless = np.concatenate([[0], np.cumsum(np.bincount(kall[inall], minlength=ndays) == 0)])
+                first = np.clip(kend[:-1] + 1, 0, ndays)
+                last = np.clip(kend[1:], 0, ndays)
+                several = (rowless[last] - rowless[first] > 0) & (vc[1:] > 0)
+                mark = np.zeros(ndays + 1)
+                np.add.at(mark, first[several], 1)
+                np.add.at(mark, last[several] + 1, -1)
+                split = np.cumsum(mark)[:ndays] > 0
+                accumulated[c] = int((split & covered & ~unread).sum())
+                out[c] = np.where(covered & ~unread & ~split, total, np.nan)
             if "any" in hs:
                 out[c] = np.array([vc[x:y + 1].max() if z else np.nan for x, y, z in zip(a, b, covered)])
     first = pd.Timestamp("1970-01-01") + pd.Timedelta(days=k0 + (1 if label == "end" else 0))
@@ -135,5 +153,5 @@ def readings_to_days(frame: pd.DataFrame, how: dict, day_start: str = "00:00", l
     daily = pd.DataFrame(out, index=index)
     counts = {"one_reading": int((per_day == 1).sum()), "several_readings": int((per_day > 1).sum()),
               "no_reading": int((per_day == 0).sum()),
-              "missing": {c: int(daily[c].isna().sum()) for c in how}}
+              "missing": {c: int(daily[c].isna().sum()) for c in how}, "accumulated": accumulated}
     return daily, counts

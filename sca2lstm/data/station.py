@@ -445,10 +445,13 @@ def _irregular_to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_key
                    + ("; each water level converted to discharge before averaging" if "stage" in raw else "")
                    + f"); precipitation{' and PET' if 'pet' in how else ''}: the sum of the readings in the day, each "
                    f"the amount of the period ending at its time (a reading at {o.day_start} closes the day before); "
-                   f"days inside a gap of more than {gap_h:g} hours between readings left missing")
+                   f"days inside a gap of more than {gap_h:g} hours between readings left missing; days whose "
+                   "amount a reading holds together with another day's (a day without a reading in its period: the "
+                   "amount cannot be split by day) left missing: "
+                   + ", ".join(f"{k} {n}" for k, n in counts["accumulated"].items()))
     sub = {"max_gap_hours": gap_h, "one_reading_days": counts["one_reading"],
            "several_readings_days": counts["several_readings"], "no_reading_days": counts["no_reading"],
-           "missing": counts["missing"]}
+           "missing": counts["missing"], "accumulated_days": counts["accumulated"]}
     return daily, 0, {"irregular": sub}
 
 

@@ -252,13 +252,18 @@ class IrregularSection(_Section):
 
     what: ClassVar[str] = "the irregular section"
     example: ClassVar[str] = ('{"max_gap_hours": 48.0, "one_reading_days": 700, "several_readings_days": 30, '
-                              '"no_reading_days": 0, "missing": {"discharge": 0}}')
+                              '"no_reading_days": 0, "missing": {"discharge": 0}, "accumulated_days": '
+                              '{"precipitation": 0}}')
 
     max_gap_hours: Annotated[float, Field(gt=0)] = Field(description="a positive number (hours)")
     one_reading_days: Count
     several_readings_days: Count
     no_reading_days: Count
     missing: dict[str, Count] = Field(description="an object of column -> missing days (whole numbers)")
+    # written since a reading holding several days' rain leaves them missing; an older import's file has none
+    accumulated_days: Optional[dict[str, Count]] = Field(
+        None, description="an object of column -> days left missing because one reading holds the amount of "
+                          "several (whole numbers), or null")
 
 
 class RatingAppliedSection(_Section):
