@@ -1098,6 +1098,82 @@ def test_excerpt_record_of_water_levels_imports_by_the_area_method(tmp_path, cap
     assert "subdaily" not in meta.provenance and meta.day_start == "08:00"
 
 
+def _excerpt_with_a_silence(path) -> None:
+    """An excerpt record of flows: 08:00 daily for 745 days, a flood day read four times, and a silence of 60 hours
+    from 08:00 on 1 March 2019 to 20:00 on the 3rd (no rain in it), then 08:00 on the 4th (1 mm since 20:00)."""
+    days = pd.date_range("2018-01-01 08:00", periods=745, freq="D")
+    rows = {t: (2.0, 0.5) for t in days if t not in (pd.Timestamp("2019-03-02 08:00"), pd.Timestamp("2019-03-03 08:00"))}
+    rows.update({pd.Timestamp("2018-07-01 14:00"): (20.0, 5.0), pd.Timestamp("2018-07-01 20:00"): (8.0, 7.0),
+                 pd.Timestamp("2019-03-03 20:00"): (2.0, 0.0), pd.Timestamp("2019-03-04 08:00"): (2.0, 1.0)})
+    lines = ["时间,流量,雨量"] + [f"{t:%Y-%m-%d %H:%M},{q},{p}" for t, (q, p) in sorted(rows.items())]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+
+
+def test_max_reading_gap_sets_the_silence_an_excerpt_record_is_drawn_across(tmp_path, capsys):
+    """A 60-hour silence leaves its days missing at the default 48 hours; --max_reading_gap 72 (or the spec key)
+    draws the flow across it and, no rain having been read in it, gives its days 0 mm. The value is recorded in the
+    metadata and the summary line."""
+    import yaml
+
+    f = tmp_path / "摘录.csv"
+    _excerpt_with_a_silence(f)
+    argv = ["station", "import", str(f), "--map", "date=时间,discharge=流量,precipitation=雨量", "--discharge_unit",
+            "m3/s", "--day_start", "08:00"]
+    silence = slice("2019-03-01", "2019-03-03")
+    rc, stdout, err = run(capsys, [*argv, "--id", "d48", "--out", str(tmp_path / "a")])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "a" / "timeseries" / "d48.csv", index_col="date")
+    assert ts.loc[silence, "discharge_vol"].isna().all() and ts.loc[silence, "precipitation"].isna().all()
+    assert "days inside a gap of more than 48 hours between readings left missing (--max_reading_gap)" in stdout
+    assert read_station_meta(tmp_path / "a", "d48").provenance["irregular"]["max_gap_hours"] == 48.0
+
+    rc, stdout, err = run(capsys, [*argv, "--id", "d72", "--out", str(tmp_path / "b"), "--max_reading_gap", "72"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "b" / "timeseries" / "d72.csv", index_col="date")
+    assert ts.loc[silence, "discharge_vol"].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert ts.loc[silence, "precipitation"].tolist() == pytest.approx([0.0, 0.0, 1.0])
+    assert ts.loc["2019-02-28", "precipitation"] == pytest.approx(0.5)
+    assert "days inside a gap of more than 72 hours between readings left missing (--max_reading_gap)" in stdout
+    meta = read_station_meta(tmp_path / "b", "d72")
+    assert meta.provenance["irregular"]["max_gap_hours"] == 72.0
+    assert meta.provenance["irregular"]["missing"]["discharge"] == 1   # the last day only: no reading after it
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"file": f.name, "id": "s72", "map": {"date": "时间", "discharge": "流量",
+                                    "precipitation": "雨量"}, "discharge_unit": "m3/s", "day_start": "08:00",
+                                    "max_reading_gap": 72}, allow_unicode=True), encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "b")])
+    assert rc == 0, err
+    assert pd.read_csv(tmp_path / "b" / "timeseries" / "s72.csv", index_col="date").equals(ts)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "12", "721", "1e9", "inf", "nan"])
+def test_a_bad_max_reading_gap_is_one_line_naming_it_and_the_range_nothing_written(value, tmp_path, capsys):
+    f = tmp_path / "摘录.csv"
+    _excerpt_with_a_silence(f)
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "x", "--out", str(tmp_path / "o"), "--map",
+                              "date=时间,discharge=流量,precipitation=雨量", "--discharge_unit", "m3/s",
+                              "--max_reading_gap", value])
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--max_reading_gap {value!r} must be a number of hours from 24 to 720 (default 48)" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_reading_gap_for_a_record_that_is_not_an_excerpt_changes_nothing_and_says_so(tmp_path, capsys):
+    f = tmp_path / "daily.csv"
+    daily_frame().to_csv(f, index=False)
+    argv = ["station", "import", str(f), "--map", "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, [*argv, "--id", "plain", "--out", str(tmp_path / "a")])
+    assert rc == 0, err
+    rc, stdout, err = run(capsys, [*argv, "--id", "plain", "--out", str(tmp_path / "b"), "--max_reading_gap", "72"])
+    assert rc == 0, err
+    assert "warning: --max_reading_gap 72 changes nothing for station plain: it applies to excerpt records " \
+           "(irregular readings), and this record is read as daily rows" in stdout
+    assert (tmp_path / "a" / "timeseries" / "plain.csv").read_bytes() == \
+        (tmp_path / "b" / "timeseries" / "plain.csv").read_bytes()
+    assert "irregular" not in read_station_meta(tmp_path / "b", "plain").provenance
+
+
 def test_a_flood_season_gauge_refused_as_implausible_is_told_its_season_was_scaled_to_a_year(tmp_path, capsys):
     """A gauge read only from May to September (汛期), wet in its season, averages over 5000 mm a year when its
     season's rate is scaled to a year: the refusal says its values cover part of the days, and --precipitation_unit

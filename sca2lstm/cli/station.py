@@ -33,7 +33,7 @@ PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
               "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start", "day_label",
               "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels", "levels_in",
-              "precipitation_weights", "distribution", "water_year_start", "precipitation_unit"}
+              "precipitation_weights", "distribution", "water_year_start", "precipitation_unit", "max_reading_gap"}
 
 
 def build_parser() -> ArgumentParser:
@@ -82,6 +82,10 @@ def build_parser() -> ArgumentParser:
                    help="zone whose standard time the day boundary is in (default: --timezone)")
     q.add_argument("--max_missing", type=float, default=None,
                    help="share of a day that may lack sub-daily values before the day is missing (default 0.1)")
+    q.add_argument("--max_reading_gap", default=None, metavar="HOURS",
+                   help="excerpt records (摘录: a reading a day, several on flood days) only: the longest silence "
+                        "between readings a day is drawn across, in hours from 24 to 720 (default 48); the days inside a "
+                        "longer one are missing. Given for another record it changes nothing (a warning says so)")
     q.add_argument("--rating", default=None, help="rating curve for stage=: a=12.5,b=1.6,h0=0.15[,h_max=3.2] "
                                                   "(Q = a·(h − h0)^b), or a file of (h, Q) pairs or power-law segments")
     q.add_argument("--warning_levels", default=None, help="NAME=VALUE pairs, e.g. alert=45.0,danger=80.0 (警戒, 保证)")
@@ -114,7 +118,7 @@ def _from_flags(args) -> list[dict]:
              "max_missing": args.max_missing, "rating": args.rating, "warning_levels": args.warning_levels,
              "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights,
              "distribution": args.distribution, "water_year_start": args.water_year_start,
-             "precipitation_unit": args.precipitation_unit}]
+             "precipitation_unit": args.precipitation_unit, "max_reading_gap": args.max_reading_gap}]
 
 
 def _from_spec(path, args) -> list[dict]:
@@ -209,7 +213,8 @@ def _options(d: dict):
                          skiprows=skip, timezone=d.get("timezone"), station_timezone=d.get("station_timezone"),
                          rating=d.get("rating"), warning_levels=d.get("warning_levels"),
                          precipitation_weights=d.get("precipitation_weights"),
-                         precipitation_unit=d.get("precipitation_unit"), **opt)
+                         precipitation_unit=d.get("precipitation_unit"), max_reading_gap=d.get("max_reading_gap"),
+                         **opt)
 
 
 def _num(d: dict, key: str):

@@ -20,8 +20,8 @@ steps are a day long), so it is read as **instantaneous readings**:
 - ``"any"`` columns (flags): the largest flag of the readings the day's line is drawn from.
 
 A day is computed only where readings lie on both sides of it (at or beyond its boundaries) and no two
-consecutive readings among them are more than :data:`MAX_READING_GAP` apart; the days inside a longer
-silence are missing, not interpolated across.
+consecutive readings among them are more than :data:`MAX_READING_GAP` apart (``max_gap``; ``sca2lstm station
+import --max_reading_gap``); the days inside a longer silence are missing, not interpolated across.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ from .station_meta import check_day_time
 #: day read once at 08:00 miss one reading (a holiday, a lost sheet) and still be drawn from its neighbours; a
 #: longer silence may hide a flood that rose and fell unread, so the days inside it are left missing.
 MAX_READING_GAP = pd.Timedelta(days=2)
+#: The shortest such interval a user may set (``--max_reading_gap``): an excerpt record reads its ordinary days once
+#: a day, so a shorter limit would leave every one of them missing.
+MIN_READING_GAP = pd.Timedelta(days=1)
+#: The longest: a line drawn across a silence of more than a month would stand for floods and recessions nobody read.
+MAX_SETTABLE_READING_GAP = pd.Timedelta(days=30)
 #: A record whose steps are a day or longer this often, while some day holds several readings, is an excerpt
 #: record: a regular logger has day-long steps only at its outages.
 DAY_STEP_SHARE = 0.2

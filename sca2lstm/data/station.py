@@ -433,9 +433,10 @@ def _irregular_to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_key
     how = {k: "sum" for k in (*gauge_keys, "pet") if k in raw}
     how.update({k: r for k, r in (("temperature", "mean"), ("discharge", ("mean", "max")), ("stage", ("mean", "max")),
                                   ("discharge_extrapolated", "any")) if k in raw})
+    gap = readings.MAX_READING_GAP if o.max_reading_gap is None else pd.Timedelta(hours=o.max_reading_gap)
     daily, counts = readings.readings_to_days(raw[list(how)], how, o.day_start, o.day_label, o.timezone,
-                                              o.station_timezone)
-    gap_h = readings.MAX_READING_GAP / pd.Timedelta(hours=1)
+                                              o.station_timezone, max_gap=gap)
+    gap_h = gap / pd.Timedelta(hours=1)
     means = ", ".join(k for k in ("discharge", "stage", "temperature") if k in how).replace("stage", "water level")
     summary.append(rule)
     summary.append(f"irregular readings (an excerpt record): {counts['one_reading']} days from 1 reading a day "
@@ -445,9 +446,9 @@ def _irregular_to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_key
                    + ("; each water level converted to discharge before averaging" if "stage" in raw else "")
                    + f"); precipitation{' and PET' if 'pet' in how else ''}: the sum of the readings in the day, each "
                    f"the amount of the period ending at its time (a reading at {o.day_start} closes the day before); "
-                   f"days inside a gap of more than {gap_h:g} hours between readings left missing; days whose "
-                   "amount a reading holds together with another day's (a day without a reading in its period: the "
-                   "amount cannot be split by day) left missing: "
+                   f"days inside a gap of more than {gap_h:g} hours between readings left missing (--max_reading_gap); "
+                   "days whose amount a reading holds together with another day's (a day without a reading in its "
+                   "period: the amount cannot be split by day) left missing: "
                    + ", ".join(f"{k} {n}" for k, n in counts["accumulated"].items()))
     sub = {"max_gap_hours": gap_h, "one_reading_days": counts["one_reading"],
            "several_readings_days": counts["several_readings"], "no_reading_days": counts["no_reading"],
@@ -565,6 +566,12 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     if "stage" in raw:
         rating_meta = _stage_to_discharge(raw, o, cols["stage"], summary, warnings, "discharge" not in cols)
     daily, n_rows_missing, sub = _to_days(raw, o, m["date"], gauge_keys, summary)
+    if o.max_reading_gap is not None and "irregular" not in (sub or {}):
+        # given for every station of a spec, say: not refused, but its user learns it did nothing here
+        warnings.append(f"--max_reading_gap {o.max_reading_gap:g} changes nothing for station {o.station_id}: it "
+                        "applies to excerpt records (irregular readings), and this record is read as "
+                        + ("regular sub-daily rows (how much of a day may lack values is --max_missing)" if sub
+                           else "daily rows"))
     for k in gauge_keys:
         # No option said the unit: read as mm if it can be. A header or units row saying mm is checked as well
         # (templates carry 降水量(mm) over values in 0.1 mm); 0.1 mm named there has the flag to match already.

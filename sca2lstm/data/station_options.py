@@ -56,6 +56,7 @@ class ImportOptions:
     distribution: str | None = None       # of the return-period levels (stored in the metadata)
     water_year_start: object = 10         # month the year of the annual maxima starts
     precipitation_unit: str | None = None  # "mm" or "0.1mm"; None: not declared (read as mm, checked for plausibility)
+    max_reading_gap: object = None        # hours an excerpt record is drawn across; None: readings.MAX_READING_GAP
 
     @property
     def gauges(self) -> list:
@@ -162,6 +163,27 @@ def parse_attr(items) -> dict:
     return out
 
 
+def check_reading_gap(value) -> float | None:
+    """``--max_reading_gap`` (hours, a number or its text; None: not given) as a float, from
+    :data:`~sca2lstm.data.readings.MIN_READING_GAP` to :data:`~sca2lstm.data.readings.MAX_SETTABLE_READING_GAP`; a
+    one-line UsageError naming the value and the range."""
+    from .readings import MAX_READING_GAP, MAX_SETTABLE_READING_GAP, MIN_READING_GAP
+
+    if value is None:
+        return None
+    low, high, default = (g.total_seconds() / 3600 for g in (MIN_READING_GAP, MAX_SETTABLE_READING_GAP,
+                                                             MAX_READING_GAP))
+    try:
+        h = float(half_width(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        h = math.nan
+    if isinstance(value, bool) or not (math.isfinite(h) and low <= h <= high):
+        raise UsageError(f"--max_reading_gap {value!r} must be a number of hours from {low:g} to {high:g} (default "
+                         f"{default:g}): an excerpt record reads its ordinary days once a day, and a line drawn across "
+                         "a month would stand for floods nobody read")
+    return h
+
+
 def check_options(o: ImportOptions) -> ImportOptions:
     """Validate the options that do not depend on the file (UsageError naming the culprit)."""
     from .days import parse_zone
@@ -217,6 +239,7 @@ def check_options(o: ImportOptions) -> ImportOptions:
         raise UsageError(f"--max_missing {o.max_missing!r} is not a number") from None
     if not 0.0 <= o.max_missing < 1.0:
         raise UsageError(f"--max_missing {o.max_missing!r} must lie in [0, 1): the share of a day that may lack values")
+    o.max_reading_gap = check_reading_gap(o.max_reading_gap)
     if o.rating is not None and not isinstance(o.rating, RatingCurve):
         if isinstance(o.rating, str) and "＝" in o.rating:
             o.rating = half_width(o.rating)   # a=..,b=.. typed with a Chinese input method (not a file name)
