@@ -369,6 +369,25 @@ def test_an_archive_answer_without_rain_is_one_line_and_leaves_the_earlier_archi
     assert {q.name: q.read_bytes() for q in tmp_path.iterdir()} == before
 
 
+def test_southern_and_western_coordinates_are_values_of_their_flags():
+    """``--points -33.8,151.2`` (a southern gauge, the form docs/weather.md gives) is the flag's value, as
+    ``--points=-33.8,151.2`` was (it was "expected one argument"); ``station import --lat -33.8 --lon -70.6``
+    too; an unknown option is still one."""
+    from sca2lstm.cli.station import build_parser as station_parser
+    from sca2lstm.cli.weather import build_parser
+
+    for action in ("fetch", "archive"):
+        dates = ["--from", "2024-01-01", "--to", "2024-01-05"] if action == "archive" else []
+        for given in ("-33.8,151.2", "-33.8,151.2;-34,150.9", "-.5,-70.6", "-33.8, 151.2; -34, 150.9"):
+            a = build_parser().parse_args([action, "--basin", "32006", "--model", "m.pth", "--points", given, *dates])
+            assert a.points == given
+    assert parse_points("-33.8,151.2;-34,150.9") == [(-33.8, 151.2), (-34.0, 150.9)]
+    a = station_parser().parse_args(["import", "f.csv", "--lat", "-33.8", "--lon", "-70.6", "--na_value", "-99.9"])
+    assert (a.lat, a.lon, a.na_value) == (-33.8, -70.6, ["-99.9"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fetch", "--basin", "32006", "--model", "m.pth", "--points", "--out", "x.csv"])
+
+
 def test_an_out_folder_is_refused_before_any_request(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.weather import main
 

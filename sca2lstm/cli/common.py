@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import traceback
 from typing import Callable, Sequence
@@ -17,9 +18,21 @@ from ..errors import Sca2lstmError, UsageError
 from ..logs import add_log_file, note_in_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
 
 
+#: What argparse takes for a value, not an option, where it starts with '-': a negative number (``-33.8``,
+#: argparse's own rule) and a list of them, such as southern or western coordinates
+#: (``--points -33.8,151.2;-34,150.9``), which argparse alone took for an unknown option ("expected one argument").
+NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,;\s+-]*$")
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line, and a
-    mistyped option is answered with the option meant (``--epocs``: did you mean ``--epochs``?)."""
+    """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line, a
+    mistyped option is answered with the option meant (``--epocs``: did you mean ``--epochs``?), and a value
+    list starting with a negative number (:data:`NEGATIVE_VALUE`) is a value."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse's own attribute (every version since 2.7): its pattern of a negative number
+        self._negative_number_matcher = NEGATIVE_VALUE
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)  # for the suggestions of error()
