@@ -398,6 +398,42 @@ def test_an_out_folder_is_refused_before_any_request(pretrained_ckpt, tiny_data_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_where_the_raw_answer_goes_is_one_line_and_nothing_is_written(pretrained_ckpt, tiny_data_dir,
+                                                                                 tmp_path, capsys, monkeypatch):
+    """A folder named as the raw answer beside --out (``wx.raw.json`` for ``wx.csv``) is refused before any
+    request, as a folder at --out is (it was an IsADirectoryError traceback after the download); without
+    --out, the default name's raw answer is checked before either file is written."""
+    from sca2lstm.cli.weather import main
+
+    (tmp_path / "wx.raw.json").mkdir()
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    archive = ["archive", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+               "--from", "2024-01-01", "--to", "2024-01-05", "--retries", "0"]
+    for argv in (_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", "URL"),
+                 [*archive, "--out", str(tmp_path / "wx.csv"), "--base_url", "URL"]):
+        with loopback_server([(200, doc)]) as (url, seen):
+            rc = main([url if a == "URL" else a for a in argv])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and seen == [], err
+        assert f"--out {tmp_path / 'wx.csv'}: the raw answer is saved beside it as {tmp_path / 'wx.raw.json'}, " \
+               "which is a folder" in err[0], err
+        assert [p.name for p in tmp_path.iterdir()] == ["wx.raw.json"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weather_32006_1976-06-16.raw.json").mkdir()
+    argv = ["fetch", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+            "--retries", "0"]
+    with loopback_server([(200, doc)]) as (url, _):
+        rc = main([*argv, "--base_url", url])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "weather_32006_1976-06-16.raw.json, which is a folder" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weather_32006_1976-06-16.raw.json", "wx.raw.json"]
+    (tmp_path / "weather_archive_32006.raw.json").mkdir()
+    with loopback_server([(200, doc)]) as (url, seen):
+        rc = main([*archive, "--base_url", url])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and seen == [] and "weather_archive_32006.raw.json, which is a folder" in err[0]
+
+
 def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     from sca2lstm.data.station_meta import StationMeta, write_station_meta
     from sca2lstm.weather.fetch import station_location

@@ -69,14 +69,24 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def default_out(args, issue=None) -> Path:
+    """--out, else ``weather_<id>_<issue date>.csv`` (fetch) or ``weather_archive_<id>.csv`` (archive)."""
+    if args.out:
+        return Path(args.out).expanduser()
+    return Path(f"weather_{args.basin}_{issue}.csv" if args.action == "fetch" else f"weather_archive_{args.basin}.csv")
+
+
 def _context(args):
     from ..checkpoint import load_model
     from ..evaluation.context import data_folder
     from ..evaluation.predict import resolve_model_path
-    from ..weather.fetch import parse_points, station_location
+    from ..weather.fetch import output_paths, parse_points, station_location
 
-    if args.out:  # checked before the download, and before the raw answer is saved beside it
+    if args.out:  # checked before the download: the table and the raw answer saved beside it
         output_file(args.out, "--out", f"weather_{args.basin}.csv")
+        output_paths(args.out, "--out")
+    elif args.action == "archive":  # a fetch's default name has the issue date: save_forecast checks it
+        output_paths(default_out(args))
     path = resolve_model_path(args.model)
     bundle = load_model(path)
     cfg = bundle[1]
@@ -105,7 +115,7 @@ def _body(args) -> int:
         docs, table = fetch_forecast(loc, leads, ensemble=args.ensemble, models=args.models, base_url=args.base_url,
                                      api_key=args.api_key, client_options=opts, leads_from=horizon)
         issue = table["issue_date"].iloc[0].date()
-        out = Path(args.out) if args.out else Path(f"weather_{args.basin}_{issue}.csv")
+        out = default_out(args, issue)
     else:
         if args.start > args.end:
             raise UsageError(f"--from {args.start} is after --to {args.end}")
@@ -114,7 +124,7 @@ def _body(args) -> int:
                              f"{PREVIOUS_RUNS_FIRST_DAY}; choose a later date")
         docs, table = fetch_archive(loc, args.start, args.end, leads, models=args.models, base_url=args.base_url,
                                     api_key=args.api_key, client_options=opts, leads_from=horizon)
-        out = Path(args.out) if args.out else Path(f"weather_archive_{args.basin}.csv")
+        out = default_out(args)
     csv, raw = save_forecast(table, docs, out)
     if not args.quiet:
         members = int(table["member"].nunique()) if "member" in table else 1

@@ -200,13 +200,27 @@ def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
                                  f"({lat:.2f}, {lon:.2f}): not this station's weather; nothing written")
 
 
+def output_paths(out, what: str = "output") -> tuple[Path, Path]:
+    """``out`` and the raw answer's path beside it (``<out stem>.raw.json``), where :func:`save_forecast`
+    writes; a one-line UsageError (``what``: ``--out`` where the flag gave it) where either is a folder, which
+    nothing can be written over. Checked before any request, and again before either file is written."""
+    out = Path(out).expanduser()
+    raw = out.with_name(out.stem + ".raw.json")
+    if out.is_dir():
+        raise UsageError(f"{what} {out} is a folder; give --out a file, e.g. {out / 'weather.csv'}")
+    if raw.is_dir():
+        raise UsageError(f"{what} {out}: the raw answer is saved beside it as {raw}, which is a folder; move that "
+                         "folder or give another --out")
+    return out, raw
+
+
 def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
     """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths.
 
     The raw file is the answer as received, byte for byte, where ``docs`` are :class:`Answers` (what the
-    fetch functions return); other answers in hand are written as JSON."""
-    out = Path(out)
-    raw = out.with_name(out.stem + ".raw.json")
+    fetch functions return); other answers in hand are written as JSON. Neither is written where the other's
+    path is a folder (:func:`output_paths`)."""
+    out, raw = output_paths(out)
     if isinstance(docs, Answers) and len(docs.bodies) == len(docs):
         body = docs.raw
     else:
