@@ -434,6 +434,57 @@ def test_a_folder_where_the_raw_answer_goes_is_one_line_and_nothing_is_written(p
     assert rc == 2 and len(err) == 1 and seen == [] and "weather_archive_32006.raw.json, which is a folder" in err[0]
 
 
+@pytest.mark.parametrize("points,needle", [
+    ("0,0", "--points 0,0 is 5828 km"),
+    ("-1.85,52.39", "--points -1.85,52.39 is 7859 km"),   # the gauge's latitude and longitude swapped
+    ("52.39,-1.85;0,0", "--points 52.39,-1.85;0,0 (their mean 26.20,-0.93) is 2914 km"),
+])
+def test_points_far_from_the_gauge_are_refused_before_any_request(pretrained_ckpt, tiny_data_dir, tmp_path, capsys,
+                                                                  points, needle):
+    """Points whose mean lies 150 km or more from the gauge (52.39, -1.85) are refused before any request in one
+    line naming them, the distance and the gauge's position, exit 1, nothing written (the table was saved, exit
+    0, and every flow forecast refused it); points near the gauge are fetched."""
+    from sca2lstm.cli.weather import main
+
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lat=52.4, lon=-1.9)
+    with loopback_server([(200, doc)]) as (url, seen):
+        rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--points", points))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and seen == [], err
+    assert needle in err[0] and "km from basin 32006's gauge (52.39,-1.85)" in err[0], err
+    assert "km or more from the gauge" in err[0] and "nothing fetched" in err[0]
+    assert ("swapped" in err[0]) == points.startswith("-1.85")
+    assert list(tmp_path.iterdir()) == []
+    with loopback_server([(200, doc)]) as (url, seen):
+        assert main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--points",
+                                "52.39,-1.85;52.5,-1.6")) == 0
+    assert len(seen) == 2
+
+
+def test_weather_points_of_the_station_file_far_from_the_gauge_are_refused_and_a_gauge_without_a_place_is_not_checked(
+        tiny_data_dir, tmp_path):
+    """The station metadata's weather points go by the same rule as --points; a gauge of unknown position
+    leaves the points as they are given."""
+    import shutil
+
+    from sca2lstm.data.station_meta import StationMeta, write_station_meta
+    from sca2lstm.weather.fetch import station_location
+
+    data = tmp_path / "camels"
+    shutil.copytree(tiny_data_dir, data)
+    write_station_meta(data, StationMeta("32006", weather={"source": "open-meteo", "points": [[-33.8, 151.2]]}))
+    with pytest.raises(DataError, match=r"the weather points of .*32006\.json -33\.8,151\.2 is \d+ km from basin "
+                                        r"32006's gauge \(52\.39,-1\.85\)"):
+        station_location(data, "32006")
+    with pytest.raises(DataError, match=r"^--points -33\.8,151\.2 is \d+ km from basin 10002's gauge"):
+        station_location(data, "10002", [(-33.8, 151.2)])
+    for f in (data / "attributes").glob("*.csv"):
+        t = pd.read_csv(f, dtype=str)
+        t.drop(columns=[c for c in ("gauge_lat", "gauge_lon") if c in t.columns]).to_csv(f, index=False)
+    assert station_location(data, "32006").points == [(-33.8, 151.2)]
+    assert station_location(data, "10002", [(0.0, 0.0)]).points == [(0.0, 0.0)]
+
+
 def test_a_station_day_from_0800_asks_hourly_values_in_its_timezone(tmp_path):
     from sca2lstm.data.station_meta import StationMeta, write_station_meta
     from sca2lstm.weather.fetch import station_location

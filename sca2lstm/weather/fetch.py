@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data import reader
-from ..data.station_meta import read_station_meta
+from ..data.station_meta import meta_path, read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
 from ..fileio import atomic_write, atomic_write_text
 from .openmeteo import (
@@ -78,7 +78,8 @@ def parse_points(text: str) -> list[tuple[float, float]]:
 
 def station_location(data_dir, basin: str, points=None) -> Location:
     """The points to fetch for ``basin`` and its day rule: ``points`` if given, else the station metadata's
-    weather points, else the gauge (attributes ``gauge_lat``, ``gauge_lon``)."""
+    weather points, else the gauge (attributes ``gauge_lat``, ``gauge_lon``). Points whose mean lies too far
+    from a known gauge are refused (:func:`check_points_near_gauge`)."""
     meta = read_station_meta(data_dir, basin) if data_dir is not None else None
     pts = list(points) if points else None
     if pts is None and meta is not None and meta.weather.get("points"):
@@ -92,8 +93,36 @@ def station_location(data_dir, basin: str, points=None) -> Location:
         if not pts or any(v != v for v in pts[0]):
             raise DataError(f"basin {basin}: no gauge_lat/gauge_lon in its attributes and no weather points in its "
                             "station metadata; give --points lat,lon")
+    elif data_dir is not None:
+        what = "--points" if points else f"the weather points of {meta_path(data_dir, basin)}"
+        check_points_near_gauge(pts, data_dir, basin, what)
     tz = (meta.timezone if meta is not None and meta.timezone else "auto")
     return Location(pts, meta.day_start if meta else "00:00", meta.day_label if meta else "start", tz)
+
+
+def check_points_near_gauge(points, data_dir, basin: str, what: str = "--points") -> None:
+    """A one-line DataError, before any request, where the mean of ``points`` (the place a fetched table says
+    it is for) lies :data:`~sca2lstm.weather.files.MAX_FORECAST_DISTANCE_KM` or more from the basin's gauge
+    (``gauge_lat``, ``gauge_lon``): every forecast would refuse the table
+    (:func:`~sca2lstm.weather.files.check_location`). Nothing to check where the gauge's position is unknown."""
+    try:
+        glat, glon = (reader.basin_attribute(data_dir, basin, k) for k in ("gauge_lat", "gauge_lon"))
+    except DataError:
+        return
+    if not (glat == glat and glon == glon):
+        return
+    lat, lon = (sum(p[i] for p in points) / len(points) for i in (0, 1))
+    km = distance_km(glat, glon, lat, lon)
+    if km < MAX_FORECAST_DISTANCE_KM:
+        return
+    given = ";".join(f"{a:g},{b:g}" for a, b in points)
+    place = f"{given}" if len(points) == 1 else f"{given} (their mean {lat:.2f},{lon:.2f})"
+    swapped = len(points) == 1 and distance_km(glat, glon, lon, lat) < MAX_FORECAST_DISTANCE_KM
+    hint = "latitude and longitude swapped? " if swapped else ""
+    raise DataError(f"{what} {place} is {km:.0f} km from basin {basin}'s gauge ({glat:.2f},{glon:.2f}); a weather "
+                    f"forecast for a place {MAX_FORECAST_DISTANCE_KM:.0f} km or more from the gauge is another "
+                    f"station's and every flow forecast refuses it: {hint}give points lat,lon within "
+                    f"{MAX_FORECAST_DISTANCE_KM:.0f} km of the gauge; nothing fetched")
 
 
 def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=None, base_url=None, api_key=None,
