@@ -177,6 +177,34 @@ def test_verify_reads_a_table_saved_again_as_gbk(tmp_path, capsys):
     assert len(err) == 1 and "is not UTF-8 text" in err[0] and "--encoding" in err[0]
 
 
+def test_a_table_saved_with_semicolons_and_decimal_commas_scores_as_the_comma_table(tmp_path, capsys):
+    """A reforecast table saved again from a spreadsheet set to a European locale (semicolons, decimal commas) is
+    read as the forecast side reads such tables and scores as the original (it was "missing column(s)
+    issue_date, ..." without a word of its one 'issue_date;valid_date;...' column); a table it still cannot
+    split is one line saying how it was read and the column(s) it found."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.5, 10.25, 2.0])
+    t = _table(obs, obs + 0.3, obs - 0.5, obs + 0.5, p=[0.0, 0.1, 0.9, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.5, 10.25])
+    scores = {}
+    for name, kw in (("comma", {}), ("semicolon", {"sep": ";", "decimal": ","})):
+        (tmp_path / name).mkdir()
+        t.to_csv(tmp_path / name / "reforecast.csv", index=False, **kw)
+        assert main(["verify", str(tmp_path / name / "reforecast.csv"), "--quiet"]) == 0, capsys.readouterr().err
+        scores[name] = pd.read_csv(tmp_path / name / "verify_per_lead.csv")
+    assert "2,5" in (tmp_path / "semicolon" / "reforecast.csv").read_text()
+    pd.testing.assert_frame_equal(scores["semicolon"], scores["comma"])
+    capsys.readouterr()
+    (tmp_path / "piped").mkdir()
+    t.to_csv(tmp_path / "piped" / "reforecast.csv", index=False, sep="|")
+    assert main(["verify", str(tmp_path / "piped" / "reforecast.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing column(s) issue_date, valid_date" in err[0], err
+    assert "read with commas between columns, it has 1 column(s): 'issue_date|valid_date|lead_days|" in err[0], err
+    assert sorted(q.name for q in (tmp_path / "piped").iterdir()) == ["reforecast.csv"]
+
+
 def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_path, capsys):
     """A header-only table, or a reforecast of days not yet observed, is refused in one line, exit 1, and no
     score file is written (an earlier one stays)."""

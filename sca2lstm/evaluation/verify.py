@@ -44,9 +44,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..data.tables import parse_dates, read_csv
+from ..data.tables import parse_csv, parse_dates, read_bytes
 from ..errors import DataError
 from .exceedance import pit
+from ..weather.files import csv_dialect
 from ..weather.mixture import crps as distribution_crps
 from .metrics import bootstrap_interval, paired_metrics, valid_mask
 
@@ -202,14 +203,22 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
         raise DataError(f"{p} is a folder, not a reforecast table; {hint}")
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    df = read_csv(p, encoding=encoding)
+    raw, _ = read_bytes(p, "CSV file")
+    # a table saved again from a spreadsheet in much of Europe: semicolons and decimal commas, read as the
+    # forecast side reads its weather tables
+    dialect = csv_dialect(raw, str(p))
+    df = parse_csv(raw, str(p), encoding, **dialect)
     for c in ("issue_date", "valid_date"):
         if c in df:
             df[c] = parse_dates(df[c].astype(str).tolist(), column=c, source=str(p))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
+        found = [str(c) for c in df.columns]
+        shown = ", ".join(repr(c) for c in found[:12]) + (f" and {len(found) - 12} more" if len(found) > 12 else "")
+        sep = {";": "semicolons", "\t": "tabs"}.get(dialect.get("sep"), "commas")
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
-                        f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level")
+                        f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level; read with {sep} "
+                        f"between columns, it has {len(found)} column(s): {shown}")
     if not any(_QCOL.match(str(c)) for c in df.columns):  # the CRPS, coverage and PIT score the distribution
         raise DataError(f"{p}: no quantile column (q05, q25, q75, q95 beside the median); verify scores a forecast's "
                         f"distribution; the table has {', '.join(map(str, df.columns))}")

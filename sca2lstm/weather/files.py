@@ -213,7 +213,7 @@ def parse_forecast(raw: bytes, kind: str, *, source: str, day_start: str = "00:0
 
 
 def csv_dialect(raw: bytes, source: str) -> dict:
-    """``sep``/``decimal`` of a forecast table from its header line: commas, or (a spreadsheet's export in
+    """``sep``/``decimal`` of a table (a weather forecast, a reforecast to verify) from its header line: commas, or (a spreadsheet's export in
     much of Europe) semicolons or tabs, whose numbers may then carry a decimal comma (``2,5``; ``2.5`` is read
     as well). A one-line DataError for a binary file a table is often saved as instead (Parquet, Excel)."""
     if raw[:4] == b"PAR1":
