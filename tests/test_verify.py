@@ -205,6 +205,40 @@ def test_a_table_saved_with_semicolons_and_decimal_commas_scores_as_the_comma_ta
     assert sorted(q.name for q in (tmp_path / "piped").iterdir()) == ["reforecast.csv"]
 
 
+@pytest.mark.parametrize("level,needle", [
+    ('{"flood": {"value": NaN}}', "level 'flood' has value NaN; a level is a flow in m3/s, a finite number above 0"),
+    ('{"flood": {"value": -5}}', "level 'flood' has value -5; a level is a flow in m3/s"),
+    ('{"flood": {"value": 0}}', "level 'flood' has value 0; a level is a flow in m3/s"),
+    ('{"flood": {"value": "high"}}', "level 'flood' has value \"high\"; a level is a flow in m3/s"),
+    ('{"flood": {"value": true}}', "level 'flood' has value true; a level is a flow in m3/s"),
+    ('{"flood": {"value": Infinity}}', "level 'flood' has value Infinity; a level is a flow"),
+    ('{"flood": {"value": 1.2, "unit": "m"}}', "level 'flood' is in \"m\"; verify compares levels with the "
+                                             "table's flows, in m3/s"),
+    ('{"flood": 5.0}', "level 'flood' is 5.0; expected {\"value\": flow in m3/s, ...}"),
+    ('[5.0]', "not a levels.json; expected {name: {\"value\": flow in m3/s, ...}}, found a JSON list"),
+])
+def test_a_level_whose_value_is_no_flow_is_one_line_naming_it_and_no_scores(tmp_path, capsys, level, needle):
+    """A levels.json whose level is NaN, negative, zero, text, true or in another unit is refused in one line
+    naming the level and its value, exit 1, and no score is written (NaN and negative values were scored
+    without a word: no day above NaN, every day above -5; true was taken for 1 m3/s)."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    f = tmp_path / "reforecast.csv"
+    t.to_csv(f, index=False)
+    (tmp_path / "levels.json").write_text(level)
+    assert main(["verify", str(f)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'levels.json'}: " in err[0] and needle in err[0], err
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["levels.json", "reforecast.csv"]
+    (tmp_path / "levels.json").write_text('{"flood": {"value": "5.0", "unit": "m3/s"}}')  # a number as text is one
+    assert main(["verify", str(f), "--quiet"]) == 0
+    per_level = pd.read_csv(tmp_path / "verify_per_level.csv")
+    assert (per_level["level"] == "flood").all() and per_level["hits"].max() == 1
+
+
 def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_path, capsys):
     """A header-only table, or a reforecast of days not yet observed, is refused in one line, exit 1, and no
     score file is written (an earlier one stays)."""

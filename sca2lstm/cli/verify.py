@@ -10,7 +10,6 @@ years (few floods make them wide). Definitions: :mod:`sca2lstm.evaluation.verify
 
 from __future__ import annotations
 
-from ..data.tables import read_json
 from .common import ArgumentParser, output_folder, run_main
 
 PROG = "sca2lstm verify"
@@ -38,7 +37,7 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import read_reforecast, verify
+    from ..evaluation.verify import read_levels, read_reforecast, verify
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -48,10 +47,7 @@ def _body(args) -> int:
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"
     levels = {}
     if lp.is_file():
-        try:
-            levels = {n: float(d["value"]) for n, d in read_json(lp, what="levels.json").items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise DataError(f"{lp}: not a levels.json ({e})") from None
+        levels = read_levels(lp)
     elif args.levels:
         raise DataError(f"--levels {lp}: no such file")
     setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""

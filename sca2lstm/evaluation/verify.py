@@ -254,6 +254,46 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     return df
 
 
+def read_levels(path) -> dict:
+    """``levels.json`` (``{name: {"value": flow, "unit": "m3/s", ...}}``, as a reforecast writes it) as
+    ``name -> flow`` (m3/s).
+
+    A one-line DataError for a file that is no such mapping, a level without its value, a value that is not a
+    finite number above 0 (NaN, -5, "high", true: each would score the warnings against a level no flow has,
+    or every flow has) or a unit other than m3/s (the levels are compared with the table's flows)."""
+    from ..data.tables import read_json
+
+    doc = read_json(path, what="levels.json")
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: not a levels.json; expected {{name: {{\"value\": flow in m3/s, ...}}}}, found a "
+                        f"JSON {type(doc).__name__}")
+    out = {}
+    for name, d in doc.items():
+        if not isinstance(d, dict) or "value" not in d:
+            raise DataError(f"{path}: level {name!r} is {json_text(d)}; expected {{\"value\": flow in m3/s, ...}}")
+        v = d["value"]
+        try:
+            flow = float(v) if not isinstance(v, bool) else float("nan")
+        except (TypeError, ValueError):
+            flow = float("nan")
+        if not (np.isfinite(flow) and flow > 0):
+            raise DataError(f"{path}: level {name!r} has value {json_text(v)}; a level is a flow in m3/s, a finite "
+                            "number above 0")
+        if d.get("unit", "m3/s") != "m3/s":
+            raise DataError(f"{path}: level {name!r} is in {json_text(d['unit'])}; verify compares levels with the "
+                            "table's flows, in m3/s")
+        out[str(name)] = flow
+    return out
+
+
+def json_text(v) -> str:
+    """``v`` as JSON writes it, cut to 60 characters (``NaN``, ``true``, ``"high"``)."""
+    import json
+
+    text = json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _numbers(column: pd.Series, name: str, path) -> pd.Series:
     """``column`` as numbers (an empty cell is NaN); a one-line DataError naming the first cell that is text
     (a note typed into a spreadsheet cell), its row and the column."""
