@@ -239,6 +239,31 @@ def test_a_level_whose_value_is_no_flow_is_one_line_naming_it_and_no_scores(tmp_
     assert (per_level["level"] == "flood").all() and per_level["hits"].max() == 1
 
 
+@pytest.mark.parametrize("edit,needle", [
+    ({"issue_date": pd.date_range("2000-01-01", periods=4)},   # the valid day written as the issue date
+     "row 2 is issued 2000-01-01, valid 2000-01-01 (0 day(s) later) with lead_days 1; a row's valid_date is its "
+     "issue_date + lead_days, leads from 1 (4 such rows)"),
+    ({"lead_days": [1, 1, 2, 1]}, "row 4 is issued 2000-01-02, valid 2000-01-03 (1 day(s) later) with lead_days 2"),
+])
+def test_a_row_whose_valid_date_is_not_its_issue_date_plus_its_lead_is_one_line(tmp_path, capsys, edit, needle):
+    """A row whose valid_date is not issue_date + lead_days (a valid day on its issue date, a lead that does not
+    fit its dates) is refused in one line naming the row, its dates and its lead, exit 1, no score written; it
+    was scored at the lead it claimed, with persistence taken on the wrong day."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    f = tmp_path / "reforecast.csv"
+    t.assign(**edit).to_csv(f, index=False)
+    assert main(["verify", str(f)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert [q.name for q in tmp_path.iterdir()] == ["reforecast.csv"]
+    t.to_csv(f, index=False)
+    assert main(["verify", str(f), "--quiet"]) == 0
+
+
 def test_a_table_with_no_rows_or_no_observed_flow_is_one_line_and_no_scores(tmp_path, capsys):
     """A header-only table, or a reforecast of days not yet observed, is refused in one line, exit 1, and no
     score file is written (an earlier one stays)."""
@@ -309,13 +334,13 @@ def test_a_table_pasted_below_itself_scores_as_once_and_two_different_forecasts_
         scores[name] = pd.read_csv(tmp_path / name / "verify_per_lead.csv")
     capsys.readouterr()
     pd.testing.assert_frame_equal(scores["twice"], scores["once"])
-    other = t.iloc[[2]].assign(issue_date=t["issue_date"].iloc[1], median=3.0)   # lead 1 again, a day earlier
+    other = t.iloc[[2]].assign(median=3.0)   # lead 1 of the same issue date again, from another run
     (tmp_path / "joined").mkdir()
     pd.concat([t, other]).to_csv(tmp_path / "joined" / "reforecast.csv", index=False)
     assert main(["verify", str(tmp_path / "joined" / "reforecast.csv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "two different rows for lead 1, valid 2000-01-03 (issued 2000-01-01 and 2000-01-02; " \
-                              "2 such rows)" in err[0], err
+    assert len(err) == 1 and "two different rows for lead 1, valid 2000-01-03 (issued 2000-01-02; 2 such rows)" \
+                             in err[0], err
     assert sorted(q.name for q in (tmp_path / "joined").iterdir()) == ["reforecast.csv"]
 
 

@@ -235,6 +235,16 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
         raise DataError(f"{p}: column 'lead_days' holds {shown} on row {i + 2}; every row needs its lead, a whole "
                         "number of days from 1")
     df["lead_days"] = lead.astype(np.int64)
+    # lead k is the forecast for k days after its issue date; a row that says otherwise (issue_date written as
+    # the valid day, a lead counted from 0) would score persistence and the lead on the wrong days
+    ahead = (df["valid_date"].dt.normalize() - df["issue_date"].dt.normalize()).dt.days.to_numpy()
+    off = ahead != df["lead_days"].to_numpy()
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        r = df.iloc[i]
+        raise DataError(f"{p}: row {i + 2} is issued {r['issue_date'].date()}, valid {r['valid_date'].date()} "
+                        f"({ahead[i]} day(s) later) with lead_days {r['lead_days']}; a row's valid_date is its "
+                        f"issue_date + lead_days, leads from 1 ({int(off.sum())} such rows)")
     # The same row twice (a table pasted below itself) counts once; two different forecasts of one day at one
     # lead (two runs or stations joined) are not for verify to choose between.
     df = df.drop_duplicates().reset_index(drop=True)
