@@ -217,6 +217,12 @@ def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrai
     (b"date,precipitation,temperature\n" + b"".join(f"{d.date()},{'' if i == 2 else 1},5\n".encode() for i, d in
                                                       enumerate(pd.date_range("1978-01-01", periods=8))),
      "text/csv", {}, "1978-01-03 lacks precipitation"),
+    # an infinite value is no weather: refused, not fed to the model (it made lead 3 on an empty forecast)
+    (b"date,precipitation,temperature\n" + b"".join(f"{d.date()},{'inf' if i == 2 else 1},5\n".encode() for i, d in
+                                                      enumerate(pd.date_range("1978-01-01", periods=9))),
+     "text/csv", {}, "precipitation inf on 1978-01-03 is outside 0..2000"),
+    (_json(daily_response(FIRST, WET, TEMP[:2] + [float("-inf")] + TEMP[3:])), "application/json", {},
+     "temperature -inf on 1978-01-03 is outside -60..60"),
 ])
 def test_an_unusable_weather_forecast_is_refused_in_one_line_and_nothing_stored(live, data, tmp_path, body, ctype,
                                                                                 params, needle):

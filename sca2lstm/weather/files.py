@@ -493,12 +493,13 @@ WEATHER_BOUNDS = {"precipitation": (0.0, MAX_PRECIPITATION_MM), "temperature": (
 
 
 def check_weather_values(frame: pd.DataFrame, source: str) -> None:
-    """One-line DataError naming the first value of a weather input outside :data:`WEATHER_BOUNDS`."""
+    """One-line DataError naming the first value of a weather input outside :data:`WEATHER_BOUNDS` (an infinite one
+    included)."""
     for col, (lo, hi) in WEATHER_BOUNDS.items():
         if col not in frame.columns:
             continue
         v = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
-        bad = np.isfinite(v) & ((v < lo) | (v > hi))
+        bad = ~np.isnan(v) & ((v < lo) | (v > hi))  # a gap (NaN) is checked elsewhere; an infinity is out of range
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             day = next((frame[c].iloc[i] for c in ("valid_date", "date") if c in frame.columns), None)
