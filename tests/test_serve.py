@@ -798,6 +798,22 @@ def test_leads_are_bounded_by_the_model_and_the_default_issue_day_has_observed_f
             f"{q.loc['1977-12-31']:.3g} m3/s on 1977-12-31, 3 day(s) before it") in " ".join(fc["notes"])
 
 
+def test_a_forecast_early_in_the_record_says_so_as_sca2lstm_forecast_does(service, bundle):
+    """A forecast issued where the record holds fewer days than the model reads starts from a partly empty window:
+    `sca2lstm forecast` says so, and the service's answer (and its stored row) say it too, once."""
+    c = service.client
+    cli = warned_forecast(bundle, "32006", data_dir=service.data_dir, issue_date="1970-10-05", leads=3,
+                          timeseries=reader.read_timeseries(service.data_dir, "32006"),
+                          model_path=bundle[3]["source_path"])[0]
+    said = [n for n in cli.data["notes"] if "partly empty window" in n]
+    assert len(said) == 1 and "only 5 day(s) of record up to the issue date 1970-10-05" in said[0]
+    fc = c.get("/stations/32006/forecast", params={"issue_date": "1970-10-05", "leads": 3}, headers=AUTH).json()
+    assert [n for n in fc["notes"] if "partly empty window" in n] == said, fc["notes"]
+    assert len(set(fc["notes"])) == len(fc["notes"])
+    stored = c.get("/stations/32006/forecast", params={"issue_date": "1970-10-05", "leads": 3}, headers=AUTH).json()
+    assert stored["cached"] is True and stored["notes"] == fc["notes"]
+
+
 def test_days_posted_after_the_file_are_appended_and_forecast_from(service, bundle):
     c = service.client
     r = c.post("/stations/10002/observations", headers=AUTH, json={"observations": [

@@ -169,6 +169,25 @@ def test_an_ensemble_is_stored_with_the_members_a_forecast_reads(live, bundle, p
         con.close()
 
 
+def test_a_forecast_reading_an_older_weather_forecast_says_so_as_sca2lstm_forecast_does(live, bundle, pretrained_ckpt,
+                                                                                         data, tmp_path):
+    """The newest stored weather forecast that covers the lead days may have been issued days before the issue date:
+    its lead days are later, less skilful leads of it. `sca2lstm forecast` says so; the service's answer says it too,
+    and no note twice."""
+    body = _json(daily_response("1977-12-28", [2.0] * 12, [6.0] * 12))
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    assert fc["weather"]["id"] == r.json()["id"] and fc["issue_date"] == LAST
+    source = f"weather forecast {r.json()['id']} of station 32006 (issued 1977-12-28)"
+    assert [n for n in fc["notes"] if "before the issue date" in n] == [
+        f"{source} was issued 1977-12-28, 3 day(s) before the issue date {LAST}: its lead days are days 4.. of that "
+        "forecast, less skilful than the intervals assume; use the forecast of the issue date where there is one"]
+    assert len(set(fc["notes"])) == len(fc["notes"])
+    assert fc["forecast"] == _expected(bundle, pretrained_ckpt, data, body, "json", 7)
+
+
 def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrained_ckpt, data, tmp_path):
     """A station whose day runs from 08:00: the hours of a posted hourly answer are summed (rain) and
     averaged (temperature) over its days, as ``forecast --weather_forecast`` reads them."""

@@ -179,11 +179,13 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     stale = stale_flow_note(station, ts[bundle[1].data.target], fc.issue_date)  # an issue date asked for by hand
     read = fc.data.get("weather_forecast")  # the members it read: some incomplete ones are left out
     left = members_note(weather_forecast, fc.issue_date, read.get("members", 1)) if read else None
-    # whether its rain was mapped to the station's (and the leads left as given), as `sca2lstm forecast` prints it
-    mapping = (read or {}).get("precip_mapping")
-    rain = [mapping_line(mapping, "the weather forecast"), (mapping or {}).get("unmapped")]
-    return LiveForecast(fc, setup.warnings.levels, probs, highest,
-                        [*setup.notes, *(n for n in (stale, left, *rain) if n)])
+    # whether its rain was mapped to the station's, as `sca2lstm forecast` prints it (the leads left as given, and
+    # a caution, are among the issue's notes)
+    mapping = mapping_line((read or {}).get("precip_mapping"), "the weather forecast")
+    # the notes `sca2lstm forecast` writes: the station's checks (on its whole record: ``setup``), then the issue's
+    # own (a record shorter than the model's window, an older weather forecast, ...), each once
+    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, mapping) if n)]
+    return LiveForecast(fc, setup.warnings.levels, probs, highest, list(dict.fromkeys(notes)))
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

@@ -83,6 +83,10 @@ class OperationalForecast:
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
     calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
     data: dict = field(default_factory=dict)  # what it read (BasinContext.data_record)
+    # the notes of ``data`` this issue added to its data checks' (a record shorter than the window, a stale flow, an
+    # older weather forecast, members left out, the rain mapping): the service, whose checks run on the whole
+    # record, adds these to its own
+    issue_notes: list = field(default_factory=list)
     rating_curve: dict | None = None  # the station's (metadata file): the fan chart gets a water-level axis
 
     @property
@@ -421,6 +425,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
+    checked = len(data["notes"])  # the data checks' notes; those after them are this issue's
     for line in blind:  # an input the days read lack, forecast anyway as the caller asked: the outputs name it
         add_note(data, line)
     if p < pos:  # the window reaches back before the record: the state starts from empty days
@@ -442,7 +447,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
-                               list(ctx.missing_inputs), members, data=data)
+                               list(ctx.missing_inputs), members, data=data, issue_notes=data["notes"][checked:])
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:
