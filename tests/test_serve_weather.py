@@ -255,6 +255,22 @@ def test_an_unusable_weather_forecast_is_refused_in_one_line_and_nothing_stored(
     assert _stored(db) == 0
 
 
+def test_an_open_meteo_answer_sent_as_text_plain_is_read_as_json(live, data, tmp_path):
+    """text/plain says nothing of the layout (a browser's fetch() sends a string body so): a body that is JSON is
+    read as the Open-Meteo answer it is, not as a CSV whose header is the JSON cut at its commas."""
+    body = _json(daily_response(FIRST, WET, TEMP))
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "text/plain; charset=utf-8"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["issue_date"], r.json()["first_valid"], r.json()["members"]) == (FIRST, FIRST, 1)
+        # a CSV sent as text/plain is still a CSV
+        table = b"date,precipitation,temperature\n" + b"".join(f"{d.date()},1,5\n".encode() for d in
+                                                                pd.date_range(FIRST, periods=9))
+        r = c.post("/stations/32006/weather", content=table, headers={**AUTH, "Content-Type": "text/plain"})
+        assert r.status_code == 200 and r.json()["issue_date"] == LAST, r.text
+    assert _stored(tmp_path / "db.sqlite") == 2
+
+
 def test_posting_a_weather_forecast_needs_the_token_and_a_known_station(live, data, tmp_path):
     body = _json(daily_response(FIRST, WET, TEMP))
     with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:

@@ -48,15 +48,18 @@ class FetchSettings:
 
 
 def body_kind(content_type: str | None, raw: bytes) -> str:
-    """'json' or 'csv' for a posted body: by its Content-Type, else by its first character."""
+    """'json' or 'csv' for a posted body: by its Content-Type where it names one (a JSON body sent as CSV is
+    refused), else (none, text/plain, another) by its first character."""
     ct = (content_type or "").split(";")[0].strip().lower()
     if ct.endswith("json"):
         return "json"
     looks_json = raw.lstrip()[:1] in (b"{", b"[")
-    if ct in ("text/csv", "text/plain", "application/csv"):
-        if looks_json and ct != "text/plain":
+    if ct in ("text/csv", "application/csv"):
+        if looks_json:
             raise DataError(f"the body is JSON but its Content-Type is {ct}; send it as application/json")
         return "csv"
+    # text/plain names no layout (a browser's fetch() sends a string body so): read as CSV, JSON would be cut at
+    # its commas into a header of nonsense
     return "json" if looks_json else "csv"
 
 
