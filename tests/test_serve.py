@@ -583,6 +583,23 @@ def test_bad_forecast_requests_name_the_parameter(service):
     assert _rows(service.db) == (0, 0, 0)
 
 
+def test_an_unknown_query_parameter_is_refused_naming_the_allowed_ones_not_ignored(service):
+    """A misspelt parameter is not dropped: ``?issue-date=`` would give the forecast of another issue date, and
+    ``?unusal=true`` a refusal that asks for what was sent. The page's own ``?station=`` still opens it."""
+    c = service.client
+    r = c.get("/stations/32006/forecast", params={"issue-date": "1977-06-01", "leads": 3})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == "issue-date: unknown query parameter; allowed: issue_date, leads"
+    huge = {"observations": [{"date": "1977-03-01", "discharge": 1e6}]}
+    r = c.post("/stations/32006/observations", params={"unusal": "true"}, json=huge, headers=AUTH)
+    assert r.status_code == 422 and r.json()["detail"] == "unusal: unknown query parameter; allowed: unusual", r.text
+    r = c.get("/warnings", params={"leads": 3})
+    assert r.status_code == 422 and r.json()["detail"] == "leads: unknown query parameter; allowed: none", r.text
+    assert _rows(service.db) == (0, 0, 0)
+    assert c.get("/", params={"station": "32006"}).status_code == 200
+    assert c.get("/stations/32006/forecast", params={"issue_date": "1977-06-01", "leads": 3}).status_code == 200
+
+
 def test_the_page_and_its_assets_are_served_offline(service):
     c = service.client
     page = c.get("/")

@@ -270,6 +270,27 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
             "notes": list(row.get("notes") or [])}
 
 
+def _query_names(dependant) -> list[str]:
+    """The query parameters a route (its :class:`fastapi.dependencies.models.Dependant`) and its dependencies read."""
+    names = [p.alias for p in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += [n for n in _query_names(sub) if n not in names]
+    return names
+
+
+def known_query(request: Request) -> None:
+    """Refuse (422) a query parameter the route does not read, naming the ones it does: FastAPI drops it without a
+    word, and a misspelt ``issue_date`` would give the forecast of another day. The page (not in the API
+    description) reads its own ``?station=`` in the browser."""
+    route = request.scope.get("route")
+    if not getattr(route, "include_in_schema", False) or getattr(route, "dependant", None) is None:
+        return
+    allowed = _query_names(route.dependant)
+    unknown = [k for k in request.query_params if k not in allowed]
+    if unknown:
+        raise HTTPException(422, f"{unknown[0]}: unknown query parameter; allowed: {', '.join(allowed) or 'none'}")
+
+
 def level_values(levels: dict) -> dict:
     """name -> flow (m3/s) of the levels as the API holds them."""
     return {n: lv["value"] for n, lv in levels.items() if lv.get("value") is not None}
@@ -326,7 +347,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     app = FastAPI(title="sca2lstm forecast service",
                   description="Daily river-discharge forecasts (SCA2LSTM) per station, with posted observations, "
                               "warnings and a daily issue.",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan, dependencies=[Depends(known_query)])
     app.add_middleware(BodyLimitMiddleware, limit=max_body)
     app.state.service = svc
     app.state.store = store
