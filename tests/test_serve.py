@@ -569,6 +569,34 @@ def test_writes_are_off_without_a_token(live, tiny_data_dir, tmp_path):
     assert _rows(tmp_path / "db.sqlite") == (0, 0, 0)
 
 
+@pytest.mark.parametrize("method,path,kwargs,said", [
+    ("post", "/stations/32006/observations", {"json": {"observations": [{"date": "1977-03-01"}, {
+        "date": "2015-02-30", "discharge": 1.0}]}}, 'observations.1.date: Input should be a valid date or datetime, '
+     'day value is outside expected range (got "2015-02-30")'),
+    ("post", "/stations/32006/observations", {"json": _day(discharge="high")},
+     'observations.0.discharge: Input should be a valid number (got "high")'),
+    ("post", "/stations/32006/observations", {"content": b'{"observations": [{"date": "1977-03-01", "pet": NaN}]}',
+                                              "headers": {"Content-Type": "application/json"}},
+     "observations.0.pet: Input should be a finite number (got NaN)"),
+    ("get", "/stations/32006/forecast", {"params": {"leads": "7,8"}},
+     'leads: Input should be a valid integer, unable to parse string as an integer (got "7,8")'),
+    ("get", "/stations/32006/forecast", {"params": {"issue_date": "31/12/1977"}}, '(got "31/12/1977")'),
+    ("get", "/stations/32006.csv/forecast", {}, '(got "32006.csv")'),
+    ("put", "/stations/32006/levels", {"json": {"levels": {"alert": 5.0}, "levels_in": "cm"}},
+     "levels_in: Input should be 'flow' or 'stage' (got \"cm\")"),
+    ("get", "/stations/32006/weather", {"params": {"limit": "9" * 60}}, '(got "' + "9" * 37 + '...")'),
+])
+def test_a_refused_value_is_named_in_the_one_line(service, method, path, kwargs, said):
+    """What pydantic says of a value of the wrong form (a date that is none, text for a number) comes with the value
+    sent, so the one line names it among many days or parameters (and no more than 40 characters of it)."""
+    headers = {**AUTH, **kwargs.pop("headers", {})}
+    r = getattr(service.client, method)(path, headers=headers, **kwargs)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert said in detail and "\n" not in detail, detail
+    assert _rows(service.db) == (0, 0, 0)
+
+
 def test_bad_forecast_requests_name_the_parameter(service):
     c = service.client
     for params, text in [({"leads": 0}, "leads"), ({"leads": 8}, "leads"), ({"leads": "x"}, "leads"),

@@ -270,6 +270,19 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
             "notes": list(row.get("notes") or [])}
 
 
+def _shown(value) -> str | None:
+    """A refused value as the one-line error names it: as JSON, text cut after 37 characters (None: a list or an
+    object, named by its place)."""
+    if isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, str) and len(value) > 37:
+        value = value[:37] + "..."
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _query_names(dependant) -> list[str]:
     """The query parameters a route (its :class:`fastapi.dependencies.models.Dependant`) and its dependencies read."""
     names = [p.alias for p in dependant.query_params]
@@ -364,7 +377,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
             where = ".".join(loc) or "body"
             msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-            parts.append(f"{where}: {msg}")
+            # pydantic's own words do not name the value; the service's checks (value_error) do
+            shown = _shown(e["input"]) if "input" in e and e.get("type") not in ("value_error", "missing") else None
+            parts.append(f"{where}: {msg}" + (f" (got {shown})" if shown else ""))
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     @app.exception_handler(Sca2lstmError)
