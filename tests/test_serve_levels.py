@@ -217,7 +217,7 @@ BAD_BODIES = [
     ("never warns", {"levels": {"alert": 5000.0}}, "levels alert=5000 m3/s is 115 times the record's highest daily"),
     ("warns every day", {"levels": {"alert": 0.01}}, "levels alert=0.01 m3/s lies below every daily flow of the record"),
     ("unknown unit", {"levels": {"alert": 5.0}, "levels_in": "cm"}, "levels_in: Input should be 'flow' or 'stage'"),
-    ("unknown key", {"levels": {"alert": 5.0}, "level_in": "stage"}, "level_in: Extra inputs are not permitted"),
+    ("unknown key", {"levels": {"alert": 5.0}, "level_in": "stage"}, "level_in: unknown field; allowed: levels, levels_in, warn_probability"),
     ("no levels key", {"warn_probability": {}}, "levels: Field required"),
 ]
 

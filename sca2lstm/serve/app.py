@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
@@ -270,6 +271,27 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
             "notes": list(row.get("notes") or [])}
 
 
+def _model_in(annotation):
+    """The pydantic model an annotation holds (``Model``, ``list[Model]``, ``Model | None``), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
+
+
+def _body_fields(request: Request, path) -> list[str]:
+    """The fields of the body model at ``path`` (its place in the body, e.g. ``("observations", 0)``) of the
+    request's route; [] where it cannot be told."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
+    for key in path:
+        if model is None:
+            return []
+        if isinstance(key, str):  # an int is an item of a list: the same model
+            field = model.model_fields.get(key)
+            model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
 def _shown(value) -> str | None:
     """A refused value as the one-line error names it: as JSON, text cut after 37 characters (None: a list or an
     object, named by its place)."""
@@ -377,6 +399,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
             where = ".".join(loc) or "body"
             msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            if e.get("type") == "extra_forbidden":
+                allowed = _body_fields(request, e.get("loc", ())[1:-1])
+                msg = f"unknown field; allowed: {', '.join(allowed)}" if allowed else msg
             # pydantic's own words do not name the value; the service's checks (value_error) do
             shown = _shown(e["input"]) if "input" in e and e.get("type") not in ("value_error", "missing") else None
             parts.append(f"{where}: {msg}" + (f" (got {shown})" if shown else ""))
