@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -131,6 +132,10 @@ def test_an_unusual_posted_flow_needs_confirming_and_a_posted_day_can_be_taken_b
     r = c.post("/stations/32006/observations", headers=AUTH, json=body)
     assert r.status_code == 422 and "times the largest flow" in r.json()["detail"] and "?unusual=true" in r.json()["detail"]
     assert c.get("/stations/32006/observations").json()["data_version"] == before
+    # 1e308 typed for 50: the ratio in powers of ten, not its 300 digits
+    huge = {"observations": [{"date": day, "discharge": 1e308}]}
+    detail = c.post("/stations/32006/observations", headers=AUTH, json=huge).json()["detail"]
+    assert re.search(r"is \de\+30\d times the largest flow", detail) and len(detail) < 300, detail
     r = c.post("/stations/32006/observations", headers=AUTH, json=body, params={"unusual": "true"})
     assert r.status_code == 200
     row = c.get("/stations/32006/observations", params={"start": day, "end": day}).json()["observations"][0]
@@ -667,7 +672,7 @@ def test_the_page_speaks_chinese_when_the_browser_asks_for_it(service):
     assert choose_language("de, fr") == "en" and choose_language("garbage;;q=x") == "en"
 
 
-def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
+def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys, monkeypatch):
     from sca2lstm.cli.main import main
 
     empty = tmp_path / "token"
@@ -675,6 +680,17 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "none.pth"), "--token_file", str(empty)]) == 2
     err = capsys.readouterr().err.strip()
     assert "--token_file" in err and len(err.splitlines()) == 1
+    # a token no HTTP header can carry as written (non-ASCII, a space) would answer every write 'wrong token'
+    accented = tmp_path / "token2"
+    accented.write_text("tök-geheim-1234567890\n", encoding="utf-8")
+    assert main(["serve", "--model", str(tmp_path / "none.pth"), "--token_file", str(accented)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'ö'" in err and "--token_file" in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("SCA2LSTM_TOKEN", "two words")
+    assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "$SCA2LSTM_TOKEN" in err and "' '" in err and len(err.splitlines()) == 1
+    monkeypatch.delenv("SCA2LSTM_TOKEN")
     assert main(["serve", "--model", str(tmp_path / "none.pth")]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.pth" in err and len(err.splitlines()) == 1

@@ -81,8 +81,20 @@ def read_token(token_file) -> str | None:
         if os.name == "posix" and path.stat().st_mode & 0o077:
             log.warning("--token_file %s can be read by other users of this machine (mode %o); chmod 600 it",
                         path, path.stat().st_mode & 0o777)
-        return text.splitlines()[0].strip()
-    return os.environ.get("SCA2LSTM_TOKEN") or None
+        return _ascii_token(text.splitlines()[0].strip(), f"--token_file {path}")
+    token = os.environ.get("SCA2LSTM_TOKEN") or None
+    return _ascii_token(token, "$SCA2LSTM_TOKEN") if token else None
+
+
+def _ascii_token(token: str, where: str) -> str:
+    """``token``, refused in one line where a client could never send it: an HTTP header carries latin-1 text, so
+    a token with other letters (``tök``, ``令牌``) or spaces and control characters would never match, and every
+    write would be answered 'wrong token'."""
+    bad = next((c for c in token if not ("!" <= c <= "~")), None)
+    if bad is not None:
+        raise UsageError(f"{where}: the write token holds {bad!r}; use letters, digits and ASCII punctuation only "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return token
 
 
 def check_db(db: Path):

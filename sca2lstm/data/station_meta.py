@@ -630,6 +630,12 @@ def write_station_meta(data_dir, meta: StationMeta) -> Path:
 MAX_LEVEL_RATIO = 10.0
 
 
+def times_text(ratio: float) -> str:
+    """How many times larger, as a one-line error says it: whole up to a million (``115``), beyond in powers of ten
+    (``1e+306``, not the 300 digits of a 1e308 typed for 50)."""
+    return f"{ratio:.0f}" if ratio < 1e6 else f"{ratio:.0e}"
+
+
 def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_levels",
                       stage_flag: str = "--levels_in stage") -> list:
     """Lines naming each warning level (name -> :class:`WarningLevel`) as a flow; a one-line DataError for a
@@ -654,7 +660,7 @@ def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_l
         if not len(q):
             continue
         if flow > MAX_LEVEL_RATIO * q.max():
-            raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} is {flow / q.max():.0f} times the record's "
+            raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} is {times_text(flow / q.max())} times the record's "
                             f"highest daily flow ({q.max():.3g} m3/s): it would never warn; levels are in m3/s (a "
                             f"level in l/s?), or water levels in m with {stage_flag}")
         if flow < q.min():

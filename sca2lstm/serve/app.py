@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
+from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS
@@ -495,7 +496,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
         if big and not unusual:
             raise HTTPException(422, f"observations: discharge {big[0]['discharge']:g} m3/s on {big[0]['date']} is "
-                                     f"{big[0]['discharge'] / top:.0f} times the largest flow of the station's record "
+                                     f"{times_text(big[0]['discharge'] / top)} times the largest flow of the station's record "
                                      f"({top:g} m3/s); a typo or another unit? If the river really ran so high, post "
                                      "it again with ?unusual=true")
         version = store.upsert_observations(station, days)
