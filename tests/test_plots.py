@@ -164,6 +164,11 @@ def test_close_warning_levels_keep_their_labels_apart_on_the_fan_chart(tmp_path,
     assert set(labels) == {"q2y 14.5", "q5y 17.2", "alert 8.0", "danger 14.2"}
     boxes = list(labels.values())
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    # over the oldest days of the history, clear of the forecast's days (their white backgrounds hid the members)
+    import matplotlib.dates as mdates
+
+    issue_x = fig.axes[0].transData.transform((mdates.date2num(pd.Timestamp("2013-08-01")), 0.0))[0]
+    assert all(b.x1 < issue_x for b in boxes), (issue_x, [b.x1 for b in boxes])
 
 
 def test_discharge_axes_of_the_attention_and_fine_tuning_charts_say_their_unit(tmp_path, series, monkeypatch):

@@ -747,7 +747,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
             stage = stage_scale(fc.rating_curve, fc.issue_date, q_top=2.0 * float(np.nanmax(flows)) + 1.0)
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
-                       title=f"Basin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}",
+                       title=f"Basin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting})",
                        levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
                        stage_axis=stage)
         if fc.members is not None:  # each weather member's median flow, one row per member

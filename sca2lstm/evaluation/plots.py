@@ -647,9 +647,10 @@ def _stage_axis(ax, to_stage, to_flow) -> None:
 
 
 def _label_levels(ax, levels, fontsize: float = 7) -> None:
-    """Name each level line at the right end, just above it, lowest first; a label that would overlap the one
-    below (levels close together, e.g. a user's 14.0 beside the 2-year flow of 14.5) moves up to clear it, and a
-    light background keeps the other lines from crossing out its letters."""
+    """Name each level line at the left end (over the oldest days of the history: at the right end the labels'
+    backgrounds hid the forecast's members and peaks, the part read most), just above it, lowest first; a label that
+    would overlap the one below (levels close together, e.g. a user's 14.0 beside the 2-year flow of 14.5) moves up
+    to clear it, and a light background keeps the other lines from crossing out its letters."""
     if not levels:
         return
     ax.figure.canvas.draw()  # the final limits and axes size (the layout), to measure the gaps in points
@@ -659,8 +660,8 @@ def _label_levels(ax, levels, fontsize: float = 7) -> None:
     for value, name, color in sorted(levels, key=lambda v: v[0]):
         at = ax.transData.transform((0.0, value))[1] / pt
         base = max(at + 1.0, clear)
-        ax.annotate(f"{name} {value:.1f}", (1.0, value), xycoords=("axes fraction", "data"),
-                    xytext=(-2.0, base - at), textcoords="offset points", ha="right", va="bottom",
+        ax.annotate(f"{name} {value:.1f}", (0.0, value), xycoords=("axes fraction", "data"),
+                    xytext=(2.0, base - at), textcoords="offset points", ha="left", va="bottom",
                     fontsize=fontsize, color=color,
                     bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
         clear = base + height
