@@ -407,7 +407,8 @@ def test_verify_draws_its_scores_beside_persistence_and_the_quantiles_reliabilit
     assert lines["persistence"].get_ydata()[0] == pytest.approx(1 - np.sum((obs - [1, 1, 2, 10]) ** 2)
                                                                 / np.sum((obs - obs.mean()) ** 2))
     names = [ln.get_label() for ln in ax_f1.get_lines()]
-    assert names == ["flood, model", "flood, persistence"]   # "never": no event, no warning, nothing drawn
+    # "never": no event, no warning, nothing drawn; the model's line says how many days were above (one: 10 > 5)
+    assert names == ["flood (1 day above), model", "flood, persistence"]
     lead1 = next(ln for ln in ax_rel.get_lines() if ln.get_label() == "lead 1")
     # below q05, q25 (= median here), median, q75 (= median): no flow fell below (three equal the median, 10 is
     # above 8); 1 - the share above q95 (10 > 8.5): 0.75

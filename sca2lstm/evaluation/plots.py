@@ -750,10 +750,15 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
             if g["f1"].isna().all():    # no event and no warning in the span: nothing to draw or to name
                 continue
             c = next(colours, "black")
+            # how many days were above the level: an F1 of 0 on two flood days reads otherwise than on two hundred
+            first = g[g["forecast"] == "model"].sort_values("lead").head(1)
+            n = int(first["hits"].iloc[0] + first["misses"].iloc[0]) if len(first) and {"hits", "misses"} <= set(
+                g.columns) else None
+            above = "" if n is None else f" ({n} day{'' if n == 1 else 's'} above)"
             for who, style in (("model", "-"), ("persistence", "--")):
                 w = g[g["forecast"] == who].sort_values("lead")
                 ax_f1.plot(w["lead"], w["f1"], ls=style, marker="o" if who == "model" else None, ms=3, color=c,
-                           label=f"{level}, {who}")
+                           label=f"{level}{above if who == 'model' else ''}, {who}")
         ax_f1.set_ylim(0, 1)
         ax_f1.legend(fontsize=7, loc="upper right")
     else:
