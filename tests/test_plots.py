@@ -106,6 +106,24 @@ def test_an_absent_input_is_labelled_and_greyed_not_drawn_as_a_small_weight(tmp_
     assert shown.mask[1].all() and not shown.mask[0].any()   # the grey "no value" colour, not dark blue
 
 
+def test_attention_charts_say_the_forecast_flag_is_zero_on_observed_weather_days(tmp_path, monkeypatch, series):
+    """The flag is 0 on a hindcast's days and on a forecast's issue day, so its weight multiplies nothing: both charts
+    name it so, rather than as a feature that drove the forecast."""
+    from sca2lstm.data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL
+
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    labels = {FORECAST_FLAG: OBSERVED_FLAG_LABEL}
+    P.plot_feature_weights(["precipitation", FORECAST_FLAG], [0.7, 0.3], tmp_path / "w.png", labels=labels)
+    dates, obs, _ = series
+    w = np.random.default_rng(0).random((len(dates), 2))
+    P.plot_attention_heatmap(dates, w / w.sum(axis=1, keepdims=True), ["precipitation", FORECAST_FLAG],
+                             tmp_path / "a.png", obs=obs, labels=labels)
+    for fig in figs:
+        shown = {t.get_text() for ax in fig.axes for t in ax.get_yticklabels()}
+        assert OBSERVED_FLAG_LABEL in shown and FORECAST_FLAG not in shown and "precipitation" in shown
+
+
 def test_the_feature_weights_chart_shows_long_feature_names_whole(tmp_path):
     """The names sit left of the bars: the picture's left edge must be background, not a cut-off name."""
     import matplotlib.image as mpimg

@@ -31,6 +31,9 @@ CALENDAR = ("doy_sin", "doy_cos")
 #: (:func:`sca2lstm.data.issue_time.mask_issue_time`), so the model can tell a forecast, which errs more
 #: with every lead, from observed weather.
 FORECAST_FLAG = "weather_is_forecast"
+#: How a chart of attention weights names the flag on days whose weather is observed (a hindcast, a forecast's issue
+#: day): its value is 0 there, so its weight multiplies nothing, which a reader of the chart must be told.
+OBSERVED_FLAG_LABEL = f"{FORECAST_FLAG} (= 0: observed weather)"
 
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
 #: The trailing windows of the precipitation sums (``precip_sum_7d``, ``precip_sum_30d``), in days.

@@ -30,7 +30,7 @@ import torch
 
 from ..fileio import folder_built_aside
 from ..data.dataset import SequenceData
-from ..data.features import feature_lookback, raw_features, required_columns
+from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_lookback, raw_features, required_columns
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
@@ -758,7 +758,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         fc.weights.rename_axis("feature").reset_index().to_csv(tmp / "forecast_attention_weights.csv", index=False,
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
-                             title=f"Basin {fc.basin}: attention weights on the issue day {fc.issue_date.date()}")
+                             title=f"Basin {fc.basin}: attention weights on the issue day {fc.issue_date.date()}",
+                             labels={FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # the issue day's weather is observed
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
                      folder_name=final.name)
     return final

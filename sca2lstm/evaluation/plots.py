@@ -328,7 +328,7 @@ def _legend_below(fig: Figure, ax, handles=None) -> None:
 
 
 def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, obs=None,
-                           title: str = "", unit: str = "m$^3$/s") -> Path:
+                           title: str = "", unit: str = "m$^3$/s", labels: dict | None = None) -> Path:
     """Attention weights per input feature: monthly means and the days around the largest event.
 
     Parameters
@@ -338,9 +338,11 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     weights : array_like
         ``[time, features]`` attention weights in [0, 1]; rows of NaN for days without a forecast.
     feature_names : sequence of str
-        One label per feature (column of ``weights``).
+        One name per feature (column of ``weights``).
     path : str or os.PathLike
         PNG file to write.
+    labels : dict, optional
+        Name -> how the chart names the feature, where not by its name.
     obs : array_like, optional
         Observed discharge; when given, the event panel is centred on its largest value and the
         hydrograph is drawn above the daily heatmap.
@@ -369,7 +371,7 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         w = w[:, None]
     if w.ndim != 2:
         raise ValueError(f"weights must be [time, features], got shape {w.shape}")
-    names = [str(n) for n in feature_names]
+    names = [str((labels or {}).get(n, n)) for n in feature_names]
     if len(names) != w.shape[1]:
         raise ValueError(f"{len(names)} feature names for {w.shape[1]} weight columns")
     x, is_date = _as_x(dates, w.shape[0])
@@ -667,9 +669,11 @@ def _label_levels(ax, levels, fontsize: float = 7) -> None:
         clear = base + height
 
 
-def plot_feature_weights(names: Sequence[str], weights, path, title: str = "") -> Path:
-    """Horizontal bars of one day's attention weight per feature, largest on top."""
+def plot_feature_weights(names: Sequence[str], weights, path, title: str = "", labels: dict | None = None) -> Path:
+    """Horizontal bars of one day's attention weight per feature, largest on top (``labels``: name -> how the chart
+    names it, where not by its name)."""
     w = _as_float(weights, "weights", len(names))
+    names = [str((labels or {}).get(n, n)) for n in names]
     order = np.argsort(np.nan_to_num(w, nan=-1.0))
     fig = _new_figure((6, 0.3 * len(names) + 1.2))
     # Room for the feature names on the left (long ones were cut off) and for a title wrapped onto a second
