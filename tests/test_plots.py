@@ -41,6 +41,20 @@ def test_loss_curves(tmp_path):
     assert _no_temp_files(tmp_path)
 
 
+def test_loss_curves_go_to_a_log_axis_where_the_first_epochs_dwarf_the_rest(tmp_path, monkeypatch):
+    """A first validation loss ten times the later ones flattened the epochs that choose the best one: the loss axis
+    is logarithmic then, and linear where a loss is 0 or below (a likelihood) or the losses stay within a factor 5."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    steep = [{"epoch": e, "train_loss": t, "val_loss": v} for e, t, v in ((0, None, 1.75), (1, 0.4, 0.32),
+                                                                        (2, 0.2, 0.25), (3, 0.15, 0.18))]
+    flat = [{"epoch": e, "train_loss": 0.5 - 0.1 * e, "val_loss": 0.6 - 0.1 * e} for e in range(1, 4)]
+    likelihood = [dict(r, val_loss=-1.0) if r["epoch"] == 3 else r for r in steep]
+    for history in (steep, flat, likelihood):
+        P.plot_loss_curves(history, tmp_path / "c.png")
+    assert [f.axes[0].get_yscale() for f in figs] == ["log", "linear", "linear"]
+
+
 @pytest.mark.slow
 def test_hydrograph(tmp_path, series):
     dates, obs, sim = series

@@ -17,7 +17,7 @@ import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..fileio import atomic_write
 from .metrics import nse
@@ -249,6 +249,16 @@ def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
+    # The first epochs' losses are often ten times the later ones: on a linear axis the epochs that decide the best
+    # one lie flat along the bottom. A log axis where every loss is above 0 (a likelihood loss may not be).
+    seen = np.concatenate([train[np.isfinite(train)], val[np.isfinite(val)]])
+    if seen.size and seen.min() > 0 and seen.max() > 5 * seen.min():
+        ax.set_yscale("log")
+        ax.set_ylabel("loss (log scale)")
+        # 0.2, not 2 x 10^-1; between the powers of ten only 2, 3 and 5 (all nine crowded each other)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if np.isfinite(lr).any() and np.nanmin(lr) > 0:
