@@ -55,6 +55,24 @@ def test_loss_curves_go_to_a_log_axis_where_the_first_epochs_dwarf_the_rest(tmp_
     assert [f.axes[0].get_yscale() for f in figs] == ["log", "linear", "linear"]
 
 
+def test_the_loss_curves_legend_hides_no_epoch(tmp_path, monkeypatch):
+    """A fine-tuning whose training loss rises at the last epoch: its point (upper right) stays visible."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    history = [{"epoch": 0, "train_loss": None, "val_loss": 0.0973, "lr": 1e-4},
+               {"epoch": 1, "train_loss": 0.1056, "val_loss": 0.0952, "lr": 1e-4},
+               {"epoch": 2, "train_loss": 0.1058, "val_loss": 0.0942, "lr": 1e-4},
+               {"epoch": 3, "train_loss": 0.1165, "val_loss": 0.0936, "lr": 1e-4}]
+    P.plot_loss_curves(history, tmp_path / "c.png")
+    fig = figs[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    points = [ax.transData.transform(xy) for line in ax.get_lines() for xy in line.get_xydata()
+              if np.isfinite(xy).all()]
+    assert points and not any(box.contains(*p) for p in points)
+
+
 @pytest.mark.slow
 def test_hydrograph(tmp_path, series):
     dates, obs, sim = series

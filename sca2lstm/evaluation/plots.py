@@ -268,7 +268,7 @@ def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve
         ax2.set_ylabel("learning rate")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, loc="upper right", fontsize=8)
+    ax.legend(handles, labels, loc="best", fontsize=8)  # fine-tuning's loss may rise: upper right hid its last epoch
     fig.tight_layout()
     return _save(fig, path)
 
