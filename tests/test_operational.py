@@ -3,6 +3,8 @@ ordering, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,6 +169,30 @@ def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp
     assert (folder / "forecast.csv").read_bytes() == before
 
 
+def test_a_forecast_says_what_each_lead_day_read(bundle, tiny_data_dir, tmp_path, series):
+    """The weights of the issue day and of each lead day: the issue day's are the ``weights`` the forecast gives; a
+    lead day's weather, missing without a weather forecast, has weight 0 there and a share with one; each day's
+    weights sum to 1; the folder holds them as a table and a chart."""
+    from sca2lstm.evaluation.operational import write_forecast
+
+    blind = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3)
+    dw = blind.day_weights
+    assert list(dw.index) == list(pd.date_range(ISSUE, periods=4))
+    np.testing.assert_allclose(dw.iloc[0].to_numpy(), blind.weights.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(dw.sum(axis=1).to_numpy(), 1.0, atol=1e-5)
+    assert (dw.iloc[1:]["precipitation"] == 0).all() and dw.iloc[0]["precipitation"] > 0
+    seen = issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3,
+                          weather_forecast=_weather(series, bundle[1], ISSUE, 3))
+    assert (seen.day_weights.iloc[1:]["precipitation"] > 0).all()
+    folder = write_forecast(blind, tmp_path)
+    table = pd.read_csv(folder / "forecast_attention_by_day.csv", index_col="date", parse_dates=True)
+    np.testing.assert_allclose(table.to_numpy(), dw.to_numpy(), atol=1e-5)
+    assert (folder / "forecast_attention_by_day.png").stat().st_size > 0
+    folder = write_forecast(blind, tmp_path / "json", fmt="json")
+    doc = json.loads((folder / "forecast.json").read_text())["attention_weights_by_day"]
+    assert list(doc) == [str(d.date()) for d in dw.index] and doc[ISSUE] == pytest.approx(blind.weights.to_dict())
+
+
 def test_the_forecast_figures_name_the_basin_and_issue_date(bundle, tiny_data_dir, tmp_path, monkeypatch):
     from sca2lstm.evaluation import plots
     from sca2lstm.evaluation.operational import write_forecast
@@ -174,7 +200,7 @@ def test_the_forecast_figures_name_the_basin_and_issue_date(bundle, tiny_data_di
     titles = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.axes[0].get_title()}) or path)
     write_forecast(issue_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=3), tmp_path)
-    assert set(titles) == {"forecast_fan_chart.png", "forecast_attention_weights.png"}
+    assert set(titles) == {"forecast_fan_chart.png", "forecast_attention_weights.png", "forecast_attention_by_day.png"}
     assert all("Basin 32006" in t and ISSUE in t for t in titles.values()), titles
 
 

@@ -242,15 +242,17 @@ def test_one_forecast_is_flagged_and_an_ensembles_members_are_not(tiny_data_dir,
     monkeypatch.setattr(operational, "mask_issue_time", spy)
     days = pd.date_range("1976-06-16", periods=9)
     one = pd.DataFrame({"date": days, "precipitation": WET, "temperature": [14.0] * 9})
-    issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=one)
+    fc = issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=one)
     assert [s.tolist() for s in seen] == [[1.0]]
+    assert fc.day_flag.tolist() == [0.0] + [1.0] * 7     # what the chart of the days' weights writes under the flag
     seen.clear()
     rows = [{"issue_date": "1976-06-16", "lead_days": k, "valid_date": d.date(), "member": m,
              "precipitation": (DRY if m == 0 else WET)[k], "temperature": 14.0} for m in (0, 1) for k, d in enumerate(days)]
     pd.DataFrame(rows).to_csv(tmp_path / "ens.csv", index=False)
-    issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
-                   weather_forecast=read_forecast_file(tmp_path / "ens.csv"))
+    fc = issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7,
+                        weather_forecast=read_forecast_file(tmp_path / "ens.csv"))
     assert [s.tolist() for s in seen] == [[0.0], [0.0]]
+    assert fc.day_flag.tolist() == [0.0] * 8
     seen.clear()
     F, L = mcfg.training.forecast_leads, mcfg.training.seq_len
     data = SequenceData([load_basin(tiny_data_dir, "32006", mcfg)], load_static(tiny_data_dir, ["32006"], mcfg,

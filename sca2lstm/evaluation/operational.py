@@ -69,6 +69,10 @@ class OperationalForecast:
         >= 0; one column per quantile level of the model besides the median) and setting.
     weights : pandas.Series
         Attention weight of each feature on the issue day.
+    day_weights : pandas.DataFrame or None
+        [issue day + leads, features] the attention weights of the issue day and of each lead day (index: the days;
+        mean over weather members): what each lead's forecast read. A missing input (a lead day's weather without a
+        weather forecast) has weight 0.
     history : pandas.DataFrame
         The last 60 days up to the issue date: date, observed (m3/s, NaN where not observed).
     """
@@ -81,6 +85,8 @@ class OperationalForecast:
     seconds: float
     missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
     members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
+    day_weights: pd.DataFrame | None = None  # [1 + leads, N] the weights of the issue day and each lead day
+    day_flag: np.ndarray | None = None  # [1 + leads] the weather_is_forecast input on those days (None: no flag)
     calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
     data: dict = field(default_factory=dict)  # what it read (BasinContext.data_record)
     # the notes of ``data`` this issue added to its data checks' (a record shorter than the window, a stale flow, an
@@ -421,6 +427,11 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     if M > 1:
         table["weather_members"] = M
     weights = pd.Series(w[:, pos].mean(axis=0), index=list(scalers.feature_names), name="weight")
+    day_weights = pd.DataFrame(w[:, pos:pos + 1 + leads].mean(axis=0), columns=list(scalers.feature_names),
+                               index=pd.DatetimeIndex([t0, *future[:leads]], name="date"))
+    # the flag's own value on those days (0 or 1, as the model read it): where 0 its weight multiplies nothing
+    day_flag = (xws[0][pos:pos + 1 + leads, cols.forecast_flag].astype(np.float64)
+                if cols.forecast_flag is not None else None)
     hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
@@ -447,7 +458,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
-                               list(ctx.missing_inputs), members, data=data, issue_notes=data["notes"][checked:])
+                               list(ctx.missing_inputs), members, day_weights, day_flag, data=data,
+                               issue_notes=data["notes"][checked:])
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:
@@ -707,14 +719,15 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one,
     ``..._with_weather_ensemble/`` with several members, so the three kinds of forecast of one issue date do
     not replace each other; the same kind issued again does): forecast.csv (+ forecast.json for ``fmt="json"``),
-    forecast_fan_chart.png, forecast_attention_weights.csv/.png and report.html.
+    forecast_fan_chart.png, forecast_attention_weights.csv/.png (the issue day), forecast_attention_by_day.csv/.png
+    (the issue day and each lead day) and report.html.
 
     ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
     levels.json and warnings.txt) are written into the folder before the report is built.
 
     Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
     """
-    from .plots import plot_fan_chart, plot_feature_weights
+    from .plots import plot_day_weights, plot_fan_chart, plot_feature_weights
     from .report import build_report
 
     out_dir = Path(out_dir)
@@ -732,6 +745,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
             stage = {"stage_units": "m"} if any(c.startswith("stage_") for c in t.columns) else {}
             doc = {"basin": fc.basin, "model_checkpoint": fc.model_path, "setting": fc.setting,
                    "units": "m3/s", **stage, "forecast": rows, "attention_weights_issue_day": fc.weights.to_dict(),
+                   **({} if fc.day_weights is None else {"attention_weights_by_day": {
+                       str(d.date()): row.to_dict() for d, row in fc.day_weights.iterrows()}}),
                    "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration),
                    "data": dict(fc.data)}
             (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
@@ -760,6 +775,12 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
                              title=f"Basin {fc.basin}: attention weights on the issue day {fc.issue_date.date()}",
                              labels={FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # the issue day's weather is observed
+        if fc.day_weights is not None:  # what each lead's forecast read: a forecaster asks what drove day 3
+            fc.day_weights.to_csv(tmp / "forecast_attention_by_day.csv", float_format="%.5f", date_format="%Y-%m-%d")
+            plot_day_weights(fc.day_weights, tmp / "forecast_attention_by_day.png",
+                             values=None if fc.day_flag is None else {FORECAST_FLAG: fc.day_flag},
+                             title=f"Basin {fc.basin}: attention weights, issue day {fc.issue_date.date()} and "
+                                   "lead days")
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
                      folder_name=final.name)
     return final

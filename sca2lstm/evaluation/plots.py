@@ -697,6 +697,48 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "", l
     return _save(fig, path)
 
 
+def plot_day_weights(weights, path, title: str = "", values: dict | None = None) -> Path:
+    """The attention weights of a forecast's issue day and of each of its lead days: one row per feature, one column
+    per day, each cell's weight written in it (a forecaster reads what drove the forecast of day 3, e.g. the
+    forecast rain, not only the issue day's weights).
+
+    Parameters
+    ----------
+    weights : pandas.DataFrame
+        [days, features]: index the days (the issue day first), columns the features' names.
+    path : str or os.PathLike
+        PNG file to write.
+    title : str
+        Figure title.
+    values : dict, optional
+        Feature name -> its input value on each day, written under its weights (the forecast flag: where it is 0,
+        its weight multiplies nothing, however large).
+    """
+    w = np.asarray(weights, dtype=np.float64).T                      # [features, days]
+    values = values or {}
+    names = [f"{c} (value below)" if c in values else str(c) for c in weights.columns]
+    shown = {list(weights.columns).index(c): np.asarray(v, dtype=np.float64) for c, v in values.items()
+             if c in weights.columns}
+    days = list(weights.index)   # Timestamps
+    cols = [f"issue day\n{days[0]:%m-%d}"] + [f"lead {k}\n{d:%m-%d}" for k, d in enumerate(days[1:], start=1)]
+    fig = _new_figure((1.0 * len(cols) + 3.5, 0.32 * len(names) + 1.6))
+    fig.set_layout_engine("constrained")
+    ax = fig.add_subplot()
+    top = float(np.nanmax(w)) if np.isfinite(w).any() else 1.0
+    im = ax.imshow(w, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(top, 1e-6))
+    for (i, j), v in np.ndenumerate(w):
+        if np.isfinite(v):  # exactly 0: a missing input (a lead day's weather without a weather forecast)
+            text = "0" if v == 0 else f"{v:.2f}"
+            if i in shown:
+                text += f"\n= {shown[i][j]:g}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black")
+    ax.set_xticks(range(len(cols)), cols, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_title(title, wrap=True)
+    fig.colorbar(im, ax=ax, label="attention weight (0: input missing)")
+    return _save(fig, path)
+
+
 def plot_reliability(nominal, observed: dict, path, title: str = "", xlabel: str = "nominal coverage",
                      ylabel: str = "observed coverage") -> Path:
     """Observed against nominal frequencies (interval coverage, or how often the observation falls
