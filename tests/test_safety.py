@@ -445,6 +445,27 @@ def test_a_run_stopped_while_calibrating_leaves_the_earlier_model_and_no_uncalib
     assert not list(ft.rglob("*.staged*"))
 
 
+@pytest.mark.slow
+def test_a_pretraining_stopped_while_calibrating_leaves_the_run_folder_describing_the_earlier_model(
+        tmp_path, tiny_data_dir, monkeypatch, capsys):
+    """The run folder's history, metrics, config and curve describe the model beside it: a run with other
+    settings, stopped during its calibration, leaves them as the earlier model's."""
+    from sca2lstm.training import pretrain as pretrain_mod
+
+    out = tmp_path / "m.pth"
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "1", "--quiet")) == 0
+    record = ["history.csv", "config.json", "val_metrics.csv", "data_summary.csv", "training_curve.png"]
+    before = {name: (tmp_path / "m_run" / name).read_bytes() for name in record}
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain_mod, "calibrate_after_training", stop)
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--learning_rate", "0.001",
+                                      "--quiet")) == 130
+    assert {name: (tmp_path / "m_run" / name).read_bytes() for name in record} == before
+
+
 def test_check_learned_refuses_a_diverged_run_and_warns_about_one_that_did_not_learn(caplog):
     import logging
 

@@ -240,9 +240,6 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                             builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
                             weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
     out["persistence_blend"] = blend
-    write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
-                             "val_metrics.csv", "Pretraining")
-    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
     med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
     log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s", med, pers,
              ev.median("model", "kge"), wall)
@@ -252,6 +249,11 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
                                                                           shown_as=output))
     log.info("saved %s", output)
+    # The run folder describes the model at `output`: its record is rewritten only once that model is in place,
+    # so a run stopped during the calibration (minutes) leaves the earlier model's history and metrics beside it.
+    write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
+                             "val_metrics.csv", "Pretraining")
+    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
     from ..evaluation.report import build_report
     build_report(run_dir, title="SCA2LSTM pretraining")
     return out
