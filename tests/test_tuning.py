@@ -199,6 +199,25 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     assert "was each trial's budget, not chosen by the study" in (out / "best_config.yaml").read_text()
 
 
+@pytest.mark.slow
+def test_a_study_resumed_with_another_objective_is_refused_naming_both(tiny_data_dir, tmp_path, capsys):
+    """A study keeps its first direction: trials scored by another objective would be ranked by it (a low
+    val_nse taken for a good val_loss) and the worst written as best_config.yaml."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "study"
+    argv = ["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--output_dir", str(out), "--quiet"]
+    assert main([*argv, "--trials", "1"]) == 0
+    best = (out / "best_config.yaml").read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--trials", "2", "--objective", "val_nse"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "objective 'val_nse'" in err[0] and "by 'val_loss'" in err[0], err
+    assert "--objective val_loss" in err[0]
+    assert (out / "best_config.yaml").read_bytes() == best
+    assert len(optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials) == 1
+
+
 # ------------------------------------------------------------------ gradient-guided SCA optimiser
 def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
     torch.manual_seed(0)

@@ -199,6 +199,13 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     if stored is not None and stored != space_record:
         raise UsageError(f"study {study_name!r} in {url} was run with another search space; use another "
                          f"--study_name or --output_dir to start a new one")
+    recorded = study.user_attrs.get("objective")
+    if recorded is not None and recorded != t.objective:
+        # Optuna keeps the study's first direction: trials scored the other way would be ranked as if they were
+        # of the first objective, and the worst of them written as best_config.yaml.
+        raise UsageError(f"objective {t.objective!r}: study {study_name!r} in {url} scores its trials by {recorded!r}; "
+                         f"resume it with --objective {recorded}, or use another --study_name or --output_dir to "
+                         "start a new one")
     if stored is None:
         study.set_user_attr("space", space_record)
         study.set_user_attr("objective", t.objective)
