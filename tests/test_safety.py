@@ -497,6 +497,22 @@ def test_synthetic_basins_written_to_a_folder_are_known_as_synthetic(pretrained_
     assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
 
 
+def test_synthetic_basins_written_under_a_tilde_path_are_known_as_synthetic(pretrained_ckpt, tmp_path, monkeypatch,
+                                                                            capsys):
+    """`--out=~/synth` reaches the command with its '~' (no shell expands it there): the marker goes beside the
+    basins under the home folder, without a traceback, so a real-data model is refused on them."""
+    from sca2lstm.cli.main import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "synth", "--out=~/synth", "--basins", "1", "--end", "1975-12-31"]) == 0
+    assert not (tmp_path / "~").exists()
+    capsys.readouterr()
+    rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tmp_path / "synth")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
+
+
 @pytest.mark.slow
 def test_a_model_trained_on_a_data_synth_folder_runs_on_that_folder_only(tiny_data_dir, tmp_path, capsys):
     """Pointed at real data it names its own folder (not the built-in cache, other basins); with the folder

@@ -40,7 +40,8 @@ def _body(args) -> int:
 
         from ..data.dataset import SYNTHETIC_MARKER
         # the synthetic basins carry real gauge ids: the marker keeps a model from taking them for real data
-        (Path(args.out) / SYNTHETIC_MARKER).write_text(
+        # beside the basins, where generate_synthetic wrote them (it expands '~', which --out=~/x keeps)
+        (Path(args.out).expanduser() / SYNTHETIC_MARKER).write_text(
             f"Synthetic basins written by `sca2lstm data synth` (seed {args.seed}), not observations. A model trained "
             "on them is refused on real data, and the reverse.\n", encoding="utf-8")
         print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {' '.join(ids)}")
