@@ -466,6 +466,19 @@ def test_a_pretraining_stopped_while_calibrating_leaves_the_run_folder_describin
     assert {name: (tmp_path / "m_run" / name).read_bytes() for name in record} == before
 
 
+def test_a_basin_listed_twice_is_pretrained_on_once(tmp_path, tiny_data_dir, capsys):
+    """`--basins 32006 32006` (or a list file naming a gauge twice) trains on the basin once, as fine_train.py and
+    predict.py take repeated ids, and says so; it was sampled twice as often and stored twice in the model."""
+    out = tmp_path / "m.pth"
+    argv = _train_argv(tmp_path, tiny_data_dir, out, "--epochs", "0", "--quiet")
+    argv[argv.index("--basins") + 1:argv.index("--basins") + 2] = [BASIN, "10002", BASIN]
+    assert train_cli.main(argv) == 0
+    assert f"basin(s) {BASIN} listed more than once; each is used once" in capsys.readouterr().err
+    ckpt = load_checkpoint(out)
+    assert ckpt["basins"] == [BASIN, "10002"]
+    assert all(span["basins"] == sorted([BASIN, "10002"]) for span in ckpt["trained_on"])
+
+
 def test_check_learned_refuses_a_diverged_run_and_warns_about_one_that_did_not_learn(caplog):
     import logging
 

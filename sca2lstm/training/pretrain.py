@@ -65,7 +65,13 @@ def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool 
     is a DataError.
     """
     d = cfg.data
-    basins = [str(b) for b in (basins or d.basins or reader.list_basins(data_dir))]
+    listed = [str(b) for b in (basins or d.basins or reader.list_basins(data_dir))]
+    # A basin listed twice (two lists joined) would be trained on twice as often and counted twice in the
+    # validation median: each basin is used once.
+    basins = list(dict.fromkeys(listed))
+    repeated = sorted({b for b in listed if listed.count(b) > 1})
+    if repeated:
+        log.warning("basin(s) %s listed more than once; each is used once", ", ".join(repeated))
     if not basins:
         raise DataError("no basins to train on")
     t0 = time.time()
