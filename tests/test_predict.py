@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -115,6 +116,24 @@ def test_glob_uses_newest_and_accepts_expanded_lists(pretrained_ckpt, tmp_path):
     assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth")) == other.resolve()
     assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth"), "1") == b.resolve()
     assert resolve_model_path(str(tmp_path / "*" / "best_model_basin_*.pth"), "9") == other.resolve()
+
+
+def test_a_named_checkpoint_that_is_missing_or_a_folder_is_refused_beside_others(pretrained_ckpt, tmp_path, capsys):
+    """`--model old.pth new.pth` with new.pth mistyped ran old.pth without a word; a path without a wildcard is the
+    model meant, so one that is not a file is refused, beside others too (a glob matching nothing adds nothing)."""
+    from sca2lstm.cli import predict as predict_cli
+
+    missing = tmp_path / "sca2lstm_v2.pth"
+    with pytest.raises(DataError, match=re.escape(f"checkpoint {missing} does not exist")):
+        resolve_model_path([str(pretrained_ckpt), str(missing)])
+    with pytest.raises(DataError, match=re.escape(f"checkpoint {tmp_path} is a folder, not a checkpoint")):
+        resolve_model_path([str(tmp_path), str(pretrained_ckpt)])
+    assert resolve_model_path([str(pretrained_ckpt), str(tmp_path / "*" / "none.pth")]) == pretrained_ckpt.resolve()
+    rc = predict_cli.main(["--model", str(pretrained_ckpt), str(missing), "--basin", "32006",
+                           "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err == [f"predict.py: error: checkpoint {missing} does not exist"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_guide_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):

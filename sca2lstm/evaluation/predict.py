@@ -62,6 +62,13 @@ def resolve_model_path(patterns, basin=None) -> Path:
         hits = glob.glob(os.path.expanduser(p)) if glob.has_magic(p) else ([p] if Path(p).exists() else [])
         matches += [Path(h) for h in hits]
     matches = sorted({m.resolve() for m in matches if m.is_file()}, key=lambda m: (m.stat().st_mtime, str(m)))
+    # A path named without a wildcard is the model meant: beside others, one missing (a typo) or a folder is
+    # refused, never skipped for the newest of the others.
+    named = [p for p in map(str, patterns) if not glob.has_magic(p) and not Path(p).expanduser().is_file()]
+    if matches and named:
+        from ..checkpoint import folder_given_as_checkpoint
+        given = Path(named[0]).expanduser()
+        raise DataError(folder_given_as_checkpoint(given) if given.is_dir() else f"checkpoint {given} does not exist")
     if not matches:
         folders = [p for p in map(str, patterns) if not glob.has_magic(p) and Path(p).expanduser().is_dir()]
         if folders:
