@@ -527,6 +527,30 @@ def test_synthetic_basins_written_under_a_tilde_path_are_known_as_synthetic(pret
 
 
 @pytest.mark.slow
+def test_paths_given_with_a_tilde_the_shell_left_are_under_the_home_folder(tiny_data_dir, tmp_path, monkeypatch,
+                                                                             capsys):
+    """`--output=~/m.pth` reaches the commands with its '~': the guide's three steps write and read under the home
+    folder, as the checks before them (and --data_dir) already took it; they wrote into a folder named ~ under the
+    working folder, read a model from there, and predict.py failed with a traceback."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, "~/m.pth", "--epochs", "1", "--quiet")) == 0
+    assert (home / "m.pth").is_file()
+    assert finetune_cli.main(["--target_basin", BASIN, "--pretrained_model=~/m.pth", "--data_dir", str(tiny_data_dir),
+                              "--epochs", "0", "--output_dir=~/ft", "--quiet"]) == 0
+    (model,) = home.glob(f"ft/basin_{BASIN}/*/best_model_basin_{BASIN}.pth")
+    capsys.readouterr()
+    assert predict_cli.main([f"--model=~/ft/basin_{BASIN}/*/best_model_basin_{BASIN}.pth", "--basin", BASIN,
+                             "--output_dir=~/pr", "--quiet"]) == 0
+    assert str(model.resolve()) in capsys.readouterr().out
+    assert (home / "pr" / f"basin_{BASIN}" / "series.csv").is_file()
+    assert everything_under(work) == []
+
+
+@pytest.mark.slow
 def test_a_model_trained_on_a_data_synth_folder_runs_on_that_folder_only(tiny_data_dir, tmp_path, capsys):
     """Pointed at real data it names its own folder (not the built-in cache, other basins); with the folder
     gone it is refused in one line instead of running on the cache's basins."""

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from ..errors import Sca2lstmError
 from ..training.strategies import DEFAULT_SEARCH_TRIALS, STRATEGIES, preset_overrides
@@ -141,7 +142,10 @@ def _one(job) -> dict:
 
 
 def _body(args) -> int:
-    output_folder(args.output_dir, "--output_dir")
+    # the folder checked is the one written, and the model read is the one named: a '~' the shell left (--flag=~/x)
+    # is the home folder there too, never a folder named ~ under this one
+    args.output_dir = str(output_folder(args.output_dir, "--output_dir"))
+    args.pretrained_model = str(Path(args.pretrained_model).expanduser())
     basins = list(dict.fromkeys(args.target_basin))
     overrides, seed = settings(args)
     if len(basins) == 1:  # the guide's form: errors propagate to one stderr line and an exit code

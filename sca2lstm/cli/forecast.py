@@ -93,7 +93,7 @@ def _body(args) -> int:
     from ..training.runtime import resolve_device
 
     if args.output_dir:
-        output_folder(args.output_dir, "--output_dir")
+        args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model, args.basin)
     bundle = load_model(path, device)

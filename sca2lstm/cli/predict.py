@@ -52,7 +52,7 @@ def _body(args) -> int:
     from ..training.runtime import resolve_device
 
     if args.output_dir:
-        output_folder(args.output_dir, "--output_dir")
+        args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
     if args.format == "netcdf":
         require_netcdf()  # before any work: a missing optional package is a usage error
     device = resolve_device(args.device, args.no_cuda)

@@ -56,7 +56,8 @@ def _body(args) -> int:
     from ..training.pretrain import pretrain
     from ..training.runtime import resolve_device
 
-    output_file(args.output, "--output", "sca2lstm.pth")  # before the data is read and the model trained
+    # before the data is read and the model trained; the path checked, '~' expanded, is the one written
+    args.output = str(output_file(args.output, "--output", "sca2lstm.pth"))
     overrides = {"training": {}}  # only the flags given: flag > config file > built-in default
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("learning_rate", "learning_rate"),
                       ("seed", "seed"), ("patience", "patience")):

@@ -47,7 +47,7 @@ def _body(args) -> int:
     from ..training.runtime import resolve_device
 
     require_optuna()
-    output_folder(args.output_dir, "--output_dir")
+    args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
     tune = {k: getattr(args, k) for k in ("trials", "sampler", "objective", "pruner") if getattr(args, k) is not None}
     overrides = {"tune": tune}
     if args.epochs is not None:

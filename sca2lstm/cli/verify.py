@@ -41,7 +41,7 @@ def _body(args) -> int:
     from ..fileio import atomic_write_text
 
     if args.output_dir:
-        output_folder(args.output_dir, "--output_dir")
+        args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
     table = Path(args.table)
     df = read_reforecast(table, encoding=args.encoding)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"

@@ -58,8 +58,8 @@ def resolve_model_path(patterns, basin=None) -> Path:
         patterns = [patterns]
     matches = []
     for p in patterns:
-        p = str(p)
-        hits = glob.glob(os.path.expanduser(p)) if glob.has_magic(p) else ([p] if Path(p).exists() else [])
+        p = os.path.expanduser(str(p))  # a '~' the shell left (--model=~/x.pth) is the home folder, glob or not
+        hits = glob.glob(p) if glob.has_magic(p) else ([p] if Path(p).exists() else [])
         matches += [Path(h) for h in hits]
     matches = sorted({m.resolve() for m in matches if m.is_file()}, key=lambda m: (m.stat().st_mtime, str(m)))
     # A path named without a wildcard is the model meant: beside others, one missing (a typo) or a folder is
