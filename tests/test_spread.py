@@ -103,7 +103,10 @@ def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckp
     capsys.readouterr()
     assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--max_basins", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--max_basins 0" in err[0]
+    assert len(err) == 1 and "--max_basins" in err[0] and "'0'" in err[0] and "integer >= 1" in err[0]
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--max_basins", "abc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'abc'" in err[0] and "integer >= 1" in err[0]
     assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--basins", "99999"]) == 1
     assert calibration_path(ckpt).read_bytes() == before
 

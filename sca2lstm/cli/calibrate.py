@@ -15,7 +15,7 @@ Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../
 
 from __future__ import annotations
 
-from .common import ArgumentParser, non_negative_int, run_main
+from .common import ArgumentParser, non_negative_int, positive_int, run_main
 
 PROG = "sca2lstm calibrate"
 
@@ -31,7 +31,7 @@ def build_parser() -> ArgumentParser:
                                                   "on its own basin, as fine-tuning fitted it")
     p.add_argument("--data_dir", default=None, help="data folder (default: the one the checkpoint recorded)")
     p.add_argument("--basins", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
-    p.add_argument("--max_basins", type=int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
+    p.add_argument("--max_basins", type=positive_int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
     p.add_argument("--settings", nargs="+", default=list(WEATHER_SETTINGS), choices=list(WEATHER_SETTINGS),
                    help="weather settings whose spread is fitted (default: all)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="basin sample and emulated forecasts (default 0)")
@@ -51,8 +51,6 @@ def _body(args) -> int:
     from ..evaluation.context import check_basins
     from ..evaluation.predict import resolve_model_path
 
-    if args.max_basins < 1:
-        raise UsageError(f"--max_basins {args.max_basins}: expected at least 1")
     path = resolve_model_path(args.model)   # a quoted glob, as forecast and predict.py take it: the newest match
     bundle = load_model(path)
     if bundle[1].training.forecast_leads <= 0:
