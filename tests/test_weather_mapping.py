@@ -581,21 +581,29 @@ def test_a_station_archive_of_years_no_training_window_reads_is_not_recorded_as_
     assert got["mapped"] is True and "not_mapped_because" not in got
 
 
-def test_a_reforecast_by_a_model_that_learned_the_archive_says_its_drizzly_rain_was_not_mapped(
-        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
-    """``auto`` leaves the archive a model trained on as given: the reforecast's rain line then says so, and
-    neither it nor weather.json gives a mapped share of wet days, or says such forecasts are mapped."""
+def _copy_with_drizzly_archive(bundle, tiny_data_dir, tmp_path):
+    """A copy of the tiny data whose basin 32006 has a drizzly archive of 1971-1975 (its training years and after)
+    at weather_archive/32006.csv: ``(folder, archive file)``."""
     import shutil
-
-    import torch
-
-    from sca2lstm.cli.forecast import main
 
     d = tmp_path / "data"
     shutil.copytree(tiny_data_dir, d)
     (d / "weather_archive").mkdir()
     p = d / "weather_archive" / "32006.csv"
     drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1975-12-31")).to_csv(p, index=False)
+    return d, p
+
+
+def test_a_reforecast_by_a_model_that_learned_the_archive_says_its_drizzly_rain_was_not_mapped(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """``auto`` leaves the archive a model trained on as given: the reforecast's rain line then says so, and
+    neither it nor weather.json gives a mapped share of wet days, or says such forecasts are mapped."""
+
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    d, p = _copy_with_drizzly_archive(bundle, tiny_data_dir, tmp_path)
     # the session's model with the record pretraining on this folder writes (a test above trains such a model)
     ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
     ckpt["weather_archives"] = {"32006": {"file": str(p), "issue_dates": 1826, "first": "1971-01-01",
@@ -620,17 +628,12 @@ def test_a_checkpoint_older_than_its_record_of_learned_archives_is_said_to_maybe
     archive: where ``auto`` maps an archive whose forecasts were issued in the days the model trained the station on,
     the reforecast says the model may have learned that rain and names ``--precip_mapping none``; a checkpoint that
     records no learned archive maps it without a word of it."""
-    import shutil
 
     import torch
 
     from sca2lstm.cli.forecast import main
 
-    d = tmp_path / "data"
-    shutil.copytree(tiny_data_dir, d)
-    (d / "weather_archive").mkdir()
-    p = d / "weather_archive" / "32006.csv"
-    drizzly_archive(bundle, d, "32006", pd.date_range("1971-01-01", "1975-12-31")).to_csv(p, index=False)
+    d, p = _copy_with_drizzly_archive(bundle, tiny_data_dir, tmp_path)
     ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
     assert ckpt["weather_archives"] == {}
     del ckpt["weather_archives"]
