@@ -146,6 +146,25 @@ def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
 
 
+def test_a_spec_whose_later_folder_is_bad_writes_no_folder(source, tmp_path, capsys):
+    """Every station's folder is checked before the first is written: a spec whose second station goes under a
+    file, or names one id twice in its folder, leaves the first station's folder unwritten."""
+    import yaml
+
+    write_csv(source, tmp_path / "a.csv")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    station = {"file": "a.csv", "map": {"date": "Datum", "precipitation": "N", "discharge": "Q"},
+               "discharge_unit": "m3/s"}
+    spec = tmp_path / "stations.yaml"
+    for later, text in (([{**station, "id": "B1", "out": str(tmp_path / "notes.txt" / "b")}],
+                         f"{tmp_path / 'notes.txt'} is a file, not a folder"),
+                        ([{**station, "id": "B1", "out": str(tmp_path / "b")}] * 2, "['B1'] given more than once")):
+        spec.write_text(yaml.safe_dump({"stations": [{**station, "id": "A1", "out": str(tmp_path / "a")}, *later]}))
+        rc, stdout, err = run(capsys, ["station", "import", "--spec", str(spec)])
+        assert rc != 0 and text in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and "Station A1" not in stdout
+
+
 def test_a_spec_written_as_a_chinese_hydrologist_would_reads_as_meant(source, tmp_path, capsys):
     """Saved in GBK, a rating curve named beside the spec (as the station file is), and `day_start: 8:00`
     unquoted (YAML 1.1 reads it as the base-60 number 480): the same station as the careful spelling."""

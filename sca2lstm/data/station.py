@@ -50,7 +50,7 @@ from .station_meta import StationMeta, check_level_flows
 from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOptions, check_options,  # noqa: F401
                               parse_attr, parse_levels, parse_mapping, parse_weights)
 from .station_write import (STATIONS_FILE, PreparedStation, check_clash,  # noqa: F401
-                            check_stored_precipitation_unit, existing_station_files, write_stations)
+                            check_out_dir, check_stored_precipitation_unit, existing_station_files, write_stations)
 
 #: The largest rain a record may hold in one row, in mm (the world's wettest observed day brought 1825 mm).
 MAX_PRECIPITATION_MM = 2000.0
@@ -679,8 +679,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
 def import_files(jobs) -> list:
     """Import stations from files: ``jobs`` is a list of ``(file, out_dir, ImportOptions)``.
 
-    Every station is read and checked before any is written; then each output folder is written all
-    or nothing. Returns ``[(out_dir, PreparedStation), ...]`` (summary lines and warnings to show).
+    Every station is read and checked, and every output folder (not a file, no id twice), before any is
+    written; then each output folder is written all or nothing. Returns ``[(out_dir, PreparedStation), ...]`` (summary lines and warnings to show).
     """
     static = default_static_attributes()
     prepared = []
@@ -694,6 +694,8 @@ def import_files(jobs) -> list:
                              table=table)
         st.meta["source"] = str(Path(file).expanduser().resolve())
         prepared.append((out_dir, o.overwrite, st))
+    for out in dict.fromkeys(p[0] for p in prepared):  # every folder checked before the first is written
+        check_out_dir(out, [st.station_id for o, _, st in prepared if o == out])
     for out in dict.fromkeys(p[0] for p in prepared):
         ts = out / "timeseries"
         if ts.is_dir() and any(reader.is_camels_gb_name(n) for n in os.listdir(ts)):

@@ -91,18 +91,26 @@ def check_stored_precipitation_unit(out_dir, station_id: str, unit, overwrite: b
                          "--precipitation_unit mm if the file's rain is now in mm")
 
 
-def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
-    """Write validated stations into ``out_dir``, all or nothing. Returns their timeseries files."""
+def check_out_dir(out_dir, ids: list) -> None:
+    """DataError where ``out_dir`` cannot be a folder of stations (it, or a folder above it, is a file), UsageError
+    where ``ids`` (the stations to write into it) name one twice. Run for every folder of an import before any is
+    written, so that a spec whose second folder is bad leaves the first as it was."""
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out {out_dir} is a file; expected a folder (new or holding stations)")
     blocker = next((a for a in out_dir.parents if a.exists()), None)
     if blocker is not None and not blocker.is_dir():  # no folder can be made under a file
         raise DataError(f"--out {out_dir}: {blocker} is a file, not a folder")
-    ids = [s.station_id for s in stations]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise UsageError(f"station id(s) {dup} given more than once; ids must be unique")
+
+
+def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
+    """Write validated stations into ``out_dir``, all or nothing. Returns their timeseries files."""
+    out_dir = Path(out_dir).expanduser()
+    ids = [s.station_id for s in stations]
+    check_out_dir(out_dir, ids)
     for s in stations:
         check_clash(out_dir, s.station_id, overwrite)
     table = _stations_table(out_dir)
