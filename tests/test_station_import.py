@@ -470,6 +470,30 @@ def test_a_rain_value_no_storm_gives_is_refused_as_a_missing_value_code(code, so
     assert np.isnan(ts["precipitation"].iloc[40]) and ts["precipitation"].max() < 1000
 
 
+def test_a_flow_code_far_above_the_other_flows_is_refused_and_a_big_rivers_is_read(source, tmp_path, capsys):
+    """9999 in the flows of a stream whose other flows stay below 1000 is a code: refused naming it and --na_value,
+    nothing written; named, its day is missing. The same 9999 among floods of several thousand is a flow."""
+    df = source.iloc[:900].copy()
+    df.loc[df.index[[40, 70]], "Q"] = 9999.0
+    f = write_csv(df, tmp_path / "flow.csv")
+    argv = ["station", "import", str(f), "--id", "flow", "--out", str(tmp_path / "d"), "--map", MAP,
+            "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and "2 value(s) like 9999 (first on 2010-02-10)" in err and "--na_value 9999 " in err, err
+    assert not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", "9999"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "flow.csv")
+    assert ts["discharge_vol"].iloc[[40, 70]].isna().all() and ts["discharge_vol"].max() < 1000
+    big = df.copy()
+    big["Q"] = big["Q"] * 1000.0 / big["Q"].max()   # a big river: floods up to 1000 m3/s, one of 9999
+    big.loc[big.index[40], "Q"] = 9999.0
+    rc, _, err = run(capsys, ["station", "import", str(write_csv(big, tmp_path / "big.csv")), "--id", "big", "--out",
+                              str(tmp_path / "d"), "--map", MAP, "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    assert pd.read_csv(tmp_path / "d" / "timeseries" / "big.csv")["discharge_vol"].iloc[40] == 9999.0
+
+
 def test_warning_levels_no_record_could_warn_on_are_refused_and_the_stored_ones_are_listed(source, tmp_path, capsys):
     """A flow level 10 times above the record's highest flow (levels in l/s) or below its lowest is refused,
     nothing written; levels the record can reach are listed in m3/s."""

@@ -61,6 +61,10 @@ CODE_LIKE = (999.0, 9999.0, 99999.0, 999.9, 9999.9)
 #: gauges in Taiwan exceed 5000 mm; a station of 500 mm a year or more written in 0.1 mm (降水量(0.1mm), integers)
 #: reads as 5000 mm or more, ten times the rain, which the model turns into false floods.
 MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM = 5000.0
+#: A flow written as such a code (9999) and this many times above the column's highest other flow is taken for the
+#: code: a flood of exactly that value standing so far above every other flow of the record is far less likely than
+#: a code left in, while a big river's real 9999 m3/s lies within this ratio of its other floods.
+CODE_FLOW_RATIO = 10.0
 #: Days of rain values the annual total above needs: under a year, a wet season alone would read as a wet climate.
 MIN_DAYS_FOR_ANNUAL_PRECIPITATION = 365
 
@@ -243,6 +247,23 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
         warnings.append(f"{na} of {n} water levels in column {col!r} lie above the highest gauged stage: their "
                         "discharge is extrapolated (days flagged in discharge_extrapolated)")
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
+
+
+def check_discharge_codes(q: pd.Series, col: str, what: str, stamps) -> None:
+    """DataError where the flows ``q`` (as the file writes them) hold a missing-value code (:data:`CODE_LIKE`) more
+    than :data:`CODE_FLOW_RATIO` times the column's highest other value: a flood of exactly 9999 in a stream whose
+    other flows stay below 1000 is a logger's code. A code within that ratio may be a big river's real flow and
+    is read as written."""
+    code = q.isin(CODE_LIKE)
+    rest = q[~code].dropna()
+    if not code.any() or rest.empty or q[code].min() <= CODE_FLOW_RATIO * rest.max():
+        return
+    first = stamps[np.flatnonzero(code.to_numpy())[0]]
+    w = q[code].iloc[0]
+    raise DataError(f"column {col!r} ({what}) has {int(code.sum())} value(s) like {w:g} (first on "
+                    f"{first.date() if first == first.normalize() else first}), more than {CODE_FLOW_RATIO:g} times "
+                    f"its other values' highest ({rest.max():g}): it looks like a missing-value code, not a flow; "
+                    f"name it with --na_value {w:g} (repeat the flag for several codes)")
 
 
 # Units a column's header or the units row under it may name (as tables.normalise_name writes them), by the
@@ -547,6 +568,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                             + f": no rain is that large (more than {MAX_PRECIPITATION_MM:g} mm in one row); a "
                             "missing-value code (name it with --na_value)"
                             + ("" if tenths else " or another unit (0.1 mm? give --precipitation_unit 0.1mm)"))
+    if "discharge" in vals:  # 9999 left in a small stream's flows would be read as a flood nobody saw
+        check_discharge_codes(vals["discharge"], cols["discharge"], what["discharge"], stamps)
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         out = (vals["temperature"] < -60) | (vals["temperature"] > 60)
         first = stamps[np.flatnonzero(out.to_numpy())[0]]
