@@ -682,6 +682,38 @@ def test_rain_in_cm_and_stages_in_cm_by_their_headers_are_refused(tmp_path, caps
     assert not out.exists()
 
 
+@pytest.mark.parametrize("key, header, unit_row, text", [
+    ("pet", "蒸发量(0.1mm)", None, "column '蒸发量(0.1mm)' holds PET in 0.1mm by its header; the import reads PET in mm"),
+    ("pet", "蒸发量", "(0.1mm)", "column '蒸发量' holds PET in 0.1mm by its units row; the import reads PET in mm"),
+    ("temperature", "气温(0.1℃)", None, "column '气温(0.1℃)' holds temperature in 0.1°c by its header; the import "
+                                         "reads temperature in degrees Celsius: convert the column to °C"),
+    ("temperature", "Temp (°F)", None, "column 'Temp (°F)' holds temperature in °f by its header"),
+])
+def test_pet_or_temperature_in_a_unit_the_header_names_is_refused_not_read_as_mm_or_degc(key, header, unit_row, text,
+                                                                                         tmp_path, capsys):
+    """PET in 0.1 mm (蒸发量(0.1mm), as rain is stored) and temperatures in 0.1 degC or F lie within what the checks
+    allow and were read ten times too large without a word; by their header or units row they are refused, naming
+    the column to convert, nothing written. The same column headed in mm or ℃ imports."""
+    src = daily_frame(seed=6)
+    tenths = (src["t"] * 10).round().clip(-550, 550).astype(int) if key == "temperature" else np.resize([25, 32, 41, 18],
+                                                                                                       DAYS)
+    f = tmp_path / "站.csv"
+    out = tmp_path / "o"
+
+    def imp(header, unit_row, values):
+        lines = [f"日期,雨量,流量,{header}"] + ([f",,,{unit_row}"] if unit_row else [])
+        lines += [f"{d:%Y-%m-%d},{p},{q},{v:g}" for d, p, q, v in zip(src["date"], src["p"], src["q"], values)]
+        f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+        return run(capsys, ["station", "import", str(f), "--id", "u1", "--out", str(out), "--discharge_unit", "m3/s",
+                            "--map", f"date=日期,precipitation=雨量,discharge=流量,{key}={header}"])
+
+    rc, _, err = imp(header, unit_row, tenths)
+    assert rc == 1 and text in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    rc, _, err = imp("蒸发量(mm)" if key == "pet" else "气温(℃)", unit_row and "(mm)", tenths / 10)
+    assert rc == 0, err
+
+
 # ------------------------------------------------------------------------------------------ rain in 0.1 mm
 #: Ten days of rain in 0.1 mm, as Chinese hydrological systems store it (integers): 17.0 mm in all, 1.7 mm a day,
 #: 621 mm a year; read as mm, 6209 mm a year.

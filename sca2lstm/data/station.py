@@ -278,6 +278,11 @@ _NAMED_UNITS = {
     "stage": {"m": "m", "米": "m", "cm": None, "厘米": None, "mm": None, "毫米": None},
     "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": "0.1mm", "0.1毫米": "0.1mm", "cm": None, "厘米": None,
                       "in": None},
+    # --precipitation_unit divides the rain only: PET (蒸发量) and temperature are read in mm and degC
+    "pet": {"mm": "mm", "毫米": "mm", "mm/d": "mm", "mm/day": "mm", "毫米/日": "mm", "0.1mm": None, "0.1毫米": None,
+            "cm": None, "厘米": None, "in": None},
+    "temperature": {"°c": "degC", "c": "degC", "degc": "degC", "摄氏度": "degC", "0.1°c": None, "0.1摄氏度": None,
+                    "°f": None, "f": None, "degf": None, "k": None},
 }
 
 
@@ -294,7 +299,8 @@ def _named_unit(text, units: dict):
 def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) -> dict:
     """DataError where a column's header, or the units row under it, names a unit the import would not read the
     column in: ``流量(L/s)`` with ``--discharge_unit m3/s`` (flows 1000 times too large, which only the water
-    balance, given the area, would catch), ``降水量(0.1mm)`` without ``--precipitation_unit 0.1mm``, ``水位(cm)``.
+    balance, given the area, would catch), ``降水量(0.1mm)`` without ``--precipitation_unit 0.1mm``, ``水位(cm)``,
+    ``蒸发量(0.1mm)`` or ``气温(0.1℃)`` (ten times too large, within any range a check could hold them to).
     Returns the keys of the columns whose unit the file names (and the options agree with), each with where it
     is named: ``"header"`` or ``"units row"`` (the last that names it)."""
     named_keys = {}
@@ -318,6 +324,11 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
             if kind == "stage" and read is None:
                 raise DataError(f"column {col!r} holds water levels in {unit} by its {where}; the rating curve and the "
                                 "import read metres: convert the column to m")
+            if kind in ("pet", "temperature") and read is None:
+                reads = "PET in mm" if kind == "pet" else "temperature in degrees Celsius"
+                raise DataError(f"column {col!r} holds {kind if kind == 'temperature' else 'PET'} in {unit} by its "
+                                f"{where}; the import reads {reads}: convert the column to "
+                                + ("mm (--precipitation_unit converts the rain only)" if kind == "pet" else "°C"))
             if kind == "precipitation" and read is None:
                 raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm or "
                                 "0.1 mm (--precipitation_unit): convert the column to one of them")
