@@ -523,6 +523,26 @@ def test_a_mapped_pet_column_feeds_the_models_pet_input(source, tmp_path, tiny_c
     assert np.allclose(rec.x[:, col], 2.5)
 
 
+@pytest.mark.parametrize("code", [9999.0, 99.9])
+def test_a_pet_value_no_evaporation_gives_is_refused_naming_na_value(code, source, tmp_path, capsys):
+    """A code left in a PET column (9999, 99.9) was read as that many mm of evaporation; it is refused naming the
+    value, its day and --na_value, nothing written, and with the code named the day is missing."""
+    df = source.iloc[:900].copy()
+    df["E"] = 2.5
+    df.loc[df.index[40], "E"] = code
+    f = tmp_path / "pet.csv"
+    df.assign(Datum=df["date"].dt.strftime("%Y-%m-%d"))[["Datum", "N", "Q", "E"]].to_csv(f, index=False)
+    argv = ["station", "import", str(f), "--id", "pet", "--out", str(tmp_path / "d"), "--map",
+            "date=Datum,precipitation=N,discharge=Q,pet=E", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and f"1 value(s) above 50 mm (first on 2010-02-10: {code:g})" in err and "--na_value" in err, err
+    assert not (tmp_path / "d").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", f"{code:g}"])
+    assert rc == 0, err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "pet.csv")
+    assert np.isnan(ts["pet"].iloc[40]) and ts["pet"].max() == 2.5
+
+
 def test_attribute_name_the_model_does_not_read_is_named(source, tmp_path, capsys):
     """A typo in --attr is stored as given (a user's own model may read it) but said, with the nearest name."""
     f = write_csv(source, tmp_path / "a.csv")

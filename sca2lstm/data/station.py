@@ -54,6 +54,9 @@ from .station_write import (STATIONS_FILE, PreparedStation, check_clash,  # noqa
 
 #: The largest rain a record may hold in one row, in mm (the world's wettest observed day brought 1825 mm).
 MAX_PRECIPITATION_MM = 2000.0
+#: The largest PET or evaporation a record may hold in one row, in mm: the hottest deserts' pans evaporate some 20-30 mm
+#: on their worst days; a missing-value code (99.9, 999, 9999) lies above it, as do most days of PET in 0.1 mm.
+MAX_PET_MM = 50.0
 #: Values loggers and spreadsheets write for "missing"; in a rain column they are refused, not read as rain.
 CODE_LIKE = (999.0, 9999.0, 99999.0, 999.9, 9999.9)
 #: The largest mean annual rain a record whose unit nobody declared is read with, in mm. The wettest long-record
@@ -579,6 +582,13 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                             + f": no rain is that large (more than {MAX_PRECIPITATION_MM:g} mm in one row); a "
                             "missing-value code (name it with --na_value)"
                             + ("" if tenths else " or another unit (0.1 mm? give --precipitation_unit 0.1mm)"))
+    if "pet" in vals and (vals["pet"] > MAX_PET_MM).any():  # a code (9999) left in would be read as evaporation
+        big = vals["pet"] > MAX_PET_MM
+        first = stamps[np.flatnonzero(big.to_numpy())[0]]
+        raise DataError(f"column {cols['pet']!r} (PET, mm/d) has {int(big.sum())} value(s) above {MAX_PET_MM:g} mm "
+                        f"(first on {first.date() if first == first.normalize() else first}: "
+                        f"{vals['pet'][big].iloc[0]:g}); no evaporation is that large in one row: a missing-value code "
+                        "(name it with --na_value), or PET in 0.1 mm (convert the column to mm)?")
     if "discharge" in vals:  # 9999 left in a small stream's flows would be read as a flood nobody saw
         check_discharge_codes(vals["discharge"], cols["discharge"], what["discharge"], stamps)
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
