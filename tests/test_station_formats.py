@@ -76,6 +76,28 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     assert rc == 1 and "mapped column(s) date=日期" in err and len(err.strip().splitlines()) == 1
 
 
+def test_values_typed_in_full_width_digits_read_as_the_numbers_they_are(tmp_path, capsys):
+    """１２．５ (digits typed in a Chinese input method) was refused as a non-numeric value, though dates and headers
+    so typed are read; now each such cell reads as its number, a negative temperature and a --na_value code too."""
+    src = daily_frame()
+    wide = str.maketrans("0123456789.-", "０１２３４５６７８９．－")
+    lines = ["日期,降雨量,气温,流量"] + [f"{d:%Y-%m-%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines[3] = "2018-01-03,１２．５,－３．２,４５．６"
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",－９９"
+    lines[8] = lines[8].translate(wide)
+    f = tmp_path / "站.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    out = tmp_path / "o"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "w1", "--out", str(out), "--map",
+                              "date=日期,precipitation=降雨量,temperature=气温,discharge=流量", "--discharge_unit",
+                              "m3/s", "--na_value", "-99"])
+    assert rc == 0, err
+    ts = pd.read_csv(out / "timeseries" / "w1.csv", index_col="date")
+    assert ts.loc["2018-01-03"].tolist() == [12.5, -3.2, 45.6]
+    assert np.isnan(ts.loc["2018-01-05", "discharge_vol"])
+    assert ts.loc["2018-01-08"].tolist() == pytest.approx(src.iloc[7][["p", "t", "q"]].astype(float).tolist())
+
+
 # ------------------------------------------------------------------------------------------ xlsx
 def test_xlsx_formula_cells_without_a_saved_value_are_refused_not_read_as_missing_days(tmp_path, capsys):
     import openpyxl

@@ -36,6 +36,7 @@ import difflib
 import logging
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,12 @@ def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=N
 
 
 def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2) -> pd.Series:
-    """``col``'s cells as floats; a cell that is no number is a DataError naming it and its row in the file
-    (``rows``: the file row of each cell, or of the first, below any title, header and units rows)."""
+    """``col``'s cells as floats (full-width digits, signs and points read as ASCII, as in dates and headers); a
+    cell that is no number is a DataError naming it and its row in the file (``rows``: the file row of each cell,
+    or of the first, below any title, header and units rows)."""
     s = col.astype("string")
+    if not s.dropna().str.isascii().all():  # full-width digits typed in a Chinese input method (１２．５) are 12.5
+        s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
     if decimal == ",":
         # With a decimal comma a '.' can only group thousands (1.234,5); any other '.' is refused rather
         # than read as a decimal point or dropped, which would scale the value by 1000 either way.
