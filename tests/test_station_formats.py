@@ -99,6 +99,44 @@ def test_values_typed_in_full_width_digits_read_as_the_numbers_they_are(tmp_path
 
 
 # ------------------------------------------------------------------------------------------ xlsx
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_mapped_name_heading_two_columns_is_refused_and_a_repeated_unmapped_one_is_read(suffix, tmp_path, capsys):
+    """A two-row heading flattened to 流量, 流量 (mean and maximum): a CSV read the first without a word and a
+    workbook ended in a traceback; both are one line naming the name and the columns, nothing written. A repeated
+    name nobody maps (备注 twice) is no obstacle."""
+    import openpyxl
+
+    src = daily_frame()
+    header = ["日期", "降雨量", "流量", "流量", "备注", "备注"]
+    rows = [[d.to_pydatetime(), p, q, q * 3, None, None] for d, p, _, q in src.itertuples(index=False)]
+    f = tmp_path / f"站{suffix}"
+    if suffix == ".csv":
+        f.write_bytes("\r\n".join(",".join([f"{r[0]:%Y-%m-%d}", *(str(c) for c in r[1:4]), "", ""])
+                                    for r in rows).join([",".join(header) + "\r\n", "\r\n"]).encode("gbk"))
+    else:
+        wb = openpyxl.Workbook()
+        wb.active.append(header)
+        for r in rows:
+            wb.active.append(r)
+        wb.save(f)
+    out = tmp_path / "o"
+    argv = ["station", "import", str(f), "--id", "two", "--out", str(out), "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, [*argv, "--map", "date=日期,precipitation=降雨量,discharge=流量"])
+    assert rc == 1 and "column '流量' heads 2 columns (numbers 3, 4 from the left)" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    f2 = tmp_path / f"unmapped{suffix}"
+    if suffix == ".csv":
+        f2.write_bytes(f.read_bytes().replace("流量,流量".encode("gbk"), "流量,最大流量".encode("gbk"), 1))
+    else:
+        wb = openpyxl.load_workbook(f)
+        wb.active["D1"] = "最大流量"
+        wb.save(f2)
+    rc, _, err = run(capsys, ["station", "import", str(f2), "--id", "two", "--out", str(out), "--discharge_unit",
+                              "m3/s", "--map", "date=日期,precipitation=降雨量,discharge=流量"])
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "two.csv")["discharge_vol"], src["q"])
+
+
 def test_xlsx_formula_cells_without_a_saved_value_are_refused_not_read_as_missing_days(tmp_path, capsys):
     import openpyxl
 

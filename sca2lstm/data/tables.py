@@ -12,7 +12,8 @@ naming the file and what was wrong, or a :class:`~sca2lstm.errors.UsageError` fo
   restricted because on a few lines of Chinese it otherwise prefers Korean (cp949).
 - :func:`read_table`: a station-style table as text cells (``.csv``/``.txt``/``.gz`` in any separator,
   ``.xlsx``/``.xlsm`` through openpyxl, ``.xls`` through xlrd when installed), with title rows above
-  the header skipped (given, or found as the first row holding the wanted column names).
+  the header skipped (given, or found as the first row holding the wanted column names); a wanted name that
+  heads two columns is refused, not read from the first.
 - :func:`read_csv`: a typed CSV of the data layout (strict UTF-8 unless told otherwise).
 - :func:`read_json`: a JSON document.
 - :func:`parse_dates`: the one date parser. It never guesses day against month: year-first forms are
@@ -345,6 +346,29 @@ def _header_index(rows: list[list], header_names, skiprows: int | None) -> int:
     return next((i for i, n in enumerate(counts) if n >= 2 and 2 * n >= top), 0)
 
 
+def _check_repeated(path: Path, header: list, header_names, where: str = "") -> None:
+    """DataError where a wanted column name (``header_names``, as :func:`normalise_name` compares them) heads more
+    than one column of ``header`` (a two-row heading flattened to 流量, 流量): which is meant cannot be told, and
+    the first would be read without a word."""
+    norm = [normalise_name(c) for c in header]
+    for name in dict.fromkeys(n for n in header_names if n):
+        at = [i + 1 for i, c in enumerate(norm) if c == normalise_name(name)]
+        if len(at) > 1:
+            raise DataError(f"{path}{where}: column {name!r} heads {len(at)} columns (numbers "
+                            f"{', '.join(map(str, at))} from the left); rename them so that each name is one column")
+
+
+def _unique(names: list) -> list:
+    """``names`` with a repeated one numbered as pandas numbers a CSV's (流量, 流量.1), so every column stays one."""
+    seen: dict = {}
+    out = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if k == 0 else f"{n}.{k}")
+    return out
+
+
 def _clean(frame: pd.DataFrame, na_values) -> pd.DataFrame:
     na = set(NA_CELLS) | {str(v).strip() for v in na_values}
     out = {}
@@ -368,6 +392,9 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
     hdr = _header_index(rows, header_names, skiprows)
     if hdr >= len(text.splitlines()):
         raise DataError(f"{path}: --skiprows {hdr} skips every row; it has {len(text.splitlines())} lines")
+    line = text.splitlines()[hdr]
+    _check_repeated(path, next(csv.reader([line], delimiter=sep), []) if len(sep) == 1 else line.split(sep),
+                    header_names)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
                          skipinitialspace=True, skiprows=hdr, engine="c" if len(sep) == 1 else "python")
@@ -426,6 +453,8 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     width = max(len(r) for r in rows[hdr:])
     cols = [(_cell_text(c) or "").strip() or f"Unnamed: {i}" for i, c in
             enumerate(list(header) + [None] * (width - len(header)))]
+    _check_repeated(path, cols, header_names, f" (sheet {name!r})")
+    cols = _unique(cols)
     body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
     kept = [hdr + 2 + i for i, r in enumerate(body) if any(c not in (None, "") for c in r)]
     body = [body[k - hdr - 2] for k in kept]
