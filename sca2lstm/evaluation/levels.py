@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from ..data.station_meta import FLOOD_DISTRIBUTIONS
 from ..errors import DataError, UsageError
+
+# scipy is imported inside the functions that use it, not here: scipy.stats takes about half a second to
+# import, which `sca2lstm forecast --help` paid (its parser reads this module's choices) without fitting anything.
 
 DISTRIBUTIONS = FLOOD_DISTRIBUTIONS
 DEFAULT_DISTRIBUTION = "glo"
@@ -135,6 +137,8 @@ def annual_maxima(dates, q, water_year_start: int = 10, min_fraction: float = MI
 
 def _lmoments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample L-moments along the last axis: (l1, l2, t3), each of shape x.shape[:-1]."""
+    from scipy import stats
+
     lm = stats.lmoment(x, order=[1, 2, 3], axis=-1, standardize=True)
     return lm[0], lm[1], lm[2]
 
@@ -156,6 +160,8 @@ def fit_lmoments(dist: str, x) -> dict:
         xi = l1 - alpha * (1.0 / (kp / np.pi) - np.pi / np.sin(kp))
         return {"xi": xi, "alpha": alpha, "k": k}
     if dist == "gev":
+        from scipy import special
+
         z = 2.0 / (3.0 + t3) - math.log(2) / math.log(3)
         k = 7.8590 * z + 2.9554 * z ** 2
         ks = np.where(np.abs(k) < 1e-6, 1e-6, k)
@@ -164,6 +170,8 @@ def fit_lmoments(dist: str, x) -> dict:
         xi = l1 - alpha * (1.0 - g) / ks
         return {"xi": xi, "alpha": alpha, "k": k}
     if dist == "pe3":
+        from scipy import special
+
         a = np.abs(t3)
         z1 = 3 * np.pi * a ** 2
         z2 = 1.0 - a
@@ -188,8 +196,12 @@ def quantile(dist: str, params: dict, f) -> np.ndarray:
         ks = np.where(small, 1.0, k)
         return np.where(small, xi - alpha * y, xi + alpha / ks * (1.0 - np.exp(ks * y)))
     if dist == "gev":
+        from scipy import stats
+
         return stats.genextreme.ppf(f, params["k"], loc=params["xi"], scale=params["alpha"])
     if dist == "pe3":
+        from scipy import stats
+
         return stats.pearson3.ppf(f, params["gamma"], loc=params["mu"], scale=params["sigma"])
     raise UsageError(f"distribution {dist!r}: expected one of {', '.join(DISTRIBUTIONS)}")
 

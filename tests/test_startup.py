@@ -1,0 +1,25 @@
+"""What a command loads before it needs it: a forecast is often run as a whole process per station (a morning
+script over many gauges), so a library imported at the top of a module on its path but used only by other
+commands, or only later, is paid by every run. Each check runs in a fresh interpreter and reads
+``sys.modules``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def loaded(code: str, names) -> list:
+    """Which of ``names`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport sys; print(sorted(m for m in {tuple(names)!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_forecast_command_and_its_options_load_no_scipy():
+    # `sca2lstm forecast --help` and the parser a forecast starts with: scipy.stats alone took half a second, for
+    # the gev/pe3 level fits that only some stations use.
+    code = "from sca2lstm.cli import forecast; forecast.build_parser()"
+    assert loaded(code, ["scipy"]) == []
