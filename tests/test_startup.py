@@ -23,3 +23,13 @@ def test_the_forecast_command_and_its_options_load_no_scipy():
     # the gev/pe3 level fits that only some stations use.
     code = "from sca2lstm.cli import forecast; forecast.build_parser()"
     assert loaded(code, ["scipy"]) == []
+
+
+def test_return_period_levels_of_the_default_distribution_load_no_scipy():
+    # Every forecast fits its station's glo levels (bootstrap included); that fit is numpy only, and scipy is
+    # imported for the gev and pe3 fits that need it.
+    code = ("import numpy as np; from sca2lstm.evaluation import levels\n"
+            "x = np.random.default_rng(0).gamma(3.0, 10.0, 30)\n"
+            "assert set(levels.fit_return_levels(x, 'glo')) == {'q2y', 'q5y', 'q10y', 'q20y'}")
+    assert loaded(code, ["scipy"]) == []
+    assert loaded(code + "\nlevels.fit_return_levels(x, 'pe3')", ["scipy"]) == ["scipy"]
