@@ -221,6 +221,24 @@ def test_close_warning_levels_keep_their_labels_apart_on_the_fan_chart(tmp_path,
     assert all(b.x1 < issue_x for b in boxes), (issue_x, [b.x1 for b in boxes])
 
 
+def test_a_fan_chart_with_levels_is_painted_once_for_its_png(tmp_path, monkeypatch):
+    """Placing the level labels needs the chart laid out, not painted: its pixels are rendered once, into the PNG
+    (a second full paint, about 15 ms of each forecast, drew nothing anyone saw); the test above checks the labels' places."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    painted = []
+    paint = RendererAgg.draw_text
+    monkeypatch.setattr(RendererAgg, "draw_text", lambda r, gc, x, y, s, *a, **k: painted.append(s) or
+                        paint(r, gc, x, y, s, *a, **k))
+    hist = pd.date_range("2013-06-03", periods=60, freq="D")
+    valid = pd.date_range("2013-08-02", periods=7, freq="D")
+    med = np.linspace(7.0, 5.0, 7)
+    path = P.plot_fan_chart(hist, np.linspace(4.0, 12.0, 60), valid, med, {"90 %": (med * 0.6, med * 1.8)},
+                            tmp_path / "fan.png", title="Basin 32006", levels={"q2y": 14.5, "danger": 14.2})
+    assert _is_png(path)
+    assert painted.count("Basin 32006") == 1 and painted.count("q2y 14.5") == 1
+
+
 def test_discharge_axes_of_the_attention_and_fine_tuning_charts_say_their_unit(tmp_path, series, monkeypatch):
     dates, obs, sim = series
     figs = []

@@ -665,7 +665,9 @@ def _label_levels(ax, levels, fontsize: float = 7) -> None:
     to clear it, and a light background keeps the other lines from crossing out its letters."""
     if not levels:
         return
-    ax.figure.canvas.draw()  # the final limits and axes size (the layout), to measure the gaps in points
+    # The final limits and axes size (the layout), to measure the gaps in points: a draw that lays out and measures
+    # without painting pixels (a full canvas.draw() painted the whole chart once more than the PNG needs).
+    ax.figure.draw_without_rendering()
     pt = ax.figure.dpi / 72.0
     height = 1.3 * fontsize  # one line of text, in points
     clear = -np.inf          # where the previous label's top is, in points
