@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -33,3 +35,21 @@ def test_return_period_levels_of_the_default_distribution_load_no_scipy():
             "assert set(levels.fit_return_levels(x, 'glo')) == {'q2y', 'q5y', 'q10y', 'q20y'}")
     assert loaded(code, ["scipy"]) == []
     assert loaded(code + "\nlevels.fit_return_levels(x, 'pe3')", ["scipy"]) == ["scipy"]
+
+
+def test_reading_weather_files_loads_no_http_client():
+    # Every forecast imports the weather-file readers (a saved Open-Meteo answer is one of the files it takes);
+    # httpx is for fetching and is imported where a request is made.
+    assert loaded("import sca2lstm.weather.files, sca2lstm.evaluation.operational", ["httpx"]) == []
+
+
+@pytest.mark.slow
+def test_a_whole_forecast_loads_no_library_only_other_commands_use(pretrained_ckpt, tiny_data_dir, tmp_path):
+    # The service (fastapi, uvicorn), tuning (optuna), station import (openpyxl), fetching (httpx) and the
+    # gev/pe3 fits (scipy) each cost a forecast time to import, for nothing it does.
+    code = ("from sca2lstm.cli.main import main\n"
+            f"assert main(['forecast', '--model', {str(pretrained_ckpt)!r}, '--basin', '32006', '--data_dir', "
+            f"{str(tiny_data_dir)!r}, '--issue_date', '1976-06-15', '--output_dir', {str(tmp_path)!r}, '--quiet']) == 0")
+    others = ["scipy", "httpx", "fastapi", "uvicorn", "starlette", "optuna", "openpyxl"]
+    assert loaded(code, others) == []
+    assert (tmp_path / "basin_32006_issued_1976-06-15" / "forecast.csv").is_file()

@@ -32,14 +32,17 @@ from __future__ import annotations
 import re
 import time
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import numpy as np
 import pandas as pd
 
 from ..data.tables import parse_dates
 from ..errors import DataError, WeatherSourceError
 from .days import station_days
+
+if TYPE_CHECKING:  # for the annotations; imported where a request is made (get_raw, _attempt)
+    import httpx
 
 FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 ENSEMBLE_URL = "https://ensemble-api.open-meteo.com/v1/ensemble"
@@ -122,6 +125,10 @@ class OpenMeteoClient:
 
     def get_raw(self, params: dict) -> tuple:
         """``(JSON answered, its body as received, bytes)`` for ``params``: :meth:`get` with the body kept."""
+        # httpx is imported where a request is made: this module is on every forecast's path (it reads saved
+        # answers) and httpx took a few hundredths of a second to import there, for nothing.
+        import httpx
+
         q = {k: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in params.items()
              if v is not None}
         if self.api_key:
@@ -178,6 +185,8 @@ class OpenMeteoClient:
         altogether is ended by the read timeout). Synchronous on purpose: a caller inside a running event
         loop (a notebook, the service) can use it as it is.
         """
+        import httpx
+
         deadline = time.monotonic() + self.timeout
         with httpx.Client(timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT},
                           follow_redirects=True) as client:
