@@ -136,40 +136,27 @@ def annual_maxima(dates, q, water_year_start: int = 10, min_fraction: float = MI
     return out.dropna().rename("annual_maximum")
 
 
-# Sample L-moments (Hosking 1990) from the probability-weighted moments b_r = 1/n sum_j C(j, r) / C(n-1, r) x_(j)
-# (x sorted, j = 0 .. n-1, r = 0, 1, 2): l1 = b0, l2 = 2 b1 - b0, l3 = 6 b2 - 6 b1 + b0. This is
-# scipy.stats.lmoment's arithmetic step for step (the same arrays into the same numpy calls), so the levels are
-# the same to the last bit (tests/test_levels.py compares them); it is written out because importing
-# scipy.stats for it took about half a second of every forecast, a seventh of the whole process.
-_PWM_TO_LMOMENTS = np.array([[1.0, 0.0, -0.0], [-1.0, 2.0, 0.0], [1.0, -6.0, 6.0]])
-
-
-def _vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot products along the last axis, broadcast over the others: numpy's ``vecdot`` (numpy 2), else the matrix
-    product scipy's array-API layer stands in for it with on numpy 1."""
-    if hasattr(np, "vecdot"):
-        return np.vecdot(a, b, axis=-1)
-    a, b = np.broadcast_arrays(a, b)
-    return (a[..., None, :] @ b[..., None])[..., 0, 0]
-
-
 def _lmoments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample L-moments along the last axis: (l1, l2, t3), each of shape x.shape[:-1] (NaN where a row holds a NaN
-    or, for t3 and l2, fewer than 3 or 2 values)."""
-    x = np.sort(np.asarray(x, dtype=np.float64), axis=-1)
+    """Sample L-moments along the last axis: (l1, l2, t3), each of shape x.shape[:-1] (NaN where a row holds a NaN,
+    l2 with fewer than 2 values, t3 with fewer than 3).
+
+    The unbiased probability-weighted moments of the sorted sample x_(0) <= ... <= x_(n-1) (Hosking 1990),
+    ``b_r = 1/n sum_j [C(j, r) / C(n-1, r)] x_(j)``, give ``l1 = b0``, ``l2 = 2 b1 - b0``, ``l3 = 6 b2 - 6 b1 + b0``
+    and ``t3 = l3 / l2``: what ``scipy.stats.lmoment`` computes (tests/test_levels.py compares the two), written out
+    because importing scipy.stats for it took about half a second of every forecast, whose default glo levels need
+    nothing else of scipy.
+    """
+    x = np.sort(np.asarray(x, dtype=np.float64), axis=-1)     # a NaN sorts last and makes its row's sums NaN
     n = x.shape[-1]
     j = np.arange(n, dtype=np.float64)
-    binom_j = np.stack([np.ones(n), j, j * (j - 1.0) / 2.0])  # C(j, r), rows r = 0, 1, 2
-    binom_n = np.array([1.0, n - 1.0, (n - 1.0) * (n - 2.0) / 2.0])  # C(n-1, r)
-    xr = np.triu(np.broadcast_to(x[..., None, :], x.shape[:-1] + (3, n)))
-    with np.errstate(divide="ignore", invalid="ignore"):  # n < 3: the b_r it has no values for are set to 0
-        b = _vecdot(binom_j, xr) / binom_n / n
-    b[..., n:] = 0.0
-    lm = _vecdot(_PWM_TO_LMOMENTS.reshape((3,) + (1,) * (x.ndim - 1) + (3,)), b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lm[2:] /= lm[1]
-    lm[n:] = np.nan
-    return lm[0], lm[1], lm[2]
+    nan = np.full(x.shape[:-1], np.nan)
+    b0 = x.mean(axis=-1) if n else nan
+    b1 = (j * x).sum(axis=-1) / (n * (n - 1.0)) if n >= 2 else nan
+    b2 = (j * (j - 1.0) * x).sum(axis=-1) / (n * (n - 1.0) * (n - 2.0)) if n >= 3 else nan
+    l2 = 2.0 * b1 - b0
+    with np.errstate(divide="ignore", invalid="ignore"):       # a constant sample: l2 = 0, t3 undefined
+        t3 = (6.0 * b2 - 6.0 * b1 + b0) / l2
+    return b0, l2, t3
 
 
 def fit_lmoments(dist: str, x) -> dict:
