@@ -1,6 +1,6 @@
 """The guides stay in step with the command line: every command in the bash blocks of the Chinese guide
 (docs/zh/README.md), the user's guide beside the checkout (../shared/docs/fine_tune_guide.zh.md), the README
-and docs/*.md parses with today's parsers (nothing runs), and the README links to the Chinese guide in its
+and docs/*.md parses with today's parsers and is valid bash (nothing runs), and the README links to the Chinese guide in its
 first lines."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+import shutil
+import subprocess
 
 import pytest
 
@@ -87,6 +89,15 @@ def test_every_documented_command_parses_with_todays_cli(document, command):
         parser.parse_args([a for a in argv if a != "..."])
     except SystemExit as e:
         pytest.fail(f"{document}: a documented command no longer parses (exit {e.code}): {command}")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash to check the documented commands' syntax")
+@pytest.mark.parametrize("document, command", DOCUMENTED)
+def test_every_documented_command_is_valid_shell(document, command):
+    # The parsers above get the words shlex makes; a user's shell gets the line: an unquoted '(' (--map
+    # stage=水位(m)) is a bash syntax error before any sca2lstm code runs.
+    r = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
+    assert r.returncode == 0, f"{document}: a documented command is not valid shell ({r.stderr.strip()}): {command}"
 
 
 def test_the_documents_hold_commands_to_check():
