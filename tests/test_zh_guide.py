@@ -105,6 +105,16 @@ def test_the_documents_hold_commands_to_check():
     assert len(checked) >= 40, len(checked)
 
 
+def test_the_functions_the_readme_calls_are_named_where_they_can_be_imported():
+    # `name(...)` in the README is copied into a notebook: a bare name (import_station) says not where it lives.
+    calls = re.findall(r"`([A-Za-z_][\w.]*)\(", (REPO / "README.md").read_text(encoding="utf-8"))
+    assert calls
+    for call in calls:
+        module, _, name = call.rpartition(".")
+        assert module, f"README calls {call}(...) without the module it is imported from"
+        assert callable(getattr(importlib.import_module(module), name)), call
+
+
 def test_readme_links_to_the_chinese_guide_in_its_first_lines():
     head = (REPO / "README.md").read_text(encoding="utf-8").splitlines()[:6]
     assert any("docs/zh/README.md" in line for line in head)
