@@ -75,3 +75,17 @@ def test_a_rerun_never_deletes_a_data_folder_the_demo_did_not_write(tmp_path, ca
     assert len(err) == 1 and f"{out / 'data'} exists and is not a demo's synthetic data" in err[0], err
     assert own.read_text() == "date,discharge\n2020-01-01,1.0\n"
     assert sorted(p.name for p in out.rglob("*")) == ["data", "my_gauge.csv", "timeseries"]
+
+
+@pytest.mark.slow
+def test_the_demo_trains_the_default_model_whatever_config_file_the_folder_holds(tmp_path, monkeypatch, capsys):
+    """A project's sca2lstm.yaml (its own basins, sizes) is for its runs: the demo still ends, on the default model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sca2lstm.yaml").write_text('data:\n  basins: ["54001"]\nmodel:\n  hidden_size: 8\n', encoding="utf-8")
+    assert main(["--tiny", "--out", "demo_output", "--quiet"]) == 0, capsys.readouterr().err
+    assert "sca2lstm.yaml of this folder is not read" in capsys.readouterr().out
+    ckpt = torch.load(tmp_path / "demo_output" / "model_output" / "sca2lstm.pth", weights_only=True)
+    from sca2lstm.config import load_config
+    monkeypatch.chdir(tmp_path / "demo_output")  # no config file here: the project defaults
+    assert ckpt["config"]["model"]["hidden_size"] == load_config().model.hidden_size
+    assert sorted(ckpt["basins"]) == ["10002", "10003", "32006"]

@@ -62,7 +62,7 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     import pandas as pd
 
     from ..checkpoint import load_model
-    from ..config import load_config
+    from ..config import DEFAULT_CONFIG_PATH, USER_CONFIG_NAME, load_config
     from ..data.synthetic import generate_synthetic, synthetic_gauge_ids
     from ..evaluation.predict import predict, write_prediction
     from ..evaluation.report import build_report
@@ -88,7 +88,11 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     overrides = {"data": {"data_dir": str(data_dir), **s.get("periods", {})},
                  "training": {"epochs": epochs or s["pretrain_epochs"], "epoch_coverage": s["coverage"]},
                  "finetune": {"epochs": s["finetune_epochs"]}}
-    cfg = load_config(overrides=overrides)
+    # The project's defaults, never the working folder's sca2lstm.yaml: that file is for the user's own runs
+    # (its basins, periods and sizes stopped the demo after writing its data, or trained another model).
+    if Path(USER_CONFIG_NAME).is_file():
+        print(f"      ({USER_CONFIG_NAME} of this folder is not read: the demo trains the default model)")
+    cfg = load_config(DEFAULT_CONFIG_PATH, overrides=overrides)
     model_dir = out / "model_output"
     print(f"[2/4] Pretraining on {n_basins} basins -> {model_dir / 'sca2lstm.pth'}")
     pre = pretrain(cfg, model_dir / "sca2lstm.pth", data_dir=data_dir, progress=progress)
