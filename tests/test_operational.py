@@ -150,7 +150,7 @@ def test_cli_prints_table_and_writes_outputs(pretrained_ckpt, tiny_data_dir, tmp
                "--issue_date", ISSUE, "--leads", "7", "--format", "json", "--output_dir", str(out), "--quiet"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "issue-time forecast issued 1976-06-15" in text and "1976-06-22" in text
+    assert "forecast issued 1976-06-15 (issue-time;" in text and "1976-06-22" in text
     folder = out / "basin_32006_issued_1976-06-15"
     for name in ("forecast.csv", "forecast.json", "forecast_fan_chart.png", "forecast_attention_weights.csv",
                  "forecast_attention_weights.png", "report.html"):

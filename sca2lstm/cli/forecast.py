@@ -121,8 +121,8 @@ def _body(args) -> int:
     folder = write_forecast(fc, out_dir, args.format, **extra)
     t = fc.table
     members = "" if fc.members is None else f", the mixture over {len(fc.members)} weather members"
-    print(f"\nBasin {fc.basin}: {fc.setting} forecast issued {fc.issue_date.date()}{members} "
-          f"(model {path}; {fc.seconds * 1000:.0f} ms)")
+    print(f"\nBasin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting}{members}; "
+          f"model {path}; {fc.seconds * 1000:.0f} ms)")
     qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
     print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
     for _, r in t.iterrows():
