@@ -345,7 +345,7 @@ def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
 
 def _alt_text(path: Path) -> str:
     """What the figure is and shows, for a reader who cannot see it: the kind from the file name and the title the
-    figure carries in its PNG (``forecast fan chart: Basin 32006: issue-time forecast issued 2014-02-05``); the kind
+    figure carries in its PNG (``forecast fan chart: Basin 32006: forecast issued 2014-02-05 (issue-time)``); the kind
     alone for a PNG without one."""
     kind = path.stem.replace("_", " ")
     title = _png_title(path)
