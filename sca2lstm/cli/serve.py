@@ -29,8 +29,8 @@ def build_parser() -> ArgumentParser:
                         "folder while serving, or a checkpoint in use replaced on disk, is used from then on, without "
                         "a restart")
     p.add_argument("--data_dir", default=None,
-                   help="CAMELS-GB folder whose basins are the stations (read only; default: "
-                        "$SCA2LSTM_DATA_DIR, else the checkpoint config's data_dir)")
+                   help="CAMELS-GB folder whose basins are the stations (read; PUT .../levels writes a station's "
+                        "meta/<id>.json there; default: $SCA2LSTM_DATA_DIR, else the checkpoint config's data_dir)")
     p.add_argument("--db", default=None, help="SQLite file (default: serve.sqlite beside the model)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
