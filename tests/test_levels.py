@@ -56,7 +56,7 @@ def test_lmoments_agree_with_scipys_within_the_rounding_of_their_sums(shape):
         with np.errstate(divide="ignore", invalid="ignore"):  # scipy's own warnings for fewer than 3 values
             ref = stats.lmoment(sample, order=[1, 2, 3], axis=-1, standardize=True)
         assert l1.shape == ref[0].shape
-        tol = 16 * n * eps * np.nanmax(np.abs(sample), axis=-1)
+        tol = 16 * n * eps * np.abs(np.nan_to_num(sample)).max(axis=-1)   # a NaN row is NaN in both: no bound needed
         for ours, theirs, bound in ((l1, ref[0], tol), (l2, ref[1], tol),
                                     (t3, ref[2], tol * (1 + np.abs(ref[2])) / np.abs(ref[1]))):
             assert np.array_equal(np.isnan(ours), np.isnan(theirs))
