@@ -387,14 +387,16 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
     text, codec, detected = decode(raw, encoding, str(path))
     if sep in ("\\t", "tab"):
         sep = "\t"
-    head = text.splitlines()[:HEADER_SEARCH_ROWS]
-    rows = [next(csv.reader([line], delimiter=sep), []) if len(sep) == 1 else line.split(sep) for line in head]
+    lines = text.splitlines()   # once: an hourly record runs to megabytes
+
+    def fields(line: str) -> list:
+        return next(csv.reader([line], delimiter=sep), []) if len(sep) == 1 else line.split(sep)
+
+    rows = [fields(line) for line in lines[:HEADER_SEARCH_ROWS]]
     hdr = _header_index(rows, header_names, skiprows)
-    if hdr >= len(text.splitlines()):
-        raise DataError(f"{path}: --skiprows {hdr} skips every row; it has {len(text.splitlines())} lines")
-    line = text.splitlines()[hdr]
-    _check_repeated(path, next(csv.reader([line], delimiter=sep), []) if len(sep) == 1 else line.split(sep),
-                    header_names)
+    if hdr >= len(lines):
+        raise DataError(f"{path}: --skiprows {hdr} skips every row; it has {len(lines)} lines")
+    _check_repeated(path, rows[hdr] if hdr < len(rows) else fields(lines[hdr]), header_names)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
                          skipinitialspace=True, skiprows=hdr, engine="c" if len(sep) == 1 else "python")
@@ -409,7 +411,7 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
         raise DataError(f"{path} has a header but no data rows; expected one row per time step")
     # pandas skips blank lines: count them, so that a message names the row the user sees (a quoted field
     # spanning lines breaks the count, and the numbers then fall back to header row + 2 + i)
-    kept = [hdr + 2 + i for i, line in enumerate(text.splitlines()[hdr + 1:]) if line.strip()]
+    kept = [hdr + 2 + i for i, line in enumerate(lines[hdr + 1:]) if line.strip()]
     return Table(_clean(df, na_values), str(path), digest, "csv", codec, detected, None, hdr,
                  row_numbers=tuple(kept) if len(kept) == len(df) else None)
 
