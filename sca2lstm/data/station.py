@@ -256,6 +256,13 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
 
 
+def first_flagged(stamps, mask: pd.Series):
+    """The first row of ``mask`` (True where a value is refused), as a one-line error names it: its day, or its time
+    where the row is stamped within a day (a sub-daily record)."""
+    first = stamps[np.flatnonzero(mask.to_numpy())[0]]
+    return first.date() if first == first.normalize() else first
+
+
 def check_discharge_codes(q: pd.Series, col: str, what: str, stamps) -> None:
     """DataError where the flows ``q`` (as the file writes them) hold a missing-value code (:data:`CODE_LIKE`) more
     than :data:`CODE_FLOW_RATIO` times the column's highest other value: a flood of exactly 9999 in a stream whose
@@ -265,10 +272,9 @@ def check_discharge_codes(q: pd.Series, col: str, what: str, stamps) -> None:
     rest = q[~code].dropna()
     if not code.any() or rest.empty or q[code].min() <= CODE_FLOW_RATIO * rest.max():
         return
-    first = stamps[np.flatnonzero(code.to_numpy())[0]]
     w = q[code].iloc[0]
     raise DataError(f"column {col!r} ({what}) has {int(code.sum())} value(s) like {w:g} (first on "
-                    f"{first.date() if first == first.normalize() else first}), more than {CODE_FLOW_RATIO:g} times "
+                    f"{first_flagged(stamps, code)}), more than {CODE_FLOW_RATIO:g} times "
                     f"its other values' highest ({rest.max():g}): it looks like a missing-value code, not a flow; "
                     f"name it with --na_value {w:g} (repeat the flag for several codes)")
 
@@ -563,20 +569,18 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     for k in ("discharge", *gauge_keys, "pet"):
         if k in vals and (vals[k] < 0).any():
             neg = vals[k] < 0
-            first = stamps[np.flatnonzero(neg.to_numpy())[0]]
             unit = "precipitation, mm/d" if k.startswith("precipitation") and not tenths else what[k]
             v = written.get(k, vals[k])[neg].iloc[0]
             raise DataError(f"column {cols[k]!r} ({unit}) has {int(neg.sum())} negative values (first on "
-                            f"{first.date() if first == first.normalize() else first}: {v:g}); it "
+                            f"{first_flagged(stamps, neg)}: {v:g}); it "
                             "must be >= 0 (if they mark missing values, name them with --na_value)")
     for k in gauge_keys:  # a missing-value code left in the rain column would become a deluge
         # a code is compared as the file writes it (9999 in 0.1 mm), unless in mm it is ordinary rain (999 in 0.1 mm
         # is 99.9 mm)
         bad = (vals[k] > MAX_PRECIPITATION_MM) | (written[k].isin(CODE_LIKE) & (vals[k] >= min(CODE_LIKE)))
         if bad.any():
-            first = stamps[np.flatnonzero(bad.to_numpy())[0]]
             v, w = vals[k][bad].iloc[0], written[k][bad].iloc[0]
-            when = first.date() if first == first.normalize() else first
+            when = first_flagged(stamps, bad)
             if w in CODE_LIKE:
                 raise DataError(f"column {cols[k]!r} ({what[k]}) has {int(bad.sum())} value(s) like {w:g} "
                                 f"(first on {when}): it looks like a missing-value code, not rain; name it with "
@@ -588,18 +592,16 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                             + ("" if tenths else " or another unit (0.1 mm? give --precipitation_unit 0.1mm)"))
     if "pet" in vals and (vals["pet"] > MAX_PET_MM).any():  # a code (9999) left in would be read as evaporation
         big = vals["pet"] > MAX_PET_MM
-        first = stamps[np.flatnonzero(big.to_numpy())[0]]
         raise DataError(f"column {cols['pet']!r} (PET, mm/d) has {int(big.sum())} value(s) above {MAX_PET_MM:g} mm "
-                        f"(first on {first.date() if first == first.normalize() else first}: "
-                        f"{vals['pet'][big].iloc[0]:g}); no evaporation is that large in one row: a missing-value code "
-                        "(name it with --na_value), or PET in 0.1 mm (convert the column to mm)?")
+                        f"(first on {first_flagged(stamps, big)}: {vals['pet'][big].iloc[0]:g}); no evaporation is "
+                        "that large in one row: a missing-value code (name it with --na_value), or PET in 0.1 mm "
+                        "(convert the column to mm)?")
     if "discharge" in vals:  # 9999 left in a small stream's flows would be read as a flood nobody saw
         check_discharge_codes(vals["discharge"], cols["discharge"], what["discharge"], stamps)
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         out = (vals["temperature"] < -60) | (vals["temperature"] > 60)
-        first = stamps[np.flatnonzero(out.to_numpy())[0]]
         raise DataError(f"column {cols['temperature']!r} (temperature, degC) has {int(out.sum())} value(s) outside "
-                        f"-60..60 degC (first on {first.date() if first == first.normalize() else first}: "
+                        f"-60..60 degC (first on {first_flagged(stamps, out)}: "
                         f"{vals['temperature'][out].iloc[0]:g}); is it in degrees Celsius (not 0.1 degC or F), or "
                         "a missing-value code (name it with --na_value)?")
     for k in ("discharge", "stage"):
