@@ -37,7 +37,7 @@ from .openmeteo import (
     previous_runs_params,
     request_params,
 )
-from .files import MAX_FORECAST_DISTANCE_KM, answer_place, check_weather_values, distance_km
+from .files import MAX_FORECAST_DISTANCE_KM, answer_place, check_weather_values, distance_km, gauge_position
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,10 @@ def check_points_near_gauge(points, data_dir, basin: str, what: str = "--points"
     it is for) lies :data:`~sca2lstm.weather.files.MAX_FORECAST_DISTANCE_KM` or more from the basin's gauge
     (``gauge_lat``, ``gauge_lon``): every forecast would refuse the table
     (:func:`~sca2lstm.weather.files.check_location`). Nothing to check where the gauge's position is unknown."""
-    try:
-        glat, glon = (reader.basin_attribute(data_dir, basin, k) for k in ("gauge_lat", "gauge_lon"))
-    except DataError:
+    gauge = gauge_position(data_dir, basin)
+    if gauge is None:
         return
-    if not (glat == glat and glon == glon):
-        return
+    glat, glon = gauge
     lat, lon = (sum(p[i] for p in points) / len(points) for i in (0, 1))
     km = distance_km(glat, glon, lat, lon)
     if km < MAX_FORECAST_DISTANCE_KM:

@@ -344,19 +344,27 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return float(6371.0 * np.arccos(np.clip(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl), -1, 1)))
 
 
-def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
-    """A one-line DataError where ``wf`` says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
-    from the station's gauge (``gauge_lat``/``gauge_lon``); nothing to check where either is unknown."""
+def gauge_position(data_dir, station_id) -> tuple[float, float] | None:
+    """The station's gauge, ``(gauge_lat, gauge_lon)`` of its attributes; None where either is unknown (no data
+    folder, no attribute, NaN): a weather forecast's place is then not checked against it."""
     from ..data import reader
 
-    if wf.location is None or data_dir is None:
-        return
+    if data_dir is None:
+        return None
     try:
         lat, lon = (reader.basin_attribute(data_dir, str(station_id), k) for k in ("gauge_lat", "gauge_lon"))
     except DataError:
+        return None
+    return (lat, lon) if np.isfinite(lat) and np.isfinite(lon) else None
+
+
+def check_location(wf: WeatherForecast, data_dir, station_id) -> None:
+    """A one-line DataError where ``wf`` says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
+    from the station's gauge (:func:`gauge_position`); nothing to check where either is unknown."""
+    gauge = gauge_position(data_dir, station_id) if wf.location is not None else None
+    if gauge is None:
         return
-    if not (np.isfinite(lat) and np.isfinite(lon)):
-        return
+    lat, lon = gauge
     km = distance_km(lat, lon, *wf.location)
     if km >= MAX_FORECAST_DISTANCE_KM:
         raise DataError(f"{wf.source}: it is a forecast for {wf.location[0]:.2f}, {wf.location[1]:.2f}, {km:.0f} km "
