@@ -76,7 +76,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from sca2lstm.checkpoint import load_model  # noqa: E402
 from sca2lstm.cli.main import main as cli  # noqa: E402
 from sca2lstm.data.dataset import load_basin  # noqa: E402
-from sca2lstm.evaluation.verify import read_reforecast, verify  # noqa: E402
+from sca2lstm.evaluation.verify import read_levels, read_reforecast, verify  # noqa: E402
 from sca2lstm.weather.emulator import emulate_series  # noqa: E402
 from weather import add_basin_args, nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
@@ -247,8 +247,7 @@ def reforecast_scores(model, basin: str, data_dir: Path, archive: Path, first, l
         logging.info("%s: left out (%s)", label, log.getvalue().strip().splitlines()[-1:])
         return None
     table = next(folder.rglob("reforecast.csv"))
-    lv = json.loads((table.parent / "levels.json").read_text(encoding="utf-8"))
-    per_lead, _ = verify(read_reforecast(table), {n: float(v["value"]) for n, v in lv.items()})
+    per_lead, _ = verify(read_reforecast(table), read_levels(table.parent / "levels.json"))
     return per_lead.to_dict(orient="records")
 
 
