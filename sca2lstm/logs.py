@@ -12,18 +12,33 @@ import sys
 
 ROOT = "sca2lstm"
 
+#: A run's outcome (the model saved and where, which model was kept): between INFO and WARNING, so that
+#: ``--quiet``, which silences the progress lines, still says what the run produced.
+RESULT = 25
+logging.addLevelName(RESULT, "RESULT")
+
 
 def setup_logging(quiet: bool = False, logfile=None) -> None:
-    """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked."""
+    """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked.
+
+    Progress and results go to stdout. Quiet: only the :data:`RESULT` lines on stdout, warnings and
+    errors on stderr.
+    """
     root = logging.getLogger(ROOT)
     for h in list(root.handlers):
         root.removeHandler(h)
         h.close()
     root.setLevel(logging.INFO)
     root.propagate = False
-    h = logging.StreamHandler(sys.stderr if quiet else sys.stdout)
+    h = logging.StreamHandler(sys.stdout)
     h.setFormatter(logging.Formatter("%(message)s"))
-    h.setLevel(logging.WARNING if quiet else logging.INFO)
+    h.setLevel(RESULT if quiet else logging.INFO)
+    if quiet:
+        h.addFilter(lambda record: record.levelno == RESULT)
+        err = logging.StreamHandler(sys.stderr)
+        err.setFormatter(logging.Formatter("%(message)s"))
+        err.setLevel(logging.WARNING)
+        root.addHandler(err)
     root.addHandler(h)
     if logfile is not None:
         fh = logging.FileHandler(logfile, encoding="utf-8")

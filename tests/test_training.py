@@ -75,6 +75,9 @@ def test_cli_logs_one_line_per_epoch(tiny_data_dir, tmp_path, caplog, capsys):
     assert "val NSE median" in epoch_lines[-1]
     ck = torch.load(out, weights_only=True)
     assert ck["basins"] == ["32006", "10002"]
+    # --quiet silences the progress, not the outcome: the console still says where the model went
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"saved {out}"]
 
 
 @pytest.mark.slow

@@ -169,7 +169,9 @@ def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
                         "model; docs/reference.md)")
     p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars or progress lines; what the run made (e.g. the model saved and where), "
+                        "warnings and errors are still shown")
 
 
 def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

@@ -44,7 +44,7 @@ from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text, file_sha256
-from ..logs import add_log_file, remove_handler
+from ..logs import RESULT, add_log_file, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
@@ -284,14 +284,14 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             weather_archives=_learned_archives(
                                 ctx, archives.trained_sources(tr_p) if archives and kept == FINE_TUNED else None))
     b, a = vm["before"], vm["after"]
-    log.info("Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
+    log.log(RESULT, "Basin %s validation NSE %.3f -> %.3f, KGE %.3f -> %.3f (persistence NSE %.3f) in %.1f s; kept the "
              "%s model", basin, b["model"]["nse"], a["model"]["nse"], b["model"]["kge"], a["model"]["kge"],
              a["persistence"]["nse"], seconds, kept)
     # the model appears under its name only with its calibration (a stopped run leaves no half-made model)
     final = run_dir / f"best_model_basin_{basin}.pth"
     path = save_calibrated(ckpt, final, lambda staged: calibrate_after_training(
         staged, ctx.data_dir, [basin], source_model=pretrained_model, shown_as=final))
-    log.info("saved %s", path)
+    log.log(RESULT, "saved %s", path)
     from ..evaluation.report import build_report
     build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     return {"checkpoint": path, "run_dir": run_dir, "before": before, "after": after, "seconds": seconds,

@@ -23,6 +23,7 @@ from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
 from ..fileio import atomic_write_text
+from ..logs import RESULT
 from ..models.sca2lstm import SCA2LSTM
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .runtime import seed_everything
@@ -254,7 +255,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     # model replaces an earlier one only with its calibration
     save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
                                                                           shown_as=output))
-    log.info("saved %s", output)
+    log.log(RESULT, "saved %s", output)
     # The run folder describes the model at `output`: its record is rewritten only once that model is in place,
     # so a run stopped during the calibration (minutes) leaves the earlier model's history and metrics beside it.
     write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),

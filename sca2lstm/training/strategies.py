@@ -32,6 +32,7 @@ import pandas as pd
 from ..errors import UsageError
 from ..evaluation.calibration import read_calibration, write_calibration
 from ..fileio import atomic_write, atomic_write_text
+from ..logs import RESULT
 from .finetune import FINE_TUNED, PRETRAINED, keep_better
 
 log = logging.getLogger(__name__)
@@ -239,9 +240,9 @@ def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dic
             shutil.copy2(p, run_dir / extra)
     atomic_write_text(run_dir / "strategies.csv", table.to_csv(index=False, float_format="%.4f"))
     if pretrained_kept:
-        log.info("basin %s, --strategy %s: no candidate beat the pretrained model on validation (score %.4f); "
+        log.log(RESULT, "basin %s, --strategy %s: no candidate beat the pretrained model on validation (score %.4f); "
                  "kept the pretrained weights in %s", basin, strategy, pre_score, dst)
     else:
-        log.info("basin %s, --strategy %s: kept %s (validation score %.4f, NSE %.3f; pretrained %.4f) in %s", basin,
+        log.log(RESULT, "basin %s, --strategy %s: kept %s (validation score %.4f, NSE %.3f; pretrained %.4f) in %s", basin,
                  strategy, win["strategy"], win["val_score"], win["val_nse"], pre_score, dst)
     return {**winner, "checkpoint": dst, "run_dir": run_dir, "strategies": table, "strategy_kept": kept}
