@@ -349,7 +349,7 @@ def test_native_setting(monkeypatch):
     assert "SCA2LSTM_NATIVE" not in os.environ
 
 
-def test_native_build_failure(monkeypatch, caplog):
+def test_native_build_failure(monkeypatch, caplog, tmp_path):
     """No compiler: `auto` logs one warning with the compiler's reason and runs the Python loops;
     SCA2LSTM_NATIVE=1 makes it an error."""
     from torch.utils import cpp_extension
@@ -362,6 +362,7 @@ def test_native_build_failure(monkeypatch, caplog):
 
     monkeypatch.setattr(cpp_extension, "load", broken)
     monkeypatch.setattr(native, "_loaded", {})
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(tmp_path))  # nothing built there: the build is tried
     monkeypatch.setenv("SCA2LSTM_NATIVE", "auto")
     with caplog.at_level("WARNING", logger="sca2lstm"):
         assert native.get() is None
@@ -397,3 +398,29 @@ def test_native_builds_from_one_path_whatever_the_checkout(monkeypatch, tmp_path
     native._build(required=True)
     assert built.stat().st_mtime_ns == mtime
     assert not list(built.parent.glob("*.tmp"))
+
+
+def test_a_built_native_module_loads_without_the_build_tools(monkeypatch, tmp_path):
+    """Once built, the module is imported directly: no compiler or ninja run at each start (which also made
+    two virtual environments sharing the cache rebuild it after each other); a broken file is rebuilt."""
+    from torch.utils import cpp_extension
+
+    from sca2lstm.models import native
+
+    if native.setting() == "0" or native.get() is None:
+        pytest.skip("the C++ recurrence is switched off or cannot be built here")
+
+    def no_build(*a, **k):
+        raise AssertionError("cpp_extension.load was called for a module already built")
+
+    monkeypatch.setattr(cpp_extension, "load", no_build)
+    monkeypatch.setattr(native, "_loaded", {})
+    module = native.get()
+    assert module.__name__ == native.module_name(native.compile_flags())
+    params, consts, mask = _tiny_inputs(torch.float32)
+    with torch.no_grad():
+        assert torch.isfinite(run_recurrence(*params, *consts, mask, 1, impl="native")[0]).all()
+    broken = tmp_path / "broken.so"
+    broken.write_bytes(b"not an ELF file")
+    assert native._load_built("broken", broken) is None
+    assert native._load_built("absent", tmp_path / "absent.so") is None

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import logging
 import os
 import platform
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import torch
@@ -116,19 +118,47 @@ def get():
     return _loaded[mode]
 
 
+def module_name(flags: list[str]) -> str:
+    """The build's name: a hash of the source, the torch version, the Python ABI and the compiler flags.
+
+    An edited source, another torch, another Python or a cache folder shared with a machine of another CPU
+    kind builds afresh; anything else finds the module already built, whichever environment built it."""
+    abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    digest = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode() + abi.encode()
+                            + " ".join(flags).encode()).hexdigest()[:12]
+    return f"sca2lstm_native_{digest}"
+
+
+def _load_built(name: str, path: Path):
+    """Import an already-built module directly, or None if there is none or it does not load.
+
+    Why not through ``cpp_extension.load``: that runs ninja each time to see whether to rebuild (about
+    0.3 s of every command's start), and ninja's build file names the include folders of the virtual
+    environment that wrote it, so two environments sharing the cache would each rebuild, a minute each
+    time, after the other had built last. The name already fixes what the module was built from."""
+    if not path.is_file():
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except (ImportError, OSError) as exc:  # e.g. a build stopped half-way: build it again below
+        log.debug("rebuilding the C++ recurrence: %s did not load (%s)", path, exc)
+        return None
+
+
 def _build(required: bool):
+    flags = compile_flags()
+    name = module_name(flags)
+    folder = build_dir() / name
+    built = _load_built(name, folder / f"{name}.so")
+    if built is not None:
+        return built
     from torch.utils import cpp_extension
 
     _put_ninja_on_path()
-    flags = compile_flags()
-    # The name carries a hash of the source, the torch version and the flags: an edited source, another
-    # torch or a cache folder shared with a machine of another CPU kind builds afresh.
-    digest = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode() + " ".join(flags).encode()
-                            ).hexdigest()[:12]
-    name = f"sca2lstm_native_{digest}"
-    folder = build_dir() / name
-    if not (folder / f"{name}.so").exists():
-        log.info("compiling the C++ recurrence (once per machine and torch version, about a minute)")
+    log.info("compiling the C++ recurrence (once per machine and torch version, about a minute)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return cpp_extension.load(name=name, sources=[str(_source_copy(folder))], build_directory=str(folder),
