@@ -218,6 +218,26 @@ def test_a_study_resumed_with_another_objective_is_refused_naming_both(tiny_data
     assert len(optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_study_proposes_new_values_rather_than_its_first_trials_again(tiny_data_dir, tmp_path, sampler):
+    """Rerunning the command with a larger --trials resumes the study: its new trials are other settings, not
+    the draws of trials 0, 1, ... again (a seeded sampler restarted at its seed), which would spend the budget
+    on configurations already scored."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "study"
+    argv = ["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--output_dir", str(out), "--quiet",
+            "--sampler", sampler]
+    assert main([*argv, "--trials", "2"]) == 0
+    assert main([*argv, "--trials", "4"]) == 0
+    trials = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials
+    assert len(trials) == 4
+    first = [t.params["training.learning_rate"] for t in trials[:2]]
+    resumed = [t.params["training.learning_rate"] for t in trials[2:]]
+    assert not set(resumed) & set(first), (first, resumed)
+
+
 # ------------------------------------------------------------------ gradient-guided SCA optimiser
 def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
     torch.manual_seed(0)

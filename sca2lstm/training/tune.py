@@ -81,6 +81,22 @@ def open_storage(url: str):
                              "URL such as sqlite:///path/study.db, or a journal file ending in .log") from None
 
 
+def resumed_seed(sampler: str, seed: int | None, n_trials: int) -> int | None:
+    """The sampler seed of a study that already holds ``n_trials`` trials.
+
+    Optuna's ``tpe`` (random for its first 10 trials) and ``random`` samplers draw from one random stream that
+    starts at their seed: with the seed of the first run, a resumed study proposed the values of trials 0, 1, ...
+    again, and spent its remaining budget on configurations it had scored. Their seed is therefore moved on by
+    the trials already held (still reproducible: the same study and seed give the same draws). ``sca`` and
+    ``pso`` draw from (seed, trial number) already, so a resumed study continues as an uninterrupted one would.
+    """
+    if sampler not in ("tpe", "random") or n_trials == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([0 if seed is None else int(seed), int(n_trials)]).generate_state(1)[0])
+
+
 def make_pruner(name: str, max_epochs: int):
     optuna = require_optuna()
     if name == "median":
@@ -194,6 +210,8 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction=direction,
                                 sampler=make_sampler(t.sampler, seed, t.population, total),
                                 pruner=make_pruner(t.pruner, cfg.training.epochs), load_if_exists=True)
+    if study.trials:
+        study.sampler = make_sampler(t.sampler, resumed_seed(t.sampler, seed, len(study.trials)), t.population, total)
     stored = study.user_attrs.get("space")
     space_record = {d.key: [d.kind, d.low, d.high, d.log, d.step, list(d.choices)] for d in dims}
     if stored is not None and stored != space_record:
