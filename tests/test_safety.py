@@ -510,6 +510,17 @@ def test_synthetic_basins_written_to_a_folder_are_known_as_synthetic(pretrained_
     assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
 
 
+def test_synth_with_start_after_end_is_a_usage_error_naming_both_and_writes_nothing(tmp_path, capsys):
+    """--start after --end is a bad flag value: exit 2 and one line naming both, as predict's --start/--end."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(out), "--start", "1980-01-01", "--end", "1979-01-01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--start 1980-01-01 is after --end 1979-01-01" in err[0], err
+    assert not out.exists()
+
+
 def test_synthetic_basins_written_under_a_tilde_path_are_known_as_synthetic(pretrained_ckpt, tmp_path, monkeypatch,
                                                                             capsys):
     """`--out=~/synth` reaches the command with its '~' (no shell expands it there): the marker goes beside the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from ..errors import UsageError
 from .common import ArgumentParser, iso_date, non_negative_int, positive_int, run_main
 
 PROG = "sca2lstm data"
@@ -34,6 +35,8 @@ def build_parser() -> ArgumentParser:
 def _body(args) -> int:
     if args.action == "synth":
         from ..data.synthetic import generate_synthetic
+        if args.start > args.end:  # a usage error (exit 2), as for every other command's --start/--end
+            raise UsageError(f"--start {args.start} is after --end {args.end}")
         t0 = time.time()
         ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end)
         from pathlib import Path
