@@ -111,6 +111,36 @@ def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckp
     assert calibration_path(ckpt).read_bytes() == before
 
 
+def test_calibrate_never_fits_on_days_the_model_trained_on(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A data folder whose basins end before the configured validation period: their own-record validation part
+    lies in the years the model trained on. Calibrating there would be in-sample, labelled "validation days":
+    refused in one line, the earlier calibration left as it was."""
+    import shutil
+
+    import pandas as pd
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--quiet",
+                 "--settings", "none"]) == 0
+    before = calibration_path(ckpt).read_bytes()
+    short = tmp_path / "short"
+    shutil.copytree(tiny_data_dir, short)
+    for f in (short / "timeseries").glob("*.csv"):   # the tiny model trained on 1971-1974, validated on 1975
+        df = pd.read_csv(f)
+        df[df["date"] < "1975-01-01"].to_csv(f, index=False)
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(short), "--settings", "none"]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "nothing written" in err[0] and "did not train on" in err[0], err
+    assert "days the model trained on" in captured.out               # each basin skipped says why
+    assert calibration_path(ckpt).read_bytes() == before
+
+
 def test_calibrate_cli_refits_a_fine_tuned_model_on_its_own_basin_as_fine_tuning_did(pretrained_ckpt, tiny_data_dir,
                                                                                     tmp_path, capsys):
     """A fine-tuned model's calibration rests on its own basin's validation days (completed from the pretrained

@@ -75,7 +75,8 @@ def _body(args) -> int:
     doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
                     settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):
-        raise DataError(f"no basin of {folder} had validation days to calibrate on; nothing written")
+        raise DataError(f"no basin of {folder} had validation days to calibrate on (days with observed flow that the "
+                        "model did not train on); nothing written")
     source = Path(str(bundle[3].get("source_checkpoint") or ""))
     if tuned:
         if source.is_file():

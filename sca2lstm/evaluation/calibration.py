@@ -473,6 +473,12 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
                          "model knew)", b, data_dir)
                 continue
             v0, v1 = ctx.validation_days()
+            trained = _trained_validation_days(ctx, v0, v1)
+            if trained:
+                log.info("calibration: basin %s skipped (its validation days %s..%s hold %d observed days the model "
+                         "trained on: a fit there would be in-sample)", b, ctx.record.dates[v0],
+                         ctx.record.dates[v1 - 1], trained)
+                continue
             got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings}
         except DataError as e:
             log.info("calibration: basin %s skipped (%s)", b, e)
@@ -536,6 +542,24 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     if model_path is not None:
         write_calibration(model_path, doc)
     return doc
+
+
+def _trained_validation_days(ctx, v0: int, v1: int) -> int:
+    """Observed days of the basin's validation days [v0, v1) inside the checkpoint's training spans of it.
+
+    A pretraining basin whose record does not cover the configured periods takes its validation part from its
+    own record (:mod:`sca2lstm.data.periods`), which can lie in the years the model trained on; its blend and
+    spread fitted there would be in-sample, narrower than any forecast will be. The basin a checkpoint was
+    fine-tuned on is not counted: its validation part is the one fine-tuning kept out of its training.
+    """
+    if v1 <= v0 or ctx.ckpt.get("finetuned_basin") == ctx.basin:
+        return 0
+    dates = ctx.record.dates[v0:v1]
+    trained = np.zeros(len(dates), bool)
+    for sp in ctx.trained_on:
+        if sp["role"] == "train" and ctx.basin in sp["basins"]:
+            trained |= (dates >= np.datetime64(sp["start"], "D")) & (dates <= np.datetime64(sp["end"], "D"))
+    return int((trained & np.isfinite(ctx.record.y[v0:v1])).sum())
 
 
 def warn_probabilities(calibration: dict, levels: dict, override: dict | None = None) -> dict:
