@@ -279,6 +279,26 @@ def test_weather_members_are_drawn_in_a_colour_no_warning_level_has(tmp_path, mo
 
 
 @pytest.mark.parametrize("which", ["history", "best_so_far"])
+def test_the_tuning_figures_mark_whole_trials_only(tmp_path, monkeypatch, which):
+    """A short study (5 trials) is drawn with ticks at trials 0, 1, 2, ..., never at trial 0.5 or 1.5."""
+    from sca2lstm.evaluation import tuning_plots as T
+
+    figs = []
+    monkeypatch.setattr(T, "_save", lambda fig, path: figs.append(fig) or path)
+    values = np.array([0.72, 0.72, 0.74, 0.75, 0.71])
+    if which == "history":
+        T.plot_optimization_history(np.arange(5), values, np.array(["COMPLETE"] * 5), tmp_path / "h.png", "val_loss")
+    else:
+        T.plot_best_so_far({"tpe": np.array([T.best_so_far(values)] * 2)}, tmp_path / "b.png", "validation loss")
+    fig = figs[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks), ticks
+
+
+@pytest.mark.parametrize("which", ["history", "best_so_far"])
 def test_the_tuning_figures_legend_hides_no_trial(tmp_path, monkeypatch, which):
     from sca2lstm.evaluation import tuning_plots as T
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .plots import _new_figure, _save
 
@@ -61,6 +62,7 @@ def plot_optimization_history(numbers, values, states, path, objective: str, min
     ax.step(numbers, best_so_far(np.where(done, values, np.nan), minimize), where="post", color="tab:red",
             label="best so far")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are numbered: no tick at trial 0.5
     ax.set_ylabel(f"{objective} (validation)")
     ax.set_title(title)
     _legend_beside(ax)
@@ -85,6 +87,7 @@ def plot_best_so_far(curves: dict, path, ylabel: str, title: str = "Best so far 
         line = ax.plot(x, np.nanmean(c, axis=0), lw=1.6, label=f"{name} (mean of {c.shape[0]} seeds)")[0]
         ax.fill_between(x, np.nanmin(c, axis=0), np.nanmax(c, axis=0), color=line.get_color(), alpha=0.15)
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _legend_beside(ax)
