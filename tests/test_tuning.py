@@ -238,6 +238,32 @@ def test_a_resumed_study_proposes_new_values_rather_than_its_first_trials_again(
     assert not set(resumed) & set(first), (first, resumed)
 
 
+@pytest.mark.slow
+def test_a_study_resumed_with_other_data_or_epochs_is_refused_naming_the_setting(tiny_data_dir, tmp_path, capsys):
+    """The trials a study holds were scored on its data with its epoch budget: a rerun on another data folder
+    or with another --epochs would rank trials of two kinds together and write the best as best_config.yaml."""
+    import shutil
+
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "study"
+    argv = ["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--output_dir", str(out), "--quiet"]
+    assert main([*argv, "--trials", "1"]) == 0
+    best = (out / "best_config.yaml").read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--trials", "2", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training.epochs 1:" in err[0] and "ran its trials with training.epochs 2" in err[0], err
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data_dir, other)
+    assert main([*argv, "--trials", "2", "--data_dir", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"data_dir {str(other)!r}" in err[0] and str(tiny_data_dir) in err[0], err
+    assert (out / "best_config.yaml").read_bytes() == best
+    assert len(optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials) == 1
+    assert main([*argv, "--trials", "2"]) == 0     # the same settings resume it
+
+
 # ------------------------------------------------------------------ gradient-guided SCA optimiser
 def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
     torch.manual_seed(0)

@@ -97,6 +97,21 @@ def resumed_seed(sampler: str, seed: int | None, n_trials: int) -> int | None:
     return int(np.random.SeedSequence([0 if seed is None else int(seed), int(n_trials)]).generate_state(1)[0])
 
 
+def base_record(cfg: Config, dims, data_dir) -> dict:
+    """What every trial of a study shares: ``{"section.key": value}`` of the config but the tune section and the
+    searched keys, and ``data_dir`` (the folder the trials read, absolute). A resumed study must run with the same.
+    """
+    record = {"data_dir": str(Path(data_dir).expanduser().absolute())}
+    searched = {d.key for d in dims}
+    for section, values in cfg.to_dict().items():
+        if section == "tune":
+            continue
+        for k, v in values.items():
+            if f"{section}.{k}" not in searched and not (section == "data" and k == "data_dir"):
+                record[f"{section}.{k}"] = v
+    return record
+
+
 def make_pruner(name: str, max_epochs: int):
     optuna = require_optuna()
     if name == "median":
@@ -224,9 +239,21 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         raise UsageError(f"objective {t.objective!r}: study {study_name!r} in {url} scores its trials by {recorded!r}; "
                          f"resume it with --objective {recorded}, or use another --study_name or --output_dir to "
                          "start a new one")
+    base = base_record(cfg, dims, data_dir)
+    ran_with = study.user_attrs.get("base")
+    if ran_with is not None:
+        changed = next((k for k in sorted(set(base) | set(ran_with)) if base.get(k) != ran_with.get(k)), None)
+        if changed is not None:
+            # The trials already stored were scored with the study's settings: trials scored on other data, or
+            # with another epoch budget or model, would be ranked with them and the best written as best_config.yaml.
+            raise UsageError(f"{changed} {base.get(changed)!r}: study {study_name!r} in {url} ran its trials with "
+                             f"{changed} {ran_with.get(changed)!r}; resume it with the settings it ran with, or use "
+                             "another --study_name or --output_dir to start a new one")
     if stored is None:
         study.set_user_attr("space", space_record)
         study.set_user_attr("objective", t.objective)
+    if ran_with is None:
+        study.set_user_attr("base", base)
     Finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=Finished))
     echo(f"study {study_name!r} ({url}): sampler {t.sampler}, objective {t.objective} ({direction}), pruner "
