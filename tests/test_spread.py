@@ -111,6 +111,31 @@ def test_calibrate_cli_writes_every_setting_and_refuses_bad_input(pretrained_ckp
     assert calibration_path(ckpt).read_bytes() == before
 
 
+@pytest.mark.slow
+def test_calibrate_with_some_settings_keeps_the_spreads_of_the_others(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """`--settings none` refits the no-weather spread: the forecast spread fitted before stays, rather than
+    vanish from the file and leave forecasts with a weather forecast on the model's uncalibrated quantiles."""
+    import json
+    import shutil
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    argv = ["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir)]
+    assert main([*argv, "--settings", "none", "forecast", "--quiet"]) == 0
+    before = json.loads(calibration_path(ckpt).read_text())
+    capsys.readouterr()
+    assert main([*argv, "--settings", "none", "--seed", "1", "--quiet"]) == 0
+    assert "kept the earlier calibration's forecast (not in --settings)" in capsys.readouterr().out
+    after = json.loads(calibration_path(ckpt).read_text())
+    assert set(after["spread"]) == {"none", "forecast"}
+    assert after["spread"]["forecast"]["factors"] == before["spread"]["forecast"]["factors"]
+    assert after["weather_blend"]["forecast"] == before["weather_blend"]["forecast"]
+    assert after["spread_weather"]["forecast"] == before["spread_weather"]["forecast"]
+
+
 def test_calibrate_never_fits_on_days_the_model_trained_on(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     """A data folder whose basins end before the configured validation period: their own-record validation part
     lies in the years the model trained on. Calibrating there would be in-sample, labelled "validation days":

@@ -33,7 +33,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--basins", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
     p.add_argument("--max_basins", type=positive_int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
     p.add_argument("--settings", nargs="+", default=list(WEATHER_SETTINGS), choices=list(WEATHER_SETTINGS),
-                   help="weather settings whose spread is fitted (default: all)")
+                   help="weather settings whose spread is fitted (default: all); the others keep the "
+                        "earlier calibration's")
     p.add_argument("--seed", type=non_negative_int, default=0, help="basin sample and emulated forecasts (default 0)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="less output")
@@ -46,8 +47,8 @@ def _body(args) -> int:
 
     from ..checkpoint import load_model
     from ..errors import DataError, UsageError
-    from ..evaluation.calibration import (calibrate, calibration_path, read_calibration, with_source_calibration,
-                                          write_calibration)
+    from ..evaluation.calibration import (calibrate, calibration_path, read_calibration, with_earlier_settings,
+                                          with_source_calibration, write_calibration)
     from ..evaluation.context import check_basins
     from ..evaluation.predict import resolve_model_path
 
@@ -77,6 +78,7 @@ def _body(args) -> int:
     if not doc.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on (days with observed flow that the "
                         "model did not train on); nothing written")
+    kept = with_earlier_settings(doc, read_calibration(path))   # settings left out of --settings keep theirs
     source = Path(str(bundle[3].get("source_checkpoint") or ""))
     if tuned:
         if source.is_file():
@@ -86,7 +88,8 @@ def _body(args) -> int:
                   f"{tuned} alone")
     write_calibration(path, doc)
     print(f"Calibrated on {doc['basins']} basins, validation days {doc['validation_days']} "
-          f"({time.perf_counter() - t0:.0f} s); settings {', '.join(doc['spread'])}")
+          f"({time.perf_counter() - t0:.0f} s); settings {', '.join(w for w in doc['spread'] if w not in kept)}"
+          + (f"; kept the earlier calibration's {', '.join(kept)} (not in --settings)" if kept else ""))
     for w, sp in doc["spread"].items():
         f = sp["factors"]
         j05, j95 = sp["levels"].index(0.05), sp["levels"].index(0.95)

@@ -604,6 +604,23 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
     return out
 
 
+def with_earlier_settings(doc: dict, earlier: dict) -> list[str]:
+    """Complete a refit ``doc`` with the spreads (and weather blends) of the weather settings it did not fit,
+    from ``earlier``, the calibration of the same checkpoint it replaces (``sca2lstm calibrate --settings``
+    refits only the settings named: the others keep theirs rather than fall back to the model's own, uncalibrated
+    quantiles). ``doc`` is changed in place; returns the settings kept."""
+    kept = []
+    for w, sp in (earlier.get("spread") or {}).items():
+        if w in (doc.get("spread") or {}):
+            continue
+        doc.setdefault("spread", {})[w] = {**sp, "from": sp.get("from", "an earlier calibration of this model")}
+        for key in ("weather_blend", "spread_weather"):
+            if w in (earlier.get(key) or {}):
+                doc.setdefault(key, {})[w] = earlier[key][w]
+        kept.append(w)
+    return kept
+
+
 def with_source_calibration(doc: dict, src: dict) -> dict:
     """A fine-tuned model's calibration ``doc`` (fitted on its own basin) completed from its pretrained model's
     ``src``: the warning probabilities of a level where the pretrained model's rest on more event days, and
