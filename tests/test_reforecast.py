@@ -324,6 +324,23 @@ def test_a_station_without_a_stored_blend_gets_its_validation_tails_and_a_warnin
     assert len(notes) == 1 and notes[0].startswith("basin 32006: on its validation days")
 
 
+def test_a_calibration_without_the_settings_spread_is_named_as_such_not_as_no_calibration(bundle, tiny_data_dir):
+    """A calibration fitted for some weather settings only: a forecast in another setting issues the model's own
+    quantiles, and its source says the calibration lacks that setting (and how to fit it), not that there is none."""
+    from sca2lstm.evaluation import calibration as cal_mod
+    from sca2lstm.evaluation.context import BasinContext
+
+    doc = cal_mod.calibrate(bundle, None, tiny_data_dir, ["32006"], settings=["none"])
+    assert set(doc["spread"]) == {"none"}
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
+    setup = cal_mod.issue_setup(ctx, 3, doc, "forecast")
+    assert setup.spread is None
+    assert "no calibration stored" not in setup.spread_source
+    assert "holds no 'forecast' spread" in setup.spread_source and "--settings forecast" in setup.spread_source
+    bare = cal_mod.issue_setup(BasinContext.resolve(bundle, tiny_data_dir, "32006"), 3, {}, "forecast")
+    assert bare.spread_source == "the model's own quantiles (no calibration stored beside the model)"
+
+
 def test_validation_forecasts_never_score_a_lead_that_falls_after_the_validation_days(bundle, tiny_data_dir,
                                                                                       tmp_path):
     """The last validation issue dates' later leads fall on the first test days: their flows are not scored, so

@@ -298,8 +298,12 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
         alpha, source, tails = np.asarray(blend.per_lead, dtype=np.float64), blend.per_lead_source, blend.tails
     if weather == "none":
         extra["spread"] = _no_weather_spread(ctx, calibration, alpha)
-    extra["spread_source"] = ("the model's own quantiles (no calibration stored beside the model)"
-                              if extra["spread"] is None else ctx.blend.spread_source if weather == "none"
+    # Without a spread the model's own quantiles are issued: say why (a calibration fitted for some weather
+    # settings only is not "no calibration", and refitting the setting is the remedy).
+    own = ("the model's own quantiles (no calibration stored beside the model)" if not calibration else
+           f"the model's own quantiles (the calibration beside the model holds no {weather!r} spread; "
+           f"sca2lstm calibrate --model M.pth --settings {weather} fits it)")
+    extra["spread_source"] = (own if extra["spread"] is None else ctx.blend.spread_source if weather == "none"
                               else f"pooled over the calibration basins ({weather})")
     return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=tails)
 
