@@ -31,6 +31,9 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
     assert main(["--tiny", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "pretrained" in printed and "fine-tuned" in printed and "persistence" in printed
+    # the table says what it scores: the test years' hindcast, on days neither model learned from
+    assert "Test period 1975-01-01..1975-12-31, basin 32006: lead-1 hindcast" in printed
+    assert "out-of-sample for both models" in printed
 
     pre = out / "model_output" / "sca2lstm.pth"
     fts = list((out / "model_output" / "fine_tune" / "basin_32006").glob("*/best_model_basin_32006.pth"))
@@ -39,6 +42,8 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
     for ckpt in (pre, fts[0]):
         load_model(ckpt)                       # rebuilds the model from the checkpoint alone
         torch.load(ckpt, weights_only=True)    # and loads safely
+    kept_pretrained = torch.load(fts[0], weights_only=True)["kept"] == "pretrained"
+    assert ("fine-tuning kept the pretrained weights" in printed) == kept_pretrained
 
     summary = pd.read_csv(out / "demo_test_metrics.csv")
     assert list(summary.columns) == ["model", "NSE", "KGE", "days"]

@@ -100,10 +100,12 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     ft = finetune(pre["checkpoint"], basin, {"epochs": s["finetune_epochs"]}, data_dir=data_dir,
                   out_root=model_dir / "fine_tune", progress=progress)
     print(f"[4/4] Predicting basin {basin} on the test period {cfg.data.test_start}..{cfg.data.test_end}")
-    rows, folders = [], {}
+    rows, folders, in_sample = [], {}, []
     for name, ckpt in (("pretrained", pre["checkpoint"]), ("fine-tuned", ft["checkpoint"])):
         bundle = load_model(ckpt)
         p = predict(ckpt, basin, data_dir=data_dir, model_bundle=bundle)
+        if (p.metrics.get("in_sample") or {}).get("in_sample"):
+            in_sample.append(name)
         folders[name] = write_prediction(p, Path(ckpt).parent / "predictions", title_extra=f" ({name})")
         rows.append({"model": name, "NSE": p.metrics["model"]["nse"], "KGE": p.metrics["model"]["kge"],
                      "days": p.metrics["n_days"]})
@@ -123,8 +125,16 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
     (out / "config.json").write_text(__import__("json").dumps(cfg.to_dict(), indent=2), encoding="utf-8")
     report = build_report(out, title=f"SCA2LSTM demo: basin {basin}")
     seconds = time.time() - t_all
-    print(f"\nTest period {cfg.data.test_start}..{cfg.data.test_end}, basin {basin} (lead-1 forecast):")
+    # What the scores are: predict's hindcast (the observed weather of each day), and whether the models saw
+    # those days; a fine-tune that kept the pretrained weights would otherwise read as fine-tuning doing nothing.
+    seen = (f"IN-SAMPLE for the {' and '.join(in_sample)} model (days it trained or validated on)" if in_sample
+            else "out-of-sample for both models")
+    print(f"\nTest period {cfg.data.test_start}..{cfg.data.test_end}, basin {basin}: lead-1 hindcast (observed weather "
+          f"of the target day), {seen}:")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if ft.get("kept") == "pretrained":
+        print(f"(fine-tuning kept the pretrained weights, the fine-tuned ones being no better on basin {basin}'s "
+              "validation part: the fine-tuned row is those weights with the persistence blend fitted there)")
     print(f"\nDone in {seconds:.0f} s. Everything is under {out}:")
     for label, path in (("pretrained model", pre["checkpoint"]), ("pretraining run", pre["run_dir"]),
                         ("fine-tuned model", ft["checkpoint"]), ("predictions", folders["fine-tuned"]),
