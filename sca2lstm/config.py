@@ -355,7 +355,6 @@ def search_space(cfg: Config, source: str = "config") -> list:
 
     key_types = {f"{section}.{k}": _value_kind(f.annotation) for section, cls in _SECTIONS.items()
                  if section != "tune" for k, f in cls.model_fields.items()}
-    key_types = {k: v for k, v in key_types.items() if v != "list"}
     plain = cfg.to_dict()
     plain["tune"]["space"] = {}
 

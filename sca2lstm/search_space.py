@@ -20,6 +20,7 @@ This module only parses; it imports neither Optuna nor torch, so the config can 
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -83,12 +84,18 @@ def parse_space(space: Any, key_types: dict[str, str], check_value: Callable[[st
     dims = []
     for key, spec in space.items():
         key = str(key)
+        searchable = [k for k, t in key_types.items() if t != "list"]
         if key not in key_types:
-            close = sorted(k for k in key_types if k.split(".")[-1] == key.split(".")[-1])
+            # the key meant: the same name in another section, or a typo of a whole key (training.learning_rat)
+            close = sorted(k for k in searchable if k.split(".")[-1] == key.split(".")[-1])
+            close = close or difflib.get_close_matches(key, searchable, n=2, cutoff=0.8)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ConfigError(f"{where}: unknown key {key!r}{hint}; name a config key as section.key, "
                               f"e.g. training.learning_rate")
         tp = key_types[key]
+        if tp == "list":
+            raise ConfigError(f"{where}.{key}: the key holds a list, which cannot be searched; search keys of one "
+                              f"value, e.g. training.learning_rate")
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}.{key}: expected a mapping with low/high (log, step) or choices, got {spec!r}")
         bad = [k for k in spec if k not in ENTRY_KEYS]

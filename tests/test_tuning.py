@@ -98,6 +98,10 @@ def test_a_good_space_parses_into_typed_dimensions():
 
 BAD_SPACES = [
     ({"training.learnin_rate": {"low": 1e-4, "high": 1e-2}}, "unknown key 'training.learnin_rate'"),
+    ({"training.learning_rat": {"low": 1e-4, "high": 1e-2}},
+     "unknown key 'training.learning_rat' (did you mean training.learning_rate?)"),
+    ({"data.dynamic_inputs": {"choices": ["precipitation", "peti"]}},
+     "tune.space.data.dynamic_inputs: the key holds a list, which cannot be searched"),
     ({"training.learning_rate": {"low": 1e-2, "high": 1e-4}}, "low=0.01 must be smaller than high=0.0001"),
     ({"training.learning_rate": {"low": 0.0, "high": 1e-2, "log": True}}, "log: true needs low > 0"),
     ({"training.batch_size": {"choices": []}}, "choices is empty"),
