@@ -268,6 +268,28 @@ def test_a_study_resumed_with_other_data_or_epochs_is_refused_naming_the_setting
     assert main([*argv, "--trials", "2"]) == 0     # the same settings resume it
 
 
+@pytest.mark.slow
+def test_a_trial_records_the_scores_of_the_epoch_its_value_scores(tiny_data_dir, tmp_path):
+    """A trial whose training diverges (learning rate 0.5) keeps its starting weights, epoch 0, and is scored
+    there: trials.csv gives the validation NSE of that epoch beside the value, not one of a diverged epoch."""
+    import pandas as pd
+
+    from sca2lstm.cli.main import main
+
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["tune"]["space"] = {"training.learning_rate": {"choices": [0.5]}}
+    p = tmp_path / "diverging.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet"]) == 0
+    trial = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials[0]
+    assert trial.user_attrs["epochs"] == 2
+    assert trial.user_attrs["best_epoch"] == 0
+    assert trial.user_attrs["val_nse_median"] > -1.0          # the starting weights', not a diverged epoch's
+    table = pd.read_csv(out / "trials.csv")
+    assert table.loc[0, "user_attrs_best_epoch"] == 0
+
+
 # ------------------------------------------------------------------ gradient-guided SCA optimiser
 def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
     torch.manual_seed(0)

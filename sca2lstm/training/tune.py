@@ -145,6 +145,7 @@ class TrialOutcome:
     model: object
     prepared: object
     history: list = field(default_factory=list)
+    best_epoch: int = 0  # the epoch ``value`` scores (0: the starting weights, where no trained epoch beat them)
 
 
 class _PreparedCache:
@@ -185,7 +186,7 @@ def train_trial(cfg: Config, cache: _PreparedCache, device, state_dir: Path, epo
                       epoch_callback=epoch_callback)
     res = trainer.fit()
     value = objective_value(cfg.tune.objective, res["history"], res["best_epoch"])
-    return TrialOutcome(value, cfg, model, prep, res["history"])
+    return TrialOutcome(value, cfg, model, prep, res["history"], res["best_epoch"])
 
 
 def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, study_name: str = "sca2lstm",
@@ -274,9 +275,11 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         t0 = time.time()
         with tempfile.TemporaryDirectory(prefix="sca2lstm_trial_") as tmp:
             outcome = train_trial(tcfg, cache, device, Path(tmp), report)
-        best = min(outcome.history[1:] or outcome.history, key=lambda r: r["val_loss"])
+        # The scores of the epoch the objective scored (a diverging trial's is epoch 0, its starting weights).
+        best = next(r for r in outcome.history if r["epoch"] == outcome.best_epoch)
         trial.set_user_attr("seconds", round(time.time() - t0, 1))
         trial.set_user_attr("epochs", len(outcome.history) - 1)
+        trial.set_user_attr("best_epoch", outcome.best_epoch)
         trial.set_user_attr("val_nse_median", best["val_nse_median"])
         if on_trial is not None:
             on_trial(trial.number, outcome)
