@@ -521,6 +521,19 @@ def test_synth_with_start_after_end_is_a_usage_error_naming_both_and_writes_noth
     assert not out.exists()
 
 
+def test_synth_of_many_basins_names_the_first_ones_in_one_short_line(tmp_path, capsys):
+    """500 basins: the line says how many were written and names the first 20, not 500 ids in one line."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(out), "--basins", "500", "--start", "1971-01-01",
+                 "--end", "1971-01-10"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Wrote 500 synthetic basins to {out}")
+    assert lines[0].endswith("... (480 more)") and len(lines[0]) < 300, lines[0]
+    assert len(list((out / "timeseries").glob("*.csv"))) == 500
+
+
 def test_synthetic_basins_written_under_a_tilde_path_are_known_as_synthetic(pretrained_ckpt, tmp_path, monkeypatch,
                                                                             capsys):
     """`--out=~/synth` reaches the command with its '~' (no shell expands it there): the marker goes beside the

@@ -13,6 +13,8 @@ from ..errors import UsageError
 from .common import ArgumentParser, iso_date, non_negative_int, positive_int, run_main
 
 PROG = "sca2lstm data"
+#: Basin ids `data synth` lists after writing them; a longer list names these and counts the rest.
+SHOWN_IDS = 20
 
 
 def build_parser() -> ArgumentParser:
@@ -47,7 +49,9 @@ def _body(args) -> int:
         (Path(args.out).expanduser() / SYNTHETIC_MARKER).write_text(
             f"Synthetic basins written by `sca2lstm data synth` (seed {args.seed}), not observations. A model trained "
             "on them is refused on real data, and the reverse.\n", encoding="utf-8")
-        print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {' '.join(ids)}")
+        # Every id up to a screenful; beyond it the first ones (the rest are in timeseries/ and the attributes).
+        shown = " ".join(ids) if len(ids) <= SHOWN_IDS else f"{' '.join(ids[:SHOWN_IDS])} ... ({len(ids) - SHOWN_IDS} more)"
+        print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {shown}")
         return 0
     import numpy as np
 
