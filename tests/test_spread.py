@@ -136,6 +136,23 @@ def test_calibrate_with_some_settings_keeps_the_spreads_of_the_others(pretrained
     assert after["spread_weather"]["forecast"] == before["spread_weather"]["forecast"]
 
 
+def test_calibrate_counts_a_basin_named_twice_once(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """`--basins 10002 10002` is one basin: announced and reported as "1 basin", not "up to 2" then "1 basins"."""
+    import json
+    import shutil
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    assert main(["calibrate", "--model", str(ckpt), "--data_dir", str(tiny_data_dir), "--basins", "10002", "10002",
+                 "--settings", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "on the validation days of up to 1 basin (" in out and "Calibrated on 1 basin," in out, out
+    assert json.loads(calibration_path(ckpt).read_text())["basins"] == 1
+
+
 def test_calibrate_never_fits_on_days_the_model_trained_on(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     """A data folder whose basins end before the configured validation period: their own-record validation part
     lies in the years the model trained on. Calibrating there would be in-sample, labelled "validation days":

@@ -60,7 +60,9 @@ def _body(args) -> int:
     # A fine-tuned model is calibrated as fine-tuning calibrated it: on its own basin's validation days,
     # completed from its pretrained model's calibration where its own rests on too few days.
     tuned = bundle[3].get("finetuned_basin")
-    if tuned and args.basins and [str(b) for b in args.basins] != [str(tuned)]:
+    if args.basins:  # a basin named twice is one basin (it was counted, and fitted, twice)
+        args.basins = list(dict.fromkeys(str(b) for b in args.basins))
+    if tuned and args.basins and args.basins != [str(tuned)]:
         raise UsageError(f"--basins {' '.join(map(str, args.basins))}: {path.name} is fine-tuned for basin {tuned} and "
                          f"is calibrated on it alone (leave --basins out); calibrate the pretrained model on other "
                          "basins")
@@ -70,7 +72,7 @@ def _body(args) -> int:
     if not args.quiet:
         n = len(basins or bundle[2].basins)
         what = (f"basin {tuned}, the one it was fine-tuned on" if tuned else
-                f"up to {min(n, args.max_basins)} basins")
+                f"up to {_basins(min(n, args.max_basins))}")
         print(f"Calibrating {path.name} on the validation days of {what} (settings {', '.join(args.settings)}); "
               "this takes a minute or two", flush=True)
     doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
@@ -87,7 +89,7 @@ def _body(args) -> int:
             print(f"the pretrained model {source} is not there: warning probabilities and spreads come from basin "
                   f"{tuned} alone")
     write_calibration(path, doc)
-    print(f"Calibrated on {doc['basins']} basins, validation days {doc['validation_days']} "
+    print(f"Calibrated on {_basins(doc['basins'])}, validation days {doc['validation_days']} "
           f"({time.perf_counter() - t0:.0f} s); settings {', '.join(w for w in doc['spread'] if w not in kept)}"
           + (f"; kept the earlier calibration's {', '.join(kept)} (not in --settings)" if kept else ""))
     for w, sp in doc["spread"].items():
@@ -98,6 +100,10 @@ def _body(args) -> int:
         print(f"  {w:<9} largest q05 / q95 spread factor per lead: {lo} / {hi}")
     print(f"Saved {calibration_path(path)}")
     return 0
+
+
+def _basins(n: int) -> str:
+    return f"{n} basin" + ("" if n == 1 else "s")
 
 
 def main(argv=None) -> int:
