@@ -439,3 +439,22 @@ def test_date_labels_across_new_year_read_as_the_ticks_dates(tmp_path, monkeypat
         assert len({tick.year for _, _, tick in read}) == 2            # the ticks cross New Year
         assert [(text, seen) for text, seen, _ in read] == [(text, tick) for text, _, tick in read], \
             f"corner {ax.xaxis.get_offset_text().get_text()!r}"
+
+
+def test_the_verification_figure_says_when_there_are_no_warning_levels_to_score(tmp_path, monkeypatch):
+    """A reforecast without levels (levels.json holds none): the F1 panel says so, over the same leads as the NSE
+    panel, rather than that no level was reached."""
+    import pandas as pd
+
+    from sca2lstm.evaluation import plots as P
+
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    per_lead = pd.DataFrame({"lead": [1, 2, 3], "nse": [0.8, 0.6, 0.4], "persistence_nse": [0.7, 0.4, 0.1],
+                             "below_q05": [0.05] * 3, "above_q95": [0.05] * 3})
+    P.plot_verification(per_lead, pd.DataFrame(), tmp_path / "v.png", title="basin 1")
+    ax_nse, ax_f1 = figs[0].axes[:2]
+    texts = [t.get_text() for t in ax_f1.texts]
+    assert texts == ["no warning levels to score\n(levels.json holds none)"]
+    lo, hi = ax_f1.get_xlim()
+    assert lo < 1 < 3 < hi and hi - lo < 3.0

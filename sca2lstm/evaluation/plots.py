@@ -820,8 +820,11 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
         ax_f1.set_ylim(0, 1)
         ax_f1.legend(fontsize=7, loc="upper right")
     else:
-        ax_f1.text(0.5, 0.5, "no warning level was reached or warned", ha="center", va="center",
+        # no level at all (levels.json holds none) is another thing than levels no flow reached and none warned
+        ax_f1.text(0.5, 0.5, "no warning level was reached or warned" if len(per_level) else
+                   "no warning levels to score\n(levels.json holds none)", ha="center", va="center",
                    transform=ax_f1.transAxes)
+        ax_f1.set_xlim(lead.min() - 0.25, lead.max() + 0.25)   # the leads of the panel beside it, not 0..1
     ax_f1.set(xlabel="lead (days)", ylabel="F1 by day", title="Warnings: F1 by day (persistence dashed)")
 
     nominal = [t for c, t in _BELOW if c in per_lead.columns] + ([0.95] if "above_q95" in per_lead.columns else [])
