@@ -458,3 +458,22 @@ def test_the_verification_figure_says_when_there_are_no_warning_levels_to_score(
     assert texts == ["no warning levels to score\n(levels.json holds none)"]
     lo, hi = ax_f1.get_xlim()
     assert lo < 1 < 3 < hi and hi - lo < 3.0
+
+
+@pytest.mark.parametrize("interval", [True, False])
+def test_the_verification_figure_names_the_nse_interval_only_where_it_has_one(tmp_path, monkeypatch, interval):
+    """Under a year or two of issue dates there is no interval over resampled years (NaN): no band, and no legend
+    entry for one."""
+    import pandas as pd
+
+    from sca2lstm.evaluation import plots as P
+
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    nan = float("nan")
+    per_lead = pd.DataFrame({"lead": [1, 2], "nse": [0.8, 0.6], "persistence_nse": [0.7, 0.4],
+                             "nse_lo90": [0.7, 0.5] if interval else [nan, nan],
+                             "nse_hi90": [0.9, 0.7] if interval else [nan, nan]})
+    P.plot_verification(per_lead, pd.DataFrame(), tmp_path / "v.png")
+    labels = [t.get_text() for t in figs[0].axes[0].get_legend().get_texts()]
+    assert ("90 % interval over years" in labels) == interval, labels

@@ -794,7 +794,8 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
     lead = per_lead["lead"].to_numpy()
     ax_nse.axhline(0.0, color="0.6", lw=0.6)
     ax_nse.plot(lead, per_lead["nse"], marker="o", color="tab:blue", label="model (median)")
-    if {"nse_lo90", "nse_hi90"} <= set(per_lead.columns):
+    # The interval needs several years to resample; a shorter span has none, and then no legend entry for it.
+    if {"nse_lo90", "nse_hi90"} <= set(per_lead.columns) and per_lead[["nse_lo90", "nse_hi90"]].notna().all(axis=1).any():
         ax_nse.fill_between(lead, per_lead["nse_lo90"], per_lead["nse_hi90"], color="tab:blue", alpha=0.15,
                             lw=0, label="90 % interval over years")
     ax_nse.plot(lead, per_lead["persistence_nse"], marker="s", ms=4, **{**_PERS, "lw": 1.0})
