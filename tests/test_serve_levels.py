@@ -266,3 +266,35 @@ def test_a_write_that_fails_leaves_the_earlier_file_and_its_levels(live, data, t
         assert r.json()["detail"].startswith("station 32006: its metadata file cannot be written (")
         assert c.get("/stations/32006/forecast").json()["levels"]["alert"] == fc["levels"]["alert"]
     assert path.read_bytes() == before and not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_reading_the_levels_issues_no_forecast_and_gives_those_the_forecast_warns_on(pretrained_ckpt, data, tmp_path,
+                                                                                     monkeypatch):
+    """GET .../levels answers from the levels alone (the record's return-period levels, the metadata file's named
+    ones, the model's calibration): with the model's forecasts made to fail it still answers, anonymously or with
+    the token, and its levels are those the station's forecast then warns on (before, it issued that forecast)."""
+    _imported(data, {"alert": WarningLevel(2.0), "danger": WarningLevel(0.5, "m", 0.3)}, rating_curve=CURVE)
+
+    def no_forecast(*args, **kwargs):
+        raise AssertionError("a forecast was run to read the levels")
+
+    with forecaster(pretrained_ckpt, data) as fresh, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", fresh, token=TOKEN)) as c:
+        submit = fresh.submit
+        monkeypatch.setattr(fresh, "submit", no_forecast)
+        before = c.get("/stations/32006/levels")
+        assert before.status_code == 200, before.text
+        before = before.json()
+        assert c.get("/stations/32006/levels", headers=AUTH).json() == before
+        monkeypatch.setattr(fresh, "submit", submit)
+        fc = c.get("/stations/32006/forecast", headers=AUTH).json()
+        monkeypatch.setattr(fresh, "submit", no_forecast)
+        after = c.get("/stations/32006/levels").json()
+    assert before["issue_date"] == fc["issue_date"] == "1977-12-31" and before["forecast_id"] is None
+    assert after["forecast_id"] == fc["id"] is not None and after["issue_date"] == fc["issue_date"]
+    # the tiny record's 4 training years fit no return-period level: the metadata file's two, one with its own probability
+    assert set(fc["levels"]) == {"alert", "danger"} and fc["levels"]["danger"]["warn_probability"] == 0.3
+    for got in (before, after):
+        assert {n: {k: v for k, v in lv.items() if k != "stage"} for n, lv in got["levels"].items()} == fc["levels"]
+        for name, lv in got["levels"].items():  # every flow as a water level too: h = sqrt(Q / 10)
+            assert lv["stage"] == pytest.approx((lv["value"] / 10.0) ** 0.5, rel=1e-9), name

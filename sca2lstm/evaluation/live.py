@@ -105,6 +105,14 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
                         ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes), StationRain.of(ctx))
 
 
+def station_warnings(bundle, station: str, ts: pd.DataFrame, data_dir, calibration: dict | None) -> Warnings:
+    """The levels of ``station`` and how they are warned on, as its :class:`StationSetup` holds them
+    (:attr:`StationSetup.warnings`), without the rest of the setup (no model run): the return-period levels of
+    its training years in its whole record ``ts``, its metadata file's named levels, and their warning
+    probabilities from ``calibration`` (the model's, as read beside it)."""
+    return resolve_warnings(BasinContext.resolve(bundle, data_dir, station, timeseries=ts), calibration)
+
+
 #: The weather settings a live forecast can have: none, one weather forecast, an ensemble.
 ISSUE_WEATHER = ("none", "forecast", "ensemble")
 
@@ -441,6 +449,7 @@ class LiveForecaster:
         self._refused: dict[str, tuple] = {}  # checkpoint -> its files' state when it was refused
         self.data_dir = data_dir
         self._setups: dict[tuple, StationSetup] = {}
+        self._warnings: dict[tuple, Warnings] = {}  # levels worked out without a setup (:meth:`warnings`), by key
         self._fitting: dict[tuple, cf.Future] = {}  # setups being worked out, by key
         self._lock = threading.Lock()
         self.workers = workers
@@ -648,6 +657,25 @@ class LiveForecaster:
             fitting.set_result(setup)
         else:
             fitting.set_exception(err)
+
+    def warnings(self, station: str, ts: pd.DataFrame, data_key, model: ModelRef | None = None) -> Warnings:
+        """The levels the forecasts of ``station`` by ``model`` (default: its model now) warn on, from its record
+        ``ts`` of version ``data_key`` (as :meth:`submit`), without running the model: those of its setup where it
+        is worked out, else :func:`station_warnings` in the calling thread (once per key)."""
+        ref = model or self.model(station)
+        key = (ref, station, data_key)
+        with self._lock:
+            setup = self._setups.get(key)
+            known = setup.warnings if setup is not None else self._warnings.get(key)
+        if known is not None:
+            return known
+        calibration = ref.calibration if ref.calibration is not None else read_calibration(ref.path)
+        found = station_warnings(_bundle(ref.path, ref.sha256), station, ts, self.data_dir, calibration)
+        with self._lock:
+            if len(self._warnings) > 4096:
+                self._warnings.clear()
+            self._warnings[key] = found
+        return found
 
     def forecast(self, station: str, ts: pd.DataFrame, data_key, issue_date, leads: int,
                  weather_forecast=None) -> LiveForecast:

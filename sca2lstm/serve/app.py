@@ -162,6 +162,31 @@ class Service:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
+    async def current_model(self, station: str) -> ModelRef:
+        """The model that forecasts ``station`` now: one fine-tuned into the --model folder, or a checkpoint in use
+        replaced on disk, is looked for first (rate-limited, :meth:`LiveForecaster.rescan`)."""
+        if self.forecaster.rescan_due():
+            await run_in_threadpool(self.forecaster.rescan)
+        return self.forecaster.model(station)
+
+    async def levels(self, station: str, leads: int) -> tuple[StationState, str, dict, int | None]:
+        """The levels the forecast of ``station`` on its last day with observed flow (the one ``/warnings`` reads)
+        warns on, without issuing it: ``(data state, its issue day, name -> level as the API holds it, the id of
+        that forecast where it is stored, else None)``. The levels come from the station's record, its metadata
+        file and the model's calibration (:meth:`LiveForecaster.warnings`), as the forecast's own do."""
+        self.stations.check(station)
+        model = await self.current_model(station)
+        state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
+        issue = default_issue(state.timeseries)
+        warnings = await run_in_threadpool(self.forecaster.warnings, station, state.timeseries,
+                                           (state.version, state.fingerprint), model)
+        weather = self.weather.for_issue(station, issue, self.max_leads)
+        key = self.key(state, station, issue, leads, model, weather[0]["id"] if weather else 0)
+        hit = self.cache.get(key)
+        row = hit[1] if hit is not None and hit[1]["id"] is not None else await run_in_threadpool(
+            self.store.find_forecast, *key)
+        return state, issue.date().isoformat(), level_docs(warnings.levels), row["id"] if row else None
+
     async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int, model: ModelRef,
                         weather=None):
         """The forecast of ``key`` by ``model`` (its first ``leads`` days; ``weather``: the weather forecast it
@@ -194,9 +219,7 @@ class Service:
         (the daily issue's, fixed at its start); default the station's model now."""
         self.stations.check(station)
         if model is None:
-            if self.forecaster.rescan_due():  # a model fine-tuned into the --model folder since (rate-limited)
-                await run_in_threadpool(self.forecaster.rescan)
-            model = self.forecaster.model(station)  # the one this forecast is named after and run with
+            model = await self.current_model(station)  # the one this forecast is named after and run with
         state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
         ts = state.timeseries
         issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
@@ -529,20 +552,20 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                  ", ".join(f"{n}={d['value']:g} {d['unit']}" for n, d in out.items()) or "none")
         return {"station": station, "levels": out}
 
-    @app.get("/stations/{station}/levels", response_model=schemas.StationLevelsOut)
-    async def get_levels(station: StationId, writer: bool = Depends(reader)):
+    @app.get("/stations/{station}/levels", response_model=schemas.StationLevelsOut, dependencies=[Depends(reader)])
+    async def get_levels(station: StationId):
         """The station's levels as its forecasts warn on them: those of its forecast issued on its last day with
-        observed flow (the one ``/warnings`` reads), with each as a water level where it has a rating curve."""
-        _, row = await svc.forecast(station, None, min(7, max_leads), store=writer)
-        state = stations.peek(station) or await run_in_threadpool(stations.state, station)
+        observed flow (the one ``/warnings`` reads), with each as a water level where it has a rating curve. Read
+        from the levels alone (its record, its metadata file, the model's calibration): no forecast is issued."""
+        state, issue, found, forecast_id = await svc.levels(station, min(7, max_leads))
         curve = state.meta.rating_curve
         levels = {}
-        for name, lv in (row.get("levels") or {}).items():
+        for name, lv in found.items():
             stage = lv.get("stage_m")
             if stage is None and curve is not None and lv.get("value") is not None:
-                stage = _num(discharge_to_stage(curve, [lv["value"]], pd.Timestamp(row["issue_date"]))[0])
+                stage = _num(discharge_to_stage(curve, [lv["value"]], pd.Timestamp(issue))[0])
             levels[name] = {**lv, "stage": stage}
-        return {"station": station, "issue_date": row["issue_date"], "forecast_id": row["id"], "levels": levels}
+        return {"station": station, "issue_date": issue, "forecast_id": forecast_id, "levels": levels}
 
     @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,
               dependencies=[Depends(require_token)],

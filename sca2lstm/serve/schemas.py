@@ -209,7 +209,9 @@ class StationLevelsOut(BaseModel):
     station: str
     issue_date: dt.date = Field(description="the forecast the levels are those of: issued on the station's last day "
                                             "with observed flow, as GET /warnings")
-    forecast_id: int | None = None
+    forecast_id: int | None = Field(None, description="that forecast's id where it is stored (asked for with the "
+                                                      "token, or the daily issue's), else null: reading the levels "
+                                                      "issues no forecast")
     levels: dict[str, StationLevel] = Field(description="every level the forecasts warn on: the return-period "
                                                         "levels and the named ones")
 
