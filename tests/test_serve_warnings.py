@@ -234,6 +234,116 @@ def test_a_checkpoint_replaced_during_the_daily_issue_reaches_the_next_issue_not
     assert used == want
 
 
+def test_a_checkpoint_replaced_twice_during_the_daily_issue_leaves_the_issue_its_model_for_every_station(
+        pretrained_ckpt, data, tmp_path, monkeypatch):
+    """The served checkpoint replaced on disk twice while the daily issue runs, each replacement settled and taken
+    by requests (which load it): a process keeps two versions of a checkpoint loaded, so the second replacement
+    used to push out the version the issue started with, and the issue's later stations failed ("replaced on disk
+    before this process loaded it"). The issue now keeps its versions loaded while it runs: every station is issued
+    by the model it started with, and once it is over the process again keeps only two versions loaded."""
+    import os
+    import time
+
+    import torch
+
+    from sca2lstm.evaluation import live as live_module
+    from sca2lstm.fileio import file_sha256
+
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+    served = tmp_path / "model_output" / "sca2lstm.pth"
+    served.parent.mkdir()
+
+    def write(version) -> str:  # new bytes of the model renamed onto its name, settled; its sha256
+        staged = served.with_name(f".staged{version}.pth")
+        torch.save({**ckpt, "qa_version": version}, staged)
+        os.replace(staged, served)
+        t = time.time() - 60
+        os.utime(served, (t, t))
+        return file_sha256(served)
+
+    first = write(1)
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with forecaster(served.parent, data, rescan_every=0) as live, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN,
+                                  daily=Daily(now=lambda: clock[0]))) as c:
+        weather = c.app.state.service.weather
+        real, seen, taken = weather.fetch, [], []
+
+        def fetch(station, settings):  # called just before each station is issued
+            seen.append(station)
+            if len(seen) == 2:  # the first station is issued: two replacements, each asked for once settled
+                for version, day in ((2, "1977-12-20"), (3, "1977-12-21")):
+                    sha = write(version)
+                    r = c.get("/stations/10003/forecast", params={"issue_date": day})
+                    assert r.status_code == 200, r.text
+                    taken.append((sha, r.json()["model_sha256"]))
+            return real(station, settings)
+
+        monkeypatch.setattr(weather, "fetch", fetch)
+        out = c.post("/daily_issue", headers=AUTH).json()
+        last = write(4)  # after the issue: the versions it held are let go
+        assert c.get("/stations/10003/forecast", params={"issue_date": "1977-12-22"}).json()["model_sha256"] == last
+        held = [sha for path, sha in live_module._BUNDLES if path == str(served)]
+    assert len(taken) == 2 and all(sha == used for sha, used in taken)  # each replacement was taken and loaded
+    assert out["failed"] == [] and out["stations"] == 3 and seen[:3] == ["10002", "10003", "32006"]
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    used = con.execute("SELECT station, model_sha256 FROM forecasts WHERE origin = 'daily' ORDER BY station").fetchall()
+    con.close()
+    assert used == [(s, first) for s in ("10002", "10003", "32006")]
+    assert len(held) == 2 and last in held  # let go: two versions of the file loaded again, the one in use among them
+
+
+@pytest.mark.slow
+def test_a_checkpoint_taken_at_the_daily_issue_start_and_replaced_at_once_is_issued_by_every_worker(
+        pretrained_ckpt, data, tmp_path, monkeypatch):
+    """`--workers 2`: the served checkpoint is replaced (settled) before the daily issue, which takes it at its
+    start, and replaced again the moment the issue begins. No worker had loaded the version the issue took, and
+    the file no longer held it: every station failed ("replaced on disk before this process loaded it"). The issue
+    now loads its versions in every worker when it starts, and issues every station with the one it took."""
+    import os
+    import time
+
+    import torch
+
+    from sca2lstm.fileio import file_sha256
+
+    ckpt = torch.load(pretrained_ckpt, weights_only=True)
+    served = tmp_path / "model_output" / "sca2lstm.pth"
+    served.parent.mkdir()
+
+    def write(version, settled=True) -> str:  # new bytes of the model renamed onto its name; its sha256
+        staged = served.with_name(f".staged{version}.pth")
+        torch.save({**ckpt, "qa_version": version}, staged)
+        os.replace(staged, served)
+        if settled:
+            t = time.time() - 60
+            os.utime(served, (t, t))
+        return file_sha256(served)
+
+    write(1)
+    db = tmp_path / "db.sqlite"
+    daily = Daily(now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+    with forecaster(served.parent, data, workers=2, rescan_every=3600) as live, \
+            TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+        live.warm_up()  # as `sca2lstm serve` starts: every worker holds version 1
+        taken = write(2)
+        weather = c.app.state.service.weather
+        real, replaced = weather.fetch, []
+
+        def fetch(station, settings):  # called just before each station is issued: the issue has taken version 2
+            if not replaced:
+                replaced.append(write(3, settled=False))
+            return real(station, settings)
+
+        monkeypatch.setattr(weather, "fetch", fetch)
+        out = c.post("/daily_issue", headers=AUTH).json()
+    assert out["failed"] == [] and out["stations"] == 3 and replaced and replaced[0] != taken
+    con = sqlite3.connect(db)
+    used = con.execute("SELECT model_sha256 FROM forecasts WHERE origin = 'daily'").fetchall()
+    con.close()
+    assert used == [(taken,)] * 3
+
+
 def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the_others_are_issued(
         pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
     """Hand-edited station metadata: 10002's weather points are not numbers, 10003's weather section is a bare

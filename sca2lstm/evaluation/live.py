@@ -20,6 +20,7 @@ on the whole record, and the issued one (:func:`issued_forecast`) equals
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import logging
 import multiprocessing
@@ -299,7 +300,8 @@ _BUNDLES: dict[tuple, tuple] = {}  # (path, sha256) -> the loaded checkpoint, th
 _BUNDLES_LOCK = threading.Lock()
 #: Versions of one checkpoint file a process keeps loaded: the one in use and the one it replaced (requests
 #: started before the switch still run it); older ones are dropped, so a file replaced night after night does
-#: not keep every model it ever held in memory.
+#: not keep every model it ever held in memory. A version held by a running daily issue
+#: (:meth:`LiveForecaster.holding`) is kept besides these until the issue is over.
 VERSIONS_KEPT = 2
 
 
@@ -316,10 +318,12 @@ def _files_state(path: str) -> tuple:
     return tuple(out)
 
 
-def _bundle(path: str, sha256: str):
+def _bundle(path: str, sha256: str, keep=()):
     """The loaded checkpoint ``path`` whose bytes have ``sha256``, once per process. Kept by content, not
     by path: a file replaced in place is another model, and a process that had not loaded the old one yet
-    refuses to load the new bytes under the old one's name (one line) rather than mix them."""
+    refuses to load the new bytes under the old one's name (one line) rather than mix them. Of the other
+    versions of ``path`` the process holds, the :data:`VERSIONS_KEPT` most recently used stay loaded, and those
+    whose sha256 is in ``keep`` (the versions a running daily issue forecasts with)."""
     key = (path, sha256)
     with _BUNDLES_LOCK:
         hit = _BUNDLES.pop(key, None)
@@ -333,7 +337,7 @@ def _bundle(path: str, sha256: str):
         with _BUNDLES_LOCK:
             _BUNDLES[key] = hit
     with _BUNDLES_LOCK:
-        for old in [k for k in _BUNDLES if k[0] == path][:-VERSIONS_KEPT]:
+        for old in [k for k in _BUNDLES if k[0] == path and k[1] not in keep][:-VERSIONS_KEPT]:
             del _BUNDLES[old]
     return hit
 
@@ -379,11 +383,12 @@ def _exit_when_orphaned(parent: int, poll: float = PARENT_POLL_SECONDS) -> None:
 
 
 def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup,
-          fit: bool, weather_forecast=None, calibration: dict | None = None):
+          fit: bool, weather_forecast=None, calibration: dict | None = None, keep=()):
     """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup)``. With
     ``fit``, ``ts`` is the whole record: the station's setup is worked out on it (with ``calibration``, the
-    model's as the service read it), then it is cut."""
-    bundle = _bundle(path, sha256)
+    model's as the service read it), then it is cut. ``keep``: the versions of ``path`` held loaded
+    (:func:`_bundle`)."""
+    bundle = _bundle(path, sha256, keep)
     if fit:
         setup = station_setup(bundle, station, ts, data_dir, path, calibration)
         ts = forecast_part(station, ts, pd.Timestamp(issue_date), bundle[1])
@@ -392,7 +397,7 @@ def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, le
 
 def _ping(models: list[tuple[str, str]], timeout: float | None = None) -> int:
     for path, sha256 in models:
-        _bundle(path, sha256)
+        _bundle(path, sha256, [s for p, s in models if p == path])
     if _WARM_BARRIER is not None:
         # Held until every worker holds a ping: no worker takes two while another takes none (the first worker
         # up took them all before), so each has loaded the models before a file of them can be replaced.
@@ -447,6 +452,7 @@ class LiveForecaster:
         self._next_scan = time.monotonic() + rescan_every
         self._scan_lock = threading.Lock()
         self._refused: dict[str, tuple] = {}  # checkpoint -> its files' state when it was refused
+        self._held: dict[tuple, int] = {}  # (path, sha256) -> how many running daily issues hold it (holding)
         self.data_dir = data_dir
         self._setups: dict[tuple, StationSetup] = {}
         self._warnings: dict[tuple, Warnings] = {}  # levels worked out without a setup (:meth:`warnings`), by key
@@ -474,7 +480,42 @@ class LiveForecaster:
         return self.own.get(station, self.default)
 
     def config(self, ref: ModelRef):
-        return _bundle(ref.path, ref.sha256)[1]
+        return _bundle(ref.path, ref.sha256, self._kept(ref.path))[1]
+
+    @contextlib.contextmanager
+    def holding(self, refs):
+        """Keep the model versions ``refs`` loaded, in this process and in the workers that load them, while the
+        block runs (a daily issue, which forecasts every station with the versions it started with): a checkpoint
+        replaced on disk again and again meanwhile, its replacements taken and loaded by requests, does not push
+        them out (:data:`VERSIONS_KEPT`). :meth:`preload` loads them in every worker at the start."""
+        keys = list(dict.fromkeys((r.path, r.sha256) for r in refs))
+        with self._lock:
+            for k in keys:
+                self._held[k] = self._held.get(k, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                for k in keys:
+                    self._held[k] -= 1
+                    if not self._held[k]:
+                        del self._held[k]
+
+    def preload(self, refs) -> None:
+        """Load the model versions ``refs`` in every worker now (:meth:`warm_up`), before their files can be
+        replaced again: a version taken moments ago (a daily issue's) is then forecast by every worker. A worker
+        that cannot load one (its file replaced in the moment since it was taken) is named in one warning line;
+        the forecasts of it that land there are refused in one line (:func:`_bundle`)."""
+        try:
+            self.warm_up(models=list(dict.fromkeys((r.path, r.sha256) for r in refs)))
+        except Exception as e:  # noqa: BLE001 - each forecast that lands there says why again, in one line
+            log.warning("a model worker could not load the models to forecast with: %s",
+                        " ".join(str(e).split()) or type(e).__name__)
+
+    def _kept(self, path: str) -> tuple:
+        """The sha256 of each version of checkpoint ``path`` held by :meth:`holding` now."""
+        with self._lock:
+            return tuple(s for p, s in self._held if p == path)
 
     def max_leads(self) -> int:
         """The fewest lead days any of the models forecasts."""
@@ -580,11 +621,12 @@ class LiveForecaster:
             return None  # changed while it was read: the next look takes the finished one
         return ref
 
-    def warm_up(self, timeout: float = 300.0) -> None:
+    def warm_up(self, timeout: float = 300.0, models: list[tuple[str, str]] | None = None) -> None:
         """Start every worker and load the models in each (one ping per worker, held until all hold one), so the
         first requests do not pay for it, and a checkpoint replaced on disk after this is never refused by a
-        worker that had not read it yet (the model it replaces forecasts until the replacement is taken)."""
-        models = [(r.path, r.sha256) for r in self.refs()]
+        worker that had not read it yet (the model it replaces forecasts until the replacement is taken).
+        ``models``: the ``(path, sha256)`` to load (default: every station's model now)."""
+        models = [(r.path, r.sha256) for r in self.refs()] if models is None else models
         for f in [self._pool.submit(_ping, models, timeout) for _ in range(max(1, self.workers))]:
             f.result(timeout=timeout)
 
@@ -625,7 +667,7 @@ class LiveForecaster:
         try:
             part = ts if fit else forecast_part(station, ts, issue, self.config(ref))
             args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, setup, fit,
-                    weather_forecast, ref.calibration if fit else None)
+                    weather_forecast, ref.calibration if fit else None, self._kept(ref.path))
             inner = self._pool.submit(_task, *args)
         except (RuntimeError, Sca2lstmError) as e:  # the pool was shut down; a model this process cannot load
             if fit:
@@ -670,7 +712,8 @@ class LiveForecaster:
         if known is not None:
             return known
         calibration = ref.calibration if ref.calibration is not None else read_calibration(ref.path)
-        found = station_warnings(_bundle(ref.path, ref.sha256), station, ts, self.data_dir, calibration)
+        found = station_warnings(_bundle(ref.path, ref.sha256, self._kept(ref.path)), station, ts, self.data_dir,
+                                 calibration)
         with self._lock:
             if len(self._warnings) > 4096:
                 self._warnings.clear()

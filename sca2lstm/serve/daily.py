@@ -116,45 +116,50 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
     models = {station: svc.forecaster.model(station) for station in ids}
     leads = svc.forecaster.max_leads()
     warnings, alerts, weather = [], [], {}
-    # One station's failure, whatever it is (e.g. a hand-edited metadata file the readers do not check), must
-    # not cost the other stations their issue: it is recorded and logged in one line, and the issue goes on.
-    for station in ids:
-        try:
-            fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
-        except Exception as e:  # noqa: BLE001 - a failed fetch: the station is issued without it (as documented)
-            fetched = f"failed: {_reason(e, day, station)}"
-        try:
-            _, row = await svc.forecast(station, None, leads, store=True, origin="daily", model=models[station])
-        except Exception as e:  # noqa: BLE001 - see above
-            detail = _reason(e, day, station)
-            log.warning("daily issue %s: station %s failed: %s", day, station, detail)
-            warnings.append({"station": station, "error": detail})
+    # The versions stay loaded while the issue runs (in this process and the workers), whatever replacements of
+    # their files requests take and load meanwhile: a process keeps two versions of a file, and two replacements
+    # within the issue pushed its version out, failing its later stations.
+    with svc.forecaster.holding(models.values()):
+        await run_in_threadpool(svc.forecaster.preload, models.values())
+        # One station's failure, whatever it is (e.g. a hand-edited metadata file the readers do not check), must
+        # not cost the other stations their issue: it is recorded and logged in one line, and the issue goes on.
+        for station in ids:
+            try:
+                fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
+            except Exception as e:  # noqa: BLE001 - a failed fetch: the station is issued without it (as documented)
+                fetched = f"failed: {_reason(e, day, station)}"
+            try:
+                _, row = await svc.forecast(station, None, leads, store=True, origin="daily", model=models[station])
+            except Exception as e:  # noqa: BLE001 - see above
+                detail = _reason(e, day, station)
+                log.warning("daily issue %s: station %s failed: %s", day, station, detail)
+                warnings.append({"station": station, "error": detail})
+                if fetched is not None:
+                    weather[station] = fetched
+                continue
             if fetched is not None:
-                weather[station] = fetched
-            continue
-        if fetched is not None:
-            used = (f"issued with weather forecast {row['weather_id']}" if row.get("weather_id")
-                    else "issued without a weather forecast")
-            weather[station] = f"{fetched}; {used}"
-            if fetched.startswith("failed"):
-                log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
-                            station, fetched[len("failed: "):], used)
-        sw = station_warnings(row, daily.local(now).date())
-        warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
-                         "first_lead": sw["first_lead"]})
-        values = level_values(sw["levels"])
-        change = warning_change(previous.get(station), sw["warning"], values)
-        if change is None:
-            continue
-        lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
-        alerts.append({"station": station, "change": change, "from_level": previous.get(station),
-                       "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
-                       "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
-                       "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
-                       "data_age_days": sw["data_age_days"], "notes": sw["notes"],
-                       # every retry of one send repeats it: a receiver can drop the repeats
-                       "id": f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
-                       **({"resent_after_failed_delivery": True} if station in unheard else {})})
+                used = (f"issued with weather forecast {row['weather_id']}" if row.get("weather_id")
+                        else "issued without a weather forecast")
+                weather[station] = f"{fetched}; {used}"
+                if fetched.startswith("failed"):
+                    log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
+                                station, fetched[len("failed: "):], used)
+            sw = station_warnings(row, daily.local(now).date())
+            warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
+                             "first_lead": sw["first_lead"]})
+            values = level_values(sw["levels"])
+            change = warning_change(previous.get(station), sw["warning"], values)
+            if change is None:
+                continue
+            lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
+            alerts.append({"station": station, "change": change, "from_level": previous.get(station),
+                           "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
+                           "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
+                           "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
+                           "data_age_days": sw["data_age_days"], "notes": sw["notes"],
+                           # every retry of one send repeats it: a receiver can drop the repeats
+                           "id": f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
+                           **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
     # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
     delivery = await run_in_threadpool(daily.notifier.send, payload) if alerts and daily.notifier.enabled else {}
