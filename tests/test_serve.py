@@ -23,7 +23,7 @@ from serve_helpers import forecaster, older_database
 
 from sca2lstm.checkpoint import load_model
 from sca2lstm.data import reader
-from sca2lstm.evaluation.operational import HISTORY_DAYS
+from sca2lstm.evaluation.operational import HISTORY_DAYS, history_days
 from sca2lstm.evaluation.reforecast import warned_forecast
 from sca2lstm.evaluation.warn import lead_warnings
 from sca2lstm.serve.app import create_app, table_rows
@@ -892,6 +892,48 @@ def test_days_posted_after_the_file_are_appended_and_forecast_from(service, bund
     ts = file.reindex(pd.date_range(file.index[0], "1978-01-02", freq="D", name="date"))
     ts.loc["1978-01-02", ["discharge_vol", "precipitation", "temperature"]] = [4.0, 1.0, 5.0]
     assert fc["forecast"] == _expected(bundle, service.data_dir, "10002", "1978-01-02", 2, ts)
+
+
+def test_a_day_posted_so_far_after_the_record_that_its_forecast_would_read_nothing_is_refused(service, bundle):
+    """A reading of today posted for a file that ends in 1977: the default forecast was then issued on it, with
+    none of the days it reads known, and failed (422) until the post was taken back. Such a post is refused in one
+    line naming the gap and the file's last day, and nothing is stored; a day whose forecast reads a known day is
+    taken, and so is today posted with the days before it that a forecast reads."""
+    c = service.client
+    back = history_days(bundle[1])
+    end, today = dt.date(1977, 12, 31), dt.date.today()
+
+    def day(d, k=0):
+        return {"date": d.isoformat(), "discharge": 3.0 + k % 5, "precipitation": float(k % 3), "temperature": 8.0}
+
+    before = c.get("/stations/10003/forecast", params={"leads": 2}).json()
+    rows = _rows(service.db)
+    r = c.post("/stations/10003/observations", headers=AUTH, json={"observations": [day(today)]})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == (
+        f"observations: {today} is {(today - end).days} days after the last day of station 10003's record, {end} "
+        f"(the end of its file); a forecast issued on it reads the {back} days before it "
+        f"({today - dt.timedelta(days=back)}..{today - dt.timedelta(days=1)}), which would hold no data. Post those "
+        "days with it, or add the days up to it to the station's file")
+    assert _rows(service.db) == rows
+    again = c.get("/stations/10003/forecast", params={"leads": 2}).json()
+    assert (again["issue_date"], again["forecast"]) == (str(end), before["forecast"])
+
+    edge = end + dt.timedelta(days=back)  # the last day whose forecast still reads the file's last day
+    assert c.post("/stations/10003/observations", headers=AUTH, json={"observations": [
+        day(edge + dt.timedelta(days=back + 1))]}).status_code == 422
+    assert c.post("/stations/10003/observations", headers=AUTH, json={"observations": [day(edge)]}).status_code == 200
+    assert c.get("/stations/10003/forecast", params={"leads": 2}).json()["issue_date"] == str(edge)
+    r = c.post("/stations/10003/observations", headers=AUTH, json={"observations": [day(today)]})
+    assert r.status_code == 422 and r.json()["detail"].startswith(
+        f"observations: {today} is {(today - edge).days} days after the last day of station 10003's record, {edge} "
+        f"(a day posted before; its file ends {end}); ")
+
+    window = [day(today - dt.timedelta(days=k), k) for k in range(back, -1, -1)]
+    r = c.post("/stations/10003/observations", headers=AUTH, json={"observations": window})
+    assert r.status_code == 200, r.text
+    fc = c.get("/stations/10003/forecast", params={"leads": 2})
+    assert fc.status_code == 200 and fc.json()["issue_date"] == str(today), fc.text
 
 
 def test_the_page_ships_in_the_package():

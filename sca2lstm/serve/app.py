@@ -41,7 +41,7 @@ from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
 from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError
 from ..evaluation.live import LiveForecaster, ModelRef
-from ..evaluation.operational import HISTORY_DAYS
+from ..evaluation.operational import HISTORY_DAYS, history_days
 from ..evaluation.warn import station_warning
 from . import schemas
 from .daily import Daily, issue_daily, run_daily
@@ -522,6 +522,11 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                                      f"{times_text(big[0]['discharge'] / top)} times the largest flow of the station's record "
                                      f"({top:g} m3/s); a typo or another unit? If the river really ran so high, post "
                                      "it again with ?unusual=true")
+        # a day far after the record's end that no forecast could be issued on (none of the days it reads is known)
+        gap = stations.gap_refusal(station, [d["date"] for d in days],
+                                   history_days(forecaster.config(forecaster.model(station))))
+        if gap is not None:
+            raise HTTPException(422, gap)
         version = store.upsert_observations(station, days)
         log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
         return {"station": station, "stored": len(days), "data_version": version}

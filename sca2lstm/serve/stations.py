@@ -141,6 +141,30 @@ class StationData:
         v = pd.to_numeric(df[column], errors="coerce").max()
         return float(v) if pd.notna(v) else None
 
+    def gap_refusal(self, station: str, dates, back: int) -> str | None:
+        """Why a post of the days ``dates`` for ``station`` is refused, on one line, or None (not refused).
+
+        A post whose latest day lies after the station's record (its file's days and those posted before) makes
+        that day the one its forecasts are issued on by default. Where none of the ``back`` days such a forecast
+        reads before it (:func:`~sca2lstm.evaluation.operational.history_days`) is a day of the record or of the
+        post (a reading of today for a file that ends decades ago), the model would have nothing to read: the
+        forecast could not be issued until the post was taken back, so the post is refused instead."""
+        with self._lock:
+            file_end = self._read_files(station).timeseries.index[-1]
+        end = self.state(station).timeseries.index[-1]
+        after = sorted({pd.Timestamp(d) for d in dates if pd.Timestamp(d) > end})
+        if not after:
+            return None
+        last = after[-1]
+        first_read = last - pd.Timedelta(days=back)
+        if end >= first_read or any(d >= first_read for d in after[:-1]):
+            return None
+        what = "the end of its file" if end == file_end else f"a day posted before; its file ends {file_end.date()}"
+        return (f"observations: {last.date()} is {(last - end).days} days after the last day of station {station}'s "
+                f"record, {end.date()} ({what}); a forecast issued on it reads the {back} days before it "
+                f"({first_read.date()}..{(last - pd.Timedelta(days=1)).date()}), which would hold no data. Post "
+                "those days with it, or add the days up to it to the station's file")
+
     def state(self, station: str) -> StationState:
         """The station's data now: the file's days (date index, the file's columns) with every posted day
         laid over."""
