@@ -397,3 +397,77 @@ def test_a_station_archive_the_service_cannot_read_answers_503_naming_it_and_for
                       headers={**AUTH, "Content-Type": "application/json"}).status_code == 200
         r = get()
         assert r.status_code == 503 and "weather_archive/32006.csv" in r.json()["detail"], r.text
+
+
+def test_a_station_archive_is_kept_by_the_worker_under_its_file_and_an_edited_one_is_read_again(
+        bundle, pretrained_ckpt, data_with_archive, tmp_path):
+    """A station's archive of forecasts (ten years of an ensemble are some 16 MB) was sent to the model worker with
+    every forecast, and its forecast samples sorted again each time. The worker now keeps it under its file (path,
+    modification time, size) with the samples of each issue date: after the station's setup a forecast is sent the
+    file's name only. Its forecasts equal those of `sca2lstm forecast`, which reads and ranks the archive afresh; a
+    worker that no longer keeps the archive is sent it again; an edited archive file is read again."""
+    import os
+    import pickle
+
+    from sca2lstm.evaluation import rain_mapping
+
+    d = tmp_path / "data"
+    shutil.copytree(data_with_archive, d)
+    path = d / "weather_archive" / "32006.csv"
+    days = ["1977-12-28", "1977-12-29", "1977-12-30", LAST]
+    bodies = {t0: _json(daily_response(str((pd.Timestamp(t0) + pd.Timedelta(days=1)).date()),
+                                       [1.5 + i, 0.0, 8.0, 20.0 - i, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
+              for i, t0 in enumerate(days)}
+
+    def expected(t0):  # as `sca2lstm forecast --weather_forecast` issues it, the archive read and ranked afresh
+        rain_mapping._ARCHIVES.clear()
+        fc, warnings, _ = warned_forecast(bundle, "32006", data_dir=d, issue_date=t0, leads=7,
+                                          timeseries=reader.read_timeseries(d, "32006"),
+                                          weather_forecast=parse_forecast(bodies[t0], "json", source="expected", plain=True),
+                                          model_path=pretrained_ckpt)
+        assert fc.data["weather_forecast"]["precip_mapping"]["mapped"] is True
+        return table_rows(fc.table, *lead_warnings(fc.table, warnings.levels))
+
+    want = {t0: expected(t0) for t0 in days}
+    rain_mapping._ARCHIVES.clear()
+    with forecaster(pretrained_ckpt, d) as f, TestClient(create_app(d, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        sent, submit = [], f._pool.submit
+
+        def recording(fn, *args):  # what each forecast sends to the worker: (its setup, whether it is worked out)
+            sent.append((args[7], args[8]))
+            return submit(fn, *args)
+
+        f._pool.submit = recording
+        for t0 in days:
+            r = c.post("/stations/32006/weather", content=bodies[t0], headers={**AUTH, "Content-Type": "application/json"})
+            assert r.status_code == 200, r.text
+
+        def forecast(t0):
+            r = c.get("/stations/32006/forecast", params={"issue_date": t0, "leads": 7}, headers=AUTH)
+            assert r.status_code == 200 and r.json()["cached"] is False, r.text
+            return r.json()["forecast"]
+
+        for t0 in days[:3]:
+            assert forecast(t0) == want[t0], t0
+        assert [fit for _, fit in sent] == [True, False, False]
+        full = len(pickle.dumps(f._setups[next(iter(f._setups))]))
+        for setup, _ in sent[1:]:  # the setup without the archive: its file's name
+            assert setup.rain.archive is None and setup.rain.archive_file[0] == str(path)
+            assert len(pickle.dumps(setup)) < full / 5
+        rain_mapping._ARCHIVES.clear()  # a worker that does not keep it (another read it, or it was pushed out)
+        assert forecast(LAST) == want[LAST]
+        assert [(s.rain.archive is None, fit) for s, fit in sent[3:]] == [(True, False), (False, False)]
+
+        table = pd.read_csv(path)
+        table["precipitation"] = table["precipitation"] * 3.0  # no longer drizzly: not mapped
+        table.to_csv(path, index=False)
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        fc, warnings, _ = warned_forecast(bundle, "32006", data_dir=d, issue_date=LAST, leads=7,
+                                          timeseries=reader.read_timeseries(d, "32006"),
+                                          weather_forecast=parse_forecast(bodies[LAST], "json", source="e", plain=True),
+                                          model_path=pretrained_ckpt)
+        edited = table_rows(fc.table, *lead_warnings(fc.table, warnings.levels))
+        assert edited != want[LAST]
+        assert forecast(LAST) == edited
+    assert sent[-1][1] is True  # the edited file changes the station's data: its setup is worked out again
+    assert (str(path), path.stat().st_mtime_ns, path.stat().st_size) in rain_mapping._ARCHIVES

@@ -133,6 +133,36 @@ def test_mapping_every_date_equals_ranking_each_among_the_forecasts_issued_befor
     assert min(short) == pd.Timestamp(dates[10]) and all(n < 15 for v in short.values() for _, n in v)
 
 
+@pytest.mark.parametrize("method", ["quantile", "auto"])
+def test_one_forecast_ranked_among_a_kept_archive_is_mapped_as_the_archive_with_it_is(method):
+    """One forecast ranked among a station's archive: the archive's forecast samples are worked out once per issue
+    date and kept (ArchiveRain; every date after the archive's end shares them), not sorted again with the forecast
+    put beside the archive. Mapped so, before, inside and after the archive's span, and asked again (the kept
+    samples), its rain is the rain the mapping gives the archive with the forecast added to it."""
+    from sca2lstm.evaluation.rain_mapping import ArchiveRain, _map_one
+    from sca2lstm.weather.files import WeatherForecast
+
+    dates = pd.date_range("1972-01-01", periods=400)
+    a = _archive(dates, leads=3, members=3, seed=11, rain=lambda t0, k, m: float(
+        np.random.default_rng(t0.dayofyear * 31 + k * 7 + m).uniform(1.0, 2.0)))   # drizzly: auto maps it
+    a = a.drop(index=a.sample(frac=0.05, random_state=2).index)   # gaps: a lead or member missing here and there
+    table = from_long_table(a, "archive.csv").table
+    kept = ArchiveRain(WeatherForecast(table[["issue_date", "valid_date", "member", "precipitation"]], "archive.csv"))
+    observed = np.random.default_rng(3).gamma(0.5, 6.0, 1500)
+    for t0 in (dates[150], dates[250], dates[-1], dates[-1] + pd.Timedelta(days=1), dates[-1] + pd.Timedelta(days=90)):
+        days = pd.date_range(t0 + pd.Timedelta(days=1), periods=3)
+        one = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "precipitation": [0.0, 1.3, 14.0]})
+        with_it = pd.concat([table[table["issue_date"] < t0][["issue_date", "valid_date", "member", "precipitation"]],
+                             pd.DataFrame({"issue_date": t0, "valid_date": days, "member": 0,
+                                           "precipitation": one["precipitation"]})], ignore_index=True)
+        want, short = map_precipitation(with_it, observed, [t0], method=method)
+        for _ in range(2):  # worked out, then kept
+            got, got_short, changed = _map_one(one, kept, t0, observed, method)
+            np.testing.assert_array_equal(got["precipitation"].to_numpy(), want["precipitation"].to_numpy()[-3:])
+            assert got_short == short and changed == (not short)  # too few dates before the first: left as given
+    assert len(kept._samples) == 4  # the dates after the archive's last issue date share one sample
+
+
 def test_a_drizzly_archives_light_rain_on_the_stations_dry_days_maps_to_zero(bundle, tiny_data_dir):
     """Light rain forecast on every day the station stayed dry, its storms damped: the drizzle maps to 0 (the
     station's training years are some 40 % dry days) and the storms grow back."""

@@ -43,7 +43,7 @@ from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
-from .rain_mapping import StationRain, mapping_line
+from .rain_mapping import ArchiveNotHere, StationRain, mapping_line
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
@@ -384,15 +384,21 @@ def _exit_when_orphaned(parent: int, poll: float = PARENT_POLL_SECONDS) -> None:
 
 def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup,
           fit: bool, weather_forecast=None, calibration: dict | None = None, keep=()):
-    """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup)``. With
+    """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup or None)``. With
     ``fit``, ``ts`` is the whole record: the station's setup is worked out on it (with ``calibration``, the
-    model's as the service read it), then it is cut. ``keep``: the versions of ``path`` held loaded
-    (:func:`_bundle`)."""
+    model's as the service read it), then it is cut, and the setup is returned too. Without, ``setup``'s archive
+    of forecasts may be named by its file only (:meth:`~sca2lstm.evaluation.rain_mapping.StationRain.by_file`): a
+    one this process does not keep raises :class:`~sca2lstm.evaluation.rain_mapping.ArchiveNotHere`. ``keep``: the
+    versions of ``path`` held loaded (:func:`_bundle`)."""
     bundle = _bundle(path, sha256, keep)
     if fit:
         setup = station_setup(bundle, station, ts, data_dir, path, calibration)
         ts = forecast_part(station, ts, pd.Timestamp(issue_date), bundle[1])
-    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), setup
+    elif setup.rain is not None:  # its archive as this process keeps it (ArchiveNotHere: send it)
+        setup = replace(setup, rain=setup.rain.in_process())
+    # the setup goes back only where it was worked out here: the caller keeps it
+    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), (
+        setup if fit else None)
 
 
 def _ping(models: list[tuple[str, str]], timeout: float | None = None) -> int:
@@ -661,12 +667,16 @@ class LiveForecaster:
         self._start(ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast)
         return result
 
-    def _start(self, ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast):
+    def _start(self, ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast,
+               by_file: bool = True):
         # The setup reads the whole record, days after the issue day included (the training part and the
         # levels do not move with the issue date); the forecast itself only the recent part.
         try:
             part = ts if fit else forecast_part(station, ts, issue, self.config(ref))
-            args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, setup, fit,
+            # the station's archive of forecasts goes by its file's name where the worker keeps it (by_file: False,
+            # the one that did not is sent it)
+            sent = replace(setup, rain=setup.rain.by_file()) if by_file and setup is not None and setup.rain else setup
+            args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, sent, fit,
                     weather_forecast, ref.calibration if fit else None, self._kept(ref.path))
             inner = self._pool.submit(_task, *args)
         except (RuntimeError, Sca2lstmError) as e:  # the pool was shut down; a model this process cannot load
@@ -677,6 +687,9 @@ class LiveForecaster:
 
         def done(f: cf.Future):
             err = f.exception()
+            if isinstance(err, ArchiveNotHere):  # a worker without the station's archive: sent it with the setup
+                self._start(ref, station, ts, issue, leads, setup, fit, key, result, fitting, weather_forecast, False)
+                return
             fc, fitted = (None, None) if err is not None else f.result()
             if fit:
                 self._settle(key, fitting, fitted, err)

@@ -16,7 +16,10 @@ is mapped at all, in one place that single forecasts, reforecasts and the servic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,87 @@ import pandas as pd
 from ..errors import DataError, StationFileError
 from ..weather.files import WeatherForecast, forecast_dates
 from .context import BasinContext
+
+
+class ArchiveRain(WeatherForecast):
+    """A station's archive of past forecasts, its precipitation only, with what ranking one forecast among it
+    derives, kept for the next forecast: its issue dates, and per issue date ranked the forecast samples of its
+    leads (:func:`~sca2lstm.weather.mapping.forecast_samples`; every date after the archive's last issue date has
+    the same ones). The mapping itself is :func:`~sca2lstm.weather.mapping.map_precipitation`'s, as without them."""
+
+    #: Issue dates whose samples one archive keeps (the most recently ranked).
+    SAMPLES_KEPT = 8
+
+    def __init__(self, wf: WeatherForecast):
+        super().__init__(wf.table, wf.source, wf.location)
+        self._dates: pd.DatetimeIndex | None = None
+        self._samples: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # sent to another process: the table, not what was derived from it (nor the lock)
+        return {"table": self.table, "source": self.source, "location": self.location}
+
+    def __setstate__(self, state):
+        self.__init__(WeatherForecast(state["table"], state["source"], state["location"]))
+
+    @property
+    def issue_dates(self) -> pd.DatetimeIndex:
+        if self._dates is None:
+            self._dates = super().issue_dates
+        return self._dates
+
+    def samples(self, t0) -> dict:
+        """The forecast samples a forecast issued on ``t0`` is ranked among (its forecasts issued before ``t0``)."""
+        from ..weather.mapping import forecast_samples
+
+        t0 = pd.Timestamp(t0).normalize()
+        dates = self.issue_dates
+        key = min(t0, dates[-1] + pd.Timedelta(days=1)) if len(dates) else t0  # after the last: all of them
+        with self._lock:
+            hit = self._samples.get(key)
+            if hit is not None:
+                self._samples.move_to_end(key)
+                return hit
+        found = forecast_samples(self.table, key)
+        with self._lock:
+            self._samples[key] = found
+            while len(self._samples) > self.SAMPLES_KEPT:
+                self._samples.popitem(last=False)
+        return found
+
+
+#: The stations' archives this process has read, by file (path, modification time in ns, size): a service's worker
+#: ranks each forecast of a station among its archive as read once, without the archive sent with every forecast.
+_ARCHIVES: OrderedDict = OrderedDict()
+_ARCHIVES_LOCK = threading.Lock()
+#: Archives a process keeps (the most recently used); a forecast of another is sent its archive again.
+ARCHIVES_KEPT = 8
+
+
+def _file_key(path) -> tuple | None:
+    """``(path, modification time in ns, size)`` of a file, or None where it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _keep_archive(key: tuple, archive: WeatherForecast) -> ArchiveRain:
+    """The archive of the file ``key`` as this process keeps it (the one it holds for that key, else ``archive``)."""
+    with _ARCHIVES_LOCK:
+        hit = _ARCHIVES.get(key)
+        if hit is None:
+            hit = _ARCHIVES[key] = archive if isinstance(archive, ArchiveRain) else ArchiveRain(archive)
+        _ARCHIVES.move_to_end(key)
+        while len(_ARCHIVES) > ARCHIVES_KEPT:
+            _ARCHIVES.popitem(last=False)
+        return hit
+
+
+class ArchiveNotHere(Exception):
+    """A station's archive that a forecast names by its file (:meth:`StationRain.by_file`) is not kept in this
+    process: the forecast is to be sent again with it."""
 
 
 @dataclass
@@ -48,6 +132,31 @@ class StationRain:
     # The checkpoint's training spans of this basin, (first, last) ISO days, where the checkpoint is older than its
     # record of the archives it trained on (``weather_archives``): it cannot say whether it learned one.
     unrecorded_spans: tuple = ()
+    # The archive's file as read, (path, modification time in ns, size): what a process keeps it under (_ARCHIVES)
+    archive_file: tuple | None = None
+
+    def by_file(self) -> StationRain:
+        """This rain with its archive named by its file only (:attr:`archive_file`), to send to a process that keeps
+        the archive (:meth:`in_process`): ten years of an ensemble's forecasts are some 16 MB to pickle."""
+        return replace(self, archive=None) if self.archive_file is not None and self.archive is not None else self
+
+    def in_process(self) -> StationRain:
+        """This rain with its archive as this process keeps it, where :meth:`by_file` left only its file's name.
+
+        Raises
+        ------
+        ArchiveNotHere
+            This process does not keep that archive (another read it, or it was pushed out).
+        """
+        if self.archive is not None or self.archive_file is None:
+            return self
+        with _ARCHIVES_LOCK:
+            hit = _ARCHIVES.get(self.archive_file)
+            if hit is not None:
+                _ARCHIVES.move_to_end(self.archive_file)
+        if hit is None:
+            raise ArchiveNotHere(self.archive_file[0])
+        return replace(self, archive=hit)
 
     @classmethod
     def of(cls, ctx: BasinContext, with_archive: bool = True) -> StationRain:
@@ -59,19 +168,28 @@ class StationRain:
             observed, missing = None, str(e)
         i0, i1 = ctx.training_days()
         days = f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}" if i1 > i0 else "none"
-        archive, archive_error = None, None
+        archive, archive_error, archive_file = None, None, None
         if with_archive:
+            from ..weather.archive import archive_path
+
+            path = archive_path(ctx.data_dir, ctx.basin)
+            before = _file_key(path) if path is not None else None
             try:
                 archive = ctx.station_archive()
                 if archive is not None and "precipitation" in archive.table.columns:
-                    # its rain only: the service sends this to its model workers with every forecast
-                    archive = WeatherForecast(archive.table[["issue_date", "valid_date", "member", "precipitation"]],
-                                              archive.source, archive.location)
+                    # its rain only, kept by this process under its file (a service's worker ranks every forecast of
+                    # the station among it, and is not sent it again: by_file)
+                    archive = ArchiveRain(WeatherForecast(
+                        archive.table[["issue_date", "valid_date", "member", "precipitation"]], archive.source,
+                        archive.location))
+                    if before is not None and _file_key(path) == before:  # not replaced while it was read
+                        archive, archive_file = _keep_archive(before, archive), before
             except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
                 archive_error = str(e)
         unrecorded = () if "weather_archives" in ctx.ckpt else tuple(
             (sp["start"], sp["end"]) for sp in ctx.trained_on if sp["role"] == "train" and ctx.basin in sp["basins"])
-        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error, unrecorded)
+        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error, unrecorded,
+                   archive_file)
 
     def unrecorded_note(self, issue_dates) -> str | None:
         """The sentence for a forecast whose rain was mapped by ranking it among forecasts issued on ``issue_dates``,
@@ -169,9 +287,10 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
 
 def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: str, leads: int | None = None):
     """One forecast issued on ``t0`` (a :class:`WeatherForecast` or a table ``date, <inputs>``), its lead days'
-    precipitation ranked among the station archive's forecasts issued before ``t0``: (mapped forecast, unmapped
-    leads, whether any amount changed). ``leads``: the lead days read (None: every day after ``t0``)."""
-    from ..weather.mapping import map_precipitation
+    precipitation ranked among the station archive's forecasts issued before ``t0`` (their samples kept by an
+    :class:`ArchiveRain`): (mapped forecast, unmapped leads, whether any amount changed). ``leads``: the lead days
+    read (None: every day after ``t0``)."""
+    from ..weather.mapping import forecast_samples, map_precipitation
 
     plain = not isinstance(wf, WeatherForecast)
     if "precipitation" not in (wf.columns if plain else wf.table.columns):
@@ -186,11 +305,10 @@ def _map_one(wf, station: WeatherForecast, t0: pd.Timestamp, observed, method: s
     if not lead_days.any():
         return wf, {}, False
     ours = t.loc[lead_days].assign(issue_date=t0)
-    earlier = station.table.loc[station.table["issue_date"] < t0, ["issue_date", "valid_date", "member",
-                                                                   "precipitation"]]
-    both = pd.concat([earlier, ours[["issue_date", "valid_date", "member", "precipitation"]]], ignore_index=True)
-    mapped, short = map_precipitation(both, observed, [t0], method=method)
-    values = mapped["precipitation"].to_numpy(np.float64)[len(earlier):]
+    samples = station.samples(t0) if isinstance(station, ArchiveRain) else forecast_samples(station.table, t0)
+    mapped, short = map_precipitation(ours[["issue_date", "valid_date", "member", "precipitation"]], observed, [t0],
+                                      method=method, samples=samples)
+    values = mapped["precipitation"].to_numpy(np.float64)
     before = ours["precipitation"].to_numpy(np.float64)
     changed = not np.allclose(before, values, equal_nan=True)
     # as floats: rain written in whole millimetres reads as an integer column, which refuses the mapped amounts

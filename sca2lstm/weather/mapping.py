@@ -105,8 +105,32 @@ def damped_drizzle(wet_forecast, wet_observed, p99_forecast, p99_observed) -> bo
     return bool(wet_forecast > DRIZZLY_WET_RATIO * wet_observed and p99_forecast < DAMPED_P99_RATIO * p99_observed)
 
 
+def _sample(values: np.ndarray, issues: np.ndarray) -> tuple[np.ndarray, int]:
+    """A forecast sample: the finite ``values`` sorted, and how many of ``issues`` (their issue dates) hold one."""
+    finite = np.isfinite(values)
+    return np.sort(values[finite]), int(np.unique(issues[finite]).size)
+
+
+def forecast_samples(table: pd.DataFrame, before) -> dict[int, tuple[np.ndarray, int]]:
+    """Per lead (days), the forecast sample :func:`map_precipitation` ranks a forecast issued on ``before`` among:
+    the finite precipitation of the lead's forecasts in ``table`` (an archive: ``issue_date``, ``valid_date``,
+    ``precipitation``) issued strictly before it, sorted, and the number of issue dates it holds. A lead the table
+    lacks is absent (an empty sample). What one forecast ranked among a station's archive reads of that archive:
+    kept, it is not sorted again for the next forecast of that date (``samples`` of :func:`map_precipitation`)."""
+    issue = table["issue_date"].to_numpy("datetime64[D]")
+    lead = (table["valid_date"].to_numpy("datetime64[D]") - issue).astype(np.int64)
+    p = table["precipitation"].to_numpy(np.float64)
+    early = issue < pd.Timestamp(before).to_datetime64().astype("datetime64[D]")
+    issue, lead, p = issue[early], lead[early], p[early]
+    order = np.argsort(lead, kind="stable")
+    leads, starts = np.unique(lead[order], return_index=True)
+    ends = np.r_[starts[1:], len(order)]
+    return {int(k): _sample(p[order[a:b]], issue[order[a:b]]) for k, a, b in zip(leads, starts, ends)}
+
+
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
-                      min_issue_dates: int = MIN_ISSUE_DATES, method: str = "quantile") -> tuple[pd.DataFrame, dict]:
+                      min_issue_dates: int = MIN_ISSUE_DATES, method: str = "quantile",
+                      samples: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """An archive's precipitation of the forecasts issued on ``issue_dates`` quantile-mapped, per lead.
 
     The forecast sample of issue date t and lead k is the lead-k precipitation of every forecast in
@@ -128,6 +152,10 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         left unmapped (:data:`MIN_ISSUE_DATES`).
     method : {'quantile', 'auto'}
         ``auto``: a date's lead is mapped only where its forecast sample is :func:`drizzly`.
+    samples : dict, optional
+        The forecast samples of the first date mapped (:func:`forecast_samples` of the archive its forecasts are
+        ranked among), where ``table`` holds no forecast issued before that date: one forecast ranked among a
+        station's archive, without the archive put beside it and sorted again for every forecast.
 
     Returns
     -------
@@ -156,10 +184,12 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         # The dates before the first one mapped are sorted in one go (one forecast of today, ranked among ten years
         # of an archive, would otherwise insert the years date by date); from there the sample grows date by date.
         head = sel[:starts[first]]
-        finite = np.isfinite(p0[head])
-        f = np.sort(p0[head][finite])                # the lead's amounts issued before days[j], sorted
-        # the issue dates before days[j] with an amount of the lead: one without (nulls) is no sample
-        n = int(np.unique(issue[head][finite]).size)
+        if samples is not None and head.size:
+            raise ValueError("samples are those of the forecasts issued before the first date mapped; the table "
+                             "holds some too")
+        # the lead's amounts issued before days[j], sorted, and the issue dates before days[j] with an amount of the
+        # lead (one without, nulls, is no sample)
+        f, n = _sample(p0[head], issue[head]) if samples is None else samples.get(int(k), (np.empty(0), 0))
         for j in range(first, int(np.flatnonzero(target)[-1]) + 1):
             rows = sel[starts[j]:ends[j]]
             if target[j]:
