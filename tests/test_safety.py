@@ -658,3 +658,34 @@ def test_the_entry_points_load_no_heavy_library_before_the_command_runs():
     assert out.stdout.strip() == "[]"
     for script in ("sca2lstm.py", "fine_train.py", "predict.py"):
         assert "from sca2lstm.cli.main import launch" in (REPO / script).read_text(encoding="utf-8")
+
+
+def test_a_file_the_system_refuses_is_one_line_naming_it(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
+    """An output the system will not write (here a folder that cannot be made, as under /proc or a read-only
+    share) ends in one line naming the path and the system's reason, exit 1, not a traceback; an OSError that
+    names no file is a bug and keeps its traceback."""
+    import argparse
+
+    from sca2lstm.cli.common import run_main
+    from sca2lstm.cli.predict import main as predict_main
+
+    blocked = tmp_path / "no_such_folder" / "out.csv"
+
+    def writes(args):
+        open(blocked, "w")
+
+    assert run_main("prog", writes, argparse.ArgumentParser(), []) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"prog: error: {blocked}: No such file or directory"]
+
+    def bug(args):
+        raise OSError("something without a file")
+
+    with pytest.raises(OSError, match="without a file"):
+        run_main("prog", bug, argparse.ArgumentParser(), [])
+
+    if os.path.isdir("/proc/self"):  # Linux: nothing can be made under /proc
+        rc = predict_main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                           "--output_dir", "/proc/sca2lstm_out", "--quiet"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1 and "/proc/sca2lstm_out" in err[0], err

@@ -181,6 +181,8 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
     - :class:`~sca2lstm.errors.Sca2lstmError`: its own exit code (2 usage, 1 data/checkpoint).
     - KeyboardInterrupt: exit 130 (the trainers save a resumable state before it gets here).
     - Out of memory: exit 1 with the guide's remedy, a smaller ``--batch_size``.
+    - A file the system refuses to read or write (a folder that cannot be made, no permission, a full disk):
+      exit 1 naming the file and the system's reason.
     Anything else is a bug and keeps its traceback.
     """
     try:
@@ -200,6 +202,14 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
         detail = f"; {one_line(e)}" if str(e) else ""
         sys.stderr.write(f"{prog}: interrupted{detail}\n")
         return 130
+    except OSError as e:
+        if e.filename is None:  # not about a file the user named or that a command writes: a bug, with its traceback
+            raise
+        if debug:
+            traceback.print_exc()
+        target = f"{e.filename} -> {e.filename2}" if e.filename2 else str(e.filename)
+        sys.stderr.write(f"{prog}: error: {target}: {one_line(e.strerror or e)}\n")
+        return 1
     except MemoryError:
         if debug:
             traceback.print_exc()
