@@ -678,6 +678,12 @@ def test_a_file_the_system_refuses_is_one_line_naming_it(tmp_path, tiny_data_dir
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"prog: error: {blocked}: No such file or directory"]
 
+    def disk_full(args):
+        raise OSError(28, "No space left on device")  # as a write says it: no file named
+
+    assert run_main("prog", disk_full, argparse.ArgumentParser(), []) == 1
+    assert capsys.readouterr().err.strip().splitlines() == ["prog: error: No space left on device"]
+
     def bug(args):
         raise OSError("something without a file")
 

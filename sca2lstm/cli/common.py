@@ -8,6 +8,7 @@ domain errors into one line on stderr and an exit code (2 usage, 1 data), with a
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import re
 import sys
@@ -174,6 +175,11 @@ def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
                         "warnings and errors are still shown")
 
 
+#: errno values that say the machine refused (a full disk or quota, a read-only file system, no permission),
+#: whether or not the error names its file.
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
              argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run ``body(args)``, mapping failures to one stderr line and an exit code.
@@ -203,12 +209,13 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
         sys.stderr.write(f"{prog}: interrupted{detail}\n")
         return 130
     except OSError as e:
-        if e.filename is None:  # not about a file the user named or that a command writes: a bug, with its traceback
+        # about no file and not the machine's state (a full disk says no file): a bug, with its traceback
+        if e.filename is None and e.errno not in _MACHINE_ERRNOS:
             raise
         if debug:
             traceback.print_exc()
-        target = f"{e.filename} -> {e.filename2}" if e.filename2 else str(e.filename)
-        sys.stderr.write(f"{prog}: error: {target}: {one_line(e.strerror or e)}\n")
+        target = "" if e.filename is None else f"{e.filename} -> {e.filename2}: " if e.filename2 else f"{e.filename}: "
+        sys.stderr.write(f"{prog}: error: {target}{one_line(e.strerror or e)}\n")
         return 1
     except MemoryError:
         if debug:
