@@ -627,6 +627,76 @@ def test_a_semicolon_file_read_with_the_default_comma_names_the_separator_to_giv
     np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "s1.csv")["discharge_vol"], src["q"])
 
 
+def _grouped_flows(src: pd.DataFrame, tmp_path, cells: dict, sep=",", decimal=".", name="grouped.csv"):
+    """``src`` as a CSV whose flow cells at the rows of ``cells`` (0-based day: text) are written as given."""
+    num = lambda v: f"{v:g}".replace(".", decimal)  # noqa: E731
+    q = [cells.get(i, num(v)) for i, v in enumerate(src["q"])]
+    quote = lambda c: f'"{c}"' if sep in c else c  # noqa: E731
+    lines = [sep.join(["date", "p", "q"])] + [sep.join([f"{d:%Y-%m-%d}", num(p), quote(c)])
+                                              for d, p, c in zip(src["date"], src["p"], q)]
+    f = tmp_path / name
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f
+
+
+def test_numbers_with_thousands_grouped_are_read_where_the_cells_show_it_and_refused_where_they_do_not(tmp_path,
+                                                                                                       capsys):
+    """1,234.5 (or 1.234,5 with --decimal ,) was refused as no number, and a lone 1,234 was refused as a decimal
+    comma, advising --decimal , which reads it 1000 times too small. A grouping the cell shows is read; a lone
+    1,234 in a column of whole numbers, 1234 or 1.234, is refused naming the column, row, value and both flags, and
+    --thousands , reads it."""
+    src = daily_frame(seed=4)
+    out = tmp_path / "o"
+    argv = lambda f, sid, *flags: ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",  # noqa: E731
+                                   "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s", *flags]
+
+    def flows(sid):
+        return pd.read_csv(out / "timeseries" / f"{sid}.csv")["discharge_vol"]
+
+    # a decimal part, or several groups, show the grouping: 1234.5 and 1000000 (days 3 and 4: rows 5 and 6)
+    f = _grouped_flows(src, tmp_path, {3: "1,234.5", 4: "1,000,000"})
+    rc, _, err = run(capsys, argv(f, "g1"))
+    assert rc == 0, err
+    q = flows("g1")
+    assert q[3] == 1234.5 and q[4] == 1e6
+    np.testing.assert_allclose(q.drop([3, 4]), src["q"].drop([3, 4]))
+    # a lone group in a column written with decimal points: the ',' is no decimal mark there
+    f = _grouped_flows(src, tmp_path, {3: "1,234"})
+    rc, _, err = run(capsys, argv(f, "g2"))
+    assert rc == 0, err
+    assert flows("g2")[3] == 1234.0
+    # the same in a column of whole numbers: 1234 or 1.234 cannot be told
+    whole = src.assign(q=np.round(src["q"] * 100))
+    f = _grouped_flows(whole, tmp_path, {3: "1,234"}, name="whole.csv")
+    rc, _, err = run(capsys, argv(f, "g3"))
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert ("column 'q' (discharge, m3/s) has '1,234' (row 5): 1234 with ',' grouping thousands, or 1.234 with a "
+            "decimal comma? the column shows neither: give --thousands , or --decimal ,") in err, err
+    rc, _, err = run(capsys, argv(f, "g3", "--thousands", ","))
+    assert rc == 0, err
+    assert flows("g3")[3] == 1234.0
+    # 1.234,5 without --decimal , is a decimal comma, named with its row
+    f = _grouped_flows(src, tmp_path, {3: "1.234,5"})
+    rc, _, err = run(capsys, argv(f, "g4"))
+    assert rc == 1 and "has a decimal comma ('1.234,5', row 5); add --decimal ," in err, err
+    # with --decimal , a '.' groups: 1.234,5 and 1 234,5 are 1234.5; 1,234.5 is written with a decimal point
+    f = _grouped_flows(src, tmp_path, {3: "1.234,5", 4: "1 234,5"}, sep=";", decimal=",")
+    rc, _, err = run(capsys, argv(f, "g5", "--sep", ";", "--decimal", ","))
+    assert rc == 0, err
+    assert flows("g5")[3] == 1234.5 and flows("g5")[4] == 1234.5
+    f = _grouped_flows(src, tmp_path, {3: "1,234.5"}, sep=";", decimal=",")
+    rc, _, err = run(capsys, argv(f, "g6", "--sep", ";", "--decimal", ","))
+    assert rc == 1 and "has '1,234.5' (row 5): a '.' that does not group thousands, but --decimal , was given" in err
+    # a grouping --thousands names but the value does not follow; a mark that is the decimal mark
+    f = _grouped_flows(whole, tmp_path, {3: "12,34"}, name="whole.csv")
+    rc, _, err = run(capsys, argv(f, "g7", "--thousands", ","))
+    assert rc == 1 and "has '12,34' (row 5): --thousands ',' groups thousands in threes" in err, err
+    rc, _, err = run(capsys, argv(f, "g7", "--thousands", "."))
+    assert rc == 2 and "--thousands '.' equals --decimal" in err
+    assert sorted(p.name for p in (out / "timeseries").iterdir()) == ["g1.csv", "g2.csv", "g3.csv", "g5.csv"]
+    assert json.loads((out / "meta" / "g3.json").read_text(encoding="utf-8"))["thousands"] == ","
+
+
 def test_a_bad_cell_below_blank_rows_is_named_by_its_row_in_the_file(tmp_path, capsys):
     """Blank rows are dropped as the file is read; the rows under them are still named by the row the user sees
     (they were named one row too early per blank row above), for a bad date and a bad number, CSV and xlsx."""

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 PROG = "sca2lstm station"
 _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "lon", "attr", "sep", "decimal",
-              "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start", "day_label",
-              "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels", "levels_in",
-              "precipitation_weights", "distribution", "water_year_start", "precipitation_unit", "max_reading_gap"}
+              "thousands", "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start",
+              "day_label", "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels",
+              "levels_in", "precipitation_weights", "distribution", "water_year_start", "precipitation_unit",
+              "max_reading_gap"}
 
 
 def build_parser() -> ArgumentParser:
@@ -60,6 +61,9 @@ def build_parser() -> ArgumentParser:
                    help="a static attribute, CAMELS-GB name (e.g. elev_mean=450); repeatable")
     q.add_argument("--sep", default=None, help="column separator (default ',')")
     q.add_argument("--decimal", default=None, help="decimal mark: '.' (default) or ','")
+    q.add_argument("--thousands", default=None,
+                   help="mark grouping thousands: ',' (1,234.5), '.' (1.234,5), ' ' or \"'\" (default: read where a "
+                        "value shows it, e.g. 1,234.5; a lone 1,234 is refused as 1234 or 1.234 until this is given)")
     q.add_argument("--date_format", default=None, help="strftime form of the dates, e.g. %%d/%%m/%%Y "
                    "(default: recognised: YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD, YYYY年M月D日, each with an optional HH:MM, "
                    "and Excel dates; day- or month-first only where "
@@ -111,7 +115,8 @@ def _from_flags(args) -> list[dict]:
         raise UsageError("give the station's FILE, or --spec station.yaml")
     return [{"file": args.file, "id": args.id, "out": args.out, "map": args.map,
              "discharge_unit": args.discharge_unit, "area_km2": args.area_km2, "lat": args.lat, "lon": args.lon,
-             "attr": args.attr, "sep": args.sep, "decimal": args.decimal, "date_format": args.date_format,
+             "attr": args.attr, "sep": args.sep, "decimal": args.decimal, "thousands": args.thousands,
+             "date_format": args.date_format,
              "na_value": args.na_value, "overwrite": args.overwrite, "encoding": args.encoding, "sheet": args.sheet,
              "skiprows": args.skiprows, "day_start": args.day_start, "day_label": args.day_label,
              "stamp": args.stamp, "timezone": args.timezone, "station_timezone": args.station_timezone,
@@ -208,6 +213,7 @@ def _options(d: dict):
     return ImportOptions(str(d["id"]), d["map"], None if d.get("discharge_unit") in (None, "") else str(d["discharge_unit"]),
                          _num(d, "area_km2"), _num(d, "lat"), _num(d, "lon"), d.get("attr") or {},
                          sep=str(d.get("sep") or ","), decimal=str(d.get("decimal") or "."),
+                         thousands=None if d.get("thousands") is None else str(d["thousands"]),
                          date_format=d.get("date_format"), na_values=tuple(str(v) for v in na),
                          overwrite=bool(d.get("overwrite")), encoding=d.get("encoding"), sheet=d.get("sheet"),
                          skiprows=skip, timezone=d.get("timezone"), station_timezone=d.get("station_timezone"),

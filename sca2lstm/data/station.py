@@ -87,7 +87,6 @@ MAX_ABOVE_GAUGED_SHARE = 0.5
 MAX_RUNOFF_RATIO = 3.0
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
-_NUMBER_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -99,30 +98,85 @@ def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=N
                              header_names=header_names, na_values=na_values)
 
 
-def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2) -> pd.Series:
-    """``col``'s cells as floats (full-width digits, signs and points read as ASCII, as in dates and headers); a
-    cell that is no number is a DataError naming it and its row in the file (``rows``: the file row of each cell,
-    or of the first, below any title, header and units rows)."""
+def _grouped(mark: str, decimal: str, groups: str = "+") -> str:
+    """The pattern of a number with its thousands grouped by ``mark`` (``1,234,567``, ``1.234,5``) and an optional
+    decimal part after ``decimal``; ``groups``: how many groups of three (``+``, or ``{2,}``)."""
+    return rf"[+-]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}}){groups}(?:{re.escape(decimal)}\d*)?"
+
+
+def _ungroup(s: pd.Series, name: str, what: str, decimal: str, thousands, rows) -> pd.Series:
+    """``s`` (text cells, NA where missing) with the thousands grouping dropped and the decimal mark a point, ready
+    for :func:`pandas.to_numeric`; a DataError naming the column, the row and the value where a cell's grouping
+    cannot be told from its decimal mark.
+
+    A space or an apostrophe (``1 234,5``, ``1'234.5``) only ever groups thousands. The other mark (``,`` beside
+    ``--decimal .``, ``.`` beside ``--decimal ,``) groups them where the cell shows it: a decimal part after it
+    (``1,234.5``), or several groups (``1,234,567``). A lone group, ``1,234``, is 1234 or 1.234 by the file's
+    habit, 1000 times apart: it is read as grouped where ``thousands`` says so, where the column shows that
+    the mark is not its decimal mark (a cell such as ``12.5`` or ``1,234.5``), or where ``--decimal ,`` was
+    given (``1.234`` then groups); otherwise it is refused, naming both flags."""
+    other = "," if decimal == "." else "."
+    t = s.fillna("")
+    if decimal == "." and not t.str.contains(r"[, ']", regex=True).any():  # plain numbers: an hourly record's many
+        return s
+
+    def first(mask: pd.Series) -> tuple:
+        """The first cell of ``mask`` as written, and its row in the file."""
+        i = int(np.flatnonzero(mask.to_numpy(dtype=bool))[0])
+        return t.iloc[i], tables.file_row(rows, i)
+
+    lone = t.str.fullmatch(rf"[+-]?\d{{1,3}}{re.escape(other)}\d{{3}}")
+    if thousands is not None:
+        wrong = t.str.contains(thousands, regex=False) & ~t.str.fullmatch(_grouped(thousands, decimal))
+        if wrong.any():
+            x, row = first(wrong)
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): --thousands {thousands!r} groups "
+                            f"thousands in threes (1{thousands}234{decimal}5), which this value does not")
+        by_other = t.str.fullmatch(_grouped(other, decimal)) & (thousands == other)
+        lone = pd.Series(False, index=t.index)
+    else:
+        by_other = t.str.fullmatch(_grouped(other, decimal, "{2,}")) | lone | (
+            t.str.fullmatch(_grouped(other, decimal)) & t.str.contains(decimal, regex=False))
+    if decimal == ".":
+        # a decimal comma anywhere (1,5 or 1.234,5) says how the whole column is written
+        comma = (t.str.fullmatch(r"[+-]?\d*,\d+") & ~lone & ~by_other) | (
+            t.str.fullmatch(_grouped(".", ",")) & t.str.contains(",", regex=False))
+        if comma.any():
+            x, row = first(comma)
+            raise DataError(f"column {name!r} ({what}) has a decimal comma ({x!r}, row {row}); add --decimal ,")
+        if lone.any() and not (by_other & ~lone).any() and not t.str.fullmatch(r"[+-]?\d*\.\d+").any():
+            x, row = first(lone)
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): {x.replace(',', '')} with ',' grouping "
+                            f"thousands, or {x.replace(',', '.')} with a decimal comma? the column shows neither: give "
+                            "--thousands , or --decimal ,")
+    else:
+        # a '.' that groups nothing is a decimal point: scaled by 1000 whether it were dropped or read
+        point = t.str.contains(".", regex=False) & ~by_other
+        if point.any():
+            x, row = first(point)
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): a '.' that does not group thousands, but "
+                            "--decimal , was given" + (" (it is written with a decimal point: leave --decimal out)"
+                                                      if re.fullmatch(_grouped(",", "."), x) else ""))
+    s = s.where(~by_other, s.str.replace(other, "", regex=False))
+    marks = [" ", "'"] if thousands is None else [] if thousands == other else [thousands]
+    for mark in marks:
+        s = s.where(~t.str.fullmatch(_grouped(mark, decimal)), s.str.replace(mark, "", regex=False))
+    return s.str.replace(",", ".", regex=False) if decimal == "," else s
+
+
+def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousands=None) -> pd.Series:
+    """``col``'s cells as floats (full-width digits, signs and points read as ASCII, as in dates and headers; thousands
+    grouped as :func:`_ungroup` reads them); a cell that is no number is a DataError naming it and its row in the
+    file (``rows``: the file row of each cell, or of the first, below any title, header and units rows)."""
     s = col.astype("string")
     if not s.dropna().str.isascii().all():  # full-width digits typed in a Chinese input method (１２．５) are 12.5
         s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
-    if decimal == ",":
-        # With a decimal comma a '.' can only group thousands (1.234,5); any other '.' is refused rather
-        # than read as a decimal point or dropped, which would scale the value by 1000 either way.
-        v = s.dropna()
-        odd = v.str.contains(".", regex=False) & ~v.str.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d*)?")
-        if odd.any():
-            raise DataError(f"column {name!r} ({what}) has {v[odd].iloc[0]!r}: a '.' that does not group "
-                            "thousands, but --decimal , was given")
-        s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    s = _ungroup(s, name, what, decimal, thousands, rows)
     vals = pd.to_numeric(s, errors="coerce")
     bad = vals.isna() & col.notna()
     if bad.any():
         first = col[bad].iloc[0]
         row = tables.file_row(rows, int(np.flatnonzero(bad.to_numpy())[0]))
-        if decimal == "." and _NUMBER_COMMA.match(str(first)):
-            raise DataError(f"column {name!r} ({what}) has a decimal comma ({first!r}, row {row}); "
-                            "add --decimal ,")
         raise DataError(f"column {name!r} ({what}) has a non-numeric value {first!r} (row {row}); "
                         "expected numbers (missing values as empty cells, or name them with --na_value)")
     return vals.astype(np.float64)
@@ -557,7 +611,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
             "pet": "PET, mm/d"}
     tenths = o.precipitation_unit == "0.1mm"
     what.update({k: "precipitation, 0.1 mm" if tenths else "precipitation, mm" for k in gauge_keys})
-    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows) for k in what if k in cols}
+    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows, o.thousands) for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
@@ -697,7 +751,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         summary.append("no temperature column: the temperature input is masked")
     provenance = {"source": source, "source_sha256": sha256,
                   "mapping": m, "discharge_unit": o.discharge_unit, "precipitation_unit": o.precipitation_unit or "mm",
-                  "sep": o.sep, "decimal": o.decimal,
+                  "sep": o.sep, "decimal": o.decimal, "thousands": o.thousands,
                   "date_format": o.date_format, "na_values": list(o.na_values),
                   "units_written": {"precipitation": "mm/d", "temperature": "degC", "pet": "mm/d",
                                     "discharge_vol": "m3/s", "discharge_spec": "mm/d", "discharge_max": "m3/s",

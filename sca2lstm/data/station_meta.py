@@ -323,6 +323,7 @@ class StationMetaFile(_Section):
         None, description=f"one of {', '.join(PRECIPITATION_UNITS)}")
     sep: Optional[str] = Field(None, description="the column separator (text)")
     decimal: Optional[Literal[".", ","]] = Field(None, description='one of ".", ","')
+    thousands: Optional[Literal[",", ".", " ", "'"]] = Field(None, description="""one of ",", ".", " ", "'", or null""")
     date_format: Optional[str] = Field(None, description="a date format (text), or null")
     na_values: Optional[list[Union[str, float]]] = Field(None, description="a list of missing-value codes (text or "
                                                                            "numbers)")

@@ -20,6 +20,7 @@ from .station_meta import DISCHARGE_UNITS, PRECIPITATION_UNITS, half_width, pars
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
 LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
+THOUSANDS = (",", ".", " ", "'")  # marks that group thousands: 1,234.5 / 1.234,5 / 1 234,5 / 1'234.5
 # Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
 WEIGHT_SUM_TOLERANCE = 1e-3
 
@@ -37,6 +38,7 @@ class ImportOptions:
     attributes: dict = field(default_factory=dict)
     sep: str = ","
     decimal: str = "."
+    thousands: str | None = None          # the mark grouping thousands (1,234.5); None: read where the cells show it
     date_format: str | None = None
     na_values: tuple = ()
     overwrite: bool = False
@@ -227,6 +229,13 @@ def check_options(o: ImportOptions) -> ImportOptions:
     if o.decimal == o.sep:
         raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
                          "(e.g. --sep ';')")
+    if o.thousands is not None:
+        o.thousands = str(o.thousands) if str(o.thousands).strip() else " "  # --thousands ' ' keeps its space
+        if o.thousands not in THOUSANDS:
+            raise UsageError(f"--thousands {o.thousands!r} unknown; choose ',', '.', ' ' (space) or \"'\"")
+        if o.thousands == o.decimal:
+            raise UsageError(f"--thousands {o.thousands!r} equals --decimal; the mark that groups thousands is the "
+                             f"other one (--thousands {'.' if o.decimal == ',' else ','} with --decimal {o.decimal})")
     o.attributes = parse_attr(o.attributes)
     o.day_start = half_width(o.day_start).strip() if isinstance(o.day_start, str) else o.day_start
     check_day_rule(o.day_start, o.day_label, o.stamp, "--day_start/--day_label/--stamp")
