@@ -697,6 +697,50 @@ def test_numbers_with_thousands_grouped_are_read_where_the_cells_show_it_and_ref
     assert json.loads((out / "meta" / "g3.json").read_text(encoding="utf-8"))["thousands"] == ","
 
 
+def test_decimal_comma_with_a_spreadsheet_reads_its_text_cells_and_leaves_its_number_cells_as_they_are(tmp_path,
+                                                                                                        capsys):
+    """--decimal , with an .xlsx was refused as equal to --sep (which a sheet does not read), and a number cell of
+    1.234 would then have read as 1234 (its text has a '.', taken for a thousands mark). Number cells are numbers
+    whatever --decimal says; text cells holding 12,5 are read by it; a flag that changes nothing says so."""
+    import openpyxl
+
+    src = daily_frame(seed=5)
+
+    def sheet(name, cells):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(["日期", "雨量", "流量"])
+        for i, (d, p, q) in enumerate(src[["date", "p", "q"]].itertuples(index=False)):
+            ws.append([d.to_pydatetime(), p, cells.get(i, q)])
+        wb.save(tmp_path / name)
+        return tmp_path / name
+
+    out = tmp_path / "o"
+    argv = lambda f, sid, *flags: ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",  # noqa: E731
+                                   "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s", *flags]
+    f = sheet("mixed.xlsx", {3: 1.234, 4: "12,5", 5: "1.234,5"})   # a number cell, and text typed in German Excel
+    rc, _, err = run(capsys, argv(f, "x1"))
+    assert rc == 1 and "has a decimal comma ('12,5', row 6); add --decimal ," in err, err
+    rc, stdout, err = run(capsys, argv(f, "x1", "--decimal", ","))
+    assert rc == 0, err
+    q = pd.read_csv(out / "timeseries" / "x1.csv")["discharge_vol"]
+    assert q[3] == 1.234 and q[4] == 12.5 and q[5] == 1234.5
+    np.testing.assert_allclose(q.drop([3, 4, 5]), src["q"].drop([3, 4, 5]))
+    assert "--decimal ,: read in the 2 value cell(s) of sheet 'Sheet' holding text" in stdout
+    f = sheet("numbers.xlsx", {3: 1.234})
+    rc, stdout, err = run(capsys, argv(f, "x2", "--decimal", ","))
+    assert rc == 0, err
+    assert "--decimal , changes nothing for numbers.xlsx: every value of sheet 'Sheet' is a number cell" in stdout + err
+    q = pd.read_csv(out / "timeseries" / "x2.csv")["discharge_vol"]
+    assert q[3] == 1.234
+    np.testing.assert_allclose(q.drop([3]), src["q"].drop([3]))
+    # a CSV still needs a separator other than its decimal mark
+    g = tmp_path / "plain.csv"
+    src.to_csv(g, index=False)
+    rc, _, err = run(capsys, argv(g, "x3", "--decimal", ","))
+    assert rc == 2 and "--decimal ',' equals --sep" in err
+
+
 def test_a_bad_cell_below_blank_rows_is_named_by_its_row_in_the_file(tmp_path, capsys):
     """Blank rows are dropped as the file is read; the rows under them are still named by the row the user sees
     (they were named one row too early per blank row above), for a bad date and a bad number, CSV and xlsx."""

@@ -49,7 +49,7 @@ from .station_meta import StationMeta, check_level_flows
 # The options and the writer live in their own modules; their public names are re-exported here, the
 # import's one entry point.
 from .station_options import (DISCHARGE_UNITS, LEVELS_IN, MAP_KEYS, ImportOptions, check_options,  # noqa: F401
-                              parse_attr, parse_levels, parse_mapping, parse_weights)
+                              check_separators, parse_attr, parse_levels, parse_mapping, parse_weights)
 from .station_write import (STATIONS_FILE, PreparedStation, check_clash,  # noqa: F401
                             check_out_dir, check_stored_precipitation_unit, existing_station_files, write_stations)
 
@@ -164,14 +164,19 @@ def _ungroup(s: pd.Series, name: str, what: str, decimal: str, thousands, rows) 
     return s.str.replace(",", ".", regex=False) if decimal == "," else s
 
 
-def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousands=None) -> pd.Series:
+def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousands=None,
+             typed: pd.Series | None = None) -> pd.Series:
     """``col``'s cells as floats (full-width digits, signs and points read as ASCII, as in dates and headers; thousands
     grouped as :func:`_ungroup` reads them); a cell that is no number is a DataError naming it and its row in the
-    file (``rows``: the file row of each cell, or of the first, below any title, header and units rows)."""
+    file (``rows``: the file row of each cell, or of the first, below any title, header and units rows).
+
+    ``typed`` (a spreadsheet's): True where the cell held a number, read as the number it is (``decimal`` and
+    ``thousands`` say how text is written: a number cell of 1.234 is not 1234 under ``--decimal ,``)."""
     s = col.astype("string")
     if not s.dropna().str.isascii().all():  # full-width digits typed in a Chinese input method (１２．５) are 12.5
         s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
-    s = _ungroup(s, name, what, decimal, thousands, rows)
+    typed = pd.Series(False, index=s.index) if typed is None else pd.Series(typed.to_numpy(dtype=bool), index=s.index)
+    s = _ungroup(s.where(~typed), name, what, decimal, thousands, rows).where(~typed, s)
     vals = pd.to_numeric(s, errors="coerce")
     bad = vals.isna() & col.notna()
     if bad.any():
@@ -611,7 +616,21 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
             "pet": "PET, mm/d"}
     tenths = o.precipitation_unit == "0.1mm"
     what.update({k: "precipitation, 0.1 mm" if tenths else "precipitation, mm" for k in gauge_keys})
-    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows, o.thousands) for k in what if k in cols}
+    typed = {}
+    if table is not None and table.number_cells is not None and len(table.frame) == len(labelled):
+        at = np.searchsorted(table.rows, rows)  # the sheet's rows kept past the label rows
+        typed = {k: table.number_cells[cols[k]].iloc[at] for k in what if k in cols}
+        texts = sum(int((frame[cols[k]].notna().to_numpy() & ~typed[k].to_numpy()).sum()) for k in typed)
+        marks = " and ".join(f for f, v in (("--decimal ,", o.decimal == ","), (f"--thousands {o.thousands!r}",
+                                                                                 o.thousands is not None)) if v)
+        if marks and texts:
+            summary.append(f"{marks}: read in the {texts} value cell(s) of sheet {table.sheet!r} holding text; its "
+                           "number cells are numbers already")
+        elif marks:  # a spreadsheet's numbers carry no decimal mark: the flag was meant for a CSV, or is not needed
+            warnings.append(f"{marks} changes nothing for {Path(source).name}: every value of sheet {table.sheet!r} is "
+                            "a number cell, which has no decimal mark or grouping to read")
+    vals = {k: _numeric(frame[cols[k]], cols[k], what[k], o.decimal, rows, o.thousands, typed.get(k))
+            for k in what if k in cols}
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
@@ -790,6 +809,7 @@ def import_files(jobs) -> list:
     prepared = []
     for file, out_dir, o in jobs:
         o = check_options(o)
+        check_separators(o, file)
         out_dir = Path(out_dir).expanduser()
         check_clash(out_dir, o.station_id, o.overwrite)
         check_stored_precipitation_unit(out_dir, o.station_id, o.precipitation_unit, o.overwrite)

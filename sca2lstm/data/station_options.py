@@ -186,6 +186,18 @@ def check_reading_gap(value) -> float | None:
     return h
 
 
+def check_separators(o: ImportOptions, path) -> None:
+    """UsageError where ``--decimal`` equals ``--sep`` for the delimited text file ``path`` (a spreadsheet's cells are
+    split already, and its separator is not read, so a decimal comma beside the default ``,`` is fine there)."""
+    from pathlib import Path
+
+    from .tables import SPREADSHEET_SUFFIXES
+
+    if o.decimal == o.sep and Path(str(path)).suffix.lower() not in SPREADSHEET_SUFFIXES:
+        raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
+                         "(e.g. --sep ';')")
+
+
 def check_options(o: ImportOptions) -> ImportOptions:
     """Validate the options that do not depend on the file (UsageError naming the culprit)."""
     from .days import parse_zone
@@ -226,9 +238,6 @@ def check_options(o: ImportOptions) -> ImportOptions:
         o.sep = "\t"
     if o.decimal not in (".", ","):
         raise UsageError(f"--decimal {o.decimal!r} unknown; choose '.' or ','")
-    if o.decimal == o.sep:
-        raise UsageError(f"--decimal {o.decimal!r} equals --sep; a decimal comma needs another separator "
-                         "(e.g. --sep ';')")
     if o.thousands is not None:
         o.thousands = str(o.thousands) if str(o.thousands).strip() else " "  # --thousands ' ' keeps its space
         if o.thousands not in THOUSANDS:

@@ -268,6 +268,7 @@ class Table:
     excel_epoch: _dt.datetime | None = None
     sheets: tuple = ()              # every sheet of a spreadsheet, in order
     row_numbers: tuple | None = None  # the file (sheet) row of each data row, 1-based, where blank rows were dropped
+    number_cells: pd.DataFrame | None = None  # a spreadsheet's: True where the cell holds a number, not text
 
     @property
     def first_data_row(self) -> int:
@@ -457,16 +458,20 @@ def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
             enumerate(list(header) + [None] * (width - len(header)))]
     _check_repeated(path, cols, header_names, f" (sheet {name!r})")
     cols = _unique(cols)
-    body = [[_cell_text(c) for c in list(r) + [None] * (width - len(r))] for r in rows[hdr + 1:]]
+    cells = [list(r) + [None] * (width - len(r)) for r in rows[hdr + 1:]]
+    body = [[_cell_text(c) for c in r] for r in cells]
     kept = [hdr + 2 + i for i, r in enumerate(body) if any(c not in (None, "") for c in r)]
     body = [body[k - hdr - 2] for k in kept]
+    # a number cell is a number whatever --decimal says; only its text is rendered with a point above
+    numbers = [[isinstance(c, (int, float)) and not isinstance(c, bool) for c in cells[k - hdr - 2]] for k in kept]
     if not body:
         others = sheet_listing(names, leaving=name)
         raise DataError(f"{path}: sheet {name!r} has a header but no data rows"
                         + (f"; choose another with --sheet (its sheets: {others})" if others else ""))
     df = pd.DataFrame(body, columns=cols, dtype="string")
     return Table(_clean(df, na_values), str(path), digest, "xlsx" if path.suffix.lower() != ".xls" else "xls",
-                 None, False, name, hdr, epoch, tuple(names), tuple(kept))
+                 None, False, name, hdr, epoch, tuple(names), tuple(kept),
+                 pd.DataFrame(numbers, columns=cols, dtype=bool))
 
 
 def _xlsx_book(path: Path, raw: bytes):
