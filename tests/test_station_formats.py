@@ -15,6 +15,7 @@ from sca2lstm.cli import main as main_cli
 from sca2lstm.data import rating as rating_mod
 from sca2lstm.data.days import aggregate_to_days
 from sca2lstm.data.station_meta import read_station_meta
+from sca2lstm.errors import UsageError
 from test_station_import import run, snapshot
 
 DAYS = 740  # above the importer's two-year minimum of observed discharge
@@ -462,6 +463,54 @@ def test_some_stages_below_the_curve_are_masked_and_counted(tmp_path, capsys):
     ts = pd.read_csv(tmp_path / "d" / "timeseries" / "lo.csv")
     assert ts["discharge_vol"].isna().sum() == 3 and ts["stage"].iloc[3] == 0.1
     assert ts["discharge_vol"].iloc[0] == pytest.approx(12.5 * 0.85 ** 1.6, rel=1e-5)
+
+
+def test_a_rating_table_as_stations_keep_it_reads_and_its_faults_are_one_line(tmp_path, capsys):
+    """A rating table as a Chinese station keeps it (GBK, a title row, 水位（m） and 流量(m³/s) with units, rows out of
+    order, the stages below the start of flow at Q = 0, a discharge of 1,200) was refused as having no h and Q
+    columns, or as not rising; stages below and above it are counted and say the table's range."""
+    rows = [(1.0, "12"), (0.1, "0"), (0.3, "0"), (2.0, "50"), (0.5, "3"), (3.0, "1,200")]   # (h m, Q m3/s)
+    table = tmp_path / "水位流量关系.csv"
+    table.write_bytes(("某站水位流量关系表（2018）\r\n水位（m）,流量(m³/s)\r\n"
+                       + "".join(f'{h},"{q}"\r\n' for h, q in rows)).encode("gb18030"))
+    src = daily_frame(days=DAYS)
+    src["h"] = 1.0
+    src.loc[3, "h"] = 0.05    # below the table: masked
+    src.loc[4, "h"] = 0.2     # between the Q = 0 rows: no flow
+    src.loc[5, "h"] = 0.5     # a pair: exactly its Q
+    src.loc[6, "h"] = 3.5     # above the table: the line through (2, 50) and (3, 1200), 1200 + 0.5 * 1150
+    src.to_csv(tmp_path / "s.csv", index=False)
+    out = tmp_path / "d"
+    rc, stdout, err = run(capsys, ["station", "import", str(tmp_path / "s.csv"), "--id", "tb", "--out", str(out),
+                                   "--map", "date=date,precipitation=p,stage=h", "--rating", str(table)])
+    assert rc == 0, err
+    q = pd.read_csv(out / "timeseries" / "tb.csv")["discharge_vol"]
+    assert np.isnan(q[3]) and q[4] == 0.0 and q[5] == pytest.approx(3.0) and q[6] == pytest.approx(1775.0)
+    assert q[0] == pytest.approx(12.0)
+    assert ("1 of 740 water levels in column 'h' lie below the rating curve (its lowest stage 0.1 m; the lowest of "
+            "them 0.05 m)") in stdout + err
+    assert ("1 of 740 water levels in column 'h' lie above the highest gauged stage (3 m; the highest of them 3.5 m): "
+            "their discharge is extrapolated along the line through the table's two highest pairs") in stdout + err
+    assert rating_mod.as_curve(read_station_meta(out, "tb").rating_curve).q.tolist() == [0, 0, 3, 12, 50, 1200]
+
+    def refused(text, name="r.csv"):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(UsageError) as e:
+            rating_mod.parse_rating(str(tmp_path / name))
+        assert "\n" not in str(e.value)
+        return str(e.value)
+
+    assert "column 'stage (cm)' holds water levels in cm by its header; a rating table is read in m" in refused(
+        "stage (cm),Q (m3/s)\n20,0\n50,3\n100,12\n")
+    assert "column 'Q (l/s)' holds discharges in l/s by its header; a rating table is read in m3/s" in refused(
+        "H (m),Q (l/s)\n0.2,0\n0.5,3000\n1.0,12000\n")
+    assert "Q goes from 3 at h=0.5 m to 2 m3/s at h=1 m; Q must rise with h" in refused("h,Q\n0.2,0\n0.5,3\n1.0,2\n")
+    assert "Q goes from 3 at h=0.5 m to 3 m3/s at h=1 m" in refused("h,Q\n0.2,0\n0.5,3\n1.0,3\n")
+    assert "row 3 has 'h' 0.5 but no 'Q'; every row of a rating table needs both" in refused("h,Q\n0.2,0\n0.5,\n1,9\n")
+    # a ';' table with decimal commas, as saved in a German Excel, reads as written
+    (tmp_path / "semi.csv").write_text("stage [m];discharge [m3/s]\n0,2;0\n0,5;1,5\n1,0;6,25\n", encoding="utf-8")
+    c = rating_mod.parse_rating(str(tmp_path / "semi.csv"))
+    assert c.h.tolist() == [0.2, 0.5, 1.0] and c.q.tolist() == [0.0, 1.5, 6.25]
 
 
 def test_old_xls_without_xlrd_says_what_to_do(tmp_path, capsys):

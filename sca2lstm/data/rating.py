@@ -17,8 +17,9 @@ Rules, the same for both:
 - Above the highest gauged stage the curve is extrapolated with its top segment (the top power law;
   for a table the straight line through its two highest pairs), flagged and counted, never masked:
   floods live there.
-- A curve must rise: Q strictly increasing with h (a table), a, b > 0 and no drop at a segment's
-  lower bound (a power law). Otherwise the stage of a forecast discharge would be ambiguous.
+- A curve must rise: Q strictly increasing with h (a table; its lowest rows may all hold Q = 0, the stages
+  below the start of flow, read as no flow), a, b > 0 and no drop at a segment's lower bound (a power law).
+  Otherwise the stage of a forecast discharge would be ambiguous.
 
 :func:`discharge_to_stage` inverts the curve (bisection on the forward curve, so
 ``discharge_to_stage(c, stage_to_discharge(c, h)) == h`` to 1e-9 m); :func:`add_stage_columns` gives a forecast table its water levels: quantiles map through a
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +44,13 @@ STAGE_COLUMNS = {"median": "stage_median", "q05": "stage_q05", "q25": "stage_q25
 # A published two-segment fit rounds its coefficients; a drop at the break smaller than this share of Q
 # is rounding, a larger one a curve that does not rise.
 _BREAK_TOLERANCE = 1e-3
-_H_NAMES = ("h", "stage", "水位", "level", "water_level")
+# A table's columns by their names as tables.normalise_name writes them (spaces dropped, case folded), a unit or a
+# datum in brackets after the name set aside (水位(m), stage (m), 水位(85高程), Q (m3/s)).
+_H_NAMES = ("h", "stage", "水位", "level", "water_level", "waterlevel", "wl", "gaugeheight", "gh")
 _Q_NAMES = ("q", "discharge", "流量", "flow")
+# Units a table's header may name: the one it is read in, and those it is not (a datum in brackets is no unit).
+_H_UNIT, _H_OTHER = ("m", "米"), ("cm", "厘米", "mm", "毫米", "ft", "feet", "in")
+_Q_UNIT, _Q_OTHER = ("m3/s", "m^3/s", "立方米/秒", "立方米每秒", "cms"), ("l/s", "升/秒", "ft3/s", "cfs", "m3/h", "m3/d")
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +195,8 @@ class RatingCurve:
     def stage(self, q, date=None) -> np.ndarray:
         """Stage (m) of discharges ``q`` (m3/s) by the curve valid on ``date`` (default: the latest one).
 
-        NaN for NaN or for a discharge below the curve's lowest one. Exact to 1e-9 m of the forward curve.
+        NaN for NaN or for a discharge below the curve's lowest one. Exact to 1e-9 m of the forward curve (Q = 0
+        over a table's lowest rows at Q = 0 gives the lowest of their stages).
         """
         q = np.asarray(q, np.float64)
         periods = self.periods()
@@ -242,8 +250,12 @@ def check_curve(c: RatingCurve, source: str = "--rating") -> RatingCurve:
         if (np.diff(h) == 0).any():
             i = int(np.flatnonzero(np.diff(h) == 0)[0])
             raise UsageError(f"{source}: stage h={h[i]:g} m appears twice in the rating table")
-        if (np.diff(q) <= 0).any():
-            i = int(np.flatnonzero(np.diff(q) <= 0)[0])
+        # a table may list the stages below the one where the river starts to flow, each with Q = 0: PCHIP keeps
+        # them at 0 (flat between equal pairs); any other Q that does not rise would leave a flow two stages
+        flat = np.diff(q) <= 0
+        flat[(np.diff(q) == 0) & (q[1:] == 0)] = False
+        if flat.any():
+            i = int(np.flatnonzero(flat)[0])
             raise UsageError(f"{source}: the rating curve is not monotonic: Q goes from {q[i]:g} at h={h[i]:g} m "
                              f"to {q[i + 1]:g} m3/s at h={h[i + 1]:g} m; Q must rise with h")
         if q[0] < 0:
@@ -302,8 +314,10 @@ def check_curve(c: RatingCurve, source: str = "--rating") -> RatingCurve:
 def parse_rating(spec, source: str = "--rating") -> RatingCurve:
     """``a=12.5,b=1.6,h0=0.15[,h_max=3.2]``, a dict of the same, a stored curve, or a file.
 
-    A file (CSV in any encoding, or a spreadsheet, read by :mod:`.tables`) holds either (h, Q) pairs,
-    columns ``h``/``stage``/``水位`` and ``q``/``discharge``/``流量``; or power-law segments, columns
+    A file (CSV in any encoding and separator, ``,`` ``;`` or tab, or a spreadsheet, read by :mod:`.tables`, title
+    rows above the header skipped) holds either (h, Q) pairs, columns ``h``/``stage``/``水位``/``water level`` and
+    ``q``/``discharge``/``流量``, each name perhaps followed by its unit or datum in brackets (``水位（m）``, ``Q
+    (m3/s)``; a unit other than m and m3/s is refused), rows in any order; or power-law segments, columns
     ``a, b, h0`` and optionally ``h_max, valid_from, valid_to``.
     """
     if isinstance(spec, RatingCurve):
@@ -341,31 +355,77 @@ def _from_file(path: Path, source: str) -> RatingCurve:
 
     if not path.is_file():
         raise UsageError(f"{source} {str(path)!r} is neither a=..,b=..,h0=.. nor an existing file")
-    t = tables.read_table(path)
-    cols = {tables.normalise_name(c): c for c in t.frame.columns}
+    sep = ","
+    if path.suffix.lower() not in tables.SPREADSHEET_SUFFIXES:
+        # a table saved with ';' or tabs (in Europe with decimal commas): the separator most of its lines hold
+        lines = [ln for ln in tables.read_text(path, None, "rating table").text.splitlines()[:20] if ln.strip()]
+        sep = max((",", ";", "\t"), key=lambda s: (sum(s in ln for ln in lines), s == ","))
+    t = tables.read_table(path, sep=sep)
     where = f"{source} {path}"
+    names = {c: _name_and_unit(c) for c in t.frame.columns}
+    cols = {}
+    for c, (n, _) in names.items():
+        cols.setdefault(n, c)
     hcol = next((cols[n] for n in _H_NAMES if n in cols), None)
     qcol = next((cols[n] for n in _Q_NAMES if n in cols), None)
     if hcol is not None and qcol is not None:
-        h = _numbers(t.frame[hcol], hcol, where)
-        q = _numbers(t.frame[qcol], qcol, where)
+        for col, (unit, other, what) in ((hcol, (_H_UNIT, _H_OTHER, "water levels")),
+                                         (qcol, (_Q_UNIT, _Q_OTHER, "discharges"))):
+            u = names[col][1]
+            if u in other:
+                raise UsageError(f"{where}: column {col!r} holds {what} in {u} by its header; a rating table is read in "
+                                 f"{unit[0]}: convert the column to {unit[0]}")
+        decimal = "," if sep != "," and t.frame[[hcol, qcol]].stack().str.fullmatch(r"[+-]?\d*,\d+").any() else "."
+        # a stage written 0.25 tells that a discharge written 1,200 groups its thousands
+        seen = bool(t.frame[hcol].str.fullmatch(r"[+-]?\d*\.\d+" if decimal == "." else r"[+-]?\d*,\d+").any())
+        h = _numbers(t.frame[hcol], hcol, where, t.rows, decimal, "water level, m")
+        q = _numbers(t.frame[qcol], qcol, where, t.rows, decimal, "discharge, m3/s", seen)
+        half = np.isnan(h) != np.isnan(q)
+        if half.any():
+            i = int(np.flatnonzero(half)[0])
+            empty, given = (qcol, hcol) if np.isnan(q[i]) else (hcol, qcol)
+            raise UsageError(f"{where}: row {t.rows[i]} has {given!r} {t.frame[given].iloc[i]} but no {empty!r}; "
+                             "every row of a rating table needs both (delete the row, or fill it)")
         ok = ~(np.isnan(h) & np.isnan(q))
         return check_curve(RatingCurve("table", h=h[ok], q=q[ok]), where)
+    cols = {tables.normalise_name(c): c for c in t.frame.columns}
     if all(n in cols for n in ("a", "b", "h0")):
         segs = []
         for _, row in t.frame.iterrows():
             d = {k: row[cols[k]] for k in ("a", "b", "h0", "h_max", "valid_from", "valid_to") if k in cols}
             segs.append(Segment(**_segment_keys({k: (None if pd.isna(v) else v) for k, v in d.items()}, where)))
         return check_curve(RatingCurve("power", segments=segs), where)
-    raise UsageError(f"{where}: expected columns h and Q (pairs) or a, b, h0[, h_max, valid_from, valid_to] "
-                     f"(power-law segments); its columns are {list(t.frame.columns)}")
+    raise UsageError(f"{where}: expected columns h and Q (pairs: h, stage, 水位 and Q, discharge, 流量, each may carry "
+                     "its unit, as 水位(m) or Q (m3/s)) or a, b, h0[, h_max, valid_from, valid_to] (power-law "
+                     f"segments); its columns are {list(t.frame.columns)}")
 
 
-def _numbers(col: pd.Series, name: str, where: str) -> np.ndarray:
-    v = pd.to_numeric(col, errors="coerce")
+def _name_and_unit(header) -> tuple:
+    """A rating table's header as compared, and the unit (or datum) in brackets after its name: ``水位（m）`` ->
+    ``("水位", "m")``, ``Q (m³/s)`` -> ``("q", "m3/s")``, ``h`` -> ``("h", None)``."""
+    from .tables import normalise_name
+
+    n = normalise_name(header)
+    m = re.fullmatch(r"(.+?)[(\[]([^()\[\]]*)[)\]]", n)
+    return (m[1], m[2]) if m else (n, None)
+
+
+def _numbers(col: pd.Series, name: str, where: str, rows, decimal: str = ".", what: str = "",
+             decimal_seen: bool = False) -> np.ndarray:
+    """A rating table's column as numbers, written as a station file's are (:func:`.tables.ungroup_numbers`: a
+    decimal comma in a ';' table, thousands grouped as 1,200); a UsageError naming the value and its row."""
+    from .tables import ungroup_numbers
+
+    try:
+        s = ungroup_numbers(col.astype("string").str.strip(), name, what, decimal, None, rows, flags=False,
+                            decimal_seen=decimal_seen)
+    except DataError as e:
+        raise UsageError(f"{where}: {e}") from None
+    v = pd.to_numeric(s, errors="coerce")
     bad = v.isna() & col.notna()
     if bad.any():
-        raise UsageError(f"{where}: column {name!r} has a non-numeric value {col[bad].iloc[0]!r}")
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise UsageError(f"{where}: column {name!r} has a non-numeric value {col.iloc[i]!r} (row {rows[i]})")
     return v.to_numpy(np.float64)
 
 

@@ -98,76 +98,10 @@ def read_station_file(path, sep: str = ",", na_values=(), encoding=None, sheet=N
                              header_names=header_names, na_values=na_values)
 
 
-def _grouped(mark: str, decimal: str, groups: str = "+") -> str:
-    """The pattern of a number with its thousands grouped by ``mark`` (``1,234,567``, ``1.234,5``) and an optional
-    decimal part after ``decimal``; ``groups``: how many groups of three (``+``, or ``{2,}``)."""
-    return rf"[+-]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}}){groups}(?:{re.escape(decimal)}\d*)?"
-
-
-def _ungroup(s: pd.Series, name: str, what: str, decimal: str, thousands, rows) -> pd.Series:
-    """``s`` (text cells, NA where missing) with the thousands grouping dropped and the decimal mark a point, ready
-    for :func:`pandas.to_numeric`; a DataError naming the column, the row and the value where a cell's grouping
-    cannot be told from its decimal mark.
-
-    A space or an apostrophe (``1 234,5``, ``1'234.5``) only ever groups thousands. The other mark (``,`` beside
-    ``--decimal .``, ``.`` beside ``--decimal ,``) groups them where the cell shows it: a decimal part after it
-    (``1,234.5``), or several groups (``1,234,567``). A lone group, ``1,234``, is 1234 or 1.234 by the file's
-    habit, 1000 times apart: it is read as grouped where ``thousands`` says so, where the column shows that
-    the mark is not its decimal mark (a cell such as ``12.5`` or ``1,234.5``), or where ``--decimal ,`` was
-    given (``1.234`` then groups); otherwise it is refused, naming both flags."""
-    other = "," if decimal == "." else "."
-    t = s.fillna("")
-    if decimal == "." and not t.str.contains(r"[, ']", regex=True).any():  # plain numbers: an hourly record's many
-        return s
-
-    def first(mask: pd.Series) -> tuple:
-        """The first cell of ``mask`` as written, and its row in the file."""
-        i = int(np.flatnonzero(mask.to_numpy(dtype=bool))[0])
-        return t.iloc[i], tables.file_row(rows, i)
-
-    lone = t.str.fullmatch(rf"[+-]?\d{{1,3}}{re.escape(other)}\d{{3}}")
-    if thousands is not None:
-        wrong = t.str.contains(thousands, regex=False) & ~t.str.fullmatch(_grouped(thousands, decimal))
-        if wrong.any():
-            x, row = first(wrong)
-            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): --thousands {thousands!r} groups "
-                            f"thousands in threes (1{thousands}234{decimal}5), which this value does not")
-        by_other = t.str.fullmatch(_grouped(other, decimal)) & (thousands == other)
-        lone = pd.Series(False, index=t.index)
-    else:
-        by_other = t.str.fullmatch(_grouped(other, decimal, "{2,}")) | lone | (
-            t.str.fullmatch(_grouped(other, decimal)) & t.str.contains(decimal, regex=False))
-    if decimal == ".":
-        # a decimal comma anywhere (1,5 or 1.234,5) says how the whole column is written
-        comma = (t.str.fullmatch(r"[+-]?\d*,\d+") & ~lone & ~by_other) | (
-            t.str.fullmatch(_grouped(".", ",")) & t.str.contains(",", regex=False))
-        if comma.any():
-            x, row = first(comma)
-            raise DataError(f"column {name!r} ({what}) has a decimal comma ({x!r}, row {row}); add --decimal ,")
-        if lone.any() and not (by_other & ~lone).any() and not t.str.fullmatch(r"[+-]?\d*\.\d+").any():
-            x, row = first(lone)
-            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): {x.replace(',', '')} with ',' grouping "
-                            f"thousands, or {x.replace(',', '.')} with a decimal comma? the column shows neither: give "
-                            "--thousands , or --decimal ,")
-    else:
-        # a '.' that groups nothing is a decimal point: scaled by 1000 whether it were dropped or read
-        point = t.str.contains(".", regex=False) & ~by_other
-        if point.any():
-            x, row = first(point)
-            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): a '.' that does not group thousands, but "
-                            "--decimal , was given" + (" (it is written with a decimal point: leave --decimal out)"
-                                                      if re.fullmatch(_grouped(",", "."), x) else ""))
-    s = s.where(~by_other, s.str.replace(other, "", regex=False))
-    marks = [" ", "'"] if thousands is None else [] if thousands == other else [thousands]
-    for mark in marks:
-        s = s.where(~t.str.fullmatch(_grouped(mark, decimal)), s.str.replace(mark, "", regex=False))
-    return s.str.replace(",", ".", regex=False) if decimal == "," else s
-
-
 def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousands=None,
              typed: pd.Series | None = None) -> pd.Series:
     """``col``'s cells as floats (full-width digits, signs and points read as ASCII, as in dates and headers; thousands
-    grouped as :func:`_ungroup` reads them); a cell that is no number is a DataError naming it and its row in the
+    grouped as :func:`.tables.ungroup_numbers` reads them); a cell that is no number is a DataError naming it and its row in the
     file (``rows``: the file row of each cell, or of the first, below any title, header and units rows).
 
     ``typed`` (a spreadsheet's): True where the cell held a number, read as the number it is (``decimal`` and
@@ -176,7 +110,7 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousan
     if not s.dropna().str.isascii().all():  # full-width digits typed in a Chinese input method (１２．５) are 12.5
         s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
     typed = pd.Series(False, index=s.index) if typed is None else pd.Series(typed.to_numpy(dtype=bool), index=s.index)
-    s = _ungroup(s.where(~typed), name, what, decimal, thousands, rows).where(~typed, s)
+    s = tables.ungroup_numbers(s.where(~typed), name, what, decimal, thousands, rows).where(~typed, s)
     vals = pd.to_numeric(s, errors="coerce")
     bad = vals.isna() & col.notna()
     if bad.any():
@@ -307,11 +241,15 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
                    f"the curve (masked); {na} above the highest gauged stage (extrapolated with the top segment, "
                    "flagged in discharge_extrapolated)" + (f"; {nn} outside every validity period (masked)" if nn else ""))
     if nb:
-        warnings.append(f"{nb} of {n} water levels in column {col!r} lie below the rating curve: their discharge is "
-                        "missing")
+        warnings.append(f"{nb} of {n} water levels in column {col!r} lie below the rating curve ("
+                        + (f"its lowest stage {h0:g} m; " if len(periods) == 1 else "")
+                        + f"the lowest of them {np.nanmin(h[res.below]):g} m): their discharge is missing")
     if na:
-        warnings.append(f"{na} of {n} water levels in column {col!r} lie above the highest gauged stage: their "
-                        "discharge is extrapolated (days flagged in discharge_extrapolated)")
+        warnings.append(f"{na} of {n} water levels in column {col!r} lie above the highest gauged stage ("
+                        + (f"{top:g} m; " if len(periods) == 1 else "")
+                        + f"the highest of them {np.nanmax(h[res.above]):g} m): their discharge is extrapolated "
+                        + ("along the line through the table's two highest pairs" if curve.kind == "table" else
+                           "with the top segment") + " (days flagged in discharge_extrapolated)")
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
 
 

@@ -14,6 +14,8 @@ naming the file and what was wrong, or a :class:`~sca2lstm.errors.UsageError` fo
   ``.xlsx``/``.xlsm`` through openpyxl, ``.xls`` through xlrd when installed), with title rows above
   the header skipped (given, or found as the first row holding the wanted column names); a wanted name that
   heads two columns is refused, not read from the first.
+- :func:`ungroup_numbers`: number cells as written (``1,234.5``, ``1.234,5`` with a decimal comma) made ready for
+  :func:`pandas.to_numeric`, a grouping that cannot be told from a decimal mark refused.
 - :func:`read_csv`: a typed CSV of the data layout (strict UTF-8 unless told otherwise).
 - :func:`read_json`: a JSON document.
 - :func:`parse_dates`: the one date parser. It never guesses day against month: year-first forms are
@@ -569,6 +571,85 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", **kwargs)
         return pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise DataError(f"{source} is not a readable CSV: {str(e).splitlines()[0]}") from None
+
+
+# ------------------------------------------------------------------------------------------ numbers
+def _grouped(mark: str, decimal: str, groups: str = "+") -> str:
+    """The pattern of a number with its thousands grouped by ``mark`` (``1,234,567``, ``1.234,5``) and an optional
+    decimal part after ``decimal``; ``groups``: how many groups of three (``+``, or ``{2,}``)."""
+    return rf"[+-]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}}){groups}(?:{re.escape(decimal)}\d*)?"
+
+
+def ungroup_numbers(s: pd.Series, name: str, what: str, decimal: str, thousands, rows, *, flags: bool = True,
+                    decimal_seen: bool = False) -> pd.Series:
+    """``s`` (text cells, NA where missing) with the thousands grouping dropped and the decimal mark a point, ready
+    for :func:`pandas.to_numeric`; a DataError naming the column, the row and the value where a cell's grouping
+    cannot be told from its decimal mark.
+
+    A space or an apostrophe (``1 234,5``, ``1'234.5``) only ever groups thousands. The other mark (``,`` beside
+    ``--decimal .``, ``.`` beside ``--decimal ,``) groups them where the cell shows it: a decimal part after it
+    (``1,234.5``), or several groups (``1,234,567``). A lone group, ``1,234``, is 1234 or 1.234 by the file's
+    habit, 1000 times apart: it is read as grouped where ``thousands`` says so, where the column shows that
+    the mark is not its decimal mark (a cell such as ``12.5`` or ``1,234.5``), or where ``--decimal ,`` was
+    given (``1.234`` then groups); otherwise it is refused, naming both flags.
+
+    ``flags``: ``decimal`` and ``thousands`` are the user's ``--decimal`` and ``--thousands`` (named in the messages);
+    False where the caller found them out (a rating table), and the messages ask for the file to be written
+    otherwise. ``decimal_seen``: another column of the table shows its decimal mark (a lone group then groups).
+    """
+    other = "," if decimal == "." else "."
+    t = s.fillna("")
+    if decimal == "." and not t.str.contains(r"[, ']", regex=True).any():  # plain numbers: an hourly record's many
+        return s
+
+    def first(mask: pd.Series) -> tuple:
+        """The first cell of ``mask`` as written, and its row in the file."""
+        i = int(np.flatnonzero(mask.to_numpy(dtype=bool))[0])
+        return t.iloc[i], file_row(rows, i)
+
+    lone = t.str.fullmatch(rf"[+-]?\d{{1,3}}{re.escape(other)}\d{{3}}")
+    if thousands is not None:
+        wrong = t.str.contains(thousands, regex=False) & ~t.str.fullmatch(_grouped(thousands, decimal))
+        if wrong.any():
+            x, row = first(wrong)
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): --thousands {thousands!r} groups "
+                            f"thousands in threes (1{thousands}234{decimal}5), which this value does not")
+        by_other = t.str.fullmatch(_grouped(other, decimal)) & (thousands == other)
+        lone = pd.Series(False, index=t.index)
+    else:
+        by_other = t.str.fullmatch(_grouped(other, decimal, "{2,}")) | lone | (
+            t.str.fullmatch(_grouped(other, decimal)) & t.str.contains(decimal, regex=False))
+    if decimal == ".":
+        # a decimal comma anywhere (1,5 or 1.234,5) says how the whole column is written
+        comma = (t.str.fullmatch(r"[+-]?\d*,\d+") & ~lone & ~by_other) | (
+            t.str.fullmatch(_grouped(".", ",")) & t.str.contains(",", regex=False))
+        if comma.any():
+            x, row = first(comma)
+            raise DataError(f"column {name!r} ({what}) has a decimal comma ({x!r}, row {row}); "
+                            + ("add --decimal ," if flags else "write it with a decimal point"))
+        seen = decimal_seen or t.str.fullmatch(r"[+-]?\d*\.\d+").any()
+        if lone.any() and not (by_other & ~lone).any() and not seen:
+            x, row = first(lone)
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): {x.replace(',', '')} with ',' grouping "
+                            f"thousands, or {x.replace(',', '.')} with a decimal comma? the column shows neither: "
+                            + ("give --thousands , or --decimal ," if flags else
+                               f"write it without the ',' ({x.replace(',', '')}) or with a decimal point"))
+    else:
+        # a '.' that groups nothing is a decimal point: scaled by 1000 whether it were dropped or read
+        point = t.str.contains(".", regex=False) & ~by_other
+        if point.any():
+            x, row = first(point)
+            if not flags:
+                raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}), written with a decimal point where "
+                                "the table's other numbers have a decimal comma; write them all alike")
+            raise DataError(f"column {name!r} ({what}) has {x!r} (row {row}): a '.' that does not group thousands, but "
+                            "--decimal , was given" + (" (it is written with a decimal point: leave --decimal out)"
+                                                      if re.fullmatch(_grouped(",", "."), x) else ""))
+    s = s.where(~by_other, s.str.replace(other, "", regex=False))
+    marks = [" ", "'"] if thousands is None else [] if thousands == other else [thousands]
+    for mark in marks:
+        s = s.where(~t.str.fullmatch(_grouped(mark, decimal)), s.str.replace(mark, "", regex=False))
+    return s.str.replace(",", ".", regex=False) if decimal == "," else s
 
 
 # ------------------------------------------------------------------------------------------ dates
