@@ -182,6 +182,42 @@ def test_a_spec_written_as_a_chinese_hydrologist_would_reads_as_meant(source, tm
     assert meta["day"]["start"] == "08:00" and meta["rating_curve"] is not None
 
 
+def test_paths_in_a_spec_are_taken_from_its_folder_whatever_the_working_directory(source, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """A rating table and an out: folder written in a spec are found beside the spec, as its file: is. A rating table
+    missing there was read from the working directory when one of that name stood there (another station's curve,
+    without a word), and out: was written under the working directory."""
+    specs, cwd = tmp_path / "specs", tmp_path / "cwd"
+    (specs / "curves").mkdir(parents=True)
+    (cwd / "curves").mkdir(parents=True)
+    src = source.iloc[:900]
+    pd.DataFrame({"Datum": src["date"].dt.strftime("%Y-%m-%d"), "N": src["N"], "H": 1.1}).to_csv(specs / "a.csv",
+                                                                                              index=False)
+    (specs / "curves" / "a.csv").write_text("h,Q\n0.1,0\n1.1,12\n2.1,40\n")
+    (cwd / "curves" / "a.csv").write_text("h,Q\n0.1,0\n1.1,1200\n2.1,4000\n")   # another station's, 100 times
+    monkeypatch.chdir(cwd)
+    spec = specs / "spec.yaml"
+    spec.write_text("file: a.csv\nid: s1\nout: data\nmap: {date: Datum, precipitation: N, stage: H}\n"
+                    "rating: curves/a.csv\n", encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", "--spec", str(spec)])
+    assert rc == 0, err
+    assert not (cwd / "data").exists()
+    assert (pd.read_csv(specs / "data" / "timeseries" / "s1.csv")["discharge_vol"] == 12.0).all()
+    assert str(specs / "data") in stdout
+    # the spec's curve missing: named where it was looked for, not read from the working directory
+    (specs / "curves" / "a.csv").unlink()
+    spec.write_text(spec.read_text(encoding="utf-8").replace("id: s1", "id: s2"), encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec)])
+    assert rc == 2 and f"--rating {str(specs / 'curves' / 'a.csv')!r} is neither" in err, err
+    assert not (specs / "data" / "timeseries" / "s2.csv").exists() and not (cwd / "data").exists()
+    # --out beside --spec is a flag: from the working directory
+    spec.write_text("file: a.csv\nid: s3\nmap: {date: Datum, precipitation: N, stage: H}\nrating: a=12,b=1,h0=0.1\n",
+                    encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", "flagged"])
+    assert rc == 0, err
+    assert (cwd / "flagged" / "timeseries" / "s3.csv").is_file()
+
+
 def test_a_spec_station_code_with_a_leading_zero_keeps_its_id(source, tmp_path, capsys):
     """`id: 01010500` unquoted, as a station code is written: YAML 1.1 would read it as the octal number 266560
     and import the station under that id; it is the id as written."""

@@ -14,7 +14,8 @@ A township station logged hourly in GBK, with a water level, a rating curve and 
         --timezone Asia/Shanghai --warning_levels alert=2.5,danger=3.2 --levels_in stage
 
 ``--spec stations.yaml`` gives the same options in YAML: one mapping, or ``stations:`` with a list of
-them (keys as the flags without ``--``; ``file`` relative to the YAML's folder; ``map`` and ``attr``
+them (keys as the flags without ``--``; ``file``, ``rating`` and ``out`` relative to the YAML's folder, ``--out`` beside
+``--spec`` to the working directory; ``map`` and ``attr``
 as mappings; a key beside the ``stations:`` list is refused); beside ``--spec`` only ``--out`` and ``--overwrite``
 are read, another flag is refused. Every station is checked before anything is written.
 """
@@ -158,12 +159,15 @@ def _from_spec(path, args) -> list[dict]:
         if unknown:
             raise UsageError(f"--spec {p}, station {i + 1}: unknown key(s) {unknown}; allowed: {sorted(_SPEC_KEYS)}")
         d = dict(item)
-        if d.get("file") is not None and not Path(str(d["file"])).expanduser().is_absolute():
-            d["file"] = str(p.parent / str(d["file"]))
-        # a rating curve file is found beside the spec, as the station file is
-        if isinstance(d.get("rating"), str) and (p.parent / d["rating"]).is_file() and \
-                not Path(d["rating"]).expanduser().is_absolute():
-            d["rating"] = str(p.parent / d["rating"])
+        # Paths in the spec are the spec's own: a station file, a rating table and a data folder written beside it
+        # are found there from any working directory (a rating table of the same name in the working directory
+        # would otherwise be read, and a relative out: written under whichever folder the command ran in).
+        for key in ("file", "out"):
+            if d.get(key) not in (None, ""):
+                d[key] = _beside(p, d[key])
+        rating = d.get("rating")
+        if isinstance(rating, str) and rating.strip() and ("=" not in rating or (p.parent / rating).is_file()):
+            d["rating"] = _beside(p, rating)   # a=..,b=..,h0=.. is a curve, not a file
         # YAML 1.1 reads an unquoted 8:00 as the base-60 number 480: it was a time of day
         if isinstance(d.get("day_start"), int) and not isinstance(d["day_start"], bool) and 60 <= d["day_start"] < 1440:
             d["day_start"] = f"{d['day_start'] // 60:02d}:{d['day_start'] % 60:02d}"
@@ -171,6 +175,13 @@ def _from_spec(path, args) -> list[dict]:
         d["overwrite"] = bool(d.get("overwrite", False) or args.overwrite)
         out.append(d)
     return out
+
+
+def _beside(spec: Path, value) -> str:
+    """``value``, a path written in the ``spec`` file, as a path from the working directory: a relative one is taken
+    from the spec's folder (``~`` expanded; an absolute one kept)."""
+    path = Path(str(value).strip()).expanduser()
+    return str(path if path.is_absolute() else spec.parent / path)
 
 
 def _spec_loader():
