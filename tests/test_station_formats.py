@@ -513,6 +513,44 @@ def test_a_rating_table_as_stations_keep_it_reads_and_its_faults_are_one_line(tm
     assert c.h.tolist() == [0.2, 0.5, 1.0] and c.q.tolist() == [0.0, 1.5, 6.25]
 
 
+def test_a_water_level_written_as_a_missing_value_code_is_refused_as_a_flows_code_is(tmp_path, capsys):
+    """99.9 left in a column of levels on a 50 m datum became, through the curve, an extrapolated flood of
+    5·50.4^1.5 = 1789 m3/s (a warning counted it above the gauged range, nothing more); 9999 in a stage column beside
+    the discharge was stored as the day's stage. Such a code far from the column's other levels is refused naming
+    --na_value, as a flow's is; a level of 99.9 among others of 80-100 m is a level, and is read."""
+    src = daily_frame(days=DAYS, seed=6)
+    src["h"] = np.round(50.0 + 3.0 * np.random.default_rng(6).random(DAYS), 2)    # 50..53 m above the datum
+    out = tmp_path / "d"
+
+    def imp(h, sid, mapping, *flags):
+        src.assign(h=h).to_csv(tmp_path / "s.csv", index=False)
+        return run(capsys, ["station", "import", str(tmp_path / "s.csv"), "--id", sid, "--out", str(out), "--map",
+                            mapping, *flags])
+
+    code = src["h"].copy()
+    code[7] = 99.9
+    rating = ["--rating", "a=5,b=1.5,h0=49.5,h_max=56"]
+    rc, _, err = imp(code, "c1", "date=date,precipitation=p,stage=h", *rating)
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert ("column 'h' (water level, m) has 1 value(s) like 99.9 (first on 2018-01-08), more than 25 m from its "
+            "other levels (50") in err and "name it with --na_value 99.9" in err, err
+    rc, _, err = imp(code, "c1", "date=date,precipitation=p,stage=h", *rating, "--na_value", "99.9")
+    assert rc == 0, err
+    q = pd.read_csv(out / "timeseries" / "c1.csv")["discharge_vol"]
+    assert np.isnan(q[7]) and q[0] == pytest.approx(5 * (src["h"][0] - 49.5) ** 1.5, rel=1e-5)
+    beside = src["h"].copy()
+    beside[7] = -9999
+    rc, _, err = imp(beside, "c2", "date=date,precipitation=p,stage=h,discharge=q", "--discharge_unit", "m3/s")
+    assert rc == 1 and "has 1 value(s) like -9999 (first on 2018-01-08)" in err and "--na_value -9999" in err, err
+    # a big river's levels of 80-100 m: 99.9 is one of them
+    high = src["h"] + 30.0 + 16.0 * (np.arange(DAYS) % 2)
+    high[7] = 99.9
+    rc, _, err = imp(high, "c3", "date=date,precipitation=p,stage=h,discharge=q", "--discharge_unit", "m3/s")
+    assert rc == 0, err
+    assert pd.read_csv(out / "timeseries" / "c3.csv")["stage"][7] == 99.9
+    assert sorted(p.name for p in (out / "timeseries").iterdir()) == ["c1.csv", "c3.csv"]
+
+
 def test_old_xls_without_xlrd_says_what_to_do(tmp_path, capsys):
     pytest.importorskip("openpyxl")
     try:

@@ -65,6 +65,10 @@ CODE_LIKE = (999.0, 9999.0, 99999.0, 999.9, 9999.9)
 #: gauges in Taiwan exceed 5000 mm; a station of 500 mm a year or more written in 0.1 mm (降水量(0.1mm), integers)
 #: reads as 5000 mm or more, ten times the rain, which the model turns into false floods.
 MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM = 5000.0
+#: Codes a water level may be written as for "missing": the flow codes, their negatives and the shorter ones a
+#: logger of levels in m writes (99.9, 99.99, -99); as a stage each is told from a real level by its distance from
+#: the column's other levels (:func:`check_stage_codes`).
+STAGE_CODE_LIKE = (*CODE_LIKE, *(-c for c in CODE_LIKE), 99.9, 99.99, -9.0, -99.0, -99.9, -99.99)
 #: A flow written as such a code (9999) and this many times above the column's highest other flow is taken for the
 #: code: a flood of exactly that value standing so far above every other flow of the record is far less likely than
 #: a code left in, while a big river's real 9999 m3/s lies within this ratio of its other floods.
@@ -205,7 +209,8 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     """Discharge from the water level at the record's own time step (the curve is not linear, so the
     daily mean of Q is not Q of the daily mean stage). Below the curve: masked and counted; above the
     highest gauged stage: extrapolated, flagged (``discharge_extrapolated``) and counted."""
-    if not derive:
+    if not derive:  # the stages are written beside the flows: as wide a span is as impossible there
+        _check_stage_span(raw["stage"].to_numpy(np.float64), col)
         return None
     curve = o.rating
     res = curve.discharge(raw["stage"].to_numpy(np.float64), raw.index)
@@ -222,15 +227,12 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     periods = curve.periods()
     h0 = min(curve.lowest_stage(p[2]) for p in periods)
     top = max(curve.highest_gauged(p[2]) for p in periods)
-    depth, span = float(np.nanmedian(h)) - h0, float(np.nanmax(h) - np.nanmin(h))
+    depth = float(np.nanmedian(h)) - h0
     if depth > MAX_DEPTH_M:
         raise DataError(f"the water levels in column {col!r} lie a median {depth:g} m above the rating curve's "
                         f"zero-flow stage ({h0:g} m); no river runs that deep: stages in cm? (the curve and the "
                         "record must use metres and the same datum)")
-    if span > 2 * MAX_DEPTH_M:
-        raise DataError(f"the water levels in column {col!r} span {span:g} m (from {np.nanmin(h):g} to {np.nanmax(h):g}); "
-                        "no river's level varies that much: stages in cm (the record must be in metres), or a "
-                        "missing-value code (name it with --na_value)?")
+    _check_stage_span(h, col)
     if na > MAX_ABOVE_GAUGED_SHARE * n:
         raise DataError(f"{na} of {n} water levels in column {col!r} lie above the rating curve's highest gauged "
                         f"stage ({top:g} m): the curve does not describe this record (stages in cm, another datum, "
@@ -251,6 +253,35 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
                         + ("along the line through the table's two highest pairs" if curve.kind == "table" else
                            "with the top segment") + " (days flagged in discharge_extrapolated)")
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
+
+
+def _check_stage_span(h: np.ndarray, col: str) -> None:
+    """DataError where the water levels ``h`` (m) of column ``col`` span more than twice :data:`MAX_DEPTH_M`."""
+    span = float(np.nanmax(h) - np.nanmin(h))
+    if span > 2 * MAX_DEPTH_M:
+        raise DataError(f"the water levels in column {col!r} span {span:g} m (from {np.nanmin(h):g} to {np.nanmax(h):g}); "
+                        "no river's level varies that much: stages in cm (the record must be in metres), or a "
+                        "missing-value code (name it with --na_value)?")
+
+
+def check_stage_codes(h: pd.Series, col: str, what: str, stamps) -> None:
+    """DataError where the water levels ``h`` (m, as the file writes them) hold a missing-value code
+    (:data:`STAGE_CODE_LIKE`) more than :data:`MAX_DEPTH_M` beyond the range of the column's other levels: a level
+    of exactly 99.9 in a river whose other levels stay within 50-53 m is a logger's code, which the rating curve would
+    turn into a flood (extrapolated above the gauged range, with a warning only) and which, beside a discharge
+    column, would be stored as the day's stage. A code within that distance may be a real level and is read."""
+    code = h.isin(STAGE_CODE_LIKE)
+    rest = h[~code].dropna()
+    if not code.any() or rest.empty:
+        return
+    far = code & ((h > rest.max() + MAX_DEPTH_M) | (h < rest.min() - MAX_DEPTH_M))
+    if not far.any():
+        return
+    w = h[far].iloc[0]
+    raise DataError(f"column {col!r} ({what}) has {int(far.sum())} value(s) like {w:g} (first on "
+                    f"{first_flagged(stamps, far)}), more than {MAX_DEPTH_M:g} m from its other levels "
+                    f"({rest.min():g} to {rest.max():g} m): it looks like a missing-value code, not a water level; "
+                    f"name it with --na_value {w:g} (repeat the flag for several codes)")
 
 
 def first_flagged(stamps, mask: pd.Series):
@@ -609,6 +640,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                         "(convert the column to mm)?")
     if "discharge" in vals:  # 9999 left in a small stream's flows would be read as a flood nobody saw
         check_discharge_codes(vals["discharge"], cols["discharge"], what["discharge"], stamps)
+    if "stage" in vals:  # and 99.9 in a water level as a flood through the curve, or stored as the day's stage
+        check_stage_codes(vals["stage"], cols["stage"], what["stage"], stamps)
     if "temperature" in vals and ((vals["temperature"] < -60) | (vals["temperature"] > 60)).any():
         out = (vals["temperature"] < -60) | (vals["temperature"] > 60)
         raise DataError(f"column {cols['temperature']!r} (temperature, degC) has {int(out.sum())} value(s) outside "
