@@ -44,6 +44,18 @@ def test_latin1_headers_and_a_given_encoding(tmp_path):
     assert not t.encoding_detected and "given" in t.describe()
 
 
+def test_gbk_text_behind_a_utf8_mark_reads_as_gbk_detected_or_given(tmp_path):
+    """A UTF-8 byte-order mark in front of GBK text (a tool that writes the mark whatever it saves) was read as
+    Windows-1252, every Chinese header garbled; given --encoding gbk, the mark read as 锘 in the first name."""
+    f = tmp_path / "s.csv"
+    f.write_bytes(b"\xef\xbb\xbf" + "\n".join([HEADER, *ROWS]).encode("gbk"))
+    for given in (None, "gbk"):
+        t = tables.read_table(f, encoding=given)
+        assert list(t.frame.columns) == HEADER.split(","), given
+        assert t.frame.iloc[1].tolist() == ROWS[1].split(",")
+    assert tables.encoding_label(tables.read_table(f).encoding) == "GB18030 (GBK)"
+
+
 def test_unknown_or_wrong_encoding_is_one_line(tmp_path):
     f = tmp_path / "s.csv"
     f.write_bytes("\n".join([HEADER, *ROWS]).encode("gbk"))

@@ -125,6 +125,8 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
         codec = check_encoding(encoding)
         if codec in ("utf-8",) and raw.startswith(codecs.BOM_UTF8):
             codec = "utf-8-sig"
+        elif raw.startswith(codecs.BOM_UTF8) and not codec.startswith("utf"):
+            raw = raw[len(codecs.BOM_UTF8):]   # a UTF-8 mark before GBK text would read as 锘 in the first name
         try:
             return raw.decode(codec), codec, False
         except UnicodeDecodeError as e:
@@ -136,6 +138,10 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
             try:
                 return raw.decode(codec), codec, True
             except UnicodeDecodeError:
+                if bom == codecs.BOM_UTF8:
+                    # a UTF-8 mark in front of GBK text (a tool that writes the mark whatever it saves): the text
+                    # is read without it; with it, the detector settles on Windows-1252 and every header is garbled
+                    raw = raw[len(bom):]
                 break
     head = raw[:4096]
     if b"\x00" in head and _looks_utf16(raw):  # UTF-16 without a mark; ASCII in it is also valid UTF-8
