@@ -784,6 +784,23 @@ def test_numbers_with_thousands_grouped_are_read_where_the_cells_show_it_and_ref
     assert json.loads((out / "meta" / "g3.json").read_text(encoding="utf-8"))["thousands"] == ","
 
 
+def test_an_infinite_value_is_refused_naming_its_row_not_stored_as_a_flow(tmp_path, capsys):
+    """'inf' (as a logger program writes a division by zero) was read as a number and an infinite flow written to
+    the station's timeseries; it is refused naming the cell and its row, and --na_value inf reads it as missing."""
+    src = daily_frame(seed=7)
+    f = _grouped_flows(src, tmp_path, {3: "inf"})
+    argv = ["station", "import", str(f), "--id", "i1", "--out", str(tmp_path / "o"), "--map",
+            "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert "column 'q' (discharge, m3/s) has 'inf' (row 5), not a finite number" in err and "--na_value inf" in err
+    assert not (tmp_path / "o").exists()
+    rc, _, err = run(capsys, [*argv, "--na_value", "inf"])
+    assert rc == 0, err
+    q = pd.read_csv(tmp_path / "o" / "timeseries" / "i1.csv")["discharge_vol"]
+    assert np.isnan(q[3]) and np.isfinite(q.drop(3)).all()
+
+
 def test_decimal_comma_with_a_spreadsheet_reads_its_text_cells_and_leaves_its_number_cells_as_they_are(tmp_path,
                                                                                                         capsys):
     """--decimal , with an .xlsx was refused as equal to --sep (which a sheet does not read), and a number cell of

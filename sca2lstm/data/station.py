@@ -122,6 +122,12 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousan
         row = tables.file_row(rows, int(np.flatnonzero(bad.to_numpy())[0]))
         raise DataError(f"column {name!r} ({what}) has a non-numeric value {first!r} (row {row}); "
                         "expected numbers (missing values as empty cells, or name them with --na_value)")
+    endless = vals.notna() & ~np.isfinite(vals.astype(np.float64))
+    if endless.any():  # inf, -Infinity: pandas reads them as numbers, which no gauge measures
+        first = col[endless].iloc[0]
+        row = tables.file_row(rows, int(np.flatnonzero(endless.to_numpy())[0]))
+        raise DataError(f"column {name!r} ({what}) has {first!r} (row {row}), not a finite number; if it marks a "
+                        f"missing value, name it with --na_value {first}")
     return vals.astype(np.float64)
 
 
