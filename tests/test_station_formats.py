@@ -99,6 +99,23 @@ def test_values_typed_in_full_width_digits_read_as_the_numbers_they_are(tmp_path
     assert ts.loc["2018-01-08"].tolist() == pytest.approx(src.iloc[7][["p", "t", "q"]].astype(float).tolist())
 
 
+def test_a_negative_written_with_the_typeset_minus_sign_reads_as_its_number(tmp_path, capsys):
+    """−3.2 with the minus sign of typeset text (U+2212: a table copied from Word or a web page), which NFKC leaves
+    as it is, was refused as a non-numeric value; it is -3.2, and −99 matches --na_value -99."""
+    src = daily_frame(seed=8)
+    lines = ["date,p,t,q"] + [f"{d:%Y-%m-%d},{p},{t},{q}" for d, p, t, q in src.itertuples(index=False)]
+    lines[3] = "2018-01-03,0.5,\u22123.2,4.5"
+    lines[4] = "2018-01-04,0.5,\u221299,4.5"
+    f = tmp_path / "web.csv"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "m1", "--out", str(tmp_path / "o"), "--map",
+                              "date=date,precipitation=p,temperature=t,discharge=q", "--discharge_unit", "m3/s",
+                              "--na_value", "-99"])
+    assert rc == 0, err
+    t = pd.read_csv(tmp_path / "o" / "timeseries" / "m1.csv", index_col="date")["temperature"]
+    assert t["2018-01-03"] == -3.2 and np.isnan(t["2018-01-04"])
+
+
 # ------------------------------------------------------------------------------------------ xlsx
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_a_mapped_name_heading_two_columns_is_refused_and_a_repeated_unmapped_one_is_read(suffix, tmp_path, capsys):

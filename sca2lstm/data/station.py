@@ -112,7 +112,9 @@ def _numeric(col: pd.Series, name: str, what: str, decimal: str, rows=2, thousan
     ``thousands`` say how text is written: a number cell of 1.234 is not 1234 under ``--decimal ,``)."""
     s = col.astype("string")
     if not s.dropna().str.isascii().all():  # full-width digits typed in a Chinese input method (１２．５) are 12.5
-        s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
+        # and the minus sign of typeset text (−3.2, U+2212, as Word or a web table writes it), which NFKC keeps
+        s = s.map(lambda v: unicodedata.normalize("NFKC", v).replace("\u2212", "-").strip(),
+                  na_action="ignore").astype("string")
     typed = pd.Series(False, index=s.index) if typed is None else pd.Series(typed.to_numpy(dtype=bool), index=s.index)
     s = tables.ungroup_numbers(s.where(~typed), name, what, decimal, thousands, rows).where(~typed, s)
     vals = pd.to_numeric(s, errors="coerce")
