@@ -124,6 +124,40 @@ def test_second_station_adds_and_changes_nothing_else(source, tmp_path, capsys):
     assert table.loc["A1", "gauge_lat"] == 51 and len(table) == 2
 
 
+def test_a_write_the_system_refuses_is_one_line_and_leaves_the_folder_as_it_was(source, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """A full disk while a re-import wrote its files, or a file named meta where the layout's folder goes, ended in
+    a traceback (the folder was restored, but the user was shown an OSError); each is one line, the folder as it
+    was, the existing station untouched."""
+    from sca2lstm.data import station_write
+
+    out = tmp_path / "stations"
+    f = write_csv(source, tmp_path / "a.csv")
+    base = ["station", "import", str(f), "--map", MAP, "--discharge_unit", "m3/s", "--out", str(out)]
+    assert run(capsys, [*base, "--id", "A1"])[0] == 0
+    before = snapshot(out)
+    written = []
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if "x" in mode and written:   # the second file of the import finds the disk full
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(station_write, "open", full_disk, raising=False)
+    rc, _, err = run(capsys, [*base, "--id", "A1", "--lat", "51", "--overwrite"])
+    monkeypatch.undo()
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "cannot write" in err and "No space left on device" in err and "is left as it was" in err
+    assert snapshot(out) == before
+    other = tmp_path / "other"
+    (other / "meta").parent.mkdir()
+    (other / "meta").write_text("notes")
+    rc, _, err = run(capsys, [*base[:-1], str(other), "--id", "B1"])
+    assert rc == 1 and f"{other / 'meta'} is a file" in err, err
+    assert sorted(p.name for p in other.iterdir()) == ["meta"]
+
+
 def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     write_csv(source, tmp_path / "a.csv")
     write_csv(source, tmp_path / "b.csv", sep=";", decimal=",", date_fmt="%d.%m.%Y", q_factor=1000.0)

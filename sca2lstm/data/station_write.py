@@ -101,6 +101,10 @@ def check_out_dir(out_dir, ids: list) -> None:
     blocker = next((a for a in out_dir.parents if a.exists()), None)
     if blocker is not None and not blocker.is_dir():  # no folder can be made under a file
         raise DataError(f"--out {out_dir}: {blocker} is a file, not a folder")
+    for sub in ("timeseries", "meta", "attributes"):  # the layout's folders, where the files go
+        if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
+            raise DataError(f"--out {out_dir}: {out_dir / sub} is a file; the layout keeps the stations' files in a "
+                            "folder of that name (move the file away)")
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise UsageError(f"station id(s) {dup} given more than once; ids must be unique")
@@ -189,10 +193,12 @@ def _fmt(v) -> str:
 
 
 def _commit(out_dir: Path, files: dict, removed: list) -> None:
-    """Write every file to a temp name, then rename all into place; on failure restore what was there."""
+    """Write every file to a temp name, then rename all into place; on failure restore what was there (a file the
+    system refuses, as a full disk, no permission, or a file where a folder goes, is a one-line DataError)."""
     created_dirs = [d for d in [out_dir, *{p.parent for p in files}] if not d.exists()]
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
     temps, backups, done = {}, {}, []
+    p = out_dir
     try:
         for p, data in files.items():
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -208,11 +214,11 @@ def _commit(out_dir: Path, files: dict, removed: list) -> None:
         for p, tmp in temps.items():
             os.replace(tmp, p)
             done.append(p)
-    except BaseException:
-        for p in done:
-            _unlink(p)
-        for p, bak in backups.items():
-            os.replace(bak, p)
+    except BaseException as e:
+        for q in done:
+            _unlink(q)
+        for q, bak in backups.items():
+            os.replace(bak, q)
         for tmp in temps.values():
             _unlink(tmp)
         for d in sorted(created_dirs, key=lambda d: len(d.parts), reverse=True):
@@ -220,6 +226,8 @@ def _commit(out_dir: Path, files: dict, removed: list) -> None:
                 d.rmdir()
             except OSError:
                 pass
+        if isinstance(e, OSError):
+            raise DataError(f"cannot write {p}: {e.strerror or e}; {out_dir} is left as it was") from None
         raise
     for bak in backups.values():
         _unlink(bak)
