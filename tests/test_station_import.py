@@ -158,6 +158,28 @@ def test_a_write_the_system_refuses_is_one_line_and_leaves_the_folder_as_it_was(
     assert sorted(p.name for p in other.iterdir()) == ["meta"]
 
 
+def test_an_id_differing_only_in_case_from_a_stored_one_is_refused(source, tmp_path, capsys):
+    """gauge1 beside a stored Gauge1 was written as a second station: on Windows and macOS its file replaced
+    Gauge1.csv, while stations.csv listed both. It is refused, with or without --overwrite, as are two such ids in
+    one spec; the stored station is untouched."""
+    import yaml
+
+    out = tmp_path / "stations"
+    f = write_csv(source, tmp_path / "a.csv")
+    base = ["station", "import", str(f), "--map", MAP, "--discharge_unit", "m3/s", "--out", str(out)]
+    assert run(capsys, [*base, "--id", "Gauge1"])[0] == 0
+    before = snapshot(out)
+    for flags in ([], ["--overwrite"]):
+        rc, _, err = run(capsys, [*base, "--id", "gauge1", *flags])
+        assert rc == 2 and "station id 'gauge1' differs only in case from station 'Gauge1'" in err, err
+    assert snapshot(out) == before
+    station = {"file": "a.csv", "map": MAP, "discharge_unit": "m3/s"}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"stations": [{**station, "id": "DE1"}, {**station, "id": "de1"}]}))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "two")])
+    assert rc == 2 and "given more than once" in err and not (tmp_path / "two").exists()
+
+
 def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     write_csv(source, tmp_path / "a.csv")
     write_csv(source, tmp_path / "b.csv", sep=";", decimal=",", date_fmt="%d.%m.%Y", q_factor=1000.0)

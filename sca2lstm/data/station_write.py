@@ -65,9 +65,18 @@ def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
         raise UsageError(f"station id {station_id!r} is a CAMELS-GB basin of {out_dir}, whose attribute files would go "
                          "on describing it; import your station into a folder of your own (e.g. ./my_stations) or "
                          "under another --id")
+    # Windows and macOS file names ignore case: gauge1.csv would replace Gauge1.csv, while stations.csv went on
+    # listing both (also with --overwrite, which replaces a station of the same id, not another one)
+    ts = Path(out_dir) / "timeseries"
+    ids = set(_stations_table(out_dir)["gauge_id"].astype(str).str.strip())
+    ids |= {reader.basin_id_of(p.name) for p in ts.iterdir()} - {None} if ts.is_dir() else set()
+    other = sorted(i for i in ids if i != station_id and i.casefold() == station_id.casefold())
+    if other:
+        raise UsageError(f"station id {station_id!r} differs only in case from station {other[0]!r} in {out_dir}, and "
+                         "Windows and macOS take their files for one: give the id as stored, or another id")
     if overwrite:
         return
-    in_table = station_id in set(_stations_table(out_dir)["gauge_id"].astype(str).str.strip())
+    in_table = station_id in ids
     if hits or in_table:
         where = hits[0] if hits else Path(out_dir) / "attributes" / STATIONS_FILE
         raise UsageError(f"station id {station_id!r} already exists in {out_dir} ({where}); choose another "
@@ -105,9 +114,11 @@ def check_out_dir(out_dir, ids: list) -> None:
         if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
             raise DataError(f"--out {out_dir}: {out_dir / sub} is a file; the layout keeps the stations' files in a "
                             "folder of that name (move the file away)")
-    dup = sorted({i for i in ids if ids.count(i) > 1})
+    folded = [i.casefold() for i in ids]  # one file on Windows and macOS
+    dup = sorted({i for i in ids if folded.count(i.casefold()) > 1})
     if dup:
-        raise UsageError(f"station id(s) {dup} given more than once; ids must be unique")
+        raise UsageError(f"station id(s) {dup} given more than once; ids must be unique (ids differing only in case "
+                         "count as one: Windows and macOS take their files for one)")
 
 
 def write_stations(out_dir, stations: list[PreparedStation], overwrite: bool = False) -> list[Path]:
