@@ -249,6 +249,47 @@ def test_hourly_aggregation_across_the_0800_boundary_by_hand():
     assert got.frame.loc["2020-01-01", "q"] == pytest.approx((6 * 10 + 18 * 40) / 24)
 
 
+def test_rows_repeated_by_overlapping_exports_are_dropped_and_a_time_given_twice_differently_is_refused(tmp_path,
+                                                                                                         capsys):
+    """Two exports pasted one under the other repeat the days they share: refused as duplicate dates, though their
+    values agree; they are dropped, and said so. A date given twice with different values is refused naming both
+    rows, and an hour a local clock repeats when summer time ends names --timezone."""
+    src = daily_frame(seed=9)
+    lines = ["date,p,q"] + [f"{d:%Y-%m-%d},{p},{q}" for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+    f = tmp_path / "pasted.csv"
+    f.write_text("\n".join(lines[:401] + lines[391:]) + "\n", encoding="utf-8")  # days 391..400 twice
+    out = tmp_path / "o"
+    argv = lambda f, sid, *flags: ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",  # noqa: E731
+                                   "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s", *flags]
+    rc, stdout, err = run(capsys, argv(f, "r1"))
+    assert rc == 0, err
+    assert "dropped 10 repeated row(s), each the same time and values as an earlier row (first: row 402, as row 392" \
+        in stdout
+    ts = pd.read_csv(out / "timeseries" / "r1.csv")
+    assert len(ts) == DAYS
+    np.testing.assert_allclose(ts["discharge_vol"], src["q"])
+    pasted = lines[:401] + lines[391:]
+    pasted[402] = pasted[402].rsplit(",", 1)[0] + ",99.5"              # the second copy of file row 393 differs
+    f.write_text("\n".join(pasted) + "\n", encoding="utf-8")
+    rc, _, err = run(capsys, argv(f, "r2"))
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert "date column 'date' has duplicate dates: 2019-01-27 on rows 393 and 403, with different values" in err, err
+    # a logger on Berlin's wall clock: 2018-10-28 02:00 twice, an hour apart
+    idx = pd.date_range("2018-01-01", periods=DAYS * 24, freq="h", tz="Europe/Berlin").tz_localize(None)
+    q = np.round(3 + np.sin(np.arange(len(idx)) / 100), 3)
+    hourly = tmp_path / "berlin.csv"
+    hourly.write_text("time,p,q\n" + "".join(f"{t:%Y-%m-%d %H:%M},0,{v}\n" for t, v in zip(idx, q)), encoding="utf-8")
+    hourly_argv = lambda sid, *flags: ["station", "import", str(hourly), "--id", sid, "--out", str(out),  # noqa: E731
+                                       "--map", "date=time,precipitation=p,discharge=q", "--discharge_unit", "m3/s",
+                                       *flags]
+    rc, _, err = run(capsys, hourly_argv("r3"))
+    assert rc == 1 and "has duplicate times: 2018-10-28 02:00:00 on rows 7203 and 7204" in err, err
+    assert "a clock on summer time repeats an hour when it ends: give --timezone" in err
+    rc, _, err = run(capsys, hourly_argv("r3", "--timezone", "Europe/Berlin"))
+    assert rc == 0, err
+    assert sorted(p.name for p in (out / "timeseries").iterdir()) == ["r1.csv", "r3.csv"]
+
+
 def test_day_boundary_in_standard_time_across_daylight_saving():
     """UK loggers in clock time (BST in summer): the 09:00 GMT boundary is 10:00 on the summer clock."""
     idx = pd.date_range("2021-07-01 00:00", periods=48, freq="h")  # clock time, Europe/London (BST)

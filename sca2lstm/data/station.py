@@ -465,6 +465,45 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list):
     return out, rows[head:len(frame) - tail], head
 
 
+def _drop_repeated_rows(stamps: pd.DatetimeIndex, vals: dict, rows, name: str, o: ImportOptions, summary: list):
+    """``(stamps, vals, rows)`` without the rows that repeat an earlier row's time and values (two exports that
+    overlap, pasted one under the other), said in ``summary``; a DataError naming both rows where a time appears
+    twice with different values, which cannot be told apart (a clock on summer time repeats an hour when it ends:
+    the message says so where such an hour is repeated, on a Sunday night, and no --timezone was given)."""
+    idx = pd.DatetimeIndex(stamps)
+    later = idx.duplicated(keep="first")
+    zone = o.timezone or o.station_timezone
+    if later.any() and zone is not None:  # the hour a zone's clock repeats: told apart by it (days.to_station_time)
+        from .days import parse_zone
+
+        local = idx.tz_localize(parse_zone(zone), ambiguous="NaT", nonexistent="shift_forward")
+        later &= ~np.asarray(local.isna())
+    if not later.any():
+        return stamps, vals, rows
+    values = pd.DataFrame({k: v.to_numpy(np.float64) for k, v in vals.items()}, index=idx)
+    first = values[~later].reindex(idx[later]).to_numpy()
+    again = values[later].to_numpy()
+    same = ((again == first) | (np.isnan(again) & np.isnan(first))).all(axis=1)
+    where = np.flatnonzero(later)
+    row = lambda i: tables.file_row(rows, int(i))  # noqa: E731
+    if not same.all():
+        i = where[~same][0]
+        j = int(np.flatnonzero(idx == idx[i])[0])
+        daily = bool((idx == idx.normalize()).all())
+        when = idx[i].date() if daily else idx[i]
+        clock = not daily and zone is None and idx[i].dayofweek == 6 and idx[i].hour < 4
+        raise DataError(f"date column {name!r} has duplicate {'dates' if daily else 'times'}: {when} on rows {row(j)} "
+                        f"and {row(i)}, with different values; expected one row per {'day' if daily else 'time'}"
+                        + ("; a clock on summer time repeats an hour when it ends: give --timezone, the zone whose "
+                           "clock wrote them (e.g. Europe/Berlin)" if clock else ""))
+    keep = ~later
+    summary.append(f"dropped {int(later.sum())} repeated row(s), each the same time and values as an earlier row "
+                   f"(first: row {row(where[0])}, as row {row(np.flatnonzero(idx == idx[where[0]])[0])}; exports "
+                   "that overlap?)")
+    rows = np.asarray(rows)[keep] if np.ndim(rows) else np.arange(len(idx))[keep] + rows
+    return (pd.DatetimeIndex(idx[keep]), {k: v[keep].reset_index(drop=True) for k, v in vals.items()}, rows)
+
+
 def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list):
     """Daily rows from the record: a daily one placed by the day rule, a sub-daily one aggregated.
 
@@ -611,6 +650,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     codes = [c for c in (_float_or_none(v) for v in o.na_values) if c is not None]
     if codes:  # numeric missing-value codes match however they are written (-999, -999.0, -999,00)
         vals = {k: v.mask(v.isin(codes)) for k, v in vals.items()}
+    stamps, vals, rows = _drop_repeated_rows(stamps, vals, rows, m["date"], o, summary)
     # Rain in 0.1 mm is mm from here on; a value to find in the file or to give --na_value is quoted as written.
     written = {k: vals[k] for k in gauge_keys}
     if tenths:
