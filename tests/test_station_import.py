@@ -274,6 +274,16 @@ def test_paths_in_a_spec_are_taken_from_its_folder_whatever_the_working_director
     assert (cwd / "flagged" / "timeseries" / "s3.csv").is_file()
 
 
+def test_a_gbk_spec_naming_a_short_chinese_file_finds_it(source, tmp_path, capsys):
+    """`file: 站.csv` in a spec saved in GBK: its bytes D5 BE are valid UTF-8, and the file was looked for as վ.csv."""
+    write_csv(source, tmp_path / "站.csv")
+    (tmp_path / "spec.yaml").write_bytes(f"file: 站.csv\nid: z2\nmap: {MAP}\ndischarge_unit: m3/s\n".encode("gbk"))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "o" / "meta" / "z2.json").read_text(encoding="utf-8"))
+    assert meta["source"] == str(tmp_path / "站.csv")
+
+
 def test_a_spec_station_code_with_a_leading_zero_keeps_its_id(source, tmp_path, capsys):
     """`id: 01010500` unquoted, as a station code is written: YAML 1.1 would read it as the octal number 266560
     and import the station under that id; it is the id as written."""

@@ -56,6 +56,24 @@ def test_gbk_text_behind_a_utf8_mark_reads_as_gbk_detected_or_given(tmp_path):
     assert tables.encoding_label(tables.read_table(f).encoding) == "GB18030 (GBK)"
 
 
+@pytest.mark.parametrize("text,codec,read_as", [
+    ("date,水位\n2020-01-01,1.5\n", "gbk", "gb18030"),          # 水位 is CB AE CE BB: valid UTF-8, ˮλ
+    ("file: 站.csv\nid: s1\n", "gbk", "gb18030"),               # 站 is D5 BE: valid UTF-8, the Armenian վ
+    ("水位,Q\n0.1,0\n", "gbk", "gb18030"),
+    ("Дата,Расход\n2020-01-01,1.5\n", "utf-8", "utf-8"),        # the languages two-byte UTF-8 is written in
+    ("Уровень воды в реке,Q м3/с\n", "utf-8", "utf-8"),
+    ("Ημερομηνία,μS/cm\n", "utf-8", "utf-8"),
+    ("תאריך,ספיקה\n", "utf-8", "utf-8"),
+    ("Datum,Abfluss m³/s,Łódź,°C\n", "utf-8", "utf-8"),
+])
+def test_gbk_that_happens_to_be_valid_utf8_is_read_as_gbk(text, codec, read_as, tmp_path):
+    """A short GBK text whose every character forms a valid two-byte UTF-8 sequence (a spec naming 站.csv, a rating
+    table headed 水位) was read as UTF-8, giving letters of no language (վ.csv, ˮλ); it is read as GBK, while a
+    word of Cyrillic, Greek or Hebrew, or accented Latin, stays UTF-8."""
+    text_read, used, detected = tables.decode(text.encode(codec))
+    assert (text_read, used, detected) == (text, read_as, True)
+
+
 def test_unknown_or_wrong_encoding_is_one_line(tmp_path):
     f = tmp_path / "s.csv"
     f.write_bytes("\n".join([HEADER, *ROWS]).encode("gbk"))

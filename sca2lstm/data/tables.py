@@ -151,9 +151,13 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
         except UnicodeDecodeError:
             pass
     try:
-        return raw.decode("utf-8"), "utf-8", True
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    else:
+        if not _gbk_read_as_utf8(text, raw):
+            return text, "utf-8", True
+        return raw.decode("gb18030"), "gb18030", True
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw, cp_isolation=list(DETECT_CANDIDATES)).best()
@@ -185,6 +189,36 @@ def read_text(path, encoding: str | None = None, what: str = "text file") -> Tex
         raise DataError(f"{path} is not a text file (it holds binary data); expected a {what}")
     text, codec, detected = decode(raw, encoding, str(path))
     return TextFile(Path(path), text, codec, detected, digest)
+
+
+# Unicode blocks a two-byte UTF-8 character falls in: Latin (accents, °, ³), spacing modifiers, Greek, Cyrillic,
+# Armenian, Hebrew, Arabic, and the rest up to U+07FF.
+_TWO_BYTE_BLOCKS = (0x80, 0x2B0, 0x370, 0x400, 0x530, 0x590, 0x600, 0x700, 0x800)
+
+
+def _gbk_read_as_utf8(text: str, raw: bytes) -> bool:
+    """True where ``text``, ``raw`` read as UTF-8, is GBK text whose every character happened to form a valid
+    two-byte UTF-8 sequence: 水位 (CB AE CE BB) reads as ``ˮλ``, 站 as ``վ``, a file name or a lone header in a
+    short spec or table. Such a reading gives letters of no language: each non-ASCII run a mix of scripts or a lone
+    letter of a script no unit is written in (a lone Greek or Cyrillic letter may be one: μ, м3/с), where a word
+    of Greek, Cyrillic or Hebrew is a run of one script, and accented Latin is Latin; and the bytes read as
+    GB18030 give Chinese characters only."""
+    runs = re.findall(r"[^\x00-\x7f]+", text)
+    if not runs or any(ord(c) >= 0x800 for r in runs for c in r):
+        return False
+
+    def block(c: str) -> int:
+        return int(np.searchsorted(_TWO_BYTE_BLOCKS, ord(c), side="right"))
+
+    for r in runs:
+        blocks = {block(c) for c in r}
+        if blocks in ({1}, {3}, {4}) or (len(r) >= 2 and len(blocks) == 1 and blocks != {2}):
+            return False   # Latin text, Greek or Cyrillic, or a word of one script
+    try:
+        wide = re.findall(r"[^\x00-\x7f]", raw.decode("gb18030"))
+    except UnicodeDecodeError:
+        return False
+    return bool(wide) and all("\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef" for c in wide)
 
 
 def _looks_utf16(raw: bytes) -> bool:
