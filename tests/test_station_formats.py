@@ -331,6 +331,24 @@ def test_two_segment_rating_curve_by_hand(tmp_path):
     np.testing.assert_allclose(t.stage(t.discharge([0.3, 0.77, 1.6]).q), [0.3, 0.77, 1.6], atol=1e-9)
 
 
+def test_a_curves_validity_dates_are_read_by_the_one_date_parser_never_guessing_day_and_month(tmp_path):
+    """valid_from 01/02/2019 (a new curve from 1 February, as a European or Chinese hydrologist writes it) was read by
+    pandas as 2 January, moving the change of curve a month early without a word; alone it is refused, beside a
+    date that shows the order (31/01/2019) it is 1 February, and 2019年2月1日 reads as written."""
+    f = tmp_path / "rating.csv"
+    f.write_text("a,b,h0,valid_from\n6,1,0,01/02/2019\n")
+    with pytest.raises(UsageError, match="valid_from='01/02/2019' is not a date YYYY-MM-DD \\(day and month are not guessed") as e:
+        rating_mod.parse_rating(str(f))
+    assert "\n" not in str(e.value) and "YYYY-MM-DD" in str(e.value)
+    f.write_text("a,b,h0,valid_from,valid_to\n5,1,0,,31/01/2019\n6,1,0,01/02/2019,\n")   # 31: day first
+    c = rating_mod.parse_rating(str(f))
+    assert [(s.valid_from, s.valid_to) for s in c.segments] == [(None, "2019-01-31"), ("2019-02-01", None)]
+    q = c.discharge(np.ones(3), pd.to_datetime(["2019-01-15", "2019-01-31", "2019-02-01"])).q
+    assert q.tolist() == [5.0, 5.0, 6.0]
+    f.write_text("a,b,h0,valid_from\n6,1,0,2019年2月1日\n", encoding="utf-8")
+    assert rating_mod.parse_rating(str(f)).segments[0].valid_from == "2019-02-01"
+
+
 def _hourly_stage_station(path, encoding="gbk"):
     """Hourly water levels (m) and three rain gauges for DAYS days; returns the frame written."""
     idx = pd.date_range("2018-01-01 08:00", periods=DAYS * 24, freq="h")

@@ -279,13 +279,7 @@ def check_curve(c: RatingCurve, source: str = "--rating") -> RatingCurve:
         if s.a <= 0 or s.b <= 0:
             raise UsageError(f"{source}: the rating curve is not monotonic: a={s.a:g}, b={s.b:g}; Q = a·(h − h0)^b "
                              "rises with h only for a > 0 and b > 0")
-        for name in ("valid_from", "valid_to"):
-            v = getattr(s, name)
-            if v is not None:
-                try:
-                    setattr(s, name, str(pd.Timestamp(str(v)).date()))
-                except ValueError:
-                    raise UsageError(f"{source}: {name}={v!r} is not a date YYYY-MM-DD") from None
+    _check_validity_dates(c.segments, source)
     periods = c.periods()
     for f, t, segs in periods:
         if f is not None and t is not None and f > t:
@@ -308,6 +302,42 @@ def check_curve(c: RatingCurve, source: str = "--rating") -> RatingCurve:
         if f2 is not None and (t1 is None or t1 >= f2):
             raise UsageError(f"{source}: validity periods overlap ({f1 or '...'}..{t1 or '...'} and from {f2})")
     return c
+
+
+def _check_validity_dates(segments: list, source: str) -> None:
+    """Each segment's ``valid_from`` and ``valid_to`` as ``YYYY-MM-DD``, read by the one date parser of every file
+    (:func:`.tables.parse_dates`, all of the curve's dates together, as a column): 2019年2月1日 is read, and
+    01/02/2019 only where the curve's other dates show the order (pandas read it as 2 January, silently moving the
+    curve's change by a month); a UsageError naming the value otherwise."""
+    from .tables import parse_dates
+
+    at = [(s, name) for s in segments for name in ("valid_from", "valid_to") if getattr(s, name) is not None]
+    if not at:
+        return
+    written = [str(getattr(s, name)).strip() for s, name in at]
+    try:
+        days = parse_dates(written, column="valid_from/valid_to", source=source)
+    except DataError:
+        (s, name), bad = next(((a, w) for a, w in zip(at, written) if not _one_date(w)), (at[0], written[0]))
+        guess = re.match(r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}$", bad) is not None
+        raise UsageError(f"{source}: {name}={getattr(s, name)!r} is not a date YYYY-MM-DD"
+                         + (f" (day and month are not guessed: {bad} is either; the curve's other dates do not show "
+                            "which)" if guess else "")) from None
+    for (s, name), day in zip(at, days):
+        if day != day.normalize():
+            raise UsageError(f"{source}: {name}={getattr(s, name)!r} is not a date YYYY-MM-DD (it has a time of day)")
+        setattr(s, name, str(day.date()))
+
+
+def _one_date(text: str) -> bool:
+    """Whether ``text`` alone reads as one date (:func:`.tables.parse_dates`)."""
+    from .tables import parse_dates
+
+    try:
+        parse_dates([text])
+    except DataError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------ parsing
