@@ -77,6 +77,42 @@ def test_gbk_csv_with_chinese_headers_imports_and_says_how_it_was_read(tmp_path,
     assert rc == 1 and "mapped column(s) date=日期" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_note_or_a_summary_row_with_a_year_under_the_table_is_skipped_as_a_label(tmp_path, capsys):
+    """A note under the data (注：2018年7月资料为插补值) or a totals row naming its years ("Total 2018-2020") was refused
+    as a date not in the form of the first row, though 合计 without a digit is skipped; words in the date cell
+    mark a label, unless the cell is a date (05-Jan-2020 under --date_format %d-%b-%Y)."""
+    import openpyxl
+
+    src = daily_frame(seed=10)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["日期", "雨量", "流量"])
+    for d, p, q in src[["date", "p", "q"]].itertuples(index=False):
+        ws.append([d.to_pydatetime(), p, q])
+    ws.append([])
+    ws.append(["注：2018年7月资料为插补值"])
+    wb.save(tmp_path / "note.xlsx")
+    out = tmp_path / "o"
+    rc, stdout, err = run(capsys, ["station", "import", str(tmp_path / "note.xlsx"), "--id", "n1", "--out", str(out),
+                                   "--map", "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    assert "skipped 1 row(s) whose date cell is a label, not a date: ['注：2018年7月资料为插补值']" in stdout
+    np.testing.assert_allclose(pd.read_csv(out / "timeseries" / "n1.csv")["discharge_vol"], src["q"])
+    for fmt, flags, last in (("%Y-%m-%d", [], "Total 2018-2020,1234.5,"), ("%d-%b-%Y", ["--date_format", "%d-%b-%Y"],
+                                                                          None)):
+        lines = ["date,p,q"] + [f"{d.strftime(fmt)},{p},{q}" for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+        f = tmp_path / "t.csv"
+        f.write_text("\n".join(lines + ([last] if last else [])) + "\n", encoding="utf-8")
+        sid = "t1" if last else "t2"
+        rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",
+                                       "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s", *flags])
+        assert rc == 0, err
+        assert ("skipped 1 row(s) whose date cell is a label, not a date: ['Total 2018-2020']" in stdout) == bool(last)
+        ts = pd.read_csv(out / "timeseries" / f"{sid}.csv")
+        assert len(ts) == DAYS
+        np.testing.assert_allclose(ts["discharge_vol"], src["q"])
+
+
 def test_values_typed_in_full_width_digits_read_as_the_numbers_they_are(tmp_path, capsys):
     """１２．５ (digits typed in a Chinese input method) was refused as a non-numeric value, though dates and headers
     so typed are read; now each such cell reads as its number, a negative temperature and a --na_value code too."""

@@ -424,11 +424,12 @@ def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None 
 MAX_LABEL_ROWS = 3
 
 
-def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list):
+def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list, date_format: str | None = None):
     """``(frame, rows, head)``: ``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date
-    cell has no digit, and leading rows whose date cell is empty while another cell holds text that is not a
-    number (a units row under the header, ``,(mm),(℃),(m3/s)``); the file rows ``rows`` [len(frame)] of the rows
-    kept; and how many were dropped at the head."""
+    cell has no digit (trailing: or holds words, a note or a summary row with a year in it), and leading
+    rows whose date cell is empty while another cell holds text that is not a number (a units row under the header,
+    ``,(mm),(℃),(m3/s)``); the file rows ``rows`` [len(frame)] of the rows kept; and how many were dropped at the
+    head."""
     rows = np.asarray(rows)
     # Rows with nothing in any cell at the end (a spreadsheet's formatted empty rows, a trailing ",,,") carry
     # nothing: dropped, however many, before anything else is looked at.
@@ -449,9 +450,21 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list):
     while head < min(MAX_LABEL_ROWS, len(frame)) and no_digit[head] and (
             frame[date_col].iloc[head] is not pd.NA or units_row(head)):
         head += 1
+    def note(i: int) -> bool:
+        """A note or a summary row under the table (注：2018年7月资料为插补值, "Total 2018-2020"): words in the date
+        cell, with a year among them perhaps (no date form holds two letters but 年月日)."""
+        text = str(frame[date_col].iloc[i])
+        if sum(c.isalpha() for c in re.sub(r"[年月日时分秒T]", "", text)) < 2:
+            return False
+        try:  # 05-Jan-2020 under --date_format %d-%b-%Y is a date
+            tables.parse_dates([text], date_format)
+        except DataError:
+            return True
+        return False
+
     tail = 0
-    while (tail < MAX_LABEL_ROWS and len(frame) - tail - 1 >= head and no_digit[len(frame) - tail - 1]
-           and frame[date_col].iloc[len(frame) - tail - 1] is not pd.NA):
+    while (tail < MAX_LABEL_ROWS and len(frame) - tail - 1 >= head and frame[date_col].iloc[len(frame) - tail - 1]
+           is not pd.NA and (no_digit[len(frame) - tail - 1] or note(len(frame) - tail - 1))):
         tail += 1
     if not head and not tail:
         return frame, rows, 0
@@ -619,7 +632,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     # the file row of each row, for messages (blank rows the reader dropped count in the numbers after them)
     rows = table.rows if table is not None and len(table.frame) == len(frame) else np.arange(len(frame)) + 2
     labelled = frame
-    frame, rows, head = _drop_label_rows(frame, cols["date"], rows, summary)
+    frame, rows, head = _drop_label_rows(frame, cols["date"], rows, summary, o.date_format)
     named_keys = check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
