@@ -178,6 +178,25 @@ def test_dates_that_cannot_be_read_without_a_guess_are_one_line(values, kw, mess
     assert message in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith("f.csv: ")
 
 
+def test_a_file_whose_name_says_another_kind_is_named_for_what_it_is(tmp_path):
+    """An .xlsx saved under a .csv name was "not a text file (it holds binary data)", a CSV renamed .xlsx "not a
+    readable .xlsx workbook (BadZipFile)", and a web portal's HTML table named .xls asked for xlrd; each says what
+    the file is and which name or export reads it."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["date", "q"])
+    wb.save(tmp_path / "book.csv")
+    with pytest.raises(DataError, match=r"book.csv is an Excel workbook \(.xlsx\) under a .csv name: rename it book.xlsx"):
+        tables.read_table(tmp_path / "book.csv")
+    (tmp_path / "text.xlsx").write_text("date,q\n2020-01-01,1\n", encoding="utf-8")
+    with pytest.raises(DataError, match="text.xlsx is a text file \\(CSV\\) under a .xlsx name, not a workbook: rename it"):
+        tables.read_table(tmp_path / "text.xlsx")
+    (tmp_path / "web.xls").write_text("<html><table><tr><td>date</td></tr></table></html>", encoding="utf-8")
+    with pytest.raises(DataError, match="web.xls is a web page or XML table under an .xls name"):
+        tables.read_table(tmp_path / "web.xls")
+
+
 def test_json_and_damaged_files(tmp_path):
     f = tmp_path / "a.json"
     f.write_text('{"a": [1, 2]}', encoding="utf-8")

@@ -425,6 +425,10 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
     raw, digest = read_bytes(path, "table (CSV)")
     if not raw.strip():
         raise DataError(f"{path} is empty; expected a CSV with a header row and one row per time step")
+    kind = _spreadsheet_kind(raw)
+    if kind:  # a workbook saved (or renamed) with a .csv name: read as text it is binary noise
+        raise DataError(f"{path} is an Excel workbook ({kind}) under a {path.suffix or 'text'} name: rename it "
+                        f"{path.stem}{kind}, or save the sheet as CSV")
     if b"\x00" in raw[:65536] and not _looks_utf16(raw) and encoding is None:
         raise DataError(f"{path} is not a text file (it holds binary data); expected a CSV")
     text, codec, detected = decode(raw, encoding, str(path))
@@ -479,6 +483,10 @@ def _cell_text(v):
 
 def _read_sheet(path: Path, sheet, skiprows, header_names, na_values) -> Table:
     raw, digest = read_bytes(path, "spreadsheet")
+    if path.suffix.lower() != ".xls" and not raw.startswith(b"PK") and raw.strip() and \
+            (b"\x00" not in raw[:4096] or _looks_utf16(raw)) and raw.lstrip()[:1] != b"<":
+        raise DataError(f"{path} is a text file (CSV) under a {path.suffix} name, not a workbook: rename it "
+                        f"{path.stem}.csv")
     if path.suffix.lower() == ".xls":
         names, rows_of, epoch = _xls_book(path, raw)
     else:
@@ -543,7 +551,22 @@ def _xlsx_book(path: Path, raw: bytes):
     return list(wb.sheetnames), rows, wb.epoch
 
 
+def _spreadsheet_kind(raw: bytes) -> str | None:
+    """``.xlsx`` or ``.xls`` where ``raw`` is a workbook of that kind (by its first bytes), else None."""
+    if raw.startswith(b"PK\x03\x04") and b"xl/" in raw[:65536]:
+        return ".xlsx"
+    if raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return ".xls"
+    return None
+
+
 def _xls_book(path: Path, raw: bytes):
+    if raw.lstrip()[:1] == b"<" or raw[:3] == codecs.BOM_UTF8 and raw[3:].lstrip()[:1] == b"<":
+        # what many web portals and old database exports call .xls: an HTML table (or XML spreadsheet)
+        raise DataError(f"{path} is a web page or XML table under an .xls name, not an Excel workbook: open it in "
+                        "Excel or WPS and save it as .xlsx (or the sheet as CSV)")
+    if _spreadsheet_kind(raw) == ".xlsx":
+        raise DataError(f"{path} is an .xlsx workbook under an .xls name: rename it {path.stem}.xlsx")
     try:
         import xlrd
     except ImportError:
