@@ -166,6 +166,8 @@ def test_dates_are_read_as_written(values, kw, expected):
 @pytest.mark.parametrize("values,kw,message", [
     (["01/02/2020", "03/04/2020"], {}, "do not show which; give --date_format"),
     (["43831"], {}, "holds numbers ('43831', row 2), not dates"),
+    # Excel's day numbers in a CSV: --date_format %Y%m%d, which the message gave, reads none of them
+    (["43831", "43832"], {}, "Excel's day numbers (43831 is 2020-01-01)? format the column as dates in Excel"),
     (["2020-02-30"], {}, "'2020-02-30' (row 2), not a date"),
     (["2020-01-01", "1.1.2020"], {}, "not a date in the form of the first row: '1.1.2020' (row 3)"),
     (["junk"], {}, "the form of 'junk' (row 2) is not recognised"),

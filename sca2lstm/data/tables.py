@@ -823,6 +823,12 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
                 raise DataError(f"{where}{column!r} has {s.iloc[i]!r} (row {file_row(first_row, i)}), not an Excel date "
                                 f"serial (1 to {_EXCEL_SERIAL_MAX:.0f})")
             return _from_serial(days, epoch)
+        days = s.astype(float).to_numpy()
+        if ((days >= 10000) & (days < 100000)).all():  # 1927-2173 in Excel's day count: no form of date
+            day = _from_serial(days[:1], epoch)[0]
+            raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {file_row(first_row, 0)}), not dates: "
+                            f"Excel's day numbers ({s.iloc[0]} is {day:%Y-%m-%d})? format the column as dates in Excel "
+                            "before saving the CSV, or import the workbook itself (.xlsx)")
         raise DataError(f"{where}{column!r} holds numbers ({s.iloc[0]!r}, row {file_row(first_row, 0)}), not dates; give "
                         f"{flag} (e.g. %Y%m%d) or save the dates as dates")
     year_first = s.str.match(_YEAR_FIRST).to_numpy(dtype=bool)
