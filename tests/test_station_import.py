@@ -180,6 +180,27 @@ def test_an_id_differing_only_in_case_from_a_stored_one_is_refused(source, tmp_p
     assert rc == 2 and "given more than once" in err and not (tmp_path / "two").exists()
 
 
+def test_a_stations_table_saved_back_from_excel_in_gbk_is_read_and_written_in_utf8(source, tmp_path, capsys):
+    """stations.csv opened in Excel or WPS on a Chinese system, a note column added, and saved comes back in GBK:
+    the next import was refused with "give the right --encoding", a flag for the station's file that cannot help.
+    It is read as it is and written back in UTF-8, the note kept, and every command reads it again."""
+    from sca2lstm.data import reader
+
+    out = tmp_path / "stations"
+    f = write_csv(source, tmp_path / "a.csv")
+    base = ["station", "import", str(f), "--map", MAP, "--discharge_unit", "m3/s", "--out", str(out)]
+    assert run(capsys, [*base, "--id", "A1", "--lat", "50"])[0] == 0
+    table = out / "attributes" / "stations.csv"
+    edited = pd.read_csv(table, dtype=str).assign(备注="上游有水库")
+    table.write_bytes(edited.to_csv(index=False).encode("gbk"))
+    rc, _, err = run(capsys, [*base, "--id", "B1"])
+    assert rc == 0, err
+    back = pd.read_csv(table, dtype=str, encoding="utf-8").set_index("gauge_id")
+    assert back.loc["A1", "备注"] == "上游有水库" and back.loc["A1", "gauge_lat"] == "50"
+    assert sorted(back.index) == ["A1", "B1"]
+    assert reader.attribute_table(out).loc["A1", "gauge_lat"] == 50
+
+
 def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     write_csv(source, tmp_path / "a.csv")
     write_csv(source, tmp_path / "b.csv", sep=";", decimal=",", date_fmt="%d.%m.%Y", q_factor=1000.0)

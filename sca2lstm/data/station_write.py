@@ -49,7 +49,9 @@ def _stations_table(out_dir) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=["gauge_id"])
     try:
-        df = tables.read_csv(path, dtype=str, keep_default_na=False)
+        # UTF-8 by the layout's contract; one opened and saved in Excel or WPS comes back in the system's encoding
+        # (GBK), which is read as it is and written back in UTF-8 with the station (the other commands read UTF-8)
+        df = tables.read_csv(path, encoding=None, dtype=str, keep_default_na=False)
     except DataError as e:
         raise DataError(f"{e}; fix or remove it") from None
     if "gauge_id" not in df.columns:
