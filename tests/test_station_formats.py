@@ -599,6 +599,8 @@ def test_a_rating_table_as_stations_keep_it_reads_and_its_faults_are_one_line(tm
     q = pd.read_csv(out / "timeseries" / "tb.csv")["discharge_vol"]
     assert np.isnan(q[3]) and q[4] == 0.0 and q[5] == pytest.approx(3.0) and q[6] == pytest.approx(1775.0)
     assert q[0] == pytest.approx(12.0)
+    assert ("740 values; 1 below the curve (masked); 1 above the highest gauged stage (extrapolated along the line "
+            "through the table's two highest pairs, flagged in discharge_extrapolated)") in stdout
     assert ("1 of 740 water levels in column 'h' lie below the rating curve (its lowest stage 0.1 m; the lowest of "
             "them 0.05 m)") in stdout + err
     assert ("1 of 740 water levels in column 'h' lie above the highest gauged stage (3 m; the highest of them 3.5 m): "

@@ -248,7 +248,9 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     raw["discharge"] = res.q
     raw["discharge_extrapolated"] = np.where(np.isfinite(res.q), res.above.astype(np.float64), np.nan)
     summary.append(f"water level -> discharge by the rating curve ({curve.describe()}): {n} values; {nb} below "
-                   f"the curve (masked); {na} above the highest gauged stage (extrapolated with the top segment, "
+                   f"the curve (masked); {na} above the highest gauged stage (extrapolated "
+                   + ("along the line through the table's two highest pairs" if curve.kind == "table" else
+                      "with the top segment") + ", "
                    "flagged in discharge_extrapolated)" + (f"; {nn} outside every validity period (masked)" if nn else ""))
     if nb:
         warnings.append(f"{nb} of {n} water levels in column {col!r} lie below the rating curve ("
