@@ -1283,6 +1283,26 @@ def test_precipitation_unit_from_a_spec_and_an_unknown_one(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+def test_a_spec_with_the_decimal_comma_unquoted_says_to_quote_it(tmp_path, capsys):
+    """`decimal: ,` written as the flag is typed is YAML syntax, not a value: the refusal quoted YAML's parser only
+    ("expected the node content, but found ','"); it now says to quote the mark, and the quoted spec imports."""
+    src = daily_frame(seed=12)
+    lines = ["date;p;q"] + [f"{d:%Y-%m-%d};{str(p).replace('.', ',')};{str(q).replace('.', ',')}"
+                            for d, p, q in src[["date", "p", "q"]].itertuples(index=False)]
+    (tmp_path / "de.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    text = ("file: de.csv\nid: d1\nmap: date=date,precipitation=p,discharge=q\ndischarge_unit: m3/s\nsep: ;\n"
+            "decimal: ,\n")
+    spec.write_text(text, encoding="utf-8")
+    argv = ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "o")]
+    rc, _, err = run(capsys, argv)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and 'quote the decimal mark: decimal: ","' in err, err
+    spec.write_text(text.replace("decimal: ,", 'decimal: ","'), encoding="utf-8")
+    rc, _, err = run(capsys, argv)
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o" / "timeseries" / "d1.csv")["discharge_vol"], src["q"])
+
+
 def test_an_import_flag_given_with_a_spec_is_refused_not_ignored(tmp_path, capsys):
     """With --spec every station's options come from the YAML: --precipitation_unit 0.1mm given beside it was
     dropped without a word, so the refusal of rain in 0.1 mm asked for the very flag the user had given (and a dry

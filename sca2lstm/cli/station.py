@@ -128,6 +128,8 @@ def _from_flags(args) -> list[dict]:
 
 
 def _from_spec(path, args) -> list[dict]:
+    import re
+
     import yaml
 
     from ..data.tables import read_text
@@ -144,7 +146,12 @@ def _from_spec(path, args) -> list[dict]:
     try:
         doc = yaml.load(read_text(p, None, "station spec").text, Loader=_spec_loader())   # UTF-8 or GBK
     except yaml.YAMLError as e:
-        raise UsageError(f"--spec {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
+        # `decimal: ,` written as the flag is typed: a lone ',' (or a lone quote) is YAML's syntax, not a value
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        text = read_text(p, None, "station spec").text.splitlines()
+        key = re.match(r"\s*-?\s*(\w+):\s*([,'])\s*$", text[line]) if line is not None and line < len(text) else None
+        hint = (f"; quote the {key[1]} mark: {key[1]}: \"{key[2]}\"" if key else "")
+        raise UsageError(f"--spec {p} is not valid YAML: {' '.join(str(e).split())[:200]}{hint}") from None
     items = doc.get("stations") if isinstance(doc, dict) and "stations" in doc else doc
     beside = sorted(str(k) for k in doc if k != "stations") if items is not doc else []
     if beside:  # written once for all stations, they would be dropped without a word
