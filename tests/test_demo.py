@@ -43,6 +43,12 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
         load_model(ckpt)                       # rebuilds the model from the checkpoint alone
         torch.load(ckpt, weights_only=True)    # and loads safely
     kept_pretrained = torch.load(fts[0], weights_only=True)["kept"] == "pretrained"
+    # its data are marked synthetic, as `data synth`'s: its models are taken for synthetic-data models (run on
+    # other synthetic basins, refused on real data), and a rerun still knows the folder for the demo's own
+    from sca2lstm.cli.demo import _written_by_a_demo
+    from sca2lstm.data.dataset import SYNTHETIC_MARKER
+    assert (out / "data" / SYNTHETIC_MARKER).is_file() and _written_by_a_demo(out / "data")
+    assert all(torch.load(c, weights_only=True)["builtin_data"] for c in (pre, fts[0]))
     assert ("fine-tuning kept the pretrained weights" in printed) == kept_pretrained
 
     summary = pd.read_csv(out / "demo_test_metrics.csv")

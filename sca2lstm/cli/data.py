@@ -41,14 +41,9 @@ def _body(args) -> int:
             raise UsageError(f"--start {args.start} is after --end {args.end}")
         t0 = time.time()
         ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end)
-        from pathlib import Path
-
-        from ..data.dataset import SYNTHETIC_MARKER
-        # the synthetic basins carry real gauge ids: the marker keeps a model from taking them for real data
-        # beside the basins, where generate_synthetic wrote them (it expands '~', which --out=~/x keeps)
-        (Path(args.out).expanduser() / SYNTHETIC_MARKER).write_text(
-            f"Synthetic basins written by `sca2lstm data synth` (seed {args.seed}), not observations. A model trained "
-            "on them is refused on real data, and the reverse.\n", encoding="utf-8")
+        from ..data.dataset import mark_synthetic
+        # beside the basins, where generate_synthetic wrote them (both expand '~', which --out=~/x keeps)
+        mark_synthetic(args.out, f"`sca2lstm data synth` (seed {args.seed})")
         # Every id up to a screenful; beyond it the first ones (the rest are in timeseries/ and the attributes).
         shown = " ".join(ids) if len(ids) <= SHOWN_IDS else f"{' '.join(ids[:SHOWN_IDS])} ... ({len(ids) - SHOWN_IDS} more)"
         print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {shown}")

@@ -43,13 +43,15 @@ def build_parser() -> ArgumentParser:
 
 
 def _written_by_a_demo(data_dir: Path) -> bool:
-    """Whether ``data_dir`` holds only what a demo writes there: attributes/ and timeseries/ with the files of
-    the first synthetic basins (so a rerun never deletes a user's own data folder that happens to be there)."""
+    """Whether ``data_dir`` holds only what a demo writes there: attributes/, timeseries/ with the files of
+    the first synthetic basins, and the synthetic marker (so a rerun never deletes a user's own data folder that
+    happens to be there)."""
     import re
 
+    from ..data.dataset import SYNTHETIC_MARKER
     from ..data.synthetic import synthetic_gauge_ids
 
-    if not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {"attributes", "timeseries"}:
+    if not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {"attributes", "timeseries", SYNTHETIC_MARKER}:
         return False
     names = [p.name for p in (data_dir / "timeseries").iterdir()] if (data_dir / "timeseries").is_dir() else []
     ids = [m.group(1) for m in (re.fullmatch(r"CAMELS_GB_hydromet_timeseries_(\w+)_\d{8}-\d{8}\.csv", n)
@@ -63,6 +65,7 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
 
     from ..checkpoint import load_model
     from ..config import DEFAULT_CONFIG_PATH, USER_CONFIG_NAME, load_config
+    from ..data.dataset import mark_synthetic
     from ..data.synthetic import generate_synthetic, synthetic_gauge_ids
     from ..evaluation.predict import predict, write_prediction
     from ..evaluation.report import build_report
@@ -85,6 +88,7 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
         shutil.rmtree(data_dir)
     print(f"[1/4] Writing {n_basins} synthetic basins to {data_dir}")
     generate_synthetic(data_dir, n_basins=n_basins, seed=42, end=s.get("synth_end", "2015-09-30"))
+    mark_synthetic(data_dir, "`sca2lstm demo`")   # its model is then taken for what it is on other synthetic data
     overrides = {"data": {"data_dir": str(data_dir), **s.get("periods", {})},
                  "training": {"epochs": epochs or s["pretrain_epochs"], "epoch_coverage": s["coverage"]},
                  "finetune": {"epochs": s["finetune_epochs"]}}

@@ -51,6 +51,14 @@ def _builtin_dir(cfg: Config) -> Path:
 SYNTHETIC_MARKER = "SYNTHETIC_BASINS.txt"
 
 
+def mark_synthetic(folder, written_by: str) -> None:
+    """Mark ``folder`` as holding synthetic basins (:data:`SYNTHETIC_MARKER`): they carry real gauge ids, and the
+    marker keeps a model trained on them from taking real data for its own, and the reverse."""
+    (Path(folder).expanduser() / SYNTHETIC_MARKER).write_text(
+        f"Synthetic basins written by {written_by}, not observations. A model trained on them is refused on real "
+        "data, and the reverse.\n", encoding="utf-8")
+
+
 def _is_cache_folder(path: Path) -> bool:
     """A folder made by :func:`~sca2lstm.data.synthetic.builtin_dataset_dir` (``synthetic/gb_n<N>_seed<S>_v<V>``):
     made again, the same, where it is gone."""
