@@ -193,7 +193,13 @@ function fillVerification(hist) {
   }
 }
 
+// Each load is numbered: an answer that comes back after a later choice (another station, day or lead) is
+// dropped, or a slow forecast of the station left behind would be drawn under the station chosen since.
+let loadCount = 0;
+
 async function load() {
+  const mine = ++loadCount;
+  const current = () => mine === loadCount;
   const station = $("#station").value;
   const leads = $("#leads").value;
   document.body.dataset.ready = "0";
@@ -202,17 +208,20 @@ async function load() {
     const issue = $("#issue-date").value;
     const query = "leads=" + leads + (issue ? "&issue_date=" + issue : "");
     const fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?${query}`);
+    if (!current()) return;
     drawChart(fc);
     fillTable(fc);
     drawWeights(fc.weights);
     $("#chart-title").textContent = T.station + " " + station + ": " + T.chart_title;
-    fillVerification(await getJSON(`/stations/${encodeURIComponent(station)}/forecasts?limit=20`));
+    const issued = await getJSON(`/stations/${encodeURIComponent(station)}/forecasts?limit=20`);
+    if (!current()) return;
+    fillVerification(issued);
     if (!$("#obs-date").value) $("#obs-date").value = new Date().toISOString().slice(0, 10);
     setStatus(T.issued_for + " " + fc.issue_date);
     document.body.dataset.ready = "1";
     document.body.dataset.station = station;
   } catch (e) {
-    setStatus(String(e.message || e), true);
+    if (current()) setStatus(String(e.message || e), true);
   }
 }
 
