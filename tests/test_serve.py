@@ -641,7 +641,9 @@ def test_the_page_and_its_assets_are_served_offline(service):
     page = c.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for hook in ('id="station"', 'id="chart"', 'id="forecast-table"', 'id="weights"', 'id="post-form"',
-                 'id="obs-token"', 'id="verification"', 'id="warnings-list"', 'id="i18n"'):
+                 'id="obs-token"', 'id="verification"', 'id="warnings-list"', 'id="i18n"',
+                 # where the script says why a forecast could not be loaded, in place of the chart
+                 'id="load-error"'):
         assert hook in page.text
     assert "{{" not in page.text and 'lang="en"' in page.text
     # the lead days offered are those the model forecasts (the tiny model: 7), never more

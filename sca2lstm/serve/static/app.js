@@ -193,6 +193,20 @@ function fillVerification(hist) {
   }
 }
 
+// A forecast that could not be loaded: the station's title, the reason where the chart was, nothing else.
+function showLoadError(station, e) {
+  const text = String(e.message || e);
+  for (const sel of ["#chart", "#forecast-table tbody", "#verification tbody", "#weights"]) $(sel).replaceChildren();
+  $("#forecast-meta").textContent = "";
+  $("#forecast-notes").replaceChildren();
+  $("#forecast-notes").hidden = true;
+  $("#chart-title").textContent = T.station + " " + station + ": " + T.chart_title;
+  const box = $("#load-error");
+  box.textContent = text;
+  box.hidden = false;
+  setStatus(text, true);
+}
+
 // Each load is numbered: an answer that comes back after a later choice (another station, day or lead) is
 // dropped, or a slow forecast of the station left behind would be drawn under the station chosen since.
 let loadCount = 0;
@@ -202,13 +216,22 @@ async function load() {
   const current = () => mine === loadCount;
   const station = $("#station").value;
   const leads = $("#leads").value;
+  const issue = $("#issue-date").value;
   document.body.dataset.ready = "0";
   setStatus(T.loading + " " + station + " …");
+  let fc;
   try {
-    const issue = $("#issue-date").value;
     const query = "leads=" + leads + (issue ? "&issue_date=" + issue : "");
-    const fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?${query}`);
-    if (!current()) return;
+    fc = await getJSON(`/stations/${encodeURIComponent(station)}/forecast?${query}`);
+  } catch (e) {
+    // nothing shown before (another station's forecast, or another day's) may stay under the one asked for:
+    // its chart and table would be read as the answer
+    if (current()) showLoadError(station, e);
+    return;
+  }
+  if (!current()) return;
+  try {
+    $("#load-error").hidden = true;
     drawChart(fc);
     fillTable(fc);
     drawWeights(fc.weights);
