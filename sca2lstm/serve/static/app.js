@@ -8,7 +8,12 @@ const T = JSON.parse(document.getElementById("i18n").textContent);
 const LEVEL_COLOURS = ["#d4a017", "#e67e22", "#c0392b", "#8e44ad", "#4a235a"];
 const levelOrder = (levels) => Object.keys(levels || {}).filter((n) => levels[n].value !== null)
   .sort((a, b) => levels[a].value - levels[b].value);
-const levelColour = (levels, name) => LEVEL_COLOURS[Math.min(levelOrder(levels).indexOf(name), LEVEL_COLOURS.length - 1)];
+const levelRank = (levels, name) => Math.min(levelOrder(levels).indexOf(name), LEVEL_COLOURS.length - 1);
+const levelColour = (levels, name) => LEVEL_COLOURS[levelRank(levels, name)];
+// Text on a level's colour: dark on the light yellow and orange (white there has a contrast of 2.4 and 2.9), white
+// on the darker ones.
+const LEVEL_TEXT = ["#1d2733", "#1d2733", "#fff", "#fff", "#fff"];
+const levelTextColour = (levels, name) => LEVEL_TEXT[levelRank(levels, name)];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
 
@@ -258,6 +263,7 @@ async function loadWarnings() {
     const opt = $("#station").querySelector(`option[value="${CSS.escape(s.station)}"]`);
     if (!opt) continue;
     opt.style.background = s.warning ? levelColour(s.levels, s.warning) : "";
+    opt.style.color = s.warning ? levelTextColour(s.levels, s.warning) : "";
     opt.textContent = s.station + (s.warning ? " ⚠ " + s.warning : "");
     opt.dataset.warning = s.warning || "";
   }
@@ -271,6 +277,7 @@ async function loadWarnings() {
     chip.className = "warning-chip";
     chip.dataset.station = s.station;
     chip.style.background = levelColour(s.levels, s.warning);
+    chip.style.color = levelTextColour(s.levels, s.warning);
     chip.textContent = s.station + ": " + s.warning + " (" + fmt(s.levels[s.warning].value) + " m³/s), " +
       T.from_lead + " " + s.first_lead + (s.data_age_days > T.stale_days ? " — " + T.old_data.replace("{d}", s.data_age_days) : "");
     chip.addEventListener("click", () => { $("#station").value = s.station; load(); });
