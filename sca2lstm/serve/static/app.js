@@ -254,9 +254,19 @@ async function load() {
 }
 
 // Every station's highest warning (GET /warnings): the list above the chart, and the station menu's colours.
+// Read at the start and again after each post (a posted day can start, raise or end a warning). A failure is
+// said in the list itself: the forecast shown is still good.
 async function loadWarnings() {
-  const w = await getJSON("/warnings");
   const box = $("#warnings-list");
+  let w;
+  try {
+    w = await getJSON("/warnings");
+  } catch (e) {
+    box.textContent = String(e.message || e);
+    box.className = "error";
+    return;
+  }
+  box.className = "";
   box.replaceChildren();
   const warned = w.stations.filter((s) => s.warning);
   for (const s of w.stations) {
@@ -301,7 +311,7 @@ async function post(ev) {
     });
     out.textContent = T.stored.replace("{n}", r.stored).replace("{v}", r.data_version);
     out.className = "";
-    await load();
+    await Promise.all([load(), loadWarnings()]);
   } catch (e) {
     out.textContent = String(e.message || e);
     out.className = "error";
