@@ -674,6 +674,23 @@ def test_the_page_speaks_chinese_when_the_browser_asks_for_it(service):
     assert choose_language("de, fr") == "en" and choose_language("garbage;;q=x") == "en"
 
 
+def _script_text(page: str) -> dict:
+    """The strings the page's script writes, as the page embeds them (<script id="i18n">)."""
+    return json.loads(page.split('<script id="i18n" type="application/json">')[1].split("</script>")[0])
+
+
+def test_the_script_has_every_string_in_both_languages():
+    """The script names a station /warnings could not forecast (its ``errors``) in the reader's language,
+    and every string it writes exists in both languages (a missing one shows as "undefined")."""
+    from sca2lstm.serve.page import LANGUAGES, render_page
+
+    texts = {lang: _script_text(render_page(lang)) for lang in LANGUAGES}
+    assert texts["en"].keys() == texts["zh"].keys()
+    assert all(isinstance(v, (str, int)) and v != "" for t in texts.values() for v in t.values())
+    assert (texts["en"]["not_forecast"], texts["zh"]["not_forecast"]) == ("could not be forecast", "无法预报")
+    assert (texts["en"]["none_other"], texts["zh"]["none_other"]) == ("No other station is warned.", "其他测站没有预警。")
+
+
 def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys, monkeypatch):
     from sca2lstm.cli.main import main
 

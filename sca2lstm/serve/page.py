@@ -52,11 +52,13 @@ SCRIPT_TEXT = {
            "chart_title": "observed flow and forecast", "from_cache": "from the cache", "data_version": "data version",
            "no_warning": "no warning", "warns": "warning", "from_lead": "from lead", "old_data": "data {d} days old", "no_levels": "no levels",
            "stored": "Stored {n} day(s); data version {v}.", "none": "No station is warned.",
+           "none_other": "No other station is warned.", "not_forecast": "could not be forecast",
            "weather": "with the weather forecast issued {d} ({m} member(s))"},
     "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
            "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
            "from_lead": "起始预见期", "old_data": "数据已过 {d} 天", "no_levels": "无预警流量", "stored": "已保存 {n} 天；数据版本 {v}。",
-           "none": "目前没有测站发出预警。", "weather": "采用 {d} 发布的天气预报（{m} 个成员）"},
+           "none": "目前没有测站发出预警。", "none_other": "其他测站没有预警。", "not_forecast": "无法预报",
+           "weather": "采用 {d} 发布的天气预报（{m} 个成员）"},
 }
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

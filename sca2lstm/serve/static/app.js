@@ -269,18 +269,25 @@ async function loadWarnings() {
   box.className = "";
   box.replaceChildren();
   const warned = w.stations.filter((s) => s.warning);
+  const failed = w.errors || [];
+  const option = (id) => $("#station").querySelector(`option[value="${CSS.escape(id)}"]`);
   for (const s of w.stations) {
-    const opt = $("#station").querySelector(`option[value="${CSS.escape(s.station)}"]`);
+    const opt = option(s.station);
     if (!opt) continue;
     opt.style.background = s.warning ? levelColour(s.levels, s.warning) : "";
     opt.style.color = s.warning ? levelTextColour(s.levels, s.warning) : "";
     opt.textContent = s.station + (s.warning ? " ⚠ " + s.warning : "");
     opt.dataset.warning = s.warning || "";
   }
-  if (!warned.length) {
-    box.textContent = T.none;
-    return;
+  // A station that could not be forecast is not a station without a warning: it is named, with the reason.
+  for (const f of failed) {
+    const opt = option(f.station);
+    if (!opt) continue;
+    opt.style.background = opt.style.color = "";
+    opt.textContent = f.station + " (" + T.not_forecast + ")";
+    opt.dataset.warning = "";
   }
+  const pick = (station) => () => { $("#station").value = station; load(); };
   for (const s of warned) {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -290,9 +297,20 @@ async function loadWarnings() {
     chip.style.color = levelTextColour(s.levels, s.warning);
     chip.textContent = s.station + ": " + s.warning + " (" + fmt(s.levels[s.warning].value) + " m³/s), " +
       T.from_lead + " " + s.first_lead + (s.data_age_days > T.stale_days ? " — " + T.old_data.replace("{d}", s.data_age_days) : "");
-    chip.addEventListener("click", () => { $("#station").value = s.station; load(); });
+    chip.addEventListener("click", pick(s.station));
     box.appendChild(chip);
   }
+  for (const f of failed) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "warning-chip failed";
+    chip.dataset.station = f.station;
+    chip.textContent = f.station + ": " + T.not_forecast;
+    chip.title = f.detail || "";
+    chip.addEventListener("click", pick(f.station));
+    box.appendChild(chip);
+  }
+  if (!warned.length) box.prepend(document.createTextNode(failed.length ? T.none_other + " " : T.none));
 }
 
 async function post(ev) {
