@@ -287,7 +287,12 @@ async function loadWarnings() {
     opt.textContent = f.station + " (" + T.not_forecast + ")";
     opt.dataset.warning = "";
   }
-  const pick = (station) => () => { $("#station").value = station; load(); };
+  // a chip is about the station's latest forecast (the one /warnings reads): a day typed before is cleared
+  const pick = (station) => () => {
+    $("#station").value = station;
+    $("#issue-date").value = "";
+    load();
+  };
   for (const s of warned) {
     const chip = document.createElement("button");
     chip.type = "button";
