@@ -47,8 +47,8 @@ function drawChart(fc) {
   const hist = fc.history.filter((d) => d.observed !== null);
   const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
   const x0 = Math.min(...days), x1 = Math.max(...days);
-  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => f.q95))
-    .concat((fc.observed_after || []).map((d) => d.observed).filter((v) => v !== null));
+  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => (f.q95 === null ? f.median : f.q95)))
+    .concat((fc.observed_after || []).map((d) => d.observed)).filter((v) => v !== null);
   const dataMax = Math.max(1e-6, ...ys);
   // Levels up to three times the data's range are drawn; higher ones would flatten the hydrograph.
   const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
@@ -87,6 +87,8 @@ function drawChart(fc) {
   const lastObs = hist.length ? hist[hist.length - 1] : null;
   const start = lastObs && toDay(lastObs.date) === issue ? [{ d: issue, v: lastObs.observed }] : [];
   const band = (lo, hi, cls, opacity) => {
+    // a quantile the model does not give (null) has no band: drawn at 0 it would claim a flow of 0 was possible
+    if (fc.forecast.some((f) => f[lo] === null || f[hi] === null)) return;
     const pts = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[hi]]));
     const low = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[lo]]));
     const poly = pts.concat(low.reverse()).map(([d, v]) => sx(d).toFixed(1) + "," + sy(v).toFixed(1)).join(" ");
@@ -95,16 +97,32 @@ function drawChart(fc) {
   band("q05", "q95", "band90", 0.15);
   band("q25", "q75", "band50", 0.35);
 
+  // A line through [day, value] points, broken where a day is missing or its value is null: a straight line over a
+  // gap in the record would draw flows nobody observed. A day alone between gaps is a dot.
   const line = (pts, attrs) => {
-    if (pts.length < 1) return;
-    const dPath = pts.map(([d, v], i) => (i ? "L" : "M") + sx(d).toFixed(1) + " " + sy(v).toFixed(1)).join(" ");
+    const runs = [];
+    let run = [];
+    for (const [d, v] of pts) {
+      if (run.length && (v === null || d - run[run.length - 1][0] > 1)) {
+        runs.push(run);
+        run = [];
+      }
+      if (v !== null) run.push([d, v]);
+    }
+    if (run.length) runs.push(run);
+    if (!runs.length) return;
+    const dPath = runs.map((r) => r.map(([d, v], i) => (i ? "L" : "M") + sx(d).toFixed(1) + " " + sy(v).toFixed(1))
+      .join(" ")).join(" ");
     svgEl("path", { d: dPath, fill: "none", ...attrs }, svg);
+    for (const [[d, v]] of runs.filter((r) => r.length === 1)) {
+      svgEl("circle", { cx: sx(d).toFixed(1), cy: sy(v).toFixed(1), r: 1.5, fill: attrs.stroke, class: attrs.class + "-dot" }, svg);
+    }
   };
-  line(hist.map((h) => [toDay(h.date), h.observed]), { stroke: "#1d2733", "stroke-width": 1.5, class: "observed-line" });
+  line(fc.history.map((h) => [toDay(h.date), h.observed]), { stroke: "#1d2733", "stroke-width": 1.5, class: "observed-line" });
   // Days observed after the issue day (a forecast of the past): dashed, so the forecast can be judged.
-  const after = (fc.observed_after || []).filter((d) => d.observed !== null);
-  if (after.length && lastObs) {
-    line([[toDay(lastObs.date), lastObs.observed]].concat(after.map((d) => [toDay(d.date), d.observed])),
+  const after = fc.observed_after || [];
+  if (after.some((d) => d.observed !== null)) {
+    line(start.map((p) => [p.d, p.v]).concat(after.map((d) => [toDay(d.date), d.observed])),
          { stroke: "#1d2733", "stroke-width": 1.5, "stroke-dasharray": "5 3", class: "observed-after-line" });
   }
   line(start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f.median])),
