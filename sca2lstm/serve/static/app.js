@@ -40,29 +40,54 @@ function svgEl(name, attrs, parent) {
 const DAY_MS = 86400000;
 const toDay = (iso) => Date.parse(iso + "T00:00:00Z") / DAY_MS;
 
+// A round step for about `parts` y ticks over 0..top: 1, 2, 2.5 or 5 times a power of ten, and the decimals its
+// labels need to state each tick exactly (0.25 -> 2).
+function niceStep(top, parts) {
+  const raw = top / parts, mag = 10 ** Math.floor(Math.log10(raw)), norm = raw / mag;
+  const f = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10;
+  const step = f * mag;
+  return { step, decimals: Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) + (f === 2.5 ? 1 : 0) };
+}
+
+// Text with a white halo beneath it (a copy with a wide white stroke), readable over lines and bands. A copy,
+// not paint-order: every renderer draws it so.
+function haloText(parent, attrs, text) {
+  const halo = svgEl("text", { ...attrs, fill: "#fff", stroke: "#fff", "stroke-width": 3, "stroke-linejoin": "round",
+                               class: "halo", "aria-hidden": "true" }, parent);
+  halo.textContent = text;
+  const t = svgEl("text", { ...attrs, stroke: "none" }, parent);
+  t.textContent = text;
+  return t;
+}
+
 function drawChart(fc) {
   const svg = $("#chart");
   svg.replaceChildren();
-  const W = 900, H = 340, L = 60, R = 20, T = 15, B = 40;
+  const W = 900, H = 340, L = 60, R = 20, TOP = 15, B = 40;
   const hist = fc.history.filter((d) => d.observed !== null);
   const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
   const x0 = Math.min(...days), x1 = Math.max(...days);
   const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => (f.q95 === null ? f.median : f.q95)))
     .concat((fc.observed_after || []).map((d) => d.observed)).filter((v) => v !== null);
-  const dataMax = Math.max(1e-6, ...ys);
+  const dataMax = Math.max(0.01, ...ys);  // a dry river still gets an axis with readable ticks (0 .. 0.01)
   // Levels up to three times the data's range are drawn; higher ones would flatten the hydrograph.
   const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
-  const yMax = Math.max(dataMax, ...shown.map((n) => fc.levels[n].value)) * 1.08;
+  // The y axis ends on a round tick above the data and the levels drawn, so every tick label is its exact value.
+  const top = Math.max(dataMax, ...shown.map((n) => fc.levels[n].value)) * 1.05;
+  // 4 to 6 ticks: the step whose last tick wastes the least height (20.5 m³/s: to 25 by 5, not to 30 by 10)
+  const { step, decimals, yMax } = [4, 5, 6].map((parts) => niceStep(top, parts))
+    .map((n) => ({ ...n, yMax: Math.ceil(top / n.step - 1e-9) * n.step }))
+    .reduce((a, b) => (b.yMax < a.yMax - 1e-12 ? b : a));
   const sx = (d) => L + ((d - x0) / Math.max(1, x1 - x0)) * (W - L - R);
-  const sy = (v) => H - B - (v / yMax) * (H - T - B);
+  const sy = (v) => H - B - (v / yMax) * (H - TOP - B);
 
-  // Axes and labels: y ticks at 0, 1/4, ... of the range; x ticks at the first day of each month.
+  // Axes and labels: y ticks at round values; x ticks at the first day of each month, and the issue day.
   const axes = svgEl("g", { class: "axes", stroke: "#8895a1", "font-size": "11", fill: "#57606a" }, svg);
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax / 4) * i;
+  for (let i = 0; i * step <= yMax * (1 + 1e-9); i++) {
+    const v = i * step;
     svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), "stroke-opacity": 0.25 }, axes);
     const t = svgEl("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", stroke: "none" }, axes);
-    t.textContent = v.toFixed(v < 10 ? 1 : 0);
+    t.textContent = v.toFixed(decimals);
   }
   for (let d = Math.ceil(x0); d <= x1; d++) {
     const date = new Date(d * DAY_MS);
@@ -70,10 +95,16 @@ function drawChart(fc) {
     const t = svgEl("text", { x: sx(d), y: H - B + 16, "text-anchor": "middle", stroke: "none" }, axes);
     t.textContent = date.toISOString().slice(0, 7);
   }
-  const yl = svgEl("text", { x: 14, y: T + 10, stroke: "none", "font-size": "11" }, axes);
+  // the unit along the y axis, clear of the tick labels (beside the top one it read as "m³/s 19")
+  const yMid = (TOP + H - B) / 2;
+  const yl = svgEl("text", { x: 14, y: yMid, stroke: "none", "font-size": "11", "text-anchor": "middle",
+                             transform: `rotate(-90 14 ${yMid})`, class: "y-unit" }, axes);
   yl.textContent = "m³/s";
   const issue = toDay(fc.issue_date);
-  svgEl("line", { x1: sx(issue), x2: sx(issue), y1: T, y2: H - B, "stroke-dasharray": "4 3", class: "issue-line" }, axes);
+  svgEl("line", { x1: sx(issue), x2: sx(issue), y1: TOP, y2: H - B, "stroke-dasharray": "4 3", class: "issue-line" }, axes);
+  // the issue day, under the axis at its dashed line (the month labels alone do not say which day it is)
+  haloText(axes, { x: sx(issue), y: H - B + 30, "text-anchor": "middle", "font-size": "11", fill: "#1d2733",
+                   class: "issue-label" }, fc.issue_date);
 
   for (const name of shown) {
     const v = fc.levels[name].value, colour = levelColour(fc.levels, name);
