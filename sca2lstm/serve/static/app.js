@@ -14,6 +14,8 @@ const levelColour = (levels, name) => LEVEL_COLOURS[levelRank(levels, name)];
 // on the darker ones.
 const LEVEL_TEXT = ["#1d2733", "#1d2733", "#fff", "#fff", "#fff"];
 const levelTextColour = (levels, name) => LEVEL_TEXT[levelRank(levels, name)];
+// A level's name on the white chart: its colour, darkened where the line's colour is too light to read (2.4, 2.9).
+const LEVEL_LABEL = ["#8a6a0f", "#a8520f", "#c0392b", "#8e44ad", "#4a235a"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
 
@@ -110,8 +112,6 @@ function drawChart(fc) {
     const v = fc.levels[name].value, colour = levelColour(fc.levels, name);
     svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), stroke: colour, "stroke-width": 1.5,
                     "stroke-dasharray": "8 4", class: "level-line", "data-level": name }, svg);
-    const t = svgEl("text", { x: W - R - 4, y: sy(v) - 4, "text-anchor": "end", fill: colour, "font-size": "11" }, svg);
-    t.textContent = name + " " + fmt(v);
   }
 
   // Forecast fan: the 5-95 % and 25-75 % bands from the issue day's last observation onwards.
@@ -158,6 +158,17 @@ function drawChart(fc) {
   }
   line(start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f.median])),
        { stroke: "#c0392b", "stroke-width": 2.5, class: "median-line" });
+  // The levels' names last, on top, at the left end of their lines: at the right end they lay under the forecast
+  // fan and its points. From the highest down, each at least a line of text below the one above it, so that
+  // levels close in flow (q10y 18.50, q20y 19.51) do not print over each other.
+  let below = -Infinity;
+  for (const name of shown.slice().reverse()) {
+    const v = fc.levels[name].value, y = Math.max(sy(v) - 4, below + 12);
+    below = y;
+    haloText(svg, { x: L + 4, y: y.toFixed(1), "text-anchor": "start", "font-size": "11",
+                    fill: LEVEL_LABEL[levelRank(fc.levels, name)], class: "level-label", "data-level": name },
+             name + " " + fmt(v));
+  }
   for (const f of fc.forecast) {
     const c = svgEl("circle", { cx: sx(toDay(f.valid_date)), cy: sy(f.median), r: 3.5, fill: "#c0392b",
                                 class: "median-point", "data-valid-date": f.valid_date, "data-median": f.median,
