@@ -686,9 +686,38 @@ def test_the_script_has_every_string_in_both_languages():
 
     texts = {lang: _script_text(render_page(lang)) for lang in LANGUAGES}
     assert texts["en"].keys() == texts["zh"].keys()
-    assert all(isinstance(v, (str, int)) and v != "" for t in texts.values() for v in t.values())
+    def filled(v):  # a string, a number, or a table of strings (the inputs' and settings' names)
+        return v != "" and (isinstance(v, (str, int)) or isinstance(v, dict) and all(filled(x) for x in v.values()))
+
+    assert all(filled(v) for t in texts.values() for v in t.values())
     assert (texts["en"]["not_forecast"], texts["zh"]["not_forecast"]) == ("could not be forecast", "无法预报")
     assert (texts["en"]["none_other"], texts["zh"]["none_other"]) == ("No other station is warned.", "其他测站没有预警。")
+
+
+def test_the_chinese_page_names_every_input_and_setting_in_chinese():
+    """The attention bars and the forecast's setting were written as identifiers (``precip_sum_7d``, ``issue-time``)
+    on the Chinese page."""
+    import re
+
+    from sca2lstm.config import load_config
+    from sca2lstm.data.features import feature_names
+    from sca2lstm.data.reader import TIMESERIES_COLUMNS
+    from sca2lstm.evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
+    from sca2lstm.serve.page import render_page
+
+    zh, en = _script_text(render_page("zh")), _script_text(render_page("en"))
+    cfg = load_config(overrides={"data": {"derived_features": True, "forecast_flag": True, "use_discharge_input": True,
+                                          "lead_days": 3}})
+    weather = [c for c in TIMESERIES_COLUMNS if not c.startswith("discharge")]
+    for name in feature_names(cfg) + weather:
+        lag = re.fullmatch(r"discharge_lag(\d+)", name)
+        label = zh["features"].get(name) or (zh["lag_flow"].replace("{n}", lag.group(1)) if lag else None)
+        assert label and not re.search(r"[a-z]{2}", label.replace("SSI", "")), (name, label)
+    assert "discharge_lag3" in feature_names(cfg) and zh["lag_flow"].replace("{n}", "3") == "3 天前的实测流量"
+    for setting in (SETTING_ISSUE, SETTING_WEATHER):
+        assert not re.search(r"[A-Za-z]", zh["settings"][setting]), setting
+    assert en["features"] == {} and en["lag_flow"] == "discharge_lag{n}"
+    assert (zh["comma"], zh["stop"]) == ("，", "。")
 
 
 def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys, monkeypatch):

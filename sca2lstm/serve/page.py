@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ..data.features import FORECAST_FLAG
+from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
 from .notify import STALE_DAYS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -46,19 +48,36 @@ TEXT = {
     },
 }
 
-# Strings the script writes (statuses, table cells, the warnings list).
+# The names of the model's inputs beside the attention bars. English keeps the identifiers (those of the config,
+# the CLI's charts and the docs). "discharge_lag{n}" is written with "lag_flow".
+FEATURE_TEXT = {
+    "en": {},
+    "zh": {"precipitation": "降水", "pet": "潜在蒸散发", "peti": "潜在蒸散发（含截留）", "temperature": "气温",
+           "humidity": "湿度", "shortwave_rad": "短波辐射", "longwave_rad": "长波辐射", "windspeed": "风速",
+           "precip_sum_7d": "近 7 日累计降水", "precip_sum_30d": "近 30 日累计降水",
+           "high_precip_days": "连续强降水日数", "low_precip_days": "连续少雨日数",
+           "doy_sin": "年内日序（正弦）", "doy_cos": "年内日序（余弦）", "ssi": "流量状态指数（SSI）",
+           FORECAST_FLAG: "天气预报标记（= 0：实测天气）"},
+}
+
+# Strings the script writes (statuses, table cells, the warnings list, the inputs' and settings' names).
 SCRIPT_TEXT = {
     "en": {"loading": "Loading", "issued_for": "Forecast issued for", "station": "Station",
            "chart_title": "observed flow and forecast", "from_cache": "from the cache", "data_version": "data version",
            "no_warning": "no warning", "warns": "warning", "from_lead": "from lead", "old_data": "data {d} days old", "no_levels": "no levels",
            "stored": "Stored {n} day(s); data version {v}.", "none": "No station is warned.",
            "none_other": "No other station is warned.", "not_forecast": "could not be forecast",
-           "weather": "with the weather forecast issued {d} ({m} member(s))"},
+           "weather": "with the weather forecast issued {d} ({m} member(s))",
+           "features": FEATURE_TEXT["en"], "lag_flow": "discharge_lag{n}", "settings": {},
+           "comma": ", ", "stop": ". ", "paren": " ({s})"},
     "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
            "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
            "from_lead": "起始预见期", "old_data": "数据已过 {d} 天", "no_levels": "无预警流量", "stored": "已保存 {n} 天；数据版本 {v}。",
            "none": "目前没有测站发出预警。", "none_other": "其他测站没有预警。", "not_forecast": "无法预报",
-           "weather": "采用 {d} 发布的天气预报（{m} 个成员）"},
+           "weather": "采用 {d} 发布的天气预报（{m} 个成员）",
+           "features": FEATURE_TEXT["zh"], "lag_flow": "{n} 天前的实测流量",
+           "settings": {SETTING_ISSUE: "仅用发布时已知的数据", SETTING_WEATHER: "发布时已知的数据与天气预报"},
+           "comma": "，", "stop": "。", "paren": "（{s}）"},
 }
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

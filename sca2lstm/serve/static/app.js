@@ -206,10 +206,11 @@ function fillTable(fc) {
     return p ? " (P ≥ " + p.map((x) => Number(x).toFixed(2)).join("/") + ")" : "";
   };
   const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s" + warnAt(fc.levels[n]))
-    .join(", ");
+    .join(T.comma);
   const wx = fc.weather ? " " + T.weather.replace("{d}", fc.weather.issue_date).replace("{m}", fc.weather.members) : "";
-  $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + " (" + fc.setting + ")" + wx + ", " + T.data_version +
-    " " + fc.data_version + (fc.cached ? ", " + T.from_cache : "") + ". " + (levels || T.no_levels);
+  const setting = T.paren.replace("{s}", T.settings[fc.setting] || fc.setting);
+  $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + setting + wx + T.comma + T.data_version +
+    " " + fc.data_version + (fc.cached ? T.comma + T.from_cache : "") + T.stop + (levels || T.no_levels);
   // what the checks of the station's data found (changed since fine-tuning, another unit, ...): shown first
   const notes = $("#forecast-notes");
   notes.replaceChildren(...(fc.notes || []).map((n) => {
@@ -218,6 +219,12 @@ function fillTable(fc) {
     return li;
   }));
   notes.hidden = !(fc.notes || []).length;
+}
+
+// An input's name in the reader's language (the identifier where the page has no words for it; its tooltip).
+function featureLabel(name) {
+  const lag = /^discharge_lag(\d+)$/.exec(name);
+  return T.features[name] || (lag ? T.lag_flow.replace("{n}", lag[1]) : name);
 }
 
 function drawWeights(weights) {
@@ -230,7 +237,8 @@ function drawWeights(weights) {
     row.className = "bar-row";
     row.dataset.feature = name;
     const label = document.createElement("span");
-    label.textContent = name;
+    label.textContent = featureLabel(name);
+    label.title = name;
     const track = document.createElement("div");
     const bar = document.createElement("div");
     bar.className = "bar";
