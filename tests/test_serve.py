@@ -716,8 +716,20 @@ def test_the_chinese_page_names_every_input_and_setting_in_chinese():
     assert "discharge_lag3" in feature_names(cfg) and zh["lag_flow"].replace("{n}", "3") == "3 天前的实测流量"
     for setting in (SETTING_ISSUE, SETTING_WEATHER):
         assert not re.search(r"[A-Za-z]", zh["settings"][setting]), setting
-    assert en["features"] == {} and en["lag_flow"] == "discharge_lag{n}"
+    assert en["lag_flow"] == "discharge_lag{n}"
     assert (zh["comma"], zh["stop"]) == ("，", "。")
+
+
+def test_the_page_says_the_weather_forecast_flag_is_0_on_the_issue_day():
+    """The page's attention bars are the issue day's, whose weather is observed: the flag input is 0 there and its
+    weight multiplies nothing, which the bar must say in both languages, as the CLI's charts do."""
+    from sca2lstm.data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL
+    from sca2lstm.serve.page import render_page
+
+    en, zh = _script_text(render_page("en")), _script_text(render_page("zh"))
+    assert en["features"] == {FORECAST_FLAG: OBSERVED_FLAG_LABEL} == {"weather_is_forecast":
+                                                                      "weather_is_forecast (= 0: observed weather)"}
+    assert zh["features"][FORECAST_FLAG] == "天气预报标记（= 0：实测天气）"
 
 
 def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys, monkeypatch):

@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..data.features import FORECAST_FLAG
+from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
 from .notify import STALE_DAYS
 
@@ -49,9 +49,10 @@ TEXT = {
 }
 
 # The names of the model's inputs beside the attention bars. English keeps the identifiers (those of the config,
-# the CLI's charts and the docs). "discharge_lag{n}" is written with "lag_flow".
+# the CLI's charts and the docs), but for the weather-forecast flag: the bars are of the issue day, whose weather
+# is observed, so the flag is 0 there, as the CLI's charts say. "discharge_lag{n}" is written with "lag_flow".
 FEATURE_TEXT = {
-    "en": {},
+    "en": {FORECAST_FLAG: OBSERVED_FLAG_LABEL},
     "zh": {"precipitation": "降水", "pet": "潜在蒸散发", "peti": "潜在蒸散发（含截留）", "temperature": "气温",
            "humidity": "湿度", "shortwave_rad": "短波辐射", "longwave_rad": "长波辐射", "windspeed": "风速",
            "precip_sum_7d": "近 7 日累计降水", "precip_sum_30d": "近 30 日累计降水",
