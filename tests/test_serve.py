@@ -692,6 +692,9 @@ def test_the_script_has_every_string_in_both_languages():
     assert all(filled(v) for t in texts.values() for v in t.values())
     assert (texts["en"]["not_forecast"], texts["zh"]["not_forecast"]) == ("could not be forecast", "无法预报")
     assert (texts["en"]["none_other"], texts["zh"]["none_other"]) == ("No other station is warned.", "其他测站没有预警。")
+    # a request that gets no answer at all (the browser's own words are "Failed to fetch" in every language)
+    assert (texts["en"]["unreachable"], texts["zh"]["unreachable"]) == ("The forecast service cannot be reached",
+                                                                        "无法连接预报服务")
 
 
 def test_the_chinese_page_names_every_input_and_setting_in_chinese():

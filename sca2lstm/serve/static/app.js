@@ -20,7 +20,14 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
 
 async function getJSON(url, options) {
-  const r = await fetch(url, options);
+  let r;
+  try {
+    r = await fetch(url, options);
+  } catch (e) {
+    // no answer at all (server down, network gone): the browser's own words ("Failed to fetch", "Load failed")
+    // do not say what failed, and are never in the reader's language
+    throw new Error(T.unreachable + T.paren.replace("{s}", String(e.message || e)));
+  }
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.detail || r.status + " " + r.statusText);
   return body;
