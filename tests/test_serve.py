@@ -761,6 +761,15 @@ def test_serve_cli_refuses_bad_flags_in_one_line(tmp_path, capsys, monkeypatch):
     assert "--anonymous_per_minute" in capsys.readouterr().err
 
 
+def _free_port() -> str:
+    """A TCP port free on this machine now (the system's pick), as a --port value."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def test_a_db_folder_without_write_access_and_a_foreign_host_are_one_line_naming_the_flag(pretrained_ckpt, tmp_path,
                                                                                             capsys):
     """The lock beside --db cannot be made (here: a folder holds its name, as a read-only folder would refuse
@@ -770,11 +779,12 @@ def test_a_db_folder_without_write_access_and_a_foreign_host_are_one_line_naming
 
     db = tmp_path / "serve.sqlite"
     (tmp_path / "serve.sqlite.lock").mkdir()
-    assert main(["serve", "--model", str(pretrained_ckpt), "--port", "8766", "--db", str(db)]) == 2
+    port = _free_port()  # a port nothing else on the machine uses: only the flag under test is wrong
+    assert main(["serve", "--model", str(pretrained_ckpt), "--port", port, "--db", str(db)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"--db {db}: cannot write its lock file {db}.lock" in err, err
     # 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine
-    assert main(["serve", "--model", str(pretrained_ckpt), "--host", "192.0.2.1", "--port", "8766", "--db",
+    assert main(["serve", "--model", str(pretrained_ckpt), "--host", "192.0.2.1", "--port", port, "--db",
                  str(tmp_path / "other.sqlite")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--host '192.0.2.1' is not an address of this machine" in err, err
@@ -789,7 +799,7 @@ def test_what_is_wrong_with_the_database_or_port_is_said_before_any_model_loads(
     from sca2lstm.cli.main import main
     from sca2lstm.cli.serve import lock_db
 
-    base = ["serve", "--model", str(pretrained_ckpt), "--port", "8765"]
+    base = ["serve", "--model", str(pretrained_ckpt), "--port", _free_port()]
 
     def refused(*extra) -> str:
         assert main([*base, *extra]) == 2
