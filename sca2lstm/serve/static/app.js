@@ -17,7 +17,12 @@ const levelTextColour = (levels, name) => LEVEL_TEXT[levelRank(levels, name)];
 // A level's name on the white chart: its colour, darkened where the line's colour is too light to read (2.4, 2.9).
 const LEVEL_LABEL = ["#8a6a0f", "#a8520f", "#c0392b", "#8e44ad", "#4a235a"];
 const SVG_NS = "http://www.w3.org/2000/svg";
-const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
+// Flows to 0.01 m3/s, but a small stream's below 1 m3/s to two significant digits (0.0041, not 0.00).
+const fmt = (v) => {
+  if (v === null || v === undefined) return "–";
+  const x = Number(v);
+  return Math.abs(x) >= 1 || x === 0 ? x.toFixed(2) : x.toPrecision(2);
+};
 
 async function getJSON(url, options) {
   let r;
