@@ -199,6 +199,10 @@ def test_a_stations_table_saved_back_from_excel_in_gbk_is_read_and_written_in_ut
     assert back.loc["A1", "备注"] == "上游有水库" and back.loc["A1", "gauge_lat"] == "50"
     assert sorted(back.index) == ["A1", "B1"]
     assert reader.attribute_table(out).loc["A1", "gauge_lat"] == 50
+    # saved in GBK again after the import, the table is read by the other commands too (they have no --encoding)
+    table.write_bytes(back.reset_index().to_csv(index=False).encode("gbk"))
+    again = reader.attribute_table(out)
+    assert again.loc["A1", "备注"] == "上游有水库" and again.loc["A1", "gauge_lat"] == 50
 
 
 def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):

@@ -183,9 +183,10 @@ def timeseries_file(data_dir, basin: str) -> Path:
     return _one_file(ts, str(basin), names)
 
 
-def _read_csv_text(path: Path, **kwargs) -> pd.DataFrame:
-    """A layout CSV (UTF-8, BOM and CRLF allowed, plain or gzip), typed by pandas, through :mod:`.tables`."""
-    return tables.read_csv(path, encoding="utf-8", skip_blank_lines=True, na_values=["NaN", "nan", "NA", ""],
+def _read_csv_text(path: Path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
+    """A layout CSV (UTF-8, BOM and CRLF allowed, plain or gzip), typed by pandas, through :mod:`.tables`;
+    ``encoding`` None: detected (UTF-8 where the bytes are UTF-8)."""
+    return tables.read_csv(path, encoding=encoding, skip_blank_lines=True, na_values=["NaN", "nan", "NA", ""],
                            keep_default_na=True, **kwargs)
 
 
@@ -309,8 +310,10 @@ def _attribute_table_cached(key: tuple) -> pd.DataFrame:
     frames = []
     for name, _, _ in key:
         path = Path(name)
-        # ids are text: a station code 01010500 read as a number would lose its zero and its attributes
-        df = _read_csv_text(path, dtype={"gauge_id": str})
+        # ids are text: a station code 01010500 read as a number would lose its zero and its attributes. The
+        # encoding is detected: an attribute table opened and saved again in Excel or WPS on a Chinese system is
+        # GBK (station names), and the reading commands have no --encoding to give; UTF-8 is read as UTF-8.
+        df = _read_csv_text(path, encoding=None, dtype={"gauge_id": str})
         df.columns = [str(c).strip() for c in df.columns]
         if "gauge_id" not in df.columns:
             raise DataError(f"{path}: missing column 'gauge_id'; found columns {list(df.columns)[:8]}")
