@@ -144,7 +144,7 @@ def test_one_forecast_ranked_among_a_kept_archive_is_mapped_as_the_archive_with_
 
     dates = pd.date_range("1972-01-01", periods=400)
     a = _archive(dates, leads=3, members=3, seed=11, rain=lambda t0, k, m: float(
-        np.random.default_rng(t0.dayofyear * 31 + k * 7 + m).uniform(1.0, 2.0)))   # drizzly: auto maps it
+        np.random.default_rng(t0.day_of_year * 31 + k * 7 + m).uniform(1.0, 2.0)))   # drizzly: auto maps it
     a = a.drop(index=a.sample(frac=0.05, random_state=2).index)   # gaps: a lead or member missing here and there
     table = from_long_table(a, "archive.csv").table
     kept = ArchiveRain(WeatherForecast(table[["issue_date", "valid_date", "member", "precipitation"]], "archive.csv"))

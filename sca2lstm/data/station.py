@@ -506,7 +506,7 @@ def _drop_repeated_rows(stamps: pd.DatetimeIndex, vals: dict, rows, name: str, o
         j = int(np.flatnonzero(idx == idx[i])[0])
         daily = bool((idx == idx.normalize()).all())
         when = idx[i].date() if daily else idx[i]
-        clock = not daily and zone is None and idx[i].dayofweek == 6 and idx[i].hour < 4
+        clock = not daily and zone is None and idx[i].day_of_week == 6 and idx[i].hour < 4
         raise DataError(f"date column {name!r} has duplicate {'dates' if daily else 'times'}: {when} on rows {row(j)} "
                         f"and {row(i)}, with different values; expected one row per {'day' if daily else 'time'}"
                         + ("; a clock on summer time repeats an hour when it ends: give --timezone, the zone whose "

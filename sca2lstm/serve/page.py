@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL
+from ..evaluation.operational import FORECAST_FLAG, OBSERVED_FLAG_LABEL  # the attention charts' label of the flag
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
 from .notify import STALE_DAYS
 
