@@ -446,6 +446,38 @@ def test_a_run_stopped_while_calibrating_leaves_the_earlier_model_and_no_uncalib
 
 
 @pytest.mark.slow
+def test_a_run_stopped_while_calibrating_names_its_saved_state_and_resume_completes_it(
+        tmp_path, tiny_data_dir, pretrained_ckpt, monkeypatch, capsys):
+    """Ctrl-C after the last epoch (the calibration takes minutes) ends, like one during an epoch, with the
+    line naming the saved state and --resume, also in the run's log; --resume then completes the run. It
+    said only 'interrupted', and the fine-tune's log nothing."""
+    from sca2lstm.training import finetune as finetune_mod
+    from sca2lstm.training import pretrain as pretrain_mod
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for mod in (pretrain_mod, finetune_mod):
+        monkeypatch.setattr(mod, "calibrate_after_training", stop)
+    out, ft = tmp_path / "m.pth", tmp_path / "ft"
+    runs = [(train_cli, _train_argv(tmp_path, tiny_data_dir, out, "--epochs", "1", "--quiet"),
+             lambda: tmp_path / "m_run", "train.log", "sca2lstm.py"),
+            (finetune_cli, _ft_argv(pretrained_ckpt, tiny_data_dir, ft, "--epochs", "1", "--quiet"),
+             lambda: next((ft / f"basin_{BASIN}").iterdir()), "finetune.log", "fine_train.py")]
+    for cli, argv, run_dir, log_name, prog in runs:
+        capsys.readouterr()
+        assert cli.main(argv) == 130
+        state = run_dir() / "last_state.pth"
+        expected = f"{prog}: interrupted; the run's state is saved in {state}; rerun with --resume to continue"
+        assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+        assert f"Interrupted: the run's state is saved in {state}" in (run_dir() / log_name).read_text()
+    monkeypatch.undo()
+    assert train_cli.main(runs[0][1] + ["--resume"]) == 0 and out.is_file()
+    assert finetune_cli.main(runs[1][1] + ["--resume"]) == 0
+    assert list(ft.glob(f"basin_{BASIN}/*/best_model_basin_{BASIN}.pth"))
+
+
+@pytest.mark.slow
 def test_a_pretraining_stopped_while_calibrating_leaves_the_run_folder_describing_the_earlier_model(
         tmp_path, tiny_data_dir, monkeypatch, capsys):
     """The run folder's history, metrics, config and curve describe the model beside it: a run with other

@@ -48,7 +48,7 @@ from ..logs import RESULT, add_log_file, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
-from .trainer import Trainer
+from .trainer import Trainer, resumable_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,9 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     handler = add_log_file(run_dir / "finetune.log")
     try:
         return _run(ctx, pretrained_model, split, run_dir, progress, resume)
-    except KeyboardInterrupt:
-        raise
+    except KeyboardInterrupt as e:
+        # kept for --resume; stopped after the last epoch (calibration: minutes), the state there finishes it
+        raise resumable_interrupt(e, run_dir / "last_state.pth") from None
     except BaseException:
         if not resume and not (run_dir / f"best_model_basin_{basin}.pth").exists():
             remove_handler(handler)

@@ -29,7 +29,7 @@ from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .runtime import seed_everything
 from ..weather.archive import load_archives
 from ..weather.windows import LeadWeather
-from .trainer import Trainer, TrainSettings
+from .trainer import Trainer, TrainSettings, resumable_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -226,44 +226,48 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         trainer.load_state(state)
     t0 = time.time()
     result = trainer.fit()
-    wall = time.time() - t0
-    check_learned(result["history"], output, cfg.training.learning_rate)
-    ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
-                  cfg.data.lead_days, device)
-    out = {"checkpoint": output, "run_dir": run_dir, "val": ev, "history": result["history"], "seconds": wall,
-           "prepared": prep, "model": model, "persistence_blend": {}}
-    if not main_proc:
+    try:
+        wall = time.time() - t0
+        check_learned(result["history"], output, cfg.training.learning_rate)
+        ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
+                      cfg.data.lead_days, device)
+        out = {"checkpoint": output, "run_dir": run_dir, "val": ev, "history": result["history"], "seconds": wall,
+               "prepared": prep, "model": model, "persistence_blend": {}}
+        if not main_proc:
+            return out
+        val_metrics = {b: m for b, m in ev.per_basin.items()}
+        blend = {}
+        if cfg.model.persistence_blend:  # per-basin weight of the model against persistence, validation days only
+            fits = fit_forecasts(prep.data, ev.forecasts, cfg.data.lead_days)
+            blend = {b: f.alpha for b, f in fits.items()}
+            for b, f in fits.items():
+                val_metrics[b] = {**val_metrics[b], "persistence_blend": f.as_dict()}
+            log.info("%s", summary_line(fits))
+        ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
+                                val_metrics, history=result["history"], data_dir=str(data_dir),
+                                builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
+                                weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
+        out["persistence_blend"] = blend
+        med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
+        log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s", med, pers,
+                 ev.median("model", "kge"), wall)
+        log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
+        # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint; the
+        # model replaces an earlier one only with its calibration
+        save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
+                                                                              shown_as=output))
+        log.log(RESULT, "saved %s", output)
+        # The run folder describes the model at `output`: its record is rewritten only once that model is in place,
+        # so a run stopped during the calibration (minutes) leaves the earlier model's history and metrics beside it.
+        write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
+                                 "val_metrics.csv", "Pretraining")
+        atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
+        from ..evaluation.report import build_report
+        build_report(run_dir, title="SCA2LSTM pretraining")
         return out
-    val_metrics = {b: m for b, m in ev.per_basin.items()}
-    blend = {}
-    if cfg.model.persistence_blend:  # per-basin weight of the model against persistence, validation days only
-        fits = fit_forecasts(prep.data, ev.forecasts, cfg.data.lead_days)
-        blend = {b: f.alpha for b, f in fits.items()}
-        for b, f in fits.items():
-            val_metrics[b] = {**val_metrics[b], "persistence_blend": f.as_dict()}
-        log.info("%s", summary_line(fits))
-    ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
-                            val_metrics, history=result["history"], data_dir=str(data_dir),
-                            builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
-                            weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
-    out["persistence_blend"] = blend
-    med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
-    log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s", med, pers,
-             ev.median("model", "kge"), wall)
-    log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
-    # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint; the
-    # model replaces an earlier one only with its calibration
-    save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
-                                                                          shown_as=output))
-    log.log(RESULT, "saved %s", output)
-    # The run folder describes the model at `output`: its record is rewritten only once that model is in place,
-    # so a run stopped during the calibration (minutes) leaves the earlier model's history and metrics beside it.
-    write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
-                             "val_metrics.csv", "Pretraining")
-    atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
-    from ..evaluation.report import build_report
-    build_report(run_dir, title="SCA2LSTM pretraining")
-    return out
+    except KeyboardInterrupt as e:
+        # after the last epoch (evaluation, blend, the minutes of calibration) --resume completes the run
+        raise (resumable_interrupt(e, trainer.state_path) if main_proc else e) from None
 
 
 def keep_real_model(output: Path, builtin: bool) -> None:

@@ -71,6 +71,33 @@ class TrainSettings:
     validation_loss: str = "training_mixture"  # early stopping on: "training_mixture" or "hindcast"
 
 
+def resumable_interrupt(interrupt: KeyboardInterrupt, state_path) -> KeyboardInterrupt:
+    """The Ctrl-C ``interrupt`` as the command reports it, naming the resumable state where one is saved.
+
+    :meth:`Trainer.fit` names the state of an interrupted epoch itself. A run stopped after its last epoch
+    (evaluation, persistence blend, the minutes of calibration) has its finished training saved, from which
+    ``--resume`` completes the run; without this the command said only 'interrupted', and its log nothing.
+
+    Parameters
+    ----------
+    interrupt : KeyboardInterrupt
+        The exception caught.
+    state_path : str or os.PathLike
+        The run's resumable state (``last_state.pth``).
+
+    Returns
+    -------
+    KeyboardInterrupt
+        ``interrupt`` itself where it has a message or no state is saved; else one whose message says where
+        the state is and to rerun with ``--resume`` (also logged, so the run's log says how it ended).
+    """
+    if str(interrupt) or not Path(state_path).is_file():
+        return interrupt
+    hint = f"the run's state is saved in {state_path}; rerun with --resume to continue"
+    log.info("Interrupted: %s", hint)
+    return KeyboardInterrupt(hint)
+
+
 def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
     """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a
     terminal: tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a
