@@ -106,6 +106,19 @@ def test_never_worse_than_pretrained_on_validation(pretrained_ckpt, tiny_data_di
 
 
 @pytest.mark.slow
+def test_the_blend_line_names_the_model_the_run_kept(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    """No epoch: the pretrained weights are kept, and the line on their blend with persistence says so; it
+    spoke of 'the fine-tuned model' whichever model the run kept."""
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {**FT, "epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path,
+                     progress=False)
+    assert r["kept"] == "pretrained"
+    lines = [m for m in (rec.getMessage() for rec in caplog.records)
+             if m.startswith("basin 32006: ") and ("persistence blend alpha=" in m or "alone is worse" in m)]
+    assert len(lines) == 1 and "the pretrained model" in lines[0] and "fine-tuned" not in lines[0], lines
+
+
+@pytest.mark.slow
 def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sca2lstm"):
         finetune(pretrained_ckpt, "32006", {**FT, "epochs": 1, "min_records": 5000}, data_dir=tiny_data_dir,

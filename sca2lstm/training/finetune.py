@@ -248,7 +248,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
         model.load_state_dict(pretrained_state)
     log.info("basin %s: kept the %s model (validation %s on %s: pretrained %.4f, fine-tuned %.4f)", basin, kept,
              decision["score"], _days_text(score_days), score_before, score_after)
-    blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin)
+    blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin, kept)
 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
@@ -395,24 +395,33 @@ def _days_text(score_days: dict) -> str:
     return text + (", in-sample for the pretrained model)" if score_days["in_sample_for_pretrained"] else ")")
 
 
-def _fit_blend(cfg, data, after, basin) -> dict | None:
+def _fit_blend(cfg, data, kept_eval, basin, kept: str) -> dict | None:
     """The basin's blend weight with persistence, fitted on the fine-tune's validation part.
 
-    Says in one line when the raw fine-tuned model is worse than persistence there, and how the blend
-    resolves it (or that it is off). Returns ``BlendFit.as_dict()`` or None when the blend is off.
+    Parameters
+    ----------
+    kept_eval : EvalResult
+        The validation forecasts of the model the run keeps.
+    kept : str
+        Which model that is, ``"pretrained"`` or ``"fine-tuned"`` (:func:`keep_better`): the lines name it,
+        since the blend is fitted for the kept weights, which are the pretrained ones where fine-tuning did
+        not earn its place.
+
+    Says in one line when that model alone is worse than persistence there, and how the blend resolves it
+    (or that it is off). Returns ``BlendFit.as_dict()`` or None when the blend is off.
     """
-    fit = fit_forecasts(data, after.forecasts, cfg.data.lead_days)[basin]
+    fit = fit_forecasts(data, kept_eval.forecasts, cfg.data.lead_days)[basin]
     if not cfg.model.persistence_blend:
         if fit.skill_model < 0:
-            log.warning("basin %s: the fine-tuned model is worse than persistence on its validation part "
+            log.warning("basin %s: the %s model is worse than persistence on its validation part "
                         "(skill %.3f); model.persistence_blend is off in the source checkpoint's config, so "
-                        "nothing resolves it", basin, fit.skill_model)
+                        "nothing resolves it", basin, kept, fit.skill_model)
         return None
     if fit.skill_model < 0:
-        log.warning("basin %s: the fine-tuned model alone is worse than persistence on its validation part "
-                    "(skill %.3f); the persistence blend (alpha=%.3f) resolves it (skill %.3f)", basin,
+        log.warning("basin %s: the %s model alone is worse than persistence on its validation part "
+                    "(skill %.3f); the persistence blend (alpha=%.3f) resolves it (skill %.3f)", basin, kept,
                     fit.skill_model, fit.alpha, fit.skill_blend)
     else:
-        log.info("basin %s: persistence blend alpha=%.3f (validation skill vs persistence %.3f raw, %.3f "
-                 "blended)", basin, fit.alpha, fit.skill_model, fit.skill_blend)
+        log.info("basin %s: persistence blend alpha=%.3f for the %s model (validation skill vs persistence "
+                 "%.3f raw, %.3f blended)", basin, fit.alpha, kept, fit.skill_model, fit.skill_blend)
     return fit.as_dict()
