@@ -2,6 +2,7 @@
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,36 @@ def test_the_blend_line_names_the_model_the_run_kept(pretrained_ckpt, tiny_data_
     lines = [m for m in (rec.getMessage() for rec in caplog.records)
              if m.startswith("basin 32006: ") and ("persistence blend alpha=" in m or "alone is worse" in m)]
     assert len(lines) == 1 and "the pretrained model" in lines[0] and "fine-tuned" not in lines[0], lines
+
+
+@pytest.mark.slow
+def test_the_performance_chart_names_the_nse_the_run_reports(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """The before/after chart's legends give the validation NSE of val_metrics.json (and of the log line and
+    the csv); they scored the drawn series floored at 0 m3/s on other days, another number for the same models."""
+    import json
+
+    from sca2lstm.evaluation import plots
+
+    legends, real_save = {}, plots._save
+
+    def save(fig, path):
+        legends[Path(path).name] = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        return real_save(fig, path)
+
+    # gaps in the validation year: the days after them have no persistence, and are not scored beside it
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    f = next((data / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    gaps = df.index[df["date"].between(TINY_PERIODS["val_start"], TINY_PERIODS["val_end"])][::4]
+    df.loc[gaps, "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    monkeypatch.setattr(plots, "_save", save)
+    r = finetune(pretrained_ckpt, "32006", FT, data_dir=data, out_root=tmp_path / "ft", progress=False)
+    vm = json.loads((r["run_dir"] / "val_metrics.json").read_text())
+    expected = [f"before (NSE {vm['before']['model']['nse']:.3f})", f"after (NSE {vm['after']['model']['nse']:.3f})"]
+    assert legends["performance_chart.png"][1:3] == expected
+    assert (r["run_dir"] / "performance_chart.png").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -487,7 +487,8 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     return _save(fig, path)
 
 
-def plot_before_after(dates, obs, before, after, path, title: str = "", unit: str = "m$^3$/s") -> Path:
+def plot_before_after(dates, obs, before, after, path, title: str = "", unit: str = "m$^3$/s",
+                      nse_scores: tuple[float, float] | None = None) -> Path:
     """The fine-tuning chart: validation hydrograph and scatter, before vs after fine-tuning.
 
     Parameters
@@ -504,18 +505,21 @@ def plot_before_after(dates, obs, before, after, path, title: str = "", unit: st
         Figure title.
     unit : str
         Discharge unit for the axis labels (matplotlib mathtext allowed).
+    nse_scores : (float, float), optional
+        The NSE of ``before`` and of ``after`` to show in the legends: the scores the run reports elsewhere
+        (its log, metrics files), so that the chart does not name other numbers for the same models. Default:
+        :func:`~sca2lstm.evaluation.metrics.nse` of the series drawn, over each one's own valid days.
 
     Returns
     -------
     pathlib.Path
-        ``path``. Each model's NSE (:func:`~sca2lstm.evaluation.metrics.nse`, over its own valid
-        days) is shown in the legends.
+        ``path``.
     """
     obs = _as_float(obs, "obs")
     x, is_date = _as_x(dates, obs.size)
     before = _as_float(before, "before", obs.size)
     after = _as_float(after, "after", obs.size)
-    nse_b, nse_a = nse(obs, before), nse(obs, after)
+    nse_b, nse_a = nse_scores if nse_scores is not None else (nse(obs, before), nse(obs, after))
     lab_b, lab_a = f"before (NSE {nse_b:.3f})", f"after (NSE {nse_a:.3f})"
 
     fig = _new_figure((13, 5.3))

@@ -266,11 +266,14 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     o = data.offsets[0]
     obs = inv(data.y[o + split.i_split:o + split.i1].astype(np.float64), basin)
     flow = lambda pred: np.maximum(inv(pred.astype(np.float64), basin), 0.0)  # noqa: E731  (as predict.py issues it)
-    plot_before_after(dates, obs, flow(before.forecasts[0].pred), flow(after.forecasts[0].pred),
-                      run_dir / "performance_chart.png",
-                      title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept})")
     vm = {"before": before.per_basin[basin], "after": after.per_basin[basin], "persistence_blend": blend,
           "kept": decision, "missing_inputs": list(ctx.missing_inputs)}
+    # The legends name the NSE the log, val_metrics.json and the csv report (on the days scored beside
+    # persistence, before the 0 m3/s floor): a score of the floored series drawn differed in the third digit.
+    plot_before_after(dates, obs, flow(before.forecasts[0].pred), flow(after.forecasts[0].pred),
+                      run_dir / "performance_chart.png",
+                      title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept})",
+                      nse_scores=(vm["before"]["model"]["nse"], vm["after"]["model"]["nse"]))
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     # The validation part chose the kept model and its blend weight; the training part trained it only
     # when the fine-tuned weights are kept.
