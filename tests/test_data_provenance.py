@@ -125,3 +125,23 @@ def test_builtin_model_says_it_ignores_the_environment(tiny_cfg, tmp_path, monke
         assert resolve_data_dir(None, tiny_cfg.replace(data={"data_dir": None}), recorded=(str(built), True)) \
             == (built, True)
     assert "not on $SCA2LSTM_DATA_DIR=" in caplog.text and "built-in synthetic basins" in caplog.text
+
+
+def test_predict_names_the_models_synthetic_folder_once_for_several_basins(pretrained_ckpt, tiny_data_dir,
+                                                                           tmp_path, monkeypatch, capsys):
+    """The line saying a model runs on its built-in synthetic basins (and not on $SCA2LSTM_DATA_DIR) comes
+    once per command; predict.py wrote both lines again for each basin."""
+    from sca2lstm.cli import predict as predict_cli
+    from sca2lstm.data.dataset import SYNTHETIC_MARKER
+
+    synth = tmp_path / "synth"
+    shutil.copytree(tiny_data_dir, synth)
+    (synth / SYNTHETIC_MARKER).write_text("sca2lstm data synth\n")
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth", data_dir=str(synth), builtin_data=True)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(tiny_data_dir))
+    assert predict_cli.main(["--model", str(model), "--basin", "32006", "10002", "--output_dir",
+                             str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("data: the built-in synthetic basins the model was trained on") for line in out) == 1
+    assert sum("not on $SCA2LSTM_DATA_DIR=" in line for line in out) == 1
+    assert all((tmp_path / "out" / f"basin_{b}" / "series.csv").is_file() for b in ("32006", "10002"))

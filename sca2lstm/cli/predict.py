@@ -60,13 +60,14 @@ def _body(args) -> int:
     bundle = load_model(path, device)
     out_dir = Path(args.output_dir) if args.output_dir else path.parent / "predictions"
     basins = list(dict.fromkeys(args.basin))
-    # A basin id the data folder lacks is bad input: refused before anything is computed or written.
-    check_basins(bundle, args.data_dir, basins)
+    # A basin id the data folder lacks is bad input: refused before anything is computed or written. The
+    # folder is resolved (and said where it is the model's synthetic one) once, not again for each basin.
+    data_dir = check_basins(bundle, args.data_dir, basins)
     # Each basin is written as soon as it is forecast: a basin that fails later costs no finished one.
     rows, failed = [], []
     for basin in basins:
         try:
-            pred = predict(path, basin, args.start, args.end, data_dir=args.data_dir, device=device,
+            pred = predict(path, basin, args.start, args.end, data_dir=data_dir, device=device,
                            model_bundle=bundle, test_start=args.test_start,
                            allow_missing_inputs=args.allow_missing_inputs)
             rows.append((pred, write_prediction(pred, out_dir, args.format)))
