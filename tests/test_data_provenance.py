@@ -145,3 +145,23 @@ def test_predict_names_the_models_synthetic_folder_once_for_several_basins(pretr
     assert sum(line.startswith("data: the built-in synthetic basins the model was trained on") for line in out) == 1
     assert sum("not on $SCA2LSTM_DATA_DIR=" in line for line in out) == 1
     assert all((tmp_path / "out" / f"basin_{b}" / "series.csv").is_file() for b in ("32006", "10002"))
+
+
+def test_forecast_names_the_models_synthetic_folder_once(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch,
+                                                          capsys):
+    """`sca2lstm forecast` says once that a model runs on its built-in synthetic basins (and not on
+    $SCA2LSTM_DATA_DIR); it resolved the folder, then again to read the basin, and wrote both lines twice."""
+    from sca2lstm.cli import forecast as forecast_cli
+    from sca2lstm.data.dataset import SYNTHETIC_MARKER
+
+    synth = tmp_path / "synth"
+    shutil.copytree(tiny_data_dir, synth)
+    (synth / SYNTHETIC_MARKER).write_text("sca2lstm data synth\n")
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth", data_dir=str(synth), builtin_data=True)
+    monkeypatch.setenv("SCA2LSTM_DATA_DIR", str(tiny_data_dir))
+    assert forecast_cli.main(["--model", str(model), "--basin", "32006", "--leads", "2", "--output_dir",
+                              str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("data: the built-in synthetic basins the model was trained on") for line in out) == 1
+    assert sum("not on $SCA2LSTM_DATA_DIR=" in line for line in out) == 1
+    assert list((tmp_path / "out").glob("basin_32006_issued_*/forecast.csv"))

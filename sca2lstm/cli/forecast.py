@@ -101,6 +101,8 @@ def _body(args) -> int:
 
     weather = None
     data_dir, _ = data_folder(bundle, args.data_dir)
+    # the forecast reads this folder: resolved (and said where it is the model's synthetic one) once, not again
+    args.data_dir = str(data_dir)
     if args.weather_forecast:
         weather = _read_weather(args.weather_forecast, data_dir, args.basin)
     from ..weather.archive import archive_path
