@@ -309,6 +309,11 @@ CASES = [
     ("predict", None, None, {"basin": None, "bassin": BASIN}, 2, "(--bassin is not an option; did you mean --basin?)"),
     ("predict", None, None, {"format": "xlsx"}, 2, "--format"),
     ("predict", None, None, {"start": "1976-12-31", "end": "1976-01-01"}, 2, "--start 1976-12-31 is after --end"),
+    # one end given beyond the test period's other end: the day not given is named as the period's, not as a flag
+    ("predict", None, None, {"start": "1977-06-01"}, 2,
+     "--start 1977-06-01 is after the test period's end 1976-12-31; give --end too"),
+    ("predict", None, None, {"end": "1975-06-01"}, 2,
+     "the test period's start 1976-01-01 is after --end 1975-06-01; give --start too"),
     ("predict", None, None, {"start": "soon"}, 2, "--start 'soon' is not a date"),
     # day and month in either order: refused, not read month-first as pandas would (9 January)
     ("predict", None, None, {"start": "01/09/1976"}, 2, "--start '01/09/1976' is not a date; expected YYYY-MM-DD"),

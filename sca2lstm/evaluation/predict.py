@@ -128,7 +128,11 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     s = parse_day64(start or (periods.test_start if periods else cfg.data.test_start), "--start")
     e = parse_day64(end or (periods.test_end if periods else cfg.data.test_end), "--end")
     if s > e:
-        raise UsageError(f"--start {s} is after --end {e}")
+        # a day not given is the test period's: name it so, not as a flag the user did not type
+        first = f"--start {s}" if start else f"the test period's start {s}"
+        last = f"--end {e}" if end else f"the test period's end {e}"
+        hint = "" if start and end else f"; give {'--end' if start else '--start'} too"
+        raise UsageError(f"{first} is after {last}{hint}")
     if s > rec.dates[-1] or e < rec.dates[0]:
         raise DataError(f"basin {basin}: the period {s}..{e} is outside its data ({rec.dates[0]}..{rec.dates[-1]})")
     if e > rec.dates[-1]:
