@@ -228,6 +228,23 @@ def test_pretrain_resume_equals_uninterrupted(tmp_path, tiny_data_dir, capsys, m
 
 
 @pytest.mark.slow
+def test_pretrain_resume_reads_the_data_folder_of_the_run_it_continues(tmp_path, tiny_data_dir, capsys, monkeypatch):
+    """A run started with --data_dir, stopped, resumes by the guide's command with --resume added: it reads the
+    run's folder, as fine-tuning and prediction read a model's. It read the built-in synthetic basins and
+    refused ('the data file of basin 32006 changed since the recorded run')."""
+    out = tmp_path / "m.pth"
+    argv = _train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--quiet")
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 2)
+        assert train_cli.main(argv) == 130
+    i = argv.index("--data_dir")
+    capsys.readouterr()
+    assert train_cli.main(argv[:i] + argv[i + 2:] + ["--resume"]) == 0, capsys.readouterr().err
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["data_dir"] == str(tiny_data_dir) and ckpt["builtin_data"] is False and ckpt["epoch"] >= 1
+
+
+@pytest.mark.slow
 def test_finetune_resume_equals_uninterrupted(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, a, "--epochs", "2", "--quiet")) == 0

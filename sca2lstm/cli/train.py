@@ -31,7 +31,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default 42, or the config's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU users)")
     p.add_argument("--mixed_precision", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run of --output")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run of --output (on the data folder it read, unless --data_dir)")
     p.add_argument("--output", default="./model_output/sca2lstm.pth", help="checkpoint path (default ./model_output/sca2lstm.pth)")
     add_common_flags(p)
     return p

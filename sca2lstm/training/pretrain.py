@@ -29,7 +29,7 @@ from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .runtime import seed_everything
 from ..weather.archive import load_archives
 from ..weather.windows import LeadWeather
-from .trainer import Trainer, TrainSettings, resumable_interrupt
+from .trainer import Trainer, TrainSettings, resumable_interrupt, state_data
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,10 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     run_dir = output.with_name(f"{output.stem}_run")
     if parallel:
         torch.set_num_threads(os.cpu_count() or 1)
-    data_dir, builtin = resolve_data_dir(data_dir, cfg)
+    # --resume reads the data folder of the run it continues, as fine-tuning and prediction read a model's, so the
+    # guide's command with --resume added continues a run started with --data_dir
+    recorded = state_data(run_dir / "last_state.pth") if resume else None
+    data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded)
     keep_real_model(output, builtin)
     prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel)
     seed_everything(cfg.training.seed)
@@ -214,7 +217,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         log.info("%s: %d parameters; %d basins; device %s", type(model).__name__, n_par, len(prep.basins),
                  device)
     meta = {"config": cfg.to_dict(), "scalers": prep.scalers.to_dict(), "basins": prep.basins,
-            "data_sha256": {r.basin: r.source_hash for r in prep.data.records}}
+            "data_sha256": {r.basin: r.source_hash for r in prep.data.records},
+            "data_dir": str(Path(data_dir).expanduser().absolute()), "builtin_data": builtin}
     archives = weather_archives(cfg, data_dir, prep.data, prep.train_periods)
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.dataset import SequenceData, chunk_starts
+from ..data.dataset import SequenceData, chunk_starts, recorded_data
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
@@ -69,6 +69,29 @@ class TrainSettings:
     optimizer: str = "adamw"           # training.optimizer: adamw | sca (training/sca_optimizer.py)
     time_budget_s: float | None = None  # stop training (mid-epoch if need be) once this much wall time is spent
     validation_loss: str = "training_mixture"  # early stopping on: "training_mixture" or "hindcast"
+
+
+def state_data(state_path) -> tuple | None:
+    """The data folder a run read, as its resumable state records it, for ``--resume`` to read it again.
+
+    Parameters
+    ----------
+    state_path : str or os.PathLike
+        A run's ``last_state.pth``.
+
+    Returns
+    -------
+    (str, bool) or None
+        ``(data_dir, builtin_data)`` (:func:`~sca2lstm.data.dataset.recorded_data`); None where the state records
+        none, is missing or cannot be read (the resume itself then says what is wrong in one line).
+    """
+    if not Path(state_path).is_file():
+        return None
+    try:
+        meta = torch.load(state_path, map_location="cpu", weights_only=True).get("meta")
+    except Exception:  # not a state we can read: Trainer.load_state names it
+        return None
+    return recorded_data(meta)
 
 
 def resumable_interrupt(interrupt: KeyboardInterrupt, state_path) -> KeyboardInterrupt:
