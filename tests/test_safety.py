@@ -23,7 +23,7 @@ from sca2lstm.training import trainer as trainer_mod
 from sca2lstm.checkpoint import atomic_torch_save, load_checkpoint
 
 from conftest import REPO
-from failure_helpers import BASIN, FEW_RECORDS, everything_under, one_line, snapshot, tiny_yaml
+from failure_helpers import BASIN, FEW_RECORDS, everything_under, one_line, snapshot, tiny_yaml, ts_file
 
 
 def _train_argv(tmp_path, data, out, *extra):
@@ -242,6 +242,25 @@ def test_pretrain_resume_reads_the_data_folder_of_the_run_it_continues(tmp_path,
     assert train_cli.main(argv[:i] + argv[i + 2:] + ["--resume"]) == 0, capsys.readouterr().err
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["data_dir"] == str(tiny_data_dir) and ckpt["builtin_data"] is False and ckpt["epoch"] >= 1
+
+
+@pytest.mark.slow
+def test_finetune_resume_reads_the_station_folder_of_the_run_it_continues(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                          capsys, monkeypatch):
+    """A fine-tune of a station in a folder of its own (--data_dir ./my_stations), stopped, resumes by the guide's
+    line with --resume added: it reads that folder again, not the pretrained model's ('unknown basin')."""
+    stations = tmp_path / "my_stations"
+    (stations / "timeseries").mkdir(parents=True)
+    shutil.copy(ts_file(tiny_data_dir), stations / "timeseries" / "st-1.csv")
+    argv = ["--target_basin", "st-1", "--pretrained_model", str(pretrained_ckpt), "--output_dir", str(tmp_path / "ft"),
+            "--epochs", "2", "--patience", "1000", "--quiet"]
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 2)
+        assert finetune_cli.main(argv + ["--data_dir", str(stations)]) == 130
+    capsys.readouterr()
+    assert finetune_cli.main(argv + ["--resume"]) == 0, capsys.readouterr().err
+    (model,) = (tmp_path / "ft").glob("basin_st-1/*/best_model_basin_st-1.pth")
+    assert torch.load(model, weights_only=True)["data_dir"] == str(stations)
 
 
 @pytest.mark.slow

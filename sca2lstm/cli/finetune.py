@@ -62,7 +62,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--trials", type=positive_int, default=None,
                    help=f"--strategy search: fine-tunes tried (default {DEFAULT_SEARCH_TRIALS})")
     p.add_argument("--resume", action="store_true",
-                   help="continue the latest interrupted fine-tune of the basin (same --pretrained_model, flags and data)")
+                   help="continue the latest interrupted fine-tune of the basin (same --pretrained_model, flags and data; "
+                        "on the data folder it read, unless --data_dir)")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
     p.add_argument("--output_dir", default="./model_output/fine_tune",
                    help="root of the run folders (default ./model_output/fine_tune)")

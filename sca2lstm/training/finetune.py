@@ -48,7 +48,7 @@ from ..logs import RESULT, add_log_file, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
-from .trainer import Trainer, resumable_interrupt
+from .trainer import Trainer, resumable_interrupt, state_data
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,13 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         updates["model"] = {"persistence_blend": True}
         log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
     cfg = pcfg.replace(**updates)
+    base = Path(out_root) / f"basin_{basin}"
+    if resume and not data_dir:
+        # the run continued read a station folder of its own (--data_dir ./my_stations), not the pretrained
+        # model's: the guide's line with --resume added reads it again
+        interrupted = _resume_dir(base)
+        recorded = state_data(interrupted / "last_state.pth") if interrupted else None
+        data_dir = recorded[0] if recorded and Path(recorded[0]).is_dir() else None
     ctx = BasinContext.resolve((model, cfg, scalers, src), data_dir, basin, cfg=cfg, test_start=test_start,
                                allow_missing_inputs=allow_missing_inputs, device=device)
     rec, periods, in_set = ctx.record, ctx.periods, ctx.in_checkpoint
@@ -156,7 +163,6 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
         raise DataError(f"basin {basin}: no observed discharge in the validation part "
                         f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
 
-    base = Path(out_root) / f"basin_{basin}"
     run_dir = _resume_dir(base) if resume else None
     if resume and run_dir is None:
         raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
@@ -225,7 +231,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     # between the runs would let days validated on become test days).
     meta = {"config": cfg.to_dict(), "scalers": scalers.to_dict(), "basins": [basin],
             "data_sha256": {basin: rec.source_hash}, "source_sha256": file_sha256(pretrained_model),
-            "split": split_days}
+            "split": split_days, "data_dir": str(Path(ctx.data_dir).expanduser().absolute()),
+            "builtin_data": ctx.builtin}
     archives = weather_archives(cfg, ctx.data_dir, data, tr_p)
     trainer = Trainer(model, data, tr_p, data, va_p, settings, device, run_dir / "last_state.pth", meta,
                       progress=progress, weather_archive=archives)
