@@ -263,6 +263,22 @@ def test_finetune_resume_reads_the_station_folder_of_the_run_it_continues(tmp_pa
     assert torch.load(model, weights_only=True)["data_dir"] == str(stations)
 
 
+def test_a_finetune_stopped_before_it_saved_anything_leaves_no_run_folder(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                         monkeypatch, capsys):
+    """Ctrl-C while the pretrained weights are scored, before the first resumable state: nothing to resume, so
+    no run folder is left (as after a failure); one holding only its log stayed, which --resume then ignored."""
+    from sca2lstm.training import finetune as finetune_mod
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune_mod, "evaluate", stop)
+    out = tmp_path / "ft"
+    assert finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "1", "--quiet")) == 130
+    assert one_line(capsys.readouterr().err, ignore=(FEW_RECORDS,)) == "fine_train.py: interrupted"
+    assert everything_under(out) == []
+
+
 @pytest.mark.slow
 def test_finetune_resume_equals_uninterrupted(tmp_path, tiny_data_dir, pretrained_ckpt, capsys, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"

@@ -170,10 +170,11 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     handler = add_log_file(run_dir / "finetune.log")
     try:
         return _run(ctx, pretrained_model, split, run_dir, progress, resume)
-    except KeyboardInterrupt as e:
-        # kept for --resume; stopped after the last epoch (calibration: minutes), the state there finishes it
-        raise resumable_interrupt(e, run_dir / "last_state.pth") from None
-    except BaseException:
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt) and (run_dir / "last_state.pth").is_file():
+            # kept for --resume; stopped after the last epoch (calibration: minutes), the state there finishes it
+            raise resumable_interrupt(e, run_dir / "last_state.pth") from None
+        # a failed run, or one stopped before it saved anything to resume (a folder holding only its log)
         if not resume and not (run_dir / f"best_model_basin_{basin}.pth").exists():
             remove_handler(handler)
             handler = None
