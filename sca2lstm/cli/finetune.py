@@ -154,6 +154,13 @@ def _body(args) -> int:
         device = resolve_device(args.device, args.no_cuda)
         _finetune(args, basins[0], overrides, seed, device, not args.quiet)
         return 0
+    if not args.resume:
+        # a mistyped id among several is refused before the others' fine-tunes (minutes each), as predict refuses
+        # it; a basin whose file is there but bad still fails alone, in the summary (a resumed run reads the folder
+        # its interrupted run read, known only there)
+        from ..checkpoint import load_model
+        from ..evaluation.context import check_basins
+        check_basins(load_model(args.pretrained_model), args.data_dir, basins)
     jobs = min(args.jobs, len(basins))
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
