@@ -117,6 +117,8 @@ def test_the_blend_line_names_the_model_the_run_kept(pretrained_ckpt, tiny_data_
     lines = [m for m in (rec.getMessage() for rec in caplog.records)
              if m.startswith("basin 32006: ") and ("persistence blend alpha=" in m or "alone is worse" in m)]
     assert len(lines) == 1 and "the pretrained model" in lines[0] and "fine-tuned" not in lines[0], lines
+    # its calibration is fitted on that one basin, and the line says so (it said "up to 1 basins")
+    assert any("on the validation days of basin 32006;" in rec.getMessage() for rec in caplog.records)
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def _body(args) -> int:
         what = (f"basin {tuned}, the one it was fine-tuned on" if tuned else
                 f"up to {_basins(min(n, args.max_basins))}")
         print(f"Calibrating {path.name} on the validation days of {what} (settings {', '.join(args.settings)}); "
-              "this takes a minute or two", flush=True)
+              "this takes a minute to a few minutes", flush=True)
     doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
                     settings=args.settings, progress=not args.quiet)
     if not doc.get("spread"):

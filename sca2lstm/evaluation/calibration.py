@@ -662,9 +662,10 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
         bundle = load_model(model_path)
         if bundle[1].training.forecast_leads <= 0:
             return {}
-        n = len(basins if basins is not None else bundle[2].basins)
+        ids = list(basins if basins is not None else bundle[2].basins)
+        which = f"basin {ids[0]}" if len(ids) == 1 else f"up to {min(len(ids), MAX_BASINS)} basins"
         log.info("fitting the forecast calibration (blend and spread per lead, warning probabilities) on the "
-                 "validation days of up to %d basins; this takes a minute or two", min(n, MAX_BASINS))
+                 "validation days of %s; this takes a minute to a few minutes", which)
         doc = calibrate(bundle, None, data_dir, basins, progress=True)
         if source_model is not None:
             with_source_calibration(doc, read_calibration(source_model))
