@@ -29,30 +29,14 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from load_test import tiny_model  # noqa: E402  (scripts/load_test.py: the same tiny model)
 
 STATION = "32006"
 ARCHIVE_ISSUES = ("1966-01-01", "1975-12-31")  # ten years, before the forecasts' issue dates
 MEMBERS, LEADS = 20, 7
 TOKEN = "speed-token"
-
-
-def _tiny_model(root: Path) -> tuple[Path, Path]:
-    """Three synthetic basins 1964-10..1977-12 and a tiny SCA2LSTM pretrained on them for two epochs."""
-    from sca2lstm.config import load_config
-    from sca2lstm.data.synthetic import generate_synthetic
-    from sca2lstm.training.pretrain import pretrain
-
-    data = root / "camels"
-    generate_synthetic(data, n_basins=3, seed=7, start="1964-10-01", end="1977-12-31")
-    cfg = load_config(overrides={
-        "data": {"data_dir": str(data), "train_start": "1971-01-01", "train_end": "1974-12-31",
-                 "val_start": "1975-01-01", "val_end": "1975-12-31", "test_start": "1976-01-01",
-                 "test_end": "1976-12-31"},
-        "training": {"seq_len": 60, "spinup": 20, "epochs": 2, "batch_size": 8, "epoch_coverage": 0.5},
-        "model": {"hidden_size": 16, "attention_hidden_size": 8, "embedding_size": 4}})
-    model = root / "sca2lstm.pth"
-    pretrain(cfg, model, data_dir=data, progress=False)
-    return model, data
 
 
 def _archive(rain: pd.Series, rng) -> pd.DataFrame:
@@ -119,7 +103,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model, plain = _tiny_model(root)
+        model, plain = tiny_model(root, start="1964-10-01")  # ten years of archive before 1976
         with_archive = root / "with_archive"
         shutil.copytree(plain, with_archive)
         (with_archive / "weather_archive").mkdir()

@@ -48,14 +48,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tiny_model(root: Path) -> tuple[Path, Path]:
-    """Three synthetic basins and a tiny SCA2LSTM pretrained on them for two epochs (about 10 s)."""
+def tiny_model(root: Path, start: str = "1970-10-01") -> tuple[Path, Path]:
+    """Three synthetic basins ``start``..1977-12 and a tiny SCA2LSTM pretrained on them for two epochs (about
+    10 s): ``(checkpoint, data folder)``."""
     from sca2lstm.config import load_config
     from sca2lstm.data.synthetic import generate_synthetic
     from sca2lstm.training.pretrain import pretrain
 
     data = root / "camels"
-    generate_synthetic(data, n_basins=3, seed=7, end="1977-12-31")
+    generate_synthetic(data, n_basins=3, seed=7, start=start, end="1977-12-31")
     cfg = load_config(overrides={
         "data": {"data_dir": str(data), "train_start": "1971-01-01", "train_end": "1974-12-31",
                  "val_start": "1975-01-01", "val_end": "1975-12-31", "test_start": "1976-01-01",
@@ -104,7 +105,7 @@ def run(args) -> int:
         tmp = Path(tmp)
         if args.model is None:
             print("Training a tiny model on three synthetic basins (no --model given) ...", flush=True)
-            args.model, data_dir = _tiny_model(tmp)
+            args.model, data_dir = tiny_model(tmp)
         else:
             data_dir = Path(args.data_dir) if args.data_dir else None
             if data_dir is None:
