@@ -15,6 +15,7 @@ from sca2lstm.evaluation.predict import predict, resolve_model_path, write_predi
 from sca2lstm.errors import DataError
 
 from conftest import TINY_PERIODS
+from tolerance import forecast_tol
 
 
 def test_predict_api_returns_series_in_m3s(pretrained_ckpt, tiny_data_dir):
@@ -151,7 +152,7 @@ def test_cli_guide_line(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
 
 
 def test_chunked_forecast_matches_single_windows(pretrained_ckpt, tiny_data_dir):
-    """Each day's forecast equals running the model on the window that forecasts it; batching is exact."""
+    """Each day's forecast equals running the model on the window that forecasts it, in whatever batch."""
     from sca2lstm.data.dataset import SequenceData, chunk_starts, load_basin, load_static
     from sca2lstm.evaluation.forecast import forecast_periods
     from sca2lstm.checkpoint import load_model
@@ -163,13 +164,17 @@ def test_chunked_forecast_matches_single_windows(pretrained_ckpt, tiny_data_dir)
     L, spin = cfg.training.seq_len, cfg.training.spinup
     a = forecast_periods(model, data, [(i0, i1)], L, spin, batch_size=512)[0].pred
     b = forecast_periods(model, data, [(i0, i1)], L, spin, batch_size=2)[0].pred
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Not bit-equal: BLAS may sum a batch's products in another order for another number of rows, so a
+    # window's scaled forecast is within the bound of an L-step recurrence, relative to max(1, |forecast|)
+    # (tests/tolerance.py: 2e-4 here; a window misplaced by a day is off by 1e-2 or more).
+    tol = forecast_tol(model, L) * max(1.0, float(np.nanmax(np.abs(a))))
+    np.testing.assert_allclose(a, b, rtol=0, atol=tol)
     starts = chunk_starts(i0, i1, L, spin)
     x, miss, y, st, stm = (torch.from_numpy(v) for v in data.gather(np.array([0]), starts[1:2], L))
     with torch.no_grad():
         single = model(x, miss, st, stm, q_obs=y)[0, spin:].numpy()
     first = starts[1] + spin - i0
-    np.testing.assert_allclose(a[first:first + L - spin], single[:len(a[first:first + L - spin])], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a[first:first + L - spin], single[:len(a[first:first + L - spin])], rtol=0, atol=tol)
 
 
 def test_checkpoint_from_before_the_cell_readout_still_loads(pretrained_ckpt, tiny_data_dir, tmp_path):

@@ -16,6 +16,7 @@ from sca2lstm.data.pet import oudin_pet
 from sca2lstm.errors import DataError
 from sca2lstm.evaluation.operational import issue_forecast
 from sca2lstm.weather.archive import read_archive, weather_for_issue
+from tolerance import HALF_4TH_DECIMAL, assert_forecasts_close
 
 
 def _archive(issue_dates, leads=7, members=1, rain=lambda issue, k, m: 100.0 + k + 10 * m):
@@ -196,9 +197,9 @@ def test_reforecast_from_an_archive_gives_each_issue_date_its_forecast(pretraine
     # the single issued forecast with the same adjustments (blend per lead, recession bound) as the reforecast
     one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
                           weather_forecast=wf, model_path=pretrained_ckpt)[0]
-    got = t[t["issue_date"] == "1973-05-02"].sort_values("lead_days")
-    ref = one.table["median"].to_numpy()
-    assert np.allclose(got["median"].to_numpy(), ref, rtol=1e-4, atol=1e-4)
+    got = t[t["issue_date"] == "1973-05-02"].sort_values("lead_days").reset_index(drop=True)
+    # one window in the reforecast's batch against alone, read back from the CSV's 4 decimals (tests/tolerance.py)
+    assert_forecasts_close(got, one.table, bundle, "32006", last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL)
 
 
 def test_archive_headers_with_spaces_or_capitals_read_as_the_canonical_names(tmp_path):
@@ -396,9 +397,10 @@ def test_reforecast_leaves_out_an_archives_incomplete_members_as_a_single_foreca
     for d in ("1973-05-02", "1973-05-03", "1973-05-04"):
         one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=d, leads=7, weather_forecast=wf,
                               model_path=pretrained_ckpt)[0].table
-        got = tab[tab["issue_date"] == d].sort_values("lead_days")
-        for c in ("median", "q05", "q95"):
-            assert np.allclose(got[c].to_numpy(), one[c].to_numpy(), rtol=1e-4, atol=1e-4), (d, c)
+        got = tab[tab["issue_date"] == d].sort_values("lead_days").reset_index(drop=True)
+        # the date's members in the reforecast's batch against alone (tests/tolerance.py)
+        assert_forecasts_close(got, one, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                               last_obs=got["persistence"], msg=d)
     with pytest.raises(DataError, match="member 0 has no value of 'precipitation' on 1973-05-06"):
         warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-05", leads=7,
                         weather_forecast=wf, model_path=pretrained_ckpt)
@@ -417,9 +419,9 @@ def test_reforecast_of_fewer_leads_reads_an_archive_of_that_many(pretrained_ckpt
     assert len(tab) == 3 * 4
     one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=4,
                           weather_forecast=wf, model_path=pretrained_ckpt)[0].table
-    got = tab[tab["issue_date"] == "1973-05-02"].sort_values("lead_days")
-    for c in ("median", "q05", "q95"):
-        assert np.allclose(got[c].to_numpy(), one[c].to_numpy(), rtol=1e-4, atol=1e-4), c
+    got = tab[tab["issue_date"] == "1973-05-02"].sort_values("lead_days").reset_index(drop=True)
+    assert_forecasts_close(got, one, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                           last_obs=got["persistence"])     # another batch (tests/tolerance.py)
     with pytest.raises(DataError, match="with every lead 1..7; its forecasts reach lead 4: give --leads 4"):
         reforecast(bundle, "32006", "1973-05-01", "1973-05-03", **args)
 
@@ -443,8 +445,9 @@ def test_reforecast_of_an_ensemble_runs_batches_of_bounded_windows_whatever_the_
     monkeypatch.setattr(rf, "ENSEMBLE_WINDOWS", 8)
     got = reforecast(bundle, "32006", "1973-05-01", "1973-05-10", **args)[0]
     assert sizes == [8] * 5
-    for c in ("median", "q05", "q95"):
-        assert np.allclose(got[c], ref[c], rtol=1e-5, atol=1e-5), c
+    # each window in a batch of 8 against one of all 40 (tests/tolerance.py)
+    assert_forecasts_close(got, ref, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                           last_obs=ref["persistence"])
 
 
 def test_archive_dates_with_a_time_zone_are_refused_naming_the_zone(tmp_path):
