@@ -27,6 +27,9 @@ from sca2lstm.fileio import file_sha256
 
 
 def _same(a, b):
+    # Exact, not close: both sides run issue_forecast on the same window in a batch of the same size (one window,
+    # or a weather ensemble's members), so the same kernels sum in the same order; a worker process runs one torch
+    # thread, as the test process does (conftest).
     # check_dtype off: the date columns may differ in their unit (s or us), not in their values.
     pd.testing.assert_frame_equal(a.table, b.table, check_exact=True, check_dtype=False)
     pd.testing.assert_series_equal(a.weights, b.weights, check_exact=True)

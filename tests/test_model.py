@@ -81,6 +81,8 @@ def test_residual_feedback_is_causal(k):
     q2 = q.clone()
     q2[:, k] += 5.0
     out = m(x, miss, st, stm, q_obs=q2)
+    # bit-equal, not close: the same batch through the same code, and a row's steps before k + lead read the
+    # same inputs (no later step and no other row enters their arithmetic)
     assert torch.equal(base[:, :k + lead], out[:, :k + lead])
     assert not torch.allclose(base[:, k + lead:], out[:, k + lead:])
 

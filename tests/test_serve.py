@@ -1,7 +1,9 @@
 """The forecast service (sca2lstm serve) through FastAPI's test client, with the tiny trained model.
 
 Every forecast the API gives is checked against issue_forecast on the same data (the file, with the
-posted days laid over by hand): equal to the last bit.
+posted days laid over by hand): equal to the last bit. Exact equality is right here, whatever the CPU: the
+service runs issue_forecast itself (through live.forecast_station, in the calling thread) on the same windows in
+one batch, as the command does, so the same operations run in the same order on the same numbers.
 """
 
 from __future__ import annotations
