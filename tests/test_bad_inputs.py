@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from sca2lstm.cli import data as data_cli
 from sca2lstm.cli import finetune as finetune_cli
 from sca2lstm.cli import forecast as forecast_cli
 from sca2lstm.cli import predict as predict_cli
@@ -94,6 +95,31 @@ def _damaged(tmp_path, src, name):
     d = copy_data(src, tmp_path / "camels")
     DAMAGES[name](ts_file(d))
     return d
+
+
+def test_data_check_lists_every_unusable_basin_and_exits_non_zero(tmp_path, tiny_data_dir, capsys):
+    """Two damaged basins: both are named with their reason, the good one is still listed, then a summary."""
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    DAMAGES["empty_file"](ts_file(d, "32006"))
+    DAMAGES["non_numeric"](ts_file(d, "10003"))
+    rc = data_cli.main(["check", "--data_dir", str(d)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    lines = out.splitlines()
+    bad = [ln for ln in lines if " bad: " in ln]
+    assert len(bad) == 2
+    assert bad[0].split()[0] == "10003" and "'abc'" in bad[0]  # in basin order, as listed
+    assert bad[1].split()[0] == "32006" and "is empty" in bad[1]
+    assert any(ln.split()[:1] == ["10002"] and " bad: " not in ln for ln in lines)  # the good basin's row
+    assert lines[-1] == "1 of 3 basins usable, 2 bad"
+    assert one_line(err) == "sca2lstm data: error: 2 of 3 basins cannot be used: 10003, 32006"
+
+
+def test_data_check_of_a_sound_dataset_exits_zero(tiny_data_dir, capsys):
+    rc = data_cli.main(["check", "--data_dir", str(tiny_data_dir)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.splitlines()[-1] == "3 of 3 basins usable, 0 bad"
 
 
 # ------------------------------------------------------------------------------------ the data loader

@@ -2,15 +2,17 @@
 
 ``sca2lstm data synth --out DIR --basins N [--seed S] [--start D --end D]`` writes a synthetic dataset
 in the CAMELS-GB layout (GR4J driven by a stochastic weather generator; see
-:mod:`sca2lstm.data.synthetic`). ``sca2lstm data check --data_dir DIR`` reads every basin and reports.
+:mod:`sca2lstm.data.synthetic`). ``sca2lstm data check --data_dir DIR`` reads every basin and reports; each unusable one is a line
+with its reason, and any makes the exit code 1.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
-from ..errors import UsageError
-from .common import ArgumentParser, iso_date, non_negative_int, positive_int, run_main
+from ..errors import DataError, UsageError
+from .common import ArgumentParser, iso_date, non_negative_int, one_line, positive_int, run_main
 
 PROG = "sca2lstm data"
 #: Basin ids `data synth` lists after writing them; a longer list names these and counts the rest.
@@ -27,7 +29,8 @@ def build_parser() -> ArgumentParser:
     s.add_argument("--seed", type=non_negative_int, default=42, help="random seed (default 42)")
     s.add_argument("--start", type=iso_date, default="1970-10-01", help="first day (default 1970-10-01)")
     s.add_argument("--end", type=iso_date, default="2015-09-30", help="last day (default 2015-09-30)")
-    c = sub.add_parser("check", help="read every basin of a dataset and summarise it")
+    c = sub.add_parser("check", help="read every basin of a dataset and summarise it; each unusable basin is "
+                       "listed with its reason, and any makes the exit code 1")
     c.add_argument("--data_dir", default=None, help="CAMELS-GB folder (default: as for training)")
     for q in (s, c):
         q.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -57,12 +60,22 @@ def _body(args) -> int:
     data_dir, _ = resolve_data_dir(args.data_dir, cfg)
     basins = reader.list_basins(data_dir)
     t0 = time.time()
-    recs = load_basins(data_dir, basins, cfg)
-    print(f"{data_dir}: {len(recs)} basins read in {time.time() - t0:.2f} s")
+    # Every basin is read, whatever the others hold: one damaged file must not hide the next one.
+    loaded = load_basins(data_dir, basins, cfg, skip_bad=True)
+    recs = [r for r in loaded if not isinstance(r, DataError)]
+    bad = [(b, r) for b, r in zip(basins, loaded) if isinstance(r, DataError)]
+    print(f"{data_dir}: {len(basins)} basins read in {time.time() - t0:.2f} s")
     print(f"{'basin':>8} {'first':>10} {'last':>10} {'days':>6} {'Q missing':>9}")
     for r in recs:
         print(f"{r.basin:>8} {str(r.dates[0]):>10} {str(r.dates[-1]):>10} {len(r.dates):6d} "
               f"{int(np.isnan(r.y).sum()):9d}")
+    for b, e in bad:
+        print(f"{b:>8} bad: {one_line(e)}")
+    print(f"{len(recs)} of {len(basins)} basins usable, {len(bad)} bad")
+    if bad:
+        sys.stderr.write(f"{PROG}: error: {len(bad)} of {len(basins)} basins cannot be used: "
+                         f"{', '.join(b for b, _ in bad)}\n")
+        return 1
     return 0
 
 
