@@ -234,3 +234,32 @@ def test_forecast_report_shows_a_probability_alike_in_its_level_table_and_its_fo
                  if rows and "p_exceed_alert" in rows[0][1])
     col = table[0].index("p_exceed_alert")
     assert table[2][col] == "0.384"
+
+
+def test_a_tune_study_folder_shows_its_trials_table_and_best_config(tmp_path, capsys):
+    """The folder ``sca2lstm tune`` writes: trials.csv as a table and best_config.yaml as text, beside history.png."""
+    optuna = pytest.importorskip("optuna")
+    import pandas as pd
+
+    from sca2lstm.config import load_config
+    from sca2lstm.training.tune import write_outputs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    study.optimize(lambda t: (t.suggest_float("training.learning_rate", 1e-3, 1e-2, log=True) - 4e-3) ** 2
+                   + t.suggest_int("model.hidden_size", 8, 16, step=8) / 1e3, n_trials=3)
+    out = tmp_path / "study"
+    write_outputs(study, load_config(), None, out, "s", data_dir=tmp_path)
+    assert main([str(out), "--quiet"]) == 0
+    page = _parse(out / "report.html")
+    assert "Tuning trials" in page.h2 and "Configuration" in page.h2
+    src = (out / "report.html").read_text(encoding="utf-8")
+    trials = pd.read_csv(out / "trials.csv")
+    # one body row per trial, its parameter columns as headers
+    section = src.split('<section id="trials">', 1)[1].split("</section>", 1)[0]
+    assert section.split("<tbody>", 1)[1].count("<tr>") == len(trials) == 3
+    assert "params_training.learning_rate" in section and "COMPLETE" in section
+    text = " ".join(page.text)
+    assert "best_config.yaml" in text
+    assert f"The best trial ({study.best_trial.number}) of study 's'" in text  # the file's own text
+    assert [i["data-src"] for i in page.imgs] == ["history.png"]

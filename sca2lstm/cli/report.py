@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def build_parser() -> ArgumentParser:
     """The command's argument parser."""
     p = ArgumentParser(prog=PROG, description="Rebuild RUN_DIR/report.html from the files of a run "
-                                              "folder (config, history, metrics, figures).")
+                                              "folder (config, history, metrics, tune trials, figures).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (e.g. runs/<name>)")
     p.add_argument("--title", default=None, help="page title (default: 'sca2lstm run: <folder>')")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")

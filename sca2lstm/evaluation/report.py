@@ -6,9 +6,10 @@ at any time (``sca2lstm report RUN_DIR``); each section appears only when its fi
 
 Files read (top level, and one level of subfolders for figures, metrics and histories):
 
-- ``config.json``, ``config.yaml``, ``resolved_config.yaml`` - "Configuration"
+- ``config.json``, ``config.yaml``, ``resolved_config.yaml``, ``best_config.yaml`` (a tune study's) - "Configuration"
 - ``data_summary.json`` / ``data_summary.csv`` - "Data summary"
 - ``history.csv`` and figures named ``*curve*`` / ``*loss*`` - "Training"
+- ``trials.csv`` (a tune study's, one row per trial) - "Tuning trials"
 - ``*metrics*.csv`` / ``*metrics*.json`` - "Metrics"
 - ``forecast.csv`` (``forecast.json`` where written), ``levels.json``, ``warnings.txt`` - "Operational forecast",
   with one table per warning level: P(flow > level) by lead, the warning probability, the leads that warn
@@ -39,7 +40,7 @@ from .metrics import _flatten
 __all__ = ["build_report", "REPORT_NAME"]
 
 REPORT_NAME = "report.html"
-_CONFIG_FILES = ("config.json", "config.yaml", "resolved_config.yaml")
+_CONFIG_FILES = ("config.json", "config.yaml", "resolved_config.yaml", "best_config.yaml")
 _HISTORY_PREVIEW_ROWS = 400
 
 _CSS = """
@@ -105,6 +106,7 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         ("configuration", "Configuration", _section_config(run_dir)),
         ("data", "Data summary", _section_data(run_dir)),
         ("training", "Training", _section_training(run_dir, groups["training"])),
+        ("trials", "Tuning trials", _section_trials(run_dir)),
         ("metrics", "Metrics", _section_metrics(run_dir)),
         ("forecast", "Operational forecast", _section_forecast(run_dir, groups["forecast"])),
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
@@ -194,6 +196,12 @@ def _section_training(run_dir: Path, figures: list[Path]) -> str:
         out.append(f"<details><summary>{_e(summary)}</summary>{note}{_df_html(shown)}</details>")
     out.append(_figures(run_dir, figures))
     return "\n".join(s for s in out if s)
+
+
+def _section_trials(run_dir: Path) -> str:
+    """A tune study's ``trials.csv`` as a table: each trial's values, parameters and state."""
+    path = run_dir / "trials.csv"
+    return _csv_table(path) if path.is_file() else ""
 
 
 def _section_metrics(run_dir: Path) -> str:
