@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -118,6 +120,18 @@ def test_strategy_auto_keeps_the_best_candidate_on_validation(pretrained_ckpt, t
     kept_calib = read_calibration(ckpt)
     assert kept_calib and {k: v for k, v in kept_calib.items() if k != "model_sha256"} == \
         {k: v for k, v in read_calibration(source).items() if k != "model_sha256"}
+    # the winner's log, history and report are beside it, as in a single fine-tune's folder
+    src_dir = Path(source).parent
+    for name in ("finetune.log", "history.csv", "val_metrics.json"):
+        assert (run / name).read_bytes() == (src_dir / name).read_bytes(), name
+    page = (run / "report.html").read_text(encoding="utf-8")
+    links = re.findall(r'<img src="data:image/png;base64,([^"]+)" data-src="([^"]+)"', page)
+    assert {rel for _, rel in links} == set(re.findall(r'data-src="([^"]+)"',
+                                                       (src_dir / "report.html").read_text(encoding="utf-8")))
+    assert {rel for _, rel in links} >= {"performance_chart.png", "training_curve.png"}
+    for data, rel in links:  # each figure's path resolves in the strategy's folder, to the figure shown
+        assert base64.b64decode(data) == (run / rel).read_bytes(), rel
+    assert "best val_loss" in page  # the history's section
 
 
 @pytest.mark.slow

@@ -16,8 +16,10 @@
   ``val_score_days``). Each fine-tune already keeps the pretrained weights unless its own
   are better there (:func:`~.finetune.keep_better`); when no candidate beats the pretrained model, the
   kept checkpoint holds the pretrained weights and the table says so. Both write one run folder ``<out_root>/basin_{id}/{time}/`` with the winner as
-  ``best_model_basin_{id}.pth``, ``strategies.csv`` (every candidate and the pretrained model with their
-  validation scores) and the candidates' own run folders under ``candidates/``.
+  ``best_model_basin_{id}.pth``, the winner's log, history, scores and figures (``finetune.log``,
+  ``history.csv``, ``val_metrics.json``, ...) with a ``report.html`` built from them, ``strategies.csv``
+  (every candidate and the pretrained model with their validation scores) and the candidates' own run
+  folders under ``candidates/``.
 """
 
 from __future__ import annotations
@@ -119,6 +121,12 @@ def finetune_with_strategy(strategy: str | None, pretrained_model, basin: str, o
     if strategy == "auto" and trials is not None:
         raise UsageError("--trials applies to --strategy search only")
     return _run_candidates(strategy, pretrained_model, basin, overrides, flags, trials, out_root, kw)
+
+
+#: The winning candidate's files copied beside the kept model, so the strategy's run folder reads like a single
+#: fine-tune's (its log, history, scores and figures); report.html is rebuilt from them (:func:`_keep_best`).
+WINNER_FILES = ("performance_chart.png", "training_curve.png", "val_metrics.json", "val_metrics_before_after.csv",
+                "config.json", "history.csv", "finetune.log")
 
 
 def _run_candidates(strategy, pretrained_model, basin, config, flags, trials, out_root, kw) -> dict:
@@ -234,11 +242,15 @@ def _keep_best(strategy, basin, run_dir: Path, rows: list, results: dict) -> dic
     calib = read_calibration(src)  # the winner's forecast calibration goes with it (tied to the same bytes)
     if calib:
         write_calibration(dst, calib)
-    for extra in ("performance_chart.png", "training_curve.png", "val_metrics.json", "config.json"):
+    for extra in WINNER_FILES:
         p = Path(winner["run_dir"]) / extra
         if p.is_file():
             shutil.copy2(p, run_dir / extra)
     atomic_write_text(run_dir / "strategies.csv", table.to_csv(index=False, float_format="%.4f"))
+    # The winner's report.html is rebuilt here rather than copied: its figures' paths (data-src) are relative
+    # to the folder it is in, so a page built from the files copied above names only files that are here.
+    from ..evaluation.report import build_report
+    build_report(run_dir, title=f"SCA2LSTM fine-tuning, basin {basin}")
     if pretrained_kept:
         log.log(RESULT, "basin %s, --strategy %s: no candidate beat the pretrained model on validation (score %.4f); "
                  "kept the pretrained weights in %s", basin, strategy, pre_score, dst)
