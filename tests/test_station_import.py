@@ -894,3 +894,37 @@ def test_a_stations_flood_frequency_rule_is_stored_at_import_and_used_by_its_for
     # a re-import that does not say keeps the station's rule
     assert run(capsys, [*argv, "--overwrite"])[0] == 0
     assert json.loads((data / "meta" / "sl44.json").read_text())["flood_frequency"]["distribution"] == "pe3"
+
+
+def test_a_flow_stuck_at_one_value_for_a_month_is_warned_about_and_kept_but_zero_flow_is_not(source, tmp_path,
+                                                                                              capsys):
+    """45 days at exactly 12.5 m3/s (a stuck logger, a filled gap) warn, naming the column, first day, length and
+    value, and are counted in the summary; the flows are kept. 29 days at one value and 60 dry days do not warn."""
+    df = source.iloc[:900].copy()
+    df.loc[df.index[100:145], "Q"] = 12.5      # 2010-04-11, 45 days
+    df.loc[df.index[400:429], "Q"] = 7.25      # 29 days: below the threshold
+    df.loc[df.index[600:660], "Q"] = 0.0       # an ephemeral stream's dry spell
+    f = write_csv(df, tmp_path / "flat.csv")
+    rc, out, err = run(capsys, ["station", "import", str(f), "--id", "flat", "--out", str(tmp_path / "d"),
+                                "--map", MAP, "--discharge_unit", "m3/s"])
+    assert rc == 0, err
+    said = [ln for ln in (out + err).splitlines() if "stays at exactly" in ln]
+    assert len(said) == 1, out + err
+    assert "column 'Q' (discharge, m3/s) stays at exactly 12.5 for 45 days from 2010-04-11:" in said[0]
+    assert "45 days in runs of 30 days or more at one same non-zero value (1 run)" in out + err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "flat.csv")
+    assert (ts["discharge_vol"].iloc[100:145] == 12.5).all()   # kept as written
+
+
+def test_flat_discharge_runs_are_broken_by_a_missing_day_or_a_change_of_value():
+    from sca2lstm.data.station import flat_discharge_runs
+
+    days = pd.date_range("2001-01-01", periods=100, freq="D")
+    v = np.arange(100, dtype=float)
+    v[10:50] = 3.0
+    v[60:100] = 3.0
+    v[80] = np.nan                 # splits 60..99 into 20 + 19 days
+    assert flat_discharge_runs(pd.Series(v, index=days)) == [(days[10].date(), 40, 3.0)]
+    assert flat_discharge_runs(pd.Series(v, index=days), min_days=20) == [(days[10].date(), 40, 3.0),
+                                                                          (days[60].date(), 20, 3.0)]
+    assert flat_discharge_runs(pd.Series(np.zeros(100), index=days)) == []

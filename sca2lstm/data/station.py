@@ -89,6 +89,12 @@ MAX_ABOVE_GAUGED_SHARE = 0.5
 # Over a record, a catchment cannot give off several times the rain that falls on it: a mean runoff above
 # this multiple of the mean precipitation is a unit error (l/s as m3/s, stages in cm, area in ha).
 MAX_RUNOFF_RATIO = 3.0
+# A discharge held at exactly one non-zero value for this many days in a row is warned about: measured flows
+# change from day to day, while a stuck logger, or a gap filled with the last reading, repeats it exactly. Only
+# warned, since a regulated river's release can stay flat for weeks; a month keeps short steady spells (a few
+# days of compensation flow, a rounded low flow) quiet. Zero flows are not counted: ephemeral streams run dry
+# for months.
+FLAT_DISCHARGE_DAYS = 30
 # CAMELS-GB climate attributes this importer computes from the station's own meteorology.
 CLIMATE_ATTRIBUTES = ("p_mean", "pet_mean", "aridity", "high_prec_freq", "low_prec_freq", "frac_snow")
 
@@ -299,6 +305,19 @@ def first_flagged(stamps, mask: pd.Series):
     where the row is stamped within a day (a sub-daily record)."""
     first = stamps[np.flatnonzero(mask.to_numpy())[0]]
     return first.date() if first == first.normalize() else first
+
+
+def flat_discharge_runs(q: pd.Series, min_days: int = FLAT_DISCHARGE_DAYS) -> list:
+    """The runs of ``min_days`` or more consecutive days on which the daily flows ``q`` hold exactly one non-zero
+    value, in order: ``[(first day, days, value), ...]``. A missing day ends a run, and so does a change of value."""
+    v = q.to_numpy(dtype=float)
+    if len(v) == 0:
+        return []
+    # a new run starts wherever the value differs from the day before (NaN differs from everything)
+    starts = np.flatnonzero(np.concatenate([[True], v[1:] != v[:-1]]))
+    lengths = np.diff(np.append(starts, len(v)))
+    return [(q.index[i].date(), int(n), float(v[i])) for i, n in zip(starts, lengths)
+            if n >= min_days and np.isfinite(v[i]) and v[i] != 0]
 
 
 def check_discharge_codes(q: pd.Series, col: str, what: str, stamps) -> None:
@@ -740,6 +759,18 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         if k in daily:
             ts[k] = daily[k]
     q = daily["discharge"]
+    runs = flat_discharge_runs(q)
+    if runs:  # a stuck logger or a filled gap (or a regulated release): said, kept as written
+        day, n, v = runs[0]
+        n_days = sum(r[1] for r in runs)
+        src = (f"column {cols['discharge']!r} ({what['discharge']})" if "discharge" in cols
+               else f"discharge from column {cols['stage']!r} (water level)")
+        more = f" ({len(runs)} such runs, {n_days} days in all)" if len(runs) > 1 else ""
+        warnings.append(f"{src} stays at exactly {v:g} for {n} days from {day}{more}: a stuck logger or a filled "
+                        "gap? They are kept as written (a regulated river can run flat); if they were not measured, "
+                        "empty those cells and import again")
+        summary.append(f"discharge: {n_days} days in runs of {FLAT_DISCHARGE_DAYS} days or more at one same "
+                       f"non-zero value ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     factor = {"m3/s": 1.0, "l/s": 1e-3}.get(o.discharge_unit)
     if o.discharge_unit == "l/s":
         summary.append("discharge: l/s -> m3/s (/ 1000)")
