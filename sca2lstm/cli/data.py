@@ -64,7 +64,7 @@ def _body(args) -> int:
     loaded = load_basins(data_dir, basins, cfg, skip_bad=True)
     recs = [r for r in loaded if not isinstance(r, DataError)]
     bad = [(b, r) for b, r in zip(basins, loaded) if isinstance(r, DataError)]
-    print(f"{data_dir}: {len(basins)} basins read in {time.time() - t0:.2f} s")
+    print(f"{data_dir}: {len(basins)} basins checked in {time.time() - t0:.2f} s")
     print(f"{'basin':>8} {'first':>10} {'last':>10} {'days':>6} {'Q missing':>9}")
     for r in recs:
         print(f"{r.basin:>8} {str(r.dates[0]):>10} {str(r.dates[-1]):>10} {len(r.dates):6d} "
