@@ -377,3 +377,29 @@ def test_a_record_of_the_recent_days_only_is_no_change_of_the_fine_tuned_flows(c
     assert "differ from those the model was fine-tuned on" in note[0] and note[0] in caplog.text
     caplog.clear()
     assert changed_flows_notes(ckpt, "b", changed, "DIR") == note and caplog.text == ""   # said once, kept
+
+
+@pytest.mark.parametrize("start,end", [("1970-10-01", "1975-06-30"), ("1973-01-01", "1975-12-31")])
+def test_a_blend_fitted_at_the_first_forecast_never_uses_days_the_model_trained_on(start, end, pretrained_ckpt,
+                                                                                    tiny_data_dir, tmp_path, caplog):
+    """A pretraining basin without a stored blend whose record is shifted off the configured periods: its own-record
+    validation part (1973-10..1974-07, or 1974-12..1975-05) lies wholly or partly in the years the model trained on
+    (1971-1974). The blend is fitted only on the other days, or is the raw model where fewer than two remain, with
+    a line saying why."""
+    d = _copy(tiny_data_dir, tmp_path)
+    _rewrite(d, "32006", lambda df: df[(df["date"] >= start) & (df["date"] <= end)])
+    model, cfg, scalers, ckpt = load_model(pretrained_ckpt)
+    assert "32006" in ckpt["persistence_blend"]
+    ckpt = {**ckpt, "persistence_blend": {b: a for b, a in ckpt["persistence_blend"].items() if b != "32006"}}
+    ctx = BasinContext.resolve((model, cfg, scalers, ckpt), d, "32006")
+    v0, v1 = ctx.validation_days()
+    assert ctx.periods.rule == "station" and str(ctx.record.dates[v0]) <= "1974-12-31"  # the in-sample case
+    with caplog.at_level("INFO", logger="sca2lstm"):
+        blend = ctx.blend
+    if str(ctx.record.dates[v1 - 1]) <= "1974-12-31":  # every validation day trained on: the raw model
+        assert blend.alpha == 1.0 and "fewer than two" in blend.source, blend
+    else:                                           # fitted on its 1975 validation days only
+        assert blend.source.startswith("fitted on the validation period 1975-"), blend
+        assert blend.source.split("..")[1].startswith(str(ctx.record.dates[v1 - 1])), blend
+    said = [r.getMessage() for r in caplog.records if "observed days the model trained on" in r.getMessage()]
+    assert len(said) == 1 and "32006" in said[0], said

@@ -254,8 +254,8 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     """The blend per lead, the recession bound and the spread of a resolved basin (:class:`BasinContext`).
 
     Without weather (``weather="none"``) the blend comes from ``calibration["issue_time_blend"][basin]``
-    when stored, else it is fitted on the basin's validation days (:meth:`BasinContext.validation_days`)
-    and kept in ``ctx.blend.per_lead``; with a weather forecast (``forecast``, ``ensemble``, ``perfect``)
+    when stored, else it is fitted on the basin's validation days less those the model trained on
+    (:meth:`BasinContext.blend_days`) and kept in ``ctx.blend.per_lead``; with a weather forecast (``forecast``, ``ensemble``, ``perfect``)
     it is the setting's pooled weight per lead when stored, else the basin's. ``model.persistence_blend``
     false turns it off. The spread is the stored one of the setting; without weather, for a station the model
     never saw, rescaled to the station's training years (:func:`station_spread`).
@@ -280,7 +280,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     else:
         blend = ctx.blend  # (its hindcast weight is fitted on first use: only touched where needed)
         if blend.per_lead is None:
-            v0, v1 = ctx.validation_days()
+            v0, v1 = ctx.blend_days()   # never a day the model trained on
             runs = validation_runs(ctx, v0, v1)
             if runs is None:
                 blend.per_lead = [1.0] * ctx.cfg.training.forecast_leads
@@ -556,14 +556,7 @@ def _trained_validation_days(ctx, v0: int, v1: int) -> int:
     spread fitted there would be in-sample, narrower than any forecast will be. The basin a checkpoint was
     fine-tuned on is not counted: its validation part is the one fine-tuning kept out of its training.
     """
-    if v1 <= v0 or ctx.ckpt.get("finetuned_basin") == ctx.basin:
-        return 0
-    dates = ctx.record.dates[v0:v1]
-    trained = np.zeros(len(dates), bool)
-    for sp in ctx.trained_on:
-        if sp["role"] == "train" and ctx.basin in sp["basins"]:
-            trained |= (dates >= np.datetime64(sp["start"], "D")) & (dates <= np.datetime64(sp["end"], "D"))
-    return int((trained & np.isfinite(ctx.record.y[v0:v1])).sum())
+    return int((ctx.trained_days(v0, v1) & np.isfinite(ctx.record.y[v0:v1])).sum())
 
 
 def warn_probabilities(calibration: dict, levels: dict, override: dict | None = None) -> dict:

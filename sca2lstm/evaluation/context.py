@@ -100,6 +100,7 @@ class BasinContext:
     _data: SequenceData | None = field(default=None, repr=False)
     _files: _BasinFiles | None = field(default=None, repr=False)
     _archive: tuple | None = field(default=None, repr=False)   # (the station's archive or None,) once read
+    _blend_days: tuple | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------ building
     @classmethod
@@ -248,15 +249,61 @@ class BasinContext:
                 "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
                 "pet_from_temperature": self.cfg.data.pet_from_temperature, "notes": list(self.notes)}
 
+    def trained_days(self, v0: int, v1: int) -> np.ndarray:
+        """[v1 - v0] bool: whether each day of [v0, v1) lies in the checkpoint's training spans of this basin.
+
+        A pretraining basin whose record does not cover the configured periods takes its validation part from its
+        own record (:mod:`sca2lstm.data.periods`), which can lie in the years the model trained on; a blend or
+        spread fitted there would be in-sample. The basin a checkpoint was fine-tuned on has none: its validation
+        part is the one fine-tuning kept out of its training.
+        """
+        dates = self.record.dates[v0:v1]
+        trained = np.zeros(len(dates), bool)
+        if v1 <= v0 or self.ckpt.get("finetuned_basin") == self.basin:
+            return trained
+        for sp in self.trained_on:
+            if sp["role"] == "train" and self.basin in sp["basins"]:
+                trained |= (dates >= np.datetime64(sp["start"], "D")) & (dates <= np.datetime64(sp["end"], "D"))
+        return trained
+
+    def blend_days(self) -> tuple[int, int]:
+        """Index range [v0, v1) a blend not stored for this basin is fitted on: its :meth:`validation_days` less
+        the days the model trained on (:meth:`trained_days`; the longest run of the others, which may be empty).
+        Where some were left out a line says so, once per context."""
+        if self._blend_days is None:
+            v0, v1 = self.validation_days()
+            trained = self.trained_days(v0, v1)
+            if trained.any():
+                # longest run of days outside the training spans: forecasts are made over one contiguous range
+                best, start = (v0, v0), None
+                for i, t in enumerate(np.append(trained, True)):
+                    if not t and start is None:
+                        start = i
+                    elif t and start is not None:
+                        if i - start > best[1] - best[0]:
+                            best = (v0 + start, v0 + i)
+                        start = None
+                n = int((trained & np.isfinite(self.record.y[v0:v1])).sum())
+                left = int(np.isfinite(self.record.y[best[0]:best[1]]).sum())
+                then = (f"its blend is fitted only on the {left} observed days outside them" if left >= 2 else
+                        "fewer than two others remain: its blend is the raw model")
+                log.info("basin %s: its validation days %s..%s hold %d observed days the model trained on (a blend "
+                         "fitted there would be in-sample); %s", self.basin, self.record.dates[v0],
+                         self.record.dates[v1 - 1], n, then)
+                v0, v1 = best
+            self._blend_days = (v0, v1)
+        return self._blend_days
+
     @property
     def blend(self) -> BlendWeights:
         """The persistence blend weight of :func:`sca2lstm.evaluation.persistence.basin_alpha` (the stored
-        one, or fitted on :meth:`validation_days`); computed on first use."""
+        one, or fitted on :meth:`blend_days`: never a day the model trained on); computed on first use."""
         if self._blend is None:
             from .persistence import basin_alpha
 
+            stored = self.cfg.model.persistence_blend and self.basin in (self.ckpt.get("persistence_blend") or {})
             alpha, source = basin_alpha(self.model, self.cfg, self.ckpt, self.sequence_data(), self.record,
-                                        self.device, self.validation_days())
+                                        self.device, None if stored else self.blend_days())
             self._blend = BlendWeights(alpha, source)
         return self._blend
 
