@@ -111,6 +111,26 @@ def test_resume_state_with_code_is_refused(tmp_path, tiny_data_dir, capsys):
     assert not pwned.exists() and not out.exists()
 
 
+def test_resume_without_a_saved_state_says_so_before_reading_any_data(tmp_path, tiny_data_dir, tiny_cfg, capsys,
+                                                                      monkeypatch):
+    """--resume with no saved state of the run ends at once in one line, before the data folder is resolved and
+    read (a large one takes minutes; none given, the synthetic basins would be generated first)."""
+    from sca2lstm.errors import DataError
+    from sca2lstm.training import pretrain as pretrain_mod
+
+    read = []
+    real = pretrain_mod.resolve_data_dir
+    monkeypatch.setattr(pretrain_mod, "resolve_data_dir", lambda *a, **k: read.append(a) or real(*a, **k))
+    out = tmp_path / "models" / "m.pth"
+    state = tmp_path / "models" / "m_run" / "last_state.pth"
+    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--resume"))
+    assert rc == 1 and one_line(capsys.readouterr().err).endswith(
+        f"--resume: no resumable state at {state}; start without --resume")
+    with pytest.raises(DataError, match="no resumable state"):
+        pretrain_mod.pretrain(tiny_cfg, out, data_dir=tiny_data_dir, resume=True, progress=False)
+    assert read == [] and not (tmp_path / "models").exists()
+
+
 def test_resume_state_that_does_not_fit_gives_one_line(tmp_path, tiny_data_dir, pretrained_ckpt, capsys):
     """A resumable state from another model config (here: one written before the cell readout) is
     refused with one line naming the parameter, and no checkpoint is written."""

@@ -54,11 +54,13 @@ def parse_basins(values) -> list[str] | None:
 
 def _body(args) -> int:
     from ..distributed import cleanup, init_distributed, is_main_process, rank_device
-    from ..training.pretrain import pretrain
+    from ..training.pretrain import pretrain, resume_state
     from ..training.runtime import resolve_device
 
     # before the data is read and the model trained; the path checked, '~' expanded, is the one written
     args.output = str(output_file(args.output, "--output", "sca2lstm.pth"))
+    if args.resume:
+        resume_state(args.output)  # nothing to resume: said before the config, the data and the run folder
     overrides = {"training": {}}  # only the flags given: flag > config file > built-in default
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("learning_rate", "learning_rate"),
                       ("seed", "seed"), ("patience", "patience")):

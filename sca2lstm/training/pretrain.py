@@ -200,9 +200,11 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     run_dir = output.with_name(f"{output.stem}_run")
     if parallel:
         torch.set_num_threads(os.cpu_count() or 1)
+    # before the data is read (minutes, or the synthetic basins generated): nothing to resume is said at once
+    state = resume_state(output) if resume else None
     # --resume reads the data folder of the run it continues, as fine-tuning and prediction read a model's, so the
     # guide's command with --resume added continues a run started with --data_dir
-    recorded = state_data(run_dir / "last_state.pth") if resume else None
+    recorded = state_data(state) if resume else None
     data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded)
     keep_real_model(output, builtin)
     prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel)
@@ -224,9 +226,6 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
                       weather_archive=archives)
     if resume:
-        state = run_dir / "last_state.pth"
-        if not state.is_file():
-            raise DataError(f"--resume: no resumable state at {state}; start without --resume")
         trainer.load_state(state)
     t0 = time.time()
     result = trainer.fit()
@@ -272,6 +271,21 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     except KeyboardInterrupt as e:
         # after the last epoch (evaluation, blend, the minutes of calibration) --resume completes the run
         raise (resumable_interrupt(e, trainer.state_path) if main_proc else e) from None
+
+
+def resume_state(output) -> Path:
+    """The resumable state of the pretraining run of ``output`` (``<output stem>_run/last_state.pth``).
+
+    Raises
+    ------
+    DataError
+        There is none: one line saying so, before any data is read.
+    """
+    output = Path(output)
+    state = output.with_name(f"{output.stem}_run") / "last_state.pth"
+    if not state.is_file():
+        raise DataError(f"--resume: no resumable state at {state}; start without --resume")
+    return state
 
 
 def keep_real_model(output: Path, builtin: bool) -> None:
