@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -106,12 +107,14 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
         if glob:  # weights_only refused a reference to code: the file is unsafe, whatever else it is
             raise CheckpointError(f"checkpoint {p} was refused: it references {glob.group(1)}, but a checkpoint "
                                   "may hold only tensors and plain Python types (loading it could run code)") from None
-        raise CheckpointError(f"checkpoint {p} is not a PyTorch checkpoint, or holds data that cannot be "
-                              "loaded safely (unreadable pickle data)") from None
+        raise CheckpointError(f"checkpoint {p} " + (_looks_like(p) or "is not a PyTorch checkpoint, or holds data "
+                                                    "that cannot be loaded safely (unreadable pickle data)")) from None
     except MemoryError:
         raise
-    except Exception as e:  # torch.load on a damaged file raises many types (zip, EOF, KeyError, ...)
-        raise CheckpointError(f"checkpoint {p} is truncated or not a PyTorch checkpoint ({_detail(e)})") from None
+    except Exception:  # torch.load on a damaged file raises many types (zip, EOF, KeyError, ...), whose text is
+        # torch's internals ("pop from empty list"): the message says what the file looks like instead
+        raise CheckpointError(f"checkpoint {p} " + (_looks_like(p) or "is damaged or not a PyTorch checkpoint "
+                                                    "(torch.load cannot read it)")) from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: expected a dict, got {type(ckpt).__name__}")
     if require_model:
@@ -123,14 +126,36 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
     return ckpt
 
 
-def _detail(e: BaseException) -> str:
-    """The first sentence of an exception's first line, without terminal colour codes, for one-line messages."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
-    first = text.splitlines()[0] if text else type(e).__name__
-    first = first.split(". ")[0].strip().rstrip(".")
-    if len(first) < 12:  # e.g. a bare KeyError('101'): the type says more than the text
-        first = f"{type(e).__name__} {first}".strip()
-    return first[:120]
+def _looks_like(p: Path) -> str | None:
+    """What a file ``torch.load`` could not read looks like, as the end of a one-line error ("is a text file, not
+    a PyTorch checkpoint ..."), or None where it looks like nothing in particular (binary data)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if head.startswith(b"PK\x03\x04"):  # torch.save's format is a zip archive
+        try:
+            with zipfile.ZipFile(p) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "is truncated: a zip archive without its end, as a copy or download cut short leaves it"
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return "is a zip archive, but not a PyTorch checkpoint (it holds no data.pkl)"
+        return "is a damaged PyTorch checkpoint (its zip archive cannot be read)"
+    if head.startswith(b"version https://git-lfs"):
+        return "is a Git LFS pointer, not the model itself ('git lfs pull' fetches the model)"
+    if b"\0" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:  # not a character cut at the end of the 4096 bytes read
+            return None
+        text = head[:e.start].decode("utf-8")
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"is a text file, not a PyTorch checkpoint (it begins {first!r})" if first else \
+        "is a text file holding only blank space, not a PyTorch checkpoint"
 
 
 def load_state_into(model: torch.nn.Module, state: dict, source) -> None:

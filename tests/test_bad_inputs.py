@@ -240,6 +240,15 @@ def _bad_ckpt(ctx, kind):
         p.write_bytes(random.Random(0).randbytes(4096))
     elif kind == "text":
         p.write_text("this is a text file, not a model\n")
+    elif kind == "notes":  # a text file given for the model: named as one, not by torch's internal error
+        p = ctx.tmp / "notes.txt"
+        p.write_text("run notes: retrain with the 2020 data\n")
+    elif kind == "zip":  # a zip archive that is not torch.save's
+        import zipfile
+
+        p = ctx.tmp / "model.zip"
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("readme.txt", "not a model")
     elif kind in ("folder", "empty_folder"):  # a run's folder given where its checkpoint goes
         p = ctx.tmp / "model_output"
         p.mkdir()
@@ -317,7 +326,9 @@ CASES = [
     ("finetune", None, "empty", {}, 1, "{ckpt} is empty"),
     ("finetune", None, "truncated", {}, 1, "{ckpt} is truncated"),
     ("finetune", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
-    ("finetune", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
+    ("finetune", None, "text", {}, 1, "{ckpt} is a text file, not a PyTorch checkpoint (it begins 'this is a text file"),
+    ("finetune", None, "notes", {}, 1, "{ckpt} is a text file, not a PyTorch checkpoint (it begins 'run notes: retrain"),
+    ("finetune", None, "zip", {}, 1, "{ckpt} is a zip archive, but not a PyTorch checkpoint (it holds no data.pkl)"),
     ("finetune", None, "other_config", {}, 1, "{ckpt} does not fit this model config: shape mismatch"),
     ("finetune", None, "folder", {}, 1, "{ckpt} is a folder, not a checkpoint; give a .pth file, e.g. {ckpt}/sca2lstm.pth"),
     ("finetune", None, "empty_folder", {}, 1, "{ckpt} is a folder, not a checkpoint; it holds no .pth file"),
@@ -352,7 +363,9 @@ CASES = [
     ("predict", None, "missing", {}, 1, "no checkpoint matches {ckpt}"),
     ("predict", None, "truncated", {}, 1, "{ckpt} is truncated"),
     ("predict", None, "random", {}, 1, "{ckpt} is not a PyTorch checkpoint"),
-    ("predict", None, "text", {}, 1, "{ckpt} is truncated or not a PyTorch checkpoint"),
+    ("predict", None, "text", {}, 1, "{ckpt} is a text file, not a PyTorch checkpoint (it begins 'this is a text file"),
+    ("predict", None, "notes", {}, 1, "{ckpt} is a text file, not a PyTorch checkpoint (it begins 'run notes: retrain"),
+    ("predict", None, "zip", {}, 1, "{ckpt} is a zip archive, but not a PyTorch checkpoint (it holds no data.pkl)"),
     ("predict", None, "other_config", {}, 1, "{ckpt} does not fit this model config"),
     ("predict", None, "folder", {}, 1, "{ckpt} is a folder, not a checkpoint; give a .pth file, e.g. {ckpt}/sca2lstm.pth"),
     ("predict", None, "empty_folder", {}, 1, "{ckpt} is a folder, not a checkpoint; it holds no .pth file"),
@@ -390,6 +403,7 @@ def test_command_rejects_bad_input(tmp_path, tiny_data_dir, pretrained_ckpt, cap
     assert rc == code, err
     assert line.startswith(f"{PROGS[cmd]}: error: ")
     assert ctx.fmt(expected) in line
+    assert "pop from empty list" not in line and "inline_container" not in line  # torch's internals, never shown
     assert everything_under(ctx.out) == []  # no checkpoint, run folder or prediction left behind
 
 
