@@ -570,6 +570,40 @@ def test_a_pretraining_stopped_while_calibrating_leaves_the_run_folder_describin
     assert {name: (tmp_path / "m_run" / name).read_bytes() for name in record} == before
 
 
+@pytest.mark.slow
+def test_a_pretraining_resumed_after_training_reports_its_training_time_and_points_only_at_its_own_files(
+        tmp_path, tiny_data_dir, monkeypatch, capsys):
+    """A run stopped while calibrating says nothing of the data_summary.csv it has not written (the earlier run's is
+    still there); its resume, which trains no epoch, reports the seconds the epochs took before it ("0.0 s" was
+    the resume's own time) and then points at the file it wrote."""
+    from sca2lstm.training import pretrain as pretrain_mod
+
+    out, run_dir = tmp_path / "m.pth", tmp_path / "m_run"
+    argv = _train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--quiet")
+    assert train_cli.main(argv) == 0
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain_mod, "calibrate_after_training", stop)
+    other = argv + ["--basins", BASIN, "10002"]               # another run: its data_summary.csv differs
+    assert train_cli.main(other) == 130
+    stopped = (run_dir / "train.log").read_text().split("sca2lstm.py: new run")[-1]
+    assert "Validation median NSE" in stopped and "data_summary.csv in" not in stopped
+    monkeypatch.undo()
+    assert train_cli.main(other + ["--resume"]) == 0
+    resumed = (run_dir / "train.log").read_text().split("sca2lstm.py: resumed run")[-1]
+    state = torch.load(run_dir / "last_state.pth", weights_only=True)
+    trained = sum(r["seconds"] for r in state["history"])
+    assert trained > 0
+    line = next(ln for ln in resumed.splitlines() if "Validation median NSE" in ln)
+    assert f"| {trained:.1f} s of training before the resume (resumed after training)" in line, line
+    assert torch.load(out, weights_only=True)["train_seconds"] == pytest.approx(trained)
+    pointer = [ln for ln in resumed.splitlines() if "data_summary.csv in" in ln]
+    assert len(pointer) == 1 and "training 2 used" in pointer[0], pointer
+    assert "10002" in (run_dir / "data_summary.csv").read_text()
+
+
 def test_a_basin_listed_twice_is_pretrained_on_once(tmp_path, tiny_data_dir, capsys):
     """`--basins 32006 32006` (or a list file naming a gauge twice) trains on the basin once, as fine_train.py and
     predict.py take repeated ids, and says so; it was sampled twice as often and stored twice in the model."""

@@ -225,12 +225,19 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
                       weather_archive=archives)
+    before, epochs_before = 0.0, 0
     if resume:
         trainer.load_state(state)
+        # the training time of the interrupted run: its epochs' seconds, as its saved history holds them
+        before, epochs_before = sum(r.get("seconds", 0.0) for r in trainer.history), trainer.epoch
     t0 = time.time()
     result = trainer.fit()
     try:
-        wall = time.time() - t0
+        # a resume after the last epoch trained nothing: its training time is the interrupted run's
+        wall = before + (time.time() - t0 if trainer.epoch > epochs_before or not resume else 0.0)
+        took = (f"{wall:.1f} s" if not resume else
+                f"{wall:.1f} s of training before the resume (resumed after training)" if trainer.epoch == epochs_before
+                else f"{wall:.1f} s (with the run it resumed)")
         check_learned(result["history"], output, cfg.training.learning_rate)
         ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,
                       cfg.data.lead_days, device)
@@ -252,9 +259,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
                                 weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
         out["persistence_blend"] = blend
         med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
-        log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %.1f s", med, pers,
-                 ev.median("model", "kge"), wall)
-        log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
+        log.info("Validation median NSE %.3f (persistence %.3f on the same days) | KGE %.3f | %s", med, pers,
+                 ev.median("model", "kge"), took)
         # issue-time blend per lead and warning probabilities, on validation days, beside the checkpoint; the
         # model replaces an earlier one only with its calibration
         save_calibrated(ckpt, output, lambda staged: calibrate_after_training(staged, data_dir, prep.basins,
@@ -265,6 +271,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
                                  "val_metrics.csv", "Pretraining")
         atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
+        # pointed to once written: a run stopped while calibrating leaves the earlier run's file there
+        log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
         from ..evaluation.report import build_report
         build_report(run_dir, title="SCA2LSTM pretraining")
         return out
