@@ -53,6 +53,24 @@ def _quantiles(table):
     return table[["q05", "q25", "median", "q75", "q95"]].to_numpy(np.float64)
 
 
+
+def _replace_model(ckpt: dict, path, version) -> str:
+    """New bytes of the model ``ckpt`` (marked ``version``) renamed onto ``path``, as a deploy replaces it, and
+    dated a minute back (settled: the service takes it at once); returns its sha256."""
+    import os
+    import time
+
+    import torch
+
+    from sca2lstm.fileio import file_sha256
+
+    staged = path.with_name(f".{path.stem}.staged{version}.pth")
+    torch.save({**ckpt, "qa_version": version}, staged)
+    os.replace(staged, path)
+    t = time.time() - 60
+    os.utime(path, (t, t))
+    return file_sha256(path)
+
 def test_forecasts_carry_each_levels_exceedance_and_the_highest_warning(pretrained_ckpt, data, issued, tmp_path):
     low = 0.5 * float(issued["q05"].min())      # below every quantile: P close to 1, warns every lead
     high = 3.0 * float(issued["q95"].max())     # far above: never warns
@@ -184,22 +202,14 @@ def test_a_checkpoint_replaced_during_the_daily_issue_reaches_the_next_issue_not
     one, replaced on disk and settled after the issue's first station (with requests looking for replacements
     on every forecast), do not reach that issue's later stations; every forecast of the issue records the
     versions the issue started with, and the next issue takes the replacements for every station."""
-    import os
-    import time
 
     import torch
 
-    from sca2lstm.fileio import file_sha256
 
     ckpt = torch.load(pretrained_ckpt, weights_only=True)
 
-    def write(path, version) -> str:  # new bytes of the model renamed onto its name, settled; its sha256
-        staged = path.with_name(f".{path.stem}.staged.pth")
-        torch.save({**ckpt, "qa_version": version}, staged)
-        os.replace(staged, path)
-        t = time.time() - 60
-        os.utime(path, (t, t))
-        return file_sha256(path)
+    def write(path, version) -> str:
+        return _replace_model(ckpt, path, version)
 
     folder = tmp_path / "model_output"
     own = folder / "fine_tune" / "basin_32006" / "run" / "best_model_basin_32006.pth"
@@ -241,25 +251,17 @@ def test_a_checkpoint_replaced_twice_during_the_daily_issue_leaves_the_issue_its
     used to push out the version the issue started with, and the issue's later stations failed ("replaced on disk
     before this process loaded it"). The issue now keeps its versions loaded while it runs: every station is issued
     by the model it started with, and once it is over the process again keeps only two versions loaded."""
-    import os
-    import time
 
     import torch
 
     from sca2lstm.evaluation import live as live_module
-    from sca2lstm.fileio import file_sha256
 
     ckpt = torch.load(pretrained_ckpt, weights_only=True)
     served = tmp_path / "model_output" / "sca2lstm.pth"
     served.parent.mkdir()
 
-    def write(version) -> str:  # new bytes of the model renamed onto its name, settled; its sha256
-        staged = served.with_name(f".staged{version}.pth")
-        torch.save({**ckpt, "qa_version": version}, staged)
-        os.replace(staged, served)
-        t = time.time() - 60
-        os.utime(served, (t, t))
-        return file_sha256(served)
+    def write(version) -> str:
+        return _replace_model(ckpt, served, version)
 
     first = write(1)
     clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
