@@ -293,11 +293,17 @@ def check_stage_codes(h: pd.Series, col: str, what: str, stamps) -> None:
     far = code & ((h > rest.max() + MAX_DEPTH_M) | (h < rest.min() - MAX_DEPTH_M))
     if not far.any():
         return
-    w = h[far].iloc[0]
-    raise DataError(f"column {col!r} ({what}) has {int(far.sum())} value(s) like {w:g} (first on "
-                    f"{first_flagged(stamps, far)}), more than {MAX_DEPTH_M:g} m from its other levels "
-                    f"({rest.min():g} to {rest.max():g} m): it looks like a missing-value code, not a water level; "
-                    f"name it with --na_value {w:g} (repeat the flag for several codes)")
+    raise _code_refusal(col, what, h, far, stamps, f"more than {MAX_DEPTH_M:g} m from its other levels "
+                        f"({rest.min():g} to {rest.max():g} m)", "a water level")
+
+
+def _code_refusal(col: str, what: str, values: pd.Series, code: pd.Series, stamps, how_far: str, kind: str):
+    """The DataError of a column whose ``values`` hold a missing-value code where ``code`` is True, ``how_far`` from
+    the column's other values: it names the column, the count, the first such value and its row, and the flag."""
+    w = values[code].iloc[0]
+    return DataError(f"column {col!r} ({what}) has {int(code.sum())} value(s) like {w:g} (first on "
+                     f"{first_flagged(stamps, code)}), {how_far}: it looks like a missing-value code, not {kind}; "
+                     f"name it with --na_value {w:g} (repeat the flag for several codes)")
 
 
 def first_flagged(stamps, mask: pd.Series):
@@ -329,11 +335,8 @@ def check_discharge_codes(q: pd.Series, col: str, what: str, stamps) -> None:
     rest = q[~code].dropna()
     if not code.any() or rest.empty or q[code].min() <= CODE_FLOW_RATIO * rest.max():
         return
-    w = q[code].iloc[0]
-    raise DataError(f"column {col!r} ({what}) has {int(code.sum())} value(s) like {w:g} (first on "
-                    f"{first_flagged(stamps, code)}), more than {CODE_FLOW_RATIO:g} times "
-                    f"its other values' highest ({rest.max():g}): it looks like a missing-value code, not a flow; "
-                    f"name it with --na_value {w:g} (repeat the flag for several codes)")
+    raise _code_refusal(col, what, q, code, stamps, f"more than {CODE_FLOW_RATIO:g} times its other values' highest "
+                        f"({rest.max():g})", "a flow")
 
 
 # Units a column's header or the units row under it may name (as tables.normalise_name writes them), by the
