@@ -546,7 +546,12 @@ def test_a_run_stopped_while_calibrating_names_its_saved_state_and_resume_comple
     monkeypatch.undo()
     assert train_cli.main(runs[0][1] + ["--resume"]) == 0 and out.is_file()
     assert finetune_cli.main(runs[1][1] + ["--resume"]) == 0
-    assert list(ft.glob(f"basin_{BASIN}/*/best_model_basin_{BASIN}.pth"))
+    kept = list(ft.glob(f"basin_{BASIN}/*/best_model_basin_{BASIN}.pth"))
+    assert kept
+    # the resume trained no epoch: the model's training time is the interrupted run's epochs' (it was 0 s)
+    ck = torch.load(kept[0], weights_only=True)
+    epochs = [r["seconds"] for r in ck["history"] if r.get("seconds") is not None]
+    assert ck["train_seconds"] > 0 and ck["train_seconds"] == pytest.approx(sum(epochs), rel=1e-9)
 
 
 @pytest.mark.slow

@@ -25,7 +25,6 @@ import datetime as _dt
 import json
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,9 +240,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     before = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     if resume:
         trainer.load_state(run_dir / "last_state.pth")
-    t0 = time.time()
-    result = trainer.fit()
-    seconds = time.time() - t0
+    # a resumed fine-tune's time includes the interrupted run's epochs (none trained here after its last one)
+    result, seconds, _ = trainer.timed_fit()
     after = evaluate(model, data, va_p, cfg.training.seq_len, cfg.training.spinup, cfg.data.lead_days, device)
     # Keep the fine-tuned weights only if they forecast the validation part better than the pretrained ones,
     # on days the pretrained weights did not learn from (there they would win by memory, not by skill).

@@ -225,18 +225,13 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
                       device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
                       weather_archive=archives)
-    before, epochs_before = 0.0, 0
     if resume:
         trainer.load_state(state)
-        # the training time of the interrupted run: its epochs' seconds, as its saved history holds them
-        before, epochs_before = sum(r.get("seconds", 0.0) for r in trainer.history), trainer.epoch
-    t0 = time.time()
-    result = trainer.fit()
+    # a resume after the last epoch trains nothing: its training time is the interrupted run's
+    result, wall, trained = trainer.timed_fit()
     try:
-        # a resume after the last epoch trained nothing: its training time is the interrupted run's
-        wall = before + (time.time() - t0 if trainer.epoch > epochs_before or not resume else 0.0)
         took = (f"{wall:.1f} s" if not resume else
-                f"{wall:.1f} s of training before the resume (resumed after training)" if trainer.epoch == epochs_before
+                f"{wall:.1f} s of training before the resume (resumed after training)" if not trained
                 else f"{wall:.1f} s (with the run it resumed)")
         check_learned(result["history"], output, cfg.training.learning_rate)
         ev = evaluate(model, prep.data, prep.val_periods, cfg.training.seq_len, cfg.training.spinup,

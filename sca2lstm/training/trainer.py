@@ -518,6 +518,17 @@ class Trainer:
             parts.append(f"basin {rec.basin} {first}..{first + np.timedelta64(L - 1, 'D')}")
         return ", ".join(parts) + (" ..." if len(bb) > 3 else "")
 
+    def timed_fit(self) -> tuple[dict, float, bool]:
+        """:meth:`fit`, with the run's training time: ``(history, seconds, trained)``. A resumed run's time is its
+        interrupted epochs' seconds (its saved history) plus this one's; ``trained`` is False where the resume
+        trained no epoch (stopped after its last one), and then its time is the interrupted run's alone."""
+        resumed = bool(self.history)
+        before, epochs_before = sum(r.get("seconds", 0.0) for r in self.history), self.epoch
+        t0 = time.time()
+        result = self.fit()
+        trained = self.epoch > epochs_before or not resumed
+        return result, before + (time.time() - t0 if trained else 0.0), trained
+
     def fit(self) -> dict:
         """Run until ``epochs`` or early stopping; restore the best weights. Returns the history."""
         s = self.s
