@@ -174,14 +174,9 @@ class Service:
         warns on, without issuing it: ``(data state, its issue day, name -> level as the API holds it, the id of
         that forecast where it is stored, else None)``. The levels come from the station's record, its metadata
         file and the model's calibration (:meth:`LiveForecaster.warnings`), as the forecast's own do."""
-        self.stations.check(station)
-        model = await self.current_model(station)
-        state = self.stations.peek(station) or await run_in_threadpool(self.stations.state, station)
-        issue = default_issue(state.timeseries)
+        model, state, issue, _, key = await self._resolve(station, None, leads, None)
         warnings = await run_in_threadpool(self.forecaster.warnings, station, state.timeseries,
                                            (state.version, state.fingerprint), model)
-        weather = self.weather.for_issue(station, issue, self.max_leads)
-        key = self.key(state, station, issue, leads, model, weather[0]["id"] if weather else 0)
         hit = self.cache.get(key)
         row = hit[1] if hit is not None and hit[1]["id"] is not None else await run_in_threadpool(
             self.store.find_forecast, *key)
@@ -211,12 +206,10 @@ class Service:
         self.runs.move_to_end(run_key)
         return live.first(leads)
 
-    async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request",
-                       model: ModelRef | None = None):
-        """``(answer bytes, row)`` of the forecast of ``station`` (issue day: ``issue_date``, else the last
-        day with observed flow): from the memory cache, else the database, else the model; stored in the
-        database when ``store`` (a token holder, the daily issue). ``model``: the version to issue it with
-        (the daily issue's, fixed at its start); default the station's model now."""
+    async def _resolve(self, station: str, issue_date, leads: int, model: ModelRef | None):
+        """What a forecast of ``station`` is and is named by: ``(model, data state, issue day, weather forecast or
+        None, cache and database key)``. ``issue_date`` None: the last day with observed flow; ``model`` None: the
+        station's model now."""
         self.stations.check(station)
         if model is None:
             model = await self.current_model(station)  # the one this forecast is named after and run with
@@ -228,7 +221,17 @@ class Service:
                                      f"({ts.index[0].date()} .. {ts.index[-1].date()})")
         # The weather forecast it reads (covering the model's lead days: one run serves every ``leads``).
         weather = self.weather.for_issue(station, issue, self.max_leads)
-        key = self.key(state, station, issue, leads, model, weather[0]["id"] if weather else 0)
+        return model, state, issue, weather, self.key(state, station, issue, leads, model,
+                                                      weather[0]["id"] if weather else 0)
+
+    async def forecast(self, station: str, issue_date, leads: int, store: bool, origin: str = "request",
+                       model: ModelRef | None = None):
+        """``(answer bytes, row)`` of the forecast of ``station`` (issue day: ``issue_date``, else the last
+        day with observed flow): from the memory cache, else the database, else the model; stored in the
+        database when ``store`` (a token holder, the daily issue). ``model``: the version to issue it with
+        (the daily issue's, fixed at its start); default the station's model now."""
+        model, state, issue, weather, key = await self._resolve(station, issue_date, leads, model)
+        ts = state.timeseries
         hit = self.cache.get(key)
         if hit is not None and (hit[1]["id"] is not None or not store):
             self.cache.move_to_end(key)
