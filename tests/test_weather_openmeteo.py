@@ -15,7 +15,7 @@ from openmeteo_fixtures import (daily_response, ensemble_response, hourly_respon
 from sca2lstm.errors import DataError, WeatherSourceError
 from sca2lstm.weather.days import station_days
 from sca2lstm.weather.fetch import Location, fetch_forecast, parse_points
-from sca2lstm.weather.openmeteo import OpenMeteoClient, parse_previous_runs, parse_response
+from sca2lstm.weather.openmeteo import OpenMeteoClient, issue_table, parse_previous_runs, parse_response
 
 
 def _mock(answers, seen=None):
@@ -107,6 +107,52 @@ def test_hourly_values_aggregate_to_a_0800_station_day():
     # a day at midnight: the amount stamped 00:00 on 2 May belongs to 1 May (hour 23-24)
     d = station_days(["2024-05-01T%02d:00" % h for h in range(1, 24)] + ["2024-05-02T00:00"], {"precipitation": [1.0] * 24})
     assert d["precipitation"].tolist() == [24.0]
+
+
+def _london_answer(first_day: str, days: int, rain_utc, true_clock: bool) -> dict:
+    """Hourly rain for ``days`` London days from local midnight, ``rain_utc(utc hour) -> mm``: written as
+    Open-Meteo writes it (one UTC offset, that of the first hour, throughout) or in London's true clock (a
+    23-hour day in spring, a 25-hour one in autumn, the repeated hour twice in order)."""
+    start = pd.Timestamp(first_day).tz_localize("Europe/London")
+    end = (pd.Timestamp(first_day) + pd.Timedelta(days=days)).tz_localize("Europe/London")
+    utc = pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq="h", inclusive="left")
+    offset = int(start.utcoffset().total_seconds())
+    local = (utc.tz_convert("Europe/London").tz_localize(None) if true_clock
+             else utc.tz_localize(None) + pd.Timedelta(seconds=offset))
+    return {"latitude": 51.5, "longitude": -1.2, "timezone": "Europe/London", "utc_offset_seconds": offset,
+            "hourly_units": {"time": "iso8601", "precipitation": "mm", "temperature_2m": "°C"},
+            "hourly": {"time": [t.strftime("%Y-%m-%dT%H:%M") for t in local],
+                       "precipitation": [rain_utc(t) for t in utc.tz_localize(None)],
+                       "temperature_2m": [10.0] * len(utc)}}
+
+
+@pytest.mark.parametrize("first_day,change", [("2024-03-29", "2024-03-31"), ("2024-10-25", "2024-10-27")])
+@pytest.mark.parametrize("true_clock", [False, True])
+def test_a_daylight_saving_change_keeps_every_0800_station_day_and_its_rain(first_day, change, true_clock):
+    """A London station's day runs 08:00 to 08:00 GMT (its standard time, as an imported record's). Across a
+    daylight-saving change every day keeps its 24 hours, whether the answer keeps one UTC offset
+    (Open-Meteo's) or follows the clock (23- and 25-hour days), and 1 mm in the hour ending 08:00 GMT of the
+    day after the change falls on the day of the change."""
+    after = pd.Timestamp(change) + pd.Timedelta(days=1, hours=8)
+    doc = _london_answer(first_day, 6, lambda t: 1.0 if t == after else 0.0, true_clock)
+    t = parse_response(doc, ["precipitation", "temperature"], hourly=True, day_start="08:00")
+    by = t.dropna().set_index("date")
+    days = pd.date_range(first_day, periods=5)
+    assert list(by.index) == list(days)
+    assert by["precipitation"].to_dict() == {d: (1.0 if d == pd.Timestamp(change) else 0.0) for d in days}
+    table = issue_table([t], doc, hourly=True)
+    assert table["lead_days"].tolist() == list(range(5))
+    assert (table["valid_date"] == table["issue_date"] + pd.to_timedelta(table["lead_days"], unit="D")).all()
+    # a zone this machine's time-zone database lacks: the answer's clock as it is, as before
+    if not true_clock:
+        unknown = {**doc, "timezone": "Nowhere/Atlantis", "utc_offset_seconds": 0}
+        same = parse_response(unknown, ["precipitation"], hourly=True, day_start="08:00").dropna()
+        assert list(same["date"]) == list(days)
+        # without utc_offset_seconds (or with something else there) the zone's offset at the first hour
+        for offset in (None, "n/a"):
+            again = parse_response({**doc, "utc_offset_seconds": offset}, ["precipitation", "temperature"],
+                                   hourly=True, day_start="08:00")
+            assert again.dropna().set_index("date")["precipitation"].to_dict() == by["precipitation"].to_dict()
 
 
 def test_previous_runs_take_day_n_for_lead_n():

@@ -13,7 +13,12 @@ many Chinese hydrological yearbooks) needs hourly values summed (precipitation, 
   (``day_label: start``) or its end date (``end``);
 * a day needs all 24 hours of a variable, else it is NaN (a partial first or last day of a response).
 
-The times are local times of the station's timezone (the request asks Open-Meteo for that timezone).
+The times are local clock times of the answer's ``timezone`` (the request asks Open-Meteo for the station's).
+Like an imported record's (:mod:`sca2lstm.data.days`), the day boundary is in that zone's *standard* time, so
+the times are moved to it first (:func:`standard_times`): Open-Meteo writes a whole answer at one UTC offset
+(``utc_offset_seconds``, that of its first hour), so an answer across a daylight-saving change keeps 24 hours a
+calendar day; an answer written in the zone's true clock (a 23-hour and a 25-hour day, the repeated hour in
+order) is read by that clock. Either way every station day gets its 24 hours.
 """
 
 from __future__ import annotations
@@ -21,14 +26,64 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.days import aggregate_to_days
+from ..data.days import aggregate_to_days, parse_zone, standard_offset
 from ..data.tables import parse_dates
+from ..errors import UsageError, WeatherSourceError
 
 #: How each weather input aggregates: an amount over the hour before its stamp, or a state at its stamp.
 AMOUNTS = ("precipitation", "et0", "pet", "peti")
 
 
-def station_days(times, values: dict, day_start: str = "00:00", day_label: str = "start") -> pd.DataFrame:
+def standard_times(t: pd.DatetimeIndex, timezone=None, utc_offset=None, source: str = "hourly weather") -> pd.DatetimeIndex:
+    """Local times ``t`` of an answer in ``timezone`` as times of that zone's standard time (no daylight saving).
+
+    Parameters
+    ----------
+    t : pandas.DatetimeIndex
+        Naive local times, in the answer's order.
+    timezone : str, optional
+        The answer's zone (an IANA name, ``GMT``); None: ``t`` is taken as it is.
+    utc_offset : float, optional
+        The answer's ``utc_offset_seconds``: the one offset of times one hour apart each (Open-Meteo's way);
+        without it, the zone's offset at the first time.
+    source : str
+        Named in the error.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Naive times in the zone's standard time.
+
+    Raises
+    ------
+    WeatherSourceError
+        Times that are not a clock of the zone (a repeated hour out of order). A zone the time-zone database
+        does not know leaves ``t`` as it is.
+    """
+    if not timezone or len(t) == 0:
+        return t
+    try:
+        zone = parse_zone(timezone)
+    except UsageError:  # a zone this machine's time-zone database lacks: its clock, as it is
+        return t
+    std = pd.Timedelta(standard_offset(zone, int(t[0].year)))
+    steps = np.diff(t.as_unit("s").asi8)
+    if (steps == 3600).all():  # one offset throughout (Open-Meteo's): that of the answer, else of its first hour
+        try:
+            off = pd.Timedelta(seconds=float(utc_offset))
+        except (TypeError, ValueError):  # none stated (or not a number)
+            off = pd.Timedelta(t[0].to_pydatetime().replace(tzinfo=zone).utcoffset())
+        return t - off + std
+    try:  # the zone's true clock: an hour skipped in spring, one repeated in autumn
+        utc = t.tz_localize(zone, ambiguous="infer", nonexistent="raise").tz_convert("UTC").tz_localize(None)
+    except Exception as e:  # pandas raises several kinds for skipped or ambiguous clock times
+        raise WeatherSourceError(f"{source}: the times are not hours of the {timezone} clock "
+                                 f"({str(e).splitlines()[0]})") from None
+    return utc + std
+
+
+def station_days(times, values: dict, day_start: str = "00:00", day_label: str = "start", timezone=None,
+                 utc_offset=None) -> pd.DataFrame:
     """Aggregate hourly values to station days, through the station importer's day rule.
 
     Parameters
@@ -40,13 +95,17 @@ def station_days(times, values: dict, day_start: str = "00:00", day_label: str =
     day_start : str
         ``HH:MM`` at which the station's day starts.
     day_label : {"start", "end"}
+    timezone, utc_offset : optional
+        The answer's ``timezone`` and ``utc_offset_seconds``: the times are moved to the zone's standard
+        time, in which the station's day starts (:func:`standard_times`). None: taken as they are.
 
     Returns
     -------
     pandas.DataFrame
         Index ``date`` (the station day), one column per name; NaN for a day without all 24 hours.
     """
-    t = parse_dates([str(v) for v in times], column="time", source="hourly weather")
+    t = standard_times(parse_dates([str(v) for v in times], column="time", source="hourly weather"), timezone,
+                       utc_offset)
     frame = pd.DataFrame({n: pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors="coerce")
                           .to_numpy(np.float64) for n, v in values.items()}, index=t)
     parts = []

@@ -361,7 +361,7 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
     for member, vals in by_member.items():
         mid = models.index(member[1]) + 1 if isinstance(member, tuple) else member
         if hourly:
-            df = station_days(times, vals, day_start, day_label)
+            df = station_days(times, vals, day_start, day_label, doc.get("timezone"), doc.get("utc_offset_seconds"))
         else:
             try:
                 idx = parse_dates([str(t) for t in times], column=f"{block}.time", source=source).normalize()
@@ -473,7 +473,8 @@ def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_l
                 vals[n] = data[key]
         if not vals:
             continue
-        days = station_days(times, vals, day_start, day_label).dropna(how="any")
+        days = station_days(times, vals, day_start, day_label, doc.get("timezone"),
+                            doc.get("utc_offset_seconds")).dropna(how="any")
         days = days.rename_axis("valid_date").reset_index()
         days.insert(0, "lead_days", k)
         days.insert(0, "issue_date", days["valid_date"] - pd.Timedelta(days=k))
