@@ -166,13 +166,17 @@ REQUIRED_WEATHER = ("precipitation", "temperature")
 
 def check_answer_variables(table: pd.DataFrame, block: str, what: str, suffix: str = "") -> None:
     """A WeatherSourceError naming a variable of :data:`REQUIRED_WEATHER` that the answer lacks altogether (a
-    self-hosted instance without it, say): a table without it would be refused by every forecast that reads
-    it, so it is not written over an earlier one."""
+    self-hosted instance without it, say), or has only nulls of (a weather model without it): a table without
+    it would be refused by every forecast that reads it, so it is not written over an earlier one."""
     names = HOURLY if block == "hourly" else DAILY
-    missing = [names[n] + suffix for n in REQUIRED_WEATHER if n not in table.columns]
-    if missing:
-        raise WeatherSourceError(f"{what}: no '{block}.{missing[0]}' in the answer, which a flow forecast needs; "
-                                 "nothing written")
+    for n in REQUIRED_WEATHER:
+        if n not in table.columns:
+            raise WeatherSourceError(f"{what}: no '{block}.{names[n]}{suffix}' in the answer, which a flow forecast "
+                                     "needs; nothing written")
+        if len(table) and table[n].isna().all():
+            raise WeatherSourceError(f"{what}: '{block}.{names[n]}{suffix}' is null on every day of the answer (a "
+                                     "weather model without it? choose another with --models); a flow forecast "
+                                     "needs it; nothing written")
 
 
 def check_answer_values(table: pd.DataFrame, what: str) -> None:
