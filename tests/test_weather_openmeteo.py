@@ -345,6 +345,12 @@ def _unequal():
     return doc
 
 
+def _same_day_twice():
+    doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
+    doc["daily"]["time"][2] = doc["daily"]["time"][1]
+    return doc
+
+
 def _without(key):
     doc = daily_response("1976-06-16", [0.5] * 9, [14.0] * 9)
     del doc["daily"][key]
@@ -364,6 +370,7 @@ def _units(**units):
     ((200, _unequal()), "'daily.temperature_2m_mean' has 8 values for 9 times"),
     ((200, _without("precipitation_sum")), "no 'daily.precipitation_sum' in the answer, which a flow forecast needs"),
     ((200, _without("temperature_2m_mean")), "no 'daily.temperature_2m_mean' in the answer"),
+    ((200, _same_day_twice()), "'daily.time' has 1976-06-17 twice"),
     ((200, daily_response("1976-06-16", [None] * 9, [14.0] * 9)), "'daily.precipitation_sum' is null on every day"),
     ((200, ensemble_response("1976-06-16", [0.5] * 9, [[1.0] * 9], [None] * 9)),
      "'daily.temperature_2m_mean' is null on every day"),

@@ -367,6 +367,9 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
                 idx = parse_dates([str(t) for t in times], column=f"{block}.time", source=source).normalize()
             except (DataError, ValueError, TypeError):
                 raise WeatherSourceError(f"{source}: '{block}.time' holds something that is not a date") from None
+            if idx.duplicated().any():  # two values for one day: which is the forecast's is unknown
+                raise WeatherSourceError(f"{source}: '{block}.time' has {idx[idx.duplicated()][0].date()} twice; "
+                                         "expected one value per day")
             df = pd.DataFrame({n: pd.to_numeric(pd.Series(v, dtype=object), errors="coerce").to_numpy(np.float64)
                                for n, v in vals.items()}, index=idx)
         df = df.rename_axis("date").reset_index()
