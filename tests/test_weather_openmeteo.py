@@ -612,8 +612,9 @@ def test_a_saved_hourly_answer_reads_as_the_table_fetched_from_it(tmp_path, labe
 
 
 def test_stated_units_are_converted_or_refused():
-    """A response in inches and degrees Fahrenheit (``daily_units``) is read in mm and degC; a unit the model
-    cannot take is one line naming it, never read as if it were mm or degC."""
+    """A response in inches and degrees Fahrenheit (``daily_units``; a previous-runs answer's ``hourly_units``)
+    is read in mm and degC; a unit the model cannot take is one line naming it, never read as if it were mm
+    or degC."""
     from openmeteo_fixtures import daily_response
 
     from sca2lstm.errors import WeatherSourceError
@@ -627,6 +628,17 @@ def test_stated_units_are_converted_or_refused():
     doc["daily_units"]["temperature_2m_mean"] = "K"
     with pytest.raises(WeatherSourceError, match=r"'daily.temperature_2m_mean' is in 'K'; expected '°C' or '°F'"):
         parse_response(doc, ["precipitation", "temperature"])
+
+    # the previous-runs API states its units the same way (``hourly_units``, one per ``_previous_dayN``)
+    prev = previous_runs_response("2024-01-01", 3, 1, lambda var, n, t: 0.1 if var == "precipitation" else 50.0)
+    prev["hourly_units"] = {"time": "iso8601", "precipitation_previous_day1": "inch",
+                            "temperature_2m_previous_day1": "°F"}
+    a = parse_previous_runs(prev, ["precipitation", "temperature"], 1)
+    assert a["precipitation"].tolist() == pytest.approx([24 * 2.54] * len(a))
+    assert a["temperature"].tolist() == pytest.approx([10.0] * len(a))
+    prev["hourly_units"]["temperature_2m_previous_day1"] = "K"
+    with pytest.raises(WeatherSourceError, match=r"'hourly.temperature_2m_previous_day1' is in 'K'; expected"):
+        parse_previous_runs(prev, ["precipitation", "temperature"], 1)
 
 
 @pytest.mark.parametrize("dates,needle", [(["notadate", "2024-02-01"], "--from: invalid value 'notadate': expected a "

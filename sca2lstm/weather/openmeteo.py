@@ -465,6 +465,7 @@ def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_l
         raise WeatherSourceError(f"{source}: no 'hourly' block with 'time'")
     data = doc["hourly"]
     times = data["time"]
+    units = doc.get("hourly_units") if isinstance(doc.get("hourly_units"), dict) else {}
     rows = []
     for k in range(1, leads + 1):
         vals = {}
@@ -473,7 +474,7 @@ def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_l
             if key in data:
                 if not isinstance(data[key], list) or len(data[key]) != len(times):
                     raise WeatherSourceError(f"{source}: 'hourly.{key}' does not have one value per time")
-                vals[n] = data[key]
+                vals[n] = _to_metric(data[key], units.get(key, units.get(HOURLY[n])), n, f"{source}: 'hourly.{key}'")
         if not vals:
             continue
         days = station_days(times, vals, day_start, day_label, doc.get("timezone"),
