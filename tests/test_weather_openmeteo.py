@@ -404,9 +404,9 @@ def test_an_unusable_answer_is_one_line_and_leaves_the_earlier_files_as_they_wer
 def test_an_archive_answer_without_rain_is_one_line_and_leaves_the_earlier_archive_as_it_was(pretrained_ckpt,
                                                                                                 tiny_data_dir, tmp_path,
                                                                                                 capsys):
-    """A previous-runs answer lacking a variable every flow forecast reads (a self-hosted instance without it)
-    is one line naming it, exit 1, and an earlier archive at --out stays (it was written over, exit 0, with a
-    table every reforecast refuses)."""
+    """A previous-runs answer lacking a variable every flow forecast reads (a self-hosted instance without it),
+    or with nulls only (no run for those days), is one line naming it, exit 1, and an earlier archive at --out
+    stays (it was written over, exit 0, with a table every reforecast refuses)."""
     from sca2lstm.cli.weather import main
 
     good = previous_runs_response("2024-01-01", 6, 7, lambda var, n, t: 0.1 if var == "precipitation" else 5.0)
@@ -422,6 +422,15 @@ def test_an_archive_answer_without_rain_is_one_line_and_leaves_the_earlier_archi
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no 'hourly.precipitation_previous_dayN' in the answer, which a flow forecast needs; " \
                              "nothing written" in err[0], err
+    assert {q.name: q.read_bytes() for q in tmp_path.iterdir()} == before
+    # every value null (the weather model has no run for those days): no day at all, refused the same way
+    null = {**good, "hourly": {k: v if k == "time" or k.startswith("precipitation") else [None] * len(v)
+                               for k, v in good["hourly"].items()}}
+    with loopback_server([(200, null)]) as (url, _):
+        assert main([*argv, "--base_url", url]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no valid day from 2024-01-01 to 2024-01-05 has all 24 hours of rain and temperature" \
+                             in err[0] and "nothing written" in err[0], err
     assert {q.name: q.read_bytes() for q in tmp_path.iterdir()} == before
 
 

@@ -280,6 +280,11 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
                                 source=f"Open-Meteo previous-runs response for {lat},{lon}")
         check_answer_variables(t, "hourly", f"Open-Meteo previous-runs response for {lat},{lon}", "_previous_dayN")
         t = t[t["valid_date"] <= pd.Timestamp(end)]
+        if t.empty:  # an archive without a day would be written over an earlier one, and read as no forecast
+            raise WeatherSourceError(f"Open-Meteo previous-runs response for {lat},{lon}: no valid day from "
+                                     f"{pd.Timestamp(start).date()} to {pd.Timestamp(end).date()} has all 24 hours of "
+                                     "rain and temperature (Open-Meteo answers null where it has no run: before the "
+                                     "weather model's archive starts?); nothing written")
         check_answer_values(t, f"Open-Meteo previous-runs response for {lat},{lon}")
         tables.append(t)
     if len(tables) == 1:
