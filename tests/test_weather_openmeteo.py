@@ -14,7 +14,7 @@ from openmeteo_fixtures import (daily_response, ensemble_response, hourly_respon
                                 previous_runs_response, trickling_server)
 from sca2lstm.errors import DataError, WeatherSourceError
 from sca2lstm.weather.days import station_days
-from sca2lstm.weather.fetch import Location, fetch_forecast, parse_points
+from sca2lstm.weather.fetch import Location, fetch_forecast, null_note, parse_points
 from sca2lstm.weather.openmeteo import OpenMeteoClient, issue_table, parse_previous_runs, parse_response
 
 
@@ -693,6 +693,28 @@ def test_fetch_names_an_unknown_basin_and_a_base_url_that_is_not_http(pretrained
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--base_url 'ftp://example.org': expected an http:// or https://" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_day_null_in_every_variable_is_named_like_any_other_gap():
+    """A day Open-Meteo answered null for in every variable (a model whose range ends early) has no row in the
+    table; the fetch names it as it names a single null (it said nothing, and wrote a table without the day)."""
+    first, n = "1976-06-16", 9
+    hole = [0.5] * 7 + [None] * 2
+    det = daily_response(first, hole, [14.0 if v is not None else None for v in hole],
+                         et0=[0.3 if v is not None else None for v in hole])
+    ens = ensemble_response(first, [0.5] * n, [[1.0] * n, hole], [14.0] * n)
+    ens["daily"]["temperature_2m_mean_member02"] = [14.0 if v is not None else None for v in hole]
+    for doc, needle in ((det, "Open-Meteo answered null for no precipitation on 1976-06-23 (lead 7)"),
+                        (ens, "Open-Meteo answered null for 1 of 3 members (no precipitation on 1976-06-23 (lead 7) "
+                              "for member 2")):
+        with loopback_server([(200, doc)]) as (url, _):
+            _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
+        assert 7 not in table[table["member"] == table["member"].max()]["lead_days"].tolist()
+        assert null_note(table, 7).startswith(needle)
+    complete = daily_response(first, [0.5] * n, [14.0] * n)
+    with loopback_server([(200, complete)]) as (url, _):
+        _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
+    assert null_note(table, 7) is None
 
 
 def test_a_member_open_meteo_answered_null_for_is_left_out_with_a_note(pretrained_ckpt, tiny_data_dir, tmp_path,

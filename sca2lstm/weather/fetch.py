@@ -191,10 +191,21 @@ def check_answer_values(table: pd.DataFrame, what: str) -> None:
 
 def null_note(table: pd.DataFrame, leads: int) -> str | None:
     """A line naming the values Open-Meteo answered null for (a member or a day without data) on lead days
-    0..``leads`` of a fetched forecast, and what a flow forecast then does; None where there are none. A
-    variable the answer has no value of at all is not named (the model does without it or derives it)."""
-    t = table[table["lead_days"] <= leads]
-    names = [c for c in WEATHER_NAMES if c in t.columns and t[c].notna().any()]
+    0..``leads`` of a fetched forecast (a day null in every variable included), and what a flow forecast then
+    does; None where there are none. A variable the answer has no value of at all is not named (the model
+    does without it or derives it)."""
+    if table.empty:
+        return None
+    names = [c for c in WEATHER_NAMES if c in table.columns and table[c].notna().any()]
+    # A day null in every variable has no row in the table (issue_table leaves such days out): a member's
+    # lead day 1..leads without a row is a gap too (not lead 0: a station day named by its end date lacks it).
+    full = pd.MultiIndex.from_product([sorted(table["member"].unique()), range(1, leads + 1)],
+                                      names=["member", "lead_days"])
+    keyed = table.set_index(["member", "lead_days"])
+    absent = full.difference(keyed.index)
+    t = pd.concat([keyed, pd.DataFrame(index=absent, columns=names, dtype=float)]).reset_index()
+    t["valid_date"] = table["issue_date"].iloc[0] + pd.to_timedelta(t["lead_days"], unit="D")
+    t = t[t["lead_days"] <= leads]
     bad = t[t[names].isna().any(axis=1)]
     if bad.empty:
         return None
