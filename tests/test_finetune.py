@@ -311,6 +311,20 @@ def test_config_keys_a_fine_tune_cannot_change_are_named(tmp_path, caplog, monke
     assert "sca2lstm.yaml: data.lead_days, model.hidden_size ignored" in caplog.text and "None" not in caplog.text
 
 
+def test_a_repeated_target_basin_flag_fine_tunes_every_id_it_names(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                   capsys):
+    """--target_basin given twice (as predict.py's --basin may be): both ids count. The first is mistyped, so
+    the run is refused naming it, where keeping only the last id would fine-tune 32006 alone and succeed."""
+    from sca2lstm.cli.finetune import main
+
+    ft = tmp_path / "ft"
+    rc = main(["--target_basin", "32060", "--target_basin", "32006", "--pretrained_model", str(pretrained_ckpt),
+               "--data_dir", str(tiny_data_dir), "--epochs", "1", "--output_dir", str(ft), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "unknown basin '32060'" in err[0], err
+    assert not ft.exists()
+
+
 def test_a_mistyped_basin_among_several_is_refused_before_any_fine_tune(pretrained_ckpt, tiny_data_dir, tmp_path,
                                                                         capsys):
     """Several basins, one id not in the data folder (a typo): one line naming it and the known ones, before the

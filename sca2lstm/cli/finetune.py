@@ -32,8 +32,11 @@ def build_parser() -> ArgumentParser:
         "given, else the config file's finetune: section, else the finetune section stored in the "
         "pretrained checkpoint, else the built-in default shown here. Of --config only finetune: and "
         "training.seed apply: the pretrained model fixes its inputs, sizes and windows."))
-    p.add_argument("--target_basin", type=basin_id, nargs="+", required=True,
-                   help="target basin id (e.g. 32006, DE110000, my-gauge); several ids fine-tune one model each")
+    # extend: a repeated flag (--target_basin 32006 --target_basin 10002) adds its ids, as predict.py's --basin
+    # does, rather than silently fine-tuning only the last one
+    p.add_argument("--target_basin", type=basin_id, action="extend", nargs="+", required=True,
+                   help="target basin id (e.g. 32006, DE110000, my-gauge); several ids, listed or with the flag "
+                        "repeated, fine-tune one model each")
     p.add_argument("--pretrained_model", required=True, help="pretrained checkpoint, e.g. ./model_output/sca2lstm.pth")
     p.add_argument("--epochs", type=non_negative_int, default=None, help="fine-tuning epochs (default 20)")
     p.add_argument("--batch_size", type=positive_int, default=None, help="batch size (default 16)")
