@@ -118,3 +118,24 @@ def test_the_functions_the_readme_calls_are_named_where_they_can_be_imported():
 def test_readme_links_to_the_chinese_guide_in_its_first_lines():
     head = (REPO / "README.md").read_text(encoding="utf-8").splitlines()[:6]
     assert any("docs/zh/README.md" in line for line in head)
+
+
+USERS_GUIDE = REPO.parent / "shared" / "docs" / "fine_tune_guide.zh.md"
+
+
+@pytest.mark.skipif(not USERS_GUIDE.is_file(), reason="the user's guide is shipped beside the data in ../shared")
+def test_every_default_the_users_guide_lists_is_the_help_and_the_run_default():
+    """The guide's 参数说明 (`--epochs`: 微调轮次，默认20 ...): fine_train.py --help names each default as the
+    guide writes it, and a run without the flag uses that value (the built-in finetune section, the seed 42)."""
+    from sca2lstm import load_config
+    from sca2lstm.cli import finetune
+
+    listed = re.findall(r"^- `--(\w+)`: [^\n]*?默认\s*([0-9.e+-]+)", USERS_GUIDE.read_text(encoding="utf-8"), re.M)
+    assert {flag for flag, _ in listed} >= {"epochs", "batch_size", "learning_rate", "weight_decay", "patience",
+                                            "fine_tune_ratio", "seed"}, listed
+    helps = {a.dest: a.help for a in finetune.build_parser()._actions}
+    built_in = load_config(path=None).finetune
+    for flag, value in listed:
+        assert re.search(rf"default {re.escape(value)}\b", helps[flag]), (flag, value, helps[flag])
+        run_default = finetune.DEFAULT_SEED if flag == "seed" else getattr(built_in, flag)
+        assert float(run_default) == float(value), (flag, value, run_default)
