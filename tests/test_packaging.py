@@ -82,6 +82,20 @@ def test_pretrain_without_output_writes_the_guides_checkpoint_path(tiny_data_dir
     assert (tmp_path / "model_output" / "sca2lstm_run" / "report.html").is_file()
 
 
+@pytest.mark.slow
+def test_pretrain_with_the_basins_flag_repeated_reads_every_id_it_names(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    """--basins given twice: both ids count. The first is not in the data, so the run is refused naming it,
+    where keeping only the last id would pretrain on 32006 alone and succeed."""
+    from failure_helpers import tiny_yaml
+    from sca2lstm.cli.train import main
+
+    monkeypatch.chdir(tmp_path)
+    rc = main(["--config", str(tiny_yaml(tmp_path / "tiny.yaml")), "--data_dir", str(tiny_data_dir),
+               "--epochs", "1", "--basins", "99999", "--basins", "32006", "--quiet"])
+    assert rc != 0 and "99999" in capsys.readouterr().err
+    assert not (tmp_path / "model_output" / "sca2lstm.pth").exists()
+
+
 def test_predict_parser_takes_the_guides_flags():
     from sca2lstm.cli.predict import build_parser
 

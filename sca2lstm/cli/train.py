@@ -26,8 +26,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch_size", type=positive_int, default=None, help="windows per batch (default 32, or the config's)")
     p.add_argument("--learning_rate", type=positive_float, default=None, help="AdamW learning rate (default 0.002, or the config's)")
     p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience in epochs (default 10, or the config's)")
-    p.add_argument("--basins", nargs="+", default=None,
-                   help="gauge ids, or one file listing ids (one per line); default: every basin in the data")
+    # extend: a repeated flag (--basins 32006 --basins 10002) adds its ids rather than keeping only the last ones
+    p.add_argument("--basins", action="extend", nargs="+", default=None,
+                   help="gauge ids, listed or with the flag repeated, or one file listing ids (one per line); "
+                        "default: every basin in the data")
     p.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default 42, or the config's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU users)")
     p.add_argument("--mixed_precision", action="store_true", help="bfloat16 autocast")
