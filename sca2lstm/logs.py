@@ -46,11 +46,36 @@ def setup_logging(quiet: bool = False, logfile=None) -> None:
         root.addHandler(fh)
 
 
-def add_log_file(path) -> logging.Handler:
-    """Also write the package's log records to ``path`` (timestamped); returns the handler for
-    :func:`remove_handler`."""
+class HeldRecords(logging.Handler):
+    """The package's log records kept in memory until the run's log file exists (:func:`add_log_file`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def hold_records() -> HeldRecords:
+    """Start keeping the package's log records (the console still shows them); stop with :func:`release`."""
+    held = HeldRecords()
+    logging.getLogger(ROOT).addHandler(held)
+    return held
+
+
+def release(held: HeldRecords) -> None:
+    """Stop keeping records (the ones kept stay in ``held.records``)."""
+    logging.getLogger(ROOT).removeHandler(held)
+
+
+def add_log_file(path, held: HeldRecords | None = None) -> logging.Handler:
+    """Also write the package's log records to ``path`` (timestamped), first the ``held`` ones, with their own
+    times; returns the handler for :func:`remove_handler`."""
     fh = logging.FileHandler(path, encoding="utf-8")
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    for record in held.records if held is not None else ():
+        fh.handle(record)
     logging.getLogger(ROOT).addHandler(fh)
     return fh
 

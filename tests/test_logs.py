@@ -71,3 +71,29 @@ def test_pretrain_log_file_gets_data_warnings_no_bars_and_a_dash_for_epoch_0(tin
     assert "train -" not in epoch1
     captured = capsys.readouterr()
     assert "\r" not in log and "\r" not in captured.err and "batch/s" not in captured.err
+
+
+@pytest.mark.slow
+def test_finetune_log_file_begins_with_what_was_said_before_the_run_folder_existed(pretrained_ckpt, tiny_data_dir,
+                                                                                   tmp_path):
+    """The data warnings and the train/validation split (here a --fine_tune_ratio that data.val_start overrides)
+    are said before the run's folder is made: finetune.log holds them too, not only the console."""
+    from sca2lstm.cli.finetune import main
+
+    data = tmp_path / "camels"
+    shutil.copytree(tiny_data_dir, data)
+    csv = next((data / "timeseries").glob("*32006*.csv"))
+    df = pd.read_csv(csv)
+    # physically impossible: the reader warns (another day than the pretraining test's, so no cached read of it)
+    df.loc[150, "precipitation"] = -3.0
+    df.to_csv(csv, index=False)
+    ft = tmp_path / "ft"
+    rc = main(["--target_basin", "32006", "--pretrained_model", str(pretrained_ckpt), "--data_dir", str(data),
+               "--epochs", "1", "--fine_tune_ratio", "0.5", "--output_dir", str(ft)])
+    assert rc == 0
+    (run,) = (ft / "basin_32006").iterdir()
+    log = (run / "finetune.log").read_text(encoding="utf-8")
+    assert "WARNING basin 32006: 1 physically impossible values set to missing (precipitation: 1)" in log
+    split = next(ln for ln in log.splitlines() if "basin 32006: validation from" in ln)
+    assert "INFO" in split and "ratio 0.5" in split, split
+    assert log.index("basin 32006: validation from") < log.index(" epoch   0/1")

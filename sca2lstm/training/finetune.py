@@ -43,7 +43,7 @@ from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text, file_sha256
-from ..logs import RESULT, add_log_file, remove_handler
+from ..logs import RESULT, add_log_file, hold_records, release, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
 from .runtime import seed_everything
@@ -121,52 +121,58 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
     dict with ``checkpoint``, ``run_dir``, ``before`` and ``after`` (validation EvalResults), ``seconds``.
     """
     basin = check_basin_id(basin)  # it names folders and files
-    model, pcfg, scalers, src = load_model(pretrained_model, device)
-    updates = {"finetune": dict(finetune_overrides or {})}
-    if seed is not None:
-        updates["training"] = {"seed": seed}
-    if "persistence_blend" not in ((src.get("config") or {}).get("model") or {}):
-        # A source written before the blend existed forecasts raw; the new checkpoint gets the default.
-        updates["model"] = {"persistence_blend": True}
-        log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
-    cfg = pcfg.replace(**updates)
-    base = Path(out_root) / f"basin_{basin}"
-    if resume and not data_dir:
-        # the run continued read a station folder of its own (--data_dir ./my_stations), not the pretrained
-        # model's: the guide's line with --resume added reads it again
-        interrupted = _resume_dir(base)
-        recorded = state_data(interrupted / "last_state.pth") if interrupted else None
-        data_dir = recorded[0] if recorded and Path(recorded[0]).is_dir() else None
-    ctx = BasinContext.resolve((model, cfg, scalers, src), data_dir, basin, cfg=cfg, test_start=test_start,
-                               allow_missing_inputs=allow_missing_inputs, device=device)
-    rec, periods, in_set = ctx.record, ctx.periods, ctx.in_checkpoint
-    if periods.rule == "station":
-        log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
-                 "%s..%s is never read here", basin, ", --test_start" if test_start else "",
-                 periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
-    seen = ctx.in_sample(periods.test_start, periods.test_end)
-    if seen["in_sample"]:
-        log.warning("basin %s: its test part %s..%s holds %d days the pretrained model was trained on (and %d it "
-                    "was validated on); scores on it will be labelled in-sample, not a test", basin,
-                    periods.test_start, periods.test_end, seen["train_days"], seen["validation_days"])
-    split = chronological_split(rec, cfg, periods, in_pretraining=in_set)
-    log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
-    if split.n_train_valid == 0:
-        raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
-                        f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
-    check_period_inputs(rec, cfg, rec.dates[split.i0], rec.dates[split.i_split - 1], "fine-tuning training")
-    if split.n_train_valid < cfg.finetune.min_records:
-        log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
-                    split.n_train_valid, cfg.finetune.min_records)
-    if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
-        raise DataError(f"basin {basin}: no observed discharge in the validation part "
-                        f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
+    # what is said before the run folder exists (the split, a ratio overridden by data.val_start, missing inputs,
+    # too few records) is written at the top of finetune.log, as pretraining's train.log holds its own
+    held = hold_records()
+    try:
+        model, pcfg, scalers, src = load_model(pretrained_model, device)
+        updates = {"finetune": dict(finetune_overrides or {})}
+        if seed is not None:
+            updates["training"] = {"seed": seed}
+        if "persistence_blend" not in ((src.get("config") or {}).get("model") or {}):
+            # A source written before the blend existed forecasts raw; the new checkpoint gets the default.
+            updates["model"] = {"persistence_blend": True}
+            log.info("the source checkpoint predates model.persistence_blend; the fine-tuned model uses it")
+        cfg = pcfg.replace(**updates)
+        base = Path(out_root) / f"basin_{basin}"
+        if resume and not data_dir:
+            # the run continued read a station folder of its own (--data_dir ./my_stations), not the pretrained
+            # model's: the guide's line with --resume added reads it again
+            interrupted = _resume_dir(base)
+            recorded = state_data(interrupted / "last_state.pth") if interrupted else None
+            data_dir = recorded[0] if recorded and Path(recorded[0]).is_dir() else None
+        ctx = BasinContext.resolve((model, cfg, scalers, src), data_dir, basin, cfg=cfg, test_start=test_start,
+                                   allow_missing_inputs=allow_missing_inputs, device=device)
+        rec, periods, in_set = ctx.record, ctx.periods, ctx.in_checkpoint
+        if periods.rule == "station":
+            log.info("basin %s: station periods (its own record%s): fine-tuning reads %s..%s; its test part "
+                     "%s..%s is never read here", basin, ", --test_start" if test_start else "",
+                     periods.fit_start, periods.fit_end, periods.test_start, periods.test_end)
+        seen = ctx.in_sample(periods.test_start, periods.test_end)
+        if seen["in_sample"]:
+            log.warning("basin %s: its test part %s..%s holds %d days the pretrained model was trained on (and %d it "
+                        "was validated on); scores on it will be labelled in-sample, not a test", basin,
+                        periods.test_start, periods.test_end, seen["train_days"], seen["validation_days"])
+        split = chronological_split(rec, cfg, periods, in_pretraining=in_set)
+        log.info("basin %s: validation from %s, by %s", basin, rec.dates[split.i_split], split.rule)
+        if split.n_train_valid == 0:
+            raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
+                            f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
+        check_period_inputs(rec, cfg, rec.dates[split.i0], rec.dates[split.i_split - 1], "fine-tuning training")
+        if split.n_train_valid < cfg.finetune.min_records:
+            log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
+                        split.n_train_valid, cfg.finetune.min_records)
+        if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
+            raise DataError(f"basin {basin}: no observed discharge in the validation part "
+                            f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
 
-    run_dir = _resume_dir(base) if resume else None
-    if resume and run_dir is None:
-        raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
-    run_dir = run_dir or _new_run_dir(base)
-    handler = add_log_file(run_dir / "finetune.log")
+        run_dir = _resume_dir(base) if resume else None
+        if resume and run_dir is None:
+            raise DataError(f"--resume: no interrupted fine-tune of basin {basin} under {base}")
+        run_dir = run_dir or _new_run_dir(base)
+    finally:
+        release(held)
+    handler = add_log_file(run_dir / "finetune.log", held)
     try:
         return _run(ctx, pretrained_model, split, run_dir, progress, resume)
     except BaseException as e:
