@@ -227,6 +227,25 @@ def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
 
 
+def test_a_spec_attr_written_as_the_flag_is_reads_as_the_mapping(source, tmp_path, capsys):
+    """`attr: elev_mean=50` in a spec (the --attr flag's form) is the attribute elev_mean, as `attr: {elev_mean: 50}`
+    is, not a refusal naming its first letter."""
+    import yaml
+
+    from sca2lstm.data import reader
+
+    write_csv(source, tmp_path / "a.csv")
+    station = {"file": "a.csv", "map": {"date": "Datum", "precipitation": "N", "discharge": "Q"},
+               "discharge_unit": "m3/s"}
+    spec = tmp_path / "stations.yaml"
+    spec.write_text(yaml.safe_dump({"stations": [{**station, "id": "A1", "attr": "elev_mean=50"},
+                                                 {**station, "id": "B1", "attr": ["elev_mean=60", "dpsbar=7"]}]}))
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+    table = reader.attribute_table(tmp_path / "o")
+    assert table.loc["A1", "elev_mean"] == 50 and table.loc["B1", "elev_mean"] == 60 and table.loc["B1", "dpsbar"] == 7
+
+
 def test_a_spec_whose_later_folder_is_bad_writes_no_folder(source, tmp_path, capsys):
     """Every station's folder is checked before the first is written: a spec whose second station goes under a
     file, or names one id twice in its folder, leaves the first station's folder unwritten."""

@@ -146,7 +146,9 @@ def check_stage_levels(levels: dict, rating, flag: str = "--warning_levels") -> 
 
 
 def parse_attr(items) -> dict:
-    """``["elev_mean=120", ...]`` (or a dict) -> ``{name: float}``."""
+    """``["elev_mean=120", ...]`` (or a dict, or one ``"elev_mean=120"``) -> ``{name: float}``."""
+    if isinstance(items, str):  # a spec's `attr: elev_mean=120`, written as the flag is: one item, not its letters
+        items = [items]
     pairs = items.items() if isinstance(items, dict) else [
         (s.split("=", 1) if "=" in s else (s, None)) for s in (items or [])]
     out = {}
