@@ -403,3 +403,26 @@ def test_a_blend_fitted_at_the_first_forecast_never_uses_days_the_model_trained_
         assert blend.source.split("..")[1].startswith(str(ctx.record.dates[v1 - 1])), blend
     said = [r.getMessage() for r in caplog.records if "observed days the model trained on" in r.getMessage()]
     assert len(said) == 1 and "32006" in said[0], said
+
+
+def test_a_station_named_without_its_data_dir_is_refused_saying_to_add_it(pretrained_ckpt, tmp_path, capsys):
+    """A station imported into a folder of its own, named without --data_dir (the model's folder is read): the
+    one line says to add --data_dir, for fine_train.py (one basin and several), predict.py and forecast, not only
+    the model's ids nearest to it; nothing is written."""
+    from sca2lstm.cli.finetune import main as finetune_main
+    from sca2lstm.cli.forecast import main as forecast_main
+    from sca2lstm.cli.predict import main as predict_main
+
+    runs = [lambda: finetune_main(["--target_basin", "zhen-01", "--pretrained_model", str(pretrained_ckpt),
+                                   "--epochs", "0", "--output_dir", str(tmp_path / "ft")]),
+            lambda: finetune_main(["--target_basin", "32006", "zhen-01", "--pretrained_model", str(pretrained_ckpt),
+                                   "--epochs", "0", "--output_dir", str(tmp_path / "ft")]),
+            lambda: predict_main(["--model", str(pretrained_ckpt), "--basin", "zhen-01", "--output_dir",
+                                  str(tmp_path / "p")]),
+            lambda: forecast_main(["--model", str(pretrained_ckpt), "--basin", "zhen-01", "--output_dir",
+                                   str(tmp_path / "f")])]
+    for run in runs:
+        assert run() == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "unknown basin 'zhen-01'" in err[0] and "add --data_dir" in err[0], err
+    assert not any(tmp_path.iterdir())

@@ -97,10 +97,10 @@ def _body(args) -> int:
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model, args.basin)
     bundle = load_model(path, device)
-    from ..evaluation.context import data_folder
+    from ..evaluation.context import check_basins
 
     weather = None
-    data_dir, _ = data_folder(bundle, args.data_dir)
+    data_dir = check_basins(bundle, args.data_dir, [args.basin])  # a basin not there: said before the weather
     # the forecast reads this folder: resolved (and said where it is the model's synthetic one) once, not again
     args.data_dir = str(data_dir)
     if args.weather_forecast:

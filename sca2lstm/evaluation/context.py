@@ -141,9 +141,12 @@ class BasinContext:
         _, ccfg, scalers, ckpt = bundle
         cfg = cfg or ccfg
         basin = check_basin_id(basin)
+        given_dir = data_dir
         data_dir, builtin = data_folder((None, cfg, None, ckpt), data_dir)
         attrs = _attribute_signature(data_dir)
         files = None
+        if timeseries is None:
+            basin_file(data_dir, basin, given_dir)
         if timeseries is not None:
             frame = _frame_from_table(timeseries, basin, cfg, _latitude(data_dir, basin, attrs))
             x, y = raw_features(frame, cfg)
@@ -538,8 +541,21 @@ def check_basins(bundle, data_dir, basins) -> Path:
     (a DataError naming the unknown id and the known ones): bad ids are refused before any work."""
     folder, _ = data_folder(bundle, data_dir)
     for basin in basins:
-        reader.timeseries_file(folder, basin)
+        basin_file(folder, basin, data_dir)
     return folder
+
+
+def basin_file(folder, basin: str, data_dir_given) -> Path:
+    """:func:`~sca2lstm.data.reader.timeseries_file` of ``basin`` in ``folder``; where no ``--data_dir`` was given
+    (``folder`` is the model's own), a basin not there is most likely a station imported into a folder of its
+    own (``station import --out``): the one-line refusal says how to name it, not only the model's ids."""
+    try:
+        return reader.timeseries_file(folder, basin)
+    except DataError as e:
+        if data_dir_given is not None or str(e).endswith("(docs/stations.md)"):
+            raise
+        raise DataError(f"{e}. Without --data_dir the model's own data folder is read; for a station of your own, "
+                        "add --data_dir with the folder it was imported into (station import --out)") from None
 
 
 def new_basin_scale_days(rec: BasinRecord, periods: BasinPeriods, cfg: Config) -> tuple[int, int]:
