@@ -1,5 +1,7 @@
 """SCA2LSTM model properties: shapes, masked attention, memory, causality, groups, overfitting."""
 
+import re
+
 import pytest
 import torch
 
@@ -101,6 +103,20 @@ def test_builds_from_config_alone_and_state_dict_fits_default():
     a = SCA2LSTM(load_config())
     b = SCA2LSTM(load_config())
     b.load_state_dict(a.state_dict())  # same shapes from the same config: no data dependence
+
+
+def test_weights_of_a_model_with_another_config_are_refused_in_one_line_naming_load_model():
+    # the guide's snippet (the default config) with weights of a model built with another config
+    other, _ = _model(hidden_size=13)
+    mine, _ = _model()
+    with pytest.raises(RuntimeError) as e:
+        mine.load_state_dict(other.state_dict())
+    text = str(e.value)
+    assert "\n" not in text and "another config" in text and "load_model(path)" in text
+    # a named tensor's shape in the weights and in this model
+    shapes = re.search(r"is (\[[\d, ]+\]) in them, (\[[\d, ]+\]) in this model", text)
+    assert shapes and shapes.group(1) != shapes.group(2)
+    mine.load_state_dict(_model(seed=1)[0].state_dict())  # same config: loads as before
 
 
 def test_overfits_a_tiny_batch(tiny_cfg, tiny_data_dir):

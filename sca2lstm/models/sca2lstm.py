@@ -51,6 +51,10 @@ from .quantile import QuantileHead, days_since_observation
 from .recurrence import DualRecurrence, run_recurrence
 
 
+class ModelConfigMismatch(RuntimeError):
+    """Weights loaded into a model whose config gives other sizes (a RuntimeError, as torch's own)."""
+
+
 class SCA2LSTM(nn.Module):
     """Dual-LSTM attention model.
 
@@ -128,6 +132,29 @@ class SCA2LSTM(nn.Module):
                 if extra is not None:
                     params += list(extra.parameters())
         return params
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """:meth:`torch.nn.Module.load_state_dict`, with one line where the weights are of a model of other sizes.
+
+        The guide's snippet builds the model from the *default* config; a checkpoint pretrained with another
+        config (the large sample's adds an input) has other shapes, and torch's message, a line per tensor,
+        does not say what to do.
+
+        Raises
+        ------
+        ModelConfigMismatch
+            A weight's shape differs from this model's (a ``RuntimeError``, as torch's own).
+        """
+        own = self.state_dict()
+        for name, value in state_dict.items():
+            if name in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[name].shape):
+                n = sum(1 for k, v in state_dict.items() if k in own and hasattr(v, "shape")
+                        and tuple(v.shape) != tuple(own[k].shape))
+                raise ModelConfigMismatch(
+                    f"these weights are of a model built with another config: {name} is {list(value.shape)} in them, "
+                    f"{list(own[name].shape)} in this model ({n} such tensors); build the model from the "
+                    "checkpoint's own config: sca2lstm.checkpoint.load_model(path)")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @staticmethod
     def _cell(gates: torch.Tensor, c: torch.Tensor, h_size: int):
