@@ -93,3 +93,19 @@ def test_stored_finetune_section_applies_without_flags(pretrained_ckpt, tiny_dat
     torch.save(ck, tmp_path / "m.pth")
     r = finetune(tmp_path / "m.pth", "32006", {}, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
     assert r["config"].finetune.epochs == 1 and r["config"].finetune.batch_size == 8
+
+
+@pytest.mark.parametrize("module, argv, dest, expected", [
+    ("calibrate", ["--model", "m.pth", "--basins", "1", "2", "--basins", "3"], "basins", ["1", "2", "3"]),
+    ("predict", ["--basin", "1", "--model", "a.pth", "--model", "b.pth"], "model", ["a.pth", "b.pth"]),
+    ("forecast", ["--basin", "1", "--model", "a.pth", "--model", "b.pth"], "model", ["a.pth", "b.pth"]),
+    ("weather", ["fetch", "--basin", "1", "--model", "a.pth", "--model", "b.pth", "--models", "x", "--models", "y"],
+     "models", ["x", "y"]),
+])
+def test_a_repeated_list_flag_adds_its_values_rather_than_keeping_the_last(module, argv, dest, expected):
+    import importlib
+
+    args = importlib.import_module(f"sca2lstm.cli.{module}").build_parser().parse_args(argv)
+    assert getattr(args, dest) == expected
+    if module == "weather":
+        assert args.model == ["a.pth", "b.pth"]

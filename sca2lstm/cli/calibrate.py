@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
                                                   "calibration is written beside it. A fine-tuned model is refitted "
                                                   "on its own basin, as fine-tuning fitted it")
     p.add_argument("--data_dir", default=None, help="data folder (default: the one the checkpoint recorded)")
-    p.add_argument("--basins", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
+    p.add_argument("--basins", action="extend", nargs="+", default=None, help="basins to fit on (default: a sample of the model's)")
     p.add_argument("--max_basins", type=positive_int, default=MAX_BASINS, help=f"sample size (default {MAX_BASINS})")
     p.add_argument("--settings", nargs="+", default=list(WEATHER_SETTINGS), choices=list(WEATHER_SETTINGS),
                    help="weather settings whose spread is fitted (default: all); the others keep the "

@@ -19,7 +19,7 @@ PROG = "sca2lstm forecast"
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Issue-time forecast of a basin's flow for the next days, with "
                                               "quantiles, from what is known on the issue date.")
-    p.add_argument("--model", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
+    p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")
     p.add_argument("--issue_date", default=None,
                    help="YYYY-MM-DD; the forecast covers the days after it (default: the last day with "

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
-    p.add_argument("--model", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
+    p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, action="extend", nargs="+", required=True,
                    help="basin id(s); repeat the flag or list several")
     p.add_argument("--start", default=None, help="first day, YYYY-MM-DD (default: the test period's)")

@@ -37,11 +37,11 @@ def build_parser() -> ArgumentParser:
     a = sub.add_parser("archive", help="build an archive of past forecasts (issue date x lead) for a station")
     for q in (f, a):
         q.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")
-        q.add_argument("--model", nargs="+", required=True,
+        q.add_argument("--model", action="extend", nargs="+", required=True,
                        help="checkpoint path or glob: its inputs and lead days decide what is fetched")
         q.add_argument("--data_dir", default=None, help="data folder (default: the one recorded in the checkpoint)")
         q.add_argument("--source", choices=["open-meteo"], default="open-meteo", help="weather source")
-        q.add_argument("--models", nargs="+", default=None,
+        q.add_argument("--models", action="extend", nargs="+", default=None,
                        help="Open-Meteo weather model(s), e.g. ecmwf_ifs025 (default: its best match; several "
                             "models are kept as members)")
         q.add_argument("--points", default=None,
