@@ -415,3 +415,29 @@ def test_verify_draws_its_scores_beside_persistence_and_the_quantiles_reliabilit
     assert list(lead1.get_xdata()) == [0.05, 0.25, 0.5, 0.75, 0.95]
     assert list(lead1.get_ydata()) == pytest.approx([0.0, 0.0, 0.0, 0.0, 0.75])
     assert "basin_32006" in fig.get_suptitle()
+
+
+def test_a_level_never_reached_has_no_f1_rather_than_zero_and_verify_says_why(tmp_path, capsys):
+    """A level no verified day reached, warned twice: there was no flood to detect, so POD, CSI and F1 are
+    undefined (NaN, never a 0 that reads as floods missed); FAR shows the two false alarms and one line
+    says so."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 3.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.6, 0.7, 0.0], warn=[False, True, True, False],
+               pers=[1.0, 1.0, 2.0, 3.0])
+    per_level = verify(t, {"flood": 50.0})[1]
+    for count in ("day", "event"):
+        m = per_level[(per_level["forecast"] == "model") & (per_level["count"] == count)].iloc[0]
+        assert m["false_alarms"] >= 1 and m["far"] == 1.0
+        assert np.isnan(m["pod"]) and np.isnan(m["csi"]) and np.isnan(m["f1"])
+        assert np.isnan(m["f1_lo90"]) and np.isnan(m["f1_hi90"])
+    f = tmp_path / "reforecast.csv"
+    t.to_csv(f, index=False)
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 50.0, "unit": "m3/s"}}')
+    assert main(["verify", str(f)]) == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("flood (50 m3/s): no observed day above it")]
+    assert len(line) == 1 and "lead(s) 1," in line[0] and "2 warned day(s)" in line[0] and "not 0" in line[0]
+    written = pd.read_csv(tmp_path / "verify_per_level.csv")
+    assert written.loc[written["forecast"] == "model", "f1"].isna().all()

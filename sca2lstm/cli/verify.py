@@ -37,7 +37,7 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import read_levels, read_reforecast, verify
+    from ..evaluation.verify import no_event_lines, read_levels, read_reforecast, verify
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -79,6 +79,8 @@ def _body(args) -> int:
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print("count 'event': a warning within +-1 day of an event detects it, so a warning a day late is a hit "
               "(persistence is); 'day' is the stricter score")
+        for line in no_event_lines(per_level, levels):
+            print(line)
     elif not levels:
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
     print(f"Saved {out / 'verify_per_lead.csv'}, {out / 'verify_per_level.csv'} and {out / 'verify.png'}")

@@ -24,7 +24,8 @@ Everything is vectorised over the rows of one lead. Definitions:
   lead); an event is detected when a warning touches it within +-1 day, and a warning is a false alarm
   when no event lies within +-1 day of it. The +-1 day counts a warning a day late as a hit (persistence
   at lead 1 is always a day late, and often scores F1 near 1 by event): by day is the stricter score. POD = detected / events, FAR = false warnings / warnings,
-  CSI = 1 / (1 / POD + 1 / (1 - FAR) - 1), F1 = 2 POD (1 - FAR) / (POD + 1 - FAR).
+  CSI = 1 / (1 / POD + 1 / (1 - FAR) - 1), F1 = 2 POD (1 - FAR) / (POD + 1 - FAR). Without an event (a level
+  the verified days never reached) POD, CSI and F1 are NaN, never 0; FAR still counts the false alarms.
 * **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
   the level (the sample climatology, which knows the verified period's base rate: a strict reference).
 * **In-sample**: where the table has the column ``in_sample`` (a reforecast writes it: the valid day is one
@@ -76,7 +77,9 @@ def _scores(hits, misses, false_alarms, n_events, n_warnings) -> dict:
     nan = float("nan")
     pod = hits / n_events if n_events else nan
     far = false_alarms / n_warnings if n_warnings else nan
-    if n_events == 0 and n_warnings == 0:
+    if n_events == 0:
+        # no event to detect: POD is undefined, and so are CSI and F1; a 0 would read as floods the forecast
+        # missed (its warnings' FAR still says whether it cried wolf)
         csi = f1 = nan
     elif hits == 0:
         csi = f1 = 0.0
@@ -161,6 +164,8 @@ def nse_interval_over_years(dates, obs, sim, also_finite=()) -> tuple[float, flo
 def f1_interval_over_years(dates, warn, event) -> tuple[float, float]:
     """90 % interval of the F1 by day of yes/no ``warn`` against ``event``, resampling years of days."""
     w, e = np.asarray(warn, bool), np.asarray(event, bool)
+    if not e.any():  # no flood day at all: F1 is undefined, not the 0 that resampled false alarms would give
+        return float("nan"), float("nan")
     sums = _year_sums(dates, np.stack([w & e, ~w & e, w & ~e], axis=1).astype(np.float64))
     return bootstrap_interval(tuple(sums), pooled_f1)
 
@@ -314,6 +319,33 @@ def _numbers(column: pd.Series, name: str, path) -> pd.Series:
         raise DataError(f"{path}: column {name!r} holds {str(column.iloc[i])!r} on row {i + 2}, not a number; "
                         "leave the cell empty where there is no value")
     return values.astype(np.float64)
+
+
+def no_event_lines(per_level: pd.DataFrame, levels: dict) -> list[str]:
+    """One line per level with leads where no observed day was above it: its POD, CSI, F1 and Brier skill
+    are NaN there (undefined, not 0), and how many warned days were false alarms.
+
+    Parameters
+    ----------
+    per_level : pandas.DataFrame
+        :func:`verify`'s per-level table.
+    levels : dict
+        ``name -> flow`` (m3/s).
+    """
+    if not len(per_level):
+        return []
+    lines = []
+    rows = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")]
+    for name, g in rows.groupby("level", sort=False):
+        none = g[(g["hits"] + g["misses"]) == 0]
+        if not len(none):
+            continue
+        leads = ", ".join(str(int(k)) for k in none["lead"])
+        false = int(none["false_alarms"].sum())
+        lines.append(f"{name} ({levels[name]:g} m3/s): no observed day above it at lead(s) {leads}, so no event to "
+                     "detect: POD, CSI, F1 and Brier skill are undefined there (NaN), not 0; "
+                     + (f"{false} warned day(s) there, all false alarms (FAR 1)" if false else "no warning there"))
+    return lines
 
 
 def level_names(df: pd.DataFrame) -> list[str]:
