@@ -525,3 +525,22 @@ def test_a_lead_whose_interval_was_raised_whole_to_the_recession_bound_is_named(
     t = pd.DataFrame({"lead_days": [1, 2, 3], "median": [2.0, 1.0, 1.0], "q05": [1.0, 1.0, 0.9],
                       "q95": [3.0, 1.0, 1.2], "q25": [1.5, 1.0, 1.0], "q75": [2.5, 1.0, 1.1]})
     assert collapsed_leads(t) == [2]
+
+
+def test_a_reforecast_from_the_records_first_days_says_their_window_is_partly_empty(bundle, pretrained_ckpt,
+                                                                                  tiny_data_dir, caplog):
+    """Issue dates within the model's window of the record's start are issued, as a single forecast issues them,
+    and said to be so in one line (as a single forecast says it): never silently less reliable."""
+    import logging
+
+    cfg = bundle[1]
+    reads = cfg.training.seq_len - cfg.training.forecast_leads
+    with caplog.at_level(logging.WARNING):
+        reforecast(bundle, "32006", "1970-10-01", "1970-10-05", data_dir=tiny_data_dir, model_path=pretrained_ckpt)
+    lines = [r.getMessage() for r in caplog.records if "partly empty window" in r.getMessage()]
+    assert len(lines) == 1
+    assert "5 issue date(s) 1970-10-01..1970-10-05" in lines[0] and f"than the {reads} the model reads" in lines[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        reforecast(bundle, "32006", "1976-03-01", "1976-03-03", data_dir=tiny_data_dir, model_path=pretrained_ckpt)
+    assert not [r for r in caplog.records if "partly empty window" in r.getMessage()]

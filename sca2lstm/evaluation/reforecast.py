@@ -325,6 +325,13 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         setting = member_setting(lead_weather.members)
     else:
         setting = weather
+    # as a single forecast says it: an issue date too close to the record's start reads a window partly before it
+    early = issue[keep][issue[keep] < cfg.training.seq_len - 1 - trained]
+    if len(early):
+        log.warning("basin %s: %d issue date(s) %s..%s have fewer days of record up to them than the %d the model "
+                    "reads: their state starts from a partly empty window, and forecasts this early in a record are "
+                    "less reliable", ctx.basin, len(early), pd.Timestamp(dates[early[0]]).date(),
+                    pd.Timestamp(dates[early[-1]]).date(), cfg.training.seq_len - trained)
     # the rule of a single forecast: an issue date whose days read lack precipitation the record holds is refused
     for line in check_recent_inputs(f"basin {ctx.basin}", ctx.frame, dates[issue[keep]], cfg,
                                     allow_missing_inputs or ctx.allow_missing_inputs):
