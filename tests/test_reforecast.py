@@ -544,3 +544,29 @@ def test_a_reforecast_from_the_records_first_days_says_their_window_is_partly_em
     with caplog.at_level(logging.WARNING):
         reforecast(bundle, "32006", "1976-03-01", "1976-03-03", data_dir=tiny_data_dir, model_path=pretrained_ckpt)
     assert not [r for r in caplog.records if "partly empty window" in r.getMessage()]
+
+
+def test_a_reforecast_on_a_terminal_shows_its_progress_over_the_issue_dates_and_quiet_hides_it(
+        pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """Years of issue dates take minutes with a full-size model: on a terminal a bar counts them; --quiet and a
+    redirected stderr draw nothing."""
+    import io
+    import sys
+
+    from sca2lstm.cli.main import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--output_dir", str(tmp_path), "--from", "1976-03-01", "--to", "1976-03-05"]
+    drawn = {}
+    for name, extra, stream in (("tty", [], Terminal()), ("quiet", ["--quiet"], Terminal()),
+                                ("pipe", [], io.StringIO())):
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert main([*base, *extra]) == 0
+        drawn[name] = stream.getvalue()
+    monkeypatch.undo()
+    assert re.search(r"issue dates: .*\d/5 \[", drawn["tty"]), drawn["tty"]   # a bar over the 5 issue dates
+    assert "issue dates" not in drawn["quiet"] and "issue dates" not in drawn["pipe"]

@@ -135,7 +135,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, precip_mapping=args.precip_mapping,
-                                 **_level_args(args))
+                                 progress=not args.quiet, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + (WEATHER_FOLDER_SUFFIX if weather is not None
                                                                           else ""))

@@ -634,7 +634,8 @@ def _run_members(model, members, y, st, stm, pos, cols, lead_days, leads, absent
 
 def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather: str = "none", *,
                          seq_len: int = 270, lead_days: int = 1, device="cpu", batch_size: int = 256,
-                         basin_indices=None, lead_weather=None, stride: int = 1) -> list[IssueTimeHindcast]:
+                         basin_indices=None, lead_weather=None, stride: int = 1,
+                         progress: bool = False) -> list[IssueTimeHindcast]:
     """Issue-time forecasts with every day of each period as an issue date, in batches.
 
     Parameters
@@ -661,6 +662,9 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         ``member_quantiles``).
     stride : int
         Every ``stride``-th day of each period is an issue date (1: every day).
+    progress : bool
+        A bar over the issue dates on a terminal (tqdm; nothing when redirected): years of issue dates with a
+        full-size model take minutes.
 
     Returns
     -------
@@ -674,6 +678,11 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
     cols = issue_time_columns(data.scalers.feature_names, data.scalers.kinds)
     pos = seq_len - 1 - leads
     out = []
+    from tqdm import tqdm
+
+    periods = list(periods)   # counted for the bar, then run: a generator would be spent by the count
+    total = sum(len(range(i0, i1, stride)) for i0, i1 in periods)
+    bar = tqdm(total=total, desc="issue dates", unit="day", disable=None if progress else True, leave=False)
     for b, (i0, i1) in zip(basin_indices, periods):
         basin = data.basins[b]
         issue = np.arange(i0, i1, stride, dtype=np.int64)
@@ -681,6 +690,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         inv = data.scalers.inverse_y
         for lo in range(0, len(issue), batch_size):
             t = issue[lo:lo + batch_size]
+            bar.update(len(t))
             bb = np.full(len(t), b, dtype=np.int64)
             x, miss, y, st, stm = data.gather(bb, t - pos, seq_len)
             if lead_weather is None:
@@ -710,6 +720,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
         yb = data.y[o + i0 - seq_len:o + i1].astype(np.float64)
         last = pd.Series(yb).ffill().to_numpy()[seq_len:][::stride]
         out.append(IssueTimeHindcast(basin, i0, i1, levels, med, qs, observed, inv(last, basin), member_q, stride))
+    bar.close()
     return out
 
 

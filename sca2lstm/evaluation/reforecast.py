@@ -225,7 +225,7 @@ def _already_above(observed, warnings: Warnings) -> str:
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
                allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
-               precip_mapping: str = "auto"):
+               precip_mapping: str = "auto", progress: bool = False):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
@@ -235,6 +235,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
     ``precip_mapping``: ``auto`` (default; only drizzly forecasts) or ``quantile`` maps the archive's precipitation
     of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.rain_mapping.mapped_weather`).
+    ``progress``: a bar over the issue dates on a terminal.
     With an archive, ``attrs["weather"]`` is what
     :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
     ``archive_rain``, the archive's precipitation as given against the observed on the issued dates' valid days
@@ -341,7 +342,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     per = batch_size if lead_weather is None else max(1, min(batch_size, ENSEMBLE_WINDOWS // lead_weather.members))
     run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(i0, i1)], trained, weather, seq_len=cfg.training.seq_len,
                                lead_days=cfg.data.lead_days, device=ctx.device, batch_size=per,
-                               lead_weather=lead_weather)[0]
+                               lead_weather=lead_weather, progress=progress)[0]
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, trained, calib, setting)
     bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
