@@ -441,3 +441,23 @@ def test_a_level_never_reached_has_no_f1_rather_than_zero_and_verify_says_why(tm
     assert len(line) == 1 and "lead(s) 1," in line[0] and "2 warned day(s)" in line[0] and "not 0" in line[0]
     written = pd.read_csv(tmp_path / "verify_per_level.csv")
     assert written.loc[written["forecast"] == "model", "f1"].isna().all()
+
+
+def test_a_level_the_table_warns_on_but_the_levels_file_lacks_is_named_not_dropped(tmp_path, capsys):
+    """warn_flood in the table, a levels.json of other levels: its warnings cannot be scored (no flow tells
+    the days above it), and one line names it instead of leaving it out of the scores without a word."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    f = tmp_path / "reforecast.csv"
+    t.to_csv(f, index=False)
+    (tmp_path / "levels.json").write_text('{"alert": {"value": 5.0, "unit": "m3/s"}}')
+    assert main(["verify", str(f)]) == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("not scored:")]
+    assert len(line) == 1 and "warnings of flood " in line[0] and "levels.json" in line[0]
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 5.0, "unit": "m3/s"}}')
+    assert main(["verify", str(f)]) == 0
+    assert "not scored" not in capsys.readouterr().out

@@ -37,7 +37,7 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import no_event_lines, read_levels, read_reforecast, verify
+    from ..evaluation.verify import level_names, no_event_lines, read_levels, read_reforecast, verify
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -83,6 +83,11 @@ def _body(args) -> int:
             print(line)
     elif not levels:
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
+    # a level the table warns on whose flow the levels file lacks cannot be scored: say so rather than drop it
+    unscored = [n for n in level_names(df) if n not in levels] if levels else []
+    if unscored:
+        print(f"not scored: the warnings of {', '.join(unscored)} (the table has warn_ columns for them, but {lp} gives "
+              "no value to tell the days above them; give a levels file that has them with --levels)")
     print(f"Saved {out / 'verify_per_lead.csv'}, {out / 'verify_per_level.csv'} and {out / 'verify.png'}")
     return 0
 
