@@ -570,3 +570,28 @@ def test_a_reforecast_on_a_terminal_shows_its_progress_over_the_issue_dates_and_
     monkeypatch.undo()
     assert re.search(r"issue dates: .*\d/5 \[", drawn["tty"]), drawn["tty"]   # a bar over the 5 issue dates
     assert "issue dates" not in drawn["quiet"] and "issue dates" not in drawn["pipe"]
+
+
+def test_a_reforecast_over_a_gauges_gap_says_which_issue_dates_start_from_an_older_flow(bundle, pretrained_ckpt,
+                                                                                      tiny_data_dir, tmp_path, caplog):
+    """Flow missing from 1976-03-03 to 1976-04-20: issue dates up to 30 days into the gap are issued from the last
+    flow before it (as a single forecast is, which says so) and the rest are left out; one line says the first
+    were issued from an older flow and how old."""
+    import logging
+    import shutil
+
+    from sca2lstm.data.reader import timeseries_file
+
+    data = tmp_path / "camels"
+    shutil.copytree(tiny_data_dir, data)
+    f = timeseries_file(data, "32006")
+    ts = pd.read_csv(f)
+    ts.loc[(ts["date"] >= "1976-03-03") & (ts["date"] <= "1976-04-20"), ["discharge_vol", "discharge_spec"]] = np.nan
+    ts.to_csv(f, index=False)
+    with caplog.at_level(logging.WARNING):
+        table, _ = reforecast(bundle, "32006", "1976-03-01", "1976-04-10", data_dir=data, model_path=pretrained_ckpt)
+    issued = set(table["issue_date"].dt.strftime("%Y-%m-%d"))
+    assert "1976-03-31" in issued and "1976-04-01" not in issued
+    lines = [r.getMessage() for r in caplog.records if "have no flow observed on them" in r.getMessage()]
+    assert len(lines) == 1
+    assert "29 issue date(s) between 1976-03-03 and 1976-03-31" in lines[0] and "up to 29 day(s)" in lines[0]

@@ -326,6 +326,14 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         setting = member_setting(lead_weather.members)
     else:
         setting = weather
+    # as a single forecast says it: an issue date without its own observed flow starts from an older one (a gauge's
+    # gap), which the forecaster may not know when reading the table (persistence carries that flow too)
+    stale = issue[keep][gap[keep] > 0]
+    if len(stale):
+        log.warning("basin %s: %d issue date(s) between %s and %s have no flow observed on them; each starts from the "
+                    "last observed flow, up to %d day(s) before it (so does its persistence)", ctx.basin, len(stale),
+                    pd.Timestamp(dates[stale[0]]).date(), pd.Timestamp(dates[stale[-1]]).date(),
+                    int(gap[keep].max()))
     # as a single forecast says it: an issue date too close to the record's start reads a window partly before it
     early = issue[keep][issue[keep] < cfg.training.seq_len - 1 - trained]
     if len(early):
