@@ -461,3 +461,35 @@ def test_a_level_the_table_warns_on_but_the_levels_file_lacks_is_named_not_dropp
     (tmp_path / "levels.json").write_text('{"flood": {"value": 5.0, "unit": "m3/s"}}')
     assert main(["verify", str(f)]) == 0
     assert "not scored" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("yes, no", [(1, 0), ("TRUE", "FALSE"), ("1.0", "0.0")])
+def test_warnings_written_as_one_and_zero_score_as_true_and_false(tmp_path, capsys, yes, no):
+    """A table whose warn_ column another tool or a spreadsheet wrote as 1/0 (or TRUE/FALSE) scores as the
+    reforecast's true/false: its warnings are not read as never issued."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    warn = [False, False, True, False]
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=warn, pers=[1.0, 1.0, 2.0, 10.0])
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 5.0, "unit": "m3/s"}}')
+    t.assign(warn_flood=[yes if w else no for w in warn]).to_csv(tmp_path / "reforecast.csv", index=False)
+    assert main(["verify", str(tmp_path / "reforecast.csv"), "--quiet"]) == 0
+    capsys.readouterr()
+    s = pd.read_csv(tmp_path / "verify_per_level.csv")
+    m = s[(s["forecast"] == "model") & (s["count"] == "day")].iloc[0]
+    assert (m["hits"], m["false_alarms"], m["pod"], m["f1"]) == (1, 0, 1.0, 1.0)
+
+
+def test_a_warning_cell_that_is_no_yes_or_no_is_one_line_naming_it_and_no_scores(tmp_path, capsys):
+    """WAHR/FALSCH from a German spreadsheet would read as never warned: refused in one line naming the cell."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=["FALSCH", "FALSCH", "WAHR", "FALSCH"],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    t.to_csv(tmp_path / "reforecast.csv", index=False)
+    assert main(["verify", str(tmp_path / "reforecast.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "column 'warn_flood' holds 'FALSCH' on row 2" in err[0]
+    assert not (tmp_path / "verify_per_level.csv").exists()

@@ -232,6 +232,8 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     for c in df.columns:
         if c in ("median", "observed", "persistence", "lead_days") or _QCOL.match(c) or c.startswith("p_exceed_"):
             df[c] = _numbers(df[c], c, p)
+        elif c.startswith("warn_") or c == "in_sample":
+            df[c] = _flags(df[c], c, p)
     lead = df["lead_days"].to_numpy(np.float64)
     bad = ~(np.isfinite(lead) & (lead >= 1) & (lead == np.round(lead)))
     if bad.any():  # a row without its lead would be dropped from every score without a word
@@ -346,6 +348,24 @@ def no_event_lines(per_level: pd.DataFrame, levels: dict) -> list[str]:
                      "detect: POD, CSI, F1 and Brier skill are undefined there (NaN), not 0; "
                      + (f"{false} warned day(s) there, all false alarms (FAR 1)" if false else "no warning there"))
     return lines
+
+
+#: How a yes/no cell may be written: as a reforecast writes it, or as 1/0 (a spreadsheet's or another tool's
+#: export); an empty cell is no warning.
+_YES, _NO = frozenset({"true", "1", "1.0"}), frozenset({"false", "0", "0.0", ""})
+
+
+def _flags(column: pd.Series, name: str, path) -> pd.Series:
+    """``column`` (``warn_<level>``, ``in_sample``) as bools; a one-line DataError naming the first cell that is
+    neither true/false nor 1/0 (``WAHR`` from a German spreadsheet, say), which would otherwise read as never
+    warned."""
+    text = column.astype(str).str.strip().str.lower().where(column.notna(), "")
+    bad = ~text.isin(_YES | _NO)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: column {name!r} holds {str(column.iloc[i])!r} on row {i + 2}; a yes/no cell is true "
+                        "or false (or 1 or 0)")
+    return text.isin(_YES)
 
 
 def level_names(df: pd.DataFrame) -> list[str]:
