@@ -493,3 +493,28 @@ def test_a_warning_cell_that_is_no_yes_or_no_is_one_line_naming_it_and_no_scores
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "column 'warn_flood' holds 'FALSCH' on row 2" in err[0]
     assert not (tmp_path / "verify_per_level.csv").exists()
+
+
+def test_dates_that_do_not_show_day_against_month_are_read_with_the_date_format_the_error_names(tmp_path, capsys):
+    """A table saved again from a spreadsheet as 02/01/2000 .. 05/01/2000: the one line says to give
+    --date_format, and verify has that flag, which reads the table as the ISO one."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 5.0, "unit": "m3/s"}}')
+    iso, dmy = tmp_path / "iso" / "reforecast.csv", tmp_path / "dmy" / "reforecast.csv"
+    for f in (iso, dmy):
+        f.parent.mkdir()
+        (f.parent / "levels.json").write_text('{"flood": {"value": 5.0, "unit": "m3/s"}}')
+    t.to_csv(iso, index=False)
+    t.to_csv(dmy, index=False, date_format="%d/%m/%Y")
+    assert main(["verify", str(dmy)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--date_format" in err[0]
+    assert main(["verify", str(dmy), "--date_format", "%d/%m/%Y", "--quiet"]) == 0
+    assert main(["verify", str(iso), "--quiet"]) == 0
+    capsys.readouterr()
+    for name in ("verify_per_lead.csv", "verify_per_level.csv"):
+        assert (dmy.parent / name).read_text() == (iso.parent / name).read_text()

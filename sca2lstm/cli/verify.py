@@ -24,6 +24,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--levels", default=None, help="levels.json (default: the one beside the table)")
     p.add_argument("--output_dir", default=None, help="where the scores go (default: the table's folder)")
     p.add_argument("--encoding", default=None, help="the table's text encoding (default: detected; e.g. gbk, utf-8)")
+    p.add_argument("--date_format", default=None,
+                   help="strftime form of issue_date and valid_date, e.g. %%d/%%m/%%Y, where a table saved again from a "
+                        "spreadsheet does not show day against month (default: YYYY-MM-DD, or an order the dates show)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="less output")
     return p
@@ -43,7 +46,7 @@ def _body(args) -> int:
     if args.output_dir:
         args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
     table = Path(args.table)
-    df = read_reforecast(table, encoding=args.encoding)
+    df = read_reforecast(table, encoding=args.encoding, date_format=args.date_format)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"
     levels = {}
     if lp.is_file():

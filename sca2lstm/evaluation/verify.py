@@ -196,9 +196,10 @@ def _coverage(obs, lo, hi, sel=None) -> float:
     return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
 
 
-def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
+def read_reforecast(path, encoding: str | None = None, date_format: str | None = None) -> pd.DataFrame:
     """A reforecast table (one-line error naming what is missing). ``encoding``: None detects it (a table
-    saved again from a spreadsheet may be GBK or UTF-16)."""
+    saved again from a spreadsheet may be GBK or UTF-16). ``date_format``: the strftime form of its dates
+    (``--date_format``), where they do not show day against month."""
     from pathlib import Path
 
     p = Path(path)
@@ -215,7 +216,7 @@ def read_reforecast(path, encoding: str | None = None) -> pd.DataFrame:
     df = parse_csv(raw, str(p), encoding, **dialect)
     for c in ("issue_date", "valid_date"):
         if c in df:
-            df[c] = parse_dates(df[c].astype(str).tolist(), column=c, source=str(p))
+            df[c] = parse_dates(df[c].astype(str).tolist(), date_format, column=c, source=str(p))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         found = [str(c) for c in df.columns]
