@@ -595,3 +595,17 @@ def test_a_reforecast_over_a_gauges_gap_says_which_issue_dates_start_from_an_old
     lines = [r.getMessage() for r in caplog.records if "have no flow observed on them" in r.getMessage()]
     assert len(lines) == 1
     assert "29 issue date(s) between 1976-03-03 and 1976-03-31" in lines[0] and "up to 29 day(s)" in lines[0]
+
+
+def test_a_reforecast_asked_for_as_json_is_one_line_not_a_csv_without_a_word(pretrained_ckpt, tiny_data_dir,
+                                                                             tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--output_dir", str(tmp_path), "--from", "1976-03-01", "--to", "1976-03-02", "--quiet"]
+    assert main([*base, "--format", "json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--format json with --from/--to" in err[0] and "reforecast.csv" in err[0]
+    assert not list(tmp_path.iterdir())
+    assert main([*base, "--format", "csv"]) == 0
+    assert (tmp_path / "basin_32006_reforecast_1976-03-01_1976-03-02" / "reforecast.csv").is_file()

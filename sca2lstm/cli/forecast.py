@@ -42,7 +42,8 @@ def build_parser() -> ArgumentParser:
                         "station's archive, quantile always (needs an archive), none never; one forecast of a "
                         "station without an archive is never mapped (docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
-                   help="table format (forecast.csv is always written for the report; default csv)")
+                   help="table format (forecast.csv is always written for the report; default csv); a reforecast, "
+                        "--from/--to, writes reforecast.csv only")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
     add_warning_flags(p)
     p.add_argument("--allow_missing_inputs", action="store_true",

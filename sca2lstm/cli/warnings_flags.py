@@ -121,6 +121,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     if args.issue_date:
         raise UsageError("--issue_date with --from/--to: a reforecast issues every day of the span; give one or "
                          "the other")
+    if getattr(args, "format", "csv") != "csv":  # not silently a CSV where JSON was asked for
+        raise UsageError(f"--format {args.format} with --from/--to: a reforecast writes reforecast.csv (and "
+                         "levels.json); leave --format out")
     from ..weather.files import WeatherForecast
 
     if weather is not None and not isinstance(weather, WeatherForecast):
