@@ -518,3 +518,22 @@ def test_dates_that_do_not_show_day_against_month_are_read_with_the_date_format_
     capsys.readouterr()
     for name in ("verify_per_lead.csv", "verify_per_level.csv"):
         assert (dmy.parent / name).read_text() == (iso.parent / name).read_text()
+
+
+def test_a_lead_without_any_observed_flow_is_named_and_not_called_a_level_never_reached(tmp_path, capsys):
+    """Lead 2's valid days all unobserved: one line names the lead as unscored, and the line for a level no
+    verified day reached does not claim that lead (it was not observed, not dry)."""
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    one = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+                 pers=[1.0, 1.0, 2.0, 10.0])
+    two = one.assign(lead_days=2, issue_date=one["issue_date"] - pd.Timedelta(days=1), observed=np.nan)
+    f = tmp_path / "reforecast.csv"
+    pd.concat([one, two]).to_csv(f, index=False)
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 50.0, "unit": "m3/s"}}')
+    assert main(["verify", str(f)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [x for x in out if x.startswith("lead(s) 2: no row has an observed flow")]
+    never = [x for x in out if x.startswith("flood (50 m3/s): no observed day above it")]
+    assert len(never) == 1 and "at lead(s) 1," in never[0]

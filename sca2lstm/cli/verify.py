@@ -40,7 +40,8 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import level_names, no_event_lines, read_levels, read_reforecast, verify
+    from ..evaluation.verify import (level_names, no_event_lines, read_levels, read_reforecast, unobserved_leads,
+                                     verify)
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -77,12 +78,16 @@ def _body(args) -> int:
               "scores on them are in-sample, not a test")
     shown = per_lead.drop(columns=[c for c in ("pit_deciles", "setting") if c in per_lead.columns])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    blind = unobserved_leads(df)
+    if blind:  # a row of NaN says nothing of why
+        print(f"lead(s) {', '.join(map(str, blind))}: no row has an observed flow (valid days not observed yet, or a "
+              "gap in the record), so every score there is NaN")
     if len(per_level):
         cols = ["level", "lead", "forecast", "count", "pod", "far", "csi", "f1", "f1_lo90", "f1_hi90", "brier_skill"]
         print(per_level[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print("count 'event': a warning within +-1 day of an event detects it, so a warning a day late is a hit "
               "(persistence is); 'day' is the stricter score")
-        for line in no_event_lines(per_level, levels):
+        for line in no_event_lines(per_level, levels, blind):
             print(line)
     elif not levels:
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))

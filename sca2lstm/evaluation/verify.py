@@ -324,7 +324,14 @@ def _numbers(column: pd.Series, name: str, path) -> pd.Series:
     return values.astype(np.float64)
 
 
-def no_event_lines(per_level: pd.DataFrame, levels: dict) -> list[str]:
+def unobserved_leads(df: pd.DataFrame) -> list[int]:
+    """The leads of a reforecast table none of whose rows has an observed flow (their valid days not observed
+    yet, or a gap): every score of such a lead is NaN."""
+    seen = df["observed"].notna().groupby(df["lead_days"]).any()
+    return [int(k) for k, v in seen.items() if not v]
+
+
+def no_event_lines(per_level: pd.DataFrame, levels: dict, unobserved=()) -> list[str]:
     """One line per level with leads where no observed day was above it: its POD, CSI, F1 and Brier skill
     are NaN there (undefined, not 0), and how many warned days were false alarms.
 
@@ -334,11 +341,14 @@ def no_event_lines(per_level: pd.DataFrame, levels: dict) -> list[str]:
         :func:`verify`'s per-level table.
     levels : dict
         ``name -> flow`` (m3/s).
+    unobserved : sequence of int
+        Leads without any observed day (:func:`unobserved_leads`), said apart and left out here.
     """
     if not len(per_level):
         return []
     lines = []
-    rows = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")]
+    rows = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")
+                     & ~per_level["lead"].isin(list(unobserved))]
     for name, g in rows.groupby("level", sort=False):
         none = g[(g["hits"] + g["misses"]) == 0]
         if not len(none):
