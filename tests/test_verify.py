@@ -537,3 +537,17 @@ def test_a_lead_without_any_observed_flow_is_named_and_not_called_a_level_never_
     assert [x for x in out if x.startswith("lead(s) 2: no row has an observed flow")]
     never = [x for x in out if x.startswith("flood (50 m3/s): no observed day above it")]
     assert len(never) == 1 and "at lead(s) 1," in never[0]
+
+
+def test_warnings_without_their_probabilities_are_scored_with_no_brier_skill(tmp_path):
+    """A table of yes/no warnings without p_exceed_ (another tool's): POD, FAR, CSI and F1 are scored as with the
+    probabilities, and only the Brier skill, which needs them, is NaN; before, the level was left out unscored."""
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    full = verify(t, {"flood": 5.0})[1]
+    bare = verify(t.drop(columns=["p_exceed_flood"]), {"flood": 5.0})[1]
+    assert len(bare) == len(full) == 4
+    cols = ["hits", "misses", "false_alarms", "pod", "far", "csi", "f1"]
+    pd.testing.assert_frame_equal(bare[cols], full[cols])
+    assert bare["brier_skill"].isna().all() and full["brier_skill"].iloc[0] == pytest.approx(1.0)

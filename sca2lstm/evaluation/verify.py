@@ -380,7 +380,9 @@ def _flags(column: pd.Series, name: str, path) -> pd.Series:
 
 
 def level_names(df: pd.DataFrame) -> list[str]:
-    return [c[len("p_exceed_"):] for c in df.columns if c.startswith("p_exceed_") and f"warn_{c[9:]}" in df.columns]
+    """The levels a table warns on (its ``warn_<level>`` columns); their ``p_exceed_<level>`` may be absent (a
+    table of another tool's yes/no warnings): the warnings are scored, the Brier skill is NaN."""
+    return [c[len("warn_"):] for c in df.columns if c.startswith("warn_")]
 
 
 def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -445,7 +447,7 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
         o = gi["observed"].to_numpy(np.float64)
         known = np.isfinite(o)
         for n in names:
-            p = gi[f"p_exceed_{n}"].to_numpy(np.float64)
+            p = gi[f"p_exceed_{n}"].to_numpy(np.float64) if f"p_exceed_{n}" in gi.columns else np.full(len(gi), np.nan)
             wv = gi[f"warn_{n}"]
             w = (wv.astype(str).str.lower() == "true").to_numpy()
             v = levels.get(n)
