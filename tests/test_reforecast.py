@@ -609,3 +609,17 @@ def test_a_reforecast_asked_for_as_json_is_one_line_not_a_csv_without_a_word(pre
     assert not list(tmp_path.iterdir())
     assert main([*base, "--format", "csv"]) == 0
     assert (tmp_path / "basin_32006_reforecast_1976-03-01_1976-03-02" / "reforecast.csv").is_file()
+
+
+def test_a_reforecast_span_written_year_first_with_slashes_or_dots_is_the_iso_span(bundle, pretrained_ckpt,
+                                                                                   tiny_data_dir):
+    """2012/11/20 and 2012.11.20 are unambiguous (year first) and read so in every table: --from/--to take them
+    as the ISO day; a day-first date is still refused in one line, never guessed."""
+    from sca2lstm.errors import UsageError
+
+    kw = {"data_dir": tiny_data_dir, "model_path": pretrained_ckpt}
+    iso, _ = reforecast(bundle, "32006", "1976-03-01", "1976-03-03", **kw)
+    other, _ = reforecast(bundle, "32006", "1976/3/1", "1976.03.03", **kw)
+    pd.testing.assert_frame_equal(iso, other)
+    with pytest.raises(UsageError, match="--from '01/03/1976' is not a date; expected YYYY-MM-DD"):
+        reforecast(bundle, "32006", "01/03/1976", "1976-03-03", **kw)

@@ -19,6 +19,7 @@ Rule (one place, used by fine-tuning and prediction alike):
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,8 @@ class BasinPeriods:
 
 
 def parse_day(value, flag: str):
-    """A day given by a user: text ``YYYY-MM-DD`` (a time after it, ``T12:00``, is dropped), or a date object.
+    """A day given by a user: text ``YYYY-MM-DD`` (a time after it, ``T12:00``, is dropped), ``YYYYMMDD``, or
+    ``YYYY/MM/DD`` and ``YYYY.MM.DD`` (year first: read so in every table too), or a date object.
 
     Other text is refused, never guessed: ``01/09/2015`` is 9 January to pandas and 1 September to a British
     or Chinese reader, and ``19760109`` is the year 19760109 to numpy.
@@ -75,6 +77,9 @@ def parse_day(value, flag: str):
     try:
         if isinstance(value, str):
             s = value.strip()
+            m = re.fullmatch(r"(\d{4})([/.])(\d{1,2})\2(\d{1,2})", s)
+            if m:  # year first, so unambiguous: 2012/11/20 as the tables read it
+                s = f"{m.group(1)}-{int(m.group(3)):02d}-{int(m.group(4)):02d}"
             return pd.Timestamp(dt.date.fromisoformat(s) if len(s) == 10 else dt.datetime.fromisoformat(s).date())
         return pd.Timestamp(value).normalize()
     except (ValueError, TypeError):
