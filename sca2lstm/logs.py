@@ -69,6 +69,17 @@ def release(held: HeldRecords) -> None:
     logging.getLogger(ROOT).removeHandler(held)
 
 
+def console_warnings_only() -> None:
+    """Show only warnings and errors on the console from now on (log files keep every record).
+
+    For a torchrun rank other than 0: rank 0 prints the run's progress and results, which every other rank
+    would otherwise print again, once per process.
+    """
+    for h in logging.getLogger(ROOT).handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            h.setLevel(max(h.level, logging.WARNING))
+
+
 def add_log_file(path, held: HeldRecords | None = None) -> logging.Handler:
     """Also write the package's log records to ``path`` (timestamped), first the ``held`` ones, with their own
     times; returns the handler for :func:`remove_handler`."""

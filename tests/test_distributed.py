@@ -38,6 +38,24 @@ def test_torchrun_two_processes(tiny_data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_torchrun_prints_the_run_once_not_once_per_rank(tiny_data_dir, tmp_path):
+    """docs/reference.md: only rank 0 logs. Without --quiet, the progress and result lines reach the console
+    once, not once from each of the two processes."""
+    conf = tmp_path / "tiny.yaml"
+    conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
+                                    "training": TINY_TRAINING, "model": TINY_MODEL}))
+    out = tmp_path / "ddp" / "sca2lstm.pth"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "sca2lstm.py"), "--config", str(conf), "--epochs", "1", "--output", str(out)]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [ln for ln in r.stdout.splitlines() if "data_summary.csv" not in ln]  # rank 0's closing summary
+    for start in ("Prepared ", "Basins: training", "Best epoch 1"):
+        assert sum(ln.startswith(start) for ln in lines) == 1, (start, r.stdout[-3000:])
+
+
+@pytest.mark.slow
 def test_parallel_finetune_one_bad_basin_never_costs_the_others(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     """A data error (10002's file) and an unexpected OS error (10003's output folder is a file) each fail
     only their basin: 32006 still gets its checkpoint, the summary names both, the exit code is 1."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import DataError
+from ..logs import console_warnings_only
 from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, non_negative_int,
                      note_in_file, one_line, output_file, positive_float, positive_int, remove_handler, run_main)
 
@@ -82,6 +83,8 @@ def _body(args) -> int:
         from ..errors import UsageError
         raise UsageError(f"--basins: {e}") from None
     distributed = init_distributed(device)
+    if distributed and not is_main_process():
+        console_warnings_only()  # only rank 0 logs (docs/reference.md); the others still show what goes wrong
     output = Path(args.output)
     run_dir = output.with_name(f"{output.stem}_run")
     handler = None
