@@ -5,7 +5,7 @@ guide's default and its three presets on one split, the best kept on validation)
 the kept model, the default candidate's model and persistence, on the same days. Validation chose
 everything; the test years are scored once per model to report.
 
-    python bench/finetune_strategies.py --model /work/runs/large_today/model/sca2lstm.pth \\
+    python bench/finetune_strategies.py --model bench_output/large_sample/model/sca2lstm.pth \\
         --basins 32006 42003 --data_dir ../shared/data/camels_gb --group "camels_gb 9" --threads 1
 
 ``--epoch_coverage`` sets ``finetune.epoch_coverage`` for every candidate alike (windows per epoch, as a
