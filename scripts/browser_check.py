@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import _free_port, _start_server, _tiny_model  # noqa: E402
+from load_test import _free_port, _start_server, tiny_model  # noqa: E402
 
 STATION = "32006"
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="sca2lstm_browser_") as tmp:
         tmp = Path(tmp)
         if args.model is None:
-            args.model, data_dir = _tiny_model(tmp)
+            args.model, data_dir = tiny_model(tmp)
         elif args.data_dir is None:
             p.error("--data_dir is needed with --model")
         else:

@@ -129,6 +129,18 @@ def test_load_script_passes_on_the_real_server(pretrained_ckpt, tiny_data_dir):
         assert kind in r.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "scripts").glob("*.py")))
+def test_each_documented_check_script_starts(script):
+    """docs/serve.md tells users to run scripts/load_test.py, browser_check.py and archive_forecast_speed.py:
+    each must at least import what it shares with the others and answer --help (browser_check.py once imported
+    a helper of load_test.py under a name it no longer had)."""
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--help"], cwd=REPO, capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "usage:" in r.stdout
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (from /proc)."""
     out = []
