@@ -373,6 +373,8 @@ CASES = [
     ("predict", "header_only", None, {}, 1, "no data rows"),
     ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),
     ("predict", "bad_date", None, {}, 1, "'1971-13-45'"),
+    # predict.py has no --encoding: the remedy is one it can take
+    ("predict", "not_utf8", None, {}, 1, "does not decode); the data folder's files are UTF-8: save it as UTF-8"),
     # issue-time forecasts
     ("forecast", None, None, {"lead_days": "3"}, 2, "--lead_days 3 (did you mean --leads?)"),
     ("forecast", None, None, {"issue_date": "01/09/1976"}, 2,

@@ -186,8 +186,11 @@ def timeseries_file(data_dir, basin: str) -> Path:
 def _read_csv_text(path: Path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
     """A layout CSV (UTF-8, BOM and CRLF allowed, plain or gzip), typed by pandas, through :mod:`.tables`;
     ``encoding`` None: detected (UTF-8 where the bytes are UTF-8)."""
-    return tables.read_csv(path, encoding=encoding, skip_blank_lines=True, na_values=["NaN", "nan", "NA", ""],
-                           keep_default_na=True, **kwargs)
+    # predict.py, fine_train.py and the others have no --encoding: a layout file is UTF-8 by contract
+    remedy = ("the data folder's files are UTF-8: save it as UTF-8, or import a station's own file in another "
+              "encoding with sca2lstm station import --encoding")
+    return tables.read_csv(path, encoding=encoding, remedy=remedy, skip_blank_lines=True,
+                           na_values=["NaN", "nan", "NA", ""], keep_default_na=True, **kwargs)
 
 
 def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:

@@ -108,7 +108,11 @@ def encoding_label(name: str) -> str:
     return _DISPLAY.get(key, _DISPLAY.get(name, name))
 
 
-def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tuple[str, str, bool]:
+ENCODING_REMEDY = "give the right --encoding (e.g. gbk, utf-8, latin-1)"
+
+
+def decode(raw: bytes, encoding: str | None = None, source: str = "file",
+           remedy: str = ENCODING_REMEDY) -> tuple[str, str, bool]:
     """Decode ``raw``; returns ``(text, codec name, detected)``.
 
     Parameters
@@ -120,6 +124,9 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
         docstring for the order).
     source : str
         Named in errors.
+    remedy : str
+        What the error for bytes that ``encoding`` does not decode tells the user to do (by default the
+        ``--encoding`` flag, which only the commands that read a user's own files have).
     """
     if encoding is not None:
         codec = check_encoding(encoding)
@@ -131,7 +138,7 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file") -> tup
             return raw.decode(codec), codec, False
         except UnicodeDecodeError as e:
             raise DataError(f"{source} is not {encoding_label(codec)} text (byte 0x{raw[e.start]:02x} at offset "
-                            f"{e.start} does not decode); give the right --encoding (e.g. gbk, utf-8, latin-1)") \
+                            f"{e.start} does not decode); {remedy}") \
                 from None
     for bom, codec in _BOMS:
         if raw.startswith(bom):
@@ -614,7 +621,7 @@ def _pick_sheet(path: Path, names: list, sheet) -> str:
     raise UsageError(f"--sheet {str(sheet)!r} is not in {path.name}; its sheets (number and name): {listing}")
 
 
-def read_csv(path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
+def read_csv(path, encoding: str | None = "utf-8", remedy: str = ENCODING_REMEDY, **kwargs) -> pd.DataFrame:
     """A typed CSV of the data layout (pandas parses the numbers; ``kwargs`` go to :func:`pandas.read_csv`).
 
     ``encoding`` defaults to UTF-8 (a BOM is dropped): the layout's files are UTF-8 by contract; None
@@ -622,14 +629,15 @@ def read_csv(path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
     """
     path = Path(path)
     raw, _ = read_bytes(path, "CSV file")
-    return parse_csv(raw, str(path), encoding, **kwargs)
+    return parse_csv(raw, str(path), encoding, remedy=remedy, **kwargs)
 
 
-def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
+def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", remedy: str = ENCODING_REMEDY,
+              **kwargs) -> pd.DataFrame:
     """:func:`read_csv` of bytes already in hand (a file's, a request body): ``source`` is named in errors."""
     if not raw.strip():
         raise DataError(f"{source} is empty; expected a CSV with a header row")
-    text, _, _ = decode(raw, encoding, source)
+    text, _, _ = decode(raw, encoding, source, remedy)
     try:
         return pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
