@@ -141,10 +141,8 @@ def test_every_default_the_users_guide_lists_is_the_help_and_the_run_default():
         assert float(run_default) == float(value), (flag, value, run_default)
 
 
-#: The documents whose links a reader follows. docs/experiments.md, the experiment log, is left out: it links
-#: bench/README.md as from the repository root (docs/bench/README.md does not exist), to be fixed with the log.
-LINKED = [REPO / "README.md", REPO / "bench" / "README.md",
-          *[p for p in sorted((REPO / "docs").rglob("*.md")) if p.name != "experiments.md"]]
+#: The documents whose links a reader follows.
+LINKED = [REPO / "README.md", REPO / "bench" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 
 @pytest.mark.parametrize("document", LINKED, ids=lambda p: str(p.relative_to(REPO)))
