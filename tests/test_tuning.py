@@ -269,25 +269,43 @@ def test_a_study_resumed_with_other_data_or_epochs_is_refused_naming_the_setting
 
 
 @pytest.mark.slow
-def test_a_trial_records_the_scores_of_the_epoch_its_value_scores(tiny_data_dir, tmp_path):
-    """A trial whose training diverges (learning rate 0.5) keeps its starting weights, epoch 0, and is scored
-    there: trials.csv gives the validation NSE of that epoch beside the value, not one of a diverged epoch."""
+def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path, capsys):
+    """A trial whose learning rate makes training diverge (1e6: its validation loss goes to 1e16) never beats its
+    starting weights; scored there, it tied with or beat the trials that trained and could be written as
+    best_config.yaml. It is pruned, saying why; a study with no other trial writes nothing and says so."""
     import pandas as pd
 
     from sca2lstm.cli.main import main
 
     cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
-    cfg["tune"]["space"] = {"training.learning_rate": {"choices": [0.5]}}
+    cfg["tune"]["sampler"] = "random"
+    cfg["tune"]["space"] = {"training.learning_rate": {"choices": [1.0e6, 3.0e-3]}}
     p = tmp_path / "diverging.yaml"
     p.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "study"
-    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet"]) == 0
-    trial = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials[0]
-    assert trial.user_attrs["epochs"] == 2
-    assert trial.user_attrs["best_epoch"] == 0
-    assert trial.user_attrs["val_nse_median"] > -1.0          # the starting weights', not a diverged epoch's
+    storage = f"sqlite:///{out / 'study.db'}"
+    out.mkdir()
+    study = optuna.create_study(storage=storage, study_name="sca2lstm", direction="minimize")
+    study.enqueue_trial({"training.learning_rate": 1.0e6})  # the diverging trial first, then one that trains
+    study.enqueue_trial({"training.learning_rate": 3.0e-3})
+    argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
+
+    assert main([*argv, "--trials", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "pruned, diverged: no trained epoch beat the starting weights" in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "no completed trial" in err[0] and "1 of its 1 finished trials diverged" in err[0], err
+    assert not (out / "best_config.yaml").exists()
+
+    assert main([*argv, "--trials", "2"]) == 0
+    trials = optuna.load_study(study_name="sca2lstm", storage=storage).trials
+    assert [t.state.name for t in trials] == ["PRUNED", "COMPLETE"]
+    assert "starting weights" in trials[0].user_attrs["diverged"]
+    assert trials[1].user_attrs["best_epoch"] > 0 and "diverged" not in trials[1].user_attrs
+    assert optuna.load_study(study_name="sca2lstm", storage=storage).best_trial.number == 1
+    assert load_config(out / "best_config.yaml").training.learning_rate == pytest.approx(3.0e-3)
     table = pd.read_csv(out / "trials.csv")
-    assert table.loc[0, "user_attrs_best_epoch"] == 0
+    assert list(table["state"]) == ["PRUNED", "COMPLETE"]
 
 
 # ------------------------------------------------------------------ gradient-guided SCA optimiser

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config, search_space
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, TrainingError, UsageError
 from ..fileio import atomic_write_text
 from ..search_space import Dimension, nested_values
 
@@ -267,20 +267,33 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
 
         def report(epoch, ev):
             v = ev.loss if t.objective == "val_loss" else ev.median("model", "nse")
-            if math.isfinite(v):
-                trial.report(v, epoch)
+            if not math.isfinite(v):  # the weights diverged: no later epoch can recover a usable score
+                raise diverged(f"validation {t.objective} {v} after epoch {epoch}")
+            trial.report(v, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
+        def diverged(why: str):
+            trial.set_user_attr("diverged", why)
+            return optuna.TrialPruned(f"diverged: {why}")
+
         t0 = time.time()
-        with tempfile.TemporaryDirectory(prefix="sca2lstm_trial_") as tmp:
-            outcome = train_trial(tcfg, cache, device, Path(tmp), report)
-        # The scores of the epoch the objective scored (a diverging trial's is epoch 0, its starting weights).
+        try:
+            with tempfile.TemporaryDirectory(prefix="sca2lstm_trial_") as tmp:
+                outcome = train_trial(tcfg, cache, device, Path(tmp), report)
+        except TrainingError as e:  # too many non-finite batch losses in a row: this configuration diverges
+            raise diverged(str(e)) from None
         best = next(r for r in outcome.history if r["epoch"] == outcome.best_epoch)
         trial.set_user_attr("seconds", round(time.time() - t0, 1))
         trial.set_user_attr("epochs", len(outcome.history) - 1)
         trial.set_user_attr("best_epoch", outcome.best_epoch)
         trial.set_user_attr("val_nse_median", best["val_nse_median"])
+        if outcome.best_epoch == 0 and len(outcome.history) > 1:
+            # Its value would score the starting weights, not this configuration: a diverging learning rate
+            # would tie with (or beat) the trials that trained, and could be written as best_config.yaml.
+            first = outcome.history[1]["val_loss"]
+            raise diverged(f"no trained epoch beat the starting weights (validation loss {best['val_loss']:.4g} "
+                           f"at epoch 0, {first:.4g} after epoch 1)")
         if on_trial is not None:
             on_trial(trial.number, outcome)
         return outcome.value
@@ -291,7 +304,8 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         if ft.state == optuna.trial.TrialState.COMPLETE:
             what = f"{t.objective} {ft.value:.4f}"
         elif ft.state == optuna.trial.TrialState.PRUNED:
-            what = f"pruned at epoch {ft.last_step}"
+            why = ft.user_attrs.get("diverged")
+            what = f"pruned, diverged: {why}" if why else f"pruned at epoch {ft.last_step}"
         else:
             what = ft.state.name.lower()
         try:
@@ -328,7 +342,11 @@ def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     if not any(tr.state == optuna.trial.TrialState.COMPLETE for tr in trials):
-        raise UsageError(f"study {study_name!r} has no completed trial yet; nothing to write")
+        n_div = sum(1 for tr in trials if "diverged" in tr.user_attrs)
+        n_ended = sum(1 for tr in trials if tr.state.is_finished())
+        raise UsageError(f"study {study_name!r} has no completed trial yet; nothing to write"
+                         + (f" ({n_div} of its {n_ended} finished trials diverged: narrow tune.space, e.g. its "
+                            "learning rate range)" if n_div else ""))
     df = study.trials_dataframe()
     files = {"trials": atomic_write_text(out_dir / "trials.csv", df.to_csv(index=False))}
     values = [tr.value if tr.value is not None else
