@@ -140,9 +140,75 @@ def test_resume_state_that_does_not_fit_gives_one_line(tmp_path, tiny_data_dir, 
     state = tmp_path / "m_run" / "last_state.pth"
     state.parent.mkdir()
     torch.save(st, state)
-    rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--resume"))
+    # the flags of the run the state records: its config matches, only its weights do not fit
+    rc = train_cli.main(["--config", str(tiny_yaml(tmp_path / "tiny.yaml")), "--data_dir", str(tiny_data_dir),
+                         "--output", str(out), "--quiet", "--resume"])
     line = one_line(capsys.readouterr().err)
     assert rc == 1 and "does not fit this model config" in line and "cell_head.weight" in line
+    assert not out.exists()
+
+
+def _zip_of_text() -> bytes:
+    import io
+    import zipfile
+
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        z.writestr("readme.txt", "not a model")
+    return b.getvalue()
+
+
+def _saved(obj) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    torch.save(obj, b)
+    return b.getvalue()
+
+
+@pytest.mark.parametrize("kind, content, said", [
+    ("text", lambda st, ck: b"epoch,loss\n1,0.5\n", "is a text file, not a PyTorch checkpoint"),
+    ("truncated", lambda st, ck: st.read_bytes()[:st.stat().st_size // 2], "is truncated"),
+    ("zip of something else", lambda st, ck: _zip_of_text(), "is a zip archive, but not a PyTorch checkpoint"),
+    ("model checkpoint", lambda st, ck: ck.read_bytes(),
+     "is an sca2lstm model checkpoint, not a resumable training state"),
+    ("state without its optimizer", lambda st, ck: _saved(
+        {k: v for k, v in torch.load(st, weights_only=True).items() if k != "optimizer_state_dict"}),
+     "is a damaged resumable training state: it lacks ['optimizer_state_dict']"),
+    ("state with a damaged history", lambda st, ck: _saved({**torch.load(st, weights_only=True), "history": 5}),
+     "is a damaged resumable training state (TypeError"),
+])
+def test_resume_from_a_file_that_is_not_a_state_says_what_it_is_in_one_line(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                             capsys, kind, content, said):
+    """--resume reads the run's last_state.pth: a file there that is no resumable state (another file, a model
+    checkpoint copied over it, a state missing a part) ends in one line naming it and what it is, exit 1, with
+    nothing written; a state lacking a part or holding a damaged one ended in a KeyError or TypeError traceback."""
+    out = tmp_path / "m.pth"
+    state = tmp_path / "m_run" / "last_state.pth"
+    state.parent.mkdir()
+    state.write_bytes(content(pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth", pretrained_ckpt))
+    before = snapshot(tmp_path / "m_run")
+    # the flags of the run the state records (the session's tiny pretraining), so only the file itself is wrong
+    rc = train_cli.main(["--config", str(tiny_yaml(tmp_path / "tiny.yaml")), "--data_dir", str(tiny_data_dir),
+                         "--output", str(out), "--quiet", "--resume"])
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1 and line.startswith("sca2lstm.py: error: --resume:") and str(state) in line and said in line, line
+    assert not out.exists()
+    after = snapshot(tmp_path / "m_run")
+    assert {k: v for k, v in after.items() if k != "train.log"} == {k: v for k, v in before.items() if k != "train.log"}
+
+
+def test_resume_from_the_state_of_another_model_config_names_the_key(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                    capsys):
+    """A state of a model with another hidden size is refused naming the config key and both values, not the
+    shapes of the LSTM's tensors it does not fit."""
+    out = tmp_path / "m.pth"
+    (tmp_path / "m_run").mkdir()
+    shutil.copyfile(pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth", tmp_path / "m_run" / "last_state.pth")
+    rc = train_cli.main(["--config", str(tiny_yaml(tmp_path / "tiny.yaml", model={"hidden_size": 8})),
+                         "--data_dir", str(tiny_data_dir), "--output", str(out), "--quiet", "--resume"])
+    line = one_line(capsys.readouterr().err)
+    assert rc == 2 and "records another run (model.hidden_size: recorded 16, now 8)" in line, line
     assert not out.exists()
 
 

@@ -25,6 +25,7 @@ from ..data.dataset import SequenceData, chunk_starts, recorded_data
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
+from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
 from ..weather.emulator import emulate
@@ -34,6 +35,12 @@ from .loss import head_loss, masked_mse, weighted_squared_errors
 from .sca_optimizer import make_optimizer
 
 log = logging.getLogger(__name__)
+
+
+#: What a resumable training state (``last_state.pth``) is and holds.
+STATE_FORMAT = "sca2lstm-train-state-v1"
+STATE_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "scheduler_state_dict", "history",
+              "best_state_dict", "best_val", "best_epoch", "bad_epochs", "meta")
 
 
 @dataclass
@@ -259,7 +266,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        return {"format": "sca2lstm-train-state-v1", "epoch": self.epoch,
+        return {"format": STATE_FORMAT, "epoch": self.epoch,
                 "model_state_dict": clean_state_dict(self.model.state_dict()),
                 "optimizer_state_dict": self.optimizer.state_dict(),
                 "scheduler_state_dict": self.scheduler.state_dict(),
@@ -267,19 +274,46 @@ class Trainer:
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "meta": self.meta}
 
     def load_state(self, path) -> None:
-        st = load_checkpoint(path, require_model=False)
-        if st.get("format") != "sca2lstm-train-state-v1":
-            raise CheckpointError(f"{path} is not an sca2lstm resumable training state")
-        load_state_into(self.model, st["model_state_dict"], path)  # a mismatch: one line naming the keys
-        diff = resume_difference(st.get("meta") or {}, self.meta or {})
+        """Continue from the resumable state at ``path``.
+
+        Raises
+        ------
+        CheckpointError
+            ``path`` is not a resumable state (a model checkpoint, another file) or a damaged one: one line
+            naming it and what it is.
+        UsageError
+            The state records another run (config, basins, data): one line naming the first difference.
+        """
+        try:
+            st = load_checkpoint(path, require_model=False)
+        except CheckpointError as e:  # what the file is instead ("a text file, not a PyTorch checkpoint", ...)
+            raise CheckpointError(f"--resume: {e}") from None
+        fmt = st.get("format")
+        if fmt != STATE_FORMAT:
+            what = ("an sca2lstm model checkpoint" if fmt == CHECKPOINT_FORMAT else
+                    f"a file of format {fmt!r}" if isinstance(fmt, str) else "a PyTorch file without a format key")
+            raise CheckpointError(f"--resume: {path} is {what}, not a resumable training state (the "
+                                  "last_state.pth a run writes after each epoch)")
+        missing = [k for k in STATE_KEYS if k not in st]
+        if missing:
+            raise CheckpointError(f"--resume: {path} is a damaged resumable training state: it lacks {missing}")
+        # Before the weights: a state of another model config is named by its config key, not a tensor shape.
+        diff = resume_difference(st["meta"] if isinstance(st["meta"], dict) else {}, self.meta or {})
         if diff:
             raise UsageError(f"--resume: {path} records another run ({diff}); start without --resume, or "
                              "resume with the flags, config and data of that run")
-        self.optimizer.load_state_dict(st["optimizer_state_dict"])
-        self.scheduler.load_state_dict(st["scheduler_state_dict"])
-        self.history = list(st["history"])
-        self.best_state, self.best_val = st["best_state_dict"], float(st["best_val"])
-        self.best_epoch, self.bad_epochs, self.epoch = int(st["best_epoch"]), int(st["bad_epochs"]), int(st["epoch"])
+        load_state_into(self.model, st["model_state_dict"], path)  # a mismatch: one line naming the keys
+        try:
+            self.optimizer.load_state_dict(st["optimizer_state_dict"])
+            self.scheduler.load_state_dict(st["scheduler_state_dict"])
+            self.history = list(st["history"])
+            self.best_state, self.best_val = clean_state_dict(st["best_state_dict"]), float(st["best_val"])
+            self.best_epoch, self.bad_epochs, self.epoch = (int(st["best_epoch"]), int(st["bad_epochs"]),
+                                                            int(st["epoch"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # torch's own text names no file
+            detail = " ".join(str(e).split())[:120]
+            raise CheckpointError(f"--resume: {path} is a damaged resumable training state ({type(e).__name__}: "
+                                  f"{detail})") from None
         log.info("Resuming from %s after epoch %d", path, self.epoch)
 
     def _save_state(self) -> None:
