@@ -36,6 +36,10 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 USER_CONFIG_NAME = "sca2lstm.yaml"
 
 TUNE_SAMPLERS = ("sca", "tpe", "random", "pso")
+#: The largest random seed: NumPy's generators refuse a negative seed, and torch a seed beyond 64 bits (the
+#: trainer seeds each epoch with seed * 1000 + epoch); 2**53 - 1 keeps that inside 64 bits, and every seed a
+#: model was trained with before this bound.
+MAX_SEED = 2 ** 53 - 1
 KNOWN_DYNAMIC = ("precipitation", "pet", "peti", "temperature", "humidity", "shortwave_rad",
                  "longwave_rad", "windspeed")
 #: What the model forecasts. Every output is labelled m3/s, so only discharge in m3/s is allowed (the
@@ -81,7 +85,7 @@ class DataConfig(_Section):
     data_dir: Optional[str] = None
     cache_dir: Optional[str] = None
     synthetic_basins: int = Field(12, ge=1)
-    synthetic_seed: int = 42
+    synthetic_seed: int = Field(42, ge=0, le=MAX_SEED)
     basins: Optional[Ids] = None
     dynamic_inputs: list[Literal[KNOWN_DYNAMIC]] = Field(default_factory=list, min_length=1)
     derived_features: bool = True
@@ -135,7 +139,7 @@ class TrainingConfig(_Section):
     windows_per_epoch: Optional[int] = Field(None, ge=1)
     max_windows_per_epoch: Optional[int] = Field(8192, ge=1)
     max_bad_batches: int = Field(5, ge=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     mixed_precision: bool = False
@@ -276,8 +280,11 @@ def _allowed_range(section: str, key: str) -> str:
     f = cls.model_fields[key]
     b = {k: getattr(m, k) for m in f.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
     kind = "an integer" if "int" in str(f.annotation) else "a number"
-    lo = (f"[{b['ge']:g}" if "ge" in b else f"({b['gt']:g}") if {"ge", "gt"} & set(b) else None
-    hi = (f"{b['le']:g}]" if "le" in b else f"{b['lt']:g})") if {"le", "lt"} & set(b) else None
+    def num(v) -> str:  # an integer bound in full (4294967295, not 4.29497e+09)
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    lo = (f"[{num(b['ge'])}" if "ge" in b else f"({num(b['gt'])}") if {"ge", "gt"} & set(b) else None
+    hi = (f"{num(b['le'])}]" if "le" in b else f"{num(b['lt'])})") if {"le", "lt"} & set(b) else None
     if lo and hi:
         text = f"{kind} in {lo}, {hi}"
     elif lo:

@@ -110,6 +110,10 @@ def test_unknown_keys_and_sections_are_named(in_tmp, data, named):
     ("training", "windows_per_epoch", 0, "null or an integer >= 1"),
     ("finetune", "learning_rate", -1.0, "> 0"),
     ("training", "device", "tpu", "auto, cpu, cuda"),
+    # seeds NumPy (negative) or torch (beyond 64 bits) refuse: a traceback after the data was read, before
+    ("training", "seed", -1, "an integer in [0, 9007199254740991]"),
+    ("training", "seed", 2 ** 53, "an integer in [0, 9007199254740991]"),
+    ("data", "synthetic_seed", -1, "an integer in [0, 9007199254740991]"),
 ])
 def test_out_of_range_values_name_key_and_range(in_tmp, section, key, value, allowed):
     with pytest.raises(ConfigError) as e:
