@@ -159,7 +159,16 @@ def _looks_like(p: Path) -> str | None:
 
 
 def load_state_into(model: torch.nn.Module, state: dict, source) -> None:
-    """``load_state_dict`` with a message naming the mismatched parameters and shapes."""
+    """``load_state_dict`` with a message naming the mismatched parameters and shapes, or what a damaged
+    ``state`` holds instead of tensors."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise CheckpointError(f"checkpoint {source} is damaged: its weights are a {type(state).__name__}, not a "
+                              "mapping of parameter names to tensors")
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:  # load_state_dict's own text is a line per parameter, naming no file
+        raise CheckpointError(f"checkpoint {source} is damaged: parameter {not_tensors[0]} holds a "
+                              f"{type(state[not_tensors[0]]).__name__}, not a tensor"
+                              + (f" ({len(not_tensors)} such parameters)" if len(not_tensors) > 1 else ""))
     state = clean_state_dict(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
@@ -269,6 +278,12 @@ def load_model(path, device="cpu"):
     for key, legacy in _LEGACY_KEYS.items():
         if key not in ckpt:
             ckpt[key] = legacy(ckpt, cfg)
+    spans = ckpt["trained_on"]
+    if not isinstance(spans, list) or not all(isinstance(sp, dict) and {"role", "basins", "start", "end"} <= set(sp)
+                                              and isinstance(sp["basins"], list) for sp in spans):
+        # what labels scores in-sample: a damaged record must not pass a training day off as a test day
+        raise CheckpointError(f"checkpoint {path} has a malformed trained_on record; expected a list of "
+                              "{role, basins, start, end}")
     model = SCA2LSTM(cfg)
     load_state_into(model, ckpt["model_state_dict"], path)
     model.to(device).eval()

@@ -238,6 +238,30 @@ def test_project_checkpoints_load_weights_only(pretrained_ckpt):
         assert isinstance(ck, dict) and "model_state_dict" in ck
 
 
+@pytest.mark.parametrize("damage, said", [
+    ({"model_state_dict": [1, 2]}, "is damaged: its weights are a list, not a mapping of parameter names to tensors"),
+    ("weights as text", "is damaged: parameter embedding.0.weight holds a str, not a tensor"),
+    ({"trained_on": 5}, "has a malformed trained_on record"),
+    ({"trained_on": [{"role": "train"}]}, "has a malformed trained_on record"),
+])
+def test_a_checkpoint_with_damaged_weights_or_record_is_one_line(tmp_path, tiny_data_dir, pretrained_ckpt, capsys,
+                                                                 damage, said):
+    """A checkpoint whose weights are no mapping of tensors, or whose record of the days it trained on is
+    malformed, is refused in one line naming it; these ended in an AttributeError, a RuntimeError of a line per
+    parameter, or a KeyError/TypeError traceback."""
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    if damage == "weights as text":
+        damage = {"model_state_dict": {k: "x" for k in ck["model_state_dict"]}}
+    bad = tmp_path / "bad.pth"
+    torch.save({**ck, **damage}, bad)
+    out = tmp_path / "out"
+    rc = predict_cli.main(["--model", str(bad), "--basin", BASIN, "--data_dir", str(tiny_data_dir), "--output_dir",
+                           str(out), "--quiet"])
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1 and f"checkpoint {bad} {said}" in line, line
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------------------ atomic writes
 def test_atomic_save_leaves_no_temp_files(tmp_path):
     p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")
