@@ -308,6 +308,25 @@ def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path,
     assert list(table["state"]) == ["PRUNED", "COMPLETE"]
 
 
+@pytest.mark.slow
+def test_a_trial_reports_each_epoch_on_the_scale_of_its_value(tiny_data_dir, tmp_path):
+    """The pruner compares, and a pruned trial is valued by, the epochs' reports: they are the quantity the
+    trial's value scores (the validation loss early stopping follows), not the hindcast MSE beside it, on which
+    a pruned trial looked better than every completed one."""
+    from sca2lstm.cli.main import main
+
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["tune"]["space"] = {"training.learning_rate": {"choices": [3.0e-3]}}
+    p = tmp_path / "one.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet"]) == 0
+    trial = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials[0]
+    assert trial.state.name == "COMPLETE" and trial.user_attrs["best_epoch"] > 0
+    assert sorted(trial.intermediate_values) == [1, 2]
+    assert trial.intermediate_values[trial.user_attrs["best_epoch"]] == pytest.approx(trial.value, rel=1e-12)
+
+
 # ------------------------------------------------------------------ gradient-guided SCA optimiser
 def test_gradient_guided_sca_keeps_the_best_candidate_and_fits_a_regression():
     torch.manual_seed(0)

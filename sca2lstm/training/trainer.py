@@ -226,7 +226,8 @@ class Trainer:
         self.rank, self.world = _rank_world()
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(settings.optimizer, params, settings.learning_rate, settings.weight_decay)
-        # epoch_callback(epoch, EvalResult) after each epoch's record (e.g. Optuna's pruning); may raise.
+        # epoch_callback(epoch, row) after each epoch's record, ``row`` that epoch's history row (e.g. Optuna's
+        # pruning); may raise.
         self.epoch_callback = epoch_callback
         self.deadline = math.inf  # time.time() after which training stops (settings.time_budget_s)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -585,7 +586,7 @@ class Trainer:
                 self._record(epoch, train, ev, mix, time.time() - t0)
                 self._save_state()
                 if self.epoch_callback is not None:
-                    self.epoch_callback(epoch, ev)
+                    self.epoch_callback(epoch, self.history[-1])
             if time.time() >= self.deadline:
                 log.info("Time budget of %.0f s spent after epoch %d", s.time_budget_s, self.epoch)
             if self.bad_epochs >= s.patience:

@@ -265,8 +265,11 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         values = {d.key: suggest(trial, d) for d in dims}
         tcfg = trial_config(cfg, values)  # an invalid combination (spinup >= seq_len) fails the trial
 
-        def report(epoch, ev):
-            v = ev.loss if t.objective == "val_loss" else ev.median("model", "nse")
+        def report(epoch, row):
+            # the quantity the trial's value scores (objective_value): a pruned trial, valued by its last report,
+            # is then ranked on the scale of the completed ones (the hindcast MSE was reported, the validation
+            # loss of training_mixture scored, and a pruned trial looked better than every completed one)
+            v = float(row["val_loss"] if t.objective == "val_loss" else row["val_nse_median"])
             if not math.isfinite(v):  # the weights diverged: no later epoch can recover a usable score
                 raise diverged(f"validation {t.objective} {v} after epoch {epoch}")
             trial.report(v, epoch)
