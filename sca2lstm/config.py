@@ -302,7 +302,8 @@ def _literal_values(tp) -> list[str]:
 
 
 _TYPE_WORDS = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-               "list_type": "a list", "string_type": "a string", "finite_number": "a finite number"}
+               "list_type": "a list", "string_type": "a string", "finite_number": "a finite number",
+               "dict_type": "a mapping of key: value lines"}
 
 
 def _error_line(section: str, err: dict, values: dict, source: str) -> str:

@@ -180,6 +180,7 @@ def test_an_unquoted_impossible_date_is_named_not_a_traceback(in_tmp, text):
     ("data", "dynamic_inputs", "precipitation", "list"),
     ("training", "seed", None, "null"),
     ("training", "grad_clip", float("inf"), "finite"),  # YAML .inf
+    ("tune", "space", [1, 2], "tune.space=[1, 2] must be a mapping of key: value lines"),  # was pydantic's text
 ])
 def test_wrong_types_are_rejected(section, key, value, expected):
     with pytest.raises(ConfigError) as e:
