@@ -146,6 +146,23 @@ def test_tune_storage_that_cannot_be_opened_is_one_line(tiny_data_dir, tmp_path,
     assert f"--storage {storage!r}: cannot open it ({detail}" in err[0] and "sqlite:///path/study.db" in err[0]
 
 
+@pytest.mark.parametrize("content, detail", [("hello\n", "line 1 is not JSON"),
+                                             ('{"name": "not a journal"}\n', "line 1 is not an Optuna record")])
+def test_a_journal_storage_that_is_not_a_journal_is_one_line_and_kept(tiny_data_dir, tmp_path, capsys, content,
+                                                                      detail):
+    """A --storage .log file holding something else (a text file, other JSON lines) is refused naming it, not
+    Optuna's JSONDecodeError or KeyError traceback after it appended a record to the file, which is left as it was."""
+    from sca2lstm.cli.main import main
+    journal = tmp_path / "study.log"
+    journal.write_text(content)
+    rc = main(["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--storage", str(journal),
+               "--output_dir", str(tmp_path / "study")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert f"--storage {str(journal)!r} is not an Optuna journal file" in err[0] and detail in err[0], err
+    assert journal.read_text() == content
+
+
 # ------------------------------------------------------------------ tune study
 def _tune_yaml(tmp_path, data_dir, trials=4):
     cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},

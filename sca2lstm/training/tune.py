@@ -66,6 +66,7 @@ def open_storage(url: str):
                              "journal file ending in .log")
         from optuna.storages.journal import JournalFileBackend
         Path(url).parent.mkdir(parents=True, exist_ok=True)
+        _check_journal(Path(url))
         return optuna.storages.JournalStorage(JournalFileBackend(url))
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,32 @@ def open_storage(url: str):
             detail = " ".join(str(e).split())[:160]
             raise UsageError(f"--storage {url!r}: cannot open it ({type(e).__name__}: {detail}); expected a database "
                              "URL such as sqlite:///path/study.db, or a journal file ending in .log") from None
+
+
+def _check_journal(path: Path) -> None:
+    """Refuse (UsageError) a ``--storage`` journal file that holds something else than Optuna's records.
+
+    Optuna tolerates an unreadable last line (a write cut short) until it appends the next record after it; a
+    text file given as the journal then had a record appended to it and failed in a JSONDecodeError traceback.
+    """
+    import json
+
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                return  # the last record, cut short: Optuna skips it
+            try:
+                record = json.loads(line)
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+                why = f"line {number} is not JSON ({type(e).__name__})"
+            else:
+                if isinstance(record, dict) and "op_code" in record:
+                    continue
+                why = f"line {number} is not an Optuna record"
+            raise UsageError(f"--storage {str(path)!r} is not an Optuna journal file ({why}); give another .log "
+                             "file, or a database URL such as sqlite:///path/study.db")
 
 
 def resumed_seed(sampler: str, seed: int | None, n_trials: int) -> int | None:
