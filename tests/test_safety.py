@@ -177,6 +177,9 @@ def _saved(obj) -> bytes:
      "is a damaged resumable training state: it lacks ['optimizer_state_dict']"),
     ("state with a damaged history", lambda st, ck: _saved({**torch.load(st, weights_only=True), "history": 5}),
      "is a damaged resumable training state (TypeError"),
+    ("state whose best weights do not fit", lambda st, ck: _saved({**torch.load(st, weights_only=True),
+                                                                   "best_state_dict": {}}),
+     "is a damaged resumable training state: its best weights (best_state_dict) do not fit the model"),
 ])
 def test_resume_from_a_file_that_is_not_a_state_says_what_it_is_in_one_line(tmp_path, tiny_data_dir, pretrained_ckpt,
                                                                              capsys, kind, content, said):

@@ -304,6 +304,12 @@ class Trainer:
             raise UsageError(f"--resume: {path} records another run ({diff}); start without --resume, or "
                              "resume with the flags, config and data of that run")
         load_state_into(self.model, st["model_state_dict"], path)  # a mismatch: one line naming the keys
+        best, own = st["best_state_dict"], self.model.state_dict()
+        if not isinstance(best, dict) or set(best) != set(own) or any(
+                not isinstance(best[k], torch.Tensor) or best[k].shape != own[k].shape for k in own):
+            # restored only once training ends: found then, the resumed epochs would be spent before a traceback
+            raise CheckpointError(f"--resume: {path} is a damaged resumable training state: its best weights "
+                                  "(best_state_dict) do not fit the model")
         try:
             self.optimizer.load_state_dict(st["optimizer_state_dict"])
             self.scheduler.load_state_dict(st["scheduler_state_dict"])
