@@ -23,6 +23,8 @@ from .errors import CheckpointError, ConfigError
 from .models.sca2lstm import SCA2LSTM
 
 FORMAT = "sca2lstm-checkpoint-v1"
+#: The format of a trainer's resumable state (``last_state.pth``), which is no model checkpoint.
+STATE_FORMAT = "sca2lstm-train-state-v1"
 REQUIRED_KEYS = ("format", "model_state_dict", "config", "scalers", "basins")
 
 
@@ -118,12 +120,26 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: expected a dict, got {type(ckpt).__name__}")
     if require_model:
+        if ckpt.get("format") == STATE_FORMAT:
+            model = _model_of_state(p)
+            raise CheckpointError(f"checkpoint {p} is a resumable training state (what --resume continues), not a "
+                                  "model checkpoint" + (f"; give the model its run wrote, {model}" if model else ""))
         missing = [k for k in REQUIRED_KEYS if k not in ckpt]
         if missing:
             raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: missing key(s) {missing}")
         if ckpt.get("format") != FORMAT:
             raise CheckpointError(f"checkpoint {p} has format {ckpt.get('format')!r}; expected {FORMAT!r}")
     return ckpt
+
+
+def _model_of_state(state: Path) -> Path | None:
+    """The model written by the run whose resumable state is ``state``: a pretraining's ``<name>.pth`` beside its
+    ``<name>_run/`` folder, or a fine-tune's ``best_model_basin_<id>.pth`` in its run folder; None where none is."""
+    folder = state.parent
+    if folder.name.endswith("_run"):
+        model = folder.with_name(folder.name[:-len("_run")] + ".pth")
+        return model if model.is_file() else None
+    return next(iter(sorted(folder.glob("best_model_basin_*.pth"))), None)
 
 
 def _looks_like(p: Path) -> str | None:

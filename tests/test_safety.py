@@ -265,6 +265,20 @@ def test_a_checkpoint_with_damaged_weights_or_record_is_one_line(tmp_path, tiny_
     assert not out.exists()
 
 
+def test_a_resumable_state_given_as_the_model_names_the_model_its_run_wrote(tmp_path, tiny_data_dir, pretrained_ckpt,
+                                                                            capsys):
+    """--model last_state.pth (the run folder's state, not its model) said only 'missing key(s) ['config',
+    'scalers', 'basins']'; it now says what the file is and names the model beside it."""
+    state = pretrained_ckpt.with_name("sca2lstm_run") / "last_state.pth"
+    out = tmp_path / "out"
+    rc = predict_cli.main(["--model", str(state), "--basin", BASIN, "--data_dir", str(tiny_data_dir), "--output_dir",
+                           str(out), "--quiet"])
+    line = one_line(capsys.readouterr().err)
+    assert rc == 1 and f"checkpoint {state} is a resumable training state" in line, line
+    assert line.endswith(f"not a model checkpoint; give the model its run wrote, {pretrained_ckpt}"), line
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------------------ atomic writes
 def test_atomic_save_leaves_no_temp_files(tmp_path):
     p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")

@@ -26,7 +26,7 @@ from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
-from ..checkpoint import atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
+from ..checkpoint import STATE_FORMAT, atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
 from ..evaluation.evaluate import EvalResult, evaluate
 from ..weather.emulator import emulate
 from ..weather.windows import LeadWeather
@@ -37,8 +37,7 @@ from .sca_optimizer import make_optimizer
 log = logging.getLogger(__name__)
 
 
-#: What a resumable training state (``last_state.pth``) is and holds.
-STATE_FORMAT = "sca2lstm-train-state-v1"
+#: What a resumable training state (``last_state.pth``, format :data:`~sca2lstm.checkpoint.STATE_FORMAT`) holds.
 STATE_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "scheduler_state_dict", "history",
               "best_state_dict", "best_val", "best_epoch", "bad_epochs", "meta")
 
