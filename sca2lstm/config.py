@@ -395,6 +395,11 @@ def _check_consistency(cfg: Config, source: str) -> None:
     if t.forecast_leads >= t.seq_len:  # the window must hold the issue date
         raise ConfigError(f"{source}: training.forecast_leads={t.forecast_leads} must be smaller than "
                           f"training.seq_len={t.seq_len}")
+    for key in ("dynamic_inputs", "static_attributes"):
+        values = getattr(dc, key)
+        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if twice is not None:  # a second column of the same input (a traceback for a static attribute)
+            raise ConfigError(f"{source}: data.{key} lists {twice!r} twice; name each input once")
     qs = cfg.model.quantiles
     if qs and (any(not 0 < q < 1 for q in qs) or any(a >= b for a, b in itertools.pairwise(qs)) or 0.5 not in qs):
         raise ConfigError(f"{source}: model.quantiles={qs} must be empty or increasing numbers in (0, 1) "

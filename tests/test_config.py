@@ -122,6 +122,16 @@ def test_out_of_range_values_name_key_and_range(in_tmp, section, key, value, all
     assert f"{section}.{key}" in msg and allowed in msg and "c.yaml" in msg and "\n" not in msg
 
 
+@pytest.mark.parametrize("key, values", [("dynamic_inputs", ["precipitation", "temperature", "precipitation"]),
+                                         ("static_attributes", ["area", "area"])])
+def test_an_input_named_twice_is_refused_naming_it(in_tmp, key, values):
+    """A repeated dynamic input trained on two columns of the same series without a word; a repeated static
+    attribute ended the data preparation in an AttributeError traceback."""
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "c.yaml", {"data": {key: values}}))
+    assert str(e.value) == f"{in_tmp / 'c.yaml'}: data.{key} lists {values[-1]!r} twice; name each input once"
+
+
 def test_spinup_must_be_below_seq_len():
     with pytest.raises(ConfigError, match=r"training\.spinup=60.*training\.seq_len=60"):
         Config.from_dict({"training": {"seq_len": 60, "spinup": 60}})
