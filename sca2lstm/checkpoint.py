@@ -283,6 +283,9 @@ def load_model(path, device="cpu"):
             values = stored.get(section)
             if isinstance(values, dict) and key not in values:
                 stored[section] = {**values, key: legacy}
+        data = stored.get("data")
+        if isinstance(data, dict) and data.get("basins") == []:  # written before [] was refused: every basin
+            stored["data"] = {**data, "basins": None}
     try:
         cfg = Config.from_dict(stored, source=f"config stored in {path}")
     except ConfigError as e:

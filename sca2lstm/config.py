@@ -86,7 +86,7 @@ class DataConfig(_Section):
     cache_dir: Optional[str] = None
     synthetic_basins: int = Field(12, ge=1)
     synthetic_seed: int = Field(42, ge=0, le=MAX_SEED)
-    basins: Optional[Ids] = None
+    basins: Optional[Ids] = Field(None, min_length=1)  # [] would read as every basin
     dynamic_inputs: list[Literal[KNOWN_DYNAMIC]] = Field(default_factory=list, min_length=1)
     derived_features: bool = True
     forecast_flag: bool = False
@@ -319,7 +319,9 @@ def _error_line(section: str, err: dict, values: dict, source: str) -> str:
         allowed = ", ".join(_literal_values(_SECTIONS[section].model_fields[key].annotation))
         return f"{source}: {name}={value!r} is not allowed; expected one of {allowed}"
     if kind == "too_short" and isinstance(value, list):
-        return f"{source}: {name} must name at least one value"
+        field = _SECTIONS[section].model_fields.get(key)
+        return f"{source}: {name} must name at least one value" + (
+            ", or be null" if field is not None and field.default is None else "")
     if value is None:
         return f"{source}: {name} must not be null"
     if kind in _TYPE_WORDS:

@@ -132,6 +132,26 @@ def test_an_input_named_twice_is_refused_naming_it(in_tmp, key, values):
     assert str(e.value) == f"{in_tmp / 'c.yaml'}: data.{key} lists {values[-1]!r} twice; name each input once"
 
 
+def test_an_empty_basin_list_is_refused_rather_than_read_as_every_basin(in_tmp):
+    """data.basins: [] trained on every basin of the folder (null's meaning) without a word."""
+    with pytest.raises(ConfigError) as e:
+        load_config(write_yaml(in_tmp / "c.yaml", {"data": {"basins": []}}))
+    assert str(e.value).endswith("c.yaml: data.basins must name at least one value, or be null")
+
+
+def test_a_checkpoint_whose_config_has_an_empty_basin_list_still_loads(pretrained_ckpt, tmp_path):
+    """A model trained before [] was refused stored it, meaning every basin: it loads as null."""
+    import torch
+
+    from sca2lstm.checkpoint import load_model
+
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    ck["config"]["data"]["basins"] = []
+    old = tmp_path / "old.pth"
+    torch.save(ck, old)
+    assert load_model(old)[1].data.basins is None
+
+
 def test_spinup_must_be_below_seq_len():
     with pytest.raises(ConfigError, match=r"training\.spinup=60.*training\.seq_len=60"):
         Config.from_dict({"training": {"seq_len": 60, "spinup": 60}})
