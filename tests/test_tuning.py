@@ -163,6 +163,29 @@ def test_a_journal_storage_that_is_not_a_journal_is_one_line_and_kept(tiny_data_
     assert journal.read_text() == content
 
 
+def test_a_study_of_zero_epoch_trials_is_refused_before_it_starts(tiny_data_dir, tmp_path, capsys):
+    """training.epochs 0 scored every trial by its untrained weights and wrote one of them as best_config.yaml."""
+    from sca2lstm.cli.main import main
+
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["training"]["epochs"] = 0
+    p = tmp_path / "zero.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training.epochs is 0" in err[0] and "--epochs N" in err[0], err
+    assert not out.exists()
+    # searched, a trial of 0 epochs is pruned for the same reason
+    cfg["training"]["epochs"] = 2
+    cfg["tune"]["space"] = {"training.epochs": {"choices": [0]}}
+    p.write_text(yaml.safe_dump(cfg))
+    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet"]) == 2
+    assert "1 of its 1 finished trials diverged" in capsys.readouterr().err
+    trial = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials[0]
+    assert trial.state.name == "PRUNED" and "no epoch trained" in trial.user_attrs["diverged"]
+
+
 # ------------------------------------------------------------------ tune study
 def _tune_yaml(tmp_path, data_dir, trials=4):
     cfg = {"data": {"data_dir": str(data_dir), **TINY_PERIODS},

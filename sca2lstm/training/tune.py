@@ -243,6 +243,9 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     if not dims:
         raise ConfigError("tune.space is empty: name at least one key to search, e.g. "
                           "tune: {space: {training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}}")
+    if cfg.training.epochs == 0 and "training.epochs" not in {d.key for d in dims}:
+        raise UsageError("training.epochs is 0: every trial would be scored by its untrained starting weights; give "
+                         "each trial its epochs with --epochs N (or training.epochs in the config)")
     t = cfg.tune
     total = int(n_trials or t.trials)
     out_dir = Path(out_dir)
@@ -318,9 +321,11 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         trial.set_user_attr("epochs", len(outcome.history) - 1)
         trial.set_user_attr("best_epoch", outcome.best_epoch)
         trial.set_user_attr("val_nse_median", best["val_nse_median"])
-        if outcome.best_epoch == 0 and len(outcome.history) > 1:
+        if outcome.best_epoch == 0:
             # Its value would score the starting weights, not this configuration: a diverging learning rate
             # would tie with (or beat) the trials that trained, and could be written as best_config.yaml.
+            if len(outcome.history) == 1:  # a searched training.epochs of 0
+                raise diverged("no epoch trained (training.epochs 0): its value would score the starting weights")
             first = outcome.history[1]["val_loss"]
             raise diverged(f"no trained epoch beat the starting weights (validation loss {best['val_loss']:.4g} "
                            f"at epoch 0, {first:.4g} after epoch 1)")
