@@ -216,3 +216,26 @@ def test_cli_several_basins_writes_each_and_a_bad_one_costs_no_other(pretrained_
     assert not (out / "basin_10002").exists()
     assert "1 of 3 basins failed: 10002" in cap.err
     assert any(ln.split()[:2] == ["10002", "failed:"] for ln in cap.out.splitlines())
+
+
+def test_the_attention_heatmap_names_each_input_in_words_with_its_unit_and_shows_the_names_whole(
+        pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """A hydrologist reads "day of year, cosine" and "observed discharge 1 day earlier, m³/s", not "doy_cos" or
+    "discharge_lag1"; the identifier stays beside the words (the CSV's column), and no name is cut off at the left."""
+    from sca2lstm.evaluation import plots
+
+    figs = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.update({path.name: fig}) or path)
+    p = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
+    write_prediction(p, tmp_path)
+    fig = figs["attention_heatmap.png"]
+    fig.draw_without_rendering()
+    ticks = fig.axes[0].get_yticklabels()
+    shown = [t.get_text() for t in ticks]
+    assert len(shown) == len(p.weights.columns)
+    by_name = dict(zip(p.weights.columns, shown))
+    assert by_name["precipitation"] == "precipitation, mm/d"
+    assert by_name["doy_cos"] == "day of year, cosine [doy_cos]"
+    assert by_name["discharge_lag1"] == "observed discharge 1 day earlier, m³/s [discharge_lag1]"
+    assert not set(shown) & set(p.weights.columns)            # no bare identifier left
+    assert min(t.get_window_extent().x0 for t in ticks) >= 0   # every name inside the picture

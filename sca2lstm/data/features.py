@@ -11,6 +11,8 @@ fitted on the training period only.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,18 @@ FORECAST_FLAG = "weather_is_forecast"
 #: day): its value is 0 there, so its weight multiplies nothing, which a reader of the chart must be told.
 OBSERVED_FLAG_LABEL = f"{FORECAST_FLAG} (= 0: observed weather)"
 
+#: What each input is, in a chart's words (the unit after the comma), for the attention charts: "doy_cos" or "ssi"
+#: alone told a hydrologist nothing. ``discharge_lag{n}`` is described by :func:`feature_label`.
+FEATURE_TEXT = {
+    "precipitation": "precipitation, mm/d", "pet": "potential evapotranspiration (PET), mm/d",
+    "peti": "PET with interception, mm/d", "temperature": "air temperature, °C",
+    "humidity": "humidity", "shortwave_rad": "shortwave radiation, W/m²", "longwave_rad": "longwave radiation, W/m²",
+    "windspeed": "wind speed, m/s", "precip_sum_7d": "precipitation of the last 7 days, mm",
+    "precip_sum_30d": "precipitation of the last 30 days, mm", "high_precip_days": "days in a run of heavy-rain days",
+    "low_precip_days": "days in a run of dry days", "doy_sin": "day of year, sine", "doy_cos": "day of year, cosine",
+    "ssi": "flow state index (standardised log-flow)",
+}
+
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
 #: The trailing windows of the precipitation sums (``precip_sum_7d``, ``precip_sum_30d``), in days.
 PRECIP_SUM_DAYS = (7, 30)
@@ -58,6 +72,26 @@ def feature_spec(cfg: Config) -> list[tuple[str, str]]:
 
 def feature_names(cfg: Config) -> list[str]:
     return [n for n, _ in feature_spec(cfg)]
+
+
+def feature_label(name: str) -> str:
+    """How a chart names the input ``name``: what it is and its unit, then its identifier (that of the config, the
+    CSV columns and the docs) in brackets where the words do not start with it, e.g. ``"day of year, cosine [doy_cos]"``;
+    an input not described keeps its identifier alone."""
+    lag = re.fullmatch(r"discharge_lag(\d+)", name)
+    if lag:
+        n = int(lag.group(1))
+        text = f"observed discharge {n} day{'' if n == 1 else 's'} earlier, m³/s"
+    else:
+        text = FEATURE_TEXT.get(name)
+    if not text:
+        return name
+    return text if text.startswith(f"{name},") else f"{text} [{name}]"  # "precipitation, mm/d" names itself
+
+
+def feature_labels(names) -> dict:
+    """``{name: feature_label(name)}`` for each of ``names`` (the ``labels`` of the attention charts)."""
+    return {n: feature_label(n) for n in names}
 
 
 def required_columns(cfg: Config) -> list[str]:

@@ -30,7 +30,8 @@ import torch
 
 from ..fileio import folder_built_aside
 from ..data.dataset import SequenceData
-from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_lookback, raw_features, required_columns
+from ..data.features import (FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels, feature_lookback, raw_features,
+                             required_columns)
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
@@ -785,11 +786,13 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                                                                float_format="%.5f")
         plot_feature_weights(list(fc.weights.index), fc.weights.to_numpy(), tmp / "forecast_attention_weights.png",
                              title=f"Basin {fc.basin}: attention weights on the issue day {fc.issue_date.date()}",
-                             labels={FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # the issue day's weather is observed
+                             labels={**feature_labels(fc.weights.index),
+                                     FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # the issue day's weather is observed
         if fc.day_weights is not None:  # what each lead's forecast read: a forecaster asks what drove day 3
             fc.day_weights.to_csv(tmp / "forecast_attention_by_day.csv", float_format="%.5f", date_format="%Y-%m-%d")
             plot_day_weights(fc.day_weights, tmp / "forecast_attention_by_day.png",
                              values=None if fc.day_flag is None else {FORECAST_FLAG: fc.day_flag},
+                             labels=feature_labels(fc.day_weights.columns),
                              title=f"Basin {fc.basin}: attention weights, issue day {fc.issue_date.date()} and "
                                    "lead days")
         build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",

@@ -427,8 +427,9 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     heat_h = max(1.6, 0.28 * n_feat + 0.8)
     heights = [heat_h] + ([1.6] if show_hydro else []) + [heat_h]
     fig = _new_figure((12, sum(heights) + 1.4))
-    gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[40, 1],
-                          hspace=0.55, wspace=0.03)
+    # Room on the left for the features' names, however long (a fixed margin cut off "day of year, cosine [doy_cos]")
+    fig.set_layout_engine("constrained", hspace=0.06, wspace=0.01)
+    gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[40, 1])
     if title:
         fig.suptitle(title)
 
@@ -703,7 +704,7 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "", l
     return _save(fig, path)
 
 
-def plot_day_weights(weights, path, title: str = "", values: dict | None = None) -> Path:
+def plot_day_weights(weights, path, title: str = "", values: dict | None = None, labels: dict | None = None) -> Path:
     """The attention weights of a forecast's issue day and of each of its lead days: one row per feature, one column
     per day, each cell's weight written in it (a forecaster reads what drove the forecast of day 3, e.g. the
     forecast rain, not only the issue day's weights).
@@ -719,10 +720,12 @@ def plot_day_weights(weights, path, title: str = "", values: dict | None = None)
     values : dict, optional
         Feature name -> its input value on each day, written under its weights (the forecast flag: where it is 0,
         its weight multiplies nothing, however large).
+    labels : dict, optional
+        Feature name -> how the chart names it, where not by its name.
     """
     w = np.asarray(weights, dtype=np.float64).T                      # [features, days]
     values = values or {}
-    names = [f"{c} (value below)" if c in values else str(c) for c in weights.columns]
+    names = [str((labels or {}).get(c, c)) + (" (value below)" if c in values else "") for c in weights.columns]
     shown = {list(weights.columns).index(c): np.asarray(v, dtype=np.float64) for c, v in values.items()
              if c in weights.columns}
     days = list(weights.index)   # Timestamps

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL
+from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels
 from ..data.periods import parse_day64
 from ..fileio import folder_built_aside
 from ..checkpoint import load_model
@@ -246,7 +246,8 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         plot_attention_heatmap(s["date"], pred.weights.to_numpy(), list(pred.weights.columns),
                                tmp / "attention_heatmap.png", obs=s["observed"].to_numpy(),
                                title=f"Basin {pred.basin}: attention weights, {period}",
-                               labels={FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # a hindcast: observed weather
+                               labels={**feature_labels(pred.weights.columns),
+                                       FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # a hindcast: observed weather
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
