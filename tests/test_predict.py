@@ -239,3 +239,32 @@ def test_the_attention_heatmap_names_each_input_in_words_with_its_unit_and_shows
     assert by_name["discharge_lag1"] == "observed discharge 1 day earlier, m³/s [discharge_lag1]"
     assert not set(shown) & set(p.weights.columns)            # no bare identifier left
     assert min(t.get_window_extent().x0 for t in ticks) >= 0   # every name inside the picture
+
+
+def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(pretrained_ckpt, tiny_data_dir,
+                                                                                tmp_path, capsys, monkeypatch):
+    """Predicting days the gauge did not record (before it opened, a long outage) gives the forecast; the hydrograph's
+    title and the printed table say there is nothing to score, rather than "NSE nan (persistence nan)", and the
+    heatmap's empty flow panel has no flow scale."""
+    from sca2lstm.cli.predict import main
+    from sca2lstm.evaluation import plots
+
+    unrecorded = tmp_path / "unrecorded"
+    shutil.copytree(tiny_data_dir, unrecorded)
+    f = next((unrecorded / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] >= "1976-01-01", "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    titles, figs = {}, {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.get_suptitle()})
+                        or figs.update({path.name: fig}) or path)
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(unrecorded),
+               "--start", "1976-02-01", "--end", "1976-06-30", "--output_dir", str(tmp_path / "out"), "--quiet"])
+    assert rc == 0
+    series = pd.read_csv(tmp_path / "out" / "basin_32006" / "series.csv")
+    assert series["observed"].isna().all() and series["predicted"].notna().all()   # the forecast is there
+    assert "no observed discharge to score" in titles["hydrograph.png"] and "nan" not in titles["hydrograph.png"]
+    flow_panel = next(ax for ax in figs["attention_heatmap.png"].axes if ax.get_ylabel().startswith("discharge"))
+    assert not flow_panel.lines and not len(flow_panel.get_yticks())   # no made-up 0..1 flow scale
+    out = capsys.readouterr().out
+    assert "basin 32006 (1976-02-01..1976-06-30): no observed discharge on these days, so nothing to score" in out

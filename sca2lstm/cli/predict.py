@@ -84,7 +84,7 @@ def _body(args) -> int:
     # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
           f"| {'skill':>6} {'raw':>6} {'alpha':>5} | {'days':>6} {'NSE all days':>12} | unpredicted  output")
-    below, in_sample = [], []
+    below, in_sample, unscored = [], [], []
     for pred, folder in rows:
         m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
         raw = pred.metrics.get("model_raw", m)
@@ -99,12 +99,17 @@ def _body(args) -> int:
               f"{m['pbias']:7.2f} | {q['nse']:12.3f} {q['kge']:7.3f} | {m['skill_vs_persistence']:6.3f} "
               f"{raw['skill_vs_persistence']:6.3f} {'-' if alpha is None else f'{alpha:.2f}':>5} "
               f"| {a['n_days']:6d} {a['nse']:12.3f} | {pred.n_unpredicted:11d}  {folder}{flag}")
+        d = pred.series["date"]
+        if not a["n_days"]:
+            unscored.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
         if m["skill_vs_persistence"] < 0:
-            d = pred.series["date"]
             below.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
     print("skill = 1 - MSE/MSE_persistence on the same days (raw: the model before the persistence blend)")
     if below:
         print(f"WARNING: the model is below persistence (skill < 0) for basin {', '.join(below)}")
+    if unscored:
+        print(f"basin {', '.join(unscored)}: no observed discharge on these days, so nothing to score (nan): a "
+              "forecast only, in series.csv")
     if in_sample:
         print(f"WARNING: basin {', '.join(in_sample)}: the scored days include days the model was trained or "
               "validated on; these are in-sample scores, not a test (metrics.json: in_sample)")

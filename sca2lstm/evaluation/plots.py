@@ -481,6 +481,7 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
             else:
                 ax_h.text(0.5, 0.5, "no observed discharge", ha="center", va="center",
                           transform=ax_h.transAxes, color="0.4")
+                ax_h.set_yticks([])  # no flow drawn: a 0..1 scale of m3/s would read as a measured one
             ax_h.set_ylabel(f"discharge ({unit})")
             ax_h.grid(True, alpha=0.3)
             ax_h.tick_params(labelbottom=False)

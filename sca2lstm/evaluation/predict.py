@@ -239,8 +239,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         if (pred.metrics.get("in_sample") or {}).get("in_sample"):
             title_extra += " (in-sample days)"
         period = f"{m['start']}..{m['end']}"  # in both titles: a figure mailed on its own still says when
-        title = f"Basin {pred.basin}{title_extra}, {period}: NSE {pred.metrics['model']['nse']:.3f} " \
-                f"(persistence {pred.metrics['persistence']['nse']:.3f})"
+        title = f"Basin {pred.basin}{title_extra}, {period}: {score_text(pred)}"
         plot_hydrograph(s["date"], s["observed"], s["predicted"], tmp / "hydrograph.png", title=title,
                         persistence=s["persistence"])
         plot_attention_heatmap(s["date"], pred.weights.to_numpy(), list(pred.weights.columns),
@@ -252,6 +251,14 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
     return final
+
+
+def score_text(pred: Prediction) -> str:
+    """The scores a hydrograph's title gives: the NSE beside persistence's, or, for a period without an observed flow
+    to score (a forecast only), that it has none (not "NSE nan")."""
+    if not (pred.metrics.get("model_all_days") or pred.metrics)["n_days"]:
+        return "no observed discharge to score (forecast only)"
+    return f"NSE {pred.metrics['model']['nse']:.3f} (persistence {pred.metrics['persistence']['nse']:.3f})"
 
 
 def _jsonable(v):
