@@ -263,3 +263,19 @@ def test_a_tune_study_folder_shows_its_trials_table_and_best_config(tmp_path, ca
     assert "best_config.yaml" in text
     assert f"The best trial ({study.best_trial.number}) of study 's'" in text  # the file's own text
     assert [i["data-src"] for i in page.imgs] == ["history.png"]
+
+
+def test_the_metrics_tables_give_the_units_of_rmse_mae_and_pbias(tmp_path):
+    """An RMSE of 1.092 alone does not say of what: the flows are in m³/s and PBIAS is a percentage, in the
+    prediction's side-by-side table, its other scores (the raw model's) and a per-basin metrics CSV alike."""
+    d = tmp_path / "basin_32006"
+    d.mkdir()
+    scores = {"nse": 0.69, "rmse": 1.092, "mae": 0.433, "pbias": -3.2, "n_days": 300}
+    (d / "metrics.json").write_text(json.dumps({"model": scores, "persistence": scores, "model_raw": scores}))
+    (d / "val_metrics.csv").write_text("basin,nse,rmse,pbias,persistence_mae\n1001,0.8,1.5,2.0,0.9\n")
+    page = _parse(build_report(d))
+    cells = [t.strip() for t in page.text if t.strip()]
+    for name in ("rmse (m³/s)", "mae (m³/s)", "pbias (%)", "model_raw.rmse (m³/s)", "model_raw.pbias (%)",
+                 "persistence_mae (m³/s)"):
+        assert name in cells, name
+    assert "rmse" not in cells and "pbias" not in cells and "nse" in cells   # NSE has no unit

@@ -28,6 +28,7 @@ import datetime as _dt
 import html
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -211,7 +212,7 @@ def _section_metrics(run_dir: Path) -> str:
         rel = _rel(run_dir, path)
         out.append(f"<h3>{_e(rel)}</h3>")
         if path.suffix.lower() == ".csv":
-            out.append(_csv_table(path))
+            out.append(_csv_table(path, headers=_with_unit))
         else:
             try:
                 out.append(_render_json(_read_json(path)))
@@ -423,7 +424,7 @@ def _paired_table(obj: dict) -> str:
     alld = _flatten(obj["model_all_days"]) if isinstance(obj.get("model_all_days"), dict) else None
     keys = list(model) + [k for k in pers if k not in model]
     extra_head = "<th>model, all days</th>" if alld is not None else ""
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_fmt(model.get(k)))}</td>"
+    rows = "".join(f"<tr><td>{_e(_with_unit(k))}</td><td>{_e(_fmt(model.get(k)))}</td>"
                    f"<td>{_e(_fmt(pers.get(k)))}</td>"
                    + (f"<td>{_e(_fmt(alld.get(k)))}</td>" if alld is not None else "") + "</tr>" for k in keys)
     table = (f"<table><thead><tr><th>metric</th><th>model</th><th>persistence</th>{extra_head}</tr></thead>"
@@ -444,16 +445,28 @@ def _below_flag(obj: dict) -> str:
             f"persistence (skill 1 - MSE/MSE<sub>persistence</sub> &lt; 0).</p>")
 
 
+#: The unit of each metric that has one (the flows scored are in m3/s): an RMSE of 1.09 alone does not say of what.
+_METRIC_UNITS = {"rmse": "m³/s", "mae": "m³/s", "pbias": "%"}
+
+
+def _with_unit(key: str) -> str:
+    """``key`` with its metric's unit where it names one (``rmse``, ``model_raw.rmse``, ``persistence_pbias``)."""
+    unit = _METRIC_UNITS.get(re.split(r"[._]", str(key))[-1])
+    return f"{key} ({unit})" if unit else str(key)
+
+
 def _kv_table(flat: dict) -> str:
-    rows = "".join(f"<tr><td>{_e(str(k))}</td><td>{_e(_fmt(v))}</td></tr>" for k, v in flat.items())
+    rows = "".join(f"<tr><td>{_e(_with_unit(k))}</td><td>{_e(_fmt(v))}</td></tr>" for k, v in flat.items())
     return f"<table><tbody>{rows}</tbody></table>"
 
 
-def _csv_table(path: Path) -> str:
+def _csv_table(path: Path, headers=None) -> str:
+    """``path`` as a table; ``headers``: a function renaming its columns as shown."""
     try:
         import pandas as pd
 
-        return _df_html(pd.read_csv(path))
+        df = pd.read_csv(path)
+        return _df_html(df.rename(columns=headers) if headers else df)
     except Exception as e:  # noqa: BLE001 - an unreadable CSV becomes a note, not a failed report
         return _note(path.name, e)
 
