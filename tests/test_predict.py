@@ -268,3 +268,22 @@ def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(
     assert not flow_panel.lines and not len(flow_panel.get_yticks())   # no made-up 0..1 flow scale
     out = capsys.readouterr().out
     assert "basin 32006 (1976-02-01..1976-06-30): no observed discharge on these days, so nothing to score" in out
+
+
+def test_a_prediction_of_another_period_says_it_replaced_the_earlier_one(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                         caplog):
+    """predictions/basin_<id>/ is named by the basin alone: a second run for other days replaces the first's
+    outputs, and says so (which days were replaced, and how to keep both), rather than silently."""
+    import logging
+
+    write_prediction(predict(pretrained_ckpt, "10002", "1976-01-01", "1976-06-30", data_dir=tiny_data_dir), tmp_path)
+    with caplog.at_level(logging.INFO, logger="sca2lstm.evaluation.predict"):
+        write_prediction(predict(pretrained_ckpt, "10002", "1976-01-01", "1976-06-30", data_dir=tiny_data_dir),
+                         tmp_path)
+        assert "replaced" not in caplog.text                      # the same days again: nothing lost
+        folder = write_prediction(predict(pretrained_ckpt, "10002", "1976-07-01", "1976-12-31",
+                                          data_dir=tiny_data_dir), tmp_path)
+    said = [r for r in caplog.records if "replaced" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+    assert "1976-01-01..1976-06-30" in said[0].getMessage() and "--output_dir" in said[0].getMessage()
+    assert json.loads((folder / "metrics.json").read_text())["start"] == "1976-07-01"

@@ -216,6 +216,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
 
     out_dir = Path(out_dir)
     final = out_dir / f"basin_{pred.basin}"
+    earlier = _earlier_prediction(final)
     with folder_built_aside(final) as tmp:
         s = pred.series
         if fmt == "netcdf":
@@ -250,7 +251,20 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
                                           date_format="%Y-%m-%d")
         build_report(tmp, title=f"SCA2LSTM prediction, basin {pred.basin}", folder_name=final.name)
+    if earlier and earlier != (m["start"], m["end"], m["model_checkpoint"]):
+        # the folder is named by the basin alone: another period's or model's outputs are gone, which is said
+        log.warning("basin %s: replaced the earlier prediction in %s (%s..%s, model %s) by this one (%s..%s); give "
+                    "--output_dir to keep both", pred.basin, final, *earlier, m["start"], m["end"])
     return final
+
+
+def _earlier_prediction(folder: Path) -> tuple | None:
+    """The (start, end, checkpoint) of the prediction already in ``folder``, or None where it holds none readable."""
+    try:
+        m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        return m["start"], m["end"], m["model_checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def score_text(pred: Prediction) -> str:
