@@ -73,6 +73,22 @@ def test_the_loss_curves_legend_hides_no_epoch(tmp_path, monkeypatch):
     assert points and not any(box.contains(*p) for p in points)
 
 
+def test_the_learning_rate_axis_labels_the_rate_the_run_used(tmp_path, monkeypatch):
+    """A constant learning rate of 0.002 (the default) was drawn between the only two labels, 10^-2 and 10^-3: the
+    axis now labels it, in plain numbers."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    history = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "val_loss": 0.6 - 0.1 * e, "lr": 2e-3} for e in range(1, 4)]
+    P.plot_loss_curves(history, tmp_path / "c.png")
+    fig = figs[0]
+    fig.canvas.draw()
+    lr_axis = next(ax for ax in fig.axes if ax.get_ylabel() == "learning rate")
+    lo, hi = lr_axis.get_ylim()
+    shown = {t.get_text() for t in lr_axis.yaxis.get_majorticklabels() + lr_axis.yaxis.get_minorticklabels()
+             if t.get_text() and lo <= t.get_position()[1] <= hi}
+    assert "0.002" in shown, shown
+
+
 @pytest.mark.slow
 def test_hydrograph(tmp_path, series):
     dates, obs, sim = series

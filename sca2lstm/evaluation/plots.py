@@ -255,10 +255,7 @@ def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve
     if seen.size and seen.min() > 0 and seen.max() > 5 * seen.min():
         ax.set_yscale("log")
         ax.set_ylabel("loss (log scale)")
-        # 0.2, not 2 x 10^-1; between the powers of ten only 2, 3 and 5 (all nine crowded each other)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(
-            lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+        _plain_log_labels(ax.yaxis)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if np.isfinite(lr).any() and np.nanmin(lr) > 0:
@@ -266,11 +263,21 @@ def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve
         ax2.plot(epoch, lr, color="tab:gray", lw=0.8, ls="--", label="learning rate")
         ax2.set_yscale("log")
         ax2.set_ylabel("learning rate")
+        # a constant 0.002 lay between the only labels, 10^-3 and 10^-2: its value could not be read
+        _plain_log_labels(ax2.yaxis)
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
     ax.legend(handles, labels, loc="best", fontsize=8)  # fine-tuning's loss may rise: upper right hid its last epoch
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _plain_log_labels(axis) -> None:
+    """Label a log axis in plain numbers (0.2, 0.002; not 2 x 10^-1) at the powers of ten and, between them, at 2, 3
+    and 5 times one (all nine crowded each other)."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
 
 
 def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
