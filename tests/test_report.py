@@ -279,3 +279,24 @@ def test_the_metrics_tables_give_the_units_of_rmse_mae_and_pbias(tmp_path):
                  "persistence_mae (m³/s)"):
         assert name in cells, name
     assert "rmse" not in cells and "pbias" not in cells and "nse" in cells   # NSE has no unit
+
+
+def test_a_fine_tunes_metrics_table_and_its_json_show_the_same_scores_in_the_report(tmp_path):
+    """val_metrics.json and val_metrics_before_after.csv hold the same scores; the report shows both at three
+    decimals, and a score written to the CSV at four (0.94949 as 0.9495) read 0.950 there beside 0.949."""
+    import re
+
+    from sca2lstm.training.outputs import metrics_frame, write_training_artifacts
+
+    scores = {"nse": 0.89949, "kge": 0.88312, "kge_r": 0.94949, "rmse": 2.41651, "n_days": 1771}
+    per_basin = {"32006": {"n_days": 1771, "model": scores, "persistence": dict(scores, nse=0.76149)}}
+    run = tmp_path / "run"
+    write_training_artifacts(run, [{"epoch": 1, "train_loss": 0.2, "val_loss": 0.1}], {}, metrics_frame(per_basin),
+                             "val_metrics_before_after.csv", "Fine-tuning basin 32006")
+    (run / "val_metrics.json").write_text(json.dumps({"after": per_basin["32006"]}))
+    page = build_report(run).read_text(encoding="utf-8")
+    csv_table = page[page.index("val_metrics_before_after.csv</h3>"):]
+    cells = re.findall(r"<td>([^<]*)</td>", csv_table)
+    for value in ("0.899", "0.949", "2.417", "0.761"):   # as the json's table shows them
+        assert value in cells, (value, cells)
+    assert "0.950" not in cells and "0.762" not in cells
