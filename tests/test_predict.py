@@ -287,3 +287,14 @@ def test_a_prediction_of_another_period_says_it_replaced_the_earlier_one(pretrai
     assert len(said) == 1 and said[0].levelno == logging.WARNING
     assert "1976-01-01..1976-06-30" in said[0].getMessage() and "--output_dir" in said[0].getMessage()
     assert json.loads((folder / "metrics.json").read_text())["start"] == "1976-07-01"
+
+
+def test_a_prediction_too_short_for_an_nse_says_so_in_its_hydrographs_title(pretrained_ckpt, tiny_data_dir):
+    """One observed day has no variance to score against: the title says too few days, not "NSE nan"."""
+    from sca2lstm.evaluation.predict import score_text
+
+    one_day = predict(pretrained_ckpt, "10002", "1976-03-01", "1976-03-01", data_dir=tiny_data_dir)
+    assert score_text(one_day) == "too few observed days to score (1)"
+    year = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
+    assert score_text(year) == (f"NSE {year.metrics['model']['nse']:.3f} "
+                                f"(persistence {year.metrics['persistence']['nse']:.3f})")

@@ -269,9 +269,12 @@ def _earlier_prediction(folder: Path) -> tuple | None:
 
 def score_text(pred: Prediction) -> str:
     """The scores a hydrograph's title gives: the NSE beside persistence's, or, for a period without an observed flow
-    to score (a forecast only), that it has none (not "NSE nan")."""
-    if not (pred.metrics.get("model_all_days") or pred.metrics)["n_days"]:
+    to score (a forecast only) or too short for an NSE, that it has none (not "NSE nan")."""
+    n = (pred.metrics.get("model_all_days") or pred.metrics)["n_days"]
+    if not n:
         return "no observed discharge to score (forecast only)"
+    if not np.isfinite(pred.metrics["model"]["nse"]):  # one day, or a flow that never changed: NSE is undefined
+        return f"too few observed days to score ({n})"
     return f"NSE {pred.metrics['model']['nse']:.3f} (persistence {pred.metrics['persistence']['nse']:.3f})"
 
 
