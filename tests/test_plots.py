@@ -268,6 +268,23 @@ def test_discharge_axes_of_the_attention_and_fine_tuning_charts_say_their_unit(t
     assert len(flow_labels) == 4 and all(lab.endswith("(m$^3$/s)") for lab in flow_labels)
 
 
+def test_the_feature_weights_bars_keep_half_the_picture_beside_names_in_words(tmp_path, monkeypatch):
+    """The charts name inputs in words with their units ("observed discharge 1 day earlier, m³/s [discharge_lag1]"):
+    the picture widens for them, so the bars are not squeezed into a strip at the right."""
+    from sca2lstm.data.features import feature_labels
+
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    names = ["precipitation", "precip_sum_30d", "high_precip_days", "doy_cos", "discharge_lag1", "ssi"]
+    P.plot_feature_weights(names, np.full(len(names), 1 / len(names)), tmp_path / "w.png", labels=feature_labels(names),
+                           title="Basin 10003: attention weights on the issue day 2002-11-20")
+    fig = figs[0]
+    fig.draw_without_rendering()
+    bars = fig.axes[0].get_window_extent()
+    assert bars.width >= 0.5 * fig.bbox.width
+    assert min(t.get_window_extent().x0 for t in fig.axes[0].get_yticklabels()) >= 0
+
+
 def test_the_feature_weights_title_stays_whole_with_a_long_station_id(tmp_path):
     """A title too long for one line wraps: the picture's top rows and right edge stay background."""
     import matplotlib.image as mpimg

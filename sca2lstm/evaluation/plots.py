@@ -700,7 +700,11 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "", l
     w = _as_float(weights, "weights", len(names))
     names = [str((labels or {}).get(n, n)) for n in names]
     order = np.argsort(np.nan_to_num(w, nan=-1.0))
-    fig = _new_figure((6, 0.3 * len(names) + 1.2))
+    # Wider for long names (a character of a name is about 0.065 in): at a fixed 6 in, names in words with their units
+    # left the bars a third of the picture and wrapped the title onto three lines
+    longest = max((len(n) + len(" (absent)") for n in names), default=0)
+    width = 6.0 if longest <= 30 else 5.0 + 0.065 * longest
+    fig = _new_figure((width, 0.3 * len(names) + 1.2))
     # Room for the feature names on the left (long ones were cut off) and for a title wrapped onto a second
     # line (a long station id pushed the issue date off the picture); tight_layout gave a wrapped title none.
     fig.set_layout_engine("constrained")
