@@ -270,6 +270,25 @@ def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(
     assert "basin 32006 (1976-02-01..1976-06-30): no observed discharge on these days, so nothing to score" in out
 
 
+def test_the_metrics_of_a_period_without_observed_flow_are_strict_json_with_null_scores(pretrained_ckpt,
+                                                                                       tiny_data_dir, tmp_path):
+    """NaN is not JSON: jq, R's jsonlite and a browser refuse a file with it. A score that cannot be computed is null."""
+    unrecorded = tmp_path / "unrecorded"
+    shutil.copytree(tiny_data_dir, unrecorded)
+    f = next((unrecorded / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] >= "1976-01-01", "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    folder = write_prediction(predict(pretrained_ckpt, "32006", "1976-02-01", "1976-03-31", data_dir=unrecorded),
+                              tmp_path / "out")
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    m = json.loads((folder / "metrics.json").read_text(), parse_constant=refuse)
+    assert m["model"]["nse"] is None and m["persistence"]["kge"] is None and m["n_days"] == 0
+
+
 def test_a_prediction_of_another_period_says_it_replaced_the_earlier_one(pretrained_ckpt, tiny_data_dir, tmp_path,
                                                                          caplog):
     """predictions/basin_<id>/ is named by the basin alone: a second run for other days replaces the first's

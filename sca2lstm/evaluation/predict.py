@@ -236,7 +236,10 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
                 if pred.metrics["in_sample"]["in_sample"] else "out-of-sample"
         if pred.periods:
             m["periods"] = pred.periods
-        (tmp / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable), encoding="utf-8")
+        # a score that cannot be computed (no observed day) is null: NaN is not JSON, and jq, R's jsonlite or a browser
+        # refused the whole file
+        (tmp / "metrics.json").write_text(json.dumps(_nan_to_null(m), indent=2, default=_jsonable, allow_nan=False),
+                                          encoding="utf-8")
         if (pred.metrics.get("in_sample") or {}).get("in_sample"):
             title_extra += " (in-sample days)"
         period = f"{m['start']}..{m['end']}"  # in both titles: a figure mailed on its own still says when
@@ -276,6 +279,17 @@ def score_text(pred: Prediction) -> str:
     if not np.isfinite(pred.metrics["model"]["nse"]):  # one day, or a flow that never changed: NSE is undefined
         return f"too few observed days to score ({n})"
     return f"NSE {pred.metrics['model']['nse']:.3f} (persistence {pred.metrics['persistence']['nse']:.3f})"
+
+
+def _nan_to_null(v):
+    """``v`` with every NaN or infinite number (in dicts and lists, at any depth) replaced by None."""
+    if isinstance(v, dict):
+        return {k: _nan_to_null(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_nan_to_null(x) for x in v]
+    if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+        return None
+    return v
 
 
 def _jsonable(v):
