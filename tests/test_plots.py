@@ -285,6 +285,26 @@ def test_the_feature_weights_bars_keep_half_the_picture_beside_names_in_words(tm
     assert min(t.get_window_extent().x0 for t in fig.axes[0].get_yticklabels()) >= 0
 
 
+def test_the_attention_charts_flow_legend_hides_no_flood(tmp_path, monkeypatch):
+    """The panel of observed flow above the daily weights: a second flood near the end of its window, nearly as high
+    as the largest, stays visible (the legend sat in the upper right corner, over it)."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    dates = pd.date_range("2013-10-01", periods=120, freq="D")
+    obs = np.full(120, 2.0)
+    obs[28:33] = [8, 14, 20, 14, 8]          # the largest flood: the window is -30..+60 days around day 30
+    obs[84:89] = [8, 13, 19, 13, 8]          # a second one near the window's right end
+    w = np.random.default_rng(4).random((120, 3))
+    P.plot_attention_heatmap(dates, w / w.sum(axis=1, keepdims=True), ["precipitation", "temperature", "ssi"],
+                             tmp_path / "a.png", obs=obs)
+    fig = figs[0]
+    fig.canvas.draw()
+    ax = next(a for a in fig.axes if a.get_legend() is not None)
+    box = ax.get_legend().get_window_extent()
+    points = [ax.transData.transform(xy) for line in ax.get_lines() for xy in line.get_xydata() if np.isfinite(xy).all()]
+    assert points and not any(box.contains(*p) for p in points)
+
+
 def test_the_feature_weights_title_stays_whole_with_a_long_station_id(tmp_path):
     """A title too long for one line wraps: the picture's top rows and right edge stay background."""
     import matplotlib.image as mpimg

@@ -484,7 +484,7 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         if show_hydro:
             if _has_finite(obs[win]):
                 ax_h.plot(xn, obs[win], **_OBS)
-                ax_h.legend(loc="upper right", fontsize=8)
+                ax_h.legend(loc="best", fontsize=8)  # upper right hid a second flood late in the window
             else:
                 ax_h.text(0.5, 0.5, "no observed discharge", ha="center", va="center",
                           transform=ax_h.transAxes, color="0.4")
