@@ -308,12 +308,21 @@ def test_a_prediction_of_another_period_says_it_replaced_the_earlier_one(pretrai
     assert json.loads((folder / "metrics.json").read_text())["start"] == "1976-07-01"
 
 
-def test_a_prediction_too_short_for_an_nse_says_so_in_its_hydrographs_title(pretrained_ckpt, tiny_data_dir):
-    """One observed day has no variance to score against: the title says too few days, not "NSE nan"."""
+def test_a_prediction_too_short_for_an_nse_says_so_in_its_hydrographs_title(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                           capsys):
+    """One observed day has no variance to score against: the title and the printed table say too few days, not
+    only "NSE nan"."""
     from sca2lstm.evaluation.predict import score_text
 
     one_day = predict(pretrained_ckpt, "10002", "1976-03-01", "1976-03-01", data_dir=tiny_data_dir)
     assert score_text(one_day) == "too few observed days to score (1)"
+    from sca2lstm.cli.predict import main
+
+    capsys.readouterr()
+    assert main(["--model", str(pretrained_ckpt), "--basin", "10002", "--data_dir", str(tiny_data_dir), "--start",
+                 "1976-03-01", "--end", "1976-03-01", "--output_dir", str(tmp_path), "--quiet"]) == 0
+    assert ("basin 10002 (1976-03-01..1976-03-01, 1 observed): too few observed days, or a flow that never changed, "
+            "for an NSE (nan)") in capsys.readouterr().out
     year = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
     assert score_text(year) == (f"NSE {year.metrics['model']['nse']:.3f} "
                                 f"(persistence {year.metrics['persistence']['nse']:.3f})")

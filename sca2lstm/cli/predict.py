@@ -9,6 +9,7 @@ checkpoint is used.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def _body(args) -> int:
     # skill = 1 - MSE/MSE_persistence of the forecast and of the raw model (before the persistence blend).
     print(f"{'basin':>8} {'days':>6} {'NSE':>7} {'KGE':>7} {'RMSE':>8} {'PBIAS%':>7} | {'persist. NSE':>12} {'KGE':>7} "
           f"| {'skill':>6} {'raw':>6} {'alpha':>5} | {'days':>6} {'NSE all days':>12} | unpredicted  output")
-    below, in_sample, unscored = [], [], []
+    below, in_sample, unscored, short = [], [], [], []
     for pred, folder in rows:
         m, q, a = pred.metrics["model"], pred.metrics["persistence"], pred.metrics["model_all_days"]
         raw = pred.metrics.get("model_raw", m)
@@ -102,6 +103,8 @@ def _body(args) -> int:
         d = pred.series["date"]
         if not a["n_days"]:
             unscored.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
+        elif math.isnan(m["nse"]):  # one observed day, or a flow that never changed
+            short.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()}, {a['n_days']} observed)")
         if m["skill_vs_persistence"] < 0:
             below.append(f"{pred.basin} ({d.iloc[0].date()}..{d.iloc[-1].date()})")
     print("skill = 1 - MSE/MSE_persistence on the same days (raw: the model before the persistence blend)")
@@ -110,6 +113,8 @@ def _body(args) -> int:
     if unscored:
         print(f"basin {', '.join(unscored)}: no observed discharge on these days, so nothing to score (nan): a "
               "forecast only, in series.csv")
+    if short:
+        print(f"basin {', '.join(short)}: too few observed days, or a flow that never changed, for an NSE (nan)")
     if in_sample:
         print(f"WARNING: basin {', '.join(in_sample)}: the scored days include days the model was trained or "
               "validated on; these are in-sample scores, not a test (metrics.json: in_sample)")
