@@ -124,15 +124,17 @@ def test_the_blend_line_names_the_model_the_run_kept(pretrained_ckpt, tiny_data_
 @pytest.mark.slow
 def test_the_performance_chart_names_the_nse_the_run_reports(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
     """The before/after chart's legends give the validation NSE of val_metrics.json (and of the log line and
-    the csv); they scored the drawn series floored at 0 m3/s on other days, another number for the same models."""
+    the csv); they scored the drawn series floored at 0 m3/s on other days, another number for the same models. Its
+    title gives persistence's NSE on those days."""
     import json
 
     from sca2lstm.evaluation import plots
 
-    legends, real_save = {}, plots._save
+    legends, titles, real_save = {}, {}, plots._save
 
     def save(fig, path):
         legends[Path(path).name] = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        titles[Path(path).name] = fig.get_suptitle()
         return real_save(fig, path)
 
     # gaps in the validation year: the days after them have no persistence, and are not scored beside it
@@ -148,6 +150,8 @@ def test_the_performance_chart_names_the_nse_the_run_reports(pretrained_ckpt, ti
     vm = json.loads((r["run_dir"] / "val_metrics.json").read_text())
     expected = [f"before (NSE {vm['before']['model']['nse']:.3f})", f"after (NSE {vm['after']['model']['nse']:.3f})"]
     assert legends["performance_chart.png"][1:3] == expected
+    # and persistence's NSE on the same days, the score a fine-tuned model must beat
+    assert titles["performance_chart.png"].endswith(f"persistence NSE {vm['after']['persistence']['nse']:.3f}")
     assert (r["run_dir"] / "performance_chart.png").stat().st_size > 0
 
 

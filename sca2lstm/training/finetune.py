@@ -284,7 +284,10 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
     # persistence, before the 0 m3/s floor): a score of the floored series drawn differed in the third digit.
     plot_before_after(dates, obs, flow(before.forecasts[0].pred), flow(after.forecasts[0].pred),
                       run_dir / "performance_chart.png",
-                      title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept})",
+                      # persistence's score on the same days: a fine-tuned NSE of 0.56 reads as a success beside
+                      # 0.52 before, not beside persistence's 0.79
+                      title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept}); persistence "
+                            f"NSE {vm['after']['persistence']['nse']:.3f}",
                       nse_scores=(vm["before"]["model"]["nse"], vm["after"]["model"]["nse"]))
     atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
     # The validation part chose the kept model and its blend weight; the training part trained it only
