@@ -1,4 +1,4 @@
-"""Where caches live, atomic file writes, and file digests.
+"""Where caches live, atomic file writes, strict JSON text, and file digests.
 
 Atomic writes: a unique temp file in the target folder, then ``os.replace`` onto the target. A crash or a
 failed writer never leaves a half-written file, and an earlier good file stays as it was.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import shutil
 import uuid
@@ -100,3 +102,27 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _finite_or_none(v):
+    """``v`` with every NaN or infinite float (in dicts, lists and tuples, at any depth) as None, and NumPy
+    scalars as Python numbers."""
+    if isinstance(v, dict):
+        return {k: _finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite_or_none(x) for x in v]
+    if hasattr(v, "item") and getattr(v, "ndim", None) == 0:  # a NumPy scalar
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def json_text(obj, indent: int | None = 2, **kwargs) -> str:
+    """``obj`` as strict JSON: a value that cannot be computed (NaN, an infinity) is ``null``.
+
+    ``json.dumps`` writes ``NaN``, which is not JSON: jq, R's jsonlite and browsers refuse the whole file.
+    ``kwargs`` go to :func:`json.dumps` (``default``, ``ensure_ascii``).
+    """
+    return json.dumps(_finite_or_none(obj), indent=indent, allow_nan=False, **kwargs)
+

@@ -325,3 +325,4 @@ def test_a_forecast_issued_after_the_last_observed_flow_says_which_flow_it_start
     assert said in capsys.readouterr().out
     doc = json.loads((tmp_path / f"basin_32006_issued_{day.date()}" / "forecast.json").read_text())
     assert any(said in n for n in doc["data"]["notes"])
+

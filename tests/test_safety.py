@@ -945,3 +945,20 @@ def test_a_file_the_system_refuses_is_one_line_naming_it(tmp_path, tiny_data_dir
                            "--output_dir", "/proc/sca2lstm_out", "--quiet"])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 1 and len(err) == 1 and "/proc/sca2lstm_out" in err[0], err
+
+
+def test_json_files_are_strict_json_with_null_for_what_cannot_be_computed():
+    """metrics.json, val_metrics.json and forecast.json are written by one function: NaN and infinities become
+    null (json.dumps writes NaN, which jq, R's jsonlite and browsers refuse), NumPy scalars plain numbers."""
+    import json
+
+    from sca2lstm.fileio import json_text
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    doc = {"nse": float("nan"), "kge": np.float32(0.5), "n": np.int64(3), "bound": -np.inf,
+           "leads": [1.0, np.float64("nan"), (2, float("inf"))], "nested": {"x": None, "y": "NaN"}}
+    back = json.loads(json_text(doc, default=float), parse_constant=refuse)
+    assert back == {"nse": None, "kge": 0.5, "n": 3, "bound": None, "leads": [1.0, None, [2, None]],
+                    "nested": {"x": None, "y": "NaN"}}

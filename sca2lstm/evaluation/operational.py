@@ -18,7 +18,6 @@ benchmark the observed weather as a perfect forecast).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..fileio import folder_built_aside
+from ..fileio import folder_built_aside, json_text
 from ..data.dataset import SequenceData
 from ..data.features import (FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels, feature_lookback, raw_features,
                              required_columns)
@@ -761,7 +760,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                        str(d.date()): row.to_dict() for d, row in fc.day_weights.iterrows()}}),
                    "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration),
                    "data": dict(fc.data)}
-            (tmp / "forecast.json").write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
+            (tmp / "forecast.json").write_text(json_text(doc, default=float), encoding="utf-8")  # NaN: null
         bands = {}
         for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
             if lo in t and hi in t and t[lo].notna().all():

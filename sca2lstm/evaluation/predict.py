@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels
 from ..data.periods import parse_day64
-from ..fileio import folder_built_aside
+from ..fileio import folder_built_aside, json_text
 from ..checkpoint import load_model
 from ..errors import DataError, UsageError
 from .context import BasinContext
@@ -238,7 +238,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
             m["periods"] = pred.periods
         # a score that cannot be computed (no observed day) is null: NaN is not JSON, and jq, R's jsonlite or a browser
         # refused the whole file
-        (tmp / "metrics.json").write_text(json.dumps(_nan_to_null(m), indent=2, default=_jsonable, allow_nan=False),
+        (tmp / "metrics.json").write_text(json_text(m, default=_jsonable),
                                           encoding="utf-8")
         if (pred.metrics.get("in_sample") or {}).get("in_sample"):
             title_extra += " (in-sample days)"
@@ -279,17 +279,6 @@ def score_text(pred: Prediction) -> str:
     if not np.isfinite(pred.metrics["model"]["nse"]):  # one day, or a flow that never changed: NSE is undefined
         return f"too few observed days to score ({n})"
     return f"NSE {pred.metrics['model']['nse']:.3f} (persistence {pred.metrics['persistence']['nse']:.3f})"
-
-
-def _nan_to_null(v):
-    """``v`` with every NaN or infinite number (in dicts and lists, at any depth) replaced by None."""
-    if isinstance(v, dict):
-        return {k: _nan_to_null(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_nan_to_null(x) for x in v]
-    if isinstance(v, (float, np.floating)) and not np.isfinite(v):
-        return None
-    return v
 
 
 def _jsonable(v):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
-from ..fileio import atomic_write_text, file_sha256
+from ..fileio import atomic_write_text, file_sha256, json_text
 from ..logs import RESULT, add_log_file, hold_records, release, remove_handler
 from .outputs import metrics_frame, save_calibrated, write_training_artifacts
 from .pretrain import train_settings, weather_archives
@@ -289,7 +288,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                       title=f"Basin {basin}: validation before and after fine-tuning (kept: {kept}); persistence "
                             f"NSE {vm['after']['persistence']['nse']:.3f}",
                       nse_scores=(vm["before"]["model"]["nse"], vm["after"]["model"]["nse"]))
-    atomic_write_text(run_dir / "val_metrics.json", json.dumps(vm, indent=2, default=float))
+    atomic_write_text(run_dir / "val_metrics.json", json_text(vm, default=float))  # NaN: null
     # The validation part chose the kept model and its blend weight; the training part trained it only
     # when the fine-tuned weights are kept.
     spans = ctx.trained_on + [{"role": role, "basins": [basin], "start": a, "end": b}
