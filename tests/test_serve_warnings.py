@@ -369,8 +369,6 @@ def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the
     assert out["stations"] == 1 and out["failed"] == ["10002", "10003"]
     said = {"10002": f'{data / "meta" / "10002.json"}: weather.points="abc" is not allowed; expected a list of',
             "10003": f'{data / "meta" / "10003.json"}: weather="open-meteo" must be an object'}
-    for station, text in said.items():
-        assert out["weather"][station].startswith(f"failed: {text}")  # the fetch reads the same file
     con = sqlite3.connect(db)
     record = dict((s, (f, e)) for s, f, e in con.execute("SELECT station, forecast_id, error FROM issued_warnings"))
     stored = {s for (s,) in con.execute("SELECT station FROM forecasts WHERE origin = 'daily'")}
@@ -378,11 +376,61 @@ def test_a_station_that_fails_in_the_daily_issue_is_recorded_in_one_line_and_the
     assert stored == {"32006"} and record["32006"][0]
     for station, text in said.items():
         assert record[station][0] is None and "\n" not in record[station][1]
-        assert record[station][1].startswith(f"station {station}: its data cannot be read ({text}")
+        # the record (its summary is anyone's: GET /health) names the file without the server's folders
+        shown = text.replace(f"{data / 'meta'}/", "")
+        assert record[station][1].startswith(f"station {station}: its data cannot be read ({shown}")
+        assert str(tmp_path) not in out["weather"][station] and out["weather"][station].startswith(f"failed: {shown}")
     lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "daily issue" in rec.getMessage()]
     assert len(lines) == 2 and all("\n" not in m for m in lines), lines
-    assert lines[0].endswith(f"station 10002 failed: {record['10002'][1]}")
-    assert lines[1].endswith(f"station 10003 failed: {record['10003'][1]}")
+    for line, (station, text) in zip(lines, said.items()):  # the log has the whole line, the path with it
+        assert f"station {station} failed: station {station}: its data cannot be read ({text}" in line
+
+
+def test_error_answers_name_the_station_and_the_problem_in_one_line_without_server_paths(
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog, monkeypatch):
+    """A station whose file is corrupt, one whose metadata is not JSON and one whose reading fails unforeseen: every
+    answer about them (/warnings, the forecast, the levels, the observations) is one line naming the station and
+    the problem, the file by its name alone; the log has the whole line with the path, or the traceback."""
+    from sca2lstm.data import reader
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    ts_file = reader.timeseries_file(data, "10002")
+    ts_file.write_text(ts_file.read_text()[:2000] + "\nnot,a,date\n")
+    (data / "meta").mkdir()
+    (data / "meta" / "10003.json").write_text("{not json")
+    (data / "meta" / "32006.json").write_text("{}")
+    real = reader.read_timeseries
+
+    def failing(data_dir, station, *a, **kw):  # a reader's bug, as a duty forecaster would meet it
+        if station == "32006":
+            raise ValueError(f"cannot convert {data_dir}/timeseries: unexpected")
+        return real(data_dir, station, *a, **kw)
+
+    monkeypatch.setattr(reader, "read_timeseries", failing)
+    said = {"10002": f"station 10002: its data cannot be read ({ts_file.name}: 'date' has a value that is not a date",
+            "10003": "station 10003: its data cannot be read (cannot read the station metadata: 10003.json is not "
+                     "valid JSON",
+            "32006": "station 32006: internal error (ValueError); the server's log has the details"}
+    with forecaster(pretrained_ckpt, data) as live, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", live), raise_server_exceptions=False) as c, \
+            caplog.at_level("INFO", logger="sca2lstm"):
+        w = c.get("/warnings")
+        answers = {s: [c.get(f"/stations/{s}/{what}") for what in ("forecast", "levels", "observations")]
+                   for s in said}
+    assert w.status_code == 200 and w.json()["stations"] == [], w.text
+    assert sorted(e["station"] for e in w.json()["errors"]) == sorted(said)
+    for e in w.json()["errors"]:
+        assert e["detail"].startswith(said[e["station"]]), e
+    for station, rs in answers.items():
+        for r in rs:
+            assert r.status_code == (500 if station == "32006" else 503), r.text
+            assert r.json()["detail"].startswith(said[station]) and "\n" not in r.json()["detail"], r.text
+    for r in (w, *(r for rs in answers.values() for r in rs)):
+        assert str(tmp_path) not in r.text and "/timeseries" not in r.text and "/meta" not in r.text, r.text
+    logged = caplog.text
+    assert f"{ts_file}: 'date' has a value" in logged and f"{data / 'meta' / '10003.json'} is not valid JSON" in logged
+    assert "Traceback" in logged and f"cannot convert {data}/timeseries: unexpected" in logged
 
 
 def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):

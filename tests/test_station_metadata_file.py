@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -184,15 +185,15 @@ def test_forecast_exits_1_with_the_line(case, pretrained_ckpt, data, tmp_path, c
 
 
 def test_the_service_answers_a_station_with_a_bad_metadata_file_503_with_the_line(pretrained_ckpt, data, tmp_path):
-    """As for a station whose other files cannot be read: 503 naming the station and the reader's line (a day
-    rule of the wrong kind was a 500, a bad level a 422); the other stations are forecast."""
+    """As for a station whose other files cannot be read: 503 naming the station and the reader's line, the file by
+    its name alone (a day rule of the wrong kind was a 500, a bad level a 422); the other stations are forecast."""
     with forecaster(pretrained_ckpt, data) as live, TestClient(create_app(data, tmp_path / "db.sqlite", live)) as c:
         for case in ("a day rule that is a bare time", "a negative level", "a rating table that falls"):
             doc, said = BAD[case]
             path = _write_meta(data, "10002", doc)
             r = c.get("/stations/10002/forecast")
             assert r.status_code == 503, (case, r.text)
-            assert r.json()["detail"].startswith(f"station 10002: its data cannot be read ({path}: {said}"), r.text
+            assert r.json()["detail"].startswith(f"station 10002: its data cannot be read ({Path(path).name}: {said}"), r.text
         ok = c.get("/stations/32006/forecast")
     assert ok.status_code == 200, ok.text
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -125,5 +126,5 @@ def test_the_service_answers_a_station_with_a_bad_weather_section_503_with_the_l
         r = c.get("/stations/10002/forecast")
         ok = c.get("/stations/32006/forecast")
     assert r.status_code == 503, r.text
-    assert r.json()["detail"].startswith(f"station 10002: its data cannot be read ({path}: {said}")
+    assert r.json()["detail"].startswith(f"station 10002: its data cannot be read ({Path(path).name}: {said}")
     assert ok.status_code == 200, ok.text

@@ -36,6 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
 from ..data.station_meta import times_text
@@ -48,6 +49,7 @@ from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
 from .export import issued_levels, issued_table
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
+from .messages import one_line, public_detail
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
@@ -353,6 +355,11 @@ def known_query(request: Request) -> None:
         raise HTTPException(422, f"{unknown[0]}: unknown query parameter; allowed: {', '.join(allowed) or 'none'}")
 
 
+def unforeseen(exc: Exception) -> str:
+    """What a client is told of an error the service did not foresee (a bug; the log has its traceback)."""
+    return f"internal error ({type(exc).__name__}); the server's log has the details"
+
+
 def level_values(levels: dict) -> dict:
     """name -> flow (m3/s) of the levels as the API holds them."""
     return {n: lv["value"] for n, lv in levels.items() if lv.get("value") is not None}
@@ -434,12 +441,33 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             parts.append(f"{where}: {msg}" + (f" (got {shown})" if shown else ""))
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
+    def refusal(request: Request, status: int, text, headers=None) -> Response:
+        """The error answer: one line without the server's file paths (:func:`~.messages.public_detail`); the
+        log keeps the whole text of a failure of the service (5xx) or of one whose text was cut."""
+        shown = public_detail(text)
+        if status >= 500 or shown != one_line(text):
+            log.warning("%s %s: %d %s", request.method, request.url.path, status, one_line(text))
+        if status in (204, 304):
+            return Response(status_code=status, headers=headers)
+        return JSONResponse({"detail": shown}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return refusal(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+
     @app.exception_handler(Sca2lstmError)
     async def _domain(request: Request, exc: Sca2lstmError):
         # a checkpoint replaced under the running service, or a station file it cannot read, is the service's
         # state, not the request's fault
         status = 503 if isinstance(exc, (CheckpointError, StationFileError)) else 422
-        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
+        return refusal(request, status, exc)
+
+    @app.exception_handler(Exception)
+    async def _unforeseen(request: Request, exc: Exception):
+        # a bug: the client gets one line, the log the traceback
+        log.error("%s %s: unforeseen error", request.method, request.url.path, exc_info=exc)
+        station = request.path_params.get("station")
+        return JSONResponse({"detail": (f"station {station}: " if station else "") + unforeseen(exc)}, status_code=500)
 
     def holds_token(cred: BearerCredentials) -> bool:
         """True for the token's holder, False without credentials; 401 for a wrong token."""
@@ -618,10 +646,18 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         leads = min(7, max_leads)
 
         async def one(station):
+            # One station's failure, whatever it is, costs the others nothing: it is listed in one line naming the
+            # station, without the server's file paths; the log keeps the whole text (or the traceback).
             try:
                 return station, (await svc.forecast(station, None, leads, store=writer))[1], None
             except (HTTPException, Sca2lstmError) as e:
-                return station, None, getattr(e, "detail", None) or " ".join(str(e).split())
+                text = one_line(getattr(e, "detail", None) or e)
+                log.warning("/warnings: station %s: %s", station, text)
+            except Exception as e:  # noqa: BLE001 - see above
+                log.error("/warnings: station %s: unforeseen error", station, exc_info=e)
+                text = unforeseen(e)
+            text = public_detail(text)
+            return station, None, text if text.startswith(f"station {station}") else f"station {station}: {text}"
 
         out, errors = [], []
         for station, row, err in await asyncio.gather(*(one(s) for s in stations.ids)):

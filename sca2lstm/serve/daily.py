@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from ..data.station_meta import check_day_time
 from ..errors import Sca2lstmError, UsageError
 from ..evaluation.warn import warning_change
+from .messages import public_detail
 from .notify import Notifier
 from .weather import FetchSettings
 
@@ -124,6 +125,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
         # One station's failure, whatever it is (e.g. a hand-edited metadata file the readers do not check), must
         # not cost the other stations their issue: it is recorded and logged in one line, and the issue goes on.
         for station in ids:
+            # The log has each failure's whole line; the issue's record, which anyone reads (GET /health), has it
+            # without the server's file paths.
             try:
                 fetched = await run_in_threadpool(svc.weather.fetch, station, daily.weather)
             except Exception as e:  # noqa: BLE001 - a failed fetch: the station is issued without it (as documented)
@@ -133,14 +136,14 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             except Exception as e:  # noqa: BLE001 - see above
                 detail = _reason(e, day, station)
                 log.warning("daily issue %s: station %s failed: %s", day, station, detail)
-                warnings.append({"station": station, "error": detail})
+                warnings.append({"station": station, "error": public_detail(detail)})
                 if fetched is not None:
-                    weather[station] = fetched
+                    weather[station] = public_detail(fetched)
                 continue
             if fetched is not None:
                 used = (f"issued with weather forecast {row['weather_id']}" if row.get("weather_id")
                         else "issued without a weather forecast")
-                weather[station] = f"{fetched}; {used}"
+                weather[station] = public_detail(f"{fetched}; {used}")
                 if fetched.startswith("failed"):
                     log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
                                 station, fetched[len("failed: "):], used)
