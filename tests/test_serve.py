@@ -676,6 +676,69 @@ def test_the_page_speaks_chinese_when_the_browser_asks_for_it(service):
     assert choose_language("de, fr") == "en" and choose_language("garbage;;q=x") == "en"
 
 
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+
+
+def test_the_services_refusals_are_in_chinese_when_the_browser_asks_for_it_and_english_otherwise(live, tiny_data_dir,
+                                                                                                 tmp_path):
+    """What the page shows of an answer it could not get (an unknown station, a day outside the data, a wrong token,
+    a flow posted by mistake, a station whose file is corrupt) is in the page's language; the status, the headers
+    and the other fields stay as they are, and English stays the default."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    ts_file = reader.timeseries_file(data, "10002")
+    ts_file.write_text(ts_file.read_text()[:2000] + "\nnot,a,date\n")
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        cases = [("get", "/stations/99999/forecast", {}, 404, "station: unknown station '99999'; available: ",
+                  "测站：未知测站 '99999'；可用的测站："),
+                 ("get", "/stations/32006/forecast", {"params": {"issue_date": "1960-01-01"}}, 422,
+                  "issue_date: 1960-01-01 is outside the station's data (", "发布日：1960-01-01 不在该测站的数据范围内（"),
+                 ("get", "/stations/10002/forecast", {}, 503, f"station 10002: its data cannot be read ({ts_file.name}: ",
+                  f"测站 10002：数据无法读取（{ts_file.name}: "),
+                 ("post", "/stations/32006/observations", {"json": {"observations": [{"date": "1977-12-30",
+                                                                                        "discharge": 1.0}]},
+                                                           "headers": {"Authorization": "Bearer nope"}}, 401,
+                  "authorization: wrong token", "授权：令牌错误"),
+                 ("post", "/stations/32006/observations", {"json": {"observations": [{"date": "1977-12-30",
+                                                                                        "discharge": 1e5}]},
+                                                           "headers": AUTH}, 422,
+                  "observations: discharge 100000 m3/s on 1977-12-30 is ", "观测：1977-12-30 的流量 100000 m3/s 是")]
+        for method, url, kw, status, en, zh in cases:
+            headers = kw.pop("headers", {})
+            answers = [getattr(c, method)(url, headers={**headers, **lang}, **kw)
+                       for lang in ({}, {"Accept-Language": "en"}, ZH)]
+            assert [r.status_code for r in answers] == [status] * 3, [r.text for r in answers]
+            for r in answers[:2]:
+                assert r.json()["detail"].startswith(en) and not re.search("[\u4e00-\u9fff]", r.text), r.text
+            assert answers[2].json()["detail"].startswith(zh), answers[2].text
+            assert answers[2].headers["vary"] == "Accept-Language"
+            if status == 401:
+                assert answers[2].headers["www-authenticate"] == "Bearer"
+        w = c.get("/warnings", headers=ZH).json()
+        assert [e["station"] for e in w["errors"]] == ["10002"]  # the machine-readable fields as in English
+        assert w["errors"][0]["detail"].startswith(f"测站 10002：数据无法读取（{ts_file.name}: ")
+        assert c.get("/warnings").json()["errors"][0]["detail"].startswith("station 10002: its data cannot be read")
+    assert _rows(tmp_path / "db.sqlite")[0] == 0
+
+
+def test_every_message_of_the_service_has_the_same_values_in_every_language():
+    import string
+
+    from sca2lstm.serve.messages import MESSAGES, Message
+    from sca2lstm.serve.page import LANGUAGES
+
+    for kind, said in MESSAGES.items():
+        assert set(said) == set(LANGUAGES), kind
+        names = {lang: sorted(f.split(":")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(t) if f)
+                 for lang, t in said.items()}
+        assert names["zh"] == names["en"], kind
+        assert re.search("[\u4e00-\u9fff]", said["zh"]) and not re.search("[\u4e00-\u9fff]", said["en"]), kind
+        # said with values: the English text is the message itself, the Chinese one has the same values
+        m = Message(kind, **{name: 7 for name in names["en"]})
+        assert m == said["en"].format(**{name: 7 for name in names["en"]})
+        assert m.said_in("zh") == said["zh"].format(**{name: 7 for name in names["en"]}) != m
+
+
 def _script_text(page: str) -> dict:
     """The strings the page's script writes, as the page embeds them (<script id="i18n">)."""
     return json.loads(page.split('<script id="i18n" type="application/json">')[1].split("</script>")[0])

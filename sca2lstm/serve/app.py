@@ -49,7 +49,7 @@ from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
 from .export import issued_levels, issued_table
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
-from .messages import one_line, public_detail
+from .messages import Message, one_line, public_detail, said_in
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
@@ -201,7 +201,7 @@ class Service:
             try:
                 live = await asyncio.shield(fut)
             except BrokenProcessPool:
-                raise HTTPException(503, "forecast: a model worker stopped; the service must be restarted") from None
+                raise HTTPException(503, Message("worker_stopped")) from None
             self.runs[run_key] = live
             while len(self.runs) > 256:
                 self.runs.popitem(last=False)
@@ -219,8 +219,8 @@ class Service:
         ts = state.timeseries
         issue = pd.Timestamp(issue_date) if issue_date else default_issue(ts)
         if not ts.index[0] <= issue <= ts.index[-1]:
-            raise HTTPException(422, f"issue_date: {issue.date()} is outside the station's data "
-                                     f"({ts.index[0].date()} .. {ts.index[-1].date()})")
+            raise HTTPException(422, Message("issue_outside", day=issue.date(), first=ts.index[0].date(),
+                                             last=ts.index[-1].date()))
         # The weather forecast it reads (covering the model's lead days: one run serves every ``leads``).
         weather = self.weather.for_issue(station, issue, self.max_leads)
         return model, state, issue, weather, self.key(state, station, issue, leads, model,
@@ -355,9 +355,14 @@ def known_query(request: Request) -> None:
         raise HTTPException(422, f"{unknown[0]}: unknown query parameter; allowed: {', '.join(allowed) or 'none'}")
 
 
-def unforeseen(exc: Exception) -> str:
+def unforeseen(exc: Exception) -> Message:
     """What a client is told of an error the service did not foresee (a bug; the log has its traceback)."""
-    return f"internal error ({type(exc).__name__}); the server's log has the details"
+    return Message("unforeseen", error=type(exc).__name__)
+
+
+def language(request: Request) -> str:
+    """The language of the page the request's ``Accept-Language`` prefers (``en`` without one)."""
+    return choose_language(request.headers.get("accept-language"))
 
 
 def level_values(levels: dict) -> dict:
@@ -442,14 +447,15 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     def refusal(request: Request, status: int, text, headers=None) -> Response:
-        """The error answer: one line without the server's file paths (:func:`~.messages.public_detail`); the
-        log keeps the whole text of a failure of the service (5xx) or of one whose text was cut."""
-        shown = public_detail(text)
-        if status >= 500 or shown != one_line(text):
+        """The error answer: one line without the server's file paths (:func:`~.messages.public_detail`), in the
+        language the request prefers where the service has the message in it (:class:`~.messages.Message`); the
+        log keeps the whole English text of a failure of the service (5xx) or of one whose text was cut."""
+        if status >= 500 or public_detail(text) != one_line(text):
             log.warning("%s %s: %d %s", request.method, request.url.path, status, one_line(text))
         if status in (204, 304):
             return Response(status_code=status, headers=headers)
-        return JSONResponse({"detail": shown}, status_code=status, headers=headers)
+        return JSONResponse({"detail": said_in(text, language(request))}, status_code=status,
+                            headers={**(headers or {}), "Vary": "Accept-Language"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -467,14 +473,16 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         # a bug: the client gets one line, the log the traceback
         log.error("%s %s: unforeseen error", request.method, request.url.path, exc_info=exc)
         station = request.path_params.get("station")
-        return JSONResponse({"detail": (f"station {station}: " if station else "") + unforeseen(exc)}, status_code=500)
+        text = Message("of_station", station=station, text=unforeseen(exc)) if station else unforeseen(exc)
+        return JSONResponse({"detail": said_in(text, language(request))}, status_code=500,
+                            headers={"Vary": "Accept-Language"})
 
     def holds_token(cred: BearerCredentials) -> bool:
         """True for the token's holder, False without credentials; 401 for a wrong token."""
         if cred is None or not cred.credentials:
             return False
         if token_bytes is None or not hmac.compare_digest(cred.credentials.encode("utf-8"), token_bytes):
-            raise HTTPException(401, "authorization: wrong token", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, Message("wrong_token"), headers={"WWW-Authenticate": "Bearer"})
         return True
 
     def reader(request: Request, cred: BearerCredentials) -> bool:
@@ -484,16 +492,15 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         client = request.client.host if request.client else "unknown"
         wait = limiter.take(client)
         if wait > 0:
-            raise HTTPException(429, f"rate: over {anonymous_per_minute} requests a minute from this client without "
-                                     f"the token; retry in {RateLimit.retry_after(wait)} s",
+            raise HTTPException(429, Message("rate", limit=anonymous_per_minute, wait=RateLimit.retry_after(wait)),
                                 headers={"Retry-After": RateLimit.retry_after(wait)})
         return False
 
     def require_token(cred: BearerCredentials) -> None:
         if token_bytes is None:
-            raise HTTPException(403, "authorization: writes are off (the server was started without a token)")
+            raise HTTPException(403, Message("writes_off"))
         if cred is None or not cred.credentials:
-            raise HTTPException(401, "authorization: missing token; send 'Authorization: Bearer <token>'",
+            raise HTTPException(401, Message("missing_token"),
                                 headers={"WWW-Authenticate": "Bearer"})
         holds_token(cred)
 
@@ -549,10 +556,8 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         top = stations.record_max(station, "discharge_vol")
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
         if big and not unusual:
-            raise HTTPException(422, f"observations: discharge {big[0]['discharge']:g} m3/s on {big[0]['date']} is "
-                                     f"{times_text(big[0]['discharge'] / top)} times the largest flow of the station's record "
-                                     f"({top:g} m3/s); a typo or another unit? If the river really ran so high, post "
-                                     "it again with ?unusual=true")
+            raise HTTPException(422, Message("unusual_flow", flow=big[0]["discharge"], day=big[0]["date"],
+                                             times=times_text(big[0]["discharge"] / top), top=top))
         # a day far after the record's end that no forecast could be issued on (none of the days it reads is known)
         gap = stations.gap_refusal(station, [d["date"] for d in days],
                                    history_days(forecaster.config(forecaster.model(station))))
@@ -635,15 +640,17 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         # the files are read in the thread pool, the model runs in the forecaster's worker processes.
         leads = min(7, max_leads) if leads is None else leads
         if leads > max_leads:
-            raise HTTPException(422, f"leads: {leads} is more than the {max_leads} lead days this model forecasts")
+            raise HTTPException(422, Message("too_many_leads", leads=leads, most=max_leads))
         body, _ = await svc.forecast(station, issue_date, leads, store=writer)
         return Response(body, media_type="application/json")
 
     @app.get("/warnings", response_model=schemas.WarningsOut)
-    async def get_warnings(writer: bool = Depends(reader)):
+    async def get_warnings(request: Request, writer: bool = Depends(reader)):
         """Every station's highest warning per lead, from its forecast issued on its last day with observed
-        flow (the latest data)."""
+        flow (the latest data); a station that cannot be forecast is listed in ``errors``, its ``detail`` in the
+        language the request prefers where the service has it in it."""
         leads = min(7, max_leads)
+        lang = language(request)
 
         async def one(station):
             # One station's failure, whatever it is, costs the others nothing: it is listed in one line naming the
@@ -651,13 +658,14 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             try:
                 return station, (await svc.forecast(station, None, leads, store=writer))[1], None
             except (HTTPException, Sca2lstmError) as e:
-                text = one_line(getattr(e, "detail", None) or e)
-                log.warning("/warnings: station %s: %s", station, text)
+                text = e.detail if isinstance(e, HTTPException) else one_line(e)
+                log.warning("/warnings: station %s: %s", station, one_line(text))
             except Exception as e:  # noqa: BLE001 - see above
                 log.error("/warnings: station %s: unforeseen error", station, exc_info=e)
                 text = unforeseen(e)
-            text = public_detail(text)
-            return station, None, text if text.startswith(f"station {station}") else f"station {station}: {text}"
+            if not str(text).startswith(f"station {station}"):
+                text = Message("of_station", station=station, text=text)
+            return station, None, said_in(text, lang)
 
         out, errors = [], []
         for station, row, err in await asyncio.gather(*(one(s) for s in stations.ids)):

@@ -23,3 +23,57 @@ def one_line(text) -> str:
 def public_detail(text) -> str:
     """``text`` as a client may read it: on one line, each absolute file path cut to its file name."""
     return _ABS_PATH.sub(lambda m: m.group(1), one_line(text))
+
+
+#: What the service says to a person, in each language of the page (:data:`~.page.LANGUAGES`): kind -> language ->
+#: template. English is what the API says by default; the values (names, days, numbers, a reader's own line) are
+#: the same in every language.
+MESSAGES = {
+    "unknown_station": {"en": "station: unknown station {station!r}; available: {shown}",
+                        "zh": "测站：未知测站 {station!r}；可用的测站：{shown}"},
+    "station_unreadable": {"en": "station {station}: its data cannot be read ({reason})",
+                           "zh": "测站 {station}：数据无法读取（{reason}）"},
+    "meta_unwritable": {"en": "station {station}: its metadata file cannot be written ({reason}); it is unchanged",
+                        "zh": "测站 {station}：元数据文件无法写入（{reason}）；文件保持不变"},
+    "issue_outside": {"en": "issue_date: {day} is outside the station's data ({first} .. {last})",
+                      "zh": "发布日：{day} 不在该测站的数据范围内（{first} .. {last}）"},
+    "too_many_leads": {"en": "leads: {leads} is more than the {most} lead days this model forecasts",
+                       "zh": "预见期：{leads} 天超过了该模型可预报的 {most} 天"},
+    "worker_stopped": {"en": "forecast: a model worker stopped; the service must be restarted",
+                       "zh": "预报：一个模型工作进程已停止；需要重启服务"},
+    "wrong_token": {"en": "authorization: wrong token", "zh": "授权：令牌错误"},
+    "missing_token": {"en": "authorization: missing token; send 'Authorization: Bearer <token>'",
+                      "zh": "授权：缺少令牌；请发送 'Authorization: Bearer <令牌>'"},
+    "writes_off": {"en": "authorization: writes are off (the server was started without a token)",
+                   "zh": "授权：写入已关闭（服务启动时没有设置令牌）"},
+    "rate": {"en": "rate: over {limit} requests a minute from this client without the token; retry in {wait} s",
+             "zh": "请求频率：未持令牌的客户端每分钟超过 {limit} 次请求；请在 {wait} 秒后重试"},
+    "unusual_flow": {"en": "observations: discharge {flow:g} m3/s on {day} is {times} times the largest flow of the "
+                           "station's record ({top:g} m3/s); a typo or another unit? If the river really ran so high, "
+                           "post it again with ?unusual=true",
+                     "zh": "观测：{day} 的流量 {flow:g} m3/s 是该测站记录最大流量（{top:g} m3/s）的 {times} 倍；是输入错误"
+                           "还是单位不同？如果河流确实涨得这么高，请加上 ?unusual=true 再次上报"},
+    "unforeseen": {"en": "internal error ({error}); the server's log has the details",
+                   "zh": "内部错误（{error}）；详情见服务器日志"},
+    "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
+}
+
+
+class Message(str):
+    """A message of :data:`MESSAGES`: its English text (a ``str``, as logs and records keep it) that keeps its kind
+    and values, so that an answer can say it in the language the request prefers (:meth:`said_in`)."""
+
+    def __new__(cls, kind: str, /, **values):
+        self = super().__new__(cls, MESSAGES[kind]["en"].format(**values))
+        self.kind, self.values = kind, values
+        return self
+
+    def said_in(self, lang: str) -> str:
+        """The message in ``lang`` (a value that is itself a :class:`Message` is said in it too)."""
+        values = {k: v.said_in(lang) if isinstance(v, Message) else v for k, v in self.values.items()}
+        return MESSAGES[self.kind].get(lang, MESSAGES[self.kind]["en"]).format(**values)
+
+
+def said_in(text, lang: str) -> str:
+    """``text`` in ``lang`` where it is a :class:`Message`, else as it is; for a client (:func:`public_detail`)."""
+    return public_detail(text.said_in(lang) if isinstance(text, Message) else text)

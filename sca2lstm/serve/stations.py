@@ -28,6 +28,7 @@ from ..data.station_options import check_stage_levels, parse_levels
 from ..errors import DataError, UsageError
 from ..evaluation.context import fingerprint
 from ..fileio import file_sha256
+from .messages import Message
 from .store import Store
 
 # Posted name -> the data file's column (PET: see :func:`_pet_columns`).
@@ -95,7 +96,7 @@ class StationData:
     def check(self, station: str) -> None:
         if station not in self._known:
             shown = ", ".join(self.ids[:10]) + (" ..." if len(self.ids) > 10 else "")
-            raise HTTPException(404, f"station: unknown station {station!r}; available: {shown}")
+            raise HTTPException(404, Message("unknown_station", station=station, shown=shown))
 
     def _paths(self, station: str):
         return reader.timeseries_file(self.data_dir, station), meta_path(self.data_dir, station)
@@ -127,7 +128,7 @@ class StationData:
             df = hit.timeseries if hit is not None and hit.sha256 == digest else reader.read_timeseries(
                 self.data_dir, station)
         except DataError as e:
-            raise HTTPException(503, f"station {station}: its data cannot be read ({e})") from None
+            raise HTTPException(503, Message("station_unreadable", station=station, reason=str(e))) from None
         files = _Files(stat, digest, df, meta)
         self._files[station] = files
         return files
@@ -218,7 +219,7 @@ class StationData:
             try:
                 meta = read_station_meta(self.data_dir, station)
             except DataError as e:
-                raise HTTPException(503, f"station {station}: its data cannot be read ({e})") from None
+                raise HTTPException(503, Message("station_unreadable", station=station, reason=str(e))) from None
             checked = parse_levels(levels, unit, "levels", probabilities, "warn_probability")
             if checked and unit == "m" and meta.rating_curve is None:
                 raise UsageError(f'levels_in: "stage" (water levels in m) needs the station\'s rating curve, and '
@@ -230,8 +231,7 @@ class StationData:
             try:
                 write_station_meta(self.data_dir, meta)
             except OSError as e:
-                raise HTTPException(503, f"station {station}: its metadata file cannot be written ({e}); it is "
-                                         "unchanged") from None
+                raise HTTPException(503, Message("meta_unwritable", station=station, reason=str(e))) from None
             finally:
                 with self._lock:  # read again (a rewrite within one tick of the file clock keeps size and time)
                     self._files.pop(station, None)
