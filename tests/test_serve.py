@@ -407,6 +407,44 @@ def test_a_model_fine_tuned_into_the_served_folder_is_used_without_a_restart(pre
         assert c.get("/health").json()["fine_tuned_stations"] == 1
 
 
+def test_a_damaged_fine_tuned_checkpoint_in_the_served_folder_costs_only_its_station_its_own_model(
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
+    """A folder whose fine-tuned checkpoint of 10002 was cut short (a copy that failed): the service starts, says so
+    in one line naming the station and the file, forecasts 10002 with the pretrained model and 10003 with its own,
+    and does not say it again at each look at the folder (before, the whole service refused to start)."""
+    import torch
+
+    from sca2lstm.fileio import file_sha256
+
+    folder = tmp_path / "model_output"
+    pretrained = folder / "sca2lstm.pth"
+    damaged = folder / "fine_tune" / "basin_10002" / "best_model_basin_10002.pth"
+    tuned = folder / "fine_tune" / "basin_10003" / "best_model_basin_10003.pth"
+    for f in (damaged, tuned):
+        f.parent.mkdir(parents=True)
+    shutil.copyfile(pretrained_ckpt, pretrained)
+    torch.save({**torch.load(pretrained_ckpt, weights_only=True), "qa_version": 2}, tuned)  # other bytes: its own sha256
+    whole = pretrained_ckpt.read_bytes()
+    damaged.write_bytes(whole[:len(whole) // 2])
+    t = time.time() - 60
+    for f in (pretrained, damaged, tuned):
+        os.utime(f, (t, t))
+    p = {"issue_date": "1977-06-30", "leads": 3}
+    with caplog.at_level("INFO", logger="sca2lstm"), forecaster(folder, tiny_data_dir, rescan_every=0) as f, \
+            TestClient(create_app(tiny_data_dir, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        answers = {s: c.get(f"/stations/{s}/forecast", params=p) for s in ("10002", "10003", "32006")}
+        f.rescan(True)
+        health = c.get("/health").json()
+    assert {s: r.status_code for s, r in answers.items()} == {"10002": 200, "10003": 200, "32006": 200}
+    assert answers["10002"].json()["model_sha256"] == file_sha256(pretrained) == answers["32006"].json()["model_sha256"]
+    assert answers["10003"].json()["model_sha256"] == file_sha256(tuned) != file_sha256(pretrained)
+    assert health["fine_tuned_stations"] == 1
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "not used" in r.getMessage()]
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert said[0].startswith(f"station 10002: the fine-tuned model {damaged} is not used: checkpoint {damaged} ")
+    assert said[0].endswith("the station is forecast by the pretrained model")
+
+
 def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(live, tiny_data_dir, tmp_path):
     """A station's flows in another unit (here l/s: 1000 times the m3/s the model learned) are named in the
     forecast's notes, for the page to show above the numbers, and again when the stored forecast is served."""

@@ -266,7 +266,7 @@ def _serve(args, model_path: Path, db: Path, workers: int, token: str | None, da
         app = create_app(data_dir, db, forecaster, token=token, anonymous_per_minute=args.anonymous_per_minute,
                          daily=daily, on_shutdown=forecaster.close)
         log.info("model %s (%d station(s) with their own fine-tuned model), stations from %s, database %s, "
-                 "%d worker process(es)", model_path, len(own), data_dir, db, workers)
+                 "%d worker process(es)", model_path, len(forecaster.own), data_dir, db, workers)
         if token is None:
             log.warning("writes are off: no write token ($SCA2LSTM_TOKEN or --token_file); posts get 403")
         else:

@@ -471,6 +471,17 @@ class LiveForecaster:
                                                 initargs=(1, os.getpid(), ctx.Barrier(workers)))
         else:
             self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="forecast")
+        # A station's fine-tuned checkpoint that does not load (cut short by a failed copy, damaged) costs that
+        # station its own model, not every station the service: the pretrained model forecasts it, one line says so,
+        # and the file is looked at again once it changes, as a replacement that does not load (:meth:`_take`).
+        for station, ref in list(self.own.items()):
+            try:
+                self.config(ref)
+            except (Sca2lstmError, OSError) as e:
+                self._refused[ref.path] = ref.files
+                del self.own[station]
+                log.warning("station %s: the fine-tuned model %s is not used: %s; the station is forecast by the "
+                            "pretrained model", station, ref.path, " ".join(str(e).split()))
         for ref in self.refs():  # refuse a checkpoint that cannot forecast now, not at the first request
             cfg = self.config(ref)
             if cfg.training.forecast_leads < 1:
