@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _Server:
@@ -28,17 +29,19 @@ class _Server:
 
 class WebhookStub(_Server):
     """``url``; ``received``: the JSON bodies posted, in order. Answers ``status`` (default 200; set the
-    attribute to change it between requests)."""
+    attribute to change it between requests), ``delay`` seconds after it has the body (a slow receiver)."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, delay: float = 0.0):
         self.received: list = []
         self.status = status
+        self.delay = delay
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - the http.server hook's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.received.append(json.loads(body))
+                time.sleep(outer.delay)
                 self.send_response(outer.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -46,7 +49,7 @@ class WebhookStub(_Server):
             def log_message(self, *args):
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
     @property
     def url(self) -> str:

@@ -480,6 +480,30 @@ def test_a_change_no_receiver_heard_is_sent_again_and_concurrent_issues_alert_on
             assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0 and len(hook.received) == 2
 
 
+def test_a_change_a_slow_receiver_got_is_sent_again_under_the_id_it_first_had_across_a_restart(
+        pretrained_ckpt, data, issued, tmp_path):
+    """A webhook that takes the alert but answers after the timeout: the service counts it undelivered and sends it
+    again at the next issue (after a restart), under the same id, so the receiver, dropping repeats by id as the
+    docs say, shows the duty forecaster the warning once; nothing more while the warning stays."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    db = tmp_path / "db.sqlite"
+    with WebhookStub(delay=1.5) as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=0.5), now=lambda: clock[0])
+        with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+            first = c.post("/daily_issue", headers=AUTH).json()
+        assert first["alerts"] == 1 and first["delivery"]["webhook"].startswith("failed: ReadTimeout")
+        hook.delay = 0.0
+        for _ in range(2):  # the next two mornings, each after a restart
+            clock[0] += dt.timedelta(days=1)
+            with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+                c.post("/daily_issue", headers=AUTH).raise_for_status()
+    sent = [a for body in hook.received for a in body["alerts"]]
+    assert len(sent) == 2 and sent[1]["resent_after_failed_delivery"] is True
+    assert sent[1]["id"] == sent[0]["id"] == f"{first['day']}:32006:start:None:alert"
+    assert len({a["id"] for a in sent}) == 1
+
+
 def test_the_issue_time_is_local():
     shanghai = Daily(at=parse_issue_at("08:00"), tz=ZoneInfo("Asia/Shanghai"))
     utc = dt.timezone.utc

@@ -110,6 +110,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
         previous.update(unheard)
     else:
         unheard = {}
+    # what was last sent to the stations no receiver acknowledged (one may have got it: a slow one, timed out)
+    unacknowledged = store.last_alerts(unheard)
     # each station with its newest model: one fine-tuned or replaced since the last look is used from this issue
     # on. The versions are fixed here for the whole issue: one that settles while it runs is the next issue's, so
     # a morning's issue is never half one model's and half its replacement's.
@@ -155,13 +157,19 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             if change is None:
                 continue
             lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
+            # The same change sent again keeps the id it was first sent with, whatever the day or a restart between:
+            # a receiver that got it, but answered too late to count, drops the repeat.
+            last = unacknowledged.get(station, {})
+            same = (last.get("change"), last.get("from_level"), last.get("to_level")) == (
+                change, previous.get(station), sw["warning"])
             alerts.append({"station": station, "change": change, "from_level": previous.get(station),
                            "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
                            "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
                            "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
                            "data_age_days": sw["data_age_days"], "notes": sw["notes"],
                            # every retry of one send repeats it: a receiver can drop the repeats
-                           "id": f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
+                           "id": last["id"] if same and last.get("id") else
+                           f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
                            **({"resent_after_failed_delivery": True} if station in unheard else {})})
     payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
     # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it

@@ -359,6 +359,14 @@ class Store:
                 failed.add(station)
         return {s: heard.get(s) for s in failed}
 
+    def last_alerts(self, stations) -> dict[str, dict]:
+        """The latest alert of each of ``stations`` that has one, as it was sent (its detail), by station."""
+        with self._lock:
+            rows = self._db.execute("SELECT station, detail_json FROM alerts WHERE id IN (SELECT MAX(id) FROM alerts "
+                                    "GROUP BY station)").fetchall()
+        wanted = set(stations)
+        return {r[0]: json.loads(r[1] or "{}") for r in rows if r[0] in wanted}
+
     def add_daily_issue(self, day: str, summary: dict, warnings: list[dict], alerts: list[dict]) -> int:
         """Record a daily issue, its stations' warnings and its alerts in one transaction; its id.
 
