@@ -464,6 +464,33 @@ def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(l
         assert again["id"] == first["id"] and again["notes"] == first["notes"]
 
 
+def test_the_notes_a_client_reads_name_files_and_folders_without_the_servers_paths(pretrained_ckpt, tiny_data_dir,
+                                                                                   tmp_path):
+    """A station imported from /srv/incoming/river_32006.csv that only shares its id with a basin the model was
+    pretrained on: its note (the forecast's, /warnings', an alert's) names the file and the folders by their names
+    alone; the stored forecast keeps the note whole, paths and all, for whoever runs the service."""
+    data = tmp_path / "ops_data"
+    shutil.copytree(tiny_data_dir, data)
+    (data / "meta").mkdir()
+    (data / "meta" / "32006.json").write_text(json.dumps({"station_id": "32006", "source": "/srv/incoming/river_32006.csv",
+                                                          "source_sha256": "ab" * 32}))
+    with forecaster(pretrained_ckpt, data) as live, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        answers = [c.get("/stations/32006/forecast", headers=AUTH), c.get("/stations/32006/forecast"),
+                   c.get("/warnings")]
+    notes = answers[0].json()["notes"]
+    assert len(notes) == 1 and notes[0].startswith("basin 32006 in ops_data is a station imported from "
+                                                   "river_32006.csv; the model was pretrained on another basin 32006 "
+                                                   f"(from {tiny_data_dir.name})"), notes
+    assert answers[1].json()["notes"] == notes and answers[2].json()["stations"][-1]["notes"] == notes
+    for r in answers:
+        assert str(tmp_path) not in r.text and "/srv/incoming" not in r.text and str(tiny_data_dir) not in r.text
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    stored = json.loads(con.execute("SELECT notes_json FROM forecasts WHERE station = '32006'").fetchone()[0])
+    con.close()
+    assert stored[0].startswith(f"basin 32006 in {data} is a station imported from /srv/incoming/river_32006.csv")
+
+
 def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
     c, runs = service.client, service.runs
     p = {"issue_date": "1977-11-15", "leads": 3}

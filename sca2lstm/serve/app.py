@@ -282,7 +282,8 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = 
             "model_sha256": row["model_sha256"], "calibration_sha256": row.get("calibration_sha256", ""),
             "created_at": row["created_at"], "cached": cached,
             "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
-            "notes": row.get("notes") or [],
+            # what the data checks found, without the server's folders (the stored row keeps them whole)
+            "notes": [public_detail(n) for n in row.get("notes") or []],
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
 
 
@@ -297,7 +298,7 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
     age = (today - dt.date.fromisoformat(str(row["issue_date"])[:10])).days if today is not None else None
     return {"station": row["station"], "issue_date": row["issue_date"], "forecast_id": row["id"],
             "warning": top, "first_lead": first, "levels": levels, "leads": leads, "data_age_days": age,
-            "notes": list(row.get("notes") or [])}
+            "notes": [public_detail(n) for n in row.get("notes") or []]}
 
 
 def _model_in(annotation):
