@@ -57,10 +57,12 @@ class WebhookStub(_Server):
 
 
 class SMTPStub(_Server):
-    """``received``: (sender, recipients, message text) of each message, in order."""
+    """``received``: (sender, recipients, message text) of each message, in order. ``refuse_login``: it offers
+    AUTH and refuses every login (535); ``logins``: the connections that tried one."""
 
-    def __init__(self):
+    def __init__(self, refuse_login: bool = False):
         self.received: list = []
+        self.logins = 0
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -69,15 +71,23 @@ class SMTPStub(_Server):
 
             def handle(self):
                 self.reply("220 stub ESMTP")
-                sender, rcpts = None, []
+                sender, rcpts, tried = None, [], False
                 while True:
                     raw = self.rfile.readline()
                     if not raw:
                         return
                     cmd = raw.decode().strip()
                     verb = cmd.split(" ", 1)[0].upper()
-                    if verb in ("HELO", "EHLO"):
+                    if verb == "EHLO" and refuse_login:
+                        self.reply("250-stub")
+                        self.reply("250 AUTH PLAIN LOGIN")
+                    elif verb in ("HELO", "EHLO"):
                         self.reply("250 stub")
+                    elif verb == "AUTH" and refuse_login:
+                        # one login per connection, whatever mechanisms the client tries in it (PLAIN, LOGIN)
+                        outer.logins += not tried
+                        tried = True
+                        self.reply("535 5.7.8 Authentication credentials invalid")
                     elif verb == "MAIL":
                         sender, rcpts = cmd.split(":", 1)[1].strip(), []
                         self.reply("250 OK")

@@ -451,6 +451,30 @@ def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrain
             assert c.post("/daily_issue").status_code == 401  # issuing needs the token
 
 
+def test_a_mail_server_refusing_the_login_is_tried_once_and_said_in_one_line_without_the_password(
+        pretrained_ckpt, data, issued, tmp_path, caplog):
+    """Wrong SMTP credentials: the login is not tried again (the same password is refused again, and a mail server
+    may lock the account after a few refusals); the issue's delivery says the login was refused and where the
+    credentials come from, the log which server refused which user, neither the password; the webhook is sent all
+    the same."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    with WebhookStub() as hook, SMTPStub(refuse_login=True) as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, smtp_user="duty", smtp_password="pa55-w0rd", retries=2, pause=0.0)
+        daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c, \
+                caplog.at_level("INFO", logger="sca2lstm"):
+            out = c.post("/daily_issue", headers=AUTH).json()
+            health = c.get("/health").text
+    assert out["alerts"] == 1 and out["delivery"]["webhook"] == "sent" and len(hook.received) == 1
+    assert smtp.logins == 1 and smtp.received == []
+    assert out["delivery"]["email"] == ("failed: the SMTP server refused the login (535 5.7.8 Authentication "
+                                        "credentials invalid); check $SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD")
+    # which server and user: in the log, not in what anyone reads (/health, /alerts); the password nowhere
+    assert f"127.0.0.1:{smtp.port} refused the login of 'duty'" in caplog.text and "'duty'" not in health
+    assert "pa55-w0rd" not in health and "pa55-w0rd" not in caplog.text
+
+
 def test_a_change_no_receiver_heard_is_sent_again_and_concurrent_issues_alert_once(pretrained_ckpt, data, issued,
                                                                                    tmp_path):
     """A receiver down at the issue does not lose the warning: the next issue sends it again (marked), then

@@ -69,6 +69,16 @@ class Notifier:
             try:
                 send()
                 return "sent"
+            except smtplib.SMTPAuthenticationError as e:
+                # Not tried again: the same user and password are refused again, and a mail server may lock the
+                # account after a few refusals.
+                reply = e.smtp_error.decode("utf-8", "replace") if isinstance(e.smtp_error, bytes) else e.smtp_error
+                err = (f"the SMTP server refused the login ({e.smtp_code} {' '.join(str(reply).split())}); check "
+                       "$SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD")
+                # the server and the user in the log only: the delivery is read by anyone (GET /alerts, /health)
+                log.warning("alert by %s: %s:%d refused the login of %r: %s", what, self.smtp_host, self.smtp_port,
+                            self.smtp_user, err)
+                break
             except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as e:
                 err = " ".join(f"{type(e).__name__}: {e}".split())
                 log.warning("alert by %s: attempt %d failed (%s)", what, attempt + 1, err)
