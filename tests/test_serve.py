@@ -407,13 +407,16 @@ def test_a_model_fine_tuned_into_the_served_folder_is_used_without_a_restart(pre
         assert c.get("/health").json()["fine_tuned_stations"] == 1
 
 
+@pytest.mark.parametrize("damage", ["checkpoint cut short", "calibration not JSON"])
 def test_a_damaged_fine_tuned_checkpoint_in_the_served_folder_costs_only_its_station_its_own_model(
-        pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
-    """A folder whose fine-tuned checkpoint of 10002 was cut short (a copy that failed): the service starts, says so
-    in one line naming the station and the file, forecasts 10002 with the pretrained model and 10003 with its own,
-    and does not say it again at each look at the folder (before, the whole service refused to start)."""
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog, damage):
+    """A folder whose fine-tuned checkpoint of 10002 was cut short (a copy that failed), or whose calibration beside
+    it is not JSON: the service starts, says so in one line naming the station and the file, forecasts 10002 with
+    the pretrained model and 10003 with its own, and does not say it again at each look at the folder (before, the
+    whole service refused to start)."""
     import torch
 
+    from sca2lstm.evaluation.calibration import calibration_path
     from sca2lstm.fileio import file_sha256
 
     folder = tmp_path / "model_output"
@@ -423,11 +426,17 @@ def test_a_damaged_fine_tuned_checkpoint_in_the_served_folder_costs_only_its_sta
     for f in (damaged, tuned):
         f.parent.mkdir(parents=True)
     shutil.copyfile(pretrained_ckpt, pretrained)
-    torch.save({**torch.load(pretrained_ckpt, weights_only=True), "qa_version": 2}, tuned)  # other bytes: its own sha256
-    whole = pretrained_ckpt.read_bytes()
-    damaged.write_bytes(whole[:len(whole) // 2])
+    for version, f in enumerate((tuned, damaged), start=2):  # other bytes: their own sha256
+        torch.save({**torch.load(pretrained_ckpt, weights_only=True), "qa_version": version}, f)
+    if damage == "checkpoint cut short":
+        whole = damaged.read_bytes()
+        damaged.write_bytes(whole[:len(whole) // 2])
+        why = f"checkpoint {damaged} is truncated"
+    else:
+        calibration_path(damaged).write_text("{ not json")
+        why = f"{calibration_path(damaged)} is not valid JSON"
     t = time.time() - 60
-    for f in (pretrained, damaged, tuned):
+    for f in folder.rglob("*"):
         os.utime(f, (t, t))
     p = {"issue_date": "1977-06-30", "leads": 3}
     with caplog.at_level("INFO", logger="sca2lstm"), forecaster(folder, tiny_data_dir, rescan_every=0) as f, \
@@ -441,27 +450,8 @@ def test_a_damaged_fine_tuned_checkpoint_in_the_served_folder_costs_only_its_sta
     assert health["fine_tuned_stations"] == 1
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "not used" in r.getMessage()]
     assert len(said) == 1 and "\n" not in said[0], said
-    assert said[0].startswith(f"station 10002: the fine-tuned model {damaged} is not used: checkpoint {damaged} ")
+    assert said[0].startswith(f"station 10002: the fine-tuned model {damaged} is not used: {why}"), said[0]
     assert said[0].endswith("the station is forecast by the pretrained model")
-
-
-def test_what_the_data_checks_found_comes_with_the_forecast_and_its_stored_row(live, tiny_data_dir, tmp_path):
-    """A station's flows in another unit (here l/s: 1000 times the m3/s the model learned) are named in the
-    forecast's notes, for the page to show above the numbers, and again when the stored forecast is served."""
-    data = tmp_path / "data"
-    shutil.copytree(tiny_data_dir, data)
-    path = reader.timeseries_file(data, "32006")
-    raw = pd.read_csv(path)
-    raw["discharge_vol"] *= 1000.0
-    raw.to_csv(path, index=False)
-    p = {"issue_date": "1977-06-30", "leads": 3}
-    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
-        first = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
-        assert any("data in another unit?" in n for n in first["notes"]), first["notes"]
-        assert c.get("/stations/10002/forecast", params=p, headers=AUTH).json()["notes"] == []
-    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
-        again = c.get("/stations/32006/forecast", params=p, headers=AUTH).json()
-        assert again["id"] == first["id"] and again["notes"] == first["notes"]
 
 
 def test_the_notes_a_client_reads_name_files_and_folders_without_the_servers_paths(pretrained_ckpt, tiny_data_dir,

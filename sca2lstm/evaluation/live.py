@@ -450,7 +450,7 @@ class LiveForecaster:
                  folder=None, stations=(), rescan_every: float = RESCAN_SECONDS, settle: float = SETTLE_SECONDS):
         # Each model as read now (its files' state and calibration): what the workers load must be these bytes.
         self.default = self._read(default)
-        self.own = {s: self._read(r) for s, r in (own or {}).items()}
+        self.own = {}  # filled below, with the checkpoints that load
         self.folder = Path(folder) if folder is not None else None
         self.stations = [str(s) for s in stations]
         self.rescan_every = rescan_every
@@ -471,17 +471,21 @@ class LiveForecaster:
                                                 initargs=(1, os.getpid(), ctx.Barrier(workers)))
         else:
             self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="forecast")
-        # A station's fine-tuned checkpoint that does not load (cut short by a failed copy, damaged) costs that
-        # station its own model, not every station the service: the pretrained model forecasts it, one line says so,
-        # and the file is looked at again once it changes, as a replacement that does not load (:meth:`_take`).
-        for station, ref in list(self.own.items()):
+        # A station's fine-tuned checkpoint that does not load (cut short by a failed copy, damaged), or whose
+        # calibration cannot be read, costs that station its own model, not every station the service: the
+        # pretrained model forecasts it, one line says so, and the files are looked at again once they change, as a
+        # replacement that does not load (:meth:`_take`).
+        for station, ref in (own or {}).items():
+            state = _files_state(ref.path)
             try:
+                ref = self._read(ref, state)
                 self.config(ref)
             except (Sca2lstmError, OSError) as e:
-                self._refused[ref.path] = ref.files
-                del self.own[station]
+                self._refused[ref.path] = state
                 log.warning("station %s: the fine-tuned model %s is not used: %s; the station is forecast by the "
                             "pretrained model", station, ref.path, " ".join(str(e).split()))
+                continue
+            self.own[station] = ref
         for ref in self.refs():  # refuse a checkpoint that cannot forecast now, not at the first request
             cfg = self.config(ref)
             if cfg.training.forecast_leads < 1:
