@@ -58,9 +58,10 @@ class WebhookStub(_Server):
 
 class SMTPStub(_Server):
     """``received``: (sender, recipients, message text) of each message, in order. ``refuse_login``: it offers
-    AUTH and refuses every login (535); ``logins``: the connections that tried one."""
+    AUTH and refuses every login (535); ``logins``: the connections that tried one. ``refuse_to``: addresses it
+    refuses as recipients (550)."""
 
-    def __init__(self, refuse_login: bool = False):
+    def __init__(self, refuse_login: bool = False, refuse_to: tuple = ()):
         self.received: list = []
         self.logins = 0
         outer = self
@@ -92,7 +93,11 @@ class SMTPStub(_Server):
                         sender, rcpts = cmd.split(":", 1)[1].strip(), []
                         self.reply("250 OK")
                     elif verb == "RCPT":
-                        rcpts.append(cmd.split(":", 1)[1].strip())
+                        to = cmd.split(":", 1)[1].strip()
+                        if to.strip("<>") in refuse_to:
+                            self.reply("550 5.1.1 no such mailbox")
+                            continue
+                        rcpts.append(to)
                         self.reply("250 OK")
                     elif verb == "DATA":
                         self.reply("354 end with .")

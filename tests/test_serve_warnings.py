@@ -475,6 +475,26 @@ def test_a_mail_server_refusing_the_login_is_tried_once_and_said_in_one_line_wit
     assert "pa55-w0rd" not in health and "pa55-w0rd" not in caplog.text
 
 
+def test_an_address_the_mail_server_refuses_is_said_in_the_log_and_the_others_get_the_alert_once(
+        pretrained_ckpt, data, issued, tmp_path, caplog):
+    """One address of the alert list with a typo the mail server refuses (550): the other address gets the alert,
+    once (no resend to it), and the log names the refused address with the server's reply (before, nothing said
+    that one duty forecaster never got the alerts)."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    with SMTPStub(refuse_to=("duyt@example.org",)) as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(email_to=["duty@example.org", "duyt@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, retries=2, pause=0.0)
+        daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c, \
+                caplog.at_level("INFO", logger="sca2lstm"):
+            out = c.post("/daily_issue", headers=AUTH).json()
+    assert out["alerts"] == 1 and out["delivery"]["email"] == "sent"
+    assert [r[1] for r in smtp.received] == [["<duty@example.org>"]]
+    said = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert said == ["alert by e-mail: the SMTP server refused duyt@example.org (550 5.1.1 no such mailbox); the other "
+                    "addresses have it"], said
+
+
 def test_a_change_no_receiver_heard_is_sent_again_and_concurrent_issues_alert_once(pretrained_ckpt, data, issued,
                                                                                    tmp_path):
     """A receiver down at the issue does not lose the warning: the next issue sends it again (marked), then

@@ -72,8 +72,7 @@ class Notifier:
             except smtplib.SMTPAuthenticationError as e:
                 # Not tried again: the same user and password are refused again, and a mail server may lock the
                 # account after a few refusals.
-                reply = e.smtp_error.decode("utf-8", "replace") if isinstance(e.smtp_error, bytes) else e.smtp_error
-                err = (f"the SMTP server refused the login ({e.smtp_code} {' '.join(str(reply).split())}); check "
+                err = (f"the SMTP server refused the login ({e.smtp_code} {_reply_text(e.smtp_error)}); check "
                        "$SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD")
                 # the server and the user in the log only: the delivery is read by anyone (GET /alerts, /health)
                 log.warning("alert by %s: %s:%d refused the login of %r: %s", what, self.smtp_host, self.smtp_port,
@@ -104,7 +103,15 @@ class Notifier:
                 smtp.starttls()
             if self.smtp_user:
                 smtp.login(self.smtp_user, self.smtp_password or "")
-            smtp.send_message(msg)
+            refused = smtp.send_message(msg)
+        if refused:  # the others have it: sending again would repeat it to them, so the refusal is only said
+            log.warning("alert by e-mail: the SMTP server refused %s; the other addresses have it",
+                        "; ".join(f"{to} ({code} {_reply_text(reply)})" for to, (code, reply) in refused.items()))
+
+
+def _reply_text(reply) -> str:
+    """An SMTP server's reply text (bytes as it sends them) on one line."""
+    return " ".join((reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)).split())
 
 
 #: An alert on data older than this many days says so (1: yesterday's flow, the normal morning).
