@@ -642,3 +642,35 @@ def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, dat
     assert main(["verify", str(f), "--quiet"]) == 0
     per_lead = pd.read_csv(f.parent / "verify_per_lead.csv")
     assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["n_days"].iloc[0] == 9
+
+
+def test_alerts_no_receiver_heard_are_sent_again_within_the_day_under_their_ids(pretrained_ckpt, data, issued,
+                                                                                tmp_path):
+    """A webhook down at the morning's issue: the scheduled loop sends the day's undelivered alerts again
+    RESEND_AFTER later (same id, marked), records that they were heard, and then sends nothing more, neither
+    later that day nor at the next issue while the warning stays."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with WebhookStub(status=503) as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            first = c.post("/daily_issue", headers=AUTH).json()
+            assert first["alerts"] == 1 and first["delivery"]["webhook"].startswith("failed")
+            svc = c.app.state.service
+            hook.status = 200
+            # the loop's own steps, on the test's clock: the issue is done, so each pass only resends when due
+            clock[0] += daily_mod.RESEND_AFTER
+            assert asyncio.run(daily_mod.resend_undelivered(svc, daily)) == {
+                "webhook": "sent", "email": None}
+            assert len(hook.received) == 2
+            again = hook.received[1]["alerts"][0]
+            assert again["id"] == hook.received[0]["alerts"][0]["id"] and again["resent_after_failed_delivery"]
+            assert c.get("/alerts").json()["alerts"][0]["delivery"]["webhook"] == "sent"
+            clock[0] += daily_mod.RESEND_AFTER
+            assert asyncio.run(daily_mod.resend_undelivered(svc, daily)) is None  # heard: nothing more
+            clock[0] += dt.timedelta(days=1)
+            assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0 and len(hook.received) == 2

@@ -185,6 +185,33 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
     return summary
 
 
+#: How long after a send that reached no receiver the day's undelivered alerts are sent again (until one hears
+#: them; the next daily issue sends what is still unheard, marked): a webhook down for a few minutes at the issue
+#: must not hold a flood warning back until the next morning.
+RESEND_AFTER = dt.timedelta(minutes=15)
+
+
+async def resend_undelivered(svc, daily: Daily, now: dt.datetime | None = None) -> dict | None:
+    """Send again the alerts of today's issue that reached no channel, under their first ids (a receiver drops
+    repeats), marked ``resent_after_failed_delivery``; record the new delivery. None where there were none."""
+    if not daily.notifier.enabled:
+        return None
+    now = now or daily.now()
+    day = daily.local(now).date().isoformat()
+    async with daily.lock:  # not beside an issue, which sends (and records) alerts itself
+        pending = svc.store.undelivered_alerts(day)
+        if not pending:
+            return None
+        payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day,
+                   "alerts": [{**p["detail"], "resent_after_failed_delivery": True} for p in pending]}
+        delivery = await run_in_threadpool(daily.notifier.send, payload)
+        svc.store.set_delivery([p["id"] for p in pending], {**delivery, "resent_at": payload["issued_at"]})
+    heard = any(v == "sent" for v in delivery.values())
+    (log.info if heard else log.warning)("daily issue %s: %d undelivered alert(s) sent again: %s", day, len(pending),
+                                         delivery)
+    return delivery
+
+
 def _reason(e: Exception, day: str, station: str) -> str:
     """Why a station failed in the issue of ``day``, on one line: a refusal's or domain error's message, else the
     exception's type and message (unforeseen: its traceback goes to the debug log)."""
@@ -198,13 +225,20 @@ def _reason(e: Exception, day: str, station: str) -> str:
 
 
 async def run_daily(svc, daily: Daily, poll: float = 60.0) -> None:
-    """Issue every day at ``daily.at`` (and once at start when today's time has passed unissued)."""
+    """Issue every day at ``daily.at`` (and once at start when today's time has passed unissued); between
+    issues, send again every :data:`RESEND_AFTER` the day's alerts that reached no receiver."""
+    resend_at = None
     while True:
         now = daily.now()
         due = daily.local(now).replace(hour=daily.at.hour, minute=daily.at.minute, second=0, microsecond=0)
         if daily.local(now) >= due:
             try:
                 await issue_daily(svc, daily, now)
+                if resend_at is None:  # the issue has just tried each channel (with its retries)
+                    resend_at = now + RESEND_AFTER
+                elif now >= resend_at:
+                    await resend_undelivered(svc, daily, now)
+                    resend_at = now + RESEND_AFTER
             except Exception:  # noqa: BLE001 - the loop must live to the next morning; the log has it
                 log.exception("daily issue failed")
         wait = (next_issue(now, daily) - daily.local(now)).total_seconds()

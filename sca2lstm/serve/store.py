@@ -359,6 +359,27 @@ class Store:
                 failed.add(station)
         return {s: heard.get(s) for s in failed}
 
+    def undelivered_alerts(self, day: str) -> list[dict]:
+        """The alerts of the daily issue of local date ``day`` that reached no channel: dicts of id, station,
+        detail (as sent) and delivery, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT a.id, a.station, a.detail_json, a.delivery_json FROM alerts a JOIN "
+                                    "daily_issues d ON a.issue_id = d.id WHERE d.day = ? ORDER BY a.id",
+                                    (day,)).fetchall()
+        out = []
+        for r in rows:
+            delivery = json.loads(r["delivery_json"] or "{}")
+            if not any(v == "sent" for v in delivery.values()):
+                out.append({"id": r["id"], "station": r["station"], "detail": json.loads(r["detail_json"] or "{}"),
+                            "delivery": delivery})
+        return out
+
+    def set_delivery(self, alert_ids, delivery: dict) -> None:
+        """Record how alerts ``alert_ids`` were delivered when sent again."""
+        with self._lock:
+            self._db.executemany("UPDATE alerts SET delivery_json = ? WHERE id = ?",
+                                 [(json.dumps(delivery), int(i)) for i in alert_ids])
+
     def last_alerts(self, stations) -> dict[str, dict]:
         """The latest alert of each of ``stations`` that has one, as it was sent (its detail), by station."""
         with self._lock:
