@@ -109,6 +109,31 @@ def test_a_damaged_gzip_file_is_named(generic):
         reader.read_timeseries(generic, "my-gauge")
 
 
+@pytest.mark.parametrize("row, fields", [("2000-01-04,1.0", 2),            # fields lost: read as NaN before
+                                          ("2000-01-04,1.0,1.0,2.0,7", 5)])  # a field too many
+def test_a_ragged_row_names_the_file_its_line_and_the_count_expected(generic, row, fields):
+    """A row with fewer or more fields than the header is refused naming the file, the line and both counts;
+    a short row is not read as missing values, and a blank line neither counts nor shifts the line number."""
+    path = generic / "timeseries" / "DE_110000.csv"
+    lines = path.read_text().splitlines()
+    lines[4] = row  # the file's line 5 (header, 3 days), after a blank line that the count skips
+    path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
+    with pytest.raises(DataError) as e:
+        reader.read_timeseries(generic, "DE_110000")
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: line 6 has {fields} fields, expected 4 as in the header "
+                          "(date, precipitation, peti, discharge_vol)"), msg
+    assert "\n" not in msg
+
+
+def test_a_header_ending_in_a_separator_reads_rows_without_it(generic):
+    """A comma ending only the header line is an empty name that rows need no field for: not ragged."""
+    path = generic / "timeseries" / "DE_110000.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ","] + lines[1:]) + "\n")
+    assert reader.read_timeseries(generic, "DE_110000")["discharge_vol"].tolist() == [2.0] * 6
+
+
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
     att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
     assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5

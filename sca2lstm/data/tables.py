@@ -638,10 +638,62 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", remedy: s
     if not raw.strip():
         raise DataError(f"{source} is empty; expected a CSV with a header row")
     text, _, _ = decode(raw, encoding, source, remedy)
+    sep = kwargs.get("sep", ",")
     try:
-        return pd.read_csv(io.StringIO(text), **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        df = pd.read_csv(io.StringIO(text), **kwargs)
+    except pd.errors.ParserError as e:
+        _check_fields(text, source, sep)
         raise DataError(f"{source} is not a readable CSV: {str(e).splitlines()[0]}") from None
+    except (pd.errors.EmptyDataError, ValueError) as e:
+        raise DataError(f"{source} is not a readable CSV: {str(e).splitlines()[0]}") from None
+    # pandas fills a short row's last fields with NaN and turns surplus leading fields on every row into an
+    # index, both silently: the count is checked exactly where either can have happened (a NaN in the last
+    # column, an index), which a clean file of thousands of days does not pay for.
+    if len(df.columns) and (not isinstance(df.index, pd.RangeIndex) or df.iloc[:, -1].isna().any()):
+        _check_fields(text, source, sep)
+    return df
+
+
+def _check_fields(text: str, source: str, sep: str) -> None:
+    """A DataError naming the first line of ``text`` whose field count is not the header's, with both counts.
+
+    Blank lines are skipped (as pandas skips them); a header's trailing empty names (a comma ending the header
+    line) need no fields in a row.
+    """
+    if not isinstance(sep, str) or len(sep) != 1:
+        return  # a regular-expression separator: pandas' own message stands
+    if _counts_agree(text, sep):
+        return
+    rows = csv.reader(io.StringIO(text), delimiter=sep)
+    header = None
+    try:
+        for row in _counted(rows):
+            if header is None:
+                header = [c.strip() for c in row]
+                needed = len(header)
+                while needed and not header[needed - 1]:
+                    needed -= 1
+            elif not needed <= len(row) <= len(header):
+                shown = ", ".join(header) if len(header) <= 6 else ", ".join([*header[:3], "...", *header[-2:]])
+                raise DataError(f"{source}: line {rows.line_num} has {len(row)} fields, expected {len(header)} as "
+                                f"in the header ({shown}); a separator too many or missing in that row?")
+    except csv.Error:
+        return  # not text that the csv module splits (a stray carriage return, binary): pandas' message stands
+
+
+def _counts_agree(text: str, sep: str) -> bool:
+    """True where every non-blank line of ``text`` holds as many ``sep`` as the first: the common case, counted at
+    a third of the csv module's time (most files of the large sample hold NaN in their last column). False sends
+    the caller to the exact reading (quotes, a header ending in a separator)."""
+    counts = [line.count(sep) for line in text.split("\n") if line.strip()]
+    return not counts or counts.count(counts[0]) == len(counts)
+
+
+def _counted(rows):
+    """The rows of a csv reader that are not blank (as pandas skips blank lines)."""
+    for row in rows:
+        if row and not (len(row) == 1 and not row[0].strip()):
+            yield row
 
 
 # ------------------------------------------------------------------------------------------ numbers
