@@ -7,6 +7,7 @@ Every fixture is written here with pandas into tmp_path: a few days per basin, v
 from __future__ import annotations
 
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,26 @@ def test_a_header_ending_in_a_separator_reads_rows_without_it(generic):
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0] + ","] + lines[1:]) + "\n")
     assert reader.read_timeseries(generic, "DE_110000")["discharge_vol"].tolist() == [2.0] * 6
+
+
+@pytest.mark.parametrize("where", ["timeseries/DE_110000.csv", "attributes/stations.csv"])
+def test_a_workbook_or_binary_file_under_a_csv_name_is_named_as_such(generic, where, tmp_path):
+    """A sheet saved as .xlsx but named .csv, or other binary data, is named for what it is: not a column of
+    noise missing gauge_id, a tokenizing error, nor advice to give an --encoding the commands do not have."""
+    path = generic / where
+    book = tmp_path / "book.xlsx"
+    pd.read_csv(path).to_excel(book, index=False)
+    path.write_bytes(book.read_bytes())
+
+    def read():
+        reader.read_timeseries(generic, "DE_110000")
+        reader.read_attributes(generic, ["DE_110000"], ["area"])
+
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))} is an Excel workbook \(\.xlsx\) under a CSV name"):
+        read()
+    path.write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))} is not a text file \(it holds binary data\)"):
+        read()
 
 
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):

@@ -637,6 +637,7 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", remedy: s
     """:func:`read_csv` of bytes already in hand (a file's, a request body): ``source`` is named in errors."""
     if not raw.strip():
         raise DataError(f"{source} is empty; expected a CSV with a header row")
+    _refuse_binary(raw, source)
     text, _, _ = decode(raw, encoding, source, remedy)
     sep = kwargs.get("sep", ",")
     try:
@@ -652,6 +653,19 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", remedy: s
     if len(df.columns) and (not isinstance(df.index, pd.RangeIndex) or df.iloc[:, -1].isna().any()):
         _check_fields(text, source, sep)
     return df
+
+
+def _refuse_binary(raw: bytes, source: str) -> None:
+    """A DataError where ``raw`` (a file meant to be a CSV) is a workbook, an archive or other binary data: read as
+    text it would be a column of noise, or advice about an encoding that cannot help."""
+    kind = _spreadsheet_kind(raw)
+    if kind:
+        raise DataError(f"{source} is an Excel workbook ({kind}) under a CSV name, not CSV text; save the sheet as "
+                        "CSV (UTF-8)")
+    if raw.startswith(b"PK\x03\x04"):
+        raise DataError(f"{source} is a zip archive, not CSV text; unzip it and use the CSV inside")
+    if b"\x00" in raw[:65536] and not _looks_utf16(raw):
+        raise DataError(f"{source} is not a text file (it holds binary data); expected a CSV")
 
 
 def _check_fields(text: str, source: str, sep: str) -> None:
