@@ -155,6 +155,22 @@ def test_a_workbook_or_binary_file_under_a_csv_name_is_named_as_such(generic, wh
         read()
 
 
+def test_a_fill_value_as_discharge_becomes_missing_and_a_great_flood_stays(generic, caplog):
+    """1e30 (a download's fill value) as discharge is not a flow: read as one it made the basin's discharge scaling
+    overflow to inf and every forecast of the basin NaN. The largest flows of real rivers stay as they are."""
+    _write(generic / "timeseries" / "my-gauge.csv.gz",
+           _frame(precipitation=[1.0] * 6, discharge_vol=[1.0, 1e30, 3.0, 2.5e5, 9.99e36, 6.0]))
+    _write(generic / "timeseries" / "CAMELS_GB_hydromet_timeseries_32006_20000101-20000106.csv.gz",
+           _frame(precipitation=[0.0] * 6, discharge_spec=[0.864, 1e30, 1500.0, 0.0, 8.64, 0.864]))
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        q = reader.read_timeseries(generic, "my-gauge")["discharge_vol"]
+        spec = reader.read_timeseries(generic, "32006")["discharge_spec"]
+    assert q.isna().tolist() == [False, True, False, False, True, False] and q.iloc[3] == 2.5e5
+    assert spec.isna().tolist() == [False, True, False, False, False, False] and spec.iloc[2] == 1500.0
+    assert "basin my-gauge: 2 physically impossible values set to missing (discharge_vol: 2)" in caplog.text
+    assert "basin 32006: 1 physically impossible values set to missing (discharge_spec: 1)" in caplog.text
+
+
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
     att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
     assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5

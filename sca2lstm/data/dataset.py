@@ -31,7 +31,7 @@ from .scaling import Scalers
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "4"  # bump when raw_features() or the input completion changes meaning
+CACHE_VERSION = "5"  # bump when raw_features(), the input completion or the reader's quality control changes meaning
 
 
 # ---------------------------------------------------------------------------------------- locations

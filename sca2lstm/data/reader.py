@@ -59,8 +59,10 @@ QC_RANGES = {
     "pet": (0.0, 50.0),
     "peti": (0.0, 50.0),
     "temperature": (-60.0, 60.0),
-    "discharge_spec": (0.0, None),
-    "discharge_vol": (0.0, None),
+    # Above 2000 mm/d (the world's one-day rainfall record is 1825 mm) and 1e6 m3/s (three times the Amazon's
+    # greatest flow) no river flows: a fill value (1e30, 9.99e36) that would make a basin's scaling overflow.
+    "discharge_spec": (0.0, 2000.0),
+    "discharge_vol": (0.0, 1e6),
     "humidity": (0.0, 100.0),
     "shortwave_rad": (0.0, 1500.0),
     "longwave_rad": (0.0, 1000.0),
