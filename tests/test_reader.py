@@ -205,6 +205,19 @@ def test_official_top_level_attribute_files_are_read(generic):
     assert att.loc["my-gauge", "area"] == 12.5
 
 
+def test_an_id_with_other_leading_zeros_in_the_attributes_is_named_not_silently_masked(generic, caplog):
+    """The timeseries file 01234.csv and a gauge_id 1234 (a spreadsheet dropped the zero) are two basins: the
+    attributes stay masked, and one warning names both spellings."""
+    _write(generic / "timeseries" / "01234.csv", _frame(precipitation=[1.0] * 6, discharge_vol=[1.0] * 6))
+    pd.DataFrame({"gauge_id": ["1234"], "area": [7.0]}).to_csv(generic / "attributes" / "more.csv", index=False)
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        att = reader.read_attributes(generic, ["01234", "my-gauge"], ["area"])
+    assert np.isnan(att.loc["01234", "area"]) and att.loc["my-gauge", "area"] == 12.5
+    assert ("basin 01234 has no row in the attribute files, which have gauge_id '1234': ids are text and leading "
+            "zeros count") in caplog.text
+    assert "my-gauge" not in caplog.text
+
+
 def test_another_datasets_file_naming_points_to_station_import(tmp_path):
     """A folder of another dataset's files (CAMELS-DE naming) asked for by the station's own id."""
     ts = tmp_path / "timeseries"

@@ -361,6 +361,20 @@ def basin_attribute(data_dir, basin: str, name: str) -> float:
     return float(v)
 
 
+def _warn_zero_padded(basins: pd.Index, ids: pd.Index) -> None:
+    """One warning for each basin without an attribute row whose id the attribute files write with more or fewer
+    leading zeros (01234 and 1234): ids are text, so its attributes are masked, and the files tell why."""
+    absent = basins.difference(ids)
+    if len(absent) == 0:
+        return
+    by_number = {str(i).lstrip("0"): str(i) for i in ids}
+    for b in absent:
+        other = by_number.get(b.lstrip("0"))
+        if other is not None:
+            log.warning("basin %s has no row in the attribute files, which have gauge_id %r: ids are text and leading "
+                        "zeros count, so its attributes are masked; write the id alike in both", b, other)
+
+
 def read_attributes(data_dir, basins, names, allow_absent: bool = False) -> pd.DataFrame:
     """Static attributes of ``basins`` (rows) for ``names`` (columns), as float.
 
@@ -385,6 +399,7 @@ def read_attributes(data_dir, basins, names, allow_absent: bool = False) -> pd.D
     elif unknown:
         raise DataError(f"static attribute(s) {unknown} are not in any attribute file of {data_dir}; "
                         f"remove them from data.static_attributes")
+    _warn_zero_padded(index, allattrs.index)
     sub = allattrs.reindex(index)[names]
     out = pd.DataFrame(index=sub.index)
     for c in names:
