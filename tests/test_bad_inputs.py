@@ -115,6 +115,20 @@ def test_data_check_lists_every_unusable_basin_and_exits_non_zero(tmp_path, tiny
     assert one_line(err) == "sca2lstm data: error: 2 of 3 basins cannot be used: 10003, 32006"
 
 
+def test_data_check_lists_a_basin_without_a_single_flow_as_unusable(tmp_path, tiny_data_dir, capsys):
+    """A file whose discharge columns are empty reads, but no command can train on or score it: listed bad, not as
+    usable with every day missing."""
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    DAMAGES["all_nan_discharge"](ts_file(d, "32006"))
+    rc = data_cli.main(["check", "--data_dir", str(d)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    (bad,) = [ln for ln in out.splitlines() if " bad: " in ln]
+    assert bad.split()[0] == "32006" and f"bad: {ts_file(d, '32006')}: basin 32006: no observed discharge on any of its" in bad
+    assert out.splitlines()[-1] == "2 of 3 basins usable, 1 bad"
+    assert one_line(err) == "sca2lstm data: error: 1 of 3 basins cannot be used: 32006"
+
+
 def test_data_check_of_a_sound_dataset_exits_zero(tiny_data_dir, capsys):
     rc = data_cli.main(["check", "--data_dir", str(tiny_data_dir)])
     out, err = capsys.readouterr()
@@ -336,9 +350,8 @@ CASES = [
     ("finetune", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
     ("finetune", "missing_file", None, {}, 1, "unknown basin '32006'"),
     ("finetune", "renamed_column", None, {}, 1, "'discharge_vol'"),
-    # No observed day: the record does not cover the configured periods, and the station rule's minimum
-    # (data/periods.py) names what it found.
-    ("finetune", "all_nan_discharge", None, {}, 1, "basin 32006: 0 days of observed discharge; the minimum is 730 days"),
+    # No observed day at all: said as such, not as a record short of the configured periods (its days span them).
+    ("finetune", "all_nan_discharge", None, {}, 1, "basin 32006: no observed discharge on any of its"),
     # ("finetune", "all_nan_precip") is no error: the basin's empty input is masked (test_missing_inputs.py).
     # prediction
     ("predict", None, None, {"model": "{tmp}/nothing/*.pth"}, 1, "no checkpoint matches {tmp}/nothing/*.pth"),
@@ -358,6 +371,7 @@ CASES = [
     ("predict", None, None, {"basin": "99999"}, 1, "unknown basin '99999'"),
     ("predict", None, None, {"basin": ["32006", "99999"]}, 1, "unknown basin '99999'"),  # no partial output
     ("predict", None, None, {"data_dir": NOWHERE}, 1, "nowhere does not exist"),
+    ("predict", "all_nan_discharge", None, {}, 1, "basin 32006: no observed discharge on any of its"),
     ("predict", None, None, {"data_dir": "{tmp}/tiny.yaml"}, 1, "data folder {tmp}/tiny.yaml is a file, not a folder"),
     ("predict", None, None, {"data_dir": _download_folder}, 1, "did you mean {tmp}/download/camels, which holds"),
     ("predict", None, "missing", {}, 1, "no checkpoint matches {ckpt}"),

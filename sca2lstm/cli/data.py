@@ -62,6 +62,12 @@ def _body(args) -> int:
     t0 = time.time()
     # Every basin is read, whatever the others hold: one damaged file must not hide the next one.
     loaded = load_basins(data_dir, basins, cfg, skip_bad=True)
+    for i, r in enumerate(loaded):
+        if not isinstance(r, DataError):
+            try:
+                r.require_flows(reader.timeseries_file(data_dir, r.basin))
+            except DataError as e:  # readable, but without a single flow no command can use it
+                loaded[i] = e
     recs = [r for r in loaded if not isinstance(r, DataError)]
     bad = [(b, r) for b, r in zip(basins, loaded) if isinstance(r, DataError)]
     print(f"{data_dir}: {len(basins)} basins checked in {time.time() - t0:.2f} s")

@@ -180,6 +180,18 @@ class BasinRecord:
         i1 = min(len(self.dates), self.index_of(end) + 1)
         return i0, max(i0, i1)
 
+    def require_flows(self, source=None) -> int:
+        """The number of days with observed discharge; a DataError saying so where there is none at all (an empty
+        discharge column, or one whose every value was out of range), which no command can train on or score.
+        ``source``: the basin's file, named in the message where given."""
+        n = int(np.isfinite(self.y).sum())
+        if n == 0:
+            raise DataError(f"{f'{source}: ' if source else ''}basin {self.basin}: no observed discharge on any of its "
+                            f"{len(self.dates)} days "
+                            f"({self.dates[0]}..{self.dates[-1]}): its discharge column is empty or every value was "
+                            "out of range; nothing to train on or score")
+        return n
+
     def flows_digest(self, start, end) -> dict:
         """What the flows of [start, end] were: ``{"start", "end", "days"`` (observed), ``"mean"`` (m3/s),
         ``"sha256"`` (of the flows rounded to 1e-6 m3/s, NaN kept)``}``: a later change of them shows."""

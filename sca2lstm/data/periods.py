@@ -115,6 +115,7 @@ def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False, s
     if test_start is None and not own_record and covers_configured(rec, cfg):
         return BasinPeriods("configured", *(np.datetime64(v, "D") for v in (d.train_start, d.val_end, d.test_start,
                                                                              d.test_end)))
+    rec.require_flows()
     every = np.flatnonzero(np.isfinite(rec.y))
     obs = every if split_until is None else every[rec.dates[every] <= np.datetime64(str(split_until)[:10], "D")]
     n = len(obs)
