@@ -171,6 +171,23 @@ def test_a_fill_value_as_discharge_becomes_missing_and_a_great_flood_stays(gener
     assert "basin 32006: 1 physically impossible values set to missing (discharge_spec: 1)" in caplog.text
 
 
+def test_hourly_stamps_in_a_daily_file_are_named_as_a_sub_daily_record(generic):
+    """Rows at 00:00 and 01:00 of one day are not 'a duplicate date': the message shows both stamps and their rows
+    and points to the import that makes days of them; a true duplicate names its rows."""
+    hours = pd.date_range("2000-01-01", periods=6, freq="h").strftime("%Y-%m-%d %H:%M")
+    path = generic / "timeseries" / "DE_110000.csv"
+    pd.DataFrame({"date": hours, "precipitation": 1.0, "discharge_vol": 2.0}).to_csv(path, index=False)
+    with pytest.raises(DataError) as e:
+        reader.read_timeseries(generic, "DE_110000")
+    assert str(e.value) == (f"{path}: several rows per day ('2000-01-01 00:00' and '2000-01-01 01:00', rows 2 and 3): "
+                            "an hourly or sub-daily record? the layout takes one row per day; `sca2lstm station "
+                            "import` makes days of it")
+    days = list(DAYS.strftime("%Y-%m-%d"))
+    pd.DataFrame({"date": days[:4] + days[3:], "precipitation": 1.0, "discharge_vol": 2.0}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"DE_110000.csv: duplicate date 2000-01-04 \(rows 5 and 6\); expected one row"):
+        reader.read_timeseries(generic, "DE_110000")
+
+
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
     att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
     assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5

@@ -239,8 +239,14 @@ def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
         raise DataError(f"{path} has a header but no data rows; expected one row per day")
     dates = _parse_dates(df["date"], path)
     if dates.duplicated().any():
-        dup = dates[dates.duplicated()].iloc[0].date()
-        raise DataError(f"{path}: duplicate date {dup}; expected one row per day")
+        second = int(np.flatnonzero(dates.duplicated().to_numpy())[0])
+        first = int(np.flatnonzero((dates == dates.iloc[second]).to_numpy())[0])
+        a, b = (str(df["date"].iloc[i]).strip() for i in (first, second))
+        rows = f"rows {first + 2} and {second + 2}"
+        if a != b:  # the same day at two times of day: a sub-daily record, which the layout does not take
+            raise DataError(f"{path}: several rows per day ({a!r} and {b!r}, {rows}): an hourly or sub-daily "
+                            "record? the layout takes one row per day; `sca2lstm station import` makes days of it")
+        raise DataError(f"{path}: duplicate date {dates.iloc[second].date()} ({rows}); expected one row per day")
     value_cols = [c for c in df.columns if c in TIMESERIES_COLUMNS or c in needed]
     out = pd.DataFrame(index=pd.DatetimeIndex(dates, name="date"))
     for c in value_cols:
