@@ -145,7 +145,8 @@ LOADER_ERRORS = [
     ("non_numeric", "'abc'"),
     ("duplicate_dates", "duplicate date 1971-11-05"),
     ("bad_date", "'1971-13-45'"),
-    ("not_utf8", "not UTF-8"),
+    # the reading commands have no --encoding: the advice is to save the file as UTF-8
+    ("not_utf8", "is not UTF-8 text (byte 0xe9 at offset 76 does not decode); save it as UTF-8 (in Excel: CSV UTF-8), the encoding of the data layout"),
 ]
 
 
@@ -388,7 +389,7 @@ CASES = [
     ("predict", "renamed_column", None, {}, 1, "'discharge_vol'"),
     ("predict", "bad_date", None, {}, 1, "'1971-13-45'"),
     # predict.py has no --encoding: the remedy is one it can take
-    ("predict", "not_utf8", None, {}, 1, "does not decode); the data folder's files are UTF-8: save it as UTF-8"),
+    ("predict", "not_utf8", None, {}, 1, "does not decode); save it as UTF-8 (in Excel: CSV UTF-8), the encoding of the data layout, or import"),
     # issue-time forecasts
     ("forecast", None, None, {"lead_days": "3"}, 2, "--lead_days 3 (did you mean --leads?)"),
     ("forecast", None, None, {"issue_date": "01/09/1976"}, 2,

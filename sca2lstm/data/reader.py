@@ -51,6 +51,9 @@ TIMESERIES_COLUMNS = ("precipitation", "pet", "temperature", "discharge_spec", "
 BASIN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _CAMELS_NAME = re.compile(r"^CAMELS_GB_hydromet_timeseries_(?P<id>[A-Za-z0-9_-]+?)_\d{8}-\d{8}\.csv(\.gz)?$")
 _GENERIC_NAME = re.compile(r"^(?P<id>[A-Za-z0-9_-]+)\.csv(\.gz)?$")
+# What to do with a layout file that is not UTF-8: the commands that read the layout have no --encoding.
+SAVE_AS_UTF8 = ("save it as UTF-8 (in Excel: CSV UTF-8), the encoding of the data layout, or import a station's own "
+                "file in another encoding with sca2lstm station import --encoding")
 SECONDS_PER_DAY_OVER_1000 = 86.4  # mm/d * km2 -> m3/s: 1e-3 m * 1e6 m2 / 86400 s
 
 # Physically possible ranges; values outside become missing (NaN) with a counted warning.
@@ -188,11 +191,9 @@ def timeseries_file(data_dir, basin: str) -> Path:
 def _read_csv_text(path: Path, encoding: str | None = "utf-8", **kwargs) -> pd.DataFrame:
     """A layout CSV (UTF-8, BOM and CRLF allowed, plain or gzip), typed by pandas, through :mod:`.tables`;
     ``encoding`` None: detected (UTF-8 where the bytes are UTF-8)."""
-    # predict.py, fine_train.py and the others have no --encoding: a layout file is UTF-8 by contract
-    remedy = ("the data folder's files are UTF-8: save it as UTF-8, or import a station's own file in another "
-              "encoding with sca2lstm station import --encoding")
-    return tables.read_csv(path, encoding=encoding, remedy=remedy, skip_blank_lines=True,
-                           na_values=["NaN", "nan", "NA", ""], keep_default_na=True, **kwargs)
+    return tables.read_csv(path, encoding=encoding, advice=SAVE_AS_UTF8, skip_blank_lines=True,
+                           na_values=["NaN", "nan", "NA", ""],
+                           keep_default_na=True, **kwargs)
 
 
 def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:

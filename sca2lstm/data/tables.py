@@ -108,11 +108,11 @@ def encoding_label(name: str) -> str:
     return _DISPLAY.get(key, _DISPLAY.get(name, name))
 
 
-ENCODING_REMEDY = "give the right --encoding (e.g. gbk, utf-8, latin-1)"
+GIVE_ENCODING = "give the right --encoding (e.g. gbk, utf-8, latin-1)"
 
 
 def decode(raw: bytes, encoding: str | None = None, source: str = "file",
-           remedy: str = ENCODING_REMEDY) -> tuple[str, str, bool]:
+           advice: str = GIVE_ENCODING) -> tuple[str, str, bool]:
     """Decode ``raw``; returns ``(text, codec name, detected)``.
 
     Parameters
@@ -124,9 +124,8 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file",
         docstring for the order).
     source : str
         Named in errors.
-    remedy : str
-        What the error for bytes that ``encoding`` does not decode tells the user to do (by default the
-        ``--encoding`` flag, which only the commands that read a user's own files have).
+    advice : str
+        What to do about text that is not in ``encoding``: the option to give, where the caller has one.
     """
     if encoding is not None:
         codec = check_encoding(encoding)
@@ -138,7 +137,7 @@ def decode(raw: bytes, encoding: str | None = None, source: str = "file",
             return raw.decode(codec), codec, False
         except UnicodeDecodeError as e:
             raise DataError(f"{source} is not {encoding_label(codec)} text (byte 0x{raw[e.start]:02x} at offset "
-                            f"{e.start} does not decode); {remedy}") \
+                            f"{e.start} does not decode); {advice}") \
                 from None
     for bom, codec in _BOMS:
         if raw.startswith(bom):
@@ -621,7 +620,7 @@ def _pick_sheet(path: Path, names: list, sheet) -> str:
     raise UsageError(f"--sheet {str(sheet)!r} is not in {path.name}; its sheets (number and name): {listing}")
 
 
-def read_csv(path, encoding: str | None = "utf-8", remedy: str = ENCODING_REMEDY, **kwargs) -> pd.DataFrame:
+def read_csv(path, encoding: str | None = "utf-8", advice: str = GIVE_ENCODING, **kwargs) -> pd.DataFrame:
     """A typed CSV of the data layout (pandas parses the numbers; ``kwargs`` go to :func:`pandas.read_csv`).
 
     ``encoding`` defaults to UTF-8 (a BOM is dropped): the layout's files are UTF-8 by contract; None
@@ -629,16 +628,17 @@ def read_csv(path, encoding: str | None = "utf-8", remedy: str = ENCODING_REMEDY
     """
     path = Path(path)
     raw, _ = read_bytes(path, "CSV file")
-    return parse_csv(raw, str(path), encoding, remedy=remedy, **kwargs)
+    return parse_csv(raw, str(path), encoding, advice=advice, **kwargs)
 
 
-def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", remedy: str = ENCODING_REMEDY,
+def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", advice: str = GIVE_ENCODING,
               **kwargs) -> pd.DataFrame:
-    """:func:`read_csv` of bytes already in hand (a file's, a request body): ``source`` is named in errors."""
+    """:func:`read_csv` of bytes already in hand (a file's, a request body): ``source`` is named in errors, and
+    ``advice`` says what to do about text not in ``encoding`` (:func:`decode`)."""
     if not raw.strip():
         raise DataError(f"{source} is empty; expected a CSV with a header row")
     _refuse_binary(raw, source)
-    text, _, _ = decode(raw, encoding, source, remedy)
+    text, _, _ = decode(raw, encoding, source, advice)
     sep = kwargs.get("sep", ",")
     try:
         df = pd.read_csv(io.StringIO(text), **kwargs)
