@@ -129,6 +129,25 @@ def test_data_check_lists_a_basin_without_a_single_flow_as_unusable(tmp_path, ti
     assert one_line(err) == "sca2lstm data: error: 1 of 3 basins cannot be used: 32006"
 
 
+def test_a_damaged_attribute_file_is_one_error_of_the_dataset_not_one_per_basin(tmp_path, tiny_data_dir, capsys):
+    """A gauge_id written twice in an attribute file that every basin reads: 'data check' and pretraining stop with
+    one line naming the file, not the same reason repeated for each basin (598 lines on the large sample)."""
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    (att,) = [p for p in sorted((d / "attributes").glob("*.csv")) if "topographic" in p.name]
+    lines = att.read_text().splitlines()
+    att.write_text("\n".join(lines + [lines[1]]) + "\n")
+    expected = f"{att}: gauge_id {lines[1].split(',')[0]!r} appears twice; one row per basin"
+    assert data_cli.main(["check", "--data_dir", str(d)]) == 1
+    out, err = capsys.readouterr()
+    assert one_line(err) == f"sca2lstm data: error: {expected}" and " bad: " not in out
+    cfg = tiny_yaml(tmp_path / "tiny.yaml")
+    assert train_cli.main(["--config", str(cfg), "--data_dir", str(d), "--output", str(tmp_path / "m.pth"),
+                           "--epochs", "0"]) == 1
+    cap = capsys.readouterr()
+    assert one_line(cap.err) == f"sca2lstm.py: error: {expected}"
+    assert "left out" not in cap.out + cap.err
+
+
 def test_data_check_of_a_sound_dataset_exits_zero(tiny_data_dir, capsys):
     rc = data_cli.main(["check", "--data_dir", str(tiny_data_dir)])
     out, err = capsys.readouterr()

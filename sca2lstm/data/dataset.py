@@ -370,13 +370,16 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     """Load several basins; ``parallel`` spreads the cache misses over all cores.
 
     With ``skip_bad`` a basin whose file cannot be read or used comes back as its DataError instead
-    of stopping the others (the caller reports it); an unknown basin id is always an error.
+    of stopping the others (the caller reports it); an unknown basin id, and an attribute file that cannot be
+    read, are always an error.
     """
     basins = [str(b) for b in basins]
     known = set(reader.list_basins(data_dir)) if skip_bad else None
     for b in basins:  # fail fast, with the list of known basins, before any work
         if known is None or b not in known:
             reader.timeseries_file(data_dir, b)
+    # The attribute files serve every basin: a damaged one is the dataset's error, said once, not each basin's.
+    reader.attribute_table(data_dir)
     # Each file is hashed once: the entry tells both whether it is cached and where.
     entries = []
     for b in basins:
