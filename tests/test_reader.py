@@ -188,6 +188,22 @@ def test_hourly_stamps_in_a_daily_file_are_named_as_a_sub_daily_record(generic):
         reader.read_timeseries(generic, "DE_110000")
 
 
+@pytest.mark.parametrize("where, decimal", [("timeseries/DE_110000.csv", "."), ("timeseries/DE_110000.csv", ","),
+                                            ("attributes/stations.csv", ".")])
+def test_a_semicolon_separated_file_is_told_to_be_saved_with_commas(generic, where, decimal):
+    """A spreadsheet's export with ';' (and decimal commas) reads as one column: the message says the file's
+    separator and the layout's, not only a missing column or a field count against a header of one name."""
+    path = generic / where
+    path.write_text(pd.read_csv(path).to_csv(index=False, sep=";", decimal=decimal))
+    with pytest.raises(DataError) as e:
+        reader.read_timeseries(generic, "DE_110000")
+        reader.read_attributes(generic, ["DE_110000"], ["area"])
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") and "\n" not in msg, msg
+    assert msg.endswith(", one column: its fields are separated by ';', and the data layout's files by ','; save it "
+                        "as CSV with commas"), msg
+
+
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
     att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
     assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5

@@ -196,6 +196,14 @@ def _read_csv_text(path: Path, encoding: str | None = "utf-8", **kwargs) -> pd.D
                            keep_default_na=True, **kwargs)
 
 
+def _shown_columns(columns, n: int | None = None) -> str:
+    """A file's columns for a message (the first ``n``), with :func:`.tables.separator_hint`."""
+    cols = [str(c) for c in columns]
+    text = str(cols[:n] if n is not None else cols)
+    hint = tables.separator_hint(cols)
+    return f"{text[:120]}{'...' if len(text) > 120 else ''}{hint}" if hint else text
+
+
 def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
     """Read one basin's daily timeseries, validated and quality-controlled.
 
@@ -222,7 +230,7 @@ def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
     # An extra unnamed index column (written by pandas' to_csv with index=True) is harmless: drop it.
     df = df.loc[:, [c for c in df.columns if not c.startswith("Unnamed:")]]
     if "date" not in df.columns:
-        raise DataError(f"{path}: missing column 'date'; found columns {list(df.columns)}")
+        raise DataError(f"{path}: missing column 'date'; found columns {_shown_columns(df.columns)}")
     needed = list(columns) if columns is not None else ["discharge_vol"]
     derive_q = "discharge_vol" in needed and "discharge_vol" not in df.columns
     area = np.nan
@@ -328,7 +336,7 @@ def _attribute_table_cached(key: tuple) -> pd.DataFrame:
         df = _read_csv_text(path, encoding=None, dtype={"gauge_id": str})
         df.columns = [str(c).strip() for c in df.columns]
         if "gauge_id" not in df.columns:
-            raise DataError(f"{path}: missing column 'gauge_id'; found columns {list(df.columns)[:8]}")
+            raise DataError(f"{path}: missing column 'gauge_id'; found columns {_shown_columns(df.columns, 8)}")
         df["gauge_id"] = df["gauge_id"].astype(str).str.strip()
         dup = df["gauge_id"].duplicated()
         if dup.any():

@@ -655,6 +655,15 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", advice: s
     return df
 
 
+def separator_hint(header) -> str:
+    """Where ``header`` (a comma-separated file's column names) is one name holding ';', a tab or '|' (a
+    spreadsheet's export in much of Europe), the words that say so; else ''."""
+    cols = [str(c) for c in header]
+    sep = next((s for s in (";", "\t", "|") if len(cols) == 1 and s in cols[0]), None)
+    return ("" if sep is None else f", one column: its fields are separated by {sep!r}, and the data layout's files "
+            "by ','; save it as CSV with commas")
+
+
 def _refuse_binary(raw: bytes, source: str) -> None:
     """A DataError where ``raw`` (a file meant to be a CSV) is a workbook, an archive or other binary data: read as
     text it would be a column of noise, or advice about an encoding that cannot help."""
@@ -689,8 +698,9 @@ def _check_fields(text: str, source: str, sep: str) -> None:
                     needed -= 1
             elif not needed <= len(row) <= len(header):
                 shown = ", ".join(header) if len(header) <= 6 else ", ".join([*header[:3], "...", *header[-2:]])
+                hint = separator_hint(header) or "; a separator too many or missing in that row?"
                 raise DataError(f"{source}: line {rows.line_num} has {len(row)} fields, expected {len(header)} as "
-                                f"in the header ({shown}); a separator too many or missing in that row?")
+                                f"in the header ({shown}){hint}")
     except csv.Error:
         return  # not text that the csv module splits (a stray carriage return, binary): pandas' message stands
 
