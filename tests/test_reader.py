@@ -251,6 +251,18 @@ def test_an_id_with_other_leading_zeros_in_the_attributes_is_named_not_silently_
     assert "my-gauge" not in caplog.text
 
 
+def test_discharge_in_mm_without_an_area_names_an_attribute_row_with_other_leading_zeros(generic):
+    """The large sample's files have discharge only in mm/d: a file named 032006 whose attribute row is 32006 cannot
+    be converted to m3/s, and the message says why (the row's id), not only that no area was found."""
+    _write(generic / "timeseries" / "032006.csv", _frame(precipitation=[1.0] * 6, discharge_spec=[1.0] * 6))
+    with pytest.raises(DataError, match=r"basin 032006: 032006.csv has no column 'discharge_vol' .* no positive 'area' "
+                                        r"attribute \(km2\) \(the attribute files have no row for it, but one for "
+                                        r"gauge_id '32006': ids are text and leading zeros count"):
+        reader.read_timeseries(generic, "032006")
+    with pytest.raises(DataError, match=r"'area' attribute \(km2\) \(the attribute files have no row for it\); found"):
+        reader.read_timeseries(generic, "77777")
+
+
 def test_another_datasets_file_naming_points_to_station_import(tmp_path):
     """A folder of another dataset's files (CAMELS-DE naming) asked for by the station's own id."""
     ts = tmp_path / "timeseries"

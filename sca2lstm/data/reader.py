@@ -238,7 +238,8 @@ def read_timeseries(data_dir, basin: str, columns=None) -> pd.DataFrame:
         area = basin_attribute(data_dir, basin, "area")
     if derive_q and not (area > 0):
         why = ("no discharge_spec either" if "discharge_spec" not in df.columns
-               else "its discharge_spec cannot be converted: no positive 'area' attribute (km2)")
+               else "its discharge_spec cannot be converted: no positive 'area' attribute (km2)"
+               + _absent_row(str(basin), attribute_table(data_dir).index))
         raise DataError(f"basin {basin}: {path.name} has no column 'discharge_vol' (m3/s) and {why}; "
                         f"found columns {list(df.columns)}")
     missing = [c for c in needed if c not in df.columns and not (c == "discharge_vol" and derive_q)]
@@ -376,15 +377,26 @@ def basin_attribute(data_dir, basin: str, name: str) -> float:
     return float(v)
 
 
+def _zero_padded_twin(basin: str, ids) -> str | None:
+    """The gauge_id of ``ids`` that is ``basin`` with more or fewer leading zeros (1234 for 01234), or None."""
+    key = basin.lstrip("0")
+    return next((str(i) for i in ids if str(i).lstrip("0") == key and str(i) != basin), None)
+
+
+def _absent_row(basin: str, ids) -> str:
+    """Words for a message where ``basin`` has no attribute row: '' where it has one."""
+    if basin in ids:
+        return ""
+    twin = _zero_padded_twin(basin, ids)
+    return (f" (the attribute files have no row for it, but one for gauge_id {twin!r}: ids are text and leading zeros "
+            "count; write the id alike in both)" if twin else " (the attribute files have no row for it)")
+
+
 def _warn_zero_padded(basins: pd.Index, ids: pd.Index) -> None:
     """One warning for each basin without an attribute row whose id the attribute files write with more or fewer
     leading zeros (01234 and 1234): ids are text, so its attributes are masked, and the files tell why."""
-    absent = basins.difference(ids)
-    if len(absent) == 0:
-        return
-    by_number = {str(i).lstrip("0"): str(i) for i in ids}
-    for b in absent:
-        other = by_number.get(b.lstrip("0"))
+    for b in basins.difference(ids):
+        other = _zero_padded_twin(b, ids)
         if other is not None:
             log.warning("basin %s has no row in the attribute files, which have gauge_id %r: ids are text and leading "
                         "zeros count, so its attributes are masked; write the id alike in both", b, other)
