@@ -263,6 +263,17 @@ def test_discharge_in_mm_without_an_area_names_an_attribute_row_with_other_leadi
         reader.read_timeseries(generic, "77777")
 
 
+def test_gzipped_attribute_files_are_read_like_gzipped_timeseries(generic):
+    """attributes/*.csv.gz (a folder gzipped whole, as the large sample's timeseries are) was ignored: every
+    attribute masked, and discharge in mm/d not convertible for want of an area."""
+    for p in (generic / "attributes").glob("*.csv"):
+        _write(p.with_name(p.name + ".gz"), pd.read_csv(p, dtype={"gauge_id": str}))
+        p.unlink()
+    att = reader.read_attributes(generic, ["32006", "my-gauge"], ["area", "elev_mean"])
+    assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "elev_mean"] == 300.0
+    assert reader.read_timeseries(generic, "32006")["discharge_vol"].iloc[0] == pytest.approx(1.0)
+
+
 def test_another_datasets_file_naming_points_to_station_import(tmp_path):
     """A folder of another dataset's files (CAMELS-DE naming) asked for by the station's own id."""
     ts = tmp_path / "timeseries"

@@ -5,8 +5,8 @@ Layout of a data folder ``DIR``::
     DIR/timeseries/<id>.csv                                           generic naming
     DIR/timeseries/<id>.csv.gz                                        (gzip, read transparently)
     DIR/timeseries/CAMELS_GB_hydromet_timeseries_<id>_<YYYYMMDD>-<YYYYMMDD>.csv[.gz]   CAMELS-GB naming
-    DIR/attributes/*.csv                                              static attributes, any file names
-    DIR/CAMELS_GB_*_attributes.csv                                    (the official EIDC download)
+    DIR/attributes/*.csv[.gz]                                         static attributes, any file names
+    DIR/CAMELS_GB_*_attributes.csv[.gz]                               (the official EIDC download)
 
 - **Basin ids** are strings of letters, digits, ``-`` and ``_`` (``32006``, ``DE110000``,
   ``my-gauge``). The basins of a folder are its timeseries files; other files there are ignored. Two
@@ -19,7 +19,7 @@ Layout of a data folder ``DIR``::
   masked by the loader. ``discharge_vol`` is derived as ``discharge_spec * area / 86.4`` (``area`` in
   km2 from the attributes) when a file has only ``discharge_spec``. Missing days become NaN rows;
   physically impossible values become NaN with one warning per basin.
-- **Attributes**: every ``*.csv`` in ``DIR/attributes/`` plus any top-level
+- **Attributes**: every ``*.csv`` (or ``*.csv.gz``) in ``DIR/attributes/`` plus any top-level
   ``CAMELS_GB_*_attributes.csv``, each with a ``gauge_id`` column, merged on ``gauge_id`` (a string;
   where two files hold the same attribute, the first file in name order that has a value wins). A basin
   absent from the files, or without a value, gets NaN, which the model sees as a flagged missing value.
@@ -309,11 +309,12 @@ def _quality_control(df: pd.DataFrame, basin: str) -> None:
 
 # ---------------------------------------------------------------------------------------- attributes
 def attribute_files(data_dir) -> list[Path]:
-    """Every ``attributes/*.csv`` and top-level ``CAMELS_GB_*_attributes.csv``, in name order."""
+    """Every ``attributes/*.csv`` and top-level ``CAMELS_GB_*_attributes.csv``, plain or gzipped as the timeseries
+    may be (a gzipped one was ignored: every attribute masked), in name order."""
     root = _require_dir(data_dir)
     sub = root / "attributes"
-    files = sorted(sub.glob("*.csv")) if sub.is_dir() else []
-    return files + sorted(root.glob("CAMELS_GB_*_attributes.csv"))
+    files = sorted([*sub.glob("*.csv"), *sub.glob("*.csv.gz")]) if sub.is_dir() else []
+    return files + sorted([*root.glob("CAMELS_GB_*_attributes.csv"), *root.glob("CAMELS_GB_*_attributes.csv.gz")])
 
 
 def attribute_file(data_dir, group: str) -> Path:
@@ -417,7 +418,7 @@ def read_attributes(data_dir, basins, names, allow_absent: bool = False) -> pd.D
         return pd.DataFrame(index=index)
     allattrs = attribute_table(data_dir)
     if len(allattrs.columns) == 0:
-        log.warning("no attribute files in %s (attributes/*.csv): all %d static attributes are masked as "
+        log.warning("no attribute files in %s (attributes/*.csv[.gz]): all %d static attributes are masked as "
                     "missing", data_dir, len(names))
         return pd.DataFrame(np.nan, index=index, columns=names)
     unknown = [n for n in names if n not in allattrs.columns]
