@@ -333,7 +333,9 @@ CASES = [
     ("train", None, None, {"config": "{tmp}/missing.yaml"}, 2, "missing.yaml"),
     ("train", None, None, {"config": _yaml(data={"train_start": "1974-12-31", "train_end": "1971-01-01"})}, 2,
      "data.train_start=1974-12-31 is after data.train_end"),
-    ("train", None, None, {"config": _yaml(data=OUTSIDE)}, 1, "outside its data"),
+    # the config's period is wrong, not each basin: said once, not as every basin left out
+    ("train", None, None, {"config": _yaml(data=OUTSIDE)}, 1,
+     "the training period 1990-01-01..1993-12-31 is outside the data of every basin (their records span "),
     ("train", "missing_file", None, {}, 1, "unknown basin '32006'"),
     ("train", "empty_file", None, {}, 1, "is empty"),
     ("train", "header_only", None, {}, 1, "no data rows"),

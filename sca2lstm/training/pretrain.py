@@ -77,6 +77,12 @@ def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool 
         raise DataError("no basins to train on")
     t0 = time.time()
     loaded = load_basins(data_dir, basins, cfg, parallel=parallel, skip_bad=True)
+    read = [r for r in loaded if not isinstance(r, DataError)]
+    if read and all(r.period(d.train_start, d.train_end)[1] <= r.period(d.train_start, d.train_end)[0] for r in read):
+        # the config's period, not each basin, is wrong: one line, not one per basin (598 on the large sample)
+        first, last = min(r.dates[0] for r in read), max(r.dates[-1] for r in read)
+        raise DataError(f"the training period {d.train_start}..{d.train_end} is outside the data of every basin "
+                        f"(their records span {first}..{last}); choose data.train_start/train_end inside them")
     names, kinds = spec_kinds(cfg)
     skipped: list = []
     records, basin_scalers, x_trains, train_periods, val_periods = [], {}, [], [], []
