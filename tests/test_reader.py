@@ -204,6 +204,14 @@ def test_a_semicolon_separated_file_is_told_to_be_saved_with_commas(generic, whe
                         "as CSV with commas"), msg
 
 
+def test_a_json_file_under_a_csv_name_is_named_as_json(generic):
+    """Attributes exported as JSON but named .csv were 'missing column gauge_id; found columns ['{"gauge_id": ...']'."""
+    path = generic / "attributes" / "stations.csv"
+    path.write_text(pd.read_csv(path).to_json(orient="records"))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))} is JSON, not CSV; expected a CSV with a header row"):
+        reader.read_attributes(generic, ["my-gauge"], ["area"])
+
+
 def test_attributes_merge_every_csv_and_absent_values_are_nan(generic):
     att = reader.read_attributes(generic, ["32006", "my-gauge", "DE_110000"], ["area", "elev_mean", "gauge_lat"])
     assert att.loc["32006", "area"] == 100.0 and att.loc["my-gauge", "area"] == 12.5

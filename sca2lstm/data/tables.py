@@ -639,6 +639,13 @@ def parse_csv(raw: bytes, source: str, encoding: str | None = "utf-8", advice: s
         raise DataError(f"{source} is empty; expected a CSV with a header row")
     _refuse_binary(raw, source)
     text, _, _ = decode(raw, encoding, source, advice)
+    if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):  # a JSON export under a .csv name reads as noisy columns
+        try:
+            json.loads(text)
+        except ValueError:
+            pass
+        else:
+            raise DataError(f"{source} is JSON, not CSV; expected a CSV with a header row (pandas: DataFrame.to_csv)")
     sep = kwargs.get("sep", ",")
     try:
         df = pd.read_csv(io.StringIO(text), **kwargs)
