@@ -13,17 +13,23 @@ import yaml
 from conftest import REPO, TINY_MODEL, TINY_PERIODS, TINY_TRAINING
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes(tiny_data_dir, tmp_path):
+def _torchrun(tiny_data_dir, tmp_path, *flags):
+    """``sca2lstm.py`` pretraining the tiny config under torchrun, 2 processes of 1 thread; (result, checkpoint)."""
     conf = tmp_path / "tiny.yaml"
     conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
                                     "training": TINY_TRAINING, "model": TINY_MODEL}))
     out = tmp_path / "ddp" / "sca2lstm.pth"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "sca2lstm.py"), "--config", str(conf), "--epochs", "2", "--output", str(out), "--quiet"]
+           str(REPO / "sca2lstm.py"), "--config", str(conf), "--output", str(out), *flags]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+    return r, out
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tiny_data_dir, tmp_path):
+    _, out = _torchrun(tiny_data_dir, tmp_path, "--epochs", "2", "--quiet")
     ck = torch.load(out, weights_only=True)  # loads in a single process, same format as a 1-process run
     assert not any(k.startswith("module.") for k in ck["model_state_dict"])
     from sca2lstm import SCA2LSTM
@@ -41,15 +47,7 @@ def test_torchrun_two_processes(tiny_data_dir, tmp_path):
 def test_torchrun_prints_the_run_once_not_once_per_rank(tiny_data_dir, tmp_path):
     """docs/reference.md: only rank 0 logs. Without --quiet, the progress and result lines reach the console
     once, not once from each of the two processes."""
-    conf = tmp_path / "tiny.yaml"
-    conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
-                                    "training": TINY_TRAINING, "model": TINY_MODEL}))
-    out = tmp_path / "ddp" / "sca2lstm.pth"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "sca2lstm.py"), "--config", str(conf), "--epochs", "1", "--output", str(out)]
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r, _ = _torchrun(tiny_data_dir, tmp_path, "--epochs", "1")
     lines = [ln for ln in r.stdout.splitlines() if "data_summary.csv" not in ln]  # rank 0's closing summary
     for start in ("Prepared ", "Basins: training", "Best epoch 1"):
         assert sum(ln.startswith(start) for ln in lines) == 1, (start, r.stdout[-3000:])

@@ -241,6 +241,17 @@ def test_the_attention_heatmap_names_each_input_in_words_with_its_unit_and_shows
     assert min(t.get_window_extent().x0 for t in ticks) >= 0   # every name inside the picture
 
 
+def _unrecorded_from_1976(tiny_data_dir, tmp_path):
+    """A copy of the tiny data whose gauge 32006 recorded no flow from 1976 on (an outage, or days before it opened)."""
+    unrecorded = tmp_path / "unrecorded"
+    shutil.copytree(tiny_data_dir, unrecorded)
+    f = next((unrecorded / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] >= "1976-01-01", "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    return unrecorded
+
+
 def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(pretrained_ckpt, tiny_data_dir,
                                                                                 tmp_path, capsys, monkeypatch):
     """Predicting days the gauge did not record (before it opened, a long outage) gives the forecast; the hydrograph's
@@ -249,12 +260,7 @@ def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(
     from sca2lstm.cli.predict import main
     from sca2lstm.evaluation import plots
 
-    unrecorded = tmp_path / "unrecorded"
-    shutil.copytree(tiny_data_dir, unrecorded)
-    f = next((unrecorded / "timeseries").glob("*_32006_*.csv"))
-    df = pd.read_csv(f)
-    df.loc[df["date"] >= "1976-01-01", "discharge_vol"] = np.nan
-    df.to_csv(f, index=False)
+    unrecorded = _unrecorded_from_1976(tiny_data_dir, tmp_path)
     titles, figs = {}, {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.get_suptitle()})
                         or figs.update({path.name: fig}) or path)
@@ -273,12 +279,7 @@ def test_a_period_without_observed_flow_is_a_forecast_said_unscored_not_nse_nan(
 def test_the_metrics_of_a_period_without_observed_flow_are_strict_json_with_null_scores(pretrained_ckpt,
                                                                                        tiny_data_dir, tmp_path):
     """NaN is not JSON: jq, R's jsonlite and a browser refuse a file with it. A score that cannot be computed is null."""
-    unrecorded = tmp_path / "unrecorded"
-    shutil.copytree(tiny_data_dir, unrecorded)
-    f = next((unrecorded / "timeseries").glob("*_32006_*.csv"))
-    df = pd.read_csv(f)
-    df.loc[df["date"] >= "1976-01-01", "discharge_vol"] = np.nan
-    df.to_csv(f, index=False)
+    unrecorded = _unrecorded_from_1976(tiny_data_dir, tmp_path)
     folder = write_prediction(predict(pretrained_ckpt, "32006", "1976-02-01", "1976-03-31", data_dir=unrecorded),
                               tmp_path / "out")
 
