@@ -109,3 +109,15 @@ def test_a_repeated_list_flag_adds_its_values_rather_than_keeping_the_last(modul
     assert getattr(args, dest) == expected
     if module == "weather":
         assert args.model == ["a.pth", "b.pth"]
+
+
+@pytest.mark.parametrize("module, from_config", [("train", True), ("tune", True), ("finetune", False),
+                                                 ("predict", False), ("forecast", False)])
+def test_the_device_help_names_the_default_each_command_uses(module, from_config):
+    """pretraining and tuning take a --device left out from the config's training.device; the commands that run a
+    trained model (and fine-tuning) use 'auto', the CPU: the help says which, not "the config's" for all."""
+    import importlib
+
+    parser = importlib.import_module(f"sca2lstm.cli.{module}").build_parser()
+    text = next(a.help for a in parser._actions if a.dest == "device")
+    assert ("the config's training.device" in text) is from_config and "'auto': the CPU" in text

@@ -156,8 +156,11 @@ def output_folder(path, flag: str):
     return p
 
 
-def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
-    """Flags every command has: device selection, data location, config file and --debug."""
+def add_common_flags(p: argparse.ArgumentParser, config: bool = True, device_from_config: bool | None = None) -> None:
+    """Flags every command has: device selection, data location, config file and --debug.
+
+    ``device_from_config``: whether a --device left out is the config's ``training.device`` (pretraining and
+    tuning) rather than ``auto`` (default: as ``config``); the help says which."""
     p.add_argument("--data_dir", default=None,
                    help="CAMELS-GB folder, or 'builtin' for the built-in synthetic basins (default: for a "
                         "trained model, the folder recorded in its checkpoint; else $SCA2LSTM_DATA_DIR, else "
@@ -165,9 +168,10 @@ def add_common_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
                         "data never runs on the built-in basins, nor the reverse")
     if config:
         p.add_argument("--config", default=None, help="YAML config (default: ./sca2lstm.yaml if present)")
+    from_config = config if device_from_config is None else device_from_config
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
-                   help="compute device (default: the config's, 'auto': the CPU, faster than a GPU for this "
-                        "model; docs/reference.md)")
+                   help="compute device (default: " + ("the config's training.device, else " if from_config else "")
+                        + "'auto': the CPU, faster than a GPU for this model; docs/reference.md)")
     p.add_argument("--no_cuda", action="store_true", help="never use CUDA, even if available")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true",

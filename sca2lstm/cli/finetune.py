@@ -70,7 +70,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
     p.add_argument("--output_dir", default="./model_output/fine_tune",
                    help="root of the run folders (default ./model_output/fine_tune)")
-    add_common_flags(p)
+    add_common_flags(p, device_from_config=False)  # the pretrained model's config fixes no device
     return p
 
 
