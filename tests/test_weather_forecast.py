@@ -390,3 +390,23 @@ def test_mixture_of_a_50_member_ensemble_stays_within_a_bounded_memory():
     tracemalloc.stop()
     assert peak < 200 * 2**20, peak / 2**20
     assert np.allclose(got[:5], mixture_quantiles(q[:5], LEVELS, chunk=1))
+
+
+def test_forecast_members_csv_names_each_member_by_its_number_in_the_file(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """Members numbered with gaps (5, 17, 300), one of them incomplete and left out: each row of
+    forecast_members.csv carries the member's own number, not its position among those used."""
+    from sca2lstm.cli.forecast import main
+
+    days = pd.date_range("1976-06-16", periods=9)
+    rain = {5: WET[:4] + [np.nan] + WET[5:], 17: DRY, 300: WET, 0: DRY}
+    rows = [{"issue_date": "1976-06-16", "lead_days": k, "valid_date": d.date(), "member": m,
+             "precipitation": r[k], "temperature": 14.0} for m, r in rain.items() for k, d in enumerate(days)]
+    p = tmp_path / "numbered.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    assert main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--weather_forecast",
+                 str(p), "--output_dir", str(tmp_path / "out"), "--quiet"]) == 0
+    folder = tmp_path / "out" / f"basin_32006_issued_{ISSUE}_with_weather_ensemble"
+    m = pd.read_csv(folder / "forecast_members.csv", index_col="member")
+    assert list(m.index) == [0, 17, 300]                   # member 5 left out (no rain on its lead 4)
+    assert (m.loc[300].to_numpy()[2:] > m.loc[17].to_numpy()[2:]).all()  # 300 is the wet one, 0 and 17 dry
+    assert np.allclose(m.loc[0], m.loc[17])

@@ -84,7 +84,7 @@ class OperationalForecast:
     model_path: str | None
     seconds: float
     missing_inputs: list = field(default_factory=list)  # inputs absent from the basin's whole data
-    members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several
+    members: pd.DataFrame | None = None  # [M, leads] each weather member's median flow (m3/s), if several; index: member numbers
     day_weights: pd.DataFrame | None = None  # [1 + leads, N] the weights of the issue day and each lead day
     day_flag: np.ndarray | None = None  # [1 + leads] the weather_is_forecast input on those days (None: no flag)
     calibration: dict = field(default_factory=dict)  # where the issued blend and spread came from (warned_forecast)
@@ -368,12 +368,14 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     # forecast weather; one window per member of a weather ensemble).
     future = pd.date_range(t0 + pd.Timedelta(days=1), periods=trained, freq="D", name="date")
     base = pd.concat([df.loc[:t0, required_columns(cfg)], pd.DataFrame(np.nan, index=future, columns=required_columns(cfg))])
+    member_ids = None  # the members' numbers in the weather forecast file (forecast_members.csv names them so)
     if weather_forecast is None:
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
-        member_rows = [_weather_rows(m, in_cols, t0, leads, masked_inputs(cfg, ctx.missing_inputs))
-                       for m in weather_members(weather_forecast, t0, leads, in_cols, cfg,
-                                                gauge_latitude(ctx.data_dir, basin), ctx.missing_inputs)]
+        read = weather_members(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin),
+                               ctx.missing_inputs)
+        member_ids = [m.attrs.get("member", i) for i, m in enumerate(read)]
+        member_rows = [_weather_rows(m, in_cols, t0, leads, masked_inputs(cfg, ctx.missing_inputs)) for m in read]
     else:  # a plain table: its PET completed as the model's config derives PET, as for a forecast file
         member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin),
                                                      ctx.missing_inputs), in_cols, t0, leads,
@@ -414,7 +416,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         mix = mixture_quantiles(member_q, levels)               # [leads, Q]
         med_flow = mix[:, levels.index(0.5)]
         q_flow = {lev: mix[:, j] for j, lev in enumerate(levels)}
-        members = pd.DataFrame(member_q[:, :, levels.index(0.5)].T, columns=list(future[:leads]))
+        members = pd.DataFrame(member_q[:, :, levels.index(0.5)].T, columns=list(future[:leads]),
+                               index=pd.Index(member_ids if member_ids is not None else range(M), name="member"))
     else:
         med_flow = to_flow(med[:, sl]).mean(axis=0)
         q_flow = {lev: to_flow(qs[0, sl, j]) for j, lev in enumerate(levels)} if qs is not None else {}
@@ -525,7 +528,8 @@ def _plain_with_pet(wf, cfg, lat, absent=()):
 def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
     model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error. ``absent``:
-    inputs the station's record never had, which the file need not give (they stay masked)."""
+    inputs the station's record never had, which the file need not give (they stay masked). Each table's
+    ``attrs["member"]`` is its member's number in the file."""
     pet = pet_input(cfg)
     need = [c for c in in_cols if c != pet and c not in absent]
     src = pet_source(wf.table, pet, cfg.data.pet_from_temperature)
@@ -534,11 +538,14 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
         need.append(src)                       # as a reforecast from the same file leaves it out
     out = []
     for m in wf.members(t0, leads, need):
+        member = m.attrs.get("member")
         try:
             m = complete_pet(m, pet, cfg.data.pet_from_temperature, lat, absent)
         except DataError as e:
             raise DataError(f"{wf.source}: {e}") from None
-        out.append(m[["date", *in_cols]])
+        m = m[["date", *in_cols]].copy()
+        m.attrs["member"] = member  # its number in the file, which the outputs name it by
+        out.append(m)
     return out
 
 

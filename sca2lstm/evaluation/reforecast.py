@@ -174,7 +174,7 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
         bound = setup.recession.bound(np.full(len(m), last[0]), L, int(gap[0])) if setup.recession is not None \
             else None
         fc.members = pd.DataFrame(setup.adjust(m, None, None, np.full(len(m), last[0]), bound)[0],
-                                  columns=fc.members.columns)
+                                  columns=fc.members.columns, index=fc.members.index)
     fc.calibration = setup.sources
     warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
     fc.table = add_exceedance(fc.table, warnings)

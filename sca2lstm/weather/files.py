@@ -101,7 +101,8 @@ class WeatherForecast:
         return first, last
 
     def members(self, t0, leads: int, inputs) -> list[pd.DataFrame]:
-        """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required).
+        """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required), in the
+        order of the members' numbers; each table's ``attrs["member"]`` is its member's number in the file.
 
         An archive (several issue dates) gives the forecast issued on t0; a single forecast gives its rows
         valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). A member that
@@ -144,7 +145,9 @@ class WeatherForecast:
                 day = need.index[need[col].isna().to_numpy()][0]
                 gaps.append((m, f"member {m} has no value of {col!r} on {day.date()}"))
                 continue
-            out.append(rows.rename_axis("date").reset_index())
+            frame = rows.rename_axis("date").reset_index()
+            frame.attrs["member"] = int(m)   # the file's own number: the outputs name each member by it
+            out.append(frame)
         if gaps and not _enough(len(out), len(out) + len(gaps)):
             raise DataError(f"{self.source}: {gaps[0][1]}")
         if not out:
