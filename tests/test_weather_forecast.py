@@ -410,3 +410,29 @@ def test_forecast_members_csv_names_each_member_by_its_number_in_the_file(pretra
     assert list(m.index) == [0, 17, 300]                   # member 5 left out (no rain on its lead 4)
     assert (m.loc[300].to_numpy()[2:] > m.loc[17].to_numpy()[2:]).all()  # 300 is the wet one, 0 and 17 dry
     assert np.allclose(m.loc[0], m.loc[17])
+
+
+def test_an_ensemble_through_a_model_without_quantiles_is_issued_as_an_ensemble(bundle, pretrained_ckpt, tiny_data_dir,
+                                                                                tmp_path):
+    """A model without a quantile head (``model.quantiles: []``) forecasts an ensemble's mean flow; it is still an
+    ensemble: the members are kept (forecast_members.csv, the fan chart) and it takes the ensemble's blend, as a
+    reforecast of the same forecasts does, not that of one forecast."""
+    from sca2lstm.evaluation.reforecast import warned_forecast, weather_setting
+    from sca2lstm.models.sca2lstm import SCA2LSTM
+
+    model, cfg, scalers, ckpt = bundle
+    cfg = cfg.replace(model={"quantiles": []})
+    headless = SCA2LSTM(cfg)
+    # the trained network without its quantile head
+    headless.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("quantile_head")})
+    assert headless.quantile_head is None
+    b = (headless.eval(), cfg, scalers, ckpt)
+    ens = read_forecast_file(_save(tmp_path, "ens.json", ensemble_response("1976-06-16", DRY, [WET, DRY], [14.0] * 9)))
+    fc = issue_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=ens)
+    assert fc.members is not None and fc.members.shape == (3, 7) and list(fc.members.index) == [0, 1, 2]
+    assert np.allclose(fc.table["median"], fc.members.mean(axis=0))
+    assert (fc.members.loc[1].to_numpy()[2:] > fc.members.loc[0].to_numpy()[2:]).all()   # member 1 is the wet one
+    assert weather_setting(fc) == "ensemble"
+    issued, _, _ = warned_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=ens,
+                                   model_path=pretrained_ckpt)   # the calibration beside it: a blend per setting
+    assert issued.members is not None and "ensemble" in issued.calibration["blend"]

@@ -411,16 +411,18 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     sl = slice(pos + 1, pos + 1 + leads)
     to_flow = lambda a: np.maximum(scalers.inverse_y(a.astype(np.float64), basin), 0.0)  # noqa: E731
     members = None
+    member_index = pd.Index(member_ids if member_ids is not None else range(M), name="member")
     if M > 1 and qs is not None:  # the mixture over members (sca2lstm/weather/mixture.py)
         member_q = to_flow(qs[:, sl]).transpose(1, 0, 2)        # [leads, M, Q]
         mix = mixture_quantiles(member_q, levels)               # [leads, Q]
         med_flow = mix[:, levels.index(0.5)]
         q_flow = {lev: mix[:, j] for j, lev in enumerate(levels)}
-        members = pd.DataFrame(member_q[:, :, levels.index(0.5)].T, columns=list(future[:leads]),
-                               index=pd.Index(member_ids if member_ids is not None else range(M), name="member"))
+        members = pd.DataFrame(member_q[:, :, levels.index(0.5)].T, columns=list(future[:leads]), index=member_index)
     else:
         med_flow = to_flow(med[:, sl]).mean(axis=0)
         q_flow = {lev: to_flow(qs[0, sl, j]) for j, lev in enumerate(levels)} if qs is not None else {}
+        if M > 1:  # a model without a quantile head: still an ensemble (its blend, its members drawn and written)
+            members = pd.DataFrame(to_flow(med[:, sl]), columns=list(future[:leads]), index=member_index)
     table = pd.DataFrame({"issue_date": t0, "valid_date": future[:leads], "lead_days": np.arange(1, leads + 1),
                           "median": med_flow})
     for lev in levels:
