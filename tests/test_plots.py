@@ -530,3 +530,20 @@ def test_the_verification_figure_names_the_nse_interval_only_where_it_has_one(tm
     P.plot_verification(per_lead, pd.DataFrame(), tmp_path / "v.png")
     labels = [t.get_text() for t in figs[0].axes[0].get_legend().get_texts()]
     assert ("90 % interval over years" in labels) == interval, labels
+
+
+def test_a_long_gap_in_the_observed_flow_is_shaded_and_named_in_the_legend(tmp_path, series, monkeypatch):
+    """Only the predicted line runs through a gauge's outage: the full-period panel shades the runs of
+    GAP_SHADE_DAYS or more missing days and the legend says what the shade is; a short break is not shaded."""
+    dates, obs, sim = series
+    obs = obs.copy()
+    obs[50:50 + P.GAP_SHADE_DAYS] = np.nan            # a long gap: shaded (the fixture's 10..13 is a break only)
+    assert P.gap_runs(obs, P.GAP_SHADE_DAYS) == [(50, 50 + P.GAP_SHADE_DAYS)]
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    P.plot_hydrograph(dates, obs, sim, tmp_path / "h.png", title="Basin 32006")
+    labels = [t.get_text() for t in figs[0].legends[0].get_texts()]
+    assert labels.count(f"no observed flow ({P.GAP_SHADE_DAYS} days or more)") == 1
+    full = figs[0].axes[0]
+    shaded = [p for p in full.patches if p.get_label().startswith("no observed flow")]
+    assert len(shaded) == 1

@@ -330,8 +330,25 @@ def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
     if win is not None:
         ax_full.axvspan(x[win.start], x[win.stop - 1], color="tab:orange", alpha=0.12, lw=0)
         ax_zoom.set_title("largest observed flood", fontsize=10)
+        # a long gap in the record: only the predicted line runs there, which says nothing of why
+        for k, (a, b) in enumerate(gap_runs(obs, GAP_SHADE_DAYS)):
+            ax_full.axvspan(x[a], x[b - 1], color="0.6", alpha=0.18, lw=0,
+                            label=f"no observed flow ({GAP_SHADE_DAYS} days or more)" if k == 0 else None)
     _legend_below(fig, ax_full)
     return _save(fig, path)
+
+
+#: Runs of missing observed flow at least this long are shaded in the hydrograph (shorter ones show as breaks).
+GAP_SHADE_DAYS = 7
+
+
+def gap_runs(values, min_len: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of NaN in ``values`` of ``min_len`` or more (vectorised)."""
+    nan = np.isnan(np.asarray(values, dtype=np.float64)).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], nan, [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = stops - starts >= min_len
+    return list(zip(starts[keep].tolist(), stops[keep].tolist()))
 
 
 def _legend_below(fig: Figure, ax, handles=None) -> None:
