@@ -516,7 +516,20 @@ def test_missing_rare_levels_are_explained_with_the_number_of_annual_maxima():
     assert rare_levels_note(six) == ["q10y, q20y: not given; the training years hold 6 annual maxima, and 10 are needed"]
     assert rare_levels_note({**six, "q10y": Level("q10y", 70.0, "pe3")}) == []
     assert level_line("alert", Level("alert", 62.009, "station metadata (water level)", stage=2.5)) == (
-        "   alert:    62.009 m3/s (water level 2.5 m)")
+        "   alert:    62.009 m3/s daily mean (water level 2.5 m)")
+
+
+def test_a_printed_fitted_level_says_it_is_a_daily_mean_and_gives_its_interval():
+    """A fitted 20-year flow printed as a bare "m3/s" reads as the agency's 20-year (instantaneous) peak, which is
+    higher: the line says daily mean, and gives the 90 % interval the fit has, as levels.json does."""
+    from sca2lstm.cli.warnings_flags import level_line
+    from sca2lstm.evaluation.levels import fit_return_levels
+
+    maxima = np.random.default_rng(0).gumbel(30.0, 8.0, 30)
+    q20 = fit_return_levels(maxima, "glo")["q20y"]
+    lo, hi = q20.ci
+    assert lo < q20.value < hi
+    assert level_line("q20y", q20) == f"    q20y: {q20.value:9.3f} m3/s daily mean (90 % CI {lo:.3f}-{hi:.3f})"
 
 
 def test_a_lead_whose_interval_was_raised_whole_to_the_recession_bound_is_named():

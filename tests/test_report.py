@@ -300,3 +300,21 @@ def test_a_fine_tunes_metrics_table_and_its_json_show_the_same_scores_in_the_rep
     for value in ("0.899", "0.949", "2.417", "0.761"):   # as the json's table shows them
         assert value in cells, (value, cells)
     assert "0.950" not in cells and "0.762" not in cells
+
+
+def test_a_fitted_levels_heading_says_daily_mean_and_gives_its_interval(tmp_path):
+    """A q20y headed by a bare "m3/s" reads as the agency's (instantaneous, higher) 20-year peak: the heading says
+    daily mean and gives the 90 % interval levels.json holds; a user's level has no interval to give."""
+    import pandas as pd
+
+    pd.DataFrame({"lead_days": [1, 2], "valid_date": ["2020-01-02", "2020-01-03"], "median": [10.0, 12.0],
+                  "p_exceed_q20y": [0.01, 0.2], "warn_q20y": [False, True],
+                  "p_exceed_alert": [0.3, 0.6], "warn_alert": [False, True]}).to_csv(tmp_path / "forecast.csv",
+                                                                                   index=False)
+    (tmp_path / "levels.json").write_text(json.dumps({
+        "q20y": {"value": 85.5, "unit": "m3/s", "kind": "daily mean", "warn_probability": 0.15,
+                 "source": "glo, 1970-2000 (30 annual maxima)", "ci90": [70.25, 104.5]},
+        "alert": {"value": 40.0, "unit": "m3/s", "kind": "daily mean", "warn_probability": 0.5, "source": "user"}}))
+    src = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "<h4>q20y: 85.500 m&sup3;/s daily mean (90 % interval 70.250-104.500 m&sup3;/s)</h4>" in src
+    assert "<h4>alert: 40.000 m&sup3;/s daily mean</h4>" in src

@@ -46,9 +46,18 @@ def _probability(v: float) -> str:
 
 
 def level_line(name: str, lv) -> str:
-    """``   alert:    62.009 m3/s (water level 2.5 m)``: a level as both commands print it."""
+    """``   alert:    62.009 m3/s daily mean (water level 2.5 m)``: a level as both commands print it.
+
+    "daily mean" because the level is warned on against daily-mean forecasts, and a fitted level (q2y ..) is a
+    quantile of annual maxima of daily means: lower than the instantaneous peak flow of the same return period an
+    agency publishes, which a bare "m3/s" invites comparing it with. A fitted level carries its 90 % interval,
+    ``(90 % CI 51.2-74.0)``, the sampling uncertainty of a fit on a few decades of maxima.
+    """
     stage = getattr(lv, "stage", None)
-    return f"{name:>8}: {lv.value:9.3f} m3/s" + (f" (water level {stage:g} m)" if stage is not None else "")
+    ci = getattr(lv, "ci", None)
+    return (f"{name:>8}: {lv.value:9.3f} m3/s daily mean"
+            + (f" (90 % CI {ci[0]:.3f}-{ci[1]:.3f})" if ci is not None else "")
+            + (f" (water level {stage:g} m)" if stage is not None else ""))
 
 
 def rare_levels_note(levels: dict) -> list:

@@ -295,6 +295,11 @@ def _warning_tables(run_dir: Path, rows) -> str:
     for n in order:
         lv = levels[n]
         unit = f" {_fmt(value[n])} m&sup3;/s" if math.isfinite(value[n]) else ""
+        # daily mean: a fitted q20y is not the (higher) instantaneous 20-year peak an agency publishes
+        kind = f" {_e(lv.get('kind', 'daily mean'))}" if unit else ""
+        ci = lv.get("ci90")
+        interval = (f" (90 % interval {_fmt(float(ci[0]))}-{_fmt(float(ci[1]))} m&sup3;/s)"
+                    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci) else "")
         stage = f" (water level {_e(_fmt(lv['stage_m']))} m)" if lv.get("stage_m") is not None else ""
         warned = np.flatnonzero(issued[n])
         first = (f"first warning at lead {int(lead[warned[0]])}" if len(warned) else "no lead warns")
@@ -317,7 +322,7 @@ def _warning_tables(run_dir: Path, rows) -> str:
                         f"<td>{_prob(p[n][i])}</td><td>{_prob(w[n][i])}</td><td>{mark}</td></tr>")
         head = ("<tr><th>lead</th>" + ("<th>valid date</th>" if "valid_date" in rows.columns else "")
                 + f"<th>P(flow &gt;{unit})</th><th>warning probability</th><th>warns</th></tr>")
-        out.append(f"<h4>{_e(n)}{':' + unit if unit else ''}{stage}</h4><p class=\"meta\">{meta}</p>"
+        out.append(f"<h4>{_e(n)}{':' + unit + kind if unit else ''}{interval}{stage}</h4><p class=\"meta\">{meta}</p>"
                    f'<table class="exceed" data-level="{_e(n)}"><thead>{head}</thead><tbody>{"".join(body)}'
                    "</tbody></table>")
     return "\n".join(out)
