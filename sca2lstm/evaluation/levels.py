@@ -266,7 +266,9 @@ def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_P
         bp = fit_lmoments(dist, boot)
         bq = quantile(dist, {k: v[:, None] for k, v in bp.items()}, f[None, :])  # [n_boot, T]
         a = (1 - CI_LEVEL) / 2
-        ci = np.nanquantile(bq, [a, 1 - a], axis=0)
+        # clipped at 0 like the level itself: a flow is never negative, and the fits can put a low quantile
+        # below 0 where several years' maxima are (near) 0
+        ci = np.maximum(np.nanquantile(bq, [a, 1 - a], axis=0), 0.0)
     src = f"{dist}, {label} ({n} annual maxima)" if label else f"{dist} ({n} annual maxima)"
     return {return_period_name(t): Level(return_period_name(t), float(max(values[j], 0.0)), src,
                                          (float(ci[0, j]), float(ci[1, j])) if ci is not None else None)
