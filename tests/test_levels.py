@@ -40,6 +40,35 @@ def test_ten_year_flow_of_sixty_known_maxima_lies_in_its_interval(dist):
     assert covered >= 14
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [30, 100])
+@pytest.mark.parametrize("dist", sorted(TRUTH))
+def test_every_return_periods_interval_covers_the_truth_about_as_often_as_it_says(dist, n):
+    """200 records of n annual maxima from a known distribution, fitted with that distribution. Of 200 draws a
+    90 % interval covers the truth 180 +- 4.2 times (binomial): the share must lie within 3 of those standard
+    deviations of 0.90 (0.836-0.964), except at 30 years below: there the percentile bootstrap of a
+    three-parameter fit covers the 10- and 20-year flows only 82-87 % of the time (it draws from the fitted
+    distribution, and a short record whose fitted tail is too light gets too narrow an interval), so there 0.78 is
+    the bound, as docs/floods.md says. The
+    fitted flows are unbiased within their sampling error: the mean relative error lies within 3 standard
+    errors of 0."""
+    draws = 200
+    periods = np.asarray(lv.RETURN_PERIODS)
+    truth = TRUTH[dist].ppf(1 - 1 / periods)
+    covered, rel = np.zeros(len(periods)), []
+    for seed in range(draws):
+        fit = lv.fit_return_levels(TRUTH[dist].rvs(n, random_state=np.random.default_rng(seed)), dist)
+        levels = [fit[lv.return_period_name(t)] for t in periods]
+        ci = np.array([level.ci for level in levels])
+        covered += (ci[:, 0] <= truth) & (truth <= ci[:, 1])
+        rel.append(np.array([level.value for level in levels]) / truth - 1)
+    share, sd = covered / draws, np.sqrt(0.9 * 0.1 / draws)
+    assert np.all(share <= 0.9 + 3 * sd), share
+    assert np.all(share >= (0.9 - 3 * sd if n >= 100 else 0.78)), share
+    rel = np.array(rel)
+    assert np.all(np.abs(rel.mean(axis=0)) <= 3 * rel.std(axis=0, ddof=1) / np.sqrt(draws)), rel.mean(axis=0)
+
+
 @pytest.mark.parametrize("shape", [(30,), (200, 30), (200, 5), (4, 3, 61), (400,), (2,), (1,)])
 def test_lmoments_agree_with_scipys_within_the_rounding_of_their_sums(shape):
     """The L-moments are computed without scipy (importing scipy.stats took half a second of each forecast): they must
