@@ -104,6 +104,21 @@ def test_levels_and_their_intervals_are_never_negative_flows(dist):
         assert 0.0 <= lo <= level.value <= hi
 
 
+@pytest.mark.parametrize("dist", sorted(TRUTH))
+def test_annual_maxima_that_do_not_vary_give_no_levels_rather_than_nan(dist, caplog):
+    """A gauge capped at 20 m3/s, the cap reached every year: no distribution fits maxima without spread. NaN levels
+    would be written to levels.json as NaN (not JSON) and never warn; there are none, and the log says why."""
+    import json
+
+    d = pd.date_range("1990-10-01", "2002-09-30")
+    q = np.where(d.day_of_year == 40, 20.0, 1.0)
+    with caplog.at_level("WARNING"):
+        out = lv.station_levels(d, q, d[0], d[-1], dist=dist, user_levels={"alert": 15.0})
+    assert list(out) == ["alert"]
+    json.dumps({n: level.to_dict() for n, level in out.items()}, allow_nan=False)
+    assert "all 12 are 20 m3/s; no distribution can be fitted to maxima that do not vary" in caplog.text
+
+
 def test_glo_two_year_flow_is_its_location():
     p = {"xi": np.array(20.0), "alpha": np.array(5.0), "k": np.array(-0.2)}
     assert lv.quantile("glo", p, 0.5) == pytest.approx(20.0)

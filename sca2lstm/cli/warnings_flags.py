@@ -73,7 +73,7 @@ def rare_levels_note(levels: dict) -> list:
         held = f"hold {m.group(1)} annual maxima" if m else "hold too few annual maxima"
         return [f"q10y, q20y: not given; the training years {held}, and {MIN_MAXIMA_FOR_RARE} are needed"]
     return [f"no return-period levels (q2y ..): the training years hold fewer than {MIN_MAXIMA_FIT} complete water "
-            "years"]
+            "years (or annual maxima that are all alike)"]
 
 
 def _level_args(args):

@@ -34,6 +34,7 @@ through the station's rating curve. They come from the station metadata file and
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -42,6 +43,8 @@ import pandas as pd
 
 from ..data.station_meta import FLOOD_DISTRIBUTIONS
 from ..errors import DataError, UsageError
+
+log = logging.getLogger(__name__)
 
 # scipy is imported inside the functions that use it, not here: scipy.stats takes about half a second to
 # import, which every `sca2lstm forecast` paid (its parser reads this module's choices) though the default glo
@@ -245,8 +248,8 @@ def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_P
     Returns
     -------
     dict
-        ``q{T}y -> Level``, in order of T; empty below ``MIN_MAXIMA_FIT`` maxima, and without
-        T >= 10 below ``MIN_MAXIMA_FOR_RARE``.
+        ``q{T}y -> Level``, in order of T; empty below ``MIN_MAXIMA_FIT`` maxima or where all maxima are
+        alike (logged), and without T >= 10 below ``MIN_MAXIMA_FOR_RARE``.
     """
     if dist not in DISTRIBUTIONS:
         raise UsageError(f"distribution {dist!r}: expected one of {', '.join(DISTRIBUTIONS)}")
@@ -254,6 +257,12 @@ def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_P
     x = x[np.isfinite(x)]
     n = len(x)
     if n < MIN_MAXIMA_FIT:
+        return {}
+    if np.ptp(x) == 0:
+        # Maxima that do not vary (a record capped at the top of its rating, say) have no spread to fit: the
+        # L-moment fit would give NaN levels, written to levels.json as NaN, which is not JSON.
+        log.warning("annual maxima: all %d are %g m3/s; no distribution can be fitted to maxima that do not vary "
+                    "(a record capped at the top of its rating?), so there are no return-period levels", n, x[0])
         return {}
     periods = [int(t) for t in periods if n >= MIN_MAXIMA_FOR_RARE or int(t) < 10]
     f = 1.0 - 1.0 / np.asarray(periods, dtype=np.float64)
