@@ -87,3 +87,24 @@ def test_default_warning_probability_says_why_it_is_the_default():
     q2y = {"q2y": Level("q2y", 40.0, "gev"), **alert}
     took = warn_probabilities({"warn_probability": {"q2y": {"warn_probability": 0.3}}}, q2y)["alert"]
     assert took[:2] == (0.3, "as q2y, the nearest return-period level")
+
+
+def test_a_forecast_of_levels_off_the_whole_percent_exceeds_each_quantile_at_its_own_level():
+    """A model with model.quantiles 0.025 .. 0.975 (a 95 % interval): its table's columns must name those levels,
+    so that P(flow > the 0.975-quantile) is 0.025 and P(flow > the 0.025-quantile) 0.975, not 0.02 and 0.98 as
+    columns q02 and q98 made it."""
+    import pandas as pd
+
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.operational import quantile_column
+    from sca2lstm.evaluation.reforecast import Warnings, add_exceedance
+
+    levels = [0.025, 0.25, 0.75, 0.975]
+    values = [2.0, 4.0, 9.0, 15.0]
+    table = pd.DataFrame({"lead_days": [1], "median": [6.0], **{quantile_column(t): [v] for t, v in zip(levels, values)}})
+    warnings = Warnings({"low": Level("low", 2.0, "user", warn_probability=0.5),
+                         "high": Level("high", 15.0, "user", warn_probability=0.5)})
+    out = add_exceedance(table, warnings)
+    assert out["p_exceed_low"].iloc[0] == pytest.approx(0.975)
+    assert out["p_exceed_high"].iloc[0] == pytest.approx(0.025)
+    assert [quantile_column(t) for t in (0.05, 0.5, 0.025, 0.975, 0.001)] == ["q05", "q50", "q025", "q975", "q001"]

@@ -105,8 +105,16 @@ class OperationalForecast:
 
 
 def quantile_column(level: float) -> str:
-    """Column name of a quantile level: 0.05 -> ``q05``."""
-    return f"q{round(level * 100):02d}"
+    """Column name of a quantile level: 0.05 -> ``q05``; 0.025 -> ``q025`` (thousandths where the level is not a
+    whole percent, as the readers of the tables parse three digits).
+
+    Rounded to whole percent, 0.025 was written ``q02`` (and 0.975 ``q98``), which the exceedance probabilities, the
+    PIT and the coverage then read as the 2 % quantile.
+    """
+    percent = level * 100
+    if abs(percent - round(percent)) < 1e-9:
+        return f"q{round(percent):02d}"
+    return f"q{round(level * 1000):03d}"
 
 
 def _forecast_leads(cfg) -> int:
