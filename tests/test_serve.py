@@ -1192,3 +1192,11 @@ def test_a_checkpoint_replaced_again_and_again_keeps_only_the_versions_in_use_lo
             f.forecast("32006", reader.read_timeseries(tiny_data_dir, "32006"), night, "1977-07-01", 3)
         held = [sha for path, sha in live._BUNDLES if path == str(model)]
         assert sorted(held) == sorted(shas[-2:])
+
+
+def test_the_page_says_its_flows_and_levels_are_daily_means_in_both_languages():
+    """A fitted q20y shown as a bare "m³/s" reads as the agency's (instantaneous, higher) 20-year peak."""
+    from sca2lstm.serve.page import render_page
+
+    assert "Flows in m³/s, daily means, and so are the warning levels" in render_page("en")
+    assert "均为日平均流量，预警流量亦然" in render_page("zh")

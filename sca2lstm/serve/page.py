@@ -28,8 +28,9 @@ TEXT = {
         "chart_label": "observed discharge, forecast fan and warning levels", "observed": "observed (m³/s)",
         "observed_after": "observed after the issue day", "median": "forecast median", "levels": "warning levels",
         "forecast": "Forecast", "day": "Day", "lead": "Lead", "median_short": "Median", "warning": "Warning",
-        "flows_note": "Flows in m³/s. A day warns on a level when the chance of a flow above it reaches the "
-                      "level's warning probability.",
+        "flows_note": "Flows in m³/s, daily means, and so are the warning levels: a 20-year level (q20y) is lower "
+                      "than the instantaneous 20-year peak. A day warns on a level when the chance of a flow above it "
+                      "reaches the level's warning probability.",
         "weights": "What the model looked at on the issue day", "post": "Post observations", "rain": "Rain (mm)",
         "temperature": "Temperature (°C)", "flow": "Flow (m³/s)", "token": "Token", "post_button": "Post",
         "verification": "Issued forecasts against what was observed", "issued_for": "Issued for",
@@ -41,7 +42,8 @@ TEXT = {
         "warnings": "预警", "chart_title": "实测流量与预报", "chart_label": "实测流量、预报区间与预警水平",
         "observed": "实测（m³/s）", "observed_after": "发布日之后的实测", "median": "预报中位数",
         "levels": "预警流量", "forecast": "预报", "day": "日期", "lead": "预见期", "median_short": "中位数",
-        "warning": "预警", "flows_note": "流量单位 m³/s。当超过某预警流量的概率达到该级别的预警概率时，该日发出预警。",
+        "warning": "预警", "flows_note": "流量单位 m³/s，均为日平均流量，预警流量亦然：20 年一遇流量（q20y）低于同重现期的瞬时洪峰流量。"
+                      "当超过某预警流量的概率达到该级别的预警概率时，该日发出预警。",
         "weights": "发布日模型关注的输入", "post": "上报观测", "rain": "降水（mm）", "temperature": "气温（°C）",
         "flow": "流量（m³/s）", "token": "令牌", "post_button": "上报", "verification": "已发布预报与实测对比",
         "issued_for": "发布日", "observed_col": "实测", "api_docs": "API 文档",
