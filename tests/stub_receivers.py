@@ -28,12 +28,19 @@ class _Server:
 
 
 class WebhookStub(_Server):
-    """``url``; ``received``: the JSON bodies posted, in order. Answers ``status`` (default 200; set the
-    attribute to change it between requests), ``delay`` seconds after it has the body (a slow receiver)."""
+    """``url``; ``received``: the JSON bodies posted, in order, and ``paths`` the path each was posted to, with
+    ``times`` when. Answers ``status`` (default 200; set the attribute to change it between requests) with
+    ``headers``, ``delay`` seconds after it has the body (a slow receiver); ``routes``: path -> (status, headers)
+    answered on that path instead (e.g. a redirect)."""
 
-    def __init__(self, status: int = 200, delay: float = 0.0):
+    def __init__(self, status: int = 200, delay: float = 0.0, headers: dict | None = None,
+                 routes: dict | None = None):
         self.received: list = []
+        self.paths: list = []
+        self.times: list = []
         self.status = status
+        self.headers = dict(headers or {})
+        self.routes = dict(routes or {})
         self.delay = delay
         outer = self
 
@@ -41,8 +48,13 @@ class WebhookStub(_Server):
             def do_POST(self):  # noqa: N802 - the http.server hook's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.received.append(json.loads(body))
+                outer.paths.append(self.path)
+                outer.times.append(time.monotonic())
                 time.sleep(outer.delay)
-                self.send_response(outer.status)
+                status, headers = outer.routes.get(self.path, (outer.status, outer.headers))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -675,3 +675,38 @@ def test_alerts_no_receiver_heard_are_sent_again_within_the_day_under_their_ids(
             assert asyncio.run(daily_mod.resend_undelivered(svc, daily)) is None  # heard: nothing more
             clock[0] += dt.timedelta(days=1)
             assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0 and len(hook.received) == 2
+
+
+def test_a_webhook_refusing_the_alert_is_tried_once_and_said_in_one_line(pretrained_ckpt, data, issued, tmp_path):
+    """A webhook answering 404 (a wrong path) or 403 gets the same answer on every try: the alert is posted once,
+    the delivery says the refusal in one line, and the e-mail is sent all the same (before, three tries with
+    pauses and a bare 'HTTP 404')."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    with WebhookStub(status=404) as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, retries=2, pause=0.0)
+        daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            out = c.post("/daily_issue", headers=AUTH).json()
+    assert out["alerts"] == 1 and len(hook.received) == 1 and len(smtp.received) == 1
+    assert out["delivery"] == {
+        "webhook": "failed: the webhook answered HTTP 404 Not Found, a refusal the same request gets again; check "
+                   "--alert_webhook and the receiver", "email": "sent"}
+
+
+def test_a_webhook_asking_to_retry_later_is_waited_for_up_to_a_cap():
+    """429 with Retry-After: the next try waits the seconds asked (not the short pause), but no longer than the
+    cap, so a receiver asking for an hour does not hold the e-mail; 503 and 408 are tried again too."""
+    with WebhookStub(status=429, headers={"Retry-After": "1"}) as hook:
+        out = Notifier(webhook=hook.url, retries=1, pause=0.0).send({"day": "2026-12-07", "alerts": []})
+        assert out["webhook"] == "failed: the webhook answered HTTP 429 Too Many Requests" and len(hook.received) == 2
+        assert hook.times[1] - hook.times[0] >= 0.9
+        hook.headers = {"Retry-After": "3600"}
+        Notifier(webhook=hook.url, retries=1, pause=0.0, retry_after_cap=0.2).send({"day": "2026-12-07", "alerts": []})
+        assert len(hook.received) == 4 and 0.15 <= hook.times[3] - hook.times[2] < 2.0
+        for status in (408, 503):
+            hook.status, hook.headers = status, {}
+            n = len(hook.received)
+            Notifier(webhook=hook.url, retries=2, pause=0.0).send({"day": "2026-12-07", "alerts": []})
+            assert len(hook.received) == n + 3, status
+

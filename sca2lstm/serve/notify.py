@@ -28,6 +28,23 @@ import httpx
 log = logging.getLogger(__name__)
 
 
+class _Permanent(Exception):
+    """A webhook answer that the same request would get again (a 4xx but 408 and 429): said once, not tried
+    again."""
+
+
+class _Transient(Exception):
+    """A webhook answer worth another try (5xx, 408, 429); ``wait``: the seconds its Retry-After asks, or None."""
+
+    def __init__(self, text: str, wait: float | None = None):
+        super().__init__(text)
+        self.wait = wait
+
+
+#: HTTP answers that say "try again later" although they are 4xx.
+_TRANSIENT_4XX = (408, 429)
+
+
 @dataclass
 class Notifier:
     """Where alerts go. ``webhook``: URL or None; ``email_to``: addresses (none: no e-mail)."""
@@ -43,6 +60,9 @@ class Notifier:
     timeout: float = 10.0
     retries: int = 2
     pause: float = 1.0  # seconds between tries
+    # the longest a webhook's Retry-After is waited for: the retries run beside the service, but the e-mail waits
+    # for them, and a receiver asking for an hour must not hold the other channel that long
+    retry_after_cap: float = 60.0
 
     @classmethod
     def from_env(cls, **kw) -> Notifier:
@@ -78,17 +98,28 @@ class Notifier:
                 log.warning("alert by %s: %s:%d refused the login of %r: %s", what, self.smtp_host, self.smtp_port,
                             self.smtp_user, err)
                 break
-            except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as e:
-                err = " ".join(f"{type(e).__name__}: {e}".split())
+            except _Permanent as e:
+                # the same request gets the same answer: trying again only delays the other channel
+                err = " ".join(str(e).split())
+                log.warning("alert by %s: %s (not tried again)", what, err)
+                break
+            except (httpx.HTTPError, OSError, smtplib.SMTPException, _Transient) as e:
+                err = " ".join((str(e) if isinstance(e, _Transient) else f"{type(e).__name__}: {e}").split())
                 log.warning("alert by %s: attempt %d failed (%s)", what, attempt + 1, err)
                 if attempt < self.retries:
-                    time.sleep(self.pause)
+                    wait = getattr(e, "wait", None)
+                    time.sleep(self.pause if wait is None else min(max(wait, self.pause), self.retry_after_cap))
         return f"failed: {err}"
 
     def _post(self, payload: dict) -> None:
         r = httpx.post(self.webhook, json=payload, timeout=self.timeout)
-        if r.status_code >= 300:
-            raise RuntimeError(f"the webhook answered HTTP {r.status_code}")
+        if r.status_code < 300:
+            return
+        reason = f"the webhook answered HTTP {r.status_code}" + (f" {r.reason_phrase}" if r.reason_phrase else "")
+        if r.status_code >= 500 or r.status_code in _TRANSIENT_4XX:
+            raise _Transient(reason, _retry_after(r.headers.get("retry-after")))
+        raise _Permanent(f"{reason}, a refusal the same request gets again; check --alert_webhook and the "
+                         "receiver")
 
     def _mail(self, payload: dict) -> None:
         msg = EmailMessage()
@@ -107,6 +138,23 @@ class Notifier:
         if refused:  # the others have it: sending again would repeat it to them, so the refusal is only said
             log.warning("alert by e-mail: the SMTP server refused %s; the other addresses have it",
                         "; ".join(f"{to} ({code} {_reply_text(reply)})" for to, (code, reply) in refused.items()))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """A Retry-After header's seconds (a number, or an HTTP date), or None where there is none or it is unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _reply_text(reply) -> str:
