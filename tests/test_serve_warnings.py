@@ -710,3 +710,27 @@ def test_a_webhook_asking_to_retry_later_is_waited_for_up_to_a_cap():
             Notifier(webhook=hook.url, retries=2, pause=0.0).send({"day": "2026-12-07", "alerts": []})
             assert len(hook.received) == n + 3, status
 
+
+def test_a_webhook_moved_on_its_host_gets_the_alert_and_one_moved_elsewhere_is_named(pretrained_ckpt, data, issued,
+                                                                                     tmp_path, caplog):
+    """A receiver whose URL moved (301/302/307/308 to a new path): the alert is posted there, whole, and the log
+    says to set the new URL (before: 'failed: HTTP 308'); a move to another host is not followed, and the delivery
+    names where it points."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    with forecaster(pretrained_ckpt, data) as live:
+        for status in (301, 302, 307, 308):
+            with WebhookStub(routes={"/alerts": (status, {"Location": "/v2/alerts"})}) as hook, \
+                    caplog.at_level("INFO", logger="sca2lstm"):
+                daily = Daily(notifier=Notifier(webhook=hook.url, retries=0),
+                              now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+                with TestClient(create_app(data, tmp_path / f"db{status}.sqlite", live, token=TOKEN, daily=daily)) as c:
+                    out = c.post("/daily_issue", headers=AUTH).json()
+            assert out["delivery"]["webhook"] == "sent", (status, out)
+            assert hook.paths == ["/alerts", "/v2/alerts"] and hook.received[1] == hook.received[0]
+            assert hook.received[1]["alerts"][0]["station"] == "32006"
+            assert f"moved (HTTP {status}) to http://127.0.0.1:{hook.port}/v2/alerts; sent there" in caplog.text
+        with WebhookStub(routes={"/alerts": (301, {"Location": "https://hooks.example.org/alerts"})}) as hook:
+            out = Notifier(webhook=hook.url, retries=2, pause=0.0).send({"day": "2026-12-07", "alerts": []})
+        assert len(hook.received) == 1 and out["webhook"] == (
+            "failed: the webhook URL moved (HTTP 301) to https://hooks.example.org/alerts; not followed to another "
+            "host: set --alert_webhook to it")

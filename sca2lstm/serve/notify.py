@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class _Permanent(Exception):
-    """A webhook answer that the same request would get again (a 4xx but 408 and 429): said once, not tried
-    again."""
+    """A webhook answer that the same request would get again (a 4xx but 408 and 429, a URL moved to another
+    host): said once, not tried again."""
 
 
 class _Transient(Exception):
@@ -43,6 +43,7 @@ class _Transient(Exception):
 
 #: HTTP answers that say "try again later" although they are 4xx.
 _TRANSIENT_4XX = (408, 429)
+_REDIRECTS = (301, 302, 307, 308)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Notifier:
     # the longest a webhook's Retry-After is waited for: the retries run beside the service, but the e-mail waits
     # for them, and a receiver asking for an hour must not hold the other channel that long
     retry_after_cap: float = 60.0
+    max_redirects: int = 5
 
     @classmethod
     def from_env(cls, **kw) -> Notifier:
@@ -112,7 +114,26 @@ class Notifier:
         return f"failed: {err}"
 
     def _post(self, payload: dict) -> None:
-        r = httpx.post(self.webhook, json=payload, timeout=self.timeout)
+        """POST ``payload`` to the webhook; a redirect on the same host is followed with the same POST (httpx's own
+        following turns a POST answered 301/302 into a GET, which drops the alert), one to another host is not
+        (the alerts go only where the service was set up to send them) and is said with where it points."""
+        url = httpx.URL(self.webhook)
+        for _ in range(self.max_redirects + 1):
+            r = httpx.post(url, json=payload, timeout=self.timeout)
+            if r.status_code not in _REDIRECTS:
+                break
+            where = r.headers.get("location")
+            if not where:
+                raise _Permanent(f"the webhook answered HTTP {r.status_code} (moved) without saying where")
+            target = url.join(where)
+            if target.host != url.host or (url.scheme == "https" and target.scheme != "https"):
+                raise _Permanent(f"the webhook URL moved (HTTP {r.status_code}) to {target}; not followed to "
+                                 "another host: set --alert_webhook to it")
+            log.warning("alert by webhook: %s moved (HTTP %d) to %s; sent there, set --alert_webhook to it", url,
+                        r.status_code, target)
+            url = target
+        else:
+            raise _Permanent(f"the webhook redirected more than {self.max_redirects} times (last to {url})")
         if r.status_code < 300:
             return
         reason = f"the webhook answered HTTP {r.status_code}" + (f" {r.reason_phrase}" if r.reason_phrase else "")
