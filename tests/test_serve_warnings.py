@@ -734,3 +734,105 @@ def test_a_webhook_moved_on_its_host_gets_the_alert_and_one_moved_elsewhere_is_n
         assert len(hook.received) == 1 and out["webhook"] == (
             "failed: the webhook URL moved (HTTP 301) to https://hooks.example.org/alerts; not followed to another "
             "host: set --alert_webhook to it")
+
+
+def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(pretrained_ckpt, data, issued,
+                                                                                tmp_path):
+    """The webhook takes the morning's alert but the mail server is down: the duty officer who reads only e-mail
+    still gets it, in the 15-minute resends and at the next issue, by e-mail only, under the alert's first id;
+    the webhook is not sent it again (before, one channel's 'sent' counted as heard: the e-mail never came)."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    dead_smtp = SMTPStub()
+    dead_port = dead_smtp.port
+    dead_smtp.server.server_close()  # nothing listens there now
+    with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        daily = Daily(notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            first = c.post("/daily_issue", headers=AUTH).json()
+            assert first["alerts"] == 1 and first["delivery"]["webhook"] == "sent"
+            assert first["delivery"]["email"].startswith("failed: ")
+            alert_id = hook.received[0]["alerts"][0]["id"]
+            svc = c.app.state.service
+            clock[0] += daily_mod.RESEND_AFTER  # the mail server still down: e-mail tried again, the webhook not
+            again = asyncio.run(daily_mod.resend_undelivered(svc, daily))
+            assert again["webhook"] is None and again["email"].startswith("failed: ") and len(hook.received) == 1
+            clock[0] += dt.timedelta(days=1)  # the next morning the mail server is back; the warning stays
+            notifier.smtp_port = smtp.port
+            second = c.post("/daily_issue", headers=AUTH).json()
+            assert second["alerts"] == 1 and second["delivery"] == {"webhook": None, "email": "sent"}
+            assert len(hook.received) == 1 and len(smtp.received) == 1
+            assert "station 32006: alert" in smtp.received[0][2] and "starts" in smtp.received[0][2]
+            newest = c.get("/alerts").json()["alerts"][0]
+            assert newest["detail"]["id"] == alert_id and newest["detail"]["resent_after_failed_delivery"] is True
+            assert newest["delivery"] == {"webhook": None, "email": "sent"}
+            assert asyncio.run(daily_mod.resend_undelivered(svc, daily)) is None
+            clock[0] += dt.timedelta(days=1)  # heard on both: nothing more
+            assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0
+            assert len(hook.received) == 1 and len(smtp.received) == 1
+
+
+def test_an_alert_the_mail_server_missed_at_the_issue_is_mailed_within_the_day(pretrained_ckpt, data, issued,
+                                                                              tmp_path):
+    """The mail server down for a few minutes at the issue, the webhook up: the 15-minute resend mails the alert
+    (marked, same id) and records both channels as sent; the webhook gets it once."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    dead_smtp = SMTPStub()
+    dead_port = dead_smtp.port
+    dead_smtp.server.server_close()
+    with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        daily = Daily(notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            assert c.post("/daily_issue", headers=AUTH).json()["delivery"]["email"].startswith("failed: ")
+            notifier.smtp_port = smtp.port
+            clock[0] += daily_mod.RESEND_AFTER
+            assert asyncio.run(daily_mod.resend_undelivered(c.app.state.service, daily)) == {
+                "webhook": None, "email": "sent"}
+            stored = c.get("/alerts").json()["alerts"][0]
+    assert len(hook.received) == 1 and len(smtp.received) == 1 and "station 32006" in smtp.received[0][2]
+    assert stored["delivery"]["webhook"] == stored["delivery"]["email"] == "sent" and stored["delivery"]["resent_at"]
+    assert stored["detail"]["id"] == hook.received[0]["alerts"][0]["id"]
+
+
+def test_a_warning_that_rises_while_the_mail_missed_its_start_is_mailed_from_what_the_mail_said_last(
+        pretrained_ckpt, data, issued, tmp_path):
+    """The start of an alert reached the webhook only; the next morning it rises to danger: the webhook gets the
+    rise from alert, the e-mail, which never said alert, the start of danger (each channel from what its readers
+    last heard)."""
+    q05 = float(issued["q05"].min())
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    dead_smtp = SMTPStub()
+    dead_port = dead_smtp.port
+    dead_smtp.server.server_close()
+    with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        daily = Daily(notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            _levels(data, alert=(0.5 * q05, None), danger=(1e6, None))
+            assert c.post("/daily_issue", headers=AUTH).json()["delivery"]["email"].startswith("failed: ")
+            clock[0] += dt.timedelta(days=1)
+            notifier.smtp_port = smtp.port
+            _levels(data, alert=(0.5 * q05, None), danger=(0.8 * q05, None))
+            out = c.post("/daily_issue", headers=AUTH).json()
+            listed = c.get("/alerts").json()["alerts"][:2]
+    assert out["alerts"] == 2 and out["delivery"] == {"webhook": "sent", "email": "sent"}
+    assert [(a["change"], a["from_level"], a["to_level"]) for a in hook.received[1]["alerts"]] == [
+        ("rise", "alert", "danger")]
+    assert len(smtp.received) == 1 and "station 32006: danger" in smtp.received[0][2]
+    assert "starts" in smtp.received[0][2] and "rises" not in smtp.received[0][2]
+    assert {(a["change"], a["delivery"]["webhook"], a["delivery"]["email"]) for a in listed} == {
+        ("rise", "sent", None), ("start", None, "sent")}

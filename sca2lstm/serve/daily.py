@@ -103,15 +103,13 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
         return {"day": day, "skipped": "already issued"}
     ids = list(svc.stations.ids)
     previous = store.last_warnings()
-    if daily.notifier.enabled:
-        # A station whose last alert reached no receiver is compared with what the receivers last heard,
-        # so the change is sent again (marked) instead of being lost when the warning stays as it is.
-        unheard = store.undelivered()
-        previous.update(unheard)
-    else:
-        unheard = {}
-    # what was last sent to the stations no receiver acknowledged (one may have got it: a slow one, timed out)
-    unacknowledged = store.last_alerts(unheard)
+    channels = daily.notifier.channels
+    # Per channel, a station whose last alert it did not take is compared with what that channel's readers last
+    # heard, so the change is sent again on it (marked) instead of being lost when the warning stays as it is; the
+    # channels that took it are not sent it again.
+    unheard = {c: v for c, v in store.undelivered().items() if c in channels}
+    # what was last sent to the stations a channel did not acknowledge (it may have got it: a slow one, timed out)
+    unacknowledged = store.last_alerts(set().union(*unheard.values()))
     # each station with its newest model: one fine-tuned or replaced since the last look is used from this issue
     # on. The versions are fixed here for the whole issue: one that settles while it runs is the next issue's, so
     # a morning's issue is never half one model's and half its replacement's.
@@ -153,33 +151,51 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
                              "first_lead": sw["first_lead"]})
             values = level_values(sw["levels"])
-            change = warning_change(previous.get(station), sw["warning"], values)
-            if change is None:
-                continue
             lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
-            # The same change sent again keeps the id it was first sent with, whatever the day or a restart between:
-            # a receiver that got it, but answered too late to count, drops the repeat.
-            last = unacknowledged.get(station, {})
-            same = (last.get("change"), last.get("from_level"), last.get("to_level")) == (
-                change, previous.get(station), sw["warning"])
-            alerts.append({"station": station, "change": change, "from_level": previous.get(station),
-                           "to_level": sw["warning"], "issue_date": sw["issue_date"], "first_lead": sw["first_lead"] or None,
-                           "valid_date": lead.get("valid_date"), "probability": lead.get("probability"),
-                           "level_value": values.get(sw["warning"]), "level_unit": "m3/s", "forecast_id": row["id"],
-                           "data_age_days": sw["data_age_days"], "notes": sw["notes"],
-                           # every retry of one send repeats it: a receiver can drop the repeats
-                           "id": last["id"] if same and last.get("id") else
-                           f"{day}:{station}:{change}:{previous.get(station)}:{sw['warning']}",
-                           **({"resent_after_failed_delivery": True} if station in unheard else {})})
-    payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day, "alerts": alerts}
-    # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
-    delivery = await run_in_threadpool(daily.notifier.send, payload) if alerts and daily.notifier.enabled else {}
+            # what each channel last heard of the station: one alert per distinct change, to the channels it is for
+            heard = {}
+            for c in channels or (None,):  # no channel: the alert is still recorded (GET /alerts)
+                frm = unheard[c][station] if station in unheard.get(c, {}) else previous.get(station)
+                heard.setdefault(frm, []).append(c)
+            for frm, to in heard.items():
+                change = warning_change(frm, sw["warning"], values)
+                if change is None:
+                    continue
+                # The same change sent again keeps the id it was first sent with, whatever the day or a restart
+                # between: a receiver that got it, but answered too late to count, drops the repeat.
+                last = unacknowledged.get(station, {})
+                same = (last.get("change"), last.get("from_level"), last.get("to_level")) == (
+                    change, frm, sw["warning"])
+                alerts.append(({"station": station, "change": change, "from_level": frm,
+                                "to_level": sw["warning"], "issue_date": sw["issue_date"],
+                                "first_lead": sw["first_lead"] or None, "valid_date": lead.get("valid_date"),
+                                "probability": lead.get("probability"), "level_value": values.get(sw["warning"]),
+                                "level_unit": "m3/s", "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
+                                "notes": sw["notes"],
+                                # every retry of one send repeats it: a receiver can drop the repeats
+                                "id": last["id"] if same and last.get("id") else
+                                f"{day}:{station}:{change}:{frm}:{sw['warning']}",
+                                **({"resent_after_failed_delivery": True}
+                                   if any(station in unheard.get(c, {}) for c in to) else {})}, to))
+    delivery = {}
+    if alerts and channels:
+        delivery = {"webhook": None, "email": None}
+        for c in channels:
+            mine = [a for a, to in alerts if c in to]
+            if mine:
+                payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day,
+                           "alerts": mine}
+                # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
+                delivery[c] = (await run_in_threadpool(daily.notifier.send, payload, (c,)))[c]
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
                "delivery": delivery, "weather": weather}
     store.add_daily_issue(day, summary, warnings,
                           [{"station": a["station"], "change": a["change"], "from_level": a["from_level"],
-                            "to_level": a["to_level"], "detail": a, "delivery": delivery} for a in alerts])
+                            "to_level": a["to_level"], "detail": a,
+                            # a channel this alert was not for (it had heard it) is None, as one not set up
+                            "delivery": {c: v if c in to else None for c, v in delivery.items()}}
+                           for a, to in alerts])
     log.info("daily issue %s: %d station(s) issued, %d failed, %d alert(s)%s", day, summary["stations"],
              len(failed), len(alerts), f" ({delivery})" if delivery else "")
     return summary
@@ -192,23 +208,33 @@ RESEND_AFTER = dt.timedelta(minutes=15)
 
 
 async def resend_undelivered(svc, daily: Daily, now: dt.datetime | None = None) -> dict | None:
-    """Send again the alerts of today's issue that reached no channel, under their first ids (a receiver drops
-    repeats), marked ``resent_after_failed_delivery``; record the new delivery. None where there were none."""
+    """Send again the alerts of today's issue on the channels that did not take them (not on those that did),
+    under their first ids (a receiver drops repeats), marked ``resent_after_failed_delivery``; record the new
+    delivery. The delivery of this sending (None: a channel not tried), or None where there was nothing to send."""
     if not daily.notifier.enabled:
         return None
     now = now or daily.now()
     day = daily.local(now).date().isoformat()
     async with daily.lock:  # not beside an issue, which sends (and records) alerts itself
+        issued_at = now.isoformat(timespec="seconds")
+        delivery, sent = {"webhook": None, "email": None}, {}
         pending = svc.store.undelivered_alerts(day)
-        if not pending:
+        # each alert again only on the channels that failed it: the others' readers have it
+        for c in daily.notifier.channels:
+            mine = [p for p in pending if str(p["delivery"].get(c) or "").startswith("failed")]
+            if not mine:
+                continue
+            payload = {"service": "sca2lstm", "issued_at": issued_at, "day": day,
+                       "alerts": [{**p["detail"], "resent_after_failed_delivery": True} for p in mine]}
+            delivery[c] = (await run_in_threadpool(daily.notifier.send, payload, (c,)))[c]
+            for p in mine:
+                sent[p["id"]] = {**sent.get(p["id"], p["delivery"]), c: delivery[c], "resent_at": issued_at}
+        if not sent:
             return None
-        payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day,
-                   "alerts": [{**p["detail"], "resent_after_failed_delivery": True} for p in pending]}
-        delivery = await run_in_threadpool(daily.notifier.send, payload)
-        svc.store.set_delivery([p["id"] for p in pending], {**delivery, "resent_at": payload["issued_at"]})
-    heard = any(v == "sent" for v in delivery.values())
-    (log.info if heard else log.warning)("daily issue %s: %d undelivered alert(s) sent again: %s", day, len(pending),
-                                         delivery)
+        svc.store.set_delivery(sent)
+    heard = all(v in (None, "sent") for v in delivery.values())
+    (log.info if heard else log.warning)("daily issue %s: %d alert(s) a channel had not taken sent again: %s", day,
+                                         len(sent), delivery)
     return delivery
 
 

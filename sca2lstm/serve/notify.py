@@ -75,13 +75,18 @@ class Notifier:
     def enabled(self) -> bool:
         return bool(self.webhook or self.email_to)
 
-    def send(self, payload: dict) -> dict:
-        """Send ``payload`` (see the module) on every channel; ``{"webhook": ..., "email": ...}`` with
-        "sent", "failed: <reason>" or None (channel not configured) each."""
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels set up, of "webhook" and "email"."""
+        return tuple(c for c, on in (("webhook", self.webhook), ("email", self.email_to)) if on)
+
+    def send(self, payload: dict, channels=None) -> dict:
+        """Send ``payload`` (see the module) on every channel, or on those of ``channels``; ``{"webhook": ...,
+        "email": ...}`` with "sent", "failed: <reason>" or None (channel not configured, or not asked) each."""
         out = {"webhook": None, "email": None}
-        if self.webhook:
+        if self.webhook and (channels is None or "webhook" in channels):
             out["webhook"] = self._try(lambda: self._post(payload), "webhook")
-        if self.email_to:
+        if self.email_to and (channels is None or "email" in channels):
             out["email"] = self._try(lambda: self._mail(payload), "e-mail")
         return out
 

@@ -344,24 +344,26 @@ class Store:
                 "w.issue_id = m.i").fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def undelivered(self) -> dict[str, str | None]:
-        """Stations whose latest alert reached no channel: station -> the warning of its latest alert that
-        did reach one (None: no warning, or none ever delivered). What the receivers last heard, where it
-        differs from what was issued."""
+    def undelivered(self) -> dict[str, dict[str, str | None]]:
+        """Per channel ("webhook", "email"), the stations whose latest alert sent on it failed there: channel ->
+        station -> the warning of its latest alert that channel did take (None: no warning, or none ever taken).
+        What each channel's readers last heard, where it differs from what was issued: a duty officer who reads
+        only e-mail has not heard what only the webhook took."""
         with self._lock:
             rows = self._db.execute("SELECT station, to_level, delivery_json FROM alerts ORDER BY id").fetchall()
-        heard, failed = {}, set()
+        heard, failed = {}, {}
         for station, level, delivery in rows:
-            if any(v == "sent" for v in json.loads(delivery or "{}").values()):
-                heard[station] = level
-                failed.discard(station)
-            else:
-                failed.add(station)
-        return {s: heard.get(s) for s in failed}
+            for channel, state in _channel_states(json.loads(delivery or "{}")).items():
+                if state == "sent":
+                    heard.setdefault(channel, {})[station] = level
+                    failed.setdefault(channel, set()).discard(station)
+                elif state.startswith("failed"):
+                    failed.setdefault(channel, set()).add(station)
+        return {c: {s: heard.get(c, {}).get(s) for s in stations} for c, stations in failed.items() if stations}
 
     def undelivered_alerts(self, day: str) -> list[dict]:
-        """The alerts of the daily issue of local date ``day`` that reached no channel: dicts of id, station,
-        detail (as sent) and delivery, oldest first."""
+        """The alerts of the daily issue of local date ``day`` that failed on a channel (whatever the others did):
+        dicts of id, station, detail (as sent) and delivery, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT a.id, a.station, a.detail_json, a.delivery_json FROM alerts a JOIN "
                                     "daily_issues d ON a.issue_id = d.id WHERE d.day = ? ORDER BY a.id",
@@ -369,16 +371,16 @@ class Store:
         out = []
         for r in rows:
             delivery = json.loads(r["delivery_json"] or "{}")
-            if not any(v == "sent" for v in delivery.values()):
+            if any(state.startswith("failed") for state in _channel_states(delivery).values()):
                 out.append({"id": r["id"], "station": r["station"], "detail": json.loads(r["detail_json"] or "{}"),
                             "delivery": delivery})
         return out
 
-    def set_delivery(self, alert_ids, delivery: dict) -> None:
-        """Record how alerts ``alert_ids`` were delivered when sent again."""
+    def set_delivery(self, deliveries: dict) -> None:
+        """Record how alerts were delivered when sent again: alert id -> its delivery."""
         with self._lock:
             self._db.executemany("UPDATE alerts SET delivery_json = ? WHERE id = ?",
-                                 [(json.dumps(delivery), int(i)) for i in alert_ids])
+                                 [(json.dumps(d), int(i)) for i, d in deliveries.items()])
 
     def last_alerts(self, stations) -> dict[str, dict]:
         """The latest alert of each of ``stations`` that has one, as it was sent (its detail), by station."""
@@ -427,6 +429,12 @@ class Store:
             d["delivery"] = json.loads(d.pop("delivery_json"))
             out.append(d)
         return out
+
+
+def _channel_states(delivery: dict) -> dict[str, str]:
+    """A delivery's channels that were sent on ("sent" or "failed: ..."), without its other keys (``resent_at``)
+    and the channels not set up or not asked (None)."""
+    return {c: v for c, v in delivery.items() if c in ("webhook", "email") and isinstance(v, str)}
 
 
 def _forecast_row(row: sqlite3.Row) -> dict:
