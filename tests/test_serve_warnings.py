@@ -836,3 +836,35 @@ def test_a_warning_that_rises_while_the_mail_missed_its_start_is_mailed_from_wha
     assert "starts" in smtp.received[0][2] and "rises" not in smtp.received[0][2]
     assert {(a["change"], a["delivery"]["webhook"], a["delivery"]["email"]) for a in listed} == {
         ("rise", "sent", None), ("start", None, "sent")}
+
+
+def test_the_alert_mail_says_day_and_probability_in_words_and_that_it_is_sent_again(pretrained_ckpt, data, issued,
+                                                                                    tmp_path):
+    """The duty forecaster reads the mail: the first day by its date and as the forecast's day, the probability
+    in words; a mail sent again after the mail server missed the issue says so (before, the 08:15 mail looked like
+    a new change, with 'lead 1' and 'P 100%')."""
+    import asyncio
+    from email import message_from_string, policy
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = Notifier(email_to=["duty@example.org"], smtp_host="127.0.0.1", smtp_port=smtp.port, retries=0)
+        daily = Daily(notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            assert c.post("/daily_issue", headers=AUTH).json()["delivery"] == {"webhook": None, "email": "sent"}
+            # the stored alert as if the mail server had refused it: the 15-minute resend mails it again
+            svc = c.app.state.service
+            alert = svc.store.alerts()[0]
+            svc.store.set_delivery({alert["id"]: {"webhook": None, "email": "failed: ConnectionRefusedError"}})
+            clock[0] += daily_mod.RESEND_AFTER
+            asyncio.run(daily_mod.resend_undelivered(svc, daily))
+    first, again = (message_from_string(m[2], policy=policy.default).get_content() for m in smtp.received)
+    d = alert["detail"]
+    said = (f"station 32006: alert ({d['level_value']:.1f} m3/s) starts, from {d['valid_date']} (day "
+            f"{d['first_lead']} of the forecast), probability {d['probability']:.0%}")
+    assert said in first and "SENT AGAIN" not in first
+    assert f"{said}; ON OLD DATA" in again and again.rstrip().endswith(
+        "; SENT AGAIN: it had not reached every receiver when first sent")

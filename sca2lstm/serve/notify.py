@@ -193,16 +193,20 @@ STALE_DAYS = 2
 
 
 def alert_line(a: dict) -> str:
-    """One alert in words, e.g. 'station 32006: danger (80.0 m3/s) starts, from lead 2 (2026-12-08), P 62 %'."""
+    """One alert in words, e.g. 'station 32006: danger (80.0 m3/s) starts, from 2026-12-08 (day 2 of the
+    forecast), probability 62%'; one sent again after a channel missed it says so, so a mail read at 08:15 or the
+    next morning is not taken for a new change."""
+    again = ("; SENT AGAIN: it had not reached every receiver when first sent"
+             if a.get("resent_after_failed_delivery") else "")
     if a["change"] == "end":
-        return f"station {a['station']}: the {a['from_level']} warning ends"
+        return f"station {a['station']}: the {a['from_level']} warning ends{again}"
     what = {"start": "starts", "rise": f"rises from {a['from_level']}", "fall": f"falls from {a['from_level']}"}
     p, age = a.get("probability"), a.get("data_age_days")
     return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s) "
-            f"{what[a['change']]}, from lead {a.get('first_lead')} ({a.get('valid_date')})"
-            + (f", P {p:.0%}" if p is not None else "")
+            f"{what[a['change']]}, from {a.get('valid_date')} (day {a.get('first_lead')} of the forecast)"
+            + (f", probability {p:.0%}" if p is not None else "")
             + (f"; ON OLD DATA: the last observed flow is of {a.get('issue_date')}, {age} days ago"
-               if age is not None and age > STALE_DAYS else ""))
+               if age is not None and age > STALE_DAYS else "") + again)
 
 
 def email_text(payload: dict) -> str:
