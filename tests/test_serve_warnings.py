@@ -781,7 +781,8 @@ def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(
 def test_an_alert_the_mail_server_missed_at_the_issue_is_mailed_within_the_day(pretrained_ckpt, data, issued,
                                                                               tmp_path):
     """The mail server down for a few minutes at the issue, the webhook up: the 15-minute resend mails the alert
-    (marked, same id) and records both channels as sent; the webhook gets it once."""
+    (marked, same id) and records both channels as sent; the webhook gets it once; /health counts the alerts a
+    channel has not taken yet, so monitoring sees the resend got through."""
     import asyncio
 
     from sca2lstm.serve import daily as daily_mod
@@ -797,11 +798,15 @@ def test_an_alert_the_mail_server_missed_at_the_issue_is_mailed_within_the_day(p
         daily = Daily(notifier=notifier, now=lambda: clock[0])
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
             assert c.post("/daily_issue", headers=AUTH).json()["delivery"]["email"].startswith("failed: ")
+            assert c.get("/health").json()["last_daily_issue"]["undelivered_alerts"] == 1
             notifier.smtp_port = smtp.port
             clock[0] += daily_mod.RESEND_AFTER
             assert asyncio.run(daily_mod.resend_undelivered(c.app.state.service, daily)) == {
                 "webhook": None, "email": "sent"}
             stored = c.get("/alerts").json()["alerts"][0]
+            # monitoring sees the resend got through (the issue's own delivery stays as it was at 08:00)
+            last = c.get("/health").json()["last_daily_issue"]
+            assert last["undelivered_alerts"] == 0 and last["delivery"]["email"].startswith("failed: ")
     assert len(hook.received) == 1 and len(smtp.received) == 1 and "station 32006" in smtp.received[0][2]
     assert stored["delivery"]["webhook"] == stored["delivery"]["email"] == "sent" and stored["delivery"]["resent_at"]
     assert stored["detail"]["id"] == hook.received[0]["alerts"][0]["id"]

@@ -123,7 +123,10 @@ class Health(BaseModel):
     writes_enabled: bool
     last_daily_issue: dict | None = Field(None, description="the latest daily issue: its day, the stations "
                                                             "issued and failed, the alerts and how they were "
-                                                            "delivered (null: none yet), for monitoring")
+                                                            "delivered at the issue, and undelivered_alerts: how "
+                                                            "many of them a channel has still not taken, the "
+                                                            "resends since counted (null: none yet), for "
+                                                            "monitoring")
 
 
 class LeadForecast(BaseModel):

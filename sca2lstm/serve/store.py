@@ -330,10 +330,16 @@ class Store:
         return {**dict(row), "summary": json.loads(row["summary_json"])} if row else None
 
     def last_daily_issue(self) -> dict | None:
-        """The latest daily issue's day and summary (stations issued, failed, alerts, delivery), or None."""
+        """The latest daily issue's day and summary (stations issued, failed, alerts, delivery at the issue), and
+        ``undelivered_alerts``: how many of its alerts a channel has still not taken (the resends since the issue
+        counted), or None."""
         with self._lock:
             row = self._db.execute("SELECT * FROM daily_issues ORDER BY day DESC LIMIT 1").fetchone()
-        return {"day": row["day"], **json.loads(row["summary_json"])} if row else None
+        if row is None:
+            return None
+        # the summary's delivery is the issue's; monitoring must also see that the 08:15 resend got through, or not
+        return {"day": row["day"], **json.loads(row["summary_json"]),
+                "undelivered_alerts": len(self.undelivered_alerts(row["day"]))}
 
     def last_warnings(self) -> dict[str, str | None]:
         """Each station's warning in its latest daily issue that did not fail (stations never issued: absent)."""
