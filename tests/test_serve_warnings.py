@@ -846,8 +846,8 @@ def test_a_warning_that_rises_while_the_mail_missed_its_start_is_mailed_from_wha
 def test_the_alert_mail_says_day_and_probability_in_words_and_that_it_is_sent_again(pretrained_ckpt, data, issued,
                                                                                     tmp_path):
     """The duty forecaster reads the mail: the first day by its date and as the forecast's day, the probability
-    in words; a mail sent again after the mail server missed the issue says so (before, the 08:15 mail looked like
-    a new change, with 'lead 1' and 'P 100%')."""
+    in words; a mail sent again after the mail server missed the issue says so, in its subject too (before, the
+    08:15 mail looked like a new change, with 'lead 1' and 'P 100%')."""
     import asyncio
     from email import message_from_string, policy
 
@@ -866,7 +866,10 @@ def test_the_alert_mail_says_day_and_probability_in_words_and_that_it_is_sent_ag
             svc.store.set_delivery({alert["id"]: {"webhook": None, "email": "failed: ConnectionRefusedError"}})
             clock[0] += daily_mod.RESEND_AFTER
             asyncio.run(daily_mod.resend_undelivered(svc, daily))
-    first, again = (message_from_string(m[2], policy=policy.default).get_content() for m in smtp.received)
+    mails = [message_from_string(m[2], policy=policy.default) for m in smtp.received]
+    assert [m["Subject"] for m in mails] == ["sca2lstm: 1 warning change(s) on 2026-12-07: 32006 start",
+                                             "sca2lstm: 1 warning change(s) on 2026-12-07: 32006 start (sent again)"]
+    first, again = (m.get_content() for m in mails)
     d = alert["detail"]
     said = (f"station 32006: alert ({d['level_value']:.1f} m3/s) starts, from {d['valid_date']} (day "
             f"{d['first_lead']} of the forecast), probability {d['probability']:.0%}")

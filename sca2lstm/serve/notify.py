@@ -151,7 +151,9 @@ class Notifier:
         msg = EmailMessage()
         alerts = payload["alerts"]
         msg["Subject"] = f"sca2lstm: {len(alerts)} warning change(s) on {payload['day']}: " + ", ".join(
-            f"{a['station']} {a['change']}" for a in alerts[:5]) + (" ..." if len(alerts) > 5 else "")
+            f"{a['station']} {a['change']}" for a in alerts[:5]) + (" ..." if len(alerts) > 5 else "") + (
+            # a mail that comes at 08:15 or the next morning is not a new change: the inbox says so before it is opened
+            " (sent again)" if alerts and all(a.get("resent_after_failed_delivery") for a in alerts) else "")
         msg["From"] = self.smtp_from
         msg["To"] = ", ".join(self.email_to)
         msg.set_content(email_text(payload))
