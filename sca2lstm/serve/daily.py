@@ -170,7 +170,10 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                                 "to_level": sw["warning"], "issue_date": sw["issue_date"],
                                 "first_lead": sw["first_lead"] or None, "valid_date": lead.get("valid_date"),
                                 "probability": lead.get("probability"), "level_value": values.get(sw["warning"]),
-                                "level_unit": "m3/s", "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
+                                "level_unit": "m3/s",
+                                # a level set as a water level is said as one: what the gauge reader knows it by
+                                "level_stage_m": (sw["levels"].get(sw["warning"]) or {}).get("stage_m"),
+                                "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
                                 "notes": sw["notes"],
                                 # every retry of one send repeats it: a receiver can drop the repeats
                                 "id": last["id"] if same and last.get("id") else

@@ -203,8 +203,9 @@ def alert_line(a: dict) -> str:
     if a["change"] == "end":
         return f"station {a['station']}: the {a['from_level']} warning ends{again}"
     what = {"start": "starts", "rise": f"rises from {a['from_level']}", "fall": f"falls from {a['from_level']}"}
-    p, age = a.get("probability"), a.get("data_age_days")
-    return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s) "
+    p, age, stage = a.get("probability"), a.get("data_age_days"), a.get("level_stage_m")
+    return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s"
+            + (f", water level {stage:g} m" if stage is not None else "") + ") "
             f"{what[a['change']]}, from {a.get('valid_date')} (day {a.get('first_lead')} of the forecast)"
             + (f", probability {p:.0%}" if p is not None else "")
             + (f"; ON OLD DATA: the last observed flow is of {a.get('issue_date')}, {age} days ago"
