@@ -547,3 +547,29 @@ def test_a_long_gap_in_the_observed_flow_is_shaded_and_named_in_the_legend(tmp_p
     full = figs[0].axes[0]
     shaded = [p for p in full.patches if p.get_label().startswith("no observed flow")]
     assert len(shaded) == 1
+
+
+def test_day_weights_chart_lays_out_without_measuring_its_cell_texts_and_draws_the_same_picture(tmp_path, monkeypatch):
+    # Every forecast draws this chart; measuring each cell's text for the constrained layout cost a third of the
+    # forecast's drawing and moved nothing: the picture is the one drawn with every text in the layout.
+    rng = np.random.default_rng(0)
+    names = ["precipitation", "temperature", "pet", "forecast_flag"] + [f"attr_{i}" for i in range(8)]
+    w = pd.DataFrame(rng.dirichlet(np.ones(len(names)), 8), index=pd.date_range("2015-09-01", periods=8),
+                     columns=names)
+    w.iloc[1:, 2] = 0.0
+    args = dict(title="Basin 32006: attention weights issued 2015-09-01 and of each lead day",
+                values={"forecast_flag": np.r_[0, np.ones(7)]})
+    seen = []
+    save = P._save
+
+    def spy(fig, path):
+        seen.extend(t.get_in_layout() for t in fig.axes[0].texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(P, "_save", spy)
+    fast = P.plot_day_weights(w, tmp_path / "fast.png", **args).read_bytes()
+    assert len(seen) == w.size and not any(seen)
+    import matplotlib.artist
+
+    monkeypatch.setattr(matplotlib.artist.Artist, "get_in_layout", lambda self: True)
+    assert P.plot_day_weights(w, tmp_path / "all_measured.png", **args).read_bytes() == fast

@@ -769,7 +769,10 @@ def plot_day_weights(weights, path, title: str = "", values: dict | None = None,
             text = "0" if v == 0 else f"{v:.2f}"
             if i in shown:
                 text += f"\n= {shown[i][j]:g}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black")
+            # centred in its cell, inside the axes: the constrained layout need not measure each of these (it
+            # measured them all, twice, a third of a forecast's drawing time, for the same layout)
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black",
+                    in_layout=False)
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_title(title, wrap=True)
