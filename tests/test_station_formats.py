@@ -1635,3 +1635,23 @@ def test_a_flood_season_gauge_refused_as_implausible_is_told_its_season_was_scal
         in err, err
     rc, _, err = run(capsys, [*argv, "--precipitation_unit", "mm"])
     assert rc == 0, err
+
+
+@pytest.mark.parametrize("n_blank", [0, 1, 3, 64, 65, 400, 740])
+def test_empty_rows_at_the_end_are_counted_from_the_end_as_over_the_whole_table(n_blank):
+    # The trailing empty rows are found from the end in growing blocks (a pass over every cell of a ten-year hourly
+    # record cost a tenth of its import): the count is the one a pass over every row gives, across block edges.
+    from sca2lstm.data.station import _NoDigit, _trailing_blank_rows
+
+    src = daily_frame(days=740)
+    cells = src.astype(str).astype("string")
+    cells.iloc[5, 1] = pd.NA   # a gap among the days, and rows of spaces or nothing at the end
+    blank_rows = pd.DataFrame([[pd.NA, " ", "", pd.NA]] * n_blank, columns=cells.columns, dtype="string")
+    frame = pd.concat([cells.iloc[:740 - n_blank], blank_rows], ignore_index=True)
+    if 0 < n_blank < 740:
+        frame.iloc[-n_blank - 1, 0] = pd.NA   # the last row kept has its date missing but a value
+    whole = frame.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1).to_numpy()
+    expected = len(frame) - (int(np.flatnonzero(~whole)[-1]) + 1 if (~whole).any() else 0)
+    assert _trailing_blank_rows(frame) == expected == n_blank
+    col = pd.Series(["(年/月/日)", "2018/01/01", pd.NA, "合计", "Total 2018", "２０１８", " "], dtype="string")
+    assert [_NoDigit(col)[i] for i in range(len(col))] == list(~col.fillna("").str.contains(r"\d", regex=True))

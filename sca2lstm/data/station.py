@@ -448,6 +448,31 @@ def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None 
 MAX_LABEL_ROWS = 3
 
 
+class _NoDigit:
+    """``no_digit[i]``: True where cell ``i`` of ``col`` holds no digit (an empty cell none), read cell by cell."""
+
+    def __init__(self, col: pd.Series):
+        self.col = col
+
+    def __getitem__(self, i: int) -> bool:
+        v = self.col.iloc[i]
+        return v is pd.NA or v is None or (isinstance(v, float) and np.isnan(v)) or re.search(r"\d", str(v)) is None
+
+
+def _trailing_blank_rows(frame: pd.DataFrame) -> int:
+    """How many rows at the end of ``frame`` have nothing in any cell (missing, or only spaces), looked for from the
+    end in growing blocks rather than in every cell of the table."""
+    n, end, block = len(frame), len(frame), 64
+    while end > 0:
+        start = max(0, end - block)
+        part = frame.iloc[start:end]
+        blank = part.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1).to_numpy()
+        if not blank.all():
+            return n - (start + int(np.flatnonzero(~blank)[-1]) + 1)
+        end, block = start, block * 4
+    return n
+
+
 def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list, date_format: str | None = None):
     """``(frame, rows, head)``: ``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date
     cell has no digit (trailing: or holds words, a note or a summary row with a year in it), and leading
@@ -457,12 +482,13 @@ def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list, da
     rows = np.asarray(rows)
     # Rows with nothing in any cell at the end (a spreadsheet's formatted empty rows, a trailing ",,,") carry
     # nothing: dropped, however many, before anything else is looked at.
-    blank = frame.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1).to_numpy()
-    n_blank = len(frame) - (int(np.flatnonzero(~blank)[-1]) + 1 if (~blank).any() else 0)
+    n_blank = _trailing_blank_rows(frame)
     if n_blank:
         frame, rows = frame.iloc[:len(frame) - n_blank].reset_index(drop=True), rows[:len(frame) - n_blank]
         summary.append(f"skipped {n_blank} empty row(s) at the end")
-    no_digit = ~frame[date_col].fillna("").str.contains(r"\d", regex=True).to_numpy(dtype=bool)
+    # Only the first and last few date cells are ever looked at: a pass over every cell of a ten-year hourly
+    # record was a tenth of its import.
+    no_digit = _NoDigit(frame[date_col])
     others = frame.drop(columns=[date_col])
 
     def units_row(i: int) -> bool:
