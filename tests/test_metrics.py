@@ -267,37 +267,3 @@ def test_median_interval_covers_the_true_median_about_as_often_as_its_level():
     hits = [lo <= 0.0 <= hi for lo, hi in (M.median_interval(rng.standard_normal(30), n_resamples=999, seed=i)
                                            for i in range(200))]
     assert 0.80 <= np.mean(hits) <= 0.97
-
-
-def _scipy_bootstrap_interval(data, statistic, level=0.9, n_resamples=2000, seed=0):
-    """The interval as it was computed through ``scipy.stats.bootstrap``: the reference the numpy resampling keeps."""
-    import warnings
-
-    from scipy.stats import DegenerateDataWarning, bootstrap
-
-    data = tuple(np.asarray(d, dtype=np.float64) for d in data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        res = bootstrap(data, statistic, paired=len(data) > 1, vectorized=True, axis=-1, confidence_level=level,
-                        n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
-    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64).ravel()
-    dist = dist[np.isfinite(dist)]
-    if dist.size < n_resamples / 2:
-        return float("nan"), float("nan")
-    return tuple(float(x) for x in np.quantile(dist, [(1 - level) / 2, (1 + level) / 2]))
-
-
-@pytest.mark.parametrize("seed", [0, 5])
-def test_bootstrap_interval_draws_the_resamples_scipy_bootstrap_draws(seed):
-    # verify's year intervals and the benchmarks' basin intervals are the same numbers as before scipy was dropped
-    from sca2lstm.evaluation.verify import _nse_of_sums, pooled_f1
-
-    rng = np.random.default_rng(seed)
-    v = rng.normal(0.7, 0.1, size=23)
-    assert M.bootstrap_interval((v,), np.median, seed=seed) == _scipy_bootstrap_interval((v,), np.median, seed=seed)
-    years = (rng.integers(300, 366, 9).astype(float), rng.gamma(3, 100, 9), rng.gamma(3, 1e4, 9), rng.gamma(2, 50, 9))
-    got = M.bootstrap_interval(years, _nse_of_sums, level=0.8, n_resamples=999, seed=seed)
-    assert got == _scipy_bootstrap_interval(years, _nse_of_sums, level=0.8, n_resamples=999, seed=seed)
-    # few flood years: many resamples hold no event, and their F1 (NaN) is left out alike
-    f1 = (np.array([0, 0, 3, 0, 1.0]), np.array([0, 0, 1, 0, 2.0]), np.array([0, 1, 0, 0, 1.0]))
-    assert M.bootstrap_interval(f1, pooled_f1, seed=seed) == _scipy_bootstrap_interval(f1, pooled_f1, seed=seed)

@@ -53,12 +53,3 @@ def test_a_whole_forecast_loads_no_library_only_other_commands_use(pretrained_ck
     others = ["scipy", "httpx", "fastapi", "uvicorn", "starlette", "optuna", "openpyxl"]
     assert loaded(code, others) == []
     assert (tmp_path / "basin_32006_issued_1976-06-15" / "forecast.csv").is_file()
-
-
-def test_verifying_a_reforecast_loads_no_scipy():
-    # The year intervals of `sca2lstm verify` resample with numpy: scipy.stats took longer to import than they take.
-    code = ("import numpy as np, pandas as pd; from sca2lstm.evaluation import verify\n"
-            "d = pd.date_range('2000-01-01', '2004-12-31').to_numpy(); o = np.random.default_rng(0).gamma(2, 5, d.size)\n"
-            "lo, hi = verify.nse_interval_over_years(d, o, o * 0.9 + 1)\n"
-            "assert lo < hi < 1")
-    assert loaded(code, ["scipy"]) == []

@@ -476,12 +476,7 @@ def after_gap_scores(obs, sim, persistence, after_gap) -> dict:
 
 def bootstrap_interval(data, statistic, level: float = 0.9, n_resamples: int = 2000,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap interval of ``statistic`` over paired samples.
-
-    The resamples are those ``scipy.stats.bootstrap`` draws (``paired=True``, ``vectorized=True``, one batch: the
-    indices ``rng.integers(0, n, (n_resamples, n))`` of ``numpy.random.default_rng(seed)``), drawn here with numpy
-    alone: importing scipy.stats took longer than a whole verification's resampling, and its own interval was
-    never used.
+    """Percentile-bootstrap interval of ``statistic`` over paired samples (``scipy.stats.bootstrap``).
 
     Parameters
     ----------
@@ -497,16 +492,18 @@ def bootstrap_interval(data, statistic, level: float = 0.9, n_resamples: int = 2
         holds neither an event nor a warning); NaN where it is defined in fewer than half of them, or with
         fewer than 3 samples.
     """
+    from scipy.stats import DegenerateDataWarning, bootstrap
+
     data = tuple(np.asarray(d, dtype=np.float64) for d in data)
-    n = data[0].shape[-1]
-    if n < 3:
+    if data[0].shape[-1] < 3:
         return float("nan"), float("nan")
-    if any(d.shape[-1] != n for d in data[1:]):
-        raise ValueError(f"bootstrap samples differ in length: {[d.shape[-1] for d in data]}; paired samples "
-                         "need one value per resampled unit each")
-    idx = np.random.default_rng(seed).integers(0, n, (n_resamples, n), dtype=np.int64)
-    # a resample where the statistic is undefined (all alike, no event) is NaN and left out below
-    dist = np.asarray(statistic(*(d[..., idx] for d in data), axis=-1), dtype=np.float64).ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap(data, statistic, paired=len(data) > 1, vectorized=True, axis=-1, confidence_level=level,
+                        n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
+    # the percentile interval from the resamples themselves: scipy's is NaN as soon as one resample is
+    # undefined, or when all are alike (it warns of degenerate data)
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64).ravel()
     dist = dist[np.isfinite(dist)]
     if dist.size < n_resamples / 2:
         return float("nan"), float("nan")
