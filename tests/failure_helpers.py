@@ -32,7 +32,7 @@ def ts_file(data_dir: Path, basin: str = BASIN) -> Path:
     return hit
 
 
-FEW_RECORDS = "valid records; at least"  # fine-tuning's warning on the tiny basins (stderr under --quiet)
+FEW_RECORDS = "valid training records ("  # fine-tuning's warning on the tiny basins (stderr under --quiet)
 
 
 def one_line(err: str, ignore: tuple = ()) -> str:

@@ -1,5 +1,6 @@
 """Fine-tuning: freezing, unfreeze flags, chronological split, test-period isolation, guide snippet."""
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -158,9 +159,18 @@ def test_the_performance_chart_names_the_nse_the_run_reports(pretrained_ckpt, ti
 @pytest.mark.slow
 def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sca2lstm"):
-        finetune(pretrained_ckpt, "32006", {**FT, "epochs": 1, "min_records": 5000}, data_dir=tiny_data_dir,
-                 out_root=tmp_path / "w", progress=False)
-    assert any("valid records; at least 5000 are recommended" in r.getMessage() for r in caplog.records)
+        r = finetune(pretrained_ckpt, "32006", {**FT, "epochs": 1, "min_records": 5000}, data_dir=tiny_data_dir,
+                     out_root=tmp_path / "w", progress=False)
+    # the guide's 5000 are counted on the training part only, and the line says so: its observed days, by name
+    split = json.loads((r["run_dir"] / "config.json").read_text())["split"]
+    ts = pd.read_csv(next((tiny_data_dir / "timeseries").glob("*_32006_*.csv")), parse_dates=["date"])
+    q = ts.set_index("date")["discharge_vol"]
+    n_train = int(q[split["train"][0]:split["train"][1]].notna().sum())
+    n_val = int(q[split["validation"][0]:split["validation"][1]].notna().sum())
+    few = [m.getMessage() for m in caplog.records if "are recommended" in m.getMessage()]
+    assert few == [f"basin 32006: only {n_train} valid training records (observed days of the training part "
+                   f"{split['train'][0]}..{split['train'][1]}; the validation part's {n_val} are not counted); "
+                   f"at least 5000 are recommended (finetune.min_records)"]
 
     empty = tmp_path / "empty"
     shutil.copytree(tiny_data_dir, empty)

@@ -158,10 +158,15 @@ def finetune(pretrained_model, basin: str, finetune_overrides: dict | None = Non
             raise DataError(f"basin {basin}: no valid discharge records in the fine-tuning training part "
                             f"{rec.dates[split.i0]}..{rec.dates[split.i_split - 1]}")
         check_period_inputs(rec, cfg, rec.dates[split.i0], rec.dates[split.i_split - 1], "fine-tuning training")
+        n_val_valid = int(np.isfinite(rec.y[split.i_split:split.i1]).sum())
         if split.n_train_valid < cfg.finetune.min_records:
-            log.warning("basin %s: only %d valid records; at least %d are recommended", basin,
-                        split.n_train_valid, cfg.finetune.min_records)
-        if int(np.isfinite(rec.y[split.i_split:split.i1]).sum()) == 0:
+            # The guide's "at least 5000 valid records" is checked on the days fine-tuning trains on: a record long
+            # enough in all, most of it validation, still trains on few. The line says which days it counted.
+            log.warning("basin %s: only %d valid training records (observed days of the training part %s..%s; the "
+                        "validation part's %d are not counted); at least %d are recommended (finetune.min_records)",
+                        basin, split.n_train_valid, rec.dates[split.i0], rec.dates[split.i_split - 1], n_val_valid,
+                        cfg.finetune.min_records)
+        if n_val_valid == 0:
             raise DataError(f"basin {basin}: no observed discharge in the validation part "
                             f"{rec.dates[split.i_split]}..{rec.dates[split.i1 - 1]}; lower --fine_tune_ratio")
 
