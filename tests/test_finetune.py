@@ -1,5 +1,6 @@
 """Fine-tuning: freezing, unfreeze flags, chronological split, test-period isolation, guide snippet."""
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -217,6 +218,16 @@ def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_o
     unseen = rec.dates[va[0]:va[1]] > trained_until
     assert dec["pretrained"] == pytest.approx(validation_score(cfg, data, ev, "32006", unseen), abs=1e-6)
     assert dec["pretrained"] != pytest.approx(validation_score(cfg, data, ev, "32006"), abs=1e-4)
+    # the blend weight the kept model forecasts with is fitted on the same days, not on those it learned
+    from sca2lstm.evaluation.persistence import fit_forecasts
+    blend = json.loads((r["run_dir"] / "val_metrics.json").read_text())["persistence_blend"]
+    fc = ev.forecasts[0]
+    on_unseen = fit_forecasts(data, [dataclasses.replace(fc, pred=np.where(unseen, fc.pred, np.nan))],
+                              cfg.data.lead_days)["32006"]
+    assert r["kept"] == "pretrained" and blend["n_days"] == on_unseen.n_days < len(unseen)
+    assert blend["alpha"] == pytest.approx(float(on_unseen.alpha), abs=1e-6)
+    assert float(torch.load(r["checkpoint"], weights_only=False)["persistence_blend"]["32006"]) == \
+        pytest.approx(blend["alpha"], abs=1e-9)
 
     # Too few days outside them: every validation day is compared, and a warning says it is in-sample.
     with caplog.at_level(logging.WARNING, logger="sca2lstm"):

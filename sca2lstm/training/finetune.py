@@ -15,6 +15,7 @@
   ``config.json`` say which, and ``best_model_basin_{id}.pth`` holds the kept weights. The two are
   compared only on validation days the pretrained model did not train on (:func:`comparison_days`; a
   ``--test_start`` or ratio can move the validation part into them); ``kept.score_days`` records which.
+  The kept model's persistence blend weight is fitted on those same days.
 """
 
 from __future__ import annotations
@@ -264,7 +265,8 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
         model.load_state_dict(pretrained_state)
     log.info("basin %s: kept the %s model (validation %s on %s: pretrained %.4f, fine-tuned %.4f)", basin, kept,
              decision["score"], _days_text(score_days), score_before, score_after)
-    blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin, kept)
+    # the blend weight is fitted on the days the models were compared on, for the same reason
+    blend = _fit_blend(cfg, data, before if kept == PRETRAINED else after, basin, kept, days)
 
     # Outputs ---------------------------------------------------------------------------------------
     comparison = pd.concat([metrics_frame(before.per_basin).assign(stage="before (pretrained)"),
@@ -351,10 +353,14 @@ def validation_score(cfg, data, ev, basin: str, days=None) -> float:
     models on the same days and basin.
 
     ``days``: [days of the basin's forecast] bool, the days scored (:func:`comparison_days`); default all."""
-    fcs = [f if f.basin != basin or days is None else
-           dataclasses.replace(f, pred=np.where(np.asarray(days, bool), f.pred, np.nan)) for f in ev.forecasts]
-    fit = fit_forecasts(data, fcs, cfg.data.lead_days)[basin]
+    fit = fit_forecasts(data, _on_days(ev, basin, days), cfg.data.lead_days)[basin]
     return float(fit.skill_blend if cfg.model.persistence_blend else fit.skill_model)
+
+
+def _on_days(ev, basin: str, days=None) -> list:
+    """``ev``'s forecasts, the basin's kept only on ``days`` ([days of its forecast] bool; None: all)."""
+    return [f if f.basin != basin or days is None else
+            dataclasses.replace(f, pred=np.where(np.asarray(days, bool), f.pred, np.nan)) for f in ev.forecasts]
 
 
 #: Fewest observed validation days outside the pretrained model's training days that the keep-or-discard
@@ -417,7 +423,7 @@ def _days_text(score_days: dict) -> str:
     return text + (", in-sample for the pretrained model)" if score_days["in_sample_for_pretrained"] else ")")
 
 
-def _fit_blend(cfg, data, kept_eval, basin, kept: str) -> dict | None:
+def _fit_blend(cfg, data, kept_eval, basin, kept: str, days=None) -> dict | None:
     """The basin's blend weight with persistence, fitted on the fine-tune's validation part.
 
     Parameters
@@ -428,11 +434,15 @@ def _fit_blend(cfg, data, kept_eval, basin, kept: str) -> dict | None:
         Which model that is, ``"pretrained"`` or ``"fine-tuned"`` (:func:`keep_better`): the lines name it,
         since the blend is fitted for the kept weights, which are the pretrained ones where fine-tuning did
         not earn its place.
+    days : ndarray of bool, optional
+        The validation days fitted on (:func:`comparison_days`, those the kept model was chosen on): days
+        the pretrained weights trained on would make the model look better than it forecasts, and weigh it
+        too heavily against persistence. Default: every validation day.
 
     Says in one line when that model alone is worse than persistence there, and how the blend resolves it
     (or that it is off). Returns ``BlendFit.as_dict()`` or None when the blend is off.
     """
-    fit = fit_forecasts(data, kept_eval.forecasts, cfg.data.lead_days)[basin]
+    fit = fit_forecasts(data, _on_days(kept_eval, basin, days), cfg.data.lead_days)[basin]
     if not cfg.model.persistence_blend:
         if fit.skill_model < 0:
             log.warning("basin %s: the %s model is worse than persistence on its validation part "
