@@ -53,6 +53,24 @@ def _interrupt_on_call(monkeypatch, n):
     monkeypatch.setattr(trainer_mod.Trainer, "_train_epoch", epoch)
 
 
+@pytest.mark.slow
+def test_ctrl_c_in_a_strategy_says_it_cannot_be_resumed_and_names_no_removed_state(tmp_path, tiny_data_dir,
+                                                                                  pretrained_ckpt, capsys,
+                                                                                  monkeypatch):
+    """--strategy auto stopped in its first candidate's second epoch: the candidates' folder goes, and --resume
+    refuses a strategy, so the line must not send the user to a state file and --resume."""
+    out = tmp_path / "o"
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 2)
+        rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "2", "--quiet",
+                                        "--strategy", "auto"))
+    line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS,))
+    assert rc == 130 and line == (f"fine_train.py: interrupted; --strategy auto of basin {BASIN} stopped before it "
+                                  "kept a model; nothing is saved and it cannot be resumed: rerun the same command "
+                                  "without --resume"), line
+    assert not list(out.rglob("*.pth"))
+
+
 def _same_weights(a, b):
     sa = torch.load(a, weights_only=True)["model_state_dict"]
     sb = torch.load(b, weights_only=True)["model_state_dict"]

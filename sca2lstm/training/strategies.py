@@ -151,9 +151,16 @@ def _run_candidates(strategy, pretrained_model, basin, config, flags, trials, ou
         else:
             _search(run, config, flags, trials or DEFAULT_SEARCH_TRIALS, kw.get("seed"))
         return _keep_best(strategy, basin, run_dir, rows, results)
-    except BaseException:
-        if not (run_dir / f"best_model_basin_{basin}.pth").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # no half-finished strategy folder
+    except BaseException as e:
+        if (run_dir / f"best_model_basin_{basin}.pth").exists():
+            raise
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-finished strategy folder
+        if isinstance(e, KeyboardInterrupt):
+            # the candidate's message named its resumable state, removed with the folder above, and --resume
+            # refuses a strategy: the line says what is left and what to do instead
+            raise KeyboardInterrupt(f"--strategy {strategy} of basin {basin} stopped before it kept a model; "
+                                    f"nothing is saved and it cannot be resumed: rerun the same command without "
+                                    f"--resume") from None
         raise
 
 
