@@ -71,6 +71,26 @@ def test_ctrl_c_in_a_strategy_says_it_cannot_be_resumed_and_names_no_removed_sta
     assert not list(out.rglob("*.pth"))
 
 
+@pytest.mark.slow
+def test_ctrl_c_in_several_basins_names_the_basins_to_resume(tmp_path, tiny_data_dir, pretrained_ckpt, capsys,
+                                                             monkeypatch):
+    """Stopped in the second basin's second epoch: the first basin is finished, so --resume of both would fail
+    for it; the line names the basin whose state is saved, and that command finishes it."""
+    out = tmp_path / "o"
+    with monkeypatch.context() as m:
+        _interrupt_on_call(m, 4)  # 2 epochs of 32006, then the second of 10002
+        rc = finetune_cli.main(_ft_argv(pretrained_ckpt, tiny_data_dir, out, "--target_basin", "10002",
+                                        "--epochs", "2", "--quiet"))
+    line = one_line(capsys.readouterr().err, ignore=(FEW_RECORDS, "worse than persistence"))
+    assert rc == 130 and line == ("fine_train.py: interrupted; the state is saved for basin 10002; rerun with "
+                                  "--resume --target_basin 10002 to continue"), line
+    assert len(list(out.glob(f"basin_{BASIN}/*/best_model_basin_{BASIN}.pth"))) == 1
+    argv = [a if a != BASIN else "10002" for a in _ft_argv(pretrained_ckpt, tiny_data_dir, out, "--epochs", "2",
+                                                           "--quiet", "--resume")]
+    assert finetune_cli.main(argv) == 0
+    assert len(list(out.glob("basin_10002/*/best_model_basin_10002.pth"))) == 1
+
+
 def _same_weights(a, b):
     sa = torch.load(a, weights_only=True)["model_state_dict"]
     sb = torch.load(b, weights_only=True)["model_state_dict"]

@@ -165,13 +165,16 @@ def _body(args) -> int:
         from ..evaluation.context import check_basins
         check_basins(load_model(args.pretrained_model), args.data_dir, basins)
     jobs = min(args.jobs, len(basins))
-    if jobs > 1:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            futures = {b: ex.submit(_one, (args, b, threads, True, overrides, seed)) for b in basins}
-            rows = [_collect(b, f) for b, f in futures.items()]
-    else:
-        rows = [_one((args, b, 0, False, overrides, seed)) for b in basins]
+    try:
+        if jobs > 1:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+                futures = {b: ex.submit(_one, (args, b, threads, True, overrides, seed)) for b in basins}
+                rows = [_collect(b, f) for b, f in futures.items()]
+        else:
+            rows = [_one((args, b, 0, False, overrides, seed)) for b in basins]
+    except KeyboardInterrupt:
+        raise _interrupted_basins(args.output_dir, basins) from None
     _print_summary(rows)
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
@@ -179,6 +182,22 @@ def _body(args) -> int:
                          f"{', '.join(r['basin'] for r in failed)}\n")
         return 1
     return 0
+
+
+def _interrupted_basins(out_root, basins) -> KeyboardInterrupt:
+    """Ctrl-C in a fine-tune of several basins, as the command reports it: which basins saved a state to resume.
+
+    A basin's own line names its state and says to rerun with --resume, but --resume of every basin listed
+    fails for those finished or not begun (no interrupted run): the line names the basins to resume instead.
+    """
+    from ..training.finetune import interrupted_run
+
+    saved = [b for b in basins if interrupted_run(out_root, b) is not None]
+    if not saved:
+        return KeyboardInterrupt("no basin saved a state to resume")
+    several = len(saved) > 1
+    return KeyboardInterrupt(f"{'states are' if several else 'the state is'} saved for basin{'s' if several else ''} "
+                             f"{', '.join(saved)}; rerun with --resume --target_basin {' '.join(saved)} to continue")
 
 
 def _collect(basin: str, future) -> dict:

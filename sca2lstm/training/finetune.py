@@ -213,6 +213,12 @@ def _new_run_dir(base: Path) -> Path:
     raise DataError(f"cannot create a new run folder under {base}: too many runs in one second")
 
 
+def interrupted_run(out_root, basin: str) -> Path | None:
+    """The run folder ``--resume`` continues for ``basin`` under ``out_root`` (its latest interrupted fine-tune),
+    or None."""
+    return _resume_dir(Path(out_root) / f"basin_{basin}")
+
+
 def _resume_dir(base: Path):
     if not base.is_dir():
         return None
