@@ -200,8 +200,11 @@ def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_o
 
     trained_until = max(np.datetime64(sp["end"]) for sp in torch.load(pretrained_ckpt, weights_only=False)
                         ["trained_on"] if sp["role"] == "train" and "32006" in sp["basins"])
-    r = finetune(pretrained_ckpt, "32006", {"epochs": 0, "fine_tune_ratio": 0.5}, data_dir=tiny_data_dir,
-                 out_root=tmp_path / "a", progress=False, test_start="1977-01-01")
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {"epochs": 0, "fine_tune_ratio": 0.5}, data_dir=tiny_data_dir,
+                     out_root=tmp_path / "a", progress=False, test_start="1977-01-01")
+    kept_lines = [m for m in caplog.messages if "kept the pretrained model (validation" in m]
+    caplog.clear()
     val_start, val_end = json.loads((r["run_dir"] / "config.json").read_text())["split"]["validation"]
     assert np.datetime64(val_start) < trained_until  # the validation part overlaps the pretraining years
     unseen_start = str(trained_until + 1)
@@ -209,6 +212,11 @@ def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_o
     assert dec["score_days"]["spans"] == [f"{unseen_start}..{val_end}"]
     assert dec["score_days"]["left_out"] == [f"{val_start}..{trained_until}"]
     assert not dec["score_days"]["in_sample_for_pretrained"]
+    # the log names those days and what their number counts (observed days; fewer are scored, persistence needs
+    # the day before observed too)
+    assert len(kept_lines) == 1
+    assert f"on {unseen_start}..{val_end} ({dec['score_days']['observed_days']} observed days): pretrained " \
+        in kept_lines[0], kept_lines
     # the recorded score is the pretrained model's on those days, not on the whole validation part
     bundle = load_model(pretrained_ckpt)
     ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006", test_start="1977-01-01")

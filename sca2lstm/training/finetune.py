@@ -425,7 +425,8 @@ def _runs(dates, mask) -> list:
 
 def _days_text(score_days: dict) -> str:
     """The compared days for the log: their spans and number, and whether they are in-sample."""
-    text = f"{', '.join(score_days['spans'])} ({score_days['observed_days']} days"
+    # observed days, not scored ones: a day scores only where the day before it is observed too (persistence)
+    text = f"{', '.join(score_days['spans'])} ({score_days['observed_days']} observed days"
     return text + (", in-sample for the pretrained model)" if score_days["in_sample_for_pretrained"] else ")")
 
 
