@@ -121,3 +121,10 @@ def test_the_device_help_names_the_default_each_command_uses(module, from_config
     parser = importlib.import_module(f"sca2lstm.cli.{module}").build_parser()
     text = next(a.help for a in parser._actions if a.dest == "device")
     assert ("the config's training.device" in text) is from_config and "'auto': the CPU" in text
+
+
+def test_pretrainings_parallel_flag_given_to_fine_tuning_points_to_jobs(capsys):
+    """The guide pretrains with --parallel; the same word on fine_train.py is answered with its own flag, --jobs."""
+    assert ft_cli.main(["--target_basin", "32006", "--pretrained_model", "m.pth", "--parallel"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unrecognized arguments: --parallel" in err and "did you mean --jobs N" in err

@@ -34,6 +34,8 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # argparse's own attribute (every version since 2.7): its pattern of a negative number
         self._negative_number_matcher = NEGATIVE_VALUE
+        #: option -> what to say instead, for an option of another command that a user carries over
+        self.meant_by: dict[str, str] = {}
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)  # for the suggestions of error()
@@ -67,6 +69,9 @@ class ArgumentParser(argparse.ArgumentParser):
         typed = [t.split("=", 1)[0] for t in typed if t.startswith("--") and t.split("=", 1)[0] not in options]
         hints = {}
         for t in typed:
+            if t in self.meant_by:  # a flag of another command, e.g. pretraining's --parallel in fine_train.py
+                hints[t] = self.meant_by[t]
+                continue
             match = difflib.get_close_matches(t, options, n=1, cutoff=0.6)
             if match and not any(o.startswith(t) for o in options):  # a prefix argparse already takes
                 hints[t] = match[0]

@@ -68,6 +68,8 @@ def build_parser() -> ArgumentParser:
                    help="continue the latest interrupted fine-tune of the basin (same --pretrained_model, flags and data; "
                         "on the data folder it read, unless --data_dir)")
     p.add_argument("--jobs", type=positive_int, default=1, help="basins fine-tuned in parallel processes (default 1)")
+    # pretraining's --parallel (the guide's first command) carried over to fine-tuning: several basins at once is --jobs
+    p.meant_by["--parallel"] = "--jobs N (N basins fine-tuned at once; --parallel is pretraining's)"
     p.add_argument("--output_dir", default="./model_output/fine_tune",
                    help="root of the run folders (default ./model_output/fine_tune)")
     add_common_flags(p, device_from_config=False)  # the pretrained model's config fixes no device
