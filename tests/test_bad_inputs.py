@@ -589,3 +589,13 @@ def test_no_command_is_a_usage_error_on_stderr_and_help_is_on_stdout(capsys):
     assert main_cli.main(["--help"]) == 0
     cap = capsys.readouterr()
     assert cap.err == "" and cap.out.startswith("usage: sca2lstm <command> [options]")
+
+
+def test_version_flag_prints_the_package_version_on_stdout(capsys):
+    from sca2lstm import __version__
+    from sca2lstm.cli import main as main_cli
+
+    for flag in ("--version", "-V"):
+        assert main_cli.main([flag]) == 0
+        cap = capsys.readouterr()
+        assert cap.err == "" and cap.out == f"sca2lstm {__version__}\n"

@@ -29,7 +29,7 @@ SUBCOMMANDS = {
 def _usage() -> str:
     lines = ["usage: sca2lstm <command> [options]", "", "commands:"]
     lines += [f"  {name:<9} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
-    lines += ["", "'sca2lstm <command> --help' lists a command's options."]
+    lines += ["", "'sca2lstm <command> --help' lists a command's options; 'sca2lstm --version' the installed version."]
     return "\n".join(lines)
 
 
@@ -39,6 +39,11 @@ def main(argv=None) -> int:
         # asked for: the list on stdout, exit 0; no command at all is a usage error: stderr, exit 2
         print(_usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        # what a bug report asks for first; the package imports torch lazily, so this stays instant
+        from .. import __version__
+        print(f"sca2lstm {__version__}")
+        return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in SUBCOMMANDS:
         import difflib
