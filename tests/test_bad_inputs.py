@@ -599,3 +599,22 @@ def test_version_flag_prints_the_package_version_on_stdout(capsys):
         assert main_cli.main([flag]) == 0
         cap = capsys.readouterr()
         assert cap.err == "" and cap.out == f"sca2lstm {__version__}\n"
+
+
+def test_every_command_help_ends_with_examples_that_its_parser_accepts(capsys):
+    import importlib
+    import shlex
+
+    from sca2lstm.cli.main import SUBCOMMANDS
+
+    for name, (module_name, _) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        parser = module.build_parser()
+        assert parser.examples, f"sca2lstm {name} --help shows no example"
+        assert parser.format_help().endswith("".join(f"  {e}\n" for e in parser.examples))
+        for example in parser.examples:
+            words = shlex.split(example, comments=True)
+            # 'python sca2lstm.py ...' or 'sca2lstm train ...': the flags start after the command's name
+            args = words[2:]
+            assert words[:2] in (["sca2lstm", name], ["python", parser.prog]), example
+            parser.parse_args(args)   # a usage error would exit 2 here

@@ -20,11 +20,17 @@ from .common import ArgumentParser, non_negative_int, positive_int, run_main
 PROG = "sca2lstm calibrate"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm calibrate --model ./model_output/sca2lstm.pth',
+]
+
+
 def build_parser() -> ArgumentParser:
     from ..evaluation.calibration import MAX_BASINS
     from ..evaluation.spread import WEATHER_SETTINGS
 
-    p = ArgumentParser(prog=PROG, description="Fit the forecast calibration of a checkpoint on validation days: "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Fit the forecast calibration of a checkpoint on validation days: "
                                               "blend and spread per lead, warning probabilities.")
     p.add_argument("--model", required=True, help="the checkpoint (.pth, or a quoted glob: the newest match); the "
                                                   "calibration is written beside it. A fine-tuned model is refitted "

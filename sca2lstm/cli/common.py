@@ -28,14 +28,23 @@ NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,;\s+-]*$")
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), not the usage block plus a line, a
     mistyped option is answered with the option meant (``--epocs``: did you mean ``--epochs``?), and a value
-    list starting with a negative number (:data:`NEGATIVE_VALUE`) is a value."""
+    list starting with a negative number (:data:`NEGATIVE_VALUE`) is a value. ``examples`` are command
+    lines that ``--help`` ends with."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, examples: Sequence[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
         # argparse's own attribute (every version since 2.7): its pattern of a negative number
         self._negative_number_matcher = NEGATIVE_VALUE
         #: option -> what to say instead, for an option of another command that a user carries over
         self.meant_by: dict[str, str] = {}
+        self.examples = list(examples)
+
+    def format_help(self) -> str:
+        # shown as written, not as an epilog: argparse re-wraps an epilog, breaking a command line mid-flag
+        text = super().format_help()
+        if self.examples:
+            text += "\nexamples:\n" + "".join(f"  {e}\n" for e in self.examples)
+        return text
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)  # for the suggestions of error()

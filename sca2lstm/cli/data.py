@@ -19,8 +19,15 @@ PROG = "sca2lstm data"
 SHOWN_IDS = 20
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm data synth --out ./synthetic_basins',
+        'sca2lstm data check --data_dir ../shared/data/camels_gb',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Data tools.")
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Data tools.")
     sub = p.add_subparsers(dest="action", required=True)
     s = sub.add_parser("synth", help="write the built-in synthetic basins in the CAMELS-GB layout, marked as synthetic "
                        "(a model trained on them is refused on real data, and the reverse)")

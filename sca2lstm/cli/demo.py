@@ -29,8 +29,15 @@ TINY = {"basins": 3, "pretrain_epochs": 1, "finetune_epochs": 1, "coverage": 0.3
         "synth_end": "1975-12-31"}
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm demo                                   # writes ./demo_output/, open report.html',
+        'sca2lstm demo --out ./demo2 --epochs 4',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Run synth -> pretrain -> fine-tune -> predict offline.")
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Run synth -> pretrain -> fine-tune -> predict offline.")
     p.add_argument("--out", default="./demo_output", help="output folder (default ./demo_output)")
     p.add_argument("--basins", type=positive_int, default=None, help=f"synthetic basins (default {DEMO['basins']})")
     p.add_argument("--epochs", type=positive_int, default=None,

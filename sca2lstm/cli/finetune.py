@@ -26,8 +26,15 @@ PROG = "fine_train.py"
 log = logging.getLogger(__name__)
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'python fine_train.py --target_basin 32006 --pretrained_model ./model_output/sca2lstm.pth',
+        'python fine_train.py --target_basin my-gauge --data_dir ./my_stations --pretrained_model ./model_output/sca2lstm.pth --strategy conservative',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description=(
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description=(
         "Fine-tune a pretrained SCA2LSTM model to one or more basins. Each setting comes from the flag if "
         "given, else the config file's finetune: section, else the finetune section stored in the "
         "pretrained checkpoint, else the built-in default shown here. Of --config only finetune: and "

@@ -16,8 +16,16 @@ from .warnings_flags import add_warning_flags, run_reforecast, warned
 PROG = "sca2lstm forecast"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --leads 7 --issue_date 2015-09-01',
+        'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --warning_levels alert=45.0,danger=80.0',
+        'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --from 2010-10-01 --to 2015-09-30',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Issue-time forecast of a basin's flow for the next days, with "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Issue-time forecast of a basin's flow for the next days, with "
                                               "quantiles, from what is known on the issue date.")
     p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")

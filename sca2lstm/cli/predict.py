@@ -20,8 +20,15 @@ PROG = "predict.py"
 log = logging.getLogger(__name__)
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        "python predict.py --model './model_output/fine_tune/basin_32006/*/best_model_basin_32006.pth' --basin 32006",
+        'python predict.py --model ./model_output/sca2lstm.pth --basin 32006 --start 2010-10-01 --end 2015-09-30',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
     p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, action="extend", nargs="+", required=True,
                    help="basin id(s); repeat the flag or list several")

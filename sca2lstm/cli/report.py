@@ -13,9 +13,15 @@ PROG = "sca2lstm report"
 log = logging.getLogger(__name__)
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm report ./model_output/sca2lstm_run',
+]
+
+
 def build_parser() -> ArgumentParser:
     """The command's argument parser."""
-    p = ArgumentParser(prog=PROG, description="Rebuild RUN_DIR/report.html from the files of a run "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Rebuild RUN_DIR/report.html from the files of a run "
                                               "folder (config, history, metrics, tune trials, figures).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (e.g. runs/<name>)")
     p.add_argument("--title", default=None, help="page title (default: 'sca2lstm run: <folder>')")

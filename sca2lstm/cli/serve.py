@@ -19,8 +19,14 @@ PROG = "sca2lstm serve"
 log = logging.getLogger(__name__)
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm serve --model ./model_output --data_dir ./stations --db service.sqlite --issue_at 08:00',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Serve forecasts of a checkpoint over HTTP: JSON API, web page, "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Serve forecasts of a checkpoint over HTTP: JSON API, web page, "
                                               "posted observations kept in an SQLite file.")
     p.add_argument("--model", required=True,
                    help="checkpoint (.pth), or a folder of checkpoints: each station's own fine-tuned model "

@@ -38,8 +38,14 @@ _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "
               "max_reading_gap"}
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm station import pegel.csv --id my-gauge --out ./my_stations --map date=Datum,precipitation=Niederschlag,discharge=Abfluss --discharge_unit l/s --area_km2 120 --lat 48.07 --lon 9.37',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Station tools: 'import' writes a station's record (CSV or Excel, daily "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Station tools: 'import' writes a station's record (CSV or Excel, daily "
                                               "or sub-daily, discharge or water level) into a data folder.")
     sub = p.add_subparsers(dest="action", required=True, metavar="{import}", parser_class=ArgumentParser)
     q = sub.add_parser("import", help="import a station's record into a data folder")

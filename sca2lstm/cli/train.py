@@ -18,8 +18,16 @@ from .common import (ArgumentParser, add_common_flags, add_log_file, basin_id, n
 PROG = "sca2lstm.py"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'python sca2lstm.py --epochs 60 --parallel                  # CAMELS-GB in $SCA2LSTM_DATA_DIR',
+        'sca2lstm train --data_dir builtin --epochs 5 --output ./try/sca2lstm.pth',
+        'python sca2lstm.py --epochs 60 --parallel --resume         # after a Ctrl-C',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Pretrain SCA2LSTM on many basins. A flag that is given beats "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Pretrain SCA2LSTM on many basins. A flag that is given beats "
                        "the config file (training: section), which beats the built-in default shown here.")
     p.add_argument("--epochs", type=non_negative_int, default=None,
                    help="maximum epochs (default 60, or the config's training.epochs; early stopping may end sooner)")

@@ -19,8 +19,14 @@ from .common import ArgumentParser, add_common_flags, non_negative_int, output_f
 PROG = "sca2lstm tune"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm tune --config my.yaml --trials 24',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description=(
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description=(
         "Search hyper-parameters with Optuna over the config's tune.space, scored on the validation period. "
         "Flags beat the config's tune: section. Rerun the same command to resume an interrupted study."))
     p.add_argument("--trials", type=positive_int, default=None, help="trials the study holds in all (default: tune.trials, 24)")

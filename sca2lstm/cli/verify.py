@@ -15,8 +15,14 @@ from .common import ArgumentParser, output_folder, run_main
 PROG = "sca2lstm verify"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm verify ./model_output/forecasts/basin_32006_reforecast_2010-10-01_2015-09-30/reforecast.csv',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Score a reforecast table (sca2lstm forecast --from --to, or what a service "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Score a reforecast table (sca2lstm forecast --from --to, or what a service "
                                               "issued: GET /stations/<id>/issued.csv) per lead, "
                                               "beside persistence: NSE, CRPS, coverage, reliability, and per "
                                               "warning level POD, FAR, CSI, F1 by day and by event, Brier skill.")

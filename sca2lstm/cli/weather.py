@@ -29,8 +29,15 @@ PREVIOUS_RUNS_FIRST_DAY = "2024-01-01"
 PROG = "sca2lstm weather"
 
 
+#: command lines that --help ends with (tests parse each)
+EXAMPLES = [
+        'sca2lstm weather fetch --basin 32006 --model ./model_output/sca2lstm.pth --ensemble',
+        'sca2lstm weather archive --basin 32006 --model ./model_output/sca2lstm.pth --from 2024-03-01 --to 2024-09-30',
+]
+
+
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Weather forecasts from Open-Meteo: 'fetch' today's forecast, "
+    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Weather forecasts from Open-Meteo: 'fetch' today's forecast, "
                                               "'archive' past forecasts (previous-runs API).")
     sub = p.add_subparsers(dest="action", required=True, metavar="{fetch,archive}", parser_class=ArgumentParser)
     f = sub.add_parser("fetch", help="save today's weather forecast for a station's lead days")
