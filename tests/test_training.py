@@ -72,6 +72,9 @@ def test_cli_logs_one_line_per_epoch(tiny_data_dir, tmp_path, caplog, capsys):
     log = (out.with_name("sca2lstm_run") / "train.log").read_text()
     epoch_lines = [ln for ln in log.splitlines() if " epoch " in ln and "/2" in ln]
     assert len(epoch_lines) == 3  # epoch 0 (starting weights) + 2
+    # the terse columns and the '*' are explained once, before the first epoch line
+    key = next(i for i, ln in enumerate(log.splitlines()) if "epoch lines:" in ln)
+    assert "'*': best so far" in log.splitlines()[key] and key < log.splitlines().index(epoch_lines[0])
     assert "val NSE median" in epoch_lines[-1]
     ck = torch.load(out, weights_only=True)
     assert ck["basins"] == ["32006", "10002"]

@@ -574,6 +574,11 @@ class Trainer:
         s = self.s
         if s.time_budget_s is not None:
             self.deadline = time.time() + s.time_budget_s
+        if self.rank == 0 and self.epoch < s.epochs and self.bad_epochs < s.patience:
+            # the epoch lines are terse; a hydrologist reading them for the first time needs their key once
+            log.info("epoch lines: losses are on standardised flow, lower is better (mse: squared error; issue-time: "
+                     "the forecast windows, lead days: their days after the issue date; head: the quantile head); "
+                     "val NSE/KGE: median over validation basins, 1 is perfect; '*': best so far, the weights kept")
         try:
             if self.epoch == 0 and not self.history:
                 # Epoch 0 scores the starting weights: a fine-tune can then never end worse than it began.
