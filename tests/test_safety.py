@@ -163,7 +163,8 @@ def test_resume_without_a_saved_state_says_so_before_reading_any_data(tmp_path, 
     state = tmp_path / "models" / "m_run" / "last_state.pth"
     rc = train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--resume"))
     assert rc == 1 and one_line(capsys.readouterr().err).endswith(
-        f"--resume: no resumable state at {state}; start without --resume")
+        f"--resume: no resumable state at {state} (the run of --output {out}); give the interrupted run's "
+        "--output, or start without --resume")
     with pytest.raises(DataError, match="no resumable state"):
         pretrain_mod.pretrain(tiny_cfg, out, data_dir=tiny_data_dir, resume=True, progress=False)
     assert read == [] and not (tmp_path / "models").exists()
@@ -685,7 +686,7 @@ def test_a_run_stopped_while_calibrating_names_its_saved_state_and_resume_comple
         capsys.readouterr()
         assert cli.main(argv) == 130
         state = run_dir() / "last_state.pth"
-        expected = f"{prog}: interrupted; the run's state is saved in {state}; rerun with --resume to continue"
+        expected = f"{prog}: interrupted; the run's state is saved in {state}; rerun the same command with --resume added to continue"
         assert capsys.readouterr().err.strip().splitlines()[-1] == expected
         assert f"Interrupted: the run's state is saved in {state}" in (run_dir() / log_name).read_text()
     monkeypatch.undo()

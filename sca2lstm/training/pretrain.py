@@ -293,7 +293,9 @@ def resume_state(output) -> Path:
     output = Path(output)
     state = output.with_name(f"{output.stem}_run") / "last_state.pth"
     if not state.is_file():
-        raise DataError(f"--resume: no resumable state at {state}; start without --resume")
+        # a run started with --output elsewhere is resumed only with that --output: say which run was looked for
+        raise DataError(f"--resume: no resumable state at {state} (the run of --output {output}); give the "
+                        "interrupted run's --output, or start without --resume")
     return state
 
 

@@ -122,7 +122,7 @@ def resumable_interrupt(interrupt: KeyboardInterrupt, state_path) -> KeyboardInt
     """
     if str(interrupt) or not Path(state_path).is_file():
         return interrupt
-    hint = f"the run's state is saved in {state_path}; rerun with --resume to continue"
+    hint = f"the run's state is saved in {state_path}; rerun the same command with --resume added to continue"
     log.info("Interrupted: %s", hint)
     return KeyboardInterrupt(hint)
 
@@ -604,7 +604,7 @@ class Trainer:
         except KeyboardInterrupt:
             if self.rank == 0:
                 # The command line prints the message as its one stderr line; the log file keeps it too.
-                hint = f"the state after epoch {self.epoch} is saved in {self.state_path}; rerun with --resume to continue"
+                hint = f"the state after epoch {self.epoch} is saved in {self.state_path}; rerun the same command with --resume added to continue"
                 log.info("Interrupted: %s", hint)
                 raise KeyboardInterrupt(hint) from None
             raise
