@@ -1,5 +1,6 @@
 """The first-run demo end to end on a tiny configuration: every artefact exists and parses."""
 
+import json
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -52,6 +53,11 @@ def test_tiny_demo_writes_every_artefact(tmp_path, capsys):
     assert ("fine-tuning kept the pretrained weights" in printed) == kept_pretrained
 
     summary = pd.read_csv(out / "demo_test_metrics.csv")
+    # the fine-tuned model's scores as predict computed them (and the console rounds), not a 4-decimal copy
+    # that the report rounded again: a KGE of 0.97646 was 0.976 on the console and 0.977 in the report
+    scored = json.loads((fts[0].parent / "predictions" / "basin_32006" / "metrics.json").read_text())["model"]
+    row = summary.set_index("model").loc["fine-tuned"]
+    assert (row["NSE"], row["KGE"]) == (scored["nse"], scored["kge"])
     assert list(summary.columns) == ["model", "NSE", "KGE", "days"]
     assert list(summary["model"]) == ["pretrained", "fine-tuned", "persistence"]
     series = pd.read_csv(fts[0].parent / "predictions" / "basin_32006" / "series.csv")
