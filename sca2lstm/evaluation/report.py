@@ -103,8 +103,8 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         groups[_figure_group(p.name)].append(p)
 
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, body html)
+    # the results first; the configuration, a page of JSON that a reader looks up rather than reads, last
     for anchor, heading, body in (
-        ("configuration", "Configuration", _section_config(run_dir)),
         ("data", "Data summary", _section_data(run_dir)),
         ("training", "Training", _section_training(run_dir, groups["training"])),
         ("trials", "Tuning trials", _section_trials(run_dir)),
@@ -113,6 +113,7 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
         ("attention", "Attention", _figures(run_dir, groups["attention"])),
         ("figures", "Other figures", _figures(run_dir, groups["other"])),
+        ("configuration", "Configuration", _section_config(run_dir)),
     ):
         if body:
             sections.append((anchor, heading, body))
