@@ -25,6 +25,8 @@ from email.message import EmailMessage
 
 import httpx
 
+from ..weather.openmeteo import retry_after_seconds
+
 log = logging.getLogger(__name__)
 
 
@@ -143,7 +145,7 @@ class Notifier:
             return
         reason = f"the webhook answered HTTP {r.status_code}" + (f" {r.reason_phrase}" if r.reason_phrase else "")
         if r.status_code >= 500 or r.status_code in _TRANSIENT_4XX:
-            raise _Transient(reason, _retry_after(r.headers.get("retry-after")))
+            raise _Transient(reason, retry_after_seconds(r.headers.get("retry-after")))
         raise _Permanent(f"{reason}, a refusal the same request gets again; check --alert_webhook and the "
                          "receiver")
 
@@ -166,23 +168,6 @@ class Notifier:
         if refused:  # the others have it: sending again would repeat it to them, so the refusal is only said
             log.warning("alert by e-mail: the SMTP server refused %s; the other addresses have it",
                         "; ".join(f"{to} ({code} {_reply_text(reply)})" for to, (code, reply) in refused.items()))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """A Retry-After header's seconds (a number, or an HTTP date), or None where there is none or it is unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _reply_text(reply) -> str:

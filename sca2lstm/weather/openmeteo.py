@@ -152,7 +152,7 @@ class OpenMeteoClient:
                 continue
             if r.status_code == 429 or r.status_code >= 500:
                 last = f"HTTP {r.status_code}{_reason(r)}"
-                asked = _retry_after(r)
+                asked = retry_after_seconds(r.headers.get("Retry-After"))
                 if asked is not None and asked > self.max_wait and attempt < self.retries:
                     raise WeatherSourceError(f"Open-Meteo ({self.url}) answered {last} and asks to wait "
                                              f"{asked:.0f} s before retrying (more than the {self.max_wait:g} s "
@@ -222,9 +222,10 @@ class Answers(list):
         return b"[" + b",\n".join(b.strip() for b in self.bodies) + b"]\n"
 
 
-def _retry_after(r: httpx.Response) -> float | None:
-    """Seconds an answer's ``Retry-After`` header asks to wait (a number or an HTTP date); None without one."""
-    value = (r.headers.get("Retry-After") or "").strip()
+def retry_after_seconds(header: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header's value asks to wait (a number or an HTTP date); None without one or for
+    one that is neither (the weather fetch and the alerts' webhook both honour it)."""
+    value = (header or "").strip()
     if not value:
         return None
     try:
