@@ -437,11 +437,7 @@ def test_error_answers_name_the_station_and_the_problem_in_one_line_without_serv
 def test_an_unreachable_receiver_is_recorded_and_the_issue_still_stored(pretrained_ckpt, data, issued, tmp_path):
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     with WebhookStub(status=500) as hook, forecaster(pretrained_ckpt, data) as live:
-        dead_smtp = SMTPStub()
-        port = dead_smtp.port
-        dead_smtp.server.server_close()  # nothing listens there now
-        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1", smtp_port=port,
-                            retries=1, pause=0.0, timeout=2.0)
+        notifier = _notifier_with_mail_down(hook, retries=1)
         daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
             out = c.post("/daily_issue", headers=AUTH).json()
@@ -747,12 +743,8 @@ def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(
 
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
-    dead_smtp = SMTPStub()
-    dead_port = dead_smtp.port
-    dead_smtp.server.server_close()  # nothing listens there now
     with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
-        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
-                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        notifier = _notifier_with_mail_down(hook)
         daily = Daily(notifier=notifier, now=lambda: clock[0])
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
             first = c.post("/daily_issue", headers=AUTH).json()
@@ -778,6 +770,16 @@ def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(
             assert len(hook.received) == 1 and len(smtp.received) == 1
 
 
+def _notifier_with_mail_down(hook, retries: int = 0) -> Notifier:
+    """Alerts to ``hook`` and by mail through a port where no server listens (a mail server down), ``retries`` more
+    tries each; a test sets ``smtp_port`` to a live stub's to bring the mail back."""
+    dead = SMTPStub()
+    port = dead.port
+    dead.server.server_close()  # nothing listens there now
+    return Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1", smtp_port=port,
+                    retries=retries, pause=0.0, timeout=2.0)
+
+
 def test_an_alert_the_mail_server_missed_at_the_issue_is_mailed_within_the_day(pretrained_ckpt, data, issued,
                                                                               tmp_path):
     """The mail server down for a few minutes at the issue, the webhook up: the 15-minute resend mails the alert
@@ -789,12 +791,8 @@ def test_an_alert_the_mail_server_missed_at_the_issue_is_mailed_within_the_day(p
 
     _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
     clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
-    dead_smtp = SMTPStub()
-    dead_port = dead_smtp.port
-    dead_smtp.server.server_close()
     with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
-        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
-                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        notifier = _notifier_with_mail_down(hook)
         daily = Daily(notifier=notifier, now=lambda: clock[0])
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
             assert c.post("/daily_issue", headers=AUTH).json()["delivery"]["email"].startswith("failed: ")
@@ -819,12 +817,8 @@ def test_a_warning_that_rises_while_the_mail_missed_its_start_is_mailed_from_wha
     last heard)."""
     q05 = float(issued["q05"].min())
     clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
-    dead_smtp = SMTPStub()
-    dead_port = dead_smtp.port
-    dead_smtp.server.server_close()
     with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
-        notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
-                            smtp_port=dead_port, retries=0, pause=0.0, timeout=2.0)
+        notifier = _notifier_with_mail_down(hook)
         daily = Daily(notifier=notifier, now=lambda: clock[0])
         with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
             _levels(data, alert=(0.5 * q05, None), danger=(1e6, None))
