@@ -327,3 +327,14 @@ def test_a_prediction_too_short_for_an_nse_says_so_in_its_hydrographs_title(pret
     year = predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir)
     assert score_text(year) == (f"NSE {year.metrics['model']['nse']:.3f} "
                                 f"(persistence {year.metrics['persistence']['nse']:.3f})")
+
+
+def test_the_blend_line_names_the_model_it_is_about(pretrained_ckpt, tiny_data_dir, caplog):
+    """A run that predicts with two models (the demo: pretrained, then fine-tuned) logs a blend line for each; each
+    names its model, so two alike lines do not leave the reader guessing which is which."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        predict(pretrained_ckpt, "32006", "1976-01-01", "1976-03-31", data_dir=tiny_data_dir)
+    lines = [r.getMessage() for r in caplog.records if "persistence blend" in r.getMessage()]
+    assert len(lines) == 1 and f"model {pretrained_ckpt.name})" in lines[0], lines

@@ -154,7 +154,9 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     pers_idx = np.arange(i0, i1) - lead
     pers = np.where(pers_idx >= 0, rec.y[np.clip(pers_idx, 0, None)], np.nan).astype(np.float64)
     alpha, source = ctx.blend.alpha, ctx.blend.source
-    log.info("basin %s: persistence blend %s(%s)", basin, "" if alpha is None else f"alpha={alpha:.3f} ", source)
+    # the model named: a run that predicts with two models (the demo: pretrained, then fine-tuned) said it twice alike
+    log.info("basin %s: persistence blend %s(%s; model %s)", basin, "" if alpha is None else f"alpha={alpha:.3f} ",
+             source, Path(path).name if path is not None else "given in memory")
     pred_raw = pred
     if alpha is not None:
         pred = apply_blend(pred_raw, pers, alpha)
