@@ -17,6 +17,14 @@ ROOT = "sca2lstm"
 RESULT = 25
 logging.addLevelName(RESULT, "RESULT")
 
+#: ``extra`` of a record meant for the run's log file only: one the command line also prints as its closing
+#: stderr line (an interruption's resume hint), which the console would otherwise show twice.
+FILE_ONLY = {"file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
+
 
 def setup_logging(quiet: bool = False, logfile=None) -> None:
     """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked.
@@ -33,11 +41,13 @@ def setup_logging(quiet: bool = False, logfile=None) -> None:
     h = logging.StreamHandler(sys.stdout)
     h.setFormatter(logging.Formatter("%(message)s"))
     h.setLevel(RESULT if quiet else logging.INFO)
+    h.addFilter(_not_file_only)
     if quiet:
         h.addFilter(lambda record: record.levelno == RESULT)
         err = logging.StreamHandler(sys.stderr)
         err.setFormatter(logging.Formatter("%(message)s"))
         err.setLevel(logging.WARNING)
+        err.addFilter(_not_file_only)
         root.addHandler(err)
     root.addHandler(h)
     if logfile is not None:

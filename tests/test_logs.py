@@ -97,3 +97,23 @@ def test_finetune_log_file_begins_with_what_was_said_before_the_run_folder_exist
     split = next(ln for ln in log.splitlines() if "basin 32006: validation from" in ln)
     assert "INFO" in split and "ratio 0.5" in split, split
     assert log.index("basin 32006: validation from") < log.index(" epoch   0/1")
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_record_for_the_log_file_only_reaches_the_file_not_the_console(tmp_path, capsys, quiet):
+    """An interruption's resume hint is the command line's closing stderr line; logged for the run's log file, it
+    must not reach the console too (it was shown twice: on stdout, then on stderr)."""
+    from sca2lstm.logs import FILE_ONLY, add_log_file, remove_handler, setup_logging
+
+    setup_logging(quiet=quiet)
+    log = logging.getLogger("sca2lstm.training.trainer")
+    handler = add_log_file(tmp_path / "train.log")
+    try:
+        log.info("Interrupted: the state is saved", extra=FILE_ONLY)
+        log.warning("a warning still shows")
+    finally:
+        remove_handler(handler)
+        setup_logging()
+    out = capsys.readouterr()
+    assert "Interrupted" not in out.out + out.err and "a warning still shows" in out.out + out.err
+    assert "Interrupted: the state is saved" in (tmp_path / "train.log").read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ..data.dataset import SequenceData, chunk_starts, recorded_data
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
+from ..logs import FILE_ONLY
 from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import STATE_FORMAT, atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
@@ -123,7 +124,7 @@ def resumable_interrupt(interrupt: KeyboardInterrupt, state_path) -> KeyboardInt
     if str(interrupt) or not Path(state_path).is_file():
         return interrupt
     hint = f"the run's state is saved in {state_path}; rerun the same command with --resume added to continue"
-    log.info("Interrupted: %s", hint)
+    log.info("Interrupted: %s", hint, extra=FILE_ONLY)  # the CLI prints it on stderr
     return KeyboardInterrupt(hint)
 
 
@@ -605,7 +606,7 @@ class Trainer:
             if self.rank == 0:
                 # The command line prints the message as its one stderr line; the log file keeps it too.
                 hint = f"the state after epoch {self.epoch} is saved in {self.state_path}; rerun the same command with --resume added to continue"
-                log.info("Interrupted: %s", hint)
+                log.info("Interrupted: %s", hint, extra=FILE_ONLY)  # the CLI prints it on stderr
                 raise KeyboardInterrupt(hint) from None
             raise
         self.model.load_state_dict(self.best_state)
