@@ -20,7 +20,7 @@ import torch
 from .config import Config
 from .data.scaling import Scalers
 from .errors import CheckpointError, ConfigError
-from .models.sca2lstm import SCA2LSTM
+from .models.sca2lstm import SCA2LSTM, shape_mismatches
 
 FORMAT = "sca2lstm-checkpoint-v1"
 #: The format of a trainer's resumable state (``last_state.pth``), which is no model checkpoint.
@@ -189,8 +189,7 @@ def load_state_into(model: torch.nn.Module, state: dict, source) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    shapes = [f"{k}: checkpoint {given} vs model {mine}" for k, given, mine in shape_mismatches(model, state)]
     if missing or unexpected or shapes:
         parts = []
         if shapes:

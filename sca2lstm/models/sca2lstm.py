@@ -51,6 +51,14 @@ from .quantile import QuantileHead, days_since_observation
 from .recurrence import DualRecurrence, run_recurrence
 
 
+def shape_mismatches(module: nn.Module, state: dict) -> list[tuple[str, tuple, tuple]]:
+    """``(name, shape in state, shape in module)`` of each tensor of ``state`` whose shape is not the module's
+    parameter's of that name, in the module's order (names only one side has are not listed)."""
+    own = module.state_dict()
+    return [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items()
+            if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+
+
 class ModelConfigMismatch(RuntimeError):
     """Weights loaded into a model whose config gives other sizes (a RuntimeError, as torch's own)."""
 
@@ -145,15 +153,13 @@ class SCA2LSTM(nn.Module):
         ModelConfigMismatch
             A weight's shape differs from this model's (a ``RuntimeError``, as torch's own).
         """
-        own = self.state_dict()
-        for name, value in state_dict.items():
-            if name in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[name].shape):
-                n = sum(1 for k, v in state_dict.items() if k in own and hasattr(v, "shape")
-                        and tuple(v.shape) != tuple(own[k].shape))
-                raise ModelConfigMismatch(
-                    f"these weights are of a model built with another config: {name} is {list(value.shape)} in them, "
-                    f"{list(own[name].shape)} in this model ({n} such tensors); build the model from the "
-                    "checkpoint's own config: sca2lstm.checkpoint.load_model(path)")
+        wrong = shape_mismatches(self, state_dict)
+        if wrong:
+            name, given, own = wrong[0]
+            raise ModelConfigMismatch(
+                f"these weights are of a model built with another config: {name} is {list(given)} in them, "
+                f"{list(own)} in this model ({len(wrong)} such tensors); build the model from the checkpoint's own "
+                "config: sca2lstm.checkpoint.load_model(path)")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @staticmethod
