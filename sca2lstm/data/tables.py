@@ -191,7 +191,7 @@ def read_text(path, encoding: str | None = None, what: str = "text file") -> Tex
     raw, digest = read_bytes(path, what)
     if not raw.strip():
         raise DataError(f"{path} is empty; expected a {what}")
-    if b"\x00" in raw[:65536] and not _looks_utf16(raw) and encoding is None:
+    if encoding is None and _holds_binary(raw):
         raise DataError(f"{path} is not a text file (it holds binary data); expected a {what}")
     text, codec, detected = decode(raw, encoding, str(path))
     return TextFile(Path(path), text, codec, detected, digest)
@@ -225,6 +225,11 @@ def _gbk_read_as_utf8(text: str, raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return bool(wide) and all("\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef" for c in wide)
+
+
+def _holds_binary(raw: bytes) -> bool:
+    """True for bytes that are no text: NUL bytes in the first 64 KiB that are not UTF-16's."""
+    return b"\x00" in raw[:65536] and not _looks_utf16(raw)
 
 
 def _looks_utf16(raw: bytes) -> bool:
@@ -435,7 +440,7 @@ def _read_delimited(path: Path, sep: str, encoding, skiprows, header_names, na_v
     if kind:  # a workbook saved (or renamed) with a .csv name: read as text it is binary noise
         raise DataError(f"{path} is an Excel workbook ({kind}) under a {path.suffix or 'text'} name: rename it "
                         f"{path.stem}{kind}, or save the sheet as CSV")
-    if b"\x00" in raw[:65536] and not _looks_utf16(raw) and encoding is None:
+    if encoding is None and _holds_binary(raw):
         raise DataError(f"{path} is not a text file (it holds binary data); expected a CSV")
     text, codec, detected = decode(raw, encoding, str(path))
     if sep in ("\\t", "tab"):
@@ -680,7 +685,7 @@ def _refuse_binary(raw: bytes, source: str) -> None:
                         "CSV (UTF-8)")
     if raw.startswith(b"PK\x03\x04"):
         raise DataError(f"{source} is a zip archive, not CSV text; unzip it and use the CSV inside")
-    if b"\x00" in raw[:65536] and not _looks_utf16(raw):
+    if _holds_binary(raw):
         raise DataError(f"{source} is not a text file (it holds binary data); expected a CSV")
 
 
