@@ -182,14 +182,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                                    if any(station in unheard.get(c, {}) for c in to) else {})}, to))
     delivery = {}
     if alerts and channels:
-        delivery = {"webhook": None, "email": None}
-        for c in channels:
-            mine = [a for a, to in alerts if c in to]
-            if mine:
-                payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day,
-                           "alerts": mine}
-                # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
-                delivery[c] = (await run_in_threadpool(daily.notifier.send, payload, (c,)))[c]
+        delivery = await _send_by_channel(daily.notifier, day, now, {c: [a for a, to in alerts if c in to]
+                                                                    for c in channels})
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
                "delivery": delivery, "weather": weather}
@@ -219,25 +213,35 @@ async def resend_undelivered(svc, daily: Daily, now: dt.datetime | None = None) 
     now = now or daily.now()
     day = daily.local(now).date().isoformat()
     async with daily.lock:  # not beside an issue, which sends (and records) alerts itself
-        issued_at = now.isoformat(timespec="seconds")
-        delivery, sent = {"webhook": None, "email": None}, {}
         pending = svc.store.undelivered_alerts(day)
         # each alert again only on the channels that failed it: the others' readers have it
-        for c in daily.notifier.channels:
-            mine = [p for p in pending if str(p["delivery"].get(c) or "").startswith("failed")]
-            if not mine:
-                continue
-            payload = {"service": "sca2lstm", "issued_at": issued_at, "day": day,
-                       "alerts": [{**p["detail"], "resent_after_failed_delivery": True} for p in mine]}
-            delivery[c] = (await run_in_threadpool(daily.notifier.send, payload, (c,)))[c]
+        failed = {c: [p for p in pending if str(p["delivery"].get(c) or "").startswith("failed")]
+                  for c in daily.notifier.channels}
+        if not any(failed.values()):
+            return None
+        delivery = await _send_by_channel(daily.notifier, day, now, {
+            c: [{**p["detail"], "resent_after_failed_delivery": True} for p in mine] for c, mine in failed.items()})
+        issued_at, sent = now.isoformat(timespec="seconds"), {}
+        for c, mine in failed.items():
             for p in mine:
                 sent[p["id"]] = {**sent.get(p["id"], p["delivery"]), c: delivery[c], "resent_at": issued_at}
-        if not sent:
-            return None
         svc.store.set_delivery(sent)
     heard = all(v in (None, "sent") for v in delivery.values())
     (log.info if heard else log.warning)("daily issue %s: %d alert(s) a channel had not taken sent again: %s", day,
                                          len(sent), delivery)
+    return delivery
+
+
+async def _send_by_channel(notifier, day: str, now: dt.datetime, alerts: dict) -> dict:
+    """Send each channel its alerts (``alerts``: channel -> list; an empty list sends nothing), one payload a
+    channel; the delivery, channel -> "sent", "failed: ..." or None (nothing sent on it)."""
+    delivery = {"webhook": None, "email": None}
+    for c, mine in alerts.items():
+        if mine:
+            payload = {"service": "sca2lstm", "issued_at": now.isoformat(timespec="seconds"), "day": day,
+                       "alerts": mine}
+            # a slow receiver (timeouts, retries) must not hold the service: the sending runs beside it
+            delivery[c] = (await run_in_threadpool(notifier.send, payload, (c,)))[c]
     return delivery
 
 
