@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.days import aggregate_to_days, parse_zone, standard_offset
+from ..data.days import aggregate_to_days, parse_zone, standard_offset, to_station_time
 from ..data.tables import parse_dates
-from ..errors import UsageError, WeatherSourceError
+from ..errors import DataError, UsageError, WeatherSourceError
 
 #: How each weather input aggregates: an amount over the hour before its stamp, or a state at its stamp.
 AMOUNTS = ("precipitation", "et0", "pet", "peti")
@@ -74,12 +74,11 @@ def standard_times(t: pd.DatetimeIndex, timezone=None, utc_offset=None, source: 
         except (TypeError, ValueError):  # none stated (or not a number)
             off = pd.Timedelta(t[0].to_pydatetime().replace(tzinfo=zone).utcoffset())
         return t - off + std
-    try:  # the zone's true clock: an hour skipped in spring, one repeated in autumn
-        utc = t.tz_localize(zone, ambiguous="infer", nonexistent="raise").tz_convert("UTC").tz_localize(None)
-    except Exception as e:  # pandas raises several kinds for skipped or ambiguous clock times
-        raise WeatherSourceError(f"{source}: the times are not hours of the {timezone} clock "
-                                 f"({str(e).splitlines()[0]})") from None
-    return utc + std
+    try:  # the zone's true clock (an hour skipped in spring, one repeated in autumn), read as a record's stamps are
+        return to_station_time(t, timezone)
+    except DataError:  # its advice is a logger's (--timezone); an answer's times are the service's
+        raise WeatherSourceError(f"{source}: the times are not hours of the {timezone} clock (a clock time skipped "
+                                 "or repeated out of order)") from None
 
 
 def station_days(times, values: dict, day_start: str = "00:00", day_label: str = "start", timezone=None,
