@@ -30,6 +30,12 @@ METRIC_NAMES = ("nse", "kge", "kge_r", "kge_alpha", "kge_beta", "rmse", "mae", "
 # helpers
 # --------------------------------------------------------------------------------------------------
 
+def true_runs(mask) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in the 1-D ``mask`` (events, warnings, gaps), in order (vectorised)."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, bool).astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def valid_mask(*arrays) -> np.ndarray:
     """Positions where every array holds a finite number.
 

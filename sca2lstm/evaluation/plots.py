@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..fileio import atomic_write
-from .metrics import nse
+from .metrics import nse, true_runs
 
 __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
            "plot_fan_chart", "plot_feature_weights", "plot_reliability", "plot_verification", "event_window",
@@ -343,12 +343,8 @@ GAP_SHADE_DAYS = 7
 
 
 def gap_runs(values, min_len: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each run of NaN in ``values`` of ``min_len`` or more (vectorised)."""
-    nan = np.isnan(np.asarray(values, dtype=np.float64)).astype(np.int8)
-    edges = np.diff(np.concatenate([[0], nan, [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    keep = stops - starts >= min_len
-    return list(zip(starts[keep].tolist(), stops[keep].tolist()))
+    """``[start, stop)`` of each run of NaN in ``values`` of ``min_len`` or more."""
+    return [(a, b) for a, b in true_runs(np.isnan(np.asarray(values, dtype=np.float64))) if b - a >= min_len]
 
 
 def _legend_below(fig: Figure, ax, handles=None) -> None:

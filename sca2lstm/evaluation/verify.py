@@ -50,7 +50,7 @@ from ..errors import DataError
 from .exceedance import pit
 from ..weather.files import csv_dialect
 from ..weather.mixture import crps as distribution_crps
-from .metrics import bootstrap_interval, paired_metrics, valid_mask
+from .metrics import bootstrap_interval, paired_metrics, true_runs, valid_mask
 
 _QCOL = re.compile(r"^q(\d{2,3})$")
 REQUIRED = ("issue_date", "valid_date", "lead_days", "median", "observed")
@@ -93,9 +93,7 @@ def _scores(hits, misses, false_alarms, n_events, n_warnings) -> dict:
 
 def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
     """[start, end] index pairs (inclusive) of the runs of True in a 1-D bool array."""
-    f = np.r_[False, flag, False].astype(np.int8)
-    d = np.diff(f)
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
+    return [(a, b - 1) for a, b in true_runs(flag)]
 
 
 def event_counts(warn, event, tolerance: int = 1) -> tuple[int, int, int, int, int]:

@@ -40,6 +40,7 @@ from ..errors import DataError
 from ..evaluation.context import BasinContext
 from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
+from ..evaluation.metrics import true_runs
 from ..evaluation.persistence import fit_forecasts
 from ..evaluation.plots import plot_before_after
 from ..fileio import atomic_write_text, file_sha256, json_text
@@ -419,8 +420,7 @@ def comparison_days(ctx: BasinContext, split: FinetuneSplit) -> tuple[np.ndarray
 
 def _runs(dates, mask) -> list:
     """``"start..end"`` of each run of consecutive days where ``mask`` holds."""
-    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, np.int8), 0]))
-    return [f"{dates[a]}..{dates[b - 1]}" for a, b in zip(edges[::2], edges[1::2])]
+    return [f"{dates[a]}..{dates[b - 1]}" for a, b in true_runs(mask)]
 
 
 def _days_text(score_days: dict) -> str:
