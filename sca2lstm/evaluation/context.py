@@ -41,6 +41,7 @@ from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..data.station_meta import StationMeta, meta_path, read_station_meta
 from ..errors import DataError
+from .metrics import true_runs
 from .spread import SpreadCalibration
 
 log = logging.getLogger(__name__)
@@ -278,14 +279,8 @@ class BasinContext:
             trained = self.trained_days(v0, v1)
             if trained.any():
                 # longest run of days outside the training spans: forecasts are made over one contiguous range
-                best, start = (v0, v0), None
-                for i, t in enumerate(np.append(trained, True)):
-                    if not t and start is None:
-                        start = i
-                    elif t and start is not None:
-                        if i - start > best[1] - best[0]:
-                            best = (v0 + start, v0 + i)
-                        start = None
+                a, b = max(true_runs(~trained), key=lambda r: r[1] - r[0], default=(0, 0))  # the first longest
+                best = (v0 + a, v0 + b)
                 n = int((trained & np.isfinite(self.record.y[v0:v1])).sum())
                 left = int(np.isfinite(self.record.y[best[0]:best[1]]).sum())
                 then = (f"its blend is fitted only on the {left} observed days outside them" if left >= 2 else
