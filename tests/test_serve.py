@@ -822,7 +822,7 @@ def test_the_script_has_every_string_in_both_languages():
 
 def test_the_chinese_page_names_every_input_and_setting_in_chinese():
     """The attention bars and the forecast's setting were written as identifiers (``precip_sum_7d``, ``issue-time``)
-    on the Chinese page."""
+    on the Chinese page, and the inputs as identifiers on the English one."""
     import re
 
     from sca2lstm.config import load_config
@@ -842,7 +842,11 @@ def test_the_chinese_page_names_every_input_and_setting_in_chinese():
     assert "discharge_lag3" in feature_names(cfg) and zh["lag_flow"].replace("{n}", "3") == "3 天前的实测流量"
     for setting in (SETTING_ISSUE, SETTING_WEATHER):
         assert not re.search(r"[A-Za-z]", zh["settings"][setting]), setting
-    assert en["lag_flow"] == "discharge_lag{n}"
+    for name in feature_names(cfg) + weather:  # English in words too, as the CLI's attention charts name them
+        lag = re.fullmatch(r"discharge_lag(\d+)", name)
+        label = en["features"].get(name) or (en["lag_flow"].replace("{n}", lag.group(1)) if lag else None)
+        assert label and (label != name or name == "humidity"), (name, label)  # "humidity" is its own word
+    assert en["lag_flow"].replace("{n}", "3") == "observed discharge 3 day(s) earlier, m³/s"
     assert (zh["comma"], zh["stop"]) == ("，", "。")
 
 
@@ -853,8 +857,7 @@ def test_the_page_says_the_weather_forecast_flag_is_0_on_the_issue_day():
     from sca2lstm.serve.page import render_page
 
     en, zh = _script_text(render_page("en")), _script_text(render_page("zh"))
-    assert en["features"] == {FORECAST_FLAG: OBSERVED_FLAG_LABEL} == {"weather_is_forecast":
-                                                                      "weather_is_forecast (= 0: observed weather)"}
+    assert en["features"][FORECAST_FLAG] == OBSERVED_FLAG_LABEL == "weather_is_forecast (= 0: observed weather)"
     assert zh["features"][FORECAST_FLAG] == "天气预报标记（= 0：实测天气）"
 
 

@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ..data.features import FEATURE_TEXT as FEATURE_WORDS
 from ..evaluation.operational import FORECAST_FLAG, OBSERVED_FLAG_LABEL  # the attention charts' label of the flag
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
 from .notify import STALE_DAYS
@@ -50,11 +51,12 @@ TEXT = {
     },
 }
 
-# The names of the model's inputs beside the attention bars. English keeps the identifiers (those of the config,
-# the CLI's charts and the docs), but for the weather-forecast flag: the bars are of the issue day, whose weather
-# is observed, so the flag is 0 there, as the CLI's charts say. "discharge_lag{n}" is written with "lag_flow".
+# The names of the model's inputs beside the attention bars, in words (the identifier of the config and the docs is
+# each bar's tooltip). English takes the words of the CLI's attention charts (sca2lstm.data.features), so a page and
+# a chart of the same forecast name an input alike; the weather-forecast flag is said to be 0 there, as the charts
+# say: the bars are of the issue day, whose weather is observed. "discharge_lag{n}" is written with "lag_flow".
 FEATURE_TEXT = {
-    "en": {FORECAST_FLAG: OBSERVED_FLAG_LABEL},
+    "en": {**FEATURE_WORDS, FORECAST_FLAG: OBSERVED_FLAG_LABEL},
     "zh": {"precipitation": "降水", "pet": "潜在蒸散发", "peti": "潜在蒸散发（含截留）", "temperature": "气温",
            "humidity": "湿度", "shortwave_rad": "短波辐射", "longwave_rad": "长波辐射", "windspeed": "风速",
            "precip_sum_7d": "近 7 日累计降水", "precip_sum_30d": "近 30 日累计降水",
@@ -72,7 +74,7 @@ SCRIPT_TEXT = {
            "none_other": "No other station is warned.", "not_forecast": "could not be forecast",
            "unreachable": "The forecast service cannot be reached",
            "weather": "with the weather forecast issued {d} ({m} member(s))",
-           "features": FEATURE_TEXT["en"], "lag_flow": "discharge_lag{n}", "settings": {},
+           "features": FEATURE_TEXT["en"], "lag_flow": "observed discharge {n} day(s) earlier, m³/s", "settings": {},
            "comma": ", ", "stop": ". ", "paren": " ({s})"},
     "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
            "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
