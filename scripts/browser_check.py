@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import _free_port, _start_server, tiny_model  # noqa: E402
+from load_test import TOKEN, _free_port, _start_server, tiny_model  # noqa: E402
 
 STATION = "32006"
 
@@ -42,14 +42,16 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             messages = []
             page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type == "error" else None)
             page.on("requestfailed", lambda r: messages.append(f"request failed: {r.url}"))
-            # Two earlier forecasts first, so the verification table has days that were observed since.
+            # Two earlier forecasts first, so the verification table has days that were observed since. Asked with
+            # the token: only a token holder's forecasts are stored (an anonymous one is computed and not kept).
             latest = httpx.get(f"{url}/stations/{STATION}/forecast", timeout=60).json()["issue_date"]
             for back in (14, 7):
                 day = (dt.date.fromisoformat(latest) - dt.timedelta(days=back)).isoformat()
-                r = httpx.get(f"{url}/stations/{STATION}/forecast", params={"issue_date": day}, timeout=60)
+                r = httpx.get(f"{url}/stations/{STATION}/forecast", params={"issue_date": day}, timeout=60,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
                 if r.status_code != 200:
                     problems.append(f"forecast of {day}: HTTP {r.status_code} {r.text[:200]}")
-            page.goto(url + "/", wait_until="networkidle")
+            page.goto(url + "/", wait_until="networkidle", timeout=180_000)  # /warnings issues every station first
             page.select_option("#station", STATION)
             page.wait_for_selector(f'body[data-ready="1"][data-station="{STATION}"]', timeout=60_000)
             leads = int(page.input_value("#leads"))
