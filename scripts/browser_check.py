@@ -73,11 +73,16 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
                 if page.locator(sel).count() != 1:
                     problems.append(f"chart: {sel} not drawn once")
             verified = page.eval_on_selector_all("#verification tbody tr", "rs => rs.length")
-            if verified < 3 * leads:
-                problems.append(f"verification table: {verified} rows, expected {3 * leads} (three issued forecasts)")
+            if verified != 2 * leads:  # the page's own forecast is anonymous: computed, not stored
+                problems.append(f"verification table: {verified} rows, expected {2 * leads} (the two stored forecasts)")
             bars = page.eval_on_selector_all("#weights .bar-row", "rs => rs.map(r => r.dataset.feature)")
             if sorted(bars) != sorted(api["weights"]):
                 problems.append(f"attention bars {bars} != API weights {list(api['weights'])}")
+            drawn = page.eval_on_selector_all("#chart line.level-line", "ls => ls.map(l => l.dataset.level)")
+            off_text = page.text_content("#levels-off") or ""
+            for name in api["levels"]:
+                if api["levels"][name]["value"] is not None and name not in drawn and name not in off_text:
+                    problems.append(f"level {name}: neither drawn nor named in the legend ({off_text!r})")
             n_obs = sum(h["observed"] is not None for h in api["history"])
             print(f"station {STATION}: issue day {api['issue_date']}, {len(rows)} leads in the table and the "
                   f"chart, {len(bars)} attention bars, {n_obs} observed days drawn")

@@ -1203,3 +1203,16 @@ def test_the_page_says_its_flows_and_levels_are_daily_means_in_both_languages():
 
     assert "Flows in m³/s, daily means, and so are the warning levels" in render_page("en")
     assert "均为日平均流量，预警流量亦然" in render_page("zh")
+
+
+def test_the_chart_legend_names_the_levels_it_leaves_out():
+    """Levels more than three times the data's range are not drawn (they would flatten the hydrograph); the
+    legend must then name them, or a reader looks for warning lines that are not there."""
+    from sca2lstm.serve.page import render_page
+
+    js = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "app.js").read_text("utf-8")
+    assert '$("#levels-off").textContent' in js and "T.levels_off" in js
+    for lang in ("en", "zh"):
+        page = render_page(lang)
+        assert '<span id="levels-off"></span>' in page
+        assert "{l}" in _script_text(page)["levels_off"]

@@ -75,6 +75,7 @@ SCRIPT_TEXT = {
            "unreachable": "The forecast service cannot be reached",
            "weather": "with the weather forecast issued {d} ({m} member(s))",
            "features": FEATURE_TEXT["en"], "lag_flow": "observed discharge {n} day(s) earlier, m³/s", "settings": {},
+           "levels_off": "(not drawn, far above this chart: {l})",
            "comma": ", ", "stop": ". ", "paren": " ({s})"},
     "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
            "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
@@ -84,6 +85,7 @@ SCRIPT_TEXT = {
            "weather": "采用 {d} 发布的天气预报（{m} 个成员）",
            "features": FEATURE_TEXT["zh"], "lag_flow": "{n} 天前的实测流量",
            "settings": {SETTING_ISSUE: "仅用发布时已知的数据", SETTING_WEATHER: "发布时已知的数据与天气预报"},
+           "levels_off": "（远高于图中流量，未画出：{l}）",
            "comma": "，", "stop": "。", "paren": "（{s}）"},
 }
 

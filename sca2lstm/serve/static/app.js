@@ -86,6 +86,10 @@ function drawChart(fc) {
   const dataMax = Math.max(0.01, ...ys);  // a dry river still gets an axis with readable ticks (0 .. 0.01)
   // Levels up to three times the data's range are drawn; higher ones would flatten the hydrograph.
   const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
+  // the legend names the levels left out, or a reader looks for lines that are not there
+  const off = levelOrder(fc.levels).filter((n) => !shown.includes(n));
+  $("#levels-off").textContent = off.length ? " " + T.levels_off.replace("{l}", off.map((n) => n + " " +
+    fmt(fc.levels[n].value)).join(T.comma) + " m³/s") : "";
   // The y axis ends on a round tick above the data and the levels drawn, so every tick label is its exact value.
   const top = Math.max(dataMax, ...shown.map((n) => fc.levels[n].value)) * 1.05;
   // 4 to 6 ticks: the step whose last tick wastes the least height (20.5 m³/s: to 25 by 5, not to 30 by 10)
