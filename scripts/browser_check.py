@@ -5,8 +5,9 @@ Starts the server on a free 127.0.0.1 port, loads ``/``, picks station 32006 and
 forecast table and the chart's median points show the numbers of ``GET /stations/32006/forecast``, that
 the attention bars and the 90 observed days are drawn; then picks an issue day a week earlier (its
 chart shows the days observed since) and saves a screenshot (default docs/figures/serve.png).
-Not in CI (CI has no chromium). Needs ``pip install playwright`` and ``apt-get install chromium``; it
-never downloads a browser (``executable_path`` points at chromium).
+Not in CI (CI has no chromium). Needs ``pip install playwright`` and a chromium (``apt-get install chromium``,
+or any chromium binary given as ``--chromium``, which may be a shell script that adds the flags that binary
+needs); it never downloads a browser (``executable_path`` points at it).
 
 Usage:
     python scripts/browser_check.py                          # tiny synthetic basins + a tiny model
