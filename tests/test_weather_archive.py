@@ -530,3 +530,28 @@ def test_the_training_log_says_an_archive_outside_the_training_days_is_read_by_n
                      progress=False)
         [line] = [r.getMessage() for r in caplog.records if "weather forecast archive" in r.getMessage()]
         assert says in line, line
+
+
+def test_a_two_member_ensemble_with_one_member_complete_reforecasts_as_its_single_forecast(pretrained_ckpt,
+                                                                                          data_with_archive):
+    """A date of a two-member archive on which one member has a gap: ``forecast --weather_forecast`` issues it
+    from the complete member, as one weather forecast, with a note; the reforecast of that date (alone, or in a
+    span of whole ensemble dates) issues the same forecast from the same member."""
+    from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    a = _archive(pd.date_range("1973-05-01", "1973-05-03"), members=2, rain=lambda issue, k, m: 2.0 * k + 9.0 * m)
+    gap = (a["issue_date"] == pd.Timestamp("1973-05-02").date()) & (a["member"] == 0) & (a["lead_days"] == 4)
+    a.loc[gap, "precipitation"] = np.nan
+    wf = from_long_table(a, "two.csv")
+    one = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-02", leads=7,
+                          weather_forecast=wf, model_path=pretrained_ckpt)[0]
+    assert any("1 of its 2 members left out" in n and "the other one alone" in n for n in one.data["notes"])
+    args = dict(data_dir=data_with_archive, model_path=pretrained_ckpt, weather_archive=wf)
+    for start, end in (("1973-05-02", "1973-05-02"), ("1973-05-01", "1973-05-03")):
+        tab = reforecast(bundle, "32006", start, end, **args)[0]
+        got = tab[tab["issue_date"] == "1973-05-02"].sort_values("lead_days").reset_index(drop=True)
+        assert len(got) == 7, (start, end)
+        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                               last_obs=got["persistence"], msg=f"{start}..{end}")

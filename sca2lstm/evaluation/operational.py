@@ -495,8 +495,9 @@ def members_note(wf, t0: pd.Timestamp, used: int) -> str | None:
         else wf.n_members
     if used >= held:
         return None
-    return (f"{wf.source}: {held - used} of its {held} members left out, incomplete on the lead days; "
-            f"the forecast is the mixture of the other {used}")
+    rest = (f"the forecast is the mixture of the other {used}" if used > 1 else  # one left: issued as one run
+            "the forecast is issued from the other one alone, as one weather forecast (with its spread)")
+    return f"{wf.source}: {held - used} of its {held} members left out, incomplete on the lead days; {rest}"
 
 
 def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:

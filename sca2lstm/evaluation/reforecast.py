@@ -324,8 +324,19 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         # the runs an issue date holds, as a single forecast counts them: not the member numbers the archive
         # uses over all its dates (one forecast a day, numbered by run, is not an ensemble)
         setting = member_setting(lead_weather.members)
+        members_used = lead_weather.used(issue)
+        # an ensemble's date left with one complete member: a single forecast of it runs that member as one
+        # weather forecast (flagged, with the forecast spread), so its reforecast row does too
+        alone = keep & (members_used == 1) & (lead_weather.members > 1)
+        if alone.any():
+            log.warning("%s: %d issue date(s) with one complete member left of the ensemble, issued from it as one "
+                        "weather forecast (with its spread), as a single forecast issues them (the first, %s)",
+                        weather_archive.source, int(alone.sum()), pd.Timestamp(dates[issue[alone][0]]).date())
     else:
         setting = weather
+        # no weather after the issue date, or the observed weather (a perfect forecast): no weather member
+        members_used = np.zeros(len(issue), dtype=np.int64)
+        alone = np.zeros(len(issue), dtype=bool)
     # as a single forecast says it: an issue date without its own observed flow starts from an older one (a gauge's
     # gap), which the forecaster may not know when reading the table (persistence carries that flow too)
     stale = issue[keep][gap[keep] > 0]
@@ -355,6 +366,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     setup = issue_setup(ctx, trained, calib, setting)
     bound = setup.recession.bound(last, trained, gap) if setup.recession is not None else None
     med, qs = setup.adjust(run.median, run.quantiles, run.levels, last, bound)
+    if alone.any():
+        med, qs = _issue_alone(ctx, lead_weather.alone(), issue, alone, (med, qs), last, gap, calib, cfg,
+                               trained, progress)
     med, obs = med[keep, :leads], run.observed[keep, :leads]
     n = int(keep.sum())
     idates = pd.DatetimeIndex(dates[issue[keep]])
@@ -384,6 +398,28 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                                 "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings
+
+
+def _issue_alone(ctx, one, issue, alone, issued, last, gap, calib, cfg, trained: int, progress: bool):
+    """``issued`` (median [n, leads], quantiles [n, leads, Q] or None, adjusted) with the rows of the issue dates
+    ``alone`` [n] replaced by their forecast from the one weather run ``one`` (:meth:`ArchivedForecast.alone`),
+    adjusted with the forecast setting's blend and spread: as a single forecast of such a date issues it."""
+    from .operational import issue_time_hindcasts
+
+    med, qs = (None if a is None else a.copy() for a in issued)
+    at = np.flatnonzero(alone)
+    lo, hi = at[0], at[-1] + 1           # one run over the span of those dates; the others in it are not kept
+    run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(issue[lo], issue[hi - 1] + 1)], trained, "perfect",
+                               seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
+                               lead_weather=one, progress=progress)[0]
+    setup = issue_setup(ctx, trained, calib, "forecast")
+    bound = setup.recession.bound(last[lo:hi], trained, gap[lo:hi]) if setup.recession is not None else None
+    m1, q1 = setup.adjust(run.median, run.quantiles, run.levels, last[lo:hi], bound)
+    sel = alone[lo:hi]
+    med[at] = m1[sel]
+    if qs is not None and q1 is not None:
+        qs[at] = q1[sel]
+    return med, qs
 
 
 def _mapped_by(mapping: dict | None) -> bool:

@@ -17,6 +17,7 @@ An archive without PET gets PET the way the model's config derives it
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -244,8 +245,9 @@ class ArchivedForecast:
     a member that lacks a lead day or a value is left out where at least half of the date's members are
     complete, so issue dates may hold different numbers of members (:meth:`absent` says which of the
     ``members`` runs of each window are left out of its mixture). An ensemble's date left with one complete
-    member is left out: alone it would be issued as one forecast, with another spread. An archive whose dates
-    hold one forecast on some and an ensemble on others is refused.
+    member is issued from it as a single forecast issues it, as one weather run (:meth:`used` says which dates,
+    :meth:`alone` gives their runs). An archive whose dates hold one forecast on some and an ensemble on others
+    is refused.
     """
 
     def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int, width: int | None = None):
@@ -266,7 +268,8 @@ class ArchivedForecast:
         self.members = int(held.max()) if len(held) else 1
         self.complete = self.table.complete                                     # [days, members]
         n = self.complete.sum(axis=1)
-        self.usable = (n >= min(2, self.members)) & (2 * n >= held)
+        # the rule of a single forecast (WeatherForecast.members): at least one member, and half of those held
+        self.usable = (n >= 1) & (2 * n >= held)
 
     def available(self, issue_days) -> np.ndarray:
         """[n] bool: the archive holds each issue day with enough complete members (every lead, every input)."""
@@ -281,6 +284,23 @@ class ArchivedForecast:
             if j is not None:
                 out[i, int(self.complete[j].sum()):] = True
         return out
+
+    def used(self, issue_days) -> np.ndarray:
+        """[n] int: the complete members each issue day is issued from (0 where it is not :meth:`available`)."""
+        out = np.zeros(len(np.asarray(issue_days)), dtype=np.int64)
+        for i, t in enumerate(np.asarray(issue_days)):
+            j = self._day(int(t))
+            if j is not None:
+                out[i] = int(self.complete[j].sum())
+        return out
+
+    def alone(self) -> ArchivedForecast:
+        """This archive as one weather run per issue date (its first complete member): the runs of an ensemble's
+        dates left with one complete member, which a single forecast issues as one weather forecast (flagged as
+        a forecast, with the forecast spread), not as an ensemble of one."""
+        one = copy.copy(self)
+        one.members = 1
+        return one
 
     def why_unavailable(self, issue_day) -> str | None:
         """Why issue day ``issue_day`` is not :meth:`available`, in a few words; None where it is."""
@@ -309,7 +329,7 @@ class ArchivedForecast:
         for i, day in enumerate(np.asarray(t)):
             j = self._day(int(day))
             if j is not None:  # the complete members first, in the order of their numbers (absent() the rest)
-                rows = self.table.values[j][self.complete[j]]
+                rows = self.table.values[j][self.complete[j]][:self.members]
                 fc[:len(rows), i, :self.leads] = rows
         return [self.lw.put(x, miss, pos, {n: fc[m, :, :, j] for j, n in enumerate(self.lw.inputs)})
                 for m in range(self.members)]
