@@ -179,6 +179,7 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     df = pd.read_csv(ref / "reforecast.csv")
     assert list(df.columns[:10]) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
                                      "observed", "persistence"]
+    assert (df["weather_members"] == 0).all()   # no weather forecast: no weather run (verify reads past it)
     assert json.loads((ref / "levels.json").read_text())["alert"]["value"] == 3.0
     capsys.readouterr()
     assert main(["verify", str(ref / "reforecast.csv")]) == 0

@@ -553,5 +553,7 @@ def test_a_two_member_ensemble_with_one_member_complete_reforecasts_as_its_singl
         tab = reforecast(bundle, "32006", start, end, **args)[0]
         got = tab[tab["issue_date"] == "1973-05-02"].sort_values("lead_days").reset_index(drop=True)
         assert len(got) == 7, (start, end)
+        assert (got["weather_members"] == 1).all()     # reforecast.csv says it was issued from one member
         assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
                                last_obs=got["persistence"], msg=f"{start}..{end}")
+    assert (tab.loc[tab["issue_date"] != "1973-05-02", "weather_members"] == 2).all()

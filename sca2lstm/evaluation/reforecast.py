@@ -245,7 +245,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     -------
     (pandas.DataFrame, Warnings)
         One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
-        observed, persistence, setting, in_sample (the valid day is one the model or its blend learned
+        observed, persistence, weather_members (the weather runs the date was issued from: 0 without a weather
+        forecast or with the observed weather, 1 for one forecast, N for an ensemble's complete members),
+        setting, in_sample (the valid day is one the model or its blend learned
         from: :meth:`BasinContext.seen_days`), then ``p_exceed_<level>`` and ``warn_<level>`` per level.
         Its ``attrs["left_out"]``: each issue date left out -> why (:func:`left_out_text` shows them).
     """
@@ -383,6 +385,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                 tab[quantile_column(lev)] = qs[:, :, j].ravel()
     tab["observed"] = obs.ravel()
     tab["persistence"] = np.repeat(last[keep], leads)
+    # the weather runs each issue date was issued from (0: none, or the observed weather; 1: one forecast; N: an
+    # ensemble's complete members), which an archive's dates may differ in
+    tab["weather_members"] = np.repeat(members_used[keep], leads)
     tab["setting"] = (SETTING_ARCHIVE if lead_weather is not None
                       else SETTING_PERFECT if weather == "perfect" else SETTING_ISSUE)
     # A valid day the model trained or was validated on, or whose flow its blend was fitted on: a score on
