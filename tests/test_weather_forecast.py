@@ -412,6 +412,34 @@ def test_forecast_members_csv_names_each_member_by_its_number_in_the_file(pretra
     assert np.allclose(m.loc[0], m.loc[17])
 
 
+def test_an_ensemble_through_a_model_without_quantiles_is_said_to_be_the_members_mean_not_a_mixture(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """``forecast --weather_forecast`` of an ensemble through a checkpoint without a quantile head prints and
+    stores what its flow is, the mean of the members' point forecasts, not a mixture of distributions it does
+    not have; a member left out is said so in the same words."""
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    ck["config"]["model"]["quantiles"] = []
+    ck["model_state_dict"] = {k: v for k, v in ck["model_state_dict"].items() if not k.startswith("quantile_head.")}
+    torch.save(ck, tmp_path / "point.pth")
+    assert load_model(tmp_path / "point.pth")[0].quantile_head is None
+    doc = ensemble_response("1976-06-16", DRY, [WET, DRY, DRY], [14.0] * 9)
+    doc["daily"]["precipitation_sum_member03"][3] = None          # one of 4 members left out
+    p = _save(tmp_path, "ens.json", doc)
+    rc = main(["--model", str(tmp_path / "point.pth"), "--basin", "32006", "--issue_date", ISSUE, "--weather_forecast",
+               str(p), "--output_dir", str(tmp_path / "out"), "--format", "json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "the mean of 3 weather members' point forecasts (a model without quantiles: no interval)" in out, out
+    assert "mixture" not in out
+    fj = json.loads(next((tmp_path / "out").rglob("forecast.json")).read_text())
+    assert fj["data"]["weather_forecast"]["combined"] == "mean"
+    assert any("the forecast is the mean of the other 3 members' point forecasts" in n for n in fj["data"]["notes"])
+
+
 def test_an_ensemble_through_a_model_without_quantiles_is_issued_as_an_ensemble(bundle, pretrained_ckpt, tiny_data_dir,
                                                                                 tmp_path):
     """A model without a quantile head (``model.quantiles: []``) forecasts an ensemble's mean flow; it is still an

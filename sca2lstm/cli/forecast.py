@@ -131,7 +131,7 @@ def _body(args) -> int:
         raise
     folder = write_forecast(fc, out_dir, args.format, **extra)
     t = fc.table
-    members = "" if fc.members is None else f", the mixture over {len(fc.members)} weather members"
+    members = fc.members_phrase and f", {fc.members_phrase}"
     print(f"\nBasin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting}{members}; "
           f"model {path}; {fc.seconds * 1000:.0f} ms)")
     qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]

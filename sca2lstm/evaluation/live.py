@@ -187,7 +187,8 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     probs, highest = lead_warnings(fc.table, setup.warnings.levels)
     stale = stale_flow_note(station, ts[bundle[1].data.target], fc.issue_date)  # an issue date asked for by hand
     read = fc.data.get("weather_forecast")  # the members it read: some incomplete ones are left out
-    left = members_note(weather_forecast, fc.issue_date, read.get("members", 1)) if read else None
+    left = (members_note(weather_forecast, fc.issue_date, read.get("members", 1), point_only=fc.point_only)
+            if read else None)
     # whether its rain was mapped to the station's, as `sca2lstm forecast` prints it (the leads left as given, and
     # a caution, are among the issue's notes)
     mapping = mapping_line((read or {}).get("precip_mapping"), "the weather forecast")

@@ -94,6 +94,12 @@ class OperationalForecast:
     # record, adds these to its own
     issue_notes: list = field(default_factory=list)
     rating_curve: dict | None = None  # the station's (metadata file): the fan chart gets a water-level axis
+    point_only: bool = False  # a model without quantiles: a weather ensemble's flow is its members' mean
+
+    @property
+    def members_phrase(self) -> str:
+        """How the forecast combines its weather members (``""`` without several): :func:`members_phrase`."""
+        return "" if self.members is None else members_phrase(len(self.members), self.point_only)
 
     @property
     def setting(self) -> str:
@@ -102,6 +108,15 @@ class OperationalForecast:
     @property
     def issue_date(self) -> pd.Timestamp:
         return pd.Timestamp(self.table["issue_date"].iloc[0])
+
+
+def members_phrase(members: int, point_only: bool = False) -> str:
+    """How the flow forecast of ``members`` weather members combines them, as the outputs say it: the mixture of
+    their distributions, or for a model without quantiles (``point_only``), which gives each member one flow and
+    no distribution to mix, the mean of those flows."""
+    if point_only:
+        return f"the mean of {members} weather members' point forecasts (a model without quantiles: no interval)"
+    return f"the mixture over {members} weather members"
 
 
 def quantile_column(level: float) -> str:
@@ -461,18 +476,20 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         wf = weather_forecast
         data["weather_forecast"] = {
             "source": wf.source, "members": M,
+            # how the members' flows are combined: a model without quantiles has no distributions to mix
+            **({"combined": "mean" if qs is None else "mixture"} if M > 1 else {}),
             "issue_date": (str(wf.issue_dates[0].date()) if len(wf.issue_dates) == 1 else  # an archive: t0's
                            str(t0.date()) if len(wf.issue_dates) > 1 else None),
             "location": list(wf.location) if wf.location is not None else None}
         add_note(data, wf.age_note(t0))
-        add_note(data, members_note(wf, t0, M), warn=False)
+        add_note(data, members_note(wf, t0, M, point_only=qs is None), warn=False)
     if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
         plain = {"source": "a table of the lead days (date, <inputs>)"}
         data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, day_weights, day_flag, data=data,
-                               issue_notes=data["notes"][checked:])
+                               issue_notes=data["notes"][checked:], point_only=qs is None)
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:
@@ -484,9 +501,10 @@ def add_note(data: dict, note: str | None, warn: bool = True) -> None:
         data["notes"] = [*data.get("notes", []), note]
 
 
-def members_note(wf, t0: pd.Timestamp, used: int) -> str | None:
+def members_note(wf, t0: pd.Timestamp, used: int, point_only: bool = False) -> str | None:
     """The note of a forecast issued on ``t0`` that read ``used`` of the members the weather forecast ``wf``
-    holds for it (an archive: those of ``t0``); None where it read them all.
+    holds for it (an archive: those of ``t0``); None where it read them all. ``point_only``: a model without
+    quantiles, whose forecast is the mean of the members' flows (:func:`members_phrase`).
 
     Members without data on a lead day (Open-Meteo's nulls) are left out by ``wf.members``; the command and
     the service say so in the same words.
@@ -495,8 +513,11 @@ def members_note(wf, t0: pd.Timestamp, used: int) -> str | None:
         else wf.n_members
     if used >= held:
         return None
-    rest = (f"the forecast is the mixture of the other {used}" if used > 1 else  # one left: issued as one run
-            "the forecast is issued from the other one alone, as one weather forecast (with its spread)")
+    rest = ("the forecast is issued from the other one alone, as one weather forecast (with its spread)"
+            if used == 1 else  # one left: issued as one run
+            f"the forecast is the mean of the other {used} members' point forecasts (a model without quantiles)"
+            if point_only
+            else f"the forecast is the mixture of the other {used}")
     return f"{wf.source}: {held - used} of its {held} members left out, incomplete on the lead days; {rest}"
 
 

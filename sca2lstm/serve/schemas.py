@@ -229,7 +229,8 @@ class WeatherUsed(BaseModel):
     issue_date: dt.date = Field(description="the issue date it is for")
     first_valid: dt.date = Field(description="first valid day on which every member has every input the model reads")
     last_valid: dt.date
-    members: int = Field(description="weather members the forecasts read (1: a single run; the flow is their mixture; "
+    members: int = Field(description="weather members the forecasts read (1: a single run; the flow is their mixture, or "
+                                     "with a model without quantiles their mean; "
                                      "a member with no data on a lead day is left out)")
     origin: str = Field(description="'post' (posted with the token) or 'fetch' (the daily issue fetched it)")
     source: str = Field(description="what it came from")
