@@ -139,7 +139,8 @@ def _body(args) -> int:
     for _, r in t.iterrows():
         print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
               + " ".join(f"{r[c]:9.3f}" for c in qcols))
-    scols = [c for c in ("stage_median", "stage_q05", "stage_q25", "stage_q75", "stage_q95") if c in t.columns]
+    # the median's and every quantile's water level, whatever levels the model gives (q10, q90 ...)
+    scols = [c for c in (f"stage_{c}" for c in ("median", *qcols)) if c in t.columns]
     if scols:  # a station with a rating curve: the same forecast as water levels (daily means)
         print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
         for _, r in t.iterrows():

@@ -41,6 +41,14 @@ from ..errors import DataError, UsageError
 
 STAGE_COLUMNS = {"median": "stage_median", "q05": "stage_q05", "q25": "stage_q25", "q75": "stage_q75",
                  "q95": "stage_q95"}
+#: A quantile column of a forecast table (``q05``, ``q10``, ``q025``: whole percent, or thousandths).
+_QUANTILE_COLUMN = re.compile(r"^q\d{2,3}$")
+
+
+def stage_columns(columns) -> dict:
+    """Each flow column of ``columns`` that has a water level, and its name as one: ``median`` and every quantile
+    column, whatever levels the model was trained with (``q10`` -> ``stage_q10``), in their order."""
+    return {c: f"stage_{c}" for c in map(str, columns) if c == "median" or _QUANTILE_COLUMN.match(c)}
 # A published two-segment fit rounds its coefficients; a drop at the break smaller than this share of Q
 # is rounding, a larger one a curve that does not rise.
 _BREAK_TOLERANCE = 1e-3
@@ -495,7 +503,8 @@ def as_curve(curve) -> RatingCurve:
 def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date") -> pd.DataFrame:
     """A copy of a forecast ``table`` with ``stage_median, stage_q05, ...`` (m) beside its discharge columns.
 
-    Each of ``median, q05, q25, q75, q95`` present becomes ``stage_<name>`` through the inverted curve valid
+    The median and each quantile column present (``q05, q25, q75, q95`` by default; those of the model's own
+    levels, e.g. ``q10, q90``: :func:`stage_columns`) becomes ``stage_<name>`` through the inverted curve valid
     on the row's ``date_column`` (the latest period when none is valid then). ``curve`` None: unchanged.
     """
     if curve is None:
@@ -507,7 +516,7 @@ def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date
         which = np.where(which < 0, len(c.periods()) - 1, which)  # after the last period: the latest curve
     else:
         which = np.full(len(out), len(c.periods()) - 1)
-    for col, name in STAGE_COLUMNS.items():
+    for col, name in stage_columns(out.columns).items():
         if col in out.columns:
             vals = out[col].to_numpy(np.float64)
             h = np.full(len(out), np.nan)

@@ -132,6 +132,28 @@ def quantile_column(level: float) -> str:
     return f"q{round(level * 1000):03d}"
 
 
+def quantile_levels(columns) -> dict:
+    """Each quantile column of ``columns`` and its level: ``q05`` -> 0.05, ``q025`` -> 0.025 (the inverse of
+    :func:`quantile_column`)."""
+    out = {}
+    for c in map(str, columns):
+        if len(c) in (3, 4) and c[0] == "q" and c[1:].isdigit():
+            out[c] = int(c[1:]) / 10 ** len(c[1:])
+    return out
+
+
+def interval_bands(table: pd.DataFrame) -> dict:
+    """The intervals a fan chart shades, ``"90 %" -> (lo column, hi column)``: the widest pair of quantile columns
+    symmetric about the median (q05/q95 for the default levels; q10/q90 gives ``80 %``), and the pair nearest the
+    50 % interval if it is another. Columns without a value on every lead (a model without quantiles) give none."""
+    lv = {round(v, 6): c for c, v in quantile_levels(table.columns).items() if table[c].notna().all()}
+    pairs = sorted((lo, lv[lo], lv[round(1 - lo, 6)]) for lo in lv if lo < 0.5 and round(1 - lo, 6) in lv)
+    if not pairs:
+        return {}
+    chosen = [pairs[0]] + [p for p in [min(pairs, key=lambda p: abs(1 - 2 * p[0] - 0.5))] if p != pairs[0]]
+    return {f"{round((1 - 2 * lo) * 100, 1):g} %": (a, b) for lo, a, b in chosen}
+
+
 def _forecast_leads(cfg) -> int:
     leads = cfg.training.forecast_leads
     if leads <= 0:
@@ -800,15 +822,13 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                    "missing_inputs": list(fc.missing_inputs), "calibration": dict(fc.calibration),
                    "data": dict(fc.data)}
             (tmp / "forecast.json").write_text(json_text(doc, default=float), encoding="utf-8")  # NaN: null
-        bands = {}
-        for label, lo, hi in (("90 %", "q05", "q95"), ("50 %", "q25", "q75")):
-            if lo in t and hi in t and t[lo].notna().all():
-                bands[label] = (t[lo], t[hi])
+        bands = {label: (t[lo], t[hi]) for label, (lo, hi) in interval_bands(t).items()}
         stage = None
         if fc.rating_curve is not None:  # the water levels a stage-gauge's forecaster reads, beside the flows
             from ..data.rating import stage_scale
-            flows = [fc.history["observed"].max(), t["q95"].max() if "q95" in t else t["median"].max(),
-                     *(levels or {}).values()]
+            top = max(((c, lev) for c, lev in quantile_levels(t.columns).items() if t[c].notna().any()),
+                      key=lambda cl: cl[1], default=("median", 0.5))[0]      # the highest level the model gave
+            flows = [fc.history["observed"].max(), t[top].max(), *(levels or {}).values()]
             stage = stage_scale(fc.rating_curve, fc.issue_date, q_top=2.0 * float(np.nanmax(flows)) + 1.0)
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",

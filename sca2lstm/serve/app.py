@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge
+from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge, stage_columns
 from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError
 from ..evaluation.live import LiveForecaster, ModelRef
@@ -107,11 +107,18 @@ def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list
     """The rows of a forecast table as the API and the database hold them, with each lead's P(Q > level)
     and warned level (:class:`~sca2lstm.evaluation.live.LiveForecast`)."""
     rows = []
+    flows = stage_columns(table.columns)          # median and every quantile column -> its water level's name
+    quantiles = [c for c in flows if c != "median"]
+    stages = [s for s in flows.values() if s in table.columns]
     for i, r in enumerate(table.to_dict("records")):  # a model without some quantile level gives None for it
         rows.append({"valid_date": pd.Timestamp(r["valid_date"]).date().isoformat(), "lead_days": int(r["lead_days"]),
                      **{k: _num(r.get(k, float("nan"))) for k in ("median", "q05", "q25", "q75", "q95")},
+                     # every level the model gives, those of a model trained with other levels (q10, q90) too
+                     "quantiles": {k: _num(r[k]) for k in quantiles},
                      # water levels (m) of a station with a rating curve, through its inverse
                      **{k: _num(r[k]) for k in STAGE_COLUMNS.values() if k in r},
+                     **({"stage_quantiles": {k[len("stage_"):]: _num(r[k]) for k in stages if k != "stage_median"}}
+                        if stages else {}),
                      "p_exceed": {n: _num(p[i]) for n, p in (p_exceed or {}).items()},
                      "warning": (warnings or [None] * len(table))[i]})
     return rows

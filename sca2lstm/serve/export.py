@@ -1,8 +1,8 @@
 """The record of what the service issued, in the layout ``sca2lstm verify`` scores (a reforecast table).
 
 Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``issue_date,
-valid_date, lead_days, median, q05, q25, q75, q95, observed, persistence`` and, for each level of the latest
-forecast, ``p_exceed_<level>`` and ``warn_<level>``. Warnings nest (a warning for a level is one for every
+valid_date, lead_days, median, q05, q25, q75, q95 (the model's own quantile levels), observed, persistence`` and,
+for each level of the latest forecast, ``p_exceed_<level>`` and ``warn_<level>``. Warnings nest (a warning for a level is one for every
 lower level), so ``warn_<level>`` follows from the highest level each lead warned. ``observed`` is the flow
 known now (file and posted days); ``persistence`` the last observed flow up to the issue date. Where an issue
 date was issued more than once, its latest forecast with the most leads counts.
@@ -59,8 +59,10 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
         pers = float(before.iloc[-1]) if len(before) else np.nan
         for lead in r["table"]:
             valid = pd.Timestamp(lead["valid_date"])
+            # the levels the model gave (a forecast stored before they were kept: the five default ones)
+            given = lead.get("quantiles") or {q: lead.get(q) for q in QUANTILES[1:]}
             row = {"issue_date": issue, "valid_date": lead["valid_date"], "lead_days": int(lead["lead_days"]),
-                   **{q: lead.get(q) for q in QUANTILES}, "observed": float(flow.get(valid, np.nan)),
+                   "median": lead.get("median"), **given, "observed": float(flow.get(valid, np.nan)),
                    "persistence": pers}
             top = lead.get("warning")
             top_value = levels[top]["value"] if top in levels else None

@@ -145,6 +145,12 @@ class LeadForecast(BaseModel):
     stage_q25: float | None = None
     stage_q75: float | None = None
     stage_q95: float | None = None
+    quantiles: dict[str, float | None] = Field(
+        default_factory=dict, description="every quantile level the model gives, by column name (m3/s): q05, q25, "
+                                          "q75, q95 for the default levels; a model trained with others gives its "
+                                          "own (e.g. q10, q90), and null in the q05 .. q95 fields it lacks")
+    stage_quantiles: dict[str, float | None] | None = Field(
+        None, description="the water level (m) of each of quantiles, where the station has a rating curve")
     p_exceed: dict[str, float | None] = Field(default_factory=dict, description="P(flow > level) for each level")
     warning: str | None = Field(None, description="the highest level whose P(flow > level) reaches its warning "
                                                   "probability on this day, or null")
