@@ -69,6 +69,20 @@ def test_verify_hand_case():
     assert pe["pod"] == 1.0  # ... which by event, within one day, is a hit
 
 
+def test_a_forecast_of_other_quantile_levels_is_scored_on_its_own_intervals():
+    """A model trained with levels 0.1/0.9 writes q10/q90: its 80 % interval is scored (overall and above each
+    level) and its reliability at its own levels, instead of no coverage at all."""
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    med = np.array([1.0, 2.0, 8.0, 2.0])
+    t = _table(obs, med, med - 0.5, med + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    t = t.drop(columns=["q05", "q25", "q75", "q95"]).assign(q10=med - 0.5, q90=med + 0.5)
+    r = verify(t, {"flood": 5.0})[0].iloc[0]
+    assert r["coverage80"] == pytest.approx(0.75) and r["coverage80_above_flood"] == 0.0   # 10 > 8.5: outside
+    assert r["below_q10"] == 0.0 and r["below_median"] == 0.0 and r["above_q90"] == pytest.approx(0.25)
+    assert "coverage90" not in r.index and "above_q95" not in r.index   # not said of levels it lacks
+
+
 def test_crps_of_a_calibrated_gaussian_forecast_is_its_exact_crps_and_persistence_scores_the_same_days():
     """Five quantiles of N(mu, 1) against draws from it: the CRPS of the distribution they define is the exact
     Gaussian CRPS up to its interpolation (about 0.2 % for these levels; asserted within 1 %), where the mean

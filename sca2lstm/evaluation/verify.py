@@ -12,7 +12,9 @@ Everything is vectorised over the rows of one lead. Definitions:
   known). The plain mean pinball loss over five levels would be no CRPS to set beside persistence's: for
   a calibrated Gaussian forecast it reads 12 % low, this one 0.2 % high.
 * **Coverage** of the 50 % and 90 % intervals, overall and on the days whose observed flow is above
-  each level; the share of days below q05 and above q95.
+  each level; the share of days below q05 and above q95. A forecast of other quantile levels is scored on the
+  central intervals they give (q10/q90: ``coverage80``, and on the days above each level), its reliability on
+  its own levels (``below_q10`` .. ``above_q90``).
 * **Reliability**: the share of days whose observed flow lies below each quantile (``below_q05``,
   ``below_q25``, ``below_median``, ``below_q75``; ``above_q95``), exact at the levels the forecast gives;
   and the PIT, ``F(observed)`` under the forecast CDF of :mod:`sca2lstm.evaluation.exceedance`, as the share
@@ -166,6 +168,19 @@ def f1_interval_over_years(dates, warn, event) -> tuple[float, float]:
         return float("nan"), float("nan")
     sums = _year_sums(dates, np.stack([w & e, ~w & e, w & ~e], axis=1).astype(np.float64))
     return bootstrap_interval(tuple(sums), pooled_f1)
+
+
+def _levels_of(df: pd.DataFrame) -> dict:
+    """``{column: level}`` of the quantile columns of ``df``: ``q05`` -> 0.05, ``q025`` -> 0.025."""
+    return {c: int(m.group(1)) / 10 ** len(m.group(1)) for c in map(str, df.columns) if (m := _QCOL.match(c))}
+
+
+def _central_intervals(levels: dict) -> list[tuple[str, str, str]]:
+    """The central intervals the quantile columns ``levels`` (:func:`_levels_of`) give, widest first:
+    ``(width in percent as a name, lower column, upper column)``, e.g. ``("90", "q05", "q95")``."""
+    by_level = {round(t, 6): c for c, t in levels.items()}
+    return [(f"{round((1 - 2 * t) * 100, 1):g}", c, by_level[round(1 - t, 6)])
+            for t, c in sorted(by_level.items()) if t < 0.5 and round(1 - t, 6) in by_level]
 
 
 def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -422,18 +437,25 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
                "nse_hi90": hi, "persistence_nse": m["persistence"]["nse"],
                "crps": float(distribution_crps(q[both][:, None, :], taus, obs[both]).mean()) if both.any() else np.nan,
                "persistence_crps": float(np.abs(obs[both] - pers[both]).mean()) if both.any() else np.nan}
-        have = {c: g[c].to_numpy(np.float64) for c in ("q05", "q25", "q75", "q95") if c in g.columns}
-        if {"q05", "q95"} <= set(have):
-            row["coverage90"] = _coverage(obs, have["q05"], have["q95"])
-            for c, v in (("below_q05", have["q05"]), ("below_q25", have.get("q25")), ("below_median", med),
-                         ("below_q75", have.get("q75"))):
-                if v is not None:
-                    row[c] = float((obs[ok] < v[ok]).mean()) if ok.any() else np.nan
-            row["above_q95"] = float((obs[ok] > have["q95"][ok]).mean()) if ok.any() else np.nan
-            for n, v in levels.items():
-                row[f"coverage90_above_{n}"] = _coverage(obs, have["q05"], have["q95"], obs > v)
-        if {"q25", "q75"} <= set(have):
-            row["coverage50"] = _coverage(obs, have["q25"], have["q75"])
+        # the intervals and reliability of the levels the forecast gives: q05..q95 by default (coverage90,
+        # coverage50, below_q05 .. above_q95), those of a model trained with others too (q10/q90: coverage80)
+        have = _levels_of(g)
+        cols = sorted(have, key=have.get)
+        pairs = _central_intervals(have)
+        for i, (width, lo_c, hi_c) in enumerate(pairs):
+            lo_v, hi_v = g[lo_c].to_numpy(np.float64), g[hi_c].to_numpy(np.float64)
+            row[f"coverage{width}"] = _coverage(obs, lo_v, hi_v)
+            if i == 0:  # the widest: also on the days above each level
+                for n, v in levels.items():
+                    row[f"coverage{width}_above_{n}"] = _coverage(obs, lo_v, hi_v, obs > v)
+        if pairs:
+            below = [(f"below_{c}", c) for c in cols[:-1] if have[c] < 0.5] + [("below_median", "median")] + \
+                    [(f"below_{c}", c) for c in cols[:-1] if have[c] > 0.5]
+            for name, c in below:
+                v = g[c].to_numpy(np.float64)
+                row[name] = float((obs[ok] < v[ok]).mean()) if ok.any() else np.nan
+            top = g[cols[-1]].to_numpy(np.float64)
+            row[f"above_{cols[-1]}"] = float((obs[ok] > top[ok]).mean()) if ok.any() else np.nan
         row["pit_deciles"] = " ".join(f"{h:.3f}" for h in hist)
         if "in_sample" in g.columns:  # the share of scored days the model or its blend learned from
             seen = (g["in_sample"].astype(str).str.lower() == "true").to_numpy()
