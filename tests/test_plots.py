@@ -182,7 +182,7 @@ def test_the_feature_weights_chart_shows_long_feature_names_whole(tmp_path):
     assert _is_png(path) and (img[:, :3] > 0.95).all()   # the first columns of pixels are white
 
 
-def _fan_chart_figure(monkeypatch, tmp_path, hist_obs, median, levels=None, members=None):
+def _fan_chart_figure(monkeypatch, tmp_path, hist_obs, median, levels=None, members=None, members_point=False):
     """The Figure plot_fan_chart builds, instead of its PNG (60 observed days, 7 lead days)."""
     figs = []
     monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
@@ -191,7 +191,7 @@ def _fan_chart_figure(monkeypatch, tmp_path, hist_obs, median, levels=None, memb
     median = np.asarray(median, dtype=float)
     bands = {"90 %": (median * 0.6, median * 1.8), "50 %": (median * 0.85, median * 1.2)}
     P.plot_fan_chart(hist, hist_obs, valid, median, bands, tmp_path / "fan.png", title="Basin 32006",
-                     levels=levels, members=members)
+                     levels=levels, members=members, members_point=members_point)
     return figs[0]
 
 
@@ -205,6 +205,16 @@ def test_a_dry_season_fan_chart_keeps_the_forecast_readable_and_names_the_levels
     assert ax.get_ylim()[1] < 5                       # the forecast fills the chart, not its bottom tenth
     legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
     assert "q2y 14.5" in legend and "q20y 19.5" in legend and "alert" not in legend
+
+
+def test_the_members_of_a_model_without_quantiles_are_named_point_forecasts_in_the_legend(tmp_path, monkeypatch):
+    """A model without quantiles gives each weather member one flow, not a median of a distribution."""
+    med = np.linspace(4.0, 3.0, 7)
+    for point, word in ((False, "median of each of 3 weather members"), (True, "point forecast of each of 3")):
+        fig = _fan_chart_figure(monkeypatch, tmp_path, np.full(60, 2.0), med, members=np.stack([med] * 3),
+                                members_point=point)
+        legend = " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+        assert word in legend, legend
 
 
 def test_the_fan_chart_legend_leaves_the_observed_flood_visible(tmp_path, monkeypatch):

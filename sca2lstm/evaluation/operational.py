@@ -834,7 +834,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                        tmp / "forecast_fan_chart.png",
                        title=f"Basin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting})",
                        levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
-                       stage_axis=stage)
+                       stage_axis=stage, members_point=fc.point_only)
         if fc.members is not None:  # each weather member's median flow, one row per member
             fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
                 tmp / "forecast_members.csv", float_format="%.4f")

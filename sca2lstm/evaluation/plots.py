@@ -592,7 +592,7 @@ def _heat_cmap():
 # --------------------------------------------------------------------------------------------------
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
-                   levels: dict | None = None, members=None, stage_axis=None) -> Path:
+                   levels: dict | None = None, members=None, stage_axis=None, members_point: bool = False) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -610,6 +610,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         value instead, in the legend.
     members : array_like [M, K], optional
         Each weather-ensemble member's median flow, drawn as thin lines (the members' spread).
+    members_point : bool
+        The members' lines are point forecasts (a model without quantiles), named so in the legend.
     stage_axis : (callable, callable), optional
         ``(flow -> water level, water level -> flow)``, both monotone and vectorised (a station's rating
         curve, :func:`~sca2lstm.data.rating.stage_scale`): a second axis on the right in m.
@@ -632,7 +634,8 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         for i, row in enumerate(mem):
             # Dark grey: purple was also the 20-year flow's level colour, and faint on the blue bands
             ax.plot(vx, row, color="0.25", lw=0.7, alpha=0.7,
-                    label=f"median of each of {len(mem)} weather members" if i == 0 else None)
+                    label=(f"{'point forecast' if members_point else 'median'} of each of {len(mem)} weather "
+                           "members") if i == 0 else None)
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
     if n:
         ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")
