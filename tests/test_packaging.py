@@ -39,9 +39,23 @@ def test_import_from_the_repo_root_resolves_to_the_package():
 def test_guide_scripts_help(script):
     r = run_py(script, "--help")
     assert r.returncode == 0, r.stderr
-    assert "usage:" in r.stdout and r.stderr == ""
+    assert r.stdout.startswith(f"usage: {script} [-h]") and r.stderr == ""
     for flag in GUIDE_FLAGS[script]:
         assert flag in r.stdout, (script, flag)
+
+
+@pytest.mark.parametrize("command, script", [("train", "sca2lstm.py"), ("finetune", "fine_train.py"),
+                                             ("predict", "predict.py")])
+def test_a_guide_command_called_through_sca2lstm_shows_that_call_in_its_usage_and_errors(command, script, capsys):
+    # 'sca2lstm train --help' answered 'usage: sca2lstm.py ...', a command the user had not typed
+    r = run_py("-m", "sca2lstm", command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: sca2lstm {command} [-h]") and script not in r.stdout.split("\n\n")[0]
+    from sca2lstm.cli import main as cli_main
+
+    assert cli_main.main([command, "--no_such_flag"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sca2lstm {command}: error: ") and "--no_such_flag" in err, err
 
 
 @pytest.mark.slow

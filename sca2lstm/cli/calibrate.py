@@ -26,11 +26,11 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(prog: str = PROG) -> ArgumentParser:
     from ..evaluation.calibration import MAX_BASINS
     from ..evaluation.spread import WEATHER_SETTINGS
 
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Fit the forecast calibration of a checkpoint on validation days: "
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Fit the forecast calibration of a checkpoint on validation days: "
                                               "blend and spread per lead, warning probabilities.")
     p.add_argument("--model", required=True, help="the checkpoint (.pth, or a quoted glob: the newest match); the "
                                                   "calibration is written beside it. A fine-tuned model is refitted "
@@ -112,5 +112,5 @@ def _basins(n: int) -> str:
     return f"{n} basin" + ("" if n == 1 else "s")
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

@@ -26,8 +26,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Data tools.")
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Data tools.")
     sub = p.add_subparsers(dest="action", required=True)
     s = sub.add_parser("synth", help="write the built-in synthetic basins in the CAMELS-GB layout, marked as synthetic "
                        "(a model trained on them is refused on real data, and the reverse)")
@@ -92,5 +92,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

@@ -36,8 +36,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Run synth -> pretrain -> fine-tune -> predict offline.")
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Run synth -> pretrain -> fine-tune -> predict offline.")
     p.add_argument("--out", default="./demo_output", help="output folder (default ./demo_output)")
     p.add_argument("--basins", type=positive_int, default=None, help=f"synthetic basins (default {DEMO['basins']})")
     p.add_argument("--epochs", type=positive_int, default=None,
@@ -163,5 +163,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

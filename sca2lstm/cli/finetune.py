@@ -10,6 +10,7 @@ pretrained checkpoint; else those built-in defaults.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
@@ -33,8 +34,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description=(
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description=(
         "Fine-tune a pretrained SCA2LSTM model to one or more basins. Each setting comes from the flag if "
         "given, else the config file's finetune: section, else the finetune section stored in the "
         "pretrained checkpoint, else the built-in default shown here. Of --config only finetune: and "
@@ -154,7 +155,7 @@ def _one(job) -> dict:
         return {"basin": basin, "status": f"failed: {type(e).__name__}: {' '.join(str(e).split())}"}
 
 
-def _body(args) -> int:
+def _body(args, prog: str = PROG) -> int:
     # the folder checked is the one written, and the model read is the one named: a '~' the shell left (--flag=~/x)
     # is the home folder there too, never a folder named ~ under this one
     args.output_dir = str(output_folder(args.output_dir, "--output_dir"))
@@ -187,7 +188,7 @@ def _body(args) -> int:
     _print_summary(rows)
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        sys.stderr.write(f"{PROG}: error: {len(failed)} of {len(rows)} basins failed: "
+        sys.stderr.write(f"{prog}: error: {len(failed)} of {len(rows)} basins failed: "
                          f"{', '.join(r['basin'] for r in failed)}\n")
         return 1
     return 0
@@ -228,5 +229,5 @@ def _print_summary(rows) -> None:
             print(f"{r['basin']:>8}  {r['status']}")
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, functools.partial(_body, prog=prog), build_parser(prog), argv)

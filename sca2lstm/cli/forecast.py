@@ -24,8 +24,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Issue-time forecast of a basin's flow for the next days, with "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Issue-time forecast of a basin's flow for the next days, with "
                                               "quantiles, from what is known on the issue date.")
     p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, required=True, help="basin (gauge) id")
@@ -163,5 +163,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

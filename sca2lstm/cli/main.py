@@ -54,19 +54,23 @@ def main(argv=None) -> int:
     return launch(cmd, rest)
 
 
-def launch(cmd: str, argv=None, prog: str = "sca2lstm") -> int:
-    """Import the subcommand ``cmd`` and run its ``main(argv)``.
+def launch(cmd: str, argv=None, prog: str | None = None) -> int:
+    """Import the subcommand ``cmd`` and run its ``main(argv, prog)``.
 
     The import takes about a second (pydantic, pandas); a Ctrl-C then ends the command the way it does
     once the command runs (one line, exit 130) instead of with a traceback of the import machinery. The
     guide's root scripts (``sca2lstm.py``, ``fine_train.py``, ``predict.py``) start through here too.
+
+    ``prog`` is the name that usage, help and errors show: the root script's name when started as one
+    (``python predict.py``), else (None) ``sca2lstm <cmd>``, the way the user called it, so that the usage
+    line is a command the user can run.
     """
     try:
         module = importlib.import_module(SUBCOMMANDS[cmd][0])
     except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted\n")
+        sys.stderr.write(f"{prog or 'sca2lstm'}: interrupted\n")
         return 130
-    return module.main(argv)
+    return module.main(argv, prog=prog or f"sca2lstm {cmd}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ checkpoint is used.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -27,8 +28,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Forecast basins with a pretrained or fine-tuned checkpoint.")
     p.add_argument("--model", action="extend", nargs="+", required=True, help="checkpoint path or glob: the newest match, preferring those fine-tuned for --basin (best_model_basin_<id>.pth)")
     p.add_argument("--basin", type=basin_id, action="extend", nargs="+", required=True,
                    help="basin id(s); repeat the flag or list several")
@@ -47,7 +48,7 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _body(args) -> int:
+def _body(args, prog: str = PROG) -> int:
     from ..checkpoint import load_model
     from ..evaluation.predict import (
         HINDCAST_SETTING,
@@ -128,11 +129,11 @@ def _body(args) -> int:
     for basin, why in failed:
         print(f"{basin:>8} failed: {why}")
     if failed:
-        sys.stderr.write(f"{PROG}: error: {len(failed)} of {len(basins)} basins failed: "
+        sys.stderr.write(f"{prog}: error: {len(failed)} of {len(basins)} basins failed: "
                          f"{', '.join(b for b, _ in failed)}\n")
         return 1
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, functools.partial(_body, prog=prog), build_parser(prog), argv)

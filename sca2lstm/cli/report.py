@@ -19,9 +19,9 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(prog: str = PROG) -> ArgumentParser:
     """The command's argument parser."""
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Rebuild RUN_DIR/report.html from the files of a run "
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Rebuild RUN_DIR/report.html from the files of a run "
                                               "folder (config, history, metrics, tune trials, figures).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (e.g. runs/<name>)")
     p.add_argument("--title", default=None, help="page title (default: 'sca2lstm run: <folder>')")
@@ -46,6 +46,6 @@ def _body(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = PROG) -> int:
     """Entry point: ``sca2lstm report RUN_DIR [--title TITLE]``; returns the exit code."""
-    return run_main(PROG, _body, build_parser(), argv)
+    return run_main(prog, _body, build_parser(prog), argv)

@@ -25,8 +25,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Serve forecasts of a checkpoint over HTTP: JSON API, web page, "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Serve forecasts of a checkpoint over HTTP: JSON API, web page, "
                                               "posted observations kept in an SQLite file.")
     p.add_argument("--model", required=True,
                    help="checkpoint (.pth), or a folder of checkpoints: each station's own fine-tuned model "
@@ -293,5 +293,5 @@ def _serve(args, model_path: Path, db: Path, workers: int, token: str | None, da
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

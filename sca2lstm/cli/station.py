@@ -44,8 +44,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Station tools: 'import' writes a station's record (CSV or Excel, daily "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Station tools: 'import' writes a station's record (CSV or Excel, daily "
                                               "or sub-daily, discharge or water level) into a data folder.")
     sub = p.add_subparsers(dest="action", required=True, metavar="{import}", parser_class=ArgumentParser)
     q = sub.add_parser("import", help="import a station's record into a data folder")
@@ -285,5 +285,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

@@ -5,6 +5,7 @@ Example (the user's guide): ``python sca2lstm.py --epochs 60 --parallel``
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from pathlib import Path
@@ -26,8 +27,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Pretrain SCA2LSTM on many basins. A flag that is given beats "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Pretrain SCA2LSTM on many basins. A flag that is given beats "
                        "the config file (training: section), which beats the built-in default shown here.")
     p.add_argument("--epochs", type=non_negative_int, default=None,
                    help="maximum epochs (default 60, or the config's training.epochs; early stopping may end sooner)")
@@ -63,7 +64,7 @@ def parse_basins(values) -> list[str] | None:
     return [basin_id(v) for v in values]
 
 
-def _body(args) -> int:
+def _body(args, prog: str = PROG) -> int:
     from ..distributed import cleanup, init_distributed, is_main_process, rank_device
     from ..training.pretrain import pretrain, resume_state
     from ..training.runtime import resolve_device
@@ -102,7 +103,7 @@ def _body(args) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = add_log_file(run_dir / "train.log")
         # A later run into the same folder appends to its log: each run's lines start with this one.
-        note_in_file(handler, logging.INFO, f"{PROG}: {'resumed' if args.resume else 'new'} run, output {output}")
+        note_in_file(handler, logging.INFO, f"{prog}: {'resumed' if args.resume else 'new'} run, output {output}")
     try:
         pretrain(cfg, output, data_dir=args.data_dir, basins=basins, parallel=args.parallel,
                  resume=args.resume, device=device, progress=not args.quiet)
@@ -110,7 +111,7 @@ def _body(args) -> int:
         # The log says how the run ended (the console gets the one line from run_main).
         if handler is not None:
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            note_in_file(handler, logging.ERROR, f"{PROG}: run {reason}: {one_line(e)}")
+            note_in_file(handler, logging.ERROR, f"{prog}: run {reason}: {one_line(e)}")
         if not isinstance(e, Exception):
             raise
         # A run that failed before it saved a resumable state leaves nothing behind.
@@ -133,5 +134,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, functools.partial(_body, prog=prog), build_parser(prog), argv)

@@ -25,8 +25,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description=(
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description=(
         "Search hyper-parameters with Optuna over the config's tune.space, scored on the validation period. "
         "Flags beat the config's tune: section. Rerun the same command to resume an interrupted study."))
     p.add_argument("--trials", type=positive_int, default=None, help="trials the study holds in all (default: tune.trials, 24)")
@@ -71,5 +71,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

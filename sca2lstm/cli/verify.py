@@ -21,8 +21,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Score a reforecast table (sca2lstm forecast --from --to, or what a service "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Score a reforecast table (sca2lstm forecast --from --to, or what a service "
                                               "issued: GET /stations/<id>/issued.csv) per lead, "
                                               "beside persistence: NSE, CRPS, coverage, reliability, and per "
                                               "warning level POD, FAR, CSI, F1 by day and by event, Brier skill.")
@@ -106,5 +106,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)

@@ -36,8 +36,8 @@ EXAMPLES = [
 ]
 
 
-def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog=PROG, examples=EXAMPLES, description="Weather forecasts from Open-Meteo: 'fetch' today's forecast, "
+def build_parser(prog: str = PROG) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, examples=EXAMPLES, description="Weather forecasts from Open-Meteo: 'fetch' today's forecast, "
                                               "'archive' past forecasts (previous-runs API).")
     sub = p.add_subparsers(dest="action", required=True, metavar="{fetch,archive}", parser_class=ArgumentParser)
     f = sub.add_parser("fetch", help="save today's weather forecast for a station's lead days")
@@ -145,5 +145,5 @@ def _body(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run_main(PROG, _body, build_parser(), argv)
+def main(argv=None, prog: str = PROG) -> int:
+    return run_main(prog, _body, build_parser(prog), argv)
