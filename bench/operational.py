@@ -100,6 +100,11 @@ def _coverage(obs, lo, hi):
     return float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() else float("nan")
 
 
+def _say(message: str, t0: float) -> None:
+    """One progress line with the seconds since ``t0``, flushed: it reaches a log file as it happens."""
+    print(f"[{time.time() - t0:.0f} s] {message}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data" / "camels_gb"))
@@ -136,6 +141,7 @@ def main(argv=None) -> int:
     L, lead_days = mcfg.training.seq_len, mcfg.data.lead_days
     if args.model:
         basins = [b for b in ck.get("basins", []) if b in basins] or basins
+    _say(f"reading {len(basins)} basins of {data_dir}", t0)
     records = [load_basin(data_dir, b, mcfg) for b in basins]
     for r in records:
         if r.basin not in scalers.basins:  # its discharge scale by the rule every command uses
@@ -149,10 +155,19 @@ def main(argv=None) -> int:
     # every lead's valid days cover the test period (each lead scored on valid days inside it).
     issue = [(i0 - 1, i1 - 1) for i0, i1 in test]
     t1 = time.time()
-    runs = {s: issue_time_hindcasts(model, data, issue, F, w, seq_len=L, lead_days=lead_days)
-            for s, w in (("issue-time", "none"), ("issue-time+perfect-weather", "perfect"))}
+    # Basin by basin, one line each (a full-size model takes minutes over many basins; without these lines
+    # the script said nothing until the end), and a bar over the issue dates on a terminal.
+    settings = (("issue-time", "none"), ("issue-time+perfect-weather", "perfect"))
+    runs = {s: [] for s, _ in settings}
+    for b, rec in enumerate(records):
+        for s, w in settings:
+            runs[s] += issue_time_hindcasts(model, data, [issue[b]], F, w, seq_len=L, lead_days=lead_days,
+                                            basin_indices=[b], progress=True)
+        _say(f"basin {rec.basin} ({b + 1}/{len(records)}) forecast, every day of its {args.period} period an "
+             f"issue date", t0)
     hind = forecast_periods(model, data, test, L, mcfg.training.spinup)
     fc_s = time.time() - t1
+    _say("hindcasts done; scoring", t0)
 
     rows, rel = [], {}
     for b, rec in enumerate(records):
@@ -220,6 +235,7 @@ def main(argv=None) -> int:
                          ylabel="observed frequency of obs <= q_tau")
 
     # time to forecast one basin at one issue date, the model loaded
+    _say(f"timing one issue-date forecast ({1 + 2 * args.timing_reps} calls)", t0)
     b0 = records[0].basin
     issue_date = str(records[0].dates[test[0][0] + 30])
     series = camels_gb.read_timeseries(data_dir, b0, columns=required_columns(mcfg))
