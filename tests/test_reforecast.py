@@ -97,6 +97,29 @@ def test_a_probability_written_as_the_warning_probability_warns():
     assert out["p_exceed_alert"].iloc[0] == 0.15 and bool(out["warn_alert"].iloc[0])
 
 
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_levels_json_of_a_level_with_a_nan_interval_is_strict_json(tmp_path):
+    """A level fitted on few annual maxima can have a NaN 90 % interval: levels.json (of a forecast and of a
+    reforecast) says null there, as JSON has no NaN (jq, R and browsers refuse a file that writes it)."""
+    from sca2lstm.evaluation.reforecast import write_reforecast
+
+    lv = Level("q2y", 12.5, "glo, 1970-1975 (5 annual maxima)", ci=(float("nan"), float("inf")), warn_probability=0.3)
+    w = Warnings({"q2y": lv}, {"q2y": "calibration"})
+    doc = _strict_json(w.json_text({"q2y": None}))
+    assert doc["q2y"]["ci90"] == [None, None] and doc["q2y"]["value"] == 12.5
+    assert doc["q2y"]["first_warning_lead"] is None and doc["q2y"]["warn_probability"] == 0.3
+    table = pd.DataFrame({"issue_date": ["2020-01-01"], "median": [np.nan]})
+    table.attrs["weather"] = {"source": "archive", "rain_ratio": float("nan")}
+    write_reforecast(table, w, tmp_path / "ref")
+    assert _strict_json((tmp_path / "ref" / "levels.json").read_text())["q2y"]["ci90"] == [None, None]
+    assert _strict_json((tmp_path / "ref" / "weather.json").read_text())["rain_ratio"] is None
+
+
 def test_warning_sentence_says_which_levels_the_last_observed_flow_is_already_above():
     levels = {n: Level(n, v, "user", warn_probability=0.5) for n, v in (("alert", 10.0), ("danger", 20.0),
                                                                         ("extreme", 50.0))}

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 
 
 def add_warning_flags(p) -> None:
@@ -96,13 +95,10 @@ def warned(args, bundle, path, weather):
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
     sentence = warning_sentence(fc.basin, first, warnings, fc.table, last)
-    doc = warnings.to_json()
-    for n, lead in first.items():
-        doc[n]["first_warning_lead"] = lead or None   # null: no lead reaches the level's warning probability
     # the fan chart's labels: a level given as a water level shows it, as the user typed it
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
                         for n, lv in warnings.levels.items()},
-             "extra_files": {"levels.json": json.dumps(doc, indent=2) + "\n", "warnings.txt": sentence + "\n"}}
+             "extra_files": {"levels.json": warnings.json_text(first), "warnings.txt": sentence + "\n"}}
     # each lead's P(exceed) to the 4 decimals the warning is decided on; * where the lead warns
     lines = [level_line(n, lv) + f", warn at P >= {threshold_text(lv)} ({warnings.warn_source.get(n)}); P(exceed) "
              "by lead (* warns) " + " ".join(f"{p:.4g}{'*' if w else ''}" for p, w in

@@ -12,7 +12,6 @@ date) for ``sca2lstm verify``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,7 @@ import pandas as pd
 
 from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, json_text
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead, nest_warnings
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
@@ -46,6 +45,15 @@ class Warnings:
     def to_json(self) -> dict:
         """``levels.json``: ``{"q2y": {"value": .., "unit": "m3/s", "warn_probability": .., "source": ..}}``."""
         return {n: {**lv.to_dict(), "warn_probability_source": self.warn_source.get(n)} for n, lv in self.levels.items()}
+
+    def json_text(self, first: dict | None = None) -> str:
+        """``levels.json``'s text, strict JSON: a figure that could not be computed (the NaN 90 % interval of a
+        level fitted on few annual maxima) is ``null``, not ``NaN``, which jq, R and browsers refuse. ``first``
+        (name -> the first lead that warns, or None) adds each level's ``first_warning_lead``."""
+        doc = self.to_json()
+        for n, lead in (first or {}).items():
+            doc[n]["first_warning_lead"] = lead or None   # null: no lead reaches the level's warning probability
+        return json_text(doc) + "\n"
 
 
 def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = "flow", warn_override=None,
@@ -469,10 +477,10 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
 
     with folder_built_aside(folder) as tmp:
         atomic_write_text(tmp / "reforecast.csv", table.to_csv(index=False, float_format="%.4f", date_format="%Y-%m-%d"))
-        atomic_write_text(tmp / "levels.json", json.dumps(warnings.to_json(), indent=2) + "\n")
+        atomic_write_text(tmp / "levels.json", warnings.json_text())
         doc = table.attrs.get("weather")
         if doc:
-            atomic_write_text(tmp / "weather.json", json.dumps(doc, indent=2) + "\n")
+            atomic_write_text(tmp / "weather.json", json_text(doc) + "\n")
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "left_out_text", "reforecast",
