@@ -673,6 +673,30 @@ def test_alerts_no_receiver_heard_are_sent_again_within_the_day_under_their_ids(
             assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 0 and len(hook.received) == 2
 
 
+def test_an_alert_the_webhook_refused_for_good_is_not_sent_again_and_stays_failed_in_health(pretrained_ckpt, data,
+                                                                                           issued, tmp_path):
+    """A webhook answering 404 refuses the same POST every time: the 15-minute resends leave that alert alone
+    on it (it was sent once every 15 minutes all day), while /health still counts it as not taken."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)]
+    with WebhookStub(status=404) as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            first = c.post("/daily_issue", headers=AUTH).json()
+            assert first["alerts"] == 1 and first["delivery"]["webhook"].startswith("failed (final): ")
+            for _ in range(3):
+                clock[0] += daily_mod.RESEND_AFTER
+                assert asyncio.run(daily_mod.resend_undelivered(c.app.state.service, daily)) is None
+            assert len(hook.received) == 1
+            last = c.get("/health").json()["last_daily_issue"]
+            assert last["undelivered_alerts"] == 1 and last["delivery"]["webhook"].startswith("failed")
+            assert c.get("/alerts").json()["alerts"][0]["delivery"]["webhook"].startswith("failed (final): ")
+
+
 def test_a_webhook_refusing_the_alert_is_tried_once_and_said_in_one_line(pretrained_ckpt, data, issued, tmp_path):
     """A webhook answering 404 (a wrong path) or 403 gets the same answer on every try: the alert is posted once,
     the delivery says the refusal in one line, and the e-mail is sent all the same (before, three tries with
@@ -686,7 +710,7 @@ def test_a_webhook_refusing_the_alert_is_tried_once_and_said_in_one_line(pretrai
             out = c.post("/daily_issue", headers=AUTH).json()
     assert out["alerts"] == 1 and len(hook.received) == 1 and len(smtp.received) == 1
     assert out["delivery"] == {
-        "webhook": "failed: the webhook answered HTTP 404 Not Found, a refusal the same request gets again; check "
+        "webhook": "failed (final): the webhook answered HTTP 404 Not Found, a refusal the same request gets again; check "
                    "--alert_webhook and the receiver", "email": "sent"}
 
 
@@ -728,8 +752,8 @@ def test_a_webhook_moved_on_its_host_gets_the_alert_and_one_moved_elsewhere_is_n
         with WebhookStub(routes={"/alerts": (301, {"Location": "https://hooks.example.org/alerts"})}) as hook:
             out = Notifier(webhook=hook.url, retries=2, pause=0.0).send({"day": "2026-12-07", "alerts": []})
         assert len(hook.received) == 1 and out["webhook"] == (
-            "failed: the webhook URL moved (HTTP 301) to https://hooks.example.org/alerts; not followed to another "
-            "host: set --alert_webhook to it")
+            "failed (final): the webhook URL moved (HTTP 301) to https://hooks.example.org/alerts; not followed to "
+            "another host: set --alert_webhook to it")
 
 
 def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(pretrained_ckpt, data, issued,

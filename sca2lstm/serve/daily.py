@@ -29,7 +29,7 @@ from ..data.station_meta import check_day_time
 from ..errors import Sca2lstmError, UsageError
 from ..evaluation.warn import warning_change
 from .messages import public_detail
-from .notify import Notifier
+from .notify import Notifier, worth_resending
 from .weather import FetchSettings
 
 log = logging.getLogger(__name__)
@@ -214,9 +214,9 @@ async def resend_undelivered(svc, daily: Daily, now: dt.datetime | None = None) 
     day = daily.local(now).date().isoformat()
     async with daily.lock:  # not beside an issue, which sends (and records) alerts itself
         pending = svc.store.undelivered_alerts(day)
-        # each alert again only on the channels that failed it: the others' readers have it
-        failed = {c: [p for p in pending if str(p["delivery"].get(c) or "").startswith("failed")]
-                  for c in daily.notifier.channels}
+        # each alert again only on the channels that failed it (the others' readers have it), and not where the
+        # channel refused it for good (a webhook's 404): the same request would be refused every 15 minutes
+        failed = {c: [p for p in pending if worth_resending(p["delivery"].get(c))] for c in daily.notifier.channels}
         if not any(failed.values()):
             return None
         delivery = await _send_by_channel(daily.notifier, day, now, {

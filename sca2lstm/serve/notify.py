@@ -43,6 +43,17 @@ class _Transient(Exception):
         self.wait = wait
 
 
+#: How a delivery starts where the channel refused the alert for good (a webhook's 4xx but 408 and 429): the
+#: alert is not sent on it again that day; "failed: " starts one worth another try (the 15-minute resends).
+FAILED_FINAL = "failed (final): "
+
+
+def worth_resending(state) -> bool:
+    """Whether a channel's delivery ``state`` ("sent", "failed: ...", "failed (final): ...", None) is a failure
+    that sending again may mend."""
+    return isinstance(state, str) and state.startswith("failed: ")
+
+
 #: HTTP answers that say "try again later" although they are 4xx.
 _TRANSIENT_4XX = (408, 429)
 _REDIRECTS = (301, 302, 307, 308)
@@ -84,7 +95,8 @@ class Notifier:
 
     def send(self, payload: dict, channels=None) -> dict:
         """Send ``payload`` (see the module) on every channel, or on those of ``channels``; ``{"webhook": ...,
-        "email": ...}`` with "sent", "failed: <reason>" or None (channel not configured, or not asked) each."""
+        "email": ...}`` with "sent", "failed: <reason>", "failed (final): <reason>" (:data:`FAILED_FINAL`: the same
+        request would be refused again) or None (channel not configured, or not asked) each."""
         out = {"webhook": None, "email": None}
         if self.webhook and (channels is None or "webhook" in channels):
             out["webhook"] = self._try(lambda: self._post(payload), "webhook")
@@ -93,7 +105,7 @@ class Notifier:
         return out
 
     def _try(self, send, what: str) -> str:
-        err = None
+        err, failed = None, "failed: "
         for attempt in range(self.retries + 1):
             try:
                 send()
@@ -109,7 +121,7 @@ class Notifier:
                 break
             except _Permanent as e:
                 # the same request gets the same answer: trying again only delays the other channel
-                err = " ".join(str(e).split())
+                err, failed = " ".join(str(e).split()), FAILED_FINAL
                 log.warning("alert by %s: %s (not tried again)", what, err)
                 break
             except (httpx.HTTPError, OSError, smtplib.SMTPException, _Transient) as e:
@@ -118,7 +130,7 @@ class Notifier:
                 if attempt < self.retries:
                     wait = getattr(e, "wait", None)
                     time.sleep(self.pause if wait is None else min(max(wait, self.pause), self.retry_after_cap))
-        return f"failed: {err}"
+        return f"{failed}{err}"
 
     def _post(self, payload: dict) -> None:
         """POST ``payload`` to the webhook; a redirect on the same host is followed with the same POST (httpx's own
