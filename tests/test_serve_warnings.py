@@ -794,6 +794,35 @@ def test_an_alert_one_channel_took_is_sent_again_only_on_the_other_under_its_id(
             assert len(hook.received) == 1 and len(smtp.received) == 1
 
 
+def test_a_database_from_before_per_channel_delivery_mails_no_alert_of_past_days(pretrained_ckpt, data, issued,
+                                                                                tmp_path):
+    """An alert stored when one channel's 'sent' counted for every channel (its webhook post went through, its
+    mail failed) was handled then: the service upgraded to per-channel delivery does not mail it at its next
+    issue weeks later, while the warning stays."""
+    _levels(data, alert=(0.5 * float(issued["q05"].min()), None))
+    clock = [dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.timezone.utc)]
+    db = tmp_path / "db.sqlite"
+    with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+        notifier = _notifier_with_mail_down(hook)
+        daily = Daily(notifier=notifier, now=lambda: clock[0])
+        with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+            first = c.post("/daily_issue", headers=AUTH).json()
+        assert first["alerts"] == 1 and first["delivery"]["webhook"] == "sent"
+        assert first["delivery"]["email"].startswith("failed: ")
+        # the alerts table as the service wrote it before it tracked delivery per channel
+        con = sqlite3.connect(db)
+        con.execute("ALTER TABLE alerts DROP COLUMN per_channel")
+        con.commit()
+        con.close()
+        clock[0] += dt.timedelta(days=17)
+        notifier.smtp_port = smtp.port
+        with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+            second = c.post("/daily_issue", headers=AUTH).json()
+            assert second["stations"] == 3 and second["alerts"] == 0, second
+            assert smtp.received == [] and len(hook.received) == 1
+            assert c.get("/alerts").json()["alerts"][0]["delivery"] == first["delivery"]  # its record is kept
+
+
 def _notifier_with_mail_down(hook, retries: int = 0) -> Notifier:
     """Alerts to ``hook`` and by mail through a port where no server listens (a mail server down), ``retries`` more
     tries each; a test sets ``smtp_port`` to a live stub's to bring the mail back."""

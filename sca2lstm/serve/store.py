@@ -29,8 +29,9 @@ daily_issues(id, day, issued_at, summary_json)
     One row per daily issue (``day``: the local date it ran for).
 issued_warnings(issue_id, station, forecast_id, level, first_lead, error)
     Each station's warning in each daily issue (``level`` NULL: none; ``error``: the station failed).
-alerts(id, issue_id, station, change, from_level, to_level, detail_json, delivery_json, created_at)
-    Every alert sent (a warning that started, rose, fell or ended), with how its delivery went.
+alerts(id, issue_id, station, change, from_level, to_level, detail_json, delivery_json, created_at, per_channel)
+    Every alert sent (a warning that started, rose, fell or ended), with how its delivery went; ``per_channel`` 0
+    for an alert stored before delivery was tracked per channel (one channel's "sent" then counted for all).
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     to_level TEXT,
     detail_json TEXT NOT NULL,
     delivery_json TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    per_channel INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS forecasts_by_station ON forecasts (station, issue_date);
 """
@@ -148,6 +150,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._migrate()
         self._db.executescript(_SCHEMA)
+        self._migrate_alerts()
         # Data versions in memory: this process is the database's only writer (one server per file).
         self._versions = {r[0]: int(r[1]) for r in self._db.execute("SELECT station, version FROM data_versions")}
 
@@ -172,6 +175,14 @@ class Store:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _migrate_alerts(self) -> None:
+        """A database whose alerts were stored when one channel's "sent" counted as heard on every channel keeps
+        that reading for them (``per_channel`` 0): read per channel, an alert of past weeks whose mail failed
+        while its webhook post went through would be mailed at the next issue, long after it was handled."""
+        cols = [r[1] for r in self._db.execute("PRAGMA table_info(alerts)")]
+        if "per_channel" not in cols:
+            self._db.execute("ALTER TABLE alerts ADD COLUMN per_channel INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -356,10 +367,11 @@ class Store:
         What each channel's readers last heard, where it differs from what was issued: a duty officer who reads
         only e-mail has not heard what only the webhook took."""
         with self._lock:
-            rows = self._db.execute("SELECT station, to_level, delivery_json FROM alerts ORDER BY id").fetchall()
+            rows = self._db.execute("SELECT station, to_level, delivery_json, per_channel FROM alerts "
+                                    "ORDER BY id").fetchall()
         heard, failed = {}, {}
-        for station, level, delivery in rows:
-            for channel, state in _channel_states(json.loads(delivery or "{}")).items():
+        for station, level, delivery, per_channel in rows:
+            for channel, state in _channel_states(json.loads(delivery or "{}"), per_channel).items():
                 if state == "sent":
                     heard.setdefault(channel, {})[station] = level
                     failed.setdefault(channel, set()).discard(station)
@@ -371,13 +383,13 @@ class Store:
         """The alerts of the daily issue of local date ``day`` that failed on a channel (whatever the others did):
         dicts of id, station, detail (as sent) and delivery, oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT a.id, a.station, a.detail_json, a.delivery_json FROM alerts a JOIN "
+            rows = self._db.execute("SELECT a.id, a.station, a.detail_json, a.delivery_json, a.per_channel FROM alerts a JOIN "
                                     "daily_issues d ON a.issue_id = d.id WHERE d.day = ? ORDER BY a.id",
                                     (day,)).fetchall()
         out = []
         for r in rows:
             delivery = json.loads(r["delivery_json"] or "{}")
-            if any(state.startswith("failed") for state in _channel_states(delivery).values()):
+            if any(state.startswith("failed") for state in _channel_states(delivery, r["per_channel"]).values()):
                 out.append({"id": r["id"], "station": r["station"], "detail": json.loads(r["detail_json"] or "{}"),
                             "delivery": delivery})
         return out
@@ -414,7 +426,7 @@ class Store:
                                 [(issue_id, w["station"], w.get("forecast_id"), w.get("level"), w.get("first_lead", 0),
                                   w.get("error")) for w in warnings])
                 cur.executemany("INSERT INTO alerts (issue_id, station, change, from_level, to_level, detail_json, "
-                                "delivery_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                "delivery_json, created_at, per_channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
                                 [(issue_id, a["station"], a["change"], a.get("from_level"), a.get("to_level"),
                                   json.dumps(a.get("detail", {})), json.dumps(a.get("delivery", {})), now)
                                  for a in alerts])
@@ -433,14 +445,19 @@ class Store:
             d = dict(r)
             d["detail"] = json.loads(d.pop("detail_json"))
             d["delivery"] = json.loads(d.pop("delivery_json"))
+            d.pop("per_channel", None)  # how the store reads the delivery, not part of the alert
             out.append(d)
         return out
 
 
-def _channel_states(delivery: dict) -> dict[str, str]:
+def _channel_states(delivery: dict, per_channel: int = 1) -> dict[str, str]:
     """A delivery's channels that were sent on ("sent" or "failed: ..."), without its other keys (``resent_at``)
-    and the channels not set up or not asked (None)."""
-    return {c: v for c, v in delivery.items() if c in ("webhook", "email") and isinstance(v, str)}
+    and the channels not set up or not asked (None). An alert stored before delivery was tracked per channel
+    (``per_channel`` 0) that a channel took counts as taken by all, as it did when it was sent."""
+    states = {c: v for c, v in delivery.items() if c in ("webhook", "email") and isinstance(v, str)}
+    if not per_channel and "sent" in states.values():
+        return {c: "sent" for c in states}
+    return states
 
 
 def _forecast_row(row: sqlite3.Row) -> dict:
