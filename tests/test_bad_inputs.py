@@ -574,10 +574,13 @@ def test_a_mistyped_subcommand_or_option_of_one_is_answered_with_the_one_meant(c
          "unrecognized arguments: --bse_url http://x (did you mean --base_url?)"),
         (["serve", "--model", "m.pth", "--prot", "8001"], "--prot 8001 (did you mean --port?)"),
         (["train", "--xyz", "3"], "unrecognized arguments: --xyz 3"),   # nothing near: no guess
+        # only the shared "--" was near --jobs: no guess
+        (["finetune", "--target_basin", BASIN, "--pretrained_model", "m.pth", "--bogus", "1"],
+         "unrecognized arguments: --bogus 1"),
     ]:
         assert main_cli.main(argv) == 2
         line = one_line(capsys.readouterr().err)
-        assert line.endswith(expected) if argv[0] == "train" else expected in line, line
+        assert line.endswith(expected) if argv[0] in ("train", "finetune") else expected in line, line
 
 
 def test_no_command_is_a_usage_error_on_stderr_and_help_is_on_stdout(capsys):

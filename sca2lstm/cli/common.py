@@ -81,9 +81,11 @@ class ArgumentParser(argparse.ArgumentParser):
             if t in self.meant_by:  # a flag of another command, e.g. pretraining's --parallel in fine_train.py
                 hints[t] = self.meant_by[t]
                 continue
-            match = difflib.get_close_matches(t, options, n=1, cutoff=0.6)
+            # compared without the leading "--", which every option shares: with it, --bogus was "close" to --jobs
+            bare = {o.lstrip("-"): o for o in options if o.startswith("--")}
+            match = difflib.get_close_matches(t.lstrip("-"), list(bare), n=1, cutoff=0.6)
             if match and not any(o.startswith(t) for o in options):  # a prefix argparse already takes
-                hints[t] = match[0]
+                hints[t] = bare[match[0]]
         if not hints:
             return ""
         said = ", ".join(f"{m} for {t}" if len(hints) > 1 else m for t, m in hints.items())
