@@ -28,6 +28,10 @@ refitted by L-moments, and the 5th and 95th percentiles of their return-period f
 Fewer than ``MIN_MAXIMA_FOR_RARE`` (10) maxima give no 10- or 20-year level; fewer than
 ``MIN_MAXIMA_FIT`` (5) give none.
 
+A river dry for whole years (annual maximum 0) is fitted as a mixed distribution: the distribution on the years
+with flow, combined with the share ``p0`` of dry years, ``P(max <= x) = p0 + (1 - p0) F(x)``; a return period
+whose flow is 0 (``1 - 1/T <= p0``) gets no level (see :func:`fit_return_levels`).
+
 User levels (``alert=45.0,danger=80.0``) are flows in m3/s, or water levels (m) converted to flow
 through the station's rating curve. They come from the station metadata file and the command line.
 """
@@ -229,14 +233,52 @@ def _sample(dist: str, params: dict, size, rng) -> np.ndarray:
     return quantile(dist, params, rng.uniform(1e-9, 1 - 1e-9, size=size))
 
 
+def _mixed_quantile(dist: str, params: dict, f, p0):
+    """Quantile of the annual maximum where a share ``p0`` of years has none (no flow) and the others follow
+    ``dist``: ``P(max <= x) = p0 + (1 - p0) F(x)``, so ``x(f) = x_F((f - p0) / (1 - p0))``, and 0 where
+    ``f <= p0`` (the level lies in the zero part). ``params`` and ``p0`` broadcast against ``f``."""
+    f = np.asarray(f, dtype=np.float64)
+    fw = (f - p0) / (1.0 - p0)
+    inside = fw > 0
+    return np.where(inside, quantile(dist, params, np.where(inside, fw, 0.5)), 0.0)
+
+
+def _bootstrap_levels(dist: str, params: dict, n: int, p0: float, f: np.ndarray, n_boot: int,
+                      rng) -> np.ndarray:
+    """Parametric-bootstrap return-period flows, shape [n_boot, T]: records of ``n`` years, each year without
+    flow with probability ``p0`` (so the number of dry years varies from record to record, as it would) and
+    otherwise drawn from the fitted ``dist``, refitted like the record. A record with fewer than 3 years of flow
+    has no L-skewness to fit and gives NaN (left out of the percentiles)."""
+    if p0 == 0:
+        bp = fit_lmoments(dist, _sample(dist, params, (n_boot, n), rng))
+        return quantile(dist, {k: v[:, None] for k, v in bp.items()}, f[None, :])
+    wet = rng.binomial(n, 1.0 - p0, size=n_boot)
+    out = np.full((n_boot, len(f)), np.nan)
+    for m in np.unique(wet[wet >= 3]):  # one vectorised fit per number of wet years
+        rows = np.flatnonzero(wet == m)
+        bp = fit_lmoments(dist, _sample(dist, params, (len(rows), m), rng))
+        out[rows] = _mixed_quantile(dist, {k: v[:, None] for k, v in bp.items()}, f[None, :],
+                                    (n - m) / n)
+    return out
+
+
 def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_PERIODS, n_boot: int = N_BOOT,
                       seed: int = SEED, label: str = "") -> dict:
     """Return-period flows of a series of annual maxima, with bootstrap confidence intervals.
 
+    A river that runs dry for whole years (an ephemeral stream: annual maximum 0) is fitted as a mixed
+    distribution, the standard treatment of zero years: ``dist`` is fitted to the maxima above 0 only and
+    combined with the share ``p0`` of years without flow, ``P(max <= x) = p0 + (1 - p0) F(x)``. Fitting the zeros
+    with the rest would bend a continuous distribution through them and give a tiny 2-year flow that is no
+    flood. A return period whose level falls in the zero part (``1 - 1/T <= p0``, e.g. the 2-year flow of a
+    river dry in at least half its years) gets **no level**, logged, rather than a level of 0 m3/s: a level of 0
+    is exceeded by any flow at all, so it would warn on every day the river runs, and ``verify`` refuses a level
+    of 0 as no flow. The bootstrap redraws the number of dry years of each record (binomial with ``p0``).
+
     Parameters
     ----------
     maxima : array_like, shape [n]
-        Annual maxima (m3/s), NaN left out.
+        Annual maxima (m3/s), NaN left out; 0 (or below) for a year without flow.
     dist : {"glo", "gev", "pe3"}
     periods : iterable of int
         Return periods in years.
@@ -248,37 +290,50 @@ def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_P
     Returns
     -------
     dict
-        ``q{T}y -> Level``, in order of T; empty below ``MIN_MAXIMA_FIT`` maxima or where all maxima are
-        alike (logged), and without T >= 10 below ``MIN_MAXIMA_FOR_RARE``.
+        ``q{T}y -> Level``, in order of T; empty where fewer than ``MIN_MAXIMA_FIT`` maxima are above 0 or where
+        they are all alike (logged), without T >= 10 below ``MIN_MAXIMA_FOR_RARE`` years, and without the
+        periods whose level lies in the zero part (logged).
     """
     if dist not in DISTRIBUTIONS:
         raise UsageError(f"distribution {dist!r}: expected one of {', '.join(DISTRIBUTIONS)}")
     x = np.asarray(maxima, dtype=np.float64)
     x = x[np.isfinite(x)]
     n = len(x)
-    if n < MIN_MAXIMA_FIT:
+    wet = x[x > 0]
+    if len(wet) < MIN_MAXIMA_FIT:
+        if n >= MIN_MAXIMA_FIT:
+            log.warning("annual maxima: only %d of %d years had any flow; a distribution needs %d years with flow, "
+                        "so there are no return-period levels", len(wet), n, MIN_MAXIMA_FIT)
         return {}
-    if np.ptp(x) == 0:
+    if np.ptp(wet) == 0:
         # Maxima that do not vary (a record capped at the top of its rating, say) have no spread to fit: the
         # L-moment fit would give NaN levels, written to levels.json as NaN, which is not JSON.
         log.warning("annual maxima: all %d are %g m3/s; no distribution can be fitted to maxima that do not vary "
-                    "(a record capped at the top of its rating?), so there are no return-period levels", n, x[0])
+                    "(a record capped at the top of its rating?), so there are no return-period levels",
+                    len(wet), wet[0])
         return {}
+    p0 = (n - len(wet)) / n
     periods = [int(t) for t in periods if n >= MIN_MAXIMA_FOR_RARE or int(t) < 10]
+    dry = [t for t in periods if 1.0 - 1.0 / t <= p0]
+    if dry:
+        log.warning("annual maxima: %d of %d years had no flow, so the %s flow is 0 m3/s; no level is set "
+                    "for %s (a level of 0 would warn whenever the river runs)", n - len(wet), n,
+                    ", ".join(f"{t}-year" for t in dry), ", ".join(return_period_name(t) for t in dry))
+        periods = [t for t in periods if t not in dry]
+    if not periods:
+        return {}
     f = 1.0 - 1.0 / np.asarray(periods, dtype=np.float64)
-    params = fit_lmoments(dist, x)
-    values = quantile(dist, params, f)
+    params = fit_lmoments(dist, wet)
+    values = _mixed_quantile(dist, params, f, p0)
     ci = None
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        boot = _sample(dist, params, (n_boot, n), rng)
-        bp = fit_lmoments(dist, boot)
-        bq = quantile(dist, {k: v[:, None] for k, v in bp.items()}, f[None, :])  # [n_boot, T]
+        bq = _bootstrap_levels(dist, params, n, p0, f, n_boot, np.random.default_rng(seed))  # [n_boot, T]
         a = (1 - CI_LEVEL) / 2
         # clipped at 0 like the level itself: a flow is never negative, and the fits can put a low quantile
         # below 0 where several years' maxima are (near) 0
         ci = np.maximum(np.nanquantile(bq, [a, 1 - a], axis=0), 0.0)
-    src = f"{dist}, {label} ({n} annual maxima)" if label else f"{dist} ({n} annual maxima)"
+    what = f"{n} annual maxima, {n - len(wet)} without flow" if p0 > 0 else f"{n} annual maxima"
+    src = f"{dist}, {label} ({what})" if label else f"{dist} ({what})"
     return {return_period_name(t): Level(return_period_name(t), float(max(values[j], 0.0)), src,
                                          (float(ci[0, j]), float(ci[1, j])) if ci is not None else None)
             for j, t in enumerate(periods)}
