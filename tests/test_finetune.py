@@ -248,6 +248,71 @@ def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_o
     assert len([m for m in caplog.messages if "in-sample for the pretrained model" in m]) == 1
 
 
+def _stored_blend_is_fitted_on(checkpoint, data_dir, span):
+    """Whether the per-lead blend stored beside a fine-tuned ``checkpoint`` is the one its validation forecasts
+    of the days ``span`` ("start..end") give."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.evaluation.calibration import fit_lead_blend, read_calibration, validation_runs
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(load_model(checkpoint), data_dir, "32006")
+    runs = validation_runs(ctx, *ctx.record.period(*span.split("..")))
+    stored = read_calibration(checkpoint)["issue_time_blend"]["32006"]
+    return np.allclose(stored, fit_lead_blend(runs.median, runs.observed, runs.last_obs), atol=1e-9)
+
+
+@pytest.mark.slow
+def test_a_fine_tune_in_the_guides_periods_is_calibrated_on_its_whole_validation_part(pretrained_ckpt, tiny_data_dir,
+                                                                                      tmp_path, caplog):
+    """The guide's flow: a pretraining basin's validation part starts at data.val_start, after the pretraining
+    years, and its calibration is fitted on all of it, as before the days the model trained on were left out."""
+    from sca2lstm.evaluation.calibration import read_calibration
+
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
+    val_start, val_end = json.loads((r["run_dir"] / "config.json").read_text())["split"]["validation"]
+    assert val_start == TINY_PERIODS["val_start"]
+    cal = read_calibration(r["checkpoint"])
+    assert cal["validation_days"] == f"{val_start}..{val_end}"
+    assert _stored_blend_is_fitted_on(r["checkpoint"], tiny_data_dir, cal["validation_days"])
+    assert not [m for m in caplog.messages if "days the model trained on" in m]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ratio,test_start", [(0.5, "1977-01-01"), (0.8, "1975-01-01")])
+def test_a_fine_tune_moved_into_the_pretraining_years_is_calibrated_only_outside_them(ratio, test_start,
+                                                                                    pretrained_ckpt, tiny_data_dir,
+                                                                                    tmp_path, caplog):
+    """A --test_start (and ratio) moving fine-tuning's validation part into the years the pretrained model trained
+    on: its forecast calibration (blend and spread per lead) is fitted only on the days after them, the days its
+    blend is fitted on; where none remain, one line says so and the pretrained model's calibration is used."""
+    from sca2lstm.evaluation.calibration import MIN_OWN_SPREAD_DAYS, read_calibration
+
+    trained_until = max(np.datetime64(sp["end"]) for sp in torch.load(pretrained_ckpt, weights_only=False)
+                        ["trained_on"] if sp["role"] == "train" and "32006" in sp["basins"])
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {**FT, "fine_tune_ratio": ratio}, data_dir=tiny_data_dir,
+                     out_root=tmp_path, progress=False, test_start=test_start)
+    val_start, val_end = json.loads((r["run_dir"] / "config.json").read_text())["split"]["validation"]
+    assert np.datetime64(val_start) < trained_until  # the validation part overlaps the pretraining years
+    cal, src = read_calibration(r["checkpoint"]), read_calibration(pretrained_ckpt)
+    fitted = np.datetime64(val_end) > trained_until
+    if fitted:  # fitted on the days after the pretraining years alone
+        assert cal["validation_days"] == f"{trained_until + 1}..{val_end}"
+        assert _stored_blend_is_fitted_on(r["checkpoint"], tiny_data_dir, cal["validation_days"])
+        assert not _stored_blend_is_fitted_on(r["checkpoint"], tiny_data_dir, f"{val_start}..{val_end}")
+    else:  # every validation day trained on: nothing is fitted on them
+        assert cal["validation_days"] is None and "32006" not in cal["issue_time_blend"]
+        assert any("validation days none of its own) saved to" in m for m in caplog.messages)
+    # Fewer forecasts per lead than its own spread needs: the pretrained model's, and one line says so
+    assert cal["spread"]["none"]["from"] == "the pretrained model"
+    assert cal["spread"]["none"]["factors"] == src["spread"]["none"]["factors"]
+    said = [m for m in caplog.messages if m.startswith("calibration: basin 32006: its validation part")]
+    assert len(said) == 1, caplog.messages
+    assert f"{val_start}..{val_end}" in said[0] and f"fewer than the {MIN_OWN_SPREAD_DAYS}" in said[0]
+    assert ("its blend per lead is fitted on them" if fitted else "its blend per lead is the raw model") in said[0]
+
+
 @pytest.fixture(scope="module")
 def default_model_ckpt(tiny_data_dir, tmp_path_factory):
     """Pretrained with the DEFAULT model config on two basins (10003 is left out)."""

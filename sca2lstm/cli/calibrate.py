@@ -7,8 +7,8 @@ persistence blend per lead, the spread per lead and weather setting, and the war
 level (:mod:`sca2lstm.evaluation.calibration`). The ``forecast`` and ``ensemble`` spreads are fitted on
 emulated weather forecasts (the calibration file says so). An earlier file is replaced only when the
 new one is complete. A fine-tuned model is refitted as fine-tuning fitted it: on its own basin's validation
-days, completed from its pretrained model's calibration where its own rests on too few days (``--basins``
-naming other basins is refused).
+days less any its pretraining or fine-tuning trained on, completed from its pretrained model's calibration
+where its own rests on too few days (``--basins`` naming other basins is refused).
 
 Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../shared/data/camels_gb_large``
 """

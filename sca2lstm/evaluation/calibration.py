@@ -1,7 +1,10 @@
 """What issue-time forecasts learn on validation days: the persistence blend and the spread per lead, and
 warning probabilities.
 
-All are fitted on the **validation** days only (never the test days):
+All are fitted on the **validation** days only (never the test days); for the basin a model was fine-tuned
+on, only those outside every span its pretraining and fine-tuning trained on, the days its blend is fitted on
+(:meth:`~sca2lstm.evaluation.context.BasinContext.blend_days`: a ``--test_start`` can move fine-tuning's
+validation part into the pretraining years):
 
 * **Blend per lead.** For lead ``k`` the issued median is
   ``m'_k = a_k * m_k + (1 - a_k) * Q0`` (``Q0`` the last observed flow up to the issue date), with
@@ -476,7 +479,10 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
                 log.info("calibration: basin %s skipped (a station of %s that only shares the id of a basin the "
                          "model knew)", b, data_dir)
                 continue
-            v0, v1 = ctx.validation_days()
+            # The basin the model was fine-tuned on: the days its blend is fitted on, its validation part less every
+            # day the model trained on (a --test_start can move that part into the pretraining years)
+            tuned = ctx.ckpt.get("finetuned_basin") == b
+            v0, v1 = ctx.blend_days() if tuned else ctx.validation_days()
             trained = _trained_validation_days(ctx, v0, v1)
             if trained:
                 log.info("calibration: basin %s skipped (its validation days %s..%s hold %d observed days the model "
@@ -484,6 +490,8 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
                          ctx.record.dates[v1 - 1], trained)
                 continue
             got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings}
+            if tuned and (v0, v1) != ctx.validation_days():
+                _say_too_few_days(ctx, got["none"])
         except DataError as e:
             log.info("calibration: basin %s skipped (%s)", b, e)
             continue
@@ -548,13 +556,32 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
     return doc
 
 
+def _say_too_few_days(ctx, runs) -> None:
+    """One line where the fine-tuned basin's validation part, less the days the model trained on
+    (:meth:`~sca2lstm.evaluation.context.BasinContext.blend_days`), gives fewer issue-time forecasts per lead
+    (``runs``: :func:`validation_runs` of those days, or None) than its own spread needs
+    (:data:`MIN_OWN_SPREAD_DAYS`): its calibration then falls back as a short validation part does
+    (:func:`with_source_calibration`)."""
+    n = 0 if runs is None else int(np.isfinite(runs.observed).sum(axis=0).min())
+    if n >= MIN_OWN_SPREAD_DAYS:
+        return
+    w0, w1 = ctx.validation_days()
+    what = ("its blend per lead is fitted on them; its spread, and the warning probabilities where the pretrained "
+            "model's rest on more event days, are the pretrained model's" if runs is not None else
+            "its blend per lead is the raw model; its spread and warning probabilities are the pretrained model's")
+    log.info("calibration: basin %s: its validation part %s..%s, less the days the model trained on, gives %d "
+             "forecasts per lead, fewer than the %d its own spread needs: %s", ctx.basin, ctx.record.dates[w0],
+             ctx.record.dates[w1 - 1], n, MIN_OWN_SPREAD_DAYS, what)
+
+
 def _trained_validation_days(ctx, v0: int, v1: int) -> int:
     """Observed days of the basin's validation days [v0, v1) inside the checkpoint's training spans of it.
 
     A pretraining basin whose record does not cover the configured periods takes its validation part from its
     own record (:mod:`sca2lstm.data.periods`), which can lie in the years the model trained on; its blend and
     spread fitted there would be in-sample, narrower than any forecast will be. The basin a checkpoint was
-    fine-tuned on is not counted: its validation part is the one fine-tuning kept out of its training.
+    fine-tuned on is fitted on :meth:`~sca2lstm.evaluation.context.BasinContext.blend_days` instead, which
+    leaves out the days both its pretraining and its fine-tuning trained on.
     """
     return int((ctx.trained_days(v0, v1) & np.isfinite(ctx.record.y[v0:v1])).sum())
 
@@ -664,7 +691,7 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
             with_source_calibration(doc, read_calibration(source_model))
         write_calibration(model_path, doc)
         log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
-                 doc.get("validation_days"), calibration_path(shown_as or model_path))
+                 doc.get("validation_days") or "none of its own", calibration_path(shown_as or model_path))
         return doc
     except (Sca2lstmError, OSError, ValueError) as e:
         log.warning("forecast calibration not written (%s); forecasts fit the blend on first use", e)

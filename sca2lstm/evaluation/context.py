@@ -230,9 +230,10 @@ class BasinContext:
         return self._data
 
     def validation_days(self) -> tuple[int, int]:
-        """Index range [v0, v1) of the basin's validation days, never its test part nor a day the weights
-        trained on: for a checkpoint fine-tuned on this basin, the validation part of its fine-tuning (as
-        stored); else the validation part of a station's own record, else the configured validation period."""
+        """Index range [v0, v1) of the basin's validation days, never its test part: for a checkpoint fine-tuned
+        on this basin, the validation part of its fine-tuning (as stored); else the validation part of a station's
+        own record, else the configured validation period. Either can hold days the model trained on (a station's
+        own record, a fine-tune's ``--test_start``): :meth:`blend_days` leaves them out."""
         if self.ckpt.get("finetuned_basin") == self.basin and self.test_start is None:
             spans = [sp for sp in self.trained_on if sp["role"] == "validation" and self.basin in sp["basins"]]
             if spans:  # fine-tuning appends its own spans last
@@ -258,12 +259,13 @@ class BasinContext:
 
         A pretraining basin whose record does not cover the configured periods takes its validation part from its
         own record (:mod:`sca2lstm.data.periods`), which can lie in the years the model trained on; a blend or
-        spread fitted there would be in-sample. The basin a checkpoint was fine-tuned on has none: its validation
-        part is the one fine-tuning kept out of its training.
+        spread fitted there would be in-sample. For the basin a checkpoint was fine-tuned on, the pretraining's
+        spans count as much as the fine-tuning's: a ``--test_start`` or ``--fine_tune_ratio`` can move
+        fine-tuning's validation part into the years the pretrained model trained on.
         """
         dates = self.record.dates[v0:v1]
         trained = np.zeros(len(dates), bool)
-        if v1 <= v0 or self.ckpt.get("finetuned_basin") == self.basin:
+        if v1 <= v0:
             return trained
         for sp in self.trained_on:
             if sp["role"] == "train" and self.basin in sp["basins"]:

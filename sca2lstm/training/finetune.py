@@ -15,7 +15,9 @@
   ``config.json`` say which, and ``best_model_basin_{id}.pth`` holds the kept weights. The two are
   compared only on validation days the pretrained model did not train on (:func:`comparison_days`; a
   ``--test_start`` or ratio can move the validation part into them); ``kept.score_days`` records which.
-  The kept model's persistence blend weight is fitted on those same days.
+  The kept model's persistence blend weight is fitted on those same days, and its forecast calibration on
+  the validation days outside every training span of the basin
+  (:meth:`~sca2lstm.evaluation.context.BasinContext.blend_days`).
 """
 
 from __future__ import annotations
