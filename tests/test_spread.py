@@ -216,6 +216,41 @@ def test_calibrate_cli_refits_a_fine_tuned_model_on_its_own_basin_as_fine_tuning
     assert calibration_path(tuned).read_bytes() == before
 
 
+@pytest.mark.slow
+def test_calibrate_cli_gives_a_fine_tuned_model_without_unseen_validation_days_the_pretrained_calibration(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A --test_start puts the whole validation part of a fine-tune in the pretraining years: `sca2lstm calibrate`
+    writes the pretrained model's calibration, as fine-tuning did, over an earlier file fitted on those days
+    (it refused, and the in-sample file stayed)."""
+    import json
+    import shutil
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path, read_calibration, write_calibration
+    from sca2lstm.training.finetune import finetune
+
+    pre = shutil.copy(pretrained_ckpt, tmp_path / "pre.pth")
+    assert main(["calibrate", "--model", str(pre), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    r = finetune(pre, "32006", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path / "ft", progress=False,
+                 test_start="1975-01-01")
+    tuned, src = r["checkpoint"], read_calibration(pre)
+    at_fine_tuning = read_calibration(tuned)
+    assert at_fine_tuning["validation_days"] is None and "32006" not in at_fine_tuning["issue_time_blend"]
+    # a file fitted on the pretraining years, as fine-tuning wrote it before they were left out
+    write_calibration(tuned, {**at_fine_tuning, "validation_days": "1974-02-24..1974-12-31",
+                              "issue_time_blend": {"32006": [0.9] * len(src["weather_blend"]["none"])}})
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(tuned), "--data_dir", str(tiny_data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Basin 32006 has no validation days outside the days the model trained on: its calibration is the " \
+           "pretrained model's" in out, out
+    again = json.loads(calibration_path(tuned).read_text())
+    assert again["validation_days"] is None and again["issue_time_blend"] == {}
+    assert again["spread"] == at_fine_tuning["spread"] == {w: {**sp, "from": "the pretrained model"}
+                                                           for w, sp in src["spread"].items()}
+    assert again["warn_probability"] == at_fine_tuning["warn_probability"]
+
+
 def test_calibration_of_another_checkpoint_is_not_used(pretrained_ckpt, tmp_path, caplog):
     """A calibration is tied to the bytes of the checkpoint it was fitted for: once the model beside it is
     replaced (a run stopped after writing the model, before its calibration), it is ignored with a warning."""

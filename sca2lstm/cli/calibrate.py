@@ -8,7 +8,8 @@ level (:mod:`sca2lstm.evaluation.calibration`). The ``forecast`` and ``ensemble`
 emulated weather forecasts (the calibration file says so). An earlier file is replaced only when the
 new one is complete. A fine-tuned model is refitted as fine-tuning fitted it: on its own basin's validation
 days less any its pretraining or fine-tuning trained on, completed from its pretrained model's calibration
-where its own rests on too few days (``--basins`` naming other basins is refused).
+where its own rests on too few days, or replaced by it where no such day remains (``--basins`` naming other
+basins is refused).
 
 Example: ``sca2lstm calibrate --model ./model_output/sca2lstm.pth --data_dir ../shared/data/camels_gb_large``
 """
@@ -83,21 +84,30 @@ def _body(args) -> int:
               "this takes a minute to a few minutes", flush=True)
     doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
                     settings=args.settings, progress=not args.quiet)
-    if not doc.get("spread"):
+    source = Path(str(bundle[3].get("source_checkpoint") or ""))
+    src = read_calibration(source) if tuned and source.is_file() else {}
+    own = bool(doc.get("spread"))
+    # A fine-tuned basin without a validation day outside the days the model trained on (a --test_start in the
+    # pretraining years) takes its pretrained model's calibration, as fine-tuning does: not the earlier file's,
+    # which may have been fitted on those days
+    if not own and not src.get("spread"):
         raise DataError(f"no basin of {folder} had validation days to calibrate on (days with observed flow that the "
                         "model did not train on); nothing written")
-    kept = with_earlier_settings(doc, read_calibration(path))   # settings left out of --settings keep theirs
-    source = Path(str(bundle[3].get("source_checkpoint") or ""))
+    kept = with_earlier_settings(doc, read_calibration(path)) if own else []   # settings left out of --settings
     if tuned:
         if source.is_file():
-            with_source_calibration(doc, read_calibration(source))
+            with_source_calibration(doc, src)
         elif not args.quiet:
             print(f"the pretrained model {source} is not there: warning probabilities and spreads come from basin "
                   f"{tuned} alone")
     write_calibration(path, doc)
-    print(f"Calibrated on {_basins(doc['basins'])}, validation days {doc['validation_days']} "
-          f"({time.perf_counter() - t0:.0f} s); settings {', '.join(w for w in doc['spread'] if w not in kept)}"
-          + (f"; kept the earlier calibration's {', '.join(kept)} (not in --settings)" if kept else ""))
+    if own:
+        print(f"Calibrated on {_basins(doc['basins'])}, validation days {doc['validation_days']} "
+              f"({time.perf_counter() - t0:.0f} s); settings {', '.join(w for w in doc['spread'] if w not in kept)}"
+              + (f"; kept the earlier calibration's {', '.join(kept)} (not in --settings)" if kept else ""))
+    else:
+        print(f"Basin {tuned} has no validation days outside the days the model trained on: its calibration is the "
+              f"pretrained model's ({source}), its blend per lead the raw model ({time.perf_counter() - t0:.0f} s)")
     for w, sp in doc["spread"].items():
         f = sp["factors"]
         j05, j95 = sp["levels"].index(0.05), sp["levels"].index(0.95)
