@@ -398,10 +398,7 @@ def comparison_days(ctx: BasinContext, split: FinetuneSplit) -> tuple[np.ndarray
     rec, basin = ctx.record, ctx.basin
     dates = rec.dates[split.i_split:split.i1]
     observed = np.isfinite(rec.y[split.i_split:split.i1])
-    trained = np.zeros(len(dates), bool)
-    for sp in ctx.trained_on:
-        if sp["role"] == "train" and basin in sp["basins"]:
-            trained |= (dates >= np.datetime64(sp["start"], "D")) & (dates <= np.datetime64(sp["end"], "D"))
+    trained = ctx.trained_days(split.i_split, split.i1)
     unseen = int((observed & ~trained).sum())
     need = min(MIN_COMPARE_DAYS, int(observed.sum()) // 2)
     overlap = bool((trained & observed).any())
