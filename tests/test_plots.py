@@ -154,6 +154,34 @@ def test_an_absent_input_is_labelled_and_greyed_not_drawn_as_a_small_weight(tmp_
     assert shown.mask[1].all() and not shown.mask[0].any()   # the grey "no value" colour, not dark blue
 
 
+def test_an_input_missing_on_some_days_is_grey_those_days_and_left_out_of_the_month_mean(tmp_path, monkeypatch):
+    """A patchy record: rain missing for a whole month and on scattered days gets weight exactly 0 there. The heatmap
+    shows those cells as missing (grey), and a month's mean is over the days the rain was read, rather than a dark
+    month that reads as one the model chose to ignore the rain in."""
+    dates = pd.date_range("2001-01-01", "2001-04-30", freq="D")
+    rng = np.random.default_rng(3)
+    w = 0.2 + rng.random((len(dates), 3))
+    outage = (dates.month == 2) | (np.arange(len(dates)) % 5 == 0)   # February and every fifth day
+    w[outage, 0] = 0.0
+    w /= w.sum(axis=1, keepdims=True)
+    obs = np.sin(np.arange(len(dates)) / 7) + 2
+    obs[45] = 9.0                                                    # the flood in mid-February: (b) spans the outage
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    P.plot_attention_heatmap(dates, w, ["precipitation", "temperature", "discharge_lag1"], tmp_path / "a.png", obs=obs)
+    monthly = figs[0].axes[0].get_images()[0].get_array()            # features x months (Jan..Apr 2001)
+    present = ~outage
+    assert monthly.mask[0].tolist() == [False, True, False, False]
+    assert float(monthly[0, 0]) == pytest.approx(w[present & (dates.month == 1), 0].mean())
+    assert not monthly.mask[1:].any()
+    daily_ax = next(ax for ax in figs[0].axes if ax.get_title(loc="left").startswith("(b)"))
+    daily = daily_ax.get_images()[0].get_array()                     # features x days of the window
+    win = P.event_window(obs)
+    assert daily.mask[0].tolist() == outage[win].tolist()
+    assert not daily.mask[1:].any()
+    assert "missing" in daily_ax.get_title(loc="left")
+
+
 def test_attention_charts_say_the_forecast_flag_is_zero_on_observed_weather_days(tmp_path, monkeypatch, series):
     """The flag is 0 on a hindcast's days and on a forecast's issue day, so its weight multiplies nothing: both charts
     name it so, rather than as a feature that drove the forecast."""

@@ -391,8 +391,10 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     Panel (a) averages the weights per calendar month (January..December) when the period spans at
     least two years, otherwise per month of the series; with numeric ``dates`` it uses blocks of 30
     steps. Panel (b) shows -30..+60 steps around the peak of ``obs`` (or around the middle of the
-    period). Colour scales run from 0 to the largest weight shown, so small weights stay visible. A feature
-    whose weight is exactly 0 on every day (an input the basin lacks) is grey and labelled "(absent)".
+    period). Colour scales run from 0 to the largest weight shown, so small weights stay visible. A weight of
+    exactly 0 is an input missing that day (a softmax gives no exact 0 otherwise): its cell in (b) is grey, and
+    the means of (a) are over the days each input was present (grey for a month it never was). A feature
+    whose weight is exactly 0 on every day (an input the basin lacks) is also labelled "(absent)".
     """
     import pandas as pd
 
@@ -411,7 +413,9 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
     rows = np.isfinite(w).all(axis=1)
     absent = (w[rows] == 0).all(axis=0) if rows.any() else np.zeros(w.shape[1], dtype=bool)
     names = [f"{n} (absent)" if a else n for n, a in zip(names, absent)]
-    w = np.where(absent[None, :], np.nan, w)
+    # So is an input missing on a day (a gap in a patchy record): grey that day, and left out of the month's mean,
+    # not a dark cell that reads as a season the model chose to ignore the rain in.
+    w = np.where(w == 0, np.nan, w)
 
     # (a) monthly means -----------------------------------------------------------------------
     frame = pd.DataFrame(w, columns=range(w.shape[1]))
@@ -435,6 +439,7 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         mlabels = [f"{int(b) * 30}" for b in monthly.index]
         mtitle = "(a) mean weight per 30 steps"
     mvals = monthly.to_numpy(dtype=np.float64).T  # features x months
+    mtitle += ", over the days each input was present (grey: missing)"
 
     # (b) window ------------------------------------------------------------------------------
     win = event_window(obs) if obs is not None else None
@@ -493,7 +498,8 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
         ax_d.grid(False)
         fig.colorbar(im, cax=cax_d, label="weight")
         centre = "largest observed flood" if (obs is not None and _has_finite(obs)) else "mid-period"
-        ax_d.set_title(f"(b) daily weights around the {centre}", fontsize=10, loc="left")
+        ax_d.set_title(f"(b) daily weights around the {centre} (grey: input missing that day)", fontsize=10,
+                       loc="left")
         if show_hydro:
             if _has_finite(obs[win]):
                 ax_h.plot(xn, obs[win], **_OBS)
