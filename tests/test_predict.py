@@ -338,3 +338,33 @@ def test_the_blend_line_names_the_model_it_is_about(pretrained_ckpt, tiny_data_d
         predict(pretrained_ckpt, "32006", "1976-01-01", "1976-03-31", data_dir=tiny_data_dir)
     lines = [r.getMessage() for r in caplog.records if "persistence blend" in r.getMessage()]
     assert len(lines) == 1 and f"model {pretrained_ckpt.name})" in lines[0], lines
+
+
+def test_a_test_part_without_observed_flow_is_refused_naming_it_and_the_earlier_scores_are_kept(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """The test part a fine-tuned checkpoint stored, run by default, has nothing to score once the gauge's flows of
+    those days are gone (a re-import without them): one line naming the part and the flags that help, a non-zero
+    exit, and the basin's earlier scored prediction left as it was, not replaced by an unscored one."""
+    from sca2lstm.cli.predict import main
+    from sca2lstm.training.finetune import finetune
+
+    ft = finetune(pretrained_ckpt, "32006", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path / "ft",
+                  progress=False)["checkpoint"]
+    out = tmp_path / "out"
+    assert main(["--model", str(ft), "--basin", "32006", "--data_dir", str(tiny_data_dir), "--output_dir", str(out),
+                 "--quiet"]) == 0
+    scored = (out / "basin_32006" / "metrics.json").read_bytes()
+    capsys.readouterr()
+    unrecorded = _unrecorded_from_1976(tiny_data_dir, tmp_path)
+    rc = main(["--model", str(ft), "--basin", "32006", "--data_dir", str(unrecorded), "--output_dir", str(out),
+               "--quiet"])
+    assert rc != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"no observed discharge in its test part {TINY_PERIODS['test_start']}..{TINY_PERIODS['test_end']}" in err
+    assert "--test_start" in err and "--start and --end" in err
+    assert (out / "basin_32006" / "metrics.json").read_bytes() == scored
+    with pytest.raises(DataError, match="nothing to score"):
+        predict(ft, "32006", data_dir=unrecorded)
+    # days named by the user are a forecast of its own, scored or not
+    assert predict(ft, "32006", "1976-02-01", "1976-03-31", data_dir=unrecorded).metrics["model_all_days"]["n_days"] == 0

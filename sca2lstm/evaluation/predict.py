@@ -143,8 +143,10 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
         log.warning("basin %s: %d of the scored days %s..%s are days the model was trained on (and %d it was "
                     "validated on): these scores are in-sample, not a test", basin, in_sample["train_days"], s, e,
                     in_sample["validation_days"])
-    data = ctx.sequence_data()
     i0, i1 = rec.period(s, e)
+    if start is None and end is None and not np.isfinite(rec.y[i0:i1]).any():
+        _refuse_unscorable_test_part(ctx, s, e)
+    data = ctx.sequence_data()
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
     o, lead = data.offsets[0], cfg.data.lead_days
@@ -176,6 +178,22 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
         log.warning("basin %s: %d of %d days could not be forecast", basin, n_unpred, len(pred))
     return Prediction(basin, series, weights, metrics, n_unpred, path, time.time() - t_start, lead,
                       periods.to_dict() if periods else None, predicted_raw=pred_raw)
+
+
+def _refuse_unscorable_test_part(ctx: BasinContext, s, e) -> None:
+    """A DataError in one line: the test part ``s..e`` that :func:`predict` scores by default holds no observed
+    discharge (the checkpoint stored it, and the record has since lost those flows), naming what to give instead.
+
+    Raised before anything is written: an earlier scored prediction of the basin is not replaced by an unscored one.
+    """
+    rec = ctx.record
+    stored = ctx.ckpt.get("finetuned_basin") == ctx.basin and ctx.ckpt.get("periods")
+    obs = np.flatnonzero(np.isfinite(rec.y))
+    where = f" (observed {rec.dates[obs[0]]}..{rec.dates[obs[-1]]})" if len(obs) else ""
+    raise DataError(f"basin {ctx.basin}: no observed discharge in its test part {s}..{e}"
+                    f"{' (stored in the fine-tuned checkpoint)' if stored else ''}, so nothing to score; give "
+                    f"--test_start a day of its record with observed flows after it{where}, or --start and --end "
+                    "to forecast those days without a score")
 
 
 def _blend_metrics(basin, obs, pred, pred_raw, pers, alpha, source, s, e) -> dict:
