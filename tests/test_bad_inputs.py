@@ -227,6 +227,36 @@ def test_few_missing_inputs_warn_once_with_a_count(tmp_path, tiny_data_dir, caps
     assert out.is_file()
 
 
+
+def test_rain_gaps_that_leave_the_rain_sums_missing_are_counted_in_the_same_line(tmp_path, tiny_data_dir, tiny_cfg,
+                                                                               caplog):
+    """One day in ten without rain leaves no 30-day window whole: the 30-day sum is missing on every day and the 7-day
+    sum on most, far more than the rain itself. The missing-inputs line says so (the file shows only the rain's
+    gaps), still one line."""
+    from sca2lstm.data.dataset import check_period_inputs
+
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    f = ts_file(d)
+    df = pd.read_csv(f)
+    gap = np.arange(len(df)) % 10 == 3
+    df.loc[gap, "precipitation"] = np.nan
+    df.to_csv(f, index=False)
+    rec = load_basin(d, BASIN, tiny_cfg, use_cache=False)
+    start, end = "1972-01-01", "1973-12-31"
+    days = pd.to_datetime(df["date"])
+    inside = ((days >= start) & (days <= end)).to_numpy()
+    rain = df["precipitation"]
+    want_7d = int(rain.rolling(7, min_periods=7).sum().isna()[inside].sum())
+    assert int(gap[inside].sum()) < want_7d < int(inside.sum())
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        check_period_inputs(rec, tiny_cfg, start, end, "training")
+    lines = [r.getMessage() for r in caplog.records if "missing input values" in r.getMessage()]
+    assert len(lines) == 1
+    assert f"precipitation: {int(gap[inside].sum())}" in lines[0]
+    assert f"precip_sum_7d on {want_7d} and precip_sum_30d on {int(inside.sum())} of the {int(inside.sum())} days" \
+        in lines[0]
+
+
 # ------------------------------------------------------------------------------------ the commands
 class Ctx:
     """Paths one command run needs; the data folder and checkpoint may be damaged per case."""
