@@ -182,6 +182,35 @@ def test_an_input_missing_on_some_days_is_grey_those_days_and_left_out_of_the_mo
     assert "missing" in daily_ax.get_title(loc="left")
 
 
+def test_a_lone_observed_day_is_drawn_even_the_largest_flood_of_a_patchy_record(tmp_path, monkeypatch):
+    """A gauge read on a day with unread days either side: a line draws nothing there, so a patchy record's largest
+    flood, the one the zoom panel is centred on, vanished. Each chart with the observed flow marks such a day."""
+    dates = pd.date_range("2001-01-01", periods=120, freq="D")
+    obs = 2 + np.sin(np.arange(120) / 8)
+    obs[20:25] = np.nan                                # an outage: a gap, no lone day
+    obs[59], obs[60], obs[61] = np.nan, 9.0, np.nan    # the flood read on its own
+    obs[:4] = [np.nan, np.nan, 4.0, np.nan]            # an ordinary lone day
+    sim = obs.copy()
+    sim[np.isnan(sim)] = 2.0
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    P.plot_hydrograph(dates, obs, sim, tmp_path / "h.png")
+    P.plot_before_after(dates, obs, sim, sim, tmp_path / "b.png")
+    w = np.full((120, 2), 0.5)
+    P.plot_attention_heatmap(dates, w, ["precipitation", "temperature"], tmp_path / "a.png", obs=obs)
+
+    def dots(ax):   # the flows marked by a dot (the x axes differ: dates, or their numbers)
+        return [float(v) for ln in ax.lines if ln.get_marker() == "o" and ln.get_linestyle() == "None"
+                for v in ln.get_ydata()]
+
+    hydro_full, hydro_zoom = figs[0].axes[:2]
+    assert sorted(dots(hydro_full)) == [4.0, 9.0] and dots(hydro_zoom) == [9.0]
+    assert dots(figs[1].axes[0]) == [4.0, 9.0]
+    flow_panel = next(ax for ax in figs[2].axes if ax.get_ylabel().startswith("discharge"))
+    assert 9.0 in dots(flow_panel)
+    assert (float(P.mdates.date2num(dates[4])), obs[4]) not in dots(hydro_full)
+
+
 def test_attention_charts_say_the_forecast_flag_is_zero_on_observed_weather_days(tmp_path, monkeypatch, series):
     """The flag is 0 on a hindcast's days and on a forecast's issue day, so its weight multiplies nothing: both charts
     name it so, rather than as a feature that drove the forecast."""

@@ -122,6 +122,17 @@ def event_window(obs, before: int = EVENT_BEFORE, after: int = EVENT_AFTER):
     return slice(max(0, peak - before), min(obs.size, peak + after + 1))
 
 
+def _plot_observed(ax, x, obs) -> None:
+    """The observed line, and a dot on each observed day with no observed day either side: a line draws nothing
+    there, and a patchy record's lone readings (its largest flood among them) vanished from the chart."""
+    obs = np.asarray(obs, dtype=np.float64)
+    (line,) = ax.plot(x, obs, **_OBS)
+    ok = np.isfinite(obs)
+    lone = ok & ~np.r_[False, ok[:-1]] & ~np.r_[ok[1:], False]
+    if lone.any():
+        ax.plot(np.asarray(x)[lone], obs[lone], ls="none", marker="o", ms=2.5, color=line.get_color())
+
+
 def _format_time_axis(ax, is_date: bool) -> None:
     """The time axis of every figure: with dates, concise labels that read right across a month or year
     boundary (:class:`_SpanDateFormatter`)."""
@@ -320,7 +331,7 @@ def plot_hydrograph(dates, obs, sim, path, title: str = "", persistence=None,
         if sl is None:
             _no_data(ax, "no observed discharge: no flood event to zoom on")
             continue
-        ax.plot(x[sl], obs[sl], **_OBS)
+        _plot_observed(ax, x[sl], obs[sl])
         ax.plot(x[sl], sim[sl], **_SIM)
         if pers is not None:
             ax.plot(x[sl], pers[sl], **_PERS)
@@ -502,7 +513,7 @@ def plot_attention_heatmap(dates, weights, feature_names: Sequence[str], path, o
                        loc="left")
         if show_hydro:
             if _has_finite(obs[win]):
-                ax_h.plot(xn, obs[win], **_OBS)
+                _plot_observed(ax_h, xn, obs[win])
                 ax_h.legend(loc="best", fontsize=8)  # upper right hid a second flood late in the window
             else:
                 ax_h.text(0.5, 0.5, "no observed discharge", ha="center", va="center",
@@ -555,7 +566,7 @@ def plot_before_after(dates, obs, before, after, path, title: str = "", unit: st
     ax_h, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     if title:
         fig.suptitle(title)
-    ax_h.plot(x, obs, **_OBS)
+    _plot_observed(ax_h, x, obs)
     ax_h.plot(x, before, color="tab:orange", lw=0.9, alpha=0.9, label=lab_b)
     ax_h.plot(x, after, color="tab:blue", lw=0.9, label=lab_a)
     ax_h.set_ylabel(f"discharge ({unit})")
@@ -631,7 +642,7 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     fig = _new_figure((10, 4))
     fig.set_layout_engine("constrained")  # makes room for the legend outside the axes
     ax = fig.add_subplot()
-    ax.plot(hx, obs, **_OBS)
+    _plot_observed(ax, hx, obs)
     for (label, (lo, hi)), alpha in zip(bands.items(), (0.18, 0.35, 0.5)):
         ax.fill_between(vx, _as_float(lo, label, k), _as_float(hi, label, k), color="tab:blue", alpha=alpha,
                         lw=0, label=f"{label} interval")
