@@ -186,6 +186,32 @@ def test_too_little_data_warns_and_no_data_errors(pretrained_ckpt, tiny_data_dir
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").rglob("*.pth"))
 
 
+def test_the_fine_tune_says_how_many_days_of_each_part_lack_discharge_and_are_left_out(pretrained_ckpt,
+                                                                                      tiny_data_dir, tmp_path, caplog):
+    """A patchy gauge: the line that starts the fine-tune counts the days with observed discharge out of all the days
+    of its training and validation parts, and says the others are left out, whatever the guide's 5000 records."""
+    gappy = tmp_path / "gappy"
+    shutil.copytree(tiny_data_dir, gappy)
+    f = next((gappy / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[np.random.default_rng(5).random(len(df)) < 0.3, "discharge_vol"] = np.nan
+    df.to_csv(f, index=False)
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "32006", {**FT, "epochs": 0}, data_dir=gappy, out_root=tmp_path / "w",
+                     progress=False)
+    split = json.loads((r["run_dir"] / "config.json").read_text())["split"]
+    q = pd.read_csv(f, parse_dates=["date"]).set_index("date")["discharge_vol"]
+    counts = []
+    for part in ("train", "validation"):
+        days = q[split[part][0]:split[part][1]]
+        counts.append((int(days.notna().sum()), len(days)))
+        assert 0 < counts[-1][0] < 0.8 * counts[-1][1]
+    (line,) = [m.getMessage() for m in caplog.records if m.getMessage().startswith("Fine-tuning basin 32006")]
+    assert (f"train {split['train'][0]}..{split['train'][1]} ({counts[0][0]} of {counts[0][1]} days with observed "
+            f"discharge), validate {split['validation'][0]}..{split['validation'][1]} ({counts[1][0]} of "
+            f"{counts[1][1]}); the days without it are left out of the loss and the scores") in line
+
+
 @pytest.mark.slow
 def test_keep_or_discard_compares_only_days_the_pretrained_model_did_not_train_on(pretrained_ckpt, tiny_data_dir,
                                                                                   tmp_path, caplog):

@@ -240,9 +240,16 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
         n = sum(p.numel() for p in model.group_parameters(g))
         log.info("  %-13s %-9s %6d parameters", g, "trainable" if on else "frozen", n)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("Fine-tuning basin %s of %s (%s pretraining): %d trainable parameters; train %s..%s (%d valid days), "
-             "validate %s..%s", basin, ctx.data_dir, "in" if in_set else "new to", n_train, rec.dates[split.i0],
-             rec.dates[split.i_split - 1], split.n_train_valid, rec.dates[split.i_split], rec.dates[split.i1 - 1])
+    # the days without an observed flow are left out of the loss: said with the days they are out of, as a patchy
+    # station's user needs to know how much of the record the fine-tune learns from
+    n_train_days, n_val_days = split.i_split - split.i0, split.i1 - split.i_split
+    n_val_obs = int(np.isfinite(rec.y[split.i_split:split.i1]).sum())
+    log.info("Fine-tuning basin %s of %s (%s pretraining): %d trainable parameters; train %s..%s (%d of %d days "
+             "with observed discharge), validate %s..%s (%d of %d); the days without it are left out of the loss "
+             "and the scores",
+             basin, ctx.data_dir, "in" if in_set else "new to", n_train, rec.dates[split.i0],
+             rec.dates[split.i_split - 1], split.n_train_valid, n_train_days, rec.dates[split.i_split],
+             rec.dates[split.i1 - 1], n_val_obs, n_val_days)
     settings = train_settings(cfg, finetune=True)
     tr_p, va_p = [(split.i0, split.i_split)], [(split.i_split, split.i1)]
     split_days = {"train": [str(rec.dates[split.i0]), str(rec.dates[split.i_split - 1])],
