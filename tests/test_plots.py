@@ -616,6 +616,23 @@ def test_a_long_gap_in_the_observed_flow_is_shaded_and_named_in_the_legend(tmp_p
     assert len(shaded) == 1
 
 
+def test_day_weights_chart_shows_an_input_missing_on_a_day_as_missing(tmp_path, monkeypatch):
+    """A lead day's rain without a weather forecast, or a gap in the record, has weight exactly 0: its cell is grey and
+    says "missing", as in the heatmap, and the day's other weights are drawn as they are."""
+    names = ["precipitation", "temperature", "discharge_lag1"]
+    w = pd.DataFrame([[0.5, 0.2, 0.3], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]], columns=names,
+                     index=pd.date_range("2015-09-01", periods=3))
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    P.plot_day_weights(w, tmp_path / "d.png")
+    ax = figs[0].axes[0]
+    shown = ax.get_images()[0].get_array()
+    assert shown.mask.tolist() == (w.to_numpy().T == 0).tolist()
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert texts[(0, 1)] == texts[(0, 2)] == texts[(1, 2)] == "missing"
+    assert texts[(0, 0)] == "0.50" and texts[(2, 2)] == "1.00"
+
+
 def test_day_weights_chart_lays_out_without_measuring_its_cell_texts_and_draws_the_same_picture(tmp_path, monkeypatch):
     # Every forecast draws this chart; measuring each cell's text for the constrained layout cost a third of the
     # forecast's drawing and moved nothing: the picture is the one drawn with every text in the layout.

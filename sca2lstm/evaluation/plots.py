@@ -752,7 +752,8 @@ def plot_feature_weights(names: Sequence[str], weights, path, title: str = "", l
 def plot_day_weights(weights, path, title: str = "", values: dict | None = None, labels: dict | None = None) -> Path:
     """The attention weights of a forecast's issue day and of each of its lead days: one row per feature, one column
     per day, each cell's weight written in it (a forecaster reads what drove the forecast of day 3, e.g. the
-    forecast rain, not only the issue day's weights).
+    forecast rain, not only the issue day's weights); a cell of weight exactly 0, an input missing that day, is
+    grey and says "missing".
 
     Parameters
     ----------
@@ -779,20 +780,22 @@ def plot_day_weights(weights, path, title: str = "", values: dict | None = None,
     fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
     top = float(np.nanmax(w)) if np.isfinite(w).any() else 1.0
-    im = ax.imshow(w, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(top, 1e-6))
+    # exactly 0: an input missing that day (a lead day's weather without a weather forecast, a gap in the record), grey
+    # as in the attention heatmap, not the colour of a weight the model chose to make small
+    im = ax.imshow(np.ma.masked_equal(w, 0.0), aspect="auto", cmap=_heat_cmap(), vmin=0.0, vmax=max(top, 1e-6))
     for (i, j), v in np.ndenumerate(w):
-        if np.isfinite(v):  # exactly 0: a missing input (a lead day's weather without a weather forecast)
-            text = "0" if v == 0 else f"{v:.2f}"
+        if np.isfinite(v):
+            text = "missing" if v == 0 else f"{v:.2f}"
             if i in shown:
                 text += f"\n= {shown[i][j]:g}"
             # centred in its cell, inside the axes: the constrained layout need not measure each of these (it
             # measured them all, twice, a third of a forecast's drawing time, for the same layout)
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black",
-                    in_layout=False)
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if 0 < v < 0.6 * top else "black", in_layout=False)
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_title(title, wrap=True)
-    fig.colorbar(im, ax=ax, label="attention weight (0: input missing)")
+    fig.colorbar(im, ax=ax, label="attention weight (grey: input missing, weight 0)")
     return _save(fig, path)
 
 
