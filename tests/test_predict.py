@@ -368,3 +368,22 @@ def test_a_test_part_without_observed_flow_is_refused_naming_it_and_the_earlier_
         predict(ft, "32006", data_dir=unrecorded)
     # days named by the user are a forecast of its own, scored or not
     assert predict(ft, "32006", "1976-02-01", "1976-03-31", data_dir=unrecorded).metrics["model_all_days"]["n_days"] == 0
+
+
+def test_the_inputs_missing_on_the_forecast_days_are_counted_in_one_line(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                         caplog):
+    """A rain gauge that stopped for the test year: predict scores a model that read no rain, and says so in one line,
+    the input named with its count and that it was missing every day, as fine-tuning counts its training part's."""
+    blind = tmp_path / "no_rain_1976"
+    shutil.copytree(tiny_data_dir, blind)
+    f = next((blind / "timeseries").glob("*_32006_*.csv"))
+    df = pd.read_csv(f)
+    df.loc[df["date"] >= "1976-01-01", "precipitation"] = np.nan
+    df.loc[df["date"].between("1976-03-01", "1976-03-10"), "temperature"] = np.nan
+    df.to_csv(f, index=False)
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        p = predict(pretrained_ckpt, "32006", data_dir=blind)
+    assert p.metrics["n_days"] > 300
+    lines = [r.getMessage() for r in caplog.records if "missing input values" in r.getMessage()]
+    assert lines == [f"basin 32006: 376 missing input values in the forecast period {TINY_PERIODS['test_start']}.."
+                     f"{TINY_PERIODS['test_end']} (precipitation: 366 (every day), temperature: 10); they are masked"]

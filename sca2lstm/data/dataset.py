@@ -446,7 +446,7 @@ def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) ->
     absent = set(empty_inputs(rec, cfg))
     partial = {n: int(m) for n, m in zip(names, n_miss) if m and n not in absent}
     if partial:
-        detail = ", ".join(f"{n}: {m}" for n, m in partial.items())
+        detail = ", ".join(f"{n}: {m}{' (every day)' if m == i1 - i0 else ''}" for n, m in partial.items())
         # A rain sum needs every day of its window: scattered rain gaps leave it missing far more often than the rain
         # itself (a day in five unread leaves the 30-day sum missing on nearly every day), which no column shows.
         feats = [n for n, _ in feature_spec(cfg)]

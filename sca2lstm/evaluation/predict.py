@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.features import FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels
+from ..data.dataset import check_period_inputs
 from ..data.periods import parse_day64
 from ..fileio import folder_built_aside, json_text
 from ..checkpoint import load_model
@@ -146,6 +147,9 @@ def predict(model_path, basin, start=None, end=None, data_dir=None, device="cpu"
     i0, i1 = rec.period(s, e)
     if start is None and end is None and not np.isfinite(rec.y[i0:i1]).any():
         _refuse_unscorable_test_part(ctx, s, e)
+    # The inputs missing on the forecast days, counted in one line as fine-tuning counts its training part's: a rain
+    # gauge that stopped for the test year left the scores those of a model blind to rain, and nothing said so.
+    check_period_inputs(rec, cfg, rec.dates[i0], rec.dates[i1 - 1], "forecast")
     data = ctx.sequence_data()
     fc = forecast_periods(model, data, [(i0, i1)], cfg.training.seq_len, cfg.training.spinup, device,
                           return_weights=True)[0]
