@@ -850,6 +850,17 @@ def test_the_chinese_page_names_every_input_and_setting_in_chinese():
     assert (zh["comma"], zh["stop"]) == ("，", "。")
 
 
+def test_the_page_says_an_input_missing_on_the_issue_day_is_missing_not_a_weight_of_0():
+    """An input missing on the issue day has weight exactly 0 (the answer's ``weights``); its bar said "0.000", the
+    look of an input the model chose to ignore. The page writes "missing" in the reader's language there."""
+    from sca2lstm.serve.page import render_page
+
+    en, zh = _script_text(render_page("en")), _script_text(render_page("zh"))
+    assert (en["input_missing"], zh["input_missing"]) == ("missing", "缺测")
+    js = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "app.js").read_text(encoding="utf-8")
+    assert "val.textContent = w === 0 ? T.input_missing : w.toFixed(3);" in js
+
+
 def test_the_page_says_the_weather_forecast_flag_is_0_on_the_issue_day():
     """The page's attention bars are the issue day's, whose weather is observed: the flag input is 0 there and its
     weight multiplies nothing, which the bar must say in both languages, as the CLI's charts do."""

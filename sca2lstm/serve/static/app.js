@@ -262,7 +262,8 @@ function drawWeights(weights) {
     track.appendChild(bar);
     const val = document.createElement("span");
     val.className = "weight";
-    val.textContent = w.toFixed(3);
+    // exactly 0: the input was missing on the issue day (the model masks it), not a weight it chose to make small
+    val.textContent = w === 0 ? T.input_missing : w.toFixed(3);
     row.append(label, track, val);
     box.appendChild(row);
   }
