@@ -264,3 +264,19 @@ def test_worker_processes_give_the_forecast_of_the_calling_process(pretrained_ck
         futures = [there.submit("32006", ts, ("v0",), day, 7) for day in ("1977-06-30", "1977-07-01")]
         for day, f in zip(("1977-06-30", "1977-07-01"), futures):
             _same(f.result(timeout=120).forecast, here.forecast("32006", ts, ("v0",), day, 7).forecast)
+
+
+def test_a_forecast_from_a_worker_process_keeps_its_notes_sayable_in_chinese(pretrained_ckpt, tiny_data_dir):
+    """The model runs in worker processes (`sca2lstm serve --workers`): the notes of the forecast they send back
+    are still notes with their kind (pickled by text, kind and values), so that the zh page can say them."""
+    from sca2lstm.notes import Note
+
+    ref = live.ModelRef(str(pretrained_ckpt), file_sha256(pretrained_ckpt), "pretrained")
+    ts = reader.read_timeseries(tiny_data_dir, "32006").copy()
+    ts.loc["1977-12-30":, "discharge_vol"] = float("nan")  # issued on the 31st from the flow of the 29th
+    with LiveForecaster(ref, {}, tiny_data_dir, workers=1) as there:
+        notes = there.submit("32006", ts, ("stale",), "1977-12-31", 3).result(timeout=180).notes
+    [stale] = [n for n in notes if isinstance(n, Note) and n.kind == "stale_flow"]
+    assert stale.startswith("basin 32006: no flow observed on the issue date 1977-12-31; the forecast starts from the "
+                            "last observed flow, ") and stale.endswith("on 1977-12-29, 2 day(s) before it")
+    assert stale.said_in("zh").startswith("测站 32006：发布日 1977-12-31 没有实测流量；预报从最近一次实测流量起算，即 1977-12-29 的 ")

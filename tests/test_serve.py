@@ -478,7 +478,58 @@ def test_the_notes_a_client_reads_name_files_and_folders_without_the_servers_pat
     con = sqlite3.connect(tmp_path / "db.sqlite")
     stored = json.loads(con.execute("SELECT notes_json FROM forecasts WHERE station = '32006'").fetchone()[0])
     con.close()
-    assert stored[0].startswith(f"basin 32006 in {data} is a station imported from /srv/incoming/river_32006.csv")
+    assert stored[0]["text"].startswith(f"basin 32006 in {data} is a station imported from "
+                                        "/srv/incoming/river_32006.csv")
+    assert stored[0]["kind"] == "foreign_id" and stored[0]["values"]["source"] == "/srv/incoming/river_32006.csv"
+
+
+def test_a_reader_who_prefers_chinese_reads_a_forecasts_notes_in_chinese(service):
+    """The page's reader whose browser prefers zh reads the note of a forecast that starts from an older flow in
+    Chinese, from the forecast computed, the one stored and the one cached; a reader without a preference reads
+    the English note, as before."""
+    c = service.client
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    c.post("/stations/32006/observations", headers=AUTH,
+           json={"observations": [{"date": "1978-01-03", "precipitation": 5.0}]})
+    flow = reader.read_timeseries(service.data_dir, "32006")["discharge_vol"].loc["1977-12-31"]
+    p = {"issue_date": "1978-01-03", "leads": 3}
+    chinese = (f"测站 32006：发布日 1978-01-03 没有实测流量；预报从最近一次实测流量起算，即 1977-12-31 的 {flow:.3g} m3/s"
+               "（发布日前 3 天）")
+    english = (f"basin 32006: no flow observed on the issue date 1978-01-03; the forecast starts from the last "
+               f"observed flow, {flow:.3g} m3/s on 1977-12-31, 3 day(s) before it")
+    first = c.get("/stations/32006/forecast", params=p, headers=zh)  # computed, not stored (anonymous)
+    stored = c.get("/stations/32006/forecast", params=p, headers={**zh, **AUTH})
+    cached = c.get("/stations/32006/forecast", params=p, headers={**zh, **AUTH})
+    assert [r.json()["cached"] for r in (first, stored, cached)] == [False, True, True]
+    for r in (first, stored, cached):
+        assert chinese in r.json()["notes"] and english not in r.json()["notes"], r.json()["notes"]
+        assert r.headers["vary"] == "Accept-Language"
+    # the same forecast, cached, for a reader without a preference: English, as stored
+    assert english in c.get("/stations/32006/forecast", params=p).json()["notes"]
+    assert english in c.get("/stations/32006/forecast", params=p, headers={"Accept-Language": "en"}).json()["notes"]
+    con = sqlite3.connect(service.db)
+    notes = json.loads(con.execute("SELECT notes_json FROM forecasts WHERE issue_date = '1978-01-03'").fetchone()[0])
+    con.close()
+    assert {"text": english, "kind": "stale_flow"}.items() <= next(n for n in notes if n["kind"] == "stale_flow").items()
+
+
+def test_a_note_stored_as_plain_text_is_read_in_english_whatever_the_language(tmp_path):
+    """A forecast stored before notes had kinds (its notes plain text) still shows them, in English, to a reader who
+    prefers Chinese; a note stored with its kind beside it is said in Chinese."""
+    from sca2lstm.notes import Note
+    from sca2lstm.serve.app import notes_in
+    from sca2lstm.serve.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    old = store.add_forecast("32006", "1977-01-01", 3, 0, "fp", "m", "issue-time", [], {}, notes=["an old note"])
+    stale = Note("stale_flow", basin="32006", day="1977-01-02", flow=12.5, last="1977-01-01", days=1)
+    new = store.add_forecast("32006", "1977-01-02", 3, 0, "fp", "m", "issue-time", [], {}, notes=["plain", stale])
+    store.close()
+    rows = {r["id"]: r for r in Store(tmp_path / "s.sqlite").forecasts("32006")}
+    assert notes_in(rows[old["id"]], "zh") == ["an old note"]
+    assert notes_in(rows[new["id"]], "zh") == ["plain", "测站 32006：发布日 1977-01-02 没有实测流量；预报从最近一次实测流量起算，"
+                                                        "即 1977-01-01 的 12.5 m3/s（发布日前 1 天）"]
+    assert notes_in(rows[new["id"]]) == ["plain", str(stale)] and rows[new["id"]]["notes"][1] == stale
 
 
 def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
@@ -795,6 +846,23 @@ def test_every_message_of_the_service_has_the_same_values_in_every_language():
         m = Message(kind, **{name: 7 for name in names["en"]})
         assert m == said["en"].format(**{name: 7 for name in names["en"]})
         assert m.said_in("zh") == said["zh"].format(**{name: 7 for name in names["en"]}) != m
+
+
+def test_every_note_a_forecast_carries_has_the_same_values_in_every_language():
+    import string
+
+    from sca2lstm.notes import NOTES, Note
+    from sca2lstm.serve.page import LANGUAGES
+
+    for kind, said in NOTES.items():
+        assert set(said) == set(LANGUAGES), kind
+        names = {lang: sorted(f.split(":")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(t) if f)
+                 for lang, t in said.items()}
+        assert names["zh"] == names["en"], kind
+        assert re.search("[\u4e00-\u9fff]", said["zh"]) and not re.search("[\u4e00-\u9fff]", said["en"]), kind
+        n = Note(kind, **{name: 7 for name in names["en"]})
+        assert n == said["en"].format(**{name: 7 for name in names["en"]})
+        assert n.said_in("zh") == said["zh"].format(**{name: 7 for name in names["en"]}) != n
 
 
 def _script_text(page: str) -> dict:

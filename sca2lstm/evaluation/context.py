@@ -41,6 +41,7 @@ from ..data.periods import BasinPeriods, basin_periods, fit_split
 from ..data.scaling import Scalers
 from ..data.station_meta import StationMeta, meta_path, read_station_meta
 from ..errors import DataError
+from ..notes import Note
 from .metrics import true_runs
 from .spread import SpreadCalibration
 
@@ -454,11 +455,9 @@ def foreign_id_note(ckpt: dict, basin: str, meta, data_dir) -> str | None:
     """The warning (once) for a station that only shares its id with a pretraining basin (:func:`shares_id_only`)."""
     trained_in = ckpt.get("data_dir")
     return _once(("foreign id", basin, str(Path(data_dir).expanduser().absolute()), trained_in),
-                 lambda: f"basin {basin} in {data_dir} is a station imported from "
-                         f"{meta.provenance.get('source', 'a file')}; the model was pretrained on another basin "
-                         f"{basin} (from {trained_in or 'built-in data'}): it is treated as a new station (its own "
-                         "discharge scale and blend). Give your station an id of its own (station import --id) to keep "
-                         "the two apart")
+                 lambda: Note("foreign_id", basin=basin, data_dir=str(data_dir),
+                              source=str(meta.provenance.get("source", "a file")),
+                              trained_in=str(trained_in or "built-in data")))
 
 
 def changed_flows_notes(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> list:
@@ -468,9 +467,8 @@ def changed_flows_notes(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> l
     fitted on the old flows."""
     other, notes = ckpt.get("finetuned_basin"), []
     if other and other != basin:
-        notes.append(_once(("basin", other, basin), lambda: (
-            f"the model was fine-tuned for basin {other}; basin {basin} runs on its weights as on a pretrained model "
-            f"(use basin {basin}'s own fine-tuned model, or the pretrained one, where there is one)")))
+        notes.append(_once(("basin", other, basin), lambda: Note("finetuned_for_other", other=str(other),
+                                                                 basin=basin)))
     then = ckpt.get("finetune_flows") if other == basin else None
     if not then or rec.dates[0] > np.datetime64(then["start"]) or rec.dates[-1] < np.datetime64(then["end"]):
         return notes  # no record of the flows it was fine-tuned on (the service reads the recent part only)

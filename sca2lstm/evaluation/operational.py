@@ -34,6 +34,7 @@ from ..data.features import (FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels,
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
+from ..notes import Note
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
                              gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
@@ -490,9 +491,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     for line in blind:  # an input the days read lack, forecast anyway as the caller asked: the outputs name it
         add_note(data, line)
     if p < pos:  # the window reaches back before the record: the state starts from empty days
-        add_note(data, f"basin {basin}: only {p + 1} day(s) of record up to the issue date {t0.date()}, where the "
-                       f"model reads {pos + 1}: its state starts from a partly empty window, and forecasts this early "
-                       "in a record are less reliable")
+        add_note(data, Note("short_record", basin=basin, days=int(p + 1), day=str(t0.date()), window=int(pos + 1)))
     add_note(data, stale_flow_note(basin, df[target], t0))
     if isinstance(weather_forecast, WeatherForecast):  # which weather forecast it read, for the record
         wf = weather_forecast
@@ -535,12 +534,9 @@ def members_note(wf, t0: pd.Timestamp, used: int, point_only: bool = False) -> s
         else wf.n_members
     if used >= held:
         return None
-    rest = ("the forecast is issued from the other one alone, as one weather forecast (with its spread)"
-            if used == 1 else  # one left: issued as one run
-            f"the forecast is the mean of the other {used} members' point forecasts (a model without quantiles)"
-            if point_only
-            else f"the forecast is the mixture of the other {used}")
-    return f"{wf.source}: {held - used} of its {held} members left out, incomplete on the lead days; {rest}"
+    # one left: issued as one run; a model without quantiles: the mean of the members' point forecasts
+    kind = ("members_left_one" if used == 1 else "members_left_mean" if point_only else "members_left_out")
+    return Note(kind, source=str(wf.source), left=int(held - used), held=int(held), used=int(used))
 
 
 def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:
@@ -553,9 +549,8 @@ def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None
     last_day = flow.loc[:t0].last_valid_index()
     if last_day is None or last_day >= t0:
         return None
-    return (f"basin {basin}: no flow observed on the issue date {t0.date()}; the forecast starts from the last "
-            f"observed flow, {flow.loc[last_day]:.3g} m3/s on {last_day.date()}, {(t0 - last_day).days} day(s) "
-            "before it")
+    return Note("stale_flow", basin=basin, day=str(t0.date()), flow=float(flow.loc[last_day]),
+                last=str(last_day.date()), days=int((t0 - last_day).days))
 
 
 def _plain_with_pet(wf, cfg, lat, absent=()):

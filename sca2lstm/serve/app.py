@@ -44,6 +44,7 @@ from ..errors import CheckpointError, Sca2lstmError, StationFileError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS, history_days
 from ..evaluation.warn import station_warning
+from ..notes import Note
 from . import schemas
 from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
@@ -289,14 +290,22 @@ def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = 
             "model_sha256": row["model_sha256"], "calibration_sha256": row.get("calibration_sha256", ""),
             "created_at": row["created_at"], "cached": cached,
             "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
-            # what the data checks found, without the server's folders (the stored row keeps them whole)
-            "notes": [public_detail(n) for n in row.get("notes") or []],
+            # what the data checks found, without the server's folders (the stored row keeps them whole); in English
+            # here: the answer is cached once for every reader (get_forecast says them in the reader's language)
+            "notes": notes_in(row),
             "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
 
 
-def station_warnings(row: dict, today: dt.date | None = None) -> dict:
+def notes_in(row: dict, lang: str = "en") -> list[str]:
+    """The notes of a forecast row as a client reads them: in ``lang`` where a note can be said in it
+    (:class:`~sca2lstm.notes.Note`; else in English, as stored), without the server's file paths."""
+    return [said_in(n, lang) for n in row.get("notes") or []]
+
+
+def station_warnings(row: dict, today: dt.date | None = None, lang: str = "en") -> dict:
     """A station's warnings from its forecast row: the highest level per lead, and over all leads; with
-    ``today``, how many days old the data it was issued from are (``data_age_days``: 1 for yesterday's)."""
+    ``today``, how many days old the data it was issued from are (``data_age_days``: 1 for yesterday's); its notes
+    in ``lang`` (:func:`notes_in`)."""
     levels = row.get("levels") or {}
     leads = [{"lead_days": r["lead_days"], "valid_date": r["valid_date"], "warning": r.get("warning"),
               "probability": (r.get("p_exceed") or {}).get(r.get("warning")) if r.get("warning") else None}
@@ -305,7 +314,7 @@ def station_warnings(row: dict, today: dt.date | None = None) -> dict:
     age = (today - dt.date.fromisoformat(str(row["issue_date"])[:10])).days if today is not None else None
     return {"station": row["station"], "issue_date": row["issue_date"], "forecast_id": row["id"],
             "warning": top, "first_lead": first, "levels": levels, "leads": leads, "data_age_days": age,
-            "notes": [public_detail(n) for n in row.get("notes") or []]}
+            "notes": notes_in(row, lang)}
 
 
 def _model_in(annotation):
@@ -639,7 +648,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         return {"station": station, "weather_forecasts": [weather_doc(s) for s in svc.weather.summaries(station)[:limit]]}
 
     @app.get("/stations/{station}/forecast", response_model=schemas.ForecastOut)
-    async def get_forecast(station: StationId, issue_date: dt.date | None = None,
+    async def get_forecast(request: Request, station: StationId, issue_date: dt.date | None = None,
                            leads: Annotated[int | None, Query(ge=1, le=366,
                                                               description="lead days (default 7, or fewer if the "
                                                                           "model forecasts fewer)")] = None,
@@ -649,8 +658,12 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         leads = min(7, max_leads) if leads is None else leads
         if leads > max_leads:
             raise HTTPException(422, Message("too_many_leads", leads=leads, most=max_leads))
-        body, _ = await svc.forecast(station, issue_date, leads, store=writer)
-        return Response(body, media_type="application/json")
+        body, row = await svc.forecast(station, issue_date, leads, store=writer)
+        lang = language(request)
+        if lang != "en" and any(isinstance(n, Note) for n in row.get("notes") or []):
+            # the cache holds the English answer, one per forecast for every reader: its notes are said again
+            body = _encode({**json.loads(body), "notes": notes_in(row, lang)})
+        return Response(body, media_type="application/json", headers={"Vary": "Accept-Language"})
 
     @app.get("/warnings", response_model=schemas.WarningsOut)
     async def get_warnings(request: Request, writer: bool = Depends(reader)):
@@ -680,7 +693,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             if row is None:
                 errors.append({"station": station, "detail": err})
                 continue
-            out.append(station_warnings(row, daily.local(daily.now()).date()))
+            out.append(station_warnings(row, daily.local(daily.now()).date(), lang))
         return {"stations": out, "errors": errors}
 
     @app.post("/daily_issue", dependencies=[Depends(require_token)])

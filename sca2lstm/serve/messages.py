@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..notes import Note
+
 # An absolute path of two or more parts (not a URL's, a unit's "m3/s" or one of the service's own addresses, which
 # the answers may name: "/stations/32006/levels"): the name of its last part is kept.
 _ABS_PATH = re.compile(r"(?<![\w.~:/-])(?!/(?:stations|warnings|alerts|daily_issue|health|docs|openapi)\b)"
@@ -59,21 +61,15 @@ MESSAGES = {
 }
 
 
-class Message(str):
+class Message(Note):
     """A message of :data:`MESSAGES`: its English text (a ``str``, as logs and records keep it) that keeps its kind
-    and values, so that an answer can say it in the language the request prefers (:meth:`said_in`)."""
+    and values, so that an answer can say it in the language the request prefers (:meth:`said_in`), as a
+    forecast's notes are said (:class:`~sca2lstm.notes.Note`)."""
 
-    def __new__(cls, kind: str, /, **values):
-        self = super().__new__(cls, MESSAGES[kind]["en"].format(**values))
-        self.kind, self.values = kind, values
-        return self
-
-    def said_in(self, lang: str) -> str:
-        """The message in ``lang`` (a value that is itself a :class:`Message` is said in it too)."""
-        values = {k: v.said_in(lang) if isinstance(v, Message) else v for k, v in self.values.items()}
-        return MESSAGES[self.kind].get(lang, MESSAGES[self.kind]["en"]).format(**values)
+    catalog = MESSAGES
 
 
 def said_in(text, lang: str) -> str:
-    """``text`` in ``lang`` where it is a :class:`Message`, else as it is; for a client (:func:`public_detail`)."""
-    return public_detail(text.said_in(lang) if isinstance(text, Message) else text)
+    """``text`` in ``lang`` where it is a :class:`Message` or a forecast's :class:`~sca2lstm.notes.Note`, else as it
+    is; for a client (:func:`public_detail`)."""
+    return public_detail(text.said_in(lang) if isinstance(text, Note) else text)

@@ -276,7 +276,9 @@ class ForecastOut(BaseModel):
     notes: list[str] = Field(default_factory=list, description="what the checks of the station's data found (its "
                                                                "flows changed since fine-tuning, data in another "
                                                                "unit, no flow observed on the issue date, ...): "
-                                                               "read them before the numbers")
+                                                               "read them before the numbers; in Chinese where the "
+                                                               "request prefers zh (Accept-Language) and the service "
+                                                               "has the note in it, else in English")
     history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")
@@ -324,7 +326,8 @@ class StationWarnings(BaseModel):
                                                          "date) to today, local: 1 when yesterday's flow is in; "
                                                          "more: the warnings rest on old data")
     notes: list[str] = Field(default_factory=list, description="what the checks of the station's data found "
-                                                               "(as in its forecast): read them with the warning")
+                                                               "(as in its forecast, in the request's language where "
+                                                               "the service has it): read them with the warning")
 
 
 class StationError(BaseModel):

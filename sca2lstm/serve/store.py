@@ -19,7 +19,8 @@ forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_
     weather forecast read: ``weather_id``, 0 for none, the model's calibration: ``calibration_sha256``,
     empty in rows stored before it was recorded). Anonymous requests read these but add none.
     ``table_json`` holds each lead's quantiles, P(Q > level) and warned level; ``levels_json`` the
-    station's levels it was warned on.
+    station's levels it was warned on; ``notes_json`` its notes, each its English text or, where the note has a
+    kind (``sca2lstm/notes.py``), ``{"text", "kind", "values"}`` so that it can be said in Chinese too.
 weather_forecasts(id, station, issue_date, first_valid, last_valid, members, origin, source, table_csv, raw,
                   created_at)
     Weather forecasts posted for a station (``origin`` 'post') or fetched by the daily issue ('fetch'):
@@ -41,6 +42,8 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..notes import note_of, note_record
 
 OBS_COLUMNS = ("precipitation", "temperature", "pet", "discharge")
 
@@ -277,7 +280,7 @@ class Store:
                     "notes_json, calibration_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
                      json.dumps(table), json.dumps(weights), _now(), origin, json.dumps(levels or {}), weather_id,
-                     json.dumps(list(notes or []), ensure_ascii=False), calibration_sha256))
+                     json.dumps([note_record(n) for n in notes or []], ensure_ascii=False), calibration_sha256))
                 row = cur.execute(_FIND, (station, issue_date, leads, data_version, data_fingerprint,
                                           model_sha256, weather_id, calibration_sha256)).fetchone()
                 cur.execute("COMMIT")
@@ -465,5 +468,6 @@ def _forecast_row(row: sqlite3.Row) -> dict:
     out["table"] = json.loads(out.pop("table_json"))
     out["weights"] = json.loads(out.pop("weights_json"))
     out["levels"] = json.loads(out.pop("levels_json", "{}") or "{}")
-    out["notes"] = json.loads(out.pop("notes_json", "[]") or "[]")
+    # a note is its English text, or a record of it that says it in other languages too (sca2lstm/notes.py)
+    out["notes"] = [note_of(n) for n in json.loads(out.pop("notes_json", "[]") or "[]")]
     return out

@@ -39,6 +39,7 @@ from ..data.pet import PET_COLUMNS, oudin_pet
 from ..data.station import MAX_PRECIPITATION_MM
 from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
+from ..notes import Note
 from .openmeteo import WEATHER_NAMES, issue_table, parse_response
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,8 @@ class WeatherForecast:
         days = (pd.Timestamp(t0).normalize() - self.issue_dates[0]).days
         if days <= 0:
             return None
-        return (f"{self.source} was issued {self.issue_dates[0].date()}, {days} day(s) before the issue date "
-                f"{pd.Timestamp(t0).date()}: its lead days are days {days + 1}.. of that forecast, less skilful "
-                "than the intervals assume; use the forecast of the issue date where there is one")
+        return Note("old_weather_forecast", source=str(self.source), issued=str(self.issue_dates[0].date()),
+                    days=int(days), day=str(pd.Timestamp(t0).date()), next=int(days + 1))
 
     def covered_days(self, inputs) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """``(first, last)``: the longest run of consecutive valid days, from the earliest, on which the same

@@ -1,0 +1,111 @@
+"""The sentences a forecast carries beside its numbers (its notes), said in the reader's language.
+
+A :class:`Note` is its English text, a ``str`` as the logs, the files of ``sca2lstm forecast`` and the service's
+records keep it, that also keeps the kind and values it was said from: the service says it in Chinese on the page
+of a reader who prefers it, and in the language of its alerts (``sca2lstm serve --alert_language``). A note without
+a kind (a plain ``str``, as every note stored before notes had kinds) is said as it is, in English.
+
+A stored note is :meth:`Note.record` (JSON) and is read back by :func:`note_of`.
+"""
+
+from __future__ import annotations
+
+#: The notes a forecast may carry: kind -> language -> template. The values are the same in every language (days
+#: as 'YYYY-MM-DD', flows in m3/s; ``source`` a file or an address, as the reader gave it).
+NOTES = {
+    "stale_flow": {
+        "en": "basin {basin}: no flow observed on the issue date {day}; the forecast starts from the last observed "
+              "flow, {flow:.3g} m3/s on {last}, {days} day(s) before it",
+        "zh": "测站 {basin}：发布日 {day} 没有实测流量；预报从最近一次实测流量起算，即 {last} 的 {flow:.3g} m3/s"
+              "（发布日前 {days} 天）"},
+    "short_record": {
+        "en": "basin {basin}: only {days} day(s) of record up to the issue date {day}, where the model reads "
+              "{window}: its state starts from a partly empty window, and forecasts this early in a record are less "
+              "reliable",
+        "zh": "测站 {basin}：截至发布日 {day} 只有 {days} 天记录，而模型需读取 {window} 天：模型状态从部分为空的时段起算，"
+              "记录开头这样早的预报可靠性较低"},
+    "members_left_out": {
+        "en": "{source}: {left} of its {held} members left out, incomplete on the lead days; the forecast is the "
+              "mixture of the other {used}",
+        "zh": "{source}：{held} 个集合成员中有 {left} 个在预见期内数据不全，已剔除；本预报由其余 {used} 个成员合成"},
+    "members_left_one": {
+        "en": "{source}: {left} of its {held} members left out, incomplete on the lead days; the forecast is issued "
+              "from the other one alone, as one weather forecast (with its spread)",
+        "zh": "{source}：{held} 个集合成员中有 {left} 个在预见期内数据不全，已剔除；本预报仅由剩下的 {used} 个成员作为单一天气预报"
+              "发布（采用单一预报的区间）"},
+    "members_left_mean": {
+        "en": "{source}: {left} of its {held} members left out, incomplete on the lead days; the forecast is the mean "
+              "of the other {used} members' point forecasts (a model without quantiles)",
+        "zh": "{source}：{held} 个集合成员中有 {left} 个在预见期内数据不全，已剔除；本预报为其余 {used} 个成员点预报的平均值"
+              "（模型不输出分位数）"},
+    "old_weather_forecast": {
+        "en": "{source} was issued {issued}, {days} day(s) before the issue date {day}: its lead days are days "
+              "{next}.. of that forecast, less skilful than the intervals assume; use the forecast of the issue date "
+              "where there is one",
+        "zh": "{source} 发布于 {issued}，比发布日 {day} 早 {days} 天：本次预见期用的是该天气预报第 {next} 天及以后的数据，"
+              "精度低于预报区间的假定；如有发布日当天的天气预报，请改用"},
+    "foreign_id": {
+        "en": "basin {basin} in {data_dir} is a station imported from {source}; the model was pretrained on another "
+              "basin {basin} (from {trained_in}): it is treated as a new station (its own discharge scale and "
+              "blend). Give your station an id of its own (station import --id) to keep the two apart",
+        "zh": "{data_dir} 中的测站 {basin} 导入自 {source}；模型预训练时用的是另一个同为 {basin} 的流域（来自 {trained_in}）："
+              "该测站按新测站处理（使用其自身的流量尺度与混合系数）。请为该测站另起编号（station import --id），以免二者混淆"},
+    "finetuned_for_other": {
+        "en": "the model was fine-tuned for basin {other}; basin {basin} runs on its weights as on a pretrained model "
+              "(use basin {basin}'s own fine-tuned model, or the pretrained one, where there is one)",
+        "zh": "该模型是为测站 {other} 微调的；测站 {basin} 按预训练模型使用其权重（如有测站 {basin} 自己的微调模型或预训练模型，"
+              "请改用）"},
+}
+
+
+class Note(str):
+    """A sentence of :data:`NOTES`: its English text that keeps its kind and values, so that a reader can be told
+    it in another language (:meth:`said_in`). Subclasses say the sentences of another ``catalog`` (the service's
+    own messages, :mod:`sca2lstm.serve.messages`)."""
+
+    catalog = NOTES
+
+    def __new__(cls, kind: str, /, **values):
+        return cls._of(cls.catalog[kind]["en"].format(**values), kind, values)
+
+    @classmethod
+    def _of(cls, text: str, kind: str, values: dict):
+        self = super().__new__(cls, text)
+        self.kind, self.values = kind, values
+        return self
+
+    def __reduce__(self):
+        # a forecast's notes come back from the model's worker processes: pickled by text, kind and values
+        return type(self)._of, (str(self), self.kind, self.values)
+
+    def said_in(self, lang: str) -> str:
+        """The sentence in ``lang`` (a value that is itself a :class:`Note` is said in it too); its English text
+        where the catalog has no ``lang``, or no longer says this kind with these values (a note stored by an
+        earlier version)."""
+        template = self.catalog.get(self.kind, {}).get(lang)
+        if lang == "en" or template is None:
+            return str(self)
+        values = {k: v.said_in(lang) if isinstance(v, Note) else v for k, v in self.values.items()}
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError, TypeError):
+            return str(self)
+
+    def record(self) -> dict:
+        """The note as it is stored (JSON): its English text, kind and values."""
+        return {"text": str(self), "kind": self.kind, "values": self.values}
+
+
+def note_of(stored) -> str:
+    """A note as :meth:`Note.record` stored it (its English text is kept as stored), or a plain ``str`` (a note
+    without a kind, one stored before notes had kinds) as it is."""
+    if isinstance(stored, dict) and isinstance(stored.get("text"), str):
+        if stored.get("kind") in NOTES and isinstance(stored.get("values"), dict):
+            return Note._of(stored["text"], stored["kind"], stored["values"])
+        return stored["text"]
+    return str(stored)
+
+
+def note_record(note) -> dict | str:
+    """How ``note`` is stored: :meth:`Note.record` for a :class:`Note`, a plain ``str`` as it is."""
+    return note.record() if isinstance(note, Note) else str(note)
