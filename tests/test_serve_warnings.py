@@ -565,6 +565,7 @@ def test_the_issue_time_is_local():
     (["--weather_base_url", "ftp://x"], "--weather_base_url"), (["--weather_retries", "-1"], "--weather_retries"),
     (["--weather_timeout", "nan"], "--weather_timeout: invalid value 'nan'"),
     (["--weather_timeout", "0"], "--weather_timeout: invalid value '0'"),
+    (["--alert_language", "fr"], "--alert_language: invalid choice: 'fr'"),
 ])
 def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys):
     from sca2lstm.cli.main import main
@@ -572,6 +573,34 @@ def test_daily_issue_flags_are_checked_in_one_line(argv, flag, tmp_path, capsys)
     assert main(["serve", "--model", str(tmp_path / "m.pth"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert flag in err and len(err.splitlines()) == 1
+
+
+def test_an_alert_in_chinese_says_each_change_and_the_usual_levels_in_words():
+    from sca2lstm.serve.notify import alert_line
+
+    a = {"station": "32006", "change": "rise", "from_level": "alert", "to_level": "q20y", "level_value": 80.0,
+         "level_stage_m": 2.5, "valid_date": "2026-12-08", "first_lead": 2, "probability": 0.62, "data_age_days": 1,
+         "resent_after_failed_delivery": True}
+    assert alert_line(a, "zh") == ("测站 32006：20年一遇级（80.0 m3/s，水位 2.5 m）预警由警戒级升级，自 2026-12-08 起（预见期第 2 天），"
+                                   "超过概率 62%；重发：首次发送时未送达所有接收方")
+    assert alert_line({**a, "change": "fall", "from_level": "danger", "to_level": "low"}, "zh").startswith(
+        "测站 32006：low级（80.0 m3/s，水位 2.5 m）预警由保证级降级，")
+    assert alert_line({**a, "change": "end", "to_level": None, "resent_after_failed_delivery": False},
+                      "zh") == "测站 32006：警戒级预警解除"
+    assert alert_line(a) == ("station 32006: q20y (80.0 m3/s, water level 2.5 m) rises from alert, from 2026-12-08 "
+                             "(day 2 of the forecast), probability 62%; SENT AGAIN: it had not reached every receiver "
+                             "when first sent")
+
+
+def test_the_alert_language_flag_reaches_the_alerts_and_is_english_by_default():
+    from sca2lstm.cli.serve import build_parser, daily_settings
+    from sca2lstm.serve.notify import ALERT_LANGUAGES
+
+    parser = build_parser()
+    assert daily_settings(parser.parse_args(["--model", "m.pth"])).notifier.language == "en"
+    assert daily_settings(parser.parse_args(["--model", "m.pth", "--alert_language", "zh"])).notifier.language == "zh"
+    # the choices the flag offers, written out in the CLI, are the languages the alerts have
+    assert tuple(next(a for a in parser._actions if a.dest == "alert_language").choices) == ALERT_LANGUAGES
 
 
 def test_the_api_shows_the_per_lead_warning_probabilities_the_warnings_apply():
@@ -949,3 +978,57 @@ def test_the_alert_mail_gives_a_level_set_as_a_water_level_as_one(pretrained_ckp
     assert sent["level_stage_m"] == stage
     text = message_from_string(smtp.received[0][2], policy=policy.default).get_content()
     assert f"station 32006: alert ({10.0 * stage ** 2:.1f} m3/s, water level {stage:g} m) starts" in text, text
+
+
+def _mailed(text: str):
+    """A message as the stub SMTP server received it, parsed as a mail reader parses it."""
+    import email
+    import email.policy
+
+    return email.message_from_string(text, policy=email.policy.default)
+
+
+def test_alerts_are_written_in_chinese_with_alert_language_zh_and_in_english_by_default(pretrained_ckpt,
+                                                                                        tiny_data_dir, tmp_path):
+    """The same first issue (a warning that starts, on old data, for a station that shares only its id with a
+    pretraining basin: a note) mailed and posted by a service whose alerts are in Chinese and by one left at the
+    default: the Chinese mail is 7-bit ASCII on the wire (its subject RFC 2047 words, its body base64 UTF-8) and reads
+    in Chinese, its webhook's notes are Chinese; the default's are English, as before."""
+    data = tmp_path / "ops"
+    shutil.copytree(tiny_data_dir, data)
+    (data / "meta").mkdir(exist_ok=True)
+    (data / "meta" / "32006.json").write_text(json.dumps({
+        "station_id": "32006", "source": "/srv/incoming/river_32006.csv", "source_sha256": "ab" * 32,
+        "warning_levels": {"alert": {"value": 1e-6, "unit": "m3/s"}}}))  # below every quantile: warns from day 1
+    clock = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)
+    sent = {}
+    with forecaster(pretrained_ckpt, data) as live:
+        for lang in ("zh", None):
+            with WebhookStub() as hook, SMTPStub() as smtp:
+                notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                                    smtp_port=smtp.port, retries=0, **({"language": lang} if lang else {}))
+                daily = Daily(at=None, notifier=notifier, now=lambda: clock)
+                with TestClient(create_app(data, tmp_path / f"{lang}.sqlite", live, token=TOKEN, daily=daily)) as c:
+                    out = c.post("/daily_issue", headers=AUTH).json()
+                assert out["alerts"] == 1 and out["delivery"] == {"webhook": "sent", "email": "sent"}, out
+                sent[lang] = (smtp.received[0][2], hook.received[0]["alerts"][0])
+    age = (dt.date(2026, 12, 7) - dt.date(1977, 12, 31)).days
+    raw, alert = sent["zh"]
+    assert raw.isascii()  # what every mail server carries unchanged
+    mail = _mailed(raw)
+    assert mail["Subject"] == "sca2lstm：2026-12-07 预警变化 1 项：32006 开始"
+    assert mail.get_content_charset() == "utf-8" and mail["Content-Transfer-Encoding"] == "base64"
+    body = mail.get_content().replace("\r\n", "\n")  # the wire's line ends
+    assert body.startswith("2026-12-07 每日预报发布（2026-12-07T08:00:00+00:00）：\n\n测站 32006：警戒级（0.0 m3/s）预警开始，"
+                           f"自 {alert['valid_date']} 起（预见期第 1 天），超过概率 "), body
+    assert body.rstrip().endswith(f"；注意：依据的是旧数据，最近一次实测流量为 1977-12-31，已过 {age} 天"), body
+    assert alert["change"] == "start" and len(alert["notes"]) == 1
+    assert alert["notes"][0].startswith("ops 中的测站 32006 导入自 river_32006.csv；模型预训练时用的是另一个同为 32006 的流域"), alert
+    raw, alert = sent[None]
+    mail = _mailed(raw)
+    assert mail["Subject"] == "sca2lstm: 1 warning change(s) on 2026-12-07: 32006 start"
+    body = mail.get_content().replace("\r\n", "\n")  # the wire's line ends
+    assert body.startswith("Daily issue of 2026-12-07 (2026-12-07T08:00:00+00:00):\n\nstation 32006: alert (0.0 m3/s) "
+                           f"starts, from {alert['valid_date']} (day 1 of the forecast), probability "), body
+    assert body.rstrip().endswith(f"; ON OLD DATA: the last observed flow is of 1977-12-31, {age} days ago"), body
+    assert alert["notes"][0].startswith("basin 32006 in ops is a station imported from river_32006.csv"), alert

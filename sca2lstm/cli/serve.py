@@ -61,6 +61,10 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                         "$SCA2LSTM_SMTP_USER and $SCA2LSTM_SMTP_PASSWORD)")
     g.add_argument("--smtp_from", default="sca2lstm@localhost", help="sender address of the alert e-mails")
     g.add_argument("--smtp_starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS")
+    # serve.notify.ALERT_LANGUAGES, written out: the service's modules are imported only when it starts
+    g.add_argument("--alert_language", choices=("en", "zh"), default="en",
+                   help="language of the alert e-mails and of the notes the alerts carry (webhook and e-mail): en "
+                        "or zh (Chinese; default en). The page and the API follow each reader's Accept-Language")
     g.add_argument("--weather_base_url", default=None,
                    help="Open-Meteo host the daily issue fetches from for stations whose metadata names the source "
                         "(a self-hosted instance; default: the free API, non-commercial use only, or with a paid "
@@ -211,7 +215,8 @@ def daily_settings(args):
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--smtp {args.smtp!r}: expected HOST:PORT, e.g. smtp.example.org:587")
     notifier = Notifier.from_env(webhook=args.alert_webhook, email_to=emails, smtp_host=host, smtp_port=int(port),
-                                 smtp_from=args.smtp_from, smtp_starttls=args.smtp_starttls)
+                                 smtp_from=args.smtp_from, smtp_starttls=args.smtp_starttls,
+                                 language=args.alert_language)
     if args.weather_base_url and not args.weather_base_url.startswith(("http://", "https://")):
         raise UsageError(f"--weather_base_url {args.weather_base_url!r}: expected an http:// or https:// URL")
     weather = FetchSettings(base_url=args.weather_base_url, api_key=os.environ.get("SCA2LSTM_OPENMETEO_API_KEY") or None,

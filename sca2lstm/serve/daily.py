@@ -147,7 +147,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                 if fetched.startswith("failed"):
                     log.warning("daily issue %s: station %s: the weather forecast could not be fetched (%s); %s", day,
                                 station, fetched[len("failed: "):], used)
-            sw = station_warnings(row, daily.local(now).date())
+            # the notes as the alerts carry them: in their language (the issue's record of warnings reads no notes)
+            sw = station_warnings(row, daily.local(now).date(), daily.notifier.language)
             warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
                              "first_lead": sw["first_lead"]})
             values = level_values(sw["levels"])

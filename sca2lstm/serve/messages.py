@@ -58,7 +58,42 @@ MESSAGES = {
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",
                    "zh": "内部错误（{error}）；详情见服务器日志"},
     "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
+    # the daily issue's alerts (serve/notify.py), in the language of --alert_language
+    "alert_subject": {"en": "sca2lstm: {n} warning change(s) on {day}: {changes}{more}{again}",
+                      "zh": "sca2lstm：{day} 预警变化 {n} 项：{changes}{more}{again}"},
+    "alert_subject_more": {"en": " ...", "zh": " 等"},
+    "alert_subject_again": {"en": " (sent again)", "zh": "（重发）"},
+    "alert_heading": {"en": "Daily issue of {day} ({issued_at}):", "zh": "{day} 每日预报发布（{issued_at}）："},
+    "alert_end": {"en": "station {station}: the {from_level} warning ends{again}",
+                  "zh": "测站 {station}：{from_level}级预警解除{again}"},
+    "alert_change": {"en": "station {station}: {to_level} ({value:.1f} m3/s{stage}) {what}, from {valid_date} (day "
+                           "{first_lead} of the forecast){probability}{stale}{again}",
+                     "zh": "测站 {station}：{to_level}级（{value:.1f} m3/s{stage}）{what}，自 {valid_date} 起（预见期第 "
+                           "{first_lead} 天）{probability}{stale}{again}"},
+    "alert_start": {"en": "starts", "zh": "预警开始"},
+    "alert_rise": {"en": "rises from {from_level}", "zh": "预警由{from_level}级升级"},
+    "alert_fall": {"en": "falls from {from_level}", "zh": "预警由{from_level}级降级"},
+    "alert_stage": {"en": ", water level {stage:g} m", "zh": "，水位 {stage:g} m"},
+    "alert_probability": {"en": ", probability {p:.0%}", "zh": "，超过概率 {p:.0%}"},
+    "alert_stale": {"en": "; ON OLD DATA: the last observed flow is of {issue_date}, {age} days ago",
+                    "zh": "；注意：依据的是旧数据，最近一次实测流量为 {issue_date}，已过 {age} 天"},
+    "alert_again": {"en": "; SENT AGAIN: it had not reached every receiver when first sent",
+                    "zh": "；重发：首次发送时未送达所有接收方"},
 }
+
+#: The words of a warning's change in an alert's subject (the webhook's ``change`` stays the code).
+CHANGE_WORDS = {"en": {}, "zh": {"start": "开始", "rise": "升级", "fall": "降级", "end": "解除"}}
+#: The usual level names in words (``alert=45.0,danger=80.0``: 警戒, 保证; ``q20y``: 20年一遇); other names, a
+#: station's own, are said as they are named.
+LEVEL_WORDS = {"en": {}, "zh": {"alert": "警戒", "danger": "保证"}}
+_RETURN_PERIOD = re.compile(r"^q(\d+)y$")
+
+
+def level_word(name, lang: str) -> str:
+    """The level ``name`` as an alert in ``lang`` says it (:data:`LEVEL_WORDS`)."""
+    if lang == "zh" and isinstance(name, str) and _RETURN_PERIOD.match(name):
+        return f"{_RETURN_PERIOD.match(name).group(1)}年一遇"
+    return LEVEL_WORDS.get(lang, {}).get(name, name)
 
 
 class Message(Note):

@@ -10,7 +10,8 @@ The webhook receives one POST per daily issue with changes::
      "alerts": [{"station": "32006", "change": "start", "from_level": null, "to_level": "danger",
                  "first_lead": 2, "valid_date": "...", "probability": 0.62, "level_value": 80.0, ...}]}
 
-The e-mail has one line per alert. SMTP credentials come from the environment
+The e-mail has one line per alert, in the notifier's ``language`` (English, or Chinese: ``--alert_language zh``,
+which also says the alerts' notes in Chinese where the service has them). SMTP credentials come from the environment
 (``SCA2LSTM_SMTP_USER``, ``SCA2LSTM_SMTP_PASSWORD``), never from the command line.
 """
 
@@ -26,6 +27,10 @@ from email.message import EmailMessage
 import httpx
 
 from ..weather.openmeteo import retry_after_seconds
+from .messages import CHANGE_WORDS, Message, level_word
+
+#: The languages an alert can be written in (``sca2lstm serve --alert_language``).
+ALERT_LANGUAGES = ("en", "zh")
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,8 @@ class Notifier:
     # for them, and a receiver asking for an hour must not hold the other channel that long
     retry_after_cap: float = 60.0
     max_redirects: int = 5
+    # the language of the mails' words and of the notes the alerts carry (--alert_language; ALERT_LANGUAGES)
+    language: str = "en"
 
     @classmethod
     def from_env(cls, **kw) -> Notifier:
@@ -163,14 +170,13 @@ class Notifier:
 
     def _mail(self, payload: dict) -> None:
         msg = EmailMessage()
-        alerts = payload["alerts"]
-        msg["Subject"] = f"sca2lstm: {len(alerts)} warning change(s) on {payload['day']}: " + ", ".join(
-            f"{a['station']} {a['change']}" for a in alerts[:5]) + (" ..." if len(alerts) > 5 else "") + (
-            # a mail that comes at 08:15 or the next morning is not a new change: the inbox says so before it is opened
-            " (sent again)" if alerts and all(a.get("resent_after_failed_delivery") for a in alerts) else "")
+        msg["Subject"] = email_subject(payload, self.language)  # Chinese: sent as RFC 2047 UTF-8 words
         msg["From"] = self.smtp_from
         msg["To"] = ", ".join(self.email_to)
-        msg.set_content(email_text(payload))
+        text = email_text(payload, self.language)
+        # Chinese text in base64: the policy's default would send it as 8-bit bytes, which a mail server that does
+        # not offer 8BITMIME may mangle; English stays 7-bit text, as before
+        msg.set_content(text, cte=None if text.isascii() else "base64")
         with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout) as smtp:
             if self.smtp_starttls:
                 smtp.starttls()
@@ -191,25 +197,41 @@ def _reply_text(reply) -> str:
 STALE_DAYS = 2
 
 
-def alert_line(a: dict) -> str:
-    """One alert in words, e.g. 'station 32006: danger (80.0 m3/s) starts, from 2026-12-08 (day 2 of the
-    forecast), probability 62%'; one sent again after a channel missed it says so, so a mail read at 08:15 or the
-    next morning is not taken for a new change."""
-    again = ("; SENT AGAIN: it had not reached every receiver when first sent"
-             if a.get("resent_after_failed_delivery") else "")
+def alert_line(a: dict, lang: str = "en") -> str:
+    """One alert in words in ``lang`` (:data:`ALERT_LANGUAGES`), e.g. 'station 32006: danger (80.0 m3/s) starts,
+    from 2026-12-08 (day 2 of the forecast), probability 62%'; one sent again after a channel missed it says so,
+    so a mail read at 08:15 or the next morning is not taken for a new change."""
+    again = Message("alert_again") if a.get("resent_after_failed_delivery") else ""
+    frm, to = level_word(a["from_level"], lang), level_word(a["to_level"], lang)
     if a["change"] == "end":
-        return f"station {a['station']}: the {a['from_level']} warning ends{again}"
-    what = {"start": "starts", "rise": f"rises from {a['from_level']}", "fall": f"falls from {a['from_level']}"}
+        return Message("alert_end", station=a["station"], from_level=frm, again=again).said_in(lang)
+    what = {"start": Message("alert_start"), "rise": Message("alert_rise", from_level=frm),
+            "fall": Message("alert_fall", from_level=frm)}
     p, age, stage = a.get("probability"), a.get("data_age_days"), a.get("level_stage_m")
-    return (f"station {a['station']}: {a['to_level']} ({a.get('level_value', float('nan')):.1f} m3/s"
-            + (f", water level {stage:g} m" if stage is not None else "") + ") "
-            f"{what[a['change']]}, from {a.get('valid_date')} (day {a.get('first_lead')} of the forecast)"
-            + (f", probability {p:.0%}" if p is not None else "")
-            + (f"; ON OLD DATA: the last observed flow is of {a.get('issue_date')}, {age} days ago"
-               if age is not None and age > STALE_DAYS else "") + again)
+    return Message("alert_change", station=a["station"], to_level=to,
+                   value=a.get("level_value", float("nan")),
+                   stage=Message("alert_stage", stage=stage) if stage is not None else "", what=what[a["change"]],
+                   valid_date=a.get("valid_date"), first_lead=a.get("first_lead"),
+                   probability=Message("alert_probability", p=p) if p is not None else "",
+                   stale=Message("alert_stale", issue_date=a.get("issue_date"), age=age)
+                   if age is not None and age > STALE_DAYS else "", again=again).said_in(lang)
 
 
-def email_text(payload: dict) -> str:
-    lines = [f"Daily issue of {payload['day']} ({payload['issued_at']}):", ""]
-    lines += [alert_line(a) for a in payload["alerts"]]
+def email_subject(payload: dict, lang: str = "en") -> str:
+    """The subject of the alert mail in ``lang``: how many changes, the first five; one whose alerts are all sent
+    again says so (a mail that comes at 08:15 or the next morning is not a new change: the inbox says so before it
+    is opened)."""
+    alerts = payload["alerts"]
+    words = CHANGE_WORDS.get(lang, {})
+    changes = ("、" if lang == "zh" else ", ").join(f"{a['station']} {words.get(a['change'], a['change'])}"
+                                                   for a in alerts[:5])
+    return Message("alert_subject", n=len(alerts), day=payload["day"], changes=changes,
+                   more=Message("alert_subject_more") if len(alerts) > 5 else "",
+                   again=Message("alert_subject_again")
+                   if alerts and all(a.get("resent_after_failed_delivery") for a in alerts) else "").said_in(lang)
+
+
+def email_text(payload: dict, lang: str = "en") -> str:
+    lines = [Message("alert_heading", day=payload["day"], issued_at=payload["issued_at"]).said_in(lang), ""]
+    lines += [alert_line(a, lang) for a in payload["alerts"]]
     return "\n".join(lines) + "\n"
