@@ -55,6 +55,29 @@ NOTES = {
               "(use basin {basin}'s own fine-tuned model, or the pretrained one, where there is one)",
         "zh": "该模型是为测站 {other} 微调的；测站 {basin} 按预训练模型使用其权重（如有测站 {basin} 自己的微调模型或预训练模型，"
               "请改用）"},
+    "flows_changed": {
+        "en": "basin {basin}: the flows of {start}..{end} in {data_dir} differ from those the model was fine-tuned on "
+              "(mean {mean_then} m3/s over {days_then} days then, {mean_now} m3/s over {days_now} days now): the data "
+              "changed since fine-tuning (another rating curve, unit or folder?); its discharge scale and calibration "
+              "belong to the old flows: fine-tune again",
+        "zh": "测站 {basin}：{data_dir} 中 {start}..{end} 的流量与模型微调时所用的不同（当时 {days_then} 天平均 {mean_then} m3/s，"
+              "现在 {days_now} 天平均 {mean_now} m3/s）：微调后数据有变化（换了水位流量关系、单位或数据目录？）；"
+              "模型的流量尺度和校准仍对应旧流量：请重新微调"},
+    "unit_mismatch_flow": {
+        "en": "basin {basin}: its flows of {start}..{end} average {flow:.4g} m3/s, but the model learned them as "
+              "{learned:.4g} m3/s: data in another unit? Forecasts from them are not to be trusted",
+        "zh": "测站 {basin}：{start}..{end} 的流量平均为 {flow:.4g} m3/s，而模型学到的是 {learned:.4g} m3/s：数据单位不同？"
+              "据此做出的预报不可信"},
+    "unit_mismatch_rain": {
+        "en": "basin {basin}: its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} "
+              "mm/d: data in another unit? Forecasts from them are not to be trusted",
+        "zh": "测站 {basin}：降水平均为 {rain:.4g} mm/d，而其属性 p_mean 为 {p_mean:.4g} mm/d：数据单位不同？据此做出的预报不可信"},
+    "unit_mismatch_flow_rain": {
+        "en": "basin {basin}: its flows of {start}..{end} average {flow:.4g} m3/s, but the model learned them as "
+              "{learned:.4g} m3/s; its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is "
+              "{p_mean:.4g} mm/d: data in another unit? Forecasts from them are not to be trusted",
+        "zh": "测站 {basin}：{start}..{end} 的流量平均为 {flow:.4g} m3/s，而模型学到的是 {learned:.4g} m3/s；降水平均为 "
+              "{rain:.4g} mm/d，而其属性 p_mean 为 {p_mean:.4g} mm/d：数据单位不同？据此做出的预报不可信"},
 }
 
 

@@ -426,3 +426,33 @@ def test_a_station_named_without_its_data_dir_is_refused_saying_to_add_it(pretra
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "unknown basin 'zhen-01'" in err[0] and "add --data_dir" in err[0], err
     assert not any(tmp_path.iterdir())
+
+
+def test_changed_flows_and_data_in_another_unit_are_said_in_chinese_too(pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The notes of a station whose flows changed since fine-tuning, or whose rain is in another unit, keep their
+    English sentence and can be said in Chinese (the service's page and alerts, sca2lstm/notes.py)."""
+    from sca2lstm.data import reader
+    from sca2lstm.data.dataset import BasinRecord
+    from sca2lstm.evaluation.context import BasinContext, changed_flows_notes, clear_caches
+
+    full = BasinRecord("b", np.arange(np.datetime64("2000-01-01"), np.datetime64("2011-01-01")),
+                       np.zeros((4018, 1)), np.linspace(1, 2, 4018), "sha-zh")
+    ckpt = {"finetuned_basin": "b", "finetune_flows": full.flows_digest("2000-01-01", "2005-12-31")}
+    [note] = changed_flows_notes(ckpt, "b", BasinRecord("b", full.dates, full.x, 2 * full.y, "sha-zh-2"), "DIR")
+    assert note.startswith("basin b: the flows of 2000-01-01..2005-12-31 in DIR differ from those the model was "
+                           "fine-tuned on (mean ") and note.endswith("belong to the old flows: fine-tune again")
+    assert "(mean 1.273 m3/s over 2192 days then, 2.545 m3/s over 2192 days now)" in note
+    assert note.said_in("zh").startswith("测站 b：DIR 中 2000-01-01..2005-12-31 的流量与模型微调时所用的不同（当时 2192 天平均 "
+                                         "1.273 m3/s，现在 2192 天平均 2.545 m3/s）：")
+    assert note.said_in("zh").endswith("请重新微调")
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    f = reader.timeseries_file(data, "32006")
+    df = pd.read_csv(f)
+    df["precipitation"] = df["precipitation"] * 0.001  # rain in m
+    df.to_csv(f, index=False)
+    clear_caches()
+    [note] = BasinContext.resolve(pretrained_ckpt, data, "32006").notes
+    assert note.startswith("basin 32006: its precipitation averages ") and "but its attribute p_mean is" in note
+    assert note.endswith("mm/d: data in another unit? Forecasts from them are not to be trusted")
+    assert note.said_in("zh").startswith("测站 32006：降水平均为 ") and note.said_in("zh").endswith("数据单位不同？据此做出的预报不可信")

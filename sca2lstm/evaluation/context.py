@@ -478,10 +478,9 @@ def changed_flows_notes(ckpt: dict, basin: str, rec: BasinRecord, data_dir) -> l
         if now["sha256"] == then["sha256"]:
             return None
         fmt = lambda v: "none" if v is None else f"{v:.4g}"  # noqa: E731
-        return (f"basin {basin}: the flows of {then['start']}..{then['end']} in {data_dir} differ from those the model "
-                f"was fine-tuned on (mean {fmt(then['mean'])} m3/s over {then['days']} days then, {fmt(now['mean'])} "
-                f"m3/s over {now['days']} days now): the data changed since fine-tuning (another rating curve, unit or "
-                "folder?); its discharge scale and calibration belong to the old flows: fine-tune again")
+        return Note("flows_changed", basin=basin, start=str(then["start"]), end=str(then["end"]), data_dir=str(data_dir),
+                    mean_then=fmt(then["mean"]), days_then=int(then["days"]), mean_now=fmt(now["mean"]),
+                    days_now=int(now["days"]))
     notes.append(_once(("flows", basin, rec.source_hash, then["sha256"]), compare))
     return notes
 
@@ -502,7 +501,7 @@ def unit_mismatch_note(ctx: BasinContext) -> str | None:
 
 
 def _unit_mismatch(ctx: BasinContext, stored) -> str | None:
-    rec, basin, lines = ctx.record, ctx.basin, []
+    rec, basin, found = ctx.record, ctx.basin, {}
     spans = [sp for sp in ctx.trained_on if sp["role"] == "train" and basin in sp["basins"]]
     if stored is not None and spans and stored.q_mean > 0:
         i0, i1 = rec.period(spans[0]["start"], spans[0]["end"])
@@ -510,8 +509,7 @@ def _unit_mismatch(ctx: BasinContext, stored) -> str | None:
         # a year at least: a recent part of a few dry months is no unit error
         now = float(np.nanmean(y)) if np.isfinite(y).sum() >= MIN_DAYS_FOR_UNITS else None
         if now is not None and not (1 / UNIT_MISMATCH_FACTOR < now / stored.q_mean < UNIT_MISMATCH_FACTOR):
-            lines.append(f"its flows of {spans[0]['start']}..{spans[0]['end']} average {now:.4g} m3/s, but the model "
-                         f"learned them as {stored.q_mean:.4g} m3/s")
+            found.update(start=str(spans[0]["start"]), end=str(spans[0]["end"]), flow=now, learned=float(stored.q_mean))
     names = list(ctx.cfg.data.static_attributes)
     if "p_mean" in names and "precipitation" in ctx.frame.columns:
         p_mean = float(ctx.static_raw[0, names.index("p_mean")])
@@ -519,9 +517,12 @@ def _unit_mismatch(ctx: BasinContext, stored) -> str | None:
         rain = rain.mean() if rain.notna().sum() >= MIN_DAYS_FOR_UNITS else np.nan
         if np.isfinite(p_mean) and p_mean > 0 and np.isfinite(rain) and not (
                 1 / UNIT_MISMATCH_FACTOR < rain / p_mean < UNIT_MISMATCH_FACTOR):
-            lines.append(f"its precipitation averages {rain:.4g} mm/d, but its attribute p_mean is {p_mean:.4g} mm/d")
-    return (f"basin {basin}: {'; '.join(lines)}: data in another unit? Forecasts from them are not to be trusted"
-            if lines else None)
+            found.update(rain=float(rain), p_mean=p_mean)
+    if not found:
+        return None
+    # the flows, the rain or both: one sentence each way (sca2lstm/notes.py)
+    kind = "unit_mismatch_" + "_".join(k for k in ("flow", "rain") if k in found)
+    return Note(kind, basin=basin, **found)
 
 
 def data_folder(bundle, data_dir) -> tuple[Path, bool]:
