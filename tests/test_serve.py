@@ -823,7 +823,9 @@ def test_the_services_refusals_are_in_chinese_when_the_browser_asks_for_it_and_e
             assert answers[2].headers["vary"] == "Accept-Language"
             if status == 401:
                 assert answers[2].headers["www-authenticate"] == "Bearer"
-        w = c.get("/warnings", headers=ZH).json()
+        r = c.get("/warnings", headers=ZH)
+        w = r.json()
+        assert r.headers["vary"] == "Accept-Language"
         assert [e["station"] for e in w["errors"]] == ["10002"]  # the machine-readable fields as in English
         assert w["errors"][0]["detail"].startswith(f"测站 10002：数据无法读取（{ts_file.name}: ")
         assert c.get("/warnings").json()["errors"][0]["detail"].startswith("station 10002: its data cannot be read")

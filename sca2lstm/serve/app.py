@@ -666,12 +666,13 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         return Response(body, media_type="application/json", headers={"Vary": "Accept-Language"})
 
     @app.get("/warnings", response_model=schemas.WarningsOut)
-    async def get_warnings(request: Request, writer: bool = Depends(reader)):
+    async def get_warnings(request: Request, response: Response, writer: bool = Depends(reader)):
         """Every station's highest warning per lead, from its forecast issued on its last day with observed
         flow (the latest data); a station that cannot be forecast is listed in ``errors``, its ``detail`` in the
-        language the request prefers where the service has it in it."""
+        language the request prefers where the service has it in it, as are the stations' notes."""
         leads = min(7, max_leads)
         lang = language(request)
+        response.headers["Vary"] = "Accept-Language"  # a cache between must not give one reader's language to another
 
         async def one(station):
             # One station's failure, whatever it is, costs the others nothing: it is listed in one line naming the
