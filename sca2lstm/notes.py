@@ -31,7 +31,7 @@ NOTES = {
     "members_left_one": {
         "en": "{source}: {left} of its {held} members left out, incomplete on the lead days; the forecast is issued "
               "from the other one alone, as one weather forecast (with its spread)",
-        "zh": "{source}：{held} 个集合成员中有 {left} 个在预见期内数据不全，已剔除；本预报仅由剩下的 {used} 个成员作为单一天气预报"
+        "zh": "{source}：{held} 个集合成员中有 {left} 个在预见期内数据不全，已剔除；本预报仅由剩下的那一个成员作为单一天气预报"
               "发布（采用单一预报的区间）"},
     "members_left_mean": {
         "en": "{source}: {left} of its {held} members left out, incomplete on the lead days; the forecast is the mean "
