@@ -275,3 +275,30 @@ def test_calibration_of_another_checkpoint_is_not_used(pretrained_ckpt, tmp_path
     with caplog.at_level(logging.WARNING):
         assert read_calibration(ckpt) == {}
     assert "fitted for another checkpoint" in caplog.text and "sca2lstm calibrate --model" in caplog.text
+
+
+def test_calibration_file_is_strict_json_and_reads_back_nan_where_a_figure_could_not_be_computed(pretrained_ckpt,
+                                                                                                   tmp_path):
+    """A blend weight or spread factor that could not be computed is ``null`` in the calibration file (jq, R and
+    browsers refuse ``NaN``), and the forecasts read it back as NaN, as they read the NaN before."""
+    import json
+    import shutil
+
+    from sca2lstm.evaluation.calibration import calibration_path, read_calibration, write_calibration
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    ckpt = tmp_path / "m.pth"
+    shutil.copy(pretrained_ckpt, ckpt)
+    spread = SpreadCalibration([0.05, 0.5, 0.95], [1.0], np.ones((2, 2, 3)), np.full((2, 2), 300)).to_dict()
+    spread["factors"][1][0][2] = float("nan")
+    write_calibration(ckpt, {"issue_time_blend": {"b": [0.5, float("nan")]}, "weather_blend": {"forecast": [np.inf]},
+                             "spread": {"none": spread}})
+    doc = json.loads(calibration_path(ckpt).read_text(encoding="utf-8"), parse_constant=refuse)
+    assert doc["issue_time_blend"]["b"] == [0.5, None] and doc["weather_blend"]["forecast"] == [None]
+    back = read_calibration(ckpt)
+    alpha = np.asarray(back["issue_time_blend"]["b"], dtype=np.float64)    # as issue_setup reads a stored blend
+    assert alpha[0] == 0.5 and np.isnan(alpha[1])
+    factors = SpreadCalibration.from_dict(back["spread"]["none"]).factors
+    assert np.isnan(factors[1, 0, 2]) and np.isfinite(np.delete(factors.ravel(), 1 * 6 + 0 * 3 + 2)).all()

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from ..data.tables import read_json
 from ..errors import DataError
-from ..fileio import atomic_write_text, file_sha256
+from ..fileio import atomic_write_text, file_sha256, json_text
 from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
 from .levels import RETURN_PERIODS, record_levels, return_period_name
 from .persistence import fit_blend
@@ -109,9 +109,13 @@ def calibration_identity(doc: dict) -> str:
 
 
 def write_calibration(model_path, doc: dict) -> Path:
-    """Write ``doc`` beside ``model_path``, tied to that checkpoint's bytes (``model_sha256``)."""
+    """Write ``doc`` beside ``model_path``, tied to that checkpoint's bytes (``model_sha256``).
+
+    Strict JSON: a figure that could not be computed (NaN, an infinity) is ``null``, which its readers turn back
+    into NaN (``np.asarray(..., dtype=float)``); ``json.dumps`` wrote ``NaN``, which jq, R and browsers refuse.
+    """
     doc = {**doc, "model_sha256": model_identity(model_path)}
-    return atomic_write_text(calibration_path(model_path), json.dumps(doc, indent=2) + "\n")
+    return atomic_write_text(calibration_path(model_path), json_text(doc) + "\n")
 
 
 def fit_lead_blend(median, observed, last_obs) -> np.ndarray:
