@@ -156,3 +156,23 @@ def test_hindcast_validation_loss_follows_the_hindcast_mse(tiny_cfg, tiny_data_d
     cfg = tiny_cfg.replace(training={"epochs": 1, "validation_loss": "hindcast"})
     hist = pretrain(cfg, tmp_path / "m.pth", data_dir=tiny_data_dir, progress=False)["history"]
     assert [h["val_loss"] for h in hist] == [h["val_hindcast_mse"] for h in hist]
+
+
+def test_run_config_json_is_strict_json_where_a_score_could_not_be_computed(tmp_path):
+    """config.json of a run is strict JSON: a fine-tune's keep-or-discard score that could not be computed (NaN
+    never wins) is null, as in val_metrics.json, and a path is its text."""
+    import json
+    from pathlib import Path
+
+    from sca2lstm.training.outputs import write_training_artifacts
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    config = {"source_checkpoint": Path("/models/sca2lstm.pth"),
+              "kept": {"kept": "pretrained", "pretrained": float("nan"), "fine_tuned": np.float64(-np.inf)}}
+    write_training_artifacts(tmp_path, [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4}], config,
+                             pd.DataFrame({"basin": ["b"], "nse": [0.5]}), "val_metrics.csv", "Fine-tuning basin b")
+    back = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    assert back == {"source_checkpoint": "/models/sca2lstm.pth",
+                    "kept": {"kept": "pretrained", "pretrained": None, "fine_tuned": None}}

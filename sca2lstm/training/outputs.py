@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from ..evaluation.plots import plot_loss_curves
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, json_text
 
 
 def metrics_frame(per_basin: dict) -> pd.DataFrame:
@@ -29,7 +28,9 @@ def write_training_artifacts(run_dir, history: list[dict], config: dict, metrics
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
     plot_loss_curves(history, run_dir / "training_curve.png", title=title)
-    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
+    # strict JSON, as val_metrics.json: a fine-tune's keep-or-discard score that could not be computed is null, not
+    # NaN (which jq, R's jsonlite and browsers refuse)
+    atomic_write_text(run_dir / "config.json", json_text(config, default=str))
     # Six decimals: report.html shows this table at three beside the same scores from val_metrics.json, and a value
     # written at four (0.94949 as 0.9495) rounded the other way there (0.950 beside 0.949)
     atomic_write_text(run_dir / metrics_name, metrics.to_csv(index=False, float_format="%.6f"))
