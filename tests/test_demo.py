@@ -106,3 +106,36 @@ def test_the_demo_trains_the_default_model_whatever_config_file_the_folder_holds
     monkeypatch.chdir(tmp_path / "demo_output")  # no config file here: the project defaults
     assert ckpt["config"]["model"]["hidden_size"] == load_config().model.hidden_size
     assert sorted(ckpt["basins"]) == ["10002", "10003", "32006"]
+
+
+def test_a_demo_rerun_that_fails_writing_its_summary_leaves_the_earlier_files_whole(tmp_path):
+    """A rerun whose disk fills while it writes demo_test_metrics.csv, config.json and the figures (here: a file
+    size limit, which fails a write half-way as a full disk does) leaves the earlier demo's files as they were."""
+    import resource
+
+    from sca2lstm.cli.demo import _write_summary
+
+    out = tmp_path / "demo_output"
+    (out / "figures").mkdir(parents=True)
+    earlier = {out / "demo_test_metrics.csv": b"model,NSE,KGE,days\nfine-tuned,0.8,0.7,365\n",
+               out / "config.json": b'{"training": {"epochs": 12}}',
+               out / "figures" / "pretraining_curve.png": b"\x89PNG earlier picture"}
+    for p, data in earlier.items():
+        p.write_bytes(data)
+    src = tmp_path / "training_curve.png"
+    src.write_bytes(b"\x89PNG" + bytes(4096))
+    summary = pd.DataFrame({"model": ["pretrained", "fine-tuned", "persistence"] * 20, "NSE": 0.123456789,
+                            "KGE": 0.987654321, "days": 365})
+    config = {"training": {"epochs": 12, "notes": "x" * 4096}}
+    cases = {"demo_test_metrics.csv": (summary, {}, []), "config.json": (summary.head(0), config, []),
+             "figures/pretraining_curve.png": (summary.head(0), {}, [(src, "pretraining_curve.png")])}
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    for name, args in cases.items():   # the file whose write fails: those before it are small enough to be written
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32, hard))   # a write past 32 bytes fails (Python ignores SIGXFSZ)
+        try:
+            with pytest.raises(OSError):
+                _write_summary(out, *args)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert (out / name).read_bytes() == earlier[out / name], name
+        assert not [p.name for p in out.rglob(".*")], name      # and no temporary file is left behind

@@ -66,6 +66,22 @@ def _written_by_a_demo(data_dir: Path) -> bool:
     return len(ids) == len(names) and set(ids) <= set(synthetic_gauge_ids(max(len(ids), 1)))
 
 
+def _write_summary(out: Path, summary, config: dict, figures) -> None:
+    """``demo_test_metrics.csv``, ``config.json`` and the ``figures/`` copies (``(source, name)`` pairs) in ``out``.
+
+    Each file is written atomically: a rerun that fails while writing them (a full disk, Ctrl-C) leaves the
+    earlier demo's file whole, never a truncated one."""
+    from ..fileio import atomic_write, atomic_write_text, json_text
+
+    # full precision: the report rounds these to 3 decimals as the console does; rounded here first, a
+    # KGE of 0.97648 was 0.9765 in the file and then 0.977 in the report beside the console's 0.976
+    atomic_write_text(out / "demo_test_metrics.csv", summary.to_csv(index=False))
+    for src, name in figures:
+        data = Path(src).read_bytes()
+        atomic_write(out / "figures" / name, lambda fh, data=data: fh.write(data), binary=True)
+    atomic_write_text(out / "config.json", json_text(config))
+
+
 def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=True) -> dict:
     """Run the demo; returns the summary rows and the paths of every artefact."""
     import pandas as pd
@@ -124,18 +140,12 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
             rows.append({"model": "persistence", "NSE": p.metrics["persistence"]["nse"],
                          "KGE": p.metrics["persistence"]["kge"], "days": p.metrics["n_days"]})
     summary = pd.DataFrame(rows)
-    # full precision: the report rounds these to 3 decimals as the console does; rounded here first, a
-    # KGE of 0.97648 was 0.9765 in the file and then 0.977 in the report beside the console's 0.976
-    summary.to_csv(out / "demo_test_metrics.csv", index=False)
-    figs = out / "figures"
-    figs.mkdir(exist_ok=True)
-    for src, dst in ((pre["run_dir"] / "training_curve.png", "pretraining_curve.png"),
-                     (ft["run_dir"] / "training_curve.png", "finetune_curve.png"),
-                     (ft["run_dir"] / "performance_chart.png", "finetune_performance_chart.png"),
-                     (folders["fine-tuned"] / "hydrograph.png", "test_hydrograph_finetuned.png"),
-                     (folders["fine-tuned"] / "attention_heatmap.png", "test_attention_finetuned.png")):
-        shutil.copyfile(src, figs / dst)
-    (out / "config.json").write_text(__import__("json").dumps(cfg.to_dict(), indent=2), encoding="utf-8")
+    _write_summary(out, summary, cfg.to_dict(),
+                   ((pre["run_dir"] / "training_curve.png", "pretraining_curve.png"),
+                    (ft["run_dir"] / "training_curve.png", "finetune_curve.png"),
+                    (ft["run_dir"] / "performance_chart.png", "finetune_performance_chart.png"),
+                    (folders["fine-tuned"] / "hydrograph.png", "test_hydrograph_finetuned.png"),
+                    (folders["fine-tuned"] / "attention_heatmap.png", "test_attention_finetuned.png")))
     report = build_report(out, title=f"SCA2LSTM demo: basin {basin}")
     seconds = time.time() - t_all
     # What the scores are: predict's hindcast (the observed weather of each day), and whether the models saw
