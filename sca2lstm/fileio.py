@@ -83,13 +83,18 @@ def _remove_leftovers(final: Path) -> None:
 def replace_folder(tmp, final) -> Path:
     """Move the finished folder ``tmp`` onto ``final``. An earlier ``final`` is moved aside first and
     deleted only after the swap, so a reader never sees a half-written folder and a failure before the
-    swap leaves the earlier one as it was."""
+    swap leaves the earlier one as it was; so does a failed swap (or a Ctrl-C between the two renames): the
+    earlier folder is moved back rather than left hidden beside it, where the next run's clean-up would delete it."""
     tmp, final = Path(tmp), Path(final)
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.{os.getpid()}.old")
-        os.replace(final, old)
-    os.replace(tmp, final)
+    old = final.with_name(f".{final.name}.{os.getpid()}.old") if final.exists() else None
+    try:
+        if old is not None:
+            os.replace(final, old)
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None and old.exists() and not final.exists():
+            os.replace(old, final)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -1001,3 +1001,28 @@ def test_json_files_are_strict_json_with_null_for_what_cannot_be_computed():
     back = json.loads(json_text(doc, default=float), parse_constant=refuse)
     assert back == {"nse": None, "kge": 0.5, "n": 3, "bound": None, "leads": [1.0, None, [2, None]],
                     "nested": {"x": None, "y": "NaN"}}
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_folder_swap_that_fails_after_moving_the_earlier_folder_aside_puts_it_back(tmp_path, monkeypatch, failure):
+    """A prediction's or forecast's folder is swapped in by two renames (the earlier folder aside, the new one in):
+    where the second fails, or Ctrl-C comes between them, the earlier folder is in place again, not left hidden
+    as .<name>.<pid>.old, which the next run's clean-up deletes."""
+    from sca2lstm import fileio
+
+    final = tmp_path / "basin_32006"
+    final.mkdir()
+    (final / "series.csv").write_text("earlier\n")
+    rename = os.replace
+
+    def failing_swap(src, dst):
+        if os.fspath(dst) == os.fspath(final) and os.fspath(src).endswith(".tmp"):  # the new folder's rename in
+            raise failure
+        rename(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", failing_swap)
+    with pytest.raises(type(failure)):
+        with fileio.folder_built_aside(final) as tmp:
+            (tmp / "series.csv").write_text("new\n")
+    assert (final / "series.csv").read_text() == "earlier\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["basin_32006"]    # nothing left beside it
