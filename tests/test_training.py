@@ -176,3 +176,32 @@ def test_run_config_json_is_strict_json_where_a_score_could_not_be_computed(tmp_
     back = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"), parse_constant=refuse)
     assert back == {"source_checkpoint": "/models/sca2lstm.pth",
                     "kept": {"kept": "pretrained", "pretrained": None, "fine_tuned": None}}
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_new_model_that_fails_to_move_into_place_leaves_the_earlier_model_its_calibration(tmp_path, monkeypatch,
+                                                                                           failure):
+    """save_calibrated moves the new calibration, then the new model into place: where the model's move fails (or
+    Ctrl-C comes between the two), the earlier model keeps its own calibration, byte for byte, not the new model's
+    (which it would refuse as another checkpoint's, forecasting uncalibrated)."""
+    import os
+
+    from sca2lstm.evaluation.calibration import calibration_path, write_calibration
+    from sca2lstm.training.outputs import save_calibrated
+
+    out = tmp_path / "sca2lstm.pth"
+    save_calibrated({"w": torch.zeros(3)}, out, lambda staged: write_calibration(staged, {"weather_blend": {"f": [1.0]}}))
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {out, calibration_path(out)}
+    rename = os.replace
+
+    def failing_model_move(src, dst):
+        if os.fspath(dst) == os.fspath(out):
+            raise failure
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_model_move)
+    with pytest.raises(type(failure)):
+        save_calibrated({"w": torch.ones(3)}, out,
+                        lambda staged: write_calibration(staged, {"weather_blend": {"f": [0.5]}}))
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before   # and nothing staged is left beside them

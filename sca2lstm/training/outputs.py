@@ -41,8 +41,9 @@ def save_calibrated(ckpt: dict, output, calibrate) -> Path:
 
     The checkpoint is written under a hidden staging name beside ``output`` and ``calibrate(staged_path)``
     fits its calibration there (a minute or two); then the calibration and, last, the checkpoint are moved
-    into place. A run stopped before that (Ctrl-C during calibration) leaves the earlier model and its
-    calibration as they were, and no new model a glob could pick up without its calibration.
+    into place. A run stopped before that (Ctrl-C during calibration), or whose model fails to move after its
+    calibration did, leaves the earlier model and its calibration as they were, and no new model a glob could pick
+    up without its calibration.
     """
     import os
 
@@ -51,14 +52,24 @@ def save_calibrated(ckpt: dict, output, calibrate) -> Path:
 
     output = Path(output)
     staged = output.with_name(f".{output.stem}.staged{output.suffix}")
+    calibration, staged_calibration = calibration_path(output), calibration_path(staged)
+    # the earlier model's calibration, moved aside while the new one takes its name, and back should the new model not
+    # follow (a failed rename, or Ctrl-C between the two): the earlier model is never left with another's calibration
+    aside = calibration.with_name(f".{calibration.name}.{os.getpid()}.old")
     try:
         atomic_torch_save(ckpt, staged)
         calibrate(staged)
-        if calibration_path(staged).is_file():
-            os.replace(calibration_path(staged), calibration_path(output))
+        if staged_calibration.is_file():
+            if calibration.is_file():
+                os.replace(calibration, aside)
+            os.replace(staged_calibration, calibration)
         os.replace(staged, output)
+    except BaseException:
+        if aside.exists() and staged.exists():   # the new model is not in place: the earlier one keeps its own
+            os.replace(aside, calibration)
+        raise
     finally:
-        for p in (staged, calibration_path(staged)):
+        for p in (staged, staged_calibration, aside):
             if p.exists():
                 p.unlink()
     return output
