@@ -46,6 +46,30 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text))
 
 
+def atomic_write_files(files: dict) -> list[Path]:
+    """Write files that go together (``path -> text or bytes``): each to a temp file beside it first, then all
+    renamed into place. A write that fails (a full disk) leaves every earlier file as it was, never a new file
+    beside an old one it belongs with; only the renames, moments apart, are not one step."""
+    temps = {}
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temps[path] = tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "xb" if isinstance(data, bytes) else "x",
+                      **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
+                fh.write(data)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+    return list(temps)
+
+
 @contextlib.contextmanager
 def folder_built_aside(final):
     """Build a folder beside ``final`` (yielded: ``.<name>.<pid>.tmp``) and swap it in whole with

@@ -869,3 +869,28 @@ def test_the_client_works_where_an_event_loop_already_runs():
         return OpenMeteoClient(transport=_mock([(200, {"ok": 1})]), retries=0).get({"a": 1})
 
     assert asyncio.run(inside_a_loop()) == {"ok": 1}
+
+
+def test_a_fetch_whose_table_fails_to_write_leaves_the_earlier_answer_and_table_together(tmp_path):
+    """The table and the raw answer beside it are one forecast (either is read as it): where the second file's
+    write fails (a full disk; here a file size limit, which fails a write half-way as one does), neither earlier
+    file is replaced, rather than this answer left beside the earlier table."""
+    import resource
+
+    from sca2lstm.weather.fetch import save_forecast
+
+    out, raw = tmp_path / "wx.csv", tmp_path / "wx.raw.json"
+    before = {out: b"issue_date,lead_days\n2024-03-10,1\n", raw: b'{"earlier": true}\n'}
+    for p, data in before.items():
+        p.write_bytes(data)
+    table = pd.DataFrame({"issue_date": "2024-03-11", "lead_days": np.arange(1, 500)})   # some 9 kB of CSV
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # the answer fits, the table not (Python ignores SIGXFSZ)
+    try:
+        with pytest.raises(OSError):
+            save_forecast(table, [{"later": True}], out)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before    # and no temporary file left
+    save_forecast(table, [{"later": True}], out)                         # with room, both are replaced
+    assert pd.read_csv(out)["lead_days"].iloc[-1] == 499 and json.loads(raw.read_text()) == {"later": True}

@@ -22,7 +22,7 @@ import pandas as pd
 from ..data import reader
 from ..data.station_meta import meta_path, read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write_files
 from .openmeteo import (
     DAILY,
     DECIMALS,
@@ -257,7 +257,7 @@ def output_paths(out, what: str = "output") -> tuple[Path, Path]:
 
 
 def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
-    """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically; returns both paths.
+    """Write ``out`` (CSV) and ``<out stem>.raw.json`` beside it, atomically and together; returns both paths.
 
     The raw file is the answer as received, byte for byte, where ``docs`` are :class:`Answers` (what the
     fetch functions return); other answers in hand are written as JSON. Neither is written where the other's
@@ -268,8 +268,9 @@ def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
     else:
         body = (json.dumps(docs[0] if len(docs) == 1 else docs, indent=1) + "\n").encode("utf-8")
     text = table.to_csv(index=False, float_format=f"%.{DECIMALS}f", date_format="%Y-%m-%d")
-    atomic_write(raw, lambda fh: fh.write(body), binary=True)
-    atomic_write_text(out, text)
+    # both written before either replaces its earlier file: a failed write (a full disk) leaves the earlier pair,
+    # never this answer beside the earlier table (either file is read as the forecast)
+    atomic_write_files({raw: body, out: text})
     return out, raw
 
 
