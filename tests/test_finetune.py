@@ -461,3 +461,27 @@ def test_a_mistyped_basin_among_several_is_refused_before_any_fine_tune(pretrain
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "unknown basin '32060'" in err[0], err
     assert not ft.exists()
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_forecast_says_whose_intervals_it_issues(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A fine-tuned model's forecast named its intervals 'pooled over the calibration basins' whether they
+    were the pretrained model's (too few validation days of its own) or fitted on its own basin alone."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibrate, read_calibration
+
+    r = finetune(pretrained_ckpt, "10002", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
+    assert read_calibration(r["checkpoint"])["spread"]["none"]["from"] == "the pretrained model"
+    base = ["forecast", "--model", str(r["checkpoint"]), "--basin", "10002", "--data_dir", str(tiny_data_dir),
+            "--issue_date", "1976-06-15", "--quiet"]
+    capsys.readouterr()
+    assert main([*base, "--output_dir", str(tmp_path / "a")]) == 0
+    said = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Blend with persistence:")]
+    assert len(said) == 1 and "intervals: taken from the pretrained model." in said[0], said
+    # refitted on its own basin alone (as with 730 validation forecasts per lead or more): said so, with the days
+    own = calibrate(load_model(r["checkpoint"]), r["checkpoint"], data_dir=tiny_data_dir, basins=["10002"])
+    assert own["basins"] == 1 and "from" not in own["spread"]["none"]
+    assert main([*base, "--output_dir", str(tmp_path / "b")]) == 0
+    said = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Blend with persistence:")]
+    assert len(said) == 1 and f"intervals: fitted on this basin's validation days {own['validation_days']}." in said[0]

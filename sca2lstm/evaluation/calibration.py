@@ -213,7 +213,20 @@ def training_flows(ctx) -> np.ndarray:
     return ctx.record.y[i0:i1].astype(np.float64), ctx.record.dates[i0:i1]
 
 
-def station_spread(ctx, spread: SpreadCalibration | None, alpha) -> tuple[SpreadCalibration | None, str]:
+def spread_origin(calibration: dict, setting: str, basin: str) -> str:
+    """Where the stored spread of ``setting`` came from, as a forecast says it: taken from the pretrained model
+    (or an earlier calibration), fitted on this basin's own validation days (a fine-tuned model's calibration
+    holds that one basin), or pooled over the calibration basins."""
+    sp = (calibration.get("spread") or {}).get(setting) or {}
+    if sp.get("from"):
+        return f"taken from {sp['from']}"
+    if calibration.get("basins") == 1 and list(calibration.get("issue_time_blend") or {}) == [basin]:
+        return f"fitted on this basin's validation days {calibration.get('validation_days')}"
+    return "pooled over the calibration basins"
+
+
+def station_spread(ctx, spread: SpreadCalibration | None, alpha,
+                   origin: str = "pooled over the calibration basins") -> tuple[SpreadCalibration | None, str]:
     """The no-weather spread of a station the model never saw: the pooled one, rescaled per lead and level to
     fit the station's own training years.
 
@@ -229,19 +242,19 @@ def station_spread(ctx, spread: SpreadCalibration | None, alpha) -> tuple[Spread
     Returns
     -------
     (SpreadCalibration or None, str)
-        The spread to issue with, and where it came from. The pooled ``spread`` itself for a basin the model
-        was trained or fine-tuned on (its training years are in sample), or with fewer than
-        ``MIN_OWN_SPREAD_DAYS`` training-year forecasts per lead.
+        The spread to issue with, and where it came from (``origin``: :func:`spread_origin` of the stored one).
+        The stored ``spread`` itself for a basin the model was trained or fine-tuned on (its training years are
+        in sample), or with fewer than ``MIN_OWN_SPREAD_DAYS`` training-year forecasts per lead.
     """
     if spread is None or ctx.in_checkpoint:
-        return spread, "pooled over the calibration basins"
+        return spread, origin
     i0, i1 = ctx.training_days()
     runs = validation_runs(ctx, i0, i1)
     if runs is None or runs.quantiles is None:
-        return spread, "pooled over the calibration basins (no training-year forecasts)"
+        return spread, f"{origin} (no training-year forecasts)"
     n = int(np.isfinite(runs.observed).sum(axis=0).min())
     if n < MIN_OWN_SPREAD_DAYS:
-        return spread, f"pooled over the calibration basins ({n} training-year forecasts per lead)"
+        return spread, f"{origin} ({n} training-year forecasts per lead)"
     levels = list(runs.levels)
     scale = float(ctx.scalers.basins[ctx.basin].q_mean)
     med, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, None, spread, levels, scale)
@@ -311,7 +324,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
            f"the model's own quantiles (the calibration beside the model holds no {weather!r} spread; "
            f"sca2lstm calibrate --model M.pth --settings {weather} fits it)")
     extra["spread_source"] = (own if extra["spread"] is None else ctx.blend.spread_source if weather == "none"
-                              else f"pooled over the calibration basins ({weather})")
+                              else f"{spread_origin(calibration, weather, ctx.basin)} ({weather})")
     return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=tails)
 
 
@@ -321,7 +334,7 @@ def _no_weather_spread(ctx, calibration: dict, alpha) -> SpreadCalibration | Non
     if blend.spread_source is None:
         sp = (calibration.get("spread") or {}).get("none")
         blend.spread, blend.spread_source = station_spread(ctx, SpreadCalibration.from_dict(sp) if sp else None,
-                                                           alpha)
+                                                           alpha, spread_origin(calibration, "none", ctx.basin))
     return blend.spread
 
 
