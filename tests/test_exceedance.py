@@ -108,3 +108,20 @@ def test_a_forecast_of_levels_off_the_whole_percent_exceeds_each_quantile_at_its
     assert out["p_exceed_low"].iloc[0] == pytest.approx(0.975)
     assert out["p_exceed_high"].iloc[0] == pytest.approx(0.025)
     assert [quantile_column(t) for t in (0.05, 0.5, 0.025, 0.975, 0.001)] == ["q05", "q50", "q025", "q975", "q001"]
+
+
+def test_a_warning_probability_kept_from_the_pretrained_model_says_so():
+    """A fine-tuned model keeps its pretrained model's warning probability where it rests on more event days
+    (:func:`with_source_calibration`); its source said 'chosen on validation (F1)', as if chosen on the
+    station's own validation days, where only 12 of them were floods."""
+    from sca2lstm.evaluation.calibration import warn_probabilities, with_source_calibration
+    from sca2lstm.evaluation.levels import Level
+
+    own = {"warn_probability": {"q2y": {"warn_probability": 0.6, "event_days": 12},
+                                "q5y": {"warn_probability": 0.4, "event_days": 30}}}
+    src = {"warn_probability": {"q2y": {"warn_probability": 0.35, "event_days": 5663, "by_lead": [0.35] * 7},
+                                "q5y": {"warn_probability": 0.45, "event_days": 20}}}
+    levels = {"q2y": Level("q2y", 116.0, "glo"), "q5y": Level("q5y", 162.0, "glo")}
+    got = warn_probabilities(with_source_calibration(own, src), levels)
+    assert got["q2y"][:2] == (0.35, "chosen on validation (F1), taken from the pretrained model")
+    assert got["q5y"][:2] == (0.4, "chosen on validation (F1)")   # its own, on more event days

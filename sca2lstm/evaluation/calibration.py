@@ -622,7 +622,11 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
         elif lv.warn_probability is not None:
             out[name] = (float(lv.warn_probability), "station metadata", None)
         elif name in stored:
-            out[name] = (float(stored[name]["warn_probability"]), "chosen on validation (F1)",
+            # A fine-tuned model keeps its pretrained model's where those rest on more event days: say whose
+            # validation days chose it, or a forecaster reads it as chosen on their own station's.
+            whose = stored[name].get("from")
+            out[name] = (float(stored[name]["warn_probability"]),
+                         "chosen on validation (F1)" + (f", taken from {whose}" if whose else ""),
                          stored[name].get("by_lead"))
         elif rp:
             near = min(rp, key=lambda n: abs(np.log(rp[n] / lv.value)))
