@@ -485,3 +485,22 @@ def test_a_fine_tuned_forecast_says_whose_intervals_it_issues(pretrained_ckpt, t
     assert main([*base, "--output_dir", str(tmp_path / "b")]) == 0
     said = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Blend with persistence:")]
     assert len(said) == 1 and f"intervals: fitted on this basin's validation days {own['validation_days']}." in said[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("own_days,whose", [(None, "the pretrained model's"), (1, "its own")])
+def test_the_calibration_line_names_whose_spread_a_fine_tune_stored(own_days, whose, pretrained_ckpt, tiny_data_dir,
+                                                                    tmp_path, caplog, monkeypatch):
+    """The line saying the fine-tuned model's calibration was saved named the blend and the warning
+    probabilities only, not the spread, nor whether it was fitted on the basin (enough validation forecasts per
+    lead; here the threshold lowered so one year suffices) or kept from the pretrained model."""
+    from sca2lstm.evaluation import calibration
+    from sca2lstm.evaluation.calibration import read_calibration
+
+    if own_days is not None:
+        monkeypatch.setattr(calibration, "MIN_OWN_SPREAD_DAYS", own_days)
+    with caplog.at_level(logging.INFO, logger="sca2lstm"):
+        r = finetune(pretrained_ckpt, "10002", FT, data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
+    assert ("from" in read_calibration(r["checkpoint"])["spread"]["none"]) == (own_days is None)
+    said = [m for m in caplog.messages if m.startswith("forecast calibration (") and " saved to " in m]
+    assert len(said) == 1 and f"(blend per lead, {whose} spread per lead, warning probabilities;" in said[0], said

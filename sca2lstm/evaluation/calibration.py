@@ -711,8 +711,14 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
         if source_model is not None:
             with_source_calibration(doc, read_calibration(source_model))
         write_calibration(model_path, doc)
-        log.info("forecast calibration (blend per lead, warning probabilities; validation days %s) saved to %s",
-                 doc.get("validation_days") or "none of its own", calibration_path(shown_as or model_path))
+        # Name the spread too, and for a fine-tuned model whose it is: whether the station's intervals are fitted
+        # on its own validation days is what its forecaster needs to know (the line named the blend only).
+        spread = "spread per lead"
+        if source_model is not None:
+            kept = ((doc.get("spread") or {}).get("none") or {}).get("from")
+            spread = f"the pretrained model's {spread}" if kept else f"its own {spread}"
+        log.info("forecast calibration (blend per lead, %s, warning probabilities; validation days %s) saved to %s",
+                 spread, doc.get("validation_days") or "none of its own", calibration_path(shown_as or model_path))
         return doc
     except (Sca2lstmError, OSError, ValueError) as e:
         log.warning("forecast calibration not written (%s); forecasts fit the blend on first use", e)
