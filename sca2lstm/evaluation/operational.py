@@ -29,7 +29,7 @@ import torch
 
 from ..fileio import folder_built_aside, json_text
 from ..data.dataset import SequenceData
-from ..data.features import (FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels, feature_lookback, raw_features,
+from ..data.features import (FEATURE_TEXT, FORECAST_FLAG, OBSERVED_FLAG_LABEL, feature_labels, feature_lookback, raw_features,
                              required_columns)
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
@@ -109,6 +109,12 @@ class OperationalForecast:
     @property
     def issue_date(self) -> pd.Timestamp:
         return pd.Timestamp(self.table["issue_date"].iloc[0])
+
+
+def input_words() -> dict:
+    """``{input: its words}`` (``"doy_cos" -> "day of year, cosine"``), as the attention charts name the inputs,
+    without the identifier they add: for the service's page, which shows it as each bar's tooltip."""
+    return dict(FEATURE_TEXT)
 
 
 def members_phrase(members: int, point_only: bool = False) -> str:

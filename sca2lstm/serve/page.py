@@ -13,8 +13,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..data.features import FEATURE_TEXT as FEATURE_WORDS
 from ..evaluation.operational import FORECAST_FLAG, OBSERVED_FLAG_LABEL  # the attention charts' label of the flag
+from ..evaluation.operational import input_words
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
 from .notify import STALE_DAYS
 
@@ -52,11 +52,11 @@ TEXT = {
 }
 
 # The names of the model's inputs beside the attention bars, in words (the identifier of the config and the docs is
-# each bar's tooltip). English takes the words of the CLI's attention charts (sca2lstm.data.features), so a page and
+# each bar's tooltip). English takes the words of the CLI's attention charts (operational.input_words), so a page and
 # a chart of the same forecast name an input alike; the weather-forecast flag is said to be 0 there, as the charts
 # say: the bars are of the issue day, whose weather is observed. "discharge_lag{n}" is written with "lag_flow".
 FEATURE_TEXT = {
-    "en": {**FEATURE_WORDS, FORECAST_FLAG: OBSERVED_FLAG_LABEL},
+    "en": {**input_words(), FORECAST_FLAG: OBSERVED_FLAG_LABEL},
     "zh": {"precipitation": "降水", "pet": "潜在蒸散发", "peti": "潜在蒸散发（含截留）", "temperature": "气温",
            "humidity": "湿度", "shortwave_rad": "短波辐射", "longwave_rad": "长波辐射", "windspeed": "风速",
            "precip_sum_7d": "近 7 日累计降水", "precip_sum_30d": "近 30 日累计降水",
