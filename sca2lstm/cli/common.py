@@ -86,11 +86,15 @@ class ArgumentParser(argparse.ArgumentParser):
             match = difflib.get_close_matches(t.lstrip("-"), list(bare), n=1, cutoff=0.6)
             if match and not any(o.startswith(t) for o in options):  # a prefix argparse already takes
                 hints[t] = bare[match[0]]
-        if not hints:
-            return ""
         said = ", ".join(f"{m} for {t}" if len(hints) > 1 else m for t, m in hints.items())
-        unknown = "" if message.startswith("unrecognized") else f"{', '.join(hints)} is not an option; "
-        return f" ({unknown}did you mean {said}?)"
+        if message.startswith("unrecognized"):
+            return f" (did you mean {said}?)" if hints else ""
+        # argparse names the missing arguments only: the unknown ones typed beside them are named too, with the
+        # option meant where one is near
+        if not typed:
+            return ""
+        unknown = f"{', '.join(typed)} {'is' if len(typed) == 1 else 'are'} not an option{'' if len(typed) == 1 else 's'}"
+        return f" ({unknown}; did you mean {said}?)" if hints else f" ({unknown})"
 
 
 def _number_type(cast, ok, expected: str):
