@@ -504,3 +504,37 @@ def test_the_calibration_line_names_whose_spread_a_fine_tune_stored(own_days, wh
     assert ("from" in read_calibration(r["checkpoint"])["spread"]["none"]) == (own_days is None)
     said = [m for m in caplog.messages if m.startswith("forecast calibration (") and " saved to " in m]
     assert len(said) == 1 and f"(blend per lead, {whose} spread per lead, warning probabilities;" in said[0], said
+
+
+@pytest.mark.parametrize("min_own_days", [730, 200])
+def test_a_fine_tunes_calibration_runs_no_setting_whose_spread_it_takes_from_the_pretrained_model(
+        min_own_days, pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """A weather setting with fewer validation issue dates than its own spread needs (the ensemble's every third
+    day; with the tiny one-year validation part, at 730, every setting but ``none``) takes the pretrained model's
+    spread: it is not run, and the calibration written is the one running it and replacing it gave, key order
+    included."""
+    import sca2lstm.evaluation.calibration as cal_mod
+    from sca2lstm.checkpoint import load_model
+
+    monkeypatch.setattr(cal_mod, "MIN_OWN_SPREAD_DAYS", min_own_days)
+    ran = []
+    real = cal_mod._setting_runs
+
+    def spy(ctx, v0, v1, setting, seed):
+        ran.append(setting)
+        return real(ctx, v0, v1, setting, seed)
+
+    monkeypatch.setattr(cal_mod, "_setting_runs", spy)
+    r = finetune(pretrained_ckpt, "32006", {**FT, "epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path,
+                 progress=False)
+    written = cal_mod.read_calibration(r["checkpoint"])
+    short = {"none"} if min_own_days == 730 else {"none", "forecast", "perfect"}
+    assert set(ran) == short
+    assert written["spread"]["ensemble"]["from"] == "the pretrained model"
+
+    # every setting run, then completed from the pretrained model's calibration
+    monkeypatch.setattr(cal_mod, "_setting_runs", real)
+    full = cal_mod.calibrate(load_model(r["checkpoint"]), None, tiny_data_dir, ["32006"])
+    cal_mod.with_source_calibration(full, cal_mod.read_calibration(pretrained_ckpt))
+    written.pop("model_sha256")
+    assert json.dumps(written, indent=2) == json.dumps(full, indent=2)

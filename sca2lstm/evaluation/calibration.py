@@ -425,10 +425,29 @@ def validation_runs(ctx, v0: int, v1: int, weather: str = "none", lead_weather=N
     return h
 
 
+#: How a fine-tuned model's calibration marks what it took from its pretrained model's.
+FROM_SOURCE = "the pretrained model"
 #: A fine-tuned model fits its own spread only with at least this many validation forecasts per lead.
 MIN_OWN_SPREAD_DAYS = 730
 #: Members of the emulated weather ensemble that calibrates ``ensemble`` forecasts, and its issue-date stride.
 ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE = 10, 3
+
+
+def _setting_stride(setting: str) -> int:
+    """Every how many days a setting's validation runs issue a forecast."""
+    return ENSEMBLE_STRIDE if setting == "ensemble" else 1
+
+
+def _taken_from_source(source: dict | None, cfg, setting: str, issue_dates: int) -> bool:
+    """Whether :func:`with_source_calibration` replaces all that ``setting``'s own fit would give (its spread,
+    and its weather blend where the model blends): the ``source`` calibration has them, and ``issue_dates``
+    validation forecasts per lead, at most, are fewer than :data:`MIN_OWN_SPREAD_DAYS`. ``none`` never is: the
+    basin's blend and warning probabilities come from its runs."""
+    if not source or setting == "none" or setting not in (source.get("spread") or {}):
+        return False
+    if cfg.model.persistence_blend and setting not in (source.get("weather_blend") or {}):
+        return False
+    return issue_dates < MIN_OWN_SPREAD_DAYS
 
 
 def _setting_runs(ctx, v0, v1, setting: str, seed: int):
@@ -437,7 +456,7 @@ def _setting_runs(ctx, v0, v1, setting: str, seed: int):
         return validation_runs(ctx, v0, v1, setting)
     from ..weather.windows import EmulatedForecast, LeadWeather
 
-    members, stride = (None, 1) if setting == "forecast" else (ENSEMBLE_MEMBERS, ENSEMBLE_STRIDE)
+    members, stride = (None, 1) if setting == "forecast" else (ENSEMBLE_MEMBERS, _setting_stride(setting))
     emu = EmulatedForecast(LeadWeather.from_model(ctx.scalers, ctx.cfg), ctx.cfg.training.forecast_leads, members,
                            1.0, seed)
     return validation_runs(ctx, v0, v1, "perfect", lead_weather=emu, stride=stride)
@@ -453,7 +472,7 @@ def _pooled_blend(parts) -> np.ndarray:
 
 
 def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = MAX_BASINS, seed: int = 0,
-              settings=WEATHER_SETTINGS, progress: bool = False) -> dict:
+              settings=WEATHER_SETTINGS, progress: bool = False, source: dict | None = None) -> dict:
     """Fit the blend per lead, the spread per lead and the warning probabilities on validation days, and store
     them beside the model.
 
@@ -471,6 +490,12 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         ``none`` is always fitted: the blend and the warning probabilities come from it.
     progress : bool
         A bar over the basins on a terminal (tqdm; nothing when redirected).
+    source : dict, optional
+        The calibration :func:`with_source_calibration` completes this one from afterwards (a fine-tuned
+        model's pretrained model's). With one basin, a weather setting with fewer issue dates than
+        :data:`MIN_OWN_SPREAD_DAYS` (e.g. ``ensemble``, every third day of a five-year validation part), whose
+        own spread that function would replace, is not run: its entries are the source's, as that function
+        writes them. Its runs (the ensemble's: half of a fine-tuned model's calibration) were thrown away.
 
     Returns
     -------
@@ -488,6 +513,7 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         basins = sorted(rng.choice(np.array(basins, dtype=object), size=max_basins, replace=False).tolist())
     blend = {}
     runs = {w: [] for w in settings}        # setting -> [(runs, basin mean flow, recession bound rule, levels)]
+    taken = set()                           # settings whose entries are the source's (not run)
     span = None
     for b in tqdm(basins, desc="calibration", unit="basin", disable=None if progress else True):
         try:
@@ -506,7 +532,9 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
                          "trained on: a fit there would be in-sample)", b, ctx.record.dates[v0],
                          ctx.record.dates[v1 - 1], trained)
                 continue
-            got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings}
+            skip = {w for w in settings if len(basins) == 1 and
+                    _taken_from_source(source, cfg, w, len(range(v0, v1, _setting_stride(w))))}
+            got = {w: _setting_runs(ctx, v0, v1, w, seed) for w in settings if w not in skip}
             if tuned and (v0, v1) != ctx.validation_days():
                 _say_too_few_days(ctx, got["none"])
         except DataError as e:
@@ -523,8 +551,14 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         for w, r in got.items():
             if r is not None and r.quantiles is not None:
                 runs[w].append((r, scale, fit_recession(q), lv, b))
+        taken |= skip
     weather_blend, spread = {}, {}
     for w in settings:
+        if w in taken:  # in the settings' order, where its own fit would stand
+            spread[w] = {**source["spread"][w], "from": FROM_SOURCE}
+            if cfg.model.persistence_blend:
+                weather_blend[w] = source["weather_blend"][w]
+            continue
         parts = runs[w]
         if not parts:
             continue
@@ -563,7 +597,7 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
                    "probabilities, fitted on validation days",
            "validation_days": span, "basins": len(blend) or len(runs["none"]),
            "issue_time_blend": blend, "weather_blend": weather_blend,
-           "spread": {w: c.to_dict() for w, c in spread.items()},
+           "spread": {w: c if isinstance(c, dict) else c.to_dict() for w, c in spread.items()},
            "spread_weather": {w: ("emulated weather forecasts (sca2lstm/weather/emulator.py)" if w in emulated else
                                   "observed weather" if w == "perfect" else "no weather after the issue date")
                               for w in spread},
@@ -674,11 +708,11 @@ def with_source_calibration(doc: dict, src: dict) -> dict:
     for name, w in (src.get("warn_probability") or {}).items():
         own = doc.setdefault("warn_probability", {}).get(name)
         if own is None or (w.get("event_days") or 0) > (own.get("event_days") or 0):
-            doc["warn_probability"][name] = {**w, "from": "the pretrained model"}
+            doc["warn_probability"][name] = {**w, "from": FROM_SOURCE}
     for w, sp in (src.get("spread") or {}).items():
         own = (doc.get("spread") or {}).get(w)
         if own is None or min(np.sum(own["days"], axis=1)) < MIN_OWN_SPREAD_DAYS:
-            doc.setdefault("spread", {})[w] = {**sp, "from": "the pretrained model"}
+            doc.setdefault("spread", {})[w] = {**sp, "from": FROM_SOURCE}
             if w in (src.get("weather_blend") or {}):
                 doc.setdefault("weather_blend", {})[w] = src["weather_blend"][w]
     return doc
@@ -707,9 +741,10 @@ def calibrate_after_training(model_path, data_dir=None, basins=None, source_mode
         which = f"basin {ids[0]}" if len(ids) == 1 else f"up to {min(len(ids), MAX_BASINS)} basins"
         log.info("fitting the forecast calibration (blend and spread per lead, warning probabilities) on the "
                  "validation days of %s; this takes a minute to a few minutes", which)
-        doc = calibrate(bundle, None, data_dir, basins, progress=True)
-        if source_model is not None:
-            with_source_calibration(doc, read_calibration(source_model))
+        src = read_calibration(source_model) if source_model is not None else None
+        doc = calibrate(bundle, None, data_dir, basins, progress=True, source=src)
+        if src is not None:
+            with_source_calibration(doc, src)
         write_calibration(model_path, doc)
         # Name the spread too, and for a fine-tuned model whose it is: whether the station's intervals are fitted
         # on its own validation days is what its forecaster needs to know (the line named the blend only).
