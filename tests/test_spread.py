@@ -302,3 +302,33 @@ def test_calibration_file_is_strict_json_and_reads_back_nan_where_a_figure_could
     assert alpha[0] == 0.5 and np.isnan(alpha[1])
     factors = SpreadCalibration.from_dict(back["spread"]["none"]).factors
     assert np.isnan(factors[1, 0, 2]) and np.isfinite(np.delete(factors.ravel(), 1 * 6 + 0 * 3 + 2)).all()
+
+
+def test_calibrate_cli_of_a_fine_tuned_model_runs_no_setting_whose_spread_it_takes_from_the_pretrained_model(
+        pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch, capsys):
+    """As fine-tuning does: a weather setting with fewer validation issue dates than its own spread needs (the
+    tiny one-year validation part: every setting but ``none``) takes the pretrained model's spread, so it is not
+    run (its runs were computed and thrown away), and the file written is the one fine-tuning wrote."""
+    import json
+    import shutil
+
+    import sca2lstm.evaluation.calibration as cal_mod
+    from sca2lstm.cli.main import main
+    from sca2lstm.training.finetune import finetune
+
+    pre = shutil.copy(pretrained_ckpt, tmp_path / "pre.pth")
+    assert main(["calibrate", "--model", str(pre), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    tuned = finetune(pre, "32006", {"epochs": 0}, data_dir=tiny_data_dir, out_root=tmp_path / "ft",
+                     progress=False)["checkpoint"]
+    at_fine_tuning = cal_mod.read_calibration(tuned)
+    ran, real = [], cal_mod._setting_runs
+
+    def spy(ctx, v0, v1, setting, seed):
+        ran.append(setting)
+        return real(ctx, v0, v1, setting, seed)
+
+    monkeypatch.setattr(cal_mod, "_setting_runs", spy)
+    assert main(["calibrate", "--model", str(tuned), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    assert ran == ["none"]
+    again = cal_mod.read_calibration(tuned)
+    assert json.dumps(again, indent=2) == json.dumps(at_fine_tuning, indent=2)

@@ -82,11 +82,12 @@ def _body(args) -> int:
                 f"up to {_basins(min(n, args.max_basins))}")
         print(f"Calibrating {path.name} on the validation days of {what} (settings {', '.join(args.settings)}); "
               "this takes a minute to a few minutes", flush=True)
-    doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
-                    settings=args.settings, progress=not args.quiet)
     source = Path(str(bundle[3].get("source_checkpoint") or ""))
     src = read_calibration(source) if tuned and source.is_file() else {}
-    own = bool(doc.get("spread"))
+    # given the pretrained model's calibration, a setting whose spread would be replaced by it is not run
+    doc = calibrate(bundle, None, folder, basins, max_basins=args.max_basins, seed=args.seed,
+                    settings=args.settings, progress=not args.quiet, source=src or None)
+    own = bool((doc.get("spread") or {}).get("none"))   # fitted on the basin's own days ("none" is always run)
     # A fine-tuned basin without a validation day outside the days the model trained on (a --test_start in the
     # pretraining years) takes its pretrained model's calibration, as fine-tuning does: not the earlier file's,
     # which may have been fitted on those days
