@@ -326,6 +326,42 @@ def test_atomic_save_leaves_no_temp_files(tmp_path):
     assert torch.equal(torch.load(p, weights_only=True)["w"], torch.arange(6))
 
 
+@pytest.mark.parametrize("how", ["atomic_write", "atomic_write_text", "atomic_write_files"])
+def test_atomic_writes_fsync_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch, how):
+    """A rename can reach the disk before the data it names: after a power cut, ext4 or XFS then show an empty
+    file under the new name. Each atomic write fsyncs its temp file, holding all its bytes, before renaming it,
+    and the folder after (as atomic_torch_save does), so the rename itself survives too."""
+    import stat
+
+    from sca2lstm import fileio
+
+    target, text = tmp_path / "sub" / "report.json", '{"nse": 0.71}\n'
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        st = os.fstat(fd)
+        events.append(("fsync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino, st.st_size))
+        real_fsync(fd)
+
+    def recording_replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fileio.os, "fsync", recording_fsync)
+    monkeypatch.setattr(fileio.os, "replace", recording_replace)
+    if how == "atomic_write":
+        fileio.atomic_write(target, lambda fh: fh.write(text.encode()), binary=True)
+    elif how == "atomic_write_text":
+        fileio.atomic_write_text(target, text)
+    else:
+        fileio.atomic_write_files({target: text})
+    assert target.read_text() == text
+    ino, folder_ino = target.stat().st_ino, target.parent.stat().st_ino
+    assert events[:2] == [("fsync", "file", ino, len(text)), ("replace", ino)], events
+    assert [e[:3] for e in events[2:]] == [("fsync", "dir", folder_ino)], events
+
+
 def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
     p = atomic_torch_save({"w": torch.arange(5)}, tmp_path / "a.pth")
     before = p.read_bytes()
