@@ -835,6 +835,40 @@ def test_synthetic_basins_written_to_a_folder_are_known_as_synthetic(pretrained_
     assert rc != 0 and len(err) == 1 and "would run on the built-in synthetic basins" in err[0]
 
 
+@pytest.mark.parametrize("command", ["data synth", "demo"])
+def test_synthetic_basins_never_appear_without_their_marker_even_on_ctrl_c_just_after(tmp_path, monkeypatch,
+                                                                                     capsys, command):
+    """The basins' folder is built aside and renamed into place; the synthetic marker was written after that
+    rename, so a Ctrl-C between the two left synthetic basins (with real gauge ids) that every model took for
+    real data. The marker is in the folder when it is renamed, and so in the folder a Ctrl-C leaves."""
+    from sca2lstm.cli import demo as demo_cli
+    from sca2lstm.cli.main import main
+    from sca2lstm.data import synthetic
+    from sca2lstm.data.dataset import SYNTHETIC_MARKER
+
+    out = tmp_path / ("synth" if command == "data synth" else "demo_output")
+    final = out if command == "data synth" else out / "data"
+    at_rename = []
+    rename = os.rename
+
+    def rename_then_ctrl_c(src, dst):
+        if os.fspath(dst) != os.fspath(final):
+            return rename(src, dst)
+        at_rename.append(sorted(p.name for p in os.scandir(src)))
+        rename(src, dst)
+        raise KeyboardInterrupt   # Ctrl-C the moment the folder has appeared
+
+    monkeypatch.setattr(synthetic.os, "rename", rename_then_ctrl_c)
+    if command == "data synth":
+        rc = main(["data", "synth", "--out", str(out), "--basins", "2", "--end", "1971-12-31"])
+    else:
+        rc = demo_cli.main(["--tiny", "--out", str(out), "--quiet"])
+    assert rc == 130, capsys.readouterr().err
+    assert at_rename == [sorted(["attributes", "timeseries", SYNTHETIC_MARKER])], at_rename
+    assert (final / SYNTHETIC_MARKER).is_file()
+    assert "not observations" in (final / SYNTHETIC_MARKER).read_text(encoding="utf-8")
+
+
 def test_synth_with_start_after_end_is_a_usage_error_naming_both_and_writes_nothing(tmp_path, capsys):
     """--start after --end is a bad flag value: exit 2 and one line naming both, as predict's --start/--end."""
     from sca2lstm.cli.main import main

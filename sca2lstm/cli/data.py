@@ -50,10 +50,8 @@ def _body(args) -> int:
         if args.start > args.end:  # a usage error (exit 2), as for every other command's --start/--end
             raise UsageError(f"--start {args.start} is after --end {args.end}")
         t0 = time.time()
-        ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end)
-        from ..data.dataset import mark_synthetic
-        # beside the basins, where generate_synthetic wrote them (both expand '~', which --out=~/x keeps)
-        mark_synthetic(args.out, f"`sca2lstm data synth` (seed {args.seed})")
+        ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end,
+                                 marked_by=f"`sca2lstm data synth` (seed {args.seed})")
         # Every id up to a screenful; beyond it the first ones (the rest are in timeseries/ and the attributes).
         shown = " ".join(ids) if len(ids) <= SHOWN_IDS else f"{' '.join(ids[:SHOWN_IDS])} ... ({len(ids) - SHOWN_IDS} more)"
         print(f"Wrote {len(ids)} synthetic basins to {args.out} in {time.time() - t0:.1f} s: {shown}")

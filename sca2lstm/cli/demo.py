@@ -88,7 +88,6 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
 
     from ..checkpoint import load_model
     from ..config import DEFAULT_CONFIG_PATH, USER_CONFIG_NAME, load_config
-    from ..data.dataset import mark_synthetic
     from ..data.synthetic import generate_synthetic, synthetic_gauge_ids
     from ..evaluation.predict import predict, write_prediction
     from ..evaluation.report import build_report
@@ -110,8 +109,9 @@ def run_demo(out, basins=None, epochs=None, basin="32006", tiny=False, progress=
                              "replace it. Give another --out")
         shutil.rmtree(data_dir)
     print(f"[1/4] Writing {n_basins} synthetic basins to {data_dir}")
-    generate_synthetic(data_dir, n_basins=n_basins, seed=42, end=s.get("synth_end", "2015-09-30"))
-    mark_synthetic(data_dir, "`sca2lstm demo`")   # its model is then taken for what it is on other synthetic data
+    # marked (inside the folder before it appears) so its model is then taken for what it is on other synthetic data
+    generate_synthetic(data_dir, n_basins=n_basins, seed=42, end=s.get("synth_end", "2015-09-30"),
+                       marked_by="`sca2lstm demo`")
     overrides = {"data": {"data_dir": str(data_dir), **s.get("periods", {})},
                  "training": {"epochs": epochs or s["pretrain_epochs"], "epoch_coverage": s["coverage"]},
                  "finetune": {"epochs": s["finetune_epochs"]}}

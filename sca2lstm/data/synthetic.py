@@ -488,7 +488,7 @@ def _write_dataset(root: pathlib.Path, n_basins: int, seed: int, dates: pd.Datet
 
 
 def generate_synthetic(out_dir, n_basins: int = 12, seed: int = 42, start: str = DEFAULT_START,
-                       end: str = DEFAULT_END) -> list[str]:
+                       end: str = DEFAULT_END, marked_by: str | None = None) -> list[str]:
     """Write a synthetic CAMELS-GB-layout dataset.
 
     Parameters
@@ -501,6 +501,12 @@ def generate_synthetic(out_dir, n_basins: int = 12, seed: int = 42, start: str =
         Non-negative seed; the same seed (and period) gives byte-identical files.
     start, end : str, default "1970-10-01", "2015-09-30"
         First and last day (inclusive), anything :class:`pandas.Timestamp` parses.
+    marked_by : str, optional
+        Who wrote the basins (a command), named in the synthetic marker
+        (:data:`~sca2lstm.data.dataset.SYNTHETIC_MARKER`) that is then written in the folder before it is renamed
+        into place: the folder never appears without it (a Ctrl-C just after the rename left it unmarked, and its
+        basins, which carry real gauge ids, were taken for real data). None writes no marker (the built-in
+        basins' cache folder is known by its name).
 
     Returns
     -------
@@ -531,6 +537,9 @@ def generate_synthetic(out_dir, n_basins: int = 12, seed: int = 42, start: str =
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         _write_dataset(tmp, n_basins, int(seed), dates)
+        if marked_by is not None:
+            from .dataset import mark_synthetic   # here, not at the top: dataset.py imports this module too
+            mark_synthetic(tmp, marked_by)
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a shared cache must be readable by others
         if out.is_dir():
             out.rmdir()  # empty, checked above; rename over a folder is not portable
