@@ -205,3 +205,32 @@ def test_a_new_model_that_fails_to_move_into_place_leaves_the_earlier_model_its_
         save_calibrated({"w": torch.ones(3)}, out,
                         lambda staged: write_calibration(staged, {"weather_blend": {"f": [0.5]}}))
     assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before   # and nothing staged is left beside them
+
+
+def test_two_runs_saving_the_same_model_at_once_each_stage_their_own_file(tmp_path):
+    """Two runs writing the same output at once (the second saves while the first still calibrates): each stages
+    its model under its own hidden name, so the second no longer overwrote the first's staged model, which then
+    was gone when the first moved it in. Both finish; the model in place is the last one with its own
+    calibration, and nothing staged is left."""
+    import os
+
+    from sca2lstm.evaluation.calibration import calibration_path, read_calibration, write_calibration
+    from sca2lstm.training.outputs import save_calibrated
+
+    out = tmp_path / "sca2lstm.pth"
+    staged = []
+
+    def calibrate(path, factor, then=None):
+        staged.append(path)
+        assert path.is_file() and path.parent == out.parent and path.name.startswith(".")
+        assert f".{os.getpid()}." in path.name and path.suffix == ".pth"
+        if then is not None:
+            then()   # the other run saves now, while this one calibrates
+        write_calibration(path, {"weather_blend": {"f": [factor]}})
+
+    second = lambda: save_calibrated({"w": torch.ones(3)}, out, lambda p: calibrate(p, 0.5))  # noqa: E731
+    assert save_calibrated({"w": torch.zeros(3)}, out, lambda p: calibrate(p, 1.0, then=second)) == out
+    assert len(staged) == 2 and staged[0] != staged[1], staged
+    assert torch.equal(torch.load(out, weights_only=True)["w"], torch.zeros(3))   # the first run moved in last
+    assert read_calibration(out)["weather_blend"] == {"f": [1.0]}                 # with its own calibration
+    assert sorted(tmp_path.iterdir()) == sorted([out, calibration_path(out)])     # nothing staged left

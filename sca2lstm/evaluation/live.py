@@ -277,8 +277,8 @@ def fine_tuned_files(folder, stations) -> dict[str, Path]:
     modification time, then path), for the ``stations`` that have one.
 
     Only finished checkpoints match: they are written under hidden names (``.<name>.<pid>.tmp``,
-    ``.<stem>.staged.pth``) and renamed into place, and nothing under a hidden folder counts either. Lists
-    names and stats files, reads none (the service calls it while serving).
+    ``.<stem>.staged.<pid>.<random>.pth``) and renamed into place, and nothing under a hidden folder counts
+    either. Lists names and stats files, reads none (the service calls it while serving).
     """
     folder = Path(folder)
     wanted = set(map(str, stations))

@@ -39,19 +39,23 @@ def write_training_artifacts(run_dir, history: list[dict], config: dict, metrics
 def save_calibrated(ckpt: dict, output, calibrate) -> Path:
     """Write the checkpoint ``ckpt`` to ``output`` together with its forecast calibration.
 
-    The checkpoint is written under a hidden staging name beside ``output`` and ``calibrate(staged_path)``
-    fits its calibration there (a minute or two); then the calibration and, last, the checkpoint are moved
+    The checkpoint is written under a hidden staging name of its own beside ``output``
+    (``.<stem>.staged.<pid>.<random>.pth``) and ``calibrate(staged_path)`` fits its calibration there (a minute
+    or two); then the calibration and, last, the checkpoint are moved
     into place. A run stopped before that (Ctrl-C during calibration), or whose model fails to move after its
     calibration did, leaves the earlier model and its calibration as they were, and no new model a glob could pick
     up without its calibration.
     """
     import os
+    import uuid
 
     from ..checkpoint import atomic_torch_save
     from ..evaluation.calibration import calibration_path
 
     output = Path(output)
-    staged = output.with_name(f".{output.stem}.staged{output.suffix}")
+    # this process's own name (pid and a random part): two runs writing the same output at once shared one
+    # staged file, so one overwrote the other's model mid-calibration and then failed to find it to move in
+    staged = output.with_name(f".{output.stem}.staged.{os.getpid()}.{uuid.uuid4().hex[:8]}{output.suffix}")
     calibration, staged_calibration = calibration_path(output), calibration_path(staged)
     # the earlier model's calibration, moved aside while the new one takes its name, and back should the new model not
     # follow (a failed rename, or Ctrl-C between the two): the earlier model is never left with another's calibration
