@@ -136,6 +136,62 @@ def test_calibrate_with_some_settings_keeps_the_spreads_of_the_others(pretrained
     assert after["spread_weather"]["forecast"] == before["spread_weather"]["forecast"]
 
 
+@pytest.mark.slow
+def test_calibrate_names_per_setting_the_factors_at_a_bound_and_the_spreads_taken_from_the_pretrained_model(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """The summary gave the largest q05 / q95 factor per lead only: a factor pinned at the floor of FACTOR_RANGE
+    (a quantile squeezed onto the median) did not show, nor which settings' spreads a fine-tuned model took from
+    its pretrained model. Each setting now says how many factors sit at each bound, and where its spread came
+    from."""
+    import json
+    import re
+    import shutil
+
+    from sca2lstm.cli import finetune as finetune_cli
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.calibration import calibration_path
+    from sca2lstm.evaluation.spread import FACTOR_RANGE
+
+    def summary(model):
+        """setting -> (at the floor, at the ceiling, of how many, origin) as the command printed them."""
+        out = capsys.readouterr().out
+        found = re.findall(r"^  (\w+) +largest q05 / q95 spread factor per lead: .*\n {12}(\d+) of (\d+) factors at "
+                           rf"the floor {FACTOR_RANGE[0]:g} of the allowed range, (\d+) at its ceiling "
+                           rf"{FACTOR_RANGE[1]:g}; (.*)$", out, flags=re.M)
+        assert found, out
+        doc = json.loads(calibration_path(model).read_text())
+        assert sorted(w for w, *_ in found) == sorted(doc["spread"]), out
+        return {w: (int(lo), int(hi), int(n), origin) for w, lo, n, hi, origin in found}, doc
+
+    def at_bounds(sp):
+        f = np.asarray(sp["factors"])[..., [j for j, t in enumerate(sp["levels"]) if t != 0.5]]
+        return int(np.sum(f == FACTOR_RANGE[0])), int(np.sum(f == FACTOR_RANGE[1])), f.size
+
+    pre = shutil.copy(pretrained_ckpt, tmp_path / "pre.pth")
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(pre), "--data_dir", str(tiny_data_dir), "--quiet",
+                 "--settings", "none", "forecast"]) == 0
+    said, doc = summary(pre)
+    for w, sp in doc["spread"].items():
+        assert said[w] == (*at_bounds(sp), "fitted in this run"), (w, said[w])
+    # the tiny model's q05 spread is pinned at the floor in some bin: the largest factor per lead (0.5 to 1.1)
+    # shows nothing of it
+    assert said["none"][0] >= 1, said
+    assert finetune_cli.main(["--target_basin", "10002", "--pretrained_model", str(pre), "--epochs", "1",
+                              "--data_dir", str(tiny_data_dir), "--output_dir", str(tmp_path / "ft"), "--quiet"]) == 0
+    tuned = next((tmp_path / "ft").glob("basin_10002/*/best_model_basin_10002.pth"))
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(tuned), "--data_dir", str(tiny_data_dir), "--quiet"]) == 0
+    said, doc = summary(tuned)
+    for w, sp in doc["spread"].items():
+        origin = ("taken from the pretrained model, not fitted in this run" if sp.get("from") == "the pretrained model"
+                  else "fitted in this run")
+        assert said[w] == (*at_bounds(sp), origin), (w, said[w])
+    # one basin's validation year is under MIN_OWN_SPREAD_DAYS forecasts per lead: the pretrained model's spread
+    # where it has one, the basin's own for the settings it has none of
+    assert {w for w, sp in doc["spread"].items() if sp.get("from")} == {"none", "forecast"}, doc["spread"].keys()
+
+
 def test_calibrate_counts_a_basin_named_twice_once(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     """`--basins 10002 10002` is one basin: announced and reported as "1 basin", not "up to 2" then "1 basins"."""
     import json

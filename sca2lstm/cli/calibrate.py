@@ -115,8 +115,27 @@ def _body(args) -> int:
         lo = " ".join(f"{max(row[j05] for row in lead):.2f}" for lead in f)
         hi = " ".join(f"{max(row[j95] for row in lead):.2f}" for lead in f)
         print(f"  {w:<9} largest q05 / q95 spread factor per lead: {lo} / {hi}")
+        print(f"  {'':<9} {_at_bounds(sp)}; "
+              + (f"taken from {sp['from']}, not fitted in this run" if sp.get("from") else "fitted in this run"))
     print(f"Saved {calibration_path(path)}")
     return 0
+
+
+def _at_bounds(spread: dict) -> str:
+    """How many of a setting's spread factors (every lead, state and level but the median's) sit at a bound of
+    :data:`~sca2lstm.evaluation.spread.FACTOR_RANGE`: the largest factor per lead hides a quantile squeezed to
+    the floor (a degenerate head, or a bin of identical forecasts)."""
+    import numpy as np
+
+    from ..evaluation.spread import FACTOR_RANGE
+
+    f = np.asarray(spread["factors"], dtype=float)
+    f = np.delete(f, [j for j, t in enumerate(spread["levels"]) if t == 0.5], axis=-1)   # the median's is 1
+    floor, ceiling = FACTOR_RANGE
+    # the file rounds factors to 4 decimals; the bounds are exact there
+    n_floor, n_ceiling = int(np.sum(f <= floor + 1e-9)), int(np.sum(f >= ceiling - 1e-9))
+    return (f"{n_floor} of {f.size} factors at the floor {floor:g} of the allowed range, {n_ceiling} at its "
+            f"ceiling {ceiling:g}")
 
 
 def _basins(n: int) -> str:
