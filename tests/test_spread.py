@@ -174,9 +174,6 @@ def test_calibrate_names_per_setting_the_factors_at_a_bound_and_the_spreads_take
     said, doc = summary(pre)
     for w, sp in doc["spread"].items():
         assert said[w] == (*at_bounds(sp), "fitted in this run"), (w, said[w])
-    # the tiny model's q05 spread is pinned at the floor in some bin: the largest factor per lead (0.5 to 1.1)
-    # shows nothing of it
-    assert said["none"][0] >= 1, said
     assert finetune_cli.main(["--target_basin", "10002", "--pretrained_model", str(pre), "--epochs", "1",
                               "--data_dir", str(tiny_data_dir), "--output_dir", str(tmp_path / "ft"), "--quiet"]) == 0
     tuned = next((tmp_path / "ft").glob("basin_10002/*/best_model_basin_10002.pth"))
