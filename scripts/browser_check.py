@@ -32,7 +32,10 @@ STATION = "32006"
 
 def check(url: str, chromium: str, screenshot: Path) -> list[str]:
     import httpx
+    import pandas as pd
     from playwright.sync_api import sync_playwright
+
+    from sca2lstm.evaluation.operational import interval_bands, quantile_levels
 
     problems = []
     with sync_playwright() as pw:
@@ -58,11 +61,16 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             leads = int(page.input_value("#leads"))
             api = httpx.get(f"{url}/stations/{STATION}/forecast", params={"leads": leads}, timeout=60).json()
 
-            rows = page.eval_on_selector_all("#forecast-table tbody tr", """rows => rows.map(r => ({
+            # the table's quantile columns are the levels the model gives (q05 .. q95, or q10/q90 of deciles)
+            given = sorted(api["forecast"][0]["quantiles"], key=lambda c: quantile_levels([c])[c])
+            heads = page.eval_on_selector_all("#forecast-table thead th.quantile", "ths => ths.map(t => t.textContent)")
+            if heads != [f"{quantile_levels([c])[c] * 100:g} %" for c in given]:
+                problems.append(f"table's quantile headers {heads} != the model's levels {given}")
+            rows = page.eval_on_selector_all("#forecast-table tbody tr", """(rows, cols) => rows.map(r => ({
                 valid_date: r.dataset.validDate, median: r.querySelector('.median').textContent,
-                q05: r.querySelector('.q05').textContent, q95: r.querySelector('.q95').textContent}))""")
-            want = [{"valid_date": f["valid_date"], "median": f"{f['median']:.2f}", "q05": f"{f['q05']:.2f}",
-                     "q95": f"{f['q95']:.2f}"} for f in api["forecast"]]
+                ...Object.fromEntries(cols.map(c => [c, r.querySelector('.' + c).textContent]))}))""", given)
+            want = [{"valid_date": f["valid_date"], "median": f"{f['median']:.2f}",
+                     **{c: f"{f['quantiles'][c]:.2f}" for c in given}} for f in api["forecast"]]
             if rows != want:
                 problems.append(f"table {rows} != API {want}")
             points = page.eval_on_selector_all("#chart circle.median-point", """cs => cs.map(c => ({
@@ -70,12 +78,26 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
             if [(p["valid_date"], p["median"]) for p in points] != [(f["valid_date"], f["median"])
                                                                    for f in api["forecast"]]:
                 problems.append(f"chart points {points} != API forecast")
-            for sel in ("#chart polygon.band90", "#chart polygon.band50", "#chart path.observed-line"):
-                if page.locator(sel).count() != 1:
-                    problems.append(f"chart: {sel} not drawn once")
+            # the fan shades the intervals the CLI's fan chart shades, and the legend names those only
+            bands = interval_bands(pd.DataFrame([f["quantiles"] for f in api["forecast"]], dtype=float))
+            want_bands = [[lo, hi, f"{quantile_levels([lo])[lo] * 100:g}–{quantile_levels([hi])[hi] * 100:g} %"]
+                          for lo, hi in bands.values()]
+            drawn_bands = page.eval_on_selector_all("#chart polygon", """ps => ps.map(p => [p.dataset.lo, p.dataset.hi,
+                p.dataset.label])""")
+            if drawn_bands != want_bands:
+                problems.append(f"chart's bands {drawn_bands} != the model's intervals {want_bands}")
+            legend = page.eval_on_selector_all(".legend .key.band50, .legend .key.band90", """ks => ks
+                .filter(k => getComputedStyle(k).display !== 'none').map(k => k.nextSibling.textContent.trim())""")
+            if sorted(legend) != sorted(b[2] for b in want_bands):
+                problems.append(f"legend's intervals {legend} != those drawn {want_bands}")
+            if page.locator("#chart path.observed-line").count() != 1:
+                problems.append("chart: the observed line not drawn once")
             verified = page.eval_on_selector_all("#verification tbody tr", "rs => rs.length")
             if verified != 2 * leads:  # the page's own forecast is anonymous: computed, not stored
                 problems.append(f"verification table: {verified} rows, expected {2 * leads} (the two stored forecasts)")
+            heading = page.text_content("#verification th.interval")
+            if want_bands and heading != want_bands[0][2]:
+                problems.append(f"verification table's interval heading {heading!r} != {want_bands[0][2]!r}")
             bars = page.eval_on_selector_all("#weights .bar-row", "rs => rs.map(r => r.dataset.feature)")
             if sorted(bars) != sorted(api["weights"]):
                 problems.append(f"attention bars {bars} != API weights {list(api['weights'])}")

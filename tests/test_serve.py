@@ -1286,6 +1286,30 @@ def test_the_page_says_its_flows_and_levels_are_daily_means_in_both_languages():
     assert "均为日平均流量，预警流量亦然" in render_page("zh")
 
 
+def test_the_page_shades_names_and_tabulates_the_quantile_levels_the_answer_gives():
+    """A model trained with other quantile levels (0.1/0.9) answers them in each lead's ``quantiles`` and null in
+    q05 .. q95: the script reads the levels from there (the fan's intervals as the CLI's fan chart picks them, the
+    table's columns), and the page marks the legend's interval names and the tables' quantile headings it rewrites;
+    the page as served still reads as the default levels' page did (25-75 %, 5-95 %, 5/25/75/95 %)."""
+    from sca2lstm.serve.page import TEXT, render_page
+
+    js = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "app.js").read_text("utf-8")
+    # the levels come from each lead's quantiles, never from the fixed fields a model of deciles leaves null
+    assert "f.quantiles" in js and "function intervalBands(forecast)" in js
+    for fixed in ("f.q05", "f.q25", "f.q75", "f.q95", 'band("q05"', '["q05", fmt('):
+        assert fixed not in js, fixed
+    for hook in ('$(".legend .key." + cls)', '"th.quantile"', '"th.warning-col"', '"#verification th.interval"'):
+        assert hook in js, hook
+    for lang in ("en", "zh"):
+        page = render_page(lang)
+        for key, label in (("band50", "25–75 %"), ("band90", "5–95 %")):   # the key, then the interval's name
+            assert f'<span class="key {key}"></span> {label}\n' in page, key
+        assert "".join(f'<th class="quantile">{q} %</th>' for q in (5, 25, 75, 95)) + '<th class="warning-col">' in page
+        assert '<th class="interval">5–95 %</th>' in page
+        legend = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.split('<p class="legend">')[1].split("</p>")[0]))
+        assert f"{TEXT[lang]['median']} 25–75 % 5–95 % {TEXT[lang]['levels']}" in legend, legend
+
+
 def test_the_chart_legend_names_the_levels_it_leaves_out():
     """Levels more than three times the data's range are not drawn (they would flatten the hydrograph); the
     legend must then name them, or a reader looks for warning lines that are not there."""

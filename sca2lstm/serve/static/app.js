@@ -51,6 +51,32 @@ function svgEl(name, attrs, parent) {
   return el;
 }
 
+// The quantile levels a lead gives: every one the model was trained with (its `quantiles`: q05 .. q95 for the default
+// levels, q10 and q90 for a model of deciles); a forecast stored before the answer had them, those of its fixed
+// q05 .. q95 with a value (a model without quantiles gives none: null in all four).
+const quantilesOf = (f) => (f.quantiles && Object.keys(f.quantiles).length ? f.quantiles
+  : Object.fromEntries(["q05", "q25", "q75", "q95"].filter((c) => f[c] != null).map((c) => [c, f[c]])));
+// A quantile column's level: q05 -> 0.05, q025 -> 0.025 (operational.quantile_levels); null for another name.
+const quantileLevel = (c) => (/^q\d{2,3}$/.test(c) ? Number(c.slice(1)) / 10 ** (c.length - 1) : null);
+// A level in percent as the tables and the legend write it: 0.05 -> "5", 0.025 -> "2.5".
+const percent = (level) => String(Math.round(level * 1000) / 10);
+// The quantile columns of a forecast's leads, lowest level first.
+const quantileColumns = (forecast) => [...new Set(forecast.flatMap((f) => Object.keys(quantilesOf(f))))]
+  .filter((c) => quantileLevel(c) !== null).sort((a, b) => quantileLevel(a) - quantileLevel(b));
+// The intervals the fan shades, widest first, as the CLI's fan chart does (operational.interval_bands): the widest
+// pair of levels symmetric about the median, and the pair nearest the 50 % interval if it is another; only levels
+// with a value on every lead. Each {lo, hi, label}: q05/q95 is "5–95 %", a model of deciles' q10/q90 "10–90 %".
+function intervalBands(forecast) {
+  const given = quantileColumns(forecast).filter((c) => forecast.every((f) => quantilesOf(f)[c] != null));
+  const byLevel = new Map(given.map((c) => [Math.round(quantileLevel(c) * 1e6), c]));
+  const pairs = [...byLevel.keys()].filter((k) => k < 500000 && byLevel.has(1e6 - k)).sort((a, b) => a - b)
+    .map((k) => ({ lo: byLevel.get(k), hi: byLevel.get(1e6 - k), width: 1 - (2 * k) / 1e6 }));
+  if (!pairs.length) return [];
+  const inner = pairs.reduce((a, b) => (Math.abs(b.width - 0.5) < Math.abs(a.width - 0.5) ? b : a));
+  return (inner === pairs[0] ? [pairs[0]] : [pairs[0], inner]).map(({ lo, hi }) => (
+    { lo, hi, label: percent(quantileLevel(lo)) + "–" + percent(quantileLevel(hi)) + " %" }));
+}
+
 const DAY_MS = 86400000;
 const toDay = (iso) => Date.parse(iso + "T00:00:00Z") / DAY_MS;
 
@@ -81,7 +107,9 @@ function drawChart(fc) {
   const hist = fc.history.filter((d) => d.observed !== null);
   const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
   const x0 = Math.min(...days), x1 = Math.max(...days);
-  const ys = hist.map((d) => d.observed).concat(fc.forecast.map((f) => (f.q95 === null ? f.median : f.q95)))
+  // the forecast's highest flows: its median and every quantile level the model gives (q95, or q90 of deciles)
+  const ys = hist.map((d) => d.observed)
+    .concat(fc.forecast.flatMap((f) => [f.median, ...Object.values(quantilesOf(f))]))
     .concat((fc.observed_after || []).map((d) => d.observed)).filter((v) => v !== null);
   const dataMax = Math.max(0.01, ...ys);  // a dry river still gets an axis with readable ticks (0 .. 0.01)
   // Levels up to three times the data's range are drawn; higher ones would flatten the hydrograph.
@@ -133,19 +161,31 @@ function drawChart(fc) {
                     "stroke-dasharray": "8 4", class: "level-line", "data-level": name }, svg);
   }
 
-  // Forecast fan: the 5-95 % and 25-75 % bands from the issue day's last observation onwards.
+  // Forecast fan: the widest interval the model gives and the one nearest 50 % (5-95 % and 25-75 % for the default
+  // levels), from the issue day's last observation onwards; the legend names them.
+  const bands = intervalBands(fc.forecast);
   const lastObs = hist.length ? hist[hist.length - 1] : null;
   const start = lastObs && toDay(lastObs.date) === issue ? [{ d: issue, v: lastObs.observed }] : [];
-  const band = (lo, hi, cls, opacity) => {
-    // a quantile the model does not give (null) has no band: drawn at 0 it would claim a flow of 0 was possible
-    if (fc.forecast.some((f) => f[lo] === null || f[hi] === null)) return;
-    const pts = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[hi]]));
-    const low = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), f[lo]]));
+  // (a level the model does not give, null on a lead, has no band: drawn at 0 it would claim a flow of 0 was possible)
+  const band = ({ lo, hi, label }, cls, opacity) => {
+    const pts = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), quantilesOf(f)[hi]]));
+    const low = start.map((p) => [p.d, p.v]).concat(fc.forecast.map((f) => [toDay(f.valid_date), quantilesOf(f)[lo]]));
     const poly = pts.concat(low.reverse()).map(([d, v]) => sx(d).toFixed(1) + "," + sy(v).toFixed(1)).join(" ");
-    svgEl("polygon", { points: poly, class: cls, fill: "#c0392b", "fill-opacity": opacity, stroke: "none" }, svg);
+    svgEl("polygon", { points: poly, class: cls, fill: "#c0392b", "fill-opacity": opacity, stroke: "none",
+                       "data-lo": lo, "data-hi": hi, "data-label": label }, svg);
   };
-  band("q05", "q95", "band90", 0.15);
-  band("q25", "q75", "band50", 0.35);
+  // the widest is drawn lightest (class band90, as the legend's key), the one nearest 50 % over it (band50)
+  const keys = ["band90", "band50"];
+  bands.forEach((b, i) => band(b, keys[i], i ? 0.35 : 0.15));
+  // the legend's keys name the intervals drawn, and only those (a model of deciles has one: "10–90 %"). The name is
+  // the text after its key, rewritten only where it differs: the default levels' legend stays as served to the pixel
+  // (a span around the name moved the text after it by a fraction of a pixel).
+  for (const [i, cls] of keys.entries()) {
+    const key = $(".legend .key." + cls), name = key.nextSibling;
+    key.style.display = bands[i] ? "" : "none";   // (not `hidden`: the key's display: inline-block outranks it)
+    const want = bands[i] ? bands[i].label : "";
+    if (name.textContent.trim() !== want) name.textContent = want ? " " + want + " " : " ";
+  }
 
   // A line through [day, value] points, broken where a day is missing or its value is null: a straight line over a
   // gap in the record would draw flows nobody observed. A day alone between gaps is a dot.
@@ -188,25 +228,41 @@ function drawChart(fc) {
                     fill: LEVEL_LABEL[levelRank(fc.levels, name)], class: "level-label", "data-level": name },
              name + " " + fmt(v));
   }
+  // each point's tooltip: the median and the widest interval drawn (5-95 %, or 10-90 % of a model of deciles)
+  const widest = bands[0];
   for (const f of fc.forecast) {
+    const q = quantilesOf(f);
     const c = svgEl("circle", { cx: sx(toDay(f.valid_date)), cy: sy(f.median), r: 3.5, fill: "#c0392b",
                                 class: "median-point", "data-valid-date": f.valid_date, "data-median": f.median,
-                                "data-q05": f.q05, "data-q95": f.q95 }, svg);
-    svgEl("title", {}, c).textContent = f.valid_date + ": " + fmt(f.median) + " m³/s (" + fmt(f.q05) + "–" + fmt(f.q95) + ")";
+                                ...Object.fromEntries(Object.entries(q).map(([k, v]) => ["data-" + k, v])) }, svg);
+    svgEl("title", {}, c).textContent = f.valid_date + ": " + fmt(f.median) + " m³/s" +
+      (widest ? " (" + fmt(q[widest.lo]) + "–" + fmt(q[widest.hi]) + ")" : "");
   }
 }
 
 function fillTable(fc) {
   const body = $("#forecast-table tbody");
   body.replaceChildren();
+  // the quantile columns are those the model gives (5, 25, 75, 95 % for the default levels; 10, 90 % of deciles),
+  // headed by their level, between the median and the warning
+  const columns = quantileColumns(fc.forecast);
+  const head = $("#forecast-table thead tr");
+  head.querySelectorAll("th.quantile").forEach((th) => th.remove());
+  for (const c of columns) {
+    const th = document.createElement("th");
+    th.className = "quantile";
+    th.dataset.column = c;
+    th.textContent = percent(quantileLevel(c)) + " %";
+    head.insertBefore(th, head.querySelector("th.warning-col"));
+  }
   for (const f of fc.forecast) {
     const tr = document.createElement("tr");
     tr.dataset.validDate = f.valid_date;
     tr.dataset.lead = f.lead_days;
     const p = f.warning ? " (" + Math.round(100 * f.p_exceed[f.warning]) + " %)" : "";
+    const q = quantilesOf(f);
     const cells = [["valid-date", f.valid_date], ["lead", f.lead_days], ["median", fmt(f.median)],
-                   ["q05", fmt(f.q05)], ["q25", fmt(f.q25)], ["q75", fmt(f.q75)], ["q95", fmt(f.q95)],
-                   ["warning", f.warning ? f.warning + p : "–"]];
+                   ...columns.map((c) => [c, fmt(q[c])]), ["warning", f.warning ? f.warning + p : "–"]];
     if (f.warning) tr.style.background = levelColour(fc.levels, f.warning) + "33";
     for (const [cls, text] of cells) {
       const td = document.createElement("td");
@@ -269,14 +325,24 @@ function drawWeights(weights) {
   }
 }
 
-function fillVerification(hist) {
+// The issued forecasts beside what was observed, each with the widest interval its model gave. The column is headed
+// by the interval of the forecast shown (`current`: 5-95 %, or 10-90 % of a model of deciles); a forecast issued by
+// a model of other levels names its own interval in its cells.
+function fillVerification(hist, current) {
   const body = $("#verification tbody");
   body.replaceChildren();
+  const [shown] = intervalBands(current.forecast);
+  const named = shown || hist.forecasts.map((fc) => intervalBands(fc.forecast)[0]).find((b) => b);
+  // (no interval at all, a model without quantiles: the default's heading over cells of "–", as before)
+  $("#verification th.interval").textContent = named ? named.label : "5–95 %";
   for (const fc of hist.forecasts) {
+    const [b] = intervalBands(fc.forecast);
     for (const f of fc.forecast) {
       const tr = document.createElement("tr");
-      for (const text of [fc.issue_date, f.valid_date, f.lead_days, fmt(f.median),
-                          fmt(f.q05) + "–" + fmt(f.q95), fmt(f.observed)]) {
+      const q = quantilesOf(f);
+      const interval = b ? fmt(q[b.lo]) + "–" + fmt(q[b.hi]) + (b.label === named.label ? "" : " (" + b.label + ")")
+        : "–";
+      for (const text of [fc.issue_date, f.valid_date, f.lead_days, fmt(f.median), interval, fmt(f.observed)]) {
         const td = document.createElement("td");
         td.textContent = text;
         tr.appendChild(td);
@@ -331,7 +397,7 @@ async function load() {
     $("#chart-title").textContent = T.station + " " + station + ": " + T.chart_title;
     const issued = await getJSON(`/stations/${encodeURIComponent(station)}/forecasts?limit=20`);
     if (!current()) return;
-    fillVerification(issued);
+    fillVerification(issued, fc);
     if (!$("#obs-date").value) $("#obs-date").value = new Date().toISOString().slice(0, 10);
     setStatus(T.issued_for + " " + fc.issue_date);
     document.body.dataset.ready = "1";
