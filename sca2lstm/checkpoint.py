@@ -20,6 +20,7 @@ import torch
 from .config import Config
 from .data.scaling import Scalers
 from .errors import CheckpointError, ConfigError
+from .fileio import sync_file, sync_folder
 from .models.sca2lstm import SCA2LSTM, shape_mismatches
 
 FORMAT = "sca2lstm-checkpoint-v1"
@@ -43,20 +44,12 @@ def atomic_torch_save(obj, path) -> Path:
                 if isinstance(e.__context__, KeyboardInterrupt):
                     raise KeyboardInterrupt from None
                 raise
-            f.flush()
-            os.fsync(f.fileno())
+            sync_file(f)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    sync_folder(path.parent)  # make the rename itself durable
     return path
 
 

@@ -24,16 +24,16 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("SCA2LSTM_CACHE_DIR") or "~/.cache/sca2lstm").expanduser()
 
 
-def _sync_file(fh) -> None:
+def sync_file(fh) -> None:
     """Flush ``fh`` and fsync it: without this, some filesystems (ext4 with delayed allocation, XFS) show an
     empty file under the new name after a power cut, since the rename can reach the disk before the data."""
     fh.flush()
     os.fsync(fh.fileno())
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """fsync ``folder`` so a rename into it is itself durable; a platform that cannot open a folder for this
-    (Windows) or a filesystem that refuses it is skipped, as :func:`sca2lstm.checkpoint.atomic_torch_save` does."""
+    (Windows) or a filesystem that refuses it is skipped (checkpoints, :func:`sca2lstm.checkpoint.atomic_torch_save`, too)."""
     try:
         dfd = os.open(folder, os.O_RDONLY)
         try:
@@ -53,7 +53,7 @@ def atomic_write(path, write: Callable, binary: bool = False) -> Path:
     try:
         with open(tmp, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
-            _sync_file(fh)
+            sync_file(fh)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -61,7 +61,7 @@ def atomic_write(path, write: Callable, binary: bool = False) -> Path:
         except OSError:
             pass
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return path
 
 
@@ -82,11 +82,11 @@ def atomic_write_files(files: dict) -> list[Path]:
             with open(tmp, "xb" if isinstance(data, bytes) else "x",
                       **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
                 fh.write(data)
-                _sync_file(fh)
+                sync_file(fh)
         for path, tmp in temps.items():
             os.replace(tmp, path)
         for folder in {path.parent for path in temps}:
-            _sync_folder(folder)
+            sync_folder(folder)
     finally:
         for tmp in temps.values():
             try:
