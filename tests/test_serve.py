@@ -1321,3 +1321,20 @@ def test_the_chart_legend_names_the_levels_it_leaves_out():
         page = render_page(lang)
         assert '<span id="levels-off"></span>' in page
         assert "{l}" in _script_text(page)["levels_off"]
+
+
+def test_the_page_tables_scroll_inside_their_cards():
+    """A model of six or more quantile levels (0.05/0.1/0.25/0.75/0.9/0.95) gives the forecast table more nowrap
+    columns than a half-width card holds at 1280 px (and the default table in a phone's window): each table sits in
+    a wrapper that scrolls sideways, so its Warning column no longer sticks out past the card's edge."""
+    from sca2lstm.serve.page import render_page
+
+    css = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "style.css").read_text("utf-8")
+    rule = re.search(r"^\.table-scroll\s*\{([^}]*)\}", css, re.M)
+    assert rule and re.search(r"(^|;)\s*overflow-x:\s*auto\s*(;|$)", rule.group(1).strip()), css
+    for lang in ("en", "zh"):
+        page = render_page(lang)
+        for table in ("forecast-table", "verification"):
+            assert re.search(rf'<div class="table-scroll">\s*<table id="{table}">.*?</table>\s*</div>', page, re.S), \
+                (lang, table)
+
