@@ -1338,3 +1338,20 @@ def test_the_page_tables_scroll_inside_their_cards():
             assert re.search(rf'<div class="table-scroll">\s*<table id="{table}">.*?</table>\s*</div>', page, re.S), \
                 (lang, table)
 
+
+def test_the_chart_leaves_out_a_month_label_over_the_issue_day_label():
+    """An issue day at a month's end (1977-12-31) put the next month's tick label ("1978-01") right above the
+    issue-day label under the axis, the two read as one smudge: the month loop skips a label whose centre is within
+    the two labels' half-widths (7 and 10 characters of about 6.4 px) of the issue-day label's centre."""
+    js = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "app.js").read_text("utf-8")
+    chart = js.split("function drawChart(fc)")[1].split("\nfunction ")[0]
+    loop = re.search(r"for \(let d = Math\.ceil\(x0\); d <= x1; d\+\+\) \{(.*?)\n  \}", chart, re.S)
+    assert loop, "the month-label loop of drawChart"
+    # the issue label's centre is known before the month labels are placed, and it is where the label is drawn
+    assert chart.index("const issueX = inside(sx(issue), 10);") < loop.start()
+    assert "haloText(axes, { x: issueX," in chart
+    body = loop.group(1)
+    skip = re.search(r"if \(Math\.abs\(x - issueX\) < \(7 \+ 10\) \* 3\.2( \+ \d+)?\) continue;", body)
+    assert skip, body
+    # the skip comes before the label is drawn, and the label drawn is at the x the skip tested
+    assert skip.start() < body.index('svgEl("text", { x, y: H - B + 16')
