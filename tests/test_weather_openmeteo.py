@@ -894,3 +894,18 @@ def test_a_fetch_whose_table_fails_to_write_leaves_the_earlier_answer_and_table_
     assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before    # and no temporary file left
     save_forecast(table, [{"later": True}], out)                         # with room, both are replaced
     assert pd.read_csv(out)["lead_days"].iloc[-1] == 499 and json.loads(raw.read_text()) == {"later": True}
+
+
+def test_a_station_outside_the_models_data_folder_is_refused_saying_to_name_its_folder(pretrained_ckpt, tmp_path,
+                                                                                       capsys):
+    """The guide's `weather archive` is for a station of one's own, imported into a folder other than the
+    model's: without --data_dir the one line says to add it, as `forecast` does, before any request."""
+    from sca2lstm.cli.weather import main
+
+    for action in (["fetch"], ["archive", "--from", "2024-01-01", "--to", "2024-01-31"]):
+        rc = main([*action, "--basin", "99999", "--model", str(pretrained_ckpt), "--out", str(tmp_path / "a.csv"),
+                   "--base_url", "http://127.0.0.1:9", "--retries", "0"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1 and "unknown basin '99999'" in err[0]
+        assert "add --data_dir with the folder it was imported into" in err[0]
+    assert list(tmp_path.iterdir()) == []

@@ -85,7 +85,7 @@ def default_out(args, issue=None) -> Path:
 
 def _context(args):
     from ..checkpoint import load_model
-    from ..evaluation.context import data_folder
+    from ..evaluation.context import basin_file, data_folder
     from ..evaluation.predict import resolve_model_path
     from ..weather.fetch import output_paths, parse_points, station_location
 
@@ -98,8 +98,9 @@ def _context(args):
     bundle = load_model(path)
     cfg = bundle[1]
     data_dir, _ = data_folder(bundle, args.data_dir)
-    from ..data.reader import timeseries_file
-    timeseries_file(data_dir, args.basin)  # an unknown basin is named, with the ones there are
+    # an unknown basin is named, with the ones there are; without --data_dir, with how to name a station's own
+    # folder, as forecast does (the guide's station lives in a folder of its own, not the model's)
+    basin_file(data_dir, args.basin, args.data_dir)
     if args.base_url and not str(args.base_url).startswith(("http://", "https://")):
         raise UsageError(f"--base_url {args.base_url!r}: expected an http:// or https:// address")
     pts = parse_points(args.points) if args.points else None
