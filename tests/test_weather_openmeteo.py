@@ -166,6 +166,36 @@ def test_previous_runs_take_day_n_for_lead_n():
     assert row["valid_date"].item() == pd.Timestamp("2024-01-03")
 
 
+def test_an_archive_names_the_lead_days_open_meteo_answered_null_for(caplog):
+    """Previous-runs days without all 24 hours get no row; a lead answered null throughout (or on some days) is
+    named in one line with its count and first day, so an archive whose every issue date lacks lead 3 is not
+    written in silence. A complete answer says nothing."""
+    import logging
+
+    from sca2lstm.weather.fetch import fetch_archive
+
+    def value(var, n, t):
+        if var == "precipitation" and (n == 3 or (n == 2 and t.day == 4 and t.hour > 0)):  # 00:00 ends the 3rd
+            return None
+        return 0.5 if var == "precipitation" else 8.0
+
+    doc = previous_runs_response("2024-01-01", 7, 3, value)
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        _, t = fetch_archive(Location([(51.5, -1.2)]), "2024-01-01", "2024-01-06", 3,
+                             client_options={"transport": _mock([(200, doc)]), "retries": 0})
+    assert not (t["lead_days"] == 3).any() and len(t[t["lead_days"] == 2]) == 5
+    lines = [r.getMessage() for r in caplog.records if "no complete forecast" in r.getMessage()]
+    assert len(lines) == 1
+    assert "lead 2: 1 of 6 (first 2024-01-04); lead 3: 6 of 6 (first 2024-01-01)" in lines[0], lines
+    assert "lead 1" not in lines[0]
+    caplog.clear()
+    full = previous_runs_response("2024-01-01", 7, 3, lambda var, n, t: 0.5 if var == "precipitation" else 8.0)
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        fetch_archive(Location([(51.5, -1.2)]), "2024-01-01", "2024-01-06", 3,
+                      client_options={"transport": _mock([(200, full)]), "retries": 0})
+    assert not [r for r in caplog.records if "no complete forecast" in r.getMessage()]
+
+
 def test_an_archive_request_asks_the_day_after_its_last_day():
     """Hourly amounts are stamped at the end of their hour: the last valid day's last hour is stamped 00:00 the
     next day, so the request runs one day further (and the table is cut back to --to)."""

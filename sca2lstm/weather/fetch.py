@@ -310,4 +310,29 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
     if last is None or last < pd.Timestamp(end):
         log.warning("the answer covers valid days up to %s, not to %s as asked: the archive ends there",
                     last.date() if last is not None else "none", pd.Timestamp(end).date())
+    note = archive_gap_note(out, start, min(last, pd.Timestamp(end)) if last is not None else end, leads)
+    if note:
+        log.warning(note)
     return docs, with_place(out, loc)
+
+
+def archive_gap_note(table: pd.DataFrame, start, end, leads: int) -> str | None:
+    """A line naming the leads of an archive that lack valid days of ``start`` .. ``end`` (Open-Meteo answered
+    null, or not all 24 hours, there), with the count and the first such day; None where every lead has every
+    day. Such a day has no row (:func:`~sca2lstm.weather.openmeteo.parse_previous_runs`), so without the line a
+    lead answered null throughout left an archive whose every issue date is incomplete, written with exit 0."""
+    days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
+    if days.empty:
+        return None
+    parts, total = [], 0
+    for k in range(1, leads + 1):
+        have = pd.DatetimeIndex(table.loc[table["lead_days"] == k, "valid_date"])
+        missing = days.difference(have)
+        if len(missing):
+            total += len(missing)
+            parts.append(f"lead {k}: {len(missing)} of {len(days)} (first {missing[0].date()})")
+    if not parts:
+        return None
+    return (f"the answer has no complete forecast (null, or not all 24 hours) for valid days of {'; '.join(parts)}: "
+            "they are gaps in the archive, and an issue date lacking one of its lead days is left out of training "
+            "windows and reforecasts")
