@@ -196,6 +196,36 @@ def test_an_archive_names_the_lead_days_open_meteo_answered_null_for(caplog):
     assert not [r for r in caplog.records if "no complete forecast" in r.getMessage()]
 
 
+@pytest.mark.parametrize("label,first_asked", [("start", "2024-01-01"), ("end", "2023-12-31")])
+def test_an_archive_of_a_station_day_named_by_its_end_has_its_first_day(label, first_asked, caplog):
+    """A station day from 08:00 named by its end holds the hours of the calendar day before: its archive asks
+    from the day before --from (the server answers the span asked, as Open-Meteo does), and every valid day
+    --from .. --to is there at every lead, the day before cut off; a day named by its start asks from --from."""
+    import logging
+
+    from sca2lstm.weather.fetch import fetch_archive
+
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        q = dict(request.url.params)
+        n = (pd.Timestamp(q["end_date"]) - pd.Timestamp(q["start_date"])).days + 1
+        doc = previous_runs_response(q["start_date"], n, 2, lambda var, k, t: 0.5 if var == "precipitation" else 8.0)
+        return httpx.Response(200, content=json.dumps(doc))
+
+    loc = Location([(51.5, -1.2)], day_start="08:00", day_label=label, timezone="GMT")
+    with caplog.at_level(logging.WARNING, logger="sca2lstm"):
+        _, t = fetch_archive(loc, "2024-01-01", "2024-01-06", 2,
+                             client_options={"transport": httpx.MockTransport(handler), "retries": 0})
+    assert dict(seen[0].url.params)["start_date"] == first_asked
+    days = pd.date_range("2024-01-01", "2024-01-06").tolist()
+    for k in (1, 2):
+        assert sorted(t.loc[t["lead_days"] == k, "valid_date"]) == days, (label, k)
+    assert np.allclose(t["precipitation"], 12.0)                     # 24 hours of 0.5 mm
+    assert not [r for r in caplog.records if "no complete forecast" in r.getMessage()]
+
+
 def test_an_archive_request_asks_the_day_after_its_last_day():
     """Hourly amounts are stamped at the end of their hour: the last valid day's last hour is stamped 00:00 the
     next day, so the request runs one day further (and the table is cut back to --to)."""

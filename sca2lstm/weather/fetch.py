@@ -282,8 +282,11 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
     check_leads("previous-runs", leads, leads_from)
     client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
     docs, tables = Answers(), []
+    # A station day named by its end (day.label end) holds hours of the calendar day before: the first valid
+    # day asked needs the day before it, which a request from `start` lacked (its first day was always a gap).
+    first = pd.Timestamp(start) - pd.Timedelta(days=1 if loc.day_label == "end" else 0)
     for lat, lon in loc.points:
-        doc, body = client.get_raw(previous_runs_params(lat, lon, WEATHER_NAMES, start, end, leads, loc.timezone,
+        doc, body = client.get_raw(previous_runs_params(lat, lon, WEATHER_NAMES, first, end, leads, loc.timezone,
                                                         models))
         check_answer_place(doc, lat, lon, "Open-Meteo previous-runs response")
         docs.append(doc)
@@ -291,7 +294,7 @@ def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_ur
         t = parse_previous_runs(doc, WEATHER_NAMES, leads, loc.day_start, loc.day_label,
                                 source=f"Open-Meteo previous-runs response for {lat},{lon}")
         check_answer_variables(t, "hourly", f"Open-Meteo previous-runs response for {lat},{lon}", "_previous_dayN")
-        t = t[t["valid_date"] <= pd.Timestamp(end)]
+        t = t[t["valid_date"].between(pd.Timestamp(start), pd.Timestamp(end))]
         if t.empty:  # an archive without a day would be written over an earlier one, and read as no forecast
             raise WeatherSourceError(f"Open-Meteo previous-runs response for {lat},{lon}: no valid day from "
                                      f"{pd.Timestamp(start).date()} to {pd.Timestamp(end).date()} has all 24 hours of "
