@@ -969,3 +969,22 @@ def test_a_station_outside_the_models_data_folder_is_refused_saying_to_name_its_
         assert rc == 1 and len(err) == 1 and "unknown basin '99999'" in err[0]
         assert "add --data_dir with the folder it was imported into" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_archive_command_says_how_many_issue_dates_have_every_lead(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                        capsys):
+    """Valid days 2024-01-01..10 at leads 1..7 come from issue dates 2023-12-25..2024-01-09 (16), of which only
+    2023-12-31..2024-01-03 (4) have all seven: the summary says so, as the table written holds them."""
+    from sca2lstm.cli.weather import main
+
+    doc = previous_runs_response("2024-01-01", 11, 7, lambda var, n, t: 0.1 if var == "precipitation" else 5.0)
+    out = tmp_path / "a.csv"
+    with loopback_server([(200, doc)]) as (url, _):
+        assert main(["archive", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+                     "--from", "2024-01-01", "--to", "2024-01-10", "--out", str(out), "--retries", "0",
+                     "--base_url", url]) == 0
+    said = capsys.readouterr().out
+    t = pd.read_csv(out)
+    full = t.groupby("issue_date")["lead_days"].nunique()
+    assert t["issue_date"].nunique() == 16 and (full == 7).sum() == 4
+    assert "16 issue dates, 4 of them with every lead 1..7 (from 2023-12-31 to 2024-01-03)" in said, said

@@ -138,12 +138,23 @@ def _body(args) -> int:
         members = int(table["member"].nunique()) if "member" in table else 1
         pts = "; ".join(f"{a:.3f},{b:.3f}" for a, b in loc.points)
         what = (f"{members} member(s), issued {table['issue_date'].iloc[0].date()}" if args.action == "fetch"
-                else f"{table['issue_date'].nunique()} issue dates x leads 1..{leads}")
+                else archive_summary(table, leads))
         print(f"Open-Meteo {'ensemble' if getattr(args, 'ensemble', False) else args.action} for basin "
               f"{args.basin} at {pts} ({'hourly, station day from ' + loc.day_start if loc.hourly else 'daily'}): "
               f"{what}. Data: Open-Meteo.com, CC BY 4.0.")
     print(f"Output: {csv}\nRaw response: {raw}")
     return 0
+
+
+def archive_summary(table, leads: int) -> str:
+    """What an archive holds, as written: its issue dates, and how many of them have every lead 1..``leads``
+    (the first ``leads`` - 1 issue dates reach only into --from, the last ones end at --to, and a gap of
+    Open-Meteo's leaves a date without a lead; a reforecast leaves such dates out)."""
+    n = table["issue_date"].nunique()
+    have = table[table["lead_days"].between(1, leads)].groupby("issue_date")["lead_days"].nunique()
+    full = have[have == leads].index
+    span = f" (from {full.min().date()} to {full.max().date()})" if len(full) else ""
+    return f"{n} issue dates, {len(full)} of them with every lead 1..{leads}{span}"
 
 
 def main(argv=None, prog: str = PROG) -> int:
