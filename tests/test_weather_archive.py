@@ -514,7 +514,8 @@ def test_the_training_log_says_an_archive_outside_the_training_days_is_read_by_n
                                                                                           caplog):
     """An archive of the test years only (1976-1977), beside fine-tuning days that end in 1974, feeds no training
     window: the log says so, naming the training days, instead of saying it feeds them; an archive of the training
-    years is said to feed them."""
+    years is said to feed them, with how many of its issue dates lie in the training days (an archive reaching
+    half a year into them feeds 184 of its 731, not all)."""
     from sca2lstm.training.finetune import finetune
 
     d = tmp_path / "data"
@@ -522,7 +523,12 @@ def test_the_training_log_says_an_archive_outside_the_training_days_is_read_by_n
     (d / "weather_archive").mkdir()
     for first, last, says in (("1976-01-01", "1977-06-30", "holds no complete forecast issued in its training days "
                                                            "(1971-01-01..1974-12-31): training reads none of it"),
-                              ("1972-01-01", "1973-12-31", "(731 issue dates) feeds its issue-time windows")):
+                              ("1972-01-01", "1973-12-31", "(731 issue dates, 731 of them complete and issued in "
+                                                           "its training days 1971-01-01..1974-12-31) feeds its "
+                                                           "issue-time windows"),
+                              ("1974-07-01", "1976-06-30", "(731 issue dates, 184 of them complete and issued in "
+                                                           "its training days 1971-01-01..1974-12-31) feeds its "
+                                                           "issue-time windows")):
         _archive(pd.date_range(first, last)).to_csv(d / "weather_archive" / "32006.csv", index=False)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="sca2lstm.weather.archive"):

@@ -143,13 +143,19 @@ class ArchiveLookup:
         training days ``periods`` (``[(i0, i1)]`` per record, as the trainer gets them): an archive of other years
         (one of 2024 on, beside training years that end earlier) fed no training window, and the weights did not
         learn its rain."""
+        counts = self.trained_issue_dates(periods)
+        return {basin: self.sources[basin] for basin, n in counts.items() if n}
+
+    def trained_issue_dates(self, periods) -> dict:
+        """Per basin with an archive, how many of its issue dates within the training days ``periods`` hold a
+        forecast complete on every lead: those the training windows can read (the log says how many of the
+        archive's issue dates that is, not only that it is read)."""
         out = {}
         for basin, table, (i0, i1) in zip(self.basins, self.by_basin, periods):
             if table is None or basin not in self.sources:
                 continue
             inside = (table.days >= i0) & (table.days < i1)
-            if (inside & table.complete.any(axis=1)).any():
-                out[basin] = self.sources[basin]
+            out[basin] = int((inside & table.complete.any(axis=1)).sum())
         return out
 
     def lookup(self, basin_idx, issue_day, leads: int, rng):
@@ -195,16 +201,22 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
     lookup = ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads)
     lookup.sources = sources
     read = lookup.trained_sources(periods) if periods is not None else sources
+    counts = lookup.trained_issue_dates(periods) if periods is not None else {}
     for j, rec in enumerate(records):
         src = sources.get(rec.basin)
         if src is None:
             continue
-        if rec.basin in read:
+        i0, i1 = periods[j] if periods is not None else (0, 0)
+        days = f"{rec.dates[i0]}..{rec.dates[i1 - 1]}" if i1 > i0 else "none"
+        if rec.basin in read and rec.basin in counts:
+            # the count, not the file's size: an archive of 2024 on feeds only the training days it overlaps
+            log.info("Basin %s: weather forecast archive %s (%d issue dates, %d of them complete and issued in its "
+                     "training days %s) feeds its issue-time windows", rec.basin, paths[rec.basin],
+                     src["issue_dates"], counts[rec.basin], days)
+        elif rec.basin in read:
             log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
                      rec.basin, paths[rec.basin], src["issue_dates"])
         else:  # an archive of 2024 on beside training days that end earlier: named, not claimed to be learned
-            i0, i1 = periods[j]
-            days = f"{rec.dates[i0]}..{rec.dates[i1 - 1]}" if i1 > i0 else "none"
             log.info("Basin %s: weather forecast archive %s (%d issue dates, %s..%s) holds no complete forecast "
                      "issued in its training days (%s): training reads none of it", rec.basin, paths[rec.basin],
                      src["issue_dates"], src["first"], src["last"], days)
