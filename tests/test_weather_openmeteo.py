@@ -226,6 +226,20 @@ def test_an_archive_of_a_station_day_named_by_its_end_has_its_first_day(label, f
     assert not [r for r in caplog.records if "no complete forecast" in r.getMessage()]
 
 
+def test_an_hourly_answer_with_a_time_that_is_not_a_date_is_one_line_naming_the_answer():
+    """A previous-runs or hourly forecast answer whose 'time' holds something that is not a date is refused
+    naming the answer and its block, as a daily one is, not with the importer's advice to give a --date_format
+    (no weather command has that option)."""
+    prev = previous_runs_response("2024-01-01", 2, 1, lambda var, n, t: 1.0)
+    prev["hourly"]["time"][5] = "soon"
+    with pytest.raises(WeatherSourceError, match=r"^answer A: 'hourly.time' holds something that is not a date$"):
+        parse_previous_runs(prev, ["precipitation", "temperature"], 1, source="answer A")
+    hourly = hourly_response("2024-05-01", 2, lambda t: 0.5, lambda t: 20.0)
+    hourly["hourly"]["time"][3] = "2024-13-45T00:00"
+    with pytest.raises(WeatherSourceError, match=r"^answer B: 'hourly.time' holds something that is not a date$"):
+        parse_response(hourly, ["precipitation", "temperature"], hourly=True, day_start="08:00", source="answer B")
+
+
 def test_an_archive_request_asks_the_day_after_its_last_day():
     """Hourly amounts are stamped at the end of their hour: the last valid day's last hour is stamped 00:00 the
     next day, so the request runs one day further (and the table is cut back to --to)."""

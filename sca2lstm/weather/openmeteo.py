@@ -334,6 +334,8 @@ def parse_response(doc, inputs, hourly: bool = False, day_start: str = "00:00", 
     times = data["time"]
     if not isinstance(times, list) or not times:
         raise WeatherSourceError(f"{source}: '{block}.time' is empty")
+    if hourly:
+        _check_hourly_times(times, source)
     by_member: dict = {}
     units = doc.get(f"{block}_units") or {}
     reverse = {v: k for k, v in table.items() if k in inputs}
@@ -452,6 +454,16 @@ def previous_runs_params(lat: float, lon: float, inputs, start, end, leads: int,
     return p
 
 
+def _check_hourly_times(times, source: str) -> None:
+    """A WeatherSourceError naming the answer where its ``hourly.time`` holds something that is not a date, as
+    for a daily block (:func:`~sca2lstm.weather.days.station_days` would ask for a --date_format, which no
+    weather command has)."""
+    try:
+        parse_dates([str(t) for t in times], column="hourly.time", source=source)
+    except (DataError, ValueError, TypeError):
+        raise WeatherSourceError(f"{source}: 'hourly.time' holds something that is not a date") from None
+
+
 def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_label: str = "start",
                         source: str = "Open-Meteo previous-runs response") -> pd.DataFrame:
     """A previous-runs response as an archive: ``issue_date, lead_days, valid_date, <inputs>``.
@@ -466,6 +478,7 @@ def parse_previous_runs(doc, inputs, leads: int, day_start: str = "00:00", day_l
         raise WeatherSourceError(f"{source}: no 'hourly' block with 'time'")
     data = doc["hourly"]
     times = data["time"]
+    _check_hourly_times(times if isinstance(times, list) else [times], source)
     units = doc.get("hourly_units") if isinstance(doc.get("hourly_units"), dict) else {}
     rows = []
     for k in range(1, leads + 1):
