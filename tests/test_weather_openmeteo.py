@@ -274,6 +274,12 @@ def test_retries_with_backoff_then_success_and_refusals_in_one_line():
     c = OpenMeteoClient(transport=_mock([(503, "down")]), retries=2, backoff=0.0)
     with pytest.raises(WeatherSourceError, match="unreachable after 3 attempts: HTTP 503"):
         c.get({})
+    # one attempt is said as one, and the way out names the command that reads a saved forecast (weather fetch and
+    # weather archive, which raise this too, have no --weather_forecast)
+    c = OpenMeteoClient(transport=_mock([(503, "down")]), retries=0, backoff=0.0)
+    with pytest.raises(WeatherSourceError, match=r"unreachable after 1 attempt: HTTP 503.*give sca2lstm forecast a "
+                                                 r"saved forecast file with --weather_forecast"):
+        c.get({})
     c = OpenMeteoClient(transport=_mock([(200, "<html>not json</html>")]), retries=0)
     with pytest.raises(WeatherSourceError, match="not JSON"):
         c.get({})

@@ -75,6 +75,11 @@ _API_NAMES = {"forecast": "forecast API", "ensemble": "ensemble API", "previous-
 _MEMBER = re.compile(r"^(?P<var>.+?)_member(?P<n>\d+)$")
 
 
+#: What to do without an answer: the forecast reads a weather forecast saved earlier (weather fetch and archive have
+#: no --weather_forecast of their own; the hint names the command that has).
+SAVED_FORECAST_HINT = "sca2lstm forecast a saved forecast file with --weather_forecast"
+
+
 class OpenMeteoClient:
     """GET JSON from Open-Meteo with timeouts, retries with backoff, and one-line errors.
 
@@ -156,8 +161,7 @@ class OpenMeteoClient:
                 if asked is not None and asked > self.max_wait and attempt < self.retries:
                     raise WeatherSourceError(f"Open-Meteo ({self.url}) answered {last} and asks to wait "
                                              f"{asked:.0f} s before retrying (more than the {self.max_wait:g} s "
-                                             "this waits); try again later, or pass a saved forecast file with "
-                                             "--weather_forecast")
+                                             f"this waits); try again later, or give {SAVED_FORECAST_HINT}")
                 self._pause(attempt, max(wait, asked or 0.0))
                 continue
             if r.status_code != 200:
@@ -173,8 +177,9 @@ class OpenMeteoClient:
                 raise WeatherSourceError(f"Open-Meteo refused the request ({self.url}): "
                                          f"{doc.get('reason', 'error')}")
             return doc, r.content
-        raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {self.retries + 1} attempts: {last}; "
-                                 "check the network, or pass a saved forecast file with --weather_forecast")
+        tries = f"{self.retries + 1} attempt{'' if self.retries == 0 else 's'}"
+        raise WeatherSourceError(f"Open-Meteo ({self.url}) is unreachable after {tries}: {last}; check the "
+                                 f"network, or give {SAVED_FORECAST_HINT}")
 
     def _attempt(self, q: dict) -> httpx.Response:
         """One GET of ``q``, its answer read to the end, within about :attr:`timeout` seconds in all.
