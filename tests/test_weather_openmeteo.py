@@ -1008,3 +1008,4 @@ def test_the_archive_command_says_how_many_issue_dates_have_every_lead(pretraine
     full = t.groupby("issue_date")["lead_days"].nunique()
     assert t["issue_date"].nunique() == 16 and (full == 7).sum() == 4
     assert "16 issue dates, 4 of them with every lead 1..7 (from 2023-12-31 to 2024-01-03)" in said, said
+    assert "(hourly, station day from 00:00)" in said, said   # the archive is read hourly, never as 'daily'

@@ -139,8 +139,10 @@ def _body(args) -> int:
         pts = "; ".join(f"{a:.3f},{b:.3f}" for a, b in loc.points)
         what = (f"{members} member(s), issued {table['issue_date'].iloc[0].date()}" if args.action == "fetch"
                 else archive_summary(table, leads))
+        # the previous-runs archive is always read hourly (its *_previous_dayN values), then summed to station days
+        hourly = loc.hourly or args.action == "archive"
         print(f"Open-Meteo {'ensemble' if getattr(args, 'ensemble', False) else args.action} for basin "
-              f"{args.basin} at {pts} ({'hourly, station day from ' + loc.day_start if loc.hourly else 'daily'}): "
+              f"{args.basin} at {pts} ({'hourly, station day from ' + loc.day_start if hourly else 'daily'}): "
               f"{what}. Data: Open-Meteo.com, CC BY 4.0.")
     print(f"Output: {csv}\nRaw response: {raw}")
     return 0
