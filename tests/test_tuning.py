@@ -122,6 +122,22 @@ def test_bad_search_spaces_get_one_line_each(space, message):
     assert message in text and "\n" not in text
 
 
+def test_keys_searched_together_give_every_valid_combination_and_refuse_only_the_invalid_one():
+    """A trial's config is checked with the trial's values together, not by checking the space's other bounds
+    again against them: with seq_len in [40, 80] and spinup in [20, 50], the trial (80, 50) is valid although
+    the bound seq_len 40 is not beside spinup 50; only (40, 50) itself fails."""
+    from sca2lstm.training.tune import trial_config
+
+    space = {"training.seq_len": {"choices": [40, 80]}, "training.spinup": {"choices": [20, 50]}}
+    cfg = load_config(overrides={"training": {"seq_len": 60, "spinup": 20}, "tune": {"space": space}})
+    for seq_len, spinup in [(80, 50), (80, 20), (40, 20)]:
+        tcfg = trial_config(cfg, {"training.seq_len": seq_len, "training.spinup": spinup})
+        assert (tcfg.training.seq_len, tcfg.training.spinup) == (seq_len, spinup)
+        assert tcfg.tune == cfg.tune  # the study's own section, unchanged
+    with pytest.raises(ConfigError, match="training.spinup=50 must be smaller than training.seq_len=40"):
+        trial_config(cfg, {"training.seq_len": 40, "training.spinup": 50})
+
+
 def test_tune_command_refuses_a_bad_space_in_one_line_and_writes_nothing(tmp_path, capsys):
     from sca2lstm.cli.main import main
     cfg = tmp_path / "c.yaml"

@@ -159,8 +159,15 @@ def suggest(trial, dim: Dimension):
 
 
 def trial_config(cfg: Config, values: dict) -> Config:
-    """``cfg`` with a trial's ``{"section.key": value}`` put in (the tune section itself unchanged)."""
-    return cfg.replace(**nested_values(values))
+    """``cfg`` with a trial's ``{"section.key": value}`` put in (the tune section itself unchanged).
+
+    The trial's values are checked together (``training.spinup`` below ``training.seq_len``: a ConfigError
+    fails the trial), but ``tune.space`` is not checked again: its bounds were checked at load against the
+    base config, and against one trial's values the other bounds of keys searched together (``seq_len`` 40
+    beside a trial's ``spinup`` 50) refused every valid combination as well.
+    """
+    trial = cfg.replace(tune={"space": {}}, **nested_values(values))
+    return trial.model_copy(update={"tune": cfg.tune})
 
 
 @dataclass
