@@ -3,6 +3,7 @@ gradient-guided SCA optimiser."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -257,6 +258,62 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     assert best.data.val_start == TINY_PERIODS["val_start"]
     assert best.data.data_dir is not None                      # the folder the study ran on, never none
     assert "was each trial's budget, not chosen by the study" in (out / "best_config.yaml").read_text()
+
+
+class _OptunaRecords(logging.Handler):
+    """The records Optuna's loggers pass to their handlers (what Optuna would print on stderr)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage() + ("\n" + str(record.exc_info[1]) if record.exc_info else ""))
+
+    def __enter__(self):
+        logging.getLogger("optuna").addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("optuna").removeHandler(self)
+
+
+@pytest.mark.slow
+def test_a_failed_or_interrupted_trial_is_one_line_without_optunas_traceback(tiny_data_dir, tmp_path, monkeypatch,
+                                                                             capsys):
+    """An invalid combination of searched keys fails its trial; the trial's progress line says why. Ctrl-C ends the
+    study in the command's one line. Optuna's own 'Trial N failed' warning (with a traceback, and for Ctrl-C the
+    trainer's hint to rerun with --resume, which tune has not, naming a deleted temporary folder) is not printed."""
+    from sca2lstm.cli.main import main
+    from sca2lstm.training import tune
+
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["tune"]["space"] = {"training.seq_len": {"choices": [40, 60]}, "training.spinup": {"choices": [20, 45]}}
+    p = tmp_path / "pair.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    out.mkdir()
+    study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="sca2lstm")
+    study.enqueue_trial({"training.seq_len": 40, "training.spinup": 45})
+    study.enqueue_trial({"training.seq_len": 60, "training.spinup": 20})
+    argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
+    with _OptunaRecords() as records:
+        assert main([*argv, "--trials", "2"]) == 0
+    text = capsys.readouterr()
+    assert "trial 0 [0/2] failed: training.spinup=45 must be smaller than training.seq_len=40" in text.out, text.out
+    assert "trial 1 [1/2] val_loss" in text.out
+    assert "Traceback" not in text.err and not [m for m in records.messages if "failed" in m], records.messages
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt("the state after epoch 0 is saved in /tmp/x/last_state.pth; rerun with --resume")
+
+    monkeypatch.setattr(tune, "train_trial", interrupted)
+    study.enqueue_trial({"training.seq_len": 60, "training.spinup": 45})  # a valid one: its training is interrupted
+    with _OptunaRecords() as records:
+        assert main([*argv, "--trials", "2"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rerun the same command to finish its trials" in err[0], err
+    assert not [m for m in records.messages if "failed" in m or "--resume" in m], records.messages
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -300,7 +301,11 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
 
     def objective(trial):
         values = {d.key: suggest(trial, d) for d in dims}
-        tcfg = trial_config(cfg, values)  # an invalid combination (spinup >= seq_len) fails the trial
+        try:
+            tcfg = trial_config(cfg, values)  # an invalid combination (spinup >= seq_len) fails the trial
+        except ConfigError as e:
+            trial.set_user_attr("failed", str(e).split(": ", 1)[-1])  # the progress line says why
+            raise
 
         def report(epoch, row):
             # the quantity the trial's value scores (objective_value): a pruned trial, valued by its last report,
@@ -345,6 +350,8 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         vals = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in ft.params.items())
         if ft.state == optuna.trial.TrialState.COMPLETE:
             what = f"{t.objective} {ft.value:.4f}"
+        elif ft.state == optuna.trial.TrialState.FAIL and "failed" in ft.user_attrs:
+            what = f"failed: {ft.user_attrs['failed']}"
         elif ft.state == optuna.trial.TrialState.PRUNED:
             why = ft.user_attrs.get("diverged")
             what = f"pruned, diverged: {why}" if why else f"pruned at epoch {ft.last_step}"
@@ -359,14 +366,36 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
 
     remaining = total - done
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=(ConfigError,), gc_after_trial=True,
-                       callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
+        with _quiet_failed_trials():
+            study.optimize(objective, n_trials=remaining, catch=(ConfigError,), gc_after_trial=True,
+                           callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
     files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
     best = study.best_trial
     echo(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
          + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
     echo(f"wrote {', '.join(str(p) for p in files.values())}")
     return {"study": study, "best": best, "best_config": trial_config(cfg, best.params), "files": files}
+
+
+class _DropFailedTrialRecords(logging.Filter):
+    """Drops Optuna's 'Trial N failed ...' warnings: the progress line says why a trial failed, and an error that
+    ends the study (Ctrl-C included) is one line from the command; Optuna's copy added a traceback to stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and record.getMessage().startswith("Trial ")
+                    and " failed " in record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_failed_trials():
+    """:class:`_DropFailedTrialRecords` on the logger of Optuna's optimisation loop, for the ``with`` block."""
+    logger = logging.getLogger("optuna.study._optimize")
+    drop = _DropFailedTrialRecords()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def _fmt(v) -> str:
