@@ -11,9 +11,10 @@ Each entry names a config key as ``section.key`` and its range::
 
 The kind follows the key's type in the config: an integer key gets integer ranges, a number key float
 ranges, and a true/false or text key needs ``choices``. ``low``/``high`` must both be given with
-``low < high``; ``log`` needs ``low > 0``; ``choices`` must not be empty; every bound and choice must
-itself be a valid value of the key (``model.dropout`` up to 1.5 is refused). Each mistake is one
-:class:`~sca2lstm.errors.ConfigError` line naming the entry.
+``low < high``; ``log`` needs ``low > 0``; with ``step``, ``high - low`` must be a whole number of steps;
+``choices`` must not be empty; every bound and choice must itself be a valid value of the key
+(``model.dropout`` up to 1.5 is refused). Each mistake is one :class:`~sca2lstm.errors.ConfigError` line
+naming the entry.
 
 This module only parses; it imports neither Optuna nor torch, so the config can check a space at load.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -160,6 +162,15 @@ def _numeric(key, spec, tp, check_value, where) -> Dimension:
     else:
         low, high = float(low), float(high)
         step = float(step) if step is not None else None
+    if step is not None:
+        # Optuna would search low..(the last step below high) instead, with a warning per trial on stderr.
+        # Decimal on the written numbers, as Optuna does: 0.3 - 0.1 is no float multiple of 0.1.
+        span, size = Decimal(str(high)) - Decimal(str(low)), Decimal(str(step))
+        if span % size != 0:
+            last = Decimal(str(low)) + (span // size) * size
+            last = int(last) if tp == "int" else float(last)
+            raise ConfigError(f"{where}.{key}: high={high!r} is not low={low!r} plus a whole number of steps of "
+                              f"{step!r}; e.g. high: {last!r}")
     if check_value is not None:
         check_value(key, low)
         check_value(key, high)

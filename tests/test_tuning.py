@@ -95,6 +95,10 @@ def test_a_good_space_parses_into_typed_dimensions():
     assert [(d.key, d.kind) for d in dims] == [("training.learning_rate", "float"), ("model.hidden_size", "int"),
                                                 ("model.cell_readout", "categorical")]
     assert dims[0].log and dims[1].step == 8
+    # a float step that divides the range exactly in decimal, though not in binary floating point
+    dims = search_space(load_config(overrides={"tune": {"space": {"model.dropout": {"low": 0.1, "high": 0.3,
+                                                                                      "step": 0.1}}}}))
+    assert (dims[0].low, dims[0].high, dims[0].step) == (0.1, 0.3, 0.1)
 
 
 BAD_SPACES = [
@@ -112,6 +116,10 @@ BAD_SPACES = [
     ({"training.learning_rate": {"low": "fast", "high": 1e-2}}, "low='fast' must be a finite number"),
     ({"training.learning_rate": {"lo": 1e-4, "high": 1e-2}}, "unknown field(s) ['lo']"),
     ({"training.learning_rate": 0.001}, "expected a mapping"),
+    ({"model.hidden_size": {"low": 8, "high": 20, "step": 8}},
+     "tune.space.model.hidden_size: high=20 is not low=8 plus a whole number of steps of 8; e.g. high: 16"),
+    ({"model.dropout": {"low": 0.0, "high": 0.5, "step": 0.2}},
+     "tune.space.model.dropout: high=0.5 is not low=0.0 plus a whole number of steps of 0.2; e.g. high: 0.4"),
 ]
 
 
