@@ -241,7 +241,7 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
         return real(*a, **k)
 
     monkeypatch.setattr(tune, "train_trial", interrupted)
-    argv = ["tune", "--config", str(cfg), "--output_dir", str(out), "--quiet"]
+    argv = ["tune", "--config", str(cfg), "--output_dir", str(out)]  # progress lines: not --quiet
     assert main(argv) == 130
     assert "rerun the same command" in capsys.readouterr().err
     study = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}")
@@ -304,7 +304,7 @@ def test_a_failed_or_interrupted_trial_is_one_line_without_optunas_traceback(tin
     study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="sca2lstm")
     study.enqueue_trial({"training.seq_len": 40, "training.spinup": 45})
     study.enqueue_trial({"training.seq_len": 60, "training.spinup": 20})
-    argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
+    argv = ["tune", "--config", str(p), "--output_dir", str(out)]  # progress lines: not --quiet
     with _OptunaRecords() as records:
         assert main([*argv, "--trials", "2"]) == 0
     text = capsys.readouterr()
@@ -409,7 +409,7 @@ def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path,
     study = optuna.create_study(storage=storage, study_name="sca2lstm", direction="minimize")
     study.enqueue_trial({"training.learning_rate": 1.0e6})  # the diverging trial first, then one that trains
     study.enqueue_trial({"training.learning_rate": 3.0e-3})
-    argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
+    argv = ["tune", "--config", str(p), "--output_dir", str(out)]  # progress lines: not --quiet
 
     assert main([*argv, "--trials", "1"]) == 2
     captured = capsys.readouterr()
@@ -430,7 +430,7 @@ def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path,
 
 
 @pytest.mark.slow
-def test_a_trial_reports_each_epoch_on_the_scale_of_its_value(tiny_data_dir, tmp_path):
+def test_a_trial_reports_each_epoch_on_the_scale_of_its_value(tiny_data_dir, tmp_path, capsys):
     """The pruner compares, and a pruned trial is valued by, the epochs' reports: they are the quantity the
     trial's value scores (the validation loss early stopping follows), not the hindcast MSE beside it, on which
     a pruned trial looked better than every completed one."""
@@ -442,6 +442,8 @@ def test_a_trial_reports_each_epoch_on_the_scale_of_its_value(tiny_data_dir, tmp
     p.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "study"
     assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # --quiet: no progress lines, what the study chose and wrote
+    assert [line.split(" ")[0] for line in lines] == ["best", "wrote"], lines
     trial = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials[0]
     assert trial.state.name == "COMPLETE" and trial.user_attrs["best_epoch"] > 0
     assert sorted(trial.intermediate_values) == [1, 2]

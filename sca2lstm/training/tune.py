@@ -32,6 +32,7 @@ import yaml
 from ..config import Config, search_space
 from ..errors import ConfigError, TrainingError, UsageError
 from ..fileio import atomic_write_text
+from ..logs import RESULT
 from ..search_space import Dimension, nested_values
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def train_trial(cfg: Config, cache: _PreparedCache, device, state_dir: Path, epo
 
 def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, study_name: str = "sca2lstm",
               device="cpu", seed: int | None = None, n_trials: int | None = None, on_trial=None,
-              echo=print) -> dict:
+              echo=None) -> dict:
     """Run (or resume) the study until it holds ``n_trials`` finished trials (complete or pruned).
 
     Parameters
@@ -236,8 +237,9 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     on_trial : callable, optional
         ``on_trial(trial_number, TrialOutcome)`` after each completed trial (benchmarks keep the best
         model this way).
-    echo : callable
-        Where progress lines go (one per trial).
+    echo : callable, optional
+        Where every line goes (the study's, one per trial, the best trial and the files written). None: the log,
+        the best trial and the files as results (shown with ``--quiet``), the others as progress (not shown).
 
     Returns
     -------
@@ -295,8 +297,16 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         study.set_user_attr("base", base)
     Finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=Finished))
-    echo(f"study {study_name!r} ({url}): sampler {t.sampler}, objective {t.objective} ({direction}), pruner "
-         f"{t.pruner}; {done} of {total} trials already finished")
+
+    def say(line: str, result: bool = False) -> None:
+        # progress (the study, each trial) is hidden by --quiet; what the study chose and wrote is a result
+        if echo is not None:
+            echo(line)
+        else:
+            log.log(RESULT if result else logging.INFO, line)
+
+    say(f"study {study_name!r} ({url}): sampler {t.sampler}, objective {t.objective} ({direction}), pruner "
+        f"{t.pruner}; {done} of {total} trials already finished")
     cache = _PreparedCache(data_dir)
 
     def objective(trial):
@@ -362,7 +372,7 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         except ValueError:
             best = "no finished trial yet"
         secs = ft.user_attrs.get("seconds")
-        echo(f"trial {ft.number} [{n}/{total}] {what} | {best} | {vals}" + (f" | {secs:.0f} s" if secs else ""))
+        say(f"trial {ft.number} [{n}/{total}] {what} | {best} | {vals}" + (f" | {secs:.0f} s" if secs else ""))
 
     remaining = total - done
     if remaining > 0:
@@ -371,9 +381,9 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
                            callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
     files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
     best = study.best_trial
-    echo(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
-         + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
-    echo(f"wrote {', '.join(str(p) for p in files.values())}")
+    say(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
+        + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()), result=True)
+    say(f"wrote {', '.join(str(p) for p in files.values())}", result=True)
     return {"study": study, "best": best, "best_config": trial_config(cfg, best.params), "files": files}
 
 
