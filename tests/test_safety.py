@@ -880,6 +880,20 @@ def test_synth_with_start_after_end_is_a_usage_error_naming_both_and_writes_noth
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_output_read_by_a_closed_pipe_ends_quietly_without_a_traceback(tiny_data_dir):
+    """`sca2lstm data check | head -2`: the reader closes the pipe; the command ends with exit 141 (as one stopped by
+    SIGPIPE) and nothing on stderr, not a BrokenPipeError traceback. A subprocess: the pipe must be a real one."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run([sys.executable, "-m", "sca2lstm", "data", "check", "--data_dir", str(tiny_data_dir)],
+                              cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
 def test_synth_of_many_basins_names_the_first_ones_in_one_short_line(tmp_path, capsys):
     """500 basins: the line says how many were written and names the first 20, not 500 ids in one line."""
     from sca2lstm.cli.main import main

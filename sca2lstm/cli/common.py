@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import os
 import re
 import sys
 import traceback
@@ -210,6 +211,7 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
 
     - :class:`~sca2lstm.errors.Sca2lstmError`: its own exit code (2 usage, 1 data/checkpoint).
     - KeyboardInterrupt: exit 130 (the trainers save a resumable state before it gets here).
+    - The reader of stdout gone (a closed pipe): exit 141, quietly.
     - Out of memory: exit 1 with the guide's remedy, a smaller ``--batch_size``.
     - A file the system refuses to read or write (a folder that cannot be made, no permission, a full disk):
       exit 1 naming the file and the system's reason.
@@ -232,6 +234,11 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
         detail = f"; {one_line(e)}" if str(e) else ""
         sys.stderr.write(f"{prog}: interrupted{detail}\n")
         return 130
+    except BrokenPipeError:
+        # The reader of the output is gone (`sca2lstm data check | head`): it has what it wanted. End as a command
+        # stopped by SIGPIPE does (exit 141), with stdout pointed at /dev/null so the flush at exit fails no more.
+        _stdout_to_devnull()
+        return 141
     except OSError as e:
         # about no file and not the machine's state (a full disk says no file): a bug, with its traceback
         if e.filename is None and e.errno not in _MACHINE_ERRNOS:
@@ -253,6 +260,16 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
             sys.stderr.write(f"{prog}: error: out of memory on the device; try a smaller --batch_size\n")
             return 1
         raise
+
+
+def _stdout_to_devnull() -> None:
+    """Point the process's stdout at /dev/null (where it has a file descriptor; a test's captured stream has not)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        pass
 
 
 def one_line(e: BaseException) -> str:
