@@ -126,6 +126,20 @@ def test_unreadable_files_become_notes(tmp_path):
     assert src.count("could not read") == 2
 
 
+def test_a_damaged_figure_is_a_note_naming_it_not_a_broken_image(tmp_path):
+    """A figure that is no PNG, or one cut short (a copy stopped halfway), is a note saying so; the whole ones
+    beside it are still embedded."""
+    png = _tiny_png(tmp_path / "training_curve.png")
+    (tmp_path / "history.png").write_bytes(png[:40])
+    (tmp_path / "hydrograph.png").write_text("not an image")
+    (tmp_path / "history.csv").write_text("epoch,train_loss,val_loss\n1,0.5,0.6\n")
+    page = build_report(tmp_path)
+    src = page.read_text(encoding="utf-8")
+    assert "could not read history.png: the PNG image is cut short (no end chunk)" in src
+    assert "could not read hydrograph.png: not a PNG image" in src
+    assert [img["data-src"] for img in _parse(page).imgs] == ["training_curve.png"]
+
+
 def test_cli(run_dir, capsys):
     assert main([str(run_dir), "--quiet"]) == 0
     assert (run_dir / "report.html").is_file()

@@ -344,15 +344,27 @@ def _prob(v: float) -> str:
     return "-" if not math.isfinite(v) else f"{v:.3f}"
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every whole PNG
+
+
 def _figures(run_dir: Path, paths: Iterable[Path]) -> str:
     out = []
     for path in paths:
         rel = _rel(run_dir, path)
         try:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            raw = path.read_bytes()
         except OSError as e:
             out.append(_note(rel, e))
             continue
+        # a damaged file would be embedded as a broken image with no word of why: say it, as for a bad table
+        if not raw.startswith(_PNG_SIGNATURE):
+            out.append(_note(rel, "not a PNG image"))
+            continue
+        if not raw.endswith(_PNG_END):
+            out.append(_note(rel, "the PNG image is cut short (no end chunk)"))
+            continue
+        data = base64.b64encode(raw).decode("ascii")
         out.append(f'<figure><img src="data:image/png;base64,{data}" data-src="{_e(rel)}" '
                    f'alt="{_e(_alt_text(path))}"><figcaption>{_e(rel)}</figcaption></figure>')
     return "\n".join(out)
@@ -373,7 +385,7 @@ def _png_title(path: Path) -> str:
         data = path.read_bytes()
     except OSError:
         return ""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if not data.startswith(_PNG_SIGNATURE):
         return ""
     pos = 8
     while pos + 8 <= len(data):
@@ -549,7 +561,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _note(name: str, err: BaseException) -> str:
+def _note(name: str, err: BaseException | str) -> str:
     msg = " ".join(str(err).split()) or type(err).__name__
     return f'<p class="note">could not read {_e(name)}: {_e(msg)}</p>'
 
