@@ -304,6 +304,7 @@ def test_a_failed_or_interrupted_trial_is_one_line_without_optunas_traceback(tin
     study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="sca2lstm")
     study.enqueue_trial({"training.seq_len": 40, "training.spinup": 45})
     study.enqueue_trial({"training.seq_len": 60, "training.spinup": 20})
+    study.enqueue_trial({"training.seq_len": 40, "training.spinup": 20})
     argv = ["tune", "--config", str(p), "--output_dir", str(out)]  # progress lines: not --quiet
     with _OptunaRecords() as records:
         assert main([*argv, "--trials", "2"]) == 0
@@ -318,10 +319,40 @@ def test_a_failed_or_interrupted_trial_is_one_line_without_optunas_traceback(tin
     monkeypatch.setattr(tune, "train_trial", interrupted)
     study.enqueue_trial({"training.seq_len": 60, "training.spinup": 45})  # a valid one: its training is interrupted
     with _OptunaRecords() as records:
-        assert main([*argv, "--trials", "2"]) == 130
+        assert main([*argv, "--trials", "3"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "rerun the same command to finish its trials" in err[0], err
     assert not [m for m in records.messages if "failed" in m or "--resume" in m], records.messages
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_not_one_of_the_studys_trials_and_another_is_drawn_in_its_place(tiny_data_dir, tmp_path,
+                                                                                         capsys):
+    """--trials 2 with the first trial an invalid combination: the run ends with two finished trials, not one; a run
+    whose trials all fail stops (no endless drawing) and says so."""
+    from sca2lstm.cli.main import main
+
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["tune"]["space"] = {"training.seq_len": {"choices": [40, 60]}, "training.spinup": {"choices": [20, 45]}}
+    p = tmp_path / "pair.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'study.db'}"
+    study = optuna.create_study(storage=storage, study_name="sca2lstm")
+    for seq_len, spinup in [(40, 45), (60, 20), (40, 20)]:
+        study.enqueue_trial({"training.seq_len": seq_len, "training.spinup": spinup})
+    argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
+    assert main([*argv, "--trials", "2"]) == 0
+    assert [t.state.name for t in optuna.load_study(study_name="sca2lstm", storage=storage).trials] == [
+        "FAIL", "COMPLETE", "COMPLETE"]
+    capsys.readouterr()
+
+    study.enqueue_trial({"training.seq_len": 40, "training.spinup": 45})  # the one more trial asked fails
+    assert main([*argv, "--trials", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 3 trials finished: the last 1 failed; narrow tune.space" in err, err
+    assert len(optuna.load_study(study_name="sca2lstm", storage=storage).trials) == 4
 
 
 @pytest.mark.slow

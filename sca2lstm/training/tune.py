@@ -374,11 +374,17 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         secs = ft.user_attrs.get("seconds")
         say(f"trial {ft.number} [{n}/{total}] {what} | {best} | {vals}" + (f" | {secs:.0f} s" if secs else ""))
 
-    remaining = total - done
-    if remaining > 0:
-        with _quiet_failed_trials():
-            study.optimize(objective, n_trials=remaining, catch=(ConfigError,), gc_after_trial=True,
+    with _quiet_failed_trials():
+        # A failed trial (an invalid combination of the searched keys) is not one of the `total` the study holds:
+        # rounds run until that many have finished. One round in which none finished ends it (every draw failed).
+        while done < total:
+            study.optimize(objective, n_trials=total - done, catch=(ConfigError,), gc_after_trial=True,
                            callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
+            before, done = done, len(study.get_trials(deepcopy=False, states=Finished))
+            if done == before:
+                log.warning(f"{done} of {total} trials finished: the last {total - before} failed; narrow tune.space "
+                            "to valid combinations, or rerun to draw more")
+                break
     files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
     best = study.best_trial
     say(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
