@@ -421,6 +421,26 @@ def test_a_study_resumed_with_other_data_or_epochs_is_refused_naming_the_setting
 
 
 @pytest.mark.slow
+def test_a_study_whose_first_start_failed_starts_again_with_the_corrected_settings(tiny_data_dir, tmp_path, capsys):
+    """A first start on a mistyped data folder fails before any trial finishes; it had recorded its settings, and
+    the corrected command was refused for ever ('ran its trials with data_dir ...'), though no trial had run with
+    them. The corrected command runs the study, with its own objective's direction."""
+    from sca2lstm.cli.main import main
+
+    out = tmp_path / "study"
+    argv = ["tune", "--config", str(_tune_yaml(tmp_path, tiny_data_dir)), "--output_dir", str(out), "--quiet",
+            "--trials", "1"]
+    (tmp_path / "typo" / "timeseries").mkdir(parents=True)
+    assert main([*argv, "--data_dir", str(tmp_path / "typo")]) == 1
+    assert "no timeseries files" in capsys.readouterr().err
+    assert main([*argv, "--objective", "val_nse"]) == 0, capsys.readouterr().err
+    study = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert [t.state.name for t in study.trials] == ["COMPLETE"]
+    assert study.user_attrs["base"]["data_dir"] == str(tiny_data_dir)
+
+
+@pytest.mark.slow
 def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path, capsys):
     """A trial whose learning rate makes training diverge (1e6: its validation loss goes to 1e16) never beats its
     starting weights; scored there, it tied with or beat the trials that trained and could be written as

@@ -263,13 +263,27 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
     direction = "minimize" if t.objective == "val_loss" else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage_url(storage, out_dir)
-    study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction=direction,
-                                sampler=make_sampler(t.sampler, seed, t.population, total),
-                                pruner=make_pruner(t.pruner, cfg.training.epochs), load_if_exists=True)
+    store = open_storage(url)
+
+    def create():
+        return optuna.create_study(storage=store, study_name=study_name, direction=direction,
+                                   sampler=make_sampler(t.sampler, seed, t.population, total),
+                                   pruner=make_pruner(t.pruner, cfg.training.epochs), load_if_exists=True)
+
+    study = create()
+    space_record = {d.key: [d.kind, d.low, d.high, d.log, d.step, list(d.choices)] for d in dims}
+    base = base_record(cfg, dims, data_dir)
+    settings = {"space": space_record, "objective": t.objective, "base": base}
+    if (any(study.user_attrs.get(k) not in (None, v) for k, v in settings.items())
+            and all(tr.state == optuna.trial.TrialState.FAIL for tr in study.trials)):
+        # No trial of the study ever finished (its first start failed, e.g. on a mistyped --data_dir): it holds no
+        # result to keep, and refusing the corrected settings would leave a study no command can resume. Its
+        # direction is fixed at creation, so it is made again rather than given the new settings.
+        optuna.delete_study(study_name=study_name, storage=store)
+        study = create()
     if study.trials:
         study.sampler = make_sampler(t.sampler, resumed_seed(t.sampler, seed, len(study.trials)), t.population, total)
     stored = study.user_attrs.get("space")
-    space_record = {d.key: [d.kind, d.low, d.high, d.log, d.step, list(d.choices)] for d in dims}
     if stored is not None and stored != space_record:
         raise UsageError(f"study {study_name!r} in {url} was run with another search space; use another "
                          f"--study_name or --output_dir to start a new one")
@@ -280,7 +294,6 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         raise UsageError(f"objective {t.objective!r}: study {study_name!r} in {url} scores its trials by {recorded!r}; "
                          f"resume it with --objective {recorded}, or use another --study_name or --output_dir to "
                          "start a new one")
-    base = base_record(cfg, dims, data_dir)
     ran_with = study.user_attrs.get("base")
     if ran_with is not None:
         changed = next((k for k in sorted(set(base) | set(ran_with)) if base.get(k) != ran_with.get(k)), None)
