@@ -441,6 +441,27 @@ def test_a_study_whose_first_start_failed_starts_again_with_the_corrected_settin
 
 
 @pytest.mark.slow
+def test_best_config_names_the_data_folder_the_study_ran_on_not_the_configs(tiny_data_dir, tmp_path, monkeypatch):
+    """The config names one folder (relative to where the study ran), --data_dir another: the trials read the
+    second, and best_config.yaml, for --config of the final training, names it, absolute. It named the config's."""
+    import shutil
+
+    from sca2lstm.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_data_dir, tmp_path / "configured")
+    shutil.copytree(tiny_data_dir, tmp_path / "given")
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
+    cfg["data"]["data_dir"] = "configured"
+    p = tmp_path / "rel.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    assert main(["tune", "--config", str(p), "--output_dir", str(out), "--trials", "1", "--quiet",
+                 "--data_dir", "given"]) == 0
+    assert load_config(out / "best_config.yaml").data.data_dir == str(tmp_path / "given")
+
+
+@pytest.mark.slow
 def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path, capsys):
     """A trial whose learning rate makes training diverge (1e6: its validation loss goes to 1e16) never beats its
     starting weights; scored there, it tied with or beat the trials that trained and could be written as

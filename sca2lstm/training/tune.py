@@ -434,8 +434,8 @@ def _fmt(v) -> str:
 def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data_dir=None) -> dict:
     """trials.csv, history.png and best_config.yaml of the study (rewritten from the stored study).
 
-    ``best_config.yaml`` names the data folder the study ran on (``data_dir``, absolute) unless the config named
-    one, and says that its ``training.epochs`` was each trial's budget, not an epoch count chosen by the study."""
+    ``best_config.yaml`` names the data folder the study ran on (``data_dir``, absolute; ``builtin`` where the
+    config asked for the built-in basins by that name), and says that its ``training.epochs`` was each trial's budget, not an epoch count chosen by the study."""
     from ..evaluation.tuning_plots import plot_optimization_history
     optuna = require_optuna()
 
@@ -458,7 +458,9 @@ def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data
         title=f"Study {study_name}: {cfg.tune.sampler}, {len(trials)} trials")
     best = study.best_trial
     best_cfg = trial_config(cfg, best.params).to_dict()
-    if data_dir is not None and not best_cfg["data"].get("data_dir"):
+    if data_dir is not None and best_cfg["data"].get("data_dir") != "builtin":
+        # the folder the trials read, whatever named it (--data_dir and $SCA2LSTM_DATA_DIR beat the config's), and
+        # absolute: the config's own may be another folder, or relative to where the study ran
         best_cfg["data"]["data_dir"] = str(Path(data_dir).expanduser().absolute())
     tune_section = best_cfg.pop("tune")
     header = (f"# The best trial ({best.number}) of study {study_name!r}: {objective} {best.value:.6g} on the "
