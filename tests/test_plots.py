@@ -418,6 +418,22 @@ def test_the_tuning_figures_mark_whole_trials_only(tmp_path, monkeypatch, which)
     assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks), ticks
 
 
+def test_a_diverged_trial_is_marked_off_the_scale_and_the_others_keep_theirs(tmp_path, monkeypatch):
+    """A diverged trial's last value (1e16) drawn as a point flattened every other trial onto one line at 0."""
+    from sca2lstm.evaluation import tuning_plots as T
+
+    figs = []
+    monkeypatch.setattr(T, "_save", lambda fig, path: figs.append(fig) or path)
+    values = np.array([0.56, 0.67, 9.9e15, 0.61, 9.9e15])
+    states = np.array(["COMPLETE", "COMPLETE", "DIVERGED", "PRUNED", "DIVERGED"])
+    T.plot_optimization_history(np.arange(5), values, states, tmp_path / "h.png", "val_loss")
+    ax = figs[0].axes[0]
+    lo, hi = ax.get_ylim()
+    assert 0.4 < lo < 0.56 and 0.67 < hi < 1.0, (lo, hi)
+    marks = [ln for ln in ax.get_lines() if ln.get_label().startswith("diverged")]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [2, 4]
+
+
 @pytest.mark.parametrize("which", ["history", "best_so_far"])
 def test_the_tuning_figures_legend_hides_no_trial(tmp_path, monkeypatch, which):
     from sca2lstm.evaluation import tuning_plots as T

@@ -462,7 +462,7 @@ def test_best_config_names_the_data_folder_the_study_ran_on_not_the_configs(tiny
 
 
 @pytest.mark.slow
-def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path, capsys):
+def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path, capsys, monkeypatch):
     """A trial whose learning rate makes training diverge (1e6: its validation loss goes to 1e16) never beats its
     starting weights; scored there, it tied with or beat the trials that trained and could be written as
     best_config.yaml. It is pruned, saying why; a study with no other trial writes nothing and says so."""
@@ -490,7 +490,13 @@ def test_a_diverging_trial_is_pruned_and_never_the_best(tiny_data_dir, tmp_path,
     assert len(err) == 1 and "no completed trial" in err[0] and "1 of its 1 finished trials diverged" in err[0], err
     assert not (out / "best_config.yaml").exists()
 
+    from sca2lstm.evaluation import tuning_plots
+
+    figs = []
+    save = tuning_plots._save
+    monkeypatch.setattr(tuning_plots, "_save", lambda fig, path: figs.append(fig.axes[0].get_ylim()) or save(fig, path))
     assert main([*argv, "--trials", "2"]) == 0
+    assert figs[-1][1] < 10, figs  # history.png: the diverged trial (1e16) marked off the scale, not drawn at it
     trials = optuna.load_study(study_name="sca2lstm", storage=storage).trials
     assert [t.state.name for t in trials] == ["PRUNED", "COMPLETE"]
     assert "starting weights" in trials[0].user_attrs["diverged"]

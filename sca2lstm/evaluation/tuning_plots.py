@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
 
 from .plots import _new_figure, _save
 
@@ -46,7 +47,8 @@ def plot_optimization_history(numbers, values, states, path, objective: str, min
     values : sequence of float, shape [n]
         The objective of finished trials; for pruned ones their last intermediate value; NaN if none.
     states : sequence of str, shape [n]
-        ``COMPLETE``, ``PRUNED``, ``FAIL``, ...
+        ``COMPLETE``, ``PRUNED``, ``FAIL``, ... and ``DIVERGED`` (a pruned trial whose training diverged): drawn
+        as a mark at the top of the axes, not at its value (1e16, say, which flattened every other trial).
     """
     numbers = np.asarray(numbers)
     values = np.asarray(values, dtype=np.float64)
@@ -59,6 +61,10 @@ def plot_optimization_history(numbers, values, states, path, objective: str, min
     pruned = states == "PRUNED"
     if pruned.any():
         ax.plot(numbers[pruned], values[pruned], "x", color="tab:gray", ms=5, label="pruned (last epoch reported)")
+    diverged = states == "DIVERGED"
+    if diverged.any():  # x in trials, y in the axes: the marks take no part in the value axis's limits
+        ax.plot(numbers[diverged], np.full(int(diverged.sum()), 0.97), "v", color="tab:orange", ms=6, clip_on=False,
+                transform=blended_transform_factory(ax.transData, ax.transAxes), label="diverged (off the scale)")
     ax.step(numbers, best_so_far(np.where(done, values, np.nan), minimize), where="post", color="tab:red",
             label="best so far")
     ax.set_xlabel("trial")

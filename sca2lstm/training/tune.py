@@ -453,7 +453,8 @@ def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data
               (tr.intermediate_values[tr.last_step] if tr.last_step is not None else math.nan) for tr in trials]
     objective = cfg.tune.objective
     files["history"] = plot_optimization_history(
-        [tr.number for tr in trials], values, [tr.state.name for tr in trials], out_dir / "history.png",
+        [tr.number for tr in trials], values,
+        ["DIVERGED" if "diverged" in tr.user_attrs else tr.state.name for tr in trials], out_dir / "history.png",
         objective, minimize=study.direction == optuna.study.StudyDirection.MINIMIZE,
         title=f"Study {study_name}: {cfg.tune.sampler}, {len(trials)} trials")
     best = study.best_trial
