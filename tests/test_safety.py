@@ -894,6 +894,17 @@ def test_output_read_by_a_closed_pipe_ends_quietly_without_a_traceback(tiny_data
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr
 
 
+def test_synth_into_a_folder_under_a_file_names_the_file_in_one_line(tmp_path, capsys):
+    """--out notes.txt/basins: the file in the way is named (it said 'notes.txt: File exists'); nothing is written."""
+    from sca2lstm.cli.main import main
+
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["data", "synth", "--out", str(tmp_path / "notes.txt" / "basins"), "--basins", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'notes.txt'} is a file, not a folder" in err[0], err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_synth_of_many_basins_names_the_first_ones_in_one_short_line(tmp_path, capsys):
     """500 basins: the line says how many were written and names the first 20, not 500 ids in one line."""
     from sca2lstm.cli.main import main

@@ -12,7 +12,7 @@ import sys
 import time
 
 from ..errors import DataError, UsageError
-from .common import ArgumentParser, iso_date, non_negative_int, one_line, positive_int, run_main
+from .common import ArgumentParser, iso_date, non_negative_int, one_line, output_folder, positive_int, run_main
 
 PROG = "sca2lstm data"
 #: Basin ids `data synth` lists after writing them; a longer list names these and counts the rest.
@@ -49,6 +49,7 @@ def _body(args) -> int:
         from ..data.synthetic import generate_synthetic
         if args.start > args.end:  # a usage error (exit 2), as for every other command's --start/--end
             raise UsageError(f"--start {args.start} is after --end {args.end}")
+        output_folder(args.out, "--out")  # a file in the way named as such, not the system's 'File exists'
         t0 = time.time()
         ids = generate_synthetic(args.out, n_basins=args.basins, seed=args.seed, start=args.start, end=args.end,
                                  marked_by=f"`sca2lstm data synth` (seed {args.seed})")
