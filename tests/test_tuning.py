@@ -255,6 +255,8 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) == 4 and len(study.trials) == 5  # the failed trial is not counted again
     assert main(argv) == 0  # a finished study runs no more trials
+    assert main([*argv, "--trials", "3"]) == 0  # nor one asked for fewer than it holds, and says so
+    assert "4 trials already finished, more than the 3 asked: none to run" in capsys.readouterr().out
     assert len(optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}").trials) == 5
 
     import pandas as pd

@@ -319,7 +319,8 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
             log.log(RESULT if result else logging.INFO, line)
 
     say(f"study {study_name!r} ({url}): sampler {t.sampler}, objective {t.objective} ({direction}), pruner "
-        f"{t.pruner}; {done} of {total} trials already finished")
+        f"{t.pruner}; " + (f"{done} of {total} trials already finished" if done <= total else
+                           f"{done} trials already finished, more than the {total} asked: none to run"))
     cache = _PreparedCache(data_dir)
 
     def objective(trial):
