@@ -26,6 +26,20 @@ def _not_file_only(record: logging.LogRecord) -> bool:
     return not getattr(record, "file_only", False)
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """A console stream handler that lets a closed pipe end the command (``sca2lstm tune ... | head -1``).
+
+    logging reports a failed write as '--- Logging error ---' with a traceback on stderr and goes on, once per
+    line; a BrokenPipeError instead reaches the command's error handling, which ends it quietly (exit 141).
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, BrokenPipeError):
+            raise error
+        super().handleError(record)
+
+
 def setup_logging(quiet: bool = False, logfile=None) -> None:
     """Console logging (and optionally a file). Idempotent: handlers are replaced, not stacked.
 
@@ -38,13 +52,13 @@ def setup_logging(quiet: bool = False, logfile=None) -> None:
         h.close()
     root.setLevel(logging.INFO)
     root.propagate = False
-    h = logging.StreamHandler(sys.stdout)
+    h = _ConsoleHandler(sys.stdout)
     h.setFormatter(logging.Formatter("%(message)s"))
     h.setLevel(RESULT if quiet else logging.INFO)
     h.addFilter(_not_file_only)
     if quiet:
         h.addFilter(lambda record: record.levelno == RESULT)
-        err = logging.StreamHandler(sys.stderr)
+        err = _ConsoleHandler(sys.stderr)
         err.setFormatter(logging.Formatter("%(message)s"))
         err.setLevel(logging.WARNING)
         err.addFilter(_not_file_only)

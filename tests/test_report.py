@@ -140,6 +140,30 @@ def test_a_damaged_figure_is_a_note_naming_it_not_a_broken_image(tmp_path):
     assert [img["data-src"] for img in _parse(page).imgs] == ["training_curve.png"]
 
 
+def test_a_closed_pipe_on_a_logged_line_ends_the_command_quietly(run_dir, capsys, monkeypatch):
+    """`sca2lstm report RUN_DIR | head -0`: the 'wrote' line goes through logging, which printed '--- Logging
+    error ---' and a traceback for each line written to a closed pipe and went on; the command ends with 141."""
+    import sys
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    from sca2lstm.logs import setup_logging
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    try:
+        assert main([str(run_dir)]) == 141
+    finally:
+        monkeypatch.undo()
+        setup_logging()  # the console handler back on the real stdout for the tests after this one
+    assert capsys.readouterr().err == ""
+    assert (run_dir / "report.html").is_file()
+
+
 def test_cli(run_dir, capsys):
     assert main([str(run_dir), "--quiet"]) == 0
     assert (run_dir / "report.html").is_file()

@@ -268,7 +268,7 @@ def _stdout_to_devnull() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):  # io.UnsupportedOperation is both
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both; a stand-in stream has none
         pass
 
 
