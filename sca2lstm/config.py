@@ -357,14 +357,32 @@ def _value_kind(annotation) -> str:
     return {bool: "bool", int: "int", float: "float"}.get(annotation, "str")
 
 
+#: Keys of tune.space that `sca2lstm tune` refuses, and why: its trials pretrain, read the study's data folder and are
+#: scored on one validation period; a searched value of these would change nothing, or the yardstick itself.
+_NOT_SEARCHED = {
+    "finetune.*": "the trials pretrain and never read the finetune section (fine_train.py --strategy search "
+                  "searches fine-tuning)",
+    "data.data_dir": "every trial reads the study's data folder (--data_dir)",
+    "data.cache_dir": "it changes where prepared data is kept, not the model",
+    "training.device": "it changes where a trial runs, not the model (--device)",
+    **{f"data.{k}": "the trials would be scored on different periods, and their scores could not be compared"
+       for k in ("val_start", "val_end", "test_start", "test_end")},
+}
+
+
 def search_space(cfg: Config, source: str = "config") -> list:
     """The validated dimensions of ``cfg.tune.space`` (:mod:`sca2lstm.search_space`): the keys of the
-    data, model, training and finetune sections' own fields may be searched; each bound and choice must
-    itself be a valid value of its key, checked by building the config with it."""
+    data, model and training sections' own fields may be searched, but not those of :data:`_NOT_SEARCHED`
+    (the finetune section, the data folders, the device, the validation and test periods); each bound and
+    choice must itself be a valid value of its key, checked by building the config with it."""
     from .search_space import parse_space
 
     key_types = {f"{section}.{k}": _value_kind(f.annotation) for section, cls in _SECTIONS.items()
                  if section != "tune" for k, f in cls.model_fields.items()}
+    for key in (cfg.tune.space or {}) if isinstance(cfg.tune.space, dict) else ():
+        why = _NOT_SEARCHED.get(str(key)) or _NOT_SEARCHED.get(str(key).split(".", 1)[0] + ".*")
+        if why is not None:
+            raise ConfigError(f"{source}: tune.space.{key} cannot be searched: {why}")
     plain = cfg.to_dict()
     plain["tune"]["space"] = {}
 
