@@ -7,8 +7,10 @@ evaluation) without the library layers knowing about the command line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import threading
 
 ROOT = "sca2lstm"
 
@@ -36,8 +38,22 @@ class _ConsoleHandler(logging.StreamHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         error = sys.exc_info()[1]
         if isinstance(error, BrokenPipeError):
-            raise error
+            # Nothing more to a reader that is gone. A command ends; the service (its event loop, its worker
+            # threads) goes on serving: raised inside a request, the error would answer every request that logs 500
+            logging.getLogger(ROOT).removeHandler(self)
+            if threading.current_thread() is threading.main_thread() and not _in_event_loop():
+                raise error
+            return
         super().handleError(record)
+
+
+def _in_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop (the service's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def setup_logging(quiet: bool = False, logfile=None) -> None:

@@ -117,3 +117,39 @@ def test_a_record_for_the_log_file_only_reaches_the_file_not_the_console(tmp_pat
     out = capsys.readouterr()
     assert "Interrupted" not in out.out + out.err and "a warning still shows" in out.out + out.err
     assert "Interrupted: the state is saved" in (tmp_path / "train.log").read_text(encoding="utf-8")
+
+
+def test_a_closed_console_inside_the_services_event_loop_stops_the_console_lines_not_the_request():
+    """A command ends on a closed stdout (exit 141); the service, whose requests log from its event loop, must go on
+    serving: the error raised there would have answered every request that logs with a 500."""
+    import asyncio
+    import logging
+    import sys
+
+    from sca2lstm.logs import ROOT, setup_logging
+
+    class ClosedPipe:
+        writes = 0
+
+        def write(self, text):
+            ClosedPipe.writes += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    real = sys.stdout
+    sys.stdout = ClosedPipe()
+    try:
+        setup_logging()
+
+        async def request():
+            logging.getLogger(ROOT + ".serve").info("station 32006: forecast")   # must not raise here
+            logging.getLogger(ROOT + ".serve").info("station 32007: forecast")
+            return "answered"
+
+        assert asyncio.run(request()) == "answered"
+        assert ClosedPipe.writes == 1          # the console handler left after the first failed line
+    finally:
+        sys.stdout = real
+        setup_logging()
