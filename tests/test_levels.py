@@ -282,3 +282,17 @@ def test_levels_read_alike_at_import_and_at_forecast():
     for parse in (lv.parse_levels, lambda t: import_levels(t, "m3/s")):
         with pytest.raises(UsageError, match="'alert' given twice"):
             parse("alert=1,alert=2")
+
+
+def test_a_level_written_as_yes_or_true_in_a_spec_or_json_is_not_read_as_one(tmp_path):
+    """YAML reads a spec's `alert: yes` as True, which float() takes for 1: it is refused as no number, in one
+    line, in either unit; a whole number stays a level."""
+    from sca2lstm.data.station_options import parse_levels as import_levels
+
+    for value in (True, False):
+        for parse in (lambda d: import_levels(d, "m"), lambda d: import_levels(d, "m3/s")):
+            with pytest.raises(UsageError, match=rf"level alert={value} is not a number") as e:
+                parse({"alert": value, "danger": 1.8})
+            assert "\n" not in str(e.value)
+    assert {k: v.value for k, v in import_levels({"alert": 1, "danger": 1.8}, "m").items()} == {"alert": 1.0,
+                                                                                                  "danger": 1.8}

@@ -585,6 +585,8 @@ def check_level(name, value, unit="m3/s", warn_probability=None, source: str = "
         raise UsageError(f"{source}: level name {name!r} is the name of a return-period level fitted on the record "
                          "(q2y, q5y, q10y, q20y), which cannot be set; give your level another name (e.g. alert, "
                          "warning, danger)")
+    if isinstance(value, bool):  # YAML reads `alert: yes` as True, which float() would take for a level of 1
+        raise UsageError(f"{source}: level {name}={value!r} is not a number")
     try:
         v = float(value)
     except (TypeError, ValueError):
