@@ -227,6 +227,30 @@ def test_spec_yaml_imports_a_list_all_or_nothing(source, tmp_path, capsys):
     np.testing.assert_allclose(a["discharge_vol"], b["discharge_vol"], rtol=1e-5)
 
 
+def test_a_key_or_warning_level_written_twice_in_a_spec_is_refused_naming_it(source, tmp_path, capsys):
+    """YAML keeps the last of a key written twice: two `alert:` levels (or two `lat:`) would import the
+    station with one of them dropped without a word. It is one line naming the key and both lines, exit 2,
+    nothing written; the same entry with the key once imports."""
+    write_csv(source, tmp_path / "a.csv")
+    out = tmp_path / "stations"
+    spec = tmp_path / "stations.yaml"
+    head = ["stations:", "  - file: a.csv", "    id: DE1", f"    map: {MAP}", "    discharge_unit: m3/s",
+            "    lat: 52.1"]
+    for extra, key, line, first in ((["    warning_levels:", "      alert: 10", "      alert: 20"], "alert", 9, 8),
+                                    (["    warning_levels: {alert: 10, alert: 20}"], "alert", 7, 7),
+                                    (["    lat: 50"], "lat", 7, 6)):
+        spec.write_text("\n".join(head + extra) + "\n")
+        rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(out)])
+        assert rc == 2 and not out.exists()
+        assert f"line {line}: {key!r} is given twice in one entry (first on line {first})" in err
+        assert len(err.strip().splitlines()) == 1
+    spec.write_text("\n".join(head + ["    warning_levels:", "      alert: 10", "      danger: 20"]) + "\n")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(out), "--quiet"])
+    assert rc == 0, err
+    levels = json.loads((out / "meta" / "DE1.json").read_text())["warning_levels"]
+    assert {k: v["value"] for k, v in levels.items()} == {"alert": 10.0, "danger": 20.0}
+
+
 def test_a_spec_attr_written_as_the_flag_is_reads_as_the_mapping(source, tmp_path, capsys):
     """`attr: elev_mean=50` in a spec (the --attr flag's form) is the attribute elev_mean, as `attr: {elev_mean: 50}`
     is, not a refusal naming its first letter."""

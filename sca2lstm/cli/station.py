@@ -151,6 +151,9 @@ def _from_spec(path, args) -> list[dict]:
         raise UsageError(f"--spec {p}: no such file")
     try:
         doc = yaml.load(read_text(p, None, "station spec").text, Loader=_spec_loader())   # UTF-8 or GBK
+    except _KeyGivenTwice as e:
+        raise UsageError(f"--spec {p}, line {e.line}: {e.key!r} is given twice in one entry (first on line "
+                         f"{e.first}); write it once") from None
     except yaml.YAMLError as e:
         # `decimal: ,` written as the flag is typed: a lone ',' (or a lone quote) is YAML's syntax, not a value
         line = getattr(getattr(e, "problem_mark", None), "line", None)
@@ -197,6 +200,14 @@ def _beside(spec: Path, value) -> str:
     return str(path if path.is_absolute() else spec.parent / path)
 
 
+class _KeyGivenTwice(Exception):
+    """A key written twice in one mapping of a station spec, on 1-based ``line`` (first on ``first``)."""
+
+    def __init__(self, key: str, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
 def _spec_loader():
     """A safe YAML loader that keeps an integer as written where its number would read otherwise: YAML 1.1
     reads ``id: 01010500`` (a station code) as the octal number 266560 and ``1_000`` as 1000, which would
@@ -206,7 +217,15 @@ def _spec_loader():
     import yaml
 
     class SpecLoader(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node, deep=False):
+            # YAML keeps the last of a key written twice (two `alert:` levels, two `lat:`) without a word
+            first = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in first:
+                        raise _KeyGivenTwice(key.value, key.start_mark.line + 1, first[key.value])
+                    first[key.value] = key.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
 
     def integer(loader, node):
         text = loader.construct_scalar(node)
