@@ -296,3 +296,14 @@ def test_a_level_written_as_yes_or_true_in_a_spec_or_json_is_not_read_as_one(tmp
             assert "\n" not in str(e.value)
     assert {k: v.value for k, v in import_levels({"alert": 1, "danger": 1.8}, "m").items()} == {"alert": 1.0,
                                                                                                   "danger": 1.8}
+
+
+def test_levels_written_as_a_list_in_a_spec_are_named_as_a_list():
+    """A spec's `warning_levels: [45, 80]` gives values without names: one line saying it is a list and showing
+    the NAME=VALUE form, not a complaint about an entry '[45'."""
+    from sca2lstm.data.station_options import parse_levels as import_levels
+
+    with pytest.raises(UsageError, match=r"--warning_levels \[45, 80\] is a list, not NAME=VALUE pairs; "
+                                         r"e\.g\. alert=45\.0,danger=80\.0") as e:
+        import_levels([45, 80], "m3/s")
+    assert "\n" not in str(e.value)

@@ -560,6 +560,8 @@ def parse_pairs(text, flag: str, example: str, what: str = "NAME=VALUE") -> list
     """
     if isinstance(text, dict):
         pairs = [(str(k).strip(), v) for k, v in text.items()]
+    elif isinstance(text, (list, tuple)):  # a spec's `warning_levels: [45, 80]`: values without their names
+        raise UsageError(f"{flag} {list(text)!r} is a list, not {what} pairs; e.g. {example}")
     else:
         pairs = []
         for part in half_width(text).split(","):
