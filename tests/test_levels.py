@@ -307,3 +307,25 @@ def test_levels_written_as_a_list_in_a_spec_are_named_as_a_list():
                                          r"e\.g\. alert=45\.0,danger=80\.0") as e:
         import_levels([45, 80], "m3/s")
     assert "\n" not in str(e.value)
+
+
+def test_a_water_level_no_record_could_warn_on_is_refused_with_its_flow_through_the_curve():
+    """A water level is compared as its flow: the refusal gives that flow (a stage of 0.6 m against a lowest
+    flow of 0.13 m3/s reads as no comparison) and asks about the curve's datum, not for --levels_in stage,
+    which was given; a flow level keeps its hint about the unit flags."""
+    from sca2lstm.data.station_meta import check_level_flows
+
+    q = np.array([0.5, 2.0, 3.0, 4.0])
+    curve = {"kind": "power", "segments": [{"a": 2.0, "b": 1.5, "h0": 0.5}]}   # 0.6 m -> 2 * 0.1^1.5 = 0.0632
+    with pytest.raises(DataError, match=r"alert=0\.6 m lies below every daily flow of the record \(lowest 0\.5 "
+                                        r"m3/s\) through the rating curve \(0\.6 m = 0\.0632 m3/s\): it would warn "
+                                        r"every day; is the level in m, on the curve's datum\?$"):
+        check_level_flows(q, {"alert": WarningLevel(0.6, "m")}, curve)
+    with pytest.raises(DataError, match=r"alert=10 m is 15 times the record's highest daily flow \(4 m3/s\) "
+                                        r"through the rating curve \(10 m = 58\.6 m3/s\): it would never warn; "
+                                        r"is the level in m, on the curve's datum\?$"):
+        check_level_flows(q, {"alert": WarningLevel(10.0, "m")}, curve)      # 2 * 9.5^1.5 = 58.6
+    with pytest.raises(DataError, match=r"alert=0\.1 m3/s lies below every daily flow of the record \(lowest 0\.5 "
+                                        r"m3/s\): it would warn every day; levels are in m3/s, or water levels in m "
+                                        r"with --levels_in stage$"):
+        check_level_flows(q, {"alert": WarningLevel(0.1, "m3/s")}, curve)

@@ -664,12 +664,17 @@ def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_l
         lines.append(f"warning level {name}: {shown}{flow:.3g} m3/s")
         if not len(q):
             continue
+        # a water level is compared as its flow: say so, and point at the curve's datum, not at the unit flag
+        stage = lv.unit == "m"
+        through = f" through the rating curve ({lv.value:g} m = {flow:.3g} m3/s)" if stage else ""
         if flow > MAX_LEVEL_RATIO * q.max():
+            hint = ("is the level in m, on the curve's datum?" if stage else
+                    f"levels are in m3/s (a level in l/s?), or water levels in m with {stage_flag}")
             raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} is {times_text(flow / q.max())} times the record's "
-                            f"highest daily flow ({q.max():.3g} m3/s): it would never warn; levels are in m3/s (a "
-                            f"level in l/s?), or water levels in m with {stage_flag}")
+                            f"highest daily flow ({q.max():.3g} m3/s){through}: it would never warn; {hint}")
         if flow < q.min():
+            hint = ("is the level in m, on the curve's datum?" if stage else
+                    f"levels are in m3/s, or water levels in m with {stage_flag}")
             raise DataError(f"{flag} {name}={lv.value:g} {lv.unit} lies below every daily flow of the record "
-                            f"(lowest {q.min():.3g} m3/s): it would warn every day; levels are in m3/s, or water "
-                            f"levels in m with {stage_flag}")
+                            f"(lowest {q.min():.3g} m3/s){through}: it would warn every day; {hint}")
     return lines
