@@ -329,3 +329,23 @@ def test_a_water_level_no_record_could_warn_on_is_refused_with_its_flow_through_
                                         r"m3/s\): it would warn every day; levels are in m3/s, or water levels in m "
                                         r"with --levels_in stage$"):
         check_level_flows(q, {"alert": WarningLevel(0.1, "m3/s")}, curve)
+
+
+def test_a_water_level_the_curve_cannot_convert_at_a_forecast_names_the_level():
+    """At a forecast, as at the import, a water level below the rating curve or deeper than any river is one
+    line naming the level, not only the stage."""
+    d = pd.date_range("1990-10-01", "2000-09-30")
+    q = np.random.default_rng(1).gamma(2.0, 5.0, len(d))
+    meta = StationMeta("s1", rating_curve={"kind": "power", "segments": [{"a": 2.0, "b": 1.5, "h0": 0.5}]})
+    for stage, said in ((0.1, "a water level of 0.1 m lies below the rating curve"),
+                        (40.0, "a water level of 40 m lies 39.5 m above the rating curve's zero-flow stage")):
+        with pytest.raises(UsageError, match=rf"^level minor={stage:g} m: {said}") as e:
+            lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, user_levels={"minor": stage},
+                              levels_in="stage", n_boot=10)
+        assert "\n" not in str(e.value)
+    # the forecast's own check of the levels against the record (its first look at them) names them as well
+    from sca2lstm.data.station_meta import check_level_flows
+
+    with pytest.raises(UsageError, match=r"^--warning_levels minor=0\.1 m: a water level of 0\.1 m lies below the "
+                                         r"rating curve"):
+        check_level_flows(q, {"minor": WarningLevel(0.1, "m")}, meta.rating_curve)

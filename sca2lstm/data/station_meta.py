@@ -658,7 +658,10 @@ def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_l
     for name, lv in levels.items():
         if lv.unit == "m":
             from .rating import level_discharge
-            flow, shown = level_discharge(rating, lv.value), f"{lv.value:g} m (water level) = "
+            try:
+                flow, shown = level_discharge(rating, lv.value), f"{lv.value:g} m (water level) = "
+            except UsageError as e:  # the curve's message names the stage only: name the level too
+                raise UsageError(f"{flag} {name}={lv.value:g} m: {e}") from None
         else:
             flow, shown = float(lv.value), ""
         lines.append(f"warning level {name}: {shown}{flow:.3g} m3/s")

@@ -400,7 +400,10 @@ def stage_to_flow(rating_curve, stage: float, name: str) -> float:
     if not rating_curve:
         raise DataError(f"level {name}={stage} m is a water level, but the station has no rating curve; give "
                         "the curve at import (--rating) or the level in m3/s")
-    return rating.level_discharge(rating_curve, float(stage))
+    try:
+        return rating.level_discharge(rating_curve, float(stage))
+    except UsageError as e:  # the curve's message names the stage only: name the level, as the import does
+        raise UsageError(f"level {name}={float(stage):g} m: {e}") from None
 
 
 def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None, levels_in: str = "flow",
