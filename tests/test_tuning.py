@@ -275,6 +275,21 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     assert "was each trial's budget, not chosen by the study" in (out / "best_config.yaml").read_text()
 
 
+def _pair_study(tmp_path, data_dir):
+    """A tune config searching ``training.seq_len`` and ``training.spinup`` together (choices 40/60 and 20/45, of which
+    (40, 45) does not go together), and an empty study of its output folder to enqueue trials in: (config path,
+    output folder, storage URL)."""
+    cfg = yaml.safe_load(_tune_yaml(tmp_path, data_dir).read_text())
+    cfg["tune"]["space"] = {"training.seq_len": {"choices": [40, 60]}, "training.spinup": {"choices": [20, 45]}}
+    p = tmp_path / "pair.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "study"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'study.db'}"
+    optuna.create_study(storage=storage, study_name="sca2lstm")
+    return p, out, storage
+
+
 class _OptunaRecords(logging.Handler):
     """The records Optuna's loggers pass to their handlers (what Optuna would print on stderr)."""
 
@@ -302,13 +317,8 @@ def test_a_failed_or_interrupted_trial_is_one_line_without_optunas_traceback(tin
     from sca2lstm.cli.main import main
     from sca2lstm.training import tune
 
-    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
-    cfg["tune"]["space"] = {"training.seq_len": {"choices": [40, 60]}, "training.spinup": {"choices": [20, 45]}}
-    p = tmp_path / "pair.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "study"
-    out.mkdir()
-    study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="sca2lstm")
+    p, out, storage = _pair_study(tmp_path, tiny_data_dir)
+    study = optuna.load_study(study_name="sca2lstm", storage=storage)
     study.enqueue_trial({"training.seq_len": 40, "training.spinup": 45})
     study.enqueue_trial({"training.seq_len": 60, "training.spinup": 20})
     study.enqueue_trial({"training.seq_len": 40, "training.spinup": 20})
@@ -339,14 +349,8 @@ def test_a_failed_trial_is_not_one_of_the_studys_trials_and_another_is_drawn_in_
     whose trials all fail stops (no endless drawing) and says so."""
     from sca2lstm.cli.main import main
 
-    cfg = yaml.safe_load(_tune_yaml(tmp_path, tiny_data_dir).read_text())
-    cfg["tune"]["space"] = {"training.seq_len": {"choices": [40, 60]}, "training.spinup": {"choices": [20, 45]}}
-    p = tmp_path / "pair.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "study"
-    out.mkdir()
-    storage = f"sqlite:///{out / 'study.db'}"
-    study = optuna.create_study(storage=storage, study_name="sca2lstm")
+    p, out, storage = _pair_study(tmp_path, tiny_data_dir)
+    study = optuna.load_study(study_name="sca2lstm", storage=storage)
     for seq_len, spinup in [(40, 45), (60, 20), (40, 20)]:
         study.enqueue_trial({"training.seq_len": seq_len, "training.spinup": spinup})
     argv = ["tune", "--config", str(p), "--output_dir", str(out), "--quiet"]
