@@ -172,3 +172,26 @@ def choose_warn_probability(p, event, grid=WARN_GRID, min_events: int = MIN_EVEN
     best = np.flatnonzero(f1 >= np.nanmax(f1) - 1e-12)
     k = best[len(best) // 2]
     return float(np.asarray(grid)[k]), float(f1[k]), n_ev
+
+
+def quantile_column(level: float) -> str:
+    """Column name of a quantile level: 0.05 -> ``q05``; 0.025 -> ``q025`` (thousandths where the level is not a
+    whole percent, as the readers of the tables parse three digits).
+
+    Rounded to whole percent, 0.025 was written ``q02`` (and 0.975 ``q98``), which the exceedance probabilities, the
+    PIT and the coverage then read as the 2 % quantile.
+    """
+    percent = level * 100
+    if abs(percent - round(percent)) < 1e-9:
+        return f"q{round(percent):02d}"
+    return f"q{round(level * 1000):03d}"
+
+
+def quantile_levels(columns) -> dict:
+    """Each quantile column of ``columns`` and its level: ``q05`` -> 0.05, ``q025`` -> 0.025 (the inverse of
+    :func:`quantile_column`)."""
+    out = {}
+    for c in map(str, columns):
+        if len(c) in (3, 4) and c[0] == "q" and c[1:].isdigit():
+            out[c] = int(c[1:]) / 10 ** len(c[1:])
+    return out

@@ -39,6 +39,7 @@ from ..weather.files import (WeatherForecast, check_weather_values, complete_pet
                              gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
 from .context import ESSENTIAL_INPUTS, BasinContext
+from .exceedance import quantile_column, quantile_levels
 from .rain_mapping import mapped_weather
 from .settings import SETTING_ISSUE, SETTING_WEATHER
 
@@ -124,29 +125,6 @@ def members_phrase(members: int, point_only: bool = False) -> str:
     if point_only:
         return f"the mean of {members} weather members' point forecasts (a model without quantiles: no interval)"
     return f"the mixture over {members} weather members"
-
-
-def quantile_column(level: float) -> str:
-    """Column name of a quantile level: 0.05 -> ``q05``; 0.025 -> ``q025`` (thousandths where the level is not a
-    whole percent, as the readers of the tables parse three digits).
-
-    Rounded to whole percent, 0.025 was written ``q02`` (and 0.975 ``q98``), which the exceedance probabilities, the
-    PIT and the coverage then read as the 2 % quantile.
-    """
-    percent = level * 100
-    if abs(percent - round(percent)) < 1e-9:
-        return f"q{round(percent):02d}"
-    return f"q{round(level * 1000):03d}"
-
-
-def quantile_levels(columns) -> dict:
-    """Each quantile column of ``columns`` and its level: ``q05`` -> 0.05, ``q025`` -> 0.025 (the inverse of
-    :func:`quantile_column`)."""
-    out = {}
-    for c in map(str, columns):
-        if len(c) in (3, 4) and c[0] == "q" and c[1:].isdigit():
-            out[c] = int(c[1:]) / 10 ** len(c[1:])
-    return out
 
 
 def interval_bands(table: pd.DataFrame) -> dict:

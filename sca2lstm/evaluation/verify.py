@@ -49,7 +49,7 @@ import pandas as pd
 
 from ..data.tables import parse_csv, parse_dates, read_bytes
 from ..errors import DataError
-from .exceedance import pit
+from .exceedance import pit, quantile_levels
 from ..weather.files import csv_dialect
 from ..weather.mixture import crps as distribution_crps
 from .metrics import bootstrap_interval, paired_metrics, true_runs, valid_mask
@@ -170,13 +170,8 @@ def f1_interval_over_years(dates, warn, event) -> tuple[float, float]:
     return bootstrap_interval(tuple(sums), pooled_f1)
 
 
-def _levels_of(df: pd.DataFrame) -> dict:
-    """``{column: level}`` of the quantile columns of ``df``: ``q05`` -> 0.05, ``q025`` -> 0.025."""
-    return {c: int(m.group(1)) / 10 ** len(m.group(1)) for c in map(str, df.columns) if (m := _QCOL.match(c))}
-
-
 def _central_intervals(levels: dict) -> list[tuple[str, str, str]]:
-    """The central intervals the quantile columns ``levels`` (:func:`_levels_of`) give, widest first:
+    """The central intervals the quantile columns ``levels`` (:func:`~sca2lstm.evaluation.exceedance.quantile_levels`) give, widest first:
     ``(width in percent as a name, lower column, upper column)``, e.g. ``("90", "q05", "q95")``."""
     by_level = {round(t, 6): c for c, t in levels.items()}
     return [(f"{round((1 - 2 * t) * 100, 1):g}", c, by_level[round(1 - t, 6)])
@@ -439,7 +434,7 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
                "persistence_crps": float(np.abs(obs[both] - pers[both]).mean()) if both.any() else np.nan}
         # the intervals and reliability of the levels the forecast gives: q05..q95 by default (coverage90,
         # coverage50, below_q05 .. above_q95), those of a model trained with others too (q10/q90: coverage80)
-        have = _levels_of(g)
+        have = quantile_levels(g.columns)
         cols = sorted(have, key=have.get)
         pairs = _central_intervals(have)
         for i, (width, lo_c, hi_c) in enumerate(pairs):
