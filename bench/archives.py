@@ -42,7 +42,13 @@ reached. ``P_obs`` is the observed rain of the valid day, a *wet* day has ``P_ob
   ``d = +-1`` (equally likely) with probability ``q_k = min(u_k, 1)``, else 0, drawn per issue date and lead,
   times a mean-one log-normal amount error of ``s_k = SHIFT_SD u_k``: a front forecast a day early or late.
 
-All three add independent Gaussian noise of standard deviation :data:`TEMP_NOISE_SD` (1 degC at lead 1 to
+* ``consistent``: ``lognormal`` whose draws (amount, missed and false rain) are shared between the runs of one valid
+  day: each run's normal deviates correlate at :data:`RUN_CORRELATION` with those of every other run of that day
+  (uniforms through the normal distribution), as consecutive runs of a real model mostly keep their error for a
+  day. The other kinds draw every run's error afresh, so a day's runs of consecutive issue dates err
+  independently: their consensus is better than any one of them, which for real forecasts it is much less.
+
+All four add independent Gaussian noise of standard deviation :data:`TEMP_NOISE_SD` (1 degC at lead 1 to
 3 degC at lead 7, linear; 3 beyond) to the observed (for ``shift``, the shifted) temperature. The archive's
 ``precipitation`` is never negative; a day whose observed rain is missing has no row. On 29 held-out
 large-sample basins the solve gave u = 0.35 / 0.50 / 0.63 at leads 1 / 3 / 7 for ``blend`` (what
@@ -81,7 +87,7 @@ from sca2lstm.weather.emulator import emulate_series  # noqa: E402
 from weather import add_basin_args, nse_interval, resolve_basins  # noqa: E402  (bench/weather.py)
 
 #: The generic error models (module docstring), made without the emulator.
-GENERIC = ("blend", "lognormal", "shift")
+GENERIC = ("blend", "lognormal", "shift", "consistent")
 ERRORS = ("emulator", "amount", "wet", "perfect", *GENERIC)
 #: The ``wet`` archive's precipitation factor.
 WET_BIAS = 1.3
@@ -93,7 +99,9 @@ WET_MM = 1.0           # a wet day's least rain (mm), the usual threshold of wet
 LOGNORMAL_FLIP = 0.4   # missed / false rain probability per unit of u (lognormal kind)
 SHIFT_SD = 0.5         # log-normal amount error per unit of u (shift kind): timing errs most there
 #: The largest u each generic kind's solve tries (blend: pure climate; lognormal: every day flipped).
-U_MAX = {"blend": 1.0, "lognormal": 2.5, "shift": 1.0}
+U_MAX = {"blend": 1.0, "lognormal": 2.5, "shift": 1.0, "consistent": 2.5}
+#: ``consistent``: correlation of the error draws of two runs of the same valid day.
+RUN_CORRELATION = 0.7
 
 
 def target_correlation(leads: int) -> np.ndarray:
@@ -147,6 +155,8 @@ def generic_precipitation(kind: str, p: np.ndarray, months: np.ndarray, day: np.
         (``day`` except for ``shift``).
     """
     obs, src = p[day], day
+    if kind == "consistent":   # lognormal's formula; its draws are shared between runs (_run_draws)
+        kind = "lognormal"
     if kind == "blend":
         fc = (1.0 - u) * obs + u * p[climate(months[day], draws["v1"])]
     elif kind == "lognormal":
@@ -166,6 +176,17 @@ def generic_precipitation(kind: str, p: np.ndarray, months: np.ndarray, day: np.
 
 def _draws(rng: np.random.Generator, shape) -> dict:
     return {"z": rng.standard_normal(shape), "v1": rng.random(shape), "v2": rng.random(shape), "v3": rng.random(shape)}
+
+
+def _run_draws(rng: np.random.Generator, day: np.ndarray, days: int) -> dict:
+    """:func:`_draws` whose deviates of the runs of one valid day (``day`` [n, leads], positions < ``days``) correlate
+    at :data:`RUN_CORRELATION`: a part shared by the day and a part of the run's own."""
+    from scipy.stats import norm
+
+    a, b = np.sqrt(RUN_CORRELATION), np.sqrt(1.0 - RUN_CORRELATION)
+    shared = rng.standard_normal((days, 3))
+    z = {n: a * shared[day, i] + b * rng.standard_normal(day.shape) for i, n in enumerate(("z", "v1", "v2"))}
+    return {"z": z["z"], "v1": norm.cdf(z["v1"]), "v2": norm.cdf(z["v2"]), "v3": rng.random(day.shape)}
 
 
 def _column_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -214,8 +235,8 @@ def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, se
         train_days = np.arange(*train)
         climate, wet_climate = month_sampler(p, months, train_days), month_sampler(p, months, train_days, wet=True)
         u = solve_parameter(kind, p, months, train_days, target_correlation(leads), rng, climate, wet_climate)
-        P, src = generic_precipitation(kind, p, months, day, u[None, :], _draws(rng, day.shape), climate,
-                                       wet_climate)
+        draws = _run_draws(rng, day, len(p)) if kind == "consistent" else _draws(rng, day.shape)
+        P, src = generic_precipitation(kind, p, months, day, u[None, :], draws, climate, wet_climate)
         T = t[src] + temperature_noise_sd(leads)[None, :] * rng.standard_normal(day.shape)
     else:
         fc = emulate_series({"precipitation": p, "temperature": t}, issue_idx, leads, rng, history=history,
@@ -234,7 +255,7 @@ def make_archive(kind: str, dates, p, t, issue_idx, leads: int, history: int, se
 
 
 def reforecast_scores(model, basin: str, data_dir: Path, archive: Path, first, last, folder: Path,
-                      label: str, precip_mapping: str = "none") -> list[dict] | None:
+                      label: str, precip_mapping: str = "none", weather_lags: str = "none") -> list[dict] | None:
     """``sca2lstm forecast --from first --to last --weather_forecast archive --precip_mapping precip_mapping``
     in-process, its table scored per lead with :func:`verify` (rows of dicts); None, logged with ``label``,
     where the forecast failed."""
@@ -242,7 +263,8 @@ def reforecast_scores(model, basin: str, data_dir: Path, archive: Path, first, l
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         rc = cli(["forecast", "--model", str(model), "--basin", basin, "--data_dir", str(data_dir),
                   "--from", str(first), "--to", str(last), "--weather_forecast", str(archive),
-                  "--precip_mapping", precip_mapping, "--output_dir", str(folder), "--quiet"])
+                  "--precip_mapping", precip_mapping, "--weather_lags", weather_lags, "--output_dir", str(folder),
+                  "--quiet"])
     if rc != 0:
         logging.info("%s: left out (%s)", label, log.getvalue().strip().splitlines()[-1:])
         return None
@@ -274,6 +296,12 @@ def main(argv=None) -> int:
                     help="passed to 'sca2lstm forecast' (its default auto maps a drizzly archive's precipitation per "
                          "lead to the basin's observed rain of its training years; quantile maps every archive; none "
                          "none; docs/weather.md)")
+    ap.add_argument("--weather_lags", choices=["none", "auto"], nargs="+", default=["none"],
+                    help="passed to 'sca2lstm forecast' (auto: each day's forecast combined with the same day's forecasts "
+                         "of the archive's earlier issue dates); several: each scored on the same archives")
+    ap.add_argument("--history_stride", type=int, default=2,
+                    help="with a mapping or lags, the training years' forecasts written ahead of the scored ones are "
+                         "issued every n-th day (1: every day, so that each day has the runs of the days before)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -298,11 +326,11 @@ def main(argv=None) -> int:
             tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0],
                                train=train)
             scored = tab
-            if args.precip_mapping != "none" and e != "perfect":
+            if (args.precip_mapping != "none" or "auto" in args.weather_lags) and e != "perfect":
                 # a mapping ranks each forecast among the archive's earlier ones: forecasts of the training years
                 # (every 2nd day, their own draws, as the prototype had) go ahead of the scored ones, so that no
                 # lead starts unmapped; the reforecast still issues only --period's dates
-                past = np.arange(max(train[0], L - F + 1), min(train[1], issue[0]) - F - 1, 2)
+                past = np.arange(max(train[0], L - F + 1), min(train[1], issue[0]) - F - 1, args.history_stride)
                 if len(past):
                     tab = pd.concat([make_archive(e, rec.dates, p, t, past, F, L - F,
                                                   [args.seed, int(b) if b.isdigit() else 0, 777], train=train),
@@ -314,22 +342,24 @@ def main(argv=None) -> int:
             arch = out / "archives" / e / f"{b}.csv"
             arch.parent.mkdir(parents=True, exist_ok=True)
             tab.to_csv(arch, index=False, float_format="%.3f")
-            t0 = time.perf_counter()
-            per_lead = reforecast_scores(args.model, b, data_dir, arch, rec.dates[issue[0]], rec.dates[issue[-1]],
-                                         out / "reforecasts" / e / b, f"{e} {b}", args.precip_mapping)
-            seconds[e] += time.perf_counter() - t0
-            for r in per_lead or []:
-                rows.append({"errors": e, "basin": b, **r})
+            for lags in args.weather_lags:
+                t0 = time.perf_counter()
+                per_lead = reforecast_scores(args.model, b, data_dir, arch, rec.dates[issue[0]], rec.dates[issue[-1]],
+                                             out / "reforecasts" / e / lags / b, f"{e} {b}", args.precip_mapping, lags)
+                seconds[e] += time.perf_counter() - t0
+                for r in per_lead or []:
+                    rows.append({"errors": e, "weather_lags": lags, "basin": b, **r})
         logging.info("%s done", b)
     per = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / "per_basin.csv", index=False, float_format="%.4f")
     above = {"coverage90_above_q2y_mean": ("coverage90_above_q2y", "mean")} if "coverage90_above_q2y" in per else {}
-    summary = per.groupby(["errors", "lead"]).agg(
+    summary = per.groupby(["errors", "weather_lags", "lead"]).agg(
         basins=("basin", "nunique"), nse_median=("nse", "median"), persistence_nse_median=("persistence_nse", "median"),
         crps_mean=("crps", "mean"), coverage90_mean=("coverage90", "mean"), below_q05_mean=("below_q05", "mean"),
         **above).reset_index()
-    summary = summary.merge(nse_interval(per, ["errors", "lead"]), on=["errors", "lead"], how="left")
+    summary = summary.merge(nse_interval(per, ["errors", "weather_lags", "lead"]), on=["errors", "weather_lags", "lead"],
+                            how="left")
     summary["precip_corr"] = [np.nanmean([c.get(k, np.nan) for c in corr.get(e, [])]) if corr.get(e) else np.nan
                               for e, k in zip(summary["errors"], summary["lead"])]
     summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")

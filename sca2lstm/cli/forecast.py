@@ -9,6 +9,7 @@ the fan chart, the issue day's attention weights (CSV and bar chart) and report.
 from __future__ import annotations
 
 from ..data.tables import parse_csv, read_bytes
+from ..weather.lagged import WEATHER_LAGS
 from ..weather.mapping import PRECIP_MAPPINGS
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
@@ -49,6 +50,12 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                         "wet days, smaller storms than the station's record) and the model did not train on the "
                         "station's archive, quantile always (needs an archive), none never; one forecast of a "
                         "station without an archive is never mapped (docs/weather.md)")
+    p.add_argument("--weather_lags", choices=list(WEATHER_LAGS), default="none",
+                   help="an archive given as --weather_forecast: auto combines each day's forecast with the same "
+                        "day's forecasts of the archive's three issue dates before, weighted per lead by least "
+                        "squares on the days already observed (a run of one issue date alone where too few were), "
+                        "then mapped back to the forecast's own climate; none reads each issue date's run as given; "
+                        "an ensemble archive and one forecast are never combined (docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv); a reforecast, "
                         "--from/--to, writes reforecast.csv only")
@@ -145,12 +152,13 @@ def _body(args) -> int:
         print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
         for _, r in t.iterrows():
             print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
-    from ..evaluation.rain_mapping import mapping_line
+    from ..evaluation.rain_mapping import lagged_line, mapping_line
 
     wf = fc.data.get("weather_forecast", {})
-    line = mapping_line(wf.get("precip_mapping"), args.weather_forecast)   # the file as the user named it
-    if line:
-        print(line)
+    for line in (lagged_line(wf.get("lagged"), args.weather_forecast),
+                 mapping_line(wf.get("precip_mapping"), args.weather_forecast)):   # the file as the user named it
+        if line:
+            print(line)
     for line in lines:
         print(line)
     flat = collapsed_leads(t)

@@ -91,6 +91,7 @@ def warned(args, bundle, path, weather):
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
         leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
         allow_missing_inputs=args.allow_missing_inputs, model_path=path, precip_mapping=args.precip_mapping,
+        weather_lags=getattr(args, "weather_lags", "none"),
         **_level_args(args))
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
@@ -117,7 +118,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
 
     from ..errors import UsageError
     from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
-    from ..evaluation.rain_mapping import mapping_line
+    from ..evaluation.rain_mapping import lagged_line, mapping_line
     from ..evaluation.reforecast import left_out_text, reforecast, write_reforecast
     from ..weather.mapping import archive_rain_text
 
@@ -143,6 +144,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, precip_mapping=args.precip_mapping,
+                                 weather_lags=getattr(args, "weather_lags", "none"),
                                  progress=not args.quiet, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + (WEATHER_FOLDER_SUFFIX if weather is not None
@@ -152,9 +154,10 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
     record = (table.attrs.get("weather") or {}).get("precip_mapping")
-    line = mapping_line(record, getattr(weather, "source", ""))
-    if line:
-        print(line + " (weather.json)")
+    for line in (lagged_line((table.attrs.get("weather") or {}).get("lagged"), getattr(weather, "source", "")),
+                 mapping_line(record, getattr(weather, "source", ""))):
+        if line:
+            print(line + " (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
                              (record or {}).get("not_mapped_because"))
     if rain:

@@ -40,7 +40,7 @@ from ..weather.files import (WeatherForecast, check_weather_values, complete_pet
 from ..weather.mixture import mixture_quantiles
 from .context import ESSENTIAL_INPUTS, BasinContext
 from .exceedance import quantile_column, quantile_levels
-from .rain_mapping import mapped_weather
+from .rain_mapping import lagged_weather, mapped_weather
 from .settings import SETTING_ISSUE, SETTING_WEATHER
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
                    timeseries=None, allow_missing_inputs: bool = False,
                    context: BasinContext | None = None, precip_mapping: str = "auto",
-                   station_rain=None) -> OperationalForecast:
+                   station_rain=None, weather_lags: str = "none") -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters
@@ -375,6 +375,10 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         What the precipitation is mapped with (:class:`sca2lstm.evaluation.rain_mapping.StationRain`), taken from
         the station's whole record where ``timeseries`` is only its recent part (the service); default: from
         the context.
+    weather_lags : {'auto', 'none'}
+        ``auto``: an archive's forecast of ``issue_date`` combined with the same days' forecasts of its earlier issue
+        dates (:func:`sca2lstm.evaluation.rain_mapping.lagged_weather`), as a reforecast combines it; ``none``: the
+        issue date's run as given. One forecast (not an archive) is never combined.
 
     Returns
     -------
@@ -391,6 +395,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
     blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
+    lagged = None
+    if station_rain is None:  # the context holds the whole record: the rain the earlier runs are weighted by
+        weather_forecast, lagged = lagged_weather(ctx, weather_forecast, [t0], weather_lags)
     rain = mapped_weather(station_rain or ctx, weather_forecast, [t0], precip_mapping, leads=leads)
     weather_forecast = rain.weather
     in_cols = [c for c in required_columns(cfg) if c != target]
@@ -488,6 +495,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             "location": list(wf.location) if wf.location is not None else None}
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M, point_only=qs is None), warn=False)
+    if lagged:  # an archive's earlier runs combined with its run of t0 (or why not)
+        data.setdefault("weather_forecast", {})["lagged"] = lagged
     if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
         plain = {"source": "a table of the lead days (date, <inputs>)"}
         data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record

@@ -361,3 +361,45 @@ def mapping_line(record: dict | None, source: str) -> str | None:
     among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
     return (f"Precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
             f"{record['observed']}{among}")
+
+
+def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto") -> tuple[object, dict | None]:
+    """An archive ``wf`` with the precipitation of its forecasts issued on ``issue_dates`` combined with the same
+    days' forecasts issued on the days before (:func:`sca2lstm.weather.lagged.combine_lagged`), against the basin's
+    observed rain of its whole record (each issue date's weights only from the days observed before its month).
+
+    ``weather_lags``: ``auto`` combines where the archive holds one run per issue date and the model's weights did
+    not train on this station's archive (they learned its runs' errors as given); ``none`` reads the archive as
+    given. One forecast (not an archive) and a model without precipitation are left as given.
+
+    Returns
+    -------
+    (weather, record)
+        The weather forecast as the model reads it, and what its outputs record of the combination (None:
+        nothing was looked at).
+    """
+    from ..weather.lagged import WEATHER_LAGS, combine_lagged
+
+    if weather_lags not in WEATHER_LAGS:
+        raise ValueError(f"weather_lags {weather_lags!r}: expected one of {list(WEATHER_LAGS)}")
+    names = list(ctx.cfg.data.dynamic_inputs)
+    if (weather_lags == "none" or not is_archive(wf) or "precipitation" not in names
+            or "precipitation" not in wf.table.columns):
+        return wf, None
+    if ctx.learned_archive:
+        return wf, {"method": weather_lags, "issue_dates": 0,
+                    "why": "the model's weights trained on this station's archive of forecasts, its runs as given"}
+    observed = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
+                         index=pd.DatetimeIndex(ctx.record.dates))
+    table, record = combine_lagged(wf.table, observed, issue_dates)
+    return WeatherForecast(table, wf.source, wf.location), {"method": weather_lags, **record}
+
+
+def lagged_line(record: dict | None, source: str) -> str | None:
+    """The line a forecast or reforecast prints of an archive's runs combined (``record``: :func:`lagged_weather`;
+    None where none was)."""
+    if not record or not record.get("issue_dates"):
+        return None
+    return (f"Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
+            f"{record['max_lag']} days earlier, weighted per lead by the days already observed "
+            f"({record['issue_dates']} issue date(s) from {record['first']}; --weather_lags none reads it as given)")

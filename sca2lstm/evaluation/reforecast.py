@@ -153,7 +153,8 @@ def weather_setting(fc) -> str:
 
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
-                    levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "auto"):
+                    levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "auto",
+                    weather_lags: str = "none"):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -169,7 +170,8 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, timeseries=timeseries,
                                           allow_missing_inputs=allow_missing_inputs)
     fc = issue_forecast(bundle, basin, issue_date=issue_date, leads=leads, weather_forecast=weather_forecast,
-                        context=ctx, precip_mapping=precip_mapping, allow_missing_inputs=allow_missing_inputs)
+                        context=ctx, precip_mapping=precip_mapping, allow_missing_inputs=allow_missing_inputs,
+                        weather_lags=weather_lags)
     calib = read_calibration(model_path)
     setup = issue_setup(ctx, ctx.cfg.training.forecast_leads, calib, weather_setting(fc))
     i = int(np.searchsorted(ctx.record.dates, np.datetime64(fc.issue_date.date(), "D")))
@@ -233,7 +235,7 @@ def _already_above(observed, warnings: Warnings) -> str:
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
                allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
-               precip_mapping: str = "auto", progress: bool = False):
+               precip_mapping: str = "auto", progress: bool = False, weather_lags: str = "none"):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
@@ -243,6 +245,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
     ``precip_mapping``: ``auto`` (default; only drizzly forecasts) or ``quantile`` maps the archive's precipitation
     of each issue date as a single forecast of that date maps it (:func:`sca2lstm.evaluation.rain_mapping.mapped_weather`).
+    ``weather_lags``: ``auto`` combines each issue date's precipitation with the same days' forecasts of the archive's
+    earlier issue dates before any mapping, as a single forecast of that date does
+    (:func:`sca2lstm.evaluation.rain_mapping.lagged_weather`); ``none`` reads the archive's runs as given.
     ``progress``: a bar over the issue dates on a terminal.
     With an archive, ``attrs["weather"]`` is what
     :func:`write_reforecast` writes to ``weather.json``: the source, the mapping (None: none) and its notes, and
@@ -264,7 +269,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     from .operational import (RECENT_OBS_DAYS, _check_leads, _forecast_leads, check_recent_inputs,
                               issue_time_hindcasts, member_setting, quantile_column)
     from ..weather.mapping import check_mappable
-    from .rain_mapping import is_archive, mapped_weather
+    from .rain_mapping import is_archive, lagged_weather, mapped_weather
     from .settings import SETTING_ARCHIVE, SETTING_ISSUE, SETTING_PERFECT
 
     ctx = context or BasinContext.resolve(bundle, data_dir, basin, allow_missing_inputs=allow_missing_inputs)
@@ -291,6 +296,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                         f"{RECENT_OBS_DAYS} days up to it")
     lead_weather = None
     mapping = None
+    lagged = None
     if weather_archive is None:
         check_mappable(None, precip_mapping)   # quantile without an archive: refused in one line, nothing to map
     if weather_archive is not None:
@@ -301,6 +307,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         days = arch.issue_dates
         days = days[(days >= s) & (days <= e)]
+        # the earlier runs of each day first: a mapping then ranks the combined forecast among the archive's runs,
+        # whose climate the combination keeps
+        arch, lagged = lagged_weather(ctx, arch, days, weather_lags)
         # each issue date mapped from the forecasts issued before it: an archive's own, or for one forecast (its
         # one issue date in the span) the station's archive's, as a forecast of that date maps it
         if precip_mapping != "none" and (is_archive(arch) or len(days) == 1):
@@ -407,7 +416,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     if weather_archive is not None:
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None, "notes": [],
-                                **(mapping or {}),
+                                **(mapping or {}), **({"lagged": lagged} if lagged else {}),
                                 "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings

@@ -1,0 +1,167 @@
+"""An archive's forecast of a day combined with the same day's forecasts of its earlier issue dates
+(``forecast --weather_lags auto``): closer to the rain where runs err independently, causal, in the forecast's own
+climate, left as given where it cannot be fitted, and a reforecast equal to single forecasts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tolerance import HALF_4TH_DECIMAL, assert_forecasts_close
+
+from sca2lstm.checkpoint import load_model
+from sca2lstm.weather.lagged import MIN_PAIRS, combine_lagged
+
+
+def _rain(days: pd.DatetimeIndex, seed: int = 0) -> pd.Series:
+    """Observed rain: 45 % dry days, gamma amounts on the others."""
+    rng = np.random.default_rng(seed)
+    wet = rng.random(len(days)) > 0.45
+    return pd.Series(np.where(wet, rng.gamma(0.8, 6.0, len(days)), 0.0), index=days)
+
+
+def _runs(observed: pd.Series, issue_dates, leads: int = 7, members: int = 1, seed: int = 1) -> pd.DataFrame:
+    """An archive whose every run errs on its own: the observed rain of the valid day times a mean-one log-normal
+    error of sd 0.3 + 0.6 k / leads, a missed or false day with probability 0.05 + 0.15 k / leads (false rain: 4 mm)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t0 in pd.DatetimeIndex(issue_dates):
+        for m in range(members):
+            for k in range(1, leads + 1):
+                v = t0 + pd.Timedelta(days=k)
+                o = observed.get(v, np.nan)
+                s = 0.3 + 0.6 * k / leads
+                p = o * np.exp(s * rng.standard_normal() - s * s / 2)
+                if rng.random() < 0.05 + 0.15 * k / leads:
+                    p = 0.0 if o > 0 else 4.0
+                rows.append({"issue_date": t0, "lead_days": k, "valid_date": v, "member": m,
+                             "precipitation": p, "temperature": 10.0})
+    return pd.DataFrame(rows).dropna()
+
+
+def _lead(table: pd.DataFrame, k: int, issue_dates) -> pd.Series:
+    on = (table["lead_days"] == k) & table["issue_date"].isin(pd.DatetimeIndex(issue_dates))
+    return table.loc[on].set_index("valid_date")["precipitation"]
+
+
+DAYS = pd.date_range("2000-01-01", "2003-12-31")
+OBS = _rain(DAYS)
+SCORED = pd.date_range("2003-01-01", "2003-12-20")
+
+
+@pytest.fixture(scope="module")
+def archive() -> pd.DataFrame:
+    return _runs(OBS, DAYS[:-8])
+
+
+def test_a_days_consensus_of_runs_that_err_on_their_own_is_closer_to_the_rain_than_the_issue_dates_run(archive):
+    out, record = combine_lagged(archive, OBS, SCORED)
+    assert record["issue_dates"] == len(SCORED) and record["first"] == "2003-01-01"
+    for k in (1, 2, 3, 4):   # leads with three earlier runs of their days
+        given, combined = _lead(archive, k, SCORED), _lead(out, k, SCORED)
+        r_given = np.corrcoef(given, OBS[given.index])[0, 1]
+        r_combined = np.corrcoef(combined, OBS[combined.index])[0, 1]
+        assert r_combined > r_given + 0.03, (k, r_given, r_combined)
+    # the last lead has no earlier run of its day in the archive: as given
+    pd.testing.assert_series_equal(_lead(out, 7, SCORED), _lead(archive, 7, SCORED))
+    # the issue dates not asked for are only read
+    other = ~out["issue_date"].isin(SCORED)
+    np.testing.assert_array_equal(out.loc[other, "precipitation"], archive.loc[other, "precipitation"])
+
+
+def test_the_combination_keeps_the_forecasts_share_of_dry_days_and_their_largest_storms(archive):
+    out, _ = combine_lagged(archive, OBS, SCORED)
+    given, combined = _lead(archive, 3, SCORED), _lead(out, 3, SCORED)
+    # a least-squares consensus alone has rain on nearly every day; mapped back by rank it keeps the runs' dry days
+    assert abs((combined == 0).mean() - (given == 0).mean()) < 0.08
+    assert combined.max() > 0.6 * given.max() and combined.min() >= 0.0
+
+
+def test_an_issue_dates_combination_reads_no_rain_observed_in_or_after_its_month(archive):
+    day = pd.Timestamp("2003-06-17")
+    out, _ = combine_lagged(archive, OBS, [day])
+    later = OBS.copy()
+    later[later.index >= "2003-06-01"] = 50.0              # what fell from the month's first day on
+    out_later, _ = combine_lagged(archive, later, [day])
+    np.testing.assert_array_equal(_lead(out_later, 2, [day]), _lead(out, 2, [day]))
+    earlier = OBS.copy()
+    earlier[earlier.index < "2003-06-01"] = OBS[OBS.index < "2003-06-01"].to_numpy()[::-1]
+    out_earlier, _ = combine_lagged(archive, earlier, [day])
+    # the weights are fitted on the days before: other rain there, another forecast
+    assert not np.allclose(_lead(out_earlier, 2, [day]), _lead(out, 2, [day]))
+
+
+def test_fewer_verified_days_than_the_least_leave_the_archive_as_given():
+    days = pd.date_range("2000-01-01", periods=MIN_PAIRS - 20)
+    short = _runs(OBS, days)
+    out, record = combine_lagged(short, OBS, days[-10:])
+    np.testing.assert_array_equal(out["precipitation"], short["precipitation"])
+    assert record["issue_dates"] == 0 and f"fewer than {MIN_PAIRS} verified days" in record["why"]
+
+
+def test_an_ensemble_archive_is_left_as_given():
+    ens = _runs(OBS, DAYS[:500], members=2)
+    out, record = combine_lagged(ens, OBS, DAYS[450:460])
+    np.testing.assert_array_equal(out["precipitation"], ens["precipitation"])
+    assert record["issue_dates"] == 0 and "ensemble" in record["why"]
+
+
+@pytest.fixture(scope="module")
+def bundle(pretrained_ckpt):
+    return load_model(pretrained_ckpt)
+
+
+@pytest.fixture(scope="module")
+def long_archive(bundle, tiny_data_dir, tmp_path_factory):
+    """Basin 32006's runs of every day 1971-01-01..1973-05-10 (its observed rain, erring on their own), as a file."""
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
+    names = list(ctx.cfg.data.dynamic_inputs)
+    obs = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
+                    index=pd.DatetimeIndex(ctx.record.dates))
+    table = _runs(obs, pd.date_range("1971-01-01", "1973-05-10"))
+    path = tmp_path_factory.mktemp("lags") / "archive.csv"
+    table.assign(issue_date=table["issue_date"].dt.date, valid_date=table["valid_date"].dt.date).drop(
+        columns="member").to_csv(path, index=False)
+    return path
+
+
+def test_a_lagged_reforecast_equals_the_lagged_single_forecasts_and_records_the_combination(
+        bundle, pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.reforecast import warned_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    runs = {}
+    for lags in ("none", "auto"):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--from", "1973-05-01", "--to", "1973-05-05", "--weather_forecast", str(long_archive),
+                   "--precip_mapping", "none", "--weather_lags", lags, "--output_dir", str(tmp_path / lags)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        runs[lags] = next((tmp_path / lags).glob("*/reforecast.csv"))
+    assert "combined with the same day's forecasts issued up to 3 days earlier" in out.out
+    record = json.loads((runs["auto"].parent / "weather.json").read_text())
+    assert record["lagged"]["issue_dates"] == 5 and record["lagged"]["first"] == "1973-05-01"
+    assert "lagged" not in json.loads((runs["none"].parent / "weather.json").read_text())
+    t = pd.read_csv(runs["auto"], parse_dates=["issue_date"])
+    plain = pd.read_csv(runs["none"], parse_dates=["issue_date"])
+    assert not np.allclose(t["median"], plain["median"], rtol=1e-4)    # the option changes the forecasts
+    wf = read_forecast_file(long_archive)
+    for day in ("1973-05-01", "1973-05-05"):
+        one = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=day, leads=7, weather_forecast=wf,
+                              model_path=pretrained_ckpt, precip_mapping="none", weather_lags="auto")[0]
+        got = t[t["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
+        # one window in the reforecast's batch against alone, read back from the CSV's 4 decimals (tests/tolerance.py)
+        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                               last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)
+        assert one.data["weather_forecast"]["lagged"]["issue_dates"] == 1
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", "1973-05-04", "--weather_forecast", str(long_archive), "--weather_lags", "auto",
+               "--format", "json", "--output_dir", str(tmp_path / "single")])
+    assert rc == 0 and "forecasts issued up to 3 days earlier" in capsys.readouterr().out
+    doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
+    assert doc["data"]["weather_forecast"]["lagged"]["first"] == "1973-05-04"
