@@ -240,6 +240,23 @@ def test_user_and_station_levels_in_flow_and_stage():
     assert again["alert"].stage == 2.6 and again["alert"].source == "user (water level)"
 
 
+def test_levels_in_stage_without_levels_is_refused_unless_the_station_holds_water_levels():
+    """``--levels_in stage`` is only the unit of ``--warning_levels``: alone, the forecast would warn on flows
+    only without a word. It is refused in one line naming both flags, unless the station file holds water levels
+    (which are then warned on)."""
+    d = pd.date_range("1990-10-01", "2000-09-30")
+    q = np.random.default_rng(1).gamma(2.0, 5.0, len(d))
+    curve = {"kind": "power", "segments": [{"a": 2.0, "b": 1.5, "h0": 0.5}]}
+    flows = StationMeta("s1", rating_curve=curve, warning_levels={"alert": WarningLevel(30.0, "m3/s")})
+    for meta in (None, StationMeta("s1", rating_curve=curve), flows):
+        with pytest.raises(UsageError, match=r"^--levels_in stage is the unit of --warning_levels, and none is "
+                                             r"given .*leave --levels_in out$"):
+            lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, levels_in="stage", n_boot=10)
+    stored = StationMeta("s1", rating_curve=curve, warning_levels={"alert": WarningLevel(2.5, "m")})
+    out = lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=stored, levels_in="stage", n_boot=10)
+    assert out["alert"].stage == 2.5
+
+
 @pytest.mark.parametrize("text", ["alert", "alert=x", "alert=-1", "9a=3", "alert=1,alert=2", ""])
 def test_bad_level_text_is_one_line_error(text):
     with pytest.raises(UsageError) as e:

@@ -155,6 +155,20 @@ def test_a_warning_probability_for_a_forecast_without_levels_says_there_are_none
     assert not (tmp_path / "fc").exists()
 
 
+def test_levels_in_stage_without_warning_levels_is_refused_naming_both_flags(pretrained_ckpt, tiny_data_dir,
+                                                                              tmp_path, capsys):
+    """``--levels_in stage`` alone (a station with no water level stored): the water levels the user meant are
+    nowhere, so the forecast is refused in one line naming both flags, exit 2, nothing written, rather than
+    issued on flows only without a word."""
+    from sca2lstm.cli.main import main
+
+    assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                 "--issue_date", "1976-06-15", "--output_dir", str(tmp_path / "fc"), "--levels_in", "stage"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--levels_in stage is the unit of --warning_levels, and none is given" in err[0], err
+    assert not (tmp_path / "fc").exists()
+
+
 @pytest.mark.slow
 def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     from sca2lstm.cli.main import main

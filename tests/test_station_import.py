@@ -487,6 +487,9 @@ BAD = [
     ("map-names-absent-rain", {"--map": "date=Datum,precipitation=Rain,discharge=Q"}, 1,
      "mapped column(s) precipitation=Rain not in the file"),   # named as the user wrote it
     ("missing-file", {"FILE": "nope.csv"}, 1, "nope.csv"),
+    # the unit of --warning_levels alone: the water levels meant are nowhere, said rather than dropped
+    ("levels-in-stage-alone", {"--levels_in": "stage"}, 2,
+     "--levels_in stage is the unit of --warning_levels, and none is given"),
 ]
 
 

@@ -269,6 +269,11 @@ def check_options(o: ImportOptions) -> ImportOptions:
     if not isinstance(o.warning_levels, dict) or o.warning_levels and not all(
             hasattr(v, "unit") for v in o.warning_levels.values()):
         o.warning_levels = parse_levels(o.warning_levels, "m" if o.levels_in == "stage" else "m3/s")
+    if o.levels_in == "stage" and not o.warning_levels:
+        # the flag is only the unit of --warning_levels: alone it would be dropped without a word
+        raise UsageError("--levels_in stage is the unit of --warning_levels, and none is given; add e.g. "
+                         "--warning_levels alert=2.5,danger=3.2, or leave --levels_in out (levels stored by an "
+                         "earlier import keep their own unit)")
     if any(v.unit == "m" for v in o.warning_levels.values()):
         if o.rating is None:
             raise UsageError("--levels_in stage: water levels need the station's rating curve (--rating) to be "

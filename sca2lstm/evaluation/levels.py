@@ -421,7 +421,8 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
     user_levels : dict, optional
         ``name -> value`` from the command line; override the station file's level of the same name.
     levels_in : {"flow", "stage"}
-        Unit of ``user_levels``: m3/s, or water level in m through the rating curve.
+        Unit of ``user_levels``: m3/s, or water level in m through the rating curve. "stage" without
+        ``user_levels`` is refused (UsageError) unless the station file holds water levels.
 
     Returns
     -------
@@ -429,9 +430,15 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
     """
     if levels_in not in ("flow", "stage"):
         raise UsageError(f"--levels_in {levels_in!r}: expected flow or stage")
-    out = record_levels(dates, q, train_start, train_end, dist, water_year_start, n_boot)
     curve = getattr(meta, "rating_curve", None)
     stored = getattr(meta, "warning_levels", None) or {}
+    if levels_in == "stage" and not user_levels and not any(lv.unit == "m" for lv in stored.values()):
+        # --levels_in is only the unit of --warning_levels: alone, the water levels the user meant to warn on
+        # would be nowhere, and the forecast would warn on flows only without a word
+        held = f"station {meta.station_id}'s file holds" if getattr(meta, "station_id", None) else "the station holds"
+        raise UsageError(f"--levels_in stage is the unit of --warning_levels, and none is given ({held} no water "
+                         "level either); add e.g. --warning_levels alert=2.5,danger=3.2, or leave --levels_in out")
+    out = record_levels(dates, q, train_start, train_end, dist, water_year_start, n_boot)
     for name, lv in stored.items():
         if lv.unit == "m":
             out[name] = Level(name, stage_to_flow(curve, lv.value, name), "station metadata (water level)",
