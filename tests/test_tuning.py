@@ -275,6 +275,53 @@ def test_a_tune_run_interrupted_and_resumed_completes_its_trials(tiny_data_dir, 
     assert "was each trial's budget, not chosen by the study" in (out / "best_config.yaml").read_text()
 
 
+@pytest.mark.slow
+def test_an_interrupted_study_writes_its_outputs_from_the_trials_finished_so_far(tiny_data_dir, tmp_path,
+                                                                                monkeypatch, capsys):
+    """Ctrl-C during a trial: trials.csv and best_config.yaml show the trials completed before it (they were
+    written only at the study's end, so an interrupted run left none, or the previous run's), exit 130 and one line
+    naming them. Interrupted before any trial completed, nothing is written."""
+    import pandas as pd
+
+    from sca2lstm.cli.main import main
+    from sca2lstm.training import tune
+
+    cfg = _tune_yaml(tmp_path, tiny_data_dir, trials=3)
+    out = tmp_path / "study"
+    real = tune.train_trial
+    calls = []
+
+    def interrupted_at(n):
+        def train(*a, **k):  # Ctrl-C during trial n (counted from 1)
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        return train
+
+    argv = ["tune", "--config", str(cfg), "--output_dir", str(out), "--quiet"]
+    monkeypatch.setattr(tune, "train_trial", interrupted_at(1))
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sca2lstm tune: interrupted; the study is stored; rerun the same command to finish its trials"]
+    assert not (out / "trials.csv").exists() and not (out / "best_config.yaml").exists()
+
+    calls.clear()
+    monkeypatch.setattr(tune, "train_trial", interrupted_at(3))  # trials 1 and 2 of this run complete
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trials.csv, history.png, best_config.yaml hold the 2 trial(s) completed so far" in err[0]
+    assert "rerun the same command to finish its trials" in err[0], err
+    table = pd.read_csv(out / "trials.csv")
+    assert table["state"].tolist() == ["FAIL", "COMPLETE", "COMPLETE", "FAIL"]
+    study = optuna.load_study(study_name="sca2lstm", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.best_trial.number in (1, 2)
+    best = load_config(out / "best_config.yaml")
+    assert best.training.learning_rate == pytest.approx(study.best_params["training.learning_rate"])
+    assert f"# The best trial ({study.best_trial.number})" in (out / "best_config.yaml").read_text()
+    assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))  # written whole, no staged file left
+
+
 def _pair_study(tmp_path, data_dir):
     """A tune config searching ``training.seq_len`` and ``training.spinup`` together (choices 40/60 and 20/45, of which
     (40, 45) does not go together), and an empty study of its output folder to enqueue trials in: (config path,

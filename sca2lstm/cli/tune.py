@@ -66,8 +66,9 @@ def _body(args) -> int:
     try:
         run_study(cfg, Path(args.output_dir), data_dir=args.data_dir, storage=args.storage,
                   study_name=args.study_name, device=device, seed=args.seed if args.seed is not None else 0)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt("the study is stored; rerun the same command to finish its trials") from None
+    except KeyboardInterrupt as e:  # run_study names the outputs it wrote from the trials finished, if any
+        written = f"; {e}" if str(e) else ""
+        raise KeyboardInterrupt(f"the study is stored{written}; rerun the same command to finish its trials") from None
     return 0
 
 

@@ -388,17 +388,28 @@ def run_study(cfg: Config, out_dir, data_dir=None, storage: str | None = None, s
         secs = ft.user_attrs.get("seconds")
         say(f"trial {ft.number} [{n}/{total}] {what} | {best} | {vals}" + (f" | {secs:.0f} s" if secs else ""))
 
-    with _quiet_failed_trials():
-        # A failed trial (an invalid combination of the searched keys) is not one of the `total` the study holds:
-        # rounds run until that many have finished. One round in which none finished ends it (every draw failed).
-        while done < total:
-            study.optimize(objective, n_trials=total - done, catch=(ConfigError,), gc_after_trial=True,
-                           callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
-            before, done = done, len(study.get_trials(deepcopy=False, states=Finished))
-            if done == before:
-                log.warning(f"{done} of {total} trials finished: the last {total - before} failed; narrow tune.space "
-                            "to valid combinations, or rerun to draw more")
-                break
+    try:
+        with _quiet_failed_trials():
+            # A failed trial (an invalid combination of the searched keys) is not one of the `total` the study
+            # holds: rounds run until that many have finished. One round in which none finished ends it (every
+            # draw failed).
+            while done < total:
+                study.optimize(objective, n_trials=total - done, catch=(ConfigError,), gc_after_trial=True,
+                               callbacks=[optuna.study.MaxTrialsCallback(total, states=Finished), progress])
+                before, done = done, len(study.get_trials(deepcopy=False, states=Finished))
+                if done == before:
+                    log.warning(f"{done} of {total} trials finished: the last {total - before} failed; narrow "
+                                "tune.space to valid combinations, or rerun to draw more")
+                    break
+    except KeyboardInterrupt:
+        # Ctrl-C: the trials finished so far are in the study; its outputs show them now rather than after a rerun
+        # (trials.csv and best_config.yaml were those of the previous run, or absent)
+        completed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        if not completed:
+            raise
+        files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
+        raise KeyboardInterrupt(f"{', '.join(p.name for p in files.values())} hold the {completed} trial(s) "
+                                f"completed so far, in {out_dir}") from None
     files = write_outputs(study, cfg, dims, out_dir, study_name, data_dir=data_dir)
     best = study.best_trial
     say(f"best trial {best.number}: {t.objective} {best.value:.4f} | "
