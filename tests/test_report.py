@@ -297,8 +297,22 @@ def test_a_tune_study_folder_shows_its_trials_table_and_best_config(tmp_path, ca
     # one body row per trial, its parameter columns as headers
     section = src.split('<section id="trials">', 1)[1].split("</section>", 1)[0]
     assert section.split("<tbody>", 1)[1].count("<tr>") == len(trials) == 3
-    assert "params_training.learning_rate" in section and "COMPLETE" in section
     text = " ".join(page.text)
+    assert "params_training.learning_rate" in section and "COMPLETE" in section
+    # the best trial (best_config.yaml's) is marked, in trials.csv and in the report's table: one row only
+    assert trials.loc[trials["best"], "number"].tolist() == [study.best_trial.number]
+    table = next([cells for _, cells in rows] for _, rows in _all_tables(out / "report.html")
+                 if rows and "params_training.learning_rate" in rows[0][1])
+    assert table[0][0] == "best"
+    number = table[0].index("number")
+    assert [r[number] for r in table[1:] if r[0] == "best"] == [str(study.best_trial.number)]
+    assert f"best trial: {study.best_trial.number}, value" in text
+    # a trials.csv written before the study marked its best is shown as it is
+    trials.drop(columns="best").to_csv(out / "trials.csv", index=False)
+    assert main([str(out), "--quiet"]) == 0
+    section = (out / "report.html").read_text(encoding="utf-8").split('<section id="trials">', 1)[1].split(
+        "</section>", 1)[0]
+    assert section.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>") == 3 and "best trial:" not in section
     assert "best_config.yaml" in text
     assert f"The best trial ({study.best_trial.number}) of study 's'" in text  # the file's own text
     assert [i["data-src"] for i in page.imgs] == ["history.png"]

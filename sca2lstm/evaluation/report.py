@@ -201,9 +201,28 @@ def _section_training(run_dir: Path, figures: list[Path]) -> str:
 
 
 def _section_trials(run_dir: Path) -> str:
-    """A tune study's ``trials.csv`` as a table: each trial's values, parameters and state."""
+    """A tune study's ``trials.csv`` as a table: each trial's values, parameters and state; the best trial (the
+    one ``best_config.yaml`` is made from) marked ``best`` in the first column, and named above the table."""
     path = run_dir / "trials.csv"
-    return _csv_table(path) if path.is_file() else ""
+    if not path.is_file():
+        return ""
+    try:
+        import pandas as pd
+
+        df = pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001 - an unreadable CSV becomes a note, not a failed report
+        return _note(path.name, e)
+    if "best" not in df.columns:  # written before the study marked its best: shown as it is
+        return _df_html(df)
+    best = df["best"].astype(str).str.lower() == "true"
+    df = df.drop(columns="best")
+    df.insert(0, "best", best.map({True: "best", False: ""}))
+    rows = df[best]
+    head = ""
+    if len(rows) and {"number", "value"} <= set(df.columns):
+        head = (f'<p class="meta">best trial: {_e(_fmt(rows["number"].iloc[0]))}, value '
+                f'{_e(_fmt(rows["value"].iloc[0]))} (best_config.yaml)</p>')
+    return head + _df_html(df)
 
 
 def _section_metrics(run_dir: Path) -> str:

@@ -10,7 +10,8 @@
   rerunning the same command resumes it and runs only the trials still missing, and several processes
   pointed at the same storage share one budget (Optuna's MaxTrialsCallback). A process killed mid-trial
   leaves that trial RUNNING; the heartbeat marks it failed once its grace period has passed.
-- Outputs in the study folder: ``trials.csv`` (Optuna's trials table), ``history.png`` (values and best
+- Outputs in the study folder: ``trials.csv`` (Optuna's trials table, its ``best`` column true on the trial
+  ``best_config.yaml`` is made from), ``history.png`` (values and best
   so far per trial) and ``best_config.yaml`` (the whole config with the best trial's values, loadable
   with ``--config``).
 """
@@ -460,6 +461,8 @@ def write_outputs(study, cfg: Config, dims, out_dir: Path, study_name: str, data
                          + (f" ({n_div} of its {n_ended} finished trials diverged: narrow tune.space, e.g. its "
                             "learning rate range)" if n_div else ""))
     df = study.trials_dataframe()
+    # which row best_config.yaml was made from, in the table itself (and the report's table of it)
+    df.insert(1, "best", df["number"] == study.best_trial.number)
     files = {"trials": atomic_write_text(out_dir / "trials.csv", df.to_csv(index=False))}
     values = [tr.value if tr.value is not None else
               (tr.intermediate_values[tr.last_step] if tr.last_step is not None else math.nan) for tr in trials]
