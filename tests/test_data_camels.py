@@ -382,6 +382,35 @@ def test_cache_follows_the_feature_config(tiny_data_dir, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / "features").glob("10002_*.npy"))) == 3
 
 
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk-full", "ctrl-c"])
+def test_a_failed_cache_write_leaves_no_staged_file(failure, tiny_data_dir, tmp_path, monkeypatch, sca_log):
+    """The features are staged in a temp file, then renamed onto the cache file: a write that fails half-way (a
+    full disk: the basin loads without the cache, with a warning; Ctrl-C: the interrupt goes on) removes its staged
+    file, which was left in the cache folder for good."""
+    from sca2lstm.data import dataset
+
+    monkeypatch.setenv("SCA2LSTM_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = make_tiny_config(tiny_data_dir)
+    real = np.save
+
+    def half_written(file, arr, **k):  # part of the array reaches the disk, then the write fails
+        Path(file).write_bytes(b"\x93NUMPY" + b"\0" * 64)
+        raise failure
+
+    monkeypatch.setattr(dataset.np, "save", half_written)
+    if isinstance(failure, OSError):
+        rec = load_basin(tiny_data_dir, "10002", cfg)
+        assert len(rec.dates) and any("could not write feature cache" in w.getMessage() for w in warnings_of(sca_log))
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            load_basin(tiny_data_dir, "10002", cfg)
+    assert _files(tmp_path / "cache" / "features") == set()
+    monkeypatch.setattr(dataset.np, "save", real)
+    load_basin(tiny_data_dir, "10002", cfg)  # the next load writes the cache whole, and only it
+    assert [p.name.startswith("10002_") for p in (tmp_path / "cache" / "features").iterdir()] == [True]
+
+
 def test_unreadable_cache_file_is_rebuilt(tiny_data_dir, tmp_path, monkeypatch, sca_log):
     monkeypatch.setenv("SCA2LSTM_CACHE_DIR", str(tmp_path / "cache"))
     cfg = make_tiny_config(tiny_data_dir)

@@ -343,9 +343,9 @@ def load_basin(data_dir, basin: str, cfg: Config, use_cache: bool = True, entry=
 
 
 def _write_cache(cfile: Path, rec: BasinRecord) -> None:
+    tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npy")
     try:
         cfile.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npy")
         # One float32 array [T, N + 2]: the features, the target, and the day number (exact in
         # float32 up to 2**24 days), so a single file can be memory-mapped.
         days = rec.dates.astype("datetime64[D]").astype(np.int64).astype(np.float32)
@@ -353,6 +353,12 @@ def _write_cache(cfile: Path, rec: BasinRecord) -> None:
         os.replace(tmp, cfile)
     except OSError as e:  # a read-only or full cache must not stop the run
         log.warning("could not write feature cache %s (%s); continuing without it", cfile, e.strerror)
+    finally:
+        # a write that failed (a full disk, Ctrl-C) leaves no staged file to fill the cache; renamed, there is none
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _load_one(args):
