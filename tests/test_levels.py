@@ -264,6 +264,31 @@ def test_bad_level_text_is_one_line_error(text):
     assert "\n" not in str(e.value)
 
 
+def test_level_names_differing_only_in_case_are_refused_naming_both():
+    """alert and Alert would be two levels, each warned on: refused in one line naming both, wherever levels are
+    parsed (a forecast's --warning_levels, an import's, a spec's mapping, the service's body), and a forecast level
+    named like a stored one but for its case is refused too, rather than laid beside it."""
+    from sca2lstm.data.station_options import parse_levels as import_levels
+
+    with pytest.raises(UsageError, match=r"^--warning_levels: 'alert' and 'Alert' differ only in case; give the "
+                                         r"name once$"):
+        lv.parse_levels("alert=45,danger=80,Alert=50")
+    for given in ("alert=45,ALERT=50", {"alert": 45.0, "ALERT": 50.0}):
+        with pytest.raises(UsageError, match=r"'alert' and 'ALERT' differ only in case"):
+            import_levels(given, "m3/s")
+    with pytest.raises(UsageError, match=r"^--warn_probability: 'danger' and 'Danger' differ only in case"):
+        lv.parse_probabilities("danger=0.3,Danger=0.4")
+    assert list(lv.parse_levels("alert=45,alert2=50")) == ["alert", "alert2"]  # other names still pass
+    d = pd.date_range("1990-10-01", "2000-09-30")
+    q = np.random.default_rng(1).gamma(2.0, 5.0, len(d))
+    meta = StationMeta("s1", warning_levels={"alert": WarningLevel(30.0, "m3/s")})
+    with pytest.raises(UsageError, match=r"^--warning_levels Alert=40: the station's level is named 'alert', which "
+                                         r"differs only in case; give alert=40 to set it"):
+        lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, user_levels={"Alert": 40.0}, n_boot=10)
+    out = lv.station_levels(d, q, "1990-10-01", "2000-09-30", meta=meta, user_levels={"alert": 40.0}, n_boot=10)
+    assert [n for n in out if n.casefold() == "alert"] == ["alert"] and out["alert"].value == 40.0
+
+
 def test_a_level_of_ones_own_cannot_take_a_return_period_levels_name():
     """q2y .. q20y are fitted on the record: a level given so (at import, at a forecast) is refused in one line,
     not laid over the fitted one with the warning probability chosen for it; names merely like them are levels."""

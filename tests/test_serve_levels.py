@@ -207,6 +207,8 @@ BAD_BODIES = [
      "which cannot be set"),
     ("stage without a rating curve", {"levels": {"alert": 1.0}, "levels_in": "stage"},
      "levels_in: \"stage\" (water levels in m) needs the station's rating curve, and station 32006 has none"),
+    ("names differing only in case", {"levels": {"alert": 5.0, "Alert": 10.0}},
+     "levels: 'alert' and 'Alert' differ only in case; give the name once"),
     ("number as text", {"levels": {"alert": "45"}}, 'levels: alert="45" is not a number'),
     ("boolean", {"levels": {"alert": True}}, "levels: alert=true is not a number"),
     ("null", {"levels": {"alert": None}}, "levels: alert=null is not a number"),

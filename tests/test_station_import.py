@@ -251,6 +251,21 @@ def test_a_key_or_warning_level_written_twice_in_a_spec_is_refused_naming_it(sou
     assert {k: v["value"] for k, v in levels.items()} == {"alert": 10.0, "danger": 20.0}
 
 
+def test_warning_levels_of_a_spec_differing_only_in_case_are_refused_naming_both(source, tmp_path, capsys):
+    """`alert:` and `Alert:` in a spec's warning_levels would import two levels, each warned on: one line naming
+    both, exit 2, nothing written."""
+    write_csv(source, tmp_path / "a.csv")
+    out = tmp_path / "stations"
+    spec = tmp_path / "stations.yaml"
+    spec.write_text("\n".join(["stations:", "  - file: a.csv", "    id: DE1", f"    map: {MAP}",
+                               "    discharge_unit: m3/s", "    warning_levels:", "      alert: 10",
+                               "      Alert: 20"]) + "\n")
+    rc, _, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(out)])
+    assert rc == 2 and not out.exists()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "'alert' and 'Alert' differ only in case; give the name once" in lines[0], err
+
+
 def test_a_spec_attr_written_as_the_flag_is_reads_as_the_mapping(source, tmp_path, capsys):
     """`attr: elev_mean=50` in a spec (the --attr flag's form) is the attribute elev_mean, as `attr: {elev_mean: 50}`
     is, not a refusal naming its first letter."""
@@ -488,6 +503,8 @@ BAD = [
      "mapped column(s) precipitation=Rain not in the file"),   # named as the user wrote it
     ("missing-file", {"FILE": "nope.csv"}, 1, "nope.csv"),
     # the unit of --warning_levels alone: the water levels meant are nowhere, said rather than dropped
+    ("level-names-in-two-cases", {"--warning_levels": "alert=10,Alert=20"}, 2,
+     "--warning_levels: 'alert' and 'Alert' differ only in case; give the name once"),
     ("levels-in-stage-alone", {"--levels_in": "stage"}, 2,
      "--levels_in stage is the unit of --warning_levels, and none is given"),
 ]

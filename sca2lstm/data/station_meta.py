@@ -555,8 +555,8 @@ def parse_pairs(text, flag: str, example: str, what: str = "NAME=VALUE") -> list
 
     The syntax of every ``NAME=VALUE,...`` flag of a station (``--warning_levels``, ``--warn_probability``,
     ``--map``). Full-width punctuation typed in a Chinese input method (:func:`half_width`) counts as its
-    ASCII. A part without ``=`` (``what`` names the expected form) or a name given twice is a one-line
-    UsageError naming ``flag`` and showing ``example``.
+    ASCII. A part without ``=`` (``what`` names the expected form) or a name given twice (also in another case:
+    ``alert`` and ``Alert``) is a one-line UsageError naming ``flag`` and showing ``example``.
     """
     if isinstance(text, dict):
         pairs = [(str(k).strip(), v) for k, v in text.items()]
@@ -575,6 +575,11 @@ def parse_pairs(text, flag: str, example: str, what: str = "NAME=VALUE") -> list
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"{flag}: {twice[0]!r} given twice")
+    first = {}
+    for n in names:
+        seen = first.setdefault(str(n).casefold(), n)
+        if seen != n:  # alert and Alert would be two levels, each warned on: one level typed twice, surely
+            raise UsageError(f"{flag}: {seen!r} and {n!r} differ only in case; give the name once")
     return pairs
 
 

@@ -447,6 +447,10 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
             out[name] = Level(name, lv.value, "station metadata", warn_probability=lv.warn_probability)
     for name, v in (user_levels or {}).items():
         unit = "m" if levels_in == "stage" else "m3/s"
+        named = next((n for n in stored if n != name and n.casefold() == name.casefold()), None)
+        if named is not None:  # Alert beside the station's alert would be a second level, not the one meant
+            raise UsageError(f"--warning_levels {name}={v:g}: the station's level is named {named!r}, which differs "
+                             f"only in case; give {named}={v:g} to set it, or another name for another level")
         if name in stored and stored[name].unit != unit:
             # The same name in another unit is a forgotten --levels_in, not a new level: 2.5 (m) read as
             # 2.5 m3/s would warn every day.
