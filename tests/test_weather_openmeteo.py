@@ -457,6 +457,10 @@ def _units(**units):
     ((200, _units(temperature_2m_mean="K")), "'daily.temperature_2m_mean' is in 'K'"),
     ((200, daily_response("1976-06-16", [0.5] * 9, [287.0] * 9)), "temperature 287 on 1976-06-16 is outside -60..60"),
     ((200, daily_response("1976-06-16", [-3.0] * 9, [14.0] * 9)), "precipitation -3 on 1976-06-16 is outside"),
+    ((200, daily_response("1976-06-16", [0.5] * 5, [14.0] * 5)),
+     "has no day of lead 5 (1976-06-21; its days run 1976-06-16..1976-06-20: fewer than asked, or null): the model's "
+     "forecast horizon (training.forecast_leads) is 7 lead days, which a flow forecast issued on 1976-06-15 or "
+     "1976-06-16 reads; nothing written"),
     ((200, b'{"latitude": 51.5, "longitude": -1.2, "daily": {"time": ["1976-', {"Content-Length": "400"}),
      "the answer broke off"),
     ((429, {"error": True, "reason": "Daily API request limit exceeded"}, {"Retry-After": "86400"}),
@@ -795,6 +799,27 @@ def test_a_day_null_in_every_variable_is_named_like_any_other_gap():
     with loopback_server([(200, complete)]) as (url, _):
         _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
     assert null_note(table, 7) is None
+
+
+def test_an_answer_is_kept_where_it_gives_a_flow_forecast_its_lead_days_and_refused_where_it_does_not():
+    """Seven lead days need the answer's leads 0..6 (a flow forecast issued the day before the answer's issue
+    day) or 1..7 (issued on it): an answer of 7 days (0..6), or one without its issue day, is kept; one of 6
+    days, or one with a day that is null throughout in the middle, is refused (every forecast would refuse it)."""
+    def fetch(doc):
+        return fetch_forecast(Location([(51.5, -1.2)]), 7, client_options={"transport": _mock([(200, doc)]),
+                                                                           "retries": 0})[1]
+
+    assert fetch(daily_response("1976-06-16", [0.5] * 7, [14.0] * 7))["lead_days"].tolist() == list(range(7))
+    no_issue_day = daily_response("1976-06-16", [None] + [0.5] * 8, [None] + [14.0] * 8)
+    assert fetch(no_issue_day)["lead_days"].tolist() == list(range(1, 9))
+    with pytest.raises(WeatherSourceError, match=r"^Open-Meteo response has no day of lead 6 \(1976-06-22; its days "
+                                                 r"run 1976-06-16\.\.1976-06-21: fewer than asked, or null\): 7 lead "
+                                                 r"days asked, .*; nothing written$"):
+        fetch(daily_response("1976-06-16", [0.5] * 6, [14.0] * 6))
+    hole = [0.5, 0.5, 0.5, None, 0.5, 0.5, 0.5, 0.5, 0.5]
+    with pytest.raises(WeatherSourceError, match=r"no day of lead 3 \(1976-06-19; its days run 1976-06-16\.\."
+                                                 r"1976-06-24"):
+        fetch(daily_response("1976-06-16", hole, [14.0 if v else None for v in hole]))
 
 
 def test_a_member_open_meteo_answered_null_for_is_left_out_with_a_note(pretrained_ckpt, tiny_data_dir, tmp_path,

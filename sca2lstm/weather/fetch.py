@@ -134,7 +134,8 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
     member, precipitation, temperature, et0`` (the variables the response has), averaged over the points,
     then ``latitude, longitude`` (their mean), the issue date being the response's first day (lead 0 is the
     issue day itself). A day without any value is left out; a value Open-Meteo answered null for stays a
-    gap (NaN), named in a warning (:func:`null_note`).
+    gap (NaN), named in a warning (:func:`null_note`). An answer whose days cannot give a flow forecast its
+    ``leads`` lead days is refused (:func:`check_answer_leads`).
     """
     api = "ensemble" if ensemble else "forecast"
     check_leads(api, leads, leads_from)
@@ -153,6 +154,7 @@ def fetch_forecast(loc: Location, leads: int, *, ensemble: bool = False, models=
         tables.append(t)
     table = issue_table(tables, docs[0], loc.hourly)
     check_answer_values(table, "Open-Meteo response")
+    check_answer_leads(table, leads, "Open-Meteo response", leads_from)
     note = null_note(table, leads)
     if note:
         log.warning("%s", note)
@@ -187,6 +189,26 @@ def check_answer_values(table: pd.DataFrame, what: str) -> None:
         check_weather_values(table, what)
     except DataError as e:
         raise WeatherSourceError(f"{e}; nothing written") from None
+
+
+def check_answer_leads(table: pd.DataFrame, leads: int, what: str, leads_from: str | None = None) -> None:
+    """A WeatherSourceError where the answer's days cannot give any flow forecast its ``leads`` lead days (fewer
+    days than asked, or a weather model whose range ends early answering null): one issued the day before the
+    answer's issue day (fetched the morning after it) reads the answer's leads 0 .. ``leads`` - 1, one issued on
+    the issue day its leads 1 .. ``leads`` (:meth:`~sca2lstm.weather.files.WeatherForecast.members`). A table
+    with neither would be written, and refused by every forecast that reads it."""
+    have = set(table["lead_days"])
+    if set(range(leads)) <= have or set(range(1, leads + 1)) <= have:
+        return
+    # not empty: an answer without a value of rain or temperature was refused before (check_answer_variables)
+    issue = table["issue_date"].iloc[0]
+    lead = next(k for k in range(1, leads + 1) if k not in have)
+    first, last = (issue + pd.Timedelta(days=k) for k in (min(have), max(have)))
+    asked = f"{leads_from} is {leads} lead days" if leads_from else f"{leads} lead days asked"
+    raise WeatherSourceError(f"{what} has no day of lead {lead} ({(issue + pd.Timedelta(days=lead)).date()}; its "
+                             f"days run {first.date()}..{last.date()}: fewer than asked, or null): {asked}, which a "
+                             f"flow forecast issued on {(issue - pd.Timedelta(days=1)).date()} or {issue.date()} "
+                             "reads; nothing written")
 
 
 def null_note(table: pd.DataFrame, leads: int) -> str | None:
