@@ -457,6 +457,12 @@ def _units(**units):
     ((200, _units(temperature_2m_mean="K")), "'daily.temperature_2m_mean' is in 'K'"),
     ((200, daily_response("1976-06-16", [0.5] * 9, [287.0] * 9)), "temperature 287 on 1976-06-16 is outside -60..60"),
     ((200, daily_response("1976-06-16", [-3.0] * 9, [14.0] * 9)), "precipitation -3 on 1976-06-16 is outside"),
+    ((200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lat=None)),
+     "Open-Meteo response is malformed: its latitude, longitude are None, -1.2, not numbers in degrees, so the place "
+     "it is for cannot be checked; nothing written"),
+    ((200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lon="-1.2")), "its latitude, longitude are 51.5, '-1.2',"),
+    ((200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lat="north")), "its latitude, longitude are 'north', "),
+    ((200, daily_response("1976-06-16", [0.5] * 9, [14.0] * 9, lat=151.5)), "its latitude, longitude are 151.5, -1.2,"),
     ((200, daily_response("1976-06-16", [0.5] * 5, [14.0] * 5)),
      "has no day of lead 5 (1976-06-21; its days run 1976-06-16..1976-06-20: fewer than asked, or null): the model's "
      "forecast horizon (training.forecast_leads) is 7 lead days, which a flow forecast issued on 1976-06-15 or "
