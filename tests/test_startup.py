@@ -53,3 +53,9 @@ def test_a_whole_forecast_loads_no_library_only_other_commands_use(pretrained_ck
     others = ["scipy", "httpx", "fastapi", "uvicorn", "starlette", "optuna", "openpyxl"]
     assert loaded(code, others) == []
     assert (tmp_path / "basin_32006_issued_1976-06-15" / "forecast.csv").is_file()
+
+
+def test_verifying_a_reforecast_table_loads_no_torch():
+    # `sca2lstm verify` scores a table of numbers (CRPS, coverage, PIT, warnings): it reads quantile columns through
+    # evaluation.exceedance, which is numpy only, and torch's second or more of import is paid for nothing.
+    assert loaded("import sca2lstm.evaluation.verify, sca2lstm.cli.verify", ["torch"]) == []

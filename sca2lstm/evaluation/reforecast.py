@@ -13,7 +13,6 @@ date) for ``sca2lstm verify``.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -23,10 +22,8 @@ from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text, json_text
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
-from .exceedance import exceedance_probability, first_warning_lead, nest_warnings
+from .exceedance import exceedance_probability, first_warning_lead, nest_warnings, quantile_levels
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
-
-_QCOL = re.compile(r"^q(\d{2,3})$")
 
 log = logging.getLogger(__name__)
 #: The most windows (issue dates x weather members) of a reforecast's model run: about 0.8 GB with the default
@@ -84,8 +81,8 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
 
 
 def _quantile_columns(table: pd.DataFrame) -> tuple[list, np.ndarray]:
-    cols = [c for c in table.columns if _QCOL.match(c)]
-    taus = [int(_QCOL.match(c).group(1)) / 10 ** len(_QCOL.match(c).group(1)) for c in cols]
+    levels = quantile_levels(table.columns)
+    cols, taus = list(levels), list(levels.values())
     order = np.argsort(taus)
     return [cols[i] for i in order], np.asarray(taus)[order]
 

@@ -42,8 +42,6 @@ Everything is vectorised over the rows of one lead. Definitions:
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
@@ -54,7 +52,6 @@ from ..weather.files import csv_dialect
 from ..weather.mixture import crps as distribution_crps
 from .metrics import bootstrap_interval, paired_metrics, true_runs, valid_mask
 
-_QCOL = re.compile(r"^q(\d{2,3})$")
 REQUIRED = ("issue_date", "valid_date", "lead_days", "median", "observed")
 
 
@@ -179,8 +176,8 @@ def _central_intervals(levels: dict) -> list[tuple[str, str, str]]:
 
 
 def _quantiles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    cols = [c for c in df.columns if _QCOL.match(c)]
-    taus = np.array([int(_QCOL.match(c).group(1)) / 10 ** len(_QCOL.match(c).group(1)) for c in cols] + [0.5])
+    levels = quantile_levels(df.columns)
+    cols, taus = list(levels), np.array([*levels.values(), 0.5])
     q = np.concatenate([df[cols].to_numpy(np.float64), df[["median"]].to_numpy(np.float64)], axis=1)
     order = np.argsort(taus, kind="stable")
     return q[:, order], taus[order]
@@ -233,13 +230,14 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
                         f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level; read with {sep} "
                         f"between columns, it has {len(found)} column(s): {shown}")
-    if not any(_QCOL.match(str(c)) for c in df.columns):  # the CRPS, coverage and PIT score the distribution
+    quantiles = quantile_levels(df.columns)
+    if not quantiles:  # the CRPS, coverage and PIT score the distribution
         raise DataError(f"{p}: no quantile column (q05, q25, q75, q95 beside the median); verify scores a forecast's "
                         f"distribution; the table has {', '.join(map(str, df.columns))}")
     if not len(df):
         raise DataError(f"{p}: the table has no rows; nothing to verify")
     for c in df.columns:
-        if c in ("median", "observed", "persistence", "lead_days") or _QCOL.match(c) or c.startswith("p_exceed_"):
+        if c in ("median", "observed", "persistence", "lead_days") or c in quantiles or c.startswith("p_exceed_"):
             df[c] = _numbers(df[c], c, p)
         elif c.startswith("warn_") or c == "in_sample":
             df[c] = _flags(df[c], c, p)
