@@ -11,7 +11,8 @@ A stored note is :meth:`Note.record` (JSON) and is read back by :func:`note_of`.
 from __future__ import annotations
 
 #: The notes a forecast may carry: kind -> language -> template. The values are the same in every language (days
-#: as 'YYYY-MM-DD', flows in m3/s; ``source`` a file or an address, as the reader gave it).
+#: as 'YYYY-MM-DD', flows in m3/s; ``source`` a file or an address, as the reader gave it), except a note (said in
+#: the reader's language too) and one of the English phrases of :data:`PHRASES`, said in the reader's language.
 NOTES = {
     "stale_flow": {
         "en": "basin {basin}: no flow observed on the issue date {day}; the forecast starts from the last observed "
@@ -78,7 +79,48 @@ NOTES = {
               "{p_mean:.4g} mm/d: data in another unit? Forecasts from them are not to be trusted",
         "zh": "测站 {basin}：{start}..{end} 的流量平均为 {flow:.4g} m3/s，而模型学到的是 {learned:.4g} m3/s；降水平均为 "
               "{rain:.4g} mm/d，而其属性 p_mean 为 {p_mean:.4g} mm/d：数据单位不同？据此做出的预报不可信"},
+    # a station's archive of past weather forecasts (weather/archive.py), as notes and lines name it
+    "weather_archive": {
+        "en": "weather archive {path}",
+        "zh": "天气预报存档 {path}"},
+    # what one forecast's rain was ranked among (a mapping record's ``ranked_among``; "precip_mapped" says it)
+    "ranked_among": {
+        "en": "{archive}: its forecasts issued before {day}",
+        "zh": "{archive} 中 {day} 之前发布的预报"},
+    # the weather forecast's precipitation mapped to the station's observed climate (evaluation/rain_mapping.py):
+    # ``method`` is --precip_mapping's (quantile, auto), each a quantile mapping
+    "precip_mapped": {
+        "en": "Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}, ranked among "
+              "{archive}: its forecasts issued before {day}",
+        "zh": "{source}的降水已按 {observed} 的实测降水分布逐个预见期作分位数映射（{method}），排位样本为{archive} 中 {day} "
+              "之前发布的预报"},
+    "precip_mapped_among": {
+        "en": "Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}, ranked among "
+              "{among}",
+        "zh": "{source}的降水已按 {observed} 的实测降水分布逐个预见期作分位数映射（{method}），排位样本为{among}"},
+    "precip_not_mapped": {
+        "en": "Precipitation of {source} not mapped ({method}): {why}",
+        "zh": "{source}的降水未作映射（{method}）：{why}"},
 }
+
+
+#: The English phrases a note's value may be (the weather forecast a service's note names, what rain was ranked
+#: among, why it was not mapped): phrase -> language -> words. Any other value is said as it is.
+PHRASES = {
+    "the weather forecast": {"zh": "天气预报"},
+    "the archive's forecasts issued before each issue date": {"zh": "该存档中各发布日之前发布的预报"},
+    "the model's weights trained on this station's archive of forecasts, its rain as given":
+        {"zh": "模型权重训练时用的就是该测站天气预报存档中的原始降水"},
+}
+
+
+def _said(value, lang: str):
+    """A note's ``value`` as a sentence in ``lang`` says it (:data:`NOTES`)."""
+    if isinstance(value, Note):
+        return value.said_in(lang)
+    if isinstance(value, str):
+        return PHRASES.get(value, {}).get(lang, value)
+    return value
 
 
 class Note(str):
@@ -89,7 +131,8 @@ class Note(str):
     catalog = NOTES
 
     def __new__(cls, kind: str, /, **values):
-        return cls._of(cls.catalog[kind]["en"].format(**values), kind, values)
+        return cls._of(cls.catalog[kind]["en"].format(**{k: _said(v, "en") for k, v in values.items()}), kind,
+                       values)
 
     @classmethod
     def _of(cls, text: str, kind: str, values: dict):
@@ -102,21 +145,23 @@ class Note(str):
         return type(self)._of, (str(self), self.kind, self.values)
 
     def said_in(self, lang: str) -> str:
-        """The sentence in ``lang`` (a value that is itself a :class:`Note` is said in it too); its English text
-        where the catalog has no ``lang``, or no longer says this kind with these values (a note stored by an
-        earlier version)."""
+        """The sentence in ``lang`` (a value that is itself a :class:`Note`, or a phrase of :data:`PHRASES`, is said
+        in it too); its English text where the catalog has no ``lang``, or no longer says this kind with
+        these values (a note stored by an earlier version)."""
         template = self.catalog.get(self.kind, {}).get(lang)
         if lang == "en" or template is None:
             return str(self)
-        values = {k: v.said_in(lang) if isinstance(v, Note) else v for k, v in self.values.items()}
+        values = {k: _said(v, lang) for k, v in self.values.items()}
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError, TypeError):
             return str(self)
 
     def record(self) -> dict:
-        """The note as it is stored (JSON): its English text, kind and values."""
-        return {"text": str(self), "kind": self.kind, "values": self.values}
+        """The note as it is stored (JSON): its English text, kind and values (a value that is itself a note as
+        its record, so that it is said in another language when read back too)."""
+        return {"text": str(self), "kind": self.kind,
+                "values": {k: v.record() if isinstance(v, Note) else v for k, v in self.values.items()}}
 
 
 def note_of(stored) -> str:
@@ -124,7 +169,8 @@ def note_of(stored) -> str:
     without a kind, one stored before notes had kinds) as it is."""
     if isinstance(stored, dict) and isinstance(stored.get("text"), str):
         if stored.get("kind") in NOTES and isinstance(stored.get("values"), dict):
-            return Note._of(stored["text"], stored["kind"], stored["values"])
+            values = {k: note_of(v) if isinstance(v, dict) else v for k, v in stored["values"].items()}
+            return Note._of(stored["text"], stored["kind"], values)
         return stored["text"]
     return str(stored)
 

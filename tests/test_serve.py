@@ -532,6 +532,29 @@ def test_a_note_stored_as_plain_text_is_read_in_english_whatever_the_language(tm
     assert notes_in(rows[new["id"]]) == ["plain", str(stale)] and rows[new["id"]]["notes"][1] == stale
 
 
+def test_a_note_naming_a_station_archive_is_read_back_from_the_database_in_chinese_archive_and_all(tmp_path):
+    """A note whose value is itself a note (the station's archive, "weather archive <file>") is stored with that value's
+    kind too: read back, a reader who prefers Chinese reads the whole sentence in Chinese, an English reader the
+    sentence as issued."""
+    from sca2lstm.notes import Note
+    from sca2lstm.serve.app import notes_in
+    from sca2lstm.serve.store import Store
+
+    archive = Note("weather_archive", path="/srv/data/weather_archive/32006.csv")
+    mapped = Note("precip_mapped", source="the weather forecast", method="auto", observed="1971-01-01..1974-12-31",
+                  archive=archive, day="1977-12-31")
+    store = Store(tmp_path / "s.sqlite")
+    row = store.add_forecast("32006", "1977-12-31", 3, 0, "fp", "m", "issue-time", [], {}, notes=[mapped])
+    store.close()
+    [back] = Store(tmp_path / "s.sqlite").forecasts("32006")
+    assert back["id"] == row["id"] and back["notes"] == [mapped]
+    assert notes_in(back, "zh") == ["天气预报的降水已按 1971-01-01..1974-12-31 的实测降水分布逐个预见期作分位数映射（auto），"
+                                    "排位样本为天气预报存档 32006.csv 中 1977-12-31 之前发布的预报"]
+    assert notes_in(back) == ["Precipitation of the weather forecast auto-mapped per lead to the observed rain of "
+                              "1971-01-01..1974-12-31, ranked among weather archive 32006.csv: its forecasts issued "
+                              "before 1977-12-31"]
+
+
 def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
     c, runs = service.client, service.runs
     p = {"issue_date": "1977-11-15", "leads": 3}

@@ -381,6 +381,31 @@ def test_a_posted_forecast_of_a_station_with_an_archive_is_mapped_as_sca2lstm_fo
     assert [x["median"] for x in got["forecast"]] != pytest.approx(list(as_posted.table["median"]), rel=1e-3)
 
 
+def test_a_reader_who_prefers_chinese_reads_the_rain_mapping_note_in_chinese_and_others_in_english(
+        pretrained_ckpt, data_with_archive, tmp_path):
+    """The note that a posted forecast's rain was mapped to the station's observed climate (of its training days
+    1971-1974) is said in Chinese, with the same days and archive, to a reader whose browser prefers zh, from the
+    forecast stored (read back from the database) and the one cached; a reader without a preference reads it in
+    English, as before."""
+    body = _json(daily_response(FIRST, [1.5, 0.0, 8.0, 20.0, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    english = ("Precipitation of the weather forecast auto-mapped per lead to the observed rain of "
+               f"1971-01-01..1974-12-31, ranked among weather archive 32006.csv: its forecasts issued before {LAST}")
+    chinese = ("天气预报的降水已按 1971-01-01..1974-12-31 的实测降水分布逐个预见期作分位数映射（auto），排位样本为天气预报存档 "
+               f"32006.csv 中 {LAST} 之前发布的预报")
+    with forecaster(pretrained_ckpt, data_with_archive) as f, \
+            TestClient(create_app(data_with_archive, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        stored = c.get("/stations/32006/forecast", params={"leads": 7}, headers={**AUTH, **zh}).json()
+        cached = c.get("/stations/32006/forecast", params={"leads": 7}, headers=zh).json()
+        plain = c.get("/stations/32006/forecast", params={"leads": 7}).json()
+    assert (stored["cached"], cached["cached"], plain["cached"]) == (False, True, True)
+    for got in (stored, cached):
+        assert chinese in got["notes"] and english not in got["notes"], got["notes"]
+    assert english in plain["notes"], plain["notes"]
+
+
 def test_a_station_archive_the_service_cannot_read_answers_503_naming_it_and_forecasts_without_weather(
         pretrained_ckpt, tiny_data_dir, tmp_path):
     """A station's own archive that is not an archive is the station's state, not the request's fault: a forecast

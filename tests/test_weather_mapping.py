@@ -774,3 +774,28 @@ def test_one_forecasts_leads_without_enough_earlier_forecasts_are_said_to_keep_t
                         weather_forecast=today, precip_mapping="quantile")
     note = fc.data["weather_forecast"]["precip_mapping"]["unmapped"]
     assert "lead(s) 7 of issue date 1973-05-04" in note and note.endswith("left as the forecast gives it")
+
+
+def test_the_rain_mapping_line_is_said_in_chinese_with_its_values_and_in_english_as_before(data_with_archive):
+    """The line of a mapping (the service's notes carry it) is said in Chinese: for a model whose weights learned the
+    station's archive (not mapped, and why), and for an archive ranked among its own earlier forecasts; its English
+    text is the one the command has always printed."""
+    from sca2lstm.evaluation.rain_mapping import StationRain, mapped_weather, mapping_line
+    from sca2lstm.weather.files import read_forecast_file
+
+    archive = read_forecast_file(data_with_archive / "weather_archive" / "32006.csv")
+    observed = np.random.default_rng(5).gamma(0.5, 6.0, 2000)
+    today = _lead_days(pd.read_csv(data_with_archive / "weather_archive" / "32006.csv"), "1973-05-04")
+    learned = StationRain("32006", observed, "1971-01-01..1974-12-31", archive=archive, learned={"file": "32006.csv"})
+    line = mapping_line(mapped_weather(learned, today, ["1973-05-04"], "auto").record, "the weather forecast")
+    assert line == ("Precipitation of the weather forecast not mapped (auto): the model's weights trained on this "
+                    "station's archive of forecasts, its rain as given")
+    assert line.said_in("zh") == "天气预报的降水未作映射（auto）：模型权重训练时用的就是该测站天气预报存档中的原始降水"
+    rain = StationRain("32006", observed, "1971-01-01..1974-12-31")
+    record = mapped_weather(rain, archive, archive.issue_dates[-3:], "quantile").record
+    assert record["mapped"] is True
+    line = mapping_line(record, "archive.csv")
+    assert line == ("Precipitation of archive.csv quantile-mapped per lead to the observed rain of "
+                    "1971-01-01..1974-12-31, ranked among the archive's forecasts issued before each issue date")
+    assert line.said_in("zh") == ("archive.csv的降水已按 1971-01-01..1974-12-31 的实测降水分布逐个预见期作分位数映射（quantile），"
+                                  "排位样本为该存档中各发布日之前发布的预报")

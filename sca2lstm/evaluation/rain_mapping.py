@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, StationFileError
+from ..notes import PHRASES, Note
 from ..weather.files import WeatherForecast, forecast_dates
 from .context import BasinContext
 
@@ -266,7 +267,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
     if single:
         (t0,) = pd.DatetimeIndex(list(issue_dates))
         out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping, leads)
-        sample = f"{rain.archive.source}: its forecasts issued before {t0.date()}"
+        source = rain.archive.source
+        sample = Note("ranked_among", archive=source if isinstance(source, Note) else str(source), day=str(t0.date()))
         ranked = rain.archive.issue_dates[rain.archive.issue_dates < t0]
     else:
         table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
@@ -351,16 +353,24 @@ def mapping_record(rain: StationRain, precip_mapping: str, mapped: bool | None =
 
 def mapping_line(record: dict | None, source: str) -> str | None:
     """The line a forecast or reforecast prints (and the service notes) of its precipitation mapping (``record``:
-    :func:`mapping_record`; None: nothing to say)."""
+    :func:`mapping_record`; None: nothing to say): a :class:`~sca2lstm.notes.Note`, said in Chinese too, where its
+    parts are known (what the rain was ranked among, why it was not mapped), else its English text."""
     if not record:
         return None
-    if record.get("not_mapped_because"):
-        return f"Precipitation of {source} not mapped ({record['method']}): {record['not_mapped_because']}"
+    why, method = record.get("not_mapped_because"), record.get("method")
+    if why:
+        if why in PHRASES:  # a reason of the model's; another (a station without observed rain) is said as it is
+            return Note("precip_not_mapped", source=source, method=method, why=why)
+        return f"Precipitation of {source} not mapped ({method}): {why}"
     if not record.get("mapped", True):
         return None
-    among = f", ranked among {record['ranked_among']}" if record.get("ranked_among") else ""
-    return (f"Precipitation of {source} {record['method']}-mapped per lead to the observed rain of "
-            f"{record['observed']}{among}")
+    among, observed = record.get("ranked_among"), record.get("observed")
+    if isinstance(among, Note) and among.kind == "ranked_among":  # one forecast, ranked among the station's archive
+        return Note("precip_mapped", source=source, method=method, observed=observed, **among.values)
+    if among in PHRASES:  # an archive, ranked among its own earlier forecasts
+        return Note("precip_mapped_among", source=source, method=method, observed=observed, among=among)
+    among = f", ranked among {among}" if among else ""
+    return f"Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}{among}"
 
 
 def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto") -> tuple[object, dict | None]:

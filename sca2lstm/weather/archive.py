@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..notes import Note
 from .files import (WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
                     read_forecast_file)
 
@@ -55,7 +56,7 @@ def read_archive(path, cfg, lat: float) -> WeatherForecast:
     reforecast leaves it out (:func:`with_model_pet`), rather than the whole archive refused.
     """
     wf = read_forecast_file(path)
-    src = f"weather archive {path}"
+    src = Note("weather_archive", path=str(path))  # a note's value too: said in the reader's language
     if wf is None or wf.table["issue_date"].isna().any():
         raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
     # as a reforecast reads it: a gap leaves its member incomplete on that day, no more
