@@ -12,7 +12,8 @@ from __future__ import annotations
 
 #: The notes a forecast may carry: kind -> language -> template. The values are the same in every language (days
 #: as 'YYYY-MM-DD', flows in m3/s; ``source`` a file or an address, as the reader gave it), except a note (said in
-#: the reader's language too) and one of the English phrases of :data:`PHRASES`, said in the reader's language.
+#: the reader's language too), a list (lead days), said as the language lists things (:data:`LIST_SEPARATOR`), and
+#: one of the English phrases of :data:`PHRASES`, said in the reader's language.
 NOTES = {
     "stale_flow": {
         "en": "basin {basin}: no flow observed on the issue date {day}; the forecast starts from the last observed "
@@ -101,13 +102,47 @@ NOTES = {
     "precip_not_mapped": {
         "en": "Precipitation of {source} not mapped ({method}): {why}",
         "zh": "{source}的降水未作映射（{method}）：{why}"},
+    # leads whose forecast has too few earlier forecasts to rank it among keep its rain (weather/mapping.py);
+    # ``leads`` a list, ``given`` the forecast or the archive
+    "unmapped_leads": {
+        "en": "{source}: precipitation of lead(s) {leads} of issue date {day} not quantile-mapped: fewer than "
+              "{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as {given} "
+              "gives it",
+        "zh": "{source}：发布日 {day} 预见期第 {leads} 天的降水未作分位数映射：此前有该预见期预报的发布日不足 "
+              "{min_issue_dates} 个（最多 {most} 个）；按{given}给出的原值使用"},
+    "unmapped_leads_later": {
+        "en": "{source}: precipitation of lead(s) {leads} of issue date {day} (and {later} later issue date(s)) not "
+              "quantile-mapped: fewer than {min_issue_dates} earlier issue dates with a forecast of the lead (at most "
+              "{most}); left as {given} gives it",
+        "zh": "{source}：发布日 {day}（及其后 {later} 个发布日）预见期第 {leads} 天的降水未作分位数映射：此前有该预见期预报的"
+              "发布日不足 {min_issue_dates} 个（最多 {most} 个）；按{given}给出的原值使用"},
+    # a checkpoint older than its record of learned archives may have learned the rain it maps (rain_mapping.py)
+    "may_have_learned": {
+        "en": "The model was trained before checkpoints recorded the archives of forecasts their weights learned, and "
+              "it trained on basin {basin}'s days {first}..{last}, when {n} of the forecasts its rain was ranked among "
+              "were issued: if its training data folder held that archive, the model learned its rain as given and "
+              "mapping corrects it twice; then forecast with --precip_mapping none.",
+        "zh": "该模型训练时检查点尚不记录其权重学过的天气预报存档，且它用测站 {basin} 的 {first}..{last} 时段训练过，而本次降水"
+              "排位所用的预报中有 {n} 个发布于该时段：若当时训练数据目录中有该存档，模型已按原值学过其降水，再作映射即重复订正；"
+              "此时请用 --precip_mapping none 预报。"},
 }
+# leads left unmapped, and a caution that the model may have learned the rain mapped: one note
+for _kind in ("unmapped_leads", "unmapped_leads_later"):
+    NOTES[f"{_kind}_may_have_learned"] = {
+        lang: NOTES[_kind][lang] + {"en": " ", "zh": "。"}[lang] + NOTES["may_have_learned"][lang]
+        for lang in ("en", "zh")}
 
+
+#: How a list value is said in each language (``1, 2, 3``; ``1、2、3``).
+LIST_SEPARATOR = {"en": ", ", "zh": "、"}
 
 #: The English phrases a note's value may be (the weather forecast a service's note names, what rain was ranked
-#: among, why it was not mapped): phrase -> language -> words. Any other value is said as it is.
+#: among, why it was not mapped, what a lead left unmapped keeps): phrase -> language -> words. Any other value is
+#: said as it is.
 PHRASES = {
     "the weather forecast": {"zh": "天气预报"},
+    "the forecast": {"zh": "该预报"},
+    "the archive": {"zh": "存档"},
     "the archive's forecasts issued before each issue date": {"zh": "该存档中各发布日之前发布的预报"},
     "the model's weights trained on this station's archive of forecasts, its rain as given":
         {"zh": "模型权重训练时用的就是该测站天气预报存档中的原始降水"},
@@ -118,6 +153,8 @@ def _said(value, lang: str):
     """A note's ``value`` as a sentence in ``lang`` says it (:data:`NOTES`)."""
     if isinstance(value, Note):
         return value.said_in(lang)
+    if isinstance(value, (list, tuple)):
+        return LIST_SEPARATOR.get(lang, ", ").join(str(v) for v in value)
     if isinstance(value, str):
         return PHRASES.get(value, {}).get(lang, value)
     return value
@@ -145,8 +182,8 @@ class Note(str):
         return type(self)._of, (str(self), self.kind, self.values)
 
     def said_in(self, lang: str) -> str:
-        """The sentence in ``lang`` (a value that is itself a :class:`Note`, or a phrase of :data:`PHRASES`, is said
-        in it too); its English text where the catalog has no ``lang``, or no longer says this kind with
+        """The sentence in ``lang`` (a value that is itself a :class:`Note`, a list or a phrase of :data:`PHRASES`
+        is said in it too); its English text where the catalog has no ``lang``, or no longer says this kind with
         these values (a note stored by an earlier version)."""
         template = self.catalog.get(self.kind, {}).get(lang)
         if lang == "en" or template is None:

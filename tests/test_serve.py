@@ -555,6 +555,26 @@ def test_a_note_naming_a_station_archive_is_read_back_from_the_database_in_chine
                               "before 1977-12-31"]
 
 
+def test_a_note_of_leads_left_unmapped_is_read_back_from_the_database_with_its_leads_listed_in_chinese(tmp_path):
+    """The note of a forecast's leads left unmapped keeps its leads as a list: read back from the database, a reader
+    who prefers Chinese reads them as Chinese lists them, an English reader the sentence as issued."""
+    from sca2lstm.notes import Note
+    from sca2lstm.serve.app import notes_in
+    from sca2lstm.serve.store import Store
+
+    note = Note("unmapped_leads", source="the weather forecast", leads=[6, 7], day="1977-12-31", min_issue_dates=180,
+                most=123, given="the forecast")
+    store = Store(tmp_path / "s.sqlite")
+    store.add_forecast("32006", "1977-12-31", 3, 0, "fp", "m", "issue-time", [], {}, notes=[note])
+    store.close()
+    [back] = Store(tmp_path / "s.sqlite").forecasts("32006")
+    assert notes_in(back, "zh") == ["天气预报：发布日 1977-12-31 预见期第 6、7 天的降水未作分位数映射：此前有该预见期预报的发布日"
+                                    "不足 180 个（最多 123 个）；按该预报给出的原值使用"]
+    assert notes_in(back) == ["the weather forecast: precipitation of lead(s) 6, 7 of issue date 1977-12-31 not "
+                              "quantile-mapped: fewer than 180 earlier issue dates with a forecast of the lead (at most "
+                              "123); left as the forecast gives it"]
+
+
 def test_anonymous_forecasts_are_not_stored_and_token_holders_are(service):
     c, runs = service.client, service.runs
     p = {"issue_date": "1977-11-15", "leads": 3}

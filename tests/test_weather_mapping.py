@@ -799,3 +799,52 @@ def test_the_rain_mapping_line_is_said_in_chinese_with_its_values_and_in_english
                     "1971-01-01..1974-12-31, ranked among the archive's forecasts issued before each issue date")
     assert line.said_in("zh") == ("archive.csv的降水已按 1971-01-01..1974-12-31 的实测降水分布逐个预见期作分位数映射（quantile），"
                                   "排位样本为该存档中各发布日之前发布的预报")
+
+
+def test_the_note_of_leads_left_unmapped_is_said_in_chinese_with_its_leads_and_days(bundle, data_with_archive):
+    """The note of a forecast's lead left as the forecast gives it (its station's archive holds 123 earlier forecasts
+    of lead 7, fewer than the 180 a mapping ranks among) is said in Chinese with the same lead, days and counts; its
+    English text is the one the command has always printed."""
+    from sca2lstm.evaluation.operational import issue_forecast
+
+    today = _lead_days(pd.read_csv(data_with_archive / "weather_archive" / "32006.csv"), "1973-05-04")
+    fc = issue_forecast(bundle, "32006", data_dir=data_with_archive, issue_date="1973-05-04", leads=7,
+                        weather_forecast=today, precip_mapping="quantile")
+    [note] = [n for n in fc.data["notes"] if "not quantile-mapped" in n]
+    assert note == (f"the weather forecast: precipitation of lead(s) 7 of issue date 1973-05-04 not quantile-mapped: "
+                    f"fewer than {MIN_ISSUE_DATES} earlier issue dates with a forecast of the lead (at most 123); left "
+                    "as the forecast gives it")
+    assert note.said_in("zh") == (f"天气预报：发布日 1973-05-04 预见期第 7 天的降水未作分位数映射：此前有该预见期预报的发布日不足 "
+                                  f"{MIN_ISSUE_DATES} 个（最多 123 个）；按该预报给出的原值使用")
+
+
+def test_leads_left_unmapped_and_a_model_that_may_have_learned_the_rain_are_one_note_in_either_language():
+    """A drizzly forecast mapped (``auto``) among a station archive that holds 123 earlier forecasts of its leads 6 and
+    7, by a checkpoint older than its record of learned archives that trained on the days they were issued, carries
+    one note of both: in English as before (the leads,
+    then the caution naming --precip_mapping none), in Chinese with the same leads, days and counts."""
+    from sca2lstm.evaluation.rain_mapping import StationRain, mapped_weather
+    from sca2lstm.weather.files import from_long_table
+
+    drizzle = np.random.default_rng(1)
+    a = _archive(pd.date_range("1972-06-01", "1973-05-10"), rain=lambda t0, k, m: float(drizzle.uniform(1.0, 2.0)))
+    a = a[~((a["lead_days"] >= 6) & (pd.to_datetime(a["issue_date"]) < pd.Timestamp("1973-01-01")))]
+    today = _lead_days(a.assign(issue_date=a["issue_date"].astype(str)), "1973-05-04")
+    rain = StationRain("32006", np.random.default_rng(4).gamma(0.5, 6.0, 2000), "1971-01-01..1974-12-31",
+                       archive=from_long_table(a, "archive.csv"), unrecorded_spans=(("1971-01-01", "1974-12-31"),))
+    got = mapped_weather(rain, today, ["1973-05-04"], "auto")
+    assert got.record["mapped"] is True
+    assert got.note == (
+        f"the weather forecast: precipitation of lead(s) 6, 7 of issue date 1973-05-04 not quantile-mapped: fewer than "
+        f"{MIN_ISSUE_DATES} earlier issue dates with a forecast of the lead (at most 123); left as the forecast gives "
+        "it The model was trained before checkpoints recorded the archives of forecasts their weights learned, and it "
+        "trained on basin 32006's days 1971-01-01..1974-12-31, when 337 of the forecasts its rain was ranked among "
+        "were issued: if its training data folder held that archive, the model learned its rain as given and mapping "
+        "corrects it twice; then forecast with --precip_mapping none.")
+    assert got.note.said_in("zh") == (
+        f"天气预报：发布日 1973-05-04 预见期第 6、7 天的降水未作分位数映射：此前有该预见期预报的发布日不足 {MIN_ISSUE_DATES} 个"
+        "（最多 123 个）；按该预报给出的原值使用。该模型训练时检查点尚不记录其权重学过的天气预报存档，且它用测站 32006 的 "
+        "1971-01-01..1974-12-31 时段训练过，而本次降水排位所用的预报中有 337 个发布于该时段：若当时训练数据目录中有该存档，"
+        "模型已按原值学过其降水，再作映射即重复订正；此时请用 --precip_mapping none 预报。")
+    # the mapping's record keeps the caution as before: one clause, without its capital and full stop
+    assert got.record["may_have_learned"] == "the model" + got.note.split(" The model", 1)[1].removesuffix(".")

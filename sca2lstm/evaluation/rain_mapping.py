@@ -192,20 +192,26 @@ class StationRain:
         return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error, unrecorded,
                    archive_file)
 
-    def unrecorded_note(self, issue_dates) -> str | None:
-        """The sentence for a forecast whose rain was mapped by ranking it among forecasts issued on ``issue_dates``,
-        where the checkpoint predates ``weather_archives`` and trained on this basin's days when some of them were
-        issued: it may have learned that archive's rain as given (None: it cannot have, or it would say)."""
+    def unrecorded_values(self, issue_dates) -> dict | None:
+        """The values of the caution (``may_have_learned``, sca2lstm/notes.py) for a forecast whose rain was mapped by
+        ranking it among forecasts issued on ``issue_dates``, where the checkpoint predates ``weather_archives`` and
+        trained on this basin's days when some of them were issued: it may have learned that archive's rain as given
+        (None: it cannot have, or it would say)."""
         d = pd.DatetimeIndex(list(issue_dates))
         for first, last in self.unrecorded_spans:
             n = int(((d >= pd.Timestamp(first)) & (d <= pd.Timestamp(last))).sum())
             if n:
-                return (f"the model was trained before checkpoints recorded the archives of forecasts their weights "
-                        f"learned, and it trained on basin {self.basin}'s days {first}..{last}, when {n} of the "
-                        "forecasts its rain was ranked among were issued: if its training data folder held that "
-                        "archive, the model learned its rain as given and mapping corrects it twice; then forecast "
-                        "with --precip_mapping none")
+                return {"basin": self.basin, "first": str(first), "last": str(last), "n": n}
         return None
+
+    def unrecorded_note(self, issue_dates) -> str | None:
+        """The caution of :meth:`unrecorded_values` as a mapping's record keeps it (``may_have_learned``): the note's
+        sentence, without its capital and full stop (None: none)."""
+        values = self.unrecorded_values(issue_dates)
+        if values is None:
+            return None
+        text = str(Note("may_have_learned", **values))
+        return text[0].lower() + text[1:-1]
 
     def observed_rain(self) -> np.ndarray:
         """:attr:`observed`, or the one-line DataError saying why there is none."""
@@ -217,8 +223,9 @@ class StationRain:
 @dataclass
 class MappedWeather:
     """A weather forecast as the model reads it. ``weather``: the forecast with its precipitation mapped (or as
-    given); ``note``: the sentence naming leads left unmapped (None: none); ``record``: what the forecast's
-    outputs record of the mapping (:func:`mapping_record`; None where there was nothing to map)."""
+    given); ``note``: the sentence naming leads left unmapped, or that the model may have learned the rain mapped
+    (a :class:`~sca2lstm.notes.Note`; None: none); ``record``: what the forecast's outputs record of the mapping
+    (:func:`mapping_record`; None where there was nothing to map)."""
 
     weather: object
     note: str | None = None
@@ -277,13 +284,16 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         changed = _changed(wf.table, table, issue_dates)
         ranked = wf.issue_dates[wf.issue_dates <= max(pd.DatetimeIndex(list(issue_dates)))]
     # one forecast's leads without enough earlier forecasts in the station's archive keep the forecast's own rain
-    note = unmapped_text(short, given="the forecast" if single else "the archive")
-    note = f"{getattr(wf, 'source', 'the weather forecast')}: {note}" if note else None
+    source = getattr(wf, "source", "the weather forecast")
+    note = unmapped_text(short, given="the forecast" if single else "the archive",
+                         source=source if isinstance(source, Note) else str(source))
     record = mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note)
-    caution = rain.unrecorded_note(ranked) if changed and precip_mapping == "auto" else None
+    caution = rain.unrecorded_values(ranked) if changed and precip_mapping == "auto" else None
     if caution:
-        record["may_have_learned"] = caution
-        note = f"{note} {caution[0].upper()}{caution[1:]}." if note else f"{caution[0].upper()}{caution[1:]}."
+        record["may_have_learned"] = rain.unrecorded_note(ranked)
+        # one note: the leads left unmapped, then the caution (sca2lstm/notes.py)
+        note = (Note(f"{note.kind}_may_have_learned", **note.values, **caution) if note
+                else Note("may_have_learned", **caution))
     return MappedWeather(out, note, record)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..notes import Note
 
 #: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
 PRECIP_MAPPINGS = ("none", "quantile", "auto")
@@ -227,18 +228,18 @@ def check_mappable(weather, mapping: str, given: str | None = None, station_arch
                         "the archive, or --precip_mapping none")
 
 
-def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES, given: str = "the archive") -> str | None:
+def unmapped_text(short: dict, min_issue_dates: int = MIN_ISSUE_DATES, given: str = "the archive",
+                  source="the weather forecast") -> Note | None:
     """One sentence naming the issue dates and leads :func:`map_precipitation` left unmapped (None: none), "left as
-    ``given`` gives it"."""
+    ``given`` gives it", of the weather forecast ``source``: a :class:`~sca2lstm.notes.Note`, said in Chinese too."""
     if not short:
         return None
     first = min(short)
-    leads = ", ".join(str(k) for k, _ in short[first])
-    most = max(n for _, n in short[first])
-    more = f" (and {len(short) - 1} later issue date(s))" if len(short) > 1 else ""
-    return (f"precipitation of lead(s) {leads} of issue date {first.date()}{more} not quantile-mapped: fewer than "
-            f"{min_issue_dates} earlier issue dates with a forecast of the lead (at most {most}); left as {given} "
-            "gives it")
+    values = {"source": source, "leads": [int(k) for k, _ in short[first]], "day": str(first.date()),
+              "min_issue_dates": int(min_issue_dates), "most": int(max(n for _, n in short[first])), "given": given}
+    if len(short) > 1:
+        return Note("unmapped_leads_later", **values, later=len(short) - 1)
+    return Note("unmapped_leads", **values)
 
 
 def rain_statistics(forecast, observed) -> dict:
