@@ -80,6 +80,10 @@ NOTES = {
               "{p_mean:.4g} mm/d: data in another unit? Forecasts from them are not to be trusted",
         "zh": "测站 {basin}：{start}..{end} 的流量平均为 {flow:.4g} m3/s，而模型学到的是 {learned:.4g} m3/s；降水平均为 "
               "{rain:.4g} mm/d，而其属性 p_mean 为 {p_mean:.4g} mm/d：数据单位不同？据此做出的预报不可信"},
+    # a weather forecast the service stored (serve/weather.py), as its forecasts' notes name it
+    "stored_weather_forecast": {
+        "en": "weather forecast {id} of station {station} (issued {issued})",
+        "zh": "测站 {station} 第 {id} 号天气预报（{issued} 发布）"},
     # a station's archive of past weather forecasts (weather/archive.py), as notes and lines name it
     "weather_archive": {
         "en": "weather archive {path}",
@@ -199,6 +203,12 @@ class Note(str):
         its record, so that it is said in another language when read back too)."""
         return {"text": str(self), "kind": self.kind,
                 "values": {k: v.record() if isinstance(v, Note) else v for k, v in self.values.items()}}
+
+
+def note_value(value):
+    """``value`` as a note keeps it: a :class:`Note` as it is (said in the reader's language too, as a weather forecast
+    or archive named by a note), anything else as its text."""
+    return value if isinstance(value, Note) else str(value)
 
 
 def note_of(stored) -> str:

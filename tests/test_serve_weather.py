@@ -188,6 +188,30 @@ def test_a_forecast_reading_an_older_weather_forecast_says_so_as_sca2lstm_foreca
     assert fc["forecast"] == _expected(bundle, pretrained_ckpt, data, body, "json", 7)
 
 
+def test_a_reader_who_prefers_chinese_reads_the_weather_forecast_a_note_names_in_chinese(live, data, tmp_path):
+    """The note of a forecast that reads an older stored weather forecast names that forecast: a reader whose browser
+    prefers zh reads the whole note in Chinese, the forecast's number, station and issue day with it, from the
+    forecast computed and the one cached; a reader without a preference reads it in English, as before."""
+    body = _json(daily_response("1977-12-28", [2.0] * 12, [6.0] * 12))
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        first = c.get("/stations/32006/forecast", params={"leads": 7}, headers={**AUTH, **zh}).json()
+        cached = c.get("/stations/32006/forecast", params={"leads": 7}, headers=zh).json()
+        plain = c.get("/stations/32006/forecast", params={"leads": 7}).json()
+    n = r.json()["id"]
+    assert [first["cached"], cached["cached"]] == [False, True]
+    chinese = (f"测站 32006 第 {n} 号天气预报（1977-12-28 发布） 发布于 1977-12-28，比发布日 {LAST} 早 3 天：本次预见期用的是该"
+               "天气预报第 4 天及以后的数据，精度低于预报区间的假定；如有发布日当天的天气预报，请改用")
+    for got in (first, cached):
+        assert [x for x in got["notes"] if "发布于" in x] == [chinese], got["notes"]
+    assert [x for x in plain["notes"] if "before the issue date" in x] == [
+        f"weather forecast {n} of station 32006 (issued 1977-12-28) was issued 1977-12-28, 3 day(s) before the issue "
+        f"date {LAST}: its lead days are days 4.. of that forecast, less skilful than the intervals assume; use the "
+        "forecast of the issue date where there is one"]
+
+
 def test_an_hourly_answer_is_read_by_the_stations_day_rule(live, bundle, pretrained_ckpt, data, tmp_path):
     """A station whose day runs from 08:00: the hours of a posted hourly answer are summed (rain) and
     averaged (temperature) over its days, as ``forecast --weather_forecast`` reads them."""

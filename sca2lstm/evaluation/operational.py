@@ -34,7 +34,7 @@ from ..data.features import (FEATURE_TEXT, FORECAST_FLAG, OBSERVED_FLAG_LABEL, f
 from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
-from ..notes import Note
+from ..notes import Note, note_value
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
                              gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
 from ..weather.mixture import mixture_quantiles
@@ -529,7 +529,7 @@ def members_note(wf, t0: pd.Timestamp, used: int, point_only: bool = False) -> s
         return None
     # one left: issued as one run; a model without quantiles: the mean of the members' point forecasts
     kind = ("members_left_one" if used == 1 else "members_left_mean" if point_only else "members_left_out")
-    return Note(kind, source=str(wf.source), left=int(held - used), held=int(held), used=int(used))
+    return Note(kind, source=note_value(wf.source), left=int(held - used), held=int(held), used=int(used))
 
 
 def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, StationFileError
-from ..notes import PHRASES, Note
+from ..notes import PHRASES, Note, note_value
 from ..weather.files import WeatherForecast, forecast_dates
 from .context import BasinContext
 
@@ -274,8 +274,7 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
     if single:
         (t0,) = pd.DatetimeIndex(list(issue_dates))
         out, short, changed = _map_one(wf, rain.archive, t0, rain.observed_rain(), precip_mapping, leads)
-        source = rain.archive.source
-        sample = Note("ranked_among", archive=source if isinstance(source, Note) else str(source), day=str(t0.date()))
+        sample = Note("ranked_among", archive=note_value(rain.archive.source), day=str(t0.date()))
         ranked = rain.archive.issue_dates[rain.archive.issue_dates < t0]
     else:
         table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
@@ -284,9 +283,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         changed = _changed(wf.table, table, issue_dates)
         ranked = wf.issue_dates[wf.issue_dates <= max(pd.DatetimeIndex(list(issue_dates)))]
     # one forecast's leads without enough earlier forecasts in the station's archive keep the forecast's own rain
-    source = getattr(wf, "source", "the weather forecast")
     note = unmapped_text(short, given="the forecast" if single else "the archive",
-                         source=source if isinstance(source, Note) else str(source))
+                         source=note_value(getattr(wf, "source", "the weather forecast")))
     record = mapping_record(rain, precip_mapping, mapped=changed, sample=sample, unmapped=note)
     caution = rain.unrecorded_values(ranked) if changed and precip_mapping == "auto" else None
     if caution:

@@ -27,6 +27,7 @@ import pandas as pd
 from ..data.station_meta import read_station_meta
 from ..errors import DataError, Sca2lstmError
 from ..evaluation.live import LiveForecaster, weather_days
+from ..notes import Note
 from ..weather.fetch import fetch_forecast, station_location
 from ..weather.files import WeatherForecast, check_location, from_long_table, parse_forecast
 from .schemas import utc_today
@@ -140,8 +141,9 @@ class WeatherForecasts:
             wf = self._tables.get(best["id"])
         if wf is None:
             text = self.store.weather_table(best["id"])
-            wf = from_long_table(pd.read_csv(io.StringIO(text)),
-                                 f"weather forecast {best['id']} of station {station} (issued {best['issue_date']})")
+            # named by a note: the notes of the forecasts that read it say it in the reader's language
+            wf = from_long_table(pd.read_csv(io.StringIO(text)), Note("stored_weather_forecast", id=int(best["id"]),
+                                                                      station=station, issued=best["issue_date"]))
             with self._lock:
                 self._tables[best["id"]] = wf
                 while len(self._tables) > 64:

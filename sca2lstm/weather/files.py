@@ -39,7 +39,7 @@ from ..data.pet import PET_COLUMNS, oudin_pet
 from ..data.station import MAX_PRECIPITATION_MM
 from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
-from ..notes import Note
+from ..notes import Note, note_value
 from .openmeteo import WEATHER_NAMES, issue_table, parse_response
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class WeatherForecast:
         days = (pd.Timestamp(t0).normalize() - self.issue_dates[0]).days
         if days <= 0:
             return None
-        return Note("old_weather_forecast", source=str(self.source), issued=str(self.issue_dates[0].date()),
+        return Note("old_weather_forecast", source=note_value(self.source), issued=str(self.issue_dates[0].date()),
                     days=int(days), day=str(pd.Timestamp(t0).date()), next=int(days + 1))
 
     def covered_days(self, inputs) -> tuple[pd.Timestamp, pd.Timestamp] | None:
