@@ -106,6 +106,14 @@ NOTES = {
     "precip_not_mapped": {
         "en": "Precipitation of {source} not mapped ({method}): {why}",
         "zh": "{source}的降水未作映射（{method}）：{why}"},
+    # why there is no observed rain to map a forecast's to (evaluation/context.py): "precip_not_mapped" says it
+    "no_precipitation_input": {
+        "en": "the model reads no precipitation (inputs {inputs}): there is no forecast precipitation to map",
+        "zh": "模型不读取降水（输入为 {inputs}）：没有可映射的预报降水"},
+    "no_training_rain": {
+        "en": "basin {basin}: no observed precipitation in its training part (days {first}..{last} of its record) to "
+              "map the forecast precipitation to",
+        "zh": "测站 {basin}：训练时段（记录的第 {first}..{last} 天）没有实测降水，无法将预报降水映射到实测降水分布"},
     # leads whose forecast has too few earlier forecasts to rank it among keep its rain (weather/mapping.py);
     # ``leads`` a list, ``given`` the forecast or the archive
     "unmapped_leads": {

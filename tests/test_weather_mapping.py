@@ -848,3 +848,26 @@ def test_leads_left_unmapped_and_a_model_that_may_have_learned_the_rain_are_one_
         "模型已按原值学过其降水，再作映射即重复订正；此时请用 --precip_mapping none 预报。")
     # the mapping's record keeps the caution as before: one clause, without its capital and full stop
     assert got.record["may_have_learned"] == "the model" + got.note.split(" The model", 1)[1].removesuffix(".")
+
+
+def test_a_station_without_observed_rain_to_map_to_is_said_so_in_chinese_on_the_rain_mapping_line(
+        bundle, data_with_archive):
+    """A station whose record holds no precipitation in its training part has no climate to map a forecast's rain
+    to: ``auto`` reads the forecast as given, and the line saying why is said in Chinese with the same station and
+    days; in English as before."""
+    from sca2lstm.data import reader
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.rain_mapping import StationRain, mapped_weather, mapping_line
+
+    ts = reader.read_timeseries(data_with_archive, "32006")
+    ts.loc[:"1975-12-31", "precipitation"] = np.nan   # its training years (1971-1974) without rain
+    ctx = BasinContext.resolve(bundle, data_with_archive, "32006", timeseries=ts)
+    i0, i1 = ctx.training_days()
+    today = _lead_days(pd.read_csv(data_with_archive / "weather_archive" / "32006.csv"), "1973-05-04")
+    got = mapped_weather(StationRain.of(ctx), today, ["1973-05-04"], "auto")
+    line = mapping_line(got.record, "the weather forecast")
+    assert got.record["mapped"] is False and i1 > i0
+    assert line == (f"Precipitation of the weather forecast not mapped (auto): basin 32006: no observed precipitation "
+                    f"in its training part (days {i0}..{i1} of its record) to map the forecast precipitation to")
+    assert line.said_in("zh") == (f"天气预报的降水未作映射（auto）：测站 32006：训练时段（记录的第 {i0}..{i1} 天）没有实测降水，"
+                                  "无法将预报降水映射到实测降水分布")

@@ -324,14 +324,13 @@ class BasinContext:
         basin without precipitation on those days."""
         names = list(self.cfg.data.dynamic_inputs)
         if "precipitation" not in names:
-            raise DataError(f"the model reads no precipitation (inputs {names}): there is no forecast precipitation "
-                            "to map")
+            # a note: a forecast's rain mapping line says it as the reason, in the reader's language
+            raise DataError(Note("no_precipitation_input", inputs=str(names)))
         i0, i1 = self.training_days()
         p = self.record.x[i0:i1, names.index("precipitation")].astype(np.float64)
         p = p[np.isfinite(p)]
         if p.size == 0:
-            raise DataError(f"basin {self.basin}: no observed precipitation in its training part (days {i0}..{i1} of "
-                            "its record) to map the forecast precipitation to")
+            raise DataError(Note("no_training_rain", basin=self.basin, first=int(i0), last=int(i1)))
         return p
 
     def station_archive(self):

@@ -166,7 +166,7 @@ class StationRain:
         try:
             observed, missing = ctx.training_precipitation(), None
         except DataError as e:   # a model without precipitation, or none observed: refused only if mapping is asked
-            observed, missing = None, str(e)
+            observed, missing = None, note_value(e.args[0] if e.args else e)  # a note: said in Chinese too
         i0, i1 = ctx.training_days()
         days = f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}" if i1 > i0 else "none"
         archive, archive_error, archive_file = None, None, None
@@ -367,7 +367,7 @@ def mapping_line(record: dict | None, source: str) -> str | None:
         return None
     why, method = record.get("not_mapped_because"), record.get("method")
     if why:
-        if why in PHRASES:  # a reason of the model's; another (a station without observed rain) is said as it is
+        if why in PHRASES or isinstance(why, Note):  # a reason of the model's or the station's, said in Chinese too
             return Note("precip_not_mapped", source=source, method=method, why=why)
         return f"Precipitation of {source} not mapped ({method}): {why}"
     if not record.get("mapped", True):
