@@ -464,3 +464,27 @@ def test_an_ensemble_through_a_model_without_quantiles_is_issued_as_an_ensemble(
     issued, _, _ = warned_forecast(b, "32006", data_dir=tiny_data_dir, issue_date=ISSUE, leads=7, weather_forecast=ens,
                                    model_path=pretrained_ckpt)   # the calibration beside it: a blend per setting
     assert issued.members is not None and "ensemble" in issued.calibration["blend"]
+
+
+@pytest.mark.parametrize("place", [{"lat": None}, {"lon": "north"}])
+def test_a_saved_answer_whose_place_is_not_numbers_is_refused_and_one_without_a_place_is_read(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys, place):
+    """A saved answer saying its latitude or longitude with null or a string cannot be checked against the gauge:
+    refused in one line as `weather fetch` refuses it, not read as a forecast for an unknown place; an answer
+    without the keys at all is read unchecked, as before."""
+    from sca2lstm.cli.forecast import main
+
+    def run(path, out):
+        return main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--data_dir",
+                     str(tiny_data_dir), "--weather_forecast", str(path), "--output_dir", str(tmp_path / out)])
+
+    bad = _save(tmp_path, "saved.json", daily_response(ISSUE, WET, [14.0] * len(WET), **place))
+    rc = run(bad, "bad")
+    err = capsys.readouterr().err.strip().splitlines()
+    said = "None, -1.2" if "lat" in place else "51.5, 'north'"
+    assert rc == 1 and err == [f"sca2lstm forecast: error: --weather_forecast {bad} is malformed: its latitude, longitude are {said}, "
+                               "not numbers in degrees, so the place it is for cannot be checked"], err
+    assert not (tmp_path / "bad").exists()
+    unplaced = daily_response(ISSUE, WET, [14.0] * len(WET))
+    del unplaced["latitude"], unplaced["longitude"]
+    assert run(_save(tmp_path, "unplaced.json", unplaced), "ok") == 0

@@ -37,7 +37,7 @@ from .openmeteo import (
     previous_runs_params,
     request_params,
 )
-from .files import MAX_FORECAST_DISTANCE_KM, answer_place, check_weather_values, distance_km, gauge_position
+from .files import MAX_FORECAST_DISTANCE_KM, check_weather_values, distance_km, gauge_position, said_place
 
 log = logging.getLogger(__name__)
 
@@ -256,15 +256,12 @@ def check_answer_place(doc, lat: float, lon: float, what: str) -> None:
     """A WeatherSourceError where the answer says it is for a place :data:`MAX_FORECAST_DISTANCE_KM` or more
     from the point asked (a misconfigured --base_url or proxy): not this station's weather; a malformed answer
     where it says so with something that is not a number in degrees (null, a string): it could not be checked."""
-    if not isinstance(doc, dict) or ("latitude" not in doc and "longitude" not in doc):
+    try:
+        got = said_place(doc, what)  # the rule a saved answer is read by (forecast --weather_forecast)
+    except DataError as e:
+        raise WeatherSourceError(f"{e}; nothing written") from None
+    if got is None:
         return  # an answer without coordinates (or not an object, refused as it is parsed): nothing to compare
-    said = doc.get("latitude"), doc.get("longitude")
-    # a number only: answer_place would read the string "51.5" as one, and take null for "not said"
-    got = answer_place(doc) if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in said) else None
-    if got is None or abs(got[0]) > 90 or abs(got[1]) > 180:
-        raise WeatherSourceError(f"{what} is malformed: its latitude, longitude are {doc.get('latitude')!r}, "
-                                 f"{doc.get('longitude')!r}, not numbers in degrees, so the place it is for cannot "
-                                 "be checked; nothing written")
     km = distance_km(lat, lon, *got)
     if km >= MAX_FORECAST_DISTANCE_KM:
         raise WeatherSourceError(f"{what} is for {got[0]:.2f}, {got[1]:.2f}, {km:.0f} km from the point asked "

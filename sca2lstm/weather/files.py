@@ -322,7 +322,7 @@ def from_openmeteo(doc, *, day_start: str = "00:00", day_label: str = "start",
     # As `weather fetch` made its table: the issue day is the first time stamp's date (for a station day
     # from 08:00 the answer's first station day is the incomplete one before it), leads counted from it.
     t = issue_table(tables, first, hourly=isinstance(first, dict) and "daily" not in first and "hourly" in first)
-    places = [answer_place(d) for d in docs]
+    places = [said_place(d, source) for d in docs]
     location = tuple(np.mean(places, axis=0)) if all(p is not None for p in places) else None
     return WeatherForecast(_tidy(t, source), source, location)
 
@@ -334,6 +334,22 @@ def answer_place(doc) -> tuple | None:
     except (KeyError, TypeError, ValueError):
         return None
     return where if all(np.isfinite(where)) else None
+
+
+def said_place(doc, what: str) -> tuple | None:
+    """``(lat, lon)`` an Open-Meteo answer says it is for; None where it has neither key (nothing to check). A
+    one-line DataError where it says so with something that is not a number in degrees (null, a string, out of
+    range): the place it is for cannot be checked, and taking it for "not said" would skip the check that the
+    forecast is for the station."""
+    if not isinstance(doc, dict) or ("latitude" not in doc and "longitude" not in doc):
+        return None
+    said = doc.get("latitude"), doc.get("longitude")
+    # a number only: answer_place would read the string "51.5" as one, and take null for "not said"
+    got = answer_place(doc) if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in said) else None
+    if got is None or abs(got[0]) > 90 or abs(got[1]) > 180:
+        raise DataError(f"{what} is malformed: its latitude, longitude are {said[0]!r}, {said[1]!r}, not numbers in "
+                        "degrees, so the place it is for cannot be checked")
+    return got
 
 
 #: A weather forecast for a point farther than this from the gauge is for another place (a catchment's
