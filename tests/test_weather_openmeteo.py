@@ -794,9 +794,10 @@ def test_a_day_null_in_every_variable_is_named_like_any_other_gap():
                          et0=[0.3 if v is not None else None for v in hole])
     ens = ensemble_response(first, [0.5] * n, [[1.0] * n, hole], [14.0] * n)
     ens["daily"]["temperature_2m_mean_member02"] = [14.0 if v is not None else None for v in hole]
-    for doc, needle in ((det, "Open-Meteo answered null for no precipitation on 1976-06-23 (lead 7)"),
-                        (ens, "Open-Meteo answered null for 1 of 3 members (no precipitation on 1976-06-23 (lead 7) "
-                              "for member 2")):
+    for doc, needle in ((det, "Open-Meteo's answer gives nothing for 1976-06-23 (lead 7) (it ends before that day, "
+                              "or has it null in every variable)"),
+                        (ens, "Open-Meteo answered null for 1 of 3 members (member 2: every variable null on "
+                              "1976-06-23 (lead 7); members 2)")):
         with loopback_server([(200, doc)]) as (url, _):
             _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
         assert 7 not in table[table["member"] == table["member"].max()]["lead_days"].tolist()
@@ -805,6 +806,25 @@ def test_a_day_null_in_every_variable_is_named_like_any_other_gap():
     with loopback_server([(200, complete)]) as (url, _):
         _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
     assert null_note(table, 7) is None
+
+
+def test_the_fetch_note_says_a_null_value_and_a_day_the_answer_lacks_each_in_its_own_words():
+    """A value answered null is named as a null of that variable; a lead day the answer stops short of is no null
+    Open-Meteo gave, and is named as a day it gives nothing for."""
+    first = "1976-06-16"
+    holed = daily_response(first, [0.5] * 9, [14.0] * 9)
+    holed["daily"]["precipitation_sum"][3] = None
+    short = daily_response(first, [0.5] * 7, [14.0] * 7)   # leads 0..6: a forecast issued the day before reads it
+    notes = []
+    for doc in (holed, short):
+        with loopback_server([(200, doc)]) as (url, _):
+            _, table = fetch_forecast(Location([(51.5, -1.2)]), 7, base_url=url, client_options={"retries": 0})
+        notes.append(null_note(table, 7))
+    assert notes == [
+        "Open-Meteo answered null for precipitation on 1976-06-19 (lead 3): a flow forecast needing that value "
+        "cannot use this forecast",
+        "Open-Meteo's answer gives nothing for 1976-06-23 (lead 7) (it ends before that day, or has it null in every "
+        "variable): a flow forecast needing that day cannot use this forecast"]
 
 
 def test_an_answer_is_kept_where_it_gives_a_flow_forecast_its_lead_days_and_refused_where_it_does_not():
@@ -846,8 +866,8 @@ def test_a_member_open_meteo_answered_null_for_is_left_out_with_a_note(pretraine
     with loopback_server([(200, doc)]) as (url, _):
         rc = main(_fetch_argv(pretrained_ckpt, tiny_data_dir, tmp_path / "wx.csv", url, "--ensemble"))
     out = capsys.readouterr().out
-    assert rc == 0 and "Open-Meteo answered null for 1 of 4 members (no precipitation on 1976-06-19 (lead 3) for " \
-                       "member 2" in out
+    assert rc == 0 and "Open-Meteo answered null for 1 of 4 members (member 2: precipitation null on 1976-06-19 " \
+                       "(lead 3); members 2)" in out
     assert pd.read_csv(tmp_path / "wx.csv").set_index(["member", "lead_days"]).loc[(2, 3), "precipitation"] != 0.0
     bundle = load_model(pretrained_ckpt)
     kept = read_forecast_file(_save_json(tmp_path / "kept.json", ensemble_response("1976-06-16", dry, [wet, dry],

@@ -213,8 +213,9 @@ def check_answer_leads(table: pd.DataFrame, leads: int, what: str, leads_from: s
 
 def null_note(table: pd.DataFrame, leads: int) -> str | None:
     """A line naming the values Open-Meteo answered null for (a member or a day without data) on lead days
-    0..``leads`` of a fetched forecast (a day null in every variable included), and what a flow forecast then
-    does; None where there are none. A variable the answer has no value of at all is not named (the model
+    0..``leads`` of a fetched forecast, or the first lead day it gives nothing for (an answer ending early, or a
+    day null in every variable: the table has no row of either), and what a flow forecast then does; None where
+    there are none. A variable the answer has no value of at all is not named (the model
     does without it or derives it)."""
     if table.empty:
         return None
@@ -233,16 +234,22 @@ def null_note(table: pd.DataFrame, leads: int) -> str | None:
         return None
     r = bad.sort_values(["valid_date", "member"]).iloc[0]
     col = next(c for c in names if pd.isna(r[c]))
-    first = f"no {col} on {r['valid_date'].date()} (lead {r['lead_days']})"
+    day = f"{r['valid_date'].date()} (lead {r['lead_days']})"
     n = table["member"].nunique()
     members = sorted(bad[bad[col].isna() & (bad["valid_date"] == r["valid_date"])]["member"].unique())
+    # a day without a row is not a null the answer gave: the answer may end before it (a short answer)
+    missing = (r["member"], r["lead_days"]) in absent
     if len(members) == n:
-        return (f"Open-Meteo answered null for {first}{' for every member' if n > 1 else ''}: a flow forecast "
-                "needing that value cannot use this forecast")
+        said = (f"Open-Meteo's answer gives nothing for {day}{' for any member' if n > 1 else ''} (it ends before "
+                "that day, or has it null in every variable)" if missing else
+                f"Open-Meteo answered null for {col} on {day}{' for every member' if n > 1 else ''}")
+        return f"{said}: a flow forecast needing that {'day' if missing else 'value'} cannot use this forecast"
+    # other members have the day, so the answer holds it: this member's values on it are null
+    what = "every variable" if missing else col
     members = sorted(bad["member"].unique())
-    return (f"Open-Meteo answered null for {len(members)} of {n} members ({first} for member {r['member']}; members "
-            f"{', '.join(map(str, members))}): a flow forecast leaves a member out where it lacks a lead day, as "
-            "long as at least half of them are complete")
+    return (f"Open-Meteo answered null for {len(members)} of {n} members (member {r['member']}: {what} null on "
+            f"{day}; members {', '.join(map(str, members))}): a flow forecast leaves a member out where it lacks a "
+            "lead day, as long as at least half of them are complete")
 
 
 def with_place(table: pd.DataFrame, loc: Location) -> pd.DataFrame:
