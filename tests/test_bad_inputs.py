@@ -129,6 +129,23 @@ def test_data_check_lists_a_basin_without_a_single_flow_as_unusable(tmp_path, ti
     assert one_line(err) == "sca2lstm data: error: 1 of 3 basins cannot be used: 32006"
 
 
+def test_data_check_lists_a_basin_too_short_for_any_command_as_unusable(tmp_path, tiny_data_dir, capsys):
+    """A record of 5 days reads, but pretraining leaves it out and fine-tuning and prediction refuse it: listed bad,
+    naming the days it has and the days each needs under the checked (default) config, not as usable."""
+    d = copy_data(tiny_data_dir, tmp_path / "camels")
+    _rewrite(ts_file(d, "32006"), lambda df: df.sort_values("date").head(5))
+    rc = data_cli.main(["check", "--data_dir", str(d)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    (bad,) = [ln for ln in out.splitlines() if " bad: " in ln]
+    assert bad == ("   32006 bad: basin 32006: 5 days of observed discharge (1970-10-01..1970-10-05); the minimum is "
+                   "730 days (2 years) when the record does not cover the configured periods (1970-10-01..2015-09-30); "
+                   "nor can pretraining use it: 5 days of observed discharge in the training period 1970-10-01.."
+                   "2000-09-30, where it needs 365 (data.min_train_flows)")
+    assert out.splitlines()[-1] == "2 of 3 basins usable, 1 bad"
+    assert one_line(err) == "sca2lstm data: error: 1 of 3 basins cannot be used: 32006"
+
+
 def test_a_damaged_attribute_file_is_one_error_of_the_dataset_not_one_per_basin(tmp_path, tiny_data_dir, capsys):
     """A gauge_id written twice in an attribute file that every basin reads: 'data check' and pretraining stop with
     one line naming the file, not the same reason repeated for each basin (598 lines on the large sample)."""

@@ -62,6 +62,8 @@ def _body(args) -> int:
     from ..config import load_config
     from ..data import reader
     from ..data.dataset import load_basins, resolve_data_dir
+    from ..data.periods import require_usable
+    from ..data.station_meta import read_station_meta
     cfg = load_config()
     data_dir, _ = resolve_data_dir(args.data_dir, cfg)
     basins = reader.list_basins(data_dir)
@@ -72,7 +74,12 @@ def _body(args) -> int:
         if not isinstance(r, DataError):
             try:
                 r.require_flows(reader.timeseries_file(data_dir, r.basin))
-            except DataError as e:  # readable, but without a single flow no command can use it
+                # readable, but too short for any command: pretraining leaves it out, fine-tuning and
+                # prediction refuse it (an imported station's periods follow its own record, as theirs do)
+                meta = read_station_meta(data_dir, r.basin)
+                until = (meta.provenance.get("record") or {}).get("end") if meta.imported else None
+                require_usable(r, cfg, own_record=meta.imported, split_until=until)
+            except DataError as e:  # readable, but no command can use it
                 loaded[i] = e
     recs = [r for r in loaded if not isinstance(r, DataError)]
     bad = [(b, r) for b, r in zip(basins, loaded) if isinstance(r, DataError)]

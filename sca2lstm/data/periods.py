@@ -147,6 +147,25 @@ def basin_periods(rec, cfg: Config, test_start=None, own_record: bool = False, s
     return BasinPeriods("station", first, ts - np.timedelta64(1, "D"), ts, last)
 
 
+def require_usable(rec, cfg: Config, own_record: bool = False, split_until=None) -> None:
+    """A one-line DataError where no command can use ``rec``: pretraining leaves it out (fewer than
+    ``data.min_train_flows`` observed flows in the configured training period) and fine-tuning and prediction
+    refuse it (:func:`basin_periods`: it neither covers the configured periods nor has ``MIN_OBSERVED_DAYS``
+    of its own). The message names the days it has and the days each needs. ``own_record``, ``split_until``:
+    as for :func:`basin_periods`."""
+    d = cfg.data
+    i0, i1 = rec.period(d.train_start, d.train_end)
+    n_train = int(np.isfinite(rec.y[i0:i1]).sum())
+    if n_train >= d.min_train_flows:
+        return  # pretraining trains on it, whatever its other periods hold
+    try:
+        basin_periods(rec, cfg, own_record=own_record, split_until=split_until)
+    except DataError as e:
+        raise DataError(f"{e}; nor can pretraining use it: {n_train} days of observed discharge in the training "
+                        f"period {d.train_start}..{d.train_end}, where it needs {d.min_train_flows} "
+                        "(data.min_train_flows)") from None
+
+
 def fit_split(rec, periods: BasinPeriods, ratio: float) -> tuple[int, int, int]:
     """Indices ``(i0, i_split, i1)`` of ``rec``'s fine-tuning days: [i0, i_split) trains, [i_split, i1)
     validates; the first ``ratio`` of [fit_start, fit_end] in time order, never random."""
