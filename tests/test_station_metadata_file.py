@@ -50,6 +50,9 @@ BAD = {
         {"warning_levels": {"red alert": {"value": 3.0}}},
         'warning_levels has the name "red alert", which is not allowed; expected a name that starts with an ASCII '
         "letter"),
+    "two levels whose names differ only in case": (
+        {"warning_levels": {"alert": {"value": 3.0}, "Alert": {"value": 5.0}}},
+        "warning_levels: 'alert' and 'Alert' differ only in case; give the name once"),
     "an unknown key of a level": (
         {"warning_levels": {"alert": {"value": 3.0, "colour": "red"}}},
         "warning_levels.alert.colour is not a key of a warning level; its keys are value, unit, warn_probability"),
@@ -171,7 +174,8 @@ def data(tiny_data_dir, tmp_path):
     return d
 
 
-@pytest.mark.parametrize("case", ["a day rule that is a bare time", "a negative level"])
+@pytest.mark.parametrize("case", ["a day rule that is a bare time", "a negative level",
+                                  "two levels whose names differ only in case"])
 def test_forecast_exits_1_with_the_line(case, pretrained_ckpt, data, tmp_path, capsys):
     """A day rule of the wrong kind was an AttributeError inside, a bad level a usage error (exit 2)."""
     doc, said = BAD[case]

@@ -428,13 +428,20 @@ def _schema_error(err: dict, data: dict, source: str) -> str:
 def check_meta(d, source: str = "station metadata") -> StationMetaFile:
     """The JSON object ``d`` of a station's metadata file checked against :class:`StationMetaFile`; a one-line
     DataError naming ``source`` (the file), the key, its value and what is allowed. A rating curve is checked
-    whole too (:func:`~sca2lstm.data.rating.check_curve`: it rises, its segments and periods are in order)."""
+    whole too (:func:`~sca2lstm.data.rating.check_curve`: it rises, its segments and periods are in order), and
+    its warning levels' names as every way of giving levels is (:func:`parse_pairs`: none twice in another case)."""
     if not isinstance(d, dict):
         raise DataError(f"{source}: expected a JSON object, got {_json(d)}; e.g. {StationMetaFile.example}")
     try:
         meta = StationMetaFile.model_validate(d)
     except ValidationError as e:
         raise DataError(_schema_error(e.errors(include_url=False)[0], d, source)) from None
+    if meta.warning_levels:
+        # alert and Alert would be two levels, each warned on: refused as every other way of giving levels does
+        try:
+            parse_pairs(meta.warning_levels, f"{source}: warning_levels", StationMetaFile.example)
+        except UsageError as e:
+            raise DataError(str(e)) from None
     if meta.rating_curve is not None:
         from .rating import RatingCurve
 
