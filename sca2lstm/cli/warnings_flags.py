@@ -91,7 +91,7 @@ def warned(args, bundle, path, weather):
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
         leads=args.leads or max(1, min(7, bundle[1].training.forecast_leads)), weather_forecast=weather,
         allow_missing_inputs=args.allow_missing_inputs, model_path=path, precip_mapping=args.precip_mapping,
-        weather_lags=getattr(args, "weather_lags", "none"),
+        weather_lags=getattr(args, "weather_lags", "auto"),
         **_level_args(args))
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
@@ -144,7 +144,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     table, warnings = reforecast(bundle, args.basin, args.from_date, args.to_date, leads=args.leads,
                                  data_dir=args.data_dir, model_path=path, weather_archive=weather,
                                  allow_missing_inputs=args.allow_missing_inputs, precip_mapping=args.precip_mapping,
-                                 weather_lags=getattr(args, "weather_lags", "none"),
+                                 weather_lags=getattr(args, "weather_lags", "auto"),
                                  progress=not args.quiet, **_level_args(args))
     first, last = table["issue_date"].min().date(), table["issue_date"].max().date()
     folder = out_dir / (f"basin_{args.basin}_reforecast_{first}_{last}" + (WEATHER_FOLDER_SUFFIX if weather is not None

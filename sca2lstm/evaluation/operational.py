@@ -338,7 +338,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
 def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None,
                    timeseries=None, allow_missing_inputs: bool = False,
                    context: BasinContext | None = None, precip_mapping: str = "auto",
-                   station_rain=None, weather_lags: str = "none") -> OperationalForecast:
+                   station_rain=None, weather_lags: str = "auto") -> OperationalForecast:
     """Forecast ``basin`` for the ``leads`` days after ``issue_date`` from what is known on it.
 
     Parameters

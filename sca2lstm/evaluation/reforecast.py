@@ -151,7 +151,7 @@ def weather_setting(fc) -> str:
 def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weather_forecast=None, timeseries=None,
                     allow_missing_inputs: bool = False, context=None, model_path=None, user_levels=None,
                     levels_in: str = "flow", warn_override=None, dist: str | None = None, precip_mapping: str = "auto",
-                    weather_lags: str = "none"):
+                    weather_lags: str = "auto"):
     """An issued forecast with warnings: :func:`~sca2lstm.evaluation.operational.issue_forecast`, blended per
     lead and bounded by the recession, with ``p_exceed_<level>`` and ``warn_<level>`` columns.
 
@@ -232,7 +232,7 @@ def _already_above(observed, warnings: Warnings) -> str:
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,
                levels_in: str = "flow", warn_override=None, dist: str | None = None, weather: str = "none",
                allow_missing_inputs: bool = False, context=None, batch_size: int = 256, weather_archive=None,
-               precip_mapping: str = "auto", progress: bool = False, weather_lags: str = "none"):
+               precip_mapping: str = "auto", progress: bool = False, weather_lags: str = "auto"):
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
