@@ -296,7 +296,7 @@ def main(argv=None) -> int:
                     help="passed to 'sca2lstm forecast' (its default auto maps a drizzly archive's precipitation per "
                          "lead to the basin's observed rain of its training years; quantile maps every archive; none "
                          "none; docs/weather.md)")
-    ap.add_argument("--weather_lags", choices=["none", "auto"], nargs="+", default=["none"],
+    ap.add_argument("--weather_lags", choices=["none", "auto"], nargs="+", default=["auto"],
                     help="passed to 'sca2lstm forecast' (auto: each day's forecast combined with the same day's forecasts "
                          "of the archive's earlier issue dates); several: each scored on the same archives")
     ap.add_argument("--history_stride", type=int, default=2,
