@@ -55,6 +55,12 @@ large-sample basins the solve gave u = 0.35 / 0.50 / 0.63 at leads 1 / 3 / 7 for
 ``rho = (1 - u) / sqrt((1 - u)^2 + u^2)`` gives for a climate independent of the day), 0.17 / 0.38 / 0.64 for
 ``lognormal`` and 0.16 / 0.37 / 0.61 for ``shift`` (medians over the basins).
 
+``--weather_lags none auto`` scores each archive twice, each day's run as given and combined with the same day's runs
+of the archive's earlier issue dates (``forecast --weather_lags``, sca2lstm/weather/lagged.py; its default ``auto``).
+The combination needs the runs of consecutive issue dates: give ``--stride 1`` (every day an issue date) and
+``--history_stride 1`` (the training years' runs, written ahead of the scored ones, every day too); with the
+default stride 3 a day's earlier runs are not in the archive and ``auto`` leaves it as given.
+
 Example (4-5 min for 30 basins and two error models, one thread)::
 
     PYTHONPATH=. python bench/archives.py --model LARGE/model/sca2lstm.pth \\
