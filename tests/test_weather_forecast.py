@@ -488,3 +488,31 @@ def test_a_saved_answer_whose_place_is_not_numbers_is_refused_and_one_without_a_
     unplaced = daily_response(ISSUE, WET, [14.0] * len(WET))
     del unplaced["latitude"], unplaced["longitude"]
     assert run(_save(tmp_path, "unplaced.json", unplaced), "ok") == 0
+
+
+@pytest.mark.parametrize("fill", ["", "n/a"])
+def test_a_table_whose_place_columns_hold_no_number_is_refused_and_one_without_them_is_read(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys, fill):
+    """A long table with columns latitude, longitude empty or unreadable on every row cannot be checked against
+    the gauge: refused in one line naming the file and the columns, as a saved answer with null coordinates is,
+    not read as a forecast for an unknown place; a table without the columns is read unchecked, as before."""
+    from sca2lstm.cli.forecast import main
+
+    def run(path, out):
+        return main(["--model", str(pretrained_ckpt), "--basin", "32006", "--issue_date", ISSUE, "--data_dir",
+                     str(tiny_data_dir), "--weather_forecast", str(path), "--output_dir", str(tmp_path / out)])
+
+    unplaced = daily_response(ISSUE, WET, [14.0] * len(WET))
+    del unplaced["latitude"], unplaced["longitude"]
+    table = read_forecast_file(_save(tmp_path, "unplaced.json", unplaced)).table
+    bad = tmp_path / "blank.csv"
+    table.assign(latitude=fill, longitude=fill).to_csv(bad, index=False, date_format="%Y-%m-%d")
+    rc = run(bad, "bad")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err == [f"sca2lstm forecast: error: --weather_forecast {bad}: its columns 'latitude' and "
+                               "'longitude' hold no number on any row, so the place it is for cannot be checked; fill "
+                               "them in decimal degrees or leave both columns out"], err
+    assert not (tmp_path / "bad").exists()
+    plain = tmp_path / "plain.csv"
+    table.to_csv(plain, index=False, date_format="%Y-%m-%d")
+    assert run(plain, "ok") == 0

@@ -416,16 +416,18 @@ def from_long_table(df: pd.DataFrame, source: str = "weather forecast") -> Weath
 
 def table_place(df: pd.DataFrame, source: str) -> tuple | None:
     """``(lat, lon)`` a long table's ``latitude, longitude`` columns say (their mean), None without them; a
-    one-line DataError for unreadable values or rows for places :data:`MAX_FORECAST_DISTANCE_KM` apart
-    (tables for two stations joined)."""
+    one-line DataError where no row holds a number in both (the place cannot be checked, as :func:`said_place`
+    refuses an answer whose coordinates are null), for unreadable values, or for rows for places
+    :data:`MAX_FORECAST_DISTANCE_KM` apart (tables for two stations joined)."""
     if not any(c in df.columns for c in PLACE_COLUMNS):
         return None
     if not all(c in df.columns for c in PLACE_COLUMNS):
         raise DataError(f"{source}: a place needs both columns 'latitude' and 'longitude'")
     lat, lon = (pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in PLACE_COLUMNS)
     ok = np.isfinite(lat) & np.isfinite(lon)
-    if not ok.any():
-        return None
+    if not ok.any():  # taking it for "place not said" would skip the check that it is for the station
+        raise DataError(f"{source}: its columns 'latitude' and 'longitude' hold no number on any row, so the place "
+                        "it is for cannot be checked; fill them in decimal degrees or leave both columns out")
     if (np.abs(lat[ok]) > 90).any() or (np.abs(lon[ok]) > 180).any():
         raise DataError(f"{source}: latitude/longitude must be decimal degrees (|latitude| <= 90, |longitude| <= 180)")
     where = float(lat[ok].mean()), float(lon[ok].mean())
