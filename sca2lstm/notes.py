@@ -149,7 +149,8 @@ for _kind in ("unmapped_leads", "unmapped_leads_later"):
 LIST_SEPARATOR = {"en": ", ", "zh": "、"}
 
 #: The English phrases a note's value may be (the weather forecast a service's note names, what rain was ranked
-#: among, why it was not mapped, what a lead left unmapped keeps): phrase -> language -> words. Any other value is
+#: among, why it was not mapped, what a lead left unmapped keeps, the unnamed source of a station or of a
+#: model's pretraining): phrase -> language -> words. Any other value is
 #: said as it is.
 PHRASES = {
     "the weather forecast": {"zh": "天气预报"},
@@ -158,6 +159,9 @@ PHRASES = {
     "the archive's forecasts issued before each issue date": {"zh": "该存档中各发布日之前发布的预报"},
     "the model's weights trained on this station's archive of forecasts, its rain as given":
         {"zh": "模型权重训练时用的就是该测站天气预报存档中的原始降水"},
+    # what a foreign_id note says where the station's import or the checkpoint does not name its source
+    "a file": {"zh": "某个文件"},
+    "built-in data": {"zh": "内置数据"},
 }
 
 

@@ -456,3 +456,19 @@ def test_changed_flows_and_data_in_another_unit_are_said_in_chinese_too(pretrain
     assert note.startswith("basin 32006: its precipitation averages ") and "but its attribute p_mean is" in note
     assert note.endswith("mm/d: data in another unit? Forecasts from them are not to be trusted")
     assert note.said_in("zh").startswith("测站 32006：降水平均为 ") and note.said_in("zh").endswith("数据单位不同？据此做出的预报不可信")
+
+
+def test_a_foreign_id_note_without_named_sources_is_all_chinese_for_a_chinese_reader(tmp_path):
+    """A station whose import names no source file, sharing its id with a basin of a checkpoint that names no
+    data folder: a reader who prefers Chinese reads the note with its fallbacks in Chinese too, from the note
+    computed and from the one stored, not "a file" and "built-in data" inside a Chinese sentence."""
+    from sca2lstm.data.station_meta import StationMeta
+    from sca2lstm.evaluation.context import foreign_id_note
+    from sca2lstm.notes import note_of
+
+    meta = StationMeta(station_id="32006", provenance={"source_sha256": "ab" * 32})
+    note = foreign_id_note({}, "32006", meta, tmp_path)
+    assert "imported from a file" in note and "(from built-in data)" in note   # the English text, as before
+    for said in (note.said_in("zh"), note_of(json.loads(json.dumps(note.record()))).said_in("zh")):
+        assert "导入自 某个文件" in said and "来自 内置数据" in said, said
+        assert "a file" not in said and "built-in" not in said, said
