@@ -563,3 +563,40 @@ def test_a_two_member_ensemble_with_one_member_complete_reforecasts_as_its_singl
         assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
                                last_obs=got["persistence"], msg=f"{start}..{end}")
     assert (tab.loc[tab["issue_date"] != "1973-05-02", "weather_members"] == 2).all()
+
+
+def test_scattered_dates_left_with_one_member_run_alone_and_reforecast_as_their_single_forecasts(
+        pretrained_ckpt, data_with_archive, monkeypatch):
+    """A month of a two-member archive with dates left with one complete member at its start (two in a row) and
+    near its end: the one weather run is run on those three dates only, not on every date between them, and
+    each of them reforecasts as its single forecast from the same member."""
+    import sca2lstm.evaluation.operational as operational
+    from sca2lstm.evaluation.reforecast import reforecast, warned_forecast
+    from sca2lstm.weather.files import from_long_table
+
+    bundle = load_model(pretrained_ckpt)
+    a = _archive(pd.date_range("1973-05-01", "1973-05-31"), members=2, rain=lambda issue, k, m: 2.0 * k + 9.0 * m)
+    days = ["1973-05-02", "1973-05-03", "1973-05-29"]
+    gap = a["issue_date"].isin(pd.DatetimeIndex(days).date) & (a["member"] == 1) & (a["lead_days"] == 4)
+    a.loc[gap, "precipitation"] = np.nan
+    wf = from_long_table(a, "two.csv")
+    one_run = []
+    real = operational.issue_time_hindcasts
+
+    def counted(*args, lead_weather=None, **kw):   # the real runs; the issue dates of the one-member ones counted
+        if lead_weather is not None and lead_weather.members == 1:
+            one_run.append(sum(i1 - i0 for i0, i1 in args[2]))
+        return real(*args, lead_weather=lead_weather, **kw)
+
+    monkeypatch.setattr(operational, "issue_time_hindcasts", counted)
+    tab = reforecast(bundle, "32006", "1973-05-01", "1973-05-31", data_dir=data_with_archive, model_path=pretrained_ckpt,
+                     weather_archive=wf)[0]
+    assert one_run == [len(days)], one_run
+    assert sorted(tab.loc[tab["weather_members"] == 1, "issue_date"].dt.strftime("%Y-%m-%d").unique()) == days
+    for day in days:
+        single = from_long_table(a[a["issue_date"] == pd.Timestamp(day).date()], "one date.csv")
+        want = warned_forecast(bundle, "32006", data_dir=data_with_archive, issue_date=day, leads=7,
+                               weather_forecast=single, model_path=pretrained_ckpt)[0]
+        got = tab[tab["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
+        assert_forecasts_close(got, want.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                               last_obs=got["persistence"], msg=day)

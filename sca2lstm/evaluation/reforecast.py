@@ -427,17 +427,21 @@ def _issue_alone(ctx, one, issue, alone, issued, last, gap, calib, cfg, trained:
 
     med, qs = (None if a is None else a.copy() for a in issued)
     at = np.flatnonzero(alone)
-    lo, hi = at[0], at[-1] + 1           # one run over the span of those dates; the others in it are not kept
-    run = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(issue[lo], issue[hi - 1] + 1)], trained, "perfect",
-                               seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days, device=ctx.device,
-                               lead_weather=one, progress=progress)[0]
+    # a run per stretch of consecutive such dates (``issue`` is consecutive days): one span from the first to the
+    # last would run every date between them, years of an archive for a few scattered dates
+    spans = np.split(at, np.flatnonzero(np.diff(at) > 1) + 1)
+    runs = issue_time_hindcasts(ctx.model, ctx.sequence_data(), [(issue[s[0]], issue[s[-1]] + 1) for s in spans],
+                                trained, "perfect", seq_len=cfg.training.seq_len, lead_days=cfg.data.lead_days,
+                                device=ctx.device, basin_indices=[0] * len(spans), lead_weather=one,
+                                progress=progress)   # basin 0: the context's one basin
+    raw_q = [r.quantiles for r in runs]
     setup = issue_setup(ctx, trained, calib, "forecast")
-    bound = setup.recession.bound(last[lo:hi], trained, gap[lo:hi]) if setup.recession is not None else None
-    m1, q1 = setup.adjust(run.median, run.quantiles, run.levels, last[lo:hi], bound)
-    sel = alone[lo:hi]
-    med[at] = m1[sel]
+    bound = setup.recession.bound(last[at], trained, gap[at]) if setup.recession is not None else None
+    m1, q1 = setup.adjust(np.concatenate([r.median for r in runs]), None if raw_q[0] is None else np.concatenate(raw_q),
+                          runs[0].levels, last[at], bound)
+    med[at] = m1
     if qs is not None and q1 is not None:
-        qs[at] = q1[sel]
+        qs[at] = q1
     return med, qs
 
 
