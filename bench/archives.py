@@ -307,7 +307,8 @@ def main(argv=None) -> int:
                          "of the archive's earlier issue dates); several: each scored on the same archives")
     ap.add_argument("--history_stride", type=int, default=2,
                     help="with a mapping or lags, the training years' forecasts written ahead of the scored ones are "
-                         "issued every n-th day (1: every day, so that each day has the runs of the days before)")
+                         "issued every n-th day (1: every day, so that each day has the runs of the days before; 0: "
+                         "none written, an archive of the scored span only, as a station's first years of one)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -332,7 +333,8 @@ def main(argv=None) -> int:
             tab = make_archive(e, rec.dates, p, t, issue, F, L - F, [args.seed, int(b) if b.isdigit() else 0],
                                train=train)
             scored = tab
-            if (args.precip_mapping != "none" or "auto" in args.weather_lags) and e != "perfect":
+            if (args.precip_mapping != "none" or "auto" in args.weather_lags) and e != "perfect" \
+                    and args.history_stride > 0:
                 # a mapping ranks each forecast among the archive's earlier ones: forecasts of the training years
                 # (every 2nd day, their own draws, as the prototype had) go ahead of the scored ones, so that no
                 # lead starts unmapped; the reforecast still issues only --period's dates
