@@ -165,3 +165,35 @@ def test_a_lagged_reforecast_equals_the_lagged_single_forecasts_and_records_the_
     assert rc == 0 and "forecasts issued up to 3 days earlier" in capsys.readouterr().out
     doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
     assert doc["data"]["weather_forecast"]["lagged"]["first"] == "1973-05-04"
+
+
+def test_an_archive_too_short_to_combine_says_why_in_one_line_and_forecasts_as_with_none(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.context import BasinContext
+
+    ctx = BasinContext.resolve(bundle, tiny_data_dir, "32006")
+    names = list(ctx.cfg.data.dynamic_inputs)
+    obs = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
+                    index=pd.DatetimeIndex(ctx.record.dates))
+    table = _runs(obs, pd.date_range("1973-01-01", "1973-06-30"))     # half a year: no lead can be fitted
+    path = tmp_path / "short.csv"
+    table.assign(issue_date=table["issue_date"].dt.date, valid_date=table["valid_date"].dt.date).drop(
+        columns="member").to_csv(path, index=False)
+    tables, printed = {}, {}
+    for lags in ("none", "auto"):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--from", "1973-05-01", "--to", "1973-05-05", "--weather_forecast", str(path),
+                   "--precip_mapping", "none", "--weather_lags", lags, "--output_dir", str(tmp_path / lags)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        printed[lags] = [line for line in out.out.splitlines() if "earlier runs" in line]
+        tables[lags] = pd.read_csv(next((tmp_path / lags).glob("*/reforecast.csv")))
+    assert printed["none"] == []
+    assert len(printed["auto"]) == 1 and f"fewer than {MIN_PAIRS} verified days" in printed["auto"][0], printed
+    assert "not combined" in printed["auto"][0] and str(path) in printed["auto"][0]
+    pd.testing.assert_frame_equal(tables["auto"], tables["none"])
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", "1973-05-03", "--weather_forecast", str(path), "--output_dir", str(tmp_path / "one")])
+    out = capsys.readouterr().out
+    assert rc == 0 and sum("not combined with its earlier runs" in line for line in out.splitlines()) == 1, out

@@ -415,9 +415,13 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
 
 def lagged_line(record: dict | None, source: str) -> str | None:
     """The line a forecast or reforecast prints of an archive's runs combined (``record``: :func:`lagged_weather`;
-    None where none was)."""
-    if not record or not record.get("issue_dates"):
+    None where none was looked at); where none was combined, why not (a short archive, an ensemble, a model trained
+    on the station's archive): else the user of an archive cannot tell the option did nothing."""
+    if not record:
         return None
+    if not record.get("issue_dates"):
+        return (f"Precipitation of {source}: each day's forecast as given, not combined with its earlier runs "
+                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}") if record.get("why") else None
     return (f"Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
             f"{record['max_lag']} days earlier, weighted per lead by the days already observed "
             f"({record['issue_dates']} issue date(s) from {record['first']}; --weather_lags none reads it as given)")
