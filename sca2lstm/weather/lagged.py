@@ -125,7 +125,11 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
             w0 = np.zeros(J + 2)
             w0[0] = 1.0
             w = w0 + n_fit / (n_fit + prior_pairs) * (w_ls - w0)
-            sample_c, sample_own = Xf @ w, Xf[:, 0]
+            # every day's combination in one product: a day's value then does not depend on which issue dates were
+            # asked (a row of a reforecast equals a forecast of that date alone, bit for bit; a value off by one
+            # ulp from a tie in the sample took another rank)
+            c = X @ w
+            sample_c, sample_own = c[fit], Xf[:, 0]
             these = np.flatnonzero(months == m)
             v = t_pos[these] + k
             inside = v < n
@@ -134,7 +138,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
             these, v = these[have], v[have]
             if len(these) == 0:
                 continue
-            mapped = quantile_map(X[v] @ w, sample_c, sample_own)
+            mapped = quantile_map(c[v], sample_c, sample_own)
             for i, value in zip(these, mapped):
                 r = row_of.get((int(t_pos[i]), k))
                 if r is not None:
