@@ -208,3 +208,14 @@ def test_each_issue_dates_combination_is_the_same_asked_alone_as_among_a_reforec
         # bit for bit: the rank mapping jumps at ties of the sample, so one ulp can move a value by a rank's width
         np.testing.assert_array_equal(alone.loc[on, "precipitation"], together.loc[on, "precipitation"],
                                       err_msg=str(day.date()))
+
+
+def test_an_issue_date_after_a_gap_in_the_archive_is_left_as_given_and_the_gap_named_as_why(archive):
+    gap = archive[~archive["issue_date"].isin(pd.date_range("2003-03-07", "2003-03-09"))]
+    day = pd.Timestamp("2003-03-10")       # its days' earlier runs were all issued in the gap
+    out, record = combine_lagged(gap, OBS, [day])
+    np.testing.assert_array_equal(out["precipitation"], gap["precipitation"])
+    assert record["issue_dates"] == 0 and "gap" in record["why"] and "fewer than" not in record["why"], record
+    # the day after reads the run of 2003-03-10 again: its lead 6 (one earlier run of its days) is combined
+    _, record = combine_lagged(gap, OBS, [day + pd.Timedelta(days=1)])
+    assert record["issue_dates"] == 1

@@ -109,6 +109,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     row_of = {(int(i), int(k)): r for r, (i, k) in enumerate(zip(issue, lead))}
     new_p = p.copy()
     combined = np.zeros(len(wanted), dtype=bool)
+    fitted = False  # whether any lead of an asked month had its verified days: else the archive is too short
     for k in range(1, leads):
         J = min(int(max_lag), leads - k)
         X = _design(F, k, J)
@@ -120,6 +121,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
             n_fit = int(fit.sum())
             if n_fit < min_pairs:
                 continue
+            fitted = True
             Xf, yf = X[fit], y[fit]
             w_ls, *_ = np.linalg.lstsq(Xf, yf, rcond=None)
             w0 = np.zeros(J + 2)
@@ -148,6 +150,9 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     record["issue_dates"] = int(combined.sum())
     if combined.any():
         record["first"] = str(wanted[combined][0].date())
+    elif fitted:  # the weights were there: the asked dates' own earlier runs are not
+        record["why"] = (f"the archive lacks, for every lead, a forecast of the day from one of the {max_lag} issue "
+                         "dates before (a gap in its issue dates or leads)")
     else:
         record["why"] = (f"fewer than {min_pairs} verified days of forecasts from {max_lag + 1} consecutive issue "
                          "dates before each issue date's month")
