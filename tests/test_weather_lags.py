@@ -219,3 +219,21 @@ def test_an_issue_date_after_a_gap_in_the_archive_is_left_as_given_and_the_gap_n
     # the day after reads the run of 2003-03-10 again: its lead 6 (one earlier run of its days) is combined
     _, record = combine_lagged(gap, OBS, [day + pd.Timedelta(days=1)])
     assert record["issue_dates"] == 1
+
+
+def test_a_reforecast_counts_as_combined_only_the_issue_dates_it_issues(pretrained_ckpt, tiny_data_dir, long_archive,
+                                                                         tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+
+    # basin 32006 has no observed flow 1972-04-12..1972-05-23: those issue dates are left out of the reforecast
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--from", "1972-04-01", "--to", "1972-04-30", "--weather_forecast", str(long_archive),
+               "--precip_mapping", "none", "--output_dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    table = pd.read_csv(next(tmp_path.glob("*/reforecast.csv")))
+    issued = table["issue_date"].nunique()
+    assert 0 < issued < 30 and "left out" in out
+    record = json.loads(next(tmp_path.glob("*/weather.json")).read_text())["lagged"]
+    assert record["issue_dates"] == issued, (record, issued)
+    assert f"({issued} issue date(s) from 1972-04-01" in out

@@ -305,8 +305,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         days = arch.issue_dates
         days = days[(days >= s) & (days <= e)]
         # the earlier runs of each day first: a mapping then ranks the combined forecast among the archive's runs,
-        # whose climate the combination keeps
-        arch, lagged = lagged_weather(ctx, arch, days, weather_lags)
+        # whose climate the combination keeps; only the issue dates with a recent observed flow, which the
+        # reforecast issues: its line and weather.json counted the gauge's gaps among the dates combined
+        issued = days[days.isin(pd.DatetimeIndex(dates[issue[keep]]))]
+        arch, lagged = lagged_weather(ctx, arch, issued, weather_lags)
         # each issue date mapped from the forecasts issued before it: an archive's own, or for one forecast (its
         # one issue date in the span) the station's archive's, as a forecast of that date maps it
         if precip_mapping != "none" and (is_archive(arch) or len(days) == 1):
