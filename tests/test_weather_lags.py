@@ -237,3 +237,24 @@ def test_a_reforecast_counts_as_combined_only_the_issue_dates_it_issues(pretrain
     record = json.loads(next(tmp_path.glob("*/weather.json")).read_text())["lagged"]
     assert record["issue_dates"] == issued, (record, issued)
     assert f"({issued} issue date(s) from 1972-04-01" in out
+
+
+def test_a_mapped_lagged_reforecast_ranks_each_date_among_the_runs_as_issued_as_its_single_forecast_does(
+        bundle, pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.reforecast import warned_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    # a span of months before the date: its earlier dates' combined runs must not become the date's rank sample
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--from", "1972-07-01", "--to", "1973-05-05", "--weather_forecast", str(long_archive),
+               "--precip_mapping", "quantile", "--output_dir", str(tmp_path), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    t = pd.read_csv(next(tmp_path.glob("*/reforecast.csv")), parse_dates=["issue_date"])
+    wf = read_forecast_file(long_archive)
+    for day in ("1973-05-01", "1973-05-05"):
+        one = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=day, leads=7, weather_forecast=wf,
+                              model_path=pretrained_ckpt, precip_mapping="quantile", weather_lags="auto")[0]
+        got = t[t["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
+        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
+                               last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)

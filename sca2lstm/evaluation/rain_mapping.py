@@ -239,7 +239,7 @@ def is_archive(wf) -> bool:
 
 
 def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
-                   precip_mapping: str = "auto", leads: int | None = None) -> MappedWeather:
+                   precip_mapping: str = "auto", leads: int | None = None, ranked_among=None) -> MappedWeather:
     """The weather forecast ``wf`` with the precipitation of its forecasts issued on ``issue_dates`` mapped as
     ``precip_mapping`` says (``quantile``: per lead, to the basin's observed precipitation of its training years;
     ``auto``: only leads whose earlier forecasts are drizzly with damped storms; ``none``: as given).
@@ -249,8 +249,9 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
     date) among the station's archive's (:attr:`StationRain.archive`), where it has one. ``auto`` maps nothing for
     a basin whose weights learned its archive (:attr:`StationRain.learned`). ``leads``: the lead days one forecast
     is read for (None: all its days after the issue date); its later days are neither mapped nor named as left
-    unmapped. A one-line DataError where ``quantile`` has nothing to rank among
-    (:func:`sca2lstm.weather.mapping.check_mappable`).
+    unmapped. ``ranked_among``: an archive's precipitation as issued, row by row, where ``wf``'s was combined with
+    its earlier runs (:func:`lagged_weather`): what its forecasts are ranked among. A one-line DataError where
+    ``quantile`` has nothing to rank among (:func:`sca2lstm.weather.mapping.check_mappable`).
     """
     from ..weather.mapping import check_mappable, map_precipitation, unmapped_text
 
@@ -277,7 +278,8 @@ def mapped_weather(station: BasinContext | StationRain, wf, issue_dates,
         sample = Note("ranked_among", archive=note_value(rain.archive.source), day=str(t0.date()))
         ranked = rain.archive.issue_dates[rain.archive.issue_dates < t0]
     else:
-        table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping)
+        table, short = map_precipitation(wf.table, rain.observed_rain(), issue_dates, method=precip_mapping,
+                                         ranked_among=ranked_among)
         out = WeatherForecast(table, wf.source, wf.location)
         sample = "the archive's forecasts issued before each issue date"
         changed = _changed(wf.table, table, issue_dates)

@@ -308,11 +308,14 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         # whose climate the combination keeps; only the issue dates with a recent observed flow, which the
         # reforecast issues: its line and weather.json counted the gauge's gaps among the dates combined
         issued = days[days.isin(pd.DatetimeIndex(dates[issue[keep]]))]
+        runs = arch.table["precipitation"].to_numpy() if "precipitation" in arch.table.columns else None
         arch, lagged = lagged_weather(ctx, arch, issued, weather_lags)
         # each issue date mapped from the forecasts issued before it: an archive's own, or for one forecast (its
         # one issue date in the span) the station's archive's, as a forecast of that date maps it
         if precip_mapping != "none" and (is_archive(arch) or len(days) == 1):
-            rain = mapped_weather(ctx, arch, days, precip_mapping)
+            # ranked among the archive's runs as issued: a forecast of one date ranks among them (only its own
+            # date is combined), so a row of the reforecast equals it whatever the span's first date
+            rain = mapped_weather(ctx, arch, days, precip_mapping, ranked_among=runs)
             arch = rain.weather
             if rain.note:
                 log.warning("%s", rain.note)

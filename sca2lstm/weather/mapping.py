@@ -131,7 +131,7 @@ def forecast_samples(table: pd.DataFrame, before) -> dict[int, tuple[np.ndarray,
 
 def map_precipitation(table: pd.DataFrame, observed, issue_dates,
                       min_issue_dates: int = MIN_ISSUE_DATES, method: str = "quantile",
-                      samples: dict | None = None) -> tuple[pd.DataFrame, dict]:
+                      samples: dict | None = None, ranked_among=None) -> tuple[pd.DataFrame, dict]:
     """An archive's precipitation of the forecasts issued on ``issue_dates`` quantile-mapped, per lead.
 
     The forecast sample of issue date t and lead k is the lead-k precipitation of every forecast in
@@ -157,6 +157,10 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
         The forecast samples of the first date mapped (:func:`forecast_samples` of the archive its forecasts are
         ranked among), where ``table`` holds no forecast issued before that date: one forecast ranked among a
         station's archive, without the archive put beside it and sorted again for every forecast.
+    ranked_among : array_like, optional
+        The precipitation of ``table``'s rows the forecast samples are read from (None: ``table``'s own): an archive
+        whose issue dates' runs were combined with their earlier runs (:mod:`sca2lstm.weather.lagged`) is ranked
+        among its runs as issued, as a single forecast of a date, combined alone, is.
 
     Returns
     -------
@@ -174,7 +178,9 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
     p = out["precipitation"].to_numpy(np.float64).copy()
     wanted = np.isin(issue, pd.DatetimeIndex(list(issue_dates)).to_numpy("datetime64[D]"))
     short: dict = {}
-    p0 = p.copy()                                    # the archive's amounts: what later dates rank among
+    given = p.copy()                                 # the amounts mapped
+    # the archive's amounts: what later dates rank among (its runs as issued where the table's were combined)
+    p0 = given.copy() if ranked_among is None else np.asarray(ranked_among, dtype=np.float64)
     for k in np.unique(lead[wanted]):
         sel = np.flatnonzero(lead == k)
         sel = sel[np.argsort(issue[sel], kind="stable")]
@@ -197,7 +203,7 @@ def map_precipitation(table: pd.DataFrame, observed, issue_dates,
                 if n < min_issue_dates:
                     short.setdefault(pd.Timestamp(days[j]), []).append((int(k), n))
                 elif method != "auto" or drizzly(f, o):
-                    p[rows] = quantile_map(p0[rows], f, o, assume_sorted=True)
+                    p[rows] = quantile_map(given[rows], f, o, assume_sorted=True)
             v = np.sort(p0[rows][np.isfinite(p0[rows])])
             n += v.size > 0
             f = np.insert(f, np.searchsorted(f, v), v)  # one pass over the dates: a copy per date, not a mask
