@@ -258,3 +258,13 @@ def test_a_mapped_lagged_reforecast_ranks_each_date_among_the_runs_as_issued_as_
         got = t[t["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
         assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
                                last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)
+
+
+def test_an_archive_of_one_run_a_day_with_a_few_dates_of_several_names_them_as_why_it_is_left_as_given(archive):
+    day = pd.Timestamp("2002-05-05")
+    extra = archive[archive["issue_date"] == day].assign(member=1)
+    mixed = pd.concat([archive, extra], ignore_index=True)
+    out, record = combine_lagged(mixed, OBS, SCORED)
+    np.testing.assert_array_equal(out["precipitation"], mixed["precipitation"])
+    n = archive["issue_date"].nunique()
+    assert record["issue_dates"] == 0 and f"2 runs on 1 of {n} issue dates, the first 2002-05-05" in record["why"]

@@ -90,9 +90,12 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     record = {"max_lag": int(max_lag), "issue_dates": 0}
     if len(table) == 0 or "precipitation" not in table.columns:
         return out, {**record, "why": "the archive has no precipitation"}
-    if (table.groupby("issue_date")["member"].nunique() > 1).any():
-        return out, {**record, "why": "an ensemble archive: its members' spread already carries the rain's "
-                                      "uncertainty"}
+    runs = table.groupby("issue_date")["member"].nunique()
+    if (runs > 1).any():  # named: an archive of one run a day with a few dates of several is not what users expect
+        several = runs[runs > 1]
+        return out, {**record, "why": f"an ensemble archive ({several.max()} runs on {len(several)} of {len(runs)} "
+                                      f"issue dates, the first {several.index[0].date()}): its members' spread "
+                                      "already carries the rain's uncertainty"}
     first, n, issue, valid = _grid(table)
     lead = valid - issue
     leads = int(lead.max())
