@@ -268,3 +268,10 @@ def test_an_archive_of_one_run_a_day_with_a_few_dates_of_several_names_them_as_w
     np.testing.assert_array_equal(out["precipitation"], mixed["precipitation"])
     n = archive["issue_date"].nunique()
     assert record["issue_dates"] == 0 and f"2 runs on 1 of {n} issue dates, the first 2002-05-05" in record["why"]
+
+
+def test_an_archive_of_one_lead_says_it_has_no_earlier_run_rather_than_too_few_days():
+    one = _runs(OBS, DAYS[:-2], leads=1)
+    out, record = combine_lagged(one, OBS, SCORED)
+    np.testing.assert_array_equal(out["precipitation"], one["precipitation"])
+    assert record["issue_dates"] == 0 and "reach lead 1 only" in record["why"], record

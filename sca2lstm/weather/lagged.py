@@ -99,6 +99,9 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     first, n, issue, valid = _grid(table)
     lead = valid - issue
     leads = int(lead.max())
+    if leads < 2:  # a day's only forecast is the one of the day before: there is no earlier run to combine
+        return out, {**record, "why": f"the archive's forecasts reach lead {leads} only: no day has a forecast from "
+                                      "an earlier issue date"}
     p = table["precipitation"].to_numpy(np.float64)
     F = np.full((n, leads + 1), np.nan)
     ok = lead >= 1
