@@ -275,3 +275,10 @@ def test_an_archive_of_one_lead_says_it_has_no_earlier_run_rather_than_too_few_d
     out, record = combine_lagged(one, OBS, SCORED)
     np.testing.assert_array_equal(out["precipitation"], one["precipitation"])
     assert record["issue_dates"] == 0 and "reach lead 1 only" in record["why"], record
+
+
+def test_an_archive_after_the_stations_rain_record_ends_says_the_rain_is_missing_rather_than_too_few_days(archive):
+    ended = OBS[OBS.index < "2000-03-01"]           # the station's rain stops two months into a 4-year archive
+    out, record = combine_lagged(archive, ended, SCORED)
+    np.testing.assert_array_equal(out["precipitation"], archive["precipitation"])
+    assert record["issue_dates"] == 0 and "observed precipitation covers 60 of the archive's" in record["why"], record

@@ -159,6 +159,9 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     elif fitted:  # the weights were there: the asked dates' own earlier runs are not
         record["why"] = (f"the archive lacks, for every lead, a forecast of the day from one of the {max_lag} issue "
                          "dates before (a gap in its issue dates or leads)")
+    elif np.isfinite(y).sum() < min(min_pairs, n):  # the station's rain record ends before the archive's (or lacks it)
+        record["why"] = (f"the station's observed precipitation covers {int(np.isfinite(y).sum())} of the archive's "
+                         f"{n} days; the weights need {min_pairs}")
     else:
         record["why"] = (f"fewer than {min_pairs} verified days of forecasts from {max_lag + 1} consecutive issue "
                          "dates before each issue date's month")
