@@ -143,7 +143,9 @@ def test_a_lagged_reforecast_equals_the_lagged_single_forecasts_and_records_the_
         out = capsys.readouterr()
         assert rc == 0, out.err
         runs[lags] = next((tmp_path / lags).glob("*/reforecast.csv"))
-    assert "combined with the same day's forecasts issued up to 3 days earlier" in out.out
+    # the file as the user named it, as a single forecast prints it
+    assert f"Precipitation of {long_archive}: each day's forecast combined with the same day's forecasts issued up " \
+           "to 3 days earlier" in out.out, out.out
     record = json.loads((runs["auto"].parent / "weather.json").read_text())
     assert record["lagged"]["issue_dates"] == 5 and record["lagged"]["first"] == "1973-05-01"
     assert "lagged" not in json.loads((runs["none"].parent / "weather.json").read_text())

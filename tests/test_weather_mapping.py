@@ -708,6 +708,9 @@ def test_a_reforecast_of_one_forecasts_issue_date_maps_it_among_the_stations_arc
     record = json.loads(next((tmp_path / "span").glob("*/weather.json")).read_text())["precip_mapping"]
     assert record["mapped"] is True and "issued before 1973-05-04" in record["ranked_among"]
     assert out.count("quantile-mapped per lead") == 2
+    # the reforecast names the file as the user gave it, as the single forecast does, not behind the flag's name
+    lines = [line for line in out.splitlines() if "quantile-mapped per lead" in line]
+    assert all(line.startswith(f"Precipitation of {one} quantile-mapped") for line in lines), lines
 
 
 def test_an_unreadable_archive_of_a_station_whose_archive_the_model_learned_refuses_only_quantile(

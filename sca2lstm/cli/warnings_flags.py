@@ -154,8 +154,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
           f"(model {path})")
     record = (table.attrs.get("weather") or {}).get("precip_mapping")
-    for line in (lagged_line((table.attrs.get("weather") or {}).get("lagged"), getattr(weather, "source", "")),
-                 mapping_line(record, getattr(weather, "source", ""))):
+    # the file as the user named it, as a single forecast prints it (the archive's source names the flag too)
+    for line in (lagged_line((table.attrs.get("weather") or {}).get("lagged"), args.weather_forecast),
+                 mapping_line(record, args.weather_forecast)):
         if line:
             print(line + " (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
