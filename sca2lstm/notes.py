@@ -137,6 +137,15 @@ NOTES = {
         "zh": "该模型训练时检查点尚不记录其权重学过的天气预报存档，且它用测站 {basin} 的 {first}..{last} 时段训练过，而本次降水"
               "排位所用的预报中有 {n} 个发布于该时段：若当时训练数据目录中有该存档，模型已按原值学过其降水，再作映射即重复订正；"
               "此时请用 --precip_mapping none 预报。"},
+    # the same caution for an archive's runs combined with the same days' earlier runs (rain_mapping.lagged_weather)
+    "may_have_learned_runs": {
+        "en": "The model was trained before checkpoints recorded the archives of forecasts their weights learned, and "
+              "it trained on basin {basin}'s days {first}..{last}, when {n} of the runs its rain was combined from "
+              "were issued: if its training data folder held that archive, the model learned its runs as given and "
+              "reads a combined forecast it never saw; then forecast with --weather_lags none.",
+        "zh": "该模型训练时检查点尚不记录其权重学过的天气预报存档，且它用测站 {basin} 的 {first}..{last} 时段训练过，而本次降水"
+              "组合所用的各次预报中有 {n} 个发布于该时段：若当时训练数据目录中有该存档，模型已按原值学过各次预报，组合后的预报是它"
+              "从未见过的；此时请用 --weather_lags none 预报。"},
 }
 # leads left unmapped, and a caution that the model may have learned the rain mapped: one note
 for _kind in ("unmapped_leads", "unmapped_leads_later"):

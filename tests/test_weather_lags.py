@@ -284,3 +284,43 @@ def test_an_archive_after_the_stations_rain_record_ends_says_the_rain_is_missing
     out, record = combine_lagged(archive, ended, SCORED)
     np.testing.assert_array_equal(out["precipitation"], archive["precipitation"])
     assert record["issue_dates"] == 0 and "observed precipitation covers 60 of the archive's" in record["why"], record
+
+
+def test_a_checkpoint_older_than_its_record_of_learned_archives_is_said_to_maybe_have_learned_the_runs_combined(
+        pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
+    """A checkpoint written before ``weather_archives`` existed cannot say whether its weights learned the archive's
+    runs as given: ``--weather_lags auto`` combines them, as ``--precip_mapping auto`` maps them, and says in one
+    line (and weather.json) that the model may have learned them, naming ``--weather_lags none``; a checkpoint that
+    records no learned archive combines them without a word of it."""
+    import torch
+
+    from sca2lstm.cli.forecast import main
+
+    ckpt = torch.load(pretrained_ckpt, map_location="cpu", weights_only=False)
+    assert ckpt["weather_archives"] == {}
+    del ckpt["weather_archives"]
+    old = tmp_path / "old.pth"
+    torch.save(ckpt, old)
+    for model, says in ((old, True), (pretrained_ckpt, False)):
+        out_dir = tmp_path / f"o_{says}"
+        rc = main(["--model", str(model), "--basin", "32006", "--data_dir", str(tiny_data_dir), "--from", "1973-05-01",
+                   "--to", "1973-05-05", "--weather_forecast", str(long_archive), "--precip_mapping", "none",
+                   "--output_dir", str(out_dir)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        record = json.loads(next(out_dir.glob("*/weather.json")).read_text())
+        assert record["lagged"]["issue_dates"] == 5
+        assert ("may_have_learned" in record["lagged"]) is says, record["lagged"]
+        assert (out.err + out.out).count("--weather_lags none.") == int(says), out.err
+        assert len(record["notes"]) == int(says), record["notes"]
+    cautioned = json.loads(next((tmp_path / "o_True").glob("*/weather.json")).read_text())["lagged"]
+    assert "trained on basin 32006's days 19" in cautioned["may_have_learned"]
+    # a single forecast of the archive says it too, in its notes
+    rc = main(["--model", str(old), "--basin", "32006", "--data_dir", str(tiny_data_dir), "--issue_date",
+               "1973-05-04", "--weather_forecast", str(long_archive), "--precip_mapping", "none", "--format", "json",
+               "--output_dir", str(tmp_path / "single")])
+    out = capsys.readouterr()
+    assert rc == 0 and (out.err + out.out).count("--weather_lags none.") == 1, out
+    doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
+    assert "may_have_learned" in doc["data"]["weather_forecast"]["lagged"]
+    assert any("--weather_lags none" in n for n in doc["data"]["notes"])

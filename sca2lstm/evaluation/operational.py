@@ -497,6 +497,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         add_note(data, members_note(wf, t0, M, point_only=qs is None), warn=False)
     if lagged:  # an archive's earlier runs combined with its run of t0 (or why not)
         data.setdefault("weather_forecast", {})["lagged"] = lagged
+        add_note(data, lagged.get("may_have_learned"))   # the model may have learned the runs as given
     if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
         plain = {"source": "a table of the lead days (date, <inputs>)"}
         data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record

@@ -111,6 +111,26 @@ class ArchiveNotHere(Exception):
     process: the forecast is to be sent again with it."""
 
 
+def unrecorded_spans(ctx: BasinContext) -> tuple:
+    """The checkpoint's training spans of the basin, (first, last) ISO days, where the checkpoint is older than its
+    record of the archives it trained on (``weather_archives``): it cannot say whether it learned one (``()``: it
+    can)."""
+    return () if "weather_archives" in ctx.ckpt else tuple(
+        (sp["start"], sp["end"]) for sp in ctx.trained_on if sp["role"] == "train" and ctx.basin in sp["basins"])
+
+
+def unrecorded_values(basin: str, spans, issue_dates) -> dict | None:
+    """The values of the caution that a model may have learned an archive's rain as given (sca2lstm/notes.py): the
+    first of the :func:`unrecorded_spans` ``spans`` in which some of ``issue_dates`` fall, and how many (None:
+    none falls in one)."""
+    d = pd.DatetimeIndex(list(issue_dates))
+    for first, last in spans:
+        n = int(((d >= pd.Timestamp(first)) & (d <= pd.Timestamp(last))).sum())
+        if n:
+            return {"basin": basin, "first": str(first), "last": str(last), "n": n}
+    return None
+
+
 @dataclass
 class StationRain:
     """What one station's forecast precipitation is mapped with, for one model, taken from its whole record
@@ -187,22 +207,15 @@ class StationRain:
                         archive, archive_file = _keep_archive(before, archive), before
             except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
                 archive_error = str(e)
-        unrecorded = () if "weather_archives" in ctx.ckpt else tuple(
-            (sp["start"], sp["end"]) for sp in ctx.trained_on if sp["role"] == "train" and ctx.basin in sp["basins"])
-        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error, unrecorded,
-                   archive_file)
+        return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error,
+                   unrecorded_spans(ctx), archive_file)
 
     def unrecorded_values(self, issue_dates) -> dict | None:
         """The values of the caution (``may_have_learned``, sca2lstm/notes.py) for a forecast whose rain was mapped by
         ranking it among forecasts issued on ``issue_dates``, where the checkpoint predates ``weather_archives`` and
         trained on this basin's days when some of them were issued: it may have learned that archive's rain as given
         (None: it cannot have, or it would say)."""
-        d = pd.DatetimeIndex(list(issue_dates))
-        for first, last in self.unrecorded_spans:
-            n = int(((d >= pd.Timestamp(first)) & (d <= pd.Timestamp(last))).sum())
-            if n:
-                return {"basin": self.basin, "first": str(first), "last": str(last), "n": n}
-        return None
+        return unrecorded_values(self.basin, self.unrecorded_spans, issue_dates)
 
     def unrecorded_note(self, issue_dates) -> str | None:
         """The caution of :meth:`unrecorded_values` as a mapping's record keeps it (``may_have_learned``): the note's
@@ -396,7 +409,9 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
     -------
     (weather, record)
         The weather forecast as the model reads it, and what its outputs record of the combination (None:
-        nothing was looked at).
+        nothing was looked at); its ``may_have_learned``: the caution (a :class:`~sca2lstm.notes.Note`) where the
+        checkpoint is too old to say whether its weights learned the archive's runs, and trained on the basin's days
+        when some of the runs read were issued.
     """
     from ..weather.lagged import WEATHER_LAGS, combine_lagged
 
@@ -412,7 +427,15 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
     observed = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
                          index=pd.DatetimeIndex(ctx.record.dates))
     table, record = combine_lagged(wf.table, observed, issue_dates)
-    return WeatherForecast(table, wf.source, wf.location), {"method": weather_lags, **record}
+    record = {"method": weather_lags, **record}
+    if record.get("issue_dates"):
+        # as the mapping cautions (StationRain.unrecorded_values): a checkpoint older than its record of learned
+        # archives may have learned these runs as given, and then reads a combined forecast it never saw
+        read = wf.issue_dates[wf.issue_dates <= max(pd.DatetimeIndex(list(issue_dates)))]
+        caution = unrecorded_values(ctx.basin, unrecorded_spans(ctx), read)
+        if caution:
+            record["may_have_learned"] = Note("may_have_learned_runs", **caution)
+    return WeatherForecast(table, wf.source, wf.location), record
 
 
 def lagged_line(record: dict | None, source: str) -> str | None:

@@ -310,6 +310,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         issued = days[days.isin(pd.DatetimeIndex(dates[issue[keep]]))]
         runs = arch.table["precipitation"].to_numpy() if "precipitation" in arch.table.columns else None
         arch, lagged = lagged_weather(ctx, arch, issued, weather_lags)
+        if (lagged or {}).get("may_have_learned"):
+            log.warning("%s", lagged["may_have_learned"])
         # each issue date mapped from the forecasts issued before it: an archive's own, or for one forecast (its
         # one issue date in the span) the station's archive's, as a forecast of that date maps it
         if precip_mapping != "none" and (is_archive(arch) or len(days) == 1):
@@ -417,8 +419,10 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_exceedance(tab, warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     if weather_archive is not None:
-        tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None, "notes": [],
-                                **(mapping or {}), **({"lagged": lagged} if lagged else {}),
+        caution = [lagged["may_have_learned"]] if (lagged or {}).get("may_have_learned") else []
+        tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None,
+                                **(mapping or {}), "notes": caution + (mapping or {}).get("notes", []),
+                                **({"lagged": lagged} if lagged else {}),
                                 "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings
