@@ -129,11 +129,27 @@ def long_archive(bundle, tiny_data_dir, tmp_path_factory):
     return path
 
 
+def _rows_equal_single_forecasts(table, bundle, ckpt, data_dir, archive, precip_mapping: str) -> list:
+    """Each of two issue dates' rows of the reforecast ``table`` against the forecast of that date alone from the same
+    archive (``--weather_lags auto``); the single forecasts."""
+    from sca2lstm.evaluation.reforecast import warned_forecast
+    from sca2lstm.weather.files import read_forecast_file
+
+    wf, ones = read_forecast_file(archive), []
+    for day in ("1973-05-01", "1973-05-05"):
+        one = warned_forecast(bundle, "32006", data_dir=data_dir, issue_date=day, leads=7, weather_forecast=wf,
+                              model_path=ckpt, precip_mapping=precip_mapping, weather_lags="auto")[0]
+        got = table[table["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
+        # one window in the reforecast's batch against alone, read back from the CSV's 4 decimals (tests/tolerance.py)
+        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=ckpt,
+                               last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)
+        ones.append(one)
+    return ones
+
+
 def test_a_lagged_reforecast_equals_the_lagged_single_forecasts_and_records_the_combination(
         bundle, pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
     from sca2lstm.cli.forecast import main
-    from sca2lstm.evaluation.reforecast import warned_forecast
-    from sca2lstm.weather.files import read_forecast_file
 
     runs = {}
     for lags in ("none", "auto"):
@@ -152,14 +168,7 @@ def test_a_lagged_reforecast_equals_the_lagged_single_forecasts_and_records_the_
     t = pd.read_csv(runs["auto"], parse_dates=["issue_date"])
     plain = pd.read_csv(runs["none"], parse_dates=["issue_date"])
     assert not np.allclose(t["median"], plain["median"], rtol=1e-4)    # the option changes the forecasts
-    wf = read_forecast_file(long_archive)
-    for day in ("1973-05-01", "1973-05-05"):
-        one = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=day, leads=7, weather_forecast=wf,
-                              model_path=pretrained_ckpt, precip_mapping="none", weather_lags="auto")[0]
-        got = t[t["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
-        # one window in the reforecast's batch against alone, read back from the CSV's 4 decimals (tests/tolerance.py)
-        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
-                               last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)
+    for one in _rows_equal_single_forecasts(t, bundle, pretrained_ckpt, tiny_data_dir, long_archive, "none"):
         assert one.data["weather_forecast"]["lagged"]["issue_dates"] == 1
     rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
                "--issue_date", "1973-05-04", "--weather_forecast", str(long_archive), "--weather_lags", "auto",
@@ -244,8 +253,6 @@ def test_a_reforecast_counts_as_combined_only_the_issue_dates_it_issues(pretrain
 def test_a_mapped_lagged_reforecast_ranks_each_date_among_the_runs_as_issued_as_its_single_forecast_does(
         bundle, pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
     from sca2lstm.cli.forecast import main
-    from sca2lstm.evaluation.reforecast import warned_forecast
-    from sca2lstm.weather.files import read_forecast_file
 
     # a span of months before the date: its earlier dates' combined runs must not become the date's rank sample
     rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
@@ -253,13 +260,7 @@ def test_a_mapped_lagged_reforecast_ranks_each_date_among_the_runs_as_issued_as_
                "--precip_mapping", "quantile", "--output_dir", str(tmp_path), "--quiet"])
     assert rc == 0, capsys.readouterr().err
     t = pd.read_csv(next(tmp_path.glob("*/reforecast.csv")), parse_dates=["issue_date"])
-    wf = read_forecast_file(long_archive)
-    for day in ("1973-05-01", "1973-05-05"):
-        one = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=day, leads=7, weather_forecast=wf,
-                              model_path=pretrained_ckpt, precip_mapping="quantile", weather_lags="auto")[0]
-        got = t[t["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
-        assert_forecasts_close(got, one.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
-                               last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL, msg=day)
+    _rows_equal_single_forecasts(t, bundle, pretrained_ckpt, tiny_data_dir, long_archive, "quantile")
 
 
 def test_an_archive_of_one_run_a_day_with_a_few_dates_of_several_names_them_as_why_it_is_left_as_given(archive):
