@@ -201,22 +201,22 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
         return None
     lookup = ArchiveLookup(records, archives, inputs, cfg.training.forecast_leads)
     lookup.sources = sources
-    read = lookup.trained_sources(periods) if periods is not None else sources
-    counts = lookup.trained_issue_dates(periods) if periods is not None else {}
+    # per basin, the issue dates its training windows can read (None: the training days are not known)
+    counts = lookup.trained_issue_dates(periods) if periods is not None else None
     for j, rec in enumerate(records):
         src = sources.get(rec.basin)
         if src is None:
             continue
         i0, i1 = periods[j] if periods is not None else (0, 0)
         days = f"{rec.dates[i0]}..{rec.dates[i1 - 1]}" if i1 > i0 else "none"
-        if rec.basin in read and rec.basin in counts:
+        if counts is None:
+            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
+                     rec.basin, paths[rec.basin], src["issue_dates"])
+        elif counts.get(rec.basin):
             # the count, not the file's size: an archive of 2024 on feeds only the training days it overlaps
             log.info("Basin %s: weather forecast archive %s (%d issue dates, %d of them complete and issued in its "
                      "training days %s) feeds its issue-time windows", rec.basin, paths[rec.basin],
                      src["issue_dates"], counts[rec.basin], days)
-        elif rec.basin in read:
-            log.info("Basin %s: weather forecast archive %s (%d issue dates) feeds its issue-time windows",
-                     rec.basin, paths[rec.basin], src["issue_dates"])
         else:  # an archive of 2024 on beside training days that end earlier: named, not claimed to be learned
             log.info("Basin %s: weather forecast archive %s (%d issue dates, %s..%s) holds no complete forecast "
                      "issued in its training days (%s): training reads none of it", rec.basin, paths[rec.basin],
