@@ -317,17 +317,26 @@ class BasinContext:
         except DataError:
             return self.record.period(self.cfg.data.train_start, self.cfg.data.train_end)
 
+    def observed_precipitation(self) -> pd.Series | None:
+        """The basin's observed daily precipitation (mm/d) of its whole record, by date (NaN: not observed): what an
+        archive's forecasts are compared with and weighted by; None for a model without a precipitation input."""
+        names = list(self.cfg.data.dynamic_inputs)
+        if "precipitation" not in names:
+            return None
+        return pd.Series(self.record.x[:, names.index("precipitation")].astype(np.float64),
+                         index=pd.DatetimeIndex(self.record.dates))
+
     def training_precipitation(self) -> np.ndarray:
         """[days] The basin's observed daily precipitation (mm/d) of its training part (:meth:`training_days`, the
         days its scale is fitted on), NaN left out: the climatology forecast precipitation is mapped to
         (:mod:`sca2lstm.weather.mapping`). A one-line DataError for a model without a precipitation input or a
         basin without precipitation on those days."""
-        names = list(self.cfg.data.dynamic_inputs)
-        if "precipitation" not in names:
+        observed = self.observed_precipitation()
+        if observed is None:
             # a note: a forecast's rain mapping line says it as the reason, in the reader's language
-            raise DataError(Note("no_precipitation_input", inputs=str(names)))
+            raise DataError(Note("no_precipitation_input", inputs=str(list(self.cfg.data.dynamic_inputs))))
         i0, i1 = self.training_days()
-        p = self.record.x[i0:i1, names.index("precipitation")].astype(np.float64)
+        p = observed.to_numpy()[i0:i1]
         p = p[np.isfinite(p)]
         if p.size == 0:
             raise DataError(Note("no_training_rain", basin=self.basin, first=int(i0), last=int(i1)))

@@ -417,15 +417,14 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
 
     if weather_lags not in WEATHER_LAGS:
         raise ValueError(f"weather_lags {weather_lags!r}: expected one of {list(WEATHER_LAGS)}")
-    names = list(ctx.cfg.data.dynamic_inputs)
-    if (weather_lags == "none" or not is_archive(wf) or "precipitation" not in names
-            or "precipitation" not in wf.table.columns):
+    if weather_lags == "none" or not is_archive(wf) or "precipitation" not in wf.table.columns:
+        return wf, None
+    observed = ctx.observed_precipitation()
+    if observed is None:   # a model without a precipitation input: nothing to weight the runs by
         return wf, None
     if ctx.learned_archive:
         return wf, {"method": weather_lags, "issue_dates": 0,
                     "why": "the model's weights trained on this station's archive of forecasts, its runs as given"}
-    observed = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
-                         index=pd.DatetimeIndex(ctx.record.dates))
     table, record = combine_lagged(wf.table, observed, issue_dates)
     record = {"method": weather_lags, **record}
     if record.get("issue_dates"):

@@ -465,11 +465,9 @@ def _archive_rain(ctx, given, mapped, issue_dates, leads) -> dict | None:
     (:func:`sca2lstm.weather.mapping.archive_rain`); None where the model or the archive has no precipitation."""
     from ..weather.mapping import archive_rain
 
-    names = list(ctx.cfg.data.dynamic_inputs)
-    if "precipitation" not in names or "precipitation" not in given.table.columns:
+    obs = ctx.observed_precipitation()
+    if obs is None or "precipitation" not in given.table.columns:
         return None
-    obs = pd.Series(ctx.record.x[:, names.index("precipitation")].astype(np.float64),
-                    index=pd.DatetimeIndex(ctx.record.dates))
     return archive_rain(given.table, obs, issue_dates, sorted({1, leads}),
                         mapped=mapped.table if mapped is not None else None)
 
