@@ -7,6 +7,7 @@ fetch fails."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import shutil
@@ -27,7 +28,7 @@ from sca2lstm.evaluation.warn import lead_warnings
 from sca2lstm.serve.app import create_app, table_rows
 from sca2lstm.serve.daily import Daily
 from sca2lstm.serve.weather import FetchSettings
-from sca2lstm.weather.files import parse_forecast
+from sca2lstm.weather.files import from_long_table, parse_forecast
 
 TOKEN = "wx-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -522,3 +523,139 @@ def test_a_station_archive_is_kept_by_the_worker_under_its_file_and_an_edited_on
         assert forecast(LAST) == edited
     assert sent[-1][1] is True  # the edited file changes the station's data: its setup is worked out again
     assert (str(path), path.stat().st_mtime_ns, path.stat().st_size) in rain_mapping._ARCHIVES
+
+
+def _saved_as_archive(text: str, folder, bundle):
+    """``text`` saved as the station's archive ``folder/weather_archive/32006.csv`` and read back by the project's
+    archive reader, as reforecasts and training read it (the model's PET added)."""
+    from sca2lstm.weather.archive import ARCHIVE_DIR, archive_path, read_archive
+
+    (folder / ARCHIVE_DIR).mkdir()
+    (folder / ARCHIVE_DIR / "32006.csv").write_text(text)
+    return read_archive(archive_path(folder, "32006"), bundle[1], 52.0)
+
+
+def _runs(wf, t0, leads=7, inputs=("precipitation", "temperature")) -> list:
+    """The members a forecast of issue date ``t0`` reads from ``wf``: (member number, its table)."""
+    return [(m.attrs["member"], m[["date", *inputs]]) for m in wf.members(t0, leads, list(inputs))]
+
+
+def test_the_stored_weather_forecasts_are_the_stations_archive_read_back_with_the_same_values(
+        live, bundle, data, tmp_path):
+    """Two forecasts posted for issue date 1977-12-30 (a long table with its own issue date, then a plain table given
+    it) and one the daily issue fetched from an Open-Meteo stub on the morning after 1977-12-31 (its first day, lead
+    0 of the answer, is 1978-01-01): the archive holds one run per issue date, each as stored, its day t0 + k lead k,
+    and the later posted forecast counts for 1977-12-30. Saved as DIR/weather_archive/<id>.csv and read by the
+    archive reader, each issue date gives the members and values the service's forecast of that date read."""
+    days = [str(d.date()) for d in pd.date_range("1977-12-31", periods=9)]
+    first = pd.DataFrame({"issue_date": "1977-12-30", "lead_days": range(1, 10), "valid_date": days,
+                          "precipitation": [0.5 * k for k in range(9)], "temperature": 4.25})
+    later = pd.DataFrame({"date": days, "precipitation": [12.0, 3.5, 0.0, 0.0, 7.75, 1.0, 0.0, 2.0, 0.0],
+                          "temperature": [5.0 + 0.5 * k for k in range(9)]})
+    fetched = daily_response(FIRST, [0.0, 2.5, 31.0, 9.0, 0.0, 0.0, 1.25, 0.0, 4.0], TEMP)
+    write_station_meta(data, StationMeta("32006", weather={"source": "open-meteo", "points": [[51.5, -1.2]]}))
+    clock = [dt.datetime(2026, 12, 8, 8, 0, tzinfo=dt.timezone.utc)]
+    try:
+        with loopback_server([(200, fetched)]) as (url, seen), \
+                TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=Daily(
+                    weather=FetchSettings(base_url=url, retries=0, timeout=5.0), now=lambda: clock[0]))) as c:
+            ids = []
+            for table, params in ((first, {}), (later, {"issue_date": "1977-12-30"})):
+                r = c.post("/stations/32006/weather", content=table.to_csv(index=False).encode(), params=params,
+                           headers={**AUTH, "Content-Type": "text/csv"})
+                assert r.status_code == 200 and r.json()["serves_issue_dates"][0] == "1977-12-30", r.text
+                ids.append(r.json()["id"])
+            assert c.post("/daily_issue", headers=AUTH).status_code == 200 and len(seen) == 1
+            stored = c.get("/stations/32006/weather").json()["weather_forecasts"]
+            assert [(w["origin"], w["issue_date"]) for w in stored] == [("fetch", FIRST), ("post", "1977-12-30"),
+                                                                      ("post", "1977-12-30")]
+            ids.append(stored[0]["id"])
+            r = c.get("/stations/32006/weather_archive.csv")  # no token: read as issued.csv is
+            svc = c.app.state.service
+            read = {t0: svc.weather.for_issue("32006", pd.Timestamp(t0), 7) for t0 in ("1977-12-30", LAST)}
+            tables = {i: svc.store.weather_table(i) for i in ids}
+    finally:
+        write_station_meta(data, StationMeta("32006"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+    assert r.text.splitlines()[0] == "issue_date,lead_days,valid_date,member,precipitation,temperature"
+    archive = _saved_as_archive(r.text, tmp_path, bundle)
+    assert list(archive.issue_dates.strftime("%Y-%m-%d")) == ["1977-12-30", LAST]
+    # the later of the two posted for 1977-12-30 counts, as the service's forecast of that date read it
+    assert [read[t0][0]["id"] for t0 in ("1977-12-30", LAST)] == [ids[1], ids[2]]
+    for t0, wid in (("1977-12-30", ids[1]), (LAST, ids[2])):
+        as_stored = from_long_table(pd.read_csv(io.StringIO(tables[wid])), "stored").table  # as the service reads it
+        as_stored = as_stored[as_stored["valid_date"] > pd.Timestamp(t0)]   # Open-Meteo's lead 0 is t0 + 1: none left
+        assert len(as_stored) == 9
+        got = archive.table[archive.table["issue_date"] == pd.Timestamp(t0)]
+        assert list((got["valid_date"] - got["issue_date"]).dt.days) == list(range(1, 10))
+        cols = ["valid_date", "member", "precipitation", "temperature"]
+        pd.testing.assert_frame_equal(got[cols].reset_index(drop=True), as_stored[cols].reset_index(drop=True))
+        runs, served = _runs(archive, t0), _runs(read[t0][1], t0)
+        assert [m for m, _ in runs] == [m for m, _ in served] == [0]
+        pd.testing.assert_frame_equal(runs[0][1], served[0][1])
+    assert list(archive.table.loc[archive.table["issue_date"] == pd.Timestamp(LAST), "precipitation"]) == \
+        fetched["daily"]["precipitation_sum"]
+    assert list(archive.table.loc[archive.table["issue_date"] == "1977-12-30", "temperature"]) == \
+        list(later["temperature"])
+
+
+def test_an_ensembles_archive_keeps_its_members_and_leaves_out_the_one_the_service_left_out(
+        live, bundle, data, tmp_path):
+    """An Open-Meteo ensemble (control and 3 members) with a member answered null on a lead day: the archive holds
+    all 4 members, numbered as stored, the incomplete one with its gap; read back, the forecast of the issue date
+    reads the same 3 complete members with the same values as the service's forecast read."""
+    holed = [40.0, 40.0, 40.0, None, 40.0, 40.0, 40.0, 40.0, 40.0]
+    doc = ensemble_response(FIRST, [0.5] * 9, [WET, holed, [2.0 + k for k in range(9)]], TEMP)
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=_json(doc), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json()["members"] == 3, r.text
+        got = c.get("/stations/32006/weather_archive.csv", headers=AUTH)
+        served = c.app.state.service.weather.for_issue("32006", pd.Timestamp(LAST), 7)[1]
+    assert got.status_code == 200, got.text
+    archive = _saved_as_archive(got.text, tmp_path, bundle)
+    t = archive.table
+    assert list(archive.issue_dates.strftime("%Y-%m-%d")) == [LAST]
+    assert t.groupby("member").size().to_dict() == {0: 9, 1: 9, 2: 9, 3: 9}
+    assert t.loc[t["member"] == 2, "precipitation"].isna().tolist() == [v is None for v in holed]
+    assert list(t.loc[t["member"] == 3, "precipitation"]) == [2.0 + k for k in range(9)]
+    runs, read = _runs(archive, LAST), _runs(served, LAST)
+    assert [m for m, _ in runs] == [m for m, _ in read] == [0, 1, 3]
+    for (_, a), (_, b) in zip(runs, read):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_forecast_whose_first_day_is_incomplete_is_archived_as_the_run_of_that_day_without_its_lead_0(
+        live, bundle, data, tmp_path):
+    """An Open-Meteo answer whose first day (1978-01-01) has no temperature first serves the issue date 1978-01-01
+    (its lead days start on 01-02): the archive holds it as that date's run, leads 1..8, and no row of lead 0, which
+    no forecast of the date reads."""
+    temp = [None] + TEMP[1:]
+    doc = daily_response(FIRST, [float(k) for k in range(9)], temp)
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=_json(doc), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json()["serves_issue_dates"][0] == FIRST, r.text
+        got = c.get("/stations/32006/weather_archive.csv", headers=AUTH)
+    assert got.status_code == 200, got.text
+    t = _saved_as_archive(got.text, tmp_path, bundle).table
+    assert set(t["issue_date"]) == {pd.Timestamp(FIRST)}
+    assert list((t["valid_date"] - t["issue_date"]).dt.days) == list(range(1, 9))
+    assert list(t["precipitation"]) == [float(k) for k in range(1, 9)]
+
+
+def test_the_weather_archive_of_an_unknown_station_or_one_without_stored_forecasts_is_404_in_one_line(
+        live, data, tmp_path):
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        unknown = c.get("/stations/99999/weather_archive.csv")
+        r = c.post("/stations/32006/weather", content=_json(daily_response(FIRST, WET, TEMP)),
+                   headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        none = c.get("/stations/10002/weather_archive.csv")   # another station's forecast is not its own
+        none_zh = c.get("/stations/10002/weather_archive.csv", headers=zh)
+        assert c.get("/stations/32006/weather_archive.csv", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/stations/32006/weather_archive.csv").status_code == 200
+    assert unknown.status_code == 404 and "unknown station '99999'" in unknown.json()["detail"]
+    assert none.status_code == 404 and none.json()["detail"] == (
+        "weather_archive: no weather forecast is stored for station 10002; post one (POST /stations/10002/weather) "
+        "or name a weather source in its metadata file for the daily issue to fetch")
+    assert none_zh.status_code == 404 and none_zh.json()["detail"].startswith("天气预报存档：测站 10002 没有已存储的天气预报")

@@ -48,7 +48,7 @@ from ..notes import Note
 from . import schemas
 from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
-from .export import issued_levels, issued_table
+from .export import issued_levels, issued_table, weather_archive
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
 from .messages import Message, one_line, public_detail, said_in
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
@@ -724,6 +724,18 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     def get_issued_levels(station: StationId, origin: Origin = "daily",
                           limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
         return issued_levels(issued_rows(station, origin, limit))
+
+    @app.get("/stations/{station}/weather_archive.csv", dependencies=[Depends(reader)],
+             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+    def get_weather_archive(station: StationId):
+        """Every weather forecast stored for the station (posted or fetched) as its archive of past forecasts,
+        ``issue_date, lead_days, valid_date, member, <inputs>``: saved as ``DIR/weather_archive/<id>.csv`` it is read
+        by reforecasts, the rain mapping and training (:func:`~sca2lstm.serve.export.weather_archive`)."""
+        stations.check(station)
+        rows = store.weather_tables(station)
+        if not rows:
+            raise HTTPException(404, Message("no_weather_stored", station=station))
+        return Response(weather_archive(rows).to_csv(index=False), media_type="text/csv")
 
     @app.get("/stations/{station}/forecasts", response_model=schemas.ForecastHistoryOut,
              dependencies=[Depends(reader)])

@@ -1,4 +1,5 @@
-"""The record of what the service issued, in the layout ``sca2lstm verify`` scores (a reforecast table).
+"""The record of what the service issued, in the layout ``sca2lstm verify`` scores (a reforecast table), and the
+weather forecasts it stored, in the layout of a station's archive of past forecasts (:func:`weather_archive`).
 
 Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``issue_date,
 valid_date, lead_days, median, q05, q25, q75, q95 (the model's own quantile levels), observed, persistence`` and,
@@ -9,6 +10,8 @@ date was issued more than once, its latest forecast with the most leads counts.
 """
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
@@ -72,3 +75,48 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
                 row[f"warn_{name}"] = bool(top_value is not None and lv["value"] <= top_value)
             out.append(row)
     return pd.DataFrame(out)
+
+
+#: The key columns of an archive of past weather forecasts (:mod:`sca2lstm.weather.archive`), in its order.
+ARCHIVE_KEYS = ("issue_date", "lead_days", "valid_date", "member")
+
+
+def archive_issue_date(row: dict) -> pd.Timestamp:
+    """The flow issue date t0 a stored weather forecast (a summary row) is the run of, in an archive: the first issue
+    date it serves (:meth:`sca2lstm.serve.weather.WeatherForecasts.add`), the day before its issue date or before its
+    first complete valid day, whichever is later. A forecast fetched on the morning after t0 (Open-Meteo's first day
+    t0 + 1, its lead 0) is so the run of t0, as the service's forecast of t0 read it, and its day t0 + k lead k."""
+    return max(pd.Timestamp(row["issue_date"]), pd.Timestamp(row["first_valid"])) - pd.Timedelta(days=1)
+
+
+def weather_archive(rows: list[dict]) -> pd.DataFrame:
+    """The stored weather forecasts ``rows`` (:meth:`sca2lstm.serve.store.Store.weather_tables`) as a station's archive
+    ``issue_date, lead_days, valid_date, member, <inputs>`` (docs/weather.md, "The archive's format"): one run per
+    issue date t0 (:func:`archive_issue_date`), its rows valid on t0 + 1 ... with their values as stored (a member
+    or day the service left out, incomplete, stays incomplete: the archive's readers leave it out alike); rows valid
+    on t0 or before (lead 0: the incomplete first station day of an hourly answer) are no part of t0's forecast.
+
+    Where several stored forecasts are runs of one issue date, the one that counts is the newest issued, then the
+    latest stored, as the service's forecasts choose among the forecasts that cover their lead days
+    (:meth:`sca2lstm.serve.weather.WeatherForecasts.for_issue`); the others are left out.
+    """
+    counted: dict = {}
+    for r in rows:
+        t0 = archive_issue_date(r)
+        if t0 not in counted or (r["issue_date"], r["id"]) > (counted[t0]["issue_date"], counted[t0]["id"]):
+            counted[t0] = r
+    parts = []
+    for t0 in sorted(counted):
+        # round_trip: each value read back as the float the service stored, not one a last digit off
+        t = pd.read_csv(io.StringIO(counted[t0]["table_csv"]), float_precision="round_trip")
+        valid = pd.to_datetime(t["valid_date"])
+        lead = (valid - t0).dt.days
+        keep = (lead >= 1).to_numpy()
+        values = t.drop(columns=[c for c in ARCHIVE_KEYS if c in t.columns])
+        parts.append(pd.concat([pd.DataFrame({"issue_date": str(t0.date()), "lead_days": lead,
+                                              "valid_date": valid.dt.strftime("%Y-%m-%d"),
+                                              "member": t["member"].astype(int)}), values], axis=1)[keep])
+    if not parts:
+        return pd.DataFrame(columns=list(ARCHIVE_KEYS))
+    return (pd.concat(parts, ignore_index=True).sort_values(["issue_date", "member", "lead_days"], kind="stable")
+            .reset_index(drop=True))

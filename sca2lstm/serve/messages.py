@@ -57,6 +57,11 @@ MESSAGES = {
                            "还是单位不同？如果河流确实涨得这么高，请加上 ?unusual=true 再次上报"},
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",
                    "zh": "内部错误（{error}）；详情见服务器日志"},
+    "no_weather_stored": {"en": "weather_archive: no weather forecast is stored for station {station}; post one (POST "
+                                "/stations/{station}/weather) or name a weather source in its metadata file for the "
+                                "daily issue to fetch",
+                          "zh": "天气预报存档：测站 {station} 没有已存储的天气预报；请上报一份（POST /stations/{station}/weather），"
+                                "或在其元数据文件中设置天气来源，由每日发布自动获取"},
     "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
     # the daily issue's alerts (serve/notify.py), in the language of --alert_language
     "alert_subject": {"en": "sca2lstm: {n} warning change(s) on {day}: {changes}{more}{again}",

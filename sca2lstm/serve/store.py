@@ -328,6 +328,14 @@ class Store:
                                     args + ([limit] if limit is not None else [])).fetchall()
         return [dict(r) for r in rows]
 
+    def weather_tables(self, station: str) -> list[dict]:
+        """Every stored weather forecast of ``station``, oldest first: its summary and ``table_csv``, its parsed long
+        table (read in one query: the station's archive, ``GET /stations/{station}/weather_archive.csv``)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_WEATHER_SUMMARY}, table_csv FROM weather_forecasts WHERE station = ? "
+                                    "ORDER BY id", (station,)).fetchall()
+        return [dict(r) for r in rows]
+
     def weather_table(self, weather_id: int) -> str:
         """The parsed long table (CSV text) of a stored weather forecast."""
         with self._lock:
