@@ -525,14 +525,15 @@ def test_a_station_archive_is_kept_by_the_worker_under_its_file_and_an_edited_on
     assert (str(path), path.stat().st_mtime_ns, path.stat().st_size) in rain_mapping._ARCHIVES
 
 
-def _saved_as_archive(text: str, folder, bundle):
+def _saved_as_archive(text: str, folder, bundle, data):
     """``text`` saved as the station's archive ``folder/weather_archive/32006.csv`` and read back by the project's
-    archive reader, as reforecasts and training read it (the model's PET added)."""
+    archive reader, as reforecasts and training read it (the model's PET added at the gauge's latitude)."""
     from sca2lstm.weather.archive import ARCHIVE_DIR, archive_path, read_archive
+    from sca2lstm.weather.files import gauge_latitude
 
     (folder / ARCHIVE_DIR).mkdir()
     (folder / ARCHIVE_DIR / "32006.csv").write_text(text)
-    return read_archive(archive_path(folder, "32006"), bundle[1], 52.0)
+    return read_archive(archive_path(folder, "32006"), bundle[1], gauge_latitude(data, "32006"))
 
 
 def _runs(wf, t0, leads=7, inputs=("precipitation", "temperature")) -> list:
@@ -541,12 +542,13 @@ def _runs(wf, t0, leads=7, inputs=("precipitation", "temperature")) -> list:
 
 
 def test_the_stored_weather_forecasts_are_the_stations_archive_read_back_with_the_same_values(
-        live, bundle, data, tmp_path):
+        live, bundle, pretrained_ckpt, data, tmp_path):
     """Two forecasts posted for issue date 1977-12-30 (a long table with its own issue date, then a plain table given
     it) and one the daily issue fetched from an Open-Meteo stub on the morning after 1977-12-31 (its first day, lead
     0 of the answer, is 1978-01-01): the archive holds one run per issue date, each as stored, its day t0 + k lead k,
     and the later posted forecast counts for 1977-12-30. Saved as DIR/weather_archive/<id>.csv and read by the
-    archive reader, each issue date gives the members and values the service's forecast of that date read."""
+    archive reader, each issue date gives the members and values the service's forecast of that date read, and a
+    reforecast of it through the archive the service's forecast."""
     days = [str(d.date()) for d in pd.date_range("1977-12-31", periods=9)]
     first = pd.DataFrame({"issue_date": "1977-12-30", "lead_days": range(1, 10), "valid_date": days,
                           "precipitation": [0.5 * k for k in range(9)], "temperature": 4.25})
@@ -571,6 +573,8 @@ def test_the_stored_weather_forecasts_are_the_stations_archive_read_back_with_th
                                                                       ("post", "1977-12-30")]
             ids.append(stored[0]["id"])
             r = c.get("/stations/32006/weather_archive.csv")  # no token: read as issued.csv is
+            issued = {t0: c.get("/stations/32006/forecast", params={"issue_date": t0, "leads": 7}).json()
+                      for t0 in ("1977-12-30", LAST)}
             svc = c.app.state.service
             read = {t0: svc.weather.for_issue("32006", pd.Timestamp(t0), 7) for t0 in ("1977-12-30", LAST)}
             tables = {i: svc.store.weather_table(i) for i in ids}
@@ -578,7 +582,7 @@ def test_the_stored_weather_forecasts_are_the_stations_archive_read_back_with_th
         write_station_meta(data, StationMeta("32006"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
     assert r.text.splitlines()[0] == "issue_date,lead_days,valid_date,member,precipitation,temperature"
-    archive = _saved_as_archive(r.text, tmp_path, bundle)
+    archive = _saved_as_archive(r.text, tmp_path, bundle, data)
     assert list(archive.issue_dates.strftime("%Y-%m-%d")) == ["1977-12-30", LAST]
     # the later of the two posted for 1977-12-30 counts, as the service's forecast of that date read it
     assert [read[t0][0]["id"] for t0 in ("1977-12-30", LAST)] == [ids[1], ids[2]]
@@ -593,6 +597,14 @@ def test_the_stored_weather_forecasts_are_the_stations_archive_read_back_with_th
         runs, served = _runs(archive, t0), _runs(read[t0][1], t0)
         assert [m for m, _ in runs] == [m for m, _ in served] == [0]
         pd.testing.assert_frame_equal(runs[0][1], served[0][1])
+    # a reforecast of each date through the archive, as `forecast --weather_forecast ARCHIVE` issues it, is the
+    # service's forecast of that date (a day's shift of the leads would give it other rain)
+    for t0 in ("1977-12-30", LAST):
+        fc, warnings, _ = warned_forecast(bundle, "32006", data_dir=data, issue_date=t0, leads=7,
+                                          timeseries=reader.read_timeseries(data, "32006"), weather_forecast=archive,
+                                          model_path=pretrained_ckpt)
+        assert issued[t0]["setting"] == "issue-time+weather-forecast"
+        assert issued[t0]["forecast"] == table_rows(fc.table, *lead_warnings(fc.table, warnings.levels)), t0
     assert list(archive.table.loc[archive.table["issue_date"] == pd.Timestamp(LAST), "precipitation"]) == \
         fetched["daily"]["precipitation_sum"]
     assert list(archive.table.loc[archive.table["issue_date"] == "1977-12-30", "temperature"]) == \
@@ -612,7 +624,7 @@ def test_an_ensembles_archive_keeps_its_members_and_leaves_out_the_one_the_servi
         got = c.get("/stations/32006/weather_archive.csv", headers=AUTH)
         served = c.app.state.service.weather.for_issue("32006", pd.Timestamp(LAST), 7)[1]
     assert got.status_code == 200, got.text
-    archive = _saved_as_archive(got.text, tmp_path, bundle)
+    archive = _saved_as_archive(got.text, tmp_path, bundle, data)
     t = archive.table
     assert list(archive.issue_dates.strftime("%Y-%m-%d")) == [LAST]
     assert t.groupby("member").size().to_dict() == {0: 9, 1: 9, 2: 9, 3: 9}
@@ -636,7 +648,7 @@ def test_a_forecast_whose_first_day_is_incomplete_is_archived_as_the_run_of_that
         assert r.status_code == 200 and r.json()["serves_issue_dates"][0] == FIRST, r.text
         got = c.get("/stations/32006/weather_archive.csv", headers=AUTH)
     assert got.status_code == 200, got.text
-    t = _saved_as_archive(got.text, tmp_path, bundle).table
+    t = _saved_as_archive(got.text, tmp_path, bundle, data).table
     assert set(t["issue_date"]) == {pd.Timestamp(FIRST)}
     assert list((t["valid_date"] - t["issue_date"]).dt.days) == list(range(1, 9))
     assert list(t["precipitation"]) == [float(k) for k in range(1, 9)]
