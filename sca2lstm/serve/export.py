@@ -109,13 +109,13 @@ def weather_archive(rows: list[dict]) -> pd.DataFrame:
     for t0 in sorted(counted):
         # round_trip: each value read back as the float the service stored, not one a last digit off
         t = pd.read_csv(io.StringIO(counted[t0]["table_csv"]), float_precision="round_trip")
-        valid = pd.to_datetime(t["valid_date"])
-        lead = (valid - t0).dt.days
+        # the store writes its days as YYYY-MM-DD: read so, not by guessing the form of each table (most of the time)
+        lead = (pd.to_datetime(t["valid_date"], format="ISO8601") - t0).dt.days
         keep = (lead >= 1).to_numpy()
         values = t.drop(columns=[c for c in ARCHIVE_KEYS if c in t.columns])
         parts.append(pd.concat([pd.DataFrame({"issue_date": str(t0.date()), "lead_days": lead,
-                                              "valid_date": valid.dt.strftime("%Y-%m-%d"),
-                                              "member": t["member"].astype(int)}), values], axis=1)[keep])
+                                              "valid_date": t["valid_date"], "member": t["member"].astype(int)}),
+                                values], axis=1)[keep])
     if not parts:
         return pd.DataFrame(columns=list(ARCHIVE_KEYS))
     return (pd.concat(parts, ignore_index=True).sort_values(["issue_date", "member", "lead_days"], kind="stable")
