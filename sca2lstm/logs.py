@@ -140,3 +140,32 @@ def remove_handler(h: logging.Handler) -> None:
     """Detach a handler from :func:`add_log_file` and close its file."""
     logging.getLogger(ROOT).removeHandler(h)
     h.close()
+
+
+class _NotesSaidIn(logging.Formatter):
+    """``%(message)s`` with each :class:`~sca2lstm.notes.Note` among a record's values said in ``lang``; the record
+    itself keeps its English text, for any other handler."""
+
+    def __init__(self, lang: str):
+        super().__init__("%(message)s")
+        self.lang = lang
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .notes import Note
+
+        args = record.args
+        if isinstance(record.msg, Note) or (isinstance(args, tuple) and any(isinstance(a, Note) for a in args)):
+            record = logging.makeLogRecord({
+                **record.__dict__,
+                "msg": record.msg.said_in(self.lang) if isinstance(record.msg, Note) else record.msg,
+                "args": tuple(a.said_in(self.lang) if isinstance(a, Note) else a for a in args)
+                if isinstance(args, tuple) else args})
+        return super().format(record)
+
+
+def say_notes_in(lang: str) -> None:
+    """The console says a forecast's notes (logged as :class:`~sca2lstm.notes.Note`) in ``lang`` from now on
+    (``sca2lstm forecast --language``); a run's log file keeps them in English."""
+    for h in logging.getLogger(ROOT).handlers:
+        if isinstance(h, _ConsoleHandler):
+            h.setFormatter(_NotesSaidIn(lang))

@@ -80,6 +80,12 @@ NOTES = {
               "{p_mean:.4g} mm/d: data in another unit? Forecasts from them are not to be trusted",
         "zh": "测站 {basin}：{start}..{end} 的流量平均为 {flow:.4g} m3/s，而模型学到的是 {learned:.4g} m3/s；降水平均为 "
               "{rain:.4g} mm/d，而其属性 p_mean 为 {p_mean:.4g} mm/d：数据单位不同？据此做出的预报不可信"},
+    # a forecast of valid days the model, its blend, spread or levels learned from (evaluation/reforecast.py)
+    "in_sample": {
+        "en": "basin {basin}: the valid days {first}..{last} are days the model (or its blend, spread or levels) "
+              "learned from: compared with what was observed there, this forecast is in-sample, not a test",
+        "zh": "测站 {basin}：预报日期 {first}..{last} 是模型（或其混合系数、预报区间、预警级）学习过的日子：与这些日子的实测相比，"
+              "本预报属于样本内，不是检验"},
     # a weather forecast the service stored (serve/weather.py), as its forecasts' notes name it
     "stored_weather_forecast": {
         "en": "weather forecast {id} of station {station} (issued {issued})",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..data.tables import parse_csv, read_bytes
 from ..weather.lagged import WEATHER_LAGS
 from ..weather.mapping import PRECIP_MAPPINGS
+from ..words import LANGUAGES, listed, say
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -22,6 +23,7 @@ EXAMPLES = [
         'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --leads 7 --issue_date 2015-09-01',
         'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --warning_levels alert=45.0,danger=80.0',
         'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --from 2010-10-01 --to 2015-09-30',
+        'sca2lstm forecast --model ./model_output/sca2lstm.pth --basin 32006 --warning_levels alert=45.0 --language zh',
 ]
 
 
@@ -61,6 +63,12 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                    help="table format (forecast.csv is always written for the report; default csv); a reforecast, "
                         "--from/--to, writes reforecast.csv only")
     p.add_argument("--output_dir", default=None, help="default: a forecasts/ folder beside the model")
+    p.add_argument("--language", choices=list(LANGUAGES), default=LANGUAGES[0],
+                   help="language of what the forecast says to a person: warnings.txt and the printed warning "
+                        "sentence, level lines and notes, the report's forecast section, and the fan chart where "
+                        "matplotlib finds a Chinese font (else its labels stay English, and a line says so); "
+                        "en (default) or zh (Chinese). Numbers, dates, level names and units are the same, and "
+                        "forecast.csv/forecast.json keep their English columns and keys")
     add_warning_flags(p)
     p.add_argument("--allow_missing_inputs", action="store_true",
                    help="forecast even when precipitation, or every meteorological input, is absent from the "
@@ -111,6 +119,10 @@ def _body(args) -> int:
 
     if args.output_dir:
         args.output_dir = str(output_folder(args.output_dir, "--output_dir"))  # '~' expanded
+    if args.language != "en":  # the notes the forecast logs as it goes, said as the rest of its words
+        from ..logs import say_notes_in
+
+        say_notes_in(args.language)
     device = resolve_device(args.device, args.no_cuda)
     path = resolve_model_path(args.model, args.basin)
     bundle = load_model(path, device)
@@ -137,11 +149,11 @@ def _body(args) -> int:
         if weather is not None and str(e).startswith(("weather forecast", "the weather forecast")):
             raise DataError(f"--weather_forecast {args.weather_forecast}: {e}") from None
         raise
-    folder = write_forecast(fc, out_dir, args.format, **extra)
+    folder = write_forecast(fc, out_dir, args.format, **extra, language=args.language)
     t = fc.table
     members = fc.members_phrase and f", {fc.members_phrase}"
-    print(f"\nBasin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting}{members}; "
-          f"model {path}; {fc.seconds * 1000:.0f} ms)")
+    print(say("forecast_heading", args.language, basin=fc.basin, day=fc.issue_date.date(), setting=fc.setting,
+              members=members, model=path, ms=fc.seconds * 1000))
     qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
     print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
     for _, r in t.iterrows():
@@ -162,13 +174,15 @@ def _body(args) -> int:
             print(line)
     for line in lines:
         print(line)
+    from ..evaluation.plots import CJK_FONTS, chart_language
+
+    if chart_language(args.language) != args.language:  # drawn in English rather than as boxes: say why
+        print(say("fan_no_font", args.language, fonts=listed(CJK_FONTS[:7], args.language)))
     flat = collapsed_leads(t)
     if flat:  # every quantile raised to the recession bound: the model forecast a fall faster than the river can
-        print(f"Note: at lead(s) {', '.join(map(str, flat))} the whole interval lay below the basin's fastest observed "
-              "recession and was raised to it; the interval is not a certainty: the model and this basin's data "
-              "disagree there (data in another unit? a model trained on other basins?)")
+        print(say("collapsed", args.language, leads=listed(flat, args.language)))
     # An input the basin lacks was named once, by the data loading (--format json lists it: missing_inputs).
-    print(f"Output: {folder}")
+    print(say("output", args.language, folder=folder))
     return 0
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ..words import phrase, say
 
 
 def add_warning_flags(p) -> None:
@@ -30,12 +31,12 @@ def add_warning_flags(p) -> None:
     p.add_argument("--to", dest="to_date", default=None, help="reforecast: last issue date (YYYY-MM-DD)")
 
 
-def threshold_text(lv) -> str:
+def threshold_text(lv, language: str = "en") -> str:
     """The warning probability a level is warned at: one figure, or one per lead where the calibration chose
     one per lead (what the warnings apply)."""
     by_lead = lv.extra.get("warn_probability_by_lead")
     if by_lead:
-        return "/".join(map(_probability, by_lead)) + " at leads 1-" + str(len(by_lead))
+        return say("threshold_by_lead", language, values="/".join(map(_probability, by_lead)), n=len(by_lead))
     return _probability(lv.warn_probability)
 
 
@@ -44,7 +45,7 @@ def _probability(v: float) -> str:
     return f"{v:.2f}" if round(v, 2) == v else f"{v:.4g}"
 
 
-def level_line(name: str, lv) -> str:
+def level_line(name: str, lv, language: str = "en") -> str:
     """``   alert:    62.009 m3/s daily mean (water level 2.5 m)``: a level as both commands print it.
 
     "daily mean" because the level is warned on against daily-mean forecasts, and a fitted level (q2y ..) is a
@@ -54,12 +55,12 @@ def level_line(name: str, lv) -> str:
     """
     stage = getattr(lv, "stage", None)
     ci = getattr(lv, "ci", None)
-    return (f"{name:>8}: {lv.value:9.3f} m3/s daily mean"
-            + (f" (90 % CI {ci[0]:.3f}-{ci[1]:.3f})" if ci is not None else "")
-            + (f" (water level {stage:g} m)" if stage is not None else ""))
+    return say("level_line", language, name=name, value=lv.value,
+               ci=say("level_ci", language, lo=ci[0], hi=ci[1]) if ci is not None else "",
+               stage=say("level_stage", language, stage=stage) if stage is not None else "")
 
 
-def rare_levels_note(levels: dict) -> list:
+def rare_levels_note(levels: dict, language: str = "en") -> list:
     """A line saying why the 10- and 20-year levels are missing, where they are (too few annual maxima)."""
     import re
 
@@ -69,10 +70,9 @@ def rare_levels_note(levels: dict) -> list:
         return []
     if "q2y" in levels:
         m = re.search(r"\((\d+) annual maxima\)", levels["q2y"].source or "")
-        held = f"hold {m.group(1)} annual maxima" if m else "hold too few annual maxima"
-        return [f"q10y, q20y: not given; the training years {held}, and {MIN_MAXIMA_FOR_RARE} are needed"]
-    return [f"no return-period levels (q2y ..): the training years hold fewer than {MIN_MAXIMA_FIT} complete water "
-            "years (or annual maxima that are all alike)"]
+        held = say("rare_levels_held", language, n=m.group(1)) if m else say("rare_levels_few", language)
+        return [say("rare_levels", language, held=held, needed=MIN_MAXIMA_FOR_RARE)]
+    return [say("no_return_levels", language, n=MIN_MAXIMA_FIT)]
 
 
 def _level_args(args):
@@ -95,18 +95,22 @@ def warned(args, bundle, path, weather):
         **_level_args(args))
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
-    sentence = warning_sentence(fc.basin, first, warnings, fc.table, last)
+    language = getattr(args, "language", "en")
+    sentence = warning_sentence(fc.basin, first, warnings, fc.table, last, language)
     # the fan chart's labels: a level given as a water level shows it, as the user typed it
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
                         for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": warnings.json_text(first), "warnings.txt": sentence + "\n"}}
     # each lead's P(exceed) to the 4 decimals the warning is decided on; * where the lead warns
-    lines = [level_line(n, lv) + f", warn at P >= {threshold_text(lv)} ({warnings.warn_source.get(n)}); P(exceed) "
-             "by lead (* warns) " + " ".join(f"{p:.4g}{'*' if w else ''}" for p, w in
-                                             zip(fc.table[f"p_exceed_{n}"], fc.table[f"warn_{n}"]))
+    lines = [level_line(n, lv, language)
+             + say("level_warns", language, threshold=threshold_text(lv, language),
+                   source=phrase(warnings.warn_source.get(n), language),
+                   probs=" ".join(f"{p:.4g}{'*' if w else ''}" for p, w in
+                                  zip(fc.table[f"p_exceed_{n}"], fc.table[f"warn_{n}"])))
              for n, lv in warnings.levels.items()]
-    lines += rare_levels_note(warnings.levels)
-    calibrated = f"Blend with persistence: {fc.calibration['blend']}; intervals: {fc.calibration['spread']}."
+    lines += rare_levels_note(warnings.levels, language)
+    calibrated = say("calibrated", language, blend=phrase(fc.calibration["blend"], language),
+                     spread=phrase(fc.calibration["spread"], language))
     return fc, extra, [*lines, calibrated, sentence]
 
 
@@ -151,8 +155,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                                                                           else ""))
     write_reforecast(table, warnings, folder)
     n_issue = table["issue_date"].nunique()
-    print(f"\nBasin {args.basin}: {n_issue} issue dates {first}..{last}, {table['lead_days'].max()} leads "
-          f"(model {path})")
+    language = getattr(args, "language", "en")
+    print(say("reforecast_heading", language, basin=args.basin, n=n_issue, first=first, last=last,
+              leads=table["lead_days"].max(), model=path))
     record = (table.attrs.get("weather") or {}).get("precip_mapping")
     # the file as the user named it, as a single forecast prints it (the archive's source names the flag too)
     for line in (lagged_line((table.attrs.get("weather") or {}).get("lagged"), args.weather_forecast),
@@ -170,11 +175,12 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
         print(f"left out: {len(left)} of {len(asked)} issue dates asked: "
               + left_out_text({d: why.get(d, "not issued") for d in left}))
     for n, lv in warnings.levels.items():
-        print(level_line(n, lv) + f" ({lv.source}), warn at P >= {threshold_text(lv)}; "
-              f"{int(table[f'warn_{n}'].sum())} warned (issue date, lead) pairs")
-    for line in rare_levels_note(warnings.levels):
+        print(level_line(n, lv, language) + say("reforecast_level", language, source=phrase(lv.source, language),
+                                                threshold=threshold_text(lv, language),
+                                                n=int(table[f"warn_{n}"].sum())))
+    for line in rare_levels_note(warnings.levels, language):
         print(line)
     table = folder / "reforecast.csv"
-    print(f"Output: {table}  (score it with: sca2lstm verify {shlex.quote(str(table))})")
+    print(say("reforecast_output", language, table=table, command=shlex.quote(str(table))))
     return 0
 

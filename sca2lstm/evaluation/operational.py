@@ -776,7 +776,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 
 def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
-                   extra_files: dict | None = None) -> Path:
+                   extra_files: dict | None = None, language: str = "en") -> Path:
     """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one,
     ``..._with_weather_ensemble/`` with several members, so the three kinds of forecast of one issue date do
     not replace each other; the same kind issued again does): forecast.csv (+ forecast.json for ``fmt="json"``),
@@ -784,11 +784,15 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     (the issue day and each lead day) and report.html.
 
     ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
-    levels.json and warnings.txt) are written into the folder before the report is built.
+    levels.json and warnings.txt) are written into the folder before the report is built. ``language``
+    (:data:`sca2lstm.words.LANGUAGES`): the words of the fan chart (where matplotlib has a font for them,
+    :func:`~sca2lstm.evaluation.plots.chart_language`) and of the report's forecast section; the tables keep
+    their English columns and keys.
 
     Built in a temporary folder and swapped in: a failure midway leaves an earlier output untouched.
     """
-    from .plots import plot_day_weights, plot_fan_chart, plot_feature_weights
+    from ..words import say
+    from .plots import chart_language, plot_day_weights, plot_fan_chart, plot_feature_weights
     from .report import build_report
 
     out_dir = Path(out_dir)
@@ -819,11 +823,12 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                       key=lambda cl: cl[1], default=("median", 0.5))[0]      # the highest level the model gave
             flows = [fc.history["observed"].max(), t[top].max(), *(levels or {}).values()]
             stage = stage_scale(fc.rating_curve, fc.issue_date, q_top=2.0 * float(np.nanmax(flows)) + 1.0)
+        chart = chart_language(language)
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
                        tmp / "forecast_fan_chart.png",
-                       title=f"Basin {fc.basin}: forecast issued {fc.issue_date.date()} ({fc.setting})",
+                       title=say("fan_title", chart, basin=fc.basin, day=fc.issue_date.date(), setting=fc.setting),
                        levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
-                       stage_axis=stage, members_point=fc.point_only)
+                       stage_axis=stage, members_point=fc.point_only, language=chart)
         if fc.members is not None:  # each weather member's median flow, one row per member
             fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
                 tmp / "forecast_members.csv", float_format="%.4f")
@@ -842,6 +847,6 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                              labels=feature_labels(fc.day_weights.columns),
                              title=f"Basin {fc.basin}: attention weights, issue day {fc.issue_date.date()} and "
                                    "lead days")
-        build_report(tmp, title=f"SCA2LSTM forecast, basin {fc.basin}, issued {fc.issue_date.date()}",
-                     folder_name=final.name)
+        build_report(tmp, title=say("report_title", language, basin=fc.basin, day=fc.issue_date.date()),
+                     folder_name=final.name, language=language)
     return final

@@ -20,17 +20,24 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..fileio import atomic_write
+from ..words import say
 from .metrics import nse, true_runs
 
 __all__ = ["plot_loss_curves", "plot_hydrograph", "plot_attention_heatmap", "plot_before_after",
            "plot_fan_chart", "plot_feature_weights", "plot_reliability", "plot_verification", "event_window",
-           "DPI"]
+           "DPI", "CJK_FONTS", "cjk_font", "chart_language"]
 
 DPI = 110
 #: A fan chart draws a warning level up to this many times its highest flow (the service's page does the same).
 LEVEL_SPAN = 3.0
 #: Days shown before and after the largest observed flow in the zoom panels.
 EVENT_BEFORE, EVENT_AFTER = 30, 60
+
+#: Chinese fonts a fan chart in Chinese is drawn with, the first matplotlib finds (Linux, Windows, macOS); none is
+#: bundled: with none, the chart keeps its English words (matplotlib would draw each Chinese character as a box).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "STHeiti",
+             "Hiragino Sans GB", "Noto Sans CJK TC", "Noto Sans CJK JP", "AR PL UMing CN")
 
 _OBS = dict(color="black", lw=1.2, label="observed")
 _SIM = dict(color="tab:blue", lw=1.0, label="predicted")
@@ -45,6 +52,20 @@ def _new_figure(figsize) -> Figure:
     fig = Figure(figsize=figsize, dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
+
+
+def cjk_font() -> str | None:
+    """The first font of :data:`CJK_FONTS` that matplotlib knows (its font list), or None."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in known), None)
+
+
+def chart_language(language: str) -> str:
+    """The language a fan chart is drawn in where ``language`` is asked: English where the chart's Chinese would
+    need a font matplotlib does not find (:func:`cjk_font`)."""
+    return language if language == "en" or cjk_font() is not None else "en"
 
 
 def figure_title(fig: Figure) -> str:
@@ -122,11 +143,11 @@ def event_window(obs, before: int = EVENT_BEFORE, after: int = EVENT_AFTER):
     return slice(max(0, peak - before), min(obs.size, peak + after + 1))
 
 
-def _plot_observed(ax, x, obs) -> None:
+def _plot_observed(ax, x, obs, label: str = _OBS["label"]) -> None:
     """The observed line, and a dot on each observed day with no observed day either side: a line draws nothing
     there, and a patchy record's lone readings (its largest flood among them) vanished from the chart."""
     obs = np.asarray(obs, dtype=np.float64)
-    (line,) = ax.plot(x, obs, **_OBS)
+    (line,) = ax.plot(x, obs, **{**_OBS, "label": label})
     ok = np.isfinite(obs)
     lone = ok & ~np.r_[False, ok[:-1]] & ~np.r_[ok[1:], False]
     if lone.any():
@@ -609,7 +630,8 @@ def _heat_cmap():
 # --------------------------------------------------------------------------------------------------
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
-                   levels: dict | None = None, members=None, stage_axis=None, members_point: bool = False) -> Path:
+                   levels: dict | None = None, members=None, stage_axis=None, members_point: bool = False,
+                   language: str = "en") -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -632,7 +654,25 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     stage_axis : (callable, callable), optional
         ``(flow -> water level, water level -> flow)``, both monotone and vectorised (a station's rating
         curve, :func:`~sca2lstm.data.rating.stage_scale`): a second axis on the right in m.
+    language : str
+        The axis labels' and legend's language (:data:`sca2lstm.words.LANGUAGES`; ``title`` is the caller's),
+        drawn with :func:`cjk_font`; English where matplotlib has no such font (:func:`chart_language`).
     """
+    lang = chart_language(language)
+    if lang == "en":
+        return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
+                          stage_axis, members_point, lang)
+    import matplotlib
+
+    # the Chinese font first, DejaVu Sans for what it lacks (matplotlib falls back glyph by glyph)
+    with matplotlib.rc_context({"font.family": [cjk_font(), "DejaVu Sans"]}):
+        return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
+                          stage_axis, members_point, lang)
+
+
+def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members, stage_axis,
+               members_point, lang) -> Path:
+    """:func:`plot_fan_chart`'s figure, its words in ``lang``."""
     n = len(hist_dates)
     hx, _ = _as_x(hist_dates, n)
     obs = _as_float(hist_obs, "hist_obs", n)
@@ -642,20 +682,20 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     fig = _new_figure((10, 4))
     fig.set_layout_engine("constrained")  # makes room for the legend outside the axes
     ax = fig.add_subplot()
-    _plot_observed(ax, hx, obs)
+    _plot_observed(ax, hx, obs, say("fan_observed", lang))
     for (label, (lo, hi)), alpha in zip(bands.items(), (0.18, 0.35, 0.5)):
         ax.fill_between(vx, _as_float(lo, label, k), _as_float(hi, label, k), color="tab:blue", alpha=alpha,
-                        lw=0, label=f"{label} interval")
+                        lw=0, label=say("fan_band", lang, label=label))
     if members is not None:
         mem = np.asarray(members, dtype=np.float64).reshape(-1, k)
         for i, row in enumerate(mem):
             # Dark grey: purple was also the 20-year flow's level colour, and faint on the blue bands
             ax.plot(vx, row, color="0.25", lw=0.7, alpha=0.7,
-                    label=(f"{'point forecast' if members_point else 'median'} of each of {len(mem)} weather "
-                           "members") if i == 0 else None)
-    ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label="median forecast")
+                    label=say("fan_members_point" if members_point else "fan_members", lang, n=len(mem))
+                    if i == 0 else None)
+    ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label=say("fan_median", lang))
     if n:
-        ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label="issue date")
+        ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label=say("fan_issue_date", lang))
     drawn = [obs, med] + [_as_float(hi, label, k) for label, (_, hi) in bands.items()]
     if members is not None:
         drawn.append(mem.reshape(-1))
@@ -669,15 +709,15 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
             continue
         ax.axhline(value, color=color, lw=0.9, ls="--")
         drawn_levels.append((value, name, color))
-    ax.set_ylabel("discharge (m$^3$/s)")
+    ax.set_ylabel(say("fan_discharge", lang))
     ax.set_title(title)
     _label_levels(ax, drawn_levels)
     if stage_axis is not None:
-        _stage_axis(ax, *stage_axis)
+        _stage_axis(ax, *stage_axis, label=say("fan_stage", lang))
     if above:  # named, with their values, so a level left off is not read as no level
         names = [t for _, t in sorted(above)]
         rows = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
-        ax.plot([], [], ls="none", label="levels above the chart (m$^3$/s):\n" + ",\n".join(rows))
+        ax.plot([], [], ls="none", label=say("fan_above", lang) + ",\n".join(rows))
     # Outside, right of the axes: inside, it hid the observed flood peaks of the history on the left.
     ax.legend(loc="upper left", bbox_to_anchor=(1.12 if stage_axis is not None else 1.01, 1.0), borderaxespad=0,
               fontsize=8)
@@ -685,14 +725,14 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     return _save(fig, path)
 
 
-def _stage_axis(ax, to_stage, to_flow) -> None:
+def _stage_axis(ax, to_stage, to_flow, label: str = "water level (m), by the rating curve") -> None:
     """A water-level axis on the right of a flow axis. A rating curve is steep at low stages (the flow grows as a
     power of the depth), so evenly spaced levels crowd at the bottom: a level is labelled only where it lies at
     least 5 % of the axis height from the one above it, from the top down."""
     from matplotlib.ticker import FixedLocator
 
     sec = ax.secondary_yaxis("right", functions=(to_stage, to_flow))
-    sec.set_ylabel("water level (m), by the rating curve")
+    sec.set_ylabel(label)
     lo, hi = ax.get_ylim()
     ticks = MaxNLocator(nbins=8).tick_values(float(to_stage(lo)), float(to_stage(hi)))
     kept, last = [], np.inf

@@ -21,6 +21,8 @@ import pandas as pd
 from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text, json_text
+from ..notes import Note
+from ..words import listed, say
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead, nest_warnings, quantile_levels
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
@@ -191,42 +193,47 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     seen = ctx.seen_days(fc.table["valid_date"])
     if seen.any():  # a forecast of past days the model learned from: a check of it there is no test
         days = fc.table["valid_date"][seen]
-        add_note(fc.data, f"basin {ctx.basin}: the valid days {days.min().date()}..{days.max().date()} are days the "
-                          "model (or its blend, spread or levels) learned from: compared with what was observed "
-                          "there, this forecast is in-sample, not a test")
+        add_note(fc.data, Note("in_sample", basin=ctx.basin, first=str(days.min().date()),
+                               last=str(days.max().date())))
     return fc, warnings, first
 
 
-def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame, observed=None) -> str:
+def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame, observed=None,
+                     language: str = "en") -> str:
     """One sentence: which levels are forecast to be crossed, from which day, and how likely (the highest first).
 
     ``observed``: ``(date, flow m3/s)`` of the last observed flow the forecast starts from; where it is already
     above a level, a second sentence says so (a forecast of the days after does not: a falling river above its
-    danger level is forecast to cross nothing)."""
-    now = _already_above(observed, warnings)
+    danger level is forecast to cross nothing). ``language``: one of :data:`sca2lstm.words.LANGUAGES`; the
+    numbers, dates and level names are the same in each."""
+    now = _already_above(observed, warnings, language)
     parts = []
     for n, lead in sorted(first.items(), key=lambda kv: -warnings.levels[kv[0]].value):
         if lead:
             row = table.iloc[lead - 1]
             p_max = float(table[f"p_exceed_{n}"].max())
             lv = warnings.levels[n]
-            stage = f", water level {lv.stage:g} m" if getattr(lv, "stage", None) is not None else ""
-            parts.append(f"{n} ({lv.value:.1f} m3/s{stage}) from lead {lead} "
-                         f"({pd.Timestamp(row['valid_date']).date()}, P up to {p_max:.0%})")
+            stage = (say("warning_stage", language, stage=lv.stage) if getattr(lv, "stage", None) is not None
+                     else "")
+            parts.append(say("warning_part", language, name=n, value=lv.value, stage=stage, lead=lead,
+                             day=pd.Timestamp(row["valid_date"]).date(), p=p_max))
     if not parts:
-        return (f"Basin {basin}: no warning level is forecast to be crossed in the next {len(table)} days"
-                f"{' (levels: ' + ', '.join(warnings.levels) + ')' if warnings.levels else ' (no levels)'}.{now}")
-    return f"Basin {basin}: warning for " + "; ".join(parts) + f".{now}"
+        levels = (say("levels_named", language, names=", ".join(warnings.levels)) if warnings.levels
+                  else say("no_levels", language))
+        return say("no_warning", language, basin=basin, days=len(table), levels=levels, now=now)
+    return say("warning_for", language, basin=basin, parts=say("warning_parts_separator", language).join(parts),
+               now=now)
 
 
-def _already_above(observed, warnings: Warnings) -> str:
+def _already_above(observed, warnings: Warnings, language: str = "en") -> str:
     """`` Observed on DATE: Q m3/s, above L1, L2.`` for the levels the last observed flow exceeds (highest
     first), or ``""``."""
     if observed is None or not np.isfinite(observed[1]):
         return ""
     day, flow = observed
     above = sorted((n for n, lv in warnings.levels.items() if flow > lv.value), key=lambda n: -warnings.levels[n].value)
-    return f" Observed on {pd.Timestamp(day).date()}: {flow:.1f} m3/s, above {', '.join(above)}." if above else ""
+    return (say("already_above", language, day=pd.Timestamp(day).date(), flow=flow, names=listed(above, language))
+            if above else "")
 
 
 def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=None, user_levels=None,

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_write_text
+from ..words import LANGUAGES, phrase, say
 from .metrics import _flatten
 
 __all__ = ["build_report", "REPORT_NAME"]
@@ -66,7 +67,7 @@ table.exceed tr.warned td{background:#fde2e2;font-weight:600}
 # public
 # --------------------------------------------------------------------------------------------------
 
-def build_report(run_dir, title: str | None = None, folder_name: str | None = None) -> Path:
+def build_report(run_dir, title: str | None = None, folder_name: str | None = None, language: str = "en") -> Path:
     """Write ``run_dir/report.html`` from the files of a run folder.
 
     Parameters
@@ -78,6 +79,9 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
     folder_name : str, optional
         The folder's name as the reader will find it, where the report is built in a temporary folder that is
         renamed afterwards (default: ``run_dir``'s own name).
+    language : str, optional
+        The language of the forecast section (:data:`sca2lstm.words.LANGUAGES`, ``sca2lstm forecast
+        --language``): its heading, sentences and table headings; the page's other sections are in English.
 
     Returns
     -------
@@ -94,6 +98,8 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         raise DataError(f"run folder {run_dir} does not exist")
     if not run_dir.is_dir():
         raise DataError(f"run folder {run_dir} is not a folder")
+    if language not in LANGUAGES:
+        raise ValueError(f"language {language!r}; expected one of {', '.join(LANGUAGES)}")
     title = title or f"sca2lstm run: {folder_name or run_dir.resolve().name}"
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -109,7 +115,7 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         ("training", "Training", _section_training(run_dir, groups["training"])),
         ("trials", "Tuning trials", _section_trials(run_dir)),
         ("metrics", "Metrics", _section_metrics(run_dir)),
-        ("forecast", "Operational forecast", _section_forecast(run_dir, groups["forecast"])),
+        ("forecast", say("report_forecast", language), _section_forecast(run_dir, groups["forecast"], language)),
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
         ("attention", "Attention", _figures(run_dir, groups["attention"])),
         ("figures", "Other figures", _figures(run_dir, groups["other"])),
@@ -120,7 +126,8 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
 
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        # the language of the forecast's words: a browser picks the Chinese glyphs (not Japanese ones) by it
+        f'<html lang="{language}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
@@ -241,7 +248,7 @@ def _section_metrics(run_dir: Path) -> str:
     return "\n".join(out)
 
 
-def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
+def _section_forecast(run_dir: Path, figures: list[Path], language: str = "en") -> str:
     """An issue-time forecast (``sca2lstm forecast``): its table, setting, fan chart and the issue
     day's attention weights."""
     path = run_dir / "forecast.csv"
@@ -249,13 +256,9 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
         return ""
     # The fan chart first, right under the tables: it is the forecast; the attention bars explain it.
     figures = sorted(figures, key=lambda p: "fan_chart" not in p.name)
-    intro = ("<p>Flow forecast for the lead days after the issue date, from what was known on it "
-             "(setting <code>issue-time</code>: weather up to the issue date only; "
-             "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
-             "Median and quantiles in m&sup3;/s.</p>")
+    intro = say("report_intro", language)
     if "stage_median" in path.read_text(encoding="utf-8").splitlines()[0].split(","):
-        intro = intro[:-4] + (" The <code>stage_*</code> columns are the same quantiles as water levels, in m, "
-                              "through the station's rating curve.</p>")
+        intro = intro[:-4] + say("report_stage", language)
     out = []
     warn = run_dir / "warnings.txt"
     if warn.is_file():  # the warnings in one sentence, above the table
@@ -265,7 +268,7 @@ def _section_forecast(run_dir: Path, figures: list[Path]) -> str:
     except Exception as e:  # noqa: BLE001 - an unreadable table becomes a note, not a failed report
         return "\n".join([*out, _note(path.name, e)]) + "\n" + _figures(run_dir, figures)
     # the sentence's detail, then the full table: both from the same rows, so a probability reads the same in both
-    out += [_warning_tables(run_dir, rows), intro, _df_html(rows)]
+    out += [_warning_tables(run_dir, rows, language), intro, _df_html(rows)]
     return "\n".join(s for s in out if s) + "\n" + _figures(run_dir, figures)
 
 
@@ -280,7 +283,7 @@ def _forecast_rows(run_dir: Path, csv_path: Path):
     return pd.read_csv(csv_path)
 
 
-def _warning_tables(run_dir: Path, rows) -> str:
+def _warning_tables(run_dir: Path, rows, language: str = "en") -> str:
     """One small table per warning level, highest first: P(flow > level) at each lead, the level's warning
     probability there, and the leads that warn (highlighted).
 
@@ -309,39 +312,43 @@ def _warning_tables(run_dir: Path, rows) -> str:
     issued = {n: rows[f"warn_{n}"].astype(bool).to_numpy() if f"warn_{n}" in rows.columns else own[n]
               for n in names}
     order = sorted(names, key=lambda n: -value[n] if math.isfinite(value[n]) else math.inf)
-    out = ['<h3>Warning levels: probability of exceedance by lead</h3>',
-           "<p>P(flow &gt; level) for each lead day, from the forecast's quantiles, and the level's warning "
-           "probability: a lead warns (highlighted) where P reaches it, or where a higher level warns.</p>", *notes]
+    out = [f'<h3>{say("report_levels", language)}</h3>', say("report_levels_intro", language), *notes]
     for n in order:
         lv = levels[n]
         unit = f" {_fmt(value[n])} m&sup3;/s" if math.isfinite(value[n]) else ""
         # daily mean: a fitted q20y is not the (higher) instantaneous 20-year peak an agency publishes
-        kind = f" {_e(lv.get('kind', 'daily mean'))}" if unit else ""
+        kind = lv.get("kind", "daily mean")
+        kind = f" {_e(say('report_daily_mean', language) if kind == 'daily mean' else kind)}" if unit else ""
         ci = lv.get("ci90")
-        interval = (f" (90 % interval {_fmt(float(ci[0]))}-{_fmt(float(ci[1]))} m&sup3;/s)"
+        interval = (say("report_interval", language, lo=_fmt(float(ci[0])), hi=_fmt(float(ci[1])))
                     if isinstance(ci, list) and len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci) else "")
-        stage = f" (water level {_e(_fmt(lv['stage_m']))} m)" if lv.get("stage_m") is not None else ""
+        stage = say("report_stage_m", language, stage=_e(_fmt(lv["stage_m"]))) if lv.get("stage_m") is not None else ""
         warned = np.flatnonzero(issued[n])
-        first = (f"first warning at lead {int(lead[warned[0]])}" if len(warned) else "no lead warns")
-        meta = "; ".join(x for x in (
-            f"level: {_e(lv['source'])}" if lv.get("source") else "",
-            f"warning probability: {_e(lv['warn_probability_source'])}" if lv.get("warn_probability_source") else "",
+        first = (say("report_first", language, lead=int(lead[warned[0]])) if len(warned)
+                 else say("report_none", language))
+        meta = say("report_meta_separator", language).join(x for x in (
+            say("report_source", language, source=_e(phrase(lv["source"], language))) if lv.get("source") else "",
+            say("report_probability_source", language, source=_e(phrase(lv["warn_probability_source"], language)))
+            if lv.get("warn_probability_source") else "",
             first) if x)
         body = []
         for i in range(len(rows)):
             if issued[n][i] and own[n][i]:
-                mark = "yes"
+                mark = say("report_yes", language)
             elif issued[n][i]:
                 higher = [m for m in order if value[m] > value[n] and own[m][i]]
-                mark = f"yes, as {_e(higher[0])} warns" if higher else "yes, as a higher level warns"
+                mark = (say("report_yes_as", language, level=_e(higher[0])) if higher
+                        else say("report_yes_higher", language))
             else:
                 mark = ""
             date = f"<td>{_e(str(rows['valid_date'].iloc[i])[:10])}</td>" if "valid_date" in rows.columns else ""
             cls = ' class="warned"' if issued[n][i] else ""
             body.append(f"<tr{cls}><td>{int(lead[i])}</td>{date}"
                         f"<td>{_prob(p[n][i])}</td><td>{_prob(w[n][i])}</td><td>{mark}</td></tr>")
-        head = ("<tr><th>lead</th>" + ("<th>valid date</th>" if "valid_date" in rows.columns else "")
-                + f"<th>P(flow &gt;{unit})</th><th>warning probability</th><th>warns</th></tr>")
+        head = (f"<tr><th>{say('report_lead', language)}</th>"
+                + (f"<th>{say('report_valid_date', language)}</th>" if "valid_date" in rows.columns else "")
+                + f"<th>{say('report_p', language, unit=unit)}</th><th>{say('report_warn_probability', language)}</th>"
+                f"<th>{say('report_warns', language)}</th></tr>")
         out.append(f"<h4>{_e(n)}{':' + unit + kind if unit else ''}{interval}{stage}</h4><p class=\"meta\">{meta}</p>"
                    f'<table class="exceed" data-level="{_e(n)}"><thead>{head}</thead><tbody>{"".join(body)}'
                    "</tbody></table>")

@@ -1,0 +1,154 @@
+"""The words of ``sca2lstm forecast``'s outputs in each language of ``--language``: one place for them.
+
+What a forecast says to a person - the warning sentence (``warnings.txt``), the per-level lines it prints, the fan
+chart's title, axis labels and legend, and the report's forecast section - is said from :data:`WORDS`; the notes a
+forecast carries are said from :data:`sca2lstm.notes.NOTES` (and the service's messages from
+:data:`sca2lstm.serve.messages.MESSAGES`, whose wording the Chinese here follows: 超过概率, 预见期第 N 天, 水位). The
+values are the same in every language: numbers, dates, level names (``alert``, ``q2y``) and units (m3/s, m) as
+the English outputs give them, so that a Chinese ``warnings.txt`` holds the English one's figures. What machines
+read - ``forecast.csv``/``forecast.json`` keys and columns, ``levels.json`` - stays in English whatever the language.
+"""
+
+from __future__ import annotations
+
+from .notes import LIST_SEPARATOR
+
+#: The languages of ``sca2lstm forecast --language`` (the first is the default).
+LANGUAGES = ("en", "zh")
+
+#: kind -> language -> template (:meth:`str.format`); English is what the outputs said before they had a language.
+WORDS = {
+    # --- the warning sentence (evaluation/reforecast.warning_sentence): warnings.txt and its printed line
+    "warning_for": {"en": "Basin {basin}: warning for {parts}.{now}",
+                    "zh": "测站 {basin}：预警 {parts}。{now}"},
+    "warning_part": {"en": "{name} ({value:.1f} m3/s{stage}) from lead {lead} ({day}, P up to {p:.0%})",
+                     "zh": "{name}（{value:.1f} m3/s{stage}）自预见期第 {lead} 天（{day}）起，超过概率最高 {p:.0%}"},
+    "warning_parts_separator": {"en": "; ", "zh": "；"},
+    "warning_stage": {"en": ", water level {stage:g} m", "zh": "，水位 {stage:g} m"},
+    "no_warning": {"en": "Basin {basin}: no warning level is forecast to be crossed in the next {days} days{levels}."
+                         "{now}",
+                   "zh": "测站 {basin}：预报未来 {days} 天不超过任何预警级{levels}。{now}"},
+    "levels_named": {"en": " (levels: {names})", "zh": "（预警级：{names}）"},
+    "no_levels": {"en": " (no levels)", "zh": "（未设预警级）"},
+    "already_above": {"en": " Observed on {day}: {flow:.1f} m3/s, above {names}.",
+                      "zh": "{day} 实测流量 {flow:.1f} m3/s，已超过 {names}。"},
+    # --- what sca2lstm forecast prints around them (cli/forecast.py)
+    "forecast_heading": {"en": "\nBasin {basin}: forecast issued {day} ({setting}{members}; model {model}; {ms:.0f} ms)",
+                         "zh": "\n测站 {basin}：{day} 发布的预报（{setting}{members}；模型 {model}；{ms:.0f} ms）"},
+    "collapsed": {"en": "Note: at lead(s) {leads} the whole interval lay below the basin's fastest observed recession "
+                        "and was raised to it; the interval is not a certainty: the model and this basin's data "
+                        "disagree there (data in another unit? a model trained on other basins?)",
+                  "zh": "注意：预见期第 {leads} 天的整个预报区间都低于该流域实测最快的退水过程，已抬高到该退水线；"
+                        "区间宽度为零并不表示确定：模型与该流域的数据在此不一致（数据单位不同？模型是用其他流域训练的？）"},
+    "output": {"en": "Output: {folder}", "zh": "输出：{folder}"},
+    "reforecast_heading": {"en": "\nBasin {basin}: {n} issue dates {first}..{last}, {leads} leads (model {model})",
+                           "zh": "\n测站 {basin}：{first}..{last} 共 {n} 个发布日，{leads} 个预见期（模型 {model}）"},
+    "reforecast_output": {"en": "Output: {table}  (score it with: sca2lstm verify {command})",
+                          "zh": "输出：{table}（评分：sca2lstm verify {command}）"},
+    # --- the per-level lines (cli/warnings_flags.py) of a forecast and of a reforecast
+    "level_line": {"en": "{name:>8}: {value:9.3f} m3/s daily mean{ci}{stage}",
+                   "zh": "{name:>8}: {value:9.3f} m3/s（日均流量）{ci}{stage}"},
+    "level_ci": {"en": " (90 % CI {lo:.3f}-{hi:.3f})", "zh": "（90% 置信区间 {lo:.3f}-{hi:.3f}）"},
+    "level_stage": {"en": " (water level {stage:g} m)", "zh": "（水位 {stage:g} m）"},
+    "level_warns": {"en": ", warn at P >= {threshold} ({source}); P(exceed) by lead (* warns) {probs}",
+                    "zh": "，超过概率 >= {threshold} 时预警（{source}）；各预见期超过概率（* 为预警）{probs}"},
+    "threshold_by_lead": {"en": "{values} at leads 1-{n}", "zh": "{values}（预见期第 1-{n} 天）"},
+    "reforecast_level": {"en": " ({source}), warn at P >= {threshold}; {n} warned (issue date, lead) pairs",
+                         "zh": "（{source}），超过概率 >= {threshold} 时预警；共 {n} 个（发布日, 预见期）预警"},
+    "rare_levels": {"en": "q10y, q20y: not given; the training years {held}, and {needed} are needed",
+                    "zh": "q10y、q20y：未给出；训练年份{held}，至少需要 {needed} 个"},
+    "rare_levels_held": {"en": "hold {n} annual maxima", "zh": "只有 {n} 个年最大值"},
+    "rare_levels_few": {"en": "hold too few annual maxima", "zh": "的年最大值太少"},
+    "no_return_levels": {"en": "no return-period levels (q2y ..): the training years hold fewer than {n} complete "
+                               "water years (or annual maxima that are all alike)",
+                         "zh": "没有重现期流量（q2y ..）：训练年份中完整的水文年不足 {n} 个（或各年最大值都相同）"},
+    "calibrated": {"en": "Blend with persistence: {blend}; intervals: {spread}.",
+                   "zh": "与持续性预报的混合：{blend}；预报区间：{spread}。"},
+    # --- the fan chart (evaluation/plots.plot_fan_chart), in Chinese only where matplotlib has a Chinese font
+    "fan_title": {"en": "Basin {basin}: forecast issued {day} ({setting})",
+                  "zh": "测站 {basin}：{day} 发布的预报（{setting}）"},
+    "fan_discharge": {"en": "discharge (m$^3$/s)", "zh": "流量 (m³/s)"},
+    "fan_stage": {"en": "water level (m), by the rating curve", "zh": "水位 (m)，按水位流量关系"},
+    "fan_observed": {"en": "observed", "zh": "实测"},
+    "fan_band": {"en": "{label} interval", "zh": "{label} 区间"},
+    "fan_members": {"en": "median of each of {n} weather members", "zh": "{n} 个天气集合成员各自的中位数"},
+    "fan_members_point": {"en": "point forecast of each of {n} weather members", "zh": "{n} 个天气集合成员各自的点预报"},
+    "fan_median": {"en": "median forecast", "zh": "预报中位数"},
+    "fan_issue_date": {"en": "issue date", "zh": "发布日"},
+    "fan_above": {"en": "levels above the chart (m$^3$/s):\n", "zh": "超出图幅的预警级 (m³/s)：\n"},
+    "fan_no_font": {"en": "fan chart: matplotlib finds no Chinese font (such as {fonts}): its labels stay in English "
+                          "rather than show as boxes; install one (e.g. Debian/Ubuntu's fonts-noto-cjk) and delete "
+                          "matplotlib's font cache fontlist-*.json",
+                    "zh": "扇形图：matplotlib 未找到中文字体（如 {fonts}），图中文字保持英文，以免显示成方框；装上其中一种字体"
+                          "（如 Debian/Ubuntu 的 fonts-noto-cjk）并删除 matplotlib 的字体缓存 fontlist-*.json 后即显示中文"},
+    # --- report.html's forecast section (evaluation/report.py)
+    "report_title": {"en": "SCA2LSTM forecast, basin {basin}, issued {day}",
+                     "zh": "SCA2LSTM 预报，测站 {basin}，{day} 发布"},
+    "report_forecast": {"en": "Operational forecast", "zh": "业务预报"},
+    "report_intro": {"en": "<p>Flow forecast for the lead days after the issue date, from what was known on it "
+                           "(setting <code>issue-time</code>: weather up to the issue date only; "
+                           "<code>issue-time+weather-forecast</code>: the lead days' weather from a forecast file). "
+                           "Median and quantiles in m&sup3;/s.</p>",
+                     "zh": "<p>发布日之后各预见期的流量预报，只用发布日当时已知的信息（setting 为 <code>issue-time</code>："
+                           "只用到发布日为止的气象数据；<code>issue-time+weather-forecast</code>：预见期的气象取自天气预报文件）。"
+                           "中位数（median）与各分位数（q05 等）单位为 m&sup3;/s。</p>"},
+    "report_stage": {"en": " The <code>stage_*</code> columns are the same quantiles as water levels, in m, "
+                           "through the station's rating curve.</p>",
+                     "zh": "<code>stage_*</code> 列是按该测站水位流量关系换算的同一组分位数水位，单位 m。</p>"},
+    "report_levels": {"en": "Warning levels: probability of exceedance by lead", "zh": "预警级：各预见期的超过概率"},
+    "report_levels_intro": {"en": "<p>P(flow &gt; level) for each lead day, from the forecast's quantiles, and the "
+                                  "level's warning probability: a lead warns (highlighted) where P reaches it, or "
+                                  "where a higher level warns.</p>",
+                            "zh": "<p>各预见期流量超过预警级的概率 P（由预报分位数算出）与该预警级的预警概率：P 达到预警概率，"
+                                  "或更高的预警级已预警时，该预见期预警（突出显示）。</p>"},
+    "report_daily_mean": {"en": "daily mean", "zh": "日均"},
+    "report_interval": {"en": " (90 % interval {lo}-{hi} m&sup3;/s)", "zh": "（90% 区间 {lo}-{hi} m&sup3;/s）"},
+    "report_stage_m": {"en": " (water level {stage} m)", "zh": "（水位 {stage} m）"},
+    "report_first": {"en": "first warning at lead {lead}", "zh": "自预见期第 {lead} 天起预警"},
+    "report_none": {"en": "no lead warns", "zh": "各预见期均不预警"},
+    "report_source": {"en": "level: {source}", "zh": "预警级来源：{source}"},
+    "report_probability_source": {"en": "warning probability: {source}", "zh": "预警概率来源：{source}"},
+    "report_meta_separator": {"en": "; ", "zh": "；"},
+    "report_yes": {"en": "yes", "zh": "是"},
+    "report_yes_as": {"en": "yes, as {level} warns", "zh": "是（{level} 已预警）"},
+    "report_yes_higher": {"en": "yes, as a higher level warns", "zh": "是（更高的预警级已预警）"},
+    "report_lead": {"en": "lead", "zh": "预见期（天）"},
+    "report_valid_date": {"en": "valid date", "zh": "预报日期"},
+    "report_p": {"en": "P(flow &gt;{unit})", "zh": "P(流量 &gt;{unit})"},
+    "report_warn_probability": {"en": "warning probability", "zh": "预警概率"},
+    "report_warns": {"en": "warns", "zh": "是否预警"},
+}
+
+
+#: The fixed English phrases the lines above may carry as a value (where a level, its warning probability, the
+#: blend or the intervals came from): phrase -> language -> words. Any other value (one that names a basin, a
+#: span or a file) is said as it is.
+PHRASES = {
+    "user": {"zh": "用户给定"},
+    "station metadata": {"zh": "测站元数据文件"},
+    "chosen on validation (F1)": {"zh": "在验证期按 F1 选定"},
+    "default (no calibration beside the model)": {"zh": "默认值（模型旁没有校准文件）"},
+    "default (the calibration holds no warning probability)": {"zh": "默认值（校准文件中没有预警概率）"},
+    "default (this station's record gives no return-period level whose calibrated probability it could take)":
+        {"zh": "默认值（该测站记录没有可借用其校准概率的重现期流量）"},
+    "stored beside the model": {"zh": "模型旁保存的值"},
+    "pooled over the calibration basins": {"zh": "各校准流域合并拟合"},
+    "off (model.persistence_blend is false)": {"zh": "关闭（model.persistence_blend 为 false）"},
+    "the model's own quantiles (no calibration stored beside the model)": {"zh": "模型自身的分位数（模型旁没有校准文件）"},
+}
+
+
+def phrase(value, lang: str = "en"):
+    """``value`` in ``lang`` where it is one of :data:`PHRASES`, else as it is."""
+    return PHRASES.get(value, {}).get(lang, value) if isinstance(value, str) else value
+
+
+def say(kind: str, lang: str = "en", /, **values) -> str:
+    """The words ``kind`` of :data:`WORDS` in ``lang`` (its English where it has no ``lang``), with ``values``."""
+    said = WORDS[kind]
+    return (said.get(lang) or said["en"]).format(**values)
+
+
+def listed(names, lang: str = "en") -> str:
+    """``names`` as ``lang`` lists them (``a, b``; ``a、b``), as the notes list values."""
+    return LIST_SEPARATOR.get(lang, ", ").join(str(n) for n in names)

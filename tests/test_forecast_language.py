@@ -1,0 +1,177 @@
+"""``sca2lstm forecast --language``: what a forecast says to a person in Chinese, its numbers and files unchanged."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from sca2lstm.cli.main import main
+from sca2lstm.evaluation import plots
+from sca2lstm.evaluation.report import _png_title
+
+ISSUE = "1976-06-15"
+#: the figures and days of a sentence: what a Chinese sentence must hold as the English one does
+_FIGURES = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:\.\d+)?%?")
+
+
+def _forecast(ckpt, data_dir, out, *extra):
+    return main(["forecast", "--model", str(ckpt), "--basin", "32006", "--data_dir", str(data_dir),
+                 "--output_dir", str(out), "--issue_date", ISSUE, "--format", "json", *extra])
+
+
+def _levels(data_dir) -> str:
+    """A level the river is already above on the issue date (the sentence's second part) and two it may cross."""
+    flows = pd.read_csv(next(data_dir.rglob("*32006*.csv")), index_col="date")["discharge_vol"]
+    return f"low={float(flows[ISSUE]) * 0.9:.4f},alert=3.0,danger=6.0"
+
+
+def _charts(monkeypatch) -> list:
+    """Record each chart's title, y-axis label and legend as it is saved."""
+    seen = []
+    save = plots._save
+
+    def recording(fig, path):
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        seen.append({"name": path.name, "title": ax.get_title(), "ylabel": ax.get_ylabel(),
+                     "legend": [t.get_text() for t in legend.get_texts()] if legend else []})
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording)
+    return seen
+
+
+@pytest.mark.slow
+def test_zh_says_the_english_forecast_in_chinese_with_the_same_numbers(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                         capsys, monkeypatch):
+    levels = _levels(tiny_data_dir)
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path / "en", "--warning_levels", levels) == 0
+    en_out = capsys.readouterr().out
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)   # a machine without a Chinese font
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path / "zh", "--warning_levels", levels,
+                     "--language", "zh") == 0
+    zh_out = capsys.readouterr().out
+    en, zh = (next((tmp_path / lang).iterdir()) for lang in ("en", "zh"))
+    en_text, zh_text = ((f / "warnings.txt").read_text(encoding="utf-8") for f in (en, zh))
+    assert en_text.startswith("Basin 32006: warning for ") and "Observed on" in en_text   # both parts said
+    assert zh_text.startswith("测站 32006：预警 ") and "实测流量" in zh_text and "已超过 low" in zh_text, zh_text
+    assert _FIGURES.findall(zh_text) == _FIGURES.findall(en_text), (en_text, zh_text)
+    for name in ("low", "alert", "danger"):   # level names as given
+        assert en_text.count(name) == zh_text.count(name)
+    # the sentence and each level's line printed in Chinese, with the English line's probabilities
+    assert zh_text.strip() in zh_out and en_text.strip() in en_out
+    for name in ("low", "alert", "danger"):
+        en_line = next(line for line in en_out.splitlines() if line.lstrip().startswith(f"{name}:"))
+        zh_line = next(line for line in zh_out.splitlines() if line.lstrip().startswith(f"{name}:"))
+        assert "各预见期超过概率（* 为预警）" in zh_line and "by lead" not in zh_line
+        assert en_line.split("(* warns) ")[1] == zh_line.split("（* 为预警）")[1]
+    # what machines read is the same, in English
+    assert (en / "forecast.csv").read_bytes() == (zh / "forecast.csv").read_bytes()
+    assert (en / "levels.json").read_bytes() == (zh / "levels.json").read_bytes()
+    en_json, zh_json = (json.loads((f / "forecast.json").read_text(encoding="utf-8")) for f in (en, zh))
+    assert en_json["forecast"] == zh_json["forecast"] and list(en_json) == list(zh_json)
+    # the report's forecast section in Chinese, the sentence in it
+    report = (zh / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in report and "<h2>业务预报</h2>" in report and zh_text.strip() in report
+    assert "<th>预警概率</th>" in report and "warning probability</th>" not in report
+    # no Chinese font: the fan chart keeps its English words, and one printed line says why
+    assert _png_title(zh / "forecast_fan_chart.png") == _png_title(en / "forecast_fan_chart.png")
+    assert _png_title(en / "forecast_fan_chart.png").startswith("Basin 32006: forecast issued")
+    assert sum("matplotlib 未找到中文字体" in line for line in zh_out.splitlines()) == 1
+    assert "中文字体" not in en_out
+
+
+@pytest.mark.slow
+def test_zh_fan_chart_is_chinese_where_matplotlib_has_a_chinese_font(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                      capsys, monkeypatch):
+    from matplotlib import font_manager
+
+    seen = _charts(monkeypatch)
+    # a font matplotlib knows stands for the Chinese one this machine may lack: the words chosen are checked
+    monkeypatch.setattr(plots, "cjk_font", lambda: font_manager.fontManager.ttflist[0].name)
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path, "--warning_levels", "alert=3.0",
+                     "--language", "zh") == 0
+    assert "中文字体" not in capsys.readouterr().out
+    fan = next(s for s in seen if s["name"] == "forecast_fan_chart.png")
+    assert fan["title"] == f"测站 32006：{ISSUE} 发布的预报（issue-time）" and fan["ylabel"] == "流量 (m³/s)"
+    assert {"实测", "预报中位数", "发布日"} <= set(fan["legend"]) and "90 % 区间" in fan["legend"], fan
+    assert _png_title(next(tmp_path.iterdir()) / "forecast_fan_chart.png") == fan["title"]
+
+
+def test_chart_language_is_english_without_a_chinese_font(monkeypatch):
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    assert plots.chart_language("zh") == "en" and plots.chart_language("en") == "en"
+    monkeypatch.setattr(plots, "cjk_font", lambda: "Noto Sans CJK SC")
+    assert plots.chart_language("zh") == "zh"
+
+
+def test_cjk_font_is_one_matplotlib_knows(monkeypatch):
+    from matplotlib import font_manager
+
+    known = [font_manager.FontEntry(name="DejaVu Sans"), font_manager.FontEntry(name="WenQuanYi Zen Hei"),
+             font_manager.FontEntry(name="Noto Sans CJK SC")]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", known)
+    assert plots.cjk_font() == "Noto Sans CJK SC"   # the first of the preferred, not the first listed
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", known[:1])
+    assert plots.cjk_font() is None
+
+
+@pytest.mark.slow
+def test_default_language_is_english(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path / "default", "--warning_levels", "alert=3.0") == 0
+    default = re.sub(r"\d+ ms", "", capsys.readouterr().out.replace(str(tmp_path / "default"), "OUT"))
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path / "en", "--warning_levels", "alert=3.0",
+                     "--language", "en") == 0
+    assert re.sub(r"\d+ ms", "", capsys.readouterr().out.replace(str(tmp_path / "en"), "OUT")) == default
+    a, b = (next((tmp_path / d).iterdir()) for d in ("default", "en"))
+    assert (a / "warnings.txt").read_bytes() == (b / "warnings.txt").read_bytes()
+    assert (a / "warnings.txt").read_text(encoding="utf-8").startswith("Basin 32006: ")
+    assert '<html lang="en">' in (a / "report.html").read_text(encoding="utf-8")
+    assert "\nBasin 32006: forecast issued" in default
+
+
+def test_an_unknown_language_is_refused(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path, "--language", "fr") == 2
+    err = capsys.readouterr().err
+    # argparse's own line (how it quotes the choices depends on the Python version)
+    assert len(err.splitlines()) == 1 and re.search(r"--language: invalid choice: 'fr' \(choose from '?en'?, '?zh'?\)",
+                                                    err), err
+    assert not tmp_path.joinpath("basin_32006_issued_1976-06-15").exists()
+
+
+@pytest.mark.slow
+def test_zh_says_the_notes_printed_in_chinese_and_keeps_them_english_in_the_record(pretrained_ckpt, tiny_data_dir,
+                                                                                      tmp_path, capsys):
+    # an issue date in the model's training years: the forecast notes that its days are in-sample
+    argv = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--issue_date", "1974-06-15", "--format", "json"]
+    assert main([*argv, "--output_dir", str(tmp_path / "en")]) == 0
+    en_out = capsys.readouterr().out
+    assert main([*argv, "--output_dir", str(tmp_path / "zh"), "--language", "zh"]) == 0
+    zh_out = capsys.readouterr().out
+    assert "this forecast is in-sample, not a test" in en_out
+    assert "本预报属于样本内，不是检验" in zh_out and "in-sample, not a test" not in zh_out
+    said = next(line for line in zh_out.splitlines() if "样本内" in line)
+    assert "1974-06-16..1974-06-22" in said
+    notes = json.loads(next((tmp_path / "zh").iterdir()).joinpath("forecast.json").read_text())["data"]["notes"]
+    assert any("this forecast is in-sample, not a test" in n for n in notes)   # the record stays English
+
+
+@pytest.mark.slow
+def test_zh_reforecast_says_its_level_lines_in_chinese_with_the_same_counts(pretrained_ckpt, tiny_data_dir,
+                                                                             tmp_path, capsys):
+    argv = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--warning_levels", "alert=3.0", "--from", "1976-06-01", "--to", "1976-06-10", "--quiet"]
+    assert main([*argv, "--output_dir", str(tmp_path / "en")]) == 0
+    en_out = capsys.readouterr().out
+    assert main([*argv, "--output_dir", str(tmp_path / "zh"), "--language", "zh"]) == 0
+    zh_out = capsys.readouterr().out
+    warned = re.search(r"(\d+) warned \(issue date, lead\) pairs", en_out)
+    assert warned and f"共 {warned.group(1)} 个（发布日, 预见期）预警" in zh_out, zh_out
+    assert "测站 32006：1976-06-01..1976-06-10 共 10 个发布日" in zh_out
+    a, b = (next((tmp_path / d).iterdir()) / "reforecast.csv" for d in ("en", "zh"))
+    assert a.read_bytes() == b.read_bytes()
+
