@@ -175,3 +175,13 @@ def test_zh_reforecast_says_its_level_lines_in_chinese_with_the_same_counts(pret
     a, b = (next((tmp_path / d).iterdir()) / "reforecast.csv" for d in ("en", "zh"))
     assert a.read_bytes() == b.read_bytes()
 
+
+@pytest.mark.slow
+def test_report_rebuilds_a_forecast_section_in_chinese(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path, "--warning_levels", "alert=3.0",
+                     "--language", "zh") == 0
+    folder = next(tmp_path.iterdir())
+    assert main(["report", str(folder), "--quiet"]) == 0   # the default: English
+    assert "<h2>Operational forecast</h2>" in (folder / "report.html").read_text(encoding="utf-8")
+    assert main(["report", str(folder), "--quiet", "--language", "zh"]) == 0
+    assert "<h2>业务预报</h2>" in (folder / "report.html").read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..errors import DataError
+from ..words import LANGUAGES
 from .common import ArgumentParser, run_main
 
 PROG = "sca2lstm report"
@@ -25,6 +26,9 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                                               "folder (config, history, metrics, tune trials, figures).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (e.g. runs/<name>)")
     p.add_argument("--title", default=None, help="page title (default: 'sca2lstm run: <folder>')")
+    p.add_argument("--language", choices=list(LANGUAGES), default=LANGUAGES[0],
+                   help="language of a forecast folder's forecast section, as 'sca2lstm forecast --language' "
+                        "wrote it: en (default) or zh")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
@@ -41,7 +45,7 @@ def _body(args: argparse.Namespace) -> int:
     if not any(f.suffix in (".png", ".csv", ".json", ".yaml") for f in run_dir.rglob("*") if f.is_file()):
         raise DataError(f"run folder {run_dir} holds nothing to report (no figures, tables or config); expected the "
                         "folder of a training, fine-tuning, prediction or forecast run")
-    path = build_report(run_dir, title=args.title)
+    path = build_report(run_dir, title=args.title, language=args.language)
     log.info(f"wrote {path}")
     return 0
 
