@@ -48,7 +48,7 @@ WORDS = {
     # --- the per-level lines (cli/warnings_flags.py) of a forecast and of a reforecast
     "level_line": {"en": "{name:>8}: {value:9.3f} m3/s daily mean{ci}{stage}",
                    "zh": "{name:>8}: {value:9.3f} m3/s（日均流量）{ci}{stage}"},
-    "level_ci": {"en": " (90 % CI {lo:.3f}-{hi:.3f})", "zh": "（90% 置信区间 {lo:.3f}-{hi:.3f}）"},
+    "level_ci": {"en": " (90 % CI {lo:.3f}-{hi:.3f})", "zh": "（90 % 置信区间 {lo:.3f}-{hi:.3f}）"},
     "level_stage": {"en": " (water level {stage:g} m)", "zh": "（水位 {stage:g} m）"},
     "level_warns": {"en": ", warn at P >= {threshold} ({source}); P(exceed) by lead (* warns) {probs}",
                     "zh": "，超过概率 >= {threshold} 时预警（{source}）；各预见期超过概率（* 为预警）{probs}"},
@@ -102,7 +102,7 @@ WORDS = {
                             "zh": "<p>各预见期流量超过预警级的概率 P（由预报分位数算出）与该预警级的预警概率：P 达到预警概率，"
                                   "或更高的预警级已预警时，该预见期预警（突出显示）。</p>"},
     "report_daily_mean": {"en": "daily mean", "zh": "日均"},
-    "report_interval": {"en": " (90 % interval {lo}-{hi} m&sup3;/s)", "zh": "（90% 区间 {lo}-{hi} m&sup3;/s）"},
+    "report_interval": {"en": " (90 % interval {lo}-{hi} m&sup3;/s)", "zh": "（90 % 区间 {lo}-{hi} m&sup3;/s）"},
     "report_stage_m": {"en": " (water level {stage} m)", "zh": "（水位 {stage} m）"},
     "report_first": {"en": "first warning at lead {lead}", "zh": "自预见期第 {lead} 天起预警"},
     "report_none": {"en": "no lead warns", "zh": "各预见期均不预警"},

@@ -185,3 +185,33 @@ def test_report_rebuilds_a_forecast_section_in_chinese(pretrained_ckpt, tiny_dat
     assert "<h2>Operational forecast</h2>" in (folder / "report.html").read_text(encoding="utf-8")
     assert main(["report", str(folder), "--quiet", "--language", "zh"]) == 0
     assert "<h2>业务预报</h2>" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_zh_warning_sentence_and_level_lines_keep_water_levels_and_every_figure():
+    """A station's levels given as water levels: the stage, the intervals and the no-warning sentence in Chinese
+    hold the English ones' figures (pure functions: no model)."""
+    from sca2lstm.cli.warnings_flags import level_line, rare_levels_note
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.evaluation.reforecast import Warnings, warning_sentence
+
+    levels = {"alert": Level("alert", 10.0, "user", stage=2.5, warn_probability=0.5),
+              "danger": Level("danger", 20.0, "user", stage=3.2, warn_probability=0.5),
+              "q2y": Level("q2y", 14.25, "glo, 1970-2000 (30 annual maxima)", ci=(12.125, 16.5),
+                           warn_probability=0.5, extra={"warn_probability_by_lead": [0.3, 0.4]})}
+    table = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]),
+                          **{f"p_exceed_{n}": [0.45, 0.62] for n in levels}})
+    observed = (pd.Timestamp("2020-06-01"), 21.5)
+    for first in ({"alert": 1, "danger": 2, "q2y": 2}, {n: 0 for n in levels}):
+        en = warning_sentence("zhen-04", first, Warnings(levels), table, observed)
+        zh = warning_sentence("zhen-04", first, Warnings(levels), table, observed, "zh")
+        assert _FIGURES.findall(zh) == _FIGURES.findall(en), (en, zh)
+        assert "已超过 danger、q2y、alert。" in zh and "above danger, q2y, alert." in en, (en, zh)
+    assert zh.startswith("测站 zhen-04：预报未来 2 天不超过任何预警级（预警级：alert, danger, q2y）。"), zh
+    zh_warned = warning_sentence("zhen-04", {"alert": 1, "danger": 2, "q2y": 0}, Warnings(levels), table, None, "zh")
+    assert zh_warned == ("测站 zhen-04：预警 danger（20.0 m3/s，水位 3.2 m）自预见期第 2 天（2020-06-03）起，超过概率最高 62%；"
+                         "alert（10.0 m3/s，水位 2.5 m）自预见期第 1 天（2020-06-02）起，超过概率最高 62%。"), zh_warned
+    for name, lv in levels.items():
+        en, zh = level_line(name, lv), level_line(name, lv, "zh")
+        assert _FIGURES.findall(zh) == _FIGURES.findall(en) and zh.startswith(en[:20]), (en, zh)
+    assert level_line("alert", levels["alert"], "zh") == "   alert:    10.000 m3/s（日均流量）（水位 2.5 m）"
+    assert rare_levels_note({"q2y": levels["q2y"]}, "zh") == ["q10y、q20y：未给出；训练年份只有 30 个年最大值，至少需要 10 个"]
