@@ -215,3 +215,33 @@ def test_zh_warning_sentence_and_level_lines_keep_water_levels_and_every_figure(
         assert _FIGURES.findall(zh) == _FIGURES.findall(en) and zh.startswith(en[:20]), (en, zh)
     assert level_line("alert", levels["alert"], "zh") == "   alert:    10.000 m3/s（日均流量）（水位 2.5 m）"
     assert rare_levels_note({"q2y": levels["q2y"]}, "zh") == ["q10y、q20y：未给出；训练年份只有 30 个年最大值，至少需要 10 个"]
+
+
+@pytest.mark.parametrize("font", [None, "DejaVu Sans"])
+def test_fan_chart_words_follow_the_font_found(font, tmp_path, monkeypatch):
+    """Every word a fan chart draws (the water-level axis, members and a level above the chart included) in
+    Chinese where a font is found, in English where none is."""
+    import numpy as np
+
+    monkeypatch.setattr(plots, "cjk_font", lambda: font)
+    texts = []
+    save = plots._save
+
+    def recording(fig, path):
+        texts.extend(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text())
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording)
+    days = pd.date_range("2020-05-01", periods=10)
+    lead = pd.date_range("2020-05-11", periods=3)
+    plots.plot_fan_chart(days, np.linspace(1, 2, 10), lead, [2.0, 2.2, 2.1], {"90 %": ([1, 1, 1], [3, 3, 3])},
+                         tmp_path / "fan.png", title="t", levels={"alert": 2.5, "huge": 100.0},
+                         members=np.array([[2.0, 2.1, 2.2], [1.9, 2.0, 2.3]]),
+                         stage_axis=(lambda q: np.sqrt(np.maximum(q, 0)), lambda h: np.square(h)), language="zh")
+    words = {"流量 (m³/s)", "水位 (m)，按水位流量关系", "实测", "90 % 区间", "2 个天气集合成员各自的中位数", "预报中位数", "发布日"}
+    english = {"discharge (m$^3$/s)", "water level (m), by the rating curve", "observed", "90 % interval",
+               "median of each of 2 weather members", "median forecast", "issue date"}
+    assert (words if font else english) <= set(texts), texts
+    assert not (english if font else words) & set(texts)
+    above = next(t for t in texts if "huge 100.0" in t)
+    assert above.startswith("超出图幅的预警级 (m³/s)：\n" if font else "levels above the chart (m$^3$/s):\n"), above
