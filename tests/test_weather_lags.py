@@ -263,14 +263,41 @@ def test_a_mapped_lagged_reforecast_ranks_each_date_among_the_runs_as_issued_as_
     _rows_equal_single_forecasts(t, bundle, pretrained_ckpt, tiny_data_dir, long_archive, "quantile")
 
 
-def test_an_archive_of_one_run_a_day_with_a_few_dates_of_several_names_them_as_why_it_is_left_as_given(archive):
-    day = pd.Timestamp("2002-05-05")
-    extra = archive[archive["issue_date"] == day].assign(member=1)
+def test_an_archive_of_one_run_a_day_combines_all_but_its_few_dates_of_several_runs_and_counts_them(archive):
+    """A date with two runs (a run fetched twice) is neither combined nor read as another date's earlier run: the
+    other dates are combined as if it were a gap in the archive, bit for bit, and the record says how many were left."""
+    twice = pd.DatetimeIndex(["2002-05-05", "2003-03-10"])
+    extra = archive[archive["issue_date"].isin(twice)].assign(member=1, precipitation=lambda t: t["precipitation"] + 3)
     mixed = pd.concat([archive, extra], ignore_index=True)
     out, record = combine_lagged(mixed, OBS, SCORED)
+    # the dates of several runs: as given
+    on = mixed["issue_date"].isin(twice).to_numpy()
+    np.testing.assert_array_equal(out.loc[on, "precipitation"], mixed.loc[on, "precipitation"])
+    # every other date: as combined from the archive without those dates
+    gap = archive[~archive["issue_date"].isin(twice)]
+    expected, as_gap = combine_lagged(gap, OBS, SCORED)
+    got = out.loc[~on].set_index(["issue_date", "lead_days"])["precipitation"].sort_index()
+    np.testing.assert_array_equal(got, expected.set_index(["issue_date", "lead_days"])["precipitation"].sort_index())
+    # 2003-03-11 too reads no earlier run at any lead: 2003-03-10's were its only ones
+    assert record["issue_dates"] == as_gap["issue_dates"] == len(SCORED) - 2, (record, as_gap)
+    assert record["several_runs"] == {"issue_dates": 2, "first": "2002-05-05", "runs": 2}, record
+    from sca2lstm.evaluation.rain_mapping import lagged_line
+
+    line = lagged_line({"method": "auto", **record}, "a.csv")
+    assert "combined" in line and "2 issue date(s) holding several runs (the first 2002-05-05) left as given" in line
+    # the date of several runs asked alone: as given, and why
+    out, record = combine_lagged(mixed, OBS, twice[1:])
     np.testing.assert_array_equal(out["precipitation"], mixed["precipitation"])
-    n = archive["issue_date"].nunique()
-    assert record["issue_dates"] == 0 and f"2 runs on 1 of {n} issue dates, the first 2002-05-05" in record["why"]
+    assert record["issue_dates"] == 0 and "several runs issued on 2003-03-10" in record["why"], record
+
+
+def test_an_archive_whose_dates_mostly_hold_several_runs_is_an_ensemble_left_as_given(archive):
+    days = archive["issue_date"].drop_duplicates()
+    most = days[: len(days) // 2 + 1]
+    mixed = pd.concat([archive, archive[archive["issue_date"].isin(most)].assign(member=1)], ignore_index=True)
+    out, record = combine_lagged(mixed, OBS, SCORED)
+    np.testing.assert_array_equal(out["precipitation"], mixed["precipitation"])
+    assert record["issue_dates"] == 0 and "an ensemble archive (2 runs on" in record["why"], record
 
 
 def test_an_archive_of_one_lead_says_it_has_no_earlier_run_rather_than_too_few_days():

@@ -443,9 +443,13 @@ def lagged_line(record: dict | None, source: str) -> str | None:
     on the station's archive): else the user of an archive cannot tell the option did nothing."""
     if not record:
         return None
+    several = record.get("several_runs")
+    left = (f"; {several['issue_dates']} issue date(s) holding several runs (the first {several['first']}) left as "
+            "given" if several else "")
     if not record.get("issue_dates"):
         return (f"Precipitation of {source}: each day's forecast as given, not combined with its earlier runs "
-                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}") if record.get("why") else None
+                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}") if record.get("why") else None
     return (f"Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
             f"{record['max_lag']} days earlier, weighted per lead by the days already observed "
-            f"({record['issue_dates']} issue date(s) from {record['first']}; --weather_lags none reads it as given)")
+            f"({record['issue_dates']} issue date(s) from {record['first']}{left}; --weather_lags none reads it as "
+            "given)")

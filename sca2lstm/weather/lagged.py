@@ -19,8 +19,11 @@ on the runs' forecasts, on the valid days already observed:
   a model trained on forecasts with a forecast's own climate misreads; the rank keeps the consensus' order of
   the days and the forecast keeps its own climate (its share of dry days, the size of its storms).
 
-Only precipitation is combined; an ensemble archive (several runs on an issue date) is left as given: its members'
-disagreement already says how uncertain the rain is. Pure arrays and tables: no model, no files.
+Only precipitation is combined; an ensemble archive (several runs on most of its issue dates) is left as given: its
+members' disagreement already says how uncertain the rain is. In an archive of one run a day, the few dates that hold
+several runs (a run fetched twice) are left as given and read as no earlier run of another date (as a gap), since
+which of them is the day's run is not known; the other dates are combined. Pure arrays and tables: no model, no
+files.
 """
 
 from __future__ import annotations
@@ -83,19 +86,28 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
         A copy with the combined precipitation (as given where a lead had too few verified days, or an issue date
         lacks an earlier run).
     record : dict
-        ``max_lag``, ``issue_dates`` (how many were combined at any lead), ``first`` (the first such date, ISO) and,
-        where none was, ``why``.
+        ``max_lag``, ``issue_dates`` (how many were combined at any lead), ``first`` (the first such date, ISO),
+        where none was, ``why``, and where some issue dates of an archive of one run a day hold several runs,
+        ``several_runs``: how many such dates (``issue_dates``), the first (ISO) and the most runs on one (``runs``),
+        each left as given.
     """
     out = table.copy()
     record = {"max_lag": int(max_lag), "issue_dates": 0}
     if len(table) == 0 or "precipitation" not in table.columns:
         return out, {**record, "why": "the archive has no precipitation"}
     runs = table.groupby("issue_date")["member"].nunique()
-    if (runs > 1).any():  # named: an archive of one run a day with a few dates of several is not what users expect
-        several = runs[runs > 1]
+    several = runs[runs > 1]
+    if 2 * len(several) > len(runs):  # most dates hold several members: an ensemble, whose spread says the rest
         return out, {**record, "why": f"an ensemble archive ({several.max()} runs on {len(several)} of {len(runs)} "
                                       f"issue dates, the first {several.index[0].date()}): its members' spread "
                                       "already carries the rain's uncertainty"}
+    if len(several):
+        # an archive of one run a day with a few dates of several (a run fetched twice, one day of an ensemble):
+        # which of a date's runs is "the" run is not known, so those dates are neither combined nor read as an
+        # earlier run of another date; the rest of the archive is combined as if they were a gap
+        record["several_runs"] = {"issue_dates": int(len(several)), "first": str(several.index[0].date()),
+                                  "runs": int(several.max())}
+    single = ~table["issue_date"].isin(several.index).to_numpy()
     first, n, issue, valid = _grid(table)
     lead = valid - issue
     leads = int(lead.max())
@@ -104,7 +116,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
                                       "an earlier issue date"}
     p = table["precipitation"].to_numpy(np.float64)
     F = np.full((n, leads + 1), np.nan)
-    ok = lead >= 1
+    ok = (lead >= 1) & single
     F[issue[ok], lead[ok]] = p[ok]
     days = first + pd.to_timedelta(np.arange(n), unit="D")
     y = pd.Series(observed, dtype=np.float64).reindex(days).to_numpy(np.float64)
@@ -112,7 +124,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     wanted = wanted[(wanted >= first) & (wanted < first + pd.Timedelta(days=n))]
     t_pos = np.asarray((wanted - first).days, dtype=np.int64)
     months = wanted.to_period("M").to_timestamp()
-    row_of = {(int(i), int(k)): r for r, (i, k) in enumerate(zip(issue, lead))}
+    row_of = {(int(i), int(k)): r for r, (i, k) in enumerate(zip(issue, lead)) if single[r]}
     new_p = p.copy()
     combined = np.zeros(len(wanted), dtype=bool)
     fitted = False  # whether any lead of an asked month had its verified days: else the archive is too short
@@ -156,6 +168,10 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     record["issue_dates"] = int(combined.sum())
     if combined.any():
         record["first"] = str(wanted[combined][0].date())
+    elif len(wanted) and wanted.isin(several.index).all():  # the dates asked are those of several runs
+        record["why"] = (f"the archive holds several runs issued on {wanted[0].date()}"
+                         f"{f' and {len(wanted) - 1} more of the dates asked' if len(wanted) > 1 else ''}: which is "
+                         "the run of the day is not known")
     elif fitted:  # the weights were there: the asked dates' own earlier runs are not
         record["why"] = (f"the archive lacks, for every lead, a forecast of the day from one of the {max_lag} issue "
                          "dates before (a gap in its issue dates or leads)")
