@@ -152,6 +152,19 @@ NOTES = {
         "zh": "该模型训练时检查点尚不记录其权重学过的天气预报存档，且它用测站 {basin} 的 {first}..{last} 时段训练过，而本次降水"
               "组合所用的各次预报中有 {n} 个发布于该时段：若当时训练数据目录中有该存档，模型已按原值学过各次预报，组合后的预报是它"
               "从未见过的；此时请用 --weather_lags none 预报。"},
+    # one forecast's precipitation combined with its station archive's earlier runs (rain_mapping.lagged_line)
+    "runs_combined": {
+        "en": "Precipitation of {source}, as the run of {day}: each day's forecast combined with the same day's forecasts "
+              "of {runs} issued up to {max_lag} days earlier, weighted per lead by the days already observed "
+              "(--weather_lags none reads it as given)",
+        "zh": "{source}作为 {day} 的那次预报，其降水已与{runs}中同一天此前最多 {max_lag} 天发布的各次预报组合，权重按已有实测的日子逐个"
+              "预见期拟合（--weather_lags none 则按原值使用）"},
+    "runs_combined_replaced": {
+        "en": "Precipitation of {source}, as the run of {day}: each day's forecast combined with the same day's forecasts "
+              "of {runs} issued up to {max_lag} days earlier, weighted per lead by the days already observed; it "
+              "takes the place of that archive's own run of {day} (--weather_lags none reads it as given)",
+        "zh": "{source}作为 {day} 的那次预报，其降水已与{runs}中同一天此前最多 {max_lag} 天发布的各次预报组合，权重按已有实测的日子逐个"
+              "预见期拟合；它取代了该存档中 {day} 发布的那次预报（--weather_lags none 则按原值使用）"},
 }
 # leads left unmapped, and a caution that the model may have learned the rain mapped: one note
 for _kind in ("unmapped_leads", "unmapped_leads_later"):

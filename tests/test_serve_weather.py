@@ -671,3 +671,38 @@ def test_the_weather_archive_of_an_unknown_station_or_one_without_stored_forecas
         "weather_archive: no weather forecast is stored for station 10002; post one (POST /stations/10002/weather) "
         "or name a weather source in its metadata file for the daily issue to fetch")
     assert none_zh.status_code == 404 and none_zh.json()["detail"].startswith("天气预报存档：测站 10002 没有已存储的天气预报")
+
+
+def test_a_posted_forecast_is_combined_with_the_station_archives_earlier_runs_as_sca2lstm_forecast_combines_it(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The service forecasts from the recent part of a station's record: the posted forecast (issued the morning after
+    the issue date) is still combined with the runs of the station's archive issued on the days before it, weighted
+    by the station's whole record, so the answer is the one ``sca2lstm forecast`` gives; its notes say so, in Chinese
+    to a reader who prefers it."""
+    from archive_fixtures import erring_runs
+
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    erring_runs(bundle, d, "32006", pd.date_range("1975-01-01", LAST)).to_csv(d / "weather_archive" / "32006.csv",
+                                                                              index=False)
+    body = _json(daily_response(FIRST, [1.5, 0.0, 8.0, 20.0, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
+    wf = parse_forecast(body, "json", source="expected", plain=True)
+    ts = reader.read_timeseries(d, "32006")
+    run = lambda lags: warned_forecast(  # noqa: E731
+        bundle, "32006", data_dir=d, issue_date=LAST, leads=7, timeseries=ts, weather_forecast=wf,
+        model_path=pretrained_ckpt, weather_lags=lags)
+    combined, warnings, _ = run("auto")
+    assert combined.data["weather_forecast"]["lagged"]["issue_dates"] == 1
+    as_given = run("none")[0]
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    with forecaster(pretrained_ckpt, d) as f, TestClient(create_app(d, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        got = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+        chinese = c.get("/stations/32006/forecast", params={"leads": 7}, headers=zh).json()
+    assert got["forecast"] == table_rows(combined.table, *lead_warnings(combined.table, warnings.levels))
+    assert [x["median"] for x in got["forecast"]] != pytest.approx(list(as_given.table["median"]), rel=1e-3)
+    said = [n for n in got["notes"] if "combined with the same day's forecasts of weather archive" in n]
+    assert len(said) == 1 and "Precipitation of the weather forecast, as the run of 1977-12-31" in said[0], got["notes"]
+    assert any("天气预报作为 1977-12-31 的那次预报，其降水已与天气预报存档" in n for n in chinese["notes"]), chinese["notes"]

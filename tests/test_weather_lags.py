@@ -352,3 +352,100 @@ def test_a_checkpoint_older_than_its_record_of_learned_archives_is_said_to_maybe
     doc = json.loads(next((tmp_path / "single").rglob("forecast.json")).read_text())
     assert "may_have_learned" in doc["data"]["weather_forecast"]["lagged"]
     assert any("--weather_lags none" in n for n in doc["data"]["notes"])
+
+
+@pytest.fixture(scope="module")
+def station_with_archive(long_archive, tiny_data_dir, tmp_path_factory):
+    """The tiny data with basin 32006's archive of runs issued before 1973-05-04 (DATA_DIR/weather_archive), and the run
+    of 1973-05-04 as a forecaster's one fresh forecast: a plain CSV ``date, precipitation, temperature``."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("station_lags") / "data"
+    shutil.copytree(tiny_data_dir, d)
+    runs = pd.read_csv(long_archive)
+    (d / "weather_archive").mkdir()
+    runs[runs["issue_date"] < "1973-05-04"].to_csv(d / "weather_archive" / "32006.csv", index=False)
+    fresh = runs[runs["issue_date"] == "1973-05-04"]
+    one = d.parent / "today.csv"
+    fresh.rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature"]].to_csv(one, index=False)
+    appended = d.parent / "appended.csv"   # the station's archive with the fresh run appended
+    runs[runs["issue_date"] <= "1973-05-04"].to_csv(appended, index=False)
+    return d, one, appended, fresh
+
+
+def _forecast(ckpt, data_dir, weather, out, capsys, *extra) -> tuple[str, dict, list]:
+    """``sca2lstm forecast`` of basin 32006 issued 1973-05-04 with ``weather``: forecast.csv's text, forecast.json's
+    data, the lines printed of earlier runs."""
+    from sca2lstm.cli.forecast import main
+
+    rc = main(["--model", str(ckpt), "--basin", "32006", "--data_dir", str(data_dir), "--issue_date", "1973-05-04",
+               "--weather_forecast", str(weather), "--format", "json", "--output_dir", str(out), *extra])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    folder = next(out.rglob("forecast.json")).parent
+    lines = [line for line in printed.out.splitlines() if "earlier runs" in line or "issued up to" in line]
+    return (folder / "forecast.csv").read_text(), json.loads((folder / "forecast.json").read_text())["data"], lines
+
+
+def test_one_fresh_forecast_is_combined_with_the_station_archives_earlier_runs_as_the_archive_with_it_appended(
+        pretrained_ckpt, station_with_archive, tmp_path, capsys):
+    """A forecaster's one deterministic forecast issued today, for a station with an archive of its earlier runs,
+    is combined with them exactly as a forecast of today from the archive with today's run appended: bit for bit
+    (the precipitation mapping of each as it would be, ``auto``), and says which file's runs it read."""
+    d, one, appended, _ = station_with_archive
+    got, data, lines = _forecast(pretrained_ckpt, d, one, tmp_path / "one", capsys)
+    want, ref, _ = _forecast(pretrained_ckpt, d, appended, tmp_path / "archive", capsys)
+    assert got == want
+    lagged = data["weather_forecast"]["lagged"]
+    archive = str(d / "weather_archive" / "32006.csv")
+    assert lagged["issue_dates"] == 1 and lagged["issue_date"] == "1973-05-04" and archive in lagged["runs"], lagged
+    assert "replaced" not in lagged
+    assert ref["weather_forecast"]["lagged"]["issue_dates"] == 1
+    assert len(lines) == 1 and f"Precipitation of {one}, as the run of 1973-05-04" in lines[0] and archive in lines[0], lines
+    plain, _, none_lines = _forecast(pretrained_ckpt, d, one, tmp_path / "none", capsys, "--weather_lags", "none")
+    assert plain != got and none_lines == []   # the option changed the forecast; none leaves it as given
+
+
+def test_one_fresh_forecast_takes_the_place_of_the_archives_own_run_of_its_issue_date(
+        pretrained_ckpt, station_with_archive, tmp_path, capsys):
+    """Where the station's archive holds a run of the fresh forecast's issue date too, the fresh one wins (it is the
+    forecast the flow forecast reads): as from the archive with its run of that date replaced, and said so."""
+    import shutil
+
+    d0, one, appended, fresh = station_with_archive
+    d = tmp_path / "data"
+    shutil.copytree(d0, d)
+    stale = fresh.assign(precipitation=fresh["precipitation"] * 0.5 + 7.0)   # an older fetch of the same date
+    pd.concat([pd.read_csv(d0 / "weather_archive" / "32006.csv"), stale]).to_csv(
+        d / "weather_archive" / "32006.csv", index=False)
+    got, data, lines = _forecast(pretrained_ckpt, d, one, tmp_path / "one", capsys, "--precip_mapping", "none")
+    want, _, _ = _forecast(pretrained_ckpt, d, appended, tmp_path / "archive", capsys, "--precip_mapping", "none")
+    assert got == want
+    assert data["weather_forecast"]["lagged"]["replaced"] is True
+    assert len(lines) == 1 and "takes the place of that archive's own run of 1973-05-04" in lines[0], lines
+
+
+def test_one_fresh_forecast_of_a_station_without_an_archive_and_with_weather_lags_none_is_read_as_given(
+        pretrained_ckpt, station_with_archive, tiny_data_dir, tmp_path, capsys):
+    d, one, _, _ = station_with_archive
+    bare, data, lines = _forecast(pretrained_ckpt, tiny_data_dir, one, tmp_path / "bare", capsys)
+    assert lines == [] and "lagged" not in data.get("weather_forecast", {}), data.get("weather_forecast")
+    # the station's archive present, the combination (and its mapping) switched off: the forecast as with none
+    none, data, lines = _forecast(pretrained_ckpt, d, one, tmp_path / "none", capsys, "--weather_lags", "none",
+                                  "--precip_mapping", "none")
+    assert none == bare and lines == [] and "lagged" not in data.get("weather_forecast", {})
+
+
+def test_one_fresh_ensemble_forecast_is_left_as_given_and_says_why(pretrained_ckpt, station_with_archive, tmp_path,
+                                                                   capsys):
+    d, _, _, fresh = station_with_archive
+    ens = pd.concat([fresh.assign(member=0), fresh.assign(member=1, precipitation=fresh["precipitation"] + 1.0)])
+    path = tmp_path / "ensemble.csv"
+    ens.to_csv(path, index=False)
+    got, data, lines = _forecast(pretrained_ckpt, d, path, tmp_path / "auto", capsys, "--precip_mapping", "none")
+    given, _, none_lines = _forecast(pretrained_ckpt, d, path, tmp_path / "none", capsys, "--precip_mapping", "none",
+                                     "--weather_lags", "none")
+    assert got == given and none_lines == []
+    lagged = data["weather_forecast"]["lagged"]
+    assert lagged["issue_dates"] == 0 and "an ensemble of 2 members" in lagged["why"], lagged
+    assert len(lines) == 1 and "not combined with the earlier runs of" in lines[0] and "ensemble" in lines[0], lines

@@ -53,11 +53,12 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                         "station's archive, quantile always (needs an archive), none never; one forecast of a "
                         "station without an archive is never mapped (docs/weather.md)")
     p.add_argument("--weather_lags", choices=list(WEATHER_LAGS), default="auto",
-                   help="an archive given as --weather_forecast: auto (default) combines each day's forecast with "
-                        "the same day's forecasts of the archive's three issue dates before, weighted per lead by "
-                        "least squares on the days already observed (as given until a year of them is), then mapped "
-                        "back to the forecast's own climate; none reads each issue date's run as given; an ensemble "
-                        "archive, one forecast and a model trained on the station's archive are never combined "
+                   help="an archive given as --weather_forecast, or one deterministic forecast of a station with "
+                        "its own archive (DATA_DIR/weather_archive/<id>.csv): auto (default) combines each day's "
+                        "forecast with the same day's forecasts of the archive's three issue dates before, weighted "
+                        "per lead by least squares on the days already observed (as given until a year of them is), "
+                        "then mapped back to the forecast's own climate; none reads each issue date's run as given; "
+                        "an ensemble and a model trained on the station's archive are never combined "
                         "(docs/weather.md)")
     p.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="table format (forecast.csv is always written for the report; default csv); a reforecast, "

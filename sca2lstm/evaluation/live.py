@@ -43,7 +43,7 @@ from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
 from .context import BasinContext
-from .rain_mapping import ArchiveNotHere, StationRain, mapping_line
+from .rain_mapping import ArchiveNotHere, StationRain, lagged_line, mapping_line
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
 from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
                          weather_setting)
@@ -192,9 +192,11 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     # whether its rain was mapped to the station's, as `sca2lstm forecast` prints it (the leads left as given, and
     # a caution, are among the issue's notes)
     mapping = mapping_line((read or {}).get("precip_mapping"), "the weather forecast")
+    # whether its rain was combined with the station archive's earlier runs, as `sca2lstm forecast` prints it
+    lagged = lagged_line((read or {}).get("lagged"), "the weather forecast")
     # the notes `sca2lstm forecast` writes: the station's checks (on its whole record: ``setup``), then the issue's
     # own (a record shorter than the model's window, an older weather forecast, ...), each once
-    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, mapping) if n)]
+    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, lagged, mapping) if n)]
     return LiveForecast(fc, setup.warnings.levels, probs, highest, list(dict.fromkeys(notes)))
 
 

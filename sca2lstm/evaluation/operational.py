@@ -377,8 +377,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         the context.
     weather_lags : {'auto', 'none'}
         ``auto``: an archive's forecast of ``issue_date`` combined with the same days' forecasts of its earlier issue
-        dates (:func:`sca2lstm.evaluation.rain_mapping.lagged_weather`), as a reforecast combines it; ``none``: the
-        issue date's run as given. One forecast (not an archive) is never combined.
+        dates (:func:`sca2lstm.evaluation.rain_mapping.lagged_weather`), as a reforecast combines it; one
+        deterministic forecast so with the station's own archive's earlier runs, where it has one; ``none``: the
+        issue date's run as given. An ensemble is never combined.
 
     Returns
     -------
@@ -395,9 +396,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
     blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
-    lagged = None
-    if station_rain is None:  # the context holds the whole record: the rain the earlier runs are weighted by
-        weather_forecast, lagged = lagged_weather(ctx, weather_forecast, [t0], weather_lags)
+    # an archive's earlier runs combined with its run of t0, or one forecast with its station archive's: by the rain
+    # of the whole record (the context's, or the station's rain where the context holds its recent part only)
+    weather_forecast, lagged = lagged_weather(station_rain or ctx, weather_forecast, [t0], weather_lags)
     rain = mapped_weather(station_rain or ctx, weather_forecast, [t0], precip_mapping, leads=leads)
     weather_forecast = rain.weather
     in_cols = [c for c in required_columns(cfg) if c != target]
@@ -495,12 +496,12 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
             "location": list(wf.location) if wf.location is not None else None}
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M, point_only=qs is None), warn=False)
-    if lagged:  # an archive's earlier runs combined with its run of t0 (or why not)
-        data.setdefault("weather_forecast", {})["lagged"] = lagged
+    plain = {"source": "a table of the lead days (date, <inputs>)"}
+    if lagged:  # an archive's (or the station archive's) earlier runs combined with the run of t0 (or why not)
+        data.setdefault("weather_forecast", dict(plain))["lagged"] = lagged
         add_note(data, lagged.get("may_have_learned"))   # the model may have learned the runs as given
     if rain.record is not None:  # its precipitation was mapped, or could have been (rain_mapping.py)
-        plain = {"source": "a table of the lead days (date, <inputs>)"}
-        data.setdefault("weather_forecast", plain)["precip_mapping"] = rain.record
+        data.setdefault("weather_forecast", dict(plain))["precip_mapping"] = rain.record
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, day_weights, day_flag, data=data,

@@ -155,6 +155,10 @@ class StationRain:
     unrecorded_spans: tuple = ()
     # The archive's file as read, (path, modification time in ns, size): what a process keeps it under (_ARCHIVES)
     archive_file: tuple | None = None
+    # The station's observed daily precipitation (mm/d) by date, of its whole record from the archive's first issue
+    # date on (None: no archive, or no precipitation input): what one forecast's runs are combined by
+    # (:func:`lagged_weather`); the days before the archive's runs are never read by the combination
+    rainfall: pd.Series | None = None
 
     def by_file(self) -> StationRain:
         """This rain with its archive named by its file only (:attr:`archive_file`), to send to a process that keeps
@@ -207,8 +211,12 @@ class StationRain:
                         archive, archive_file = _keep_archive(before, archive), before
             except DataError as e:  # a forecast without weather never reads it: refused only when mapping needs it
                 archive_error = str(e)
+        rainfall = None
+        if archive is not None and len(archive.issue_dates):
+            whole = ctx.observed_precipitation()
+            rainfall = whole[whole.index >= archive.issue_dates[0]] if whole is not None else None
         return cls(ctx.basin, observed, days, archive, ctx.learned_archive, missing, archive_error,
-                   unrecorded_spans(ctx), archive_file)
+                   unrecorded_spans(ctx), archive_file, rainfall)
 
     def unrecorded_values(self, issue_dates) -> dict | None:
         """The values of the caution (``may_have_learned``, sca2lstm/notes.py) for a forecast whose rain was mapped by
@@ -396,14 +404,19 @@ def mapping_line(record: dict | None, source: str) -> str | None:
     return f"Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}{among}"
 
 
-def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto") -> tuple[object, dict | None]:
+def lagged_weather(station: BasinContext | StationRain, wf, issue_dates,
+                   weather_lags: str = "auto") -> tuple[object, dict | None]:
     """An archive ``wf`` with the precipitation of its forecasts issued on ``issue_dates`` combined with the same
     days' forecasts issued on the days before (:func:`sca2lstm.weather.lagged.combine_lagged`), against the basin's
-    observed rain of its whole record (each issue date's weights only from the days observed before its month).
+    observed rain of its whole record (each issue date's weights only from the days observed before its month); or
+    one deterministic forecast (``issue_dates`` its one date) combined with the station's own archive's earlier runs
+    (:func:`_lagged_one`), as a reforecast of its issue date through that archive with its run in it would be.
 
-    ``weather_lags``: ``auto`` combines where the archive holds one run per issue date and the model's weights did
-    not train on this station's archive (they learned its runs' errors as given); ``none`` reads the archive as
-    given. One forecast (not an archive) and a model without precipitation are left as given.
+    ``station``: the basin's context, or its :class:`StationRain` where the context holds part of its record (the
+    service: one forecast only). ``weather_lags``: ``auto`` combines where the archive holds one run per issue date
+    and the model's weights did not train on this station's archive (they learned its runs' errors as given);
+    ``none`` reads the forecast as given. An ensemble forecast, one forecast of a station without an archive and a
+    model without precipitation are left as given.
 
     Returns
     -------
@@ -411,20 +424,26 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
         The weather forecast as the model reads it, and what its outputs record of the combination (None:
         nothing was looked at); its ``may_have_learned``: the caution (a :class:`~sca2lstm.notes.Note`) where the
         checkpoint is too old to say whether its weights learned the archive's runs, and trained on the basin's days
-        when some of the runs read were issued.
+        when some of the runs read were issued; for one forecast, ``runs``: the archive whose runs it was combined
+        with (or why not).
     """
     from ..weather.lagged import WEATHER_LAGS, combine_lagged
 
     if weather_lags not in WEATHER_LAGS:
         raise ValueError(f"weather_lags {weather_lags!r}: expected one of {list(WEATHER_LAGS)}")
-    if weather_lags == "none" or not is_archive(wf) or "precipitation" not in wf.table.columns:
+    if weather_lags == "none" or wf is None:
         return wf, None
+    if not is_archive(wf):
+        (t0,) = pd.DatetimeIndex(list(issue_dates))
+        return _lagged_one(station, wf, t0, weather_lags)
+    if isinstance(station, StationRain) or "precipitation" not in wf.table.columns:
+        return wf, None   # the service takes one forecast at a time, never an archive
+    ctx = station
     observed = ctx.observed_precipitation()
     if observed is None:   # a model without a precipitation input: nothing to weight the runs by
         return wf, None
     if ctx.learned_archive:
-        return wf, {"method": weather_lags, "issue_dates": 0,
-                    "why": "the model's weights trained on this station's archive of forecasts, its runs as given"}
+        return wf, {"method": weather_lags, "issue_dates": 0, "why": LEARNED_RUNS}
     table, record = combine_lagged(wf.table, observed, issue_dates)
     record = {"method": weather_lags, **record}
     if record.get("issue_dates"):
@@ -437,18 +456,113 @@ def lagged_weather(ctx: BasinContext, wf, issue_dates, weather_lags: str = "auto
     return WeatherForecast(table, wf.source, wf.location), record
 
 
+#: Why a model's forecasts are not combined with the station archive's runs: its weights learned them as given.
+LEARNED_RUNS = "the model's weights trained on this station's archive of forecasts, its runs as given"
+
+
+def _lagged_one(station: BasinContext | StationRain, wf, t0: pd.Timestamp, weather_lags: str):
+    """One deterministic forecast ``wf`` (a :class:`WeatherForecast` of one issue date, or a table ``date,
+    <inputs>`` issued on ``t0``) whose precipitation is combined with the same days' runs of the station's own archive
+    issued up to :data:`~sca2lstm.weather.lagged.MAX_LAG` days before it: the forecast is put into the archive as the
+    run of ``t0`` (its days after ``t0``) and that date combined as a reforecast of ``t0`` through the archive would
+    be, bit for bit. Where the archive holds a run of ``t0`` too, the forecast takes its place: it is the one the flow
+    forecast reads (an archive's run of the same date is the same forecast fetched earlier, or another model's).
+    ``(weather, record)`` as :func:`lagged_weather`'s; None where the station has no archive (nothing to say).
+
+    The forecast is the archive's run of ``t0`` where it was issued on ``t0`` (a table of the lead days) or fetched
+    on the morning after (an Open-Meteo answer of ``t0 + 1``, its lead 0 the day ``t0 + 1``): an archive's run of
+    ``t0`` is the forecast there was on that morning (docs/weather.md), and its days ``t0 + 1 ..`` are the days the
+    flow forecast reads, its leads 1 ... An older forecast is left as given (its days are later leads of another
+    run)."""
+    from ..weather.lagged import MAX_LAG, combine_lagged
+
+    plain = not isinstance(wf, WeatherForecast)
+    if "precipitation" not in (wf.columns if plain else wf.table.columns):
+        return wf, None
+    if isinstance(station, StationRain):
+        if station.archive_error:   # the mapping refuses it where it reads it
+            return wf, None
+        archive, observed, learned = station.archive, station.rainfall, station.learned
+        basin, spans = station.basin, station.unrecorded_spans
+    else:
+        try:
+            archive = station.station_archive()
+        except DataError:   # the mapping names the file it cannot read, where it needs it
+            return wf, None
+        observed, learned = station.observed_precipitation(), station.learned_archive
+        basin, spans = station.basin, unrecorded_spans(station)
+    if archive is None or observed is None or "precipitation" not in archive.table.columns:
+        return wf, None
+    # the archive as a note names it: said in the reader's language too (the service's notes)
+    record = {"method": weather_lags, "max_lag": MAX_LAG, "issue_dates": 0, "runs": note_value(archive.source)}
+    if learned:
+        return wf, {**record, "why": LEARNED_RUNS}
+    if not plain and wf.n_members > 1:
+        return wf, {**record, "why": f"the weather forecast is an ensemble of {wf.n_members} members: their spread "
+                                     "already carries the rain's uncertainty"}
+    t0 = t0.normalize()
+    own = wf.issue_dates[0] if not plain and len(wf.issue_dates) else t0
+    record["issue_date"] = str(t0.date())
+    if own < t0:   # an older forecast read for t0: its days are later leads of another date's run
+        return wf, {**record, "why": f"the weather forecast was issued {own.date()}, before the issue date "
+                                     f"{t0.date()}: only the run of the issue date (or of the morning after) is "
+                                     "combined"}
+    issued = t0
+    dates = archive.issue_dates
+    if not len(dates) or dates[0] >= issued:
+        return wf, {**record, "why": f"the archive's runs begin {dates[0].date() if len(dates) else 'nowhere'}, not "
+                                     f"before the issue date {issued.date()}"}
+    valid = (pd.Series(forecast_dates(wf["date"], "date", "weather forecast"), index=wf.index) if plain
+             else wf.table["valid_date"])
+    rain = pd.to_numeric((wf if plain else wf.table)["precipitation"], errors="coerce").astype(np.float64)
+    after = valid > issued   # the days the run forecasts: lead 1 on
+    run = pd.DataFrame({"issue_date": issued, "valid_date": valid[after], "member": 0,
+                        "precipitation": rain[after]})
+    runs = archive.table[["issue_date", "valid_date", "member", "precipitation"]]
+    replaced = bool((runs["issue_date"] == issued).any())
+    if replaced:
+        record["replaced"] = True
+    table = pd.concat([runs[runs["issue_date"] != issued], run], ignore_index=True)
+    combined, found = combine_lagged(table, observed, [issued])
+    record = {**record, **found}
+    if not record["issue_dates"]:
+        return wf, record
+    read = pd.DatetimeIndex([*dates[dates < issued], issued])
+    caution = unrecorded_values(basin, spans, read)
+    if caution:
+        record["may_have_learned"] = Note("may_have_learned_runs", **caution)
+    values = combined["precipitation"].to_numpy(np.float64)[len(table) - len(run):]
+    # as floats: rain written in whole millimetres reads as an integer column, which refuses the combined amounts
+    out = (wf if plain else wf.table).copy()
+    out["precipitation"] = rain
+    out.loc[run.index, "precipitation"] = values
+    return (out if plain else WeatherForecast(out, wf.source, wf.location)), record
+
+
 def lagged_line(record: dict | None, source: str) -> str | None:
-    """The line a forecast or reforecast prints of an archive's runs combined (``record``: :func:`lagged_weather`;
-    None where none was looked at); where none was combined, why not (a short archive, an ensemble, a model trained
-    on the station's archive): else the user of an archive cannot tell the option did nothing."""
+    """The line a forecast or reforecast prints (and the service notes) of an archive's runs combined (``record``:
+    :func:`lagged_weather`; None where none was looked at); where none was combined, why not (a short archive, an
+    ensemble, a model trained on the station's archive): else the user of an archive cannot tell the option did
+    nothing. One forecast combined with its station's archive: a :class:`~sca2lstm.notes.Note` naming that archive,
+    said in Chinese too."""
     if not record:
         return None
     several = record.get("several_runs")
     left = (f"; {several['issue_dates']} issue date(s) holding several runs (the first {several['first']}) left as "
             "given" if several else "")
+    runs = record.get("runs")   # one forecast: the station archive's runs it was combined with
     if not record.get("issue_dates"):
+        if not record.get("why"):
+            return None
+        if runs:
+            return (f"Precipitation of {source}: as given, not combined with the earlier runs of {runs} "
+                    f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}")
         return (f"Precipitation of {source}: each day's forecast as given, not combined with its earlier runs "
-                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}") if record.get("why") else None
+                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}")
+    if runs:
+        kind = "runs_combined_replaced" if record.get("replaced") else "runs_combined"
+        return Note(kind, source=note_value(source), runs=note_value(runs), day=record["issue_date"],
+                    max_lag=int(record["max_lag"]))
     return (f"Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
             f"{record['max_lag']} days earlier, weighted per lead by the days already observed "
             f"({record['issue_dates']} issue date(s) from {record['first']}{left}; --weather_lags none reads it as "
