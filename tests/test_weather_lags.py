@@ -449,3 +449,33 @@ def test_one_fresh_ensemble_forecast_is_left_as_given_and_says_why(pretrained_ck
     lagged = data["weather_forecast"]["lagged"]
     assert lagged["issue_dates"] == 0 and "an ensemble of 2 members" in lagged["why"], lagged
     assert len(lines) == 1 and "not combined with the earlier runs of" in lines[0] and "ensemble" in lines[0], lines
+
+
+def _station(table: pd.DataFrame):
+    from sca2lstm.evaluation.rain_mapping import ArchiveRain, StationRain
+    from sca2lstm.weather.files import WeatherForecast
+
+    archive = ArchiveRain(WeatherForecast(table[["issue_date", "valid_date", "member", "precipitation"]], "a.csv"))
+    return StationRain("x", OBS.to_numpy(), "", archive, rainfall=OBS[OBS.index >= table["issue_date"].min()])
+
+
+def test_one_forecast_beside_a_station_archive_of_an_ensemble_or_issued_before_the_date_is_left_as_given(archive):
+    """The service's path (a station's rain of its whole record): the run of 2003-06-17 combined as that date of the
+    archive with it is; beside an ensemble archive, or an older forecast read for a later date, as given and why."""
+    from sca2lstm.evaluation.rain_mapping import lagged_weather
+    from sca2lstm.weather.files import WeatherForecast
+
+    day = pd.Timestamp("2003-06-17")
+    run = archive[archive["issue_date"] == day]
+    fresh = pd.DataFrame({"date": run["valid_date"].dt.strftime("%Y-%m-%d"), "precipitation": run["precipitation"],
+                          "temperature": 10.0}).reset_index(drop=True)
+    out, record = lagged_weather(_station(archive[archive["issue_date"] != day]), fresh, [day])
+    expected, _ = combine_lagged(archive, OBS, [day])
+    np.testing.assert_array_equal(out["precipitation"], expected.loc[archive["issue_date"] == day, "precipitation"])
+    assert record["issue_dates"] == 1 and record["runs"] == "a.csv" and "replaced" not in record, record
+    ens = pd.concat([archive, archive.assign(member=1)], ignore_index=True)
+    out, record = lagged_weather(_station(ens), fresh, [day])
+    assert out is fresh and record["issue_dates"] == 0 and "an ensemble archive (2 runs" in record["why"], record
+    older = WeatherForecast(run.assign(member=0), "older.csv")   # issued 2003-06-17, read for 2003-06-18
+    out, record = lagged_weather(_station(archive), older, [day + pd.Timedelta(days=1)])
+    assert out is older and record["issue_dates"] == 0 and "issued 2003-06-17, before the issue date" in record["why"]

@@ -42,6 +42,7 @@ class ArchiveRain(WeatherForecast):
     def __init__(self, wf: WeatherForecast):
         super().__init__(wf.table, wf.source, wf.location)
         self._dates: pd.DatetimeIndex | None = None
+        self._ensemble: tuple | None = None
         self._samples: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -56,6 +57,17 @@ class ArchiveRain(WeatherForecast):
         if self._dates is None:
             self._dates = super().issue_dates
         return self._dates
+
+    @property
+    def ensemble_why(self) -> str | None:
+        """Why the archive is an ensemble its runs are not combined from
+        (:func:`~sca2lstm.weather.lagged.ensemble_why`; None: it is not), worked out once: a service's every
+        forecast of the station asks."""
+        from ..weather.lagged import ensemble_why, runs_per_date
+
+        if self._ensemble is None:
+            self._ensemble = (ensemble_why(runs_per_date(self.table)),)
+        return self._ensemble[0]
 
     def samples(self, t0) -> dict:
         """The forecast samples a forecast issued on ``t0`` is ranked among (its forecasts issued before ``t0``)."""
@@ -474,7 +486,7 @@ def _lagged_one(station: BasinContext | StationRain, wf, t0: pd.Timestamp, weath
     ``t0`` is the forecast there was on that morning (docs/weather.md), and its days ``t0 + 1 ..`` are the days the
     flow forecast reads, its leads 1 ... An older forecast is left as given (its days are later leads of another
     run)."""
-    from ..weather.lagged import MAX_LAG, combine_lagged
+    from ..weather.lagged import MAX_LAG, combine_lagged, ensemble_why, runs_per_date
 
     plain = not isinstance(wf, WeatherForecast)
     if "precipitation" not in (wf.columns if plain else wf.table.columns):
@@ -500,6 +512,11 @@ def _lagged_one(station: BasinContext | StationRain, wf, t0: pd.Timestamp, weath
     if not plain and wf.n_members > 1:
         return wf, {**record, "why": f"the weather forecast is an ensemble of {wf.n_members} members: their spread "
                                      "already carries the rain's uncertainty"}
+    # an ensemble archive is never combined (combine_lagged says so too): said before the archive is copied
+    ensemble = (archive.ensemble_why if isinstance(archive, ArchiveRain)
+                else ensemble_why(runs_per_date(archive.table)))
+    if ensemble:
+        return wf, {**record, "why": ensemble}
     t0 = t0.normalize()
     own = wf.issue_dates[0] if not plain and len(wf.issue_dates) else t0
     record["issue_date"] = str(t0.date())

@@ -63,6 +63,21 @@ def _design(F: np.ndarray, k: int, lags: int) -> np.ndarray:
     return X
 
 
+def runs_per_date(table: pd.DataFrame) -> pd.Series:
+    """How many runs (members) an archive holds on each of its issue dates."""
+    return table.groupby("issue_date")["member"].nunique()
+
+
+def ensemble_why(runs: pd.Series) -> str | None:
+    """Why an archive whose issue dates hold ``runs`` runs each (:func:`runs_per_date`) is an ensemble left as given:
+    most of its dates hold several (None: it is an archive of one run a day, perhaps with a few dates of several)."""
+    several = runs[runs > 1]
+    if 2 * len(several) <= len(runs):
+        return None
+    return (f"an ensemble archive ({several.max()} runs on {len(several)} of {len(runs)} issue dates, the first "
+            f"{several.index[0].date()}): its members' spread already carries the rain's uncertainty")
+
+
 def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_lag: int = MAX_LAG,
                    min_pairs: int = MIN_PAIRS, prior_pairs: int = PRIOR_PAIRS) -> tuple[pd.DataFrame, dict]:
     """An archive's precipitation of the forecasts issued on ``issue_dates``, each lead combined with the same valid
@@ -95,12 +110,11 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     record = {"max_lag": int(max_lag), "issue_dates": 0}
     if len(table) == 0 or "precipitation" not in table.columns:
         return out, {**record, "why": "the archive has no precipitation"}
-    runs = table.groupby("issue_date")["member"].nunique()
+    runs = runs_per_date(table)
     several = runs[runs > 1]
-    if 2 * len(several) > len(runs):  # most dates hold several members: an ensemble, whose spread says the rest
-        return out, {**record, "why": f"an ensemble archive ({several.max()} runs on {len(several)} of {len(runs)} "
-                                      f"issue dates, the first {several.index[0].date()}): its members' spread "
-                                      "already carries the rain's uncertainty"}
+    why = ensemble_why(runs)
+    if why:
+        return out, {**record, "why": why}
     if len(several):
         # an archive of one run a day with a few dates of several (a run fetched twice, one day of an ensemble):
         # which of a date's runs is "the" run is not known, so those dates are neither combined nor read as an
@@ -124,7 +138,10 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     wanted = wanted[(wanted >= first) & (wanted < first + pd.Timedelta(days=n))]
     t_pos = np.asarray((wanted - first).days, dtype=np.int64)
     months = wanted.to_period("M").to_timestamp()
-    row_of = {(int(i), int(k)): r for r, (i, k) in enumerate(zip(issue, lead)) if single[r]}
+    # the table's row of each run's lead (-1: none): looked up per issue date asked (a dict of a ten-year archive's
+    # rows took a third of a service forecast's combination)
+    row_of = np.full((n, leads + 1), -1, dtype=np.int64)
+    row_of[issue[ok], lead[ok]] = np.flatnonzero(ok)
     new_p = p.copy()
     combined = np.zeros(len(wanted), dtype=bool)
     fitted = False  # whether any lead of an asked month had its verified days: else the archive is too short
@@ -160,8 +177,8 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
                 continue
             mapped = quantile_map(c[v], sample_c, sample_own)
             for i, value in zip(these, mapped):
-                r = row_of.get((int(t_pos[i]), k))
-                if r is not None:
+                r = row_of[t_pos[i], k]
+                if r >= 0:
                     new_p[r] = value
                     combined[i] = True
     out["precipitation"] = new_p
