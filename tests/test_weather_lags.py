@@ -461,7 +461,10 @@ def _station(table: pd.DataFrame):
 
 def test_one_forecast_beside_a_station_archive_of_an_ensemble_or_issued_before_the_date_is_left_as_given(archive):
     """The service's path (a station's rain of its whole record): the run of 2003-06-17 combined as that date of the
-    archive with it is; beside an ensemble archive, or an older forecast read for a later date, as given and why."""
+    archive with it is; beside an ensemble archive, of a model trained on the archive, or an older forecast read for a
+    later date, as given and why."""
+    from dataclasses import replace
+
     from sca2lstm.evaluation.rain_mapping import lagged_weather
     from sca2lstm.weather.files import WeatherForecast
 
@@ -476,6 +479,9 @@ def test_one_forecast_beside_a_station_archive_of_an_ensemble_or_issued_before_t
     ens = pd.concat([archive, archive.assign(member=1)], ignore_index=True)
     out, record = lagged_weather(_station(ens), fresh, [day])
     assert out is fresh and record["issue_dates"] == 0 and "an ensemble archive (2 runs" in record["why"], record
+    learned = replace(_station(archive), learned={"file": "a.csv"})   # the model's weights trained on the archive
+    out, record = lagged_weather(learned, fresh, [day])
+    assert out is fresh and record["issue_dates"] == 0 and "weights trained on this station's archive" in record["why"]
     older = WeatherForecast(run.assign(member=0), "older.csv")   # issued 2003-06-17, read for 2003-06-18
     out, record = lagged_weather(_station(archive), older, [day + pd.Timedelta(days=1)])
     assert out is older and record["issue_dates"] == 0 and "issued 2003-06-17, before the issue date" in record["why"]
