@@ -600,3 +600,114 @@ def test_scattered_dates_left_with_one_member_run_alone_and_reforecast_as_their_
         got = tab[tab["issue_date"] == day].sort_values("lead_days").reset_index(drop=True)
         assert_forecasts_close(got, want.table, bundle, "32006", ("median", "q05", "q95"), spread_from=pretrained_ckpt,
                                last_obs=got["persistence"], msg=day)
+
+
+@pytest.fixture(scope="module")
+def et0_model(tiny_data_dir, tmp_path_factory):
+    """A tiny model whose PET input is ``pet`` read from the basin's files (the kind Open-Meteo's FAO-56 ET0 stands
+    for), trained one epoch on basin 32006."""
+    from conftest import make_tiny_config
+    from sca2lstm.training.pretrain import pretrain
+
+    cfg = make_tiny_config(tiny_data_dir, data={"dynamic_inputs": ["precipitation", "pet", "temperature"],
+                                                "basins": ["32006"]}, training={"epochs": 1})
+    out = tmp_path_factory.mktemp("et0_model") / "sca2lstm.pth"
+    pretrain(cfg, out, data_dir=tiny_data_dir, progress=False)
+    return out
+
+
+def _fetched_and_posted(dates):
+    """An archive as the service exports it for a station with fetched forecasts (with ``et0``) and posted ones
+    (temperature only) on alternate issue dates."""
+    a = _archive(dates, rain=lambda issue, k, m: 2.0 * k + issue.day)
+    fetched = pd.to_datetime(a["issue_date"]).dt.day % 2 == 1
+    a["et0"] = np.where(fetched, 1.5 + 0.25 * a["lead_days"], np.nan)
+    return a
+
+
+def test_an_archive_of_runs_with_and_without_et0_gives_each_run_the_pet_it_gets_alone(et0_model, tiny_data_dir,
+                                                                                        tmp_path, capsys):
+    """An archive mixing fetched runs (with ET0) and posted ones (temperature only), for a model whose PET is read
+    from the basin's files: each run's PET is the one that run given alone as the forecast gets (ET0, or Oudin PET
+    from its temperature), bit for bit, so every date is reforecast (the posted ones were left out for a PET
+    gap) as its single forecast, from the run alone or from the archive; the line and weather.json count the
+    runs of each way."""
+    import json
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.operational import weather_members
+    from sca2lstm.evaluation.reforecast import warned_forecast
+    from sca2lstm.weather.archive import with_model_pet
+    from sca2lstm.weather.files import gauge_latitude, read_forecast_file
+
+    bundle = load_model(et0_model)
+    cfg, inputs = bundle[1], ["precipitation", "pet", "temperature"]
+    lat = gauge_latitude(tiny_data_dir, "32006")
+    dates = pd.date_range("1973-05-01", "1973-05-04")
+    p = tmp_path / "archive.csv"
+    _fetched_and_posted(dates).to_csv(p, index=False)
+    off = ["--precip_mapping", "none", "--weather_lags", "none"]   # each date's own run, as alone
+    rc = main(["--model", str(et0_model), "--basin", "32006", "--data_dir", str(tiny_data_dir), "--from", "1973-05-01",
+               "--to", "1973-05-04", "--weather_forecast", str(p), "--output_dir", str(tmp_path / "out"), *off])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert (f"{p}: PET (pet) of its 4 runs, each as it alone gets it: 2 its et0 (FAO-56), 2 Oudin from its "
+            "temperature (weather.json)") in out.out
+    folder = next((tmp_path / "out").glob("*reforecast*"))
+    assert json.loads((folder / "weather.json").read_text())["pet"] == {"et0": 2, "oudin": 2}
+    tab = pd.read_csv(folder / "reforecast.csv", parse_dates=["issue_date"])
+    assert len(tab) == 4 * 7 and "left out" not in out.out
+    archive = read_forecast_file(p)
+    read = with_model_pet(archive, cfg, lat)
+    runs = _fetched_and_posted(dates)
+    for d in dates:
+        alone = tmp_path / f"{d.date()}.csv"
+        runs[pd.to_datetime(runs["issue_date"]) == d].to_csv(alone, index=False)    # the run of d, given alone
+        run = read_forecast_file(alone)
+        want = weather_members(run, d, 7, inputs, cfg, lat)[0]
+        np.testing.assert_array_equal(weather_for_issue(read, d, 7, inputs)[inputs].to_numpy(),
+                                      want[inputs].to_numpy(), err_msg=str(d.date()))   # what the model reads
+        np.testing.assert_array_equal(weather_members(archive, d, 7, inputs, cfg, lat)[0][inputs].to_numpy(),
+                                      want[inputs].to_numpy(), err_msg=str(d.date()))
+        kind = 1.5 + 0.25 * np.arange(1, 8) if d.day % 2 else oudin_pet(12.0 + np.arange(1, 8), lat, (
+            d + pd.to_timedelta(np.arange(1, 8), unit="D")).day_of_year.to_numpy())
+        np.testing.assert_array_equal(want["pet"].to_numpy(), kind)
+        one = warned_forecast(bundle, "32006", data_dir=tiny_data_dir, issue_date=d, leads=7, weather_forecast=run,
+                              model_path=et0_model, precip_mapping="none", weather_lags="none")[0].table
+        got = tab[tab["issue_date"] == d].sort_values("lead_days").reset_index(drop=True)
+        # one window in the reforecast's batch against alone, read back from the CSV's 4 decimals (tests/tolerance.py)
+        assert_forecasts_close(got, one, bundle, "32006", last_obs=got["persistence"], rounding=HALF_4TH_DECIMAL,
+                               msg=str(d.date()))
+
+
+def test_training_reads_each_run_of_an_archive_with_the_pet_it_gets_alone(tiny_data_dir, tmp_path, caplog):
+    """Training reads an archive of fetched runs (with ET0) and posted ones (temperature only) as a reforecast does:
+    every date's run feeds its windows with the PET that run alone gets (the posted ones were left out of training
+    for a PET gap), the log counts the runs of each way and the checkpoint's record keeps the counts."""
+    from conftest import make_tiny_config
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.evaluation.operational import weather_members
+    from sca2lstm.weather.archive import load_archives
+    from sca2lstm.weather.files import from_long_table, gauge_latitude
+
+    cfg = make_tiny_config(tiny_data_dir, data={"dynamic_inputs": ["precipitation", "pet", "temperature"]})
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    (d / "weather_archive").mkdir()
+    dates = pd.date_range("1972-05-01", "1972-05-04")
+    runs = _fetched_and_posted(dates)
+    runs.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    rec = load_basin(d, "32006", cfg)
+    with caplog.at_level(logging.INFO, logger="sca2lstm.weather.archive"):
+        arch = load_archives(d, [rec], cfg, ["precipitation", "pet"])
+    assert "PET (pet) of its 4 runs, each as it alone gets it: 2 its et0 (FAO-56), 2 Oudin from its temperature" \
+        in caplog.text
+    assert arch.sources["32006"]["pet"] == {"et0": 2, "oudin": 2}
+    days = ((dates - pd.Timestamp(rec.dates[0])).days).to_numpy()
+    fc, found = arch.lookup(np.zeros(len(days), dtype=int), days, 7, np.random.default_rng(0))
+    assert found.all()
+    lat = gauge_latitude(d, "32006")
+    for j, t0 in enumerate(dates):
+        alone = from_long_table(runs[pd.to_datetime(runs["issue_date"]) == t0], "alone.csv")
+        want = weather_members(alone, t0, 7, ["precipitation", "pet", "temperature"], cfg, lat)[0]
+        np.testing.assert_array_equal(fc["pet"][j], want["pet"].to_numpy(), err_msg=str(t0.date()))

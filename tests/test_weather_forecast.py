@@ -4,6 +4,7 @@ members, the mixture over members, PET as the model derives it, and one-line ref
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -374,6 +375,37 @@ def test_a_model_trained_on_oudin_pet_reads_oudin_pet_whatever_pet_a_forecast_gi
         assert np.allclose(member["pet"], want), mode
         assert np.allclose(with_model_pet(long, cfg, 52.0).table["pet"], want), mode
         assert ("replaced by Oudin PET" in caplog.text) == (mode == "always")
+
+
+def test_a_model_that_never_derives_pet_reads_no_oudin_pet_from_a_forecast_without_its_pet(tiny_cfg):
+    """A model whose PET is never derived from temperature (``pet_from_temperature: never``) reads the PET a forecast
+    gives (its ``pet``, or ET0 for ``pet`` read from the basin's files), never Oudin PET, a kind it never saw: a
+    forecast without it is refused in one line as one without an input, and an archive's run without it is left
+    out (counted), while the archive's other runs keep theirs."""
+    from sca2lstm.evaluation.operational import _plain_with_pet, weather_members
+    from sca2lstm.weather.archive import with_model_pet
+    from sca2lstm.weather.files import from_long_table, pet_way_counts
+
+    cfg = tiny_cfg.replace(data={"dynamic_inputs": ["precipitation", "pet", "temperature"],
+                                 "pet_from_temperature": "never"})
+    inputs = ["precipitation", "pet", "temperature"]
+    days = pd.date_range("1976-06-16", periods=7)
+    plain = pd.DataFrame({"date": days, "precipitation": 1.0, "temperature": 14.0})
+    long = from_long_table(plain.assign(issue_date=pd.Timestamp(ISSUE), member=0), "wx.csv")
+    said = ("the weather forecast gives no pet (or et0), and this model never derives its PET from temperature "
+            "(data.pet_from_temperature: never)")
+    with pytest.raises(DataError, match=re.escape(said)):
+        _plain_with_pet(plain, cfg, 52.0)
+    with pytest.raises(DataError, match=re.escape(f"wx.csv: {said}")):
+        weather_members(long, ISSUE, 7, inputs, cfg, 52.0)
+    with_et0 = from_long_table(plain.assign(issue_date=pd.Timestamp(ISSUE), member=0, et0=3.0), "wx.csv")
+    assert np.array_equal(weather_members(with_et0, ISSUE, 7, inputs, cfg, 52.0)[0]["pet"], np.full(7, 3.0))
+    two = pd.concat([plain.assign(issue_date=pd.Timestamp(ISSUE), pet=2.0),
+                     plain.assign(issue_date=pd.Timestamp("1976-06-16"), date=days + pd.Timedelta(days=1))])
+    read = with_model_pet(from_long_table(two.assign(member=0), "archive.csv"), cfg, 52.0)
+    first = read.table["issue_date"] == pd.Timestamp(ISSUE)
+    assert np.array_equal(read.table.loc[first, "pet"], np.full(7, 2.0)) and read.table.loc[~first, "pet"].isna().all()
+    assert pet_way_counts(read.pet_runs) == {"given": 1, "none": 1}
 
 
 def test_mixture_of_a_50_member_ensemble_stays_within_a_bounded_memory():

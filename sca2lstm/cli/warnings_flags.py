@@ -124,6 +124,7 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     from ..evaluation.operational import WEATHER_FOLDER_SUFFIX
     from ..evaluation.rain_mapping import lagged_line, mapping_line
     from ..evaluation.reforecast import left_out_text, reforecast, write_reforecast
+    from ..weather.files import pet_input, pet_ways_text
     from ..weather.mapping import archive_rain_text
 
     if not (args.from_date and args.to_date):
@@ -164,6 +165,9 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                  mapping_line(record, args.weather_forecast)):
         if line:
             print(line + " (weather.json)")
+    pet = pet_ways_text((table.attrs.get("weather") or {}).get("pet"), pet_input(bundle[1]))
+    if pet:
+        print(f"{weather.source}: {pet} (weather.json)")
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
                              (record or {}).get("not_mapped_because"))
     if rain:

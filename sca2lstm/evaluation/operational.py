@@ -36,7 +36,8 @@ from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..notes import Note, note_value
 from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
-                             gauge_latitude, masked_inputs, note_oudin_pet, pet_input, pet_source)
+                             gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_input,
+                             pet_ways)
 from ..weather.mixture import mixture_quantiles
 from .context import ESSENTIAL_INPUTS, BasinContext
 from .exceedance import quantile_column, quantile_levels
@@ -561,7 +562,8 @@ def _plain_with_pet(wf, cfg, lat, absent=()):
     other = [c for c in PET_COLUMNS if c in wf.columns and c != pet]
     if other:
         log.info("weather forecast: column %s is not the PET this model reads (%s); %s", other[0], pet or "none",
-                 "derived from temperature instead" if pet else "left out")
+                 "derived from temperature instead" if pet and cfg.data.pet_from_temperature != "never"
+                 else "left out")
         wf = wf.drop(columns=other)
     note_oudin_pet(wf, pet, cfg.data.pet_from_temperature, "weather forecast")
     if pet is None or (pet in wf.columns and wf[pet].notna().all() and cfg.data.pet_from_temperature != "always"):
@@ -571,20 +573,28 @@ def _plain_with_pet(wf, cfg, lat, absent=()):
 
 def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
-    model's config derives PET (sca2lstm/weather/files.py); one line naming the file on error. ``absent``:
-    inputs the station's record never had, which the file need not give (they stay masked). Each table's
-    ``attrs["member"]`` is its member's number in the file."""
+    model's config derives PET (sca2lstm/weather/files.py), each run's its own way (:func:`pet_ways`: a run with
+    ET0 and one without, in one file, get theirs as each alone would); one line naming the file on error.
+    ``absent``: inputs the station's record never had, which the file need not give (they stay masked). Each
+    table's ``attrs["member"]`` is its member's number in the file."""
     pet = pet_input(cfg)
+    mode = cfg.data.pet_from_temperature
     need = [c for c in in_cols if c != pet and c not in absent]
-    src = pet_source(wf.table, pet, cfg.data.pet_from_temperature)
-    note_oudin_pet(wf.table, pet, cfg.data.pet_from_temperature, wf.source)
-    if src is not None and pet not in absent:  # a member with a gap in the PET the file gives is incomplete,
-        need.append(src)                       # as a reforecast from the same file leaves it out
+    note_oudin_pet(wf.table, pet, mode, wf.source)
+    runs = wf.table
+    if len(wf.issue_dates) > 1:  # an archive: the runs issued on t0 (members() names a date it lacks)
+        runs = runs[runs["issue_date"] == pd.Timestamp(t0).normalize()]
+    ways = pet_ways(runs, pet, mode, absent)
+    if len(ways) and (ways == "none").all():
+        raise DataError(f"{wf.source}: {never_derived_text(pet)}")
+    # a member with a gap in the source of its PET is incomplete, as a reforecast from the same file leaves it out
+    source = {"given": pet, "et0": "et0", "oudin": "temperature", "none": pet}
+    also = {int(m): [source[w]] for m, w in zip(runs["member"], ways) if w in source}
     out = []
-    for m in wf.members(t0, leads, need):
+    for m in wf.members(t0, leads, need, also):
         member = m.attrs.get("member")
         try:
-            m = complete_pet(m, pet, cfg.data.pet_from_temperature, lat, absent)
+            m = complete_pet(m, pet, mode, lat, absent, gaps=True)
         except DataError as e:
             raise DataError(f"{wf.source}: {e}") from None
         m = m[["date", *in_cols]].copy()

@@ -305,12 +305,14 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         check_mappable(None, precip_mapping)   # quantile without an archive: refused in one line, nothing to map
     if weather_archive is not None:
         from ..weather.archive import ArchivedForecast, with_model_pet
-        from ..weather.files import gauge_latitude
+        from ..weather.files import gauge_latitude, pet_way_counts
         from ..weather.windows import LeadWeather
 
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
         days = arch.issue_dates
         days = days[(days >= s) & (days <= e)]
+        # how the span's runs got their PET, each as the forecast of its date alone gets it (weather.json, a line)
+        pet_runs = pet_way_counts(arch.pet_runs, days)
         # the earlier runs of each day first: a mapping then ranks the combined forecast among the archive's runs,
         # whose climate the combination keeps; only the issue dates with a recent observed flow, which the
         # reforecast issues: its line and weather.json counted the gauge's gaps among the dates combined
@@ -430,6 +432,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None,
                                 **(mapping or {}), "notes": caution + (mapping or {}).get("notes", []),
                                 **({"lagged": lagged} if lagged else {}),
+                                **({"pet": pet_runs} if pet_runs else {}),
                                 "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings

@@ -12,7 +12,8 @@ for the valid days t0 + 1 ... It lives at ``DIR/weather_archive/<id>.csv`` (``sc
 * reforecasts (:func:`weather_for_issue`): the weather of (issue date, lead) as the forecaster had it.
 
 An archive without PET gets PET the way the model's config derives it
-(:func:`sca2lstm.weather.files.complete_pet`), never another kind.
+(:func:`sca2lstm.weather.files.complete_pet`), never another kind, each run as that run alone would get it
+(:func:`sca2lstm.weather.files.pet_ways`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pandas as pd
 from ..errors import DataError
 from ..notes import Note
 from .files import (WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
-                    read_forecast_file)
+                    pet_way_counts, pet_ways, pet_ways_text, read_forecast_file)
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -196,6 +197,12 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
             sources[rec.basin] = {"file": str(p.expanduser().absolute()), "issue_dates": len(dates),
                                   "first": str(dates[0].date()), "last": str(dates[-1].date()),
                                   "precipitation": "as given"}
+            # each run's PET as a forecast of its date reads it: a fetched run's ET0 and a posted run's Oudin PET
+            ways = pet_way_counts(archives[rec.basin].pet_runs)
+            if ways:
+                sources[rec.basin]["pet"] = ways
+            if len(ways) > 1:  # runs that differ in PET: said (one way for all is the rule of docs/weather.md)
+                log.info("Basin %s: %s: %s", rec.basin, p, pet_ways_text(ways, pet_input(cfg)))
             paths[rec.basin] = p
     if not archives:
         return None
@@ -236,15 +243,24 @@ def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) 
 def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
     """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file).
 
+    Each run (an issue date's member) gets its PET as that run alone, the forecast of its date, would get it
+    (:func:`sca2lstm.weather.files.pet_ways`): an archive of fetched runs (with ET0) and posted ones (temperature
+    only) feeds both, each with its PET, and ``pet_runs`` of the result says which run got it which way.
     A day without temperature gets no PET where PET is derived from it: its member is incomplete on that day,
     as it is without a value of an input, and left out of that issue date (not the whole archive refused)."""
     t = wf.table.rename(columns={"valid_date": "date"})
-    note_oudin_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, wf.source)
+    pet, mode = pet_input(cfg), cfg.data.pet_from_temperature
+    note_oudin_pet(t, pet, mode, wf.source)
+    runs = None
+    if pet is not None:
+        runs = (pd.DataFrame({"issue_date": t["issue_date"].to_numpy(), "member": t["member"].to_numpy(),
+                              "way": pet_ways(t, pet, mode)})
+                .drop_duplicates(["issue_date", "member"]).reset_index(drop=True))
     try:
-        t = complete_pet(t, pet_input(cfg), cfg.data.pet_from_temperature, lat, gaps=True)
+        t = complete_pet(t, pet, mode, lat, gaps=True)
     except DataError as e:
         raise DataError(f"{wf.source}: {e}") from None
-    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source, wf.location)
+    return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source, wf.location, runs)
 
 
 class ArchivedForecast:

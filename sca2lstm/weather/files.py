@@ -21,7 +21,9 @@ evapotranspiration (ET0, the column ``pet`` of a parsed response) only for a mod
 ``pet`` read from the basin's files (``data.pet_from_temperature`` not ``always``); a model on Oudin PET
 (``pet_from_temperature: always``) or on CAMELS ``peti`` gets Oudin PET from the forecast temperature and
 the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0. A table's own column of the model's PET
-is read, except by a model on Oudin PET, which gets Oudin PET whatever the column holds.
+is read, except by a model on Oudin PET, which gets Oudin PET whatever the column holds. A model that never
+derives PET (``never``) gets no Oudin PET: a forecast without its PET is refused. In an archive each run (an
+issue date's member) gets its PET as it alone would (:func:`pet_ways`), not one way for the whole file.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class WeatherForecast:
     table: pd.DataFrame
     source: str
     location: tuple | None = None  # (lat, lon) the forecast is for, where the file says (Open-Meteo answers)
+    # ``issue_date, member, way``: how each run got the model's PET (:data:`PET_WAYS`), once completed
+    # (:func:`sca2lstm.weather.archive.with_model_pet`); None before
+    pet_runs: pd.DataFrame | None = None
 
     @property
     def n_members(self) -> int:
@@ -100,9 +105,11 @@ class WeatherForecast:
             kept = kept & by_day[last]
         return first, last
 
-    def members(self, t0, leads: int, inputs) -> list[pd.DataFrame]:
+    def members(self, t0, leads: int, inputs, also=None) -> list[pd.DataFrame]:
         """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required), in the
         order of the members' numbers; each table's ``attrs["member"]`` is its member's number in the file.
+        ``also``: member number -> the columns that member requires besides ``inputs`` (the source of its PET,
+        which differs between runs: :func:`pet_ways`).
 
         An archive (several issue dates) gives the forecast issued on t0; a single forecast gives its rows
         valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). A member that
@@ -139,7 +146,7 @@ class WeatherForecast:
                 continue
             values = [c for c in g.columns if c not in LONG_KEYS]
             rows = g.loc[want, values].astype(np.float64)
-            need = rows[list(inputs)]
+            need = g.loc[want].reindex(columns=list(dict.fromkeys([*inputs, *(also or {}).get(m, [])])))
             if need.isna().to_numpy().any():
                 col = need.columns[need.isna().any(axis=0).to_numpy()][0]
                 day = need.index[need[col].isna().to_numpy()][0]
@@ -537,22 +544,6 @@ def check_weather_values(frame: pd.DataFrame, source: str) -> None:
                             f"({'mm/d' if col != 'temperature' else 'degC'})")
 
 
-def pet_source(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str) -> str | None:
-    """The column of a forecast table that gives the model's PET where its rows have a value: the model's own
-    PET column, or ET0 for a model whose ``pet`` is read from the basin's files; None where PET is derived
-    from temperature (:func:`complete_pet`). A member lacking a value of it is incomplete, as without rain."""
-    def given(c):
-        return c in frame.columns and frame[c].notna().any()
-
-    if pet_input is None:
-        return None
-    if given(pet_input) and pet_from_temperature != "always":
-        return pet_input
-    if pet_input == "pet" and pet_from_temperature != "always" and given("et0"):
-        return "et0"
-    return None
-
-
 def note_oudin_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, source: str) -> None:
     """One log line where ``frame`` gives the model's PET column and :func:`complete_pet` replaces it by Oudin PET
     (a model trained on Oudin PET): the file's values are not what the model reads."""
@@ -560,6 +551,69 @@ def note_oudin_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperat
             and frame[pet_input].notna().any():
         log.warning("%s: its column %s is replaced by Oudin PET from its temperature: this model was trained on "
                     "Oudin PET (data.pet_from_temperature: always) and reads no other kind", source, pet_input)
+
+
+#: How a weather run (one issue date's member) gets the model's PET (:func:`pet_ways`): its own column of the
+#: model's PET, Open-Meteo's FAO-56 ET0, Oudin PET from its temperature, masked (an input the station's record never
+#: had), or none (a model that never derives PET, ``pet_from_temperature: never``, and a run that gives none).
+PET_WAYS = ("given", "et0", "oudin", "masked", "none")
+#: Each way in words, for the lines and records that count the runs of an archive by it.
+PET_WAY_WORDS = {"given": "its own {pet} column", "et0": "its et0 (FAO-56)", "oudin": "Oudin from its temperature",
+                 "masked": "masked (the station has no such input)", "none": "none (this model never derives PET)"}
+
+
+def pet_ways(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, absent=()) -> np.ndarray:
+    """How each row of ``frame`` gets the model's PET (one of :data:`PET_WAYS`; None without a PET input), decided
+    per weather run (the rows of one ``issue_date`` and ``member``, where the frame has them), as that run alone
+    would get it (:func:`complete_pet`): its own column of the model's PET where the run has a value of it (not
+    for a model on Oudin PET), else ET0 for a model whose ``pet`` is read from the basin's files where the run
+    has ET0, else Oudin PET from its temperature, except for a model that never derives PET (``none``). An
+    archive whose runs were fetched (with ET0) and posted (temperature only) so gets each run's PET as that run
+    given alone as the forecast would get it, never one kind for all of them."""
+    n = len(frame)
+    if pet_input is None:
+        return np.full(n, None, dtype=object)
+    keys = [k for k in ("issue_date", "member") if k in frame.columns]
+    run = (frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys and n
+           else np.zeros(n, dtype=np.int64))
+
+    def has(col):  # whether each row's run has a value of ``col``
+        if col not in frame.columns:
+            return np.zeros(n, dtype=bool)
+        return pd.Series(frame[col].notna().to_numpy()).groupby(run).transform("any").to_numpy(bool)
+
+    et0 = has("et0") if pet_input == "pet" and pet_from_temperature != "always" else np.zeros(n, dtype=bool)
+    if pet_input in absent:
+        return np.full(n, "masked", dtype=object)
+    if pet_from_temperature == "always":
+        way = np.full(n, "oudin", dtype=object)
+    else:
+        way = np.where(has(pet_input), "given", np.where(
+            et0, "et0", "none" if pet_from_temperature == "never" else "oudin")).astype(object)
+    if "temperature" in absent:  # a PET derived from a temperature the station never had is masked, as in its history
+        way[~et0] = "masked"
+    return way
+
+
+def pet_way_counts(runs: pd.DataFrame | None, issue_dates=None) -> dict:
+    """``{way: number of runs}`` of :attr:`WeatherForecast.pet_runs` (only the runs issued on ``issue_dates``, where
+    given), in the order of :data:`PET_WAYS`, the ways no run took left out; empty without a PET input."""
+    if runs is None or not len(runs):
+        return {}
+    if issue_dates is not None:
+        runs = runs[runs["issue_date"].isin(pd.DatetimeIndex(issue_dates))]
+    n = runs["way"].value_counts()
+    return {w: int(n[w]) for w in PET_WAYS if n.get(w, 0)}
+
+
+def pet_ways_text(counts: dict, pet: str) -> str | None:
+    """The line that says how many runs of an archive got the model's PET ``pet`` which way (:func:`pet_way_counts`),
+    e.g. ``PET (pet) of its 12 runs, each as it alone gets it: 7 its et0 (FAO-56), 5 Oudin from its temperature``;
+    None without runs."""
+    if not counts:
+        return None
+    ways = ", ".join(f"{n} {PET_WAY_WORDS[w].format(pet=pet)}" for w, n in counts.items())
+    return f"PET ({pet}) of its {sum(counts.values())} runs, each as it alone gets it: {ways}"
 
 
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,
@@ -572,39 +626,51 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     kind the column holds (:func:`note_oudin_pet` says so). Else ET0 (column ``et0``) becomes
     ``pet`` only for a model input ``pet`` not derived from temperature; otherwise PET is Oudin PET from
     ``temperature`` at latitude ``lat`` (a DataError if the frame has no temperature or the latitude is
-    unknown). The ``et0`` column is dropped.
+    unknown), except for a model that never derives PET from temperature (``never``): a DataError, as
+    for a forecast without an input. The ``et0`` column is dropped.
 
     ``absent``: inputs the station's record never had (masked throughout its history). They stay masked
     (NaN) in the forecast too, and a PET derived from an absent temperature is masked as in the history.
 
-    ``gaps``: ``frame`` holds many forecasts (an archive), some with gaps. PET then comes from
-    :func:`pet_source` where it has a value and from the temperature where that has one; a row without either
-    keeps no PET (its member is incomplete there and left out), and nothing is refused for a gap.
+    ``gaps``: ``frame`` holds many forecasts (an archive), some with gaps. Each weather run (an issue date's
+    member) then gets its PET the way it would alone (:func:`pet_ways`): from its own column of the model's
+    PET or its ET0 where it has a value of it, else from its temperature; a row without a value of its way's
+    source keeps no PET (its member is incomplete there and left out), and nothing is refused for a gap.
     """
     out = frame.drop(columns=["et0"], errors="ignore")
     for c in absent:
         out[c] = np.nan
     if pet_input is None:
         return out
+    if gaps:
+        way = pet_ways(frame, pet_input, pet_from_temperature, absent)
+        if len(way) and (way == "none").all():
+            raise DataError(never_derived_text(pet_input))
+        pet = np.full(len(out), np.nan)
+        for w, col in (("given", pet_input), ("et0", "et0")):
+            if (way == w).any():
+                pet[way == w] = frame.loc[way == w, col].to_numpy(np.float64)
+        oudin = way == "oudin"
+        if oudin.any() and ("temperature" not in out.columns or not out["temperature"].notna().any()):
+            if not np.isin(way, ("given", "et0")).any():  # no run gets any PET: the file lacks an input
+                raise DataError(f"the weather forecast has no temperature, from which this model derives its PET "
+                                f"({pet_input})")
+        elif oudin.any():  # rows without a temperature keep no PET: their member is incomplete there
+            pet[oudin] = _with_oudin(out.loc[oudin].copy(), pet_input, lat)[pet_input].to_numpy(np.float64)
+        out[pet_input] = pet
+        return out
     if pet_input in absent or ("temperature" in absent and not (
             pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns)):
         out[pet_input] = np.nan
         return out
-    if gaps:
-        src = pet_source(frame, pet_input, pet_from_temperature)
-        if src is not None:
-            out[pet_input] = frame[src].to_numpy(np.float64)
-            return out
-        if "temperature" not in out.columns or not out["temperature"].notna().any():
-            raise DataError(f"the weather forecast has no temperature, from which this model derives its PET "
-                            f"({pet_input})")
-        return _with_oudin(out, pet_input, lat)
     if pet_input in out.columns and out[pet_input].notna().all() and pet_from_temperature != "always":
         return out
     if pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns \
             and frame["et0"].notna().all():
         out["pet"] = frame["et0"].to_numpy(np.float64)
         return out
+    if pet_from_temperature == "never":  # Oudin PET would be a kind this model never read
+        raise DataError(never_derived_text(pet_input))
     if "temperature" not in out.columns or out["temperature"].isna().any():
         day = ""
         if "temperature" in out.columns:
@@ -614,6 +680,13 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
         raise DataError(f"the weather forecast has no complete temperature{day}, from which this model derives its "
                         f"PET ({pet_input})")
     return _with_oudin(out, pet_input, lat)
+
+
+def never_derived_text(pet_input: str) -> str:
+    """The refusal of a forecast without the PET a model that never derives it reads."""
+    given = f"{pet_input} (or et0)" if pet_input == "pet" else pet_input
+    return (f"the weather forecast gives no {given}, and this model never derives its PET from temperature "
+            f"(data.pet_from_temperature: never): give the forecast's {given} column")
 
 
 def _with_oudin(out: pd.DataFrame, pet_input: str, lat: float) -> pd.DataFrame:
