@@ -427,3 +427,75 @@ def test_a_built_native_module_loads_without_the_build_tools(monkeypatch, tmp_pa
     broken.write_bytes(b"not an ELF file")
     assert native._load_built("broken", broken) is None
     assert native._load_built("absent", tmp_path / "absent.so") is None
+
+
+def test_a_build_killed_half_way_does_not_hold_up_the_next_run(monkeypatch, caplog, tmp_path):
+    """A process killed while compiling (terminal closed, `kill`) leaves cpp_extension's lock file behind, and
+    cpp_extension waits for that file to go before loading: every later run waited forever under "compiling the
+    C++ recurrence ... about a minute". The next build removes the leftover (one warning) and builds."""
+    from torch.utils import cpp_extension
+
+    from sca2lstm.models import native
+
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(tmp_path))
+    folder = tmp_path / native.module_name(native.compile_flags())
+    folder.mkdir()
+    (folder / "lock").touch()                        # what the killed build left
+
+    def load(build_directory, **kw):
+        # cpp_extension.load's own rule: while its lock file exists another process is building; wait for it.
+        assert not (Path(build_directory) / "lock").exists(), "would wait forever on a lock nobody holds"
+        return "module"
+
+    monkeypatch.setattr(cpp_extension, "load", load)
+    with caplog.at_level("WARNING", logger="sca2lstm"):
+        assert native._build(required=True) == "module"
+    assert "stopped half-way" in caplog.text
+
+
+def test_a_build_under_way_in_another_process_is_waited_for_and_not_redone(monkeypatch, tmp_path):
+    """The lock that clears a leftover must not clear a live build's: while another process holds the build
+    folder, the run waits (its lock file kept), then loads what that process built instead of building again."""
+    import threading
+
+    from torch.utils import cpp_extension
+
+    from sca2lstm.models import native
+
+    pytest.importorskip("fcntl")
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(tmp_path))
+    name = native.module_name(native.compile_flags())
+    folder = tmp_path / name
+    folder.mkdir()
+    built = folder / f"{name}.so"
+    monkeypatch.setattr(native, "_load_built", lambda n, path: "module" if path.exists() else None)
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: pytest.fail("built again"))
+    result = []
+    with native._build_lock(folder):                 # the other process, building (a new open file: its own lock)
+        (folder / "lock").touch()
+        waiting = threading.Thread(target=lambda: result.append(native._build(required=True)))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and (folder / "lock").exists()
+        built.touch()                                # its build ends
+        (folder / "lock").unlink()
+    waiting.join(10)
+    assert result == ["module"]
+
+
+def test_a_build_folder_on_a_file_system_without_locks_still_builds(monkeypatch, tmp_path):
+    """Some network shares refuse flock (ENOLCK): the build goes on under cpp_extension's own lock, as before,
+    rather than falling back to the Python loops; a lock file there is then not taken for a leftover."""
+    import fcntl
+
+    from torch.utils import cpp_extension
+
+    from sca2lstm.models import native
+
+    def no_locks(fd, op):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    monkeypatch.setenv("SCA2LSTM_NATIVE_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: "module")
+    assert native._build(required=True) == "module"

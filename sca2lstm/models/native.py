@@ -148,6 +148,51 @@ def _load_built(name: str, path: Path):
         return None
 
 
+def _hold(handle) -> bool:
+    """Lock the open file ``handle`` for this process (waiting while another holds it): True, or False where the
+    system has no lock that it lets go when the process dies (neither ``fcntl`` nor ``msvcrt``, or a file system
+    that refuses ``flock``)."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some network shares): cpp_extension's lock alone, as before
+            return False
+        return True
+    try:
+        import msvcrt
+    except ImportError:
+        return False
+    handle.seek(0)
+    while True:
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # tries for 10 s, then raises: try again
+            return True
+        except OSError:
+            continue
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path):
+    """Hold the build folder for this process, with a lock the system lets go when the process dies.
+
+    cpp_extension's own lock is a file (``lock``) that it removes when the build ends; a process killed in the
+    middle of the build (the terminal window closed, ``kill``, a power cut) leaves it behind, and every later
+    command then waited on it forever under "compiling the C++ recurrence ... about a minute". Under this lock
+    no other sca2lstm process is building in ``folder``, so a ``lock`` file found there is such a leftover and
+    is removed (one warning). Where the system offers no such lock, only cpp_extension's remains."""
+    with open(folder / "sca2lstm.lock", "a+b") as handle:   # closing it (or dying) lets the lock go
+        if _hold(handle):
+            stale = folder / "lock"
+            if stale.exists():
+                log.warning("removing %s, left by a build of the C++ recurrence that was stopped half-way", stale)
+                stale.unlink(missing_ok=True)
+        yield
+
+
 def _build(required: bool):
     flags = compile_flags()
     name = module_name(flags)
@@ -161,8 +206,12 @@ def _build(required: bool):
     log.info("compiling the C++ recurrence (once per machine and torch version, about a minute)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return cpp_extension.load(name=name, sources=[str(_source_copy(folder))], build_directory=str(folder),
-                                  extra_cflags=flags, verbose=False)
+        with _build_lock(folder):
+            built = _load_built(name, folder / f"{name}.so")  # another process built it while this one waited
+            if built is not None:
+                return built
+            return cpp_extension.load(name=name, sources=[str(_source_copy(folder))], build_directory=str(folder),
+                                      extra_cflags=flags, verbose=False)
     # What a missing or failing compiler looks like: cpp_extension raises these and nothing else.
     except (OSError, RuntimeError, ImportError, subprocess.CalledProcessError) as exc:
         # The compiler's own "error:" line says more than the command line cpp_extension quotes first.
