@@ -165,3 +165,20 @@ def test_forecast_names_the_models_synthetic_folder_once(pretrained_ckpt, tiny_d
     assert sum(line.startswith("data: the built-in synthetic basins the model was trained on") for line in out) == 1
     assert sum("not on $SCA2LSTM_DATA_DIR=" in line for line in out) == 1
     assert list((tmp_path / "out").glob("basin_32006_issued_*/forecast.csv"))
+
+
+def test_a_model_pretrained_on_the_builtin_basins_refused_on_a_station_folder_says_to_pretrain_on_real_data(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """The guide's first pretraining with no data folder set learns the built-in basins; fine-tuning it on one's
+    own station folder is refused, and the one line said only to pass the synthetic folder, which is no way to
+    that station: it names the pretraining on real data the station needs."""
+    from sca2lstm.cli import finetune as finetune_cli
+
+    model = _recorded_copy(pretrained_ckpt, tmp_path / "m.pth", data_dir=str(tmp_path / "cache_gone"),
+                           builtin_data=True)
+    rc = finetune_cli.main(["--pretrained_model", str(model), "--target_basin", "32006", "--data_dir",
+                            str(tiny_data_dir), "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert "built-in synthetic" in err[0] and "pretrain on real data first" in err[0], err[0]
+    assert "python sca2lstm.py --data_dir" in err[0]

@@ -153,9 +153,14 @@ def resolve_data_dir(cli_value, cfg: Config, recorded: tuple | None = None) -> t
             log.info("No data folder configured (--data_dir, $SCA2LSTM_DATA_DIR, data.data_dir): using the "
                      "built-in synthetic basins in %s", path)
     if rec_builtin is not None and bool(rec_builtin) != builtin:
+        # A model pretrained on the synthetic basins (`python sca2lstm.py` with no data folder set, as a first try
+        # of the guide) meeting a station folder: the way to that station is another pretraining, not a flag.
+        real_needs = ("; for this data, pretrain on real data first (CAMELS-GB: python sca2lstm.py --data_dir "
+                      "/path/to/CAMELS_GB) and fine-tune or forecast with that model") if rec_builtin else ""
         raise DataError(f"the model was trained on {_describe(rec_dir, bool(rec_builtin))} but would run on "
                         f"{_describe(path, builtin)}; pass --data_dir with the model's kind of data "
-                        f"({('--data_dir ' + (BUILTIN if _is_cache_folder(rec_dir) else str(rec_dir))) if rec_builtin else 'a CAMELS-GB or station folder'})")
+                        f"({('--data_dir ' + (BUILTIN if _is_cache_folder(rec_dir) else str(rec_dir))) if rec_builtin else 'a CAMELS-GB or station folder'})"
+                        f"{real_needs}")
     return path, builtin
 
 
