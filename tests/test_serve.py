@@ -1398,3 +1398,18 @@ def test_the_chart_leaves_out_a_month_label_over_the_issue_day_label():
     assert skip, body
     # the skip comes before the label is drawn, and the label drawn is at the x the skip tested
     assert skip.start() < body.index('svgEl("text", { x, y: H - B + 16')
+
+
+def test_a_forecast_of_days_the_model_learned_from_says_so_on_the_page_as_the_command_does(service, bundle):
+    """An issue date picked by hand inside the model's training years: `sca2lstm forecast` says the forecast is
+    in-sample, not a test; the service said nothing, beside the observed flows it draws after the issue date. It
+    carries the command's very note, in Chinese for a reader who prefers it; a forecast of unseen days has none."""
+    c = service.client
+    p = {"issue_date": "1973-06-15", "leads": 3}
+    fc, _, _ = warned_forecast(bundle, "32006", data_dir=service.data_dir, issue_date="1973-06-15", leads=3)
+    english = next(n for n in fc.data["notes"] if "in-sample" in n)
+    assert english in c.get("/stations/32006/forecast", params=p).json()["notes"]
+    chinese = c.get("/stations/32006/forecast", params=p, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).json()["notes"]
+    assert "测站 32006：预报日 1973-06-16..1973-06-18 是模型" in " ".join(chinese) and english not in chinese, chinese
+    unseen = c.get("/stations/32006/forecast", params={"issue_date": "1976-06-15", "leads": 3}).json()["notes"]
+    assert not any("in-sample" in n for n in unseen), unseen

@@ -70,6 +70,16 @@ class BlendWeights:
     spread_source: str | None = None
 
 
+def days_within(spans, days) -> np.ndarray:
+    """[n] bool: whether each of ``days`` (dates) lies in one of ``spans`` (``(first, last)`` pairs, both included;
+    :meth:`BasinContext.seen_spans`)."""
+    d = np.asarray(pd.DatetimeIndex(days).values.astype("datetime64[D]"))
+    seen = np.zeros(len(d), bool)
+    for first, last in spans:
+        seen |= (d >= first) & (d <= last)
+    return seen
+
+
 @dataclass
 class BasinContext:
     """A basin resolved for one checkpoint (:meth:`resolve`). Arrays: ``static_raw`` [1, S] raw (NaN
@@ -371,15 +381,17 @@ class BasinContext:
         inside the checkpoint's training or validation spans of this basin, its training part (:meth:`training_days`:
         levels, recession bound, a new station's scale and spread) or the validation days its blend, tails and
         warnings are fitted on (:meth:`validation_days`)."""
-        d = np.asarray(pd.DatetimeIndex(days).values.astype("datetime64[D]"))
-        seen = np.zeros(len(d), bool)
-        for sp in self.trained_on:
-            if self.basin in sp["basins"]:
-                seen |= (d >= np.datetime64(sp["start"], "D")) & (d <= np.datetime64(sp["end"], "D"))
+        return days_within(self.seen_spans(), days)
+
+    def seen_spans(self) -> list[tuple]:
+        """The spans ``(first, last)`` (datetime64[D], both included) of :meth:`seen_days`: kept by a station's
+        setup in the service, which issues its forecasts without this context."""
+        spans = [(np.datetime64(sp["start"], "D"), np.datetime64(sp["end"], "D")) for sp in self.trained_on
+                 if self.basin in sp["basins"]]
         for a, b in (self.training_days(), self.validation_days()):
             if b > a:
-                seen |= (d >= self.record.dates[a]) & (d <= self.record.dates[b - 1])
-        return seen
+                spans.append((self.record.dates[a], self.record.dates[b - 1]))
+        return spans
 
     def in_sample(self, start, end) -> dict:
         """Which days of [start, end] with observed discharge the checkpoint learned this basin from.

@@ -42,11 +42,11 @@ from ..data.scaling import BasinScaler
 from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
 from ..weather.files import gauge_latitude, pet_input, require_inputs
-from .context import BasinContext
+from .context import BasinContext, days_within
 from .rain_mapping import ArchiveNotHere, StationRain, lagged_line, mapping_line
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
-from .reforecast import (Warnings, add_exceedance, apply_issue_setup, last_observation, resolve_warnings,
-                         weather_setting)
+from .reforecast import (Warnings, add_exceedance, apply_issue_setup, in_sample_note, last_observation,
+                         resolve_warnings, weather_setting)
 from .warn import lead_warnings
 from .operational import (OperationalForecast, check_recent_inputs, issue_forecast, members_note, recent_part,
                           stale_flow_note, weather_members)
@@ -87,6 +87,7 @@ class StationSetup:
     rating_curve: dict | None = None  # the station's curve (metadata file): forecasts carry stage_* columns
     notes: list = field(default_factory=list)  # warnings of its data checks (BasinContext.notes)
     rain: StationRain | None = None  # what a weather forecast's precipitation is mapped with (rain_mapping.py)
+    seen: list = field(default_factory=list)  # the spans the model learned the station from (BasinContext.seen_spans)
 
 
 def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=None,
@@ -103,7 +104,8 @@ def station_setup(bundle, station: str, ts: pd.DataFrame, data_dir, model_path=N
     leads = ctx.cfg.training.forecast_leads
     issue = {w: issue_setup(ctx, leads, calib, w) for w in ISSUE_WEATHER}  # "none" first: it fits the blend
     return StationSetup(scaler, issue, resolve_warnings(ctx, calib),
-                        ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes), StationRain.of(ctx))
+                        ctx.meta.rating_curve if ctx.meta is not None else None, list(ctx.notes), StationRain.of(ctx),
+                        ctx.seen_spans())
 
 
 def station_warnings(bundle, station: str, ts: pd.DataFrame, data_dir, calibration: dict | None) -> Warnings:
@@ -163,13 +165,19 @@ class LiveForecast:
     p_exceed: dict
     warnings: list
     notes: list = field(default_factory=list)  # what the station's data checks found (StationSetup.notes)
+    seen: list = field(default_factory=list)   # [leads] bool: a valid day the model learned from (the in_sample note)
 
     def first(self, leads: int) -> LiveForecast:
-        """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it."""
+        """The forecast of the first ``leads`` days: a lead's numbers do not depend on how many follow it; its
+        in-sample note names the valid days of those leads."""
         fc = copy.copy(self.forecast)
         fc.table = fc.table.iloc[:leads].reset_index(drop=True)
+        notes = [n for n in self.notes if getattr(n, "kind", None) != "in_sample"]
+        said = next((n for n in self.notes if getattr(n, "kind", None) == "in_sample"), None)
+        if said is not None:
+            notes.append(in_sample_note(said.values["basin"], fc.table["valid_date"], self.seen[:leads]))
         return LiveForecast(fc, self.levels, {n: p[:leads] for n, p in self.p_exceed.items()}, self.warnings[:leads],
-                            self.notes)
+                            [n for n in notes if n], self.seen[:leads])
 
 
 def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
@@ -196,8 +204,11 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     lagged = lagged_line((read or {}).get("lagged"), "the weather forecast")
     # the notes `sca2lstm forecast` writes: the station's checks (on its whole record: ``setup``), then the issue's
     # own (a record shorter than the model's window, an older weather forecast, ...), each once
-    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, lagged, mapping) if n)]
-    return LiveForecast(fc, setup.warnings.levels, probs, highest, list(dict.fromkeys(notes)))
+    # a forecast of days the model learned from (an issue date asked for by hand): as `sca2lstm forecast` says it
+    seen = days_within(setup.seen, fc.table["valid_date"])
+    in_sample = in_sample_note(station, fc.table["valid_date"], seen)
+    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, lagged, mapping, in_sample) if n)]
+    return LiveForecast(fc, setup.warnings.levels, probs, highest, list(dict.fromkeys(notes)), seen.tolist())
 
 
 def forecast_station(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir,

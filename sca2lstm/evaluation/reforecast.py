@@ -190,12 +190,19 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
     fc.rating_curve = ctx.meta.rating_curve if ctx.meta is not None else None
     fc.table = add_stage_columns(fc.table, fc.rating_curve)
     first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
-    seen = ctx.seen_days(fc.table["valid_date"])
-    if seen.any():  # a forecast of past days the model learned from: a check of it there is no test
-        days = fc.table["valid_date"][seen]
-        add_note(fc.data, Note("in_sample", basin=ctx.basin, first=str(days.min().date()),
-                               last=str(days.max().date())))
+    add_note(fc.data, in_sample_note(ctx.basin, fc.table["valid_date"], ctx.seen_days(fc.table["valid_date"])))
     return fc, warnings, first
+
+
+def in_sample_note(basin: str, valid_dates, seen):
+    """The note of a forecast of past days the model learned from (``seen``: [leads] bool of ``valid_dates``,
+    :meth:`~sca2lstm.evaluation.context.BasinContext.seen_days`): a check of it there is no test. None where no
+    valid day is one of them."""
+    seen = np.asarray(seen, bool)
+    if not seen.any():
+        return None
+    days = pd.DatetimeIndex(valid_dates)[seen]
+    return Note("in_sample", basin=basin, first=str(days.min().date()), last=str(days.max().date()))
 
 
 def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame, observed=None,
