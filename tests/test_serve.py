@@ -657,7 +657,7 @@ BAD_POSTS = [
     ("pet over the reader's range", {"json": _day(pet=51.0), "headers": AUTH}, 422,
      ["observations.0.pet", "0..50 mm/day"]),
     ("unknown field", {"json": _day(flow=3.0), "headers": AUTH}, 422,
-     ["observations.0.flow: unknown field; allowed: date, precipitation, temperature, pet, discharge (got 3.0)"]),
+     ["observations.0.flow: unknown field; allowed: date, precipitation, temperature, pet, discharge, stage (got 3.0)"]),
     ("unknown top-level field", {"json": {**_day(), "station": "32006"}, "headers": AUTH}, 422,
      ['station: unknown field; allowed: observations (got "32006")']),
     ("no values", {"json": {"observations": [{"date": "1977-03-01"}]}, "headers": AUTH}, 422, ["observations.0"]),

@@ -300,3 +300,47 @@ def test_reading_the_levels_issues_no_forecast_and_gives_those_the_forecast_warn
         assert {n: {k: v for k, v in lv.items() if k != "stage"} for n, lv in got["levels"].items()} == fc["levels"]
         for name, lv in got["levels"].items():  # every flow as a water level too: h = sqrt(Q / 10)
             assert lv["stage"] == pytest.approx((lv["value"] / 10.0) ** 0.5, rel=1e-9), name
+
+
+def test_a_stage_only_station_posts_its_water_level_and_the_curve_gives_the_discharge(live, data, tmp_path):
+    """A township gauge reads only its water level (imported with stage= and --rating): the post took discharge
+    alone, so its observer had to work the curve by hand. A posted ``stage`` is stored as the discharge the
+    station's curve gives it (Q = 10 h^2: 1.5 m is 22.5 m3/s); discharge and stage together, a stage below the
+    curve and a stage at a station without a curve are refused in one line."""
+    zh = {**AUTH, "Accept-Language": "zh-CN,zh;q=0.9"}
+    _imported(data)                                                   # no curve
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/observations", headers=zh,
+                   json={"observations": [{"date": "1978-01-01", "stage": 1.5}]})
+        assert r.status_code == 422 and r.json()["detail"] == (
+            "观测：测站 32006 没有水位流量关系曲线（元数据文件中），无法换算 1978-01-01 的水位；请上报流量（m3/s）"), r.text
+    _imported(data, rating_curve=CURVE)
+    with TestClient(create_app(data, tmp_path / "db2.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/observations", headers=AUTH,
+                   json={"observations": [{"date": "1978-01-01", "stage": 1.5, "precipitation": 3.0}]})
+        assert r.status_code == 200, r.text
+        got = c.get("/stations/32006/observations", params={"start": "1978-01-01", "end": "1978-01-01"}).json()
+        assert got["observations"][0]["discharge"] == 22.5 and got["observations"][0]["precipitation"] == 3.0
+        both = c.post("/stations/32006/observations", headers=AUTH,
+                      json={"observations": [{"date": "1978-01-02", "stage": 1.5, "discharge": 22.5}]})
+        assert both.status_code == 422 and "gives both discharge and stage" in both.json()["detail"], both.text
+        below = c.post("/stations/32006/observations", headers=AUTH,
+                       json={"observations": [{"date": "1978-01-02", "stage": -0.2}]})
+        assert below.status_code == 422 and below.json()["detail"].startswith(
+            "observations: stage on 1978-01-02: a water level of -0.2 m lies below the rating curve"), below.text
+        assert "\n" not in below.json()["detail"]
+    _imported(data)
+
+
+def test_the_pages_form_posts_a_water_level_too(live, data, tmp_path):
+    """The page's form had rain, temperature and flow: its stage-only observer can post the water level, labelled
+    in the reader's language, and the script sends it as ``stage``."""
+    from sca2lstm.serve import app as app_module
+
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        zh = c.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
+    assert '或水位（m，有水位流量关系曲线的测站） <input type="number" id="obs-stage"' in zh
+    script = (os.path.dirname(app_module.__file__) + "/static/app.js")
+    with open(script, encoding="utf-8") as f:
+        posted = next(line for line in f if "for (const name of" in line and '"discharge"' in line)
+    assert '"stage"' in posted, posted

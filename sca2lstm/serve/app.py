@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge, stage_columns
 from ..data.station_meta import times_text
-from ..errors import CheckpointError, Sca2lstmError, StationFileError
+from ..errors import CheckpointError, Sca2lstmError, StationFileError, UsageError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS, history_days
 from ..evaluation.warn import station_warning
@@ -570,6 +570,16 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         ``?unusual=true`` confirms it; ``DELETE .../observations/{date}`` takes a posted day back."""
         stations.check(station)
         days = [{"date": d.date.isoformat(), **{c: getattr(d, c) for c in OBS_COLUMNS}} for d in body.observations]
+        staged = [(day, d.stage) for day, d in zip(days, body.observations) if d.stage is not None]
+        if staged:  # a stage-only station reads its water level: the discharge its curve gives, as the import does
+            curve = stations.meta(station).rating_curve
+            if curve is None:
+                raise HTTPException(422, Message("no_rating_curve", station=station, day=staged[0][0]["date"]))
+            for day, stage in staged:
+                try:
+                    day["discharge"] = level_discharge(curve, stage, pd.Timestamp(day["date"]), warn=False)
+                except UsageError as e:
+                    raise HTTPException(422, Message("stage_off_curve", day=day["date"], reason=str(e))) from None
         top = stations.record_max(station, "discharge_vol")
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
         if big and not unusual:

@@ -55,6 +55,11 @@ MESSAGES = {
                            "post it again with ?unusual=true",
                      "zh": "观测：{day} 的流量 {flow:g} m3/s 是该测站记录最大流量（{top:g} m3/s）的 {times} 倍；是输入错误"
                            "还是单位不同？如果河流确实涨得这么高，请加上 ?unusual=true 再次上报"},
+    "no_rating_curve": {"en": "observations: station {station} has no rating curve (its metadata file) to convert the "
+                              "stage of {day} with; post its discharge in m3/s",
+                        "zh": "观测：测站 {station} 没有水位流量关系曲线（元数据文件中），无法换算 {day} 的水位；请上报流量（m3/s）"},
+    "stage_off_curve": {"en": "observations: stage on {day}: {reason}",
+                        "zh": "观测：{day} 的水位：{reason}"},
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",
                    "zh": "内部错误（{error}）；详情见服务器日志"},
     "no_weather_stored": {"en": "weather_archive: no weather forecast is stored for station {station}; post one (POST "

@@ -33,7 +33,8 @@ TEXT = {
                       "than the instantaneous 20-year peak. A day warns on a level when the chance of a flow above it "
                       "reaches the level's warning probability.",
         "weights": "What the model looked at on the issue day", "post": "Post observations", "rain": "Rain (mm)",
-        "temperature": "Temperature (°C)", "flow": "Flow (m³/s)", "token": "Token", "post_button": "Post",
+        "temperature": "Temperature (°C)", "flow": "Flow (m³/s)",
+        "stage": "or water level (m; a station with a rating curve)", "token": "Token", "post_button": "Post",
         "verification": "Issued forecasts against what was observed", "issued_for": "Issued for",
         "observed_col": "Observed", "api_docs": "API documentation",
     },
@@ -46,7 +47,7 @@ TEXT = {
         "warning": "预警", "flows_note": "流量单位 m³/s，均为日平均流量，预警流量亦然：20 年一遇流量（q20y）低于同重现期的瞬时洪峰流量。"
                       "当超过某预警流量的概率达到该级别的预警概率时，该日发出预警。",
         "weights": "发布日模型关注的输入", "post": "上报观测", "rain": "降水（mm）", "temperature": "气温（°C）",
-        "flow": "流量（m³/s）", "token": "令牌", "post_button": "上报", "verification": "已发布预报与实测对比",
+        "flow": "流量（m³/s）", "stage": "或水位（m，有水位流量关系曲线的测站）", "token": "令牌", "post_button": "上报", "verification": "已发布预报与实测对比",
         "issued_for": "发布日", "observed_col": "实测", "api_docs": "API 文档",
     },
 }

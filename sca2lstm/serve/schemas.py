@@ -32,8 +32,9 @@ def allowed_range(name: str) -> str:
 
 
 class ObservationDay(BaseModel):
-    """One day's observations; any subset of the four values (at least one). Values outside the
-    ranges the data reader accepts are refused."""
+    """One day's observations; any subset of the four values (at least one), the discharge given as it is or, at a
+    station with a rating curve, as its water level (``stage``). Values outside the ranges the data reader accepts
+    are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +43,9 @@ class ObservationDay(BaseModel):
     temperature: _Number | None = Field(None, description=f"degC, daily mean, {allowed_range('temperature')}")
     pet: _Number | None = Field(None, description=f"potential evapotranspiration, {allowed_range('pet')}")
     discharge: _Number | None = Field(None, description=f"mean flow, {allowed_range('discharge')}")
+    stage: _Number | None = Field(None, description="water level, m on the station's rating curve (a station with one, "
+                                                     "in its metadata file): stored as the discharge the curve gives it, "
+                                                     "instead of discharge")
 
     @field_validator("date")
     @classmethod
@@ -65,8 +69,11 @@ class ObservationDay(BaseModel):
 
     @model_validator(mode="after")
     def _some_value(self):
-        if all(getattr(self, c) is None for c in POSTED):
-            raise ValueError("a day needs at least one of precipitation, temperature, pet, discharge")
+        if all(getattr(self, c) is None for c in (*POSTED, "stage")):
+            raise ValueError("a day needs at least one of precipitation, temperature, pet, discharge, stage")
+        if self.stage is not None and self.discharge is not None:
+            raise ValueError(f"day {self.date} gives both discharge and stage; give one (stage is converted to "
+                             "discharge through the station's rating curve)")
         return self
 
 

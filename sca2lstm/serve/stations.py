@@ -133,6 +133,11 @@ class StationData:
         self._files[station] = files
         return files
 
+    def meta(self, station: str) -> StationMeta:
+        """The station's metadata file as read with its data (its rating curve, levels, ...)."""
+        with self._lock:
+            return self._read_files(station).meta
+
     def record_max(self, station: str, column: str) -> float | None:
         """The largest value of ``column`` in the station's file (None: no such value)."""
         with self._lock:

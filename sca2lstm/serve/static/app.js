@@ -480,7 +480,8 @@ async function loadWarnings() {
 async function post(ev) {
   ev.preventDefault();
   const day = { date: $("#obs-date").value };
-  for (const name of ["precipitation", "temperature", "discharge"]) {
+  // a stage-only station's observer posts the water level: the service converts it through the station's curve
+  for (const name of ["precipitation", "temperature", "discharge", "stage"]) {
     const v = $("#obs-" + name).value;
     if (v !== "") day[name] = Number(v);
   }
