@@ -1410,6 +1410,6 @@ def test_a_forecast_of_days_the_model_learned_from_says_so_on_the_page_as_the_co
     english = next(n for n in fc.data["notes"] if "in-sample" in n)
     assert english in c.get("/stations/32006/forecast", params=p).json()["notes"]
     chinese = c.get("/stations/32006/forecast", params=p, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).json()["notes"]
-    assert "测站 32006：预报日 1973-06-16..1973-06-18 是模型" in " ".join(chinese) and english not in chinese, chinese
+    assert "测站 32006：预报日期 1973-06-16..1973-06-18 是模型" in " ".join(chinese) and english not in chinese, chinese
     unseen = c.get("/stations/32006/forecast", params={"issue_date": "1976-06-15", "leads": 3}).json()["notes"]
     assert not any("in-sample" in n for n in unseen), unseen
