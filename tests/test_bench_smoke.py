@@ -183,3 +183,28 @@ def test_a_fitted_median_level_puts_half_the_flows_below_it_on_the_basins_it_was
     assert (fl["below_issued"] > 0.67).all()
     assert np.allclose(fl["below_fitted"], 0.5, atol=0.02), fl
     assert (fl["level"] < 0.5).all()
+
+
+def test_patchy_rain_copy_blanks_only_rain_nested_by_rate_and_the_candidate_keeps_whole_windows(tiny_data_dir,
+                                                                                              tmp_path):
+    """bench/patchy_rain.py: a gapped copy differs from its source only in blanked rain cells, the days blanked at
+    10 % are among those at 20 % (one draw per day), and the candidate sum is the plain sum on whole windows bit for
+    bit and the days-present sum rescaled to the window where 6 of 7 days are present."""
+    bench = _load_bench("patchy_rain")
+    blanked = {r: bench.gapped_copy(tiny_data_dir, tmp_path / f"g{r}", r, seed=0) for r in (0.1, 0.2)}
+    src = sorted((tiny_data_dir / "timeseries").glob("*.csv"))[0]
+    a = pd.read_csv(src)
+    g1, g2 = (pd.read_csv(tmp_path / f"g{r}" / "timeseries" / src.name) for r in (0.1, 0.2))
+    for g in (g1, g2):
+        pd.testing.assert_frame_equal(g.drop(columns="precipitation"), a.drop(columns="precipitation"))
+        kept = g["precipitation"].notna()
+        assert (g.loc[kept, "precipitation"] == a.loc[kept, "precipitation"]).all()
+    gone1, gone2 = g1["precipitation"].isna(), g2["precipitation"].isna()
+    assert (gone1 <= gone2).all() and 0.05 < gone1.mean() < 0.15 and 0.15 < gone2.mean() < 0.25
+    assert blanked[0.1][src.name.split("_")[-2]] == int(gone1.sum())
+    p = a["precipitation"]
+    assert np.array_equal(bench.rescaled_sum(p, 30, 0.8), p.rolling(30, min_periods=30).sum().to_numpy(),
+                          equal_nan=True)
+    q = pd.Series([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, np.nan, 9.0])
+    s = bench.rescaled_sum(q, 7, 0.8)
+    assert np.isnan(s[:6]).all() and s[6] == (1 + 2 + 4 + 5 + 6 + 7) * 7 / 6 and np.isnan(s[7]) and np.isnan(s[8])
