@@ -8,13 +8,18 @@ import pandas as pd
 from sca2lstm.evaluation.context import BasinContext
 
 
+def _observed_rain(bundle, data_dir, basin: str) -> pd.Series:
+    """The basin's observed daily precipitation (mm/d) by date, as the model's record holds it."""
+    ctx = BasinContext.resolve(bundle, data_dir, basin)
+    p = ctx.record.x[:, list(ctx.cfg.data.dynamic_inputs).index("precipitation")].astype(np.float64)
+    return pd.Series(p, index=pd.DatetimeIndex(ctx.record.dates))
+
+
 def drizzly_archive(bundle, data_dir, basin: str, issue_dates, leads: int = 7, seed: int = 3) -> pd.DataFrame:
     """A long table (issue_date, lead_days, valid_date, member, precipitation, temperature) that forecasts 1-2 mm
     on the days the basin stayed dry and damps its storms (0.6 v + 0.6 mm): drizzly with damped storms, the case
     ``--precip_mapping auto`` maps. Valid days without an observed value are left out."""
-    ctx = BasinContext.resolve(bundle, data_dir, basin)
-    p = ctx.record.x[:, list(ctx.cfg.data.dynamic_inputs).index("precipitation")].astype(np.float64)
-    obs = pd.Series(p, index=pd.DatetimeIndex(ctx.record.dates))
+    obs = _observed_rain(bundle, data_dir, basin)
     rng = np.random.default_rng(seed)
     rows = []
     for t0 in pd.DatetimeIndex(issue_dates):
@@ -32,9 +37,7 @@ def erring_runs(bundle, data_dir, basin: str, issue_dates, leads: int = 7, seed:
     their own: the basin's observed rain of the valid day times a mean-one log-normal error of sd 0.3 + 0.6 k / leads;
     ``beyond`` mm on the valid days after its record (a run issued on its last days forecasts the days after them),
     the case the lagged combination (``--weather_lags auto``) gains on."""
-    ctx = BasinContext.resolve(bundle, data_dir, basin)
-    p = ctx.record.x[:, list(ctx.cfg.data.dynamic_inputs).index("precipitation")].astype(np.float64)
-    obs = pd.Series(p, index=pd.DatetimeIndex(ctx.record.dates))
+    obs = _observed_rain(bundle, data_dir, basin)
     rng = np.random.default_rng(seed)
     rows = []
     for t0 in pd.DatetimeIndex(issue_dates):
