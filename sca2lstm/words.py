@@ -11,6 +11,8 @@ read - ``forecast.csv``/``forecast.json`` keys and columns, ``levels.json`` - st
 
 from __future__ import annotations
 
+import unicodedata
+
 from .notes import LIST_SEPARATOR
 
 #: The languages of ``sca2lstm forecast --language`` (the first is the default).
@@ -41,6 +43,16 @@ WORDS = {
                   "zh": "注意：预见期第 {leads} 天的整个预报区间都低于该流域实测最快的退水过程，已抬高到该退水线；"
                         "区间宽度为零并不表示确定：模型与该流域的数据在此不一致（数据单位不同？模型是用其他流域训练的？）"},
     "output": {"en": "Output: {folder}", "zh": "输出：{folder}"},
+    # how an ensemble's flow forecast combines its members (the heading's {members}: evaluation/operational.py)
+    "heading_members": {"en": ", {phrase}", "zh": "，{phrase}"},
+    "members_mixture": {"en": "the mixture over {n} weather members", "zh": "{n} 个天气集合成员的混合分布"},
+    "members_mean": {"en": "the mean of {n} weather members' point forecasts (a model without quantiles: no interval)",
+                     "zh": "{n} 个天气集合成员点预报的平均值（模型不输出分位数：没有预报区间）"},
+    # the forecast table's column headers (cli/forecast.py); quantile columns (q05 ..) keep their names
+    "table_valid_date": {"en": "valid date", "zh": "预报日期"},
+    "table_lead": {"en": "lead", "zh": "预见期"},
+    "table_median": {"en": "median", "zh": "中位数"},
+    "table_stage_unit": {"en": "m (water level)", "zh": "m（水位）"},
     "reforecast_heading": {"en": "\nBasin {basin}: {n} issue dates {first}..{last}, {leads} leads (model {model})",
                            "zh": "\n测站 {basin}：{first}..{last} 共 {n} 个发布日，{leads} 个预见期（模型 {model}）"},
     "reforecast_output": {"en": "Output: {table}  (score it with: sca2lstm verify {command})",
@@ -147,6 +159,17 @@ def say(kind: str, lang: str = "en", /, **values) -> str:
     """The words ``kind`` of :data:`WORDS` in ``lang`` (its English where it has no ``lang``), with ``values``."""
     said = WORDS[kind]
     return (said.get(lang) or said["en"]).format(**values)
+
+
+def width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: two for a wide (CJK) character, one for any other."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in str(text))
+
+
+def rjust(text: str, columns: int) -> str:
+    """``text`` right-aligned in ``columns`` terminal columns (:func:`width`), as ``f"{text:>{columns}}"`` aligns a
+    text of one-column characters: a Chinese table header lines up with its figures."""
+    return " " * max(0, columns - width(text)) + str(text)
 
 
 def listed(names, lang: str = "en") -> str:

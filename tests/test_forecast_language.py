@@ -245,3 +245,71 @@ def test_fan_chart_words_follow_the_font_found(font, tmp_path, monkeypatch):
     assert not (english if font else words) & set(texts)
     above = next(t for t in texts if "huge 100.0" in t)
     assert above.startswith("超出图幅的预警级 (m³/s)：\n" if font else "levels above the chart (m$^3$/s):\n"), above
+
+
+def _table(stage: bool, quantiles=("q05", "q95")) -> pd.DataFrame:
+    t = pd.DataFrame({"valid_date": pd.to_datetime(["2020-06-02", "2020-06-03"]), "lead_days": [1, 2],
+                      "median": [12.3456, 7.5], **{q: [1.25 + i, 30.125 + i] for i, q in enumerate(quantiles)}})
+    if stage:
+        t = t.assign(stage_median=[1.5, 1.25], **{f"stage_{q}": [0.75, 2.5] for q in quantiles})
+    return t
+
+
+@pytest.mark.parametrize("stage", [False, True])
+@pytest.mark.parametrize("quantiles", [("q05", "q95"), ()])
+def test_forecast_table_is_printed_as_before_in_english_and_aligned_in_chinese(stage, quantiles):
+    from sca2lstm.cli.forecast import table_lines
+    from sca2lstm.words import width
+
+    t = _table(stage, quantiles)
+    # the English table as forecast printed it before it had a language
+    qcols, scols = list(quantiles), [c for c in ("stage_median", *(f"stage_{q}" for q in quantiles)) if c in t]
+    before = [f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s"]
+    before += [f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
+               + " ".join(f"{r[c]:9.3f}" for c in qcols) for _, r in t.iterrows()]
+    if scols:
+        before.append(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
+        before += [f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols)
+                   for _, r in t.iterrows()]
+    assert table_lines(t, "en") == before
+    zh = table_lines(t, "zh")
+    assert zh[0].split()[:3] == ["预报日期", "预见期", "中位数"] and "valid date" not in "".join(zh)
+    assert [line.split() for line in zh[1:3]] == [line.split() for line in before[1:3]]   # the same figures
+    # each header ends where its column's figures end, on a terminal (a Chinese character takes two columns)
+    rows = [(zh[0].removesuffix("   m3/s"), zh[1])] + ([(zh[3].removesuffix("   m（水位）"), zh[4])] if stage else [])
+    for head, row in rows:
+        ends = [m.end() for m in re.finditer(r"\S+", row)]
+        assert [sum(width(c) for c in head[:m.end()]) for m in re.finditer(r"\S+", head)] == ends, (head, row)
+    if stage:
+        assert zh[3].endswith("   m（水位）") and [line.split() for line in zh[4:]] == [line.split() for line in before[4:]]
+
+
+def test_ensemble_members_are_said_in_the_language():
+    from sca2lstm.evaluation.operational import members_phrase
+
+    assert members_phrase(3) == "the mixture over 3 weather members"
+    assert members_phrase(3, True) == ("the mean of 3 weather members' point forecasts (a model without quantiles: "
+                                       "no interval)")
+    assert members_phrase(3, language="zh") == "3 个天气集合成员的混合分布"
+    assert members_phrase(51, True, "zh") == "51 个天气集合成员点预报的平均值（模型不输出分位数：没有预报区间）"
+
+
+@pytest.mark.slow
+def test_zh_ensemble_forecast_heading_says_its_members_in_chinese(pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    from openmeteo_fixtures import ensemble_response
+
+    p = tmp_path / "ens.json"
+    p.write_text(json.dumps(ensemble_response("1976-06-16", [0.0] * 9, [[40.0] * 9, [0.0] * 9], [14.0] * 9)),
+                 encoding="utf-8")
+    for lang in ("en", "zh"):
+        assert _forecast(pretrained_ckpt, tiny_data_dir, tmp_path / lang, "--weather_forecast", str(p),
+                         "--language", lang) == 0
+        out = capsys.readouterr().out
+        heading = next(line for line in out.splitlines() if line.startswith(("Basin 32006: forecast", "测站 32006：")))
+        if lang == "en":
+            assert heading.startswith(f"Basin 32006: forecast issued {ISSUE} (issue-time+weather-forecast, the "
+                                      "mixture over 3 weather members; model "), heading
+        else:
+            assert heading.startswith(f"测站 32006：{ISSUE} 发布的预报（issue-time+weather-forecast，3 个天气集合成员的"
+                                      "混合分布；模型 "), heading
+            assert "  预报日期 预见期    中位数 " in out and "valid date" not in out

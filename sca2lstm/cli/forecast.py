@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..data.tables import parse_csv, read_bytes
 from ..weather.lagged import WEATHER_LAGS
 from ..weather.mapping import PRECIP_MAPPINGS
-from ..words import LANGUAGES, listed, say
+from ..words import LANGUAGES, listed, rjust, say, width
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -109,6 +109,34 @@ def collapsed_leads(table) -> list:
     return [int(r["lead_days"]) for _, r in table.iterrows() if r[q[0]] == r[q[-1]]]
 
 
+def table_lines(t, language: str = "en") -> list:
+    """The forecast table as printed: a line per lead day of the median and quantiles (m3/s), then, for a station
+    with a rating curve, the same as water levels (m). The headers in ``language``, each column as wide as its
+    header takes on a terminal (:func:`~sca2lstm.words.rjust`: a Chinese header is wider than its English one)."""
+    qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
+    head = {"valid_date": say("table_valid_date", language), "lead_days": say("table_lead", language),
+            "median": say("table_median", language), **{c: c for c in qcols}}
+    cols = {"valid_date": 10, "lead_days": 4, "median": 9, **{c: 9 for c in qcols}}
+    cols = {c: max(w, width(head[c])) for c, w in cols.items()}
+
+    def row(r, names):   # as the headers are joined, a trailing space where no column follows
+        return (f"{r['valid_date'].date()!s:>{cols['valid_date']}} {int(r['lead_days']):{cols['lead_days']}d} "
+                + " ".join(f"{r[c]:{cols[c.removeprefix('stage_')]}.3f}" for c in names))
+
+    def header(names):
+        return (f"{rjust(head['valid_date'], cols['valid_date'])} {rjust(head['lead_days'], cols['lead_days'])} "
+                + " ".join(rjust(head[c], cols[c]) for c in names))
+
+    lines = [header(["median"]) + " " + " ".join(rjust(c, cols[c]) for c in qcols) + "   m3/s"]
+    lines += [row(r, ["median"]) + " " + " ".join(f"{r[c]:{cols[c]}.3f}" for c in qcols) for _, r in t.iterrows()]
+    # the median's and every quantile's water level, whatever levels the model gives (q10, q90 ...)
+    scols = [c for c in ("median", *qcols) if f"stage_{c}" in t.columns]
+    if scols:  # a station with a rating curve: the same forecast as water levels (daily means)
+        lines.append(header(scols) + "   " + say("table_stage_unit", language))
+        lines += [row(r, [f"stage_{c}" for c in scols]) for _, r in t.iterrows()]
+    return lines
+
+
 def _body(args) -> int:
     from pathlib import Path
 
@@ -152,20 +180,12 @@ def _body(args) -> int:
         raise
     folder = write_forecast(fc, out_dir, args.format, **extra, language=args.language)
     t = fc.table
-    members = fc.members_phrase and f", {fc.members_phrase}"
+    members = fc.members_said(args.language)
     print(say("forecast_heading", args.language, basin=fc.basin, day=fc.issue_date.date(), setting=fc.setting,
-              members=members, model=path, ms=fc.seconds * 1000))
-    qcols = [c for c in t.columns if c.startswith("q") and c[1:].isdigit()]
-    print(f"{'valid date':>10} {'lead':>4} {'median':>9} " + " ".join(f"{c:>9}" for c in qcols) + "   m3/s")
-    for _, r in t.iterrows():
-        print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} {r['median']:9.3f} "
-              + " ".join(f"{r[c]:9.3f}" for c in qcols))
-    # the median's and every quantile's water level, whatever levels the model gives (q10, q90 ...)
-    scols = [c for c in (f"stage_{c}" for c in ("median", *qcols)) if c in t.columns]
-    if scols:  # a station with a rating curve: the same forecast as water levels (daily means)
-        print(f"{'valid date':>10} {'lead':>4} " + " ".join(f"{c[6:]:>9}" for c in scols) + "   m (water level)")
-        for _, r in t.iterrows():
-            print(f"{r['valid_date'].date()!s:>10} {int(r['lead_days']):4d} " + " ".join(f"{r[c]:9.3f}" for c in scols))
+              members=members and say("heading_members", args.language, phrase=members), model=path,
+              ms=fc.seconds * 1000))
+    for line in table_lines(t, args.language):
+        print(line)
     from ..evaluation.rain_mapping import lagged_line, mapping_line
 
     wf = fc.data.get("weather_forecast", {})

@@ -39,6 +39,7 @@ from ..weather.files import (WeatherForecast, check_weather_values, complete_pet
                              gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_input,
                              pet_ways)
 from ..weather.mixture import mixture_quantiles
+from ..words import say
 from .context import ESSENTIAL_INPUTS, BasinContext
 from .exceedance import quantile_column, quantile_levels
 from .rain_mapping import lagged_weather, mapped_weather
@@ -102,7 +103,11 @@ class OperationalForecast:
     @property
     def members_phrase(self) -> str:
         """How the forecast combines its weather members (``""`` without several): :func:`members_phrase`."""
-        return "" if self.members is None else members_phrase(len(self.members), self.point_only)
+        return self.members_said("en")
+
+    def members_said(self, language: str) -> str:
+        """:attr:`members_phrase` in ``language``."""
+        return "" if self.members is None else members_phrase(len(self.members), self.point_only, language)
 
     @property
     def setting(self) -> str:
@@ -119,13 +124,11 @@ def input_words() -> dict:
     return dict(FEATURE_TEXT)
 
 
-def members_phrase(members: int, point_only: bool = False) -> str:
-    """How the flow forecast of ``members`` weather members combines them, as the outputs say it: the mixture of
-    their distributions, or for a model without quantiles (``point_only``), which gives each member one flow and
-    no distribution to mix, the mean of those flows."""
-    if point_only:
-        return f"the mean of {members} weather members' point forecasts (a model without quantiles: no interval)"
-    return f"the mixture over {members} weather members"
+def members_phrase(members: int, point_only: bool = False, language: str = "en") -> str:
+    """How the flow forecast of ``members`` weather members combines them, as the outputs say it in ``language``
+    (:data:`~sca2lstm.words.WORDS`): the mixture of their distributions, or for a model without quantiles
+    (``point_only``), which gives each member one flow and no distribution to mix, the mean of those flows."""
+    return say("members_mean" if point_only else "members_mixture", language, n=members)
 
 
 def interval_bands(table: pd.DataFrame) -> dict:
