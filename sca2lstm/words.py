@@ -11,9 +11,10 @@ read - ``forecast.csv``/``forecast.json`` keys and columns, ``levels.json`` - st
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-from .notes import LIST_SEPARATOR
+from .notes import LIST_SEPARATOR, Note
 
 #: The languages of ``sca2lstm forecast --language`` (the first is the default).
 LANGUAGES = ("en", "zh")
@@ -147,12 +148,108 @@ PHRASES = {
     "pooled over the calibration basins": {"zh": "各校准流域合并拟合"},
     "off (model.persistence_blend is false)": {"zh": "关闭（model.persistence_blend 为 false）"},
     "the model's own quantiles (no calibration stored beside the model)": {"zh": "模型自身的分位数（模型旁没有校准文件）"},
+    "fitted on the validation days": {"zh": "在验证期上拟合"},
+    "raw model (no validation issue dates)": {"zh": "模型原始输出（没有验证期发布日）"},
+    "the pretrained model": {"zh": "预训练模型"},
+    "an earlier calibration of this model": {"zh": "该模型此前的一次校准"},
+    "station metadata (water level)": {"zh": "测站元数据文件（水位）"},
+    "user (water level)": {"zh": "用户给定（水位）"},
 }
 
 
+#: Where a level, its warning probability, the blend or the intervals came from, said from its parts (a span, a count,
+#: a weather setting, another source): kind -> language -> template, as :data:`WORDS`. A source is built as a
+#: :class:`Source` (its English text, kept in forecast.json and levels.json as before); read back from a file as
+#: text, it is recognised by its English template (:func:`phrase`), each value as :data:`_SOURCE_VALUES` allows.
+SOURCES = {
+    # the intervals (evaluation/calibration.py spread_origin, station_spread, issue_setup)
+    "taken_from": {"en": "taken from {source}", "zh": "取自{source}"},
+    "fitted_on_own_validation": {"en": "fitted on this basin's validation days {days}",
+                                 "zh": "在该流域的验证期 {days} 上拟合"},
+    "no_training_forecasts": {"en": "{origin} (no training-year forecasts)", "zh": "{origin}（没有训练年份的预报）"},
+    "few_training_forecasts": {"en": "{origin} ({n} training-year forecasts per lead)",
+                               "zh": "{origin}（每个预见期只有 {n} 个训练年份的预报）"},
+    "rescaled_to_station": {"en": "pooled, rescaled to the station's training years {span} ({n} forecasts per lead)",
+                            "zh": "各校准流域合并拟合，再按该测站训练年份 {span} 重新缩放（每个预见期 {n} 个预报）"},
+    "own_quantiles_no_setting": {
+        "en": "the model's own quantiles (the calibration beside the model holds no '{weather}' spread; sca2lstm "
+              "calibrate --model M.pth --settings {weather} fits it)",
+        "zh": "模型自身的分位数（模型旁的校准文件中没有 '{weather}' 的预报区间；sca2lstm calibrate --model M.pth "
+              "--settings {weather} 可拟合）"},
+    "of_setting": {"en": "{origin} ({weather})", "zh": "{origin}（{weather}）"},
+    # the blend with persistence (issue_setup)
+    "blend_pooled": {"en": "pooled over basins ({weather})", "zh": "各流域合并拟合（{weather}）"},
+    "blend_fitted": {"en": "fitted on the validation days {span}", "zh": "在验证期 {span} 上拟合"},
+    # a level's warning probability (calibration.warn_probabilities) and a fitted level (levels.fit_return_levels)
+    "chosen_taken_from": {"en": "chosen on validation (F1), taken from {source}",
+                          "zh": "在验证期按 F1 选定，取自{source}"},
+    "as_nearest": {"en": "as {near}, the nearest return-period level", "zh": "同 {near}（最接近的重现期流量）"},
+    "fitted_level": {"en": "{dist}, {years} ({n} annual maxima)", "zh": "{dist}，{years}（{n} 个年最大值）"},
+    "fitted_level_dry": {"en": "{dist}, {years} ({n} annual maxima, {dry} without flow)",
+                         "zh": "{dist}，{years}（{n} 个年最大值，其中 {dry} 个无流量）"},
+    "calendar_years": {"en": "calendar years {years}", "zh": "日历年 {years}"},
+}
+
+#: What each value of a :data:`SOURCES` template may be, where a source read back as text is recognised (anything
+#: else: any text).
+_SOURCE_VALUES = {"n": r"\d+", "dry": r"\d+", "weather": r"none|forecast|ensemble|perfect", "dist": r"\w+",
+                  "near": r"q\d+y", "span": r"\S+", "days": r"\S+", "years": r"(?:calendar years )?[\d-]+"}
+
+
+class Source(Note):
+    """Where a level, its warning probability, the blend or the intervals came from (:data:`SOURCES`): its English
+    text (a ``str``, as forecast.json and levels.json keep it) that keeps its kind and values, said in another
+    language from them (:func:`phrase`: a value that is a source or a phrase of :data:`PHRASES` too)."""
+
+    catalog = SOURCES
+
+    def said_in(self, lang: str) -> str:
+        template = self.catalog.get(self.kind, {}).get(lang)
+        if lang == "en" or template is None:
+            return str(self)
+        return template.format(**{k: phrase(v, lang) for k, v in self.values.items()})
+
+
+def _source_pattern(template: str):
+    parts = re.split(r"\{(\w+)\}", template)   # literal, name, literal, name, ..., literal
+    pattern = ""
+    for i, p in enumerate(parts):
+        if i % 2 == 0:
+            pattern += re.escape(p)
+        else:   # a value said twice is the same value both times
+            pattern += f"(?P={p})" if f"(?P<{p}>" in pattern else f"(?P<{p}>{_SOURCE_VALUES.get(p, '.+')})"
+    return re.compile(pattern)
+
+
+#: the templates with the most words of their own first: "pooled over basins (forecast)" is "blend_pooled", not any
+#: "{origin} ({weather})"
+_SOURCE_PATTERNS = {kind: _source_pattern(SOURCES[kind]["en"]) for kind in
+                    sorted(SOURCES, key=lambda k: -len(re.sub(r"\{\w+\}", "", SOURCES[k]["en"])))}
+
+
+def source_of(text: str):
+    """``text`` as a :class:`Source` where it is one a :data:`SOURCES` template says in English (a source read back
+    from levels.json), else None."""
+    for kind, pattern in _SOURCE_PATTERNS.items():
+        m = pattern.fullmatch(text)
+        if m:
+            return Source._of(text, kind, m.groupdict())
+    return None
+
+
 def phrase(value, lang: str = "en"):
-    """``value`` in ``lang`` where it is one of :data:`PHRASES`, else as it is."""
-    return PHRASES.get(value, {}).get(lang, value) if isinstance(value, str) else value
+    """``value`` in ``lang``: a :class:`Source` (or a text that is one, :func:`source_of`) from its parts, one of
+    :data:`PHRASES` as it says it, anything else as it is."""
+    if lang == "en":
+        return value
+    if isinstance(value, Note):
+        return value.said_in(lang)
+    if not isinstance(value, str):
+        return value
+    if value in PHRASES:
+        return PHRASES[value].get(lang, value)
+    found = source_of(value)
+    return found.said_in(lang) if found is not None else value
 
 
 def say(kind: str, lang: str = "en", /, **values) -> str:

@@ -313,3 +313,49 @@ def test_zh_ensemble_forecast_heading_says_its_members_in_chinese(pretrained_ckp
             assert heading.startswith(f"测站 32006：{ISSUE} 发布的预报（issue-time+weather-forecast，3 个天气集合成员的"
                                       "混合分布；模型 "), heading
             assert "  预报日期 预见期    中位数 " in out and "valid date" not in out
+
+
+def test_calibration_sources_keep_their_english_and_say_their_parts_in_chinese():
+    """Where the blend, the intervals and a warning probability came from: the English text as before, the Chinese
+    from its parts (spans, counts, settings, whose calibration) and the same from the English text read back from
+    a file (levels.json) as from the parts."""
+    from sca2lstm.evaluation.calibration import spread_origin, warn_probabilities
+    from sca2lstm.evaluation.levels import Level
+    from sca2lstm.words import Source, phrase
+
+    span, days = "1990-10-01..1999-09-30", "2000-10-01..2005-09-30"
+    pooled = "pooled over the calibration basins"
+    own_calibration = {"basins": 1, "issue_time_blend": {"32006": [0.5]}, "validation_days": days}
+    taken = spread_origin({"spread": {"forecast": {"from": "the pretrained model"}}}, "forecast", "32006")
+    fitted = spread_origin(own_calibration, "none", "32006")
+    sources = {  # the English each said before it had parts (the f-strings of calibration.py)
+        taken: "taken from the pretrained model",
+        fitted: f"fitted on this basin's validation days {days}",
+        Source("of_setting", origin=taken, weather="forecast"): "taken from the pretrained model (forecast)",
+        Source("no_training_forecasts", origin=pooled): f"{pooled} (no training-year forecasts)",
+        Source("few_training_forecasts", origin=fitted, n=12):
+            f"fitted on this basin's validation days {days} (12 training-year forecasts per lead)",
+        Source("rescaled_to_station", span=span, n=3287):
+            f"pooled, rescaled to the station's training years {span} (3287 forecasts per lead)",
+        Source("own_quantiles_no_setting", weather="ensemble"):
+            "the model's own quantiles (the calibration beside the model holds no 'ensemble' spread; sca2lstm "
+            "calibrate --model M.pth --settings ensemble fits it)",
+        Source("blend_pooled", weather="forecast"): "pooled over basins (forecast)",
+        Source("blend_fitted", span=span): f"fitted on the validation days {span}",
+    }
+    stored = {"warn_probability": {"q2y": {"warn_probability": 0.3, "from": "the pretrained model"}}}
+    levels = {"q2y": Level("q2y", 10.0, "glo, 1970-2000 (30 annual maxima)"), "alert": Level("alert", 9.0, "user")}
+    probs = warn_probabilities(stored, levels)
+    sources[probs["q2y"][1]] = "chosen on validation (F1), taken from the pretrained model"
+    sources[probs["alert"][1]] = "as q2y, the nearest return-period level"
+    sources["glo, 1970-2000 (30 annual maxima, 2 without flow)"] = "glo, 1970-2000 (30 annual maxima, 2 without flow)"
+    for source, english in sources.items():
+        assert source == english and phrase(source) == english
+        zh = phrase(source, "zh")
+        assert zh == phrase(english, "zh"), (zh, phrase(english, "zh"))   # read back as text: the same words
+        assert _FIGURES.findall(zh) == _FIGURES.findall(english), (english, zh)
+        assert not re.search(r"\b(?:taken|fitted|pooled|rescaled|forecasts|quantiles|chosen|nearest|maxima)\b", zh), zh
+    assert phrase(Source("rescaled_to_station", span=span, n=3287), "zh") == (
+        f"各校准流域合并拟合，再按该测站训练年份 {span} 重新缩放（每个预见期 3287 个预报）")
+    assert phrase("taken from the pretrained model (forecast)", "zh") == "取自预训练模型（forecast）"
+    assert phrase("a text of no source", "zh") == "a text of no source"

@@ -47,6 +47,7 @@ from tqdm import tqdm
 from ..data.tables import read_json
 from ..errors import DataError
 from ..fileio import atomic_write_text, file_sha256, json_text
+from ..words import Source
 from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
 from .levels import RETURN_PERIODS, record_levels, return_period_name
 from .persistence import fit_blend
@@ -219,9 +220,9 @@ def spread_origin(calibration: dict, setting: str, basin: str) -> str:
     holds that one basin), or pooled over the calibration basins."""
     sp = (calibration.get("spread") or {}).get(setting) or {}
     if sp.get("from"):
-        return f"taken from {sp['from']}"
+        return Source("taken_from", source=str(sp["from"]))
     if calibration.get("basins") == 1 and list(calibration.get("issue_time_blend") or {}) == [basin]:
-        return f"fitted on this basin's validation days {calibration.get('validation_days')}"
+        return Source("fitted_on_own_validation", days=str(calibration.get("validation_days")))
     return "pooled over the calibration basins"
 
 
@@ -251,10 +252,10 @@ def station_spread(ctx, spread: SpreadCalibration | None, alpha,
     i0, i1 = ctx.training_days()
     runs = validation_runs(ctx, i0, i1)
     if runs is None or runs.quantiles is None:
-        return spread, f"{origin} (no training-year forecasts)"
+        return spread, Source("no_training_forecasts", origin=origin)
     n = int(np.isfinite(runs.observed).sum(axis=0).min())
     if n < MIN_OWN_SPREAD_DAYS:
-        return spread, f"{origin} ({n} training-year forecasts per lead)"
+        return spread, Source("few_training_forecasts", origin=origin, n=n)
     levels = list(runs.levels)
     scale = float(ctx.scalers.basins[ctx.basin].q_mean)
     med, qs = adjust(runs.median, runs.quantiles, runs.last_obs, alpha, None, spread, levels, scale)
@@ -267,7 +268,7 @@ def station_spread(ctx, spread: SpreadCalibration | None, alpha,
             factors[:L, :, j] = np.clip(factors[:L, :, j] * g[:L, None], *FACTOR_RANGE)
     span = f"{ctx.record.dates[i0]}..{ctx.record.dates[i1 - 1]}"
     return (SpreadCalibration(spread.levels, spread.edges, factors, spread.days),
-            f"pooled, rescaled to the station's training years {span} ({n} forecasts per lead)")
+            Source("rescaled_to_station", span=span, n=n))
 
 
 def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str = "none") -> IssueSetup:
@@ -294,7 +295,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     if not ctx.cfg.model.persistence_blend:
         alpha, source = None, "off (model.persistence_blend is false)"
     elif weather != "none" and pooled is not None:
-        alpha, source = np.asarray(pooled, dtype=np.float64), f"pooled over basins ({weather})"
+        alpha, source = np.asarray(pooled, dtype=np.float64), Source("blend_pooled", weather=weather)
     elif stored is not None:
         alpha, source = np.asarray(stored, dtype=np.float64), "stored beside the model"
     else:
@@ -309,7 +310,7 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
                 a = fit_lead_blend(runs.median, runs.observed, runs.last_obs)
                 blend.per_lead = a.tolist()
                 span = f"{ctx.record.dates[v0]}..{ctx.record.dates[v1 - 1]}"
-                blend.per_lead_source = f"fitted on the validation days {span}"
+                blend.per_lead_source = Source("blend_fitted", span=span)
                 blend.tails = validation_tails(runs, a, bound, _no_weather_spread(ctx, calibration, a),
                                                extra["scale"], span)
                 note = tail_note(ctx.basin, blend.tails)
@@ -321,10 +322,10 @@ def issue_setup(ctx, leads: int, calibration: dict | None = None, weather: str =
     # Without a spread the model's own quantiles are issued: say why (a calibration fitted for some weather
     # settings only is not "no calibration", and refitting the setting is the remedy).
     own = ("the model's own quantiles (no calibration stored beside the model)" if not calibration else
-           f"the model's own quantiles (the calibration beside the model holds no {weather!r} spread; "
-           f"sca2lstm calibrate --model M.pth --settings {weather} fits it)")
+           Source("own_quantiles_no_setting", weather=weather))
     extra["spread_source"] = (own if extra["spread"] is None else ctx.blend.spread_source if weather == "none"
-                              else f"{spread_origin(calibration, weather, ctx.basin)} ({weather})")
+                              else Source("of_setting", origin=spread_origin(calibration, weather, ctx.basin),
+                                          weather=weather))
     return IssueSetup(alpha, source or "fitted on the validation days", bound, **extra, tails=tails)
 
 
@@ -660,11 +661,11 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
             # validation days chose it, or a forecaster reads it as chosen on their own station's.
             whose = stored[name].get("from")
             out[name] = (float(stored[name]["warn_probability"]),
-                         "chosen on validation (F1)" + (f", taken from {whose}" if whose else ""),
+                         Source("chosen_taken_from", source=str(whose)) if whose else "chosen on validation (F1)",
                          stored[name].get("by_lead"))
         elif rp:
             near = min(rp, key=lambda n: abs(np.log(rp[n] / lv.value)))
-            out[name] = (float(stored[near]["warn_probability"]), f"as {near}, the nearest return-period level",
+            out[name] = (float(stored[near]["warn_probability"]), Source("as_nearest", near=near),
                          stored[near].get("by_lead"))
         elif not calibration:
             out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)", None)
