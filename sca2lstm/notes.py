@@ -86,6 +86,28 @@ NOTES = {
               "learned from: compared with what was observed there, this forecast is in-sample, not a test",
         "zh": "测站 {basin}：预报日期 {first}..{last} 是模型（或其混合系数、预报区间、预警级）学习过的日子：与这些日子的实测相比，"
               "本预报属于样本内，不是检验"},
+    # what a reforecast (evaluation/reforecast.py) says of its issue dates, as a single forecast says it of one
+    "reforecast_stale_flow": {
+        "en": "basin {basin}: {n} issue date(s) between {first} and {last} have no flow observed on them; each starts "
+              "from the last observed flow, up to {days} day(s) before it (so does its persistence)",
+        "zh": "测站 {basin}：{first} 至 {last} 之间有 {n} 个发布日当天没有实测流量；每个都从最近一次实测流量起算，"
+              "最多早于发布日 {days} 天（持续性预报也是如此）"},
+    "reforecast_short_record": {
+        "en": "basin {basin}: {n} issue date(s) {first}..{last} have fewer days of record up to them than the {window} "
+              "the model reads: their state starts from a partly empty window, and forecasts this early in a record are "
+              "less reliable",
+        "zh": "测站 {basin}：{first}..{last} 的 {n} 个发布日截至当天的记录不足模型需读取的 {window} 天：模型状态从部分为空的"
+              "时段起算，记录开头这样早的预报可靠性较低"},
+    "reforecast_members_left_out": {
+        "en": "{source}: {n} issue date(s) with members incomplete on their lead days, left out as a single forecast "
+              "leaves them out (the first, {day}: {used} of {held} members used)",
+        "zh": "{source}：{n} 个发布日有集合成员在预见期内数据不全，这些成员已剔除，与单次预报相同（第一个为 {day}：{held} 个"
+              "成员中用了 {used} 个）"},
+    "reforecast_member_alone": {
+        "en": "{source}: {n} issue date(s) with one complete member left of the ensemble, issued from it as one weather "
+              "forecast (with its spread), as a single forecast issues them (the first, {day})",
+        "zh": "{source}：{n} 个发布日的集合只剩一个完整成员，与单次预报相同，仅由该成员作为单一天气预报发布（采用单一预报的"
+              "区间）（第一个为 {day}）"},
     # a weather forecast the service stored (serve/weather.py), as its forecasts' notes name it
     "stored_weather_forecast": {
         "en": "weather forecast {id} of station {station} (issued {issued})",

@@ -359,3 +359,55 @@ def test_calibration_sources_keep_their_english_and_say_their_parts_in_chinese()
         f"各校准流域合并拟合，再按该测站训练年份 {span} 重新缩放（每个预见期 3287 个预报）")
     assert phrase("taken from the pretrained model (forecast)", "zh") == "取自预训练模型（forecast）"
     assert phrase("a text of no source", "zh") == "a text of no source"
+
+
+@pytest.mark.slow
+def test_zh_reforecast_says_its_warnings_on_issue_dates_in_chinese_with_the_same_figures(pretrained_ckpt,
+                                                                                         tiny_data_dir, tmp_path,
+                                                                                         capsys):
+    """Issue dates near the record's start (a partly empty window) and in a gauge's gap (an older flow): the lines
+    a reforecast prints of them in Chinese hold the English ones' figures; the English lines are as before."""
+    import shutil
+
+    from sca2lstm.data.reader import timeseries_file
+
+    data = tmp_path / "camels"
+    shutil.copytree(tiny_data_dir, data)
+    f = timeseries_file(data, "32006")
+    ts = pd.read_csv(f)
+    ts.loc[(ts["date"] >= "1970-11-25") & (ts["date"] <= "1970-11-27"), ["discharge_vol", "discharge_spec"]] = float("nan")
+    ts.to_csv(f, index=False)
+    argv = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data),
+            "--from", "1970-11-20", "--to", "1970-12-02"]
+    said = {}
+    for lang in ("en", "zh"):
+        assert main([*argv, "--output_dir", str(tmp_path / lang), "--language", lang]) == 0
+        out = capsys.readouterr().out
+        said[lang] = [next(line for line in out.splitlines() if words in line) for words in
+                      (("have no flow observed on them", "fewer days of record") if lang == "en" else
+                       ("当天没有实测流量", "截至当天的记录不足"))]
+    assert said["en"][0] == ("basin 32006: 3 issue date(s) between 1970-11-25 and 1970-11-27 have no flow observed on "
+                             "them; each starts from the last observed flow, up to 3 day(s) before it (so does its "
+                             "persistence)")
+    assert said["en"][1].startswith("basin 32006: ") and "the model reads: their state starts" in said["en"][1]
+    for en, zh in zip(said["en"], said["zh"]):
+        # the same figures, in the order Chinese says them
+        assert zh.startswith("测站 32006：") and sorted(_FIGURES.findall(zh)) == sorted(_FIGURES.findall(en)), (en, zh)
+
+
+def test_reforecast_members_notes_keep_their_english_and_say_the_same_figures_in_chinese():
+    from sca2lstm.notes import Note
+
+    source = Note("weather_archive", path="archive.csv")
+    left = Note("reforecast_members_left_out", source=source, n=4, day="2020-06-02", used=48, held=51)
+    alone = Note("reforecast_member_alone", source=source, n=2, day="2020-06-09")
+    # as reforecast.py logged them before they were notes
+    assert left == ("weather archive archive.csv: 4 issue date(s) with members incomplete on their lead days, left "
+                    "out as a single forecast leaves them out (the first, 2020-06-02: 48 of 51 members used)")
+    assert alone == ("weather archive archive.csv: 2 issue date(s) with one complete member left of the ensemble, "
+                     "issued from it as one weather forecast (with its spread), as a single forecast issues them (the "
+                     "first, 2020-06-09)")
+    for note in (left, alone):
+        zh = note.said_in("zh")
+        assert zh.startswith("天气预报存档 archive.csv：") and "issue date" not in zh, zh
+        assert sorted(_FIGURES.findall(zh)) == sorted(_FIGURES.findall(note)), (note, zh)

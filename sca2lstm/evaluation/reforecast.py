@@ -21,7 +21,7 @@ import pandas as pd
 from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text, json_text
-from ..notes import Note
+from ..notes import Note, note_value
 from ..words import listed, say
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead, nest_warnings, quantile_levels
@@ -356,9 +356,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         part = lead_weather.partial(issue[keep])
         if part:
             day, used, held = part[0]
-            log.warning("%s: %d issue date(s) with members incomplete on their lead days, left out as a single "
-                        "forecast leaves them out (the first, %s: %d of %d members used)", weather_archive.source,
-                        len(part), pd.Timestamp(dates[day]).date(), used, held)
+            log.warning("%s", Note("reforecast_members_left_out", source=note_value(weather_archive.source),
+                                   n=len(part), day=str(pd.Timestamp(dates[day]).date()), used=int(used),
+                                   held=int(held)))
         weather = "perfect"
         # the runs an issue date holds, as a single forecast counts them: not the member numbers the archive
         # uses over all its dates (one forecast a day, numbered by run, is not an ensemble)
@@ -368,9 +368,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         # weather forecast (flagged, with the forecast spread), so its reforecast row does too
         alone = keep & (members_used == 1) & (lead_weather.members > 1)
         if alone.any():
-            log.warning("%s: %d issue date(s) with one complete member left of the ensemble, issued from it as one "
-                        "weather forecast (with its spread), as a single forecast issues them (the first, %s)",
-                        weather_archive.source, int(alone.sum()), pd.Timestamp(dates[issue[alone][0]]).date())
+            log.warning("%s", Note("reforecast_member_alone", source=note_value(weather_archive.source),
+                                   n=int(alone.sum()), day=str(pd.Timestamp(dates[issue[alone][0]]).date())))
     else:
         setting = weather
         # no weather after the issue date, or the observed weather (a perfect forecast): no weather member
@@ -380,17 +379,15 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     # gap), which the forecaster may not know when reading the table (persistence carries that flow too)
     stale = issue[keep][gap[keep] > 0]
     if len(stale):
-        log.warning("basin %s: %d issue date(s) between %s and %s have no flow observed on them; each starts from the "
-                    "last observed flow, up to %d day(s) before it (so does its persistence)", ctx.basin, len(stale),
-                    pd.Timestamp(dates[stale[0]]).date(), pd.Timestamp(dates[stale[-1]]).date(),
-                    int(gap[keep].max()))
+        log.warning("%s", Note("reforecast_stale_flow", basin=ctx.basin, n=len(stale),
+                               first=str(pd.Timestamp(dates[stale[0]]).date()),
+                               last=str(pd.Timestamp(dates[stale[-1]]).date()), days=int(gap[keep].max())))
     # as a single forecast says it: an issue date too close to the record's start reads a window partly before it
     early = issue[keep][issue[keep] < cfg.training.seq_len - 1 - trained]
     if len(early):
-        log.warning("basin %s: %d issue date(s) %s..%s have fewer days of record up to them than the %d the model "
-                    "reads: their state starts from a partly empty window, and forecasts this early in a record are "
-                    "less reliable", ctx.basin, len(early), pd.Timestamp(dates[early[0]]).date(),
-                    pd.Timestamp(dates[early[-1]]).date(), cfg.training.seq_len - trained)
+        log.warning("%s", Note("reforecast_short_record", basin=ctx.basin, n=len(early),
+                               first=str(pd.Timestamp(dates[early[0]]).date()),
+                               last=str(pd.Timestamp(dates[early[-1]]).date()), window=int(cfg.training.seq_len - trained)))
     # the rule of a single forecast: an issue date whose days read lack precipitation the record holds is refused
     for line in check_recent_inputs(f"basin {ctx.basin}", ctx.frame, dates[issue[keep]], cfg,
                                     allow_missing_inputs or ctx.allow_missing_inputs):
