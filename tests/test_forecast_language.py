@@ -411,3 +411,40 @@ def test_reforecast_members_notes_keep_their_english_and_say_the_same_figures_in
         zh = note.said_in("zh")
         assert zh.startswith("天气预报存档 archive.csv：") and "issue date" not in zh, zh
         assert sorted(_FIGURES.findall(zh)) == sorted(_FIGURES.findall(note)), (note, zh)
+
+
+_MONTH_NAMES = re.compile(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec")
+
+
+@pytest.mark.parametrize("first,days", [("1976-05-20", 27), ("1975-12-01", 150), ("1975-12-20", 12)])
+def test_zh_fan_chart_dates_have_numeric_months(first, days, tmp_path, monkeypatch):
+    """A Chinese fan chart's date axis says months as numbers (1976-04, 04-15), never English month names, over
+    a span of days, of months and across a new year; the English chart's axis is as before."""
+    import numpy as np
+
+    seen = {}
+    save = plots._save
+
+    def recording(fig, path):
+        fig.canvas.draw()   # drawn: the tick labels are set
+        ax = fig.axes[0]
+        seen[path.name] = ([t.get_text() for t in ax.get_xticklabels() if t.get_text()],
+                           ax.xaxis.get_offset_text().get_text())
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording)
+    hist = pd.date_range(first, periods=days)
+    lead = pd.date_range(hist[-1] + pd.Timedelta(days=1), periods=7)
+    for lang, font in (("en", None), ("zh", "DejaVu Sans"), ("zh", None)):
+        monkeypatch.setattr(plots, "cjk_font", lambda font=font: font)
+        plots.plot_fan_chart(hist, np.linspace(1, 2, days), lead, [2.0] * 7, {"90 %": ([1] * 7, [3] * 7)},
+                             tmp_path / f"{lang}_{font}.png", title="t", language=lang)
+    labels, corner = seen["zh_DejaVu Sans.png"]
+    assert labels and not _MONTH_NAMES.search(" ".join([*labels, corner])), (labels, corner)
+    assert all(re.fullmatch(r"\d{4}|\d{4}-\d{2}|\d{2}-\d{2}|\d{4}-\d{2}-\d{2}", t) for t in labels), labels
+    assert re.fullmatch(r"(?:\d{4}(?:-\d{2}){0,2})?", corner), corner
+    english, chinese_without_font = seen["en_None.png"], seen["zh_None.png"]
+    assert _MONTH_NAMES.search(" ".join([*english[0], english[1]])), english   # the English axis names months
+    assert chinese_without_font == english   # no Chinese font: the whole chart in English
+    # the same ticks: only how their dates are written differs
+    assert len(labels) == len(english[0])

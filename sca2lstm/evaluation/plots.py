@@ -154,13 +154,14 @@ def _plot_observed(ax, x, obs, label: str = _OBS["label"]) -> None:
         ax.plot(np.asarray(x)[lone], obs[lone], ls="none", marker="o", ms=2.5, color=line.get_color())
 
 
-def _format_time_axis(ax, is_date: bool) -> None:
+def _format_time_axis(ax, is_date: bool, language: str = "en") -> None:
     """The time axis of every figure: with dates, concise labels that read right across a month or year
-    boundary (:class:`_SpanDateFormatter`)."""
+    boundary (:class:`_SpanDateFormatter`); in Chinese (``language`` ``zh``) with numeric months (``1976-04``,
+    ``04-15``), as Chinese writes dates, rather than English month names."""
     if is_date:
         loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(_SpanDateFormatter(loc))
+        ax.xaxis.set_major_formatter(_SpanDateFormatter(loc, numeric=language != "en"))
         # The corner names the span's start: it goes under the first tick, not under the last (matplotlib's place)
         ax.xaxis.get_offset_text().set(x=0.0, horizontalalignment="left")
     ax.grid(True, alpha=0.3)
@@ -170,6 +171,13 @@ def _format_time_axis(ax, is_date: bool) -> None:
 _DATE_PARTS = ("Yy", "bBm", "dej", "HI", "M", "Sf")
 #: A tick's full date, down to the part its level labels.
 _FULL_DATE = ("%Y", "%Y-%b", "%Y-%b-%d", "%Y-%b-%d %H:%M", "%Y-%b-%d %H:%M", "%Y-%b-%d %H:%M:%S")
+#: The same with numeric months, and the labels of each level (:class:`~matplotlib.dates.ConciseDateFormatter`'s
+#: ``formats``, ``zero_formats``, ``offset_formats``): a month alone is never a bare number, which would read as a
+#: day, but ``1976-04``; a day is ``04-15``.
+_NUMERIC_DATES = {"full": ("%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"),
+                  "formats": ["%Y", "%Y-%m", "%m-%d", "%H:%M", "%H:%M", "%S.%f"],
+                  "zero_formats": ["", "%Y-%m", "%m-%d", "%m-%d", "%H:%M", "%H:%M"],
+                  "offset_formats": ["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d %H:%M"]}
 
 
 def _named_parts(fmt: str) -> set:
@@ -187,8 +195,13 @@ class _SpanDateFormatter(mdates.ConciseDateFormatter):
     "2013-Jan-01": a label's missing year or month is the last one named to its left, else the corner's.
     """
 
-    def __init__(self, locator, tz=None):
-        super().__init__(locator, tz=tz)
+    def __init__(self, locator, tz=None, numeric: bool = False):
+        """``numeric``: months as numbers (:data:`_NUMERIC_DATES`), else as matplotlib names them (``Apr``)."""
+        if numeric:
+            super().__init__(locator, tz=tz, **{k: v for k, v in _NUMERIC_DATES.items() if k != "full"})
+        else:
+            super().__init__(locator, tz=tz)
+        self._full_date = _NUMERIC_DATES["full"] if numeric else _FULL_DATE
         self._span_tz = tz
         self._span_offset = ""
 
@@ -209,7 +222,7 @@ class _SpanDateFormatter(mdates.ConciseDateFormatter):
             fmt = self.zero_formats[level] if parts[i, level] == zero else self.formats[level]
             changed = np.flatnonzero(parts[i, :level] != parts[i - 1, :level]) if i else []
             if len(changed) and not set(range(changed[0], level)) <= _named_parts(fmt):
-                fmt = _FULL_DATE[level]
+                fmt = self._full_date[level]
                 labels[i] = d.strftime(fmt)
             named.append(_named_parts(fmt))
         first = int(np.argmin(values))             # the span's start, also on an inverted axis
@@ -721,7 +734,7 @@ def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, le
     # Outside, right of the axes: inside, it hid the observed flood peaks of the history on the left.
     ax.legend(loc="upper left", bbox_to_anchor=(1.12 if stage_axis is not None else 1.01, 1.0), borderaxespad=0,
               fontsize=8)
-    _format_time_axis(ax, True)
+    _format_time_axis(ax, True, lang)
     return _save(fig, path)
 
 
