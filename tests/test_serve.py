@@ -773,6 +773,54 @@ def test_bad_forecast_requests_name_the_parameter(service):
     assert _rows(service.db) == (0, 0, 0)
 
 
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+
+
+@pytest.mark.parametrize("method,path,kwargs,english,chinese", [
+    ("post", "/stations/32006/observations", {"json": _day(discharge="high")},
+     'observations.0.discharge: Input should be a valid number (got "high")',
+     '字段 observations.0.discharge：应为数值（收到的值："high"）'),
+    ("post", "/stations/32006/observations", {"json": {"observations": [{"date": "1977-03-01"}, {
+        "date": "2015-02-30", "discharge": 1.0}]}},
+     # the service's own check (a day without values) keeps its English words in the Chinese frame
+     'observations.0: a day needs at least one of precipitation, temperature, pet, discharge; observations.1.date: '
+     'Input should be a valid date or datetime, day value is outside expected range (got "2015-02-30")',
+     '字段 observations.0：a day needs at least one of precipitation, temperature, pet, discharge；字段 observations.1.date：'
+     '应为有效日期（YYYY-MM-DD）：day value is outside expected range（收到的值："2015-02-30"）'),
+    ("get", "/stations/32006/forecast", {"params": {"leads": "7,8"}},
+     'leads: Input should be a valid integer, unable to parse string as an integer (got "7,8")',
+     '字段 leads：应为整数，无法将该字符串解析为整数（收到的值："7,8"）'),
+    ("put", "/stations/32006/levels", {"json": {"levels": {"alert": 5.0}, "levels_in": "cm"}},
+     "levels_in: Input should be 'flow' or 'stage' (got \"cm\")",
+     "字段 levels_in：应为 'flow' 或 'stage'（收到的值：\"cm\"）"),
+    ("post", "/stations/32006/observations", {"json": _day(flow=3.0)},
+     "observations.0.flow: unknown field; allowed: date, precipitation, temperature, pet, discharge (got 3.0)",
+     "字段 observations.0.flow：未知字段；可用字段：date, precipitation, temperature, pet, discharge（收到的值：3.0）"),
+    ("post", "/stations/32006/observations", {"content": b'{"observations": [',
+                                              "headers": {"Content-Type": "application/json"}},
+     "body: malformed JSON at character 18 (Expecting value)",
+     "请求体：JSON 格式错误，位于第 18 个字符（Expecting value）"),
+    ("post", "/stations/32006/observations", {"json": {}},
+     "observations: Field required", "字段 observations：缺少必填字段"),
+    ("get", "/stations/32006/forecast", {"params": {"issue-date": "1977-06-01", "leads": 3}},
+     "issue-date: unknown query parameter; allowed: issue_date, leads",
+     "issue-date：未知的查询参数；可用参数：issue_date, leads"),
+    ("get", "/warnings", {"params": {"leads": 3}}, "leads: unknown query parameter; allowed: none",
+     "leads：未知的查询参数；该地址不接受查询参数"),
+])
+def test_a_refused_request_is_framed_in_chinese_for_a_chinese_reader(service, method, path, kwargs, english, chinese):
+    """A request FastAPI cannot read is answered in the reader's language: a Chinese frame around the field's name,
+    what is wrong and the value sent (the same field and value as the English answer, which is unchanged)."""
+    said = {}
+    for lang, extra in (("en", {}), ("zh", ZH)):
+        headers = {**AUTH, **kwargs.get("headers", {}), **extra}
+        r = getattr(service.client, method)(path, headers=headers, **{k: v for k, v in kwargs.items() if k != "headers"})
+        assert r.status_code == 422 and r.headers["vary"] == "Accept-Language", r.text
+        said[lang] = r.json()["detail"]
+    assert said == {"en": english, "zh": chinese}
+    assert _rows(service.db) == (0, 0, 0)
+
+
 def test_an_unknown_query_parameter_is_refused_naming_the_allowed_ones_not_ignored(service):
     """A misspelt parameter is not dropped: ``?issue-date=`` would give the forecast of another issue date, and
     ``?unusal=true`` a refusal that asks for what was sent. The page's own ``?station=`` still opens it."""

@@ -50,7 +50,7 @@ from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
 from .export import issued_levels, issued_table, weather_archive
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
-from .messages import Message, one_line, public_detail, said_in
+from .messages import PART_SEPARATOR, Message, one_line, public_detail, said_in, validation_words
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
@@ -369,7 +369,8 @@ def known_query(request: Request) -> None:
     allowed = _query_names(route.dependant)
     unknown = [k for k in request.query_params if k not in allowed]
     if unknown:
-        raise HTTPException(422, f"{unknown[0]}: unknown query parameter; allowed: {', '.join(allowed) or 'none'}")
+        raise HTTPException(422, Message("unknown_query", name=unknown[0], allowed=", ".join(allowed)) if allowed
+                            else Message("unknown_query_none", name=unknown[0]))
 
 
 def unforeseen(exc: Exception) -> Message:
@@ -446,22 +447,27 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        # in the reader's language: a frame around each field's name, what is wrong and the value sent (the English
+        # answer as it always was)
+        lang = language(request)
         parts = []
         for e in exc.errors():
             if e.get("type") == "json_invalid":  # loc is ("body", character offset)
                 at = e.get("loc", ("body", "?"))[-1]
-                parts.append(f"body: malformed JSON at character {at} ({e.get('ctx', {}).get('error', 'invalid')})")
+                parts.append(Message("malformed_json", at=at, error=e.get("ctx", {}).get("error", "invalid")))
                 continue
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")]
-            where = ".".join(loc) or "body"
-            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            msg = validation_words(e, lang)
             if e.get("type") == "extra_forbidden":
                 allowed = _body_fields(request, e.get("loc", ())[1:-1])
-                msg = f"unknown field; allowed: {', '.join(allowed)}" if allowed else msg
+                msg = Message("unknown_field", allowed=", ".join(allowed)).said_in(lang) if allowed else msg
             # pydantic's own words do not name the value; the service's checks (value_error) do
             shown = _shown(e["input"]) if "input" in e and e.get("type") not in ("value_error", "missing") else None
-            parts.append(f"{where}: {msg}" + (f" (got {shown})" if shown else ""))
-        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+            got = Message("invalid_got", shown=shown).said_in(lang) if shown else ""
+            parts.append(Message("invalid_field", where=".".join(loc), msg=msg, got=got) if loc else
+                         Message("invalid_body", msg=msg, got=got))
+        return JSONResponse({"detail": PART_SEPARATOR[lang].join(p.said_in(lang) for p in parts)}, status_code=422,
+                            headers={"Vary": "Accept-Language"})
 
     def refusal(request: Request, status: int, text, headers=None) -> Response:
         """The error answer: one line without the server's file paths (:func:`~.messages.public_detail`), in the

@@ -68,6 +68,19 @@ MESSAGES = {
                           "zh": "天气预报存档：测站 {station} 没有已存储的天气预报；请上报一份（POST /stations/{station}/weather），"
                                 "或在其元数据文件中设置天气来源，由每日发布自动获取"},
     "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
+    # a request the service cannot read (FastAPI's validation, app.py): one part per refused field or value, in a
+    # frame of the reader's language around the field's name, what is wrong (pydantic's words, in Chinese where
+    # :data:`VALIDATION_WORDS` has them) and the value sent
+    "invalid_field": {"en": "{where}: {msg}{got}", "zh": "字段 {where}：{msg}{got}"},
+    "invalid_body": {"en": "body: {msg}{got}", "zh": "请求体：{msg}{got}"},
+    "invalid_got": {"en": " (got {shown})", "zh": "（收到的值：{shown}）"},
+    "malformed_json": {"en": "body: malformed JSON at character {at} ({error})",
+                       "zh": "请求体：JSON 格式错误，位于第 {at} 个字符（{error}）"},
+    "unknown_field": {"en": "unknown field; allowed: {allowed}", "zh": "未知字段；可用字段：{allowed}"},
+    "unknown_query": {"en": "{name}: unknown query parameter; allowed: {allowed}",
+                      "zh": "{name}：未知的查询参数；可用参数：{allowed}"},
+    "unknown_query_none": {"en": "{name}: unknown query parameter; allowed: none",
+                           "zh": "{name}：未知的查询参数；该地址不接受查询参数"},
     # the daily issue's alerts (serve/notify.py), in the language of --alert_language
     "alert_subject": {"en": "sca2lstm: {n} warning change(s) on {day}: {changes}{more}{again}",
                       "zh": "sca2lstm：{day} 预警变化 {n} 项：{changes}{more}{again}"},
@@ -90,6 +103,53 @@ MESSAGES = {
     "alert_again": {"en": "; SENT AGAIN: it had not reached every receiver when first sent",
                     "zh": "；重发：首次发送时未送达所有接收方"},
 }
+
+#: How the parts of one refused request are joined, in each language.
+PART_SEPARATOR = {"en": "; ", "zh": "；"}
+
+#: What pydantic says of a refused value, by its error ``type``, in Chinese (templates of the error's ``ctx``); a
+#: type not here, or the service's own checks (``value_error``, whose words name the allowed range), keep
+#: pydantic's English words inside the Chinese frame.
+VALIDATION_WORDS = {"zh": {
+    "missing": "缺少必填字段",
+    "int_parsing": "应为整数，无法将该字符串解析为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数，不能有小数部分",
+    "float_parsing": "应为数值，无法将该字符串解析为数值",
+    "float_type": "应为数值",
+    "finite_number": "应为有限数值",
+    "bool_parsing": "应为布尔值（true 或 false）",
+    "bool_type": "应为布尔值",
+    "string_type": "应为字符串",
+    "date_from_datetime_parsing": "应为有效日期（YYYY-MM-DD）：{error}",
+    "date_parsing": "应为有效日期（YYYY-MM-DD）：{error}",
+    "date_type": "应为有效日期（YYYY-MM-DD）",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "enum": "应为 {expected}",
+    "literal_error": "应为 {expected}",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应大于或等于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应小于或等于 {le}",
+    "string_pattern_mismatch": "不符合要求的格式 {pattern}",
+}}
+
+
+def validation_words(error: dict, lang: str) -> str:
+    """What pydantic's ``error`` (one of :meth:`RequestValidationError.errors`) says is wrong, in ``lang`` where
+    :data:`VALIDATION_WORDS` has its type, else pydantic's English (without its "Value error, ")."""
+    english = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    template = VALIDATION_WORDS.get(lang, {}).get(error.get("type"))
+    if template is None:
+        return english
+    ctx = {k: str(v).replace(" or ", " 或 ") for k, v in (error.get("ctx") or {}).items()}
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError, ValueError):
+        return english
+
 
 #: The words of a warning's change in an alert's subject (the webhook's ``change`` stays the code).
 CHANGE_WORDS = {"en": {}, "zh": {"start": "开始", "rise": "升级", "fall": "降级", "end": "解除"}}
