@@ -448,3 +448,38 @@ def test_zh_fan_chart_dates_have_numeric_months(first, days, tmp_path, monkeypat
     assert chinese_without_font == english   # no Chinese font: the whole chart in English
     # the same ticks: only how their dates are written differs
     assert len(labels) == len(english[0])
+
+
+@pytest.mark.slow
+def test_zh_fine_tuned_forecast_says_whose_intervals_from_their_parts(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                      capsys):
+    """A fine-tuned model's calibration line: its intervals taken from the pretrained model, then fitted on its
+    own validation days (with the days), said in Chinese with the English line's days."""
+    from sca2lstm.checkpoint import load_model
+    from sca2lstm.evaluation.calibration import calibrate
+    from sca2lstm.training.finetune import finetune
+
+    r = finetune(pretrained_ckpt, "10002", {"epochs": 1, "batch_size": 8, "min_records": 0, "epoch_coverage": 1.0},
+                 data_dir=tiny_data_dir, out_root=tmp_path, progress=False)
+    base = ["forecast", "--model", str(r["checkpoint"]), "--basin", "10002", "--data_dir", str(tiny_data_dir),
+            "--issue_date", "1976-06-15", "--quiet"]
+
+    def lines(out):
+        said = {}
+        for lang in ("en", "zh"):
+            capsys.readouterr()
+            assert main([*base, "--output_dir", str(tmp_path / out / lang), "--language", lang]) == 0
+            said[lang] = next(ln for ln in capsys.readouterr().out.splitlines()
+                              if ln.startswith(("Blend with persistence:", "与持续性预报的混合：")))
+        return said
+
+    taken = lines("taken")
+    assert "intervals: taken from the pretrained model." in taken["en"], taken
+    assert taken["zh"].endswith("预报区间：取自预训练模型。"), taken
+    own = calibrate(load_model(r["checkpoint"]), r["checkpoint"], data_dir=tiny_data_dir, basins=["10002"])
+    fitted = lines("fitted")
+    assert f"intervals: fitted on this basin's validation days {own['validation_days']}." in fitted["en"], fitted
+    assert fitted["zh"].endswith(f"预报区间：在该流域的验证期 {own['validation_days']} 上拟合。"), fitted
+    for said in (taken, fitted):
+        assert _FIGURES.findall(said["zh"]) == _FIGURES.findall(said["en"]), said
+        assert not re.search(r"[a-z]{3,}", said["zh"].split("：", 1)[1]), said   # no English words left
