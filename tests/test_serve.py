@@ -783,9 +783,9 @@ ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
     ("post", "/stations/32006/observations", {"json": {"observations": [{"date": "1977-03-01"}, {
         "date": "2015-02-30", "discharge": 1.0}]}},
      # the service's own check (a day without values) keeps its English words in the Chinese frame
-     'observations.0: a day needs at least one of precipitation, temperature, pet, discharge; observations.1.date: '
+     'observations.0: a day needs at least one of precipitation, temperature, pet, discharge, stage; observations.1.date: '
      'Input should be a valid date or datetime, day value is outside expected range (got "2015-02-30")',
-     '字段 observations.0：a day needs at least one of precipitation, temperature, pet, discharge；字段 observations.1.date：'
+     '字段 observations.0：a day needs at least one of precipitation, temperature, pet, discharge, stage；字段 observations.1.date：'
      '应为有效日期（YYYY-MM-DD）：day value is outside expected range（收到的值："2015-02-30"）'),
     ("get", "/stations/32006/forecast", {"params": {"leads": "7,8"}},
      'leads: Input should be a valid integer, unable to parse string as an integer (got "7,8")',
@@ -794,8 +794,8 @@ ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
      "levels_in: Input should be 'flow' or 'stage' (got \"cm\")",
      "字段 levels_in：应为 'flow' 或 'stage'（收到的值：\"cm\"）"),
     ("post", "/stations/32006/observations", {"json": _day(flow=3.0)},
-     "observations.0.flow: unknown field; allowed: date, precipitation, temperature, pet, discharge (got 3.0)",
-     "字段 observations.0.flow：未知字段；可用字段：date, precipitation, temperature, pet, discharge（收到的值：3.0）"),
+     "observations.0.flow: unknown field; allowed: date, precipitation, temperature, pet, discharge, stage (got 3.0)",
+     "字段 observations.0.flow：未知字段；可用字段：date, precipitation, temperature, pet, discharge, stage（收到的值：3.0）"),
     ("post", "/stations/32006/observations", {"content": b'{"observations": [',
                                               "headers": {"Content-Type": "application/json"}},
      "body: malformed JSON at character 18 (Expecting value)",
