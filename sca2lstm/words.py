@@ -140,10 +140,11 @@ PHRASES = {
     "user": {"zh": "用户给定"},
     "station metadata": {"zh": "测站元数据文件"},
     "chosen on validation (F1)": {"zh": "在验证期按 F1 选定"},
-    "default (no calibration beside the model)": {"zh": "默认值（模型旁没有校准文件）"},
-    "default (the calibration holds no warning probability)": {"zh": "默认值（校准文件中没有预警概率）"},
-    "default (this station's record gives no return-period level whose calibrated probability it could take)":
-        {"zh": "默认值（该测站记录没有可借用其校准概率的重现期流量）"},
+    # (said inside the level line's parentheses: no parentheses of their own)
+    "default, as no calibration lies beside the model": {"zh": "默认值：模型旁没有校准文件"},
+    "default, as the calibration holds no warning probability": {"zh": "默认值：校准文件中没有预警概率"},
+    "default, as this station's record gives no return-period level whose calibrated probability it could take":
+        {"zh": "默认值：该测站记录没有可借用其校准概率的重现期流量"},
     "stored beside the model": {"zh": "模型旁保存的值"},
     "pooled over the calibration basins": {"zh": "各校准流域合并拟合"},
     "off (model.persistence_blend is false)": {"zh": "关闭（model.persistence_blend 为 false）"},

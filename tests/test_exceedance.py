@@ -81,9 +81,12 @@ def test_default_warning_probability_says_why_it_is_the_default():
 
     alert = {"alert": Level("alert", 45.0, "user")}
     why = lambda calib: warn_probabilities(calib, alert)["alert"][1]  # noqa: E731
-    assert why({}) == "default (no calibration beside the model)"
-    assert why({"spread": {}}) == "default (the calibration holds no warning probability)"
+    assert why({}) == "default, as no calibration lies beside the model"
+    assert why({"spread": {}}) == "default, as the calibration holds no warning probability"
     assert "gives no return-period level" in why({"warn_probability": {"q2y": {"warn_probability": 0.3}}})
+    # said inside the level line's parentheses ("warn at P >= 0.50 (...)"): none of its own
+    for calib in ({}, {"spread": {}}, {"warn_probability": {"q2y": {"warn_probability": 0.3}}}):
+        assert "(" not in why(calib) and ")" not in why(calib)
     q2y = {"q2y": Level("q2y", 40.0, "gev"), **alert}
     took = warn_probabilities({"warn_probability": {"q2y": {"warn_probability": 0.3}}}, q2y)["alert"]
     assert took[:2] == (0.3, "as q2y, the nearest return-period level")
@@ -125,3 +128,19 @@ def test_a_warning_probability_kept_from_the_pretrained_model_says_so():
     got = warn_probabilities(with_source_calibration(own, src), levels)
     assert got["q2y"][:2] == (0.35, "chosen on validation (F1), taken from the pretrained model")
     assert got["q5y"][:2] == (0.4, "chosen on validation (F1)")   # its own, on more event days
+
+
+@pytest.mark.parametrize("language, said", [("en", "warn at P >= 0.50 (default, as "), ("zh", "（默认值：")])
+def test_a_default_warning_probability_is_said_in_one_pair_of_parentheses(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                           capsys, language, said):
+    """The level line said where its warning probability came from in parentheses, and the default's source held
+    its own reason in parentheses: "warn at P >= 0.50 (default (no calibration ...))". Worded once, in both
+    languages."""
+    from sca2lstm.cli.main import main
+
+    assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                 "--output_dir", str(tmp_path), "--issue_date", "1976-06-15", "--warning_levels", "alert=3.0",
+                 "--language", language]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.lstrip().startswith("alert:"))
+    assert said in line, line
+    assert "((" not in line and "))" not in line and "（（" not in line and "））" not in line, line

@@ -668,12 +668,12 @@ def warn_probabilities(calibration: dict, levels: dict, override: dict | None = 
             out[name] = (float(stored[near]["warn_probability"]), Source("as_nearest", near=near),
                          stored[near].get("by_lead"))
         elif not calibration:
-            out[name] = (DEFAULT_WARN_PROBABILITY, "default (no calibration beside the model)", None)
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default, as no calibration lies beside the model", None)
         elif not stored:
-            out[name] = (DEFAULT_WARN_PROBABILITY, "default (the calibration holds no warning probability)", None)
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default, as the calibration holds no warning probability", None)
         else:
-            out[name] = (DEFAULT_WARN_PROBABILITY, "default (this station's record gives no return-period level "
-                         "whose calibrated probability it could take)", None)
+            out[name] = (DEFAULT_WARN_PROBABILITY, "default, as this station's record gives no return-period "
+                         "level whose calibrated probability it could take", None)
     unknown = sorted(set(override) - set(levels))
     if unknown:
         from ..errors import UsageError
