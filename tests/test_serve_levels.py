@@ -332,6 +332,39 @@ def test_a_stage_only_station_posts_its_water_level_and_the_curve_gives_the_disc
     _imported(data)
 
 
+def test_a_water_level_typed_in_another_unit_is_refused_naming_the_stage_and_asking_for_metres(live, data, record,
+                                                                                                tmp_path):
+    """A stage typed in dm or cm (16.7 for 1.67 m) gives a flow far above the record's through the curve: the refusal
+    named only that flow, a figure the observer never typed. It names the stage, the flow the curve gives it and
+    the record's highest flow as a water level, and asks for metres; in Chinese for a reader who prefers it.
+    ``?unusual=true`` still stores it; a discharge too large is still named as the discharge."""
+    top = record[1]
+    top_stage = float(np.sqrt(top / 10.0))                 # Q = 10 h^2
+    typed = round(top_stage * 0.8, 2) * 10                 # a water level below the record's highest, in dm
+    flow = 10.0 * typed ** 2
+    _imported(data, rating_curve=CURVE)
+    day = {"observations": [{"date": "1978-01-01", "stage": typed}]}
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        en = c.post("/stations/32006/observations", headers=AUTH, json=day)
+        zh = c.post("/stations/32006/observations", headers={**AUTH, "Accept-Language": "zh-CN,zh;q=0.9"}, json=day)
+        times = f"{flow / top:.0f}"
+        assert en.status_code == 422 and en.json()["detail"] == (
+            f"observations: water level {typed:g} m on 1978-01-01 gives {flow:g} m3/s by the station's rating curve, "
+            f"{times} times the largest flow of its record ({top:g} m3/s, a water level of {round(top_stage, 2):g} m); "
+            "a water level in cm or dm? Post it in metres. If the river really stood so high, post it again with "
+            "?unusual=true"), en.text
+        assert zh.status_code == 422 and zh.json()["detail"] == (
+            f"观测：1978-01-01 的水位 {typed:g} m 按该测站水位流量关系换算为 {flow:g} m3/s，是记录最大流量（{top:g} m3/s，"
+            f"水位 {round(top_stage, 2):g} m）的 {times} 倍；是否按厘米或分米填写了？水位请以米为单位上报。如果水位确实这么高，"
+            "请加上 ?unusual=true 再次上报"), zh.text
+        big = c.post("/stations/32006/observations", headers=AUTH,
+                     json={"observations": [{"date": "1978-01-01", "discharge": flow}]})
+        assert big.status_code == 422 and big.json()["detail"].startswith(f"observations: discharge {flow:g} m3/s")
+        sure = c.post("/stations/32006/observations", params={"unusual": "true"}, headers=AUTH, json=day)
+        assert sure.status_code == 200, sure.text
+    _imported(data)
+
+
 def test_the_pages_form_posts_a_water_level_too(live, data, tmp_path):
     """The page's form had rain, temperature and flow: its stage-only observer can post the water level, labelled
     in the reader's language, and the script sends it as ``stage``."""

@@ -589,6 +589,13 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         top = stations.record_max(station, "discharge_vol")
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
         if big and not unusual:
+            stage = dict((day["date"], h) for day, h in staged).get(big[0]["date"])
+            if stage is not None:  # the observer typed a water level (in cm?): name it, not the flow worked from it
+                # the record's highest flow as a water level gives the scale, whichever unit was typed (cm, dm)
+                top_stage = float(discharge_to_stage(curve, [top], pd.Timestamp(big[0]["date"]))[0])
+                raise HTTPException(422, Message("unusual_stage", stage=stage, flow=big[0]["discharge"],
+                                                 day=big[0]["date"], times=times_text(big[0]["discharge"] / top),
+                                                 top=top, top_stage=round(top_stage, 2)))
             raise HTTPException(422, Message("unusual_flow", flow=big[0]["discharge"], day=big[0]["date"],
                                              times=times_text(big[0]["discharge"] / top), top=top))
         # a day far after the record's end that no forecast could be issued on (none of the days it reads is known)

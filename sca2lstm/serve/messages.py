@@ -55,6 +55,13 @@ MESSAGES = {
                            "post it again with ?unusual=true",
                      "zh": "观测：{day} 的流量 {flow:g} m3/s 是该测站记录最大流量（{top:g} m3/s）的 {times} 倍；是输入错误"
                            "还是单位不同？如果河流确实涨得这么高，请加上 ?unusual=true 再次上报"},
+    "unusual_stage": {"en": "observations: water level {stage:g} m on {day} gives {flow:g} m3/s by the station's rating "
+                            "curve, {times} times the largest flow of its record ({top:g} m3/s, a water level of "
+                            "{top_stage:g} m); a water level in cm or dm? Post it in metres. If the river really stood "
+                            "so high, post it again with ?unusual=true",
+                      "zh": "观测：{day} 的水位 {stage:g} m 按该测站水位流量关系换算为 {flow:g} m3/s，是记录最大流量（{top:g} "
+                            "m3/s，水位 {top_stage:g} m）的 {times} 倍；是否按厘米或分米填写了？水位请以米为单位上报。如果水位"
+                            "确实这么高，请加上 ?unusual=true 再次上报"},
     "no_rating_curve": {"en": "observations: station {station} has no rating curve (its metadata file) to convert the "
                               "stage of {day} with; post its discharge in m3/s",
                         "zh": "观测：测站 {station} 没有水位流量关系曲线（元数据文件中），无法换算 {day} 的水位；请上报流量（m3/s）"},
