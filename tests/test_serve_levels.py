@@ -195,6 +195,53 @@ def test_levels_given_as_water_levels_are_converted_through_the_rating_curve(liv
     assert fc["forecast"][0]["stage_median"] == pytest.approx((fc["forecast"][0]["median"] / 10.0) ** 0.5, rel=1e-6)
 
 
+def test_a_station_with_a_rating_curve_gives_each_level_as_a_water_level_for_the_page(live, data, tmp_path):
+    """The page showed a stage-only station's levels in m3/s only ("alert 22.65 m3/s", not its 1.6 m): a forecast's
+    levels, and /warnings', carry ``stage``, the water level as given or through the station's curve (Q = 10 h^2:
+    2.5 m3/s is 0.5 m), beside the forecast's ``stage_median`` and ``stage_quantiles``; null without a curve."""
+    _imported(data, {"alert": WarningLevel(2.5), "danger": WarningLevel(2.0, "m")}, rating_curve=CURVE)
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        fc = c.get("/stations/32006/forecast", headers=AUTH).json()
+        warned = next(w for w in c.get("/warnings").json()["stations"] if w["station"] == "32006")
+    assert fc["levels"]["alert"]["stage"] == pytest.approx(0.5, rel=1e-9) and fc["levels"]["alert"]["stage_m"] is None
+    assert fc["levels"]["danger"]["stage"] == fc["levels"]["danger"]["stage_m"] == 2.0
+    assert warned["levels"] == fc["levels"]
+    for row in fc["forecast"]:   # the table's water levels: h = sqrt(Q / 10)
+        assert row["stage_median"] == pytest.approx((row["median"] / 10.0) ** 0.5, rel=1e-6)
+        for q, h in row["stage_quantiles"].items():
+            assert h == pytest.approx((row["quantiles"][q] / 10.0) ** 0.5, rel=1e-6), q
+    _imported(data, {"alert": WarningLevel(2.5)})
+    with TestClient(create_app(data, tmp_path / "db2.sqlite", live, token=TOKEN)) as c:
+        fc = c.get("/stations/32006/forecast", headers=AUTH).json()
+    assert fc["levels"]["alert"]["stage"] is None and "stage_median" not in fc["forecast"][0]
+    _imported(data)
+
+
+def test_the_page_says_water_levels_and_the_alert_mails_level_names():
+    """The page's script has the words for a level's water level and a column for the forecast's, and names the
+    levels as the Chinese alert mails do (alert 警戒, danger 保证, q20y 20年一遇; English: as named); the script
+    writes every level name it shows through them."""
+    import re
+
+    from sca2lstm.serve import page
+    from sca2lstm.serve.messages import level_word
+
+    for lang in page.LANGUAGES:
+        html = page.render_page(lang)
+        said = json.loads(html.split('<script id="i18n" type="application/json">')[1].split("</script>")[0])
+        for name in ("alert", "danger", "q2y", "q20y", "zhen_low"):
+            m = re.fullmatch(r"q(\d+)y", name)
+            shown = said["level_words"].get(name) or (said["return_period"].replace("{n}", m.group(1)) if m else name)
+            assert shown == level_word(name, lang), (lang, name)
+        assert said["water_level"].replace("{h}", "1.60") == {"en": "water level 1.60 m", "zh": "水位 1.60 m"}[lang]
+        stage_col = {"en": "Water level (m)", "zh": "水位（m）"}[lang]
+        assert f'<th class="stage-col" hidden>{stage_col}</th>' in html
+    script = (page.STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    # no level name written bare: the chips, the menu, the table, the legend and the chart's labels
+    assert not re.search(r"s\.warning \+|f\.warning \+|\(n\) => n \+|\bname \+ \" \"", script)
+    assert script.count("levelName(") >= 6 and script.count("levelStage(") >= 4
+
+
 BAD_BODIES = [
     # (name, body, what the one line says)
     ("negative value", {"levels": {"alert": -5.0}}, "levels: level alert=-5.0 must be a positive finite number"),
@@ -297,7 +344,7 @@ def test_reading_the_levels_issues_no_forecast_and_gives_those_the_forecast_warn
     # the tiny record's 4 training years fit no return-period level: the metadata file's two, one with its own probability
     assert set(fc["levels"]) == {"alert", "danger"} and fc["levels"]["danger"]["warn_probability"] == 0.3
     for got in (before, after):
-        assert {n: {k: v for k, v in lv.items() if k != "stage"} for n, lv in got["levels"].items()} == fc["levels"]
+        assert got["levels"] == fc["levels"]
         for name, lv in got["levels"].items():  # every flow as a water level too: h = sqrt(Q / 10)
             assert lv["stage"] == pytest.approx((lv["value"] / 10.0) ** 0.5, rel=1e-9), name
 

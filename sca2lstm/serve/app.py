@@ -125,17 +125,30 @@ def table_rows(table: pd.DataFrame, p_exceed: dict | None = None, warnings: list
     return rows
 
 
-def level_docs(levels: dict) -> dict:
+def level_docs(levels: dict, curve=None, issue: pd.Timestamp | None = None) -> dict:
     """name -> the level as the API and the database hold it: m3/s, its source, and the warning probability the
-    warnings apply (one per lead where the calibration chose one per lead) with where it came from."""
+    warnings apply (one per lead where the calibration chose one per lead) with where it came from; with the
+    station's rating ``curve``, ``stage``: the level as a water level (m), as given or through the curve valid on
+    ``issue`` (the page shows it beside the flow)."""
     out = {}
     for name, lv in levels.items():
         d = lv.to_dict()
         out[name] = {"value": _num(d["value"]), "unit": "m3/s", "warn_probability": d.get("warn_probability"),
                      "warn_probability_by_lead": d.get("warn_probability_by_lead"),
                      "warn_probability_source": d.get("warn_probability_source"),
-                     "source": d.get("source", ""), "ci90": d.get("ci90"), "stage_m": d.get("stage_m")}
+                     "source": d.get("source", ""), "ci90": d.get("ci90"), "stage_m": d.get("stage_m"),
+                     "stage": level_stage(d, curve, issue)}
     return out
+
+
+def level_stage(level: dict, curve, issue: pd.Timestamp | None) -> float | None:
+    """A level (as the API holds it) as a water level, m: as it was given, else its flow through ``curve`` valid on
+    ``issue``; None without a curve (or below it)."""
+    if level.get("stage_m") is not None:
+        return level["stage_m"]
+    if curve is None or level.get("value") is None:
+        return None
+    return _num(discharge_to_stage(curve, [level["value"]], issue)[0])
 
 
 def _setting(table: pd.DataFrame) -> str:
@@ -190,7 +203,8 @@ class Service:
         hit = self.cache.get(key)
         row = hit[1] if hit is not None and hit[1]["id"] is not None else await run_in_threadpool(
             self.store.find_forecast, *key)
-        return state, issue.date().isoformat(), level_docs(warnings.levels), row["id"] if row else None
+        return (state, issue.date().isoformat(), level_docs(warnings.levels, state.meta.rating_curve, issue),
+                row["id"] if row else None)
 
     async def run_model(self, key: tuple, state: StationState, issue: pd.Timestamp, leads: int, model: ModelRef,
                         weather=None):
@@ -258,7 +272,7 @@ class Service:
             fc = live.forecast
             rows = table_rows(fc.table, live.p_exceed, live.warnings)
             weights = {str(k): float(v) for k, v in fc.weights.items()}
-            levels = level_docs(live.levels)
+            levels = level_docs(live.levels, state.meta.rating_curve, issue)
             if store:
                 row = await run_in_threadpool(self.store.add_forecast, *key[:6], _setting(fc.table), rows, weights,
                                               levels, origin, key[6], live.notes, key[7])
@@ -638,14 +652,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         """The station's levels as its forecasts warn on them: those of its forecast issued on its last day with
         observed flow (the one ``/warnings`` reads), with each as a water level where it has a rating curve. Read
         from the levels alone (its record, its metadata file, the model's calibration): no forecast is issued."""
-        state, issue, found, forecast_id = await svc.levels(station, min(7, max_leads))
-        curve = state.meta.rating_curve
-        levels = {}
-        for name, lv in found.items():
-            stage = lv.get("stage_m")
-            if stage is None and curve is not None and lv.get("value") is not None:
-                stage = _num(discharge_to_stage(curve, [lv["value"]], pd.Timestamp(issue))[0])
-            levels[name] = {**lv, "stage": stage}
+        _, issue, levels, forecast_id = await svc.levels(station, min(7, max_leads))
         return {"station": station, "issue_date": issue, "forecast_id": forecast_id, "levels": levels}
 
     @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,

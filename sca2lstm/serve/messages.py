@@ -163,13 +163,15 @@ CHANGE_WORDS = {"en": {}, "zh": {"start": "开始", "rise": "升级", "fall": "�
 #: The usual level names in words (``alert=45.0,danger=80.0``: 警戒, 保证; ``q20y``: 20年一遇); other names, a
 #: station's own, are said as they are named.
 LEVEL_WORDS = {"en": {}, "zh": {"alert": "警戒", "danger": "保证"}}
+#: A return-period level ``q{n}y`` in words (the page says them so too: page.SCRIPT_TEXT).
+RETURN_PERIOD_WORDS = {"zh": "{n}年一遇"}
 _RETURN_PERIOD = re.compile(r"^q(\d+)y$")
 
 
 def level_word(name, lang: str) -> str:
-    """The level ``name`` as an alert in ``lang`` says it (:data:`LEVEL_WORDS`)."""
-    if lang == "zh" and isinstance(name, str) and _RETURN_PERIOD.match(name):
-        return f"{_RETURN_PERIOD.match(name).group(1)}年一遇"
+    """The level ``name`` as an alert in ``lang`` says it (:data:`LEVEL_WORDS`, :data:`RETURN_PERIOD_WORDS`)."""
+    if lang in RETURN_PERIOD_WORDS and isinstance(name, str) and _RETURN_PERIOD.match(name):
+        return RETURN_PERIOD_WORDS[lang].format(n=_RETURN_PERIOD.match(name).group(1))
     return LEVEL_WORDS.get(lang, {}).get(name, name)
 
 

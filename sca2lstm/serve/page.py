@@ -16,6 +16,7 @@ from pathlib import Path
 from ..evaluation.operational import FORECAST_FLAG, OBSERVED_FLAG_LABEL  # the attention charts' label of the flag
 from ..evaluation.operational import input_words
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
+from .messages import LEVEL_WORDS, RETURN_PERIOD_WORDS
 from .notify import STALE_DAYS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -29,6 +30,7 @@ TEXT = {
         "chart_label": "observed discharge, forecast fan and warning levels", "observed": "observed (m³/s)",
         "observed_after": "observed after the issue day", "median": "forecast median", "levels": "warning levels",
         "forecast": "Forecast", "day": "Day", "lead": "Lead", "median_short": "Median", "warning": "Warning",
+        "stage_col": "Water level (m)",
         "flows_note": "Flows in m³/s, daily means, and so are the warning levels: a 20-year level (q20y) is lower "
                       "than the instantaneous 20-year peak. A day warns on a level when the chance of a flow above it "
                       "reaches the level's warning probability.",
@@ -44,6 +46,7 @@ TEXT = {
         "warnings": "预警", "chart_title": "实测流量与预报", "chart_label": "实测流量、预报区间与预警水平",
         "observed": "实测（m³/s）", "observed_after": "发布日之后的实测", "median": "预报中位数",
         "levels": "预警流量", "forecast": "预报", "day": "日期", "lead": "预见期", "median_short": "中位数",
+        "stage_col": "水位（m）",
         "warning": "预警", "flows_note": "流量单位 m³/s，均为日平均流量，预警流量亦然：20 年一遇流量（q20y）低于同重现期的瞬时洪峰流量。"
                       "当超过某预警流量的概率达到该级别的预警概率时，该日发出预警。",
         "weights": "发布日模型关注的输入", "post": "上报观测", "rain": "降水（mm）", "temperature": "气温（°C）",
@@ -77,6 +80,7 @@ SCRIPT_TEXT = {
            "weather": "with the weather forecast issued {d} ({m} member(s))",
            "features": FEATURE_TEXT["en"], "lag_flow": "observed discharge {n} day(s) earlier, m³/s", "settings": {},
            "levels_off": "(not drawn, far above this chart: {l})",
+           "water_level": "water level {h} m",
            "comma": ", ", "stop": ". ", "paren": " ({s})"},
     "zh": {"loading": "正在加载", "issued_for": "预报发布日", "station": "测站", "chart_title": "实测流量与预报",
            "from_cache": "来自缓存", "data_version": "数据版本", "no_warning": "无预警", "warns": "预警",
@@ -87,8 +91,14 @@ SCRIPT_TEXT = {
            "features": FEATURE_TEXT["zh"], "lag_flow": "{n} 天前的实测流量",
            "settings": {SETTING_ISSUE: "仅用发布时已知的数据", SETTING_WEATHER: "发布时已知的数据与天气预报"},
            "levels_off": "（远高于图中流量，未画出：{l}）",
+           "water_level": "水位 {h} m",
            "comma": "，", "stop": "。", "paren": "（{s}）"},
 }
+# The levels' names as the alert mails say them (messages.level_word: alert 警戒, danger 保证, q20y 20年一遇); a
+# station's own names, and every name in English, as they are named. The JSON keeps the names.
+for _lang in LANGUAGES:
+    SCRIPT_TEXT[_lang].update(level_words=LEVEL_WORDS.get(_lang, {}),
+                              return_period=RETURN_PERIOD_WORDS.get(_lang, "q{n}y"))
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _RANGE = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$")

@@ -176,6 +176,9 @@ class LevelOut(BaseModel):
     source: str = Field("", description="e.g. 'glo, 1971-1975 (30 annual maxima)' or 'station metadata'")
     ci90: list[float] | None = Field(None, description="90 % confidence interval of a fitted level, m3/s")
     stage_m: float | None = Field(None, description="the level as a water level (m), where it was given so")
+    stage: float | None = Field(None, description="the level as a water level (m): as given, else through the "
+                                                  "station's rating curve valid on the issue date (null: no curve; a "
+                                                  "forecast stored before it was given)")
 
 
 class LevelsIn(BaseModel):
@@ -217,8 +220,7 @@ class LevelsSetOut(BaseModel):
 
 
 class StationLevel(LevelOut):
-    stage: float | None = Field(None, description="the level as a water level (m) through the station's rating "
-                                                  "curve valid on the issue date (null: no curve)")
+    """A level of ``GET .../levels``: as a forecast's (``stage`` through the curve valid on that issue date)."""
 
 
 class StationLevelsOut(BaseModel):

@@ -17,6 +17,23 @@ const levelTextColour = (levels, name) => LEVEL_TEXT[levelRank(levels, name)];
 // A level's name on the white chart: its colour, darkened where the line's colour is too light to read (2.4, 2.9).
 const LEVEL_LABEL = ["#8a6a0f", "#a8520f", "#c0392b", "#8e44ad", "#4a235a"];
 const SVG_NS = "http://www.w3.org/2000/svg";
+// A level's name as the reader's language says it, as the alert mails do (alert 警戒, danger 保证, q20y 20年一遇); a
+// station's own names, and every name in English, as they are named (the JSON keeps the names).
+const levelName = (name) => {
+  const rp = /^q(\d+)y$/.exec(name);
+  return T.level_words[name] || (rp && T.return_period ? T.return_period.replace("{n}", rp[1]) : name);
+};
+// Water levels (m) to the centimetre, as a gauge is read.
+const fmtStage = (h) => (h === null || h === undefined ? "–" : Number(h).toFixed(2));
+// A level's water level where the station has a rating curve (`stage`; a forecast stored before it was given:
+// `stage_m`, a level given as a water level), in words after its flow; "" without one.
+const levelStage = (lv) => {
+  const h = lv.stage ?? lv.stage_m;
+  return h === null || h === undefined ? "" : T.paren.replace("{s}", T.water_level.replace("{h}", fmtStage(h)));
+};
+// The water levels of a lead's quantiles where the station has a rating curve ({} without one).
+const stagesOf = (f) => f.stage_quantiles || Object.fromEntries(["q05", "q25", "q75", "q95"]
+  .filter((c) => f["stage_" + c] != null).map((c) => [c, f["stage_" + c]]));
 // Flows to 0.01 m3/s, but a small stream's below 1 m3/s to two significant digits (0.0041, not 0.00).
 const fmt = (v) => {
   if (v === null || v === undefined) return "–";
@@ -116,8 +133,8 @@ function drawChart(fc) {
   const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
   // the legend names the levels left out, or a reader looks for lines that are not there
   const off = levelOrder(fc.levels).filter((n) => !shown.includes(n));
-  $("#levels-off").textContent = off.length ? " " + T.levels_off.replace("{l}", off.map((n) => n + " " +
-    fmt(fc.levels[n].value)).join(T.comma) + " m³/s") : "";
+  $("#levels-off").textContent = off.length ? " " + T.levels_off.replace("{l}", off.map((n) => levelName(n) + " " +
+    fmt(fc.levels[n].value) + " m³/s" + levelStage(fc.levels[n])).join(T.comma)) : "";
   // The y axis ends on a round tick above the data and the levels drawn, so every tick label is its exact value.
   const top = Math.max(dataMax, ...shown.map((n) => fc.levels[n].value)) * 1.05;
   // 4 to 6 ticks: the step whose last tick wastes the least height (20.5 m³/s: to 25 by 5, not to 30 by 10)
@@ -231,7 +248,7 @@ function drawChart(fc) {
     below = y;
     haloText(svg, { x: L + 4, y: y.toFixed(1), "text-anchor": "start", "font-size": "11",
                     fill: LEVEL_LABEL[levelRank(fc.levels, name)], class: "level-label", "data-level": name },
-             name + " " + fmt(v));
+             levelName(name) + " " + fmt(v) + levelStage(fc.levels[name]));
   }
   // each point's tooltip: the median and the widest interval drawn (5-95 %, or 10-90 % of a model of deciles)
   const widest = bands[0];
@@ -240,8 +257,11 @@ function drawChart(fc) {
     const c = svgEl("circle", { cx: sx(toDay(f.valid_date)), cy: sy(f.median), r: 3.5, fill: "#c0392b",
                                 class: "median-point", "data-valid-date": f.valid_date, "data-median": f.median,
                                 ...Object.fromEntries(Object.entries(q).map(([k, v]) => ["data-" + k, v])) }, svg);
+    const h = stagesOf(f);
     svgEl("title", {}, c).textContent = f.valid_date + ": " + fmt(f.median) + " m³/s" +
-      (widest ? " (" + fmt(q[widest.lo]) + "–" + fmt(q[widest.hi]) + ")" : "");
+      (widest ? " (" + fmt(q[widest.lo]) + "–" + fmt(q[widest.hi]) + ")" : "") +
+      (f.stage_median != null ? T.comma + fmtStage(f.stage_median) + " m" +
+        (widest && h[widest.lo] != null ? " (" + fmtStage(h[widest.lo]) + "–" + fmtStage(h[widest.hi]) + ")" : "") : "");
   }
 }
 
@@ -260,6 +280,15 @@ function fillTable(fc) {
     th.textContent = percent(quantileLevel(c)) + " %";
     head.insertBefore(th, head.querySelector("th.warning-col"));
   }
+  // a station with a rating curve: the median and the widest interval as water levels (m) beside the flows
+  const staged = fc.forecast.some((f) => f.stage_median != null);
+  const [widest] = intervalBands(fc.forecast);
+  head.querySelector("th.stage-col").hidden = !staged;
+  const stageCell = (f) => {
+    const h = stagesOf(f);
+    return fmtStage(f.stage_median) + (widest && h[widest.lo] != null && h[widest.hi] != null
+      ? " (" + fmtStage(h[widest.lo]) + "–" + fmtStage(h[widest.hi]) + ")" : "");
+  };
   for (const f of fc.forecast) {
     const tr = document.createElement("tr");
     tr.dataset.validDate = f.valid_date;
@@ -267,7 +296,8 @@ function fillTable(fc) {
     const p = f.warning ? " (" + Math.round(100 * f.p_exceed[f.warning]) + " %)" : "";
     const q = quantilesOf(f);
     const cells = [["valid-date", f.valid_date], ["lead", f.lead_days], ["median", fmt(f.median)],
-                   ...columns.map((c) => [c, fmt(q[c])]), ["warning", f.warning ? f.warning + p : "–"]];
+                   ...(staged ? [["stage", stageCell(f)]] : []),
+                   ...columns.map((c) => [c, fmt(q[c])]), ["warning", f.warning ? levelName(f.warning) + p : "–"]];
     if (f.warning) tr.style.background = levelColour(fc.levels, f.warning) + "33";
     for (const [cls, text] of cells) {
       const td = document.createElement("td");
@@ -280,10 +310,10 @@ function fillTable(fc) {
   // the warning probability the warnings apply: one per lead where the calibration chose one per lead
   const warnAt = (lv) => {
     const p = lv.warn_probability_by_lead || (lv.warn_probability === null ? null : [lv.warn_probability]);
-    return p ? " (P ≥ " + p.map((x) => Number(x).toFixed(2)).join("/") + ")" : "";
+    return p ? T.paren.replace("{s}", "P ≥ " + p.map((x) => Number(x).toFixed(2)).join("/")) : "";
   };
-  const levels = levelOrder(fc.levels).map((n) => n + " " + fmt(fc.levels[n].value) + " m³/s" + warnAt(fc.levels[n]))
-    .join(T.comma);
+  const levels = levelOrder(fc.levels).map((n) => levelName(n) + " " + fmt(fc.levels[n].value) + " m³/s" +
+    levelStage(fc.levels[n]) + warnAt(fc.levels[n])).join(T.comma);
   const wx = fc.weather ? " " + T.weather.replace("{d}", fc.weather.issue_date).replace("{m}", fc.weather.members) : "";
   const setting = T.paren.replace("{s}", T.settings[fc.setting] || fc.setting);
   $("#forecast-meta").textContent = T.issued_for + " " + fc.issue_date + setting + wx + T.comma + T.data_version +
@@ -435,7 +465,7 @@ async function loadWarnings() {
     if (!opt) continue;
     opt.style.background = s.warning ? levelColour(s.levels, s.warning) : "";
     opt.style.color = s.warning ? levelTextColour(s.levels, s.warning) : "";
-    opt.textContent = s.station + (s.warning ? " ⚠ " + s.warning : "");
+    opt.textContent = s.station + (s.warning ? " ⚠ " + levelName(s.warning) : "");
     opt.dataset.warning = s.warning || "";
   }
   // A station that could not be forecast is not a station without a warning: it is named, with the reason.
@@ -459,7 +489,9 @@ async function loadWarnings() {
     chip.dataset.station = s.station;
     chip.style.background = levelColour(s.levels, s.warning);
     chip.style.color = levelTextColour(s.levels, s.warning);
-    chip.textContent = s.station + ": " + s.warning + " (" + fmt(s.levels[s.warning].value) + " m³/s), " +
+    const top = s.levels[s.warning];
+    chip.textContent = s.station + ": " + levelName(s.warning) + " (" + fmt(top.value) + " m³/s" +
+      (levelStage(top) ? T.comma + T.water_level.replace("{h}", fmtStage(top.stage ?? top.stage_m)) : "") + "), " +
       T.from_lead + " " + s.first_lead + (s.data_age_days > T.stale_days ? " — " + T.old_data.replace("{d}", s.data_age_days) : "");
     chip.addEventListener("click", pick(s.station));
     box.appendChild(chip);
