@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_test import TOKEN, _free_port, _start_server, tiny_model  # noqa: E402
 
 STATION = "32006"
+#: A second station of the tiny basins given a rating curve (Q = a h^2) and two levels, one a flow and one a water
+#: level: its page in Chinese shows the water levels beside the flows and names the levels as the alert mails do.
+STAGE_STATION = "10002"
 
 
 def check(url: str, chromium: str, screenshot: Path) -> list[str]:
@@ -127,19 +130,101 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
     return problems
 
 
+def give_stage_station(data_dir: Path, station: str = STAGE_STATION) -> None:
+    """``station``'s metadata file with a rating curve whose 2 m is its record's highest flow (Q = a h^2), an alert
+    level at half that flow and a danger level as a water level of 1.8 m."""
+    import json
+
+    from sca2lstm.data.reader import read_timeseries
+    from sca2lstm.data.station_meta import StationMeta, WarningLevel, meta_path
+
+    top = float(read_timeseries(data_dir, station)["discharge_vol"].max())
+    curve = {"kind": "power", "segments": [{"a": top / 4.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
+                                            "valid_to": None}]}
+    meta = StationMeta(station, warning_levels={"alert": WarningLevel(round(top / 2, 2)),
+                                                "danger": WarningLevel(1.8, "m")}, rating_curve=curve)
+    path = meta_path(data_dir, station)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(meta.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def check_stage_station(url: str, chromium: str, screenshot: Path, station: str = STAGE_STATION) -> list[str]:
+    """The page in Chinese of a station with a rating curve: the forecast table's water-level column (median and
+    widest interval, m, as the API gives them), each level's water level and Chinese name (as the alert mails say
+    it) in the forecast's line and on the chart; the column stays hidden for a station without a curve."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from sca2lstm.serve.messages import level_word
+
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100}, locale="zh-CN",
+                                    extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+            messages = []
+            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+            page.goto(url + "/", wait_until="networkidle", timeout=180_000)
+            page.select_option("#station", station)
+            page.wait_for_selector(f'body[data-ready="1"][data-station="{station}"]', timeout=60_000)
+            leads = int(page.input_value("#leads"))
+            api = httpx.get(f"{url}/stations/{station}/forecast", params={"leads": leads}, timeout=60).json()
+            if page.is_hidden("#forecast-table th.stage-col") or page.text_content("#forecast-table th.stage-col") \
+                    != "水位（m）":
+                problems.append("stage station: the table's water-level column is not shown as 水位（m）")
+            cells = page.eval_on_selector_all("#forecast-table tbody td.stage", "ts => ts.map(t => t.textContent)")
+            want = [f"{f['stage_median']:.2f} ({f['stage_quantiles']['q05']:.2f}–{f['stage_quantiles']['q95']:.2f})"
+                    for f in api["forecast"]]
+            if cells != want:
+                problems.append(f"stage station: water-level cells {cells} != API {want}")
+            meta = page.text_content("#forecast-meta") or ""
+            for name, lv in api["levels"].items():
+                said = f"{level_word(name, 'zh')} {lv['value']:.2f} m³/s（水位 {lv['stage']:.2f} m）"
+                if said not in meta:
+                    problems.append(f"stage station: the forecast's line {meta!r} does not say {said!r}")
+            labels = page.eval_on_selector_all("#chart text.level-label:not(.halo)", "ts => ts.map(t => t.textContent)")
+            drawn = page.eval_on_selector_all("#chart line.level-line", "ls => ls.map(l => l.dataset.level)")
+            for name in drawn:
+                if not any(t.startswith(level_word(name, "zh") + " ") and "（水位 " in t for t in labels):
+                    problems.append(f"stage station: no chart label of {name} as {level_word(name, 'zh')} with its "
+                                    f"water level: {labels}")
+            print(f"station {station} (rating curve, zh): water levels {cells[:2]} ..., line {meta[-120:]!r}, "
+                  f"chart labels {labels}")
+            page.select_option("#station", STATION)
+            page.wait_for_selector(f'body[data-ready="1"][data-station="{STATION}"]', timeout=60_000)
+            if not page.is_hidden("#forecast-table th.stage-col") or page.locator("td.stage").count():
+                problems.append(f"station {STATION} (no rating curve): a water-level column is shown")
+            page.select_option("#station", station)
+            page.wait_for_selector(f'body[data-ready="1"][data-station="{station}"]', timeout=60_000)
+            problems += messages
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"screenshot: {screenshot}")
+        finally:
+            browser.close()
+    return problems
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="checkpoint (default: train a tiny one on synthetic basins)")
     p.add_argument("--data_dir", default=None, help="data folder of the stations (needed with --model)")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("--screenshot", default=str(REPO / "docs" / "figures" / "serve.png"))
+    p.add_argument("--stage_screenshot", default=None,
+                   help="also check a station with a rating curve in Chinese (the tiny model's basins only; its "
+                        "metadata file is written), saving its page here")
     args = p.parse_args(argv)
     if not Path(args.chromium).is_file():
         p.error(f"--chromium {args.chromium}: no such file; apt-get install chromium")
     with tempfile.TemporaryDirectory(prefix="sca2lstm_browser_") as tmp:
         tmp = Path(tmp)
-        if args.model is None:
+        tiny = args.model is None
+        if tiny:
             args.model, data_dir = tiny_model(tmp)
+            if args.stage_screenshot:
+                give_stage_station(data_dir)
         elif args.data_dir is None:
             p.error("--data_dir is needed with --model")
         else:
@@ -148,6 +233,8 @@ def main(argv=None) -> int:
         proc = _start_server(args, data_dir, tmp / "serve.sqlite", port)
         try:
             problems = check(f"http://127.0.0.1:{port}", args.chromium, Path(args.screenshot))
+            if args.stage_screenshot and tiny:
+                problems += check_stage_station(f"http://127.0.0.1:{port}", args.chromium, Path(args.stage_screenshot))
         finally:
             proc.terminate()
             proc.wait(timeout=15)
