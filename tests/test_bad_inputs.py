@@ -247,15 +247,15 @@ def test_few_missing_inputs_warn_once_with_a_count(tmp_path, tiny_data_dir, caps
 
 def test_rain_gaps_that_leave_the_rain_sums_missing_are_counted_in_the_same_line(tmp_path, tiny_data_dir, tiny_cfg,
                                                                                caplog):
-    """One day in ten without rain leaves no 30-day window whole: the 30-day sum is missing on every day and the 7-day
-    sum on most, far more than the rain itself. The missing-inputs line says so (the file shows only the rain's
-    gaps), still one line."""
+    """One day in four without rain leaves no 30-day window with the 24 days of rain a sum needs: the 30-day sum is
+    missing on every day and the 7-day sum (6 of 7 days) on many, far more than the rain itself. The missing-inputs
+    line says so (the file shows only the rain's gaps), still one line."""
     from sca2lstm.data.dataset import check_period_inputs
 
     d = copy_data(tiny_data_dir, tmp_path / "camels")
     f = ts_file(d)
     df = pd.read_csv(f)
-    gap = np.arange(len(df)) % 10 == 3
+    gap = np.arange(len(df)) % 4 == 3
     df.loc[gap, "precipitation"] = np.nan
     df.to_csv(f, index=False)
     rec = load_basin(d, BASIN, tiny_cfg, use_cache=False)
@@ -263,7 +263,7 @@ def test_rain_gaps_that_leave_the_rain_sums_missing_are_counted_in_the_same_line
     days = pd.to_datetime(df["date"])
     inside = ((days >= start) & (days <= end)).to_numpy()
     rain = df["precipitation"]
-    want_7d = int(rain.rolling(7, min_periods=7).sum().isna()[inside].sum())
+    want_7d = int((rain.notna().rolling(7, min_periods=7).sum() < 6)[inside].sum())  # two of its days missing
     assert int(gap[inside].sum()) < want_7d < int(inside.sum())
     with caplog.at_level("WARNING", logger="sca2lstm"):
         check_period_inputs(rec, tiny_cfg, start, end, "training")
@@ -272,6 +272,7 @@ def test_rain_gaps_that_leave_the_rain_sums_missing_are_counted_in_the_same_line
     assert f"precipitation: {int(gap[inside].sum())}" in lines[0]
     assert f"precip_sum_7d on {want_7d} and precip_sum_30d on {int(inside.sum())} of the {int(inside.sum())} days" \
         in lines[0]
+    assert "(a sum needs the rain of 6 of 7 and 24 of 30 days)" in lines[0]
 
 
 # ------------------------------------------------------------------------------------ the commands

@@ -252,3 +252,74 @@ def test_masked_mse_ignores_nan_targets_and_positions_outside_the_mask():
     assert masked_mse(pred2, target, mask).item() == pytest.approx(1.25)
     # nothing valid: NaN, so the trainer can skip the batch
     assert torch.isnan(masked_mse(pred, target, torch.zeros_like(mask)))
+
+
+# ------------------------------------------------------------------------------------ rain sums with gaps
+def test_a_rain_sum_with_a_few_days_missing_is_the_sum_of_the_days_present_rescaled_to_the_window():
+    """A window short of a few days of rain gives the sum of the days present times days / present (6 of 7 days,
+    24 of 30 at least), below that it is missing; rain in whole numbers keeps every sum exact."""
+    from sca2lstm.data.features import precip_sum, precip_sum_min_days
+
+    assert (precip_sum_min_days(7), precip_sum_min_days(30)) == (6, 24)
+    p = pd.Series(np.arange(1.0, 41.0))
+    p[[10, 12]] = np.nan
+    s7 = precip_sum(p, 7)
+    assert np.isnan(s7[:6]).all()                                   # no sum before the first whole window
+    assert s7[9] == 4 + 5 + 6 + 7 + 8 + 9 + 10                      # whole: the plain sum
+    assert s7[10] == (5 + 6 + 7 + 8 + 9 + 10) * 7 / 6               # day 10 missing: 6 of 7 present
+    assert s7[11] == (6 + 7 + 8 + 9 + 10 + 12) * 7 / 6
+    assert np.isnan(s7[12:17]).all()                                # days 10 and 12 both in the window: 5 of 7
+    assert s7[17] == (12 + 14 + 15 + 16 + 17 + 18) * 7 / 6
+    q = pd.Series(np.ones(40))
+    q[[0, 5, 10, 15, 20, 25]] = np.nan                              # 24 of the first 30 days present
+    assert precip_sum(q, 30)[29] == 30.0
+    q[29] = np.nan                                                  # 23 of 30: too few
+    assert np.isnan(precip_sum(q, 30)[29])
+
+
+def test_whole_rain_windows_give_the_plain_sum_bit_for_bit(synthetic_10002):
+    """Where every day of a window has rain the sum is that of ``rolling(days).sum()`` bit for bit, with or without
+    gaps elsewhere in the record: models trained on complete records read what they always read."""
+    cfg = load_config()
+    names = feature_names(cfg)
+    df = synthetic_10002.copy()
+    p = df["precipitation"].copy()
+    x, _ = raw_features(df, cfg)
+    gappy = df.assign(precipitation=p.mask(np.arange(len(p)) % 97 == 5))
+    xg, _ = raw_features(gappy, cfg)
+    for days in (7, 30):
+        j = names.index(f"precip_sum_{days}d")
+        plain = p.rolling(days, min_periods=days).sum().to_numpy().astype(np.float32)
+        assert np.array_equal(x[:, j], plain, equal_nan=True)
+        whole = gappy["precipitation"].rolling(days, min_periods=days).sum().to_numpy()
+        at = np.isfinite(whole)
+        assert np.array_equal(xg[at, j], whole[at].astype(np.float32))
+        assert np.isfinite(xg[days - 1:, j]).all()                  # one gap in 97 days never leaves a sum missing
+
+
+def test_a_forecasts_lead_days_take_the_rain_sums_of_the_series_with_gaps_before_the_issue_day():
+    """The lead days' sums rebuilt in model windows (a weather forecast put in) equal ``precip_sum`` of the observed
+    rain followed by the forecast's: a gap before the issue day is rescaled over, as in the record's features."""
+    from sca2lstm.data.features import precip_sum
+    from sca2lstm.weather.windows import LeadWeather
+
+    names = ["precipitation", "precip_sum_7d", "precip_sum_30d"]
+    lw = LeadWeather(names, np.zeros(3), np.ones(3))
+    L, pos, leads = 45, 37, 7
+    rain = np.arange(L, dtype=np.float64) % 5                       # whole numbers: every sum is exact
+    x = np.zeros((1, L, 3), dtype=np.float32)
+    miss = np.zeros((1, L, 3), dtype=bool)
+    x[0, :, 0] = rain
+    gaps = [20, 30, 36]                                             # observed days without rain data
+    miss[0, gaps, 0] = True
+    forecast = {"precipitation": np.array([[3.0, 0.0, 1.0, 4.0, 2.0, 0.0, 5.0]])}
+    x2, m2 = lw.put(x, miss, pos, forecast)
+    series = pd.Series(rain)
+    series[gaps] = np.nan
+    series[pos + 1:pos + 1 + leads] = forecast["precipitation"][0]
+    day = np.arange(pos + 1, pos + 1 + leads)
+    for j, days in ((1, 7), (2, 30)):
+        want = precip_sum(series, days)[day]
+        assert np.isfinite(want).all()
+        assert np.array_equal(x2[0, day, j], want.astype(np.float32))
+        assert not m2[0, day, j].any()

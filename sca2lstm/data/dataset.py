@@ -25,13 +25,13 @@ from ..config import Config
 from ..errors import DataError
 from ..fileio import default_cache_root, file_sha256
 from . import reader
-from .features import PRECIP_DERIVED, PRECIP_SUM_DAYS, feature_spec, raw_features
+from .features import PRECIP_DERIVED, PRECIP_SUM_DAYS, feature_spec, precip_sum_min_days, raw_features
 from .pet import PET_COLUMNS, oudin_pet
 from .scaling import Scalers
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "5"  # bump when raw_features(), the input completion or the reader's quality control changes meaning
+CACHE_VERSION = "6"  # bump when raw_features(), the input completion or the reader's quality control changes meaning
 
 
 # ---------------------------------------------------------------------------------------- locations
@@ -458,14 +458,16 @@ def check_period_inputs(rec: BasinRecord, cfg: Config, start, end, what: str) ->
     partial = {n: int(m) for n, m in zip(names, n_miss) if m and n not in absent}
     if partial:
         detail = ", ".join(f"{n}: {m}{' (every day)' if m == i1 - i0 else ''}" for n, m in partial.items())
-        # A rain sum needs every day of its window: scattered rain gaps leave it missing far more often than the rain
-        # itself (a day in five unread leaves the 30-day sum missing on nearly every day), which no column shows.
+        # A rain sum needs most days of its window (features.precip_sum): dense rain gaps leave it missing far more
+        # often than the rain itself (a day in three unread leaves the 30-day sum missing on most days), which no
+        # column shows.
         feats = [n for n, _ in feature_spec(cfg)]
         sums = {n: int((~np.isfinite(rec.x[i0:i1, feats.index(n)])).sum())
                 for n in (f"precip_sum_{k}d" for k in PRECIP_SUM_DAYS) if n in feats}
         wider = [f"{n} on {m}" for n, m in sums.items() if m > partial.get("precipitation", m)]
+        need = " and ".join(f"{precip_sum_min_days(k)} of {k}" for k in PRECIP_SUM_DAYS)
         sums_text = (f"; the rain's gaps also leave {' and '.join(wider)} of the {i1 - i0} days missing (a sum needs "
-                     "every day of its window)") if wider else ""
+                     f"the rain of {need} days)") if wider else ""
         log.warning("basin %s: %d missing input values in the %s period %s..%s (%s); they are masked%s",
                     rec.basin, sum(partial.values()), what, start, end, detail, sums_text)
     return int(n_miss.sum())

@@ -11,6 +11,7 @@ fitted on the training period only.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -52,6 +53,31 @@ FEATURE_TEXT = {
 SSI_EPS = 1e-3  # m3/s added before the log, so zero flow (ephemeral streams) stays finite
 #: The trailing windows of the precipitation sums (``precip_sum_7d``, ``precip_sum_30d``), in days.
 PRECIP_SUM_DAYS = (7, 30)
+#: The least share of a rain sum's window whose rain is known for the sum to be given (6 of 7 days, 24 of 30); the sum
+#: of a window with gaps is that of the days present rescaled to the window (docs/experiments.md, "Rain sums of a
+#: patchy rain record": fixed before it was measured, never tuned).
+PRECIP_SUM_MIN_SHARE = 0.8
+
+
+def precip_sum_min_days(days: int) -> int:
+    """The least number of days of a ``days``-day window with known rain for its sum (:data:`PRECIP_SUM_MIN_SHARE`)."""
+    return math.ceil(round(PRECIP_SUM_MIN_SHARE * days, 9))  # rounded first: 0.8 * 30 must give 24, not 25
+
+
+def precip_sum(p: pd.Series, days: int) -> np.ndarray:
+    """Trailing ``days``-day rain sum of the daily series ``p`` (NaN: unknown), in float64.
+
+    A window with every day known gives the plain sum, bit for bit that of ``p.rolling(days).sum()`` (a model trained
+    on complete records sees what it always saw). A window with gaps gives the sum of its known days times
+    ``days / known`` where at least :func:`precip_sum_min_days` days are known, else NaN: one scattered gap no longer
+    loses the month's rain. A window that reaches before the series' first day is NaN, as it always was.
+    """
+    plain = p.rolling(days, min_periods=days).sum().to_numpy()
+    known = p.notna().astype(np.float64).rolling(days, min_periods=days).sum().to_numpy()  # NaN before a full window
+    total = p.rolling(days, min_periods=1).sum().to_numpy()                                # of the known days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        part = np.where(known >= precip_sum_min_days(days), total * days / known, np.nan)
+    return np.where(np.isfinite(plain), plain, part)
 
 
 def feature_spec(cfg: Config) -> list[tuple[str, str]]:
@@ -157,7 +183,7 @@ def raw_features(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     if d.derived_features:
         p = df["precipitation"]
         for days in PRECIP_SUM_DAYS:
-            cols.append(p.rolling(days, min_periods=days).sum().to_numpy())
+            cols.append(precip_sum(p, days))
         pv = p.to_numpy()
         valid = np.isfinite(pv)
         with np.errstate(invalid="ignore"):

@@ -4,7 +4,8 @@ Training windows and benchmark windows are scaled arrays ``x [B, L, N]`` (0 wher
 flags. :class:`LeadWeather` replaces the meteorological inputs of the ``leads`` days after each window's
 issue position by a forecast (emulated, archived or fetched) and recomputes what the model derives from
 precipitation on those days, exactly as :func:`sca2lstm.data.features.raw_features` does on a series:
-the 7- and 30-day sums (missing if a day of the sum is), and the wet- and dry-day runs (continued from
+the 7- and 30-day sums (rescaled over the days with rain where a few are missing, missing below
+:data:`~sca2lstm.data.features.PRECIP_SUM_MIN_SHARE` of the window), and the wet- and dry-day runs (continued from
 the issue day's run; a missing day breaks a run). Everything else in the window is left as it is; the
 caller then masks the window with :func:`sca2lstm.data.issue_time.mask_issue_time` with the weather known.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.features import PRECIP_DERIVED
+from ..data.features import PRECIP_DERIVED, precip_sum_min_days
 
 #: Inputs a weather forecast carries (the rest of the window is unchanged by one).
 WEATHER_INPUTS = ("precipitation", "temperature", "pet", "peti")
@@ -120,8 +121,11 @@ class LeadWeather:
             ok = lo >= 0
             lo = np.maximum(lo, 0)
             s = c[i, day + 1] - c[i, lo]
-            g = gaps[i, day + 1] - gaps[i, lo]
-            vals[name] = np.where(ok & (g == 0), s, np.nan)
+            known = width - (gaps[i, day + 1] - gaps[i, lo])
+            # as features.precip_sum: the plain sum of a whole window, else rescaled over its days with rain
+            with np.errstate(invalid="ignore", divide="ignore"):
+                part = np.where(known >= precip_sum_min_days(width), s * width / known, np.nan)
+            vals[name] = np.where(ok, np.where(known == width, s, part), np.nan)
         for name, wet in (("high_precip_days", True), ("low_precip_days", False)):
             if name not in self.derived:
                 continue
