@@ -12,6 +12,10 @@ from sca2lstm.cli.main import main
 from sca2lstm.evaluation import plots
 from sca2lstm.evaluation.report import _png_title
 
+# Where a test stands a Latin font in for a Chinese one (this machine may have none), matplotlib warns once per
+# Chinese glyph it cannot draw: the words are what is checked here, not the pixels.
+pytestmark = pytest.mark.filterwarnings(r"ignore:Glyph \d+ .* missing from font:UserWarning")
+
 ISSUE = "1976-06-15"
 #: the figures and days of a sentence: what a Chinese sentence must hold as the English one does
 _FIGURES = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:\.\d+)?%?")
