@@ -980,6 +980,38 @@ def test_the_alert_mail_gives_a_level_set_as_a_water_level_as_one(pretrained_ckp
     assert f"station 32006: alert ({10.0 * stage ** 2:.1f} m3/s, water level {stage:g} m) starts" in text, text
 
 
+@pytest.mark.parametrize("lang,said", [
+    ("en", "station 32006: alert ({flow:.1f} m3/s, water level {stage:g} m) starts"),
+    ("zh", "测站 32006：警戒级（{flow:.1f} m3/s，水位 {stage:g} m）预警开始"),
+])
+def test_the_alert_mail_gives_a_level_set_as_a_flow_as_a_water_level_through_the_curve(
+        lang, said, pretrained_ckpt, data, issued, tmp_path):
+    """A station with a rating curve whose alert level was set as a flow (m3/s): the mail and the webhook give its
+    water level too, through the curve (Q = 10 h^2: h = sqrt(Q / 10), to the centimetre), as the page does (before,
+    only a level set as a water level was given as one)."""
+    from email import message_from_string, policy
+
+    flow = round(0.5 * float(issued["q05"].min()), 2)
+    stage = round((flow / 10.0) ** 0.5, 2)
+    curve = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
+                                            "valid_to": None}]}
+    write_station_meta(data, StationMeta("32006", warning_levels={"alert": WarningLevel(flow, "m3/s", None)},
+                                         rating_curve=curve))
+    try:
+        with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
+            notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                                smtp_port=smtp.port, retries=0, language=lang)
+            daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+            with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+                assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1
+    finally:
+        _levels(data)  # the other tests' 32006 has no rating curve
+    sent = hook.received[0]["alerts"][0]
+    assert sent["level_value"] == flow and sent["level_stage_m"] == stage
+    text = message_from_string(smtp.received[0][2], policy=policy.default).get_content()
+    assert said.format(flow=flow, stage=stage) in text, text
+
+
 def _mailed(text: str):
     """A message as the stub SMTP server received it, parsed as a mail reader parses it."""
     import email

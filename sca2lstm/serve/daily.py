@@ -76,6 +76,16 @@ def next_issue(now: dt.datetime, daily: Daily) -> dt.datetime:
                                                                               minute=daily.at.minute)
 
 
+def alert_stage(level: dict | None) -> float | None:
+    """The water level (m) an alert gives its level by: as it was set (``stage_m``), else its flow through the
+    station's rating curve valid on the issue date (the level's ``stage``), to the centimetre, as a gauge is read;
+    None without either (no curve, or a forecast stored before levels carried ``stage``)."""
+    level = level or {}
+    if level.get("stage_m") is not None:
+        return level["stage_m"]
+    return round(level["stage"], 2) if level.get("stage") is not None else None
+
+
 async def issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dict:
     """Issue every station once for the local day (see :func:`_issue_daily`); concurrent calls wait for
     each other, so a day is issued and alerted once."""
@@ -172,8 +182,9 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                                 "first_lead": sw["first_lead"] or None, "valid_date": lead.get("valid_date"),
                                 "probability": lead.get("probability"), "level_value": values.get(sw["warning"]),
                                 "level_unit": "m3/s",
-                                # a level set as a water level is said as one: what the gauge reader knows it by
-                                "level_stage_m": (sw["levels"].get(sw["warning"]) or {}).get("stage_m"),
+                                # the level as a water level, what the gauge reader knows it by: as set, else
+                                # through the station's rating curve (as the page shows it)
+                                "level_stage_m": alert_stage(sw["levels"].get(sw["warning"])),
                                 "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
                                 "notes": sw["notes"],
                                 # every retry of one send repeats it: a receiver can drop the repeats
