@@ -130,9 +130,9 @@ def check(url: str, chromium: str, screenshot: Path) -> list[str]:
     return problems
 
 
-def give_stage_station(data_dir: Path, station: str = STAGE_STATION) -> None:
+def give_stage_station(data_dir: Path, station: str = STAGE_STATION) -> float:
     """``station``'s metadata file with a rating curve whose 2 m is its record's highest flow (Q = a h^2), an alert
-    level at half that flow and a danger level as a water level of 1.8 m."""
+    level at half that flow and a danger level as a water level of 1.8 m; returns the curve's ``a``."""
     import json
 
     from sca2lstm.data.reader import read_timeseries
@@ -146,12 +146,40 @@ def give_stage_station(data_dir: Path, station: str = STAGE_STATION) -> None:
     path = meta_path(data_dir, station)
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(meta.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return top / 4.0
 
 
-def check_stage_station(url: str, chromium: str, screenshot: Path, station: str = STAGE_STATION) -> list[str]:
-    """The page in Chinese of a station with a rating curve: the forecast table's water-level column (median and
-    widest interval, m, as the API gives them), each level's water level and Chinese name (as the alert mails say
-    it) in the forecast's line and on the chart; the column stays hidden for a station without a curve."""
+def _stage_axis_problems(page, a: float) -> list[str]:
+    """The chart's water-level axis on the right of a station whose curve is Q = ``a`` h^2: at least two ticks,
+    each water level h where the flow axis has a h^2 (to a pixel: the page interpolates the curve's table of 500
+    flows, whose chord is off by at most a quarter of a table step, 0.25 % of its 5-fold reach, about 0.7 px of the
+    plot's 285), and the axis named as the CLI's fan chart names it."""
+    from sca2lstm.words import say
+
+    flow = page.eval_on_selector_all("#chart text.flow-tick", """ts => ts.map(t => [Number(t.textContent),
+        Number(t.getAttribute('y'))])""")
+    ticks = page.eval_on_selector_all("#chart text.stage-tick", """ts => ts.map(t => [Number(t.textContent),
+        Number(t.getAttribute('y'))])""")
+    problems = []
+    if len(ticks) < 2:
+        return [f"stage station: the chart's water-level axis has {len(ticks)} tick(s): {ticks}"]
+    (v0, y0), (v1, y1) = flow[0], flow[-1]
+    for h, y in ticks:
+        want = y0 + (a * h * h - v0) * (y1 - y0) / (v1 - v0)
+        if abs(y - want) > 1.0:
+            problems.append(f"stage station: water level {h} m drawn at y={y:.1f}, its flow {a * h * h:.3f} m3/s at "
+                            f"y={want:.1f} on the flow axis")
+    unit = page.text_content("#chart text.stage-unit")
+    if unit != say("fan_stage", "zh"):
+        problems.append(f"stage station: the water-level axis is named {unit!r}, not {say('fan_stage', 'zh')!r}")
+    return problems
+
+
+def check_stage_station(url: str, chromium: str, screenshot: Path, a: float, station: str = STAGE_STATION) -> list[str]:
+    """The page in Chinese of a station with a rating curve Q = ``a`` h^2: the forecast table's water-level column
+    (median and widest interval, m, as the API gives them), each level's water level and Chinese name (as the alert
+    mails say it) in the forecast's line and on the chart, the chart's water-level axis; the column and the axis
+    stay hidden for a station without a curve."""
     import httpx
     from playwright.sync_api import sync_playwright
 
@@ -190,12 +218,15 @@ def check_stage_station(url: str, chromium: str, screenshot: Path, station: str 
                 if not any(t.startswith(level_word(name, "zh") + " ") and "（水位 " in t for t in labels):
                     problems.append(f"stage station: no chart label of {name} as {level_word(name, 'zh')} with its "
                                     f"water level: {labels}")
+            problems += _stage_axis_problems(page, a)
             print(f"station {station} (rating curve, zh): water levels {cells[:2]} ..., line {meta[-120:]!r}, "
-                  f"chart labels {labels}")
+                  f"chart labels {labels}, water-level axis {page.eval_on_selector_all('#chart text.stage-tick', 'ts => ts.map(t => t.textContent)')}")
             page.select_option("#station", STATION)
             page.wait_for_selector(f'body[data-ready="1"][data-station="{STATION}"]', timeout=60_000)
             if not page.is_hidden("#forecast-table th.stage-col") or page.locator("td.stage").count():
                 problems.append(f"station {STATION} (no rating curve): a water-level column is shown")
+            if page.locator("#chart .stage-tick, #chart .stage-unit").count():
+                problems.append(f"station {STATION} (no rating curve): the chart has a water-level axis")
             page.select_option("#station", station)
             page.wait_for_selector(f'body[data-ready="1"][data-station="{station}"]', timeout=60_000)
             problems += messages
@@ -224,7 +255,7 @@ def main(argv=None) -> int:
         if tiny:
             args.model, data_dir = tiny_model(tmp)
             if args.stage_screenshot:
-                give_stage_station(data_dir)
+                a = give_stage_station(data_dir)
         elif args.data_dir is None:
             p.error("--data_dir is needed with --model")
         else:
@@ -234,7 +265,7 @@ def main(argv=None) -> int:
         try:
             problems = check(f"http://127.0.0.1:{port}", args.chromium, Path(args.screenshot))
             if args.stage_screenshot and tiny:
-                problems += check_stage_station(f"http://127.0.0.1:{port}", args.chromium, Path(args.stage_screenshot))
+                problems += check_stage_station(f"http://127.0.0.1:{port}", args.chromium, Path(args.stage_screenshot), a)
         finally:
             proc.terminate()
             proc.wait(timeout=15)

@@ -217,6 +217,32 @@ def test_a_station_with_a_rating_curve_gives_each_level_as_a_water_level_for_the
     _imported(data)
 
 
+def test_a_station_with_a_rating_curve_gives_the_page_its_curve_for_a_water_level_axis(live, data, tmp_path):
+    """The page's chart had a flow axis only: a forecast of a station with a rating curve carries ``stage_scale``,
+    the curve valid on the issue date as a table of flows from 0 to 5 times the answer's highest flow and their
+    water levels (Q = 10 h^2: h = sqrt(Q / 10), to the 0.1 mm it is rounded to), from which the page draws a
+    water-level axis as the CLI's fan chart does; a station without a curve has no such key."""
+    from sca2lstm.serve.app import STAGE_SCALE_POINTS, STAGE_SCALE_REACH
+
+    _imported(data, {"alert": WarningLevel(2.5)}, rating_curve=CURVE)
+    try:
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+            fc = c.get("/stations/32006/forecast").json()
+    finally:
+        _imported(data)
+    flows = [d["observed"] for d in fc["history"] + fc["observed_after"] if d["observed"] is not None]
+    flows += [v for f in fc["forecast"] for v in (f["median"], *f["quantiles"].values()) if v is not None]
+    q, h = np.array(fc["stage_scale"]["flow"]), np.array(fc["stage_scale"]["stage"])
+    assert len(q) == len(h) == STAGE_SCALE_POINTS and q[0] == 0.0
+    # the flows as sent to 6 significant digits: the top within half a unit of the 6th
+    assert q[-1] == pytest.approx(STAGE_SCALE_REACH * max(flows), rel=5e-6)
+    # the stages as sent to 0.1 mm (5e-5 m), worked from flows before their rounding to 6 digits (at most 5e-6 of
+    # the flow, half that of its square root)
+    np.testing.assert_allclose(h, np.sqrt(q / 10.0), rtol=2.5e-6, atol=5e-5 + 1e-12)
+    with TestClient(create_app(data, tmp_path / "db2.sqlite", live, token=TOKEN)) as c:
+        assert "stage_scale" not in c.get("/stations/32006/forecast").json()
+
+
 def test_the_page_says_water_levels_and_the_alert_mails_level_names():
     """The page's script has the words for a level's water level and a column for the forecast's, and names the
     levels as the Chinese alert mails do (alert 警戒, danger 保证, q20y 20年一遇; English: as named); the script
@@ -234,12 +260,15 @@ def test_the_page_says_water_levels_and_the_alert_mails_level_names():
             shown = said["level_words"].get(name) or (said["return_period"].replace("{n}", m.group(1)) if m else name)
             assert shown == level_word(name, lang), (lang, name)
         assert said["water_level"].replace("{h}", "1.60") == {"en": "water level 1.60 m", "zh": "水位 1.60 m"}[lang]
+        # the chart's water-level axis named as the CLI's fan chart names it
+        assert said["stage_axis"] == {"en": "water level (m), by the rating curve", "zh": "水位 (m)，按水位流量关系"}[lang]
         stage_col = {"en": "Water level (m)", "zh": "水位（m）"}[lang]
         assert f'<th class="stage-col" hidden>{stage_col}</th>' in html
     script = (page.STATIC_DIR / "app.js").read_text(encoding="utf-8")
     # no level name written bare: the chips, the menu, the table, the legend and the chart's labels
     assert not re.search(r"s\.warning \+|f\.warning \+|\(n\) => n \+|\bname \+ \" \"", script)
     assert script.count("levelName(") >= 6 and script.count("levelStage(") >= 4
+    assert "stageAxis(axes, scale" in script and "T.stage_axis" in script
 
 
 BAD_BODIES = [

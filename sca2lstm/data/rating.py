@@ -486,13 +486,23 @@ def stage_scale(curve, date=None, q_top: float = 1.0, points: int = 1000):
     lowest flow, each map holds its end value, so both stay monotone, as matplotlib needs to place the ticks.
     None where the curve gives fewer than two stages in that span.
     """
+    table = stage_table(curve, date, q_top, points)
+    if table is None:
+        return None
+    q, h = table
+    return (lambda flow: np.interp(flow, q, h)), (lambda stage: np.interp(stage, h, q))
+
+
+def stage_table(curve, date=None, q_top: float = 1.0, points: int = 1000):
+    """The table :func:`stage_scale` interpolates: ``(q, h)``, the flows (m3/s) of ``points`` evenly spaced from 0
+    to ``q_top`` where the curve valid on ``date`` gives a stage, and those stages (m); None where fewer than two.
+    The service's page draws its water-level axis from it as the CLI's fan chart does."""
     q = np.linspace(0.0, float(q_top), int(points))
     h = as_curve(curve).stage(q, date)
     ok = np.isfinite(h)
     if ok.sum() < 2:
         return None
-    q, h = q[ok], h[ok]
-    return (lambda flow: np.interp(flow, q, h)), (lambda stage: np.interp(stage, h, q))
+    return q[ok], h[ok]
 
 
 def as_curve(curve) -> RatingCurve:

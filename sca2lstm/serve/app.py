@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge, stage_columns
+from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge, stage_columns, stage_table
 from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError, UsageError
 from ..evaluation.live import LiveForecaster, ModelRef
@@ -284,7 +284,8 @@ class Service:
             log.info("station %s: forecast for %s (%d leads%s) in %.3f s%s", station, key[1], leads,
                      f", weather forecast {key[6]}" if key[6] else "", time.perf_counter() - t0,
                      "" if store else " (anonymous: not stored)")
-        answer = answer_of(row, ts, cached=cached, weather=weather[0] if weather else None)
+        answer = answer_of(row, ts, cached=cached, weather=weather[0] if weather else None,
+                           curve=state.meta.rating_curve)
         self.remember(key, answer, row)
         return _encode(answer), row
 
@@ -297,17 +298,45 @@ def weather_doc(summary: dict | None) -> dict | None:
                                     "created_at")}
 
 
-def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = None) -> dict:
+#: How far above the highest flow of a forecast's answer its water-level table reaches: the page's chart draws levels
+#: up to 3 times the highest flow and ends its axis on a round tick above them (at most 1.5 times as high).
+STAGE_SCALE_REACH = 5.0
+#: Rows of the water-level table (enough for the chart's ticks to lie within a pixel of where the curve puts them).
+STAGE_SCALE_POINTS = 500
+
+
+def stage_scale_doc(curve, issue: pd.Timestamp, answer: dict) -> dict | None:
+    """The station's rating curve valid on ``issue`` as the page's water-level axis reads it: ``{"flow": [...],
+    "stage": [...]}`` (m3/s, m), flows from 0 to :data:`STAGE_SCALE_REACH` times the highest flow of ``answer``
+    (history, forecast quantiles, days observed since), as the CLI's fan chart tabulates it
+    (:func:`~sca2lstm.data.rating.stage_table`); None without a curve."""
+    if curve is None:
+        return None
+    flows = [d["observed"] for d in answer["history"] + answer["observed_after"]]
+    flows += [v for f in answer["forecast"] for v in (f.get("median"), *(f.get("quantiles") or {}).values())]
+    top = max([0.01] + [v for v in flows if v is not None])  # a dry river still gets a scale, as the chart an axis
+    table = stage_table(curve, issue, q_top=STAGE_SCALE_REACH * top, points=STAGE_SCALE_POINTS)
+    if table is None:
+        return None
+    q, h = table
+    return {"flow": [float(f"{v:.6g}") for v in q], "stage": [round(float(v), 4) for v in h]}
+
+
+def answer_of(row: dict, ts: pd.DataFrame, cached: bool, weather: dict | None = None, curve=None) -> dict:
+    """A forecast as ``GET .../forecast`` answers it; with the station's rating ``curve``, ``stage_scale``: the
+    table the page's water-level axis is drawn from (:func:`stage_scale_doc`)."""
     issue = pd.Timestamp(row["issue_date"])
-    return {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
-            "setting": row["setting"], "weather": weather_doc(weather), "data_version": row["data_version"],
-            "model_sha256": row["model_sha256"], "calibration_sha256": row.get("calibration_sha256", ""),
-            "created_at": row["created_at"], "cached": cached,
-            "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
-            # what the data checks found, without the server's folders (the stored row keeps them whole); in English
-            # here: the answer is cached once for every reader (get_forecast says them in the reader's language)
-            "notes": notes_in(row),
-            "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
+    answer = {"id": row["id"], "station": row["station"], "issue_date": row["issue_date"], "leads": row["leads"],
+              "setting": row["setting"], "weather": weather_doc(weather), "data_version": row["data_version"],
+              "model_sha256": row["model_sha256"], "calibration_sha256": row.get("calibration_sha256", ""),
+              "created_at": row["created_at"], "cached": cached,
+              "forecast": row["table"], "weights": row["weights"], "levels": row.get("levels") or {},
+              # what the data checks found, without the server's folders (the stored row keeps them whole); in English
+              # here: the answer is cached once for every reader (get_forecast says them in the reader's language)
+              "notes": notes_in(row),
+              "history": _history(ts, issue), "observed_after": _observed_after(ts, issue, row["leads"])}
+    scale = stage_scale_doc(curve, issue, answer)
+    return {**answer, "stage_scale": scale} if scale is not None else answer  # (without a curve: as before)
 
 
 def notes_in(row: dict, lang: str = "en") -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..evaluation.operational import FORECAST_FLAG, OBSERVED_FLAG_LABEL  # the attention charts' label of the flag
 from ..evaluation.operational import input_words
 from ..evaluation.settings import SETTING_ISSUE, SETTING_WEATHER
+from ..words import say
 from .messages import LEVEL_WORDS, RETURN_PERIOD_WORDS
 from .notify import STALE_DAYS
 
@@ -96,9 +97,10 @@ SCRIPT_TEXT = {
 }
 # The levels' names as the alert mails say them (messages.level_word: alert 警戒, danger 保证, q20y 20年一遇); a
 # station's own names, and every name in English, as they are named. The JSON keeps the names.
+# The chart's water-level axis (a station with a rating curve) is named as the CLI's fan chart names it.
 for _lang in LANGUAGES:
     SCRIPT_TEXT[_lang].update(level_words=LEVEL_WORDS.get(_lang, {}),
-                              return_period=RETURN_PERIOD_WORDS.get(_lang, "q{n}y"))
+                              return_period=RETURN_PERIOD_WORDS.get(_lang, "q{n}y"), stage_axis=say("fan_stage", _lang))
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _RANGE = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$")

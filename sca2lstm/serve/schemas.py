@@ -264,6 +264,12 @@ class WeatherListOut(BaseModel):
     weather_forecasts: list[WeatherUsed]
 
 
+class StageScale(BaseModel):
+    flow: list[float] = Field(description="flows (m3/s), evenly spaced from 0 to 5 times the answer's highest flow, "
+                                          "where the curve gives a water level")
+    stage: list[float] = Field(description="the water level (m) of each flow; between rows, interpolate linearly")
+
+
 class ForecastOut(BaseModel):
     id: int | None = Field(description="row id of the issued forecast in the database; null for a forecast "
                                        "computed for an anonymous request (not stored)")
@@ -291,6 +297,9 @@ class ForecastOut(BaseModel):
     history: list[HistoryDay] = Field(description="observed discharge of the days up to the issue day (m3/s)")
     observed_after: list[HistoryDay] = Field(
         description="observed discharge of the valid days already in the data (a forecast of a past day)")
+    stage_scale: StageScale | None = Field(
+        None, description="only for a station with a rating curve: the curve valid on the issue date as a table, "
+                          "from which the page draws its water-level axis")
 
 
 class VerifiedLead(LeadForecast):

@@ -106,6 +106,46 @@ function niceStep(top, parts) {
   return { step, decimals: Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) + (f === 2.5 ? 1 : 0) };
 }
 
+// x in the increasing xs, linearly between its neighbours, onto ys; outside them the end values (numpy's interp, as
+// the CLI's fan chart maps its water-level axis).
+function interp(x, xs, ys) {
+  const n = xs.length;
+  if (x <= xs[0]) return ys[0];
+  if (x >= xs[n - 1]) return ys[n - 1];
+  let lo = 0, hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] <= x) lo = mid; else hi = mid;
+  }
+  return ys[lo] + ((x - xs[lo]) / (xs[hi] - xs[lo])) * (ys[hi] - ys[lo]);
+}
+
+// A station with a rating curve: its water levels (m) on a second axis at the right of the flow axis, as the CLI's
+// fan chart has it (plots._stage_axis), from the answer's table of the curve valid on the issue day (`stage_scale`).
+// A curve is steep at low water, so round water levels crowd at the bottom: from the top down, a tick is kept only
+// at least 5 % of the axis height below the one above it.
+function stageAxis(axes, scale, yMax, sy, x, TOP, bottom) {
+  const { flow, stage } = scale;
+  const hLo = interp(0, flow, stage), hHi = interp(yMax, flow, stage);
+  if (!(hHi > hLo)) return;
+  const { step, decimals } = niceStep(hHi - hLo, 8);
+  svgEl("line", { x1: x, x2: x, y1: TOP, y2: bottom, class: "stage-axis" }, axes);
+  let last = Infinity;
+  for (let k = Math.floor(hHi / step + 1e-9); k * step >= hLo - 1e-9 * step; k--) {
+    const h = k * step, q = interp(h, stage, flow);
+    if (q < 0 || q > yMax * (1 + 1e-9) || last - q < 0.05 * yMax) continue;
+    last = q;
+    svgEl("line", { x1: x, x2: x + 4, y1: sy(q), y2: sy(q) }, axes);
+    const t = svgEl("text", { x: x + 6, y: sy(q) + 4, "text-anchor": "start", stroke: "none", class: "stage-tick",
+                              "data-stage": h.toFixed(decimals), "data-flow": q }, axes);
+    t.textContent = h.toFixed(decimals);
+  }
+  const yMid = (TOP + bottom) / 2, xu = x + 56;
+  const u = svgEl("text", { x: xu, y: yMid, stroke: "none", "font-size": "11", "text-anchor": "middle",
+                            transform: `rotate(90 ${xu} ${yMid})`, class: "stage-unit" }, axes);
+  u.textContent = T.stage_axis;
+}
+
 // Text with a white halo beneath it (a copy with a wide white stroke), readable over lines and bands. A copy,
 // not paint-order: every renderer draws it so.
 function haloText(parent, attrs, text) {
@@ -120,7 +160,9 @@ function haloText(parent, attrs, text) {
 function drawChart(fc) {
   const svg = $("#chart");
   svg.replaceChildren();
-  const W = 900, H = 340, L = 60, R = 20, TOP = 15, B = 40;
+  // a station with a rating curve has a water-level axis on the right, and the room for it
+  const scale = fc.stage_scale && fc.stage_scale.flow.length >= 2 ? fc.stage_scale : null;
+  const W = 900, H = 340, L = 60, R = scale ? 70 : 20, TOP = 15, B = 40;
   const hist = fc.history.filter((d) => d.observed !== null);
   const days = fc.history.map((d) => toDay(d.date)).concat(fc.forecast.map((f) => toDay(f.valid_date)));
   const x0 = Math.min(...days), x1 = Math.max(...days);
@@ -149,7 +191,7 @@ function drawChart(fc) {
   for (let i = 0; i * step <= yMax * (1 + 1e-9); i++) {
     const v = i * step;
     svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), "stroke-opacity": 0.25 }, axes);
-    const t = svgEl("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", stroke: "none" }, axes);
+    const t = svgEl("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", stroke: "none", class: "flow-tick" }, axes);
     t.textContent = v.toFixed(decimals);
   }
   // the centre of an x label of n characters (about 6.4 px each at 11 px) moved in so that it stays in the chart: a
@@ -172,6 +214,7 @@ function drawChart(fc) {
   const yl = svgEl("text", { x: 14, y: yMid, stroke: "none", "font-size": "11", "text-anchor": "middle",
                              transform: `rotate(-90 14 ${yMid})`, class: "y-unit" }, axes);
   yl.textContent = "m³/s";
+  if (scale) stageAxis(axes, scale, yMax, sy, W - R, TOP, H - B);
   svgEl("line", { x1: sx(issue), x2: sx(issue), y1: TOP, y2: H - B, "stroke-dasharray": "4 3", class: "issue-line" }, axes);
   // the issue day, under the axis at its dashed line (the month labels alone do not say which day it is)
   haloText(axes, { x: issueX, y: H - B + 30, "text-anchor": "middle", "font-size": "11", fill: "#1d2733",
