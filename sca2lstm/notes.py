@@ -187,6 +187,16 @@ NOTES = {
               "takes the place of that archive's own run of {day} (--weather_lags none reads it as given)",
         "zh": "{source}作为 {day} 的那次预报，其降水已与{runs}中同一天此前最多 {max_lag} 天发布的各次预报组合，权重按已有实测的日子逐个"
               "预见期拟合；它取代了该存档中 {day} 发布的那次预报（--weather_lags none 则按原值使用）"},
+    # a weather forecast's PET of the kind the station's history read (weather/files.pet_history_note)
+    "pet_oudin_history": {
+        "en": "{source}: PET ({pet}) is Oudin PET from its temperature, the kind this station's history read (its data "
+              "has no PET column): its {given} is not read",
+        "zh": "{source}：潜在蒸散发（{pet}）按其气温用 Oudin 公式推算，与该测站历史资料同类（其数据没有潜在蒸散发列）："
+              "未采用其中的 {given}"},
+    "pet_station_et0": {
+        "en": "{source}: PET ({pet}) is its et0 (FAO-56), as this station's own pet column gives the model's {pet} in "
+              "its history",
+        "zh": "{source}：潜在蒸散发（{pet}）采用其 et0（FAO-56），因为该测站历史资料中模型的 {pet} 取自测站自己的 pet 列"},
 }
 # leads left unmapped, and a caution that the model may have learned the rain mapped: one note
 for _kind in ("unmapped_leads", "unmapped_leads_later"):

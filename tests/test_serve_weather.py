@@ -706,3 +706,26 @@ def test_a_posted_forecast_is_combined_with_the_station_archives_earlier_runs_as
     said = [n for n in got["notes"] if "combined with the same day's forecasts of weather archive" in n]
     assert len(said) == 1 and "Precipitation of the weather forecast, as the run of 1977-12-31" in said[0], got["notes"]
     assert any("天气预报作为 1977-12-31 的那次预报，其降水已与天气预报存档" in n for n in chinese["notes"]), chinese["notes"]
+
+
+def test_the_service_gives_a_station_the_pet_of_the_kind_its_history_read_and_says_so(pretrained_ckpt, bundle,
+                                                                                      tiny_data_dir, tmp_path):
+    """The service reads a station's PET as `sca2lstm forecast` does, by the station's history: the default model (on
+    ``peti``) at a station whose file holds only its own ``pet`` reads the posted forecast's ET0 (as a model on ``pet``
+    there would), with the note saying so, and issues what the command issues; the same answer without ET0 (Oudin
+    PET) is another forecast."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    f = next((d / "timeseries").glob("*_32006_*.csv"))
+    pd.read_csv(f).drop(columns=["peti"]).to_csv(f, index=False)
+    with_et0 = _json(daily_response(FIRST, WET, TEMP, et0=[0.5] * 9))
+    with forecaster(pretrained_ckpt, d) as live, TestClient(create_app(d, tmp_path / "db.sqlite", live,
+                                                                       token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=with_et0, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    source = f"weather forecast {r.json()['id']} of station 32006 (issued {FIRST})"
+    assert f"{source}: PET (peti) is its et0 (FAO-56), as this station's own pet column gives the model's peti in its " \
+           "history" in fc["notes"]
+    assert fc["forecast"] == _expected(bundle, pretrained_ckpt, d, with_et0, "json", 7)
+    assert fc["forecast"] != _expected(bundle, pretrained_ckpt, d, _json(daily_response(FIRST, WET, TEMP)), "json", 7)

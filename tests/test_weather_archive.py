@@ -711,3 +711,127 @@ def test_training_reads_each_run_of_an_archive_with_the_pet_it_gets_alone(tiny_d
         alone = from_long_table(runs[pd.to_datetime(runs["issue_date"]) == t0], "alone.csv")
         want = weather_members(alone, t0, 7, ["precipitation", "pet", "temperature"], cfg, lat)[0]
         np.testing.assert_array_equal(fc["pet"][j], want["pet"].to_numpy(), err_msg=str(t0.date()))
+
+
+def _without_pet_columns(tiny_data_dir, tmp_path, drop=("pet", "peti")):
+    """A copy of the tiny data whose basin 32006 has none of ``drop`` (a station that imported no PET)."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    f = next((d / "timeseries").glob("*_32006_*.csv"))
+    pd.read_csv(f).drop(columns=list(drop)).to_csv(f, index=False)
+    return d
+
+
+def test_a_station_whose_pet_was_derived_gets_oudin_pet_from_a_forecast_with_et0_and_says_so(
+        et0_model, tiny_data_dir, tmp_path, capsys):
+    """A model on ``pet`` (``pet_from_temperature: missing``) at a station whose file has no PET column read Oudin PET
+    there: a forecast carrying ET0 gives it Oudin PET from the forecast temperature (by hand), never the ET0, and a
+    note says which way and why; the forecast equals that of the same run without ET0. The same forecast at the
+    station with its own PET column reads the ET0, as before."""
+    import json
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.operational import weather_members
+    from sca2lstm.weather.files import gauge_latitude, read_forecast_file
+
+    inputs = ["precipitation", "pet", "temperature"]
+    t0 = pd.Timestamp("1976-06-15")
+    run = _archive([t0]).assign(et0=lambda a: 1.5 + 0.25 * a["lead_days"])
+    p = tmp_path / "with_et0.csv"
+    run.to_csv(p, index=False)
+    run.drop(columns="et0").to_csv(tmp_path / "no_et0.csv", index=False)
+    oudin_days = _without_pet_columns(tiny_data_dir, tmp_path)
+    bundle = load_model(et0_model)
+    lat = gauge_latitude(oudin_days, "32006")
+    days = t0 + pd.to_timedelta(np.arange(1, 8), unit="D")
+    by_hand = oudin_pet(12.0 + np.arange(1, 8), lat, days.day_of_year.to_numpy())
+    for folder, want in ((oudin_days, by_hand), (tiny_data_dir, 1.5 + 0.25 * np.arange(1, 8))):
+        ctx = BasinContext.resolve(bundle, folder, "32006")
+        got = weather_members(read_forecast_file(p), t0, 7, inputs, bundle[1], lat, rule=ctx.pet_rule)[0]
+        np.testing.assert_array_equal(got["pet"].to_numpy(), want, err_msg=str(folder))
+    assert BasinContext.resolve(bundle, oudin_days, "32006").pet_source == "oudin"
+    docs, printed = {}, {}
+    for name in ("with_et0.csv", "no_et0.csv"):
+        rc = main(["--model", str(et0_model), "--basin", "32006", "--data_dir", str(oudin_days), "--issue_date",
+                   str(t0.date()), "--weather_forecast", str(tmp_path / name),
+                   "--output_dir", str(tmp_path / f"out_{name}"),
+                   "--format", "json", "--precip_mapping", "none", "--weather_lags", "none"])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        docs[name] = json.loads(next((tmp_path / f"out_{name}").rglob("forecast.json")).read_text())
+        printed[name] = out.out
+    said = ("PET (pet) is Oudin PET from its temperature, the kind this station's history read (its data has no PET "
+            "column): its et0 is not read")
+    assert said in printed["with_et0.csv"] and any(said in n for n in docs["with_et0.csv"]["data"]["notes"])
+    assert "the kind this station's history read" not in printed["no_et0.csv"]   # nothing left unread to say
+    assert docs["with_et0.csv"]["forecast"] == docs["no_et0.csv"]["forecast"]
+
+
+def test_an_archive_of_a_station_whose_pet_was_derived_gives_every_run_oudin_pet_in_reforecasts_and_training(
+        et0_model, tiny_data_dir, tmp_path, capsys):
+    """The archive paths follow the station's history as the single forecast does: at a station without a PET column,
+    a reforecast's and training's read of an archive with ET0 give every run Oudin PET (counted so, the reforecast's
+    weather.json and log saying why)."""
+    import json
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.weather.archive import load_archives, with_model_pet
+    from sca2lstm.weather.files import from_long_table, gauge_latitude, pet_way_counts
+
+    d = _without_pet_columns(tiny_data_dir, tmp_path)
+    dates = pd.date_range("1973-05-01", "1973-05-04")
+    runs = _archive(dates).assign(et0=2.5)
+    bundle = load_model(et0_model)
+    cfg, lat = bundle[1], gauge_latitude(d, "32006")
+    ctx = BasinContext.resolve(bundle, d, "32006")
+    read = with_model_pet(from_long_table(runs, "archive.csv"), cfg, lat, ctx.pet_rule)
+    assert pet_way_counts(read.pet_runs) == {"oudin": 4}
+    valid = pd.to_datetime(read.table["valid_date"])
+    np.testing.assert_array_equal(read.table["pet"].to_numpy(), oudin_pet(read.table["temperature"].to_numpy(), lat,
+                                                                           valid.dt.day_of_year.to_numpy()))
+    (d / "weather_archive").mkdir()
+    runs.to_csv(d / "weather_archive" / "32006.csv", index=False)
+    arch = load_archives(d, [load_basin(d, "32006", cfg)], cfg, ["precipitation", "pet"])
+    assert arch.sources["32006"]["pet"] == {"oudin": 4}
+    rc = main(["--model", str(et0_model), "--basin", "32006", "--data_dir", str(d), "--from", "1973-05-01",
+               "--to", "1973-05-04", "--weather_forecast", str(d / "weather_archive" / "32006.csv"),
+               "--output_dir", str(tmp_path / "out"), "--precip_mapping", "none", "--weather_lags", "none"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(next((tmp_path / "out").rglob("weather.json")).read_text())
+    assert doc["pet"] == {"oudin": 4}
+    said = ("PET (pet) is Oudin PET from its temperature, the kind this station's history read (its data has no PET "
+            "column): its et0 is not read")
+    assert any(said in n for n in doc["notes"]) and said in out.out
+
+
+def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_et0_as_a_pet_model_there(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The default model (``peti``) at a station whose file has only its own ``pet`` read that PET in its history:
+    a forecast's ET0 then gives its PET, as it does a model on ``pet`` there, with a note; a station with its own
+    ``peti`` (CAMELS) keeps Oudin PET from the forecast temperature, as documented."""
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.evaluation.operational import issue_forecast, weather_members
+    from sca2lstm.weather.files import gauge_latitude, read_forecast_file
+
+    t0 = pd.Timestamp("1976-06-15")
+    p = tmp_path / "with_et0.csv"
+    _archive([t0]).assign(et0=lambda a: 1.5 + 0.25 * a["lead_days"]).to_csv(p, index=False)
+    own_pet = _without_pet_columns(tiny_data_dir, tmp_path, drop=("peti",))
+    bundle = load_model(pretrained_ckpt)
+    inputs = [c for c in bundle[1].data.dynamic_inputs]
+    assert "peti" in inputs
+    lat = gauge_latitude(tiny_data_dir, "32006")
+    days = t0 + pd.to_timedelta(np.arange(1, 8), unit="D")
+    for folder, want in ((own_pet, 1.5 + 0.25 * np.arange(1, 8)),
+                         (tiny_data_dir, oudin_pet(12.0 + np.arange(1, 8), lat, days.day_of_year.to_numpy()))):
+        ctx = BasinContext.resolve(bundle, folder, "32006")
+        got = weather_members(read_forecast_file(p), t0, 7, inputs, bundle[1], lat, rule=ctx.pet_rule)[0]
+        np.testing.assert_array_equal(got["peti"].to_numpy(), want, err_msg=str(folder))
+    fc = issue_forecast(bundle, "32006", data_dir=own_pet, issue_date=t0, leads=7,
+                        weather_forecast=read_forecast_file(p), precip_mapping="none", weather_lags="none")
+    assert any("PET (peti) is its et0 (FAO-56), as this station's own pet column gives the model's peti" in n
+               for n in fc.data["notes"])

@@ -241,6 +241,40 @@ def feature_cache_entry(data_dir, basin: str, cfg: Config) -> tuple[str, Path]:
     return digest, cache_root(cfg) / "features" / f"{basin}_{key}.npy"
 
 
+#: Where a basin's PET input comes from (:func:`pet_source`, as :func:`complete_inputs` fills it): ``own`` the file's
+#: column of the model's PET, ``other`` the station's other PET column under the model's name (an imported station's
+#: ``pet`` read as ``peti``), ``oudin`` Oudin PET derived from its temperature, ``none`` masked (a model that never
+#: derives PET, on a file without it).
+PET_SOURCES = ("own", "other", "oudin", "none")
+
+
+def pet_source(columns, cfg: Config) -> str | None:
+    """Where a basin whose data has ``columns`` gets the model's PET input (one of :data:`PET_SOURCES`), by the rule
+    :func:`complete_inputs` follows; None for a model that reads no PET. Its forecasts read PET of the same kind
+    (:func:`sca2lstm.weather.files.pet_rule`): a basin whose history is Oudin PET gets Oudin PET, never ET0."""
+    d = cfg.data
+    pet = next((c for c in d.dynamic_inputs if c in PET_COLUMNS), None)
+    if pet is None:
+        return None
+    if d.pet_from_temperature == "always":
+        return "oudin"
+    if pet in columns:
+        return "own"
+    if any(o in columns for o in PET_COLUMNS if o != pet):
+        return "other"
+    return "oudin" if d.pet_from_temperature == "missing" else "none"
+
+
+def pet_source_reads_columns(cfg: Config) -> bool:
+    """Whether :func:`pet_source` depends on a basin's columns (a model that reads PET not always derived)."""
+    return any(c in PET_COLUMNS for c in cfg.data.dynamic_inputs) and cfg.data.pet_from_temperature != "always"
+
+
+def basin_pet_source(data_dir, basin: str, cfg: Config) -> str | None:
+    """:func:`pet_source` of ``basin``'s timeseries file (its header, read only where the source depends on it)."""
+    return pet_source(reader.timeseries_columns(data_dir, basin) if pet_source_reads_columns(cfg) else (), cfg)
+
+
 def complete_inputs(df, basin: str, cfg: Config, lat: float):
     """Give ``df`` every column the features need: PET from temperature where configured
     (``data.pet_from_temperature``), and all-NaN columns (masked for the model) for inputs the basin

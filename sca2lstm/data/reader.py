@@ -196,6 +196,12 @@ def _read_csv_text(path: Path, encoding: str | None = "utf-8", **kwargs) -> pd.D
                            keep_default_na=True, **kwargs)
 
 
+def timeseries_columns(data_dir, basin: str) -> list[str]:
+    """The column names of ``basin``'s timeseries file (its header; stripped, as :func:`read_timeseries` reads them)."""
+    path = timeseries_file(data_dir, basin)
+    return [str(c).strip() for c in _read_csv_text(path, nrows=0).columns]
+
+
 def _shown_columns(columns, n: int | None = None) -> str:
     """A file's columns for a message (the first ``n``), with :func:`.tables.separator_hint`."""
     cols = [str(c) for c in columns]

@@ -33,8 +33,8 @@ from ..checkpoint import load_model, trained_on
 from ..config import Config
 from ..data import reader
 from ..data.dataset import (BasinRecord, SequenceData, absent_inputs, complete_inputs, feature_cache_entry,
-                            forget_named_inputs, load_basin, load_static, recorded_data, resolve_data_dir,
-                            warn_absent_inputs)
+                            forget_named_inputs, load_basin, load_static, pet_source, pet_source_reads_columns,
+                            recorded_data, resolve_data_dir, warn_absent_inputs)
 from ..data.features import raw_features, required_columns
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, basin_periods, fit_split
@@ -106,6 +106,9 @@ class BasinContext:
     foreign_id: bool = False    # an imported station that only shares its id with a basin the model knew
     allow_missing_inputs: bool = False  # forecast even where the days read lack precipitation (a note says so)
     notes: list = field(default_factory=list)  # the warnings of its data checks (logged once per process)
+    # where its PET input came from (data.dataset.pet_source: own, other, oudin, none; None: the model reads none):
+    # its forecasts read PET of that kind (pet_rule)
+    pet_source: str | None = None
     _periods: BasinPeriods | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _blend: BlendWeights | None = field(default=None, repr=False)
@@ -168,6 +171,9 @@ class BasinContext:
         else:
             files = _basin_files(data_dir, basin, cfg, attrs)
             rec, frame = files.record, files.frame
+        # where the basin's PET came from, as its frame was completed: a caller's table by its columns
+        psource = pet_source(timeseries.columns if timeseries is not None else
+                             files.columns(data_dir, basin) if pet_source_reads_columns(cfg) else (), cfg)
         # The data layer names absent inputs once: load_basin for a file; here for a caller's table, which may
         # be a part of the record (the service's recent days): the lines name the days it holds
         given = None if timeseries is None else _days_given(rec.dates)
@@ -186,7 +192,8 @@ class BasinContext:
                   static=None, static_missing=None, missing_inputs=missing, trained_on=trained_on(ckpt),
                   meta=meta, fingerprint=fingerprint(data_dir, basin, rec.source_hash, attrs),
                   bundle=bundle, device=device, test_start=test_start, timeseries_given=timeseries is not None,
-                  foreign_id=foreign, allow_missing_inputs=allow_missing_inputs, _frame=frame, _files=files)
+                  foreign_id=foreign, allow_missing_inputs=allow_missing_inputs, pet_source=psource, _frame=frame,
+                  _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         notes = [foreign_id_note(ckpt, basin, meta, data_dir) if foreign else None,
                  *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx)]
@@ -364,10 +371,20 @@ class BasinContext:
             p = archive_path(self.data_dir, self.basin)
             wf = None
             if p is not None:
-                wf = read_archive(p, self.cfg, gauge_latitude(self.data_dir, self.basin))
+                wf = read_archive(p, self.cfg, gauge_latitude(self.data_dir, self.basin), self.pet_rule)
                 check_location(wf, self.data_dir, self.basin)  # one fetched for another station: refused
             self._archive = (wf,)
         return self._archive[0]
+
+    @property
+    def pet_rule(self):
+        """How this basin's weather forecasts get the model's PET (:func:`sca2lstm.weather.files.pet_rule`): of the
+        kind its history read (Oudin PET derived for it: Oudin PET from the forecast temperature, never ET0; a
+        PET column of its own: ET0 or the forecast's PET, as the config says). The forecast, reforecast, the
+        station archive and the service read it here."""
+        from ..weather.files import pet_rule
+
+        return pet_rule(self.cfg, self.pet_source)
 
     @property
     def learned_archive(self) -> dict | None:
@@ -617,6 +634,13 @@ class _BasinFiles:
     record: BasinRecord
     lat: float
     frame: pd.DataFrame | None = None
+    _columns: list | None = None
+
+    def columns(self, data_dir, basin: str) -> list:
+        """The file's column names (its header), read once."""
+        if self._columns is None:
+            self._columns = reader.timeseries_columns(data_dir, basin)
+        return self._columns
 
     def read_frame(self, data_dir, basin: str, cfg: Config) -> pd.DataFrame:
         if self.frame is None:

@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoint import load_model
-from ..data.dataset import absent_inputs, load_basin
+from ..data.dataset import absent_inputs, basin_pet_source, load_basin
 from ..data.features import required_columns
 from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
-from ..weather.files import gauge_latitude, pet_input, require_inputs
+from ..weather.files import gauge_latitude, pet_input, pet_rule, require_inputs
 from .context import BasinContext, days_within
 from .rain_mapping import ArchiveNotHere, StationRain, lagged_line, mapping_line
 from .calibration import calibration_identity, calibration_path, issue_setup, read_calibration
@@ -148,7 +148,7 @@ def weather_days(cfg, wf, leads: int, data_dir, station: str) -> tuple[pd.Timest
         raise DataError(f"{wf.source}: {what}, so only {n} day(s) {span[0].date()}..{span[1].date()} are complete; "
                         f"the model forecasts {leads} lead days")
     read = weather_members(wf, span[0] - pd.Timedelta(days=1), leads, in_cols, cfg, gauge_latitude(data_dir, station),
-                           absent)
+                           absent, pet_rule(cfg, basin_pet_source(data_dir, station, cfg)))
     return span[0], span[1], len(read)
 
 

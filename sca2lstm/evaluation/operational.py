@@ -35,9 +35,9 @@ from ..data.pet import PET_COLUMNS
 from ..data.issue_time import issue_time_columns, mask_issue_time
 from ..errors import DataError, UsageError
 from ..notes import Note, note_value
-from ..weather.files import (WeatherForecast, check_weather_values, complete_pet, forecast_dates,
-                             gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_input,
-                             pet_ways)
+from ..weather.files import (PetRule, WeatherForecast, check_weather_values, complete_pet, forecast_dates,
+                             gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_history_note,
+                             pet_input, pet_rule, pet_ways)
 from ..weather.mixture import mixture_quantiles
 from ..words import say
 from .context import ESSENTIAL_INPUTS, BasinContext
@@ -415,13 +415,14 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         member_rows = [None]
     elif isinstance(weather_forecast, WeatherForecast):
         read = weather_members(weather_forecast, t0, leads, in_cols, cfg, gauge_latitude(ctx.data_dir, basin),
-                               ctx.missing_inputs)
+                               ctx.missing_inputs, ctx.pet_rule)
         member_ids = [m.attrs.get("member", i) for i, m in enumerate(read)]
-        member_rows = [_weather_rows(m, in_cols, t0, leads, masked_inputs(cfg, ctx.missing_inputs)) for m in read]
-    else:  # a plain table: its PET completed as the model's config derives PET, as for a forecast file
+        member_rows = [_weather_rows(m, in_cols, t0, leads, masked_inputs(cfg, ctx.missing_inputs, ctx.pet_rule))
+                       for m in read]
+    else:  # a plain table: its PET completed as the basin's history had it, as for a forecast file
         member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin),
-                                                     ctx.missing_inputs), in_cols, t0, leads,
-                                     masked_inputs(cfg, ctx.missing_inputs))]
+                                                     ctx.missing_inputs, ctx.pet_rule), in_cols, t0, leads,
+                                     masked_inputs(cfg, ctx.missing_inputs, ctx.pet_rule))]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
     L = cfg.training.seq_len
     pos = L - 1 - trained                                       # issue day's position in the window
@@ -501,6 +502,13 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         add_note(data, wf.age_note(t0))
         add_note(data, members_note(wf, t0, M, point_only=qs is None), warn=False)
     plain = {"source": "a table of the lead days (date, <inputs>)"}
+    if weather_forecast is not None:  # PET of the kind the station's history read, where the config alone differs
+        wf = weather_forecast
+        runs = wf.table if isinstance(wf, WeatherForecast) else wf
+        if isinstance(wf, WeatherForecast) and len(wf.issue_dates) > 1:  # an archive: its runs of t0
+            runs = runs[runs["issue_date"] == t0.normalize()]
+        add_note(data, pet_history_note(ctx.pet_rule, runs, wf.source if isinstance(wf, WeatherForecast)
+                                        else "the weather forecast"))
     if lagged:  # an archive's (or the station archive's) earlier runs combined with the run of t0 (or why not)
         data.setdefault("weather_forecast", dict(plain))["lagged"] = lagged
         add_note(data, lagged.get("may_have_learned"))   # the model may have learned the runs as given
@@ -552,13 +560,16 @@ def stale_flow_note(basin: str, flow: pd.Series, t0: pd.Timestamp) -> str | None
                 last=str(last_day.date()), days=int((t0 - last_day).days))
 
 
-def _plain_with_pet(wf, cfg, lat, absent=()):
+def _plain_with_pet(wf, cfg, lat, absent=(), rule: PetRule | None = None):
     """A plain ``date, <inputs>`` weather table with the model's PET (sca2lstm/weather/files.py), when it lacks it.
 
     A PET column of another kind than the model reads (``pet`` for a model on ``peti``, or any PET for a model
     that reads none) is dropped, with one line: the model's PET is derived as its config says, never swapped.
+    ``rule``: the basin's :class:`~sca2lstm.weather.files.PetRule` (its PET of the kind of its history; None: the
+    config's).
     """
     pet = pet_input(cfg)
+    rule = rule or pet_rule(cfg)
     if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns:
         return wf                                   # _weather_rows names what is wrong
     wf = wf.assign(date=forecast_dates(wf["date"], "date", "weather forecast"))
@@ -568,26 +579,28 @@ def _plain_with_pet(wf, cfg, lat, absent=()):
                  "derived from temperature instead" if pet and cfg.data.pet_from_temperature != "never"
                  else "left out")
         wf = wf.drop(columns=other)
-    note_oudin_pet(wf, pet, cfg.data.pet_from_temperature, "weather forecast")
-    if pet is None or (pet in wf.columns and wf[pet].notna().all() and cfg.data.pet_from_temperature != "always"):
+    note_oudin_pet(wf, pet, rule.mode, "weather forecast", rule)
+    if pet is None or (pet in wf.columns and wf[pet].notna().all() and rule.mode != "always"):
         return wf
-    return complete_pet(wf, pet, cfg.data.pet_from_temperature, lat, absent)
+    return complete_pet(wf, pet, rule.mode, lat, absent, et0=rule.et0)
 
 
-def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
+def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=(), rule: PetRule | None = None):
     """Each member of a forecast file for issue date t0 as ``date, <inputs>``, its PET completed as the
     model's config derives PET (sca2lstm/weather/files.py), each run's its own way (:func:`pet_ways`: a run with
     ET0 and one without, in one file, get theirs as each alone would); one line naming the file on error.
     ``absent``: inputs the station's record never had, which the file need not give (they stay masked). Each
-    table's ``attrs["member"]`` is its member's number in the file."""
+    table's ``attrs["member"]`` is its member's number in the file. ``rule``: the basin's
+    :class:`~sca2lstm.weather.files.PetRule` (PET of the kind of its history; None: the config's)."""
     pet = pet_input(cfg)
-    mode = cfg.data.pet_from_temperature
+    rule = rule or pet_rule(cfg)
+    mode = rule.mode
     need = [c for c in in_cols if c != pet and c not in absent]
-    note_oudin_pet(wf.table, pet, mode, wf.source)
+    note_oudin_pet(wf.table, pet, mode, wf.source, rule)
     runs = wf.table
     if len(wf.issue_dates) > 1:  # an archive: the runs issued on t0 (members() names a date it lacks)
         runs = runs[runs["issue_date"] == pd.Timestamp(t0).normalize()]
-    ways = pet_ways(runs, pet, mode, absent)
+    ways = pet_ways(runs, pet, mode, absent, rule.et0)
     if len(ways) and (ways == "none").all():
         raise DataError(f"{wf.source}: {never_derived_text(pet)}")
     # a member with a gap in the source of its PET is incomplete, as a reforecast from the same file leaves it out
@@ -597,7 +610,7 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=()):
     for m in wf.members(t0, leads, need, also):
         member = m.attrs.get("member")
         try:
-            m = complete_pet(m, pet, mode, lat, absent, gaps=True)
+            m = complete_pet(m, pet, mode, lat, absent, gaps=True, et0=rule.et0)
         except DataError as e:
             raise DataError(f"{wf.source}: {e}") from None
         m = m[["date", *in_cols]].copy()

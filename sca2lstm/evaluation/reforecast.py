@@ -308,18 +308,25 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     lead_weather = None
     mapping = None
     lagged = None
+    pet_note = None
     if weather_archive is None:
         check_mappable(None, precip_mapping)   # quantile without an archive: refused in one line, nothing to map
     if weather_archive is not None:
         from ..weather.archive import ArchivedForecast, with_model_pet
-        from ..weather.files import gauge_latitude, pet_way_counts
+        from ..weather.files import gauge_latitude, pet_history_note, pet_way_counts
         from ..weather.windows import LeadWeather
 
-        arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin))
+        # each run's PET as the single forecast of its date gets it: of the kind the basin's history read
+        arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin), ctx.pet_rule)
         days = arch.issue_dates
         days = days[(days >= s) & (days <= e)]
         # how the span's runs got their PET, each as the forecast of its date alone gets it (weather.json, a line)
         pet_runs = pet_way_counts(arch.pet_runs, days)
+        # the runs' PET of the kind the station's history read where the config alone would say otherwise: said why
+        t = weather_archive.table
+        pet_note = pet_history_note(ctx.pet_rule, t[t["issue_date"].isin(days)], weather_archive.source)
+        if pet_note:
+            log.warning("%s", pet_note)
         # the earlier runs of each day first: a mapping then ranks the combined forecast among the archive's runs,
         # whose climate the combination keeps; only the issue dates with a recent observed flow, which the
         # reforecast issues: its line and weather.json counted the gauge's gaps among the dates combined
@@ -432,7 +439,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_exceedance(tab, warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     if weather_archive is not None:
-        caution = [lagged["may_have_learned"]] if (lagged or {}).get("may_have_learned") else []
+        caution = [n for n in ((lagged or {}).get("may_have_learned"), pet_note) if n]
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None,
                                 **(mapping or {}), "notes": caution + (mapping or {}).get("notes", []),
                                 **({"lagged": lagged} if lagged else {}),

@@ -27,8 +27,9 @@ import pandas as pd
 
 from ..errors import DataError
 from ..notes import Note
-from .files import (WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
-                    pet_way_counts, pet_ways, pet_ways_text, read_forecast_file)
+from ..data.dataset import basin_pet_source
+from .files import (PetRule, WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
+                    pet_rule, pet_way_counts, pet_ways, pet_ways_text, read_forecast_file)
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -47,21 +48,22 @@ def archive_path(data_dir, basin: str) -> Path | None:
     return next((p for p in archive_candidates(data_dir, basin) if p.is_file()), None)
 
 
-def read_archive(path, cfg, lat: float) -> WeatherForecast:
+def read_archive(path, cfg, lat: float, rule: PetRule | None = None) -> WeatherForecast:
     """An archive with the model's weather inputs (PET completed as the config derives it, and as a reforecast
     reads it: :func:`with_model_pet`).
 
     Raises a one-line DataError for a file that is not an archive (no ``issue_date``/``lead_days``) or
     lacks an input the model reads. A day without the temperature the model derives its PET from gets no
     PET: its member is incomplete there and left out of that issue date (:class:`ArchiveLookup`), as a
-    reforecast leaves it out (:func:`with_model_pet`), rather than the whole archive refused.
+    reforecast leaves it out (:func:`with_model_pet`), rather than the whole archive refused. ``rule``: the
+    station's :class:`~sca2lstm.weather.files.PetRule` (PET of the kind of its history; None: the config's).
     """
     wf = read_forecast_file(path)
     src = Note("weather_archive", path=str(path))  # a note's value too: said in the reader's language
     if wf is None or wf.table["issue_date"].isna().any():
         raise DataError(f"{src}: expected columns issue_date, lead_days, valid_date[, member], <inputs>")
     # as a reforecast reads it: a gap leaves its member incomplete on that day, no more
-    wf = with_model_pet(WeatherForecast(wf.table, src, wf.location), cfg, lat)
+    wf = with_model_pet(WeatherForecast(wf.table, src, wf.location), cfg, lat, rule)
     missing = [c for c in cfg.data.dynamic_inputs if c not in wf.table.columns]
     if missing:
         raise DataError(f"{src}: lacks the model input(s) {missing}; it has {list(wf.table.columns)}")
@@ -191,7 +193,9 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
     for rec in records:
         p = archive_path(data_dir, rec.basin)
         if p is not None:
-            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin))
+            # each run's PET of the kind the basin's history read (Oudin PET derived for it: never ET0)
+            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin),
+                                               pet_rule(cfg, basin_pet_source(data_dir, rec.basin, cfg)))
             check_location(archives[rec.basin], data_dir, rec.basin)  # one fetched for another station: refused
             dates = archives[rec.basin].issue_dates
             sources[rec.basin] = {"file": str(p.expanduser().absolute()), "issue_dates": len(dates),
@@ -240,24 +244,27 @@ def weather_for_issue(archive: WeatherForecast, issue_date, leads: int, inputs) 
         ["member", "date", *inputs]]
 
 
-def with_model_pet(wf: WeatherForecast, cfg, lat: float) -> WeatherForecast:
+def with_model_pet(wf: WeatherForecast, cfg, lat: float, rule: PetRule | None = None) -> WeatherForecast:
     """``wf`` with the PET the model reads (:func:`sca2lstm.weather.files.complete_pet`; one line naming the file).
 
     Each run (an issue date's member) gets its PET as that run alone, the forecast of its date, would get it
     (:func:`sca2lstm.weather.files.pet_ways`): an archive of fetched runs (with ET0) and posted ones (temperature
     only) feeds both, each with its PET, and ``pet_runs`` of the result says which run got it which way.
     A day without temperature gets no PET where PET is derived from it: its member is incomplete on that day,
-    as it is without a value of an input, and left out of that issue date (not the whole archive refused)."""
+    as it is without a value of an input, and left out of that issue date (not the whole archive refused).
+    ``rule``: the basin's :class:`~sca2lstm.weather.files.PetRule` (PET of the kind its history read, as the
+    single forecast of the basin gets it; None: the config's rule)."""
     t = wf.table.rename(columns={"valid_date": "date"})
-    pet, mode = pet_input(cfg), cfg.data.pet_from_temperature
-    note_oudin_pet(t, pet, mode, wf.source)
+    rule = rule or pet_rule(cfg)
+    pet, mode = pet_input(cfg), rule.mode
+    note_oudin_pet(t, pet, mode, wf.source, rule)
     runs = None
     if pet is not None:
         runs = (pd.DataFrame({"issue_date": t["issue_date"].to_numpy(), "member": t["member"].to_numpy(),
-                              "way": pet_ways(t, pet, mode)})
+                              "way": pet_ways(t, pet, mode, et0=rule.et0)})
                 .drop_duplicates(["issue_date", "member"]).reset_index(drop=True))
     try:
-        t = complete_pet(t, pet, mode, lat, gaps=True)
+        t = complete_pet(t, pet, mode, lat, gaps=True, et0=rule.et0)
     except DataError as e:
         raise DataError(f"{wf.source}: {e}") from None
     return WeatherForecast(t.rename(columns={"date": "valid_date"}), wf.source, wf.location, runs)

@@ -16,14 +16,16 @@ Three layouts are read (:func:`read_forecast_file`):
   table, as before.
 
 Input columns carry the model's input names (``precipitation``, ``temperature``, and ``pet`` or
-``peti``). :func:`complete_pet` gives a table the PET the model reads: Open-Meteo's FAO-56 reference
-evapotranspiration (ET0, the column ``pet`` of a parsed response) only for a model whose PET input is
-``pet`` read from the basin's files (``data.pet_from_temperature`` not ``always``); a model on Oudin PET
-(``pet_from_temperature: always``) or on CAMELS ``peti`` gets Oudin PET from the forecast temperature and
-the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never ET0. A table's own column of the model's PET
-is read, except by a model on Oudin PET, which gets Oudin PET whatever the column holds. A model that never
-derives PET (``never``) gets no Oudin PET: a forecast without its PET is refused. In an archive each run (an
-issue date's member) gets its PET as it alone would (:func:`pet_ways`), not one way for the whole file.
+``peti``). :func:`complete_pet` gives a table the PET the model reads, of the kind the station's history read
+(:func:`pet_rule`, from where the station's PET came: :func:`sca2lstm.data.dataset.pet_source`): Open-Meteo's
+FAO-56 reference evapotranspiration (ET0, the column ``et0`` of a parsed response) only where the station has a PET
+column of its own read by a model on ``pet`` (or its ``pet`` read as a model's ``peti``); a station whose PET was
+Oudin PET (``pet_from_temperature: always``, or ``missing`` on a file without PET) or a model on CAMELS ``peti``
+gets Oudin PET from the forecast temperature and the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never
+ET0. A table's own column of the model's PET is read, except where the station's PET is Oudin PET: Oudin PET
+whatever the column holds. A model that never derives PET (``never``) gets no Oudin PET: a forecast without its PET
+is refused. In an archive each run (an issue date's member) gets its PET as it alone would (:func:`pet_ways`), not
+one way for the whole file.
 """
 
 from __future__ import annotations
@@ -544,13 +546,52 @@ def check_weather_values(frame: pd.DataFrame, source: str) -> None:
                             f"({'mm/d' if col != 'temperature' else 'degC'})")
 
 
-def note_oudin_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, source: str) -> None:
+def note_oudin_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, source: str,
+                   rule: PetRule | None = None) -> None:
     """One log line where ``frame`` gives the model's PET column and :func:`complete_pet` replaces it by Oudin PET
-    (a model trained on Oudin PET): the file's values are not what the model reads."""
+    (a model trained on Oudin PET, or a basin whose PET history is Oudin PET: ``rule``): the file's values are not
+    what the model reads."""
     if pet_from_temperature == "always" and pet_input is not None and pet_input in frame.columns \
             and frame[pet_input].notna().any():
-        log.warning("%s: its column %s is replaced by Oudin PET from its temperature: this model was trained on "
-                    "Oudin PET (data.pet_from_temperature: always) and reads no other kind", source, pet_input)
+        why = ("this station's PET history is Oudin PET (its data has no PET column)"
+               if rule is not None and rule.source == "oudin" and rule.config_mode != "always" else
+               "this model was trained on Oudin PET (data.pet_from_temperature: always)")
+        log.warning("%s: its column %s is replaced by Oudin PET from its temperature: %s and reads no other kind",
+                    source, pet_input, why)
+
+
+@dataclass(frozen=True)
+class PetRule:
+    """How a basin's weather forecasts get the model's PET: of the kind its history read (:func:`pet_rule`).
+
+    ``mode`` takes the place of ``data.pet_from_temperature`` in :func:`complete_pet` and :func:`pet_ways`
+    (``always`` for a basin whose PET history is Oudin PET); ``et0`` whether a forecast's ET0 (FAO-56) is read
+    (a basin whose history is a PET column of its own); ``source`` the basin's
+    :func:`sca2lstm.data.dataset.pet_source` (None: not known, the config's rule alone); ``config_mode`` the
+    config's ``data.pet_from_temperature``."""
+
+    pet: str | None
+    mode: str
+    et0: bool
+    source: str | None
+    config_mode: str
+
+
+def pet_rule(cfg, source: str | None = None) -> PetRule:
+    """The :class:`PetRule` of a basin whose PET history comes from ``source``
+    (:func:`sca2lstm.data.dataset.pet_source`; None: the config's rule alone, as for a caller without the basin).
+
+    Oudin PET derived for the basin (its data has no PET column, or ``pet_from_temperature: always``): its
+    forecasts get Oudin PET from their temperature, never ET0 nor a file's PET column, as its history never read
+    another kind. A PET column of its own (``own``): ET0 for a model on ``pet``, the forecast's column of the
+    model's PET otherwise, as the config says. The station's ``pet`` read as the model's ``peti`` (``other``):
+    ET0 too, as a model on ``pet`` reads it on that station: the same history gets the same kind."""
+    pet = pet_input(cfg)
+    mode = cfg.data.pet_from_temperature
+    if source == "oudin":
+        return PetRule(pet, "always", False, source, mode)
+    et0 = pet is not None and mode != "always" and (pet == "pet" or source == "other")
+    return PetRule(pet, mode, et0, source, mode)
 
 
 #: How a weather run (one issue date's member) gets the model's PET (:func:`pet_ways`): its own column of the
@@ -562,14 +603,36 @@ PET_WAY_WORDS = {"given": "its own {pet} column", "et0": "its et0 (FAO-56)", "ou
                  "masked": "masked (the station has no such input)", "none": "none (this model never derives PET)"}
 
 
-def pet_ways(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, absent=()) -> np.ndarray:
+def pet_history_note(rule: PetRule, frame, source) -> Note | None:
+    """The note of a weather forecast ``frame`` (its table; ``source`` names it) whose PET the station's history
+    decided (:func:`pet_rule`) otherwise than the config alone would: Oudin PET for a station whose PET was
+    derived, where the forecast gives ET0 or a PET column (not read); ET0 for a model on ``peti`` whose history read
+    the station's own ``pet``. None where the config's rule and the history's agree, or the forecast has neither."""
+    if rule.pet is None or not isinstance(frame, pd.DataFrame):
+        return None
+
+    def has(col):
+        return col in frame.columns and bool(frame[col].notna().any())
+
+    if rule.source == "oudin" and rule.config_mode != "always":
+        given = next((c for c in ("et0", rule.pet) if has(c)), None)
+        return Note("pet_oudin_history", source=source, pet=rule.pet, given=given) if given else None
+    if rule.source == "other" and rule.pet != "pet" and has("et0") and not (
+            rule.pet in frame.columns and frame[rule.pet].notna().all()):
+        return Note("pet_station_et0", source=source, pet=rule.pet)
+    return None
+
+
+def pet_ways(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, absent=(),
+             et0: bool | None = None) -> np.ndarray:
     """How each row of ``frame`` gets the model's PET (one of :data:`PET_WAYS`; None without a PET input), decided
     per weather run (the rows of one ``issue_date`` and ``member``, where the frame has them), as that run alone
     would get it (:func:`complete_pet`): its own column of the model's PET where the run has a value of it (not
     for a model on Oudin PET), else ET0 for a model whose ``pet`` is read from the basin's files where the run
     has ET0, else Oudin PET from its temperature, except for a model that never derives PET (``none``). An
     archive whose runs were fetched (with ET0) and posted (temperature only) so gets each run's PET as that run
-    given alone as the forecast would get it, never one kind for all of them."""
+    given alone as the forecast would get it, never one kind for all of them. ``et0``: whether ET0 is read
+    (:attr:`PetRule.et0`; None: for a model on ``pet`` not derived from temperature)."""
     n = len(frame)
     if pet_input is None:
         return np.full(n, None, dtype=object)
@@ -582,7 +645,9 @@ def pet_ways(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: s
             return np.zeros(n, dtype=bool)
         return pd.Series(frame[col].notna().to_numpy()).groupby(run).transform("any").to_numpy(bool)
 
-    et0 = has("et0") if pet_input == "pet" and pet_from_temperature != "always" else np.zeros(n, dtype=bool)
+    if et0 is None:
+        et0 = pet_input == "pet" and pet_from_temperature != "always"
+    et0 = has("et0") if et0 else np.zeros(n, dtype=bool)
     if pet_input in absent:
         return np.full(n, "masked", dtype=object)
     if pet_from_temperature == "always":
@@ -617,7 +682,7 @@ def pet_ways_text(counts: dict, pet: str) -> str | None:
 
 
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,
-                 absent=(), gaps: bool = False) -> pd.DataFrame:
+                 absent=(), gaps: bool = False, et0: bool | None = None) -> pd.DataFrame:
     """Give ``frame`` (``date`` or ``valid_date`` and inputs) the PET the model reads (module docstring).
 
     ``pet_input``: the model's PET input name (``pet``, ``peti``) or None. A complete column of that name
@@ -636,14 +701,19 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     member) then gets its PET the way it would alone (:func:`pet_ways`): from its own column of the model's
     PET or its ET0 where it has a value of it, else from its temperature; a row without a value of its way's
     source keeps no PET (its member is incomplete there and left out), and nothing is refused for a gap.
+
+    ``et0``: whether ET0 is read (:attr:`PetRule.et0` of the basin; None: for a model input ``pet`` not derived
+    from temperature). A basin's :class:`PetRule` gives ``pet_from_temperature`` (its ``mode``) and ``et0``.
     """
+    if et0 is None:
+        et0 = pet_input == "pet" and pet_from_temperature != "always"
     out = frame.drop(columns=["et0"], errors="ignore")
     for c in absent:
         out[c] = np.nan
     if pet_input is None:
         return out
     if gaps:
-        way = pet_ways(frame, pet_input, pet_from_temperature, absent)
+        way = pet_ways(frame, pet_input, pet_from_temperature, absent, et0)
         if len(way) and (way == "none").all():
             raise DataError(never_derived_text(pet_input))
         pet = np.full(len(out), np.nan)
@@ -659,15 +729,13 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
             pet[oudin] = _with_oudin(out.loc[oudin].copy(), pet_input, lat)[pet_input].to_numpy(np.float64)
         out[pet_input] = pet
         return out
-    if pet_input in absent or ("temperature" in absent and not (
-            pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns)):
+    if pet_input in absent or ("temperature" in absent and not (et0 and "et0" in frame.columns)):
         out[pet_input] = np.nan
         return out
     if pet_input in out.columns and out[pet_input].notna().all() and pet_from_temperature != "always":
         return out
-    if pet_input == "pet" and pet_from_temperature != "always" and "et0" in frame.columns \
-            and frame["et0"].notna().all():
-        out["pet"] = frame["et0"].to_numpy(np.float64)
+    if et0 and "et0" in frame.columns and frame["et0"].notna().all():
+        out[pet_input] = frame["et0"].to_numpy(np.float64)
         return out
     if pet_from_temperature == "never":  # Oudin PET would be a kind this model never read
         raise DataError(never_derived_text(pet_input))
@@ -699,12 +767,13 @@ def _with_oudin(out: pd.DataFrame, pet_input: str, lat: float) -> pd.DataFrame:
     return out
 
 
-def masked_inputs(cfg, absent) -> list:
+def masked_inputs(cfg, absent, rule: PetRule | None = None) -> list:
     """The model inputs a forecast of a station leaves masked: those its record never had (``absent``), and
-    the PET the model derives from temperature where temperature is one of them."""
+    the PET the model derives from temperature where temperature is one of them (``rule``: the basin's
+    :class:`PetRule`; None: the config's)."""
     pet = pet_input(cfg)
-    derived = pet is not None and pet not in absent and "temperature" in absent and (
-        pet != "pet" or cfg.data.pet_from_temperature == "always")
+    rule = rule or pet_rule(cfg)
+    derived = pet is not None and pet not in absent and "temperature" in absent and not rule.et0
     return [*absent, *([pet] if derived else [])]
 
 
