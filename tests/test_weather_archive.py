@@ -765,6 +765,7 @@ def test_a_station_whose_pet_was_derived_gets_oudin_pet_from_a_forecast_with_et0
             "column): its et0 is not read")
     assert said in printed["with_et0.csv"] and any(said in n for n in docs["with_et0.csv"]["data"]["notes"])
     assert "the kind this station's history read" not in printed["no_et0.csv"]   # nothing left unread to say
+    assert docs["with_et0.csv"]["data"]["pet_source"] == "oudin"
     assert docs["with_et0.csv"]["forecast"] == docs["no_et0.csv"]["forecast"]
 
 

@@ -267,10 +267,13 @@ class BasinContext:
     def data_record(self) -> dict:
         """What a run of this basin read, for its output files: the data folder (or the built-in basins), the
         sha256 of the basin's data, the inputs absent from it, how PET is made (``data.pet_from_temperature``:
-        ``always``, ``missing`` (where the file has none) or ``never``) and the warnings of its data checks."""
+        ``always``, ``missing`` (where the file has none) or ``never``), where this basin's PET came from
+        (``pet_source``: :data:`sca2lstm.data.dataset.PET_SOURCES`, the kind its weather forecasts' PET follows) and
+        the warnings of its data checks."""
         return {"data_dir": str(Path(self.data_dir).expanduser().absolute()), "builtin_synthetic": bool(self.builtin),
                 "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
-                "pet_from_temperature": self.cfg.data.pet_from_temperature, "notes": list(self.notes)}
+                "pet_from_temperature": self.cfg.data.pet_from_temperature, "pet_source": self.pet_source,
+                "notes": list(self.notes)}
 
     def trained_days(self, v0: int, v1: int) -> np.ndarray:
         """[v1 - v0] bool: whether each day of [v0, v1) lies in the checkpoint's training spans of this basin.
