@@ -188,6 +188,10 @@ SOURCES = {
     "fitted_level": {"en": "{dist}, {years} ({n} annual maxima)", "zh": "{dist}，{years}（{n} 个年最大值）"},
     "fitted_level_dry": {"en": "{dist}, {years} ({n} annual maxima, {dry} without flow)",
                          "zh": "{dist}，{years}（{n} 个年最大值，其中 {dry} 个无流量）"},
+    # a level fitted on annual maxima that no year label names (levels.fit_return_levels without ``label``)
+    "fitted_level_unlabelled": {"en": "{dist} ({n} annual maxima)", "zh": "{dist}（{n} 个年最大值）"},
+    "fitted_level_unlabelled_dry": {"en": "{dist} ({n} annual maxima, {dry} without flow)",
+                                    "zh": "{dist}（{n} 个年最大值，其中 {dry} 个无流量）"},
     "calendar_years": {"en": "calendar years {years}", "zh": "日历年 {years}"},
 }
 

@@ -487,3 +487,25 @@ def test_zh_fine_tuned_forecast_says_whose_intervals_from_their_parts(pretrained
     for said in (taken, fitted):
         assert _FIGURES.findall(said["zh"]) == _FIGURES.findall(said["en"]), said
         assert not re.search(r"[a-z]{3,}", said["zh"].split("：", 1)[1]), said   # no English words left
+
+
+def test_a_level_fitted_without_a_year_label_says_its_source_in_chinese():
+    import numpy as np
+
+    from sca2lstm.evaluation.levels import fit_return_levels, record_levels
+    from sca2lstm.words import phrase
+
+    maxima = np.array([10.0, 12.0, 9.0, 15.0, 11.0, 13.0, 8.0, 14.0, 10.5, 12.5])
+    for got, en, zh in ((fit_return_levels(maxima, n_boot=0), "glo (10 annual maxima)", "glo（10 个年最大值）"),
+                        (fit_return_levels(np.r_[maxima, 0.0, 0.0], n_boot=0), "glo (12 annual maxima, 2 without flow)",
+                         "glo（12 个年最大值，其中 2 个无流量）"),
+                        (fit_return_levels(maxima, n_boot=0, label="1970-1980"), "glo, 1970-1980 (10 annual maxima)",
+                         "glo，1970-1980（10 个年最大值）")):
+        source = got["q2y"].source
+        assert source == en and phrase(source, "zh") == zh
+        assert phrase(en, "zh") == zh      # read back from levels.json as text: the same words
+    dates = pd.date_range("1970-01-01", "1979-12-31")
+    q = np.resize(np.arange(1.0, 400.0), len(dates))
+    source = record_levels(dates, q, "1970-01-01", "1979-12-31", water_year_start=1, n_boot=0)["q2y"].source
+    assert source == "glo, calendar years 1970-1979 (10 annual maxima)"
+    assert phrase(source, "zh") == "glo，日历年 1970-1979（10 个年最大值）"

@@ -47,6 +47,7 @@ import pandas as pd
 
 from ..data.station_meta import FLOOD_DISTRIBUTIONS
 from ..errors import DataError, UsageError
+from ..words import Source
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +333,10 @@ def fit_return_levels(maxima, dist: str = DEFAULT_DISTRIBUTION, periods=RETURN_P
         # clipped at 0 like the level itself: a flow is never negative, and the fits can put a low quantile
         # below 0 where several years' maxima are (near) 0
         ci = np.maximum(np.nanquantile(bq, [a, 1 - a], axis=0), 0.0)
-    what = f"{n} annual maxima, {n - len(wet)} without flow" if p0 > 0 else f"{n} annual maxima"
-    src = f"{dist}, {label} ({what})" if label else f"{dist} ({what})"
+    # where it came from, from its parts: said in the reader's language too (sca2lstm forecast --language)
+    kind = "fitted_level" if label else "fitted_level_unlabelled"
+    src = (Source(f"{kind}_dry", dist=dist, n=n, dry=n - len(wet), **({"years": label} if label else {})) if p0 > 0
+           else Source(kind, dist=dist, n=n, **({"years": label} if label else {})))
     return {return_period_name(t): Level(return_period_name(t), float(max(values[j], 0.0)), src,
                                          (float(ci[0, j]), float(ci[1, j])) if ci is not None else None)
             for j, t in enumerate(periods)}
@@ -360,7 +363,7 @@ def record_levels(dates, q, train_start, train_end, dist: str = DEFAULT_DISTRIBU
     if not len(am):
         label = ""
     elif water_year_start == 1:
-        label = f"calendar years {am.index.min()}-{am.index.max()}"
+        label = Source("calendar_years", years=f"{am.index.min()}-{am.index.max()}")
     else:
         label = f"{am.index.min()}-{am.index.max() + 1}"
     return fit_return_levels(am.to_numpy(), dist, n_boot=n_boot, label=label)
