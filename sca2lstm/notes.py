@@ -225,7 +225,7 @@ PHRASES = {
 }
 
 
-def _said(value, lang: str):
+def said_value(value, lang: str):
     """A note's ``value`` as a sentence in ``lang`` says it (:data:`NOTES`)."""
     if isinstance(value, Note):
         return value.said_in(lang)
@@ -244,7 +244,7 @@ class Note(str):
     catalog = NOTES
 
     def __new__(cls, kind: str, /, **values):
-        return cls._of(cls.catalog[kind]["en"].format(**{k: _said(v, "en") for k, v in values.items()}), kind,
+        return cls._of(cls.catalog[kind]["en"].format(**{k: said_value(v, "en") for k, v in values.items()}), kind,
                        values)
 
     @classmethod
@@ -264,7 +264,7 @@ class Note(str):
         template = self.catalog.get(self.kind, {}).get(lang)
         if lang == "en" or template is None:
             return str(self)
-        values = {k: _said(v, lang) for k, v in self.values.items()}
+        values = {k: said_value(v, lang) for k, v in self.values.items()}
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError, TypeError):

@@ -58,6 +58,48 @@ WORDS = {
                            "zh": "\n测站 {basin}：{first}..{last} 共 {n} 个发布日，{leads} 个预见期（模型 {model}）"},
     "reforecast_output": {"en": "Output: {table}  (score it with: sca2lstm verify {command})",
                           "zh": "输出：{table}（评分：sca2lstm verify {command}）"},
+    # the issue dates of a --from/--to span a reforecast left out (evaluation/reforecast.left_out_text), and why
+    "left_out": {"en": "left out: {n} of {asked} issue dates asked: {spans}",
+                 "zh": "未发布：所请求的 {asked} 个发布日中有 {n} 个：{spans}"},
+    "left_out_span": {"en": "{days} ({why})", "zh": "{days}（{why}）"},
+    "left_out_separator": {"en": ", ", "zh": "；"},
+    "left_out_more": {"en": ", and {n} more span(s)", "zh": "；另有 {n} 段"},
+    "no_recent_flow": {"en": "no observed flow in the {days} days up to it", "zh": "此前 {days} 天内没有实测流量"},
+    "no_archive_forecast": {"en": "no forecast in the archive", "zh": "存档中没有该日的预报"},
+    "no_complete_archive_forecast": {"en": "no complete forecast in the archive", "zh": "存档中没有该日的完整预报"},
+    "not_issued": {"en": "not issued", "zh": "未发布"},
+    # a line a reforecast prints of what weather.json holds
+    "in_weather_json": {"en": "{line} (weather.json)", "zh": "{line}（见 weather.json）"},
+    "of_archive": {"en": "{source}: {line}", "zh": "{source}：{line}"},
+    # how an archive's runs got the model's PET, each as it alone gets it (weather/files.pet_ways_text)
+    "pet_ways": {"en": "PET ({pet}) of its {n} runs, each as it alone gets it: {ways}",
+                 "zh": "其 {n} 次预报的 PET（{pet}）各按单独使用时的方式得到：{ways}"},
+    "pet_way_count": {"en": "{n} {way}", "zh": "{n} 次{way}"},
+    "pet_way_given": {"en": "its own {pet} column", "zh": "取自其自身的 {pet} 列"},
+    "pet_way_et0": {"en": "its et0 (FAO-56)", "zh": "取自其 et0（FAO-56）"},
+    "pet_way_oudin": {"en": "Oudin from its temperature", "zh": "由其气温按 Oudin 公式算出"},
+    "pet_way_masked": {"en": "masked (the station has no such input)", "zh": "屏蔽（该测站没有此输入）"},
+    "pet_way_none": {"en": "none (this model never derives PET)", "zh": "无（该模型从不推算 PET）"},
+    # an archive's rain against the observed (weather/mapping.archive_rain_text); "n/a": too few days to say
+    "archive_rain": {"en": "archive rain against the observed, lead 1 ({days} days): wet days (>= {wet_mm:g} mm) "
+                           "{wet_forecast}{mapped} vs {wet_observed}, 99th percentile {p99_forecast} vs "
+                           "{p99_observed} mm, total {total}, correlation {corr}",
+                     "zh": "存档降水与实测对比，预见期第 1 天（{days} 天）：雨日（>= {wet_mm:g} mm）占 {wet_forecast}"
+                           "{mapped}，实测 {wet_observed}；99 百分位数 {p99_forecast} mm，实测 {p99_observed} mm；"
+                           "总量 {total}；相关系数 {corr}"},
+    "archive_rain_mapped": {"en": " ({pct} mapped)", "zh": "（映射后 {pct}）"},
+    "not_available": {"en": "n/a", "zh": "无"},
+    "drizzly_not_mapped": {"en": "; drizzly with damped storms, not mapped: {why}",
+                           "zh": "；小雨偏多、暴雨偏弱，未作映射：{why}"},
+    "drizzly_none": {"en": "; drizzly with damped storms: --precip_mapping auto (the default) maps such forecasts "
+                           "(docs/weather.md)",
+                     "zh": "；小雨偏多、暴雨偏弱：--precip_mapping auto（默认）会映射这样的预报（见 docs/weather.md）"},
+    "drizzly_quantile": {"en": "; drizzly with damped storms: the case --precip_mapping quantile is for "
+                               "(docs/weather.md)",
+                         "zh": "；小雨偏多、暴雨偏弱：正是 --precip_mapping quantile 适用的情形（见 docs/weather.md）"},
+    "drizzly_auto": {"en": "; drizzly with damped storms: mapped where the forecasts issued before each date were so "
+                           "(docs/weather.md)",
+                     "zh": "；小雨偏多、暴雨偏弱：各发布日之前发布的预报也是如此时已作映射（见 docs/weather.md）"},
     # --- the per-level lines (cli/warnings_flags.py) of a forecast and of a reforecast
     "level_line": {"en": "{name:>8}: {value:9.3f} m3/s daily mean{ci}{stage}",
                    "zh": "{name:>8}: {value:9.3f} m3/s（日均流量）{ci}{stage}"},
@@ -213,6 +255,13 @@ class Source(Note):
         if lang == "en" or template is None:
             return str(self)
         return template.format(**{k: phrase(v, lang) for k, v in self.values.items()})
+
+
+class Said(Source):
+    """A line or a phrase of :data:`WORDS` that keeps its kind and values (its English text, a ``str``, where a
+    caller keeps a text: the reasons a reforecast left its issue dates out), said in another language from them."""
+
+    catalog = WORDS
 
 
 def _source_pattern(template: str):

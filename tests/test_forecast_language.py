@@ -489,6 +489,76 @@ def test_zh_fine_tuned_forecast_says_whose_intervals_from_their_parts(pretrained
         assert not re.search(r"[a-z]{3,}", said["zh"].split("：", 1)[1]), said   # no English words left
 
 
+def _same_figures(en: str, zh: str) -> None:
+    """A Chinese line holds the English one's figures and days (in the order Chinese says them) and none of its
+    English words but names (levels, inputs, flags, files)."""
+    assert sorted(_FIGURES.findall(zh)) == sorted(_FIGURES.findall(en)), (en, zh)
+    assert not re.search(r"\b(?:the|of|in|on|its|not|and|from|left|runs?|issue|dates?|forecasts?)\b",
+                         re.sub(r"--\w+ \w+|(?:/?[A-Za-z0-9_.-]+/)*[A-Za-z0-9_-]+\.(?:csv|json|md)", "", zh)), zh
+
+
+def test_left_out_issue_dates_keep_their_english_and_say_their_reasons_in_chinese():
+    from sca2lstm.evaluation.reforecast import left_out_text
+    from sca2lstm.words import Said, say
+
+    day = pd.Timestamp("1976-06-01")
+    left = {**{day + pd.Timedelta(days=i): Said("no_recent_flow", days=30) for i in range(3)},
+            day + pd.Timedelta(days=5): Said("no_archive_forecast"),
+            day + pd.Timedelta(days=7): Said("no_complete_archive_forecast"), day + pd.Timedelta(days=9): "not issued"}
+    en = left_out_text(left)
+    assert en == ("1976-06-01..1976-06-03 (no observed flow in the 30 days up to it), 1976-06-06 (no forecast in "
+                  "the archive), 1976-06-08 (no complete forecast in the archive), 1976-06-10 (not issued)")
+    assert left_out_text(left, most=2).endswith(", and 2 more span(s)")
+    zh = left_out_text(left, language="zh")
+    assert zh == ("1976-06-01..1976-06-03（此前 30 天内没有实测流量）；1976-06-06（存档中没有该日的预报）；"
+                  "1976-06-08（存档中没有该日的完整预报）；1976-06-10（not issued）"), zh
+    left[day + pd.Timedelta(days=9)] = Said("not_issued")
+    zh = left_out_text(left, most=2, language="zh")
+    assert zh.endswith("；另有 2 段") and "not issued" not in left_out_text(left, language="zh")
+    line = say("left_out", "zh", n=6, asked=10, spans=left_out_text(left, language="zh"))
+    _same_figures(say("left_out", "en", n=6, asked=10, spans=left_out_text(left)), line)
+
+
+def test_archive_rain_line_keeps_its_english_and_says_its_figures_in_chinese():
+    from sca2lstm.weather.mapping import archive_rain_text
+
+    lead = {"days": 365, "wet_days_forecast": 0.71, "wet_days_observed": 0.52, "wet_days_mapped": 0.5,
+            "p99_forecast": 14.04, "p99_observed": 23.5, "total_ratio": 1.234, "correlation": 0.5,
+            "drizzly_with_damped_storms": True}
+    record = {"wet_mm": 1.0, "leads": {"1": lead}}
+    en = archive_rain_text(record, "auto")
+    assert en == ("archive rain against the observed, lead 1 (365 days): wet days (>= 1 mm) 71 % (50 % mapped) vs "
+                  "52 %, 99th percentile 14.0 vs 23.5 mm, total x1.23, correlation 0.50; drizzly with damped storms: "
+                  "mapped where the forecasts issued before each date were so (docs/weather.md)")
+    for mapping in ("none", "quantile", "auto"):
+        _same_figures(archive_rain_text(record, mapping), archive_rain_text(record, mapping, language="zh"))
+    learned = "the model's weights trained on this station's archive of forecasts, its rain as given"
+    bare = {"wet_mm": 0.5, "leads": {"1": {**lead, "wet_days_mapped": None, "p99_forecast": None,
+                                           "total_ratio": None, "correlation": None}}}
+    en = archive_rain_text(bare, "quantile", learned)
+    assert en == ("archive rain against the observed, lead 1 (365 days): wet days (>= 0.5 mm) 71 % (n/a mapped) vs "
+                  f"52 %, 99th percentile n/a vs 23.5 mm, total n/a, correlation n/a; drizzly with damped storms, not "
+                  f"mapped: {learned}")
+    zh = archive_rain_text(bare, "quantile", learned, "zh")
+    _same_figures(en, zh)
+    assert "模型权重训练时用的就是" in zh and "n/a" not in zh
+
+
+def test_pet_ways_line_keeps_its_english_and_says_its_counts_in_chinese():
+    from sca2lstm.weather.files import PET_WAYS, pet_ways_text
+
+    counts = {"given": 1, "et0": 7, "oudin": 5, "masked": 2, "none": 3}
+    assert set(counts) == set(PET_WAYS)
+    en = pet_ways_text(counts, "pet")
+    assert en == ("PET (pet) of its 18 runs, each as it alone gets it: 1 its own pet column, 7 its et0 (FAO-56), "
+                  "5 Oudin from its temperature, 2 masked (the station has no such input), 3 none (this model never "
+                  "derives PET)")
+    zh = pet_ways_text(counts, "pet", "zh")
+    assert zh == ("其 18 次预报的 PET（pet）各按单独使用时的方式得到：1 次取自其自身的 pet 列、7 次取自其 et0（FAO-56）、"
+                  "5 次由其气温按 Oudin 公式算出、2 次屏蔽（该测站没有此输入）、3 次无（该模型从不推算 PET）"), zh
+    assert pet_ways_text({}, "pet", "zh") is None
+
+
 def test_a_level_fitted_without_a_year_label_says_its_source_in_chinese():
     import numpy as np
 

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ..words import phrase, say
+from ..words import Said, phrase, say
 
 
 def add_warning_flags(p) -> None:
@@ -164,20 +164,21 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
     for line in (lagged_line((table.attrs.get("weather") or {}).get("lagged"), args.weather_forecast),
                  mapping_line(record, args.weather_forecast)):
         if line:
-            print(line + " (weather.json)")
-    pet = pet_ways_text((table.attrs.get("weather") or {}).get("pet"), pet_input(bundle[1]))
+            print(say("in_weather_json", language, line=phrase(line, language)))
+    pet = pet_ways_text((table.attrs.get("weather") or {}).get("pet"), pet_input(bundle[1]), language)
     if pet:
-        print(f"{weather.source}: {pet} (weather.json)")
+        print(say("in_weather_json", language,
+                  line=say("of_archive", language, source=phrase(weather.source, language), line=pet)))
     rain = archive_rain_text(table.attrs.get("weather", {}).get("archive_rain"), args.precip_mapping,
-                             (record or {}).get("not_mapped_because"))
+                             (record or {}).get("not_mapped_because"), language)
     if rain:
-        print(f"{weather.source}: {rain}")
+        print(say("of_archive", language, source=phrase(weather.source, language), line=rain))
     asked = pd.date_range(args.from_date, args.to_date, freq="D")
     left = asked.difference(pd.DatetimeIndex(table["issue_date"].unique()))
     if len(left):
         why = table.attrs.get("left_out", {})
-        print(f"left out: {len(left)} of {len(asked)} issue dates asked: "
-              + left_out_text({d: why.get(d, "not issued") for d in left}))
+        print(say("left_out", language, n=len(left), asked=len(asked),
+                  spans=left_out_text({d: why.get(d, Said("not_issued")) for d in left}, language=language)))
     for n, lv in warnings.levels.items():
         print(level_line(n, lv, language) + say("reforecast_level", language, source=phrase(lv.source, language),
                                                 threshold=threshold_text(lv, language),

@@ -22,7 +22,7 @@ from ..data.station_meta import WarningLevel, check_level_flows
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text, json_text
 from ..notes import Note, note_value
-from ..words import listed, say
+from ..words import Said, listed, phrase, say
 from .calibration import IssueSetup, issue_setup, read_calibration, training_flows, warn_probabilities
 from .exceedance import exceedance_probability, first_warning_lead, nest_warnings, quantile_levels
 from .levels import DEFAULT_DISTRIBUTION, Level, station_levels
@@ -301,7 +301,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     last, gap = last_observation(y, issue)
     keep = np.isfinite(last) & (gap < RECENT_OBS_DAYS)
     # why each issue date left out was: a forecaster fills the gauge's gap, or the archive's, and runs again
-    why = {i: f"no observed flow in the {RECENT_OBS_DAYS} days up to it" for i in issue[~keep]}
+    why = {i: Said("no_recent_flow", days=RECENT_OBS_DAYS) for i in issue[~keep]}
     if not keep.any():
         raise DataError(f"basin {ctx.basin}: no issue date in {s.date()}..{e.date()} has an observed flow in the "
                         f"{RECENT_OBS_DAYS} days up to it")
@@ -493,17 +493,20 @@ def _archive_rain(ctx, given, mapped, issue_dates, leads) -> dict | None:
                         mapped=mapped.table if mapped is not None else None)
 
 
-def left_out_text(left: dict, most: int = 8) -> str:
+def left_out_text(left: dict, most: int = 8, language: str = "en") -> str:
     """The issue dates a reforecast left out (``left``: date -> why), consecutive dates of one reason as a
-    span: ``"2010-01-03..2010-01-05 (why), 2010-02-10 (why)"``; past ``most`` spans, how many more."""
+    span: ``"2010-01-03..2010-01-05 (why), 2010-02-10 (why)"``; past ``most`` spans, how many more. In
+    ``language`` (a reason that is a :class:`~sca2lstm.words.Said` is said in it too), the dates as they are."""
     spans: list = []
     for day, why in sorted(left.items()):
         if spans and spans[-1][2] == why and day - spans[-1][1] == pd.Timedelta(days=1):
             spans[-1][1] = day
         else:
             spans.append([day, day, why])
-    text = ", ".join(f"{a.date()}" + (f"..{b.date()}" if b > a else "") + f" ({why})" for a, b, why in spans[:most])
-    return text + (f", and {len(spans) - most} more span(s)" if len(spans) > most else "")
+    text = say("left_out_separator", language).join(
+        say("left_out_span", language, days=f"{a.date()}" + (f"..{b.date()}" if b > a else ""),
+            why=phrase(why, language)) for a, b, why in spans[:most])
+    return text + (say("left_out_more", language, n=len(spans) - most) if len(spans) > most else "")
 
 
 def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:

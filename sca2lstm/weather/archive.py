@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import DataError
 from ..notes import Note
 from ..data.dataset import basin_pet_source
+from ..words import Said
 from .files import (PetRule, WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
                     pet_rule, pet_way_counts, pet_ways, pet_ways_text, read_forecast_file)
 
@@ -342,9 +343,9 @@ class ArchivedForecast:
         """Why issue day ``issue_day`` is not :meth:`available`, in a few words; None where it is."""
         j = self.table.index(int(issue_day))
         if j is None:
-            return "no forecast in the archive"
+            return Said("no_archive_forecast")
         # fewer than half its members complete on every lead and input, or an ensemble's single one
-        return None if self.usable[j] else "no complete forecast in the archive"
+        return None if self.usable[j] else Said("no_complete_archive_forecast")
 
     def partial(self, issue_days) -> list:
         """``(issue day, members used, members held)`` of each available issue day with members left out."""

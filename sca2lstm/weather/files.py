@@ -44,6 +44,7 @@ from ..data.station import MAX_PRECIPITATION_MM
 from ..data.tables import parse_csv, parse_dates, parse_json, read_bytes, read_json
 from ..errors import DataError
 from ..notes import Note, note_value
+from ..words import listed, say
 from .openmeteo import WEATHER_NAMES, issue_table, parse_response
 
 log = logging.getLogger(__name__)
@@ -596,11 +597,9 @@ def pet_rule(cfg, source: str | None = None) -> PetRule:
 
 #: How a weather run (one issue date's member) gets the model's PET (:func:`pet_ways`): its own column of the
 #: model's PET, Open-Meteo's FAO-56 ET0, Oudin PET from its temperature, masked (an input the station's record never
-#: had), or none (a model that never derives PET, ``pet_from_temperature: never``, and a run that gives none).
+#: had), or none (a model that never derives PET, ``pet_from_temperature: never``, and a run that gives none); each
+#: in words: ``pet_way_<way>`` of :data:`sca2lstm.words.WORDS`.
 PET_WAYS = ("given", "et0", "oudin", "masked", "none")
-#: Each way in words, for the lines and records that count the runs of an archive by it.
-PET_WAY_WORDS = {"given": "its own {pet} column", "et0": "its et0 (FAO-56)", "oudin": "Oudin from its temperature",
-                 "masked": "masked (the station has no such input)", "none": "none (this model never derives PET)"}
 
 
 def pet_history_note(rule: PetRule, frame, source) -> Note | None:
@@ -671,14 +670,15 @@ def pet_way_counts(runs: pd.DataFrame | None, issue_dates=None) -> dict:
     return {w: int(n[w]) for w in PET_WAYS if n.get(w, 0)}
 
 
-def pet_ways_text(counts: dict, pet: str) -> str | None:
+def pet_ways_text(counts: dict, pet: str, language: str = "en") -> str | None:
     """The line that says how many runs of an archive got the model's PET ``pet`` which way (:func:`pet_way_counts`),
-    e.g. ``PET (pet) of its 12 runs, each as it alone gets it: 7 its et0 (FAO-56), 5 Oudin from its temperature``;
-    None without runs."""
+    e.g. ``PET (pet) of its 12 runs, each as it alone gets it: 7 its et0 (FAO-56), 5 Oudin from its temperature``,
+    in ``language`` (:data:`sca2lstm.words.WORDS`); None without runs."""
     if not counts:
         return None
-    ways = ", ".join(f"{n} {PET_WAY_WORDS[w].format(pet=pet)}" for w, n in counts.items())
-    return f"PET ({pet}) of its {sum(counts.values())} runs, each as it alone gets it: {ways}"
+    ways = listed((say("pet_way_count", language, n=n, way=say(f"pet_way_{w}", language, pet=pet))
+                   for w, n in counts.items()), language)
+    return say("pet_ways", language, pet=pet, n=sum(counts.values()), ways=ways)
 
 
 def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperature: str, lat: float,

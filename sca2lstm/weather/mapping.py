@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..notes import Note
+from ..notes import Note, said_value
+from ..words import say
 
 #: The ways of mapping forecast precipitation (``forecast --precip_mapping``).
 PRECIP_MAPPINGS = ("none", "quantile", "auto")
@@ -361,31 +362,31 @@ def archive_rain(table: pd.DataFrame, observed: pd.Series, issue_dates, leads, m
     return {"wet_mm": WET_MM, "min_days": min_days, "leads": out}
 
 
-def archive_rain_text(record: dict | None, mapping: str = "none", not_mapped_because: str | None = None) -> str | None:
+def archive_rain_text(record: dict | None, mapping: str = "none", not_mapped_because: str | None = None,
+                      language: str = "en") -> str | None:
     """One line of :func:`archive_rain`'s lead 1 (None: no record, or too few days to say anything), with the
     hint to map the precipitation where the forecasts are drizzly with damped storms (``not_mapped_because``: why
-    the mapping asked for was not made, which the line says instead)."""
+    the mapping asked for was not made, which the line says instead), in ``language``
+    (:data:`sca2lstm.words.WORDS`): the figures the same in each."""
     r = (record or {}).get("leads", {}).get("1")
     if r is None:
         return None
+    na = say("not_available", language)
 
     def pct(x):
-        return "n/a" if x is None else f"{100 * x:.0f} %"
+        return na if x is None else f"{100 * x:.0f} %"
 
     def mm(x):
-        return "n/a" if x is None else f"{x:.1f}"
+        return na if x is None else f"{x:.1f}"
 
-    mapped = f" ({pct(r['wet_days_mapped'])} mapped)" if "wet_days_mapped" in r else ""
-    total = "n/a" if r["total_ratio"] is None else f"x{r['total_ratio']:.2f}"
-    corr = "n/a" if r["correlation"] is None else f"{r['correlation']:.2f}"
-    text = (f"archive rain against the observed, lead 1 ({r['days']} days): wet days (>= {record['wet_mm']:g} mm) "
-            f"{pct(r['wet_days_forecast'])}{mapped} vs {pct(r['wet_days_observed'])}, 99th percentile "
-            f"{mm(r['p99_forecast'])} vs {mm(r['p99_observed'])} mm, total {total}, correlation {corr}")
+    mapped = say("archive_rain_mapped", language, pct=pct(r["wet_days_mapped"])) if "wet_days_mapped" in r else ""
+    text = say("archive_rain", language, days=r["days"], wet_mm=record["wet_mm"],
+               wet_forecast=pct(r["wet_days_forecast"]), mapped=mapped, wet_observed=pct(r["wet_days_observed"]),
+               p99_forecast=mm(r["p99_forecast"]), p99_observed=mm(r["p99_observed"]),
+               total=na if r["total_ratio"] is None else f"x{r['total_ratio']:.2f}",
+               corr=na if r["correlation"] is None else f"{r['correlation']:.2f}")
     if r["drizzly_with_damped_storms"] and not_mapped_because:
-        text += f"; drizzly with damped storms, not mapped: {not_mapped_because}"
+        text += say("drizzly_not_mapped", language, why=said_value(not_mapped_because, language))
     elif r["drizzly_with_damped_storms"]:
-        text += "; drizzly with damped storms: " + {
-            "none": "--precip_mapping auto (the default) maps such forecasts",
-            "quantile": "the case --precip_mapping quantile is for",
-            "auto": "mapped where the forecasts issued before each date were so"}[mapping] + " (docs/weather.md)"
+        text += say(f"drizzly_{mapping}", language)
     return text
