@@ -197,6 +197,70 @@ NOTES = {
         "en": "{source}: PET ({pet}) is its et0 (FAO-56), as this station's own pet column gives the model's {pet} in "
               "its history",
         "zh": "{source}：潜在蒸散发（{pet}）采用其 et0（FAO-56），因为该测站历史资料中模型的 {pet} 取自测站自己的 pet 列"},
+    "precip_mapped_plain": {
+        "en": "Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}",
+        "zh": "{source}的降水已按 {observed} 的实测降水分布逐个预见期作分位数映射（{method}）"},
+    # an archive's runs combined with the same days' earlier runs (rain_mapping.lagged_line); ``left``: the dates
+    # of several runs left as given ("several_runs_left", or "")
+    "archive_runs_combined": {
+        "en": "Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
+              "{max_lag} days earlier, weighted per lead by the days already observed ({n} issue date(s) from "
+              "{first}{left}; --weather_lags none reads it as given)",
+        "zh": "{source}的降水：每天的预报已与同一天此前最多 {max_lag} 天发布的各次预报组合，权重按已有实测的日子逐个预见期拟合"
+              "（自 {first} 起共 {n} 个发布日{left}；--weather_lags none 则按原值使用）"},
+    "several_runs_left": {
+        "en": "; {n} issue date(s) holding several runs (the first {first}) left as given",
+        "zh": "；有 {n} 个发布日存有多次预报（第一个为 {first}），按原值使用"},
+    "runs_not_combined": {
+        "en": "Precipitation of {source}: each day's forecast as given, not combined with its earlier runs "
+              "(--weather_lags {method}): {why}{left}",
+        "zh": "{source}的降水：每天的预报按原值使用，未与此前各次预报组合（--weather_lags {method}）：{why}{left}"},
+    "runs_not_combined_one": {
+        "en": "Precipitation of {source}: as given, not combined with the earlier runs of {runs} "
+              "(--weather_lags {method}): {why}{left}",
+        "zh": "{source}的降水：按原值使用，未与{runs}中此前的各次预报组合（--weather_lags {method}）：{why}{left}"},
+    # why an archive's runs were not combined (weather/lagged.py combine_lagged, rain_mapping._lagged_one)
+    "lags_no_precipitation": {"en": "the archive has no precipitation", "zh": "存档中没有降水"},
+    "lags_ensemble_archive": {
+        "en": "an ensemble archive ({runs} runs on {n} of {dates} issue dates, the first {first}): its members' spread "
+              "already carries the rain's uncertainty",
+        "zh": "这是集合预报存档（{dates} 个发布日中有 {n} 个存有多达 {runs} 次预报，第一个为 {first}）：其成员的离散度已体现"
+              "降水的不确定性"},
+    "lags_ensemble_forecast": {
+        "en": "the weather forecast is an ensemble of {n} members: their spread already carries the rain's uncertainty",
+        "zh": "该天气预报是 {n} 个成员的集合预报：其离散度已体现降水的不确定性"},
+    "lags_short_leads": {
+        "en": "the archive's forecasts reach lead {leads} only: no day has a forecast from an earlier issue date",
+        "zh": "存档的预报只到预见期第 {leads} 天：没有哪一天有更早发布日的预报"},
+    "lags_several_runs": {
+        "en": "the archive holds several runs issued on {day}: which is the run of the day is not known",
+        "zh": "存档中 {day} 发布的预报有多次：不知哪一次是当天的预报"},
+    "lags_several_runs_more": {
+        "en": "the archive holds several runs issued on {day} and {more} more of the dates asked: which is the run of "
+              "the day is not known",
+        "zh": "存档中 {day} 及所请求的另外 {more} 个发布日发布的预报都有多次：不知哪一次是当天的预报"},
+    "lags_gap": {
+        "en": "the archive lacks, for every lead, a forecast of the day from one of the {max_lag} issue dates before "
+              "(a gap in its issue dates or leads)",
+        "zh": "每个预见期都缺少之前 {max_lag} 个发布日之一对该日的预报（存档的发布日或预见期有缺口）"},
+    "lags_short_rain": {
+        "en": "the station's observed precipitation covers {n} of the archive's {days} days; the weights need "
+              "{min_pairs}",
+        "zh": "测站的实测降水只覆盖存档 {days} 天中的 {n} 天；拟合权重需要 {min_pairs} 天"},
+    "lags_few_pairs": {
+        "en": "fewer than {min_pairs} verified days of forecasts from {runs} consecutive issue dates before each issue "
+              "date's month",
+        "zh": "各发布日所在月份之前，有连续 {runs} 个发布日预报且有实测可验证的日子不足 {min_pairs} 天"},
+    "lags_older_forecast": {
+        "en": "the weather forecast was issued {issued}, before the issue date {day}: only the run of the issue date "
+              "(or of the morning after) is combined",
+        "zh": "该天气预报发布于 {issued}，早于发布日 {day}：只组合发布日当天（或次日早晨）的那次预报"},
+    "lags_runs_begin": {
+        "en": "the archive's runs begin {first}, not before the issue date {day}",
+        "zh": "存档的预报始于 {first}，不早于发布日 {day}"},
+    "lags_no_runs": {
+        "en": "the archive's runs begin nowhere, not before the issue date {day}",
+        "zh": "存档中没有任何预报，没有早于发布日 {day} 的"},
 }
 # leads left unmapped, and a caution that the model may have learned the rain mapped: one note
 for _kind in ("unmapped_leads", "unmapped_leads_later"):
@@ -219,6 +283,8 @@ PHRASES = {
     "the archive's forecasts issued before each issue date": {"zh": "该存档中各发布日之前发布的预报"},
     "the model's weights trained on this station's archive of forecasts, its rain as given":
         {"zh": "模型权重训练时用的就是该测站天气预报存档中的原始降水"},
+    "the model's weights trained on this station's archive of forecasts, its runs as given":
+        {"zh": "模型权重训练时用的就是该测站天气预报存档中的各次原始预报"},
     # what a foreign_id note says where the station's import or the checkpoint does not name its source
     "a file": {"zh": "某个文件"},
     "built-in data": {"zh": "内置数据"},

@@ -559,6 +559,94 @@ def test_pet_ways_line_keeps_its_english_and_says_its_counts_in_chinese():
     assert pet_ways_text({}, "pet", "zh") is None
 
 
+def _lagged_records():
+    """Each kind of record the lagged combination leaves, with the English line it said before it had a language."""
+    from sca2lstm.evaluation.rain_mapping import LEARNED_RUNS
+    from sca2lstm.notes import Note
+    from sca2lstm.weather.lagged import combine_lagged, ensemble_why
+
+    several = {"issue_dates": 2, "first": "2002-05-05", "runs": 2}
+    runs = Note("weather_archive", path="data/weather_archive/32006.csv")
+    table = pd.DataFrame({"issue_date": pd.to_datetime(["2002-05-01"] * 2), "valid_date": pd.to_datetime(
+        ["2002-05-02", "2002-05-03"]), "member": 0, "precipitation": [1.0, 2.0]})
+    one_lead = table.iloc[:1]
+    yield ({"method": "auto", "max_lag": 3, "issue_dates": 12, "first": "2002-05-04", "several_runs": several},
+           "Precipitation of a.csv: each day's forecast combined with the same day's forecasts issued up to 3 days "
+           "earlier, weighted per lead by the days already observed (12 issue date(s) from 2002-05-04; 2 issue "
+           "date(s) holding several runs (the first 2002-05-05) left as given; --weather_lags none reads it as given)")
+    yield ({"method": "auto", "issue_dates": 0, "why": ensemble_why(pd.Series(
+        [2, 3, 1], index=pd.to_datetime(["2002-05-01", "2002-05-02", "2002-05-03"])))},
+           "Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+           "auto): an ensemble archive (3 runs on 2 of 3 issue dates, the first 2002-05-01): its members' spread "
+           "already carries the rain's uncertainty")
+    yield ({"method": "auto", **combine_lagged(table.drop(columns="precipitation"), pd.Series(dtype=float), [])[1]},
+           "Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+           "auto): the archive has no precipitation")
+    yield ({"method": "auto", **combine_lagged(one_lead, pd.Series(dtype=float), [])[1]},
+           "Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+           "auto): the archive's forecasts reach lead 1 only: no day has a forecast from an earlier issue date")
+    yield ({"method": "auto", **combine_lagged(table, pd.Series(dtype=float), table["issue_date"])[1]},
+           "Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+           "auto): the station's observed precipitation covers 0 of the archive's 3 days; the weights need 365")
+    yield ({"method": "auto", "issue_dates": 0, "why": LEARNED_RUNS, "several_runs": several},
+           f"Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+           f"auto): {LEARNED_RUNS}; 2 issue date(s) holding several runs (the first 2002-05-05) left as given")
+    one = {"method": "auto", "max_lag": 3, "issue_dates": 0, "runs": runs, "issue_date": "2002-05-06"}
+    yield ({**one, "why": Note("lags_ensemble_forecast", n=51)},
+           f"Precipitation of a.csv: as given, not combined with the earlier runs of weather archive {runs.values['path']}"
+           " (--weather_lags auto): the weather forecast is an ensemble of 51 members: their spread already carries "
+           "the rain's uncertainty")
+    yield ({**one, "why": Note("lags_older_forecast", issued="2002-05-04", day="2002-05-06")},
+           f"Precipitation of a.csv: as given, not combined with the earlier runs of weather archive {runs.values['path']}"
+           " (--weather_lags auto): the weather forecast was issued 2002-05-04, before the issue date 2002-05-06: only "
+           "the run of the issue date (or of the morning after) is combined")
+    yield ({**one, "why": Note("lags_runs_begin", first="2002-05-07", day="2002-05-06")},
+           f"Precipitation of a.csv: as given, not combined with the earlier runs of weather archive {runs.values['path']}"
+           " (--weather_lags auto): the archive's runs begin 2002-05-07, not before the issue date 2002-05-06")
+    for why, en in ((Note("lags_several_runs", day="2003-03-10"), "the archive holds several runs issued on 2003-03-10: "
+                     "which is the run of the day is not known"),
+                    (Note("lags_several_runs_more", day="2003-03-10", more=2), "the archive holds several runs issued on "
+                     "2003-03-10 and 2 more of the dates asked: which is the run of the day is not known"),
+                    (Note("lags_gap", max_lag=3), "the archive lacks, for every lead, a forecast of the day from one of "
+                     "the 3 issue dates before (a gap in its issue dates or leads)"),
+                    (Note("lags_few_pairs", min_pairs=60, runs=4), "fewer than 60 verified days of forecasts from 4 "
+                     "consecutive issue dates before each issue date's month"),
+                    (Note("lags_no_runs", day="2002-05-06"), "the archive's runs begin nowhere, not before the issue "
+                     "date 2002-05-06")):
+        yield ({"method": "auto", "issue_dates": 0, "why": why},
+               "Precipitation of a.csv: each day's forecast as given, not combined with its earlier runs (--weather_lags "
+               f"auto): {en}")
+
+
+def test_lagged_lines_keep_their_english_and_say_why_in_chinese():
+    from sca2lstm.evaluation.rain_mapping import lagged_line
+    from sca2lstm.notes import Note, note_of, note_record
+
+    for record, english in _lagged_records():
+        line = lagged_line(record, "a.csv")
+        assert isinstance(line, Note) and line == english, (line, english)
+        zh = line.said_in("zh")
+        _same_figures(english, zh)
+        assert zh.startswith("a.csv的降水"), zh
+        assert note_of(note_record(line)).said_in("zh") == zh    # as the service stores and reads it back
+
+
+def test_mapping_lines_are_notes_said_in_chinese_whatever_their_reason():
+    from sca2lstm.evaluation.rain_mapping import mapping_line
+
+    cases = [({"method": "quantile", "observed": "1971-01-01..1975-12-31", "ranked_among": "b.csv's runs"},
+              "Precipitation of a.csv quantile-mapped per lead to the observed rain of 1971-01-01..1975-12-31, ranked "
+              "among b.csv's runs"),
+             ({"method": "auto", "observed": "1971-01-01..1975-12-31"},
+              "Precipitation of a.csv auto-mapped per lead to the observed rain of 1971-01-01..1975-12-31"),
+             ({"method": "quantile", "not_mapped_because": "a reason of no phrase"},
+              "Precipitation of a.csv not mapped (quantile): a reason of no phrase")]
+    for record, english in cases:
+        line = mapping_line(record, "a.csv")
+        assert line == english and line.said_in("zh") != english, line
+        assert sorted(_FIGURES.findall(line.said_in("zh"))) == sorted(_FIGURES.findall(english))
+
+
 def test_a_level_fitted_without_a_year_label_says_its_source_in_chinese():
     import numpy as np
 
@@ -579,3 +667,56 @@ def test_a_level_fitted_without_a_year_label_says_its_source_in_chinese():
     source = record_levels(dates, q, "1970-01-01", "1979-12-31", water_year_start=1, n_boot=0)["q2y"].source
     assert source == "glo, calendar years 1970-1979 (10 annual maxima)"
     assert phrase(source, "zh") == "glo，日历年 1970-1979（10 个年最大值）"
+
+
+@pytest.mark.slow
+def test_zh_says_the_weather_lines_of_a_forecast_and_a_reforecast_in_chinese(pretrained_ckpt, tiny_data_dir,
+                                                                               tmp_path, capsys):
+    """A station archive of drizzly runs (a few issue dates missing): a reforecast through it prints its lagged-runs,
+    PET, archive-rain and left-out lines, and a forecast of one run combined with that archive its lagged-runs and
+    mapping lines (its runs too few to weight: not combined, and why), each in Chinese with the English line's
+    figures; the English lines as they were."""
+    import shutil
+
+    from archive_fixtures import drizzly_archive
+
+    from sca2lstm.checkpoint import load_model
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    runs = drizzly_archive(load_model(pretrained_ckpt), data, "32006", pd.date_range("1973-06-01", "1974-06-30"),
+                           leads=2)
+    gone = pd.date_range("1974-06-10", "1974-06-12").date
+    (data / "weather_archive").mkdir()
+    path = data / "weather_archive" / "32006.csv"
+    runs[~runs["issue_date"].isin(gone)].to_csv(path, index=False)
+    today = tmp_path / "today.csv"
+    run = runs[runs["issue_date"] == pd.Timestamp("1974-06-05").date()]
+    run.rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature"]].to_csv(today, index=False)
+    lines = {}
+    for lang in ("en", "zh"):
+        common = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data), "--leads",
+                  "2", "--output_dir", str(tmp_path / lang), "--language", lang]
+        assert main([*common, "--from", "1974-03-01", "--to", "1974-06-25", "--weather_forecast", str(path),
+                     "--precip_mapping", "none"]) == 0
+        reforecast = capsys.readouterr().out.splitlines()
+        assert main([*common, "--issue_date", "1974-06-05", "--weather_forecast", str(today)]) == 0
+        forecast = capsys.readouterr().out.splitlines()
+        lines[lang] = (reforecast, forecast)
+    en, zh = lines["en"], lines["zh"]
+    picked = {"en": [], "zh": []}
+    for lang, out, words in (
+            ("en", en[0], ("each day's forecast", "PET (", "archive rain against", "left out: ")),
+            ("zh", zh[0], ("的降水：每天的预报", "次预报的 PET", "存档降水与实测对比", "未发布：")),
+            ("en", en[1], (": as given, not combined with the earlier runs of", "-mapped per lead")),
+            ("zh", zh[1], ("的降水：按原值使用，未与", "逐个预见期作分位数映射"))):
+        for w in words:
+            found = [line for line in out if w in line]
+            assert len(found) == 1, (w, out)
+            picked[lang].append(found[0])
+    assert picked["en"][3] == "left out: 3 of 117 issue dates asked: 1974-06-10..1974-06-12 (no forecast in the archive)"
+    assert picked["zh"][3] == "未发布：所请求的 117 个发布日中有 3 个：1974-06-10..1974-06-12（存档中没有该日的预报）"
+    assert picked["en"][1].endswith("Oudin from its temperature (weather.json)")
+    assert picked["en"][2].endswith("--precip_mapping auto (the default) maps such forecasts (docs/weather.md)")
+    for e, z in zip(picked["en"], picked["zh"]):
+        _same_figures(e, z)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..data.tables import parse_csv, read_bytes
 from ..weather.lagged import WEATHER_LAGS
 from ..weather.mapping import PRECIP_MAPPINGS
-from ..words import LANGUAGES, listed, rjust, say, width
+from ..words import LANGUAGES, listed, phrase, rjust, say, width
 from .common import ArgumentParser, add_common_flags, basin_id, output_folder, positive_int, run_main
 from .warnings_flags import add_warning_flags, run_reforecast, warned
 
@@ -192,7 +192,7 @@ def _body(args) -> int:
     for line in (lagged_line(wf.get("lagged"), args.weather_forecast),
                  mapping_line(wf.get("precip_mapping"), args.weather_forecast)):   # the file as the user named it
         if line:
-            print(line)
+            print(phrase(line, args.language))
     for line in lines:
         print(line)
     from ..evaluation.plots import CJK_FONTS, chart_language

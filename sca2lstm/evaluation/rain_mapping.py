@@ -402,9 +402,8 @@ def mapping_line(record: dict | None, source: str) -> str | None:
         return None
     why, method = record.get("not_mapped_because"), record.get("method")
     if why:
-        if why in PHRASES or isinstance(why, Note):  # a reason of the model's or the station's, said in Chinese too
-            return Note("precip_not_mapped", source=source, method=method, why=why)
-        return f"Precipitation of {source} not mapped ({method}): {why}"
+        # a reason of the model's or the station's (a Note, or a phrase): said in Chinese too
+        return Note("precip_not_mapped", source=note_value(source), method=method, why=note_value(why))
     if not record.get("mapped", True):
         return None
     among, observed = record.get("ranked_among"), record.get("observed")
@@ -412,8 +411,10 @@ def mapping_line(record: dict | None, source: str) -> str | None:
         return Note("precip_mapped", source=source, method=method, observed=observed, **among.values)
     if among in PHRASES:  # an archive, ranked among its own earlier forecasts
         return Note("precip_mapped_among", source=source, method=method, observed=observed, among=among)
-    among = f", ranked among {among}" if among else ""
-    return f"Precipitation of {source} {method}-mapped per lead to the observed rain of {observed}{among}"
+    if among:
+        return Note("precip_mapped_among", source=note_value(source), method=method, observed=observed,
+                    among=note_value(among))
+    return Note("precip_mapped_plain", source=note_value(source), method=method, observed=observed)
 
 
 def lagged_weather(station: BasinContext | StationRain, wf, issue_dates,
@@ -510,8 +511,7 @@ def _lagged_one(station: BasinContext | StationRain, wf, t0: pd.Timestamp, weath
     if learned:
         return wf, {**record, "why": LEARNED_RUNS}
     if not plain and wf.n_members > 1:
-        return wf, {**record, "why": f"the weather forecast is an ensemble of {wf.n_members} members: their spread "
-                                     "already carries the rain's uncertainty"}
+        return wf, {**record, "why": Note("lags_ensemble_forecast", n=int(wf.n_members))}
     # an ensemble archive is never combined (combine_lagged says so too): said before the archive is copied
     ensemble = (archive.ensemble_why if isinstance(archive, ArchiveRain)
                 else ensemble_why(runs_per_date(archive.table)))
@@ -521,14 +521,12 @@ def _lagged_one(station: BasinContext | StationRain, wf, t0: pd.Timestamp, weath
     own = wf.issue_dates[0] if not plain and len(wf.issue_dates) else t0
     record["issue_date"] = str(t0.date())
     if own < t0:   # an older forecast read for t0: its days are later leads of another date's run
-        return wf, {**record, "why": f"the weather forecast was issued {own.date()}, before the issue date "
-                                     f"{t0.date()}: only the run of the issue date (or of the morning after) is "
-                                     "combined"}
+        return wf, {**record, "why": Note("lags_older_forecast", issued=str(own.date()), day=str(t0.date()))}
     issued = t0
     dates = archive.issue_dates
     if not len(dates) or dates[0] >= issued:
-        return wf, {**record, "why": f"the archive's runs begin {dates[0].date() if len(dates) else 'nowhere'}, not "
-                                     f"before the issue date {issued.date()}"}
+        return wf, {**record, "why": (Note("lags_runs_begin", first=str(dates[0].date()), day=str(issued.date()))
+                                      if len(dates) else Note("lags_no_runs", day=str(issued.date())))}
     valid = (pd.Series(forecast_dates(wf["date"], "date", "weather forecast"), index=wf.index) if plain
              else wf.table["valid_date"])
     rain = pd.to_numeric((wf if plain else wf.table)["precipitation"], errors="coerce").astype(np.float64)
@@ -560,27 +558,25 @@ def lagged_line(record: dict | None, source: str) -> str | None:
     """The line a forecast or reforecast prints (and the service notes) of an archive's runs combined (``record``:
     :func:`lagged_weather`; None where none was looked at); where none was combined, why not (a short archive, an
     ensemble, a model trained on the station's archive): else the user of an archive cannot tell the option did
-    nothing. One forecast combined with its station's archive: a :class:`~sca2lstm.notes.Note` naming that archive,
-    said in Chinese too."""
+    nothing. A :class:`~sca2lstm.notes.Note`, said in Chinese too (``sca2lstm forecast --language zh``, the
+    service's page)."""
     if not record:
         return None
     several = record.get("several_runs")
-    left = (f"; {several['issue_dates']} issue date(s) holding several runs (the first {several['first']}) left as "
-            "given" if several else "")
+    left = (Note("several_runs_left", n=several["issue_dates"], first=several["first"]) if several else "")
     runs = record.get("runs")   # one forecast: the station archive's runs it was combined with
+    source = note_value(source)
     if not record.get("issue_dates"):
         if not record.get("why"):
             return None
+        why, method = note_value(record["why"]), record.get("method", "auto")
         if runs:
-            return (f"Precipitation of {source}: as given, not combined with the earlier runs of {runs} "
-                    f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}")
-        return (f"Precipitation of {source}: each day's forecast as given, not combined with its earlier runs "
-                f"(--weather_lags {record.get('method', 'auto')}): {record['why']}{left}")
+            return Note("runs_not_combined_one", source=source, runs=note_value(runs), method=method, why=why,
+                        left=left)
+        return Note("runs_not_combined", source=source, method=method, why=why, left=left)
     if runs:
         kind = "runs_combined_replaced" if record.get("replaced") else "runs_combined"
-        return Note(kind, source=note_value(source), runs=note_value(runs), day=record["issue_date"],
+        return Note(kind, source=source, runs=note_value(runs), day=record["issue_date"],
                     max_lag=int(record["max_lag"]))
-    return (f"Precipitation of {source}: each day's forecast combined with the same day's forecasts issued up to "
-            f"{record['max_lag']} days earlier, weighted per lead by the days already observed "
-            f"({record['issue_dates']} issue date(s) from {record['first']}{left}; --weather_lags none reads it as "
-            "given)")
+    return Note("archive_runs_combined", source=source, max_lag=record["max_lag"], n=record["issue_dates"],
+                first=record["first"], left=left)

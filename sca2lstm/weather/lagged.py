@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..notes import Note
 from .mapping import quantile_map
 
 #: The most earlier issue dates whose forecasts of a day join the issue date's own.
@@ -74,8 +75,8 @@ def ensemble_why(runs: pd.Series) -> str | None:
     several = runs[runs > 1]
     if 2 * len(several) <= len(runs):
         return None
-    return (f"an ensemble archive ({several.max()} runs on {len(several)} of {len(runs)} issue dates, the first "
-            f"{several.index[0].date()}): its members' spread already carries the rain's uncertainty")
+    return Note("lags_ensemble_archive", runs=int(several.max()), n=len(several), dates=len(runs),
+                first=str(several.index[0].date()))
 
 
 def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_lag: int = MAX_LAG,
@@ -109,7 +110,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     out = table.copy()
     record = {"max_lag": int(max_lag), "issue_dates": 0}
     if len(table) == 0 or "precipitation" not in table.columns:
-        return out, {**record, "why": "the archive has no precipitation"}
+        return out, {**record, "why": Note("lags_no_precipitation")}
     runs = runs_per_date(table)
     several = runs[runs > 1]
     why = ensemble_why(runs)
@@ -126,8 +127,7 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     lead = valid - issue
     leads = int(lead.max())
     if leads < 2:  # a day's only forecast is the one of the day before: there is no earlier run to combine
-        return out, {**record, "why": f"the archive's forecasts reach lead {leads} only: no day has a forecast from "
-                                      "an earlier issue date"}
+        return out, {**record, "why": Note("lags_short_leads", leads=leads)}
     p = table["precipitation"].to_numpy(np.float64)
     F = np.full((n, leads + 1), np.nan)
     ok = (lead >= 1) & single
@@ -186,16 +186,12 @@ def combine_lagged(table: pd.DataFrame, observed: pd.Series, issue_dates, max_la
     if combined.any():
         record["first"] = str(wanted[combined][0].date())
     elif len(wanted) and wanted.isin(several.index).all():  # the dates asked are those of several runs
-        record["why"] = (f"the archive holds several runs issued on {wanted[0].date()}"
-                         f"{f' and {len(wanted) - 1} more of the dates asked' if len(wanted) > 1 else ''}: which is "
-                         "the run of the day is not known")
+        record["why"] = (Note("lags_several_runs_more", day=str(wanted[0].date()), more=len(wanted) - 1)
+                         if len(wanted) > 1 else Note("lags_several_runs", day=str(wanted[0].date())))
     elif fitted:  # the weights were there: the asked dates' own earlier runs are not
-        record["why"] = (f"the archive lacks, for every lead, a forecast of the day from one of the {max_lag} issue "
-                         "dates before (a gap in its issue dates or leads)")
+        record["why"] = Note("lags_gap", max_lag=int(max_lag))
     elif np.isfinite(y).sum() < min(min_pairs, n):  # the station's rain record ends before the archive's (or lacks it)
-        record["why"] = (f"the station's observed precipitation covers {int(np.isfinite(y).sum())} of the archive's "
-                         f"{n} days; the weights need {min_pairs}")
+        record["why"] = Note("lags_short_rain", n=int(np.isfinite(y).sum()), days=int(n), min_pairs=int(min_pairs))
     else:
-        record["why"] = (f"fewer than {min_pairs} verified days of forecasts from {max_lag + 1} consecutive issue "
-                         "dates before each issue date's month")
+        record["why"] = Note("lags_few_pairs", min_pairs=int(min_pairs), runs=int(max_lag) + 1)
     return out, record
