@@ -261,6 +261,22 @@ NOTES = {
     "lags_no_runs": {
         "en": "the archive's runs begin nowhere, not before the issue date {day}",
         "zh": "存档中没有任何预报，没有早于发布日 {day} 的"},
+    # an input the days a forecast reads lack though the record holds it (evaluation/operational.check_recent_inputs)
+    "basin_named": {"en": "basin {basin}", "zh": "测站 {basin}"},
+    "days_read": {
+        "en": "the {n} days read for the forecast issued {day} ({first}..{last})",
+        "zh": "{day} 发布的预报所读取的 {n} 天（{first}..{last}）"},
+    "last_value_on": {"en": "its last value is on {day}", "zh": "其最后一个值在 {day}"},
+    "first_value_on": {"en": "its first value is on {day}", "zh": "其第一个值在 {day}"},
+    "no_recent_input": {"en": "{who}: no {col} in {read}; {when}", "zh": "{who}：{read}中没有 {col}；{when}"},
+    "no_recent_input_several": {
+        "en": "{who}: no {col} in the days read for {n} of the {issues} issue dates {first}..{last} (the first: "
+              "{read}); {when}",
+        "zh": "{who}：{first}..{last} 的 {issues} 个发布日中有 {n} 个所读取的日子里没有 {col}（第一个：{read}）；{when}"},
+    "blind_input": {
+        "en": "{what}; forecast anyway (--allow_missing_inputs): the model runs blind to it, {col} masked through its "
+              "whole window",
+        "zh": "{what}；仍照常预报（--allow_missing_inputs）：模型看不到该输入，{col} 在整个读取时段内被屏蔽"},
 }
 # leads left unmapped, and a caution that the model may have learned the rain mapped: one note
 for _kind in ("unmapped_leads", "unmapped_leads_later"):

@@ -6,6 +6,7 @@ span) refuses it as the service does, through one check, in one line naming the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -88,6 +89,32 @@ def test_allow_missing_inputs_forecasts_anyway_with_a_warning_line_kept_in_the_o
     assert f"its last value is on {last}" in lines[0] and "the model runs blind to it" in lines[0]
     doc = json.loads(next((tmp_path / "f").rglob("forecast.json")).read_text())
     assert any("forecast anyway (--allow_missing_inputs)" in n for n in doc["data"]["notes"])
+
+
+def test_the_line_of_an_input_forecast_without_is_said_in_chinese_with_the_same_days(pretrained_ckpt, stopped,
+                                                                                      tmp_path, capsys):
+    """``--language zh``: the line a forecast (one issue date, or a span of them) prints of an input its days read
+    lack holds the English line's days and counts; the forecast.json keeps the English note."""
+    data, last = stopped
+    span = [str((pd.Timestamp(last) + pd.Timedelta(days=d)).date()) for d in (300, 305)]
+    said = {}
+    for lang in ("en", "zh"):
+        for what in (["--format", "json"], ["--from", span[0], "--to", span[1]]):
+            rc, out, err = _run(capsys, ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data),
+                                         "--basin", "10002", "--output_dir", str(tmp_path / lang), "--language", lang,
+                                         "--allow_missing_inputs", *what])
+            assert rc == 0, out + err
+            words = "forecast anyway (--allow_missing_inputs)" if lang == "en" else "仍照常预报（--allow_missing_inputs）"
+            (line,) = [ln for ln in (out + err).splitlines() if words in ln]
+            said.setdefault(lang, []).append(line)
+    assert said["zh"][0].startswith("测站 10002：") and "的 6 个发布日中有 6 个" in said["zh"][1], said["zh"]
+    for en, zh in zip(said["en"], said["zh"]):
+        days = re.compile(r"\d{4}-\d{2}-\d{2}|\d+")
+        assert sorted(days.findall(zh)) == sorted(days.findall(en)), (en, zh)
+        assert "precipitation" in zh and "days read" not in zh and "its last value" not in zh, zh
+    for lang in ("en", "zh"):
+        doc = json.loads(next((tmp_path / lang).rglob("forecast.json")).read_text(encoding="utf-8"))
+        assert said["en"][0] in doc["data"]["notes"]
 
 
 def test_a_reforecast_span_whose_windows_lack_it_is_refused_unless_allowed(pretrained_ckpt, stopped, tmp_path,

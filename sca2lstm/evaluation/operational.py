@@ -240,7 +240,8 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
     Parameters
     ----------
     who : str
-        How the line names the record: ``basin 32006``, ``station 10002``.
+        How the line names the record: ``basin 32006``, ``station 10002`` (a :class:`~sca2lstm.notes.Note`
+        ``basin_named`` or ``station_named``: said in the reader's language too).
     ts : pandas.DataFrame
         Daily data on a date index: the record, or the part of it a caller holds.
     issues : sequence of dates
@@ -253,8 +254,9 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
 
     Returns
     -------
-    list of str
-        With ``allow``, one line per input missing so; else empty (nothing is missing so).
+    list of Note
+        With ``allow``, one line per input missing so (said in the reader's language too); else empty (nothing is
+        missing so).
 
     Raises
     ------
@@ -284,17 +286,17 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
         if not blind:
             continue
         issue, part, last = blind[0]
-        read = (f"the {len(part)} days read for the forecast issued {issue.date()} ({part.index[0].date()}.."
-                f"{part.index[-1].date()})")
-        when = (f"its last value is on {last.date()}" if last is not None
-                else f"its first value is on {vals.first_valid_index().date()}")
-        what = (f"{who}: no {col} in {read}; {when}" if len(issues) == 1 else
-                f"{who}: no {col} in the days read for {len(blind)} of the {len(issues)} issue dates "
-                f"{issues[0].date()}..{issues[-1].date()} (the first: {read}); {when}")
+        # as notes: said in the reader's language too (sca2lstm forecast --language, the service's page)
+        read = Note("days_read", n=len(part), day=str(issue.date()), first=str(part.index[0].date()),
+                    last=str(part.index[-1].date()))
+        when = (Note("last_value_on", day=str(last.date())) if last is not None
+                else Note("first_value_on", day=str(vals.first_valid_index().date())))
+        what = (Note("no_recent_input", who=note_value(who), col=col, read=read, when=when) if len(issues) == 1 else
+                Note("no_recent_input_several", who=note_value(who), col=col, n=len(blind), issues=len(issues),
+                     first=str(issues[0].date()), last=str(issues[-1].date()), read=read, when=when))
         if not allow:
             raise DataError(f"{what}. The model would run blind to it: {fix}")
-        lines.append(f"{what}; forecast anyway (--allow_missing_inputs): the model runs blind to it, {col} masked "
-                     "through its whole window")
+        lines.append(Note("blind_input", what=what, col=col))
     return lines
 
 
@@ -399,7 +401,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     df, scalers = ctx.frame, ctx.scalers
     target = cfg.data.target
     t0 = _issue_date(df, basin, target, issue_date)
-    blind = check_recent_inputs(f"basin {basin}", df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
+    blind = check_recent_inputs(Note("basin_named", basin=basin), df, [t0], cfg, allow_missing_inputs or ctx.allow_missing_inputs)
     # an archive's earlier runs combined with its run of t0, or one forecast with its station archive's: by the rain
     # of the whole record (the context's, or the station's rain where the context holds its recent part only)
     weather_forecast, lagged = lagged_weather(station_rain or ctx, weather_forecast, [t0], weather_lags)

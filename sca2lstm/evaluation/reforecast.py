@@ -396,7 +396,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                                first=str(pd.Timestamp(dates[early[0]]).date()),
                                last=str(pd.Timestamp(dates[early[-1]]).date()), window=int(cfg.training.seq_len - trained)))
     # the rule of a single forecast: an issue date whose days read lack precipitation the record holds is refused
-    for line in check_recent_inputs(f"basin {ctx.basin}", ctx.frame, dates[issue[keep]], cfg,
+    for line in check_recent_inputs(Note("basin_named", basin=ctx.basin), ctx.frame, dates[issue[keep]], cfg,
                                     allow_missing_inputs or ctx.allow_missing_inputs):
         log.warning("%s", line)
     # Each issue date of an ensemble runs once per member: at most ENSEMBLE_WINDOWS windows per model run (256
