@@ -954,29 +954,34 @@ def test_the_alert_mail_says_day_and_probability_in_words_and_that_it_is_sent_ag
         "; SENT AGAIN: it had not reached every receiver when first sent")
 
 
-def test_the_alert_mail_gives_a_level_set_as_a_water_level_as_one(pretrained_ckpt, data, issued, tmp_path):
-    """A station whose alert level was set as a water level (m, through its rating curve): the mail and the webhook
-    give it as that water level beside the flow, which is what the gauge reader knows the level by (before, only
-    the flow the service converted it to)."""
+def _alert_through_curve(pretrained_ckpt, data, tmp_path, level, language: str = "en") -> tuple[dict, str]:
+    """The daily issue of station 32006 given the rating curve Q = 10 h^2 and the alert ``level``
+    (:class:`WarningLevel`): the alert the webhook received and the text of the mail, in ``language``."""
     from email import message_from_string, policy
 
-    stage = round((0.5 * float(issued["q05"].min()) / 10.0) ** 0.5, 3)  # Q = 10 h^2
     curve = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
                                             "valid_to": None}]}
-    write_station_meta(data, StationMeta("32006", warning_levels={"alert": WarningLevel(stage, "m", None)},
-                                         rating_curve=curve))
+    write_station_meta(data, StationMeta("32006", warning_levels={"alert": level}, rating_curve=curve))
     try:
         with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
             notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
-                                smtp_port=smtp.port, retries=0)
+                                smtp_port=smtp.port, retries=0, language=language)
             daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
             with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
                 assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1
     finally:
         _levels(data)  # the other tests' 32006 has no rating curve
-    sent = hook.received[0]["alerts"][0]
+    return (hook.received[0]["alerts"][0],
+            message_from_string(smtp.received[0][2], policy=policy.default).get_content())
+
+
+def test_the_alert_mail_gives_a_level_set_as_a_water_level_as_one(pretrained_ckpt, data, issued, tmp_path):
+    """A station whose alert level was set as a water level (m, through its rating curve): the mail and the webhook
+    give it as that water level beside the flow, which is what the gauge reader knows the level by (before, only
+    the flow the service converted it to)."""
+    stage = round((0.5 * float(issued["q05"].min()) / 10.0) ** 0.5, 3)  # Q = 10 h^2
+    sent, text = _alert_through_curve(pretrained_ckpt, data, tmp_path, WarningLevel(stage, "m", None))
     assert sent["level_stage_m"] == stage
-    text = message_from_string(smtp.received[0][2], policy=policy.default).get_content()
     assert f"station 32006: alert ({10.0 * stage ** 2:.1f} m3/s, water level {stage:g} m) starts" in text, text
 
 
@@ -989,26 +994,10 @@ def test_the_alert_mail_gives_a_level_set_as_a_flow_as_a_water_level_through_the
     """A station with a rating curve whose alert level was set as a flow (m3/s): the mail and the webhook give its
     water level too, through the curve (Q = 10 h^2: h = sqrt(Q / 10), to the centimetre), as the page does (before,
     only a level set as a water level was given as one)."""
-    from email import message_from_string, policy
-
     flow = round(0.5 * float(issued["q05"].min()), 2)
     stage = round((flow / 10.0) ** 0.5, 2)
-    curve = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
-                                            "valid_to": None}]}
-    write_station_meta(data, StationMeta("32006", warning_levels={"alert": WarningLevel(flow, "m3/s", None)},
-                                         rating_curve=curve))
-    try:
-        with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
-            notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
-                                smtp_port=smtp.port, retries=0, language=lang)
-            daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
-            with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
-                assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1
-    finally:
-        _levels(data)  # the other tests' 32006 has no rating curve
-    sent = hook.received[0]["alerts"][0]
+    sent, text = _alert_through_curve(pretrained_ckpt, data, tmp_path, WarningLevel(flow, "m3/s", None), lang)
     assert sent["level_value"] == flow and sent["level_stage_m"] == stage
-    text = message_from_string(smtp.received[0][2], policy=policy.default).get_content()
     assert said.format(flow=flow, stage=stage) in text, text
 
 
