@@ -67,6 +67,9 @@ WORDS = {
     "no_recent_flow": {"en": "no observed flow in the {days} days up to it", "zh": "此前 {days} 天内没有实测流量"},
     "no_archive_forecast": {"en": "no forecast in the archive", "zh": "存档中没有该日的预报"},
     "no_complete_archive_forecast": {"en": "no complete forecast in the archive", "zh": "存档中没有该日的完整预报"},
+    "several_runs_on_date": {"en": "{runs} runs on this date in an archive of one run a day: which is the day's run "
+                                   "is not known",
+                             "zh": "该存档每天一次预报，而这一天有 {runs} 次：不知哪一次是当天的预报"},
     "not_issued": {"en": "not issued", "zh": "未发布"},
     # a line a reforecast prints of what weather.json holds
     "in_weather_json": {"en": "{line} (weather.json)", "zh": "{line}（见 weather.json）"},

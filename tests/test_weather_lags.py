@@ -232,6 +232,32 @@ def test_an_issue_date_after_a_gap_in_the_archive_is_left_as_given_and_the_gap_n
     assert record["issue_dates"] == 1
 
 
+def test_a_reforecast_leaves_out_an_archives_date_of_two_runs_and_issues_the_others_as_without_it(
+        pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
+    """An archive of one run a day with one date fetched twice: its lagged combination leaves that date as given and
+    combines the others as if it were a gap, but a reforecast over it was refused as a mix of one forecast and an
+    ensemble, naming the first date of one run. The date of two runs is left out, saying why, and every other row is
+    that of the archive without the date, bit for bit."""
+    from sca2lstm.cli.forecast import main
+
+    runs = pd.read_csv(long_archive).assign(member=0)
+    twice = runs[runs["issue_date"] == "1973-05-03"].assign(member=1, precipitation=lambda t: t["precipitation"] + 1)
+    tables = {}
+    for name, table in (("twice", pd.concat([runs, twice])), ("without", runs[runs["issue_date"] != "1973-05-03"])):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--from", "1973-05-01", "--to", "1973-05-05", "--weather_forecast", str(tmp_path / f"{name}.csv"),
+                   "--precip_mapping", "none", "--output_dir", str(tmp_path / name)])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        tables[name] = pd.read_csv(next((tmp_path / name).glob("*/reforecast.csv")))
+        if name == "twice":
+            assert ("left out: 1 of 5 issue dates asked: 1973-05-03 (2 runs on this date in an archive of one run a "
+                    "day: which is the day's run is not known)") in out.out, out.out
+    assert sorted(tables["twice"]["issue_date"].unique()) == ["1973-05-01", "1973-05-02", "1973-05-04", "1973-05-05"]
+    pd.testing.assert_frame_equal(tables["twice"], tables["without"])
+
+
 def test_a_reforecast_counts_as_combined_only_the_issue_dates_it_issues(pretrained_ckpt, tiny_data_dir, long_archive,
                                                                          tmp_path, capsys):
     from sca2lstm.cli.forecast import main

@@ -284,7 +284,8 @@ class ArchivedForecast:
     ``members`` runs of each window are left out of its mixture). An ensemble's date left with one complete
     member is issued from it as a single forecast issues it, as one weather run (:meth:`used` says which dates,
     :meth:`alone` gives their runs). An archive whose dates hold one forecast on some and an ensemble on others
-    is refused.
+    is refused, except one of one run a day with a few dates of several (fewer than half of them; a run fetched
+    twice): those dates are left out (:meth:`why_unavailable`).
     """
 
     def __init__(self, lead_weather, archive: WeatherForecast, first_date, leads: int, width: int | None = None):
@@ -297,16 +298,21 @@ class ArchivedForecast:
             raise DataError(f"{archive.source}: lacks the model input(s) {missing}")
         self.table = IssueTable(archive.table, lead_weather.inputs, first_date, self.leads)
         held = self.table.members
-        if len(held) and held.min() == 1 < held.max():
+        # an archive of one run a day with a few dates of several (a run fetched twice): which of a date's runs is the
+        # day's run is not known, so those dates are left out (why_unavailable), as the lagged combination leaves
+        # them as given (sca2lstm.weather.lagged); a span of as many dates of several runs as of one (an archive
+        # switched to an ensemble) is still refused: it is not known which kind the span is
+        self.several = (held > 1) if len(held) and 2 * int((held > 1).sum()) < len(held) else np.zeros(len(held), bool)
+        if len(held) and held.min() == 1 < held.max() and not self.several.any():
             one = pd.Timestamp(first_date) + pd.Timedelta(days=int(self.table.days[np.argmax(held == 1)]))
             raise DataError(f"{archive.source}: issue date {one.date()} holds one forecast and others an ensemble (up "
                             f"to {int(held.max())} members); a reforecast issues its dates alike: give every date "
                             "its members, or reforecast the spans apart")
-        self.members = int(held.max()) if len(held) else 1
+        self.members = 1 if self.several.any() else int(held.max()) if len(held) else 1
         self.complete = self.table.complete                                     # [days, members]
         n = self.complete.sum(axis=1)
         # the rule of a single forecast (WeatherForecast.members): at least one member, and half of those held
-        self.usable = (n >= 1) & (2 * n >= held)
+        self.usable = (n >= 1) & (2 * n >= held) & ~self.several
 
     def available(self, issue_days) -> np.ndarray:
         """[n] bool: the archive holds each issue day with enough complete members (every lead, every input)."""
@@ -344,6 +350,8 @@ class ArchivedForecast:
         j = self.table.index(int(issue_day))
         if j is None:
             return Said("no_archive_forecast")
+        if self.several[j]:
+            return Said("several_runs_on_date", runs=int(self.table.members[j]))
         # fewer than half its members complete on every lead and input, or an ensemble's single one
         return None if self.usable[j] else Said("no_complete_archive_forecast")
 
