@@ -453,3 +453,32 @@ def test_the_pages_form_posts_a_water_level_too(live, data, tmp_path):
     with open(script, encoding="utf-8") as f:
         posted = next(line for line in f if "for (const name of" in line and '"discharge"' in line)
     assert '"stage"' in posted, posted
+
+
+@pytest.mark.parametrize("language, said", [("en", "(water level {h:g} m)"), ("zh", "（水位 {h:g} m）")])
+def test_sca2lstm_forecast_gives_each_level_a_water_level_through_the_curve_as_the_service_does(
+        pretrained_ckpt, data, tmp_path, capsys, language, said):
+    """A stage-only station's levels: the service's page and answers give each level's water level through the rating
+    curve, `sca2lstm forecast` gave one only for a level typed as a water level ("alert: 3.000 m3/s daily mean").
+    Its level line and warnings.txt say it too (Q = 10 h^2: 3 m3/s is 0.55 m, to the centimetre), in both
+    languages; a station without a curve says none."""
+    from sca2lstm.cli.main import main
+
+    h = round((3.0 / 10.0) ** 0.5, 2)
+    for curve in (CURVE, None):
+        _imported(data, rating_curve=curve)
+        out_dir = tmp_path / str(curve is not None)
+        assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data),
+                     "--output_dir", str(out_dir), "--issue_date", "1976-06-15", "--warning_levels", "alert=3.0,low=0.2",
+                     "--language", language]) == 0
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if x.lstrip().startswith("alert:"))
+        sentence = next(out_dir.glob("*/warnings.txt")).read_text()
+        if curve is None:
+            assert "m)" not in line and " m，" not in sentence and " m)" not in sentence, (line, sentence)
+            continue
+        assert said.format(h=h) in line, line
+        low = next(x for x in out.splitlines() if x.lstrip().startswith("low:"))
+        assert said.format(h=round((0.2 / 10.0) ** 0.5, 2)) in low, low
+        assert f"{round((0.2 / 10.0) ** 0.5, 2):g} m" in sentence, sentence     # low is crossed: its water level
+    _imported(data)

@@ -45,15 +45,18 @@ def _probability(v: float) -> str:
     return f"{v:.2f}" if round(v, 2) == v else f"{v:.4g}"
 
 
-def level_line(name: str, lv, language: str = "en") -> str:
+def level_line(name: str, lv, language: str = "en", stage: float | None = None) -> str:
     """``   alert:    62.009 m3/s daily mean (water level 2.5 m)``: a level as both commands print it.
 
     "daily mean" because the level is warned on against daily-mean forecasts, and a fitted level (q2y ..) is a
     quantile of annual maxima of daily means: lower than the instantaneous peak flow of the same return period an
     agency publishes, which a bare "m3/s" invites comparing it with. A fitted level carries its 90 % interval,
-    ``(90 % CI 51.2-74.0)``, the sampling uncertainty of a fit on a few decades of maxima.
+    ``(90 % CI 51.2-74.0)``, the sampling uncertainty of a fit on a few decades of maxima. ``stage``: the level's
+    water level through the station's rating curve (:func:`~sca2lstm.evaluation.reforecast.level_stages`), where it
+    was not given as one.
     """
-    stage = getattr(lv, "stage", None)
+    if getattr(lv, "stage", None) is not None:
+        stage = lv.stage
     ci = getattr(lv, "ci", None)
     return say("level_line", language, name=name, value=lv.value,
                ci=say("level_ci", language, lo=ci[0], hi=ci[1]) if ci is not None else "",
@@ -85,7 +88,7 @@ def _level_args(args):
 
 def warned(args, bundle, path, weather):
     """The warned forecast of one issue date: (forecast, write_forecast's extra arguments, lines to print)."""
-    from ..evaluation.reforecast import warned_forecast, warning_sentence
+    from ..evaluation.reforecast import level_stages, warned_forecast, warning_sentence
 
     fc, warnings, first = warned_forecast(
         bundle, args.basin, data_dir=args.data_dir, issue_date=args.issue_date,
@@ -96,13 +99,15 @@ def warned(args, bundle, path, weather):
     seen = fc.history.dropna(subset=["observed"])
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
     language = getattr(args, "language", "en")
-    sentence = warning_sentence(fc.basin, first, warnings, fc.table, last, language)
+    # each level as a water level too at a station with a rating curve, as the service's page and mails give it
+    stages = level_stages(warnings.levels, fc.rating_curve, fc.issue_date)
+    sentence = warning_sentence(fc.basin, first, warnings, fc.table, last, language, stages)
     # the fan chart's labels: a level given as a water level shows it, as the user typed it
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
                         for n, lv in warnings.levels.items()},
              "extra_files": {"levels.json": warnings.json_text(first), "warnings.txt": sentence + "\n"}}
     # each lead's P(exceed) to the 4 decimals the warning is decided on; * where the lead warns
-    lines = [level_line(n, lv, language)
+    lines = [level_line(n, lv, language, stages.get(n))
              + say("level_warns", language, threshold=threshold_text(lv, language),
                    source=phrase(warnings.warn_source.get(n), language),
                    probs=" ".join(f"{p:.4g}{'*' if w else ''}" for p, w in

@@ -205,14 +205,32 @@ def in_sample_note(basin: str, valid_dates, seen):
     return Note("in_sample", basin=basin, first=str(days.min().date()), last=str(days.max().date()))
 
 
+def level_stages(levels: dict, curve, day) -> dict:
+    """name -> each of ``levels`` as a water level (m) at a station with a rating ``curve``: as it was given, else its
+    flow through the curve valid on ``day`` (the issue date), to the centimetre a gauge is read to; as the service's
+    levels carry it (``stage``, sca2lstm/serve/app.py). Only the levels given as one without a curve; none where a
+    flow lies below the curve."""
+    from ..data.rating import discharge_to_stage
+
+    out = {}
+    for name, lv in levels.items():
+        h = getattr(lv, "stage", None)
+        if h is None and curve is not None:
+            h = round(float(discharge_to_stage(curve, [lv.value], day)[0]), 2)
+        if h is not None and np.isfinite(h):
+            out[name] = h
+    return out
+
+
 def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.DataFrame, observed=None,
-                     language: str = "en") -> str:
+                     language: str = "en", stages: dict | None = None) -> str:
     """One sentence: which levels are forecast to be crossed, from which day, and how likely (the highest first).
 
     ``observed``: ``(date, flow m3/s)`` of the last observed flow the forecast starts from; where it is already
     above a level, a second sentence says so (a forecast of the days after does not: a falling river above its
     danger level is forecast to cross nothing). ``language``: one of :data:`sca2lstm.words.LANGUAGES`; the
-    numbers, dates and level names are the same in each."""
+    numbers, dates and level names are the same in each. ``stages``: each level's water level (:func:`level_stages`),
+    said after its flow; without it, only a level given as a water level says one."""
     now = _already_above(observed, warnings, language)
     parts = []
     for n, lead in sorted(first.items(), key=lambda kv: -warnings.levels[kv[0]].value):
@@ -220,8 +238,9 @@ def warning_sentence(basin: str, first: dict, warnings: Warnings, table: pd.Data
             row = table.iloc[lead - 1]
             p_max = float(table[f"p_exceed_{n}"].max())
             lv = warnings.levels[n]
-            stage = (say("warning_stage", language, stage=lv.stage) if getattr(lv, "stage", None) is not None
-                     else "")
+            h = getattr(lv, "stage", None)
+            h = (stages or {}).get(n) if h is None else h
+            stage = say("warning_stage", language, stage=h) if h is not None else ""
             parts.append(say("warning_part", language, name=n, value=lv.value, stage=stage, lead=lead,
                              day=pd.Timestamp(row["valid_date"]).date(), p=p_max))
     if not parts:
@@ -525,4 +544,4 @@ def write_reforecast(table: pd.DataFrame, warnings: Warnings, folder) -> None:
 
 
 __all__ = ["Warnings", "add_exceedance", "apply_issue_setup", "last_observation", "left_out_text", "reforecast",
-           "resolve_warnings", "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]
+           "level_stages", "resolve_warnings", "warned_forecast", "warning_sentence", "weather_setting", "write_reforecast", "Level"]
