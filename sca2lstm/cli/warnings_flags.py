@@ -100,7 +100,7 @@ def warned(args, bundle, path, weather):
     last = (seen["date"].iloc[-1], float(seen["observed"].iloc[-1])) if len(seen) else None
     language = getattr(args, "language", "en")
     # each level as a water level too at a station with a rating curve, as the service's page and mails give it
-    stages = level_stages(warnings.levels, fc.rating_curve, fc.issue_date)
+    stages = level_stages(warnings.levels, fc.rating_curve, fc.issue_date, digits=2)
     sentence = warning_sentence(fc.basin, first, warnings, fc.table, last, language, stages)
     # the fan chart's labels: a level given as a water level shows it, as the user typed it
     extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value

@@ -205,20 +205,21 @@ def in_sample_note(basin: str, valid_dates, seen):
     return Note("in_sample", basin=basin, first=str(days.min().date()), last=str(days.max().date()))
 
 
-def level_stages(levels: dict, curve, day) -> dict:
-    """name -> each of ``levels`` as a water level (m) at a station with a rating ``curve``: as it was given, else its
-    flow through the curve valid on ``day`` (the issue date), to the centimetre a gauge is read to; as the service's
-    levels carry it (``stage``, sca2lstm/serve/app.py). Only the levels given as one without a curve; none where a
-    flow lies below the curve."""
+def level_stages(levels: dict, curve, day, digits: int | None = None) -> dict:
+    """name -> each of ``levels`` (:class:`Level`) as a water level (m) at a station with a rating ``curve``: as it
+    was given, else its flow through the curve valid on ``day`` (the issue date), rounded to ``digits`` decimals
+    where given (2: the centimetre a gauge is read to); what the command's level lines and the service's levels
+    (``stage``) say. Without a curve, only the levels given as water levels; none where a flow lies below the curve."""
     from ..data.rating import discharge_to_stage
 
     out = {}
     for name, lv in levels.items():
         h = getattr(lv, "stage", None)
         if h is None and curve is not None:
-            h = round(float(discharge_to_stage(curve, [lv.value], day)[0]), 2)
+            h = float(discharge_to_stage(curve, [lv.value], day)[0])
+            h = round(h, digits) if digits is not None and np.isfinite(h) else h
         if h is not None and np.isfinite(h):
-            out[name] = h
+            out[name] = float(h)
     return out
 
 

@@ -43,6 +43,7 @@ from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError, UsageError
 from ..evaluation.live import LiveForecaster, ModelRef
 from ..evaluation.operational import HISTORY_DAYS, history_days
+from ..evaluation.reforecast import level_stages
 from ..evaluation.warn import station_warning
 from ..notes import Note
 from . import schemas
@@ -131,24 +132,15 @@ def level_docs(levels: dict, curve=None, issue: pd.Timestamp | None = None) -> d
     station's rating ``curve``, ``stage``: the level as a water level (m), as given or through the curve valid on
     ``issue`` (the page shows it beside the flow)."""
     out = {}
+    stages = level_stages(levels, curve, issue)   # what `sca2lstm forecast` says of them, unrounded
     for name, lv in levels.items():
         d = lv.to_dict()
         out[name] = {"value": _num(d["value"]), "unit": "m3/s", "warn_probability": d.get("warn_probability"),
                      "warn_probability_by_lead": d.get("warn_probability_by_lead"),
                      "warn_probability_source": d.get("warn_probability_source"),
                      "source": d.get("source", ""), "ci90": d.get("ci90"), "stage_m": d.get("stage_m"),
-                     "stage": level_stage(d, curve, issue)}
+                     "stage": stages.get(name)}
     return out
-
-
-def level_stage(level: dict, curve, issue: pd.Timestamp | None) -> float | None:
-    """A level (as the API holds it) as a water level, m: as it was given, else its flow through ``curve`` valid on
-    ``issue``; None without a curve (or below it)."""
-    if level.get("stage_m") is not None:
-        return level["stage_m"]
-    if curve is None or level.get("value") is None:
-        return None
-    return _num(discharge_to_stage(curve, [level["value"]], issue)[0])
 
 
 def _setting(table: pd.DataFrame) -> str:
