@@ -258,6 +258,28 @@ def test_a_reforecast_leaves_out_an_archives_date_of_two_runs_and_issues_the_oth
     pd.testing.assert_frame_equal(tables["twice"], tables["without"])
 
 
+def test_a_reforecast_from_one_forecast_of_a_date_outside_its_span_is_refused_in_one_line(
+        pretrained_ckpt, tiny_data_dir, long_archive, tmp_path, capsys):
+    """A file of one issue date's forecast given to a reforecast of other dates: the lagged combination took its one
+    date from the span's dates and failed with a traceback (ValueError) where there were none; it is refused in the
+    one line it gets with --weather_lags none, naming the span."""
+    from sca2lstm.cli.forecast import main
+
+    runs = pd.read_csv(long_archive)
+    one = tmp_path / "one.csv"
+    runs[runs["issue_date"] == "1973-05-03"].to_csv(one, index=False)
+    said = {}
+    for lags in ("auto", "none"):
+        rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+                   "--from", "1973-05-04", "--to", "1973-05-05", "--weather_forecast", str(one),
+                   "--precip_mapping", "none", "--weather_lags", lags, "--output_dir", str(tmp_path / lags)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1, err
+        said[lags] = err[0]
+    assert said["auto"] == said["none"] and "holds no forecast for an issue date in 1973-05-04..1973-05-05" in \
+        said["auto"], said
+
+
 def test_a_reforecast_counts_as_combined_only_the_issue_dates_it_issues(pretrained_ckpt, tiny_data_dir, long_archive,
                                                                          tmp_path, capsys):
     from sca2lstm.cli.forecast import main

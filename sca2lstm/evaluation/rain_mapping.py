@@ -447,8 +447,10 @@ def lagged_weather(station: BasinContext | StationRain, wf, issue_dates,
     if weather_lags == "none" or wf is None:
         return wf, None
     if not is_archive(wf):
-        (t0,) = pd.DatetimeIndex(list(issue_dates))
-        return _lagged_one(station, wf, t0, weather_lags)
+        asked = pd.DatetimeIndex(list(issue_dates))
+        if len(asked) != 1:   # a reforecast whose span holds no date of the one forecast: it says what it lacks
+            return wf, None
+        return _lagged_one(station, wf, asked[0], weather_lags)
     if isinstance(station, StationRain) or "precipitation" not in wf.table.columns:
         return wf, None   # the service takes one forecast at a time, never an archive
     ctx = station
