@@ -77,6 +77,9 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: pandas 3 reads every float back exactly by default (and deprecates the argument); older pandas needs "round_trip"
+_EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
 #: The key columns of an archive of past weather forecasts (:mod:`sca2lstm.weather.archive`), in its order.
 ARCHIVE_KEYS = ("issue_date", "lead_days", "valid_date", "member")
 
@@ -108,7 +111,7 @@ def weather_archive(rows: list[dict]) -> pd.DataFrame:
     parts = []
     for t0 in sorted(counted):
         # round_trip: each value read back as the float the service stored, not one a last digit off
-        t = pd.read_csv(io.StringIO(counted[t0]["table_csv"]), float_precision="round_trip")
+        t = pd.read_csv(io.StringIO(counted[t0]["table_csv"]), **_EXACT_FLOATS)
         # the store writes its days as YYYY-MM-DD: read so, not by guessing the form of each table (most of the time)
         lead = (pd.to_datetime(t["valid_date"], format="ISO8601") - t0).dt.days
         keep = (lead >= 1).to_numpy()
