@@ -79,7 +79,7 @@ def test_zh_says_the_english_forecast_in_chinese_with_the_same_numbers(pretraine
     assert en_json["forecast"] == zh_json["forecast"] and list(en_json) == list(zh_json)
     # the report's forecast section in Chinese, the sentence in it
     report = (zh / "report.html").read_text(encoding="utf-8")
-    assert '<html lang="zh">' in report and "<h2>业务预报</h2>" in report and zh_text.strip() in report
+    assert '<html lang="en">' in report and '<section id="forecast" lang="zh"><h2>业务预报</h2>' in report and zh_text.strip() in report
     assert "<th>预警概率</th>" in report and "warning probability</th>" not in report
     # no Chinese font: the fan chart keeps its English words, and one printed line says why
     assert _png_title(zh / "forecast_fan_chart.png") == _png_title(en / "forecast_fan_chart.png")

@@ -371,3 +371,14 @@ def test_a_fitted_levels_heading_says_daily_mean_and_gives_its_interval(tmp_path
     src = build_report(tmp_path).read_text(encoding="utf-8")
     assert "<h4>q20y: 85.500 m&sup3;/s daily mean (90 % interval 70.250-104.500 m&sup3;/s)</h4>" in src
     assert "<h4>alert: 40.000 m&sup3;/s daily mean</h4>" in src
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_page_is_english_and_only_the_forecast_section_is_marked_in_its_language(run_dir, language):
+    (run_dir / "forecast.csv").write_text("date,lead_days,median,p_exceed_alert\n2024-01-02,1,2.5,0.25\n")
+    html = build_report(run_dir, language=language).read_text(encoding="utf-8")
+    assert '<html lang="en">' in html
+    marked = ' lang="zh"' if language == "zh" else ""
+    assert f'<section id="forecast"{marked}><h2>' in html and f'<a href="#forecast"{marked}>' in html
+    # the English sections are not marked: they take the page's language
+    assert '<section id="training"><h2>Training</h2>' in html and html.count(' lang="zh"') == 2 * (language == "zh")

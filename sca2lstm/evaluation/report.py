@@ -126,8 +126,9 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
 
     parts = [
         "<!DOCTYPE html>",
-        # the language of the forecast's words: a browser picks the Chinese glyphs (not Japanese ones) by it
-        f'<html lang="{language}"><head><meta charset="utf-8">',
+        # the page is English; only the forecast's section (and its link) is in ``language``, marked there: a browser
+        # picks the Chinese glyphs (not Japanese ones) by it, and a screen reader reads the rest as English
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
@@ -135,14 +136,20 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         f"&middot; generated {_e(now)}</p>",
     ]
     if sections:
-        parts.append("<nav>" + "".join(f'<a href="#{a}">{_e(h)}</a>' for a, h, _ in sections)
+        parts.append("<nav>" + "".join(f'<a href="#{a}"{_lang(a, language)}>{_e(h)}</a>' for a, h, _ in sections)
                      + "</nav>")
     else:
         parts.append('<p class="note">This folder holds none of the files a report shows.</p>')
     for anchor, heading, body in sections:
-        parts.append(f'<section id="{anchor}"><h2>{_e(heading)}</h2>\n{body}</section>')
+        parts.append(f'<section id="{anchor}"{_lang(anchor, language)}><h2>{_e(heading)}</h2>\n{body}</section>')
     parts.append("</body></html>\n")
     return atomic_write_text(run_dir / REPORT_NAME, "\n".join(parts))
+
+
+def _lang(anchor: str, language: str) -> str:
+    """The ``lang`` attribute of a section (or its link) whose words are not the page's English: the forecast's, in
+    ``language`` ("" for the others, and for English)."""
+    return f' lang="{language}"' if anchor == "forecast" and language != "en" else ""
 
 
 # --------------------------------------------------------------------------------------------------
