@@ -415,9 +415,10 @@ def test_a_reader_who_prefers_chinese_reads_the_rain_mapping_note_in_chinese_and
     body = _json(daily_response(FIRST, [1.5, 0.0, 8.0, 20.0, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
     zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
     english = ("Precipitation of the weather forecast auto-mapped per lead to the observed rain of "
-               f"1971-01-01..1974-12-31, ranked among weather archive 32006.csv: its forecasts issued before {LAST}")
+               f"1971-01-01..1974-12-31, ranked among weather archive weather_archive/32006.csv: its forecasts issued "
+               f"before {LAST}")
     chinese = ("天气预报的降水已按 1971-01-01..1974-12-31 的实测降水分布逐个预见期作分位数映射（auto），排位样本为天气预报存档 "
-               f"32006.csv 中 {LAST} 之前发布的预报")
+               f"weather_archive/32006.csv 中 {LAST} 之前发布的预报")
     with forecaster(pretrained_ckpt, data_with_archive) as f, \
             TestClient(create_app(data_with_archive, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
         r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
@@ -729,3 +730,39 @@ def test_the_service_gives_a_station_the_pet_of_the_kind_its_history_read_and_sa
            "history" in fc["notes"]
     assert fc["forecast"] == _expected(bundle, pretrained_ckpt, d, with_et0, "json", 7)
     assert fc["forecast"] != _expected(bundle, pretrained_ckpt, d, _json(daily_response(FIRST, WET, TEMP)), "json", 7)
+
+
+def test_a_forecast_of_a_station_with_an_archive_names_it_by_the_data_folders_relative_path_not_the_servers(
+        pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    """The notes that name the station's archive (its rain mapping, its runs combined) say
+    ``weather_archive/32006.csv``, in the answer and in the database, as errors name files: a reader of the page
+    (even anonymous) does not learn the server's folders."""
+    from sca2lstm.cli.main import main as cli
+    from sca2lstm.notes import Note
+    from sca2lstm.serve.store import Store
+
+    body = _json(daily_response(FIRST, [1.5, 0.0, 8.0, 20.0, 1.2, 0.0, 3.0, 0.0, 0.0], TEMP))
+    with forecaster(pretrained_ckpt, data_with_archive) as f, \
+            TestClient(create_app(data_with_archive, tmp_path / "db.sqlite", f, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        got = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH)
+        zh = c.get("/stations/32006/forecast", params={"leads": 7}, headers={"Accept-Language": "zh"})
+    folder = str(data_with_archive.resolve())
+    for answer in (got, zh):
+        assert answer.status_code == 200 and folder not in answer.text
+    named = [n for n in got.json()["notes"] if "weather archive" in n]
+    assert named and all("weather archive weather_archive/32006.csv" in n for n in named), got.json()["notes"]
+    assert any("天气预报存档 weather_archive/32006.csv" in n for n in zh.json()["notes"]), zh.json()["notes"]
+
+    def said(value):   # every word a stored note says, its values' notes too
+        return [said(v) for v in value.values.values()] + [str(value)] if isinstance(value, Note) else [str(value)]
+
+    [row] = Store(tmp_path / "db.sqlite").forecasts("32006")
+    assert row["notes"] and not any(folder in str(said(n)) for n in row["notes"]), row["notes"]
+    # the command's own line keeps the path its user gave
+    (tmp_path / "wx.json").write_bytes(body)
+    assert cli(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+                "--issue_date", LAST, "--leads", "7", "--weather_forecast", str(tmp_path / "wx.json"),
+                "--output_dir", str(tmp_path / "cli")]) == 0
+    assert f"weather archive {data_with_archive / 'weather_archive' / '32006.csv'}" in capsys.readouterr().out

@@ -24,6 +24,7 @@ import math
 import time
 from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -51,7 +52,8 @@ from .daily import Daily, issue_daily, run_daily
 from .page import TEXT, choose_language, render_page
 from .export import issued_levels, issued_table, weather_archive
 from .limits import MAX_BODY_BYTES, BodyLimitMiddleware, RateLimit
-from .messages import PART_SEPARATOR, Message, one_line, public_detail, said_in, validation_words
+from .messages import (PART_SEPARATOR, Message, in_data_folder, one_line, public_detail, said_in,
+                       validation_words)
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
 from .weather import WeatherForecasts, body_kind
@@ -152,6 +154,7 @@ class Service:
 
     def __init__(self, data_dir, db_path, forecaster: LiveForecaster, cache_size: int):
         self.store = Store(db_path)
+        self.data_dir = data_dir
         self.stations = StationData(data_dir, self.store)
         self.forecaster = forecaster
         self.weather = WeatherForecasts(self.store, data_dir, forecaster)
@@ -216,6 +219,8 @@ class Service:
                 live = await asyncio.shield(fut)
             except BrokenProcessPool:
                 raise HTTPException(503, Message("worker_stopped")) from None
+            # its notes name the station's files (its weather archive) by their path in the data folder, stored so
+            live = replace(live, notes=[in_data_folder(n, self.data_dir) for n in live.notes])
             self.runs[run_key] = live
             while len(self.runs) > 256:
                 self.runs.popitem(last=False)

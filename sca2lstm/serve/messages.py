@@ -7,7 +7,9 @@ names the file by its name alone.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from ..notes import Note
 
@@ -25,6 +27,24 @@ def one_line(text) -> str:
 def public_detail(text) -> str:
     """``text`` as a client may read it: on one line, each absolute file path cut to its file name."""
     return _ABS_PATH.sub(lambda m: m.group(1), one_line(text))
+
+
+def in_data_folder(note, folder):
+    """A forecast's ``note`` (a :class:`~sca2lstm.notes.Note`, or its text) with each file of the data folder
+    ``folder`` named by its path in that folder (``weather_archive/32006.csv``), as the service stores and answers
+    it: the library's notes name a file by the path it was read from (the CLI's lines by the one the user gave), which
+    on a server tells a reader of the page, even an anonymous one, how its disk is laid out. A note's values are
+    renamed, its sentence said again from them, so that it is still said in every language."""
+    if isinstance(note, Note):
+        return type(note)(note.kind, **{k: in_data_folder(v, folder) for k, v in note.values.items()})
+    if isinstance(note, str):
+        # the folder as given and as resolved: the worker may read it by either
+        for prefix in dict.fromkeys((str(Path(folder)), str(Path(folder).resolve()))):
+            note = note.replace(prefix.rstrip(os.sep) + os.sep, "")
+        return note
+    if isinstance(note, (list, tuple)):
+        return type(note)(in_data_folder(v, folder) for v in note)
+    return note
 
 
 #: What the service says to a person, in each language of the page (:data:`~.page.LANGUAGES`): kind -> language ->
