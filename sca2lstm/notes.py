@@ -193,6 +193,10 @@ NOTES = {
               "has no PET column): its {given} is not read",
         "zh": "{source}：潜在蒸散发（{pet}）按其气温用 Oudin 公式推算，与该测站历史资料同类（其数据没有潜在蒸散发列）："
               "未采用其中的 {given}"},
+    "pet_station_own": {
+        "en": "{source}: PET ({pet}) is its {column} column, as this station's own {column} column gives the model's "
+              "{pet} in its history",
+        "zh": "{source}：潜在蒸散发（{pet}）采用其 {column} 列，因为该测站历史资料中模型的 {pet} 取自测站自己的 {column} 列"},
     "pet_station_et0": {
         "en": "{source}: PET ({pet}) is its et0 (FAO-56), as this station's own pet column gives the model's {pet} in "
               "its history",

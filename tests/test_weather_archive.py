@@ -836,3 +836,62 @@ def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_et0_as_a_pet_
                         weather_forecast=read_forecast_file(p), precip_mapping="none", weather_lags="none")
     assert any("PET (peti) is its et0 (FAO-56), as this station's own pet column gives the model's peti" in n
                for n in fc.data["notes"])
+
+
+def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_a_forecasts_pet_then_et0_then_oudin(
+        pretrained_ckpt, tiny_data_dir, tmp_path):
+    """The default model (``peti``) at a station whose file has only its own ``pet``: a forecast's own ``pet`` column
+    (the station's kind) gives its PET first, else the forecast's ET0, else Oudin PET from its temperature (each by
+    hand), alone and per run of one archive, with a note naming the column; a station with its own ``peti`` (CAMELS)
+    keeps Oudin PET whatever ``pet`` or ET0 the forecast gives, as before."""
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.data.dataset import load_basin
+    from sca2lstm.evaluation.operational import _plain_with_pet, issue_forecast, weather_members
+    from sca2lstm.weather.archive import load_archives, with_model_pet
+    from sca2lstm.weather.files import from_long_table, gauge_latitude, pet_way_counts, read_forecast_file
+
+    t0 = pd.Timestamp("1976-06-15")
+    k = np.arange(1, 8)
+    run = _archive([t0])
+    runs = {"pet": run.assign(pet=0.5 + 0.125 * run["lead_days"], et0=1.5 + 0.25 * run["lead_days"]),
+            "et0": run.assign(et0=1.5 + 0.25 * run["lead_days"]), "oudin": run}
+    own_pet = _without_pet_columns(tiny_data_dir, tmp_path, drop=("peti",))
+    bundle = load_model(pretrained_ckpt)
+    inputs = list(bundle[1].data.dynamic_inputs)
+    lat = gauge_latitude(tiny_data_dir, "32006")
+    oudin = oudin_pet(12.0 + k, lat, (t0 + pd.to_timedelta(k, unit="D")).day_of_year.to_numpy())
+    want = {"pet": 0.5 + 0.125 * k, "et0": 1.5 + 0.25 * k, "oudin": oudin}
+    station, camels = (BasinContext.resolve(bundle, d, "32006") for d in (own_pet, tiny_data_dir))
+    assert (station.pet_source, camels.pet_source) == ("other", "own")
+    for way, table in runs.items():
+        p = tmp_path / f"{way}.csv"
+        table.to_csv(p, index=False)
+        got = weather_members(read_forecast_file(p), t0, 7, inputs, bundle[1], lat, rule=station.pet_rule)[0]
+        np.testing.assert_array_equal(got["peti"].to_numpy(), want[way], err_msg=way)
+        got = weather_members(read_forecast_file(p), t0, 7, inputs, bundle[1], lat, rule=camels.pet_rule)[0]
+        np.testing.assert_array_equal(got["peti"].to_numpy(), oudin, err_msg=f"CAMELS peti, {way}")
+    # one archive whose three runs take the three ways, each as it alone does
+    days = pd.date_range(t0, periods=3)
+    arch = pd.concat([t.assign(issue_date=d.date(), valid_date=(d + pd.to_timedelta(t["lead_days"], unit="D")).dt.date)
+                      for t, d in zip(runs.values(), days)], ignore_index=True)
+    read = with_model_pet(from_long_table(arch, "archive.csv"), bundle[1], lat, station.pet_rule)
+    assert pet_way_counts(read.pet_runs) == {"given": 1, "et0": 1, "oudin": 1}
+    tab = read.table
+    np.testing.assert_array_equal(tab.loc[tab["issue_date"] == days[0], "peti"].to_numpy(), want["pet"])
+    np.testing.assert_array_equal(tab.loc[tab["issue_date"] == days[1], "peti"].to_numpy(), want["et0"])
+    # training reads the station's archive the same way
+    (own_pet / "weather_archive").mkdir()
+    arch.to_csv(own_pet / "weather_archive" / "32006.csv", index=False)
+    found = load_archives(own_pet, [load_basin(own_pet, "32006", bundle[1])], bundle[1], ["precipitation", "peti"])
+    assert found.sources["32006"]["pet"] == {"given": 1, "et0": 1, "oudin": 1}
+    # a plain table of the lead days (date, <inputs>) with the station's pet
+    plain = runs["pet"].rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature", "pet"]]
+    got = _plain_with_pet(plain, bundle[1], lat, rule=station.pet_rule)
+    np.testing.assert_array_equal(got["peti"].to_numpy(), want["pet"])
+    np.testing.assert_array_equal(_plain_with_pet(plain, bundle[1], lat, rule=camels.pet_rule)["peti"].to_numpy(),
+                                  oudin)
+    fc = issue_forecast(bundle, "32006", data_dir=own_pet, issue_date=t0, leads=7,
+                        weather_forecast=read_forecast_file(tmp_path / "pet.csv"), precip_mapping="none",
+                        weather_lags="none")
+    assert any("PET (peti) is its pet column, as this station's own pet column gives the model's peti" in n
+               for n in fc.data["notes"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from ..errors import DataError, UsageError
 from ..notes import Note, note_value
 from ..weather.files import (PetRule, WeatherForecast, check_weather_values, complete_pet, forecast_dates,
                              gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_history_note,
-                             pet_input, pet_rule, pet_ways)
+                             pet_input, pet_rule, pet_ways, station_pet)
 from ..weather.mixture import mixture_quantiles
 from ..words import say
 from .context import ESSENTIAL_INPUTS, BasinContext
@@ -574,7 +574,7 @@ def _plain_with_pet(wf, cfg, lat, absent=(), rule: PetRule | None = None):
     rule = rule or pet_rule(cfg)
     if not isinstance(wf, pd.DataFrame) or "date" not in wf.columns:
         return wf                                   # _weather_rows names what is wrong
-    wf = wf.assign(date=forecast_dates(wf["date"], "date", "weather forecast"))
+    wf = station_pet(wf.assign(date=forecast_dates(wf["date"], "date", "weather forecast")), rule)
     other = [c for c in PET_COLUMNS if c in wf.columns and c != pet]
     if other:
         log.info("weather forecast: column %s is not the PET this model reads (%s); %s", other[0], pet or "none",
@@ -598,6 +598,7 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=(), rule: PetRule |
     rule = rule or pet_rule(cfg)
     mode = rule.mode
     need = [c for c in in_cols if c != pet and c not in absent]
+    wf = replace(wf, table=station_pet(wf.table, rule))  # the station's own PET name read as the model's
     note_oudin_pet(wf.table, pet, mode, wf.source, rule)
     runs = wf.table
     if len(wf.issue_dates) > 1:  # an archive: the runs issued on t0 (members() names a date it lacks)

@@ -30,7 +30,7 @@ from ..notes import Note
 from ..data.dataset import basin_pet_source
 from ..words import Said
 from .files import (PetRule, WeatherForecast, check_location, complete_pet, gauge_latitude, note_oudin_pet, pet_input,
-                    pet_rule, pet_way_counts, pet_ways, pet_ways_text, read_forecast_file)
+                    pet_rule, pet_way_counts, pet_ways, pet_ways_text, read_forecast_file, station_pet)
 
 log = logging.getLogger(__name__)
 ARCHIVE_DIR = "weather_archive"
@@ -255,8 +255,8 @@ def with_model_pet(wf: WeatherForecast, cfg, lat: float, rule: PetRule | None = 
     as it is without a value of an input, and left out of that issue date (not the whole archive refused).
     ``rule``: the basin's :class:`~sca2lstm.weather.files.PetRule` (PET of the kind its history read, as the
     single forecast of the basin gets it; None: the config's rule)."""
-    t = wf.table.rename(columns={"valid_date": "date"})
     rule = rule or pet_rule(cfg)
+    t = station_pet(wf.table.rename(columns={"valid_date": "date"}), rule)
     pet, mode = pet_input(cfg), rule.mode
     note_oudin_pet(t, pet, mode, wf.source, rule)
     runs = None

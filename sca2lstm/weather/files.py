@@ -22,7 +22,8 @@ FAO-56 reference evapotranspiration (ET0, the column ``et0`` of a parsed respons
 column of its own read by a model on ``pet`` (or its ``pet`` read as a model's ``peti``); a station whose PET was
 Oudin PET (``pet_from_temperature: always``, or ``missing`` on a file without PET) or a model on CAMELS ``peti``
 gets Oudin PET from the forecast temperature and the gauge latitude (:func:`sca2lstm.data.pet.oudin_pet`), never
-ET0. A table's own column of the model's PET is read, except where the station's PET is Oudin PET: Oudin PET
+ET0. A table's own column of the model's PET is read (a model on ``peti`` at a station whose history is its own
+``pet`` reads the table's ``pet`` column first: :func:`station_pet`), except where the station's PET is Oudin PET: Oudin PET
 whatever the column holds. A model that never derives PET (``never``) gets no Oudin PET: a forecast without its PET
 is refused. In an archive each run (an issue date's member) gets its PET as it alone would (:func:`pet_ways`), not
 one way for the whole file.
@@ -569,13 +570,16 @@ class PetRule:
     (``always`` for a basin whose PET history is Oudin PET); ``et0`` whether a forecast's ET0 (FAO-56) is read
     (a basin whose history is a PET column of its own); ``source`` the basin's
     :func:`sca2lstm.data.dataset.pet_source` (None: not known, the config's rule alone); ``config_mode`` the
-    config's ``data.pet_from_temperature``."""
+    config's ``data.pet_from_temperature``; ``column`` the forecast's column read as the model's PET where a run has
+    it (:func:`station_pet`): the station's own PET name, ``pet`` for a station whose ``pet`` the model reads as its
+    ``peti`` (``other``), else the model's own name (None: ``pet``)."""
 
     pet: str | None
     mode: str
     et0: bool
     source: str | None
     config_mode: str
+    column: str | None = None
 
 
 def pet_rule(cfg, source: str | None = None) -> PetRule:
@@ -585,14 +589,27 @@ def pet_rule(cfg, source: str | None = None) -> PetRule:
     Oudin PET derived for the basin (its data has no PET column, or ``pet_from_temperature: always``): its
     forecasts get Oudin PET from their temperature, never ET0 nor a file's PET column, as its history never read
     another kind. A PET column of its own (``own``): ET0 for a model on ``pet``, the forecast's column of the
-    model's PET otherwise, as the config says. The station's ``pet`` read as the model's ``peti`` (``other``):
-    ET0 too, as a model on ``pet`` reads it on that station: the same history gets the same kind."""
+    model's PET otherwise, as the config says. The station's ``pet`` read as the model's ``peti`` (``other``): the
+    forecast's own column of the station's PET name (``pet``) where a run has it, else ET0, as a model on ``pet``
+    reads them on that station: the same history gets the same kind."""
     pet = pet_input(cfg)
     mode = cfg.data.pet_from_temperature
     if source == "oudin":
-        return PetRule(pet, "always", False, source, mode)
+        return PetRule(pet, "always", False, source, mode, pet)
     et0 = pet is not None and mode != "always" and (pet == "pet" or source == "other")
-    return PetRule(pet, mode, et0, source, mode)
+    column = next((c for c in PET_COLUMNS if c != pet), pet) if source == "other" else pet
+    return PetRule(pet, mode, et0, source, mode, column)
+
+
+def station_pet(frame: pd.DataFrame, rule: PetRule | None) -> pd.DataFrame:
+    """``frame`` (a weather forecast's table) with its column of the station's own PET name
+    (:attr:`PetRule.column`) as the model's PET, where the two names differ and the frame has that column: a model on
+    ``peti`` at a station whose history is its own ``pet`` reads a forecast's ``pet`` (a column under the model's
+    name, of a kind the station's history never read, is then not read). Unchanged otherwise."""
+    if rule is None or rule.pet is None or rule.column in (None, rule.pet) or not isinstance(frame, pd.DataFrame) \
+            or rule.column not in frame.columns:
+        return frame
+    return frame.drop(columns=[rule.pet], errors="ignore").rename(columns={rule.column: rule.pet})
 
 
 #: How a weather run (one issue date's member) gets the model's PET (:func:`pet_ways`): its own column of the
@@ -605,8 +622,8 @@ PET_WAYS = ("given", "et0", "oudin", "masked", "none")
 def pet_history_note(rule: PetRule, frame, source) -> Note | None:
     """The note of a weather forecast ``frame`` (its table; ``source`` names it) whose PET the station's history
     decided (:func:`pet_rule`) otherwise than the config alone would: Oudin PET for a station whose PET was
-    derived, where the forecast gives ET0 or a PET column (not read); ET0 for a model on ``peti`` whose history read
-    the station's own ``pet``. None where the config's rule and the history's agree, or the forecast has neither."""
+    derived, where the forecast gives ET0 or a PET column (not read); the forecast's own ``pet`` column, else its ET0,
+    for a model on ``peti`` whose history read the station's own ``pet``. None where the config's rule and the history's agree, or the forecast has neither."""
     if rule.pet is None or not isinstance(frame, pd.DataFrame):
         return None
 
@@ -616,6 +633,8 @@ def pet_history_note(rule: PetRule, frame, source) -> Note | None:
     if rule.source == "oudin" and rule.config_mode != "always":
         given = next((c for c in ("et0", rule.pet) if has(c)), None)
         return Note("pet_oudin_history", source=source, pet=rule.pet, given=given) if given else None
+    if rule.source == "other" and rule.column not in (None, rule.pet) and has(rule.column):
+        return Note("pet_station_own", source=source, pet=rule.pet, column=rule.column)
     if rule.source == "other" and rule.pet != "pet" and has("et0") and not (
             rule.pet in frame.columns and frame[rule.pet].notna().all()):
         return Note("pet_station_et0", source=source, pet=rule.pet)
