@@ -13,6 +13,7 @@ import logging
 import shutil
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -766,3 +767,30 @@ def test_a_forecast_of_a_station_with_an_archive_names_it_by_the_data_folders_re
                 "--issue_date", LAST, "--leads", "7", "--weather_forecast", str(tmp_path / "wx.json"),
                 "--output_dir", str(tmp_path / "cli")]) == 0
     assert f"weather archive {data_with_archive / 'weather_archive' / '32006.csv'}" in capsys.readouterr().out
+
+
+def test_the_service_reads_a_posted_forecasts_pet_at_a_station_whose_history_is_its_own_pet(pretrained_ckpt, bundle,
+                                                                                             tiny_data_dir, tmp_path):
+    """The default model (on ``peti``) at a station whose file holds only its own ``pet``: a posted table with its own
+    ``pet`` column (and ET0) is read by its ``pet``, as `sca2lstm forecast` reads it, with the note saying so; the
+    same table without ``pet`` (its ET0 read) is another forecast."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    f = next((d / "timeseries").glob("*_32006_*.csv"))
+    pd.read_csv(f).drop(columns=["peti"]).to_csv(f, index=False)
+    k = np.arange(1, 10)
+    table = pd.DataFrame({"issue_date": LAST, "lead_days": k,
+                          "valid_date": (pd.Timestamp(LAST) + pd.to_timedelta(k, unit="D")).strftime("%Y-%m-%d"),
+                          "precipitation": WET, "temperature": TEMP, "pet": 0.25 * k, "et0": 3.0})
+    with_pet = table.to_csv(index=False).encode()
+    with forecaster(pretrained_ckpt, d) as live, TestClient(create_app(d, tmp_path / "db.sqlite", live,
+                                                                       token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=with_pet, headers={**AUTH, "Content-Type": "text/csv"})
+        assert r.status_code == 200, r.text
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    source = f"weather forecast {r.json()['id']} of station 32006 (issued {LAST})"
+    assert f"{source}: PET (peti) is its pet column, as this station's own pet column gives the model's peti in its " \
+           "history" in fc["notes"], fc["notes"]
+    assert fc["forecast"] == _expected(bundle, pretrained_ckpt, d, with_pet, "csv", 7)
+    without = table.drop(columns="pet").to_csv(index=False).encode()
+    assert fc["forecast"] != _expected(bundle, pretrained_ckpt, d, without, "csv", 7)
