@@ -839,12 +839,15 @@ def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_et0_as_a_pet_
 
 
 def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_a_forecasts_pet_then_et0_then_oudin(
-        pretrained_ckpt, tiny_data_dir, tmp_path):
+        pretrained_ckpt, tiny_data_dir, tmp_path, caplog, capsys):
     """The default model (``peti``) at a station whose file has only its own ``pet``: a forecast's own ``pet`` column
     (the station's kind) gives its PET first, else the forecast's ET0, else Oudin PET from its temperature (each by
     hand), alone and per run of one archive, with a note naming the column; a station with its own ``peti`` (CAMELS)
     keeps Oudin PET whatever ``pet`` or ET0 the forecast gives, as before."""
     from sca2lstm.evaluation.context import BasinContext
+    import json
+
+    from sca2lstm.cli.forecast import main
     from sca2lstm.data.dataset import load_basin
     from sca2lstm.evaluation.operational import _plain_with_pet, issue_forecast, weather_members
     from sca2lstm.weather.archive import load_archives, with_model_pet
@@ -882,8 +885,21 @@ def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_a_forecasts_p
     # training reads the station's archive the same way
     (own_pet / "weather_archive").mkdir()
     arch.to_csv(own_pet / "weather_archive" / "32006.csv", index=False)
-    found = load_archives(own_pet, [load_basin(own_pet, "32006", bundle[1])], bundle[1], ["precipitation", "peti"])
+    with caplog.at_level(logging.INFO, logger="sca2lstm.weather.archive"):
+        found = load_archives(own_pet, [load_basin(own_pet, "32006", bundle[1])], bundle[1], ["precipitation", "peti"])
     assert found.sources["32006"]["pet"] == {"given": 1, "et0": 1, "oudin": 1}
+    said = "1 its own pet column, 1 its et0 (FAO-56), 1 Oudin from its temperature"
+    assert said in caplog.text
+    # a reforecast of the three dates: each run's PET as it alone gets it, the line naming the column read
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(own_pet), "--from",
+               str(days[0].date()), "--to", str(days[-1].date()), "--weather_forecast",
+               str(own_pet / "weather_archive" / "32006.csv"), "--output_dir", str(tmp_path / "out"),
+               "--precip_mapping", "none", "--weather_lags", "none"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert said in out.out
+    doc = json.loads(next((tmp_path / "out").rglob("weather.json")).read_text())
+    assert doc["pet"] == {"given": 1, "et0": 1, "oudin": 1} and doc["pet_column"] == "pet"
     # a plain table of the lead days (date, <inputs>) with the station's pet
     plain = runs["pet"].rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature", "pet"]]
     got = _plain_with_pet(plain, bundle[1], lat, rule=station.pet_rule)

@@ -170,7 +170,8 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
                  mapping_line(record, args.weather_forecast)):
         if line:
             print(say("in_weather_json", language, line=phrase(line, language)))
-    pet = pet_ways_text((table.attrs.get("weather") or {}).get("pet"), pet_input(bundle[1]), language)
+    pet = pet_ways_text((table.attrs.get("weather") or {}).get("pet"), pet_input(bundle[1]), language,
+                        (table.attrs.get("weather") or {}).get("pet_column"))
     if pet:
         print(say("in_weather_json", language,
                   line=say("of_archive", language, source=phrase(weather.source, language), line=pet)))

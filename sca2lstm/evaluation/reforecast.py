@@ -464,6 +464,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
                                 **(mapping or {}), "notes": caution + (mapping or {}).get("notes", []),
                                 **({"lagged": lagged} if lagged else {}),
                                 **({"pet": pet_runs} if pet_runs else {}),
+                                # the runs' column read as the model's PET, where it is not the model's name
+                                **({"pet_column": ctx.pet_rule.column}
+                                   if pet_runs.get("given") and ctx.pet_rule.column != ctx.pet_rule.pet else {}),
                                 "archive_rain": _archive_rain(ctx, weather_archive, arch if _mapped_by(mapping) else None,
                                                               idates, leads)}
     return tab, warnings

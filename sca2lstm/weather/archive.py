@@ -195,8 +195,8 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
         p = archive_path(data_dir, rec.basin)
         if p is not None:
             # each run's PET of the kind the basin's history read (Oudin PET derived for it: never ET0)
-            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin),
-                                               pet_rule(cfg, basin_pet_source(data_dir, rec.basin, cfg)))
+            rule = pet_rule(cfg, basin_pet_source(data_dir, rec.basin, cfg))
+            archives[rec.basin] = read_archive(p, cfg, gauge_latitude(data_dir, rec.basin), rule)
             check_location(archives[rec.basin], data_dir, rec.basin)  # one fetched for another station: refused
             dates = archives[rec.basin].issue_dates
             sources[rec.basin] = {"file": str(p.expanduser().absolute()), "issue_dates": len(dates),
@@ -207,7 +207,7 @@ def load_archives(data_dir, records, cfg, inputs, periods=None) -> ArchiveLookup
             if ways:
                 sources[rec.basin]["pet"] = ways
             if len(ways) > 1:  # runs that differ in PET: said (one way for all is the rule of docs/weather.md)
-                log.info("Basin %s: %s: %s", rec.basin, p, pet_ways_text(ways, pet_input(cfg)))
+                log.info("Basin %s: %s: %s", rec.basin, p, pet_ways_text(ways, pet_input(cfg), column=rule.column))
             paths[rec.basin] = p
     if not archives:
         return None

@@ -689,13 +689,14 @@ def pet_way_counts(runs: pd.DataFrame | None, issue_dates=None) -> dict:
     return {w: int(n[w]) for w in PET_WAYS if n.get(w, 0)}
 
 
-def pet_ways_text(counts: dict, pet: str, language: str = "en") -> str | None:
+def pet_ways_text(counts: dict, pet: str, language: str = "en", column: str | None = None) -> str | None:
     """The line that says how many runs of an archive got the model's PET ``pet`` which way (:func:`pet_way_counts`),
     e.g. ``PET (pet) of its 12 runs, each as it alone gets it: 7 its et0 (FAO-56), 5 Oudin from its temperature``,
-    in ``language`` (:data:`sca2lstm.words.WORDS`); None without runs."""
+    in ``language`` (:data:`sca2lstm.words.WORDS`); None without runs. ``column``: the runs' column read as ``pet``
+    (:attr:`PetRule.column`; None: ``pet``), which the ``given`` way names."""
     if not counts:
         return None
-    ways = listed((say("pet_way_count", language, n=n, way=say(f"pet_way_{w}", language, pet=pet))
+    ways = listed((say("pet_way_count", language, n=n, way=say(f"pet_way_{w}", language, pet=column or pet))
                    for w, n in counts.items()), language)
     return say("pet_ways", language, pet=pet, n=sum(counts.values()), ways=ways)
 
