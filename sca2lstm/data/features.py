@@ -75,9 +75,18 @@ def precip_sum(p: pd.Series, days: int) -> np.ndarray:
     plain = p.rolling(days, min_periods=days).sum().to_numpy()
     known = p.notna().astype(np.float64).rolling(days, min_periods=days).sum().to_numpy()  # NaN before a full window
     total = p.rolling(days, min_periods=1).sum().to_numpy()                                # of the known days
+    return np.where(np.isfinite(plain), plain, rescaled_sum(total, known, days))
+
+
+def rescaled_sum(total, known, days: int) -> np.ndarray:
+    """The rain sum of a ``days``-day window from ``total``, the sum of its ``known`` days with rain: ``total`` where
+    every day is known, ``total * days / known`` where at least :func:`precip_sum_min_days` are, else NaN (also where
+    ``known`` is NaN). The one rule of :func:`precip_sum` and of the forecast lead days' sums
+    (:class:`sca2lstm.weather.windows.LeadWeather`)."""
+    total, known = np.asarray(total, dtype=np.float64), np.asarray(known, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         part = np.where(known >= precip_sum_min_days(days), total * days / known, np.nan)
-    return np.where(np.isfinite(plain), plain, part)
+    return np.where(known == days, total, part)
 
 
 def feature_spec(cfg: Config) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.features import PRECIP_DERIVED, precip_sum_min_days
+from ..data.features import PRECIP_DERIVED, rescaled_sum
 
 #: Inputs a weather forecast carries (the rest of the window is unchanged by one).
 WEATHER_INPUTS = ("precipitation", "temperature", "pet", "peti")
@@ -122,10 +122,7 @@ class LeadWeather:
             lo = np.maximum(lo, 0)
             s = c[i, day + 1] - c[i, lo]
             known = width - (gaps[i, day + 1] - gaps[i, lo])
-            # as features.precip_sum: the plain sum of a whole window, else rescaled over its days with rain
-            with np.errstate(invalid="ignore", divide="ignore"):
-                part = np.where(known >= precip_sum_min_days(width), s * width / known, np.nan)
-            vals[name] = np.where(ok, np.where(known == width, s, part), np.nan)
+            vals[name] = np.where(ok, rescaled_sum(s, known, width), np.nan)   # as features.precip_sum
         for name, wet in (("high_precip_days", True), ("low_precip_days", False)):
             if name not in self.derived:
                 continue
