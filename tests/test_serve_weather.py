@@ -794,3 +794,77 @@ def test_the_service_reads_a_posted_forecasts_pet_at_a_station_whose_history_is_
     assert fc["forecast"] == _expected(bundle, pretrained_ckpt, d, with_pet, "csv", 7)
     without = table.drop(columns="pet").to_csv(index=False).encode()
     assert fc["forecast"] != _expected(bundle, pretrained_ckpt, d, without, "csv", 7)
+
+
+def _without_pet(tiny_data_dir, tmp_path):
+    """A copy of the tiny stations whose 32006 file has no PET column: its history's PET is Oudin PET."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, d)
+    f = next((d / "timeseries").glob("*_32006_*.csv"))
+    pd.read_csv(f).drop(columns=["pet", "peti"]).to_csv(f, index=False)
+    return d
+
+
+def test_a_posted_pet_at_a_station_whose_file_has_no_pet_is_refused_in_one_line_and_its_pet_stays_oudin(
+        pretrained_ckpt, bundle, tiny_data_dir, tmp_path):
+    """A station whose history's PET is Oudin PET (its file has no PET column): a posted ``pet`` would give its file
+    a PET column of another kind on a few days (the model's PET masked on every other day, and its weather forecasts'
+    ET0 read instead of Oudin PET), so the post is refused (422, one line naming the column), nothing stored; its
+    forecasts read Oudin PET as `sca2lstm forecast` does on its file, and a post without ``pet`` is stored."""
+    d = _without_pet(tiny_data_dir, tmp_path)
+    with_et0 = _json(daily_response(FIRST, WET, TEMP, et0=[0.5] * 9))
+    with forecaster(pretrained_ckpt, d) as live, TestClient(create_app(d, tmp_path / "db.sqlite", live,
+                                                                       token=TOKEN)) as c:
+        r = c.post("/stations/32006/observations", headers=AUTH,
+                   json={"observations": [{"date": "1977-12-30", "temperature": 4.0},
+                                          {"date": LAST, "temperature": 3.0, "pet": 0.4}]})
+        detail = r.json()["detail"]
+        assert r.status_code == 422 and "\n" not in detail, r.text
+        assert detail.startswith(f"observations: pet on {LAST}: station 32006's file has no PET column (pet or peti)")
+        assert c.get("/stations/32006/observations").json()["data_version"] == 0   # nothing stored
+        zh = c.post("/stations/32006/observations", headers={**AUTH, "Accept-Language": "zh-CN"},
+                    json={"observations": [{"date": LAST, "pet": 0.4}]}).json()["detail"]
+        assert zh.startswith(f"观测：{LAST} 的 pet：测站 32006 的数据文件没有潜在蒸散发列（pet 或 peti）"), zh
+        assert c.post("/stations/10002/observations", headers=AUTH,   # a station with its own PET takes one
+                      json={"observations": [{"date": LAST, "pet": 0.4}]}).status_code == 200
+        r = c.post("/stations/32006/weather", content=with_et0, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    assert fc["forecast"] == _expected(bundle, pretrained_ckpt, d, with_et0, "json", 7)
+    source = f"weather forecast {r.json()['id']} of station 32006 (issued {FIRST})"
+    assert f"{source}: PET (peti) is Oudin PET from its temperature, the kind this station's history read (its data " \
+           "has no PET column): its et0 is not read" in fc["notes"], fc["notes"]
+
+
+def test_a_pet_stored_before_at_a_station_whose_file_has_no_pet_is_not_read_as_the_models_pet(
+        pretrained_ckpt, bundle, tiny_data_dir, tmp_path):
+    """A ``pet`` an earlier version stored for a station whose file has no PET column stays in the database, apart:
+    the station's data has no PET column (its observations show none) and its forecast reads Oudin PET over its whole
+    record, as `sca2lstm forecast` does on its file; laid over, it would have been another forecast."""
+    from sca2lstm.serve.store import Store
+
+    d = _without_pet(tiny_data_dir, tmp_path)
+    Store(tmp_path / "db.sqlite").upsert_observations("32006", [{"date": "1977-12-30", "pet": 0.4},
+                                                                {"date": LAST, "temperature": 3.0, "pet": 0.4}])
+    plain = _json(daily_response(FIRST, WET, TEMP, et0=[0.5] * 9))
+    with forecaster(pretrained_ckpt, d) as live, TestClient(create_app(d, tmp_path / "db.sqlite", live,
+                                                                       token=TOKEN)) as c:
+        obs = c.get("/stations/32006/observations", params={"start": "1977-12-30", "end": LAST}).json()
+        assert [(o["posted"], o["pet"]) for o in obs["observations"]] == [(True, None), (True, None)]
+        assert obs["observations"][1]["temperature"] == 3.0
+        assert c.post("/stations/32006/weather", content=plain,
+                      headers={**AUTH, "Content-Type": "application/json"}).status_code == 200
+        fc = c.get("/stations/32006/forecast", params={"leads": 7}, headers=AUTH).json()
+    ts = reader.read_timeseries(d, "32006")
+    ts.loc[LAST, "temperature"] = 3.0
+    wf = parse_forecast(plain, "json", source="expected", plain=True)
+
+    def issued(table):
+        out, warnings, _ = warned_forecast(bundle, "32006", data_dir=d, issue_date=LAST, leads=7, timeseries=table,
+                                           weather_forecast=wf, model_path=pretrained_ckpt)
+        return table_rows(out.table, *lead_warnings(out.table, warnings.levels))
+
+    assert fc["forecast"] == issued(ts)
+    laid = ts.assign(pet=np.nan)
+    laid.loc[["1977-12-30", LAST], "pet"] = 0.4
+    assert fc["forecast"] != issued(laid)

@@ -616,6 +616,10 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         ``?unusual=true`` confirms it; ``DELETE .../observations/{date}`` takes a posted day back."""
         stations.check(station)
         days = [{"date": d.date.isoformat(), **{c: getattr(d, c) for c in OBS_COLUMNS}} for d in body.observations]
+        pet_day = next((d["date"] for d in days if d["pet"] is not None), None)
+        if pet_day is not None and not stations.pet_columns(station):
+            # its history's PET is Oudin PET: a posted one would switch the kind its models read (stations.py)
+            raise HTTPException(422, Message("pet_without_column", station=station, day=pet_day))
         staged = [(day, d.stage) for day, d in zip(days, body.observations) if d.stage is not None]
         if staged:  # a stage-only station reads its water level: the discharge its curve gives, as the import does
             curve = stations.meta(station).rating_curve

@@ -85,6 +85,14 @@ MESSAGES = {
     "no_rating_curve": {"en": "observations: station {station} has no rating curve (its metadata file) to convert the "
                               "stage of {day} with; post its discharge in m3/s",
                         "zh": "观测：测站 {station} 没有水位流量关系曲线（元数据文件中），无法换算 {day} 的水位；请上报流量（m3/s）"},
+    "pet_without_column": {"en": "observations: pet on {day}: station {station}'s file has no PET column (pet or peti), "
+                                 "so the PET its models read over its whole record is derived from its temperature "
+                                 "(Oudin PET); a posted pet would be PET of another kind on the posted days alone. Post "
+                                 "the days without pet (their temperature gives their PET), or give the station's file a "
+                                 "pet column over its whole record",
+                           "zh": "观测：{day} 的 pet：测站 {station} 的数据文件没有潜在蒸散发列（pet 或 peti），其模型在整个记录中"
+                                 "读取由气温推算的潜在蒸散发（Oudin 公式）；上报的 pet 只在上报的几天是另一种潜在蒸散发。请去掉 pet "
+                                 "再上报（由气温推算），或在该测站的数据文件中为整个记录加入 pet 列"},
     "stage_off_curve": {"en": "observations: stage on {day}: {reason}",
                         "zh": "观测：{day} 的水位：{reason}"},
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",

@@ -41,7 +41,9 @@ class ObservationDay(BaseModel):
     date: dt.date = Field(description=f"the day observed, YYYY-MM-DD; from {EARLIEST_DAY} to today (UTC)")
     precipitation: _Number | None = Field(None, description=f"mm/day, {allowed_range('precipitation')}")
     temperature: _Number | None = Field(None, description=f"degC, daily mean, {allowed_range('temperature')}")
-    pet: _Number | None = Field(None, description=f"potential evapotranspiration, {allowed_range('pet')}")
+    pet: _Number | None = Field(None, description=f"potential evapotranspiration, {allowed_range('pet')}; only at a "
+                                                   "station whose file has a PET column (pet or peti): elsewhere its "
+                                                   "PET is derived from temperature, and a posted pet is refused")
     discharge: _Number | None = Field(None, description=f"mean flow, {allowed_range('discharge')}")
     stage: _Number | None = Field(None, description="water level, m on the station's rating curve (a station with one, "
                                                      "in its metadata file): stored as the discharge the curve gives it, "

@@ -1,8 +1,11 @@
 """The stations' daily data as the service sees it: each station's file, with the days posted to it laid over.
 
 A posted value replaces the file's value for that day and column; columns not posted keep the file's
-value; days after the file's end are appended. A posted PET goes into every PET column the data holds
-(``pet``, ``peti``): the model reads whichever it was trained on.
+value; days after the file's end are appended. A posted PET goes into every PET column the file holds
+(``pet``, ``peti``): the model reads whichever it was trained on. A file without one gives no PET column: its
+history's PET is derived from temperature (Oudin PET, :func:`sca2lstm.data.dataset.pet_source`), and a PET column
+holding a few posted days would switch the kind its models and weather forecasts read, so such a post is refused
+(:meth:`StationData.pet_columns`) and a PET an earlier version stored for it is kept in the database, not read.
 
 Every answer is named by ``(data version, fingerprint)``: the version counts the posts, the fingerprint is
 the basin context's (:func:`sca2lstm.evaluation.context.fingerprint`: the timeseries file's sha256, the
@@ -14,6 +17,7 @@ The service itself writes one file: a station's metadata file, with the warning 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -31,14 +35,16 @@ from ..fileio import file_sha256
 from .messages import Message
 from .store import Store
 
+log = logging.getLogger(__name__)
+
 # Posted name -> the data file's column (PET: see :func:`_pet_columns`).
 FILE_COLUMN = {"precipitation": "precipitation", "temperature": "temperature", "pet": "pet",
                "discharge": "discharge_vol"}
 
 
 def _pet_columns(df: pd.DataFrame) -> list[str]:
-    """The PET columns a posted PET is written to: every one the data has, else ``pet``."""
-    return [c for c in PET_COLUMNS if c in df.columns] or ["pet"]
+    """The PET columns a posted PET is written to: every one the file's data ``df`` has (none: it is not read)."""
+    return [c for c in PET_COLUMNS if c in df.columns]
 
 
 def pet_column(df: pd.DataFrame) -> str | None:
@@ -138,6 +144,12 @@ class StationData:
         with self._lock:
             return self._read_files(station).meta
 
+    def pet_columns(self, station: str) -> list[str]:
+        """The PET columns of the station's file (``pet``, ``peti``) a posted PET is written to; empty where it has
+        none (its PET is derived from temperature, and a posted PET is refused)."""
+        with self._lock:
+            return _pet_columns(self._read_files(station).timeseries)
+
     def record_max(self, station: str, column: str) -> float | None:
         """The largest value of ``column`` in the station's file (None: no such value)."""
         with self._lock:
@@ -193,7 +205,12 @@ class StationData:
                     vals = posted[name].dropna()
                     if not len(vals):
                         continue
-                    for c in (_pet_columns(df) if name == "pet" else [col]):
+                    targets = _pet_columns(df) if name == "pet" else [col]
+                    if not targets:  # stored before posts of PET to such a file were refused: kept apart
+                        log.warning("station %s: %d posted pet value(s) (%s..%s) not read: its file has no PET "
+                                    "column, its PET is derived from its temperature", station, len(vals),
+                                    vals.index[0].date(), vals.index[-1].date())
+                    for c in targets:
                         if c not in df.columns:
                             df[c] = float("nan")
                         df.loc[vals.index, c] = vals.to_numpy(dtype=float)
