@@ -911,3 +911,67 @@ def test_a_peti_model_on_a_station_that_imported_its_own_pet_reads_a_forecasts_p
                         weather_lags="none")
     assert any("PET (peti) is its pet column, as this station's own pet column gives the model's peti" in n
                for n in fc.data["notes"])
+
+
+def test_a_pet_model_on_a_station_with_only_peti_reads_a_forecasts_peti_then_et0_then_oudin_in_sca2lstm_forecast(
+        et0_model, tiny_data_dir, tmp_path, capsys):
+    """The mirror of the ``peti`` model at a ``pet`` station: a model on ``pet`` at a station whose file has only
+    ``peti`` (read as its ``pet`` in its history) gets, through `sca2lstm forecast --weather_forecast`, a forecast's own
+    ``peti`` column first (its ``pet`` column, of a kind the station's history never read, not read), else the
+    forecast's ET0, else Oudin PET from its temperature: each forecast equals that of a run whose ET0 holds those values
+    by hand (the model reads the same PET), a note names the ``peti`` column; a plain ``date, <inputs>`` table's
+    ``peti`` likewise; a reforecast of an archive whose three runs take the three ways counts them, naming ``peti``."""
+    import json
+
+    from sca2lstm.cli.forecast import main
+    from sca2lstm.evaluation.context import BasinContext
+    from sca2lstm.weather.files import gauge_latitude
+
+    d = _without_pet_columns(tiny_data_dir, tmp_path, drop=("pet",))
+    assert BasinContext.resolve(load_model(et0_model), d, "32006").pet_source == "other"
+    t0 = pd.Timestamp("1976-06-15")
+    k = np.arange(1, 8)
+    run = _archive([t0])
+    lat = gauge_latitude(d, "32006")
+    oudin = oudin_pet(12.0 + k, lat, (t0 + pd.to_timedelta(k, unit="D")).day_of_year.to_numpy())
+    peti, et0 = 0.5 + 0.125 * k, 1.5 + 0.25 * k
+    files = {"peti": run.assign(peti=peti, pet=4.0, et0=et0), "et0": run.assign(et0=et0), "oudin": run,
+             # the same PET as ET0 by hand: what each of the above must equal
+             "peti_as_et0": run.assign(et0=peti), "oudin_as_et0": run.assign(et0=oudin),
+             "plain": run.rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature"]]
+             .assign(peti=peti, pet=4.0)}
+
+    def forecast(name, *span):
+        p = tmp_path / f"{name}.csv"
+        if not p.exists():
+            files[name].to_csv(p, index=False)
+        when = ["--from", *span] if span else ["--issue_date", str(t0.date()), "--format", "json"]
+        rc = main(["--model", str(et0_model), "--basin", "32006", "--data_dir", str(d), *when[:2],
+                   *(["--to", span[1]] if span else when[2:]), "--weather_forecast", str(p),
+                   "--output_dir", str(tmp_path / f"out_{name}"), "--precip_mapping", "none", "--weather_lags", "none"])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        return out.out, next((tmp_path / f"out_{name}").rglob("weather.json" if span else "forecast.json"))
+
+    docs, printed = {}, {}
+    for name in ("peti", "et0", "oudin", "peti_as_et0", "oudin_as_et0", "plain"):
+        printed[name], doc = forecast(name)
+        docs[name] = json.loads(doc.read_text())
+    assert docs["peti"]["forecast"] == docs["peti_as_et0"]["forecast"]
+    assert docs["plain"]["forecast"] == docs["peti_as_et0"]["forecast"]
+    assert docs["oudin"]["forecast"] == docs["oudin_as_et0"]["forecast"]
+    assert docs["et0"]["forecast"] != docs["peti"]["forecast"] != docs["oudin"]["forecast"]
+    said = "PET (pet) is its peti column, as this station's own peti column gives the model's pet in its history"
+    for name in ("peti", "plain"):
+        assert said in printed[name] and any(said in n for n in docs[name]["data"]["notes"]), name
+    assert not any("this station's own" in n for n in docs["et0"]["data"]["notes"])
+    # one archive whose three runs take the three ways, each as it alone does
+    days = pd.date_range(t0, periods=3)
+    files["archive"] = pd.concat([files[w].assign(issue_date=day.date(), valid_date=(
+        day + pd.to_timedelta(files[w]["lead_days"], unit="D")).dt.date) for w, day in zip(("peti", "et0", "oudin"),
+                                                                                         days)], ignore_index=True)
+    out, doc = forecast("archive", str(days[0].date()), str(days[-1].date()))
+    weather = json.loads(doc.read_text())
+    assert weather["pet"] == {"given": 1, "et0": 1, "oudin": 1} and weather["pet_column"] == "peti"
+    assert "1 its own peti column, 1 its et0 (FAO-56), 1 Oudin from its temperature" in out
+
