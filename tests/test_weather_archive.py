@@ -975,3 +975,33 @@ def test_a_pet_model_on_a_station_with_only_peti_reads_a_forecasts_peti_then_et0
     assert weather["pet"] == {"given": 1, "et0": 1, "oudin": 1} and weather["pet_column"] == "peti"
     assert "1 its own peti column, 1 its et0 (FAO-56), 1 Oudin from its temperature" in out
 
+
+@pytest.mark.parametrize("model, station, column", [("et0_model", "peti", "peti"), ("pretrained_ckpt", "pet", "pet")])
+def test_a_gap_in_the_forecasts_column_of_the_stations_own_pet_is_refused_naming_that_column(
+        model, station, column, tiny_data_dir, tmp_path, capsys, request):
+    """A model whose PET input is read from a station's own PET under the other name (``pet`` from ``peti``, ``peti``
+    from ``pet``) reads a forecast's column of that name: a lead day without a value is refused in one line naming the
+    column as the file writes it (not the model's name, which the file may not have), a forecast file's run and a
+    plain ``date, <inputs>`` table alike; the plain table's other days are never given Oudin PET instead, with a
+    note claiming the column was read."""
+    from sca2lstm.cli.forecast import main
+
+    ckpt = request.getfixturevalue(model)
+    d = _without_pet_columns(tiny_data_dir, tmp_path, drop=[c for c in ("pet", "peti") if c != station])
+    t0 = pd.Timestamp("1976-06-15")
+    run = _archive([t0]).assign(**{column: 0.5})
+    run.loc[3, column] = np.nan
+    files = {"long": run, "plain": run.rename(columns={"valid_date": "date"})[["date", "precipitation", "temperature",
+                                                                              column]]}
+    gap = (t0 + pd.Timedelta(days=4)).date()
+    said = {"long": f"member 0 has no value of {column!r} on {gap}",
+            "plain": f"weather forecast: column {column!r} has no numeric value on {gap}"}
+    for name, table in files.items():
+        p = tmp_path / f"{name}.csv"
+        table.to_csv(p, index=False)
+        rc = main(["--model", str(ckpt), "--basin", "32006", "--data_dir", str(d), "--issue_date", str(t0.date()),
+                   "--weather_forecast", str(p), "--output_dir", str(tmp_path / f"out_{name}"), "--precip_mapping",
+                   "none", "--weather_lags", "none"])
+        err = capsys.readouterr().err
+        assert rc == 1 and "sca2lstm forecast: error: " in err and said[name] in err, (name, err)
+        assert not (tmp_path / f"out_{name}").exists() or not any((tmp_path / f"out_{name}").rglob("forecast*")), name

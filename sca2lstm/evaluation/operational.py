@@ -37,7 +37,7 @@ from ..errors import DataError, UsageError
 from ..notes import Note, note_value
 from ..weather.files import (PetRule, WeatherForecast, check_weather_values, complete_pet, forecast_dates,
                              gauge_latitude, masked_inputs, never_derived_text, note_oudin_pet, pet_history_note,
-                             pet_input, pet_rule, pet_ways, station_pet)
+                             pet_input, pet_rule, pet_ways, station_pet, station_pet_names)
 from ..weather.mixture import mixture_quantiles
 from ..words import say
 from .context import ESSENTIAL_INPUTS, BasinContext
@@ -300,9 +300,11 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
     return lines
 
 
-def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int, absent=()) -> pd.DataFrame:
+def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: int, absent=(),
+                  names=None) -> pd.DataFrame:
     """The forecast weather of days t0+1..t0+leads, validated (one line naming what is wrong). ``absent``:
-    inputs the station's record never had: not needed, and masked (NaN) whatever the table says."""
+    inputs the station's record never had: not needed, and masked (NaN) whatever the table says. ``names``: column
+    -> the name the user's table gives it, where it was renamed (:func:`~sca2lstm.weather.files.station_pet_names`)."""
     wf = weather_forecast
     if not isinstance(wf, pd.DataFrame):
         raise DataError(f"weather forecast: expected a table with columns date, {', '.join(cols)}")
@@ -336,7 +338,7 @@ def _weather_rows(weather_forecast, cols: list[str], t0: pd.Timestamp, leads: in
     bad = vals.drop(columns=[c for c in absent if c in cols]).isna()
     if bad.to_numpy().any():
         col = bad.columns[bad.any(axis=0).to_numpy()][0]
-        raise DataError(f"weather forecast: column {col!r} has no numeric value on "
+        raise DataError(f"weather forecast: column {(names or {}).get(col, col)!r} has no numeric value on "
                         f"{vals.index[bad[col].to_numpy()][0].date()}")
     return vals
 
@@ -424,7 +426,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     else:  # a plain table: its PET completed as the basin's history had it, as for a forecast file
         member_rows = [_weather_rows(_plain_with_pet(weather_forecast, cfg, gauge_latitude(ctx.data_dir, basin),
                                                      ctx.missing_inputs, ctx.pet_rule), in_cols, t0, leads,
-                                     masked_inputs(cfg, ctx.missing_inputs, ctx.pet_rule))]
+                                     masked_inputs(cfg, ctx.missing_inputs, ctx.pet_rule),
+                                     station_pet_names(getattr(weather_forecast, "columns", ()), ctx.pet_rule))]
     p = len(df.loc[:t0]) - 1                                    # the issue day's row
     L = cfg.training.seq_len
     pos = L - 1 - trained                                       # issue day's position in the window
@@ -568,7 +571,9 @@ def _plain_with_pet(wf, cfg, lat, absent=(), rule: PetRule | None = None):
     A PET column of another kind than the model reads (``pet`` for a model on ``peti``, or any PET for a model
     that reads none) is dropped, with one line: the model's PET is derived as its config says, never swapped.
     ``rule``: the basin's :class:`~sca2lstm.weather.files.PetRule` (its PET of the kind of its history; None: the
-    config's).
+    config's). The column read as the model's PET (its own name, or the station's: :func:`station_pet`) is the
+    table's PET where it holds a value, as a forecast file's run is (:func:`~sca2lstm.weather.files.pet_ways`): a lead
+    day without one is refused (:func:`_weather_rows`), never filled with another kind on every day.
     """
     pet = pet_input(cfg)
     rule = rule or pet_rule(cfg)
@@ -582,7 +587,7 @@ def _plain_with_pet(wf, cfg, lat, absent=(), rule: PetRule | None = None):
                  else "left out")
         wf = wf.drop(columns=other)
     note_oudin_pet(wf, pet, rule.mode, "weather forecast", rule)
-    if pet is None or (pet in wf.columns and wf[pet].notna().all() and rule.mode != "always"):
+    if pet is None or (pet in wf.columns and wf[pet].notna().any() and rule.mode != "always"):
         return wf
     return complete_pet(wf, pet, rule.mode, lat, absent, et0=rule.et0)
 
@@ -598,6 +603,7 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=(), rule: PetRule |
     rule = rule or pet_rule(cfg)
     mode = rule.mode
     need = [c for c in in_cols if c != pet and c not in absent]
+    names = station_pet_names(wf.table.columns, rule)  # a gap is named by the file's column
     wf = replace(wf, table=station_pet(wf.table, rule))  # the station's own PET name read as the model's
     note_oudin_pet(wf.table, pet, mode, wf.source, rule)
     runs = wf.table
@@ -610,7 +616,7 @@ def weather_members(wf, t0, leads, in_cols, cfg, lat, absent=(), rule: PetRule |
     source = {"given": pet, "et0": "et0", "oudin": "temperature", "none": pet}
     also = {int(m): [source[w]] for m, w in zip(runs["member"], ways) if w in source}
     out = []
-    for m in wf.members(t0, leads, need, also):
+    for m in wf.members(t0, leads, need, also, names):
         member = m.attrs.get("member")
         try:
             m = complete_pet(m, pet, mode, lat, absent, gaps=True, et0=rule.et0)

@@ -109,11 +109,12 @@ class WeatherForecast:
             kept = kept & by_day[last]
         return first, last
 
-    def members(self, t0, leads: int, inputs, also=None) -> list[pd.DataFrame]:
+    def members(self, t0, leads: int, inputs, also=None, names=None) -> list[pd.DataFrame]:
         """One table ``date, <values>`` per member, the valid dates t0+1 .. t0+leads (``inputs`` required), in the
         order of the members' numbers; each table's ``attrs["member"]`` is its member's number in the file.
         ``also``: member number -> the columns that member requires besides ``inputs`` (the source of its PET,
-        which differs between runs: :func:`pet_ways`).
+        which differs between runs: :func:`pet_ways`). ``names``: column -> the name the file gives it, where the
+        table renamed it (:func:`station_pet_names`), for the messages: a user fixes the column they wrote.
 
         An archive (several issue dates) gives the forecast issued on t0; a single forecast gives its rows
         valid on those days (a forecast fetched on the morning after t0 starts on t0 + 1). A member that
@@ -154,7 +155,7 @@ class WeatherForecast:
             if need.isna().to_numpy().any():
                 col = need.columns[need.isna().any(axis=0).to_numpy()][0]
                 day = need.index[need[col].isna().to_numpy()][0]
-                gaps.append((m, f"member {m} has no value of {col!r} on {day.date()}"))
+                gaps.append((m, f"member {m} has no value of {(names or {}).get(col, col)!r} on {day.date()}"))
                 continue
             frame = rows.rename_axis("date").reset_index()
             frame.attrs["member"] = int(m)   # the file's own number: the outputs name each member by it
@@ -610,6 +611,15 @@ def station_pet(frame: pd.DataFrame, rule: PetRule | None) -> pd.DataFrame:
             or rule.column not in frame.columns:
         return frame
     return frame.drop(columns=[rule.pet], errors="ignore").rename(columns={rule.column: rule.pet})
+
+
+def station_pet_names(columns, rule: PetRule | None) -> dict:
+    """``{model's PET: the file's column}`` where :func:`station_pet` reads a table with ``columns`` by the station's
+    own PET name (a model on ``pet`` reading a forecast's ``peti``), else empty: the messages about that column name it
+    as the file does."""
+    if rule is None or rule.pet is None or rule.column in (None, rule.pet) or rule.column not in columns:
+        return {}
+    return {rule.pet: rule.column}
 
 
 #: How a weather run (one issue date's member) gets the model's PET (:func:`pet_ways`): its own column of the
