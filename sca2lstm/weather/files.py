@@ -734,6 +734,9 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
 
     ``et0``: whether ET0 is read (:attr:`PetRule.et0` of the basin; None: for a model input ``pet`` not derived
     from temperature). A basin's :class:`PetRule` gives ``pet_from_temperature`` (its ``mode``) and ``et0``.
+
+    Without ``gaps`` the table is one run whose sources are the columns it has on every row: its way is
+    :func:`pet_ways`' (one order of the sources for both), a column with a gap not read on any row.
     """
     if et0 is None:
         et0 = pet_input == "pet" and pet_from_temperature != "always"
@@ -762,12 +765,17 @@ def complete_pet(frame: pd.DataFrame, pet_input: str | None, pet_from_temperatur
     if pet_input in absent or ("temperature" in absent and not (et0 and "et0" in frame.columns)):
         out[pet_input] = np.nan
         return out
-    if pet_input in out.columns and out[pet_input].notna().all() and pet_from_temperature != "always":
+    # One table is one run whose sources are the columns it has whole: the way of pet_ways, in its order (an
+    # incomplete column is not read on any day; the next source gives every day)
+    whole = pd.DataFrame({c: [0.0 if frame[c].notna().all() else np.nan] for c in (pet_input, "et0")
+                          if c in frame.columns}, index=[0])
+    way = pet_ways(whole, pet_input, pet_from_temperature, (), et0)[0]
+    if way == "given":
         return out
-    if et0 and "et0" in frame.columns and frame["et0"].notna().all():
+    if way == "et0":
         out[pet_input] = frame["et0"].to_numpy(np.float64)
         return out
-    if pet_from_temperature == "never":  # Oudin PET would be a kind this model never read
+    if way == "none":  # Oudin PET would be a kind this model never read
         raise DataError(never_derived_text(pet_input))
     if "temperature" not in out.columns or out["temperature"].isna().any():
         day = ""
