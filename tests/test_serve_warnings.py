@@ -27,6 +27,9 @@ TOKEN = "warn-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ISSUE = "1977-12-31"  # the stations' last day with observed flow
 TAUS = [0.05, 0.25, 0.5, 0.75, 0.95]
+# Q = 10 h^2 (h in m): a water level of h m is 10 h^2 m3/s
+CURVE = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
+                                        "valid_to": None}]}
 
 
 @pytest.fixture(scope="module")
@@ -959,9 +962,7 @@ def _alert_through_curve(pretrained_ckpt, data, tmp_path, level, language: str =
     (:class:`WarningLevel`): the alert the webhook received and the text of the mail, in ``language``."""
     from email import message_from_string, policy
 
-    curve = {"kind": "power", "segments": [{"a": 10.0, "b": 2.0, "h0": 0.0, "h_max": None, "valid_from": None,
-                                            "valid_to": None}]}
-    write_station_meta(data, StationMeta("32006", warning_levels={"alert": level}, rating_curve=curve))
+    write_station_meta(data, StationMeta("32006", warning_levels={"alert": level}, rating_curve=CURVE))
     try:
         with WebhookStub() as hook, SMTPStub() as smtp, forecaster(pretrained_ckpt, data) as live:
             notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
@@ -999,6 +1000,65 @@ def test_the_alert_mail_gives_a_level_set_as_a_flow_as_a_water_level_through_the
     sent, text = _alert_through_curve(pretrained_ckpt, data, tmp_path, WarningLevel(flow, "m3/s", None), lang)
     assert sent["level_value"] == flow and sent["level_stage_m"] == stage
     assert said.format(flow=flow, stage=stage) in text, text
+
+
+def _as_stored_before_water_levels(db, forecast_id: int) -> None:
+    """The stored forecast ``forecast_id`` rewritten as a service stored one before its levels carried their water
+    level (``stage``) and its leads their ``quantiles`` and ``stage_quantiles``: what an upgraded service finds."""
+    con = sqlite3.connect(db)
+    table, levels = con.execute("SELECT table_json, levels_json FROM forecasts WHERE id = ?", (forecast_id,)).fetchone()
+    table = [{k: v for k, v in lead.items() if k not in ("quantiles", "stage_quantiles")} for lead in json.loads(table)]
+    levels = {n: {k: v for k, v in lv.items() if k != "stage"} for n, lv in json.loads(levels).items()}
+    con.execute("UPDATE forecasts SET table_json = ?, levels_json = ? WHERE id = ?",
+                (json.dumps(table), json.dumps(levels), forecast_id))
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("curve", [CURVE, None], ids=["rating_curve", "no_curve"])
+def test_a_forecast_stored_before_levels_carried_water_levels_is_mailed_and_shown_with_them(
+        curve, pretrained_ckpt, data, issued, tmp_path):
+    """A forecast stored by a service from before levels carried ``stage`` (and leads ``quantiles``), found again by
+    the upgraded service's daily issue (same data, model and calibration): its alert mail gave the flow alone, and the
+    page and /warnings no water level. Now each level's water level is its flow through the station's curve (Q = 10
+    h^2: h = sqrt(Q / 10), to the centimetre in the mail), as for a forecast issued today; without a curve, none."""
+    from email import message_from_string, policy
+
+    flow = round(0.5 * float(issued["q05"].min()), 2)  # below every lead's q05: warns from day 1
+    write_station_meta(data, StationMeta("32006", warning_levels={"alert": WarningLevel(flow, "m3/s", None)},
+                                         rating_curve=curve))
+    db = tmp_path / "db.sqlite"
+    try:
+        with forecaster(pretrained_ckpt, data) as live:
+            with TestClient(create_app(data, db, live, token=TOKEN)) as c:  # the service before its upgrade
+                old = c.get("/stations/32006/forecast", params={"leads": live.max_leads()}, headers=AUTH).json()
+            _as_stored_before_water_levels(db, old["id"])
+            with WebhookStub() as hook, SMTPStub() as smtp:
+                notifier = Notifier(webhook=hook.url, email_to=["duty@example.org"], smtp_host="127.0.0.1",
+                                    smtp_port=smtp.port, retries=0)
+                daily = Daily(notifier=notifier, now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+                with TestClient(create_app(data, db, live, token=TOKEN, daily=daily)) as c:
+                    assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1
+                    fc = c.get("/stations/32006/forecast", params={"leads": live.max_leads()}).json()
+                    warned = next(w for w in c.get("/warnings").json()["stations"] if w["station"] == "32006")
+    finally:
+        _levels(data)  # the other tests' 32006 has no rating curve
+    sent = hook.received[0]["alerts"][0]
+    text = message_from_string(smtp.received[0][2], policy=policy.default).get_content()
+    assert sent["forecast_id"] == fc["id"] == warned["forecast_id"] == old["id"]  # the stored one, not issued again
+    stage = round((flow / 10.0) ** 0.5, 2) if curve else None
+    assert sent["level_value"] == flow and sent["level_stage_m"] == stage
+    if curve:
+        assert f"station 32006: alert ({flow:.1f} m3/s, water level {stage:g} m) starts" in text, text
+        assert fc["levels"]["alert"]["stage"] == pytest.approx((flow / 10.0) ** 0.5, rel=1e-9)
+    else:
+        assert f"station 32006: alert ({flow:.1f} m3/s) starts" in text and "water level" not in text, text
+        assert fc["levels"]["alert"]["stage"] is None
+    assert warned["levels"] == fc["levels"] and fc["levels"]["alert"]["value"] == flow
+    for lead in fc["forecast"]:  # the leads' levels as today's answer gives them
+        assert lead["quantiles"] == {q: lead[q] for q in ("q05", "q25", "q75", "q95")}
+        assert lead.get("stage_quantiles") == ({q: lead[f"stage_{q}"] for q in ("q05", "q25", "q75", "q95")}
+                                               if curve else None)
 
 
 def _mailed(text: str):

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Literal, get_args
 
 import pandas as pd
@@ -145,6 +146,35 @@ def level_docs(levels: dict, curve=None, issue: pd.Timestamp | None = None) -> d
     return out
 
 
+#: The quantile levels every lead of a forecast stored before its ``quantiles`` were kept gives (the default ones).
+STORED_QUANTILES = ("q05", "q25", "q75", "q95")
+
+
+def in_todays_form(row: dict, curve) -> dict:
+    """A stored forecast ``row`` in the form the service stores one today, for its readers (the page, ``/warnings``,
+    the daily issue's alerts). A forecast stored by an earlier version lacks each lead's ``quantiles`` (it gave the
+    four default levels alone) and ``stage_quantiles``, filled from its ``q05`` .. ``q95`` and ``stage_q05`` ..
+    ``stage_q95``, and each level's water level ``stage``, worked out as :func:`level_docs` does: as given
+    (``stage_m``), else its flow through the station's rating ``curve`` valid on the issue date. A row is read under
+    the fingerprint of the station's files, its metadata file included, so ``curve`` is the one it was issued with; a
+    station without a curve gets null (no water level, as a forecast issued today)."""
+    table = []
+    for lead in row.get("table") or []:
+        lead = dict(lead)
+        if "quantiles" not in lead:
+            lead["quantiles"] = {q: lead[q] for q in STORED_QUANTILES if lead.get(q) is not None}
+        staged = {q: lead[f"stage_{q}"] for q in STORED_QUANTILES if f"stage_{q}" in lead}
+        if "stage_quantiles" not in lead and staged:
+            lead["stage_quantiles"] = staged
+        table.append(lead)
+    levels = row.get("levels") or {}
+    older = {n: SimpleNamespace(value=lv.get("value"), stage=lv.get("stage_m")) for n, lv in levels.items()
+             if "stage" not in lv and (lv.get("value") is not None or lv.get("stage_m") is not None)}
+    stages = level_stages(older, curve, pd.Timestamp(row["issue_date"])) if older else {}
+    levels = {n: lv if "stage" in lv else {**lv, "stage": stages.get(n)} for n, lv in levels.items()}
+    return {**row, "table": table, "levels": levels}
+
+
 def _setting(table: pd.DataFrame) -> str:
     return str(table["setting"].iloc[0]) if "setting" in table.columns and len(table) else ""
 
@@ -258,6 +288,8 @@ class Service:
             self.cache.move_to_end(key)
             return hit
         row = await run_in_threadpool(self.store.find_forecast, *key)
+        if row is not None:  # perhaps stored by an earlier version of the service
+            row = in_todays_form(row, state.meta.rating_curve)
         cached = row is not None or hit is not None
         if row is None and hit is not None:  # computed for an anonymous client: now it is stored
             row = await run_in_threadpool(self.store.add_forecast, *key[:6], hit[1]["setting"], hit[1]["table"],

@@ -79,7 +79,8 @@ def next_issue(now: dt.datetime, daily: Daily) -> dt.datetime:
 def alert_stage(level: dict | None) -> float | None:
     """The water level (m) an alert gives its level by: as it was set (``stage_m``), else its flow through the
     station's rating curve valid on the issue date (the level's ``stage``), to the centimetre, as a gauge is read;
-    None without either (no curve, or a forecast stored before levels carried ``stage``)."""
+    None without either (no curve; a forecast stored before levels carried ``stage`` is given it when it is read,
+    :func:`~sca2lstm.serve.app.in_todays_form`)."""
     level = level or {}
     if level.get("stage_m") is not None:
         return level["stage_m"]

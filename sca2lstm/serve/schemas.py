@@ -179,8 +179,7 @@ class LevelOut(BaseModel):
     ci90: list[float] | None = Field(None, description="90 % confidence interval of a fitted level, m3/s")
     stage_m: float | None = Field(None, description="the level as a water level (m), where it was given so")
     stage: float | None = Field(None, description="the level as a water level (m): as given, else through the "
-                                                  "station's rating curve valid on the issue date (null: no curve; a "
-                                                  "forecast stored before it was given)")
+                                                  "station's rating curve valid on the issue date (null: no curve)")
 
 
 class LevelsIn(BaseModel):
