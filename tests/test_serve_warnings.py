@@ -1041,6 +1041,7 @@ def test_a_forecast_stored_before_levels_carried_water_levels_is_mailed_and_show
                     assert c.post("/daily_issue", headers=AUTH).json()["alerts"] == 1
                     fc = c.get("/stations/32006/forecast", params={"leads": live.max_leads()}).json()
                     warned = next(w for w in c.get("/warnings").json()["stations"] if w["station"] == "32006")
+                    [listed] = c.get("/stations/32006/forecasts").json()["forecasts"]
     finally:
         _levels(data)  # the other tests' 32006 has no rating curve
     sent = hook.received[0]["alerts"][0]
@@ -1055,7 +1056,8 @@ def test_a_forecast_stored_before_levels_carried_water_levels_is_mailed_and_show
         assert f"station 32006: alert ({flow:.1f} m3/s) starts" in text and "water level" not in text, text
         assert fc["levels"]["alert"]["stage"] is None
     assert warned["levels"] == fc["levels"] and fc["levels"]["alert"]["value"] == flow
-    for lead in fc["forecast"]:  # the leads' levels as today's answer gives them
+    assert listed["id"] == old["id"]  # the issued forecasts' list too (the page's table of them)
+    for lead in fc["forecast"] + listed["forecast"]:  # the leads' levels as today's answer gives them
         assert lead["quantiles"] == {q: lead[q] for q in ("q05", "q25", "q75", "q95")}
         assert lead.get("stage_quantiles") == ({q: lead[f"stage_{q}"] for q in ("q05", "q25", "q75", "q95")}
                                                if curve else None)

@@ -152,7 +152,7 @@ STORED_QUANTILES = ("q05", "q25", "q75", "q95")
 
 def in_todays_form(row: dict, curve) -> dict:
     """A stored forecast ``row`` in the form the service stores one today, for its readers (the page, ``/warnings``,
-    the daily issue's alerts). A forecast stored by an earlier version lacks each lead's ``quantiles`` (it gave the
+    the daily issue's alerts, the list of issued forecasts). A forecast stored by an earlier version lacks each lead's ``quantiles`` (it gave the
     four default levels alone) and ``stage_quantiles``, filled from its ``q05`` .. ``q95`` and ``stage_q05`` ..
     ``stage_q95``, and each level's water level ``stage``, worked out as :func:`level_docs` does: as given
     (``stage_m``), else its flow through the station's rating ``curve`` valid on the issue date. A row is read under
@@ -833,9 +833,11 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
              dependencies=[Depends(reader)])
     def get_forecasts(station: StationId, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
         stations.check(station)
-        flow = _flow(stations.state(station).timeseries)
+        state = stations.state(station)
+        flow = _flow(state.timeseries)
         out = []
         for row in store.forecasts(station, limit):
+            row = in_todays_form(row, state.meta.rating_curve)  # one stored by an earlier version: its quantiles
             leads = []
             for lead in row["table"]:
                 obs = _num(flow.get(pd.Timestamp(lead["valid_date"]), float("nan")))
