@@ -166,6 +166,33 @@ def test_the_daily_issue_stores_forecasts_and_warnings_and_alerts_on_each_change
     con.close()
 
 
+def test_warnings_and_levels_read_the_daily_issues_forecast_of_a_model_of_more_than_seven_lead_days(
+        tiny_data_dir, data, tmp_path):
+    """A model trained for 10 lead days: the daily issue warns (and alerts) over all 10, but /warnings read a
+    forecast of 7 (another one, not stored without the token: its forecast_id null), blind to a warning starting
+    on day 8, and GET .../levels named no stored forecast though the daily issue had stored it. Both now read the
+    daily issue's forecast, every lead day of it."""
+    from conftest import make_tiny_config
+
+    from sca2lstm.training.pretrain import pretrain
+
+    ckpt = tmp_path / "ten" / "sca2lstm.pth"
+    pretrain(make_tiny_config(tiny_data_dir, training={"epochs": 1, "forecast_leads": 10}), ckpt,
+             data_dir=tiny_data_dir, progress=False)
+    _levels(data)
+    daily = Daily(now=lambda: dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc))
+    with forecaster(ckpt, data) as live, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+        assert c.post("/daily_issue", headers=AUTH).json()["failed"] == []
+        warned = {s["station"]: s for s in c.get("/warnings").json()["stations"]}
+        levels = c.get("/stations/32006/levels").json()
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    issued = dict(con.execute("SELECT w.station, w.forecast_id FROM issued_warnings w").fetchall())
+    con.close()
+    assert {s: (w["forecast_id"], len(w["leads"])) for s, w in warned.items()} == {s: (i, 10) for s, i in issued.items()}
+    assert levels["forecast_id"] == issued["32006"]
+
+
 def test_the_daily_issue_looks_for_newly_fine_tuned_models_first(pretrained_ckpt, data, tmp_path):
     """Between two looks (rate-limited on requests) a station's new fine-tuned model is not yet used; the
     daily issue looks first, so the issue's forecast of the station is its own model's."""

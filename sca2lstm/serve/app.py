@@ -714,7 +714,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         """The station's levels as its forecasts warn on them: those of its forecast issued on its last day with
         observed flow (the one ``/warnings`` reads), with each as a water level where it has a rating curve. Read
         from the levels alone (its record, its metadata file, the model's calibration): no forecast is issued."""
-        _, issue, levels, forecast_id = await svc.levels(station, min(7, max_leads))
+        _, issue, levels, forecast_id = await svc.levels(station, forecaster.max_leads())  # the daily issue's
         return {"station": station, "issue_date": issue, "forecast_id": forecast_id, "levels": levels}
 
     @app.post("/stations/{station}/weather", response_model=schemas.WeatherForecastOut,
@@ -760,9 +760,11 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
     @app.get("/warnings", response_model=schemas.WarningsOut)
     async def get_warnings(request: Request, response: Response, writer: bool = Depends(reader)):
         """Every station's highest warning per lead, from its forecast issued on its last day with observed
-        flow (the latest data); a station that cannot be forecast is listed in ``errors``, its ``detail`` in the
+        flow (the latest data) over every lead day the models forecast (the daily issue's forecast); a station that cannot be forecast is listed in ``errors``, its ``detail`` in the
         language the request prefers where the service has it in it, as are the stations' notes."""
-        leads = min(7, max_leads)
+        # every lead day the models forecast, as the daily issue does: the forecast its alerts came from (its
+        # stored row), not another of 7 days, blind to a warning that starts later
+        leads = forecaster.max_leads()
         lang = language(request)
         response.headers["Vary"] = "Accept-Language"  # a cache between must not give one reader's language to another
 
