@@ -267,6 +267,7 @@ NOTES = {
         "zh": "存档中没有任何预报，没有早于发布日 {day} 的"},
     # an input the days a forecast reads lack though the record holds it (evaluation/operational.check_recent_inputs)
     "basin_named": {"en": "basin {basin}", "zh": "测站 {basin}"},
+    "station_named": {"en": "station {station}", "zh": "测站 {station}"},
     "days_read": {
         "en": "the {n} days read for the forecast issued {day} ({first}..{last})",
         "zh": "{day} 发布的预报所读取的 {n} 天（{first}..{last}）"},
@@ -277,6 +278,9 @@ NOTES = {
         "en": "{who}: no {col} in the days read for {n} of the {issues} issue dates {first}..{last} (the first: "
               "{read}); {when}",
         "zh": "{who}：{first}..{last} 的 {issues} 个发布日中有 {n} 个所读取的日子里没有 {col}（第一个：{read}）；{when}"},
+    "masked_input": {
+        "en": "{what}; the model runs without it ({col} masked through its whole window), which can cost much accuracy",
+        "zh": "{what}；模型在没有该输入的情况下运行（{col} 在整个读取时段内被屏蔽），精度可能明显下降"},
     "blind_input": {
         "en": "{what}; forecast anyway (--allow_missing_inputs): the model runs blind to it, {col} masked through its "
               "whole window",

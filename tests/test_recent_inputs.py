@@ -182,3 +182,56 @@ def test_an_issue_date_before_its_precipitation_begins_is_refused_naming_its_fir
         f"sca2lstm forecast: error: basin 10002: no precipitation in {_days_read(data, cfg, issue)}; its first value "
         f"is on {first}. The model would run blind to it: add the missing days to its file, or pass "
         "--allow_missing_inputs to forecast anyway (the outputs then name the missing input)"], err
+
+
+def test_an_input_the_model_goes_without_that_the_days_read_lack_is_named_in_the_forecasts_notes(
+        pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A station whose temperature stopped is forecast (temperature is not refused, as precipitation is) with it
+    masked through the window: the service said so in its log alone, its answer's notes nothing, and `sca2lstm
+    forecast` nothing either. Both now carry the note, in the reader's language where asked."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    clear_caches()
+    last = _blank_last_days(data, "10002", "temperature")
+    cfg = load_model(pretrained_ckpt)[1]
+    issue = reader.read_timeseries(data, "10002")["discharge_vol"].last_valid_index()
+    said = (f"no temperature in {_days_read(data, cfg, issue)}; its last value is on {last}; the model runs without "
+            "it (temperature masked through its whole window), which can cost much accuracy")
+    rc, out, err = _run(capsys, ["forecast", "--model", str(pretrained_ckpt), "--data_dir", str(data), "--basin",
+                                 "10002", "--output_dir", str(tmp_path / "f"), "--format", "json"])
+    assert rc == 0, out + err
+    doc = json.loads(next((tmp_path / "f").rglob("forecast.json")).read_text())
+    assert f"basin 10002: {said}" in doc["data"]["notes"], doc["data"]["notes"]
+    with forecaster(pretrained_ckpt, data) as f, TestClient(create_app(data, tmp_path / "db.sqlite", f)) as c:
+        en = c.get("/stations/10002/forecast").json()["notes"]
+        zh = c.get("/stations/10002/forecast", headers={"Accept-Language": "zh"}).json()["notes"]
+    assert en.count(f"station 10002: {said}") == 1, en
+    assert [n for n in zh if n.startswith("测站 10002：") and "模型在没有该输入的情况下运行（temperature" in n], zh
+
+
+def test_days_posted_without_pet_say_the_forecast_runs_without_it_until_pet_is_posted(pretrained_ckpt, tiny_data_dir,
+                                                                                      tmp_path):
+    """The duty forecaster posts each day's rain, temperature and flow as docs/serve.md's example does, without
+    ``pet``: once the days a forecast reads are all posted ones, the model reads no PET, and the answer said
+    nothing of it. Its notes now name the PET input; posted with the days, it is read and the note goes."""
+    from sca2lstm.weather.files import pet_input
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    clear_caches()
+    pet = pet_input(load_model(pretrained_ckpt)[1])
+    days = pd.date_range("1978-01-01", periods=120)
+    posted = [{"date": str(d.date()), "precipitation": 2.0, "temperature": 5.0, "discharge": 3.0} for d in days]
+    with forecaster(pretrained_ckpt, data) as f, \
+            TestClient(create_app(data, tmp_path / "db.sqlite", f, token="t")) as c:
+        auth = {"Authorization": "Bearer t"}
+        assert c.post("/stations/32006/observations", headers=auth, json={"observations": posted}).status_code == 200
+        without = c.get("/stations/32006/forecast").json()
+        for day in posted:
+            day["pet"] = 0.5
+        assert c.post("/stations/32006/observations", headers=auth, json={"observations": posted}).status_code == 200
+        with_pet = c.get("/stations/32006/forecast").json()
+    assert without["issue_date"] == with_pet["issue_date"] == "1978-04-30"
+    named = [n for n in without["notes"] if n.startswith(f"station 32006: no {pet} in the ")]
+    assert len(named) == 1 and "the model runs without it" in named[0], without["notes"]
+    assert not [n for n in with_pet["notes"] if "the model runs without it" in n], with_pet["notes"]

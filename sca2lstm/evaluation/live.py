@@ -41,6 +41,7 @@ from ..data.rating import add_stage_columns
 from ..data.scaling import BasinScaler
 from ..errors import CheckpointError, DataError, Sca2lstmError, UsageError
 from ..fileio import file_sha256
+from ..notes import Note
 from ..weather.files import gauge_latitude, pet_input, pet_rule, require_inputs
 from .context import BasinContext, days_within
 from .rain_mapping import ArchiveNotHere, StationRain, lagged_line, mapping_line
@@ -58,11 +59,13 @@ log = logging.getLogger(__name__)
 SERVICE_FIX = "post the missing days, or add them to the station's file"
 
 
-def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> pd.DataFrame:
+def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> tuple[pd.DataFrame, list]:
     """:func:`~sca2lstm.evaluation.operational.recent_part` of ``station``'s record ``ts`` for ``issue``, refused in
     one line where it holds no value of an input the model cannot go without that the record holds
     (:func:`~sca2lstm.evaluation.operational.check_recent_inputs`, the check ``sca2lstm forecast`` makes: a
-    service has no ``--allow_missing_inputs``).
+    service has no ``--allow_missing_inputs``), and the notes of the inputs it holds no value of that the model goes
+    without (days posted without PET): the forecast, which reads the part alone, cannot tell them from inputs the
+    record never had.
 
     Raises
     ------
@@ -70,8 +73,8 @@ def forecast_part(station: str, ts: pd.DataFrame, issue: pd.Timestamp, cfg) -> p
         ``station ...: no precipitation in the N days read for the forecast issued DAY (FIRST..LAST); its last
         value is on DAY ...``.
     """
-    check_recent_inputs(f"station {station}", ts, [issue], cfg, fix=SERVICE_FIX)
-    return recent_part(ts, issue, cfg)
+    masked = check_recent_inputs(Note("station_named", station=station), ts, [issue], cfg, fix=SERVICE_FIX)
+    return recent_part(ts, issue, cfg), masked
 
 
 @dataclass
@@ -181,9 +184,10 @@ class LiveForecast:
 
 
 def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup: StationSetup,
-                    weather_forecast=None) -> LiveForecast:
+                    weather_forecast=None, masked=()) -> LiveForecast:
     """The forecast ``sca2lstm forecast`` issues (:func:`~sca2lstm.evaluation.reforecast.warned_forecast`),
-    from ``ts`` (the station's record, or its :func:`recent_part`) and its :class:`StationSetup`."""
+    from ``ts`` (the station's record, or its :func:`recent_part`) and its :class:`StationSetup`; ``masked``: the
+    notes of the inputs the part lacks though the record holds them (:func:`forecast_part`)."""
     fc = forecast_station(bundle, station, ts, issue_date, leads, data_dir, setup.scaler, weather_forecast,
                           setup.rain)
     y = ts[bundle[1].data.target].loc[:fc.issue_date].to_numpy(np.float64)
@@ -207,7 +211,7 @@ def issued_forecast(bundle, station: str, ts: pd.DataFrame, issue_date, leads: i
     # a forecast of days the model learned from (an issue date asked for by hand): as `sca2lstm forecast` says it
     seen = days_within(setup.seen, fc.table["valid_date"])
     in_sample = in_sample_note(station, fc.table["valid_date"], seen)
-    notes = [*setup.notes, *fc.issue_notes, *(n for n in (stale, left, lagged, mapping, in_sample) if n)]
+    notes = [*setup.notes, *masked, *fc.issue_notes, *(n for n in (stale, left, lagged, mapping, in_sample) if n)]
     return LiveForecast(fc, setup.warnings.levels, probs, highest, list(dict.fromkeys(notes)), seen.tolist())
 
 
@@ -397,7 +401,7 @@ def _exit_when_orphaned(parent: int, poll: float = PARENT_POLL_SECONDS) -> None:
 
 
 def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, leads: int, data_dir, setup,
-          fit: bool, weather_forecast=None, calibration: dict | None = None, keep=()):
+          fit: bool, weather_forecast=None, calibration: dict | None = None, keep=(), masked=()):
     """One forecast (in a worker, or in the caller's thread): ``(LiveForecast, StationSetup or None)``. With
     ``fit``, ``ts`` is the whole record: the station's setup is worked out on it (with ``calibration``, the
     model's as the service read it), then it is cut, and the setup is returned too. Without, ``setup``'s archive
@@ -407,11 +411,11 @@ def _task(path: str, sha256: str, station: str, ts: pd.DataFrame, issue_date, le
     bundle = _bundle(path, sha256, keep)
     if fit:
         setup = station_setup(bundle, station, ts, data_dir, path, calibration)
-        ts = forecast_part(station, ts, pd.Timestamp(issue_date), bundle[1])
+        ts, masked = forecast_part(station, ts, pd.Timestamp(issue_date), bundle[1])
     elif setup.rain is not None:  # its archive as this process keeps it (ArchiveNotHere: send it)
         setup = replace(setup, rain=setup.rain.in_process())
     # the setup goes back only where it was worked out here: the caller keeps it
-    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast), (
+    return issued_forecast(bundle, station, ts, issue_date, leads, data_dir, setup, weather_forecast, masked), (
         setup if fit else None)
 
 
@@ -701,12 +705,12 @@ class LiveForecaster:
         # The setup reads the whole record, days after the issue day included (the training part and the
         # levels do not move with the issue date); the forecast itself only the recent part.
         try:
-            part = ts if fit else forecast_part(station, ts, issue, self.config(ref))
+            part, masked = (ts, ()) if fit else forecast_part(station, ts, issue, self.config(ref))
             # the station's archive of forecasts goes by its file's name where the worker keeps it (by_file: False,
             # the one that did not is sent it)
             sent = replace(setup, rain=setup.rain.by_file()) if by_file and setup is not None and setup.rain else setup
             args = (ref.path, ref.sha256, station, part, issue.date(), leads, self.data_dir, sent, fit,
-                    weather_forecast, ref.calibration if fit else None, self._kept(ref.path))
+                    weather_forecast, ref.calibration if fit else None, self._kept(ref.path), masked)
             inner = self._pool.submit(_task, *args)
         except (RuntimeError, Sca2lstmError) as e:  # the pool was shut down; a model this process cannot load
             if fit:

@@ -229,7 +229,9 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
                         fix: str = FORECAST_FIX) -> list[str]:
     """Refuse forecasts issued on ``issues`` that would read no value of an input the model cannot go without
     (:data:`~sca2lstm.evaluation.context.ESSENTIAL_INPUTS`) though the record ``ts`` holds it elsewhere: a feed
-    that stopped (the last 400 days empty, years before not), or an issue date before it began.
+    that stopped (the last 400 days empty, years before not), or an issue date before it began. Another input
+    missing so (temperature, PET: days posted to the service without it) is not refused but named: the model runs
+    with it masked, and the forecast's notes must say so.
 
     The one rule of ``sca2lstm forecast`` (its issue date, or every issue date of a ``--from/--to`` span) and of
     the service (:func:`~sca2lstm.evaluation.live.forecast_part`): a forecast reads the :func:`recent_part` of
@@ -255,8 +257,8 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
     Returns
     -------
     list of Note
-        With ``allow``, one line per input missing so (said in the reader's language too); else empty (nothing is
-        missing so).
+        One line per input the model can go without that is missing so (said in the reader's language too), and
+        with ``allow`` one per essential input missing so; empty where nothing is missing so.
 
     Raises
     ------
@@ -268,7 +270,7 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
     issues = pd.DatetimeIndex(issues)
     back = pd.Timedelta(days=history_days(cfg))
     lines = []
-    for col in (c for c in ESSENTIAL_INPUTS if c in required_columns(cfg) and c in ts.columns):
+    for col in (c for c in required_columns(cfg) if c != cfg.data.target and c in ts.columns):
         vals = pd.to_numeric(ts[col], errors="coerce")
         seen = vals.notna().to_numpy()
         if not seen.any():
@@ -294,9 +296,12 @@ def check_recent_inputs(who: str, ts: pd.DataFrame, issues, cfg, allow: bool = F
         what = (Note("no_recent_input", who=note_value(who), col=col, read=read, when=when) if len(issues) == 1 else
                 Note("no_recent_input_several", who=note_value(who), col=col, n=len(blind), issues=len(issues),
                      first=str(issues[0].date()), last=str(issues[-1].date()), read=read, when=when))
-        if not allow:
+        if col not in ESSENTIAL_INPUTS:  # forecast without it, but said: a log line alone reaches no reader
+            lines.append(Note("masked_input", what=what, col=col))
+        elif not allow:
             raise DataError(f"{what}. The model would run blind to it: {fix}")
-        lines.append(Note("blind_input", what=what, col=col))
+        else:
+            lines.append(Note("blind_input", what=what, col=col))
     return lines
 
 
@@ -490,7 +495,7 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
     checked = len(data["notes"])  # the data checks' notes; those after them are this issue's
-    for line in blind:  # an input the days read lack, forecast anyway as the caller asked: the outputs name it
+    for line in blind:  # an input the days read lack, forecast without it (or anyway, as asked): the outputs name it
         add_note(data, line)
     if p < pos:  # the window reaches back before the record: the state starts from empty days
         add_note(data, Note("short_record", basin=basin, days=int(p + 1), day=str(t0.date()), window=int(pos + 1)))
