@@ -408,6 +408,35 @@ def test_a_stage_only_station_posts_its_water_level_and_the_curve_gives_the_disc
     _imported(data)
 
 
+def test_a_water_level_above_the_highest_gauged_stage_is_stored_and_the_answer_says_its_flow_is_extrapolated(
+        live, data, tmp_path):
+    """A flood's water level above the curve's highest gauged stage (h_max 1.2 m) was stored as the flow the curve
+    extrapolates with no word, where the import flags such a day (discharge_extrapolated): the answer now names
+    each such day, its flow (Q = 10 h^2: 1.5 m is 22.5 m3/s) and the gauged top, in the request's language; a post
+    within the gauged range answers as before."""
+    curve = {"kind": "power", "segments": [{**CURVE["segments"][0], "h_max": 1.2}]}
+    _imported(data, rating_curve=curve)
+    try:
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+            within = c.post("/stations/32006/observations", headers=AUTH,
+                            json={"observations": [{"date": "1978-01-01", "stage": 1.2}]})
+            above = c.post("/stations/32006/observations", headers=AUTH,
+                           json={"observations": [{"date": "1978-01-02", "stage": 1.5},
+                                                  {"date": "1978-01-03", "stage": 1.1}]})
+            zh = c.post("/stations/32006/observations", headers={**AUTH, "Accept-Language": "zh"},
+                        json={"observations": [{"date": "1978-01-02", "stage": 1.5}]})
+            got = c.get("/stations/32006/observations", params={"start": "1978-01-02", "end": "1978-01-02"}).json()
+    finally:
+        _imported(data)
+    assert within.json() == {"station": "32006", "stored": 1, "data_version": 1}
+    assert above.status_code == 200 and above.json()["stored"] == 2
+    assert above.json()["notes"] == ["observations: water level 1.5 m on 1978-01-02 lies above the rating curve's "
+                                     "highest gauged stage (1.2 m): its discharge, 22.5 m3/s, is extrapolated"]
+    assert zh.json()["notes"] == ["观测：1978-01-02 的水位 1.5 m 高于水位流量关系曲线的最高实测水位（1.2 m）：其流量 22.5 m3/s "
+                                  "为外延所得"]
+    assert got["observations"][0]["discharge"] == pytest.approx(22.5, rel=1e-12)
+
+
 def test_a_water_level_typed_in_another_unit_is_refused_naming_the_stage_and_asking_for_metres(live, data, record,
                                                                                                 tmp_path):
     """A stage typed in dm or cm (16.7 for 1.67 m) gives a flow far above the record's through the curve: the refusal

@@ -544,6 +544,14 @@ def add_stage_columns(table: pd.DataFrame, curve, date_column: str = "valid_date
 MAX_DEPTH_M = 25.0
 
 
+def highest_gauged_stage(curve, date=None) -> float:
+    """The highest gauged stage (m) of the curve valid on ``date`` (the latest period without one): above it the
+    curve is extrapolated; ``inf`` where its top segment is open."""
+    c = as_curve(curve)
+    i = c._segments_at([date])[0] if date is not None else -1
+    return float(c.highest_gauged(c.periods()[i][2] if i >= 0 else c.periods()[-1][2]))
+
+
 def level_discharge(curve, stage_value: float, date=None, warn: bool = True) -> float:
     """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``.
 

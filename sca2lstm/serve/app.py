@@ -40,7 +40,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..data.rating import STAGE_COLUMNS, discharge_to_stage, level_discharge, stage_columns, stage_table
+from ..data.rating import (STAGE_COLUMNS, discharge_to_stage, highest_gauged_stage, level_discharge, stage_columns,
+                           stage_table)
 from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError, UsageError
 from ..evaluation.live import LiveForecaster, ModelRef
@@ -640,9 +641,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                          **{name: _num(rec[col]) if col in rec else None for name, col in columns.items()}})
         return {"station": station, "data_version": state.version, "observations": rows}
 
-    @app.post("/stations/{station}/observations", response_model=schemas.PostResult,
+    @app.post("/stations/{station}/observations", response_model=schemas.PostResult, response_model_exclude_none=True,
               dependencies=[Depends(require_token)])
-    def post_observations(body: schemas.ObservationsIn, station: StationId, unusual: bool = False):
+    def post_observations(request: Request, body: schemas.ObservationsIn, station: StationId, unusual: bool = False):
         """Store observed days (a value given replaces the stored one). A discharge more than
         ``UNUSUAL_FLOW_RATIO`` times the largest of the station's file is refused as a likely typo unless
         ``?unusual=true`` confirms it; ``DELETE .../observations/{date}`` takes a posted day back."""
@@ -653,6 +654,7 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             # its history's PET is Oudin PET: a posted one would switch the kind its models read (stations.py)
             raise HTTPException(422, Message("pet_without_column", station=station, day=pet_day))
         staged = [(day, d.stage) for day, d in zip(days, body.observations) if d.stage is not None]
+        extrapolated = []
         if staged:  # a stage-only station reads its water level: the discharge its curve gives, as the import does
             curve = stations.meta(station).rating_curve
             if curve is None:
@@ -662,6 +664,10 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
                     day["discharge"] = level_discharge(curve, stage, pd.Timestamp(day["date"]), warn=False)
                 except UsageError as e:
                     raise HTTPException(422, Message("stage_off_curve", day=day["date"], reason=str(e))) from None
+                top = highest_gauged_stage(curve, pd.Timestamp(day["date"]))
+                if stage > top:  # stored, but said: the flow of a flood above the gauged range is the curve's guess
+                    extrapolated.append(Message("stage_extrapolated", stage=stage, day=day["date"], top=top,
+                                                flow=float(f"{day['discharge']:.4g}")))
         top = stations.record_max(station, "discharge_vol")
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
         if big and not unusual:
@@ -680,8 +686,11 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         if gap is not None:
             raise HTTPException(422, gap)
         version = store.upsert_observations(station, days)
-        log.info("station %s: %d day(s) posted, data version %d", station, len(days), version)
-        return {"station": station, "stored": len(days), "data_version": version}
+        log.info("station %s: %d day(s) posted, data version %d%s", station, len(days), version,
+                 "".join(f"; {m}" for m in extrapolated))
+        lang = language(request)
+        return {"station": station, "stored": len(days), "data_version": version,
+                "notes": [m.said_in(lang) for m in extrapolated] or None}
 
     @app.delete("/stations/{station}/observations/{date}", response_model=schemas.PostResult,
                 dependencies=[Depends(require_token)])

@@ -93,6 +93,10 @@ MESSAGES = {
                            "zh": "观测：{day} 的 pet：测站 {station} 的数据文件没有潜在蒸散发列（pet 或 peti），其模型在整个记录中"
                                  "读取由气温推算的潜在蒸散发（Oudin 公式）；上报的 pet 只在上报的几天是另一种潜在蒸散发。请去掉 pet "
                                  "再上报（由气温推算），或在该测站的数据文件中为整个记录加入 pet 列"},
+    "stage_extrapolated": {"en": "observations: water level {stage:g} m on {day} lies above the rating curve's highest "
+                                 "gauged stage ({top:g} m): its discharge, {flow:g} m3/s, is extrapolated",
+                           "zh": "观测：{day} 的水位 {stage:g} m 高于水位流量关系曲线的最高实测水位（{top:g} m）：其流量 "
+                                 "{flow:g} m3/s 为外延所得"},
     "stage_off_curve": {"en": "observations: stage on {day}: {reason}",
                         "zh": "观测：{day} 的水位：{reason}"},
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",

@@ -101,6 +101,8 @@ class PostResult(BaseModel):
     station: str
     stored: int = Field(description="days written")
     data_version: int
+    notes: list[str] | None = Field(None, description="only where a posted water level lies above the rating curve's "
+                                                      "highest gauged stage: each such day, its discharge extrapolated")
 
 
 class ObservationRow(BaseModel):
