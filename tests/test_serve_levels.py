@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 
@@ -247,7 +248,6 @@ def test_the_page_says_water_levels_and_the_alert_mails_level_names():
     """The page's script has the words for a level's water level and a column for the forecast's, and names the
     levels as the Chinese alert mails do (alert 警戒, danger 保证, q20y 20年一遇; English: as named); the script
     writes every level name it shows through them."""
-    import re
 
     from sca2lstm.serve import page
     from sca2lstm.serve.messages import level_word
@@ -435,6 +435,11 @@ def test_a_water_level_above_the_highest_gauged_stage_is_stored_and_the_answer_s
     assert zh.json()["notes"] == ["观测：1978-01-02 的水位 1.5 m 高于水位流量关系曲线的最高实测水位（1.2 m）：其流量 22.5 m3/s "
                                   "为外延所得"]
     assert got["observations"][0]["discharge"] == pytest.approx(22.5, rel=1e-12)
+    # the page's form, which posts a water level too, shows them after "stored"
+    from sca2lstm.serve import page
+
+    script = (page.STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    assert re.search(r'out\.textContent = T\.stored\.replace\([^;]*r\.notes\.join\(" "\)', script)
 
 
 def test_a_water_level_typed_in_another_unit_is_refused_naming_the_stage_and_asking_for_metres(live, data, record,

@@ -567,7 +567,9 @@ async function post(ev) {
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + $("#obs-token").value },
       body: JSON.stringify({ observations: [day] }),
     });
-    out.textContent = T.stored.replace("{n}", r.stored).replace("{v}", r.data_version);
+    // and what the service says of it (a water level above the curve's gauged range: its flow extrapolated)
+    out.textContent = T.stored.replace("{n}", r.stored).replace("{v}", r.data_version) +
+      (r.notes ? " " + r.notes.join(" ") : "");
     out.className = "";
     await Promise.all([load(), loadWarnings()]);
   } catch (e) {
