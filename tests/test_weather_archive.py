@@ -1005,3 +1005,21 @@ def test_a_gap_in_the_forecasts_column_of_the_stations_own_pet_is_refused_naming
         err = capsys.readouterr().err
         assert rc == 1 and "sca2lstm forecast: error: " in err and said[name] in err, (name, err)
         assert not (tmp_path / f"out_{name}").exists() or not any((tmp_path / f"out_{name}").rglob("forecast*")), name
+
+
+def test_a_reforecast_of_a_span_its_archive_does_not_reach_is_one_line_naming_the_archives_dates(
+        pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    """An archive of 1971-1974 given to a reforecast of 1976 with the default rain mapping: it ranked the span's
+    (no) runs and failed with a traceback (ValueError); it is refused in one line that says which issue dates the
+    archive holds, nothing written."""
+    from sca2lstm.cli.forecast import main
+
+    p = data_with_archive / "weather_archive" / "32006.csv"
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--from", "1976-03-01", "--to", "1976-03-05", "--weather_forecast", str(p),
+               "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].endswith(f"--weather_forecast {p}: holds no forecast for an issue date in 1976-03-01..1976-03-05 "
+                           "(its forecasts are issued 1971-01-01..1974-12-31)"), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

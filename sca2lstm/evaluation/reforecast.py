@@ -339,6 +339,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
         # each run's PET as the single forecast of its date gets it: of the kind the basin's history read
         arch = with_model_pet(weather_archive, cfg, gauge_latitude(ctx.data_dir, ctx.basin), ctx.pet_rule)
         days = arch.issue_dates
+        if not ((days >= s) & (days <= e)).any():
+            # before the rain's mapping and combination, which rank the span's runs: a span the archive does not
+            # reach is the user's to move, so say where its forecasts are
+            raise DataError(f"{weather_archive.source}: holds no forecast for an issue date in {s.date()}..{e.date()}"
+                            + (f" (its forecasts are issued {days.min().date()}..{days.max().date()})" if len(days)
+                               else ""))
         days = days[(days >= s) & (days <= e)]
         # how the span's runs got their PET, each as the forecast of its date alone gets it (weather.json, a line)
         pet_runs = pet_way_counts(arch.pet_runs, days)
