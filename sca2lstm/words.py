@@ -71,6 +71,8 @@ WORDS = {
                                    "is not known",
                              "zh": "该存档每天一次预报，而这一天有 {runs} 次：不知哪一次是当天的预报"},
     "not_issued": {"en": "not issued", "zh": "未发布"},
+    "outside_record": {"en": "outside the data of basin {basin}, {first}..{last}",
+                       "zh": "在测站 {basin} 的资料 {first}..{last} 之外"},
     # a line a reforecast prints of what weather.json holds
     "in_weather_json": {"en": "{line} (weather.json)", "zh": "{line}（见 weather.json）"},
     "of_archive": {"en": "{source}: {line}", "zh": "{source}：{line}"},

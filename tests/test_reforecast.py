@@ -674,3 +674,31 @@ def test_a_reforecast_span_written_year_first_with_slashes_or_dots_is_the_iso_sp
     pd.testing.assert_frame_equal(iso, other)
     with pytest.raises(UsageError, match="--from '01/03/1976' is not a date; expected YYYY-MM-DD"):
         reforecast(bundle, "32006", "01/03/1976", "1976-03-03", **kw)
+
+
+def test_a_reforecast_span_reaching_past_the_record_issues_the_days_it_holds_and_names_the_others(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A forecaster asks for the span up to today while the data end a few days earlier: the whole span was refused
+    as "outside the data". The days the record holds are issued, the same rows as the span inside it, and the
+    others are named among those left out; a span wholly outside the record is still one line, exit 1."""
+    from sca2lstm.cli.main import main
+
+    base = ["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+            "--output_dir", str(tmp_path), "--quiet"]
+    assert main([*base, "--from", "1977-12-28", "--to", "1978-01-03"]) == 0   # the record ends 1977-12-31
+    out = capsys.readouterr().out
+    assert ("left out: 3 of 7 issue dates asked: 1978-01-01..1978-01-03 (outside the data of basin 32006, "
+            "1970-10-01..1977-12-31)\n") in out, out
+    got = pd.read_csv(tmp_path / "basin_32006_reforecast_1977-12-28_1977-12-31" / "reforecast.csv")
+    inside, _ = reforecast(bundle, "32006", "1977-12-28", "1977-12-31", data_dir=tiny_data_dir,
+                           model_path=pretrained_ckpt)
+    assert sorted(got["issue_date"].unique()) == ["1977-12-28", "1977-12-29", "1977-12-30", "1977-12-31"]
+    np.testing.assert_allclose(got["median"], inside["median"], atol=HALF_4TH_DECIMAL)
+    # so on the record's first side (it begins 1970-10-01)
+    assert main([*base, "--from", "1970-09-29", "--to", "1970-10-02"]) == 0
+    assert "left out: 2 of 4 issue dates asked: 1970-09-29..1970-09-30 (outside the data of basin 32006, " \
+           "1970-10-01..1977-12-31)" in capsys.readouterr().out
+    assert main([*base, "--from", "1978-01-01", "--to", "1978-01-03"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--from 1978-01-01 --to 1978-01-03: outside the data of basin 32006 " \
+                             "(1970-10-01..1977-12-31)" in err[0], err

@@ -270,7 +270,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     """Issue a forecast on every day of [start, end], batched: the reforecast table.
 
     Issue dates without an observed flow in the ``RECENT_OBS_DAYS`` up to them are left out, as a single
-    forecast refuses them. With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
+    forecast refuses them, and so are the days of the span outside the basin's record (a span wholly outside it is
+    refused). With ``weather_archive`` (a :class:`sca2lstm.weather.files.WeatherForecast` of
     past forecasts by issue date, sca2lstm/weather/archive.py) each issue date takes the forecast issued on
     it (all its members, the quantiles from their mixture), and issue dates the archive lacks are left out.
     ``batch_size``: issue dates per model run (an ensemble's at most :data:`ENSEMBLE_WINDOWS` windows in all).
@@ -312,9 +313,15 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     if e < s:
         raise UsageError(f"--from {s.date()} is after --to {e.date()}")
     dates = ctx.record.dates
-    if s < pd.Timestamp(dates[0]) or e > pd.Timestamp(dates[-1]):
+    rec_first, rec_last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
+    if e < rec_first or s > rec_last:
         raise DataError(f"--from {s.date()} --to {e.date()}: outside the data of basin {ctx.basin} "
                         f"({dates[0]}..{dates[-1]})")
+    # A span reaching past the record (to today, while the data end last week) issues the days the record holds,
+    # as a single forecast would, and names the others among those left out: no forecast is made without data.
+    outside = pd.date_range(s, e, freq="D")
+    outside = outside[(outside < rec_first) | (outside > rec_last)]
+    s, e = max(s, rec_first), min(e, rec_last)
     i0, i1 = ctx.record.period(np.datetime64(s.date(), "D"), np.datetime64(e.date(), "D"))
     y = ctx.record.y.astype(np.float64)
     issue = np.arange(i0, i1)
@@ -464,6 +471,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
     tab = add_exceedance(tab, warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
+    tab.attrs["left_out"].update((d, Said("outside_record", basin=ctx.basin, first=str(rec_first.date()),
+                                          last=str(rec_last.date()))) for d in outside)
     if weather_archive is not None:
         caution = [n for n in ((lagged or {}).get("may_have_learned"), pet_note) if n]
         tab.attrs["weather"] = {"source": weather_archive.source, "precip_mapping": None,
