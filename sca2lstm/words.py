@@ -67,6 +67,8 @@ WORDS = {
     "no_recent_flow": {"en": "no observed flow in the {days} days up to it", "zh": "此前 {days} 天内没有实测流量"},
     "no_archive_forecast": {"en": "no forecast in the archive", "zh": "存档中没有该日的预报"},
     "no_complete_archive_forecast": {"en": "no complete forecast in the archive", "zh": "存档中没有该日的完整预报"},
+    "few_complete_archive_members": {"en": "{used} of its {held} members complete in the archive, fewer than half",
+                                     "zh": "存档中该日 {held} 个成员只有 {used} 个完整，不足一半"},
     "several_runs_on_date": {"en": "{runs} runs on this date in an archive of one run a day: which is the day's run "
                                    "is not known",
                              "zh": "该存档每天一次预报，而这一天有 {runs} 次：不知哪一次是当天的预报"},

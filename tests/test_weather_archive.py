@@ -1023,3 +1023,24 @@ def test_a_reforecast_of_a_span_its_archive_does_not_reach_is_one_line_naming_th
     assert err[0].endswith(f"--weather_forecast {p}: holds no forecast for an issue date in 1976-03-01..1976-03-05 "
                            "(its forecasts are issued 1971-01-01..1974-12-31)"), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_reforecast_names_how_many_members_a_date_left_out_for_too_few_complete_members_had(
+        pretrained_ckpt, data_with_archive, tmp_path, capsys):
+    """An ensemble date with one of its three members complete is left out (fewer than half are complete, as a
+    single forecast refuses it); the reason said "no complete forecast in the archive", and the forecaster looked
+    for a gap in every member. It says how many were complete."""
+    from sca2lstm.cli.forecast import main
+
+    a = _archive(pd.date_range("1973-05-01", "1973-05-03"), members=3)
+    a.loc[(a["issue_date"] == pd.Timestamp("1973-05-02").date()) & (a["member"] > 0) & (a["lead_days"] == 3),
+          "precipitation"] = np.nan
+    p = tmp_path / "three.csv"
+    a.to_csv(p, index=False)
+    rc = main(["--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(data_with_archive),
+               "--from", "1973-05-01", "--to", "1973-05-03", "--weather_forecast", str(p), "--precip_mapping", "none",
+               "--output_dir", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert ("left out: 1 of 3 issue dates asked: 1973-05-02 (1 of its 3 members complete in the archive, fewer than "
+            "half)\n") in out.out, out.out

@@ -352,8 +352,13 @@ class ArchivedForecast:
             return Said("no_archive_forecast")
         if self.several[j]:
             return Said("several_runs_on_date", runs=int(self.table.members[j]))
-        # fewer than half its members complete on every lead and input, or an ensemble's single one
-        return None if self.usable[j] else Said("no_complete_archive_forecast")
+        if self.usable[j]:
+            return None
+        # fewer than half its members complete on every lead and input: how many, where some are (a forecaster
+        # who sees "no complete forecast" looks for a gap in every member)
+        used, held = int(self.complete[j, :self.table.members[j]].sum()), int(self.table.members[j])
+        return (Said("few_complete_archive_members", used=used, held=held) if used
+                else Said("no_complete_archive_forecast"))
 
     def partial(self, issue_days) -> list:
         """``(issue day, members used, members held)`` of each available issue day with members left out."""
