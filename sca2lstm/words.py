@@ -73,6 +73,11 @@ WORDS = {
                                    "is not known",
                              "zh": "该存档每天一次预报，而这一天有 {runs} 次：不知哪一次是当天的预报"},
     "not_issued": {"en": "not issued", "zh": "未发布"},
+    # a water-level warning level of a reforecast over a change of the station's rating curve (cli/warnings_flags.py)
+    "level_by_curve": {"en": "{name:>8}: water level {stage} m is {low}-{high} m3/s over the span, through the rating "
+                             "curve valid on each valid day (reforecast.csv: level_{name})",
+                       "zh": "{name:>8}：水位 {stage} m 按各预报日有效的水位流量关系，在本时段为 {low}-{high} m3/s"
+                             "（reforecast.csv 的 level_{name} 列）"},
     "outside_record": {"en": "outside the data of basin {basin}, {first}..{last}",
                        "zh": "在测站 {basin} 的资料 {first}..{last} 之外"},
     # a line a reforecast prints of what weather.json holds

@@ -702,3 +702,64 @@ def test_a_reforecast_span_reaching_past_the_record_issues_the_days_it_holds_and
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--from 1978-01-01 --to 1978-01-03: outside the data of basin 32006 " \
                              "(1970-10-01..1977-12-31)" in err[0], err
+
+
+def test_a_water_level_warning_level_follows_the_rating_curve_valid_on_each_day_of_a_reforecast(
+        bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
+    """A station whose rating curve was refitted on 1976-06-01: its flows before are its stages through the old
+    curve. A warning level given as a water level (0.6 m) was one flow, the latest curve's, on every day of a
+    reforecast, while the table's water levels and the observed flows of the earlier days follow the old curve:
+    a row whose median stood above 0.6 m had P(exceed) below 0.5, and verify counted the days above 0.6 m wrong.
+    Each row now carries the level's flow of its valid day (``level_alert``), which its P(exceed) and verify use."""
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation.exceedance import exceedance_probability
+    from sca2lstm.evaluation.verify import verify
+
+    flows = pd.read_csv(next(tiny_data_dir.rglob("*32006*.csv")), parse_dates=["date"])
+    old = flows["date"] < "1976-06-01"
+    q = flows["discharge_vol"].to_numpy()
+    flows["stage"] = np.where(old, 0.10 + (q / 10.0) ** (1 / 1.6), 0.15 + (q / 12.5) ** (1 / 1.6))
+    src = tmp_path / "station.csv"
+    flows[["date", "precipitation", "temperature", "stage"]].to_csv(src, index=False, date_format="%Y-%m-%d")
+    (tmp_path / "rating.csv").write_text("a,b,h0,valid_from,valid_to\n10,1.6,0.10,1970-10-01,1976-05-31\n"
+                                         "12.5,1.6,0.15,1976-06-01,\n")
+    data = tmp_path / "data"
+    assert main(["station", "import", str(src), "--id", "st", "--out", str(data), "--lat", "52.39", "--lon", "-1.85",
+                 "--map", "date=date,precipitation=precipitation,temperature=temperature,stage=stage",
+                 "--rating", str(tmp_path / "rating.csv"), "--area_km2", "115.58"]) == 0
+    capsys.readouterr()
+    # 1976-04-29 and 05-01 flowed between the two curves' flows of 0.6 m: above the level by the old curve only
+    tab, warnings = reforecast(bundle, "st", "1976-04-25", "1976-06-10", data_dir=data, model_path=pretrained_ckpt,
+                               user_levels={"alert": 0.6}, levels_in="stage")
+    before = pd.to_datetime(tab["valid_date"]) < "1976-06-01"
+    # 0.6 m through each curve: 10 * 0.5^1.6 before, 12.5 * 0.45^1.6 from 1976-06-01 (the level's one flow)
+    assert warnings.levels["alert"].value == pytest.approx(12.5 * 0.45 ** 1.6)
+    np.testing.assert_allclose(tab["level_alert"], np.where(before, 10 * 0.5 ** 1.6, 12.5 * 0.45 ** 1.6), rtol=1e-12)
+    quantiles = tab[["q05", "q25", "median", "q75", "q95"]].to_numpy()
+    p = exceedance_probability(quantiles, np.array([0.05, 0.25, 0.5, 0.75, 0.95]), tab["level_alert"].to_numpy())
+    np.testing.assert_allclose(tab["p_exceed_alert"], np.round(p, 4), atol=1e-12)
+    # a median above 0.6 m is above the level on its day (the CDF passes 0.5 at the median, the curve rises)
+    above = tab["stage_median"] > 0.6
+    assert ((tab["p_exceed_alert"] >= 0.5) == above).all() and (above & before).any()
+    # verify counts a day above the level by that day's flow of 0.6 m, the stage the station read
+    per_lead, per_level = verify(tab, {"alert": warnings.levels["alert"].value})
+    g = tab[tab["lead_days"] == 1]
+    event = (g["observed"] > g["level_alert"]).to_numpy()
+    warn = g["warn_alert"].to_numpy(bool)
+    row = per_level[(per_level["lead"] == 1) & (per_level["forecast"] == "model") & (per_level["count"] == "day")]
+    assert row["hits"].iloc[0] + row["misses"].iloc[0] == event.sum()
+    assert row["hits"].iloc[0] == (warn & event).sum() and row["false_alarms"].iloc[0] == (warn & ~event).sum()
+    assert event[pd.to_datetime(g["valid_date"]).isin(["1976-04-29", "1976-05-01"]).to_numpy()].all()
+    # a single forecast issued on 1976-05-28 says the level's flow of its issue date, and its lead days theirs
+    fc, one, _ = warned_forecast(bundle, "st", data_dir=data, issue_date="1976-05-28", model_path=pretrained_ckpt,
+                                 user_levels={"alert": 0.6}, levels_in="stage")
+    assert one.levels["alert"].value == pytest.approx(10 * 0.5 ** 1.6)
+    days = pd.to_datetime(fc.table["valid_date"])
+    np.testing.assert_allclose(fc.table["level_alert"], np.where(days < "1976-06-01", 10 * 0.5 ** 1.6,
+                                                                 12.5 * 0.45 ** 1.6), rtol=1e-12)
+    # the command names the flows the water level had over the span
+    assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "st", "--data_dir", str(data), "--quiet",
+                 "--from", "1976-04-25", "--to", "1976-06-10", "--warning_levels", "alert=0.6", "--levels_in", "stage",
+                 "--output_dir", str(tmp_path / "fc")]) == 0
+    assert ("   alert: water level 0.6 m is 3.299-3.484 m3/s over the span, through the rating curve valid on each "
+            "valid day (reforecast.csv: level_alert)\n") in capsys.readouterr().out

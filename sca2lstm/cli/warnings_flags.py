@@ -189,6 +189,10 @@ def run_reforecast(args, bundle, path, out_dir, weather) -> int:
         print(level_line(n, lv, language) + say("reforecast_level", language, source=phrase(lv.source, language),
                                                 threshold=threshold_text(lv, language),
                                                 n=int(table[f"warn_{n}"].sum())))
+        if f"level_{n}" in table.columns and table[f"level_{n}"].nunique() > 1:  # the curve changed in the span
+            flows = table[f"level_{n}"]
+            print(say("level_by_curve", language, name=n, stage=f"{lv.stage:g}", low=f"{flows.min():.3f}",
+                      high=f"{flows.max():.3f}"))
     for line in rare_levels_note(warnings.levels, language):
         print(line)
     table = folder / "reforecast.csv"

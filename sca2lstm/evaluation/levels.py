@@ -396,21 +396,23 @@ def parse_probabilities(text: str, flag: str = "--warn_probability") -> dict:
     return out
 
 
-def stage_to_flow(rating_curve, stage: float, name: str) -> float:
-    """A water level (m) as a flow through the station's rating curve (one-line error without one)."""
+def stage_to_flow(rating_curve, stage: float, name: str, day=None) -> float:
+    """A water level (m) as a flow through the station's rating curve (one-line error without one), the curve
+    valid on ``day`` where given (else the latest)."""
     from ..data import rating
 
     if not rating_curve:
         raise DataError(f"level {name}={stage} m is a water level, but the station has no rating curve; give "
                         "the curve at import (--rating) or the level in m3/s")
     try:
-        return rating.level_discharge(rating_curve, float(stage))
+        return rating.level_discharge(rating_curve, float(stage), day)
     except UsageError as e:  # the curve's message names the stage only: name the level, as the import does
         raise UsageError(f"level {name}={float(stage):g} m: {e}") from None
 
 
 def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None, levels_in: str = "flow",
-                   dist: str = DEFAULT_DISTRIBUTION, water_year_start: int = 10, n_boot: int = N_BOOT) -> dict:
+                   dist: str = DEFAULT_DISTRIBUTION, water_year_start: int = 10, n_boot: int = N_BOOT,
+                   day=None) -> dict:
     """Every warning level of a station: fitted return-period levels, then the station file's, then the user's.
 
     Parameters
@@ -426,6 +428,9 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
     levels_in : {"flow", "stage"}
         Unit of ``user_levels``: m3/s, or water level in m through the rating curve. "stage" without
         ``user_levels`` is refused (UsageError) unless the station file holds water levels.
+    day : date, optional
+        The day water levels are converted for, through the rating curve valid then (a forecast's issue date);
+        None: the latest curve.
 
     Returns
     -------
@@ -444,7 +449,7 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
     out = record_levels(dates, q, train_start, train_end, dist, water_year_start, n_boot)
     for name, lv in stored.items():
         if lv.unit == "m":
-            out[name] = Level(name, stage_to_flow(curve, lv.value, name), "station metadata (water level)",
+            out[name] = Level(name, stage_to_flow(curve, lv.value, name, day), "station metadata (water level)",
                               stage=lv.value, warn_probability=lv.warn_probability)
         else:
             out[name] = Level(name, lv.value, "station metadata", warn_probability=lv.warn_probability)
@@ -462,7 +467,7 @@ def station_levels(dates, q, train_start, train_end, meta=None, user_levels=None
                              f"{stored[name].value:g} {stored[name].unit}; give {flag} to set it in "
                              f"{stored[name].unit}, or another name for a level in {unit}")
         if levels_in == "stage":
-            out[name] = Level(name, stage_to_flow(curve, v, name), "user (water level)", stage=float(v))
+            out[name] = Level(name, stage_to_flow(curve, v, name, day), "user (water level)", stage=float(v))
         else:
             out[name] = Level(name, float(v), "user")
     return out

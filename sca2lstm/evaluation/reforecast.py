@@ -56,11 +56,12 @@ class Warnings:
 
 
 def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = "flow", warn_override=None,
-                     dist: str | None = None, water_year_start: int | None = None) -> Warnings:
+                     dist: str | None = None, water_year_start: int | None = None, day=None) -> Warnings:
     """The station's levels (fitted on its training years, from its metadata file, from the user) and
     their warning probabilities (:func:`sca2lstm.evaluation.calibration.warn_probabilities`). ``dist`` and
     ``water_year_start`` of the return-period levels: as given, else the station metadata's (``flood_frequency``),
-    else GLO on October water years."""
+    else GLO on October water years. ``day``: the day a level given as a water level is a flow for, through the
+    rating curve valid then (a single forecast's issue date; None: the latest curve)."""
     dist = dist or ctx.meta.distribution or DEFAULT_DISTRIBUTION
     water_year_start = water_year_start or ctx.meta.water_year_start
     unit, curve = ("m", ctx.meta.rating_curve) if levels_in == "stage" else ("m3/s", None)
@@ -70,9 +71,10 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
     q, d = training_flows(ctx)
     if len(d):
         levels = station_levels(d, q, d[0], d[-1], meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
-                                dist=dist, water_year_start=water_year_start)
+                                dist=dist, water_year_start=water_year_start, day=day)
     else:
-        levels = station_levels([], [], None, None, meta=ctx.meta, user_levels=user_levels, levels_in=levels_in)
+        levels = station_levels([], [], None, None, meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
+                                day=day)
     probs = warn_probabilities(calibration, levels, warn_override)
     for n, (p, source, by_lead) in probs.items():
         levels[n].warn_probability = p
@@ -89,8 +91,28 @@ def _quantile_columns(table: pd.DataFrame) -> tuple[list, np.ndarray]:
     return [cols[i] for i in order], np.asarray(taus)[order]
 
 
+def add_level_flows(table: pd.DataFrame, warnings: Warnings, curve) -> pd.DataFrame:
+    """A copy of a reforecast ``table`` with ``level_<name>`` (m3/s) for each level given as a water level at a
+    station whose rating ``curve`` changed (periods of validity): its flow on each row's ``valid_date`` through
+    the curve valid then (the latest where none is), as the station's observed flows were converted from its
+    stages. Unchanged where there is no such level or the curve has one period: the level's one flow serves."""
+    from ..data.rating import as_curve
+
+    staged = {n: lv for n, lv in warnings.levels.items() if getattr(lv, "stage", None) is not None}
+    if not staged or curve is None or len(as_curve(curve).periods()) < 2:
+        return table
+    c = as_curve(curve)
+    out = table.copy()
+    for name, lv in staged.items():
+        q = c.discharge(np.full(len(out), float(lv.stage)), pd.DatetimeIndex(out["valid_date"])).q
+        # no curve valid on the day (after the last period) or the stage below that day's curve: the level's flow
+        out[f"level_{name}"] = np.where(np.isfinite(q), q, lv.value)
+    return out
+
+
 def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
-    """``p_exceed_<level>`` and ``warn_<level>`` for every level, from the table's median and quantile columns."""
+    """``p_exceed_<level>`` and ``warn_<level>`` for every level, from the table's median and quantile columns;
+    against the row's ``level_<name>`` where the table has it (:func:`add_level_flows`), else the level's flow."""
     cols, taus = _quantile_columns(table)
     all_taus = np.sort(np.r_[taus, 0.5])
     q = np.concatenate([table[cols].to_numpy(np.float64), table[["median"]].to_numpy(np.float64)], axis=1)
@@ -98,7 +120,8 @@ def add_exceedance(table: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
     out = table.copy()
     for name, lv in warnings.levels.items():
         # to the 4 decimals the files hold, so that a written 0.1500 against a warning probability of 0.15 warns
-        p = np.round(exceedance_probability(q, all_taus, lv.value), 4)
+        flow = out[f"level_{name}"].to_numpy(np.float64) if f"level_{name}" in out.columns else lv.value
+        p = np.round(exceedance_probability(q, all_taus, flow), 4)
         out[f"p_exceed_{name}"] = p
         by_lead = lv.extra.get("warn_probability_by_lead")
         if by_lead is not None and "lead_days" in out.columns:
@@ -185,8 +208,10 @@ def warned_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weat
         fc.members = pd.DataFrame(setup.adjust(m, None, None, np.full(len(m), last[0]), bound)[0],
                                   columns=fc.members.columns, index=fc.members.index)
     fc.calibration = setup.sources
-    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
-    fc.table = add_exceedance(fc.table, warnings)
+    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist, day=fc.issue_date)
+    # a water level's flow on each lead day by the curve valid then, as its reforecast row has it (a past issue date)
+    fc.table = add_exceedance(add_level_flows(fc.table, warnings, ctx.meta.rating_curve if ctx.meta is not None
+                                              else None), warnings)
     fc.rating_curve = ctx.meta.rating_curve if ctx.meta is not None else None
     fc.table = add_stage_columns(fc.table, fc.rating_curve)
     first = {n: int(first_warning_lead(fc.table[f"warn_{n}"].to_numpy(float), 0.5)) for n in warnings.levels}
@@ -467,9 +492,12 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     # A valid day the model trained or was validated on, or whose flow its blend was fitted on: a score on
     # it is in-sample (sca2lstm verify says so).
     tab["in_sample"] = ctx.seen_days(tab["valid_date"])
-    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist)
-    tab = add_stage_columns(tab, ctx.meta.rating_curve if ctx.meta is not None else None)
-    tab = add_exceedance(tab, warnings)
+    # a water level as the flow of the span's last issue date (levels.json, the level line); each row's own below
+    warnings = resolve_warnings(ctx, calib, user_levels, levels_in, warn_override, dist, day=e)
+    curve = ctx.meta.rating_curve if ctx.meta is not None else None
+    tab = add_stage_columns(tab, curve)
+    # a water level's flow on each valid day, through the curve the station's flows of that day were read by
+    tab = add_exceedance(add_level_flows(tab, warnings, curve), warnings)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     tab.attrs["left_out"].update((d, Said("outside_record", basin=ctx.basin, first=str(rec_first.date()),
                                           last=str(rec_last.date()))) for d in outside)

@@ -237,7 +237,8 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
     if not len(df):
         raise DataError(f"{p}: the table has no rows; nothing to verify")
     for c in df.columns:
-        if c in ("median", "observed", "persistence", "lead_days") or c in quantiles or c.startswith("p_exceed_"):
+        if (c in ("median", "observed", "persistence", "lead_days") or c in quantiles or c.startswith("p_exceed_")
+                or c.startswith("level_")):
             df[c] = _numbers(df[c], c, p)
         elif c.startswith("warn_") or c == "in_sample":
             df[c] = _flags(df[c], c, p)
@@ -385,6 +386,15 @@ def _flags(column: pd.Series, name: str, path) -> pd.Series:
     return text.isin(_YES)
 
 
+def _level_flow(g: pd.DataFrame, name: str, value: float):
+    """Level ``name``'s flow (m3/s) on each row of ``g``: its ``level_<name>`` column where the table has one (a water
+    level at a station whose rating curve changed, through the curve valid on the row's day), else ``value``."""
+    if f"level_{name}" not in g.columns:
+        return value
+    flow = g[f"level_{name}"].to_numpy(np.float64)
+    return np.where(np.isfinite(flow), flow, value)
+
+
 def level_names(df: pd.DataFrame) -> list[str]:
     """The levels a table warns on (its ``warn_<level>`` columns); their ``p_exceed_<level>`` may be absent (a
     table of another tool's yes/no warnings): the warnings are scored, the Brier skill is NaN."""
@@ -440,7 +450,7 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
             row[f"coverage{width}"] = _coverage(obs, lo_v, hi_v)
             if i == 0:  # the widest: also on the days above each level
                 for n, v in levels.items():
-                    row[f"coverage{width}_above_{n}"] = _coverage(obs, lo_v, hi_v, obs > v)
+                    row[f"coverage{width}_above_{n}"] = _coverage(obs, lo_v, hi_v, obs > _level_flow(g, n, v))
         if pairs:
             below = [(f"below_{c}", c) for c in cols[:-1] if have[c] < 0.5] + [("below_median", "median")] + \
                     [(f"below_{c}", c) for c in cols[:-1] if have[c] > 0.5]
@@ -463,10 +473,10 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
             p = gi[f"p_exceed_{n}"].to_numpy(np.float64) if f"p_exceed_{n}" in gi.columns else np.full(len(gi), np.nan)
             wv = gi[f"warn_{n}"]
             w = (wv.astype(str).str.lower() == "true").to_numpy()
-            v = levels.get(n)
-            ev = np.where(known, o > v, False) if v is not None else None
-            if ev is None:
+            if levels.get(n) is None:
                 continue
+            v = _level_flow(gi, n, levels[n])
+            ev = np.where(known, o > v, False)
             # Brier skill against the sample climatology of the verified days
             sel = known & np.isfinite(p)
             bs = float(np.mean((p[sel] - ev[sel]) ** 2)) if sel.any() else np.nan
