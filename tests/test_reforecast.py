@@ -704,6 +704,26 @@ def test_a_reforecast_span_reaching_past_the_record_issues_the_days_it_holds_and
                              "(1970-10-01..1977-12-31)" in err[0], err
 
 
+def _stage_station(tiny_data_dir, tmp_path, rating: str):
+    """Basin 32006's record as station ``st`` of water levels only, imported with the rating curve file ``rating``
+    (power-law segments; those of 1976-06-01 on read the flows as 12.5 (h - 0.15)^1.6, those before as
+    10 (h - 0.10)^1.6): its data folder."""
+    from sca2lstm.cli.main import main
+
+    flows = pd.read_csv(next(tiny_data_dir.rglob("*32006*.csv")), parse_dates=["date"])
+    old = flows["date"] < "1976-06-01"
+    q = flows["discharge_vol"].to_numpy()
+    flows["stage"] = np.where(old, 0.10 + (q / 10.0) ** (1 / 1.6), 0.15 + (q / 12.5) ** (1 / 1.6))
+    src = tmp_path / "station.csv"
+    flows[["date", "precipitation", "temperature", "stage"]].to_csv(src, index=False, date_format="%Y-%m-%d")
+    (tmp_path / "rating.csv").write_text(rating)
+    data = tmp_path / "data"
+    assert main(["station", "import", str(src), "--id", "st", "--out", str(data), "--lat", "52.39", "--lon", "-1.85",
+                 "--map", "date=date,precipitation=precipitation,temperature=temperature,stage=stage",
+                 "--rating", str(tmp_path / "rating.csv"), "--area_km2", "115.58"]) == 0
+    return data
+
+
 def test_a_water_level_warning_level_follows_the_rating_curve_valid_on_each_day_of_a_reforecast(
         bundle, pretrained_ckpt, tiny_data_dir, tmp_path, capsys):
     """A station whose rating curve was refitted on 1976-06-01: its flows before are its stages through the old
@@ -715,18 +735,8 @@ def test_a_water_level_warning_level_follows_the_rating_curve_valid_on_each_day_
     from sca2lstm.evaluation.exceedance import exceedance_probability
     from sca2lstm.evaluation.verify import verify
 
-    flows = pd.read_csv(next(tiny_data_dir.rglob("*32006*.csv")), parse_dates=["date"])
-    old = flows["date"] < "1976-06-01"
-    q = flows["discharge_vol"].to_numpy()
-    flows["stage"] = np.where(old, 0.10 + (q / 10.0) ** (1 / 1.6), 0.15 + (q / 12.5) ** (1 / 1.6))
-    src = tmp_path / "station.csv"
-    flows[["date", "precipitation", "temperature", "stage"]].to_csv(src, index=False, date_format="%Y-%m-%d")
-    (tmp_path / "rating.csv").write_text("a,b,h0,valid_from,valid_to\n10,1.6,0.10,1970-10-01,1976-05-31\n"
-                                         "12.5,1.6,0.15,1976-06-01,\n")
-    data = tmp_path / "data"
-    assert main(["station", "import", str(src), "--id", "st", "--out", str(data), "--lat", "52.39", "--lon", "-1.85",
-                 "--map", "date=date,precipitation=precipitation,temperature=temperature,stage=stage",
-                 "--rating", str(tmp_path / "rating.csv"), "--area_km2", "115.58"]) == 0
+    data = _stage_station(tiny_data_dir, tmp_path, "a,b,h0,valid_from,valid_to\n10,1.6,0.10,1970-10-01,1976-05-31\n"
+                                                   "12.5,1.6,0.15,1976-06-01,\n")
     capsys.readouterr()
     # 1976-04-29 and 05-01 flowed between the two curves' flows of 0.6 m: above the level by the old curve only
     tab, warnings = reforecast(bundle, "st", "1976-04-25", "1976-06-10", data_dir=data, model_path=pretrained_ckpt,
@@ -763,3 +773,21 @@ def test_a_water_level_warning_level_follows_the_rating_curve_valid_on_each_day_
                  "--output_dir", str(tmp_path / "fc")]) == 0
     assert ("   alert: water level 0.6 m is 3.299-3.484 m3/s over the span, through the rating curve valid on each "
             "valid day (reforecast.csv: level_alert)\n") in capsys.readouterr().out
+
+
+def test_a_water_level_above_the_gauged_range_is_said_extrapolated_once(bundle, pretrained_ckpt, tiny_data_dir,
+                                                                          tmp_path, caplog, monkeypatch):
+    """A warning level given as a water level above the curve's highest gauged stage: the forecast said twice that
+    its discharge is extrapolated (once checking the level against the record, once converting it)."""
+    import logging
+
+    data = _stage_station(tiny_data_dir, tmp_path, "a,b,h0,h_max,valid_from,valid_to\n"
+                                                   "10,1.6,0.10,2.5,1970-10-01,1976-05-31\n12.5,1.6,0.15,2.5,1976-06-01,\n")
+    monkeypatch.setattr(logging.getLogger("sca2lstm"), "propagate", True)   # the import's console set it off
+    with caplog.at_level("WARNING"):
+        reforecast(bundle, "st", "1976-06-01", "1976-06-03", data_dir=data, model_path=pretrained_ckpt,
+                   user_levels={"alert": 0.6, "top": 3.0}, levels_in="stage")
+    said = [r.getMessage() for r in caplog.records if "lies above the rating curve's highest gauged stage" in
+            r.getMessage()]
+    assert said == ["a water level of 3 m lies above the rating curve's highest gauged stage (2.5 m): its discharge is "
+                    "extrapolated"], said

@@ -654,14 +654,15 @@ def times_text(ratio: float) -> str:
 
 
 def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_levels",
-                      stage_flag: str = "--levels_in stage") -> list:
+                      stage_flag: str = "--levels_in stage", warn: bool = True) -> list:
     """Lines naming each warning level (name -> :class:`WarningLevel`) as a flow; a one-line DataError for a
     level the record's daily ``flows`` (m3/s) could never warn on, naming ``flag`` (and ``stage_flag``, how
     water levels are given).
 
     A flow level more than :data:`MAX_LEVEL_RATIO` times the record's highest daily flow would never warn
     (a level in l/s, say); one below the record's lowest daily flow would warn every day. A water level
-    (unit m) is converted by ``rating`` (its extrapolation above the gauged range is logged once).
+    (unit m) is converted by ``rating`` (its extrapolation above the gauged range is logged once; ``warn``
+    False: not here, where the caller converts the level again and logs it then).
     """
     if not levels:
         return []
@@ -671,7 +672,7 @@ def check_level_flows(flows, levels: dict, rating=None, flag: str = "--warning_l
         if lv.unit == "m":
             from .rating import level_discharge
             try:
-                flow, shown = level_discharge(rating, lv.value), f"{lv.value:g} m (water level) = "
+                flow, shown = level_discharge(rating, lv.value, warn=warn), f"{lv.value:g} m (water level) = "
             except UsageError as e:  # the curve's message names the stage only: name the level too
                 raise UsageError(f"{flag} {name}={lv.value:g} m: {e}") from None
         else:

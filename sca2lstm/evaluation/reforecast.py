@@ -67,7 +67,9 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
     unit, curve = ("m", ctx.meta.rating_curve) if levels_in == "stage" else ("m3/s", None)
     if user_levels and (unit == "m3/s" or curve is not None):  # no curve: station_levels says what is missing
         # as at import: a level the record could never warn on (typed in l/s, say), or would every day
-        check_level_flows(ctx.record.y, {n: WarningLevel(float(v), unit) for n, v in user_levels.items()}, curve)
+        # (quietly: station_levels converts the water levels again, and says once which lie above the gauged range)
+        check_level_flows(ctx.record.y, {n: WarningLevel(float(v), unit) for n, v in user_levels.items()}, curve,
+                          warn=False)
     q, d = training_flows(ctx)
     if len(d):
         levels = station_levels(d, q, d[0], d[-1], meta=ctx.meta, user_levels=user_levels, levels_in=levels_in,
