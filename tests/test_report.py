@@ -112,6 +112,19 @@ def test_a_forecast_report_shows_the_fan_chart_before_the_attention_bars(tmp_pat
     assert imgs == ["forecast_fan_chart.png", "forecast_attention_weights.png"]
 
 
+def test_a_verified_reforecast_folder_shows_its_scores_per_lead_and_level_beside_its_figure(tmp_path):
+    """A reforecast folder after ``sca2lstm verify``: its page showed verify.png alone, under "Other figures", and
+    none of the scores; it shows a Verification section with the figure and both tables."""
+    (tmp_path / "reforecast.csv").write_text("issue_date,valid_date,lead_days,median\n")
+    (tmp_path / "verify_per_lead.csv").write_text("lead,n_days,nse,persistence_nse\n1,184,0.486,0.351\n")
+    (tmp_path / "verify_per_level.csv").write_text("level,lead,forecast,count,pod,far\nalert,1,model,day,0.621,0.379\n")
+    _tiny_png(tmp_path / "verify.png")
+    page = _parse(build_report(tmp_path))
+    assert page.h2 == ["Verification"] and [i["data-src"] for i in page.imgs] == ["verify.png"]
+    text = " ".join(t.strip() for t in page.text if t.strip())
+    assert "verify_per_lead.csv" in text and "0.486" in text and "verify_per_level.csv" in text and "0.621" in text
+
+
 def test_report_of_empty_folder_and_title_escaping(tmp_path):
     out = build_report(tmp_path, title="<script>alert(1)</script>")
     src = out.read_text(encoding="utf-8")

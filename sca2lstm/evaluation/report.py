@@ -104,7 +104,8 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     pngs = _find(run_dir, "*.png")
-    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "forecast": [], "other": []}
+    groups: dict[str, list[Path]] = {"training": [], "hydro": [], "attention": [], "forecast": [], "verify": [],
+                                     "other": []}
     for p in pngs:
         groups[_figure_group(p.name)].append(p)
 
@@ -116,6 +117,7 @@ def build_report(run_dir, title: str | None = None, folder_name: str | None = No
         ("trials", "Tuning trials", _section_trials(run_dir)),
         ("metrics", "Metrics", _section_metrics(run_dir)),
         ("forecast", say("report_forecast", language), _section_forecast(run_dir, groups["forecast"], language)),
+        ("verification", "Verification", _section_verify(run_dir, groups["verify"])),
         ("hydrographs", "Hydrographs", _figures(run_dir, groups["hydro"])),
         ("attention", "Attention", _figures(run_dir, groups["attention"])),
         ("figures", "Other figures", _figures(run_dir, groups["other"])),
@@ -252,6 +254,20 @@ def _section_metrics(run_dir: Path) -> str:
                 out.append(_render_json(_read_json(path)))
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 out.append(_note(rel, e))
+    return "\n".join(out)
+
+
+def _section_verify(run_dir: Path, figures: list[Path]) -> str:
+    """A reforecast folder scored by ``sca2lstm verify``: its figure, then its scores per lead and per level, as the
+    command printed them (a page of the folder showed the figure alone, among other figures)."""
+    tables = [(name, run_dir / name) for name in ("verify_per_lead.csv", "verify_per_level.csv")]
+    if not figures and not any(path.is_file() for _, path in tables):
+        return ""
+    out = [_figures(run_dir, figures)]
+    for name, path in tables:
+        if path.is_file():
+            out.append(f"<h3>{_e(name)}</h3>")
+            out.append(_csv_table(path))
     return "\n".join(out)
 
 
@@ -577,6 +593,8 @@ def _figure_group(name: str) -> str:
     n = name.lower()
     if n.startswith("forecast"):
         return "forecast"
+    if n.startswith("verify"):
+        return "verify"
     if "hydrograph" in n or "performance" in n:
         return "hydro"
     if "attention" in n:
