@@ -301,7 +301,10 @@ def test_a_level_of_ones_own_cannot_take_a_return_period_levels_name():
         assert "\n" not in str(e.value)
         with pytest.raises(UsageError, match="'q100y' is the name of a return-period level"):
             parse("q100y=50")
-    assert lv.parse_levels("q2=1,Q2Y=2,q2y_local=3,q2yr=4") == {"q2": 1.0, "Q2Y": 2.0, "q2y_local": 3.0, "q2yr": 4.0}
+        # in any case: beside the fitted q2y it would be a second level differing only in case
+        with pytest.raises(UsageError, match="'Q2Y' is the name of a return-period level"):
+            parse("Q2Y=50")
+    assert lv.parse_levels("q2=1,q2y_local=3,q2yr=4") == {"q2": 1.0, "q2y_local": 3.0, "q2yr": 4.0}
 
 
 def test_parse_levels_and_probabilities():

@@ -52,7 +52,8 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _LEVEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,31}$")
 # The names of the return-period levels fitted on the record (q2y .. q20y, evaluation.levels.return_period_name):
 # a user's level of such a name would take the fitted level's place, and its warning probability chosen for it.
-_RETURN_PERIOD_NAME = re.compile(r"^q[0-9]+y$")
+# any case: Q2Y beside the fitted q2y would be two levels that differ only in case (refused for every other name)
+_RETURN_PERIOD_NAME = re.compile(r"^q[0-9]+y$", re.IGNORECASE)
 # Keys this module owns; every other key of the JSON object is provenance and is written back unchanged.
 OWN_KEYS = ("warning_levels", "rating_curve", "day", "weather", "flood_frequency")
 #: Distributions of the return-period levels (sca2lstm.evaluation.levels): GLO (the UK's Flood Estimation
