@@ -6,6 +6,7 @@ from scipy import stats
 
 from sca2lstm.evaluation.exceedance import (
     DEFAULT_WARN_PROBABILITY,
+    choose_warn_probabilities,
     choose_warn_probability,
     exceedance_probability,
     f1_by_threshold,
@@ -72,6 +73,24 @@ def test_choose_warn_probability_maximises_f1_and_needs_events():
     assert f1 == pytest.approx(np.nanmax(f1_by_threshold(truth, event)))
     assert 0.2 <= p <= 0.5 and n == event.sum()
     assert choose_warn_probability(truth[:50], np.zeros(50))[0] == DEFAULT_WARN_PROBABILITY
+
+
+def test_a_lead_whose_own_choice_says_nothing_takes_the_probability_pooled_over_the_leads():
+    """Lead 1 is calibrated; lead 2 never exceeds 0.05 on its event days (F1 0 at every threshold: the middle of
+    that plateau was 0.5, an arbitrary figure); lead 3 has 5 event days (fewer than 10). Both take the pooled one."""
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(size=4000)
+    event1 = rng.uniform(size=4000) < truth
+    p = np.stack([truth, np.where(event1, 0.01, 0.02), truth], axis=1)
+    event3 = np.zeros(4000)
+    event3[:5] = 1
+    e = np.stack([event1, event1, event3], axis=1).astype(float)
+    pooled, f1, n, by_lead = choose_warn_probabilities(p, e)
+    assert (pooled, f1, n) == choose_warn_probability(p, e)
+    assert by_lead[0] == choose_warn_probability(p[:, 0], e[:, 0])[0]
+    assert np.nanmax(f1_by_threshold(p[:, 1], e[:, 1])) == 0.0
+    assert by_lead[1] == pooled and by_lead[2] == pooled
+    assert pooled != DEFAULT_WARN_PROBABILITY
 
 
 def test_default_warning_probability_says_why_it_is_the_default():

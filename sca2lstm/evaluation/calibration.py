@@ -13,9 +13,10 @@ validation part into the pretraining years):
   distribution towards persistence without narrowing it. On the days it was fitted on, the blended
   median is never worse than persistence or the raw model.
 * **Warning probabilities.** Per level (``q2y`` .. ``q20y``), pooled over basins, the probability of
-  exceedance above which warning maximises F1 (:func:`choose_warn_probability`): one per lead
+  exceedance above which warning maximises F1 (:func:`choose_warn_probabilities`): one per lead
   (``by_lead``, used by the forecasts: a day-1 forecast is sharper than a day-7 one, so the best
-  threshold differs) and one pooled over the leads (``warn_probability``, the figure ``levels.json`` shows).
+  threshold differs) and one pooled over the leads (``warn_probability``, the figure ``levels.json`` shows), which a
+  lead with too few event days or none warned on takes.
 
 * **Spread per lead** (:mod:`sca2lstm.evaluation.spread`): each quantile's distance from the median is
   rescaled per lead, state and weather setting, pooled over basins, so that the 90 % interval holds about
@@ -48,7 +49,7 @@ from ..data.tables import read_json
 from ..errors import DataError
 from ..fileio import atomic_write_text, file_sha256, json_text
 from ..words import Source
-from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probability, exceedance_probability
+from .exceedance import DEFAULT_WARN_PROBABILITY, choose_warn_probabilities, exceedance_probability
 from .levels import RETURN_PERIODS, record_levels, return_period_name
 from .persistence import fit_blend
 from .recession import RecessionBound, apply_bound, fit_recession
@@ -589,8 +590,7 @@ def calibrate(bundle, model_path, data_dir=None, basins=None, max_basins: int = 
         if not ps:
             continue
         p_all, e_all = np.concatenate(ps), np.concatenate(es)  # [n, L] over basins
-        p, f1, n = choose_warn_probability(p_all, e_all)
-        by_lead = [choose_warn_probability(p_all[:, k], e_all[:, k])[0] for k in range(p_all.shape[1])]
+        p, f1, n, by_lead = choose_warn_probabilities(p_all, e_all)
         warn[name] = {"warn_probability": p, "f1": None if np.isnan(f1) else f1, "event_days": n,
                       "by_lead": by_lead}
     emulated = [w for w in spread if w in ("forecast", "ensemble")]

@@ -174,6 +174,27 @@ def choose_warn_probability(p, event, grid=WARN_GRID, min_events: int = MIN_EVEN
     return float(np.asarray(grid)[k]), float(f1[k]), n_ev
 
 
+def choose_warn_probabilities(p, event, grid=WARN_GRID, min_events: int = MIN_EVENTS):
+    """The warning probability pooled over the leads and one per lead (:func:`choose_warn_probability`).
+
+    ``p``, ``event``: ``[n, L]`` exceedance probabilities and events (1, 0, NaN unobserved) of validation forecasts
+    at leads 1..L. A lead whose own choice says nothing (fewer than ``min_events`` event days, or no threshold that
+    warns on one of them: F1 0 everywhere, whose plateau's middle would be an arbitrary 0.5) takes the pooled one,
+    chosen on the same days.
+
+    Returns
+    -------
+    (probability, F1 at it, number of event days, [probability per lead])
+    """
+    p, event = np.asarray(p, dtype=np.float64), np.asarray(event, dtype=np.float64)
+    pooled, f1, n = choose_warn_probability(p, event, grid, min_events)
+    by_lead = []
+    for k in range(p.shape[1]):
+        pk, f1k, _ = choose_warn_probability(p[:, k], event[:, k], grid, min_events)
+        by_lead.append(pk if np.isfinite(f1k) and f1k > 0 else pooled)
+    return pooled, f1, n, by_lead
+
+
 def quantile_column(level: float) -> str:
     """Column name of a quantile level: 0.05 -> ``q05``; 0.025 -> ``q025`` (thousandths where the level is not a
     whole percent, as the readers of the tables parse three digits).
