@@ -1591,6 +1591,46 @@ def test_max_reading_gap_sets_the_silence_an_excerpt_record_is_drawn_across(tmp_
     assert pd.read_csv(tmp_path / "b" / "timeseries" / "s72.csv", index_col="date").equals(ts)
 
 
+def test_a_date_column_and_a_time_column_read_as_one_timestamp(tmp_path, capsys):
+    """A township book writes the day and the hour of a reading in two columns (日期 2018/1/1, 时间 8:00; in Excel a
+    date cell and a time cell): --map ...,time=时间 reads them as the one timestamp a single column would give, so an
+    excerpt record's 08:00 readings stay on their day and a flood day's 14:00 and 20:00 readings inside it.
+    --date_format then describes the date and the time together (a book's 8时)."""
+    import openpyxl
+
+    one = tmp_path / "one.csv"
+    _excerpt_with_a_silence(one)
+    rows = [line.split(",") for line in one.read_bytes().decode("gbk").split("\r\n")[1:] if line]
+    stamps = [pd.Timestamp(r[0]) for r in rows]
+    flags = ["--discharge_unit", "m3/s", "--day_start", "08:00"]
+
+    def imp(f, sid, date_map, *more):
+        rc, _, err = run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(tmp_path / "d"), "--map",
+                                  f"{date_map},discharge=流量,precipitation=雨量", *flags, *more])
+        assert rc == 0, err
+        return (tmp_path / "d" / "timeseries" / f"{sid}.csv").read_bytes()
+
+    single = imp(one, "one", "date=时间")
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "one.csv", index_col="date")
+    assert ts.loc["2018-07-01", "discharge_max"] == 20.0 and ts.loc["2018-07-01", "precipitation"] == 12.5
+    two = tmp_path / "two.csv"
+    lines = ["日期,时间,流量,雨量"] + [f"{t.year}/{t.month}/{t.day},{t.hour}:{t.minute:02d},{q},{p}"
+                                      for t, (_, q, p) in zip(stamps, rows)]
+    two.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    assert imp(two, "two", "date=日期,time=时间") == single
+    wb = openpyxl.Workbook()
+    wb.active.append(["日期", "时间", "流量", "雨量"])
+    for t, (_, q, p) in zip(stamps, rows):
+        wb.active.append([t.normalize().to_pydatetime(), t.time(), float(q), float(p)])   # a date cell, a time cell
+    book = tmp_path / "two.xlsx"
+    wb.save(book)
+    assert imp(book, "book", "date=日期,time=时间") == single
+    hours = tmp_path / "hours.csv"
+    lines = ["日期,时间,流量,雨量"] + [f"{t:%Y-%m-%d},{t.hour}时,{q},{p}" for t, (_, q, p) in zip(stamps, rows)]
+    hours.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    assert imp(hours, "hours", "date=日期,time=时间", "--date_format", "%Y-%m-%d %H时") == single
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "12", "721", "1e9", "inf", "nan"])
 def test_a_bad_max_reading_gap_is_one_line_naming_it_and_the_range_nothing_written(value, tmp_path, capsys):
     f = tmp_path / "摘录.csv"
