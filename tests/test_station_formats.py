@@ -1631,6 +1631,32 @@ def test_a_date_column_and_a_time_column_read_as_one_timestamp(tmp_path, capsys)
     assert imp(hours, "hours", "date=日期,time=时间", "--date_format", "%Y-%m-%d %H时") == single
 
 
+@pytest.mark.parametrize("blank", ["time", "date"])
+def test_a_row_giving_only_its_date_or_only_its_time_is_refused_naming_it(blank, tmp_path, capsys):
+    """A blank time beside a date is no midnight: read as 00:00, the 08:00 reading moved to the day before and made a
+    daily book an excerpt record. A blank date beside a time (the day written on its first reading only) is no day to
+    guess. Either is one line naming the column, the row and what stands beside it; nothing is written."""
+    days = pd.date_range("2018-01-01", periods=760, freq="D")
+    lines = ["日期,时间,流量,雨量"]
+    for i, t in enumerate(days):
+        lines.append(f"{t:%Y/%m/%d},{'' if blank == 'time' and i in (100, 200) else '8:00'},{2.0 + i % 7},{i % 3}")
+        if i == 180:   # a flood day read again at 14:00
+            lines.append(f"{'' if blank == 'date' else f'{t:%Y/%m/%d}'},14:00,20,5")
+    f = tmp_path / "book.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    out = tmp_path / "d"
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "book", "--out", str(out), "--map",
+                                   "date=日期,time=时间,discharge=流量,precipitation=雨量", "--discharge_unit", "m3/s",
+                                   "--day_start", "08:00"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and not out.exists(), (stdout, err)
+    if blank == "time":
+        assert "time column '时间' is empty on row 102 beside '2018/04/11' (2 such row(s)); write each reading's " \
+               "time of day (0:00 for midnight)" in err
+    else:
+        assert "date column '日期' is empty on row 183 beside '14:00' (1 such row(s)); write the date on every row" \
+               in err
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "12", "721", "1e9", "inf", "nan"])
 def test_a_bad_max_reading_gap_is_one_line_naming_it_and_the_range_nothing_written(value, tmp_path, capsys):
     f = tmp_path / "摘录.csv"

@@ -473,6 +473,31 @@ def _trailing_blank_rows(frame: pd.DataFrame) -> int:
     return n
 
 
+def _check_date_beside_time(dates: pd.Series, times: pd.Series, date_col: str, time_col: str, rows) -> None:
+    """Refuse a row of a date column and a time column that gives only one of the two.
+
+    A blank time beside a date is no midnight (a reading at midnight is written 0:00): read as one, it would move
+    the reading to the day before an 08:00 day start. A blank date beside a time (a book that writes the day on a
+    day's first reading only) is no day to guess. Rows blank in both are left to the date reader.
+
+    Raises
+    ------
+    DataError
+        Naming the column, the first such row (its file row), what stands beside it and how many there are.
+    """
+    def blank(s: pd.Series) -> np.ndarray:
+        return (s.isna() | (s.astype("string").str.strip() == "")).to_numpy(dtype=bool)
+
+    for missing, given, col, other, fix in (
+            (blank(times), blank(dates), time_col, dates, "write each reading's time of day (0:00 for midnight)"),
+            (blank(dates), blank(times), date_col, times, "write the date on every row, a day's later readings too")):
+        only = np.flatnonzero(missing & ~given)
+        if len(only):
+            i = int(only[0])
+            raise DataError(f"{'time' if col == time_col else 'date'} column {col!r} is empty on row {rows[i]} beside "
+                            f"{str(other.iloc[i]).strip()!r} ({len(only)} such row(s)); {fix}")
+
+
 def _drop_label_rows(frame: pd.DataFrame, date_col: str, rows, summary: list, date_format: str | None = None):
     """``(frame, rows, head)``: ``frame`` without up to :data:`MAX_LABEL_ROWS` leading and trailing rows whose date
     cell has no digit (trailing: or holds words, a note or a summary row with a year in it), and leading
@@ -686,6 +711,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     named_keys = check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
+        _check_date_beside_time(frame[cols["date"]], frame[cols["time"]], cols["date"], cols["time"], rows)
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
                  + frame[cols["time"]].fillna(""))
     excel = table is not None and table.kind in ("xlsx", "xls")
