@@ -402,6 +402,44 @@ def _hourly_stage_station(path, encoding="gbk"):
     return df, idx
 
 
+def test_a_rating_curve_beside_a_discharge_column_is_said_and_checked_against_the_records_pairs(tmp_path, capsys):
+    """A station writing both its flows and its water levels keeps the flows it wrote; the curve given with them
+    (for the forecasts' water levels and levels in stage) was kept without a word. The summary now says what it does
+    and how it compares with the record's own pairs, and a curve a factor 2 away (a wrong a, h0 or datum) is
+    warned about. Stages are written to 1e-6 m at depths of 2 cm or more, so the ratio is exact to the 2 decimals
+    printed."""
+    a, b, h0 = 5.0, 1.6, 0.2
+    src = daily_frame(seed=4)
+    src["q"] = src["q"] + 0.1
+    h = np.round(h0 + (src["q"] / a) ** (1 / b), 6)
+    lines = ["日期,雨量,流量,水位"] + [f"{d:%Y-%m-%d},{p},{q},{s}" for (d, p, _, q), s in
+                                       zip(src.itertuples(index=False), h)]
+    f = tmp_path / "both.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    out = tmp_path / "d"
+
+    def imp(sid, curve):
+        return run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(out), "--map",
+                            "date=日期,precipitation=雨量,discharge=流量,stage=水位", "--discharge_unit", "m3/s",
+                            "--rating", curve])
+
+    said = ("rating curve beside the discharge column '流量': the flows are that column's; the curve gives the "
+            "forecasts' water levels and turns levels in stage into flows; at the 740 times with both, it gives a "
+            "median {} times the column's flow (5-95 %: {})")
+    rc, stdout, err = imp("good", f"a={a},b={b},h0={h0}")
+    assert rc == 0, err
+    assert said.format("1.00", "1.00-1.00") in stdout and "rating curve gives a median" not in stdout
+    rc, stdout, err = imp("off", f"a={2 * a},b={b},h0={h0}")
+    assert rc == 0, err
+    assert said.format("2.00", "2.00-2.00") in stdout
+    assert ("warning: the rating curve gives a median 2.00 times the flow of column '流量' at the water levels of "
+            "column '水位' written beside it (740 times with both)") in stdout
+    # the flows stay the column's, and the curve is stored for the forecasts
+    ts = pd.read_csv(out / "timeseries" / "off.csv")
+    np.testing.assert_allclose(ts["discharge_vol"], src["q"])
+    assert read_station_meta(out, "off").rating_curve is not None
+
+
 def test_stage_only_station_with_rating_gauges_and_levels_in_stage(tmp_path, capsys):
     f = tmp_path / "水文站.csv"
     df, idx = _hourly_stage_station(f)

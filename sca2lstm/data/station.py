@@ -271,6 +271,46 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
     return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
 
 
+# A rating curve that gives a median of this factor or more above (or below) the flows written beside its water
+# levels does not describe them: gaugings scatter some 10-20 % about a good curve, and a curve shifted by a bed's
+# scour or a change of datum drifts by tens of per cent, while a wrong datum, h0 or unit is off by a factor of 2 or
+# more.
+CURVE_FLOW_FACTOR = 1.5
+
+
+def _compare_curve(raw: pd.DataFrame, o: ImportOptions, q_col: str, h_col: str, summary: list,
+                   warnings: list) -> None:
+    """Say what a rating curve given beside a discharge column does, and how far it lies from the record's pairs.
+
+    The flows are the column's; the curve gives the forecasts' water levels and turns warning levels in stage into
+    flows. It is compared with the column at every time that has both values (the curve at the time's water level
+    over the flow written there): the summary gives the median and the 5-95 % range of that ratio, and a median
+    :data:`CURVE_FLOW_FACTOR` or more away from 1 is warned about, since levels in stage and forecast water levels
+    would then follow another river than the flows the model learns.
+    """
+    to_m3s = {"m3/s": 1.0, "l/s": 1e-3}.get(o.discharge_unit)
+    if to_m3s is None:  # mm/d, which needs the area
+        to_m3s = o.area_km2 / 86.4
+    q = raw["discharge"].to_numpy(np.float64) * to_m3s
+    curve = o.rating.discharge(raw["stage"].to_numpy(np.float64), raw.index).q
+    both = np.isfinite(q) & np.isfinite(curve) & (q > 0) & (curve > 0)
+    what = (f"rating curve beside the discharge column {q_col!r}: the flows are that column's; the curve gives the "
+            "forecasts' water levels and turns levels in stage into flows")
+    if not both.any():
+        summary.append(f"{what}; no time has a flow and a water level above the curve's zero-flow stage to compare it "
+                       "with")
+        return
+    ratio = curve[both] / q[both]
+    med, lo, hi = (float(np.quantile(ratio, x)) for x in (0.5, 0.05, 0.95))
+    summary.append(f"{what}; at the {int(both.sum())} times with both, it gives a median {med:.2f} times the column's "
+                   f"flow (5-95 %: {lo:.2f}-{hi:.2f})")
+    if not 1 / CURVE_FLOW_FACTOR < med < CURVE_FLOW_FACTOR:
+        warnings.append(f"the rating curve gives a median {med:.2f} times the flow of column {q_col!r} at the water "
+                        f"levels of column {h_col!r} written beside it ({int(both.sum())} times with both): warning "
+                        "levels in stage and forecast water levels would not match the flows the model learns; check "
+                        "the curve (a newer one, its datum, h0) and --discharge_unit")
+
+
 def _check_stage_span(h: np.ndarray, col: str) -> None:
     """DataError where the water levels ``h`` (m) of column ``col`` span more than twice :data:`MAX_DEPTH_M`."""
     span = float(np.nanmax(h) - np.nanmin(h))
@@ -796,6 +836,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     rating_meta = None
     if "stage" in raw:
         rating_meta = _stage_to_discharge(raw, o, cols["stage"], summary, warnings, "discharge" not in cols)
+        if "discharge" in cols and o.rating is not None:
+            _compare_curve(raw, o, cols["discharge"], cols["stage"], summary, warnings)
     daily, n_rows_missing, sub = _to_days(raw, o, m["date"], gauge_keys, summary)
     if o.max_reading_gap is not None and "irregular" not in (sub or {}):
         # given for every station of a spec, say: not refused, but its user learns it did nothing here
