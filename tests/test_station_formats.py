@@ -212,6 +212,33 @@ def test_xlsx_formula_cells_without_a_saved_value_are_refused_not_read_as_missin
     assert not out.exists()
 
 
+def test_a_book_kept_a_sheet_a_year_is_told_why_one_sheet_is_too_short_and_which_sheets_hold_the_rest(tmp_path,
+                                                                                                        capsys):
+    """A township workbook keeps a sheet a year (2018年, 2019年, 2020年). One sheet is read, and a year alone is under
+    the two-year minimum: the refusal said only that, as if the station had one year. It now names the sheet read,
+    the others, and how to import them all; nothing is written."""
+    import openpyxl
+
+    src = daily_frame(days=3 * 365, seed=5)
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for year in (2018, 2019, 2020):
+        ws = wb.create_sheet(f"{year}年")
+        ws.append([f"某某水文站 {year} 年逐日水文要素表"])
+        ws.append(["日期", "雨量", "流量"])
+        for d, p, _, q in src[src["date"].dt.year == year].itertuples(index=False):
+            ws.append([d.to_pydatetime(), p, q])
+    f = tmp_path / "逐年.xlsx"
+    wb.save(f)
+    out = tmp_path / "data"
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "yearly", "--out", str(out), "--map",
+                              "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert "365 days of observed discharge (2018-01-01..2018-12-31); the minimum is 730 days (2 years); read from " \
+           "sheet '2018年' only (its other sheets: 2 '2019年', 3 '2020年'): a record kept a sheet a year is imported " \
+           "from one sheet holding every year" in err, err
+
+
 def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
     import openpyxl
 

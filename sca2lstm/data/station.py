@@ -890,8 +890,14 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                   "curve and have no discharge (check its zero-flow stage h0)"
                   if rating_meta and rating_meta["below_masked"] else "")
         span = f" ({obs_days[0].date()}..{obs_days[-1].date()})" if n_obs else ""
+        # A book kept a sheet a year: one sheet is read, and its year alone is too short; the others are named.
+        others = tables.sheet_listing(table.sheets, leaving=table.sheet) \
+            if table is not None and table.kind != "csv" and len(table.sheets) > 1 else ""
+        sheets = (f"; read from sheet {table.sheet!r} only (its other sheets: {others}): a record kept a sheet a year "
+                  "is imported from one sheet holding every year, copied one under the other below one header (or "
+                  "a CSV of it)") if others else ""
         raise DataError(f"station {o.station_id}: {n_obs} days of observed discharge{span}; the minimum is "
-                        f"{MIN_OBSERVED_DAYS} days (2 years){masked}")
+                        f"{MIN_OBSERVED_DAYS} days (2 years){masked}{sheets}")
     check_water_balance(ts, o)
     summary.extend(check_level_flows(ts["discharge_vol"], o.warning_levels, o.rating))
     if n_obs < WARN_OBSERVED_DAYS:
