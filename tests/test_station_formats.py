@@ -281,6 +281,33 @@ def test_xlsx_with_a_title_row_and_a_chosen_sheet(tmp_path, capsys):
     assert rc == 1 and "(read from sheet '封面'; another with --sheet: 2 '说明', 3 '逐日')" in err and "--sep" not in err
 
 
+def test_a_running_total_of_rain_is_refused_as_such_not_as_rain_in_tenths_of_a_mm(tmp_path, capsys):
+    """A logger's running total (累计雨量, reset each year) mapped as precipitation was summed per day and refused as
+    rain averaging millions of mm a year, with the advice to read it in 0.1 mm (still a hundred thousand mm). It is
+    refused for what it is, naming the column and how to turn it into the rain of each period; nothing is written.
+    The same rain given per day imports."""
+    src = daily_frame(seed=6)
+    total = src.groupby(src["date"].dt.year)["p"].cumsum().round(1)
+    f = tmp_path / "累计.csv"
+    out = tmp_path / "data"
+
+    def imp(rain):
+        lines = ["日期,雨量,流量"] + [f"{d:%Y-%m-%d},{p},{q}" for d, p, q in zip(src["date"], rain, src["q"])]
+        f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+        return run(capsys, ["station", "import", str(f), "--id", "cum", "--out", str(out), "--map",
+                            "date=日期,precipitation=雨量,discharge=流量", "--discharge_unit", "m3/s"])
+
+    rises, falls = int((np.diff(total) > 0).sum()), int((np.diff(total) < 0).sum())
+    assert falls == 2   # the two new years
+    rc, _, err = imp(total)
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert (f"column '雨量' (precipitation) rises in {rises} steps and falls in only 2: a running total (累计雨量) "
+            "rather than the rain of each period? Give the rain of each period (时段雨量") in err, err
+    assert "0.1mm" not in err
+    rc, _, err = imp(src["p"])
+    assert rc == 0, err
+
+
 # ------------------------------------------------------------------------------------------ hourly, 08:00
 def test_hourly_aggregation_across_the_0800_boundary_by_hand():
     """Three days of hourly values; the hydrological day runs 08:00 to 08:00 and is named by its start."""
