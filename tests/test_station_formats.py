@@ -308,6 +308,26 @@ def test_a_running_total_of_rain_is_refused_as_such_not_as_rain_in_tenths_of_a_m
     assert rc == 0, err
 
 
+def test_temperature_without_latitude_warns_that_pet_is_masked_and_names_the_flag(tmp_path, capsys):
+    """A station file with temperature and no PET column gets Oudin PET, which needs the gauge's latitude. The guide's
+    imports mostly give no --lat, and the summary said PET 'is derived ... (masked when either is missing)', leaving
+    its user to work out that it was. It is now a warning naming --lat; with --lat the summary says PET is derived."""
+    f = tmp_path / "t.csv"
+    daily_frame(seed=7).to_csv(f, index=False)
+    argv = ["station", "import", str(f), "--out", str(tmp_path / "d"), "--map",
+            "date=date,precipitation=p,temperature=t,discharge=q", "--discharge_unit", "m3/s"]
+    rc, stdout, err = run(capsys, [*argv, "--id", "nolat"])
+    assert rc == 0, err
+    assert ("warning: station nolat: no PET column and no --lat: PET cannot be derived from the temperature (Oudin "
+            "needs the gauge's latitude) and is masked on every day where a model reads it; give --lat (degrees "
+            "north) to derive it") in stdout
+    rc, stdout, err = run(capsys, [*argv, "--id", "lat", "--lat", "30.2"])
+    assert rc == 0, err
+    assert "no --lat" not in stdout
+    assert "no PET column: PET is derived from temperature and the gauge's latitude (Oudin) where a model reads it" \
+        in stdout
+
+
 # ------------------------------------------------------------------------------------------ hourly, 08:00
 def test_hourly_aggregation_across_the_0800_boundary_by_hand():
     """Three days of hourly values; the hydrological day runs 08:00 to 08:00 and is named by its start."""

@@ -953,9 +953,17 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         summary.append("unknown, masked for the model: " + (", ".join(a for a in wanted if a not in attrs) or "none"))
     if computed:
         summary.append("computed from the station's meteorology (CAMELS-GB definitions): " + ", ".join(computed))
-    if "pet" not in ts:
-        summary.append("no PET column: PET is derived from temperature and gauge_lat where the model needs it "
-                       "(masked when either is missing)")
+    if "pet" not in ts and "temperature" not in ts:
+        summary.append("no PET column and no temperature: the PET input is masked where a model reads it")
+    elif "pet" not in ts and attrs.get("gauge_lat") is None:
+        # Oudin PET needs the latitude (the day's extraterrestrial radiation): without it a model reading PET gets
+        # none on any day, though the user knows the number
+        warnings.append(f"station {o.station_id}: no PET column and no --lat: PET cannot be derived from the "
+                        "temperature (Oudin needs the gauge's latitude) and is masked on every day where a model reads "
+                        "it; give --lat (degrees north) to derive it")
+    elif "pet" not in ts:
+        summary.append("no PET column: PET is derived from temperature and the gauge's latitude (Oudin) where a model "
+                       "reads it")
     if "temperature" not in ts:
         summary.append("no temperature column: the temperature input is masked")
     provenance = {"source": source, "source_sha256": sha256,
