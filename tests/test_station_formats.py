@@ -1763,7 +1763,7 @@ def test_a_row_giving_only_its_date_or_only_its_time_is_refused_naming_it(blank,
     assert rc == 1 and len(err.strip().splitlines()) == 1 and not out.exists(), (stdout, err)
     if blank == "time":
         assert "time column '时间' is empty on row 102 beside '2018/04/11' (2 such row(s)); write each reading's " \
-               "time of day (0:00 for midnight)" in err
+               "time of day (0:00 for midnight), or delete a row that holds no reading" in err
     else:
         assert "date column '日期' is empty on row 183 beside '14:00' (1 such row(s)); write the date on every row" \
                in err

@@ -549,7 +549,8 @@ def _check_date_beside_time(dates: pd.Series, times: pd.Series, date_col: str, t
         return (s.isna() | (s.astype("string").str.strip() == "")).to_numpy(dtype=bool)
 
     for missing, given, col, other, fix in (
-            (blank(times), blank(dates), time_col, dates, "write each reading's time of day (0:00 for midnight)"),
+            (blank(times), blank(dates), time_col, dates, "write each reading's time of day (0:00 for midnight), "
+             "or delete a row that holds no reading"),
             (blank(dates), blank(times), date_col, times, "write the date on every row, a day's later readings too")):
         only = np.flatnonzero(missing & ~given)
         if len(only):
