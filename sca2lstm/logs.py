@@ -8,6 +8,7 @@ evaluation) without the library layers knowing about the command line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -84,6 +85,35 @@ def setup_logging(quiet: bool = False, logfile=None) -> None:
         fh = logging.FileHandler(logfile, encoding="utf-8")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         root.addHandler(fh)
+
+
+@contextlib.contextmanager
+def logging_for_run(quiet: bool = False):
+    """The package's console handlers (:func:`setup_logging`) for one command run, taken off when it ends.
+
+    However the run ends (its result, an error, Ctrl-C), the ``sca2lstm`` logger is left as the run found it:
+    the handlers the run attached (the console's, and any log file it failed to detach) are removed and closed,
+    the caller's own handlers, detached during the run, are attached again, and its level and propagation are
+    restored. ``main(argv)`` called again in the same process (a notebook, a script looping over stations, a
+    test) thus never writes to a stream or log file of an earlier call, which may be closed by then ('--- Logging
+    error --- ValueError: I/O operation on closed file'), and never twice to one stream.
+    """
+    root = logging.getLogger(ROOT)
+    callers, level, propagate = list(root.handlers), root.level, root.propagate
+    for h in callers:  # detached, not closed: they are the caller's
+        root.removeHandler(h)
+    try:
+        setup_logging(quiet)
+        yield
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            if h not in callers:
+                h.close()
+        for h in callers:
+            root.addHandler(h)
+        root.setLevel(level)
+        root.propagate = propagate
 
 
 class HeldRecords(logging.Handler):

@@ -153,3 +153,93 @@ def test_a_closed_console_inside_the_services_event_loop_stops_the_console_lines
     finally:
         sys.stdout = real
         setup_logging()
+
+
+def _damaged_dataset(folder, day: int):
+    """One synthetic basin (32006) with a physically impossible rainfall on ``day``: reading it logs a warning."""
+    from sca2lstm.data.synthetic import generate_synthetic
+
+    generate_synthetic(folder, n_basins=1, seed=3, end="1972-12-31")
+    csv = next((folder / "timeseries").glob("*32006*.csv"))
+    df = pd.read_csv(csv)
+    df.loc[day, "precipitation"] = -5.0
+    df.to_csv(csv, index=False)
+    return folder
+
+
+def _package_logger_state():
+    logger = logging.getLogger("sca2lstm")
+    return list(logger.handlers), logger.level, logger.propagate
+
+
+@pytest.mark.parametrize("outcome", ["ok", "error", "ctrl-c"])
+def test_a_command_leaves_the_package_logger_as_it_found_it_however_it_ends(tmp_path, capsys, monkeypatch, outcome):
+    """main(argv) attaches its console handlers for the run only: after it (exit 0, a one-line error, Ctrl-C) the
+    package logger has the caller's handlers, level and propagation again, and the caller's handler is not closed."""
+    from sca2lstm.cli.data import main
+
+    data = _damaged_dataset(tmp_path / "camels", 10)
+    if outcome == "error":
+        data = tmp_path / "no_such_folder"
+    if outcome == "ctrl-c":
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+        monkeypatch.setattr("sca2lstm.data.dataset.load_basins", interrupted)
+    logger = logging.getLogger("sca2lstm")
+    mine = logging.StreamHandler(io.StringIO())
+    monkeypatch.setattr(logger, "handlers", [mine])
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "level", logging.DEBUG)
+    before = _package_logger_state()
+    rc = main(["check", "--data_dir", str(data)])
+    assert rc == {"ok": 0, "error": 1, "ctrl-c": 130}[outcome], capsys.readouterr()
+    assert _package_logger_state() == before
+    logger.debug("the caller's handler still writes")
+    assert "the caller's handler still writes" in mine.stream.getvalue()
+
+
+def test_a_second_command_in_one_process_writes_nothing_to_the_first_ones_closed_stream(tmp_path, capsys,
+                                                                                         monkeypatch):
+    """A script that runs main(argv) per station with its output in a file, closed after each: what is logged after
+    the first run (a library call, the next run) went to the first run's closed file, printing '--- Logging error
+    --- ValueError: I/O operation on closed file' with a traceback on stderr before the next run's own lines."""
+    import sys
+
+    from sca2lstm.cli.data import main
+    from sca2lstm.config import load_config
+    from sca2lstm.data.dataset import load_basins
+
+    first, second = _damaged_dataset(tmp_path / "a", 11), _damaged_dataset(tmp_path / "b", 12)
+    own = _damaged_dataset(tmp_path / "c", 13)
+    station_out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", station_out)
+    assert main(["check", "--data_dir", str(first)]) == 0
+    monkeypatch.undo()
+    assert station_out.getvalue().count("1 physically impossible values set to missing") == 1
+    station_out.close()
+    load_basins(own, ["32006"], load_config(), skip_bad=True)   # the script reads a basin itself: a warning
+    assert main(["check", "--data_dir", str(second)]) == 0
+    out = capsys.readouterr()
+    assert "Logging error" not in out.err and "closed file" not in out.err, out.err
+    # the second run's warning once, on its own stdout
+    assert out.out.count("basin 32006: 1 physically impossible values set to missing") == 1, out.out
+
+
+@pytest.mark.slow
+def test_two_pretraining_runs_in_one_process_keep_their_lines_to_their_own_log_file_and_say_each_once(
+        tiny_data_dir, tmp_path, capsys):
+    from sca2lstm.cli.train import main
+
+    conf = tmp_path / "tiny.yaml"
+    conf.write_text(yaml.safe_dump({"data": {"data_dir": str(tiny_data_dir), **TINY_PERIODS},
+                                    "training": TINY_TRAINING, "model": TINY_MODEL}))
+    outs = [tmp_path / name / "sca2lstm.pth" for name in ("first", "second")]
+    for out, basin in zip(outs, ("32006", "10002")):
+        assert main(["--config", str(conf), "--epochs", "0", "--output", str(out), "--basins", basin]) == 0
+    first, second = (out.with_name("sca2lstm_run") / "train.log" for out in outs)
+    first, second = first.read_text(encoding="utf-8"), second.read_text(encoding="utf-8")
+    assert str(outs[0]) in first and str(outs[1]) not in first
+    assert str(outs[1]) in second and str(outs[0]) not in second, second
+    console = capsys.readouterr().out
+    saved = [ln for ln in console.splitlines() if str(outs[1]) in ln]
+    assert saved and len(saved) == len(set(saved)), console

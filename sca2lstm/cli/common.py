@@ -17,7 +17,7 @@ import traceback
 from typing import Callable, Sequence
 
 from ..errors import Sca2lstmError, UsageError
-from ..logs import add_log_file, note_in_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
+from ..logs import add_log_file, logging_for_run, note_in_file, remove_handler, setup_logging  # noqa: F401 - the commands import them from here
 
 
 #: What argparse takes for a value, not an option, where it starts with '-': a negative number (``-33.8``,
@@ -221,8 +221,13 @@ def run_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argpa
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return int(e.code or 0)
+    with logging_for_run(getattr(args, "quiet", False)):  # the run's console handlers, off again when it ends
+        return _run_body(prog, body, args)
+
+
+def _run_body(prog: str, body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``body(args)``, its failures mapped as :func:`run_main` says."""
     debug = getattr(args, "debug", False)
-    setup_logging(getattr(args, "quiet", False))
     try:
         return int(body(args) or 0)
     except Sca2lstmError as e:
