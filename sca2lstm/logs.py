@@ -116,6 +116,15 @@ def logging_for_run(quiet: bool = False):
         root.propagate = propagate
 
 
+def progress_bar(iterable=None, enabled: bool = True, file=None, **kwargs):
+    """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a terminal:
+    tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a bar would leave a
+    carriage-return update per step in it, thousands per pretraining run."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, file=file, **kwargs)
+
+
 class HeldRecords(logging.Handler):
     """The package's log records kept in memory until the run's log file exists (:func:`add_log_file`)."""
 

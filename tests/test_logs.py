@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import sca2lstm
-from sca2lstm.training.trainer import progress_bar
+from sca2lstm.logs import progress_bar
 
 from conftest import TINY_MODEL, TINY_PERIODS, TINY_TRAINING
 
@@ -243,3 +243,47 @@ def test_two_pretraining_runs_in_one_process_keep_their_lines_to_their_own_log_f
     console = capsys.readouterr().out
     saved = [ln for ln in console.splitlines() if str(outs[1]) in ln]
     assert saved and len(saved) == len(set(saved)), console
+
+
+def test_reading_basins_shows_a_bar_on_a_terminal_only_where_files_are_read_not_cached(tmp_path, monkeypatch):
+    """The first read of many basins (pretraining, `data check`) takes minutes before any other line: a bar on a
+    terminal; nothing in a pipe or log, nothing with progress off, and nothing where every basin comes from the
+    cache (a bar would only flash)."""
+    import sys
+
+    from sca2lstm.config import load_config
+    from sca2lstm.data.dataset import load_basins
+    from sca2lstm.data.synthetic import generate_synthetic
+
+    cfg = load_config()
+
+    def written(stream, seed, progress=True):
+        """What reading two basins writes to ``stream`` as stderr: first a folder not read yet, then again."""
+        data = tmp_path / f"camels_{seed}"
+        if not data.exists():
+            generate_synthetic(data, n_basins=2, seed=seed, end="1972-12-31")
+        monkeypatch.setattr(sys, "stderr", stream)
+        load_basins(data, ["32006", "10002"], cfg, progress=progress)
+        monkeypatch.undo()
+        return stream.getvalue()
+
+    assert written(io.StringIO(), seed=5) == ""                 # a pipe: the files are read, without a bar
+    assert written(_Terminal(), seed=6, progress=False) == ""
+    cold = written(_Terminal(), seed=7)
+    assert "reading basins" in cold and "/2 " in cold, cold
+    assert written(_Terminal(), seed=7) == ""                   # now cached
+
+
+def test_data_check_shows_its_bar_on_a_terminal_not_in_a_pipe(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from sca2lstm.cli.data import main
+
+    first, second = _damaged_dataset(tmp_path / "a", 20), _damaged_dataset(tmp_path / "b", 21)
+    assert main(["check", "--data_dir", str(first)]) == 0
+    assert "reading basins" not in capsys.readouterr().err
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["check", "--data_dir", str(second)]) == 0
+    monkeypatch.undo()
+    assert "reading basins" in terminal.getvalue() and "/1 " in terminal.getvalue()

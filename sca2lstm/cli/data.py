@@ -69,7 +69,7 @@ def _body(args) -> int:
     basins = reader.list_basins(data_dir)
     t0 = time.time()
     # Every basin is read, whatever the others hold: one damaged file must not hide the next one.
-    loaded = load_basins(data_dir, basins, cfg, skip_bad=True)
+    loaded = load_basins(data_dir, basins, cfg, skip_bad=True, progress=True)   # a bar on a terminal only
     for i, r in enumerate(loaded):
         if not isinstance(r, DataError):
             try:

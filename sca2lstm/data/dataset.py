@@ -24,6 +24,7 @@ import numpy as np
 from ..config import Config
 from ..errors import DataError
 from ..fileio import default_cache_root, file_sha256
+from ..logs import progress_bar
 from . import reader
 from .features import PRECIP_DERIVED, PRECIP_SUM_DAYS, feature_spec, precip_sum_min_days, raw_features
 from .pet import PET_COLUMNS, oudin_pet
@@ -411,12 +412,13 @@ def _load_one(args):
 
 
 def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache: bool = True,
-                skip_bad: bool = False) -> list:
+                skip_bad: bool = False, progress: bool = False) -> list:
     """Load several basins; ``parallel`` spreads the cache misses over all cores.
 
     With ``skip_bad`` a basin whose file cannot be read or used comes back as its DataError instead
     of stopping the others (the caller reports it); an unknown basin id, and an attribute file that cannot be
-    read, are always an error.
+    read, are always an error. ``progress``: a bar over the basins on a terminal where some are not cached
+    (nothing when redirected): the first read of the large sample takes minutes, before any other line.
     """
     basins = [str(b) for b in basins]
     known = set(reader.list_basins(data_dir)) if skip_bad else None
@@ -439,12 +441,23 @@ def load_basins(data_dir, basins, cfg: Config, parallel: bool = False, use_cache
     # A process pool costs ~0.1 s to start: worth it only for several cache misses.
     misses = [j for j in jobs if not use_cache or not j[4][1].is_file()]
     n_cpu = os.cpu_count() or 1
-    if parallel and len(misses) > 1 and n_cpu > 1:
-        with ProcessPoolExecutor(max_workers=min(len(misses), n_cpu)) as ex:
-            loaded = iter(list(ex.map(_load_one, jobs, chunksize=max(1, len(jobs) // (8 * n_cpu)))))
-    else:
-        loaded = iter([_load_one(j) for j in jobs])
+    # read from the cache, every basin takes milliseconds: a bar then would only flash
+    bar = progress_bar(total=len(jobs), enabled=progress and bool(misses), desc="reading basins", unit="basin",
+                       leave=False)
+    with bar:
+        if parallel and len(misses) > 1 and n_cpu > 1:
+            with ProcessPoolExecutor(max_workers=min(len(misses), n_cpu)) as ex:
+                loaded = iter([_counted(bar, r) for r in ex.map(_load_one, jobs,
+                                                                chunksize=max(1, len(jobs) // (8 * n_cpu)))])
+        else:
+            loaded = iter([_counted(bar, _load_one(j)) for j in jobs])
     return [e if isinstance(e, DataError) else next(loaded) for e in entries]
+
+
+def _counted(bar, item):
+    """``item``, one step of ``bar`` done."""
+    bar.update(1)
+    return item
 
 
 def load_static(data_dir, basins, cfg: Config, allow_absent: bool = False) -> np.ndarray:

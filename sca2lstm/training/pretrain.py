@@ -56,14 +56,15 @@ def _skip(skipped: list, basin: str, period: str, reason: str) -> None:
     log.warning("basin %s left out of %s: %s", basin, period, reason)
 
 
-def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool = False) -> PreparedData:
+def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool = False,
+                             progress: bool = False) -> PreparedData:
     """Load basins, fit scalers on the training period, and build the scaled sequences.
 
     One bad basin never stops the others: a basin whose file cannot be used, or with fewer than
     ``data.min_train_flows`` observed discharge days in the training period, is left out of the run;
     a basin without observed discharge in the validation period is left out of validation. Each says
     so in one line. No usable basin at all, or a configured input without a value in any used basin,
-    is a DataError.
+    is a DataError. ``progress``: a bar over the basins read on a terminal (:func:`load_basins`).
     """
     d = cfg.data
     listed = [str(b) for b in (basins or d.basins or reader.list_basins(data_dir))]
@@ -76,7 +77,7 @@ def prepare_pretraining_data(cfg: Config, data_dir, basins=None, parallel: bool 
     if not basins:
         raise DataError("no basins to train on")
     t0 = time.time()
-    loaded = load_basins(data_dir, basins, cfg, parallel=parallel, skip_bad=True)
+    loaded = load_basins(data_dir, basins, cfg, parallel=parallel, skip_bad=True, progress=progress)
     read = [r for r in loaded if not isinstance(r, DataError)]
     if read and all(r.period(d.train_start, d.train_end)[1] <= r.period(d.train_start, d.train_end)[0] for r in read):
         # the config's period, not each basin, is wrong: one line, not one per basin (598 on the large sample)
@@ -213,7 +214,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
     recorded = state_data(state) if resume else None
     data_dir, builtin = resolve_data_dir(data_dir, cfg, recorded=recorded)
     keep_real_model(output, builtin)
-    prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel)
+    prep = prepare_pretraining_data(cfg, data_dir, basins, parallel=parallel, progress=progress and is_main_process())
     seed_everything(cfg.training.seed)
     model = (model_factory or SCA2LSTM)(cfg).to(device)
     net = ddp_wrap(model, device)

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..data.dataset import SequenceData, chunk_starts, recorded_data
 from ..data.features import BASIN_Q, BASIN_SSI
 from ..data.issue_time import issue_time_columns, mask_issue_time
-from ..logs import FILE_ONLY
+from ..logs import FILE_ONLY, progress_bar
 from ..errors import CheckpointError, TrainingError, UsageError
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import STATE_FORMAT, atomic_torch_save, clean_state_dict, load_checkpoint, load_state_into
@@ -126,13 +125,6 @@ def resumable_interrupt(interrupt: KeyboardInterrupt, state_path) -> KeyboardInt
     hint = f"the run's state is saved in {state_path}; rerun the same command with --resume added to continue"
     log.info("Interrupted: %s", hint, extra=FILE_ONLY)  # the CLI prints it on stderr
     return KeyboardInterrupt(hint)
-
-
-def progress_bar(iterable, enabled: bool, file=None, **kwargs) -> tqdm:
-    """A tqdm bar over ``iterable`` that draws only when ``enabled`` and ``file`` (default stderr) is a
-    terminal: tqdm's ``disable=None``. Redirected to a file or a pipe (a log, CI, a job scheduler), a
-    bar would leave a carriage-return update per batch in it, thousands per pretraining run."""
-    return tqdm(iterable, disable=None if enabled else True, file=file, **kwargs)
 
 
 def _rank_world():
