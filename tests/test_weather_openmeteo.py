@@ -1060,3 +1060,31 @@ def test_the_archive_command_says_how_many_issue_dates_have_every_lead(pretraine
     assert t["issue_date"].nunique() == 16 and (full == 7).sum() == 4
     assert "16 issue dates, 4 of them with every lead 1..7 (from 2023-12-31 to 2024-01-03)" in said, said
     assert "(hourly, station day from 00:00)" in said, said   # the archive is read hourly, never as 'daily'
+
+
+def test_weather_archive_shows_a_bar_over_its_requests_on_a_terminal_only(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                         capsys, monkeypatch):
+    """Each point's request is years of hourly values (seconds to a minute, minutes of retries where the network
+    fails), with nothing else said until the end: a bar on a terminal, none in a pipe or with --quiet."""
+    import io
+    import sys
+
+    from sca2lstm.cli.weather import main
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    good = previous_runs_response("2024-01-01", 6, 7, lambda var, n, t: 0.1 if var == "precipitation" else 5.0)
+    argv = ["archive", "--basin", "32006", "--model", str(pretrained_ckpt), "--data_dir", str(tiny_data_dir),
+            "--from", "2024-01-01", "--to", "2024-01-05", "--out", str(tmp_path / "a.csv"), "--retries", "0"]
+    written = {}
+    for case, stream, quiet in (("terminal", Terminal(), []), ("quiet", Terminal(), ["--quiet"]),
+                                ("pipe", io.StringIO(), [])):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with loopback_server([(200, good)]) as (url, _):
+            assert main([*argv, *quiet, "--base_url", url]) == 0
+        monkeypatch.undo()
+        written[case] = stream.getvalue()
+    assert "Open-Meteo previous-runs" in written["terminal"] and "/1 " in written["terminal"], written
+    assert written["quiet"] == "" and written["pipe"] == "", written

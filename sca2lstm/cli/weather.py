@@ -131,7 +131,8 @@ def _body(args) -> int:
             raise UsageError(f"--from {args.start}: Open-Meteo's previous-runs archive starts on "
                              f"{PREVIOUS_RUNS_FIRST_DAY}; choose a later date")
         docs, table = fetch_archive(loc, args.start, args.end, leads, models=args.models, base_url=args.base_url,
-                                    api_key=args.api_key, client_options=opts, leads_from=horizon)
+                                    api_key=args.api_key, client_options=opts, leads_from=horizon,
+                                    progress=not args.quiet)
         out = default_out(args)
     csv, raw = save_forecast(table, docs, out)
     if not args.quiet:

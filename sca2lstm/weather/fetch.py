@@ -23,6 +23,7 @@ from ..data import reader
 from ..data.station_meta import meta_path, read_station_meta
 from ..errors import DataError, UsageError, WeatherSourceError
 from ..fileio import atomic_write_files
+from ..logs import progress_bar
 from .openmeteo import (
     DAILY,
     DECIMALS,
@@ -308,17 +309,21 @@ def save_forecast(table: pd.DataFrame, docs: list, out) -> tuple[Path, Path]:
 
 
 def fetch_archive(loc: Location, start, end, leads: int, *, models=None, base_url=None, api_key=None,
-                  client_options=None, leads_from: str | None = None) -> tuple[list, pd.DataFrame]:
+                  client_options=None, leads_from: str | None = None,
+                  progress: bool = False) -> tuple[list, pd.DataFrame]:
     """Past forecasts from the previous-runs API, averaged over the points: (raw responses, archive table
     ``issue_date, lead_days, valid_date, precipitation, temperature, et0, latitude, longitude``). More
-    ``leads`` than its ``_previous_dayN`` offsets are refused before any request, as in :func:`fetch_forecast`."""
+    ``leads`` than its ``_previous_dayN`` offsets are refused before any request, as in :func:`fetch_forecast`.
+    ``progress``: a bar over the points' requests on a terminal (nothing when redirected): each is years of hourly
+    values, answered in seconds to a minute, or retried for minutes where the network fails."""
     check_leads("previous-runs", leads, leads_from)
     client = OpenMeteoClient("previous-runs", base_url, api_key, **(client_options or {}))
     docs, tables = Answers(), []
     # A station day named by its end (day.label end) holds hours of the calendar day before: the first valid
     # day asked needs the day before it, which a request from `start` lacked (its first day was always a gap).
     first = pd.Timestamp(start) - pd.Timedelta(days=1 if loc.day_label == "end" else 0)
-    for lat, lon in loc.points:
+    points = progress_bar(loc.points, progress, desc="Open-Meteo previous-runs", unit="point", leave=False)
+    for lat, lon in points:
         doc, body = client.get_raw(previous_runs_params(lat, lon, WEATHER_NAMES, first, end, leads, loc.timezone,
                                                         models))
         check_answer_place(doc, lat, lon, "Open-Meteo previous-runs response")
