@@ -36,6 +36,15 @@ class _ConsoleHandler(logging.StreamHandler):
     line; a BrokenPipeError instead reaches the command's error handling, which ends it quietly (exit 141).
     """
 
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm = sys.modules.get("tqdm")   # no bar can be drawn before tqdm is imported
+        if tqdm is None:
+            return super().emit(record)
+        # A line written while a bar is drawn on the same terminal (a data warning while basins are read) went on
+        # the bar's line, after it; tqdm takes the bar off for the line and draws it again below it.
+        with tqdm.tqdm.external_write_mode(file=self.stream):
+            super().emit(record)
+
     def handleError(self, record: logging.LogRecord) -> None:
         error = sys.exc_info()[1]
         if isinstance(error, BrokenPipeError):

@@ -287,3 +287,22 @@ def test_data_check_shows_its_bar_on_a_terminal_not_in_a_pipe(tmp_path, monkeypa
     assert main(["check", "--data_dir", str(second)]) == 0
     monkeypatch.undo()
     assert "reading basins" in terminal.getvalue() and "/1 " in terminal.getvalue()
+
+
+def test_a_line_logged_while_a_bar_is_drawn_takes_the_bar_off_its_line(monkeypatch):
+    """A data warning while basins are read went on the bar's line, after the bar ('... 0/3 [00:00<?]basin 10002:
+    ...'): the bar is taken off for the line and drawn again after it."""
+    import sys
+
+    from sca2lstm.logs import logging_for_run, progress_bar
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)   # one terminal: the lines on stdout, the bar on stderr
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with logging_for_run():
+        for i in progress_bar(range(3), True, desc="reading basins", mininterval=0):
+            if i == 1:
+                logging.getLogger("sca2lstm.data.reader").warning("basin 10002: 1 physically impossible value")
+    before, line, after = terminal.getvalue().partition("basin 10002: 1 physically impossible value")
+    assert line and "reading basins" in before and before.endswith("\r"), repr(before[-40:])
+    assert after.startswith("\n") and "reading basins" in after, repr(after[:40])
