@@ -103,17 +103,16 @@ def test_finetune_log_file_begins_with_what_was_said_before_the_run_folder_exist
 def test_a_record_for_the_log_file_only_reaches_the_file_not_the_console(tmp_path, capsys, quiet):
     """An interruption's resume hint is the command line's closing stderr line; logged for the run's log file, it
     must not reach the console too (it was shown twice: on stdout, then on stderr)."""
-    from sca2lstm.logs import FILE_ONLY, add_log_file, remove_handler, setup_logging
+    from sca2lstm.logs import FILE_ONLY, add_log_file, logging_for_run, remove_handler
 
-    setup_logging(quiet=quiet)
     log = logging.getLogger("sca2lstm.training.trainer")
-    handler = add_log_file(tmp_path / "train.log")
-    try:
-        log.info("Interrupted: the state is saved", extra=FILE_ONLY)
-        log.warning("a warning still shows")
-    finally:
-        remove_handler(handler)
-        setup_logging()
+    with logging_for_run(quiet=quiet):   # a command's console handlers, off again after it
+        handler = add_log_file(tmp_path / "train.log")
+        try:
+            log.info("Interrupted: the state is saved", extra=FILE_ONLY)
+            log.warning("a warning still shows")
+        finally:
+            remove_handler(handler)
     out = capsys.readouterr()
     assert "Interrupted" not in out.out + out.err and "a warning still shows" in out.out + out.err
     assert "Interrupted: the state is saved" in (tmp_path / "train.log").read_text(encoding="utf-8")
@@ -126,7 +125,7 @@ def test_a_closed_console_inside_the_services_event_loop_stops_the_console_lines
     import logging
     import sys
 
-    from sca2lstm.logs import ROOT, setup_logging
+    from sca2lstm.logs import ROOT, logging_for_run
 
     class ClosedPipe:
         writes = 0
@@ -141,18 +140,17 @@ def test_a_closed_console_inside_the_services_event_loop_stops_the_console_lines
     real = sys.stdout
     sys.stdout = ClosedPipe()
     try:
-        setup_logging()
+        with logging_for_run():
 
-        async def request():
-            logging.getLogger(ROOT + ".serve").info("station 32006: forecast")   # must not raise here
-            logging.getLogger(ROOT + ".serve").info("station 32007: forecast")
-            return "answered"
+            async def request():
+                logging.getLogger(ROOT + ".serve").info("station 32006: forecast")   # must not raise here
+                logging.getLogger(ROOT + ".serve").info("station 32007: forecast")
+                return "answered"
 
-        assert asyncio.run(request()) == "answered"
-        assert ClosedPipe.writes == 1          # the console handler left after the first failed line
+            assert asyncio.run(request()) == "answered"
+            assert ClosedPipe.writes == 1          # the console handler left after the first failed line
     finally:
         sys.stdout = real
-        setup_logging()
 
 
 def _damaged_dataset(folder, day: int):

@@ -165,14 +165,9 @@ def test_a_closed_pipe_on_a_logged_line_ends_the_command_quietly(run_dir, capsys
         def flush(self):
             pass
 
-    from sca2lstm.logs import setup_logging
-
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
-    try:
-        assert main([str(run_dir)]) == 141
-    finally:
-        monkeypatch.undo()
-        setup_logging()  # the console handler back on the real stdout for the tests after this one
+    assert main([str(run_dir)]) == 141   # its console handler is taken off as it ends: none left on the pipe
+    monkeypatch.undo()
     assert capsys.readouterr().err == ""
     assert (run_dir / "report.html").is_file()
 
