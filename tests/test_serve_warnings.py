@@ -700,6 +700,75 @@ def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, dat
     assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["n_days"].iloc[0] == 9
 
 
+def test_the_issued_record_keeps_the_level_values_each_forecast_was_issued_with(pretrained_ckpt, data, issued,
+                                                                              tmp_path, capsys):
+    """Six mornings: two before the station had levels, two with alert (below every quantile: warned) and danger,
+    two after alert was moved far up and danger removed. Each row of issued.csv carries the value its forecast was
+    issued with; rows of a forecast without a level have its cells empty (not "no warning"); danger, warned on
+    once, stays in the record; verify scores each row against its own value and leaves the others out."""
+    import io
+
+    import pandas as pd
+
+    from sca2lstm.cli.main import main
+
+    low, high = 0.5 * float(issued["q05"].min()), 3.0 * float(issued["q95"].max())
+    danger = 2.0 * low
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    write_station_meta(data, StationMeta("32006"))
+    try:
+        with forecaster(pretrained_ckpt, data) as live:
+            daily = Daily(at=None, now=lambda: clock[0])
+            with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+                for k in range(6):
+                    if k == 2:
+                        _levels(data, alert=(low, None), danger=(danger, None))
+                    elif k == 4:
+                        _levels(data, alert=(high, None))
+                    day = (dt.date(1978, 1, 1) + dt.timedelta(days=k)).isoformat()
+                    assert c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                        {"date": day, "precipitation": 2.0, "temperature": 5.0, "discharge": 3.0 + k}]}).status_code == 200
+                    assert c.post("/daily_issue", headers=AUTH).json()["stations"] == 3
+                    clock[0] += dt.timedelta(days=1)
+                csv = c.get("/stations/32006/issued.csv").text
+                levels = c.get("/stations/32006/issued_levels.json").json()
+                stored = {r["issue_date"]: r for r in c.app.state.service.store.forecasts("32006", 100)
+                          if r["origin"] == "daily"}
+    finally:
+        write_station_meta(data, StationMeta("32006"))
+    # levels.json: every level warned on, each with its latest value
+    assert {n: lv["value"] for n, lv in levels.items()} == {"alert": pytest.approx(high), "danger": pytest.approx(danger)}
+    t = pd.read_csv(io.StringIO(csv))
+    days = sorted(t["issue_date"].unique())
+    before, with_low, moved = (t["issue_date"].isin(days[i:i + 2]) for i in (0, 2, 4))
+    assert t.loc[before, ["level_alert", "p_exceed_alert", "warn_alert", "level_danger", "warn_danger"]].isna().all().all()
+    assert t.loc[with_low, "level_alert"].eq(round(low, 4)).all() and t.loc[with_low, "warn_alert"].eq(True).all()
+    assert t.loc[with_low, "level_danger"].eq(round(danger, 4)).all()
+    assert t.loc[moved, "level_alert"].eq(round(high, 4)).all() and t.loc[moved, "warn_alert"].eq(False).all()
+    assert t.loc[moved, ["level_danger", "warn_danger"]].isna().all().all()
+    # each row's p_exceed is the one its forecast stored, for the value it was issued with
+    for _, r in t[with_low | moved].iterrows():
+        lead = next(x for x in stored[r["issue_date"]]["table"] if x["lead_days"] == r["lead_days"])
+        assert r["p_exceed_alert"] == pytest.approx(lead["p_exceed"]["alert"], abs=5e-5)  # written to 4 decimals
+    # verify: by day at each lead, the events of the rows issued with alert, each against its own value
+    f = tmp_path / "issued" / "reforecast.csv"
+    f.parent.mkdir()
+    f.write_text(csv)
+    (f.parent / "levels.json").write_text(json.dumps(levels))
+    capsys.readouterr()
+    assert main(["verify", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "alert: 14 of 42 rows (2 issue date(s), 1978-01-01 .. 1978-01-02) left out of its scores" in out
+    s = pd.read_csv(f.parent / "verify_per_level.csv")
+    model = s[(s["forecast"] == "model") & (s["count"] == "day") & (s["level"] == "alert")].set_index("lead")
+    scored = t[~before & t["observed"].notna()]
+    for lead, g in scored.groupby("lead_days"):
+        event, warn = g["observed"] > g["level_alert"], g["warn_alert"].astype(bool)
+        assert (model.loc[lead, "hits"], model.loc[lead, "misses"], model.loc[lead, "false_alarms"]) == (
+            (event & warn).sum(), (event & ~warn).sum(), (~event & warn).sum())
+        assert model.loc[lead, "n_left_out"] == 2
+
+
 def test_alerts_no_receiver_heard_are_sent_again_within_the_day_under_their_ids(pretrained_ckpt, data, issued,
                                                                                 tmp_path):
     """A webhook down at the morning's issue: the scheduled loop sends the day's undelivered alerts again

@@ -565,3 +565,71 @@ def test_warnings_without_their_probabilities_are_scored_with_no_brier_skill(tmp
     cols = ["hits", "misses", "false_alarms", "pod", "far", "csi", "f1"]
     pd.testing.assert_frame_equal(bare[cols], full[cols])
     assert bare["brier_skill"].isna().all() and full["brier_skill"].iloc[0] == pytest.approx(1.0)
+
+
+def _issued_record():
+    """Eight days at lead 1 of a service's record: the first two issued before the level 'flood' was set (its cells
+    empty), then issued with it at 5 m3/s, the last two after it was moved to 8 m3/s."""
+    obs = np.array([9.0, 9.0, 6.0, 1.0, 2.0, 7.0, 9.0, 1.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[np.nan, np.nan, 0.9, 0.1, 0.6, 0.2, 0.8, 0.7],
+               warn=[None, None, True, False, True, False, True, True], pers=[1.0, 9.0, 9.0, 6.0, 1.0, 2.0, 7.0, 9.0])
+    t.insert(len(t.columns) - 2, "level_flood", [np.nan, np.nan, 5.0, 5.0, 5.0, 5.0, 8.0, 8.0])
+    return t
+
+
+def test_each_row_is_scored_against_the_level_it_was_issued_with_and_rows_issued_without_it_are_left_out():
+    """Against its own value, rows 3..8 have events on rows 3, 6, 7 (6 > 5, 7 > 5, 9 > 8) and warnings on rows 3, 5,
+    7, 8: 2 hits, 1 miss (row 6), 2 false alarms (5, 8). The first two rows (9 m3/s, issued without the level)
+    are no misses: left out. Against today's 8 m3/s for every row with empty cells as no warning, it would read
+    1 hit, 2 misses, 3 false alarms."""
+    t = _issued_record()
+    _, per_level = verify(t, {"flood": 8.0})
+    m = per_level[(per_level["forecast"] == "model") & (per_level["count"] == "day")].iloc[0]
+    assert (m["hits"], m["misses"], m["false_alarms"]) == (2, 1, 2)
+    assert m["pod"] == pytest.approx(2 / 3) and m["far"] == pytest.approx(0.5)
+    assert m["n_left_out"] == 2 and m["values"] == "5, 8"
+    # Brier on the six rows issued with it: ((0.1)^2 + 0.1^2 + 0.6^2 + 0.8^2 + 0.2^2 + 0.7^2) / 6 against the
+    # base rate 3/6
+    assert m["brier"] == pytest.approx(1.55 / 6, rel=1e-12)
+    assert m["brier_skill"] == pytest.approx(1 - (1.55 / 6) / 0.25, rel=1e-12)
+    # persistence (the day before's flow) against the same values: warns rows 3, 4, 8; hits 3, misses 6, 7
+    p = per_level[(per_level["forecast"] == "persistence") & (per_level["count"] == "day")].iloc[0]
+    assert (p["hits"], p["misses"], p["false_alarms"]) == (1, 2, 2)
+
+
+def test_verify_says_how_many_rows_were_issued_without_a_level_and_the_values_each_was_scored_against(tmp_path,
+                                                                                                    capsys):
+    """The record as issued.csv writes it (empty cells where a forecast had no such level), with a levels.json
+    of today's value: one line names the rows left out and why, one the values the rows were scored against."""
+    from sca2lstm.cli.main import main
+
+    f = tmp_path / "reforecast.csv"
+    _issued_record().to_csv(f, index=False)
+    assert ",,," in f.read_text()   # the level, p_exceed and warn cells of the first rows: empty
+    (tmp_path / "levels.json").write_text('{"flood": {"value": 8.0, "unit": "m3/s"}}')
+    assert main(["verify", str(f)]) == 0
+    out = capsys.readouterr().out
+    left = [x for x in out.splitlines() if x.startswith("flood: 2 of 8 rows")]
+    assert len(left) == 1 and "2 issue date(s), 1999-12-31 .. 2000-01-01" in left[0] and "without this level" in left[0]
+    values = [x for x in out.splitlines() if x.startswith("flood: each forecast scored against the value")]
+    assert len(values) == 1 and values[0].endswith("5 m3/s (issue dates 2000-01-02 .. 2000-01-05), 8 m3/s "
+                                                   "(issue dates 2000-01-06 .. 2000-01-07)")
+    s = pd.read_csv(tmp_path / "verify_per_level.csv")
+    m = s[(s["forecast"] == "model") & (s["count"] == "day")].iloc[0]
+    assert (m["hits"], m["misses"], m["false_alarms"], m["n_left_out"]) == (2, 1, 2, 2)
+    # without a levels file the table's own values score it all the same
+    (tmp_path / "levels.json").unlink()
+    assert main(["verify", str(f), "--quiet"]) == 0
+    s = pd.read_csv(tmp_path / "verify_per_level.csv")
+    assert s.loc[(s["forecast"] == "model") & (s["count"] == "day"), "hits"].iloc[0] == 2
+
+
+def test_a_level_value_that_is_no_flow_is_refused_in_one_line(tmp_path, capsys):
+    from sca2lstm.cli.main import main
+
+    t = _issued_record()
+    t.loc[3, "level_flood"] = -5.0
+    t.to_csv(tmp_path / "reforecast.csv", index=False)
+    assert main(["verify", str(tmp_path / "reforecast.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "column 'level_flood' holds -5 on row 5" in err[0]

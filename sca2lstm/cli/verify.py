@@ -46,8 +46,8 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import (level_names, no_event_lines, read_levels, read_reforecast, unobserved_leads,
-                                     verify)
+    from ..evaluation.verify import (level_names, level_value_lines, no_event_lines, read_levels, read_reforecast,
+                                     unobserved_leads, verify, verified_levels)
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -95,10 +95,13 @@ def _body(args) -> int:
               "(persistence is); 'day' is the stricter score")
         for line in no_event_lines(per_level, levels, blind):
             print(line)
-    elif not levels:
+        # what was issued over months: a level set, moved or removed meanwhile (the service's issued.csv)
+        for line in level_value_lines(df, levels):
+            print(line)
+    elif not verified_levels(df, levels):
         print("no warning scores: " + (f"{lp} holds no levels" if lp.is_file() else "no levels.json beside the table"))
     # a level the table warns on whose flow the levels file lacks cannot be scored: say so rather than drop it
-    unscored = [n for n in level_names(df) if n not in levels] if levels else []
+    unscored = [n for n in level_names(df) if n not in verified_levels(df, levels)] if levels else []
     if unscored:
         print(f"not scored: the warnings of {', '.join(unscored)} (the table has warn_ columns for them, but {lp} gives "
               "no value to tell the days above them; give a levels file that has them with --levels)")

@@ -28,6 +28,11 @@ Everything is vectorised over the rows of one lead. Definitions:
   at lead 1 is always a day late, and often scores F1 near 1 by event): by day is the stricter score. POD = detected / events, FAR = false warnings / warnings,
   CSI = 1 / (1 / POD + 1 / (1 - FAR) - 1), F1 = 2 POD (1 - FAR) / (POD + 1 - FAR). Without an event (a level
   the verified days never reached) POD, CSI and F1 are NaN, never 0; FAR still counts the false alarms.
+* **The level's value**: a row with ``level_<level>`` (the service's record of what it issued,
+  ``issued.csv``) is scored against the value its forecast was issued with (a level set or moved since changes no
+  earlier row's event); a row whose ``level_<level>`` is empty was issued without the level: it neither warned nor
+  stayed silent on it, so it is left out of that level's scores (``n_left_out`` per level and lead). A table
+  without the column (a reforecast: one set of levels) is scored against ``levels.json``.
 * **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
   the level (the sample climatology, which knows the verified period's base rate: a strict reference).
 * **In-sample**: where the table has the column ``in_sample`` (a reforecast writes it: the valid day is one
@@ -237,9 +242,10 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
     if not len(df):
         raise DataError(f"{p}: the table has no rows; nothing to verify")
     for c in df.columns:
-        if (c in ("median", "observed", "persistence", "lead_days") or c in quantiles or c.startswith("p_exceed_")
-                or c.startswith("level_")):
+        if c in ("median", "observed", "persistence", "lead_days") or c in quantiles or c.startswith("p_exceed_"):
             df[c] = _numbers(df[c], c, p)
+        elif c.startswith("level_"):
+            df[c] = _level_values(df[c], c, p)
         elif c.startswith("warn_") or c == "in_sample":
             df[c] = _flags(df[c], c, p)
     lead = df["lead_days"].to_numpy(np.float64)
@@ -331,6 +337,64 @@ def _numbers(column: pd.Series, name: str, path) -> pd.Series:
     return values.astype(np.float64)
 
 
+def _level_values(column: pd.Series, name: str, path) -> pd.Series:
+    """``level_<level>``: the value (m3/s) each row's forecast was issued with, empty where it was issued without
+    the level; a one-line DataError naming the first cell that is no flow above 0."""
+    values = _numbers(column, name, path)
+    bad = values.notna() & ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: column {name!r} holds {values.iloc[i]:g} on row {i + 2}; a level is a flow in m3/s, "
+                        "a finite number above 0 (an empty cell: the forecast was issued without this level)")
+    return values
+
+
+def level_thresholds(df: pd.DataFrame, name: str, levels: dict) -> np.ndarray | None:
+    """The value of level ``name`` (m3/s) each row of ``df`` is verified against: the one its forecast was issued
+    with (column ``level_<name>``, as the service's ``issued.csv`` has it; NaN where issued without the level),
+    else ``levels``' (one value for every row, as a reforecast issues them); None where neither gives one."""
+    if f"level_{name}" in df.columns:
+        return df[f"level_{name}"].to_numpy(np.float64)
+    if name in levels:
+        return np.full(len(df), float(levels[name]))
+    return None
+
+
+def verified_levels(df: pd.DataFrame, levels: dict) -> list[str]:
+    """The levels ``df`` is verified on: those of ``levels`` and those whose values the table carries
+    (``level_<name>``)."""
+    own = [c[len("level_"):] for c in df.columns if c.startswith("level_")]
+    return list(dict.fromkeys([*levels, *own]))
+
+
+def level_value_lines(df: pd.DataFrame, levels: dict) -> list[str]:
+    """Per level whose values the table carries (``level_<name>``, the service's record of what it issued): how many
+    rows were left out of its scores because their forecast was issued without it, and which value(s) the others
+    were scored against (each row the one its forecast was issued with), where that is not simply the levels file's."""
+    lines = []
+    for name in [c[len("level_"):] for c in df.columns if c.startswith("level_")]:
+        v = df[f"level_{name}"]
+        out = df[v.isna()]
+        if len(out):
+            days = sorted(out["issue_date"].dt.date.unique())
+            span = str(days[0]) if len(days) == 1 else f"{days[0]} .. {days[-1]}"
+            lines.append(f"{name}: {len(out)} of {len(df)} rows ({len(days)} issue date(s), {span}) left out of its "
+                         "scores: their forecasts were issued without this level (empty level_"
+                         f"{name}), so they neither warned nor stayed silent on it")
+        given = v.dropna()
+        values = sorted(given.unique())
+        if not values or (len(values) == 1 and levels.get(name) == values[0]):
+            continue
+        parts = []
+        for x in values:
+            d = sorted(df.loc[v == x, "issue_date"].dt.date.unique())
+            parts.append(f"{x:g} m3/s (issue dates {d[0]}" + (f" .. {d[-1]})" if len(d) > 1 else ")"))
+        also = f"; the levels file gives {levels[name]:g}" if name in levels and levels[name] not in values else ""
+        lines.append(f"{name}: each forecast scored against the value it was issued with (level_{name}): "
+                     f"{', '.join(parts)}{also}")
+    return lines
+
+
 def unobserved_leads(df: pd.DataFrame) -> list[int]:
     """The leads of a reforecast table none of whose rows has an observed flow (their valid days not observed
     yet, or a gap): every score of such a lead is NaN."""
@@ -362,7 +426,8 @@ def no_event_lines(per_level: pd.DataFrame, levels: dict, unobserved=()) -> list
             continue
         leads = ", ".join(str(int(k)) for k in none["lead"])
         false = int(none["false_alarms"].sum())
-        lines.append(f"{name} ({levels[name]:g} m3/s): no observed day above it at lead(s) {leads}, so no event to "
+        value = g["values"].iloc[0] if "values" in g.columns else f"{levels[name]:g}"
+        lines.append(f"{name} ({value} m3/s): no observed day above it at lead(s) {leads}, so no event to "
                      "detect: POD, CSI, F1 and Brier skill are undefined there (NaN), not 0; "
                      + (f"{false} warned day(s) there, all false alarms (FAR 1)" if false else "no warning there"))
     return lines
@@ -384,15 +449,6 @@ def _flags(column: pd.Series, name: str, path) -> pd.Series:
         raise DataError(f"{path}: column {name!r} holds {str(column.iloc[i])!r} on row {i + 2}; a yes/no cell is true "
                         "or false (or 1 or 0)")
     return text.isin(_YES)
-
-
-def _level_flow(g: pd.DataFrame, name: str, value: float):
-    """Level ``name``'s flow (m3/s) on each row of ``g``: its ``level_<name>`` column where the table has one (a water
-    level at a station whose rating curve changed, through the curve valid on the row's day), else ``value``."""
-    if f"level_{name}" not in g.columns:
-        return value
-    flow = g[f"level_{name}"].to_numpy(np.float64)
-    return np.where(np.isfinite(flow), flow, value)
 
 
 def level_names(df: pd.DataFrame) -> list[str]:
@@ -448,9 +504,10 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
         for i, (width, lo_c, hi_c) in enumerate(pairs):
             lo_v, hi_v = g[lo_c].to_numpy(np.float64), g[hi_c].to_numpy(np.float64)
             row[f"coverage{width}"] = _coverage(obs, lo_v, hi_v)
-            if i == 0:  # the widest: also on the days above each level
-                for n, v in levels.items():
-                    row[f"coverage{width}_above_{n}"] = _coverage(obs, lo_v, hi_v, obs > _level_flow(g, n, v))
+            if i == 0:  # the widest: also on the days above each level (the value each row was issued with)
+                for n in verified_levels(g, levels):
+                    thr = level_thresholds(g, n, levels)
+                    row[f"coverage{width}_above_{n}"] = _coverage(obs, lo_v, hi_v, obs > thr)
         if pairs:
             below = [(f"below_{c}", c) for c in cols[:-1] if have[c] < 0.5] + [("below_median", "median")] + \
                     [(f"below_{c}", c) for c in cols[:-1] if have[c] > 0.5]
@@ -470,25 +527,33 @@ def verify(df: pd.DataFrame, levels: dict | None = None) -> tuple[pd.DataFrame, 
         o = gi["observed"].to_numpy(np.float64)
         known = np.isfinite(o)
         for n in names:
+            v = level_thresholds(gi, n, levels)
+            if v is None:
+                continue
+            # a row whose forecast was issued without the level (NaN) neither warned nor stayed silent on it: out of
+            # its counts, as a day not observed is
+            issued = np.isfinite(v)
+            seen = known & issued
             p = gi[f"p_exceed_{n}"].to_numpy(np.float64) if f"p_exceed_{n}" in gi.columns else np.full(len(gi), np.nan)
             wv = gi[f"warn_{n}"]
             w = (wv.astype(str).str.lower() == "true").to_numpy()
-            if levels.get(n) is None:
-                continue
-            v = _level_flow(gi, n, levels[n])
-            ev = np.where(known, o > v, False)
+            with np.errstate(invalid="ignore"):
+                ev = np.where(seen, o > v, False)
+                pw = np.where(seen, gi["persistence"].to_numpy(np.float64) > v, False)
             # Brier skill against the sample climatology of the verified days
-            sel = known & np.isfinite(p)
+            sel = seen & np.isfinite(p)
             bs = float(np.mean((p[sel] - ev[sel]) ** 2)) if sel.any() else np.nan
             base = float(ev[sel].mean()) if sel.any() else np.nan
             bs_ref = base * (1 - base)
-            pw = np.where(known, gi["persistence"].to_numpy(np.float64) > v, False)
-            for who, warn in (("model", w & known), ("persistence", pw)):
-                f_lo, f_hi = f1_interval_over_years(day[known], warn[known], ev[known])
-                for count, res in (("day", contingency(warn[known], ev[known])),
+            values = ", ".join(f"{x:g}" for x in sorted(set(v[seen].tolist()) or set(v[issued].tolist())))
+            left_out = int((~np.isfinite(level_thresholds(g, n, levels))).sum())
+            for who, warn in (("model", w & seen), ("persistence", pw)):
+                f_lo, f_hi = f1_interval_over_years(day[seen], warn[seen], ev[seen])
+                for count, res in (("day", contingency(warn[seen], ev[seen])),
                                    ("event", event_contingency(warn, ev))):
                     by_day = count == "day"
-                    lrows.append({"level": n, "lead": int(lead), "forecast": who, "count": count, **res,
+                    lrows.append({"level": n, "lead": int(lead), "forecast": who, "count": count, "values": values,
+                                  "n_left_out": left_out, **res,
                                   "f1_lo90": f_lo if by_day else np.nan, "f1_hi90": f_hi if by_day else np.nan,
                                   "brier": bs if who == "model" else np.nan,
                                   "brier_skill": (1 - bs / bs_ref) if who == "model" and bs_ref > 0 else np.nan})

@@ -3,10 +3,15 @@ weather forecasts it stored, in the layout of a station's archive of past foreca
 
 Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``issue_date,
 valid_date, lead_days, median, q05, q25, q75, q95 (the model's own quantile levels), observed, persistence`` and,
-for each level of the latest forecast, ``p_exceed_<level>`` and ``warn_<level>``. Warnings nest (a warning for a level is one for every
-lower level), so ``warn_<level>`` follows from the highest level each lead warned. ``observed`` is the flow
-known now (file and posted days); ``persistence`` the last observed flow up to the issue date. Where an issue
-date was issued more than once, its latest forecast with the most leads counts.
+for each level any of the forecasts warned on, ``level_<level>``, ``p_exceed_<level>`` and ``warn_<level>``.
+``level_<level>`` is the level's value (m3/s) the row's forecast was issued with: a station's levels change (a
+level set, moved or removed), and a forecast is verified against the level it warned on, not today's. A forecast
+issued without the level has all three empty: it did not warn on that level, which is no "no warning" (``sca2lstm
+verify`` leaves such rows out of that level's scores and says how many). Warnings nest (a warning for a level is
+one for every lower level), so ``warn_<level>`` follows from the highest level each lead warned, by the values of
+the levels that forecast was issued with. ``observed`` is the flow known now (file and posted days);
+``persistence`` the last observed flow up to the issue date. Where an issue date was issued more than once, its
+latest forecast with the most leads counts.
 """
 
 from __future__ import annotations
@@ -29,19 +34,30 @@ def _counted(rows: list[dict]) -> dict:
     return best
 
 
+def _own_levels(row: dict) -> dict:
+    """The levels (with a value) the stored forecast ``row`` was issued with."""
+    return {n: lv for n, lv in (row.get("levels") or {}).items() if lv.get("value") is not None}
+
+
 def _levels_of(best: dict) -> dict:
-    latest = best[max(best)] if best else {}
-    return {n: lv for n, lv in (latest.get("levels") or {}).items() if lv.get("value") is not None}
+    """Every level the counted forecasts ``best`` were issued with, each as the latest of them that has it gave it:
+    the latest forecast's levels first, then those only earlier forecasts warned on (a level since removed)."""
+    out: dict = {}
+    for issue in sorted(best, reverse=True):
+        for n, lv in _own_levels(best[issue]).items():
+            out.setdefault(n, lv)
+    return out
 
 
 def issued_levels(rows: list[dict]) -> dict:
-    """The levels (``levels.json`` form) of the latest counted forecast of ``rows`` ({} where none)."""
+    """The levels (``levels.json`` form) the counted forecasts of ``rows`` were issued with, each with the value of
+    the latest forecast that has it ({} where none); each row of :func:`issued_table` carries its own value."""
     return _levels_of(_counted(rows))
 
 
 def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
     """The reforecast-layout table of the stored forecast ``rows``, with the columns of
-    :func:`issued_levels`' levels.
+    :func:`issued_levels`' levels (each row's ``level_<level>``: the value its forecast was issued with).
 
     Parameters
     ----------
@@ -58,6 +74,7 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
     out = []
     for issue in sorted(best):
         r, t0 = best[issue], pd.Timestamp(issue)
+        own = _own_levels(r)   # the levels this forecast warned on, with the values it was issued with
         before = known.loc[:t0]
         pers = float(before.iloc[-1]) if len(before) else np.nan
         for lead in r["table"]:
@@ -68,9 +85,14 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
                    "median": lead.get("median"), **given, "observed": float(flow.get(valid, np.nan)),
                    "persistence": pers}
             top = lead.get("warning")
-            top_value = levels[top]["value"] if top in levels else None
-            for name, lv in levels.items():
+            top_value = own[top]["value"] if top in own else None
+            for name in levels:
+                lv = own.get(name)
+                if lv is None:  # issued without this level: it warned neither way on it (empty, not False)
+                    row.update({f"level_{name}": np.nan, f"p_exceed_{name}": np.nan, f"warn_{name}": None})
+                    continue
                 p = (lead.get("p_exceed") or {}).get(name)
+                row[f"level_{name}"] = float(lv["value"])
                 row[f"p_exceed_{name}"] = np.nan if p is None else p
                 row[f"warn_{name}"] = bool(top_value is not None and lv["value"] <= top_value)
             out.append(row)
