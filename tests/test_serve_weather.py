@@ -868,3 +868,34 @@ def test_a_pet_stored_before_at_a_station_whose_file_has_no_pet_is_not_read_as_t
     laid = ts.assign(pet=np.nan)
     laid.loc[["1977-12-30", LAST], "pet"] = 0.4
     assert fc["forecast"] != issued(laid)
+
+
+@pytest.mark.parametrize("ctype", ["application/xml", "text/xml; charset=utf-8", "multipart/form-data; boundary=x",
+                                   "application/vnd.ms-excel"])
+def test_a_weather_forecast_of_a_content_type_the_service_does_not_read_is_415_naming_it(live, data, tmp_path, ctype):
+    """An XML body (or a form upload, a spreadsheet) was read as CSV and refused for 'no valid_date column': the
+    answer names the type and the ones the service reads instead, in one line, in Chinese too; nothing stored."""
+    body = b"<forecast><day date='1978-01-01' precipitation='1'/></forecast>"
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": ctype})
+        assert r.status_code == 415, r.text
+        detail = r.json()["detail"]
+        media = ctype.split(";")[0]
+        assert detail == (f"Content-Type: {media} is not read; post a weather forecast as application/json (a saved "
+                          "Open-Meteo answer) or text/csv (a table)")
+        zh = c.post("/stations/32006/weather", content=body, headers={**AUTH, "Content-Type": ctype,
+                                                                       "Accept-Language": "zh-CN"}).json()["detail"]
+        assert zh.startswith(f"Content-Type：无法读取 {media}；") and "text/csv" in zh
+        assert c.get("/stations/32006/weather").json()["weather_forecasts"] == []
+    assert _stored(tmp_path / "db.sqlite") == 0
+
+
+def test_a_csv_posted_as_curl_sends_it_without_a_content_type_header_is_still_read(live, data, tmp_path):
+    """curl --data-binary @file without -H sends application/x-www-form-urlencoded: that names no layout, so the
+    table is read by its first character as before, not refused as a type the service does not read."""
+    table = b"date,precipitation,temperature\n" + b"".join(f"{d.date()},1,5\n".encode() for d in
+                                                            pd.date_range(FIRST, periods=9))
+    with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+        r = c.post("/stations/32006/weather", content=table,
+                   headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 200 and r.json()["issue_date"] == LAST, r.text

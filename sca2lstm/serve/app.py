@@ -58,7 +58,7 @@ from .messages import (PART_SEPARATOR, Message, in_data_folder, one_line, public
                        validation_words)
 from .stations import FILE_COLUMN, StationData, StationState, pet_column
 from .store import OBS_COLUMNS, Store
-from .weather import WeatherForecasts, body_kind
+from .weather import WeatherForecasts, body_kind, unread_type
 
 #: A posted discharge this many times the largest of the station's file is refused as a likely typo.
 UNUSUAL_FLOW_RATIO = 10.0
@@ -737,6 +737,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         """Store a weather forecast for the station: what ``sca2lstm forecast --weather_forecast`` reads. The
         station's forecasts read it while it covers their lead days (``weather`` in the answer says so)."""
         stations.check(station)
+        unread = unread_type(request.headers.get("content-type"))
+        if unread:  # read as CSV it would be refused for a missing valid_date column, which names the wrong fault
+            raise HTTPException(415, Message("weather_content_type", ctype=unread))
         raw = await request.body()
         kind = body_kind(request.headers.get("content-type"), raw)
         row = await run_in_threadpool(svc.weather.accept, station, raw, kind, issue_date)

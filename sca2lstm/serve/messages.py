@@ -106,6 +106,10 @@ MESSAGES = {
                                 "daily issue to fetch",
                           "zh": "天气预报存档：测站 {station} 没有已存储的天气预报；请上报一份（POST /stations/{station}/weather），"
                                 "或在其元数据文件中设置天气来源，由每日发布自动获取"},
+    "weather_content_type": {"en": "Content-Type: {ctype} is not read; post a weather forecast as application/json "
+                                   "(a saved Open-Meteo answer) or text/csv (a table)",
+                             "zh": "Content-Type：无法读取 {ctype}；天气预报请以 application/json（保存的 Open-Meteo 结果）"
+                                   "或 text/csv（表格）上报"},
     "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
     # a request the service cannot read (FastAPI's validation, app.py): one part per refused field or value, in a
     # frame of the reader's language around the field's name, what is wrong (pydantic's words, in Chinese where

@@ -48,9 +48,27 @@ class FetchSettings:
     backoff: float = 1.0
 
 
+#: The Content-Types a posted weather forecast is read as besides JSON's (application/json, ...+json: an
+#: Open-Meteo answer): CSV (a table), and those that name no layout, read by the body's first character
+#: (text/plain: a browser's fetch() of a string; curl's default for --data-binary without -H; a client's bytes).
+CSV_TYPES = ("text/csv", "application/csv")
+ANY_LAYOUT_TYPES = ("text/plain", "application/octet-stream", "application/x-www-form-urlencoded")
+
+
+def unread_type(content_type: str | None) -> str | None:
+    """The media type of ``content_type`` where a posted weather forecast of it is not read (XML, a form's
+    multipart upload, a spreadsheet's binary, ...), else None: read as CSV it would be refused for a column
+    ``valid_date`` it never had, which names the wrong fault."""
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if not ct or ct.endswith("json") or ct in CSV_TYPES + ANY_LAYOUT_TYPES:
+        return None
+    return ct
+
+
 def body_kind(content_type: str | None, raw: bytes) -> str:
     """'json' or 'csv' for a posted body: by its Content-Type where it names one (a JSON body sent as CSV is
-    refused), else (none, text/plain, another) by its first character."""
+    refused), else (none, text/plain, another that names no layout) by its first character; a type the service
+    does not read is for :func:`unread_type` to refuse first."""
     ct = (content_type or "").split(";")[0].strip().lower()
     if ct.endswith("json"):
         return "json"
