@@ -1211,3 +1211,38 @@ def test_alerts_are_written_in_chinese_with_alert_language_zh_and_in_english_by_
                            f"starts, from {alert['valid_date']} (day 1 of the forecast), probability "), body
     assert body.rstrip().endswith(f"; ON OLD DATA: the last observed flow is of 1977-12-31, {age} days ago"), body
     assert alert["notes"][0].startswith("basin 32006 in ops is a station imported from river_32006.csv"), alert
+
+
+def test_a_station_is_issued_from_its_data_when_its_turn_comes_and_one_posted_to_after_its_issue_is_named(
+        pretrained_ckpt, data, tmp_path):
+    """A catch-up issue runs while the morning's posts still arrive. Each station's data are taken when its turn
+    comes, not when the issue began: a day posted for the last station while the first is issued is read. The
+    first station, posted to after its forecast was made, keeps the forecast of the data it was issued from (the
+    day's record and its alerts), and /health names it (its data changed since its issue) for monitoring."""
+    from sca2lstm.serve import weather as weather_mod
+
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    with forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(at=None, now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            ids = list(svc.stations.ids)
+            first, last = ids[0], ids[-1]
+            fetch = weather_mod.WeatherForecasts.fetch
+
+            def arriving(self, station, settings):  # the posts of the morning, as the issue reaches each station
+                if station == ids[1]:
+                    for s in (first, last):
+                        r = c.post(f"/stations/{s}/observations", headers=AUTH, json={"observations": [
+                            {"date": "1978-01-01", "precipitation": 1.0, "temperature": 5.0, "discharge": 3.0}]})
+                        assert r.status_code == 200, r.text
+                return fetch(self, station, settings)
+
+            svc.weather.fetch = arriving.__get__(svc.weather)
+            assert c.post("/daily_issue", headers=AUTH).json()["stations"] == len(ids)
+            issued = {r["station"]: r for s in (first, last) for r in svc.store.forecasts(s, 10)
+                      if r["origin"] == "daily"}
+            health = c.get("/health").json()["last_daily_issue"]
+    assert issued[last]["issue_date"] == "1978-01-01"       # posted before its turn: read
+    assert issued[first]["issue_date"] == ISSUE             # issued before the post
+    assert health["posted_since_issue"] == [first]

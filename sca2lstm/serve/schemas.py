@@ -136,7 +136,10 @@ class Health(BaseModel):
                                                             "issued and failed, the alerts and how they were "
                                                             "delivered at the issue, and undelivered_alerts: how "
                                                             "many of them a channel has still not taken, the "
-                                                            "resends since counted (null: none yet), for "
+                                                            "resends since counted, and posted_since_issue: "
+                                                            "the stations whose observations were posted after "
+                                                            "their forecast in it was made (its warning and alerts "
+                                                            "are of the data before) (null: none yet), for "
                                                             "monitoring")
 
 

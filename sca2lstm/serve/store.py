@@ -352,16 +352,20 @@ class Store:
         return {**dict(row), "summary": json.loads(row["summary_json"])} if row else None
 
     def last_daily_issue(self) -> dict | None:
-        """The latest daily issue's day and summary (stations issued, failed, alerts, delivery at the issue), and
+        """The latest daily issue's day and summary (stations issued, failed, alerts, delivery at the issue),
         ``undelivered_alerts``: how many of its alerts a channel has still not taken (the resends since the issue
-        counted), or None."""
+        counted), and ``posted_since_issue``: the stations whose observations were posted after their forecast in
+        it was made (its warning and alerts are of the data before), or None."""
         with self._lock:
             row = self._db.execute("SELECT * FROM daily_issues ORDER BY day DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            read = self._db.execute("SELECT w.station, f.data_version FROM issued_warnings w JOIN forecasts f ON "
+                                    "f.id = w.forecast_id WHERE w.issue_id = ?", (row["id"],)).fetchall()
+            stale = sorted(s for s, version in read if self._versions.get(s, 0) != version)
         # the summary's delivery is the issue's; monitoring must also see that the 08:15 resend got through, or not
         return {"day": row["day"], **json.loads(row["summary_json"]),
-                "undelivered_alerts": len(self.undelivered_alerts(row["day"]))}
+                "undelivered_alerts": len(self.undelivered_alerts(row["day"])), "posted_since_issue": stale}
 
     def last_warnings(self) -> dict[str, str | None]:
         """Each station's warning in its latest daily issue that did not fail (stations never issued: absent)."""
