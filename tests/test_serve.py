@@ -1461,3 +1461,24 @@ def test_a_forecast_of_days_the_model_learned_from_says_so_on_the_page_as_the_co
     assert "测站 32006：预报日期 1973-06-16..1973-06-18 是模型" in " ".join(chinese) and english not in chinese, chinese
     unseen = c.get("/stations/32006/forecast", params={"issue_date": "1976-06-15", "leads": 3}).json()["notes"]
     assert not any("in-sample" in n for n in unseen), unseen
+
+
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_json_body_sent_without_its_content_type_is_415_saying_which_header_to_send(service, ctype):
+    """curl -d '{...}' without -H sends a form's type: the body reached the endpoint unread and the answer was
+    pydantic's 'Input should be a valid dictionary', naming neither the header nor the fix. One line names the
+    type sent and the one to send, in Chinese too; nothing is stored."""
+    c = service.client
+    body = b'{"observations": [{"date": "1978-01-01", "discharge": 3.0}]}'
+    headers = {**AUTH, **({"Content-Type": ctype} if ctype else {})}
+    r = c.post("/stations/32006/observations", content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json()["detail"] == (f"Content-Type: {ctype or 'none'} is not read here; send the body as JSON with "
+                                  'Content-Type: application/json (curl: -H "Content-Type: application/json")')
+    r = c.put("/stations/32006/levels", content=b'{"levels": {"alert": 5.0}}',
+              headers={**headers, "Accept-Language": "zh"})
+    assert r.status_code == 415 and r.json()["detail"].startswith("Content-Type：此处无法读取 ")
+    assert _rows(service.db)[0] == 0
+    # sent as JSON, the same body is read
+    assert c.post("/stations/32006/observations", content=body,
+                  headers={**AUTH, "Content-Type": "application/json"}).status_code == 200

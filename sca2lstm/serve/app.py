@@ -523,6 +523,12 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         # in the reader's language: a frame around each field's name, what is wrong and the value sent (the English
         # answer as it always was)
         lang = language(request)
+        ct = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if not ct.endswith("json") and any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes)
+                                           for e in exc.errors()):
+            # a JSON body sent without its type (curl -d without -H sends a form's) is handed over unread, and
+            # pydantic's "valid dictionary" names neither the header nor the fix
+            return refusal(request, 415, Message("json_content_type", ctype=ct or "none"))
         parts = []
         for e in exc.errors():
             if e.get("type") == "json_invalid":  # loc is ("body", character offset)

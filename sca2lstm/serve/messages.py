@@ -110,6 +110,10 @@ MESSAGES = {
                                    "(a saved Open-Meteo answer) or text/csv (a table)",
                              "zh": "Content-Type：无法读取 {ctype}；天气预报请以 application/json（保存的 Open-Meteo 结果）"
                                    "或 text/csv（表格）上报"},
+    "json_content_type": {"en": "Content-Type: {ctype} is not read here; send the body as JSON with Content-Type: "
+                                "application/json (curl: -H \"Content-Type: application/json\")",
+                          "zh": "Content-Type：此处无法读取 {ctype}；请以 JSON 发送请求体，并设置 Content-Type: application/json"
+                                "（curl：-H \"Content-Type: application/json\"）"},
     "of_station": {"en": "station {station}: {text}", "zh": "测站 {station}：{text}"},
     # a request the service cannot read (FastAPI's validation, app.py): one part per refused field or value, in a
     # frame of the reader's language around the field's name, what is wrong (pydantic's words, in Chinese where
