@@ -259,6 +259,25 @@ def test_an_id_with_other_leading_zeros_in_the_attributes_is_named_not_silently_
     assert "my-gauge" not in caplog.text
 
 
+def test_ids_a_spreadsheet_saved_as_numbers_with_decimals_find_their_basins(generic):
+    """An attribute file saved from a spreadsheet whose id column was numbers writes 32006.0 for 32006 (and 1234.0
+    for a 01234 whose zero it dropped): 32006 had no row, and every attribute of it, its area and gauge position
+    too, was masked without a word. A basin id holds no '.', so 32006.0 is that id; the dropped zero still warns."""
+    pd.DataFrame({"gauge_id": [32006.0, 10002.0], "area": [100.0, 50.0], "gauge_lat": [52.0, 57.0]}).to_csv(
+        generic / "attributes" / "CAMELS_GB_topographic_attributes.csv", index=False)
+    (generic / "attributes" / "stations.csv").unlink()
+    assert "32006.0," in (generic / "attributes" / "CAMELS_GB_topographic_attributes.csv").read_text()
+    att = reader.read_attributes(generic, ["32006", "10002"], ["area", "gauge_lat"])
+    assert att.loc["32006"].tolist() == [100.0, 52.0] and att.loc["10002"].tolist() == [50.0, 57.0]
+    assert reader.read_timeseries(generic, "32006")["discharge_vol"].iloc[0] == pytest.approx(1.0)  # 0.864 mm/d
+    pd.DataFrame({"gauge_id": ["1234.0", "7.50"], "area": [7.0, 3.0]}).to_csv(generic / "attributes" / "more.csv",
+                                                                          index=False)
+    _write(generic / "timeseries" / "01234.csv", _frame(precipitation=[1.0] * 6, discharge_spec=[1.0] * 6))
+    with pytest.raises(DataError, match=r"no row for it, but one for gauge_id '1234'"):
+        reader.read_timeseries(generic, "01234")
+    assert "7.50" in reader.attribute_table(generic).index  # not a whole number: left as written
+
+
 def test_discharge_in_mm_without_an_area_names_an_attribute_row_with_other_leading_zeros(generic):
     """The large sample's files have discharge only in mm/d: a file named 032006 whose attribute row is 32006 cannot
     be converted to m3/s, and the message says why (the row's id), not only that no area was found."""

@@ -333,6 +333,13 @@ def attribute_file(data_dir, group: str) -> Path:
     raise DataError(f"attribute file {name} not found in {root}/attributes/ or {root}/")
 
 
+def _number_ids_as_text(ids: pd.Series) -> pd.Series:
+    """``ids`` with each id a spreadsheet wrote as a whole number with decimals (32006.0, for 32006) as the number's
+    digits. A basin id holds no '.' (:mod:`sca2lstm.data.ids`), so such a cell is the id stored as a number, never
+    another id; read as written, its basin had no row and every attribute of it was masked without a word."""
+    return ids.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
 @lru_cache(maxsize=8)
 def _attribute_table_cached(key: tuple) -> pd.DataFrame:
     frames = []
@@ -345,7 +352,7 @@ def _attribute_table_cached(key: tuple) -> pd.DataFrame:
         df.columns = [str(c).strip() for c in df.columns]
         if "gauge_id" not in df.columns:
             raise DataError(f"{path}: missing column 'gauge_id'; found columns {_shown_columns(df.columns, 8)}")
-        df["gauge_id"] = df["gauge_id"].astype(str).str.strip()
+        df["gauge_id"] = _number_ids_as_text(df["gauge_id"].astype(str).str.strip())
         dup = df["gauge_id"].duplicated()
         if dup.any():
             raise DataError(f"{path}: gauge_id {df['gauge_id'][dup].iloc[0]!r} appears twice; one row per basin")
