@@ -103,6 +103,10 @@ BAD = {
         {"station_id": "s1", "notes": "gauge moved in 2019"},
         "notes is not a key of a station's metadata file; its keys are station_id, warning_levels, rating_curve, day, "
         "weather, flood_frequency, source"),
+    "the station id of another station": (
+        {"station_id": "s2", "rating_curve": POWER},
+        "station_id='s2' is not allowed; expected 's1', the station the file is named for (a file copied from another "
+        "station? correct station_id, or remove it, after checking its levels and rating curve)"),
     "a station id that is a number": (
         {"station_id": 5}, "station_id=5 is not allowed; expected the station's id (text)"),
     "a record end that is no date": (

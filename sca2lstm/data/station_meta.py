@@ -503,8 +503,14 @@ class StationMeta:
     @classmethod
     def from_dict(cls, d: dict, station_id: str, source: str = "station metadata") -> StationMeta:
         """The metadata of the JSON object ``d``, checked against :class:`StationMetaFile` (a one-line DataError
-        naming ``source``, the key, its value and what is allowed)."""
+        naming ``source``, the key, its value and what is allowed). A ``station_id`` other than ``station_id`` (the
+        file's name) is refused: a file copied from another station carries that station's levels and rating curve,
+        which would be read as this one's, and a rewrite of its levels would go to the other station's file."""
         m = check_meta(d, source)
+        if m.station_id is not None and m.station_id != str(station_id):
+            raise DataError(f"{source}: station_id={m.station_id!r} is not allowed; expected {str(station_id)!r}, the "
+                            "station the file is named for (a file copied from another station? correct station_id, "
+                            "or remove it, after checking its levels and rating curve)")
         day = m.day or DaySection()
         ff = m.flood_frequency or FloodFrequencySection()
         return cls(station_id=m.station_id or str(station_id),
