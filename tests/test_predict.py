@@ -387,3 +387,28 @@ def test_the_inputs_missing_on_the_forecast_days_are_counted_in_one_line(pretrai
     lines = [r.getMessage() for r in caplog.records if "missing input values" in r.getMessage()]
     assert lines == [f"basin 32006: 376 missing input values in the forecast period {TINY_PERIODS['test_start']}.."
                      f"{TINY_PERIODS['test_end']} (precipitation: 366 (every day), temperature: 10); they are masked"]
+
+
+@pytest.mark.slow
+def test_the_outputs_say_whether_the_model_trained_on_the_basin_or_never_saw_it(pretrained_ckpt, tiny_data_dir,
+                                                                                tmp_path):
+    """A pretrained model runs on a station it never trained on (allowed: its discharge scale is fitted on the
+    station's training days), but only the terminal said so: metrics.json (and the report and forecast.json, which
+    carry its data record) read alike for a basin the model learned and one it never saw."""
+    from sca2lstm.checkpoint import atomic_torch_save
+    from sca2lstm.evaluation.context import BasinContext
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    (src,) = (data / "timeseries").glob("*_10002_*.csv")
+    shutil.copy(src, data / "timeseries" / "99001.csv")
+    p = predict(pretrained_ckpt, "99001", data_dir=data)
+    m = json.loads((write_prediction(p, tmp_path / "out") / "metrics.json").read_text())
+    assert m["data"]["basin_in_model"] == "unseen"
+    assert m["data"]["discharge_scale"] == "fitted on its training days 1971-01-01..1974-12-31"
+    known = BasinContext.resolve(pretrained_ckpt, data, "10002").data_record()
+    assert (known["basin_in_model"], known["discharge_scale"]) == ("pretrained", "checkpoint")
+    ck = torch.load(pretrained_ckpt, weights_only=True)
+    tuned = atomic_torch_save({**ck, "finetuned_basin": "10002"}, tmp_path / "best_model_basin_10002.pth")
+    assert BasinContext.resolve(tuned, data, "10002").data_record()["basin_in_model"] == "fine-tuned"
+    assert BasinContext.resolve(tuned, data, "10003").data_record()["basin_in_model"] == "pretrained"

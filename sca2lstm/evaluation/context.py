@@ -220,6 +220,15 @@ class BasinContext:
         """Whether the checkpoint itself holds this basin's discharge scale (trained or fine-tuned on it)."""
         return self.scale_source == "checkpoint"
 
+    def basin_in_model(self) -> str:
+        """How the model knows this basin, for the outputs: 'fine-tuned' (the checkpoint was fine-tuned on it),
+        'pretrained' (one of the basins it learned a discharge scale for), or 'unseen' (a station it never trained
+        on, or one that only shares the id of such a basin: it runs on a scale fitted on its own training days). The
+        run said it on the terminal only, so a forecast kept for later did not tell which of them it was."""
+        if not self.in_checkpoint:
+            return "unseen"
+        return "fine-tuned" if self.ckpt.get("finetuned_basin") == self.basin else "pretrained"
+
     @property
     def periods(self) -> BasinPeriods:
         """The basin's periods: those a fine-tuned checkpoint stored for its own basin (unless a
@@ -268,10 +277,12 @@ class BasinContext:
         """What a run of this basin read, for its output files: the data folder (or the built-in basins), the
         sha256 of the basin's data, the inputs absent from it, how PET is made (``data.pet_from_temperature``:
         ``always``, ``missing`` (where the file has none) or ``never``), where this basin's PET came from
-        (``pet_source``: :data:`sca2lstm.data.dataset.PET_SOURCES`, the kind its weather forecasts' PET follows) and
-        the warnings of its data checks."""
+        (``pet_source``: :data:`sca2lstm.data.dataset.PET_SOURCES`, the kind its weather forecasts' PET follows), how
+        the model knows the basin (``basin_in_model``: :meth:`basin_in_model`) and where its discharge scale came from
+        (``discharge_scale``: 'checkpoint', or the days it was fitted on), and the warnings of its data checks."""
         return {"data_dir": str(Path(self.data_dir).expanduser().absolute()), "builtin_synthetic": bool(self.builtin),
-                "basin_data_sha256": self.record.source_hash, "missing_inputs": list(self.missing_inputs),
+                "basin_data_sha256": self.record.source_hash, "basin_in_model": self.basin_in_model(),
+                "discharge_scale": self.scale_source, "missing_inputs": list(self.missing_inputs),
                 "pet_from_temperature": self.cfg.data.pet_from_temperature, "pet_source": self.pet_source,
                 "notes": list(self.notes)}
 
