@@ -603,6 +603,10 @@ def test_test_start_flag_and_errors(imported, pretrained_ckpt, tmp_path, capsys)
     rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "../etc", "--data_dir", str(imported)])
     err = capsys.readouterr().err
     assert rc == 2 and "invalid basin id '../etc'" in err
+    rc = predict_cli.main(["--model", str(pretrained_ckpt), "--basin", "32006.0", "--data_dir", str(imported)])
+    err = capsys.readouterr().err  # an id pasted from a spreadsheet that held it as a number
+    assert rc == 2 and err.strip().endswith("; 32006.0 is the id 32006 written as a number with decimals (a "
+                                            "spreadsheet's): give 32006, with its leading zeros if it has any"), err
 
 
 @pytest.mark.slow

@@ -19,5 +19,9 @@ def check_basin_id(value) -> str:
     """``value`` as a clean id string, or a UsageError naming it and the allowed characters."""
     s = str(value).strip()
     if not _ID.fullmatch(s):
-        raise UsageError(f"invalid station id {str(value)!r}: allowed are {ID_RULE}")
+        # an id copied from a spreadsheet cell that held it as a number (32006.0): name the id it stands for
+        number = re.fullmatch(r"(\d+)\.0+", s)
+        hint = (f"; {s} is the id {number.group(1)} written as a number with decimals (a spreadsheet's): give "
+                f"{number.group(1)}, with its leading zeros if it has any" if number else "")
+        raise UsageError(f"invalid station id {str(value)!r}: allowed are {ID_RULE}{hint}")
     return s
