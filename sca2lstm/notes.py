@@ -65,6 +65,13 @@ NOTES = {
         "zh": "测站 {basin}：{data_dir} 中 {start}..{end} 的流量与模型微调时所用的不同（当时 {days_then} 天平均 {mean_then} m3/s，"
               "现在 {days_now} 天平均 {mean_now} m3/s）：微调后数据有变化（换了水位流量关系、单位或数据目录？）；"
               "模型的流量尺度和校准仍对应旧流量：请重新微调"},
+    "rain_changed": {
+        "en": "basin {basin}: the precipitation of {start}..{end} in {data_dir} averages {mean_now:.4g} mm/d, but "
+              "{mean_then:.4g} mm/d when the model was fine-tuned on it: rain in another unit (0.1 mm read as mm, m "
+              "for mm)? Forecasts from it are not to be trusted: import the station with its rain's unit, or fine-tune "
+              "again",
+        "zh": "测站 {basin}：{data_dir} 中 {start}..{end} 的降水平均为 {mean_now:.4g} mm/d，而模型微调时为 {mean_then:.4g} mm/d："
+              "降水单位不同（把 0.1 mm 当成 mm，或把 m 当成 mm）？据此做出的预报不可信：请按降水的实际单位重新导入测站，或重新微调"},
     "unit_mismatch_flow": {
         "en": "basin {basin}: its flows of {start}..{end} average {flow:.4g} m3/s, but the model learned them as "
               "{learned:.4g} m3/s: data in another unit? Forecasts from them are not to be trusted",

@@ -472,3 +472,30 @@ def test_a_foreign_id_note_without_named_sources_is_all_chinese_for_a_chinese_re
     for said in (note.said_in("zh"), note_of(json.loads(json.dumps(note.record()))).said_in("zh")):
         assert "导入自 某个文件" in said and "来自 内置数据" in said, said
         assert "a file" not in said and "built-in" not in said, said
+
+
+@pytest.mark.slow
+def test_rain_in_another_unit_since_fine_tuning_is_said_though_the_flows_and_p_mean_agree(pretrained_ckpt,
+                                                                                           tiny_data_dir, tmp_path):
+    """A station imported again with its rain in 0.1 mm read as mm: its flows are those it was fine-tuned on, and
+    the import computes p_mean from the same (ten times too large) rain, so neither the flows' check nor the p_mean
+    check could tell, and the fine-tuned model read ten times the rain without a word. The checkpoint keeps the
+    fine-tuning days' mean rain; a rain 3 times off it is said (in Chinese too), rain as it was is not."""
+    from sca2lstm.evaluation.context import clear_caches
+
+    d = _copy(tiny_data_dir, tmp_path)
+    r = finetune(pretrained_ckpt, "32006", {"epochs": 0}, data_dir=d, out_root=tmp_path / "ft", progress=False)
+    kept = torch.load(r["checkpoint"], weights_only=True)["finetune_rain"]
+    rain = pd.read_csv(reader.timeseries_file(d, "32006"), index_col="date")["precipitation"]
+    assert kept["mean"] == pytest.approx(rain.loc[kept["start"]:kept["end"]].mean(), rel=1e-12)
+    assert BasinContext.resolve(r["checkpoint"], d, "32006").notes == []
+    _rewrite(d, "32006", lambda df: df.assign(precipitation=df["precipitation"] * 10))
+    att = d / "attributes" / "CAMELS_GB_climatic_attributes.csv"
+    table = pd.read_csv(att, dtype={"gauge_id": str})
+    table.loc[table["gauge_id"] == "32006", "p_mean"] *= 10  # as a new import computes it from its rain
+    table.to_csv(att, index=False)
+    clear_caches()
+    [note] = BasinContext.resolve(r["checkpoint"], d, "32006").notes
+    assert note.startswith(f"basin 32006: the precipitation of {kept['start']}..{kept['end']} in {d} averages "), note
+    assert f"but {kept['mean']:.4g} mm/d when the model was fine-tuned on it: rain in another unit" in note
+    assert note.said_in("zh").startswith("测站 32006：") and "降水单位不同" in note.said_in("zh")

@@ -196,7 +196,7 @@ class BasinContext:
                   _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         notes = [foreign_id_note(ckpt, basin, meta, data_dir) if foreign else None,
-                 *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx)]
+                 *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx), changed_rain_note(ctx)]
         ctx.notes = [n for n in notes if n]
         if basin not in ctx.scalers.basins:
             ctx.scalers = Scalers.from_dict(scalers.to_dict())  # the bundle's scalers are never changed
@@ -574,6 +574,38 @@ def _unit_mismatch(ctx: BasinContext, stored) -> str | None:
     # the flows, the rain or both: one sentence each way (sca2lstm/notes.py)
     kind = "unit_mismatch_" + "_".join(k for k in ("flow", "rain") if k in found)
     return Note(kind, basin=basin, **found)
+
+
+def rain_digest(frame: pd.DataFrame, start, end) -> dict | None:
+    """What the precipitation of [start, end] in ``frame`` (a basin's daily data, date index) was: ``{"start", "end",
+    "days"`` (with a value), ``"mean"`` (mm/d)``}``, for :func:`changed_rain_note`; None where it has no precipitation."""
+    if "precipitation" not in frame.columns:
+        return None
+    rain = pd.to_numeric(frame["precipitation"], errors="coerce").loc[str(start):str(end)]
+    return {"start": str(start), "end": str(end), "days": int(rain.notna().sum()),
+            "mean": float(rain.mean()) if rain.notna().any() else None}
+
+
+def changed_rain_note(ctx: BasinContext) -> str | None:
+    """A warning (logged once per basin and data version) where the precipitation of the days a checkpoint was
+    fine-tuned on for this basin (its ``finetune_rain``) now averages :data:`UNIT_MISMATCH_FACTOR` times more or less
+    than it did then: a station imported again with its rain in another unit (0.1 mm read as mm, m for mm). The
+    flows' check (:func:`changed_flows_notes`) sees only the flows, and an imported station's ``p_mean`` is computed
+    from the same rain, so :func:`unit_mismatch_note` cannot tell; the model would read ten times the rain it was
+    fine-tuned on without a word."""
+    then = ctx.ckpt.get("finetune_rain") if ctx.ckpt.get("finetuned_basin") == ctx.basin else None
+    if not isinstance(then, dict) or not then.get("mean") or then.get("days", 0) < MIN_DAYS_FOR_UNITS:
+        return None
+
+    def compare() -> str | None:
+        now = rain_digest(ctx.frame, then["start"], then["end"])
+        if now is None or now["days"] < MIN_DAYS_FOR_UNITS or now["mean"] is None:
+            return None  # a part of the record (the service's recent days) or no rain: nothing to compare
+        if 1 / UNIT_MISMATCH_FACTOR < now["mean"] / then["mean"] < UNIT_MISMATCH_FACTOR:
+            return None
+        return Note("rain_changed", basin=ctx.basin, start=then["start"], end=then["end"], data_dir=str(ctx.data_dir),
+                    mean_then=float(then["mean"]), mean_now=float(now["mean"]))
+    return _once(("rain", ctx.basin, ctx.record.source_hash, then["mean"]), compare)
 
 
 def data_folder(bundle, data_dir) -> tuple[Path, bool]:
