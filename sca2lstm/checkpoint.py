@@ -121,8 +121,21 @@ def load_checkpoint(path, require_model: bool = True) -> dict:
         if missing:
             raise CheckpointError(f"checkpoint {p} is not an sca2lstm checkpoint: missing key(s) {missing}")
         if ckpt.get("format") != FORMAT:
-            raise CheckpointError(f"checkpoint {p} has format {ckpt.get('format')!r}; expected {FORMAT!r}")
+            raise CheckpointError(f"checkpoint {p} has format {ckpt.get('format')!r}; expected {FORMAT!r}"
+                                  + _format_advice(ckpt.get("format")))
     return ckpt
+
+
+def _format_advice(fmt) -> str:
+    """What to do with a checkpoint of format ``fmt`` (not :data:`FORMAT`), as the end of its one-line error: one
+    of a later sca2lstm (a higher ``-v<N>``) is read by that version, which the user upgrades to ('' otherwise)."""
+    mine, theirs = (re.fullmatch(r"sca2lstm-checkpoint-v(\d+)", str(f)) for f in (FORMAT, fmt))
+    if mine and theirs and int(theirs.group(1)) > int(mine.group(1)):
+        from . import __version__
+
+        return (f" (it was written by a later sca2lstm than this {__version__}: upgrade sca2lstm to run it, as "
+                "this version cannot read what it holds)")
+    return ""
 
 
 def _model_of_state(state: Path) -> Path | None:

@@ -20,6 +20,7 @@ from sca2lstm.cli import predict as predict_cli
 from sca2lstm.cli import train as train_cli
 from sca2lstm.data.dataset import SequenceData
 from sca2lstm.training import trainer as trainer_mod
+from sca2lstm import __version__
 from sca2lstm.checkpoint import atomic_torch_save, load_checkpoint
 
 from conftest import REPO
@@ -283,6 +284,10 @@ def test_project_checkpoints_load_weights_only(pretrained_ckpt):
 @pytest.mark.parametrize("damage, said", [
     ({"model_state_dict": [1, 2]}, "is damaged: its weights are a list, not a mapping of parameter names to tensors"),
     ("weights as text", "is damaged: parameter embedding.0.weight holds a str, not a tensor"),
+    ({"format": "sca2lstm-checkpoint-v2"}, "has format 'sca2lstm-checkpoint-v2'; expected 'sca2lstm-checkpoint-v1' "
+                                           f"(it was written by a later sca2lstm than this {__version__}: upgrade sca2lstm to "
+                                           "run it, as this version cannot read what it holds)"),
+    ({"format": "sca2lstm-checkpoint-v0"}, "has format 'sca2lstm-checkpoint-v0'; expected 'sca2lstm-checkpoint-v1'"),
     ({"trained_on": 5}, "has a malformed trained_on record"),
     ({"trained_on": [{"role": "train"}]}, "has a malformed trained_on record"),
 ])
