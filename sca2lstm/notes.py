@@ -52,6 +52,12 @@ NOTES = {
               "blend). Give your station an id of its own (station import --id) to keep the two apart",
         "zh": "{data_dir} 中的测站 {basin} 导入自 {source}；模型预训练时用的是另一个同为 {basin} 的流域（来自 {trained_in}）："
               "该测站按新测站处理（使用其自身的流量尺度与混合系数）。请为该测站另起编号（station import --id），以免二者混淆"},
+    "gauge_elsewhere": {
+        "en": "basin {basin}'s gauge in {data_dir} ({here}) lies {km} km from that of the basin {basin} the model "
+              "learned ({learned}, in {trained_in}): another river under the same id; it is treated as a new station "
+              "(its own discharge scale and blend). Give your station an id of its own to keep the two apart",
+        "zh": "{data_dir} 中测站 {basin} 的测站位置（{here}）与模型学过的同编号流域 {basin}（{learned}，位于 {trained_in}）"
+              "相距 {km} km：是同一编号下的另一条河流；该测站按新测站处理（使用其自身的流量尺度与混合系数）。请为该测站另起编号，以免二者混淆"},
     "finetuned_for_other": {
         "en": "the model was fine-tuned for basin {other}; basin {basin} runs on its weights as on a pretrained model "
               "(use basin {basin}'s own fine-tuned model, or the pretrained one, where there is one)",

@@ -499,3 +499,39 @@ def test_rain_in_another_unit_since_fine_tuning_is_said_though_the_flows_and_p_m
     assert note.startswith(f"basin 32006: the precipitation of {kept['start']}..{kept['end']} in {d} averages "), note
     assert f"but {kept['mean']:.4g} mm/d when the model was fine-tuned on it: rain in another unit" in note
     assert note.said_in("zh").startswith("测站 32006：") and "降水单位不同" in note.said_in("zh")
+
+
+def _move_gauge(data_dir, basin, lat, lon):
+    topo = data_dir / "attributes" / "CAMELS_GB_topographic_attributes.csv"
+    t = pd.read_csv(topo, dtype={"gauge_id": str})
+    t.loc[t["gauge_id"] == basin, ["gauge_lat", "gauge_lon"]] = [lat, lon]
+    t.to_csv(topo, index=False)
+
+
+def test_a_gauge_of_the_models_id_somewhere_else_is_another_river_run_as_a_new_station(pretrained_ckpt, tiny_data_dir,
+                                                                                       tmp_path):
+    """A folder of one's own in the layout (not imported) with a station given the guide's id 32006: the model ran it
+    on CAMELS 32006's discharge scale and blend, labelled its days as the model's training days, and said nothing.
+    The checkpoint keeps where its basins' gauges are; a gauge of the same id 25 km or more away is another river:
+    it runs as a station the model never saw, with a note (in Chinese too). A position rounded otherwise is none."""
+    from sca2lstm.evaluation.context import clear_caches
+
+    d = _copy(tiny_data_dir, tmp_path)
+    lat, lon = torch.load(pretrained_ckpt, weights_only=True)["basin_places"]["32006"]
+    assert [lat, lon] == [reader.basin_attribute(d, "32006", k) for k in ("gauge_lat", "gauge_lon")]
+    _move_gauge(d, "32006", round(lat + 0.005, 3), round(lon - 0.005, 3))  # under a kilometre: the same gauge
+    clear_caches()
+    ctx = BasinContext.resolve(pretrained_ckpt, d, "32006")
+    assert (ctx.basin_in_model(), ctx.notes, ctx.in_sample("1971-01-01", "1971-12-31")["in_sample"]) == (
+        "pretrained", [], True)
+    _move_gauge(d, "32006", 30.58, 114.27)  # a station of one's own on another river, given the id 32006
+    clear_caches()
+    ctx = BasinContext.resolve(pretrained_ckpt, d, "32006")
+    assert ctx.basin_in_model() == "unseen" and ctx.scale_source.startswith("fitted on its training days")
+    assert not ctx.in_sample("1971-01-01", "1971-12-31")["in_sample"]
+    [note] = ctx.notes
+    assert note == (f"basin 32006's gauge in {d} (30.58, 114.3) lies {note.values['km']} km from that of the basin "
+                    f"32006 the model learned ({lat:.4g}, {lon:.4g}, in {tiny_data_dir}): another river under the same "
+                    "id; it is treated as a new station (its own discharge scale and blend). Give your station an id "
+                    "of its own to keep the two apart")
+    assert note.values["km"] > 8000 and note.said_in("zh").startswith(f"{d} 中测站 32006 的测站位置（30.58, 114.3）")

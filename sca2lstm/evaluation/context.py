@@ -184,7 +184,9 @@ class BasinContext:
         check_missing_inputs(basin, missing, cfg, allow_missing_inputs, given)
         meta = read_station_meta(data_dir, basin)
         foreign = shares_id_only(ckpt, basin, meta, data_dir, scalers)
-        if foreign:  # another river under a known id: nothing the model learned for that id applies to it
+        # a basin of the model's id whose gauge lies elsewhere (a folder of one's own in the layout, not imported)
+        elsewhere = None if foreign or basin not in scalers.basins else gauge_elsewhere(ckpt, basin, data_dir)
+        if foreign or elsewhere:  # another river under a known id: nothing the model learned for that id applies to it
             bundle = forget_basin(bundle, basin)
             _, _, scalers, ckpt = bundle
         ctx = cls(basin=basin, data_dir=Path(data_dir), builtin=builtin, record=rec, cfg=cfg,
@@ -196,6 +198,8 @@ class BasinContext:
                   _files=files)
         ctx.static, ctx.static_missing = ctx.scalers.transform_static(ctx.static_raw)
         notes = [foreign_id_note(ckpt, basin, meta, data_dir) if foreign else None,
+                 _once(("elsewhere", basin, str(data_dir), elsewhere["learned"], elsewhere["here"]), lambda: Note(
+                     "gauge_elsewhere", basin=basin, data_dir=str(data_dir), **elsewhere)) if elsewhere else None,
                  *changed_flows_notes(ckpt, basin, rec, data_dir), unit_mismatch_note(ctx), changed_rain_note(ctx)]
         ctx.notes = [n for n in notes if n]
         if basin not in ctx.scalers.basins:
@@ -490,6 +494,40 @@ def shares_id_only(ckpt: dict, basin: str, meta, data_dir, scalers) -> bool:
     return True
 
 
+#: A gauge of a model's basin id this far (km) from where the model learned that basin is another river's: gauges do
+#: not move that far, and coordinates rounded to two decimals differ by a kilometre at most.
+GAUGE_MOVED_KM = 25.0
+
+
+def basin_places(data_dir, basins) -> dict:
+    """``{basin: [gauge_lat, gauge_lon]}`` of ``basins`` in ``data_dir`` (those whose attributes give both), as a
+    checkpoint keeps them for :func:`gauge_elsewhere`."""
+    from ..weather.files import gauge_position
+
+    found = {str(b): gauge_position(data_dir, b) for b in basins}
+    return {b: [float(v) for v in pos] for b, pos in found.items() if pos is not None}
+
+
+def gauge_elsewhere(ckpt: dict, basin: str, data_dir) -> dict | None:
+    """Where ``basin`` in ``data_dir`` is a gauge :data:`GAUGE_MOVED_KM` or more from the basin of that id the checkpoint
+    learned (its ``basin_places``, the gauge positions of the data it trained on): ``{"km", "here", "learned",
+    "trained_in"}``; else None (the same place, or a position unknown on either side). Such a basin is another
+    river sharing the id (a station of one's own in a folder of the layout, given 32006, the guide's id): it runs
+    as a station the model never saw, as an imported one does (:func:`shares_id_only`); it ran on the other
+    basin's discharge scale and blend, its days labelled as the model's training days, without a word."""
+    from ..weather.files import distance_km, gauge_position
+
+    learned = (ckpt.get("basin_places") or {}).get(basin)
+    here = gauge_position(data_dir, basin) if learned else None
+    if here is None:
+        return None
+    km = distance_km(*learned, *here)
+    if km < GAUGE_MOVED_KM:
+        return None
+    return {"km": int(round(km)), "here": "{:.4g}, {:.4g}".format(*here), "learned": "{:.4g}, {:.4g}".format(*learned),
+            "trained_in": str(ckpt.get("data_dir") or "built-in data")}
+
+
 def forget_basin(bundle, basin: str) -> tuple:
     """``bundle`` (``load_model``'s) as if the checkpoint had never known ``basin``: no discharge scale, no
     stored blend, no training or validation days of it (copies; the loaded bundle is never changed)."""
@@ -498,7 +536,8 @@ def forget_basin(bundle, basin: str) -> tuple:
     del scalers.basins[basin]
     ckpt = {**ckpt, "trained_on": [dict(sp, basins=[b for b in sp["basins"] if b != basin]) for sp in trained_on(ckpt)],
             "persistence_blend": {b: a for b, a in (ckpt.get("persistence_blend") or {}).items() if b != basin},
-            "weather_archives": {b: a for b, a in (ckpt.get("weather_archives") or {}).items() if b != basin}}
+            "weather_archives": {b: a for b, a in (ckpt.get("weather_archives") or {}).items() if b != basin},
+            "basin_places": {b: a for b, a in (ckpt.get("basin_places") or {}).items() if b != basin}}
     return model, cfg, scalers, ckpt
 
 

@@ -39,7 +39,7 @@ from ..data.dataset import check_period_inputs
 from ..data.ids import check_basin_id
 from ..data.periods import BasinPeriods, fit_split
 from ..errors import DataError
-from ..evaluation.context import BasinContext, rain_digest
+from ..evaluation.context import BasinContext, basin_places, rain_digest
 from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.metrics import true_runs
@@ -323,6 +323,7 @@ def _run(ctx: BasinContext, pretrained_model, split, run_dir, progress, resume) 
                             persistence_blend={basin: blend["alpha"]} if blend else {}, trained_on=spans, kept=kept,
                             finetune_flows=rec.flows_digest(split_days["train"][0], split_days["validation"][1]),
                             finetune_rain=rain_digest(ctx.frame, split_days["train"][0], split_days["validation"][1]),
+                            basin_places={**(ctx.ckpt.get("basin_places") or {}), **basin_places(ctx.data_dir, [basin])},
                             weather_archives=_learned_archives(
                                 ctx, archives.trained_sources(tr_p) if archives and kept == FINE_TUNED else None))
     b, a = vm["before"], vm["after"]

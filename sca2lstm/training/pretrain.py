@@ -19,6 +19,7 @@ from ..data.dataset import (SequenceData, check_period_inputs, empty_inputs, loa
                             load_static, recorded_data, resolve_data_dir, spec_kinds)
 from ..data.scaling import Scalers
 from ..errors import DataError, TrainingError, UsageError
+from ..evaluation.context import basin_places
 from ..evaluation.evaluate import evaluate
 from ..evaluation.calibration import calibrate_after_training
 from ..evaluation.persistence import fit_forecasts, summary_line
@@ -258,6 +259,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         ckpt = build_checkpoint(model, cfg, prep.scalers, prep.basins, trainer.best_epoch, trainer.optimizer,
                                 val_metrics, history=result["history"], data_dir=str(data_dir),
                                 builtin_data=builtin, train_seconds=wall, persistence_blend=blend,
+                                basin_places=basin_places(data_dir, prep.basins),
                                 weather_archives=archives.trained_sources(prep.train_periods) if archives else {})
         out["persistence_blend"] = blend
         med, pers = ev.median("model", "nse"), ev.median("persistence", "nse")
