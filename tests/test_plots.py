@@ -673,3 +673,18 @@ def test_day_weights_chart_lays_out_without_measuring_its_cell_texts_and_draws_t
 
     monkeypatch.setattr(matplotlib.artist.Artist, "get_in_layout", lambda self: True)
     assert P.plot_day_weights(w, tmp_path / "all_measured.png", **args).read_bytes() == fast
+
+
+def test_warning_levels_are_coloured_by_their_height_whatever_order_they_were_given_in(tmp_path, monkeypatch):
+    """Given as danger=30,alert=20,watch=12 (a user's order), the lowest level is yellow and the highest red, as the
+    service's page colours them; each label is in its line's colour (darkened where yellow would not read)."""
+    from matplotlib.colors import to_hex
+
+    obs = np.linspace(4.0, 26.0, 60)
+    for levels in ({"danger": 30.0, "alert": 20.0, "watch": 12.0}, {"watch": 12.0, "alert": 20.0, "danger": 30.0}):
+        fig = _fan_chart_figure(monkeypatch, tmp_path, obs, np.linspace(25.0, 20.0, 7), levels=levels)
+        ax = fig.axes[0]
+        lines = {ln.get_ydata()[0]: to_hex(ln.get_color()) for ln in ax.get_lines() if ln.get_linestyle() == "--"}
+        assert lines == {12.0: "#d4a017", 20.0: "#e67e22", 30.0: "#c0392b"}, (levels, lines)
+        labels = {t.get_text(): to_hex(t.get_color()) for t in ax.texts}
+        assert labels == {"watch 12.0": "#8a6a0f", "alert 20.0": "#a8520f", "danger 30.0": "#c0392b"}, labels

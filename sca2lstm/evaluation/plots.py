@@ -714,14 +714,12 @@ def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, le
         drawn.append(mem.reshape(-1))
     top = max((np.nanmax(a) for a in drawn if np.isfinite(a).any()), default=np.nan)
     above, drawn_levels = [], []
-    for (name, value), color in zip((levels or {}).items(), ("tab:olive", "tab:orange", "tab:red", "tab:purple",
-                                                              "tab:brown", "black", "tab:pink", "tab:cyan")):
-        value = float(value)
+    for name, value, (color, text_color) in level_colours(levels):
         if np.isfinite(top) and top > 0 and value > LEVEL_SPAN * top:
             above.append((value, f"{name} {value:.1f}"))
             continue
         ax.axhline(value, color=color, lw=0.9, ls="--")
-        drawn_levels.append((value, name, color))
+        drawn_levels.append((value, name, text_color))
     ax.set_ylabel(say("fan_discharge", lang))
     ax.set_title(title)
     _label_levels(ax, drawn_levels)
@@ -736,6 +734,28 @@ def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, le
               fontsize=8)
     _format_time_axis(ax, True, lang)
     return _save(fig, path)
+
+
+#: Warning levels' colours by rank, lowest level first, as the service's page draws them (static/app.js
+#: ``LEVEL_COLOURS``): yellow, orange, red, purple, dark purple; then colours of their own (the page repeats its last),
+#: so that every line of a chart with the fitted q2y..q20y beside a station's levels stays told apart.
+LEVEL_COLOURS = ("#d4a017", "#e67e22", "#c0392b", "#8e44ad", "#4a235a", "black", "saddlebrown", "deeppink")
+#: A level's name on the white chart: its colour, darkened where the line's is too light to read (as the page's
+#: ``LEVEL_LABEL``: yellow and orange text on white have a contrast of 2.4 and 2.9).
+LEVEL_LABEL_COLOURS = ("#8a6a0f", "#a8520f") + LEVEL_COLOURS[2:]
+
+
+def level_colours(levels: dict | None) -> list[tuple[str, float, tuple[str, str]]]:
+    """Each level's ``(name, value, (line colour, label colour))``, lowest value first, coloured by that rank.
+
+    By rank, not by the order the levels were given: given as ``danger=30,alert=20,watch=12`` they were drawn
+    danger yellow and watch red, the opposite of how a forecaster reads the colours (and of the service's page).
+    """
+    ranked = sorted(((str(n), float(v)) for n, v in (levels or {}).items()),
+                    key=lambda nv: (not np.isfinite(nv[1]), nv[1]))
+    last = len(LEVEL_COLOURS) - 1
+    return [(name, value, (LEVEL_COLOURS[min(i, last)], LEVEL_LABEL_COLOURS[min(i, last)]))
+            for i, (name, value) in enumerate(ranked)]
 
 
 def _stage_axis(ax, to_stage, to_flow, label: str = "water level (m), by the rating curve") -> None:
