@@ -142,6 +142,7 @@ WORDS = {
     "fan_members_point": {"en": "point forecast of each of {n} weather members", "zh": "{n} 个天气集合成员各自的点预报"},
     "fan_median": {"en": "median forecast", "zh": "预报中位数"},
     "fan_issue_date": {"en": "issue date", "zh": "发布日"},
+    "fan_level_stage": {"en": "{name} {flow} m³/s (water level {stage} m)", "zh": "{name} {flow} m³/s（水位 {stage} m）"},
     "fan_above": {"en": "levels above the chart (m$^3$/s):\n", "zh": "超出图幅的预警级 (m³/s)：\n"},
     "fan_no_font": {"en": "fan chart: matplotlib finds no Chinese font (such as {fonts}): its labels stay in English "
                           "rather than show as boxes; install one (e.g. Debian/Ubuntu's fonts-noto-cjk) and delete "

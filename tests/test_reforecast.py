@@ -791,3 +791,28 @@ def test_a_water_level_above_the_gauged_range_is_said_extrapolated_once(bundle, 
             r.getMessage()]
     assert said == ["a water level of 3 m lies above the rating curve's highest gauged stage (2.5 m): its discharge is "
                     "extrapolated"], said
+
+
+def test_the_fan_chart_of_a_stage_station_labels_each_level_with_its_flow_unit_and_water_level(
+        pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """A level given as a water level was labelled ``alert (0.6 m) 3.5``: a flow without its unit beside a number in
+    m. Each level now reads as the service's page gives it: its flow in m³/s, then its water level."""
+    from sca2lstm.cli.main import main
+    from sca2lstm.evaluation import plots
+
+    data = _stage_station(tiny_data_dir, tmp_path, "a,b,h0,valid_from,valid_to\n10,1.6,0.10,1970-10-01,1976-05-31\n"
+                                                   "12.5,1.6,0.15,1976-06-01,\n")
+    labels, save = {}, plots._save
+
+    def spy(fig, path):   # each figure's title and its first axes' texts (the level labels), before it is released
+        labels[plots.figure_title(fig)] = [t.get_text() for t in fig.axes[0].texts]
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    assert main(["forecast", "--model", str(pretrained_ckpt), "--basin", "st", "--data_dir", str(data), "--quiet",
+                 "--issue_date", "1976-06-15", "--warning_levels", "alert=0.6", "--levels_in", "stage",
+                 "--output_dir", str(tmp_path / "fc")]) == 0
+    (fan,) = [v for k, v in labels.items() if k.startswith("Basin st: forecast issued 1976-06-15")]
+    # 0.6 m through the curve valid on the issue date: 12.5 (0.6 - 0.15)^1.6 = 3.48 m3/s
+    assert f"alert {12.5 * 0.45 ** 1.6:.1f} m³/s (water level 0.60 m)" in fan, fan
+    assert all("m³/s (water level " in t for t in fan), fan

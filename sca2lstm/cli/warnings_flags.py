@@ -102,9 +102,8 @@ def warned(args, bundle, path, weather):
     # each level as a water level too at a station with a rating curve, as the service's page and mails give it
     stages = level_stages(warnings.levels, fc.rating_curve, fc.issue_date, digits=2)
     sentence = warning_sentence(fc.basin, first, warnings, fc.table, last, language, stages)
-    # the fan chart's labels: a level given as a water level shows it, as the user typed it
-    extra = {"levels": {n + (f" ({lv.stage:g} m)" if getattr(lv, "stage", None) is not None else ""): lv.value
-                        for n, lv in warnings.levels.items()},
+    # the fan chart's labels give each level's water level too, as the page does (a level given as one, as typed)
+    extra = {"levels": {n: lv.value for n, lv in warnings.levels.items()}, "level_stages": stages,
              "extra_files": {"levels.json": warnings.json_text(first), "warnings.txt": sentence + "\n"}}
     # each lead's P(exceed) to the 4 decimals the warning is decided on; * where the lead warns
     lines = [level_line(n, lv, language, stages.get(n))

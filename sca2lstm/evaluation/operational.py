@@ -817,7 +817,7 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 
 def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
-                   extra_files: dict | None = None, language: str = "en") -> Path:
+                   extra_files: dict | None = None, language: str = "en", level_stages: dict | None = None) -> Path:
     """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one,
     ``..._with_weather_ensemble/`` with several members, so the three kinds of forecast of one issue date do
     not replace each other; the same kind issued again does): forecast.csv (+ forecast.json for ``fmt="json"``),
@@ -825,7 +825,8 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     (the issue day and each lead day) and report.html.
 
     ``levels`` (name -> m3/s) are drawn on the fan chart; ``extra_files`` (file name -> text, e.g.
-    levels.json and warnings.txt) are written into the folder before the report is built. ``language``
+    levels.json and warnings.txt) are written into the folder before the report is built; ``level_stages`` (name ->
+    water level in m, at a station with a rating curve) are written in the levels' labels. ``language``
     (:data:`sca2lstm.words.LANGUAGES`): the words of the fan chart (where matplotlib has a font for them,
     :func:`~sca2lstm.evaluation.plots.chart_language`) and of the report's forecast section; the tables keep
     their English columns and keys.
@@ -869,7 +870,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
                        tmp / "forecast_fan_chart.png",
                        title=say("fan_title", chart, basin=fc.basin, day=fc.issue_date.date(), setting=fc.setting),
                        levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
-                       stage_axis=stage, members_point=fc.point_only, language=chart)
+                       stage_axis=stage, members_point=fc.point_only, language=chart, level_stages=level_stages)
         if fc.members is not None:  # each weather member's median flow, one row per member
             fc.members.rename(columns=lambda d: str(pd.Timestamp(d).date())).rename_axis("member").to_csv(
                 tmp / "forecast_members.csv", float_format="%.4f")

@@ -644,7 +644,7 @@ def _heat_cmap():
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
                    levels: dict | None = None, members=None, stage_axis=None, members_point: bool = False,
-                   language: str = "en") -> Path:
+                   language: str = "en", level_stages: dict | None = None) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -670,21 +670,25 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
     language : str
         The axis labels' and legend's language (:data:`sca2lstm.words.LANGUAGES`; ``title`` is the caller's),
         drawn with :func:`cjk_font`; English where matplotlib has no such font (:func:`chart_language`).
+    level_stages : dict, optional
+        ``{name: water level (m)}`` of the ``levels`` at a station with a rating curve: such a level's label gives
+        its flow with the unit and its water level, ``alert 22.7 m³/s (water level 1.60 m)``, as the service's page
+        does.
     """
     lang = chart_language(language)
     if lang == "en":
         return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
-                          stage_axis, members_point, lang)
+                          stage_axis, members_point, lang, level_stages)
     import matplotlib
 
     # the Chinese font first, DejaVu Sans for what it lacks (matplotlib falls back glyph by glyph)
     with matplotlib.rc_context({"font.family": [cjk_font(), "DejaVu Sans"]}):
         return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
-                          stage_axis, members_point, lang)
+                          stage_axis, members_point, lang, level_stages)
 
 
 def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members, stage_axis,
-               members_point, lang) -> Path:
+               members_point, lang, level_stages=None) -> Path:
     """:func:`plot_fan_chart`'s figure, its words in ``lang``."""
     n = len(hist_dates)
     hx, _ = _as_x(hist_dates, n)
@@ -719,7 +723,7 @@ def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, le
             above.append((value, f"{name} {value:.1f}"))
             continue
         ax.axhline(value, color=color, lw=0.9, ls="--")
-        drawn_levels.append((value, name, text_color))
+        drawn_levels.append((value, _level_label(name, value, (level_stages or {}).get(name), lang), text_color))
     ax.set_ylabel(say("fan_discharge", lang))
     ax.set_title(title)
     _label_levels(ax, drawn_levels)
@@ -777,11 +781,20 @@ def _stage_axis(ax, to_stage, to_flow, label: str = "water level (m), by the rat
     sec.yaxis.set_major_locator(FixedLocator(sorted(kept)))
 
 
+def _level_label(name: str, flow: float, stage: float | None, lang: str) -> str:
+    """A level line's label: its name and flow; with its water level (m) where it has one, and then the flow's unit
+    too (``danger (2.2 m) 39.4`` left the flow without one, beside a number in m)."""
+    if stage is None or not np.isfinite(stage):
+        return f"{name} {flow:.1f}"
+    return say("fan_level_stage", lang, name=name, flow=f"{flow:.1f}", stage=f"{stage:.2f}")
+
+
 def _label_levels(ax, levels, fontsize: float = 7) -> None:
     """Name each level line at the left end (over the oldest days of the history: at the right end the labels'
     backgrounds hid the forecast's members and peaks, the part read most), just above it, lowest first; a label that
     would overlap the one below (levels close together, e.g. a user's 14.0 beside the 2-year flow of 14.5) moves up
-    to clear it, and a light background keeps the other lines from crossing out its letters."""
+    to clear it, and a light background keeps the other lines from crossing out its letters. ``levels``: ``(value,
+    label, colour)`` of each line."""
     if not levels:
         return
     # The final limits and axes size (the layout), to measure the gaps in points: a draw that lays out and measures
@@ -790,10 +803,10 @@ def _label_levels(ax, levels, fontsize: float = 7) -> None:
     pt = ax.figure.dpi / 72.0
     height = 1.3 * fontsize  # one line of text, in points
     clear = -np.inf          # where the previous label's top is, in points
-    for value, name, color in sorted(levels, key=lambda v: v[0]):
+    for value, text, color in sorted(levels, key=lambda v: v[0]):
         at = ax.transData.transform((0.0, value))[1] / pt
         base = max(at + 1.0, clear)
-        ax.annotate(f"{name} {value:.1f}", (0.0, value), xycoords=("axes fraction", "data"),
+        ax.annotate(text, (0.0, value), xycoords=("axes fraction", "data"),
                     xytext=(2.0, base - at), textcoords="offset points", ha="left", va="bottom",
                     fontsize=fontsize, color=color,
                     bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
