@@ -99,6 +99,17 @@ def test_the_prediction_figures_name_the_basin_and_period_in_their_titles(pretra
     assert all("Basin 10002" in t and period in t for t in titles.values()), titles
 
 
+def test_the_prediction_figures_name_the_model_they_show(pretrained_ckpt, tiny_data_dir, tmp_path, monkeypatch):
+    """A pretrained and a fine-tuned model's hydrographs of one basin and period had the same title."""
+    from sca2lstm.evaluation import plots
+
+    titles = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.update({path.name: fig.get_suptitle()}) or path)
+    write_prediction(predict(pretrained_ckpt, "10002", data_dir=tiny_data_dir), tmp_path)
+    assert set(titles) == {"hydrograph.png", "attention_heatmap.png"}
+    assert all(t.startswith(f"Basin 10002 (model {pretrained_ckpt.name})") for t in titles.values()), titles
+
+
 def test_glob_uses_newest_and_accepts_expanded_lists(pretrained_ckpt, tmp_path):
     a, b = tmp_path / "r1" / "best_model_basin_1.pth", tmp_path / "r2" / "best_model_basin_1.pth"
     for f in (a, b):

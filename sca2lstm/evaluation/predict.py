@@ -229,8 +229,11 @@ def model_all_days(obs, pred) -> dict:
     return all_metrics(obs, pred)  # pairs with a NaN on either side are left out, n_days counts the rest
 
 
-def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str = "") -> Path:
+def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: str | None = None) -> Path:
     """Write series, metrics, hydrograph, attention heatmap and weights to ``out_dir/basin_{id}/``.
+
+    ``title_extra`` follows the basin in both figures' titles and says which model they show (the demo's
+    `` (fine-tuned)``); default: the checkpoint's file name, `` (model best_model_basin_32006.pth)``.
 
     Everything is written into a temporary folder first, then swapped in: a failure midway leaves an
     earlier good output untouched.
@@ -264,6 +267,8 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
         # refused the whole file
         (tmp / "metrics.json").write_text(json_text(m, default=_jsonable),
                                           encoding="utf-8")
+        if title_extra is None:   # a figure mailed on its own says whose forecasts it shows: a pretrained model's
+            title_extra = f" (model {Path(pred.model_path).name})"   # or the fine-tuned one's read the same
         if (pred.metrics.get("in_sample") or {}).get("in_sample"):
             title_extra += " (in-sample days)"
         period = f"{m['start']}..{m['end']}"  # in both titles: a figure mailed on its own still says when
@@ -272,7 +277,7 @@ def write_prediction(pred: Prediction, out_dir, fmt: str = "csv", title_extra: s
                         persistence=s["persistence"])
         plot_attention_heatmap(s["date"], pred.weights.to_numpy(), list(pred.weights.columns),
                                tmp / "attention_heatmap.png", obs=s["observed"].to_numpy(),
-                               title=f"Basin {pred.basin}: attention weights, {period}",
+                               title=f"Basin {pred.basin}{title_extra}: attention weights, {period}",
                                labels={**feature_labels(pred.weights.columns),
                                        FORECAST_FLAG: OBSERVED_FLAG_LABEL})  # a hindcast: observed weather
         pred.weights.reset_index().to_csv(tmp / "attention_weights.csv", index=False, float_format="%.5f",
