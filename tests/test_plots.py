@@ -73,6 +73,25 @@ def test_the_loss_curves_legend_hides_no_epoch(tmp_path, monkeypatch):
     assert points and not any(box.contains(*p) for p in points)
 
 
+def test_a_run_that_kept_its_starting_weights_says_so_on_its_loss_curve(tmp_path, monkeypatch):
+    """A fine-tuning whose validation loss never beat the pretrained weights' was marked "best (epoch 0)", an epoch
+    a reader looks for among the trained ones: the legend says epoch 0 is the starting weights, before training."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    history = [{"epoch": 0, "train_loss": None, "val_loss": 0.319, "lr": 1e-4},
+               {"epoch": 1, "train_loss": 0.94, "val_loss": 0.333, "lr": 1e-4}]
+    P.plot_loss_curves(history, tmp_path / "c.png", title="Fine-tuning basin 32006")
+    legend = [t.get_text() for t in figs[0].axes[0].get_legend().get_texts()]
+    assert "best val 0.319 (epoch 0: the starting weights, before training)" in legend, legend
+    fig = figs[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()   # the longer entry hides no epoch's point either
+    points = [ax.transData.transform(xy) for line in ax.get_lines() for xy in line.get_xydata()
+              if np.isfinite(xy).all()]
+    assert points and not any(box.contains(*p) for p in points)
+
+
 def test_the_learning_rate_axis_labels_the_rate_the_run_used(tmp_path, monkeypatch):
     """A constant learning rate of 0.002 (the default) was drawn between the only two labels, 10^-2 and 10^-3: the
     axis now labels it, in plain numbers."""

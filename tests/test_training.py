@@ -37,6 +37,14 @@ def test_checkpoint_contents(pretrained_ckpt):
     assert set(ck["val_metrics"]) == {"32006", "10002", "10003"}
 
 
+def test_the_pretraining_curve_names_the_model_and_its_basins(pretrained_ckpt):
+    """Titled "Pretraining" alone, a curve mailed or kept beside another run's did not say whose it was."""
+    from sca2lstm.evaluation.report import _png_title
+
+    curve = pretrained_ckpt.with_name("sca2lstm_run") / "training_curve.png"
+    assert _png_title(curve) == f"Pretraining {pretrained_ckpt.name} on 3 basins"
+
+
 def test_run_artefacts(pretrained_ckpt):
     run = pretrained_ckpt.with_name("sca2lstm_run")
     for name in ("training_curve.png", "history.csv", "val_metrics.csv", "config.json", "report.html",

@@ -289,8 +289,10 @@ def plot_loss_curves(history: Sequence[dict], path, title: str = "Training curve
         ax.plot(epoch[vok], val[vok], marker=marker, ms=3, color="tab:orange", label="validation loss")
         best = int(np.nanargmin(val))
         ax.axvline(epoch[best], color="tab:green", ls=":", lw=1)
+        # epoch 0 is the starting weights, validated before any training: best there, the run kept them
+        when = "epoch 0: the starting weights, before training" if epoch[best] == 0 else f"epoch {epoch[best]:g}"
         ax.plot([epoch[best]], [val[best]], marker="*", ms=12, color="tab:green", ls="none",
-                label=f"best val {val[best]:.4g} (epoch {epoch[best]:g})")
+                label=f"best val {val[best]:.4g} ({when})")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")

@@ -273,7 +273,9 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         # The run folder describes the model at `output`: its record is rewritten only once that model is in place,
         # so a run stopped during the calibration (minutes) leaves the earlier model's history and metrics beside it.
         write_training_artifacts(run_dir, result["history"], cfg.to_dict(), metrics_frame(ev.per_basin),
-                                 "val_metrics.csv", "Pretraining")
+                                 "val_metrics.csv",   # the title says which model, as a mailed curve must
+                                 f"Pretraining {Path(output).name} on {len(prep.basins)} "
+                                 f"basin{'' if len(prep.basins) == 1 else 's'}")
         atomic_write_text(run_dir / "data_summary.csv", _data_summary(prep, cfg).to_csv(index=False))
         # pointed to once written: a run stopped while calibrating leaves the earlier run's file there
         log.info("%s (data_summary.csv in %s)", basin_counts(prep), run_dir)
