@@ -707,3 +707,20 @@ def test_warning_levels_are_coloured_by_their_height_whatever_order_they_were_gi
         assert lines == {12.0: "#d4a017", 20.0: "#e67e22", 30.0: "#c0392b"}, (levels, lines)
         labels = {t.get_text(): to_hex(t.get_color()) for t in ax.texts}
         assert labels == {"watch 12.0": "#8a6a0f", "alert 20.0": "#a8520f", "danger 30.0": "#c0392b"}, labels
+
+
+def test_scores_of_0_and_1_in_the_verification_figure_are_drawn_inside_its_panels(tmp_path, monkeypatch):
+    """A level the model never caught (F1 0 at every lead) lay on the F1 panel's lower edge, its line hidden in the
+    frame; a share of 0 or 1 on the reliability panel's. Each panel reaches past 0 and 1."""
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    per_lead = pd.DataFrame({"lead": [1, 2], "nse": [0.7, 0.5], "persistence_nse": [0.6, 0.4],
+                             "below_q05": [0.0, 0.0], "below_median": [0.5, 0.6], "above_q95": [0.0, 0.0]})
+    rows = [{"level": "alert", "lead": k, "forecast": who, "count": "day", "f1": 0.0, "hits": 0, "misses": 2}
+            for k in (1, 2) for who in ("model", "persistence")]
+    P.plot_verification(per_lead, pd.DataFrame(rows), tmp_path / "v.png")
+    _, ax_f1, ax_rel = figs[0].axes[:3]
+    lo, hi = ax_f1.get_ylim()
+    assert lo < 0.0 and hi > 1.0, (lo, hi)
+    for lim in (ax_rel.get_xlim(), ax_rel.get_ylim()):
+        assert lim[0] < 0.0 and lim[1] > 1.0, lim

@@ -904,9 +904,14 @@ def _reliability_axes(ax, nominal, observed: dict, xlabel: str, ylabel: str, tit
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label=diagonal)
     for label, cov in observed.items():
         ax.plot(nominal, _as_float(cov, str(label), len(nominal)), marker="o", ms=3, lw=1, label=str(label))
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xlabel, ylabel=ylabel, title=title)
+    # past 0 and 1 a little: a share of 0 or 1 (no flow below the 5 % quantile in a short span) is drawn in, not on
+    # the frame
+    ax.set(xlim=(-UNIT_PAD, 1 + UNIT_PAD), ylim=(-UNIT_PAD, 1 + UNIT_PAD), xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=7, loc=legend_loc)
 
+
+#: How far past 0 and 1 the axes of a score or share between 0 and 1 reach (F1, reliability), in its units.
+UNIT_PAD = 0.04
 
 #: Quantile columns of a verification and the share of days expected below each.
 _BELOW = (("below_q05", 0.05), ("below_q25", 0.25), ("below_median", 0.5), ("below_q75", 0.75))
@@ -964,7 +969,9 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
                 w = g[g["forecast"] == who].sort_values("lead")
                 ax_f1.plot(w["lead"], w["f1"], ls=style, marker="o" if who == "model" else None, ms=3, color=c,
                            label=f"{level}{above if who == 'model' else ''}, {who}")
-        ax_f1.set_ylim(0, 1)
+        # a little beyond 0..1: an F1 of 0 (no event caught) or of 1 lay on the axes' edge, its markers halved and
+        # the model's line not told from persistence's dashes, the panel's main news drawn over the frame
+        ax_f1.set_ylim(-UNIT_PAD, 1 + UNIT_PAD)
         ax_f1.legend(fontsize=7, loc="upper right")
     else:
         # no level at all (levels.json holds none) is another thing than levels no flow reached and none warned
