@@ -724,3 +724,20 @@ def test_scores_of_0_and_1_in_the_verification_figure_are_drawn_inside_its_panel
     assert lo < 0.0 and hi > 1.0, (lo, hi)
     for lim in (ax_rel.get_xlim(), ax_rel.get_ylim()):
         assert lim[0] < 0.0 and lim[1] > 1.0, lim
+
+
+def test_the_verification_figure_colours_each_level_as_the_fan_chart_does(tmp_path, monkeypatch):
+    """The F1 lines of danger and alert were orange and red by their order in the table, whatever their height: the
+    lower level (alert) orange-yellow on the fan chart and the page was red here. Each level now keeps its colour."""
+    from matplotlib.colors import to_hex
+
+    figs = []
+    monkeypatch.setattr(P, "_save", lambda fig, path: figs.append(fig) or path)
+    per_lead = pd.DataFrame({"lead": [1, 2], "nse": [0.7, 0.5], "persistence_nse": [0.6, 0.4]})
+    rows = [{"level": name, "lead": k, "forecast": who, "count": "day", "f1": 0.5, "hits": 1, "misses": 1}
+            for name in ("danger", "alert") for k in (1, 2) for who in ("model", "persistence")]
+    levels = {"danger": 30.0, "alert": 20.0}
+    P.plot_verification(per_lead, pd.DataFrame(rows), tmp_path / "v.png", levels=levels)
+    drawn = {ln.get_label().split(" ")[0].rstrip(","): to_hex(ln.get_color()) for ln in figs[0].axes[1].get_lines()}
+    fan = {name: colour for name, _, (colour, _) in P.level_colours(levels)}
+    assert drawn == fan == {"alert": "#d4a017", "danger": "#e67e22"}, drawn

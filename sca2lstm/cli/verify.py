@@ -71,7 +71,7 @@ def _body(args) -> int:
     atomic_write_text(out / "verify_per_level.csv", per_level.to_csv(index=False, float_format="%.4f"))
     plot_verification(per_lead, per_level, out / "verify.png",   # the folder names the station and the span
                       title=f"{table.parent.name}: {df['issue_date'].nunique()} issue dates"
-                            + (f", forecasts {setting}" if setting else ""))
+                            + (f", forecasts {setting}" if setting else ""), levels=levels)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 40)
     print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"

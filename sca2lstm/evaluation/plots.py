@@ -917,7 +917,7 @@ UNIT_PAD = 0.04
 _BELOW = (("below_q05", 0.05), ("below_q25", 0.25), ("below_median", 0.5), ("below_q75", 0.75))
 
 
-def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
+def plot_verification(per_lead, per_level, path, title: str = "", levels: dict | None = None) -> Path:
     """The scores of ``sca2lstm verify`` in three panels: what a forecaster checks first.
 
     Parameters
@@ -931,6 +931,9 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
         PNG file to write.
     title : str
         Figure title (the station and the forecasts scored).
+    levels : dict, optional
+        ``{name: flow}`` of the levels (``levels.json``): each level's F1 lines take its colour on the fan chart and
+        the service's page (by height, :func:`level_colours`); a level not in it, the next free colour.
 
     Returns
     -------
@@ -955,11 +958,13 @@ def plot_verification(per_lead, per_level, path, title: str = "") -> Path:
 
     day = per_level[per_level["count"] == "day"] if len(per_level) else per_level
     if len(day) and day["f1"].notna().any():
-        colours = iter(["tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:green", "tab:olive", "tab:cyan"])
+        ranked = {name: colour for name, _, (colour, _) in level_colours(levels)}
+        colours = iter(c for c in ["tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:green", "tab:olive",
+                                   "tab:cyan"] if c not in ranked.values())
         for level, g in day.groupby("level", sort=False):
             if g["f1"].isna().all():    # no event and no warning in the span: nothing to draw or to name
                 continue
-            c = next(colours, "black")
+            c = ranked.get(level) or next(colours, "black")
             # how many days were above the level: an F1 of 0 on two flood days reads otherwise than on two hundred
             first = g[g["forecast"] == "model"].sort_values("lead").head(1)
             n = int(first["hits"].iloc[0] + first["misses"].iloc[0]) if len(first) and {"hits", "misses"} <= set(
