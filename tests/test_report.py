@@ -390,3 +390,17 @@ def test_the_page_is_english_and_only_the_forecast_section_is_marked_in_its_lang
     assert f'<section id="forecast"{marked}><h2>' in html and f'<a href="#forecast"{marked}>' in html
     # the English sections are not marked: they take the page's language
     assert '<section id="training"><h2>Training</h2>' in html and html.count(' lang="zh"') == 2 * (language == "zh")
+
+
+def test_table_cells_do_not_wrap_and_a_wide_table_scrolls_within_the_page(tmp_path):
+    """A forecast's valid dates broke into "1975-12-" over "29", and verify's PIT deciles stood one number a line (seven
+    rows over two screens, the table running off the page): the page's style keeps each cell on one line and gives
+    a wide table its own scroll bar."""
+    import re
+
+    (tmp_path / "forecast.csv").write_text("issue_date,valid_date,lead_days,median\n1975-12-28,1975-12-29,1,31.2\n")
+    page = build_report(tmp_path, title="t").read_text(encoding="utf-8")
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    rules = {sel.strip(): body for sels, body in re.findall(r"([^{}]+)\{([^}]*)\}", css) for sel in sels.split(",")}
+    assert "white-space:nowrap" in rules["td"], rules.get("td")
+    assert {"display:block", "overflow-x:auto", "max-width:100%"} <= set(rules["table"].split(";")), rules["table"]

@@ -45,13 +45,15 @@ REPORT_NAME = "report.html"
 _CONFIG_FILES = ("config.json", "config.yaml", "resolved_config.yaml", "best_config.yaml")
 _HISTORY_PREVIEW_ROWS = 400
 
+#: A cell never wraps (a date broke into "1975-12-" over "29", verify's PIT deciles stood one number a line, seven
+#: rows over two screens); a table wider than the page scrolls within itself instead of running off the page.
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;
 max-width:1200px;padding:1em 2em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 h3{margin-bottom:.3em}.meta{color:#666;font-size:.9em}
-table{border-collapse:collapse;margin:.5em 0 1em;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.88em;display:block;max-width:100%;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}td{white-space:nowrap}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafafa}
 pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.85em;border-radius:4px}
