@@ -1743,6 +1743,53 @@ def test_a_date_column_and_a_time_column_read_as_one_timestamp(tmp_path, capsys)
     assert imp(hours, "hours", "date=日期,time=时间", "--date_format", "%Y-%m-%d %H时") == single
 
 
+def test_excel_serial_days_and_day_fractions_in_a_date_and_a_time_column_read_as_excel_means_them(tmp_path, capsys):
+    """Cells of a workbook not formatted as dates hold Excel's numbers: the day as its serial (43282 is 2018-07-01)
+    and the time as its fraction of a day (1/3 is 08:00). Beside a time column they read as the timestamps
+    formatted cells give; an hour written as a plain number (8 for 8:00) is no fraction and is refused in one line
+    naming both columns."""
+    import openpyxl
+
+    one = tmp_path / "one.csv"
+    _excerpt_with_a_silence(one)
+    rows = [line.split(",") for line in one.read_bytes().decode("gbk").split("\r\n")[1:] if line]
+    stamps = [pd.Timestamp(r[0]) for r in rows]
+    out = tmp_path / "d"
+
+    def imp(cells, sid):
+        wb = openpyxl.Workbook()
+        wb.active.append(["日期", "时间", "流量", "雨量"])
+        for t, (_, q, p) in zip(stamps, rows):
+            wb.active.append([*cells(t), float(q), float(p)])
+        book = tmp_path / f"{sid}.xlsx"
+        wb.save(book)
+        return run(capsys, ["station", "import", str(book), "--id", sid, "--out", str(out), "--map",
+                            "date=日期,time=时间,discharge=流量,precipitation=雨量", "--discharge_unit", "m3/s",
+                            "--day_start", "08:00"])
+
+    def serial(t):
+        return (t.normalize() - pd.Timestamp("1899-12-30")).days
+
+    def fraction(t):
+        return (t.hour * 60 + t.minute) / 1440
+
+    rc, _, err = imp(lambda t: (t.normalize().to_pydatetime(), t.time()), "cells")
+    assert rc == 0, err
+    formatted = (out / "timeseries" / "cells.csv").read_bytes()
+    assert serial(pd.Timestamp("2011-10-01")) == 40817
+    for sid, cells in (("numbers", lambda t: (serial(t), fraction(t))),
+                       ("serial", lambda t: (serial(t), t.time())),
+                       ("fraction", lambda t: (t.normalize().to_pydatetime(), fraction(t)))):
+        rc, _, err = imp(cells, sid)
+        assert rc == 0, (sid, err)
+        assert (out / "timeseries" / f"{sid}.csv").read_bytes() == formatted, sid
+    rc, _, err = imp(lambda t: (serial(t), t.hour), "hours")
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "(the date column '日期' and the time column '时间' are read together, as 'date time'; in Excel, format " \
+           "the two columns as a date and a time)" in err, err
+    assert not (out / "timeseries" / "hours.csv").exists()
+
+
 @pytest.mark.parametrize("blank", ["time", "date"])
 def test_a_row_giving_only_its_date_or_only_its_time_is_refused_naming_it(blank, tmp_path, capsys):
     """A blank time beside a date is no midnight: read as 00:00, the 08:00 reading moved to the day before and made a

@@ -771,13 +771,23 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     frame, rows, head = _drop_label_rows(frame, cols["date"], rows, summary, o.date_format)
     named_keys = check_named_units(cols, labelled.iloc[:head], o)  # the header's units and the units row's
     cells = frame[cols["date"]]
+    excel = table is not None and table.kind in ("xlsx", "xls")
+    epoch = table.excel_epoch if table is not None else None
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         _check_date_beside_time(frame[cols["date"]], frame[cols["time"]], cols["date"], cols["time"], rows)
-        cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " "
-                 + frame[cols["time"]].fillna(""))
-    excel = table is not None and table.kind in ("xlsx", "xls")
-    stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=rows, excel_serial=excel,
-                                epoch=table.excel_epoch if table is not None else None)
+        times = frame[cols["time"]]
+        if excel:  # cells not formatted as dates: Excel's serial day and fraction of a day, as Excel means them
+            cells, times = tables.excel_date_and_time(cells, times, epoch)
+        cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " " + times.fillna(""))
+    try:
+        stamps = tables.parse_dates(cells, o.date_format, column=m["date"], first_row=rows, excel_serial=excel,
+                                    epoch=epoch)
+    except DataError as e:
+        if "time" not in cols:
+            raise
+        fix = "; in Excel, format the two columns as a date and a time" if excel else ""
+        raise DataError(f"{e} (the date column {cols['date']!r} and the time column {cols['time']!r} are read "
+                        f"together, as 'date time'{fix})") from None
     what = {"discharge": f"discharge, {o.discharge_unit}", "stage": "water level, m", "temperature": "temperature, degC",
             "pet": "PET, mm/d"}
     tenths = o.precipitation_unit == "0.1mm"

@@ -963,6 +963,47 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
                     f"{s.iloc[i]!r} (row {file_row(first_row, i)})")
 
 
+def excel_date_and_time(dates: pd.Series, times: pd.Series, epoch=None) -> tuple[pd.Series, pd.Series]:
+    """A spreadsheet's date column and time column with Excel's plain numbers read as Excel means them.
+
+    A cell not formatted as a date or a time holds Excel's number: a date as its serial day (40817 is
+    2011-10-01), a time as its fraction of a day (0.3333 is 08:00). Each such cell becomes the text a formatted
+    cell gives (``2011-10-01``, ``08:00:00``), to be joined as ``date time`` and read by :func:`parse_dates`;
+    every other cell is left as it is.
+
+    Parameters
+    ----------
+    dates, times : pandas.Series
+        [rows] The two columns' cells as text (a spreadsheet's, :func:`read_table`).
+    epoch : datetime.datetime, optional
+        The workbook's day zero (default 1899-12-30, Excel's 1900 system).
+
+    Returns
+    -------
+    tuple of pandas.Series
+        ``(dates, times)``: whole serial days (1 to the last Excel day, not an 8-digit ``YYYYMMDD``) as
+        ``YYYY-MM-DD``; fractions from 0 to 1 as ``HH:MM:SS`` (to the second; 1 is ``24:00:00``).
+    """
+    dates, times = dates.astype("string"), times.astype("string")
+    d, t = dates.str.strip(), times.str.strip()
+    serial = (d.str.match(_NUMBER) & ~d.str.match(_COMPACT)).fillna(False).to_numpy(dtype=bool)
+    if serial.any():
+        days = d[serial].astype(float).to_numpy()
+        whole = (days >= 1) & (days <= _EXCEL_SERIAL_MAX) & (days == np.floor(days))
+        at = np.flatnonzero(serial)[whole]
+        dates = dates.copy()
+        dates.iloc[at] = [str(v.date()) for v in _from_serial(days[whole], epoch)]
+    number = t.str.match(_NUMBER).fillna(False).to_numpy(dtype=bool)
+    if number.any():
+        part = t[number].astype(float).to_numpy()
+        fraction = part <= 1
+        seconds = np.round(part[fraction] * 86400.0).astype(np.int64)
+        times = times.copy()
+        times.iloc[np.flatnonzero(number)[fraction]] = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+                                                        for s in seconds]
+    return dates, times
+
+
 def _from_serial(days: np.ndarray, epoch) -> pd.DatetimeIndex:
     """Excel serial day numbers (fractions are times of day) as timestamps, from the book's ``epoch``
     (default the 1900 system's day 0, 1899-12-30), to the second."""
