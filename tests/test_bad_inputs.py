@@ -669,3 +669,19 @@ def test_every_command_help_ends_with_examples_that_its_parser_accepts(capsys):
             args = words[2:]
             assert words[:2] in (["sca2lstm", name], ["python", parser.prog]), example
             parser.parse_args(args)   # a usage error would exit 2 here
+
+
+@pytest.mark.parametrize("cmd", [["train"], ["finetune", "--target_basin", "1", "--pretrained_model", "m.pth"]])
+@pytest.mark.parametrize("value", ["-1e-4", "-1E-4", "-0.001", "0", "-2e+3"])
+def test_a_negative_or_zero_learning_rate_is_refused_naming_the_value_and_the_range(cmd, value, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """A negative number after a flag is its value, in exponent form too (argparse took -1e-4 for an option and
+    answered "expected one argument"): the flag's own refusal names the value and what is allowed."""
+    from sca2lstm.cli import main as main_cli
+
+    monkeypatch.chdir(tmp_path)
+    rc = main_cli.main([*cmd, "--learning_rate", value, "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"argument --learning_rate: invalid value '{value}': expected a finite number > 0" in err, err
+    assert list(tmp_path.iterdir()) == []

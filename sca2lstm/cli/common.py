@@ -22,8 +22,9 @@ from ..logs import add_log_file, logging_for_run, note_in_file, remove_handler, 
 
 #: What argparse takes for a value, not an option, where it starts with '-': a negative number (``-33.8``,
 #: argparse's own rule) and a list of them, such as southern or western coordinates
-#: (``--points -33.8,151.2;-34,150.9``), which argparse alone took for an unknown option ("expected one argument").
-NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,;\s+-]*$")
+#: (``--points -33.8,151.2;-34,150.9``) and one in exponent form (``--learning_rate -1e-4``), which argparse alone
+#: took for an unknown option ("expected one argument") instead of reaching the flag's own refusal.
+NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,;\s+eE-]*$")
 
 
 class ArgumentParser(argparse.ArgumentParser):
