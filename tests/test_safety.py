@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -780,7 +781,7 @@ def test_a_pretraining_resumed_after_training_reports_its_training_time_and_poin
     monkeypatch.setattr(pretrain_mod, "calibrate_after_training", stop)
     other = argv + ["--basins", BASIN, "10002"]               # another run: its data_summary.csv differs
     assert train_cli.main(other) == 130
-    stopped = (run_dir / "train.log").read_text().split("sca2lstm.py: new run")[-1]
+    stopped = (run_dir / "unfinished" / "train.log").read_text().split("sca2lstm.py: new run")[-1]  # beside the earlier run
     assert "Validation median NSE" in stopped and "data_summary.csv in" not in stopped
     monkeypatch.undo()
     assert train_cli.main(other + ["--resume"]) == 0
@@ -1126,3 +1127,39 @@ def test_a_folder_swap_that_fails_after_moving_the_earlier_folder_aside_puts_it_
             (tmp / "series.csv").write_text("new\n")
     assert (final / "series.csv").read_text() == "earlier\n"
     assert [p.name for p in tmp_path.iterdir()] == ["basin_32006"]    # nothing left beside it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_a_pretraining_stopped_beside_an_earlier_good_run_leaves_it_intact_and_resumes(
+        tmp_path, tiny_data_dir, monkeypatch, capsys, stop):
+    """A second run into the same --output stopped after one epoch (Ctrl-C, or an error: out of memory) appended to the good run's
+    train.log and replaced its last_state.pth. It now keeps its state and log in m_run/unfinished/: the earlier
+    model, run folder and log stay byte-identical, --resume continues the stopped run, and once it completes its
+    state replaces the earlier one and its log lines follow the earlier run's in train.log."""
+    out, run_dir = tmp_path / "m.pth", tmp_path / "m_run"
+    assert train_cli.main(_train_argv(tmp_path, tiny_data_dir, out, "--epochs", "1", "--quiet")) == 0
+    before = snapshot(tmp_path)
+    real = trainer_mod.Trainer._train_epoch
+
+    def epoch(self, e):
+        if e == 2:
+            raise KeyboardInterrupt if stop is KeyboardInterrupt else stop("CUDA out of memory in epoch 2")
+        return real(self, e)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_train_epoch", epoch)
+    argv = _train_argv(tmp_path, tiny_data_dir, out, "--epochs", "2", "--quiet")
+    assert train_cli.main(argv) == (130 if stop is KeyboardInterrupt else 1)
+    staged = run_dir / "unfinished"
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith(str(Path("m_run") / "unfinished"))} == before
+    assert torch.load(staged / "last_state.pth", weights_only=True)["epoch"] == 1
+    log = (staged / "train.log").read_text()
+    assert "sca2lstm.py: new run" in log and f"run {'interrupted' if stop is KeyboardInterrupt else 'failed'}" in log
+    monkeypatch.undo()
+    assert train_cli.main(argv + ["--resume"]) == 0
+    assert not staged.exists() and out.read_bytes() != before["m.pth"]
+    assert torch.load(run_dir / "last_state.pth", weights_only=True)["epoch"] == 2
+    earlier = before[str(Path("m_run") / "train.log")].decode()
+    log = (run_dir / "train.log").read_text()
+    assert log.startswith(earlier) and log.index("sca2lstm.py: new run", len(earlier)) < log.index("resumed run")

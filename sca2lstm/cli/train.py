@@ -66,7 +66,7 @@ def parse_basins(values) -> list[str] | None:
 
 def _body(args, prog: str = PROG) -> int:
     from ..distributed import cleanup, init_distributed, is_main_process, rank_device
-    from ..training.pretrain import pretrain, resume_state
+    from ..training.pretrain import complete_work, pretrain, resume_state, work_dir
     from ..training.runtime import resolve_device
 
     # before the data is read and the model trained; the path checked, '~' expanded, is the one written
@@ -97,16 +97,21 @@ def _body(args, prog: str = PROG) -> int:
     output = Path(args.output)
     run_dir = output.with_name(f"{output.stem}_run")
     handler = None
-    new_run_dir = not run_dir.exists()
-    created = [d for d in [run_dir, *run_dir.parents] if not d.exists()]  # to take back on an early failure
+    # beside an earlier run's files, a run works in a subfolder until it completes: stopped or failed, it leaves
+    # the earlier run's log and resumable state as they were
+    work = work_dir(output, args.resume)
+    new_run_dir = not work.exists() or (work != run_dir and not args.resume)
+    created = [d for d in [work, *work.parents] if not d.exists()]  # to take back on an early failure
     if is_main_process():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handler = add_log_file(run_dir / "train.log")
+        if work != run_dir and not args.resume:  # a new run replaces the state of one stopped before it
+            shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        handler = add_log_file(work / "train.log")
         # A later run into the same folder appends to its log: each run's lines start with this one.
         note_in_file(handler, logging.INFO, f"{prog}: {'resumed' if args.resume else 'new'} run, output {output}")
     try:
         pretrain(cfg, output, data_dir=args.data_dir, basins=basins, parallel=args.parallel,
-                 resume=args.resume, device=device, progress=not args.quiet)
+                 resume=args.resume, device=device, progress=not args.quiet, state_dir=work)
     except BaseException as e:
         # The log says how the run ended (the console gets the one line from run_main).
         if handler is not None:
@@ -118,8 +123,8 @@ def _body(args, prog: str = PROG) -> int:
         if handler is not None:
             remove_handler(handler)
             handler = None
-        if new_run_dir and is_main_process() and not (run_dir / "last_state.pth").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if new_run_dir and is_main_process() and not (work / "last_state.pth").exists():
+            shutil.rmtree(work, ignore_errors=True)
             for d in created[1:]:               # the folders made for it (e.g. ./model_output), if still empty
                 try:
                     d.rmdir()
@@ -131,6 +136,8 @@ def _body(args, prog: str = PROG) -> int:
             remove_handler(handler)
         if distributed:
             cleanup()
+    if is_main_process():
+        complete_work(output, work)
     return 0
 
 

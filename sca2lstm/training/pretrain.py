@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ from ..weather.windows import LeadWeather
 from .trainer import Trainer, TrainSettings, resumable_interrupt, state_data
 
 log = logging.getLogger(__name__)
+
+#: The subfolder of a run folder where a run started beside an earlier run's files keeps its state and log
+#: until it completes (:func:`work_dir`): a failed or stopped run leaves the earlier run's as they were.
+UNFINISHED = "unfinished"
 
 
 @dataclass
@@ -187,7 +192,7 @@ def train_settings(cfg: Config, finetune: bool = False) -> TrainSettings:
 
 
 def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = False, resume: bool = False,
-             device="cpu", progress: bool = True, model_factory=None) -> dict:
+             device="cpu", progress: bool = True, model_factory=None, state_dir=None) -> dict:
     """Pretrain on many basins and write ``output`` (checkpoint) plus a run folder beside it.
 
     The run folder ``<output stem>_run/`` holds the training curve, history, per-basin validation
@@ -197,6 +202,7 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
 
     ``model_factory(cfg)`` builds the model to train (default :class:`SCA2LSTM`); the benchmark uses it
     to train a baseline with the same pipeline. ``load_model`` only rebuilds SCA2LSTM checkpoints.
+    ``state_dir`` is where the resumable state is written (default the run folder; :func:`work_dir`).
 
     Returns
     -------
@@ -231,7 +237,8 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
             "data_dir": str(Path(data_dir).expanduser().absolute()), "builtin_data": builtin}
     archives = weather_archives(cfg, data_dir, prep.data, prep.train_periods)
     trainer = Trainer(model, prep.data, prep.train_periods, prep.data, prep.val_periods, train_settings(cfg),
-                      device, run_dir / "last_state.pth", meta, progress=progress and main_proc, ddp_model=net,
+                      device, Path(state_dir or run_dir) / "last_state.pth", meta, progress=progress and main_proc,
+                      ddp_model=net,
                       weather_archive=archives)
     if resume:
         trainer.load_state(state)
@@ -287,8 +294,39 @@ def pretrain(cfg: Config, output, data_dir=None, basins=None, parallel: bool = F
         raise (resumable_interrupt(e, trainer.state_path) if main_proc else e) from None
 
 
+def work_dir(output, resume: bool) -> Path:
+    """The folder a pretraining run of ``output`` writes its resumable state and its log into while it runs.
+
+    The run folder ``<output stem>_run/`` itself for a first run (and the resume of a first run); beside an
+    earlier run's files, its subfolder :data:`UNFINISHED`, so that a run that fails or is stopped leaves the
+    earlier run's log and state as they were (its ``--resume`` continues there). A completed run's state and
+    log are moved into the run folder (:func:`complete_work`).
+    """
+    run_dir = Path(output).with_name(f"{Path(output).stem}_run")
+    staged = run_dir / UNFINISHED
+    if resume:
+        return staged if (staged / "last_state.pth").is_file() else run_dir
+    earlier = run_dir.is_dir() and any(p.name != UNFINISHED for p in run_dir.iterdir())
+    return staged if earlier else run_dir
+
+
+def complete_work(output, work: Path) -> None:
+    """Move a completed run's state and log from ``work`` (:func:`work_dir`) into its run folder: the state
+    replaces the earlier run's, the log is appended to the run folder's ``train.log``, ``work`` is removed."""
+    run_dir = Path(output).with_name(f"{Path(output).stem}_run")
+    if Path(work) == run_dir:
+        return
+    if (work / "last_state.pth").is_file():
+        os.replace(work / "last_state.pth", run_dir / "last_state.pth")
+    if (work / "train.log").is_file():
+        with open(run_dir / "train.log", "ab") as f:
+            f.write((work / "train.log").read_bytes())
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def resume_state(output) -> Path:
-    """The resumable state of the pretraining run of ``output`` (``<output stem>_run/last_state.pth``).
+    """The resumable state of the pretraining run of ``output`` (``<output stem>_run/unfinished/last_state.pth``
+    where a run stopped beside an earlier one, else ``<output stem>_run/last_state.pth``).
 
     Raises
     ------
@@ -296,7 +334,10 @@ def resume_state(output) -> Path:
         There is none: one line saying so, before any data is read.
     """
     output = Path(output)
-    state = output.with_name(f"{output.stem}_run") / "last_state.pth"
+    run_dir = output.with_name(f"{output.stem}_run")
+    state = run_dir / UNFINISHED / "last_state.pth"
+    if not state.is_file():  # no later run stopped beside a completed one: the run folder's own
+        state = run_dir / "last_state.pth"
     if not state.is_file():
         # a run started with --output elsewhere is resumed only with that --output: say which run was looked for
         raise DataError(f"--resume: no resumable state at {state} (the run of --output {output}); give the "
