@@ -1178,8 +1178,8 @@ def test_rain_in_cm_and_stages_in_cm_by_their_headers_are_refused(tmp_path, caps
     out = tmp_path / "o"
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r1", "--out", str(out), "--map",
                               "date=日期,precipitation=降水量(cm),discharge=流量", "--discharge_unit", "m3/s"])
-    assert rc == 1 and "column '降水量(cm)' holds precipitation in cm by its header; the import reads mm or 0.1 mm " \
-                       "(--precipitation_unit): convert the column" in err, err
+    assert rc == 1 and "column '降水量(cm)' holds precipitation in cm by its header; the import reads mm, 0.1 mm " \
+                       "or an intensity in mm/h (--precipitation_unit): convert the column" in err, err
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "r2", "--out", str(out), "--map",
                               "date=日期,precipitation=雨量,stage=水位(cm)", "--rating", "a=5,b=1.6,h0=0.1"])
     assert rc == 1 and "column '水位(cm)' holds water levels in cm by its header" in err, err
@@ -1880,3 +1880,47 @@ def test_empty_rows_at_the_end_are_counted_from_the_end_as_over_the_whole_table(
     assert _trailing_blank_rows(frame) == expected == n_blank
     col = pd.Series(["(年/月/日)", "2018/01/01", pd.NA, "合计", "Total 2018", "２０１８", " "], dtype="string")
     assert [_NoDigit(col)[i] for i in range(len(col))] == list(~col.fillna("").str.contains(r"\d", regex=True))
+
+
+def test_a_sub_daily_rain_intensity_in_mm_per_hour_is_named_and_read_as_depth_with_its_flag(tmp_path, capsys):
+    """Rain written as an intensity (mm/h) every 10 minutes, summed per day, reads six times its depth: the check of
+    the annual total named only 0.1 mm, which would leave it at 0.6 times. It now names --precipitation_unit mm/h,
+    which reads each reading as its intensity times the 10-minute step: a day with an hour at 3 mm/h has 3 mm."""
+    stamps = pd.date_range("2018-01-01", periods=DAYS * 144, freq="10min")
+    rain = np.where((stamps.hour == 12), 3.0, 0.0)           # one hour a day at 3 mm/h: 3 mm a day, 1096 mm a year
+    flow = 5.0 + (stamps.dayofyear % 7).to_numpy()
+    f = tmp_path / "ten_minutes.csv"
+    pd.DataFrame({"时间": stamps.strftime("%Y-%m-%d %H:%M"), "雨强": rain, "流量": flow}).to_csv(f, index=False)
+    out = tmp_path / "d"
+    argv = ["station", "import", str(f), "--id", "rg", "--out", str(out), "--map",
+            "date=时间,precipitation=雨强,discharge=流量", "--discharge_unit", "m3/s"]
+    rc, _, err = run(capsys, argv)
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and not out.exists(), err
+    assert "if the column is a rain intensity in mm/h (readings every 10 minutes: summed per day it reads 6 times " \
+           "the rain) give --precipitation_unit mm/h; if the column is in 0.1 mm give --precipitation_unit 0.1mm" in err
+    rc, stdout, err = run(capsys, [*argv, "--precipitation_unit", "mm/h"])
+    assert rc == 0, err
+    assert "precipitation: an intensity in mm/h -> mm (x 0.166667 h, the readings' step)" in stdout
+    ts = pd.read_csv(out / "timeseries" / "rg.csv", index_col="date")
+    named = tmp_path / "named.csv"
+    named.write_text(f.read_text(encoding="utf-8").replace("雨强", "雨强(mm/h)", 1), encoding="utf-8")
+    rc, _, err = run(capsys, ["station", "import", str(named), "--id", "named", "--out", str(tmp_path / "n"), "--map",
+                              "date=时间,precipitation=雨强(mm/h),discharge=流量", "--discharge_unit", "m3/s"])
+    assert rc == 1 and "column '雨强(mm/h)' holds precipitation in mm/h by its header, but --precipitation_unit not " \
+                       "given (mm): give --precipitation_unit mm/h" in err, err
+    # 6 readings of 3 mm/h times 1/6 h: exact to a few ulps of 3
+    np.testing.assert_allclose(ts["precipitation"].to_numpy(), 3.0, rtol=8 * np.finfo(float).eps)
+    assert read_station_meta(out, "rg").to_dict()["precipitation_unit"] == "mm/h"
+    before = snapshot(out)   # a re-import without the unit would read the intensities as mm: asked for again
+    rc, _, err = run(capsys, [*argv, "--overwrite"])
+    assert rc == 2 and "station 'rg' was imported with its rain as an intensity in mm/h (precipitation_unit in " in err \
+        and "give --precipitation_unit mm/h again, or --precipitation_unit mm if the file's rain is now in mm" in err, err
+    assert snapshot(out) == before
+    daily = tmp_path / "daily.csv"
+    daily_frame().to_csv(daily, index=False)
+    rc, _, err = run(capsys, ["station", "import", str(daily), "--id", "dd", "--out", str(tmp_path / "e"), "--map",
+                              "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s",
+                              "--precipitation_unit", "mm/h"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and not (tmp_path / "e").exists(), err
+    assert "--precipitation_unit mm/h (a rain intensity) is read for a record of regular sub-daily readings, times " \
+           "their step; this record is read as daily rows: give the rain of each period in mm" in err

@@ -59,8 +59,9 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
     q.add_argument("--discharge_unit", default=None, help="m3/s, l/s or mm/d (mm/d needs --area_km2); "
                                                           "required with discharge=, m3/s with stage=")
     q.add_argument("--precipitation_unit", default=None,
-                   help="mm or 0.1mm (tenths of a mm, as in 降水量(0.1mm): divided by 10); default mm, but a "
-                        "record averaging over 5000 mm a year is then refused until the unit is given")
+                   help="mm, 0.1mm (tenths of a mm, as in 降水量(0.1mm): divided by 10) or mm/h (an intensity, "
+                        "as in 雨强(mm/h), of a regular sub-daily record: times the readings' step in hours); default "
+                        "mm, but a record averaging over 5000 mm a year is then refused until the unit is given")
     q.add_argument("--area_km2", type=float, default=None, help="catchment area in km2")
     q.add_argument("--lat", type=float, default=None, help="gauge latitude, degrees north")
     q.add_argument("--lon", type=float, default=None, help="gauge longitude, degrees east")

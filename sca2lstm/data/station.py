@@ -389,8 +389,8 @@ _NAMED_UNITS = {
                   "千立方米/日": None, "千立方米/天": None, "万立方米/日": None, "万立方米/天": None,
                   "ft3/s": None, "cfs": None},
     "stage": {"m": "m", "米": "m", "cm": None, "厘米": None, "mm": None, "毫米": None},
-    "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": "0.1mm", "0.1毫米": "0.1mm", "cm": None, "厘米": None,
-                      "in": None},
+    "precipitation": {"mm": "mm", "毫米": "mm", "0.1mm": "0.1mm", "0.1毫米": "0.1mm", "mm/h": "mm/h", "mm/hr": "mm/h",
+                      "毫米/小时": "mm/h", "毫米/时": "mm/h", "cm": None, "厘米": None, "in": None},
     # --precipitation_unit divides the rain only: PET (蒸发量) and temperature are read in mm and degC
     "pet": {"mm": "mm", "毫米": "mm", "mm/d": "mm", "mm/day": "mm", "毫米/日": "mm", "0.1mm": None, "0.1毫米": None,
             "cm": None, "厘米": None, "in": None},
@@ -443,8 +443,8 @@ def check_named_units(cols: dict, units_rows: pd.DataFrame, o: ImportOptions) ->
                                 f"{where}; the import reads {reads}: convert the column to "
                                 + ("mm (--precipitation_unit converts the rain only)" if kind == "pet" else "°C"))
             if kind == "precipitation" and read is None:
-                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm or "
-                                "0.1 mm (--precipitation_unit): convert the column to one of them")
+                raise DataError(f"column {col!r} holds precipitation in {unit} by its {where}; the import reads mm, "
+                                "0.1 mm or an intensity in mm/h (--precipitation_unit): convert the column to one of them")
             # rain in mm is the default; rain in 0.1 mm is read so only when the flag says so too, as discharge
             if kind == "precipitation" and read != (o.precipitation_unit or "mm"):
                 given = f"is {o.precipitation_unit}" if o.precipitation_unit else "not given (mm)"
@@ -473,14 +473,19 @@ def check_running_total(p: pd.Series, col: str) -> None:
                         "each value minus the one before it, from each reset of the total)")
 
 
-def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None = None) -> None:
+def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None = None,
+                               step_minutes: float | None = None) -> None:
     """DataError where the daily rain ``daily`` (mm, of column ``col``, whose unit no option declared) averages more
     than :data:`MAX_UNDECLARED_ANNUAL_PRECIPITATION_MM` a year over at least a year of values: most likely rain
     in 0.1 mm read as mm.
 
     ``named_in`` (``"header"`` or ``"units row"``): where the file itself says mm. A template's ``降水量(mm)`` over
     integers in 0.1 mm is as likely as an unlabelled column, so the file's word is checked too; the message then
-    asks to correct it, since ``--precipitation_unit 0.1mm`` alone is refused against a file that says mm."""
+    asks to correct it, since ``--precipitation_unit 0.1mm`` alone is refused against a file that says mm.
+
+    ``step_minutes``: the step of a regular sub-daily record. Below an hour, a rain intensity in mm/h summed per day
+    reads 60 / step times its depth (six times at 10-minute readings), which 0.1 mm would turn into 0.6 times: the
+    message names ``--precipitation_unit mm/h`` first."""
     v = daily.dropna()
     if len(v) < MIN_DAYS_FOR_ANNUAL_PRECIPITATION:
         return
@@ -497,10 +502,13 @@ def check_annual_precipitation(daily: pd.Series, col: str, named_in: str | None 
             tenths = (f"correct its {named_in} to (0.1mm)" + (" (and the column's name in --map)"
                                                               if named_in == "header" else "")
                       + " and give --precipitation_unit 0.1mm")
+        intensity = (f"if the column is a rain intensity in mm/h (readings every {step_minutes:g} minutes: summed per "
+                     f"day it reads {60 / step_minutes:g} times the rain) give --precipitation_unit mm/h; "
+                     if step_minutes is not None and step_minutes < 60 else "")
         raise DataError(f"column {col!r} (precipitation): mean annual total {annual:.0f} mm over "
                         f"{len(v) / 365.25:.1f} years of values{seasonal}, more than almost any rain gauge records"
-                        + (f", though its {named_in} says mm" if named_in else "") + f"; if the column is in 0.1 mm "
-                        f"{tenths}, if the station really is that wet give --precipitation_unit mm")
+                        + (f", though its {named_in} says mm" if named_in else "") + f"; {intensity}if the column is "
+                        f"in 0.1 mm {tenths}, if the station really is that wet give --precipitation_unit mm")
 
 
 # Rows under the header or at the end of a table whose date cell holds no digit at all: a units row
@@ -667,6 +675,7 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
             + (f"standard time of {zone}" if zone else "in the timestamps' own clock")
             + f", labelled by its {o.day_label} date")
     if not (idx == idx.normalize()).all() and readings.is_irregular(idx, days_of(idx, o.day_start, o.stamp, o.day_label, o.timezone, o.station_timezone)):
+        _no_intensity(o, "irregular readings (an excerpt record), whose periods differ from reading to reading")
         return _irregular_to_days(raw, o, name, gauge_keys, summary, rule)
     if len(idx) >= 2 and float(np.median(steps)) < 86400 and not idx.duplicated().all():
         how = {k: "sum" for k in gauge_keys}
@@ -675,11 +684,16 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
         res = aggregate_to_days(raw[list(how)], o.day_start, o.timezone, o.stamp, o.day_label, how, o.max_missing,
                                 o.station_timezone)
         daily = res.frame.rename(columns={"discharge_extrapolated_max": "discharge_extrapolated"})
+        if o.precipitation_unit == "mm/h":  # each reading's depth is its intensity times its step: the sums likewise
+            hours = res.step / pd.Timedelta(hours=1)
+            daily[gauge_keys] = daily[gauge_keys] * hours
+            summary.append(f"precipitation: an intensity in mm/h -> mm (x {hours:g} h, the readings' step)")
         summary.append(f"{rule}; a timestamp marks the {o.stamp} of its interval")
         summary.append(res.summary(o.max_missing))
         sub = {"step_minutes": res.step / pd.Timedelta(minutes=1), "hold_minutes": res.hold / pd.Timedelta(minutes=1),
                "max_missing": o.max_missing, "days": res.counts}
         return daily, 0, {"subdaily": sub}
+    _no_intensity(o, "daily rows")
     if (idx == idx.normalize()).all():  # dates without a time of day already name their days
         days = pd.DatetimeIndex(idx, name="date")
     else:  # one timestamp a day (e.g. a reading at 08:00): the day, by the rule, its interval starts in
@@ -690,6 +704,15 @@ def _to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, s
     daily = raw.set_axis(days)
     full = pd.date_range(daily.index[0], daily.index[-1], freq="D", name="date")
     return daily.reindex(full), len(full) - len(daily), None
+
+
+def _no_intensity(o: ImportOptions, record: str) -> None:
+    """UsageError where ``--precipitation_unit mm/h`` is given for a record that is not regular sub-daily
+    (``record`` says what it is): an intensity becomes a depth only over a known, fixed step."""
+    if o.precipitation_unit == "mm/h":
+        raise DataError(f"--precipitation_unit mm/h (a rain intensity) is read for a record of regular sub-daily "
+                         f"readings, times their step; this record is read as {record}: give the rain of each period "
+                         "in mm")
 
 
 def _irregular_to_days(raw: pd.DataFrame, o: ImportOptions, name: str, gauge_keys: list, summary: list, rule: str):
@@ -882,7 +905,8 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         # No option said the unit: read as mm if it can be. A header or units row saying mm is checked as well
         # (templates carry 降水量(mm) over values in 0.1 mm); 0.1 mm named there has the flag to match already.
         if o.precipitation_unit is None:
-            check_annual_precipitation(daily[k], cols[k], named_keys.get(k))
+            check_annual_precipitation(daily[k], cols[k], named_keys.get(k),
+                                       (sub or {}).get("subdaily", {}).get("step_minutes"))
     ts = pd.DataFrame(index=daily.index)
     ts["precipitation"] = _combine_gauges(daily, gauge_keys, o, summary)
     for k in ("temperature", "pet"):

@@ -64,7 +64,7 @@ WEATHER_SOURCES = ("open-meteo",)
 #: Units a station's discharge column may be given in (``sca2lstm station import --discharge_unit``).
 DISCHARGE_UNITS = ("m3/s", "l/s", "mm/d")
 #: Units a station's precipitation column may be given in (``sca2lstm station import --precipitation_unit``).
-PRECIPITATION_UNITS = ("mm", "0.1mm")
+PRECIPITATION_UNITS = ("mm", "0.1mm", "mm/h")
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]

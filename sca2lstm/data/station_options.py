@@ -57,7 +57,7 @@ class ImportOptions:
     precipitation_weights: object = None  # "0.5,0.3,0.2" or a list
     distribution: str | None = None       # of the return-period levels (stored in the metadata)
     water_year_start: object = 10         # month the year of the annual maxima starts
-    precipitation_unit: str | None = None  # "mm" or "0.1mm"; None: not declared (read as mm, checked for plausibility)
+    precipitation_unit: str | None = None  # "mm", "0.1mm" or "mm/h" (an intensity); None: not declared (read as mm, checked for plausibility)
     max_reading_gap: object = None        # hours an excerpt record is drawn across; None: readings.MAX_READING_GAP
 
     @property

@@ -87,8 +87,9 @@ def check_clash(out_dir, station_id: str, overwrite: bool) -> None:
 
 def check_stored_precipitation_unit(out_dir, station_id: str, unit, overwrite: bool) -> None:
     """UsageError where a re-import (``overwrite``) gives no precipitation unit (``unit`` None) for a station an
-    earlier import read in 0.1 mm: read as mm, a dry station's rain is ten times too large and passes every check,
-    and its metadata would say mm. The unit is asked for, not kept, as the file may have been converted since."""
+    earlier import read in 0.1 mm or as an intensity in mm/h: read as mm, a dry station's rain is ten times too large
+    (or, at readings more often than hourly, several times) and may pass every check, and its metadata would say mm.
+    The unit is asked for, not kept, as the file may have been converted since."""
     path = meta_path(out_dir, station_id)
     if not overwrite or unit is not None or not path.is_file():
         return
@@ -96,9 +97,11 @@ def check_stored_precipitation_unit(out_dir, station_id: str, unit, overwrite: b
         old = tables.read_json(path, "station metadata file")
     except DataError:  # a damaged earlier file is replaced whole, as on any re-import
         return
-    if isinstance(old, dict) and old.get("precipitation_unit") == "0.1mm":
-        raise UsageError(f"station {station_id!r} was imported with its rain in 0.1 mm (precipitation_unit in {path}), "
-                         "and this re-import gives no unit: give --precipitation_unit 0.1mm again, or "
+    stored = old.get("precipitation_unit") if isinstance(old, dict) else None
+    if stored in ("0.1mm", "mm/h"):
+        said = "in 0.1 mm" if stored == "0.1mm" else "as an intensity in mm/h"
+        raise UsageError(f"station {station_id!r} was imported with its rain {said} (precipitation_unit in {path}), "
+                         f"and this re-import gives no unit: give --precipitation_unit {stored} again, or "
                          "--precipitation_unit mm if the file's rain is now in mm")
 
 
