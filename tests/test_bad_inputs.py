@@ -551,10 +551,10 @@ def test_failed_pretrain_leaves_earlier_checkpoint_untouched(tmp_path, tiny_data
     error = one_line(capsys.readouterr().err)
     assert (ctx.out / "m.pth").read_bytes() == ck
     assert (ctx.out / "m_run" / "history.csv").is_file()  # the earlier run folder is kept
-    # The earlier run's log is kept as it was; the failed run's lines follow, from its start to its reason.
-    text = log.read_text(encoding="utf-8")
-    assert text.startswith(good_log) and good_log.splitlines()[0].endswith(f"new run, output {ctx.out / 'm.pth'}")
-    added = text[len(good_log):].splitlines()
+    # The earlier run's log is kept as it was; the failed run's lines, from its start to its reason, are beside it.
+    assert log.read_text(encoding="utf-8") == good_log
+    assert good_log.splitlines()[0].endswith(f"new run, output {ctx.out / 'm.pth'}")
+    added = (ctx.out / "m_run" / "unfinished" / "train.log").read_text(encoding="utf-8").splitlines()
     assert added[0].endswith(f"sca2lstm.py: new run, output {ctx.out / 'm.pth'}")
     assert " ERROR sca2lstm.py: run failed: " in added[-1]
     assert added[-1].split("run failed: ")[1] in error

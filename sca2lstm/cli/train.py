@@ -100,7 +100,8 @@ def _body(args, prog: str = PROG) -> int:
     # beside an earlier run's files, a run works in a subfolder until it completes: stopped or failed, it leaves
     # the earlier run's log and resumable state as they were
     work = work_dir(output, args.resume)
-    new_run_dir = not work.exists() or (work != run_dir and not args.resume)
+    # a first run that fails before its first state leaves nothing; one beside an earlier run leaves its log there
+    new_run_dir = work == run_dir and not work.exists()
     created = [d for d in [work, *work.parents] if not d.exists()]  # to take back on an early failure
     if is_main_process():
         if work != run_dir and not args.resume:  # a new run replaces the state of one stopped before it
