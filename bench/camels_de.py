@@ -116,13 +116,20 @@ def scratch_model(args, data: Path, sid: str, out: Path, static: list, run_dir: 
 
 
 def main(argv=None) -> int:
-    from sca2lstm.cli.common import setup_logging
+    from sca2lstm.logs import logging_for_run
+
+    args = parse_args(argv)
+    # its console handlers for this run only: called in-process (a test, a script), it must not leave them on a
+    # stream that is closed after it
+    with logging_for_run(quiet=True):
+        return _run(args)
+
+
+def _run(args) -> int:
     from sca2lstm.config import Config
     from sca2lstm.evaluation.predict import predict
     from sca2lstm.training.finetune import finetune
 
-    args = parse_args(argv)
-    setup_logging(quiet=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -120,9 +120,13 @@ def main(argv=None) -> int:
     S = Settings.make(a.data_dir, a.out, a.quick, a.verbose, a.threads, a.extra_seeds)
     S.out.mkdir(parents=True, exist_ok=True)
     set_threads(S.threads)
-    from sca2lstm.logs import setup_logging
+    from sca2lstm.logs import logging_for_run
 
-    setup_logging(quiet=not S.verbose)
+    with logging_for_run(quiet=not S.verbose):  # its handlers off again when it ends (a test calls main in-process)
+        return _run(a, S)
+
+
+def _run(a, S) -> int:
     results = {"environment": environment(S), "sections": {}}
     print(f"sca2lstm benchmarks{' (QUICK smoke run: numbers are not meaningful)' if S.quick else ''}: "
           f"{', '.join(a.only)}; output in {S.out}")

@@ -622,7 +622,11 @@ def test_camels_de_bench_quick(pretrained_ckpt, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("camels_de_bench", REPO / "bench" / "camels_de.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    handlers = list(logging.getLogger("sca2lstm").handlers)
     assert bench.main(["--quick", "--model", str(pretrained_ckpt), "--out", str(tmp_path)]) == 0
+    # called in-process, it takes its console handlers off again: left on a stream closed after this test, they
+    # doubled or broke the log lines of every later test
+    assert logging.getLogger("sca2lstm").handlers == handlers
     res = pd.read_csv(tmp_path / "results.csv")
     assert sorted(res["station"].unique()) == ["DE110000", "DE110010", "DE110020"]
     assert set(res["model"]) == {"zero-shot", "fine-tuned", "from scratch", "persistence"} and len(res) == 12
