@@ -1743,11 +1743,44 @@ def test_a_date_column_and_a_time_column_read_as_one_timestamp(tmp_path, capsys)
     assert imp(hours, "hours", "date=日期,time=时间", "--date_format", "%Y-%m-%d %H时") == single
 
 
+def test_a_time_column_holding_a_plain_hour_number_reads_it_as_that_hour(tmp_path, capsys):
+    """A township book writes the hour of a reading as a plain number (8, 14, 20) in its time column: a whole number
+    from 0 to 23 reads as that hour, as 8:00 would, and the summary says so; any other number (24, 8.5) stays
+    refused in one line naming both columns, nothing written."""
+    one = tmp_path / "one.csv"
+    _excerpt_with_a_silence(one)
+    rows = [line.split(",") for line in one.read_bytes().decode("gbk").split("\r\n")[1:] if line]
+    stamps = [pd.Timestamp(r[0]) for r in rows]
+    assert all(t.minute == 0 for t in stamps)
+
+    def imp(sid, hour_of):
+        f = tmp_path / f"{sid}.csv"
+        lines = ["日期,时间,流量,雨量"] + [f"{t:%Y/%m/%d},{hour_of(t)},{q},{p}" for t, (_, q, p) in zip(stamps, rows)]
+        f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+        return run(capsys, ["station", "import", str(f), "--id", sid, "--out", str(tmp_path / "d"), "--map",
+                            "date=日期,time=时间,discharge=流量,precipitation=雨量", "--discharge_unit", "m3/s",
+                            "--day_start", "08:00"])
+
+    assert imp("colon", lambda t: f"{t.hour}:00")[0] == 0
+    rc, stdout, err = imp("hours", lambda t: t.hour)
+    assert rc == 0, err
+    assert (tmp_path / "d" / "timeseries" / "hours.csv").read_bytes() == \
+        (tmp_path / "d" / "timeseries" / "colon.csv").read_bytes()
+    assert f"time column '时间': {len(stamps)} cell(s) holding a whole number from 0 to 23 read as that hour " \
+           "(8 as 08:00)" in stdout, stdout
+    for sid, hour_of in (("h24", lambda t: t.hour + 16), ("half", lambda t: f"{t.hour}.5")):
+        rc, _, err = imp(sid, hour_of)
+        assert rc == 1 and len(err.strip().splitlines()) == 1, (sid, err)
+        assert "(the date column '日期' and the time column '时间' are read together, as 'date time')" in err, err
+        assert not (tmp_path / "d" / "timeseries" / f"{sid}.csv").exists()
+
+
 def test_excel_serial_days_and_day_fractions_in_a_date_and_a_time_column_read_as_excel_means_them(tmp_path, capsys):
     """Cells of a workbook not formatted as dates hold Excel's numbers: the day as its serial (43282 is 2018-07-01)
     and the time as its fraction of a day (1/3 is 08:00). Beside a time column they read as the timestamps
-    formatted cells give; an hour written as a plain number (8 for 8:00) is no fraction and is refused in one line
-    naming both columns."""
+    formatted cells give; an hour written as a plain whole number (a cell holding 8 for 8:00, as township books do)
+    reads as that hour, said in the summary; another number (800 for 8:00) is refused in one line naming both
+    columns."""
     import openpyxl
 
     one = tmp_path / "one.csv"
@@ -1783,11 +1816,16 @@ def test_excel_serial_days_and_day_fractions_in_a_date_and_a_time_column_read_as
         rc, _, err = imp(cells, sid)
         assert rc == 0, (sid, err)
         assert (out / "timeseries" / f"{sid}.csv").read_bytes() == formatted, sid
-    rc, _, err = imp(lambda t: (serial(t), t.hour), "hours")
+    rc, stdout, err = imp(lambda t: (serial(t), t.hour), "hours")
+    assert rc == 0, err
+    assert (out / "timeseries" / "hours.csv").read_bytes() == formatted
+    assert f"time column '时间': {len(stamps)} cell(s) holding a whole number from 0 to 23 read as that hour " \
+           "(8 as 08:00)" in stdout, stdout
+    rc, _, err = imp(lambda t: (serial(t), t.hour * 100), "hhmm")
     assert rc == 1 and len(err.strip().splitlines()) == 1, err
     assert "(the date column '日期' and the time column '时间' are read together, as 'date time'; in Excel, format " \
            "the two columns as a date and a time)" in err, err
-    assert not (out / "timeseries" / "hours.csv").exists()
+    assert not (out / "timeseries" / "hhmm.csv").exists()
 
 
 @pytest.mark.parametrize("blank", ["time", "date"])

@@ -798,7 +798,10 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     epoch = table.excel_epoch if table is not None else None
     if "time" in cols:  # a date column and a time column; a spreadsheet's date cell carries a midnight time
         _check_date_beside_time(frame[cols["date"]], frame[cols["time"]], cols["date"], cols["time"], rows)
-        times = frame[cols["time"]]
+        times, hours = tables.whole_hours(frame[cols["time"]], excel)
+        if hours:
+            summary.append(f"time column {cols['time']!r}: {hours} cell(s) holding a whole number from 0 to 23 read "
+                           "as that hour (8 as 08:00)")
         if excel:  # cells not formatted as dates: Excel's serial day and fraction of a day, as Excel means them
             cells, times = tables.excel_date_and_time(cells, times, epoch)
         cells = (cells.fillna("").str.replace(r"[ T]00:00(:00)?$", "", regex=True) + " " + times.fillna(""))

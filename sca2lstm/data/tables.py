@@ -963,6 +963,45 @@ def _parse(s, fmt, where, column, first_row, excel_serial, epoch, flag) -> pd.Da
                     f"{s.iloc[i]!r} (row {file_row(first_row, i)})")
 
 
+_WHOLE_HOUR = re.compile(r"^\d{1,2}(\.0+)?$")
+
+
+def whole_hours(times: pd.Series, excel: bool = False) -> tuple[pd.Series, int]:
+    """A time column's cells holding a whole number from 0 to 23 read as that hour (``8`` as ``08:00``).
+
+    A township book writes the hour of a reading as a plain number (8, 14), in a CSV or in a spreadsheet cell
+    holding 8. Any other number (24, 8.5, 800) is left as it is, to be refused by :func:`parse_dates`. In a
+    spreadsheet whose time column also holds a fraction of a day (0.3333, Excel's 08:00), its 0 and 1 are
+    fractions too (midnight, 24:00), read by :func:`excel_date_and_time`, not hours.
+
+    Parameters
+    ----------
+    times : pandas.Series
+        [rows] The time column's cells as text.
+    excel : bool
+        Whether the cells are a spreadsheet's (where a number may be Excel's fraction of a day).
+
+    Returns
+    -------
+    tuple
+        ``(times, n)``: the cells with each whole hour as ``HH:00``, and how many were read so.
+    """
+    t = times.astype("string").str.strip()
+    hour = t.str.match(_WHOLE_HOUR).fillna(False).to_numpy(dtype=bool)
+    if hour.any():
+        hour[hour] = t[hour].astype(float).to_numpy() <= 23
+    if excel and hour.any():
+        number = t.str.match(_NUMBER).fillna(False).to_numpy(dtype=bool)
+        values = t[number].astype(float).to_numpy()
+        if ((values > 0) & (values < 1)).any():  # Excel's fractions of a day: this column's numbers are not hours
+            return times, 0
+    if not hour.any():
+        return times, 0
+    times = times.astype("string").copy()
+    times.iloc[np.flatnonzero(hour)] = [f"{int(float(v)):02d}:00" for v in t[hour]]
+    return times, int(hour.sum())
+
+
 def excel_date_and_time(dates: pd.Series, times: pd.Series, epoch=None) -> tuple[pd.Series, pd.Series]:
     """A spreadsheet's date column and time column with Excel's plain numbers read as Excel means them.
 
