@@ -1414,6 +1414,40 @@ def test_the_chart_legend_names_the_levels_it_leaves_out():
         assert "{l}" in _script_text(page)["levels_off"]
 
 
+def test_the_chart_legend_shows_the_levels_and_observed_after_keys_only_where_they_are_drawn():
+    """The legend always named "warning levels" and "observed after the issue day", even for a forecast without
+    levels or of days not yet observed, whose chart draws neither line. drawChart shows each key (and its name) only
+    where the line is drawn: the level key where a level line is drawn, its name also where levels are left out (the
+    note listing them follows it), the observed-after key where a day after the issue day has an observed flow. The
+    key's name comes back on a later chart that draws it. The helper is run in node on stand-in legend nodes."""
+    import subprocess
+
+    js = (Path(__file__).resolve().parents[1] / "sca2lstm" / "serve" / "static" / "app.js").read_text("utf-8")
+    chart = js.split("function drawChart(fc)")[1].split("\nfunction ")[0]
+    assert 'showKey("level", shown.length > 0, off.length > 0 || shown.length > 0);' in chart
+    assert 'showKey("after", after.some((d) => d.observed !== null));' in chart
+    helper = "function showKey(" + js.split("function showKey(")[1].split("\nfunction ")[0]
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the helper's behaviour is not run")
+    script = helper + """
+const keys = {};
+const $ = (sel) => keys[sel.split(".").pop()];
+for (const cls of ["level", "after"]) keys[cls] = { dataset: {}, style: { display: "" },
+                                                   nextSibling: { textContent: " " + cls + " name " } };
+const seen = [];
+const look = (cls) => seen.push([cls, keys[cls].style.display, keys[cls].nextSibling.textContent]);
+showKey("level", false, false); look("level");
+showKey("level", false, true); look("level");
+showKey("level", true, true); look("level");
+showKey("after", false); look("after");
+showKey("after", true); look("after");
+console.log(JSON.stringify(seen));
+"""
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert json.loads(out) == [["level", "none", " "], ["level", "none", " level name "], ["level", "", " level name "],
+                               ["after", "none", " "], ["after", "", " after name "]], out
+
+
 def test_the_page_tables_scroll_inside_their_cards():
     """A model of six or more quantile levels (0.05/0.1/0.25/0.75/0.9/0.95) gives the forecast table more nowrap
     columns than a half-width card holds at 1280 px (and the default table in a phone's window): each table sits in

@@ -157,6 +157,19 @@ function haloText(parent, attrs, text) {
   return t;
 }
 
+// A legend key, and the name written after it, shown only where the chart draws what they name: a forecast without
+// levels, or of days not yet observed, drew no level line and no dashed observed line, yet the legend named both.
+// The name is kept on the key (data-name) to come back on the next chart; it is rewritten only where it differs, so
+// the page as served stays as it is to the pixel. A key's name may stay without its key: levels all left out of
+// the chart keep their name before the note that lists them (#levels-off).
+function showKey(cls, drawn, named = drawn) {
+  const key = $(".legend .key." + cls), name = key.nextSibling;
+  if (key.dataset.name === undefined) key.dataset.name = name.textContent;
+  key.style.display = drawn ? "" : "none";   // (not `hidden`: the key's display: inline-block outranks it)
+  const want = named ? key.dataset.name : " ";
+  if (name.textContent !== want) name.textContent = want;
+}
+
 function drawChart(fc) {
   const svg = $("#chart");
   svg.replaceChildren();
@@ -175,6 +188,7 @@ function drawChart(fc) {
   const shown = levelOrder(fc.levels).filter((n) => fc.levels[n].value <= 3 * dataMax);
   // the legend names the levels left out, or a reader looks for lines that are not there
   const off = levelOrder(fc.levels).filter((n) => !shown.includes(n));
+  showKey("level", shown.length > 0, off.length > 0 || shown.length > 0);
   $("#levels-off").textContent = off.length ? " " + T.levels_off.replace("{l}", off.map((n) => levelName(n) + " " +
     fmt(fc.levels[n].value) + " m³/s" + levelStage(fc.levels[n])).join(T.comma)) : "";
   // The y axis ends on a round tick above the data and the levels drawn, so every tick label is its exact value.
@@ -276,6 +290,7 @@ function drawChart(fc) {
   line(fc.history.map((h) => [toDay(h.date), h.observed]), { stroke: "#1d2733", "stroke-width": 1.5, class: "observed-line" });
   // Days observed after the issue day (a forecast of the past): dashed, so the forecast can be judged.
   const after = fc.observed_after || [];
+  showKey("after", after.some((d) => d.observed !== null));
   if (after.some((d) => d.observed !== null)) {
     line(start.map((p) => [p.d, p.v]).concat(after.map((d) => [toDay(d.date), d.observed])),
          { stroke: "#1d2733", "stroke-width": 1.5, "stroke-dasharray": "5 3", class: "observed-after-line" });
