@@ -213,9 +213,23 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     assert main([*base, "--from", "1976-02-01", "--to", "1976-11-30"]) == 0
     ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"
     assert f"score it with: sca2lstm verify {ref / 'reforecast.csv'}" in capsys.readouterr().out
-    df = pd.read_csv(ref / "reforecast.csv")
-    assert list(df.columns[:10]) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
-                                     "observed", "persistence"]
+    df = pd.read_csv(ref / "reforecast.csv", dtype={"basin": str})
+    assert list(df.columns[:11]) == ["basin", "issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75",
+                                     "q95", "observed", "persistence"]
+    # the table and its levels name their station (as the single forecast's levels.json does): verify refuses
+    # another station's levels in one line, writing no scores
+    assert (df["basin"] == "32006").all()
+    assert {d["basin"] for d in json.loads((ref / "levels.json").read_text()).values()} == {"32006"}
+    assert {d["basin"] for d in lv.values()} == {"32006"}
+    other = json.loads((ref / "levels.json").read_text())
+    for d in other.values():
+        d["basin"] = "10002"
+    (tmp_path / "levels_10002.json").write_text(json.dumps(other))
+    capsys.readouterr()
+    assert main(["verify", str(ref / "reforecast.csv"), "--levels", str(tmp_path / "levels_10002.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the levels of basin 10002, but the table forecasts basin 32006" in err, err
+    assert not (ref / "verify_per_lead.csv").exists()
     assert (df["weather_members"] == 0).all()   # no weather forecast: no weather run (verify reads past it)
     assert json.loads((ref / "levels.json").read_text())["alert"]["value"] == 3.0
     capsys.readouterr()

@@ -662,7 +662,8 @@ def test_the_api_shows_the_per_lead_warning_probabilities_the_warnings_apply():
 def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, data, issued, tmp_path, capsys):
     """Ten mornings, each with the day before's observations posted: the issued record comes back as a
     reforecast table (one row per issue date and lead, the flow observed since, persistence) that
-    `sca2lstm verify` scores, with the levels it warned on."""
+    `sca2lstm verify` scores, with the levels it warned on. Both name their station (column and key ``basin``):
+    verify refuses the table with another station's levels in one line."""
     import pandas as pd
 
     from sca2lstm.cli.main import main
@@ -698,6 +699,15 @@ def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, dat
     assert main(["verify", str(f), "--quiet"]) == 0
     per_lead = pd.read_csv(f.parent / "verify_per_lead.csv")
     assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["n_days"].iloc[0] == 9
+    assert list(pd.read_csv(f, dtype={"basin": str})["basin"].unique()) == ["32006"] and t.columns[0] == "basin"
+    assert levels["alert"]["basin"] == "32006"
+    other = tmp_path / "levels_10002.json"
+    other.write_text(json.dumps({n: {**lv, "basin": "10002"} for n, lv in levels.items()}))
+    capsys.readouterr()
+    assert main(["verify", str(f), "--levels", str(other), "--output_dir", str(tmp_path / "other")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the levels of basin 10002, but the table forecasts basin 32006" in err
+    assert not (tmp_path / "other" / "verify_per_lead.csv").exists()
 
 
 def test_the_issued_record_keeps_the_level_values_each_forecast_was_issued_with(pretrained_ckpt, data, issued,

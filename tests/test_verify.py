@@ -633,3 +633,57 @@ def test_a_level_value_that_is_no_flow_is_refused_in_one_line(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "reforecast.csv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "column 'level_flood' holds -5 on row 5" in err[0]
+
+
+def test_verify_refuses_the_levels_of_another_station_and_a_table_of_several_and_reads_files_without_an_id(
+        tmp_path, capsys):
+    """reforecast.csv (column ``basin``) and levels.json (each level's ``basin``) name their station: verify refuses
+    in one line, writing no scores, a levels file of another station (given with --levels: the warnings would be
+    scored against another river's flows without a word), one of several stations, and a table whose rows are of
+    several stations; the station's own levels, and files written before they named it (no id), score as before.
+    The id is text: 032006 is not 32006."""
+    import json
+
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    f = tmp_path / "reforecast.csv"
+    t.insert(0, "basin", "032006")
+    t.to_csv(f, index=False)
+
+    def levels(name, *basins):
+        doc = {f"flood{i}" if i else "flood": {"value": 5.0, "unit": "m3/s", **({"basin": b} if b else {})}
+               for i, b in enumerate(basins or [None])}
+        (tmp_path / name).write_text(json.dumps(doc))
+        return str(tmp_path / name)
+
+    def refused(argv, needle):
+        rc = main(["verify", str(f), *argv])
+        err = capsys.readouterr().err
+        assert rc == 1 and len(err.strip().splitlines()) == 1 and needle in err, err
+        assert not (tmp_path / "verify_per_lead.csv").exists()
+
+    refused(["--levels", levels("other.json", "10002")], "other.json: the levels of basin 10002, but the table "
+            "forecasts basin 032006; give basin 032006's levels with --levels")
+    refused(["--levels", levels("zero.json", "32006")], "the levels of basin 32006, but the table forecasts basin "
+            "032006")
+    refused(["--levels", levels("two.json", "032006", "10002")], "two.json: levels of 2 stations (basin 032006, "
+            "10002); a levels file holds one station's levels")
+    for name, ids in (("own.json", ["032006"]), ("old.json", [])):
+        assert main(["verify", str(f), "--levels", levels(name, *ids)]) == 0, name
+        assert "flood" in set(pd.read_csv(tmp_path / "verify_per_level.csv")["level"]), name
+        (tmp_path / "verify_per_lead.csv").unlink()
+    capsys.readouterr()
+    old = tmp_path / "old.csv"    # a table written before tables named their station, any station's levels
+    t.drop(columns="basin").to_csv(old, index=False)
+    assert main(["verify", str(old), "--levels", levels("other.json", "10002")]) == 0
+    (tmp_path / "verify_per_lead.csv").unlink()
+    both = t.copy()
+    both["basin"] = "10002"
+    both["issue_date"] += pd.Timedelta(days=10)
+    both["valid_date"] += pd.Timedelta(days=10)
+    pd.concat([t, both]).to_csv(f, index=False)
+    refused([], "reforecast.csv: rows of 2 stations (column 'basin': 032006, 10002); verify scores one station's "
+            "forecasts: keep the rows of one station")

@@ -47,7 +47,7 @@ def _body(args) -> int:
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
     from ..evaluation.verify import (level_names, level_value_lines, no_event_lines, read_levels, read_reforecast,
-                                     unobserved_leads, verify, verified_levels)
+                                     table_basins, unobserved_leads, verify, verified_levels)
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -56,8 +56,9 @@ def _body(args) -> int:
     df = read_reforecast(table, encoding=args.encoding, date_format=args.date_format)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"
     levels = {}
+    basin = next(iter(table_basins(df)), None)   # None: a table written before tables named their station
     if lp.is_file():
-        levels = read_levels(lp)
+        levels = read_levels(lp, basin)
     elif args.levels:
         raise DataError(f"--levels {lp}: no such file")
     setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""

@@ -36,14 +36,19 @@ ENSEMBLE_WINDOWS = 2048
 @dataclass
 class Warnings:
     """A station's levels and how they are warned on: ``levels`` name -> Level (m3/s), with
-    ``warn_probability`` set; ``warn_source`` name -> where the probability came from."""
+    ``warn_probability`` set; ``warn_source`` name -> where the probability came from; ``basin`` the station they
+    are of (None: not known)."""
 
     levels: dict
     warn_source: dict = field(default_factory=dict)
+    basin: str | None = None
 
     def to_json(self) -> dict:
-        """``levels.json``: ``{"q2y": {"value": .., "unit": "m3/s", "warn_probability": .., "source": ..}}``."""
-        return {n: {**lv.to_dict(), "warn_probability_source": self.warn_source.get(n)} for n, lv in self.levels.items()}
+        """``levels.json``: ``{"q2y": {"value": .., "unit": "m3/s", "warn_probability": .., "source": ..,
+        "basin": ..}}``. Each level names its station: ``sca2lstm verify --levels`` refuses another station's."""
+        own = {"basin": self.basin} if self.basin is not None else {}
+        return {n: {**lv.to_dict(), "warn_probability_source": self.warn_source.get(n), **own}
+                for n, lv in self.levels.items()}
 
     def json_text(self, first: dict | None = None) -> str:
         """``levels.json``'s text, strict JSON: a figure that could not be computed (the NaN 90 % interval of a
@@ -83,7 +88,7 @@ def resolve_warnings(ctx, calibration: dict, user_levels=None, levels_in: str = 
         levels[n].extra["warn_probability_source"] = source
         if by_lead is not None:
             levels[n].extra["warn_probability_by_lead"] = [float(v) for v in by_lead]
-    return Warnings(levels, {n: s for n, (_, s, _) in probs.items()})
+    return Warnings(levels, {n: s for n, (_, s, _) in probs.items()}, basin=str(ctx.basin))
 
 
 def _quantile_columns(table: pd.DataFrame) -> tuple[list, np.ndarray]:
@@ -316,7 +321,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     Returns
     -------
     (pandas.DataFrame, Warnings)
-        One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
+        One row per issue date and lead: basin (the station), issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
         observed, persistence, weather_members (the weather runs the date was issued from: 0 without a weather
         forecast or with the observed weather, 1 for one forecast, N for an ensemble's complete members),
         setting, in_sample (the valid day is one the model or its blend learned
@@ -500,6 +505,8 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_stage_columns(tab, curve)
     # a water level's flow on each valid day, through the curve the station's flows of that day were read by
     tab = add_exceedance(add_level_flows(tab, warnings, curve), warnings)
+    # the station the rows are of: verify refuses another station's levels.json, or a table of several stations
+    tab.insert(0, "basin", str(ctx.basin))
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     tab.attrs["left_out"].update((d, Said("outside_record", basin=ctx.basin, first=str(rec_first.date()),
                                           last=str(rec_last.date()))) for d in outside)

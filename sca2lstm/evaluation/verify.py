@@ -33,6 +33,9 @@ Everything is vectorised over the rows of one lead. Definitions:
   earlier row's event); a row whose ``level_<level>`` is empty was issued without the level: it neither warned nor
   stayed silent on it, so it is left out of that level's scores (``n_left_out`` per level and lead). A table
   without the column (a reforecast: one set of levels) is scored against ``levels.json``.
+* **The station**: the table's column ``basin`` and each level's ``basin`` in ``levels.json`` name the station
+  (a reforecast and the service's exports write them); another station's levels, levels of several stations or a
+  table of several stations are refused in one line. Files without them (written before) are read as before.
 * **Brier skill** of ``p_exceed_<level>`` against climatology, the share of the verified days above
   the level (the sample climatology, which knows the verified period's base rate: a strict reference).
 * **In-sample**: where the table has the column ``in_sample`` (a reforecast writes it: the valid day is one
@@ -223,7 +226,8 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
     # a table saved again from a spreadsheet in much of Europe: semicolons and decimal commas, read as the
     # forecast side reads its weather tables
     dialect = csv_dialect(raw, str(p))
-    df = parse_csv(raw, str(p), encoding, **dialect)
+    # a station id is text: 032006 keeps its zero (pandas would read the column as the number 32006)
+    df = parse_csv(raw, str(p), encoding, dtype={"basin": str}, **dialect)
     for c in ("issue_date", "valid_date"):
         if c in df:
             df[c] = parse_dates(df[c].astype(str).tolist(), date_format, column=c, source=str(p))
@@ -235,6 +239,11 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
         raise DataError(f"{p}: missing column(s) {', '.join(missing)}; a reforecast table has "
                         f"{', '.join(REQUIRED)}, the quantiles and p_exceed_/warn_ per level; read with {sep} "
                         f"between columns, it has {len(found)} column(s): {shown}")
+    stations = table_basins(df)
+    if len(stations) > 1:  # one station's scores, against one station's levels: not a mix nobody can tell apart
+        raise DataError(f"{p}: rows of {len(stations)} stations (column 'basin': {', '.join(stations[:5])}"
+                        f"{' ...' if len(stations) > 5 else ''}); verify scores one station's forecasts: keep the rows "
+                        "of one station")
     quantiles = quantile_levels(df.columns)
     if not quantiles:  # the CRPS, coverage and PIT score the distribution
         raise DataError(f"{p}: no quantile column (q05, q25, q75, q95 beside the median); verify scores a forecast's "
@@ -285,13 +294,24 @@ def read_reforecast(path, encoding: str | None = None, date_format: str | None =
     return df
 
 
-def read_levels(path) -> dict:
-    """``levels.json`` (``{name: {"value": flow, "unit": "m3/s", ...}}``, as a reforecast writes it) as
-    ``name -> flow`` (m3/s).
+def table_basins(df: pd.DataFrame) -> list[str]:
+    """The stations a reforecast table's rows are of (its column ``basin``, blanks left out), in order of first
+    appearance; [] for a table without the column (one written before tables named their station)."""
+    if "basin" not in df.columns:
+        return []
+    ids = df["basin"].dropna().astype(str).str.strip()
+    return list(dict.fromkeys(ids[ids != ""]))
+
+
+def read_levels(path, basin: str | None = None) -> dict:
+    """``levels.json`` (``{name: {"value": flow, "unit": "m3/s", "basin": station, ...}}``, as a reforecast writes
+    it) as ``name -> flow`` (m3/s).
 
     A one-line DataError for a file that is no such mapping, a level without its value, a value that is not a
     finite number above 0 (NaN, -5, "high", true: each would score the warnings against a level no flow has,
-    or every flow has) or a unit other than m3/s (the levels are compared with the table's flows)."""
+    or every flow has) or a unit other than m3/s (the levels are compared with the table's flows); and for levels
+    of another station than ``basin`` (the table's, where it names one), or of several. A file written before levels
+    named their station (no ``basin``) is read as it is."""
     from ..data.tables import read_json
 
     doc = read_json(path, what="levels.json")
@@ -314,6 +334,13 @@ def read_levels(path) -> dict:
             raise DataError(f"{path}: level {name!r} is in {json_text(d['unit'])}; verify compares levels with the "
                             "table's flows, in m3/s")
         out[str(name)] = flow
+    named = list(dict.fromkeys(str(d["basin"]).strip() for d in doc.values() if d.get("basin") is not None))
+    if len(named) > 1:
+        raise DataError(f"{path}: levels of {len(named)} stations (basin {', '.join(named)}); a levels file holds one "
+                        "station's levels")
+    if basin is not None and named and named[0] != str(basin):
+        raise DataError(f"{path}: the levels of basin {named[0]}, but the table forecasts basin {basin}; give basin "
+                        f"{basin}'s levels with --levels (the levels.json beside its reforecast.csv)")
     return out
 
 

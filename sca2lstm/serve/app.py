@@ -829,13 +829,13 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         """What was issued (``origin`` daily, request or all), as a table ``sca2lstm verify`` scores, with the
         flow observed since; ``/stations/{station}/issued_levels.json`` is its ``levels.json``."""
         rows = issued_rows(station, origin, limit)
-        table = issued_table(rows, _flow(stations.state(station).timeseries))
+        table = issued_table(rows, _flow(stations.state(station).timeseries), station)
         return Response(table.to_csv(index=False, float_format="%.4f"), media_type="text/csv")
 
     @app.get("/stations/{station}/issued_levels.json", dependencies=[Depends(reader)])
     def get_issued_levels(station: StationId, origin: Origin = "daily",
                           limit: Annotated[int, Query(ge=1, le=100000)] = 10000):
-        return issued_levels(issued_rows(station, origin, limit))
+        return issued_levels(issued_rows(station, origin, limit), station)
 
     @app.get("/stations/{station}/weather_archive.csv", dependencies=[Depends(reader)],
              response_class=Response, responses={200: {"content": {"text/csv": {}}}})

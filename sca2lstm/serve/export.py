@@ -1,7 +1,8 @@
 """The record of what the service issued, in the layout ``sca2lstm verify`` scores (a reforecast table), and the
 weather forecasts it stored, in the layout of a station's archive of past forecasts (:func:`weather_archive`).
 
-Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``issue_date,
+Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``basin`` (the station,
+as ``issued_levels.json``'s levels name it too: ``sca2lstm verify`` refuses another station's levels), ``issue_date,
 valid_date, lead_days, median, q05, q25, q75, q95 (the model's own quantile levels), observed, persistence`` and,
 for each level any of the forecasts warned on, ``level_<level>``, ``p_exceed_<level>`` and ``warn_<level>``.
 ``level_<level>`` is the level's value (m3/s) the row's forecast was issued with: a station's levels change (a
@@ -49,13 +50,15 @@ def _levels_of(best: dict) -> dict:
     return out
 
 
-def issued_levels(rows: list[dict]) -> dict:
+def issued_levels(rows: list[dict], station: str | None = None) -> dict:
     """The levels (``levels.json`` form) the counted forecasts of ``rows`` were issued with, each with the value of
-    the latest forecast that has it ({} where none); each row of :func:`issued_table` carries its own value."""
-    return _levels_of(_counted(rows))
+    the latest forecast that has it ({} where none); each row of :func:`issued_table` carries its own value. Each
+    level names ``station`` (key ``basin``), where given."""
+    own = {"basin": str(station)} if station is not None else {}
+    return {n: {**lv, **own} for n, lv in _levels_of(_counted(rows)).items()}
 
 
-def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
+def issued_table(rows: list[dict], flow: pd.Series, station: str | None = None) -> pd.DataFrame:
     """The reforecast-layout table of the stored forecast ``rows``, with the columns of
     :func:`issued_levels`' levels (each row's ``level_<level>``: the value its forecast was issued with).
 
@@ -65,10 +68,14 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
         Stored forecasts (:meth:`sca2lstm.serve.store.Store.forecasts`), any order.
     flow : pandas.Series
         The station's daily observed flow now (m3/s, date index).
+    station : str, optional
+        The station's id, written in the first column, ``basin`` (left out where None).
     """
     best = _counted(rows)
+    first = ["basin"] if station is not None else []
     if not best:
-        return pd.DataFrame(columns=["issue_date", "valid_date", "lead_days", *QUANTILES, "observed", "persistence"])
+        return pd.DataFrame(columns=[*first, "issue_date", "valid_date", "lead_days", *QUANTILES, "observed",
+                                     "persistence"])
     levels = _levels_of(best)
     known = flow.dropna()
     out = []
@@ -81,7 +88,7 @@ def issued_table(rows: list[dict], flow: pd.Series) -> pd.DataFrame:
             valid = pd.Timestamp(lead["valid_date"])
             # the levels the model gave (a forecast stored before they were kept: the five default ones)
             given = lead.get("quantiles") or {q: lead.get(q) for q in QUANTILES[1:]}
-            row = {"issue_date": issue, "valid_date": lead["valid_date"], "lead_days": int(lead["lead_days"]),
+            row = {**({"basin": str(station)} if first else {}), "issue_date": issue, "valid_date": lead["valid_date"], "lead_days": int(lead["lead_days"]),
                    "median": lead.get("median"), **given, "observed": float(flow.get(valid, np.nan)),
                    "persistence": pers}
             top = lead.get("warning")
