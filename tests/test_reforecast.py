@@ -214,8 +214,8 @@ def test_cli_warns_writes_levels_and_reforecasts_then_verifies(bundle, pretraine
     ref = out / "basin_32006_reforecast_1976-02-01_1976-11-30"
     assert f"score it with: sca2lstm verify {ref / 'reforecast.csv'}" in capsys.readouterr().out
     df = pd.read_csv(ref / "reforecast.csv", dtype={"basin": str})
-    assert list(df.columns[:11]) == ["basin", "issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75",
-                                     "q95", "observed", "persistence"]
+    assert list(df.columns[:10]) == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
+                                     "observed", "persistence"] and df.columns[-1] == "basin"
     # the table and its levels name their station (as the single forecast's levels.json does): verify refuses
     # another station's levels in one line, writing no scores
     assert (df["basin"] == "32006").all()

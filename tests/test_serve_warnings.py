@@ -699,7 +699,7 @@ def test_what_the_daily_issue_issued_is_exported_for_verify(pretrained_ckpt, dat
     assert main(["verify", str(f), "--quiet"]) == 0
     per_lead = pd.read_csv(f.parent / "verify_per_lead.csv")
     assert per_lead["lead"].tolist() == list(range(1, 8)) and per_lead["n_days"].iloc[0] == 9
-    assert list(pd.read_csv(f, dtype={"basin": str})["basin"].unique()) == ["32006"] and t.columns[0] == "basin"
+    assert list(pd.read_csv(f, dtype={"basin": str})["basin"].unique()) == ["32006"] and t.columns[-1] == "basin"
     assert levels["alert"]["basin"] == "32006"
     other = tmp_path / "levels_10002.json"
     other.write_text(json.dumps({n: {**lv, "basin": "10002"} for n, lv in levels.items()}))

@@ -321,7 +321,7 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     Returns
     -------
     (pandas.DataFrame, Warnings)
-        One row per issue date and lead: basin (the station), issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
+        One row per issue date and lead: issue_date, valid_date, lead_days, median, q05, q25, q75, q95,
         observed, persistence, weather_members (the weather runs the date was issued from: 0 without a weather
         forecast or with the observed weather, 1 for one forecast, N for an ensemble's complete members),
         setting, in_sample (the valid day is one the model or its blend learned
@@ -505,8 +505,9 @@ def reforecast(bundle, basin, start, end, leads=None, data_dir=None, model_path=
     tab = add_stage_columns(tab, curve)
     # a water level's flow on each valid day, through the curve the station's flows of that day were read by
     tab = add_exceedance(add_level_flows(tab, warnings, curve), warnings)
-    # the station the rows are of: verify refuses another station's levels.json, or a table of several stations
-    tab.insert(0, "basin", str(ctx.basin))
+    # the station the rows are of: verify refuses another station's levels.json, or a table of several stations.
+    # Last, so that the documented columns (issue_date, valid_date, lead_days, median, ...) keep their places.
+    tab["basin"] = str(ctx.basin)
     tab.attrs["left_out"] = {pd.Timestamp(dates[i]): r for i, r in sorted(why.items())}
     tab.attrs["left_out"].update((d, Said("outside_record", basin=ctx.basin, first=str(rec_first.date()),
                                           last=str(rec_last.date()))) for d in outside)

@@ -1,10 +1,11 @@
 """The record of what the service issued, in the layout ``sca2lstm verify`` scores (a reforecast table), and the
 weather forecasts it stored, in the layout of a station's archive of past forecasts (:func:`weather_archive`).
 
-Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``basin`` (the station,
-as ``issued_levels.json``'s levels name it too: ``sca2lstm verify`` refuses another station's levels), ``issue_date,
+Every stored forecast of a station (by default the daily issue's) becomes one row per lead: ``issue_date,
 valid_date, lead_days, median, q05, q25, q75, q95 (the model's own quantile levels), observed, persistence`` and,
-for each level any of the forecasts warned on, ``level_<level>``, ``p_exceed_<level>`` and ``warn_<level>``.
+for each level any of the forecasts warned on, ``level_<level>``, ``p_exceed_<level>`` and ``warn_<level>``, then
+``basin`` (the station, as ``issued_levels.json``'s levels name it too: ``sca2lstm verify`` refuses another
+station's levels).
 ``level_<level>`` is the level's value (m3/s) the row's forecast was issued with: a station's levels change (a
 level set, moved or removed), and a forecast is verified against the level it warned on, not today's. A forecast
 issued without the level has all three empty: it did not warn on that level, which is no "no warning" (``sca2lstm
@@ -69,13 +70,13 @@ def issued_table(rows: list[dict], flow: pd.Series, station: str | None = None) 
     flow : pandas.Series
         The station's daily observed flow now (m3/s, date index).
     station : str, optional
-        The station's id, written in the first column, ``basin`` (left out where None).
+        The station's id, written in the last column, ``basin`` (left out where None).
     """
     best = _counted(rows)
-    first = ["basin"] if station is not None else []
+    last = ["basin"] if station is not None else []
     if not best:
-        return pd.DataFrame(columns=[*first, "issue_date", "valid_date", "lead_days", *QUANTILES, "observed",
-                                     "persistence"])
+        return pd.DataFrame(columns=["issue_date", "valid_date", "lead_days", *QUANTILES, "observed", "persistence",
+                                     *last])
     levels = _levels_of(best)
     known = flow.dropna()
     out = []
@@ -88,7 +89,7 @@ def issued_table(rows: list[dict], flow: pd.Series, station: str | None = None) 
             valid = pd.Timestamp(lead["valid_date"])
             # the levels the model gave (a forecast stored before they were kept: the five default ones)
             given = lead.get("quantiles") or {q: lead.get(q) for q in QUANTILES[1:]}
-            row = {**({"basin": str(station)} if first else {}), "issue_date": issue, "valid_date": lead["valid_date"], "lead_days": int(lead["lead_days"]),
+            row = {"issue_date": issue, "valid_date": lead["valid_date"], "lead_days": int(lead["lead_days"]),
                    "median": lead.get("median"), **given, "observed": float(flow.get(valid, np.nan)),
                    "persistence": pers}
             top = lead.get("warning")
@@ -102,6 +103,8 @@ def issued_table(rows: list[dict], flow: pd.Series, station: str | None = None) 
                 row[f"level_{name}"] = float(lv["value"])
                 row[f"p_exceed_{name}"] = np.nan if p is None else p
                 row[f"warn_{name}"] = bool(top_value is not None and lv["value"] <= top_value)
+            if last:  # the last column: the documented ones keep their places
+                row["basin"] = str(station)
             out.append(row)
     return pd.DataFrame(out)
 
