@@ -105,7 +105,7 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
 
     Returns the issue's summary: ``day``, ``stations``, ``failed``, ``alerts`` (or ``skipped``).
     """
-    from .app import level_values, station_warnings
+    from .app import station_warnings
 
     now = now or daily.now()
     day = daily.local(now).date().isoformat()
@@ -162,37 +162,7 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             sw = station_warnings(row, daily.local(now).date(), daily.notifier.language)
             warnings.append({"station": station, "forecast_id": row["id"], "level": sw["warning"],
                              "first_lead": sw["first_lead"]})
-            values = level_values(sw["levels"])
-            lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
-            # what each channel last heard of the station: one alert per distinct change, to the channels it is for
-            heard = {}
-            for c in channels or (None,):  # no channel: the alert is still recorded (GET /alerts)
-                frm = unheard[c][station] if station in unheard.get(c, {}) else previous.get(station)
-                heard.setdefault(frm, []).append(c)
-            for frm, to in heard.items():
-                change = warning_change(frm, sw["warning"], values)
-                if change is None:
-                    continue
-                # The same change sent again keeps the id it was first sent with, whatever the day or a restart
-                # between: a receiver that got it, but answered too late to count, drops the repeat.
-                last = unacknowledged.get(station, {})
-                same = (last.get("change"), last.get("from_level"), last.get("to_level")) == (
-                    change, frm, sw["warning"])
-                alerts.append(({"station": station, "change": change, "from_level": frm,
-                                "to_level": sw["warning"], "issue_date": sw["issue_date"],
-                                "first_lead": sw["first_lead"] or None, "valid_date": lead.get("valid_date"),
-                                "probability": lead.get("probability"), "level_value": values.get(sw["warning"]),
-                                "level_unit": "m3/s",
-                                # the level as a water level, what the gauge reader knows it by: as set, else
-                                # through the station's rating curve (as the page shows it)
-                                "level_stage_m": alert_stage(sw["levels"].get(sw["warning"])),
-                                "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
-                                "notes": sw["notes"],
-                                # every retry of one send repeats it: a receiver can drop the repeats
-                                "id": last["id"] if same and last.get("id") else
-                                f"{day}:{station}:{change}:{frm}:{sw['warning']}",
-                                **({"resent_after_failed_delivery": True}
-                                   if any(station in unheard.get(c, {}) for c in to) else {})}, to))
+            alerts += station_alerts(day, station, row, sw, channels, previous, unheard, unacknowledged)
     delivery = {}
     if alerts and channels:
         delivery = await _send_by_channel(daily.notifier, day, now, {c: [a for a, to in alerts if c in to]
@@ -200,15 +170,61 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
                "delivery": delivery, "weather": weather}
-    store.add_daily_issue(day, summary, warnings,
-                          [{"station": a["station"], "change": a["change"], "from_level": a["from_level"],
-                            "to_level": a["to_level"], "detail": a,
-                            # a channel this alert was not for (it had heard it) is None, as one not set up
-                            "delivery": {c: v if c in to else None for c, v in delivery.items()}}
-                           for a, to in alerts])
+    store.add_daily_issue(day, summary, warnings, _stored_alerts(alerts, delivery))
     log.info("daily issue %s: %d station(s) issued, %d failed, %d alert(s)%s", day, summary["stations"],
              len(failed), len(alerts), f" ({delivery})" if delivery else "")
     return summary
+
+
+def station_alerts(day: str, station: str, row: dict, sw: dict, channels, previous: dict, unheard: dict,
+                   unacknowledged: dict) -> list[tuple[dict, list]]:
+    """The alerts of ``station``'s warning ``sw`` (:func:`~sca2lstm.serve.app.station_warnings` of its forecast
+    ``row``): one per distinct change from what a channel last heard, ``(alert, the channels it is for)``.
+
+    ``previous``: station -> its last recorded warning; ``unheard``: channel -> station -> the warning that channel
+    last took, where it did not take the station's latest alert; ``unacknowledged``: station -> its last alert as
+    sent (its id is kept for the same change sent again)."""
+    from .app import level_values
+
+    values = level_values(sw["levels"])
+    lead = sw["leads"][sw["first_lead"] - 1] if sw["first_lead"] else {}
+    # what each channel last heard of the station: one alert per distinct change, to the channels it is for
+    heard, alerts = {}, []
+    for c in channels or (None,):  # no channel: the alert is still recorded (GET /alerts)
+        frm = unheard[c][station] if station in unheard.get(c, {}) else previous.get(station)
+        heard.setdefault(frm, []).append(c)
+    for frm, to in heard.items():
+        change = warning_change(frm, sw["warning"], values)
+        if change is None:
+            continue
+        # The same change sent again keeps the id it was first sent with, whatever the day or a restart
+        # between: a receiver that got it, but answered too late to count, drops the repeat.
+        last = unacknowledged.get(station, {})
+        same = (last.get("change"), last.get("from_level"), last.get("to_level")) == (change, frm, sw["warning"])
+        alerts.append(({"station": station, "change": change, "from_level": frm,
+                        "to_level": sw["warning"], "issue_date": sw["issue_date"],
+                        "first_lead": sw["first_lead"] or None, "valid_date": lead.get("valid_date"),
+                        "probability": lead.get("probability"), "level_value": values.get(sw["warning"]),
+                        "level_unit": "m3/s",
+                        # the level as a water level, what the gauge reader knows it by: as set, else
+                        # through the station's rating curve (as the page shows it)
+                        "level_stage_m": alert_stage(sw["levels"].get(sw["warning"])),
+                        "forecast_id": row["id"], "data_age_days": sw["data_age_days"],
+                        "notes": sw["notes"],
+                        # every retry of one send repeats it: a receiver can drop the repeats
+                        "id": last["id"] if same and last.get("id") else
+                        f"{day}:{station}:{change}:{frm}:{sw['warning']}",
+                        **({"resent_after_failed_delivery": True}
+                           if any(station in unheard.get(c, {}) for c in to) else {})}, to))
+    return alerts
+
+
+def _stored_alerts(alerts: list, delivery: dict) -> list[dict]:
+    """``(alert, channels)`` pairs and their sending's delivery as the store records them."""
+    return [{"station": a["station"], "change": a["change"], "from_level": a["from_level"], "to_level": a["to_level"],
+             "detail": a,
+             # a channel this alert was not for (it had heard it) is None, as one not set up
+             "delivery": {c: v if c in to else None for c, v in delivery.items()}} for a, to in alerts]
 
 
 #: How long after a send that reached no receiver the day's undelivered alerts are sent again (until one hears
