@@ -4,6 +4,7 @@ per lead, GET /warnings, and the daily issue with its alerts reaching local stub
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
 import sqlite3
@@ -1256,3 +1257,114 @@ def test_a_station_is_issued_from_its_data_when_its_turn_comes_and_one_posted_to
     assert issued[last]["issue_date"] == "1978-01-01"       # posted before its turn: read
     assert issued[first]["issue_date"] == ISSUE             # issued before the post
     assert health["posted_since_issue"] == [first]
+
+
+def test_a_station_posted_to_after_the_daily_issue_is_issued_again_that_morning_and_its_rise_alerted_once(
+        pretrained_ckpt, data, issued, tmp_path):
+    """An observer posts at 09:10, after the 08:00 issue (and corrects the day at 09:12): once the posts have stopped
+    for REISSUE_QUIET the station's forecast of the day is issued again, its recorded warning raised and the rise
+    alerted that morning, once; the start alert the webhook missed at 08:00 is replaced by it (not sent again after
+    it), /health no longer names the station, and issued.csv has the latest forecast of the issue date. A later post
+    that leaves the warning as it is issues again without a second alert. The levels are set after the issue so
+    that the re-issue's warning rises whatever the tiny model makes of one posted day."""
+    import asyncio
+
+    import pandas as pd
+
+    from sca2lstm.serve import daily as daily_mod
+
+    low = 0.5 * float(issued["q05"].min())
+    _levels(data, alert=(low, None), danger=(1e6, None))
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    at = lambda h, m: clock.__setitem__(0, dt.datetime(1978, 1, 2, h, m, tzinfo=dt.timezone.utc))  # noqa: E731
+    with WebhookStub(status=503) as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            reissue = lambda: asyncio.run(daily_mod.reissue_posted(svc, daily))  # noqa: E731
+
+            def post(flow):
+                r = c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                    {"date": "1978-01-01", "precipitation": 1.0, "temperature": 5.0, "discharge": flow}]})
+                assert r.status_code == 200, r.text
+
+            first = c.post("/daily_issue", headers=AUTH).json()
+            assert first["alerts"] == 1 and first["delivery"]["webhook"].startswith("failed")
+            hook.status = 200
+            assert reissue() == []                                   # nothing posted since the issue
+            at(9, 10)
+            post(3.0)
+            assert c.get("/health").json()["last_daily_issue"]["posted_since_issue"] == ["32006"]
+            assert reissue() == []                                   # posted just now: more may follow
+            at(9, 12)
+            post(3.5)                                                # the observer corrects the day
+            at(9, 14)
+            assert reissue() == []                                   # the data changed since the last look
+            # the forecast the re-issue will make (anonymous: not stored), to set a danger level it exceeds
+            now_q05 = min(r["q05"] for r in c.get("/stations/32006/forecast",
+                                                  params={"leads": svc.forecaster.max_leads()}).json()["forecast"])
+            _levels(data, alert=(0.25 * min(low, 2 * now_q05), None), danger=(0.5 * now_q05, None))
+            at(9, 19)
+            assert reissue() == ["32006"]
+            assert len(hook.received) == 2                           # the 08:00 try and the re-issue's alert
+            sent = hook.received[1]["alerts"]
+            # the webhook never took the 08:00 start: from what it last heard (nothing), the danger starts
+            assert [(a["station"], a["change"], a["from_level"], a["to_level"]) for a in sent] == [
+                ("32006", "start", None, "danger")]
+            assert sent[0]["issue_date"] == "1978-01-01" and sent[0]["resent_after_failed_delivery"]
+            listed = c.get("/alerts").json()["alerts"]
+            assert [a["to_level"] for a in listed] == ["danger", "alert"]
+            assert listed[0]["delivery"]["webhook"] == "sent" and listed[1]["delivery"]["replaced_by"] == sent[0]["id"]
+            at(9, 40)
+            assert asyncio.run(daily_mod.resend_undelivered(svc, daily)) is None   # the replaced alert stays unsent
+            health = c.get("/health").json()["last_daily_issue"]
+            assert health["posted_since_issue"] == [] and health["undelivered_alerts"] == 0
+            assert [(r["station"], r["level"], r["alerts"]) for r in health["reissued"]] == [("32006", "danger", 1)]
+            w = svc.store.issued_warning("1978-01-02", "32006")
+            latest = next(r for r in svc.store.forecasts("32006", 10) if r["origin"] == "daily")
+            assert (w["level"], w["forecast_id"]) == ("danger", latest["id"]) and latest["issue_date"] == "1978-01-01"
+            at(9, 50)
+            assert reissue() == []                                   # nothing posted since the re-issue
+            post(3.6)                                                # another correction: the warning stays danger
+            assert reissue() == []
+            at(9, 56)
+            assert reissue() == ["32006"] and len(hook.received) == 2    # issued again, not alerted again
+            table = pd.read_csv(io.StringIO(c.get("/stations/32006/issued.csv").text))
+            newest = next(r for r in svc.store.forecasts("32006", 10) if r["origin"] == "daily")
+            assert newest["id"] != latest["id"] and svc.store.issued_warning("1978-01-02", "32006")["forecast_id"] == (
+                newest["id"])
+    # issued.csv: the morning's forecast of 1977-12-31 and, for 1978-01-01, the latest of its forecasts
+    assert sorted(set(table["issue_date"])) == [ISSUE, "1978-01-01"]
+    mine = table[table["issue_date"] == "1978-01-01"].sort_values("lead_days")
+    # written with %.4f: half the last digit off, and a hair for the float the text is read back into
+    assert mine["median"].tolist() == pytest.approx([r["median"] for r in newest["table"]], abs=0.5e-4 + 1e-9)
+
+
+def test_the_daily_loop_looks_for_stations_posted_to_since_the_issue_at_each_pass(monkeypatch):
+    """The server's loop (run_daily), after the morning's issue, looks at every pass (each ``poll``) for stations to
+    issue again, beside the resends: a post at 09:10 is re-issued within minutes, not at the next morning's issue."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from sca2lstm.serve import daily as daily_mod
+
+    clock = [dt.datetime(2026, 12, 7, 7, 59, tzinfo=dt.timezone.utc)]
+    calls = []
+
+    async def record(name, *_args):
+        calls.append((name, clock[0].strftime("%H:%M")))
+
+    async def sleep(seconds):  # the loop's wait: the clock moves on a minute; three passes are enough
+        clock[0] += dt.timedelta(minutes=1)
+        if clock[0].minute == 3:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(daily_mod, "issue_daily", lambda *a: record("issue", *a))
+    monkeypatch.setattr(daily_mod, "resend_undelivered", lambda *a: record("resend", *a))
+    monkeypatch.setattr(daily_mod, "reissue_posted", lambda *a: record("reissue", *a))
+    monkeypatch.setattr(daily_mod, "asyncio", SimpleNamespace(sleep=sleep))
+    daily = Daily(at=dt.time(8, 0), tz=ZoneInfo("UTC"), now=lambda: clock[0])
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(daily_mod.run_daily(None, daily, poll=60))
+    assert calls == [("issue", "08:00"), ("reissue", "08:00"), ("issue", "08:01"), ("reissue", "08:01"),
+                     ("issue", "08:02"), ("reissue", "08:02")]

@@ -3,7 +3,9 @@ their warnings, and alert when a station's warning starts, rises, falls or ends.
 
 :func:`issue_daily` does one issue for a given clock reading (tests call it with a fixed one);
 :func:`run_daily` is the server's loop that calls it at ``--issue_at`` each day. An issue is recorded per
-local date: a restart after the issue time issues that day once (catching up), never twice.
+local date: a restart after the issue time issues that day once (catching up), never twice. Between issues the
+loop sends again the day's alerts a channel did not take (:func:`resend_undelivered`) and issues again the stations
+posted to since their forecast in the day's issue (:func:`reissue_posted`).
 
 Weather: before a station is issued, its weather forecast is fetched where its metadata names a source
 (``DIR/meta/<id>.json``, ``"weather": {"source": "open-meteo", ...}``; :mod:`sca2lstm.serve.weather`), with
@@ -47,6 +49,9 @@ class Daily:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # One issue at a time: the scheduled issue and POST /daily_issue may meet, and each would alert.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
+    # station -> (its data version, when the loop first saw it) for the stations posted to since today's issue:
+    # a re-issue waits until the posts have stopped for REISSUE_QUIET (:func:`reissue_posted`)
+    posted_seen: dict = field(default_factory=dict, repr=False, compare=False)
 
     def local(self, t: dt.datetime) -> dt.datetime:
         return t.astimezone(self.tz) if self.tz is not None else t.astimezone()
@@ -183,7 +188,7 @@ def station_alerts(day: str, station: str, row: dict, sw: dict, channels, previo
 
     ``previous``: station -> its last recorded warning; ``unheard``: channel -> station -> the warning that channel
     last took, where it did not take the station's latest alert; ``unacknowledged``: station -> its last alert as
-    sent (its id is kept for the same change sent again)."""
+    sent (its id is kept for the same change sent again). The daily issue and a re-issue after a post share it."""
     from .app import level_values
 
     values = level_values(sw["levels"])
@@ -261,6 +266,72 @@ async def resend_undelivered(svc, daily: Daily, now: dt.datetime | None = None) 
     return delivery
 
 
+#: How long a station's data must stay as they are after a post before the day's forecast of it is issued again: an
+#: observer's burst of posts (a correction after a typo, the day's rain after its flow) makes one re-issue.
+REISSUE_QUIET = dt.timedelta(minutes=5)
+
+
+async def reissue_posted(svc, daily: Daily, now: dt.datetime | None = None) -> list[str]:
+    """Issue again the forecast of today's issue of each station posted to since its forecast in it was made
+    (``/health``'s ``posted_since_issue``), once its data have not changed for :data:`REISSUE_QUIET`, so an
+    observer's post at 09:10 after the 08:00 issue is alerted that morning, not the next.
+
+    The new forecast is stored (``origin`` 'daily') and becomes the station's forecast of the day's issue. A warning
+    that starts or rises above the day's warning is alerted (from what each channel last heard, as the issue does),
+    and the station's earlier alerts of the day are marked replaced, so one a channel missed is not sent again after
+    the newer one; a warning at or below the day's is not alerted again, and a lower one does not lower the day's
+    warning (the next issue says a fall or an end: one late post does not end a warning within the hour). The
+    stations issued again (``[]``: none due)."""
+    from .app import level_values, station_warnings
+
+    now = now or daily.now()
+    day = daily.local(now).date().isoformat()
+    store = svc.store
+    async with daily.lock:  # not beside the issue or a resend, which send (and record) alerts themselves
+        posted = set(store.posted_since(day))
+        for station in set(daily.posted_seen) - posted:
+            del daily.posted_seen[station]
+        due = []
+        for station in sorted(posted):
+            version = store.data_version(station)
+            seen = daily.posted_seen.get(station)
+            if seen is None or seen[0] != version:  # a post since the last look: wait for the burst to end
+                daily.posted_seen[station] = (version, now)
+            elif now - seen[1] >= REISSUE_QUIET:
+                due.append(station)
+        done = []
+        for station in due:
+            daily.posted_seen.pop(station, None)
+            recorded = store.issued_warning(day, station)
+            try:
+                _, row = await svc.forecast(station, None, svc.forecaster.max_leads(), store=True, origin="daily")
+            except Exception as e:  # noqa: BLE001 - the day's forecast stands; /health still names the station
+                log.warning("daily issue %s: station %s could not be issued again after a post: %s", day, station,
+                            _reason(e, day, station))
+                continue
+            sw = station_warnings(row, daily.local(now).date(), daily.notifier.language)
+            before = recorded["level"]
+            # (a level no longer defined counts as lower than any)
+            rises = warning_change(before, sw["warning"], level_values(sw["levels"])) in ("start", "rise")
+            alerts, delivery = [], {}
+            if rises:
+                channels = daily.notifier.channels
+                unheard = {c: v for c, v in store.undelivered().items() if c in channels}
+                alerts = station_alerts(day, station, row, sw, channels, {station: before}, unheard,
+                                        store.last_alerts([station]))
+                if alerts and channels:
+                    delivery = await _send_by_channel(daily.notifier, day, now, {
+                        c: [a for a, to in alerts if c in to] for c in channels})
+            level, first = (sw["warning"], sw["first_lead"]) if rises else (before, recorded["first_lead"])
+            store.add_reissue(recorded["issue_id"], station, row["id"], level, first, _stored_alerts(alerts, delivery),
+                              {"station": station, "at": now.isoformat(timespec="seconds"), "forecast_id": row["id"],
+                               "level": sw["warning"], "alerts": len(alerts)})
+            log.info("daily issue %s: station %s issued again after a post: %s%s", day, station,
+                     sw["warning"] or "no warning", f", {len(alerts)} alert(s) ({delivery})" if alerts else "")
+            done.append(station)
+    return done
+
+
 async def _send_by_channel(notifier, day: str, now: dt.datetime, alerts: dict) -> dict:
     """Send each channel its alerts (``alerts``: channel -> list; an empty list sends nothing), one payload a
     channel; the delivery, channel -> "sent", "failed: ..." or None (nothing sent on it)."""
@@ -288,7 +359,8 @@ def _reason(e: Exception, day: str, station: str) -> str:
 
 async def run_daily(svc, daily: Daily, poll: float = 60.0) -> None:
     """Issue every day at ``daily.at`` (and once at start when today's time has passed unissued); between
-    issues, send again every :data:`RESEND_AFTER` the day's alerts that reached no receiver."""
+    issues, send again every :data:`RESEND_AFTER` the day's alerts that reached no receiver, and issue again the
+    stations posted to since the issue (:func:`reissue_posted`, at each pass: every ``poll`` seconds)."""
     resend_at = None
     while True:
         now = daily.now()
@@ -301,6 +373,7 @@ async def run_daily(svc, daily: Daily, poll: float = 60.0) -> None:
                 elif now >= resend_at:
                     await resend_undelivered(svc, daily, now)
                     resend_at = now + RESEND_AFTER
+                await reissue_posted(svc, daily, now)
             except Exception:  # noqa: BLE001 - the loop must live to the next morning; the log has it
                 log.exception("daily issue failed")
         wait = (next_issue(now, daily) - daily.local(now)).total_seconds()

@@ -139,8 +139,10 @@ class Health(BaseModel):
                                                             "resends since counted, and posted_since_issue: "
                                                             "the stations whose observations were posted after "
                                                             "their forecast in it was made (its warning and alerts "
-                                                            "are of the data before) (null: none yet), for "
-                                                            "monitoring")
+                                                            "are of the data before, until it is issued again), "
+                                                            "and reissued: the stations issued again after a post "
+                                                            "(station, at, forecast_id, level, alerts) (null: none "
+                                                            "yet), for monitoring")
 
 
 class LeadForecast(BaseModel):

@@ -29,7 +29,9 @@ weather_forecasts(id, station, issue_date, first_valid, last_valid, members, ori
 daily_issues(id, day, issued_at, summary_json)
     One row per daily issue (``day``: the local date it ran for).
 issued_warnings(issue_id, station, forecast_id, level, first_lead, error)
-    Each station's warning in each daily issue (``level`` NULL: none; ``error``: the station failed).
+    Each station's warning in each daily issue (``level`` NULL: none; ``error``: the station failed); a station
+    issued again that day after a post (:meth:`Store.add_reissue`) points at its latest forecast, and ``level`` is
+    the day's warning its alerts said (raised by a re-issue, never lowered within the day).
 alerts(id, issue_id, station, change, from_level, to_level, detail_json, delivery_json, created_at, per_channel)
     Every alert sent (a warning that started, rose, fell or ended), with how its delivery went; ``per_channel`` 0
     for an alert stored before delivery was tracked per channel (one channel's "sent" then counted for all).
@@ -354,18 +356,68 @@ class Store:
     def last_daily_issue(self) -> dict | None:
         """The latest daily issue's day and summary (stations issued, failed, alerts, delivery at the issue),
         ``undelivered_alerts``: how many of its alerts a channel has still not taken (the resends since the issue
-        counted), and ``posted_since_issue``: the stations whose observations were posted after their forecast in
-        it was made (its warning and alerts are of the data before), or None."""
+        counted), ``posted_since_issue``: the stations whose observations were posted after their forecast in
+        it was made (its warning and alerts are of the data before, until it is issued again), and the summary's
+        ``reissued`` where stations were issued again after a post (:meth:`add_reissue`); or None."""
         with self._lock:
             row = self._db.execute("SELECT * FROM daily_issues ORDER BY day DESC LIMIT 1").fetchone()
             if row is None:
                 return None
-            read = self._db.execute("SELECT w.station, f.data_version FROM issued_warnings w JOIN forecasts f ON "
-                                    "f.id = w.forecast_id WHERE w.issue_id = ?", (row["id"],)).fetchall()
-            stale = sorted(s for s, version in read if self._versions.get(s, 0) != version)
+        stale = self.posted_since(row["day"])
         # the summary's delivery is the issue's; monitoring must also see that the 08:15 resend got through, or not
         return {"day": row["day"], **json.loads(row["summary_json"]),
                 "undelivered_alerts": len(self.undelivered_alerts(row["day"])), "posted_since_issue": stale}
+
+    def posted_since(self, day: str) -> list[str]:
+        """The stations whose observations were posted (or taken back) after their forecast in the daily issue of
+        local date ``day`` was made: its data version is not the station's now. Sorted; [] without that issue."""
+        with self._lock:
+            read = self._db.execute("SELECT w.station, f.data_version FROM issued_warnings w JOIN daily_issues d ON "
+                                    "d.id = w.issue_id JOIN forecasts f ON f.id = w.forecast_id WHERE d.day = ?",
+                                    (day,)).fetchall()
+        return sorted(s for s, version in read if self._versions.get(s, 0) != version)
+
+    def issued_warning(self, day: str, station: str) -> dict | None:
+        """``station``'s row in the daily issue of ``day``: issue_id, forecast_id, level, first_lead, error; or None."""
+        with self._lock:
+            row = self._db.execute("SELECT w.* FROM issued_warnings w JOIN daily_issues d ON d.id = w.issue_id "
+                                   "WHERE d.day = ? AND w.station = ?", (day, station)).fetchone()
+        return dict(row) if row else None
+
+    def add_reissue(self, issue_id: int, station: str, forecast_id: int, level: str | None, first_lead: int,
+                    alerts: list[dict], reissued: dict) -> None:
+        """Record in one transaction that ``station`` was issued again in daily issue ``issue_id`` (after a post):
+        its warning row now points at ``forecast_id`` with ``level`` and ``first_lead``; ``alerts`` (as
+        :meth:`add_daily_issue` takes them) are added to the issue; where there are any, the station's earlier
+        alerts of that issue are marked ``replaced_by`` the first new one's id in their delivery, so they are not
+        sent again after it (:meth:`undelivered_alerts`); ``reissued`` is appended to the summary's ``reissued``."""
+        now = _now()
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("UPDATE issued_warnings SET forecast_id = ?, level = ?, first_lead = ? WHERE issue_id = ? "
+                            "AND station = ?", (forecast_id, level, first_lead, issue_id, station))
+                if alerts:
+                    newer = alerts[0].get("detail", {}).get("id")
+                    older = cur.execute("SELECT id, delivery_json FROM alerts WHERE issue_id = ? AND station = ?",
+                                        (issue_id, station)).fetchall()
+                    cur.executemany("UPDATE alerts SET delivery_json = ? WHERE id = ?",
+                                    [(json.dumps({**json.loads(d or "{}"), "replaced_by": newer}), i)
+                                     for i, d in older])
+                    cur.executemany("INSERT INTO alerts (issue_id, station, change, from_level, to_level, detail_json, "
+                                    "delivery_json, created_at, per_channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                                    [(issue_id, a["station"], a["change"], a.get("from_level"), a.get("to_level"),
+                                      json.dumps(a.get("detail", {})), json.dumps(a.get("delivery", {})), now)
+                                     for a in alerts])
+                summary = json.loads(cur.execute("SELECT summary_json FROM daily_issues WHERE id = ?",
+                                                 (issue_id,)).fetchone()[0])
+                summary["reissued"] = [*summary.get("reissued", []), reissued]
+                cur.execute("UPDATE daily_issues SET summary_json = ? WHERE id = ?", (json.dumps(summary), issue_id))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def last_warnings(self) -> dict[str, str | None]:
         """Each station's warning in its latest daily issue that did not fail (stations never issued: absent)."""
@@ -395,8 +447,8 @@ class Store:
         return {c: {s: heard.get(c, {}).get(s) for s in stations} for c, stations in failed.items() if stations}
 
     def undelivered_alerts(self, day: str) -> list[dict]:
-        """The alerts of the daily issue of local date ``day`` that failed on a channel (whatever the others did):
-        dicts of id, station, detail (as sent) and delivery, oldest first."""
+        """The alerts of the daily issue of local date ``day`` that failed on a channel (whatever the others did) and
+        were not replaced by a newer one of their station (:meth:`add_reissue`): dicts of id, station, detail (as sent) and delivery, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT a.id, a.station, a.detail_json, a.delivery_json, a.per_channel FROM alerts a JOIN "
                                     "daily_issues d ON a.issue_id = d.id WHERE d.day = ? ORDER BY a.id",
@@ -404,6 +456,8 @@ class Store:
         out = []
         for r in rows:
             delivery = json.loads(r["delivery_json"] or "{}")
+            if delivery.get("replaced_by"):  # a newer alert of the station (a re-issue's) said what holds now
+                continue
             if any(state.startswith("failed") for state in _channel_states(delivery, r["per_channel"]).values()):
                 out.append({"id": r["id"], "station": r["station"], "detail": json.loads(r["detail_json"] or "{}"),
                             "delivery": delivery})
