@@ -1368,3 +1368,33 @@ def test_the_daily_loop_looks_for_stations_posted_to_since_the_issue_at_each_pas
         asyncio.run(daily_mod.run_daily(None, daily, poll=60))
     assert calls == [("issue", "08:00"), ("reissue", "08:00"), ("issue", "08:01"), ("reissue", "08:01"),
                      ("issue", "08:02"), ("reissue", "08:02")]
+
+
+def test_a_forecast_a_token_holder_asked_for_after_a_post_and_the_re_issue_then_issued_is_in_the_issued_record(
+        pretrained_ckpt, data, tmp_path):
+    """The duty forecaster posts the late reading and looks at the station's forecast with the token (stored, origin
+    'request'); the re-issue after the post makes the same forecast (the same key) and warns on it: it is the daily
+    issue's, so issued.csv (the daily issue's record) has it, and the day's warning points at it."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(1e6, None))
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    with forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            assert c.post("/daily_issue", headers=AUTH).json()["stations"] == 3
+            clock[0] += dt.timedelta(minutes=70)
+            r = c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                {"date": "1978-01-01", "precipitation": 1.0, "temperature": 5.0, "discharge": 3.0}]})
+            assert r.status_code == 200, r.text
+            asked = c.get("/stations/32006/forecast", headers=AUTH, params={"leads": svc.forecaster.max_leads()})
+            assert asked.json()["issue_date"] == "1978-01-01"
+            assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == []
+            clock[0] += daily_mod.REISSUE_QUIET
+            assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == ["32006"]
+            assert svc.store.issued_warning("1978-01-02", "32006")["forecast_id"] == asked.json()["id"]
+            issued = c.get("/stations/32006/issued.csv").text.splitlines()
+    assert sorted({line.split(",")[0] for line in issued[1:]}) == [ISSUE, "1978-01-01"]

@@ -287,8 +287,12 @@ class Service:
         hit = self.cache.get(key)
         if hit is not None and (hit[1]["id"] is not None or not store):
             self.cache.move_to_end(key)
+            if store and origin == "daily" and hit[1].get("origin") != "daily":
+                await self._mark_daily(hit[1])
             return hit
         row = await run_in_threadpool(self.store.find_forecast, *key)
+        if row is not None and store and origin == "daily" and row.get("origin") != "daily":
+            await self._mark_daily(row)
         if row is not None:  # perhaps stored by an earlier version of the service
             row = in_todays_form(row, state.meta.rating_curve)
         cached = row is not None or hit is not None
@@ -318,6 +322,14 @@ class Service:
                            curve=state.meta.rating_curve)
         self.remember(key, answer, row)
         return _encode(answer), row
+
+
+    async def _mark_daily(self, row: dict) -> None:
+        """The stored forecast ``row``, first asked for by a token holder, is issued by the daily issue (the same
+        key: e.g. asked for after a post, then issued again by the day's re-issue): the record of what the daily
+        issue issued (``issued.csv``) holds it from now on."""
+        await run_in_threadpool(self.store.mark_daily, row["id"])
+        row["origin"] = "daily"
 
 
 def weather_doc(summary: dict | None) -> dict | None:

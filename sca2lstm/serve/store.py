@@ -14,7 +14,8 @@ data_versions(station, version)
     Bumped in the same transaction as each post: forecasts are cached per data version.
 forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
           table_json, weights_json, created_at, origin, levels_json, weather_id, notes_json, calibration_sha256)
-    Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'),
+    Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'; one asked for
+    first and then issued by the daily issue, or issued again after a post, is 'daily'),
     unique per (station, issue date, leads, data version, fingerprint of the station's files, model,
     weather forecast read: ``weather_id``, 0 for none, the model's calibration: ``calibration_sha256``,
     empty in rows stored before it was recorded). Anonymous requests read these but add none.
@@ -292,6 +293,12 @@ class Store:
             finally:
                 cur.execute("PRAGMA synchronous=FULL")
         return _forecast_row(row)
+
+    def mark_daily(self, forecast_id: int) -> None:
+        """Record that the daily issue issued the stored forecast ``forecast_id`` (``origin`` 'daily'): one a token
+        holder asked for first, with the same key, is the one the issue warned and alerted on."""
+        with self._lock:
+            self._db.execute("UPDATE forecasts SET origin = 'daily' WHERE id = ?", (int(forecast_id),))
 
     def forecasts(self, station: str, limit: int = 50) -> list[dict]:
         """The latest ``limit`` forecasts issued for ``station``, newest issue date first."""
