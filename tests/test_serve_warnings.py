@@ -1398,3 +1398,43 @@ def test_a_forecast_a_token_holder_asked_for_after_a_post_and_the_re_issue_then_
             assert svc.store.issued_warning("1978-01-02", "32006")["forecast_id"] == asked.json()["id"]
             issued = c.get("/stations/32006/issued.csv").text.splitlines()
     assert sorted({line.split(",")[0] for line in issued[1:]}) == [ISSUE, "1978-01-01"]
+
+
+def test_a_re_issue_that_fails_is_tried_again_after_the_next_post_not_at_every_pass(pretrained_ckpt, data, tmp_path,
+                                                                                   caplog):
+    """A station whose re-issue after a post fails keeps the day's forecast (and stays in posted_since_issue); the
+    loop does not try it again at every pass (a warning in the log every minute all day), only after its next post."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(1e6, None))
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    with forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            assert c.post("/daily_issue", headers=AUTH).json()["stations"] == 3
+            tries = []
+
+            async def failing(station, *args, **kw):
+                tries.append(clock[0].strftime("%H:%M"))
+                raise RuntimeError("worker gone")
+
+            svc.forecast = failing
+
+            def post(flow):
+                r = c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                    {"date": "1978-01-01", "precipitation": 1.0, "temperature": 5.0, "discharge": flow}]})
+                assert r.status_code == 200, r.text
+
+            post(3.0)
+            for minute in range(0, 30, 1):  # the loop's passes, a minute apart
+                clock[0] = dt.datetime(1978, 1, 2, 9, minute, tzinfo=dt.timezone.utc)
+                if minute == 20:
+                    post(3.5)
+                assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == []
+            assert tries == ["09:05", "09:25"]
+            assert c.get("/health").json()["last_daily_issue"]["posted_since_issue"] == ["32006"]
+    said = [r.getMessage() for r in caplog.records if "could not be issued again" in r.getMessage()]
+    assert len(said) == 2 and "RuntimeError: worker gone" in said[0] and "tried again after its next post" in said[0]

@@ -49,8 +49,9 @@ class Daily:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # One issue at a time: the scheduled issue and POST /daily_issue may meet, and each would alert.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
-    # station -> (its data version, when the loop first saw it) for the stations posted to since today's issue:
-    # a re-issue waits until the posts have stopped for REISSUE_QUIET (:func:`reissue_posted`)
+    # station -> (its data version, when the loop first saw it; None once a re-issue of that version failed) for the
+    # stations posted to since today's issue: a re-issue waits until the posts have stopped for REISSUE_QUIET
+    # (:func:`reissue_posted`), and one that failed waits for the next post
     posted_seen: dict = field(default_factory=dict, repr=False, compare=False)
 
     def local(self, t: dt.datetime) -> dt.datetime:
@@ -297,17 +298,19 @@ async def reissue_posted(svc, daily: Daily, now: dt.datetime | None = None) -> l
             seen = daily.posted_seen.get(station)
             if seen is None or seen[0] != version:  # a post since the last look: wait for the burst to end
                 daily.posted_seen[station] = (version, now)
-            elif now - seen[1] >= REISSUE_QUIET:
+            elif seen[1] is not None and now - seen[1] >= REISSUE_QUIET:
                 due.append(station)
         done = []
         for station in due:
-            daily.posted_seen.pop(station, None)
+            # tried at this version: a failure is not tried again every pass (the log would have it all day), a
+            # success leaves posted_since_issue and with it this record
+            daily.posted_seen[station] = (daily.posted_seen[station][0], None)
             recorded = store.issued_warning(day, station)
             try:
                 _, row = await svc.forecast(station, None, svc.forecaster.max_leads(), store=True, origin="daily")
             except Exception as e:  # noqa: BLE001 - the day's forecast stands; /health still names the station
-                log.warning("daily issue %s: station %s could not be issued again after a post: %s", day, station,
-                            _reason(e, day, station))
+                log.warning("daily issue %s: station %s could not be issued again after a post (tried again after "
+                            "its next post): %s", day, station, _reason(e, day, station))
                 continue
             sw = station_warnings(row, daily.local(now).date(), daily.notifier.language)
             before = recorded["level"]
