@@ -1438,3 +1438,49 @@ def test_a_re_issue_that_fails_is_tried_again_after_the_next_post_not_at_every_p
             assert c.get("/health").json()["last_daily_issue"]["posted_since_issue"] == ["32006"]
     said = [r.getMessage() for r in caplog.records if "could not be issued again" in r.getMessage()]
     assert len(said) == 2 and "RuntimeError: worker gone" in said[0] and "tried again after its next post" in said[0]
+
+
+def test_a_station_that_failed_in_the_daily_issue_and_is_posted_to_is_issued_and_alerted_that_morning(
+        pretrained_ckpt, data, tmp_path):
+    """A station that failed at 08:00 (here its forecast is made to fail once) gets its observer's post at 09:10: it
+    is issued that morning, its warning alerted from what its receivers last heard (nothing: a start), and the day's
+    record no longer lists it as failed. The alert level is set from the forecast the re-issue will make, so that it
+    warns whatever the tiny model makes of the posted day."""
+    import asyncio
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(1e6, None))
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    with WebhookStub() as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            forecast = svc.forecast
+
+            async def failing_32006(station, *args, **kw):
+                if station == "32006":
+                    raise RuntimeError("worker gone")
+                return await forecast(station, *args, **kw)
+
+            svc.forecast = failing_32006
+            assert c.post("/daily_issue", headers=AUTH).json()["failed"] == ["32006"]
+            svc.forecast = forecast
+            assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == []     # failed, but nothing posted since
+            clock[0] = dt.datetime(1978, 1, 2, 9, 10, tzinfo=dt.timezone.utc)
+            r = c.post("/stations/32006/observations", headers=AUTH, json={"observations": [
+                {"date": "1978-01-01", "precipitation": 1.0, "temperature": 5.0, "discharge": 3.0}]})
+            assert r.status_code == 200, r.text
+            assert c.get("/health").json()["last_daily_issue"]["posted_since_issue"] == ["32006"]
+            now_q05 = min(r["q05"] for r in c.get("/stations/32006/forecast",
+                                                  params={"leads": svc.forecaster.max_leads()}).json()["forecast"])
+            _levels(data, alert=(0.5 * now_q05, None))
+            assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == []
+            clock[0] += daily_mod.REISSUE_QUIET
+            assert asyncio.run(daily_mod.reissue_posted(svc, daily)) == ["32006"]
+            assert [(a["change"], a["from_level"], a["to_level"]) for a in hook.received[0]["alerts"]] == [
+                ("start", None, "alert")]
+            health = c.get("/health").json()["last_daily_issue"]
+            assert (health["failed"], health["stations"], health["posted_since_issue"]) == ([], 3, [])
+            w = svc.store.issued_warning("1978-01-02", "32006")
+            assert (w["error"], w["level"]) == (None, "alert") and w["forecast_id"]

@@ -153,7 +153,9 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
             except Exception as e:  # noqa: BLE001 - see above
                 detail = _reason(e, day, station)
                 log.warning("daily issue %s: station %s failed: %s", day, station, detail)
-                warnings.append({"station": station, "error": public_detail(detail)})
+                # its data version: a post after it (the missing day, a corrected value) is issued again that day
+                warnings.append({"station": station, "error": public_detail(detail),
+                                 "data_version": store.data_version(station)})
                 if fetched is not None:
                     weather[station] = public_detail(fetched)
                 continue
@@ -175,7 +177,8 @@ async def _issue_daily(svc, daily: Daily, now: dt.datetime | None = None) -> dic
                                                                     for c in channels})
     failed = [w["station"] for w in warnings if w.get("error")]
     summary = {"day": day, "stations": len(ids) - len(failed), "failed": failed, "alerts": len(alerts),
-               "delivery": delivery, "weather": weather}
+               "delivery": delivery, "weather": weather,
+               "failed_data_versions": {w["station"]: w["data_version"] for w in warnings if w.get("error")}}
     store.add_daily_issue(day, summary, warnings, _stored_alerts(alerts, delivery))
     log.info("daily issue %s: %d station(s) issued, %d failed, %d alert(s)%s", day, summary["stations"],
              len(failed), len(alerts), f" ({delivery})" if delivery else "")
@@ -313,9 +316,12 @@ async def reissue_posted(svc, daily: Daily, now: dt.datetime | None = None) -> l
                             "its next post): %s", day, station, _reason(e, day, station))
                 continue
             sw = station_warnings(row, daily.local(now).date(), daily.notifier.language)
-            before = recorded["level"]
+            failed = recorded["error"] is not None
+            # a station that failed in the issue is issued as the issue would have: every change from what its
+            # receivers last heard (its last issued warning) is alerted
+            before = store.last_warnings().get(station) if failed else recorded["level"]
             # (a level no longer defined counts as lower than any)
-            rises = warning_change(before, sw["warning"], level_values(sw["levels"])) in ("start", "rise")
+            rises = failed or warning_change(before, sw["warning"], level_values(sw["levels"])) in ("start", "rise")
             alerts, delivery = [], {}
             if rises:
                 channels = daily.notifier.channels

@@ -377,11 +377,18 @@ class Store:
 
     def posted_since(self, day: str) -> list[str]:
         """The stations whose observations were posted (or taken back) after their forecast in the daily issue of
-        local date ``day`` was made: its data version is not the station's now. Sorted; [] without that issue."""
+        local date ``day`` was made, or after they failed in it: its data version is not the station's now. Sorted;
+        [] without that issue."""
         with self._lock:
             read = self._db.execute("SELECT w.station, f.data_version FROM issued_warnings w JOIN daily_issues d ON "
                                     "d.id = w.issue_id JOIN forecasts f ON f.id = w.forecast_id WHERE d.day = ?",
                                     (day,)).fetchall()
+            issue = self._db.execute("SELECT id, summary_json FROM daily_issues WHERE day = ?", (day,)).fetchone()
+            failed = self._db.execute("SELECT station FROM issued_warnings WHERE issue_id = ? AND error IS NOT NULL",
+                                      (issue["id"],)).fetchall() if issue else []
+        # a station that failed in it, with the data version it failed at (an issue stored before it was kept: none)
+        at = json.loads(issue["summary_json"]).get("failed_data_versions", {}) if issue else {}
+        read += [(s, at[s]) for (s,) in failed if s in at]
         return sorted(s for s, version in read if self._versions.get(s, 0) != version)
 
     def issued_warning(self, day: str, station: str) -> dict | None:
@@ -394,7 +401,8 @@ class Store:
     def add_reissue(self, issue_id: int, station: str, forecast_id: int, level: str | None, first_lead: int,
                     alerts: list[dict], reissued: dict) -> None:
         """Record in one transaction that ``station`` was issued again in daily issue ``issue_id`` (after a post):
-        its warning row now points at ``forecast_id`` with ``level`` and ``first_lead``; ``alerts`` (as
+        its warning row now points at ``forecast_id`` with ``level`` and ``first_lead`` (one that failed in the issue
+        is no longer failed, in the summary too); ``alerts`` (as
         :meth:`add_daily_issue` takes them) are added to the issue; where there are any, the station's earlier
         alerts of that issue are marked ``replaced_by`` the first new one's id in their delivery, so they are not
         sent again after it (:meth:`undelivered_alerts`); ``reissued`` is appended to the summary's ``reissued``."""
@@ -403,8 +411,8 @@ class Store:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.execute("UPDATE issued_warnings SET forecast_id = ?, level = ?, first_lead = ? WHERE issue_id = ? "
-                            "AND station = ?", (forecast_id, level, first_lead, issue_id, station))
+                cur.execute("UPDATE issued_warnings SET forecast_id = ?, level = ?, first_lead = ?, error = NULL "
+                            "WHERE issue_id = ? AND station = ?", (forecast_id, level, first_lead, issue_id, station))
                 if alerts:
                     newer = alerts[0].get("detail", {}).get("id")
                     older = cur.execute("SELECT id, delivery_json FROM alerts WHERE issue_id = ? AND station = ?",
@@ -420,6 +428,9 @@ class Store:
                 summary = json.loads(cur.execute("SELECT summary_json FROM daily_issues WHERE id = ?",
                                                  (issue_id,)).fetchone()[0])
                 summary["reissued"] = [*summary.get("reissued", []), reissued]
+                if station in summary.get("failed", []):  # failed in the issue, issued now
+                    summary["failed"] = [s for s in summary["failed"] if s != station]
+                    summary["stations"] = summary.get("stations", 0) + 1
                 cur.execute("UPDATE daily_issues SET summary_json = ? WHERE id = ?", (json.dumps(summary), issue_id))
                 cur.execute("COMMIT")
             except BaseException:
