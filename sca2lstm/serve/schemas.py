@@ -141,8 +141,9 @@ class Health(BaseModel):
                                                             "their forecast in it was made (its warning and alerts "
                                                             "are of the data before, until it is issued again), "
                                                             "and reissued: the stations issued again after a post "
-                                                            "(station, at, forecast_id, level, alerts) (null: none "
-                                                            "yet), for monitoring")
+                                                            "(station, at, forecast_id, level, alerts), "
+                                                            "failed_data_versions: the data version each failed "
+                                                            "station failed at (null: none yet), for monitoring")
 
 
 class LeadForecast(BaseModel):
