@@ -1926,7 +1926,7 @@ def test_a_sub_daily_rain_intensity_in_mm_per_hour_is_named_and_read_as_depth_wi
     which reads each reading as its intensity times the 10-minute step: a day with an hour at 3 mm/h has 3 mm."""
     stamps = pd.date_range("2018-01-01", periods=DAYS * 144, freq="10min")
     rain = np.where((stamps.hour == 12), 3.0, 0.0)           # one hour a day at 3 mm/h: 3 mm a day, 1096 mm a year
-    flow = 5.0 + (stamps.dayofyear % 7).to_numpy()
+    flow = 5.0 + (stamps.day_of_year % 7).to_numpy()
     f = tmp_path / "ten_minutes.csv"
     pd.DataFrame({"时间": stamps.strftime("%Y-%m-%d %H:%M"), "雨强": rain, "流量": flow}).to_csv(f, index=False)
     out = tmp_path / "d"
