@@ -1340,6 +1340,66 @@ def test_a_station_posted_to_after_the_daily_issue_is_issued_again_that_morning_
     assert mine["median"].tolist() == pytest.approx([r["median"] for r in newest["table"]], abs=0.5e-4 + 1e-9)
 
 
+def test_warning_levels_set_after_the_daily_issue_are_issued_again_that_morning_and_alerted_once(
+        pretrained_ckpt, data, issued, tmp_path):
+    """The duty forecaster lowers the station's warning level (PUT, with the token) at 09:10, after the 08:00 issue
+    that warned on nothing: once the levels have stayed as they are for REISSUE_QUIET the station is issued again,
+    as after a post, so the warning on the new level is alerted that morning, once; /health names the station
+    until then. A second change that leaves the warning as it is issues again without a second alert."""
+    import asyncio
+
+    import pandas as pd
+
+    from sca2lstm.serve import daily as daily_mod
+
+    _levels(data, alert=(1e6, None))                           # the issue's level: never reached
+    clock = [dt.datetime(1978, 1, 2, 8, 0, tzinfo=dt.timezone.utc)]
+    at = lambda h, m: clock.__setitem__(0, dt.datetime(1978, 1, 2, h, m, tzinfo=dt.timezone.utc))  # noqa: E731
+    with WebhookStub() as hook, forecaster(pretrained_ckpt, data) as live:
+        daily = Daily(notifier=Notifier(webhook=hook.url, retries=0, timeout=2.0), now=lambda: clock[0])
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN, daily=daily)) as c:
+            svc = c.app.state.service
+            reissue = lambda: asyncio.run(daily_mod.reissue_posted(svc, daily))  # noqa: E731
+
+            def put(value):
+                r = c.put("/stations/32006/levels", headers=AUTH,
+                          json={"levels": {"alert": value}, "warn_probability": {"alert": 0.5}})
+                assert r.status_code == 200, r.text
+
+            first = c.post("/daily_issue", headers=AUTH).json()
+            assert first["alerts"] == 0 and hook.received == []
+            # a level the forecast exceeds at every lead (below its lowest q05) that the record allows (not below
+            # its lowest daily flow)
+            record_min = float(svc.stations.state("32006").timeseries["discharge_vol"].min())
+            q05 = float(issued["q05"].min())
+            assert record_min < q05
+            at(9, 10)
+            put(max(record_min, 0.5 * q05))
+            assert c.get("/health").json()["last_daily_issue"]["posted_since_issue"] == ["32006"]
+            assert reissue() == []                                   # set just now: a correction may follow
+            at(9, 16)
+            assert reissue() == ["32006"]
+            sent = [a for payload in hook.received for a in payload["alerts"]]
+            assert [(a["station"], a["change"], a["from_level"], a["to_level"]) for a in sent] == [
+                ("32006", "start", None, "alert")]
+            assert sent[0]["issue_date"] == ISSUE and sent[0]["level_value"] == max(record_min, 0.5 * q05)
+            health = c.get("/health").json()["last_daily_issue"]
+            assert health["posted_since_issue"] == []
+            assert [(r["station"], r["level"], r["alerts"]) for r in health["reissued"]] == [("32006", "alert", 1)]
+            w = svc.store.issued_warning("1978-01-02", "32006")
+            latest = next(r for r in svc.store.forecasts("32006", 10) if r["origin"] == "daily")
+            assert (w["level"], w["forecast_id"]) == ("alert", latest["id"])
+            assert latest["levels"]["alert"]["value"] == max(record_min, 0.5 * q05)
+            table = pd.read_csv(io.StringIO(c.get("/stations/32006/issued.csv").text))
+            at(9, 30)
+            put(max(record_min, 0.4 * q05))                          # moved again: still warned
+            assert reissue() == []
+            at(9, 36)
+            assert reissue() == ["32006"] and len(sent) == len([a for p in hook.received for a in p["alerts"]])
+    # issued.csv: the issue date's latest forecast, warned on the level set at 09:10
+    assert table["issue_date"].tolist() == [ISSUE] * len(table) and table["warn_alert"].all()
+
+
 def test_the_daily_loop_looks_for_stations_posted_to_since_the_issue_at_each_pass(monkeypatch):
     """The server's loop (run_daily), after the morning's issue, looks at every pass (each ``poll``) for stations to
     issue again, beside the resends: a post at 09:10 is re-issued within minutes, not at the next morning's issue."""

@@ -728,6 +728,9 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
         Forecasts issued before keep the levels they were issued with."""
         stations.check(station)
         meta = stations.set_levels(station, body.levels, body.levels_in, body.warn_probability)
+        # a new data version: the day's issue warned on the levels before, and the daily loop issues the station
+        # again that morning (as after a post), so a warning on the new levels is alerted the same day
+        store.count_levels_change(station)
         out = {}
         for name, lv in meta.warning_levels.items():
             flow = level_discharge(meta.rating_curve, lv.value, warn=False) if lv.unit == "m" else lv.value

@@ -277,8 +277,10 @@ REISSUE_QUIET = dt.timedelta(minutes=5)
 
 async def reissue_posted(svc, daily: Daily, now: dt.datetime | None = None) -> list[str]:
     """Issue again the forecast of today's issue of each station posted to since its forecast in it was made
-    (``/health``'s ``posted_since_issue``), once its data have not changed for :data:`REISSUE_QUIET`, so an
-    observer's post at 09:10 after the 08:00 issue is alerted that morning, not the next.
+    or whose warning levels were set since (``PUT .../levels`` counts a new data version:
+    :meth:`~sca2lstm.serve.store.Store.count_levels_change`; ``/health``'s ``posted_since_issue``), once its data have
+    not changed for :data:`REISSUE_QUIET`, so an observer's post at 09:10 after the 08:00 issue, or a level lowered
+    then, is alerted that morning, not the next.
 
     The new forecast is stored (``origin`` 'daily') and becomes the station's forecast of the day's issue. A warning
     that starts or rises above the day's warning is alerted (from what each channel last heard, as the issue does),

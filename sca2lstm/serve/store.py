@@ -11,7 +11,8 @@ Tables
 observations(station, date, precipitation, temperature, pet, discharge, updated_at)
     One row per station and day; a column left out of a post keeps its earlier posted value.
 data_versions(station, version)
-    Bumped in the same transaction as each post: forecasts are cached per data version.
+    Bumped in the same transaction as each post, and at each change of the station's warning levels (they decide
+    its forecasts' warnings): forecasts are cached per data version.
 forecasts(id, station, issue_date, leads, data_version, data_fingerprint, model_sha256, setting,
           table_json, weights_json, created_at, origin, levels_json, weather_id, notes_json, calibration_sha256)
     Every forecast issued to a token holder or by the daily issue (``origin`` 'request' or 'daily'; one asked for
@@ -237,6 +238,13 @@ class Store:
             self._versions[station] = int(version)
         return int(version)
 
+    def count_levels_change(self, station: str) -> int:
+        """Count a new data version of ``station`` for a change of its warning levels (its metadata file, written
+        by ``PUT /stations/{station}/levels``): the warning of its forecast in today's issue was decided on the
+        levels before, so it is named by :meth:`posted_since` and issued again that morning, as after a post. The
+        new version."""
+        return self._change_observations(station, lambda cur: True)
+
     def observations_at_version(self, station: str) -> tuple[int, list[dict]]:
         """``(data version, every posted row)`` of ``station``, read together (no post in between)."""
         with self._lock:
@@ -245,7 +253,7 @@ class Store:
             return self._versions.get(station, 0), [dict(r) for r in rows]
 
     def data_version(self, station: str) -> int:
-        """0 until the first post for ``station``, then one more per post."""
+        """0 until the first post for ``station``, then one more per post (and per change of its warning levels)."""
         return self._versions.get(station, 0)
 
     def posted_counts(self) -> dict[str, int]:
@@ -363,7 +371,7 @@ class Store:
     def last_daily_issue(self) -> dict | None:
         """The latest daily issue's day and summary (stations issued, failed, alerts, delivery at the issue),
         ``undelivered_alerts``: how many of its alerts a channel has still not taken (the resends since the issue
-        counted), ``posted_since_issue``: the stations whose observations were posted after their forecast in
+        counted), ``posted_since_issue``: the stations whose observations (or levels) were posted after their forecast in
         it was made (its warning and alerts are of the data before, until it is issued again), and the summary's
         ``reissued`` where stations were issued again after a post (:meth:`add_reissue`); or None."""
         with self._lock:
@@ -376,8 +384,9 @@ class Store:
                 "undelivered_alerts": len(self.undelivered_alerts(row["day"])), "posted_since_issue": stale}
 
     def posted_since(self, day: str) -> list[str]:
-        """The stations whose observations were posted (or taken back) after their forecast in the daily issue of
-        local date ``day`` was made, or after they failed in it: its data version is not the station's now. Sorted;
+        """The stations whose observations were posted (or taken back), or whose warning levels were set, after their
+        forecast in the daily issue of local date ``day`` was made, or after they failed in it: its data version is
+        not the station's now. Sorted;
         [] without that issue."""
         with self._lock:
             read = self._db.execute("SELECT w.station, f.data_version FROM issued_warnings w JOIN daily_issues d ON "
