@@ -1962,3 +1962,83 @@ def test_a_sub_daily_rain_intensity_in_mm_per_hour_is_named_and_read_as_depth_wi
     assert rc == 1 and len(err.strip().splitlines()) == 1 and not (tmp_path / "e").exists(), err
     assert "--precipitation_unit mm/h (a rain intensity) is read for a record of regular sub-daily readings, times " \
            "their step; this record is read as daily rows: give the rain of each period in mm" in err
+
+
+def _dry_season_station(tmp_path, dry_days=200):
+    """An ephemeral stream: 1.0 m on the curve Q = 12.5·(h − 0.15)^1.6, and a dry season at 0.05 m, below its h0."""
+    src = daily_frame(days=DAYS)
+    src["h"] = 1.0
+    src.loc[100:100 + dry_days - 1, "h"] = 0.05
+    src.to_csv(tmp_path / "s.csv", index=False)
+    return tmp_path / "s.csv"
+
+
+STAGE_ONLY = ["--map", "date=date,precipitation=p,stage=h", "--rating", "a=12.5,b=1.6,h0=0.15"]
+
+
+def test_below_h0_zero_reads_a_dry_season_below_the_zero_flow_stage_as_no_flow_and_says_on_how_many_days(
+        tmp_path, capsys):
+    f = _dry_season_station(tmp_path)
+    # the default (missing) loses the dry season: 540 observed days, under the two-year minimum
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "dry", "--out", str(tmp_path / "m"), *STAGE_ONLY])
+    assert rc == 1 and "540 days of observed discharge" in err and "200 of 740 water levels lay below" in err
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "dry", "--out", str(tmp_path / "d"),
+                                   *STAGE_ONLY, "--below_h0", "zero"])
+    assert rc == 0, err
+    assert ("740 values; 200 below the curve (read as zero flow, --below_h0 zero, on 200 days); 0 above the highest "
+            "gauged stage") in stdout
+    assert "their discharge is missing" not in stdout + err
+    ts = pd.read_csv(tmp_path / "d" / "timeseries" / "dry.csv")
+    assert (ts["discharge_vol"].iloc[100:300] == 0.0).all() and ts["discharge_vol"].notna().all()
+    assert ts["discharge_vol"].iloc[0] == pytest.approx(12.5 * 0.85 ** 1.6, rel=1e-5)
+    assert (ts["stage"].iloc[100:300] == 0.05).all()   # the water level itself is kept as read
+    meta = json.loads((tmp_path / "d" / "meta" / "dry.json").read_text(encoding="utf-8"))
+    assert meta["below_h0"] == "zero"
+    assert meta["rating_applied"]["below_zero"] == 200 and meta["rating_applied"]["below_masked"] == 0
+    read_station_meta(tmp_path / "d", "dry")   # the file's keys are declared
+
+
+def test_below_h0_in_a_station_spec_and_the_default_stored_as_missing(tmp_path, capsys):
+    f = _dry_season_station(tmp_path, dry_days=3)
+    spec = tmp_path / "st.yaml"
+    spec.write_text(f"file: {f.name}\nid: sp\nmap: {{date: date, precipitation: p, stage: h}}\n"
+                    "rating: a=12.5,b=1.6,h0=0.15\nbelow_h0: zero\n", encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", "--spec", str(spec), "--out", str(tmp_path / "d")])
+    assert rc == 0, err
+    assert "3 below the curve (read as zero flow, --below_h0 zero, on 3 days)" in stdout
+    assert (pd.read_csv(tmp_path / "d" / "timeseries" / "sp.csv")["discharge_vol"].iloc[100:103] == 0.0).all()
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "df", "--out", str(tmp_path / "d"),
+                                   *STAGE_ONLY])
+    assert rc == 0 and "3 below the curve (masked)" in stdout
+    assert json.loads((tmp_path / "d" / "meta" / "df.json").read_text(encoding="utf-8"))["below_h0"] == "missing"
+
+
+def test_below_h0_zero_still_refuses_a_record_all_below_the_curve(tmp_path, capsys):
+    f = _dry_season_station(tmp_path, dry_days=DAYS - 100)
+    src = pd.read_csv(f)
+    src["h"] = 0.05
+    src.to_csv(f, index=False)
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "all", "--out", str(tmp_path / "d"),
+                              *STAGE_ONLY, "--below_h0", "zero"])
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1, err
+    assert "every water level in column 'h' lies below the rating curve (lowest stage 0.15 m" in lines[0]
+    assert not (tmp_path / "d" / "timeseries").exists()
+
+
+@pytest.mark.parametrize("tail,text", [
+    (["--below_h0", "zero", "--map", "date=date,precipitation=p,discharge=q", "--discharge_unit", "m3/s"],
+     "--below_h0 zero reads a water level below the rating curve's zero-flow stage as no flow; it needs --map "
+     "stage=COL with --rating"),
+    (["--below_h0", "zero", "--map", "date=date,precipitation=p,stage=h", "--rating", "TABLE"],
+     "--below_h0 zero: the rating table's lowest row (h=0.1 m) has Q = 2 m3/s, not 0"),
+    (["--below_h0", "dry", *STAGE_ONLY], "argument --below_h0: invalid choice: 'dry'")],
+    ids=["with-discharge", "table-lowest-q-not-zero", "unknown"])
+def test_below_h0_zero_where_it_cannot_mean_no_flow_is_one_line(tail, text, tmp_path, capsys):
+    f = _dry_season_station(tmp_path, dry_days=3)
+    (tmp_path / "t.csv").write_text("h,Q\n0.1,2\n1,12\n2,50\n", encoding="utf-8")
+    tail = [str(tmp_path / "t.csv") if t == "TABLE" else t for t in tail]
+    rc, _, err = run(capsys, ["station", "import", str(f), "--id", "x", "--out", str(tmp_path / "d"), *tail])
+    lines = err.strip().splitlines()
+    assert rc == 2 and text in lines[-1], err
+    assert not (tmp_path / "d").exists()

@@ -35,7 +35,7 @@ _SPEC_KEYS = {"file", "id", "out", "map", "discharge_unit", "area_km2", "lat", "
               "thousands", "date_format", "na_value", "overwrite", "encoding", "sheet", "skiprows", "day_start",
               "day_label", "stamp", "timezone", "station_timezone", "max_missing", "rating", "warning_levels",
               "levels_in", "precipitation_weights", "distribution", "water_year_start", "precipitation_unit",
-              "max_reading_gap"}
+              "max_reading_gap", "below_h0"}
 
 
 #: command lines that --help ends with (tests parse each)
@@ -100,6 +100,10 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
                         "longer one are missing. Given for another record it changes nothing (a warning says so)")
     q.add_argument("--rating", default=None, help="rating curve for stage=: a=12.5,b=1.6,h0=0.15[,h_max=3.2] "
                                                   "(Q = a·(h − h0)^b), or a file of (h, Q) pairs or power-law segments")
+    q.add_argument("--below_h0", default=None, choices=["missing", "zero"],
+                   help="a water level below the rating curve's zero-flow stage (h0; a table's lowest row at Q = 0): "
+                        "missing (default) or zero flow (an ephemeral stream's dry season); a record all below it is "
+                        "refused either way")
     q.add_argument("--warning_levels", default=None, help="NAME=VALUE pairs, e.g. alert=45.0,danger=80.0 (警戒, 保证)")
     q.add_argument("--levels_in", default=None, choices=["flow", "stage"],
                    help="unit of --warning_levels: flow in m3/s (default) or stage (water level) in m")
@@ -131,7 +135,8 @@ def _from_flags(args) -> list[dict]:
              "max_missing": args.max_missing, "rating": args.rating, "warning_levels": args.warning_levels,
              "levels_in": args.levels_in, "precipitation_weights": args.precipitation_weights,
              "distribution": args.distribution, "water_year_start": args.water_year_start,
-             "precipitation_unit": args.precipitation_unit, "max_reading_gap": args.max_reading_gap}]
+             "precipitation_unit": args.precipitation_unit, "max_reading_gap": args.max_reading_gap,
+             "below_h0": args.below_h0}]
 
 
 def _from_spec(path, args) -> list[dict]:
@@ -253,7 +258,7 @@ def _options(d: dict):
     if skip is not None and (not isinstance(skip, int) or skip < 0):
         raise UsageError(f"--skiprows {skip!r} must be a whole number >= 0")
     opt = {k: d.get(k) for k in ("day_start", "day_label", "stamp", "levels_in", "max_missing", "distribution",
-                                 "water_year_start") if d.get(k) is not None}
+                                 "water_year_start", "below_h0") if d.get(k) is not None}
     return ImportOptions(str(d["id"]), d["map"], None if d.get("discharge_unit") in (None, "") else str(d["discharge_unit"]),
                          _num(d, "area_km2"), _num(d, "lat"), _num(d, "lon"), d.get("attr") or {},
                          sep=str(d.get("sep") or ","), decimal=str(d.get("decimal") or "."),

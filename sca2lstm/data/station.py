@@ -251,14 +251,20 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
         raise DataError(f"{na} of {n} water levels in column {col!r} lie above the rating curve's highest gauged "
                         f"stage ({top:g} m): the curve does not describe this record (stages in cm, another datum, "
                         "or the wrong curve?)")
-    raw["discharge"] = res.q
-    raw["discharge_extrapolated"] = np.where(np.isfinite(res.q), res.above.astype(np.float64), np.nan)
-    summary.append(f"water level -> discharge by the rating curve ({curve.describe()}): {n} values; {nb} below "
-                   f"the curve (masked); {na} above the highest gauged stage (extrapolated "
+    zero = o.below_h0 == "zero" and nb > 0
+    q = res.q.copy()
+    if zero:  # h0 is the stage of zero flow by the curve's definition: a stream below it has run dry
+        q[res.below] = 0.0
+    raw["discharge"] = q
+    raw["discharge_extrapolated"] = np.where(np.isfinite(q), res.above.astype(np.float64), np.nan)
+    below_days = len(np.unique(raw.index[res.below].normalize())) if zero else 0
+    below = (f"{nb} below the curve (read as zero flow, --below_h0 zero, on {below_days} days)" if zero
+             else f"{nb} below the curve (masked)")
+    summary.append(f"water level -> discharge by the rating curve ({curve.describe()}): {n} values; {below}; {na} above the highest gauged stage (extrapolated "
                    + ("along the line through the table's two highest pairs" if curve.kind == "table" else
                       "with the top segment") + ", "
                    "flagged in discharge_extrapolated)" + (f"; {nn} outside every validity period (masked)" if nn else ""))
-    if nb:
+    if nb and not zero:
         warnings.append(f"{nb} of {n} water levels in column {col!r} lie below the rating curve ("
                         + (f"its lowest stage {h0:g} m; " if len(periods) == 1 else "")
                         + f"the lowest of them {np.nanmin(h[res.below]):g} m): their discharge is missing")
@@ -268,7 +274,8 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
                         + f"the highest of them {np.nanmax(h[res.above]):g} m): their discharge is extrapolated "
                         + ("along the line through the table's two highest pairs" if curve.kind == "table" else
                            "with the top segment") + " (days flagged in discharge_extrapolated)")
-    return {"values": n, "below_masked": nb, "above_extrapolated": na, "outside_validity": nn}
+    return {"values": n, "below_masked": 0 if zero else nb, "above_extrapolated": na, "outside_validity": nn,
+            **({"below_zero": nb} if zero else {})}
 
 
 # A rating curve that gives a median of this factor or more above (or below) the flows written beside its water
@@ -1022,6 +1029,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
         provenance.update(sub)
     if rating_meta is not None:
         provenance["rating_applied"] = rating_meta
+        provenance["below_h0"] = o.below_h0
     if len(o.gauges) > 1:
         provenance["precipitation_gauges"] = {"columns": o.gauges, "weights": o.precipitation_weights
                                               or [1.0 / len(o.gauges)] * len(o.gauges)}

@@ -277,6 +277,8 @@ class RatingAppliedSection(_Section):
     below_masked: Count
     above_extrapolated: Count
     outside_validity: Count
+    # written since --below_h0 zero: water levels below the zero-flow stage read as no flow (absent: none was)
+    below_zero: Optional[Count] = None
 
 
 class GaugesSection(_Section):
@@ -337,6 +339,9 @@ class StationMetaFile(_Section):
     subdaily: Optional[SubdailySection] = Field(None, description=SubdailySection.example)
     irregular: Optional[IrregularSection] = Field(None, description=IrregularSection.example)
     rating_applied: Optional[RatingAppliedSection] = Field(None, description=RatingAppliedSection.example)
+    # absent from the files imports wrote before the option: their levels below h0 were missing
+    below_h0: Optional[Literal["missing", "zero"]] = Field(
+        None, description='one of "missing", "zero": how a water level below the rating curve was read')
     precipitation_gauges: Optional[GaugesSection] = Field(None, description=GaugesSection.example)
 
 

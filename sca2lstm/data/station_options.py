@@ -19,6 +19,7 @@ from .station_meta import DISCHARGE_UNITS, PRECIPITATION_UNITS, half_width, pars
 
 MAP_KEYS = ("date", "time", "precipitation", "discharge", "stage", "temperature", "pet")
 REQUIRED_MAP_KEYS = ("date", "precipitation")
+BELOW_H0 = ("missing", "zero")  # a water level below the rating curve's zero-flow stage: no discharge, or Q = 0
 LEVELS_IN = ("flow", "stage")  # the unit of --warning_levels: m3/s, or water level in m
 THOUSANDS = (",", ".", " ", "'")  # marks that group thousands: 1,234.5 / 1.234,5 / 1 234,5 / 1'234.5
 # Thiessen weights are shares of the catchment: they must sum to 1 to within rounding of the last digit.
@@ -59,6 +60,7 @@ class ImportOptions:
     water_year_start: object = 10         # month the year of the annual maxima starts
     precipitation_unit: str | None = None  # "mm", "0.1mm" or "mm/h" (an intensity); None: not declared (read as mm, checked for plausibility)
     max_reading_gap: object = None        # hours an excerpt record is drawn across; None: readings.MAX_READING_GAP
+    below_h0: str = "missing"             # a water level below the curve's zero-flow stage: "missing" or "zero" flow
 
     @property
     def gauges(self) -> list:
@@ -167,6 +169,19 @@ def parse_attr(items) -> dict:
     return out
 
 
+def check_below_h0_zero(o: ImportOptions) -> None:
+    """UsageError where ``--below_h0 zero`` cannot mean zero flow: without a stage record turned into discharge by
+    the curve (it would change nothing), or with a rating table whose lowest row has a discharge above 0 (its lowest
+    stage is not where the river stops flowing, and below it the flow is unknown, not zero)."""
+    if "stage" not in o.mapping or "discharge" in o.mapping or o.rating is None:
+        raise UsageError("--below_h0 zero reads a water level below the rating curve's zero-flow stage as no flow; it "
+                         "needs --map stage=COL with --rating and no discharge= column")
+    if o.rating.kind == "table" and o.rating.q[0] > 0:
+        raise UsageError(f"--below_h0 zero: the rating table's lowest row (h={o.rating.h[0]:g} m) has Q = "
+                         f"{o.rating.q[0]:g} m3/s, not 0: below it the flow is unknown, not zero; add a row with Q = 0 "
+                         "at the stage the river stops flowing, or leave --below_h0 out")
+
+
 def check_reading_gap(value) -> float | None:
     """``--max_reading_gap`` (hours, a number or its text; None: not given) as a float, from
     :data:`~sca2lstm.data.readings.MIN_READING_GAP` to :data:`~sca2lstm.data.readings.MAX_SETTABLE_READING_GAP`; a
@@ -264,6 +279,11 @@ def check_options(o: ImportOptions) -> ImportOptions:
         if isinstance(o.rating, str) and "＝" in o.rating:
             o.rating = half_width(o.rating)   # a=..,b=.. typed with a Chinese input method (not a file name)
         o.rating = parse_rating(o.rating)
+    o.below_h0 = "missing" if o.below_h0 is None else str(o.below_h0).strip().lower()
+    if o.below_h0 not in BELOW_H0:
+        raise UsageError(f"--below_h0 {o.below_h0!r} unknown; choose from {', '.join(BELOW_H0)}")
+    if o.below_h0 == "zero":
+        check_below_h0_zero(o)
     if o.levels_in not in LEVELS_IN:
         raise UsageError(f"--levels_in {o.levels_in!r} unknown; choose from {', '.join(LEVELS_IN)}")
     if not isinstance(o.warning_levels, dict) or o.warning_levels and not all(
