@@ -49,11 +49,11 @@ def record(data):
     return float(q.min()), float(q.max())
 
 
-def _imported(data, levels=None, rating_curve=None):
+def _imported(data, levels=None, rating_curve=None, **provenance):
     """32006's metadata file as `sca2lstm station import` writes it (its provenance, a gauge's column names)."""
     meta = StationMeta("32006", warning_levels=levels or {}, rating_curve=rating_curve,
                        provenance={"source": "/gauges/水文站.csv", "mapping": {"date": "时间", "discharge": "流量"},
-                                   "discharge_unit": "m3/s"})
+                                   "discharge_unit": "m3/s", **provenance})
     path = meta_path(data, "32006")
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -406,6 +406,29 @@ def test_a_stage_only_station_posts_its_water_level_and_the_curve_gives_the_disc
             "observations: stage on 1978-01-02: a water level of -0.2 m lies below the rating curve"), below.text
         assert "\n" not in below.json()["detail"]
     _imported(data)
+
+
+def test_a_water_level_below_h0_at_a_station_imported_with_below_h0_zero_is_stored_as_zero_flow_and_said(
+        live, data, tmp_path):
+    """A station imported with --below_h0 zero (an ephemeral stream whose dry season its record holds as Q = 0): its
+    observer's water level below the curve's h0 (0.2 m; Q = 10 (h − 0.2)^2) was refused as off the curve, so the dry
+    days the record holds as zero could not be posted. It is stored as zero flow, and the answer says so; a level
+    above h0 gives the curve's flow (0.7 m: 2.5 m3/s)."""
+    curve = {"kind": "power", "segments": [{**CURVE["segments"][0], "h0": 0.2}]}
+    _imported(data, rating_curve=curve, below_h0="zero")
+    try:
+        with TestClient(create_app(data, tmp_path / "db.sqlite", live, token=TOKEN)) as c:
+            r = c.post("/stations/32006/observations", headers=AUTH,
+                       json={"observations": [{"date": "1978-01-01", "stage": 0.1},
+                                              {"date": "1978-01-02", "stage": 0.7}]})
+            got = c.get("/stations/32006/observations", params={"start": "1978-01-01", "end": "1978-01-02"}).json()
+    finally:
+        _imported(data)
+    assert r.status_code == 200, r.text
+    assert r.json()["notes"] == ["observations: water level 0.1 m on 1978-01-01 lies below the rating curve's "
+                                 "zero-flow stage (0.2 m): stored as zero flow (the station was imported with "
+                                 "--below_h0 zero)"]
+    assert [d["discharge"] for d in got["observations"]] == [0.0, pytest.approx(2.5, rel=1e-12)]
 
 
 def test_a_water_level_above_the_highest_gauged_stage_is_stored_and_the_answer_says_its_flow_is_extrapolated(

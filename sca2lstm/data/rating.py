@@ -552,6 +552,14 @@ def highest_gauged_stage(curve, date=None) -> float:
     return float(c.highest_gauged(c.periods()[i][2] if i >= 0 else c.periods()[-1][2]))
 
 
+def zero_flow_stage(curve, date=None) -> float:
+    """The lowest stage (m) of the curve valid on ``date`` (the latest period without one): a power law's ``h0``, a
+    table's lowest row; below it the curve gives no discharge (``--below_h0 zero``: no flow)."""
+    c = as_curve(curve)
+    i = c._segments_at([date])[0] if date is not None else -1
+    return float(c.lowest_stage(c.periods()[i][2] if i >= 0 else c.periods()[-1][2]))
+
+
 def level_discharge(curve, stage_value: float, date=None, warn: bool = True) -> float:
     """The discharge (m3/s) at a water level given in stage (m), e.g. a 警戒水位, by the curve valid on ``date``.
 

@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.rating import (STAGE_COLUMNS, discharge_to_stage, highest_gauged_stage, level_discharge, stage_columns,
-                           stage_table)
+                           stage_table, zero_flow_stage)
 from ..data.station_meta import times_text
 from ..errors import CheckpointError, Sca2lstmError, StationFileError, UsageError
 from ..evaluation.live import LiveForecaster, ModelRef
@@ -672,19 +672,27 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             # its history's PET is Oudin PET: a posted one would switch the kind its models read (stations.py)
             raise HTTPException(422, Message("pet_without_column", station=station, day=pet_day))
         staged = [(day, d.stage) for day, d in zip(days, body.observations) if d.stage is not None]
-        extrapolated = []
+        noted = []   # stored, but said: a flow extrapolated above the gauged range, or a dry day
         if staged:  # a stage-only station reads its water level: the discharge its curve gives, as the import does
-            curve = stations.meta(station).rating_curve
+            meta = stations.meta(station)
+            curve = meta.rating_curve
             if curve is None:
                 raise HTTPException(422, Message("no_rating_curve", station=station, day=staged[0][0]["date"]))
+            # imported with --below_h0 zero (an ephemeral stream): a level below h0 is a dry day, as in its record
+            dry = meta.provenance.get("below_h0") == "zero"
             for day, stage in staged:
+                h0 = zero_flow_stage(curve, pd.Timestamp(day["date"]))
+                if dry and stage < h0:
+                    day["discharge"] = 0.0
+                    noted.append(Message("stage_below_zero_flow", stage=stage, day=day["date"], h0=h0))
+                    continue
                 try:
                     day["discharge"] = level_discharge(curve, stage, pd.Timestamp(day["date"]), warn=False)
                 except UsageError as e:
                     raise HTTPException(422, Message("stage_off_curve", day=day["date"], reason=str(e))) from None
                 top = highest_gauged_stage(curve, pd.Timestamp(day["date"]))
                 if stage > top:  # stored, but said: the flow of a flood above the gauged range is the curve's guess
-                    extrapolated.append(Message("stage_extrapolated", stage=stage, day=day["date"], top=top,
+                    noted.append(Message("stage_extrapolated", stage=stage, day=day["date"], top=top,
                                                 flow=float(f"{day['discharge']:.4g}")))
         top = stations.record_max(station, "discharge_vol")
         big = [d for d in days if d.get("discharge") is not None and top and d["discharge"] > UNUSUAL_FLOW_RATIO * top]
@@ -705,10 +713,10 @@ def create_app(data_dir, db_path, forecaster: LiveForecaster, *, token: str | No
             raise HTTPException(422, gap)
         version = store.upsert_observations(station, days)
         log.info("station %s: %d day(s) posted, data version %d%s", station, len(days), version,
-                 "".join(f"; {m}" for m in extrapolated))
+                 "".join(f"; {m}" for m in noted))
         lang = language(request)
         return {"station": station, "stored": len(days), "data_version": version,
-                "notes": [m.said_in(lang) for m in extrapolated] or None}
+                "notes": [m.said_in(lang) for m in noted] or None}
 
     @app.delete("/stations/{station}/observations/{date}", response_model=schemas.PostResult,
                 dependencies=[Depends(require_token)])

@@ -97,6 +97,11 @@ MESSAGES = {
                                  "gauged stage ({top:g} m): its discharge, {flow:g} m3/s, is extrapolated",
                            "zh": "观测：{day} 的水位 {stage:g} m 高于水位流量关系曲线的最高实测水位（{top:g} m）：其流量 "
                                  "{flow:g} m3/s 为外延所得"},
+    "stage_below_zero_flow": {"en": "observations: water level {stage:g} m on {day} lies below the rating curve's "
+                                    "zero-flow stage ({h0:g} m): stored as zero flow (the station was imported with "
+                                    "--below_h0 zero)",
+                              "zh": "观测：{day} 的水位 {stage:g} m 低于水位流量关系曲线的断流水位（{h0:g} m）：按流量 0 存储"
+                                    "（该测站导入时用了 --below_h0 zero）"},
     "stage_off_curve": {"en": "observations: stage on {day}: {reason}",
                         "zh": "观测：{day} 的水位：{reason}"},
     "unforeseen": {"en": "internal error ({error}); the server's log has the details",
