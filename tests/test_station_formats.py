@@ -2042,3 +2042,29 @@ def test_below_h0_zero_where_it_cannot_mean_no_flow_is_one_line(tail, text, tmp_
     lines = err.strip().splitlines()
     assert rc == 2 and text in lines[-1], err
     assert not (tmp_path / "d").exists()
+
+
+def test_below_h0_zero_on_hourly_stages_counts_values_and_days_and_a_partly_dry_day_averages_its_zeros(
+        tmp_path, capsys):
+    """Hourly water levels at 1.0 m (Q = 12.5·0.85^1.6) with 3 whole days and 5 hours of a fourth below h0: 77 values
+    on 4 days read as zero flow; the fourth day's discharge is the mean of 19 hours of flow and 5 of none. With the
+    default those 5 hours are missing, over the day's 10 % allowance, and the day is missing."""
+    idx = pd.date_range("2018-01-01", periods=DAYS * 24, freq="h")
+    h = np.full(len(idx), 1.0)
+    h[24 * 100:24 * 103] = 0.05          # days 100-102 dry
+    h[24 * 103:24 * 103 + 5] = 0.05      # the first 5 hours of day 103
+    f = tmp_path / "hourly.csv"
+    f.write_text("time,p,h\n" + "".join(f"{t:%Y-%m-%d %H:%M},0.1,{v}\n" for t, v in zip(idx, h)), encoding="utf-8")
+    argv = ["station", "import", str(f), "--map", "date=time,precipitation=p,stage=h", "--rating",
+            "a=12.5,b=1.6,h0=0.15"]
+    rc, stdout, err = run(capsys, [*argv, "--id", "hz", "--out", str(tmp_path / "d"), "--below_h0", "zero"])
+    assert rc == 0, err
+    assert f"{DAYS * 24} values; 77 below the curve (read as zero flow, --below_h0 zero, on 4 days)" in stdout
+    q = pd.read_csv(tmp_path / "d" / "timeseries" / "hz.csv")["discharge_vol"]
+    full, rel = 12.5 * 0.85 ** 1.6, 5e-6   # the file writes 6 significant digits: half a unit of the 6th
+    assert (q.iloc[100:103] == 0.0).all()
+    assert q.iloc[103] == pytest.approx(full * 19 / 24, rel=rel) and q.iloc[104] == pytest.approx(full, rel=rel)
+    rc, stdout, err = run(capsys, [*argv, "--id", "hm", "--out", str(tmp_path / "d")])
+    assert rc == 0, err
+    q = pd.read_csv(tmp_path / "d" / "timeseries" / "hm.csv")["discharge_vol"]
+    assert q.iloc[100:104].isna().all() and q.iloc[104] == pytest.approx(full, rel=rel)
