@@ -1982,6 +1982,7 @@ def test_below_h0_zero_reads_a_dry_season_below_the_zero_flow_stage_as_no_flow_a
     # the default (missing) loses the dry season: 540 observed days, under the two-year minimum
     rc, _, err = run(capsys, ["station", "import", str(f), "--id", "dry", "--out", str(tmp_path / "m"), *STAGE_ONLY])
     assert rc == 1 and "540 days of observed discharge" in err and "200 of 740 water levels lay below" in err
+    assert err.strip().endswith("a stream that runs dry below it: --below_h0 zero)"), err
     rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "dry", "--out", str(tmp_path / "d"),
                                    *STAGE_ONLY, "--below_h0", "zero"])
     assert rc == 0, err

@@ -954,7 +954,7 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
     obs_days = ts.index[ts["discharge_vol"].notna()]
     if n_obs < MIN_OBSERVED_DAYS:
         masked = (f"; {rating_meta['below_masked']} of {rating_meta['values']} water levels lay below the rating "
-                  "curve and have no discharge (check its zero-flow stage h0)"
+                  "curve and have no discharge (check its zero-flow stage h0; a stream that runs dry below it: --below_h0 zero)"
                   if rating_meta and rating_meta["below_masked"] else "")
         span = f" ({obs_days[0].date()}..{obs_days[-1].date()})" if n_obs else ""
         # A book kept a sheet a year: one sheet is read, and its year alone is too short; the others are named.
