@@ -2069,3 +2069,17 @@ def test_below_h0_zero_on_hourly_stages_counts_values_and_days_and_a_partly_dry_
     assert rc == 0, err
     q = pd.read_csv(tmp_path / "d" / "timeseries" / "hm.csv")["discharge_vol"]
     assert q.iloc[100:104].isna().all() and q.iloc[104] == pytest.approx(full, rel=rel)
+
+
+def test_below_h0_zero_with_a_rating_table_reads_stages_below_its_lowest_row_at_q_0_as_no_flow(tmp_path, capsys):
+    """A table whose lowest row (0.1 m) holds Q = 0 starts flowing there: three days at 0.05 m are no flow, and a
+    day on a row gives the row's Q (1 m: 12 m3/s)."""
+    f = _dry_season_station(tmp_path, dry_days=3)
+    (tmp_path / "t.csv").write_text("h,Q\n0.1,0\n1,12\n2,50\n", encoding="utf-8")
+    rc, stdout, err = run(capsys, ["station", "import", str(f), "--id", "tz", "--out", str(tmp_path / "d"), "--map",
+                                   "date=date,precipitation=p,stage=h", "--rating", str(tmp_path / "t.csv"),
+                                   "--below_h0", "zero"])
+    assert rc == 0, err
+    assert "3 below the curve (read as zero flow, --below_h0 zero, on 3 days)" in stdout
+    q = pd.read_csv(tmp_path / "d" / "timeseries" / "tz.csv")["discharge_vol"]
+    assert (q.iloc[100:103] == 0.0).all() and q.iloc[0] == 12.0 and q.notna().all()
