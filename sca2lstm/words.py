@@ -137,6 +137,8 @@ WORDS = {
     "fan_discharge": {"en": "discharge (m$^3$/s)", "zh": "流量 (m³/s)"},
     "fan_stage": {"en": "water level (m), by the rating curve", "zh": "水位 (m)，按水位流量关系"},
     "fan_observed": {"en": "observed", "zh": "实测"},
+    # as the service's page names them (serve/page.py)
+    "fan_observed_after": {"en": "observed after the issue day", "zh": "发布日之后的实测"},
     "fan_band": {"en": "{label} interval", "zh": "{label} 区间"},
     "fan_members": {"en": "median of each of {n} weather members", "zh": "{n} 个天气集合成员各自的中位数"},
     "fan_members_point": {"en": "point forecast of each of {n} weather members", "zh": "{n} 个天气集合成员各自的点预报"},

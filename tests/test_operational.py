@@ -326,3 +326,56 @@ def test_a_forecast_issued_after_the_last_observed_flow_says_which_flow_it_start
     doc = json.loads((tmp_path / f"basin_32006_issued_{day.date()}" / "forecast.json").read_text())
     assert any(said in n for n in doc["data"]["notes"])
 
+
+
+def _fan_lines(monkeypatch):
+    """The fan chart's lines by their legend label, each as (x dates, y values), filled when a forecast is written."""
+    from sca2lstm.evaluation import plots
+
+    lines = {}
+
+    def keep(fig, path):
+        if path.name == "forecast_fan_chart.png":
+            lines.update({ln.get_label(): (pd.to_datetime(ln.get_xdata()), np.asarray(ln.get_ydata(), float))
+                          for ln in fig.axes[0].get_lines()})
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return lines
+
+
+def test_a_past_issue_date_shows_and_writes_the_flows_observed_after_it(pretrained_ckpt, tiny_data_dir, tmp_path,
+                                                                        monkeypatch, series):
+    """A forecast of the past is judged against what came: forecast.csv's ``observed`` is the file's flow on each
+    valid day, and the fan chart draws those flows (after the issue day's), named in its legend."""
+    from sca2lstm.cli.main import main
+
+    lines = _fan_lines(monkeypatch)
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--issue_date", ISSUE, "--leads", "5", "--output_dir", str(tmp_path), "--quiet"])
+    assert rc == 0
+    t = pd.read_csv(tmp_path / f"basin_32006_issued_{ISSUE}" / "forecast.csv", parse_dates=["valid_date"])
+    assert list(t.columns)[:9] == ["issue_date", "valid_date", "lead_days", "median", "q05", "q25", "q75", "q95",
+                                   "observed"]
+    flow = series["discharge_vol"]
+    came = flow.reindex(t["valid_date"]).to_numpy(np.float64)
+    assert np.isfinite(came).all()
+    # written with four decimals: off by at most half the last one
+    np.testing.assert_allclose(t["observed"].to_numpy(), came, rtol=1e-12, atol=0.5e-4)
+    x, y = lines["observed after the issue day"]
+    assert list(x) == [pd.Timestamp(ISSUE), *t["valid_date"]]      # on from the issue day's flow
+    np.testing.assert_array_equal(y, flow.reindex(x).to_numpy(np.float64))
+
+
+def test_a_forecast_of_today_has_no_observed_after_line_and_an_empty_observed_column(pretrained_ckpt, tiny_data_dir,
+                                                                                      tmp_path, monkeypatch):
+    from sca2lstm.cli.main import main
+
+    lines = _fan_lines(monkeypatch)
+    rc = main(["forecast", "--model", str(pretrained_ckpt), "--basin", "32006", "--data_dir", str(tiny_data_dir),
+               "--leads", "3", "--output_dir", str(tmp_path), "--quiet"])
+    assert rc == 0
+    (folder,) = tmp_path.iterdir()
+    t = pd.read_csv(folder / "forecast.csv")
+    assert "observed" in t.columns and t["observed"].isna().all()
+    assert "observed" in lines and "observed after the issue day" not in lines

@@ -79,6 +79,9 @@ class OperationalForecast:
         weather forecast) has weight 0.
     history : pandas.DataFrame
         The last 60 days up to the issue date: date, observed (m3/s, NaN where not observed).
+    observed_after : pandas.DataFrame or None
+        The lead days: date, observed (m3/s, NaN where not observed yet): a forecast of a past issue date is
+        judged against them (written as forecast.csv's ``observed``, drawn on the fan chart).
     """
 
     basin: str
@@ -99,6 +102,7 @@ class OperationalForecast:
     issue_notes: list = field(default_factory=list)
     rating_curve: dict | None = None  # the station's (metadata file): the fan chart gets a water-level axis
     point_only: bool = False  # a model without quantiles: a weather ensemble's flow is its members' mean
+    observed_after: pd.DataFrame | None = None  # the lead days' observed flow, where the record holds it
 
     @property
     def members_phrase(self) -> str:
@@ -492,6 +496,9 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
                 if cols.forecast_flag is not None else None)
     hist = df.loc[t0 - pd.Timedelta(days=HISTORY_DAYS - 1):t0, target]
     history = pd.DataFrame({"date": hist.index, "observed": hist.to_numpy()})
+    # the record may go on past a past issue date: the flows the forecast can be judged against (never read above)
+    came = df[target].reindex(future[:leads])
+    observed_after = pd.DataFrame({"date": future[:leads], "observed": came.to_numpy(np.float64)})
     src = ckpt.get("source_path") if isinstance(ckpt, dict) else None
     data = ctx.data_record()
     checked = len(data["notes"])  # the data checks' notes; those after them are this issue's
@@ -527,7 +534,8 @@ def issue_forecast(bundle, basin, data_dir=None, issue_date=None, leads=7, weath
         add_note(data, rain.note)
     return OperationalForecast(basin, table, weights, history, src, time.perf_counter() - t_start,
                                list(ctx.missing_inputs), members, day_weights, day_flag, data=data,
-                               issue_notes=data["notes"][checked:], point_only=qs is None)
+                               issue_notes=data["notes"][checked:], point_only=qs is None,
+                               observed_after=observed_after)
 
 
 def add_note(data: dict, note: str | None, warn: bool = True) -> None:
@@ -816,6 +824,20 @@ def issue_time_hindcasts(model, data: SequenceData, periods, leads: int, weather
 
 
 
+def with_observed(fc: OperationalForecast) -> pd.DataFrame:
+    """``fc.table`` with a column ``observed`` after its quantiles (as a reforecast's table has it): each lead day's
+    observed flow (m3/s) where the record holds it, a forecast of a past issue date, NaN where not observed yet."""
+    t = fc.table.drop(columns="observed", errors="ignore")
+    came = fc.observed_after
+    obs = (pd.Series(np.nan, index=t.index) if came is None else
+           t["valid_date"].map(came.set_index("date")["observed"]).astype(np.float64))
+    flows = ["median", *quantile_levels(t.columns)]
+    at = max(t.columns.get_loc(c) for c in flows if c in t.columns) + 1
+    t = t.copy()
+    t.insert(at, "observed", obs.to_numpy())
+    return t
+
+
 def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: dict | None = None,
                    extra_files: dict | None = None, language: str = "en", level_stages: dict | None = None) -> Path:
     """Write ``out_dir/basin_{id}_issued_{date}/`` (``..._with_weather_forecast/`` for a forecast with one,
@@ -843,7 +865,7 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
     name = f"basin_{fc.basin}_issued_{fc.issue_date.date()}{suffix}"
     final = out_dir / name
     with folder_built_aside(final) as tmp:
-        t = fc.table
+        t = with_observed(fc)
         t.to_csv(tmp / "forecast.csv", index=False, float_format="%.4f", date_format="%Y-%m-%d")
         if fmt == "json":
             rows = t.assign(issue_date=t["issue_date"].dt.strftime("%Y-%m-%d"),
@@ -863,11 +885,11 @@ def write_forecast(fc: OperationalForecast, out_dir, fmt: str = "csv", levels: d
             from ..data.rating import stage_scale
             top = max(((c, lev) for c, lev in quantile_levels(t.columns).items() if t[c].notna().any()),
                       key=lambda cl: cl[1], default=("median", 0.5))[0]      # the highest level the model gave
-            flows = [fc.history["observed"].max(), t[top].max(), *(levels or {}).values()]
+            flows = [fc.history["observed"].max(), t["observed"].max(), t[top].max(), *(levels or {}).values()]
             stage = stage_scale(fc.rating_curve, fc.issue_date, q_top=2.0 * float(np.nanmax(flows)) + 1.0)
         chart = chart_language(language)
         plot_fan_chart(fc.history["date"], fc.history["observed"], t["valid_date"], t["median"], bands,
-                       tmp / "forecast_fan_chart.png",
+                       tmp / "forecast_fan_chart.png", observed_after=t["observed"],
                        title=say("fan_title", chart, basin=fc.basin, day=fc.issue_date.date(), setting=fc.setting),
                        levels=levels, members=None if fc.members is None else fc.members.to_numpy(),
                        stage_axis=stage, members_point=fc.point_only, language=chart, level_stages=level_stages)

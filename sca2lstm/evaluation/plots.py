@@ -646,7 +646,7 @@ def _heat_cmap():
 
 def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path, title: str = "",
                    levels: dict | None = None, members=None, stage_axis=None, members_point: bool = False,
-                   language: str = "en", level_stages: dict | None = None) -> Path:
+                   language: str = "en", level_stages: dict | None = None, observed_after=None) -> Path:
     """The last observed days, then the lead days: median line and shaded intervals.
 
     Parameters
@@ -676,21 +676,25 @@ def plot_fan_chart(hist_dates, hist_obs, valid_dates, median, bands: dict, path,
         ``{name: water level (m)}`` of the ``levels`` at a station with a rating curve: such a level's label gives
         its flow with the unit and its water level, ``alert 22.7 m³/s (water level 1.60 m)``, as the service's page
         does.
+    observed_after : sequence [K], optional
+        The flow observed on the lead days (NaN where not observed yet): a forecast of a past issue date. Where
+        any day is observed it is drawn dashed with a dot per day, from the issue day's flow on, and named in the
+        legend, as the service's page draws it; where none is, nothing is drawn or named.
     """
     lang = chart_language(language)
     if lang == "en":
         return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
-                          stage_axis, members_point, lang, level_stages)
+                          stage_axis, members_point, lang, level_stages, observed_after)
     import matplotlib
 
     # the Chinese font first, DejaVu Sans for what it lacks (matplotlib falls back glyph by glyph)
     with matplotlib.rc_context({"font.family": [cjk_font(), "DejaVu Sans"]}):
         return _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members,
-                          stage_axis, members_point, lang, level_stages)
+                          stage_axis, members_point, lang, level_stages, observed_after)
 
 
 def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, levels, members, stage_axis,
-               members_point, lang, level_stages=None) -> Path:
+               members_point, lang, level_stages=None, observed_after=None) -> Path:
     """:func:`plot_fan_chart`'s figure, its words in ``lang``."""
     n = len(hist_dates)
     hx, _ = _as_x(hist_dates, n)
@@ -713,9 +717,15 @@ def _fan_chart(hist_dates, hist_obs, valid_dates, median, bands, path, title, le
                     label=say("fan_members_point" if members_point else "fan_members", lang, n=len(mem))
                     if i == 0 else None)
     ax.plot(vx, med, color="tab:blue", lw=1.5, marker="o", ms=3, label=say("fan_median", lang))
+    after = _as_float(observed_after, "observed_after", k) if observed_after is not None else np.full(k, np.nan)
+    if np.isfinite(after).any():  # a forecast of the past, beside what came: dashed on from the issue day's flow
+        xs, ys = (np.r_[hx[-1:], vx], np.r_[obs[-1:], after]) if n else (vx, after)
+        # a square on each lead day observed (not on the issue day's, the observed line's): a lone one shows too
+        ax.plot(xs, ys, color=_OBS["color"], lw=1.2, ls="--", marker="s", ms=3,
+                markevery=list(range(int(n > 0), len(ys))), label=say("fan_observed_after", lang))
     if n:
         ax.axvline(hx[-1], color="tab:gray", lw=0.8, ls=":", label=say("fan_issue_date", lang))
-    drawn = [obs, med] + [_as_float(hi, label, k) for label, (_, hi) in bands.items()]
+    drawn = [obs, med, after] + [_as_float(hi, label, k) for label, (_, hi) in bands.items()]
     if members is not None:
         drawn.append(mem.reshape(-1))
     top = max((np.nanmax(a) for a in drawn if np.isfinite(a).any()), default=np.nan)
