@@ -687,3 +687,38 @@ def test_verify_refuses_the_levels_of_another_station_and_a_table_of_several_and
     pd.concat([t, both]).to_csv(f, index=False)
     refused([], "reforecast.csv: rows of 2 stations (column 'basin': 032006, 10002); verify scores one station's "
             "forecasts: keep the rows of one station")
+
+
+def test_verify_names_the_station_in_its_heading_and_says_when_the_other_file_names_none(tmp_path, capsys):
+    """The heading names the station of a table that names it; checked against a levels file that names none (an
+    old one), or a table naming none against levels that do, one line says the levels are taken unchecked; where
+    both name it (or neither), no such line."""
+    import json
+
+    from sca2lstm.cli.main import main
+
+    obs = np.array([1.0, 2.0, 10.0, 2.0])
+    t = _table(obs, obs, obs - 0.5, obs + 0.5, p=[0.0, 0.0, 1.0, 0.0], warn=[False, False, True, False],
+               pers=[1.0, 1.0, 2.0, 10.0])
+    named, old = tmp_path / "reforecast.csv", tmp_path / "old.csv"
+    t.assign(basin="032006").to_csv(named, index=False)
+    t.to_csv(old, index=False)
+    own, unnamed = tmp_path / "own.json", tmp_path / "unnamed.json"
+    own.write_text(json.dumps({"flood": {"value": 5.0, "unit": "m3/s", "basin": "032006"}}))
+    unnamed.write_text(json.dumps({"flood": {"value": 5.0, "unit": "m3/s"}}))
+
+    def out(table, levels):
+        assert main(["verify", str(table), "--levels", str(levels), "--output_dir", str(tmp_path / "v")]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    def unchecked(lines):
+        return [ln for ln in lines if "unchecked" in ln]
+
+    lines = out(named, own)
+    assert any(ln.startswith(f"{named}: basin 032006, 4 issue dates") for ln in lines) and not unchecked(lines)
+    assert unchecked(out(named, unnamed)) == [f"{unnamed} names no station (written before levels named theirs): its "
+                                              "levels are taken as basin 032006's, unchecked"]
+    assert unchecked(out(old, own)) == [f"{old} names no station (written before tables named theirs): the levels of "
+                                        "basin 032006 are taken as its, unchecked"]
+    lines = out(old, unnamed)
+    assert any(ln.startswith(f"{old}: 4 issue dates") for ln in lines) and not unchecked(lines)

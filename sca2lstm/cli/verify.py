@@ -46,8 +46,8 @@ def _body(args) -> int:
     from ..errors import DataError
     from ..evaluation.plots import plot_verification
     from ..evaluation.settings import SETTING_WORDS
-    from ..evaluation.verify import (level_names, level_value_lines, no_event_lines, read_levels, read_reforecast,
-                                     table_basins, unobserved_leads, verify, verified_levels)
+    from ..evaluation.verify import (level_names, level_value_lines, no_event_lines, read_reforecast,
+                                     read_station_levels, table_basins, unobserved_leads, verify, verified_levels)
     from ..fileio import atomic_write_text
 
     if args.output_dir:
@@ -55,10 +55,10 @@ def _body(args) -> int:
     table = Path(args.table)
     df = read_reforecast(table, encoding=args.encoding, date_format=args.date_format)
     lp = Path(args.levels) if args.levels else table.parent / "levels.json"
-    levels = {}
+    levels, named = {}, None
     basin = next(iter(table_basins(df)), None)   # None: a table written before tables named their station
     if lp.is_file():
-        levels = read_levels(lp, basin)
+        levels, named = read_station_levels(lp, basin)
     elif args.levels:
         raise DataError(f"--levels {lp}: no such file")
     setting = ", ".join(sorted(df["setting"].dropna().astype(str).unique())) if "setting" in df.columns else ""
@@ -75,9 +75,14 @@ def _body(args) -> int:
                             + (f", forecasts {setting}" if setting else ""), levels=levels)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 40)
-    print(f"\n{table}: {df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"
+    print(f"\n{table}: " + (f"basin {basin}, " if basin is not None else "") + f"{df['issue_date'].nunique()} issue dates, leads 1..{int(df['lead_days'].max())}"
           + (f"; forecasts {setting} ({SETTING_WORDS.get(setting, 'as the table says')})" if setting else "")
           + "; persistence = the last observed flow up to the issue date, same days")
+    if levels and (basin is None) != (named is None):  # one names its station: the other cannot be checked against it
+        print(f"{lp} names no station (written before levels named theirs): its levels are taken as basin {basin}'s, "
+              "unchecked" if named is None else
+              f"{table} names no station (written before tables named theirs): the levels of basin {named} are taken "
+              "as its, unchecked")
     seen = per_lead["in_sample_share"].max() if "in_sample_share" in per_lead.columns else 0.0
     if seen > 0:
         share = f"up to {seen:.0%} of the scored days per lead are" if seen >= 0.01 else "a few scored days are"

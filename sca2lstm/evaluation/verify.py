@@ -304,6 +304,11 @@ def table_basins(df: pd.DataFrame) -> list[str]:
 
 
 def read_levels(path, basin: str | None = None) -> dict:
+    """:func:`read_station_levels`'s levels alone."""
+    return read_station_levels(path, basin)[0]
+
+
+def read_station_levels(path, basin: str | None = None) -> tuple[dict, str | None]:
     """``levels.json`` (``{name: {"value": flow, "unit": "m3/s", "basin": station, ...}}``, as a reforecast writes
     it) as ``name -> flow`` (m3/s).
 
@@ -311,7 +316,13 @@ def read_levels(path, basin: str | None = None) -> dict:
     finite number above 0 (NaN, -5, "high", true: each would score the warnings against a level no flow has,
     or every flow has) or a unit other than m3/s (the levels are compared with the table's flows); and for levels
     of another station than ``basin`` (the table's, where it names one), or of several. A file written before levels
-    named their station (no ``basin``) is read as it is."""
+    named their station (no ``basin``) is read as it is.
+
+    Returns
+    -------
+    (levels, station) : (dict, str or None)
+        ``name -> flow``, and the station the file names (None: a file written before levels named theirs).
+    """
     from ..data.tables import read_json
 
     doc = read_json(path, what="levels.json")
@@ -341,7 +352,7 @@ def read_levels(path, basin: str | None = None) -> dict:
     if basin is not None and named and named[0] != str(basin):
         raise DataError(f"{path}: the levels of basin {named[0]}, but the table forecasts basin {basin}; give basin "
                         f"{basin}'s levels with --levels (the levels.json beside its reforecast.csv)")
-    return out
+    return out, (named[0] if named else None)
 
 
 def json_text(v) -> str:
