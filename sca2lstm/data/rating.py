@@ -117,6 +117,12 @@ class RatingCurve:
                for k, v in groups.items()]
         return sorted(out, key=lambda p: p[0] or "")
 
+    def segments_on(self, date=None) -> list:
+        """The segments of the period valid on ``date``, or of the latest period where none is (or no date)."""
+        periods = self.periods()
+        i = self._segments_at([date])[0] if date is not None else -1
+        return periods[i][2] if i >= 0 else periods[-1][2]
+
     def lowest_stage(self, segments=None) -> float:
         return float(self.h[0]) if self.kind == "table" else float(segments[0].h0)
 
@@ -207,9 +213,7 @@ class RatingCurve:
         over a table's lowest rows at Q = 0 gives the lowest of their stages).
         """
         q = np.asarray(q, np.float64)
-        periods = self.periods()
-        i = self._segments_at([date])[0] if date is not None else -1
-        segs = periods[i][2] if i >= 0 else periods[-1][2]
+        segs = self.segments_on(date)
         lo_h = self.lowest_stage(segs)
         q_lo = float(self._forward(np.array([lo_h]), segs)[0])
         out = np.full(q.shape, np.nan)
@@ -548,16 +552,14 @@ def highest_gauged_stage(curve, date=None) -> float:
     """The highest gauged stage (m) of the curve valid on ``date`` (the latest period without one): above it the
     curve is extrapolated; ``inf`` where its top segment is open."""
     c = as_curve(curve)
-    i = c._segments_at([date])[0] if date is not None else -1
-    return float(c.highest_gauged(c.periods()[i][2] if i >= 0 else c.periods()[-1][2]))
+    return float(c.highest_gauged(c.segments_on(date)))
 
 
 def zero_flow_stage(curve, date=None) -> float:
     """The lowest stage (m) of the curve valid on ``date`` (the latest period without one): a power law's ``h0``, a
     table's lowest row; below it the curve gives no discharge (``--below_h0 zero``: no flow)."""
     c = as_curve(curve)
-    i = c._segments_at([date])[0] if date is not None else -1
-    return float(c.lowest_stage(c.periods()[i][2] if i >= 0 else c.periods()[-1][2]))
+    return float(c.lowest_stage(c.segments_on(date)))
 
 
 def level_discharge(curve, stage_value: float, date=None, warn: bool = True) -> float:
@@ -567,8 +569,7 @@ def level_discharge(curve, stage_value: float, date=None, warn: bool = True) -> 
     extrapolated when ``warn`` (off where the options are only being checked, so the warning is said once).
     """
     c = as_curve(curve)
-    i = c._segments_at([date])[0] if date is not None else -1
-    segs = c.periods()[i][2] if i >= 0 else c.periods()[-1][2]
+    segs = c.segments_on(date)
     if stage_value < c.lowest_stage(segs):
         raise UsageError(f"a water level of {stage_value:g} m lies below the rating curve (lowest stage "
                          f"{c.lowest_stage(segs):g} m): it has no discharge")
