@@ -607,8 +607,7 @@ def station_pet(frame: pd.DataFrame, rule: PetRule | None) -> pd.DataFrame:
     (:attr:`PetRule.column`) as the model's PET, where the two names differ and the frame has that column: a model on
     ``peti`` at a station whose history is its own ``pet`` reads a forecast's ``pet`` (a column under the model's
     name, of a kind the station's history never read, is then not read). Unchanged otherwise."""
-    if rule is None or rule.pet is None or rule.column in (None, rule.pet) or not isinstance(frame, pd.DataFrame) \
-            or rule.column not in frame.columns:
+    if not isinstance(frame, pd.DataFrame) or not station_pet_names(frame.columns, rule):
         return frame
     return frame.drop(columns=[rule.pet], errors="ignore").rename(columns={rule.column: rule.pet})
 
