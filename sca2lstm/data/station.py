@@ -278,6 +278,13 @@ def _stage_to_discharge(raw: pd.DataFrame, o: ImportOptions, col: str, summary: 
             **({"below_zero": nb} if zero else {})}
 
 
+def discharge_factor(o: ImportOptions) -> float:
+    """The factor from the discharge column's unit (``--discharge_unit``: m3/s, l/s, or mm/d with the area) to m3/s."""
+    if o.discharge_unit == "mm/d":
+        return o.area_km2 / 86.4
+    return {"m3/s": 1.0, "l/s": 1e-3}[o.discharge_unit]
+
+
 # A rating curve that gives a median of this factor or more above (or below) the flows written beside its water
 # levels does not describe them: gaugings scatter some 10-20 % about a good curve, and a curve shifted by a bed's
 # scour or a change of datum drifts by tens of per cent, while a wrong datum, h0 or unit is off by a factor of 2 or
@@ -295,10 +302,7 @@ def _compare_curve(raw: pd.DataFrame, o: ImportOptions, q_col: str, h_col: str, 
     :data:`CURVE_FLOW_FACTOR` or more away from 1 is warned about, since levels in stage and forecast water levels
     would then follow another river than the flows the model learns.
     """
-    to_m3s = {"m3/s": 1.0, "l/s": 1e-3}.get(o.discharge_unit)
-    if to_m3s is None:  # mm/d, which needs the area
-        to_m3s = o.area_km2 / 86.4
-    q = raw["discharge"].to_numpy(np.float64) * to_m3s
+    q = raw["discharge"].to_numpy(np.float64) * discharge_factor(o)
     curve = o.rating.discharge(raw["stage"].to_numpy(np.float64), raw.index).q
     both = np.isfinite(q) & np.isfinite(curve) & (q > 0) & (curve > 0)
     what = (f"rating curve beside the discharge column {q_col!r}: the flows are that column's; the curve gives the "
@@ -935,12 +939,11 @@ def prepare_station(frame: pd.DataFrame, o: ImportOptions, source: str = "DataFr
                         "empty those cells and import again")
         summary.append(f"discharge: {n_days} days in runs of {FLAT_DISCHARGE_DAYS} days or more at one same "
                        f"non-zero value ({len(runs)} run{'s' if len(runs) > 1 else ''})")
-    factor = {"m3/s": 1.0, "l/s": 1e-3}.get(o.discharge_unit)
     if o.discharge_unit == "l/s":
         summary.append("discharge: l/s -> m3/s (/ 1000)")
     if o.discharge_unit == "mm/d":
-        factor = o.area_km2 / 86.4
         summary.append(f"discharge: mm/d -> m3/s (x area {o.area_km2:g} km2 / 86.4); kept as discharge_spec (mm/d)")
+    factor = discharge_factor(o)
     ts["discharge_vol"] = q * factor
     if o.area_km2 is not None:
         ts["discharge_spec"] = q if o.discharge_unit == "mm/d" else ts["discharge_vol"] * 86.4 / o.area_km2
